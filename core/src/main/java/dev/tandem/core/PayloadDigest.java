@@ -1,0 +1,112 @@
+package dev.tandem.core;
+
+import java.nio.ByteBuffer;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
+import java.util.HexFormat;
+
+/**
+ * SHA-256 of a message payload: 32 bytes, immutable. Two copies of one id with different digests
+ * are a conflict. A cryptographic digest is required because the signature covers the digest, not the
+ * payload. The JDK's SHA-256 uses the CPU's SHA extensions where present.
+ */
+public final class PayloadDigest implements Comparable<PayloadDigest> {
+
+  /** Length of a digest in bytes. */
+  public static final int LENGTH = 32;
+
+  private static final HexFormat HEX = HexFormat.of();
+  private static final ThreadLocal<MessageDigest> SHA256 =
+      ThreadLocal.withInitial(PayloadDigest::newSha256);
+
+  private final byte[] bytes;
+
+  private PayloadDigest(byte[] bytes) {
+    this.bytes = bytes;
+  }
+
+  /** The SHA-256 of {@code payload}; a {@code null} payload (a Kafka tombstone) hashes as empty. */
+  public static PayloadDigest of(byte[] payload) {
+    MessageDigest md = SHA256.get();
+    return new PayloadDigest(md.digest(payload == null ? new byte[0] : payload));
+  }
+
+  /** The SHA-256 of the remaining bytes of {@code payload}; its position is not moved. */
+  public static PayloadDigest of(ByteBuffer payload) {
+    MessageDigest md = SHA256.get();
+    md.update(payload.duplicate());
+    return new PayloadDigest(md.digest());
+  }
+
+  /** Wraps 32 raw digest bytes (copied). */
+  public static PayloadDigest fromBytes(byte[] raw) {
+    if (raw == null || raw.length != LENGTH) {
+      throw new IllegalArgumentException(
+          "a payload digest is " + LENGTH + " bytes, got " + (raw == null ? "null" : raw.length));
+    }
+    return new PayloadDigest(raw.clone());
+  }
+
+  /** Parses 64 hex characters (either case). */
+  public static PayloadDigest fromHex(String hex) {
+    if (hex == null || hex.length() != LENGTH * 2) {
+      throw new IllegalArgumentException(
+          "a payload digest is " + (LENGTH * 2) + " hex characters, got "
+              + (hex == null ? "null" : hex.length()));
+    }
+    try {
+      return new PayloadDigest(HEX.parseHex(hex));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("a payload digest must be hex: " + e.getMessage(), e);
+    }
+  }
+
+  /** A copy of the 32 bytes. */
+  public byte[] toBytes() {
+    return bytes.clone();
+  }
+
+  /** Writes the 32 bytes into {@code out} without copying them first. */
+  public void writeTo(ByteBuffer out) {
+    out.put(bytes);
+  }
+
+  /** Lower-case hex, 64 characters: the header encoding. */
+  public String toHex() {
+    return HEX.formatHex(bytes);
+  }
+
+  /** Whether this is the digest of {@code payload}; constant time in the digest comparison. */
+  public boolean matches(byte[] payload) {
+    return MessageDigest.isEqual(bytes, of(payload).bytes);
+  }
+
+  @Override
+  public int compareTo(PayloadDigest o) {
+    return Arrays.compareUnsigned(bytes, o.bytes);
+  }
+
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof PayloadDigest d && Arrays.equals(bytes, d.bytes);
+  }
+
+  @Override
+  public int hashCode() {
+    return Arrays.hashCode(bytes);
+  }
+
+  @Override
+  public String toString() {
+    return toHex();
+  }
+
+  private static MessageDigest newSha256() {
+    try {
+      return MessageDigest.getInstance("SHA-256");
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("every Java platform has SHA-256", e);
+    }
+  }
+}
