@@ -2,14 +2,12 @@ package dev.tandem.core;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
 import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
 import javax.crypto.Mac;
-import javax.crypto.spec.SecretKeySpec;
 
 /**
  * HMAC-SHA256 over (id, digest, shard, published-at, key id). One key signs; any of a set of keys
@@ -84,21 +82,16 @@ public final class EnvelopeSigner {
   }
 
   private static byte[] mac(SigningKey key, Envelope e) {
-    try {
-      Mac mac = Mac.getInstance("HmacSHA256");
-      mac.init(new SecretKeySpec(key.secret(), "HmacSHA256"));
-      byte[] id = e.id().getBytes(StandardCharsets.UTF_8);
-      byte[] kid = key.keyId().getBytes(StandardCharsets.UTF_8);
-      // length-prefixed fields: no two different tuples share an encoding
-      ByteBuffer buf = ByteBuffer.allocate(4 + id.length + PayloadDigest.LENGTH + 4 + 8 + 4 + kid.length);
-      buf.putInt(id.length).put(id);
-      e.digest().writeTo(buf);
-      buf.putInt(e.shard()).putLong(e.publishedAt());
-      buf.putInt(kid.length).put(kid);
-      return mac.doFinal(buf.array());
-    } catch (GeneralSecurityException ex) {
-      throw new IllegalStateException("HmacSHA256 is unavailable", ex);
-    }
+    Mac mac = key.mac();
+    byte[] id = e.id().getBytes(StandardCharsets.UTF_8);
+    byte[] kid = key.keyId().getBytes(StandardCharsets.UTF_8);
+    // length-prefixed fields: no two different tuples share an encoding
+    ByteBuffer buf = ByteBuffer.allocate(4 + id.length + PayloadDigest.LENGTH + 4 + 8 + 4 + kid.length);
+    buf.putInt(id.length).put(id);
+    e.digest().writeTo(buf);
+    buf.putInt(e.shard()).putLong(e.publishedAt());
+    buf.putInt(kid.length).put(kid);
+    return mac.doFinal(buf.array());
   }
 
   @Override
