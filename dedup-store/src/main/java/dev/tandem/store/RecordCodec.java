@@ -1,0 +1,305 @@
+package dev.tandem.store;
+
+import dev.tandem.core.PayloadDigest;
+import dev.tandem.core.RegionId;
+import java.io.ByteArrayOutputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.BufferUnderflowException;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.TreeMap;
+import java.util.zip.CRC32C;
+
+/**
+ * The binary form of an {@link IdRecord} and a {@link ShardLease}: what RocksDB stores and what the
+ * replication changelog carries. Layout (big-endian):
+ *
+ * <pre>
+ * record: u8 version=1, u8 kind=1, str id, i32 shard, i64 generation, u8 phase, i32 attempt,
+ *         i64 epoch, str region, str instance, i64 leaseMillis, i64 hlc, i64 writtenAtMillis,
+ *         i32 n, n × 32-byte digest, i32 m, m × (str region, str instance, i32 attempt),
+ *         i32 resultLength (-1 = none), bytes, i32 reasonLength (-1 = none), UTF-8 bytes,
+ *         i32 CRC32C of everything before it
+ * lease:  u8 version=1, u8 kind=2, i32 shard, i64 epoch, str region, i64 heartbeatHlc, i64 position,
+ *         i32 window, i64 unacked, u8 peerReachable, i32 k, k × (str key, str value), i32 CRC32C
+ * str:    u16 length, UTF-8 bytes
+ * </pre>
+ *
+ * Decoding checks the version, the kind, the checksum, every length and every value's range (through
+ * the types' own constructors); anything else is a {@link CorruptRecordException}, never a half-read
+ * record. A new layout gets a new version byte; readers keep decoding the old ones.
+ */
+public final class RecordCodec {
+
+  /** The layout version written by this class. */
+  public static final byte VERSION = 1;
+
+  private static final byte KIND_RECORD = 1;
+  private static final byte KIND_LEASE = 2;
+  private static final Phase[] PHASES = Phase.values();
+
+  private RecordCodec() {}
+
+  /** The bytes of {@code record}. */
+  public static byte[] encode(IdRecord record) {
+    Out out = new Out(96 + record.digests().size() * PayloadDigest.LENGTH
+        + Math.max(0, record.resultLength()));
+    try {
+      DataOutputStream d = out.data;
+      d.writeByte(VERSION);
+      d.writeByte(KIND_RECORD);
+      writeStr(d, record.id());
+      d.writeInt(record.shard());
+      d.writeLong(record.generation());
+      d.writeByte(record.phase().ordinal());
+      d.writeInt(record.attempt());
+      d.writeLong(record.epoch());
+      writeStr(d, record.owner().region().name());
+      writeStr(d, record.owner().instance());
+      d.writeLong(record.leaseMillis());
+      d.writeLong(record.hlc());
+      d.writeLong(record.writtenAtMillis());
+      d.writeInt(record.digests().size());
+      for (PayloadDigest digest : record.digests()) {
+        d.write(digest.toBytes());
+      }
+      d.writeInt(record.completers().size());
+      for (Completer c : record.completers()) {
+        writeStr(d, c.region().name());
+        writeStr(d, c.instance());
+        d.writeInt(c.attempt());
+      }
+      byte[] result = record.result();
+      d.writeInt(result == null ? -1 : result.length);
+      if (result != null) {
+        d.write(result);
+      }
+      if (record.reason() == null) {
+        d.writeInt(-1);
+      } else {
+        byte[] r = record.reason().getBytes(StandardCharsets.UTF_8);
+        d.writeInt(r.length);
+        d.write(r);
+      }
+      return out.finish();
+    } catch (IOException e) {
+      throw new UncheckedIOException("a byte array stream does not fail", e);
+    }
+  }
+
+  /** The bytes of {@code lease}. */
+  public static byte[] encode(ShardLease lease) {
+    Out out = new Out(64);
+    try {
+      DataOutputStream d = out.data;
+      d.writeByte(VERSION);
+      d.writeByte(KIND_LEASE);
+      d.writeInt(lease.shard());
+      d.writeLong(lease.epoch());
+      writeStr(d, lease.owner().name());
+      d.writeLong(lease.heartbeatHlc());
+      d.writeLong(lease.position());
+      d.writeInt(lease.window());
+      d.writeLong(lease.unacked());
+      d.writeByte(lease.peerReachable() ? 1 : 0);
+      d.writeInt(lease.attributes().size());
+      for (var e : lease.attributes().entrySet()) {
+        writeStr(d, e.getKey());
+        writeStr(d, e.getValue());
+      }
+      return out.finish();
+    } catch (IOException e) {
+      throw new UncheckedIOException("a byte array stream does not fail", e);
+    }
+  }
+
+  /**
+   * Reads a record.
+   *
+   * @throws CorruptRecordException if {@code bytes} are not a record of a known version
+   */
+  public static IdRecord decodeRecord(byte[] bytes) {
+    ByteBuffer in = checked(bytes, KIND_RECORD);
+    try {
+      String id = readStr(in);
+      int shard = in.getInt();
+      long generation = in.getLong();
+      int phase = in.get() & 0xFF;
+      if (phase >= PHASES.length) {
+        throw new CorruptRecordException("unknown phase " + phase);
+      }
+      int attempt = in.getInt();
+      long epoch = in.getLong();
+      Owner owner = new Owner(RegionId.of(readStr(in)), readStr(in));
+      long leaseMillis = in.getLong();
+      long hlc = in.getLong();
+      long writtenAt = in.getLong();
+      int n = count(in, PayloadDigest.LENGTH);
+      List<PayloadDigest> digests = new ArrayList<>(n);
+      byte[] raw = new byte[PayloadDigest.LENGTH];
+      for (int i = 0; i < n; i++) {
+        in.get(raw);
+        digests.add(PayloadDigest.fromBytes(raw));
+      }
+      int m = count(in, 8);
+      List<Completer> completers = new ArrayList<>(m);
+      for (int i = 0; i < m; i++) {
+        completers.add(new Completer(RegionId.of(readStr(in)), readStr(in), in.getInt()));
+      }
+      byte[] result = readOptionalBytes(in);
+      byte[] reasonBytes = readOptionalBytes(in);
+      String reason = reasonBytes == null ? null : utf8(reasonBytes);
+      if (in.remaining() != 0) {
+        throw new CorruptRecordException(in.remaining() + " trailing bytes after the record");
+      }
+      return new IdRecord(id, shard, generation, PHASES[phase], attempt, epoch, owner, leaseMillis,
+          hlc, writtenAt, new java.util.TreeSet<>(digests), new java.util.TreeSet<>(completers),
+          result, reason);
+    } catch (BufferUnderflowException e) {
+      throw new CorruptRecordException("truncated record (" + bytes.length + " bytes)", e);
+    } catch (IllegalArgumentException | NullPointerException e) {
+      throw new CorruptRecordException("invalid record field: " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Reads a lease.
+   *
+   * @throws CorruptRecordException if {@code bytes} are not a lease of a known version
+   */
+  public static ShardLease decodeLease(byte[] bytes) {
+    ByteBuffer in = checked(bytes, KIND_LEASE);
+    try {
+      int shard = in.getInt();
+      long epoch = in.getLong();
+      RegionId owner = RegionId.of(readStr(in));
+      long hb = in.getLong();
+      long position = in.getLong();
+      int window = in.getInt();
+      long unacked = in.getLong();
+      int reachable = in.get();
+      if (reachable != 0 && reachable != 1) {
+        throw new CorruptRecordException("peerReachable flag is " + reachable);
+      }
+      int k = count(in, 4);
+      TreeMap<String, String> attrs = new TreeMap<>();
+      for (int i = 0; i < k; i++) {
+        attrs.put(readStr(in), readStr(in));
+      }
+      if (in.remaining() != 0) {
+        throw new CorruptRecordException(in.remaining() + " trailing bytes after the lease");
+      }
+      return new ShardLease(shard, epoch, owner, hb, position, window, unacked, reachable == 1,
+          attrs);
+    } catch (BufferUnderflowException e) {
+      throw new CorruptRecordException("truncated lease (" + bytes.length + " bytes)", e);
+    } catch (IllegalArgumentException | NullPointerException e) {
+      throw new CorruptRecordException("invalid lease field: " + e.getMessage(), e);
+    }
+  }
+
+  /** Checks length, version, kind and checksum; returns a buffer over the body (before the CRC). */
+  private static ByteBuffer checked(byte[] bytes, byte kind) {
+    if (bytes == null || bytes.length < 6) {
+      throw new CorruptRecordException(
+          "too short to be a Tandem record: " + (bytes == null ? "null" : bytes.length + " bytes"));
+    }
+    if (bytes[0] != VERSION) {
+      throw new CorruptRecordException(
+          "unknown record format version " + (bytes[0] & 0xFF) + " (this reader knows " + VERSION
+              + ")");
+    }
+    if (bytes[1] != kind) {
+      throw new CorruptRecordException(
+          "expected a " + (kind == KIND_RECORD ? "record" : "lease") + " but the kind byte is "
+              + bytes[1]);
+    }
+    int bodyEnd = bytes.length - 4;
+    CRC32C crc = new CRC32C();
+    crc.update(bytes, 0, bodyEnd);
+    int stored = ByteBuffer.wrap(bytes, bodyEnd, 4).getInt();
+    if ((int) crc.getValue() != stored) {
+      throw new CorruptRecordException("checksum mismatch (" + bytes.length + " bytes)");
+    }
+    return ByteBuffer.wrap(bytes, 2, bodyEnd - 2).slice();
+  }
+
+  private static int count(ByteBuffer in, int minBytesEach) {
+    int n = in.getInt();
+    if (n < 0 || (long) n * minBytesEach > in.remaining()) {
+      throw new CorruptRecordException("element count " + n + " does not fit the bytes left");
+    }
+    return n;
+  }
+
+  private static byte[] readOptionalBytes(ByteBuffer in) {
+    int len = in.getInt();
+    if (len == -1) {
+      return null;
+    }
+    if (len < 0 || len > in.remaining()) {
+      throw new CorruptRecordException("length " + len + " does not fit the bytes left");
+    }
+    byte[] b = new byte[len];
+    in.get(b);
+    return b;
+  }
+
+  private static void writeStr(DataOutputStream d, String s) throws IOException {
+    byte[] b = s.getBytes(StandardCharsets.UTF_8);
+    if (b.length > 0xFFFF) {
+      throw new IllegalArgumentException("string too long to encode: " + b.length + " bytes");
+    }
+    d.writeShort(b.length);
+    d.write(b);
+  }
+
+  private static String readStr(ByteBuffer in) {
+    int len = in.getShort() & 0xFFFF;
+    if (len > in.remaining()) {
+      throw new CorruptRecordException("string length " + len + " does not fit the bytes left");
+    }
+    byte[] b = new byte[len];
+    in.get(b);
+    return utf8(b);
+  }
+
+  private static String utf8(byte[] b) {
+    try {
+      return StandardCharsets.UTF_8.newDecoder()
+          .onMalformedInput(CodingErrorAction.REPORT)
+          .onUnmappableCharacter(CodingErrorAction.REPORT)
+          .decode(ByteBuffer.wrap(b))
+          .toString();
+    } catch (CharacterCodingException e) {
+      throw new CorruptRecordException("a string field is not UTF-8", e);
+    }
+  }
+
+  /** A stream whose finish() appends the CRC32C of what was written. */
+  private static final class Out {
+    final ByteArrayOutputStream bytes;
+    final DataOutputStream data;
+
+    Out(int size) {
+      bytes = new ByteArrayOutputStream(size);
+      data = new DataOutputStream(bytes);
+    }
+
+    byte[] finish() throws IOException {
+      data.flush();
+      CRC32C crc = new CRC32C();
+      byte[] body = bytes.toByteArray();
+      crc.update(body);
+      data.writeInt((int) crc.getValue());
+      data.flush();
+      return bytes.toByteArray();
+    }
+  }
+}

@@ -1,0 +1,19 @@
+package dev.tandem.store;
+
+/**
+ * The store's engine failed, or its directory is not a usable Tandem store (corrupt, foreign, or not a
+ * store at all). Unchecked, as Kafka's and RocksDB's wrappers are. Messages name the directory; a
+ * store is a replica, so a lost or corrupt directory can be deleted and restored from the changelog.
+ */
+public class StoreException extends RuntimeException {
+
+  private static final long serialVersionUID = 1L;
+
+  public StoreException(String message) {
+    super(message);
+  }
+
+  public StoreException(String message, Throwable cause) {
+    super(message, cause);
+  }
+}
