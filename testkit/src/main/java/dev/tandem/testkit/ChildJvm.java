@@ -48,10 +48,14 @@ public final class ChildJvm implements AutoCloseable {
 
   /** Starts {@code mainClass} with {@code args} in a new JVM with this JVM's class path. */
   public static ChildJvm start(Class<?> mainClass, String... args) {
+    return start(List.of("-Xmx512m", "-XX:TieredStopAtLevel=1"), mainClass, args);
+  }
+
+  /** As {@link #start(Class, String...)} with the given JVM options instead of the defaults. */
+  public static ChildJvm start(List<String> jvmOptions, Class<?> mainClass, String... args) {
     List<String> cmd = new ArrayList<>();
     cmd.add(System.getProperty("java.home") + File.separator + "bin" + File.separator + "java");
-    cmd.add("-Xmx512m");
-    cmd.add("-XX:TieredStopAtLevel=1");
+    cmd.addAll(jvmOptions);
     cmd.add("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn");
     cmd.add("-cp");
     cmd.add(System.getProperty("java.class.path"));
@@ -80,6 +84,16 @@ public final class ChildJvm implements AutoCloseable {
       if (line == null && !process.isAlive() && lines.isEmpty()) {
         throw new AssertionError("child JVM exited (" + process.exitValue() + "); output: " + all);
       }
+    }
+  }
+
+  /** Writes one line to the child's standard input. */
+  public void send(String line) {
+    try {
+      process.getOutputStream().write((line + "\n").getBytes(StandardCharsets.UTF_8));
+      process.getOutputStream().flush();
+    } catch (IOException e) {
+      throw new IllegalStateException("child JVM does not take input", e);
     }
   }
 
