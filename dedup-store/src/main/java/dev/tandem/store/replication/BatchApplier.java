@@ -1,0 +1,109 @@
+package dev.tandem.store.replication;
+
+import dev.tandem.core.RegionId;
+import dev.tandem.store.CorruptRecordException;
+import dev.tandem.store.IdRecord;
+import dev.tandem.store.IdempotencyStore;
+import dev.tandem.store.ShardLease;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.common.TopicPartition;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Decodes one poll's changelog records and merges them into the store in ONE {@code
+ * applyRemoteBatch}, together with the checkpoints (next offset per partition), so data and offsets
+ * never part in a crash. A record that does not decode (garbage, unknown format, a record whose shard
+ * is not its partition) is counted ({@code tandem.replication.bad.records}, tag {@code reason}),
+ * logged with topic/partition/offset and skipped; its offset is still checkpointed, so it never stops
+ * replication and is not re-read forever.
+ */
+final class BatchApplier {
+
+  private static final Logger LOG = LoggerFactory.getLogger(BatchApplier.class);
+
+  private final IdempotencyStore store;
+  private final LagTracker lag;
+  private final Counter appliedRecords;
+  private final Counter appliedLeases;
+  private final Counter appliedHeartbeats;
+  private final Counter badCorrupt;
+  private final Counter badPartition;
+
+  BatchApplier(IdempotencyStore store, LagTracker lag, MeterRegistry meters) {
+    this.store = store;
+    this.lag = lag;
+    RegionId region = store.owner().region();
+    String r = region.name();
+    appliedRecords = meters.counter("tandem.replication.applied", "region", r, "type", "record");
+    appliedLeases = meters.counter("tandem.replication.applied", "region", r, "type", "lease");
+    appliedHeartbeats =
+        meters.counter("tandem.replication.applied", "region", r, "type", "heartbeat");
+    badCorrupt = meters.counter("tandem.replication.bad.records", "region", r, "reason", "corrupt");
+    badPartition =
+        meters.counter("tandem.replication.bad.records", "region", r, "reason", "wrong-partition");
+  }
+
+  /**
+   * Applies {@code records}; returns how many records were read per partition.
+   *
+   * @param checkpointKey the checkpoint key of a partition (own region: {@code topic/partition})
+   */
+  Map<TopicPartition, Integer> apply(
+      ConsumerRecords<byte[], byte[]> records, Function<TopicPartition, String> checkpointKey) {
+    if (records.isEmpty()) {
+      return Map.of();
+    }
+    List<IdRecord> recs = new ArrayList<>();
+    List<ShardLease> leases = new ArrayList<>();
+    List<ChangelogEntry.Heartbeat> heartbeats = new ArrayList<>();
+    Map<String, Long> checkpoints = new HashMap<>();
+    Map<TopicPartition, Integer> counts = new HashMap<>();
+    for (TopicPartition tp : records.partitions()) {
+      List<ConsumerRecord<byte[], byte[]>> part = records.records(tp);
+      for (ConsumerRecord<byte[], byte[]> r : part) {
+        ChangelogEntry e;
+        try {
+          e = ChangelogCodec.decode(r.value());
+        } catch (CorruptRecordException ex) {
+          badCorrupt.increment();
+          LOG.warn("skipping a changelog record that does not decode at {}/{}@{}: {}",
+              r.topic(), r.partition(), r.offset(), ex.getMessage());
+          continue;
+        }
+        if (e.shard() != r.partition()) {
+          // shard n lives in partition n only; applying it here could revive a dropped shard
+          badPartition.increment();
+          LOG.warn("skipping a changelog record of shard {} found in partition {}/{}@{}",
+              e.shard(), r.topic(), r.partition(), r.offset());
+          continue;
+        }
+        if (e instanceof ChangelogEntry.RecordEntry re) {
+          recs.add(re.record());
+        } else if (e instanceof ChangelogEntry.LeaseEntry le) {
+          leases.add(le.lease());
+        } else if (e instanceof ChangelogEntry.Heartbeat hb) {
+          heartbeats.add(hb);
+        }
+      }
+      checkpoints.put(checkpointKey.apply(tp), part.get(part.size() - 1).offset() + 1);
+      counts.put(tp, part.size());
+    }
+    store.applyRemoteBatch(recs, leases, checkpoints);
+    appliedRecords.increment(recs.size());
+    appliedLeases.increment(leases.size());
+    appliedHeartbeats.increment(heartbeats.size());
+    for (ChangelogEntry.Heartbeat hb : heartbeats) {
+      lag.onHeartbeat(hb);
+    }
+    return counts;
+  }
+}

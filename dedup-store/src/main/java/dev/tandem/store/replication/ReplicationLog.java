@@ -1,0 +1,70 @@
+package dev.tandem.store.replication;
+
+import dev.tandem.core.RegionId;
+import java.time.Duration;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * One replica's link to the changelogs (DESIGN.md "Replication"). Every LOCAL write of the store is
+ * appended to every region's changelog; this replica reads its own region's changelog (which holds
+ * every region's changes) and merges each record into the store with the lattice join, so order,
+ * duplication and delay do not matter.
+ *
+ * <p>The Kafka implementation is {@link KafkaReplicationLog} (built with {@link
+ * KafkaReplicationLog#builder()}). A replica must not serve claims for a shard before {@link
+ * #isRestored(int)}: {@link ReplicatedStore} is the gate that enforces it.
+ */
+public interface ReplicationLog extends AutoCloseable {
+
+  /**
+   * Materialises {@code shards}: restores each from the own region's changelog (asynchronously, from
+   * its checkpoint or the beginning up to the end offsets captured when its restore began), then keeps
+   * applying new changes. Assigning an already assigned shard does nothing.
+   */
+  void assign(Set<Integer> shards);
+
+  /**
+   * Gives {@code shards} up: first waits until every pending changelog write of theirs is acknowledged
+   * by the own region (so the next instance of this region sees them), then stops reading them and
+   * drops their local state ({@code IdempotencyStore.dropShard}). Blocks until done.
+   */
+  void revoke(Set<Integer> shards);
+
+  /** Waits until every assigned shard is restored; false if {@code timeout} passed first. */
+  boolean awaitRestored(Duration timeout);
+
+  /** Whether {@code shard} is assigned and has been read up to its restore end offsets. */
+  boolean isRestored(int shard);
+
+  /**
+   * Completes when every change written so far for {@code shard} is acknowledged by {@code region}'s
+   * changelog broker (for a region that is down: after the publisher's spool replayed them). Completes
+   * exceptionally if this log closes first.
+   */
+  CompletableFuture<Void> barrier(int shard, RegionId region);
+
+  /** Local changes of {@code shard} not yet acknowledged by the peer region(s) (the window W counts these). */
+  long unackedByPeers(int shard);
+
+  /** False while a peer region's circuit is open or its copies go to the publisher's spool. */
+  boolean peerReachable();
+
+  /**
+   * Reads {@code region}'s changelog partitions of {@code shards} to their current end offsets and
+   * applies them (used before a takeover). Bounded by {@code timeout}; when the region's brokers do
+   * not answer it returns quickly with {@link CatchUpResult#complete()} false and the reason. For the
+   * own region it waits until this replica's reader has reached the current end offsets.
+   */
+  CatchUpResult catchUp(RegionId region, Set<Integer> shards, Duration timeout);
+
+  /** Replication lag from {@code origin}'s heartbeats as seen by this replica. */
+  ReplicationLag lag(RegionId origin);
+
+  /** The shards this replica materialises now. */
+  Set<Integer> shards();
+
+  /** Stops reading and writing; pending writes stay with the publisher (and its spool). */
+  @Override
+  void close();
+}
