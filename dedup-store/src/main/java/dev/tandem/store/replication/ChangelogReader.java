@@ -60,6 +60,7 @@ final class ChangelogReader implements Runnable {
   private final Counter restoreRecords;
   private final Timer restoreTimer;
   private final Counter applyErrors;
+  private final Counter readerErrors;
   private volatile boolean running = true;
   private final Thread thread;
 
@@ -119,6 +120,7 @@ final class ChangelogReader implements Runnable {
         .description("time from assign to restored, per shard")
         .register(meters);
     this.applyErrors = meters.counter("tandem.replication.apply.errors", "region", region);
+    this.readerErrors = meters.counter("tandem.replication.reader.errors", "region", region);
     this.thread = new Thread(this, "tandem-changelog-reader-" + region);
     this.thread.setDaemon(true);
   }
@@ -249,6 +251,14 @@ final class ChangelogReader implements Runnable {
           step();
         } catch (WakeupException | InterruptException e) {
           // a command arrived or we are closing: loop
+        } catch (RuntimeException e) {
+          if (!running) {
+            break;
+          }
+          // never let the reader thread die: replication must go on once the cause is gone
+          readerErrors.increment();
+          LOG.error("changelog reader step failed; retrying", e);
+          pause();
         }
       }
     } finally {
