@@ -1,0 +1,75 @@
+package dev.tandem.publisher;
+
+import dev.tandem.core.RegionId;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+/**
+ * A publish did not meet its {@link AckPolicy}. The message names each failed region and why; {@link
+ * #failures()} holds the causes (a timeout, the transport's error, a {@link SpoolFullException}, a
+ * {@link MessageRejectedException}). {@link #spooled()} says which copies are nevertheless safe in the
+ * spool and will be replayed: re-publishing with the same id is then safe, consumers skip duplicates.
+ */
+public class PublishException extends RuntimeException {
+
+  private static final long serialVersionUID = 1L;
+
+  private final String id;
+  private final transient Map<RegionId, Throwable> failures;
+  private final transient Set<RegionId> spooled;
+  private final transient Set<RegionId> acknowledged;
+
+  public PublishException(
+      String id,
+      AckPolicy policy,
+      Map<RegionId, Throwable> failures,
+      Set<RegionId> acknowledged,
+      Set<RegionId> spooled) {
+    super(message(id, policy, failures, acknowledged, spooled), failures.values().stream().findFirst().orElse(null));
+    this.id = id;
+    this.failures = Map.copyOf(failures);
+    this.spooled = Set.copyOf(spooled);
+    this.acknowledged = Set.copyOf(acknowledged);
+    failures.values().stream().skip(1).forEach(this::addSuppressed);
+  }
+
+  private static String message(
+      String id,
+      AckPolicy policy,
+      Map<RegionId, Throwable> failures,
+      Set<RegionId> acknowledged,
+      Set<RegionId> spooled) {
+    String why =
+        failures.entrySet().stream()
+            .sorted(Map.Entry.comparingByKey())
+            .map(e -> "region " + e.getKey() + ": " + describe(e.getValue()))
+            .collect(Collectors.joining("; "));
+    return "publish of " + id + " did not meet ack policy " + policy + " (" + why
+        + "); acknowledged by " + acknowledged + ", spooled for replay to " + spooled;
+  }
+
+  private static String describe(Throwable t) {
+    return t.getClass().getSimpleName() + (t.getMessage() == null ? "" : " " + t.getMessage());
+  }
+
+  /** The Tandem id of the message. */
+  public String id() {
+    return id;
+  }
+
+  /** The regions that failed, with why. */
+  public Map<RegionId, Throwable> failures() {
+    return failures;
+  }
+
+  /** Regions whose copy is safe in the spool (replayed later) although the publish failed. */
+  public Set<RegionId> spooled() {
+    return spooled;
+  }
+
+  /** Regions whose broker acknowledged the copy. */
+  public Set<RegionId> acknowledged() {
+    return acknowledged;
+  }
+}

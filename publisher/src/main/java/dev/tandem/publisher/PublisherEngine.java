@@ -1,0 +1,321 @@
+package dev.tandem.publisher;
+
+import dev.tandem.core.EnvelopeSigner;
+import dev.tandem.core.RegionId;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.ReentrantLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** The machinery behind {@link DualPublisher}: fan-out, routing to the spool, settling, replay. */
+final class PublisherEngine {
+
+  private static final Logger LOG = LoggerFactory.getLogger(PublisherEngine.class);
+
+  final List<RegionLane> lanes = new ArrayList<>();
+  private final Map<RegionId, RegionLane> byRegion = new LinkedHashMap<>();
+  private final List<RegionId> regions;
+  private final AckPolicy policy;
+  final Duration timeout;
+  final DurableSpool spool;
+  private final EnvelopeSigner signer;
+  final List<RegionListener> listeners;
+  /** Orders the fan-out: every region sees copies in sequence order. Guards nextSeq. */
+  final ReentrantLock orderLock = new ReentrantLock();
+  private long nextSeq;
+  private volatile boolean closed;
+  private final Set<CompletableFuture<PublishResult>> pending = ConcurrentHashMap.newKeySet();
+  private final List<SpoolReplayer> replayers = new ArrayList<>();
+  private final Counter publishedOk;
+  private final Counter publishedFailed;
+  final Object drainMonitor = new Object();
+
+  PublisherEngine(DualPublisher.Builder b) {
+    this.policy = b.ackPolicy;
+    this.timeout = b.timeout;
+    this.signer = b.signer;
+    this.listeners = List.copyOf(b.listeners);
+    MeterRegistry registry = b.meterRegistry;
+    this.publishedOk = Counter.builder("tandem.publisher.published").tag("outcome", "ok")
+        .description("publishes that met the ack policy").register(registry);
+    this.publishedFailed = Counter.builder("tandem.publisher.published").tag("outcome", "failed")
+        .description("publishes that did not meet the ack policy").register(registry);
+    this.spool = DurableSpool.open(b.spoolDirectory, b.spoolMaxRecords, b.spoolMaxBytes);
+    this.nextSeq = spool.nextSequence();
+    int i = 0;
+    for (RegionalSink sink : b.sinks.values()) {
+      CircuitBreaker cb = CircuitBreaker.of("tandem-" + sink.region().name(), b.circuitBreakerConfig);
+      RegionLane lane = new RegionLane(i++, sink, cb, registry, spool);
+      cb.getEventPublisher().onStateTransition(e -> {
+        lane.wake.release();
+        for (RegionListener l : listeners) {
+          l.onCircuitTransition(lane.region, e.getStateTransition().getFromState(),
+              e.getStateTransition().getToState());
+        }
+      });
+      // a region with copies left by an earlier run starts by replaying them, in order
+      lane.spooling = spool.depth(lane.region) > 0;
+      lanes.add(lane);
+      byRegion.put(lane.region, lane);
+    }
+    this.regions = List.copyOf(byRegion.keySet());
+    for (String r : spool.regionsWithRecords()) {
+      if (!byRegion.containsKey(RegionId.of(r))) {
+        LOG.warn("spool {} holds copies for region {} which has no sink; they stay until it has one",
+            b.spoolDirectory, r);
+      }
+    }
+    for (RegionLane lane : lanes) {
+      SpoolReplayer r = new SpoolReplayer(this, lane, b.replayRate);
+      replayers.add(r);
+      r.start();
+    }
+  }
+
+  List<RegionId> regions() {
+    return regions;
+  }
+
+  AckPolicy ackPolicy() {
+    return policy;
+  }
+
+  CompletableFuture<PublishResult> publish(OutboundMessage message) {
+    OutboundMessage m =
+        signer != null && !message.envelope().isSigned()
+            ? message.withEnvelope(signer.sign(message.envelope()))
+            : message;
+    Publication p;
+    orderLock.lock();
+    try {
+      if (closed) {
+        throw new IllegalStateException("the publisher is closed");
+      }
+      p = new Publication(m, nextSeq++, regions, policy);
+      for (RegionLane lane : lanes) {
+        dispatch(lane, p);
+      }
+    } finally {
+      orderLock.unlock();
+    }
+    pending.add(p.result);
+    p.result.whenComplete((r, e) -> {
+      pending.remove(p.result);
+      (e == null ? publishedOk : publishedFailed).increment();
+    });
+    return p.result;
+  }
+
+  /** Routes one copy: straight to the sink, or to the spool. Called under the ordering lock. */
+  private void dispatch(RegionLane lane, Publication p) {
+    lane.sent.increment();
+    if (!lane.spooling && lane.circuitAdmitsDirect() && lane.circuit.tryAcquirePermission()) {
+      sendDirect(lane, p);
+      return;
+    }
+    if (!lane.spooling) {
+      startSpooling(lane, new IllegalStateException("circuit of region " + lane.region + " is "
+          + lane.circuit.getState()));
+    }
+    toSpool(lane, p, new RegionUnavailableException(lane.region,
+        "region " + lane.region + " is catching up from the spool (circuit " + lane.circuit.getState()
+            + "); the copy was spooled"));
+  }
+
+  private void sendDirect(RegionLane lane, Publication p) {
+    lane.inFlight.add(p.seq);
+    long start = System.nanoTime();
+    CompletableFuture<SinkAck> sent;
+    try {
+      sent = lane.sink.send(p.message);
+    } catch (RuntimeException e) {
+      sent = CompletableFuture.failedFuture(e);
+    }
+    sent.thenApply(ack -> ack)
+        .orTimeout(timeout.toNanos(), TimeUnit.NANOSECONDS)
+        .whenComplete((ack, err) -> onDirectOutcome(lane, p, start, ack, err));
+  }
+
+  private void onDirectOutcome(RegionLane lane, Publication p, long start, SinkAck ack, Throwable err) {
+    long elapsed = System.nanoTime() - start;
+    if (err == null) {
+      lane.circuit.onSuccess(elapsed, TimeUnit.NANOSECONDS);
+      lane.latency.record(elapsed, TimeUnit.NANOSECONDS);
+      lane.acknowledged.increment();
+      lane.inFlight.remove(p.seq);
+      p.settle(lane.index, Publication.Outcome.acknowledged(ack));
+      return;
+    }
+    Throwable cause = unwrap(err);
+    if (cause instanceof MessageRejectedException) {
+      // the region is fine, the message is not: neither charge the circuit nor replay it
+      lane.circuit.releasePermission();
+      lane.failed("rejected");
+      lane.inFlight.remove(p.seq);
+      p.settle(lane.index, Publication.Outcome.failed(cause));
+      return;
+    }
+    if (cause instanceof TimeoutException) {
+      cause = new RegionTimeoutException(lane.region, timeout);
+    }
+    lane.circuit.onError(elapsed, TimeUnit.NANOSECONDS, cause);
+    lane.failed(cause instanceof RegionTimeoutException ? "timeout" : "error");
+    startSpooling(lane, cause);
+    // stay "in flight" until durable in the spool, so the replayer cannot overtake this copy
+    toSpool(lane, p, cause).whenComplete((v, e) -> {
+      lane.inFlight.remove(p.seq);
+      lane.wake.release();
+    });
+  }
+
+  /** New copies for the lane go to the spool from now on (volatile write; see RegionLane). */
+  private void startSpooling(RegionLane lane, Throwable cause) {
+    if (!lane.spooling) {
+      lane.spooling = true;
+      LOG.warn("region {} failed ({}); spooling its copies until it recovers", lane.region, cause.toString());
+      for (RegionListener l : listeners) {
+        l.onSpoolingStarted(lane.region, cause);
+      }
+    }
+    lane.wake.release();
+  }
+
+  /** Spools one copy and settles it as spooled (or failed, if the spool is full or broken). */
+  private CompletableFuture<Void> toSpool(RegionLane lane, Publication p, Throwable why) {
+    byte[] bytes = p.encoded();
+    int size = DurableSpool.recordSize(lane.region, bytes.length);
+    try {
+      spool.reserve(lane.region, size);
+    } catch (SpoolFullException full) {
+      lane.failed("spool_full");
+      p.settle(lane.index, Publication.Outcome.failed(full));
+      return CompletableFuture.completedFuture(null);
+    }
+    lane.pendingDeliveries.put(p.seq, p.delivery(lane.region));
+    return spool.append(lane.region, p.seq, bytes).handle((v, e) -> {
+      if (e == null) {
+        lane.spooled.increment();
+        p.settle(lane.index, Publication.Outcome.spooled(why));
+      } else {
+        spool.release(lane.region, size);
+        lane.pendingDeliveries.remove(p.seq);
+        lane.failed("spool_error");
+        p.settle(lane.index, Publication.Outcome.failed(unwrap(e)));
+      }
+      lane.wake.release();
+      return null;
+    });
+  }
+
+  /**
+   * Called by a replayer that found its region's spool empty: goes back to direct sends if nothing
+   * can still overtake (see RegionLane's invariant).
+   */
+  boolean tryResumeDirect(RegionLane lane) {
+    orderLock.lock();
+    try {
+      if (spool.depth(lane.region) == 0 && lane.inFlight.isEmpty() && lane.circuitAdmitsDirect()) {
+        lane.spooling = false;
+      } else {
+        return false;
+      }
+    } finally {
+      orderLock.unlock();
+    }
+    synchronized (drainMonitor) {
+      drainMonitor.notifyAll();
+    }
+    return true;
+  }
+
+  RegionStatus status(RegionId region) {
+    RegionLane lane = byRegion.get(region);
+    if (lane == null) {
+      throw new IllegalArgumentException("no region " + region + "; regions are " + regions);
+    }
+    return new RegionStatus(region, lane.circuit.getState(), lane.spooling,
+        spool.depth(region), spool.bytes(region));
+  }
+
+  void flush() {
+    List<CompletableFuture<PublishResult>> snapshot = new ArrayList<>(pending);
+    for (CompletableFuture<PublishResult> f : snapshot) {
+      try {
+        f.get();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      } catch (ExecutionException e) {
+        // the caller of publish sees it; flush only waits
+      }
+    }
+  }
+
+  boolean awaitSpoolDrained(Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    synchronized (drainMonitor) {
+      while (lanes.stream().anyMatch(l -> l.spooling)) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) {
+          return false;
+        }
+        TimeUnit.NANOSECONDS.timedWait(drainMonitor, left);
+      }
+    }
+    return true;
+  }
+
+  void close() {
+    orderLock.lock();
+    try {
+      if (closed) {
+        return;
+      }
+      closed = true;
+    } finally {
+      orderLock.unlock();
+    }
+    flush();
+    replayers.forEach(SpoolReplayer::stop);
+    RuntimeException failure = null;
+    for (RegionLane lane : lanes) {
+      try {
+        lane.sink.close();
+      } catch (RuntimeException e) {
+        failure = e;
+      }
+      IllegalStateException stillSpooled = new IllegalStateException(
+          "the publisher closed; the copy stays in the spool for the next publisher on it");
+      lane.pendingDeliveries.values().forEach(f -> f.completeExceptionally(stillSpooled));
+    }
+    spool.close();
+    if (failure != null) {
+      throw failure;
+    }
+  }
+
+  boolean isClosed() {
+    return closed;
+  }
+
+  static Throwable unwrap(Throwable t) {
+    while ((t instanceof CompletionException || t instanceof ExecutionException) && t.getCause() != null) {
+      t = t.getCause();
+    }
+    return t;
+  }
+}

@@ -1,0 +1,93 @@
+package dev.tandem.publisher;
+
+import dev.tandem.core.RegionId;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentSkipListSet;
+import java.util.concurrent.Semaphore;
+
+/**
+ * Everything the publisher keeps per region: the sink, the circuit breaker, the spooling flag, the
+ * sequence numbers of direct copies still in flight, and the meters.
+ *
+ * <p>Invariants: while {@code spooling} is false every new copy goes straight to the sink; it is set
+ * the moment a copy fails or the circuit refuses a call, and cleared only by the replayer, under the
+ * publisher's ordering lock, when the region's spool is empty, no direct copy is in flight and the
+ * circuit is closed. The replayer never replays a sequence at or above the lowest in-flight direct
+ * copy, because that copy may still fail and be spooled behind it.
+ */
+final class RegionLane {
+
+  final int index;
+  final RegionId region;
+  final RegionalSink sink;
+  final CircuitBreaker circuit;
+  volatile boolean spooling;
+  final ConcurrentSkipListSet<Long> inFlight = new ConcurrentSkipListSet<>();
+  /** Delivery futures of copies spooled by this process, completed when replayed. */
+  final Map<Long, CompletableFuture<SinkAck>> pendingDeliveries = new ConcurrentHashMap<>();
+  /** Wakes the replayer (a copy was spooled, the circuit moved, or the publisher closes). */
+  final Semaphore wake = new Semaphore(0);
+
+  final Counter sent;
+  final Counter acknowledged;
+  final Counter spooled;
+  final Counter replayed;
+  final Counter corrupt;
+  final Timer latency;
+  private final MeterRegistry registry;
+
+  RegionLane(int index, RegionalSink sink, CircuitBreaker circuit, MeterRegistry registry, DurableSpool spool) {
+    this.index = index;
+    this.region = sink.region();
+    this.sink = sink;
+    this.circuit = circuit;
+    this.registry = registry;
+    String r = region.name();
+    this.sent = Counter.builder("tandem.publisher.sent").tag("region", r)
+        .description("copies handed to the region (directly or via the spool)").register(registry);
+    this.acknowledged = Counter.builder("tandem.publisher.acknowledged").tag("region", r)
+        .description("copies the region's broker acknowledged on first send").register(registry);
+    this.spooled = Counter.builder("tandem.publisher.spooled").tag("region", r)
+        .description("copies fsynced into the spool for later replay").register(registry);
+    this.replayed = Counter.builder("tandem.publisher.replayed").tag("region", r)
+        .description("spooled copies the region's broker acknowledged on replay").register(registry);
+    this.corrupt = Counter.builder("tandem.publisher.spool.corrupt").tag("region", r)
+        .description("spool records that could not be decoded (logged and removed)").register(registry);
+    this.latency = Timer.builder("tandem.publisher.latency").tag("region", r)
+        .description("time from send to broker acknowledgement").register(registry);
+    Gauge.builder("tandem.publisher.spool.depth", spool, s -> s.depth(region)).tag("region", r)
+        .description("copies waiting in the spool for this region").register(registry);
+    Gauge.builder("tandem.publisher.circuit.state", circuit, c -> stateCode(c.getState()))
+        .tag("region", r).description("0 closed, 1 open, 2 half-open, 3 other").register(registry);
+  }
+
+  /** Counts a failed copy with its outcome tag ({@code timeout}, {@code error}, ...). */
+  void failed(String outcome) {
+    Counter.builder("tandem.publisher.failed").tag("region", region.name()).tag("outcome", outcome)
+        .description("copies the region did not acknowledge").register(registry).increment();
+  }
+
+  static int stateCode(CircuitBreaker.State s) {
+    return switch (s) {
+      case CLOSED -> 0;
+      case OPEN, FORCED_OPEN -> 1;
+      case HALF_OPEN -> 2;
+      default -> 3;
+    };
+  }
+
+  /** Whether the circuit lets direct sends through (closed, or switched off by configuration). */
+  boolean circuitAdmitsDirect() {
+    CircuitBreaker.State s = circuit.getState();
+    return s == CircuitBreaker.State.CLOSED
+        || s == CircuitBreaker.State.DISABLED
+        || s == CircuitBreaker.State.METRICS_ONLY;
+  }
+}

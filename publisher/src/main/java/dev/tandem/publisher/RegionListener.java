@@ -1,0 +1,20 @@
+package dev.tandem.publisher;
+
+import dev.tandem.core.RegionId;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+
+/**
+ * Callbacks about region health, for logging or alerting. Called on publisher threads: keep them
+ * short and never block. Every method has an empty default.
+ */
+public interface RegionListener {
+
+  /** The region's circuit breaker moved from {@code from} to {@code to}. */
+  default void onCircuitTransition(RegionId region, CircuitBreaker.State from, CircuitBreaker.State to) {}
+
+  /** New copies for {@code region} now go to the spool (a copy failed or the circuit opened). */
+  default void onSpoolingStarted(RegionId region, Throwable cause) {}
+
+  /** The spool for {@code region} drained; new copies go straight to its broker again. */
+  default void onSpoolDrained(RegionId region, long replayed) {}
+}

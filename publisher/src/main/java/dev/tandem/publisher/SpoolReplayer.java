@@ -1,0 +1,204 @@
+package dev.tandem.publisher;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One thread per region that drains the region's spool when the region is healthy again: it reads
+ * the oldest copies (below the lowest in-flight direct copy), sends them with their original
+ * envelope, waits for the broker's acknowledgements, then deletes them — at most {@code rate} copies a
+ * second. Each batch is one call through the region's circuit breaker, so while the circuit is open
+ * nothing is sent, and in half-open state the batch is the probe. When the spool is empty, nothing is
+ * in flight and the circuit is closed, the region goes back to direct sends.
+ */
+final class SpoolReplayer {
+
+  private static final Logger LOG = LoggerFactory.getLogger(SpoolReplayer.class);
+  /** How often an idle or refused replayer looks again without being woken. */
+  private static final long IDLE_POLL_MILLIS = 100;
+
+  private final PublisherEngine engine;
+  private final RegionLane lane;
+  private final int rate;
+  private final int batchSize;
+  private final Thread thread;
+  private volatile boolean running = true;
+  private long replayedSinceSpooling;
+
+  SpoolReplayer(PublisherEngine engine, RegionLane lane, int rate) {
+    this.engine = engine;
+    this.lane = lane;
+    this.rate = rate;
+    // about ten batches a second at full rate, so pacing stays smooth
+    this.batchSize = Math.max(1, Math.min(500, rate / 10));
+    this.thread = new Thread(this::run, "tandem-replayer-" + lane.region.name());
+    thread.setDaemon(true);
+  }
+
+  void start() {
+    thread.start();
+  }
+
+  void stop() {
+    running = false;
+    lane.wake.release();
+    try {
+      thread.join(TimeUnit.SECONDS.toMillis(30) + engine.timeout.toMillis());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private void run() {
+    while (running) {
+      try {
+        if (!lane.spooling) {
+          lane.wake.tryAcquire(IDLE_POLL_MILLIS, TimeUnit.MILLISECONDS);
+          continue;
+        }
+        if (!step()) {
+          lane.wake.tryAcquire(IDLE_POLL_MILLIS, TimeUnit.MILLISECONDS);
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      } catch (RuntimeException e) {
+        LOG.error("replayer for region {} failed a step; retrying", lane.region, e);
+      }
+    }
+  }
+
+  /** One replay step; returns whether it made progress (otherwise the caller waits a little). */
+  private boolean step() throws InterruptedException {
+    long limit = lane.inFlight.isEmpty() ? Long.MAX_VALUE : lane.inFlight.first();
+    List<DurableSpool.Entry> batch = engine.spool.read(lane.region, limit, batchSize);
+    if (batch.isEmpty()) {
+      if (engine.spool.depth(lane.region) == 0 && lane.inFlight.isEmpty()) {
+        if (lane.circuitAdmitsDirect()) {
+          if (engine.tryResumeDirect(lane)) {
+            LOG.info("region {} caught up ({} copies replayed); sending directly again",
+                lane.region, replayedSinceSpooling);
+            for (RegionListener l : engine.listeners) {
+              l.onSpoolDrained(lane.region, replayedSinceSpooling);
+            }
+            replayedSinceSpooling = 0;
+            return true;
+          }
+        } else {
+          return probe();
+        }
+      }
+      return false; // copies reserved but not yet written, or in flight: wait for them
+    }
+    if (!lane.circuit.tryAcquirePermission()) {
+      return false;
+    }
+    long start = System.nanoTime();
+    List<CompletableFuture<SinkAck>> sends = new ArrayList<>(batch.size());
+    List<DurableSpool.Entry> decoded = new ArrayList<>(batch.size());
+    List<DurableSpool.Entry> corrupt = new ArrayList<>();
+    for (DurableSpool.Entry e : batch) {
+      OutboundMessage m;
+      try {
+        m = SpoolRecordCodec.decode(e.bytes());
+      } catch (IllegalArgumentException bad) {
+        // cannot be replayed and must not block the region forever: count, log loudly, remove
+        LOG.error("spool record {} for region {} is corrupt and is removed: {}", e.seq(), lane.region,
+            bad.getMessage());
+        lane.corrupt.increment();
+        corrupt.add(e);
+        continue;
+      }
+      decoded.add(e);
+      CompletableFuture<SinkAck> f;
+      try {
+        f = lane.sink.send(m);
+      } catch (RuntimeException ex) {
+        f = CompletableFuture.failedFuture(ex);
+      }
+      sends.add(f);
+    }
+    engine.spool.delete(lane.region, corrupt);
+    List<DurableSpool.Entry> done = new ArrayList<>(decoded.size());
+    Throwable failure = null;
+    long deadline = start + engine.timeout.toNanos();
+    for (int i = 0; i < sends.size(); i++) {
+      try {
+        SinkAck ack = sends.get(i).get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+        DurableSpool.Entry e = decoded.get(i);
+        done.add(e);
+        CompletableFuture<SinkAck> delivery = lane.pendingDeliveries.remove(e.seq());
+        if (delivery != null) {
+          delivery.complete(ack);
+        }
+      } catch (ExecutionException | TimeoutException ex) {
+        Throwable cause = PublisherEngine.unwrap(ex);
+        if (cause instanceof MessageRejectedException rejected) {
+          // refused on replay although the region is up: record it loudly, do not retry forever
+          LOG.error("region {} rejected replayed copy {}; removed from the spool", lane.region,
+              decoded.get(i).seq(), rejected);
+          lane.failed("rejected");
+          DurableSpool.Entry e = decoded.get(i);
+          done.add(e);
+          CompletableFuture<SinkAck> delivery = lane.pendingDeliveries.remove(e.seq());
+          if (delivery != null) {
+            delivery.completeExceptionally(rejected);
+          }
+          continue;
+        }
+        failure = cause;
+        break; // keep order: the rest of the batch stays in the spool and is sent again
+      }
+    }
+    long elapsed = System.nanoTime() - start;
+    engine.spool.delete(lane.region, done);
+    lane.replayed.increment(done.size());
+    replayedSinceSpooling += done.size();
+    if (failure == null) {
+      lane.circuit.onSuccess(elapsed, TimeUnit.NANOSECONDS);
+    } else {
+      lane.circuit.onError(elapsed, TimeUnit.NANOSECONDS, failure);
+      lane.failed("replay_error");
+      LOG.warn("replay to region {} failed after {} of {} copies: {}", lane.region, done.size(),
+          batch.size(), failure.toString());
+    }
+    pace(start, batch.size());
+    return failure == null;
+  }
+
+  /** Half-open circuit with nothing to replay: ask the sink's probe whether the region answers. */
+  private boolean probe() {
+    if (!lane.circuit.tryAcquirePermission()) {
+      return false;
+    }
+    long start = System.nanoTime();
+    try {
+      lane.sink.probe().get(engine.timeout.toNanos(), TimeUnit.NANOSECONDS);
+      lane.circuit.onSuccess(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+      return true;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      lane.circuit.releasePermission();
+      return false;
+    } catch (ExecutionException | TimeoutException e) {
+      lane.circuit.onError(System.nanoTime() - start, TimeUnit.NANOSECONDS, PublisherEngine.unwrap(e));
+      return false;
+    }
+  }
+
+  /** Keeps the replay at or below {@code rate} copies a second. */
+  private void pace(long start, int sent) throws InterruptedException {
+    long due = start + TimeUnit.SECONDS.toNanos(sent) / rate;
+    long wait = due - System.nanoTime();
+    if (wait > 0 && running) {
+      // a rate limit, not synchronisation: at most one batch interval (about 100 ms)
+      TimeUnit.NANOSECONDS.sleep(wait);
+    }
+  }
+}

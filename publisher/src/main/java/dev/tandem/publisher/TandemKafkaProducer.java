@@ -1,0 +1,542 @@
+package dev.tandem.publisher;
+
+import dev.tandem.core.RegionId;
+import dev.tandem.core.TandemHeaders;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Properties;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.Callback;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.clients.producer.internals.BuiltInPartitioner;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.Metric;
+import org.apache.kafka.common.MetricName;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.Uuid;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.metrics.KafkaMetric;
+import org.apache.kafka.common.serialization.Serializer;
+import org.apache.kafka.common.utils.Utils;
+
+/**
+ * A Kafka {@link Producer} that writes every record to every region, through a {@link
+ * DualPublisher}: existing code calling {@code send(record, callback)}, {@code flush()} and {@code
+ * close()} works unchanged, and the callback fires by the {@link AckPolicy} with the {@link
+ * RecordMetadata} of a region that acknowledged (the first configured region that did).
+ *
+ * <p>Per record: the key and value are serialized once with the caller's serializers; the partition
+ * is computed once — the record's own partition if set, else Kafka's default partitioner function on
+ * the serialized key ({@code murmur2}, {@link BuiltInPartitioner#partitionForKey}), else, for a null
+ * key, a sticky partition that moves on every {@value #STICKY_RECORDS} records — and the same number
+ * is used in every region. The {@code tandem-id} is the value of the configured id header if the record
+ * carries it (a business key), else a new UUIDv7. Other {@code tandem-*} headers on the record are
+ * replaced by the new envelope. A custom {@code partitioner.class} is not applied (the region
+ * producers always get an explicit partition).
+ *
+ * <p>At the first send to a topic it checks that the topic has the same partition count in every
+ * region (via {@code partitionsFor} of each region's producer) and throws {@link
+ * PartitionCountMismatchException} naming the counts if not. A region that cannot answer then is
+ * checked again on later sends (at most every {@value #RECHECK_SECONDS} s).
+ *
+ * <p>Built from properties ({@link TandemProducerConfig}) or from existing producers with {@link
+ * #builder}. Existing producers must be {@code Producer<byte[], byte[]>}: the spool stores and replays
+ * exact bytes, and the envelope's digest is over the serialized value, so serialization happens once,
+ * here, with the caller's {@link Serializer}s — a {@code Producer<K, V>} would serialize again per
+ * region and could not replay bytes.
+ *
+ * <p>Transactions are rejected: no commit can be atomic across two independent clusters.
+ */
+public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
+
+  /** The default id header: set it on a record to publish under a business key. */
+  public static final String ID_HEADER = TandemHeaders.ID;
+  /** Records sent to one sticky partition (null keys) before moving to the next. */
+  public static final int STICKY_RECORDS = 64;
+  /** Seconds between re-checks of the partition count in a region that did not answer. */
+  public static final int RECHECK_SECONDS = 10;
+
+  private static final String NO_TRANSACTIONS =
+      "TandemKafkaProducer does not support transactions: a transaction cannot commit atomically "
+          + "across two independent Kafka clusters (regions); use idempotent sends with Tandem ids "
+          + "and process-once consumers instead";
+
+  private final DualPublisher publisher;
+  private final Map<RegionId, Producer<byte[], byte[]>> producers;
+  private final Serializer<K> keySerializer;
+  private final Serializer<V> valueSerializer;
+  private final String idHeader;
+  private final Map<String, TopicLayout> layouts = new ConcurrentHashMap<>();
+  private volatile boolean closed;
+
+  /** Partition count of a topic, as checked across regions. */
+  private static final class TopicLayout {
+    final int partitions;
+    final Map<String, Integer> counts;
+    final List<RegionId> unverified;
+    final AtomicLong sticky = new AtomicLong();
+    volatile long nextCheckNanos;
+    volatile PartitionCountMismatchException mismatch;
+
+    TopicLayout(int partitions, Map<String, Integer> counts, List<RegionId> unverified) {
+      this.partitions = partitions;
+      this.counts = counts;
+      this.unverified = unverified;
+      this.nextCheckNanos = System.nanoTime() + Duration.ofSeconds(RECHECK_SECONDS).toNanos();
+    }
+  }
+
+  private TandemKafkaProducer(
+      Map<RegionId, Producer<byte[], byte[]>> producers,
+      Serializer<K> keySerializer,
+      Serializer<V> valueSerializer,
+      String idHeader,
+      DualPublisher.Builder publisherBuilder) {
+    this.producers = Map.copyOf(producers);
+    this.keySerializer = Objects.requireNonNull(keySerializer, "keySerializer");
+    this.valueSerializer = Objects.requireNonNull(valueSerializer, "valueSerializer");
+    this.idHeader = Objects.requireNonNull(idHeader, "idHeader");
+    this.publisher = publisherBuilder.build();
+  }
+
+  /**
+   * A producer from properties (see {@link TandemProducerConfig}); the serializers come from {@code
+   * key.serializer} / {@code value.serializer}.
+   */
+  public TandemKafkaProducer(Properties config) {
+    this(config, null, null);
+  }
+
+  /** A producer from properties with the given serializers (configured here, as Kafka does). */
+  @SuppressWarnings("unchecked")
+  public TandemKafkaProducer(Properties config, Serializer<K> keySerializer, Serializer<V> valueSerializer) {
+    this(fromConfig(config, keySerializer, valueSerializer));
+  }
+
+  private TandemKafkaProducer(Parts<K, V> parts) {
+    this(parts.producers, parts.keySerializer, parts.valueSerializer, parts.idHeader, parts.builder);
+  }
+
+  /** What {@link #fromConfig} assembles. */
+  private record Parts<K, V>(
+      Map<RegionId, Producer<byte[], byte[]>> producers,
+      Serializer<K> keySerializer,
+      Serializer<V> valueSerializer,
+      String idHeader,
+      DualPublisher.Builder builder) {}
+
+  @SuppressWarnings("unchecked")
+  private static <K, V> Parts<K, V> fromConfig(Properties config, Serializer<K> ks, Serializer<V> vs) {
+    Map<String, Object> all = new HashMap<>();
+    config.forEach((k, v) -> all.put(k.toString(), v));
+    String regionList = required(all, TandemProducerConfig.REGIONS_CONFIG);
+    Properties common = new Properties();
+    all.forEach((k, v) -> {
+      if (!k.startsWith("tandem.")) {
+        common.put(k, v);
+      }
+    });
+    if (ks == null) {
+      ks = (Serializer<K>) newSerializer(all, ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG);
+      ks.configure(stringKeys(common), true);
+    }
+    if (vs == null) {
+      vs = (Serializer<V>) newSerializer(all, ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG);
+      vs.configure(stringKeys(common), false);
+    }
+    DualPublisher.Builder b = DualPublisher.builder();
+    Map<RegionId, Producer<byte[], byte[]>> producers = new LinkedHashMap<>();
+    for (String name : regionList.split(",")) {
+      RegionId region = RegionId.of(name.trim());
+      Properties p = new Properties();
+      p.putAll(common);
+      String prefix = TandemProducerConfig.REGION_PREFIX + region.name() + ".";
+      all.forEach((k, v) -> {
+        if (k.startsWith(prefix)) {
+          p.put(k.substring(prefix.length()), v);
+        }
+      });
+      if (!p.containsKey(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG)) {
+        throw new KafkaException("no " + prefix + ProducerConfig.BOOTSTRAP_SERVERS_CONFIG + " for region " + region);
+      }
+      Object clientId = p.get(ProducerConfig.CLIENT_ID_CONFIG);
+      if (clientId != null) {
+        p.put(ProducerConfig.CLIENT_ID_CONFIG, clientId + "-" + region.name());
+      }
+      KafkaRegionalSink sink = KafkaRegionalSink.create(region, p);
+      producers.put(region, sink.producer());
+      b.sink(sink);
+    }
+    Object policy = all.get(TandemProducerConfig.ACK_POLICY_CONFIG);
+    if (policy != null) {
+      b.ackPolicy(AckPolicy.valueOf(policy.toString().trim().toUpperCase(java.util.Locale.ROOT)));
+    }
+    Object timeout = all.get(TandemProducerConfig.TIMEOUT_MS_CONFIG);
+    if (timeout != null) {
+      b.timeout(Duration.ofMillis(Long.parseLong(timeout.toString().trim())));
+    }
+    b.spoolDirectory(Path.of(required(all, TandemProducerConfig.SPOOL_DIR_CONFIG)));
+    Object maxRecords = all.get(TandemProducerConfig.SPOOL_MAX_RECORDS_CONFIG);
+    if (maxRecords != null) {
+      b.spoolMaxRecords(Long.parseLong(maxRecords.toString().trim()));
+    }
+    Object maxBytes = all.get(TandemProducerConfig.SPOOL_MAX_BYTES_CONFIG);
+    if (maxBytes != null) {
+      b.spoolMaxBytes(Long.parseLong(maxBytes.toString().trim()));
+    }
+    Object rate = all.get(TandemProducerConfig.REPLAY_RATE_CONFIG);
+    if (rate != null) {
+      b.replayRate(Integer.parseInt(rate.toString().trim()));
+    }
+    Object idHeader = all.getOrDefault(TandemProducerConfig.ID_HEADER_CONFIG, ID_HEADER);
+    return new Parts<>(producers, ks, vs, idHeader.toString(), b);
+  }
+
+  private static String required(Map<String, Object> all, String key) {
+    Object v = all.get(key);
+    if (v == null || v.toString().isBlank()) {
+      throw new KafkaException("missing required configuration " + key);
+    }
+    return v.toString();
+  }
+
+  private static Map<String, Object> stringKeys(Properties p) {
+    Map<String, Object> m = new HashMap<>();
+    p.forEach((k, v) -> m.put(k.toString(), v));
+    return m;
+  }
+
+  private static Serializer<?> newSerializer(Map<String, Object> all, String key) {
+    Object v = all.get(key);
+    if (v == null) {
+      throw new KafkaException("missing required configuration " + key + " (or pass a Serializer)");
+    }
+    if (v instanceof Serializer<?> s) {
+      return s;
+    }
+    try {
+      if (v instanceof Class<?> c) {
+        return (Serializer<?>) Utils.newInstance(c);
+      }
+      return Utils.newInstance(v.toString().trim(), Serializer.class);
+    } catch (ClassNotFoundException e) {
+      throw new KafkaException("cannot load " + key + " " + v, e);
+    }
+  }
+
+  /** A builder over existing byte-array producers, one per region. */
+  public static <K, V> Builder<K, V> builder(Serializer<K> keySerializer, Serializer<V> valueSerializer) {
+    return new Builder<>(keySerializer, valueSerializer);
+  }
+
+  /** Builds a {@link TandemKafkaProducer} over existing producers. */
+  public static final class Builder<K, V> {
+    private final Serializer<K> keySerializer;
+    private final Serializer<V> valueSerializer;
+    private final Map<RegionId, Producer<byte[], byte[]>> producers = new LinkedHashMap<>();
+    private final DualPublisher.Builder publisher = DualPublisher.builder();
+    private String idHeader = ID_HEADER;
+
+    private Builder(Serializer<K> keySerializer, Serializer<V> valueSerializer) {
+      this.keySerializer = Objects.requireNonNull(keySerializer, "keySerializer");
+      this.valueSerializer = Objects.requireNonNull(valueSerializer, "valueSerializer");
+    }
+
+    /**
+     * Adds a region with an existing producer (byte-array keys and values, {@code acks=all},
+     * idempotent). The Tandem producer owns it from now on and closes it on close.
+     */
+    public Builder<K, V> region(RegionId region, Producer<byte[], byte[]> producer) {
+      KafkaRegionalSink sink = KafkaRegionalSink.wrap(region, producer);
+      publisher.sink(sink);
+      producers.put(region, producer);
+      return this;
+    }
+
+    /** Adds a region whose producer is created from {@code producerConfig}. */
+    public Builder<K, V> region(RegionId region, Properties producerConfig) {
+      KafkaRegionalSink sink = KafkaRegionalSink.create(region, producerConfig);
+      publisher.sink(sink);
+      producers.put(region, sink.producer());
+      return this;
+    }
+
+    /** The header whose UTF-8 value is the Tandem id; default {@link #ID_HEADER}. */
+    public Builder<K, V> idHeader(String header) {
+      this.idHeader = Objects.requireNonNull(header, "header");
+      return this;
+    }
+
+    /**
+     * Sets the publisher's options (ack policy, timeout, spool directory and bounds, replay rate,
+     * circuit breaker, meter registry, signer, listeners); the spool directory is required.
+     */
+    public Builder<K, V> publisher(Consumer<DualPublisher.Builder> options) {
+      options.accept(publisher);
+      return this;
+    }
+
+    public TandemKafkaProducer<K, V> build() {
+      return new TandemKafkaProducer<>(producers, keySerializer, valueSerializer, idHeader, publisher);
+    }
+  }
+
+  /** The publisher underneath (status, spool drain, metrics). */
+  public DualPublisher publisher() {
+    return publisher;
+  }
+
+  @Override
+  public Future<RecordMetadata> send(ProducerRecord<K, V> record) {
+    return send(record, null);
+  }
+
+  @Override
+  public Future<RecordMetadata> send(ProducerRecord<K, V> record, Callback callback) {
+    if (closed) {
+      throw new IllegalStateException("Cannot perform operation after producer has been closed");
+    }
+    String topic = record.topic();
+    TopicLayout layout = layout(topic);
+    byte[] key = keySerializer.serialize(topic, record.headers(), record.key());
+    byte[] value = valueSerializer.serialize(topic, record.headers(), record.value());
+    int partition = partition(record, key, layout);
+    OutboundMessage.Builder b = OutboundMessage.builder(topic, partition).key(key).value(value);
+    if (record.timestamp() != null) {
+      b.timestamp(record.timestamp());
+    }
+    String id = null;
+    for (Header h : record.headers()) {
+      if (h.key().equals(idHeader)) {
+        id = h.value() == null ? null : new String(h.value(), StandardCharsets.UTF_8);
+      } else if (!h.key().startsWith(OutboundMessage.RESERVED_PREFIX)) {
+        b.header(h.key(), h.value());
+      }
+    }
+    if (id != null) {
+      b.id(id);
+    }
+    OutboundMessage message = b.build();
+    int keySize = key == null ? -1 : key.length;
+    int valueSize = value == null ? -1 : value.length;
+    TopicPartition tp = new TopicPartition(topic, partition);
+    CompletableFuture<RecordMetadata> result = new CompletableFuture<>();
+    publisher.publish(message).whenComplete((r, err) -> {
+      if (err == null) {
+        SinkAck ack = firstAck(r);
+        RecordMetadata meta = new RecordMetadata(tp, ack.position(), 0, ack.timestamp(), keySize, valueSize);
+        try {
+          if (callback != null) {
+            callback.onCompletion(meta, null);
+          }
+        } finally {
+          result.complete(meta);
+        }
+      } else {
+        Exception e = PublisherEngine.unwrap(err) instanceof Exception ex ? ex : new KafkaException(err);
+        try {
+          if (callback != null) {
+            callback.onCompletion(new RecordMetadata(tp, -1, -1, -1, keySize, valueSize), e);
+          }
+        } finally {
+          result.completeExceptionally(e);
+        }
+      }
+    });
+    return result;
+  }
+
+  private SinkAck firstAck(PublishResult r) {
+    for (RegionId region : publisher.regions()) {
+      SinkAck a = r.acknowledged().get(region);
+      if (a != null) {
+        return a;
+      }
+    }
+    throw new IllegalStateException("a successful publish has at least one acknowledgement: " + r);
+  }
+
+  private int partition(ProducerRecord<K, V> record, byte[] key, TopicLayout layout) {
+    if (record.partition() != null) {
+      int p = record.partition();
+      if (p < 0 || p >= layout.partitions) {
+        throw new KafkaException("partition " + p + " of topic " + record.topic() + " does not exist; it has "
+            + layout.partitions + " partitions");
+      }
+      return p;
+    }
+    if (key != null) {
+      return BuiltInPartitioner.partitionForKey(key, layout.partitions);
+    }
+    return (int) ((layout.sticky.getAndIncrement() / STICKY_RECORDS) % layout.partitions);
+  }
+
+  /** The topic's checked partition count; throws if regions disagree. */
+  private TopicLayout layout(String topic) {
+    TopicLayout layout = layouts.computeIfAbsent(topic, this::checkTopic);
+    if (layout.mismatch != null) {
+      throw layout.mismatch;
+    }
+    if (!layout.unverified.isEmpty() && System.nanoTime() - layout.nextCheckNanos > 0) {
+      layout.nextCheckNanos = System.nanoTime() + Duration.ofSeconds(RECHECK_SECONDS).toNanos();
+      CompletableFuture.runAsync(() -> recheck(topic, layout));
+    }
+    return layout;
+  }
+
+  private TopicLayout checkTopic(String topic) {
+    Map<String, Integer> counts = new LinkedHashMap<>();
+    List<RegionId> unverified = new ArrayList<>();
+    KafkaException last = null;
+    for (Map.Entry<RegionId, Producer<byte[], byte[]>> e : orderedProducers().entrySet()) {
+      try {
+        counts.put(e.getKey().name(), e.getValue().partitionsFor(topic).size());
+      } catch (KafkaException ex) {
+        unverified.add(e.getKey());
+        last = ex;
+      }
+    }
+    if (counts.isEmpty()) {
+      throw new KafkaException("no region could tell the partitions of topic " + topic, last);
+    }
+    if (counts.values().stream().distinct().count() > 1) {
+      throw new PartitionCountMismatchException(topic, counts);
+    }
+    return new TopicLayout(counts.values().iterator().next(), new ConcurrentHashMap<>(counts),
+        new java.util.concurrent.CopyOnWriteArrayList<>(unverified));
+  }
+
+  private void recheck(String topic, TopicLayout layout) {
+    for (RegionId region : List.copyOf(layout.unverified)) {
+      try {
+        int n = producers.get(region).partitionsFor(topic).size();
+        layout.counts.put(region.name(), n);
+        layout.unverified.remove(region);
+        if (n != layout.partitions) {
+          layout.mismatch = new PartitionCountMismatchException(topic, new LinkedHashMap<>(layout.counts));
+        }
+      } catch (KafkaException e) {
+        // still unreachable: checked again later
+      }
+    }
+  }
+
+  private Map<RegionId, Producer<byte[], byte[]>> orderedProducers() {
+    Map<RegionId, Producer<byte[], byte[]>> m = new LinkedHashMap<>();
+    for (RegionId r : publisher.regions()) {
+      m.put(r, producers.get(r));
+    }
+    return m;
+  }
+
+  /** Waits until every record sent so far is acknowledged or spooled per the ack policy. */
+  @Override
+  public void flush() {
+    publisher.flush();
+  }
+
+  /** The partitions of the topic (from the first region that answers), after the count check. */
+  @Override
+  public List<PartitionInfo> partitionsFor(String topic) {
+    layout(topic);
+    KafkaException last = null;
+    for (Producer<byte[], byte[]> p : orderedProducers().values()) {
+      try {
+        return p.partitionsFor(topic);
+      } catch (KafkaException e) {
+        last = e;
+      }
+    }
+    throw last;
+  }
+
+  /** Every region producer's metrics, each name tagged {@code tandem-region}. */
+  @Override
+  public Map<MetricName, ? extends Metric> metrics() {
+    Map<MetricName, Metric> all = new LinkedHashMap<>();
+    orderedProducers().forEach((region, p) -> p.metrics().forEach((name, metric) -> {
+      Map<String, String> tags = new LinkedHashMap<>(name.tags());
+      tags.put("tandem-region", region.name());
+      all.put(new MetricName(name.name(), name.group(), name.description(), tags), metric);
+    }));
+    return all;
+  }
+
+  /** The client instance id of the first region's producer (KIP-714 telemetry). */
+  @Override
+  public Uuid clientInstanceId(Duration timeout) {
+    return orderedProducers().values().iterator().next().clientInstanceId(timeout);
+  }
+
+  @Override
+  public void registerMetricForSubscription(KafkaMetric metric) {
+    producers.values().forEach(p -> p.registerMetricForSubscription(metric));
+  }
+
+  @Override
+  public void unregisterMetricFromSubscription(KafkaMetric metric) {
+    producers.values().forEach(p -> p.unregisterMetricFromSubscription(metric));
+  }
+
+  /** Always throws: see the class comment. */
+  @Override
+  public void initTransactions() {
+    throw new UnsupportedOperationException(NO_TRANSACTIONS);
+  }
+
+  /** Always throws: see the class comment. */
+  @Override
+  public void beginTransaction() {
+    throw new UnsupportedOperationException(NO_TRANSACTIONS);
+  }
+
+  /** Always throws: see the class comment. */
+  @Override
+  public void sendOffsetsToTransaction(
+      Map<TopicPartition, OffsetAndMetadata> offsets, ConsumerGroupMetadata groupMetadata) {
+    throw new UnsupportedOperationException(NO_TRANSACTIONS);
+  }
+
+  /** Always throws: see the class comment. */
+  @Override
+  public void commitTransaction() {
+    throw new UnsupportedOperationException(NO_TRANSACTIONS);
+  }
+
+  /** Always throws: see the class comment. */
+  @Override
+  public void abortTransaction() {
+    throw new UnsupportedOperationException(NO_TRANSACTIONS);
+  }
+
+  /** Flushes, then closes the publisher, the region producers and the spool. */
+  @Override
+  public void close() {
+    closed = true;
+    publisher.close();
+  }
+
+  /** As {@link #close()}; the region producers each get {@link KafkaRegionalSink#DEFAULT_CLOSE_TIMEOUT}. */
+  @Override
+  public void close(Duration timeout) {
+    close();
+  }
+}
