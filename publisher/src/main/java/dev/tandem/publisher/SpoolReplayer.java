@@ -30,6 +30,13 @@ final class SpoolReplayer {
   private final Thread thread;
   private volatile boolean running = true;
   private long replayedSinceSpooling;
+  /**
+   * Whether the next batch is a single copy. After a failure (and at the start), replaying a whole
+   * batch could lose order: an early copy may fail (e.g. no metadata yet) while later ones, sent a
+   * moment after the region came back, land first. One copy acknowledged proves the region takes
+   * sends again; only then is a full batch sent.
+   */
+  private boolean probeFirst = true;
 
   SpoolReplayer(PublisherEngine engine, RegionLane lane, int rate) {
     this.engine = engine;
@@ -77,7 +84,8 @@ final class SpoolReplayer {
   /** One replay step; returns whether it made progress (otherwise the caller waits a little). */
   private boolean step() throws InterruptedException {
     long limit = lane.inFlight.isEmpty() ? Long.MAX_VALUE : lane.inFlight.first();
-    List<DurableSpool.Entry> batch = engine.spool.read(lane.region, limit, batchSize);
+    List<DurableSpool.Entry> batch =
+        engine.spool.read(lane.region, limit, probeFirst ? 1 : batchSize);
     if (batch.isEmpty()) {
       if (engine.spool.depth(lane.region) == 0 && lane.inFlight.isEmpty()) {
         if (lane.circuitAdmitsDirect()) {
@@ -88,6 +96,7 @@ final class SpoolReplayer {
               l.onSpoolDrained(lane.region, replayedSinceSpooling);
             }
             replayedSinceSpooling = 0;
+            probeFirst = true;
             return true;
           }
         } else {
@@ -160,6 +169,7 @@ final class SpoolReplayer {
     engine.spool.delete(lane.region, done);
     lane.replayed.increment(done.size());
     replayedSinceSpooling += done.size();
+    probeFirst = failure != null;
     if (failure == null) {
       lane.circuit.onSuccess(elapsed, TimeUnit.NANOSECONDS);
     } else {
