@@ -1,0 +1,137 @@
+package dev.tandem.publisher;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tandem.core.RegionId;
+import dev.tandem.testkit.TwoRegions;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** With region B's broker stopped: ALL fails by timeout naming B (copy kept), a full spool fails clearly. */
+class RegionOutageTest {
+
+  static TwoRegions regions;
+  static final RegionId A = RegionId.of("region-a");
+  static final RegionId B = RegionId.of("region-b");
+
+  @BeforeAll
+  static void start() {
+    regions = TwoRegions.start();
+  }
+
+  @AfterAll
+  static void stop() {
+    regions.close();
+  }
+
+  private static OutboundMessage message(String topic, String text) {
+    return OutboundMessage.builder(topic, 0).value(text.getBytes(StandardCharsets.UTF_8)).build();
+  }
+
+  @Test
+  void withRegionBDownAllFailsByTimeoutNamingBAndAFullSpoolFailsClearly(
+      @TempDir Path allSpool, @TempDir Path smallSpool) throws Exception {
+    String topic = "outage-all";
+    regions.createTopic(topic, 1);
+    SimpleMeterRegistry allMetrics = new SimpleMeterRegistry();
+    SimpleMeterRegistry smallMetrics = new SimpleMeterRegistry();
+    List<String> keptForB = new ArrayList<>();
+    try (DualPublisher all = DualPublisher.builder()
+            .sink(TestRegions.sink(regions.a()))
+            .sink(TestRegions.sink(regions.b()))
+            .ackPolicy(AckPolicy.ALL)
+            .timeout(Duration.ofMillis(1500))
+            .spoolDirectory(allSpool)
+            .meterRegistry(allMetrics)
+            .build();
+        DualPublisher small = DualPublisher.builder()
+            .sink(TestRegions.sink(regions.a()))
+            .sink(TestRegions.sink(regions.b()))
+            .ackPolicy(AckPolicy.ANY)
+            .timeout(Duration.ofMillis(1500))
+            .spoolDirectory(smallSpool)
+            .spoolMaxRecords(3)
+            .meterRegistry(smallMetrics)
+            .build()) {
+      // warm both publishers up while B is healthy (metadata cached, direct sends)
+      assertEquals(Set.of(A, B), all.publish(message(topic, "warm-all")).get(30, TimeUnit.SECONDS).acknowledged().keySet());
+      assertEquals(Set.of(A, B), small.publish(message(topic, "warm-small")).get(30, TimeUnit.SECONDS).acknowledged().keySet());
+
+      regions.b().stopBroker();
+      try {
+        OutboundMessage m = message(topic, "under-all");
+        long start = System.nanoTime();
+        ExecutionException e = assertThrows(ExecutionException.class,
+            () -> all.publish(m).get(30, TimeUnit.SECONDS));
+        long tookMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+        PublishException pe = assertInstanceOf(PublishException.class, e.getCause());
+        assertTrue(pe.getMessage().contains("region region-b"), pe.getMessage());
+        assertEquals(Set.of(B), pe.failures().keySet());
+        Throwable why = pe.failures().get(B);
+        // the publisher's timeout or the producer's own request/delivery timeout, whichever is first
+        assertTrue(why instanceof RegionTimeoutException
+            || why instanceof org.apache.kafka.common.errors.TimeoutException, why.toString());
+        assertEquals(Set.of(A), pe.acknowledged());
+        assertEquals(Set.of(B), pe.spooled(), "the copy B missed is kept for replay");
+        assertTrue(tookMillis >= 900, "failed by a timeout, not at once: took " + tookMillis + " ms");
+        keptForB.add(m.id());
+        // the next publish meets a region that is spooling: it fails at once, naming B, copy kept
+        OutboundMessage next = message(topic, "under-all-2");
+        ExecutionException e2 = assertThrows(ExecutionException.class,
+            () -> all.publish(next).get(30, TimeUnit.SECONDS));
+        PublishException pe2 = assertInstanceOf(PublishException.class, e2.getCause());
+        assertInstanceOf(RegionUnavailableException.class, pe2.failures().get(B));
+        assertEquals(Set.of(B), pe2.spooled());
+        keptForB.add(next.id());
+
+        // the small spool holds 3 copies: after that, B's copy cannot be kept and the publish fails
+        List<String> spooledSmall = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+          OutboundMessage s = message(topic, "small-" + i);
+          PublishResult r = small.publish(s).get(30, TimeUnit.SECONDS);
+          assertEquals(Set.of(B), r.spooled(), r.toString());
+          spooledSmall.add(s.id());
+        }
+        assertEquals(3, small.status(B).spoolDepth());
+        ExecutionException full = assertThrows(ExecutionException.class,
+            () -> small.publish(message(topic, "small-overflow")).get(30, TimeUnit.SECONDS));
+        PublishException fullPe = assertInstanceOf(PublishException.class, full.getCause());
+        SpoolFullException sfe = assertInstanceOf(SpoolFullException.class, fullPe.failures().get(B));
+        assertTrue(sfe.getMessage().contains("spool is full"), sfe.getMessage());
+        assertEquals(B, sfe.region());
+        assertEquals(Set.of(), fullPe.spooled());
+        assertEquals(1.0, smallMetrics.get("tandem.publisher.failed").tag("region", "region-b")
+            .tag("outcome", "spool_full").counter().count());
+        keptForB.addAll(spooledSmall);
+      } finally {
+        regions.b().startBroker();
+      }
+      assertTrue(all.awaitSpoolDrained(Duration.ofSeconds(60)));
+      assertTrue(small.awaitSpoolDrained(Duration.ofSeconds(60)));
+      assertEquals(0, all.status(B).spoolDepth());
+      assertEquals(0, small.status(B).spoolDepth());
+    }
+    List<ConsumerRecord<byte[], byte[]>> inB =
+        TestRegions.readAll(regions.b(), topic, 2 + keptForB.size(), Duration.ofSeconds(30));
+    Set<String> idsInB = new HashSet<>();
+    inB.forEach(r -> idsInB.add(KafkaEnvelopeHeaders.id(r.headers())));
+    assertEquals(5, keptForB.size());
+    assertTrue(idsInB.containsAll(keptForB), "every copy kept for B reached B after it recovered");
+  }
+}
