@@ -85,6 +85,8 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
   private final Serializer<V> valueSerializer;
   private final String idHeader;
   private final Map<String, TopicLayout> layouts = new ConcurrentHashMap<>();
+  /** Futures of records whose callback has not run yet; flush waits for them (Kafka's contract). */
+  private final java.util.Set<CompletableFuture<RecordMetadata>> unfinished = ConcurrentHashMap.newKeySet();
   private volatile boolean closed;
 
   /** Partition count of a topic, as checked across regions. */
@@ -339,6 +341,8 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
     int valueSize = value == null ? -1 : value.length;
     TopicPartition tp = new TopicPartition(topic, partition);
     CompletableFuture<RecordMetadata> result = new CompletableFuture<>();
+    unfinished.add(result);
+    result.whenComplete((m, e) -> unfinished.remove(result));
     publisher.publish(message).whenComplete((r, err) -> {
       if (err == null) {
         SinkAck ack = firstAck(r);
@@ -451,6 +455,13 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
   @Override
   public void flush() {
     publisher.flush();
+    for (CompletableFuture<RecordMetadata> f : List.copyOf(unfinished)) {
+      try {
+        f.join();
+      } catch (RuntimeException e) {
+        // reported to the record's callback and future; flush only waits
+      }
+    }
   }
 
   /** The partitions of the topic (from the first region that answers), after the count check. */
