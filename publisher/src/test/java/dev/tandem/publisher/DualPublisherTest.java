@@ -3,7 +3,14 @@ package dev.tandem.publisher;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import static org.awaitility.Awaitility.await;
+
 import dev.tandem.core.Envelope;
+import dev.tandem.core.EnvelopeSigner;
+import dev.tandem.core.SigningKey;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
+import java.util.concurrent.CopyOnWriteArrayList;
 import dev.tandem.core.RegionId;
 import dev.tandem.testkit.TwoRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -44,15 +51,37 @@ class DualPublisherTest {
     regions.close();
   }
 
-  private DualPublisher publisher(Path spool, AckPolicy policy, SimpleMeterRegistry registry) {
+  static final EnvelopeSigner SIGNER = EnvelopeSigner.signingWith(
+      SigningKey.of("k1", "0123456789abcdef0123456789abcdef".getBytes(StandardCharsets.US_ASCII)));
+
+  private DualPublisher.Builder publisher(Path spool, AckPolicy policy, SimpleMeterRegistry registry) {
     return DualPublisher.builder()
         .sink(TestRegions.sink(regions.a()))
         .sink(TestRegions.sink(regions.b()))
         .ackPolicy(policy)
         .timeout(Duration.ofMillis(1500))
         .spoolDirectory(spool)
-        .meterRegistry(registry)
-        .build();
+        .meterRegistry(registry);
+  }
+
+  /** Records what the listener hears. */
+  static final class Recorder implements RegionListener {
+    final List<String> events = new CopyOnWriteArrayList<>();
+
+    @Override
+    public void onCircuitTransition(RegionId region, CircuitBreaker.State from, CircuitBreaker.State to) {
+      events.add(region + ":" + from + "->" + to);
+    }
+
+    @Override
+    public void onSpoolingStarted(RegionId region, Throwable cause) {
+      events.add(region + ":spooling");
+    }
+
+    @Override
+    public void onSpoolDrained(RegionId region, long replayed) {
+      events.add(region + ":drained");
+    }
   }
 
   private static OutboundMessage message(String topic, int i, int partitions) {
@@ -70,7 +99,7 @@ class DualPublisherTest {
     regions.createTopic(topic, 3);
     SimpleMeterRegistry registry = new SimpleMeterRegistry();
     List<String> published = new ArrayList<>();
-    try (DualPublisher publisher = publisher(spool, AckPolicy.ALL, registry)) {
+    try (DualPublisher publisher = publisher(spool, AckPolicy.ALL, registry).signer(SIGNER).build()) {
       List<CompletableFuture<PublishResult>> futures = new ArrayList<>();
       for (int i = 0; i < 60; i++) {
         OutboundMessage m = message(topic, i, 3);
@@ -98,6 +127,7 @@ class DualPublisherTest {
     for (ConsumerRecord<byte[], byte[]> r : inB) {
       Envelope e = KafkaEnvelopeHeaders.read(r.headers());
       assertEquals(envelopesA.get(e.id()), e, "same id, digest, shard, publish time in both regions");
+      assertEquals(EnvelopeSigner.Verification.VALID, SIGNER.verify(e), "signed once, same signature");
       assertEquals(r.partition(), e.shard());
       assertEquals(1, r.headers().headers("app-header").iterator().next().value().length);
     }
@@ -127,7 +157,16 @@ class DualPublisherTest {
     CountDownLatch before = new CountDownLatch(60);
     CountDownLatch during = new CountDownLatch(150);
     AtomicReference<Throwable> streamFailure = new AtomicReference<>();
-    try (DualPublisher publisher = publisher(spool, AckPolicy.ANY, registry)) {
+    Recorder recorder = new Recorder();
+    CircuitBreakerConfig opensAtFirstFailure = CircuitBreakerConfig.custom()
+        .slidingWindow(2, 1, CircuitBreakerConfig.SlidingWindowType.COUNT_BASED)
+        .failureRateThreshold(50)
+        .waitDurationInOpenState(Duration.ofMillis(500))
+        .permittedNumberOfCallsInHalfOpenState(1)
+        .automaticTransitionFromOpenToHalfOpenEnabled(true)
+        .build();
+    try (DualPublisher publisher = publisher(spool, AckPolicy.ANY, registry)
+        .circuitBreakerConfig(opensAtFirstFailure).listener(recorder).build()) {
       Thread stream = new Thread(() -> {
         try {
           for (int i = 0; i < total; i++) {
@@ -158,6 +197,9 @@ class DualPublisherTest {
         assertTrue(during.await(90, TimeUnit.SECONDS));
         assertTrue(publisher.status(B).spooling(), "region B spools while down");
         assertTrue(publisher.status(B).spoolDepth() > 0);
+        await().atMost(Duration.ofSeconds(20)).until(() -> registry.get("tandem.publisher.circuit.state")
+            .tag("region", "region-b").gauge().value() != 0.0);
+        assertEquals(CircuitBreaker.State.CLOSED, publisher.status(A).circuit());
       } finally {
         regions.b().startBroker();
       }
@@ -168,7 +210,15 @@ class DualPublisherTest {
       assertEquals(total, completed.get(), "every send completed");
       assertTrue(publisher.awaitSpoolDrained(Duration.ofSeconds(60)), "spool drained after B came back");
       assertEquals(0, publisher.status(B).spoolDepth());
+      assertEquals(CircuitBreaker.State.CLOSED, publisher.status(B).circuit());
+      assertEquals(0.0, registry.get("tandem.publisher.circuit.state").tag("region", "region-b").gauge().value());
+      assertEquals(0.0, registry.get("tandem.publisher.spool.depth").tag("region", "region-b").gauge().value());
     }
+    assertTrue(recorder.events.indexOf("region-b:spooling") >= 0, recorder.events.toString());
+    assertTrue(recorder.events.contains("region-b:CLOSED->OPEN"), recorder.events.toString());
+    assertTrue(recorder.events.contains("region-b:HALF_OPEN->CLOSED"), recorder.events.toString());
+    assertEquals("region-b:drained", recorder.events.get(recorder.events.size() - 1), recorder.events.toString());
+    assertTrue(recorder.events.stream().noneMatch(e -> e.startsWith("region-a")), recorder.events.toString());
     double spooled = registry.get("tandem.publisher.spooled").tag("region", "region-b").counter().count();
     double replayed = registry.get("tandem.publisher.replayed").tag("region", "region-b").counter().count();
     assertTrue(spooled > 0, "some copies went through the spool");
