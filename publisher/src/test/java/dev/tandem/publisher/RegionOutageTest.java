@@ -134,4 +134,48 @@ class RegionOutageTest {
     assertEquals(5, keptForB.size());
     assertTrue(idsInB.containsAll(keptForB), "every copy kept for B reached B after it recovered");
   }
+
+  @Test
+  void aCorruptSpoolRecordIsCountedAndRemovedAndTheRestIsReplayedInOrder(@TempDir Path spool) throws Exception {
+    String topic = "corrupt-spool";
+    regions.createTopic(topic, 1);
+    OutboundMessage first = message(topic, "first");
+    OutboundMessage last = message(topic, "last");
+    try (DurableSpool s = DurableSpool.open(spool, 100, 1 << 20)) {
+      byte[] garbage = "not a spool record".getBytes(StandardCharsets.UTF_8);
+      for (Object[] rec : new Object[][] {{0L, SpoolRecordCodec.encode(first)}, {1L, garbage},
+          {2L, SpoolRecordCodec.encode(last)}}) {
+        byte[] bytes = (byte[]) rec[1];
+        s.reserve(B, DurableSpool.recordSize(B, bytes.length));
+        s.append(B, (Long) rec[0], bytes).get(10, TimeUnit.SECONDS);
+      }
+    }
+    SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    try (DualPublisher publisher = DualPublisher.builder()
+        .sink(TestRegions.sink(regions.a()))
+        .sink(TestRegions.sink(regions.b()))
+        .spoolDirectory(spool)
+        .meterRegistry(registry)
+        .build()) {
+      assertTrue(publisher.awaitSpoolDrained(Duration.ofSeconds(30)));
+      assertEquals(0, publisher.status(B).spoolDepth());
+    }
+    assertEquals(1.0, registry.get("tandem.publisher.spool.corrupt").tag("region", "region-b").counter().count());
+    assertEquals(2.0, registry.get("tandem.publisher.replayed").tag("region", "region-b").counter().count());
+    List<String> ids = new ArrayList<>();
+    TestRegions.readAll(regions.b(), topic, 2, Duration.ofSeconds(30))
+        .forEach(r -> ids.add(KafkaEnvelopeHeaders.id(r.headers())));
+    assertEquals(List.of(first.id(), last.id()), ids);
+    assertEquals(0, TestRegions.readAll(regions.a(), topic, 1, Duration.ofSeconds(2)).size(),
+        "replay goes only to the region the copies were spooled for");
+  }
+
+  @Test
+  void ackPolicyCountsBrokerAcknowledgements() {
+    assertEquals(2, AckPolicy.ALL.required(2));
+    assertEquals(1, AckPolicy.ANY.required(2));
+    assertEquals(2, AckPolicy.QUORUM.required(2));
+    assertEquals(2, AckPolicy.QUORUM.required(3));
+    assertThrows(IllegalArgumentException.class, () -> AckPolicy.ANY.required(0));
+  }
 }
