@@ -1,0 +1,93 @@
+package dev.tandem.azure.servicebus;
+
+import java.net.URI;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.util.Base64;
+import java.util.Date;
+import java.util.UUID;
+
+/**
+ * Encodes a Service Bus application property value as a string tagged with its type, so that a copy
+ * kept in the publisher's spool (which stores strings) is replayed with the very same typed value.
+ * The types are those AMQP application properties carry and the Service Bus SDK maps; anything else
+ * is refused with the property's name rather than turned into a string silently.
+ *
+ * <p>Format: one type letter, ':', the value.
+ */
+final class ApplicationPropertyCodec {
+
+  private ApplicationPropertyCodec() {}
+
+  static String encode(String name, Object value) {
+    if (value == null) {
+      return "n:";
+    } else if (value instanceof String s) {
+      return "s:" + s;
+    } else if (value instanceof Boolean v) {
+      return "z:" + v;
+    } else if (value instanceof Byte v) {
+      return "b:" + v;
+    } else if (value instanceof Short v) {
+      return "h:" + v;
+    } else if (value instanceof Integer v) {
+      return "i:" + v;
+    } else if (value instanceof Long v) {
+      return "j:" + v;
+    } else if (value instanceof Float v) {
+      return "f:" + Float.floatToIntBits(v);
+    } else if (value instanceof Double v) {
+      return "d:" + Double.doubleToLongBits(v);
+    } else if (value instanceof Character v) {
+      return "c:" + v;
+    } else if (value instanceof UUID v) {
+      return "u:" + v;
+    } else if (value instanceof OffsetDateTime v) {
+      return "t:" + v;
+    } else if (value instanceof Instant v) {
+      return "I:" + v;
+    } else if (value instanceof Date v) {
+      return "D:" + v.getTime();
+    } else if (value instanceof Duration v) {
+      return "T:" + v;
+    } else if (value instanceof URI v) {
+      return "r:" + v;
+    } else if (value instanceof byte[] v) {
+      return "x:" + Base64.getEncoder().encodeToString(v);
+    }
+    throw new IllegalArgumentException("application property '" + name + "' has a value of type "
+        + value.getClass().getName() + ", which Tandem cannot carry unchanged to every region "
+        + "(supported: String, Boolean, Byte, Short, Integer, Long, Float, Double, Character, UUID, "
+        + "OffsetDateTime, Instant, Date, Duration, URI, byte[], null)");
+  }
+
+  static Object decode(String name, String encoded) {
+    if (encoded.length() < 2 || encoded.charAt(1) != ':') {
+      throw new IllegalArgumentException("application property '" + name + "' is not encoded by "
+          + ApplicationPropertyCodec.class.getSimpleName());
+    }
+    String v = encoded.substring(2);
+    return switch (encoded.charAt(0)) {
+      case 'n' -> null;
+      case 's' -> v;
+      case 'z' -> Boolean.valueOf(v);
+      case 'b' -> Byte.valueOf(v);
+      case 'h' -> Short.valueOf(v);
+      case 'i' -> Integer.valueOf(v);
+      case 'j' -> Long.valueOf(v);
+      case 'f' -> Float.intBitsToFloat(Integer.parseInt(v));
+      case 'd' -> Double.longBitsToDouble(Long.parseLong(v));
+      case 'c' -> v.charAt(0);
+      case 'u' -> UUID.fromString(v);
+      case 't' -> OffsetDateTime.parse(v);
+      case 'I' -> Instant.parse(v);
+      case 'D' -> new Date(Long.parseLong(v));
+      case 'T' -> Duration.parse(v);
+      case 'r' -> URI.create(v);
+      case 'x' -> Base64.getDecoder().decode(v);
+      default -> throw new IllegalArgumentException("application property '" + name
+          + "' has an unknown type tag '" + encoded.charAt(0) + "'");
+    };
+  }
+}
