@@ -137,7 +137,7 @@ final class PublisherEngine {
   }
 
   private void sendDirect(RegionLane lane, Publication p) {
-    lane.inFlight.add(p.seq);
+    lane.inFlight.incrementAndGet();
     long start = System.nanoTime();
     CompletableFuture<SinkAck> sent;
     try {
@@ -156,7 +156,7 @@ final class PublisherEngine {
       lane.circuit.onSuccess(elapsed, TimeUnit.NANOSECONDS);
       lane.latency.record(elapsed, TimeUnit.NANOSECONDS);
       lane.acknowledged.increment();
-      lane.inFlight.remove(p.seq);
+      lane.inFlight.decrementAndGet();
       p.settle(lane.index, Publication.Outcome.acknowledged(ack));
       return;
     }
@@ -165,7 +165,7 @@ final class PublisherEngine {
       // the region is fine, the message is not: neither charge the circuit nor replay it
       lane.circuit.releasePermission();
       lane.failed("rejected");
-      lane.inFlight.remove(p.seq);
+      lane.inFlight.decrementAndGet();
       p.settle(lane.index, Publication.Outcome.failed(cause));
       return;
     }
@@ -177,7 +177,7 @@ final class PublisherEngine {
     startSpooling(lane, cause);
     // stay "in flight" until durable in the spool, so the replayer cannot overtake this copy
     toSpool(lane, p, cause).whenComplete((v, e) -> {
-      lane.inFlight.remove(p.seq);
+      lane.inFlight.decrementAndGet();
       lane.wake.release();
     });
   }
@@ -228,7 +228,7 @@ final class PublisherEngine {
   boolean tryResumeDirect(RegionLane lane) {
     orderLock.lock();
     try {
-      if (spool.depth(lane.region) == 0 && lane.inFlight.isEmpty() && lane.circuitAdmitsDirect()) {
+      if (spool.depth(lane.region) == 0 && lane.inFlight.get() == 0 && lane.circuitAdmitsDirect()) {
         lane.spooling = false;
       } else {
         return false;

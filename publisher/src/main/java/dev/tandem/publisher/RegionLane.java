@@ -9,18 +9,19 @@ import io.micrometer.core.instrument.Timer;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ConcurrentSkipListSet;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.Semaphore;
 
 /**
  * Everything the publisher keeps per region: the sink, the circuit breaker, the spooling flag, the
- * sequence numbers of direct copies still in flight, and the meters.
+ * number of direct copies still in flight, and the meters.
  *
  * <p>Invariants: while {@code spooling} is false every new copy goes straight to the sink; it is set
  * the moment a copy fails or the circuit refuses a call, and cleared only by the replayer, under the
  * publisher's ordering lock, when the region's spool is empty, no direct copy is in flight and the
- * circuit is closed. The replayer never replays a sequence at or above the lowest in-flight direct
- * copy, because that copy may still fail and be spooled behind it.
+ * circuit is closed. The replayer replays nothing while a direct copy is in flight, because that copy
+ * may still fail and be spooled with a sequence below the ones already in the spool. Once spooling
+ * starts no new direct copy is sent, so in-flight copies settle within the publish timeout.
  */
 final class RegionLane {
 
@@ -29,7 +30,8 @@ final class RegionLane {
   final RegionalSink sink;
   final CircuitBreaker circuit;
   volatile boolean spooling;
-  final ConcurrentSkipListSet<Long> inFlight = new ConcurrentSkipListSet<>();
+  /** Direct copies sent and not yet settled (acknowledged, failed, or durable in the spool). */
+  final AtomicInteger inFlight = new AtomicInteger();
   /** Delivery futures of copies spooled by this process, completed when replayed. */
   final Map<Long, CompletableFuture<SinkAck>> pendingDeliveries = new ConcurrentHashMap<>();
   /** Wakes the replayer (a copy was spooled, the circuit moved, or the publisher closes). */

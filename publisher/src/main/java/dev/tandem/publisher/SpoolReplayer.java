@@ -11,7 +11,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One thread per region that drains the region's spool when the region is healthy again: it reads
- * the oldest copies (below the lowest in-flight direct copy), sends them with their original
+ * the oldest copies (once no direct copy is in flight), sends them with their original
  * envelope, waits for the broker's acknowledgements, then deletes them — at most {@code rate} copies a
  * second. Each batch is one call through the region's circuit breaker, so while the circuit is open
  * nothing is sent, and in half-open state the batch is the probe. When the spool is empty, nothing is
@@ -83,11 +83,13 @@ final class SpoolReplayer {
 
   /** One replay step; returns whether it made progress (otherwise the caller waits a little). */
   private boolean step() throws InterruptedException {
-    long limit = lane.inFlight.isEmpty() ? Long.MAX_VALUE : lane.inFlight.first();
+    if (lane.inFlight.get() != 0) {
+      return false; // an earlier direct copy may still fail and land in the spool ahead of these
+    }
     List<DurableSpool.Entry> batch =
-        engine.spool.read(lane.region, limit, probeFirst ? 1 : batchSize);
+        engine.spool.read(lane.region, Long.MAX_VALUE, probeFirst ? 1 : batchSize);
     if (batch.isEmpty()) {
-      if (engine.spool.depth(lane.region) == 0 && lane.inFlight.isEmpty()) {
+      if (engine.spool.depth(lane.region) == 0 && lane.inFlight.get() == 0) {
         if (lane.circuitAdmitsDirect()) {
           if (engine.tryResumeDirect(lane)) {
             LOG.info("region {} caught up ({} copies replayed); sending directly again",

@@ -33,6 +33,11 @@ public final class ProducerThroughputMain {
         try (Producer<String, byte[]> p = new KafkaProducer<>(raw, new StringSerializer(), new ByteArraySerializer())) {
           run("raw KafkaProducer, 1 region", p, topic, n, value);
         }
+        try (Producer<String, byte[]> pa = new KafkaProducer<>(raw, new StringSerializer(), new ByteArraySerializer());
+            Producer<String, byte[]> pb = new KafkaProducer<>(common(regions.b().bootstrapServers()),
+                new StringSerializer(), new ByteArraySerializer())) {
+          runBoth("2 raw KafkaProducers, 1 per region", pa, pb, topic, n, value);
+        }
         for (String policy : new String[] {"ALL", "ANY"}) {
           Path spool = Files.createTempDirectory("load-spool");
           Properties t = common("unused:0");
@@ -50,6 +55,26 @@ public final class ProducerThroughputMain {
         }
       }
     }
+  }
+
+  private static void runBoth(String name, Producer<String, byte[]> a, Producer<String, byte[]> b,
+      String topic, int n, byte[] value) {
+    for (int i = 0; i < 2_000; i++) {
+      a.send(new ProducerRecord<>(topic, "k" + i, value));
+      b.send(new ProducerRecord<>(topic, "k" + i, value));
+    }
+    a.flush();
+    b.flush();
+    long t0 = System.nanoTime();
+    for (int i = 0; i < n; i++) {
+      a.send(new ProducerRecord<>(topic, "k" + i, value));
+      b.send(new ProducerRecord<>(topic, "k" + i, value));
+    }
+    a.flush();
+    b.flush();
+    long nanos = System.nanoTime() - t0;
+    System.out.printf("%-40s %8.0f records/s (%d x %d B in %d ms)%n", name, n / (nanos / 1e9), n,
+        value.length, nanos / 1_000_000);
   }
 
   private static Properties common(String bootstrap) {
