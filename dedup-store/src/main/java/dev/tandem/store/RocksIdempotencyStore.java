@@ -144,7 +144,7 @@ public final class RocksIdempotencyStore {
       if (meterRegistry == null) {
         meterRegistry = new SimpleMeterRegistry();
       }
-      throw new UnsupportedOperationException("the RocksDB engine is not in this commit yet");
+      return new RocksStore(this);
     }
   }
 }

@@ -1,0 +1,520 @@
+package dev.tandem.store;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.NavigableMap;
+import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.function.BiConsumer;
+import java.util.stream.Stream;
+import org.rocksdb.BlockBasedTableConfig;
+import org.rocksdb.BloomFilter;
+import org.rocksdb.ColumnFamilyDescriptor;
+import org.rocksdb.ColumnFamilyHandle;
+import org.rocksdb.ColumnFamilyOptions;
+import org.rocksdb.DBOptions;
+import org.rocksdb.InfoLogLevel;
+import org.rocksdb.Options;
+import org.rocksdb.ReadOptions;
+import org.rocksdb.RocksDB;
+import org.rocksdb.RocksDBException;
+import org.rocksdb.RocksIterator;
+import org.rocksdb.Snapshot;
+import org.rocksdb.UInt64AddOperator;
+import org.rocksdb.WriteBatch;
+import org.rocksdb.WriteOptions;
+
+/**
+ * The RocksDB side of the store: opening and recognising a directory, the column families, reads,
+ * batched writes, and TTL buckets. No record logic lives here.
+ *
+ * <p>Column families:
+ *
+ * <ul>
+ *   <li>{@code default} — metadata: the format marker (written at creation, so our own stores are
+ *       recognised and anything else is refused), the bucket width, the detected-duplicates counter
+ *       (a {@code uint64add} merge operand per increment, so concurrent batches add up), and the
+ *       changelog checkpoints ({@code cp/<name>} → next offset).
+ *   <li>{@code leases} — one shard lease per shard, key = shard (4 bytes big-endian).
+ *   <li>{@code records-<startMillis>} — the TTL buckets: records whose latest write fell in
+ *       {@code [start, start + width)}. A bucket is dropped whole once {@code start + width + ttl <=
+ *       now}: every record in it is older than the TTL. Invariant: a key lives in at most one bucket
+ *       (a record moving to a newer bucket is deleted from the old one in the same WriteBatch);
+ *       readers still look newest first.
+ * </ul>
+ *
+ * <p>Thread-safety: RocksDB calls are thread-safe; the bucket map is changed only by {@link
+ * #createBucket} and {@link #dropBucket}, which the store calls under its exclusive engine lock.
+ */
+final class RocksEngine implements AutoCloseable {
+
+  static final String FORMAT = "dev.tandem.store/1";
+  static final byte[] KEY_FORMAT = utf8("tandem/format");
+  static final byte[] KEY_BUCKET_WIDTH = utf8("tandem/bucket-width-millis");
+  static final byte[] KEY_DETECTED_DUPLICATES = utf8("tandem/detected-duplicates");
+  static final String CHECKPOINT_PREFIX = "cp/";
+  static final String LEASES_CF = "leases";
+  static final String BUCKET_PREFIX = "records-";
+
+  static {
+    RocksDB.loadLibrary();
+  }
+
+  final Path directory;
+  private final List<AutoCloseable> resources = new ArrayList<>();
+  private final ColumnFamilyOptions bucketOptions;
+  private final RocksDB db;
+  private final ColumnFamilyHandle meta;
+  private final ColumnFamilyHandle leases;
+  private final WriteOptions writeOptions;
+  /** Live buckets by start millis; iterated newest first for reads. */
+  private final ConcurrentSkipListMap<Long, ColumnFamilyHandle> buckets =
+      new ConcurrentSkipListMap<>();
+  final long bucketWidthMillis;
+
+  private RocksEngine(Path directory, boolean sync, long wantedBucketWidthMillis) {
+    this.directory = directory;
+    boolean fresh = prepareDirectory(directory);
+    List<String> existing = fresh ? List.of() : listColumnFamilies(directory);
+    if (!fresh && !existing.contains(LEASES_CF)) {
+      // every store has had its leases family since creation; without it this is someone else's
+      // database, and opening it (which would add the family) must not touch it
+      throw new StoreException(
+          "the directory " + directory + " holds a RocksDB database that is not a Tandem store"
+              + " (column families " + existing + "); refusing to open it.");
+    }
+    for (String cf : existing) {
+      if (!cf.equals("default") && !cf.equals(LEASES_CF) && parseBucket(cf) < 0) {
+        throw new StoreException(
+            "the directory " + directory + " holds a RocksDB database that is not a Tandem store"
+                + " (unknown column family '" + cf + "'); refusing to open it. Point the store at"
+                + " its own directory; a store is restored from the changelog into an empty one.");
+      }
+    }
+    try {
+      DBOptions dbOptions =
+          track(new DBOptions()
+              .setCreateIfMissing(fresh)
+              .setCreateMissingColumnFamilies(true)
+              .setParanoidChecks(true)
+              .setInfoLogLevel(InfoLogLevel.WARN_LEVEL)
+              .setKeepLogFileNum(2)
+              // several column families share one WAL: bound it so a quiet bucket cannot pin old WAL
+              // files forever (RocksDB flushes the family holding the oldest one)
+              .setMaxTotalWalSize(64L << 20));
+      ColumnFamilyOptions metaOptions =
+          track(new ColumnFamilyOptions().setMergeOperator(track(new UInt64AddOperator())));
+      ColumnFamilyOptions leaseOptions = track(new ColumnFamilyOptions());
+      BlockBasedTableConfig table =
+          new BlockBasedTableConfig().setFilterPolicy(track(new BloomFilter(10, false)));
+      // point lookups of absent ids in older buckets are the common miss; bloom filters skip them
+      bucketOptions = track(new ColumnFamilyOptions().setTableFormatConfig(table));
+
+      List<ColumnFamilyDescriptor> descriptors = new ArrayList<>();
+      descriptors.add(new ColumnFamilyDescriptor(RocksDB.DEFAULT_COLUMN_FAMILY, metaOptions));
+      descriptors.add(new ColumnFamilyDescriptor(utf8(LEASES_CF), leaseOptions));
+      List<Long> bucketStarts = new ArrayList<>();
+      for (String cf : existing) {
+        long start = parseBucket(cf);
+        if (start >= 0) {
+          descriptors.add(new ColumnFamilyDescriptor(utf8(cf), bucketOptions));
+          bucketStarts.add(start);
+        }
+      }
+      List<ColumnFamilyHandle> handles = new ArrayList<>();
+      db = RocksDB.open(dbOptions, directory.toString(), descriptors, handles);
+      meta = handles.get(0);
+      leases = handles.get(1);
+      for (int i = 0; i < bucketStarts.size(); i++) {
+        buckets.put(bucketStarts.get(i), handles.get(2 + i));
+      }
+      writeOptions = track(new WriteOptions().setSync(sync));
+      bucketWidthMillis = checkOrWriteMarker(fresh, wantedBucketWidthMillis);
+    } catch (RocksDBException e) {
+      closeQuietly();
+      throw new StoreException(
+          "cannot open the store at " + directory + ": " + e.getMessage() + ". If the directory is"
+              + " corrupt, delete it: the store is a replica and is restored from the changelog.",
+          e);
+    } catch (RuntimeException e) {
+      closeQuietly();
+      throw e;
+    }
+  }
+
+  /** Opens or creates the store in {@code directory}. */
+  static RocksEngine open(Path directory, boolean sync, long wantedBucketWidthMillis) {
+    return new RocksEngine(directory, sync, wantedBucketWidthMillis);
+  }
+
+  /** True if the directory is absent or empty (a new store); refuses a non-store directory. */
+  private static boolean prepareDirectory(Path directory) {
+    try {
+      if (Files.exists(directory) && !Files.isDirectory(directory)) {
+        throw new StoreException("the store path " + directory + " is a file, not a directory");
+      }
+      Files.createDirectories(directory);
+      try (Stream<Path> entries = Files.list(directory)) {
+        if (entries.findAny().isEmpty()) {
+          return true;
+        }
+      }
+      if (!Files.isRegularFile(directory.resolve("CURRENT"))) {
+        throw new StoreException(
+            "the directory " + directory + " is not empty and holds no RocksDB database (no CURRENT"
+                + " file): it is not a Tandem store; refusing to open it so nothing is lost or"
+                + " shadowed. Use an empty or absent directory.");
+      }
+      return false;
+    } catch (IOException e) {
+      throw new StoreException("cannot use the store directory " + directory + ": " + e, e);
+    }
+  }
+
+  private static List<String> listColumnFamilies(Path directory) {
+    try (Options options = new Options()) {
+      List<String> names = new ArrayList<>();
+      for (byte[] n : RocksDB.listColumnFamilies(options, directory.toString())) {
+        names.add(new String(n, StandardCharsets.UTF_8));
+      }
+      return names;
+    } catch (RocksDBException e) {
+      throw new StoreException(
+          "cannot read the store at " + directory + " (" + e.getMessage() + "): it is corrupt or"
+              + " not a RocksDB database. If it is a Tandem store, delete the directory: the store"
+              + " is a replica and is restored from the changelog.",
+          e);
+    }
+  }
+
+  private long checkOrWriteMarker(boolean fresh, long wantedWidth) throws RocksDBException {
+    byte[] format = db.get(meta, KEY_FORMAT);
+    if (format == null) {
+      if (!fresh && !isEmpty()) {
+        throw new StoreException(
+            "the directory " + directory + " holds a RocksDB database without the Tandem format"
+                + " marker: it is not a Tandem store; refusing to open it.");
+      }
+      // a new store, or one killed before its marker was written (empty: nothing to lose)
+      try (WriteBatch batch = new WriteBatch(); WriteOptions synced = new WriteOptions()) {
+        batch.put(meta, KEY_FORMAT, utf8(FORMAT));
+        batch.put(meta, KEY_BUCKET_WIDTH, longBytes(wantedWidth));
+        db.write(synced.setSync(true), batch);
+      }
+      return wantedWidth;
+    }
+    String found = new String(format, StandardCharsets.UTF_8);
+    if (!FORMAT.equals(found)) {
+      throw new StoreException(
+          "the store at " + directory + " has format '" + found + "'; this version reads '"
+              + FORMAT + "'");
+    }
+    byte[] width = db.get(meta, KEY_BUCKET_WIDTH);
+    if (width == null || width.length != 8) {
+      throw new StoreException("the store at " + directory + " lacks its bucket width: corrupt");
+    }
+    // the width is fixed at creation: bucket names mean [start, start + width)
+    return ByteBuffer.wrap(width).getLong();
+  }
+
+  private boolean isEmpty() {
+    List<ColumnFamilyHandle> all = new ArrayList<>(buckets.values());
+    all.add(meta);
+    all.add(leases);
+    for (ColumnFamilyHandle cf : all) {
+      try (RocksIterator it = db.newIterator(cf)) {
+        it.seekToFirst();
+        if (it.isValid()) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  // ---- buckets ----
+
+  long bucketStartOf(long wallMillis) {
+    return Math.floorDiv(wallMillis, bucketWidthMillis) * bucketWidthMillis;
+  }
+
+  /** Live buckets, newest first. */
+  NavigableMap<Long, ColumnFamilyHandle> bucketsNewestFirst() {
+    return buckets.descendingMap();
+  }
+
+  ColumnFamilyHandle bucket(long start) {
+    return buckets.get(start);
+  }
+
+  int bucketCount() {
+    return buckets.size();
+  }
+
+  /**
+   * Bucket {@code start}, created if absent. Safe under the store's shared lock (creation is
+   * serialised here; only drops need the exclusive lock, since readers may hold a handle).
+   */
+  synchronized ColumnFamilyHandle createBucket(long start) {
+    ColumnFamilyHandle existing = buckets.get(start);
+    if (existing != null) {
+      return existing;
+    }
+    try {
+      ColumnFamilyHandle h =
+          db.createColumnFamily(new ColumnFamilyDescriptor(utf8(BUCKET_PREFIX + start), bucketOptions));
+      buckets.put(start, h);
+      return h;
+    } catch (RocksDBException e) {
+      throw failure("create TTL bucket " + start, e);
+    }
+  }
+
+  /** Drops bucket {@code start} whole. Caller holds the engine's exclusive lock. */
+  synchronized void dropBucket(long start) {
+    ColumnFamilyHandle h = buckets.remove(start);
+    if (h == null) {
+      return;
+    }
+    try {
+      db.dropColumnFamily(h);
+    } catch (RocksDBException e) {
+      buckets.put(start, h);
+      throw failure("drop TTL bucket " + start, e);
+    } finally {
+      if (!buckets.containsKey(start)) {
+        h.close();
+      }
+    }
+  }
+
+  // ---- reads ----
+
+  /** A stored record and the bucket it lives in. */
+  record Stored(IdRecord record, long bucketStart) {}
+
+  /** The record under {@code key}, looking in the live buckets newest first; null if absent. */
+  Stored get(byte[] key) {
+    try {
+      for (Map.Entry<Long, ColumnFamilyHandle> b : buckets.descendingMap().entrySet()) {
+        byte[] v = db.get(b.getValue(), key);
+        if (v != null) {
+          return new Stored(decode(v, key), b.getKey());
+        }
+      }
+      return null;
+    } catch (RocksDBException e) {
+      throw failure("read", e);
+    }
+  }
+
+  private IdRecord decode(byte[] value, byte[] key) {
+    try {
+      return RecordCodec.decodeRecord(value);
+    } catch (CorruptRecordException e) {
+      throw new StoreException(
+          "the store at " + directory + " holds a corrupt record under key "
+              + java.util.HexFormat.of().formatHex(key) + ": " + e.getMessage() + ". Delete the"
+              + " directory to restore the store from the changelog.",
+          e);
+    }
+  }
+
+  /** Every lease. */
+  List<ShardLease> readLeases() {
+    List<ShardLease> out = new ArrayList<>();
+    try (RocksIterator it = db.newIterator(leases)) {
+      for (it.seekToFirst(); it.isValid(); it.next()) {
+        out.add(RecordCodec.decodeLease(it.value()));
+      }
+      it.status();
+    } catch (RocksDBException e) {
+      throw failure("read leases", e);
+    } catch (CorruptRecordException e) {
+      throw new StoreException("the store at " + directory + " holds a corrupt lease: "
+          + e.getMessage() + ". Delete the directory to restore it from the changelog.", e);
+    }
+    return out;
+  }
+
+  Map<String, Long> readCheckpoints() {
+    Map<String, Long> out = new HashMap<>();
+    byte[] prefix = utf8(CHECKPOINT_PREFIX);
+    try (RocksIterator it = db.newIterator(meta)) {
+      for (it.seek(prefix); it.isValid(); it.next()) {
+        byte[] k = it.key();
+        if (!startsWith(k, prefix)) {
+          break;
+        }
+        String name = new String(k, prefix.length, k.length - prefix.length, StandardCharsets.UTF_8);
+        out.put(name, ByteBuffer.wrap(it.value()).getLong());
+      }
+      it.status();
+    } catch (RocksDBException e) {
+      throw failure("read checkpoints", e);
+    }
+    return out;
+  }
+
+  long readDetectedDuplicates() {
+    try {
+      byte[] v = db.get(meta, KEY_DETECTED_DUPLICATES);
+      return v == null ? 0 : ByteBuffer.wrap(v).order(ByteOrder.LITTLE_ENDIAN).getLong();
+    } catch (RocksDBException e) {
+      throw failure("read the detected-duplicates counter", e);
+    }
+  }
+
+  /**
+   * Visits every record in {@code [from, to)} of every bucket from one snapshot. With {@code from ==
+   * null} the whole bucket.
+   */
+  void scan(byte[] from, byte[] to, BiConsumer<byte[], IdRecord> action) {
+    Snapshot snapshot = db.getSnapshot();
+    try (ReadOptions ro = new ReadOptions().setSnapshot(snapshot)) {
+      for (ColumnFamilyHandle cf : buckets.descendingMap().values()) {
+        try (RocksIterator it = db.newIterator(cf, ro)) {
+          if (from == null) {
+            it.seekToFirst();
+          } else {
+            it.seek(from);
+          }
+          for (; it.isValid(); it.next()) {
+            byte[] k = it.key();
+            if (to != null && java.util.Arrays.compareUnsigned(k, to) >= 0) {
+              break;
+            }
+            action.accept(k, decode(it.value(), k));
+          }
+          it.status();
+        }
+      }
+    } catch (RocksDBException e) {
+      throw failure("scan", e);
+    } finally {
+      db.releaseSnapshot(snapshot);
+    }
+  }
+
+  long estimateKeys() {
+    long n = 0;
+    try {
+      for (ColumnFamilyHandle cf : buckets.values()) {
+        n += db.getLongProperty(cf, "rocksdb.estimate-num-keys");
+      }
+    } catch (RocksDBException e) {
+      throw failure("read rocksdb.estimate-num-keys", e);
+    }
+    return n;
+  }
+
+  // ---- writes ----
+
+  ColumnFamilyHandle meta() {
+    return meta;
+  }
+
+  ColumnFamilyHandle leases() {
+    return leases;
+  }
+
+  /** Writes {@code batch} atomically (WAL on; fsynced if the store was built with sync). */
+  void write(WriteBatch batch) {
+    try {
+      db.write(writeOptions, batch);
+    } catch (RocksDBException e) {
+      throw failure("write", e);
+    }
+  }
+
+  StoreException failure(String what, RocksDBException e) {
+    return new StoreException(
+        "RocksDB failed to " + what + " in the store at " + directory + ": " + e.getMessage(), e);
+  }
+
+  @Override
+  public void close() {
+    closeQuietly();
+  }
+
+  private void closeQuietly() {
+    // handles before the database, the database before its options (RocksJava's documented order)
+    for (ColumnFamilyHandle h : buckets.values()) {
+      h.close();
+    }
+    buckets.clear();
+    if (meta != null) {
+      meta.close();
+    }
+    if (leases != null) {
+      leases.close();
+    }
+    if (db != null) {
+      db.close();
+    }
+    for (int i = resources.size() - 1; i >= 0; i--) {
+      try {
+        resources.get(i).close();
+      } catch (Exception ignored) {
+        // closing native options does not fail in practice; nothing else to do on close
+      }
+    }
+    resources.clear();
+  }
+
+  private <T extends AutoCloseable> T track(T resource) {
+    resources.add(resource);
+    return resource;
+  }
+
+  static long parseBucket(String cf) {
+    if (!cf.startsWith(BUCKET_PREFIX)) {
+      return -1;
+    }
+    try {
+      long v = Long.parseLong(cf.substring(BUCKET_PREFIX.length()));
+      return v < 0 ? -1 : v;
+    } catch (NumberFormatException e) {
+      return -1;
+    }
+  }
+
+  static byte[] utf8(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
+  }
+
+  static byte[] longBytes(long v) {
+    return ByteBuffer.allocate(8).putLong(v).array();
+  }
+
+  static byte[] leaseKey(int shard) {
+    return ByteBuffer.allocate(4).putInt(shard).array();
+  }
+
+  static byte[] checkpointKey(String name) {
+    return utf8(CHECKPOINT_PREFIX + name);
+  }
+
+  static byte[] uint64Operand(long v) {
+    return ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(v).array();
+  }
+
+  private static boolean startsWith(byte[] k, byte[] prefix) {
+    if (k.length < prefix.length) {
+      return false;
+    }
+    for (int i = 0; i < prefix.length; i++) {
+      if (k[i] != prefix[i]) {
+        return false;
+      }
+    }
+    return true;
+  }
+}

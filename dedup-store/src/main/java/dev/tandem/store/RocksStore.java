@@ -1,0 +1,865 @@
+package dev.tandem.store;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import com.github.benmanes.caffeine.cache.stats.CacheStats;
+import dev.tandem.core.Hlc;
+import dev.tandem.core.PayloadDigest;
+import dev.tandem.core.TandemClock;
+import dev.tandem.core.TandemIds;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.SortedSet;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.Consumer;
+import java.util.function.Function;
+import org.rocksdb.ColumnFamilyHandle;
+import org.rocksdb.RocksDBException;
+import org.rocksdb.WriteBatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The record logic of the store over {@link RocksEngine}: claim / complete / release / ... decided
+ * under the id's stripe lock, written as lattice joins in one WriteBatch, then (after RocksDB
+ * accepted the batch) the cache, the claim sightings, the counters and the listeners are updated.
+ *
+ * <p>Lock order, always: id stripes (ascending) → lease lock → engine read lock. The engine write
+ * lock (bucket drops, shard drops, close) is taken alone, never while holding a stripe.
+ */
+final class RocksStore implements IdempotencyStore {
+
+  private static final Logger LOG = LoggerFactory.getLogger(RocksStore.class);
+  static final String MAX_ATTEMPTS_REASON = "max-attempts";
+
+  private final Owner owner;
+  private final TandemClock clock;
+  private final Hlc hlc;
+  private final long ttlMillis;
+  private final int maxAttempts;
+  private final int maxResultBytes;
+  private final RocksEngine engine;
+  private final StripedLocks locks = new StripedLocks();
+  private final ReentrantLock leaseLock = new ReentrantLock();
+  private final ReentrantReadWriteLock engineLock = new ReentrantReadWriteLock();
+  /** Terminal records only, put only after RocksDB accepted them; never absence. */
+  private final Cache<RecordKey, IdRecord> cache;
+  private final ClaimSightings sightings;
+  private final Map<Integer, ShardLease> leaseMap = new ConcurrentHashMap<>();
+  private final AtomicLong detectedDuplicates;
+  private final List<StoreListener> listeners = new CopyOnWriteArrayList<>();
+  private final StoreMetrics metrics;
+  /** Wall millis at which the oldest bucket expires; Long.MAX_VALUE when there is none. */
+  private volatile long nextExpiryAt = Long.MAX_VALUE;
+  private volatile boolean closed;
+
+  RocksStore(RocksIdempotencyStore.Builder b) {
+    this.owner = new Owner(b.region, b.instance);
+    this.clock = b.clock;
+    this.hlc = new Hlc(b.clock);
+    this.ttlMillis = b.ttl.toMillis();
+    this.maxAttempts = b.maxAttempts;
+    this.maxResultBytes = b.maxResultBytes;
+    this.engine =
+        RocksEngine.open(b.directory, b.sync, ttlMillis / RocksIdempotencyStore.TTL_BUCKETS);
+    try {
+      this.cache = Caffeine.newBuilder().maximumSize(b.cacheMaxEntries).recordStats().build();
+      this.sightings = new ClaimSightings(clock);
+      for (ShardLease l : engine.readLeases()) {
+        leaseMap.put(l.shard(), l);
+        hlc.observe(l.heartbeatHlc());
+      }
+      this.detectedDuplicates = new AtomicLong(engine.readDetectedDuplicates());
+      this.metrics = new StoreMetrics(b.meterRegistry, owner.region().name());
+      metrics.detectedDuplicates(detectedDuplicates);
+      metrics.cache(cache);
+      metrics.gauge(StoreMetrics.SIZE, "estimated number of records (RocksDB estimate-num-keys)",
+          this, RocksStore::sizeEstimate);
+      metrics.gauge(StoreMetrics.BUCKETS, "live TTL buckets", this, s -> s.engine.bucketCount());
+      metrics.gauge(StoreMetrics.CACHE + ".hit.ratio", "terminal-record cache hit ratio", cache,
+          c -> c.stats().hitRate());
+      recomputeNextExpiry();
+      maintain(); // drop buckets that expired while the store was closed
+    } catch (RuntimeException e) {
+      engine.close();
+      throw e;
+    }
+  }
+
+  @Override
+  public Owner owner() {
+    return owner;
+  }
+
+  // ------------------------------------------------------------------ claim
+
+  @Override
+  public ClaimResult claim(String id, int shard, PayloadDigest digest, long epoch, Duration lease) {
+    ClaimRequest req = new ClaimRequest(id, shard, digest, epoch, lease);
+    long t0 = System.nanoTime();
+    ClaimResult r = fromCache(req);
+    if (r == null) {
+      r = withLocks(List.of(key(req)), false, batch -> decideClaim(batch, req));
+    }
+    count(r);
+    metrics.claimLatency.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
+    return r;
+  }
+
+  @Override
+  public List<ClaimResult> claimAll(List<ClaimRequest> requests) {
+    long t0 = System.nanoTime();
+    ClaimResult[] out = new ClaimResult[requests.size()];
+    List<Integer> slow = new ArrayList<>();
+    for (int i = 0; i < out.length; i++) {
+      out[i] = fromCache(Objects.requireNonNull(requests.get(i), "request"));
+      if (out[i] == null) {
+        slow.add(i);
+      }
+    }
+    if (!slow.isEmpty()) {
+      List<RecordKey> keys = slow.stream().map(i -> key(requests.get(i))).toList();
+      withLocks(keys, false, batch -> {
+        for (int i : slow) {
+          out[i] = decideClaim(batch, requests.get(i));
+        }
+        return null;
+      });
+    }
+    for (ClaimResult r : out) {
+      count(r);
+    }
+    metrics.claimLatency.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
+    return List.of(out);
+  }
+
+  /**
+   * A terminal answer from the cache, or null. Only when the digest is already in the cached record:
+   * a new digest must be written (and makes a conflict), so that path goes to RocksDB.
+   */
+  private ClaimResult fromCache(ClaimRequest req) {
+    IdRecord cached = cache.getIfPresent(key(req));
+    if (cached == null || !cached.digests().contains(req.digest())) {
+      return null;
+    }
+    if (cached.isConflict()) {
+      return new ClaimResult.Conflict(cached.digests());
+    }
+    return cached.phase() == Phase.COMPLETED
+        ? new ClaimResult.AlreadyCompleted(cached)
+        : new ClaimResult.DeadLettered(cached);
+  }
+
+  /** The claim rules of {@link IdempotencyStore}; the caller holds the id's stripe. */
+  private ClaimResult decideClaim(Batch batch, ClaimRequest req) {
+    RecordKey key = key(req);
+    RocksEngine.Stored stored = batch.current(key);
+    long leaseMillis = Math.max(1, req.lease().toMillis());
+    if (stored == null) {
+      IdRecord first = head(key, 0, Phase.CLAIMED, 1, req.epoch(), leaseMillis, null, null)
+          .withSets(sortedOf(req.digest()), emptyCompleters());
+      batch.stage(key, null, first, WriteOrigin.LOCAL);
+      return new ClaimResult.Acquired(1, 0, req.epoch());
+    }
+    IdRecord cur = stored.record();
+    // the digest joins the record on every path, the first write included
+    IdRecord withDigest = cur.merge(cur.withSets(sortedOf(req.digest()), emptyCompleters()));
+    if (withDigest.isConflict()) {
+      batch.stage(key, stored, withDigest, WriteOrigin.LOCAL);
+      metrics.conflicts.increment();
+      return new ClaimResult.Conflict(withDigest.digests());
+    }
+    switch (cur.phase()) {
+      case COMPLETED -> {
+        batch.stage(key, stored, withDigest, WriteOrigin.LOCAL);
+        return new ClaimResult.AlreadyCompleted(withDigest);
+      }
+      case DEAD_LETTERED -> {
+        batch.stage(key, stored, withDigest, WriteOrigin.LOCAL);
+        return new ClaimResult.DeadLettered(withDigest);
+      }
+      case CLAIMED -> {
+        long remaining = sightings.remainingMillis(key, cur);
+        if (remaining > 0 && req.epoch() <= cur.epoch()) {
+          batch.stage(key, stored, withDigest, WriteOrigin.LOCAL);
+          return new ClaimResult.InProgress(cur.owner(), remaining);
+        }
+        // expired on our clock, or superseded by a newer shard epoch (takeover): a new attempt
+      }
+      case RELEASED -> {
+        // a new attempt
+      }
+    }
+    int next = cur.attempt() + 1;
+    if (next > maxAttempts) {
+      IdRecord dl = head(key, cur.generation(), Phase.DEAD_LETTERED, cur.attempt(),
+          Math.max(cur.epoch(), req.epoch()), 0, null, MAX_ATTEMPTS_REASON);
+      IdRecord merged = withDigest.merge(dl);
+      batch.stage(key, stored, merged, WriteOrigin.LOCAL);
+      metrics.deadLetters.increment();
+      return new ClaimResult.DeadLettered(merged);
+    }
+    IdRecord claim =
+        head(key, cur.generation(), Phase.CLAIMED, next, req.epoch(), leaseMillis, null, null);
+    batch.stage(key, stored, withDigest.merge(claim), WriteOrigin.LOCAL);
+    return new ClaimResult.Acquired(next, cur.generation(), req.epoch());
+  }
+
+  private void count(ClaimResult r) {
+    if (r instanceof ClaimResult.Acquired) {
+      metrics.acquired.increment();
+    } else if (r instanceof ClaimResult.AlreadyCompleted) {
+      metrics.alreadyCompleted.increment();
+    } else if (r instanceof ClaimResult.InProgress) {
+      metrics.inProgress.increment();
+    } else if (r instanceof ClaimResult.Conflict) {
+      metrics.conflict.increment();
+    } else {
+      metrics.deadLettered.increment();
+    }
+  }
+
+  // ------------------------------------------------------------------ complete, release, ...
+
+  @Override
+  public IdRecord complete(String id, int shard, byte[] result) {
+    return completeAll(List.of(new CompleteRequest(id, shard, result))).get(0);
+  }
+
+  @Override
+  public List<IdRecord> completeAll(List<CompleteRequest> requests) {
+    for (CompleteRequest r : requests) {
+      if (r.result() != null && r.result().length > maxResultBytes) {
+        throw new IllegalArgumentException(
+            "a stored result is at most " + maxResultBytes + " bytes (maxResultBytes); got "
+                + r.result().length + " for id " + r.id());
+      }
+    }
+    long t0 = System.nanoTime();
+    List<RecordKey> keys = requests.stream().map(r -> new RecordKey(r.shard(), r.id())).toList();
+    List<IdRecord> out = withLocks(keys, false, batch -> {
+      List<IdRecord> done = new ArrayList<>(requests.size());
+      for (CompleteRequest r : requests) {
+        done.add(decideComplete(batch, new RecordKey(r.shard(), r.id()), r.result()));
+      }
+      return done;
+    });
+    metrics.completes.increment(requests.size());
+    metrics.completeLatency.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
+    return out;
+  }
+
+  private IdRecord decideComplete(Batch batch, RecordKey key, byte[] result) {
+    RocksEngine.Stored stored = batch.current(key);
+    IdRecord merged;
+    if (stored == null) {
+      merged = head(key, 0, Phase.COMPLETED, 1, 0, 0, result, null)
+          .withSets(emptyDigests(), completer(1));
+    } else {
+      IdRecord cur = stored.record();
+      IdRecord mine = cur.withSets(emptyDigests(), completer(cur.attempt()));
+      if (cur.phase() == Phase.COMPLETED) {
+        merged = cur.merge(mine); // the first completion's head and result stay
+      } else {
+        IdRecord done = head(key, cur.generation(), Phase.COMPLETED, cur.attempt(), cur.epoch(), 0,
+            result, null);
+        merged = cur.merge(mine).merge(done);
+      }
+    }
+    batch.stage(key, stored, merged, WriteOrigin.LOCAL);
+    return merged;
+  }
+
+  @Override
+  public IdRecord release(String id, int shard) {
+    RecordKey key = new RecordKey(shard, TandemIds.validate(id));
+    return withLocks(List.of(key), false, batch -> {
+      RocksEngine.Stored stored = requireRecord(batch, key, "release");
+      IdRecord cur = stored.record();
+      if (!cur.isClaimedBy(owner)) {
+        return cur;
+      }
+      IdRecord next;
+      if (cur.attempt() >= maxAttempts) {
+        next = head(key, cur.generation(), Phase.DEAD_LETTERED, cur.attempt(), cur.epoch(), 0, null,
+            MAX_ATTEMPTS_REASON);
+        metrics.deadLetters.increment();
+      } else {
+        next = head(key, cur.generation(), Phase.RELEASED, cur.attempt(), cur.epoch(), 0, null,
+            null);
+        metrics.releases.increment();
+      }
+      IdRecord merged = cur.merge(next);
+      batch.stage(key, stored, merged, WriteOrigin.LOCAL);
+      return merged;
+    });
+  }
+
+  @Override
+  public IdRecord deadLetter(String id, int shard, String reason) {
+    Objects.requireNonNull(reason, "reason");
+    RecordKey key = new RecordKey(shard, TandemIds.validate(id));
+    return withLocks(List.of(key), false, batch -> {
+      RocksEngine.Stored stored = batch.current(key);
+      IdRecord merged;
+      if (stored == null) {
+        merged = head(key, 0, Phase.DEAD_LETTERED, 0, 0, 0, null, reason);
+      } else {
+        IdRecord cur = stored.record();
+        if (cur.phase().isTerminal()) {
+          return cur; // completion beats a dead letter; a dead letter stays as it is
+        }
+        merged = cur.merge(head(key, cur.generation(), Phase.DEAD_LETTERED, cur.attempt(),
+            cur.epoch(), 0, null, reason));
+      }
+      batch.stage(key, stored, merged, WriteOrigin.LOCAL);
+      metrics.deadLetters.increment();
+      return merged;
+    });
+  }
+
+  @Override
+  public IdRecord redrive(String id, int shard) {
+    RecordKey key = new RecordKey(shard, TandemIds.validate(id));
+    return withLocks(List.of(key), false, batch -> {
+      RocksEngine.Stored stored = requireRecord(batch, key, "re-drive");
+      IdRecord cur = stored.record();
+      if (cur.phase() != Phase.DEAD_LETTERED) {
+        throw new IllegalStateException(
+            "only a dead-lettered id can be re-driven; " + shard + "/" + id + " is " + cur.phase());
+      }
+      IdRecord merged = cur.merge(
+          head(key, cur.generation() + 1, Phase.RELEASED, 0, cur.epoch(), 0, null, null));
+      batch.stage(key, stored, merged, WriteOrigin.LOCAL);
+      metrics.redrives.increment();
+      return merged;
+    });
+  }
+
+  @Override
+  public IdRecord renew(String id, int shard, Duration lease) {
+    RecordKey key = new RecordKey(shard, TandemIds.validate(id));
+    if (lease == null || lease.isNegative() || lease.isZero()) {
+      throw new IllegalArgumentException("a claim lease must be positive, got " + lease);
+    }
+    return withLocks(List.of(key), false, batch -> {
+      RocksEngine.Stored stored = requireRecord(batch, key, "renew");
+      IdRecord cur = stored.record();
+      if (!cur.isClaimedBy(owner)) {
+        return cur;
+      }
+      IdRecord merged = cur.merge(head(key, cur.generation(), Phase.CLAIMED, cur.attempt(),
+          cur.epoch(), Math.max(1, lease.toMillis()), null, null));
+      batch.stage(key, stored, merged, WriteOrigin.LOCAL);
+      return merged;
+    });
+  }
+
+  private RocksEngine.Stored requireRecord(Batch batch, RecordKey key, String what) {
+    RocksEngine.Stored stored = batch.current(key);
+    if (stored == null) {
+      throw new IllegalStateException(
+          "cannot " + what + " " + key.shard() + "/" + key.id() + ": the store has no record of it");
+    }
+    return stored;
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  @Override
+  public Optional<IdRecord> get(String id, int shard) {
+    RecordKey key = new RecordKey(shard, TandemIds.validate(id));
+    maybeMaintain();
+    IdRecord cached = cache.getIfPresent(key);
+    if (cached != null) {
+      return Optional.of(cached);
+    }
+    // the fill happens under the stripe, so it cannot overwrite a newer write's cache update
+    return Optional.ofNullable(withLocks(List.of(key), false, batch -> {
+      RocksEngine.Stored stored = batch.current(key);
+      if (stored == null) {
+        return null;
+      }
+      if (stored.record().isTerminal()) {
+        cache.put(key, stored.record());
+      }
+      return stored.record();
+    }));
+  }
+
+  @Override
+  public boolean isTerminal(String id, int shard) {
+    RecordKey key = new RecordKey(shard, TandemIds.validate(id));
+    if (cache.getIfPresent(key) != null) {
+      return true;
+    }
+    return get(id, shard).map(IdRecord::isTerminal).orElse(false);
+  }
+
+  @Override
+  public void forEach(int shard, Consumer<IdRecord> action) {
+    readLocked(() -> {
+      engine.scan(RecordKey.shardStart(shard), RecordKey.shardEnd(shard),
+          (k, r) -> action.accept(r));
+      return null;
+    });
+  }
+
+  @Override
+  public void forEach(Consumer<IdRecord> action) {
+    readLocked(() -> {
+      engine.scan(null, null, (k, r) -> action.accept(r));
+      return null;
+    });
+  }
+
+  @Override
+  public Map<String, Long> checkpoints() {
+    return readLocked(engine::readCheckpoints);
+  }
+
+  // ------------------------------------------------------------------ replication
+
+  @Override
+  public IdRecord applyRemote(IdRecord remote) {
+    Objects.requireNonNull(remote, "remote");
+    RecordKey key = new RecordKey(remote.shard(), remote.id());
+    return withLocks(List.of(key), false, batch -> applyOne(batch, key, remote));
+  }
+
+  private IdRecord applyOne(Batch batch, RecordKey key, IdRecord remote) {
+    hlc.observe(remote.hlc());
+    RocksEngine.Stored stored = batch.current(key);
+    IdRecord merged = stored == null ? remote : stored.record().merge(remote);
+    switch (batch.stage(key, stored, merged, WriteOrigin.REMOTE)) {
+      case CHANGED -> metrics.remoteChanged.increment();
+      case UNCHANGED -> metrics.remoteUnchanged.increment();
+      case EXPIRED -> metrics.remoteExpired.increment();
+    }
+    return merged;
+  }
+
+  @Override
+  public void applyRemoteBatch(
+      List<IdRecord> records, List<ShardLease> leases, Map<String, Long> checkpoints) {
+    List<RecordKey> keys = records.stream().map(r -> new RecordKey(r.shard(), r.id())).toList();
+    withLocks(keys, !leases.isEmpty(), batch -> {
+      for (IdRecord r : records) {
+        applyOne(batch, new RecordKey(r.shard(), r.id()), r);
+      }
+      for (ShardLease l : leases) {
+        batch.stageLease(l, WriteOrigin.REMOTE);
+      }
+      for (Map.Entry<String, Long> cp : checkpoints.entrySet()) {
+        batch.put(engine.meta(), RocksEngine.checkpointKey(cp.getKey()),
+            RocksEngine.longBytes(cp.getValue()));
+      }
+      return null;
+    });
+  }
+
+  @Override
+  public Optional<ShardLease> lease(int shard) {
+    return Optional.ofNullable(leaseMap.get(shard));
+  }
+
+  @Override
+  public List<ShardLease> leases() {
+    List<ShardLease> all = new ArrayList<>(leaseMap.values());
+    all.sort((a, b) -> Integer.compare(a.shard(), b.shard()));
+    return all;
+  }
+
+  @Override
+  public ShardLease mergeLease(ShardLease lease) {
+    return withLocks(List.of(), true, batch -> batch.stageLease(lease, WriteOrigin.LOCAL));
+  }
+
+  @Override
+  public ShardLease applyRemoteLease(ShardLease lease) {
+    return withLocks(List.of(), true, batch -> batch.stageLease(lease, WriteOrigin.REMOTE));
+  }
+
+  @Override
+  public long tickHlc() {
+    return hlc.tick();
+  }
+
+  @Override
+  public void dropShard(int shard, Collection<String> checkpointKeys) {
+    if (shard < 0) {
+      throw new IllegalArgumentException("shard must be >= 0, got " + shard);
+    }
+    maybeMaintain();
+    engineLock.writeLock().lock();
+    try {
+      checkOpen();
+      try (WriteBatch wb = new WriteBatch()) {
+        for (ColumnFamilyHandle cf : engine.bucketsNewestFirst().values()) {
+          wb.deleteRange(cf, RecordKey.shardStart(shard), RecordKey.shardEnd(shard));
+        }
+        wb.delete(engine.leases(), RocksEngine.leaseKey(shard));
+        for (String cp : checkpointKeys) {
+          wb.delete(engine.meta(), RocksEngine.checkpointKey(cp));
+        }
+        engine.write(wb);
+      } catch (RocksDBException e) {
+        throw engine.failure("drop shard " + shard, e);
+      }
+      cache.asMap().keySet().removeIf(k -> k.shard() == shard);
+      sightings.dropShard(shard);
+      leaseMap.remove(shard);
+    } finally {
+      engineLock.writeLock().unlock();
+    }
+  }
+
+  // ------------------------------------------------------------------ misc
+
+  @Override
+  public void addListener(StoreListener listener) {
+    listeners.add(Objects.requireNonNull(listener, "listener"));
+  }
+
+  @Override
+  public long detectedDuplicates() {
+    return detectedDuplicates.get();
+  }
+
+  @Override
+  public StoreStats stats() {
+    CacheStats s = cache.stats();
+    return new StoreStats((long) sizeEstimate(), engine.bucketCount(), cache.estimatedSize(),
+        s.hitCount(), s.missCount(), s.hitRate(), detectedDuplicates.get());
+  }
+
+  private double sizeEstimate() {
+    if (!engineLock.readLock().tryLock()) {
+      return Double.NaN; // a drop or close is running; a gauge must not wait for it
+    }
+    try {
+      return closed ? Double.NaN : engine.estimateKeys();
+    } finally {
+      engineLock.readLock().unlock();
+    }
+  }
+
+  @Override
+  public void close() {
+    engineLock.writeLock().lock();
+    try {
+      if (closed) {
+        return;
+      }
+      closed = true;
+      metrics.close();
+      cache.invalidateAll();
+      engine.close();
+    } finally {
+      engineLock.writeLock().unlock();
+    }
+  }
+
+  // ------------------------------------------------------------------ TTL maintenance
+
+  private void maybeMaintain() {
+    if (clock.wallMillis() >= nextExpiryAt) {
+      maintain();
+    }
+  }
+
+  /** Drops every bucket whose records are all past the TTL; the engine is never scanned. */
+  private void maintain() {
+    engineLock.writeLock().lock();
+    try {
+      if (closed) {
+        return;
+      }
+      long now = clock.wallMillis();
+      List<Long> expired = new ArrayList<>();
+      for (long start : engine.bucketsNewestFirst().keySet()) {
+        if (isExpiredBucket(start, now)) {
+          expired.add(start);
+        }
+      }
+      for (long start : expired) {
+        engine.dropBucket(start);
+        metrics.bucketsDropped.increment();
+      }
+      if (!expired.isEmpty()) {
+        // cached terminal records may have lived in a dropped bucket; the cache must not outlive
+        // the TTL. Once per bucket width (a day by default), so the cost is a cold cache, rarely.
+        cache.invalidateAll();
+        sightings.prune(TimeUnit.MILLISECONDS.toNanos(ttlMillis + engine.bucketWidthMillis));
+      }
+      recomputeNextExpiry();
+    } finally {
+      engineLock.writeLock().unlock();
+    }
+  }
+
+  private boolean isExpiredBucket(long start, long now) {
+    return start + engine.bucketWidthMillis + ttlMillis <= now;
+  }
+
+  private void recomputeNextExpiry() {
+    Long oldest = engine.bucketsNewestFirst().isEmpty()
+        ? null : engine.bucketsNewestFirst().lastKey();
+    nextExpiryAt = oldest == null ? Long.MAX_VALUE : oldest + engine.bucketWidthMillis + ttlMillis;
+  }
+
+  // ------------------------------------------------------------------ plumbing
+
+  private <T> T withLocks(Collection<RecordKey> keys, boolean leases, Function<Batch, T> body) {
+    maybeMaintain();
+    int[] stripes = locks.lock(keys);
+    try {
+      if (leases) {
+        leaseLock.lock();
+      }
+      try {
+        engineLock.readLock().lock();
+        try {
+          checkOpen();
+          try (Batch batch = new Batch()) {
+            T result = body.apply(batch);
+            batch.commit();
+            return result;
+          }
+        } finally {
+          engineLock.readLock().unlock();
+        }
+      } finally {
+        if (leases) {
+          leaseLock.unlock();
+        }
+      }
+    } finally {
+      locks.unlock(stripes);
+    }
+  }
+
+  private <T> T readLocked(java.util.function.Supplier<T> body) {
+    maybeMaintain();
+    engineLock.readLock().lock();
+    try {
+      checkOpen();
+      return body.get();
+    } finally {
+      engineLock.readLock().unlock();
+    }
+  }
+
+  private void checkOpen() {
+    if (closed) {
+      throw new IllegalStateException("the store at " + engine.directory + " is closed");
+    }
+  }
+
+  /** A new head for {@code key}: this owner, a fresh HLC tick, written now; empty sets. */
+  private IdRecord head(RecordKey key, long generation, Phase phase, int attempt, long epoch,
+      long leaseMillis, byte[] result, String reason) {
+    return new IdRecord(key.id(), key.shard(), generation, phase, attempt, epoch, owner,
+        leaseMillis, hlc.tick(), clock.wallMillis(), null, null, result, reason);
+  }
+
+  private SortedSet<Completer> completer(int attempt) {
+    TreeSet<Completer> s = new TreeSet<>();
+    s.add(Completer.of(owner, attempt));
+    return s;
+  }
+
+  private static SortedSet<PayloadDigest> sortedOf(PayloadDigest d) {
+    TreeSet<PayloadDigest> s = new TreeSet<>();
+    s.add(d);
+    return s;
+  }
+
+  private static SortedSet<PayloadDigest> emptyDigests() {
+    return new TreeSet<>();
+  }
+
+  private static SortedSet<Completer> emptyCompleters() {
+    return new TreeSet<>();
+  }
+
+  private static RecordKey key(ClaimRequest r) {
+    return new RecordKey(r.shard(), r.id());
+  }
+
+  private void notifyRecord(IdRecord r, WriteOrigin origin) {
+    for (StoreListener l : listeners) {
+      try {
+        l.onRecord(r, origin);
+      } catch (RuntimeException e) {
+        metrics.listenerErrors.increment();
+        LOG.warn("store listener {} failed on {} ({}); the write stands", l, r, origin, e);
+      }
+    }
+  }
+
+  private void notifyLease(ShardLease lease, WriteOrigin origin) {
+    for (StoreListener l : listeners) {
+      try {
+        l.onLease(lease, origin);
+      } catch (RuntimeException e) {
+        metrics.listenerErrors.increment();
+        LOG.warn("store listener {} failed on {} ({}); the write stands", l, lease, origin, e);
+      }
+    }
+  }
+
+  enum Staged {
+    CHANGED,
+    UNCHANGED,
+    EXPIRED
+  }
+
+  /**
+   * The writes of one operation: staged into one WriteBatch, with an overlay so an id touched twice
+   * in a batch sees its own earlier write. {@link #commit} writes the batch, then — only then —
+   * updates the cache, the sightings, the counter and the listeners.
+   */
+  private final class Batch implements AutoCloseable {
+    private final WriteBatch wb = new WriteBatch();
+    private final Map<RecordKey, RocksEngine.Stored> overlay = new HashMap<>();
+    private final List<Map.Entry<RecordKey, IdRecord>> records = new ArrayList<>();
+    private final List<WriteOrigin> recordOrigins = new ArrayList<>();
+    private final List<ShardLease> leases = new ArrayList<>();
+    private final List<WriteOrigin> leaseOrigins = new ArrayList<>();
+    private long duplicates;
+    private boolean dirty;
+
+    RocksEngine.Stored current(RecordKey key) {
+      if (overlay.containsKey(key)) {
+        return overlay.get(key);
+      }
+      RocksEngine.Stored s = engine.get(key.bytes());
+      overlay.put(key, s);
+      return s;
+    }
+
+    /**
+     * Stages {@code merged} (the join of the stored record and the change) unless it equals what is
+     * stored. It goes to the bucket of its head's write time, clamped to [the bucket it is in now,
+     * the current bucket]: a record never moves to an older bucket, and a remote clock far ahead
+     * cannot create future buckets. A record that is not stored and whose bucket already expired is
+     * past its TTL: it is not stored (EXPIRED).
+     */
+    Staged stage(RecordKey key, RocksEngine.Stored stored, IdRecord merged, WriteOrigin origin) {
+      if (stored != null && stored.record().equals(merged)) {
+        return Staged.UNCHANGED;
+      }
+      long now = clock.wallMillis();
+      long target = Math.min(engine.bucketStartOf(merged.writtenAtMillis()),
+          engine.bucketStartOf(now));
+      if (stored != null) {
+        target = Math.max(target, stored.bucketStart());
+      } else if (isExpiredBucket(target, now)) {
+        return Staged.EXPIRED;
+      }
+      ColumnFamilyHandle cf = engine.bucket(target);
+      if (cf == null) {
+        cf = engine.createBucket(target);
+        nextExpiryAt = Math.min(nextExpiryAt, target + engine.bucketWidthMillis + ttlMillis);
+      }
+      byte[] k = key.bytes();
+      try {
+        if (stored != null && stored.bucketStart() != target) {
+          wb.delete(engine.bucket(stored.bucketStart()), k);
+        }
+        wb.put(cf, k, RecordCodec.encode(merged));
+        if (merged.isDetectedDuplicate()
+            && (stored == null || !stored.record().isDetectedDuplicate())) {
+          wb.merge(engine.meta(), RocksEngine.KEY_DETECTED_DUPLICATES, RocksEngine.uint64Operand(1));
+          duplicates++;
+        }
+      } catch (RocksDBException e) {
+        throw engine.failure("stage a write", e);
+      }
+      overlay.put(key, new RocksEngine.Stored(merged, target));
+      records.add(Map.entry(key, merged));
+      recordOrigins.add(origin);
+      dirty = true;
+      return Staged.CHANGED;
+    }
+
+    /** Stages the join of the stored lease and {@code lease}; caller holds the lease lock. */
+    ShardLease stageLease(ShardLease lease, WriteOrigin origin) {
+      Objects.requireNonNull(lease, "lease");
+      hlc.observe(lease.heartbeatHlc());
+      ShardLease cur = leaseMap.get(lease.shard());
+      for (int i = leases.size() - 1; i >= 0; i--) {
+        if (leases.get(i).shard() == lease.shard()) {
+          cur = leases.get(i);
+          break;
+        }
+      }
+      ShardLease merged = cur == null ? lease : cur.merge(lease);
+      if (merged.equals(cur)) {
+        return merged;
+      }
+      put(engine.leases(), RocksEngine.leaseKey(lease.shard()), RecordCodec.encode(merged));
+      leases.add(merged);
+      leaseOrigins.add(origin);
+      return merged;
+    }
+
+    void put(ColumnFamilyHandle cf, byte[] k, byte[] v) {
+      try {
+        wb.put(cf, k, v);
+        dirty = true;
+      } catch (RocksDBException e) {
+        throw engine.failure("stage a write", e);
+      }
+    }
+
+    void commit() {
+      if (!dirty) {
+        return;
+      }
+      engine.write(wb);
+      // RocksDB accepted the batch: only now may the cache, counters and listeners see it
+      for (int i = 0; i < records.size(); i++) {
+        RecordKey key = records.get(i).getKey();
+        IdRecord r = records.get(i).getValue();
+        if (r.isTerminal()) {
+          cache.put(key, r);
+        } else {
+          cache.invalidate(key); // a re-drive makes a dead letter non-terminal again
+        }
+        sightings.observe(key, r);
+      }
+      if (duplicates > 0) {
+        detectedDuplicates.addAndGet(duplicates);
+      }
+      for (ShardLease l : leases) {
+        leaseMap.merge(l.shard(), l, ShardLease::merge);
+      }
+      for (int i = 0; i < records.size(); i++) {
+        notifyRecord(records.get(i).getValue(), recordOrigins.get(i));
+      }
+      for (int i = 0; i < leases.size(); i++) {
+        notifyLease(leases.get(i), leaseOrigins.get(i));
+      }
+    }
+
+    @Override
+    public void close() {
+      wb.close();
+    }
+  }
+
+}

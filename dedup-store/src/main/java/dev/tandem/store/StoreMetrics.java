@@ -1,0 +1,135 @@
+package dev.tandem.store;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.binder.cache.CaffeineCacheMetrics;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.ToDoubleFunction;
+
+/**
+ * The store's meters, all tagged {@code region}. Every meter this store registers is removed again
+ * on close, so a registry does not keep a closed store (and its native handles' owner) alive.
+ */
+final class StoreMetrics {
+
+  static final String CLAIMS = "tandem.store.claims";
+  static final String CLAIM_LATENCY = "tandem.store.claim.latency";
+  static final String COMPLETES = "tandem.store.completes";
+  static final String COMPLETE_LATENCY = "tandem.store.complete.latency";
+  static final String RELEASES = "tandem.store.releases";
+  static final String DEAD_LETTERS = "tandem.store.dead.letters";
+  static final String REDRIVES = "tandem.store.redrives";
+  static final String CONFLICTS = "tandem.store.conflicts";
+  static final String DETECTED_DUPLICATES = "tandem.store.detected.duplicates";
+  static final String REMOTE_APPLIED = "tandem.store.remote.applied";
+  static final String LISTENER_ERRORS = "tandem.store.listener.errors";
+  static final String BUCKETS_DROPPED = "tandem.store.ttl.buckets.dropped";
+  static final String SIZE = "tandem.store.size";
+  static final String BUCKETS = "tandem.store.ttl.buckets";
+  static final String CACHE = "tandem.store.cache";
+
+  private final MeterRegistry registry;
+  private final Tags tags;
+  private final List<Meter> owned = new ArrayList<>();
+
+  final Counter acquired;
+  final Counter alreadyCompleted;
+  final Counter inProgress;
+  final Counter conflict;
+  final Counter deadLettered;
+  final Timer claimLatency;
+  final Counter completes;
+  final Timer completeLatency;
+  final Counter releases;
+  final Counter deadLetters;
+  final Counter redrives;
+  final Counter conflicts;
+  final Counter remoteChanged;
+  final Counter remoteUnchanged;
+  final Counter remoteExpired;
+  final Counter listenerErrors;
+  final Counter bucketsDropped;
+
+  StoreMetrics(MeterRegistry registry, String region) {
+    this.registry = registry;
+    this.tags = Tags.of("region", region);
+    acquired = claims("acquired");
+    alreadyCompleted = claims("already_completed");
+    inProgress = claims("in_progress");
+    conflict = claims("conflict");
+    deadLettered = claims("dead_lettered");
+    claimLatency =
+        own(Timer.builder(CLAIM_LATENCY).description("time to answer a claim").tags(tags)
+            .register(registry));
+    completes = counter(COMPLETES, "completions written by this store");
+    completeLatency =
+        own(Timer.builder(COMPLETE_LATENCY).description("time to write a completion").tags(tags)
+            .register(registry));
+    releases = counter(RELEASES, "claims released by failed handlers");
+    deadLetters = counter(DEAD_LETTERS, "ids dead-lettered by this store");
+    redrives = counter(REDRIVES, "dead letters re-driven into a new generation");
+    conflicts = counter(CONFLICTS, "claims refused because the id carried another payload digest");
+    remoteChanged = remote("changed");
+    remoteUnchanged = remote("unchanged");
+    remoteExpired = remote("expired");
+    listenerErrors = counter(LISTENER_ERRORS, "store listeners that threw");
+    bucketsDropped = counter(BUCKETS_DROPPED, "TTL buckets dropped whole");
+  }
+
+  private Counter claims(String outcome) {
+    return own(Counter.builder(CLAIMS).description("claims by outcome").tags(tags)
+        .tag("outcome", outcome).register(registry));
+  }
+
+  private Counter remote(String outcome) {
+    return own(Counter.builder(REMOTE_APPLIED).description("remote records merged, by outcome")
+        .tags(tags).tag("outcome", outcome).register(registry));
+  }
+
+  private Counter counter(String name, String description) {
+    return own(Counter.builder(name).description(description).tags(tags).register(registry));
+  }
+
+  void detectedDuplicates(AtomicLong persisted) {
+    own(FunctionCounter.builder(DETECTED_DUPLICATES, persisted, AtomicLong::get)
+        .description("ids processed in two regions, detected when their records merged")
+        .tags(tags).register(registry));
+  }
+
+  <T> void gauge(String name, String description, T target, ToDoubleFunction<T> f) {
+    own(Gauge.builder(name, target, f).description(description).tags(tags).register(registry));
+  }
+
+  void cache(Cache<?, ?> cache) {
+    Set<Meter.Id> before = new HashSet<>();
+    registry.getMeters().forEach(m -> before.add(m.getId()));
+    CaffeineCacheMetrics.monitor(registry, cache, CACHE, tags);
+    for (Meter m : registry.getMeters()) {
+      if (!before.contains(m.getId()) && CACHE.equals(m.getId().getTag("cache"))) {
+        owned.add(m);
+      }
+    }
+  }
+
+  private <M extends Meter> M own(M meter) {
+    owned.add(meter);
+    return meter;
+  }
+
+  void close() {
+    for (Meter m : owned) {
+      registry.remove(m);
+    }
+    owned.clear();
+  }
+}
