@@ -17,7 +17,12 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.Properties;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -46,7 +51,7 @@ class RegionOutageTest {
 
   @Test
   void withRegionBDownAllFailsByTimeoutNamingBAndAFullSpoolFailsClearly(
-      @TempDir Path allSpool, @TempDir Path smallSpool) throws Exception {
+      @TempDir Path allSpool, @TempDir Path smallSpool, @TempDir Path producerSpool) throws Exception {
     String topic = "outage-all";
     regions.createTopic(topic, 1);
     SimpleMeterRegistry allMetrics = new SimpleMeterRegistry();
@@ -73,6 +78,7 @@ class RegionOutageTest {
       assertEquals(Set.of(A, B), all.publish(message(topic, "warm-all")).get(30, TimeUnit.SECONDS).acknowledged().keySet());
       assertEquals(Set.of(A, B), small.publish(message(topic, "warm-small")).get(30, TimeUnit.SECONDS).acknowledged().keySet());
 
+      TandemKafkaProducer<String, String> lateProducer = null;
       regions.b().stopBroker();
       try {
         OutboundMessage m = message(topic, "under-all");
@@ -119,20 +125,41 @@ class RegionOutageTest {
         assertEquals(1.0, smallMetrics.get("tandem.publisher.failed").tag("region", "region-b")
             .tag("outcome", "spool_full").counter().count());
         keptForB.addAll(spooledSmall);
+
+        // an application starting during the outage: the partition count comes from A, B's copy is spooled
+        Properties config = new Properties();
+        config.put(TandemProducerConfig.REGIONS_CONFIG, "region-a,region-b");
+        config.put(TandemProducerConfig.REGION_PREFIX + "region-a.bootstrap.servers", regions.a().bootstrapServers());
+        config.put(TandemProducerConfig.REGION_PREFIX + "region-b.bootstrap.servers", regions.b().bootstrapServers());
+        config.put(TandemProducerConfig.SPOOL_DIR_CONFIG, producerSpool.toString());
+        config.put(TandemProducerConfig.TIMEOUT_MS_CONFIG, "1500");
+        config.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "1000");
+        config.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        config.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        TandemKafkaProducer<String, String> late = new TandemKafkaProducer<>(config);
+        lateProducer = late;
+        RecordMetadata meta = late.send(new ProducerRecord<>(topic, "k", "sent while B is down")).get(30, TimeUnit.SECONDS);
+        assertEquals(topic, meta.topic());
+        assertTrue(meta.offset() >= 0, "acknowledged by region A");
+        assertEquals(1, late.publisher().status(B).spoolDepth());
       } finally {
         regions.b().startBroker();
       }
+      assertTrue(lateProducer.publisher().awaitSpoolDrained(Duration.ofSeconds(60)));
+      lateProducer.close();
       assertTrue(all.awaitSpoolDrained(Duration.ofSeconds(60)));
       assertTrue(small.awaitSpoolDrained(Duration.ofSeconds(60)));
       assertEquals(0, all.status(B).spoolDepth());
       assertEquals(0, small.status(B).spoolDepth());
     }
     List<ConsumerRecord<byte[], byte[]>> inB =
-        TestRegions.readAll(regions.b(), topic, 2 + keptForB.size(), Duration.ofSeconds(30));
+        TestRegions.readAll(regions.b(), topic, 3 + keptForB.size(), Duration.ofSeconds(30));
     Set<String> idsInB = new HashSet<>();
     inB.forEach(r -> idsInB.add(KafkaEnvelopeHeaders.id(r.headers())));
     assertEquals(5, keptForB.size());
     assertTrue(idsInB.containsAll(keptForB), "every copy kept for B reached B after it recovered");
+    assertTrue(inB.stream().anyMatch(r -> "sent while B is down".equals(new String(r.value(), StandardCharsets.UTF_8))),
+        "the late producer's record reached B");
   }
 
   @Test
