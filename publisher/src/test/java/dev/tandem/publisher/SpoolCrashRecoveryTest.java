@@ -14,6 +14,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.AfterAll;
@@ -28,6 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
 class SpoolCrashRecoveryTest {
 
   static TwoRegions regions;
+  static final int REPLAY_RATE = 40;
 
   @BeforeAll
   static void start() {
@@ -67,16 +69,22 @@ class SpoolCrashRecoveryTest {
     assertTrue(acked.size() >= 40, "acked " + acked.size());
 
     SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    long built = System.nanoTime();
     try (DualPublisher restarted = DualPublisher.builder()
         .sink(TestRegions.sink(regions.a()))
         .sink(TestRegions.sink(regions.b()))
         .timeout(Duration.ofMillis(1500))
         .spoolDirectory(spool)
         .meterRegistry(registry)
+        .replayRate(REPLAY_RATE)
         .build()) {
-      assertTrue(restarted.status(RegionId.of("region-b")).spoolDepth() >= acked.size(),
-          "the restarted publisher found the killed one's copies in the spool");
+      long depth = restarted.status(RegionId.of("region-b")).spoolDepth();
+      assertTrue(depth >= acked.size(), "the restarted publisher found the killed one's copies in the spool");
       assertTrue(restarted.awaitSpoolDrained(Duration.ofSeconds(60)), "spool drained");
+      long tookMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - built);
+      // the replay is paced: it cannot be faster than the configured rate (batches of rate/10)
+      long floor = (depth - REPLAY_RATE / 10) * 1000 / REPLAY_RATE;
+      assertTrue(tookMillis >= floor, depth + " copies at " + REPLAY_RATE + "/s drained in " + tookMillis + " ms");
     }
     assertTrue(registry.get("tandem.publisher.replayed").tag("region", "region-b").counter().count()
         >= acked.size());
