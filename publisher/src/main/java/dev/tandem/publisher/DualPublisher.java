@@ -54,8 +54,11 @@ import java.util.concurrent.CompletableFuture;
  *
  * {@code tandem.publisher.sent}, {@code .acknowledged}, {@code .failed}, {@code .spooled}, {@code
  * .replayed} (counters), {@code .spool.depth} and {@code .circuit.state} (gauges, 0 closed, 1 open, 2
- * half-open, 3 other), {@code .latency} (timer of broker acknowledgements), all tagged {@code region};
- * {@code tandem.publisher.published} tagged {@code outcome} = {@code ok} / {@code failed}.
+ * half-open, 3 other), {@code .latency} (timer of broker acknowledgements), all tagged {@code region}
+ * ({@code .failed} also {@code outcome} = {@code timeout}, {@code error}, {@code rejected}, {@code
+ * spool_full}, {@code spool_error}, {@code replay_error}), {@code .spool.corrupt} (records that could
+ * not be decoded, logged and removed); {@code tandem.publisher.published} tagged {@code outcome} =
+ * {@code ok} / {@code failed}. Every meter also carries {@code publisher} = {@link Builder#name}.
  *
  * <p>Thread-safe. Close it to stop the replayers and release the sinks and the spool.
  */
@@ -148,8 +151,21 @@ public final class DualPublisher implements AutoCloseable {
     MeterRegistry meterRegistry;
     EnvelopeSigner signer;
     final List<RegionListener> listeners = new ArrayList<>();
+    String name = "default";
 
     private Builder() {}
+
+    /**
+     * The publisher's name, the {@code publisher} tag of its metrics (default {@code default}). Give
+     * each publisher sharing a {@code MeterRegistry} its own name, or their meters merge.
+     */
+    public Builder name(String name) {
+      if (name == null || name.isBlank()) {
+        throw new IllegalArgumentException("name must not be blank");
+      }
+      this.name = name;
+      return this;
+    }
 
     /** Adds one region's sink; each region at most once. The publisher closes it on close. */
     public Builder sink(RegionalSink sink) {

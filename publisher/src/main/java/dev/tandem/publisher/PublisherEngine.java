@@ -50,22 +50,20 @@ final class PublisherEngine {
     this.signer = b.signer;
     this.listeners = List.copyOf(b.listeners);
     MeterRegistry registry = b.meterRegistry;
-    this.publishedOk = Counter.builder("tandem.publisher.published").tag("outcome", "ok")
+    this.publishedOk = Counter.builder("tandem.publisher.published").tag("publisher", b.name).tag("outcome", "ok")
         .description("publishes that met the ack policy").register(registry);
-    this.publishedFailed = Counter.builder("tandem.publisher.published").tag("outcome", "failed")
+    this.publishedFailed = Counter.builder("tandem.publisher.published").tag("publisher", b.name).tag("outcome", "failed")
         .description("publishes that did not meet the ack policy").register(registry);
     this.spool = DurableSpool.open(b.spoolDirectory, b.spoolMaxRecords, b.spoolMaxBytes);
     this.nextSeq = spool.nextSequence();
     int i = 0;
     for (RegionalSink sink : b.sinks.values()) {
       CircuitBreaker cb = CircuitBreaker.of("tandem-" + sink.region().name(), b.circuitBreakerConfig);
-      RegionLane lane = new RegionLane(i++, sink, cb, registry, spool);
+      RegionLane lane = new RegionLane(i++, sink, cb, registry, spool, b.name);
       cb.getEventPublisher().onStateTransition(e -> {
         lane.wake.release();
-        for (RegionListener l : listeners) {
-          l.onCircuitTransition(lane.region, e.getStateTransition().getFromState(),
-              e.getStateTransition().getToState());
-        }
+        notifyListeners(l -> l.onCircuitTransition(lane.region, e.getStateTransition().getFromState(),
+            e.getStateTransition().getToState()));
       });
       // a region with copies left by an earlier run starts by replaying them, in order
       lane.spooling = spool.depth(lane.region) > 0;
@@ -187,9 +185,7 @@ final class PublisherEngine {
     if (!lane.spooling) {
       lane.spooling = true;
       LOG.warn("region {} failed ({}); spooling its copies until it recovers", lane.region, cause.toString());
-      for (RegionListener l : listeners) {
-        l.onSpoolingStarted(lane.region, cause);
-      }
+      notifyListeners(l -> l.onSpoolingStarted(lane.region, cause));
     }
     lane.wake.release();
   }
@@ -240,6 +236,17 @@ final class PublisherEngine {
       drainMonitor.notifyAll();
     }
     return true;
+  }
+
+  /** Calls every listener; a throwing listener is logged, never allowed to stall a publish. */
+  void notifyListeners(java.util.function.Consumer<RegionListener> call) {
+    for (RegionListener l : listeners) {
+      try {
+        call.accept(l);
+      } catch (RuntimeException e) {
+        LOG.warn("region listener {} threw", l, e);
+      }
+    }
   }
 
   RegionStatus status(RegionId region) {

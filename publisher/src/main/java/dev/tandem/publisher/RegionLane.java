@@ -5,6 +5,7 @@ import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -45,34 +46,38 @@ final class RegionLane {
   final Timer latency;
   private final MeterRegistry registry;
 
-  RegionLane(int index, RegionalSink sink, CircuitBreaker circuit, MeterRegistry registry, DurableSpool spool) {
+  private final Tags tags;
+
+  RegionLane(int index, RegionalSink sink, CircuitBreaker circuit, MeterRegistry registry, DurableSpool spool,
+      String publisherName) {
     this.index = index;
     this.region = sink.region();
     this.sink = sink;
     this.circuit = circuit;
     this.registry = registry;
     String r = region.name();
-    this.sent = Counter.builder("tandem.publisher.sent").tag("region", r)
+    this.tags = Tags.of("publisher", publisherName, "region", r);
+    this.sent = Counter.builder("tandem.publisher.sent").tags(tags)
         .description("copies handed to the region (directly or via the spool)").register(registry);
-    this.acknowledged = Counter.builder("tandem.publisher.acknowledged").tag("region", r)
+    this.acknowledged = Counter.builder("tandem.publisher.acknowledged").tags(tags)
         .description("copies the region's broker acknowledged on first send").register(registry);
-    this.spooled = Counter.builder("tandem.publisher.spooled").tag("region", r)
+    this.spooled = Counter.builder("tandem.publisher.spooled").tags(tags)
         .description("copies fsynced into the spool for later replay").register(registry);
-    this.replayed = Counter.builder("tandem.publisher.replayed").tag("region", r)
+    this.replayed = Counter.builder("tandem.publisher.replayed").tags(tags)
         .description("spooled copies the region's broker acknowledged on replay").register(registry);
-    this.corrupt = Counter.builder("tandem.publisher.spool.corrupt").tag("region", r)
+    this.corrupt = Counter.builder("tandem.publisher.spool.corrupt").tags(tags)
         .description("spool records that could not be decoded (logged and removed)").register(registry);
-    this.latency = Timer.builder("tandem.publisher.latency").tag("region", r)
+    this.latency = Timer.builder("tandem.publisher.latency").tags(tags)
         .description("time from send to broker acknowledgement").register(registry);
-    Gauge.builder("tandem.publisher.spool.depth", spool, s -> s.depth(region)).tag("region", r)
+    Gauge.builder("tandem.publisher.spool.depth", spool, s -> s.depth(region)).tags(tags)
         .description("copies waiting in the spool for this region").register(registry);
     Gauge.builder("tandem.publisher.circuit.state", circuit, c -> stateCode(c.getState()))
-        .tag("region", r).description("0 closed, 1 open, 2 half-open, 3 other").register(registry);
+        .tags(tags).description("0 closed, 1 open, 2 half-open, 3 other").register(registry);
   }
 
   /** Counts a failed copy with its outcome tag ({@code timeout}, {@code error}, ...). */
   void failed(String outcome) {
-    Counter.builder("tandem.publisher.failed").tag("region", region.name()).tag("outcome", outcome)
+    Counter.builder("tandem.publisher.failed").tags(tags).tag("outcome", outcome)
         .description("copies the region did not acknowledge").register(registry).increment();
   }
 

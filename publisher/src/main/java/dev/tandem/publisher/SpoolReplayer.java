@@ -94,9 +94,8 @@ final class SpoolReplayer {
           if (engine.tryResumeDirect(lane)) {
             LOG.info("region {} caught up ({} copies replayed); sending directly again",
                 lane.region, replayedSinceSpooling);
-            for (RegionListener l : engine.listeners) {
-              l.onSpoolDrained(lane.region, replayedSinceSpooling);
-            }
+            long replayed = replayedSinceSpooling;
+            engine.notifyListeners(l -> l.onSpoolDrained(lane.region, replayed));
             replayedSinceSpooling = 0;
             probeFirst = true;
             return true;

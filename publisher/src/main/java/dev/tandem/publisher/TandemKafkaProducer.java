@@ -208,6 +208,10 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
     if (rate != null) {
       b.replayRate(Integer.parseInt(rate.toString().trim()));
     }
+    Object name = all.get(TandemProducerConfig.NAME_CONFIG);
+    if (name != null) {
+      b.name(name.toString());
+    }
     Object idHeader = all.getOrDefault(TandemProducerConfig.ID_HEADER_CONFIG, ID_HEADER);
     return new Parts<>(producers, ks, vs, idHeader.toString(), b);
   }

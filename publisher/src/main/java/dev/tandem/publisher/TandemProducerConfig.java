@@ -41,5 +41,8 @@ public final class TandemProducerConfig {
    */
   public static final String ID_HEADER_CONFIG = "tandem.id.header";
 
+  /** The publisher's name, the {@code publisher} tag of its metrics; default {@code default}. */
+  public static final String NAME_CONFIG = "tandem.name";
+
   private TandemProducerConfig() {}
 }
