@@ -88,7 +88,9 @@ final class RocksEngine implements AutoCloseable {
       // database, and opening it (which would add the family) must not touch it
       throw new StoreException(
           "the directory " + directory + " holds a RocksDB database that is not a Tandem store"
-              + " (column families " + existing + "); refusing to open it.");
+              + " (column families " + existing + "), or a Tandem store whose files are damaged;"
+              + " refusing to open it. If it is a damaged Tandem store, delete the directory: the"
+              + " store is a replica and is restored from the changelog.");
     }
     for (String cf : existing) {
       if (!cf.equals("default") && !cf.equals(LEASES_CF) && parseBucket(cf) < 0) {
