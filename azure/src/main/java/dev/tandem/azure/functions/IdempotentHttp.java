@@ -1,0 +1,384 @@
+package dev.tandem.azure.functions;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.microsoft.azure.functions.HttpRequestMessage;
+import com.microsoft.azure.functions.HttpResponseMessage;
+import com.microsoft.azure.functions.HttpStatusType;
+import dev.tandem.core.PayloadDigest;
+import dev.tandem.core.Shards;
+import dev.tandem.core.TandemHeaders;
+import dev.tandem.store.ClaimResult;
+import dev.tandem.store.IdRecord;
+import dev.tandem.store.IdempotencyStore;
+import dev.tandem.store.replication.ShardNotReadyException;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.function.Supplier;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Once-only HTTP functions behind a load balancer that may retry in another region (Azure Front
+ * Door): the {@code Idempotency-Key} request header (IETF httpapi draft) is the id, and the first
+ * response is stored in the replicated idempotency store and replayed to every retry, in either
+ * region.
+ *
+ * <pre>{@code
+ * @FunctionName("pay")
+ * public HttpResponseMessage pay(@HttpTrigger(name = "req", methods = HttpMethod.POST)
+ *     HttpRequestMessage<Optional<String>> req) {
+ *   return http.execute(req, () -> payments.charge(req));   // runs once per key
+ * }
+ * }</pre>
+ *
+ * <p>Per request:
+ *
+ * <ul>
+ *   <li>No key: the function runs (or 400, with {@link Builder#requireKey}). A key that is not a
+ *       valid Tandem id (1-128 characters) gets 400.
+ *   <li>The request's fingerprint (method, path, body) is the digest. A key seen with another
+ *       fingerprint gets <b>422</b>, sticky.
+ *   <li>First request: the function runs. A response below 500 is stored (status, the {@link
+ *       Builder#storedHeaders selected headers}, the body up to {@link Builder#maxBodyBytes}) and the
+ *       key completed; a 5xx response or an exception releases the key, so a retry runs the function
+ *       again (after {@code maxAttempts} of the store the key is dead-lettered: 422).
+ *   <li>A retry of a completed key, in either region, gets the stored response plus the header
+ *       {@value #REPLAYED_HEADER}{@code : true}. A body over the limit is not stored: the retry gets
+ *       the status and headers with an empty body and {@value #BODY_OMITTED_HEADER}{@code : true}.
+ *   <li>A retry while the first is still running gets <b>409</b> with {@code Retry-After}.
+ *   <li>A store shard still restoring (a new instance) gets <b>503</b> with {@code Retry-After}.
+ * </ul>
+ *
+ * <p>Limits, plainly: a retry that reaches the other region before the first request's claim has
+ * replicated there runs the function again. The store detects it when the two completions merge
+ * (completers from two regions), counts it ({@code tandem.http.requests{outcome=duplicate-detected}}
+ * and the store's detected duplicates) and logs it; it does not prevent it. The window is the
+ * replication lag (typically well under a second), so a retry after a client timeout of seconds is
+ * answered from the store. Bodies that are not a String or byte[] are stored as their JSON.
+ *
+ * <p>Metrics: {@code tandem.http.requests} tagged {@code region}, {@code outcome}. Thread-safe.
+ */
+public final class IdempotentHttp {
+
+  /** The request header carrying the key. */
+  public static final String IDEMPOTENCY_KEY = "Idempotency-Key";
+  /** Set on a replayed response. */
+  public static final String REPLAYED_HEADER = "Tandem-Replayed";
+  /** Set on a replayed response whose body was too large to store. */
+  public static final String BODY_OMITTED_HEADER = "Tandem-Body-Omitted";
+
+  private static final Logger LOG = Logger.getLogger(IdempotentHttp.class.getName());
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private final IdempotencyStore store;
+  private final int shardCount;
+  private final Duration lease;
+  private final int maxBodyBytes;
+  private final List<String> storedHeaders;
+  private final Duration retryAfter;
+  private final boolean requireKey;
+  private final MeterRegistry registry;
+  private final String region;
+
+  private IdempotentHttp(Builder b) {
+    this.store = b.store;
+    this.shardCount = b.shardCount;
+    this.lease = b.lease;
+    this.maxBodyBytes = b.maxBodyBytes;
+    this.storedHeaders = List.copyOf(b.storedHeaders);
+    this.retryAfter = b.retryAfter;
+    this.requireKey = b.requireKey;
+    this.registry = b.registry;
+    this.region = store.owner().region().name();
+  }
+
+  /** A new builder. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** {@link #execute(HttpRequestMessage, byte[], Supplier)} with the request's text body. */
+  public HttpResponseMessage execute(HttpRequestMessage<Optional<String>> request,
+      Supplier<HttpResponseMessage> function) {
+    byte[] body = request.getBody() == null
+        ? new byte[0]
+        : request.getBody().map(s -> s.getBytes(StandardCharsets.UTF_8)).orElse(new byte[0]);
+    return execute(request, body, function);
+  }
+
+  /**
+   * Runs {@code function} at most once per idempotency key (see the class doc for every answer).
+   *
+   * @param requestBody the request body's bytes (part of the fingerprint)
+   */
+  public HttpResponseMessage execute(HttpRequestMessage<?> request, byte[] requestBody,
+      Supplier<HttpResponseMessage> function) {
+    Objects.requireNonNull(request, "request");
+    Objects.requireNonNull(function, "function");
+    String key = header(request.getHeaders(), IDEMPOTENCY_KEY);
+    if (key == null) {
+      if (requireKey) {
+        count("missing-key");
+        return plain(request, 400, "this endpoint requires an " + IDEMPOTENCY_KEY + " header");
+      }
+      count("no-key");
+      return function.get();
+    }
+    if (key.isEmpty() || key.length() > TandemHeaders.MAX_ID_LENGTH) {
+      count("bad-key");
+      return plain(request, 400, IDEMPOTENCY_KEY + " must be 1-" + TandemHeaders.MAX_ID_LENGTH
+          + " characters");
+    }
+    int shard = Shards.forKey(key, shardCount);
+    PayloadDigest fingerprint = fingerprint(request, requestBody);
+    ClaimResult claim;
+    try {
+      claim = store.claim(key, shard, fingerprint, 0L, lease);
+    } catch (ShardNotReadyException e) {
+      count("not-ready");
+      return retryLater(request, 503, "this instance is still restoring its idempotency records",
+          retryAfter);
+    }
+    if (claim instanceof ClaimResult.Acquired) {
+      return runFirst(request, key, shard, function);
+    } else if (claim instanceof ClaimResult.AlreadyCompleted done) {
+      count("replayed");
+      return replay(request, done.record());
+    } else if (claim instanceof ClaimResult.InProgress busy) {
+      count("in-progress");
+      Duration wait = busy.leaseRemaining().compareTo(retryAfter) < 0 ? busy.leaseRemaining()
+          : retryAfter;
+      return retryLater(request, 409, "a request with this " + IDEMPOTENCY_KEY
+          + " is being processed", wait);
+    } else if (claim instanceof ClaimResult.Conflict) {
+      count("conflict");
+      return plain(request, 422, "this " + IDEMPOTENCY_KEY
+          + " was used with another request (method, path or body differ)");
+    } else {
+      count("dead-lettered");
+      return plain(request, 422, "the request with this " + IDEMPOTENCY_KEY
+          + " failed too many times; send it with a new key");
+    }
+  }
+
+  private HttpResponseMessage runFirst(HttpRequestMessage<?> request, String key, int shard,
+      Supplier<HttpResponseMessage> function) {
+    HttpResponseMessage response;
+    try {
+      response = function.get();
+    } catch (RuntimeException | Error e) {
+      store.release(key, shard); // a retry runs it again, as the next attempt
+      count("failed");
+      throw e;
+    }
+    if (response == null || response.getStatusCode() >= 500) {
+      store.release(key, shard);
+      count("failed");
+      return response;
+    }
+    IdRecord record = store.complete(key, shard, capture(response).encode());
+    if (record.isDetectedDuplicate()) {
+      count("duplicate-detected");
+      LOG.log(Level.WARNING, "request with " + IDEMPOTENCY_KEY + " {0} was processed in more than "
+          + "one region (the retry arrived before the first claim replicated)", key);
+    } else {
+      count("processed");
+    }
+    return response;
+  }
+
+  private StoredResponse capture(HttpResponseMessage response) {
+    Map<String, String> headers = new LinkedHashMap<>();
+    for (String name : storedHeaders) {
+      String v = response.getHeader(name);
+      if (v != null) {
+        headers.put(name, v);
+      }
+    }
+    Object body = response.getBody();
+    byte[] bytes;
+    boolean text;
+    if (body == null) {
+      bytes = new byte[0];
+      text = true;
+    } else if (body instanceof byte[] b) {
+      bytes = b;
+      text = false;
+    } else if (body instanceof String s) {
+      bytes = s.getBytes(StandardCharsets.UTF_8);
+      text = true;
+    } else {
+      try {
+        bytes = JSON.writeValueAsBytes(body);
+        text = true;
+      } catch (JsonProcessingException e) {
+        throw new IllegalArgumentException("the response body of type " + body.getClass().getName()
+            + " cannot be stored as JSON for replay", e);
+      }
+    }
+    boolean omitted = bytes.length > maxBodyBytes;
+    return new StoredResponse(response.getStatusCode(), headers, omitted ? new byte[0] : bytes,
+        text, omitted);
+  }
+
+  private HttpResponseMessage replay(HttpRequestMessage<?> request, IdRecord record) {
+    StoredResponse stored = StoredResponse.decode(record.result());
+    HttpResponseMessage.Builder b =
+        request.createResponseBuilder(HttpStatusType.custom(stored.status()));
+    stored.headers().forEach(b::header);
+    b.header(REPLAYED_HEADER, "true");
+    if (stored.bodyOmitted()) {
+      b.header(BODY_OMITTED_HEADER, "true");
+    } else if (stored.body().length > 0) {
+      b.body(stored.text() ? new String(stored.body(), StandardCharsets.UTF_8) : stored.body());
+    }
+    return b.build();
+  }
+
+  private static PayloadDigest fingerprint(HttpRequestMessage<?> request, byte[] body) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    byte[] head = (request.getHttpMethod() + " " + (request.getUri() == null ? ""
+        : request.getUri().getRawPath()) + "\n").getBytes(StandardCharsets.UTF_8);
+    out.writeBytes(head);
+    out.writeBytes(body == null ? new byte[0] : body);
+    return PayloadDigest.of(out.toByteArray());
+  }
+
+  private static HttpResponseMessage plain(HttpRequestMessage<?> request, int status, String text) {
+    return request.createResponseBuilder(HttpStatusType.custom(status))
+        .header("Content-Type", "text/plain; charset=utf-8").body(text).build();
+  }
+
+  private static HttpResponseMessage retryLater(HttpRequestMessage<?> request, int status,
+      String text, Duration after) {
+    long seconds = Math.max(1, (after.toMillis() + 999) / 1000);
+    return request.createResponseBuilder(HttpStatusType.custom(status))
+        .header("Retry-After", Long.toString(seconds))
+        .header("Content-Type", "text/plain; charset=utf-8").body(text).build();
+  }
+
+  /** Header lookup ignoring case (the worker may hand names in lower case). */
+  static String header(Map<String, String> headers, String name) {
+    if (headers == null) {
+      return null;
+    }
+    String v = headers.get(name);
+    if (v != null) {
+      return v;
+    }
+    for (Map.Entry<String, String> e : headers.entrySet()) {
+      if (e.getKey().equalsIgnoreCase(name)) {
+        return e.getValue();
+      }
+    }
+    return null;
+  }
+
+  private void count(String outcome) {
+    Counter.builder("tandem.http.requests").tag("region", region).tag("outcome", outcome)
+        .register(registry).increment();
+  }
+
+  /** Builds an {@link IdempotentHttp}. */
+  public static final class Builder {
+    public static final Duration DEFAULT_LEASE = Duration.ofMinutes(5);
+    public static final int DEFAULT_MAX_BODY_BYTES = 32 * 1024;
+    public static final Duration DEFAULT_RETRY_AFTER = Duration.ofSeconds(2);
+
+    private IdempotencyStore store;
+    private int shardCount;
+    private Duration lease = DEFAULT_LEASE;
+    private int maxBodyBytes = DEFAULT_MAX_BODY_BYTES;
+    private final List<String> storedHeaders = new ArrayList<>(List.of("Content-Type", "Location"));
+    private Duration retryAfter = DEFAULT_RETRY_AFTER;
+    private boolean requireKey;
+    private MeterRegistry registry;
+
+    private Builder() {}
+
+    /** The (replicated) idempotency store, e.g. {@code KafkaReplicationLog.replicatedStore()}. */
+    public Builder store(IdempotencyStore store) {
+      this.store = Objects.requireNonNull(store, "store");
+      return this;
+    }
+
+    /** The store's shard count; keys are hashed into it. Required. */
+    public Builder shardCount(int shardCount) {
+      if (shardCount <= 0) {
+        throw new IllegalArgumentException("shardCount must be > 0, got " + shardCount);
+      }
+      this.shardCount = shardCount;
+      return this;
+    }
+
+    /**
+     * How long a first request may run before a retry may run it again (its claim expires); longer
+     * than the function's timeout. Default 5 minutes.
+     */
+    public Builder lease(Duration lease) {
+      if (lease.isNegative() || lease.isZero()) {
+        throw new IllegalArgumentException("lease must be positive, got " + lease);
+      }
+      this.lease = lease;
+      return this;
+    }
+
+    /** Largest response body stored for replay (default 32 KiB; the store's result limit caps it). */
+    public Builder maxBodyBytes(int maxBodyBytes) {
+      if (maxBodyBytes < 0) {
+        throw new IllegalArgumentException("maxBodyBytes must be >= 0, got " + maxBodyBytes);
+      }
+      this.maxBodyBytes = maxBodyBytes;
+      return this;
+    }
+
+    /** Response headers stored and replayed (default Content-Type and Location); replaces them. */
+    public Builder storedHeaders(String... names) {
+      storedHeaders.clear();
+      storedHeaders.addAll(List.of(names));
+      return this;
+    }
+
+    /** The {@code Retry-After} of 409 and 503 answers (at most; default 2 s). */
+    public Builder retryAfter(Duration retryAfter) {
+      this.retryAfter = Objects.requireNonNull(retryAfter, "retryAfter");
+      return this;
+    }
+
+    /** Whether a request without {@code Idempotency-Key} gets 400 instead of running (default no). */
+    public Builder requireKey(boolean requireKey) {
+      this.requireKey = requireKey;
+      return this;
+    }
+
+    /** Where metrics go; default a new {@link SimpleMeterRegistry}. */
+    public Builder meterRegistry(MeterRegistry registry) {
+      this.registry = Objects.requireNonNull(registry, "registry");
+      return this;
+    }
+
+    public IdempotentHttp build() {
+      if (store == null) {
+        throw new IllegalStateException("store(...) is required");
+      }
+      if (shardCount <= 0) {
+        throw new IllegalStateException("shardCount(...) is required");
+      }
+      if (registry == null) {
+        registry = new SimpleMeterRegistry();
+      }
+      return new IdempotentHttp(this);
+    }
+  }
+}
