@@ -1,0 +1,734 @@
+package dev.tandem.consumer.kafka;
+
+import dev.tandem.consumer.DeadLetterSink;
+import dev.tandem.consumer.IncomingMessage;
+import dev.tandem.consumer.MessageHandler;
+import dev.tandem.consumer.OnceProcessor;
+import dev.tandem.consumer.Outcome;
+import dev.tandem.consumer.ShardFence;
+import dev.tandem.consumer.ownership.ShardOwnership;
+import dev.tandem.consumer.ownership.TakeoverReport;
+import dev.tandem.core.Envelope;
+import dev.tandem.core.RegionId;
+import dev.tandem.core.TandemClock;
+import dev.tandem.publisher.OutboundMessage;
+import dev.tandem.publisher.RegionalSink;
+import dev.tandem.store.IdempotencyStore;
+import dev.tandem.store.StoreException;
+import dev.tandem.store.replication.ReplicationLog;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The Kafka poll loop with the full once-across-regions guarantee: it wraps the application's
+ * {@code Consumer<byte[], byte[]>} (bytes, because the envelope's digest is over the serialized
+ * value; the record handed to the handler is deserialized here with the given deserializers) and a
+ * {@link TandemRecordHandler}. Kafka partitions are shards.
+ *
+ * <ul>
+ *   <li><b>Owner</b> of a shard (per {@link ShardOwnership}): each poll's records are claimed in one
+ *       batch and handled by {@link OnceProcessor}; offsets are committed only after the COMPLETED
+ *       records are acknowledged by the own region's changelog ({@code barrier(shard, own region)}).
+ *       The shard is paused while W changes await the peer region. After each successful fetch from
+ *       its own broker it heartbeats its leases.
+ *   <li><b>Follower</b>: a record whose id is already terminal is acknowledged without the handler;
+ *       otherwise the partition is paused and its records held (bounded by one poll) until the
+ *       completion replicates, or this region takes the shard over. After {@code maxHold} the held
+ *       copy is re-sent to the owner region's topic (same id) and held on. A follower never runs the
+ *       handler for a shard it does not own.
+ *   <li><b>Rebalance</b> inside a region: on revoke, pending offsets are committed after their
+ *       barriers and the replication log flushes the shard's changelog writes before it is given up;
+ *       on assign, the shard is restored from the changelog before any claim (the gated store
+ *       enforces it).
+ * </ul>
+ *
+ * <p>Without a {@link ShardOwnership} every shard is owned by this instance under epoch 0 (one region,
+ * or several regions processing at once and relying on the store alone: duplicates are then only
+ * detected, not prevented).
+ *
+ * <p>Threading: {@link #start()} runs the loop on its own thread, which alone uses the Kafka consumer;
+ * {@link #close()} stops it.
+ */
+public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
+
+  private static final Logger log = LoggerFactory.getLogger(TandemKafkaConsumer.class);
+
+  private final org.apache.kafka.clients.consumer.Consumer<byte[], byte[]> consumer;
+  private final String topic;
+  private final Deserializer<K> keyDeserializer;
+  private final Deserializer<V> valueDeserializer;
+  private final TandemRecordHandler<K, V> handler;
+  private final OnceProcessor processor;
+  private final ReplicationLog replication;
+  private final boolean handShards;
+  private final ShardOwnership ownership;
+  private final RegionId region;
+  private final Map<RegionId, RegionalSink> resendSinks;
+  private final Duration pollTimeout;
+  private final Duration heartbeatInterval;
+  private final Duration maxHold;
+  private final Duration commitTimeout;
+  private final Duration restoreTimeout;
+  private final TandemClock clock;
+  private final Counter followerAcks;
+  private final Counter resends;
+  private final Timer holdTime;
+
+  private final Set<TopicPartition> assigned = new HashSet<>();
+  private final Map<TopicPartition, Held> held = new HashMap<>();
+  private final Map<TopicPartition, Long> resumeAtNanos = new HashMap<>();
+  private final Map<TopicPartition, Pending> pending = new HashMap<>();
+  private final Map<Integer, Long> positions = new HashMap<>();
+  private long lastHeartbeatNanos;
+  private boolean fetchedSinceHeartbeat;
+  private volatile boolean running;
+  private volatile Thread thread;
+  private final CompletableFuture<Void> stopped = new CompletableFuture<>();
+
+  /** Records of a followed shard waiting for their completion to replicate. */
+  private static final class Held {
+    final ArrayDeque<ConsumerRecord<byte[], byte[]>> records = new ArrayDeque<>();
+    long sinceNanos;
+    final Set<String> resent = new HashSet<>();
+  }
+
+  /** An offset to commit once the shard's changelog writes so far are acknowledged locally. */
+  private record Pending(long offset, CompletableFuture<Void> barrier) {}
+
+  private TandemKafkaConsumer(Builder<K, V> b) {
+    this.consumer = b.consumer;
+    this.topic = b.topic;
+    this.keyDeserializer = b.keyDeserializer;
+    this.valueDeserializer = b.valueDeserializer;
+    this.handler = b.handler;
+    this.replication = b.replication;
+    this.handShards = b.handShards && b.replication != null;
+    this.ownership = b.ownership;
+    this.resendSinks = Map.copyOf(b.resendSinks);
+    this.pollTimeout = b.pollTimeout;
+    this.heartbeatInterval = b.heartbeatInterval;
+    this.maxHold = b.maxHold;
+    this.commitTimeout = b.commitTimeout;
+    this.restoreTimeout = b.restoreTimeout;
+    this.clock = b.clock;
+    ShardFence fence = ownership != null ? ownership.fence() : ShardFence.OPEN;
+    OnceProcessor.Builder pb = OnceProcessor.builder().store(b.store).deadLetterSink(b.deadLetterSink)
+        .meterRegistry(b.registry).fence(fence);
+    b.processorOptions.accept(pb);
+    pb.fence(fence);
+    this.processor = pb.build();
+    this.region = b.store.owner().region();
+    String r = region.name();
+    followerAcks = Counter.builder("tandem.consumer.follower.acknowledged").tag("region", r)
+        .description("records a follower acknowledged because the owner completed them")
+        .register(b.registry);
+    resends = Counter.builder("tandem.consumer.follower.resent").tag("region", r)
+        .description("held copies re-sent to the owner region after maxHold").register(b.registry);
+    holdTime = Timer.builder("tandem.consumer.follower.hold").tag("region", r)
+        .description("how long a follower held a record until its completion replicated")
+        .register(b.registry);
+  }
+
+  /** A new builder for {@code topic}. */
+  public static <K, V> Builder<K, V> builder(
+      String topic, Deserializer<K> keyDeserializer, Deserializer<V> valueDeserializer) {
+    return new Builder<>(topic, keyDeserializer, valueDeserializer);
+  }
+
+  /** The processor underneath (for its store and owner). */
+  public OnceProcessor processor() {
+    return processor;
+  }
+
+  /** The ownership, or null when none is used. */
+  public ShardOwnership ownership() {
+    return ownership;
+  }
+
+  /** Subscribes and runs the poll loop on a new thread. */
+  public synchronized TandemKafkaConsumer<K, V> start() {
+    if (thread != null) {
+      throw new IllegalStateException("already started");
+    }
+    running = true;
+    Thread t = new Thread(this::run, "tandem-consumer-" + processor.owner());
+    t.setDaemon(true);
+    thread = t;
+    t.start();
+    return this;
+  }
+
+  private void run() {
+    try {
+      consumer.subscribe(List.of(topic), new Rebalance());
+      while (running) {
+        loopOnce();
+      }
+    } catch (WakeupException e) {
+      if (running) {
+        log.error("unexpected wakeup of the Tandem poll loop", e);
+      }
+    } catch (RuntimeException | Error e) {
+      log.error("Tandem poll loop of {} stopped", processor.owner(), e);
+      stopped.completeExceptionally(e);
+    } finally {
+      try {
+        commitPending(true);
+      } catch (RuntimeException e) {
+        log.warn("final commit failed", e);
+      }
+      stopped.complete(null);
+    }
+  }
+
+  private void loopOnce() {
+    ConsumerRecords<byte[], byte[]> records;
+    try {
+      records = consumer.poll(pollTimeout);
+    } catch (WakeupException e) {
+      throw e;
+    } catch (KafkaException e) {
+      log.warn("poll failed; no heartbeat until a fetch succeeds", e);
+      return;
+    }
+    if (!records.isEmpty()) {
+      fetchedSinceHeartbeat = true;
+    }
+    for (TopicPartition tp : records.partitions()) {
+      List<ConsumerRecord<byte[], byte[]>> recs = records.records(tp);
+      if (!assigned.contains(tp)) {
+        continue;
+      }
+      Held h = held.get(tp);
+      if (h != null) {
+        h.records.addAll(recs);
+        continue;
+      }
+      try {
+        if (owns(tp.partition())) {
+          processOwned(tp, recs);
+        } else {
+          follow(tp, recs);
+        }
+      } catch (StoreException e) {
+        // a shard still restoring, or a store failure: read these records again later
+        log.warn("store not ready for {}: {}", tp, e.getMessage());
+        consumer.seek(tp, recs.get(0).offset());
+      }
+    }
+    followerTick();
+    resumeDue();
+    commitPending(false);
+    heartbeatIfDue();
+  }
+
+  private boolean owns(int shard) {
+    return ownership == null || ownership.owns(shard);
+  }
+
+  private long epochOf(int shard) {
+    return ownership == null ? 0L : ownership.epoch(shard);
+  }
+
+  private void processOwned(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> recs) {
+    int shard = tp.partition();
+    if (ownership != null && ownership.windowFull(shard)) {
+      // replication window W: the peer has not acknowledged W of our changes for this shard
+      pauseUntil(tp, recs.get(0).offset(), clock.nanoTime() + pollTimeout.toNanos());
+      return;
+    }
+    long epoch = epochOf(shard);
+    List<IncomingMessage> msgs = new ArrayList<>(recs.size());
+    for (ConsumerRecord<byte[], byte[]> r : recs) {
+      msgs.add(toMessage(r));
+    }
+    List<Outcome> outs = processor.processAll(msgs, s -> epoch, adapter());
+    long next = -1;
+    for (int i = 0; i < outs.size(); i++) {
+      Outcome o = outs.get(i);
+      if (o.settled()) {
+        next = recs.get(i).offset() + 1;
+        continue;
+      }
+      Outcome.RetryLater retry = (Outcome.RetryLater) o;
+      long at = clock.nanoTime() + retry.after().toNanos();
+      pauseUntil(tp, recs.get(i).offset(), at);
+      break;
+    }
+    if (next >= 0) {
+      positions.put(shard, next);
+      CompletableFuture<Void> barrier = replication == null
+          ? CompletableFuture.completedFuture(null)
+          : replication.barrier(shard, region);
+      pending.put(tp, new Pending(next, barrier));
+    }
+  }
+
+  private MessageHandler adapter() {
+    return ctx -> {
+      @SuppressWarnings("unchecked")
+      ConsumerRecord<byte[], byte[]> raw = (ConsumerRecord<byte[], byte[]>) ctx.transportMessage();
+      K key = raw.key() == null ? null : keyDeserializer.deserialize(raw.topic(), raw.headers(), raw.key());
+      V value = raw.value() == null ? null
+          : valueDeserializer.deserialize(raw.topic(), raw.headers(), raw.value());
+      ConsumerRecord<K, V> rec = new ConsumerRecord<>(raw.topic(), raw.partition(), raw.offset(),
+          raw.timestamp(), raw.timestampType(), raw.serializedKeySize(), raw.serializedValueSize(),
+          key, value, raw.headers(), raw.leaderEpoch());
+      handler.handle(rec, ctx);
+    };
+  }
+
+  static IncomingMessage toMessage(ConsumerRecord<byte[], byte[]> r) {
+    return IncomingMessage.of(name -> {
+      Header h = r.headers().lastHeader(name);
+      return h == null || h.value() == null ? null : new String(h.value(), StandardCharsets.UTF_8);
+    }, r.value(), r.partition(), 1, r);
+  }
+
+  // ------------------------------------------------------------------ follower
+
+  private void follow(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> recs) {
+    Held h = new Held();
+    h.records.addAll(recs);
+    held.put(tp, h);
+    drain(tp, h);
+  }
+
+  /** Acknowledges held records from the head while their ids are terminal; pauses on the first not. */
+  private void drain(TopicPartition tp, Held h) {
+    long now = clock.nanoTime();
+    long next = -1;
+    while (!h.records.isEmpty()) {
+      ConsumerRecord<byte[], byte[]> r = h.records.peek();
+      IncomingMessage m = toMessage(r);
+      boolean unreadable = processor.envelopeOf(m).isEmpty();
+      // an unreadable copy is dead-lettered by the owner in its region; here it is only acknowledged
+      if (unreadable || processor.terminalPhase(m).isPresent()) {
+        h.records.poll();
+        next = r.offset() + 1;
+        followerAcks.increment();
+        if (h.sinceNanos != 0) {
+          holdTime.record(now - h.sinceNanos, TimeUnit.NANOSECONDS);
+          h.sinceNanos = 0;
+        }
+        continue;
+      }
+      break;
+    }
+    if (next >= 0) {
+      positions.put(tp.partition(), next);
+      pending.put(tp, new Pending(next, CompletableFuture.completedFuture(null)));
+    }
+    if (h.records.isEmpty()) {
+      held.remove(tp);
+      consumer.resume(List.of(tp));
+      return;
+    }
+    if (h.sinceNanos == 0) {
+      h.sinceNanos = now;
+    }
+    consumer.pause(List.of(tp));
+    if (now - h.sinceNanos > maxHold.toNanos()) {
+      resend(tp, h);
+    }
+  }
+
+  /** After maxHold: the owner may never have received its copy; send ours to its topic, same id. */
+  private void resend(TopicPartition tp, Held h) {
+    ConsumerRecord<byte[], byte[]> r = h.records.peek();
+    Optional<Envelope> env = processor.envelopeOf(toMessage(r));
+    if (env.isEmpty() || !h.resent.add(env.get().id()) || ownership == null) {
+      return;
+    }
+    RegionId owner = ownership.lease(tp.partition()).owner();
+    RegionalSink sink = resendSinks.get(owner);
+    if (sink == null) {
+      log.warn("no re-send sink for owner region {}; holding {} on", owner, env.get().id());
+      return;
+    }
+    OutboundMessage.Builder mb = OutboundMessage.builder(r.topic(), r.partition()).key(r.key())
+        .value(r.value()).envelope(env.get());
+    for (Header hd : r.headers()) {
+      if (!hd.key().startsWith("tandem-")) {
+        mb.header(hd.key(), hd.value());
+      }
+    }
+    resends.increment();
+    log.info("Tandem follower {} re-sends {} (held over {}) to {}", region, env.get().id(), maxHold,
+        owner);
+    sink.send(mb.build()).whenComplete((ack, e) -> {
+      if (e != null) {
+        log.warn("re-send of {} to {} failed; holding on", env.get().id(), owner, e);
+      }
+    });
+  }
+
+  private void followerTick() {
+    for (TopicPartition tp : new ArrayList<>(assigned)) {
+      int shard = tp.partition();
+      try {
+        Held h = held.get(tp);
+        if (ownership != null && !ownership.owns(shard)) {
+          long heldFor = h == null || h.sinceNanos == 0 ? 0 : clock.nanoTime() - h.sinceNanos;
+          Optional<TakeoverReport> report = ownership.observe(shard, Duration.ofNanos(heldFor));
+          if (report.isPresent() && h != null) {
+            // now the owner: the held records are processed under the new epoch
+            held.remove(tp);
+            consumer.resume(List.of(tp));
+            processOwned(tp, new ArrayList<>(h.records));
+          }
+          h = held.get(tp);
+        }
+        if (h != null) {
+          if (owns(shard)) {
+            held.remove(tp);
+            consumer.resume(List.of(tp));
+            processOwned(tp, new ArrayList<>(h.records));
+          } else {
+            drain(tp, h);
+          }
+        }
+      } catch (StoreException e) {
+        log.debug("shard {} not ready: {}", shard, e.getMessage());
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ pauses, commits, heartbeats
+
+  private void pauseUntil(TopicPartition tp, long offset, long atNanos) {
+    consumer.seek(tp, offset);
+    consumer.pause(List.of(tp));
+    resumeAtNanos.put(tp, atNanos);
+  }
+
+  private void resumeDue() {
+    long now = clock.nanoTime();
+    var it = resumeAtNanos.entrySet().iterator();
+    while (it.hasNext()) {
+      var e = it.next();
+      if (now - e.getValue() >= 0) {
+        it.remove();
+        if (!held.containsKey(e.getKey()) && assigned.contains(e.getKey())) {
+          consumer.resume(List.of(e.getKey()));
+        }
+      }
+    }
+  }
+
+  /** Commits offsets whose barrier completed (or waits for them, bounded, when {@code all}). */
+  private void commitPending(boolean all) {
+    Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
+    var it = pending.entrySet().iterator();
+    while (it.hasNext()) {
+      var e = it.next();
+      CompletableFuture<Void> b = e.getValue().barrier();
+      if (all && !b.isDone()) {
+        try {
+          b.get(commitTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (Exception ex) {
+          log.warn("changelog barrier of {} not reached; its offset stays uncommitted", e.getKey());
+          continue;
+        }
+      }
+      if (b.isDone() && !b.isCompletedExceptionally()) {
+        offsets.put(e.getKey(), new OffsetAndMetadata(e.getValue().offset()));
+        it.remove();
+      } else if (b.isCompletedExceptionally()) {
+        it.remove(); // a later batch of this shard brings a new barrier and offset
+      }
+    }
+    if (!offsets.isEmpty()) {
+      try {
+        consumer.commitSync(offsets, commitTimeout);
+      } catch (WakeupException ex) {
+        throw ex;
+      } catch (KafkaException ex) {
+        log.warn("offset commit failed; records may be redelivered (and skipped)", ex);
+      }
+    }
+  }
+
+  private void heartbeatIfDue() {
+    if (ownership == null) {
+      return;
+    }
+    long now = clock.nanoTime();
+    if (now - lastHeartbeatNanos < heartbeatInterval.toNanos()) {
+      return;
+    }
+    List<TopicPartition> owned = new ArrayList<>();
+    for (TopicPartition tp : assigned) {
+      try {
+        if (ownership.owns(tp.partition())) {
+          owned.add(tp);
+        }
+      } catch (StoreException e) {
+        // not restored yet: no heartbeat for it
+      }
+    }
+    if (owned.isEmpty()) {
+      lastHeartbeatNanos = now;
+      return;
+    }
+    if (!fetchedSinceHeartbeat && !brokerAnswers(owned)) {
+      return; // the own broker did not answer: stay silent, so the follower can take over
+    }
+    fetchedSinceHeartbeat = false;
+    lastHeartbeatNanos = now;
+    for (TopicPartition tp : owned) {
+      try {
+        ownership.heartbeat(tp.partition(), positions.getOrDefault(tp.partition(), -1L));
+      } catch (StoreException e) {
+        log.debug("heartbeat of {} skipped: {}", tp, e.getMessage());
+      }
+    }
+  }
+
+  /** An idle poll returns nothing whether or not the broker is up; ask it for end offsets. */
+  private boolean brokerAnswers(Collection<TopicPartition> tps) {
+    try {
+      consumer.endOffsets(tps, heartbeatInterval.compareTo(Duration.ofSeconds(2)) < 0
+          ? Duration.ofSeconds(2) : heartbeatInterval);
+      return true;
+    } catch (WakeupException e) {
+      throw e;
+    } catch (KafkaException e) {
+      return false;
+    }
+  }
+
+  private final class Rebalance implements ConsumerRebalanceListener {
+    @Override
+    public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+      commitPending(true);
+      giveUp(partitions);
+    }
+
+    @Override
+    public void onPartitionsLost(Collection<TopicPartition> partitions) {
+      pending.keySet().removeAll(partitions);
+      giveUp(partitions);
+    }
+
+    private void giveUp(Collection<TopicPartition> partitions) {
+      Set<Integer> shards = new TreeSet<>();
+      for (TopicPartition tp : partitions) {
+        assigned.remove(tp);
+        held.remove(tp);
+        resumeAtNanos.remove(tp);
+        positions.remove(tp.partition());
+        shards.add(tp.partition());
+        if (ownership != null) {
+          ownership.forget(tp.partition());
+        }
+      }
+      if (handShards && !shards.isEmpty()) {
+        // flush-then-drop: the next instance of this region sees every change made here
+        replication.revoke(shards);
+      }
+    }
+
+    @Override
+    public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+      Set<Integer> shards = new TreeSet<>();
+      for (TopicPartition tp : partitions) {
+        assigned.add(tp);
+        shards.add(tp.partition());
+      }
+      if (handShards && !shards.isEmpty()) {
+        replication.assign(shards);
+        if (!replication.awaitRestored(restoreTimeout)) {
+          log.warn("shards {} not restored within {}; claims wait for the restore", shards,
+              restoreTimeout);
+        }
+      }
+    }
+  }
+
+  /** Stops the loop, commits what is acknowledged, and closes the processor (not the consumer). */
+  @Override
+  public void close() {
+    running = false;
+    Thread t = thread;
+    if (t != null) {
+      consumer.wakeup();
+      try {
+        stopped.handle((v, e) -> null).get(60, TimeUnit.SECONDS);
+        t.join(TimeUnit.SECONDS.toMillis(10));
+      } catch (Exception e) {
+        log.warn("the poll loop did not stop in time", e);
+      }
+    }
+    processor.close();
+  }
+
+  /** Completes when the loop has stopped (exceptionally if it died). */
+  public CompletableFuture<Void> stopped() {
+    return stopped;
+  }
+
+  /** Builds a {@link TandemKafkaConsumer}. */
+  public static final class Builder<K, V> {
+    private final String topic;
+    private final Deserializer<K> keyDeserializer;
+    private final Deserializer<V> valueDeserializer;
+    private org.apache.kafka.clients.consumer.Consumer<byte[], byte[]> consumer;
+    private TandemRecordHandler<K, V> handler;
+    private IdempotencyStore store;
+    private DeadLetterSink deadLetterSink;
+    private ReplicationLog replication;
+    private boolean handShards = true;
+    private ShardOwnership ownership;
+    private final Map<RegionId, RegionalSink> resendSinks = new HashMap<>();
+    private Consumer<OnceProcessor.Builder> processorOptions = b -> {};
+    private Duration pollTimeout = Duration.ofMillis(100);
+    private Duration heartbeatInterval = Duration.ofSeconds(1);
+    private Duration maxHold = Duration.ofSeconds(30);
+    private Duration commitTimeout = Duration.ofSeconds(30);
+    private Duration restoreTimeout = Duration.ofSeconds(60);
+    private TandemClock clock = TandemClock.system();
+    private MeterRegistry registry;
+
+    private Builder(String topic, Deserializer<K> kd, Deserializer<V> vd) {
+      this.topic = Objects.requireNonNull(topic, "topic");
+      this.keyDeserializer = Objects.requireNonNull(kd, "keyDeserializer");
+      this.valueDeserializer = Objects.requireNonNull(vd, "valueDeserializer");
+    }
+
+    /** The application's consumer (byte-array keys and values, auto commit off; required). */
+    public Builder<K, V> consumer(org.apache.kafka.clients.consumer.Consumer<byte[], byte[]> c) {
+      this.consumer = Objects.requireNonNull(c, "consumer");
+      return this;
+    }
+
+    /** The handler (required). */
+    public Builder<K, V> handler(TandemRecordHandler<K, V> h) {
+      this.handler = Objects.requireNonNull(h, "handler");
+      return this;
+    }
+
+    /** The store to claim in: the replicated (gated) store for cross-region use (required). */
+    public Builder<K, V> store(IdempotencyStore s) {
+      this.store = Objects.requireNonNull(s, "store");
+      return this;
+    }
+
+    /** Where dead letters go (required; e.g. {@link KafkaDeadLetterSink}). */
+    public Builder<K, V> deadLetterSink(DeadLetterSink s) {
+      this.deadLetterSink = Objects.requireNonNull(s, "deadLetterSink");
+      return this;
+    }
+
+    /**
+     * The store's replication log: offsets are committed after {@code barrier(shard, own region)},
+     * and, unless {@code handShards} is false (a log that materialises every shard), Kafka
+     * assignments are handed to it (assign → restore, revoke → flush then drop).
+     */
+    public Builder<K, V> replicationLog(ReplicationLog log, boolean handShards) {
+      this.replication = Objects.requireNonNull(log, "replicationLog");
+      this.handShards = handShards;
+      return this;
+    }
+
+    /** Shard ownership across regions (default none: every shard is owned here at epoch 0). */
+    public Builder<K, V> ownership(ShardOwnership o) {
+      this.ownership = Objects.requireNonNull(o, "ownership");
+      return this;
+    }
+
+    /** The sink of {@code region}'s topic, for a follower's re-send of a held copy after maxHold. */
+    public Builder<K, V> resendSink(RegionId region, RegionalSink sink) {
+      resendSinks.put(Objects.requireNonNull(region, "region"), Objects.requireNonNull(sink, "sink"));
+      return this;
+    }
+
+    /** Options of the {@link OnceProcessor} built underneath (lease, in-progress wait, ...). */
+    public Builder<K, V> processorOptions(Consumer<OnceProcessor.Builder> options) {
+      this.processorOptions = Objects.requireNonNull(options, "options");
+      return this;
+    }
+
+    /** Kafka poll timeout (default 100 ms). */
+    public Builder<K, V> pollTimeout(Duration d) {
+      this.pollTimeout = Objects.requireNonNull(d, "pollTimeout");
+      return this;
+    }
+
+    /** How often an owner heartbeats its leases (default 1 s); must be well below L. */
+    public Builder<K, V> heartbeatInterval(Duration d) {
+      this.heartbeatInterval = Objects.requireNonNull(d, "heartbeatInterval");
+      return this;
+    }
+
+    /** How long a follower holds a copy before re-sending it to the owner region (default 30 s). */
+    public Builder<K, V> maxHold(Duration d) {
+      this.maxHold = Objects.requireNonNull(d, "maxHold");
+      return this;
+    }
+
+    /** Bound of offset commits and of the barrier wait on revoke (default 30 s). */
+    public Builder<K, V> commitTimeout(Duration d) {
+      this.commitTimeout = Objects.requireNonNull(d, "commitTimeout");
+      return this;
+    }
+
+    /** How long an assignment waits for the restore before the loop goes on (default 60 s). */
+    public Builder<K, V> restoreTimeout(Duration d) {
+      this.restoreTimeout = Objects.requireNonNull(d, "restoreTimeout");
+      return this;
+    }
+
+    /** The monotonic clock for holds and heartbeats (default: the system's). */
+    public Builder<K, V> clock(TandemClock c) {
+      this.clock = Objects.requireNonNull(c, "clock");
+      return this;
+    }
+
+    /** Where meters go (default: a new {@link SimpleMeterRegistry}). */
+    public Builder<K, V> meterRegistry(MeterRegistry r) {
+      this.registry = Objects.requireNonNull(r, "meterRegistry");
+      return this;
+    }
+
+    public TandemKafkaConsumer<K, V> build() {
+      Objects.requireNonNull(consumer, "consumer is required");
+      Objects.requireNonNull(handler, "handler is required");
+      Objects.requireNonNull(store, "store is required");
+      Objects.requireNonNull(deadLetterSink, "deadLetterSink is required");
+      if (registry == null) {
+        registry = new SimpleMeterRegistry();
+      }
+      return new TandemKafkaConsumer<>(this);
+    }
+  }
+}

@@ -1,0 +1,43 @@
+package dev.tandem.consumer.ownership;
+
+import java.time.Duration;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * The AUTOMATIC policy: availability first. A follower takes over after silence ({@code L + margin}
+ * on its own monotonic clock) or after the owner heartbeats without progress while the follower
+ * holds an uncompleted message for {@code stuckAfter}. A dead peer cannot be told from a partition,
+ * so under a partition both sides may process; the store detects and counts those duplicates.
+ */
+final class AutomaticPolicy implements OwnershipPolicy {
+
+  private final Duration silence;
+  private final Duration stuckAfter;
+
+  AutomaticPolicy(Duration leaseTimeout, Duration margin, Duration stuckAfter) {
+    Objects.requireNonNull(leaseTimeout, "leaseTimeout");
+    Objects.requireNonNull(margin, "margin");
+    this.silence = leaseTimeout.plus(margin);
+    this.stuckAfter = Objects.requireNonNull(stuckAfter, "stuckAfter");
+  }
+
+  @Override
+  public Optional<String> shouldTakeOver(ShardObservation o) {
+    if (o.silentFor().compareTo(silence) > 0) {
+      return Optional.of("no heartbeat from " + o.lease().owner() + " for " + o.silentFor()
+          + " (> L + margin = " + silence + ")");
+    }
+    if (!o.heldFor().isZero() && o.heldFor().compareTo(stuckAfter) > 0
+        && o.progressStalledFor().compareTo(stuckAfter) > 0) {
+      return Optional.of(o.lease().owner() + " heartbeats without progress for "
+          + o.progressStalledFor() + " while this follower holds a message for " + o.heldFor());
+    }
+    return Optional.empty();
+  }
+
+  @Override
+  public String name() {
+    return "AUTOMATIC";
+  }
+}

@@ -1,0 +1,381 @@
+package dev.tandem.consumer.ownership;
+
+import dev.tandem.consumer.ShardFence;
+import dev.tandem.core.RegionId;
+import dev.tandem.core.TandemClock;
+import dev.tandem.store.IdempotencyStore;
+import dev.tandem.store.Phase;
+import dev.tandem.store.ShardLease;
+import dev.tandem.store.replication.CatchUpResult;
+import dev.tandem.store.replication.ReplicationLag;
+import dev.tandem.store.replication.ReplicationLog;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Which region owns each shard, held as {@link ShardLease} records in the replicated store (DESIGN.md
+ * "Processing once across regions").
+ *
+ * <ul>
+ *   <li>Initial owner: {@code sorted(regions)[shard % n]} at epoch 0 — both regions agree without
+ *       talking, and work spreads over regions. No record exists until the first heartbeat.
+ *   <li>{@link #heartbeat}: the owner's poll loop renews its lease (position, W, changes the peer has
+ *       not acknowledged, whether the peer is reachable) — only after a successful fetch from its own
+ *       broker, which the caller guarantees.
+ *   <li>{@link #observe}: a follower measures, on its own monotonic clock, how long the lease has not
+ *       changed; the {@link OwnershipPolicy} decides whether to take over.
+ *   <li>{@link #takeOver}: reads the own changelog to the end and the old owner region's where its
+ *       broker answers, writes epoch + 1, and reports the duplicate bound.
+ *   <li>{@link #fence()}: an owner that sees a higher epoch (or another owner) stops at once.
+ * </ul>
+ *
+ * <p>Thread-safe; intended to be driven by one poll loop per instance.
+ */
+public final class ShardOwnership {
+
+  private static final Logger log = LoggerFactory.getLogger(ShardOwnership.class);
+
+  private final RegionId self;
+  private final List<RegionId> regions;
+  private final IdempotencyStore store;
+  private final ReplicationLog replication;
+  private final OwnershipPolicy policy;
+  private final int window;
+  private final Duration catchUpTimeout;
+  private final TandemClock clock;
+  private final Map<Integer, Watch> watches = new ConcurrentHashMap<>();
+  private final Map<Integer, AtomicLong> epochs = new ConcurrentHashMap<>();
+  private final List<TakeoverReport> reports = new CopyOnWriteArrayList<>();
+  private final MeterRegistry registry;
+  private final Counter takeovers;
+  private final DistributionSummary bounds;
+  private final Counter unknownBounds;
+
+  /** What a follower last saw of a shard's lease, on its own monotonic clock. */
+  private static final class Watch {
+    long epoch;
+    long heartbeatHlc;
+    long position;
+    long changedAtNanos;
+    long progressAtNanos;
+  }
+
+  private ShardOwnership(Builder b) {
+    this.self = b.self;
+    this.regions = b.regions.stream().sorted().distinct().toList();
+    if (!regions.contains(self)) {
+      throw new IllegalArgumentException("regions " + regions + " must include this region " + self);
+    }
+    this.store = b.store;
+    this.replication = b.replication;
+    this.policy = b.policy;
+    this.window = b.window;
+    this.catchUpTimeout = b.catchUpTimeout;
+    this.clock = b.clock;
+    this.registry = b.registry;
+    String region = self.name();
+    takeovers = Counter.builder("tandem.consumer.takeovers").tag("region", region)
+        .tag("policy", policy.name()).description("shards taken over by this region")
+        .register(registry);
+    bounds = DistributionSummary.builder("tandem.consumer.duplicate.bound").tag("region", region)
+        .description("duplicate bound reported at each takeover").register(registry);
+    unknownBounds = Counter.builder("tandem.consumer.duplicate.bound.unknown").tag("region", region)
+        .description("takeovers whose duplicate bound is unknown (window lifted)").register(registry);
+    Gauge.builder("tandem.consumer.detected.duplicates", store, IdempotencyStore::detectedDuplicates)
+        .tag("region", region).description("cross-region duplicates detected by the store")
+        .register(registry);
+    for (RegionId peer : regions) {
+      if (!peer.equals(self)) {
+        Gauge.builder("tandem.consumer.replication.lag.seen", replication, r -> lagSeconds(r, peer))
+            .tag("region", region).tag("origin", peer.name()).baseUnit("seconds")
+            .description("replication lag from the peer as seen by this consumer")
+            .register(registry);
+      }
+    }
+  }
+
+  private static double lagSeconds(ReplicationLog r, RegionId peer) {
+    try {
+      ReplicationLag lag = r.lag(peer);
+      return lag.time().map(d -> d.toNanos() / 1e9).orElse(Double.NaN);
+    } catch (RuntimeException e) {
+      return Double.NaN;
+    }
+  }
+
+  /** A new builder. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** This region. */
+  public RegionId self() {
+    return self;
+  }
+
+  /** The owner of {@code shard} before any takeover: {@code sorted(regions)[shard % n]}. */
+  public RegionId initialOwner(int shard) {
+    return regions.get(shard % regions.size());
+  }
+
+  /** The newest lease of {@code shard} this replica holds, or the implicit initial lease. */
+  public ShardLease lease(int shard) {
+    ShardLease l = store.lease(shard).orElseGet(() -> ShardLease.of(shard, 0, initialOwner(shard), 0));
+    epochGauge(shard).set(l.epoch());
+    return l;
+  }
+
+  /** Whether this region owns {@code shard} now (and the policy lets it process). */
+  public boolean owns(int shard) {
+    ShardLease l = lease(shard);
+    return l.owner().equals(self) && policy.mayProcess(shard, l.epoch());
+  }
+
+  /** The current epoch of {@code shard}. */
+  public long epoch(int shard) {
+    return lease(shard).epoch();
+  }
+
+  /** The fence for {@code OnceProcessor}: this region owns the shard under exactly that epoch. */
+  public ShardFence fence() {
+    return (shard, epoch) -> {
+      ShardLease l = lease(shard);
+      return l.owner().equals(self) && l.epoch() == epoch && policy.mayProcess(shard, epoch);
+    };
+  }
+
+  /** The replication window W: the owner pauses a shard while this many changes await the peer. */
+  public int window() {
+    return window;
+  }
+
+  /** Whether the owner must pause {@code shard}: W changes unacknowledged and the peer reachable. */
+  public boolean windowFull(int shard) {
+    return replication.peerReachable() && replication.unackedByPeers(shard) >= window;
+  }
+
+  /**
+   * Renews this region's lease of {@code shard} with a heartbeat. The caller calls it only after a
+   * successful fetch from its own region's broker. Does nothing if this region does not own it.
+   */
+  public void heartbeat(int shard, long position) {
+    ShardLease l = lease(shard);
+    if (!l.owner().equals(self)) {
+      return;
+    }
+    store.mergeLease(l.renewed(store.tickHlc(), position, window, replication.unackedByPeers(shard),
+        replication.peerReachable(), null));
+  }
+
+  /**
+   * A follower's periodic look at {@code shard}: tracks the lease on this machine's monotonic clock,
+   * asks the policy, and takes the shard over if it says so.
+   *
+   * @param heldFor how long the follower has held an uncompleted message of the shard (zero if none)
+   * @return the takeover report if a takeover happened now
+   */
+  public Optional<TakeoverReport> observe(int shard, Duration heldFor) {
+    ShardLease l = lease(shard);
+    if (l.owner().equals(self)) {
+      return Optional.empty();
+    }
+    long now = clock.nanoTime();
+    Watch w = watches.computeIfAbsent(shard, s -> {
+      Watch n = new Watch();
+      n.epoch = l.epoch();
+      n.heartbeatHlc = l.heartbeatHlc();
+      n.position = l.position();
+      n.changedAtNanos = now;
+      n.progressAtNanos = now;
+      return n;
+    });
+    synchronized (w) {
+      if (w.epoch != l.epoch() || w.heartbeatHlc != l.heartbeatHlc()) {
+        w.epoch = l.epoch();
+        w.heartbeatHlc = l.heartbeatHlc();
+        w.changedAtNanos = now;
+      }
+      if (w.position != l.position()) {
+        w.position = l.position();
+        w.progressAtNanos = now;
+      }
+      ShardObservation o = new ShardObservation(shard, l, self,
+          Duration.ofNanos(now - w.changedAtNanos), heldFor,
+          Duration.ofNanos(now - w.progressAtNanos));
+      Optional<String> why = policy.shouldTakeOver(o);
+      if (why.isEmpty()) {
+        return Optional.empty();
+      }
+      return Optional.of(takeOver(shard, why.get()));
+    }
+  }
+
+  /**
+   * Takes {@code shard} over: reads this region's changelog to the end and the old owner region's
+   * where its broker answers, writes the lease with epoch + 1, and computes the duplicate bound.
+   */
+  public TakeoverReport takeOver(int shard, String reason) {
+    long t0 = clock.nanoTime();
+    ShardLease old = lease(shard);
+    if (old.owner().equals(self)) {
+      throw new IllegalStateException("shard " + shard + " is already owned by " + self);
+    }
+    Set<Integer> one = Set.of(shard);
+    CatchUpResult own = replication.catchUp(self, one, catchUpTimeout);
+    CatchUpResult theirs = replication.catchUp(old.owner(), one, catchUpTimeout);
+    // the catch-ups may have brought a newer lease (the owner's last heartbeats): take over that one
+    ShardLease latest = lease(shard);
+    ShardLease next = store.mergeLease(latest.takenOverBy(self, store.tickHlc()));
+    epochGauge(shard).set(next.epoch());
+    long[] claimed = {0};
+    store.forEach(shard, r -> {
+      if (r.phase() == Phase.CLAIMED) {
+        claimed[0]++;
+      }
+    });
+    long windowAdded = 0;
+    String unknown = null;
+    if (!theirs.complete()) {
+      if (latest.heartbeatHlc() != 0 && !latest.peerReachable()) {
+        unknown = "the old owner's changelog could not be read (" + theirs.reason()
+            + ") and its last heartbeat said the peer was unreachable, so its window was lifted";
+      } else {
+        // W from the owner's last heartbeat; before any heartbeat, this deployment's W
+        windowAdded = latest.heartbeatHlc() != 0 ? latest.window() : window;
+      }
+    }
+    TakeoverReport report = new TakeoverReport(shard, latest.owner(), self, next.epoch(), reason,
+        claimed[0], windowAdded, unknown, own, theirs, Duration.ofNanos(clock.nanoTime() - t0));
+    reports.add(report);
+    takeovers.increment();
+    if (report.bound().isPresent()) {
+      bounds.record(report.bound().getAsLong());
+    } else {
+      unknownBounds.increment();
+    }
+    watches.remove(shard);
+    log.warn("Tandem {}", report);
+    return report;
+  }
+
+  /** Forgets what this instance tracked of {@code shard} (it was revoked from this instance). */
+  public void forget(int shard) {
+    watches.remove(shard);
+  }
+
+  /** Every takeover this instance made, in order. */
+  public List<TakeoverReport> reports() {
+    return new ArrayList<>(reports);
+  }
+
+  private AtomicLong epochGauge(int shard) {
+    return epochs.computeIfAbsent(shard, s -> {
+      AtomicLong v = new AtomicLong();
+      Gauge.builder("tandem.consumer.lease.epoch", v, AtomicLong::get).tag("region", self.name())
+          .tag("shard", Integer.toString(s)).description("shard lease epoch as seen here")
+          .register(registry);
+      return v;
+    });
+  }
+
+  /** Builds a {@link ShardOwnership}. */
+  public static final class Builder {
+    private RegionId self;
+    private final List<RegionId> regions = new ArrayList<>();
+    private IdempotencyStore store;
+    private ReplicationLog replication;
+    private OwnershipPolicy policy =
+        OwnershipPolicy.automatic(Duration.ofSeconds(10), Duration.ofSeconds(5), Duration.ofSeconds(60));
+    private int window = 1000;
+    private Duration catchUpTimeout = Duration.ofSeconds(10);
+    private TandemClock clock = TandemClock.system();
+    private MeterRegistry registry;
+
+    private Builder() {}
+
+    /** This region (required). */
+    public Builder region(RegionId self) {
+      this.self = Objects.requireNonNull(self, "self");
+      return this;
+    }
+
+    /** Every region that consumes the topic, this one included (required). */
+    public Builder regions(List<RegionId> all) {
+      regions.addAll(all);
+      return this;
+    }
+
+    /** The replicated (gated) store holding the leases (required). */
+    public Builder store(IdempotencyStore store) {
+      this.store = Objects.requireNonNull(store, "store");
+      return this;
+    }
+
+    /** The replication log of that store (required). */
+    public Builder replicationLog(ReplicationLog log) {
+      this.replication = Objects.requireNonNull(log, "replicationLog");
+      return this;
+    }
+
+    /** The takeover policy (default AUTOMATIC, L = 10 s, margin 5 s, stuck after 60 s). */
+    public Builder policy(OwnershipPolicy policy) {
+      this.policy = Objects.requireNonNull(policy, "policy");
+      return this;
+    }
+
+    /** The replication window W (default 1000 changes per shard). */
+    public Builder window(int w) {
+      if (w < 1) {
+        throw new IllegalArgumentException("window must be >= 1, got " + w);
+      }
+      this.window = w;
+      return this;
+    }
+
+    /** Bound of each changelog catch-up at takeover (default 10 s). */
+    public Builder catchUpTimeout(Duration timeout) {
+      this.catchUpTimeout = Objects.requireNonNull(timeout, "catchUpTimeout");
+      return this;
+    }
+
+    /** The monotonic clock for silence (default: the system's). */
+    public Builder clock(TandemClock clock) {
+      this.clock = Objects.requireNonNull(clock, "clock");
+      return this;
+    }
+
+    /** Where meters go (default: a new {@link SimpleMeterRegistry}). */
+    public Builder meterRegistry(MeterRegistry registry) {
+      this.registry = Objects.requireNonNull(registry, "registry");
+      return this;
+    }
+
+    public ShardOwnership build() {
+      Objects.requireNonNull(self, "region is required");
+      Objects.requireNonNull(store, "store is required");
+      Objects.requireNonNull(replication, "replicationLog is required");
+      if (regions.isEmpty()) {
+        throw new IllegalArgumentException("regions are required");
+      }
+      if (registry == null) {
+        registry = new SimpleMeterRegistry();
+      }
+      return new ShardOwnership(this);
+    }
+  }
+}

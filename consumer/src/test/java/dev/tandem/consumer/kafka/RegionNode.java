@@ -1,0 +1,149 @@
+package dev.tandem.consumer.kafka;
+
+import dev.tandem.consumer.ownership.OwnershipPolicy;
+import dev.tandem.consumer.ownership.ShardOwnership;
+import dev.tandem.core.RegionId;
+import dev.tandem.publisher.KafkaRegionalSink;
+import dev.tandem.store.IdempotencyStore;
+import dev.tandem.store.replication.KafkaReplicationLog;
+import dev.tandem.testkit.History;
+import dev.tandem.testkit.KafkaRegion;
+import dev.tandem.testkit.TwoRegions;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Properties;
+import java.util.function.Consumer;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+
+/**
+ * One consumer instance of one region for the tests: a real RocksDB store, its Kafka replication
+ * log over both regions, shard ownership, a real KafkaConsumer and the Tandem poll loop.
+ */
+final class RegionNode implements AutoCloseable {
+
+  static final RegionId A = RegionId.of("region-a");
+  static final RegionId B = RegionId.of("region-b");
+
+  final RegionId region;
+  final String instance;
+  final SimpleMeterRegistry meters = new SimpleMeterRegistry();
+  final IdempotencyStore store;
+  final KafkaReplicationLog log;
+  final ShardOwnership ownership;
+  final KafkaConsumer<byte[], byte[]> kafka;
+  final Producer<byte[], byte[]> dlqProducer;
+  final KafkaRegionalSink resendSink;
+  final TandemKafkaConsumer<String, byte[]> consumer;
+
+  /** Options of a node. */
+  static final class Options {
+    Duration leaseTimeout = Duration.ofSeconds(20);
+    Duration margin = Duration.ofSeconds(10);
+    Duration stuckAfter = Duration.ofSeconds(120);
+    Duration claimLease = Duration.ofSeconds(60);
+    Duration maxHold = Duration.ofSeconds(60);
+    int window = 1000;
+    boolean allShards = true;
+    int shards = 4;
+    TandemRecordHandler<String, byte[]> handler;
+  }
+
+  RegionNode(TwoRegions regions, RegionId region, String instance, Path dir, String topic,
+      String prefix, History history, Consumer<Options> custom) {
+    Options o = new Options();
+    custom.accept(o);
+    this.region = region;
+    this.instance = instance;
+    KafkaRegion own = region.equals(A) ? regions.a() : regions.b();
+    KafkaRegion other = region.equals(A) ? regions.b() : regions.a();
+    store = IdempotencyStore.builder().region(region).instance(instance)
+        .directory(dir.resolve(instance + "-store")).meterRegistry(meters).build();
+    KafkaReplicationLog.Builder lb = KafkaReplicationLog.builder().store(store)
+        .region(A, regions.a().bootstrapServers())
+        .region(B, regions.b().bootstrapServers())
+        .spoolDirectory(dir.resolve(instance + "-spool"))
+        .publishTimeout(Duration.ofSeconds(3))
+        .shards(o.shards)
+        .topicPrefix(prefix)
+        .heartbeatInterval(Duration.ofMillis(500))
+        .catchUpApiTimeout(Duration.ofSeconds(2))
+        .meterRegistry(meters);
+    if (o.allShards) {
+      lb.materializeAllShards();
+    }
+    log = lb.build();
+    ownership = ShardOwnership.builder().region(region).regions(List.of(A, B))
+        .store(log.replicatedStore()).replicationLog(log)
+        .policy(OwnershipPolicy.automatic(o.leaseTimeout, o.margin, o.stuckAfter))
+        .window(o.window).catchUpTimeout(Duration.ofSeconds(5)).meterRegistry(meters).build();
+    Properties cp = own.consumerProperties("tandem-" + topic);
+    cp.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+    cp.put(ConsumerConfig.CLIENT_ID_CONFIG, instance);
+    cp.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "200");
+    kafka = new KafkaConsumer<>(cp);
+    Properties pp = own.producerProperties();
+    pp.put(org.apache.kafka.clients.producer.ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG,
+        ByteArraySerializer.class.getName());
+    dlqProducer = new KafkaProducer<>(pp);
+    Properties op = other.producerProperties();
+    op.put(org.apache.kafka.clients.producer.ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG,
+        ByteArraySerializer.class.getName());
+    resendSink = KafkaRegionalSink.create(region.equals(A) ? B : A, op);
+    TandemRecordHandler<String, byte[]> h = o.handler != null ? o.handler
+        : (rec, ctx) -> history.handled(ctx.id(), region.name(), instance, ctx.epoch());
+    consumer = TandemKafkaConsumer.builder(topic, new StringDeserializer(), new ByteArrayDeserializer())
+        .consumer(kafka)
+        .handler(h)
+        .store(log.replicatedStore())
+        .deadLetterSink(KafkaDeadLetterSink.create(dlqProducer, region))
+        .replicationLog(log, !o.allShards)
+        .ownership(ownership)
+        .resendSink(region.equals(A) ? B : A, resendSink)
+        .maxHold(o.maxHold)
+        .heartbeatInterval(Duration.ofMillis(500))
+        .processorOptions(p -> p.claimLease(o.claimLease))
+        .meterRegistry(meters)
+        .build();
+  }
+
+  RegionNode start() {
+    consumer.start();
+    return this;
+  }
+
+  double counter(String name) {
+    return meters.find(name).counters().stream().mapToDouble(c -> c.count()).sum();
+  }
+
+  /** Stops the poll loop only (the consumers of this region stop; its broker stays up). */
+  void stopConsuming() {
+    consumer.close();
+    kafka.close(Duration.ofSeconds(5));
+  }
+
+  @Override
+  public void close() {
+    try {
+      consumer.close();
+    } catch (RuntimeException ignored) {
+      // already stopped
+    }
+    try {
+      kafka.close(Duration.ofSeconds(5));
+    } catch (RuntimeException ignored) {
+      // already closed
+    }
+    resendSink.close();
+    dlqProducer.close(Duration.ofSeconds(5));
+    log.close();
+    store.close();
+  }
+}
