@@ -6,6 +6,10 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.DescribeClusterOptions;
@@ -30,10 +34,11 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * has the copy. Too-large, invalid-topic and serialization errors are reported as {@link
  * MessageRejectedException} (replaying would not help); every other error counts against the region.
  *
- * <p>Producer settings matter: {@code acks=all} and {@code enable.idempotence=true} (forced by {@link
- * #create}) keep per-partition order across retries; keep {@code max.block.ms} short, because {@code
- * send} runs under the publisher's ordering lock, and {@code delivery.timeout.ms} at or above the
- * publisher's timeout.
+ * <p>Copies are handed to the producer by one thread per sink, in the order {@link #send} was called,
+ * so a producer blocked on a failed region ({@code max.block.ms}) never stalls the publisher or the
+ * other regions. Producer settings matter: {@code acks=all} and {@code enable.idempotence=true}
+ * (forced by {@link #create}) keep per-partition order across retries; keep {@code
+ * delivery.timeout.ms} at or above the publisher's timeout.
  */
 public final class KafkaRegionalSink implements RegionalSink {
 
@@ -45,6 +50,8 @@ public final class KafkaRegionalSink implements RegionalSink {
   private final Properties adminConfig;
   private final Duration closeTimeout;
   private volatile Admin admin;
+  /** One thread per region hands copies to the producer, in the order {@link #send} was called. */
+  private final ExecutorService dispatcher;
 
   private KafkaRegionalSink(
       RegionId region, Producer<byte[], byte[]> producer, Properties adminConfig, Duration closeTimeout) {
@@ -52,6 +59,11 @@ public final class KafkaRegionalSink implements RegionalSink {
     this.producer = Objects.requireNonNull(producer, "producer");
     this.adminConfig = adminConfig;
     this.closeTimeout = closeTimeout;
+    this.dispatcher = Executors.newSingleThreadExecutor(r -> {
+      Thread t = new Thread(r, "tandem-sink-" + region.name());
+      t.setDaemon(true);
+      return t;
+    });
   }
 
   /**
@@ -113,6 +125,17 @@ public final class KafkaRegionalSink implements RegionalSink {
             headers);
     CompletableFuture<SinkAck> ack = new CompletableFuture<>();
     try {
+      // producer.send may block (metadata of a region that is down, or a full buffer) for up to
+      // max.block.ms: done on this region's own thread, so one region never stalls the others
+      dispatcher.execute(() -> doSend(record, ack));
+    } catch (RejectedExecutionException e) {
+      ack.completeExceptionally(new IllegalStateException("sink of region " + region + " is closed", e));
+    }
+    return ack;
+  }
+
+  private void doSend(ProducerRecord<byte[], byte[]> record, CompletableFuture<SinkAck> ack) {
+    try {
       producer.send(record, (meta, err) -> {
         if (err == null) {
           ack.complete(new SinkAck(region, meta.topic(), meta.partition(), meta.offset(), meta.timestamp()));
@@ -123,7 +146,6 @@ public final class KafkaRegionalSink implements RegionalSink {
     } catch (RuntimeException e) {
       ack.completeExceptionally(classify(e));
     }
-    return ack;
   }
 
   private Throwable classify(Throwable err) {
@@ -162,13 +184,27 @@ public final class KafkaRegionalSink implements RegionalSink {
         });
   }
 
+  /** Waits until every queued copy was handed to the producer, then flushes the producer. */
   @Override
   public void flush() {
+    try {
+      CompletableFuture.runAsync(() -> {}, dispatcher).join();
+    } catch (RejectedExecutionException | java.util.concurrent.CompletionException e) {
+      // closed: nothing queued any more
+    }
     producer.flush();
   }
 
   @Override
   public void close() {
+    dispatcher.shutdown();
+    try {
+      if (!dispatcher.awaitTermination(closeTimeout.toMillis(), TimeUnit.MILLISECONDS)) {
+        dispatcher.shutdownNow();
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
     try {
       producer.close(closeTimeout);
     } finally {

@@ -50,10 +50,12 @@ class RegionOutageTest {
   }
 
   @Test
-  void withRegionBDownAllFailsByTimeoutNamingBAndAFullSpoolFailsClearly(
-      @TempDir Path allSpool, @TempDir Path smallSpool, @TempDir Path producerSpool) throws Exception {
+  void withRegionBDownAllFailsByTimeoutNamingBAFullSpoolFailsClearlyAndBNeverStallsA(
+      @TempDir Path allSpool, @TempDir Path smallSpool, @TempDir Path producerSpool,
+      @TempDir Path isolationSpool) throws Exception {
     String topic = "outage-all";
     regions.createTopic(topic, 1);
+    regions.createTopic("isolation", 1);
     SimpleMeterRegistry allMetrics = new SimpleMeterRegistry();
     SimpleMeterRegistry smallMetrics = new SimpleMeterRegistry();
     List<String> keptForB = new ArrayList<>();
@@ -81,6 +83,28 @@ class RegionOutageTest {
       TandemKafkaProducer<String, String> lateProducer = null;
       regions.b().stopBroker();
       try {
+        // a fresh producer for B has no metadata: its send blocks max.block.ms (5 s) on B's own
+        // sink thread, never in publish() and never for A
+        Properties slowB = TestRegions.fastFailing(regions.b());
+        slowB.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "5000");
+        try (DualPublisher isolated = DualPublisher.builder()
+            .sink(TestRegions.sink(regions.a()))
+            .sink(KafkaRegionalSink.create(B, slowB))
+            .ackPolicy(AckPolicy.ANY)
+            .timeout(Duration.ofMillis(1000))
+            .spoolDirectory(isolationSpool)
+            .build()) {
+          long t0 = System.nanoTime();
+          var pending = isolated.publish(message("isolation", "while B blocks"));
+          long publishCallMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+          PublishResult r = pending.get(30, TimeUnit.SECONDS);
+          long settledMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+          assertTrue(publishCallMillis < 500, "publish() did not block on B: " + publishCallMillis + " ms");
+          assertTrue(settledMillis < 4000, "settled by the 1 s timeout, not B's 5 s block: " + settledMillis + " ms");
+          assertEquals(Set.of(A), r.acknowledged().keySet());
+          assertEquals(Set.of(B), r.spooled());
+        }
+
         OutboundMessage m = message(topic, "under-all");
         long start = System.nanoTime();
         ExecutionException e = assertThrows(ExecutionException.class,
