@@ -191,10 +191,14 @@ public interface IdempotencyStore extends AutoCloseable {
     dropShard(shard, List.of());
   }
 
-  /** Visits every record of {@code shard} from one consistent snapshot (ordered by id bytes). */
+  /**
+   * Visits every record of {@code shard} from one consistent RocksDB snapshot, each id once, in no
+   * particular order (bucket by bucket). The action runs while the store holds a shared lock that
+   * keeps TTL buckets from being dropped mid-scan: it must not call back into this store.
+   */
   void forEach(int shard, Consumer<IdRecord> action);
 
-  /** Visits every record of every shard from one consistent snapshot. */
+  /** Visits every record of every shard; as {@link #forEach(int, Consumer)}. */
   void forEach(Consumer<IdRecord> action);
 
   /** Adds a listener told of every write (see {@link StoreListener} for the threading rules). */

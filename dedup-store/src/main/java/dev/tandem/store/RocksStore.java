@@ -109,6 +109,7 @@ final class RocksStore implements IdempotencyStore {
   public ClaimResult claim(String id, int shard, PayloadDigest digest, long epoch, Duration lease) {
     ClaimRequest req = new ClaimRequest(id, shard, digest, epoch, lease);
     long t0 = System.nanoTime();
+    maybeMaintain(); // before the cache answers: an expired bucket empties it
     ClaimResult r = fromCache(req);
     if (r == null) {
       r = withLocks(List.of(key(req)), false, batch -> decideClaim(batch, req));
@@ -121,6 +122,7 @@ final class RocksStore implements IdempotencyStore {
   @Override
   public List<ClaimResult> claimAll(List<ClaimRequest> requests) {
     long t0 = System.nanoTime();
+    maybeMaintain();
     ClaimResult[] out = new ClaimResult[requests.size()];
     List<Integer> slow = new ArrayList<>();
     for (int i = 0; i < out.length; i++) {
@@ -402,6 +404,7 @@ final class RocksStore implements IdempotencyStore {
   @Override
   public boolean isTerminal(String id, int shard) {
     RecordKey key = new RecordKey(shard, TandemIds.validate(id));
+    maybeMaintain();
     if (cache.getIfPresent(key) != null) {
       return true;
     }

@@ -60,6 +60,19 @@ class TtlTest {
   }
 
   @Test
+  void theCachedFastPathDoesNotAnswerForAnExpiredRecord() {
+    try (IdempotencyStore store = open()) {
+      store.claim("m", 0, digest("p"), 0, LEASE);
+      store.complete("m", 0, null);
+      assertInstanceOf(ClaimResult.AlreadyCompleted.class,
+          store.claim("m", 0, digest("p"), 0, LEASE)); // answered by the cache
+      clock.advance(TTL.plusDays(1).plusMinutes(1));
+      // the very first call after expiry is a claim: it must not be answered by the cache
+      assertInstanceOf(ClaimResult.Acquired.class, store.claim("m", 0, digest("p"), 0, LEASE));
+    }
+  }
+
+  @Test
   void aRewriteMovesARecordToTheCurrentBucketSoItLivesFromItsLatestWrite() {
     try (IdempotencyStore store = open()) {
       store.claim("m", 0, digest("p"), 0, LEASE);
