@@ -4,7 +4,26 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.tandem.consumer.ownership.TakeoverReport;
+import dev.tandem.core.Envelope;
+import dev.tandem.core.TandemHeaders;
+import dev.tandem.publisher.KafkaEnvelopeHeaders;
 import dev.tandem.publisher.TandemKafkaProducer;
+import dev.tandem.store.IdRecord;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.TwoRegions;
 import java.nio.file.Path;
@@ -58,5 +77,154 @@ class TwoRegionConsumerTest {
       assertEquals(0.0, a.counter("tandem.consumer.takeovers") + b.counter("tandem.consumer.takeovers"));
       assertEquals(0L, a.store.detectedDuplicates() + b.store.detectedDuplicates());
     }
+  }
+
+  @Test
+  void ownerConsumersStopMidStreamFollowerTakesOverWithinTheBound(@TempDir Path dir) throws Exception {
+    String topic = "orders-stop";
+    regions.createTopic(topic, 4);
+    regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
+    History history = new History();
+    int n = 400;
+    CountDownLatch hang = new CountDownLatch(1);
+    AtomicInteger aRuns = new AtomicInteger();
+    AtomicLong hungAt = new AtomicLong();
+    try (RegionNode a = new RegionNode(regions, RegionNode.A, "a1", dir, topic, "stop", history, o -> {
+          o.leaseTimeout = Duration.ofSeconds(2);
+          o.margin = Duration.ofSeconds(1);
+          o.window = 50;
+          o.handler = (rec, ctx) -> {
+            history.handled(ctx.id(), "region-a", "a1", ctx.epoch());
+            if (aRuns.incrementAndGet() == 60) {
+              // region A's consumer stops mid-handler: the side effect happened, no completion
+              hungAt.set(System.nanoTime());
+              hang.await();
+            }
+          };
+        });
+        RegionNode b = new RegionNode(regions, RegionNode.B, "b1", dir, topic, "stop", history, o -> {
+          o.leaseTimeout = Duration.ofSeconds(2);
+          o.margin = Duration.ofSeconds(1);
+          o.window = 50;
+        });
+        TandemKafkaProducer<String, byte[]> producer = Publishing.producer(regions, dir.resolve("pub"))) {
+      a.start();
+      b.start();
+      Publishing.publish(producer, topic, "stop", 0, n, history);
+      try {
+        await().atMost(Duration.ofSeconds(60)).until(() -> hungAt.get() != 0);
+        int fault = history.beginFault("region-a consumers stopped");
+        await().atMost(Duration.ofSeconds(60)).until(() -> b.ownership.reports().size() == 2);
+        long takeoverMillis = (System.nanoTime() - hungAt.get()) / 1_000_000;
+        await().atMost(Duration.ofSeconds(60)).until(() -> history.distinctHandled() == n);
+        history.endFault(fault);
+        List<TakeoverReport> reports = b.ownership.reports();
+        long bound = 0;
+        for (TakeoverReport r : reports) {
+          assertEquals(RegionNode.A, r.from());
+          assertTrue(r.ownerChangelog().complete(), "A's broker answers: its changelog was read: " + r);
+          assertEquals(0, r.windowAdded(), "no window term when the owner's changelog was read");
+          bound += r.bound().orElseThrow();
+        }
+        History.Report report = history.check(Duration.ofSeconds(5).toNanos());
+        System.out.printf("consumers-stopped: messages=%d duplicates=%d bound=%d takeover=%dms reports=%s%n",
+            n, report.duplicates(), bound, takeoverMillis, reports);
+        assertEquals(0, report.lost().size());
+        assertTrue(report.duplicates() <= bound, "duplicates " + report.duplicates() + " <= bound " + bound);
+        assertEquals(0, report.duplicatesOutsideFaults());
+        assertTrue(bound >= 1, "the hung message is CLAIMED without COMPLETED");
+      } finally {
+        hang.countDown();
+      }
+      // the old owner, unblocked, sees the higher epoch and processes nothing more
+      int before = aRuns.get();
+      List<String> more = Publishing.publish(producer, topic, "stop", n, n + 40, history);
+      await().atMost(Duration.ofSeconds(60)).until(() -> history.distinctHandled() == n + 40);
+      assertEquals(before, aRuns.get(), "region A no longer processes the shards it lost: " + more.size());
+    }
+  }
+
+  @Test
+  void conflictGoesToTheOwnersDeadLetterTopicAndBothRegionsAgree(@TempDir Path dir) throws Exception {
+    String topic = "orders-conflict";
+    regions.createTopic(topic, 4);
+    regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
+    History history = new History();
+    try (RegionNode a = new RegionNode(regions, RegionNode.A, "a1", dir, topic, "cf", history, o -> {});
+        RegionNode b = new RegionNode(regions, RegionNode.B, "b1", dir, topic, "cf", history, o -> {});
+        TandemKafkaProducer<String, byte[]> producer = Publishing.producer(regions, dir.resolve("pub"))) {
+      a.start();
+      b.start();
+      for (String payload : List.of("first payload", "second payload")) {
+        ProducerRecord<String, byte[]> r = new ProducerRecord<>(topic, 0, "k",
+            payload.getBytes(StandardCharsets.UTF_8));
+        r.headers().add(TandemHeaders.ID, "conflicted-1".getBytes(StandardCharsets.UTF_8));
+        producer.send(r).get();
+      }
+      await().atMost(Duration.ofSeconds(60)).until(() -> a.store.get("conflicted-1", 0)
+          .map(IdRecord::isConflict).orElse(false)
+          && b.store.get("conflicted-1", 0).map(IdRecord::isConflict).orElse(false));
+      assertEquals(1, history.totalRuns(), "only the first payload ran");
+      // shard 0 is owned by region-a: its dead-letter topic holds the conflicting copy
+      List<ConsumerRecord<byte[], byte[]>> dlq = readAll(regions.a().consumerProperties("dlq-check"),
+          KafkaDeadLetterSink.topicFor(topic), 1);
+      assertEquals("CONFLICT", new String(dlq.get(0).headers()
+          .lastHeader(KafkaDeadLetterSink.REASON_HEADER).value(), StandardCharsets.UTF_8));
+      assertEquals("second payload", new String(dlq.get(0).value(), StandardCharsets.UTF_8));
+      assertEquals(1.0, a.counter("tandem.consumer.conflicts"));
+      // the follower acknowledges both copies once the owner decided; it never dead-letters twice
+      await().atMost(Duration.ofSeconds(30)).until(() -> b.counter("tandem.consumer.follower.acknowledged") >= 2);
+      assertEquals(0.0, b.counter("tandem.consumer.conflicts"));
+    }
+  }
+
+  @Test
+  void slowOwnerFollowerResendCausesNoDuplicate(@TempDir Path dir) throws Exception {
+    String topic = "orders-slow";
+    regions.createTopic(topic, 4);
+    regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
+    History history = new History();
+    try (RegionNode a = new RegionNode(regions, RegionNode.A, "a1", dir, topic, "slow", history, o -> {});
+        RegionNode b = new RegionNode(regions, RegionNode.B, "b1", dir, topic, "slow", history,
+            o -> o.maxHold = Duration.ofSeconds(2))) {
+      a.start();
+      b.start();
+      // the owner's (region-a's) copy is late: only region-b's copy exists for now
+      byte[] payload = "late in region a".getBytes(StandardCharsets.UTF_8);
+      Envelope env = Envelope.forPayload("slow-1", payload, 0, System.currentTimeMillis());
+      Properties pp = regions.b().producerProperties();
+      try (KafkaProducer<String, byte[]> onlyB = new KafkaProducer<>(pp)) {
+        ProducerRecord<String, byte[]> r = new ProducerRecord<>(topic, 0, "k", payload);
+        KafkaEnvelopeHeaders.write(env, r.headers());
+        onlyB.send(r).get();
+        history.published("slow-1");
+        await().atMost(Duration.ofSeconds(60)).until(() -> history.distinctHandled() == 1);
+        await().atMost(Duration.ofSeconds(30)).until(() -> b.counter("tandem.consumer.follower.acknowledged") >= 1);
+        // now the owner's own (delayed) copy arrives too: skipped as a duplicate
+        ProducerRecord<String, byte[]> late = new ProducerRecord<>(topic, 0, "k", payload);
+        KafkaEnvelopeHeaders.write(env, late.headers());
+        try (KafkaProducer<String, byte[]> onlyA = new KafkaProducer<>(regions.a().producerProperties())) {
+          onlyA.send(late).get();
+        }
+        await().atMost(Duration.ofSeconds(30)).until(() -> a.counter("tandem.consumer.duplicates.suppressed") >= 1);
+      }
+      assertEquals(1.0, b.counter("tandem.consumer.follower.resent"));
+      assertEquals(1, history.totalRuns(), "the re-sent copy ran once, in the owner region");
+      assertEquals("region-a", history.runsOf("slow-1").get(0).region());
+      assertEquals(0, b.ownership.reports().size(), "a slow owner is not taken over");
+    }
+  }
+
+  static List<ConsumerRecord<byte[], byte[]>> readAll(Properties p, String topic, int atLeast) {
+    p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+    List<ConsumerRecord<byte[], byte[]>> out = new ArrayList<>();
+    try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p)) {
+      c.subscribe(List.of(topic));
+      await().atMost(Duration.ofSeconds(30)).until(() -> {
+        c.poll(Duration.ofMillis(200)).forEach(out::add);
+        return out.size() >= atLeast;
+      });
+    }
+    return out;
   }
 }
