@@ -28,8 +28,8 @@ import org.junit.jupiter.api.io.TempDir;
 /** Claims are atomic per id, and per-id locking does not serialise unrelated ids. */
 class ConcurrentClaimTest {
 
-  static final int THREADS = 8;
-  static final int ROUNDS = 500;
+  static final int THREADS = 16;
+  static final int ROUNDS = 1000;
 
   @TempDir Path dir;
 
