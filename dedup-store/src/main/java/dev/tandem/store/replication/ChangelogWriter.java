@@ -39,10 +39,11 @@ import org.slf4j.LoggerFactory;
  * publish} only enqueues (the publisher keeps one order for every region), so the changelog receives
  * one writer's records of an id in write order: compaction then keeps that writer's largest record.
  *
- * <p>A publish that fails (e.g. the spool is full, or no region answered) is retried after {@code
- * retryBackoff} until it succeeds or this writer closes, under a <em>retry key</em> ({@code
- * <incarnation>~<n>}) of its own: the retried, older record then never shadows a newer record of the
- * main key in a compacted topic. A copy a region rejects outright (too large) is not retried: it is
+ * <p>A publish that leaves a region's copy neither acknowledged nor spooled (the spool is full) is
+ * retried after {@code retryBackoff} until it succeeds or this writer closes, under a <em>retry
+ * key</em> ({@code <incarnation>~<n>}) of its own: the retried, older record then never shadows a
+ * newer record of the main key in a compacted topic. Copies that are in the spool are never
+ * re-published (that would only pile duplicates into the spool). A copy a region rejects outright (too large) is not retried: it is
  * logged, counted ({@code tandem.replication.publish.failures}, reason {@code rejected}) and its
  * barrier fails.
  */
@@ -108,7 +109,7 @@ final class ChangelogWriter implements StoreListener {
     }
     sentRecords.increment();
     ship(record.shard(), record.id(), keyFor(record, incarnation), ChangelogCodec.encode(record),
-        trackers(record.shard()), () -> ChangelogCodec.encode(record), k -> keyFor(record, k));
+        trackers(record.shard()), () -> ChangelogCodec.encode(record), k -> keyFor(record, k), 1);
   }
 
   @Override
@@ -121,7 +122,7 @@ final class ChangelogWriter implements StoreListener {
     ship(lease.shard(), "lease-" + lease.shard(),
         ChangelogCodec.leaseKey(localRegion, incarnation, lease.shard()), value,
         trackers(lease.shard()), () -> value,
-        k -> ChangelogCodec.leaseKey(localRegion, k, lease.shard()));
+        k -> ChangelogCodec.leaseKey(localRegion, k, lease.shard()), 1);
   }
 
   private String keyFor(IdRecord record, String writerKey) {
@@ -176,7 +177,8 @@ final class ChangelogWriter implements StoreListener {
       byte[] value,
       Map<RegionId, CompletableFuture<Void>> done,
       java.util.function.Supplier<byte[]> valueAgain,
-      java.util.function.Function<String, String> keyForWriter) {
+      java.util.function.Function<String, String> keyForWriter,
+      int attempt) {
     CompletableFuture<PublishResult> f;
     try {
       f = publisher.publish(message(shard, key, value));
@@ -186,13 +188,13 @@ final class ChangelogWriter implements StoreListener {
     }
     f.whenComplete((result, error) -> {
       if (result != null) {
-        for (RegionId region : regions) {
-          CompletableFuture<Void> d = done.get(region);
-          result.delivery(region).whenComplete((ack, e) -> {
-            if (e == null) {
+        for (Map.Entry<RegionId, CompletableFuture<Void>> e : done.entrySet()) {
+          CompletableFuture<Void> d = e.getValue();
+          result.delivery(e.getKey()).whenComplete((ack, x) -> {
+            if (x == null) {
               d.complete(null);
             } else {
-              d.completeExceptionally(e);
+              d.completeExceptionally(x);
             }
           });
         }
@@ -200,10 +202,8 @@ final class ChangelogWriter implements StoreListener {
       }
       Throwable cause = error instanceof CompletionException && error.getCause() != null
           ? error.getCause() : error;
+      Map<RegionId, CompletableFuture<Void>> lost = new HashMap<>(done);
       if (cause instanceof PublishException pe) {
-        for (RegionId region : pe.acknowledged()) {
-          done.get(region).complete(null);
-        }
         boolean rejectedSomewhere =
             pe.failures().values().stream().anyMatch(t -> t instanceof MessageRejectedException);
         if (rejectedSomewhere) {
@@ -213,19 +213,58 @@ final class ChangelogWriter implements StoreListener {
           fail(done, pe);
           return;
         }
+        for (RegionId region : pe.acknowledged()) {
+          CompletableFuture<Void> d = lost.remove(region);
+          if (d != null) {
+            d.complete(null);
+          }
+        }
+        for (RegionId region : pe.spooled()) {
+          // safe in the spool, replayed in order; re-publishing would only add spooled duplicates
+          CompletableFuture<Void> d = lost.remove(region);
+          if (d != null) {
+            completeWhenDrained(region, d);
+          }
+        }
+      }
+      if (lost.isEmpty()) {
+        return;
       }
       if (closed) {
-        fail(done, cause);
+        fail(lost, cause);
         return;
       }
       retries.increment();
-      LOG.warn("changelog copy of {} (shard {}) not published ({}); retrying in {}",
-          what, shard, cause.toString(), retryBackoff);
+      if (attempt == 1) {
+        LOG.warn("changelog copy of {} (shard {}) not stored for {} ({}); retrying every {}",
+            what, shard, lost.keySet(), cause.toString(), retryBackoff);
+      } else {
+        LOG.debug("changelog copy of {} (shard {}) still not stored for {} after {} attempts",
+            what, shard, lost.keySet(), attempt);
+      }
       scheduler.schedule(
           () -> ship(shard, what, keyForWriter.apply(incarnation + "~" + retryKeys.incrementAndGet()),
-              valueAgain.get(), done, valueAgain, keyForWriter),
+              valueAgain.get(), lost, valueAgain, keyForWriter, attempt + 1),
           retryBackoff.toMillis(), TimeUnit.MILLISECONDS);
     });
+  }
+
+  /**
+   * A copy spooled by a publish that failed its ack policy carries no delivery future: it counts as
+   * delivered once the region's spool has drained (the spool replays in order, so every copy spooled
+   * before that moment is on the region's broker).
+   */
+  private void completeWhenDrained(RegionId region, CompletableFuture<Void> d) {
+    if (closed) {
+      d.completeExceptionally(new IllegalStateException("the changelog writer closed"));
+      return;
+    }
+    if (!publisher.status(region).spooling()) {
+      d.complete(null);
+      return;
+    }
+    scheduler.schedule(() -> completeWhenDrained(region, d), retryBackoff.toMillis(),
+        TimeUnit.MILLISECONDS);
   }
 
   private static void fail(Map<RegionId, CompletableFuture<Void>> done, Throwable e) {

@@ -12,6 +12,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.Shards;
+import dev.tandem.publisher.AckPolicy;
+import dev.tandem.publisher.DualPublisher;
+import dev.tandem.publisher.KafkaRegionalSink;
 import dev.tandem.store.ClaimRequest;
 import dev.tandem.store.ClaimResult;
 import dev.tandem.store.CompleteRequest;
@@ -415,6 +418,65 @@ class KafkaReplicationLogTest {
       assertTrue(a.log.catchUp(B, allShards(), Duration.ofSeconds(30)).complete());
       await().atMost(Duration.ofSeconds(30)).until(a.log::peerReachable);
     }
+  }
+
+  /**
+   * Region B is down and the publisher's spool is full: B's copies can be neither sent nor spooled.
+   * The writer retries them (counted) until B is back, so B still converges with no record missing,
+   * and the barrier on B completes only then.
+   */
+  @Test
+  void copiesRefusedByAFullSpoolAreRetriedUntilDelivered(@TempDir Path dir) throws Exception {
+    var meters = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+    DualPublisher tiny = DualPublisher.builder()
+        .sink(KafkaRegionalSink.create(A, producerProps(regions.a())))
+        .sink(KafkaRegionalSink.create(B, producerProps(regions.b())))
+        .ackPolicy(AckPolicy.ANY)
+        .timeout(Duration.ofSeconds(2))
+        .spoolDirectory(dir.resolve("tiny-spool"))
+        .spoolMaxRecords(5)
+        .meterRegistry(meters)
+        .build();
+    List<String> ids = ids("full", 40);
+    try (tiny;
+        Replica a = Replica.open(regions, "region-a", dir.resolve("a"), "full",
+            x -> x.publisher(tiny).heartbeatInterval(Duration.ZERO)
+                .retryBackoff(Duration.ofMillis(300)));
+        Replica b = Replica.open(regions, "region-b", dir.resolve("b"), "full",
+            x -> x.heartbeatInterval(Duration.ZERO))) {
+      assertTrue(a.log.awaitRestored(Duration.ofSeconds(30)));
+      assertTrue(b.log.awaitRestored(Duration.ofSeconds(30)));
+      int shard = shardOf(ids.get(0));
+      regions.b().stopBroker();
+      CompletableFuture<Void> onB;
+      try {
+        claimAndComplete(a.gated, ids);
+        onB = a.log.barrier(shard, B);
+        await().atMost(Duration.ofSeconds(30))
+            .until(() -> a.counter("tandem.replication.publish.retries") > 0);
+        assertFalse(onB.isDone(), "nothing reached B while it is down");
+        assertTrue(a.log.unackedByPeers(shard) > 0);
+        // the local region acknowledges meanwhile (after the publisher's timeout for B's copy)
+        a.log.barrier(shard, A).get(30, TimeUnit.SECONDS);
+        assertFalse(onB.isDone(), "still nothing on B");
+      } finally {
+        regions.b().startBroker();
+      }
+      TreeMap<String, IdRecord> expected = a.scan();
+      assertEquals(ids.size(), expected.size());
+      onB.get(60, TimeUnit.SECONDS);
+      await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(500))
+          .until(() -> b.scan().equals(expected));
+      await().atMost(Duration.ofSeconds(30)).until(() -> a.log.unackedByPeers(shard) == 0);
+    }
+  }
+
+  static java.util.Properties producerProps(KafkaRegion region) {
+    java.util.Properties p = new java.util.Properties();
+    p.put("bootstrap.servers", region.bootstrapServers());
+    p.put("max.block.ms", "2000");
+    p.put("linger.ms", "5");
+    return p;
   }
 
   /** Garbage, an unknown format and a record in the wrong partition are counted and skipped. */
