@@ -70,11 +70,15 @@ import org.slf4j.LoggerFactory;
  *   <li><b>Restore before serve</b>: see {@link #assign}; {@link #replicatedStore()} is the gate.
  *   <li><b>Heartbeats</b>: every {@link Builder#heartbeatInterval} one heartbeat per shard into every
  *       region's changelog; the receiver measures lag from them ({@code tandem.replication.lag}).
+ *       While a peer's copies go to the spool only every 20th round is sent, so a long outage does
+ *       not fill the spool with heartbeats.
  * </ul>
  */
 public final class KafkaReplicationLog implements ReplicationLog {
 
   private static final Logger LOG = LoggerFactory.getLogger(KafkaReplicationLog.class);
+  /** While a peer is spooling, one heartbeat round in this many is sent. */
+  static final int SPOOLING_HEARTBEAT_DIVISOR = 20;
 
   private final IdempotencyStore store;
   private final RegionId localRegion;
@@ -160,14 +164,29 @@ public final class KafkaReplicationLog implements ReplicationLog {
       assign(all);
     }
     if (!heartbeatInterval.isZero()) {
+      java.util.concurrent.atomic.AtomicLong round = new java.util.concurrent.atomic.AtomicLong();
       scheduler.scheduleAtFixedRate(() -> {
         try {
-          writer.heartbeat(shardCount);
+          // while a peer's copies go to the spool, its heartbeats would only fill the spool (a
+          // region down for hours must not exhaust it with heartbeats): send every 20th round
+          if (round.getAndIncrement() % SPOOLING_HEARTBEAT_DIVISOR == 0 || writer.peerReachable()) {
+            writer.heartbeat(shardCount);
+          }
         } catch (RuntimeException e) {
           LOG.warn("heartbeat failed", e);
         }
       }, 0, heartbeatInterval.toMillis(), TimeUnit.MILLISECONDS);
     }
+    io.micrometer.core.instrument.Gauge.builder("tandem.replication.unacked", this, l -> {
+          long n = 0;
+          for (int s = 0; s < l.shardCount; s++) {
+            n += l.writer.unackedByPeers(s);
+          }
+          return n;
+        })
+        .tag("region", localRegion.name())
+        .description("local changes not yet acknowledged by the peer region(s), all shards")
+        .register(meters);
   }
 
   /**

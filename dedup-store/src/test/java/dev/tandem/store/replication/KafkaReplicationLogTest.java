@@ -307,7 +307,7 @@ class KafkaReplicationLogTest {
    */
   @Test
   void restoreAfterLosingTheDirectoryAnswersExactlyAsBefore(@TempDir Path dir) throws Exception {
-    int n = 4000;
+    int n = 10_000;
     List<String> ids = ids("restore", n);
     TreeMap<String, IdRecord> before;
     try (Replica a = Replica.open(regions, "region-a", dir.resolve("a1"), "restore",
