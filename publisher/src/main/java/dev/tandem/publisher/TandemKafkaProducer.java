@@ -55,7 +55,8 @@ import org.apache.kafka.common.utils.Utils;
  * <p>At the first send to a topic it checks that the topic has the same partition count in every
  * region (via {@code partitionsFor} of each region's producer) and throws {@link
  * PartitionCountMismatchException} naming the counts if not. A region that cannot answer then is
- * checked again on later sends (at most every {@value #RECHECK_SECONDS} s).
+ * checked again on later sends (at most every {@link TandemProducerConfig#PARTITION_RECHECK_MS_CONFIG},
+ * default {@value #DEFAULT_RECHECK_MILLIS} ms), and sends to the topic fail once it disagrees.
  *
  * <p>Built from properties ({@link TandemProducerConfig}) or from existing producers with {@link
  * #builder}. Existing producers must be {@code Producer<byte[], byte[]>}: the spool stores and replays
@@ -71,8 +72,8 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
   public static final String ID_HEADER = TandemHeaders.ID;
   /** Records sent to one sticky partition (null keys) before moving to the next. */
   public static final int STICKY_RECORDS = 64;
-  /** Seconds between re-checks of the partition count in a region that did not answer. */
-  public static final int RECHECK_SECONDS = 10;
+  /** Default milliseconds between re-checks of the partition count in a region that did not answer. */
+  public static final long DEFAULT_RECHECK_MILLIS = 10_000;
 
   private static final String NO_TRANSACTIONS =
       "TandemKafkaProducer does not support transactions: a transaction cannot commit atomically "
@@ -84,6 +85,7 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
   private final Serializer<K> keySerializer;
   private final Serializer<V> valueSerializer;
   private final String idHeader;
+  private final Duration recheckInterval;
   private final Map<String, TopicLayout> layouts = new ConcurrentHashMap<>();
   /** Futures of records whose callback has not run yet; flush waits for them (Kafka's contract). */
   private final java.util.Set<CompletableFuture<RecordMetadata>> unfinished = ConcurrentHashMap.newKeySet();
@@ -98,11 +100,11 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
     volatile long nextCheckNanos;
     volatile PartitionCountMismatchException mismatch;
 
-    TopicLayout(int partitions, Map<String, Integer> counts, List<RegionId> unverified) {
+    TopicLayout(int partitions, Map<String, Integer> counts, List<RegionId> unverified, Duration recheck) {
       this.partitions = partitions;
       this.counts = counts;
       this.unverified = unverified;
-      this.nextCheckNanos = System.nanoTime() + Duration.ofSeconds(RECHECK_SECONDS).toNanos();
+      this.nextCheckNanos = System.nanoTime() + recheck.toNanos();
     }
   }
 
@@ -111,8 +113,10 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
       Serializer<K> keySerializer,
       Serializer<V> valueSerializer,
       String idHeader,
+      Duration recheckInterval,
       DualPublisher.Builder publisherBuilder) {
     this.producers = Map.copyOf(producers);
+    this.recheckInterval = recheckInterval;
     this.keySerializer = Objects.requireNonNull(keySerializer, "keySerializer");
     this.valueSerializer = Objects.requireNonNull(valueSerializer, "valueSerializer");
     this.idHeader = Objects.requireNonNull(idHeader, "idHeader");
@@ -134,7 +138,8 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
   }
 
   private TandemKafkaProducer(Parts<K, V> parts) {
-    this(parts.producers, parts.keySerializer, parts.valueSerializer, parts.idHeader, parts.builder);
+    this(parts.producers, parts.keySerializer, parts.valueSerializer, parts.idHeader, parts.recheck,
+        parts.builder);
   }
 
   /** What {@link #fromConfig} assembles. */
@@ -143,6 +148,7 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
       Serializer<K> keySerializer,
       Serializer<V> valueSerializer,
       String idHeader,
+      Duration recheck,
       DualPublisher.Builder builder) {}
 
   @SuppressWarnings("unchecked")
@@ -213,7 +219,11 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
       b.name(name.toString());
     }
     Object idHeader = all.getOrDefault(TandemProducerConfig.ID_HEADER_CONFIG, ID_HEADER);
-    return new Parts<>(producers, ks, vs, idHeader.toString(), b);
+    Object recheck = all.get(TandemProducerConfig.PARTITION_RECHECK_MS_CONFIG);
+    Duration recheckInterval = recheck == null
+        ? Duration.ofMillis(DEFAULT_RECHECK_MILLIS)
+        : Duration.ofMillis(Long.parseLong(recheck.toString().trim()));
+    return new Parts<>(producers, ks, vs, idHeader.toString(), recheckInterval, b);
   }
 
   private static String required(Map<String, Object> all, String key) {
@@ -260,6 +270,7 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
     private final Map<RegionId, Producer<byte[], byte[]>> producers = new LinkedHashMap<>();
     private final DualPublisher.Builder publisher = DualPublisher.builder();
     private String idHeader = ID_HEADER;
+    private Duration recheckInterval = Duration.ofMillis(DEFAULT_RECHECK_MILLIS);
 
     private Builder(Serializer<K> keySerializer, Serializer<V> valueSerializer) {
       this.keySerializer = Objects.requireNonNull(keySerializer, "keySerializer");
@@ -291,6 +302,12 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
       return this;
     }
 
+    /** How often a region that could not tell a topic's partition count is asked again. */
+    public Builder<K, V> partitionRecheckInterval(Duration interval) {
+      this.recheckInterval = Objects.requireNonNull(interval, "interval");
+      return this;
+    }
+
     /**
      * Sets the publisher's options (ack policy, timeout, spool directory and bounds, replay rate,
      * circuit breaker, meter registry, signer, listeners); the spool directory is required.
@@ -301,7 +318,8 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
     }
 
     public TandemKafkaProducer<K, V> build() {
-      return new TandemKafkaProducer<>(producers, keySerializer, valueSerializer, idHeader, publisher);
+      return new TandemKafkaProducer<>(producers, keySerializer, valueSerializer, idHeader, recheckInterval,
+          publisher);
     }
   }
 
@@ -404,7 +422,7 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
       throw layout.mismatch;
     }
     if (!layout.unverified.isEmpty() && System.nanoTime() - layout.nextCheckNanos > 0) {
-      layout.nextCheckNanos = System.nanoTime() + Duration.ofSeconds(RECHECK_SECONDS).toNanos();
+      layout.nextCheckNanos = System.nanoTime() + recheckInterval.toNanos();
       CompletableFuture.runAsync(() -> recheck(topic, layout));
     }
     return layout;
@@ -429,7 +447,7 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
       throw new PartitionCountMismatchException(topic, counts);
     }
     return new TopicLayout(counts.values().iterator().next(), new ConcurrentHashMap<>(counts),
-        new java.util.concurrent.CopyOnWriteArrayList<>(unverified));
+        new java.util.concurrent.CopyOnWriteArrayList<>(unverified), recheckInterval);
   }
 
   private void recheck(String topic, TopicLayout layout) {

@@ -41,6 +41,12 @@ public final class TandemProducerConfig {
    */
   public static final String ID_HEADER_CONFIG = "tandem.id.header";
 
+  /**
+   * Milliseconds between re-checks of a topic's partition count in a region that could not answer at
+   * the first send (it was down); default {@link TandemKafkaProducer#DEFAULT_RECHECK_MILLIS}.
+   */
+  public static final String PARTITION_RECHECK_MS_CONFIG = "tandem.partition.recheck.ms";
+
   /** The publisher's name, the {@code publisher} tag of its metrics; default {@code default}. */
   public static final String NAME_CONFIG = "tandem.name";
 

@@ -1,5 +1,6 @@
 package dev.tandem.publisher;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -56,6 +57,8 @@ class RegionOutageTest {
     String topic = "outage-all";
     regions.createTopic(topic, 1);
     regions.createTopic("isolation", 1);
+    regions.a().createTopic("late-mismatch", 1);
+    regions.b().createTopic("late-mismatch", 2);
     SimpleMeterRegistry allMetrics = new SimpleMeterRegistry();
     SimpleMeterRegistry smallMetrics = new SimpleMeterRegistry();
     List<String> keptForB = new ArrayList<>();
@@ -157,6 +160,7 @@ class RegionOutageTest {
         config.put(TandemProducerConfig.REGION_PREFIX + "region-b.bootstrap.servers", regions.b().bootstrapServers());
         config.put(TandemProducerConfig.SPOOL_DIR_CONFIG, producerSpool.toString());
         config.put(TandemProducerConfig.TIMEOUT_MS_CONFIG, "1500");
+        config.put(TandemProducerConfig.PARTITION_RECHECK_MS_CONFIG, "300");
         config.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "1000");
         config.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
         config.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
@@ -166,9 +170,17 @@ class RegionOutageTest {
         assertEquals(topic, meta.topic());
         assertTrue(meta.offset() >= 0, "acknowledged by region A");
         assertEquals(1, late.publisher().status(B).spoolDepth());
+        // B cannot tell this topic's partition count now: A's count is used until B answers
+        assertTrue(late.send(new ProducerRecord<>("late-mismatch", "k", "x")).get(30, TimeUnit.SECONDS).offset() >= 0);
       } finally {
         regions.b().startBroker();
       }
+      TandemKafkaProducer<String, String> recovered = lateProducer;
+      // once B answers again, its different partition count is found and sends to the topic fail
+      PartitionCountMismatchException mismatch = await().atMost(Duration.ofSeconds(30))
+          .pollInterval(Duration.ofMillis(200))
+          .until(() -> sendExpectingMismatch(recovered), java.util.Objects::nonNull);
+      assertEquals(java.util.Map.of("region-a", 1, "region-b", 2), mismatch.counts());
       assertTrue(lateProducer.publisher().awaitSpoolDrained(Duration.ofSeconds(60)));
       lateProducer.close();
       assertTrue(all.awaitSpoolDrained(Duration.ofSeconds(60)));
@@ -184,6 +196,16 @@ class RegionOutageTest {
     assertTrue(idsInB.containsAll(keptForB), "every copy kept for B reached B after it recovered");
     assertTrue(inB.stream().anyMatch(r -> "sent while B is down".equals(new String(r.value(), StandardCharsets.UTF_8))),
         "the late producer's record reached B");
+  }
+
+  private static PartitionCountMismatchException sendExpectingMismatch(TandemKafkaProducer<String, String> p)
+      throws Exception {
+    try {
+      p.send(new ProducerRecord<>("late-mismatch", "k", "y")).get(30, TimeUnit.SECONDS);
+      return null;
+    } catch (PartitionCountMismatchException e) {
+      return e;
+    }
   }
 
   @Test
