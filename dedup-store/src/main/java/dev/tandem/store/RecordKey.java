@@ -10,6 +10,12 @@ import java.nio.charset.StandardCharsets;
  */
 record RecordKey(int shard, String id) {
 
+  RecordKey {
+    if (shard < 0) {
+      throw new IllegalArgumentException("shard must be >= 0, got " + shard);
+    }
+  }
+
   byte[] bytes() {
     byte[] idBytes = id.getBytes(StandardCharsets.UTF_8);
     return ByteBuffer.allocate(4 + idBytes.length).putInt(shard).put(idBytes).array();

@@ -248,6 +248,9 @@ class ClaimSemanticsTest {
     assertThrows(IllegalArgumentException.class, () -> a.claim("", 0, d1, 0, LEASE));
     assertThrows(IllegalArgumentException.class, () -> a.claim("m", -1, d1, 0, LEASE));
     assertThrows(IllegalArgumentException.class, () -> a.claim("m", 0, d1, 0, Duration.ZERO));
+    assertThrows(IllegalArgumentException.class, () -> a.get("m", -1));
+    assertThrows(IllegalArgumentException.class, () -> a.complete("m\u0000", 0, null));
+    assertThrows(IllegalArgumentException.class, () -> a.release("m", -2));
   }
 
   @Test
