@@ -1,0 +1,130 @@
+package dev.tandem.consumer.kafka;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import dev.tandem.consumer.SharedStores;
+import dev.tandem.core.Envelope;
+import dev.tandem.core.RegionId;
+import dev.tandem.publisher.KafkaEnvelopeHeaders;
+import dev.tandem.store.ClaimResult;
+import dev.tandem.store.IdempotencyStore;
+import dev.tandem.testkit.KafkaRegion;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The interceptor, configured through properties only, on a real broker and a real store. */
+class TandemConsumerInterceptorTest {
+
+  static KafkaRegion region;
+
+  @BeforeAll
+  static void start() {
+    region = KafkaRegion.start("region-a");
+  }
+
+  @AfterAll
+  static void stop() {
+    region.close();
+  }
+
+  static void send(KafkaProducer<String, byte[]> p, String topic, String id, String payload) throws Exception {
+    byte[] bytes = payload.getBytes(StandardCharsets.UTF_8);
+    ProducerRecord<String, byte[]> r = new ProducerRecord<>(topic, 0, "k", bytes);
+    if (id != null) {
+      KafkaEnvelopeHeaders.write(Envelope.forPayload(id, bytes, 0, System.currentTimeMillis()), r.headers());
+    }
+    p.send(r).get();
+  }
+
+  Properties consumerProps(Path dir, String group) {
+    Properties p = region.consumerProperties(group);
+    p.put(ConsumerConfig.INTERCEPTOR_CLASSES_CONFIG, TandemConsumerInterceptor.class.getName());
+    p.put(TandemConsumerConfig.STORE_DIRECTORY, dir.toString());
+    p.put(TandemConsumerConfig.REGION, "region-a");
+    p.put(TandemConsumerConfig.INSTANCE, "i1");
+    return p;
+  }
+
+  @Test
+  void dropsCompletedIdsPassesFreshConflictingAndIdLessRecords(@TempDir Path dir) throws Exception {
+    String topic = "icpt";
+    region.createTopic(topic, 1);
+    try (KafkaProducer<String, byte[]> p = new KafkaProducer<>(region.producerProperties())) {
+      send(p, topic, "done-1", "A");
+      send(p, topic, "fresh-1", "B");
+      send(p, topic, null, "no id");
+      send(p, topic, "done-1", "A but changed"); // a conflicting copy of a completed id
+    }
+    // the application records a completion through the shared store of the same directory
+    IdempotencyStore store = SharedStores.acquire(dir, RegionId.of("region-a"), "i1",
+        () -> IdempotencyStore.builder().region(RegionId.of("region-a")).instance("i1").directory(dir).build());
+    try {
+      ClaimResult c = store.claim("done-1", 0, dev.tandem.core.PayloadDigest.of("A".getBytes(StandardCharsets.UTF_8)),
+          0, Duration.ofSeconds(30));
+      assertEquals(ClaimResult.Acquired.class, c.getClass());
+      store.complete("done-1", 0, null);
+
+      List<String> seen = new ArrayList<>();
+      try (KafkaConsumer<String, byte[]> c1 = new KafkaConsumer<>(consumerProps(dir, "g1"));
+          KafkaConsumer<String, byte[]> c2 = new KafkaConsumer<>(consumerProps(dir, "g2"))) {
+        assertEquals(3, SharedStores.references(dir), "two interceptors and the app share one store");
+        c1.subscribe(List.of(topic));
+        await().atMost(Duration.ofSeconds(30)).until(() -> {
+          c1.poll(Duration.ofMillis(200)).forEach(r -> seen.add(new String(r.value(), StandardCharsets.UTF_8)));
+          return seen.size() >= 3;
+        });
+        // every record was fetched; the completed one was dropped, the rest passed
+        assertEquals(List.of("B", "no id", "A but changed"), seen);
+        assertEquals(4L, c1.position(new org.apache.kafka.common.TopicPartition(topic, 0)));
+      }
+      assertEquals(1, SharedStores.references(dir));
+    } finally {
+      SharedStores.release(dir);
+    }
+    assertEquals(0, SharedStores.references(dir));
+  }
+
+  @Test
+  void missingConfigurationFailsClearly(@TempDir Path dir) {
+    Properties p = region.consumerProperties("g3");
+    p.put(ConsumerConfig.INTERCEPTOR_CLASSES_CONFIG, TandemConsumerInterceptor.class.getName());
+    Exception e = assertThrows(Exception.class, () -> new KafkaConsumer<String, byte[]>(p).close());
+    Throwable root = e;
+    while (root.getCause() != null) {
+      root = root.getCause();
+    }
+    assertEquals(true, root.getMessage().contains(TandemConsumerConfig.STORE_DIRECTORY), root.getMessage());
+  }
+
+  @Test
+  void aDirectoryIsOneReplica(@TempDir Path dir) {
+    IdempotencyStore s = SharedStores.acquire(dir, RegionId.of("region-a"), "i1",
+        () -> IdempotencyStore.builder().region(RegionId.of("region-a")).instance("i1").directory(dir).build());
+    try {
+      assertSame(s, SharedStores.acquire(dir, RegionId.of("region-a"), "i1", () -> {
+        throw new AssertionError("must not open twice");
+      }));
+      SharedStores.release(dir);
+      assertThrows(IllegalStateException.class, () -> SharedStores.acquire(dir, RegionId.of("region-b"), "i1",
+          () -> { throw new AssertionError("must not open"); }));
+    } finally {
+      SharedStores.release(dir);
+    }
+    assertEquals(0, SharedStores.references(dir));
+  }
+}
