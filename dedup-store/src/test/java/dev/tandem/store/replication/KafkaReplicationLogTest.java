@@ -479,6 +479,41 @@ class KafkaReplicationLogTest {
     return p;
   }
 
+  /**
+   * A change that is only in region B's changelog (as when B's copy for A still waits in a spool) is
+   * invisible to A until A catches up with B's changelog; a second catch-up resumes at its checkpoint.
+   */
+  @Test
+  void catchUpAppliesAChangeOnlyInTheOtherRegionsChangelog(@TempDir Path dir) throws Exception {
+    String id = "only-in-b";
+    int shard = shardOf(id);
+    try (Replica a = Replica.open(regions, "region-a", dir.resolve("a"), "catchup",
+        x -> x.heartbeatInterval(Duration.ZERO))) {
+      assertTrue(a.log.awaitRestored(Duration.ofSeconds(30)));
+      regions.b().createTopic("catchup.changelog", SHARDS);
+      IdRecord onlyInB = new IdRecord(id, shard, 0, Phase.COMPLETED, 1, 0,
+          dev.tandem.store.Owner.of("region-b", "b1"), 0, System.currentTimeMillis() << 16,
+          System.currentTimeMillis(), new TreeSet<>(Set.of(digest(id))),
+          new TreeSet<>(Set.of(new dev.tandem.store.Completer(B, "b1", 1))), null, null);
+      var props = regions.b().producerProperties();
+      props.put("key.serializer", ByteArraySerializer.class.getName());
+      try (KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(props)) {
+        p.send(new ProducerRecord<>("catchup.changelog", shard,
+            key(ChangelogCodec.recordKey(B, "b-inc", id)), ChangelogCodec.encode(onlyInB))).get();
+      }
+      assertTrue(a.log.catchUp(A, allShards(), Duration.ofSeconds(30)).complete());
+      assertTrue(a.gated.get(id, shard).isEmpty(), "not in A's own changelog");
+
+      CatchUpResult first = a.log.catchUp(B, Set.of(shard), Duration.ofSeconds(30));
+      assertTrue(first.complete(), first.toString());
+      assertEquals(1, first.recordsApplied());
+      assertEquals(onlyInB, a.gated.get(id, shard).orElseThrow());
+      CatchUpResult again = a.log.catchUp(B, Set.of(shard), Duration.ofSeconds(30));
+      assertTrue(again.complete(), again.toString());
+      assertEquals(0, again.recordsApplied(), "resumed at the checkpoint");
+    }
+  }
+
   /** Garbage, an unknown format and a record in the wrong partition are counted and skipped. */
   @Test
   void badChangelogRecordsAreCountedAndSkipped(@TempDir Path dir) throws Exception {
