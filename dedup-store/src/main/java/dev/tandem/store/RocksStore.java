@@ -750,6 +750,11 @@ final class RocksStore implements IdempotencyStore {
         return overlay.get(key);
       }
       RocksEngine.Stored s = engine.get(key.bytes());
+      if (s != null) {
+        // every later tick must exceed the stored head's stamp, or a renewal after a restart with
+        // a wall clock behind that stamp would lose the merge to the head it renews
+        hlc.observe(s.record().hlc());
+      }
       overlay.put(key, s);
       return s;
     }

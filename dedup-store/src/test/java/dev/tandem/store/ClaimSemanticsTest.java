@@ -191,6 +191,19 @@ class ClaimSemanticsTest {
   }
 
   @Test
+  void aRenewalAfterARestartWithTheWallClockSteppedBackStillWins() {
+    clock.advance(Duration.ofHours(1));
+    a.claim("m1", 0, d1, 0, LEASE);
+    IdRecord before = a.get("m1", 0).orElseThrow();
+    a.close();
+    clock.setWallMillis(START); // an hour back: the new HLC starts below the stored stamp
+    a = Stores.builder(dirA, A, "a1", clock).maxAttempts(3).build();
+    IdRecord renewed = a.renew("m1", 0, Duration.ofMinutes(5));
+    assertTrue(renewed.hlc() > before.hlc());
+    assertEquals(Duration.ofMinutes(5).toMillis(), renewed.leaseMillis());
+  }
+
+  @Test
   void deadLetterAndRedriveOpenANewGeneration() {
     a.claim("m1", 0, d1, 0, LEASE);
     IdRecord dl = a.deadLetter("m1", 0, "poison");
