@@ -51,4 +51,29 @@ class CrashSafetyTest {
           instanceof ClaimResult.Acquired);
     }
   }
+
+  @Test
+  void aRemoteBatchAndItsCheckpointSurviveOrVanishTogether() throws Exception {
+    long lastAcked;
+    try (ChildJvm child = ChildJvm.start(CrashWriterMain.class, dir.toString(), "remote-batches")) {
+      child.awaitLine("open"::equals, Duration.ofSeconds(60));
+      String line = null;
+      for (int i = 0; i < ACKS_BEFORE_KILL; i++) {
+        line = child.awaitLine(l -> l.startsWith("acked batch "), Duration.ofSeconds(60));
+      }
+      child.kill();
+      lastAcked = Long.parseLong(line.substring("acked batch ".length()));
+    }
+    try (IdempotencyStore store = RocksIdempotencyStore.builder()
+        .region(RegionId.of("region-a")).instance("reader").directory(dir).build()) {
+      long next = store.checkpoints().get("changelog/0");
+      assertTrue(next >= lastAcked + 1, "checkpoint " + next + " behind ack " + lastAcked);
+      for (long n = 0; n < next + 3; n++) {
+        for (int i = 0; i < 10; i++) {
+          boolean present = store.get("b" + n + "-" + i, 0).isPresent();
+          assertEquals(n < next, present, "batch " + n + " record " + i + ", checkpoint " + next);
+        }
+      }
+    }
+  }
 }
