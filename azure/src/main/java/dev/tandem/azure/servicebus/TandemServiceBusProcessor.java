@@ -1,0 +1,312 @@
+package dev.tandem.azure.servicebus;
+
+import com.azure.messaging.servicebus.ServiceBusMessage;
+import com.azure.messaging.servicebus.ServiceBusReceivedMessage;
+import com.azure.messaging.servicebus.ServiceBusReceivedMessageContext;
+import com.azure.messaging.servicebus.ServiceBusReceiverClient;
+import com.azure.messaging.servicebus.ServiceBusSenderClient;
+import dev.tandem.core.Shards;
+import dev.tandem.core.TandemHeaders;
+import dev.tandem.core.TandemIds;
+import dev.tandem.consumer.DeadLetterSink;
+import dev.tandem.consumer.IncomingMessage;
+import dev.tandem.consumer.MessageHandler;
+import dev.tandem.consumer.OnceProcessor;
+import dev.tandem.consumer.Outcome;
+import dev.tandem.store.Phase;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.time.Duration;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
+import java.util.function.IntToLongFunction;
+
+/**
+ * Process-once for Service Bus consumers: wraps the application's handler for a {@code
+ * ServiceBusProcessorClient} ({@link #processMessage}) or a {@code ServiceBusReceiverClient} loop
+ * ({@link #process}) with an {@link OnceProcessor}, and settles each message by the outcome. Build
+ * the processor client with {@code disableAutoComplete()}: Tandem settles.
+ *
+ * <pre>{@code
+ * TandemServiceBusProcessor once = TandemServiceBusProcessor.builder()
+ *     .processor(onceProcessor).shardCount(16).recheckSender(senderToTheSameQueue).build();
+ * ServiceBusProcessorClient client = new ServiceBusClientBuilder().connectionString(cs)
+ *     .processor().queueName("orders").disableAutoComplete()
+ *     .processMessage(once.processMessage(ctx -> orders.apply(ctx.payload())))
+ *     .processError(e -> log.warn("...", e.getException()))
+ *     .buildProcessorClient();
+ * }</pre>
+ *
+ * <p>Outcome → settlement:
+ *
+ * <ul>
+ *   <li>processed, skipped (already COMPLETED), passed through → <b>complete</b>;
+ *   <li>handler failed, another claim in progress, dead-letter sink failed → <b>abandon</b>. Every
+ *       abandon counts toward the entity's {@code MaxDeliveryCount}: Service Bus then dead-letters the
+ *       message itself, so keep {@code MaxDeliveryCount} above the store's {@code maxAttempts};
+ *   <li>dead-lettered (conflict, stale, missing or malformed envelope, max attempts), or skipped
+ *       because the id is DEAD_LETTERED (in this or the other region) → <b>dead-letter</b> with the
+ *       reason and a description: nothing is dropped silently;
+ *   <li>fenced (this region does not own the shard: a follower) → the message is <b>held</b> for at
+ *       most {@link Builder#followerHold} (about the p99 replication lag, far below the lock
+ *       duration, {@code maxConcurrentCalls} and {@code functionTimeout}) waiting for the owner's
+ *       COMPLETED to replicate; then completed. If it does not arrive, a <b>recheck copy</b> is
+ *       scheduled to the same entity under a new {@code MessageId} (the {@code tandem-id} unchanged,
+ *       so duplicate detection does not eat it; every other property kept) and the original is
+ *       completed: the copy is safe on the broker and no abandon loop runs it into the DLQ. A copy of
+ *       a shard this region owns by then is processed. Without a recheck sender the follower
+ *       abandons instead.
+ * </ul>
+ *
+ * <p>Store failures propagate after the message was abandoned (the processor's error handler sees
+ * them). Shards: {@code tandem-shard} when present, else the session id (or message id) hashed into
+ * {@code shardCount}, as the publisher computes it.
+ *
+ * <p>Metrics: {@code tandem.servicebus.settled} tagged {@code outcome} (complete, abandon,
+ * dead-letter, follower-complete, recheck-scheduled). Thread-safe.
+ */
+public final class TandemServiceBusProcessor {
+
+  /** Application property counting the rechecks of a copy (not part of the envelope). */
+  public static final String RECHECK_PROPERTY = "x-tandem-recheck";
+
+  private final OnceProcessor processor;
+  private final int shardCount;
+  private final IntToLongFunction epochOfShard;
+  private final ServiceBusSenderClient recheckSender;
+  private final Duration followerHold;
+  private final Duration recheckDelay;
+  private final Duration pollInterval;
+  private final MeterRegistry registry;
+
+  private TandemServiceBusProcessor(Builder b) {
+    this.processor = b.processor;
+    this.shardCount = b.shardCount;
+    this.epochOfShard = b.epochOfShard;
+    this.recheckSender = b.recheckSender;
+    this.followerHold = b.followerHold;
+    this.recheckDelay = b.recheckDelay;
+    this.pollInterval = b.pollInterval;
+    this.registry = b.registry;
+  }
+
+  /** A new builder. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /**
+   * The {@link DeadLetterSink} for the {@link OnceProcessor} behind this wrapper. On Service Bus a
+   * dead letter is stored by settling the message into the entity's dead-letter sub-queue, which the
+   * wrapper does right after the outcome (with the reason and description); the sink itself has
+   * nothing to store. If that settlement fails (lock lost), the redelivered copy finds the id
+   * DEAD_LETTERED and is dead-lettered then.
+   */
+  public static DeadLetterSink settlementDeadLetterSink() {
+    return letter -> CompletableFuture.completedFuture(null);
+  }
+
+  /** The {@code processMessage} callback of a {@code ServiceBusProcessorClient}. */
+  public Consumer<ServiceBusReceivedMessageContext> processMessage(MessageHandler handler) {
+    Objects.requireNonNull(handler, "handler");
+    return context -> handle(Settlement.of(context), handler);
+  }
+
+  /** Processes and settles one message received by a {@code ServiceBusReceiverClient}. */
+  public void process(ServiceBusReceiverClient receiver, ServiceBusReceivedMessage message,
+      MessageHandler handler) {
+    handle(Settlement.of(receiver, message), Objects.requireNonNull(handler, "handler"));
+  }
+
+  private void handle(Settlement settlement, MessageHandler handler) {
+    ServiceBusReceivedMessage message = settlement.message();
+    IncomingMessage incoming = incoming(message, shardCount);
+    Outcome outcome;
+    try {
+      outcome = processor.process(incoming, epochOfShard.applyAsLong(incoming.shard()), handler);
+    } catch (RuntimeException e) {
+      settlement.abandon(); // the store failed: nothing decided, redeliver
+      count("abandon");
+      throw e;
+    }
+    if (outcome instanceof Outcome.DeadLettered d) {
+      settlement.deadLetter(d.reason().name(), d.detail());
+      count("dead-letter");
+    } else if (outcome instanceof Outcome.Skipped s && s.phase() == Phase.DEAD_LETTERED) {
+      settlement.deadLetter("DEAD_LETTERED", "id " + s.id() + " is dead-lettered in the "
+          + "idempotency store (this region or the other); this copy joins it");
+      count("dead-letter");
+    } else if (outcome instanceof Outcome.RetryLater r && r.reason() == Outcome.RetryReason.FENCED) {
+      follow(settlement, incoming);
+    } else if (outcome.settled()) {
+      settlement.complete();
+      count("complete");
+    } else {
+      settlement.abandon();
+      count("abandon");
+    }
+  }
+
+  /** A follower holds the copy briefly for the owner's COMPLETED, then parks a recheck copy. */
+  private void follow(Settlement settlement, IncomingMessage incoming) {
+    long deadline = System.nanoTime() + followerHold.toNanos();
+    while (true) {
+      Optional<Phase> phase = processor.terminalPhase(incoming);
+      if (phase.isPresent()) {
+        if (phase.get() == Phase.COMPLETED) {
+          settlement.complete();
+          count("follower-complete");
+        } else {
+          settlement.deadLetter(phase.get().name(), "the owner region settled this id as "
+              + phase.get());
+          count("dead-letter");
+        }
+        return;
+      }
+      if (System.nanoTime() - deadline >= 0) {
+        break;
+      }
+      // Polling the local store: the owner's record arrives through replication, not a callback here.
+      LockSupport.parkNanos(Math.min(pollInterval.toNanos(), deadline - System.nanoTime()));
+    }
+    if (recheckSender == null) {
+      settlement.abandon();
+      count("abandon");
+      return;
+    }
+    ServiceBusMessage copy = new ServiceBusMessage(settlement.message());
+    copy.setMessageId(TandemIds.newId()); // new MessageId: duplicate detection must not eat it
+    Object previous = settlement.message().getApplicationProperties().get(RECHECK_PROPERTY);
+    copy.getApplicationProperties().put(RECHECK_PROPERTY,
+        previous instanceof Number n ? n.intValue() + 1 : 1);
+    recheckSender.scheduleMessage(copy,
+        OffsetDateTime.now(ZoneOffset.UTC).plus(recheckDelay));
+    settlement.complete(); // only once the copy is on the broker
+    count("recheck-scheduled");
+  }
+
+  /**
+   * The {@link IncomingMessage} of a received Service Bus message: application properties as
+   * headers (their string form), the body, the shard ({@code tandem-shard}, else the hash of the
+   * session id or message id), and the delivery count.
+   */
+  public static IncomingMessage incoming(ServiceBusReceivedMessage message, int shardCount) {
+    Map<String, Object> properties = message.getApplicationProperties();
+    byte[] body = message.getBody() == null ? null : message.getBody().toBytes();
+    return IncomingMessage.of(name -> {
+      Object v = properties.get(name);
+      return v == null ? null : v.toString();
+    }, body, shardOf(message, properties, shardCount),
+        (int) Math.max(1, Math.min(Integer.MAX_VALUE, message.getDeliveryCount())), message);
+  }
+
+  private static int shardOf(ServiceBusReceivedMessage message, Map<String, Object> properties,
+      int shardCount) {
+    Object shard = properties.get(TandemHeaders.SHARD);
+    if (shard != null) {
+      try {
+        int s = Integer.parseInt(shard.toString());
+        if (s >= 0) {
+          return s;
+        }
+      } catch (NumberFormatException e) {
+        // a malformed shard header: the envelope check dead-letters the message; hash meanwhile
+      }
+    }
+    String key = message.getSessionId() != null ? message.getSessionId() : message.getMessageId();
+    return key == null ? 0 : Shards.forKey(key, shardCount);
+  }
+
+  private void count(String outcome) {
+    Counter.builder("tandem.servicebus.settled").tag("outcome", outcome).register(registry)
+        .increment();
+  }
+
+  /** Builds a {@link TandemServiceBusProcessor}. */
+  public static final class Builder {
+    public static final Duration DEFAULT_FOLLOWER_HOLD = Duration.ofMillis(500);
+    public static final Duration DEFAULT_RECHECK_DELAY = Duration.ofSeconds(5);
+
+    private OnceProcessor processor;
+    private int shardCount;
+    private IntToLongFunction epochOfShard = shard -> 0L;
+    private ServiceBusSenderClient recheckSender;
+    private Duration followerHold = DEFAULT_FOLLOWER_HOLD;
+    private Duration recheckDelay = DEFAULT_RECHECK_DELAY;
+    private Duration pollInterval = Duration.ofMillis(20);
+    private MeterRegistry registry;
+
+    private Builder() {}
+
+    /** The once-processor (its store, dead-letter policy, shard fence). Required. */
+    public Builder processor(OnceProcessor processor) {
+      this.processor = Objects.requireNonNull(processor, "processor");
+      return this;
+    }
+
+    /** The shard count the publishers hash into. Required. */
+    public Builder shardCount(int shardCount) {
+      if (shardCount <= 0) {
+        throw new IllegalArgumentException("shardCount must be > 0, got " + shardCount);
+      }
+      this.shardCount = shardCount;
+      return this;
+    }
+
+    /** The lease epoch this region holds for a shard (from shard ownership); default 0. */
+    public Builder epochOfShard(IntToLongFunction epochOfShard) {
+      this.epochOfShard = Objects.requireNonNull(epochOfShard, "epochOfShard");
+      return this;
+    }
+
+    /** A sender to the same entity, for a follower's recheck copies (optional: else abandon). */
+    public Builder recheckSender(ServiceBusSenderClient sender) {
+      this.recheckSender = Objects.requireNonNull(sender, "sender");
+      return this;
+    }
+
+    /** How long a follower holds a message for the owner's COMPLETED; default 500 ms. */
+    public Builder followerHold(Duration hold) {
+      if (hold.isNegative()) {
+        throw new IllegalArgumentException("followerHold must be >= 0, got " + hold);
+      }
+      this.followerHold = hold;
+      return this;
+    }
+
+    /** When a recheck copy is enqueued, from now; default 5 s. */
+    public Builder recheckDelay(Duration delay) {
+      if (delay.isNegative()) {
+        throw new IllegalArgumentException("recheckDelay must be >= 0, got " + delay);
+      }
+      this.recheckDelay = delay;
+      return this;
+    }
+
+    /** Where metrics go; default a new {@link SimpleMeterRegistry}. */
+    public Builder meterRegistry(MeterRegistry registry) {
+      this.registry = Objects.requireNonNull(registry, "registry");
+      return this;
+    }
+
+    public TandemServiceBusProcessor build() {
+      if (processor == null) {
+        throw new IllegalStateException("processor(...) is required");
+      }
+      if (shardCount <= 0) {
+        throw new IllegalStateException("shardCount(...) is required");
+      }
+      if (registry == null) {
+        registry = new SimpleMeterRegistry();
+      }
+      return new TandemServiceBusProcessor(this);
+    }
+  }
+}
