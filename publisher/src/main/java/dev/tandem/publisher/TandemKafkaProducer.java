@@ -49,8 +49,8 @@ import org.apache.kafka.common.utils.Utils;
  * key, a sticky partition that moves on every {@value #STICKY_RECORDS} records — and the same number
  * is used in every region. The {@code tandem-id} is the value of the configured id header if the record
  * carries it (a business key), else a new UUIDv7. Other {@code tandem-*} headers on the record are
- * replaced by the new envelope. A custom {@code partitioner.class} is not applied (the region
- * producers always get an explicit partition).
+ * replaced by the new envelope. {@code partitioner.class} and {@code interceptor.classes} are refused
+ * at construction (the region producers get explicit partitions and serialized bytes).
  *
  * <p>At the first send to a topic it checks that the topic has the same partition count in every
  * region (via {@code partitionsFor} of each region's producer) and throws {@link
@@ -74,6 +74,8 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
   public static final int STICKY_RECORDS = 64;
   /** Default milliseconds between re-checks of the partition count in a region that did not answer. */
   public static final long DEFAULT_RECHECK_MILLIS = 10_000;
+
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(TandemKafkaProducer.class);
 
   private static final String NO_TRANSACTIONS =
       "TandemKafkaProducer does not support transactions: a transaction cannot commit atomically "
@@ -156,6 +158,16 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
     Map<String, Object> all = new HashMap<>();
     config.forEach((k, v) -> all.put(k.toString(), v));
     String regionList = required(all, TandemProducerConfig.REGIONS_CONFIG);
+    // the region producers send bytes to explicit partitions: a K,V interceptor or a partitioner given
+    // here would fail on bytes or never be called, so refuse them instead of ignoring them
+    for (String unsupported : List.of(ProducerConfig.INTERCEPTOR_CLASSES_CONFIG, ProducerConfig.PARTITIONER_CLASS_CONFIG)) {
+      Object v = all.get(unsupported);
+      if (v != null && !v.toString().isBlank()) {
+        throw new KafkaException(unsupported + " is not supported by TandemKafkaProducer: the partition is "
+            + "computed once for every region (Kafka's default function) and the region producers send "
+            + "serialized bytes; remove " + unsupported + "=" + v);
+      }
+    }
     Properties common = new Properties();
     all.forEach((k, v) -> {
       if (!k.startsWith("tandem.")) {
@@ -373,6 +385,8 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
           if (callback != null) {
             callback.onCompletion(meta, null);
           }
+        } catch (RuntimeException cbError) {
+          LOG.error("callback of a record to {} threw", tp, cbError);
         } finally {
           result.complete(meta);
         }
@@ -382,6 +396,8 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
           if (callback != null) {
             callback.onCompletion(new RecordMetadata(tp, -1, -1, -1, keySize, valueSize), e);
           }
+        } catch (RuntimeException cbError) {
+          LOG.error("callback of a record to {} threw", tp, cbError);
         } finally {
           result.completeExceptionally(e);
         }

@@ -25,6 +25,7 @@ import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.common.utils.Utils;
@@ -193,6 +194,18 @@ class TandemKafkaProducerTest {
             e.getMessage());
       }
     }
+  }
+
+  @Test
+  void aPartitionerOrInterceptorIsRefusedNotIgnored(@TempDir Path spool) {
+    Properties withPartitioner = config(spool);
+    withPartitioner.put(ProducerConfig.PARTITIONER_CLASS_CONFIG, "com.example.MyPartitioner");
+    KafkaException e = assertThrows(KafkaException.class, () -> new TandemKafkaProducer<>(withPartitioner));
+    assertTrue(e.getMessage().contains("partitioner.class is not supported"), e.getMessage());
+    Properties withInterceptor = config(spool);
+    withInterceptor.put(ProducerConfig.INTERCEPTOR_CLASSES_CONFIG, "com.example.MyInterceptor");
+    e = assertThrows(KafkaException.class, () -> new TandemKafkaProducer<>(withInterceptor));
+    assertTrue(e.getMessage().contains("interceptor.classes is not supported"), e.getMessage());
   }
 
   @Test
