@@ -11,18 +11,13 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.core.ManualClock;
-import dev.tandem.core.RegionId;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collections;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.Set;
-import java.util.TreeMap;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -189,77 +184,4 @@ class ReplicaApiTest {
     }
   }
 
-  @Test
-  void replicasFedTheSameUpdatesInAnyOrderHoldTheSameRecords() {
-    Random random = new Random(20261125);
-    List<IdRecord> updates = new ArrayList<>();
-    try (IdempotencyStore a = Stores.builder(dirA, A, "a1", clock).maxAttempts(3).build();
-        IdempotencyStore b = Stores.builder(dirB, B, "b1", clock).maxAttempts(3).build()) {
-      a.addListener((r, o) -> updates.add(r));
-      b.addListener((r, o) -> updates.add(r));
-      List<IdempotencyStore> both = List.of(a, b);
-      // random operations on 60 ids by two regions that never exchange anything (a partition)
-      for (int step = 0; step < 1500; step++) {
-        IdempotencyStore s = both.get(random.nextInt(2));
-        String id = "id-" + random.nextInt(60);
-        int shard = id.hashCode() & 3;
-        switch (random.nextInt(7)) {
-          case 0, 1 -> s.claim(id, shard, digest(random.nextInt(20) == 0 ? "other" : "p"),
-              random.nextInt(3), LEASE);
-          case 2 -> s.complete(id, shard, null);
-          case 3 -> {
-            if (s.get(id, shard).isPresent()) {
-              s.release(id, shard);
-            }
-          }
-          case 4 -> clock.advance(Duration.ofSeconds(random.nextInt(40)));
-          case 5 -> {
-            if (s.get(id, shard).map(r -> r.phase() == Phase.DEAD_LETTERED).orElse(false)) {
-              s.redrive(id, shard);
-            } else if (random.nextInt(4) == 0) {
-              s.deadLetter(id, shard, "test");
-            }
-          }
-          default -> {
-            if (s.get(id, shard).map(r -> r.isClaimedBy(s.owner())).orElse(false)) {
-              s.renew(id, shard, LEASE);
-            }
-          }
-        }
-      }
-    }
-    assertTrue(updates.size() > 200, "updates: " + updates.size());
-    Map<String, IdRecord> join = new TreeMap<>();
-    for (IdRecord u : updates) {
-      join.merge(u.id(), u, IdRecord::merge);
-    }
-    List<IdRecord> toC = new ArrayList<>(updates);
-    Collections.shuffle(toC, random);
-    List<IdRecord> toD = new ArrayList<>(updates);
-    for (int i = 0; i < updates.size() / 3; i++) {
-      toD.add(updates.get(random.nextInt(updates.size()))); // duplicates
-    }
-    Collections.shuffle(toD, random);
-    try (IdempotencyStore c = Stores.open(dirC, RegionId.of("region-c"), "c1", clock);
-        IdempotencyStore d = Stores.open(dirD, RegionId.of("region-d"), "d1", clock)) {
-      toC.forEach(c::applyRemote);
-      for (int from = 0; from < toD.size(); from += 25) { // in batches, as the changelog reader
-        d.applyRemoteBatch(toD.subList(from, Math.min(toD.size(), from + 25)), Map.of());
-      }
-      Map<String, IdRecord> atC = scan(c);
-      Map<String, IdRecord> atD = scan(d);
-      assertEquals(join, atC);
-      assertEquals(join, atD);
-      long duplicates = join.values().stream().filter(IdRecord::isDetectedDuplicate).count();
-      assertTrue(duplicates > 0, "the partition produced detected duplicates");
-      assertEquals(duplicates, c.detectedDuplicates());
-      assertEquals(duplicates, d.detectedDuplicates());
-    }
-  }
-
-  private static Map<String, IdRecord> scan(IdempotencyStore s) {
-    Map<String, IdRecord> out = new HashMap<>();
-    s.forEach(r -> assertEquals(null, out.put(r.id(), r), "one record per id"));
-    return new TreeMap<>(out);
-  }
 }
