@@ -7,7 +7,6 @@ import dev.tandem.publisher.KafkaRegionalSink;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.replication.KafkaReplicationLog;
 import dev.tandem.testkit.History;
-import dev.tandem.testkit.KafkaRegion;
 import dev.tandem.testkit.TwoRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
@@ -19,6 +18,7 @@ import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
@@ -54,21 +54,38 @@ final class RegionNode implements AutoCloseable {
     boolean allShards = true;
     int shards = 4;
     TandemRecordHandler<String, byte[]> handler;
+    boolean ownership = true;
+  }
+
+  static Properties bytesProducer(String bootstrap) {
+    Properties p = new Properties();
+    p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    p.put(ProducerConfig.ACKS_CONFIG, "all");
+    p.put(ProducerConfig.LINGER_MS_CONFIG, "1");
+    p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+    p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+    return p;
   }
 
   RegionNode(TwoRegions regions, RegionId region, String instance, Path dir, String topic,
       String prefix, History history, Consumer<Options> custom) {
+    this(regions.a().bootstrapServers(), regions.b().bootstrapServers(), region, instance, dir, topic,
+        prefix, history, custom);
+  }
+
+  RegionNode(String bootstrapA, String bootstrapB, RegionId region, String instance, Path dir,
+      String topic, String prefix, History history, Consumer<Options> custom) {
     Options o = new Options();
     custom.accept(o);
     this.region = region;
     this.instance = instance;
-    KafkaRegion own = region.equals(A) ? regions.a() : regions.b();
-    KafkaRegion other = region.equals(A) ? regions.b() : regions.a();
+    String own = region.equals(A) ? bootstrapA : bootstrapB;
+    String other = region.equals(A) ? bootstrapB : bootstrapA;
     store = IdempotencyStore.builder().region(region).instance(instance)
         .directory(dir.resolve(instance + "-store")).meterRegistry(meters).build();
     KafkaReplicationLog.Builder lb = KafkaReplicationLog.builder().store(store)
-        .region(A, regions.a().bootstrapServers())
-        .region(B, regions.b().bootstrapServers())
+        .region(A, bootstrapA)
+        .region(B, bootstrapB)
         .spoolDirectory(dir.resolve(instance + "-spool"))
         .publishTimeout(Duration.ofSeconds(3))
         .shards(o.shards)
@@ -80,32 +97,38 @@ final class RegionNode implements AutoCloseable {
       lb.materializeAllShards();
     }
     log = lb.build();
-    ownership = ShardOwnership.builder().region(region).regions(List.of(A, B))
+    ownership = !o.ownership ? null : ShardOwnership.builder().region(region).regions(List.of(A, B))
         .store(log.replicatedStore()).replicationLog(log)
         .policy(OwnershipPolicy.automatic(o.leaseTimeout, o.margin, o.stuckAfter))
         .window(o.window).catchUpTimeout(Duration.ofSeconds(5)).meterRegistry(meters).build();
-    Properties cp = own.consumerProperties("tandem-" + topic);
+    Properties cp = new Properties();
+    cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, own);
+    cp.put(ConsumerConfig.GROUP_ID_CONFIG, "tandem-" + topic + "-" + region.name());
+    cp.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+    cp.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+    cp.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "6000");
+    cp.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "1000");
     cp.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+    cp.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
     cp.put(ConsumerConfig.CLIENT_ID_CONFIG, instance);
     cp.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "200");
     kafka = new KafkaConsumer<>(cp);
-    Properties pp = own.producerProperties();
-    pp.put(org.apache.kafka.clients.producer.ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG,
-        ByteArraySerializer.class.getName());
-    dlqProducer = new KafkaProducer<>(pp);
-    Properties op = other.producerProperties();
-    op.put(org.apache.kafka.clients.producer.ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG,
-        ByteArraySerializer.class.getName());
+    dlqProducer = new KafkaProducer<>(bytesProducer(own));
+    Properties op = bytesProducer(other);
     resendSink = KafkaRegionalSink.create(region.equals(A) ? B : A, op);
     TandemRecordHandler<String, byte[]> h = o.handler != null ? o.handler
         : (rec, ctx) -> history.handled(ctx.id(), region.name(), instance, ctx.epoch());
-    consumer = TandemKafkaConsumer.builder(topic, new StringDeserializer(), new ByteArrayDeserializer())
+    TandemKafkaConsumer.Builder<String, byte[]> cb =
+        TandemKafkaConsumer.builder(topic, new StringDeserializer(), new ByteArrayDeserializer())
         .consumer(kafka)
         .handler(h)
         .store(log.replicatedStore())
         .deadLetterSink(KafkaDeadLetterSink.create(dlqProducer, region))
-        .replicationLog(log, !o.allShards)
-        .ownership(ownership)
+        .replicationLog(log, !o.allShards);
+    if (ownership != null) {
+      cb.ownership(ownership);
+    }
+    consumer = cb
         .resendSink(region.equals(A) ? B : A, resendSink)
         .maxHold(o.maxHold)
         .heartbeatInterval(Duration.ofMillis(500))

@@ -1,0 +1,45 @@
+package dev.tandem.consumer.kafka;
+
+import dev.tandem.testkit.History;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A region-a consumer instance in a child JVM, for the SIGKILL test. Prints {@code handled <id>
+ * <epoch>} for every handler run and {@code hanging <id>} when its {@code hangAt}-th handler run
+ * blocks forever (the parent then kills it).
+ *
+ * <p>Args: bootstrapA bootstrapB topic prefix dir instance hangAt claimLeaseMillis
+ */
+public final class KilledConsumerMain {
+
+  private KilledConsumerMain() {}
+
+  public static void main(String[] args) throws Exception {
+    int hangAt = Integer.parseInt(args[6]);
+    Duration lease = Duration.ofMillis(Long.parseLong(args[7]));
+    AtomicInteger runs = new AtomicInteger();
+    CountDownLatch never = new CountDownLatch(1);
+    RegionNode node = new RegionNode(args[0], args[1], RegionNode.A, args[5], Path.of(args[4]),
+        args[2], args[3], new History(), o -> {
+          o.ownership = false;
+          o.allShards = false;
+          o.claimLease = lease;
+          o.handler = (rec, ctx) -> {
+            System.out.println("handled " + ctx.id() + " " + ctx.epoch());
+            System.out.flush();
+            if (runs.incrementAndGet() == hangAt) {
+              System.out.println("hanging " + ctx.id());
+              System.out.flush();
+              never.await();
+            }
+          };
+        });
+    node.start();
+    System.out.println("started");
+    System.out.flush();
+    never.await();
+  }
+}
