@@ -283,6 +283,70 @@ class KafkaReplicationLogTest {
     }
   }
 
+  /**
+   * The same scenario under the broker's real log cleaner: the changelog is compacted for real (the
+   * superseded CLAIMED of region-a's writer disappears), the lower CLAIMED of region-b's writer that
+   * came later survives under its own key, and a fresh replica restored from the compacted log holds
+   * the join, COMPLETED.
+   */
+  @Test
+  void realCompactionKeepsEveryWritersLargestRecord(@TempDir Path dir) throws Exception {
+    try (var admin = regions.a().admin()) {
+      // the cleaner otherwise looks for work every 15 s; a cluster-wide dynamic broker config
+      admin.incrementalAlterConfigs(Map.of(
+              new org.apache.kafka.common.config.ConfigResource(
+                  org.apache.kafka.common.config.ConfigResource.Type.BROKER, ""),
+              List.of(new org.apache.kafka.clients.admin.AlterConfigOp(
+                  new org.apache.kafka.clients.admin.ConfigEntry("log.cleaner.backoff.ms", "200"),
+                  org.apache.kafka.clients.admin.AlterConfigOp.OpType.SET))))
+          .all().get(30, TimeUnit.SECONDS);
+    }
+    String id = "really-compact-me";
+    int shard = shardOf(id);
+    java.util.function.Consumer<KafkaReplicationLog.Builder> compactFast = x -> x
+        .topicConfig("segment.ms", "300")
+        .topicConfig("min.cleanable.dirty.ratio", "0.01")
+        .topicConfig("min.compaction.lag.ms", "0")
+        .heartbeatInterval(Duration.ofMillis(100)); // appends that roll the segments
+    try (Replica a = Replica.open(regions, "region-a", dir.resolve("a"), "realcompact", compactFast);
+        Replica b = Replica.open(regions, "region-b", dir.resolve("b"), "realcompact",
+            x -> compactFast.accept(x.heartbeatInterval(Duration.ZERO)))) {
+      assertTrue(a.log.awaitRestored(Duration.ofSeconds(30)));
+      assertInstanceOf(ClaimResult.Acquired.class, a.gated.claim(id, shard, digest(id), 0, LEASE));
+      a.log.barrier(shard, A).get(30, TimeUnit.SECONDS);
+      IdRecord completed = a.gated.complete(id, shard, null);
+      a.log.barrier(shard, A).get(30, TimeUnit.SECONDS);
+      a.log.barrier(shard, B).get(30, TimeUnit.SECONDS);
+      b.log.revoke(allShards());
+      assertInstanceOf(ClaimResult.Acquired.class, b.store.claim(id, shard, digest(id), 0, LEASE));
+      b.log.barrier(shard, A).get(30, TimeUnit.SECONDS);
+      String keyA = ChangelogCodec.recordKey(A, a.log.incarnation(), id);
+      String keyB = ChangelogCodec.recordKey(B, b.log.incarnation(), id);
+      // a's CLAIMED was acknowledged (barrier) before its COMPLETED was written under the same key:
+      // the log held two records under keyA; the log cleaner, for real, keeps only the newer one
+      await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofSeconds(1))
+          .until(() -> count(readAll(regions.a(), "realcompact.changelog", shard), keyA) == 1);
+      List<ConsumerRecord<String, byte[]>> compacted =
+          readAll(regions.a(), "realcompact.changelog", shard);
+      assertEquals(1, count(compacted, keyB), "b's later, lower record survives under its own key");
+      IdRecord survivorA = compacted.stream().filter(r -> keyA.equals(r.key()))
+          .map(r -> ((ChangelogEntry.RecordEntry) ChangelogCodec.decode(r.value())).record())
+          .findFirst().orElseThrow();
+      assertEquals(completed, survivorA);
+      try (Replica restored = Replica.open(regions, "region-a", "restored", dir.resolve("r"),
+          "realcompact", x -> x.heartbeatInterval(Duration.ZERO))) {
+        assertTrue(restored.log.awaitRestored(Duration.ofSeconds(30)));
+        IdRecord r = restored.gated.get(id, shard).orElseThrow();
+        assertEquals(Phase.COMPLETED, r.phase());
+        assertEquals(completed.merge(b.store.get(id, shard).orElseThrow()), r);
+      }
+    }
+  }
+
+  private static long count(List<ConsumerRecord<String, byte[]>> log, String key) {
+    return log.stream().filter(r -> key.equals(r.key())).count();
+  }
+
   static List<ConsumerRecord<String, byte[]>> readAll(KafkaRegion region, String topic, int partition) {
     var props = region.consumerProperties("unused");
     props.remove("group.id");
