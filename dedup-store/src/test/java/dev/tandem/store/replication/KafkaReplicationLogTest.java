@@ -175,6 +175,17 @@ class KafkaReplicationLogTest {
       figure(String.format("convergence: %d ids over %d shards, %d local writes shipped by both "
           + "sides, converged %.1f s after the start", n, SHARDS, writes, seconds));
 
+      // shard leases replicate too: a's lease, then b's takeover (epoch + 1) wins everywhere
+      dev.tandem.store.ShardLease leaseA =
+          a.gated.mergeLease(dev.tandem.store.ShardLease.of(2, 1, A, a.gated.tickHlc()));
+      await().atMost(Duration.ofSeconds(30))
+          .until(() -> b.gated.lease(2).map(leaseA::equals).orElse(false));
+      dev.tandem.store.ShardLease takeover =
+          b.gated.mergeLease(leaseA.takenOverBy(B, b.gated.tickHlc()));
+      await().atMost(Duration.ofSeconds(30))
+          .until(() -> a.gated.lease(2).map(takeover::equals).orElse(false));
+      assertEquals(2, a.gated.lease(2).orElseThrow().epoch());
+
       // idle: lag is measured from heartbeats, so it stays small and does not grow
       double before = b.log.lag(A).heartbeats();
       await().atMost(Duration.ofSeconds(20))
