@@ -47,20 +47,21 @@ class IdRecordProperties {
         Arbitraries.of(0, 1, 2).map(i -> i == 0 ? null : new byte[] {i.byteValue()});
     Arbitrary<String> reason = Arbitraries.of("", "x").map(s -> s.isEmpty() ? null : s);
     Arbitrary<Long> lease = Arbitraries.of(0L, 1000L);
-    return Combinators.combine(small, phase, attempt, small, owner, lease, hlc, small)
-        .as((g, p, a, e, o, l, h, w) -> new Object[] {g, p, a, e, o, l, h, w})
-        .flatMap(head -> Combinators.combine(digests, completers, result, reason)
-            .as((d, c, r, why) -> {
-              Phase p = (Phase) head[1];
-              int a = (Integer) head[2];
-              if (p == Phase.CLAIMED && a == 0) {
-                a = 1;
-              }
-              return new IdRecord("m", 0, (Long) head[0], p, a, (Long) head[3], (Owner) head[4],
-                  (Long) head[5], (Long) head[6], (Long) head[7], new TreeSet<>(d),
-                  new TreeSet<>(c), r, why);
-            }));
+    // two flat combinations (no flatMap: it is slow to generate and shrinks poorly)
+    Arbitrary<Head> heads = Combinators.combine(small, phase, attempt, small, owner, lease, hlc,
+        small).as(Head::new);
+    Arbitrary<Tail> tails = Combinators.combine(digests, completers, result, reason).as(Tail::new);
+    return Combinators.combine(heads, tails).as((h, t) -> new IdRecord("m", 0, h.generation,
+        h.phase, h.phase == Phase.CLAIMED && h.attempt == 0 ? 1 : h.attempt, h.epoch, h.owner,
+        h.lease, h.hlc, h.writtenAt, new TreeSet<>(t.digests), new TreeSet<>(t.completers),
+        t.result, t.reason));
   }
+
+  private record Head(long generation, Phase phase, int attempt, long epoch, Owner owner,
+      long lease, long hlc, long writtenAt) {}
+
+  private record Tail(Set<PayloadDigest> digests, Set<Completer> completers, byte[] result,
+      String reason) {}
 
   @Property(tries = 1000)
   void mergeIsCommutative(@ForAll("records") IdRecord a, @ForAll("records") IdRecord b) {

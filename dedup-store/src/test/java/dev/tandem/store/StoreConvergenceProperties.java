@@ -37,7 +37,7 @@ class StoreConvergenceProperties {
   static final int STEPS = 800;
   static final int IDS = 40;
 
-  @Property(tries = 12)
+  @Property(tries = 8)
   void replicasFedTheSameUpdatesInAnyOrderHoldTheSameRecords(@ForAll long seed) throws IOException {
     Random random = new Random(seed);
     ManualClock clock = new ManualClock(START);

@@ -10,16 +10,23 @@ import dev.tandem.store.Phase;
 import java.nio.charset.StandardCharsets;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.ServiceLoader;
 import java.util.function.Function;
 import java.util.function.IntToLongFunction;
 
 /**
  * Process-once for Azure Functions: the plain helper {@link #once} for any trigger, and the
- * configuration {@link TandemMiddleware} uses. The function app installs it once, at start (a static
- * initializer of the function class is enough: the worker loads the class before the first call):
+ * configuration {@link TandemMiddleware} uses. The function app installs it once: through a {@link
+ * TandemFunctionsProvider} registered in {@code META-INF/services} (loaded at the first protected
+ * call, so it works even when the middleware runs before any app code), or by calling {@link
+ * #install} itself:
  *
  * <pre>{@code
- * static { TandemFunctions.install(TandemFunctions.builder().processor(onceProcessor).shardCount(16)); }
+ * public final class MyTandem implements TandemFunctionsProvider {
+ *   public TandemFunctions.Builder configure() {
+ *     return TandemFunctions.builder().processor(onceProcessor).shardCount(16);
+ *   }
+ * }
  *
  * @FunctionName("orders")
  * public void run(@ServiceBusQueueTrigger(name = "body", queueName = "orders", connection = "SB")
@@ -82,9 +89,25 @@ public final class TandemFunctions {
   public static TandemFunctions installed() {
     TandemFunctions t = installed;
     if (t == null) {
+      synchronized (TandemFunctions.class) {
+        t = installed;
+        if (t == null) {
+          // The app's classes and this library share the app's class loader in the worker.
+          for (TandemFunctionsProvider p : ServiceLoader.load(TandemFunctionsProvider.class,
+              TandemFunctions.class.getClassLoader())) {
+            Builder b = p.configure();
+            if (b != null) {
+              t = install(b);
+              break;
+            }
+          }
+        }
+      }
+    }
+    if (t == null) {
       throw new IllegalStateException("Tandem is not installed in this function app: call "
-          + "TandemFunctions.install(...) once at start (e.g. in a static initializer of the function "
-          + "class)");
+          + "TandemFunctions.install(...) once at start, or register a TandemFunctionsProvider in "
+          + "META-INF/services");
     }
     return t;
   }

@@ -258,6 +258,31 @@ class TandemMiddlewareTest {
     assertEquals(Outcome.RetryReason.HANDLER_FAILED, retry.outcome().reason());
   }
 
+  /** A provider as a function app registers it in META-INF/services (see src/test/resources). */
+  public static final class TestProvider implements TandemFunctionsProvider {
+    static volatile TandemFunctions.Builder next;
+
+    @Override
+    public TandemFunctions.Builder configure() {
+      return next;
+    }
+  }
+
+  @Test
+  void aRegisteredProviderInstallsTandemAtTheFirstProtectedCall() throws Exception {
+    OnceProcessor processor = TandemFunctions.installed().processor();
+    TandemFunctions.uninstall();
+    TestProvider.next = TandemFunctions.builder().processor(processor).shardCount(4);
+    try {
+      Envelope e = envelope("order 9");
+      invoke(kafkaInvocation(kafkaEvent(e, "order 9", 1)), ctx -> runs.incrementAndGet());
+      invoke(kafkaInvocation(kafkaEvent(e, "order 9", 1)), ctx -> runs.incrementAndGet());
+      assertEquals(1, runs.get());
+    } finally {
+      TestProvider.next = null;
+    }
+  }
+
   @Test
   void withoutInstallationAProtectedFunctionFailsSaying() {
     TandemFunctions.uninstall();

@@ -1,0 +1,73 @@
+package dev.tandem.examples.functions;
+
+import com.microsoft.azure.functions.ExecutionContext;
+import com.microsoft.azure.functions.HttpMethod;
+import com.microsoft.azure.functions.HttpRequestMessage;
+import com.microsoft.azure.functions.HttpResponseMessage;
+import com.microsoft.azure.functions.HttpStatus;
+import com.microsoft.azure.functions.annotation.AuthorizationLevel;
+import com.microsoft.azure.functions.annotation.BindingName;
+import com.microsoft.azure.functions.annotation.FunctionName;
+import com.microsoft.azure.functions.annotation.HttpTrigger;
+import com.microsoft.azure.functions.annotation.KafkaTrigger;
+import com.microsoft.azure.functions.annotation.ServiceBusQueueTrigger;
+import com.microsoft.azure.functions.annotation.TimerTrigger;
+import dev.tandem.azure.functions.TandemFunctions;
+import dev.tandem.azure.functions.TandemOnce;
+import dev.tandem.azure.functions.TriggerHeaders;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The same function app deployed to two regions, each triggered by its own region's queue and topic,
+ * processing every message once across both.
+ */
+public class OrderFunctions {
+
+  /** Service Bus: the envelope is in the application properties, which the function declares. */
+  @FunctionName("orders-servicebus")
+  public void ordersFromServiceBus(
+      @ServiceBusQueueTrigger(name = "body", queueName = "orders", connection = "ServiceBusConnection")
+          String body,
+      @BindingName("ApplicationProperties") Map<String, Object> applicationProperties,
+      @BindingName("DeliveryCount") int deliveryCount,
+      ExecutionContext context) {
+    TandemFunctions.installed().once(TriggerHeaders.serviceBus(applicationProperties), body,
+        deliveryCount, ctx -> context.getLogger().info("order " + ctx.id() + " processed once: "
+            + body));
+  }
+
+  /** Kafka: the middleware reads the envelope from the event JSON and skips completed ids. */
+  @FunctionName("orders-kafka")
+  public void ordersFromKafka(
+      @TandemOnce @KafkaTrigger(name = "event", topic = "orders", brokerList = "%KafkaBrokers%",
+          consumerGroup = "$Default", dataType = "string") String event,
+      ExecutionContext context) {
+    context.getLogger().info("order event processed once: " + TriggerHeaders.kafkaEvent(event).value());
+  }
+
+  /** HTTP behind Front Door: a retry with the same Idempotency-Key gets the first response. */
+  @FunctionName("payments")
+  public HttpResponseMessage payments(
+      @HttpTrigger(name = "req", methods = {HttpMethod.POST}, authLevel = AuthorizationLevel.FUNCTION)
+          HttpRequestMessage<Optional<String>> request,
+      ExecutionContext context) {
+    return TandemApp.get().http.execute(request, () -> request
+        .createResponseBuilder(HttpStatus.CREATED)
+        .header("Content-Type", "application/json")
+        .body("{\"charged\":true,\"region\":\"" + TandemApp.get().settings.region() + "\"}")
+        .build());
+  }
+
+  /**
+   * Keeps the instance and its replication (changelog reader, heartbeats) running on every plan, and
+   * logs the replication lag from the peer region.
+   */
+  @FunctionName("tandem-heartbeat")
+  public void heartbeat(@TimerTrigger(name = "tick", schedule = "*/10 * * * * *") String tick,
+      ExecutionContext context) {
+    TandemApp app = TandemApp.get();
+    context.getLogger().info("tandem replication lag from " + app.settings.peer() + ": "
+        + app.replication.lag(app.settings.peer()));
+  }
+}
