@@ -1,0 +1,262 @@
+package dev.tandem.examples.demo;
+
+import dev.tandem.consumer.ownership.OwnershipPolicy;
+import dev.tandem.consumer.ownership.TakeoverReport;
+import dev.tandem.core.RegionId;
+import dev.tandem.core.TandemHeaders;
+import dev.tandem.publisher.TandemKafkaProducer;
+import dev.tandem.testkit.History;
+import dev.tandem.testkit.TwoRegions;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+/**
+ * The two-region demo: two in-JVM single-node KRaft Kafka clusters (region-a, region-b), RocksDB
+ * stores in a temp directory, a {@link TandemKafkaProducer} publishing at a steady rate, Tandem
+ * consumers in both regions, and halfway through a failure of region A with region B taking over.
+ * Ends with one machine-readable {@code RESULT ...} line; exits non-zero when the promise broke.
+ */
+public final class TwoRegionDemo {
+
+  static final RegionId A = RegionId.of("region-a");
+  static final RegionId B = RegionId.of("region-b");
+  static final String TOPIC = "orders";
+  static final int SHARDS = 4;
+  /** A takeover decision after this much silence (plus the margin): short, for a demo. */
+  static final Duration LEASE_TIMEOUT = Duration.ofSeconds(4);
+  static final Duration MARGIN = Duration.ofSeconds(2);
+
+  private TwoRegionDemo() {}
+
+  public static void main(String[] args) throws Exception {
+    DemoOptions o;
+    try {
+      o = DemoOptions.parse(args);
+    } catch (IllegalArgumentException e) {
+      System.err.println(e.getMessage());
+      System.exit(2);
+      return;
+    }
+    if (o.help()) {
+      System.out.println(DemoOptions.USAGE);
+      return;
+    }
+    if (o.policy() != DemoOptions.Policy.AUTOMATIC
+        || o.fail() == DemoOptions.Fault.PARTITION
+        || o.fail() == DemoOptions.Fault.HANDOVER) {
+      System.err.println("--policy " + o.policy().name().toLowerCase() + " and --fail partition|handover"
+          + " come with the takeover-policies work (issue 6) and are not in this build yet;"
+          + " run with --policy automatic and --fail none|consumers|broker.");
+      System.exit(2);
+      return;
+    }
+    DemoResult r = run(o);
+    System.out.println(r.resultLine());
+    System.exit(r.exitCode());
+  }
+
+  /** Runs the demo and returns its result (the report is printed on the way). */
+  static DemoResult run(DemoOptions o) throws Exception {
+    Path dir = Files.createTempDirectory("tandem-demo");
+    long t0 = System.nanoTime();
+    step("starting two Kafka regions in this JVM (region-a, region-b; single-node KRaft each)");
+    History history = new History();
+    try (TwoRegions regions = TwoRegions.start()) {
+      regions.createTopic(TOPIC, SHARDS);
+      step("regions up in " + ms(t0) + " ms: region-a " + regions.a().bootstrapServers()
+          + ", region-b " + regions.b().bootstrapServers());
+      OwnershipPolicy policy = OwnershipPolicy.automatic(LEASE_TIMEOUT, MARGIN, Duration.ofSeconds(60));
+      AtomicLong firstRunAfterFault = new AtomicLong();
+      AtomicLong faultAt = new AtomicLong();
+      List<DemoRegion> nodes = new ArrayList<>();
+      for (RegionId id : List.of(A, B)) {
+        nodes.add(new DemoRegion(id, id.equals(A) ? regions.a() : regions.b(),
+            id.equals(A) ? regions.b() : regions.a(), id.equals(A) ? B : A, dir, TOPIC, SHARDS, policy,
+            (rec, ctx) -> {
+              history.handled(ctx.id(), id.name(), id.name() + "-1", ctx.epoch());
+              if (faultAt.get() != 0 && id.equals(B) && ctx.epoch() > 0) {
+                firstRunAfterFault.compareAndSet(0, System.nanoTime());
+              }
+            }));
+      }
+      DemoRegion a = nodes.get(0);
+      DemoRegion b = nodes.get(1);
+      step("stores open in " + dir + "; consumers starting (each restores its shards first)");
+      a.start();
+      b.start();
+
+      TandemKafkaProducer<String, byte[]> producer =
+          TandemKafkaProducer.builder(new StringSerializer(), new ByteArraySerializer())
+              .region(A, quick(regions.a().producerProperties()))
+              .region(B, quick(regions.b().producerProperties()))
+              .publisher(p -> p.spoolDirectory(dir.resolve("publisher-spool")))
+              .build();
+      step("publishing " + o.messages() + " messages at " + o.rate() + "/s to both regions;"
+          + " fault '" + o.fail().name().toLowerCase() + "' at the halfway mark");
+      Random random = new Random(o.seed());
+      ConcurrentLinkedQueue<String> failures = new ConcurrentLinkedQueue<>();
+      AtomicLong acked = new AtomicLong();
+      long start = System.nanoTime();
+      long nanosPerMessage = 1_000_000_000L / o.rate();
+      long nextProgress = System.nanoTime();
+      int faultIndex = -1;
+      for (int i = 0; i < o.messages(); i++) {
+        if (i == o.messages() / 2 && o.fail() != DemoOptions.Fault.NONE) {
+          faultIndex = inject(o.fail(), regions, a, history);
+          faultAt.set(System.nanoTime());
+        }
+        String id = "order-" + o.seed() + "-" + i;
+        ProducerRecord<String, byte[]> rec = new ProducerRecord<>(TOPIC, "customer-" + random.nextInt(1000),
+            ("{\"order\":" + i + "}").getBytes(StandardCharsets.UTF_8));
+        rec.headers().add(TandemHeaders.ID, id.getBytes(StandardCharsets.UTF_8));
+        producer.send(rec, (md, e) -> {
+          if (e == null) {
+            history.published(id);
+            acked.incrementAndGet();
+          } else {
+            failures.add(id + ": " + e);
+          }
+        });
+        long due = start + (i + 1) * nanosPerMessage;
+        while (System.nanoTime() < due) {
+          Thread.onSpinWait();
+          if (due - System.nanoTime() > 2_000_000) {
+            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000); // pacing the publisher, not synchronising
+          }
+        }
+        if (System.nanoTime() >= nextProgress) {
+          progress(acked.get(), history, a, b);
+          nextProgress = System.nanoTime() + 1_000_000_000L;
+        }
+      }
+      producer.flush();
+      step("published; waiting for every published id to be processed (up to 90 s)");
+      long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
+      while (System.nanoTime() < deadline && history.check(0).lost().size() > 0) {
+        progress(acked.get(), history, a, b);
+        java.util.concurrent.locks.LockSupport.parkNanos(1_000_000_000L); // a progress tick, not a sync
+      }
+      if (o.fail() == DemoOptions.Fault.BROKER) {
+        step("region-a's broker comes back; its spooled copies drain, and it rejoins as follower");
+        regions.a().startBroker();
+      }
+      if (faultIndex >= 0) {
+        history.endFault(faultIndex);
+      }
+      progress(acked.get(), history, a, b);
+      History.Report report = history.check(Duration.ofSeconds(30).toNanos());
+      List<TakeoverReport> takeovers = new ArrayList<>(b.takeovers());
+      takeovers.addAll(a.takeovers());
+      long bound = -1;
+      boolean unknown = false;
+      for (TakeoverReport t : takeovers) {
+        if (t.bound().isPresent()) {
+          bound = Math.max(bound, 0) + t.bound().getAsLong();
+        } else {
+          unknown = true;
+        }
+      }
+      long detected = Math.max(a.store.detectedDuplicates(), b.store.detectedDuplicates());
+      long takeoverMs = firstRunAfterFault.get() == 0 || faultAt.get() == 0 ? -1
+          : (firstRunAfterFault.get() - faultAt.get()) / 1_000_000;
+      System.out.println();
+      System.out.println("Report");
+      System.out.println("  published (acknowledged)  " + report.published()
+          + (failures.isEmpty() ? "" : "   publish failures: " + failures.size() + " e.g. " + failures.peek()));
+      System.out.println("  processed (distinct ids)  " + report.processed() + "   handler runs by region: "
+          + report.runsByRegion());
+      System.out.println("  lost                      " + report.lost().size()
+          + (report.lost().isEmpty() ? "" : "   e.g. " + report.lost().stream().limit(5).toList()));
+      System.out.println("  duplicates                " + report.duplicates() + "   by fault window: "
+          + report.duplicatesByWindow() + ", outside any fault: " + report.duplicatesOutsideFaults());
+      System.out.println("  takeovers                 " + takeovers.size());
+      for (TakeoverReport t : takeovers) {
+        System.out.println("    " + t);
+      }
+      System.out.println("  duplicate bound reported  " + (unknown ? "unknown (see above)" : bound < 0 ? "none (no takeover)" : bound));
+      System.out.println("  detected by the store     " + detected);
+      step("closing");
+      producer.close(Duration.ofSeconds(5));
+      for (DemoRegion n : nodes) {
+        try {
+          n.close();
+        } catch (RuntimeException e) {
+          System.out.println("  (closing " + n.region + ": " + e + ")");
+        }
+      }
+      DemoResult result = new DemoResult(report.published(), report.processed(), report.lost().size(),
+          report.duplicates(), unknown ? -1 : bound, detected, takeoverMs, o.fail());
+      String violation = result.violation();
+      System.out.println("  verdict                   " + (violation == null ? "the promise held" : "BROKEN: " + violation));
+      System.out.println("  took                      " + ms(t0) / 1000 + " s");
+      return result;
+    } finally {
+      deleteQuietly(dir);
+    }
+  }
+
+  /** Short client timeouts, so a dead region is noticed in seconds, not the defaults' minutes. */
+  static java.util.Properties quick(java.util.Properties p) {
+    p.put("max.block.ms", "3000");
+    p.put("request.timeout.ms", "3000");
+    p.put("delivery.timeout.ms", "6000");
+    return p;
+  }
+
+  private static int inject(DemoOptions.Fault fault, TwoRegions regions, DemoRegion a, History history) {
+    switch (fault) {
+      case CONSUMERS -> {
+        step("FAULT: stopping region-a's consumers (its broker stays up); region-b should take over");
+        int w = history.beginFault("region-a consumers stopped");
+        a.stopConsuming();
+        return w;
+      }
+      case BROKER -> {
+        step("FAULT: stopping region-a's broker (its consumers stay); region-b should take over");
+        int w = history.beginFault("region-a broker stopped");
+        regions.a().stopBroker();
+        return w;
+      }
+      default -> throw new IllegalStateException("fault not available: " + fault);
+    }
+  }
+
+  private static void progress(long published, History h, DemoRegion a, DemoRegion b) {
+    History.Report r = h.check(0);
+    var lag = b.log.lag(A);
+    System.out.printf("  [%5.1fs] published=%d processed=%d runs a=%d b=%d | lag a->b %d ms, %d behind | owned a=%d b=%d | takeovers=%d%n",
+        (System.nanoTime() - STARTED) / 1e9, published, r.processed(), r.runsByRegion().getOrDefault("region-a", 0),
+        r.runsByRegion().getOrDefault("region-b", 0), lag.timeLag().toMillis(), lag.recordsBehind(), a.ownedShards(SHARDS),
+        b.ownedShards(SHARDS), a.takeovers().size() + b.takeovers().size());
+  }
+
+  private static final long STARTED = System.nanoTime();
+
+  private static void step(String s) {
+    System.out.printf("==> [%5.1fs] %s%n", (System.nanoTime() - STARTED) / 1e9, s);
+  }
+
+  private static long ms(long since) {
+    return (System.nanoTime() - since) / 1_000_000;
+  }
+
+  private static void deleteQuietly(Path dir) {
+    try (Stream<Path> files = Files.walk(dir)) {
+      files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    } catch (java.io.IOException ignored) {
+      // a temp directory
+    }
+  }
+}
