@@ -109,6 +109,9 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private final Map<TopicPartition, Pending> pending = new HashMap<>();
   private final Map<Integer, Long> positions = new HashMap<>();
   private long lastHeartbeatNanos;
+  /** Last successful heartbeat or revalidation (monotonic); 0 = never, so a start revalidates. */
+  private long lastValidNanos;
+  private boolean everValid;
   private boolean fetchedSinceHeartbeat;
   private volatile boolean running;
   private volatile Thread thread;
@@ -223,6 +226,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     if (!records.isEmpty()) {
       fetchedSinceHeartbeat = true;
     }
+    boolean mayOwn = revalidateIfSilent(records.partitions());
     for (TopicPartition tp : records.partitions()) {
       List<ConsumerRecord<byte[], byte[]>> recs = records.records(tp);
       if (!assigned.contains(tp)) {
@@ -234,7 +238,10 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         continue;
       }
       try {
-        if (owns(tp.partition())) {
+        if (owns(tp.partition()) && !mayOwn) {
+          // silent too long and cannot re-read our own changelog: neither process nor acknowledge
+          consumer.seek(tp, recs.get(0).offset());
+        } else if (owns(tp.partition())) {
           processOwned(tp, recs);
         } else {
           follow(tp, recs);
@@ -249,6 +256,40 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     resumeDue();
     commitPending(false);
     heartbeatIfDue();
+  }
+
+  /**
+   * An owner whose heartbeats stopped for {@code revalidateAfter} (own broker down, or just started)
+   * may have been taken over: before it processes again it re-reads the changelogs, where the new
+   * lease would be. False when its own changelog cannot be read yet.
+   */
+  private boolean revalidateIfSilent(Set<TopicPartition> fetched) {
+    if (ownership == null || fetched.isEmpty()) {
+      return true;
+    }
+    long now = clock.nanoTime();
+    if (everValid && now - lastValidNanos <= ownership.revalidateAfter().toNanos()) {
+      return true;
+    }
+    Set<Integer> shards = new TreeSet<>();
+    for (TopicPartition tp : fetched) {
+      try {
+        if (ownership.owns(tp.partition())) {
+          shards.add(tp.partition());
+        }
+      } catch (StoreException e) {
+        // not restored: it will not be processed this round anyway
+      }
+    }
+    if (shards.isEmpty()) {
+      return true;
+    }
+    if (!ownership.revalidate(shards)) {
+      return false;
+    }
+    everValid = true;
+    lastValidNanos = clock.nanoTime();
+    return true;
   }
 
   private boolean owns(int shard) {
@@ -505,6 +546,8 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     }
     fetchedSinceHeartbeat = false;
     lastHeartbeatNanos = now;
+    everValid = true;
+    lastValidNanos = now;
     for (TopicPartition tp : owned) {
       try {
         ownership.heartbeat(tp.partition(), positions.getOrDefault(tp.partition(), -1L));

@@ -57,6 +57,7 @@ public final class ShardOwnership {
   private final OwnershipPolicy policy;
   private final int window;
   private final Duration catchUpTimeout;
+  private final Duration revalidateAfter;
   private final TandemClock clock;
   private final Map<Integer, Watch> watches = new ConcurrentHashMap<>();
   private final Map<Integer, AtomicLong> epochs = new ConcurrentHashMap<>();
@@ -86,6 +87,7 @@ public final class ShardOwnership {
     this.policy = b.policy;
     this.window = b.window;
     this.catchUpTimeout = b.catchUpTimeout;
+    this.revalidateAfter = b.revalidateAfter;
     this.clock = b.clock;
     this.registry = b.registry;
     String region = self.name();
@@ -273,6 +275,39 @@ public final class ShardOwnership {
     return report;
   }
 
+  /**
+   * Re-reads what the other regions wrote about {@code shards} before an owner processes again after
+   * its heartbeats stopped for a while (its own broker was down, or the instance just started): a
+   * follower may have taken the shards over meanwhile, and the new lease may not have reached this
+   * region's changelog yet. Reads this region's changelog to its end and each other region's where
+   * its broker answers.
+   *
+   * @return false when this region's own changelog could not be read (do not process yet); true
+   *     otherwise — under AUTOMATIC an unreachable peer does not stop the owner (availability first)
+   */
+  public boolean revalidate(Set<Integer> shards) {
+    if (shards.isEmpty()) {
+      return true;
+    }
+    CatchUpResult own = replication.catchUp(self, shards, catchUpTimeout);
+    if (!own.complete()) {
+      log.warn("Tandem owner {} cannot re-read its own changelog for {}: {}", self, shards, own);
+      return false;
+    }
+    for (RegionId peer : regions) {
+      if (!peer.equals(self)) {
+        CatchUpResult r = replication.catchUp(peer, shards, catchUpTimeout);
+        log.info("Tandem owner {} revalidated shards {}: {}", self, shards, r);
+      }
+    }
+    return true;
+  }
+
+  /** How long an owner may go without a heartbeat before it must {@link #revalidate} first. */
+  public Duration revalidateAfter() {
+    return revalidateAfter;
+  }
+
   /** Forgets what this instance tracked of {@code shard} (it was revoked from this instance). */
   public void forget(int shard) {
     watches.remove(shard);
@@ -303,6 +338,7 @@ public final class ShardOwnership {
         OwnershipPolicy.automatic(Duration.ofSeconds(10), Duration.ofSeconds(5), Duration.ofSeconds(60));
     private int window = 1000;
     private Duration catchUpTimeout = Duration.ofSeconds(10);
+    private Duration revalidateAfter = Duration.ofSeconds(10);
     private TandemClock clock = TandemClock.system();
     private MeterRegistry registry;
 
@@ -350,6 +386,16 @@ public final class ShardOwnership {
     /** Bound of each changelog catch-up at takeover (default 10 s). */
     public Builder catchUpTimeout(Duration timeout) {
       this.catchUpTimeout = Objects.requireNonNull(timeout, "catchUpTimeout");
+      return this;
+    }
+
+    /**
+     * How long an owner may go without a successful heartbeat before it re-reads the changelogs
+     * ({@link ShardOwnership#revalidate}) instead of processing (default 10 s; at most the policy's L,
+     * so an owner stops before any follower can have taken over).
+     */
+    public Builder revalidateAfter(Duration d) {
+      this.revalidateAfter = Objects.requireNonNull(d, "revalidateAfter");
       return this;
     }
 

@@ -100,7 +100,7 @@ final class RegionNode implements AutoCloseable {
     ownership = !o.ownership ? null : ShardOwnership.builder().region(region).regions(List.of(A, B))
         .store(log.replicatedStore()).replicationLog(log)
         .policy(OwnershipPolicy.automatic(o.leaseTimeout, o.margin, o.stuckAfter))
-        .window(o.window).catchUpTimeout(Duration.ofSeconds(5)).meterRegistry(meters).build();
+        .window(o.window).catchUpTimeout(Duration.ofSeconds(5)).revalidateAfter(o.leaseTimeout).meterRegistry(meters).build();
     Properties cp = new Properties();
     cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, own);
     cp.put(ConsumerConfig.GROUP_ID_CONFIG, "tandem-" + topic + "-" + region.name());
