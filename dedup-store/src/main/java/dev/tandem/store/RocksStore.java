@@ -62,7 +62,7 @@ final class RocksStore implements IdempotencyStore {
   private final List<StoreListener> listeners = new CopyOnWriteArrayList<>();
   private final StoreMetrics metrics;
   /** Wall millis at which the oldest bucket expires; Long.MAX_VALUE when there is none. */
-  private volatile long nextExpiryAt = Long.MAX_VALUE;
+  private final AtomicLong nextExpiryAt = new AtomicLong(Long.MAX_VALUE);
   private volatile boolean closed;
 
   RocksStore(RocksIdempotencyStore.Builder b) {
@@ -578,7 +578,7 @@ final class RocksStore implements IdempotencyStore {
   // ------------------------------------------------------------------ TTL maintenance
 
   private void maybeMaintain() {
-    if (clock.wallMillis() >= nextExpiryAt) {
+    if (clock.wallMillis() >= nextExpiryAt.get()) {
       maintain();
     }
   }
@@ -620,7 +620,8 @@ final class RocksStore implements IdempotencyStore {
   private void recomputeNextExpiry() {
     Long oldest = engine.bucketsNewestFirst().isEmpty()
         ? null : engine.bucketsNewestFirst().lastKey();
-    nextExpiryAt = oldest == null ? Long.MAX_VALUE : oldest + engine.bucketWidthMillis + ttlMillis;
+    nextExpiryAt.set(
+        oldest == null ? Long.MAX_VALUE : oldest + engine.bucketWidthMillis + ttlMillis);
   }
 
   // ------------------------------------------------------------------ plumbing
@@ -781,7 +782,8 @@ final class RocksStore implements IdempotencyStore {
       ColumnFamilyHandle cf = engine.bucket(target);
       if (cf == null) {
         cf = engine.createBucket(target);
-        nextExpiryAt = Math.min(nextExpiryAt, target + engine.bucketWidthMillis + ttlMillis);
+        // concurrent writers may create buckets: keep the earliest expiry of them all
+        nextExpiryAt.accumulateAndGet(target + engine.bucketWidthMillis + ttlMillis, Math::min);
       }
       byte[] k = key.bytes();
       try {
