@@ -76,6 +76,62 @@ class ConcurrentClaimTest {
   }
 
   @Test
+  void listenersSeeEachIdsRecordsInWriteOrderSoTheLastOneToldIsTheLargest() throws Exception {
+    // what replication relies on: compaction keeps the last record shipped per key, so for each id
+    // the records told to a listener must only grow, even with many threads writing the same ids
+    java.util.Map<String, List<IdRecord>> told = new java.util.concurrent.ConcurrentHashMap<>();
+    ExecutorService pool = Executors.newFixedThreadPool(THREADS);
+    try (IdempotencyStore store = RocksIdempotencyStore.builder().region(A).instance("a1")
+        .directory(dir).maxAttempts(1_000_000).build()) {
+      store.addListener((r, o) -> told.computeIfAbsent(r.id(),
+          k -> java.util.Collections.synchronizedList(new ArrayList<>())).add(r));
+      for (int i = 0; i < 4; i++) { // release and renew need a record: claim the ids first
+        store.claim("hot-" + i, 0, digest("p"), 0, java.time.Duration.ofMillis(1));
+      }
+      List<Future<?>> workers = new ArrayList<>();
+      for (int t = 0; t < THREADS; t++) {
+        final int thread = t;
+        workers.add(pool.submit(() -> {
+          java.util.Random random = new java.util.Random(thread);
+          for (int i = 0; i < 300; i++) {
+            String id = "hot-" + random.nextInt(4);
+            switch (random.nextInt(3)) {
+              case 0 -> store.claim(id, 0, digest(random.nextInt(50) == 0 ? "x" : "p"), 0,
+                  java.time.Duration.ofMillis(1));
+              case 1 -> store.release(id, 0);
+              default -> {
+                if (random.nextInt(500) == 0) {
+                  store.complete(id, 0, null);
+                } else {
+                  store.renew(id, 0, LEASE);
+                }
+              }
+            }
+          }
+          return null;
+        }));
+      }
+      for (Future<?> w : workers) {
+        w.get(120, TimeUnit.SECONDS);
+      }
+      int total = 0;
+      for (List<IdRecord> seq : told.values()) {
+        for (int i = 1; i < seq.size(); i++) {
+          IdRecord prev = seq.get(i - 1);
+          IdRecord next = seq.get(i);
+          assertEquals(next, prev.merge(next), "record " + i + " of " + next.id() + " is smaller");
+        }
+        total += seq.size();
+        IdRecord last = seq.get(seq.size() - 1);
+        assertEquals(store.get(last.id(), 0).orElseThrow(), last);
+      }
+      assertTrue(total > 100, "writes told: " + total);
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  @Test
   void aBlockedIdDoesNotBlockAnUnrelatedId() throws Exception {
     String slow = "slow-id";
     String fast = "fast-id";
