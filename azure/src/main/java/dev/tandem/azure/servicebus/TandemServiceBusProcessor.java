@@ -186,8 +186,14 @@ public final class TandemServiceBusProcessor {
     Object previous = settlement.message().getApplicationProperties().get(RECHECK_PROPERTY);
     copy.getApplicationProperties().put(RECHECK_PROPERTY,
         previous instanceof Number n ? n.intValue() + 1 : 1);
-    recheckSender.scheduleMessage(copy,
-        OffsetDateTime.now(ZoneOffset.UTC).plus(recheckDelay));
+    try {
+      recheckSender.scheduleMessage(copy,
+          OffsetDateTime.now(ZoneOffset.UTC).plus(recheckDelay));
+    } catch (RuntimeException e) {
+      settlement.abandon(); // no copy on the broker: keep the original
+      count("abandon");
+      throw e;
+    }
     settlement.complete(); // only once the copy is on the broker
     count("recheck-scheduled");
   }

@@ -216,6 +216,20 @@ class TandemServiceBusProcessorTest {
   }
 
   @Test
+  void aFollowerWhoseRecheckCopyCannotBeSentKeepsTheOriginal() {
+    ServiceBusSenderClient sender = mock(ServiceBusSenderClient.class);
+    when(sender.scheduleMessage(any(ServiceBusMessage.class), any(OffsetDateTime.class)))
+        .thenThrow(new IllegalStateException("namespace unreachable"));
+    var once = wrapper((shard, epoch) -> false, sender)
+        .processMessage(ctx -> runs.incrementAndGet());
+    ServiceBusReceivedMessageContext ctx =
+        context(received(envelope(TandemIds.newId(), "order 7"), "order 7"));
+    assertThrows(IllegalStateException.class, () -> once.accept(ctx));
+    verify(ctx).abandon();
+    verify(ctx, never()).complete();
+  }
+
+  @Test
   void aFollowerWithoutARecheckSenderAbandons() {
     var once = wrapper((shard, epoch) -> false, null).processMessage(ctx -> runs.incrementAndGet());
     ServiceBusReceivedMessageContext ctx =
