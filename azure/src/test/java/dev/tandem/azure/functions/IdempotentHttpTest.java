@@ -209,4 +209,34 @@ class IdempotentHttpTest {
     // one ran (201); the other was either replayed (201) or told to retry (409)
     assertEquals(true, (sa == 201 && (sb == 201 || sb == 409)) || (sb == 201 && sa == 409));
   }
+
+  @Test
+  void aRetryProcessedInTheOtherRegionBeforeReplicationIsDetectedAndCounted(
+      @TempDir Path otherDir) {
+    IdempotencyStore other = IdempotencyStore.builder().region(RegionId.of("region-b"))
+        .instance("i-2").directory(otherDir).build();
+    try {
+      SimpleMeterRegistry otherMeters = new SimpleMeterRegistry();
+      IdempotentHttp inB = IdempotentHttp.builder().store(other).shardCount(4)
+          .meterRegistry(otherMeters).build();
+      TestHttp.Request first = TestHttp.post("/orders", "key-9", "a");
+      http.execute(first, created(first, "from a"));
+      int shard = dev.tandem.core.Shards.forKey("key-9", 4);
+
+      // Front Door retried in region B before A's claim replicated there; A's COMPLETED arrives
+      // while B's function runs.
+      TestHttp.Request retry = TestHttp.post("/orders", "key-9", "a");
+      HttpResponseMessage r = inB.execute(retry, () -> {
+        other.applyRemote(store.get("key-9", shard).orElseThrow());
+        return created(retry, "from b").get();
+      });
+      assertEquals(201, r.getStatusCode());
+      assertEquals(2, runs.get(), "processed twice: the documented window");
+      assertEquals(1.0, otherMeters.get("tandem.http.requests")
+          .tags("outcome", "duplicate-detected").counter().count());
+      assertEquals(1, other.detectedDuplicates());
+    } finally {
+      other.close();
+    }
+  }
 }
