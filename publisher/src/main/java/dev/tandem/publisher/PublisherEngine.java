@@ -43,6 +43,8 @@ final class PublisherEngine {
   private final Counter publishedOk;
   private final Counter publishedFailed;
   final Object drainMonitor = new Object();
+  static final long TIMEOUT_TICK_MILLIS = 20;
+  private final java.util.concurrent.ScheduledExecutorService timer;
 
   PublisherEngine(DualPublisher.Builder b) {
     this.policy = b.ackPolicy;
@@ -77,6 +79,13 @@ final class PublisherEngine {
             b.spoolDirectory, r);
       }
     }
+    this.timer = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "tandem-timeouts");
+      t.setDaemon(true);
+      return t;
+    });
+    timer.scheduleWithFixedDelay(this::expireDirectCopies, TIMEOUT_TICK_MILLIS, TIMEOUT_TICK_MILLIS,
+        TimeUnit.MILLISECONDS);
     for (RegionLane lane : lanes) {
       SpoolReplayer r = new SpoolReplayer(this, lane, b.replayRate);
       replayers.add(r);
@@ -137,15 +146,46 @@ final class PublisherEngine {
   private void sendDirect(RegionLane lane, Publication p) {
     lane.inFlight.incrementAndGet();
     long start = System.nanoTime();
+    DirectCopy copy = new DirectCopy(p, start, start + timeout.toNanos());
+    lane.awaitingAck.add(copy); // under the ordering lock: deadlines grow along the queue
     CompletableFuture<SinkAck> sent;
     try {
       sent = lane.sink.send(p.message);
     } catch (RuntimeException e) {
       sent = CompletableFuture.failedFuture(e);
     }
-    sent.thenApply(ack -> ack)
-        .orTimeout(timeout.toNanos(), TimeUnit.NANOSECONDS)
-        .whenComplete((ack, err) -> onDirectOutcome(lane, p, start, ack, err));
+    sent.whenComplete((ack, err) -> {
+      if (copy.claim()) {
+        onDirectOutcome(lane, p, start, ack, err);
+      }
+    });
+  }
+
+  /**
+   * Times out direct copies past their deadline: one timer for every copy, instead of a scheduled
+   * task per copy (which cost more than the send itself under load). Runs every {@link
+   * #TIMEOUT_TICK_MILLIS} ms, so a timeout fires up to that much late.
+   */
+  private void expireDirectCopies() {
+    long now = System.nanoTime();
+    for (RegionLane lane : lanes) {
+      for (DirectCopy head; (head = lane.awaitingAck.peek()) != null; ) {
+        if (head.isSettled()) {
+          lane.awaitingAck.poll();
+        } else if (now - head.deadlineNanos >= 0) {
+          lane.awaitingAck.poll();
+          if (head.claim()) {
+            try {
+              onDirectOutcome(lane, head.publication, head.startNanos, null, new TimeoutException());
+            } catch (RuntimeException e) {
+              LOG.error("timing out a copy for region {} failed", lane.region, e);
+            }
+          }
+        } else {
+          break; // every later copy has a later deadline
+        }
+      }
+    }
   }
 
   private void onDirectOutcome(RegionLane lane, Publication p, long start, SinkAck ack, Throwable err) {
@@ -297,6 +337,7 @@ final class PublisherEngine {
       orderLock.unlock();
     }
     flush();
+    timer.shutdown();
     replayers.forEach(SpoolReplayer::stop);
     RuntimeException failure = null;
     for (RegionLane lane : lanes) {

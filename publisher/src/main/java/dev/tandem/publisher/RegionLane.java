@@ -33,6 +33,9 @@ final class RegionLane {
   volatile boolean spooling;
   /** Direct copies sent and not yet settled (acknowledged, failed, or durable in the spool). */
   final AtomicInteger inFlight = new AtomicInteger();
+  /** Direct copies in send order (so in deadline order); the timer expires them from the head. */
+  final java.util.concurrent.ConcurrentLinkedQueue<DirectCopy> awaitingAck =
+      new java.util.concurrent.ConcurrentLinkedQueue<>();
   /** Delivery futures of copies spooled by this process, completed when replayed. */
   final Map<Long, CompletableFuture<SinkAck>> pendingDeliveries = new ConcurrentHashMap<>();
   /** Wakes the replayer (a copy was spooled, the circuit moved, or the publisher closes). */
