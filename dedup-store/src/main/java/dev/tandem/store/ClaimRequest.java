@@ -8,6 +8,7 @@ import java.util.Objects;
 /** One claim of a {@link IdempotencyStore#claimAll batch}: the arguments of {@code claim}. */
 public record ClaimRequest(String id, int shard, PayloadDigest digest, long epoch, Duration lease) {
 
+  /** Validates the id (at most 128 characters), shard, epoch and a positive lease. */
   public ClaimRequest {
     TandemIds.validate(id);
     if (shard < 0) {

@@ -18,6 +18,7 @@ public sealed interface ClaimResult {
 
   /** Already processed: skip it (the record carries the stored result, if any, and completers). */
   record AlreadyCompleted(IdRecord record) implements ClaimResult {
+    /** Requires the record. */
     public AlreadyCompleted {
       Objects.requireNonNull(record, "record");
     }
@@ -31,6 +32,7 @@ public sealed interface ClaimResult {
    *     clock
    */
   record InProgress(Owner owner, long leaseRemainingMillis) implements ClaimResult {
+    /** Requires the owner. */
     public InProgress {
       Objects.requireNonNull(owner, "owner");
     }
@@ -46,6 +48,7 @@ public sealed interface ClaimResult {
    * of the id answers Conflict too.
    */
   record Conflict(Set<PayloadDigest> digests) implements ClaimResult {
+    /** Copies the digests (sorted, unmodifiable). */
     public Conflict {
       digests = Collections.unmodifiableSet(new TreeSet<>(digests));
     }
@@ -53,6 +56,7 @@ public sealed interface ClaimResult {
 
   /** The id is dead-lettered in its current generation (until an operator re-drives it). */
   record DeadLettered(IdRecord record) implements ClaimResult {
+    /** Requires the record. */
     public DeadLettered {
       Objects.requireNonNull(record, "record");
     }

@@ -9,6 +9,7 @@ import dev.tandem.core.TandemIds;
  */
 public record CompleteRequest(String id, int shard, byte[] result) {
 
+  /** Validates the id and shard (the result size is checked by the store). */
   public CompleteRequest {
     TandemIds.validate(id);
     if (shard < 0) {

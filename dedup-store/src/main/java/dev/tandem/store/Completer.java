@@ -17,6 +17,7 @@ public record Completer(RegionId region, String instance, int attempt)
           .thenComparing(Completer::instance)
           .thenComparingInt(Completer::attempt);
 
+  /** Validates the instance name and a non-negative attempt. */
   public Completer {
     Objects.requireNonNull(region, "region");
     instance = Owner.validateInstance(instance);

@@ -8,10 +8,12 @@ public final class CorruptRecordException extends StoreException {
 
   private static final long serialVersionUID = 1L;
 
+  /** An exception saying what is wrong with the bytes. */
   public CorruptRecordException(String message) {
     super(message);
   }
 
+  /** An exception saying what is wrong with the bytes, with the low-level cause. */
   public CorruptRecordException(String message, Throwable cause) {
     super(message, cause);
   }

@@ -78,6 +78,10 @@ public record IdRecord(
       Comparator.nullsFirst(Arrays::compareUnsigned);
   private static final Comparator<String> STRINGS = Comparator.nullsFirst(Comparator.naturalOrder());
 
+  /**
+   * Validates every field (the id as {@code TandemIds.validate}, non-negative numbers, CLAIMED with
+   * attempt &gt;= 1) and copies the sets (sorted, unmodifiable) and the result.
+   */
   public IdRecord {
     TandemIds.validate(id);
     if (shard < 0) {

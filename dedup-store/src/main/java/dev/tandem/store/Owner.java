@@ -18,6 +18,7 @@ public record Owner(RegionId region, String instance) implements Comparable<Owne
   private static final Comparator<Owner> ORDER =
       Comparator.comparing(Owner::region).thenComparing(Owner::instance);
 
+  /** Validates the instance name: 1-128 characters, no control characters. */
   public Owner {
     Objects.requireNonNull(region, "region");
     instance = validateInstance(instance);

@@ -52,6 +52,7 @@ public record ShardLease(
           .thenComparing(ShardLease::peerReachable)
           .thenComparing(ShardLease::attributes, ShardLease::compareMaps);
 
+  /** Validates the numbers and copies the attributes (sorted, unmodifiable). */
   public ShardLease {
     if (shard < 0) {
       throw new IllegalArgumentException("shard must be >= 0, got " + shard);

@@ -9,10 +9,12 @@ public class StoreException extends RuntimeException {
 
   private static final long serialVersionUID = 1L;
 
+  /** An exception with a message that names the store's directory. */
   public StoreException(String message) {
     super(message);
   }
 
+  /** An exception with a message that names the store's directory, and the engine's cause. */
   public StoreException(String message, Throwable cause) {
     super(message, cause);
   }
