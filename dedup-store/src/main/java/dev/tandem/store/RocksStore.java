@@ -737,7 +737,8 @@ final class RocksStore implements IdempotencyStore {
    * updates the cache, the sightings, the counter and the listeners.
    */
   private final class Batch implements AutoCloseable {
-    private final WriteBatch wb = new WriteBatch();
+    /** Created on the first staged write: reads and no-op answers allocate no native batch. */
+    private WriteBatch wb;
     private final Map<RecordKey, RocksEngine.Stored> overlay = new HashMap<>();
     private final List<Map.Entry<RecordKey, IdRecord>> records = new ArrayList<>();
     private final List<WriteOrigin> recordOrigins = new ArrayList<>();
@@ -788,12 +789,13 @@ final class RocksStore implements IdempotencyStore {
       byte[] k = key.bytes();
       try {
         if (stored != null && stored.bucketStart() != target) {
-          wb.delete(engine.bucket(stored.bucketStart()), k);
+          batch().delete(engine.bucket(stored.bucketStart()), k);
         }
-        wb.put(cf, k, RecordCodec.encode(merged));
+        batch().put(cf, k, RecordCodec.encode(merged));
         if (merged.isDetectedDuplicate()
             && (stored == null || !stored.record().isDetectedDuplicate())) {
-          wb.merge(engine.meta(), RocksEngine.KEY_DETECTED_DUPLICATES, RocksEngine.uint64Operand(1));
+          batch().merge(engine.meta(), RocksEngine.KEY_DETECTED_DUPLICATES,
+              RocksEngine.uint64Operand(1));
           duplicates++;
         }
       } catch (RocksDBException e) {
@@ -829,7 +831,7 @@ final class RocksStore implements IdempotencyStore {
 
     void put(ColumnFamilyHandle cf, byte[] k, byte[] v) {
       try {
-        wb.put(cf, k, v);
+        batch().put(cf, k, v);
         dirty = true;
       } catch (RocksDBException e) {
         throw engine.failure("stage a write", e);
@@ -866,9 +868,18 @@ final class RocksStore implements IdempotencyStore {
       }
     }
 
+    private WriteBatch batch() {
+      if (wb == null) {
+        wb = new WriteBatch();
+      }
+      return wb;
+    }
+
     @Override
     public void close() {
-      wb.close();
+      if (wb != null) {
+        wb.close();
+      }
     }
   }
 
