@@ -38,7 +38,7 @@ final class PublisherEngine {
   final ReentrantLock orderLock = new ReentrantLock();
   private long nextSeq;
   private volatile boolean closed;
-  private final Set<CompletableFuture<PublishResult>> pending = ConcurrentHashMap.newKeySet();
+  private final InFlightTracker inFlightPublishes = new InFlightTracker();
   private final List<SpoolReplayer> replayers = new ArrayList<>();
   private final Counter publishedOk;
   private final Counter publishedFailed;
@@ -119,10 +119,10 @@ final class PublisherEngine {
     } finally {
       orderLock.unlock();
     }
-    pending.add(p.result);
+    InFlightTracker.Ticket ticket = inFlightPublishes.begin();
     p.result.whenComplete((r, e) -> {
-      pending.remove(p.result);
       (e == null ? publishedOk : publishedFailed).increment();
+      ticket.end();
     });
     return p.result;
   }
@@ -299,16 +299,10 @@ final class PublisherEngine {
   }
 
   void flush() {
-    List<CompletableFuture<PublishResult>> snapshot = new ArrayList<>(pending);
-    for (CompletableFuture<PublishResult> f : snapshot) {
-      try {
-        f.get();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        return;
-      } catch (ExecutionException e) {
-        // the caller of publish sees it; flush only waits
-      }
+    try {
+      inFlightPublishes.awaitAllBegun();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
     }
   }
 

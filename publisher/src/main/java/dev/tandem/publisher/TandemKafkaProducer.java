@@ -89,8 +89,8 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
   private final String idHeader;
   private final Duration recheckInterval;
   private final Map<String, TopicLayout> layouts = new ConcurrentHashMap<>();
-  /** Futures of records whose callback has not run yet; flush waits for them (Kafka's contract). */
-  private final java.util.Set<CompletableFuture<RecordMetadata>> unfinished = ConcurrentHashMap.newKeySet();
+  /** Records whose callback has not run yet; flush waits for them (Kafka's contract). */
+  private final InFlightTracker unfinished = new InFlightTracker();
   private volatile boolean closed;
 
   /** Partition count of a topic, as checked across regions. */
@@ -375,9 +375,16 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
     int valueSize = value == null ? -1 : value.length;
     TopicPartition tp = new TopicPartition(topic, partition);
     CompletableFuture<RecordMetadata> result = new CompletableFuture<>();
-    unfinished.add(result);
-    result.whenComplete((m, e) -> unfinished.remove(result));
-    publisher.publish(message).whenComplete((r, err) -> {
+    InFlightTracker.Ticket ticket = unfinished.begin();
+    result.whenComplete((m, e) -> ticket.end());
+    CompletableFuture<PublishResult> published;
+    try {
+      published = publisher.publish(message);
+    } catch (RuntimeException e) {
+      ticket.end();
+      throw e;
+    }
+    published.whenComplete((r, err) -> {
       if (err == null) {
         SinkAck ack = firstAck(r);
         RecordMetadata meta = new RecordMetadata(tp, ack.position(), 0, ack.timestamp(), keySize, valueSize);
@@ -492,13 +499,11 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
   /** Waits until every record sent so far is acknowledged or spooled per the ack policy. */
   @Override
   public void flush() {
-    publisher.flush();
-    for (CompletableFuture<RecordMetadata> f : List.copyOf(unfinished)) {
-      try {
-        f.join();
-      } catch (RuntimeException e) {
-        // reported to the record's callback and future; flush only waits
-      }
+    try {
+      unfinished.awaitAllBegun();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new org.apache.kafka.common.errors.InterruptException(e);
     }
   }
 
