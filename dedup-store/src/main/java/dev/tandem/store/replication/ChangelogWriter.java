@@ -329,7 +329,23 @@ final class ChangelogWriter implements StoreListener {
     return incarnation;
   }
 
-  void close() {
+  /** Stops shipping new changes. */
+  void stop() {
     closed = true;
+  }
+
+  /** Changes still waiting for an acknowledgement fail their barriers (after the publisher closed). */
+  void failPending() {
+    closed = true;
+    IllegalStateException e = new IllegalStateException(
+        "the replication log closed before the change was acknowledged (it may still be in the "
+            + "publisher's spool)");
+    for (Map<RegionId, Set<CompletableFuture<Void>>> byRegion : pending.values()) {
+      for (Set<CompletableFuture<Void>> set : byRegion.values()) {
+        for (CompletableFuture<Void> f : new ArrayList<>(set)) {
+          f.completeExceptionally(e);
+        }
+      }
+    }
   }
 }

@@ -388,12 +388,13 @@ public final class KafkaReplicationLog implements ReplicationLog {
       return;
     }
     closed = true;
-    writer.close();
+    writer.stop();
     scheduler.shutdownNow();
     reader.close(Duration.ofSeconds(10));
     if (ownsPublisher) {
-      publisher.close();
+      publisher.close(); // flushes: deliveries in flight complete their barriers first
     }
+    writer.failPending();
   }
 
   private void checkOpen() {
