@@ -257,4 +257,35 @@ class DualPublisherTest {
       KafkaEnvelopeHeaders.read(r.headers()).verifyPayload(r.value());
     }
   }
+
+  @Test
+  void aMessageEveryRegionRejectsFailsClearlyAndIsNeitherSpooledNorChargedToTheRegion(@TempDir Path spool)
+      throws Exception {
+    String topic = "too-large";
+    regions.createTopic(topic, 1);
+    SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    try (DualPublisher publisher = publisher(spool, AckPolicy.ANY, registry).build()) {
+      // above the producer's max.request.size (1 MiB by default): no retry or replay can help
+      OutboundMessage huge = OutboundMessage.builder(topic, 0).value(new byte[2 * 1024 * 1024]).build();
+      java.util.concurrent.ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(
+          java.util.concurrent.ExecutionException.class, () -> publisher.publish(huge).get(30, TimeUnit.SECONDS));
+      PublishException pe = org.junit.jupiter.api.Assertions.assertInstanceOf(PublishException.class, e.getCause());
+      assertEquals(Set.of(A, B), pe.failures().keySet());
+      pe.failures().values().forEach(t ->
+          org.junit.jupiter.api.Assertions.assertInstanceOf(MessageRejectedException.class, t));
+      assertTrue(pe.getMessage().contains("RecordTooLargeException"), pe.getMessage());
+      assertEquals(Set.of(), pe.spooled());
+      for (RegionId r : List.of(A, B)) {
+        RegionStatus st = publisher.status(r);
+        assertFalse(st.spooling(), st.toString());
+        assertEquals(0, st.spoolDepth());
+        assertEquals(CircuitBreaker.State.CLOSED, st.circuit());
+        assertEquals(1.0, registry.get("tandem.publisher.failed").tag("region", r.name())
+            .tag("outcome", "rejected").counter().count());
+      }
+      // the regions are healthy: the next message goes straight through
+      PublishResult ok = publisher.publish(message(topic, 1, 1)).get(30, TimeUnit.SECONDS);
+      assertEquals(Set.of(A, B), ok.acknowledged().keySet());
+    }
+  }
 }
