@@ -267,21 +267,27 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     if (ownership == null || fetched.isEmpty()) {
       return true;
     }
-    long now = clock.nanoTime();
-    if (everValid && now - lastValidNanos <= ownership.revalidateAfter().toNanos()) {
-      return true;
-    }
+    return ensureValid(ownedShards(fetched));
+  }
+
+  private Set<Integer> ownedShards(Collection<TopicPartition> tps) {
     Set<Integer> shards = new TreeSet<>();
-    for (TopicPartition tp : fetched) {
+    for (TopicPartition tp : tps) {
       try {
         if (ownership.owns(tp.partition())) {
           shards.add(tp.partition());
         }
       } catch (StoreException e) {
-        // not restored: it will not be processed this round anyway
+        // not restored: it will not be processed or heartbeated this round anyway
       }
     }
-    if (shards.isEmpty()) {
+    return shards;
+  }
+
+  /** Revalidates {@code shards} if this owner has been silent for revalidateAfter (or never spoke). */
+  private boolean ensureValid(Set<Integer> shards) {
+    long now = clock.nanoTime();
+    if (shards.isEmpty() || (everValid && now - lastValidNanos <= ownership.revalidateAfter().toNanos())) {
       return true;
     }
     if (!ownership.revalidate(shards)) {
@@ -544,6 +550,11 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     if (!fetchedSinceHeartbeat && !brokerAnswers(owned)) {
       return; // the own broker did not answer: stay silent, so the follower can take over
     }
+    // after a silence, a heartbeat must not renew a lease a follower has taken over meanwhile
+    if (!ensureValid(ownedShards(owned))) {
+      return;
+    }
+    owned.removeIf(tp -> !ownership.owns(tp.partition()));
     fetchedSinceHeartbeat = false;
     lastHeartbeatNanos = now;
     everValid = true;

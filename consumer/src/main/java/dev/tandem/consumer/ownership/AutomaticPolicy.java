@@ -23,15 +23,16 @@ final class AutomaticPolicy implements OwnershipPolicy {
   }
 
   @Override
-  public Optional<String> shouldTakeOver(ShardObservation o) {
+  public Optional<TakeoverDecision> shouldTakeOver(ShardObservation o) {
     if (o.silentFor().compareTo(silence) > 0) {
-      return Optional.of("no heartbeat from " + o.lease().owner() + " for " + o.silentFor()
-          + " (> L + margin = " + silence + ")");
+      return Optional.of(new TakeoverDecision("no heartbeat from " + o.lease().owner() + " for "
+          + o.silentFor() + " (> L + margin = " + silence + ")", TakeoverDecision.Basis.SILENCE));
     }
     if (!o.heldFor().isZero() && o.heldFor().compareTo(stuckAfter) > 0
         && o.progressStalledFor().compareTo(stuckAfter) > 0) {
-      return Optional.of(o.lease().owner() + " heartbeats without progress for "
-          + o.progressStalledFor() + " while this follower holds a message for " + o.heldFor());
+      return Optional.of(new TakeoverDecision(o.lease().owner() + " heartbeats without progress for "
+          + o.progressStalledFor() + " while this follower holds a message for " + o.heldFor(),
+          TakeoverDecision.Basis.NO_PROGRESS));
     }
     return Optional.empty();
   }

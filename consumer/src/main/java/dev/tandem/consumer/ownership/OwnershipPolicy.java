@@ -12,10 +12,10 @@ import java.util.Optional;
 public interface OwnershipPolicy {
 
   /**
-   * Whether this region should take {@code observation.shard()} over now, and why (the reason goes
-   * into the {@link TakeoverReport}); empty to keep following.
+   * Whether this region should take {@code observation.shard()} over now, and on what basis (the
+   * reason goes into the {@link TakeoverReport}); empty to keep following.
    */
-  Optional<String> shouldTakeOver(ShardObservation observation);
+  Optional<TakeoverDecision> shouldTakeOver(ShardObservation observation);
 
   /**
    * Whether this region, holding {@code lease} as its owner, may process the shard now. The default

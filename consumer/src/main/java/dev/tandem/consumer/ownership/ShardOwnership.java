@@ -219,19 +219,37 @@ public final class ShardOwnership {
       ShardObservation o = new ShardObservation(shard, l, self,
           Duration.ofNanos(now - w.changedAtNanos), heldFor,
           Duration.ofNanos(now - w.progressAtNanos));
-      Optional<String> why = policy.shouldTakeOver(o);
+      Optional<TakeoverDecision> why = policy.shouldTakeOver(o);
       if (why.isEmpty()) {
         return Optional.empty();
       }
-      return Optional.of(takeOver(shard, why.get()));
+      Optional<TakeoverReport> r = takeOver(shard, why.get().reason(), l, why.get().basis());
+      if (r.isEmpty()) {
+        // cancelled: measure silence afresh from now
+        w.changedAtNanos = clock.nanoTime();
+        w.progressAtNanos = w.changedAtNanos;
+      }
+      return r;
     }
   }
 
   /**
-   * Takes {@code shard} over: reads this region's changelog to the end and the old owner region's
-   * where its broker answers, writes the lease with epoch + 1, and computes the duplicate bound.
+   * Takes {@code shard} over unconditionally (an operator's or a witness's decision): reads this
+   * region's changelog to the end and the old owner region's where its broker answers, writes the
+   * lease with epoch + 1, and computes the duplicate bound.
    */
   public TakeoverReport takeOver(int shard, String reason) {
+    return takeOver(shard, reason, lease(shard), TakeoverDecision.Basis.GRANTED).orElseThrow();
+  }
+
+  /**
+   * A policy's takeover, re-checked after the catch-ups: cancelled (empty) when this region's own
+   * changelog cannot be read (the silence may be ours: our broker was down, so the owner's
+   * heartbeats could not reach us), when another epoch appeared, or when what the decision rested on
+   * changed (a newer heartbeat for SILENCE, a new position for NO_PROGRESS).
+   */
+  private Optional<TakeoverReport> takeOver(
+      int shard, String reason, ShardLease observed, TakeoverDecision.Basis basis) {
     long t0 = clock.nanoTime();
     ShardLease old = lease(shard);
     if (old.owner().equals(self)) {
@@ -239,9 +257,26 @@ public final class ShardOwnership {
     }
     Set<Integer> one = Set.of(shard);
     CatchUpResult own = replication.catchUp(self, one, catchUpTimeout);
+    if (!own.complete() && basis != TakeoverDecision.Basis.GRANTED) {
+      log.warn("Tandem {} does not take shard {} over ({}): its own changelog could not be read: {}",
+          self, shard, reason, own);
+      return Optional.empty();
+    }
     CatchUpResult theirs = replication.catchUp(old.owner(), one, catchUpTimeout);
     // the catch-ups may have brought a newer lease (the owner's last heartbeats): take over that one
     ShardLease latest = lease(shard);
+    boolean changed = switch (basis) {
+      case SILENCE -> latest.epoch() != observed.epoch()
+          || latest.heartbeatHlc() != observed.heartbeatHlc();
+      case NO_PROGRESS -> latest.epoch() != observed.epoch()
+          || latest.position() != observed.position();
+      case GRANTED -> false;
+    };
+    if (changed) {
+      log.warn("Tandem {} cancels the takeover of shard {} ({}): the lease moved meanwhile: {}", self,
+          shard, reason, latest);
+      return Optional.empty();
+    }
     ShardLease next = store.mergeLease(latest.takenOverBy(self, store.tickHlc()));
     epochGauge(shard).set(next.epoch());
     long[] claimed = {0};
@@ -272,7 +307,7 @@ public final class ShardOwnership {
     }
     watches.remove(shard);
     log.warn("Tandem {}", report);
-    return report;
+    return Optional.of(report);
   }
 
   /**
@@ -297,7 +332,7 @@ public final class ShardOwnership {
     for (RegionId peer : regions) {
       if (!peer.equals(self)) {
         CatchUpResult r = replication.catchUp(peer, shards, catchUpTimeout);
-        log.info("Tandem owner {} revalidated shards {}: {}", self, shards, r);
+        log.warn("Tandem owner {} revalidated shards {} after a silence: {}", self, shards, r);
       }
     }
     return true;

@@ -9,7 +9,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * A region-a consumer instance in a child JVM, for the SIGKILL test. Prints {@code handled <id>
  * <epoch>} for every handler run and {@code hanging <id>} when its {@code hangAt}-th handler run
- * blocks forever (the parent then kills it).
+ * blocks forever, once everything it wrote before is acknowledged by the changelog (the parent then
+ * kills it). Completions not yet acknowledged by the changelog at a kill are redone by the next
+ * instance (their offsets were not committed either); this test isolates the killed handler.
  *
  * <p>Args: bootstrapA bootstrapB topic prefix dir instance hangAt claimLeaseMillis
  */
@@ -21,6 +23,7 @@ public final class KilledConsumerMain {
     int hangAt = Integer.parseInt(args[6]);
     Duration lease = Duration.ofMillis(Long.parseLong(args[7]));
     AtomicInteger runs = new AtomicInteger();
+    java.util.concurrent.atomic.AtomicReference<RegionNode> self = new java.util.concurrent.atomic.AtomicReference<>();
     CountDownLatch never = new CountDownLatch(1);
     RegionNode node = new RegionNode(args[0], args[1], RegionNode.A, args[5], Path.of(args[4]),
         args[2], args[3], new History(), o -> {
@@ -31,12 +34,18 @@ public final class KilledConsumerMain {
             System.out.println("handled " + ctx.id() + " " + ctx.epoch());
             System.out.flush();
             if (runs.incrementAndGet() == hangAt) {
+              // the work before this message (claims, completions) is in the changelog first, so
+              // the only thing the kill leaves undone is this handler (the property under test)
+              for (int s = 0; s < 4; s++) {
+                self.get().log.barrier(s, RegionNode.A).get(30, java.util.concurrent.TimeUnit.SECONDS);
+              }
               System.out.println("hanging " + ctx.id());
               System.out.flush();
               never.await();
             }
           };
         });
+    self.set(node);
     node.start();
     System.out.println("started");
     System.out.flush();

@@ -88,7 +88,7 @@ class KilledConsumerTest {
           multi.put("kill-" + i, c);
         }
       }
-      System.out.printf("killed-mid-handler: messages=%d duplicates=%d (ids %s) bound=1 "
+      System.out.printf("killed-mid-handler: messages=%d duplicates=%d (ids %s) "
           + "handled-again-after=%dms lease=%s%n", n, report.duplicates(), multi, againAfterMillis, lease);
       assertEquals(0, report.lost().size());
       assertEquals(Map.of(hungId, 2), multi, "only the message whose handler was killed ran twice");

@@ -95,8 +95,10 @@ class RegionOutageTakeoverTest {
       int before = aRuns.get();
       Publishing.publish(producer, topic, "out", n, n + 200, history);
       await().atMost(Duration.ofSeconds(120)).until(() -> history.distinctHandled() == n + 200);
-      await().atMost(Duration.ofSeconds(60)).until(
-          () -> a.counter("tandem.consumer.follower.acknowledged") >= 200);
+      // region A learned of the new epochs (from region B's changelog, read at its revalidation)
+      await().atMost(Duration.ofSeconds(60)).until(() -> !a.ownership.owns(0) && !a.ownership.owns(2));
+      assertEquals(1L, a.ownership.epoch(0));
+      assertEquals(1L, a.ownership.epoch(2));
       assertEquals(before, aRuns.get(), "region A processed nothing after it came back");
       assertEquals(0, a.ownership.reports().size());
       assertEquals(2, b.ownership.reports().size());

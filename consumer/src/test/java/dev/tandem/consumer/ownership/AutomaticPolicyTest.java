@@ -25,12 +25,12 @@ class AutomaticPolicyTest {
   void takesOverOnlyAfterSilenceLongerThanLeasePlusMargin() {
     assertFalse(policy.shouldTakeOver(obs(14, 0, 14)).isPresent());
     assertFalse(policy.shouldTakeOver(obs(15, 0, 15)).isPresent(), "exactly L + margin is not yet");
-    assertTrue(policy.shouldTakeOver(obs(16, 0, 16)).orElseThrow().contains("no heartbeat"));
+    assertTrue(policy.shouldTakeOver(obs(16, 0, 16)).orElseThrow().reason().contains("no heartbeat"));
   }
 
   @Test
   void takesOverAStuckOwnerOnlyWhileHoldingAndWithoutProgress() {
-    assertTrue(policy.shouldTakeOver(obs(1, 61, 61)).orElseThrow().contains("without progress"));
+    assertTrue(policy.shouldTakeOver(obs(1, 61, 61)).orElseThrow().reason().contains("without progress"));
     assertFalse(policy.shouldTakeOver(obs(1, 61, 30)).isPresent(), "the owner progressed recently");
     assertFalse(policy.shouldTakeOver(obs(1, 0, 600)).isPresent(), "an idle owner is not stuck");
     assertFalse(policy.shouldTakeOver(obs(1, 30, 600)).isPresent(), "held for less than stuckAfter");
