@@ -54,7 +54,7 @@ class TwoRegionConsumerTest {
     regions.createTopic(topic, 4);
     regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
     History history = new History();
-    int n = 4000;
+    int n = 10_000;
     try (RegionNode a = new RegionNode(regions, RegionNode.A, "a1", dir, topic, "ff", history, o -> {});
         RegionNode b = new RegionNode(regions, RegionNode.B, "b1", dir, topic, "ff", history, o -> {});
         TandemKafkaProducer<String, byte[]> producer = Publishing.producer(regions, dir.resolve("pub"))) {

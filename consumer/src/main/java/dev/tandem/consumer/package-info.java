@@ -1,0 +1,9 @@
+/**
+ * Process each message once across regions: the transport-neutral {@link
+ * dev.tandem.consumer.OnceProcessor} (envelope checks, claim, handler, complete / release / dead
+ * letter) and its small SPI ({@link dev.tandem.consumer.DeadLetterSink}, {@link
+ * dev.tandem.consumer.ShardFence}). Transports: {@code dev.tandem.consumer.kafka} here, Service Bus
+ * and Azure Functions in {@code tandem-azure}. Shard ownership and takeover: {@code
+ * dev.tandem.consumer.ownership}.
+ */
+package dev.tandem.consumer;
