@@ -5,7 +5,11 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Properties;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
@@ -34,9 +38,11 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * has the copy. Too-large, invalid-topic and serialization errors are reported as {@link
  * MessageRejectedException} (replaying would not help); every other error counts against the region.
  *
- * <p>Copies are handed to the producer by one thread per sink, in the order {@link #send} was called,
- * so a producer blocked on a failed region ({@code max.block.ms}) never stalls the publisher or the
- * other regions. Producer settings matter: {@code acks=all} and {@code enable.idempotence=true}
+ * <p>While the region looks healthy (the topic was acknowledged before, the last copy did not fail,
+ * and acknowledgements keep coming) copies are handed to the producer inline, which cannot block.
+ * Otherwise — first send to a topic, a failure, silence for {@value #SUSPECT_AFTER_NANOS} ns — they
+ * go through this sink's own thread, in call order, so a producer blocked on a failed region ({@code
+ * max.block.ms}, full buffer) never stalls the publisher or the other regions. Producer settings matter: {@code acks=all} and {@code enable.idempotence=true}
  * (forced by {@link #create}) keep per-partition order across retries; keep {@code
  * delivery.timeout.ms} at or above the publisher's timeout.
  */
@@ -50,8 +56,21 @@ public final class KafkaRegionalSink implements RegionalSink {
   private final Properties adminConfig;
   private final Duration closeTimeout;
   private volatile Admin admin;
-  /** One thread per region hands copies to the producer, in the order {@link #send} was called. */
+  /** Hands copies to the producer when the region looks unhealthy, in {@link #send} call order. */
   private final ExecutorService dispatcher;
+  /** Orders the inline-or-queue decision with the queue itself. */
+  private final Object handOff = new Object();
+  /** Copies queued on the dispatcher and not yet handed to the producer. */
+  private final AtomicInteger queued = new AtomicInteger();
+  /** Copies handed to the producer and not yet answered. */
+  private final AtomicLong outstanding = new AtomicLong();
+  /** Topics this sink has had acknowledged: the producer holds their metadata. */
+  private final Set<String> confirmedTopics = ConcurrentHashMap.newKeySet();
+  private volatile long lastAckNanos = System.nanoTime();
+  private volatile boolean lastFailed;
+
+  /** With copies outstanding and no acknowledgement for this long, a region counts as suspect. */
+  static final long SUSPECT_AFTER_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
 
   private KafkaRegionalSink(
       RegionId region, Producer<byte[], byte[]> producer, Properties adminConfig, Duration closeTimeout) {
@@ -124,26 +143,65 @@ public final class KafkaRegionalSink implements RegionalSink {
             m.valueUnsafe(),
             headers);
     CompletableFuture<SinkAck> ack = new CompletableFuture<>();
-    try {
-      // producer.send may block (metadata of a region that is down, or a full buffer) for up to
-      // max.block.ms: done on this region's own thread, so one region never stalls the others
-      dispatcher.execute(() -> doSend(record, ack));
-    } catch (RejectedExecutionException e) {
-      ack.completeExceptionally(new IllegalStateException("sink of region " + region + " is closed", e));
+    synchronized (handOff) {
+      if (queued.get() == 0 && looksHealthy(record.topic())) {
+        // the common case: the producer has this topic's metadata and the region answers, so send
+        // cannot block; handing off to a thread would cost more than the send itself
+        doSend(record, ack);
+        return ack;
+      }
+      // producer.send may block (no metadata for a region that is down, or a full buffer) for up to
+      // max.block.ms: done on this region's own thread, so one region never stalls the others.
+      // While anything is queued, later copies queue behind it, so call order is kept.
+      queued.incrementAndGet();
+      try {
+        dispatcher.execute(() -> {
+          try {
+            doSend(record, ack);
+          } finally {
+            queued.decrementAndGet();
+          }
+        });
+      } catch (RejectedExecutionException e) {
+        queued.decrementAndGet();
+        ack.completeExceptionally(new IllegalStateException("sink of region " + region + " is closed", e));
+      }
     }
     return ack;
   }
 
+  /**
+   * Whether a send to {@code topic} can go inline: the topic was acknowledged before (so the producer
+   * holds its metadata), the last copy did not fail, and the region has acknowledged something within
+   * {@link #SUSPECT_AFTER_NANOS} whenever copies are outstanding.
+   */
+  private boolean looksHealthy(String topic) {
+    if (lastFailed || !confirmedTopics.contains(topic)) {
+      return false;
+    }
+    return outstanding.get() == 0 || System.nanoTime() - lastAckNanos < SUSPECT_AFTER_NANOS;
+  }
+
   private void doSend(ProducerRecord<byte[], byte[]> record, CompletableFuture<SinkAck> ack) {
+    outstanding.incrementAndGet();
     try {
       producer.send(record, (meta, err) -> {
+        outstanding.decrementAndGet();
         if (err == null) {
+          lastAckNanos = System.nanoTime();
+          lastFailed = false;
+          if (!confirmedTopics.contains(meta.topic())) {
+            confirmedTopics.add(meta.topic());
+          }
           ack.complete(new SinkAck(region, meta.topic(), meta.partition(), meta.offset(), meta.timestamp()));
         } else {
+          lastFailed = true;
           ack.completeExceptionally(classify(err));
         }
       });
     } catch (RuntimeException e) {
+      outstanding.decrementAndGet();
+      lastFailed = true;
       ack.completeExceptionally(classify(e));
     }
   }
