@@ -55,6 +55,7 @@ final class RegionNode implements AutoCloseable {
     int shards = 4;
     TandemRecordHandler<String, byte[]> handler;
     boolean ownership = true;
+    int maxAttempts = 5;
   }
 
   static Properties bytesProducer(String bootstrap) {
@@ -82,7 +83,8 @@ final class RegionNode implements AutoCloseable {
     String own = region.equals(A) ? bootstrapA : bootstrapB;
     String other = region.equals(A) ? bootstrapB : bootstrapA;
     store = IdempotencyStore.builder().region(region).instance(instance)
-        .directory(dir.resolve(instance + "-store")).meterRegistry(meters).build();
+        .directory(dir.resolve(instance + "-store")).maxAttempts(o.maxAttempts).meterRegistry(meters)
+        .build();
     KafkaReplicationLog.Builder lb = KafkaReplicationLog.builder().store(store)
         .region(A, bootstrapA)
         .region(B, bootstrapB)

@@ -227,4 +227,46 @@ class TwoRegionConsumerTest {
     }
     return out;
   }
+
+  @Test
+  void ownerHeartbeatingWithoutProgressIsTakenOverByTheHoldingFollower(@TempDir Path dir) throws Exception {
+    String topic = "orders-stuck";
+    regions.createTopic(topic, 4);
+    regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
+    History history = new History();
+    AtomicInteger aFailures = new AtomicInteger();
+    try (RegionNode a = new RegionNode(regions, RegionNode.A, "a1", dir, topic, "stuck", history, o -> {
+          o.maxAttempts = 1000;
+          o.handler = (rec, ctx) -> {
+            // region A's downstream is broken for this message: it fails on every attempt
+            aFailures.incrementAndGet();
+            throw new IllegalStateException("downstream of region-a is down");
+          };
+        });
+        RegionNode b = new RegionNode(regions, RegionNode.B, "b1", dir, topic, "stuck", history,
+            o -> o.stuckAfter = Duration.ofSeconds(3));
+        TandemKafkaProducer<String, byte[]> producer = Publishing.producer(regions, dir.resolve("pub"))) {
+      a.start();
+      b.start();
+      ProducerRecord<String, byte[]> r = new ProducerRecord<>(topic, 0, "k",
+          "stuck".getBytes(StandardCharsets.UTF_8));
+      r.headers().add(TandemHeaders.ID, "stuck-1".getBytes(StandardCharsets.UTF_8));
+      producer.send(r).get();
+      history.published("stuck-1");
+      long sent = System.nanoTime();
+      await().atMost(Duration.ofSeconds(60)).until(() -> history.distinctHandled() == 1);
+      long handledMillis = (System.nanoTime() - sent) / 1_000_000;
+      List<TakeoverReport> reports = b.ownership.reports();
+      System.out.printf("stuck-owner: messages=1 duplicates=%d bound=%s takeover-and-handled=%dms a-failures=%d %s%n",
+          history.check(0).duplicates(), reports.isEmpty() ? "-" : reports.get(0).bound(), handledMillis,
+          aFailures.get(), reports);
+      assertEquals(1, reports.size(), "only the stuck shard is taken over");
+      assertEquals(0, reports.get(0).shard());
+      assertTrue(reports.get(0).reason().contains("without progress"), reports.get(0).reason());
+      assertTrue(aFailures.get() >= 1, "region A was alive and trying");
+      assertEquals("region-b", history.runsOf("stuck-1").get(0).region());
+      assertEquals(0, history.check(0).duplicates());
+      assertTrue(reports.get(0).bound().orElseThrow() <= 1, "at most A's live claim: " + reports.get(0));
+    }
+  }
 }
