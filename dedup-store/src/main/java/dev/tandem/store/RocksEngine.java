@@ -437,8 +437,16 @@ final class RocksEngine implements AutoCloseable {
   }
 
   StoreException failure(String what, RocksDBException e) {
+    // a damaged file (bit flip, truncation) shows up on read as a Corruption status: say what to do
+    boolean corrupt = e.getStatus() != null
+        && e.getStatus().getCode() == org.rocksdb.Status.Code.Corruption;
     return new StoreException(
-        "RocksDB failed to " + what + " in the store at " + directory + ": " + e.getMessage(), e);
+        "RocksDB failed to " + what + " in the store at " + directory + ": " + e.getMessage()
+            + (corrupt
+                ? ". The store is corrupt: close it and delete the directory; the store is a replica"
+                    + " and is restored from the changelog."
+                : ""),
+        e);
   }
 
   @Override

@@ -1,6 +1,10 @@
 package dev.tandem.store.replication;
 
+import dev.tandem.core.Envelope;
+import dev.tandem.core.EnvelopeException;
+import dev.tandem.core.EnvelopeSigner;
 import dev.tandem.core.RegionId;
+import dev.tandem.publisher.KafkaEnvelopeHeaders;
 import dev.tandem.store.CorruptRecordException;
 import dev.tandem.store.IdRecord;
 import dev.tandem.store.IdempotencyStore;
@@ -25,6 +29,11 @@ import org.slf4j.LoggerFactory;
  * is not its partition) is counted ({@code tandem.replication.bad.records}, tag {@code reason}),
  * logged with topic/partition/offset and skipped; its offset is still checkpointed, so it never stops
  * replication and is not re-read forever.
+ *
+ * <p>With a verifier ({@link KafkaReplicationLog.Builder#authenticate}), a record is applied only if
+ * its envelope headers carry a signature that verifies with one of the accepted keys and a digest
+ * that matches the value; anything else (unsigned, unknown key, forged, value swapped) is counted
+ * ({@code reason=unauthenticated}), logged without the value, and skipped before it is decoded.
  */
 final class BatchApplier {
 
@@ -37,9 +46,18 @@ final class BatchApplier {
   private final Counter appliedHeartbeats;
   private final Counter badCorrupt;
   private final Counter badPartition;
+  private final Counter badAuthentication;
+  /** Null: changelog records are not authenticated. */
+  private final EnvelopeSigner verifier;
 
   BatchApplier(IdempotencyStore store, LagTracker lag, MeterRegistry meters) {
+    this(store, lag, meters, null);
+  }
+
+  BatchApplier(IdempotencyStore store, LagTracker lag, MeterRegistry meters,
+      EnvelopeSigner verifier) {
     this.store = store;
+    this.verifier = verifier;
     this.lag = lag;
     RegionId region = store.owner().region();
     String r = region.name();
@@ -50,6 +68,8 @@ final class BatchApplier {
     badCorrupt = meters.counter("tandem.replication.bad.records", "region", r, "reason", "corrupt");
     badPartition =
         meters.counter("tandem.replication.bad.records", "region", r, "reason", "wrong-partition");
+    badAuthentication =
+        meters.counter("tandem.replication.bad.records", "region", r, "reason", "unauthenticated");
   }
 
   /**
@@ -70,6 +90,14 @@ final class BatchApplier {
     for (TopicPartition tp : records.partitions()) {
       List<ConsumerRecord<byte[], byte[]>> part = records.records(tp);
       for (ConsumerRecord<byte[], byte[]> r : part) {
+        String refused = verifier == null ? null : authenticationFailure(r);
+        if (refused != null) {
+          // before decoding: a forged value never reaches the parser or the store
+          badAuthentication.increment();
+          LOG.warn("skipping an unauthenticated changelog record at {}/{}@{}: {}",
+              r.topic(), r.partition(), r.offset(), refused);
+          continue;
+        }
         ChangelogEntry e;
         try {
           e = ChangelogCodec.decode(r.value());
@@ -105,5 +133,24 @@ final class BatchApplier {
       lag.onHeartbeat(hb);
     }
     return counts;
+  }
+
+  /** Why {@code r} is not authentic, or null if its signature and digest check out. */
+  private String authenticationFailure(ConsumerRecord<byte[], byte[]> r) {
+    Envelope env;
+    try {
+      env = KafkaEnvelopeHeaders.read(r.headers());
+    } catch (EnvelopeException ex) {
+      return "no readable envelope (" + ex.reason() + " " + ex.header() + ")";
+    }
+    EnvelopeSigner.Verification v = verifier.verify(env);
+    if (v != EnvelopeSigner.Verification.VALID) {
+      return "signature " + v;
+    }
+    // the signature covers the digest, not the value: the value must match the digest
+    if (!env.digest().matches(r.value())) {
+      return "value does not match its signed digest";
+    }
+    return null;
   }
 }

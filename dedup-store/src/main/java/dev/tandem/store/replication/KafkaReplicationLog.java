@@ -1,5 +1,6 @@
 package dev.tandem.store.replication;
 
+import dev.tandem.core.EnvelopeSigner;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemClock;
 import dev.tandem.core.TandemIds;
@@ -118,7 +119,7 @@ public final class KafkaReplicationLog implements ReplicationLog {
     this.writer = new ChangelogWriter(store, publisher, incarnation, topic, clock, scheduler,
         b.retryBackoff, meters);
     this.lag = new LagTracker(localRegion, clock, meters);
-    this.applier = new BatchApplier(store, lag, meters);
+    this.applier = new BatchApplier(store, lag, meters, b.changelogSigner);
     this.reader = new ChangelogReader(store, newConsumer(b), topic, applier, lag, clock,
         b.pollTimeout, b.apiTimeout, this::checkpointKeysOf, meters);
     LOG.info("replication log of {} opened: changelog {} ({} shards), writer incarnation {}",
@@ -448,6 +449,7 @@ public final class KafkaReplicationLog implements ReplicationLog {
     Duration topicTimeout = Duration.ofSeconds(15);
     TandemClock clock = TandemClock.system();
     MeterRegistry meterRegistry;
+    EnvelopeSigner changelogSigner;
 
     private Builder() {}
 
@@ -612,6 +614,21 @@ public final class KafkaReplicationLog implements ReplicationLog {
       return this;
     }
 
+    /**
+     * Authenticates the changelog (default: off). The changelog's own publisher signs every copy with
+     * {@code signer}'s signing key (HMAC-SHA256 over the copy's envelope, whose digest covers the
+     * value), and the reader applies only copies whose signature verifies with one of {@code
+     * signer}'s keys; anything else is skipped and counted ({@code tandem.replication.bad.records},
+     * {@code reason=unauthenticated}). {@code signer} must hold a signing key ({@link
+     * EnvelopeSigner#signingWith}). A publisher given with {@link #publisher} must be built with
+     * a signer holding the same keys. Rotate as for envelopes: add the new key as accepted
+     * everywhere, then sign with it, then drop the old one.
+     */
+    public Builder authenticate(EnvelopeSigner signer) {
+      this.changelogSigner = Objects.requireNonNull(signer, "signer");
+      return this;
+    }
+
     String topic() {
       return topicPrefix + ".changelog";
     }
@@ -715,6 +732,9 @@ public final class KafkaReplicationLog implements ReplicationLog {
           .timeout(publishTimeout)
           .spoolDirectory(spoolDirectory)
           .meterRegistry(meterRegistry);
+      if (changelogSigner != null) {
+        b.signer(changelogSigner);
+      }
       for (Map.Entry<RegionId, Properties> e : regions.entrySet()) {
         Properties p = new Properties();
         p.putAll(e.getValue());
