@@ -133,6 +133,15 @@ class TwoRegionConsumerTest {
         assertTrue(report.duplicates() <= bound, "duplicates " + report.duplicates() + " <= bound " + bound);
         assertEquals(0, report.duplicatesOutsideFaults());
         assertTrue(bound >= 1, "the hung message is CLAIMED without COMPLETED");
+        // the takeover is visible in the meters too
+        assertEquals(2.0, b.counter("tandem.consumer.takeovers"));
+        var summary = b.meters.find("tandem.consumer.duplicate.bound").summary();
+        assertEquals(2L, summary.count());
+        assertEquals((double) bound, summary.totalAmount());
+        for (TakeoverReport r : reports) {
+          assertEquals(1.0, b.meters.find("tandem.consumer.lease.epoch")
+              .tag("shard", Integer.toString(r.shard())).gauge().value());
+        }
       } finally {
         hang.countDown();
       }
