@@ -53,7 +53,7 @@ import org.rocksdb.WriteOptions;
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Warmup(iterations = 2, time = 2)
 @Measurement(iterations = 3, time = 2)
-@Fork(value = 1, jvmArgsAppend = {"-Xmx2g"})
+@Fork(value = 1, jvmArgsAppend = {"-Xmx2g", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"})
 public class StoreBenchmark {
 
   /** Number of pre-completed ids the hit benchmarks cycle over (all fit the cache). */
