@@ -55,20 +55,12 @@ final class PublisherEngine {
     this.publishedFailed = Counter.builder("tandem.publisher.published").tag("publisher", b.name).tag("outcome", "failed")
         .description("publishes that did not meet the ack policy").register(registry);
     this.spool = DurableSpool.open(b.spoolDirectory, b.spoolMaxRecords, b.spoolMaxBytes);
-    this.nextSeq = spool.nextSequence();
-    int i = 0;
-    for (RegionalSink sink : b.sinks.values()) {
-      CircuitBreaker cb = CircuitBreaker.of("tandem-" + sink.region().name(), b.circuitBreakerConfig);
-      RegionLane lane = new RegionLane(i++, sink, cb, registry, spool, b.name);
-      cb.getEventPublisher().onStateTransition(e -> {
-        lane.wake.release();
-        notifyListeners(l -> l.onCircuitTransition(lane.region, e.getStateTransition().getFromState(),
-            e.getStateTransition().getToState()));
-      });
-      // a region with copies left by an earlier run starts by replaying them, in order
-      lane.spooling = spool.depth(lane.region) > 0;
-      lanes.add(lane);
-      byRegion.put(lane.region, lane);
+    try {
+      this.nextSeq = spool.nextSequence();
+      createLanes(b, registry);
+    } catch (RuntimeException e) {
+      spool.close(); // release the directory lock: a retry with a fixed configuration can open it
+      throw e;
     }
     this.regions = List.copyOf(byRegion.keySet());
     for (String r : spool.regionsWithRecords()) {
@@ -91,6 +83,23 @@ final class PublisherEngine {
     }
   }
 
+  private void createLanes(DualPublisher.Builder b, MeterRegistry registry) {
+    int i = 0;
+    for (RegionalSink sink : b.sinks.values()) {
+      CircuitBreaker cb = CircuitBreaker.of("tandem-" + sink.region().name(), b.circuitBreakerConfig);
+      RegionLane lane = new RegionLane(i++, sink, cb, registry, spool, b.name);
+      cb.getEventPublisher().onStateTransition(e -> {
+        lane.wake.release();
+        notifyListeners(l -> l.onCircuitTransition(lane.region, e.getStateTransition().getFromState(),
+            e.getStateTransition().getToState()));
+      });
+      // a region with copies left by an earlier run starts by replaying them, in order
+      lane.spooling = spool.depth(lane.region) > 0;
+      lanes.add(lane);
+      byRegion.put(lane.region, lane);
+    }
+  }
+
   List<RegionId> regions() {
     return regions;
   }
@@ -105,11 +114,14 @@ final class PublisherEngine {
             ? message.withEnvelope(signer.sign(message.envelope()))
             : message;
     Publication p;
+    InFlightTracker.Ticket ticket;
     orderLock.lock();
     try {
       if (closed) {
         throw new IllegalStateException("the publisher is closed");
       }
+      // counted before any copy leaves, so a flush or close that follows the closed check waits for it
+      ticket = inFlightPublishes.begin();
       p = new Publication(m, nextSeq++, regions, policy);
       for (RegionLane lane : lanes) {
         dispatch(lane, p);
@@ -117,7 +129,6 @@ final class PublisherEngine {
     } finally {
       orderLock.unlock();
     }
-    InFlightTracker.Ticket ticket = inFlightPublishes.begin();
     p.result.whenComplete((r, e) -> {
       (e == null ? publishedOk : publishedFailed).increment();
       ticket.end();
