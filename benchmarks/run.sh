@@ -26,7 +26,6 @@ fi
 if command -v redis-server >/dev/null 2>&1; then
   redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >/dev/null 2>&1 &
   redis_pid=$!
-  trap '[ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null || true' EXIT
   export TANDEM_REDIS_PORT="$port"
   excludes=()
 else
@@ -44,8 +43,31 @@ case "$profile" in
   full)  flags=(-foe true) ;;
   *) echo "unknown profile $profile (smoke|quick|full)"; exit 2 ;;
 esac
-# Kafka clients and brokers log at WARN, so JMH's own output stays readable.
-export JAVA_TOOL_OPTIONS="${JAVA_TOOL_OPTIONS:-} -Dorg.slf4j.simpleLogger.defaultLogLevel=warn"
+# The two Kafka regions, once for the whole run, in a JVM of their own (RegionsMain): the brokers'
+# CPU is not counted as the benchmarks' own, and no JMH fork pays a cluster start. Its standard input is
+# held open on fd 3; closing it stops the regions.
+quiet=-Dorg.slf4j.simpleLogger.defaultLogLevel=warn
+regions_log=$(mktemp); regions_fifo=$(mktemp -u); mkfifo "$regions_fifo"
+java -Xmx1g -XX:+UseSerialGC "$quiet" -cp "$jar" dev.tandem.testkit.RegionsMain region-a region-b \
+  <"$regions_fifo" >"$regions_log" 2>&1 &
+regions_pid=$!
+exec 3>"$regions_fifo"
+cleanup() {
+  exec 3>&- || true
+  [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null || true
+  wait "$regions_pid" 2>/dev/null || true
+  rm -f "$regions_fifo" "$regions_log"
+}
+trap cleanup EXIT
+for _ in $(seq 1 240); do
+  grep -q '^READY' "$regions_log" && break
+  kill -0 "$regions_pid" 2>/dev/null || { echo "Kafka regions did not start:"; cat "$regions_log"; exit 1; }
+  sleep 0.5
+done
+grep -q '^READY' "$regions_log" || { echo "Kafka regions not ready in 120 s:"; cat "$regions_log"; exit 1; }
+export TANDEM_BENCH_REGION_A=$(awk '$1=="REGION" && $2=="region-a" {print $3}' "$regions_log")
+export TANDEM_BENCH_REGION_B=$(awk '$1=="REGION" && $2=="region-b" {print $3}' "$regions_log")
+echo "Kafka regions (pid $regions_pid): region-a $TANDEM_BENCH_REGION_A, region-b $TANDEM_BENCH_REGION_B"
 out="benchmarks/results/${profile}-${stamp}-t1.json"
 java -jar "$jar" "$filter" "${excludes[@]}" "${flags[@]}" -t 1 -rf json -rff "$out" "$@"
 echo "results: $out"
@@ -55,4 +77,15 @@ if [ "$profile" != smoke ]; then
   java -jar "$jar" "$filter" -e 'PublisherBenchmark|ConsumerBenchmark|DigestBenchmark' "${excludes[@]}" \
     "${flags[@]}" -t 2 -rf json -rff "$out" "$@"
   echo "results: $out"
+fi
+# Replication lag at a fixed load and the store's footprint: plain main classes (a distribution and a
+# size, not JMH throughputs), only when no benchmark filter was given.
+if [ "$filter" = . ]; then
+  case "$profile" in
+    smoke) lag=(100 2); foot=10000 ;;
+    quick) lag=(500 10); foot=200000 ;;
+    full)  lag=(1000 60); foot=1000000 ;;
+  esac
+  java "$quiet" -cp "$jar" dev.tandem.benchmarks.ReplicationLagMain "${lag[@]}" "benchmarks/results/${profile}-${stamp}-lag.json"
+  java -Xmx2g "$quiet" -cp "$jar" dev.tandem.benchmarks.FootprintMain "$foot" "benchmarks/results/${profile}-${stamp}-footprint.json"
 fi

@@ -45,10 +45,10 @@ public class CamelKafkaBenchmark {
     @Setup(Level.Trial)
     public void setUp() throws Exception {
       regions = RegionsProcess.start();
-      regions.createTopic("camel-idempotent", 1);
+      String topic = regions.createTopic("camel-idempotent", 1);
       camel = new DefaultCamelContext();
       camel.start();
-      repo = new KafkaIdempotentRepository("camel-idempotent", regions.bootstrap(RegionsProcess.A));
+      repo = new KafkaIdempotentRepository(topic, regions.bootstrap(RegionsProcess.A));
       repo.setCamelContext(camel);
       repo.setMaxCacheSize(10_000_000);
       repo.start();

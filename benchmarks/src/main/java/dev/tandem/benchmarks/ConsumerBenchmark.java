@@ -63,10 +63,10 @@ import org.openjdk.jmh.infra.Blackhole;
 public class ConsumerBenchmark {
 
   static final int RECORDS = 50_000;
-  static final String TOPIC = "bench-consume";
   static final RegionId REGION = RegionId.of(RegionsProcess.A);
 
   RegionsProcess regions;
+  String topic;
   Path dir;
   KafkaProducer<byte[], byte[]> dlqProducer;
   final AtomicInteger groups = new AtomicInteger();
@@ -81,7 +81,7 @@ public class ConsumerBenchmark {
   @Setup(Level.Trial)
   public void setUp() throws Exception {
     regions = RegionsProcess.start();
-    regions.createTopic(TOPIC, 4);
+    topic = regions.createTopic("bench-consume", 4);
     dir = Files.createTempDirectory("tandem-bench-consume");
     byte[] value = new byte[100];
     new SplittableRandom(5).nextBytes(value);
@@ -92,7 +92,7 @@ public class ConsumerBenchmark {
             .publisher(o -> o.spoolDirectory(dir.resolve("spool")))
             .build()) {
       for (int i = 0; i < RECORDS; i++) {
-        p.send(new ProducerRecord<>(TOPIC, ("key-" + i).getBytes(), value));
+        p.send(new ProducerRecord<>(topic, ("key-" + i).getBytes(), value));
       }
       p.flush();
     }
@@ -100,7 +100,7 @@ public class ConsumerBenchmark {
     // the first group of a fresh cluster creates __consumer_offsets and waits for its coordinator:
     // done here once, so no measured operation pays it
     try (KafkaConsumer<byte[], byte[]> warm = new KafkaConsumer<>(consumerConfig())) {
-      warm.subscribe(List.of(TOPIC));
+      warm.subscribe(List.of(topic));
       while (warm.poll(Duration.ofMillis(100)).isEmpty()) {
         // until the group is joined and the first records arrive
       }
@@ -137,7 +137,7 @@ public class ConsumerBenchmark {
       allHandled = new CompletableFuture<>();
       store = IdempotencyStore.builder().region(REGION).instance("bench")
           .directory(dir.resolve("store-" + groups.get())).build();
-      wrapper = TandemKafkaConsumer.builder(TOPIC, new ByteArrayDeserializer(), new ByteArrayDeserializer())
+      wrapper = TandemKafkaConsumer.builder(topic, new ByteArrayDeserializer(), new ByteArrayDeserializer())
           .consumer(consumer)
           .store(store)
           .deadLetterSink(KafkaDeadLetterSink.create(dlqProducer, REGION))
@@ -148,7 +148,7 @@ public class ConsumerBenchmark {
           })
           .build();
     } else {
-      consumer.subscribe(List.of(TOPIC));
+      consumer.subscribe(List.of(topic));
     }
   }
 

@@ -56,12 +56,12 @@ import org.openjdk.jmh.annotations.Warmup;
 public class PublisherBenchmark {
 
   static final int BATCH = 200;
-  static final String TOPIC = "bench-publish";
 
   @Param({"100", "1024"})
   public int valueBytes;
 
   RegionsProcess regions;
+  String topic;
   Path spool;
   TandemKafkaProducer<byte[], byte[]> tandem;
   TandemKafkaProducer<byte[], byte[]> tandemAll;
@@ -74,7 +74,7 @@ public class PublisherBenchmark {
   @Setup(Level.Trial)
   public void setUp() throws Exception {
     regions = RegionsProcess.start();
-    regions.createTopic(TOPIC, 4);
+    topic = regions.createTopic("bench-publish", 4);
     spool = Files.createTempDirectory("tandem-bench-spool");
     tandem = tandem(AckPolicy.ANY);
     tandemAll = tandem(AckPolicy.ALL);
@@ -113,7 +113,7 @@ public class PublisherBenchmark {
 
   ProducerRecord<byte[], byte[]> record() {
     next = (next + 1) & (keys.length - 1);
-    return new ProducerRecord<>(TOPIC, keys[next], value);
+    return new ProducerRecord<>(topic, keys[next], value);
   }
 
   private static void awaitAll(Future<RecordMetadata>[] acks) throws InterruptedException, ExecutionException {

@@ -7,20 +7,36 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.UUID;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
- * The two Kafka regions of a benchmark, each a single-node KRaft cluster, run by {@link RegionsMain}
- * in a child JVM: the brokers' CPU and garbage are not counted as the benchmark's own (they still
- * share the machine's cores, which is why results are read as ratios within one run).
+ * The two Kafka regions of a benchmark, each a single-node KRaft cluster run by {@link RegionsMain}
+ * in a process of its own: the brokers' CPU and garbage are not counted as the benchmark's own (they
+ * still share the machine's cores, which is why results are read as ratios within one run).
+ *
+ * <p>When the environment names running regions ({@value #ENV_A} and {@value #ENV_B}, bootstrap
+ * servers; {@code benchmarks/run.sh} starts one {@code RegionsMain} for the whole run and sets them)
+ * those are used, so a JMH fork does not pay a cluster start; otherwise a child JVM is started for
+ * this fork. Topics are created through an {@link Admin} client either way.
  */
 final class RegionsProcess implements AutoCloseable {
 
   static final String A = "region-a";
   static final String B = "region-b";
+  /** Environment variable: bootstrap servers of an already running region-a. */
+  static final String ENV_A = "TANDEM_BENCH_REGION_A";
+  /** Environment variable: bootstrap servers of an already running region-b. */
+  static final String ENV_B = "TANDEM_BENCH_REGION_B";
 
   private final ChildJvm child;
   private final Map<String, String> bootstraps = new LinkedHashMap<>();
@@ -31,6 +47,14 @@ final class RegionsProcess implements AutoCloseable {
 
   /** Starts both regions and waits until they are ready (a few seconds). */
   static RegionsProcess start() throws InterruptedException {
+    String a = System.getenv(ENV_A);
+    String b = System.getenv(ENV_B);
+    if (a != null && b != null) {
+      RegionsProcess shared = new RegionsProcess(null);
+      shared.bootstraps.put(A, a);
+      shared.bootstraps.put(B, b);
+      return shared;
+    }
     RegionsProcess r =
         new RegionsProcess(ChildJvm.start(List.of("-Xmx1g", "-XX:+UseSerialGC"), RegionsMain.class, A, B));
     try {
@@ -51,14 +75,20 @@ final class RegionsProcess implements AutoCloseable {
     return bootstraps.get(region);
   }
 
-  /** Creates {@code topic} with {@code partitions} in both regions and waits for the answer. */
-  void createTopic(String topic, int partitions) throws InterruptedException {
-    String cmd = "topic * " + topic + " " + partitions;
-    child.send(cmd);
-    String answer = child.awaitLine(l -> l.equals("OK " + cmd) || l.startsWith("ERR"), Duration.ofSeconds(60));
-    if (!answer.startsWith("OK")) {
-      throw new IllegalStateException("topic creation failed: " + answer);
+  /**
+   * Creates a topic named {@code prefix} plus a unique suffix with {@code partitions} in both regions
+   * (a fresh topic per fork: no fork reads or appends to another's log) and returns its name.
+   */
+  String createTopic(String prefix, int partitions) throws InterruptedException {
+    String topic = prefix + "-" + UUID.randomUUID().toString().substring(0, 8);
+    for (String bootstrap : bootstraps.values()) {
+      try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+        admin.createTopics(List.of(new NewTopic(topic, partitions, (short) 1))).all().get(60, TimeUnit.SECONDS);
+      } catch (ExecutionException | TimeoutException e) {
+        throw new IllegalStateException("could not create topic " + topic + " at " + bootstrap, e);
+      }
     }
+    return topic;
   }
 
   /** The producer settings every producer of the benchmark shares: bytes, acks=all, linger 1 ms. */
@@ -87,6 +117,8 @@ final class RegionsProcess implements AutoCloseable {
 
   @Override
   public void close() throws InterruptedException {
-    child.close();
+    if (child != null) {
+      child.close();
+    }
   }
 }

@@ -49,6 +49,8 @@ public final class ReplicationLagMain {
     long[] arrivedAt = new long[total];
     Map<String, Integer> index = new ConcurrentHashMap<>();
     CountDownLatch allArrived = new CountDownLatch(total);
+    // unique changelog topics: the regions may be shared with earlier runs (benchmarks/run.sh)
+    String prefix = "bench-lag-" + java.util.UUID.randomUUID().toString().substring(0, 8);
     try (RegionsProcess regions = RegionsProcess.start()) {
       IdempotencyStore a = store("region-a", dir.resolve("a"));
       IdempotencyStore b = store("region-b", dir.resolve("b"));
@@ -64,8 +66,8 @@ public final class ReplicationLagMain {
           }
         }
       });
-      KafkaReplicationLog logA = log(regions, a, "region-a", dir.resolve("spool-a"));
-      KafkaReplicationLog logB = log(regions, b, "region-b", dir.resolve("spool-b"));
+      KafkaReplicationLog logA = log(regions, a, prefix, dir.resolve("spool-a"));
+      KafkaReplicationLog logB = log(regions, b, prefix, dir.resolve("spool-b"));
       try {
         if (!logA.awaitRestored(Duration.ofSeconds(60)) || !logB.awaitRestored(Duration.ofSeconds(60))) {
           throw new IllegalStateException("replication logs did not restore in 60 s");
@@ -133,7 +135,7 @@ public final class ReplicationLagMain {
         .directory(dir).build();
   }
 
-  private static KafkaReplicationLog log(RegionsProcess regions, IdempotencyStore store, String region,
+  private static KafkaReplicationLog log(RegionsProcess regions, IdempotencyStore store, String prefix,
       Path spool) throws IOException {
     return KafkaReplicationLog.builder()
         .store(store)
@@ -141,7 +143,7 @@ public final class ReplicationLagMain {
         .region(RegionId.of(RegionsProcess.B), regions.bootstrap(RegionsProcess.B))
         .spoolDirectory(spool)
         .shards(SHARDS)
-        .topicPrefix("bench-lag")
+        .topicPrefix(prefix)
         .materializeAllShards()
         .build();
   }
