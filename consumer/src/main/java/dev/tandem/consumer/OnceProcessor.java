@@ -275,6 +275,12 @@ public final class OnceProcessor implements AutoCloseable {
       if (!EnvelopeCodec.hasId(m.headers())) {
         switch (missingIdPolicy) {
           case PASS_THROUGH:
+            if (signer != null) {
+              // with signatures required nothing unsigned reaches the handler, or anyone who can
+              // write to the queue could bypass them by leaving the id out
+              return new Reject(m, null, DeadLetterReason.BAD_SIGNATURE,
+                  "message on shard " + m.shard() + " has no tandem-id and signatures are required");
+            }
             return new PassThrough(m);
           case DERIVE_FROM_PAYLOAD:
             PayloadDigest d = PayloadDigest.of(m.payload());
@@ -791,7 +797,12 @@ public final class OnceProcessor implements AutoCloseable {
       return this;
     }
 
-    /** Require valid signatures, checked with {@code signer}'s keys (default: none required). */
+    /**
+     * Require valid signatures, checked with {@code signer}'s keys (default: none required). Then
+     * every copy must carry a signed envelope: an unsigned copy, one without {@code tandem-id}
+     * (whatever the {@link MissingIdPolicy}) or one whose signature does not verify is dead-lettered
+     * {@code BAD_SIGNATURE} before the claim and writes nothing to the store.
+     */
     public Builder requireSignatures(EnvelopeSigner signer) {
       this.signer = Objects.requireNonNull(signer, "signer");
       return this;

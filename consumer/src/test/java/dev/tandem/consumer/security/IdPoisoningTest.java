@@ -191,6 +191,29 @@ class IdPoisoningTest {
     assertTrue(store.get(id, 0).isEmpty());
   }
 
+  @Test
+  void leavingTheIdOutDoesNotBypassSignaturesEvenUnderPassThrough() {
+    processor.close();
+    processor = OnceProcessor.builder().store(store)
+        .deadLetterSink(letter -> {
+          letters.add(letter);
+          return CompletableFuture.completedFuture(null);
+        })
+        .meterRegistry(registry)
+        .missingIdPolicy(dev.tandem.consumer.MissingIdPolicy.PASS_THROUGH)
+        .requireSignatures(EnvelopeSigner.verifyingWith(List.of(CURRENT)))
+        .build();
+    byte[] payload = "no id at all".getBytes(StandardCharsets.UTF_8);
+    AtomicInteger handlerRuns = new AtomicInteger();
+    Outcome o = processor.process(IncomingMessage.of(h -> null, payload, 0, 1, null),
+        ctx -> handlerRuns.incrementAndGet());
+    assertEquals(DeadLetterReason.BAD_SIGNATURE,
+        assertInstanceOf(Outcome.DeadLettered.class, o).reason());
+    assertEquals(0, handlerRuns.get(), "nothing unsigned reaches the handler");
+    assertEquals(List.of(), storeWrites);
+    assertEquals(1.0, deadLetterCount("bad_signature"));
+  }
+
   static IncomingMessage message(Envelope envelope, byte[] payload) {
     Map<String, String> headers = new HashMap<>();
     EnvelopeCodec.write(envelope, headers::put);
