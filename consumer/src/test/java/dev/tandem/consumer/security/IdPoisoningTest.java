@@ -214,6 +214,33 @@ class IdPoisoningTest {
     assertEquals(1.0, deadLetterCount("bad_signature"));
   }
 
+  @Test
+  void rejectionsAreLoggedWithoutKeyMaterial() {
+    java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+    java.io.PrintStream original = System.err;
+    String id = TandemIds.newId();
+    byte[] payload = "p".getBytes(StandardCharsets.UTF_8);
+    System.setErr(new java.io.PrintStream(captured, true, StandardCharsets.UTF_8));
+    try {
+      processor.process(message(EnvelopeSigner.signingWith(ATTACKER)
+          .sign(Envelope.forPayload(id, payload, 0, System.currentTimeMillis())), payload),
+          counting());
+    } finally {
+      System.setErr(original);
+    }
+    String log = captured.toString(StandardCharsets.UTF_8);
+    assertTrue(log.contains("BAD_SIGNATURE") && log.contains(id), "the rejection is logged: " + log);
+    for (SigningKey k : List.of(CURRENT, PREVIOUS, ATTACKER)) {
+      byte[] secret = secret(k == CURRENT ? 7 : k == PREVIOUS ? 9 : 66);
+      for (String form : List.of(java.util.HexFormat.of().formatHex(secret),
+          java.util.Base64.getEncoder().encodeToString(secret),
+          java.util.Base64.getUrlEncoder().withoutPadding().encodeToString(secret),
+          Arrays.toString(secret))) {
+        assertTrue(!log.contains(form), "secret of " + k.keyId() + " logged: " + log);
+      }
+    }
+  }
+
   static IncomingMessage message(Envelope envelope, byte[] payload) {
     Map<String, String> headers = new HashMap<>();
     EnvelopeCodec.write(envelope, headers::put);
