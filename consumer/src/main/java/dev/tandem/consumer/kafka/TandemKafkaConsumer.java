@@ -71,6 +71,10 @@ import org.slf4j.LoggerFactory;
  *       enforces it).
  * </ul>
  *
+ * <p>Order: a record to be retried (handler failed, in progress elsewhere) is re-read from its offset
+ * after a pause; records after it in the same poll have already run and are skipped as completed when
+ * re-read, so a retried record may run after later ones of its partition (as with retry topics).
+ *
  * <p>Without a {@link ShardOwnership} every shard is owned by this instance under epoch 0 (one region,
  * or several regions processing at once and relying on the store alone: duplicates are then only
  * detected, not prevented).
