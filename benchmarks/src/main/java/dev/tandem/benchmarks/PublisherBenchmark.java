@@ -3,6 +3,8 @@ package dev.tandem.benchmarks;
 import dev.tandem.core.RegionId;
 import dev.tandem.publisher.AckPolicy;
 import dev.tandem.publisher.TandemKafkaProducer;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.SplittableRandom;
@@ -65,6 +67,8 @@ public class PublisherBenchmark {
   Path spool;
   TandemKafkaProducer<byte[], byte[]> tandem;
   TandemKafkaProducer<byte[], byte[]> tandemAll;
+  final SimpleMeterRegistry tandemMeters = new SimpleMeterRegistry();
+  final SimpleMeterRegistry tandemAllMeters = new SimpleMeterRegistry();
   KafkaProducer<byte[], byte[]> rawA;
   KafkaProducer<byte[], byte[]> rawB;
   byte[][] keys;
@@ -76,8 +80,8 @@ public class PublisherBenchmark {
     regions = RegionsProcess.start();
     topic = regions.createTopic("bench-publish", 4);
     spool = Files.createTempDirectory("tandem-bench-spool");
-    tandem = tandem(AckPolicy.ANY);
-    tandemAll = tandem(AckPolicy.ALL);
+    tandem = tandem(AckPolicy.ANY, tandemMeters);
+    tandemAll = tandem(AckPolicy.ALL, tandemAllMeters);
     rawA = new KafkaProducer<>(regions.producer(RegionsProcess.A));
     rawB = new KafkaProducer<>(regions.producer(RegionsProcess.B));
     keys = new byte[1024][];
@@ -95,6 +99,9 @@ public class PublisherBenchmark {
 
   @TearDown(Level.Trial)
   public void tearDown() throws Exception {
+    // whether copies took the direct path or the spool/replay path during the run (diagnosis only)
+    report("ANY", tandemMeters);
+    report("ALL", tandemAllMeters);
     tandem.close();
     tandemAll.close();
     rawA.close();
@@ -103,12 +110,25 @@ public class PublisherBenchmark {
     StoreBenchmark.deleteQuietly(spool);
   }
 
-  private TandemKafkaProducer<byte[], byte[]> tandem(AckPolicy policy) {
+  private TandemKafkaProducer<byte[], byte[]> tandem(AckPolicy policy, SimpleMeterRegistry meters) {
     return TandemKafkaProducer.builder(new ByteArraySerializer(), new ByteArraySerializer())
         .region(RegionId.of(RegionsProcess.A), regions.producer(RegionsProcess.A))
         .region(RegionId.of(RegionsProcess.B), regions.producer(RegionsProcess.B))
-        .publisher(p -> p.spoolDirectory(spool.resolve(policy.name())).ackPolicy(policy))
+        .publisher(p -> p.spoolDirectory(spool.resolve(policy.name())).ackPolicy(policy)
+            .meterRegistry(meters))
         .build();
+  }
+
+  private static void report(String policy, SimpleMeterRegistry meters) {
+    StringBuilder line = new StringBuilder("TANDEM-PUBLISHER-METERS ack=" + policy);
+    for (String name : new String[] {"tandem.publisher.sent", "tandem.publisher.acknowledged",
+        "tandem.publisher.spooled", "tandem.publisher.replayed"}) {
+      for (Counter c : meters.find(name).counters()) {
+        line.append(' ').append(name.substring("tandem.publisher.".length())).append('[')
+            .append(c.getId().getTag("region")).append("]=").append((long) c.count());
+      }
+    }
+    System.out.println(line);
   }
 
   ProducerRecord<byte[], byte[]> record() {
