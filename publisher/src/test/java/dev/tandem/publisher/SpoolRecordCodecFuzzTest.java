@@ -10,7 +10,7 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
  * Coverage-guided fuzzing of the spool record decoder (Jazzer): a spool file damaged on disk must
  * never replay a wrong copy. Regression mode (plain {@code mvn test}) replays the seeds under {@code
  * src/test/resources/dev/tandem/publisher/SpoolRecordCodecFuzzTestInputs/}; a bounded run is {@code
- * JAZZER_FUZZ=1 mvn -pl publisher test -Dtest=SpoolRecordCodecFuzzTest}.
+ * JAZZER_FUZZ=1 mvn -pl publisher test -Djazzer.hooks=true -Dtest=SpoolRecordCodecFuzzTest}.
  *
  * <p>Oracle: any bytes give a message or an {@link IllegalArgumentException} (the spool counts, logs
  * and removes such a record), nothing else; an accepted message's envelope matches its value (the
@@ -18,7 +18,7 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
  */
 class SpoolRecordCodecFuzzTest {
 
-  @FuzzTest(maxDuration = "60s")
+  @FuzzTest(maxDuration = "30s")
   void anyBytesDecodeToAVerifiedCopyOrAreRefused(byte[] input) {
     OutboundMessage m;
     try {

@@ -24,7 +24,7 @@ import java.util.Map;
  *
  * <p>In a plain {@code mvn test} this runs in regression mode: only the seeds under {@code
  * src/test/resources/dev/tandem/core/security/EnvelopeCodecFuzzTestInputs/} (plus the empty input),
- * in milliseconds. A bounded fuzzing run: {@code JAZZER_FUZZ=1 mvn -pl core test
+ * in milliseconds. A bounded fuzzing run: {@code JAZZER_FUZZ=1 mvn -pl core test -Djazzer.hooks=true
  * -Dtest=EnvelopeCodecFuzzTest} (stops at {@code maxDuration}; findings are written next to the seeds
  * and then replay in every regression run).
  *
@@ -48,7 +48,7 @@ class EnvelopeCodecFuzzTest {
   static final EnvelopeSigner SECRET_VERIFIER =
       EnvelopeSigner.verifyingWith(List.of(SigningKey.of("k1", secret())));
 
-  @FuzzTest(maxDuration = "60s")
+  @FuzzTest(maxDuration = "30s")
   void readAcceptsOnlyWellFormedEnvelopesAndIsStable(byte[] input) {
     Map<String, String> headers = headers(input);
     Envelope e;

@@ -13,20 +13,20 @@ import java.util.zip.CRC32C;
  * Coverage-guided fuzzing of the changelog value decoder (Jazzer): what any writer to a changelog
  * topic can make a replica read. Regression mode replays the seeds under {@code
  * src/test/resources/dev/tandem/store/replication/ChangelogCodecFuzzTestInputs/}; a bounded run is
- * {@code JAZZER_FUZZ=1 mvn -pl dedup-store test -Dtest='ChangelogCodecFuzzTest#<method>'}.
+ * {@code JAZZER_FUZZ=1 mvn -pl dedup-store test -Djazzer.hooks=true -Dtest='ChangelogCodecFuzzTest#<method>'}.
  *
  * <p>Oracle: a value decodes to an entry or throws {@link CorruptRecordException} (counted and
  * skipped by the reader), nothing else; an accepted entry re-encodes to a value that decodes equal.
  */
 class ChangelogCodecFuzzTest {
 
-  @FuzzTest(maxDuration = "60s")
+  @FuzzTest(maxDuration = "30s")
   void anyValueDecodesOrIsCorrupt(byte[] value) {
     check(value);
   }
 
   /** Record and lease payloads with a valid inner checksum, so the fuzzer reaches the field parser. */
-  @FuzzTest(maxDuration = "60s")
+  @FuzzTest(maxDuration = "30s")
   void payloadsWithAValidChecksumDecodeOrAreCorrupt(byte[] input) {
     if (input.length == 0) {
       return;

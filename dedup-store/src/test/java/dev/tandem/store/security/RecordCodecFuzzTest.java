@@ -14,7 +14,7 @@ import java.util.zip.CRC32C;
 /**
  * Coverage-guided fuzzing of the store's record decoder (Jazzer). Regression mode (plain {@code mvn
  * test}) replays the seeds under {@code src/test/resources/dev/tandem/store/security/
- * RecordCodecFuzzTestInputs/}; a bounded fuzzing run is {@code JAZZER_FUZZ=1 mvn -pl dedup-store test
+ * RecordCodecFuzzTestInputs/}; a bounded fuzzing run is {@code JAZZER_FUZZ=1 mvn -pl dedup-store test -Djazzer.hooks=true
  * -Dtest='RecordCodecFuzzTest#<method>'}.
  *
  * <p>Oracle: any bytes give a record/lease or a {@link CorruptRecordException} (no other exception,
@@ -24,7 +24,7 @@ import java.util.zip.CRC32C;
 class RecordCodecFuzzTest {
 
   /** Raw bytes, as read from a damaged RocksDB value: mostly stopped by the version or checksum. */
-  @FuzzTest(maxDuration = "60s")
+  @FuzzTest(maxDuration = "30s")
   void anyBytesDecodeOrAreCorrupt(byte[] input) {
     check(input);
   }
@@ -33,7 +33,7 @@ class RecordCodecFuzzTest {
    * The bytes after version and kind with a valid checksum appended: the fuzzer gets past the CRC
    * and into the field parser (a writer bug or a forged value with a recomputed checksum).
    */
-  @FuzzTest(maxDuration = "60s")
+  @FuzzTest(maxDuration = "30s")
   void bodiesWithAValidChecksumDecodeOrAreCorrupt(byte[] input) {
     if (input.length == 0) {
       return;
