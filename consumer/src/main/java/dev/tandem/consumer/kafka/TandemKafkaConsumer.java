@@ -312,6 +312,24 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
 
   private void processOwned(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> recs) {
     int shard = tp.partition();
+    if (ownership == null) {
+      processOwnedBatch(tp, recs);
+      return;
+    }
+    // a planned handover drains the shard: it waits for this batch, and admits none after it
+    if (!ownership.beginWork(shard)) {
+      consumer.seek(tp, recs.get(0).offset());
+      return;
+    }
+    try {
+      processOwnedBatch(tp, recs);
+    } finally {
+      ownership.endWork(shard);
+    }
+  }
+
+  private void processOwnedBatch(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> recs) {
+    int shard = tp.partition();
     if (ownership != null && ownership.windowFull(shard)) {
       // replication window W: the peer has not acknowledged W of our changes for this shard
       pauseUntil(tp, recs.get(0).offset(), clock.nanoTime() + pollTimeout.toNanos());

@@ -37,4 +37,12 @@ public interface OwnershipPolicy {
   static OwnershipPolicy automatic(Duration leaseTimeout, Duration margin, Duration stuckAfter) {
     return new AutomaticPolicy(leaseTimeout, margin, stuckAfter);
   }
+
+  /**
+   * MANUAL: never takes over on its own, whatever the silence; shards move only by an operator's
+   * {@link ShardOwnership#move} or the owner's planned {@link ShardOwnership#handOver}.
+   */
+  static OwnershipPolicy manual() {
+    return ManualPolicy.INSTANCE;
+  }
 }

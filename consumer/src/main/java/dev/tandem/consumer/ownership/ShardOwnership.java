@@ -23,6 +23,9 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -66,6 +69,8 @@ public final class ShardOwnership {
   private final Counter takeovers;
   private final DistributionSummary bounds;
   private final Counter unknownBounds;
+  /** Per shard: whether a planned handover is draining it, and how many batches run on it now. */
+  private final Map<Integer, Gate> gates = new ConcurrentHashMap<>();
 
   /** What a follower last saw of a shard's lease, on its own monotonic clock. */
   private static final class Watch {
@@ -74,6 +79,15 @@ public final class ShardOwnership {
     long position;
     long changedAtNanos;
     long progressAtNanos;
+  }
+
+  /**
+   * The handover gate of one shard. Invariant: while {@code draining}, {@link #beginWork} admits no
+   * new batch, so once {@code inFlight} reaches 0 nothing of this region runs on the shard.
+   */
+  private static final class Gate {
+    boolean draining;
+    int inFlight;
   }
 
   private ShardOwnership(Builder b) {
@@ -145,7 +159,7 @@ public final class ShardOwnership {
   /** Whether this region owns {@code shard} now (and the policy lets it process). */
   public boolean owns(int shard) {
     ShardLease l = lease(shard);
-    return l.owner().equals(self) && policy.mayProcess(shard, l.epoch());
+    return l.owner().equals(self) && !draining(shard) && policy.mayProcess(shard, l.epoch());
   }
 
   /** The current epoch of {@code shard}. */
@@ -157,7 +171,8 @@ public final class ShardOwnership {
   public ShardFence fence() {
     return (shard, epoch) -> {
       ShardLease l = lease(shard);
-      return l.owner().equals(self) && l.epoch() == epoch && policy.mayProcess(shard, epoch);
+      return l.owner().equals(self) && l.epoch() == epoch && !draining(shard)
+          && policy.mayProcess(shard, epoch);
     };
   }
 
@@ -308,6 +323,203 @@ public final class ShardOwnership {
     watches.remove(shard);
     log.warn("Tandem {}", report);
     return Optional.of(report);
+  }
+
+  private boolean draining(int shard) {
+    Gate g = gates.get(shard);
+    if (g == null) {
+      return false;
+    }
+    synchronized (g) {
+      return g.draining;
+    }
+  }
+
+  private Gate gate(int shard) {
+    return gates.computeIfAbsent(shard, s -> new Gate());
+  }
+
+  /**
+   * The poll loop calls this before it processes a batch of {@code shard} it owns, and {@link
+   * #endWork} after: a planned handover waits for these batches. False (do not process; read the
+   * records again later) while a handover drains the shard.
+   */
+  public boolean beginWork(int shard) {
+    Gate g = gate(shard);
+    synchronized (g) {
+      if (g.draining) {
+        return false;
+      }
+      g.inFlight++;
+      return true;
+    }
+  }
+
+  /** Ends a batch begun with {@link #beginWork} (call it in a finally block). */
+  public void endWork(int shard) {
+    Gate g = gate(shard);
+    synchronized (g) {
+      g.inFlight--;
+      g.notifyAll();
+    }
+  }
+
+  /**
+   * A planned handover of {@code shard} from this region (its owner) to {@code to}: stops taking new
+   * claims for it, waits for the batches in flight to finish, waits until {@code to}'s changelog has
+   * acknowledged every change of the shard ({@link ReplicationLog#barrier}), and only then writes the
+   * lease for {@code to} at epoch + 1. The peer starts processing when its replica reads that lease;
+   * every completion is ahead of it in the same changelog, so nothing runs twice. If any step does
+   * not finish within {@code timeout} the shard stays here, at the same epoch, and processing
+   * resumes; the report says why.
+   *
+   * @throws IllegalStateException if this region does not own {@code shard}
+   */
+  public HandoverReport handOver(int shard, RegionId to, Duration timeout) {
+    Objects.requireNonNull(to, "to");
+    Objects.requireNonNull(timeout, "timeout");
+    if (to.equals(self) || !regions.contains(to)) {
+      throw new IllegalArgumentException("cannot hand shard " + shard + " over to " + to
+          + " (regions " + regions + ", this region " + self + ")");
+    }
+    long t0 = clock.nanoTime();
+    long deadline = t0 + timeout.toNanos();
+    ShardLease l = lease(shard);
+    if (!l.owner().equals(self)) {
+      throw new IllegalStateException("shard " + shard + " is owned by " + l.owner() + ", not " + self);
+    }
+    Gate g = gate(shard);
+    synchronized (g) {
+      if (g.draining) {
+        throw new IllegalStateException("shard " + shard + " is already being handed over");
+      }
+      g.draining = true;
+    }
+    try {
+      synchronized (g) {
+        while (g.inFlight > 0) {
+          long left = deadline - clock.nanoTime();
+          if (left <= 0) {
+            return handoverAborted(shard, to, l, t0, g.inFlight + " batch(es) still in flight after "
+                + timeout);
+          }
+          g.wait(Math.max(1, left / 1_000_000));
+        }
+      }
+      try {
+        replication.barrier(shard, to)
+            .get(Math.max(0, deadline - clock.nanoTime()), TimeUnit.NANOSECONDS);
+      } catch (TimeoutException | ExecutionException e) {
+        return handoverAborted(shard, to, l, t0, to + " did not acknowledge this region's changes of"
+            + " the shard within " + timeout + ": " + e);
+      }
+      ShardLease latest = lease(shard);
+      if (latest.epoch() != l.epoch() || !latest.owner().equals(self)) {
+        return handoverAborted(shard, to, l, t0, "the lease moved meanwhile: " + latest);
+      }
+      ShardLease next = store.mergeLease(latest.takenOverBy(to, store.tickHlc()));
+      epochGauge(shard).set(next.epoch());
+      boolean acked;
+      try {
+        replication.barrier(shard, to)
+            .get(Math.max(1, deadline - clock.nanoTime()), TimeUnit.NANOSECONDS);
+        acked = true;
+      } catch (TimeoutException | ExecutionException e) {
+        acked = false;
+      }
+      HandoverReport r = new HandoverReport(shard, self, to, true, next.epoch(), acked,
+          "handed over at epoch " + next.epoch() + " after " + to + " acknowledged every change",
+          Duration.ofNanos(clock.nanoTime() - t0));
+      handovers(r).increment();
+      log.info("Tandem {}", r);
+      return r;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return handoverAborted(shard, to, l, t0, "interrupted");
+    } finally {
+      synchronized (g) {
+        g.draining = false;
+      }
+    }
+  }
+
+  private HandoverReport handoverAborted(int shard, RegionId to, ShardLease l, long t0, String why) {
+    HandoverReport r = new HandoverReport(shard, self, to, false, l.epoch(), false,
+        "not handed over, the shard stays with " + self + ": " + why,
+        Duration.ofNanos(clock.nanoTime() - t0));
+    handovers(r).increment();
+    log.warn("Tandem {}", r);
+    return r;
+  }
+
+  private Counter handovers(HandoverReport r) {
+    return Counter.builder("tandem.consumer.handovers").tag("region", self.name())
+        .tag("outcome", r.moved() ? "moved" : "aborted")
+        .description("planned handovers started by this region").register(registry);
+  }
+
+  /**
+   * An operator moves {@code shard} to this region (MANUAL policy, or any policy in an emergency).
+   * Writes the new epoch FIRST, so this region's claims supersede the old owner's from now on, then
+   * waits up to {@code timeout} for the old owner region's changelog to acknowledge it, then reads
+   * the changelogs and computes the duplicate bound. When the old owner region does not acknowledge
+   * (unreachable), the report says so: its duplicates are detected by the store, not bounded.
+   *
+   * @throws IllegalStateException if this region already owns {@code shard}
+   */
+  public MoveReport move(int shard, Duration timeout) {
+    Objects.requireNonNull(timeout, "timeout");
+    long t0 = clock.nanoTime();
+    ShardLease old = lease(shard);
+    if (old.owner().equals(self)) {
+      throw new IllegalStateException("shard " + shard + " is already owned by " + self);
+    }
+    ShardLease next = store.mergeLease(old.takenOverBy(self, store.tickHlc()));
+    epochGauge(shard).set(next.epoch());
+    watches.remove(shard);
+    boolean acked;
+    String ackFailure = null;
+    try {
+      replication.barrier(shard, old.owner()).get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+      acked = true;
+    } catch (TimeoutException | ExecutionException e) {
+      acked = false;
+      ackFailure = e.toString();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      acked = false;
+      ackFailure = "interrupted";
+    }
+    Set<Integer> one = Set.of(shard);
+    CatchUpResult own = replication.catchUp(self, one, catchUpTimeout);
+    CatchUpResult theirs = replication.catchUp(old.owner(), one, catchUpTimeout);
+    long[] claimed = {0};
+    store.forEach(shard, r -> {
+      if (r.phase() == Phase.CLAIMED) {
+        claimed[0]++;
+      }
+    });
+    // until the old owner applies the new lease it may claim at most its window W ahead of us
+    long w = old.heartbeatHlc() != 0 && old.window() > 0 ? old.window() : window;
+    String unknown = acked ? null : old.owner() + " did not acknowledge epoch " + next.epoch()
+        + " within " + timeout + " (" + ackFailure + "); it may process the shard until it reads"
+        + " the new lease, so duplicates are detected by the store, not bounded";
+    TakeoverReport t = new TakeoverReport(shard, old.owner(), self, next.epoch(),
+        "operator move", claimed[0], acked ? w : 0, unknown, own, theirs,
+        Duration.ofNanos(clock.nanoTime() - t0));
+    reports.add(t);
+    takeovers.increment();
+    if (t.bound().isPresent()) {
+      bounds.record(t.bound().getAsLong());
+    } else {
+      unknownBounds.increment();
+    }
+    MoveReport m = new MoveReport(t, acked, acked
+        ? "the old owner " + old.owner() + " acknowledged epoch " + next.epoch()
+            + "; duplicates <= " + t.bound().getAsLong()
+        : unknown);
+    log.warn("Tandem move of shard {} to {}: {}; {}", shard, self, m.detail(), t);
+    return m;
   }
 
   /**

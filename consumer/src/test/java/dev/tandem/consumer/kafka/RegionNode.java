@@ -56,6 +56,8 @@ final class RegionNode implements AutoCloseable {
     TandemRecordHandler<String, byte[]> handler;
     boolean ownership = true;
     int maxAttempts = 5;
+    /** The takeover policy; null: AUTOMATIC with the durations above. */
+    OwnershipPolicy policy;
   }
 
   static Properties bytesProducer(String bootstrap) {
@@ -101,7 +103,8 @@ final class RegionNode implements AutoCloseable {
     log = lb.build();
     ownership = !o.ownership ? null : ShardOwnership.builder().region(region).regions(List.of(A, B))
         .store(log.replicatedStore()).replicationLog(log)
-        .policy(OwnershipPolicy.automatic(o.leaseTimeout, o.margin, o.stuckAfter))
+        .policy(o.policy != null ? o.policy
+            : OwnershipPolicy.automatic(o.leaseTimeout, o.margin, o.stuckAfter))
         .window(o.window).catchUpTimeout(Duration.ofSeconds(5)).revalidateAfter(o.leaseTimeout).meterRegistry(meters).build();
     Properties cp = new Properties();
     cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, own);
