@@ -1,5 +1,7 @@
 package dev.tandem.examples.demo;
 
+import dev.tandem.consumer.ownership.HandoverReport;
+import dev.tandem.consumer.ownership.MoveReport;
 import dev.tandem.consumer.ownership.OwnershipPolicy;
 import dev.tandem.consumer.ownership.TakeoverReport;
 import dev.tandem.core.RegionId;
@@ -53,12 +55,10 @@ public final class TwoRegionDemo {
       System.out.println(DemoOptions.USAGE);
       return;
     }
-    if (o.policy() != DemoOptions.Policy.AUTOMATIC
-        || o.fail() == DemoOptions.Fault.PARTITION
-        || o.fail() == DemoOptions.Fault.HANDOVER) {
-      System.err.println("--policy " + o.policy().name().toLowerCase() + " and --fail partition|handover"
-          + " come with the takeover-policies work (issue 6) and are not in this build yet;"
-          + " run with --policy automatic and --fail none|consumers|broker.");
+    if (o.policy() == DemoOptions.Policy.WITNESS || o.fail() == DemoOptions.Fault.PARTITION) {
+      System.err.println("--policy witness and --fail partition come with the rest of the"
+          + " takeover-policies work (issue 6) and are not in this build yet; run with --policy"
+          + " automatic|manual and --fail none|consumers|broker|handover.");
       System.exit(2);
       return;
     }
@@ -77,7 +77,10 @@ public final class TwoRegionDemo {
       regions.createTopic(TOPIC, SHARDS);
       step("regions up in " + ms(t0) + " ms: region-a " + regions.a().bootstrapServers()
           + ", region-b " + regions.b().bootstrapServers());
-      OwnershipPolicy policy = OwnershipPolicy.automatic(LEASE_TIMEOUT, MARGIN, Duration.ofSeconds(60));
+      OwnershipPolicy policy = o.policy() == DemoOptions.Policy.MANUAL
+          ? OwnershipPolicy.manual()
+          : OwnershipPolicy.automatic(LEASE_TIMEOUT, MARGIN, Duration.ofSeconds(60));
+      List<MoveReport> moves = new java.util.concurrent.CopyOnWriteArrayList<>();
       AtomicLong firstRunAfterFault = new AtomicLong();
       AtomicLong faultAt = new AtomicLong();
       List<DemoRegion> nodes = new ArrayList<>();
@@ -114,8 +117,11 @@ public final class TwoRegionDemo {
       int faultIndex = -1;
       for (int i = 0; i < o.messages(); i++) {
         if (i == o.messages() / 2 && o.fail() != DemoOptions.Fault.NONE) {
-          faultIndex = inject(o.fail(), regions, a, history);
           faultAt.set(System.nanoTime());
+          faultIndex = inject(o.fail(), regions, a, b, history);
+          if (o.policy() == DemoOptions.Policy.MANUAL && o.fail() != DemoOptions.Fault.HANDOVER) {
+            operator(a, b, moves);
+          }
         }
         String id = "order-" + o.seed() + "-" + i;
         ProducerRecord<String, byte[]> rec = new ProducerRecord<>(TOPIC, "customer-" + random.nextInt(1000),
@@ -168,6 +174,11 @@ public final class TwoRegionDemo {
           unknown = true;
         }
       }
+      for (MoveReport m : moves) {
+        if (m.bound().isEmpty()) {
+          unknown = true;
+        }
+      }
       long detected = Math.max(a.store.detectedDuplicates(), b.store.detectedDuplicates());
       long takeoverMs = firstRunAfterFault.get() == 0 || faultAt.get() == 0 ? -1
           : (firstRunAfterFault.get() - faultAt.get()) / 1_000_000;
@@ -215,7 +226,30 @@ public final class TwoRegionDemo {
     return p;
   }
 
-  private static int inject(DemoOptions.Fault fault, TwoRegions regions, DemoRegion a, History history) {
+  /**
+   * Under MANUAL nothing moves by itself: the demo plays the operator, who sees region-a silent, waits
+   * out the usual takeover time, and moves each of region-a's shards to region-b (fencing first).
+   */
+  private static void operator(DemoRegion a, DemoRegion b, List<MoveReport> moves) {
+    Thread t = new Thread(() -> {
+      java.util.concurrent.locks.LockSupport.parkNanos(LEASE_TIMEOUT.plus(MARGIN).toNanos()); // the operator's deliberation, not a sync
+      step("OPERATOR (the demo plays the operator): region-a is silent; moving its shards to region-b,"
+          + " fencing first (new epoch written, then the old owner's acknowledgement awaited)");
+      for (int s = 0; s < SHARDS; s++) {
+        if (!b.ownership.owns(s)) {
+          MoveReport m = b.ownership.move(s, Duration.ofSeconds(5));
+          moves.add(m);
+          step("OPERATOR: shard " + s + ": " + m.detail() + " (old owner acknowledged: "
+              + m.oldOwnerAcknowledged() + ")");
+        }
+      }
+    }, "demo-operator");
+    t.setDaemon(true);
+    t.start();
+  }
+
+  private static int inject(DemoOptions.Fault fault, TwoRegions regions, DemoRegion a, DemoRegion b,
+      History history) {
     switch (fault) {
       case CONSUMERS -> {
         step("FAULT: stopping region-a's consumers (its broker stays up); region-b should take over");
@@ -227,6 +261,17 @@ public final class TwoRegionDemo {
         step("FAULT: stopping region-a's broker (its consumers stay); region-b should take over");
         int w = history.beginFault("region-a broker stopped");
         regions.a().stopBroker();
+        return w;
+      }
+      case HANDOVER -> {
+        step("PLANNED HANDOVER: region-a drains each of its shards and hands it to region-b at epoch+1");
+        int w = history.beginFault("planned handover");
+        for (int s = 0; s < SHARDS; s++) {
+          if (a.ownership.owns(s)) {
+            HandoverReport r = a.ownership.handOver(s, B, Duration.ofSeconds(20));
+            step("handover of shard " + s + ": " + r.detail() + " in " + r.took().toMillis() + " ms");
+          }
+        }
         return w;
       }
       default -> throw new IllegalStateException("fault not available: " + fault);

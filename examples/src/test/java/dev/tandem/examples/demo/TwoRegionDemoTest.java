@@ -16,7 +16,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 class TwoRegionDemoTest {
 
   @ParameterizedTest
-  @EnumSource(value = DemoOptions.Fault.class, names = {"NONE", "CONSUMERS", "BROKER"})
+  @EnumSource(value = DemoOptions.Fault.class, names = {"NONE", "CONSUMERS", "BROKER", "HANDOVER"})
   void thePromiseHoldsUnder(DemoOptions.Fault fault) throws Exception {
     DemoResult r = TwoRegionDemo.run(
         new DemoOptions(1_500, 500, fault, DemoOptions.Policy.AUTOMATIC, 7, false));
@@ -24,12 +24,28 @@ class TwoRegionDemoTest {
     assertEquals(1_500, r.published(), "every send acknowledged");
     assertEquals(0, r.lost());
     assertNull(r.violation(), r.resultLine());
-    if (fault == DemoOptions.Fault.NONE) {
+    if (fault == DemoOptions.Fault.HANDOVER) {
+      assertEquals(0, r.duplicates(), "a planned handover makes no duplicate");
+      assertTrue(r.takeoverMillis() > 0, "region-b processes the handed-over shards: " + r.resultLine());
+    } else if (fault == DemoOptions.Fault.NONE) {
       assertEquals(0, r.duplicates());
       assertEquals(-1, r.takeoverMillis(), "no takeover without a fault");
     } else {
       assertTrue(r.takeoverMillis() > 0, "region-b took over: " + r.resultLine());
       assertTrue(r.bound() >= r.duplicates(), r.resultLine());
     }
+  }
+
+  /** MANUAL: nothing moves until the operator's fenced move (the demo plays the operator). */
+  @org.junit.jupiter.api.Test
+  void underManualTheOperatorsFencedMoveHoldsTheBound() throws Exception {
+    DemoResult r = TwoRegionDemo.run(
+        new DemoOptions(1_500, 500, DemoOptions.Fault.CONSUMERS, DemoOptions.Policy.MANUAL, 7, false));
+    System.out.println("MANUAL: " + r.resultLine());
+    assertEquals(0, r.lost());
+    assertNull(r.violation(), r.resultLine());
+    assertTrue(r.bound() >= 0 && r.bound() >= r.duplicates(), r.resultLine());
+    assertTrue(r.takeoverMillis() >= TwoRegionDemo.LEASE_TIMEOUT.plus(TwoRegionDemo.MARGIN).toMillis(),
+        "no move before the operator's call: " + r.resultLine());
   }
 }
