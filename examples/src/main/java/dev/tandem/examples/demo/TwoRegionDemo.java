@@ -283,7 +283,8 @@ public final class TwoRegionDemo {
     var lag = b.log.lag(A);
     System.out.printf("  [%5.1fs] published=%d processed=%d runs a=%d b=%d | lag a->b %d ms, %d behind | owned a=%d b=%d | takeovers=%d%n",
         (System.nanoTime() - STARTED) / 1e9, published, r.processed(), r.runsByRegion().getOrDefault("region-a", 0),
-        r.runsByRegion().getOrDefault("region-b", 0), lag.timeLag().toMillis(), lag.recordsBehind(), a.ownedShards(SHARDS),
+        r.runsByRegion().getOrDefault("region-b", 0),
+        lag.timeLag() == null ? -1 : lag.timeLag().toMillis(), lag.recordsBehind(), a.ownedShards(SHARDS),
         b.ownedShards(SHARDS), a.takeovers().size() + b.takeovers().size());
   }
 
