@@ -19,38 +19,64 @@ import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.common.test.KafkaClusterTestKit;
 import org.apache.kafka.common.test.TestKitNodes;
+import org.apache.kafka.common.network.ListenerName;
 import kafka.server.BrokerServer;
 
 /**
  * One "region": a single-node combined (broker + controller) KRaft Kafka cluster running inside
  * this JVM. Stopping and starting its broker is how tests make a regional outage; the broker keeps
  * its port across a restart, so clients configured with {@link #bootstrapServers()} reconnect.
+ *
+ * <p>The broker has two client listeners: the kit's own (reached directly through {@link
+ * #bootstrapServers()}: this region's own clients and publishers) and {@value #PEER_LISTENER}, whose
+ * advertised address is a {@link RegionLink} proxy (reached through {@link
+ * #linkBootstrapServers()}: clients of the other region). Cutting the link cuts only the second.
  */
 public final class KafkaRegion implements AutoCloseable {
+
+  /** The broker listener that other regions reach through the {@link RegionLink}. */
+  public static final String PEER_LISTENER = "PEER";
 
   private final String name;
   private final KafkaClusterTestKit kit;
   private final String bootstrapServers;
+  private final RegionLink link;
   private volatile boolean brokerUp;
 
-  private KafkaRegion(String name, KafkaClusterTestKit kit) {
+  private KafkaRegion(String name, KafkaClusterTestKit kit, RegionLink link) {
     this.name = name;
     this.kit = kit;
     this.bootstrapServers = kit.bootstrapServers();
+    this.link = link;
     this.brokerUp = true;
   }
 
   /** Formats and starts a fresh single-node cluster named {@code name}; blocks until it is ready. */
   public static KafkaRegion start(String name) {
     Objects.requireNonNull(name, "name");
+    // The proxy's port must be known before the broker starts: the broker advertises it.
+    RegionLink link = RegionLink.open(name);
     try {
+      TestKitNodes nodes =
+          new TestKitNodes.Builder()
+              .setCombined(true)
+              .setNumBrokerNodes(1)
+              .setNumControllerNodes(1)
+              .build();
+      String external = nodes.brokerListenerName().value();
+      String controller = nodes.controllerListenerName().value();
       KafkaClusterTestKit kit =
-          new KafkaClusterTestKit.Builder(
-                  new TestKitNodes.Builder()
-                      .setCombined(true)
-                      .setNumBrokerNodes(1)
-                      .setNumControllerNodes(1)
-                      .build())
+          new KafkaClusterTestKit.Builder(nodes)
+              // The kit only fills these in when absent (putIfAbsent), so the PEER listener can be
+              // added here. Port 0 everywhere: the kit pre-binds the external and controller ports
+              // (kept across a broker restart); PEER gets a fresh port per start and the link is
+              // re-pointed (forwardTo). An advertised port 0 is replaced by the bound port.
+              .setConfigProp("listeners", external + "://localhost:0," + controller
+                  + "://localhost:0," + PEER_LISTENER + "://localhost:0")
+              .setConfigProp("listener.security.protocol.map", external + ":PLAINTEXT,"
+                  + controller + ":PLAINTEXT," + PEER_LISTENER + ":PLAINTEXT")
+              .setConfigProp("advertised.listeners", external + "://localhost:0,"
+                  + PEER_LISTENER + "://" + link.address())
               .setConfigProp("offsets.topic.replication.factor", "1")
               .setConfigProp("offsets.topic.num.partitions", "4")
               .setConfigProp("transaction.state.log.replication.factor", "1")
@@ -62,8 +88,10 @@ public final class KafkaRegion implements AutoCloseable {
       kit.format();
       kit.startup();
       kit.waitForReadyBrokers();
-      return new KafkaRegion(name, kit);
+      pointLink(kit, link);
+      return new KafkaRegion(name, kit, link);
     } catch (Exception e) {
+      link.close();
       throw new IllegalStateException("could not start Kafka region " + name, e);
     }
   }
@@ -76,6 +104,20 @@ public final class KafkaRegion implements AutoCloseable {
   /** {@code host:port} of the broker; stable across {@link #stopBroker()}/{@link #startBroker()}. */
   public String bootstrapServers() {
     return bootstrapServers;
+  }
+
+  /**
+   * {@code host:port} of this region's broker as reached from another region: through its {@link
+   * #link()}, which a test can cut. Metadata fetched this way advertises the link again, so
+   * reconnects also go through it. Stable across {@link #stopBroker()}/{@link #startBroker()}.
+   */
+  public String linkBootstrapServers() {
+    return link.address();
+  }
+
+  /** The cuttable link into this region (used by the clients of {@link #linkBootstrapServers()}). */
+  public RegionLink link() {
+    return link;
   }
 
   /** Whether the broker is running (the controller always runs). */
@@ -144,6 +186,7 @@ public final class KafkaRegion implements AutoCloseable {
       broker.shutdown();
       broker.awaitShutdown();
     }
+    link.forwardTo(0); // until the restart: the PEER port changes, connections are closed meanwhile
     brokerUp = false;
   }
 
@@ -157,9 +200,16 @@ public final class KafkaRegion implements AutoCloseable {
         broker.startup();
       }
       kit.waitForReadyBrokers();
+      pointLink(kit, link);
       brokerUp = true;
     } catch (Exception e) {
       throw new IllegalStateException("could not restart the broker of " + name, e);
+    }
+  }
+
+  private static void pointLink(KafkaClusterTestKit kit, RegionLink link) {
+    for (BrokerServer broker : kit.brokers().values()) {
+      link.forwardTo(broker.boundPort(new ListenerName(PEER_LISTENER)));
     }
   }
 
@@ -170,6 +220,7 @@ public final class KafkaRegion implements AutoCloseable {
 
   @Override
   public void close() {
+    link.close();
     try {
       kit.close();
     } catch (Exception e) {

@@ -6,6 +6,11 @@ import java.util.List;
  * Two regions, {@code region-a} and {@code region-b}, each its own single-node KRaft cluster in this
  * JVM. Start once per test class ({@code @BeforeAll}) and close in {@code @AfterAll}: a start costs
  * about three seconds on a 2-core machine.
+ *
+ * <p>A network partition: clients that reach the other region do so through {@link
+ * #peerBootstrapServers(KafkaRegion)} (that region's {@link RegionLink}); {@link #cutLink()} cuts
+ * both links, {@link #healLink()} heals them. Both brokers stay up, and every client on a region's
+ * direct {@link KafkaRegion#bootstrapServers()} (its own consumers, publishers) keeps working.
  */
 public final class TwoRegions implements AutoCloseable {
 
@@ -35,16 +40,51 @@ public final class TwoRegions implements AutoCloseable {
     return new TwoRegions(a, futureB.join());
   }
 
+  /** Region A ({@code region-a} by default). */
   public KafkaRegion a() {
     return a;
   }
 
+  /** Region B ({@code region-b} by default). */
   public KafkaRegion b() {
     return b;
   }
 
+  /** Both regions, A first. */
   public List<KafkaRegion> both() {
     return List.of(a, b);
+  }
+
+  /**
+   * Where a client running in the other region reaches {@code target}'s broker: through {@code
+   * target}'s link, which {@link #cutLink()} cuts. Same as {@code target.linkBootstrapServers()}.
+   */
+  public String peerBootstrapServers(KafkaRegion target) {
+    if (target != a && target != b) {
+      throw new IllegalArgumentException(target + " is not one of " + both());
+    }
+    return target.linkBootstrapServers();
+  }
+
+  /**
+   * A partition both ways: cuts the links into both regions, closing every open connection through
+   * them and refusing new ones. NOT cut: the brokers, and every client on a direct {@link
+   * KafkaRegion#bootstrapServers()} address.
+   */
+  public void cutLink() {
+    a.link().cut();
+    b.link().cut();
+  }
+
+  /** Heals the partition: both links forward new connections again (clients reconnect). */
+  public void healLink() {
+    a.link().heal();
+    b.link().heal();
+  }
+
+  /** Whether both links are cut. */
+  public boolean isLinkCut() {
+    return a.link().isCut() && b.link().isCut();
   }
 
   /** Creates the topic with the same partition count in both regions. */
