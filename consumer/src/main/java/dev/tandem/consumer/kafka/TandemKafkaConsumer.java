@@ -439,6 +439,11 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       return;
     }
     RegionId owner = ownership.lease(tp.partition()).owner();
+    if (owner.equals(region)) {
+      // this region owns the shard but its policy forbids processing now (no witness lease): hold on
+      h.resent.remove(env.get().id());
+      return;
+    }
     RegionalSink sink = resendSinks.get(owner);
     if (sink == null) {
       log.warn("no re-send sink for owner region {}; holding {} on", owner, env.get().id());

@@ -1,13 +1,28 @@
 package dev.tandem.consumer.ownership;
 
+import dev.tandem.consumer.witness.TakeoverWitness;
+import dev.tandem.core.RegionId;
+import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
 import java.util.Optional;
 
 /**
  * The seam where a takeover policy plugs in (DESIGN.md "Processing once across regions"). {@link
  * ShardOwnership} asks it, for every shard this region follows, whether to take the shard over now;
- * the processing code never knows which policy runs. {@code AUTOMATIC} is {@link #automatic}; the
- * {@code WITNESS} and {@code MANUAL} policies implement this interface too.
+ * the processing code never knows which policy runs: {@code AUTOMATIC} ({@link #automatic}),
+ * {@code WITNESS} ({@link #witness}, {@link WitnessPolicy}) and {@code MANUAL} ({@link #manual}).
+ *
+ * <table>
+ *   <caption>What each policy does</caption>
+ *   <tr><th></th><th>region crash</th><th>partition (both alive)</th><th>planned move</th></tr>
+ *   <tr><td>AUTOMATIC</td><td>follower takes over after L + margin; duplicates &le; reported
+ *       bound</td><td>both may process; every duplicate detected and counted when the link
+ *       heals</td><td>handover, zero duplicates</td></tr>
+ *   <tr><td>WITNESS</td><td>follower takes over once the witness lease ran out</td><td>only the
+ *       witness holder processes</td><td>handover, zero duplicates</td></tr>
+ *   <tr><td>MANUAL</td><td>nothing moves until an operator's fenced move</td><td>nothing
+ *       moves</td><td>handover, zero duplicates</td></tr>
+ * </table>
  */
 public interface OwnershipPolicy {
 
@@ -26,6 +41,19 @@ public interface OwnershipPolicy {
     return true;
   }
 
+  /**
+   * Called once by {@link ShardOwnership} when it is built: the region this policy decides for and
+   * where its meters go. A policy that keeps state per region refuses a second region.
+   */
+  default void attach(RegionId region, MeterRegistry registry) {}
+
+  /**
+   * Called by {@link ShardOwnership#handOver} after the lease of {@code shard} was written for the
+   * new owner: a witness-based policy gives its witness lease up so the new owner need not wait for
+   * it to run out.
+   */
+  default void released(int shard) {}
+
   /** The policy's name for logs and metric tags. */
   String name();
 
@@ -36,6 +64,15 @@ public interface OwnershipPolicy {
    */
   static OwnershipPolicy automatic(Duration leaseTimeout, Duration margin, Duration stuckAfter) {
     return new AutomaticPolicy(leaseTimeout, margin, stuckAfter);
+  }
+
+  /**
+   * WITNESS with defaults (see {@link WitnessPolicy}): only the holder of the witness lease processes
+   * a shard; a follower takes over only after the witness granted it the next epoch. For other
+   * settings use {@link WitnessPolicy#builder}. Build one per region.
+   */
+  static WitnessPolicy witness(TakeoverWitness witness) {
+    return WitnessPolicy.builder(witness).build();
   }
 
   /**

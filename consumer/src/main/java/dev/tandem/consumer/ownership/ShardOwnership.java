@@ -69,6 +69,8 @@ public final class ShardOwnership {
   private final Counter takeovers;
   private final DistributionSummary bounds;
   private final Counter unknownBounds;
+  private final Counter manualMoves;
+  private final Counter manualMovesUnacked;
   /** Per shard: whether a planned handover is draining it, and how many batches run on it now. */
   private final Map<Integer, Gate> gates = new ConcurrentHashMap<>();
 
@@ -104,7 +106,14 @@ public final class ShardOwnership {
     this.revalidateAfter = b.revalidateAfter;
     this.clock = b.clock;
     this.registry = b.registry;
+    policy.attach(self, registry);
     String region = self.name();
+    manualMoves = Counter.builder("tandem.consumer.manual.moves").tag("region", region)
+        .tag("outcome", "acknowledged").description("operator moves of a shard to this region")
+        .register(registry);
+    manualMovesUnacked = Counter.builder("tandem.consumer.manual.moves").tag("region", region)
+        .tag("outcome", "unacknowledged").description("operator moves of a shard to this region")
+        .register(registry);
     takeovers = Counter.builder("tandem.consumer.takeovers").tag("region", region)
         .tag("policy", policy.name()).description("shards taken over by this region")
         .register(registry);
@@ -419,6 +428,7 @@ public final class ShardOwnership {
       }
       ShardLease next = store.mergeLease(latest.takenOverBy(to, store.tickHlc()));
       epochGauge(shard).set(next.epoch());
+      policy.released(shard);
       boolean acked;
       try {
         replication.barrier(shard, to)
@@ -514,6 +524,7 @@ public final class ShardOwnership {
     } else {
       unknownBounds.increment();
     }
+    (acked ? manualMoves : manualMovesUnacked).increment();
     MoveReport m = new MoveReport(t, acked, acked
         ? "the old owner " + old.owner() + " acknowledged epoch " + next.epoch()
             + "; duplicates <= " + t.bound().getAsLong()
@@ -569,7 +580,7 @@ public final class ShardOwnership {
     return epochs.computeIfAbsent(shard, s -> {
       AtomicLong v = new AtomicLong();
       Gauge.builder("tandem.consumer.lease.epoch", v, AtomicLong::get).tag("region", self.name())
-          .tag("shard", Integer.toString(s)).description("shard lease epoch as seen here")
+          .tag("shard", Integer.toString(s)).tag("policy", policy.name()).description("shard lease epoch as seen here")
           .register(registry);
       return v;
     });

@@ -1,0 +1,197 @@
+package dev.tandem.consumer.ownership;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tandem.consumer.witness.KafkaTopicWitness;
+import dev.tandem.core.RegionId;
+import dev.tandem.store.ShardLease;
+import dev.tandem.testkit.KafkaRegion;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The WITNESS policy's decisions over a real Kafka witness (a third cluster). Each region has its
+ * own monotonic clock, moved by the test, so lease expiry is exact; the renewer thread runs for real.
+ */
+class WitnessPolicyTest {
+
+  static final RegionId A = RegionId.of("region-a");
+  static final RegionId B = RegionId.of("region-b");
+  static final Duration LEASE = Duration.ofSeconds(8);
+  static final Duration MARGIN = Duration.ofSeconds(2);
+  static final Duration RENEW = Duration.ofMillis(200);
+
+  static KafkaRegion witnessCluster;
+  static int topics;
+
+  @BeforeAll
+  static void start() {
+    witnessCluster = KafkaRegion.start("witness");
+  }
+
+  @AfterAll
+  static void stop() {
+    witnessCluster.close();
+  }
+
+  private static String newTopic() {
+    String t = "policy-witness-" + (++topics);
+    witnessCluster.createTopic(t, 1);
+    return t;
+  }
+
+  private static KafkaTopicWitness witness(String topic, AtomicLong clock) {
+    return KafkaTopicWitness.builder().bootstrapServers(witnessCluster.bootstrapServers())
+        .topic(topic).lease(LEASE).margin(MARGIN).requestTimeout(Duration.ofSeconds(5))
+        .nanoTime(clock::get).build();
+  }
+
+  private static WitnessPolicy policy(KafkaTopicWitness w, AtomicLong clock, RegionId region,
+      SimpleMeterRegistry meters) {
+    WitnessPolicy p = WitnessPolicy.builder(w).renewEvery(RENEW).nanoTime(clock::get).build();
+    p.attach(region, meters);
+    return p;
+  }
+
+  private static ShardObservation silent(int shard, long epoch, RegionId owner, RegionId self,
+      Duration silence) {
+    return new ShardObservation(shard, ShardLease.of(shard, epoch, owner, 1), self, silence,
+        Duration.ZERO, silence);
+  }
+
+  private static double count(SimpleMeterRegistry m, String kind, String outcome) {
+    return m.get("tandem.consumer.witness.requests").tag("kind", kind).tag("outcome", outcome)
+        .counter().count();
+  }
+
+  @Test
+  void anOwnerProcessesOnlyOnceTheWitnessGrantedItAndKeepsItByRenewing() {
+    String topic = newTopic();
+    AtomicLong clock = new AtomicLong(5_000);
+    SimpleMeterRegistry meters = new SimpleMeterRegistry();
+    try (KafkaTopicWitness w = witness(topic, clock); WitnessPolicy p = policy(w, clock, A, meters)) {
+      assertFalse(p.mayProcess(0, 0), "no grant yet: the first call only asks for one");
+      await().atMost(Duration.ofSeconds(30)).until(() -> p.mayProcess(0, 0));
+      // time passes in steps shorter than the lease; the renewer keeps the grant fresh
+      for (int i = 0; i < 4; i++) {
+        double before = count(meters, "renew", "granted");
+        clock.addAndGet(LEASE.minus(MARGIN).toNanos() / 2);
+        await().atMost(Duration.ofSeconds(30)).until(() -> count(meters, "renew", "granted") > before);
+        assertTrue(p.mayProcess(0, 0), "renewed grant " + i);
+      }
+      assertEquals(1.0, meters.get("tandem.consumer.witness.held").gauge().value());
+    }
+  }
+
+  @Test
+  void aFollowerWaitsForSilenceIsRefusedWhileTheOwnerRenewsAndTakesOverOnceTheLeaseRanOut() {
+    String topic = newTopic();
+    AtomicLong clockA = new AtomicLong(1_000);
+    AtomicLong clockB = new AtomicLong(90_000_000_000L);
+    SimpleMeterRegistry metersA = new SimpleMeterRegistry();
+    SimpleMeterRegistry metersB = new SimpleMeterRegistry();
+    try (KafkaTopicWitness wa = witness(topic, clockA); KafkaTopicWitness wb = witness(topic, clockB);
+        WitnessPolicy a = policy(wa, clockA, A, metersA);
+        WitnessPolicy b = policy(wb, clockB, B, metersB)) {
+      p(a);
+      // silence shorter than acquireAfter (the lease): B does not even ask
+      assertEquals(Optional.empty(), b.shouldTakeOver(silent(1, 0, A, B, LEASE.minusSeconds(1))));
+      assertEquals(0.0, count(metersB, "claim", "refused") + count(metersB, "claim", "granted"));
+      // a partition: B sees A silent, but A still renews at the witness → refused, no takeover
+      assertEquals(Optional.empty(), b.shouldTakeOver(silent(1, 0, A, B, LEASE.plusSeconds(5))));
+      assertEquals(1.0, count(metersB, "claim", "refused"));
+      assertEquals(Optional.empty(), b.shouldTakeOver(silent(1, 0, A, B, LEASE.plusSeconds(5))),
+          "asked again within renewEvery: not even sent");
+      assertEquals(1.0, count(metersB, "claim", "refused"));
+
+      // A stops renewing (its region is gone); B reads A's last renewal now and counts from here
+      a.close();
+      assertFalse(wb.acquire(1, B, 1).granted());
+      clockA.addAndGet(LEASE.minus(MARGIN).toNanos());
+      assertFalse(a.holds(1));
+      assertFalse(a.mayProcess(1, 0), "an owner never processes past its grant");
+      // B waits lease + margin on its own clock from the last renewal it read
+      clockB.addAndGet(LEASE.plus(MARGIN).plusMillis(1).toNanos());
+      Optional<TakeoverDecision> d = b.shouldTakeOver(silent(1, 0, A, B, LEASE.plusSeconds(20)));
+      assertTrue(d.isPresent(), "granted once A's lease ran out");
+      assertEquals(TakeoverDecision.Basis.GRANTED, d.get().basis());
+      assertTrue(d.get().reason().contains("epoch 1"), d.get().reason());
+      assertTrue(b.mayProcess(1, 1), "the new owner holds the grant it was given");
+      assertEquals(1.0, count(metersB, "claim", "granted"));
+    }
+  }
+
+  @Test
+  void aLostRenewalStopsTheOwnerAndAReleaseLetsThePeerClaimWithoutWaiting() {
+    String topic = newTopic();
+    AtomicLong clock = new AtomicLong(7);
+    SimpleMeterRegistry metersA = new SimpleMeterRegistry();
+    SimpleMeterRegistry metersB = new SimpleMeterRegistry();
+    try (KafkaTopicWitness wa = witness(topic, clock); KafkaTopicWitness wb = witness(topic, clock);
+        WitnessPolicy a = policy(wa, clock, A, metersA);
+        WitnessPolicy b = policy(wb, clock, B, metersB)) {
+      await().atMost(Duration.ofSeconds(30)).until(() -> a.mayProcess(2, 4));
+      // planned handover: A gives the lease up; B (now the owner at epoch 5) is granted at once
+      a.released(2);
+      assertFalse(a.holds(2), "released: A no longer holds it");
+      await().atMost(Duration.ofSeconds(30)).until(() -> b.mayProcess(2, 5));
+      assertEquals(1.0, metersA.get("tandem.consumer.witness.releases").counter().count());
+      // A, still believing it owns epoch 4, is refused: it must not process
+      await().atMost(Duration.ofSeconds(30)).until(() -> {
+        assertFalse(a.mayProcess(2, 4), "A never regains epoch 4 once it released it");
+        return count(metersA, "renew", "refused") >= 1;
+      });
+      assertFalse(a.mayProcess(2, 4));
+    }
+  }
+
+  @Test
+  void aWitnessUnreachableStopsTheOwnerWithinItsGrant() {
+    String topic = newTopic();
+    AtomicLong clock = new AtomicLong(3);
+    SimpleMeterRegistry meters = new SimpleMeterRegistry();
+    try (KafkaTopicWitness w = witness(topic, clock); WitnessPolicy p = policy(w, clock, A, meters)) {
+      await().atMost(Duration.ofSeconds(30)).until(() -> p.mayProcess(3, 0));
+      witnessCluster.stopBroker();
+      try {
+        await().atMost(Duration.ofSeconds(60))
+            .until(() -> count(meters, "renew", "unavailable") >= 1);
+        assertTrue(p.mayProcess(3, 0), "still within the grant: unchanged");
+        clock.addAndGet(LEASE.minus(MARGIN).toNanos());
+        assertFalse(p.mayProcess(3, 0), "the grant ran out on the owner's own clock");
+      } finally {
+        witnessCluster.startBroker();
+      }
+      await().atMost(Duration.ofSeconds(60)).until(() -> p.mayProcess(3, 0));
+    }
+  }
+
+  @Test
+  void onePolicyServesOneRegion() {
+    String topic = newTopic();
+    AtomicLong clock = new AtomicLong();
+    try (KafkaTopicWitness w = witness(topic, clock);
+        WitnessPolicy p = policy(w, clock, A, new SimpleMeterRegistry())) {
+      IllegalStateException e = assertThrows(IllegalStateException.class,
+          () -> p.attach(B, new SimpleMeterRegistry()));
+      assertTrue(e.getMessage().contains("region-a"), e.getMessage());
+      assertThrows(IllegalArgumentException.class,
+          () -> WitnessPolicy.builder(w).renewEvery(LEASE).build());
+    }
+  }
+
+  /** A takes shard 1 at epoch 0 and holds it. */
+  private static void p(WitnessPolicy a) {
+    a.mayProcess(1, 0);
+    await().atMost(Duration.ofSeconds(30)).until(() -> a.mayProcess(1, 0));
+  }
+}
