@@ -4,13 +4,21 @@ import dev.tandem.consumer.IncomingMessage;
 import dev.tandem.consumer.MessageHandler;
 import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.consumer.Outcome;
+import dev.tandem.consumer.ownership.ShardOwnership;
+import dev.tandem.core.Envelope;
 import dev.tandem.core.Shards;
+import dev.tandem.core.TandemClock;
 import dev.tandem.core.TandemHeaders;
 import dev.tandem.store.Phase;
+import dev.tandem.store.replication.ReplicationLog;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.ServiceLoader;
+import java.util.function.BooleanSupplier;
 import java.util.function.Function;
 import java.util.function.IntToLongFunction;
 
@@ -50,8 +58,28 @@ import java.util.function.IntToLongFunction;
  *       MaxDeliveryCount}).
  * </ul>
  *
- * <p>Heartbeats and shard ownership need a process that runs regularly: on a consumption plan use a
- * timer-triggered function; a strict takeover time needs always-ready instances.
+ * <h2>Shard ownership across regions</h2>
+ *
+ * With {@link Builder#ownership} each shard has one owner region at a time (DESIGN.md "Processing
+ * once across regions"): the owner processes its shards, the other region's copies wait (the follower
+ * hold, then a trigger retry) until the owner's COMPLETED has replicated. Leases are renewed, and
+ * silent owners taken over, by {@link #heartbeat()}, which a timer-triggered function calls:
+ *
+ * <pre>{@code
+ * @FunctionName("tandem-heartbeat")
+ * public void heartbeat(@TimerTrigger(name = "tick", schedule = "0/5 * * * * *") String tick) {
+ *   TandemFunctions.installed().heartbeat();
+ * }
+ * }</pre>
+ *
+ * <p>Timer triggers run on every hosting plan, on one instance of the app at a time. A region's
+ * shards are taken over by the other region about {@code L + margin + one timer period} after its last
+ * heartbeat (plus the changelog catch-ups, reported in each {@code TakeoverReport}). <b>On a
+ * consumption plan an app scaled to zero runs no timer at all</b>: its heartbeats stop while it is
+ * idle (the peer then takes its shards over, which is safe but moves work), and the peer's own
+ * takeovers wait until something wakes it. A strict takeover time therefore needs always-ready
+ * instances: the Premium plan's always-ready/minimum instances, or the Flex Consumption plan's
+ * always-ready instances, in both regions.
  */
 public final class TandemFunctions {
 
@@ -61,12 +89,20 @@ public final class TandemFunctions {
   private final int shardCount;
   private final IntToLongFunction epochOfShard;
   private final long followerHoldNanos;
+  /** Null without {@link Builder#ownership}: then every shard is processed here at its given epoch. */
+  private final ShardOwnership ownership;
+  private final ShardHeartbeats heartbeats;
 
-  private TandemFunctions(Builder b) {
-    this.processor = b.processor;
+  private TandemFunctions(Builder b, OnceProcessor processor) {
+    this.processor = processor;
     this.shardCount = b.shardCount;
-    this.epochOfShard = b.epochOfShard;
+    this.ownership = b.ownership;
+    this.epochOfShard = b.ownership != null ? b.ownership::epoch : b.epochOfShard;
     this.followerHoldNanos = b.followerHold.toNanos();
+    this.heartbeats = b.ownership == null ? null
+        : new ShardHeartbeats(b.ownership, b.replicationLog, b.shardCount, b.clock, b.probeTimeout,
+            b.triggerProbe, b.heldExpiry,
+            b.registry != null ? b.registry : new SimpleMeterRegistry());
   }
 
   /** A new builder. */
@@ -132,10 +168,7 @@ public final class TandemFunctions {
     Objects.requireNonNull(handler, "handler");
     IncomingMessage message = IncomingMessage.of(headers, payload, shardOf(headers),
         Math.max(1, deliveryCount), null);
-    Outcome outcome = processor.process(message, epochOfShard.applyAsLong(message.shard()), handler);
-    if (outcome instanceof Outcome.RetryLater r && r.reason() == Outcome.RetryReason.FENCED) {
-      outcome = follow(message, r);
-    }
+    Outcome outcome = run(message, handler);
     if (!outcome.settled()) {
       Outcome.RetryLater r = (Outcome.RetryLater) outcome;
       throw new RetryLaterException(r);
@@ -150,6 +183,78 @@ public final class TandemFunctions {
         handler);
   }
 
+  /**
+   * One heartbeat tick, for a timer-triggered function (see the class doc): for every shard this
+   * region owns, renews its lease — only after this region's own changelog broker answered (and the
+   * {@link Builder#triggerProbe trigger probe}, if any), and after re-reading the changelogs when
+   * the last renewal is older than the ownership's {@code revalidateAfter}; for every shard it
+   * follows, lets the ownership policy decide on a takeover, and reports each takeover with its
+   * duplicate bound.
+   *
+   * @throws IllegalStateException when no {@link Builder#ownership} was configured
+   */
+  public HeartbeatReport heartbeat() {
+    if (heartbeats == null) {
+      throw new IllegalStateException("no shard ownership configured: TandemFunctions.Builder"
+          + ".ownership(...) is needed for heartbeats");
+    }
+    return heartbeats.tick();
+  }
+
+  /** The shard ownership, if configured. */
+  public Optional<ShardOwnership> ownership() {
+    return Optional.ofNullable(ownership);
+  }
+
+  /**
+   * Runs the message through the processor under shard ownership. Returns the outcome, settled or
+   * not (the caller maps an unsettled one to a trigger retry).
+   */
+  Outcome run(IncomingMessage message, MessageHandler handler) {
+    int shard = message.shard();
+    if (ownership == null) {
+      Outcome outcome = processor.process(message, epochOfShard.applyAsLong(shard), handler);
+      if (outcome instanceof Outcome.RetryLater r && r.reason() == Outcome.RetryReason.FENCED) {
+        outcome = follow(message, r);
+      }
+      return outcome;
+    }
+    boolean owner = ownership.owns(shard);
+    Optional<Envelope> envelope = processor.envelopeOf(message);
+    String id = envelope.map(Envelope::id).orElse(message.header(TandemHeaders.ID));
+    Outcome outcome;
+    if (owner) {
+      // An owner whose heartbeats stopped (own broker silent) may have been taken over: it renews
+      // (and re-reads the changelogs) before processing, or does not process at all.
+      String silent = heartbeats.ensureRenewed();
+      if (silent != null) {
+        return new Outcome.RetryLater(id, Outcome.RetryReason.FENCED, Duration.ofSeconds(1),
+            "this region owns shard " + shard + " but cannot renew its lease: " + silent);
+      }
+      outcome = processor.process(message, ownership.epoch(shard), handler);
+    } else if (envelope.isPresent()) {
+      // A follower never runs the handler; the processor's fence says so too, this saves a claim try.
+      outcome = new Outcome.RetryLater(id, Outcome.RetryReason.FENCED, Duration.ZERO,
+          "shard " + shard + " is owned by " + ownership.lease(shard).owner());
+    } else {
+      // no readable envelope: the processor dead-letters it (or passes it through), in any region
+      outcome = processor.process(message, ownership.epoch(shard), handler);
+    }
+    if (outcome instanceof Outcome.RetryLater r && r.reason() == Outcome.RetryReason.FENCED) {
+      outcome = follow(message, r);
+      if (!outcome.settled()) {
+        heartbeats.holding(shard, id);
+        return outcome;
+      }
+      heartbeats.settled(shard, id, false);
+      return outcome;
+    }
+    if (outcome.settled()) {
+      heartbeats.settled(shard, id, owner);
+    }
+    return outcome;
+  }
+
   /** Whether the message's id is already COMPLETED here (what the middleware may skip). */
   boolean isCompleted(IncomingMessage message) {
     return processor.terminalPhase(message).filter(p -> p == Phase.COMPLETED).isPresent();
@@ -157,10 +262,6 @@ public final class TandemFunctions {
 
   OnceProcessor processor() {
     return processor;
-  }
-
-  long epochOf(int shard) {
-    return epochOfShard.applyAsLong(shard);
   }
 
   /** A follower waits briefly for the owner's COMPLETED (or DEAD_LETTERED) to replicate. */
@@ -216,15 +317,98 @@ public final class TandemFunctions {
   /** Builds a {@link TandemFunctions}. */
   public static final class Builder {
     private OnceProcessor processor;
+    private OnceProcessor.Builder processorBuilder;
     private int shardCount;
-    private IntToLongFunction epochOfShard = shard -> 0L;
+    private IntToLongFunction epochOfShard;
     private java.time.Duration followerHold = java.time.Duration.ofMillis(500);
+    private ShardOwnership ownership;
+    private ReplicationLog replicationLog;
+    private Duration probeTimeout = Duration.ofSeconds(5);
+    private BooleanSupplier triggerProbe = () -> true;
+    private Duration heldExpiry = Duration.ofMinutes(5);
+    private TandemClock clock = TandemClock.system();
+    private MeterRegistry registry;
 
     private Builder() {}
 
-    /** The once-processor (store, dead-letter sink, shard fence). Required. */
+    /**
+     * The once-processor (store, dead-letter sink, shard fence), already built. With {@link
+     * #ownership} it must have been built with {@code .fence(ownership.fence())}, or a takeover
+     * during a claim is not noticed before the handler runs; prefer {@link
+     * #processor(OnceProcessor.Builder)}, which sets the fence. This or that is required.
+     */
     public Builder processor(OnceProcessor processor) {
       this.processor = Objects.requireNonNull(processor, "processor");
+      return this;
+    }
+
+    /**
+     * The once-processor's builder: built with the {@link #ownership} fence, when ownership is
+     * configured. This or {@link #processor(OnceProcessor)} is required.
+     */
+    public Builder processor(OnceProcessor.Builder processor) {
+      this.processorBuilder = Objects.requireNonNull(processor, "processor");
+      return this;
+    }
+
+    /**
+     * Shard ownership across regions (see the class doc): the processor's fence and each shard's
+     * epoch come from it, and {@link TandemFunctions#heartbeat()} renews and takes over its leases.
+     * {@code replicationLog} is the log of the store the ownership holds its leases in: the heartbeat
+     * reads this region's changelog from it to check that the region's broker answers.
+     */
+    public Builder ownership(ShardOwnership ownership, ReplicationLog replicationLog) {
+      this.ownership = Objects.requireNonNull(ownership, "ownership");
+      this.replicationLog = Objects.requireNonNull(replicationLog, "replicationLog");
+      return this;
+    }
+
+    /**
+     * How long a heartbeat waits for this region's changelog to answer before it stays silent
+     * (default 5 s; keep it below the ownership's L).
+     */
+    public Builder probeTimeout(Duration timeout) {
+      Objects.requireNonNull(timeout, "probeTimeout");
+      if (timeout.isNegative() || timeout.isZero()) {
+        throw new IllegalArgumentException("probeTimeout must be > 0, got " + timeout);
+      }
+      this.probeTimeout = timeout;
+      return this;
+    }
+
+    /**
+     * An extra check that this region's trigger broker answers (e.g. the Service Bus namespace,
+     * when the changelog lives elsewhere), asked before every heartbeat; false or an exception
+     * keeps the heartbeat silent so the other region takes over. Default: none (the changelog's
+     * broker is the region's broker).
+     */
+    public Builder triggerProbe(BooleanSupplier probe) {
+      this.triggerProbe = Objects.requireNonNull(probe, "triggerProbe");
+      return this;
+    }
+
+    /**
+     * How long a follower keeps counting a held copy that is not redelivered (default 5 min): the
+     * trigger may have given it up, and it must not make an idle owner look stuck forever.
+     */
+    public Builder heldExpiry(Duration expiry) {
+      Objects.requireNonNull(expiry, "heldExpiry");
+      if (expiry.isNegative() || expiry.isZero()) {
+        throw new IllegalArgumentException("heldExpiry must be > 0, got " + expiry);
+      }
+      this.heldExpiry = expiry;
+      return this;
+    }
+
+    /** The monotonic clock for renewals, holds and the tick age (default: the system's). */
+    public Builder clock(TandemClock clock) {
+      this.clock = Objects.requireNonNull(clock, "clock");
+      return this;
+    }
+
+    /** Where the heartbeat meters go (default: a new {@link SimpleMeterRegistry}). */
+    public Builder meterRegistry(MeterRegistry registry) {
+      this.registry = Objects.requireNonNull(registry, "registry");
       return this;
     }
 
@@ -237,7 +421,10 @@ public final class TandemFunctions {
       return this;
     }
 
-    /** This region's lease epoch of a shard (from shard ownership); default 0. */
+    /**
+     * This region's lease epoch of a shard, for apps that run their own shard ownership; default 0.
+     * Not with {@link #ownership}, which supplies the epochs.
+     */
     public Builder epochOfShard(IntToLongFunction epochOfShard) {
       this.epochOfShard = Objects.requireNonNull(epochOfShard, "epochOfShard");
       return this;
@@ -253,13 +440,28 @@ public final class TandemFunctions {
     }
 
     TandemFunctions build() {
-      if (processor == null) {
-        throw new IllegalStateException("processor(...) is required");
+      if ((processor == null) == (processorBuilder == null)) {
+        throw new IllegalStateException("exactly one processor(...) is required (a processor or its "
+            + "builder)");
       }
       if (shardCount <= 0) {
         throw new IllegalStateException("shardCount(...) is required");
       }
-      return new TandemFunctions(this);
+      if (ownership != null && epochOfShard != null) {
+        throw new IllegalStateException("ownership(...) supplies the shard epochs: do not set "
+            + "epochOfShard(...) too");
+      }
+      if (epochOfShard == null) {
+        epochOfShard = shard -> 0L;
+      }
+      OnceProcessor p = processor;
+      if (processorBuilder != null) {
+        if (ownership != null) {
+          processorBuilder.fence(ownership.fence());
+        }
+        p = processorBuilder.build();
+      }
+      return new TandemFunctions(this, p);
     }
   }
 }

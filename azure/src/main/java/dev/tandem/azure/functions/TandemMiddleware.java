@@ -60,7 +60,7 @@ public final class TandemMiddleware implements Middleware {
       return; // a duplicate of a COMPLETED id: skip the function, the trigger settles the message
     }
     Exception[] failure = new Exception[1];
-    Outcome outcome = tandem.processor().process(message, tandem.epochOf(message.shard()), ctx -> {
+    Outcome outcome = tandem.run(message, ctx -> {
       try {
         chain.doNext(context);
       } catch (Exception e) {
@@ -68,9 +68,6 @@ public final class TandemMiddleware implements Middleware {
         throw e;
       }
     });
-    if (outcome instanceof Outcome.RetryLater r && r.reason() == Outcome.RetryReason.FENCED) {
-      outcome = tandem.follow(message, r);
-    }
     if (!outcome.settled()) {
       if (failure[0] != null) {
         throw failure[0]; // the function's own failure, as the trigger would have seen it

@@ -1,0 +1,306 @@
+package dev.tandem.azure.functions;
+
+import dev.tandem.consumer.ownership.ShardOwnership;
+import dev.tandem.consumer.ownership.TakeoverReport;
+import dev.tandem.core.RegionId;
+import dev.tandem.core.TandemClock;
+import dev.tandem.store.StoreException;
+import dev.tandem.store.replication.CatchUpResult;
+import dev.tandem.store.replication.ReplicationLog;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BooleanSupplier;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Drives a {@link ShardOwnership} for a function app, where no poll loop exists: a timer-triggered
+ * function calls {@link #tick()}, and the processing path calls {@link #ensureRenewed()} before an
+ * owner processes. It plays the part the poll loop plays in {@code TandemKafkaConsumer}:
+ *
+ * <ul>
+ *   <li>Owner: a heartbeat is written only after this region's own changelog broker answered (a
+ *       catch-up of the owned shards to the current end offsets) and the optional trigger probe said
+ *       yes. A region whose broker is down therefore stays silent, and the follower takes over.
+ *   <li>After a silence longer than {@code revalidateAfter} (or before the first renewal) the owner
+ *       re-reads the changelogs ({@link ShardOwnership#revalidate}) before it heartbeats or processes
+ *       again: a follower may have taken its shards over meanwhile.
+ *   <li>Follower: {@link ShardOwnership#observe} for every shard it does not own, with how long it has
+ *       held the oldest copy it could not settle; the policy decides on a takeover.
+ * </ul>
+ *
+ * <p>Thread-safe: ticks are serialised, and a renewal from the processing path never runs beside
+ * the owner half of a tick.
+ */
+final class ShardHeartbeats {
+
+  private static final Logger log = Logger.getLogger(ShardHeartbeats.class.getName());
+  /** Ids tracked per shard as held; beyond this the oldest already drive heldFor, so new ones are not added. */
+  static final int MAX_HELD_PER_SHARD = 10_000;
+
+  private final ShardOwnership ownership;
+  private final ReplicationLog replication;
+  private final RegionId self;
+  private final int shardCount;
+  private final TandemClock clock;
+  private final Duration probeTimeout;
+  private final BooleanSupplier triggerProbe;
+  private final long heldExpiryNanos;
+  private final Object tickLock = new Object();
+  private final Object renewLock = new Object();
+
+  /** Monotonic time the last successful renewal began; valid only when {@link #renewedOnce}. */
+  private volatile long lastRenewedNanos;
+  private volatile boolean renewedOnce;
+  /** Monotonic time the last tick began; valid only when {@link #tickedOnce}. */
+  private volatile long lastTickNanos;
+  private volatile boolean tickedOnce;
+
+  /** Per shard: copies this instance settled while owning it, the "position" its heartbeats carry. */
+  private final Map<Integer, AtomicLong> positions = new ConcurrentHashMap<>();
+  /** Per shard, per id: {first, last} monotonic time this follower could not settle the copy. */
+  private final Map<Integer, Map<String, long[]>> held = new ConcurrentHashMap<>();
+
+  private final Counter renewedHeartbeats;
+  private final Counter silentHeartbeats;
+  private final Counter takeovers;
+
+  ShardHeartbeats(ShardOwnership ownership, ReplicationLog replication, int shardCount,
+      TandemClock clock, Duration probeTimeout, BooleanSupplier triggerProbe, Duration heldExpiry,
+      MeterRegistry registry) {
+    this.ownership = ownership;
+    this.replication = replication;
+    this.self = ownership.self();
+    this.shardCount = shardCount;
+    this.clock = clock;
+    this.probeTimeout = probeTimeout;
+    this.triggerProbe = triggerProbe;
+    this.heldExpiryNanos = heldExpiry.toNanos();
+    String region = self.name();
+    renewedHeartbeats = Counter.builder("tandem.functions.heartbeats").tag("region", region)
+        .tag("outcome", "renewed").description("shard leases renewed by the heartbeat function")
+        .register(registry);
+    silentHeartbeats = Counter.builder("tandem.functions.heartbeats").tag("region", region)
+        .tag("outcome", "silent")
+        .description("owned shards left without a heartbeat: this region's broker did not answer")
+        .register(registry);
+    takeovers = Counter.builder("tandem.functions.takeovers").tag("region", region)
+        .description("shards this region's heartbeat function took over").register(registry);
+    Gauge.builder("tandem.functions.heartbeat.tick.age", this, ShardHeartbeats::tickAgeSeconds)
+        .tag("region", region).baseUnit("seconds")
+        .description("time since the heartbeat function last ran (NaN before its first run)")
+        .register(registry);
+    Gauge.builder("tandem.functions.held", this, h -> h.heldCount()).tag("region", region)
+        .description("copies of other regions' shards this follower could not settle yet")
+        .register(registry);
+  }
+
+  RegionId region() {
+    return self;
+  }
+
+  /** One timer tick: renew the owned shards' leases, observe the followed ones. */
+  HeartbeatReport tick() {
+    synchronized (tickLock) {
+      long t0 = clock.nanoTime();
+      lastTickNanos = t0;
+      tickedOnce = true;
+      Set<Integer> renewed = new TreeSet<>();
+      Set<Integer> notReady = new TreeSet<>();
+      String silent;
+      synchronized (renewLock) {
+        silent = renew(renewed, notReady);
+      }
+      Set<Integer> followed = new TreeSet<>();
+      List<TakeoverReport> taken = new ArrayList<>();
+      for (int s = 0; s < shardCount; s++) {
+        if (renewed.contains(s) || notReady.contains(s)) {
+          continue;
+        }
+        try {
+          if (ownership.lease(s).owner().equals(self)) {
+            continue; // ours (silent this tick, or draining): nothing to observe
+          }
+          followed.add(s);
+          Optional<TakeoverReport> r = ownership.observe(s, heldFor(s));
+          if (r.isPresent()) {
+            taken.add(r.get());
+            takeovers.increment();
+            held.remove(s); // ours now: the held copies are processed on their next delivery
+          }
+        } catch (StoreException e) {
+          notReady.add(s);
+        }
+      }
+      HeartbeatReport report = new HeartbeatReport(self, renewed, followed, taken, notReady, silent,
+          Duration.ofNanos(clock.nanoTime() - t0));
+      log.log(silent != null || !taken.isEmpty() ? Level.WARNING : Level.FINE, report::toString);
+      return report;
+    }
+  }
+
+  /**
+   * Called by the processing path before an owner processes: renews now when the last renewal is
+   * older than {@code revalidateAfter} (or never happened).
+   *
+   * @return null when this region may process its shards; else why not (its own changelog did not
+   *     answer)
+   */
+  String ensureRenewed() {
+    if (fresh()) {
+      return null;
+    }
+    synchronized (renewLock) {
+      if (fresh()) {
+        return null;
+      }
+      return renew(new TreeSet<>(), new TreeSet<>());
+    }
+  }
+
+  private boolean fresh() {
+    return renewedOnce
+        && clock.nanoTime() - lastRenewedNanos <= ownership.revalidateAfter().toNanos();
+  }
+
+  /** The owner half. Caller holds {@link #renewLock}. Returns why it stayed silent, or null. */
+  private String renew(Set<Integer> renewed, Set<Integer> notReady) {
+    Set<Integer> owned = owned(notReady);
+    if (owned.isEmpty()) {
+      return null; // nothing to renew; validity is not extended by owning nothing
+    }
+    // Validity counts from BEFORE the probe: the heartbeat can only be later than this.
+    long t0 = clock.nanoTime();
+    CatchUpResult own = replication.catchUp(self, owned, probeTimeout);
+    if (!own.complete()) {
+      silentHeartbeats.increment(owned.size());
+      return "this region's own changelog did not answer (" + own.reason()
+          + "), so no heartbeat was written for shards " + owned;
+    }
+    boolean triggerAnswers;
+    try {
+      triggerAnswers = triggerProbe.getAsBoolean();
+    } catch (RuntimeException e) {
+      log.log(Level.WARNING, e, () -> "Tandem " + self + ": the trigger probe failed");
+      triggerAnswers = false;
+    }
+    if (!triggerAnswers) {
+      silentHeartbeats.increment(owned.size());
+      return "the trigger's broker probe said no, so no heartbeat was written for shards " + owned;
+    }
+    if (!fresh()) {
+      // silent for revalidateAfter (or never renewed): a follower may have taken over meanwhile
+      if (!ownership.revalidate(owned)) {
+        silentHeartbeats.increment(owned.size());
+        return "re-reading the changelogs after a silence failed for shards " + owned;
+      }
+    }
+    // the catch-ups may have brought a takeover: renew only what is still ours
+    for (int s : owned) {
+      try {
+        if (ownership.owns(s)) {
+          ownership.heartbeat(s, position(s).get());
+          renewed.add(s);
+          renewedHeartbeats.increment();
+        }
+      } catch (StoreException e) {
+        notReady.add(s);
+      }
+    }
+    lastRenewedNanos = t0;
+    renewedOnce = true;
+    return null;
+  }
+
+  private Set<Integer> owned(Set<Integer> notReady) {
+    Set<Integer> owned = new TreeSet<>();
+    for (int s = 0; s < shardCount; s++) {
+      try {
+        if (ownership.owns(s)) {
+          owned.add(s);
+        }
+      } catch (StoreException e) {
+        notReady.add(s); // still restoring: neither processed nor heartbeated
+      }
+    }
+    return owned;
+  }
+
+  private AtomicLong position(int shard) {
+    return positions.computeIfAbsent(shard, s -> new AtomicLong());
+  }
+
+  /** A copy of {@code shard} was settled here; {@code asOwner} counts it as the owner's progress. */
+  void settled(int shard, String id, boolean asOwner) {
+    if (asOwner) {
+      position(shard).incrementAndGet();
+    }
+    if (id != null) {
+      Map<String, long[]> ids = held.get(shard);
+      if (ids != null) {
+        ids.remove(id);
+      }
+    }
+  }
+
+  /** This follower could not settle a copy of {@code shard} (its owner has not completed it yet). */
+  void holding(int shard, String id) {
+    if (id == null) {
+      return;
+    }
+    long now = clock.nanoTime();
+    Map<String, long[]> ids = held.computeIfAbsent(shard, s -> new ConcurrentHashMap<>());
+    ids.compute(id, (k, v) -> {
+      if (v == null) {
+        return ids.size() >= MAX_HELD_PER_SHARD ? null : new long[] {now, now};
+      }
+      v[1] = now;
+      return v;
+    });
+  }
+
+  /**
+   * How long this follower has held the oldest copy of {@code shard} it could not settle. A copy not
+   * redelivered within {@code heldExpiry} is forgotten (the trigger gave it up, e.g. to its
+   * dead-letter queue), so it cannot make an idle owner look stuck forever.
+   */
+  Duration heldFor(int shard) {
+    Map<String, long[]> ids = held.get(shard);
+    if (ids == null || ids.isEmpty()) {
+      return Duration.ZERO;
+    }
+    long now = clock.nanoTime();
+    long oldest = Long.MAX_VALUE;
+    for (var it = ids.values().iterator(); it.hasNext(); ) {
+      long[] v = it.next();
+      if (now - v[1] > heldExpiryNanos) {
+        it.remove();
+      } else if (v[0] < oldest) {
+        oldest = v[0];
+      }
+    }
+    return oldest == Long.MAX_VALUE ? Duration.ZERO : Duration.ofNanos(now - oldest);
+  }
+
+  private double heldCount() {
+    long n = 0;
+    for (Map<String, long[]> ids : held.values()) {
+      n += ids.size();
+    }
+    return n;
+  }
+
+  private double tickAgeSeconds() {
+    return tickedOnce ? (clock.nanoTime() - lastTickNanos) / 1e9 : Double.NaN;
+  }
+}

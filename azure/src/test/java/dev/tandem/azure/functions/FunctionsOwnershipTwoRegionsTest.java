@@ -1,0 +1,268 @@
+package dev.tandem.azure.functions;
+
+import static dev.tandem.azure.functions.RegionFunctionApp.A;
+import static dev.tandem.azure.functions.RegionFunctionApp.B;
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tandem.consumer.MessageHandler;
+import dev.tandem.consumer.ownership.TakeoverReport;
+import dev.tandem.core.Envelope;
+import dev.tandem.core.EnvelopeCodec;
+import dev.tandem.core.RegionId;
+import dev.tandem.core.Shards;
+import dev.tandem.core.TandemIds;
+import dev.tandem.testkit.History;
+import dev.tandem.testkit.TwoRegions;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The same function app in two regions, each with its RocksDB store replicated over its region's
+ * real Kafka cluster (two KRaft clusters in this JVM), shard ownership through {@link
+ * TandemFunctions#heartbeat()} driven by a timer thread standing in for the Functions timer, and a
+ * trigger that redelivers on {@link TandemFunctions.RetryLaterException}. Every message is delivered
+ * to both regions, as a publisher writing to both regions' queues does.
+ */
+class FunctionsOwnershipTwoRegionsTest {
+
+  static final int SHARDS = 4;
+  /** L and margin generous for GC pauses on a loaded 2-core machine: fault-free means 0 takeovers. */
+  static final Duration L = Duration.ofSeconds(6);
+  static final Duration MARGIN = Duration.ofSeconds(3);
+  /** The timer period (the sample app's is 5 s; shorter here to keep the class fast). */
+  static final Duration TICK = Duration.ofSeconds(1);
+
+  static TwoRegions regions;
+  @TempDir Path dir;
+  final List<RegionFunctionApp> apps = new ArrayList<>();
+  final History history = new History();
+
+  @BeforeAll
+  static void startRegions() {
+    regions = TwoRegions.start();
+  }
+
+  @AfterAll
+  static void stopRegions() {
+    if (regions != null) {
+      regions.close();
+    }
+  }
+
+  @AfterEach
+  void closeApps() {
+    for (RegionFunctionApp app : apps) {
+      app.close();
+    }
+  }
+
+  RegionFunctionApp app(RegionId region, String prefix, MessageHandler handler) {
+    RegionFunctionApp app = new RegionFunctionApp(regions.a().bootstrapServers(),
+        regions.b().bootstrapServers(), region, dir, prefix, SHARDS, L, MARGIN, TICK, handler);
+    apps.add(app);
+    return app;
+  }
+
+  /** The function body: records the run (region, epoch) in the history. */
+  MessageHandler recording(RegionId region) {
+    return ctx -> history.handled(ctx.id(), region.name(), "fn-" + region.name(), ctx.epoch());
+  }
+
+  void startAndAwaitHeartbeats(RegionFunctionApp... both) {
+    for (RegionFunctionApp app : both) {
+      assertTrue(app.log.awaitRestored(Duration.ofSeconds(60)), app.region + " restored");
+    }
+    for (RegionFunctionApp app : both) {
+      app.start();
+    }
+    // each region renewed its initial shards at least once (its own changelog answered)
+    await().atMost(Duration.ofSeconds(60)).until(() -> IntStream.of(0, 1).allMatch(i ->
+        both[i].ticks.stream().anyMatch(t -> !t.report().renewed().isEmpty())));
+  }
+
+  /** Publishes {@code id} to both regions: each region's trigger delivers its own copy. */
+  void publishToBoth(String id, RegionFunctionApp... both) {
+    byte[] payload = ("order " + id).getBytes(StandardCharsets.UTF_8);
+    Envelope e = Envelope.forPayload(id, payload, Shards.forKey(id, SHARDS),
+        System.currentTimeMillis());
+    Map<String, String> headers = new HashMap<>();
+    EnvelopeCodec.write(e, headers::put);
+    history.published(id);
+    for (RegionFunctionApp app : both) {
+      app.deliver(new RegionFunctionApp.Delivery(id, Map.copyOf(headers), payload, 1));
+    }
+  }
+
+  /** Ids whose shard's initial owner is {@code owner} (shard % 2: a owns even, b odd). */
+  static List<String> idsOwnedBy(RegionId owner, int n) {
+    List<String> ids = new ArrayList<>();
+    while (ids.size() < n) {
+      String id = TandemIds.newId();
+      int shard = Shards.forKey(id, SHARDS);
+      if ((shard % 2 == 0) == owner.equals(A)) {
+        ids.add(id);
+      }
+    }
+    return ids;
+  }
+
+  static List<TakeoverReport> takeovers(RegionFunctionApp app) {
+    return app.ticks.stream().flatMap(t -> t.report().takeovers().stream()).toList();
+  }
+
+  @Test
+  void bothRegionsTickingEachMessageRunsOnceInItsShardOwnerAndNothingIsTakenOver() {
+    RegionFunctionApp a = app(A, "fn-own-steady", recording(A));
+    RegionFunctionApp b = app(B, "fn-own-steady", recording(B));
+    startAndAwaitHeartbeats(a, b);
+
+    List<String> ids = new ArrayList<>(idsOwnedBy(A, 8));
+    ids.addAll(idsOwnedBy(B, 8));
+    for (String id : ids) {
+      publishToBoth(id, a, b);
+    }
+    // both regions' triggers settle every copy: the owner's runs, the follower's waits for it
+    await().atMost(Duration.ofSeconds(90))
+        .until(() -> a.settled.containsAll(ids) && b.settled.containsAll(ids));
+
+    History.Report report = history.check(0);
+    assertEquals(Set.of(), report.lost(), report.toString());
+    assertEquals(ids.size(), report.processed());
+    assertEquals(0, report.duplicates(), "each id handled once across both regions: " + report);
+    for (String id : ids) {
+      RegionId owner = Shards.forKey(id, SHARDS) % 2 == 0 ? A : B;
+      assertEquals(owner.name(), history.runsOf(id).get(0).region(), "ran in its shard's owner");
+      assertEquals(0L, history.runsOf(id).get(0).epoch());
+    }
+    assertEquals(Map.of("region-a", 8, "region-b", 8), report.runsByRegion());
+    for (RegionFunctionApp app : List.of(a, b)) {
+      assertEquals(List.of(), app.tickErrors);
+      assertEquals(List.of(), takeovers(app), app.region + " took nothing over");
+      assertEquals(0.0, app.counter("tandem.functions.takeovers", null));
+      assertEquals(List.of(), app.ownership.reports());
+      assertTrue(app.counter("tandem.functions.heartbeats", "renewed") >= 2, app.region + " renewed");
+      assertEquals(0.0, app.counter("tandem.functions.heartbeats", "silent"));
+      assertTrue(app.ticks.stream().noneMatch(t -> t.report().silent()));
+      assertEquals(List.of(), app.deadLetters);
+    }
+    // the timer's age is exported (a live timer: well below L)
+    double age = a.meters.get("tandem.functions.heartbeat.tick.age").gauge().value();
+    assertTrue(age >= 0 && age < L.toSeconds(), "tick age " + age);
+  }
+
+  @Test
+  void aRegionWhoseAppStopsIsTakenOverByTheOtherRegionsTimerWhichProcessesWhatItNeverCompleted()
+      throws Exception {
+    CountDownLatch hung = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    AtomicBoolean hangNext = new AtomicBoolean();
+    MessageHandler aHandler = ctx -> {
+      history.handled(ctx.id(), A.name(), "fn-region-a", ctx.epoch());
+      if (hangNext.compareAndSet(true, false)) {
+        hung.countDown();
+        release.await(); // A's app hangs in the function: the id stays CLAIMED, never COMPLETED
+      }
+    };
+    RegionFunctionApp a = app(A, "fn-own-down", aHandler);
+    RegionFunctionApp b = app(B, "fn-own-down", recording(B));
+    startAndAwaitHeartbeats(a, b);
+    try {
+      // steady state first
+      List<String> first = new ArrayList<>(idsOwnedBy(A, 4));
+      first.addAll(idsOwnedBy(B, 4));
+      first.forEach(id -> publishToBoth(id, a, b));
+      await().atMost(Duration.ofSeconds(90))
+          .until(() -> a.settled.containsAll(first) && b.settled.containsAll(first));
+      assertEquals(0, history.check(0).duplicates());
+
+      // A's app hangs in the first function of the next batch, then stops ticking: it is down
+      hangNext.set(true);
+      List<String> second = new ArrayList<>(idsOwnedBy(A, 4));
+      second.addAll(idsOwnedBy(B, 4));
+      second.forEach(id -> publishToBoth(id, a, b));
+      assertTrue(hung.await(60, TimeUnit.SECONDS), "A ran a function of the second batch");
+      int fault = history.beginFault("region-a app down");
+      a.goDown();
+      long downAt = System.nanoTime();
+
+      // B's timer notices the silence, takes A's shards over, and B's function runs A's messages
+      await().atMost(Duration.ofSeconds(120)).until(() -> b.settled.containsAll(second));
+      history.endFault(fault);
+
+      List<RegionFunctionApp.Tick> withTakeovers = b.ticks.stream()
+          .filter(t -> !t.report().takeovers().isEmpty()).toList();
+      List<TakeoverReport> reports = takeovers(b);
+      Set<Integer> aShards = IntStream.range(0, SHARDS).filter(s -> s % 2 == 0).boxed()
+          .collect(Collectors.toSet());
+      assertEquals(aShards, reports.stream().map(TakeoverReport::shard).collect(Collectors.toSet()),
+          "B took over exactly A's shards: " + reports);
+      assertEquals(aShards.size(), reports.size());
+      for (TakeoverReport r : reports) {
+        assertEquals(A, r.from());
+        assertEquals(B, r.to());
+        assertEquals(1L, r.newEpoch());
+        assertTrue(r.bound().isPresent(), "A's broker answers, so the bound is known: " + r);
+      }
+      assertEquals((double) aShards.size(), b.counter("tandem.functions.takeovers", null));
+
+      // takeover time: not before L + margin of silence, about L + margin + one timer period after
+      long firstTakeover = withTakeovers.get(0).atNanos();
+      Duration takeoverAfter = Duration.ofNanos(firstTakeover - downAt);
+      Duration silence = L.plus(MARGIN);
+      assertTrue(takeoverAfter.compareTo(silence.minus(TICK.multipliedBy(2))) >= 0,
+          "no takeover while A heartbeated: " + takeoverAfter);
+      assertTrue(takeoverAfter.compareTo(silence.plus(TICK).plusSeconds(20)) <= 0,
+          "takeover within L + margin + one tick (+ catch-ups): " + takeoverAfter);
+
+      // no message lost; every duplicate within the bound reported at takeover
+      History.Report report = history.check(0);
+      long bound = reports.stream().mapToLong(r -> r.bound().getAsLong()).sum();
+      assertEquals(Set.of(), report.lost(), report.toString());
+      assertEquals(first.size() + second.size(), report.processed());
+      assertTrue(report.duplicates() <= bound, report + " within the bound " + bound);
+      assertEquals(0, report.duplicatesOutsideFaults(), report.toString());
+      String hungId = second.stream().filter(id -> history.runsOf(id).size() == 2).findFirst()
+          .orElseThrow(() -> new AssertionError("the hung id ran again in B: " + report));
+      assertEquals(List.of("region-a", "region-b"),
+          history.runsOf(hungId).stream().map(History.Run::region).toList());
+      assertEquals(1L, history.runsOf(hungId).get(1).epoch(), "B ran it under the new epoch");
+      assertEquals(1, report.duplicates(), "only the id A hung in ran twice: " + report);
+      for (String id : second) {
+        if (Shards.forKey(id, SHARDS) % 2 == 0 && !id.equals(hungId)) {
+          assertEquals(List.of("region-b"),
+              history.runsOf(id).stream().map(History.Run::region).toList(),
+              "A never ran it; B did, after the takeover");
+        }
+      }
+      // B now renews every shard's lease
+      await().atMost(Duration.ofSeconds(30)).until(() -> b.ticks.stream()
+          .anyMatch(t -> t.report().renewed().equals(Set.of(0, 1, 2, 3))));
+      assertEquals(List.of(), b.tickErrors);
+      assertEquals(List.of(), b.deadLetters);
+      System.out.printf("functions takeover: %d messages, %d duplicates, bound %d, takeover %d ms "
+          + "after A went down (L + margin = %d ms, timer %d ms)%n", report.published(),
+          report.duplicates(), bound, takeoverAfter.toMillis(), silence.toMillis(), TICK.toMillis());
+    } finally {
+      release.countDown();
+      a.joinInvoker(Duration.ofSeconds(30));
+    }
+  }
+}

@@ -1,0 +1,195 @@
+package dev.tandem.azure.functions;
+
+import dev.tandem.consumer.DeadLetter;
+import dev.tandem.consumer.MessageHandler;
+import dev.tandem.consumer.OnceProcessor;
+import dev.tandem.consumer.ownership.OwnershipPolicy;
+import dev.tandem.consumer.ownership.ShardOwnership;
+import dev.tandem.core.RegionId;
+import dev.tandem.store.IdempotencyStore;
+import dev.tandem.store.replication.KafkaReplicationLog;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One region's function app for the tests: a real RocksDB store replicated over both regions' real
+ * Kafka clusters, AUTOMATIC shard ownership, {@link TandemFunctions} built with it, a trigger (a
+ * delivery queue and one invocation thread; a {@link TandemFunctions.RetryLaterException} makes the
+ * trigger deliver the message again after a short delay, as a Service Bus or Kafka trigger retries),
+ * and a timer standing in for the {@code tandem-heartbeat} timer function.
+ */
+final class RegionFunctionApp implements AutoCloseable {
+
+  static final RegionId A = RegionId.of("region-a");
+  static final RegionId B = RegionId.of("region-b");
+
+  /** One delivery of a message to this region's function. */
+  record Delivery(String id, Map<String, String> headers, byte[] payload, int count) {
+    Delivery next() {
+      return new Delivery(id, headers, payload, count + 1);
+    }
+  }
+
+  /** A heartbeat tick's report with the monotonic time it returned. */
+  record Tick(long atNanos, HeartbeatReport report) {}
+
+  final RegionId region;
+  final SimpleMeterRegistry meters = new SimpleMeterRegistry();
+  final IdempotencyStore store;
+  final KafkaReplicationLog log;
+  final ShardOwnership ownership;
+  final TandemFunctions functions;
+  final Duration tickEvery;
+  final List<Tick> ticks = new CopyOnWriteArrayList<>();
+  final List<Throwable> tickErrors = new CopyOnWriteArrayList<>();
+  /** Ids this region's function returned for (the trigger settled the message). */
+  final Set<String> settled = ConcurrentHashMap.newKeySet();
+  final List<DeadLetter> deadLetters = new CopyOnWriteArrayList<>();
+
+  private final LinkedBlockingQueue<Delivery> queue = new LinkedBlockingQueue<>();
+  private final ScheduledExecutorService timer;
+  private final ScheduledExecutorService retries;
+  private final Thread invoker;
+  private final MessageHandler handler;
+  private volatile boolean down;
+
+  RegionFunctionApp(String bootstrapA, String bootstrapB, RegionId region, Path dir, String prefix, int shards,
+      Duration leaseTimeout, Duration margin, Duration tickEvery, MessageHandler handler) {
+    this.region = region;
+    this.tickEvery = tickEvery;
+    this.handler = handler;
+    String instance = "fn-" + region.name();
+    store = IdempotencyStore.builder().region(region).instance(instance)
+        .directory(dir.resolve(instance + "-store")).meterRegistry(meters).build();
+    log = KafkaReplicationLog.builder().store(store)
+        .region(A, bootstrapA)
+        .region(B, bootstrapB)
+        .spoolDirectory(dir.resolve(instance + "-spool"))
+        .publishTimeout(Duration.ofSeconds(3))
+        .shards(shards)
+        .topicPrefix(prefix)
+        .catchUpApiTimeout(Duration.ofSeconds(2))
+        .materializeAllShards()
+        .meterRegistry(meters)
+        .build();
+    ownership = ShardOwnership.builder().region(region).regions(List.of(A, B))
+        .store(log.replicatedStore()).replicationLog(log)
+        .policy(OwnershipPolicy.automatic(leaseTimeout, margin, Duration.ofSeconds(120)))
+        .catchUpTimeout(Duration.ofSeconds(5))
+        .revalidateAfter(leaseTimeout)
+        .meterRegistry(meters)
+        .build();
+    functions = TandemFunctions.builder()
+        .processor(OnceProcessor.builder().store(log.replicatedStore())
+            .deadLetterSink(letter -> {
+              deadLetters.add(letter);
+              return CompletableFuture.completedFuture(null);
+            })
+            .meterRegistry(meters))
+        .shardCount(shards)
+        .ownership(ownership, log)
+        .followerHold(Duration.ofMillis(300))
+        .probeTimeout(Duration.ofSeconds(3))
+        .meterRegistry(meters)
+        .build();
+    timer = Executors.newSingleThreadScheduledExecutor(daemon(region.name() + "-timer"));
+    retries = Executors.newSingleThreadScheduledExecutor(daemon(region.name() + "-retries"));
+    invoker = new Thread(this::invokeLoop, region.name() + "-invoker");
+    invoker.setDaemon(true);
+  }
+
+  private static java.util.concurrent.ThreadFactory daemon(String name) {
+    return r -> {
+      Thread t = new Thread(r, name);
+      t.setDaemon(true);
+      return t;
+    };
+  }
+
+  RegionFunctionApp start() {
+    timer.scheduleWithFixedDelay(this::tick, 0, tickEvery.toMillis(), TimeUnit.MILLISECONDS);
+    invoker.start();
+    return this;
+  }
+
+  private void tick() {
+    try {
+      HeartbeatReport r = functions.heartbeat();
+      ticks.add(new Tick(System.nanoTime(), r));
+    } catch (Throwable t) {
+      tickErrors.add(t); // keep ticking, as the Functions timer would; the test asserts none
+    }
+  }
+
+  /** The trigger delivers a message to this region's function. */
+  void deliver(Delivery d) {
+    queue.add(d);
+  }
+
+  private void invokeLoop() {
+    try {
+      while (!down) {
+        Delivery d = queue.poll(100, TimeUnit.MILLISECONDS);
+        if (d == null || down) {
+          continue;
+        }
+        try {
+          functions.once(d.headers()::get, d.payload(), d.count(), handler);
+          settled.add(d.id());
+        } catch (TandemFunctions.RetryLaterException | dev.tandem.store.StoreException e) {
+          // the trigger's retry: the same message again, shortly
+          retries.schedule(() -> queue.add(d.next()), 200, TimeUnit.MILLISECONDS);
+        }
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /** The app goes down: its timer stops (no tick in flight after this) and it takes no delivery. */
+  void goDown() throws InterruptedException {
+    down = true;
+    timer.shutdownNow();
+    if (!timer.awaitTermination(60, TimeUnit.SECONDS)) {
+      throw new IllegalStateException("a heartbeat tick of " + region + " did not end");
+    }
+  }
+
+  /** Ends the invocation thread (after any hung handler was released). */
+  void joinInvoker(Duration timeout) throws InterruptedException {
+    down = true;
+    invoker.join(timeout.toMillis());
+  }
+
+  double counter(String name, String outcome) {
+    return meters.find(name).tag("region", region.name()).counters().stream()
+        .filter(c -> outcome == null || outcome.equals(c.getId().getTag("outcome")))
+        .mapToDouble(c -> c.count()).sum();
+  }
+
+  @Override
+  public void close() {
+    down = true;
+    timer.shutdownNow();
+    retries.shutdownNow();
+    invoker.interrupt();
+    try {
+      invoker.join(10_000);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    log.close();
+    store.close();
+  }
+}
