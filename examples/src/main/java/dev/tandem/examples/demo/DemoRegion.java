@@ -45,12 +45,22 @@ final class DemoRegion implements AutoCloseable {
 
   DemoRegion(RegionId region, KafkaRegion own, KafkaRegion other, RegionId otherId, Path dir,
       String topic, int shards, OwnershipPolicy policy, TandemRecordHandler<String, byte[]> handler) {
+    this(region, own.bootstrapServers(), other.bootstrapServers(), otherId, dir, topic, shards, policy,
+        handler);
+  }
+
+  /**
+   * As above, from the two regions' bootstrap addresses alone: a region run in another process (the
+   * chaos suite's SIGKILLed consumer) cannot hold the test's {@link KafkaRegion} objects.
+   */
+  DemoRegion(RegionId region, String ownBootstrap, String otherBootstrap, RegionId otherId, Path dir,
+      String topic, int shards, OwnershipPolicy policy, TandemRecordHandler<String, byte[]> handler) {
     this.region = region;
     store = IdempotencyStore.builder().region(region).instance(region.name() + "-1")
         .directory(dir.resolve(region.name() + "-store")).meterRegistry(meters).build();
     log = KafkaReplicationLog.builder().store(store)
-        .region(region, own.bootstrapServers())
-        .region(otherId, other.bootstrapServers())
+        .region(region, ownBootstrap)
+        .region(otherId, otherBootstrap)
         .spoolDirectory(dir.resolve(region.name() + "-spool"))
         .publishTimeout(Duration.ofSeconds(3))
         .shards(shards)
@@ -64,15 +74,20 @@ final class DemoRegion implements AutoCloseable {
         .store(log.replicatedStore()).replicationLog(log)
         .policy(policy).window(100).catchUpTimeout(Duration.ofSeconds(5))
         .meterRegistry(meters).build();
-    Properties cp = own.consumerProperties("demo-" + topic);
+    Properties cp = new Properties();
+    cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, ownBootstrap);
+    cp.put(ConsumerConfig.GROUP_ID_CONFIG, "demo-" + topic);
+    cp.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+    cp.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
     cp.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+    cp.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
     cp.put(ConsumerConfig.CLIENT_ID_CONFIG, region.name() + "-1");
     cp.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "500");
     cp.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "5000");
     cp.put(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, "3000");
     kafka = new KafkaConsumer<>(cp);
-    dlqProducer = new KafkaProducer<>(bytes(TwoRegionDemo.quick(own.producerProperties())));
-    resendSink = KafkaRegionalSink.create(otherId, bytes(TwoRegionDemo.quick(other.producerProperties())));
+    dlqProducer = new KafkaProducer<>(producerProperties(ownBootstrap));
+    resendSink = KafkaRegionalSink.create(otherId, producerProperties(otherBootstrap));
     consumer = TandemKafkaConsumer.builder(topic, new StringDeserializer(), new ByteArrayDeserializer())
         .consumer(kafka)
         .handler(handler)
@@ -88,9 +103,15 @@ final class DemoRegion implements AutoCloseable {
         .build();
   }
 
-  private static Properties bytes(Properties p) {
+  /** Byte-array producer properties with the demo's short timeouts (acks=all, idempotent). */
+  static Properties producerProperties(String bootstrap) {
+    Properties p = new Properties();
+    p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    p.put(ProducerConfig.ACKS_CONFIG, "all");
+    p.put(ProducerConfig.LINGER_MS_CONFIG, "1");
     p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
-    return p;
+    p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+    return TwoRegionDemo.quick(p);
   }
 
   void start() {
