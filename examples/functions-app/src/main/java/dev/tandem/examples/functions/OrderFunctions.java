@@ -12,6 +12,7 @@ import com.microsoft.azure.functions.annotation.HttpTrigger;
 import com.microsoft.azure.functions.annotation.KafkaTrigger;
 import com.microsoft.azure.functions.annotation.ServiceBusQueueTrigger;
 import com.microsoft.azure.functions.annotation.TimerTrigger;
+import dev.tandem.azure.functions.HeartbeatReport;
 import dev.tandem.azure.functions.TandemFunctions;
 import dev.tandem.azure.functions.TandemOnce;
 import dev.tandem.azure.functions.TriggerHeaders;
@@ -20,7 +21,9 @@ import java.util.Optional;
 
 /**
  * The same function app deployed to two regions, each triggered by its own region's queue and topic,
- * processing every message once across both.
+ * processing every message once across both. Each shard has one owner region at a time: the owner
+ * runs the function, the other region's copy waits for the owner's completion (a trigger retry), and
+ * the {@code tandem-heartbeat} timer keeps the ownership alive and takes a silent region's shards over.
  */
 public class OrderFunctions {
 
@@ -60,14 +63,23 @@ public class OrderFunctions {
   }
 
   /**
-   * Keeps the instance and its replication (changelog reader, heartbeats) running on every plan, and
-   * logs the replication lag from the peer region.
+   * Shard ownership across the two regions: every 5 s (a timer runs on every plan, on one instance
+   * at a time) renews this region's shard leases — only after its own Kafka cluster answered, so a
+   * region whose broker is down stays silent and the other region takes its shards over — and takes
+   * over the shards of a peer silent for L + margin. Takeover time is about L + margin + one timer
+   * period. On a consumption plan an app scaled to zero runs no timer: a strict takeover time needs
+   * always-ready instances (Premium or Flex Consumption) in both regions.
    */
   @FunctionName("tandem-heartbeat")
-  public void heartbeat(@TimerTrigger(name = "tick", schedule = "*/10 * * * * *") String tick,
+  public void heartbeat(@TimerTrigger(name = "tick", schedule = "0/5 * * * * *") String tick,
       ExecutionContext context) {
+    HeartbeatReport report = TandemFunctions.installed().heartbeat();
     TandemApp app = TandemApp.get();
-    context.getLogger().info("tandem replication lag from " + app.settings.peer() + ": "
-        + app.replication.lag(app.settings.peer()));
+    if (report.silent() || !report.takeovers().isEmpty()) {
+      context.getLogger().warning(report.toString());
+    } else {
+      context.getLogger().fine(report + "; replication lag from " + app.settings.peer() + ": "
+          + app.replication.lag(app.settings.peer()));
+    }
   }
 }

@@ -4,9 +4,12 @@ import dev.tandem.azure.functions.IdempotentHttp;
 import dev.tandem.azure.functions.TandemFunctions;
 import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.consumer.kafka.KafkaDeadLetterSink;
+import dev.tandem.consumer.ownership.OwnershipPolicy;
+import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.replication.KafkaReplicationLog;
 import java.time.Duration;
+import java.util.List;
 import java.util.Properties;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -14,9 +17,10 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
  * The one Tandem instance of this function app's process: the RocksDB store on the instance's disk,
- * restored from and replicated through both regions' changelog topics, the once-processor and the
- * HTTP idempotency. Built on first use: by a function, or by the middleware through {@link
- * TandemProvider}.
+ * restored from and replicated through both regions' changelog topics, the shard ownership (which
+ * region processes which shard; renewed and taken over by the {@code tandem-heartbeat} timer
+ * function), the once-processor fenced by it, and the HTTP idempotency. Built on first use: by a
+ * function, or by the middleware through {@link TandemProvider}.
  */
 final class TandemApp {
 
@@ -25,7 +29,8 @@ final class TandemApp {
   final TandemSettings settings;
   final IdempotencyStore store;
   final KafkaReplicationLog replication;
-  final OnceProcessor processor;
+  final ShardOwnership ownership;
+  final KafkaDeadLetterSink deadLetters;
   final IdempotentHttp http;
 
   private TandemApp(TandemSettings s) {
@@ -47,18 +52,35 @@ final class TandemApp {
     p.put(ProducerConfig.ACKS_CONFIG, "all");
     KafkaProducer<byte[], byte[]> dlq =
         new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
-    this.processor = OnceProcessor.builder()
+    this.deadLetters = KafkaDeadLetterSink.create(dlq, s.region(), "orders.tandem-dlq");
+    // AUTOMATIC: the follower takes a shard over after L + margin without a heartbeat (about
+    // L + margin + one timer period after the owner went silent; see the README)
+    this.ownership = ShardOwnership.builder()
+        .region(s.region())
+        .regions(List.of(s.region(), s.peer()))
         .store(replication.replicatedStore())
-        .deadLetterSink(KafkaDeadLetterSink.create(dlq, s.region(), "orders.tandem-dlq"))
-        .claimLease(Duration.ofMinutes(6)) // above functionTimeout (host.json)
+        .replicationLog(replication)
+        .policy(OwnershipPolicy.automatic(s.leaseTimeout(), s.takeoverMargin(),
+            Duration.ofMinutes(2)))
+        .window(s.window())
+        .revalidateAfter(s.leaseTimeout()) // an owner silent for L re-reads the changelogs first
         .build();
     this.http = IdempotentHttp.builder().store(replication.replicatedStore()).shardCount(s.shards())
         .build();
   }
 
-  /** What {@link TandemProvider} installs for the middleware and {@code TandemFunctions.once}. */
+  /**
+   * What {@link TandemProvider} installs for the middleware, {@code TandemFunctions.once} and the
+   * heartbeat timer: the processor is built with the ownership's fence.
+   */
   TandemFunctions.Builder functions() {
-    return TandemFunctions.builder().processor(processor).shardCount(settings.shards());
+    return TandemFunctions.builder()
+        .processor(OnceProcessor.builder()
+            .store(replication.replicatedStore())
+            .deadLetterSink(deadLetters)
+            .claimLease(Duration.ofMinutes(6))) // above functionTimeout (host.json)
+        .ownership(ownership, replication)
+        .shardCount(settings.shards());
   }
 
   static TandemApp get() {

@@ -2,15 +2,39 @@ package dev.tandem.examples.functions;
 
 import dev.tandem.core.RegionId;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.time.format.DateTimeParseException;
 import java.util.Map;
 import java.util.function.Function;
 
 /**
  * The app settings Tandem needs (local.settings.json "Values" locally, application settings in
- * Azure); a missing one fails at start, naming it.
+ * Azure); a missing or malformed one fails at start, naming it.
+ *
+ * @param leaseTimeout L: a shard's owner is silent after this long without a heartbeat
+ * @param takeoverMargin added to L before the follower takes over (clock rates, GC pauses)
+ * @param window W: changes per shard the owner may have unacknowledged by the peer region
  */
 record TandemSettings(RegionId region, RegionId peer, String kafkaLocal, String kafkaPeer,
-    int shards, Path storeDirectory) {
+    int shards, Path storeDirectory, Duration leaseTimeout, Duration takeoverMargin, int window) {
+
+  /** App setting names with defaults (the README lists them). */
+  static final String LEASE_TIMEOUT = "TANDEM_LEASE_TIMEOUT";
+  static final String TAKEOVER_MARGIN = "TANDEM_TAKEOVER_MARGIN";
+  static final String WINDOW = "TANDEM_WINDOW";
+  /** Several heartbeat timer periods (5 s): one late timer run is not a silence. */
+  static final Duration DEFAULT_LEASE_TIMEOUT = Duration.ofSeconds(20);
+  static final Duration DEFAULT_TAKEOVER_MARGIN = Duration.ofSeconds(10);
+  static final int DEFAULT_WINDOW = 1000;
+
+  TandemSettings {
+    if (shards <= 0) {
+      throw new IllegalStateException("app setting TANDEM_SHARDS must be > 0, got " + shards);
+    }
+    if (window <= 0) {
+      throw new IllegalStateException("app setting " + WINDOW + " must be > 0, got " + window);
+    }
+  }
 
   static TandemSettings from(Function<String, String> env) {
     return new TandemSettings(
@@ -18,9 +42,45 @@ record TandemSettings(RegionId region, RegionId peer, String kafkaLocal, String 
         RegionId.of(required(env, "TANDEM_PEER_REGION")),
         required(env, "TANDEM_KAFKA_LOCAL"),
         required(env, "TANDEM_KAFKA_PEER"),
-        Integer.parseInt(orDefault(env, "TANDEM_SHARDS", "16")),
+        integer(env, "TANDEM_SHARDS", 16),
         Path.of(orDefault(env, "TANDEM_STORE_DIR",
-            orDefault(env, "HOME", System.getProperty("java.io.tmpdir")) + "/data/tandem")));
+            orDefault(env, "HOME", System.getProperty("java.io.tmpdir")) + "/data/tandem")),
+        duration(env, LEASE_TIMEOUT, DEFAULT_LEASE_TIMEOUT),
+        duration(env, TAKEOVER_MARGIN, DEFAULT_TAKEOVER_MARGIN),
+        integer(env, WINDOW, DEFAULT_WINDOW));
+  }
+
+  /** An ISO-8601 duration ({@code PT20S}) or a number of seconds ({@code 20}). */
+  private static Duration duration(Function<String, String> env, String name, Duration fallback) {
+    String v = env.apply(name);
+    if (v == null || v.isBlank()) {
+      return fallback;
+    }
+    Duration d;
+    try {
+      d = v.strip().chars().allMatch(Character::isDigit)
+          ? Duration.ofSeconds(Long.parseLong(v.strip()))
+          : Duration.parse(v.strip());
+    } catch (DateTimeParseException | NumberFormatException e) {
+      throw new IllegalStateException("app setting " + name + " is not a duration (PT20S or 20): "
+          + v, e);
+    }
+    if (d.isNegative() || d.isZero()) {
+      throw new IllegalStateException("app setting " + name + " must be > 0, got " + v);
+    }
+    return d;
+  }
+
+  private static int integer(Function<String, String> env, String name, int fallback) {
+    String v = env.apply(name);
+    if (v == null || v.isBlank()) {
+      return fallback;
+    }
+    try {
+      return Integer.parseInt(v.strip());
+    } catch (NumberFormatException e) {
+      throw new IllegalStateException("app setting " + name + " is not a number: " + v, e);
+    }
   }
 
   static TandemSettings fromEnvironment() {
