@@ -265,4 +265,89 @@ class FunctionsOwnershipTwoRegionsTest {
       a.joinInvoker(Duration.ofSeconds(30));
     }
   }
+
+  @Test
+  void aRegionWhoseBrokerIsDownStaysSilentItsShardsAreTakenOverAndItFollowsWhenItComesBack()
+      throws Exception {
+    RegionFunctionApp a = app(A, "fn-own-outage", recording(A));
+    RegionFunctionApp b = app(B, "fn-own-outage", recording(B));
+    startAndAwaitHeartbeats(a, b);
+    List<String> first = new ArrayList<>(idsOwnedBy(A, 4));
+    first.addAll(idsOwnedBy(B, 4));
+    first.forEach(id -> publishToBoth(id, a, b));
+    await().atMost(Duration.ofSeconds(90))
+        .until(() -> a.settled.containsAll(first) && b.settled.containsAll(first));
+
+    // region A's broker goes down; A's app keeps running and ticking
+    int fault = history.beginFault("region-a broker down");
+    long downAt;
+    List<String> second = new ArrayList<>(idsOwnedBy(A, 4));
+    second.addAll(idsOwnedBy(B, 4));
+    List<String> third = new ArrayList<>(idsOwnedBy(A, 4));
+    third.addAll(idsOwnedBy(B, 4));
+    try {
+      regions.a().stopBroker();
+      downAt = System.nanoTime();
+      // A may still run its shards' messages until its last renewal is revalidateAfter old (its
+      // completions reach B through B's changelog); after that it stops, and B takes over
+      second.forEach(id -> publishToBoth(id, a, b));
+      await().atMost(Duration.ofSeconds(90)).until(() -> takeovers(b).size() == 2);
+      third.forEach(id -> publishToBoth(id, a, b));
+
+      // B's function settles every message of both batches
+      await().atMost(Duration.ofSeconds(120))
+          .until(() -> b.settled.containsAll(second) && b.settled.containsAll(third));
+      // A's timer kept running but wrote no heartbeat: its own changelog did not answer
+      await().atMost(Duration.ofSeconds(30)).until(() -> a.ticks.stream()
+          .anyMatch(t -> t.startNanos() > downAt && t.report().silent()));
+    } finally {
+      regions.a().startBroker();
+    }
+    assertTrue(a.ticks.stream().filter(t -> t.startNanos() > downAt)
+        .allMatch(t -> t.report().renewed().isEmpty()),
+        "no heartbeat from A while its broker was down");
+    assertTrue(a.counter("tandem.functions.heartbeats", "silent") > 0);
+
+    List<TakeoverReport> reports = takeovers(b);
+    assertEquals(Set.of(0, 2), reports.stream().map(TakeoverReport::shard)
+        .collect(Collectors.toSet()), reports.toString());
+    for (TakeoverReport r : reports) {
+      assertEquals(A, r.from());
+      assertTrue(r.bound().isPresent(), r.toString());
+      // A's changelog could not be read: A's window W is part of the bound
+      assertTrue(r.windowAdded() > 0, "W added when the owner's changelog is unreadable: " + r);
+    }
+
+    for (String id : third) {
+      if (Shards.forKey(id, SHARDS) % 2 == 0) {
+        assertEquals(List.of("region-b"),
+            history.runsOf(id).stream().map(History.Run::region).toList(),
+            "A's shard's message published after the takeover ran in B");
+        assertEquals(1L, history.runsOf(id).get(0).epoch());
+      }
+    }
+
+    // A comes back: it re-reads the changelogs, follows B, and settles its own copies
+    await().atMost(Duration.ofSeconds(120))
+        .until(() -> a.settled.containsAll(second) && a.settled.containsAll(third));
+    history.endFault(fault);
+    await().atMost(Duration.ofSeconds(60)).until(() -> a.ticks.stream().anyMatch(t ->
+        !t.report().silent() && t.report().followed().equals(Set.of(0, 1, 2, 3))));
+    assertEquals(B, a.ownership.lease(0).owner());
+    assertEquals(B, a.ownership.lease(2).owner());
+    assertEquals(List.of(), takeovers(a), "A took nothing back");
+
+    History.Report report = history.check(0);
+    long bound = reports.stream().mapToLong(r -> r.bound().getAsLong()).sum();
+    assertEquals(Set.of(), report.lost(), report.toString());
+    assertEquals(first.size() + second.size() + third.size(), report.processed());
+    assertTrue(report.duplicates() <= bound, report + " within the bound " + bound);
+    assertEquals(0, report.duplicatesOutsideFaults(), report.toString());
+    for (RegionFunctionApp app : List.of(a, b)) {
+      assertEquals(List.of(), app.tickErrors);
+      assertEquals(List.of(), app.deadLetters);
+    }
+    System.out.printf("functions broker outage: %d messages, %d duplicates, bound %d (W added: "
+        + "A's changelog unreadable)%n", report.published(), report.duplicates(), bound);
+  }
 }

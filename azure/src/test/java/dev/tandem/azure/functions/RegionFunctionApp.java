@@ -41,8 +41,8 @@ final class RegionFunctionApp implements AutoCloseable {
     }
   }
 
-  /** A heartbeat tick's report with the monotonic time it returned. */
-  record Tick(long atNanos, HeartbeatReport report) {}
+  /** A heartbeat tick's report with the monotonic times it began and returned. */
+  record Tick(long startNanos, long atNanos, HeartbeatReport report) {}
 
   final RegionId region;
   final SimpleMeterRegistry meters = new SimpleMeterRegistry();
@@ -125,8 +125,9 @@ final class RegionFunctionApp implements AutoCloseable {
 
   private void tick() {
     try {
+      long start = System.nanoTime();
       HeartbeatReport r = functions.heartbeat();
-      ticks.add(new Tick(System.nanoTime(), r));
+      ticks.add(new Tick(start, System.nanoTime(), r));
     } catch (Throwable t) {
       tickErrors.add(t); // keep ticking, as the Functions timer would; the test asserts none
     }
