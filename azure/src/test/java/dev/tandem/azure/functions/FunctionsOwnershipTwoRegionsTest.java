@@ -75,8 +75,14 @@ class FunctionsOwnershipTwoRegionsTest {
   }
 
   RegionFunctionApp app(RegionId region, String prefix, MessageHandler handler) {
+    return app(region, prefix, Duration.ofSeconds(120), handler);
+  }
+
+  RegionFunctionApp app(RegionId region, String prefix, Duration stuckAfter,
+      MessageHandler handler) {
     RegionFunctionApp app = new RegionFunctionApp(regions.a().bootstrapServers(),
-        regions.b().bootstrapServers(), region, dir, prefix, SHARDS, L, MARGIN, TICK, handler);
+        regions.b().bootstrapServers(), region, dir, prefix, SHARDS, L, MARGIN, stuckAfter, TICK,
+        handler);
     apps.add(app);
     return app;
   }
@@ -349,5 +355,46 @@ class FunctionsOwnershipTwoRegionsTest {
     }
     System.out.printf("functions broker outage: %d messages, %d duplicates, bound %d (W added: "
         + "A's changelog unreadable)%n", report.published(), report.duplicates(), bound);
+  }
+
+  @Test
+  void anOwnerThatHeartbeatsButNeverCompletesWhatTheFollowerHoldsIsTakenOverForThatShardOnly() {
+    Duration stuckAfter = Duration.ofSeconds(6);
+    RegionFunctionApp a = app(A, "fn-own-stuck", stuckAfter, recording(A));
+    RegionFunctionApp b = app(B, "fn-own-stuck", stuckAfter, recording(B));
+    startAndAwaitHeartbeats(a, b);
+
+    // two messages of A's shard 0 whose copies A's trigger never gets (lost on A's side): only B has
+    // them, holds them, and A keeps heartbeating without progress on shard 0
+    List<String> lost = new ArrayList<>();
+    while (lost.size() < 2) {
+      String id = TandemIds.newId();
+      if (Shards.forKey(id, SHARDS) == 0) {
+        lost.add(id);
+      }
+    }
+    lost.forEach(id -> publishToBoth(id, b));
+    await().atMost(Duration.ofSeconds(90)).until(() -> b.settled.containsAll(lost));
+
+    List<TakeoverReport> reports = takeovers(b);
+    assertEquals(1, reports.size(), "only the shard whose copies B held: " + reports);
+    TakeoverReport r = reports.get(0);
+    assertEquals(0, r.shard());
+    assertEquals(A, r.from());
+    assertTrue(r.reason().contains("without progress"), r.reason());
+    assertTrue(r.bound().isPresent(), r.toString());
+    for (String id : lost) {
+      assertEquals(List.of("region-b"),
+          history.runsOf(id).stream().map(History.Run::region).toList());
+      assertEquals(1L, history.runsOf(id).get(0).epoch());
+    }
+    // A, alive, reads the new lease and follows shard 0; it keeps renewing shard 2
+    await().atMost(Duration.ofSeconds(60)).until(() -> a.ticks.stream().anyMatch(t ->
+        t.report().renewed().equals(Set.of(2)) && t.report().followed().contains(0)));
+    assertEquals(A, b.ownership.lease(2).owner(), "shard 2 (nothing held) stays with A");
+    assertEquals(0, history.check(0).duplicates());
+    for (RegionFunctionApp app : List.of(a, b)) {
+      assertEquals(List.of(), app.tickErrors);
+    }
   }
 }

@@ -64,8 +64,9 @@ final class RegionFunctionApp implements AutoCloseable {
   private final MessageHandler handler;
   private volatile boolean down;
 
-  RegionFunctionApp(String bootstrapA, String bootstrapB, RegionId region, Path dir, String prefix, int shards,
-      Duration leaseTimeout, Duration margin, Duration tickEvery, MessageHandler handler) {
+  RegionFunctionApp(String bootstrapA, String bootstrapB, RegionId region, Path dir, String prefix,
+      int shards, Duration leaseTimeout, Duration margin, Duration stuckAfter, Duration tickEvery,
+      MessageHandler handler) {
     this.region = region;
     this.tickEvery = tickEvery;
     this.handler = handler;
@@ -85,7 +86,7 @@ final class RegionFunctionApp implements AutoCloseable {
         .build();
     ownership = ShardOwnership.builder().region(region).regions(List.of(A, B))
         .store(log.replicatedStore()).replicationLog(log)
-        .policy(OwnershipPolicy.automatic(leaseTimeout, margin, Duration.ofSeconds(120)))
+        .policy(OwnershipPolicy.automatic(leaseTimeout, margin, stuckAfter))
         .catchUpTimeout(Duration.ofSeconds(5))
         .revalidateAfter(leaseTimeout)
         .meterRegistry(meters)
