@@ -32,6 +32,7 @@ final class TandemApp {
   final ShardOwnership ownership;
   final KafkaDeadLetterSink deadLetters;
   final IdempotentHttp http;
+  private final KafkaProducer<byte[], byte[]> dlqProducer;
 
   private TandemApp(TandemSettings s) {
     this.settings = s;
@@ -52,6 +53,7 @@ final class TandemApp {
     p.put(ProducerConfig.ACKS_CONFIG, "all");
     KafkaProducer<byte[], byte[]> dlq =
         new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer());
+    this.dlqProducer = dlq;
     this.deadLetters = KafkaDeadLetterSink.create(dlq, s.region(), "orders.tandem-dlq");
     // AUTOMATIC: the follower takes a shard over after L + margin without a heartbeat (about
     // L + margin + one timer period after the owner went silent; see the README)
@@ -95,5 +97,25 @@ final class TandemApp {
       }
     }
     return a;
+  }
+
+  /** Builds the instance from explicit settings (tests; the Functions host uses the environment). */
+  static synchronized TandemApp start(TandemSettings settings) {
+    if (instance != null) {
+      throw new IllegalStateException("the Tandem app of this process is already built");
+    }
+    instance = new TandemApp(settings);
+    return instance;
+  }
+
+  /** Closes the instance (tests; the Functions host ends the process instead). */
+  static synchronized void stop() {
+    TandemApp a = instance;
+    instance = null;
+    if (a != null) {
+      a.replication.close();
+      a.store.close();
+      a.dlqProducer.close(Duration.ofSeconds(5));
+    }
   }
 }

@@ -1,0 +1,155 @@
+package dev.tandem.examples.functions;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.microsoft.azure.functions.ExecutionContext;
+import dev.tandem.azure.functions.TandemFunctions;
+import dev.tandem.consumer.Outcome;
+import dev.tandem.consumer.ownership.ShardOwnership;
+import dev.tandem.core.Envelope;
+import dev.tandem.core.EnvelopeCodec;
+import dev.tandem.core.RegionId;
+import dev.tandem.core.Shards;
+import dev.tandem.core.TandemIds;
+import dev.tandem.testkit.TwoRegions;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.logging.Handler;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The sample's wiring, in region A with the two regions' real Kafka clusters (in this JVM): the
+ * {@code tandem-heartbeat} timer function renews A's shard leases, and the Service Bus function
+ * runs a message of A's shard once and leaves a message of B's shard to B (a trigger retry).
+ */
+class TandemAppOwnershipTest {
+
+  static final int SHARDS = 4;
+  static final RegionId A = RegionId.of("region-a");
+  static final RegionId B = RegionId.of("region-b");
+  static TwoRegions regions;
+  @TempDir static Path dir;
+  static TandemApp app;
+
+  @BeforeAll
+  static void start() {
+    regions = TwoRegions.start();
+    app = TandemApp.start(new TandemSettings(A, B, regions.a().bootstrapServers(),
+        regions.b().bootstrapServers(), SHARDS, dir, Duration.ofSeconds(20), Duration.ofSeconds(10),
+        100));
+    assertTrue(app.replication.awaitRestored(Duration.ofSeconds(60)));
+    TandemFunctions.install(app.functions());
+  }
+
+  @AfterAll
+  static void stop() {
+    TandemFunctions.uninstall();
+    TandemApp.stop();
+    if (regions != null) {
+      regions.close();
+    }
+  }
+
+  /** The worker's context: a logger whose records the test reads. */
+  static final class Context implements ExecutionContext {
+    final List<String> lines = new CopyOnWriteArrayList<>();
+    final Logger logger = Logger.getAnonymousLogger();
+
+    Context() {
+      logger.setUseParentHandlers(false);
+      logger.addHandler(new Handler() {
+        @Override
+        public void publish(LogRecord record) {
+          lines.add(record.getMessage());
+        }
+
+        @Override
+        public void flush() {}
+
+        @Override
+        public void close() {}
+      });
+    }
+
+    @Override
+    public Logger getLogger() {
+      return logger;
+    }
+
+    @Override
+    public String getInvocationId() {
+      return "test";
+    }
+
+    @Override
+    public String getFunctionName() {
+      return "orders-servicebus";
+    }
+  }
+
+  static String idOnShardOf(RegionId owner) {
+    while (true) {
+      String id = TandemIds.newId();
+      if ((Shards.forKey(id, SHARDS) % 2 == 0) == owner.equals(A)) {
+        return id;
+      }
+    }
+  }
+
+  static Map<String, Object> applicationProperties(String id, String body) {
+    Envelope e = Envelope.forPayload(id, body.getBytes(StandardCharsets.UTF_8),
+        Shards.forKey(id, SHARDS), System.currentTimeMillis());
+    Map<String, Object> props = new HashMap<>();
+    EnvelopeCodec.write(e, props::put);
+    return props;
+  }
+
+  @Test
+  void theTimerRenewsThisRegionsLeasesAndTheServiceBusFunctionRunsOnlyItsOwnShards() {
+    OrderFunctions functions = new OrderFunctions();
+    ShardOwnership ownership = TandemFunctions.installed().ownership().orElseThrow();
+    assertEquals(0L, ownership.lease(0).heartbeatHlc(), "no lease record before the first tick");
+
+    functions.heartbeat("{}", new Context());
+    // A's shards (0, 2) now hold A's renewed lease; B's shards were only observed
+    assertNotEquals(0L, ownership.lease(0).heartbeatHlc());
+    assertNotEquals(0L, ownership.lease(2).heartbeatHlc());
+    assertEquals(A, ownership.lease(0).owner());
+    assertEquals(0L, ownership.lease(1).heartbeatHlc());
+
+    String mine = idOnShardOf(A);
+    String body = "{\"order\":1}";
+    Context first = new Context();
+    functions.ordersFromServiceBus(body, applicationProperties(mine, body), 1, first);
+    assertEquals(1, first.lines.stream().filter(l -> l.contains("processed once")).count());
+    Context again = new Context();
+    functions.ordersFromServiceBus(body, applicationProperties(mine, body), 2, again);
+    assertEquals(0, again.lines.stream().filter(l -> l.contains("processed once")).count(),
+        "the second copy is skipped");
+    await().atMost(Duration.ofSeconds(30))
+        .until(() -> app.store.isTerminal(mine, Shards.forKey(mine, SHARDS)));
+
+    // a message of B's shard: A holds it briefly, then the trigger must retry (B runs it)
+    String theirs = idOnShardOf(B);
+    Context follower = new Context();
+    TandemFunctions.RetryLaterException e = assertThrows(TandemFunctions.RetryLaterException.class,
+        () -> functions.ordersFromServiceBus(body, applicationProperties(theirs, body), 1,
+            follower));
+    assertEquals(Outcome.RetryReason.FENCED, e.outcome().reason());
+    assertTrue(follower.lines.isEmpty(), "the function body did not run in the follower region");
+  }
+}
