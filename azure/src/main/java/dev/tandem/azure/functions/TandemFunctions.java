@@ -32,7 +32,10 @@ import java.util.function.IntToLongFunction;
  * <pre>{@code
  * public final class MyTandem implements TandemFunctionsProvider {
  *   public TandemFunctions.Builder configure() {
- *     return TandemFunctions.builder().processor(onceProcessor).shardCount(16);
+ *     return TandemFunctions.builder()
+ *         .processor(OnceProcessor.builder().store(log.replicatedStore()).deadLetterSink(dlq))
+ *         .ownership(shardOwnership, log) // the processor gets its fence
+ *         .shardCount(16);
  *   }
  * }
  *
@@ -71,6 +74,12 @@ import java.util.function.IntToLongFunction;
  *   TandemFunctions.installed().heartbeat();
  * }
  * }</pre>
+ *
+ * <p>Only the owner's heartbeat renews a lease, and only after this region's own changelog broker
+ * answered: a region whose broker is down stays silent, so the other region takes over. An owner
+ * whose last renewal is older than the ownership's {@code revalidateAfter} (no timer ran on this
+ * instance, or its broker was down) renews — re-reading the changelogs first — before it processes,
+ * and answers {@link RetryLaterException} while it cannot.
  *
  * <p>Timer triggers run on every hosting plan, on one instance of the app at a time. A region's
  * shards are taken over by the other region about {@code L + margin + one timer period} after its last
