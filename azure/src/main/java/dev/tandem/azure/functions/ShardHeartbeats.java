@@ -66,7 +66,12 @@ final class ShardHeartbeats {
   private volatile long lastTickNanos;
   private volatile boolean tickedOnce;
 
-  /** Per shard: copies this instance settled while owning it, the "position" its heartbeats carry. */
+  /**
+   * Per shard: copies this instance settled while owning it, the "position" its heartbeats carry (a
+   * follower sees the owner progressing when it changes). Per instance: when several instances of a
+   * region renew, the positions they write differ, which a follower also reads as progress — it can
+   * then miss a stuck owner, never invent one.
+   */
   private final Map<Integer, AtomicLong> positions = new ConcurrentHashMap<>();
   /** Per shard, per id: {first, last} monotonic time this follower could not settle the copy. */
   private final Map<Integer, Map<String, long[]>> held = new ConcurrentHashMap<>();
