@@ -11,6 +11,7 @@ import dev.tandem.testkit.ChildJvm;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.KafkaRegion;
 import dev.tandem.testkit.TwoRegions;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -24,6 +25,8 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -91,15 +94,20 @@ class PublisherKillChaosTest {
       assertTrue(acked.size() >= KILL_AFTER_ACKS, "acknowledged before the kill: " + acked.size());
 
       regions.b().startBroker();
-      long depth;
+      SimpleMeterRegistry meters = new SimpleMeterRegistry();
       long replayStarted = System.nanoTime();
-      try (TandemKafkaProducer<String, byte[]> restarted = PacedPublisher.producer(regions, spool)) {
-        depth = restarted.publisher().status(TwoRegionDemo.B).spoolDepth();
-        assertTrue(depth >= acked.size(),
-            "B's copies of every acknowledged id were in the killed publisher's spool: " + depth);
+      try (TandemKafkaProducer<String, byte[]> restarted =
+          TandemKafkaProducer.builder(new StringSerializer(), new ByteArraySerializer())
+              .region(TwoRegionDemo.A, TwoRegionDemo.quick(regions.a().producerProperties()))
+              .region(TwoRegionDemo.B, TwoRegionDemo.quick(regions.b().producerProperties()))
+              .publisher(o -> o.spoolDirectory(spool).meterRegistry(meters))
+              .build()) {
         assertTrue(restarted.publisher().awaitSpoolDrained(Duration.ofSeconds(90)), "spool replayed");
       }
       long replayMs = (System.nanoTime() - replayStarted) / 1_000_000;
+      long replayed = (long) meters.get("tandem.publisher.replayed").tag("region", "region-b").counter().count();
+      assertTrue(replayed >= acked.size(),
+          "B's copies of every acknowledged id were in the killed publisher's spool: replayed " + replayed);
       await().atMost(Duration.ofSeconds(120)).until(() -> history.check(0).lost().isEmpty());
       Set<String> inA = idsIn(regions.a(), topic, acked);
       Set<String> inB = idsIn(regions.b(), topic, acked);
@@ -107,9 +115,9 @@ class PublisherKillChaosTest {
 
       History.Report report = history.check(0);
       System.out.printf("publisher-kill: RESULT published=%d processed=%d lost=%d duplicates=%d"
-              + " detected=%d spooled=%d replay_ms=%d takeovers=%d runsByRegion=%s (seed=%d)%n",
+              + " detected=%d replayed=%d replay_ms=%d takeovers=%d runsByRegion=%s (seed=%d)%n",
           report.published(), report.processed(), report.lost().size(), report.duplicates(),
-          Math.max(a.store.detectedDuplicates(), b.store.detectedDuplicates()), depth, replayMs,
+          Math.max(a.store.detectedDuplicates(), b.store.detectedDuplicates()), replayed, replayMs,
           a.takeovers().size() + b.takeovers().size(), report.runsByRegion(), SEED);
       assertEquals(0, report.lost().size(), "lost: " + report.lost());
       assertEquals(0, report.duplicates(), "a publisher crash and a replay make no duplicate run");
