@@ -745,6 +745,7 @@ final class RocksStore implements IdempotencyStore {
     private final List<ShardLease> leases = new ArrayList<>();
     private final List<WriteOrigin> leaseOrigins = new ArrayList<>();
     private long duplicates;
+    private List<IdRecord> detected;
     private boolean dirty;
 
     RocksEngine.Stored current(RecordKey key) {
@@ -797,6 +798,10 @@ final class RocksStore implements IdempotencyStore {
           batch().merge(engine.meta(), RocksEngine.KEY_DETECTED_DUPLICATES,
               RocksEngine.uint64Operand(1));
           duplicates++;
+          if (detected == null) {
+            detected = new ArrayList<>(1);
+          }
+          detected.add(merged);
         }
       } catch (RocksDBException e) {
         throw engine.failure("stage a write", e);
@@ -856,6 +861,11 @@ final class RocksStore implements IdempotencyStore {
       }
       if (duplicates > 0) {
         detectedDuplicates.addAndGet(duplicates);
+        for (IdRecord d : detected) {
+          // the operator's trail of a cross-region duplicate: which id, which regions, which epoch
+          LOG.warn("Tandem detected a cross-region duplicate: id {} shard {} completed by {} (record"
+              + " epoch {}, phase {})", d.id(), d.shard(), d.completers(), d.epoch(), d.phase());
+        }
       }
       for (ShardLease l : leases) {
         leaseMap.merge(l.shard(), l, ShardLease::merge);

@@ -85,6 +85,25 @@ public final class History {
     return List.copyOf(runs.getOrDefault(id, List.of()));
   }
 
+  /** Handler runs that started at or after {@code nanos} ({@link System#nanoTime()}), any id. */
+  public List<Run> runsAfter(long nanos) {
+    List<Run> out = new ArrayList<>();
+    for (List<Run> rs : runs.values()) {
+      for (Run r : rs) {
+        if (r.atNanos() - nanos >= 0) {
+          out.add(r);
+        }
+      }
+    }
+    out.sort((x, y) -> Long.compare(x.atNanos(), y.atNanos()));
+    return out;
+  }
+
+  /** The fault windows, in the order they were opened. */
+  public List<FaultWindow> windows() {
+    return List.copyOf(windows);
+  }
+
   /** Total handler runs. */
   public int totalRuns() {
     return runs.values().stream().mapToInt(List::size).sum();

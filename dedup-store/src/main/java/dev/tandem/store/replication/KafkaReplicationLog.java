@@ -78,6 +78,9 @@ import org.slf4j.LoggerFactory;
 public final class KafkaReplicationLog implements ReplicationLog {
 
   private static final Logger LOG = LoggerFactory.getLogger(KafkaReplicationLog.class);
+  private final java.util.List<java.util.function.BooleanSupplier> livenessChecks =
+      new java.util.concurrent.CopyOnWriteArrayList<>();
+
   /** While a peer is spooling, one heartbeat round in this many is sent. */
   static final int SPOOLING_HEARTBEAT_DIVISOR = 20;
 
@@ -170,6 +173,9 @@ public final class KafkaReplicationLog implements ReplicationLog {
         try {
           // while a peer's copies go to the spool, its heartbeats would only fill the spool (a
           // region down for hours must not exhaust it with heartbeats): send every 20th round
+          if (!alive()) {
+            return; // what this replica serves is not running: the peer must see this region silent
+          }
           if (round.getAndIncrement() % SPOOLING_HEARTBEAT_DIVISOR == 0 || writer.peerReachable()) {
             writer.heartbeat(shardCount);
           }
@@ -332,6 +338,27 @@ public final class KafkaReplicationLog implements ReplicationLog {
       return CatchUpResult.notRead(localRegion, shards, 0, Duration.ofNanos(clock.nanoTime() - start),
           "interrupted");
     }
+  }
+
+  @Override
+  public void addLivenessCheck(java.util.function.BooleanSupplier alive) {
+    livenessChecks.add(java.util.Objects.requireNonNull(alive, "alive"));
+  }
+
+  private boolean alive() {
+    if (livenessChecks.isEmpty()) {
+      return true;
+    }
+    for (java.util.function.BooleanSupplier c : livenessChecks) {
+      try {
+        if (c.getAsBoolean()) {
+          return true;
+        }
+      } catch (RuntimeException e) {
+        LOG.warn("liveness check failed", e);
+      }
+    }
+    return false;
   }
 
   @Override

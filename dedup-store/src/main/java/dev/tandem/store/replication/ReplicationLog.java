@@ -4,6 +4,7 @@ import dev.tandem.core.RegionId;
 import java.time.Duration;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.BooleanSupplier;
 
 /**
  * One replica's link to the changelogs (DESIGN.md "Replication"). Every LOCAL write of the store is
@@ -57,6 +58,15 @@ public interface ReplicationLog extends AutoCloseable {
    * own region it waits until this replica's reader has reached the current end offsets.
    */
   CatchUpResult catchUp(RegionId region, Set<Integer> shards, Duration timeout);
+
+  /**
+   * Ties this replica's heartbeats to the liveness of what it serves: once any check is registered,
+   * heartbeats are written only while at least one registered check says alive. A consumer registers
+   * "my poll loop runs", so the peer region, which reads these heartbeats ({@link #lag}), can tell a
+   * region whose consumers run from one whose process merely stays up (automatic failback waits for
+   * the former). The default implementation ignores it.
+   */
+  default void addLivenessCheck(BooleanSupplier alive) {}
 
   /** Replication lag from {@code origin}'s heartbeats as seen by this replica. */
   ReplicationLag lag(RegionId origin);
