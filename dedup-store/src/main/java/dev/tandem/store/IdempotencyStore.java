@@ -129,11 +129,34 @@ public interface IdempotencyStore extends AutoCloseable {
    */
   IdRecord renew(String id, int shard, Duration lease);
 
-  /** The record of {@code id}, if any (cache first for terminal records, then RocksDB). */
+  /**
+   * The record of {@code id}, if any (cache first for terminal records, then RocksDB).
+   *
+   * @throws IllegalArgumentException if the id is null, empty or longer than 128 characters, or the
+   *     shard is negative (an id with control characters is never stored: it is simply not found)
+   */
   Optional<IdRecord> get(String id, int shard);
 
   /** Whether the id is COMPLETED or DEAD_LETTERED; answered from the cache when it can be. */
   boolean isTerminal(String id, int shard);
+
+  /**
+   * The terminal (COMPLETED or DEAD_LETTERED) records among {@code keys}, for a batch of "already
+   * done?" checks such as one Kafka poll: cached records first, then one RocksDB {@code multiGet} for
+   * all the misses (the terminal records found fill the cache). Keys that are absent or not terminal
+   * are not in the map; a key given twice is answered once.
+   *
+   * <p>The default answers key by key through {@link #get}; the RocksDB store overrides it.
+   *
+   * @throws NullPointerException if a key is null
+   */
+  default Map<RecordKey, IdRecord> terminalRecords(Collection<RecordKey> keys) {
+    Map<RecordKey, IdRecord> found = new java.util.HashMap<>();
+    for (RecordKey key : keys) {
+      get(key.id(), key.shard()).filter(IdRecord::isTerminal).ifPresent(r -> found.put(key, r));
+    }
+    return found;
+  }
 
   /**
    * Merges a record received from the changelog (another replica's change) and stores the join if it

@@ -46,51 +46,80 @@ public final class RecordCodec {
 
   private RecordCodec() {}
 
-  /** The bytes of {@code record}. */
+  /**
+   * The bytes of {@code record}. Sized exactly up front and written into one array (the CRC32C over
+   * its body is appended in place): no stream, no intermediate copy.
+   */
   public static byte[] encode(IdRecord record) {
-    Out out = new Out(96 + record.digests().size() * PayloadDigest.LENGTH
-        + Math.max(0, record.resultLength()));
-    try {
-      DataOutputStream d = out.data;
-      d.writeByte(VERSION);
-      d.writeByte(KIND_RECORD);
-      writeStr(d, record.id());
-      d.writeInt(record.shard());
-      d.writeLong(record.generation());
-      d.writeByte(record.phase().ordinal());
-      d.writeInt(record.attempt());
-      d.writeLong(record.epoch());
-      writeStr(d, record.owner().region().name());
-      writeStr(d, record.owner().instance());
-      d.writeLong(record.leaseMillis());
-      d.writeLong(record.hlc());
-      d.writeLong(record.writtenAtMillis());
-      d.writeInt(record.digests().size());
-      for (PayloadDigest digest : record.digests()) {
-        d.write(digest.toBytes());
-      }
-      d.writeInt(record.completers().size());
-      for (Completer c : record.completers()) {
-        writeStr(d, c.region().name());
-        writeStr(d, c.instance());
-        d.writeInt(c.attempt());
-      }
-      byte[] result = record.result();
-      d.writeInt(result == null ? -1 : result.length);
-      if (result != null) {
-        d.write(result);
-      }
-      if (record.reason() == null) {
-        d.writeInt(-1);
-      } else {
-        byte[] r = record.reason().getBytes(StandardCharsets.UTF_8);
-        d.writeInt(r.length);
-        d.write(r);
-      }
-      return out.finish();
-    } catch (IOException e) {
-      throw new UncheckedIOException("a byte array stream does not fail", e);
+    byte[] id = strBytes(record.id());
+    byte[] region = strBytes(record.owner().region().name());
+    byte[] instance = strBytes(record.owner().instance());
+    int m = record.completers().size();
+    byte[][] completerStrings = new byte[2 * m][];
+    int size = 2 + 2 + id.length + 4 + 8 + 1 + 4 + 8 + 2 + region.length + 2 + instance.length
+        + 8 + 8 + 8 + 4 + record.digests().size() * PayloadDigest.LENGTH + 4;
+    int j = 0;
+    for (Completer c : record.completers()) {
+      completerStrings[j] = strBytes(c.region().name());
+      completerStrings[j + 1] = strBytes(c.instance());
+      size += 2 + completerStrings[j].length + 2 + completerStrings[j + 1].length + 4;
+      j += 2;
     }
+    byte[] result = record.result();
+    byte[] reason = record.reason() == null ? null : record.reason().getBytes(StandardCharsets.UTF_8);
+    size += 4 + (result == null ? 0 : result.length) + 4 + (reason == null ? 0 : reason.length) + 4;
+
+    ByteBuffer d = ByteBuffer.allocate(size); // big-endian, as the layout says
+    d.put(VERSION);
+    d.put(KIND_RECORD);
+    putStr(d, id);
+    d.putInt(record.shard());
+    d.putLong(record.generation());
+    d.put((byte) record.phase().ordinal());
+    d.putInt(record.attempt());
+    d.putLong(record.epoch());
+    putStr(d, region);
+    putStr(d, instance);
+    d.putLong(record.leaseMillis());
+    d.putLong(record.hlc());
+    d.putLong(record.writtenAtMillis());
+    d.putInt(record.digests().size());
+    for (PayloadDigest digest : record.digests()) {
+      d.put(digest.toBytes());
+    }
+    d.putInt(m);
+    j = 0;
+    for (Completer c : record.completers()) {
+      putStr(d, completerStrings[j]);
+      putStr(d, completerStrings[j + 1]);
+      d.putInt(c.attempt());
+      j += 2;
+    }
+    d.putInt(result == null ? -1 : result.length);
+    if (result != null) {
+      d.put(result);
+    }
+    d.putInt(reason == null ? -1 : reason.length);
+    if (reason != null) {
+      d.put(reason);
+    }
+    CRC32C crc = new CRC32C();
+    crc.update(d.array(), 0, d.position());
+    d.putInt((int) crc.getValue());
+    return d.array();
+  }
+
+  private static byte[] strBytes(String s) {
+    byte[] b = s.getBytes(StandardCharsets.UTF_8);
+    if (b.length > 0xFFFF) {
+      throw new IllegalArgumentException("string too long to encode: " + b.length + " bytes");
+    }
+    return b;
+  }
+
+  private static void putStr(ByteBuffer d, byte[] b) {
+    d.putShort((short) b.length);
+    d.put(b);
   }
 
   /** The bytes of {@code lease}. */
@@ -271,6 +300,18 @@ public final class RecordCodec {
   }
 
   private static String utf8(byte[] b) {
+    // ids, region and instance names are ASCII in practice: ASCII is valid UTF-8 and decodes to the
+    // same characters, so only other bytes pay for the strict decoder (malformed input refused)
+    boolean ascii = true;
+    for (byte x : b) {
+      if (x < 0) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) {
+      return new String(b, StandardCharsets.US_ASCII);
+    }
     try {
       return StandardCharsets.UTF_8.newDecoder()
           .onMalformedInput(CodingErrorAction.REPORT)

@@ -317,6 +317,46 @@ final class RocksEngine implements AutoCloseable {
     }
   }
 
+  /**
+   * The records under {@code keys} (index for index; null where absent), read with one RocksDB
+   * {@code multiGet} per live bucket, newest first: each round asks only for the keys no newer bucket
+   * held (a key lives in at most one bucket, so the first hit is the record).
+   */
+  Stored[] getAll(List<byte[]> keys) {
+    Stored[] out = new Stored[keys.size()];
+    List<Integer> pending = new ArrayList<>(keys.size());
+    for (int i = 0; i < out.length; i++) {
+      pending.add(i);
+    }
+    try {
+      for (Map.Entry<Long, ColumnFamilyHandle> b : buckets.descendingMap().entrySet()) {
+        if (pending.isEmpty()) {
+          break;
+        }
+        List<byte[]> ask = new ArrayList<>(pending.size());
+        for (int i : pending) {
+          ask.add(keys.get(i));
+        }
+        List<byte[]> values =
+            db.multiGetAsList(java.util.Collections.nCopies(ask.size(), b.getValue()), ask);
+        List<Integer> still = new ArrayList<>();
+        for (int j = 0; j < values.size(); j++) {
+          int i = pending.get(j);
+          byte[] v = values.get(j);
+          if (v == null) {
+            still.add(i);
+          } else {
+            out[i] = new Stored(decode(v, keys.get(i)), b.getKey());
+          }
+        }
+        pending = still;
+      }
+      return out;
+    } catch (RocksDBException e) {
+      throw failure("read", e);
+    }
+  }
+
   private IdRecord decode(byte[] value, byte[] key) {
     try {
       return RecordCodec.decodeRecord(value);

@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -43,6 +44,11 @@ final class RocksStore implements IdempotencyStore {
 
   private static final Logger LOG = LoggerFactory.getLogger(RocksStore.class);
   static final String MAX_ATTEMPTS_REASON = "max-attempts";
+  /**
+   * Bound of the {@link #recent} map: enough for every claim in flight of a busy consumer (claimAll
+   * batches of a few hundred, several partitions); an evicted entry only costs a RocksDB read.
+   */
+  static final int RECENT_MAX_ENTRIES = 8192;
 
   private final Owner owner;
   private final TandemClock clock;
@@ -56,6 +62,16 @@ final class RocksStore implements IdempotencyStore {
   private final ReentrantReadWriteLock engineLock = new ReentrantReadWriteLock();
   /** Terminal records only, put only after RocksDB accepted them; never absence. */
   private final Cache<RecordKey, IdRecord> cache;
+  /**
+   * The non-terminal records this process last wrote or read under each id's stripe, with their
+   * bucket, so the write that follows (a complete after its claim, a release, a renew) merges into the
+   * record in hand instead of reading and decoding it again. Invariant: an entry equals what RocksDB
+   * holds for the key. It is put and read only under the key's stripe (and the engine read lock), put
+   * only after RocksDB accepted the write, removed when the record turns terminal (the terminal
+   * {@link #cache} takes over), and cleared wherever RocksDB loses records behind the store's back
+   * (bucket drops, shard drops, close). A miss only means a RocksDB read.
+   */
+  private final Cache<RecordKey, RocksEngine.Stored> recent;
   private final ClaimSightings sightings;
   private final Map<Integer, ShardLease> leaseMap = new ConcurrentHashMap<>();
   private final AtomicLong detectedDuplicates;
@@ -76,6 +92,7 @@ final class RocksStore implements IdempotencyStore {
         RocksEngine.open(b.directory, b.sync, ttlMillis / RocksIdempotencyStore.TTL_BUCKETS);
     try {
       this.cache = Caffeine.newBuilder().maximumSize(b.cacheMaxEntries).recordStats().build();
+      this.recent = Caffeine.newBuilder().maximumSize(RECENT_MAX_ENTRIES).build();
       this.sightings = new ClaimSightings(clock);
       for (ShardLease l : engine.readLeases()) {
         leaseMap.put(l.shard(), l);
@@ -107,12 +124,13 @@ final class RocksStore implements IdempotencyStore {
 
   @Override
   public ClaimResult claim(String id, int shard, PayloadDigest digest, long epoch, Duration lease) {
-    ClaimRequest req = new ClaimRequest(id, shard, digest, epoch, lease);
+    ClaimRequest req = new ClaimRequest(id, shard, digest, epoch, lease); // validates the id
+    RecordKey key = key(req);
     long t0 = System.nanoTime();
     maybeMaintain(); // before the cache answers: an expired bucket empties it
-    ClaimResult r = fromCache(req);
+    ClaimResult r = fromCache(key, req);
     if (r == null) {
-      r = withLocks(List.of(key(req)), false, batch -> decideClaim(batch, req));
+      r = withLocks(List.of(key), false, batch -> decideClaim(batch, key, req));
     }
     count(r);
     metrics.claimLatency.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
@@ -126,7 +144,8 @@ final class RocksStore implements IdempotencyStore {
     ClaimResult[] out = new ClaimResult[requests.size()];
     List<Integer> slow = new ArrayList<>();
     for (int i = 0; i < out.length; i++) {
-      out[i] = fromCache(Objects.requireNonNull(requests.get(i), "request"));
+      ClaimRequest req = Objects.requireNonNull(requests.get(i), "request");
+      out[i] = fromCache(key(req), req);
       if (out[i] == null) {
         slow.add(i);
       }
@@ -135,7 +154,7 @@ final class RocksStore implements IdempotencyStore {
       List<RecordKey> keys = slow.stream().map(i -> key(requests.get(i))).toList();
       withLocks(keys, false, batch -> {
         for (int i : slow) {
-          out[i] = decideClaim(batch, requests.get(i));
+          out[i] = decideClaim(batch, key(requests.get(i)), requests.get(i));
         }
         return null;
       });
@@ -151,8 +170,8 @@ final class RocksStore implements IdempotencyStore {
    * A terminal answer from the cache, or null. Only when the digest is already in the cached record:
    * a new digest must be written (and makes a conflict), so that path goes to RocksDB.
    */
-  private ClaimResult fromCache(ClaimRequest req) {
-    IdRecord cached = cache.getIfPresent(key(req));
+  private ClaimResult fromCache(RecordKey key, ClaimRequest req) {
+    IdRecord cached = cache.getIfPresent(key);
     if (cached == null || !cached.digests().contains(req.digest())) {
       return null;
     }
@@ -165,13 +184,13 @@ final class RocksStore implements IdempotencyStore {
   }
 
   /** The claim rules of {@link IdempotencyStore}; the caller holds the id's stripe. */
-  private ClaimResult decideClaim(Batch batch, ClaimRequest req) {
-    RecordKey key = key(req);
+  private ClaimResult decideClaim(Batch batch, RecordKey key, ClaimRequest req) {
     RocksEngine.Stored stored = batch.current(key);
     long leaseMillis = Math.max(1, req.lease().toMillis());
     if (stored == null) {
-      IdRecord first = head(key, 0, Phase.CLAIMED, 1, req.epoch(), leaseMillis, null, null)
-          .withSets(sortedOf(req.digest()), emptyCompleters());
+      // the first write: the head and the claim's digest built at once (one record, not two)
+      IdRecord first = head(key, 0, Phase.CLAIMED, 1, req.epoch(), leaseMillis, null, null,
+          sortedOf(req.digest()), emptyCompleters());
       batch.stage(key, null, first, WriteOrigin.LOCAL);
       return new ClaimResult.Acquired(1, 0, req.epoch());
     }
@@ -237,17 +256,28 @@ final class RocksStore implements IdempotencyStore {
 
   @Override
   public IdRecord complete(String id, int shard, byte[] result) {
-    return completeAll(List.of(new CompleteRequest(id, shard, result))).get(0);
+    CompleteRequest req = new CompleteRequest(id, shard, result); // validates the id
+    checkResultSize(req);
+    long t0 = System.nanoTime();
+    RecordKey key = new RecordKey(shard, id);
+    IdRecord out = withLocks(List.of(key), false, batch -> decideComplete(batch, key, result));
+    metrics.completes.increment();
+    metrics.completeLatency.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
+    return out;
+  }
+
+  private void checkResultSize(CompleteRequest r) {
+    if (r.result() != null && r.result().length > maxResultBytes) {
+      throw new IllegalArgumentException(
+          "a stored result is at most " + maxResultBytes + " bytes (maxResultBytes); got "
+              + r.result().length + " for id " + r.id());
+    }
   }
 
   @Override
   public List<IdRecord> completeAll(List<CompleteRequest> requests) {
     for (CompleteRequest r : requests) {
-      if (r.result() != null && r.result().length > maxResultBytes) {
-        throw new IllegalArgumentException(
-            "a stored result is at most " + maxResultBytes + " bytes (maxResultBytes); got "
-                + r.result().length + " for id " + r.id());
-      }
+      checkResultSize(r);
     }
     long t0 = System.nanoTime();
     List<RecordKey> keys = requests.stream().map(r -> new RecordKey(r.shard(), r.id())).toList();
@@ -271,13 +301,15 @@ final class RocksStore implements IdempotencyStore {
           .withSets(emptyDigests(), completer(1));
     } else {
       IdRecord cur = stored.record();
-      IdRecord mine = cur.withSets(emptyDigests(), completer(cur.attempt()));
       if (cur.phase() == Phase.COMPLETED) {
-        merged = cur.merge(mine); // the first completion's head and result stay
+        // the first completion's head and result stay; only this owner's completer joins
+        merged = cur.merge(cur.withSets(emptyDigests(), completer(cur.attempt())));
       } else {
+        // cur ⊔ (cur's head, ∅, {me}) ⊔ (COMPLETED head, ∅, ∅) written as one join: the completer
+        // rides on the COMPLETED head, which equals the three-way join by the lattice laws
         IdRecord done = head(key, cur.generation(), Phase.COMPLETED, cur.attempt(), cur.epoch(), 0,
-            result, null);
-        merged = cur.merge(mine).merge(done);
+            result, null, emptyDigests(), completer(cur.attempt()));
+        merged = cur.merge(done);
       }
     }
     batch.stage(key, stored, merged, WriteOrigin.LOCAL);
@@ -380,16 +412,33 @@ final class RocksStore implements IdempotencyStore {
 
   // ------------------------------------------------------------------ reads
 
+  // Reads check ids with RecordKey's cheap check (null, empty, length) only: the full validation
+  // runs where an id enters a write, so an id with control characters was never stored and a read
+  // of it finds nothing.
+
   @Override
   public Optional<IdRecord> get(String id, int shard) {
-    RecordKey key = new RecordKey(shard, TandemIds.validate(id));
+    RecordKey key = new RecordKey(shard, id);
     maybeMaintain();
     IdRecord cached = cache.getIfPresent(key);
-    if (cached != null) {
-      return Optional.of(cached);
+    return Optional.ofNullable(cached != null ? cached : readThrough(key));
+  }
+
+  @Override
+  public boolean isTerminal(String id, int shard) {
+    RecordKey key = new RecordKey(shard, id);
+    maybeMaintain();
+    if (cache.getIfPresent(key) != null) {
+      return true;
     }
+    IdRecord r = readThrough(key);
+    return r != null && r.isTerminal();
+  }
+
+  /** A cache miss: the stored record (null if absent), a terminal one put in the cache. */
+  private IdRecord readThrough(RecordKey key) {
     // the fill happens under the stripe, so it cannot overwrite a newer write's cache update
-    return Optional.ofNullable(withLocks(List.of(key), false, batch -> {
+    return withLocks(List.of(key), false, batch -> {
       RocksEngine.Stored stored = batch.current(key);
       if (stored == null) {
         return null;
@@ -398,17 +447,38 @@ final class RocksStore implements IdempotencyStore {
         cache.put(key, stored.record());
       }
       return stored.record();
-    }));
+    });
   }
 
   @Override
-  public boolean isTerminal(String id, int shard) {
-    RecordKey key = new RecordKey(shard, TandemIds.validate(id));
+  public Map<RecordKey, IdRecord> terminalRecords(Collection<RecordKey> keys) {
     maybeMaintain();
-    if (cache.getIfPresent(key) != null) {
-      return true;
+    Map<RecordKey, IdRecord> found = new HashMap<>();
+    List<RecordKey> missed = new ArrayList<>();
+    for (RecordKey key : keys) {
+      IdRecord cached = cache.getIfPresent(Objects.requireNonNull(key, "key"));
+      if (cached != null) {
+        found.put(key, cached);
+      } else if (!found.containsKey(key)) {
+        missed.add(key);
+      }
     }
-    return get(id, shard).map(IdRecord::isTerminal).orElse(false);
+    if (missed.isEmpty()) {
+      return found;
+    }
+    List<RecordKey> distinct = new ArrayList<>(new LinkedHashSet<>(missed));
+    // one multiGet for every miss; the fills happen under the stripes, as in readThrough
+    withLocks(distinct, false, batch -> {
+      RocksEngine.Stored[] stored = batch.currentAll(distinct);
+      for (int i = 0; i < stored.length; i++) {
+        if (stored[i] != null && stored[i].record().isTerminal()) {
+          cache.put(distinct.get(i), stored[i].record());
+          found.put(distinct.get(i), stored[i].record());
+        }
+      }
+      return null;
+    });
+    return found;
   }
 
   @Override
@@ -522,6 +592,7 @@ final class RocksStore implements IdempotencyStore {
         throw engine.failure("drop shard " + shard, e);
       }
       cache.asMap().keySet().removeIf(k -> k.shard() == shard);
+      recent.asMap().keySet().removeIf(k -> k.shard() == shard);
       sightings.dropShard(shard);
       leaseMap.remove(shard);
     } finally {
@@ -569,6 +640,7 @@ final class RocksStore implements IdempotencyStore {
       closed = true;
       metrics.close();
       cache.invalidateAll();
+      recent.invalidateAll();
       engine.close();
     } finally {
       engineLock.writeLock().unlock();
@@ -605,6 +677,7 @@ final class RocksStore implements IdempotencyStore {
         // cached terminal records may have lived in a dropped bucket; the cache must not outlive
         // the TTL. Once per bucket width (a day by default), so the cost is a cold cache, rarely.
         cache.invalidateAll();
+        recent.invalidateAll();
         sightings.prune(TimeUnit.MILLISECONDS.toNanos(ttlMillis + engine.bucketWidthMillis));
       }
       recomputeNextExpiry();
@@ -675,8 +748,15 @@ final class RocksStore implements IdempotencyStore {
   /** A new head for {@code key}: this owner, a fresh HLC tick, written now; empty sets. */
   private IdRecord head(RecordKey key, long generation, Phase phase, int attempt, long epoch,
       long leaseMillis, byte[] result, String reason) {
+    return head(key, generation, phase, attempt, epoch, leaseMillis, result, reason, null, null);
+  }
+
+  /** A new head with the given sets (one record instead of a head and its {@code withSets} copy). */
+  private IdRecord head(RecordKey key, long generation, Phase phase, int attempt, long epoch,
+      long leaseMillis, byte[] result, String reason, SortedSet<PayloadDigest> digests,
+      SortedSet<Completer> completers) {
     return new IdRecord(key.id(), key.shard(), generation, phase, attempt, epoch, owner,
-        leaseMillis, hlc.tick(), clock.wallMillis(), null, null, result, reason);
+        leaseMillis, hlc.tick(), clock.wallMillis(), digests, completers, result, reason);
   }
 
   private SortedSet<Completer> completer(int attempt) {
@@ -740,7 +820,7 @@ final class RocksStore implements IdempotencyStore {
     /** Created on the first staged write: reads and no-op answers allocate no native batch. */
     private WriteBatch wb;
     private final Map<RecordKey, RocksEngine.Stored> overlay = new HashMap<>();
-    private final List<Map.Entry<RecordKey, IdRecord>> records = new ArrayList<>();
+    private final List<Map.Entry<RecordKey, RocksEngine.Stored>> records = new ArrayList<>();
     private final List<WriteOrigin> recordOrigins = new ArrayList<>();
     private final List<ShardLease> leases = new ArrayList<>();
     private final List<WriteOrigin> leaseOrigins = new ArrayList<>();
@@ -752,14 +832,56 @@ final class RocksStore implements IdempotencyStore {
       if (overlay.containsKey(key)) {
         return overlay.get(key);
       }
-      RocksEngine.Stored s = engine.get(key.bytes());
-      if (s != null) {
-        // every later tick must exceed the stored head's stamp, or a renewal after a restart with
-        // a wall clock behind that stamp would lose the merge to the head it renews
-        hlc.observe(s.record().hlc());
+      // a record this process last wrote or read: its stamp was ticked or observed then
+      RocksEngine.Stored s = recent.getIfPresent(key);
+      if (s == null) {
+        s = engine.get(key.bytes());
+        observeRead(key, s);
       }
       overlay.put(key, s);
       return s;
+    }
+
+    /** {@link #current} of each key (index for index), the RocksDB reads in one multiGet. */
+    RocksEngine.Stored[] currentAll(List<RecordKey> keys) {
+      RocksEngine.Stored[] out = new RocksEngine.Stored[keys.size()];
+      List<Integer> toRead = new ArrayList<>();
+      for (int i = 0; i < out.length; i++) {
+        RecordKey key = keys.get(i);
+        if (overlay.containsKey(key)) {
+          out[i] = overlay.get(key);
+        } else if ((out[i] = recent.getIfPresent(key)) == null) {
+          toRead.add(i);
+        }
+      }
+      if (!toRead.isEmpty()) {
+        List<byte[]> raw = new ArrayList<>(toRead.size());
+        for (int i : toRead) {
+          raw.add(keys.get(i).bytes());
+        }
+        RocksEngine.Stored[] read = engine.getAll(raw);
+        for (int j = 0; j < read.length; j++) {
+          out[toRead.get(j)] = read[j];
+          observeRead(keys.get(toRead.get(j)), read[j]);
+        }
+      }
+      for (int i = 0; i < out.length; i++) {
+        overlay.putIfAbsent(keys.get(i), out[i]);
+      }
+      return out;
+    }
+
+    /** A record read from RocksDB: its stamp observed, a non-terminal one kept in {@link #recent}. */
+    private void observeRead(RecordKey key, RocksEngine.Stored s) {
+      if (s == null) {
+        return;
+      }
+      // every later tick must exceed the stored head's stamp, or a renewal after a restart with
+      // a wall clock behind that stamp would lose the merge to the head it renews
+      hlc.observe(s.record().hlc());
+      if (!s.record().isTerminal()) {
+        recent.put(key, s); // read under the stripe: equal to what RocksDB holds
+      }
     }
 
     /**
@@ -806,8 +928,9 @@ final class RocksStore implements IdempotencyStore {
       } catch (RocksDBException e) {
         throw engine.failure("stage a write", e);
       }
-      overlay.put(key, new RocksEngine.Stored(merged, target));
-      records.add(Map.entry(key, merged));
+      RocksEngine.Stored written = new RocksEngine.Stored(merged, target);
+      overlay.put(key, written);
+      records.add(Map.entry(key, written));
       recordOrigins.add(origin);
       dirty = true;
       return Staged.CHANGED;
@@ -847,15 +970,26 @@ final class RocksStore implements IdempotencyStore {
       if (!dirty) {
         return;
       }
-      engine.write(wb);
-      // RocksDB accepted the batch: only now may the cache, counters and listeners see it
+      try {
+        engine.write(wb);
+      } catch (RuntimeException e) {
+        // RocksDB refused the batch: whatever it holds now is read again, never assumed
+        for (Map.Entry<RecordKey, RocksEngine.Stored> written : records) {
+          recent.invalidate(written.getKey());
+        }
+        throw e;
+      }
+      // RocksDB accepted the batch: only now may the caches, counters and listeners see it
       for (int i = 0; i < records.size(); i++) {
         RecordKey key = records.get(i).getKey();
-        IdRecord r = records.get(i).getValue();
+        RocksEngine.Stored now = records.get(i).getValue();
+        IdRecord r = now.record();
         if (r.isTerminal()) {
           cache.put(key, r);
+          recent.invalidate(key);
         } else {
           cache.invalidate(key); // a re-drive makes a dead letter non-terminal again
+          recent.put(key, now);
         }
         sightings.observe(key, r);
       }
@@ -871,7 +1005,7 @@ final class RocksStore implements IdempotencyStore {
         leaseMap.merge(l.shard(), l, ShardLease::merge);
       }
       for (int i = 0; i < records.size(); i++) {
-        notifyRecord(records.get(i).getValue(), recordOrigins.get(i));
+        notifyRecord(records.get(i).getValue().record(), recordOrigins.get(i));
       }
       for (int i = 0; i < leases.size(); i++) {
         notifyLease(leases.get(i), leaseOrigins.get(i));

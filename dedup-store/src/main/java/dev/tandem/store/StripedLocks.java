@@ -29,8 +29,22 @@ final class StripedLocks {
 
   /** Locks the stripes of {@code keys} in ascending order; returns them for {@link #unlock}. */
   int[] lock(Collection<RecordKey> keys) {
-    int[] idx = keys.stream().mapToInt(StripedLocks::stripe).distinct().toArray();
-    Arrays.sort(idx);
+    int[] idx = new int[keys.size()];
+    int n = 0;
+    for (RecordKey k : keys) {
+      idx[n++] = stripe(k);
+    }
+    if (n > 1) {
+      // ascending and distinct (a stripe is a ReentrantLock: taking it twice would need two unlocks)
+      Arrays.sort(idx);
+      int m = 1;
+      for (int i = 1; i < n; i++) {
+        if (idx[i] != idx[m - 1]) {
+          idx[m++] = idx[i];
+        }
+      }
+      idx = m == n ? idx : Arrays.copyOf(idx, m);
+    }
     int taken = 0;
     try {
       for (int i : idx) {
