@@ -6,6 +6,7 @@ import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemHeaders;
 import dev.tandem.store.IdRecord;
 import dev.tandem.store.IdempotencyStore;
+import dev.tandem.store.RecordKey;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Metrics;
 import java.net.InetAddress;
@@ -14,6 +15,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -52,7 +54,11 @@ import org.apache.kafka.common.header.Header;
  *
  * <p>RocksDB opens a directory once per process, so all interceptor instances of a directory share
  * one store through {@link SharedStores}. Meters go to Micrometer's global registry:
- * {@code tandem.consumer.interceptor.dropped} and {@code tandem.consumer.interceptor.passed}.
+ * {@code tandem.consumer.interceptor.dropped}, {@code tandem.consumer.interceptor.passed},
+ * {@code tandem.consumer.interceptor.conflicts} and {@code tandem.consumer.interceptor.invalid}.
+ *
+ * <p>Cost: one store call per poll ({@link IdempotencyStore#terminalRecords}: the terminal-record
+ * cache, then one RocksDB {@code multiGet} for the misses), not one read per record.
  */
 public final class TandemConsumerInterceptor<K, V> implements ConsumerInterceptor<K, V> {
 
@@ -61,6 +67,7 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
   private Counter dropped;
   private Counter passed;
   private Counter conflicts;
+  private Counter invalid;
 
   @Override
   public void configure(Map<String, ?> configs) {
@@ -88,6 +95,9 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     conflicts = Counter.builder("tandem.consumer.interceptor.conflicts").tag("region", regionId.name())
         .description("completed ids seen again with another payload digest (passed on)")
         .register(Metrics.globalRegistry);
+    invalid = Counter.builder("tandem.consumer.interceptor.invalid").tag("region", regionId.name())
+        .description("records whose tandem-id header is empty or oversized (passed on)")
+        .register(Metrics.globalRegistry);
   }
 
   private static String host() {
@@ -105,11 +115,24 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
 
   @Override
   public ConsumerRecords<K, V> onConsume(ConsumerRecords<K, V> records) {
+    // one store lookup per poll: every record's key first, then the cache and one RocksDB multiGet
+    // for all of them (store.terminalRecords), then the decision per record in fetch order
+    List<RecordKey> keys = new ArrayList<>(records.count());
+    Map<ConsumerRecord<K, V>, RecordKey> keyOf = new IdentityHashMap<>(records.count());
+    for (ConsumerRecord<K, V> r : records) {
+      RecordKey key = keyOf(r);
+      if (key != null) {
+        keys.add(key);
+        keyOf.put(r, key);
+      }
+    }
+    Map<RecordKey, IdRecord> terminal = keys.isEmpty() ? Map.of() : store.terminalRecords(keys);
     Map<TopicPartition, List<ConsumerRecord<K, V>>> kept = new HashMap<>();
     for (TopicPartition tp : records.partitions()) {
       List<ConsumerRecord<K, V>> out = new ArrayList<>();
       for (ConsumerRecord<K, V> r : records.records(tp)) {
-        if (alreadyDone(r)) {
+        RecordKey key = keyOf.get(r);
+        if (key != null && alreadyDone(r, terminal.get(key))) {
           dropped.increment();
         } else {
           passed.increment();
@@ -124,27 +147,33 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     return new ConsumerRecords<>(kept, records.nextOffsets());
   }
 
-  private boolean alreadyDone(ConsumerRecord<K, V> r) {
+  /**
+   * The store key of a record, or null if it has no usable {@code tandem-id}: a record without one,
+   * or with an empty or oversized one, passes on (counted as {@code invalid} when the header is
+   * there but unusable): the application decides, nothing is dropped silently.
+   */
+  private RecordKey keyOf(ConsumerRecord<K, V> r) {
     String id = header(r, TandemHeaders.ID);
-    if (id == null || id.length() > TandemHeaders.MAX_ID_LENGTH) {
-      return false;
+    if (id == null) {
+      return null;
     }
-    Optional<IdRecord> rec;
-    try {
-      if (!store.isTerminal(id, r.partition())) {
-        return false;
-      }
-      rec = store.get(id, r.partition());
-    } catch (IllegalArgumentException e) {
-      return false; // an id the store refuses (control characters): the application decides
+    if (id.isEmpty() || id.length() > TandemHeaders.MAX_ID_LENGTH) {
+      invalid.increment();
+      return null;
     }
-    if (rec.isEmpty()) {
+    // an id with control characters is never stored (writes refuse it): the lookup finds nothing
+    return new RecordKey(r.partition(), id);
+  }
+
+  /** Whether {@code r} is a copy of the terminal record {@code rec} (null: not terminal here). */
+  private boolean alreadyDone(ConsumerRecord<K, V> r, IdRecord rec) {
+    if (rec == null) {
       return false;
     }
     String digest = header(r, TandemHeaders.DIGEST);
     try {
-      if (digest == null || !rec.get().digests().contains(PayloadDigest.fromHex(digest))) {
-        if (!rec.get().digests().isEmpty()) {
+      if (digest == null || !rec.digests().contains(PayloadDigest.fromHex(digest))) {
+        if (!rec.digests().isEmpty()) {
           conflicts.increment();
           return false;
         }

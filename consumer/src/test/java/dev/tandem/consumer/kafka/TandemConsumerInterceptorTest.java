@@ -8,10 +8,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import dev.tandem.consumer.SharedStores;
 import dev.tandem.core.Envelope;
 import dev.tandem.core.RegionId;
+import dev.tandem.core.TandemHeaders;
 import dev.tandem.publisher.KafkaEnvelopeHeaders;
 import dev.tandem.store.ClaimResult;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.testkit.KafkaRegion;
+import io.micrometer.core.instrument.Metrics;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -97,6 +100,75 @@ class TandemConsumerInterceptorTest {
       SharedStores.release(dir);
     }
     assertEquals(0, SharedStores.references(dir));
+  }
+
+  /**
+   * A cold store (reopened, nothing cached): every completed id of a poll is answered by the one
+   * batched read (cache, then one RocksDB multiGet); ids the store cannot hold pass and are counted.
+   */
+  @Test
+  void aPollOfManyCompletedIdsOnAColdStoreDropsThemAllAndPassesBadIds(@TempDir Path dir)
+      throws Exception {
+    String topic = "icpt-batch";
+    int partitions = 3;
+    region.createTopic(topic, partitions);
+    SimpleMeterRegistry meters = new SimpleMeterRegistry();
+    Metrics.addRegistry(meters);
+    IdempotencyStore store = SharedStores.acquire(dir, RegionId.of("region-a"), "i1",
+        () -> IdempotencyStore.builder().region(RegionId.of("region-a")).instance("i1").directory(dir).build());
+    List<String> fresh = new ArrayList<>();
+    try (KafkaProducer<String, byte[]> p = new KafkaProducer<>(region.producerProperties())) {
+      for (int i = 0; i < 30; i++) {
+        String id = "batch-" + i;
+        byte[] payload = ("payload " + i).getBytes(StandardCharsets.UTF_8);
+        int partition = i % partitions;
+        ProducerRecord<String, byte[]> r = new ProducerRecord<>(topic, partition, "k", payload);
+        KafkaEnvelopeHeaders.write(Envelope.forPayload(id, payload, partition, System.currentTimeMillis()),
+            r.headers());
+        p.send(r).get();
+        if (i < 20) { // completed by the application before the consumer starts
+          store.claim(id, partition, dev.tandem.core.PayloadDigest.of(payload), 0, Duration.ofSeconds(30));
+          store.complete(id, partition, null);
+        } else {
+          fresh.add("payload " + i);
+        }
+      }
+      for (String badId : List.of("", "x".repeat(129), "ctl\u0007id")) {
+        ProducerRecord<String, byte[]> r =
+            new ProducerRecord<>(topic, 0, "k", ("bad " + badId.length()).getBytes(StandardCharsets.UTF_8));
+        r.headers().add(TandemHeaders.ID, badId.getBytes(StandardCharsets.UTF_8));
+        p.send(r).get();
+      }
+    } finally {
+      SharedStores.release(dir); // closed: the interceptor opens it again with an empty cache
+    }
+    assertEquals(0, SharedStores.references(dir));
+    try {
+      List<String> seen = new ArrayList<>();
+      try (KafkaConsumer<String, byte[]> c = new KafkaConsumer<>(consumerProps(dir, "g-batch"))) {
+        c.subscribe(List.of(topic));
+        await().atMost(Duration.ofSeconds(60)).until(() -> {
+          c.poll(Duration.ofMillis(200)).forEach(r -> seen.add(new String(r.value(), StandardCharsets.UTF_8)));
+          long positions = 0;
+          for (int part = 0; part < partitions; part++) {
+            positions += c.position(new org.apache.kafka.common.TopicPartition(topic, part));
+          }
+          return positions == 33;
+        });
+      }
+      List<String> expected = new ArrayList<>(fresh);
+      expected.addAll(List.of("bad 0", "bad 129", "bad 6"));
+      assertEquals(expected.stream().sorted().toList(), seen.stream().sorted().toList(),
+          "the 20 completed ids dropped; the fresh and the bad ids passed");
+      assertEquals(20.0, meters.get("tandem.consumer.interceptor.dropped").tag("region", "region-a")
+          .counter().count());
+      assertEquals(13.0, meters.get("tandem.consumer.interceptor.passed").tag("region", "region-a")
+          .counter().count());
+      assertEquals(2.0, meters.get("tandem.consumer.interceptor.invalid").tag("region", "region-a")
+          .counter().count(), "the empty and the oversized id");
+    } finally {
+      Metrics.removeRegistry(meters);
+    }
   }
 
   @Test
