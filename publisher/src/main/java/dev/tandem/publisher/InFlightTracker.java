@@ -3,23 +3,34 @@ package dev.tandem.publisher;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * Counts operations in flight so that {@link #awaitAllBegun()} (a flush) waits for exactly those
  * begun before it, without keeping a set of futures (a concurrent set cost more than the counting).
  * Operations count into the current epoch; a flush closes the epoch, opens a new one for later
  * operations, and waits until the closed epoch's count reaches zero.
+ *
+ * <p>{@link #begin()} takes no lock (it runs once per record): it counts into the epoch it read and
+ * then checks that epoch is still open. A flush first swaps in the new epoch, then marks the old one
+ * closed, then reads its count. Both sides are volatile/atomic, so either the flush sees the new
+ * count (and waits for it) or the operation sees the epoch closed, takes its count back and counts
+ * into the new epoch instead.
  */
 final class InFlightTracker {
 
-  /** One generation of operations; drained when closed and its count is zero. */
-  private static final class Epoch {
+  /** Ends one operation; call exactly once. */
+  interface Ticket {
+    void end();
+  }
+
+  /** One generation of operations; drained when closed and its count is zero. Is its own ticket. */
+  private static final class Epoch implements Ticket {
     final AtomicLong open = new AtomicLong();
     final CompletableFuture<Void> drained = new CompletableFuture<>();
     volatile boolean closed;
 
-    void end() {
+    @Override
+    public void end() {
       // closed is read after the decrement: a flush that closes meanwhile sees zero itself
       if (open.decrementAndGet() == 0 && closed) {
         drained.complete(null);
@@ -27,35 +38,27 @@ final class InFlightTracker {
     }
   }
 
-  /** Ends one operation; call exactly once. */
-  interface Ticket {
-    void end();
-  }
-
-  private final ReentrantReadWriteLock swap = new ReentrantReadWriteLock();
-  private Epoch current = new Epoch(); // guarded by swap
+  private final Object swap = new Object();
+  private volatile Epoch current = new Epoch();
 
   /** Begins an operation in the current epoch. */
   Ticket begin() {
-    swap.readLock().lock();
-    try {
+    while (true) {
       Epoch e = current;
       e.open.incrementAndGet();
-      return e::end;
-    } finally {
-      swap.readLock().unlock();
+      if (!e.closed) {
+        return e;
+      }
+      e.end(); // a flush closed it meanwhile: count into the epoch that replaced it
     }
   }
 
   /** Waits until every operation begun before this call has ended. */
   void awaitAllBegun() throws InterruptedException {
     Epoch old;
-    swap.writeLock().lock();
-    try {
+    synchronized (swap) {
       old = current;
       current = new Epoch();
-    } finally {
-      swap.writeLock().unlock();
     }
     old.closed = true;
     if (old.open.get() == 0) {

@@ -2,6 +2,7 @@ package dev.tandem.publisher;
 
 import dev.tandem.core.RegionId;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Properties;
@@ -26,13 +27,15 @@ import org.apache.kafka.common.errors.InvalidTopicException;
 import org.apache.kafka.common.errors.RecordBatchTooLargeException;
 import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.errors.SerializationException;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.internals.RecordHeader;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
  * A {@link RegionalSink} over one Kafka cluster: a {@code Producer<byte[], byte[]>} that sends each
  * copy to the message's destination topic and {@link OutboundMessage#shard() shard} as the partition,
- * with the envelope headers (via {@link KafkaEnvelopeHeaders}) after the message's own headers.
+ * with the envelope headers (the same names and values {@link KafkaEnvelopeHeaders} writes) after the message's own headers.
  *
  * <p>The future completes from the producer callback, so with {@code acks=all} only when the broker
  * has the copy. Too-large, invalid-topic and serialization errors are reported as {@link
@@ -129,11 +132,20 @@ public final class KafkaRegionalSink implements RegionalSink {
 
   @Override
   public CompletableFuture<SinkAck> send(OutboundMessage m) {
-    RecordHeaders headers = new RecordHeaders();
-    for (MessageHeader h : m.headers()) {
-      headers.add(h.name(), h.valueUnsafe());
+    // the message's own headers, then the envelope's (encoded once per message, shared by every
+    // region's copy); sized up front, so the header list never grows. No own header starts with
+    // tandem- (OutboundMessage refuses them), so nothing needs removing first.
+    List<MessageHeader> own = m.headers();
+    MessageHeader[] envelope = m.envelopeHeaders();
+    Header[] all = new Header[own.size() + envelope.length];
+    int i = 0;
+    for (MessageHeader h : own) {
+      all[i++] = new RecordHeader(h.name(), h.valueUnsafe());
     }
-    KafkaEnvelopeHeaders.write(m.envelope(), headers);
+    for (MessageHeader h : envelope) {
+      all[i++] = new RecordHeader(h.name(), h.valueUnsafe());
+    }
+    RecordHeaders headers = new RecordHeaders(all);
     ProducerRecord<byte[], byte[]> record =
         new ProducerRecord<>(
             m.destination(),

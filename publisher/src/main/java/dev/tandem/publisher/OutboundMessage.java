@@ -1,7 +1,9 @@
 package dev.tandem.publisher;
 
 import dev.tandem.core.Envelope;
+import dev.tandem.core.EnvelopeCodec;
 import dev.tandem.core.TandemIds;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -33,6 +35,12 @@ public final class OutboundMessage {
   private final List<MessageHeader> headers;
   private final Map<String, String> attributes;
   private final Envelope envelope;
+  /**
+   * The envelope as header name/UTF-8 value pairs, encoded once and shared by every region's copy
+   * (sinks only read them); null until first asked. A benign race: two threads may both encode it,
+   * with equal results (volatile: the array's elements are published with it).
+   */
+  private volatile MessageHeader[] envelopeHeaders;
 
   private OutboundMessage(Builder b, Envelope envelope) {
     this.destination = b.destination;
@@ -40,8 +48,10 @@ public final class OutboundMessage {
     this.key = b.key;
     this.value = b.value;
     this.timestamp = b.timestamp;
-    this.headers = Collections.unmodifiableList(new ArrayList<>(b.headers));
-    this.attributes = Collections.unmodifiableMap(new LinkedHashMap<>(b.attributes));
+    // most messages have neither: the shared empty collections cost no copy per message
+    this.headers = b.headers.isEmpty() ? List.of() : Collections.unmodifiableList(new ArrayList<>(b.headers));
+    this.attributes =
+        b.attributes.isEmpty() ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(b.attributes));
     this.envelope = envelope;
   }
 
@@ -112,6 +122,21 @@ public final class OutboundMessage {
   /** The envelope: id, digest, shard, publish time, optional signature. */
   public Envelope envelope() {
     return envelope;
+  }
+
+  /**
+   * The envelope's headers ({@link EnvelopeCodec#write} order, UTF-8 values), encoded once per message
+   * however many regions it goes to. Callers must not modify the arrays.
+   */
+  MessageHeader[] envelopeHeaders() {
+    MessageHeader[] h = envelopeHeaders;
+    if (h == null) {
+      List<MessageHeader> out = new ArrayList<>(6);
+      EnvelopeCodec.write(envelope, (name, v) -> out.add(new MessageHeader(name, v.getBytes(StandardCharsets.UTF_8))));
+      h = out.toArray(new MessageHeader[0]);
+      envelopeHeaders = h;
+    }
+    return h;
   }
 
   /** The Tandem id; short for {@code envelope().id()}. */

@@ -1,7 +1,6 @@
 package dev.tandem.publisher;
 
 import dev.tandem.core.RegionId;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -45,8 +44,13 @@ final class Publication {
   private final List<RegionId> regions;
   private final AckPolicy policy;
   private final AtomicReferenceArray<Outcome> outcomes;
+  /**
+   * Per region, the future {@link PublishResult#delivery} hands out for a copy that is not acknowledged
+   * yet (spooled: the replay completes it). Created only when a copy goes to the spool: an
+   * acknowledged copy's delivery is built from its ack when asked, so the common path allocates none.
+   */
+  private final AtomicReferenceArray<CompletableFuture<SinkAck>> deliveries;
   private final AtomicInteger unsettled;
-  private final Map<RegionId, CompletableFuture<SinkAck>> deliveries = new LinkedHashMap<>();
   private byte[] encoded;
 
   Publication(OutboundMessage message, long seq, List<RegionId> regions, AckPolicy policy) {
@@ -55,10 +59,8 @@ final class Publication {
     this.regions = regions;
     this.policy = policy;
     this.outcomes = new AtomicReferenceArray<>(regions.size());
+    this.deliveries = new AtomicReferenceArray<>(regions.size());
     this.unsettled = new AtomicInteger(regions.size());
-    for (RegionId r : regions) {
-      deliveries.put(r, new CompletableFuture<>());
-    }
   }
 
   /** The spool encoding, computed at most once (only if some copy is spooled). */
@@ -69,8 +71,14 @@ final class Publication {
     return encoded;
   }
 
-  CompletableFuture<SinkAck> delivery(RegionId region) {
-    return deliveries.get(region);
+  /** The delivery future of region {@code index}'s copy (created on first use). */
+  CompletableFuture<SinkAck> delivery(int index) {
+    CompletableFuture<SinkAck> f = deliveries.get(index);
+    if (f == null) {
+      CompletableFuture<SinkAck> created = new CompletableFuture<>();
+      f = deliveries.compareAndSet(index, null, created) ? created : deliveries.get(index);
+    }
+    return f;
   }
 
   /** Records the outcome of region {@code index}'s copy; the last one completes the caller. */
@@ -78,11 +86,13 @@ final class Publication {
     if (!outcomes.compareAndSet(index, null, outcome)) {
       throw new IllegalStateException("copy " + index + " of " + message.id() + " settled twice");
     }
-    RegionId region = regions.get(index);
-    if (outcome.kind() == Outcome.Kind.ACKNOWLEDGED) {
-      deliveries.get(region).complete(outcome.ack());
-    } else if (outcome.kind() == Outcome.Kind.FAILED) {
-      deliveries.get(region).completeExceptionally(outcome.cause());
+    CompletableFuture<SinkAck> f = deliveries.get(index);
+    if (f != null) {
+      if (outcome.kind() == Outcome.Kind.ACKNOWLEDGED) {
+        f.complete(outcome.ack());
+      } else if (outcome.kind() == Outcome.Kind.FAILED) {
+        f.completeExceptionally(outcome.cause());
+      }
     }
     if (unsettled.decrementAndGet() == 0) {
       complete();
@@ -90,33 +100,49 @@ final class Publication {
   }
 
   private void complete() {
-    Map<RegionId, SinkAck> acked = new HashMap<>();
-    Set<RegionId> spooled = new HashSet<>();
-    Map<RegionId, Throwable> failed = new LinkedHashMap<>();
-    Map<RegionId, Throwable> spooledWhy = new LinkedHashMap<>();
-    for (int i = 0; i < regions.size(); i++) {
+    int n = regions.size();
+    int acked = 0;
+    boolean anyFailed = false;
+    SinkAck[] acks = new SinkAck[n];
+    @SuppressWarnings("unchecked")
+    CompletableFuture<SinkAck>[] pending = new CompletableFuture[n];
+    for (int i = 0; i < n; i++) {
       Outcome o = outcomes.get(i);
-      RegionId r = regions.get(i);
       switch (o.kind()) {
-        case ACKNOWLEDGED -> acked.put(r, o.ack());
-        case SPOOLED -> {
-          spooled.add(r);
-          spooledWhy.put(r, o.cause());
+        case ACKNOWLEDGED -> {
+          acks[i] = o.ack();
+          acked++;
         }
-        case FAILED -> failed.put(r, o.cause());
+        case SPOOLED -> pending[i] = delivery(i);
+        case FAILED -> anyFailed = true;
       }
     }
     // every copy must be on a broker or in the spool, and enough brokers must have acknowledged
-    if (failed.isEmpty() && acked.size() >= policy.required(regions.size())) {
-      result.complete(new PublishResult(message.envelope(), acked, spooled, deliveries));
+    if (!anyFailed && acked >= policy.required(n)) {
+      result.complete(new PublishResult(message.envelope(), regions, acks, pending));
       return;
     }
-    Map<RegionId, Throwable> why = new LinkedHashMap<>(failed);
-    if (acked.size() < policy.required(regions.size())) {
-      spooledWhy.forEach(
-          (r, t) -> why.put(r, t != null ? t : new IllegalStateException("copy spooled, not acknowledged")));
+    Map<RegionId, Throwable> why = new LinkedHashMap<>();
+    Set<RegionId> ackedRegions = new HashSet<>();
+    Set<RegionId> spooled = new HashSet<>();
+    for (int i = 0; i < n; i++) {
+      Outcome o = outcomes.get(i);
+      RegionId r = regions.get(i);
+      switch (o.kind()) {
+        case ACKNOWLEDGED -> ackedRegions.add(r);
+        case SPOOLED -> spooled.add(r);
+        case FAILED -> why.put(r, o.cause());
+      }
     }
-    result.completeExceptionally(
-        new PublishException(message.id(), policy, why, acked.keySet(), spooled));
+    if (acked < policy.required(n)) {
+      for (int i = 0; i < n; i++) {
+        Outcome o = outcomes.get(i);
+        if (o.kind() == Outcome.Kind.SPOOLED) {
+          why.put(regions.get(i),
+              o.cause() != null ? o.cause() : new IllegalStateException("copy spooled, not acknowledged"));
+        }
+      }
+    }
+    result.completeExceptionally(new PublishException(message.id(), policy, why, ackedRegions, spooled));
   }
 }

@@ -2,6 +2,9 @@ package dev.tandem.publisher;
 
 import dev.tandem.core.Envelope;
 import dev.tandem.core.RegionId;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -17,19 +20,24 @@ import java.util.concurrent.CompletableFuture;
 public final class PublishResult {
 
   private final Envelope envelope;
-  private final Map<RegionId, SinkAck> acknowledged;
-  private final Set<RegionId> spooled;
-  private final Map<RegionId, CompletableFuture<SinkAck>> deliveries;
+  private final List<RegionId> regions;
+  /** Per region (publisher order): the broker's acknowledgement, or null if the copy was spooled. */
+  private final SinkAck[] acks;
+  /** Per region: the delivery future of a spooled copy (completed by the replay), else null. */
+  private final CompletableFuture<SinkAck>[] pending;
+  // the views below are built on first use (most callers never ask): benign races, equal results
+  private volatile Map<RegionId, SinkAck> acknowledged;
+  private volatile Set<RegionId> spooled;
 
   PublishResult(
       Envelope envelope,
-      Map<RegionId, SinkAck> acknowledged,
-      Set<RegionId> spooled,
-      Map<RegionId, CompletableFuture<SinkAck>> deliveries) {
+      List<RegionId> regions,
+      SinkAck[] acks,
+      CompletableFuture<SinkAck>[] pending) {
     this.envelope = envelope;
-    this.acknowledged = Map.copyOf(acknowledged);
-    this.spooled = Set.copyOf(spooled);
-    this.deliveries = Map.copyOf(deliveries);
+    this.regions = regions;
+    this.acks = acks;
+    this.pending = pending;
   }
 
   /** The Tandem id of every copy. */
@@ -44,17 +52,50 @@ public final class PublishResult {
 
   /** Regions whose broker acknowledged the copy, with the broker's acknowledgement. */
   public Map<RegionId, SinkAck> acknowledged() {
-    return acknowledged;
+    Map<RegionId, SinkAck> m = acknowledged;
+    if (m == null) {
+      Map<RegionId, SinkAck> built = new LinkedHashMap<>();
+      for (int i = 0; i < acks.length; i++) {
+        if (acks[i] != null) {
+          built.put(regions.get(i), acks[i]);
+        }
+      }
+      m = Map.copyOf(built);
+      acknowledged = m;
+    }
+    return m;
   }
 
   /** Regions whose copy waits, fsynced, in the local spool. */
   public Set<RegionId> spooled() {
-    return spooled;
+    Set<RegionId> s = spooled;
+    if (s == null) {
+      Set<RegionId> built = new HashSet<>();
+      for (int i = 0; i < acks.length; i++) {
+        if (acks[i] == null) {
+          built.add(regions.get(i));
+        }
+      }
+      s = Set.copyOf(built);
+      spooled = s;
+    }
+    return s;
   }
 
   /** The acknowledgement of {@code region}, if its broker acknowledged already. */
   public Optional<SinkAck> ack(RegionId region) {
-    return Optional.ofNullable(acknowledged.get(region));
+    int i = regions.indexOf(region);
+    return i < 0 ? Optional.empty() : Optional.ofNullable(acks[i]);
+  }
+
+  /** The acknowledgement of the first region (publisher order) that acknowledged, or null. */
+  SinkAck firstAck() {
+    for (SinkAck a : acks) {
+      if (a != null) {
+        return a;
+      }
+    }
+    return null;
   }
 
   /**
@@ -64,16 +105,16 @@ public final class PublishResult {
    * example, by the store's replication window, which waits for the peer region's acknowledgement.
    */
   public CompletableFuture<SinkAck> delivery(RegionId region) {
-    CompletableFuture<SinkAck> f = deliveries.get(region);
-    if (f == null) {
+    int i = regions.indexOf(region);
+    if (i < 0) {
       throw new IllegalArgumentException("no region " + region + " in this publish");
     }
-    return f;
+    return acks[i] != null ? CompletableFuture.completedFuture(acks[i]) : pending[i];
   }
 
   @Override
   public String toString() {
-    return "PublishResult[id=" + envelope.id() + ", acknowledged=" + acknowledged.keySet()
-        + ", spooled=" + spooled + "]";
+    return "PublishResult[id=" + envelope.id() + ", acknowledged=" + acknowledged().keySet()
+        + ", spooled=" + spooled() + "]";
   }
 }

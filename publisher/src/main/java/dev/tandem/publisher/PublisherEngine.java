@@ -200,7 +200,7 @@ final class PublisherEngine {
   private void onDirectOutcome(RegionLane lane, Publication p, long start, SinkAck ack, Throwable err) {
     long elapsed = System.nanoTime() - start;
     if (err == null) {
-      lane.circuit.onSuccess(elapsed, TimeUnit.NANOSECONDS);
+      lane.successes.recordSuccess(elapsed);
       lane.latency.record(elapsed, TimeUnit.NANOSECONDS);
       lane.acknowledged.increment();
       lane.inFlight.decrementAndGet();
@@ -250,7 +250,7 @@ final class PublisherEngine {
       p.settle(lane.index, Publication.Outcome.failed(full));
       return CompletableFuture.completedFuture(null);
     }
-    lane.pendingDeliveries.put(p.seq, p.delivery(lane.region));
+    lane.pendingDeliveries.put(p.seq, p.delivery(lane.index));
     return spool.append(lane.region, p.seq, bytes).handle((v, e) -> {
       if (e == null) {
         lane.spooled.increment();

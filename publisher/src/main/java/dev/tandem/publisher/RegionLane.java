@@ -30,6 +30,8 @@ final class RegionLane {
   final RegionId region;
   final RegionalSink sink;
   final CircuitBreaker circuit;
+  /** Records direct copies' acknowledgements in the circuit (skipping those that change nothing). */
+  final SuccessRecorder successes;
   volatile boolean spooling;
   /** Direct copies sent and not yet settled (acknowledged, failed, or durable in the spool). */
   final AtomicInteger inFlight = new AtomicInteger();
@@ -57,6 +59,7 @@ final class RegionLane {
     this.region = sink.region();
     this.sink = sink;
     this.circuit = circuit;
+    this.successes = new SuccessRecorder(circuit);
     this.registry = registry;
     String r = region.name();
     this.tags = Tags.of("publisher", publisherName, "region", r);

@@ -412,14 +412,12 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
     return result;
   }
 
-  private SinkAck firstAck(PublishResult r) {
-    for (RegionId region : publisher.regions()) {
-      SinkAck a = r.acknowledged().get(region);
-      if (a != null) {
-        return a;
-      }
+  private static SinkAck firstAck(PublishResult r) {
+    SinkAck a = r.firstAck();
+    if (a == null) {
+      throw new IllegalStateException("a successful publish has at least one acknowledgement: " + r);
     }
-    throw new IllegalStateException("a successful publish has at least one acknowledgement: " + r);
+    return a;
   }
 
   private int partition(ProducerRecord<K, V> record, byte[] key, TopicLayout layout) {
@@ -439,7 +437,8 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
 
   /** The topic's checked partition count; throws if regions disagree. */
   private TopicLayout layout(String topic) {
-    TopicLayout layout = layouts.computeIfAbsent(topic, this::checkTopic);
+    TopicLayout known = layouts.get(topic); // a plain read on the per-record path
+    TopicLayout layout = known != null ? known : layouts.computeIfAbsent(topic, this::checkTopic);
     if (layout.mismatch != null) {
       throw layout.mismatch;
     }
