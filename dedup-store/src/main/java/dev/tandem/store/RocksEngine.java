@@ -476,6 +476,15 @@ final class RocksEngine implements AutoCloseable {
     }
   }
 
+  /** Writes one key (WAL on; fsynced if the store was built with sync): a batch of one. */
+  void put(ColumnFamilyHandle cf, byte[] key, byte[] value) {
+    try {
+      db.put(cf, writeOptions, key, value);
+    } catch (RocksDBException e) {
+      throw failure("write", e);
+    }
+  }
+
   StoreException failure(String what, RocksDBException e) {
     // a damaged file (bit flip, truncation) shows up on read as a Corruption status: say what to do
     boolean corrupt = e.getStatus() != null
