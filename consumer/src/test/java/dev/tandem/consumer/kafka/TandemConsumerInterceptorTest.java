@@ -149,6 +149,9 @@ class TandemConsumerInterceptorTest {
         c.subscribe(List.of(topic));
         await().atMost(Duration.ofSeconds(60)).until(() -> {
           c.poll(Duration.ofMillis(200)).forEach(r -> seen.add(new String(r.value(), StandardCharsets.UTF_8)));
+          if (c.assignment().size() < partitions) {
+            return false; // the group has not assigned every partition yet: no position to read
+          }
           long positions = 0;
           for (int part = 0; part < partitions; part++) {
             positions += c.position(new org.apache.kafka.common.TopicPartition(topic, part));
