@@ -94,6 +94,9 @@ public final class OnceProcessor implements AutoCloseable {
   private final Duration deadLetterTimeout;
   private final EnvelopeSigner signer;
   private final ShardFence fence;
+  private final java.util.function.IntFunction<CompletableFuture<Void>> claimsDurable;
+  private final Duration claimsDurableTimeout;
+  private final io.micrometer.core.instrument.Counter claimsNotDurable;
   private final ScheduledExecutorService renewer;
   /** Ids whose live claim (someone else's) a caller waits on; completed by the store listener. */
   private final Map<String, CompletableFuture<Void>> waiters = new ConcurrentHashMap<>();
@@ -113,6 +116,12 @@ public final class OnceProcessor implements AutoCloseable {
     this.deadLetterTimeout = b.deadLetterTimeout;
     this.signer = b.signer;
     this.fence = b.fence;
+    this.claimsDurable = b.claimsDurable;
+    this.claimsDurableTimeout = b.claimsDurableTimeout;
+    this.claimsNotDurable = io.micrometer.core.instrument.Counter
+        .builder("tandem.consumer.claims.not.durable").tag("region", owner.region().name())
+        .description("batches whose handlers ran before their claims were in the changelog")
+        .register(b.meterRegistry);
     this.renewer =
         Executors.newSingleThreadScheduledExecutor(
             r -> {
@@ -207,6 +216,7 @@ public final class OnceProcessor implements AutoCloseable {
         live.add(r.live);
       }
     }
+    awaitClaimsDurable(live);
     List<Outcome> out = new ArrayList<>(n);
     try {
       for (int i = 0; i < n; i++) {
@@ -218,6 +228,38 @@ public final class OnceProcessor implements AutoCloseable {
       }
     }
     return out;
+  }
+
+  /**
+   * Before any handler of the batch runs, waits until its claims are in the own region's changelog
+   * (when a {@link Builder#claimsDurable} hook is set): a new owner reading that changelog at takeover
+   * then sees every claim whose handler may have run, so the duplicate bound it reports counts it even
+   * if this process is killed right after the claim. Bounded: past the timeout the handlers run anyway
+   * (the own broker is slow or down; heartbeats stop then too) and the meter {@code
+   * tandem.consumer.claims.not.durable} counts it.
+   */
+  private void awaitClaimsDurable(List<LiveClaim> live) {
+    if (claimsDurable == null || live.isEmpty()) {
+      return;
+    }
+    java.util.Set<Integer> shards = new java.util.TreeSet<>();
+    for (LiveClaim c : live) {
+      shards.add(c.shard);
+    }
+    long deadline = System.nanoTime() + claimsDurableTimeout.toNanos();
+    for (int shard : shards) {
+      try {
+        claimsDurable.apply(shard).get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        claimsNotDurable.increment();
+        return;
+      } catch (ExecutionException | TimeoutException | RuntimeException e) {
+        claimsNotDurable.increment();
+        log.warn("Tandem {}: claims of shard {} not in the changelog within {} ({}); handlers run"
+            + " anyway", owner, shard, claimsDurableTimeout, e.toString());
+      }
+    }
   }
 
   /**
@@ -358,6 +400,7 @@ public final class OnceProcessor implements AutoCloseable {
       if (claim instanceof ClaimResult.Acquired a) {
         if (r.live == null) {
           r.live = startRenewing(id, shard, a);
+          awaitClaimsDurable(List.of(r.live)); // a claim made here, not in processAll's batch
         }
         return runHandler(r, a, handler);
       } else if (claim instanceof ClaimResult.AlreadyCompleted) {
@@ -696,6 +739,8 @@ public final class OnceProcessor implements AutoCloseable {
     private TandemClock clock = TandemClock.system();
     private MissingIdPolicy missingIdPolicy = MissingIdPolicy.REJECT;
     private Duration claimLease = Duration.ofSeconds(60);
+    private java.util.function.IntFunction<CompletableFuture<Void>> claimsDurable;
+    private Duration claimsDurableTimeout = Duration.ofSeconds(5);
     private Duration renewEvery;
     private Duration inProgressWait = Duration.ZERO;
     private Duration retryBackoff = Duration.ofSeconds(1);
@@ -805,6 +850,20 @@ public final class OnceProcessor implements AutoCloseable {
      */
     public Builder requireSignatures(EnvelopeSigner signer) {
       this.signer = Objects.requireNonNull(signer, "signer");
+      return this;
+    }
+
+    /**
+     * Makes each batch wait, before its handlers run, until {@code durable.apply(shard)} completes for
+     * every shard it claimed in — typically {@code shard -> replicationLog.barrier(shard, ownRegion)},
+     * so the claims are in the own region's changelog and a takeover counts them in its bound even if
+     * this process dies right after claiming. At most {@code timeout}, then the handlers run anyway
+     * (counted). Default: no wait.
+     */
+    public Builder claimsDurable(
+        java.util.function.IntFunction<CompletableFuture<Void>> durable, Duration timeout) {
+      this.claimsDurable = Objects.requireNonNull(durable, "durable");
+      this.claimsDurableTimeout = positive(timeout, "timeout");
       return this;
     }
 

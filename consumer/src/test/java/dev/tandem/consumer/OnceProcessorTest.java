@@ -346,4 +346,35 @@ class OnceProcessorTest {
     assertTrue(store.get(id, 0).isEmpty(), "a fenced owner does not even claim");
     assertInstanceOf(Outcome.Processed.class, processor.process(message(id, "p"), 2L, counting()));
   }
+
+  @Test
+  void handlersWaitUntilTheClaimsAreDurableAndRunAnywayAfterTheTimeout() throws Exception {
+    processor.close();
+    java.util.concurrent.CompletableFuture<Void> durable = new java.util.concurrent.CompletableFuture<>();
+    java.util.List<Integer> asked = new java.util.concurrent.CopyOnWriteArrayList<>();
+    processor = processor(b -> b.claimsDurable(shard -> {
+      asked.add(shard);
+      return durable;
+    }, Duration.ofSeconds(30)));
+    String id = TandemIds.newId();
+    java.util.concurrent.CompletableFuture<List<Outcome>> batch =
+        java.util.concurrent.CompletableFuture.supplyAsync(
+            () -> processor.processAll(List.of(message(id, "d")), s -> 0L, counting()));
+    await().atMost(Duration.ofSeconds(10)).until(() -> !asked.isEmpty());
+    assertEquals(Phase.CLAIMED, store.get(id, 0).orElseThrow().phase(), "claimed first");
+    assertTrue(runs.get(id) == null, "no handler before the claim is durable");
+    durable.complete(null);
+    assertInstanceOf(Outcome.Processed.class, batch.get(10, java.util.concurrent.TimeUnit.SECONDS).get(0));
+    assertEquals(1, runs.get(id).get());
+    assertEquals(List.of(0), asked);
+
+    // a changelog that never acknowledges: the handler runs after the timeout, and it is counted
+    processor.close();
+    processor = processor(b -> b.claimsDurable(shard -> new java.util.concurrent.CompletableFuture<>(),
+        Duration.ofMillis(200)));
+    String late = TandemIds.newId();
+    assertInstanceOf(Outcome.Processed.class, processor.process(message(late, "l"), counting()));
+    assertEquals(1, runs.get(late).get());
+    assertEquals(1.0, registry.get("tandem.consumer.claims.not.durable").counter().count());
+  }
 }

@@ -118,6 +118,10 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private boolean everValid;
   private boolean fetchedSinceHeartbeat;
   private volatile boolean running;
+  /** When the poll loop last turned (monotonic), for the replica's liveness check. */
+  private volatile long lastLoopNanos;
+  /** A loop that has not turned for this long does not count as running. */
+  private static final Duration LIVENESS_TIMEOUT = Duration.ofSeconds(30);
   private volatile Thread thread;
   private final CompletableFuture<Void> stopped = new CompletableFuture<>();
 
@@ -150,6 +154,13 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     ShardFence fence = ownership != null ? ownership.fence() : ShardFence.OPEN;
     OnceProcessor.Builder pb = OnceProcessor.builder().store(b.store).deadLetterSink(b.deadLetterSink)
         .meterRegistry(b.registry).fence(fence);
+    if (b.replication != null) {
+      // a takeover must see every claim whose handler may have run: claims reach the own
+      // region's changelog before the batch's handlers start
+      RegionId own = b.store.owner().region();
+      ReplicationLog log = b.replication;
+      pb.claimsDurable(shard -> log.barrier(shard, own), Duration.ofSeconds(5));
+    }
     b.processorOptions.accept(pb);
     pb.fence(fence);
     this.processor = pb.build();
@@ -187,6 +198,12 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       throw new IllegalStateException("already started");
     }
     running = true;
+    lastLoopNanos = clock.nanoTime();
+    if (replication != null) {
+      // the replica's heartbeats say "this region's consumers run" only while this loop turns
+      replication.addLivenessCheck(() -> running
+          && clock.nanoTime() - lastLoopNanos < LIVENESS_TIMEOUT.toNanos());
+    }
     Thread t = new Thread(this::run, "tandem-consumer-" + processor.owner());
     t.setDaemon(true);
     thread = t;
@@ -218,6 +235,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   }
 
   private void loopOnce() {
+    lastLoopNanos = clock.nanoTime();
     ConsumerRecords<byte[], byte[]> records;
     try {
       records = consumer.poll(pollTimeout);
@@ -330,10 +348,20 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
 
   private void processOwnedBatch(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> recs) {
     int shard = tp.partition();
-    if (ownership != null && ownership.windowFull(shard)) {
-      // replication window W: the peer has not acknowledged W of our changes for this shard
-      pauseUntil(tp, recs.get(0).offset(), clock.nanoTime() + pollTimeout.toNanos());
-      return;
+    if (ownership != null) {
+      // replication window W: the peer must never trail by more than W of our changes for this
+      // shard, so admit only the messages that fit (each makes a claim and a completion)
+      long room = ownership.windowRoom(shard);
+      if (room <= 0) {
+        pauseUntil(tp, recs.get(0).offset(), clock.nanoTime() + pollTimeout.toNanos());
+        return;
+      }
+      long fit = Math.max(1, room / 2);
+      if (fit < recs.size()) {
+        List<ConsumerRecord<byte[], byte[]>> rest = recs.subList((int) fit, recs.size());
+        recs = new ArrayList<>(recs.subList(0, (int) fit));
+        consumer.seek(tp, rest.get(0).offset()); // read the rest again once the peer caught up
+      }
     }
     long epoch = epochOf(shard);
     List<IncomingMessage> msgs = new ArrayList<>(recs.size());
@@ -591,6 +619,14 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         ownership.heartbeat(tp.partition(), positions.getOrDefault(tp.partition(), -1L));
       } catch (StoreException e) {
         log.debug("heartbeat of {} skipped: {}", tp, e.getMessage());
+      }
+    }
+    // between batches (nothing of ours in flight): hand shards back to a recovered home region
+    for (TopicPartition tp : owned) {
+      try {
+        ownership.failBackIfDue(tp.partition());
+      } catch (StoreException | IllegalStateException e) {
+        log.debug("failback of {} skipped: {}", tp, e.getMessage());
       }
     }
   }

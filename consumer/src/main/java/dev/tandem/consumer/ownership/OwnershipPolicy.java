@@ -2,9 +2,11 @@ package dev.tandem.consumer.ownership;
 
 import dev.tandem.consumer.witness.TakeoverWitness;
 import dev.tandem.core.RegionId;
+import dev.tandem.store.ShardLease;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
 import java.util.Optional;
+import java.util.function.IntFunction;
 
 /**
  * The seam where a takeover policy plugs in (DESIGN.md "Processing once across regions"). {@link
@@ -42,10 +44,26 @@ public interface OwnershipPolicy {
   }
 
   /**
-   * Called once by {@link ShardOwnership} when it is built: the region this policy decides for and
-   * where its meters go. A policy that keeps state per region refuses a second region.
+   * Whether an owner keeps processing past the replication window W while the peer region is
+   * unreachable. AUTOMATIC and MANUAL say yes (availability first: a partition costs detected
+   * duplicates, not a stalled shard). WITNESS says no: an owner never runs more than W changes ahead
+   * of what the peer acknowledged, so the bound reported when the peer later takes over holds even if
+   * the old owner's changelog cannot be read then. (A region that took a shard over from a peer it
+   * could not read lifts the window of all its shards under every policy while that peer stays
+   * unreachable: the peer is presumed gone, and keeping the window would stall the survivor until
+   * the dead region returns.)
    */
-  default void attach(RegionId region, MeterRegistry registry) {}
+  default boolean liftsWindowWhenPeerUnreachable() {
+    return true;
+  }
+
+  /**
+   * Called once by {@link ShardOwnership} when it is built: the region this policy decides for, where
+   * its meters go, and a view of the newest lease of any shard in this region's replica (it may throw
+   * a {@code StoreException} for a shard not restored here). A policy that keeps state per region
+   * refuses a second region.
+   */
+  default void attach(RegionId region, MeterRegistry registry, IntFunction<ShardLease> leases) {}
 
   /**
    * Called by {@link ShardOwnership#handOver} after the lease of {@code shard} was written for the

@@ -61,7 +61,13 @@ public final class ShardOwnership {
   private final int window;
   private final Duration catchUpTimeout;
   private final Duration revalidateAfter;
+  private final Duration failbackAfter;
+  private final Duration failbackMaxSilence;
   private final TandemClock clock;
+  /** Per region: since when (monotonic) its replica's heartbeats have been fresh; absent if not. */
+  private final Map<RegionId, Long> healthySince = new ConcurrentHashMap<>();
+  /** Per shard: when a failback was last tried (monotonic), so a failed one is not retried at once. */
+  private final Map<Integer, Long> failbackTried = new ConcurrentHashMap<>();
   private final Map<Integer, Watch> watches = new ConcurrentHashMap<>();
   private final Map<Integer, AtomicLong> epochs = new ConcurrentHashMap<>();
   private final List<TakeoverReport> reports = new CopyOnWriteArrayList<>();
@@ -70,7 +76,20 @@ public final class ShardOwnership {
   private final DistributionSummary bounds;
   private final Counter unknownBounds;
   private final Counter manualMoves;
+  private final Counter failbacks;
+  private final Counter failbacksAborted;
   private final Counter manualMovesUnacked;
+  /**
+   * Set when this region took a shard over from a peer whose changelog it could not read (or an
+   * operator moved one away from an unreachable peer): the peer is presumed gone, so this region lifts
+   * the window of every shard it owns while the peer stays unreachable, under every policy. Cleared as
+   * soon as the peer is reachable again. Under WITNESS this is sound: the takeover was granted only
+   * after the peer stopped renewing its witness leases, so it processes nothing any more.
+   */
+  private volatile boolean peerPresumedGone;
+  /** Lease attribute an owner sets in its heartbeats while it runs a shard with its window lifted. */
+  static final String WINDOW_ATTRIBUTE = "window";
+  static final String WINDOW_LIFTED = "lifted";
   /** Per shard: whether a planned handover is draining it, and how many batches run on it now. */
   private final Map<Integer, Gate> gates = new ConcurrentHashMap<>();
 
@@ -104,12 +123,20 @@ public final class ShardOwnership {
     this.window = b.window;
     this.catchUpTimeout = b.catchUpTimeout;
     this.revalidateAfter = b.revalidateAfter;
+    this.failbackAfter = b.failbackAfter;
+    this.failbackMaxSilence = b.failbackMaxSilence;
     this.clock = b.clock;
     this.registry = b.registry;
-    policy.attach(self, registry);
+    policy.attach(self, registry, this::lease);
     String region = self.name();
     manualMoves = Counter.builder("tandem.consumer.manual.moves").tag("region", region)
         .tag("outcome", "acknowledged").description("operator moves of a shard to this region")
+        .register(registry);
+    failbacks = Counter.builder("tandem.consumer.failbacks").tag("region", region)
+        .tag("outcome", "moved").description("shards handed back to their recovered home region")
+        .register(registry);
+    failbacksAborted = Counter.builder("tandem.consumer.failbacks").tag("region", region)
+        .tag("outcome", "aborted").description("shards handed back to their recovered home region")
         .register(registry);
     manualMovesUnacked = Counter.builder("tandem.consumer.manual.moves").tag("region", region)
         .tag("outcome", "unacknowledged").description("operator moves of a shard to this region")
@@ -190,9 +217,35 @@ public final class ShardOwnership {
     return window;
   }
 
-  /** Whether the owner must pause {@code shard}: W changes unacknowledged and the peer reachable. */
+  /**
+   * Whether the owner must pause {@code shard}: W changes unacknowledged, and the peer reachable or
+   * the policy keeping the window while it is not ({@link
+   * OwnershipPolicy#liftsWindowWhenPeerUnreachable}).
+   */
   public boolean windowFull(int shard) {
-    return replication.peerReachable() && replication.unackedByPeers(shard) >= window;
+    return windowRoom(shard) <= 0;
+  }
+
+  /**
+   * How many more changes of {@code shard} this owner may make before the window is full: W minus
+   * the changes the peer has not acknowledged, or {@link Long#MAX_VALUE} while the window is lifted.
+   * The poll loop admits at most as many messages as fit (each makes a claim and a completion), so
+   * the peer never trails by more than W changes — the W in the duplicate bound.
+   */
+  public long windowRoom(int shard) {
+    long unacked = replication.unackedByPeers(shard);
+    if (replication.peerReachable()) {
+      peerPresumedGone = false; // the peer is back: the window holds again
+    } else if (windowLifted(shard)) {
+      return Long.MAX_VALUE;
+    }
+    return Math.max(0, window - unacked);
+  }
+
+  /** Whether this owner runs {@code shard} with its window lifted now (peer unreachable). */
+  private boolean windowLifted(int shard) {
+    return !replication.peerReachable()
+        && (policy.liftsWindowWhenPeerUnreachable() || peerPresumedGone);
   }
 
   /**
@@ -205,7 +258,8 @@ public final class ShardOwnership {
       return;
     }
     store.mergeLease(l.renewed(store.tickHlc(), position, window, replication.unackedByPeers(shard),
-        replication.peerReachable(), null));
+        replication.peerReachable(),
+        windowLifted(shard) ? Map.of(WINDOW_ATTRIBUTE, WINDOW_LIFTED) : null));
   }
 
   /**
@@ -312,13 +366,18 @@ public final class ShardOwnership {
     long windowAdded = 0;
     String unknown = null;
     if (!theirs.complete()) {
-      if (latest.heartbeatHlc() != 0 && !latest.peerReachable()) {
+      boolean lifted = policy.liftsWindowWhenPeerUnreachable()
+          || WINDOW_LIFTED.equals(latest.attributes().get(WINDOW_ATTRIBUTE));
+      if (latest.heartbeatHlc() != 0 && !latest.peerReachable() && lifted) {
         unknown = "the old owner's changelog could not be read (" + theirs.reason()
             + ") and its last heartbeat said the peer was unreachable, so its window was lifted";
       } else {
         // W from the owner's last heartbeat; before any heartbeat, this deployment's W
         windowAdded = latest.heartbeatHlc() != 0 ? latest.window() : window;
       }
+    }
+    if (!theirs.complete()) {
+      peerPresumedGone = true;
     }
     TakeoverReport report = new TakeoverReport(shard, latest.owner(), self, next.epoch(), reason,
         claimed[0], windowAdded, unknown, own, theirs, Duration.ofNanos(clock.nanoTime() - t0));
@@ -525,12 +584,69 @@ public final class ShardOwnership {
       unknownBounds.increment();
     }
     (acked ? manualMoves : manualMovesUnacked).increment();
+    if (!acked) {
+      peerPresumedGone = true; // the operator moved it away from a region it cannot reach
+    }
     MoveReport m = new MoveReport(t, acked, acked
         ? "the old owner " + old.owner() + " acknowledged epoch " + next.epoch()
             + "; duplicates <= " + t.bound().getAsLong()
         : unknown);
     log.warn("Tandem move of shard {} to {}: {}; {}", shard, self, m.detail(), t);
     return m;
+  }
+
+  /**
+   * Automatic failback: if this region owns {@code shard} although another region is its initial
+   * owner ({@link #initialOwner}), and that region has been healthy for {@code failbackAfter} — its
+   * replica's heartbeats fresh here (within {@code failbackMaxSilence}; they flow only while its
+   * consumers run) and its changelog reachable — hands the shard back with a planned {@link
+   * #handOver}: zero duplicates. The poll loop calls it for the shards it owns; does nothing unless
+   * the builder set {@link Builder#failbackAfter}. A failed attempt is retried after {@code
+   * failbackAfter} again.
+   *
+   * @return the handover report when a failback was attempted now
+   */
+  public Optional<HandoverReport> failBackIfDue(int shard) {
+    if (failbackAfter == null) {
+      return Optional.empty();
+    }
+    RegionId home = initialOwner(shard);
+    if (home.equals(self) || !lease(shard).owner().equals(self) || !healthyFor(home, failbackAfter)) {
+      return Optional.empty();
+    }
+    long now = clock.nanoTime();
+    Long tried = failbackTried.get(shard);
+    if (tried != null && now - tried < failbackAfter.toNanos()) {
+      return Optional.empty();
+    }
+    failbackTried.put(shard, now);
+    log.info("Tandem {} fails shard {} back to {}: healthy for {}", self, shard, home, failbackAfter);
+    HandoverReport r = handOver(shard, home, catchUpTimeout);
+    (r.moved() ? failbacks : failbacksAborted).increment();
+    return Optional.of(r);
+  }
+
+  /** Whether {@code region}'s replica has looked healthy from here for at least {@code d}. */
+  private boolean healthyFor(RegionId region, Duration d) {
+    ReplicationLag lag;
+    try {
+      lag = replication.lag(region);
+    } catch (RuntimeException e) {
+      healthySince.remove(region);
+      return false;
+    }
+    // the age of its newest heartbeat = how late it was applied here + how long ago: a backlog
+    // applied late must not look like a live region (a liveness heuristic, never a safety input)
+    boolean fresh = lag.sinceLastHeartbeat() != null && lag.timeLag() != null
+        && lag.sinceLastHeartbeat().plus(lag.timeLag()).compareTo(failbackMaxSilence) <= 0
+        && replication.peerReachable();
+    long now = clock.nanoTime();
+    if (!fresh) {
+      healthySince.remove(region);
+      return false;
+    }
+    long since = healthySince.computeIfAbsent(region, r -> now);
+    return now - since >= d.toNanos();
   }
 
   /**
@@ -597,6 +713,8 @@ public final class ShardOwnership {
     private int window = 1000;
     private Duration catchUpTimeout = Duration.ofSeconds(10);
     private Duration revalidateAfter = Duration.ofSeconds(10);
+    private Duration failbackAfter;
+    private Duration failbackMaxSilence = Duration.ofSeconds(5);
     private TandemClock clock = TandemClock.system();
     private MeterRegistry registry;
 
@@ -654,6 +772,29 @@ public final class ShardOwnership {
      */
     public Builder revalidateAfter(Duration d) {
       this.revalidateAfter = Objects.requireNonNull(d, "revalidateAfter");
+      return this;
+    }
+
+    /**
+     * Automatic failback ({@link ShardOwnership#failBackIfDue}): hand a shard back to its initial
+     * owner once that region has been healthy this long (default: off — failback only by command,
+     * {@link ShardOwnership#handOver}).
+     */
+    public Builder failbackAfter(Duration healthyFor) {
+      Objects.requireNonNull(healthyFor, "failbackAfter");
+      if (healthyFor.isNegative() || healthyFor.isZero()) {
+        throw new IllegalArgumentException("failbackAfter must be > 0, got " + healthyFor);
+      }
+      this.failbackAfter = healthyFor;
+      return this;
+    }
+
+    /**
+     * The oldest a region's replica heartbeat may be, as seen here, for that region to count as
+     * healthy for failback (default 5 s; the replication log sends one every 500 ms by default).
+     */
+    public Builder failbackMaxSilence(Duration d) {
+      this.failbackMaxSilence = Objects.requireNonNull(d, "failbackMaxSilence");
       return this;
     }
 

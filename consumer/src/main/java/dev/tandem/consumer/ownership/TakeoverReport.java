@@ -12,6 +12,12 @@ import java.util.OptionalLong;
  * owner), plus the old owner's window W only when its changelog could not be read; unknown when, in
  * that case, the old owner's last heartbeat said its peer was unreachable (its window was lifted).
  *
+ * <p>The bound holds when the old owner stopped: it crashed, lost its broker, or (under {@code
+ * WITNESS}) lost the witness lease, which keeps the window even while the peer is unreachable. Under
+ * {@code AUTOMATIC}, an old owner whose changelog could not be read may instead be alive behind a
+ * partition and go on processing: then there may be more duplicates than the bound, and every one of
+ * them is detected and counted by the store when the link heals ({@code detectedDuplicates()}).
+ *
  * @param shard the shard taken over
  * @param from the previous owner region
  * @param to the new owner (this region)

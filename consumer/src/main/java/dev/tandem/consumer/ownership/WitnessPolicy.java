@@ -4,6 +4,7 @@ import dev.tandem.consumer.witness.TakeoverWitness;
 import dev.tandem.consumer.witness.WitnessGrant;
 import dev.tandem.consumer.witness.WitnessUnavailableException;
 import dev.tandem.core.RegionId;
+import dev.tandem.store.ShardLease;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -17,6 +18,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.IntFunction;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -35,8 +37,16 @@ import org.slf4j.LoggerFactory;
  *       when the witness grants it the next epoch. The witness grants it only after the holder has
  *       not renewed for its lease plus margin, so a partitioned owner that still reaches the witness
  *       keeps the shard and the follower does not process it: no duplicates from the partition.
- *   <li>A background thread renews every grant this region wants, every {@code renewEvery} (default
- *       a quarter of the witness lease), so a holder renews well before its grant runs out.
+ *   <li>The replication window W holds even while the peer is unreachable: an owner never runs more
+ *       than W changes ahead of the peer's acknowledgement, so when the peer takes over later (the
+ *       owner lost the witness), the bound it reports holds. A partition therefore stalls a shard
+ *       after W changes until the link heals: safety first. Once this region has taken a shard over
+ *       from the unreachable peer (the witness granted it, so the peer stopped renewing and processes
+ *       nothing), it lifts the window of all its shards until the peer is reachable again: a region
+ *       crash stalls the survivor's own shards only until its first takeover.
+ *   <li>A background thread renews, every {@code renewEvery} (default a quarter of the witness
+ *       lease), the grant of every shard this region's replica says it owns, so a holder renews well
+ *       before its grant runs out even while its poll loop is busy; it stops once the lease moved.
  * </ul>
  *
  * <p>Invariant: {@link #mayProcess} is true only between a grant and its {@link
@@ -57,15 +67,13 @@ public final class WitnessPolicy implements OwnershipPolicy, AutoCloseable {
   private final Map<Integer, ShardGrant> shards = new ConcurrentHashMap<>();
   private final ScheduledExecutorService renewer;
   private volatile RegionId self;
+  private volatile IntFunction<ShardLease> leases;
   private volatile Meters meters;
 
-  /** What this region holds or wants of one shard. */
+  /** What this region holds of one shard. */
   private static final class ShardGrant {
     /** The newest grant (null: none, or refused). Written by the witness calls only. */
     volatile WitnessGrant grant;
-    /** The epoch the owner side last asked to process under, and when. */
-    volatile long wantedEpoch = -1;
-    volatile long wantedAtNanos;
     /** Follower: when this region last asked the witness for the shard. Guarded by {@code this}. */
     long lastClaimNanos;
     boolean claimedOnce;
@@ -100,8 +108,9 @@ public final class WitnessPolicy implements OwnershipPolicy, AutoCloseable {
   }
 
   @Override
-  public void attach(RegionId region, MeterRegistry registry) {
+  public void attach(RegionId region, MeterRegistry registry, IntFunction<ShardLease> leases) {
     Objects.requireNonNull(region, "region");
+    Objects.requireNonNull(leases, "leases");
     synchronized (this) {
       if (self != null && !self.equals(region)) {
         throw new IllegalStateException("this WitnessPolicy already serves " + self
@@ -110,6 +119,7 @@ public final class WitnessPolicy implements OwnershipPolicy, AutoCloseable {
       if (self != null) {
         return;
       }
+      this.leases = leases;
       self = region;
       String r = region.name();
       meters = new Meters(
@@ -162,8 +172,6 @@ public final class WitnessPolicy implements OwnershipPolicy, AutoCloseable {
     }
     meters().claimGranted.increment();
     s.grant = g;
-    s.wantedEpoch = epoch;
-    s.wantedAtNanos = now;
     return Optional.of(new TakeoverDecision("the witness granted epoch " + epoch + " to " + o.self()
         + " after " + o.lease().owner() + " stopped renewing (silent here for " + o.silentFor() + ")",
         TakeoverDecision.Basis.GRANTED));
@@ -176,13 +184,8 @@ public final class WitnessPolicy implements OwnershipPolicy, AutoCloseable {
   @Override
   public boolean mayProcess(int shard, long epoch) {
     ShardGrant s = shard(shard);
-    long now = nanoTime.getAsLong();
-    if (s.wantedEpoch != epoch || now - s.wantedAtNanos > renewEvery.toNanos() / 2) {
-      s.wantedEpoch = epoch;
-      s.wantedAtNanos = now;
-    }
     WitnessGrant g = s.grant;
-    boolean valid = g != null && g.validAt(now);
+    boolean valid = g != null && g.validAt(nanoTime.getAsLong());
     if (!valid || g.epoch() < epoch) {
       renewSoon(shard, s);
     }
@@ -211,7 +214,6 @@ public final class WitnessPolicy implements OwnershipPolicy, AutoCloseable {
   private void release(int shard, ShardGrant s) {
     RegionId region = self;
     s.grant = null;
-    s.wantedEpoch = -1;
     try {
       witness.release(shard, region);
       meters().released.increment();
@@ -220,6 +222,12 @@ public final class WitnessPolicy implements OwnershipPolicy, AutoCloseable {
       log.warn("Tandem {} could not release the witness lease of shard {}: {}", region, shard,
           e.getMessage());
     }
+  }
+
+  /** Never: the bound reported at a takeover must hold after a partition too (see the class doc). */
+  @Override
+  public boolean liftsWindowWhenPeerUnreachable() {
+    return false;
   }
 
   @Override
@@ -290,25 +298,37 @@ public final class WitnessPolicy implements OwnershipPolicy, AutoCloseable {
   }
 
   private void renewAll() {
-    long now = nanoTime.getAsLong();
-    long stale = witness.leaseDuration().toNanos();
     for (Map.Entry<Integer, ShardGrant> e : shards.entrySet()) {
-      ShardGrant s = e.getValue();
-      // only shards the owner side asked about lately: a shard that moved away is not renewed
-      if (s.wantedEpoch >= 0 && now - s.wantedAtNanos <= stale) {
-        renew(e.getKey(), s);
-      }
+      renew(e.getKey(), e.getValue());
     }
   }
 
+  /**
+   * Renews (or first acquires) the grant of {@code shard} while this region's replica says this
+   * region owns it, at the lease's epoch; forgets the grant once the lease names another region. The
+   * lease view, not the poll loop, decides, so a poll loop that blocks for a while (a slow catch-up,
+   * a long batch) does not lose the shard to the peer.
+   */
   private void renew(int shard, ShardGrant s) {
     RegionId region = self;
-    long wanted = s.wantedEpoch;
-    if (region == null || wanted < 0) {
+    if (region == null) {
       return;
     }
+    ShardLease lease;
+    try {
+      lease = leases.apply(shard);
+    } catch (RuntimeException notRestored) {
+      return; // not materialised here (yet): nothing to renew
+    }
     WitnessGrant held = s.grant;
-    long epoch = held != null && held.granted() ? Math.max(held.epoch(), wanted) : wanted;
+    if (!lease.owner().equals(region)) {
+      // a grant for a newer epoch than the lease is a takeover about to write its lease: keep it
+      if (held == null || held.epoch() <= lease.epoch()) {
+        s.grant = null;
+      }
+      return;
+    }
+    long epoch = held != null && held.granted() ? Math.max(held.epoch(), lease.epoch()) : lease.epoch();
     WitnessGrant g;
     try {
       g = witness.acquire(shard, region, epoch);

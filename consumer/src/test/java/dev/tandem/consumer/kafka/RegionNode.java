@@ -58,6 +58,8 @@ final class RegionNode implements AutoCloseable {
     int maxAttempts = 5;
     /** The takeover policy; null: AUTOMATIC with the durations above. */
     OwnershipPolicy policy;
+    /** Automatic failback after the home region is healthy this long; null: off. */
+    Duration failbackAfter;
   }
 
   static Properties bytesProducer(String bootstrap) {
@@ -101,11 +103,16 @@ final class RegionNode implements AutoCloseable {
       lb.materializeAllShards();
     }
     log = lb.build();
-    ownership = !o.ownership ? null : ShardOwnership.builder().region(region).regions(List.of(A, B))
+    ShardOwnership.Builder ob = ShardOwnership.builder().region(region).regions(List.of(A, B))
         .store(log.replicatedStore()).replicationLog(log)
         .policy(o.policy != null ? o.policy
             : OwnershipPolicy.automatic(o.leaseTimeout, o.margin, o.stuckAfter))
-        .window(o.window).catchUpTimeout(Duration.ofSeconds(5)).revalidateAfter(o.leaseTimeout).meterRegistry(meters).build();
+        .window(o.window).catchUpTimeout(Duration.ofSeconds(5)).revalidateAfter(o.leaseTimeout)
+        .meterRegistry(meters);
+    if (o.failbackAfter != null) {
+      ob.failbackAfter(o.failbackAfter);
+    }
+    ownership = !o.ownership ? null : ob.build();
     Properties cp = new Properties();
     cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, own);
     cp.put(ConsumerConfig.GROUP_ID_CONFIG, "tandem-" + topic + "-" + region.name());

@@ -12,7 +12,9 @@ import dev.tandem.store.ShardLease;
 import dev.tandem.testkit.KafkaRegion;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
+import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -55,10 +57,28 @@ class WitnessPolicyTest {
         .nanoTime(clock::get).build();
   }
 
+  /** The region's replica's view of the leases, set by the test. */
+  static final class Leases {
+    final Map<Integer, ShardLease> map = new ConcurrentHashMap<>();
+
+    Leases set(int shard, long epoch, RegionId owner) {
+      map.put(shard, ShardLease.of(shard, epoch, owner, 1));
+      return this;
+    }
+
+    ShardLease get(int shard) {
+      ShardLease l = map.get(shard);
+      if (l == null) {
+        throw new IllegalStateException("shard " + shard + " not restored here");
+      }
+      return l;
+    }
+  }
+
   private static WitnessPolicy policy(KafkaTopicWitness w, AtomicLong clock, RegionId region,
-      SimpleMeterRegistry meters) {
+      SimpleMeterRegistry meters, Leases leases) {
     WitnessPolicy p = WitnessPolicy.builder(w).renewEvery(RENEW).nanoTime(clock::get).build();
-    p.attach(region, meters);
+    p.attach(region, meters, leases::get);
     return p;
   }
 
@@ -78,7 +98,9 @@ class WitnessPolicyTest {
     String topic = newTopic();
     AtomicLong clock = new AtomicLong(5_000);
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
-    try (KafkaTopicWitness w = witness(topic, clock); WitnessPolicy p = policy(w, clock, A, meters)) {
+    Leases leases = new Leases().set(0, 0, A);
+    try (KafkaTopicWitness w = witness(topic, clock);
+        WitnessPolicy p = policy(w, clock, A, meters, leases)) {
       assertFalse(p.mayProcess(0, 0), "no grant yet: the first call only asks for one");
       await().atMost(Duration.ofSeconds(30)).until(() -> p.mayProcess(0, 0));
       // time passes in steps shorter than the lease; the renewer keeps the grant fresh
@@ -89,6 +111,13 @@ class WitnessPolicyTest {
         assertTrue(p.mayProcess(0, 0), "renewed grant " + i);
       }
       assertEquals(1.0, meters.get("tandem.consumer.witness.held").gauge().value());
+      // the lease moved to B in this replica: no more renewals, the grant is forgotten
+      leases.set(0, 1, B);
+      await().atMost(Duration.ofSeconds(30)).until(() -> !p.holds(0));
+      double renewed = count(meters, "renew", "granted");
+      clock.addAndGet(LEASE.toNanos());
+      assertFalse(p.mayProcess(0, 0));
+      assertEquals(renewed, count(meters, "renew", "granted"), "never renewed for another owner");
     }
   }
 
@@ -99,9 +128,10 @@ class WitnessPolicyTest {
     AtomicLong clockB = new AtomicLong(90_000_000_000L);
     SimpleMeterRegistry metersA = new SimpleMeterRegistry();
     SimpleMeterRegistry metersB = new SimpleMeterRegistry();
+    Leases leasesB = new Leases().set(1, 0, A);
     try (KafkaTopicWitness wa = witness(topic, clockA); KafkaTopicWitness wb = witness(topic, clockB);
-        WitnessPolicy a = policy(wa, clockA, A, metersA);
-        WitnessPolicy b = policy(wb, clockB, B, metersB)) {
+        WitnessPolicy a = policy(wa, clockA, A, metersA, new Leases().set(1, 0, A));
+        WitnessPolicy b = policy(wb, clockB, B, metersB, leasesB)) {
       p(a);
       // silence shorter than acquireAfter (the lease): B does not even ask
       assertEquals(Optional.empty(), b.shouldTakeOver(silent(1, 0, A, B, LEASE.minusSeconds(1))));
@@ -125,8 +155,11 @@ class WitnessPolicyTest {
       assertTrue(d.isPresent(), "granted once A's lease ran out");
       assertEquals(TakeoverDecision.Basis.GRANTED, d.get().basis());
       assertTrue(d.get().reason().contains("epoch 1"), d.get().reason());
+      leasesB.set(1, 1, B); // what ShardOwnership.takeOver writes next
       assertTrue(b.mayProcess(1, 1), "the new owner holds the grant it was given");
       assertEquals(1.0, count(metersB, "claim", "granted"));
+      await().atMost(Duration.ofSeconds(30)).until(() -> count(metersB, "renew", "granted") >= 1);
+      assertTrue(b.holds(1), "and renews it");
     }
   }
 
@@ -136,9 +169,12 @@ class WitnessPolicyTest {
     AtomicLong clock = new AtomicLong(7);
     SimpleMeterRegistry metersA = new SimpleMeterRegistry();
     SimpleMeterRegistry metersB = new SimpleMeterRegistry();
+    // A's replica never learns of the handover's new lease: it still says A owns epoch 4
+    Leases leasesA = new Leases().set(2, 4, A);
+    Leases leasesB = new Leases().set(2, 5, B);
     try (KafkaTopicWitness wa = witness(topic, clock); KafkaTopicWitness wb = witness(topic, clock);
-        WitnessPolicy a = policy(wa, clock, A, metersA);
-        WitnessPolicy b = policy(wb, clock, B, metersB)) {
+        WitnessPolicy a = policy(wa, clock, A, metersA, leasesA);
+        WitnessPolicy b = policy(wb, clock, B, metersB, leasesB)) {
       await().atMost(Duration.ofSeconds(30)).until(() -> a.mayProcess(2, 4));
       // planned handover: A gives the lease up; B (now the owner at epoch 5) is granted at once
       a.released(2);
@@ -159,7 +195,8 @@ class WitnessPolicyTest {
     String topic = newTopic();
     AtomicLong clock = new AtomicLong(3);
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
-    try (KafkaTopicWitness w = witness(topic, clock); WitnessPolicy p = policy(w, clock, A, meters)) {
+    try (KafkaTopicWitness w = witness(topic, clock);
+        WitnessPolicy p = policy(w, clock, A, meters, new Leases().set(3, 0, A))) {
       await().atMost(Duration.ofSeconds(30)).until(() -> p.mayProcess(3, 0));
       witnessCluster.stopBroker();
       try {
@@ -180,9 +217,9 @@ class WitnessPolicyTest {
     String topic = newTopic();
     AtomicLong clock = new AtomicLong();
     try (KafkaTopicWitness w = witness(topic, clock);
-        WitnessPolicy p = policy(w, clock, A, new SimpleMeterRegistry())) {
+        WitnessPolicy p = policy(w, clock, A, new SimpleMeterRegistry(), new Leases())) {
       IllegalStateException e = assertThrows(IllegalStateException.class,
-          () -> p.attach(B, new SimpleMeterRegistry()));
+          () -> p.attach(B, new SimpleMeterRegistry(), new Leases()::get));
       assertTrue(e.getMessage().contains("region-a"), e.getMessage());
       assertThrows(IllegalArgumentException.class,
           () -> WitnessPolicy.builder(w).renewEvery(LEASE).build());
