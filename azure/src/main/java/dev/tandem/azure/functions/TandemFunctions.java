@@ -1,5 +1,7 @@
 package dev.tandem.azure.functions;
 
+import com.azure.messaging.servicebus.ServiceBusSenderClient;
+import dev.tandem.azure.servicebus.RecheckScheduler;
 import dev.tandem.consumer.IncomingMessage;
 import dev.tandem.consumer.MessageHandler;
 import dev.tandem.consumer.OnceProcessor;
@@ -15,6 +17,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.ServiceLoader;
@@ -35,17 +38,18 @@ import java.util.function.IntToLongFunction;
  *     return TandemFunctions.builder()
  *         .processor(OnceProcessor.builder().store(log.replicatedStore()).deadLetterSink(dlq))
  *         .ownership(shardOwnership, log) // the processor gets its fence
+ *         .recheckSender(senderToTheOrdersQueue) // Service Bus followers park recheck copies
  *         .shardCount(16);
  *   }
  * }
  *
  * @FunctionName("orders")
  * public void run(@ServiceBusQueueTrigger(name = "body", queueName = "orders", connection = "SB")
- *         String body,
+ *         byte[] body,
  *     @BindingName("ApplicationProperties") Map<String, Object> properties,
  *     @BindingName("DeliveryCount") int deliveryCount) {
- *   TandemFunctions.installed().once(TriggerHeaders.serviceBus(properties),
- *       body.getBytes(UTF_8), deliveryCount, ctx -> orders.apply(body));
+ *   TandemFunctions.installed().once(ServiceBusTriggerMessage.of(body, properties, deliveryCount),
+ *       ctx -> orders.apply(body));
  * }
  * }</pre>
  *
@@ -55,17 +59,32 @@ import java.util.function.IntToLongFunction;
  * <ul>
  *   <li>processed, skipped (already COMPLETED), passed through, dead-lettered (the processor's
  *       {@code DeadLetterSink} holds it) → returns, the trigger completes the message;
- *   <li>the handler failed, another claim is in progress, or this region does not own the shard and
- *       the owner's COMPLETED has not replicated within {@code followerHold} → throws {@link
- *       RetryLaterException}, so the trigger retries it (a Service Bus retry counts toward {@code
- *       MaxDeliveryCount}).
+ *   <li>this region does not own the shard and the owner's COMPLETED has not replicated within
+ *       {@code followerHold}: for a Service Bus trigger passed as a {@link ServiceBusTriggerMessage}
+ *       with a {@link Builder#recheckSender recheck sender} configured → a <b>recheck copy</b> is
+ *       scheduled to the same entity ({@link RecheckScheduler}: new {@code MessageId}, same {@code
+ *       tandem-id} and envelope, {@code recheckDelay} later) and the function <b>returns</b>, so the
+ *       trigger completes the original: no abandon loop toward {@code MaxDeliveryCount} during a
+ *       takeover. A copy of a shard this region owns by then is processed; one the owner completed
+ *       is skipped. If the copy cannot be scheduled, the sender's exception is thrown (the trigger
+ *       retries the original);
+ *   <li>the same without a recheck (Kafka and Event Hubs triggers, or no recheck sender), the
+ *       handler failed, or another claim is in progress → throws {@link RetryLaterException}, so the
+ *       trigger retries it (a Service Bus retry counts toward {@code MaxDeliveryCount}; Kafka and
+ *       Event Hubs triggers retry by their retry policy).
  * </ul>
+ *
+ * <p>Only a message the function declares as a Service Bus trigger can be rechecked: the copy needs
+ * the body's bytes and the application properties, which the worker hands only to a function that
+ * declares them ({@link ServiceBusTriggerMessage}). Kafka and Event Hubs messages cannot be re-sent
+ * to their partition as the same record, and keep the retry.
  *
  * <h2>Shard ownership across regions</h2>
  *
  * With {@link Builder#ownership} each shard has one owner region at a time (DESIGN.md "Processing
  * once across regions"): the owner processes its shards, the other region's copies wait (the follower
- * hold, then a trigger retry) until the owner's COMPLETED has replicated. Leases are renewed, and
+ * hold, then a recheck copy for a Service Bus trigger, else a trigger retry) until the owner's
+ * COMPLETED has replicated or this region took the shard over. Leases are renewed, and
  * silent owners taken over, by {@link #heartbeat()}, which a timer-triggered function calls:
  *
  * <pre>{@code
@@ -101,8 +120,11 @@ public final class TandemFunctions {
   /** Null without {@link Builder#ownership}: then every shard is processed here at its given epoch. */
   private final ShardOwnership ownership;
   private final ShardHeartbeats heartbeats;
+  /** Null without {@link Builder#recheckSender}: a Service Bus follower then retries too. */
+  private final RecheckScheduler recheck;
 
   private TandemFunctions(Builder b, OnceProcessor processor) {
+    MeterRegistry registry = b.registry != null ? b.registry : new SimpleMeterRegistry();
     this.processor = processor;
     this.shardCount = b.shardCount;
     this.ownership = b.ownership;
@@ -110,8 +132,9 @@ public final class TandemFunctions {
     this.followerHoldNanos = b.followerHold.toNanos();
     this.heartbeats = b.ownership == null ? null
         : new ShardHeartbeats(b.ownership, b.replicationLog, b.shardCount, b.clock, b.probeTimeout,
-            b.triggerProbe, b.heldExpiry,
-            b.registry != null ? b.registry : new SimpleMeterRegistry());
+            b.triggerProbe, b.heldExpiry, registry);
+    this.recheck = b.recheckSender == null ? null
+        : RecheckScheduler.create(b.recheckSender, b.recheckDelay, registry, "functions");
   }
 
   /** A new builder. */
@@ -183,6 +206,44 @@ public final class TandemFunctions {
       throw new RetryLaterException(r);
     }
     return outcome;
+  }
+
+  /**
+   * Runs {@code handler} once for a Service Bus trigger's message across regions. As {@link
+   * #once(Function, byte[], int, MessageHandler)}, except that a follower region which could not
+   * settle the copy within {@code followerHold} schedules a recheck copy (with a {@link
+   * Builder#recheckSender}) and returns normally, so that the trigger completes the original (see
+   * the class doc).
+   *
+   * @return the outcome: settled, or {@link Outcome.RetryLater} ({@code FENCED}) when a recheck copy
+   *     was scheduled in place of this one
+   * @throws IllegalArgumentException when the {@code ApplicationProperties} metadata is missing or
+   *     unreadable (the function must declare it)
+   * @throws RetryLaterException when the message must be retried and no recheck applies
+   * @throws RuntimeException the recheck sender's failure: no copy is on the broker, so the
+   *     trigger's retry keeps the original
+   */
+  public Outcome once(ServiceBusTriggerMessage message, MessageHandler handler) {
+    Objects.requireNonNull(message, "message");
+    Objects.requireNonNull(handler, "handler");
+    Function<String, String> headers = TriggerHeaders.serviceBus(message.applicationProperties());
+    IncomingMessage incoming = IncomingMessage.of(headers, message.body(), shardOf(headers),
+        Math.max(1, message.deliveryCount()), message);
+    Outcome outcome = run(incoming, handler);
+    if (outcome.settled()) {
+      return outcome;
+    }
+    Outcome.RetryLater r = (Outcome.RetryLater) outcome;
+    if (recheck == null || r.reason() != Outcome.RetryReason.FENCED || r.id() == null
+        || headers.apply(dev.tandem.core.TandemHeaders.ID) == null) {
+      // not a follower's copy (a failed handler, a claim in progress), or no way to park it
+      throw new RetryLaterException(r);
+    }
+    Map<String, Object> properties = message.applicationPropertiesMap();
+    // the copy goes on the broker first; only then may the trigger complete the original
+    recheck.schedule(message.body(), properties, message.sessionId(), message.correlationId(),
+        message.contentType(), message.subject());
+    return r;
   }
 
   /** {@link #once} for a text body. */
@@ -335,6 +396,8 @@ public final class TandemFunctions {
     private Duration probeTimeout = Duration.ofSeconds(5);
     private BooleanSupplier triggerProbe = () -> true;
     private Duration heldExpiry = Duration.ofMinutes(5);
+    private ServiceBusSenderClient recheckSender;
+    private Duration recheckDelay = Duration.ofSeconds(5);
     private TandemClock clock = TandemClock.system();
     private MeterRegistry registry;
 
@@ -409,13 +472,40 @@ public final class TandemFunctions {
       return this;
     }
 
+    /**
+     * A sender to the Service Bus entity the function is triggered by (the same queue, or the topic
+     * of the subscription), in this region's namespace: a follower region's copy that the owner has
+     * not completed within {@code followerHold} is parked there as a recheck copy and the function
+     * returns, instead of a trigger retry that counts toward {@code MaxDeliveryCount} (see the class
+     * doc). Applies to {@link #once(ServiceBusTriggerMessage, MessageHandler)} only. Optional.
+     */
+    public Builder recheckSender(ServiceBusSenderClient sender) {
+      this.recheckSender = Objects.requireNonNull(sender, "recheckSender");
+      return this;
+    }
+
+    /**
+     * When a recheck copy is enqueued, from now (default 5 s): about one heartbeat timer period, so
+     * that a copy held during a takeover comes back a few times (each is cheap: one store read and
+     * one scheduled send) and is processed soon after the takeover. Keep it well below {@link
+     * #heldExpiry} and the idempotency records' TTL.
+     */
+    public Builder recheckDelay(Duration delay) {
+      Objects.requireNonNull(delay, "recheckDelay");
+      if (delay.isNegative()) {
+        throw new IllegalArgumentException("recheckDelay must be >= 0, got " + delay);
+      }
+      this.recheckDelay = delay;
+      return this;
+    }
+
     /** The monotonic clock for renewals, holds and the tick age (default: the system's). */
     public Builder clock(TandemClock clock) {
       this.clock = Objects.requireNonNull(clock, "clock");
       return this;
     }
 
-    /** Where the heartbeat meters go (default: a new {@link SimpleMeterRegistry}). */
+    /** Where the heartbeat and recheck meters go (default: a new {@link SimpleMeterRegistry}). */
     public Builder meterRegistry(MeterRegistry registry) {
       this.registry = Objects.requireNonNull(registry, "registry");
       return this;
@@ -462,6 +552,11 @@ public final class TandemFunctions {
       }
       if (epochOfShard == null) {
         epochOfShard = shard -> 0L;
+      }
+      if (recheckSender != null && recheckDelay.compareTo(heldExpiry) >= 0) {
+        // a re-held copy must refresh its hold before it expires, or a stuck owner goes unnoticed
+        throw new IllegalStateException("recheckDelay (" + recheckDelay + ") must be below "
+            + "heldExpiry (" + heldExpiry + ")");
       }
       OnceProcessor p = processor;
       if (processorBuilder != null) {

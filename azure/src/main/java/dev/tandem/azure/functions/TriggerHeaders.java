@@ -55,6 +55,42 @@ public final class TriggerHeaders {
   }
 
   /**
+   * A Service Bus trigger's {@code ApplicationProperties} metadata as a map of values (JSON text is
+   * parsed: strings, numbers, booleans, nulls), e.g. to copy them onto another message.
+   *
+   * @throws IllegalArgumentException as {@link #serviceBus(Object)}
+   */
+  static Map<String, Object> serviceBusProperties(Object applicationProperties) {
+    String declaration =
+        "@BindingName(\"ApplicationProperties\") Map<String, Object> applicationProperties";
+    if (applicationProperties == null) {
+      throw new IllegalArgumentException("the trigger metadata 'ApplicationProperties' is missing: "
+          + "a Tandem-protected function must declare it, e.g. " + declaration);
+    }
+    Map<String, Object> values = new HashMap<>();
+    if (applicationProperties instanceof Map<?, ?> map) {
+      map.forEach((k, v) -> values.put(String.valueOf(k), v));
+    } else if (applicationProperties instanceof CharSequence text) {
+      JsonNode root = parse(text.toString(), "the trigger metadata 'ApplicationProperties'");
+      if (!root.isObject()) {
+        throw new IllegalArgumentException("the trigger metadata 'ApplicationProperties' is not a "
+            + "JSON object but " + root.getNodeType());
+      }
+      for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
+        Map.Entry<String, JsonNode> e = it.next();
+        JsonNode v = e.getValue();
+        values.put(e.getKey(), v.isNull() ? null : v.isNumber() ? v.numberValue()
+            : v.isBoolean() ? (Object) v.booleanValue() : v.isTextual() ? v.asText() : v.toString());
+      }
+    } else {
+      throw new IllegalArgumentException("the trigger metadata 'ApplicationProperties' is a "
+          + applicationProperties.getClass().getName() + "; declare it as Map<String, Object> or "
+          + "String");
+    }
+    return values;
+  }
+
+  /**
    * The header getter over an Event Hubs trigger's {@code Properties} metadata (single-event
    * cardinality): the map the worker binds, or its JSON text.
    */

@@ -1,25 +1,22 @@
 package dev.tandem.azure.servicebus;
 
-import com.azure.messaging.servicebus.ServiceBusMessage;
 import com.azure.messaging.servicebus.ServiceBusReceivedMessage;
 import com.azure.messaging.servicebus.ServiceBusReceivedMessageContext;
 import com.azure.messaging.servicebus.ServiceBusReceiverClient;
 import com.azure.messaging.servicebus.ServiceBusSenderClient;
 import dev.tandem.core.Shards;
 import dev.tandem.core.TandemHeaders;
-import dev.tandem.core.TandemIds;
 import dev.tandem.consumer.DeadLetterSink;
 import dev.tandem.consumer.IncomingMessage;
 import dev.tandem.consumer.MessageHandler;
 import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.consumer.Outcome;
+import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.store.Phase;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
-import java.time.OffsetDateTime;
-import java.time.ZoneOffset;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -36,7 +33,10 @@ import java.util.function.IntToLongFunction;
  *
  * <pre>{@code
  * TandemServiceBusProcessor once = TandemServiceBusProcessor.builder()
- *     .processor(onceProcessor).shardCount(16).recheckSender(senderToTheSameQueue).build();
+ *     .processor(OnceProcessor.builder().store(log.replicatedStore())
+ *         .deadLetterSink(TandemServiceBusProcessor.settlementDeadLetterSink()))
+ *     .ownership(shardOwnership) // fence and epochs; without it every shard runs here at epoch 0
+ *     .shardCount(16).recheckSender(senderToTheSameQueue).build();
  * ServiceBusProcessorClient client = new ServiceBusClientBuilder().connectionString(cs)
  *     .processor().queueName("orders").disableAutoComplete()
  *     .processMessage(once.processMessage(ctx -> orders.apply(ctx.payload())))
@@ -62,37 +62,44 @@ import java.util.function.IntToLongFunction;
  *       so duplicate detection does not eat it; every other property kept) and the original is
  *       completed: the copy is safe on the broker and no abandon loop runs it into the DLQ. A copy of
  *       a shard this region owns by then is processed. Without a recheck sender the follower
- *       abandons instead.
+ *       abandons instead (each abandon counts toward {@code MaxDeliveryCount}). See {@link
+ *       RecheckScheduler}.
  * </ul>
+ *
+ * <p>Shard ownership: with {@link Builder#ownership} the processor is fenced by it and each shard's
+ * epoch is the ownership's current one, so a takeover (by whoever drives the ownership's heartbeats
+ * and observations in this region, e.g. {@code TandemFunctions.heartbeat()} or the app's own timer)
+ * moves processing without a restart. A follower never runs the handler.
  *
  * <p>Store failures propagate after the message was abandoned (the processor's error handler sees
  * them). Shards: {@code tandem-shard} when present, else the session id (or message id) hashed into
  * {@code shardCount}, as the publisher computes it.
  *
  * <p>Metrics: {@code tandem.servicebus.settled} tagged {@code outcome} (complete, abandon,
- * dead-letter, follower-complete, recheck-scheduled). Thread-safe.
+ * dead-letter, follower-complete, recheck-scheduled), and the {@link RecheckScheduler}'s meters
+ * with {@code source=processor}. Thread-safe.
  */
 public final class TandemServiceBusProcessor {
 
-  /** Application property counting the rechecks of a copy (not part of the envelope). */
-  public static final String RECHECK_PROPERTY = "x-tandem-recheck";
+  /** Application property counting the rechecks of a copy: {@link RecheckScheduler#RECHECK_PROPERTY}. */
+  public static final String RECHECK_PROPERTY = RecheckScheduler.RECHECK_PROPERTY;
 
   private final OnceProcessor processor;
   private final int shardCount;
   private final IntToLongFunction epochOfShard;
-  private final ServiceBusSenderClient recheckSender;
+  /** Null without a recheck sender: a follower then abandons. */
+  private final RecheckScheduler recheck;
   private final Duration followerHold;
-  private final Duration recheckDelay;
   private final Duration pollInterval;
   private final MeterRegistry registry;
 
-  private TandemServiceBusProcessor(Builder b) {
-    this.processor = b.processor;
+  private TandemServiceBusProcessor(Builder b, OnceProcessor processor) {
+    this.processor = processor;
     this.shardCount = b.shardCount;
-    this.epochOfShard = b.epochOfShard;
-    this.recheckSender = b.recheckSender;
+    this.epochOfShard = b.ownership != null ? b.ownership::epoch : b.epochOfShard;
+    this.recheck = b.recheckSender == null ? null
+        : RecheckScheduler.create(b.recheckSender, b.recheckDelay, b.registry, "processor");
     this.followerHold = b.followerHold;
-    this.recheckDelay = b.recheckDelay;
     this.pollInterval = b.pollInterval;
     this.registry = b.registry;
   }
@@ -176,19 +183,13 @@ public final class TandemServiceBusProcessor {
       // Polling the local store: the owner's record arrives through replication, not a callback here.
       LockSupport.parkNanos(Math.min(pollInterval.toNanos(), deadline - System.nanoTime()));
     }
-    if (recheckSender == null) {
+    if (recheck == null) {
       settlement.abandon();
       count("abandon");
       return;
     }
-    ServiceBusMessage copy = new ServiceBusMessage(settlement.message());
-    copy.setMessageId(TandemIds.newId()); // new MessageId: duplicate detection must not eat it
-    Object previous = settlement.message().getApplicationProperties().get(RECHECK_PROPERTY);
-    copy.getApplicationProperties().put(RECHECK_PROPERTY,
-        previous instanceof Number n ? n.intValue() + 1 : 1);
     try {
-      recheckSender.scheduleMessage(copy,
-          OffsetDateTime.now(ZoneOffset.UTC).plus(recheckDelay));
+      recheck.schedule(settlement.message());
     } catch (RuntimeException e) {
       settlement.abandon(); // no copy on the broker: keep the original
       count("abandon");
@@ -241,8 +242,10 @@ public final class TandemServiceBusProcessor {
     public static final Duration DEFAULT_RECHECK_DELAY = Duration.ofSeconds(5);
 
     private OnceProcessor processor;
+    private OnceProcessor.Builder processorBuilder;
+    private ShardOwnership ownership;
     private int shardCount;
-    private IntToLongFunction epochOfShard = shard -> 0L;
+    private IntToLongFunction epochOfShard;
     private ServiceBusSenderClient recheckSender;
     private Duration followerHold = DEFAULT_FOLLOWER_HOLD;
     private Duration recheckDelay = DEFAULT_RECHECK_DELAY;
@@ -251,9 +254,32 @@ public final class TandemServiceBusProcessor {
 
     private Builder() {}
 
-    /** The once-processor (its store, dead-letter policy, shard fence). Required. */
+    /**
+     * The once-processor (its store, dead-letter policy, shard fence), already built. With {@link
+     * #ownership} it must have been built with {@code .fence(ownership.fence())}; prefer {@link
+     * #processor(OnceProcessor.Builder)}, which sets the fence. This or that is required.
+     */
     public Builder processor(OnceProcessor processor) {
       this.processor = Objects.requireNonNull(processor, "processor");
+      return this;
+    }
+
+    /**
+     * The once-processor's builder: built here, with the {@link #ownership} fence when ownership is
+     * configured. This or {@link #processor(OnceProcessor)} is required.
+     */
+    public Builder processor(OnceProcessor.Builder processor) {
+      this.processorBuilder = Objects.requireNonNull(processor, "processor");
+      return this;
+    }
+
+    /**
+     * Shard ownership across regions: the processor's fence and each shard's epoch come from it (the
+     * epoch read at each message, so a takeover applies at once). Renewals and takeovers are driven
+     * by whoever runs the ownership's heartbeats in this region. Not with {@link #epochOfShard}.
+     */
+    public Builder ownership(ShardOwnership ownership) {
+      this.ownership = Objects.requireNonNull(ownership, "ownership");
       return this;
     }
 
@@ -266,7 +292,10 @@ public final class TandemServiceBusProcessor {
       return this;
     }
 
-    /** The lease epoch this region holds for a shard (from shard ownership); default 0. */
+    /**
+     * The lease epoch this region holds for a shard, for apps that run their own ownership; default
+     * 0. Prefer {@link #ownership}, which supplies the epochs (and the fence).
+     */
     public Builder epochOfShard(IntToLongFunction epochOfShard) {
       this.epochOfShard = Objects.requireNonNull(epochOfShard, "epochOfShard");
       return this;
@@ -303,16 +332,31 @@ public final class TandemServiceBusProcessor {
     }
 
     public TandemServiceBusProcessor build() {
-      if (processor == null) {
-        throw new IllegalStateException("processor(...) is required");
+      if ((processor == null) == (processorBuilder == null)) {
+        throw new IllegalStateException("exactly one processor(...) is required (a processor or its "
+            + "builder)");
       }
       if (shardCount <= 0) {
         throw new IllegalStateException("shardCount(...) is required");
       }
+      if (ownership != null && epochOfShard != null) {
+        throw new IllegalStateException("ownership(...) supplies the shard epochs: do not set "
+            + "epochOfShard(...) too");
+      }
+      if (epochOfShard == null) {
+        epochOfShard = shard -> 0L;
+      }
       if (registry == null) {
         registry = new SimpleMeterRegistry();
       }
-      return new TandemServiceBusProcessor(this);
+      OnceProcessor p = processor;
+      if (processorBuilder != null) {
+        if (ownership != null) {
+          processorBuilder.fence(ownership.fence());
+        }
+        p = processorBuilder.build();
+      }
+      return new TandemServiceBusProcessor(this, p);
     }
   }
 }

@@ -1,7 +1,14 @@
 package dev.tandem.azure.functions;
 
+import static org.mockito.ArgumentMatchers.any;
+import static org.mockito.Mockito.mock;
+import static org.mockito.Mockito.when;
+
+import com.azure.messaging.servicebus.ServiceBusMessage;
+import com.azure.messaging.servicebus.ServiceBusSenderClient;
 import dev.tandem.consumer.DeadLetter;
 import dev.tandem.consumer.MessageHandler;
+import dev.tandem.consumer.Outcome;
 import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.consumer.ownership.OwnershipPolicy;
 import dev.tandem.consumer.ownership.ShardOwnership;
@@ -11,6 +18,8 @@ import dev.tandem.store.replication.KafkaReplicationLog;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.OffsetDateTime;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -21,6 +30,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * One region's function app for the tests: a real RocksDB store replicated over both regions' real
@@ -28,18 +38,36 @@ import java.util.concurrent.TimeUnit;
  * delivery queue and one invocation thread; a {@link TandemFunctions.RetryLaterException} makes the
  * trigger deliver the message again after a short delay, as a Service Bus or Kafka trigger retries),
  * and a timer standing in for the {@code tandem-heartbeat} timer function.
+ *
+ * <p>With a recheck delay the trigger is a Service Bus trigger: each delivery carries a {@code
+ * MessageId} and typed application properties, the function passes them as a {@link
+ * ServiceBusTriggerMessage}, and the recheck sender is the SDK's {@link ServiceBusSenderClient}
+ * mocked at the cloud boundary as the broker behaves: a scheduled message is enqueued to this
+ * region's queue at its scheduled time (no Service Bus emulator runs here).
  */
 final class RegionFunctionApp implements AutoCloseable {
 
   static final RegionId A = RegionId.of("region-a");
   static final RegionId B = RegionId.of("region-b");
 
-  /** One delivery of a message to this region's function. */
-  record Delivery(String id, Map<String, String> headers, byte[] payload, int count) {
+  /**
+   * One delivery of a message to this region's function; {@code properties} (typed application
+   * properties, the envelope among them) only for a Service Bus trigger.
+   */
+  record Delivery(String id, Map<String, String> headers, byte[] payload, int count,
+      String messageId, Map<String, Object> properties) {
+    Delivery(String id, Map<String, String> headers, byte[] payload, int count) {
+      this(id, headers, payload, count, id, null);
+    }
+
+    /** The trigger's retry of this delivery: the same message, its delivery count one higher. */
     Delivery next() {
-      return new Delivery(id, headers, payload, count + 1);
+      return new Delivery(id, headers, payload, count + 1, messageId, properties);
     }
   }
+
+  /** A recheck copy the function scheduled, and when. */
+  record Scheduled(ServiceBusMessage copy, OffsetDateTime at, long sequence, long atNanos) {}
 
   /** A heartbeat tick's report with the monotonic times it began and returned. */
   record Tick(long startNanos, long atNanos, HeartbeatReport report) {}
@@ -56,6 +84,13 @@ final class RegionFunctionApp implements AutoCloseable {
   /** Ids this region's function returned for (the trigger settled the message). */
   final Set<String> settled = ConcurrentHashMap.newKeySet();
   final List<DeadLetter> deadLetters = new CopyOnWriteArrayList<>();
+  /** MessageIds whose invocation returned (the trigger completed them). */
+  final List<String> completedMessageIds = new CopyOnWriteArrayList<>();
+  /** MessageIds whose invocation threw (the trigger abandoned them: a MaxDeliveryCount retry). */
+  final List<String> abandonedMessageIds = new CopyOnWriteArrayList<>();
+  /** Recheck copies scheduled to this region's queue (Service Bus trigger only). */
+  final List<Scheduled> scheduled = new CopyOnWriteArrayList<>();
+  final ServiceBusSenderClient recheckSender;
 
   private final LinkedBlockingQueue<Delivery> queue = new LinkedBlockingQueue<>();
   private final ScheduledExecutorService timer;
@@ -67,6 +102,13 @@ final class RegionFunctionApp implements AutoCloseable {
   RegionFunctionApp(String bootstrapA, String bootstrapB, RegionId region, Path dir, String prefix,
       int shards, Duration leaseTimeout, Duration margin, Duration stuckAfter, Duration tickEvery,
       MessageHandler handler) {
+    this(bootstrapA, bootstrapB, region, dir, prefix, shards, leaseTimeout, margin, stuckAfter,
+        tickEvery, null, handler);
+  }
+
+  RegionFunctionApp(String bootstrapA, String bootstrapB, RegionId region, Path dir, String prefix,
+      int shards, Duration leaseTimeout, Duration margin, Duration stuckAfter, Duration tickEvery,
+      Duration recheckDelay, MessageHandler handler) {
     this.region = region;
     this.tickEvery = tickEvery;
     this.handler = handler;
@@ -91,7 +133,9 @@ final class RegionFunctionApp implements AutoCloseable {
         .revalidateAfter(leaseTimeout)
         .meterRegistry(meters)
         .build();
-    functions = TandemFunctions.builder()
+    retries = Executors.newSingleThreadScheduledExecutor(daemon(region.name() + "-retries"));
+    recheckSender = recheckDelay == null ? null : broker();
+    TandemFunctions.Builder fb = TandemFunctions.builder()
         .processor(OnceProcessor.builder().store(log.replicatedStore())
             .deadLetterSink(letter -> {
               deadLetters.add(letter);
@@ -102,10 +146,12 @@ final class RegionFunctionApp implements AutoCloseable {
         .ownership(ownership, log)
         .followerHold(Duration.ofMillis(300))
         .probeTimeout(Duration.ofSeconds(3))
-        .meterRegistry(meters)
-        .build();
+        .meterRegistry(meters);
+    if (recheckDelay != null) {
+      fb.recheckSender(recheckSender).recheckDelay(recheckDelay);
+    }
+    functions = fb.build();
     timer = Executors.newSingleThreadScheduledExecutor(daemon(region.name() + "-timer"));
-    retries = Executors.newSingleThreadScheduledExecutor(daemon(region.name() + "-retries"));
     invoker = new Thread(this::invokeLoop, region.name() + "-invoker");
     invoker.setDaemon(true);
   }
@@ -116,6 +162,32 @@ final class RegionFunctionApp implements AutoCloseable {
       t.setDaemon(true);
       return t;
     };
+  }
+
+  /**
+   * The region's queue as a {@link ServiceBusSenderClient} sees it: {@code scheduleMessage} returns a
+   * sequence number and enqueues the message at its scheduled time, as a new delivery (count 1) of a
+   * new MessageId with the message's application properties.
+   */
+  private ServiceBusSenderClient broker() {
+    ServiceBusSenderClient sender = mock(ServiceBusSenderClient.class);
+    AtomicLong sequence = new AtomicLong(1000);
+    when(sender.scheduleMessage(any(ServiceBusMessage.class), any(OffsetDateTime.class)))
+        .thenAnswer(inv -> {
+          ServiceBusMessage copy = inv.getArgument(0);
+          OffsetDateTime at = inv.getArgument(1);
+          long seq = sequence.incrementAndGet();
+          scheduled.add(new Scheduled(copy, at, seq, System.nanoTime()));
+          Map<String, Object> properties = new HashMap<>(copy.getApplicationProperties());
+          Map<String, String> headers = new HashMap<>();
+          properties.forEach((k, v) -> headers.put(k, String.valueOf(v)));
+          Delivery d = new Delivery(headers.get("tandem-id"), headers, copy.getBody().toBytes(), 1,
+              copy.getMessageId(), properties);
+          long delayMs = Math.max(0, Duration.between(OffsetDateTime.now(), at).toMillis());
+          retries.schedule(() -> queue.add(d), delayMs, TimeUnit.MILLISECONDS);
+          return seq;
+        });
+    return sender;
   }
 
   RegionFunctionApp start() {
@@ -147,10 +219,20 @@ final class RegionFunctionApp implements AutoCloseable {
           continue;
         }
         try {
-          functions.once(d.headers()::get, d.payload(), d.count(), handler);
-          settled.add(d.id());
+          if (d.properties() != null) {
+            Outcome outcome = functions.once(
+                ServiceBusTriggerMessage.of(d.payload(), d.properties(), d.count()), handler);
+            if (outcome.settled()) {
+              settled.add(d.id());
+            } // else a recheck copy was scheduled: the trigger completes this one all the same
+          } else {
+            functions.once(d.headers()::get, d.payload(), d.count(), handler);
+            settled.add(d.id());
+          }
+          completedMessageIds.add(d.messageId());
         } catch (TandemFunctions.RetryLaterException | dev.tandem.store.StoreException e) {
           // the trigger's retry: the same message again, shortly
+          abandonedMessageIds.add(d.messageId());
           retries.schedule(() -> queue.add(d.next()), 200, TimeUnit.MILLISECONDS);
         }
       }

@@ -12,11 +12,11 @@ import java.util.Map;
  * the constructor is called reflectively; everything else goes through the message's public AMQP
  * view.
  */
-final class ReceivedMessages {
+public final class ReceivedMessages {
 
   private ReceivedMessages() {}
 
-  static ServiceBusReceivedMessage of(byte[] body, String messageId, String sessionId,
+  public static ServiceBusReceivedMessage of(byte[] body, String messageId, String sessionId,
       Map<String, Object> applicationProperties, long deliveryCount) {
     ServiceBusReceivedMessage m;
     try {

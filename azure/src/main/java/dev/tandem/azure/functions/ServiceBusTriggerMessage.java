@@ -1,0 +1,121 @@
+package dev.tandem.azure.functions;
+
+import java.nio.charset.StandardCharsets;
+import java.util.Collections;
+import java.util.Map;
+
+/**
+ * What a Service Bus trigger hands a function, as {@link TandemFunctions#once(ServiceBusTriggerMessage,
+ * dev.tandem.consumer.MessageHandler)} needs it: the body's bytes and the declared metadata. Enough to
+ * process the message once and, for a follower region, to schedule a recheck copy of it (body and
+ * application properties unchanged) instead of failing the invocation.
+ *
+ * <p>The worker hands a function only what it declares, so a function that wants rechecks declares
+ * (Service Bus extension 5.x metadata names):
+ *
+ * <pre>{@code
+ * @ServiceBusQueueTrigger(name = "body", queueName = "orders", connection = "ServiceBusConnection")
+ *     byte[] body,                                       // or String (UTF-8 text bodies)
+ * @BindingName("ApplicationProperties") Map<String, Object> applicationProperties,
+ * @BindingName("DeliveryCount") int deliveryCount,
+ * @BindingName("SessionId") String sessionId              // session-enabled entities only
+ * }</pre>
+ *
+ * <p>The copy carries the application properties as the worker bound them: a number may arrive (and
+ * so be copied) as another number type than the sender used. The envelope's properties are text and
+ * unaffected.
+ */
+public final class ServiceBusTriggerMessage {
+
+  private final byte[] body;
+  private final Object applicationProperties;
+  private final int deliveryCount;
+  private final String sessionId;
+  private final String correlationId;
+  private final String contentType;
+  private final String subject;
+
+  private ServiceBusTriggerMessage(byte[] body, Object applicationProperties, int deliveryCount,
+      String sessionId, String correlationId, String contentType, String subject) {
+    this.body = body;
+    this.applicationProperties = applicationProperties;
+    this.deliveryCount = deliveryCount;
+    this.sessionId = sessionId;
+    this.correlationId = correlationId;
+    this.contentType = contentType;
+    this.subject = subject;
+  }
+
+  /**
+   * A trigger message.
+   *
+   * @param body the body's bytes (may be null for an empty body)
+   * @param applicationProperties the {@code ApplicationProperties} metadata: the map the worker binds
+   *     or its JSON text; null fails at {@link TandemFunctions#once}, naming the missing declaration
+   * @param deliveryCount the {@code DeliveryCount} metadata (1 when not declared)
+   */
+  public static ServiceBusTriggerMessage of(byte[] body, Object applicationProperties,
+      int deliveryCount) {
+    return new ServiceBusTriggerMessage(body == null ? null : body.clone(), applicationProperties,
+        deliveryCount, null, null, null, null);
+  }
+
+  /** {@link #of(byte[], Object, int)} for a text body (UTF-8). */
+  public static ServiceBusTriggerMessage of(String body, Object applicationProperties,
+      int deliveryCount) {
+    return new ServiceBusTriggerMessage(body == null ? null : body.getBytes(StandardCharsets.UTF_8),
+        applicationProperties, deliveryCount, null, null, null, null);
+  }
+
+  /** With the {@code SessionId} metadata: a session-enabled entity refuses a copy without it. */
+  public ServiceBusTriggerMessage withSessionId(String sessionId) {
+    return new ServiceBusTriggerMessage(body, applicationProperties, deliveryCount, sessionId,
+        correlationId, contentType, subject);
+  }
+
+  /** With the {@code CorrelationId}, {@code ContentType} and {@code Subject} metadata, copied too. */
+  public ServiceBusTriggerMessage withSystemProperties(String correlationId, String contentType,
+      String subject) {
+    return new ServiceBusTriggerMessage(body, applicationProperties, deliveryCount, sessionId,
+        correlationId, contentType, subject);
+  }
+
+  byte[] body() {
+    return body;
+  }
+
+  Object applicationProperties() {
+    return applicationProperties;
+  }
+
+  /** The application properties as a map (parsed when the worker bound them as JSON text). */
+  Map<String, Object> applicationPropertiesMap() {
+    return Collections.unmodifiableMap(TriggerHeaders.serviceBusProperties(applicationProperties));
+  }
+
+  int deliveryCount() {
+    return deliveryCount;
+  }
+
+  String sessionId() {
+    return sessionId;
+  }
+
+  String correlationId() {
+    return correlationId;
+  }
+
+  String contentType() {
+    return contentType;
+  }
+
+  String subject() {
+    return subject;
+  }
+
+  @Override
+  public String toString() {
+    return "ServiceBusTriggerMessage[" + (body == null ? 0 : body.length) + " bytes, delivery "
+        + deliveryCount + (sessionId == null ? "" : ", session " + sessionId) + "]";
+  }
+}
