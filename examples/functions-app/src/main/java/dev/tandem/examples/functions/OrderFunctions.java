@@ -13,6 +13,7 @@ import com.microsoft.azure.functions.annotation.KafkaTrigger;
 import com.microsoft.azure.functions.annotation.ServiceBusQueueTrigger;
 import com.microsoft.azure.functions.annotation.TimerTrigger;
 import dev.tandem.azure.functions.HeartbeatReport;
+import dev.tandem.azure.functions.ServiceBusTriggerMessage;
 import dev.tandem.azure.functions.TandemFunctions;
 import dev.tandem.azure.functions.TandemOnce;
 import dev.tandem.azure.functions.TriggerHeaders;
@@ -22,22 +23,31 @@ import java.util.Optional;
 /**
  * The same function app deployed to two regions, each triggered by its own region's queue and topic,
  * processing every message once across both. Each shard has one owner region at a time: the owner
- * runs the function, the other region's copy waits for the owner's completion (a trigger retry), and
- * the {@code tandem-heartbeat} timer keeps the ownership alive and takes a silent region's shards over.
+ * runs the function; the other region's copy waits for the owner's completion (a Service Bus copy is
+ * parked as a recheck copy on its own queue, a Kafka copy is retried by its trigger), and the {@code
+ * tandem-heartbeat} timer keeps the ownership alive and takes a silent region's shards over.
  */
 public class OrderFunctions {
 
-  /** Service Bus: the envelope is in the application properties, which the function declares. */
+  /** The Service Bus queue of the {@code orders-servicebus} function (and of its recheck copies). */
+  static final String ORDERS_QUEUE = "orders";
+
+  /**
+   * Service Bus: the envelope is in the application properties, which the function declares. A copy
+   * of a shard the other region owns, not completed there yet, is scheduled back to this queue as a
+   * recheck copy (new MessageId, same tandem-id) and the function returns: the trigger completes the
+   * original, so no retry counts toward MaxDeliveryCount.
+   */
   @FunctionName("orders-servicebus")
   public void ordersFromServiceBus(
-      @ServiceBusQueueTrigger(name = "body", queueName = "orders", connection = "ServiceBusConnection")
-          String body,
+      @ServiceBusQueueTrigger(name = "body", queueName = ORDERS_QUEUE,
+          connection = "ServiceBusConnection") String body,
       @BindingName("ApplicationProperties") Map<String, Object> applicationProperties,
       @BindingName("DeliveryCount") int deliveryCount,
       ExecutionContext context) {
-    TandemFunctions.installed().once(TriggerHeaders.serviceBus(applicationProperties), body,
-        deliveryCount, ctx -> context.getLogger().info("order " + ctx.id() + " processed once: "
-            + body));
+    TandemFunctions.installed().once(
+        ServiceBusTriggerMessage.of(body, applicationProperties, deliveryCount),
+        ctx -> context.getLogger().info("order " + ctx.id() + " processed once: " + body));
   }
 
   /** Kafka: the middleware reads the envelope from the event JSON and skips completed ids. */

@@ -1,5 +1,7 @@
 package dev.tandem.examples.functions;
 
+import com.azure.messaging.servicebus.ServiceBusClientBuilder;
+import com.azure.messaging.servicebus.ServiceBusSenderClient;
 import dev.tandem.azure.functions.IdempotentHttp;
 import dev.tandem.azure.functions.TandemFunctions;
 import dev.tandem.consumer.OnceProcessor;
@@ -19,8 +21,9 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * The one Tandem instance of this function app's process: the RocksDB store on the instance's disk,
  * restored from and replicated through both regions' changelog topics, the shard ownership (which
  * region processes which shard; renewed and taken over by the {@code tandem-heartbeat} timer
- * function), the once-processor fenced by it, and the HTTP idempotency. Built on first use: by a
- * function, or by the middleware through {@link TandemProvider}.
+ * function), the once-processor fenced by it, the HTTP idempotency, and the sender of the Service
+ * Bus function's recheck copies (to the same queue of this region's namespace). Built on first use:
+ * by a function, or by the middleware through {@link TandemProvider}.
  */
 final class TandemApp {
 
@@ -32,10 +35,18 @@ final class TandemApp {
   final ShardOwnership ownership;
   final KafkaDeadLetterSink deadLetters;
   final IdempotentHttp http;
+  /** To this region's {@code orders} queue: a follower's recheck copies; null without a connection. */
+  final ServiceBusSenderClient recheckSender;
   private final KafkaProducer<byte[], byte[]> dlqProducer;
 
-  private TandemApp(TandemSettings s) {
+  private TandemApp(TandemSettings s, ServiceBusSenderClient recheckSender) {
     this.settings = s;
+    // The same namespace and queue as the trigger (the ServiceBusConnection setting): a recheck copy
+    // must come back to this region's function. The client connects at its first send.
+    this.recheckSender = recheckSender != null ? recheckSender
+        : s.serviceBusConnection() == null ? null
+        : new ServiceBusClientBuilder().connectionString(s.serviceBusConnection()).sender()
+            .queueName(OrderFunctions.ORDERS_QUEUE).buildClient();
     String instanceName = System.getenv().getOrDefault("WEBSITE_INSTANCE_ID", "local");
     this.store = IdempotencyStore.builder().region(s.region())
         .instance(instanceName.length() > 64 ? instanceName.substring(0, 64) : instanceName)
@@ -76,14 +87,24 @@ final class TandemApp {
    * heartbeat timer: the processor is built with the ownership's fence.
    */
   TandemFunctions.Builder functions() {
-    return TandemFunctions.builder()
+    TandemFunctions.Builder b = TandemFunctions.builder()
         .processor(OnceProcessor.builder()
             .store(replication.replicatedStore())
             .deadLetterSink(deadLetters)
             .claimLease(Duration.ofMinutes(6))) // above functionTimeout (host.json)
         .ownership(ownership, replication)
         .shardCount(settings.shards());
+    if (recheckSender != null) {
+      // A follower's Service Bus copy is parked as a recheck copy (one heartbeat period later) and
+      // the function returns: no abandon toward MaxDeliveryCount while the other region runs it or
+      // this region takes its shards over.
+      b.recheckSender(recheckSender).recheckDelay(RECHECK_DELAY);
+    }
+    return b;
   }
+
+  /** When a recheck copy comes back: one heartbeat timer period. */
+  static final Duration RECHECK_DELAY = Duration.ofSeconds(5);
 
   static TandemApp get() {
     TandemApp a = instance;
@@ -91,7 +112,7 @@ final class TandemApp {
       synchronized (TandemApp.class) {
         a = instance;
         if (a == null) {
-          a = new TandemApp(TandemSettings.fromEnvironment());
+          a = new TandemApp(TandemSettings.fromEnvironment(), null);
           instance = a;
         }
       }
@@ -101,10 +122,18 @@ final class TandemApp {
 
   /** Builds the instance from explicit settings (tests; the Functions host uses the environment). */
   static synchronized TandemApp start(TandemSettings settings) {
+    return start(settings, null);
+  }
+
+  /**
+   * Builds the instance with the given recheck sender (tests, where no Service Bus namespace runs);
+   * null builds one from the settings.
+   */
+  static synchronized TandemApp start(TandemSettings settings, ServiceBusSenderClient recheck) {
     if (instance != null) {
       throw new IllegalStateException("the Tandem app of this process is already built");
     }
-    instance = new TandemApp(settings);
+    instance = new TandemApp(settings, recheck);
     return instance;
   }
 
@@ -116,6 +145,9 @@ final class TandemApp {
       a.replication.close();
       a.store.close();
       a.dlqProducer.close(Duration.ofSeconds(5));
+      if (a.recheckSender != null) {
+        a.recheckSender.close();
+      }
     }
   }
 }

@@ -14,14 +14,20 @@ import java.util.function.Function;
  * @param leaseTimeout L: a shard's owner is silent after this long without a heartbeat
  * @param takeoverMargin added to L before the follower takes over (clock rates, GC pauses)
  * @param window W: changes per shard the owner may have unacknowledged by the peer region
+ * @param serviceBusConnection this region's Service Bus connection string (the trigger's {@code
+ *     ServiceBusConnection} setting), for the recheck copies of the Service Bus function; null
+ *     when the setting is absent (then a follower's copy is retried by the trigger instead)
  */
 record TandemSettings(RegionId region, RegionId peer, String kafkaLocal, String kafkaPeer,
-    int shards, Path storeDirectory, Duration leaseTimeout, Duration takeoverMargin, int window) {
+    int shards, Path storeDirectory, Duration leaseTimeout, Duration takeoverMargin, int window,
+    String serviceBusConnection) {
 
   /** App setting names with defaults (the README lists them). */
   static final String LEASE_TIMEOUT = "TANDEM_LEASE_TIMEOUT";
   static final String TAKEOVER_MARGIN = "TANDEM_TAKEOVER_MARGIN";
   static final String WINDOW = "TANDEM_WINDOW";
+  /** The Service Bus trigger's connection setting; the recheck sender uses the same namespace. */
+  static final String SERVICE_BUS_CONNECTION = "ServiceBusConnection";
   /** Several heartbeat timer periods (5 s): one late timer run is not a silence. */
   static final Duration DEFAULT_LEASE_TIMEOUT = Duration.ofSeconds(20);
   static final Duration DEFAULT_TAKEOVER_MARGIN = Duration.ofSeconds(10);
@@ -47,7 +53,8 @@ record TandemSettings(RegionId region, RegionId peer, String kafkaLocal, String 
             orDefault(env, "HOME", System.getProperty("java.io.tmpdir")) + "/data/tandem")),
         duration(env, LEASE_TIMEOUT, DEFAULT_LEASE_TIMEOUT),
         duration(env, TAKEOVER_MARGIN, DEFAULT_TAKEOVER_MARGIN),
-        integer(env, WINDOW, DEFAULT_WINDOW));
+        integer(env, WINDOW, DEFAULT_WINDOW),
+        orDefault(env, SERVICE_BUS_CONNECTION, null));
   }
 
   /** An ISO-8601 duration ({@code PT20S}) or a number of seconds ({@code 20}). */

@@ -3,22 +3,30 @@ package dev.tandem.examples.functions;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import static org.mockito.ArgumentMatchers.any;
+import static org.mockito.Mockito.mock;
+import static org.mockito.Mockito.verify;
+import static org.mockito.Mockito.when;
+
+import com.azure.messaging.servicebus.ServiceBusMessage;
+import com.azure.messaging.servicebus.ServiceBusSenderClient;
 import com.microsoft.azure.functions.ExecutionContext;
+import dev.tandem.azure.servicebus.RecheckScheduler;
 import dev.tandem.azure.functions.TandemFunctions;
-import dev.tandem.consumer.Outcome;
 import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.core.Envelope;
 import dev.tandem.core.EnvelopeCodec;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.Shards;
+import dev.tandem.core.TandemHeaders;
 import dev.tandem.core.TandemIds;
 import dev.tandem.testkit.TwoRegions;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.OffsetDateTime;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -30,11 +38,13 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.mockito.ArgumentCaptor;
 
 /**
  * The sample's wiring, in region A with the two regions' real Kafka clusters (in this JVM): the
  * {@code tandem-heartbeat} timer function renews A's shard leases, and the Service Bus function
- * runs a message of A's shard once and leaves a message of B's shard to B (a trigger retry).
+ * runs a message of A's shard once and leaves a message of B's shard to B: it parks a recheck copy
+ * on its own queue (the SDK's sender client, mocked at the cloud boundary) and returns.
  */
 class TandemAppOwnershipTest {
 
@@ -44,13 +54,17 @@ class TandemAppOwnershipTest {
   static TwoRegions regions;
   @TempDir static Path dir;
   static TandemApp app;
+  static ServiceBusSenderClient recheckSender;
 
   @BeforeAll
   static void start() {
     regions = TwoRegions.start();
+    recheckSender = mock(ServiceBusSenderClient.class);
+    when(recheckSender.scheduleMessage(any(ServiceBusMessage.class), any(OffsetDateTime.class)))
+        .thenReturn(1L);
     app = TandemApp.start(new TandemSettings(A, B, regions.a().bootstrapServers(),
         regions.b().bootstrapServers(), SHARDS, dir, Duration.ofSeconds(20), Duration.ofSeconds(10),
-        100));
+        100, null), recheckSender);
     assertTrue(app.replication.awaitRestored(Duration.ofSeconds(60)));
     TandemFunctions.install(app.functions());
   }
@@ -143,13 +157,21 @@ class TandemAppOwnershipTest {
     await().atMost(Duration.ofSeconds(30))
         .until(() -> app.store.isTerminal(mine, Shards.forKey(mine, SHARDS)));
 
-    // a message of B's shard: A holds it briefly, then the trigger must retry (B runs it)
+    // a message of B's shard: A holds it briefly, then parks a recheck copy on its own queue and
+    // returns (the trigger completes the original; B runs the message)
     String theirs = idOnShardOf(B);
     Context follower = new Context();
-    TandemFunctions.RetryLaterException e = assertThrows(TandemFunctions.RetryLaterException.class,
-        () -> functions.ordersFromServiceBus(body, applicationProperties(theirs, body), 1,
-            follower));
-    assertEquals(Outcome.RetryReason.FENCED, e.outcome().reason());
+    functions.ordersFromServiceBus(body, applicationProperties(theirs, body), 1, follower);
     assertTrue(follower.lines.isEmpty(), "the function body did not run in the follower region");
+    ArgumentCaptor<ServiceBusMessage> copy = ArgumentCaptor.forClass(ServiceBusMessage.class);
+    ArgumentCaptor<OffsetDateTime> at = ArgumentCaptor.forClass(OffsetDateTime.class);
+    verify(recheckSender).scheduleMessage(copy.capture(), at.capture());
+    assertEquals(theirs, copy.getValue().getApplicationProperties().get(TandemHeaders.ID));
+    assertNotEquals(theirs, copy.getValue().getMessageId(), "a new MessageId");
+    assertEquals(1, copy.getValue().getApplicationProperties()
+        .get(RecheckScheduler.RECHECK_PROPERTY));
+    assertEquals(body, copy.getValue().getBody().toString());
+    assertTrue(at.getValue().isAfter(OffsetDateTime.now().plusSeconds(3)),
+        "one heartbeat period later: " + at.getValue());
   }
 }

@@ -21,6 +21,11 @@ class TandemSettingsTest {
     assertEquals("westeurope", s.region().name());
     assertEquals(16, s.shards());
     assertEquals(Path.of("/tmp/t"), s.storeDirectory());
+    assertEquals(null, s.serviceBusConnection(), "no recheck sender without ServiceBusConnection");
+    Map<String, String> withSb = new HashMap<>(env);
+    withSb.put("ServiceBusConnection", "Endpoint=sb://weu.servicebus.windows.net/;SharedAccessKey=k");
+    assertEquals("Endpoint=sb://weu.servicebus.windows.net/;SharedAccessKey=k",
+        TandemSettings.from(withSb::get).serviceBusConnection());
     IllegalStateException e = assertThrows(IllegalStateException.class,
         () -> TandemSettings.from(Map.of("TANDEM_REGION", "westeurope")::get));
     assertTrue(e.getMessage().contains("TANDEM_PEER_REGION"), e.getMessage());
