@@ -8,14 +8,18 @@ import com.azure.messaging.servicebus.ServiceBusClientBuilder;
 import com.azure.messaging.servicebus.ServiceBusMessage;
 import com.azure.messaging.servicebus.ServiceBusReceivedMessage;
 import com.azure.messaging.servicebus.ServiceBusReceiverClient;
+import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.core.EnvelopeCodec;
+import dev.tandem.core.TandemHeaders;
 import dev.tandem.core.RegionId;
 import dev.tandem.publisher.AckPolicy;
 import dev.tandem.publisher.PublishResult;
+import dev.tandem.store.IdempotencyStore;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -25,6 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Against two real Service Bus namespaces, when {@code TANDEM_SERVICEBUS_A}, {@code
  * TANDEM_SERVICEBUS_B} (connection strings) and {@code TANDEM_SERVICEBUS_QUEUE} (a queue without
  * sessions that exists in both) are set; skipped otherwise (no emulator runs on the build machine).
+ * Covers the fan-out to both namespaces and a follower's recheck copy.
  */
 class TandemServiceBusLiveTest {
 
@@ -33,6 +38,7 @@ class TandemServiceBusLiveTest {
   static String queue;
 
   @TempDir Path spool;
+  @TempDir Path storeDir;
 
   @BeforeAll
   static void namespaces() {
@@ -78,6 +84,65 @@ class TandemServiceBusLiveTest {
               EnvelopeCodec.read(n -> (String) copy.getApplicationProperties().get(n)));
         }
       }
+    }
+  }
+
+  /**
+   * A follower region's wrapper (its fence refuses every shard) on namespace A's queue: the copy is
+   * parked as a recheck copy under a new MessageId with the same tandem-id, the original completed;
+   * the recheck copy arrives after the delay and is parked again (round 2), never run.
+   */
+  @Test
+  void aFollowersCopyComesBackAsARecheckCopyUnderANewMessageId() {
+    String id;
+    try (TandemServiceBusSender sender = TandemServiceBusSender.builder()
+        .region(RegionId.of("region-a"), client(connectionA).sender().queueName(queue).buildClient())
+        .region(RegionId.of("region-b"), client(connectionB).sender().queueName(queue).buildClient())
+        .shardCount(8)
+        .publisher(p -> p.spoolDirectory(spool).ackPolicy(AckPolicy.ALL))
+        .build()) {
+      id = sender.sendMessage(new ServiceBusMessage("tandem live recheck")).id();
+    }
+    AtomicInteger runs = new AtomicInteger();
+    try (IdempotencyStore store = IdempotencyStore.builder().region(RegionId.of("region-a"))
+            .instance("live-1").directory(storeDir).build();
+        var recheckSender = client(connectionA).sender().queueName(queue).buildClient();
+        ServiceBusReceiverClient receiver =
+            client(connectionA).receiver().queueName(queue).buildClient()) {
+      TandemServiceBusProcessor follower = TandemServiceBusProcessor.builder()
+          .processor(OnceProcessor.builder().store(store)
+              .deadLetterSink(TandemServiceBusProcessor.settlementDeadLetterSink())
+              .fence((shard, epoch) -> false))
+          .shardCount(8)
+          .recheckSender(recheckSender)
+          .recheckDelay(Duration.ofSeconds(2))
+          .followerHold(Duration.ofMillis(200))
+          .build();
+      String original = null;
+      ServiceBusReceivedMessage copy = null;
+      long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
+      while (copy == null && System.nanoTime() < deadline) {
+        for (ServiceBusReceivedMessage m : receiver.receiveMessages(20, Duration.ofSeconds(10))) {
+          boolean ours = id.equals(m.getApplicationProperties().get(TandemHeaders.ID));
+          if (ours && original != null && !original.equals(m.getMessageId())) {
+            copy = m;
+          } else if (ours) {
+            original = m.getMessageId();
+          }
+          if (ours) {
+            follower.process(receiver, m, ctx -> runs.incrementAndGet());
+          } else {
+            receiver.complete(m); // another test's leftover
+          }
+        }
+      }
+      assertNotNull(copy, "the recheck copy of " + id + " came back");
+      assertEquals(id, original, "the original's MessageId is the Tandem id");
+      assertTrue(!copy.getMessageId().equals(id), "a new MessageId");
+      assertEquals(1, ((Number) copy.getApplicationProperties()
+          .get(TandemServiceBusProcessor.RECHECK_PROPERTY)).intValue());
+      assertEquals("tandem live recheck", copy.getBody().toString());
+      assertEquals(0, runs.get(), "a follower never runs the handler");
     }
   }
 }
