@@ -21,7 +21,8 @@ import java.nio.charset.StandardCharsets;
  * untouched.
  *
  * <p>The worker hands middleware only string trigger data, never trigger metadata, so Service Bus and
- * Event Hubs functions (envelope in metadata) use {@link TandemFunctions#once} in their body. A marked
+ * Event Hubs functions (envelope in metadata) use {@link TandemFunctions#once} in their body (Service
+ * Bus: with a {@link ServiceBusTriggerMessage}, which lets a follower park a recheck copy). A marked
  * parameter whose value is not the Kafka trigger's event JSON fails at the first call, saying so.
  */
 public final class TandemMiddleware implements Middleware {

@@ -17,7 +17,9 @@ import java.lang.annotation.Target;
  * }</pre>
  *
  * For Service Bus and Event Hubs triggers (whose envelope is in trigger metadata the middleware cannot
- * see) use {@link TandemFunctions#once} inside the function instead.
+ * see) use {@link TandemFunctions#once} inside the function instead; a Service Bus function passes a
+ * {@link ServiceBusTriggerMessage}, so that a follower region parks a recheck copy rather than
+ * failing the invocation.
  */
 @Documented
 @Retention(RetentionPolicy.RUNTIME)
