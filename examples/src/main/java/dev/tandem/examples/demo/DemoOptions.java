@@ -46,8 +46,12 @@ public record DemoOptions(int messages, int rate, Fault fail, Policy policy, lon
           "",
           "The last line is machine-readable:",
           "  RESULT published=<n> processed=<n> lost=<n> duplicates=<n> bound=<n> detected=<n> takeover_ms=<n>",
-          "Exit code 0 unless lost > 0, duplicates > bound after a crash, duplicates != detected after a",
-          "partition, or duplicates > 0 with --fail none|handover.");
+          "Exit code 0 unless lost > 0, duplicates > bound after a crash, duplicates != detected (in",
+          "either region) after a partition under automatic, duplicates > bound after a partition under",
+          "witness, or duplicates > 0 with --fail none|handover.",
+          "",
+          "--fail partition cuts the link between the regions both ways for 15 s (both stay up);",
+          "--policy witness starts a third in-JVM Kafka cluster as the takeover witness.");
 
   /** Parses {@code args}; throws {@link IllegalArgumentException} with a clear message on bad input. */
   public static DemoOptions parse(String... args) {

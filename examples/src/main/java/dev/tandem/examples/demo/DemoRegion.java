@@ -6,6 +6,7 @@ import dev.tandem.consumer.kafka.TandemRecordHandler;
 import dev.tandem.consumer.ownership.OwnershipPolicy;
 import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.consumer.ownership.TakeoverReport;
+import dev.tandem.consumer.ownership.WitnessPolicy;
 import dev.tandem.core.RegionId;
 import dev.tandem.publisher.KafkaRegionalSink;
 import dev.tandem.store.IdempotencyStore;
@@ -41,12 +42,20 @@ final class DemoRegion implements AutoCloseable {
   private final Producer<byte[], byte[]> dlqProducer;
   private final KafkaRegionalSink resendSink;
   private final TandemKafkaConsumer<String, byte[]> consumer;
+  /** The WITNESS policy of this region (null under the other policies): it lives in the consumer. */
+  private final WitnessPolicy witnessPolicy;
   private volatile boolean consuming;
 
+  /**
+   * A region of the in-JVM clusters: its own clients (the consumer, its changelog, the dead-letter
+   * producer) reach its broker directly, and everything that reaches the OTHER region (the
+   * replication log's writes and catch-up reads there, the re-send sink) goes through the other
+   * region's cuttable link, so {@code TwoRegions.cutLink()} is a real partition between them.
+   */
   DemoRegion(RegionId region, KafkaRegion own, KafkaRegion other, RegionId otherId, Path dir,
       String topic, int shards, OwnershipPolicy policy, TandemRecordHandler<String, byte[]> handler) {
-    this(region, own.bootstrapServers(), other.bootstrapServers(), otherId, dir, topic, shards, policy,
-        handler);
+    this(region, own.bootstrapServers(), other.linkBootstrapServers(), otherId, dir, topic, shards,
+        policy, handler);
   }
 
   /**
@@ -56,6 +65,7 @@ final class DemoRegion implements AutoCloseable {
   DemoRegion(RegionId region, String ownBootstrap, String otherBootstrap, RegionId otherId, Path dir,
       String topic, int shards, OwnershipPolicy policy, TandemRecordHandler<String, byte[]> handler) {
     this.region = region;
+    this.witnessPolicy = policy instanceof WitnessPolicy w ? w : null;
     store = IdempotencyStore.builder().region(region).instance(region.name() + "-1")
         .directory(dir.resolve(region.name() + "-store")).meterRegistry(meters).build();
     log = KafkaReplicationLog.builder().store(store)
@@ -73,6 +83,8 @@ final class DemoRegion implements AutoCloseable {
         .regions(List.of(RegionId.of("region-a"), RegionId.of("region-b")))
         .store(log.replicatedStore()).replicationLog(log)
         .policy(policy).window(100).catchUpTimeout(Duration.ofSeconds(5))
+        // an owner silent longer than L re-reads the changelogs before processing again
+        .revalidateAfter(TwoRegionDemo.LEASE_TIMEOUT)
         .meterRegistry(meters).build();
     Properties cp = new Properties();
     cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, ownBootstrap);
@@ -128,16 +140,24 @@ final class DemoRegion implements AutoCloseable {
     consuming = false;
     consumer.close();
     kafka.close(Duration.ofSeconds(5));
+    if (witnessPolicy != null) {
+      // the witness renewals run in the consumer's process: when its consumers stop, they stop too
+      witnessPolicy.close();
+    }
   }
 
   List<TakeoverReport> takeovers() {
     return ownership.reports();
   }
 
+  /**
+   * Shards whose lease names this region in its own replica (the lease view only: asking {@code
+   * owns()} would also ask the policy, and a display must not make a WITNESS policy renew).
+   */
   long ownedShards(int shards) {
     long n = 0;
     for (int s = 0; s < shards; s++) {
-      if (ownership.owns(s)) {
+      if (ownership.lease(s).owner().equals(region)) {
         n++;
       }
     }
@@ -153,5 +173,9 @@ final class DemoRegion implements AutoCloseable {
     dlqProducer.close(Duration.ofSeconds(5));
     log.close();
     store.close();
+    if (witnessPolicy != null) {
+      witnessPolicy.close();
+      witnessPolicy.witness().close();
+    }
   }
 }

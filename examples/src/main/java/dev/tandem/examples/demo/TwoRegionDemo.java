@@ -4,10 +4,14 @@ import dev.tandem.consumer.ownership.HandoverReport;
 import dev.tandem.consumer.ownership.MoveReport;
 import dev.tandem.consumer.ownership.OwnershipPolicy;
 import dev.tandem.consumer.ownership.TakeoverReport;
+import dev.tandem.consumer.ownership.WitnessPolicy;
+import dev.tandem.consumer.witness.KafkaTopicWitness;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemHeaders;
 import dev.tandem.publisher.TandemKafkaProducer;
+import dev.tandem.store.ShardLease;
 import dev.tandem.testkit.History;
+import dev.tandem.testkit.KafkaRegion;
 import dev.tandem.testkit.TwoRegions;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -17,7 +21,9 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -39,6 +45,16 @@ public final class TwoRegionDemo {
   /** A takeover decision after this much silence (plus the margin): short, for a demo. */
   static final Duration LEASE_TIMEOUT = Duration.ofSeconds(4);
   static final Duration MARGIN = Duration.ofSeconds(2);
+  /**
+   * How long {@code --fail partition} keeps the link cut: the takeover time (L + margin), the
+   * takeover's catch-up of the unreachable peer's changelog (5 s), and a few seconds of both sides
+   * acting on what they decided.
+   */
+  static final Duration PARTITION = LEASE_TIMEOUT.plus(MARGIN).plus(Duration.ofSeconds(9));
+  /** The witness lease of {@code --policy witness}: a holder that stops renewing loses it after this plus the margin. */
+  static final Duration WITNESS_LEASE = Duration.ofSeconds(4);
+  static final Duration WITNESS_MARGIN = Duration.ofSeconds(1);
+  static final String WITNESS_TOPIC = "tandem-witness";
 
   private TwoRegionDemo() {}
 
@@ -55,13 +71,6 @@ public final class TwoRegionDemo {
       System.out.println(DemoOptions.USAGE);
       return;
     }
-    if (o.policy() == DemoOptions.Policy.WITNESS || o.fail() == DemoOptions.Fault.PARTITION) {
-      System.err.println("--policy witness and --fail partition come with the rest of the"
-          + " takeover-policies work (issue 6) and are not in this build yet; run with --policy"
-          + " automatic|manual and --fail none|consumers|broker|handover.");
-      System.exit(2);
-      return;
-    }
     DemoResult r = run(o);
     System.out.println(r.resultLine());
     System.exit(r.exitCode());
@@ -73,20 +82,30 @@ public final class TwoRegionDemo {
     long t0 = System.nanoTime();
     step("starting two Kafka regions in this JVM (region-a, region-b; single-node KRaft each)");
     History history = new History();
+    KafkaRegion witness = null;
     try (TwoRegions regions = TwoRegions.start()) {
       regions.createTopic(TOPIC, SHARDS);
       step("regions up in " + ms(t0) + " ms: region-a " + regions.a().bootstrapServers()
-          + ", region-b " + regions.b().bootstrapServers());
-      OwnershipPolicy policy = o.policy() == DemoOptions.Policy.MANUAL
-          ? OwnershipPolicy.manual()
-          : OwnershipPolicy.automatic(LEASE_TIMEOUT, MARGIN, Duration.ofSeconds(60));
+          + ", region-b " + regions.b().bootstrapServers() + " (each reaches the other through a"
+          + " link the demo can cut)");
+      if (o.policy() == DemoOptions.Policy.WITNESS) {
+        long w0 = System.nanoTime();
+        step("starting the takeover witness: a third Kafka cluster in this JVM, outside both regions"
+            + " (a one-partition topic '" + WITNESS_TOPIC + "'; lease " + WITNESS_LEASE.toSeconds()
+            + " s, margin " + WITNESS_MARGIN.toSeconds() + " s)");
+        witness = KafkaRegion.start("witness");
+        witness.createTopic(WITNESS_TOPIC, 1);
+        step("witness up in " + ms(w0) + " ms at " + witness.bootstrapServers()
+            + "; a region processes a shard only while the witness grants it the shard");
+      }
       List<MoveReport> moves = new java.util.concurrent.CopyOnWriteArrayList<>();
       AtomicLong firstRunAfterFault = new AtomicLong();
       AtomicLong faultAt = new AtomicLong();
       List<DemoRegion> nodes = new ArrayList<>();
       for (RegionId id : List.of(A, B)) {
         nodes.add(new DemoRegion(id, id.equals(A) ? regions.a() : regions.b(),
-            id.equals(A) ? regions.b() : regions.a(), id.equals(A) ? B : A, dir, TOPIC, SHARDS, policy,
+            id.equals(A) ? regions.b() : regions.a(), id.equals(A) ? B : A, dir, TOPIC, SHARDS,
+            policy(o.policy(), witness),
             (rec, ctx) -> {
               history.handled(ctx.id(), id.name(), id.name() + "-1", ctx.epoch());
               if (faultAt.get() != 0 && id.equals(B) && ctx.epoch() > 0) {
@@ -115,12 +134,16 @@ public final class TwoRegionDemo {
       long nanosPerMessage = 1_000_000_000L / o.rate();
       long nextProgress = System.nanoTime();
       int faultIndex = -1;
+      CompletableFuture<Void> healed = CompletableFuture.completedFuture(null);
       for (int i = 0; i < o.messages(); i++) {
         if (i == o.messages() / 2 && o.fail() != DemoOptions.Fault.NONE) {
           faultAt.set(System.nanoTime());
           faultIndex = inject(o.fail(), regions, a, b, history);
+          if (o.fail() == DemoOptions.Fault.PARTITION) {
+            healed = healLater(regions);
+          }
           if (o.policy() == DemoOptions.Policy.MANUAL && o.fail() != DemoOptions.Fault.HANDOVER) {
-            operator(a, b, moves);
+            operator(a, b, moves, o.fail());
           }
         }
         String id = "order-" + o.seed() + "-" + i;
@@ -148,6 +171,18 @@ public final class TwoRegionDemo {
         }
       }
       producer.flush();
+      if (!healed.isDone()) {
+        step("published; the link stays cut until " + PARTITION.toSeconds() + " s after the fault");
+        while (!healed.isDone()) {
+          progress(acked.get(), history, a, b);
+          try {
+            healed.get(1, TimeUnit.SECONDS);
+          } catch (java.util.concurrent.TimeoutException tick) {
+            // still cut: another progress line
+          }
+        }
+      }
+      healed.join();
       step("published; waiting for every published id to be processed (up to 90 s)");
       long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
       while (System.nanoTime() < deadline && history.check(0).lost().size() > 0) {
@@ -157,6 +192,20 @@ public final class TwoRegionDemo {
       if (o.fail() == DemoOptions.Fault.BROKER) {
         step("region-a's broker comes back; its spooled copies drain, and it rejoins as follower");
         regions.a().startBroker();
+        if (history.check(0).lost().size() > 0) {
+          // nothing took region-a's shards over: they waited for its broker; a message is lost
+          // only if it is not processed even now
+          step("some ids were not processed while region-a's broker was down (no takeover of its"
+              + " shards); waiting for them now that it is back (up to 60 s)");
+          long until = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+          while (System.nanoTime() < until && history.check(0).lost().size() > 0) {
+            progress(acked.get(), history, a, b);
+            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000_000L); // a progress tick, not a sync
+          }
+        }
+      }
+      if (o.fail() == DemoOptions.Fault.PARTITION) {
+        settle(acked.get(), history, a, b);
       }
       if (faultIndex >= 0) {
         history.endFault(faultIndex);
@@ -179,7 +228,8 @@ public final class TwoRegionDemo {
           unknown = true;
         }
       }
-      long detected = Math.max(a.store.detectedDuplicates(), b.store.detectedDuplicates());
+      long detectedA = a.store.detectedDuplicates();
+      long detectedB = b.store.detectedDuplicates();
       long takeoverMs = firstRunAfterFault.get() == 0 || faultAt.get() == 0 ? -1
           : (firstRunAfterFault.get() - faultAt.get()) / 1_000_000;
       System.out.println();
@@ -192,12 +242,19 @@ public final class TwoRegionDemo {
           + (report.lost().isEmpty() ? "" : "   e.g. " + report.lost().stream().limit(5).toList()));
       System.out.println("  duplicates                " + report.duplicates() + "   by fault window: "
           + report.duplicatesByWindow() + ", outside any fault: " + report.duplicatesOutsideFaults());
-      System.out.println("  takeovers                 " + takeovers.size());
+      System.out.println("  takeovers                 " + takeovers.size()
+          + (takeovers.isEmpty() && (o.fail() == DemoOptions.Fault.CONSUMERS || o.fail() == DemoOptions.Fault.BROKER)
+              ? "   (none: region-a's shards waited for region-a to come back)" : ""));
       for (TakeoverReport t : takeovers) {
         System.out.println("    " + t);
       }
       System.out.println("  duplicate bound reported  " + (unknown ? "unknown (see above)" : bound < 0 ? "none (no takeover)" : bound));
-      System.out.println("  detected by the store     " + detected);
+      if (o.fail() == DemoOptions.Fault.PARTITION && o.policy() == DemoOptions.Policy.AUTOMATIC) {
+        System.out.println("    (AUTOMATIC is availability first: behind a partition the old owner goes on"
+            + " processing, so the bound covers a crash, not a partition; every duplicate must be detected)");
+      }
+      System.out.println("  detected by the store     " + (detectedA == detectedB ? detectedA + " (the same in both regions)"
+          : "region-a " + detectedA + ", region-b " + detectedB + " (they disagree)"));
       step("closing");
       producer.close(Duration.ofSeconds(5));
       for (DemoRegion n : nodes) {
@@ -208,14 +265,94 @@ public final class TwoRegionDemo {
         }
       }
       DemoResult result = new DemoResult(report.published(), report.processed(), report.lost().size(),
-          report.duplicates(), unknown ? -1 : bound, detected, takeoverMs, o.fail());
+          report.duplicates(), unknown ? -1 : bound, detectedA, detectedB, takeoverMs, o.fail(),
+          o.policy());
       String violation = result.violation();
       System.out.println("  verdict                   " + (violation == null ? "the promise held" : "BROKEN: " + violation));
       System.out.println("  took                      " + ms(t0) / 1000 + " s");
       return result;
     } finally {
+      if (witness != null) {
+        witness.close();
+      }
       deleteQuietly(dir);
     }
+  }
+
+  /** One region's policy; under WITNESS each region has its own witness client and policy. */
+  private static OwnershipPolicy policy(DemoOptions.Policy p, KafkaRegion witness) {
+    return switch (p) {
+      case AUTOMATIC -> OwnershipPolicy.automatic(LEASE_TIMEOUT, MARGIN, Duration.ofSeconds(60));
+      case MANUAL -> OwnershipPolicy.manual();
+      case WITNESS -> WitnessPolicy.builder(KafkaTopicWitness.builder()
+              .bootstrapServers(witness.bootstrapServers()).topic(WITNESS_TOPIC)
+              .lease(WITNESS_LEASE).margin(WITNESS_MARGIN).requestTimeout(Duration.ofSeconds(2))
+              .build())
+          .renewEvery(Duration.ofMillis(500)).build();
+    };
+  }
+
+  /** Heals the link {@link #PARTITION} after now, on a timer: the publisher goes on meanwhile. */
+  private static CompletableFuture<Void> healLater(TwoRegions regions) {
+    return CompletableFuture.runAsync(() -> {
+      regions.healLink();
+      step("HEAL: the link between the regions is back; spooled changelog writes replay both ways");
+    }, CompletableFuture.delayedExecutor(PARTITION.toMillis(), TimeUnit.MILLISECONDS));
+  }
+
+  /**
+   * After a partition: waits (up to 90 s) until both replicas agree on every shard's lease, every
+   * changelog write reached the peer, and both stores' detected-duplicate counts are equal and have
+   * not moved for 3 s.
+   */
+  private static void settle(long published, History history, DemoRegion a, DemoRegion b) {
+    step("waiting until both replicas agree on every lease and the detected duplicates settle (up to 90 s)");
+    long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
+    long stableSince = 0;
+    long last = -1;
+    long nextProgress = 0;
+    while (System.nanoTime() < deadline) {
+      long da = a.store.detectedDuplicates();
+      long db = b.store.detectedDuplicates();
+      boolean settled = da == db && da == last && leasesAgree(a, b) && drained(a) && drained(b);
+      last = da == db ? da : -1;
+      if (!settled) {
+        stableSince = 0;
+      } else if (stableSince == 0) {
+        stableSince = System.nanoTime();
+      } else if (System.nanoTime() - stableSince >= Duration.ofSeconds(3).toNanos()) {
+        step("settled: leases agree, detected duplicates " + da + " in both regions");
+        return;
+      }
+      if (System.nanoTime() >= nextProgress) {
+        progress(published, history, a, b);
+        System.out.println("           detected a=" + da + " b=" + db);
+        nextProgress = System.nanoTime() + 1_000_000_000L;
+      }
+      java.util.concurrent.locks.LockSupport.parkNanos(250_000_000L); // a polling tick, not a sync
+    }
+    step("did not settle within 90 s (leases agree: " + leasesAgree(a, b) + ", detected a="
+        + a.store.detectedDuplicates() + " b=" + b.store.detectedDuplicates() + ")");
+  }
+
+  private static boolean leasesAgree(DemoRegion a, DemoRegion b) {
+    for (int s = 0; s < SHARDS; s++) {
+      ShardLease la = a.ownership.lease(s);
+      ShardLease lb = b.ownership.lease(s);
+      if (la.epoch() != lb.epoch() || !la.owner().equals(lb.owner())) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private static boolean drained(DemoRegion n) {
+    for (int s = 0; s < SHARDS; s++) {
+      if (n.log.unackedByPeers(s) > 0) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /** Short client timeouts, so a dead region is noticed in seconds, not the defaults' minutes. */
@@ -230,11 +367,14 @@ public final class TwoRegionDemo {
    * Under MANUAL nothing moves by itself: the demo plays the operator, who sees region-a silent, waits
    * out the usual takeover time, and moves each of region-a's shards to region-b (fencing first).
    */
-  private static void operator(DemoRegion a, DemoRegion b, List<MoveReport> moves) {
+  private static void operator(DemoRegion a, DemoRegion b, List<MoveReport> moves,
+      DemoOptions.Fault fault) {
     Thread t = new Thread(() -> {
       java.util.concurrent.locks.LockSupport.parkNanos(LEASE_TIMEOUT.plus(MARGIN).toNanos()); // the operator's deliberation, not a sync
-      step("OPERATOR (the demo plays the operator): region-a is silent; moving its shards to region-b,"
-          + " fencing first (new epoch written, then the old owner's acknowledgement awaited)");
+      step("OPERATOR (the demo plays the operator): region-a "
+          + (fault == DemoOptions.Fault.PARTITION ? "cannot be reached from region-b" : "is silent")
+          + "; moving its shards to region-b, fencing first (new epoch written, then the old"
+          + " owner's acknowledgement awaited)");
       for (int s = 0; s < SHARDS; s++) {
         if (!b.ownership.owns(s)) {
           MoveReport m = b.ownership.move(s, Duration.ofSeconds(5));
@@ -272,6 +412,13 @@ public final class TwoRegionDemo {
             step("handover of shard " + s + ": " + r.detail() + " in " + r.took().toMillis() + " ms");
           }
         }
+        return w;
+      }
+      case PARTITION -> {
+        step("FAULT: cutting the link between the regions both ways for " + PARTITION.toSeconds()
+            + " s (both regions, brokers and consumers stay up; the publisher reaches both)");
+        int w = history.beginFault("partition");
+        regions.cutLink();
         return w;
       }
       default -> throw new IllegalStateException("fault not available: " + fault);

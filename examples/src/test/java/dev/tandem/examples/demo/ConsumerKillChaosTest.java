@@ -68,8 +68,12 @@ class ConsumerKillChaosTest {
         ChildJvm child = ChildJvm.start(ChaosConsumerMain.class, regions.a().bootstrapServers(),
             regions.b().bootstrapServers(), topic, dir.toString(), Integer.toString(hangAt));
         TandemKafkaProducer<String, byte[]> producer = PacedPublisher.producer(regions, dir.resolve("pub"))) {
-      b.start();
       child.awaitLine("STARTED"::equals, Duration.ofSeconds(90));
+      // region B starts watching only once region A's owner heartbeats have reached B's replica: a
+      // child JVM slow to start on a loaded machine is not the fault this scenario injects
+      await().atMost(Duration.ofSeconds(90)).until(() -> b.ownership.lease(0).heartbeatHlc() != 0
+          && b.ownership.lease(2).heartbeatHlc() != 0);
+      b.start();
       PacedPublisher publishing = PacedPublisher.start(producer, topic, "kill-" + SEED, 0, MESSAGES, RATE,
           SEED, history);
 

@@ -32,6 +32,23 @@ class DemoOptionsTest {
     assertEquals(1, new DemoResult(10, 10, 0, 4, 3, 0, 900, DemoOptions.Fault.CONSUMERS).exitCode());
     assertEquals(0, new DemoResult(10, 10, 0, 4, -1, 4, 900, DemoOptions.Fault.PARTITION).exitCode());
     assertEquals(1, new DemoResult(10, 10, 0, 4, -1, 3, 900, DemoOptions.Fault.PARTITION).exitCode());
+    // a partition: whatever the policy, both replicas must count each detected duplicate once
+    assertEquals(1, new DemoResult(10, 10, 0, 4, -1, 4, 3, 900, DemoOptions.Fault.PARTITION,
+        DemoOptions.Policy.AUTOMATIC).exitCode());
+    // WITNESS: within the bound, 0 without a takeover, detected or not
+    assertEquals(0, new DemoResult(10, 10, 0, 0, -1, 0, 0, -1, DemoOptions.Fault.PARTITION,
+        DemoOptions.Policy.WITNESS).exitCode());
+    assertEquals(1, new DemoResult(10, 10, 0, 1, -1, 1, 1, -1, DemoOptions.Fault.PARTITION,
+        DemoOptions.Policy.WITNESS).exitCode());
+    assertEquals(0, new DemoResult(10, 10, 0, 2, 5, 2, 2, 900, DemoOptions.Fault.PARTITION,
+        DemoOptions.Policy.WITNESS).exitCode());
+    // MANUAL: an acknowledged move bounds the duplicates; an unacknowledged one (-1) needs them detected
+    assertEquals(1, new DemoResult(10, 10, 0, 6, 5, 6, 6, 900, DemoOptions.Fault.PARTITION,
+        DemoOptions.Policy.MANUAL).exitCode());
+    assertEquals(0, new DemoResult(10, 10, 0, 6, -1, 6, 6, 900, DemoOptions.Fault.PARTITION,
+        DemoOptions.Policy.MANUAL).exitCode());
+    assertEquals(1, new DemoResult(10, 10, 0, 6, -1, 5, 5, 900, DemoOptions.Fault.PARTITION,
+        DemoOptions.Policy.MANUAL).exitCode());
     assertEquals("RESULT published=10 processed=10 lost=0 duplicates=2 bound=3 detected=0 takeover_ms=900",
         new DemoResult(10, 10, 0, 2, 3, 0, 900, DemoOptions.Fault.BROKER).resultLine());
   }
