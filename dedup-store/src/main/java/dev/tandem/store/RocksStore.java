@@ -454,19 +454,19 @@ final class RocksStore implements IdempotencyStore {
   public Map<RecordKey, IdRecord> terminalRecords(Collection<RecordKey> keys) {
     maybeMaintain();
     Map<RecordKey, IdRecord> found = new HashMap<>();
-    List<RecordKey> missed = new ArrayList<>();
+    LinkedHashSet<RecordKey> missed = new LinkedHashSet<>();
     for (RecordKey key : keys) {
       IdRecord cached = cache.getIfPresent(Objects.requireNonNull(key, "key"));
       if (cached != null) {
         found.put(key, cached);
-      } else if (!found.containsKey(key)) {
-        missed.add(key);
+      } else {
+        missed.add(key); // a key given twice is read once
       }
     }
     if (missed.isEmpty()) {
       return found;
     }
-    List<RecordKey> distinct = new ArrayList<>(new LinkedHashSet<>(missed));
+    List<RecordKey> distinct = new ArrayList<>(missed);
     // one multiGet for every miss; the fills happen under the stripes, as in readThrough
     withLocks(distinct, false, batch -> {
       RocksEngine.Stored[] stored = batch.currentAll(distinct);
@@ -850,7 +850,11 @@ final class RocksStore implements IdempotencyStore {
       return s;
     }
 
-    /** {@link #current} of each key (index for index), the RocksDB reads in one multiGet. */
+    /**
+     * {@link #current} of each distinct key (index for index), the RocksDB reads in one multiGet. For
+     * read-only batches: the answers are not added to the overlay, so no write of this batch may
+     * follow (terminalRecords is the only caller).
+     */
     RocksEngine.Stored[] currentAll(List<RecordKey> keys) {
       RocksEngine.Stored[] out = new RocksEngine.Stored[keys.size()];
       List<Integer> toRead = new ArrayList<>();
@@ -872,9 +876,6 @@ final class RocksStore implements IdempotencyStore {
           out[toRead.get(j)] = read[j];
           observeRead(keys.get(toRead.get(j)), read[j]);
         }
-      }
-      for (int i = 0; i < out.length; i++) {
-        overlay.putIfAbsent(keys.get(i), out[i]);
       }
       return out;
     }

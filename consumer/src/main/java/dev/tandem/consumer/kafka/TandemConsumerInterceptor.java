@@ -15,7 +15,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -117,21 +116,27 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
   public ConsumerRecords<K, V> onConsume(ConsumerRecords<K, V> records) {
     // one store lookup per poll: every record's key first, then the cache and one RocksDB multiGet
     // for all of them (store.terminalRecords), then the decision per record in fetch order
-    List<RecordKey> keys = new ArrayList<>(records.count());
-    Map<ConsumerRecord<K, V>, RecordKey> keyOf = new IdentityHashMap<>(records.count());
-    for (ConsumerRecord<K, V> r : records) {
-      RecordKey key = keyOf(r);
-      if (key != null) {
-        keys.add(key);
-        keyOf.put(r, key);
+    List<TopicPartition> partitions = new ArrayList<>(records.partitions());
+    // keyOf[i]: the key of the i-th record in (partition, offset) order; null: no usable id
+    RecordKey[] keyOf = new RecordKey[records.count()];
+    List<RecordKey> keys = new ArrayList<>(keyOf.length);
+    int i = 0;
+    for (TopicPartition tp : partitions) {
+      for (ConsumerRecord<K, V> r : records.records(tp)) {
+        keyOf[i] = keyOf(r);
+        if (keyOf[i] != null) {
+          keys.add(keyOf[i]);
+        }
+        i++;
       }
     }
     Map<RecordKey, IdRecord> terminal = keys.isEmpty() ? Map.of() : store.terminalRecords(keys);
     Map<TopicPartition, List<ConsumerRecord<K, V>>> kept = new HashMap<>();
-    for (TopicPartition tp : records.partitions()) {
+    i = 0;
+    for (TopicPartition tp : partitions) {
       List<ConsumerRecord<K, V>> out = new ArrayList<>();
       for (ConsumerRecord<K, V> r : records.records(tp)) {
-        RecordKey key = keyOf.get(r);
+        RecordKey key = keyOf[i++];
         if (key != null && alreadyDone(r, terminal.get(key))) {
           dropped.increment();
         } else {
