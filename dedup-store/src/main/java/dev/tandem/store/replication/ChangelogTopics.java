@@ -9,9 +9,12 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.config.TopicConfig;
 import org.apache.kafka.common.errors.TopicExistsException;
 
@@ -75,6 +78,44 @@ final class ChangelogTopics {
                 + " partitions but the store has " + partitions
                 + " shards; shard n must be partition n (create it with " + partitions + ")");
       }
+      checkConfigs(admin, region, topic, configs, timeout);
+    }
+  }
+
+  /**
+   * An existing changelog must keep records at least as long as this log needs (retention ≥ record
+   * TTL + tolerated lag) and be compacted: a shorter retention or a delete-only policy would let the
+   * broker drop records a restore still needs, silently. Refused with the command that fixes it.
+   */
+  private static void checkConfigs(Admin admin, RegionId region, String topic,
+      Map<String, String> wanted, Duration timeout) throws TimeoutException, InterruptedException {
+    ConfigResource res = new ConfigResource(ConfigResource.Type.TOPIC, topic);
+    Config actual;
+    try {
+      actual = admin.describeConfigs(Set.of(res)).all()
+          .get(timeout.toMillis(), TimeUnit.MILLISECONDS).get(res);
+    } catch (ExecutionException e) {
+      throw new IllegalStateException(
+          "could not read the configs of changelog topic " + topic + " in " + region, e.getCause());
+    }
+    String want = wanted.get(TopicConfig.RETENTION_MS_CONFIG);
+    ConfigEntry have = actual.get(TopicConfig.RETENTION_MS_CONFIG);
+    if (want != null && have != null && have.value() != null) {
+      long w = Long.parseLong(want);
+      long h = Long.parseLong(have.value());
+      if (h >= 0 && (w < 0 || h < w)) {
+        throw new IllegalStateException("changelog topic " + topic + " in " + region
+            + " has retention.ms=" + h + ", shorter than the " + (w < 0 ? "unlimited" : w + " ms")
+            + " this log needs (record TTL + tolerated lag): the broker could delete records a"
+            + " restore still needs. Raise it: kafka-configs --alter --entity-type topics"
+            + " --entity-name " + topic + " --add-config retention.ms=" + w);
+      }
+    }
+    ConfigEntry policy = actual.get(TopicConfig.CLEANUP_POLICY_CONFIG);
+    if (policy != null && policy.value() != null && !policy.value().contains("compact")) {
+      throw new IllegalStateException("changelog topic " + topic + " in " + region
+          + " has cleanup.policy=" + policy.value() + "; a changelog must be compacted"
+          + " (cleanup.policy=compact,delete), or it grows without bound or loses records");
     }
   }
 
