@@ -1,7 +1,10 @@
 package dev.tandem.benchmarks;
 
+import dev.tandem.core.Envelope;
 import dev.tandem.core.RegionId;
+import dev.tandem.core.TandemIds;
 import dev.tandem.publisher.AckPolicy;
+import dev.tandem.publisher.KafkaEnvelopeHeaders;
 import dev.tandem.publisher.TandemKafkaProducer;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -15,6 +18,8 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.clients.producer.internals.BuiltInPartitioner;
+import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -40,7 +45,9 @@ import org.openjdk.jmh.annotations.Warmup;
  *       copy completes in the background or is spooled); {@code tandemAll*} the same with {@link
  *       AckPolicy#ALL} (waits for both regions, like the raw fan-out);
  *   <li>{@code fanOut*}: two raw {@link KafkaProducer}s driven in parallel by hand — send to both,
- *       wait for both acknowledgements: the ideal fan-out, Tandem's ceiling;
+ *       wait for both acknowledgements: the ideal fan-out, Tandem's ceiling; {@code
+ *       fanOutEnvelopeBatch} the same with a Tandem envelope computed and written per record (what
+ *       the wire format alone costs);
  *   <li>{@code naive*}: two raw producers one after the other, each send waited for before the next
  *       (the naive wrapper);
  *   <li>{@code single*}: one raw producer to one region (the floor for any dual publish).
@@ -58,6 +65,7 @@ import org.openjdk.jmh.annotations.Warmup;
 public class PublisherBenchmark {
 
   static final int BATCH = 200;
+  static final int PARTITIONS = 4;
 
   @Param({"100", "1024"})
   public int valueBytes;
@@ -78,7 +86,7 @@ public class PublisherBenchmark {
   @Setup(Level.Trial)
   public void setUp() throws Exception {
     regions = RegionsProcess.start();
-    topic = regions.createTopic("bench-publish", 4);
+    topic = regions.createTopic("bench-publish", PARTITIONS);
     spool = Files.createTempDirectory("tandem-bench-spool");
     tandem = tandem(AckPolicy.ANY, tandemMeters);
     tandemAll = tandem(AckPolicy.ALL, tandemAllMeters);
@@ -185,6 +193,38 @@ public class PublisherBenchmark {
       acks[2 * i + 1] = rawB.send(r);
     }
     awaitAll(acks);
+  }
+
+  /**
+   * The hand fan-out again, but every record carries what Tandem's wire format costs at the least:
+   * a new id and the SHA-256 of the value, written as the envelope headers, and the partition computed
+   * once for both regions. Tandem's machinery (ack policy, spool routing, timeouts, circuit, futures)
+   * is absent, so {@code tandemAllBatch / fanOutEnvelopeBatch} is what that machinery costs and
+   * {@code fanOutEnvelopeBatch / fanOutBatch} what the envelope itself costs.
+   */
+  @Benchmark
+  @BenchmarkMode(Mode.Throughput)
+  @OutputTimeUnit(TimeUnit.SECONDS)
+  @OperationsPerInvocation(BATCH)
+  public void fanOutEnvelopeBatch() throws Exception {
+    Future<RecordMetadata>[] acks = futures(2 * BATCH);
+    for (int i = 0; i < BATCH; i++) {
+      ProducerRecord<byte[], byte[]> r = envelopeRecord();
+      acks[2 * i] = rawA.send(r);
+      acks[2 * i + 1] = rawB.send(r);
+    }
+    awaitAll(acks);
+  }
+
+  /** A record with a fresh envelope (UUIDv7 id, SHA-256 digest, shard, time) in its headers. */
+  ProducerRecord<byte[], byte[]> envelopeRecord() {
+    next = (next + 1) & (keys.length - 1);
+    byte[] key = keys[next];
+    int partition = BuiltInPartitioner.partitionForKey(key, PARTITIONS);
+    Envelope envelope = Envelope.forPayload(TandemIds.newId(), value, partition, System.currentTimeMillis());
+    RecordHeaders headers = new RecordHeaders();
+    KafkaEnvelopeHeaders.write(envelope, headers);
+    return new ProducerRecord<>(topic, partition, key, value, headers);
   }
 
   @Benchmark
