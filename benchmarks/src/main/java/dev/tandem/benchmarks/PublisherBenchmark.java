@@ -59,7 +59,9 @@ import org.openjdk.jmh.annotations.Warmup;
  * idempotent, linger 1 ms). The brokers run in a separate JVM ({@link RegionsProcess}).
  */
 @State(Scope.Benchmark)
-@Warmup(iterations = 2, time = 2)
+// Tandem's path takes 60,000+ records to compile on 2 loaded cores (PublisherWarmupMain): a 1 s
+// warm-up measures the JIT, not the publisher (benchmarks/README.md, "Where the time goes")
+@Warmup(iterations = 3, time = 2)
 @Measurement(iterations = 3, time = 3)
 @Fork(value = 1, jvmArgsAppend = {"-Xmx1g", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"})
 public class PublisherBenchmark {
