@@ -92,7 +92,9 @@ class DemoSoakIT {
 
         publishing.await(Duration.ofSeconds(120));
         assertEquals(List.of(), List.copyOf(publishing.failures()), name + ": every send acknowledged");
-        await().atMost(Duration.ofSeconds(180)).until(() -> history.check(0).lost().isEmpty());
+        // a check can race a handler recording an id's first run (testkit History); the next poll sees it
+        await().atMost(Duration.ofSeconds(180)).ignoreException(IndexOutOfBoundsException.class)
+          .until(() -> history.check(0).lost().isEmpty());
         if (window >= 0) {
           history.endFault(window);
         }
