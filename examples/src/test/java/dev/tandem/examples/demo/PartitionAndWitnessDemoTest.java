@@ -11,8 +11,9 @@ import org.junit.jupiter.api.Test;
 /**
  * The demo's partition (the link between the regions cut both ways for real, through the testkit's
  * cuttable links, both regions alive) under each takeover policy (under WITNESS a third in-JVM
- * cluster is the witness). Each run is the whole demo: its own clusters, stores, publisher and
- * consumers, the history checker's verdict, fixed seed, small count.
+ * cluster is the witness), and region A's consumers stopped under WITNESS. Each run is the whole
+ * demo: its own clusters, stores, publisher and consumers, the history checker's verdict, fixed
+ * seed, small count.
  */
 class PartitionAndWitnessDemoTest {
 
@@ -61,5 +62,18 @@ class PartitionAndWitnessDemoTest {
     } else {
       assertTrue(r.duplicates() <= r.bound(), r.resultLine());
     }
+  }
+
+  /**
+   * WITNESS and region-a's consumers stopped (their process, with its witness renewals): the
+   * witness grants region-b the shards only after region-a's lease ran out, and the duplicates stay
+   * within the bound region-b reported.
+   */
+  @Test
+  void consumersStoppedUnderWitnessRegionBTakesOverOnceTheLeaseRanOut() throws Exception {
+    DemoResult r = run(Fault.CONSUMERS, Policy.WITNESS);
+    assertTrue(r.takeoverMillis() >= TwoRegionDemo.WITNESS_LEASE.toMillis(),
+        "no grant before region-a's witness lease ran out: " + r.resultLine());
+    assertTrue(r.bound() >= 0 && r.duplicates() <= r.bound(), r.resultLine());
   }
 }
