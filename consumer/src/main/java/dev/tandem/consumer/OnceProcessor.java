@@ -96,6 +96,8 @@ public final class OnceProcessor implements AutoCloseable {
   private final ShardFence fence;
   private final java.util.function.IntFunction<CompletableFuture<Void>> claimsDurable;
   private final Duration claimsDurableTimeout;
+  /** When a durable-claims wait last timed out (0: never); skips waits for one timeout after it. */
+  private volatile long durableTimedOutAtNanos;
   private final io.micrometer.core.instrument.Counter claimsNotDurable;
   private final ScheduledExecutorService renewer;
   /** Ids whose live claim (someone else's) a caller waits on; completed by the store listener. */
@@ -242,11 +244,19 @@ public final class OnceProcessor implements AutoCloseable {
     if (claimsDurable == null || live.isEmpty()) {
       return;
     }
+    long now = System.nanoTime();
+    long lastTimeout = durableTimedOutAtNanos;
+    if (lastTimeout != 0 && now - lastTimeout < claimsDurableTimeout.toNanos()) {
+      // the own changelog just failed to acknowledge in time: do not stall every batch again (the
+      // poll loop must stay within max.poll.interval); counted, and tried again after the timeout
+      claimsNotDurable.increment();
+      return;
+    }
     java.util.Set<Integer> shards = new java.util.TreeSet<>();
     for (LiveClaim c : live) {
       shards.add(c.shard);
     }
-    long deadline = System.nanoTime() + claimsDurableTimeout.toNanos();
+    long deadline = now + claimsDurableTimeout.toNanos();
     for (int shard : shards) {
       try {
         claimsDurable.apply(shard).get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
@@ -256,8 +266,10 @@ public final class OnceProcessor implements AutoCloseable {
         return;
       } catch (ExecutionException | TimeoutException | RuntimeException e) {
         claimsNotDurable.increment();
+        durableTimedOutAtNanos = System.nanoTime();
         log.warn("Tandem {}: claims of shard {} not in the changelog within {} ({}); handlers run"
             + " anyway", owner, shard, claimsDurableTimeout, e.toString());
+        return; // one budget per batch: the other shards' claims are behind the same broker
       }
     }
   }

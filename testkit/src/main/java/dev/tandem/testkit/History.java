@@ -111,8 +111,15 @@ public final class History {
 
   /** Checks the history with a grace of {@code graceNanos} after each window closes. */
   public Report check(long graceNanos) {
+    // a run list is created just before its first run is added: an empty one is not a run yet
+    Map<String, List<Run>> done = new LinkedHashMap<>();
+    runs.forEach((id, rs) -> {
+      if (!rs.isEmpty()) {
+        done.put(id, List.copyOf(rs));
+      }
+    });
     Set<String> lost = new java.util.TreeSet<>(published);
-    lost.removeAll(runs.keySet());
+    lost.removeAll(done.keySet());
     Map<String, Integer> byWindow = new LinkedHashMap<>();
     for (FaultWindow w : windows) {
       byWindow.put(w.name(), 0);
@@ -120,7 +127,7 @@ public final class History {
     Map<String, Integer> byRegion = new java.util.TreeMap<>();
     int duplicates = 0;
     int outside = 0;
-    for (List<Run> rs : runs.values()) {
+    for (List<Run> rs : done.values()) {
       List<Run> sorted = new ArrayList<>(rs);
       sorted.sort((x, y) -> Long.compare(x.atNanos(), y.atNanos()));
       for (Run r : sorted) {
@@ -145,7 +152,7 @@ public final class History {
     }
     return new Report(
         published.size(),
-        runs.size(),
+        done.size(),
         Collections.unmodifiableSet(lost),
         duplicates,
         Collections.unmodifiableMap(byWindow),

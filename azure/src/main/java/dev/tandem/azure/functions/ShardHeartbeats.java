@@ -213,6 +213,8 @@ final class ShardHeartbeats {
     // the catch-ups may have brought a takeover: renew only what is still ours
     for (int s : owned) {
       try {
+        // the timer runs and the own region answered: a policy with an outside lease may keep it
+        ownership.ownerAlive(s);
         if (ownership.owns(s)) {
           ownership.heartbeat(s, position(s).get());
           renewed.add(s);
@@ -227,11 +229,12 @@ final class ShardHeartbeats {
     return null;
   }
 
+  /** Shards whose lease names this region (whether or not the policy lets it process yet). */
   private Set<Integer> owned(Set<Integer> notReady) {
     Set<Integer> owned = new TreeSet<>();
     for (int s = 0; s < shardCount; s++) {
       try {
-        if (ownership.owns(s)) {
+        if (ownership.lease(s).owner().equals(self)) {
           owned.add(s);
         }
       } catch (StoreException e) {

@@ -352,7 +352,8 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       // replication window W: the peer must never trail by more than W of our changes for this
       // shard, so admit only the messages that fit (each makes a claim and a completion)
       long room = ownership.windowRoom(shard);
-      if (room <= 0) {
+      if (room <= 0 || (room < 2 && room < ownership.window())) {
+        // no room for a claim and its completion while changes still await the peer
         pauseUntil(tp, recs.get(0).offset(), clock.nanoTime() + pollTimeout.toNanos());
         return;
       }
@@ -589,21 +590,37 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       return;
     }
     List<TopicPartition> owned = new ArrayList<>();
+    List<TopicPartition> leaseOwned = new ArrayList<>();
     for (TopicPartition tp : assigned) {
       try {
-        if (ownership.owns(tp.partition())) {
-          owned.add(tp);
+        if (ownership.lease(tp.partition()).owner().equals(region)) {
+          leaseOwned.add(tp);
+          if (ownership.owns(tp.partition())) {
+            owned.add(tp);
+          }
         }
       } catch (StoreException e) {
         // not restored yet: no heartbeat for it
       }
     }
-    if (owned.isEmpty()) {
+    if (leaseOwned.isEmpty()) {
       lastHeartbeatNanos = now;
       return;
     }
-    if (!fetchedSinceHeartbeat && !brokerAnswers(owned)) {
+    if (!fetchedSinceHeartbeat && !brokerAnswers(leaseOwned)) {
       return; // the own broker did not answer: stay silent, so the follower can take over
+    }
+    // the loop runs and the own broker answers: a policy with an outside lease may keep it
+    for (TopicPartition tp : leaseOwned) {
+      try {
+        ownership.ownerAlive(tp.partition());
+      } catch (StoreException e) {
+        // not restored
+      }
+    }
+    if (owned.isEmpty()) {
+      lastHeartbeatNanos = now;
+      return;
     }
     // after a silence, a heartbeat must not renew a lease a follower has taken over meanwhile
     if (!ensureValid(ownedShards(owned))) {
@@ -621,10 +638,13 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         log.debug("heartbeat of {} skipped: {}", tp, e.getMessage());
       }
     }
-    // between batches (nothing of ours in flight): hand shards back to a recovered home region
+    // between batches (nothing of ours in flight): hand shards back to a recovered home region, at
+    // most one per pass, so this loop keeps heartbeating its other shards between handovers
     for (TopicPartition tp : owned) {
       try {
-        ownership.failBackIfDue(tp.partition());
+        if (ownership.failBackIfDue(tp.partition()).isPresent()) {
+          break;
+        }
       } catch (StoreException | IllegalStateException e) {
         log.debug("failback of {} skipped: {}", tp, e.getMessage());
       }

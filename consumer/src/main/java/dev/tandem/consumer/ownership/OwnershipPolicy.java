@@ -66,6 +66,14 @@ public interface OwnershipPolicy {
   default void attach(RegionId region, MeterRegistry registry, IntFunction<ShardLease> leases) {}
 
   /**
+   * The owner's processing loop runs and its own region answered (a fetch or a probe succeeded) for
+   * {@code shard}, whose lease names this region — whether or not the policy lets it process now.
+   * A policy that holds an outside lease (WITNESS) renews it only while this keeps coming, so an owner
+   * whose consumers stopped or whose broker is down lets its lease lapse and the peer take over.
+   */
+  default void ownerAlive(int shard) {}
+
+  /**
    * Called by {@link ShardOwnership#handOver} after the lease of {@code shard} was written for the
    * new owner: a witness-based policy gives its witness lease up so the new owner need not wait for
    * it to run out.

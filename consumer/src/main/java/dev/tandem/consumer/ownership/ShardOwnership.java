@@ -83,8 +83,9 @@ public final class ShardOwnership {
    * Set when this region took a shard over from a peer whose changelog it could not read (or an
    * operator moved one away from an unreachable peer): the peer is presumed gone, so this region lifts
    * the window of every shard it owns while the peer stays unreachable, under every policy. Cleared as
-   * soon as the peer is reachable again. Under WITNESS this is sound: the takeover was granted only
-   * after the peer stopped renewing its witness leases, so it processes nothing any more.
+   * soon as the peer is reachable again. Under WITNESS the takeover was granted only after the peer
+   * stopped renewing that shard's witness lease; availability in a region crash is bought with a
+   * double-fault gap (see {@link WitnessPolicy}): duplicates beyond a later bound are then detected.
    */
   private volatile boolean peerPresumedGone;
   /** Lease attribute an owner sets in its heartbeats while it runs a shard with its window lifted. */
@@ -260,6 +261,20 @@ public final class ShardOwnership {
     store.mergeLease(l.renewed(store.tickHlc(), position, window, replication.unackedByPeers(shard),
         replication.peerReachable(),
         windowLifted(shard) ? Map.of(WINDOW_ATTRIBUTE, WINDOW_LIFTED) : null));
+    policy.ownerAlive(shard);
+  }
+
+  /**
+   * The owner's loop runs and this region's broker answered: tells the policy that this region is
+   * alive as the owner of {@code shard} (its lease names this region), even while the policy does not
+   * let it process yet (WITNESS before its first grant). Call it from the poll loop or the heartbeat
+   * timer, only after a successful fetch or probe of the own region. Does nothing for a shard this
+   * region does not own.
+   */
+  public void ownerAlive(int shard) {
+    if (lease(shard).owner().equals(self)) {
+      policy.ownerAlive(shard);
+    }
   }
 
   /**
@@ -543,6 +558,9 @@ public final class ShardOwnership {
     if (old.owner().equals(self)) {
       throw new IllegalStateException("shard " + shard + " is already owned by " + self);
     }
+    // cut off from the old owner now, it is cut off from us too: under a policy that lifts the window
+    // it may have run on with it lifted, so an acknowledgement that arrives later bounds nothing
+    boolean reachableAtMove = replication.peerReachable();
     ShardLease next = store.mergeLease(old.takenOverBy(self, store.tickHlc()));
     epochGauge(shard).set(next.epoch());
     watches.remove(shard);
@@ -573,6 +591,11 @@ public final class ShardOwnership {
     String unknown = acked ? null : old.owner() + " did not acknowledge epoch " + next.epoch()
         + " within " + timeout + " (" + ackFailure + "); it may process the shard until it reads"
         + " the new lease, so duplicates are detected by the store, not bounded";
+    if (unknown == null && !reachableAtMove && policy.liftsWindowWhenPeerUnreachable()) {
+      unknown = old.owner() + " was unreachable when the move was written, so it may have run with"
+          + " its window lifted until it acknowledged epoch " + next.epoch()
+          + "; duplicates are detected by the store, not bounded";
+    }
     TakeoverReport t = new TakeoverReport(shard, old.owner(), self, next.epoch(),
         "operator move", claimed[0], acked ? w : 0, unknown, own, theirs,
         Duration.ofNanos(clock.nanoTime() - t0));
@@ -587,7 +610,7 @@ public final class ShardOwnership {
     if (!acked) {
       peerPresumedGone = true; // the operator moved it away from a region it cannot reach
     }
-    MoveReport m = new MoveReport(t, acked, acked
+    MoveReport m = new MoveReport(t, acked, t.bound().isPresent()
         ? "the old owner " + old.owner() + " acknowledged epoch " + next.epoch()
             + "; duplicates <= " + t.bound().getAsLong()
         : unknown);

@@ -41,12 +41,17 @@ import org.slf4j.LoggerFactory;
  *       than W changes ahead of the peer's acknowledgement, so when the peer takes over later (the
  *       owner lost the witness), the bound it reports holds. A partition therefore stalls a shard
  *       after W changes until the link heals: safety first. Once this region has taken a shard over
- *       from the unreachable peer (the witness granted it, so the peer stopped renewing and processes
- *       nothing), it lifts the window of all its shards until the peer is reachable again: a region
- *       crash stalls the survivor's own shards only until its first takeover.
+ *       from the unreachable peer (the witness granted it: the peer stopped renewing that shard), it
+ *       lifts the window of all its shards until the peer is reachable again, so a region crash
+ *       stalls the survivor's own shards only until its first takeover. The price, a double fault:
+ *       if the peer was alive behind a partition (only one of its instances died) and this region
+ *       then crashes before the link heals, the peer's later takeover of this region's shards may
+ *       see more duplicates than its bound; they are detected when the spools replay.
  *   <li>A background thread renews, every {@code renewEvery} (default a quarter of the witness
- *       lease), the grant of every shard this region's replica says it owns, so a holder renews well
- *       before its grant runs out even while its poll loop is busy; it stops once the lease moved.
+ *       lease), the grant of every shard this region's replica says it owns, as long as the owner's
+ *       loop keeps saying it runs and its own broker answers ({@link #ownerAlive}, from the heartbeat
+ *       path) within a lease: a busy loop keeps its grant, while an owner whose consumers stopped or
+ *       whose broker is down lets it lapse. It stops at once when the lease moves.
  * </ul>
  *
  * <p>Invariant: {@link #mayProcess} is true only between a grant and its {@link
@@ -74,6 +79,8 @@ public final class WitnessPolicy implements OwnershipPolicy, AutoCloseable {
   private static final class ShardGrant {
     /** The newest grant (null: none, or refused). Written by the witness calls only. */
     volatile WitnessGrant grant;
+    /** When the owner's loop last said it runs and its region answers (0: never). */
+    volatile long aliveAtNanos;
     /** Follower: when this region last asked the witness for the shard. Guarded by {@code this}. */
     long lastClaimNanos;
     boolean claimedOnce;
@@ -172,6 +179,7 @@ public final class WitnessPolicy implements OwnershipPolicy, AutoCloseable {
     }
     meters().claimGranted.increment();
     s.grant = g;
+    s.aliveAtNanos = nanoTime.getAsLong(); // this follower's loop runs: it is taking the shard now
     return Optional.of(new TakeoverDecision("the witness granted epoch " + epoch + " to " + o.self()
         + " after " + o.lease().owner() + " stopped renewing (silent here for " + o.silentFor() + ")",
         TakeoverDecision.Basis.GRANTED));
@@ -190,6 +198,17 @@ public final class WitnessPolicy implements OwnershipPolicy, AutoCloseable {
       renewSoon(shard, s);
     }
     return valid;
+  }
+
+  @Override
+  public void ownerAlive(int shard) {
+    ShardGrant s = shard(shard);
+    long now = nanoTime.getAsLong();
+    s.aliveAtNanos = now;
+    WitnessGrant g = s.grant;
+    if (g == null || !g.validAt(now)) {
+      renewSoon(shard, s); // the first grant, or one that lapsed while the loop could not run
+    }
   }
 
   @Override
@@ -321,6 +340,12 @@ public final class WitnessPolicy implements OwnershipPolicy, AutoCloseable {
       return; // not materialised here (yet): nothing to renew
     }
     WitnessGrant held = s.grant;
+    long alive = s.aliveAtNanos;
+    if (alive == 0 || nanoTime.getAsLong() - alive > witness.leaseDuration().toNanos()) {
+      // the owner's loop has not said it runs and its broker answers for a whole lease (consumers
+      // stopped, own broker down): do not renew, so the grant lapses and the peer can take over
+      return;
+    }
     if (!lease.owner().equals(region)) {
       // a grant for a newer epoch than the lease is a takeover about to write its lease: keep it
       if (held == null || held.epoch() <= lease.epoch()) {

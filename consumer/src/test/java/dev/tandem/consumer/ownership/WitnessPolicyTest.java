@@ -101,12 +101,17 @@ class WitnessPolicyTest {
     Leases leases = new Leases().set(0, 0, A);
     try (KafkaTopicWitness w = witness(topic, clock);
         WitnessPolicy p = policy(w, clock, A, meters, leases)) {
-      assertFalse(p.mayProcess(0, 0), "no grant yet: the first call only asks for one");
+      assertFalse(p.mayProcess(0, 0), "no grant yet");
+      await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(5))
+          .until(() -> !p.mayProcess(0, 0) && count(meters, "renew", "granted") == 0);
+      // only once the owner's loop says it runs (and its broker answers) is the lease requested
+      p.ownerAlive(0);
       await().atMost(Duration.ofSeconds(30)).until(() -> p.mayProcess(0, 0));
       // time passes in steps shorter than the lease; the renewer keeps the grant fresh
       for (int i = 0; i < 4; i++) {
         double before = count(meters, "renew", "granted");
         clock.addAndGet(LEASE.minus(MARGIN).toNanos() / 2);
+        p.ownerAlive(0);
         await().atMost(Duration.ofSeconds(30)).until(() -> count(meters, "renew", "granted") > before);
         assertTrue(p.mayProcess(0, 0), "renewed grant " + i);
       }
@@ -118,6 +123,25 @@ class WitnessPolicyTest {
       clock.addAndGet(LEASE.toNanos());
       assertFalse(p.mayProcess(0, 0));
       assertEquals(renewed, count(meters, "renew", "granted"), "never renewed for another owner");
+
+      // the lease is ours again, but the owner's loop has gone quiet (its broker is down): a whole
+      // lease without ownerAlive and the renewer lets the grant lapse, so the peer can take over
+      leases.set(0, 2, A);
+      p.ownerAlive(0);
+      await().atMost(Duration.ofSeconds(30)).until(() -> p.mayProcess(0, 2));
+      clock.addAndGet(LEASE.toNanos() + 1);
+      // a renewal already in flight may still land; then no more for a second (5 renewer rounds)
+      double[] seen = {count(meters, "renew", "granted")};
+      await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(10)).until(() -> {
+        double now = count(meters, "renew", "granted");
+        boolean same = now == seen[0];
+        seen[0] = now;
+        return same;
+      });
+      clock.addAndGet(LEASE.toNanos()); // past any grant that last in-flight renewal could carry
+      assertFalse(p.mayProcess(0, 2), "no renewal for a silent owner: the grant ran out");
+      await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(5))
+          .until(() -> !p.mayProcess(0, 2));
     }
   }
 
@@ -175,14 +199,17 @@ class WitnessPolicyTest {
     try (KafkaTopicWitness wa = witness(topic, clock); KafkaTopicWitness wb = witness(topic, clock);
         WitnessPolicy a = policy(wa, clock, A, metersA, leasesA);
         WitnessPolicy b = policy(wb, clock, B, metersB, leasesB)) {
+      a.ownerAlive(2);
       await().atMost(Duration.ofSeconds(30)).until(() -> a.mayProcess(2, 4));
       // planned handover: A gives the lease up; B (now the owner at epoch 5) is granted at once
       a.released(2);
       assertFalse(a.holds(2), "released: A no longer holds it");
+      b.ownerAlive(2);
       await().atMost(Duration.ofSeconds(30)).until(() -> b.mayProcess(2, 5));
       assertEquals(1.0, metersA.get("tandem.consumer.witness.releases").counter().count());
       // A, still believing it owns epoch 4, is refused: it must not process
       await().atMost(Duration.ofSeconds(30)).until(() -> {
+        a.ownerAlive(2);
         assertFalse(a.mayProcess(2, 4), "A never regains epoch 4 once it released it");
         return count(metersA, "renew", "refused") >= 1;
       });
@@ -197,18 +224,24 @@ class WitnessPolicyTest {
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
     try (KafkaTopicWitness w = witness(topic, clock);
         WitnessPolicy p = policy(w, clock, A, meters, new Leases().set(3, 0, A))) {
+      p.ownerAlive(3);
       await().atMost(Duration.ofSeconds(30)).until(() -> p.mayProcess(3, 0));
       witnessCluster.stopBroker();
       try {
-        await().atMost(Duration.ofSeconds(60))
-            .until(() -> count(meters, "renew", "unavailable") >= 1);
+        await().atMost(Duration.ofSeconds(60)).until(() -> {
+          p.ownerAlive(3);
+          return count(meters, "renew", "unavailable") >= 1;
+        });
         assertTrue(p.mayProcess(3, 0), "still within the grant: unchanged");
         clock.addAndGet(LEASE.minus(MARGIN).toNanos());
         assertFalse(p.mayProcess(3, 0), "the grant ran out on the owner's own clock");
       } finally {
         witnessCluster.startBroker();
       }
-      await().atMost(Duration.ofSeconds(60)).until(() -> p.mayProcess(3, 0));
+      await().atMost(Duration.ofSeconds(60)).until(() -> {
+        p.ownerAlive(3); // the owner's own loop keeps running throughout
+        return p.mayProcess(3, 0);
+      });
     }
   }
 
@@ -228,7 +261,10 @@ class WitnessPolicyTest {
 
   /** A takes shard 1 at epoch 0 and holds it. */
   private static void p(WitnessPolicy a) {
-    a.mayProcess(1, 0);
-    await().atMost(Duration.ofSeconds(30)).until(() -> a.mayProcess(1, 0));
+    a.ownerAlive(1);
+    await().atMost(Duration.ofSeconds(30)).until(() -> {
+      a.ownerAlive(1); // its loop runs: the renewer keeps the grant fresh
+      return a.mayProcess(1, 0);
+    });
   }
 }

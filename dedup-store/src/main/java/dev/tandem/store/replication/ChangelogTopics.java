@@ -25,6 +25,9 @@ import org.apache.kafka.common.errors.TopicExistsException;
  */
 final class ChangelogTopics {
 
+  private static final org.slf4j.Logger LOG =
+      org.slf4j.LoggerFactory.getLogger(ChangelogTopics.class);
+
   private ChangelogTopics() {}
 
   /**
@@ -95,12 +98,23 @@ final class ChangelogTopics {
       actual = admin.describeConfigs(Set.of(res)).all()
           .get(timeout.toMillis(), TimeUnit.MILLISECONDS).get(res);
     } catch (ExecutionException e) {
+      if (e.getCause() instanceof org.apache.kafka.common.errors.AuthorizationException) {
+        // a locked-down cluster may deny DESCRIBE_CONFIGS: say so, do not refuse to start
+        LOG.warn("cannot check the configs of changelog topic {} in {} ({}); make sure it is"
+            + " compacted and keeps records at least {} ms", topic, region, e.getCause().toString(),
+            wanted.get(TopicConfig.RETENTION_MS_CONFIG));
+        return;
+      }
       throw new IllegalStateException(
           "could not read the configs of changelog topic " + topic + " in " + region, e.getCause());
     }
     String want = wanted.get(TopicConfig.RETENTION_MS_CONFIG);
     ConfigEntry have = actual.get(TopicConfig.RETENTION_MS_CONFIG);
-    if (want != null && have != null && have.value() != null) {
+    ConfigEntry cleanup = actual.get(TopicConfig.CLEANUP_POLICY_CONFIG);
+    boolean deletes = cleanup == null || cleanup.value() == null
+        || cleanup.value().contains(TopicConfig.CLEANUP_POLICY_DELETE);
+    // retention.ms applies only where the policy deletes: a compact-only topic keeps every key
+    if (deletes && want != null && have != null && have.value() != null) {
       long w = Long.parseLong(want);
       long h = Long.parseLong(have.value());
       if (h >= 0 && (w < 0 || h < w)) {

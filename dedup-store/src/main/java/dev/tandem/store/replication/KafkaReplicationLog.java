@@ -727,7 +727,10 @@ public final class KafkaReplicationLog implements ReplicationLog {
           try {
             ensure.run();
           } catch (IllegalStateException ex) {
-            if (ex.getMessage() != null && ex.getMessage().contains("partitions but the store has")) {
+            // a wrong partition count or unsafe configs are refusals, not an unreachable peer
+            if (ex.getMessage() != null && (ex.getMessage().contains("partitions but the store has")
+                || ex.getMessage().contains("has retention.ms=")
+                || ex.getMessage().contains("has cleanup.policy="))) {
               throw ex;
             }
             LOG.warn("changelog topic {} in {} not ensured ({}); retrying in the background",

@@ -51,6 +51,23 @@ class ChangelogTopicConfigTest {
   }
 
   @Test
+  void theSameRefusalHoldsForThePeerRegionsChangelog(@TempDir Path dir) {
+    regions.b().createTopic("peershort.changelog", Replica.SHARDS,
+        Map.of("cleanup.policy", "compact,delete", "retention.ms", "60000"));
+    IllegalStateException e = assertThrows(IllegalStateException.class,
+        () -> Replica.open(regions, "region-a", dir.resolve("a"), "peershort").close());
+    String m = rootMessage(e);
+    assertTrue(m.contains("region-b") && m.contains("retention.ms=60000"), m);
+  }
+
+  @Test
+  void aCompactOnlyChangelogKeepsEveryKeySoItsRetentionDoesNotMatter(@TempDir Path dir) {
+    regions.a().createTopic("compactonly.changelog", Replica.SHARDS,
+        Map.of("cleanup.policy", "compact", "retention.ms", "60000"));
+    Replica.open(regions, "region-a", dir.resolve("a"), "compactonly").close();
+  }
+
+  @Test
   void aCorrectExistingChangelogIsAccepted(@TempDir Path dir) {
     regions.a().createTopic("fine.changelog", Replica.SHARDS,
         Map.of("cleanup.policy", "compact,delete", "retention.ms", "-1"));
