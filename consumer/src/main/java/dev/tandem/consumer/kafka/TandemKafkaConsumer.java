@@ -289,7 +289,9 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     if (ownership == null || fetched.isEmpty()) {
       return true;
     }
-    return ensureValid(ownedShards(fetched));
+    // every shard this instance owns, not only the fetched ones: validity is one clock for all of
+    // them, so a shard whose records arrive in the next poll must have been re-read now too
+    return ensureValid(ownedShards(assigned));
   }
 
   private Set<Integer> ownedShards(Collection<TopicPartition> tps) {
