@@ -609,7 +609,11 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       lastHeartbeatNanos = now;
       return;
     }
-    if (!fetchedSinceHeartbeat && !brokerAnswers(leaseOwned)) {
+    // a fetch since the last round, or a probe now: consumed every round, so a silence that outlasts
+    // one round (a failed revalidation below returns early) is never taken for a live broker
+    boolean answered = fetchedSinceHeartbeat || brokerAnswers(leaseOwned);
+    fetchedSinceHeartbeat = false;
+    if (!answered) {
       return; // the own broker did not answer: stay silent, so the follower can take over
     }
     // the loop runs and the own broker answers: a policy with an outside lease may keep it
@@ -629,7 +633,6 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       return;
     }
     owned.removeIf(tp -> !ownership.owns(tp.partition()));
-    fetchedSinceHeartbeat = false;
     lastHeartbeatNanos = now;
     everValid = true;
     lastValidNanos = now;
