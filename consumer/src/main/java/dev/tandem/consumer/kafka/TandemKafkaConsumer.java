@@ -15,7 +15,9 @@ import dev.tandem.publisher.OutboundMessage;
 import dev.tandem.publisher.RegionalSink;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.StoreException;
+import dev.tandem.store.replication.Handoff;
 import dev.tandem.store.replication.ReplicationLog;
+import dev.tandem.store.replication.ShardNotReadyException;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
@@ -68,7 +70,12 @@ import org.slf4j.LoggerFactory;
  *   <li><b>Rebalance</b> inside a region: on revoke, pending offsets are committed after their
  *       barriers and the replication log flushes the shard's changelog writes before it is given up;
  *       on assign, the shard is restored from the changelog before any claim (the gated store
- *       enforces it).
+ *       enforces it). A shard whose writes are not acknowledged by the own region within {@code
+ *       commitTimeout} is handed off: its offset stays, the commit carries a {@link Handoff} token,
+ *       and the next holder claims nothing in it until it has read the token's marker (or {@code
+ *       handoffTimeout} passed).
+ *   <li><b>Failures</b>: a batch whose processing throws is sought back to its first record and read
+ *       again; no offset past it is committed.
  * </ul>
  *
  * <p>Order: a record to be retried (handler failed, in progress elsewhere) is re-read from its offset
@@ -102,16 +109,30 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private final Duration maxHold;
   private final Duration commitTimeout;
   private final Duration restoreTimeout;
+  private final Duration handoffTimeout;
   private final TandemClock clock;
   private final Counter followerAcks;
   private final Counter resends;
   private final Timer holdTime;
+  private final MeterRegistry meters;
+  /** Pause before records whose processing failed are fetched again. */
+  private static final Duration PROCESSING_RETRY_BACKOFF = Duration.ofMillis(500);
 
   private final Set<TopicPartition> assigned = new HashSet<>();
   private final Map<TopicPartition, Held> held = new HashMap<>();
   private final Map<TopicPartition, Long> resumeAtNanos = new HashMap<>();
   private final Map<TopicPartition, Pending> pending = new HashMap<>();
   private final Map<Integer, Long> positions = new HashMap<>();
+  /** Last offset this instance committed, per assigned partition. */
+  private final Map<TopicPartition, Long> committedOffsets = new HashMap<>();
+  /** First offset fetched since the partition was assigned here (where this instance began). */
+  private final Map<TopicPartition, Long> startOffsets = new HashMap<>();
+  /** Partitions received from a holder that handed them off unflushed: its marker is awaited. */
+  private final Map<TopicPartition, Awaited> awaitingHandoff = new HashMap<>();
+  /** Partitions whose committed metadata could not be read yet (re-read before processing). */
+  private final Set<TopicPartition> handoffUnknown = new HashSet<>();
+  /** How often a partition waiting for a hand-off marker looks again. */
+  private static final Duration HANDOFF_RECHECK = Duration.ofMillis(200);
   private long lastHeartbeatNanos;
   /** Last successful heartbeat or revalidation (monotonic); 0 = never, so a start revalidates. */
   private long lastValidNanos;
@@ -132,6 +153,9 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     final Set<String> resent = new HashSet<>();
   }
 
+  /** A previous holder's hand-off this instance waits for before it processes the partition. */
+  private record Awaited(Handoff token, long sinceNanos) {}
+
   /** An offset to commit once the shard's changelog writes so far are acknowledged locally. */
   private record Pending(long offset, CompletableFuture<Void> barrier) {}
 
@@ -150,6 +174,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     this.maxHold = b.maxHold;
     this.commitTimeout = b.commitTimeout;
     this.restoreTimeout = b.restoreTimeout;
+    this.handoffTimeout = b.handoffTimeout;
     this.clock = b.clock;
     ShardFence fence = ownership != null ? ownership.fence() : ShardFence.OPEN;
     OnceProcessor.Builder pb = OnceProcessor.builder().store(b.store).deadLetterSink(b.deadLetterSink)
@@ -171,6 +196,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         .register(b.registry);
     resends = Counter.builder("tandem.consumer.follower.resent").tag("region", r)
         .description("held copies re-sent to the owner region after maxHold").register(b.registry);
+    this.meters = b.registry;
     holdTime = Timer.builder("tandem.consumer.follower.hold").tag("region", r)
         .description("how long a follower held a record until its completion replicated")
         .register(b.registry);
@@ -254,6 +280,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       if (!assigned.contains(tp)) {
         continue;
       }
+      startOffsets.putIfAbsent(tp, recs.get(0).offset());
       Held h = held.get(tp);
       if (h != null) {
         h.records.addAll(recs);
@@ -264,7 +291,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
           // silent too long and cannot re-read our own changelog: neither process nor acknowledge
           consumer.seek(tp, recs.get(0).offset());
         } else if (owns(tp.partition())) {
-          processOwned(tp, recs);
+          processOwnedOrRedeliver(tp, recs);
         } else {
           follow(tp, recs);
         }
@@ -330,8 +357,40 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     return ownership == null ? 0L : ownership.epoch(shard);
   }
 
+  /**
+   * Processes records of an owned shard; if that fails in any way (a store error, a shard not
+   * restored, a bug), the records are not lost: the partition is sought back to the first of them
+   * (nothing of this batch was recorded as a commit position) and paused for a short backoff, so they
+   * are fetched and processed again. This matters most for records that had left {@code held} (after
+   * a takeover): their position was already past them, so without the seek nothing would ever read
+   * them again.
+   */
+  private void processOwnedOrRedeliver(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> recs) {
+    try {
+      processOwned(tp, recs);
+    } catch (WakeupException e) {
+      throw e;
+    } catch (RuntimeException e) {
+      String reason = e instanceof ShardNotReadyException ? "shard-not-ready"
+          : e instanceof StoreException ? "store" : "error";
+      Counter.builder("tandem.consumer.processing.failures").tag("region", region.name())
+          .tag("reason", reason)
+          .description("batches whose processing failed; their records were sought back and read again")
+          .register(meters).increment();
+      long first = recs.get(0).offset();
+      log.warn("Tandem {}: processing {} records of {} from offset {} failed; they are read again "
+          + "(offset not committed past them): {}", region, recs.size(), tp, first, e.toString());
+      pauseUntil(tp, first, clock.nanoTime() + PROCESSING_RETRY_BACKOFF.toNanos());
+    }
+  }
+
   private void processOwned(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> recs) {
     int shard = tp.partition();
+    if (!handoffSettled(tp)) {
+      // the previous holder's changes of this shard may not be in our store yet: claim nothing
+      pauseUntil(tp, recs.get(0).offset(), clock.nanoTime() + HANDOFF_RECHECK.toNanos());
+      return;
+    }
     if (ownership == null) {
       processOwnedBatch(tp, recs);
       return;
@@ -509,7 +568,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
             // now the owner: the held records are processed under the new epoch
             held.remove(tp);
             consumer.resume(List.of(tp));
-            processOwned(tp, new ArrayList<>(h.records));
+            processOwnedOrRedeliver(tp, new ArrayList<>(h.records));
           }
           h = held.get(tp);
         }
@@ -517,7 +576,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
           if (owns(shard)) {
             held.remove(tp);
             consumer.resume(List.of(tp));
-            processOwned(tp, new ArrayList<>(h.records));
+            processOwnedOrRedeliver(tp, new ArrayList<>(h.records));
           } else {
             drain(tp, h);
           }
@@ -566,7 +625,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         }
       }
       if (b.isDone() && !b.isCompletedExceptionally()) {
-        offsets.put(e.getKey(), new OffsetAndMetadata(e.getValue().offset()));
+        offsets.put(e.getKey(), new OffsetAndMetadata(e.getValue().offset(), carriedMetadata(e.getKey())));
         it.remove();
       } else if (b.isCompletedExceptionally()) {
         it.remove(); // a later batch of this shard brings a new barrier and offset
@@ -575,6 +634,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     if (!offsets.isEmpty()) {
       try {
         consumer.commitSync(offsets, commitTimeout);
+        offsets.forEach((tp, om) -> committedOffsets.put(tp, om.offset()));
       } catch (WakeupException ex) {
         throw ex;
       } catch (KafkaException ex) {
@@ -673,6 +733,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     @Override
     public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
       commitPending(true);
+      handOffUnflushed(partitions);
       giveUp(partitions);
     }
 
@@ -688,6 +749,13 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         assigned.remove(tp);
         held.remove(tp);
         resumeAtNanos.remove(tp);
+        // an offset of a partition given up is never committed later (it would overwrite the next
+        // holder's commits and hand-off token)
+        pending.remove(tp);
+        committedOffsets.remove(tp);
+        startOffsets.remove(tp);
+        awaitingHandoff.remove(tp);
+        handoffUnknown.remove(tp);
         positions.remove(tp.partition());
         shards.add(tp.partition());
         if (ownership != null) {
@@ -707,6 +775,10 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         assigned.add(tp);
         shards.add(tp.partition());
       }
+      if (replication != null && !partitions.isEmpty()) {
+        handoffUnknown.addAll(partitions);
+        readHandoffs(partitions);
+      }
       if (handShards && !shards.isEmpty()) {
         replication.assign(shards);
         if (!replication.awaitRestored(restoreTimeout)) {
@@ -715,6 +787,133 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         }
       }
     }
+  }
+
+  // ------------------------------------------------------------------ hand-off inside the region
+
+  /**
+   * On revoke, after the bounded wait for the barriers: a partition whose shard still has changes
+   * not acknowledged by the own region's changelog (a slow lane, a spool draining) is handed off.
+   * Its offset stays where it was (records whose completion is not in the changelog are not
+   * committed), but the commit now carries a hand-off token, and the replication log writes the
+   * token's marker into the changelog once those changes are acknowledged. The next holder (any
+   * instance of this region's group) reads the token and claims nothing in the shard until it has
+   * read the marker, so it never re-runs what this instance ran.
+   */
+  private void handOffUnflushed(Collection<TopicPartition> partitions) {
+    if (replication == null) {
+      return;
+    }
+    Map<TopicPartition, OffsetAndMetadata> tokens = new HashMap<>();
+    for (TopicPartition tp : partitions) {
+      if (!assigned.contains(tp) || replication.barrier(tp.partition(), region).isDone()) {
+        continue;
+      }
+      // also lets the replication log's revoke go on without waiting for these writes
+      Optional<Handoff> token;
+      try {
+        token = replication.handOff(tp.partition());
+      } catch (RuntimeException e) {
+        log.warn("Tandem {}: {} given up with unacknowledged changelog writes and no hand-off "
+            + "({}); its next holder may run again what ran here", region, tp, e.toString());
+        continue;
+      }
+      Long offset = committedOffsets.getOrDefault(tp, startOffsets.get(tp));
+      if (token.isEmpty() || offset == null || awaitingHandoff.containsKey(tp)) {
+        // no marker; or nothing fetched here (no id of this shard was claimed here); or still
+        // waiting for the previous holder (nothing was claimed here, its token stays committed)
+        continue;
+      }
+      tokens.put(tp, new OffsetAndMetadata(offset, token.get().encode()));
+      Counter.builder("tandem.consumer.handoffs").tag("region", region.name()).tag("side", "given")
+          .description("partitions handed over before their changes were in the own changelog "
+              + "(given) and partitions received so (awaited, expired)")
+          .register(meters).increment();
+    }
+    if (tokens.isEmpty()) {
+      return;
+    }
+    try {
+      consumer.commitSync(tokens, commitTimeout);
+      log.warn("Tandem {}: partitions {} given up before their changelog writes were acknowledged; "
+          + "their next holder waits for the hand-off markers", region, tokens.keySet());
+    } catch (WakeupException e) {
+      throw e;
+    } catch (KafkaException e) {
+      log.warn("Tandem {}: hand-off tokens of {} not committed: their next holder cannot wait for "
+          + "this instance's unacknowledged changes (handlers may run again)", region,
+          tokens.keySet(), e);
+    }
+  }
+
+  /** Reads the committed metadata of newly assigned partitions for a previous holder's token. */
+  private void readHandoffs(Collection<TopicPartition> partitions) {
+    Map<TopicPartition, OffsetAndMetadata> committed;
+    try {
+      committed = consumer.committed(new HashSet<>(partitions), commitTimeout);
+    } catch (WakeupException e) {
+      throw e;
+    } catch (KafkaException e) {
+      log.warn("Tandem {}: committed offsets of {} not readable ({}); those partitions wait",
+          region, partitions, e.toString());
+      return;
+    }
+    for (TopicPartition tp : partitions) {
+      handoffUnknown.remove(tp);
+      OffsetAndMetadata om = committed.get(tp);
+      Optional<Handoff> token = om == null ? Optional.empty() : Handoff.decode(om.metadata());
+      if (token.isEmpty() || !token.get().region().equals(region)
+          || token.get().shard() != tp.partition() || replication.handedOff(token.get())) {
+        continue;
+      }
+      awaitingHandoff.put(tp, new Awaited(token.get(), clock.nanoTime()));
+      log.info("Tandem {}: {} was handed over unflushed ({}); claims wait for its marker",
+          region, tp, token.get().encode());
+    }
+  }
+
+  /**
+   * Whether this instance may claim in {@code tp}'s shard: no previous holder's hand-off is
+   * outstanding, or its marker was read, or {@code handoffTimeout} passed (counted, WARN: the
+   * previous holder's unacknowledged changes may be lost, and what it ran may run again).
+   */
+  private boolean handoffSettled(TopicPartition tp) {
+    if (handoffUnknown.contains(tp)) {
+      readHandoffs(List.of(tp));
+      if (handoffUnknown.contains(tp)) {
+        return false;
+      }
+    }
+    Awaited a = awaitingHandoff.get(tp);
+    if (a == null) {
+      return true;
+    }
+    long waited = clock.nanoTime() - a.sinceNanos();
+    if (replication.handedOff(a.token())) {
+      awaitingHandoff.remove(tp);
+      Timer.builder("tandem.consumer.handoff.wait").tag("region", region.name())
+          .description("how long a received partition waited for its previous holder's marker")
+          .register(meters).record(waited, TimeUnit.NANOSECONDS);
+      log.info("Tandem {}: hand-off marker of {} read after {} ms; processing", region, tp,
+          waited / 1_000_000);
+      return true;
+    }
+    if (waited > handoffTimeout.toNanos()) {
+      awaitingHandoff.remove(tp);
+      Counter.builder("tandem.consumer.handoffs").tag("region", region.name())
+          .tag("side", "expired").register(meters).increment();
+      log.warn("Tandem {}: no hand-off marker for {} within {} ({}); processing without the "
+          + "previous holder's unacknowledged changes: what it ran may run again", region, tp,
+          handoffTimeout, a.token().encode());
+      return true;
+    }
+    return false;
+  }
+
+  /** The metadata a commit of {@code tp} carries: the awaited previous holder's token, if any. */
+  private String carriedMetadata(TopicPartition tp) {
+    Awaited a = awaitingHandoff.get(tp);
+    return a == null ? "" : a.token().encode();
   }
 
   /** Stops the loop, commits what is acknowledged, and closes the processor (not the consumer). */
@@ -758,6 +957,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     private Duration maxHold = Duration.ofSeconds(30);
     private Duration commitTimeout = Duration.ofSeconds(30);
     private Duration restoreTimeout = Duration.ofSeconds(60);
+    private Duration handoffTimeout = Duration.ofMinutes(5);
     private TandemClock clock = TandemClock.system();
     private MeterRegistry registry;
 
@@ -847,6 +1047,21 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     /** How long an assignment waits for the restore before the loop goes on (default 60 s). */
     public Builder<K, V> restoreTimeout(Duration d) {
       this.restoreTimeout = Objects.requireNonNull(d, "restoreTimeout");
+      return this;
+    }
+
+    /**
+     * How long a partition received from an instance that gave it up before its changelog writes
+     * were acknowledged waits for that instance's hand-off marker before it is processed anyway
+     * (default 5 min; past it, what the previous holder ran may run again: counted as {@code
+     * tandem.consumer.handoffs{side=expired}} and logged at WARN).
+     */
+    public Builder<K, V> handoffTimeout(Duration d) {
+      Objects.requireNonNull(d, "handoffTimeout");
+      if (d.isNegative()) {
+        throw new IllegalArgumentException("handoffTimeout must be >= 0, got " + d);
+      }
+      this.handoffTimeout = d;
       return this;
     }
 

@@ -3,7 +3,10 @@ package dev.tandem.consumer.kafka;
 import dev.tandem.consumer.ownership.OwnershipPolicy;
 import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.core.RegionId;
+import dev.tandem.publisher.AckPolicy;
+import dev.tandem.publisher.DualPublisher;
 import dev.tandem.publisher.KafkaRegionalSink;
+import dev.tandem.publisher.RegionalSink;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.replication.KafkaReplicationLog;
 import dev.tandem.testkit.History;
@@ -37,6 +40,8 @@ final class RegionNode implements AutoCloseable {
   final SimpleMeterRegistry meters = new SimpleMeterRegistry();
   final IdempotencyStore store;
   final KafkaReplicationLog log;
+  /** The changelog publisher built here (null: the log built and owns its own). */
+  final DualPublisher changelogPublisher;
   final ShardOwnership ownership;
   final KafkaConsumer<byte[], byte[]> kafka;
   final Producer<byte[], byte[]> dlqProducer;
@@ -60,6 +65,17 @@ final class RegionNode implements AutoCloseable {
     OwnershipPolicy policy;
     /** Automatic failback after the home region is healthy this long; null: off. */
     Duration failbackAfter;
+    /** Wraps the store the poll loop claims in (the ownership keeps the plain gated store). */
+    java.util.function.UnaryOperator<IdempotencyStore> consumerStore = s -> s;
+    /**
+     * Wraps this node's changelog sink into its OWN region (null: the log builds its own publisher);
+     * e.g. to hold the own region's changelog acknowledgements.
+     */
+    java.util.function.UnaryOperator<RegionalSink> ownChangelogSink;
+    /** The poll loop's commit timeout (also its barrier wait on revoke). */
+    Duration commitTimeout = Duration.ofSeconds(30);
+    /** How long the replication log's revoke waits for the own region's acknowledgements. */
+    Duration revokeTimeout = Duration.ofSeconds(30);
   }
 
   static Properties bytesProducer(String bootstrap) {
@@ -91,13 +107,32 @@ final class RegionNode implements AutoCloseable {
         .build();
     KafkaReplicationLog.Builder lb = KafkaReplicationLog.builder().store(store)
         .region(A, bootstrapA)
-        .region(B, bootstrapB)
-        .spoolDirectory(dir.resolve(instance + "-spool"))
-        .publishTimeout(Duration.ofSeconds(3))
+        .region(B, bootstrapB);
+    if (o.ownChangelogSink != null) {
+      DualPublisher.Builder pb = DualPublisher.builder().ackPolicy(AckPolicy.ANY)
+          .timeout(Duration.ofSeconds(3)).spoolDirectory(dir.resolve(instance + "-spool"))
+          .meterRegistry(meters);
+      for (RegionId r : List.of(A, B)) {
+        Properties pp = new Properties();
+        pp.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, r.equals(A) ? bootstrapA : bootstrapB);
+        pp.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "2000");
+        pp.put(ProducerConfig.LINGER_MS_CONFIG, "5");
+        pp.put(ProducerConfig.CLIENT_ID_CONFIG, "tandem-changelog-" + instance + "-to-" + r);
+        RegionalSink sink = KafkaRegionalSink.create(r, pp);
+        pb.sink(r.equals(region) ? o.ownChangelogSink.apply(sink) : sink);
+      }
+      changelogPublisher = pb.build();
+      lb.publisher(changelogPublisher);
+    } else {
+      changelogPublisher = null;
+      lb.spoolDirectory(dir.resolve(instance + "-spool")).publishTimeout(Duration.ofSeconds(3));
+    }
+    lb
         .shards(o.shards)
         .topicPrefix(prefix)
         .heartbeatInterval(Duration.ofMillis(500))
         .catchUpApiTimeout(Duration.ofSeconds(2))
+        .revokeTimeout(o.revokeTimeout)
         .meterRegistry(meters);
     if (o.allShards) {
       lb.materializeAllShards();
@@ -134,7 +169,7 @@ final class RegionNode implements AutoCloseable {
         TandemKafkaConsumer.builder(topic, new StringDeserializer(), new ByteArrayDeserializer())
         .consumer(kafka)
         .handler(h)
-        .store(log.replicatedStore())
+        .store(o.consumerStore.apply(log.replicatedStore()))
         .deadLetterSink(KafkaDeadLetterSink.create(dlqProducer, region))
         .replicationLog(log, !o.allShards);
     if (ownership != null) {
@@ -143,6 +178,7 @@ final class RegionNode implements AutoCloseable {
     consumer = cb
         .resendSink(region.equals(A) ? B : A, resendSink)
         .maxHold(o.maxHold)
+        .commitTimeout(o.commitTimeout)
         .heartbeatInterval(Duration.ofMillis(500))
         .processorOptions(p -> p.claimLease(o.claimLease))
         .meterRegistry(meters)
@@ -179,6 +215,9 @@ final class RegionNode implements AutoCloseable {
     resendSink.close();
     dlqProducer.close(Duration.ofSeconds(5));
     log.close();
+    if (changelogPublisher != null) {
+      changelogPublisher.close();
+    }
     store.close();
   }
 }

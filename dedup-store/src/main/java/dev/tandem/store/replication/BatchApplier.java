@@ -79,12 +79,24 @@ final class BatchApplier {
    */
   Map<TopicPartition, Integer> apply(
       ConsumerRecords<byte[], byte[]> records, Function<TopicPartition, String> checkpointKey) {
+    return apply(records, checkpointKey, m -> {});
+  }
+
+  /**
+   * As {@link #apply(ConsumerRecords, Function)}; hand-off markers go to {@code markers} after the
+   * batch (with every record before them) is in the store. Only the own region's reader passes a
+   * sink: a marker certifies what precedes it in the changelog it was read from.
+   */
+  Map<TopicPartition, Integer> apply(
+      ConsumerRecords<byte[], byte[]> records, Function<TopicPartition, String> checkpointKey,
+      java.util.function.Consumer<ChangelogEntry.HandoffMarker> markers) {
     if (records.isEmpty()) {
       return Map.of();
     }
     List<IdRecord> recs = new ArrayList<>();
     List<ShardLease> leases = new ArrayList<>();
     List<ChangelogEntry.Heartbeat> heartbeats = new ArrayList<>();
+    List<ChangelogEntry.HandoffMarker> handoffs = new ArrayList<>();
     Map<String, Long> checkpoints = new HashMap<>();
     Map<TopicPartition, Integer> counts = new HashMap<>();
     for (TopicPartition tp : records.partitions()) {
@@ -120,6 +132,8 @@ final class BatchApplier {
           leases.add(le.lease());
         } else if (e instanceof ChangelogEntry.Heartbeat hb) {
           heartbeats.add(hb);
+        } else if (e instanceof ChangelogEntry.HandoffMarker m) {
+          handoffs.add(m);
         }
       }
       checkpoints.put(checkpointKey.apply(tp), part.get(part.size() - 1).offset() + 1);
@@ -131,6 +145,9 @@ final class BatchApplier {
     appliedHeartbeats.increment(heartbeats.size());
     for (ChangelogEntry.Heartbeat hb : heartbeats) {
       lag.onHeartbeat(hb);
+    }
+    for (ChangelogEntry.HandoffMarker m : handoffs) {
+      markers.accept(m);
     }
     return counts;
   }

@@ -15,7 +15,8 @@ import java.util.Arrays;
  *
  * <p><b>Key</b> = {@code type | origin region | writer incarnation | subject}, UTF-8, '|'-separated:
  * {@code r|region-a|<incarnation>|<id>} for a record, {@code l|region-a|<incarnation>|<shard>} for a
- * lease, {@code h|region-a|<incarnation>} for a heartbeat. Why not the id alone: compaction keeps the
+ * lease, {@code h|region-a|<incarnation>} for a heartbeat, {@code f|region-a|<incarnation>|<shard>} for
+ * a hand-off marker. Why not the id alone: compaction keeps the
  * newest <em>offset</em> per key, not the lattice maximum, so two writers sharing a key could leave
  * the smaller record as the survivor (a late send from another region, a zombie instance). With one
  * writer per key, and each writer shipping its full merged record (which only grows) in write order,
@@ -25,7 +26,8 @@ import java.util.Arrays;
  *
  * <p><b>Value</b> = {@code u8 format (1), u8 type, payload}: type 1 = {@link RecordCodec} bytes of an
  * {@link IdRecord}, 2 = {@link RecordCodec} bytes of a {@link ShardLease}, 3 = heartbeat ({@code
- * u16+UTF-8 origin, u16+UTF-8 incarnation, i32 shard, i64 sentAtMillis, i64 hlc}). An unknown format
+ * u16+UTF-8 origin, u16+UTF-8 incarnation, i32 shard, i64 sentAtMillis, i64 hlc}), 4 = hand-off
+ * marker ({@code u16+UTF-8 origin, u16+UTF-8 incarnation, i32 shard, i64 mark}). An unknown format
  * or type, or a payload that does not decode, is a {@link CorruptRecordException}.
  */
 final class ChangelogCodec {
@@ -36,6 +38,7 @@ final class ChangelogCodec {
   static final byte TYPE_RECORD = 1;
   static final byte TYPE_LEASE = 2;
   static final byte TYPE_HEARTBEAT = 3;
+  static final byte TYPE_HANDOFF = 4;
 
   private ChangelogCodec() {}
 
@@ -49,6 +52,21 @@ final class ChangelogCodec {
 
   static String heartbeatKey(RegionId origin, String incarnation) {
     return "h|" + origin.name() + "|" + incarnation;
+  }
+
+  static String handoffKey(RegionId origin, String incarnation, int shard) {
+    return "f|" + origin.name() + "|" + incarnation + "|" + shard;
+  }
+
+  static byte[] encode(ChangelogEntry.HandoffMarker m) {
+    byte[] origin = m.origin().name().getBytes(StandardCharsets.UTF_8);
+    byte[] inc = m.incarnation().getBytes(StandardCharsets.UTF_8);
+    ByteBuffer b = ByteBuffer.allocate(2 + 2 + origin.length + 2 + inc.length + 4 + 8);
+    b.put(FORMAT).put(TYPE_HANDOFF);
+    b.putShort((short) origin.length).put(origin);
+    b.putShort((short) inc.length).put(inc);
+    b.putInt(m.shard()).putLong(m.mark());
+    return b.array();
   }
 
   static byte[] encode(IdRecord record) {
@@ -92,6 +110,7 @@ final class ChangelogCodec {
           new ChangelogEntry.LeaseEntry(
               RecordCodec.decodeLease(Arrays.copyOfRange(value, 2, value.length)));
       case TYPE_HEARTBEAT -> decodeHeartbeat(value);
+      case TYPE_HANDOFF -> decodeHandoff(value);
       default -> throw new CorruptRecordException("unknown changelog entry type " + value[1]);
     };
   }
@@ -112,6 +131,24 @@ final class ChangelogCodec {
       throw new CorruptRecordException("truncated heartbeat (" + value.length + " bytes)", e);
     } catch (IllegalArgumentException e) {
       throw new CorruptRecordException("invalid heartbeat field: " + e.getMessage(), e);
+    }
+  }
+
+  private static ChangelogEntry.HandoffMarker decodeHandoff(byte[] value) {
+    ByteBuffer in = ByteBuffer.wrap(value, 2, value.length - 2);
+    try {
+      RegionId origin = RegionId.of(str(in));
+      String incarnation = str(in);
+      int shard = in.getInt();
+      long mark = in.getLong();
+      if (in.hasRemaining()) {
+        throw new CorruptRecordException(in.remaining() + " trailing bytes after a hand-off marker");
+      }
+      return new ChangelogEntry.HandoffMarker(origin, incarnation, shard, mark);
+    } catch (BufferUnderflowException e) {
+      throw new CorruptRecordException("truncated hand-off marker (" + value.length + " bytes)", e);
+    } catch (IllegalArgumentException e) {
+      throw new CorruptRecordException("invalid hand-off marker field: " + e.getMessage(), e);
     }
   }
 

@@ -5,7 +5,7 @@ import dev.tandem.store.IdRecord;
 import dev.tandem.store.ShardLease;
 import java.util.Objects;
 
-/** One decoded changelog record: an id's record, a shard lease, or a heartbeat. */
+/** One decoded changelog record: an id's record, a shard lease, a heartbeat or a hand-off marker. */
 sealed interface ChangelogEntry {
 
   /** The shard (= changelog partition) the entry belongs to. */
@@ -42,6 +42,22 @@ sealed interface ChangelogEntry {
   record Heartbeat(RegionId origin, String incarnation, int shard, long sentAtMillis, long hlc)
       implements ChangelogEntry {
     public Heartbeat {
+      Objects.requireNonNull(origin, "origin");
+      Objects.requireNonNull(incarnation, "incarnation");
+      if (shard < 0) {
+        throw new IllegalArgumentException("shard must be >= 0, got " + shard);
+      }
+    }
+  }
+
+  /**
+   * A hand-off marker: {@code origin}'s writer {@code incarnation} gave shard {@code shard} up (token
+   * {@link Handoff} with this {@code mark}) and every change it made to the shard before that is
+   * acknowledged by the changelog this marker was written to, ahead of it.
+   */
+  record HandoffMarker(RegionId origin, String incarnation, int shard, long mark)
+      implements ChangelogEntry {
+    public HandoffMarker {
       Objects.requireNonNull(origin, "origin");
       Objects.requireNonNull(incarnation, "incarnation");
       if (shard < 0) {

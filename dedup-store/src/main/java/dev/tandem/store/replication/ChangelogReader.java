@@ -62,6 +62,8 @@ final class ChangelogReader implements Runnable {
   private final Counter applyErrors;
   private final Counter readerErrors;
   private volatile boolean running = true;
+  /** Where hand-off markers read from the own region's changelog go. */
+  private volatile java.util.function.Consumer<ChangelogEntry.HandoffMarker> markers = m -> {};
   private final Thread thread;
 
   /** A materialised shard; {@code restored} completes when restore reached {@code restoreEnd}. */
@@ -127,6 +129,11 @@ final class ChangelogReader implements Runnable {
 
   void start() {
     thread.start();
+  }
+
+  /** Receives every hand-off marker this reader applies (set before {@link #start()}). */
+  void onHandoffMarker(java.util.function.Consumer<ChangelogEntry.HandoffMarker> sink) {
+    this.markers = sink;
   }
 
   /** The checkpoint key of an own-region partition. */
@@ -314,7 +321,7 @@ final class ChangelogReader implements Runnable {
     ConsumerRecords<byte[], byte[]> records = consumer.poll(pollTimeout);
     Map<TopicPartition, Integer> counts;
     try {
-      counts = applier.apply(records, tp -> checkpointKey(tp.partition()));
+      counts = applier.apply(records, tp -> checkpointKey(tp.partition()), markers);
     } catch (RuntimeException e) {
       if (!running) {
         return;

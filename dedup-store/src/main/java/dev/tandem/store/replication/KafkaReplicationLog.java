@@ -69,6 +69,9 @@ import org.slf4j.LoggerFactory;
  *       restart resumes at the checkpoint. Records that do not decode are counted ({@code
  *       tandem.replication.bad.records}), logged and skipped.
  *   <li><b>Restore before serve</b>: see {@link #assign}; {@link #replicatedStore()} is the gate.
+ *   <li><b>Hand-off</b>: a shard given up before its writes were acknowledged by the own region
+ *       ({@link #handOff}) gets a marker (key {@code f|region|incarnation|shard}) written after
+ *       them once they are; {@link #handedOff} says whether this replica's reader has applied it.
  *   <li><b>Heartbeats</b>: every {@link Builder#heartbeatInterval} one heartbeat per shard into every
  *       region's changelog; the receiver measures lag from them ({@code tandem.replication.lag}).
  *       While a peer's copies go to the spool only every 20th round is sent, so a long outage does
@@ -102,6 +105,11 @@ public final class KafkaReplicationLog implements ReplicationLog {
   private final Duration restoreWait;
   private final MeterRegistry meters;
   private volatile boolean closed;
+  /** Highest hand-off mark read from the own region's changelog, per region|incarnation|shard. */
+  private final Map<String, Long> markersRead = new java.util.concurrent.ConcurrentHashMap<>();
+  /** Shards handed off by this log whose marker is not written yet (revoke does not wait for them). */
+  private final Set<Integer> handingOff = java.util.concurrent.ConcurrentHashMap.newKeySet();
+  private final Duration retryBackoff;
 
   private KafkaReplicationLog(Builder b, DualPublisher publisher, boolean ownsPublisher,
       ScheduledExecutorService scheduler) {
@@ -125,6 +133,9 @@ public final class KafkaReplicationLog implements ReplicationLog {
     this.applier = new BatchApplier(store, lag, meters, b.changelogSigner);
     this.reader = new ChangelogReader(store, newConsumer(b), topic, applier, lag, clock,
         b.pollTimeout, b.apiTimeout, this::checkpointKeysOf, meters);
+    this.reader.onHandoffMarker(m -> markersRead.merge(
+        markerKey(m.origin(), m.incarnation(), m.shard()), m.mark(), Math::max));
+    this.retryBackoff = b.retryBackoff;
     LOG.info("replication log of {} opened: changelog {} ({} shards), writer incarnation {}",
         store.owner(), topic, shardCount, incarnation);
   }
@@ -217,6 +228,9 @@ public final class KafkaReplicationLog implements ReplicationLog {
     Set<Integer> mine = new TreeSet<>(shards);
     mine.retainAll(reader.shards());
     for (int shard : mine) {
+      if (handingOff.contains(shard)) {
+        continue; // handed off: its marker follows its writes, the next holder waits for it
+      }
       try {
         barrier(shard, localRegion).get(revokeTimeout.toMillis(), TimeUnit.MILLISECONDS);
       } catch (TimeoutException e) {
@@ -239,6 +253,111 @@ public final class KafkaReplicationLog implements ReplicationLog {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted while revoking shards " + mine, e);
     }
+  }
+
+  /**
+   * Hands {@code shard} off (see {@link ReplicationLog#handOff}): the marker is written once every
+   * change of the shard written so far is acknowledged by this region's changelog; meters {@code
+   * tandem.replication.handoffs} ({@code outcome} = {@code marked}, or {@code failed} when a change
+   * of the shard could not be stored, so the next holder waits for its bound).
+   */
+  @Override
+  public java.util.Optional<Handoff> handOff(int shard) {
+    checkOpen();
+    checkShard(shard);
+    Handoff token = new Handoff(localRegion, writer.incarnation(), shard, store.tickHlc());
+    handingOff.add(shard);
+    LOG.warn("shard {} handed off before its changelog writes were acknowledged by {}; the next "
+        + "holder waits for hand-off marker {}", shard, localRegion, token.encode());
+    // off the acknowledging I/O thread: publishing takes the publisher's ordering lock
+    writer.barrier(shard, localRegion).whenCompleteAsync((v, e) -> {
+      if (e != null) {
+        handingOff.remove(shard);
+        handoffCounter("failed").increment();
+        LOG.warn("no hand-off marker for shard {}: a change of it was not stored ({}); the next "
+            + "holder waits for its bound", shard, e.toString());
+        return;
+      }
+      publishMarker(token, 1);
+    }, scheduler);
+    return java.util.Optional.of(token);
+  }
+
+  private void publishMarker(Handoff token, int attempt) {
+    if (closed) {
+      handingOff.remove(token.shard());
+      return;
+    }
+    ChangelogEntry.HandoffMarker m = new ChangelogEntry.HandoffMarker(
+        token.region(), token.incarnation(), token.shard(), token.mark());
+    dev.tandem.publisher.OutboundMessage msg = dev.tandem.publisher.OutboundMessage
+        .builder(topic, token.shard())
+        .key(ChangelogCodec.handoffKey(token.region(), token.incarnation(), token.shard())
+            .getBytes(java.nio.charset.StandardCharsets.UTF_8))
+        .value(ChangelogCodec.encode(m))
+        .build();
+    CompletableFuture<dev.tandem.publisher.PublishResult> f;
+    try {
+      f = publisher.publish(msg);
+    } catch (RuntimeException e) {
+      handingOff.remove(token.shard());
+      LOG.warn("hand-off marker of shard {} not published: {}", token.shard(), e.toString());
+      return;
+    }
+    // the own region's copy is what the next holder reads: done once it is stored there, directly
+    // or by the spool's replay (in order); a copy neither acknowledged nor spooled is published again
+    f.whenComplete((r, e) -> {
+      if (r != null) {
+        r.delivery(localRegion).whenComplete((a, x) -> markerSettled(token, x));
+        return;
+      }
+      Throwable c = e instanceof java.util.concurrent.CompletionException && e.getCause() != null
+          ? e.getCause() : e;
+      if (c instanceof dev.tandem.publisher.PublishException pe
+          && (pe.acknowledged().contains(localRegion) || pe.spooled().contains(localRegion))) {
+        markerSettled(token, null);
+      } else if (!closed) {
+        if (attempt == 1) {
+          LOG.warn("hand-off marker of shard {} not stored in {} ({}); retrying every {}",
+              token.shard(), localRegion, c.toString(), retryBackoff);
+        }
+        scheduler.schedule(() -> publishMarker(token, attempt + 1), retryBackoff.toMillis(),
+            TimeUnit.MILLISECONDS);
+      } else {
+        markerSettled(token, c);
+      }
+    });
+  }
+
+  private void markerSettled(Handoff token, Throwable error) {
+    handingOff.remove(token.shard());
+    if (error == null) {
+      handoffCounter("marked").increment();
+      LOG.info("hand-off marker of shard {} written for {}: {}", token.shard(), localRegion,
+          token.encode());
+    } else {
+      handoffCounter("failed").increment();
+      LOG.warn("hand-off marker of shard {} not written ({}); the next holder waits for its bound",
+          token.shard(), error.toString());
+    }
+  }
+
+  private Counter handoffCounter(String outcome) {
+    return Counter.builder("tandem.replication.handoffs").tag("region", localRegion.name())
+        .tag("outcome", outcome)
+        .description("shards given up before their changes were in the own changelog; marker "
+            + "written after them (marked) or not (failed)")
+        .register(meters);
+  }
+
+  @Override
+  public boolean handedOff(Handoff token) {
+    Long read = markersRead.get(markerKey(token.region(), token.incarnation(), token.shard()));
+    return read != null && read >= token.mark();
+  }
+
+  private static String markerKey(RegionId region, String incarnation, int shard) {
+    return region.name() + "|" + incarnation + "|" + shard;
   }
 
   @Override

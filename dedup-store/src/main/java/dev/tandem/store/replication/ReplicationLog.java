@@ -28,9 +28,31 @@ public interface ReplicationLog extends AutoCloseable {
   /**
    * Gives {@code shards} up: first waits until every pending changelog write of theirs is acknowledged
    * by the own region (so the next instance of this region sees them), then stops reading them and
-   * drops their local state ({@code IdempotencyStore.dropShard}). Blocks until done.
+   * drops their local state ({@code IdempotencyStore.dropShard}). Blocks until done. A shard handed
+   * off with {@link #handOff} before is not waited for (its marker follows its writes); for any other
+   * shard whose writes are not acknowledged in time it throws {@link IllegalStateException}.
    */
   void revoke(Set<Integer> shards);
+
+  /**
+   * Called when {@code shard} is given up while some of its changes are not yet acknowledged by the
+   * own region's changelog: once they are, a hand-off marker for the returned token is written into
+   * the shard's changelog partition after them. Pass the token to the next holder (e.g. in the
+   * committed offset's metadata); it waits for {@link #handedOff} before claiming in the shard.
+   * Empty when this log writes no markers (the default).
+   */
+  default java.util.Optional<Handoff> handOff(int shard) {
+    return java.util.Optional.empty();
+  }
+
+  /**
+   * Whether this replica has read the hand-off marker of {@code token} from its own region's
+   * changelog, i.e. applied every change the previous holder made to the shard before giving it up.
+   * The default (a log that writes no markers) answers true.
+   */
+  default boolean handedOff(Handoff token) {
+    return true;
+  }
 
   /** Waits until every assigned shard is restored; false if {@code timeout} passed first. */
   boolean awaitRestored(Duration timeout);

@@ -47,6 +47,26 @@ class ChangelogCodecTest {
   }
 
   @Test
+  void handoffMarkerRoundTripsAndATruncatedOneIsCorrupt() {
+    var m = new ChangelogEntry.HandoffMarker(A, "inc-1", 3, 1234L << 16);
+    byte[] bytes = ChangelogCodec.encode(m);
+    assertEquals(m, ChangelogCodec.decode(bytes));
+    assertTrue(ChangelogCodec.handoffKey(A, "inc-1", 3).startsWith("f|region-a|inc-1|"));
+    byte[] cut = java.util.Arrays.copyOf(bytes, bytes.length - 1);
+    assertThrows(CorruptRecordException.class, () -> ChangelogCodec.decode(cut));
+  }
+
+  @Test
+  void handoffTokenRoundTripsThroughOffsetMetadataAndIgnoresOtherMetadata() {
+    Handoff h = new Handoff(A, "01a24315-973e-7000-b7c7-9862814afb62", 2, 117730301496393728L);
+    assertEquals(java.util.Optional.of(h), Handoff.decode(h.encode()));
+    assertEquals(java.util.Optional.empty(), Handoff.decode(""));
+    assertEquals(java.util.Optional.empty(), Handoff.decode(null));
+    assertEquals(java.util.Optional.empty(), Handoff.decode("app metadata"));
+    assertEquals(java.util.Optional.empty(), Handoff.decode("tandem-handoff/1|region-a|x|notanumber|1"));
+  }
+
+  @Test
   void keysSeparateWritersAndKeepIdsWithSeparatorsApart() {
     assertNotEquals(ChangelogCodec.recordKey(A, "inc-1", "x"),
         ChangelogCodec.recordKey(A, "inc-2", "x"));

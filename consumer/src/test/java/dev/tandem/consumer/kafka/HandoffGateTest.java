@@ -1,0 +1,275 @@
+package dev.tandem.consumer.kafka;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tandem.core.Envelope;
+import dev.tandem.core.RegionId;
+import dev.tandem.publisher.KafkaEnvelopeHeaders;
+import dev.tandem.store.IdempotencyStore;
+import dev.tandem.store.replication.CatchUpResult;
+import dev.tandem.store.replication.Handoff;
+import dev.tandem.store.replication.ReplicationLag;
+import dev.tandem.store.replication.ReplicationLog;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.MockConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The rebalance hand-off of {@link TandemKafkaConsumer} against Kafka's {@link MockConsumer} and a
+ * scripted replication log (fast, no cluster): the giving side commits a token at the old offset when
+ * its changelog writes are not acknowledged; the receiving side claims nothing until the token's
+ * marker is read, or until {@code handoffTimeout}.
+ */
+class HandoffGateTest {
+
+  static final RegionId A = RegionId.of("region-a");
+  static final String TOPIC = "orders";
+  static final TopicPartition P0 = new TopicPartition(TOPIC, 0);
+  static final Handoff TOKEN = new Handoff(A, "previous-incarnation", 0, 42L);
+
+  /** A replication log whose barrier and marker the test controls. */
+  static final class ScriptedLog implements ReplicationLog {
+    volatile CompletableFuture<Void> barrier = CompletableFuture.completedFuture(null);
+    volatile boolean markerRead;
+    final List<Integer> handedOff = new CopyOnWriteArrayList<>();
+
+    @Override
+    public void assign(Set<Integer> shards) {}
+
+    @Override
+    public void revoke(Set<Integer> shards) {}
+
+    @Override
+    public Optional<Handoff> handOff(int shard) {
+      handedOff.add(shard);
+      return Optional.of(new Handoff(A, "this-incarnation", shard, 7L));
+    }
+
+    @Override
+    public boolean handedOff(Handoff token) {
+      return markerRead;
+    }
+
+    @Override
+    public boolean awaitRestored(Duration timeout) {
+      return true;
+    }
+
+    @Override
+    public boolean isRestored(int shard) {
+      return true;
+    }
+
+    @Override
+    public CompletableFuture<Void> barrier(int shard, RegionId region) {
+      return barrier;
+    }
+
+    @Override
+    public long unackedByPeers(int shard) {
+      return 0;
+    }
+
+    @Override
+    public boolean peerReachable() {
+      return true;
+    }
+
+    @Override
+    public CatchUpResult catchUp(RegionId region, Set<Integer> shards, Duration timeout) {
+      throw new UnsupportedOperationException();
+    }
+
+    @Override
+    public ReplicationLag lag(RegionId origin) {
+      throw new UnsupportedOperationException();
+    }
+
+    @Override
+    public Set<Integer> shards() {
+      return Set.of(0);
+    }
+
+    @Override
+    public void close() {}
+  }
+
+  /**
+   * A MockConsumer that behaves like a log (MockConsumer forgets records once polled, so a seek back
+   * would find nothing): every poll offers the records of P0 from the current position, unless P0 is
+   * paused. Records every commit (MockConsumer answers committed() only for assigned partitions).
+   */
+  static final class RecordingConsumer extends MockConsumer<byte[], byte[]> {
+    final List<Map<TopicPartition, OffsetAndMetadata>> commits = new CopyOnWriteArrayList<>();
+    private final java.util.TreeMap<Long, ConsumerRecord<byte[], byte[]>> log = new java.util.TreeMap<>();
+
+    RecordingConsumer() {
+      super("earliest");
+    }
+
+    /** Appends to the log (any thread). */
+    synchronized void append(ConsumerRecord<byte[], byte[]> r) {
+      log.put(r.offset(), r);
+    }
+
+    @Override
+    public synchronized org.apache.kafka.clients.consumer.ConsumerRecords<byte[], byte[]> poll(
+        Duration timeout) {
+      if (assignment().contains(P0) && !paused().contains(P0)) {
+        for (ConsumerRecord<byte[], byte[]> r : log.tailMap(position(P0)).values()) {
+          super.addRecord(r);
+        }
+      }
+      return super.poll(timeout);
+    }
+
+    @Override
+    public synchronized void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets) {
+      commits.add(Map.copyOf(offsets));
+      super.commitSync(offsets);
+    }
+  }
+
+  record Node(RecordingConsumer kafka, TandemKafkaConsumer<String, byte[]> loop,
+      IdempotencyStore store, SimpleMeterRegistry meters, List<String> runs) implements AutoCloseable {
+    @Override
+    public void close() {
+      loop.close();
+      store.close();
+    }
+  }
+
+  static Node node(Path dir, ScriptedLog log, Duration handoffTimeout) {
+    return node(dir, log, handoffTimeout, s -> s);
+  }
+
+  static Node node(Path dir, ScriptedLog log, Duration handoffTimeout,
+      java.util.function.UnaryOperator<IdempotencyStore> wrap) {
+    RecordingConsumer kafka = new RecordingConsumer();
+    kafka.updateBeginningOffsets(Map.of(P0, 0L));
+    IdempotencyStore store = IdempotencyStore.builder().region(A).instance("i1")
+        .directory(dir.resolve("store")).build();
+    SimpleMeterRegistry meters = new SimpleMeterRegistry();
+    List<String> runs = new CopyOnWriteArrayList<>();
+    TandemKafkaConsumer<String, byte[]> loop = TandemKafkaConsumer
+        .builder(TOPIC, new StringDeserializer(), new ByteArrayDeserializer())
+        .consumer(kafka)
+        .handler((rec, ctx) -> runs.add(ctx.id()))
+        .store(wrap.apply(store))
+        .deadLetterSink(letter -> CompletableFuture.completedFuture(null))
+        .replicationLog(log, false)
+        // claims count as durable at once here; the barrier under test is the offset commit's
+        .processorOptions(p -> p.claimsDurable(s -> CompletableFuture.completedFuture(null),
+            Duration.ofMillis(100)))
+        .commitTimeout(Duration.ofMillis(300))
+        .handoffTimeout(handoffTimeout)
+        .pollTimeout(Duration.ofMillis(20))
+        .meterRegistry(meters)
+        .build();
+    return new Node(kafka, loop, store, meters, runs);
+  }
+
+  static ConsumerRecord<byte[], byte[]> record(long offset) {
+    String id = "id-" + offset;
+    byte[] payload = ("payload " + offset).getBytes(StandardCharsets.UTF_8);
+    ConsumerRecord<byte[], byte[]> r = new ConsumerRecord<>(TOPIC, 0, offset,
+        "k".getBytes(StandardCharsets.UTF_8), payload);
+    KafkaEnvelopeHeaders.write(Envelope.forPayload(id, payload, 0, System.currentTimeMillis()),
+        r.headers());
+    return r;
+  }
+
+  /**
+   * Gives P0 to the node's loop as if a previous holder had handed it off: assigned, the token
+   * committed (MockConsumer keeps commits of assigned partitions only), taken away and given back.
+   */
+  static void receiveHandedOff(Node n) {
+    n.loop().start();
+    rebalance(n.kafka(), List.of(P0));
+    await().atMost(Duration.ofSeconds(10)).until(() -> n.kafka().assignment().contains(P0));
+    n.kafka().schedulePollTask(() -> {
+      n.kafka().commitSync(Map.of(P0, new OffsetAndMetadata(0L, TOKEN.encode())));
+      n.kafka().rebalance(List.of());
+      n.kafka().rebalance(List.of(P0));
+    });
+    await().atMost(Duration.ofSeconds(10)).until(() -> n.kafka().commits.size() == 1
+        && n.kafka().assignment().contains(P0));
+  }
+
+  /** Runs on the poll thread (MockConsumer calls the listener from rebalance). */
+  static void rebalance(MockConsumer<byte[], byte[]> kafka, List<TopicPartition> to) {
+    kafka.schedulePollTask(() -> kafka.rebalance(to));
+  }
+
+  @Test
+  void revokeWithUnacknowledgedWritesCommitsAHandoffTokenAtTheOldOffset(@TempDir Path dir) {
+    ScriptedLog log = new ScriptedLog();
+    log.barrier = new CompletableFuture<>(); // the own changelog never acknowledges
+    try (Node n = node(dir, log, Duration.ofMinutes(5))) {
+      n.loop().start();
+      rebalance(n.kafka(), List.of(P0));
+      await().atMost(Duration.ofSeconds(10)).until(() -> n.kafka().assignment().contains(P0));
+      for (long o = 0; o < 3; o++) {
+        n.kafka().append(record(o));
+      }
+      await().atMost(Duration.ofSeconds(10)).until(() -> n.runs().size() == 3);
+      rebalance(n.kafka(), List.of());
+      await().atMost(Duration.ofSeconds(10)).until(() -> !log.handedOff.isEmpty());
+      await().atMost(Duration.ofSeconds(10)).until(() -> !n.kafka().commits.isEmpty());
+      assertEquals(1, n.kafka().commits.size(), "only the hand-off commit: " + n.kafka().commits);
+      OffsetAndMetadata c = n.kafka().commits.get(0).get(P0);
+      assertEquals(0L, c.offset(), "records whose completion is not in the changelog stay uncommitted");
+      assertEquals(Optional.of(new Handoff(A, "this-incarnation", 0, 7L)), Handoff.decode(c.metadata()));
+      assertEquals(1.0, n.meters().find("tandem.consumer.handoffs").tag("side", "given").counter().count());
+    }
+  }
+
+  @Test
+  void receiverClaimsNothingUntilThePreviousHoldersMarkerIsRead(@TempDir Path dir) {
+    ScriptedLog log = new ScriptedLog();
+    try (Node n = node(dir, log, Duration.ofMinutes(5))) {
+      receiveHandedOff(n);
+      for (long o = 0; o < 3; o++) {
+        n.kafka().append(record(o));
+      }
+      // the records are fetched again and again, but nothing is claimed or run
+      await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(3))
+          .until(() -> n.runs().isEmpty() && n.store().get("id-0", 0).isEmpty());
+      log.markerRead = true;
+      await().atMost(Duration.ofSeconds(10)).until(() -> n.runs().size() == 3);
+      assertEquals(List.of("id-0", "id-1", "id-2"), n.runs());
+      assertEquals(1L, n.meters().find("tandem.consumer.handoff.wait").timer().count());
+    }
+  }
+
+  @Test
+  void receiverProcessesAfterTheHandoffTimeoutAndSaysSo(@TempDir Path dir) {
+    ScriptedLog log = new ScriptedLog(); // the marker never comes
+    try (Node n = node(dir, log, Duration.ofMillis(800))) {
+      receiveHandedOff(n);
+      n.kafka().append(record(0));
+      await().atMost(Duration.ofSeconds(10)).until(() -> n.runs().size() == 1);
+      assertEquals(1.0, n.meters().find("tandem.consumer.handoffs").tag("side", "expired")
+          .counter().count());
+      assertTrue(n.meters().find("tandem.consumer.handoff.wait").timers().isEmpty(),
+          "no marker was read");
+    }
+  }
+}
