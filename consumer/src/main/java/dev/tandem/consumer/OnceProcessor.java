@@ -13,6 +13,7 @@ import dev.tandem.store.IdRecord;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.Owner;
 import dev.tandem.store.Phase;
+import dev.tandem.store.RecordKey;
 import dev.tandem.store.StoreListener;
 import dev.tandem.store.WriteOrigin;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -56,14 +57,21 @@ import org.slf4j.LoggerFactory;
  *   <li>Envelope: a missing {@code tandem-id} follows the {@link MissingIdPolicy}; a malformed
  *       envelope, a payload that does not match {@code tandem-digest} (checked on every path), or (when
  *       a signer is configured) a bad signature goes to the dead-letter path. Nothing is dropped.
- *   <li>Staleness: {@code published-at} older than {@code recordTtl − staleMargin} is dead-lettered
- *       {@code STALE}: its record may have expired, so it is never processed blindly.
+ *   <li>Staleness: {@code published-at} older than the store's {@link IdempotencyStore#ttl() TTL}
+ *       minus {@code staleMargin} is dead-lettered {@code STALE}: its record may have expired, so it is
+ *       never processed blindly.
  *   <li>Claim (batched per poll in {@link #processAll}: one store WriteBatch). {@code AlreadyCompleted}
  *       → skipped (a suppressed duplicate); {@code Conflict} → dead-lettered {@code CONFLICT};
  *       {@code InProgress} → wait up to {@code inProgressWait} for the other claim to end, else
  *       "try later" (not a duplicate); {@code DeadLettered} → skipped, or sent to the dead-letter path
  *       if this owner's claim is what dead-lettered it.
- *   <li>Handler, with the claim's lease renewed every {@code renewEvery} while it runs. Success →
+ *   <li>Durability (with {@link Builder#claimsDurable}): no handler runs before its claim is in the own
+ *       region's changelog; past the timeout the copy answers {@code CLAIMS_NOT_DURABLE} and its claim
+ *       is resumed on the next delivery.
+ *   <li>Handler, with the claim's lease renewed every {@code renewEvery} while it runs (also after
+ *       {@link #close()}, until it returns). An attempt that follows a claim whose lease expired is
+ *       reported ({@code tandem.consumer.reclaimed.expired}, a WARN, {@link
+ *       ProcessingContext#previousClaim()}): its earlier claimant may have run the handler. Success →
  *       {@code complete}; an exception → {@code release}, so the next delivery is attempt k+1; once
  *       the store's {@code maxAttempts} is reached the record is DEAD_LETTERED in every region and the
  *       message goes to the dead-letter path.
@@ -96,10 +104,40 @@ public final class OnceProcessor implements AutoCloseable {
   private final ShardFence fence;
   private final java.util.function.IntFunction<CompletableFuture<Void>> claimsDurable;
   private final Duration claimsDurableTimeout;
-  /** When a durable-claims wait last timed out (0: never); skips waits for one timeout after it. */
+  /** Whether a durable-claims wait timed out, and when (System.nanoTime): see awaitClaimsDurable. */
+  private volatile boolean durableTimedOut;
   private volatile long durableTimedOutAtNanos;
   private final io.micrometer.core.instrument.Counter claimsNotDurable;
+  /**
+   * Claims acquired here whose handler did not run because they were not durable in time, by key:
+   * the next delivery resumes them as the same attempt (see {@link #adopt}). An entry leaves when it
+   * is resumed, when its id answers anything but this owner's live claim, on FENCED, when its shard
+   * is forgotten ({@link #forgetShards}, {@link #close}: released), after {@link #parkedMaxAgeNanos},
+   * or — the oldest, released — when {@link #maxParked} are kept. An entry lost early only costs an
+   * attempt and a conservative re-run report.
+   */
+  private final Map<RecordKey, Parked> parked = new ConcurrentHashMap<>();
+  private final int maxParked;
+  /**
+   * How long a parked entry is kept: twice the claim lease. Its lease on this store runs out one lease
+   * after it was parked (its renewals stop then); after that the entry only serves to tell the next
+   * attempt of this owner that the expired claim never ran its handler, and that attempt comes with
+   * the redelivery of the copy (after the retry delay, seconds). A second lease is slack for a slow
+   * redelivery; beyond it the next attempt reports a re-run (conservative, never a silent one).
+   */
+  private final long parkedMaxAgeNanos;
+  private volatile long lastParkedSweepNanos;
+  private volatile boolean parkedOverflowWarned;
+  private final MeterRegistry meterRegistry;
   private final ScheduledExecutorService renewer;
+  /** Every claim being renewed now (it waits for, or runs, its handler). */
+  private final java.util.Set<LiveClaim> liveClaims = ConcurrentHashMap.newKeySet();
+  private final Duration closeTimeout;
+  /** Guards {@link #inFlight} and {@link #closed}. */
+  private final Object lifecycle = new Object();
+  /** processAll calls under way (each may hold live claims and run handlers). */
+  private int inFlight;
+  private volatile boolean closed;
   /** Ids whose live claim (someone else's) a caller waits on; completed by the store listener. */
   private final Map<String, CompletableFuture<Void>> waiters = new ConcurrentHashMap<>();
 
@@ -114,7 +152,12 @@ public final class OnceProcessor implements AutoCloseable {
     this.renewEvery = b.renewEvery != null ? b.renewEvery : b.claimLease.dividedBy(3);
     this.inProgressWait = b.inProgressWait;
     this.retryBackoff = b.retryBackoff;
-    this.staleAfter = b.recordTtl.minus(b.staleMargin);
+    this.staleAfter = b.store.ttl().minus(b.effectiveStaleMargin(b.store.ttl()));
+    this.closeTimeout = b.closeTimeout;
+    this.maxParked = b.maxParked;
+    this.parkedMaxAgeNanos = b.claimLease.multipliedBy(2).toNanos();
+    this.meterRegistry = b.meterRegistry;
+    this.lastParkedSweepNanos = b.clock.nanoTime();
     this.deadLetterTimeout = b.deadLetterTimeout;
     this.signer = b.signer;
     this.fence = b.fence;
@@ -122,7 +165,8 @@ public final class OnceProcessor implements AutoCloseable {
     this.claimsDurableTimeout = b.claimsDurableTimeout;
     this.claimsNotDurable = io.micrometer.core.instrument.Counter
         .builder("tandem.consumer.claims.not.durable").tag("region", owner.region().name())
-        .description("batches whose handlers ran before their claims were in the changelog")
+        .description("batches whose handlers were held back (try later): their claims were not in"
+            + " the own region's changelog in time")
         .register(b.meterRegistry);
     this.renewer =
         Executors.newSingleThreadScheduledExecutor(
@@ -153,6 +197,41 @@ public final class OnceProcessor implements AutoCloseable {
   /** This processor's store. */
   public IdempotencyStore store() {
     return store;
+  }
+
+  /**
+   * Forgets the parked claims of {@code shards} (this instance no longer processes them: a rebalance
+   * revoked them, or they were lost): each is RELEASED in the store, so the next instance to get the
+   * shard claims the message at once — instead of waiting out a claim lease nobody renews and then
+   * reporting a re-run of a handler that never ran. Call it before the shards' changes are flushed and
+   * dropped, so the release reaches the changelog. A claim at the store's last attempt is not
+   * released (a release would dead-letter it with no copy to route): it expires, and its next
+   * claimant dead-letters and routes it. Counted as {@code tandem.consumer.parked.released} (cause
+   * {@code forgotten}).
+   *
+   * @param shards the shards given up
+   */
+  public void forgetShards(java.util.Collection<Integer> shards) {
+    Objects.requireNonNull(shards, "shards");
+    if (parked.isEmpty() || shards.isEmpty()) {
+      return;
+    }
+    int released = 0;
+    for (Map.Entry<RecordKey, Parked> e : parked.entrySet()) {
+      if (shards.contains(e.getKey().shard()) && parked.remove(e.getKey(), e.getValue())
+          && abandon(e.getKey(), e.getValue().claim(), "forgotten")) {
+        released++;
+      }
+    }
+    if (released > 0) {
+      log.info("Tandem {}: released {} parked claim(s) of shards {} given up; their next claimant"
+          + " runs them at once", owner, released, shards);
+    }
+  }
+
+  /** The keys of the parked claims (tests). */
+  java.util.Set<RecordKey> parkedKeysForTest() {
+    return new java.util.HashSet<>(parked.keySet());
   }
 
   /** The store owner (region and instance) this processor claims as. */
@@ -186,92 +265,355 @@ public final class OnceProcessor implements AutoCloseable {
       List<IncomingMessage> messages, IntToLongFunction epochOfShard, MessageHandler handler) {
     Objects.requireNonNull(handler, "handler");
     int n = messages.size();
-    Object[] steps = new Object[n];
-    List<ClaimRequest> requests = new ArrayList<>(n);
-    List<Integer> claimIndex = new ArrayList<>(n);
-    for (int i = 0; i < n; i++) {
-      IncomingMessage m = messages.get(i);
-      Object step = prepare(m);
-      if (step instanceof Ready r) {
-        long epoch = epochOfShard.applyAsLong(m.shard());
-        r.epoch = epoch;
-        if (!fence.holds(m.shard(), epoch)) {
-          step = fenced(r.envelope.id(), m.shard(), epoch);
-        } else if (!r.derived && isStale(r.envelope)) {
-          step = new Stale(r);
-        } else {
-          requests.add(new ClaimRequest(r.envelope.id(), m.shard(), r.envelope.digest(), epoch,
-              claimLease));
-          claimIndex.add(i);
+    if (!enter()) {
+      List<Outcome> out = new ArrayList<>(n);
+      for (int i = 0; i < n; i++) {
+        out.add(count(new Outcome.RetryLater(null, Outcome.RetryReason.CLOSED, retryBackoff,
+            "this processor is closed")));
+      }
+      return out;
+    }
+    List<LiveClaim> live = new ArrayList<>();
+    try {
+      Object[] steps = new Object[n];
+      List<ClaimRequest> requests = new ArrayList<>(n);
+      List<Integer> claimIndex = new ArrayList<>(n);
+      for (int i = 0; i < n; i++) {
+        IncomingMessage m = messages.get(i);
+        Object step = prepare(m);
+        if (step instanceof Ready r) {
+          long epoch = epochOfShard.applyAsLong(m.shard());
+          r.epoch = epoch;
+          if (!fence.holds(m.shard(), epoch)) {
+            step = fenced(r.envelope.id(), m.shard(), epoch);
+          } else if (!r.derived && isStale(r.envelope)) {
+            step = new Stale(r);
+          } else {
+            requests.add(new ClaimRequest(r.envelope.id(), m.shard(), r.envelope.digest(), epoch,
+                claimLease));
+            claimIndex.add(i);
+          }
+        }
+        steps[i] = step;
+      }
+      List<ClaimResult> claims = requests.isEmpty() ? List.of() : store.claimAll(requests);
+      List<Ready> acquired = new ArrayList<>();
+      for (int j = 0; j < claims.size(); j++) {
+        Ready r = (Ready) steps[claimIndex.get(j)];
+        r.claim = adopt(r, claims.get(j));
+        if (r.claim instanceof ClaimResult.Acquired a) {
+          // renewed from now on: later messages of the batch wait for the earlier handlers
+          r.live = startRenewing(r.envelope.id(), r.message.shard(), a);
+          live.add(r.live);
+          acquired.add(r);
         }
       }
-      steps[i] = step;
-    }
-    List<ClaimResult> claims = requests.isEmpty() ? List.of() : store.claimAll(requests);
-    List<LiveClaim> live = new ArrayList<>();
-    for (int j = 0; j < claims.size(); j++) {
-      Ready r = (Ready) steps[claimIndex.get(j)];
-      r.claim = claims.get(j);
-      if (r.claim instanceof ClaimResult.Acquired a) {
-        // renewed from now on: later messages of the batch wait for the earlier handlers
-        r.live = startRenewing(r.envelope.id(), r.message.shard(), a);
-        live.add(r.live);
+      java.util.Set<Ready> notDurable = awaitClaimsDurable(acquired);
+      for (int i : claimIndex) {
+        if (steps[i] instanceof Ready r && notDurable.contains(r)) {
+          steps[i] = park(r);
+        }
       }
-    }
-    awaitClaimsDurable(live);
-    List<Outcome> out = new ArrayList<>(n);
-    try {
+      List<Outcome> out = new ArrayList<>(n);
       for (int i = 0; i < n; i++) {
-        out.add(finish(steps[i], handler));
+        // claims are made up front: once close() began, no handler of the batch starts any more
+        // (close may have returned; the caller then closes the store under it)
+        out.add(closed && startsAHandler(steps[i])
+            ? count(notStarted(steps[i])) : finish(steps[i], handler));
       }
+      return out;
     } finally {
       for (LiveClaim c : live) {
         c.stop();
       }
+      exit();
     }
-    return out;
   }
 
   /**
    * Before any handler of the batch runs, waits until its claims are in the own region's changelog
    * (when a {@link Builder#claimsDurable} hook is set): a new owner reading that changelog at takeover
    * then sees every claim whose handler may have run, so the duplicate bound it reports counts it even
-   * if this process is killed right after the claim. Bounded: past the timeout the handlers run anyway
-   * (the own broker is slow or down; heartbeats stop then too) and the meter {@code
-   * tandem.consumer.claims.not.durable} counts it.
+   * if this process is killed right after the claim.
+   *
+   * <p>The wait is never skipped: a claim in no changelog is invisible to the taker, and the only
+   * place that could record "these ids ran unrecorded" is that same changelog, which is what does not
+   * answer. It is bounded instead: claims not acknowledged within the timeout are parked and their
+   * copies answered {@code CLAIMS_NOT_DURABLE} (try later; the meter {@code
+   * tandem.consumer.claims.not.durable} counts the batch). For one timeout after a timeout the own
+   * broker is presumed slow: batches do not wait again (the poll loop stays responsive) and run only
+   * the claims already acknowledged.
+   *
+   * <p>Each claim waits for its OWN write: the barrier taken right after the batch's claims (one per
+   * shard), or, for a resumed parked claim, the barrier taken after its original claim — whichever
+   * completes first. A resume writes a renewal, and a barrier taken now covers it too; waiting only for
+   * that would never end under a changelog steadily slower than the timeout (each retry's barrier
+   * lags as much as the last). Per shard, claims run in batch order up to the first one not durable;
+   * it and the shard's later claims are parked (order within a partition is kept).
+   *
+   * @return the claims not durable (empty: every handler of the batch may run)
    */
-  private void awaitClaimsDurable(List<LiveClaim> live) {
-    if (claimsDurable == null || live.isEmpty()) {
-      return;
+  private java.util.Set<Ready> awaitClaimsDurable(List<Ready> acquired) {
+    if (claimsDurable == null || acquired.isEmpty()) {
+      return java.util.Set.of();
     }
-    long now = System.nanoTime();
-    long lastTimeout = durableTimedOutAtNanos;
-    if (lastTimeout != 0 && now - lastTimeout < claimsDurableTimeout.toNanos()) {
-      // the own changelog just failed to acknowledge in time: do not stall every batch again (the
-      // poll loop must stay within max.poll.interval); counted, and tried again after the timeout
-      claimsNotDurable.increment();
-      return;
+    Map<Integer, CompletableFuture<Void>> barriers = new java.util.HashMap<>();
+    for (Ready r : acquired) {
+      r.fresh = barriers.computeIfAbsent(r.message.shard(), this::barrier);
+      r.durable = r.resumed == null ? r.fresh
+          : firstSuccess(List.of(r.resumed.original(), r.resumed.latest(), r.fresh));
     }
-    java.util.Set<Integer> shards = new java.util.TreeSet<>();
-    for (LiveClaim c : live) {
-      shards.add(c.shard);
-    }
-    long deadline = now + claimsDurableTimeout.toNanos();
-    for (int shard : shards) {
+    boolean coolingDown = !coolDownLeft().isZero();
+    long deadline = System.nanoTime() + (coolingDown ? 0 : claimsDurableTimeout.toNanos());
+    java.util.Set<Ready> notDurable =
+        java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+    java.util.Set<Integer> heldShards = new java.util.TreeSet<>();
+    String failure = null;
+    for (Ready r : acquired) {
+      int shard = r.message.shard();
+      if (heldShards.contains(shard)) {
+        notDurable.add(r); // after a claim of its shard that is not durable: keeps the order
+        continue;
+      }
       try {
-        claimsDurable.apply(shard).get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+        r.durable.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
       } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        claimsNotDurable.increment();
-        return;
+        Thread.currentThread().interrupt(); // the other waits fail at once too
+        notDurable.add(r);
+        heldShards.add(shard);
+        failure = e.toString();
       } catch (ExecutionException | TimeoutException | RuntimeException e) {
-        claimsNotDurable.increment();
-        durableTimedOutAtNanos = System.nanoTime();
-        log.warn("Tandem {}: claims of shard {} not in the changelog within {} ({}); handlers run"
-            + " anyway", owner, shard, claimsDurableTimeout, e.toString());
-        return; // one budget per batch: the other shards' claims are behind the same broker
+        notDurable.add(r);
+        heldShards.add(shard);
+        failure = e.toString();
       }
     }
+    if (!notDurable.isEmpty()) {
+      claimsNotDurable.increment();
+      if (!coolingDown) {
+        durableTimedOutAtNanos = System.nanoTime(); // real time, as the wait itself
+        durableTimedOut = true;
+        log.warn("Tandem {}: claims of shards {} not in the changelog within {} ({}); their handlers"
+            + " do not run, the copies are retried", owner, heldShards, claimsDurableTimeout, failure);
+      }
+    }
+    return notDurable;
+  }
+
+  /** The hook's barrier for {@code shard} now; a hook that throws counts as not acknowledged. */
+  private CompletableFuture<Void> barrier(int shard) {
+    try {
+      return Objects.requireNonNull(claimsDurable.apply(shard), "claimsDurable returned null");
+    } catch (RuntimeException e) {
+      return CompletableFuture.failedFuture(e);
+    }
+  }
+
+  /** Completes when the first of {@code fs} completes normally; fails once all of them failed. */
+  private static CompletableFuture<Void> firstSuccess(List<CompletableFuture<Void>> fs) {
+    List<CompletableFuture<Void>> distinct = fs.stream().distinct().toList();
+    if (distinct.size() == 1) {
+      return distinct.get(0);
+    }
+    CompletableFuture<Void> out = new CompletableFuture<>();
+    java.util.concurrent.atomic.AtomicInteger failed =
+        new java.util.concurrent.atomic.AtomicInteger();
+    for (CompletableFuture<Void> f : distinct) {
+      f.whenComplete((v, e) -> {
+        if (e == null) {
+          out.complete(null);
+        } else if (failed.incrementAndGet() == distinct.size()) {
+          out.completeExceptionally(e);
+        }
+      });
+    }
+    return out;
+  }
+
+  /** How long the no-wait period after a durable-claims timeout still lasts (zero: none). */
+  private Duration coolDownLeft() {
+    if (!durableTimedOut) {
+      return Duration.ZERO;
+    }
+    long left = claimsDurableTimeout.toNanos() - (System.nanoTime() - durableTimedOutAtNanos);
+    return left > 0 ? Duration.ofNanos(left) : Duration.ZERO;
+  }
+
+  /**
+   * An acquired claim not durable in time: its handler does not run; the claim is kept for later.
+   * {@code original} is the barrier taken after the claim was written (a failed one is replaced by a
+   * later barrier), {@code latest} the last one taken for it: its resume waits for the first of them.
+   */
+  private record Parked(ClaimResult.Acquired claim, long epoch, long parkedAtNanos,
+      CompletableFuture<Void> original, CompletableFuture<Void> latest) {}
+
+  private Outcome park(Ready r) {
+    ClaimResult.Acquired a = (ClaimResult.Acquired) r.claim;
+    r.live.stop();
+    RecordKey key = new RecordKey(r.message.shard(), r.envelope.id());
+    CompletableFuture<Void> original = r.resumed != null
+        && !r.resumed.original().isCompletedExceptionally() ? r.resumed.original() : r.fresh;
+    Parked pk = new Parked(a, r.epoch, clock.nanoTime(), original, r.fresh);
+    // kept, not released: a release would spend an attempt per broker hiccup (and dead-letter a
+    // message after maxAttempts of them); the next delivery here resumes it, or it expires
+    boolean kept;
+    synchronized (lifecycle) {
+      kept = !closed; // close() released the parked claims: none may be added after it
+      if (kept) {
+        makeRoomToPark();
+        parked.put(key, pk);
+      }
+    }
+    if (!kept) {
+      abandon(key, a, "closed");
+    }
+    Duration left = coolDownLeft();
+    return new Outcome.RetryLater(r.envelope.id(), Outcome.RetryReason.CLAIMS_NOT_DURABLE,
+        left.compareTo(retryBackoff) > 0 ? left : retryBackoff,
+        "claim (attempt " + a.attempt() + ") of shard " + r.message.shard()
+            + " not in the own region's changelog in time; the handler did not run");
+  }
+
+  /**
+   * The claim answer as this processor acts on it. This processor's own parked claim answers
+   * InProgress to its next delivery: it is resumed (renewed, same attempt) instead, if the delivery is
+   * under the claim's epoch (else it stays parked for one that is). An attempt that follows a parked
+   * claim of ours whose lease ran out follows a claim whose handler never ran: it reports what that
+   * claim followed. Any other answer means the parked claim is over (completed, dead-lettered, in
+   * conflict, superseded): its entry goes.
+   */
+  private ClaimResult adopt(Ready r, ClaimResult result) {
+    if (parked.isEmpty()) {
+      return result;
+    }
+    RecordKey key = new RecordKey(r.message.shard(), r.envelope.id());
+    Parked pk = parked.get(key);
+    if (pk == null) {
+      return result;
+    }
+    if (result instanceof ClaimResult.InProgress p && p.owner().equals(owner)) {
+      // checked before removing: a delivery under another epoch leaves the entry for the right one
+      if (pk.epoch != r.epoch || !parked.remove(key, pk)) { // remove: one caller resumes it
+        return result;
+      }
+      try {
+        IdRecord now = store.renew(key.id(), key.shard(), claimLease); // a fresh lease
+        if (now.isClaimedBy(owner) && now.generation() == pk.claim.generation()
+            && now.attempt() == pk.claim.attempt()) {
+          r.resumed = pk;
+          return pk.claim;
+        }
+      } catch (IllegalStateException gone) {
+        // the record is gone (shard dropped): the claim answer stands
+      }
+      return result;
+    }
+    if (result instanceof ClaimResult.Acquired a && a.previous() != null
+        && a.previous().owner().equals(owner) && pk.claim.generation() == a.generation()
+        && pk.claim.attempt() == a.previous().attempt() && parked.remove(key, pk)) {
+      return new ClaimResult.Acquired(a.attempt(), a.generation(), a.epoch(), pk.claim.previous());
+    }
+    parked.remove(key, pk);
+    return result;
+  }
+
+  /**
+   * Before a claim is parked: drops the entries older than {@link #parkedMaxAgeNanos} (swept at most
+   * every quarter lease), then, if still full, releases the oldest claim to make room — a newer claim
+   * is more likely to be redelivered here soon. Caller holds {@link #lifecycle}.
+   */
+  private void makeRoomToPark() {
+    long now = clock.nanoTime();
+    if (now - lastParkedSweepNanos >= parkedMaxAgeNanos / 8 || parked.size() >= maxParked) {
+      lastParkedSweepNanos = now;
+      for (Map.Entry<RecordKey, Parked> e : parked.entrySet()) {
+        if (now - e.getValue().parkedAtNanos() > parkedMaxAgeNanos
+            && parked.remove(e.getKey(), e.getValue())) {
+          // its lease ran out long ago; still ours (nobody claimed it since)? then release it: its
+          // handler never ran, and the next claimant need not report a re-run
+          abandon(e.getKey(), e.getValue().claim(), "aged");
+        }
+      }
+    }
+    while (parked.size() >= maxParked) {
+      Map.Entry<RecordKey, Parked> oldest = null;
+      for (Map.Entry<RecordKey, Parked> e : parked.entrySet()) {
+        if (oldest == null || e.getValue().parkedAtNanos() < oldest.getValue().parkedAtNanos()) {
+          oldest = e;
+        }
+      }
+      if (oldest == null) {
+        break;
+      }
+      if (parked.remove(oldest.getKey(), oldest.getValue())) {
+        abandon(oldest.getKey(), oldest.getValue().claim(), "evicted");
+        if (!parkedOverflowWarned) {
+          parkedOverflowWarned = true;
+          log.warn("Tandem {}: {} parked claims (not durable in time) are kept at most; the oldest"
+              + " are released to make room (counted as tandem.consumer.parked.released,"
+              + " cause=evicted)", owner, maxParked);
+        }
+      }
+    }
+  }
+
+  /**
+   * Gives up a claim of this owner whose handler never ran: releases it in the store if the record is
+   * still that claim, so the next claimant claims at once and reports no re-run. Not at the store's
+   * last attempt (a release would dead-letter it with no copy to route; it expires instead and its
+   * next claimant dead-letters and routes it), nor with a store that does not tell its maxAttempts.
+   *
+   * @return whether it was released
+   */
+  private boolean abandon(RecordKey key, ClaimResult.Acquired claim, String cause) {
+    try {
+      if (claim.attempt() >= store.maxAttempts()) {
+        return false;
+      }
+      Optional<IdRecord> rec = store.get(key.id(), key.shard());
+      if (rec.isEmpty() || !rec.get().isClaimedBy(owner)
+          || rec.get().generation() != claim.generation() || rec.get().attempt() != claim.attempt()) {
+        return false; // the claim is over (expired and re-claimed, completed, ...): nothing to give up
+      }
+      IdRecord after = store.release(key.id(), key.shard());
+      if (after.phase() != Phase.RELEASED) {
+        return false;
+      }
+      io.micrometer.core.instrument.Counter.builder("tandem.consumer.parked.released")
+          .tag("region", owner.region().name()).tag("cause", cause)
+          .description("claims whose handler never ran (not durable in time, or a close), released"
+              + " so their next claimant claims at once")
+          .register(meterRegistry).increment();
+      log.debug("Tandem {}: released the unstarted claim of {} (shard {}, attempt {}): {}", owner,
+          key.id(), key.shard(), claim.attempt(), cause);
+      return true;
+    } catch (UnsupportedOperationException e) {
+      return false; // a store that does not tell its maxAttempts: the claim expires
+    } catch (RuntimeException e) {
+      log.warn("Tandem {}: could not release the unstarted claim of {} (shard {}); it expires after"
+          + " its lease", owner, key.id(), key.shard(), e);
+      return false;
+    }
+  }
+
+  /** Whether {@code step}, finished, may run a handler. */
+  private static boolean startsAHandler(Object step) {
+    return step instanceof PassThrough || (step instanceof Ready r
+        && (r.claim instanceof ClaimResult.Acquired || r.claim instanceof ClaimResult.InProgress));
+  }
+
+  /** The answer for a step whose handler did not start because the processor is closed. */
+  private Outcome notStarted(Object step) {
+    String id = null;
+    if (step instanceof Ready r) {
+      id = r.envelope.id();
+      if (r.live != null) {
+        r.live.stop();
+        abandon(new RecordKey(r.message.shard(), id), (ClaimResult.Acquired) r.claim, "closed");
+      }
+    }
+    return new Outcome.RetryLater(id, Outcome.RetryReason.CLOSED, retryBackoff,
+        "this processor was closed before the handler started");
   }
 
   /**
@@ -308,6 +650,11 @@ public final class OnceProcessor implements AutoCloseable {
     long epoch;
     ClaimResult claim;
     LiveClaim live;
+    /** The parked claim this delivery resumed, if any. */
+    Parked resumed;
+    /** The barrier taken for this batch's claims of the shard, and what this claim waits for. */
+    CompletableFuture<Void> fresh;
+    CompletableFuture<Void> durable;
 
     Ready(IncomingMessage message, Envelope envelope, boolean derived) {
       this.message = message;
@@ -411,8 +758,18 @@ public final class OnceProcessor implements AutoCloseable {
     for (int round = 0; ; round++) {
       if (claim instanceof ClaimResult.Acquired a) {
         if (r.live == null) {
+          // a claim made here, not in processAll's batch
+          r.claim = a;
           r.live = startRenewing(id, shard, a);
-          awaitClaimsDurable(List.of(r.live)); // a claim made here, not in processAll's batch
+          if (closed) {
+            return notStarted(r); // claimed after a wait that close() began during
+          }
+          if (!awaitClaimsDurable(List.of(r)).isEmpty()) {
+            return park(r);
+          }
+          if (closed) {
+            return notStarted(r);
+          }
         }
         return runHandler(r, a, handler);
       } else if (claim instanceof ClaimResult.AlreadyCompleted) {
@@ -440,7 +797,7 @@ public final class OnceProcessor implements AutoCloseable {
           // may have ended since (the same id twice in one poll), so look again before waiting
           Optional<IdRecord> now = store.get(id, shard);
           if (now.isPresent() && now.get().phase() != Phase.CLAIMED) {
-            claim = store.claim(id, shard, r.envelope.digest(), r.epoch, claimLease);
+            claim = adopt(r, store.claim(id, shard, r.envelope.digest(), r.epoch, claimLease));
             if (!(claim instanceof ClaimResult.InProgress)) {
               continue;
             }
@@ -459,7 +816,7 @@ public final class OnceProcessor implements AutoCloseable {
         if (!fence.holds(shard, r.epoch)) {
           return fenced(id, shard, r.epoch);
         }
-        claim = store.claim(id, shard, r.envelope.digest(), r.epoch, claimLease);
+        claim = adopt(r, store.claim(id, shard, r.envelope.digest(), r.epoch, claimLease));
       } else {
         throw new IllegalStateException("unknown claim result " + claim);
       }
@@ -506,10 +863,27 @@ public final class OnceProcessor implements AutoCloseable {
       live.stop();
       return fenced(id, shard, r.epoch);
     }
-    Context ctx = new Context(id, shard, a.attempt(), a.epoch(), r.message, live);
+    ClaimResult.PreviousClaim previous = a.previous();
+    if (previous != null && previous.reason() == ClaimResult.PreviousClaim.Reason.LEASE_EXPIRED) {
+      // an earlier claimant (a killed or hung instance, maybe of this region) may have run the
+      // handler: this run may be a duplicate no takeover bound counts, so it is reported here
+      metrics.reclaimedExpired.increment();
+      log.warn("Tandem re-runs {} (shard {}) as attempt {}: the claim of {} (attempt {}, epoch {}) "
+          + "expired without a completion, its handler may have run; a possible duplicate "
+          + "(the handler sees attempt > 1 and previousClaim())", id, shard, a.attempt(),
+          previous.owner(), previous.attempt(), previous.epoch());
+    } else if (previous != null && previous.reason() == ClaimResult.PreviousClaim.Reason.TAKEN_OVER) {
+      log.info("Tandem runs {} (shard {}) as attempt {}, taking over the live claim of {} (attempt "
+          + "{}, epoch {}); the takeover's bound counts it", id, shard, a.attempt(),
+          previous.owner(), previous.attempt(), previous.epoch());
+    }
+    Context ctx = new Context(id, shard, a.attempt(), a.epoch(), r.message, live, previous);
     long start = System.nanoTime();
     try {
       handler.handle(ctx);
+    } catch (Error e) {
+      live.stop(); // the claim expires; whoever claims it next reports the re-run
+      throw e;
     } catch (Exception e) {
       live.stop();
       metrics.handler.record(System.nanoTime() - start, TimeUnit.NANOSECONDS);
@@ -556,7 +930,7 @@ public final class OnceProcessor implements AutoCloseable {
   }
 
   private Outcome runPassThrough(IncomingMessage m, MessageHandler handler) {
-    Context ctx = new Context(null, m.shard(), m.deliveryAttempt(), 0L, m, null);
+    Context ctx = new Context(null, m.shard(), m.deliveryAttempt(), 0L, m, null, null);
     try {
       handler.handle(ctx);
     } catch (Exception e) {
@@ -618,6 +992,9 @@ public final class OnceProcessor implements AutoCloseable {
   }
 
   private Outcome.RetryLater fenced(String id, int shard, long epoch) {
+    if (id != null && !parked.isEmpty()) {
+      parked.remove(new RecordKey(shard, id)); // the shard moved on: nothing of it to resume here
+    }
     return new Outcome.RetryLater(id, Outcome.RetryReason.FENCED, Duration.ZERO,
         "shard " + shard + " is no longer held under epoch " + epoch);
   }
@@ -640,38 +1017,70 @@ public final class OnceProcessor implements AutoCloseable {
   // ---------------------------------------------------------------- lease renewal
 
   private LiveClaim startRenewing(String id, int shard, ClaimResult.Acquired a) {
-    LiveClaim c = new LiveClaim(id, shard);
+    LiveClaim c = new LiveClaim(id, shard, a.generation(), a.attempt());
+    liveClaims.add(c);
     c.task = renewer.scheduleAtFixedRate(c::renew, renewEvery.toNanos(), renewEvery.toNanos(),
         TimeUnit.NANOSECONDS);
     return c;
+  }
+
+  /** The renewal step of every live claim, to run by hand (tests of races with the renewer). */
+  List<Runnable> renewalStepsForTest() {
+    List<Runnable> out = new ArrayList<>();
+    for (LiveClaim c : liveClaims) {
+      out.add(c::renew);
+    }
+    return out;
   }
 
   /** A claim being renewed while it waits for, or runs, its handler. */
   private final class LiveClaim {
     final String id;
     final int shard;
+    final long generation;
+    final int attempt;
     volatile ScheduledFuture<?> task;
     volatile boolean lost;
 
-    LiveClaim(String id, int shard) {
+    LiveClaim(String id, int shard, long generation, int attempt) {
       this.id = id;
       this.shard = shard;
+      this.generation = generation;
+      this.attempt = attempt;
     }
 
     void renew() {
       try {
         IdRecord rec = store.renew(id, shard, claimLease);
-        if (!rec.isClaimedBy(owner)) {
-          // superseded (expired and re-claimed elsewhere, or a takeover): stop renewing
-          lost = true;
-          stop();
+        if (rec.isClaimedBy(owner) && rec.generation() == generation && rec.attempt() == attempt) {
+          return; // still ours
         }
+        // not ours any more: either this claimant ended it itself (a renewal racing the completion
+        // or the release of its own handler reads the record after it) — nothing lost — or it was
+        // superseded (expired and re-claimed elsewhere, or a takeover)
+        if (!endedByThisClaim(rec)) {
+          lost = true;
+        }
+        stop();
       } catch (RuntimeException e) {
         log.warn("could not renew the claim of {} on shard {}", id, shard, e);
       }
     }
 
+    /** Whether {@code rec}'s head is this claim's own end: its completion, release or dead letter. */
+    private boolean endedByThisClaim(IdRecord rec) {
+      if (rec.generation() != generation) {
+        return false;
+      }
+      if (rec.phase() == Phase.COMPLETED) {
+        return completedByUs(rec, attempt);
+      }
+      return (rec.phase() == Phase.RELEASED || rec.phase() == Phase.DEAD_LETTERED)
+          && rec.owner().equals(owner) && rec.attempt() == attempt;
+    }
+
     void stop() {
+      liveClaims.remove(this);
       ScheduledFuture<?> t = task;
       if (t != null) {
         t.cancel(false);
@@ -686,14 +1095,22 @@ public final class OnceProcessor implements AutoCloseable {
     private final long epoch;
     private final IncomingMessage message;
     private final LiveClaim live;
+    private final ClaimResult.PreviousClaim previous;
 
-    Context(String id, int shard, int attempt, long epoch, IncomingMessage message, LiveClaim live) {
+    Context(String id, int shard, int attempt, long epoch, IncomingMessage message, LiveClaim live,
+        ClaimResult.PreviousClaim previous) {
       this.id = id;
       this.shard = shard;
       this.attempt = attempt;
       this.epoch = epoch;
       this.message = message;
       this.live = live;
+      this.previous = previous;
+    }
+
+    @Override
+    public Optional<ClaimResult.PreviousClaim> previousClaim() {
+      return Optional.ofNullable(previous);
     }
 
     @Override
@@ -737,10 +1154,92 @@ public final class OnceProcessor implements AutoCloseable {
     }
   }
 
-  /** Stops the lease renewer; the store and the sink are the caller's to close. */
+  /** {@link #close(Duration)} with the builder's {@code closeTimeout} (default 30 s). */
   @Override
   public void close() {
-    renewer.shutdownNow();
+    close(closeTimeout);
+  }
+
+  /**
+   * Refuses new work (later calls answer {@link Outcome.RetryReason#CLOSED}), waits up to {@code
+   * timeout} for the calls under way to return, and stops the lease renewer. The store and the sink
+   * are the caller's to close, after this. No handler starts once close has begun: the messages of a
+   * batch under way whose handlers had not started answer {@code CLOSED} and their claims are
+   * released, as are the parked claims (see {@link #forgetShards}), so the next instance claims them
+   * at once.
+   *
+   * <p>A handler still running after {@code timeout} keeps its claim renewed until it returns (the
+   * renewer then stops with the last call): a claim never expires under its running handler, on close
+   * as at any other time, or another instance would run the message again while it runs. Its
+   * completion is recorded as usual when it returns — keep the store open until then, or the claim
+   * expires when the renewals fail and the next claimant reports a re-run. Logged at WARN.
+   */
+  public void close(Duration timeout) {
+    Objects.requireNonNull(timeout, "timeout");
+    synchronized (lifecycle) {
+      if (closed) {
+        return;
+      }
+      closed = true;
+      long deadline = System.nanoTime() + timeout.toNanos();
+      try {
+        while (inFlight > 0) {
+          long left = deadline - System.nanoTime();
+          if (left <= 0) {
+            break;
+          }
+          TimeUnit.NANOSECONDS.timedWait(lifecycle, left);
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      releaseParked();
+      if (inFlight == 0) {
+        renewer.shutdownNow();
+        return;
+      }
+      log.warn("Tandem {}: {} call(s) still running their handlers {} after close; their claims stay"
+          + " renewed until they return", owner, inFlight, timeout);
+    }
+  }
+
+  /** On close: the parked claims are released (their handlers never ran), for the next instance. */
+  private void releaseParked() {
+    int released = 0;
+    for (Map.Entry<RecordKey, Parked> e : parked.entrySet()) {
+      if (parked.remove(e.getKey(), e.getValue())
+          && abandon(e.getKey(), e.getValue().claim(), "closed")) {
+        released++;
+      }
+    }
+    if (released > 0) {
+      log.info("Tandem {}: released {} parked claim(s) on close; their next claimant runs them at"
+          + " once", owner, released);
+    }
+  }
+
+  /** Counts a call in; false once closed. */
+  private boolean enter() {
+    synchronized (lifecycle) {
+      if (closed) {
+        return false;
+      }
+      inFlight++;
+      return true;
+    }
+  }
+
+  /** Counts a call out; the last one out after a close stops the renewer. */
+  private void exit() {
+    synchronized (lifecycle) {
+      inFlight--;
+      if (inFlight == 0) {
+        lifecycle.notifyAll();
+        if (closed) {
+          renewer.shutdownNow();
+        }
+      }
+    }
   }
 
   /** Builds an {@link OnceProcessor}; {@code store} and {@code deadLetterSink} are required. */
@@ -756,13 +1255,20 @@ public final class OnceProcessor implements AutoCloseable {
     private Duration renewEvery;
     private Duration inProgressWait = Duration.ZERO;
     private Duration retryBackoff = Duration.ofSeconds(1);
-    private Duration recordTtl = Duration.ofDays(7);
-    private Duration staleMargin = Duration.ofHours(1);
+    private Duration staleMargin;
+    private Duration closeTimeout = Duration.ofSeconds(30);
     private Duration deadLetterTimeout = Duration.ofSeconds(30);
     private EnvelopeSigner signer;
     private ShardFence fence = ShardFence.OPEN;
+    private int maxParked = 10_000;
 
     private Builder() {}
+
+    /** How many parked claims are kept at most (tests shrink it). */
+    Builder maxParked(int max) {
+      this.maxParked = max;
+      return this;
+    }
 
     /** The idempotency store (required); its owner is who claims. */
     public Builder store(IdempotencyStore store) {
@@ -832,13 +1338,11 @@ public final class OnceProcessor implements AutoCloseable {
       return this;
     }
 
-    /** The store's record TTL (default 7 days, as the store's); staleness is judged against it. */
-    public Builder recordTtl(Duration ttl) {
-      this.recordTtl = positive(ttl, "recordTtl");
-      return this;
-    }
-
-    /** Safety margin below the TTL: older copies are {@code STALE} (default 1 hour). */
+    /**
+     * Safety margin below the store's record TTL ({@link IdempotencyStore#ttl()}): copies published
+     * longer than {@code ttl − margin} ago are {@code STALE}, since their record may have expired
+     * (default: 1 hour, or a tenth of the TTL if that is less). Must be below the TTL.
+     */
     public Builder staleMargin(Duration margin) {
       Objects.requireNonNull(margin, "staleMargin");
       if (margin.isNegative()) {
@@ -846,6 +1350,28 @@ public final class OnceProcessor implements AutoCloseable {
       }
       this.staleMargin = margin;
       return this;
+    }
+
+    /**
+     * How long {@link OnceProcessor#close()} waits for the handlers under way (default 30 s); a
+     * handler still running then keeps its claim renewed until it returns.
+     */
+    public Builder closeTimeout(Duration timeout) {
+      Objects.requireNonNull(timeout, "closeTimeout");
+      if (timeout.isNegative()) {
+        throw new IllegalArgumentException("closeTimeout must be >= 0, got " + timeout);
+      }
+      this.closeTimeout = timeout;
+      return this;
+    }
+
+    /** The staleness margin for a store TTL of {@code ttl}: as set, or the default. */
+    Duration effectiveStaleMargin(Duration ttl) {
+      if (staleMargin != null) {
+        return staleMargin;
+      }
+      Duration tenth = ttl.dividedBy(10);
+      return tenth.compareTo(Duration.ofHours(1)) < 0 ? tenth : Duration.ofHours(1);
     }
 
     /** How long to wait for the dead-letter sink to store a letter (default 30 s). */
@@ -869,8 +1395,10 @@ public final class OnceProcessor implements AutoCloseable {
      * Makes each batch wait, before its handlers run, until {@code durable.apply(shard)} completes for
      * every shard it claimed in — typically {@code shard -> replicationLog.barrier(shard, ownRegion)},
      * so the claims are in the own region's changelog and a takeover counts them in its bound even if
-     * this process dies right after claiming. At most {@code timeout}, then the handlers run anyway
-     * (counted). Default: no wait.
+     * this process dies right after claiming. At most {@code timeout}: then the handlers of the
+     * claims not acknowledged do not run; their copies answer {@link
+     * Outcome.RetryReason#CLAIMS_NOT_DURABLE} and the claims are resumed on the next delivery
+     * (counted as {@code tandem.consumer.claims.not.durable}). Default: no wait.
      */
     public Builder claimsDurable(
         java.util.function.IntFunction<CompletableFuture<Void>> durable, Duration timeout) {
@@ -889,9 +1417,11 @@ public final class OnceProcessor implements AutoCloseable {
     public OnceProcessor build() {
       Objects.requireNonNull(store, "store is required");
       Objects.requireNonNull(deadLetterSink, "deadLetterSink is required");
-      if (staleMargin.compareTo(recordTtl) >= 0) {
+      // staleness is judged against the store's own TTL: there is no second TTL to disagree with it
+      Duration ttl = Objects.requireNonNull(store.ttl(), "store.ttl()");
+      if (effectiveStaleMargin(ttl).compareTo(ttl) >= 0) {
         throw new IllegalArgumentException(
-            "staleMargin " + staleMargin + " must be below recordTtl " + recordTtl);
+            "staleMargin " + staleMargin + " must be below the store's record TTL " + ttl);
       }
       if (renewEvery != null && renewEvery.compareTo(claimLease) >= 0) {
         throw new IllegalArgumentException(

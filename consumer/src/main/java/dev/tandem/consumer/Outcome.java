@@ -52,6 +52,14 @@ public sealed interface Outcome {
     /** This instance no longer owns the shard under the epoch it was asked to process with. */
     FENCED,
     /** The dead-letter sink failed; the decision is stored, the next delivery sends it again. */
-    DEAD_LETTER_FAILED
+    DEAD_LETTER_FAILED,
+    /**
+     * The batch's claims did not reach the own region's changelog in time (the own broker is slow or
+     * down): the handler did not run, since a takeover could not count a claim in no changelog. The
+     * claim is kept; the next delivery to this processor resumes it as the same attempt.
+     */
+    CLAIMS_NOT_DURABLE,
+    /** The processor is closed: nothing was claimed. */
+    CLOSED
   }
 }

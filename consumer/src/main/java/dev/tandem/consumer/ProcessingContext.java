@@ -1,5 +1,8 @@
 package dev.tandem.consumer;
 
+import dev.tandem.store.ClaimResult;
+import java.util.Optional;
+
 /**
  * What a {@link MessageHandler} learns about the message it runs for.
  *
@@ -15,7 +18,10 @@ public interface ProcessingContext {
   /** The shard (Kafka partition). */
   int shard();
 
-  /** The claim's attempt number in the store: 1 for the first try, k+1 after k failed tries. */
+  /**
+   * The claim's attempt number in the store: 1 for the first try, k+1 after k earlier claims (a
+   * failed try, a claim whose lease expired, a claim taken over); {@link #previousClaim()} says which.
+   */
   int attempt();
 
   /** The shard lease epoch the claim was taken under (0 when shard leases are not used). */
@@ -36,4 +42,16 @@ public interface ProcessingContext {
    * claim is still recorded (the side effect happened) and counted as {@code claims.lost}.
    */
   boolean claimLost();
+
+  /**
+   * The claim this attempt follows, if any: who held it, its attempt, and how it ended. Empty for the
+   * first attempt. {@link ClaimResult.PreviousClaim.Reason#LEASE_EXPIRED} means its claimant died,
+   * hung or was cut off, possibly inside this handler with its side effects done: this run may be a
+   * duplicate (Tandem reports it: meter {@code tandem.consumer.reclaimed.expired} and a WARN). A
+   * handler with side effects that are not idempotent can fence them on it (look the id up in the
+   * target system first).
+   */
+  default Optional<ClaimResult.PreviousClaim> previousClaim() {
+    return Optional.empty();
+  }
 }

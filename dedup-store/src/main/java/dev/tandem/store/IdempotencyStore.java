@@ -34,6 +34,9 @@ import java.util.function.Consumer;
  *       CLAIMED(k) of an older shard epoch (a takeover), it writes CLAIMED(k+1) with the claim's epoch
  *       and lease. If k+1 would exceed {@code maxAttempts} (claims that kept expiring: a message that
  *       crashes its handler), it writes DEAD_LETTERED instead and answers {@code DeadLettered}.
+ *       {@code Acquired} names the claim it follows ({@link ClaimResult.PreviousClaim}: released,
+ *       lease expired, or taken over under a newer epoch) so the caller can report a re-run of a
+ *       claim whose handler may have run.
  * </ol>
  *
  * A claim's expiry is judged on this store's monotonic clock, counted from when this store first saw
@@ -63,6 +66,32 @@ public interface IdempotencyStore extends AutoCloseable {
 
   /** This store's owner identity: its region and instance. */
   Owner owner();
+
+  /**
+   * The record time-to-live this store was built with: a record may be gone {@code ttl} after its
+   * last write. Consumers judge staleness against it (a copy older than that may meet no record).
+   *
+   * <p>A default method so that an implementation written before it still compiles; it throws, and
+   * {@code OnceProcessor} needs it: implement it.
+   *
+   * @throws UnsupportedOperationException if the implementation does not tell its TTL
+   */
+  default Duration ttl() {
+    throw new UnsupportedOperationException(getClass().getName() + " does not implement"
+        + " IdempotencyStore.ttl(); OnceProcessor judges staleness against the store's record TTL");
+  }
+
+  /**
+   * How many claims of one generation this store grants before it dead-letters the id ({@code
+   * maxAttempts}): a claim at this attempt that is released is dead-lettered. Consumers use it to give
+   * back a claim whose handler never ran without dead-lettering it.
+   *
+   * @throws UnsupportedOperationException if the implementation does not tell it (the default)
+   */
+  default int maxAttempts() {
+    throw new UnsupportedOperationException(getClass().getName() + " does not implement"
+        + " IdempotencyStore.maxAttempts()");
+  }
 
   /**
    * Claims {@code id} for processing (see the class comment for the rules).

@@ -120,6 +120,16 @@ final class RocksStore implements IdempotencyStore {
     return owner;
   }
 
+  @Override
+  public Duration ttl() {
+    return Duration.ofMillis(ttlMillis);
+  }
+
+  @Override
+  public int maxAttempts() {
+    return maxAttempts;
+  }
+
   // ------------------------------------------------------------------ claim
 
   @Override
@@ -195,6 +205,7 @@ final class RocksStore implements IdempotencyStore {
       return new ClaimResult.Acquired(1, 0, req.epoch());
     }
     IdRecord cur = stored.record();
+    ClaimResult.PreviousClaim previous = null;
     // the digest joins the record on every path, the first write included
     IdRecord withDigest = cur.merge(cur.withSets(sortedOf(req.digest()), emptyCompleters()));
     if (withDigest.isConflict()) {
@@ -217,10 +228,17 @@ final class RocksStore implements IdempotencyStore {
           batch.stage(key, stored, withDigest, WriteOrigin.LOCAL);
           return new ClaimResult.InProgress(cur.owner(), remaining);
         }
-        // expired on our clock, or superseded by a newer shard epoch (takeover): a new attempt
+        // expired on our clock, or superseded by a newer shard epoch (takeover): a new attempt. An
+        // expired claim is named as such even under a newer epoch: its handler may have run, and the
+        // caller reports a re-run of it (a takeover's bound may count it too; reported twice, never 0)
+        previous = new ClaimResult.PreviousClaim(cur.owner(), cur.attempt(), cur.epoch(),
+            remaining > 0 ? ClaimResult.PreviousClaim.Reason.TAKEN_OVER
+                : ClaimResult.PreviousClaim.Reason.LEASE_EXPIRED);
       }
       case RELEASED -> {
-        // a new attempt
+        // a new attempt (attempt 0 is a re-drive's fresh generation: nothing ran in it)
+        previous = cur.attempt() == 0 ? null : new ClaimResult.PreviousClaim(cur.owner(),
+            cur.attempt(), cur.epoch(), ClaimResult.PreviousClaim.Reason.RELEASED);
       }
     }
     int next = cur.attempt() + 1;
@@ -235,7 +253,7 @@ final class RocksStore implements IdempotencyStore {
     IdRecord claim =
         head(key, cur.generation(), Phase.CLAIMED, next, req.epoch(), leaseMillis, null, null);
     batch.stage(key, stored, withDigest.merge(claim), WriteOrigin.LOCAL);
-    return new ClaimResult.Acquired(next, cur.generation(), req.epoch());
+    return new ClaimResult.Acquired(next, cur.generation(), req.epoch(), previous);
   }
 
   private void count(ClaimResult r) {

@@ -112,7 +112,11 @@ class ClaimSemanticsTest {
   void releaseLetsTheNextAttemptClaimAndMaxAttemptsDeadLetters() {
     assertEquals(1, ((ClaimResult.Acquired) a.claim("m1", 0, d1, 0, LEASE)).attempt());
     assertEquals(Phase.RELEASED, a.release("m1", 0).phase());
-    assertEquals(2, ((ClaimResult.Acquired) a.claim("m1", 0, d1, 0, LEASE)).attempt());
+    ClaimResult.Acquired second = (ClaimResult.Acquired) a.claim("m1", 0, d1, 0, LEASE);
+    assertEquals(2, second.attempt());
+    assertEquals(new ClaimResult.PreviousClaim(new Owner(A, "a1"), 1, 0,
+        ClaimResult.PreviousClaim.Reason.RELEASED), second.previous(), "it follows a release");
+    assertFalse(second.previous().mayHaveRun());
     assertEquals(Phase.RELEASED, a.release("m1", 0).phase());
     assertEquals(3, ((ClaimResult.Acquired) a.claim("m1", 0, d1, 0, LEASE)).attempt());
     IdRecord last = a.release("m1", 0); // attempt 3 of maxAttempts 3
@@ -137,7 +141,10 @@ class ClaimSemanticsTest {
     a.applyRemote(b.get("m1", 0).orElseThrow());
     assertInstanceOf(ClaimResult.InProgress.class, a.claim("m1", 0, d1, 0, LEASE));
     clock.advance(LEASE.plusMillis(1));
-    assertEquals(new ClaimResult.Acquired(2, 0, 0), a.claim("m1", 0, d1, 0, LEASE));
+    // the new attempt names the claim it follows: its handler may have run (a re-run to report)
+    assertEquals(new ClaimResult.Acquired(2, 0, 0, new ClaimResult.PreviousClaim(
+        new Owner(B, "b1"), 1, 0, ClaimResult.PreviousClaim.Reason.LEASE_EXPIRED)),
+        a.claim("m1", 0, d1, 0, LEASE));
   }
 
   @Test
@@ -161,7 +168,9 @@ class ClaimSemanticsTest {
     b.claim("m1", 0, d1, 3, LEASE);
     a.applyRemote(b.get("m1", 0).orElseThrow());
     assertInstanceOf(ClaimResult.InProgress.class, a.claim("m1", 0, d1, 3, LEASE));
-    assertEquals(new ClaimResult.Acquired(2, 0, 4), a.claim("m1", 0, d1, 4, LEASE));
+    assertEquals(new ClaimResult.Acquired(2, 0, 4, new ClaimResult.PreviousClaim(
+        new Owner(B, "b1"), 1, 3, ClaimResult.PreviousClaim.Reason.TAKEN_OVER)),
+        a.claim("m1", 0, d1, 4, LEASE));
   }
 
   @Test

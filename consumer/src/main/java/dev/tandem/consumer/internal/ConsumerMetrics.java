@@ -14,6 +14,7 @@ import java.util.Map;
  * <p>Names: {@code tandem.consumer.messages} (tag {@code outcome}: processed, duplicate, retry,
  * dead_lettered, passed_through), {@code tandem.consumer.duplicates.suppressed}, {@code
  * tandem.consumer.conflicts}, {@code tandem.consumer.claims.lost}, {@code
+ * tandem.consumer.reclaimed.expired}, {@code
  * tandem.consumer.handler.failures}, {@code tandem.consumer.in.progress}, {@code
  * tandem.consumer.dead.letters} (tag {@code reason}), timer {@code tandem.consumer.handler}; every
  * meter is tagged {@code region}.
@@ -30,6 +31,7 @@ public final class ConsumerMetrics {
   public final Counter duplicatesSuppressed;
   public final Counter conflicts;
   public final Counter claimsLost;
+  public final Counter reclaimedExpired;
   public final Counter handlerFailures;
   public final Counter inProgress;
   public final Timer handler;
@@ -48,6 +50,9 @@ public final class ConsumerMetrics {
     conflicts = counter("tandem.consumer.conflicts", "ids seen with two different payloads");
     claimsLost = counter("tandem.consumer.claims.lost",
         "claims superseded (lease expired or takeover) while their handler ran");
+    reclaimedExpired = counter("tandem.consumer.reclaimed.expired",
+        "handlers run again after an earlier claim of the id expired without completion (its "
+            + "claimant died or hung, maybe inside the handler): possible duplicates");
     handlerFailures = counter("tandem.consumer.handler.failures", "handler exceptions");
     inProgress = counter("tandem.consumer.in.progress",
         "copies that met another owner's live claim (try later, not a duplicate)");

@@ -732,6 +732,10 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private final class Rebalance implements ConsumerRebalanceListener {
     @Override
     public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+      // parked claims first: their releases are changelog writes the hand-off marker must cover
+      Set<Integer> revokedShards = new TreeSet<>();
+      partitions.forEach(tp -> revokedShards.add(tp.partition()));
+      processor.forgetShards(revokedShards);
       commitPending(true);
       handOffUnflushed(partitions);
       giveUp(partitions);
@@ -762,6 +766,9 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
           ownership.forget(tp.partition());
         }
       }
+      // their parked claims (a lost partition's; a revoked one's were released above): released
+      // before the flush-then-drop
+      processor.forgetShards(shards);
       if (handShards && !shards.isEmpty()) {
         // flush-then-drop: the next instance of this region sees every change made here
         replication.revoke(shards);

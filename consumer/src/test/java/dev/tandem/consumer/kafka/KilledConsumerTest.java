@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.publisher.TandemKafkaProducer;
+import dev.tandem.store.ClaimResult;
 import dev.tandem.testkit.ChildJvm;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.TwoRegions;
@@ -65,10 +66,17 @@ class KilledConsumerTest {
       }
     }
     int fault = history.beginFault("c1 killed mid-handler");
+    // what a2's handler is told about ids it runs after an expired claim (the re-run report)
+    Map<String, ClaimResult.PreviousClaim> toldExpired = new java.util.concurrent.ConcurrentHashMap<>();
     try (RegionNode a2 = new RegionNode(regions, RegionNode.A, "a2", dir, topic, "kill", history, o -> {
       o.ownership = false;
       o.allShards = false;
       o.claimLease = lease;
+      o.handler = (rec, ctx) -> {
+        ctx.previousClaim().filter(p -> p.reason() == ClaimResult.PreviousClaim.Reason.LEASE_EXPIRED)
+            .ifPresent(p -> toldExpired.put(ctx.id(), p));
+        history.handled(ctx.id(), "region-a", "a2", ctx.epoch());
+      };
     })) {
       a2.start();
       await().atMost(Duration.ofSeconds(120)).until(() -> history.distinctHandled() == n);
@@ -92,6 +100,16 @@ class KilledConsumerTest {
           + "handled-again-after=%dms lease=%s%n", n, report.duplicates(), multi, againAfterMillis, lease);
       assertEquals(0, report.lost().size());
       assertEquals(Map.of(hungId, 2), multi, "only the message whose handler was killed ran twice");
+      // the duplicate is reported, not silent: the handler saw attempt 2 after c1's expired claim,
+      // and a2 counted it (the other claims of c1's last batch are reported too: conservative)
+      ClaimResult.PreviousClaim told = toldExpired.get(hungId);
+      assertTrue(told != null, "the re-run's handler was told: " + toldExpired);
+      assertEquals("region-a/c1", told.owner().toString());
+      double reclaimed = a2.meters.get("tandem.consumer.reclaimed.expired").counter().count();
+      assertTrue(reclaimed >= 1 && reclaimed == toldExpired.size(),
+          "reclaimed.expired " + reclaimed + " counts every re-run reported " + toldExpired.keySet());
+      System.out.printf("killed-mid-handler: reported re-runs=%d (ids %s)%n", (long) reclaimed,
+          toldExpired.keySet());
     }
   }
 

@@ -76,6 +76,8 @@ final class RegionNode implements AutoCloseable {
     Duration commitTimeout = Duration.ofSeconds(30);
     /** How long the replication log's revoke waits for the own region's acknowledgements. */
     Duration revokeTimeout = Duration.ofSeconds(30);
+    /** More OnceProcessor options, applied after the claim lease (and the loop's own settings). */
+    Consumer<dev.tandem.consumer.OnceProcessor.Builder> processor = p -> {};
   }
 
   static Properties bytesProducer(String bootstrap) {
@@ -180,7 +182,7 @@ final class RegionNode implements AutoCloseable {
         .maxHold(o.maxHold)
         .commitTimeout(o.commitTimeout)
         .heartbeatInterval(Duration.ofMillis(500))
-        .processorOptions(p -> p.claimLease(o.claimLease))
+        .processorOptions(p -> o.processor.accept(p.claimLease(o.claimLease)))
         .meterRegistry(meters)
         .build();
   }

@@ -278,4 +278,54 @@ class TwoRegionConsumerTest {
       assertTrue(reports.get(0).bound().orElseThrow() <= 1, "at most A's live claim: " + reports.get(0));
     }
   }
+
+  /**
+   * Region A's changelog does not acknowledge A's claims for a while (the durable-claims hook answers
+   * never): no handler of A runs meanwhile — its batches come back CLAIMS_NOT_DURABLE and are re-read
+   * — and once it acknowledges again every message runs exactly once: the loop is held back, not
+   * wedged, and no takeover happens.
+   */
+  @Test
+  void aChangelogThatDoesNotAcknowledgeHoldsHandlersBackWithoutWedging(@TempDir Path dir)
+      throws Exception {
+    String topic = "orders-slowlog";
+    regions.createTopic(topic, 4);
+    regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
+    History history = new History();
+    int n = 200;
+    java.util.concurrent.atomic.AtomicBoolean down = new java.util.concurrent.atomic.AtomicBoolean(true);
+    AtomicInteger ranWhileDown = new AtomicInteger();
+    java.util.concurrent.atomic.AtomicReference<RegionNode> aRef = new java.util.concurrent.atomic.AtomicReference<>();
+    try (RegionNode a = new RegionNode(regions, RegionNode.A, "a1", dir, topic, "sl", history, o -> {
+          o.processor = p -> p.claimsDurable(shard -> down.get()
+              ? new java.util.concurrent.CompletableFuture<>()
+              : aRef.get().log.barrier(shard, RegionNode.A), Duration.ofMillis(300));
+          o.handler = (rec, ctx) -> {
+            if (down.get()) {
+              ranWhileDown.incrementAndGet();
+            }
+            history.handled(ctx.id(), "region-a", "a1", ctx.epoch());
+          };
+        });
+        RegionNode b = new RegionNode(regions, RegionNode.B, "b1", dir, topic, "sl", history, o -> {});
+        TandemKafkaProducer<String, byte[]> producer = Publishing.producer(regions, dir.resolve("pub"))) {
+      aRef.set(a);
+      a.start();
+      b.start();
+      Publishing.publish(producer, topic, "sl", 0, n, history);
+      await().atMost(Duration.ofSeconds(60))
+          .until(() -> a.counter("tandem.consumer.claims.not.durable") >= 2);
+      down.set(false);
+      await().atMost(Duration.ofSeconds(120)).until(() -> history.distinctHandled() == n);
+      History.Report report = history.check(0);
+      System.out.println("slow changelog: " + report + " notDurable="
+          + a.counter("tandem.consumer.claims.not.durable"));
+      assertEquals(0, ranWhileDown.get(), "no handler of A ran while its claims were not durable");
+      assertEquals(0, report.lost().size());
+      assertEquals(0, report.duplicates());
+      assertTrue(report.runsByRegion().getOrDefault("region-a", 0) > 0, "A processed after the hold");
+      assertEquals(0, a.ownership.reports().size() + b.ownership.reports().size(), "no takeover");
+      assertEquals(0.0, a.counter("tandem.consumer.reclaimed.expired"), "parked claims resumed, not re-run");
+    }
+  }
 }

@@ -90,6 +90,16 @@ public final class ReplicatedStore implements IdempotencyStore {
   }
 
   @Override
+  public Duration ttl() {
+    return store.ttl();
+  }
+
+  @Override
+  public int maxAttempts() {
+    return store.maxAttempts();
+  }
+
+  @Override
   public ClaimResult claim(String id, int shard, PayloadDigest digest, long epoch, Duration lease) {
     gate(shard);
     return store.claim(id, shard, digest, epoch, lease);
