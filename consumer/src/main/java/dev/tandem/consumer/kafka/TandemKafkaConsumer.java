@@ -36,6 +36,9 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
@@ -61,7 +64,10 @@ import org.slf4j.LoggerFactory;
  *       batch and handled by {@link OnceProcessor}; offsets are committed only after the COMPLETED
  *       records are acknowledged by the own region's changelog ({@code barrier(shard, own region)}).
  *       The shard is paused while W changes await the peer region. After each successful fetch from
- *       its own broker it heartbeats its leases.
+ *       its own broker it heartbeats its leases; while a batch runs, a background renewer does (see
+ *       {@link Builder#handlerTimeout}): a busy owner keeps its shards however long the batch, a
+ *       stuck one (a handler beyond {@code handlerTimeout}), a dead one or one whose broker stopped
+ *       answering loses them once its lease lapses.
  *   <li><b>Follower</b>: a record whose id is already terminal is acknowledged without the handler;
  *       otherwise the partition is paused and its records held (bounded by one poll) until the
  *       completion replicates, or this region takes the shard over. After {@code maxHold} the held
@@ -86,8 +92,9 @@ import org.slf4j.LoggerFactory;
  * or several regions processing at once and relying on the store alone: duplicates are then only
  * detected, not prevented).
  *
- * <p>Threading: {@link #start()} runs the loop on its own thread, which alone uses the Kafka consumer;
- * {@link #close()} stops it.
+ * <p>Threading: {@link #start()} runs the loop on its own thread, which alone uses the Kafka consumer,
+ * and (with a {@link ShardOwnership}) the lease renewer on another, which never does; {@link
+ * #close()} stops both.
  */
 public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
 
@@ -110,8 +117,13 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private final Duration commitTimeout;
   private final Duration restoreTimeout;
   private final Duration handoffTimeout;
+  private final Duration handlerTimeout;
   private final TandemClock clock;
+  private final OwnerLiveness liveness;
   private final Counter followerAcks;
+  private final Counter renewedInBatch;
+  private final Counter renewalsWithheldStuck;
+  private final Counter renewalsWithheldBroker;
   private final Counter resends;
   private final Timer holdTime;
   private final MeterRegistry meters;
@@ -122,7 +134,6 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private final Map<TopicPartition, Held> held = new HashMap<>();
   private final Map<TopicPartition, Long> resumeAtNanos = new HashMap<>();
   private final Map<TopicPartition, Pending> pending = new HashMap<>();
-  private final Map<Integer, Long> positions = new HashMap<>();
   /** Last offset this instance committed, per assigned partition. */
   private final Map<TopicPartition, Long> committedOffsets = new HashMap<>();
   /** First offset fetched since the partition was assigned here (where this instance began). */
@@ -133,16 +144,26 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private final Set<TopicPartition> handoffUnknown = new HashSet<>();
   /** How often a partition waiting for a hand-off marker looks again. */
   private static final Duration HANDOFF_RECHECK = Duration.ofMillis(200);
+  /** Per shard, the position the heartbeats carry: written by the loop, read by the renewer too. */
+  private final Map<Integer, Long> positions = new ConcurrentHashMap<>();
+  /** Last successful heartbeat round of the loop, monotonic. */
   private long lastHeartbeatNanos;
+  /** When the loop last ran a heartbeat round (whatever its outcome): the renewer stays out then. */
+  private volatile long loopRoundNanos;
   /** Last successful heartbeat or revalidation (monotonic); 0 = never, so a start revalidates. */
-  private long lastValidNanos;
-  private boolean everValid;
+  private volatile long lastValidNanos;
+  private volatile boolean everValid;
   private boolean fetchedSinceHeartbeat;
   private volatile boolean running;
-  /** When the poll loop last turned (monotonic), for the replica's liveness check. */
-  private volatile long lastLoopNanos;
-  /** A loop that has not turned for this long does not count as running. */
-  private static final Duration LIVENESS_TIMEOUT = Duration.ofSeconds(30);
+  /**
+   * Shards assigned to this instance whose lease names this region, as the loop last saw them: what
+   * the background renewer may renew. Cleared for revoked partitions before they are given up.
+   */
+  private final Set<Integer> renewable = ConcurrentHashMap.newKeySet();
+  /** Serialises a renewer round with the removal of revoked shards from {@link #renewable}. */
+  private final Object renewLock = new Object();
+  private volatile boolean renewerWithheld;
+  private ScheduledExecutorService renewer;
   private volatile Thread thread;
   private final CompletableFuture<Void> stopped = new CompletableFuture<>();
 
@@ -175,7 +196,13 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     this.commitTimeout = b.commitTimeout;
     this.restoreTimeout = b.restoreTimeout;
     this.handoffTimeout = b.handoffTimeout;
+    this.handlerTimeout = b.handlerTimeout;
     this.clock = b.clock;
+    // evidence of the own broker older than this does not let the renewer renew: two rounds, and at
+    // least the probe's own timeout
+    Duration brokerBound = heartbeatInterval.multipliedBy(2);
+    this.liveness = new OwnerLiveness(clock, handlerTimeout,
+        brokerBound.compareTo(Duration.ofSeconds(2)) < 0 ? Duration.ofSeconds(2) : brokerBound);
     ShardFence fence = ownership != null ? ownership.fence() : ShardFence.OPEN;
     OnceProcessor.Builder pb = OnceProcessor.builder().store(b.store).deadLetterSink(b.deadLetterSink)
         .meterRegistry(b.registry).fence(fence);
@@ -200,6 +227,18 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     holdTime = Timer.builder("tandem.consumer.follower.hold").tag("region", r)
         .description("how long a follower held a record until its completion replicated")
         .register(b.registry);
+    renewedInBatch = renewals(b.registry, r, "renewed");
+    renewalsWithheldStuck = renewals(b.registry, r, "withheld_stuck");
+    renewalsWithheldBroker = renewals(b.registry, r, "withheld_broker");
+  }
+
+  private static Counter renewals(MeterRegistry registry, String region, String outcome) {
+    return Counter.builder("tandem.consumer.lease.renewer").tag("region", region)
+        .tag("outcome", outcome)
+        .description("rounds of the background lease renewer while the poll loop runs a batch:"
+            + " renewed, or withheld because the loop is stuck (handlerTimeout) or the own broker"
+            + " did not answer")
+        .register(registry);
   }
 
   /** A new builder for {@code topic}. */
@@ -224,11 +263,21 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       throw new IllegalStateException("already started");
     }
     running = true;
-    lastLoopNanos = clock.nanoTime();
+    liveness.loopTurned();
     if (replication != null) {
-      // the replica's heartbeats say "this region's consumers run" only while this loop turns
-      replication.addLivenessCheck(() -> running
-          && clock.nanoTime() - lastLoopNanos < LIVENESS_TIMEOUT.toNanos());
+      // the replica's heartbeats say "this region's consumers run" only while this loop is alive:
+      // turning, or running a handler that has not exceeded handlerTimeout
+      replication.addLivenessCheck(() -> running && liveness.alive(clock.nanoTime()));
+    }
+    if (ownership != null) {
+      ScheduledExecutorService s = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread rt = new Thread(r, "tandem-shard-lease-renewer-" + processor.owner());
+        rt.setDaemon(true);
+        return rt;
+      });
+      long period = heartbeatInterval.toNanos();
+      s.scheduleWithFixedDelay(this::renewRound, period, period, TimeUnit.NANOSECONDS);
+      renewer = s;
     }
     Thread t = new Thread(this::run, "tandem-consumer-" + processor.owner());
     t.setDaemon(true);
@@ -239,7 +288,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
 
   private void run() {
     try {
-      consumer.subscribe(List.of(topic), new Rebalance());
+      consumer.subscribe(List.of(topic), new StopRenewingFirst(new Rebalance()));
       while (running) {
         loopOnce();
       }
@@ -261,8 +310,9 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   }
 
   private void loopOnce() {
-    lastLoopNanos = clock.nanoTime();
+    liveness.loopTurned();
     ConsumerRecords<byte[], byte[]> records;
+    long polledAt = clock.nanoTime();
     try {
       records = consumer.poll(pollTimeout);
     } catch (WakeupException e) {
@@ -273,6 +323,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     }
     if (!records.isEmpty()) {
       fetchedSinceHeartbeat = true;
+      liveness.brokerAnswered(polledAt);
     }
     boolean mayOwn = revalidateIfSilent(records.partitions());
     for (TopicPartition tp : records.partitions()) {
@@ -395,6 +446,9 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       processOwnedBatch(tp, recs);
       return;
     }
+    // owned and assigned here: the renewer keeps its lease while this batch runs (the loop's own
+    // heartbeat round may not have run yet, e.g. on the first batch after a start or a takeover)
+    renewable.add(shard);
     // a planned handover drains the shard: it waits for this batch, and admits none after it
     if (!ownership.beginWork(shard)) {
       consumer.seek(tp, recs.get(0).offset());
@@ -462,7 +516,15 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       ConsumerRecord<K, V> rec = new ConsumerRecord<>(raw.topic(), raw.partition(), raw.offset(),
           raw.timestamp(), raw.timestampType(), raw.serializedKeySize(), raw.serializedValueSize(),
           key, value, raw.headers(), raw.leaderEpoch());
-      handler.handle(rec, ctx);
+      // busy, not stuck, while this handler runs within handlerTimeout: the renewer keeps the lease
+      liveness.handlerStarted();
+      try {
+        handler.handle(rec, ctx);
+      } finally {
+        liveness.handlerEnded();
+      }
+      // progress inside a batch, for a follower's NO_PROGRESS check: the next renewal carries it
+      positions.put(raw.partition(), raw.offset() + 1);
     };
   }
 
@@ -651,6 +713,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     if (now - lastHeartbeatNanos < heartbeatInterval.toNanos()) {
       return;
     }
+    loopRoundNanos = now;
     List<TopicPartition> owned = new ArrayList<>();
     List<TopicPartition> leaseOwned = new ArrayList<>();
     for (TopicPartition tp : assigned) {
@@ -665,6 +728,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         // not restored yet: no heartbeat for it
       }
     }
+    updateRenewable(leaseOwned);
     if (leaseOwned.isEmpty()) {
       lastHeartbeatNanos = now;
       return;
@@ -674,6 +738,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     boolean answered = fetchedSinceHeartbeat || brokerAnswers(leaseOwned);
     fetchedSinceHeartbeat = false;
     if (!answered) {
+      liveness.brokerSilent(); // the renewer must not renew on older evidence either
       return; // the own broker did not answer: stay silent, so the follower can take over
     }
     // the loop runs and the own broker answers: a policy with an outside lease may keep it
@@ -718,14 +783,158 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
 
   /** An idle poll returns nothing whether or not the broker is up; ask it for end offsets. */
   private boolean brokerAnswers(Collection<TopicPartition> tps) {
+    long sentAt = clock.nanoTime();
     try {
       consumer.endOffsets(tps, heartbeatInterval.compareTo(Duration.ofSeconds(2)) < 0
           ? Duration.ofSeconds(2) : heartbeatInterval);
+      liveness.brokerAnswered(sentAt);
       return true;
     } catch (WakeupException e) {
       throw e;
     } catch (KafkaException e) {
       return false;
+    }
+  }
+
+  /** The loop's view of the shards whose lease names this region: what the renewer may renew. */
+  private void updateRenewable(List<TopicPartition> leaseOwned) {
+    Set<Integer> now = new HashSet<>();
+    for (TopicPartition tp : leaseOwned) {
+      now.add(tp.partition());
+    }
+    synchronized (renewLock) {
+      renewable.retainAll(now);
+      renewable.addAll(now);
+    }
+  }
+
+  /** Revoked or lost partitions: no renewal of theirs may run once the listener gives them up. */
+  private void stopRenewing(Collection<TopicPartition> partitions) {
+    synchronized (renewLock) {
+      for (TopicPartition tp : partitions) {
+        renewable.remove(tp.partition());
+      }
+    }
+  }
+
+  /**
+   * One round of the background lease renewer (its own daemon thread, every heartbeatInterval). The
+   * poll loop heartbeats between batches; while it runs a batch it cannot, and a batch may well last
+   * longer than L + margin (500 records of 30 ms). So this renews what the loop would — the policy's
+   * {@code ownerAlive} (a witness grant) for the shards whose lease names this region and the lease
+   * heartbeat of those it owns — but only while the loop is alive (a handler within {@code
+   * handlerTimeout}, or the loop turning; {@link OwnerLiveness}) and the own broker answered within
+   * the bound (a fetch, a probe, or the own changelog acknowledging the previous renewal). A hung
+   * handler, a dead loop or a lost broker therefore still lets the lease lapse. It never touches the
+   * Kafka consumer (not thread-safe), and never makes a view valid that was not: after a silence
+   * longer than {@code revalidateAfter} the loop still re-reads the changelogs before it processes.
+   */
+  private void renewRound() {
+    try {
+      long now = clock.nanoTime();
+      // the loop runs its own rounds between batches (they also probe the broker, revalidate and
+      // fail back); the renewer steps in only once the loop has missed one, i.e. during a batch
+      if (!running || now - loopRoundNanos < heartbeatInterval.toNanos() * 3 / 2) {
+        return;
+      }
+      List<Integer> renewed = new ArrayList<>();
+      synchronized (renewLock) {
+        if (renewable.isEmpty()) {
+          return;
+        }
+        if (!liveness.alive(now)) {
+          withhold(renewalsWithheldStuck, "the poll loop is stuck: "
+              + (liveness.handlerRunningFor(now) != null
+                  ? "a handler has run for " + liveness.handlerRunningFor(now)
+                  : "it has not turned") + " (handlerTimeout " + handlerTimeout + ")");
+          return;
+        }
+        if (!liveness.brokerAnsweredRecently(now)) {
+          withhold(renewalsWithheldBroker, "this region's broker has not answered recently");
+          return;
+        }
+        for (int shard : renewable) {
+          try {
+            ownership.ownerAlive(shard);
+          } catch (StoreException e) {
+            // not restored
+          }
+        }
+        // renewing is safe whether or not this instance has revalidated: a heartbeat renews the
+        // epoch this replica holds, and a takeover's higher epoch wins every merge. But only a
+        // renewal of a valid view keeps it valid; after a silence the loop re-reads the
+        // changelogs before it processes (ensureValid), whatever the renewer did meanwhile
+        boolean valid = everValid && now - lastValidNanos <= ownership.revalidateAfter().toNanos();
+        for (int shard : renewable) {
+          try {
+            if (ownership.owns(shard)) {
+              ownership.heartbeat(shard, positions.getOrDefault(shard, -1L));
+              renewed.add(shard);
+            }
+          } catch (StoreException e) {
+            log.debug("renewal of shard {} skipped: {}", shard, e.getMessage());
+          }
+        }
+        if (valid && !renewed.isEmpty()) {
+          lastValidNanos = now;
+        }
+      }
+      if (renewerWithheld) {
+        renewerWithheld = false;
+        log.info("Tandem {} renews its shard leases again", processor.owner());
+      }
+      if (!renewed.isEmpty()) {
+        renewedInBatch.increment();
+      }
+      if (replication != null) {
+        // the own changelog acknowledging this renewal is the own broker answering, so a batch
+        // keeps its evidence fresh; an acknowledgement that never comes lets the evidence age out
+        for (int shard : renewed) {
+          replication.barrier(shard, region).whenComplete((v, e) -> {
+            if (e == null) {
+              liveness.brokerAnswered(now);
+            }
+          });
+        }
+      }
+    } catch (RuntimeException | Error e) {
+      // a scheduled task that throws is never run again: log and keep renewing
+      log.warn("Tandem lease renewer round of {} failed", processor.owner(), e);
+    }
+  }
+
+  private void withhold(Counter counter, String why) {
+    counter.increment();
+    if (!renewerWithheld) {
+      renewerWithheld = true;
+      log.warn("Tandem {} stops renewing its shard leases {}: {}; the peer region takes the shards"
+          + " over once the lease lapses (L + margin)", processor.owner(), renewable, why);
+    }
+  }
+
+  /** Takes revoked shards out of the renewer's set before the rebalance listener gives them up. */
+  private final class StopRenewingFirst implements ConsumerRebalanceListener {
+    private final ConsumerRebalanceListener delegate;
+
+    StopRenewingFirst(ConsumerRebalanceListener delegate) {
+      this.delegate = delegate;
+    }
+
+    @Override
+    public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+      stopRenewing(partitions);
+      delegate.onPartitionsRevoked(partitions);
+    }
+
+    @Override
+    public void onPartitionsLost(Collection<TopicPartition> partitions) {
+      stopRenewing(partitions);
+      delegate.onPartitionsLost(partitions);
+    }
+
+    @Override
+    public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+      delegate.onPartitionsAssigned(partitions);
     }
   }
 
@@ -927,6 +1136,10 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   @Override
   public void close() {
     running = false;
+    ScheduledExecutorService s = renewer;
+    if (s != null) {
+      s.shutdownNow(); // no renewal once stopping: the lease lapses from the last one
+    }
     Thread t = thread;
     if (t != null) {
       consumer.wakeup();
@@ -965,6 +1178,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     private Duration commitTimeout = Duration.ofSeconds(30);
     private Duration restoreTimeout = Duration.ofSeconds(60);
     private Duration handoffTimeout = Duration.ofMinutes(5);
+    private Duration handlerTimeout = Duration.ofSeconds(30);
     private TandemClock clock = TandemClock.system();
     private MeterRegistry registry;
 
@@ -1072,6 +1286,26 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       return this;
     }
 
+    /**
+     * How long one handler call may run before this owner counts as stuck rather than busy (default
+     * 30 s). While the poll loop runs a batch, a background renewer keeps this instance's shard leases
+     * (and a witness grant) alive as long as the running handler started less than this ago — however
+     * long the batch — and the own broker answers; a handler that has not returned for longer stops
+     * the renewals, so the peer region takes the shards over about {@code handlerTimeout + L +
+     * margin} after the handler hung (its claims are superseded by the new epoch: that message may
+     * run twice, within the reported bound). The same bound applies to a loop that stops turning
+     * outside a handler. Set it above the slowest legitimate handler call; it must exceed the
+     * heartbeat interval.
+     */
+    public Builder<K, V> handlerTimeout(Duration d) {
+      Objects.requireNonNull(d, "handlerTimeout");
+      if (d.isZero() || d.isNegative()) {
+        throw new IllegalArgumentException("handlerTimeout must be > 0, got " + d);
+      }
+      this.handlerTimeout = d;
+      return this;
+    }
+
     /** The monotonic clock for holds and heartbeats (default: the system's). */
     public Builder<K, V> clock(TandemClock c) {
       this.clock = Objects.requireNonNull(c, "clock");
@@ -1089,6 +1323,13 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       Objects.requireNonNull(handler, "handler is required");
       Objects.requireNonNull(store, "store is required");
       Objects.requireNonNull(deadLetterSink, "deadLetterSink is required");
+      if (heartbeatInterval.isZero() || heartbeatInterval.isNegative()) {
+        throw new IllegalArgumentException("heartbeatInterval must be > 0, got " + heartbeatInterval);
+      }
+      if (handlerTimeout.compareTo(heartbeatInterval) <= 0) {
+        throw new IllegalArgumentException("handlerTimeout " + handlerTimeout
+            + " must be longer than heartbeatInterval " + heartbeatInterval);
+      }
       if (registry == null) {
         registry = new SimpleMeterRegistry();
       }

@@ -58,6 +58,18 @@ public interface OwnershipPolicy {
   }
 
   /**
+   * Whether a takeover this policy decided proves that the old owner had stopped processing the
+   * shard, so the duplicate bound reported holds even when the old owner's changelog could not be
+   * read. AUTOMATIC and MANUAL say no: silence cannot tell a dead owner from one behind a partition,
+   * so such a bound is reported as {@link TakeoverReport.BoundKind#HOLDS_IF_OLD_OWNER_STOPPED}.
+   * WITNESS says yes: the witness grants the next epoch only after the owner stopped renewing its
+   * grant, and an owner processes only within its grant.
+   */
+  default boolean takeoverProvesOwnerStopped() {
+    return false;
+  }
+
+  /**
    * Called once by {@link ShardOwnership} when it is built: the region this policy decides for, where
    * its meters go, and a view of the newest lease of any shard in this region's replica (it may throw
    * a {@code StoreException} for a shard not restored here). A policy that keeps state per region

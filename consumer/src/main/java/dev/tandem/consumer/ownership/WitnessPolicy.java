@@ -243,6 +243,16 @@ public final class WitnessPolicy implements OwnershipPolicy, AutoCloseable {
     }
   }
 
+  /**
+   * Yes: the witness granted the next epoch only after the old owner's grant lapsed, and an owner
+   * processes only within its grant (with the window kept), so the bound holds (see the class doc
+   * for the double-fault exception).
+   */
+  @Override
+  public boolean takeoverProvesOwnerStopped() {
+    return true;
+  }
+
   /** Never: the bound reported at a takeover must hold after a partition too (see the class doc). */
   @Override
   public boolean liftsWindowWhenPeerUnreachable() {

@@ -166,6 +166,20 @@ class PartitionTest {
       assertEquals(0, report.duplicatesOutsideFaults(), report.toString());
       assertEquals((double) cross, a.meters.get("tandem.store.detected.duplicates").functionCounter().count());
       assertEquals(4, takeovers.size(), "each side took the other's two shards");
+      for (TakeoverReport t : takeovers) {
+        // issue 14 defect 6: the taker could not read the old owner's changelog, so it cannot know
+        // whether the old owner stopped; the report must not give a bare number
+        assertFalse(t.ownerChangelog().complete(), t.toString());
+        assertTrue(t.toString().contains("holds only if"), "a bare number in a partition: " + t);
+        assertFalse(t.boundHolds(), t.toString());
+        assertEquals(TakeoverReport.BoundKind.HOLDS_IF_OLD_OWNER_STOPPED, t.boundKind(), t.toString());
+      }
+      // ... and neither does the meter: no conditional number is summed with bounds that hold
+      for (RegionNode n : List.of(a, b)) {
+        assertEquals(0L, n.meters.find("tandem.consumer.duplicate.bound").summary().count());
+        assertEquals(2L, n.meters.find("tandem.consumer.duplicate.bound.conditional").summary()
+            .count(), "each side's two takeovers are conditional");
+      }
     }
   }
 

@@ -78,6 +78,13 @@ final class RegionNode implements AutoCloseable {
     Duration revokeTimeout = Duration.ofSeconds(30);
     /** More OnceProcessor options, applied after the claim lease (and the loop's own settings). */
     Consumer<dev.tandem.consumer.OnceProcessor.Builder> processor = p -> {};
+    /** The consumer's handlerTimeout (busy vs stuck); null: the default. */
+    Duration handlerTimeout;
+    /**
+     * The library's defaults for the policy (AUTOMATIC L and margin), revalidateAfter and the
+     * consumer's heartbeat interval, instead of the test's shorter settings above.
+     */
+    boolean libraryDefaults;
   }
 
   static Properties bytesProducer(String bootstrap) {
@@ -142,10 +149,12 @@ final class RegionNode implements AutoCloseable {
     log = lb.build();
     ShardOwnership.Builder ob = ShardOwnership.builder().region(region).regions(List.of(A, B))
         .store(log.replicatedStore()).replicationLog(log)
-        .policy(o.policy != null ? o.policy
-            : OwnershipPolicy.automatic(o.leaseTimeout, o.margin, o.stuckAfter))
-        .window(o.window).catchUpTimeout(Duration.ofSeconds(5)).revalidateAfter(o.leaseTimeout)
-        .meterRegistry(meters);
+        .window(o.window).catchUpTimeout(Duration.ofSeconds(5)).meterRegistry(meters);
+    if (!o.libraryDefaults) {
+      ob.policy(o.policy != null ? o.policy
+          : OwnershipPolicy.automatic(o.leaseTimeout, o.margin, o.stuckAfter))
+          .revalidateAfter(o.leaseTimeout);
+    }
     if (o.failbackAfter != null) {
       ob.failbackAfter(o.failbackAfter);
     }
@@ -177,11 +186,16 @@ final class RegionNode implements AutoCloseable {
     if (ownership != null) {
       cb.ownership(ownership);
     }
+    if (o.handlerTimeout != null) {
+      cb.handlerTimeout(o.handlerTimeout);
+    }
+    if (!o.libraryDefaults) {
+      cb.heartbeatInterval(Duration.ofMillis(500));
+    }
     consumer = cb
         .resendSink(region.equals(A) ? B : A, resendSink)
         .maxHold(o.maxHold)
         .commitTimeout(o.commitTimeout)
-        .heartbeatInterval(Duration.ofMillis(500))
         .processorOptions(p -> o.processor.accept(p.claimLease(o.claimLease)))
         .meterRegistry(meters)
         .build();

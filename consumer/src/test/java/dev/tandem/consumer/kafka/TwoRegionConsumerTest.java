@@ -93,6 +93,9 @@ class TwoRegionConsumerTest {
           o.leaseTimeout = Duration.ofSeconds(2);
           o.margin = Duration.ofSeconds(1);
           o.window = 50;
+          // the stop is simulated by a handler that never returns: stuck once past handlerTimeout
+          // (the lease renewer keeps a busy owner's leases up to it; the default is 30 s)
+          o.handlerTimeout = Duration.ofSeconds(2);
           o.handler = (rec, ctx) -> {
             history.handled(ctx.id(), "region-a", "a1", ctx.epoch());
             if (aRuns.incrementAndGet() == 60) {
