@@ -257,9 +257,13 @@ public interface IdempotencyStore extends AutoCloseable {
   void addListener(StoreListener listener);
 
   /**
-   * Ids whose record became a detected cross-region duplicate (completers from two regions), counted
-   * once per id when a merge first makes it so; persisted with the write that caused it, so replicas
-   * that saw the same updates count the same. Also the meter {@code tandem.store.detected.duplicates}.
+   * Ids, among the records this store holds, whose record is a detected cross-region duplicate
+   * (completers from two regions). Persisted per shard with the writes that change it: the same
+   * record applied again, in any order, counts once; {@link #dropShard} takes the shard's duplicates
+   * with its records (the instance that restores the shard counts them), so the sum over a region's
+   * instances is the region's figure; a record dropped by the TTL leaves the count. It can therefore
+   * go down: the meter {@code tandem.store.detected.duplicates} is a gauge. Replicas holding the same
+   * shards and updates count the same.
    */
   long detectedDuplicates();
 

@@ -39,8 +39,8 @@ import org.rocksdb.WriteOptions;
  *
  * <ul>
  *   <li>{@code default} — metadata: the format marker (written at creation, so our own stores are
- *       recognised and anything else is refused), the bucket width, the detected-duplicates counter
- *       (a {@code uint64add} merge operand per increment, so concurrent batches add up), and the
+ *       recognised and anything else is refused), the bucket width, the detected-duplicate counts
+ *       per (bucket, shard) ({@code uint64add} merge operands, so concurrent batches add up), and the
  *       changelog checkpoints ({@code cp/<name>} → next offset).
  *   <li>{@code leases} — one shard lease per shard, key = shard (4 bytes big-endian).
  *   <li>{@code records-<startMillis>} — the TTL buckets: records whose latest write fell in
@@ -60,6 +60,13 @@ final class RocksEngine implements AutoCloseable {
   static final byte[] KEY_BUCKET_WIDTH = utf8("tandem/bucket-width-millis");
   static final byte[] KEY_DETECTED_DUPLICATES = utf8("tandem/detected-duplicates");
   static final String CHECKPOINT_PREFIX = "cp/";
+  /**
+   * Detected-duplicate counts per (bucket, shard): {@code detected/<bucket start><shard>} → uint64
+   * (merge operands, so concurrent batches add up; a record moving to a newer bucket adds -1 to the
+   * old entry). A shard drop deletes the shard's entries with its records, a bucket drop the
+   * bucket's: the count is always that of the records the store holds.
+   */
+  static final String DETECTED_PREFIX = "detected/";
   static final String LEASES_CF = "leases";
   static final String BUCKET_PREFIX = "records-";
 
@@ -405,14 +412,88 @@ final class RocksEngine implements AutoCloseable {
     return out;
   }
 
-  long readDetectedDuplicates() {
+  /**
+   * The persisted detected-duplicate counts: (bucket start, shard) → how many records of that shard
+   * in that bucket have completers from two regions. Entries of buckets that no longer exist (a
+   * crash between a bucket drop and the deletion of its counts) are left out.
+   */
+  Map<Long, Map<Integer, Long>> readDetectedCounts() {
+    Map<Long, Map<Integer, Long>> out = new HashMap<>();
+    byte[] prefix = utf8(DETECTED_PREFIX);
+    try (RocksIterator it = db.newIterator(meta)) {
+      for (it.seek(prefix); it.isValid(); it.next()) {
+        byte[] k = it.key();
+        if (!startsWith(k, prefix)) {
+          break;
+        }
+        ByteBuffer b = ByteBuffer.wrap(k, prefix.length, k.length - prefix.length);
+        long bucket = b.getLong();
+        int shard = b.getInt();
+        long n = ByteBuffer.wrap(it.value()).order(ByteOrder.LITTLE_ENDIAN).getLong();
+        if (buckets.containsKey(bucket) && n > 0) {
+          out.computeIfAbsent(bucket, x -> new HashMap<>()).put(shard, n);
+        }
+      }
+      it.status();
+    } catch (RocksDBException e) {
+      throw failure("read the detected-duplicate counts", e);
+    }
+    return out;
+  }
+
+  /**
+   * Counts, by reading every record once, the detected duplicates per (bucket, shard): the migration
+   * of a store written by a version that kept one counter for all time.
+   */
+  Map<Long, Map<Integer, Long>> countDetectedInRecords() {
+    Map<Long, Map<Integer, Long>> out = new HashMap<>();
+    for (Map.Entry<Long, ColumnFamilyHandle> b : buckets.entrySet()) {
+      try (RocksIterator it = db.newIterator(b.getValue())) {
+        for (it.seekToFirst(); it.isValid(); it.next()) {
+          IdRecord r = decode(it.value(), it.key());
+          if (r.isDetectedDuplicate()) {
+            out.computeIfAbsent(b.getKey(), x -> new HashMap<>()).merge(r.shard(), 1L, Long::sum);
+          }
+        }
+        it.status();
+      } catch (RocksDBException e) {
+        throw failure("count the detected duplicates", e);
+      }
+    }
+    return out;
+  }
+
+  /** Replaces the legacy all-time counter by {@code counts} (one synced batch). */
+  void migrateDetectedCounts(Map<Long, Map<Integer, Long>> counts) {
+    try (WriteBatch wb = new WriteBatch(); WriteOptions synced = new WriteOptions().setSync(true)) {
+      for (Map.Entry<Long, Map<Integer, Long>> b : counts.entrySet()) {
+        for (Map.Entry<Integer, Long> e : b.getValue().entrySet()) {
+          wb.put(meta, detectedCountKey(b.getKey(), e.getKey()), uint64Operand(e.getValue()));
+        }
+      }
+      wb.delete(meta, KEY_DETECTED_DUPLICATES);
+      db.write(synced, wb);
+    } catch (RocksDBException e) {
+      throw failure("migrate the detected-duplicates counter", e);
+    }
+  }
+
+  /** Whether the store still holds the all-time counter of an earlier version. */
+  boolean hasLegacyDetectedCounter() {
     try {
-      byte[] v = db.get(meta, KEY_DETECTED_DUPLICATES);
-      return v == null ? 0 : ByteBuffer.wrap(v).order(ByteOrder.LITTLE_ENDIAN).getLong();
+      return db.get(meta, KEY_DETECTED_DUPLICATES) != null;
     } catch (RocksDBException e) {
       throw failure("read the detected-duplicates counter", e);
     }
   }
+
+  /** Meta key of the detected-duplicate count of (bucket, shard): prefix, 8-byte start, 4-byte shard. */
+  static byte[] detectedCountKey(long bucket, int shard) {
+    byte[] prefix = utf8(DETECTED_PREFIX);
+    return ByteBuffer.allocate(prefix.length + 12).put(prefix).putLong(bucket).putInt(shard).array();
+  }
+
+
 
   /**
    * Visits every record in {@code [from, to)} of every bucket from one snapshot. With {@code from ==

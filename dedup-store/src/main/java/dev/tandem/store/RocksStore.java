@@ -74,7 +74,12 @@ final class RocksStore implements IdempotencyStore {
   private final Cache<RecordKey, RocksEngine.Stored> recent;
   private final ClaimSightings sightings;
   private final Map<Integer, ShardLease> leaseMap = new ConcurrentHashMap<>();
-  private final AtomicLong detectedDuplicates;
+  /**
+   * Detected duplicates among the records held: per TTL bucket start and shard, as persisted (see
+   * RocksEngine.DETECTED_PREFIX), and their sum. Changed only after RocksDB accepted the change.
+   */
+  private final Map<Long, Map<Integer, AtomicLong>> detectedCounts = new ConcurrentHashMap<>();
+  private final AtomicLong detectedDuplicates = new AtomicLong();
   private final List<StoreListener> listeners = new CopyOnWriteArrayList<>();
   private final StoreMetrics metrics;
   /** Wall millis at which the oldest bucket expires; Long.MAX_VALUE when there is none. */
@@ -98,7 +103,17 @@ final class RocksStore implements IdempotencyStore {
         leaseMap.put(l.shard(), l);
         hlc.observe(l.heartbeatHlc());
       }
-      this.detectedDuplicates = new AtomicLong(engine.readDetectedDuplicates());
+      Map<Long, Map<Integer, Long>> counts;
+      if (engine.hasLegacyDetectedCounter()) {
+        // an earlier version kept one all-time counter: count the records held, once
+        counts = engine.countDetectedInRecords();
+        engine.migrateDetectedCounts(counts);
+        LOG.info("store {}: detected duplicates are now counted per shard among the records held",
+            b.directory);
+      } else {
+        counts = engine.readDetectedCounts();
+      }
+      counts.forEach((bucket, byShard) -> byShard.forEach((shard, n) -> addDetected(bucket, shard, n)));
       this.metrics = new StoreMetrics(b.meterRegistry, owner.region().name());
       metrics.detectedDuplicates(detectedDuplicates);
       metrics.cache(cache);
@@ -588,6 +603,28 @@ final class RocksStore implements IdempotencyStore {
     return hlc.tick();
   }
 
+  /** Adds {@code delta} to the in-memory detected count of (bucket, shard) and to the total. */
+  private void addDetected(long bucket, int shard, long delta) {
+    detectedCounts.computeIfAbsent(bucket, x -> new ConcurrentHashMap<>())
+        .computeIfAbsent(shard, x -> new AtomicLong()).addAndGet(delta);
+    detectedDuplicates.addAndGet(delta);
+  }
+
+  /** Forgets the detected counts of {@code shard} (all buckets) or of {@code bucket} (all shards). */
+  private void forgetDetected(Long bucket, Integer shard) {
+    for (Map.Entry<Long, Map<Integer, AtomicLong>> b : detectedCounts.entrySet()) {
+      if (bucket != null && !bucket.equals(b.getKey())) {
+        continue;
+      }
+      for (Map.Entry<Integer, AtomicLong> e : b.getValue().entrySet()) {
+        if (shard == null || shard.equals(e.getKey())) {
+          detectedDuplicates.addAndGet(-e.getValue().get());
+          b.getValue().remove(e.getKey());
+        }
+      }
+    }
+  }
+
   @Override
   public void dropShard(int shard, Collection<String> checkpointKeys) {
     if (shard < 0) {
@@ -598,8 +635,10 @@ final class RocksStore implements IdempotencyStore {
     try {
       checkOpen();
       try (WriteBatch wb = new WriteBatch()) {
-        for (ColumnFamilyHandle cf : engine.bucketsNewestFirst().values()) {
-          wb.deleteRange(cf, RecordKey.shardStart(shard), RecordKey.shardEnd(shard));
+        for (Map.Entry<Long, ColumnFamilyHandle> b : engine.bucketsNewestFirst().entrySet()) {
+          wb.deleteRange(b.getValue(), RecordKey.shardStart(shard), RecordKey.shardEnd(shard));
+          // the shard's duplicates go with its records; a restore counts them again, once
+          wb.delete(engine.meta(), RocksEngine.detectedCountKey(b.getKey(), shard));
         }
         wb.delete(engine.leases(), RocksEngine.leaseKey(shard));
         for (String cp : checkpointKeys) {
@@ -613,6 +652,7 @@ final class RocksStore implements IdempotencyStore {
       recent.asMap().keySet().removeIf(k -> k.shard() == shard);
       sightings.dropShard(shard);
       leaseMap.remove(shard);
+      forgetDetected(null, shard);
     } finally {
       engineLock.writeLock().unlock();
     }
@@ -690,6 +730,7 @@ final class RocksStore implements IdempotencyStore {
       for (long start : expired) {
         engine.dropBucket(start);
         metrics.bucketsDropped.increment();
+        dropDetectedCounts(start);
       }
       if (!expired.isEmpty()) {
         // cached terminal records may have lived in a dropped bucket; the cache must not outlive
@@ -702,6 +743,24 @@ final class RocksStore implements IdempotencyStore {
     } finally {
       engineLock.writeLock().unlock();
     }
+  }
+
+  /** The detected counts of a dropped bucket go with its records. Under the engine write lock. */
+  private void dropDetectedCounts(long bucket) {
+    Map<Integer, AtomicLong> byShard = detectedCounts.get(bucket);
+    if (byShard == null) {
+      return;
+    }
+    try (WriteBatch wb = new WriteBatch()) {
+      for (int shard : byShard.keySet()) {
+        wb.delete(engine.meta(), RocksEngine.detectedCountKey(bucket, shard));
+      }
+      engine.write(wb);
+    } catch (RocksDBException e) {
+      throw engine.failure("drop the detected counts of bucket " + bucket, e);
+    }
+    forgetDetected(bucket, null);
+    detectedCounts.remove(bucket);
   }
 
   private boolean isExpiredBucket(long start, long now) {
@@ -850,7 +909,8 @@ final class RocksStore implements IdempotencyStore {
     private final List<WriteOrigin> recordOrigins = new ArrayList<>();
     private final List<ShardLease> leases = new ArrayList<>();
     private final List<WriteOrigin> leaseOrigins = new ArrayList<>();
-    private long duplicates;
+    /** (bucket, shard, delta) of the detected counts, applied in memory once RocksDB accepted. */
+    private List<long[]> detectedDeltas;
     private List<IdRecord> detected;
     private boolean dirty;
 
@@ -942,16 +1002,7 @@ final class RocksStore implements IdempotencyStore {
           batch().delete(engine.bucket(stored.bucketStart()), k);
         }
         putRecord(cf, k, RecordCodec.encode(merged));
-        if (merged.isDetectedDuplicate()
-            && (stored == null || !stored.record().isDetectedDuplicate())) {
-          batch().merge(engine.meta(), RocksEngine.KEY_DETECTED_DUPLICATES,
-              RocksEngine.uint64Operand(1));
-          duplicates++;
-          if (detected == null) {
-            detected = new ArrayList<>(1);
-          }
-          detected.add(merged);
-        }
+        stageDetected(key.shard(), merged, stored, target);
       } catch (RocksDBException e) {
         throw engine.failure("stage a write", e);
       }
@@ -961,6 +1012,40 @@ final class RocksStore implements IdempotencyStore {
       recordOrigins.add(origin);
       dirty = true;
       return Staged.CHANGED;
+    }
+
+    /**
+     * Keeps the detected counts equal to the records held: a record that gains completers from a
+     * second region adds one to its (bucket, shard); one that moves to a newer bucket moves its one.
+     * So the same record applied again (no change), or again after a shard drop (which removed it
+     * and its count), counts once; the TTL drops a bucket's counts with its records.
+     */
+    private void stageDetected(int shard, IdRecord merged, RocksEngine.Stored stored, long target)
+        throws RocksDBException {
+      boolean was = stored != null && stored.record().isDetectedDuplicate();
+      boolean now = merged.isDetectedDuplicate();
+      boolean moved = stored != null && stored.bucketStart() != target;
+      if (was && (!now || moved)) {
+        detectedDelta(stored.bucketStart(), shard, -1);
+      }
+      if (now && (!was || moved)) {
+        detectedDelta(target, shard, 1);
+      }
+      if (now && !was) {
+        if (detected == null) {
+          detected = new ArrayList<>(1);
+        }
+        detected.add(merged);
+      }
+    }
+
+    private void detectedDelta(long bucket, int shard, long delta) throws RocksDBException {
+      batch().merge(engine.meta(), RocksEngine.detectedCountKey(bucket, shard),
+          RocksEngine.uint64Operand(delta));
+      if (detectedDeltas == null) {
+        detectedDeltas = new ArrayList<>(2);
+      }
+      detectedDeltas.add(new long[] {bucket, shard, delta});
     }
 
     /** Stages the join of the stored lease and {@code lease}; caller holds the lease lock. */
@@ -1034,8 +1119,12 @@ final class RocksStore implements IdempotencyStore {
         }
         sightings.observe(key, r);
       }
-      if (duplicates > 0) {
-        detectedDuplicates.addAndGet(duplicates);
+      if (detectedDeltas != null) {
+        for (long[] d : detectedDeltas) {
+          addDetected(d[0], (int) d[1], d[2]);
+        }
+      }
+      if (detected != null) {
         for (IdRecord d : detected) {
           // the operator's trail of a cross-region duplicate: which id, which regions, which epoch
           LOG.warn("Tandem detected a cross-region duplicate: id {} shard {} completed by {} (record"

@@ -100,9 +100,11 @@ final class StoreMetrics {
     return own(Counter.builder(name).description(description).tags(tags).register(registry));
   }
 
-  void detectedDuplicates(AtomicLong persisted) {
-    own(FunctionCounter.builder(DETECTED_DUPLICATES, persisted, AtomicLong::get)
-        .description("ids processed in two regions, detected when their records merged")
+  /** A gauge, not a counter: it follows the records held (shard moves and the TTL lower it). */
+  void detectedDuplicates(AtomicLong held) {
+    own(Gauge.builder(DETECTED_DUPLICATES, held, AtomicLong::get)
+        .description("ids processed in two regions (records with completers from two regions) among"
+            + " the records this store holds")
         .tags(tags).register(registry));
   }
 

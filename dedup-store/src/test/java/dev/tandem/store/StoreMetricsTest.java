@@ -62,7 +62,7 @@ class StoreMetricsTest {
     assertEquals(0, count(StoreMetrics.RELEASES));
     assertEquals(1, count(StoreMetrics.REDRIVES));
     assertEquals(1, registry.get(StoreMetrics.DETECTED_DUPLICATES).tag("region", "region-a")
-        .functionCounter().count());
+        .gauge().value());
     assertEquals(1, registry.get(StoreMetrics.REMOTE_APPLIED).tag("outcome", "changed")
         .counter().count());
     assertEquals(8, registry.get(StoreMetrics.CLAIM_LATENCY).timer().count());

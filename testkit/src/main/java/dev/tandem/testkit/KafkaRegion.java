@@ -53,7 +53,16 @@ public final class KafkaRegion implements AutoCloseable {
 
   /** Formats and starts a fresh single-node cluster named {@code name}; blocks until it is ready. */
   public static KafkaRegion start(String name) {
+    return start(name, Map.of());
+  }
+
+  /**
+   * As {@link #start(String)}, with extra broker configs (set last, so they win), e.g. {@code
+   * log.cleaner.backoff.ms} for a test that needs the log cleaner to compact within seconds.
+   */
+  public static KafkaRegion start(String name, Map<String, String> brokerConfigs) {
     Objects.requireNonNull(name, "name");
+    Objects.requireNonNull(brokerConfigs, "brokerConfigs");
     // The proxy's port must be known before the broker starts: the broker advertises it.
     RegionLink link = RegionLink.open(name);
     try {
@@ -65,7 +74,7 @@ public final class KafkaRegion implements AutoCloseable {
               .build();
       String external = nodes.brokerListenerName().value();
       String controller = nodes.controllerListenerName().value();
-      KafkaClusterTestKit kit =
+      KafkaClusterTestKit.Builder builder =
           new KafkaClusterTestKit.Builder(nodes)
               // The kit only fills these in when absent (putIfAbsent), so the PEER listener can be
               // added here. Port 0 everywhere: the kit pre-binds the external and controller ports
@@ -83,8 +92,9 @@ public final class KafkaRegion implements AutoCloseable {
               .setConfigProp("transaction.state.log.min.isr", "1")
               .setConfigProp("group.initial.rebalance.delay.ms", "0")
               .setConfigProp("auto.create.topics.enable", "false")
-              .setConfigProp("log.flush.interval.messages", String.valueOf(Long.MAX_VALUE))
-              .build();
+              .setConfigProp("log.flush.interval.messages", String.valueOf(Long.MAX_VALUE));
+      brokerConfigs.forEach(builder::setConfigProp);
+      KafkaClusterTestKit kit = builder.build();
       kit.format();
       kit.startup();
       kit.waitForReadyBrokers();

@@ -27,6 +27,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -42,10 +43,21 @@ import org.slf4j.LoggerFactory;
  * <p>A publish that leaves a region's copy neither acknowledged nor spooled (the spool is full) is
  * retried after {@code retryBackoff} until it succeeds or this writer closes, under a <em>retry
  * key</em> ({@code <incarnation>~<n>}) of its own: the retried, older record then never shadows a
- * newer record of the main key in a compacted topic. Copies that are in the spool are never
- * re-published (that would only pile duplicates into the spool). A copy a region rejects outright (too large) is not retried: it is
- * logged, counted ({@code tandem.replication.publish.failures}, reason {@code rejected}) and its
- * barrier fails.
+ * newer record of the main key in a compacted topic. Copies that are in the spool are not
+ * re-published (that would only pile duplicates into the spool), except a key's newest value when an
+ * older copy of the key lands after a newer one (below). A copy a region rejects outright (too large) is
+ * logged, counted ({@code tandem.replication.publish.failures}, reason {@code rejected}) and tried
+ * again only every {@code retryBackoff x} {@value #REJECTED_RETRY_FACTOR} (a raised broker limit then
+ * heals it).
+ *
+ * <p>Barriers never pass an unshipped change: a rejected change, or a local write that arrives once the
+ * log is closing (reason {@code closing}), is registered per shard (gauge {@code
+ * tandem.replication.unshipped}, an ERROR line), and every barrier of that shard fails with {@link
+ * UnshippedChangeException} until the change is shipped. After {@link #failPending} every barrier fails.
+ *
+ * <p>A key's last copy is its newest state (compaction keeps only the last): see {@link KeyOrder}; a
+ * key whose older copy was replayed after a newer one gets its newest value published once more
+ * ({@code tandem.replication.republished}).
  */
 final class ChangelogWriter implements StoreListener {
 
@@ -61,10 +73,29 @@ final class ChangelogWriter implements StoreListener {
   private final ScheduledExecutorService scheduler;
   private final Duration retryBackoff;
   private final AtomicLong retryKeys = new AtomicLong();
+  /** Main keys with a copy in flight, for their order (see {@link KeyOrder}). */
+  private final Map<String, KeyOrder> orders = new ConcurrentHashMap<>();
   /** Changes not yet acknowledged, per shard, per region: the futures complete on acknowledgement. */
   private final Map<Integer, Map<RegionId, Set<CompletableFuture<Void>>>> pending =
       new ConcurrentHashMap<>();
   private volatile boolean closed;
+  /** Set once pending changes were failed at close: every later barrier fails. */
+  private volatile boolean failedAll;
+  /** A rejected copy is tried again every retryBackoff times this. */
+  static final int REJECTED_RETRY_FACTOR = 30;
+  /** Per shard, changes that are not in the changelog: while any is here, the shard's barriers fail. */
+  private final Map<Integer, Set<Unshipped>> unshipped = new ConcurrentHashMap<>();
+
+  /** One change that was not shipped (identity: two changes of one id are two entries). */
+  private static final class Unshipped {
+    final String what;
+    final Throwable cause;
+
+    Unshipped(String what, Throwable cause) {
+      this.what = what;
+      this.cause = cause;
+    }
+  }
 
   private final Counter sentRecords;
   private final Counter sentLeases;
@@ -72,6 +103,8 @@ final class ChangelogWriter implements StoreListener {
   private final Counter retries;
   private final Counter rejected;
   private final Counter heartbeatFailures;
+  private final Counter republished;
+  private final Counter closing;
 
   ChangelogWriter(
       IdempotencyStore store,
@@ -100,29 +133,160 @@ final class ChangelogWriter implements StoreListener {
         meters.counter("tandem.replication.publish.failures", "region", r, "reason", "rejected");
     this.heartbeatFailures =
         meters.counter("tandem.replication.publish.failures", "region", r, "reason", "heartbeat");
+    this.republished = meters.counter("tandem.replication.republished", "region", r);
+    this.closing =
+        meters.counter("tandem.replication.publish.failures", "region", r, "reason", "closing");
+    io.micrometer.core.instrument.Gauge.builder("tandem.replication.unshipped", unshipped,
+            m -> m.values().stream().mapToInt(Set::size).sum())
+        .tag("region", r)
+        .description("local changes not in the changelog (rejected, or written while closing); "
+            + "their shards' barriers fail")
+        .register(meters);
   }
 
   @Override
   public void onRecord(IdRecord record, WriteOrigin origin) {
-    if (origin != WriteOrigin.LOCAL || closed) {
+    if (origin != WriteOrigin.LOCAL) {
+      return;
+    }
+    if (closed) {
+      notShippedWhileClosing(record.shard(), record.id());
       return;
     }
     sentRecords.increment();
-    ship(record.shard(), record.id(), keyFor(record, incarnation), ChangelogCodec.encode(record),
-        trackers(record.shard()), () -> ChangelogCodec.encode(record), k -> keyFor(record, k), 1);
+    shipInOrder(record.shard(), record.id(), keyFor(record, incarnation),
+        ChangelogCodec.encode(record), k -> keyFor(record, k));
   }
 
   @Override
   public void onLease(ShardLease lease, WriteOrigin origin) {
-    if (origin != WriteOrigin.LOCAL || closed) {
+    if (origin != WriteOrigin.LOCAL) {
+      return;
+    }
+    if (closed) {
+      notShippedWhileClosing(lease.shard(), "lease-" + lease.shard());
       return;
     }
     sentLeases.increment();
-    byte[] value = ChangelogCodec.encode(lease);
-    ship(lease.shard(), "lease-" + lease.shard(),
-        ChangelogCodec.leaseKey(localRegion, incarnation, lease.shard()), value,
-        trackers(lease.shard()), () -> value,
-        k -> ChangelogCodec.leaseKey(localRegion, k, lease.shard()), 1);
+    shipInOrder(lease.shard(), "lease-" + lease.shard(),
+        ChangelogCodec.leaseKey(localRegion, incarnation, lease.shard()), ChangelogCodec.encode(lease),
+        k -> ChangelogCodec.leaseKey(localRegion, k, lease.shard()));
+  }
+
+  /**
+   * A local write after the log began closing is not shipped: its shard's barriers fail from now on
+   * (an empty, successful barrier would let an offset be committed past a change the changelog does
+   * not hold).
+   */
+  private void notShippedWhileClosing(int shard, String what) {
+    closing.increment();
+    block(shard, what, new IllegalStateException(
+        "written while the replication log was closing; it was not shipped"));
+  }
+
+  /** Registers a change of {@code shard} that is not shipped: the shard's barriers fail. */
+  private Unshipped block(int shard, String what, Throwable cause) {
+    Unshipped u = new Unshipped(what, cause);
+    Set<Unshipped> set = unshipped.computeIfAbsent(shard, s -> ConcurrentHashMap.newKeySet());
+    if (set.isEmpty()) {
+      LOG.error("changelog: the change of {} (shard {}) is not in the changelog ({}); every barrier of "
+          + "shard {} fails until it is shipped, so no offset is committed past it", what, shard,
+          cause.toString(), shard);
+    }
+    set.add(u);
+    return u;
+  }
+
+  private void unblock(int shard, Unshipped u) {
+    Set<Unshipped> set = unshipped.get(shard);
+    if (set != null && set.remove(u)) {
+      LOG.info("changelog: the change of {} (shard {}) is shipped after all; {} change(s) of the shard "
+          + "still unshipped", u.what, shard, set.size());
+    }
+  }
+
+  /**
+   * Ships one change under its main key, registered in the key's {@link KeyOrder} (created if the key
+   * has no copy in flight): the version is begun and published under the order's lock, so version
+   * order is publish order.
+   */
+  private void shipInOrder(int shard, String what, String key, byte[] value,
+      Function<String, String> keyForWriter) {
+    while (true) {
+      KeyOrder order =
+          orders.computeIfAbsent(key, k -> new KeyOrder(shard, what, key, keyForWriter, regions));
+      synchronized (order) {
+        if (order.dead) {
+          continue; // settled and removed meanwhile: start a new one
+        }
+        long version = order.begin(value);
+        ship(shard, what, key, value, trackers(shard), () -> value, keyForWriter, 1, order, version,
+            null);
+        return;
+      }
+    }
+  }
+
+  /** Records the outcome of one copy of a tracked key; republishes the key's newest value if due. */
+  private void onCopy(KeyOrder order, long version, RegionId region, KeyOrder.Kind kind,
+      boolean delivered) {
+    if (order == null) {
+      return;
+    }
+    boolean republish;
+    synchronized (order) {
+      if (order.dead) {
+        return; // it was clear when it went: no later outcome of its copies can call for a republish
+      }
+      if (delivered) {
+        order.delivered(region, version);
+      } else {
+        order.outcome(region, version, kind);
+      }
+      republish = order.needsRepublish(region);
+      if (!republish && order.settled()) {
+        order.dead = true;
+        orders.remove(order.key, order);
+      }
+    }
+    if (republish) {
+      try {
+        // never on the caller's thread: it may be the producer's I/O thread or the replayer
+        scheduler.execute(() -> republish(order, region));
+      } catch (java.util.concurrent.RejectedExecutionException closing) {
+        LOG.warn("changelog key {} (shard {}): an older copy landed after a newer one in {} and the "
+            + "writer is closing; the newest is not published again", order.key, order.shard, region);
+      }
+    }
+  }
+
+  /**
+   * Publishes the key's newest value again (same main key): an older copy of the key was replayed
+   * from the spool after a newer one was acknowledged, so the key's last copy in {@code region}'s
+   * changelog, the one compaction keeps, was stale. This copy is published after that replay was seen
+   * delivered, so it lands after it (and if it is spooled itself, after it in the spool).
+   */
+  private void republish(KeyOrder order, RegionId region) {
+    synchronized (order) {
+      if (closed) {
+        order.republishing = false;
+        LOG.warn("changelog key {} (shard {}): an older copy landed after a newer one in {} and the "
+            + "writer closed; the newest is not published again", order.key, order.shard, region);
+        return;
+      }
+      republished.increment();
+      LOG.info("changelog key {} (shard {}): an older copy was replayed after a newer one in {}; "
+          + "publishing the newest again so compaction keeps it", order.key, order.shard, region);
+      byte[] value = order.newest();
+      long version = order.begin(value);
+      ship(order.shard, order.what, order.key, value, trackers(order.shard), () -> value,
+          order.keyForWriter, 1, order, version, null);
+    }
+  }
+
+  /** Keys with a copy in flight (tracked for their order). */
+  int keysInFlight() {
+    return orders.size();
   }
 
   private String keyFor(IdRecord record, String writerKey) {
@@ -177,23 +341,41 @@ final class ChangelogWriter implements StoreListener {
       byte[] value,
       Map<RegionId, CompletableFuture<Void>> done,
       java.util.function.Supplier<byte[]> valueAgain,
-      java.util.function.Function<String, String> keyForWriter,
-      int attempt) {
+      Function<String, String> keyForWriter,
+      int attempt,
+      KeyOrder order,
+      long version,
+      Unshipped blocker) {
     CompletableFuture<PublishResult> f;
     try {
       f = publisher.publish(message(shard, key, value));
     } catch (RuntimeException e) {
+      gone(order, version, done.keySet());
+      if (blocker == null) {
+        block(shard, what, e); // the publisher closed: nothing will ship it
+      }
       fail(done, e);
       return;
     }
+    // every outcome is recorded in the key's order BEFORE the barrier future completes, so a barrier
+    // taken after it also covers a republish that outcome triggers
     f.whenComplete((result, error) -> {
       if (result != null) {
         for (Map.Entry<RegionId, CompletableFuture<Void>> e : done.entrySet()) {
+          RegionId region = e.getKey();
           CompletableFuture<Void> d = e.getValue();
-          result.delivery(e.getKey()).whenComplete((ack, x) -> {
+          if (result.ack(region).isPresent()) {
+            onCopy(order, version, region, KeyOrder.Kind.DIRECT, false);
+            d.complete(null);
+            continue;
+          }
+          onCopy(order, version, region, KeyOrder.Kind.SPOOLED, false);
+          result.delivery(region).whenComplete((ack, x) -> {
             if (x == null) {
+              onCopy(order, version, region, null, true);
               d.complete(null);
             } else {
+              onCopy(order, version, region, KeyOrder.Kind.GONE, false);
               d.completeExceptionally(x);
             }
           });
@@ -207,15 +389,24 @@ final class ChangelogWriter implements StoreListener {
         boolean rejectedSomewhere =
             pe.failures().values().stream().anyMatch(t -> t instanceof MessageRejectedException);
         if (rejectedSomewhere) {
-          rejected.increment();
-          LOG.error("changelog copy of {} (shard {}) rejected; it is not replicated: {}",
-              what, shard, pe.getMessage());
+          gone(order, version, done.keySet());
+          Unshipped b = blocker;
+          if (b == null) {
+            rejected.increment();
+            LOG.error("changelog copy of {} (shard {}) rejected; it is not replicated: {}",
+                what, shard, pe.getMessage());
+            b = block(shard, what, pe);
+          }
           fail(done, pe);
+          if (!closed) {
+            retryRejected(shard, what, valueAgain, keyForWriter, attempt, b);
+          }
           return;
         }
         for (RegionId region : pe.acknowledged()) {
           CompletableFuture<Void> d = lost.remove(region);
           if (d != null) {
+            onCopy(order, version, region, KeyOrder.Kind.DIRECT, false);
             d.complete(null);
           }
         }
@@ -223,14 +414,20 @@ final class ChangelogWriter implements StoreListener {
           // safe in the spool, replayed in order; re-publishing would only add spooled duplicates
           CompletableFuture<Void> d = lost.remove(region);
           if (d != null) {
-            completeWhenDrained(region, d);
+            onCopy(order, version, region, KeyOrder.Kind.SPOOLED, false);
+            completeWhenDrained(region, d, order, version);
           }
         }
       }
+      // what is left never lands under this key: it fails, or is retried under a retry key
+      gone(order, version, lost.keySet());
       if (lost.isEmpty()) {
         return;
       }
       if (closed) {
+        if (blocker == null) {
+          block(shard, what, cause);
+        }
         fail(lost, cause);
         return;
       }
@@ -244,7 +441,7 @@ final class ChangelogWriter implements StoreListener {
       }
       scheduler.schedule(
           () -> ship(shard, what, keyForWriter.apply(incarnation + "~" + retryKeys.incrementAndGet()),
-              valueAgain.get(), lost, valueAgain, keyForWriter, attempt + 1),
+              valueAgain.get(), lost, valueAgain, keyForWriter, attempt + 1, null, 0, blocker),
           retryBackoff.toMillis(), TimeUnit.MILLISECONDS);
     });
   }
@@ -254,17 +451,49 @@ final class ChangelogWriter implements StoreListener {
    * delivered once the region's spool has drained (the spool replays in order, so every copy spooled
    * before that moment is on the region's broker).
    */
-  private void completeWhenDrained(RegionId region, CompletableFuture<Void> d) {
+  private void completeWhenDrained(RegionId region, CompletableFuture<Void> d, KeyOrder order,
+      long version) {
     if (closed) {
+      onCopy(order, version, region, KeyOrder.Kind.GONE, false);
       d.completeExceptionally(new IllegalStateException("the changelog writer closed"));
       return;
     }
     if (!publisher.status(region).spooling()) {
+      onCopy(order, version, region, null, true);
       d.complete(null);
       return;
     }
-    scheduler.schedule(() -> completeWhenDrained(region, d), retryBackoff.toMillis(),
-        TimeUnit.MILLISECONDS);
+    scheduler.schedule(() -> completeWhenDrained(region, d, order, version),
+        retryBackoff.toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  /**
+   * A copy a region rejected (too large) is tried again every {@code retryBackoff x}
+   * {@value #REJECTED_RETRY_FACTOR}, to every region, under a retry key: a region whose limit is raised
+   * meanwhile takes it, and once every region acknowledged it the shard's barriers pass again.
+   */
+  private void retryRejected(int shard, String what, java.util.function.Supplier<byte[]> valueAgain,
+      Function<String, String> keyForWriter, int attempt, Unshipped blocker) {
+    Map<RegionId, CompletableFuture<Void>> fresh = new HashMap<>();
+    for (RegionId region : regions) {
+      fresh.put(region, new CompletableFuture<>());
+    }
+    CompletableFuture.allOf(fresh.values().toArray(CompletableFuture[]::new))
+        .thenRun(() -> unblock(shard, blocker));
+    try {
+      scheduler.schedule(
+          () -> ship(shard, what, keyForWriter.apply(incarnation + "~" + retryKeys.incrementAndGet()),
+              valueAgain.get(), fresh, valueAgain, keyForWriter, attempt + 1, null, 0, blocker),
+          retryBackoff.toMillis() * REJECTED_RETRY_FACTOR, TimeUnit.MILLISECONDS);
+    } catch (java.util.concurrent.RejectedExecutionException closing) {
+      // the log is closing: the change stays unshipped and the shard's barriers keep failing
+    }
+  }
+
+  private void gone(KeyOrder order, long version, Set<RegionId> regions) {
+    for (RegionId region : regions) {
+      onCopy(order, version, region, KeyOrder.Kind.GONE, false);
+    }
   }
 
   private static void fail(Map<RegionId, CompletableFuture<Void>> done, Throwable e) {
@@ -287,6 +516,16 @@ final class ChangelogWriter implements StoreListener {
     if (!regions.contains(region)) {
       return CompletableFuture.failedFuture(
           new IllegalArgumentException("no changelog in region " + region + "; regions: " + regions));
+    }
+    Set<Unshipped> notShipped = unshipped.get(shard);
+    if (notShipped != null) {
+      for (Unshipped u : notShipped) {
+        return CompletableFuture.failedFuture(new UnshippedChangeException(shard, u.what, u.cause));
+      }
+    }
+    if (failedAll) {
+      return CompletableFuture.failedFuture(new IllegalStateException(
+          "the replication log closed: no change of shard " + shard + " is acknowledged any more"));
     }
     Map<RegionId, Set<CompletableFuture<Void>>> byRegion = pending.get(shard);
     Set<CompletableFuture<Void>> set = byRegion == null ? null : byRegion.get(region);
@@ -329,14 +568,34 @@ final class ChangelogWriter implements StoreListener {
     return incarnation;
   }
 
-  /** Stops shipping new changes. */
+  /**
+   * Stops shipping new changes. A key whose older copy is still in the spool while a newer one landed
+   * (or may land) directly gets its newest value published once more now, while the publisher is
+   * open: it queues behind the old copy, which the next publisher on the spool replays (a republish
+   * that waited for the replay would never run).
+   */
   void stop() {
     closed = true;
+    for (KeyOrder order : orders.values()) {
+      synchronized (order) {
+        if (order.dead || !order.staleCopyMayOutliveClose()) {
+          continue;
+        }
+        republished.increment();
+        LOG.info("changelog key {} (shard {}): an older copy is still in the spool at close; "
+            + "queueing the newest behind it", order.key, order.shard);
+        byte[] value = order.newest();
+        long version = order.begin(value);
+        ship(order.shard, order.what, order.key, value, trackers(order.shard), () -> value,
+            order.keyForWriter, 1, order, version, null);
+      }
+    }
   }
 
   /** Changes still waiting for an acknowledgement fail their barriers (after the publisher closed). */
   void failPending() {
     closed = true;
+    failedAll = true;
     IllegalStateException e = new IllegalStateException(
         "the replication log closed before the change was acknowledged (it may still be in the "
             + "publisher's spool)");

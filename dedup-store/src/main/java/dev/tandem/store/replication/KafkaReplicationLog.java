@@ -62,7 +62,14 @@ import org.slf4j.LoggerFactory;
  *       counter lives in the very directory that may be lost and restored, and a restored replica
  *       that reused an old counter value would share a key with its earlier life (whose larger record
  *       compaction could then drop). A UUID cannot repeat; its cost is one more key per id per
- *       restart, bounded by retention.
+ *       restart, bounded by retention. Compaction keeps a key's last copy, so that copy must be the
+ *       newest: when a copy spooled after a timeout is replayed after a newer copy of its key was
+ *       acknowledged directly, the writer publishes the key's newest value once more behind it
+ *       ({@code tandem.replication.republished}; also at close, for a copy left in the spool).
+ *   <li><b>Barriers</b>: {@link #barrier} never passes a change that is not in the changelog: a copy a
+ *       region rejected (too large; retried every 30 x {@link Builder#retryBackoff}) or a local write
+ *       made while the log closes fails every barrier of its shard ({@link UnshippedChangeException},
+ *       gauge {@code tandem.replication.unshipped}) until it is shipped.
  *   <li><b>Reading</b>: one thread, a consumer with manual assign on the own region's changelog
  *       partitions of the materialised shards; each poll is merged with {@code applyRemoteBatch}
  *       together with its checkpoints ({@code <topic>/<partition>} → next offset) in one WriteBatch;

@@ -63,7 +63,10 @@ public interface ReplicationLog extends AutoCloseable {
   /**
    * Completes when every change written so far for {@code shard} is acknowledged by {@code region}'s
    * changelog broker (for a region that is down: after the publisher's spool replayed them). Completes
-   * exceptionally if this log closes first.
+   * exceptionally if this log closes first; after it closed, every barrier fails. While a change of
+   * {@code shard} is not in the changelog at all (a region rejected its copy, or it was written while
+   * the log was closing), every barrier of the shard fails with {@link UnshippedChangeException}
+   * until it is shipped, so an offset committed behind a barrier never passes it.
    */
   CompletableFuture<Void> barrier(int shard, RegionId region);
 

@@ -3,6 +3,7 @@ package dev.tandem.store.replication;
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -25,8 +26,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The changelog record size limit on real brokers: a record larger than the changelog topic's {@code
  * max.message.bytes} is rejected by Kafka; the writer does not retry it forever or drop it silently:
- * it is counted ({@code tandem.replication.publish.failures}, {@code reason=rejected}) and its barrier
- * fails with the broker's reason, while smaller records keep replicating.
+ * it is counted ({@code tandem.replication.publish.failures}, {@code reason=rejected}), its barrier
+ * fails with the broker's reason and later barriers of its shard fail too (it is retried slowly), while
+ * smaller records keep replicating.
  */
 class ChangelogRecordLimitTest {
 
@@ -63,9 +65,14 @@ class ChangelogRecordLimitTest {
       await().atMost(Duration.ofSeconds(10)).until(() ->
           a.counter("tandem.replication.publish.failures", "reason", "rejected") >= 1.0);
 
-      // a record within the limit still replicates on the same shard
+      // the rejected change holds back every later barrier of its shard (no commit passes it) ...
+      ExecutionException later = assertThrows(ExecutionException.class,
+          () -> a.log.barrier(shard, RegionId.of("region-a")).get(30, TimeUnit.SECONDS));
+      assertInstanceOf(UnshippedChangeException.class, later.getCause());
+      // ... while a record within the limit still replicates, on another shard
       String small = "small-result";
       int s2 = Shards.forKey(small, Replica.SHARDS);
+      assertNotEquals(shard, s2);
       a.store.claim(small, s2, PayloadDigest.of(small.getBytes(UTF_8)), 0, Duration.ofMinutes(1));
       a.store.complete(small, s2, new byte[16]);
       a.log.barrier(s2, RegionId.of("region-a")).get(30, TimeUnit.SECONDS);

@@ -693,4 +693,63 @@ class KafkaReplicationLogTest {
       assertTrue(peer.complete(), peer.toString());
     }
   }
+
+  /**
+   * Issue 14, defect 5 over real changelogs, with two instances in region A (each materialising its
+   * shards only): ids completed in both regions during a partition are counted once per region — the
+   * sum over region A's instances — and shards moving between the instances (revoke: drop; assign:
+   * restore from the changelog) move their counts without counting anything twice.
+   */
+  @Test
+  void detectedDuplicatesFollowTheirShardsAcrossInRegionRebalances(@TempDir Path dir)
+      throws Exception {
+    java.util.function.Consumer<KafkaReplicationLog.Builder> shardedViaLink = lb -> {
+      lb.allShards = false;
+      lb.region(B, regions.b().linkBootstrapServers());
+    };
+    // each region reaches the other's changelog only through the link, cut while both process
+    try (Replica a1 = Replica.open(regions, "region-a", "a1", dir.resolve("a1"), "dupcount",
+            shardedViaLink);
+        Replica a2 = Replica.open(regions, "region-a", "a2", dir.resolve("a2"), "dupcount",
+            shardedViaLink);
+        Replica b = Replica.open(regions, "region-b", dir.resolve("b"), "dupcount",
+            lb -> lb.region(A, regions.a().linkBootstrapServers()))) {
+      Set<Integer> low = Set.of(0, 1);
+      Set<Integer> high = Set.of(2, 3);
+      a1.log.assign(low);
+      a2.log.assign(high);
+      assertTrue(a1.log.awaitRestored(Duration.ofSeconds(30)));
+      assertTrue(a2.log.awaitRestored(Duration.ofSeconds(30)));
+      assertTrue(b.log.awaitRestored(Duration.ofSeconds(30)));
+      List<String> ids = ids("twice", 24);
+      List<String> inLow = ids.stream().filter(id -> low.contains(shardOf(id))).toList();
+      List<String> inHigh = ids.stream().filter(id -> high.contains(shardOf(id))).toList();
+      assertTrue(!inLow.isEmpty() && !inHigh.isEmpty());
+      regions.cutLink();
+      try {
+        claimAndComplete(a1.store, inLow); // processed in region A by the shards' instance ...
+        claimAndComplete(a2.store, inHigh);
+        claimAndComplete(b.store, ids); // ... and in region B: a partition under AUTOMATIC
+      } finally {
+        regions.healLink(); // the spools replay: each id ends with completers from both regions
+      }
+      await().atMost(Duration.ofSeconds(60)).until(() ->
+          a1.store.detectedDuplicates() == inLow.size()
+              && a2.store.detectedDuplicates() == inHigh.size()
+              && b.store.detectedDuplicates() == ids.size());
+      for (int round = 1; round <= 2; round++) {
+        // shards 0 and 1 move from a1 to a2, then back
+        Replica from = round == 1 ? a1 : a2;
+        Replica to = round == 1 ? a2 : a1;
+        from.log.revoke(low);
+        to.log.assign(low);
+        assertTrue(to.log.awaitRestored(Duration.ofSeconds(30)));
+        assertEquals(round == 1 ? 0 : inLow.size(), a1.store.detectedDuplicates(), "a1, round " + round);
+        assertEquals(round == 1 ? ids.size() : inHigh.size(), a2.store.detectedDuplicates(),
+            "a2, round " + round);
+        assertEquals(ids.size(), a1.store.detectedDuplicates() + a2.store.detectedDuplicates(),
+            "region A's figure (the sum over its instances) after rebalance " + round);
+      }
+    }
+  }
 }
