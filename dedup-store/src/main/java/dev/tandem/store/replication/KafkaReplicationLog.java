@@ -114,8 +114,13 @@ public final class KafkaReplicationLog implements ReplicationLog {
   private volatile boolean closed;
   /** Highest hand-off mark read from the own region's changelog, per region|incarnation|shard. */
   private final Map<String, Long> markersRead = new java.util.concurrent.ConcurrentHashMap<>();
-  /** Shards handed off by this log whose marker is not written yet (revoke does not wait for them). */
-  private final Set<Integer> handingOff = java.util.concurrent.ConcurrentHashMap.newKeySet();
+  /**
+   * Hand-offs of this log whose marker is not settled yet, one entry per token (a shard handed off
+   * twice has two; one settling does not end the other). Revoke does not wait for their shards;
+   * close waits for them (bounded by {@code revokeTimeout}).
+   */
+  private final Map<Handoff, CompletableFuture<Void>> markersPending =
+      new java.util.concurrent.ConcurrentHashMap<>();
   private final Duration retryBackoff;
 
   private KafkaReplicationLog(Builder b, DualPublisher publisher, boolean ownsPublisher,
@@ -235,7 +240,7 @@ public final class KafkaReplicationLog implements ReplicationLog {
     Set<Integer> mine = new TreeSet<>(shards);
     mine.retainAll(reader.shards());
     for (int shard : mine) {
-      if (handingOff.contains(shard)) {
+      if (handingOff(shard)) {
         continue; // handed off: its marker follows its writes, the next holder waits for it
       }
       try {
@@ -273,13 +278,13 @@ public final class KafkaReplicationLog implements ReplicationLog {
     checkOpen();
     checkShard(shard);
     Handoff token = new Handoff(localRegion, writer.incarnation(), shard, store.tickHlc());
-    handingOff.add(shard);
+    markersPending.put(token, new CompletableFuture<>());
     LOG.warn("shard {} handed off before its changelog writes were acknowledged by {}; the next "
         + "holder waits for hand-off marker {}", shard, localRegion, token.encode());
     // off the acknowledging I/O thread: publishing takes the publisher's ordering lock
     writer.barrier(shard, localRegion).whenCompleteAsync((v, e) -> {
       if (e != null) {
-        handingOff.remove(shard);
+        settle(token);
         handoffCounter("failed").increment();
         LOG.warn("no hand-off marker for shard {}: a change of it was not stored ({}); the next "
             + "holder waits for its bound", shard, e.toString());
@@ -292,7 +297,7 @@ public final class KafkaReplicationLog implements ReplicationLog {
 
   private void publishMarker(Handoff token, int attempt) {
     if (closed) {
-      handingOff.remove(token.shard());
+      markerSettled(token, new IllegalStateException("the replication log closed first"));
       return;
     }
     ChangelogEntry.HandoffMarker m = new ChangelogEntry.HandoffMarker(
@@ -307,7 +312,7 @@ public final class KafkaReplicationLog implements ReplicationLog {
     try {
       f = publisher.publish(msg);
     } catch (RuntimeException e) {
-      handingOff.remove(token.shard());
+      settle(token);
       LOG.warn("hand-off marker of shard {} not published: {}", token.shard(), e.toString());
       return;
     }
@@ -336,8 +341,20 @@ public final class KafkaReplicationLog implements ReplicationLog {
     });
   }
 
+  /** Whether a hand-off of {@code shard} by this log still waits for its marker. */
+  private boolean handingOff(int shard) {
+    return markersPending.keySet().stream().anyMatch(t -> t.shard() == shard);
+  }
+
+  private void settle(Handoff token) {
+    CompletableFuture<Void> f = markersPending.remove(token);
+    if (f != null) {
+      f.complete(null);
+    }
+  }
+
   private void markerSettled(Handoff token, Throwable error) {
-    handingOff.remove(token.shard());
+    settle(token);
     if (error == null) {
       handoffCounter("marked").increment();
       LOG.info("hand-off marker of shard {} written for {}: {}", token.shard(), localRegion,
@@ -532,15 +549,19 @@ public final class KafkaReplicationLog implements ReplicationLog {
   }
 
   /**
-   * Stops heartbeats, the reader and (if this log built it) the publisher; changes still in the
-   * publisher's spool stay there for the next open on the same spool directory. The store stays
-   * open (close it after this).
+   * Writes the markers of hand-offs still pending (waiting up to {@code revokeTimeout} for their
+   * shards' changes to be acknowledged: a shard handed off during a graceful shutdown, e.g. a rolling
+   * deploy, gets its marker, so its next holder does not wait for its {@code handoffTimeout}), then
+   * stops heartbeats, the reader and (if this log built it) the publisher; changes still in the
+   * publisher's spool stay there for the next open on the same spool directory (no process writes
+   * the markers of this incarnation later). The store stays open (close it after this).
    */
   @Override
   public void close() {
     if (closed) {
       return;
     }
+    awaitMarkers(revokeTimeout);
     closed = true;
     writer.stop();
     scheduler.shutdownNow();
@@ -549,6 +570,25 @@ public final class KafkaReplicationLog implements ReplicationLog {
       publisher.close(); // flushes: deliveries in flight complete their barriers first
     }
     writer.failPending();
+  }
+
+  /** Waits (bounded) until every pending hand-off marker is settled (written or failed). */
+  private void awaitMarkers(Duration timeout) {
+    List<CompletableFuture<Void>> pendingMarkers = new ArrayList<>(markersPending.values());
+    if (pendingMarkers.isEmpty()) {
+      return;
+    }
+    try {
+      CompletableFuture.allOf(pendingMarkers.toArray(CompletableFuture[]::new))
+          .get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    } catch (TimeoutException e) {
+      LOG.warn("closing with {} hand-off markers not written within {} ({}); their next holders "
+          + "wait for their bound", markersPending.size(), timeout, markersPending.keySet());
+    } catch (ExecutionException e) {
+      LOG.warn("a hand-off marker failed while closing", e.getCause());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
   }
 
   private void checkOpen() {
@@ -740,7 +780,10 @@ public final class KafkaReplicationLog implements ReplicationLog {
       return this;
     }
 
-    /** How long revoke waits for the local changelog to acknowledge a shard's writes (default 30 s). */
+    /**
+     * How long revoke waits for the local changelog to acknowledge a shard's writes, and close for
+     * pending hand-off markers to be written (default 30 s).
+     */
     public Builder revokeTimeout(Duration timeout) {
       this.revokeTimeout = positive(timeout, "revokeTimeout");
       return this;

@@ -640,6 +640,32 @@ class KafkaReplicationLogTest {
    * Sharded mode: a replica materialises shards 0 and 1 only, serves nothing else, and on revoke of
    * shard 1 flushes its writes (another replica of the region sees them) and drops its state.
    */
+  /**
+   * A shard handed off just before a graceful close (a rolling deploy) still gets its marker: close
+   * waits (bounded) for pending markers before it stops the scheduler and the publisher. Before, close
+   * stopped the scheduler first and the marker step returned once closed, so the next holder waited
+   * its whole handoffTimeout.
+   */
+  @Test
+  void aHandoffJustBeforeCloseStillWritesItsMarker(@TempDir Path dir) throws Exception {
+    try (Replica reader = Replica.open(regions, "region-a", "reader", dir.resolve("reader"),
+        "hoclose", x -> {})) {
+      Handoff token;
+      Replica giver = Replica.open(regions, "region-a", "giver", dir.resolve("giver"), "hoclose",
+          x -> {});
+      try {
+        List<String> inShard0 = ids("hc", 200).stream().filter(id -> shardOf(id) == 0).toList();
+        claimAndComplete(giver.gated, inShard0);
+        token = giver.log.handOff(0).orElseThrow();
+      } finally {
+        giver.close(); // at once: the marker step is still to come
+      }
+      assertEquals(1.0, giver.counter("tandem.replication.handoffs", "outcome", "marked"),
+          "the marker is written before close returns");
+      await().atMost(Duration.ofSeconds(30)).until(() -> reader.log.handedOff(token));
+    }
+  }
+
   @Test
   void shardedReplicaRevokeFlushesThenDrops(@TempDir Path dir) throws Exception {
     try (Replica full = Replica.open(regions, "region-a", "full", dir.resolve("full"), "shard",
