@@ -9,6 +9,7 @@ import dev.tandem.consumer.ShardFence;
 import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.consumer.ownership.TakeoverReport;
 import dev.tandem.core.Envelope;
+import dev.tandem.core.Hlc;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemClock;
 import dev.tandem.publisher.OutboundMessage;
@@ -39,7 +40,9 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -117,6 +120,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private final Duration commitTimeout;
   private final Duration restoreTimeout;
   private final Duration handoffTimeout;
+  private final Duration revokeTimeout;
   private final Duration handlerTimeout;
   private final TandemClock clock;
   private final OwnerLiveness liveness;
@@ -144,6 +148,10 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private final Set<TopicPartition> handoffUnknown = new HashSet<>();
   /** How often a partition waiting for a hand-off marker looks again. */
   private static final Duration HANDOFF_RECHECK = Duration.ofMillis(200);
+  /** Default bound of a revoke callback (seconds): a fifth of Kafka's default max.poll.interval.ms. */
+  public static final int DEFAULT_REVOKE_TIMEOUT_SECONDS = 60;
+  private static final Duration DEFAULT_REVOKE_TIMEOUT =
+      Duration.ofSeconds(DEFAULT_REVOKE_TIMEOUT_SECONDS);
   /** Per shard, the position the heartbeats carry: written by the loop, read by the renewer too. */
   private final Map<Integer, Long> positions = new ConcurrentHashMap<>();
   /** Last successful heartbeat round of the loop, monotonic. */
@@ -175,7 +183,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   }
 
   /** A previous holder's hand-off this instance waits for before it processes the partition. */
-  private record Awaited(Handoff token, long sinceNanos) {}
+  private record Awaited(Handoff token, long sinceNanos, long offset) {}
 
   /** An offset to commit once the shard's changelog writes so far are acknowledged locally. */
   private record Pending(long offset, CompletableFuture<Void> barrier) {}
@@ -196,6 +204,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     this.commitTimeout = b.commitTimeout;
     this.restoreTimeout = b.restoreTimeout;
     this.handoffTimeout = b.handoffTimeout;
+    this.revokeTimeout = b.revokeTimeout;
     this.handlerTimeout = b.handlerTimeout;
     this.clock = b.clock;
     // evidence of the own broker older than this does not let the renewer renew: two rounds, and at
@@ -354,6 +363,11 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     }
     followerTick();
     resumeDue();
+    // a hand-off wait ends (marker read, or expired) whether or not records arrive: its token is
+    // cleared from the committed metadata then, not when this partition next has records
+    for (TopicPartition tp : new ArrayList<>(awaitingHandoff.keySet())) {
+      handoffSettled(tp);
+    }
     commitPending(false);
     heartbeatIfDue();
   }
@@ -673,18 +687,28 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
 
   /** Commits offsets whose barrier completed (or waits for them, bounded, when {@code all}). */
   private void commitPending(boolean all) {
+    commitPending(all ? commitTimeout : null, commitTimeout);
+  }
+
+  /**
+   * Waits up to {@code barrierWait} for all pending barriers together (one wait, not one per
+   * partition; null: no wait, and offsets not yet acknowledged stay pending silently), then commits
+   * the offsets whose barrier completed, waiting up to {@code commitWait}.
+   */
+  private void commitPending(Duration barrierWait, Duration commitWait) {
+    if (barrierWait != null) {
+      List<CompletableFuture<?>> barriers = new ArrayList<>();
+      pending.values().forEach(p -> barriers.add(p.barrier()));
+      awaitAll(barriers, barrierWait);
+    }
     Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
     var it = pending.entrySet().iterator();
     while (it.hasNext()) {
       var e = it.next();
       CompletableFuture<Void> b = e.getValue().barrier();
-      if (all && !b.isDone()) {
-        try {
-          b.get(commitTimeout.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (Exception ex) {
-          log.warn("changelog barrier of {} not reached; its offset stays uncommitted", e.getKey());
-          continue;
-        }
+      if (barrierWait != null && !b.isDone()) {
+        log.warn("changelog barrier of {} not reached; its offset stays uncommitted", e.getKey());
+        continue;
       }
       if (b.isDone() && !b.isCompletedExceptionally()) {
         offsets.put(e.getKey(), new OffsetAndMetadata(e.getValue().offset(), carriedMetadata(e.getKey())));
@@ -695,13 +719,29 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     }
     if (!offsets.isEmpty()) {
       try {
-        consumer.commitSync(offsets, commitTimeout);
+        consumer.commitSync(offsets, commitWait);
         offsets.forEach((tp, om) -> committedOffsets.put(tp, om.offset()));
       } catch (WakeupException ex) {
         throw ex;
       } catch (KafkaException ex) {
         log.warn("offset commit failed; records may be redelivered (and skipped)", ex);
       }
+    }
+  }
+
+  /** Waits until every future is done (normally or not), or {@code timeout} passed. */
+  private static void awaitAll(List<CompletableFuture<?>> futures, Duration timeout) {
+    if (futures.isEmpty() || timeout.toNanos() <= 0) {
+      return;
+    }
+    CompletableFuture<?>[] settled = futures.stream()
+        .map(f -> f.handle((v, e) -> null)).toArray(CompletableFuture[]::new);
+    try {
+      CompletableFuture.allOf(settled).get(timeout.toNanos(), TimeUnit.NANOSECONDS);
+    } catch (TimeoutException | ExecutionException e) {
+      // the callers look at each future's state
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
     }
   }
 
@@ -944,19 +984,37 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       // parked claims first: their releases are changelog writes the hand-off marker must cover
       Set<Integer> revokedShards = new TreeSet<>();
       partitions.forEach(tp -> revokedShards.add(tp.partition()));
+      // one deadline for the whole callback, well below max.poll.interval.ms: past it the member is
+      // evicted, its commits (offsets, hand-off tokens) fail and the next holder waits for nothing.
+      // A shard not flushed within it is handed off, so a short bound loses nothing.
+      long deadline = clock.nanoTime() + revokeTimeout.toNanos();
       processor.forgetShards(revokedShards);
-      commitPending(true);
-      handOffUnflushed(partitions);
-      giveUp(partitions);
+      // one wait over every barrier that decides this revoke: the pending offsets', and the revoked
+      // shards' own-region barriers (writes in flight for a few ms, e.g. lease heartbeats or the
+      // releases just made, must not turn into a hand-off); at most half the budget, the rest is
+      // for the commits
+      List<CompletableFuture<?>> barriers = new ArrayList<>();
+      pending.values().forEach(p -> barriers.add(p.barrier()));
+      if (replication != null) {
+        for (TopicPartition tp : partitions) {
+          if (assigned.contains(tp)) {
+            barriers.add(replication.barrier(tp.partition(), region));
+          }
+        }
+      }
+      awaitAll(barriers, min(commitTimeout, Duration.ofNanos((deadline - clock.nanoTime()) / 2)));
+      commitPending(Duration.ZERO, remaining(deadline));
+      Set<Integer> unwaited = handOffUnflushed(partitions, deadline);
+      giveUp(partitions, unwaited);
     }
 
     @Override
     public void onPartitionsLost(Collection<TopicPartition> partitions) {
       pending.keySet().removeAll(partitions);
-      giveUp(partitions);
+      giveUp(partitions, Set.of());
     }
 
-    private void giveUp(Collection<TopicPartition> partitions) {
+    private void giveUp(Collection<TopicPartition> partitions, Set<Integer> unwaited) {
       Set<Integer> shards = new TreeSet<>();
       for (TopicPartition tp : partitions) {
         assigned.remove(tp);
@@ -980,7 +1038,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       processor.forgetShards(shards);
       if (handShards && !shards.isEmpty()) {
         // flush-then-drop: the next instance of this region sees every change made here
-        replication.revoke(shards);
+        replication.revoke(shards, unwaited);
       }
     }
 
@@ -1016,16 +1074,26 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
    * instance of this region's group) reads the token and claims nothing in the shard until it has
    * read the marker, so it never re-runs what this instance ran.
    */
-  private void handOffUnflushed(Collection<TopicPartition> partitions) {
+  private Set<Integer> handOffUnflushed(Collection<TopicPartition> partitions, long deadline) {
+    Set<Integer> unwaited = new TreeSet<>();
     if (replication == null) {
-      return;
+      return unwaited;
     }
     Map<TopicPartition, OffsetAndMetadata> tokens = new HashMap<>();
     for (TopicPartition tp : partitions) {
       if (!assigned.contains(tp) || replication.barrier(tp.partition(), region).isDone()) {
         continue;
       }
-      // also lets the replication log's revoke go on without waiting for these writes
+      Long offset = committedOffsets.getOrDefault(tp, startOffsets.get(tp));
+      if (offset == null || awaitingHandoff.containsKey(tp)) {
+        // nothing fetched here, or still waiting for the previous holder: no claim was made here,
+        // so there is nothing to hand off (its token, if any, stays committed); the replication
+        // log drops the shard without waiting for this instance's lease writes
+        unwaited.add(tp.partition());
+        continue;
+      }
+      // decided: a token is committed for this partition, so only now is its marker requested
+      // (which also lets the replication log's revoke go on without waiting for these writes)
       Optional<Handoff> token;
       try {
         token = replication.handOff(tp.partition());
@@ -1034,11 +1102,8 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
             + "({}); its next holder may run again what ran here", region, tp, e.toString());
         continue;
       }
-      Long offset = committedOffsets.getOrDefault(tp, startOffsets.get(tp));
-      if (token.isEmpty() || offset == null || awaitingHandoff.containsKey(tp)) {
-        // no marker; or nothing fetched here (no id of this shard was claimed here); or still
-        // waiting for the previous holder (nothing was claimed here, its token stays committed)
-        continue;
+      if (token.isEmpty()) {
+        continue; // this log writes no markers
       }
       tokens.put(tp, new OffsetAndMetadata(offset, token.get().encode()));
       Counter.builder("tandem.consumer.handoffs").tag("region", region.name()).tag("side", "given")
@@ -1047,10 +1112,10 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
           .register(meters).increment();
     }
     if (tokens.isEmpty()) {
-      return;
+      return unwaited;
     }
     try {
-      consumer.commitSync(tokens, commitTimeout);
+      consumer.commitSync(tokens, remaining(deadline));
       log.warn("Tandem {}: partitions {} given up before their changelog writes were acknowledged; "
           + "their next holder waits for the hand-off markers", region, tokens.keySet());
     } catch (WakeupException e) {
@@ -1060,6 +1125,23 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
           + "this instance's unacknowledged changes (handlers may run again)", region,
           tokens.keySet(), e);
     }
+    return unwaited;
+  }
+
+  /** What is left until {@code deadline} (monotonic), at least {@link #MIN_COMMIT_WAIT}. */
+  private Duration remaining(long deadline) {
+    return max(MIN_COMMIT_WAIT, Duration.ofNanos(deadline - clock.nanoTime()));
+  }
+
+  /** A commit made in a revoke past its deadline still gets this long (a failed one helps nobody). */
+  private static final Duration MIN_COMMIT_WAIT = Duration.ofSeconds(1);
+
+  private static Duration min(Duration a, Duration b) {
+    return a.compareTo(b) <= 0 ? a : b;
+  }
+
+  private static Duration max(Duration a, Duration b) {
+    return a.compareTo(b) >= 0 ? a : b;
   }
 
   /** Reads the committed metadata of newly assigned partitions for a previous holder's token. */
@@ -1082,7 +1164,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
           || token.get().shard() != tp.partition() || replication.handedOff(token.get())) {
         continue;
       }
-      awaitingHandoff.put(tp, new Awaited(token.get(), clock.nanoTime()));
+      awaitingHandoff.put(tp, new Awaited(token.get(), clock.nanoTime(), om.offset()));
       log.info("Tandem {}: {} was handed over unflushed ({}); claims wait for its marker",
           region, tp, token.get().encode());
     }
@@ -1112,18 +1194,46 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
           .register(meters).record(waited, TimeUnit.NANOSECONDS);
       log.info("Tandem {}: hand-off marker of {} read after {} ms; processing", region, tp,
           waited / 1_000_000);
+      clearToken(tp, a);
       return true;
     }
-    if (waited > handoffTimeout.toNanos()) {
+    // the bound runs from the token's creation (the physical part of its HLC mark), so a token that
+    // lingers (a holder that commits nothing after it, a crashed incarnation's) does not make each
+    // next holder wait afresh; and at most handoffTimeout from here (a mark ahead of this clock)
+    long age = clock.wallMillis() - Hlc.physicalMillis(a.token().mark());
+    if (waited > handoffTimeout.toNanos() || age > handoffTimeout.toMillis()) {
       awaitingHandoff.remove(tp);
       Counter.builder("tandem.consumer.handoffs").tag("region", region.name())
           .tag("side", "expired").register(meters).increment();
-      log.warn("Tandem {}: no hand-off marker for {} within {} ({}); processing without the "
-          + "previous holder's unacknowledged changes: what it ran may run again", region, tp,
-          handoffTimeout, a.token().encode());
+      log.warn("Tandem {}: no hand-off marker for {} within {} of the hand-off ({}); processing "
+          + "without the previous holder's unacknowledged changes: what it ran may run again",
+          region, tp, handoffTimeout, a.token().encode());
+      clearToken(tp, a);
       return true;
     }
     return false;
+  }
+
+  /**
+   * The wait for {@code a} ended: commits the partition's offset again without the token at once
+   * (not with the next processed records, which may be long in coming), so no later holder waits
+   * for it again. Best effort: if it fails, the next commit of the partition drops the token.
+   */
+  private void clearToken(TopicPartition tp, Awaited a) {
+    if (pending.containsKey(tp)) {
+      return; // a commit of this partition is due anyway, without the token
+    }
+    // follower acknowledgements may have committed past the token's offset meanwhile
+    long offset = committedOffsets.getOrDefault(tp, a.offset());
+    try {
+      consumer.commitSync(Map.of(tp, new OffsetAndMetadata(offset, "")), commitTimeout);
+      committedOffsets.put(tp, offset);
+    } catch (WakeupException e) {
+      throw e;
+    } catch (KafkaException e) {
+      log.warn("Tandem {}: hand-off token of {} not cleared ({}); the next commit clears it",
+          region, tp, e.toString());
+    }
   }
 
   /** The metadata a commit of {@code tp} carries: the awaited previous holder's token, if any. */
@@ -1178,6 +1288,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     private Duration commitTimeout = Duration.ofSeconds(30);
     private Duration restoreTimeout = Duration.ofSeconds(60);
     private Duration handoffTimeout = Duration.ofMinutes(5);
+    private Duration revokeTimeout = DEFAULT_REVOKE_TIMEOUT;
     private Duration handlerTimeout = Duration.ofSeconds(30);
     private TandemClock clock = TandemClock.system();
     private MeterRegistry registry;
@@ -1283,6 +1394,26 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         throw new IllegalArgumentException("handoffTimeout must be >= 0, got " + d);
       }
       this.handoffTimeout = d;
+      return this;
+    }
+
+    /**
+     * The bound of the whole revoke callback of a rebalance (default {@value
+     * #DEFAULT_REVOKE_TIMEOUT_SECONDS} s): one wait for the pending offsets' and the revoked shards'
+     * changelog barriers (at most {@code commitTimeout}, and at most half of this), then the offset
+     * and hand-off commits share the rest (each at least 1 s). It must stay well below the Kafka
+     * consumer's {@code max.poll.interval.ms} (300 s by default; this builder is given the consumer,
+     * not its configuration): past that the member is evicted and its commits, hand-off tokens
+     * included, fail. A short bound loses nothing: a shard not flushed within it is handed off. The
+     * replication log's own revoke (its {@code revokeTimeout}) waits only for shards that are neither
+     * flushed nor handed off.
+     */
+    public Builder<K, V> revokeTimeout(Duration d) {
+      Objects.requireNonNull(d, "revokeTimeout");
+      if (d.isNegative() || d.isZero()) {
+        throw new IllegalArgumentException("revokeTimeout must be > 0, got " + d);
+      }
+      this.revokeTimeout = d;
       return this;
     }
 

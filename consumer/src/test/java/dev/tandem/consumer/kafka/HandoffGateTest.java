@@ -42,7 +42,13 @@ class HandoffGateTest {
   static final RegionId A = RegionId.of("region-a");
   static final String TOPIC = "orders";
   static final TopicPartition P0 = new TopicPartition(TOPIC, 0);
-  static final Handoff TOKEN = new Handoff(A, "previous-incarnation", 0, 42L);
+  static final List<TopicPartition> FOUR = List.of(P0, new TopicPartition(TOPIC, 1),
+      new TopicPartition(TOPIC, 2), new TopicPartition(TOPIC, 3));
+
+  /** A previous holder's token made {@code ageMillis} ago (its mark is an HLC stamp). */
+  static Handoff token(long ageMillis) {
+    return new Handoff(A, "previous-incarnation", 0, (System.currentTimeMillis() - ageMillis) << 16);
+  }
 
   /** A replication log whose barrier and marker the test controls. */
   static final class ScriptedLog implements ReplicationLog {
@@ -113,12 +119,14 @@ class HandoffGateTest {
 
   /**
    * A MockConsumer that behaves like a log (MockConsumer forgets records once polled, so a seek back
-   * would find nothing): every poll offers the records of P0 from the current position, unless P0 is
-   * paused. Records every commit (MockConsumer answers committed() only for assigned partitions).
+   * would find nothing): every poll offers the records of each assigned, unpaused partition from its
+   * current position. Records every commit (MockConsumer answers committed() only for assigned
+   * partitions).
    */
   static final class RecordingConsumer extends MockConsumer<byte[], byte[]> {
     final List<Map<TopicPartition, OffsetAndMetadata>> commits = new CopyOnWriteArrayList<>();
-    private final java.util.TreeMap<Long, ConsumerRecord<byte[], byte[]>> log = new java.util.TreeMap<>();
+    private final Map<TopicPartition, java.util.TreeMap<Long, ConsumerRecord<byte[], byte[]>>> log =
+        new java.util.HashMap<>();
 
     RecordingConsumer() {
       super("earliest");
@@ -126,15 +134,19 @@ class HandoffGateTest {
 
     /** Appends to the log (any thread). */
     synchronized void append(ConsumerRecord<byte[], byte[]> r) {
-      log.put(r.offset(), r);
+      log.computeIfAbsent(new TopicPartition(r.topic(), r.partition()), k -> new java.util.TreeMap<>())
+          .put(r.offset(), r);
     }
 
     @Override
     public synchronized org.apache.kafka.clients.consumer.ConsumerRecords<byte[], byte[]> poll(
         Duration timeout) {
-      if (assignment().contains(P0) && !paused().contains(P0)) {
-        for (ConsumerRecord<byte[], byte[]> r : log.tailMap(position(P0)).values()) {
-          super.addRecord(r);
+      for (var e : log.entrySet()) {
+        TopicPartition tp = e.getKey();
+        if (assignment().contains(tp) && !paused().contains(tp)) {
+          for (ConsumerRecord<byte[], byte[]> r : e.getValue().tailMap(position(tp)).values()) {
+            super.addRecord(r);
+          }
         }
       }
       return super.poll(timeout);
@@ -162,8 +174,15 @@ class HandoffGateTest {
 
   static Node node(Path dir, ScriptedLog log, Duration handoffTimeout,
       java.util.function.UnaryOperator<IdempotencyStore> wrap) {
+    return node(dir, log, handoffTimeout, wrap, Duration.ofMillis(300));
+  }
+
+  static Node node(Path dir, ScriptedLog log, Duration handoffTimeout,
+      java.util.function.UnaryOperator<IdempotencyStore> wrap, Duration commitTimeout) {
     RecordingConsumer kafka = new RecordingConsumer();
-    kafka.updateBeginningOffsets(Map.of(P0, 0L));
+    Map<TopicPartition, Long> beginning = new java.util.HashMap<>();
+    FOUR.forEach(tp -> beginning.put(tp, 0L));
+    kafka.updateBeginningOffsets(beginning);
     IdempotencyStore store = IdempotencyStore.builder().region(A).instance("i1")
         .directory(dir.resolve("store")).build();
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
@@ -178,7 +197,7 @@ class HandoffGateTest {
         // claims count as durable at once here; the barrier under test is the offset commit's
         .processorOptions(p -> p.claimsDurable(s -> CompletableFuture.completedFuture(null),
             Duration.ofMillis(100)))
-        .commitTimeout(Duration.ofMillis(300))
+        .commitTimeout(commitTimeout)
         .handoffTimeout(handoffTimeout)
         .pollTimeout(Duration.ofMillis(20))
         .meterRegistry(meters)
@@ -187,11 +206,15 @@ class HandoffGateTest {
   }
 
   static ConsumerRecord<byte[], byte[]> record(long offset) {
-    String id = "id-" + offset;
+    return record(0, offset);
+  }
+
+  static ConsumerRecord<byte[], byte[]> record(int partition, long offset) {
+    String id = partition == 0 ? "id-" + offset : "id-" + partition + "-" + offset;
     byte[] payload = ("payload " + offset).getBytes(StandardCharsets.UTF_8);
-    ConsumerRecord<byte[], byte[]> r = new ConsumerRecord<>(TOPIC, 0, offset,
+    ConsumerRecord<byte[], byte[]> r = new ConsumerRecord<>(TOPIC, partition, offset,
         "k".getBytes(StandardCharsets.UTF_8), payload);
-    KafkaEnvelopeHeaders.write(Envelope.forPayload(id, payload, 0, System.currentTimeMillis()),
+    KafkaEnvelopeHeaders.write(Envelope.forPayload(id, payload, partition, System.currentTimeMillis()),
         r.headers());
     return r;
   }
@@ -201,15 +224,19 @@ class HandoffGateTest {
    * committed (MockConsumer keeps commits of assigned partitions only), taken away and given back.
    */
   static void receiveHandedOff(Node n) {
+    receiveHandedOff(n, token(0));
+  }
+
+  static void receiveHandedOff(Node n, Handoff token) {
     n.loop().start();
     rebalance(n.kafka(), List.of(P0));
     await().atMost(Duration.ofSeconds(10)).until(() -> n.kafka().assignment().contains(P0));
     n.kafka().schedulePollTask(() -> {
-      n.kafka().commitSync(Map.of(P0, new OffsetAndMetadata(0L, TOKEN.encode())));
+      n.kafka().commitSync(Map.of(P0, new OffsetAndMetadata(0L, token.encode())));
       n.kafka().rebalance(List.of());
       n.kafka().rebalance(List.of(P0));
     });
-    await().atMost(Duration.ofSeconds(10)).until(() -> n.kafka().commits.size() == 1
+    await().atMost(Duration.ofSeconds(10)).until(() -> !n.kafka().commits.isEmpty()
         && n.kafka().assignment().contains(P0));
   }
 
@@ -270,6 +297,132 @@ class HandoffGateTest {
           .counter().count());
       assertTrue(n.meters().find("tandem.consumer.handoff.wait").timers().isEmpty(),
           "no marker was read");
+    }
+  }
+
+  // ------------------------------------------------------------- review of the hand-off (D2)
+
+  /**
+   * Finding 2: a write acknowledged a few ms after the revoke began (a lease heartbeat, the releases
+   * of parked claims) is waited for, within the revoke's budget; it does not start a hand-off (which
+   * would make the next holder wait for a marker).
+   */
+  @Test
+  void aWriteAcknowledgedShortlyAfterTheRevokeBeganIsWaitedForNotHandedOff(@TempDir Path dir) {
+    ScriptedLog log = new ScriptedLog();
+    try (Node n = node(dir, log, Duration.ofMinutes(5))) {
+      n.loop().start();
+      rebalance(n.kafka(), List.of(P0));
+      await().atMost(Duration.ofSeconds(10)).until(() -> n.kafka().assignment().contains(P0));
+      for (long o = 0; o < 3; o++) {
+        n.kafka().append(record(o));
+      }
+      await().atMost(Duration.ofSeconds(10)).until(() -> n.kafka().commits.stream()
+          .anyMatch(c -> c.containsKey(P0) && c.get(P0).offset() == 3L));
+      int commitsBefore = n.kafka().commits.size();
+      CompletableFuture<Void> inFlight = new CompletableFuture<>(); // e.g. a lease heartbeat
+      log.barrier = inFlight;
+      n.kafka().schedulePollTask(() -> {
+        CompletableFuture.delayedExecutor(100, java.util.concurrent.TimeUnit.MILLISECONDS)
+            .execute(() -> inFlight.complete(null));
+        n.kafka().rebalance(List.of());
+      });
+      await().atMost(Duration.ofSeconds(10)).until(() -> n.kafka().assignment().isEmpty());
+      assertEquals(List.of(), log.handedOff, "no hand-off for a write acknowledged in 100 ms");
+      assertEquals(commitsBefore, n.kafka().commits.size(), "no token committed: "
+          + n.kafka().commits);
+    }
+  }
+
+  /**
+   * Finding 3: once the marker is read the token leaves the committed metadata at once, even when the
+   * partition has no new records (before, only the next commit of processed records removed it, so
+   * every later holder waited for the same marker again).
+   */
+  @Test
+  void theTokenIsClearedFromTheCommittedMetadataAsSoonAsTheMarkerIsRead(@TempDir Path dir) {
+    ScriptedLog log = new ScriptedLog();
+    try (Node n = node(dir, log, Duration.ofMinutes(5))) {
+      receiveHandedOff(n); // one commit so far: the token, at offset 0
+      log.markerRead = true; // no records arrive
+      await().atMost(Duration.ofSeconds(5)).until(() -> n.kafka().commits.size() >= 2);
+      OffsetAndMetadata c = n.kafka().commits.get(1).get(P0);
+      assertEquals(0L, c.offset(), "the same offset: nothing was processed");
+      assertEquals(Optional.empty(), Handoff.decode(c.metadata()), "no token: " + c.metadata());
+    }
+  }
+
+  /**
+   * Finding 3: the wait is bounded from the token's creation (its HLC mark), not from each
+   * assignment: a token older than handoffTimeout (a crashed incarnation's, lingering) is not waited
+   * for again by a new holder.
+   */
+  @Test
+  void aTokenOlderThanTheHandoffTimeoutIsNotWaitedForAgain(@TempDir Path dir) {
+    ScriptedLog log = new ScriptedLog(); // the marker never comes
+    try (Node n = node(dir, log, Duration.ofMinutes(5))) {
+      receiveHandedOff(n, token(Duration.ofMinutes(10).toMillis()));
+      n.kafka().append(record(0));
+      await().atMost(Duration.ofSeconds(5)).until(() -> n.runs().size() == 1);
+      assertEquals(1.0, n.meters().find("tandem.consumer.handoffs").tag("side", "expired")
+          .counter().count());
+      await().atMost(Duration.ofSeconds(5)).until(() -> n.kafka().commits.stream().skip(1)
+          .allMatch(c -> !c.containsKey(P0) || Handoff.decode(c.get(P0).metadata()).isEmpty())
+          && n.kafka().commits.size() >= 2);
+    }
+  }
+
+  /**
+   * Finding 1: the revoke callback has one deadline, not one commitTimeout per partition: four
+   * partitions whose changelog writes are never acknowledged are waited for together (about one
+   * commitTimeout), then handed off. Before: 4 x commitTimeout one after another, then the tokens.
+   */
+  @Test
+  void aRevokeWaitsOnceForAllItsPartitionsBarriers(@TempDir Path dir) {
+    ScriptedLog log = new ScriptedLog();
+    Duration commitTimeout = Duration.ofSeconds(2);
+    try (Node n = node(dir, log, Duration.ofMinutes(5), s -> s, commitTimeout)) {
+      n.loop().start();
+      rebalance(n.kafka(), FOUR);
+      await().atMost(Duration.ofSeconds(10)).until(() -> n.kafka().assignment().size() == 4);
+      log.barrier = new CompletableFuture<>(); // the own changelog never acknowledges
+      for (TopicPartition tp : FOUR) {
+        n.kafka().append(record(tp.partition(), 0));
+      }
+      await().atMost(Duration.ofSeconds(10)).until(() -> n.runs().size() == 4);
+      java.util.concurrent.atomic.AtomicLong took = new java.util.concurrent.atomic.AtomicLong();
+      n.kafka().schedulePollTask(() -> {
+        long t0 = System.nanoTime();
+        n.kafka().rebalance(List.of());
+        took.set(System.nanoTime() - t0);
+      });
+      await().atMost(Duration.ofSeconds(30)).until(() -> n.kafka().assignment().isEmpty()
+          && took.get() > 0);
+      Duration revoke = Duration.ofNanos(took.get());
+      assertTrue(revoke.compareTo(commitTimeout.multipliedBy(2)) < 0,
+          "the revoke took " + revoke + " (commitTimeout " + commitTimeout + ", 4 partitions)");
+      assertEquals(4, log.handedOff.size(), "all four handed off: " + log.handedOff);
+    }
+  }
+
+  /**
+   * Finding 5: a partition given up while still waiting for its previous holder's marker (nothing
+   * claimed here) commits no token of its own, so no marker is requested for it either.
+   */
+  @Test
+  void aPartitionGivenUpWhileAwaitingItsPreviousHolderRequestsNoMarker(@TempDir Path dir) {
+    ScriptedLog log = new ScriptedLog(); // the previous holder's marker never comes
+    try (Node n = node(dir, log, Duration.ofMinutes(5))) {
+      receiveHandedOff(n);
+      n.kafka().append(record(0));
+      log.barrier = new CompletableFuture<>(); // this instance's lease writes, unacknowledged
+      await().during(Duration.ofMillis(500)).atMost(Duration.ofSeconds(3))
+          .until(() -> n.runs().isEmpty());
+      rebalance(n.kafka(), List.of());
+      await().atMost(Duration.ofSeconds(10)).until(() -> n.kafka().assignment().isEmpty());
+      assertEquals(List.of(), log.handedOff, "no marker without a token");
+      assertEquals(1, n.kafka().commits.size(), "the previous holder's token stays: "
+          + n.kafka().commits);
     }
   }
 }

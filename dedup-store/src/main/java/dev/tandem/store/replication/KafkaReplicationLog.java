@@ -236,12 +236,19 @@ public final class KafkaReplicationLog implements ReplicationLog {
 
   @Override
   public void revoke(Set<Integer> shards) {
+    revoke(shards, Set.of());
+  }
+
+  @Override
+  public void revoke(Set<Integer> shards, Set<Integer> unwaited) {
     checkOpen();
     Set<Integer> mine = new TreeSet<>(shards);
     mine.retainAll(reader.shards());
     for (int shard : mine) {
-      if (handingOff(shard)) {
-        continue; // handed off: its marker follows its writes, the next holder waits for it
+      if (handingOff(shard) || unwaited.contains(shard)) {
+        // handed off: its marker follows its writes, the next holder waits for it; or nothing of
+        // the caller's to flush (no claim made in it)
+        continue;
       }
       try {
         barrier(shard, localRegion).get(revokeTimeout.toMillis(), TimeUnit.MILLISECONDS);

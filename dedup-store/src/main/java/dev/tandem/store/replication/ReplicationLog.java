@@ -35,6 +35,16 @@ public interface ReplicationLog extends AutoCloseable {
   void revoke(Set<Integer> shards);
 
   /**
+   * Like {@link #revoke(Set)}, but does not wait for the changelog writes of {@code unwaited} (a
+   * subset of {@code shards} in which the caller claimed nothing since it got them, e.g. it was still
+   * waiting for a previous holder's hand-off: only lease writes may be outstanding, and they are
+   * still delivered after the shard is dropped here). The default revokes them like any other.
+   */
+  default void revoke(Set<Integer> shards, Set<Integer> unwaited) {
+    revoke(shards);
+  }
+
+  /**
    * Called when {@code shard} is given up while some of its changes are not yet acknowledged by the
    * own region's changelog: once they are, a hand-off marker for the returned token is written into
    * the shard's changelog partition after them. Pass the token to the next holder (e.g. in the
