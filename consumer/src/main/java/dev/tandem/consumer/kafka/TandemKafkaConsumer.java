@@ -79,10 +79,11 @@ import org.slf4j.LoggerFactory;
  *   <li><b>Rebalance</b> inside a region: on revoke, pending offsets are committed after their
  *       barriers and the replication log flushes the shard's changelog writes before it is given up;
  *       on assign, the shard is restored from the changelog before any claim (the gated store
- *       enforces it). A shard whose writes are not acknowledged by the own region within {@code
- *       commitTimeout} is handed off: its offset stays, the commit carries a {@link Handoff} token,
- *       and the next holder claims nothing in it until it has read the token's marker (or {@code
- *       handoffTimeout} passed).
+ *       enforces it). The revoke callback is bounded as a whole ({@link Builder#revokeTimeout}). A
+ *       shard whose writes are not acknowledged by the own region within its one bounded wait is
+ *       handed off: its offset stays, the commit carries a {@link Handoff} token, and the next holder
+ *       claims nothing in it until it has read the token's marker (or {@code handoffTimeout} passed
+ *       since the token was made), then commits again without the token.
  *   <li><b>Failures</b>: a batch whose processing throws is sought back to its first record and read
  *       again; no offset past it is committed.
  * </ul>
