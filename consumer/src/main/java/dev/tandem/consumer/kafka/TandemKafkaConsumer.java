@@ -1007,6 +1007,16 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       commitPending(Duration.ZERO, remaining(deadline));
       Set<Integer> unwaited = handOffUnflushed(partitions, deadline);
       giveUp(partitions, unwaited);
+      long took = clock.nanoTime() - (deadline - revokeTimeout.toNanos());
+      Timer.builder("tandem.consumer.revoke.duration").tag("region", region.name())
+          .description("how long a rebalance's revoke callback took (bounded by revokeTimeout; "
+              + "must stay below max.poll.interval.ms)")
+          .register(meters).record(took, TimeUnit.NANOSECONDS);
+      if (took > revokeTimeout.toNanos()) {
+        log.warn("Tandem {}: revoking {} took {} ms, past revokeTimeout {} (commits or the "
+            + "replication log's revoke were slow); keep it below max.poll.interval.ms", region,
+            partitions, took / 1_000_000, revokeTimeout);
+      }
     }
 
     @Override

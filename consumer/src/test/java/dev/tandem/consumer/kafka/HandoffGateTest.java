@@ -402,6 +402,7 @@ class HandoffGateTest {
       assertTrue(revoke.compareTo(commitTimeout.multipliedBy(2)) < 0,
           "the revoke took " + revoke + " (commitTimeout " + commitTimeout + ", 4 partitions)");
       assertEquals(4, log.handedOff.size(), "all four handed off: " + log.handedOff);
+      assertEquals(1L, n.meters().find("tandem.consumer.revoke.duration").timer().count());
     }
   }
 
