@@ -122,6 +122,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private final Duration restoreTimeout;
   private final Duration handoffTimeout;
   private final Duration revokeTimeout;
+  private final Duration revokeFlushWait;
   private final Duration handlerTimeout;
   private final TandemClock clock;
   private final OwnerLiveness liveness;
@@ -206,13 +207,19 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     this.restoreTimeout = b.restoreTimeout;
     this.handoffTimeout = b.handoffTimeout;
     this.revokeTimeout = b.revokeTimeout;
+    this.revokeFlushWait = b.revokeFlushWait;
     this.handlerTimeout = b.handlerTimeout;
     this.clock = b.clock;
-    // evidence of the own broker older than this does not let the renewer renew: two rounds, and at
-    // least the probe's own timeout
-    Duration brokerBound = heartbeatInterval.multipliedBy(2);
-    this.liveness = new OwnerLiveness(clock, handlerTimeout,
-        brokerBound.compareTo(Duration.ofSeconds(2)) < 0 ? Duration.ofSeconds(2) : brokerBound);
+    // evidence of the own broker older than this does not let the renewer renew: two rounds, at
+    // least the probe's own timeout, and at least revalidateAfter (L by default). A batch's fetch is
+    // the evidence while the batch runs; with a shorter bound a stalled own changelog lane (no acks
+    // of the renewals) or a batch waiting for its claims to become durable read as a lost broker
+    // after 2 s, and the peer took over a live region (the production soak, issue 14). An owner
+    // whose broker is really gone keeps its leases at most this much longer; it runs no handler
+    // meanwhile (its claims cannot become durable)
+    Duration brokerBound = max(max(heartbeatInterval.multipliedBy(2), Duration.ofSeconds(2)),
+        ownership != null ? ownership.revalidateAfter() : Duration.ZERO);
+    this.liveness = new OwnerLiveness(clock, handlerTimeout, brokerBound);
     ShardFence fence = ownership != null ? ownership.fence() : ShardFence.OPEN;
     OnceProcessor.Builder pb = OnceProcessor.builder().store(b.store).deadLetterSink(b.deadLetterSink)
         .meterRegistry(b.registry).fence(fence);
@@ -1003,7 +1010,11 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
           }
         }
       }
-      awaitAll(barriers, min(commitTimeout, Duration.ofNanos((deadline - clock.nanoTime()) / 2)));
+      // short: while a rebalance runs no instance of this region renews the revoked shards' leases
+      // (every member gives its partitions up first), so a long wait here reads as silence to the peer
+      // region; what is not flushed within it is handed off, which loses nothing
+      awaitAll(barriers, min(min(commitTimeout, revokeFlushWait),
+          Duration.ofNanos((deadline - clock.nanoTime()) / 2)));
       commitPending(Duration.ZERO, remaining(deadline));
       Set<Integer> unwaited = handOffUnflushed(partitions, deadline);
       giveUp(partitions, unwaited);
@@ -1300,6 +1311,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     private Duration restoreTimeout = Duration.ofSeconds(60);
     private Duration handoffTimeout = Duration.ofMinutes(5);
     private Duration revokeTimeout = DEFAULT_REVOKE_TIMEOUT;
+    private Duration revokeFlushWait = Duration.ofSeconds(2);
     private Duration handlerTimeout = Duration.ofSeconds(30);
     private TandemClock clock = TandemClock.system();
     private MeterRegistry registry;
@@ -1411,7 +1423,8 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     /**
      * The bound of the whole revoke callback of a rebalance (default {@value
      * #DEFAULT_REVOKE_TIMEOUT_SECONDS} s): one wait for the pending offsets' and the revoked shards'
-     * changelog barriers (at most {@code commitTimeout}, and at most half of this), then the offset
+     * changelog barriers (at most {@link #revokeFlushWait} and {@code commitTimeout}, and at most half
+     * of this), then the offset
      * and hand-off commits share the rest (each at least 1 s). It must stay well below the Kafka
      * consumer's {@code max.poll.interval.ms} (300 s by default; this builder is given the consumer,
      * not its configuration): past that the member is evicted and its commits, hand-off tokens
@@ -1425,6 +1438,23 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         throw new IllegalArgumentException("revokeTimeout must be > 0, got " + d);
       }
       this.revokeTimeout = d;
+      return this;
+    }
+
+    /**
+     * How long a revoke waits for the revoked shards' changelog writes to be acknowledged by the own
+     * region before it hands the rest off (default 2 s; also bounded by {@code commitTimeout} and
+     * half of {@link #revokeTimeout}). Keep it well below the ownership's L + margin: while a
+     * rebalance runs, no instance of this region renews the revoked shards' leases, so a long wait
+     * reads as silence to the peer region (a stalled own changelog lane made the peer take over a live
+     * region). Nothing is lost by a short wait: the next holder waits for the hand-off marker.
+     */
+    public Builder<K, V> revokeFlushWait(Duration d) {
+      Objects.requireNonNull(d, "revokeFlushWait");
+      if (d.isNegative()) {
+        throw new IllegalArgumentException("revokeFlushWait must be >= 0, got " + d);
+      }
+      this.revokeFlushWait = d;
       return this;
     }
 
