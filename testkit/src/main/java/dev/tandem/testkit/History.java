@@ -109,6 +109,39 @@ public final class History {
     return runs.values().stream().mapToInt(List::size).sum();
   }
 
+  /**
+   * Every duplicate run — each run of an id after its first, by time — sorted by time. A run that
+   * started at {@code t} is a duplicate caused around {@code t}: a soak attributes it to the round
+   * that was running then (its first run may lie in an earlier round).
+   */
+  public List<Run> duplicateRuns() {
+    List<Run> out = new ArrayList<>();
+    for (List<Run> rs : runs.values()) {
+      if (rs.size() < 2) {
+        continue;
+      }
+      List<Run> sorted = new ArrayList<>(rs);
+      sorted.sort((x, y) -> Long.compare(x.atNanos(), y.atNanos()));
+      out.addAll(sorted.subList(1, sorted.size()));
+    }
+    out.sort((x, y) -> Long.compare(x.atNanos(), y.atNanos()));
+    return out;
+  }
+
+  /**
+   * Ids whose handler ran in more than one region: the cross-region duplicates a store detects once
+   * each, when the completers from both regions meet (runs inside one region are not detected).
+   */
+  public Set<String> crossRegionIds() {
+    Set<String> out = new java.util.TreeSet<>();
+    runs.forEach((id, rs) -> {
+      if (rs.stream().map(Run::region).distinct().count() > 1) {
+        out.add(id);
+      }
+    });
+    return out;
+  }
+
   /** Checks the history with a grace of {@code graceNanos} after each window closes. */
   public Report check(long graceNanos) {
     // a run list is created just before its first run is added: an empty one is not a run yet

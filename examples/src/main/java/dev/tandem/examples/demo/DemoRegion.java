@@ -8,6 +8,8 @@ import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.consumer.ownership.TakeoverReport;
 import dev.tandem.consumer.ownership.WitnessPolicy;
 import dev.tandem.core.RegionId;
+import dev.tandem.publisher.AckPolicy;
+import dev.tandem.publisher.DualPublisher;
 import dev.tandem.publisher.KafkaRegionalSink;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.replication.KafkaReplicationLog;
@@ -27,13 +29,20 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 
 /**
- * One region's consumer side in the demo, wired as a user would wire it: a RocksDB store, its Kafka
- * replication log over both regions' changelogs, shard ownership under a policy, a plain
- * {@link KafkaConsumer} and the Tandem poll loop around the user's handler.
+ * One consumer instance of a region in the demo, wired as a user would wire it: a RocksDB store, its
+ * Kafka replication log over both regions' changelogs, shard ownership under a policy, a plain
+ * {@link KafkaConsumer} and the Tandem poll loop around the user's handler. The demo runs one instance
+ * per region ({@link Instance#demo}); the production soak runs several per region in one consumer
+ * group ({@link Instance}).
  */
 final class DemoRegion implements AutoCloseable {
 
+  /** The changelog publisher's timeout: a copy not acknowledged in this time is spooled. */
+  static final Duration PUBLISH_TIMEOUT = Duration.ofSeconds(3);
+
   final RegionId region;
+  /** This instance's name (region-a-1, ...). */
+  final String instance;
   final SimpleMeterRegistry meters = new SimpleMeterRegistry();
   final IdempotencyStore store;
   final KafkaReplicationLog log;
@@ -42,6 +51,8 @@ final class DemoRegion implements AutoCloseable {
   private final Producer<byte[], byte[]> dlqProducer;
   private final KafkaRegionalSink resendSink;
   private final TandemKafkaConsumer<String, byte[]> consumer;
+  /** The changelog publisher built here (only when the own lane has a valve), closed after the log. */
+  private final DualPublisher changelogPublisher;
   /** The WITNESS policy of this region (null under the other policies): it lives in the consumer. */
   private final WitnessPolicy witnessPolicy;
   private volatile boolean consuming;
@@ -64,28 +75,89 @@ final class DemoRegion implements AutoCloseable {
    */
   DemoRegion(RegionId region, String ownBootstrap, String otherBootstrap, RegionId otherId, Path dir,
       String topic, int shards, OwnershipPolicy policy, TandemRecordHandler<String, byte[]> handler) {
+    this(region, ownBootstrap, otherBootstrap, otherId, dir, topic, shards, policy, handler,
+        Instance.demo(region));
+  }
+
+  /**
+   * How one consumer instance of a region is wired beyond the demo's defaults. The demo runs one
+   * instance per region that materialises every shard; a production deployment runs several instances
+   * per region in one consumer group, each with its own store holding the shards Kafka assigns it
+   * (restore on assign, flush on revoke).
+   *
+   * @param name the instance name (store owner, Kafka client id, store and spool directories); a new
+   *     instance of a region gets a new name, as a new pod does
+   * @param perAssignedShard the store holds only the assigned shards (Kafka assignments are handed
+   *     to the replication log); false: every shard, as the demo's single instance
+   * @param window the replication window W; 0 keeps the library's default (1000)
+   * @param failbackAfter automatic failback after the home region is healthy this long; null: off
+   * @param ownLane a valve on the copies this instance's changelog publisher sends to its OWN
+   *     region (the chaos "own lane stalled"); null: none
+   */
+  record Instance(String name, boolean perAssignedShard, int window, Duration failbackAfter,
+      LaneStall ownLane) {
+
+    /** The demo's single instance: {@code <region>-1}, every shard, W = 100, no failback. */
+    static Instance demo(RegionId region) {
+      return new Instance(region.name() + "-1", false, 100, null, null);
+    }
+  }
+
+  /** One instance of {@code region}, wired as {@code instance} says. */
+  DemoRegion(RegionId region, String ownBootstrap, String otherBootstrap, RegionId otherId, Path dir,
+      String topic, int shards, OwnershipPolicy policy, TandemRecordHandler<String, byte[]> handler,
+      Instance instance) {
     this.region = region;
+    this.instance = instance.name();
     this.witnessPolicy = policy instanceof WitnessPolicy w ? w : null;
-    store = IdempotencyStore.builder().region(region).instance(region.name() + "-1")
-        .directory(dir.resolve(region.name() + "-store")).meterRegistry(meters).build();
-    log = KafkaReplicationLog.builder().store(store)
+    store = IdempotencyStore.builder().region(region).instance(instance.name())
+        .directory(dir.resolve(instance.name() + "-store")).meterRegistry(meters).build();
+    Path spool = dir.resolve(instance.name() + "-spool");
+    if (instance.ownLane() != null) {
+      // the log's own publisher, built as the log builds it, with the own region's lane behind the valve
+      changelogPublisher = DualPublisher.builder()
+          .name("changelog-" + instance.name())
+          .ackPolicy(AckPolicy.ANY)
+          .timeout(PUBLISH_TIMEOUT)
+          .spoolDirectory(spool)
+          .meterRegistry(meters)
+          .sink(instance.ownLane().wrap(KafkaRegionalSink.create(region,
+              changelogProducer(ownBootstrap, region, region))))
+          .sink(KafkaRegionalSink.create(otherId, changelogProducer(otherBootstrap, region, otherId)))
+          .build();
+    } else {
+      changelogPublisher = null;
+    }
+    KafkaReplicationLog.Builder lb = KafkaReplicationLog.builder().store(store)
         .region(region, ownBootstrap)
         .region(otherId, otherBootstrap)
-        .spoolDirectory(dir.resolve(region.name() + "-spool"))
-        .publishTimeout(Duration.ofSeconds(3))
         .shards(shards)
         .heartbeatInterval(Duration.ofMillis(500))
         .catchUpApiTimeout(Duration.ofSeconds(2))
-        .materializeAllShards()
-        .meterRegistry(meters)
-        .build();
-    ownership = ShardOwnership.builder().region(region)
+        .meterRegistry(meters);
+    if (changelogPublisher != null) {
+      lb.publisher(changelogPublisher);
+    } else {
+      lb.spoolDirectory(spool).publishTimeout(PUBLISH_TIMEOUT);
+    }
+    if (!instance.perAssignedShard()) {
+      lb.materializeAllShards();
+    }
+    log = lb.build();
+    ShardOwnership.Builder ob = ShardOwnership.builder().region(region)
         .regions(List.of(RegionId.of("region-a"), RegionId.of("region-b")))
         .store(log.replicatedStore()).replicationLog(log)
-        .policy(policy).window(100).catchUpTimeout(Duration.ofSeconds(5))
+        .policy(policy).catchUpTimeout(Duration.ofSeconds(5))
         // an owner silent longer than L re-reads the changelogs before processing again
         .revalidateAfter(TwoRegionDemo.LEASE_TIMEOUT)
-        .meterRegistry(meters).build();
+        .meterRegistry(meters);
+    if (instance.window() > 0) {
+      ob.window(instance.window());
+    }
+    if (instance.failbackAfter() != null) {
+      ob.failbackAfter(instance.failbackAfter());
+    }
+    ownership = ob.build();
     Properties cp = new Properties();
     cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, ownBootstrap);
     cp.put(ConsumerConfig.GROUP_ID_CONFIG, "demo-" + topic);
@@ -93,7 +165,7 @@ final class DemoRegion implements AutoCloseable {
     cp.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
     cp.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
     cp.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-    cp.put(ConsumerConfig.CLIENT_ID_CONFIG, region.name() + "-1");
+    cp.put(ConsumerConfig.CLIENT_ID_CONFIG, instance.name());
     cp.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "500");
     cp.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "5000");
     cp.put(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, "3000");
@@ -105,7 +177,7 @@ final class DemoRegion implements AutoCloseable {
         .handler(handler)
         .store(log.replicatedStore())
         .deadLetterSink(KafkaDeadLetterSink.create(dlqProducer, region))
-        .replicationLog(log, false)
+        .replicationLog(log, instance.perAssignedShard())
         .ownership(ownership)
         .resendSink(otherId, resendSink)
         .maxHold(Duration.ofSeconds(20))
@@ -113,6 +185,16 @@ final class DemoRegion implements AutoCloseable {
         .processorOptions(p -> p.claimLease(Duration.ofSeconds(30)))
         .meterRegistry(meters)
         .build();
+  }
+
+  /** The changelog publisher's producer settings toward {@code to}, as the log sets them itself. */
+  private static Properties changelogProducer(String bootstrap, RegionId from, RegionId to) {
+    Properties p = new Properties();
+    p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "2000");
+    p.put(ProducerConfig.LINGER_MS_CONFIG, "5");
+    p.put(ProducerConfig.CLIENT_ID_CONFIG, "tandem-changelog-" + from + "-to-" + to);
+    return p;
   }
 
   /** Byte-array producer properties with the demo's short timeouts (acks=all, idempotent). */
@@ -172,6 +254,9 @@ final class DemoRegion implements AutoCloseable {
     resendSink.close();
     dlqProducer.close(Duration.ofSeconds(5));
     log.close();
+    if (changelogPublisher != null) {
+      changelogPublisher.close();
+    }
     store.close();
     if (witnessPolicy != null) {
       witnessPolicy.close();

@@ -27,6 +27,8 @@ final class PacedPublisher {
   private final CompletableFuture<Void> done = new CompletableFuture<>();
   private final AtomicLong acknowledged = new AtomicLong();
   private final Queue<String> failures = new ConcurrentLinkedQueue<>();
+  private final AtomicLong sent = new AtomicLong();
+  private volatile boolean stopped;
 
   private PacedPublisher() {}
 
@@ -39,7 +41,10 @@ final class PacedPublisher {
         .build();
   }
 
-  /** Starts publishing ids {@code prefix-from .. prefix-(from+count-1)} at {@code rate} per second. */
+  /**
+   * Starts publishing ids {@code prefix-from .. prefix-(from+count-1)} at {@code rate} per second
+   * ({@code count} {@link Integer#MAX_VALUE}: until {@link #stop()}).
+   */
   static PacedPublisher start(TandemKafkaProducer<String, byte[]> producer, String topic, String prefix,
       int from, int count, int rate, long seed, History history) {
     PacedPublisher p = new PacedPublisher();
@@ -48,7 +53,8 @@ final class PacedPublisher {
         Random random = new Random(seed);
         long start = System.nanoTime();
         long nanosPerMessage = 1_000_000_000L / rate;
-        for (int i = from; i < from + count; i++) {
+        for (int n = 0; n < count && !p.stopped; n++) {
+          int i = from + n;
           String id = prefix + "-" + i;
           ProducerRecord<String, byte[]> rec = new ProducerRecord<>(topic,
               "customer-" + random.nextInt(1000), ("{\"order\":" + i + "}").getBytes(StandardCharsets.UTF_8));
@@ -61,7 +67,8 @@ final class PacedPublisher {
               p.failures.add(id + ": " + e);
             }
           });
-          long due = start + (long) (i - from + 1) * nanosPerMessage;
+          p.sent.incrementAndGet();
+          long due = start + (long) (n + 1) * nanosPerMessage;
           long left;
           while ((left = due - System.nanoTime()) > 0) {
             LockSupport.parkNanos(Math.min(left, 1_000_000)); // pacing the publisher, not synchronising
@@ -81,6 +88,16 @@ final class PacedPublisher {
   /** Waits until every send was made and flushed (acknowledged or failed). */
   void await(Duration timeout) throws Exception {
     done.get(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+  }
+
+  /** Ends the publishing after the send in progress; {@link #await} then waits for the flush. */
+  void stop() {
+    stopped = true;
+  }
+
+  /** Sends made so far: ids {@code prefix-from .. prefix-(from+sent-1)}. */
+  long sent() {
+    return sent.get();
   }
 
   long acknowledged() {
