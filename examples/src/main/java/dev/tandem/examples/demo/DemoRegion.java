@@ -95,11 +95,11 @@ final class DemoRegion implements AutoCloseable {
    *     region (the chaos "own lane stalled"); null: none
    */
   record Instance(String name, boolean perAssignedShard, int window, Duration failbackAfter,
-      LaneStall ownLane) {
+      LaneStall ownLane, Duration revalidateAfter) {
 
     /** The demo's single instance: {@code <region>-1}, every shard, W = 100, no failback. */
     static Instance demo(RegionId region) {
-      return new Instance(region.name() + "-1", false, 100, null, null);
+      return new Instance(region.name() + "-1", false, 100, null, null, TwoRegionDemo.LEASE_TIMEOUT);
     }
   }
 
@@ -149,7 +149,7 @@ final class DemoRegion implements AutoCloseable {
         .store(log.replicatedStore()).replicationLog(log)
         .policy(policy).catchUpTimeout(Duration.ofSeconds(5))
         // an owner silent longer than L re-reads the changelogs before processing again
-        .revalidateAfter(TwoRegionDemo.LEASE_TIMEOUT)
+        .revalidateAfter(instance.revalidateAfter())
         .meterRegistry(meters);
     if (instance.window() > 0) {
       ob.window(instance.window());
