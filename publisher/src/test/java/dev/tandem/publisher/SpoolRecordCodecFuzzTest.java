@@ -18,7 +18,7 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
  */
 class SpoolRecordCodecFuzzTest {
 
-  @FuzzTest(maxDuration = "30s")
+  @FuzzTest(maxDuration = "10s")
   void anyBytesDecodeToAVerifiedCopyOrAreRefused(byte[] input) {
     OutboundMessage m;
     try {

@@ -48,7 +48,7 @@ class EnvelopeCodecFuzzTest {
   static final EnvelopeSigner SECRET_VERIFIER =
       EnvelopeSigner.verifyingWith(List.of(SigningKey.of("k1", secret())));
 
-  @FuzzTest(maxDuration = "30s")
+  @FuzzTest(maxDuration = "10s")
   void readAcceptsOnlyWellFormedEnvelopesAndIsStable(byte[] input) {
     Map<String, String> headers = headers(input);
     Envelope e;

@@ -20,13 +20,13 @@ import java.util.zip.CRC32C;
  */
 class ChangelogCodecFuzzTest {
 
-  @FuzzTest(maxDuration = "30s")
+  @FuzzTest(maxDuration = "10s")
   void anyValueDecodesOrIsCorrupt(byte[] value) {
     check(value);
   }
 
   /** Record and lease payloads with a valid inner checksum, so the fuzzer reaches the field parser. */
-  @FuzzTest(maxDuration = "30s")
+  @FuzzTest(maxDuration = "10s")
   void payloadsWithAValidChecksumDecodeOrAreCorrupt(byte[] input) {
     if (input.length == 0) {
       return;

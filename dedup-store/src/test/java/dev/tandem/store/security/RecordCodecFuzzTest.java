@@ -24,7 +24,7 @@ import java.util.zip.CRC32C;
 class RecordCodecFuzzTest {
 
   /** Raw bytes, as read from a damaged RocksDB value: mostly stopped by the version or checksum. */
-  @FuzzTest(maxDuration = "30s")
+  @FuzzTest(maxDuration = "10s")
   void anyBytesDecodeOrAreCorrupt(byte[] input) {
     check(input);
   }
@@ -33,7 +33,7 @@ class RecordCodecFuzzTest {
    * The bytes after version and kind with a valid checksum appended: the fuzzer gets past the CRC
    * and into the field parser (a writer bug or a forged value with a recomputed checksum).
    */
-  @FuzzTest(maxDuration = "30s")
+  @FuzzTest(maxDuration = "10s")
   void bodiesWithAValidChecksumDecodeOrAreCorrupt(byte[] input) {
     if (input.length == 0) {
       return;
