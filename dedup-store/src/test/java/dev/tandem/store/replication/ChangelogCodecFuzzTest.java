@@ -54,6 +54,8 @@ class ChangelogCodecFuzzTest {
       again = ChangelogCodec.encode(r.record());
     } else if (e instanceof ChangelogEntry.LeaseEntry l) {
       again = ChangelogCodec.encode(l.lease());
+    } else if (e instanceof ChangelogEntry.HandoffMarker m) {
+      again = ChangelogCodec.encode(m);
     } else {
       again = ChangelogCodec.encode((ChangelogEntry.Heartbeat) e);
     }
