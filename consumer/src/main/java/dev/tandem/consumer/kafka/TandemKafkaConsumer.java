@@ -173,7 +173,9 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   /** Serialises a renewer round with the removal of revoked shards from {@link #renewable}. */
   private final Object renewLock = new Object();
   private volatile boolean renewerWithheld;
-  private ScheduledExecutorService renewer;
+  private volatile ScheduledExecutorService renewer;
+  /** Set once close() has stopped the loop: no renewal after it. */
+  private volatile boolean renewerStopped;
   private volatile Thread thread;
   private final CompletableFuture<Void> stopped = new CompletableFuture<>();
 
@@ -718,6 +720,10 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         log.warn("changelog barrier of {} not reached; its offset stays uncommitted", e.getKey());
         continue;
       }
+      if (handoffUnknown.contains(e.getKey())) {
+        // the previous holder's token is not read yet: a commit now would erase it; stay pending
+        continue;
+      }
       if (b.isDone() && !b.isCompletedExceptionally()) {
         offsets.put(e.getKey(), new OffsetAndMetadata(e.getValue().offset(), carriedMetadata(e.getKey())));
         it.remove();
@@ -882,7 +888,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       long now = clock.nanoTime();
       // the loop runs its own rounds between batches (they also probe the broker, revalidate and
       // fail back); the renewer steps in only once the loop has missed one, i.e. during a batch
-      if (!running || now - loopRoundNanos < heartbeatInterval.toNanos() * 3 / 2) {
+      if (renewerStopped || now - loopRoundNanos < heartbeatInterval.toNanos() * 3 / 2) {
         return;
       }
       List<Integer> renewed = new ArrayList<>();
@@ -1060,7 +1066,15 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       processor.forgetShards(shards);
       if (handShards && !shards.isEmpty()) {
         // flush-then-drop: the next instance of this region sees every change made here
-        replication.revoke(shards, unwaited);
+        try {
+          replication.revoke(shards, unwaited);
+        } catch (RuntimeException e) {
+          // thrown out of the rebalance callback it would skip the rest of the listener after this
+          // instance's state was already cleared; Kafka gives the partitions away regardless
+          log.warn("Tandem {}: the replication log could not flush shards {} before giving them up "
+              + "({}); a shard handed off waits for its marker, any other may re-run what ran here "
+              + "(reported as a re-run after the claim lease)", region, shards, e.toString());
+        }
       }
     }
 
@@ -1103,11 +1117,15 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     }
     Map<TopicPartition, OffsetAndMetadata> tokens = new HashMap<>();
     for (TopicPartition tp : partitions) {
-      if (!assigned.contains(tp) || replication.barrier(tp.partition(), region).isDone()) {
+      CompletableFuture<Void> flushed = replication.barrier(tp.partition(), region);
+      // flushed = acknowledged; a barrier that failed (a change the writer could not ship) is not
+      if (!assigned.contains(tp) || (flushed.isDone() && !flushed.isCompletedExceptionally())) {
         continue;
       }
       Long offset = committedOffsets.getOrDefault(tp, startOffsets.get(tp));
-      if (offset == null || awaitingHandoff.containsKey(tp)) {
+      // (3) a previous holder's token not read yet counts as outstanding: committing our own token
+      // would replace it, and the next holder would wait for our marker only
+      if (offset == null || awaitingHandoff.containsKey(tp) || handoffUnknown.contains(tp)) {
         // nothing fetched here, or still waiting for the previous holder: no claim was made here,
         // so there is nothing to hand off (its token, if any, stays committed); the replication
         // log drops the shard without waiting for this instance's lease writes
@@ -1268,13 +1286,15 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   @Override
   public void close() {
     running = false;
-    ScheduledExecutorService s = renewer;
-    if (s != null) {
-      s.shutdownNow(); // no renewal once stopping: the lease lapses from the last one
-    }
     Thread t = thread;
     if (t != null) {
       consumer.wakeup();
+    }
+    // the processor first: the handlers of the current batch not started yet answer CLOSED (their
+    // claims released), the running ones finish; meanwhile the lease renewer keeps this owner's shard
+    // leases, so a batch still running when close() is called is never taken over as silent
+    processor.close();
+    if (t != null) {
       try {
         stopped.handle((v, e) -> null).get(60, TimeUnit.SECONDS);
         t.join(TimeUnit.SECONDS.toMillis(10));
@@ -1282,7 +1302,11 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         log.warn("the poll loop did not stop in time", e);
       }
     }
-    processor.close();
+    renewerStopped = true;
+    ScheduledExecutorService s = renewer;
+    if (s != null) {
+      s.shutdownNow(); // the loop has stopped: from here the lease lapses from the last renewal
+    }
   }
 
   /** Completes when the loop has stopped (exceptionally if it died). */

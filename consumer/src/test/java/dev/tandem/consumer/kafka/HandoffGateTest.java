@@ -269,6 +269,30 @@ class HandoffGateTest {
   }
 
   @Test
+  void aShardWhoseBarrierFailedIsHandedOffNotTakenAsFlushed(@TempDir Path dir) {
+    ScriptedLog log = new ScriptedLog();
+    log.barrier = new CompletableFuture<>(); // the batch's completions: not acknowledged yet
+    try (Node n = node(dir, log, Duration.ofMinutes(5))) {
+      n.loop().start();
+      rebalance(n.kafka(), List.of(P0));
+      await().atMost(Duration.ofSeconds(10)).until(() -> n.kafka().assignment().contains(P0));
+      for (long o = 0; o < 3; o++) {
+        n.kafka().append(record(o));
+      }
+      await().atMost(Duration.ofSeconds(10)).until(() -> n.runs().size() == 3);
+      // a change the writer could not ship (a rejected copy, a write after the log began closing):
+      // the shard's barrier fails; its state is not in the changelog, so it is not flushed
+      log.barrier = CompletableFuture.failedFuture(new IllegalStateException("unshipped change"));
+      rebalance(n.kafka(), List.of());
+      await().atMost(Duration.ofSeconds(10)).until(() -> !n.kafka().commits.isEmpty());
+      assertEquals(List.of(0), log.handedOff, "a failed barrier is handed off, not taken as flushed");
+      OffsetAndMetadata c = n.kafka().commits.get(0).get(P0);
+      assertEquals(0L, c.offset(), "records whose completion is not in the changelog stay uncommitted");
+      assertTrue(Handoff.decode(c.metadata()).isPresent(), "the commit carries the hand-off token");
+    }
+  }
+
+  @Test
   void receiverClaimsNothingUntilThePreviousHoldersMarkerIsRead(@TempDir Path dir) {
     ScriptedLog log = new ScriptedLog();
     try (Node n = node(dir, log, Duration.ofMinutes(5))) {
