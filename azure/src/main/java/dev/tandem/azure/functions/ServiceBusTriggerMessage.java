@@ -1,6 +1,10 @@
 package dev.tandem.azure.functions;
 
 import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeParseException;
 import java.util.Collections;
 import java.util.Map;
 
@@ -34,6 +38,8 @@ public final class ServiceBusTriggerMessage {
   private final String correlationId;
   private final String contentType;
   private final String subject;
+  private OffsetDateTime enqueuedTime;
+  private OffsetDateTime expiresAt;
 
   private ServiceBusTriggerMessage(byte[] body, Object applicationProperties, int deliveryCount,
       String sessionId, String correlationId, String contentType, String subject) {
@@ -69,15 +75,67 @@ public final class ServiceBusTriggerMessage {
 
   /** With the {@code SessionId} metadata: a session-enabled entity refuses a copy without it. */
   public ServiceBusTriggerMessage withSessionId(String sessionId) {
-    return new ServiceBusTriggerMessage(body, applicationProperties, deliveryCount, sessionId,
-        correlationId, contentType, subject);
+    return timesOnto(new ServiceBusTriggerMessage(body, applicationProperties, deliveryCount,
+        sessionId, correlationId, contentType, subject));
   }
 
   /** With the {@code CorrelationId}, {@code ContentType} and {@code Subject} metadata, copied too. */
   public ServiceBusTriggerMessage withSystemProperties(String correlationId, String contentType,
       String subject) {
-    return new ServiceBusTriggerMessage(body, applicationProperties, deliveryCount, sessionId,
-        correlationId, contentType, subject);
+    return timesOnto(new ServiceBusTriggerMessage(body, applicationProperties, deliveryCount,
+        sessionId, correlationId, contentType, subject));
+  }
+
+  private ServiceBusTriggerMessage timesOnto(ServiceBusTriggerMessage m) {
+    m.enqueuedTime = enqueuedTime;
+    m.expiresAt = expiresAt;
+    return m;
+  }
+
+  /**
+   * With the {@code EnqueuedTimeUtc} and {@code ExpiresAtUtc} metadata (an {@link OffsetDateTime},
+   * an {@link Instant} or ISO-8601 text as the worker binds it; null or unreadable is left out):
+   * recheck copies then count their age from the original's enqueue time (else from {@code
+   * tandem-published-at}) and keep the original's expiry instead of a time-to-live restarted on each
+   * copy. Pass {@code ExpiresAtUtc} only for messages with their own time-to-live.
+   */
+  public ServiceBusTriggerMessage withTimes(Object enqueuedTimeUtc, Object expiresAtUtc) {
+    ServiceBusTriggerMessage m = new ServiceBusTriggerMessage(body, applicationProperties,
+        deliveryCount, sessionId, correlationId, contentType, subject);
+    // set once, before the message is handed on (the with... methods copy it)
+    m.enqueuedTime = time(enqueuedTimeUtc);
+    m.expiresAt = time(expiresAtUtc);
+    return m;
+  }
+
+  private static OffsetDateTime time(Object value) {
+    if (value instanceof OffsetDateTime t) {
+      return t;
+    }
+    if (value instanceof Instant i) {
+      return i.atOffset(ZoneOffset.UTC);
+    }
+    if (value != null) {
+      String text = value.toString().strip();
+      try {
+        return OffsetDateTime.parse(text);
+      } catch (DateTimeParseException e) {
+        try {
+          return java.time.LocalDateTime.parse(text).atOffset(ZoneOffset.UTC); // "...Utc", no zone
+        } catch (DateTimeParseException ignored) {
+          return null; // unreadable: the age counts from tandem-published-at
+        }
+      }
+    }
+    return null;
+  }
+
+  OffsetDateTime enqueuedTime() {
+    return enqueuedTime;
+  }
+
+  OffsetDateTime expiresAt() {
+    return expiresAt;
   }
 
   byte[] body() {

@@ -2,6 +2,7 @@ package dev.tandem.azure.functions;
 
 import com.azure.messaging.servicebus.ServiceBusSenderClient;
 import dev.tandem.azure.servicebus.RecheckScheduler;
+import dev.tandem.consumer.DeadLetterReason;
 import dev.tandem.consumer.IncomingMessage;
 import dev.tandem.consumer.MessageHandler;
 import dev.tandem.consumer.OnceProcessor;
@@ -68,10 +69,22 @@ import java.util.function.IntToLongFunction;
  *       takeover. A copy of a shard this region owns by then is processed; one the owner completed
  *       is skipped. If the copy cannot be scheduled, the sender's exception is thrown (the trigger
  *       retries the original);
- *   <li>the same without a recheck (Kafka and Event Hubs triggers, or no recheck sender), the
- *       handler failed, or another claim is in progress → throws {@link RetryLaterException}, so the
- *       trigger retries it (a Service Bus retry counts toward {@code MaxDeliveryCount}; Kafka and
- *       Event Hubs triggers retry by their retry policy).
+ *   <li>another claim of the id is in progress (typically this message's earlier invocation,
+ *       which crashed or timed out — the host then restarts the worker, so its claim is no longer
+ *       renewed — or lost its lock while still running): for a Service Bus trigger with a recheck
+ *       sender → a recheck copy is scheduled for when that claim's lease has run out ({@link
+ *       Builder#inProgressRecheckDelay}, default the claim lease plus a tenth) and the function
+ *       returns: waiting costs no delivery attempt. A claim nobody renews expires within one claim
+ *       lease and the copy then re-claims it (a possible re-run, reported); a live holder renews it
+ *       and the copy waits another round;
+ *   <li>a recheck copy past its bound (rounds, age against the processor's STALE age, or the
+ *       original's time-to-live) → sent to the processor's {@code DeadLetterSink} with the reason
+ *       {@code RECHECK_LIMIT} and the function returns (WARN log, {@code
+ *       tandem.servicebus.rechecks{outcome=limit}});
+ *   <li>the same without a recheck (Kafka and Event Hubs triggers, or no recheck sender), or the
+ *       handler failed → throws {@link RetryLaterException}, so the trigger retries it (a Service Bus
+ *       retry counts toward {@code MaxDeliveryCount}; Kafka and Event Hubs triggers retry by their
+ *       retry policy).
  * </ul>
  *
  * <p>Only a message the function declares as a Service Bus trigger can be rechecked: the copy needs
@@ -122,6 +135,7 @@ public final class TandemFunctions {
   private final ShardHeartbeats heartbeats;
   /** Null without {@link Builder#recheckSender}: a Service Bus follower then retries too. */
   private final RecheckScheduler recheck;
+  private final Duration inProgressRecheckDelay;
 
   private TandemFunctions(Builder b, OnceProcessor processor) {
     MeterRegistry registry = b.registry != null ? b.registry : new SimpleMeterRegistry();
@@ -134,7 +148,10 @@ public final class TandemFunctions {
         : new ShardHeartbeats(b.ownership, b.replicationLog, b.shardCount, b.clock, b.probeTimeout,
             b.triggerProbe, b.heldExpiry, registry);
     this.recheck = b.recheckSender == null ? null
-        : RecheckScheduler.create(b.recheckSender, b.recheckDelay, registry, "functions");
+        : RecheckScheduler.create(b.recheckSender, b.recheckDelay, b.maxRechecks,
+            processor.staleAfter(), registry, "functions");
+    this.inProgressRecheckDelay = b.inProgressRecheckDelay != null ? b.inProgressRecheckDelay
+        : processor.claimLease().plus(processor.claimLease().dividedBy(10));
   }
 
   /** A new builder. */
@@ -234,15 +251,31 @@ public final class TandemFunctions {
       return outcome;
     }
     Outcome.RetryLater r = (Outcome.RetryLater) outcome;
-    if (recheck == null || r.reason() != Outcome.RetryReason.FENCED || r.id() == null
+    boolean parkable = r.reason() == Outcome.RetryReason.FENCED
+        || r.reason() == Outcome.RetryReason.IN_PROGRESS;
+    if (recheck == null || !parkable || r.id() == null
         || headers.apply(dev.tandem.core.TandemHeaders.ID) == null) {
-      // not a follower's copy (a failed handler, a claim in progress), or no way to park it
+      // a failed handler, or no way to park it: the trigger's retry
       throw new RetryLaterException(r);
     }
     Map<String, Object> properties = message.applicationPropertiesMap();
-    // the copy goes on the broker first; only then may the trigger complete the original
-    recheck.schedule(message.body(), properties, message.sessionId(), message.correlationId(),
-        message.contentType(), message.subject());
+    // An in-progress claim is waited for by a copy, not by trigger retries: each retry would count
+    // toward MaxDeliveryCount, and a crashed invocation's claim outlives ten quick retries.
+    Duration after = r.reason() == Outcome.RetryReason.IN_PROGRESS
+        ? inProgressRecheckDelay : recheck.delay();
+    try {
+      // the copy goes on the broker first; only then may the trigger complete the original
+      recheck.schedule(message.body(), properties, message.sessionId(), message.correlationId(),
+          message.contentType(), message.subject(), after, message.enqueuedTime(),
+          message.expiresAt());
+    } catch (RecheckScheduler.LimitExceeded e) {
+      Outcome dead = processor.deadLetterCopy(incoming, DeadLetterReason.RECHECK_LIMIT,
+          e.getMessage());
+      if (!dead.settled()) {
+        throw new RetryLaterException((Outcome.RetryLater) dead); // the sink failed: retry
+      }
+      return dead;
+    }
     return r;
   }
 
@@ -398,6 +431,8 @@ public final class TandemFunctions {
     private Duration heldExpiry = Duration.ofMinutes(5);
     private ServiceBusSenderClient recheckSender;
     private Duration recheckDelay = Duration.ofSeconds(5);
+    private Duration inProgressRecheckDelay;
+    private int maxRechecks = RecheckScheduler.DEFAULT_MAX_ROUNDS;
     private TandemClock clock = TandemClock.system();
     private MeterRegistry registry;
 
@@ -473,9 +508,11 @@ public final class TandemFunctions {
     }
 
     /**
-     * A sender to the Service Bus entity the function is triggered by (the same queue, or the topic
-     * of the subscription), in this region's namespace: a follower region's copy that the owner has
-     * not completed within {@code followerHold} is parked there as a recheck copy and the function
+     * A sender for recheck copies, in this region's namespace: to the queue the function is triggered
+     * by; for a topic subscription trigger, to a queue this subscription's app also has a trigger on
+     * (calling the same {@code once}) — never to the topic, whose every subscription would get the
+     * copy. A follower region's copy that the owner has not completed within {@code followerHold},
+     * or a copy whose id another claim holds, is parked there as a recheck copy and the function
      * returns, instead of a trigger retry that counts toward {@code MaxDeliveryCount} (see the class
      * doc). Applies to {@link #once(ServiceBusTriggerMessage, MessageHandler)} only. Optional.
      */
@@ -496,6 +533,34 @@ public final class TandemFunctions {
         throw new IllegalArgumentException("recheckDelay must be >= 0, got " + delay);
       }
       this.recheckDelay = delay;
+      return this;
+    }
+
+    /**
+     * When a Service Bus copy that found another claim of its id in progress is enqueued again, from
+     * now; default the processor's claim lease plus a tenth (a claim nobody renews has expired by
+     * then). Keep the claim lease short (about the entity's lock duration): a live handler's claim
+     * is renewed every third of it, so a short lease only shortens the wait after a crash.
+     */
+    public Builder inProgressRecheckDelay(Duration delay) {
+      Objects.requireNonNull(delay, "inProgressRecheckDelay");
+      if (delay.isNegative()) {
+        throw new IllegalArgumentException("inProgressRecheckDelay must be >= 0, got " + delay);
+      }
+      this.inProgressRecheckDelay = delay;
+      return this;
+    }
+
+    /**
+     * The most recheck copies of one message (default {@link RecheckScheduler#DEFAULT_MAX_ROUNDS});
+     * past it, or when a copy would come back older than the processor's STALE age, the message goes
+     * to the processor's dead-letter sink with the reason {@code RECHECK_LIMIT}.
+     */
+    public Builder maxRechecks(int max) {
+      if (max < 1) {
+        throw new IllegalArgumentException("maxRechecks must be >= 1, got " + max);
+      }
+      this.maxRechecks = max;
       return this;
     }
 

@@ -12,8 +12,11 @@ import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Parks a follower's Service Bus copy on the broker as a <b>recheck copy</b>: a new message to the
@@ -26,76 +29,192 @@ import java.util.Objects;
  * Functions specifics"). When the copy comes back, a shard this region owns by then is processed;
  * an id the owner completed meanwhile is skipped.
  *
+ * <p>Where copies go: to the entity the copies are received from when that is a <b>queue</b>; for a
+ * topic <b>subscription</b>, to a queue that this subscription's consumer also reads (its own recheck
+ * queue) — never to the topic, whose every subscription would receive the copy (other subscribers
+ * would process it again, other Tandem followers would park theirs, and copies would multiply).
+ * Service Bus cannot send to one subscription of a topic; a correlation-filter rule per
+ * subscription would need every rule of every subscriber changed. {@link #schedule(
+ * ServiceBusReceivedMessage, Duration, String)} refuses a copy of a subscription's message sent to
+ * that subscription's topic ({@link Misrouted}).
+ *
+ * <p>Bounded: a copy carries {@link #RECHECK_PROPERTY} (its round) and {@link #ORIGIN_PROPERTY} (when
+ * the original was first enqueued, epoch milliseconds, kept on every copy); a copy is refused with
+ * {@link LimitExceeded} past {@code maxRounds}, or when it would come back older than {@code maxAge}
+ * (the consumer's STALE rule: {@code OnceProcessor.staleAfter()}, so no parked copy outlives the
+ * records it is checked against), or when the original's own time-to-live ends before the recheck.
+ * The copy's time-to-live is what remains of the original's (it does not restart each round). The
+ * caller dead-letters a refused copy with the reason {@code RECHECK_LIMIT}.
+ *
  * <p>Shared by {@link TandemServiceBusProcessor} (a received SDK message) and {@code
  * TandemFunctions} (a Service Bus trigger's body and metadata); applications configure it through
  * their {@code recheckSender(...)} and need not use it directly.
  *
  * <p>Metrics: {@code tandem.servicebus.rechecks} tagged {@code source} and {@code outcome}
- * (scheduled, failed), and {@code tandem.servicebus.recheck.round}, the recheck number of each copy
+ * (scheduled, failed, limit, misrouted), and {@code tandem.servicebus.recheck.round}, the recheck number of each copy
  * scheduled (a copy rechecked many times points at an owner that neither completes nor is taken
  * over). Thread-safe (the SDK's sender client is).
  */
 public final class RecheckScheduler {
 
+  private static final Logger log = LoggerFactory.getLogger(RecheckScheduler.class);
+
   /** Application property counting the rechecks of a copy (not part of the envelope). */
   public static final String RECHECK_PROPERTY = "x-tandem-recheck";
 
+  /**
+   * Application property of a copy: when the original was first enqueued (epoch milliseconds), the
+   * start of every age bound (the original's enqueue time, else its {@code tandem-published-at}).
+   */
+  public static final String ORIGIN_PROPERTY = "x-tandem-first-enqueued";
+
+  /** The default bound on the rechecks of one message. */
+  public static final int DEFAULT_MAX_ROUNDS = 1000;
+
+  /** The default age bound: the store's default record TTL (7 days) minus its default margin. */
+  public static final Duration DEFAULT_MAX_AGE = Duration.ofDays(6);
+
   private final ServiceBusSenderClient sender;
   private final Duration delay;
+  private final int maxRounds;
+  private final Duration maxAge;
+  private final String source;
   private final Counter scheduled;
   private final Counter failed;
+  private final Counter limit;
+  private final Counter misrouted;
   private final DistributionSummary rounds;
 
-  private RecheckScheduler(ServiceBusSenderClient sender, Duration delay, MeterRegistry registry,
-      String source) {
+  private RecheckScheduler(ServiceBusSenderClient sender, Duration delay, int maxRounds,
+      Duration maxAge, MeterRegistry registry, String source) {
     this.sender = sender;
     this.delay = delay;
+    this.maxRounds = maxRounds;
+    this.maxAge = maxAge;
+    this.source = source;
     scheduled = Counter.builder("tandem.servicebus.rechecks").tag("source", source)
         .tag("outcome", "scheduled")
-        .description("follower copies parked on the broker as recheck copies").register(registry);
+        .description("copies parked on the broker as recheck copies").register(registry);
     failed = Counter.builder("tandem.servicebus.rechecks").tag("source", source)
         .tag("outcome", "failed")
         .description("recheck copies the broker did not take (the original is retried instead)")
+        .register(registry);
+    limit = Counter.builder("tandem.servicebus.rechecks").tag("source", source)
+        .tag("outcome", "limit")
+        .description("copies past the recheck bound (rounds, age or time-to-live): dead-lettered")
+        .register(registry);
+    misrouted = Counter.builder("tandem.servicebus.rechecks").tag("source", source)
+        .tag("outcome", "misrouted")
+        .description("recheck copies refused because they would go through the subscription's "
+            + "topic to every subscription")
         .register(registry);
     rounds = DistributionSummary.builder("tandem.servicebus.recheck.round").tag("source", source)
         .description("the recheck number of each recheck copy scheduled").register(registry);
   }
 
   /**
-   * A scheduler sending to {@code sender}'s entity, which must be the entity the copies were
-   * received from (the same queue, or the topic of the subscription), in this region's namespace.
-   *
-   * @param delay when a copy is enqueued, from now: about a takeover's time or the owner's p99
-   *     processing time, well below the idempotency records' TTL
-   * @param source the {@code source} tag of the metrics (e.g. {@code processor}, {@code functions})
+   * A scheduler with the default bounds ({@link #DEFAULT_MAX_ROUNDS}, {@link #DEFAULT_MAX_AGE}); see
+   * {@link #create(ServiceBusSenderClient, Duration, int, Duration, MeterRegistry, String)}.
    */
   public static RecheckScheduler create(ServiceBusSenderClient sender, Duration delay,
       MeterRegistry registry, String source) {
+    return create(sender, delay, DEFAULT_MAX_ROUNDS, DEFAULT_MAX_AGE, registry, source);
+  }
+
+  /**
+   * A scheduler sending to {@code sender}'s entity: the queue the copies were received from, or, for
+   * a topic subscription, a queue that subscription's consumer also reads (see the class doc), in
+   * this region's namespace.
+   *
+   * @param delay when a follower's copy is enqueued, from now: about a takeover's time or the owner's
+   *     p99 processing time, well below the idempotency records' TTL
+   * @param maxRounds the most rechecks of one message (its copies are dead-lettered past it)
+   * @param maxAge the oldest a copy may be when it comes back, counted from the original's first
+   *     enqueue: the consumer's STALE age ({@code OnceProcessor.staleAfter()}) or less
+   * @param source the {@code source} tag of the metrics (e.g. {@code processor}, {@code functions})
+   */
+  public static RecheckScheduler create(ServiceBusSenderClient sender, Duration delay,
+      int maxRounds, Duration maxAge, MeterRegistry registry, String source) {
     Objects.requireNonNull(sender, "sender");
     Objects.requireNonNull(delay, "delay");
+    Objects.requireNonNull(maxAge, "maxAge");
     Objects.requireNonNull(registry, "registry");
     Objects.requireNonNull(source, "source");
     if (delay.isNegative()) {
       throw new IllegalArgumentException("recheck delay must be >= 0, got " + delay);
     }
-    return new RecheckScheduler(sender, delay, registry, source);
+    if (maxRounds < 1) {
+      throw new IllegalArgumentException("maxRounds must be >= 1, got " + maxRounds);
+    }
+    if (maxAge.isNegative() || maxAge.isZero()) {
+      throw new IllegalArgumentException("maxAge must be > 0, got " + maxAge);
+    }
+    return new RecheckScheduler(sender, delay, maxRounds, maxAge, registry, source);
   }
 
-  /** How long after scheduling a copy is enqueued. */
+  /** How long after scheduling a follower's copy is enqueued. */
   public Duration delay() {
     return delay;
   }
 
+  /** The most rechecks of one message. */
+  public int maxRounds() {
+    return maxRounds;
+  }
+
+  /** The oldest a copy may be when it comes back. */
+  public Duration maxAge() {
+    return maxAge;
+  }
+
   /**
-   * Schedules the recheck copy of a message received through the SDK: its body, application
-   * properties, session id and the other properties the SDK copies.
+   * Schedules the recheck copy of a message received through the SDK, {@link #delay()} from now.
    *
-   * @return the copy's sequence number (it could cancel the copy)
+   * @return the copy's sequence number
+   * @throws LimitExceeded past the bound: no copy scheduled, dead-letter the original
    * @throws RuntimeException the sender's failure: no copy is on the broker, keep the original
    */
   public long schedule(ServiceBusReceivedMessage original) {
+    return schedule(original, delay, null);
+  }
+
+  /**
+   * Schedules the recheck copy of a message received through the SDK: its body, application
+   * properties, session id and the other properties the SDK copies, {@code after} from now.
+   *
+   * @param receivedFrom the entity path the original was received from (e.g. the processor
+   *     context's {@code getEntityPath()}, {@code topic/subscriptions/name} for a subscription), or
+   *     null when unknown
+   * @return the copy's sequence number
+   * @throws Misrouted when {@code receivedFrom} is a subscription of the topic this scheduler sends
+   *     to: no copy scheduled
+   * @throws LimitExceeded past the bound: no copy scheduled, dead-letter the original
+   * @throws RuntimeException the sender's failure: no copy is on the broker, keep the original
+   */
+  public long schedule(ServiceBusReceivedMessage original, Duration after, String receivedFrom) {
     Objects.requireNonNull(original, "original");
-    return schedule(new ServiceBusMessage(original), original.getApplicationProperties());
+    Objects.requireNonNull(after, "after");
+    checkRoute(receivedFrom);
+    Map<String, Object> properties = original.getApplicationProperties();
+    long origin = origin(properties, original.getEnqueuedTime());
+    // an AMQP header without a ttl reads as zero: no time-to-live of its own (the entity's default)
+    Duration ttl = original.getTimeToLive();
+    OffsetDateTime expiresAt = ttl == null || ttl.isZero() || ttl.isNegative() ? null
+        : original.getExpiresAt();
+    return schedule(new ServiceBusMessage(original), properties, after, origin, expiresAt);
+  }
+
+  /**
+   * Schedules the recheck copy of a message known by its parts, as a Service Bus trigger hands them
+   * to a function, {@link #delay()} from now.
+   *
+   * @see #schedule(byte[], Map, String, String, String, String, Duration, OffsetDateTime,
+   *     OffsetDateTime)
+   */
+  public long schedule(byte[] body, Map<String, Object> applicationProperties, String sessionId,
+      String correlationId, String contentType, String subject) {
+    return schedule(body, applicationProperties, sessionId, correlationId, contentType, subject,
+        delay, null, null);
   }
 
   /**
@@ -103,13 +222,21 @@ public final class RecheckScheduler {
    * to a function: the body's bytes and the application properties (the envelope among them).
    *
    * @param sessionId the message's session id, required for a session-enabled entity, else null
+   * @param after when the copy is enqueued, from now
+   * @param enqueuedTime the original's enqueue time (trigger metadata {@code EnqueuedTimeUtc}), or
+   *     null: the age bound then counts from {@code tandem-published-at}
+   * @param expiresAt the original's expiry (trigger metadata {@code ExpiresAtUtc}) when it has its own
+   *     time-to-live, or null
    * @return the copy's sequence number
    * @throws IllegalArgumentException when the properties carry no {@code tandem-id}
+   * @throws LimitExceeded past the bound: no copy scheduled, dead-letter the original
    * @throws RuntimeException the sender's failure: no copy is on the broker, keep the original
    */
   public long schedule(byte[] body, Map<String, Object> applicationProperties, String sessionId,
-      String correlationId, String contentType, String subject) {
+      String correlationId, String contentType, String subject, Duration after,
+      OffsetDateTime enqueuedTime, OffsetDateTime expiresAt) {
     Objects.requireNonNull(applicationProperties, "applicationProperties");
+    Objects.requireNonNull(after, "after");
     if (applicationProperties.get(TandemHeaders.ID) == null) {
       // a copy without the id would be processed as a new message: never park one
       throw new IllegalArgumentException("a recheck copy needs the envelope's " + TandemHeaders.ID
@@ -130,16 +257,42 @@ public final class RecheckScheduler {
     if (subject != null) {
       copy.setSubject(subject);
     }
-    return schedule(copy, applicationProperties);
+    return schedule(copy, applicationProperties, after,
+        origin(applicationProperties, enqueuedTime), expiresAt);
   }
 
-  private long schedule(ServiceBusMessage copy, Map<String, Object> originalProperties) {
-    copy.setMessageId(TandemIds.newId()); // new MessageId: duplicate detection must not eat it
+  private long schedule(ServiceBusMessage copy, Map<String, Object> originalProperties,
+      Duration after, long origin, OffsetDateTime expiresAt) {
+    Object id = originalProperties.get(TandemHeaders.ID);
     int round = round(originalProperties.get(RECHECK_PROPERTY)) + 1;
+    OffsetDateTime at = OffsetDateTime.now(ZoneOffset.UTC).plus(after);
+    long ageAtRecheck = at.toInstant().toEpochMilli() - origin;
+    String past = null;
+    if (round > maxRounds) {
+      past = "recheck round " + round + " is past the bound of " + maxRounds + " rounds";
+    } else if (ageAtRecheck > maxAge.toMillis()) {
+      past = "the copy would be " + Duration.ofMillis(ageAtRecheck) + " old at its recheck (first "
+          + "enqueued " + java.time.Instant.ofEpochMilli(origin) + "), past the bound of " + maxAge
+          + " (the consumer's STALE age)";
+    } else if (expiresAt != null && !expiresAt.isAfter(at)) {
+      past = "the original's time-to-live ends at " + expiresAt + ", before the recheck at " + at;
+    }
+    if (past != null) {
+      limit.increment();
+      log.warn("Tandem gives up rechecking {} ({}): {}; it is dead-lettered (reason RECHECK_LIMIT)",
+          id, source, past);
+      throw new LimitExceeded(String.valueOf(id), round, past);
+    }
+    if (expiresAt != null) {
+      // the copy lives only as long as the original would have: its TTL does not restart each round
+      copy.setTimeToLive(Duration.between(at, expiresAt));
+    }
+    copy.setMessageId(TandemIds.newId()); // new MessageId: duplicate detection must not eat it
     copy.getApplicationProperties().put(RECHECK_PROPERTY, round);
+    copy.getApplicationProperties().put(ORIGIN_PROPERTY, origin);
     long sequence;
     try {
-      sequence = sender.scheduleMessage(copy, OffsetDateTime.now(ZoneOffset.UTC).plus(delay));
+      sequence = sender.scheduleMessage(copy, at);
     } catch (RuntimeException e) {
       failed.increment();
       throw e;
@@ -147,6 +300,51 @@ public final class RecheckScheduler {
     scheduled.increment();
     rounds.record(round);
     return sequence;
+  }
+
+  /** Refuses a copy of a subscription's message sent back through that subscription's topic. */
+  private void checkRoute(String receivedFrom) {
+    if (receivedFrom == null) {
+      return;
+    }
+    int at = receivedFrom.toLowerCase(Locale.ROOT).indexOf("/subscriptions/");
+    String target = sender.getEntityPath();
+    if (at > 0 && target != null && receivedFrom.substring(0, at).equalsIgnoreCase(target)) {
+      misrouted.increment();
+      String detail = "a recheck copy of a message received from " + receivedFrom + " would be "
+          + "sent to topic " + target + " and so reach every subscription of it; configure a "
+          + "recheck sender to a queue this subscription's consumer also reads";
+      log.error("Tandem refuses to park a recheck copy ({}): {}", source, detail);
+      throw new Misrouted(detail);
+    }
+  }
+
+  /** When the original was first enqueued: a copy's {@link #ORIGIN_PROPERTY}, else its parts. */
+  private static long origin(Map<String, Object> properties, OffsetDateTime enqueuedTime) {
+    Object carried = properties.get(ORIGIN_PROPERTY);
+    long parsed = millis(carried);
+    if (parsed > 0) {
+      return parsed;
+    }
+    if (enqueuedTime != null) {
+      return enqueuedTime.toInstant().toEpochMilli();
+    }
+    long published = millis(properties.get(TandemHeaders.PUBLISHED_AT));
+    return published > 0 ? published : System.currentTimeMillis();
+  }
+
+  private static long millis(Object value) {
+    if (value instanceof Number n) {
+      return n.longValue();
+    }
+    if (value != null) {
+      try {
+        return (long) Double.parseDouble(value.toString().strip());
+      } catch (NumberFormatException e) {
+        return -1;
+      }
+    }
+    return -1;
   }
 
   /**
@@ -165,5 +363,30 @@ public final class RecheckScheduler {
       }
     }
     return 0;
+  }
+
+  /** A copy past the recheck bound: none was scheduled; the caller dead-letters the original. */
+  public static final class LimitExceeded extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+    private final int round;
+
+    LimitExceeded(String id, int round, String detail) {
+      super("recheck of " + id + " refused: " + detail);
+      this.round = round;
+    }
+
+    /** The round the refused copy would have been. */
+    public int round() {
+      return round;
+    }
+  }
+
+  /** A recheck copy that would go through a topic to every subscription: none was scheduled. */
+  public static final class Misrouted extends IllegalStateException {
+    private static final long serialVersionUID = 1L;
+
+    Misrouted(String detail) {
+      super(detail);
+    }
   }
 }

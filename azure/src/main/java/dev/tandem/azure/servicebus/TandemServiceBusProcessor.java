@@ -6,6 +6,7 @@ import com.azure.messaging.servicebus.ServiceBusReceiverClient;
 import com.azure.messaging.servicebus.ServiceBusSenderClient;
 import dev.tandem.core.Shards;
 import dev.tandem.core.TandemHeaders;
+import dev.tandem.consumer.DeadLetterReason;
 import dev.tandem.consumer.DeadLetterSink;
 import dev.tandem.consumer.IncomingMessage;
 import dev.tandem.consumer.MessageHandler;
@@ -48,9 +49,17 @@ import java.util.function.IntToLongFunction;
  *
  * <ul>
  *   <li>processed, skipped (already COMPLETED), passed through → <b>complete</b>;
- *   <li>handler failed, another claim in progress, dead-letter sink failed → <b>abandon</b>. Every
- *       abandon counts toward the entity's {@code MaxDeliveryCount}: Service Bus then dead-letters the
- *       message itself, so keep {@code MaxDeliveryCount} above the store's {@code maxAttempts};
+ *   <li>handler failed, dead-letter sink failed → <b>abandon</b>. Every abandon counts toward the
+ *       entity's {@code MaxDeliveryCount}: Service Bus then dead-letters the message itself, so keep
+ *       {@code MaxDeliveryCount} above the store's {@code maxAttempts};
+ *   <li>another claim of the id is in progress (typically this message's earlier delivery, whose
+ *       invocation crashed or timed out, or lost its lock while its handler still runs) → a <b>recheck
+ *       copy</b> is scheduled for when that claim's lease has run out ({@link
+ *       Builder#inProgressRecheckDelay}, default the claim lease plus a tenth) and the delivered
+ *       message is completed: waiting costs no delivery attempt. A claim whose holder died is no
+ *       longer renewed and expires within one claim lease, so the copy then re-claims it (reported as
+ *       a possible re-run); a holder still running renews it, and the copy waits another round.
+ *       Without a recheck sender: abandon, as before;
  *   <li>dead-lettered (conflict, stale, missing or malformed envelope, max attempts), or skipped
  *       because the id is DEAD_LETTERED (in this or the other region) → <b>dead-letter</b> with the
  *       reason and a description: nothing is dropped silently;
@@ -63,8 +72,16 @@ import java.util.function.IntToLongFunction;
  *       completed: the copy is safe on the broker and no abandon loop runs it into the DLQ. A copy of
  *       a shard this region owns by then is processed. Without a recheck sender the follower
  *       abandons instead (each abandon counts toward {@code MaxDeliveryCount}). See {@link
- *       RecheckScheduler}.
+ *       RecheckScheduler};
+ *   <li>a copy past the recheck bound (rounds, or age against the processor's STALE age, or the
+ *       original's time-to-live) → <b>dead-letter</b> with the reason {@code RECHECK_LIMIT}.
  * </ul>
+ *
+ * <p>The recheck sender sends to the queue the messages come from; for a topic subscription, to a
+ * queue this subscription's consumer also reads (run the same processor on it), never to the topic:
+ * every subscription would get the copy. A copy that would go to the subscription's own topic is
+ * refused (ERROR log, {@code tandem.servicebus.rechecks{outcome=misrouted}}) and the message
+ * abandoned.
  *
  * <p>Shard ownership: with {@link Builder#ownership} the processor is fenced by it and each shard's
  * epoch is the ownership's current one, so a takeover (by whoever drives the ownership's heartbeats
@@ -76,8 +93,8 @@ import java.util.function.IntToLongFunction;
  * {@code shardCount}, as the publisher computes it.
  *
  * <p>Metrics: {@code tandem.servicebus.settled} tagged {@code outcome} (complete, abandon,
- * dead-letter, follower-complete, recheck-scheduled), and the {@link RecheckScheduler}'s meters
- * with {@code source=processor}. Thread-safe.
+ * dead-letter, follower-complete, recheck-scheduled, in-progress-recheck), and the {@link
+ * RecheckScheduler}'s meters with {@code source=processor}. Thread-safe.
  */
 public final class TandemServiceBusProcessor {
 
@@ -90,6 +107,7 @@ public final class TandemServiceBusProcessor {
   /** Null without a recheck sender: a follower then abandons. */
   private final RecheckScheduler recheck;
   private final Duration followerHold;
+  private final Duration inProgressRecheckDelay;
   private final Duration pollInterval;
   private final MeterRegistry registry;
 
@@ -98,10 +116,22 @@ public final class TandemServiceBusProcessor {
     this.shardCount = b.shardCount;
     this.epochOfShard = b.ownership != null ? b.ownership::epoch : b.epochOfShard;
     this.recheck = b.recheckSender == null ? null
-        : RecheckScheduler.create(b.recheckSender, b.recheckDelay, b.registry, "processor");
+        : RecheckScheduler.create(b.recheckSender, b.recheckDelay, b.maxRechecks,
+            processor.staleAfter(), b.registry, "processor");
     this.followerHold = b.followerHold;
+    this.inProgressRecheckDelay = b.inProgressRecheckDelay != null ? b.inProgressRecheckDelay
+        : defaultInProgressRecheckDelay(processor.claimLease());
     this.pollInterval = b.pollInterval;
     this.registry = b.registry;
+  }
+
+  /**
+   * When a copy that found another claim in progress comes back by default: one claim lease (the
+   * most a claim whose holder stopped renewing can have left) plus a tenth of it, for the renewal
+   * that may have been on its way.
+   */
+  static Duration defaultInProgressRecheckDelay(Duration claimLease) {
+    return claimLease.plus(claimLease.dividedBy(10));
   }
 
   /** A new builder. */
@@ -152,6 +182,11 @@ public final class TandemServiceBusProcessor {
       count("dead-letter");
     } else if (outcome instanceof Outcome.RetryLater r && r.reason() == Outcome.RetryReason.FENCED) {
       follow(settlement, incoming);
+    } else if (outcome instanceof Outcome.RetryLater r
+        && r.reason() == Outcome.RetryReason.IN_PROGRESS && recheck != null) {
+      // Waiting by abandons would spend MaxDeliveryCount (each abandon and each lock expiry counts)
+      // and, with a claim of a crashed invocation, dead-letter the only copy: park it instead.
+      park(settlement, inProgressRecheckDelay, "in-progress-recheck");
     } else if (outcome.settled()) {
       settlement.complete();
       count("complete");
@@ -188,15 +223,31 @@ public final class TandemServiceBusProcessor {
       count("abandon");
       return;
     }
+    park(settlement, recheck.delay(), "recheck-scheduled");
+  }
+
+  /**
+   * Parks a recheck copy {@code after} from now and completes the delivered message; past the
+   * recheck bound, dead-letters it instead.
+   */
+  private void park(Settlement settlement, Duration after, String outcome) {
     try {
-      recheck.schedule(settlement.message());
+      recheck.schedule(settlement.message(), after, settlement.entityPath());
+    } catch (RecheckScheduler.LimitExceeded e) {
+      settlement.deadLetter(DeadLetterReason.RECHECK_LIMIT.name(), e.getMessage());
+      count("dead-letter");
+      return;
+    } catch (RecheckScheduler.Misrouted e) {
+      settlement.abandon(); // a misconfiguration (logged): no copy through the topic, keep this one
+      count("abandon");
+      return;
     } catch (RuntimeException e) {
       settlement.abandon(); // no copy on the broker: keep the original
       count("abandon");
       throw e;
     }
     settlement.complete(); // only once the copy is on the broker
-    count("recheck-scheduled");
+    count(outcome);
   }
 
   /**
@@ -249,6 +300,8 @@ public final class TandemServiceBusProcessor {
     private ServiceBusSenderClient recheckSender;
     private Duration followerHold = DEFAULT_FOLLOWER_HOLD;
     private Duration recheckDelay = DEFAULT_RECHECK_DELAY;
+    private Duration inProgressRecheckDelay;
+    private int maxRechecks = RecheckScheduler.DEFAULT_MAX_ROUNDS;
     private Duration pollInterval = Duration.ofMillis(20);
     private MeterRegistry registry;
 
@@ -301,7 +354,11 @@ public final class TandemServiceBusProcessor {
       return this;
     }
 
-    /** A sender to the same entity, for a follower's recheck copies (optional: else abandon). */
+    /**
+     * A sender for recheck copies (optional: else abandon): to the queue the messages come from, or
+     * for a topic subscription to a queue this subscription's consumer also reads — never the topic
+     * (see the class doc).
+     */
     public Builder recheckSender(ServiceBusSenderClient sender) {
       this.recheckSender = Objects.requireNonNull(sender, "sender");
       return this;
@@ -322,6 +379,32 @@ public final class TandemServiceBusProcessor {
         throw new IllegalArgumentException("recheckDelay must be >= 0, got " + delay);
       }
       this.recheckDelay = delay;
+      return this;
+    }
+
+    /**
+     * When a copy that found another claim of its id in progress is enqueued again, from now;
+     * default the processor's claim lease plus a tenth (a claim nobody renews has expired by then).
+     */
+    public Builder inProgressRecheckDelay(Duration delay) {
+      Objects.requireNonNull(delay, "inProgressRecheckDelay");
+      if (delay.isNegative()) {
+        throw new IllegalArgumentException("inProgressRecheckDelay must be >= 0, got " + delay);
+      }
+      this.inProgressRecheckDelay = delay;
+      return this;
+    }
+
+    /**
+     * The most recheck copies of one message (default {@link RecheckScheduler#DEFAULT_MAX_ROUNDS});
+     * past it, or when a copy would come back older than the processor's STALE age, the message is
+     * dead-lettered with the reason {@code RECHECK_LIMIT}.
+     */
+    public Builder maxRechecks(int max) {
+      if (max < 1) {
+        throw new IllegalArgumentException("maxRechecks must be >= 1, got " + max);
+      }
+      this.maxRechecks = max;
       return this;
     }
 
