@@ -39,7 +39,7 @@ import org.slf4j.LoggerFactory;
  * that subscription's topic ({@link Misrouted}).
  *
  * <p>Bounded: a copy carries {@link #RECHECK_PROPERTY} (its round) and {@link #ORIGIN_PROPERTY} (when
- * the original was first enqueued, epoch milliseconds, kept on every copy); a copy is refused with
+ * the original was first enqueued or, if earlier, published: epoch milliseconds, kept on every copy); a copy is refused with
  * {@link LimitExceeded} past {@code maxRounds}, or when it would come back older than {@code maxAge}
  * (the consumer's STALE rule: {@code OnceProcessor.staleAfter()}, so no parked copy outlives the
  * records it is checked against), or when the original's own time-to-live ends before the recheck.
@@ -319,18 +319,25 @@ public final class RecheckScheduler {
     }
   }
 
-  /** When the original was first enqueued: a copy's {@link #ORIGIN_PROPERTY}, else its parts. */
+  /**
+   * Where the age bound starts: the earliest of a copy's {@link #ORIGIN_PROPERTY}, the original's
+   * enqueue time and its {@code tandem-published-at} (the consumer's STALE rule counts from the
+   * latter; a replayed publish is enqueued later than it was published).
+   */
   private static long origin(Map<String, Object> properties, OffsetDateTime enqueuedTime) {
-    Object carried = properties.get(ORIGIN_PROPERTY);
-    long parsed = millis(carried);
-    if (parsed > 0) {
-      return parsed;
+    long origin = Long.MAX_VALUE;
+    long carried = millis(properties.get(ORIGIN_PROPERTY));
+    if (carried > 0) {
+      origin = carried;
     }
     if (enqueuedTime != null) {
-      return enqueuedTime.toInstant().toEpochMilli();
+      origin = Math.min(origin, enqueuedTime.toInstant().toEpochMilli());
     }
     long published = millis(properties.get(TandemHeaders.PUBLISHED_AT));
-    return published > 0 ? published : System.currentTimeMillis();
+    if (published > 0) {
+      origin = Math.min(origin, published);
+    }
+    return origin == Long.MAX_VALUE ? System.currentTimeMillis() : origin;
   }
 
   private static long millis(Object value) {
