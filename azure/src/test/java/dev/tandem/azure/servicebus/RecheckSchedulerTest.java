@@ -3,6 +3,7 @@ package dev.tandem.azure.servicebus;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.mockito.ArgumentMatchers.any;
 import static org.mockito.Mockito.mock;
 import static org.mockito.Mockito.never;
@@ -72,5 +73,49 @@ class RecheckSchedulerTest {
     assertEquals(3, RecheckScheduler.round(" 3 "));
     assertEquals(0, RecheckScheduler.round("many"));
     assertEquals(0, RecheckScheduler.round(-4));
+  }
+
+  @Test
+  void aCopyCarriesTheEarliestOriginAndWhatRemainsOfTheOriginalsTimeToLive() {
+    when(sender.scheduleMessage(any(ServiceBusMessage.class), any(OffsetDateTime.class)))
+        .thenReturn(9L);
+    FakeServiceBus namespace = new FakeServiceBus();
+    FakeServiceBus.Entity queue = namespace.queue("orders", 10, Duration.ofSeconds(30));
+    String id = TandemIds.newId();
+    long publishedAt = System.currentTimeMillis() - 60_000; // published a minute before its enqueue
+    ServiceBusMessage original = new ServiceBusMessage("order")
+        .setMessageId(id).setTimeToLive(Duration.ofMinutes(10));
+    original.getApplicationProperties().put(TandemHeaders.ID, id);
+    original.getApplicationProperties().put(TandemHeaders.PUBLISHED_AT, String.valueOf(publishedAt));
+    namespace.sender("orders").sendMessage(original);
+    ServiceBusReceivedMessage received = queue.receive().orElseThrow().message();
+
+    recheck.schedule(received, Duration.ofSeconds(3), "orders");
+
+    ArgumentCaptor<ServiceBusMessage> copy = ArgumentCaptor.forClass(ServiceBusMessage.class);
+    ArgumentCaptor<OffsetDateTime> at = ArgumentCaptor.forClass(OffsetDateTime.class);
+    verify(sender).scheduleMessage(copy.capture(), at.capture());
+    assertEquals(publishedAt, copy.getValue().getApplicationProperties()
+        .get(RecheckScheduler.ORIGIN_PROPERTY), "the earlier of publish and enqueue");
+    Duration ttl = copy.getValue().getTimeToLive();
+    Duration expected = Duration.between(at.getValue(), received.getExpiresAt());
+    assertEquals(expected, ttl, "the copy expires when the original would have");
+    assertTrue(ttl.compareTo(Duration.ofMinutes(10)) < 0, "not restarted: " + ttl);
+  }
+
+  @Test
+  void aCopyOfASubscriptionsMessageIsNeverSentToItsTopic() {
+    when(sender.getEntityPath()).thenReturn("orders");
+    ServiceBusReceivedMessage received = ReceivedMessages.of(new byte[0], TandemIds.newId(), null,
+        Map.of(TandemHeaders.ID, TandemIds.newId()), 1);
+
+    assertThrows(RecheckScheduler.Misrouted.class,
+        () -> recheck.schedule(received, Duration.ZERO, "orders/subscriptions/billing"));
+    assertThrows(RecheckScheduler.Misrouted.class,
+        () -> recheck.schedule(received, Duration.ZERO, "ORDERS/Subscriptions/billing"));
+    verify(sender, never()).scheduleMessage(any(ServiceBusMessage.class),
+        any(OffsetDateTime.class));
+    assertEquals(2.0, meters.get("tandem.servicebus.rechecks").tag("outcome", "misrouted")
+        .counter().count());
   }
 }
