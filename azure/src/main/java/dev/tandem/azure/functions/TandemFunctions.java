@@ -228,12 +228,13 @@ public final class TandemFunctions {
   /**
    * Runs {@code handler} once for a Service Bus trigger's message across regions. As {@link
    * #once(Function, byte[], int, MessageHandler)}, except that a follower region which could not
-   * settle the copy within {@code followerHold} schedules a recheck copy (with a {@link
-   * Builder#recheckSender}) and returns normally, so that the trigger completes the original (see
-   * the class doc).
+   * settle the copy within {@code followerHold}, or a copy whose id another claim holds, schedules a
+   * recheck copy (with a {@link Builder#recheckSender}) and returns normally, so that the trigger
+   * completes the original (see the class doc).
    *
-   * @return the outcome: settled, or {@link Outcome.RetryLater} ({@code FENCED}) when a recheck copy
-   *     was scheduled in place of this one
+   * @return the outcome: settled ({@link Outcome.DeadLettered} with {@code RECHECK_LIMIT} for a
+   *     copy past the recheck bound), or {@link Outcome.RetryLater} ({@code FENCED} or {@code
+   *     IN_PROGRESS}) when a recheck copy was scheduled in place of this one
    * @throws IllegalArgumentException when the {@code ApplicationProperties} metadata is missing or
    *     unreadable (the function must declare it)
    * @throws RetryLaterException when the message must be retried and no recheck applies
