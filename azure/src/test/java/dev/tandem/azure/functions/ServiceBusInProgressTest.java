@@ -213,4 +213,18 @@ class ServiceBusInProgressTest {
     assertEquals(com.azure.messaging.servicebus.ServiceBusFailureReason.MESSAGE_LOCK_LOST,
         e.getReason());
   }
+
+  @Test
+  void triggerTimesAreReadFromTheFormsTheWorkerBindsAndKeptByTheOtherWithMethods() {
+    java.time.OffsetDateTime t = java.time.OffsetDateTime.parse("2026-12-05T00:10:00Z");
+    ServiceBusTriggerMessage m = ServiceBusTriggerMessage.of(new byte[0], java.util.Map.of(), 1)
+        .withTimes("2026-12-05T00:10:00Z", t.toInstant().plusSeconds(60))
+        .withSessionId("s-1").withSystemProperties("c", "text/plain", "subject");
+    assertEquals(t, m.enqueuedTime());
+    assertEquals(t.plusSeconds(60), m.expiresAt());
+    assertEquals(t, ServiceBusTriggerMessage.of(new byte[0], java.util.Map.of(), 1)
+        .withTimes("2026-12-05T00:10:00", null).enqueuedTime(), "a zone-less UTC text");
+    assertEquals(null, ServiceBusTriggerMessage.of(new byte[0], java.util.Map.of(), 1)
+        .withTimes("yesterday", null).enqueuedTime(), "unreadable is left out");
+  }
 }
