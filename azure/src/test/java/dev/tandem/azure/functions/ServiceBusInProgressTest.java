@@ -43,8 +43,9 @@ class ServiceBusInProgressTest {
 
   static final int SHARDS = 4;
   static final int MAX_DELIVERY_COUNT = 10;
-  static final Duration LOCK = Duration.ofMillis(400);
-  static final Duration CLAIM_LEASE = Duration.ofMillis(1500);
+  static final Duration LOCK = Duration.ofMillis(500);
+  /** Well above the lock: the redelivery must find the crashed claim still live, even under load. */
+  static final Duration CLAIM_LEASE = Duration.ofSeconds(3);
 
   /** The worker process dies inside the function: nothing after it runs, nothing is settled. */
   static final class HostCrash extends Error {
@@ -187,7 +188,7 @@ class ServiceBusInProgressTest {
 
   @Test
   void theFakeCountsAbandonsAndLockExpiriesAndDeadLettersPastMaxDeliveryCount() {
-    FakeServiceBus.Entity queue = namespace.queue("q", 3, Duration.ofMillis(100));
+    FakeServiceBus.Entity queue = namespace.queue("q", 3, Duration.ofMillis(500));
     ServiceBusSenderClient sender = namespace.sender("q");
     String id = TandemIds.newId();
     sender.sendMessage(published(id));
