@@ -286,6 +286,10 @@ public final class RecheckScheduler {
     if (expiresAt != null) {
       // the copy lives only as long as the original would have: its TTL does not restart each round
       copy.setTimeToLive(Duration.between(at, expiresAt));
+    } else if (copy.getTimeToLive() != null
+        && (copy.getTimeToLive().isZero() || copy.getTimeToLive().isNegative())) {
+      // a received header without a ttl reads as zero; sent as zero it would mean "expire at once"
+      copy.setTimeToLive(null);
     }
     copy.setMessageId(TandemIds.newId()); // new MessageId: duplicate detection must not eat it
     copy.getApplicationProperties().put(RECHECK_PROPERTY, round);

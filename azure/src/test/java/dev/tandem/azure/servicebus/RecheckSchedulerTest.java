@@ -118,4 +118,22 @@ class RecheckSchedulerTest {
     assertEquals(2.0, meters.get("tandem.servicebus.rechecks").tag("outcome", "misrouted")
         .counter().count());
   }
+
+  @Test
+  void aCopyOfAMessageWithoutItsOwnTimeToLiveIsSentWithoutOne() {
+    when(sender.scheduleMessage(any(ServiceBusMessage.class), any(OffsetDateTime.class)))
+        .thenReturn(3L);
+    FakeServiceBus namespace = new FakeServiceBus();
+    FakeServiceBus.Entity queue = namespace.queue("orders", 10, Duration.ofSeconds(30));
+    String id = TandemIds.newId();
+    ServiceBusMessage original = new ServiceBusMessage("order").setMessageId(id);
+    original.getApplicationProperties().put(TandemHeaders.ID, id);
+    namespace.sender("orders").sendMessage(original);
+
+    recheck.schedule(queue.receive().orElseThrow().message());
+
+    ArgumentCaptor<ServiceBusMessage> copy = ArgumentCaptor.forClass(ServiceBusMessage.class);
+    verify(sender).scheduleMessage(copy.capture(), any(OffsetDateTime.class));
+    assertEquals(null, copy.getValue().getTimeToLive(), "the entity's default applies");
+  }
 }
