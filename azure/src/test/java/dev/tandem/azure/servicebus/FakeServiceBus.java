@@ -54,8 +54,12 @@ import java.util.concurrent.atomic.AtomicLong;
  *   <li>Duplicate detection (optional per entity): a MessageId seen before is accepted and dropped.
  * </ul>
  *
- * Time is the wall clock (scheduled enqueue times are wall-clock {@link OffsetDateTime}s), so tests
- * use short lock durations and delays. Thread-safe.
+ * Simplifications: a message scheduled to a topic is matched against the subscriptions' rules when
+ * it is scheduled, not at its enqueue time (same result while rules do not change); no sessions, no
+ * partitions, no size limits (FakeNamespace models the send side's batches and sizes).
+ *
+ * <p>Time is the wall clock (scheduled enqueue times are wall-clock {@link OffsetDateTime}s), so
+ * tests use short lock durations and delays. Thread-safe.
  */
 public final class FakeServiceBus {
 
