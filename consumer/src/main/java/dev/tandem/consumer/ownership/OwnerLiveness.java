@@ -33,11 +33,11 @@ import org.slf4j.LoggerFactory;
  *       live broker. The probes are this region's changelog broker and the broker of every trigger
  *       the application consumes from: an owner that cannot receive its shards' messages must not
  *       keep them.
- *   <li>The policy hears {@link ShardOwnership#ownerAlive} for every shard whose lease names this
- *       region (a WITNESS grant is renewed even before it lets the owner process).
  *   <li>After a silence longer than {@code revalidateAfter} (or before the first renewal) the
  *       changelogs are re-read ({@link ShardOwnership#revalidate}) before anything is renewed: a
- *       follower may have taken the shards over meanwhile.
+ *       follower may have taken the shards over meanwhile. If they cannot be, the round is silent.
+ *   <li>The policy hears {@link ShardOwnership#ownerAlive} for every shard whose lease names this
+ *       region (a WITNESS grant is renewed even before it lets the owner process).
  *   <li>Heartbeats for the shards it still owns; the view is valid from the round's start.
  *   <li>At most one failback per round ({@link ShardOwnership#failBackIfDue}), so the other shards
  *       keep their heartbeats between handovers.
@@ -209,12 +209,9 @@ public final class OwnerLiveness {
       return new RenewalOutcome(RenewalOutcome.Kind.BROKER_SILENT, Set.of(), notReady,
           silent + ", so no heartbeat was written for shards " + leaseOwned, Optional.empty());
     }
-    // the owner runs and every broker it depends on answers: a policy with an outside lease may
-    // keep it, even for a shard it may not process yet
     Set<Integer> owned = new TreeSet<>();
     for (int s : leaseOwned) {
       try {
-        ownership.ownerAlive(s);
         if (ownership.owns(s)) {
           owned.add(s);
         }
@@ -222,17 +219,26 @@ public final class OwnerLiveness {
         notReady.add(s);
       }
     }
-    if (owned.isEmpty()) {
-      return new RenewalOutcome(RenewalOutcome.Kind.RENEWED, Set.of(), notReady, null,
-          Optional.empty());
-    }
-    // after a silence, a heartbeat must not renew a lease a follower has taken over meanwhile
+    // after a silence, a heartbeat must not renew a lease a follower has taken over meanwhile; and
+    // an owner that cannot re-read its own changelog processes nothing, so it tells the policy
+    // nothing either: a witness lease it kept would only stop the peer from taking over
     if (!ensureValid(owned)) {
       return new RenewalOutcome(RenewalOutcome.Kind.REVALIDATION_FAILED, Set.of(), notReady,
           "re-reading the changelogs after a silence failed for shards " + owned, Optional.empty());
     }
-    // valid from the round's start: the heartbeats below can only be later than that
-    markValid(t0);
+    if (!owned.isEmpty()) {
+      // valid from the round's start: the heartbeats below can only be later than that
+      markValid(t0);
+    }
+    // the owner runs, every broker it depends on answers and its view is valid: a policy with an
+    // outside lease may keep it, even for a shard it may not process yet (WITNESS before a grant)
+    for (int s : leaseOwned) {
+      try {
+        ownership.ownerAlive(s);
+      } catch (StoreException e) {
+        notReady.add(s);
+      }
+    }
     Set<Integer> renewed = new TreeSet<>();
     for (int s : owned) {
       try {
