@@ -99,8 +99,13 @@ import java.util.logging.Logger;
  * }
  * }</pre>
  *
- * <p>Only the owner's heartbeat renews a lease, and only after this region's own changelog broker
- * answered: a region whose broker is down stays silent, so the other region takes over. An owner
+ * <p>Only the owner's heartbeat renews a lease, and only after every broker this region depends on
+ * answered — its own changelog broker and each trigger's ({@link Builder#triggerProbe(BrokerProbe)};
+ * a Service Bus trigger's namespace through its {@link Builder#recheckSender} by default): a region
+ * whose changelog broker or Service Bus namespace is down stays silent, so the other region takes
+ * over and processes its shards' messages. The protocol is the one the Kafka poll loop runs ({@link
+ * dev.tandem.consumer.ownership.OwnerLiveness}); with {@code ShardOwnership.Builder.failbackAfter} a
+ * shard goes back to its recovered home region. An owner
  * whose last renewal is older than the ownership's {@code revalidateAfter} (no timer ran on this
  * instance, or its broker was down) renews — re-reading the changelogs first — before it processes,
  * and answers {@link RetryLaterException} while it cannot.
@@ -300,8 +305,8 @@ public final class TandemFunctions {
 
   /**
    * One heartbeat tick, for a timer-triggered function (see the class doc): for every shard this
-   * region owns, renews its lease — only after this region's own changelog broker answered (and the
-   * {@link Builder#triggerProbe trigger probe}, if any), and after re-reading the changelogs when
+   * region owns, renews its lease — only after this region's own changelog broker and every {@link
+   * Builder#triggerProbe(BrokerProbe) trigger probe} answered, and after re-reading the changelogs when
    * the last renewal is older than the ownership's {@code revalidateAfter}; for every shard it
    * follows, lets the ownership policy decide on a takeover, and reports each takeover with its
    * duplicate bound.
