@@ -7,6 +7,8 @@ import dev.tandem.consumer.IncomingMessage;
 import dev.tandem.consumer.MessageHandler;
 import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.consumer.Outcome;
+import dev.tandem.azure.servicebus.ServiceBusNamespaceProbe;
+import dev.tandem.consumer.ownership.BrokerProbe;
 import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.core.Envelope;
 import dev.tandem.core.Shards;
@@ -18,6 +20,8 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -25,6 +29,7 @@ import java.util.ServiceLoader;
 import java.util.function.BooleanSupplier;
 import java.util.function.Function;
 import java.util.function.IntToLongFunction;
+import java.util.logging.Logger;
 
 /**
  * Process-once for Azure Functions: the plain helper {@link #once} for any trigger, and the
@@ -107,8 +112,13 @@ import java.util.function.IntToLongFunction;
  * }
  * }</pre>
  *
- * <p>Only the owner's heartbeat renews a lease, and only after this region's own changelog broker
- * answered: a region whose broker is down stays silent, so the other region takes over. An owner
+ * <p>Only the owner's heartbeat renews a lease, and only after every broker this region depends on
+ * answered — its own changelog broker and each trigger's ({@link Builder#triggerProbe(BrokerProbe)};
+ * a Service Bus trigger's namespace through its {@link Builder#recheckSender} by default): a region
+ * whose changelog broker or Service Bus namespace is down stays silent, so the other region takes
+ * over and processes its shards' messages. The protocol is the one the Kafka poll loop runs ({@link
+ * dev.tandem.consumer.ownership.OwnerLiveness}); with {@code ShardOwnership.Builder.failbackAfter} a
+ * shard goes back to its recovered home region. An owner
  * whose last renewal is older than the ownership's {@code revalidateAfter} (no timer ran on this
  * instance, or its broker was down) renews — re-reading the changelogs first — before it processes,
  * and answers {@link RetryLaterException} while it cannot.
@@ -124,6 +134,7 @@ import java.util.function.IntToLongFunction;
  */
 public final class TandemFunctions {
 
+  private static final Logger log = Logger.getLogger(TandemFunctions.class.getName());
   private static volatile TandemFunctions installed;
 
   private final OnceProcessor processor;
@@ -133,6 +144,10 @@ public final class TandemFunctions {
   /** Null without {@link Builder#ownership}: then every shard is processed here at its given epoch. */
   private final ShardOwnership ownership;
   private final ShardHeartbeats heartbeats;
+  /** Whether the heartbeat probes any trigger's broker (else a Service Bus message warns once). */
+  private final boolean triggerProbed;
+  private final java.util.concurrent.atomic.AtomicBoolean unprobedWarned =
+      new java.util.concurrent.atomic.AtomicBoolean();
   /** Null without {@link Builder#recheckSender}: a Service Bus follower then retries too. */
   private final RecheckScheduler recheck;
   private final Duration inProgressRecheckDelay;
@@ -144,14 +159,41 @@ public final class TandemFunctions {
     this.ownership = b.ownership;
     this.epochOfShard = b.ownership != null ? b.ownership::epoch : b.epochOfShard;
     this.followerHoldNanos = b.followerHold.toNanos();
+    List<BrokerProbe> probes = b.ownership == null ? List.of() : triggerProbes(b);
+    this.triggerProbed = !probes.isEmpty();
     this.heartbeats = b.ownership == null ? null
         : new ShardHeartbeats(b.ownership, b.replicationLog, b.shardCount, b.clock, b.probeTimeout,
-            b.triggerProbe, b.heldExpiry, registry);
+            probes, b.heldExpiry, registry);
     this.recheck = b.recheckSender == null ? null
         : RecheckScheduler.create(b.recheckSender, b.recheckDelay, b.maxRechecks,
             processor.staleAfter(), registry, "functions");
     this.inProgressRecheckDelay = b.inProgressRecheckDelay != null ? b.inProgressRecheckDelay
         : processor.claimLease().plus(processor.claimLease().dividedBy(10));
+  }
+
+  /**
+   * The probes of the triggers' brokers the heartbeat asks besides the own changelog: the ones the
+   * builder was given; else, for a Service Bus trigger declared by its recheck sender, that
+   * namespace (issue 15 item 8: without it a region whose namespace is down kept its shards while
+   * its changelog answered, and their messages waited out the outage); else none, said loudly.
+   */
+  private static List<BrokerProbe> triggerProbes(Builder b) {
+    if (!b.triggerProbes.isEmpty()) {
+      return List.copyOf(b.triggerProbes);
+    }
+    if (b.recheckSender != null) {
+      BrokerProbe p = ServiceBusNamespaceProbe.of(b.recheckSender);
+      log.info(() -> "Tandem " + b.ownership.self() + ": the heartbeat probes the Service Bus"
+          + " trigger's namespace through the recheck sender (" + p.name() + ")");
+      return List.of(p);
+    }
+    log.warning(() -> "Tandem " + b.ownership.self() + ": shard ownership without a trigger probe:"
+        + " the heartbeat checks only this region's changelog broker. If a trigger's broker (a"
+        + " Service Bus namespace, a Kafka cluster other than the changelog's) can be down while the"
+        + " changelog answers, this region keeps its shards and their messages wait out the outage;"
+        + " give TandemFunctions.Builder.triggerProbe(...) one probe per trigger"
+        + " (ServiceBusNamespaceProbe.of(receiverOrSender), KafkaClusterProbe.of(...))");
+    return List.of();
   }
 
   /** A new builder. */
@@ -244,6 +286,14 @@ public final class TandemFunctions {
   public Outcome once(ServiceBusTriggerMessage message, MessageHandler handler) {
     Objects.requireNonNull(message, "message");
     Objects.requireNonNull(handler, "handler");
+    if (ownership != null && !triggerProbed && unprobedWarned.compareAndSet(false, true)) {
+      // a declared Service Bus trigger whose namespace the heartbeat does not probe (issue 15.8)
+      log.warning(() -> "Tandem " + ownership.self() + ": a Service Bus trigger runs, but the"
+          + " heartbeat does not probe its namespace: while the namespace is down this region"
+          + " keeps its shards and their messages wait out the outage. Give"
+          + " TandemFunctions.Builder.triggerProbe(ServiceBusNamespaceProbe.of(...)) or a"
+          + " recheckSender");
+    }
     Function<String, String> headers = TriggerHeaders.serviceBus(message.applicationProperties());
     IncomingMessage incoming = IncomingMessage.of(headers, message.body(), shardOf(headers),
         Math.max(1, message.deliveryCount()), message);
@@ -289,8 +339,8 @@ public final class TandemFunctions {
 
   /**
    * One heartbeat tick, for a timer-triggered function (see the class doc): for every shard this
-   * region owns, renews its lease — only after this region's own changelog broker answered (and the
-   * {@link Builder#triggerProbe trigger probe}, if any), and after re-reading the changelogs when
+   * region owns, renews its lease — only after this region's own changelog broker and every {@link
+   * Builder#triggerProbe(BrokerProbe) trigger probe} answered, and after re-reading the changelogs when
    * the last renewal is older than the ownership's {@code revalidateAfter}; for every shard it
    * follows, lets the ownership policy decide on a takeover, and reports each takeover with its
    * duplicate bound.
@@ -428,7 +478,7 @@ public final class TandemFunctions {
     private ShardOwnership ownership;
     private ReplicationLog replicationLog;
     private Duration probeTimeout = Duration.ofSeconds(5);
-    private BooleanSupplier triggerProbe = () -> true;
+    private final List<BrokerProbe> triggerProbes = new ArrayList<>();
     private Duration heldExpiry = Duration.ofMinutes(5);
     private ServiceBusSenderClient recheckSender;
     private Duration recheckDelay = Duration.ofSeconds(5);
@@ -487,11 +537,35 @@ public final class TandemFunctions {
     /**
      * An extra check that this region's trigger broker answers (e.g. the Service Bus namespace,
      * when the changelog lives elsewhere), asked before every heartbeat; false or an exception
-     * keeps the heartbeat silent so the other region takes over. Default: none (the changelog's
-     * broker is the region's broker).
+     * keeps the heartbeat silent so the other region takes over. Named {@code trigger}; a second
+     * call replaces it. Prefer {@link #triggerProbe(BrokerProbe)}, one per trigger.
      */
     public Builder triggerProbe(BooleanSupplier probe) {
-      this.triggerProbe = Objects.requireNonNull(probe, "triggerProbe");
+      Objects.requireNonNull(probe, "triggerProbe");
+      triggerProbes.removeIf(p -> p.name().equals("trigger"));
+      triggerProbes.add(BrokerProbe.of("trigger", probe));
+      return this;
+    }
+
+    /**
+     * The probe of one trigger's broker, asked (with {@link #probeTimeout}) before every heartbeat
+     * together with this region's changelog: every one must answer for this region to renew its
+     * shard leases, so a region whose trigger broker is down goes silent and the other region takes
+     * its shards over. Give one per trigger the app has whose broker is not the changelog's: {@link
+     * ServiceBusNamespaceProbe#of} for a Service Bus trigger, {@code KafkaClusterProbe.of} for a
+     * Kafka trigger on another cluster. Default: for a Service Bus trigger with a {@link
+     * #recheckSender}, that sender's namespace; otherwise none (a WARNING at build).
+     *
+     * @throws IllegalArgumentException when a probe of that name was given already
+     */
+    public Builder triggerProbe(BrokerProbe probe) {
+      Objects.requireNonNull(probe, "triggerProbe");
+      if (probe.name().equals(ShardHeartbeats.CHANGELOG_PROBE)
+          || triggerProbes.stream().anyMatch(p -> p.name().equals(probe.name()))) {
+        throw new IllegalArgumentException("a trigger probe named " + probe.name()
+            + " is configured already");
+      }
+      triggerProbes.add(probe);
       return this;
     }
 

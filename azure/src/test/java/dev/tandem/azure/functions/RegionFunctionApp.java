@@ -91,6 +91,12 @@ final class RegionFunctionApp implements AutoCloseable {
   /** Recheck copies scheduled to this region's queue (Service Bus trigger only). */
   final List<Scheduled> scheduled = new CopyOnWriteArrayList<>();
   final ServiceBusSenderClient recheckSender;
+  /**
+   * This region's Service Bus namespace is unreachable (its Kafka clusters still answer): the
+   * recheck sender's requests fail as the SDK's do, and the test stops delivering to this region.
+   */
+  final java.util.concurrent.atomic.AtomicBoolean namespaceDown =
+      new java.util.concurrent.atomic.AtomicBoolean();
 
   private final LinkedBlockingQueue<Delivery> queue = new LinkedBlockingQueue<>();
   private final ScheduledExecutorService timer;
@@ -171,6 +177,18 @@ final class RegionFunctionApp implements AutoCloseable {
    */
   private ServiceBusSenderClient broker() {
     ServiceBusSenderClient sender = mock(ServiceBusSenderClient.class);
+    when(sender.getFullyQualifiedNamespace()).thenReturn(region.name() + ".servicebus.windows.net");
+    when(sender.getEntityPath()).thenReturn("orders");
+    when(sender.createMessageBatch()).thenAnswer(inv -> {
+      if (namespaceDown.get()) {
+        throw new com.azure.messaging.servicebus.ServiceBusException(
+            new com.azure.core.amqp.exception.AmqpException(true,
+                com.azure.core.amqp.exception.AmqpErrorCondition.SERVER_BUSY_ERROR,
+                "namespace of " + region + " unreachable", null),
+            com.azure.messaging.servicebus.ServiceBusErrorSource.SEND);
+      }
+      return null; // a batch the probe does not use
+    });
     AtomicLong sequence = new AtomicLong(1000);
     when(sender.scheduleMessage(any(ServiceBusMessage.class), any(OffsetDateTime.class)))
         .thenAnswer(inv -> {
