@@ -41,6 +41,13 @@ final class ServiceBusFanOut implements AutoCloseable {
   static ServiceBusFanOut create(Map<RegionId, NamespaceSender> senders, int shardCount,
       int maxBatchMessages, MeterRegistry registry, Consumer<DualPublisher.Builder> options,
       boolean closeClients) {
+    return create(senders, shardCount, maxBatchMessages, false, registry, options, closeClients);
+  }
+
+  /** @param sendSingly one message per batch on the wire (see the senders' {@code sendSingly}) */
+  static ServiceBusFanOut create(Map<RegionId, NamespaceSender> senders, int shardCount,
+      int maxBatchMessages, boolean sendSingly, MeterRegistry registry,
+      Consumer<DualPublisher.Builder> options, boolean closeClients) {
     if (senders.isEmpty()) {
       throw new IllegalStateException("add at least one region(...) sender");
     }
@@ -68,7 +75,8 @@ final class ServiceBusFanOut implements AutoCloseable {
       DualPublisher.Builder b = DualPublisher.builder().meterRegistry(registry);
       for (Map.Entry<RegionId, NamespaceSender> e : senders.entrySet()) {
         ServiceBusRegionalSink sink =
-            new ServiceBusRegionalSink(e.getKey(), e.getValue(), maxBatchMessages, registry);
+            new ServiceBusRegionalSink(e.getKey(), e.getValue(), maxBatchMessages, sendSingly,
+                registry);
         sinks.put(e.getKey(), sink);
         b.sink(sink);
       }

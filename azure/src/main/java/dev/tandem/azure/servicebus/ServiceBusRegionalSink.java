@@ -1,9 +1,12 @@
 package dev.tandem.azure.servicebus;
 
+import com.azure.core.amqp.exception.AmqpErrorCondition;
+import com.azure.core.amqp.exception.AmqpException;
 import com.azure.messaging.servicebus.ServiceBusException;
 import com.azure.messaging.servicebus.ServiceBusFailureReason;
 import com.azure.messaging.servicebus.ServiceBusMessage;
 import com.azure.messaging.servicebus.ServiceBusMessageBatch;
+import com.azure.messaging.servicebus.models.CreateMessageBatchOptions;
 import dev.tandem.core.RegionId;
 import dev.tandem.publisher.MessageRejectedException;
 import dev.tandem.publisher.OutboundMessage;
@@ -13,11 +16,14 @@ import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.BlockingDeque;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingDeque;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The {@link RegionalSink} of one Service Bus namespace. One worker thread per region takes copies in
@@ -37,6 +43,19 @@ import java.util.concurrent.LinkedBlockingDeque;
  */
 final class ServiceBusRegionalSink implements RegionalSink {
 
+  private static final Logger LOG = LoggerFactory.getLogger(ServiceBusRegionalSink.class);
+
+  /**
+   * The most bytes the service accepts in a batch of two or more, whatever the entity's maximum
+   * message size (1 MB on Premium even with large messages, which raise only the single message's).
+   */
+  static final int SERVICE_MAX_BATCH_BYTES = 1024 * 1024;
+
+  /** Conditions with which the service refuses a message for what it holds. */
+  private static final EnumSet<AmqpErrorCondition> CONTENT_REFUSALS = EnumSet.of(
+      AmqpErrorCondition.NOT_ALLOWED, AmqpErrorCondition.ARGUMENT_ERROR,
+      AmqpErrorCondition.ARGUMENT_OUT_OF_RANGE_ERROR);
+
   private final RegionId region;
   private final NamespaceSender sender;
   private final int maxBatchMessages;
@@ -47,11 +66,28 @@ final class ServiceBusRegionalSink implements RegionalSink {
   private final Counter scheduled;
   private final Counter cancelled;
   private final Counter cancelFailed;
+  private final Counter refusedBatches;
+  private final Counter singles;
+  private final Counter rejectedContent;
+  /** The link's maximum message size, learned from the first batch (0 = not yet). */
+  private volatile int linkMaxBytes;
+  /** One message per batch: set by the option, or learned from the service's refusal of a batch. */
+  private volatile boolean singly;
   private volatile CompletableFuture<?> last = CompletableFuture.completedFuture(null);
   private volatile boolean closed;
 
   ServiceBusRegionalSink(RegionId region, NamespaceSender sender, int maxBatchMessages,
       MeterRegistry registry) {
+    this(region, sender, maxBatchMessages, false, registry);
+  }
+
+  /**
+   * @param sendSingly one message per batch from the start (a partitioned entity with duplicate
+   *     detection refuses every batch of messages with distinct ids, and Tandem's ids are distinct)
+   */
+  ServiceBusRegionalSink(RegionId region, NamespaceSender sender, int maxBatchMessages,
+      boolean sendSingly, MeterRegistry registry) {
+    this.singly = sendSingly;
     this.region = Objects.requireNonNull(region, "region");
     this.sender = Objects.requireNonNull(sender, "sender");
     this.maxBatchMessages = maxBatchMessages;
@@ -59,6 +95,9 @@ final class ServiceBusRegionalSink implements RegionalSink {
     this.scheduled = counter(registry, "tandem.servicebus.scheduled", "scheduled");
     this.cancelled = counter(registry, "tandem.servicebus.cancelled", "cancelled");
     this.cancelFailed = counter(registry, "tandem.servicebus.cancelled", "failed");
+    this.refusedBatches = counter(registry, "tandem.servicebus.batches", "refused");
+    this.singles = counter(registry, "tandem.servicebus.batches", "single");
+    this.rejectedContent = counter(registry, "tandem.servicebus.rejected", "content");
     this.worker = new Thread(this::run, "tandem-servicebus-" + region.name());
     this.worker.setDaemon(true);
     this.worker.start();
@@ -178,54 +217,158 @@ final class ServiceBusRegionalSink implements RegionalSink {
     }
   }
 
-  /** Sends {@code first} with every plain send queued behind it that fits one batch. */
+  /**
+   * Sends {@code first} with every plain send queued behind it that fits one batch (one message per
+   * batch once the entity is known to refuse batches).
+   */
   private void runBatch(Send first) {
     List<Send> group = new ArrayList<>();
     group.add(first);
-    while (group.size() < maxBatchMessages
-        && queue.peek() instanceof Send next && next.scheduleAt == null) {
+    int most = singly ? 1 : maxBatchMessages;
+    while (group.size() < most && queue.peek() instanceof Send next && next.scheduleAt == null) {
       group.add((Send) queue.poll());
     }
     ServiceBusMessageBatch batch;
     try {
-      batch = sender.createMessageBatch();
+      batch = newBatch();
     } catch (RuntimeException e) {
       group.forEach(s -> s.result.completeExceptionally(e));
       return;
     }
     List<Send> inBatch = new ArrayList<>();
     int i = 0;
-    try {
-      for (; i < group.size(); i++) {
-        if (!batch.tryAddMessage(group.get(i).serviceBus)) {
-          break;
+    for (; i < group.size(); i++) {
+      Send s = group.get(i);
+      boolean added;
+      try {
+        added = batch.tryAddMessage(s.serviceBus);
+      } catch (RuntimeException e) {
+        if (!tooLarge(e)) {
+          // The SDK could not encode it (e.g. "No encoding is known for ..."): no region can take it.
+          s.result.completeExceptionally(rejected("the Service Bus SDK cannot encode message "
+              + s.message.id() + ": " + e, e));
+          continue;
         }
-        inBatch.add(group.get(i));
+        if (!inBatch.isEmpty()) {
+          break; // send what the batch holds; s starts the next one
+        }
+        sendAlone(s, batch.getMaxSizeInBytes());
+        continue;
       }
-    } catch (RuntimeException e) { // the SDK throws when one message alone overflows its buffer
-      group.get(i).result.completeExceptionally(classify(e));
-      i++;
-    }
-    if (inBatch.isEmpty() && i == 0) {
-      group.get(0).result.completeExceptionally(new MessageRejectedException(region,
-          "message " + group.get(0).message.id() + " of " + group.get(0).message.valueSize()
-              + " bytes does not fit an empty batch (" + batch.getMaxSizeInBytes() + " bytes)", null));
-      i = 1;
+      if (!added) {
+        if (inBatch.isEmpty()) {
+          sendAlone(s, batch.getMaxSizeInBytes());
+          continue;
+        }
+        break;
+      }
+      inBatch.add(s);
     }
     // What did not fit goes back to the head of the queue, in order, for the next batch.
     for (int j = group.size() - 1; j >= i; j--) {
       queue.addFirst(group.get(j));
     }
-    if (inBatch.isEmpty()) {
+    if (!inBatch.isEmpty()) {
+      send(batch, inBatch);
+    }
+  }
+
+  /**
+   * A new batch no larger than what the service accepts as a batch: the link's maximum message size
+   * (what the SDK's {@code createMessageBatch()} uses) can be up to 100 MB on Premium with large
+   * messages, but the service refuses any batch of two or more above 1 MB whatever that setting.
+   */
+  private ServiceBusMessageBatch newBatch() {
+    int link = linkMaxBytes;
+    if (link == 0) {
+      ServiceBusMessageBatch b = sender.createMessageBatch();
+      link = b.getMaxSizeInBytes();
+      linkMaxBytes = link;
+      if (link <= SERVICE_MAX_BATCH_BYTES) {
+        return b;
+      }
+    }
+    if (link <= SERVICE_MAX_BATCH_BYTES) {
+      return sender.createMessageBatch();
+    }
+    return sender.createMessageBatch(
+        new CreateMessageBatchOptions().setMaximumSizeInBytes(SERVICE_MAX_BATCH_BYTES));
+  }
+
+  /**
+   * {@code s} does not fit an empty batch of {@code batchMax} bytes: when the link takes larger
+   * messages (Premium large messages), it goes alone (the SDK sends a batch of one as a plain
+   * message, not subject to the batch limit); otherwise it is too large for the namespace.
+   */
+  private void sendAlone(Send s, int batchMax) {
+    int link = linkMaxBytes;
+    if (link > batchMax) {
+      sendEachAlone(List.of(s));
       return;
     }
+    s.result.completeExceptionally(rejected("message " + s.message.id() + " of "
+        + s.message.valueSize() + " body bytes exceeds the namespace's maximum message size ("
+        + batchMax + " bytes encoded)", null));
+  }
+
+  /** Sends a filled batch; a batch the service refuses as a batch is split and sent one by one. */
+  private void send(ServiceBusMessageBatch batch, List<Send> sends) {
     try {
       sender.sendMessages(batch);
       batches.increment();
-      inBatch.forEach(s -> s.result.complete(ack(s, -1)));
+      sends.forEach(s -> s.result.complete(ack(s, -1)));
     } catch (RuntimeException e) {
+      if (sends.size() > 1 && refusedAsBatch(e)) {
+        refusedBatches.increment();
+        if (refusesBatching(e) && !singly) {
+          singly = true;
+          LOG.warn("{} refuses batches of distinct messages (partitioning with duplicate detection); "
+              + "sending one message at a time from now on (set sendSingly(true) to start so): {}",
+              this, e.getMessage());
+        } else {
+          LOG.warn("{} refused a batch of {} messages; sending them one by one: {}", this,
+              sends.size(), e.getMessage());
+        }
+        sendEachAlone(sends);
+        return;
+      }
       RuntimeException failure = classify(e);
-      inBatch.forEach(s -> s.result.completeExceptionally(failure));
+      sends.forEach(s -> s.result.completeExceptionally(failure));
+    }
+  }
+
+  /**
+   * Sends each copy as a batch of one, in order. A copy refused for its content is rejected and the
+   * next one goes; a region failure fails this copy and every later one (they are spooled, in order).
+   */
+  private void sendEachAlone(List<Send> sends) {
+    for (int k = 0; k < sends.size(); k++) {
+      Send s = sends.get(k);
+      RuntimeException failure;
+      try {
+        // a new SDK message: encoding an earlier batch rewrote this one's properties in place
+        ServiceBusMessage fresh = ServiceBusMessageMapping.toServiceBus(s.message);
+        ServiceBusMessageBatch one = sender.createMessageBatch();
+        if (!one.tryAddMessage(fresh)) {
+          throw rejected("message " + s.message.id() + " does not fit an empty batch ("
+              + one.getMaxSizeInBytes() + " bytes)", null);
+        }
+        sender.sendMessages(one);
+        singles.increment();
+        s.result.complete(ack(s, -1));
+        continue;
+      } catch (MessageRejectedException e) {
+        failure = e;
+      } catch (RuntimeException e) {
+        failure = classify(e);
+      }
+      s.result.completeExceptionally(failure);
+      if (!(failure instanceof MessageRejectedException)) {
+        for (int j = k + 1; j < sends.size(); j++) {
+          sends.get(j).result.completeExceptionally(failure);
+        }
+        return;
+      }
     }
   }
 
@@ -233,11 +376,57 @@ final class ServiceBusRegionalSink implements RegionalSink {
     return new SinkAck(region, s.message.destination(), s.message.shard(), position, -1);
   }
 
-  /** Too large is the message's fault (not worth replaying); anything else is the region's. */
+  private MessageRejectedException rejected(String reason, Throwable cause) {
+    rejectedContent.increment();
+    LOG.warn("{} rejected a message for its content: {}", this, reason);
+    return new MessageRejectedException(region, reason, cause);
+  }
+
+  private static boolean tooLarge(Throwable e) {
+    return e instanceof ServiceBusException sbe
+        && ServiceBusFailureReason.MESSAGE_SIZE_EXCEEDED.equals(sbe.getReason());
+  }
+
+  private static AmqpErrorCondition condition(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof AmqpException a) {
+        return a.getErrorCondition();
+      }
+    }
+    return null;
+  }
+
+  /**
+   * The service refused the batch as a whole for what it holds (too large as a batch, mixed ids on a
+   * partitioned entity with duplicate detection, or one message it refuses): sent one by one, the
+   * messages it accepts go and only the refused one is rejected.
+   */
+  private static boolean refusedAsBatch(RuntimeException e) {
+    return tooLarge(e) || CONTENT_REFUSALS.contains(condition(e));
+  }
+
+  /** The service's "Batching brokered messages with distinct SessionId, PartitionKey, or MessageId...". */
+  private static boolean refusesBatching(RuntimeException e) {
+    String m = e.getMessage();
+    return condition(e) == AmqpErrorCondition.NOT_ALLOWED && m != null
+        && m.contains("Batching brokered messages");
+  }
+
+  /**
+   * The message's own fault, not worth replaying: too large, or refused by the service for what it
+   * holds ({@code amqp:not-allowed}, the service's InvalidOperationException: e.g. no session id for a
+   * session-enabled entity; or an invalid argument such as a property value). Anything else (busy,
+   * timeout, connection, authorization, entity missing or disabled, quota) is the region's.
+   */
   private RuntimeException classify(RuntimeException e) {
-    if (e instanceof ServiceBusException sbe
-        && ServiceBusFailureReason.MESSAGE_SIZE_EXCEEDED.equals(sbe.getReason())) {
-      return new MessageRejectedException(region, "the message is too large: " + e.getMessage(), e);
+    if (tooLarge(e)) {
+      return rejected("the message is too large: " + e.getMessage(), e);
+    }
+    if (e instanceof ServiceBusException && CONTENT_REFUSALS.contains(condition(e))) {
+      return rejected("the namespace refused the message: " + e.getMessage(), e);
+    }
+    if (e instanceof IllegalArgumentException || e instanceof ClassCastException) {
+      return rejected("the Service Bus SDK cannot encode the message: " + e, e); // e.g. schedule
     }
     return e;
   }
