@@ -11,7 +11,9 @@ import com.azure.messaging.servicebus.ServiceBusMessage;
 import dev.tandem.core.RegionId;
 import dev.tandem.publisher.AckPolicy;
 import dev.tandem.publisher.MessageRejectedException;
+import dev.tandem.publisher.OutboundMessage;
 import dev.tandem.publisher.PublishException;
+import dev.tandem.publisher.RegionListener;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.math.BigDecimal;
@@ -54,13 +56,24 @@ class ServiceBusRefusedContentTest {
     nsB.sdkLinkMaxBytes = LINK_MAX;
   }
 
+  /** Copies a region refused on replay, as the publisher hands them to its listeners. */
+  final List<String> movedAside = new java.util.concurrent.CopyOnWriteArrayList<>();
+
   TandemServiceBusSender sender(AckPolicy policy) {
+    RegionListener deadLetters = new RegionListener() {
+      @Override
+      public void onCopyRejected(RegionId region, OutboundMessage message,
+          MessageRejectedException cause) {
+        movedAside.add(region.name() + ":" + message.id() + ":" + cause.getMessage());
+      }
+    };
     sender = TandemServiceBusSender.builder()
         .region(A, nsA.syncClient())
         .region(B, nsB.syncClient())
         .shardCount(8)
         .meterRegistry(registry)
-        .publisher(p -> p.spoolDirectory(spool).ackPolicy(policy).timeout(Duration.ofSeconds(5)))
+        .publisher(p -> p.spoolDirectory(spool).ackPolicy(policy).timeout(Duration.ofSeconds(5))
+            .listener(deadLetters))
         .build();
     return sender;
   }
@@ -184,5 +197,11 @@ class ServiceBusRefusedContentTest {
     assertFalse(nsB.deliveredIds().contains("bad"));
     assertEquals(1.0, rejected(B), "the refused copy is counted once for B");
     assertEquals(1.0, rejected(A));
+    // moved aside with its reason: counted as rejected on replay and handed to the listener
+    assertEquals(1.0, registry.get("tandem.publisher.spool.rejected").tags("region", "region-b")
+        .counter().count());
+    assertEquals(1, movedAside.size(), String.valueOf(movedAside));
+    assertTrue(movedAside.get(0).startsWith("region-b:bad:") && movedAside.get(0).contains("SessionId"),
+        movedAside.get(0));
   }
 }
