@@ -117,6 +117,11 @@ final class ServiceBusRegionalSink implements RegionalSink {
     return sender.entityPath();
   }
 
+  /** The namespace's maximum message size once the first batch told it, else 0. */
+  int maxMessageBytes() {
+    return linkMaxBytes;
+  }
+
   @Override
   public CompletableFuture<SinkAck> send(OutboundMessage message) {
     Send op;

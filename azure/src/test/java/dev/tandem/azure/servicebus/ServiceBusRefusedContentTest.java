@@ -204,4 +204,36 @@ class ServiceBusRefusedContentTest {
     assertTrue(movedAside.get(0).startsWith("region-b:bad:") && movedAside.get(0).contains("SessionId"),
         movedAside.get(0));
   }
+
+  @Test
+  void aBodyOverTheNamespacesKnownMaximumIsRefusedBeforeItIsSpooledForARegionThatIsDown() {
+    sender(AckPolicy.ANY);
+    sender.sendMessage(new ServiceBusMessage("first").setMessageId("first")); // the link's size is known
+    nsB.down.set(true);
+
+    ServiceBusMessage big = new ServiceBusMessage(new byte[LINK_MAX + 1]).setMessageId("big");
+    IllegalArgumentException e =
+        assertThrows(IllegalArgumentException.class, () -> sender.sendMessage(big));
+    assertTrue(e.getMessage().contains(String.valueOf(LINK_MAX)), e.getMessage());
+    assertEquals(0, sender.publisher().status(B).spoolDepth(), "nothing spooled for the region down");
+    assertEquals(List.of("first"), nsA.deliveredIds());
+  }
+
+  @Test
+  void aSessionlessMessageScheduledOnASessionQueueIsRejectedNotSpooled() {
+    nsA.requiresSession = true;
+    nsB.requiresSession = true;
+    sender(AckPolicy.ALL);
+    OffsetDateTime at = OffsetDateTime.now(ZoneOffset.UTC).plusHours(1);
+
+    PublishException e = assertThrows(PublishException.class,
+        () -> sender.scheduleMessage(new ServiceBusMessage("later").setMessageId("later"), at));
+    assertInstanceOf(MessageRejectedException.class, e.failures().get(A), String.valueOf(e.failures()));
+    assertInstanceOf(MessageRejectedException.class, e.failures().get(B), String.valueOf(e.failures()));
+    assertTrue(e.spooled().isEmpty());
+
+    ScheduledMessage ok = sender.scheduleMessage(
+        new ServiceBusMessage("later").setSessionId("s").setMessageId("later-ok"), at);
+    assertTrue(ok.allKnown());
+  }
 }
