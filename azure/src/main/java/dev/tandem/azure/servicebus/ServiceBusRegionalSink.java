@@ -33,10 +33,24 @@ import org.slf4j.LoggerFactory;
  * region receives the copies in publish order. Scheduled copies and cancellations of scheduled copies
  * go through the same queue, so a cancellation follows the copy it cancels.
  *
- * <p>A send completes when the SDK's send call returned (the namespace acknowledged it). A copy that
- * alone exceeds an empty batch, or that the namespace refuses as too large, fails with {@link
- * MessageRejectedException} (replaying cannot cure it); any other error is the region's, and the
- * publisher spools the copy.
+ * <p>What a batch holds is what the service accepts as one batch: at most {@link
+ * #SERVICE_MAX_BATCH_BYTES} (a larger message, possible on Premium with large messages, goes alone,
+ * which the SDK sends as a plain message), and one message per batch on an entity that refuses
+ * batches of distinct messages (partitioning with duplicate detection: set by the sender's {@code
+ * sendSingly}, or learned from the service's first such refusal). A batch the service refuses as a
+ * batch is sent again one message at a time, in order, so only a message refused on its own fails.
+ *
+ * <p>A send completes when the SDK's send call returned (the namespace acknowledged it). A copy the
+ * SDK cannot encode, that exceeds the namespace's maximum message size, or that the namespace refuses
+ * for its content ({@code amqp:not-allowed}, e.g. no session id for a session-enabled entity, or an
+ * argument error) fails with {@link MessageRejectedException}: replaying cannot cure it, and it must
+ * never be spooled at the head of the region's queue. Any other error (unreachable, busy, timeout,
+ * authorization, entity missing or disabled, quota) is the region's, and the publisher spools the copy.
+ *
+ * <p>Metrics (tag {@code region}): {@code tandem.servicebus.batches} with {@code outcome} = {@code
+ * sent}, {@code refused} (a batch the service refused as a batch, then sent one by one), {@code
+ * single} (a message sent alone after a refusal or for its size); {@code tandem.servicebus.rejected}
+ * (copies rejected for their content, each also logged at WARN with the reason).
  *
  * <p>{@link #close()} stops the worker and fails what is still queued (the publisher has spooled or
  * settled it by then); it does not close the SDK client, which belongs to the Tandem sender.
