@@ -236,4 +236,30 @@ class ServiceBusRefusedContentTest {
         new ServiceBusMessage("later").setSessionId("s").setMessageId("later-ok"), at);
     assertTrue(ok.allKnown());
   }
+
+  @Test
+  void theAsyncSenderRejectsACopyTheServiceRefusesAndKeepsPublishing() {
+    nsA.requiresSession = true;
+    nsB.requiresSession = true;
+    try (TandemServiceBusAsyncSender async = TandemServiceBusAsyncSender.builder()
+        .region(A, nsA.asyncClient())
+        .region(B, nsB.asyncClient())
+        .shardCount(8)
+        .operationTimeout(Duration.ofSeconds(5))
+        .meterRegistry(registry)
+        .publisher(p -> p.spoolDirectory(spool).ackPolicy(AckPolicy.ALL).timeout(Duration.ofSeconds(5)))
+        .build()) {
+      PublishException e = assertThrows(PublishException.class, () -> async
+          .sendMessage(new ServiceBusMessage("no session").setMessageId("bad"))
+          .block(Duration.ofSeconds(10)));
+      assertInstanceOf(MessageRejectedException.class, e.failures().get(A), String.valueOf(e.failures()));
+      assertInstanceOf(MessageRejectedException.class, e.failures().get(B), String.valueOf(e.failures()));
+      assertTrue(e.spooled().isEmpty());
+
+      async.sendMessage(new ServiceBusMessage("ok").setSessionId("s").setMessageId("ok"))
+          .block(Duration.ofSeconds(10));
+      assertEquals(List.of("ok"), nsA.deliveredIds());
+      assertEquals(List.of("ok"), nsB.deliveredIds());
+    }
+  }
 }
