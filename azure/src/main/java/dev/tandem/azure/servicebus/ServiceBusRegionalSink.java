@@ -271,15 +271,21 @@ final class ServiceBusRegionalSink implements RegionalSink {
         if (!inBatch.isEmpty()) {
           break; // send what the batch holds; s starts the next one
         }
-        sendAlone(s, batch.getMaxSizeInBytes());
-        continue;
+        added = false;
       }
       if (!added) {
-        if (inBatch.isEmpty()) {
-          sendAlone(s, batch.getMaxSizeInBytes());
-          continue;
+        if (!inBatch.isEmpty()) {
+          break;
         }
-        break;
+        RuntimeException regionFailure = sendAlone(s, batch.getMaxSizeInBytes());
+        if (regionFailure != null) {
+          // the copies behind it must not overtake it: they fail too and are spooled after it
+          for (int j = i + 1; j < group.size(); j++) {
+            group.get(j).result.completeExceptionally(regionFailure);
+          }
+          return;
+        }
+        continue;
       }
       inBatch.add(s);
     }
@@ -318,16 +324,18 @@ final class ServiceBusRegionalSink implements RegionalSink {
    * {@code s} does not fit an empty batch of {@code batchMax} bytes: when the link takes larger
    * messages (Premium large messages), it goes alone (the SDK sends a batch of one as a plain
    * message, not subject to the batch limit); otherwise it is too large for the namespace.
+   *
+   * @return the region's failure if sending it failed for the region, else null
    */
-  private void sendAlone(Send s, int batchMax) {
+  private RuntimeException sendAlone(Send s, int batchMax) {
     int link = linkMaxBytes;
     if (link > batchMax) {
-      sendEachAlone(List.of(s));
-      return;
+      return sendEachAlone(List.of(s));
     }
     s.result.completeExceptionally(rejected("message " + s.message.id() + " of "
         + s.message.valueSize() + " body bytes exceeds the namespace's maximum message size ("
         + batchMax + " bytes encoded)", null));
+    return null;
   }
 
   /** Sends a filled batch; a batch the service refuses as a batch is split and sent one by one. */
@@ -359,8 +367,10 @@ final class ServiceBusRegionalSink implements RegionalSink {
   /**
    * Sends each copy as a batch of one, in order. A copy refused for its content is rejected and the
    * next one goes; a region failure fails this copy and every later one (they are spooled, in order).
+   *
+   * @return the region's failure, or null if every copy was sent or rejected
    */
-  private void sendEachAlone(List<Send> sends) {
+  private RuntimeException sendEachAlone(List<Send> sends) {
     for (int k = 0; k < sends.size(); k++) {
       Send s = sends.get(k);
       RuntimeException failure;
@@ -386,9 +396,10 @@ final class ServiceBusRegionalSink implements RegionalSink {
         for (int j = k + 1; j < sends.size(); j++) {
           sends.get(j).result.completeExceptionally(failure);
         }
-        return;
+        return failure;
       }
     }
+    return null;
   }
 
   private SinkAck ack(Send s, long position) {
