@@ -232,8 +232,37 @@ final class ServiceBusRegionalSink implements RegionalSink {
       scheduled.increment();
       s.result.complete(ack(s, sequenceNumber));
     } catch (RuntimeException e) {
-      s.result.completeExceptionally(classify(e));
+      RuntimeException failure = classify(e);
+      s.result.completeExceptionally(failure);
+      failQueuedIfRegionFailed(failure);
     }
+  }
+
+  /**
+   * After a failure of the region, every copy still queued behind the failed one fails too: the
+   * publisher spools them behind it, in order, instead of this worker sending them on and letting
+   * them overtake the failed copy when the region answers again at once (a transient error).
+   * Cancellations stay queued (they wait for the sequence number of a copy already scheduled).
+   */
+  private void failQueuedIfRegionFailed(RuntimeException failure) {
+    if (failure == null || failure instanceof MessageRejectedException) {
+      return;
+    }
+    List<Operation> keep = new ArrayList<>();
+    List<Send> failed = new ArrayList<>();
+    synchronized (enqueueLock) {
+      Operation op;
+      while ((op = queue.poll()) != null) {
+        if (op instanceof Send s) {
+          failed.add(s);
+        } else {
+          keep.add(op);
+        }
+      }
+      queue.addAll(keep);
+    }
+    // outside the lock: the publisher's callbacks may take its own ordering lock
+    failed.forEach(s -> s.result.completeExceptionally(failure));
   }
 
   /**
@@ -252,6 +281,7 @@ final class ServiceBusRegionalSink implements RegionalSink {
       batch = newBatch();
     } catch (RuntimeException e) {
       group.forEach(s -> s.result.completeExceptionally(e));
+      failQueuedIfRegionFailed(e);
       return;
     }
     List<Send> inBatch = new ArrayList<>();
@@ -283,6 +313,7 @@ final class ServiceBusRegionalSink implements RegionalSink {
           for (int j = i + 1; j < group.size(); j++) {
             group.get(j).result.completeExceptionally(regionFailure);
           }
+          failQueuedIfRegionFailed(regionFailure);
           return;
         }
         continue;
@@ -356,11 +387,12 @@ final class ServiceBusRegionalSink implements RegionalSink {
           LOG.warn("{} refused a batch of {} messages; sending them one by one: {}", this,
               sends.size(), e.getMessage());
         }
-        sendEachAlone(sends);
+        failQueuedIfRegionFailed(sendEachAlone(sends));
         return;
       }
       RuntimeException failure = classify(e);
       sends.forEach(s -> s.result.completeExceptionally(failure));
+      failQueuedIfRegionFailed(failure);
     }
   }
 

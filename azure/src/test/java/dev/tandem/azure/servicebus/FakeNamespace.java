@@ -55,6 +55,9 @@ final class FakeNamespace {
   volatile boolean partitionedWithDuplicateDetection;
   /** Every batch the service refused, as sent. */
   final List<List<ServiceBusMessage>> refused = new CopyOnWriteArrayList<>();
+  /** The next this-many batch sends fail as an unreachable namespace does, then sends succeed. */
+  final java.util.concurrent.atomic.AtomicInteger failNextSends =
+      new java.util.concurrent.atomic.AtomicInteger();
   /** When set, a send waits for it (so that a test can let copies queue up behind a send). */
   volatile java.util.concurrent.CountDownLatch sendGate;
   final java.util.concurrent.atomic.AtomicInteger sendsAtGate = new java.util.concurrent.atomic.AtomicInteger();
@@ -159,6 +162,10 @@ final class FakeNamespace {
       }
     }
     failIfDown();
+    if (failNextSends.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+      throw new ServiceBusException(new AmqpException(true, AmqpErrorCondition.SERVER_BUSY_ERROR,
+          "namespace of " + entityPath + " busy", null), ServiceBusErrorSource.SEND);
+    }
     List<ServiceBusMessage> content = batchContents.remove(batch);
     if (content == null) {
       content = SdkBatches.messages(batch);

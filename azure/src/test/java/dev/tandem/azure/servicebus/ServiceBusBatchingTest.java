@@ -205,4 +205,32 @@ class ServiceBusBatchingTest {
     assertEquals(1.0, batches("refused"), "one refusal, then one by one");
     assertEquals(1, nsB.refused.size());
   }
+
+  @Test
+  void aLargeMessageSentAloneThatFailsForTheRegionIsNotOvertakenByTheCopiesBehindIt()
+      throws Exception {
+    linkMax(4 * MB);
+    nsA.serviceMaxBatchBytes = MB;
+    nsB.serviceMaxBatchBytes = MB;
+    sender = TandemServiceBusSender.builder()
+        .region(A, nsA.syncClient())
+        .region(B, nsB.syncClient())
+        .shardCount(8)
+        .meterRegistry(registry)
+        .publisher(p -> p.spoolDirectory(spool).ackPolicy(AckPolicy.ANY).timeout(Duration.ofSeconds(10)))
+        .build();
+    sender.sendMessage(new ServiceBusMessage("warm-up").setMessageId("warm-up")); // link size known
+    nsA.failNextSends.set(1); // A's next send (the large message, alone) fails for the region
+
+    List<ServiceBusMessage> list = new ArrayList<>();
+    list.add(new ServiceBusMessage(new byte[2 * MB]).setSessionId("s").setMessageId("m-0"));
+    list.add(new ServiceBusMessage("small").setSessionId("s").setMessageId("m-1"));
+    list.add(new ServiceBusMessage("small").setSessionId("s").setMessageId("m-2"));
+    sendQueuedUp(list);
+
+    assertTrue(sender.publisher().awaitSpoolDrained(Duration.ofSeconds(20)), "A's spool drains");
+    assertEquals(List.of("warm-up", "m-0", "m-1", "m-2"), nsA.deliveredIds().stream().distinct().toList(),
+        "region A receives the session's copies in publish order");
+    assertEquals(List.of("warm-up", "m-0", "m-1", "m-2"), nsB.deliveredIds());
+  }
 }
