@@ -58,7 +58,8 @@ final class ApplicationPropertyCodec {
     } else if (value instanceof URI v) {
       return "r:" + v;
     }
-    String hint = value instanceof Instant ? " (use an OffsetDateTime, e.g. instant.atOffset(ZoneOffset.UTC))"
+    String hint = value instanceof Instant
+        ? " (use an OffsetDateTime, e.g. instant.atOffset(ZoneOffset.UTC))"
         : value instanceof byte[] ? " (encode the bytes as a String, e.g. Base64)" : "";
     throw new IllegalArgumentException("application property '" + name + "' has a value of type "
         + value.getClass().getName() + ", which the Service Bus SDK cannot encode as an AMQP "
