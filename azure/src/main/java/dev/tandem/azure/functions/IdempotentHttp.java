@@ -53,9 +53,22 @@ import java.util.logging.Logger;
  *       Builder#storedHeaders selected headers}, the body up to {@link Builder#maxBodyBytes}) and the
  *       key completed; a 5xx response or an exception releases the key, so a retry runs the function
  *       again (after {@code maxAttempts} of the store the key is dead-lettered: 422).
+ *   <li><b>408 and 429 are not kept</b>: they ask the client to come back later, and a stored one
+ *       would answer every retry for the record's TTL without its {@code Retry-After}. The client
+ *       gets the function's response, the key is released as for a 5xx (a retry runs the function
+ *       again; each release counts toward the store's {@code maxAttempts}).
  *   <li>A retry of a completed key, in either region, gets the stored response plus the header
  *       {@value #REPLAYED_HEADER}{@code : true}. A body over the limit is not stored: the retry gets
  *       the status and headers with an empty body and {@value #BODY_OMITTED_HEADER}{@code : true}.
+ *   <li>A completed request never runs again, whatever its response's size. The stored form (JSON:
+ *       escaped text, or base64 bytes, plus the headers) can exceed the store's result limit ({@link
+ *       IdempotencyStore#maxResultBytes()}, 64 KiB by default) even with a body under {@code
+ *       maxBodyBytes}; its size is checked before completing, and what does not fit is left out:
+ *       first the body ({@value #BODY_OMITTED_HEADER}), then the headers too — the marker
+ *       "completed, response not kept": the retry gets the first status with {@value
+ *       #RESPONSE_NOT_KEPT_HEADER}{@code : true}. Counted as {@code
+ *       outcome=processed-response-not-kept} and logged (raise the store's limit, or lower {@code
+ *       maxBodyBytes}).
  *   <li>A retry while the first is still running gets <b>409</b> with {@code Retry-After}.
  *   <li>A store shard still restoring (a new instance) gets <b>503</b> with {@code Retry-After}.
  * </ul>
@@ -67,7 +80,10 @@ import java.util.logging.Logger;
  * replication lag (typically well under a second), so a retry after a client timeout of seconds is
  * answered from the store. Bodies that are not a String or byte[] are stored as their JSON.
  *
- * <p>Metrics: {@code tandem.http.requests} tagged {@code region}, {@code outcome}. Thread-safe.
+ * <p>Metrics: {@code tandem.http.requests} tagged {@code region}, {@code outcome} ({@code processed},
+ * {@code processed-response-not-kept}, {@code replayed}, {@code in-progress}, {@code failed}, {@code
+ * not-kept-retryable}, {@code conflict}, {@code dead-lettered}, {@code duplicate-detected}, ...).
+ * Thread-safe.
  */
 public final class IdempotentHttp {
 
@@ -77,6 +93,11 @@ public final class IdempotentHttp {
   public static final String REPLAYED_HEADER = "Tandem-Replayed";
   /** Set on a replayed response whose body was too large to store. */
   public static final String BODY_OMITTED_HEADER = "Tandem-Body-Omitted";
+  /**
+   * Set on a replayed response of which only the status was kept (the marker "completed, response
+   * not kept": even its headers were over the store's result limit).
+   */
+  public static final String RESPONSE_NOT_KEPT_HEADER = "Tandem-Response-Not-Kept";
 
   private static final Logger LOG = Logger.getLogger(IdempotentHttp.class.getName());
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -187,15 +208,84 @@ public final class IdempotentHttp {
       count("failed");
       return response;
     }
-    IdRecord record = store.complete(key, shard, capture(response).encode());
-    if (record.isDetectedDuplicate()) {
+    if (isComeBackLater(response.getStatusCode())) {
+      // 408/429 say "not done, come back (after Retry-After)": kept, they would answer every retry
+      // for the record's TTL without the Retry-After that made them meaningful
+      store.release(key, shard);
+      count("not-kept-retryable");
+      return response;
+    }
+    Completed done = completeWithin(key, shard, capture(response));
+    if (done.record().isDetectedDuplicate()) {
       count("duplicate-detected");
       LOG.log(Level.WARNING, "request with " + IDEMPOTENCY_KEY + " {0} was processed in more than "
           + "one region (the retry arrived before the first claim replicated)", key);
     } else {
-      count("processed");
+      count(done.wholeKept() ? "processed" : "processed-response-not-kept");
     }
     return response;
+  }
+
+  /** 408 Request Timeout and 429 Too Many Requests: answers that ask for a later retry. */
+  static boolean isComeBackLater(int status) {
+    return status == 408 || status == 429;
+  }
+
+  /**
+   * Completes the key with the largest form of the response the store keeps: whole; else without
+   * the body; else the marker "completed, response not kept" (the status); else no result at all.
+   * The side effect happened, so the key must be completed whatever the response's size: a claim
+   * left live would let a retry after its lease run the function again.
+   */
+  private Completed completeWithin(String key, int shard, StoredResponse captured) {
+    int limit = storeResultLimit();
+    byte[] whole = captured.encode();
+    if (whole.length <= limit) {
+      try {
+        return new Completed(store.complete(key, shard, whole), true);
+      } catch (IllegalArgumentException refused) {
+        // a store that does not tell its limit refused the size before writing anything
+        LOG.log(Level.FINE, "the store refused the response of {0}: {1}",
+            new Object[] {key, refused.getMessage()});
+      }
+    }
+    List<StoredResponse> smaller = List.of(captured.withoutBody(), captured.marker());
+    for (StoredResponse form : smaller) {
+      byte[] bytes = form.encode();
+      if (bytes.length > limit) {
+        continue;
+      }
+      try {
+        IdRecord record = store.complete(key, shard, bytes);
+        notKept(key, whole.length, limit, form.notKept() ? "the status only is kept"
+            : "the status and headers are kept, not the body");
+        return new Completed(record, false);
+      } catch (IllegalArgumentException refused) {
+        // too large for this store too: the next, smaller form
+      }
+    }
+    IdRecord record = store.complete(key, shard, null);
+    notKept(key, whole.length, limit, "nothing is kept (the store's result limit is below the "
+        + "marker's size): a retry gets 200 with " + RESPONSE_NOT_KEPT_HEADER);
+    return new Completed(record, false);
+  }
+
+  /** The completed record, and whether the whole response was kept in it. */
+  private record Completed(IdRecord record, boolean wholeKept) {}
+
+  private void notKept(String key, int size, int limit, String what) {
+    LOG.log(Level.WARNING, "the response to " + IDEMPOTENCY_KEY + " {0} is {1} bytes as stored, over "
+        + "the store''s result limit ({2} bytes, maxResultBytes): the request is completed and will "
+        + "not run again, but {3}; raise the store''s maxResultBytes or lower maxBodyBytes",
+        new Object[] {key, size, limit, what});
+  }
+
+  private int storeResultLimit() {
+    try {
+      return store.maxResultBytes();
+    } catch (UnsupportedOperationException e) {
+      return Integer.MAX_VALUE; // the store refuses what is too large; the fallback handles it
+    }
   }
 
   private StoredResponse capture(HttpResponseMessage response) {
@@ -233,11 +323,17 @@ public final class IdempotentHttp {
   }
 
   private HttpResponseMessage replay(HttpRequestMessage<?> request, IdRecord record) {
-    StoredResponse stored = StoredResponse.decode(record.result());
+    // no result: completed with nothing kept (a store limit below even the marker's size)
+    StoredResponse stored = record.result() == null
+        ? new StoredResponse(200, Map.of(), new byte[0], true, true, true)
+        : StoredResponse.decode(record.result());
     HttpResponseMessage.Builder b =
         request.createResponseBuilder(HttpStatusType.custom(stored.status()));
     stored.headers().forEach(b::header);
     b.header(REPLAYED_HEADER, "true");
+    if (stored.notKept()) {
+      b.header(RESPONSE_NOT_KEPT_HEADER, "true");
+    }
     if (stored.bodyOmitted()) {
       b.header(BODY_OMITTED_HEADER, "true");
     } else if (stored.body().length > 0) {
@@ -334,7 +430,11 @@ public final class IdempotentHttp {
       return this;
     }
 
-    /** Largest response body stored for replay (default 32 KiB; the store's result limit caps it). */
+    /**
+     * Largest response body stored for replay (default 32 KiB). The store's result limit caps the
+     * whole stored form (escaped body and headers): a response over it is completed with its body,
+     * or all but its status, left out (see the class doc).
+     */
     public Builder maxBodyBytes(int maxBodyBytes) {
       if (maxBodyBytes < 0) {
         throw new IllegalArgumentException("maxBodyBytes must be >= 0, got " + maxBodyBytes);
