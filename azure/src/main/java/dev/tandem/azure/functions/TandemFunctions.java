@@ -17,6 +17,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -122,6 +123,8 @@ public final class TandemFunctions {
   private final ShardHeartbeats heartbeats;
   /** Null without {@link Builder#recheckSender}: a Service Bus follower then retries too. */
   private final RecheckScheduler recheck;
+  /** What the start-up check of {@link Builder#kafkaFunctions} found (empty without it). */
+  private final List<KafkaTriggerRetryCheck.Finding> startupFindings;
 
   private TandemFunctions(Builder b, OnceProcessor processor) {
     MeterRegistry registry = b.registry != null ? b.registry : new SimpleMeterRegistry();
@@ -135,6 +138,8 @@ public final class TandemFunctions {
             b.triggerProbe, b.heldExpiry, registry);
     this.recheck = b.recheckSender == null ? null
         : RecheckScheduler.create(b.recheckSender, b.recheckDelay, registry, "functions");
+    this.startupFindings = b.kafkaFunctionClasses.isEmpty() ? List.of()
+        : KafkaTriggerRetryCheck.atStartup(b.kafkaFunctionClasses, b.kafkaTakeoverTime, registry);
   }
 
   /** A new builder. */
@@ -271,6 +276,16 @@ public final class TandemFunctions {
     return heartbeats.tick();
   }
 
+  /**
+   * What the start-up check of the {@link Builder#kafkaFunctions Kafka functions} found: each a
+   * function whose copies held during a takeover the Kafka extension would commit past (also logged
+   * as warnings, and counted by the gauge {@code tandem.functions.kafka.retry.findings}). Empty when
+   * every one keeps its copies, or when no classes were given.
+   */
+  public List<KafkaTriggerRetryCheck.Finding> startupFindings() {
+    return startupFindings;
+  }
+
   /** The shard ownership, if configured. */
   public Optional<ShardOwnership> ownership() {
     return Optional.ofNullable(ownership);
@@ -400,8 +415,31 @@ public final class TandemFunctions {
     private Duration recheckDelay = Duration.ofSeconds(5);
     private TandemClock clock = TandemClock.system();
     private MeterRegistry registry;
+    private List<Class<?>> kafkaFunctionClasses = List.of();
+    private Duration kafkaTakeoverTime;
 
     private Builder() {}
+
+    /**
+     * The classes declaring this app's Kafka-triggered functions, checked when the configuration is
+     * built ({@link KafkaTriggerRetryCheck}): a copy that Tandem asks to retry later (a follower's,
+     * during a takeover) survives only if the function's retry policy, with the Kafka extension's
+     * {@code commitOnFailure}/{@code maxRetries}, holds it for {@code takeoverTime} — else the
+     * extension commits past it and it is lost. Findings are logged as warnings and returned by
+     * {@link TandemFunctions#startupFindings()}; they do not stop the app. Optional.
+     *
+     * @param takeoverTime how long a held copy must survive: about L + margin + one heartbeat timer
+     *     period, plus the changelog catch-ups
+     */
+    public Builder kafkaFunctions(Duration takeoverTime, Class<?>... functionClasses) {
+      Objects.requireNonNull(takeoverTime, "takeoverTime");
+      if (takeoverTime.isNegative() || takeoverTime.isZero()) {
+        throw new IllegalArgumentException("takeoverTime must be > 0, got " + takeoverTime);
+      }
+      this.kafkaTakeoverTime = takeoverTime;
+      this.kafkaFunctionClasses = List.of(functionClasses);
+      return this;
+    }
 
     /**
      * The once-processor (store, dead-letter sink, shard fence), already built. With {@link

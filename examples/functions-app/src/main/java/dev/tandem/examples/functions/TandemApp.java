@@ -96,7 +96,9 @@ final class TandemApp {
             .deadLetterSink(deadLetters)
             .claimLease(Duration.ofMinutes(6))) // above functionTimeout (host.json)
         .ownership(ownership, replication)
-        .shardCount(settings.shards());
+        .shardCount(settings.shards())
+        // warns at start-up if the Kafka function's copies would not survive a takeover
+        .kafkaFunctions(takeoverTime(), OrderFunctions.class);
     if (recheckSender != null) {
       // A follower's Service Bus copy is parked as a recheck copy (one heartbeat period later) and
       // the function returns: no abandon toward MaxDeliveryCount while the other region runs it or
@@ -108,6 +110,13 @@ final class TandemApp {
 
   /** When a recheck copy comes back: one heartbeat timer period. */
   static final Duration RECHECK_DELAY = Duration.ofSeconds(5);
+  /** The {@code tandem-heartbeat} timer's period ({@code 0/5 * * * * *}). */
+  static final Duration HEARTBEAT_PERIOD = Duration.ofSeconds(5);
+
+  /** About how long a takeover takes: L + margin + one heartbeat timer period. */
+  Duration takeoverTime() {
+    return settings.leaseTimeout().plus(settings.takeoverMargin()).plus(HEARTBEAT_PERIOD);
+  }
 
   static TandemApp get() {
     TandemApp a = instance;

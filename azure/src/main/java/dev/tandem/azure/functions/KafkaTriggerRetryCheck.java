@@ -1,0 +1,318 @@
+package dev.tandem.azure.functions;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.microsoft.azure.functions.annotation.ExponentialBackoffRetry;
+import com.microsoft.azure.functions.annotation.FixedDelayRetry;
+import com.microsoft.azure.functions.annotation.FunctionName;
+import com.microsoft.azure.functions.annotation.KafkaTrigger;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.io.IOException;
+import java.lang.reflect.Method;
+import java.lang.reflect.Parameter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.function.Function;
+import java.util.regex.Matcher;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import java.util.regex.Pattern;
+
+/**
+ * The start-up check of Kafka-triggered functions: does a copy that Tandem asks to retry later (a
+ * follower's copy while the other region's shards are taken over) survive until the takeover, or
+ * does the Kafka extension commit past it?
+ *
+ * <p>What the platform does (Azure Functions Kafka extension, {@code SingleItemFunctionExecutor}):
+ * before 4.3.0 the offset is committed after every invocation, failed or not; from 4.3.0 too by
+ * default ({@code extensions.kafka.commitOnFailure}, default {@code true}); with {@code
+ * commitOnFailure: false} a failed invocation is invoked again at once, and after {@code maxRetries}
+ * (default 5; -1 unlimited) the offset is force-committed. The function's retry policy ({@link
+ * FixedDelayRetry}, {@link ExponentialBackoffRetry}; {@code maxRetryCount = -1} retries
+ * indefinitely) runs inside one invocation, before the extension sees the failure. A committed copy
+ * is gone; the old owner, back as a follower, then waits for a completion that never comes.
+ *
+ * <p>What is checked, reliably: the methods of the given classes that have a {@link FunctionName}
+ * and a {@link KafkaTrigger} parameter (all RUNTIME annotations), their retry policy, and how long it
+ * holds a copy against {@code mustOutlast}; and {@code commitOnFailure}/{@code maxRetries} from the
+ * app settings that override host.json ({@code AzureFunctionsJobHost__extensions__kafka__...}) or
+ * from host.json in the script root ({@code AzureWebJobsScriptRoot}, else {@code
+ * HOME/site/wwwroot}) when the worker can see it. What cannot be checked: which function classes the
+ * app has (the caller names them), the extension version the host loaded (from the extension bundle:
+ * {@code commitOnFailure}/{@code maxRetries} are ignored before 4.3.0, so only the retry policy counts
+ * there), and retry policies set outside the annotations.
+ *
+ * <p>A policy with {@code maxRetryCount = -1} is what Tandem needs: a handler that keeps failing is
+ * bounded by the store's {@code maxAttempts} (then dead-lettered, and the function returns), so
+ * the only endless retry is a copy waiting for an owner — which the takeover ends.
+ */
+public final class KafkaTriggerRetryCheck {
+
+  /** The app-setting prefix that overrides host.json values. */
+  static final String HOST_OVERRIDE = "AzureFunctionsJobHost__extensions__kafka__";
+  /** The extension's default of {@code maxRetries} (4.3.0+). */
+  static final int DEFAULT_MAX_RETRIES = 5;
+
+  private static final Logger LOG = Logger.getLogger(KafkaTriggerRetryCheck.class.getName());
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final Pattern TIME_SPAN =
+      Pattern.compile("^(?:(\\d+)\\.)?(\\d{1,2}):(\\d{1,2}):(\\d{1,2})(?:\\.(\\d{1,7}))?$");
+
+  private KafkaTriggerRetryCheck() {}
+
+  /**
+   * One finding of the check.
+   *
+   * @param function the function's name ({@code @FunctionName}), or {@code host.json}
+   * @param message what holds, what is lost, and what to change
+   */
+  public record Finding(String function, String message) {
+    @Override
+    public String toString() {
+      return function + ": " + message;
+    }
+  }
+
+  /**
+   * The Kafka extension's failure settings as the worker sees them.
+   *
+   * @param commitOnFailure empty when not set anywhere visible (the extension's default is true)
+   * @param maxRetries empty when not set (the extension's default is 5)
+   * @param source where they were read (a file, the app settings, or "not visible")
+   */
+  public record ExtensionSettings(Optional<Boolean> commitOnFailure, Optional<Integer> maxRetries,
+      String source) {}
+
+  /**
+   * Checks the Kafka functions of {@code functionClasses} against {@code mustOutlast}, reading the
+   * extension settings from {@code env} and the host.json it locates.
+   *
+   * @param mustOutlast how long a held copy must be retried: the takeover time (about L + margin +
+   *     one heartbeat timer period), plus room for the changelog catch-ups
+   * @return the findings; empty when every Kafka function keeps its copies through a takeover
+   */
+  public static List<Finding> check(Collection<Class<?>> functionClasses, Duration mustOutlast,
+      Function<String, String> env) {
+    return check(functionClasses, mustOutlast, settings(env));
+  }
+
+  /** {@link #check(Collection, Duration, Function)} with the extension settings given. */
+  public static List<Finding> check(Collection<Class<?>> functionClasses, Duration mustOutlast,
+      ExtensionSettings settings) {
+    Objects.requireNonNull(functionClasses, "functionClasses");
+    Objects.requireNonNull(mustOutlast, "mustOutlast");
+    Objects.requireNonNull(settings, "settings");
+    List<Finding> findings = new ArrayList<>();
+    for (Class<?> c : functionClasses) {
+      for (Method m : c.getMethods()) {
+        FunctionName name = m.getAnnotation(FunctionName.class);
+        if (name == null || !hasKafkaTrigger(m)) {
+          continue;
+        }
+        check(name.value(), m, mustOutlast, settings).ifPresent(findings::add);
+      }
+    }
+    return findings;
+  }
+
+  private static Optional<Finding> check(String function, Method m, Duration mustOutlast,
+      ExtensionSettings settings) {
+    Optional<Duration> policy; // empty: retries indefinitely
+    String policyText;
+    FixedDelayRetry fixed = m.getAnnotation(FixedDelayRetry.class);
+    ExponentialBackoffRetry backoff = m.getAnnotation(ExponentialBackoffRetry.class);
+    try {
+      if (fixed != null) {
+        policy = fixedSpan(fixed.maxRetryCount(), parseTimeSpan(fixed.delayInterval()));
+        policyText = "@FixedDelayRetry(maxRetryCount = " + fixed.maxRetryCount() + ", delayInterval = "
+            + fixed.delayInterval() + ")";
+      } else if (backoff != null) {
+        policy = backoffSpan(backoff.maxRetryCount(), parseTimeSpan(backoff.minimumInterval()),
+            parseTimeSpan(backoff.maximumInterval()));
+        policyText = "@ExponentialBackoffRetry(maxRetryCount = " + backoff.maxRetryCount() + ")";
+      } else {
+        policy = Optional.of(Duration.ZERO);
+        policyText = "no retry policy";
+      }
+    } catch (IllegalArgumentException e) {
+      return Optional.of(new Finding(function, "its retry policy cannot be read: " + e.getMessage()));
+    }
+    boolean commitOnFailure = settings.commitOnFailure().orElse(true);
+    int maxRetries = settings.maxRetries().orElse(DEFAULT_MAX_RETRIES);
+    Optional<Duration> held; // how long a copy asking to retry later is kept; empty: indefinitely
+    if (policy.isEmpty() || (!commitOnFailure && maxRetries < 0)) {
+      held = Optional.empty();
+    } else if (!commitOnFailure) {
+      // each in-place redelivery runs the whole retry policy again
+      held = Optional.of(policy.get().multipliedBy(maxRetries + 1L));
+    } else {
+      held = policy;
+    }
+    if (held.isEmpty() || held.get().compareTo(mustOutlast) >= 0) {
+      return Optional.empty();
+    }
+    String extension = commitOnFailure
+        ? "the Kafka extension then commits past it (before 4.3.0 always; from 4.3.0 while "
+            + "extensions.kafka.commitOnFailure is true, its default; settings " + settings.source()
+            + ")"
+        : "the Kafka extension then skips it after maxRetries = " + maxRetries + " (settings "
+            + settings.source() + ")";
+    return Optional.of(new Finding(function, policyText + ": a copy held during a takeover is "
+        + "retried for about " + held.get().toSeconds() + " s, then " + extension + ": that copy "
+        + "is lost, and the other region's copy, held by a follower too, waits for a completion "
+        + "that never comes. A takeover takes about " + mustOutlast.toSeconds() + " s. Declare "
+        + "@FixedDelayRetry(maxRetryCount = -1, delayInterval = \"00:00:05\") on the function, and "
+        + "set extensions.kafka.commitOnFailure = false, maxRetries = -1 in host.json (extension "
+        + "4.3.0+)"));
+  }
+
+  /**
+   * Runs the check with this process's environment as {@link TandemFunctions.Builder#kafkaFunctions}
+   * does at start-up: logs each finding as a warning and exports their number as the gauge {@code
+   * tandem.functions.kafka.retry.findings}. Never throws: a check that fails is logged.
+   */
+  static List<Finding> atStartup(Collection<Class<?>> functionClasses, Duration mustOutlast,
+      MeterRegistry registry) {
+    List<Finding> findings;
+    try {
+      findings = List.copyOf(check(functionClasses, mustOutlast, System.getenv()::get));
+    } catch (RuntimeException | LinkageError e) {
+      LOG.log(Level.WARNING, "Tandem could not check the retry policies of the Kafka functions", e);
+      findings = List.of();
+    }
+    for (Finding f : findings) {
+      LOG.log(Level.WARNING, "Tandem: Kafka function {0}", f);
+    }
+    Gauge.builder("tandem.functions.kafka.retry.findings", findings, List::size)
+        .description("Kafka-triggered functions whose copies held during a takeover would be "
+            + "committed past (no retry policy outlasting it)")
+        .strongReference(true).register(registry);
+    return findings;
+  }
+
+  /**
+   * How long a fixed-delay policy holds a failing copy (the delays between its retries), empty for
+   * {@code maxRetryCount = -1}.
+   */
+  static Optional<Duration> fixedSpan(int maxRetryCount, Duration delay) {
+    if (maxRetryCount < 0) {
+      return Optional.empty();
+    }
+    return Optional.of(delay.multipliedBy(maxRetryCount));
+  }
+
+  /**
+   * How long an exponential policy holds a failing copy at least: retry {@code i} waits {@code
+   * min(maximum, minimum * 2^(i-1))} (the host adds some randomization on top); empty for {@code
+   * maxRetryCount = -1}.
+   */
+  static Optional<Duration> backoffSpan(int maxRetryCount, Duration minimum, Duration maximum) {
+    if (maxRetryCount < 0) {
+      return Optional.empty();
+    }
+    Duration total = Duration.ZERO;
+    Duration step = minimum;
+    for (int i = 0; i < maxRetryCount; i++) {
+      total = total.plus(step.compareTo(maximum) > 0 ? maximum : step);
+      if (step.compareTo(maximum) < 0) {
+        step = step.multipliedBy(2);
+      }
+    }
+    return Optional.of(total);
+  }
+
+  /** A .NET TimeSpan string as the retry annotations take it: {@code [d.]hh:mm:ss[.fffffff]}. */
+  static Duration parseTimeSpan(String text) {
+    Matcher m = TIME_SPAN.matcher(text == null ? "" : text.strip());
+    if (!m.matches()) {
+      throw new IllegalArgumentException("not a time span (hh:mm:ss): " + text);
+    }
+    Duration d = Duration.ofDays(m.group(1) == null ? 0 : Long.parseLong(m.group(1)))
+        .plusHours(Long.parseLong(m.group(2)))
+        .plusMinutes(Long.parseLong(m.group(3)))
+        .plusSeconds(Long.parseLong(m.group(4)));
+    if (m.group(5) != null) {
+      String f = (m.group(5) + "0000000").substring(0, 7); // ticks of 100 ns
+      d = d.plusNanos(Long.parseLong(f) * 100);
+    }
+    return d;
+  }
+
+  /**
+   * The extension's failure settings visible to the worker: app settings overriding host.json
+   * first, then host.json in the script root ({@code AzureWebJobsScriptRoot}, else {@code
+   * HOME/site/wwwroot}).
+   */
+  public static ExtensionSettings settings(Function<String, String> env) {
+    Optional<Boolean> commit = Optional.ofNullable(env.apply(HOST_OVERRIDE + "commitOnFailure"))
+        .map(String::strip).map(Boolean::parseBoolean);
+    Optional<Integer> retries = Optional.ofNullable(env.apply(HOST_OVERRIDE + "maxRetries"))
+        .map(String::strip).flatMap(KafkaTriggerRetryCheck::integer);
+    String source = commit.isPresent() || retries.isPresent() ? "app settings" : null;
+    Optional<Path> hostJson = hostJson(env);
+    if (hostJson.isPresent()) {
+      ExtensionSettings file = settings(hostJson.get());
+      if (commit.isEmpty()) {
+        commit = file.commitOnFailure();
+      }
+      if (retries.isEmpty()) {
+        retries = file.maxRetries();
+      }
+      source = source == null ? file.source() : source + " and " + file.source();
+    }
+    return new ExtensionSettings(commit, retries, source == null
+        ? "not visible: no host.json under AzureWebJobsScriptRoot or HOME/site/wwwroot" : source);
+  }
+
+  /** The extension's failure settings in one host.json file. */
+  public static ExtensionSettings settings(Path hostJson) {
+    try {
+      JsonNode kafka = JSON.readTree(Files.readAllBytes(hostJson)).path("extensions").path("kafka");
+      Optional<Boolean> commit = kafka.hasNonNull("commitOnFailure")
+          ? Optional.of(kafka.get("commitOnFailure").asBoolean(true)) : Optional.empty();
+      Optional<Integer> retries = kafka.hasNonNull("maxRetries")
+          ? integer(kafka.get("maxRetries").asText()) : Optional.empty();
+      return new ExtensionSettings(commit, retries, hostJson.toString());
+    } catch (IOException e) {
+      return new ExtensionSettings(Optional.empty(), Optional.empty(),
+          hostJson + " unreadable (" + e.getMessage() + ")");
+    }
+  }
+
+  private static Optional<Path> hostJson(Function<String, String> env) {
+    List<Path> candidates = new ArrayList<>();
+    String root = env.apply("AzureWebJobsScriptRoot");
+    if (root != null && !root.isBlank()) {
+      candidates.add(Path.of(root.strip(), "host.json"));
+    }
+    String home = env.apply("HOME");
+    if (home != null && !home.isBlank()) {
+      candidates.add(Path.of(home.strip(), "site", "wwwroot", "host.json"));
+    }
+    return candidates.stream().filter(Files::isRegularFile).findFirst();
+  }
+
+  private static Optional<Integer> integer(String s) {
+    try {
+      return Optional.of(Integer.parseInt(s.strip()));
+    } catch (NumberFormatException e) {
+      return Optional.empty();
+    }
+  }
+
+  private static boolean hasKafkaTrigger(Method m) {
+    for (Parameter p : m.getParameters()) {
+      if (p.isAnnotationPresent(KafkaTrigger.class)) {
+        return true;
+      }
+    }
+    return false;
+  }
+}
