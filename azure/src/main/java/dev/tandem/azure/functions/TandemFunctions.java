@@ -72,7 +72,9 @@ import java.util.function.IntToLongFunction;
  *   <li>the same without a recheck (Kafka and Event Hubs triggers, or no recheck sender), the
  *       handler failed, or another claim is in progress → throws {@link RetryLaterException}, so the
  *       trigger retries it (a Service Bus retry counts toward {@code MaxDeliveryCount}; Kafka and
- *       Event Hubs triggers retry by their retry policy).
+ *       Event Hubs triggers retry by their retry policy — the Kafka extension commits past a
+ *       failed invocation, so a Kafka function needs a retry policy that outlasts a takeover: see
+ *       {@link Builder#kafkaFunctions} and {@link KafkaTriggerRetryCheck}).
  * </ul>
  *
  * <p>Only a message the function declares as a Service Bus trigger can be rechecked: the copy needs
