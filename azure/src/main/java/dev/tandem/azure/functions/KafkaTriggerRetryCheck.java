@@ -209,9 +209,10 @@ public final class KafkaTriggerRetryCheck {
   }
 
   /**
-   * How long an exponential policy holds a failing copy at least: retry {@code i} waits {@code
-   * min(maximum, minimum * 2^(i-1))} (the host adds some randomization on top); empty for {@code
-   * maxRetryCount = -1}.
+   * About how long an exponential policy holds a failing copy: retry {@code i} waits about {@code
+   * min(maximum, minimum * 2^(i-1))} (the host's randomized exponential strategy varies each delay
+   * around that, so a policy close to {@code mustOutlast} may still fall short: prefer {@code
+   * maxRetryCount = -1}); empty for {@code maxRetryCount = -1}.
    */
   static Optional<Duration> backoffSpan(int maxRetryCount, Duration minimum, Duration maximum) {
     if (maxRetryCount < 0) {
