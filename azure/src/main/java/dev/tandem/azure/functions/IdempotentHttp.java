@@ -78,7 +78,8 @@ import java.util.logging.Logger;
  * (completers from two regions), counts it ({@code tandem.http.requests{outcome=duplicate-detected}}
  * and the store's detected duplicates) and logs it; it does not prevent it. The window is the
  * replication lag (typically well under a second), so a retry after a client timeout of seconds is
- * answered from the store. Bodies that are not a String or byte[] are stored as their JSON.
+ * answered from the store. Bodies that are not a String or byte[] are stored as their JSON (one
+ * with no JSON form completes the request with its status only, as the marker above).
  *
  * <p>Metrics: {@code tandem.http.requests} tagged {@code region}, {@code outcome} ({@code processed},
  * {@code processed-response-not-kept}, {@code replayed}, {@code in-progress}, {@code failed}, {@code
@@ -215,7 +216,16 @@ public final class IdempotentHttp {
       count("not-kept-retryable");
       return response;
     }
-    Completed done = completeWithin(key, shard, capture(response));
+    Completed done;
+    try {
+      done = completeWithin(key, shard, capture(response));
+    } catch (UnstorableBodyException e) {
+      // the side effect happened: complete with the status only, never leave the claim to expire
+      done = completeWithin(key, shard, e.statusOnly);
+      notKept(key, -1, storeResultLimit(), "the body cannot be stored as JSON (" + e.getMessage()
+          + "): the status only is kept");
+      done = new Completed(done.record(), false);
+    }
     if (done.record().isDetectedDuplicate()) {
       count("duplicate-detected");
       LOG.log(Level.WARNING, "request with " + IDEMPOTENCY_KEY + " {0} was processed in more than "
@@ -270,10 +280,26 @@ public final class IdempotentHttp {
     return new Completed(record, false);
   }
 
+  /** A response body with no JSON form; carries the marker to complete the request with. */
+  private static final class UnstorableBodyException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+    private final transient StoredResponse statusOnly;
+
+    UnstorableBodyException(String message, StoredResponse statusOnly, Throwable cause) {
+      super(message, cause);
+      this.statusOnly = statusOnly;
+    }
+  }
+
   /** The completed record, and whether the whole response was kept in it. */
   private record Completed(IdRecord record, boolean wholeKept) {}
 
   private void notKept(String key, int size, int limit, String what) {
+    if (size < 0) {
+      LOG.log(Level.WARNING, "the response to " + IDEMPOTENCY_KEY + " {0}: the request is completed "
+          + "and will not run again, but {1}", new Object[] {key, what});
+      return;
+    }
     LOG.log(Level.WARNING, "the response to " + IDEMPOTENCY_KEY + " {0} is {1} bytes as stored, over "
         + "the store''s result limit ({2} bytes, maxResultBytes): the request is completed and will "
         + "not run again, but {3}; raise the store''s maxResultBytes or lower maxBodyBytes",
@@ -313,8 +339,10 @@ public final class IdempotentHttp {
         bytes = JSON.writeValueAsBytes(body);
         text = true;
       } catch (JsonProcessingException e) {
-        throw new IllegalArgumentException("the response body of type " + body.getClass().getName()
-            + " cannot be stored as JSON for replay", e);
+        throw new UnstorableBodyException("the response body of type "
+            + body.getClass().getName() + " cannot be stored as JSON for replay",
+            new StoredResponse(response.getStatusCode(), headers, new byte[0], true, true)
+                .marker(), e);
       }
     }
     boolean omitted = bytes.length > maxBodyBytes;

@@ -136,6 +136,27 @@ class IdempotentHttpStoredFormTest {
   }
 
   @Test
+  void aBodyThatCannotBeStoredAsJsonStillCompletesTheRequestWhichNeverRunsAgain() {
+    TestHttp.Request req = TestHttp.post("/orders", "key-obj", "{}");
+    Supplier<HttpResponseMessage> fn = () -> {
+      runs.incrementAndGet();
+      // Jackson has no serializer for a bare Object: the body cannot be kept as JSON
+      return req.createResponseBuilder(HttpStatus.ACCEPTED).body(new Object()).build();
+    };
+    HttpResponseMessage first;
+    try {
+      first = http.execute(req, fn);
+    } catch (RuntimeException e) {
+      first = null;
+    }
+    HttpResponseMessage retry = retryAfterTheLease(req, respond(req, 201, "again"));
+    assertEquals(1, runs.get(), "the function ran again for a completed request");
+    assertEquals(202, first.getStatusCode());
+    assertEquals(202, retry.getStatusCode());
+    assertEquals("true", retry.getHeader(IdempotentHttp.RESPONSE_NOT_KEPT_HEADER));
+  }
+
+  @Test
   void aTooManyRequestsOrTimeoutResponseIsNotKeptTheRetryRunsTheFunctionAgain() {
     for (int status : new int[] {429, 408}) {
       TestHttp.Request req = TestHttp.post("/orders", "key-" + status, "{}");
