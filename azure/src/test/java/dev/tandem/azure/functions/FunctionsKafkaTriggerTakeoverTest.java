@@ -40,8 +40,9 @@ import org.junit.jupiter.api.io.TempDir;
  * is the Kafka extension's ({@link KafkaTriggerModel}): without a retry policy it commits past the
  * first failed invocation (extension defaults) or past {@code maxRetries} immediate re-invocations
  * ({@code commitOnFailure: false}), and that copy is lost — A's copy of the same message waits on A's
- * down partition, and when A comes back it follows B, which never completes it. With a retry policy
- * that outlasts the takeover the copy is kept, and runs once in B after it.
+ * down partition, and when A comes back it follows B, which never completes it, and its trigger
+ * commits past it too. With a retry policy that outlasts the takeover the copy is kept, runs once in
+ * B after it, and A's copy is skipped as completed.
  */
 class FunctionsKafkaTriggerTakeoverTest {
 
@@ -79,8 +80,12 @@ class FunctionsKafkaTriggerTakeoverTest {
   }
 
   RegionFunctionApp app(RegionId region, String prefix) {
+    return app(region, prefix, dir);
+  }
+
+  RegionFunctionApp app(RegionId region, String prefix, Path directory) {
     RegionFunctionApp app = new RegionFunctionApp(regions.a().bootstrapServers(),
-        regions.b().bootstrapServers(), region, dir, prefix, SHARDS, L, MARGIN,
+        regions.b().bootstrapServers(), region, directory, prefix, SHARDS, L, MARGIN,
         Duration.ofSeconds(120), TICK, recording(region));
     apps.add(app);
     return app;
@@ -110,6 +115,9 @@ class FunctionsKafkaTriggerTakeoverTest {
     return ids;
   }
 
+  /** The copies on region A's partition, waiting while A's app is down. */
+  final List<KafkaTriggerModel.Record> aPartition = new ArrayList<>();
+
   /** Publishes {@code id}: B's trigger gets B's copy (A's copy waits on A's down partition). */
   void publish(String id, KafkaTriggerModel bTrigger) {
     byte[] payload = ("order " + id).getBytes(StandardCharsets.UTF_8);
@@ -118,7 +126,9 @@ class FunctionsKafkaTriggerTakeoverTest {
     Map<String, String> headers = new HashMap<>();
     EnvelopeCodec.write(e, headers::put);
     history.published(id);
-    bTrigger.deliver(new KafkaTriggerModel.Record(id, Map.copyOf(headers), payload));
+    KafkaTriggerModel.Record copy = new KafkaTriggerModel.Record(id, Map.copyOf(headers), payload);
+    aPartition.add(copy);
+    bTrigger.deliver(copy);
   }
 
   @Test
@@ -192,6 +202,27 @@ class FunctionsKafkaTriggerTakeoverTest {
     assertEquals(List.of(), withPolicy.dropped);
     assertEquals(0, report.duplicates(), report.toString());
     assertEquals(List.of(), b.tickErrors);
+
+    // A's app comes back (a new instance on an empty disk: restored from the changelogs) as a
+    // follower of B, and its trigger (no retry policy) delivers A's copies: the kept ids are
+    // COMPLETED there already; the lost ones wait for a completion B never makes, and are committed
+    // past again — the old owner skips them too
+    a.close();
+    apps.remove(a);
+    RegionFunctionApp back = app(A, "fn-kafka-retry", dir.resolve("a-back"));
+    assertTrue(back.log.awaitRestored(Duration.ofSeconds(60)), "A restored");
+    back.start();
+    await().atMost(Duration.ofSeconds(60)).until(() -> reports.stream()
+        .allMatch(r -> back.ownership.lease(r.shard()).owner().equals(B)));
+    KafkaTriggerModel aTrigger = trigger("a-back", back, KafkaTriggerModel.Commit.ALWAYS, 5,
+        KafkaTriggerModel.Policy.NONE);
+    aPartition.forEach(aTrigger::deliver);
+    await().atMost(Duration.ofSeconds(60)).until(() ->
+        aTrigger.committed.size() + aTrigger.dropped.size() == aPartition.size());
+    assertEquals(Set.copyOf(kept), Set.copyOf(aTrigger.committed), "kept: completed in B, skipped");
+    assertEquals(dropped, Set.copyOf(aTrigger.dropped), "lost: A follows B and skips them too");
+    assertEquals(dropped, history.check(0).lost());
+    assertEquals(0, history.check(0).duplicates());
     System.out.printf("kafka trigger takeover: %d copies committed past without a retry policy "
         + "(lost), %d kept by the policy (attempts %s), takeover of %d shards%n", dropped.size(),
         kept.size(), kept.stream().map(withPolicy::attemptsOf).toList(), reports.size());
