@@ -16,10 +16,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.function.Function;
+import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -62,15 +64,22 @@ public final class KafkaTriggerRetryCheck {
 
   private static final Logger LOG = Logger.getLogger(KafkaTriggerRetryCheck.class.getName());
   private static final ObjectMapper JSON = new ObjectMapper();
-  private static final Pattern TIME_SPAN =
-      Pattern.compile("^(?:(\\d+)\\.)?(\\d{1,2}):(\\d{1,2}):(\\d{1,2})(?:\\.(\\d{1,7}))?$");
+  /**
+   * .NET {@code TimeSpan.Parse}'s invariant form: {@code d}, or {@code [d.]hh:mm[:ss[.fffffff]]}
+   * (the host parses the retry intervals with it).
+   */
+  private static final Pattern TIME_SPAN = Pattern.compile(
+      "^(?:(\\d+)|(?:(\\d+)\\.)?(\\d{1,2}):(\\d{1,2})(?::(\\d{1,2})(?:\\.(\\d{1,7}))?)?)$");
+  /** The name of the finding when the check itself could not run. */
+  static final String CHECK_FAILED = "kafka-retry-check";
 
   private KafkaTriggerRetryCheck() {}
 
   /**
    * One finding of the check.
    *
-   * @param function the function's name ({@code @FunctionName}), or {@code host.json}
+   * @param function the function's name ({@code @FunctionName}); for a class given without any
+   *     Kafka function, the class's name; {@value #CHECK_FAILED} when the check could not run
    * @param message what holds, what is lost, and what to change
    */
   public record Finding(String function, String message) {
@@ -99,24 +108,37 @@ public final class KafkaTriggerRetryCheck {
    * @return the findings; empty when every Kafka function keeps its copies through a takeover
    */
   public static List<Finding> check(Collection<Class<?>> functionClasses, Duration mustOutlast,
-      Function<String, String> env) {
+      Map<String, String> env) {
     return check(functionClasses, mustOutlast, settings(env));
   }
 
-  /** {@link #check(Collection, Duration, Function)} with the extension settings given. */
+  /**
+   * {@link #check(Collection, Duration, Map)} with the extension settings given. A class with no
+   * Kafka function ({@code @FunctionName} method with a {@code @KafkaTrigger} parameter) is a
+   * finding too: it was named to be checked, and nothing in it was.
+   */
   public static List<Finding> check(Collection<Class<?>> functionClasses, Duration mustOutlast,
       ExtensionSettings settings) {
     Objects.requireNonNull(functionClasses, "functionClasses");
     Objects.requireNonNull(mustOutlast, "mustOutlast");
     Objects.requireNonNull(settings, "settings");
     List<Finding> findings = new ArrayList<>();
-    for (Class<?> c : functionClasses) {
+    int i = 0;
+    for (Iterator<Class<?>> it = functionClasses.iterator(); it.hasNext(); i++) {
+      Class<?> c = Objects.requireNonNull(it.next(), "functionClasses[" + i + "]");
+      boolean any = false;
       for (Method m : c.getMethods()) {
         FunctionName name = m.getAnnotation(FunctionName.class);
         if (name == null || !hasKafkaTrigger(m)) {
           continue;
         }
+        any = true;
         check(name.value(), m, mustOutlast, settings).ifPresent(findings::add);
+      }
+      if (!any) {
+        findings.add(new Finding(c.getName(), "no Kafka function in " + c.getName() + " (no public "
+            + "@FunctionName method with a @KafkaTrigger parameter): nothing was checked; name the "
+            + "class that declares the Kafka-triggered functions"));
       }
     }
     return findings;
@@ -144,19 +166,39 @@ public final class KafkaTriggerRetryCheck {
     } catch (IllegalArgumentException e) {
       return Optional.of(new Finding(function, "its retry policy cannot be read: " + e.getMessage()));
     }
+    if (policy.isEmpty() || policy.get().compareTo(mustOutlast) >= 0) {
+      return Optional.empty(); // the function's own policy holds the copy, on every extension version
+    }
+    // The policy alone falls short. The extension's settings can still hold the copy, but only on
+    // extension 4.3.0+ (ignored before), and the version the host loaded (extension bundle
+    // [4.*, 5.0.0)) cannot be seen from the worker: always a finding, softer when they would cover.
     boolean commitOnFailure = settings.commitOnFailure().orElse(true);
     int maxRetries = settings.maxRetries().orElse(DEFAULT_MAX_RETRIES);
-    Optional<Duration> held; // how long a copy asking to retry later is kept; empty: indefinitely
-    if (policy.isEmpty() || (!commitOnFailure && maxRetries < 0)) {
+    Optional<Duration> held; // with the settings on 4.3.0+; empty: indefinitely
+    if (commitOnFailure) {
+      held = policy;
+    } else if (maxRetries < 0) {
       held = Optional.empty();
-    } else if (!commitOnFailure) {
+    } else {
       // each in-place redelivery runs the whole retry policy again
       held = Optional.of(policy.get().multipliedBy(maxRetries + 1L));
-    } else {
-      held = policy;
     }
+    String fix = "Declare @FixedDelayRetry(maxRetryCount = -1, delayInterval = \"00:00:05\") on the "
+        + "function (and keep extensions.kafka.commitOnFailure = false, maxRetries = -1 in host.json "
+        + "for extension 4.3.0+)";
+    String takeover = "A takeover takes about " + mustOutlast.toSeconds() + " s. ";
+    String own = policyText + " holds a copy held during a takeover for about "
+        + policy.get().toSeconds() + " s on its own. ";
     if (held.isEmpty() || held.get().compareTo(mustOutlast) >= 0) {
-      return Optional.empty();
+      String hot = policy.get().isZero()
+          ? " With no delay between attempts the extension re-invokes the function at once, a hot "
+              + "loop for the whole takeover."
+          : "";
+      return Optional.of(new Finding(function, own + "The Kafka extension's settings (commitOnFailure "
+          + "= false, maxRetries = " + maxRetries + ", " + settings.source() + ") keep it only on "
+          + "extension 4.3.0+; before 4.3.0 they are ignored and the offset is committed past the "
+          + "copy, which is then lost, and the version the host loaded (extension bundle [4.*, "
+          + "5.0.0)) cannot be seen from here." + hot + " " + takeover + fix));
     }
     String extension = commitOnFailure
         ? "the Kafka extension then commits past it (before 4.3.0 always; from 4.3.0 while "
@@ -167,32 +209,34 @@ public final class KafkaTriggerRetryCheck {
     return Optional.of(new Finding(function, policyText + ": a copy held during a takeover is "
         + "retried for about " + held.get().toSeconds() + " s, then " + extension + ": that copy "
         + "is lost, and the other region's copy, held by a follower too, waits for a completion "
-        + "that never comes. A takeover takes about " + mustOutlast.toSeconds() + " s. Declare "
-        + "@FixedDelayRetry(maxRetryCount = -1, delayInterval = \"00:00:05\") on the function, and "
-        + "set extensions.kafka.commitOnFailure = false, maxRetries = -1 in host.json (extension "
-        + "4.3.0+)"));
+        + "that never comes. " + takeover + fix));
   }
 
   /**
-   * Runs the check with this process's environment as {@link TandemFunctions.Builder#kafkaFunctions}
-   * does at start-up: logs each finding as a warning and exports their number as the gauge {@code
-   * tandem.functions.kafka.retry.findings}. Never throws: a check that fails is logged.
+   * Runs the check in {@code env} as {@link TandemFunctions.Builder#kafkaFunctions} does at start-up
+   * (with this process's environment): logs each finding as a warning and exports their number as
+   * the gauge {@code tandem.functions.kafka.retry.findings{region}}. Never throws: a check that
+   * fails is itself a finding ({@value #CHECK_FAILED}), so the gauge never reads 0 ("all good")
+   * for a check that did not run.
    */
   static List<Finding> atStartup(Collection<Class<?>> functionClasses, Duration mustOutlast,
-      MeterRegistry registry) {
+      MeterRegistry registry, String region, Map<String, String> env) {
     List<Finding> findings;
     try {
-      findings = List.copyOf(check(functionClasses, mustOutlast, System.getenv()::get));
+      findings = List.copyOf(check(functionClasses, mustOutlast, env));
     } catch (RuntimeException | LinkageError e) {
       LOG.log(Level.WARNING, "Tandem could not check the retry policies of the Kafka functions", e);
-      findings = List.of();
+      findings = List.of(new Finding(CHECK_FAILED, "the check of the Kafka functions' retry "
+          + "policies could not run (" + e + "): whether a copy held during a takeover survives "
+          + "is unknown"));
     }
     for (Finding f : findings) {
       LOG.log(Level.WARNING, "Tandem: Kafka function {0}", f);
     }
-    Gauge.builder("tandem.functions.kafka.retry.findings", findings, List::size)
-        .description("Kafka-triggered functions whose copies held during a takeover would be "
-            + "committed past (no retry policy outlasting it)")
+    Gauge.builder("tandem.functions.kafka.retry.findings", findings, List::size).tag("region", region)
+        .description("Kafka-triggered functions whose copies held during a takeover may be "
+            + "committed past (no retry policy of their own outlasting it), classes without a Kafka "
+            + "function, or 1 when the check could not run")
         .strongReference(true).register(registry);
     return findings;
   }
@@ -229,18 +273,30 @@ public final class KafkaTriggerRetryCheck {
     return Optional.of(total);
   }
 
-  /** A .NET TimeSpan string as the retry annotations take it: {@code [d.]hh:mm:ss[.fffffff]}. */
+  /**
+   * A .NET TimeSpan string as the host parses the retry annotations' intervals ({@code
+   * TimeSpan.Parse}, invariant): {@code d} (days), or {@code [d.]hh:mm[:ss[.fffffff]]}, hours 0-23,
+   * minutes and seconds 0-59.
+   */
   static Duration parseTimeSpan(String text) {
     Matcher m = TIME_SPAN.matcher(text == null ? "" : text.strip());
     if (!m.matches()) {
-      throw new IllegalArgumentException("not a time span (hh:mm:ss): " + text);
+      throw new IllegalArgumentException("not a time span ([d.]hh:mm[:ss[.fffffff]] or d): " + text);
     }
-    Duration d = Duration.ofDays(m.group(1) == null ? 0 : Long.parseLong(m.group(1)))
-        .plusHours(Long.parseLong(m.group(2)))
-        .plusMinutes(Long.parseLong(m.group(3)))
-        .plusSeconds(Long.parseLong(m.group(4)));
-    if (m.group(5) != null) {
-      String f = (m.group(5) + "0000000").substring(0, 7); // ticks of 100 ns
+    if (m.group(1) != null) {
+      return Duration.ofDays(Long.parseLong(m.group(1)));
+    }
+    long hours = Long.parseLong(m.group(3));
+    long minutes = Long.parseLong(m.group(4));
+    long seconds = m.group(5) == null ? 0 : Long.parseLong(m.group(5));
+    if (hours > 23 || minutes > 59 || seconds > 59) {
+      throw new IllegalArgumentException("not a time span (hours 0-23, minutes and seconds 0-59): "
+          + text);
+    }
+    Duration d = Duration.ofDays(m.group(2) == null ? 0 : Long.parseLong(m.group(2)))
+        .plusHours(hours).plusMinutes(minutes).plusSeconds(seconds);
+    if (m.group(6) != null) {
+      String f = (m.group(6) + "0000000").substring(0, 7); // ticks of 100 ns
       d = d.plusNanos(Long.parseLong(f) * 100);
     }
     return d;
@@ -248,16 +304,26 @@ public final class KafkaTriggerRetryCheck {
 
   /**
    * The extension's failure settings visible to the worker: app settings overriding host.json
-   * first, then host.json in the script root ({@code AzureWebJobsScriptRoot}, else {@code
-   * HOME/site/wwwroot}).
+   * first ({@code AzureFunctionsJobHost__extensions__kafka__commitOnFailure}, {@code ...maxRetries}),
+   * then host.json in the script root ({@code AzureWebJobsScriptRoot}, else {@code
+   * HOME/site/wwwroot}). Names and host.json keys are matched ignoring case, as the host's
+   * configuration binder does.
+   *
+   * @param env the environment, e.g. {@code System.getenv()}
    */
-  public static ExtensionSettings settings(Function<String, String> env) {
-    Optional<Boolean> commit = Optional.ofNullable(env.apply(HOST_OVERRIDE + "commitOnFailure"))
-        .map(String::strip).map(Boolean::parseBoolean);
-    Optional<Integer> retries = Optional.ofNullable(env.apply(HOST_OVERRIDE + "maxRetries"))
-        .map(String::strip).flatMap(KafkaTriggerRetryCheck::integer);
+  public static ExtensionSettings settings(Map<String, String> env) {
+    Map<String, String> ci = new TreeMap<>(String.CASE_INSENSITIVE_ORDER);
+    env.forEach((k, v) -> {
+      if (k != null && v != null) {
+        ci.put(k, v);
+      }
+    });
+    Optional<Boolean> commit = Optional.ofNullable(ci.get(HOST_OVERRIDE + "commitOnFailure"))
+        .flatMap(KafkaTriggerRetryCheck::bool);
+    Optional<Integer> retries = Optional.ofNullable(ci.get(HOST_OVERRIDE + "maxRetries"))
+        .flatMap(KafkaTriggerRetryCheck::integer);
     String source = commit.isPresent() || retries.isPresent() ? "app settings" : null;
-    Optional<Path> hostJson = hostJson(env);
+    Optional<Path> hostJson = hostJson(ci);
     if (hostJson.isPresent()) {
       ExtensionSettings file = settings(hostJson.get());
       if (commit.isEmpty()) {
@@ -272,14 +338,17 @@ public final class KafkaTriggerRetryCheck {
         ? "not visible: no host.json under AzureWebJobsScriptRoot or HOME/site/wwwroot" : source);
   }
 
-  /** The extension's failure settings in one host.json file. */
+  /** The extension's failure settings in one host.json file (keys matched ignoring case). */
   public static ExtensionSettings settings(Path hostJson) {
     try {
-      JsonNode kafka = JSON.readTree(Files.readAllBytes(hostJson)).path("extensions").path("kafka");
-      Optional<Boolean> commit = kafka.hasNonNull("commitOnFailure")
-          ? Optional.of(kafka.get("commitOnFailure").asBoolean(true)) : Optional.empty();
-      Optional<Integer> retries = kafka.hasNonNull("maxRetries")
-          ? integer(kafka.get("maxRetries").asText()) : Optional.empty();
+      JsonNode kafka = field(field(JSON.readTree(Files.readAllBytes(hostJson)), "extensions"),
+          "kafka");
+      JsonNode c = field(kafka, "commitOnFailure");
+      JsonNode r = field(kafka, "maxRetries");
+      Optional<Boolean> commit = c.isValueNode() && !c.isNull() ? bool(c.asText())
+          : Optional.empty();
+      Optional<Integer> retries = r.isValueNode() && !r.isNull() ? integer(r.asText())
+          : Optional.empty();
       return new ExtensionSettings(commit, retries, hostJson.toString());
     } catch (IOException e) {
       return new ExtensionSettings(Optional.empty(), Optional.empty(),
@@ -287,17 +356,42 @@ public final class KafkaTriggerRetryCheck {
     }
   }
 
-  private static Optional<Path> hostJson(Function<String, String> env) {
+  /** The field of {@code node} named {@code name} ignoring case; a missing node otherwise. */
+  private static JsonNode field(JsonNode node, String name) {
+    if (node != null && node.isObject()) {
+      for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
+        Map.Entry<String, JsonNode> e = it.next();
+        if (e.getKey().equalsIgnoreCase(name)) {
+          return e.getValue();
+        }
+      }
+    }
+    return com.fasterxml.jackson.databind.node.MissingNode.getInstance();
+  }
+
+  private static Optional<Path> hostJson(Map<String, String> env) {
     List<Path> candidates = new ArrayList<>();
-    String root = env.apply("AzureWebJobsScriptRoot");
+    String root = env.get("AzureWebJobsScriptRoot");
     if (root != null && !root.isBlank()) {
       candidates.add(Path.of(root.strip(), "host.json"));
     }
-    String home = env.apply("HOME");
+    String home = env.get("HOME");
     if (home != null && !home.isBlank()) {
       candidates.add(Path.of(home.strip(), "site", "wwwroot", "host.json"));
     }
     return candidates.stream().filter(Files::isRegularFile).findFirst();
+  }
+
+  /** "true"/"false" in any case, as the .NET binder reads a bool; anything else: not set. */
+  private static Optional<Boolean> bool(String s) {
+    String v = s.strip();
+    if (v.equalsIgnoreCase("true")) {
+      return Optional.of(true);
+    }
+    if (v.equalsIgnoreCase("false")) {
+      return Optional.of(false);
+    }
+    return Optional.empty();
   }
 
   private static Optional<Integer> integer(String s) {

@@ -141,7 +141,8 @@ public final class TandemFunctions {
     this.recheck = b.recheckSender == null ? null
         : RecheckScheduler.create(b.recheckSender, b.recheckDelay, registry, "functions");
     this.startupFindings = b.kafkaFunctionClasses.isEmpty() ? List.of()
-        : KafkaTriggerRetryCheck.atStartup(b.kafkaFunctionClasses, b.kafkaTakeoverTime, registry);
+        : KafkaTriggerRetryCheck.atStartup(b.kafkaFunctionClasses, b.kafkaTakeoverTime, registry,
+            processor.owner().region().name(), b.kafkaCheckEnv);
   }
 
   /** A new builder. */
@@ -419,6 +420,7 @@ public final class TandemFunctions {
     private MeterRegistry registry;
     private List<Class<?>> kafkaFunctionClasses = List.of();
     private Duration kafkaTakeoverTime;
+    private Map<String, String> kafkaCheckEnv = System.getenv();
 
     private Builder() {}
 
@@ -428,18 +430,42 @@ public final class TandemFunctions {
      * during a takeover) survives only if the function's retry policy, with the Kafka extension's
      * {@code commitOnFailure}/{@code maxRetries}, holds it for {@code takeoverTime} — else the
      * extension commits past it and it is lost. Findings are logged as warnings and returned by
-     * {@link TandemFunctions#startupFindings()}; they do not stop the app. Optional.
+     * {@link TandemFunctions#startupFindings()} and counted by the gauge {@code
+     * tandem.functions.kafka.retry.findings{region}}; they do not stop the app. Optional: an app
+     * without Kafka-triggered functions does not call it.
      *
      * @param takeoverTime how long a held copy must survive: about L + margin + one heartbeat timer
      *     period, plus the changelog catch-ups
+     * @param functionClasses the classes declaring the Kafka-triggered functions ({@code
+     *     @FunctionName} methods with a {@code @KafkaTrigger} parameter); at least one, none null; a
+     *     class without such a method is itself a finding
+     * @throws IllegalArgumentException if no class is given (the check would silently be off)
+     * @throws NullPointerException naming the index of a null class
      */
     public Builder kafkaFunctions(Duration takeoverTime, Class<?>... functionClasses) {
       Objects.requireNonNull(takeoverTime, "takeoverTime");
       if (takeoverTime.isNegative() || takeoverTime.isZero()) {
         throw new IllegalArgumentException("takeoverTime must be > 0, got " + takeoverTime);
       }
+      Objects.requireNonNull(functionClasses, "functionClasses");
+      if (functionClasses.length == 0) {
+        throw new IllegalArgumentException("kafkaFunctions needs at least one class declaring the "
+            + "Kafka-triggered functions: with none, nothing would be checked");
+      }
+      for (int i = 0; i < functionClasses.length; i++) {
+        Objects.requireNonNull(functionClasses[i], "functionClasses[" + i + "]");
+      }
       this.kafkaTakeoverTime = takeoverTime;
       this.kafkaFunctionClasses = List.of(functionClasses);
+      return this;
+    }
+
+    /**
+     * The environment the Kafka check reads (app settings, host.json location); default this
+     * process's. For tests, so that the machine's own environment does not decide the result.
+     */
+    Builder kafkaCheckEnvironment(Map<String, String> env) {
+      this.kafkaCheckEnv = Map.copyOf(env);
       return this;
     }
 
