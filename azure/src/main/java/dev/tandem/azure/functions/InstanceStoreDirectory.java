@@ -1,5 +1,8 @@
 package dev.tandem.azure.functions;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -32,17 +35,26 @@ import java.util.logging.Logger;
  * <p>The rules, for a given environment:
  *
  * <ul>
- *   <li>The instance id is the first set of {@value #INSTANCE_ID} (the App Service / Functions VM
- *       instance), {@value #COMPUTER_NAME}, {@value #CONTAINER_NAME}; on the platform (where {@value
- *       #SITE_NAME} is set) one of them is required.
+ *   <li>On the platform (where {@value #SITE_NAME} or {@value #INSTANCE_ID} is set) the instance id
+ *       is the first set of {@value #INSTANCE_ID} (the App Service / Functions VM instance), {@value
+ *       #COMPUTER_NAME}, {@value #CONTAINER_NAME}, and one of them is required. Off the platform
+ *       these are not read (a developer machine's {@code COMPUTERNAME} is no instance id): the
+ *       instance is {@code local}.
  *   <li>Without a configured directory: {@code <local temp>/tandem/<instance id>} ({@code
  *       <local temp>/tandem/local} off the platform).
+ *   <li>{@value #WORKER_PROCESS_COUNT} above 1 is refused with an {@link IllegalStateException}:
+ *       the worker processes of one instance share its instance id, so they would open the same
+ *       directory (RocksDB's {@code LOCK} error). Run one worker process per instance and scale out
+ *       by instances.
  *   <li>With a configured directory on the platform: {@code <configured>/<instance id>}, so that
  *       instances never share one; it must be absolute. Off the platform the configured directory is
  *       used as given (one process, e.g. local development).
  *   <li>A directory under {@code HOME} on the platform is refused with an {@link
  *       IllegalStateException} naming the path and the reason — unless {@value #APP_SERVICE_STORAGE}
- *       is {@code false} (a custom container whose {@code /home} is not the shared share). Other
+ *       is {@code false} (a custom container whose {@code /home} is not the shared share). The paths
+ *       are compared after removing {@code .} and {@code ..}, and also after resolving symbolic
+ *       links of their nearest existing parent. A {@code HOME} that is the file-system root is not
+ *       App Service's shared storage and is not used for the check (a warning is logged). Other
  *       shared mounts (an Azure Files path mapping) cannot be told from the environment: do not point
  *       the store there.
  * </ul>
@@ -59,6 +71,8 @@ public final class InstanceStoreDirectory {
   public static final String SITE_NAME = "WEBSITE_SITE_NAME";
   /** {@code false} for a custom container whose {@code /home} is not the shared storage. */
   public static final String APP_SERVICE_STORAGE = "WEBSITES_ENABLE_APP_SERVICE_STORAGE";
+  /** Azure Functions: the number of language worker processes per instance (default 1). */
+  public static final String WORKER_PROCESS_COUNT = "FUNCTIONS_WORKER_PROCESS_COUNT";
 
   private static final Logger LOG = Logger.getLogger(InstanceStoreDirectory.class.getName());
   private static final int MAX_KEY = 64;
@@ -90,14 +104,16 @@ public final class InstanceStoreDirectory {
    * @param configured the configured directory, or null/blank for the default
    * @param localTemp this instance's local temporary directory
    * @throws IllegalStateException when the directory would be on storage shared by the app's
-   *     instances, or relative on the platform, or when the platform gives no instance id
+   *     instances, or relative on the platform, or when the platform gives no instance id, or when
+   *     {@value #WORKER_PROCESS_COUNT} is above 1 (or not a number)
    */
   public static InstanceStoreDirectory resolve(Function<String, String> env, String configured,
       Path localTemp) {
     Objects.requireNonNull(env, "env");
     Objects.requireNonNull(localTemp, "localTemp");
-    boolean onPlatform = present(env.apply(SITE_NAME)) || present(env.apply(INSTANCE_ID));
-    String instanceId = firstPresent(env, INSTANCE_ID, COMPUTER_NAME, CONTAINER_NAME);
+    checkOneWorkerProcess(env);
+    boolean onPlatform = onPlatform(env);
+    String instanceId = instanceId(env);
     if (onPlatform && instanceId == null) {
       throw new IllegalStateException("cannot tell this instance from the app's other instances: "
           + "none of " + INSTANCE_ID + ", " + COMPUTER_NAME + ", " + CONTAINER_NAME + " is set, so "
@@ -118,7 +134,7 @@ public final class InstanceStoreDirectory {
     }
     if (onPlatform) {
       for (String shared : sharedRoots(env)) {
-        if (isUnder(directory.toString(), shared)) {
+        if (isUnder(directory.toString(), shared) || isUnderReal(directory.toString(), shared)) {
           throw new IllegalStateException("the store directory " + directory + " is on storage "
               + "shared by every instance of the app (" + shared + ", HOME on App Service / "
               + "Functions, a network share): every instance would open the same RocksDB files. "
@@ -154,8 +170,39 @@ public final class InstanceStoreDirectory {
    * most 64 characters), else {@code local}.
    */
   public static String instanceName(Function<String, String> env) {
-    return new InstanceStoreDirectory(null,
-        firstPresent(env, INSTANCE_ID, COMPUTER_NAME, CONTAINER_NAME), false).instanceName();
+    return new InstanceStoreDirectory(null, instanceId(env), false).instanceName();
+  }
+
+  private static boolean onPlatform(Function<String, String> env) {
+    return present(env.apply(SITE_NAME)) || present(env.apply(INSTANCE_ID));
+  }
+
+  /** The platform's instance id; null off the platform (the instance is then {@code local}). */
+  private static String instanceId(Function<String, String> env) {
+    return onPlatform(env) ? firstPresent(env, INSTANCE_ID, COMPUTER_NAME, CONTAINER_NAME) : null;
+  }
+
+  /**
+   * Refuses more than one worker process per instance: they share the instance id, hence the
+   * directory, and the second would fail on RocksDB's LOCK file with a message naming nothing.
+   */
+  private static void checkOneWorkerProcess(Function<String, String> env) {
+    String count = strip(env.apply(WORKER_PROCESS_COUNT));
+    if (!present(count)) {
+      return;
+    }
+    int n;
+    try {
+      n = Integer.parseInt(count);
+    } catch (NumberFormatException e) {
+      throw new IllegalStateException(WORKER_PROCESS_COUNT + " is not a number: " + count, e);
+    }
+    if (n > 1) {
+      throw new IllegalStateException(WORKER_PROCESS_COUNT + " = " + n + ": Tandem needs one worker "
+          + "process per instance. The worker processes of an instance share its instance id, so "
+          + "they would open the same store directory (RocksDB allows one process: LOCK error). "
+          + "Remove the setting or set it to 1, and scale out by instances");
+    }
   }
 
   /** Whether the environment is App Service / Azure Functions. */
@@ -176,14 +223,57 @@ public final class InstanceStoreDirectory {
     }
     String home = strip(env.apply("HOME"));
     if (present(home)) {
-      roots.add(home);
+      if (isFileSystemRoot(home)) {
+        // not App Service's shared /home (D:\home): judging by it would refuse every directory
+        LOG.log(Level.WARNING, "HOME is the file-system root ({0}): not App Service''s shared "
+            + "storage; the store directory is not checked against it", home);
+      } else {
+        roots.add(home);
+      }
     }
     return roots;
   }
 
+  private static boolean isFileSystemRoot(String path) {
+    String n = normalize(path);
+    return n.equals("/") || n.isEmpty() || (n.length() <= 3 && n.length() >= 2 && n.charAt(1) == ':');
+  }
+
+  /**
+   * {@link #isUnder} on this machine's file system: both paths with the symbolic links of their
+   * nearest existing parent resolved. False when either is not an absolute path here (e.g. a Windows
+   * path judged on Linux: the text comparison covers it).
+   */
+  static boolean isUnderReal(String path, String root) {
+    try {
+      Path p = Path.of(path);
+      Path r = Path.of(root);
+      if (!p.isAbsolute() || !r.isAbsolute()) {
+        return false;
+      }
+      return isUnder(real(p).toString(), real(r).toString());
+    } catch (InvalidPathException | IOException | SecurityException e) {
+      return false; // the text comparison stands
+    }
+  }
+
+  /** The path with its nearest existing parent's real path (symbolic links resolved). */
+  private static Path real(Path path) throws IOException {
+    Path p = path.normalize();
+    Path existing = p;
+    while (existing != null && !Files.exists(existing)) {
+      existing = existing.getParent();
+    }
+    if (existing == null) {
+      return p;
+    }
+    return existing.toRealPath().resolve(existing.relativize(p));
+  }
+
   /**
    * Whether {@code path} is {@code root} or under it; compared as text so that a Windows path is
-   * judged right on any JVM ({@code \} and {@code /} alike, case-insensitive for drive paths).
+   * judged right on any JVM ({@code \} and {@code /} alike, case-insensitive for drive paths), after
+   * removing {@code .} and {@code ..} elements.
    */
   static boolean isUnder(String path, String root) {
     String p = normalize(path);
@@ -202,14 +292,23 @@ public final class InstanceStoreDirectory {
 
   private static String normalize(String path) {
     String s = path.strip().replace('\\', '/');
-    while (s.contains("//")) {
-      s = s.replace("//", "/");
-    }
-    if (s.length() > 1 && s.endsWith("/")) {
-      s = s.substring(0, s.length() - 1);
-    }
     boolean drive = s.length() >= 2 && s.charAt(1) == ':';
-    return drive ? s.toLowerCase(Locale.ROOT) : s;
+    String prefix = drive ? s.substring(0, 2) : "";
+    String rest = drive ? s.substring(2) : s;
+    boolean absolute = rest.startsWith("/");
+    List<String> names = new ArrayList<>();
+    for (String e : rest.split("/")) {
+      if (e.isEmpty() || e.equals(".")) {
+        continue;
+      }
+      if (e.equals("..") && !names.isEmpty() && !names.get(names.size() - 1).equals("..")) {
+        names.remove(names.size() - 1);
+      } else if (!(e.equals("..") && absolute)) { // ".." above the root is the root
+        names.add(e);
+      }
+    }
+    String n = prefix + (absolute ? "/" : "") + String.join("/", names);
+    return drive ? n.toLowerCase(Locale.ROOT) : n;
   }
 
   private static boolean isAbsolute(String path) {

@@ -6,10 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** {@link InstanceStoreDirectory} for given environments (App Service Linux and Windows, local). */
 class InstanceStoreDirectoryTest {
@@ -128,5 +130,57 @@ class InstanceStoreDirectoryTest {
     InstanceStoreDirectory d = InstanceStoreDirectory.resolve(linux(id)::get, null, LINUX_TMP);
     assertEquals(64, d.instanceName().length());
     assertEquals(Path.of("/tmp/tandem/" + "f".repeat(64)), d.directory());
+  }
+
+  @Test
+  void moreThanOneWorkerProcessIsRefusedTheyWouldShareOneInstanceDirectory() {
+    Map<String, String> env = linux("i-5");
+    env.put("FUNCTIONS_WORKER_PROCESS_COUNT", "2");
+    IllegalStateException e = assertThrows(IllegalStateException.class,
+        () -> InstanceStoreDirectory.resolve(env::get, null, LINUX_TMP));
+    assertTrue(e.getMessage().contains("FUNCTIONS_WORKER_PROCESS_COUNT")
+        && e.getMessage().contains("2") && e.getMessage().contains("one worker process"),
+        e.getMessage());
+    env.put("FUNCTIONS_WORKER_PROCESS_COUNT", "1");
+    assertEquals(Path.of("/tmp/tandem/i-5"),
+        InstanceStoreDirectory.resolve(env::get, null, LINUX_TMP).directory());
+  }
+
+  @Test
+  void aPathThatLeadsIntoHomeThroughDotDotIsRefused() {
+    IllegalStateException e = assertThrows(IllegalStateException.class, () ->
+        InstanceStoreDirectory.resolve(linux("i-6")::get, "/tmp/../home/data", LINUX_TMP));
+    assertTrue(e.getMessage().contains("shared by every instance"), e.getMessage());
+    assertThrows(IllegalStateException.class, () -> InstanceStoreDirectory.resolve(
+        windows("i-6")::get, "D:\\local\\..\\home\\data", WINDOWS_TMP));
+  }
+
+  @Test
+  void aPathThatLeadsIntoHomeThroughASymbolicLinkIsRefused(@TempDir Path dir) throws Exception {
+    Path home = Files.createDirectories(dir.resolve("home"));
+    Path link = Files.createSymbolicLink(dir.resolve("local-looking"), home);
+    Map<String, String> env = linux("i-7");
+    env.put("HOME", home.toString());
+    IllegalStateException e = assertThrows(IllegalStateException.class,
+        () -> InstanceStoreDirectory.resolve(env::get, link.resolve("tandem").toString(), LINUX_TMP));
+    assertTrue(e.getMessage().contains("shared by every instance"), e.getMessage());
+  }
+
+  @Test
+  void homeAtTheFileSystemRootDoesNotRefuseEveryDirectory() {
+    Map<String, String> env = linux("i-8");
+    env.put("HOME", "/");
+    assertEquals(Path.of("/tmp/tandem/i-8"),
+        InstanceStoreDirectory.resolve(env::get, null, LINUX_TMP).directory());
+  }
+
+  @Test
+  void offThePlatformTheMachineNameIsNotUsedTheInstanceIsLocal() {
+    Map<String, String> devBox = Map.of("COMPUTERNAME", "DEV-LAPTOP", "HOME", "/home/dev");
+    InstanceStoreDirectory d = InstanceStoreDirectory.resolve(devBox::get, null, LINUX_TMP);
+    assertEquals(Path.of("/tmp/tandem/local"), d.directory());
+    assertEquals("local", d.instanceName());
+    assertEquals("local", InstanceStoreDirectory.instanceName(devBox::get));
+    assertEquals("i-9", InstanceStoreDirectory.instanceName(linux("i-9")::get));
   }
 }
