@@ -65,10 +65,14 @@ record TandemSettings(RegionId region, RegionId peer, String kafkaLocal, String 
    * instance id appended, and is refused on storage the app's instances share ({@code HOME}).
    */
   private static Path storeDirectory(Function<String, String> env) {
+    String configured = env.apply(STORE_DIR);
     try {
-      return InstanceStoreDirectory.resolve(env, env.apply(STORE_DIR),
+      return InstanceStoreDirectory.resolve(env, configured,
           Path.of(System.getProperty("java.io.tmpdir"))).directory();
     } catch (IllegalStateException e) {
+      if (configured == null || configured.isBlank()) {
+        throw e; // not about the setting (no instance id, worker process count): as it is
+      }
       throw new IllegalStateException("app setting " + STORE_DIR + ": " + e.getMessage(), e);
     }
   }

@@ -1,5 +1,6 @@
 package dev.tandem.examples.functions;
 
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -45,5 +46,15 @@ class TandemSettingsStoreDirectoryTest {
     assertTrue(e.getMessage().contains("/home/data/tandem"), e.getMessage());
     assertTrue(e.getMessage().contains("TANDEM_STORE_DIR"), e.getMessage());
     assertTrue(e.getMessage().contains("shared"), e.getMessage());
+  }
+
+  @Test
+  void anErrorNotCausedByTandemStoreDirIsNotAttributedToIt() {
+    Map<String, String> env = onLinuxInstance("d4".repeat(32));
+    env.remove("WEBSITE_INSTANCE_ID"); // on the platform without an instance id; no TANDEM_STORE_DIR
+    IllegalStateException e = assertThrows(IllegalStateException.class,
+        () -> TandemSettings.from(env::get));
+    assertFalse(e.getMessage().contains("TANDEM_STORE_DIR"), e.getMessage());
+    assertTrue(e.getMessage().contains("WEBSITE_INSTANCE_ID"), e.getMessage());
   }
 }
