@@ -56,7 +56,11 @@ import java.util.logging.Logger;
  *   <li><b>408 and 429 are not kept</b>: they ask the client to come back later, and a stored one
  *       would answer every retry for the record's TTL without its {@code Retry-After}. The client
  *       gets the function's response, the key is released as for a 5xx (a retry runs the function
- *       again; each release counts toward the store's {@code maxAttempts}).
+ *       again). <b>Each such release spends one of the store's {@code maxAttempts}</b> (default 5):
+ *       the store has no release that spends none, so a client that is answered 408/429 {@code
+ *       maxAttempts} times, however well it backs off, then gets 422 (dead-lettered) for the
+ *       record's TTL. Answer 408/429 only when the function did nothing, and size {@code
+ *       maxAttempts} for how many come-back answers a key may get.
  *   <li>A retry of a completed key, in either region, gets the stored response plus the header
  *       {@value #REPLAYED_HEADER}{@code : true}. A body over the limit is not stored: the retry gets
  *       the status and headers with an empty body and {@value #BODY_OMITTED_HEADER}{@code : true}.
@@ -99,6 +103,13 @@ public final class IdempotentHttp {
    * not kept": even its headers were over the store's result limit).
    */
   public static final String RESPONSE_NOT_KEPT_HEADER = "Tandem-Response-Not-Kept";
+
+  /**
+   * The stored size of the marker "completed, response not kept" (a 3-digit status, no headers,
+   * no body): the least a store must keep for a replay to tell the first status.
+   */
+  static final int MARKER_BYTES =
+      new StoredResponse(599, Map.of(), new byte[0], true, true, true).encode().length;
 
   private static final Logger LOG = Logger.getLogger(IdempotentHttp.class.getName());
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -274,9 +285,11 @@ public final class IdempotentHttp {
         // too large for this store too: the next, smaller form
       }
     }
+    // only with a store that does not tell its limit (build() refuses a told limit below the
+    // marker's size) and refuses even the marker
     IdRecord record = store.complete(key, shard, null);
-    notKept(key, whole.length, limit, "nothing is kept (the store's result limit is below the "
-        + "marker's size): a retry gets 200 with " + RESPONSE_NOT_KEPT_HEADER);
+    notKept(key, whole.length, limit, "nothing is kept (the store refused even the marker): a "
+        + "retry gets 200 with " + RESPONSE_NOT_KEPT_HEADER + ", whatever the first status");
     return new Completed(record, false);
   }
 
@@ -496,12 +509,33 @@ public final class IdempotentHttp {
       return this;
     }
 
+    /**
+     * Builds it.
+     *
+     * @throws IllegalStateException if the store or shard count is missing, or the store's result
+     *     limit ({@link IdempotencyStore#maxResultBytes()}, when it tells it) is below the size of
+     *     the smallest stored response (the status alone), naming both sizes
+     */
     public IdempotentHttp build() {
       if (store == null) {
         throw new IllegalStateException("store(...) is required");
       }
       if (shardCount <= 0) {
         throw new IllegalStateException("shardCount(...) is required");
+      }
+      int limit;
+      try {
+        limit = store.maxResultBytes();
+      } catch (UnsupportedOperationException e) {
+        limit = -1; // not told: the store's refusals are handled form by form when completing
+      }
+      if (limit >= 0 && limit < MARKER_BYTES) {
+        // with nothing kept, a replay cannot tell the first status: every retry would get 200,
+        // even of a 4xx
+        throw new IllegalStateException("the store keeps results up to " + limit + " bytes "
+            + "(maxResultBytes), below the " + MARKER_BYTES + " bytes of the smallest stored "
+            + "response (the status alone): replays could not tell the first status; raise the "
+            + "store's maxResultBytes to at least " + MARKER_BYTES + " bytes");
       }
       if (registry == null) {
         registry = new SimpleMeterRegistry();

@@ -3,6 +3,8 @@ package dev.tandem.azure.functions;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.microsoft.azure.functions.HttpResponseMessage;
 import com.microsoft.azure.functions.HttpStatus;
@@ -12,8 +14,12 @@ import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.Phase;
 import dev.tandem.store.RocksIdempotencyStore;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
@@ -174,9 +180,95 @@ class IdempotentHttpStoredFormTest {
     assertEquals(2.0, count("not-kept-retryable"));
   }
 
+  /**
+   * A store delegating to {@code real} that records the size of every result given to complete;
+   * with {@code tellsLimit} false it does not tell its limit (the interface's default:
+   * UnsupportedOperationException), like a store written before maxResultBytes existed.
+   */
+  static IdempotencyStore delegating(IdempotencyStore real, boolean tellsLimit,
+      List<Integer> completeSizes) {
+    return (IdempotencyStore) Proxy.newProxyInstance(IdempotencyStore.class.getClassLoader(),
+        new Class<?>[] {IdempotencyStore.class}, (proxy, method, args) -> {
+          if (method.getName().equals("maxResultBytes") && !tellsLimit) {
+            throw new UnsupportedOperationException("this store does not tell its limit");
+          }
+          if (method.getName().equals("complete")) {
+            completeSizes.add(args[2] == null ? -1 : ((byte[]) args[2]).length);
+          }
+          try {
+            return method.invoke(real, args);
+          } catch (InvocationTargetException e) {
+            throw e.getCause();
+          }
+        });
+  }
+
   @Test
-  void aStoreThatTellsItsResultLimitIsCheckedBeforeTheFunctionRuns() {
-    assertEquals(RocksIdempotencyStore.DEFAULT_MAX_RESULT_BYTES, store.maxResultBytes());
+  void theStoredFormIsSizedAgainstTheStoresLimitBeforeCompleting() {
+    List<Integer> sizes = new CopyOnWriteArrayList<>();
+    http = IdempotentHttp.builder().store(delegating(store, true, sizes)).shardCount(4)
+        .lease(Duration.ofMillis(300)).meterRegistry(meters).build();
+    // whole stored form over the store's 64 KiB (see the first test): never offered to the store
+    String body = "\"".repeat(IdempotentHttp.Builder.DEFAULT_MAX_BODY_BYTES);
+    TestHttp.Request req = TestHttp.post("/orders", "key-sized", "{}");
+    http.execute(req, respond(req, 201, body));
+    assertEquals(1, sizes.size(), "complete calls: " + sizes);
+    assertTrue(sizes.get(0) <= store.maxResultBytes(), "offered " + sizes.get(0) + " bytes");
+    assertEquals(1.0, count("processed-response-not-kept"));
+  }
+
+  @Test
+  void aStoreThatDoesNotTellItsLimitFallsBackToTheFormsItAccepts() {
+    store.close();
+    IdempotencyStore small = RocksIdempotencyStore.builder().region(RegionId.of("region-a"))
+        .instance("i-1").directory(dir.resolve("small-untold")).maxAttempts(3)
+        .maxResultBytes(512).build();
+    List<Integer> sizes = new CopyOnWriteArrayList<>();
+    store = delegating(small, false, sizes);
+    http = IdempotentHttp.builder().store(store).shardCount(4).lease(Duration.ofMillis(300))
+        .maxBodyBytes(256).meterRegistry(meters).build();
+    TestHttp.Request req = TestHttp.post("/orders", "key-untold", "{}");
+    String location = "/orders/" + "x".repeat(1000);
+    HttpResponseMessage first = http.execute(req, respond(req, 201, "{}", "Location", location));
+    HttpResponseMessage retry = http.execute(req, respond(req, 201, "again"));
+
+    assertEquals(201, first.getStatusCode());
+    assertEquals(1, runs.get(), "the function ran again for a completed request");
+    // whole and without-body refused by the store (IllegalArgumentException), the marker accepted
+    assertEquals(3, sizes.size(), "complete calls: " + sizes);
+    assertTrue(sizes.get(2) <= 512, "the marker: " + sizes);
+    assertEquals(201, retry.getStatusCode());
+    assertEquals("true", retry.getHeader(IdempotentHttp.RESPONSE_NOT_KEPT_HEADER));
+    assertEquals(1.0, count("processed-response-not-kept"));
+  }
+
+  @Test
+  void aStoreWhoseResultLimitIsBelowTheMarkersSizeIsRefusedAtBuildNamingBothSizes() {
+    IdempotencyStore tiny = RocksIdempotencyStore.builder().region(RegionId.of("region-a"))
+        .instance("i-1").directory(dir.resolve("tiny")).maxResultBytes(40).build();
+    try {
+      IllegalStateException e = assertThrows(IllegalStateException.class,
+          () -> IdempotentHttp.builder().store(tiny).shardCount(4).build(),
+          "a store keeping 40 bytes: every replay would be 200, even of a 4xx");
+      assertTrue(e.getMessage().contains("40 bytes")
+          && e.getMessage().contains(IdempotentHttp.MARKER_BYTES + " bytes"), e.getMessage());
+    } finally {
+      tiny.close();
+    }
+  }
+
+  @Test
+  void eachComeBackLaterAnswerSpendsOneOfTheStoresAttempts() {
+    // documented behaviour (README, Javadoc): the store has no release that spends no attempt, so
+    // a client answered 429 maxAttempts (3 here) times gets 422 for the record's TTL
+    TestHttp.Request req = TestHttp.post("/orders", "key-busy", "{}");
+    for (int i = 0; i < 3; i++) {
+      assertEquals(429, http.execute(req, respond(req, 429, "busy", "Retry-After", "1"))
+          .getStatusCode());
+    }
+    HttpResponseMessage next = http.execute(req, respond(req, 201, "{}"));
+    assertEquals(422, next.getStatusCode());
+    assertEquals(3, runs.get());
   }
 
   @Test
