@@ -51,6 +51,13 @@ import java.util.regex.Pattern;
  * {@code commitOnFailure}/{@code maxRetries} are ignored before 4.3.0, so only the retry policy counts
  * there), and retry policies set outside the annotations.
  *
+ * <p>What is flagged: every Kafka function whose <b>own</b> retry policy (none = 0 s) does not hold
+ * a copy for {@code mustOutlast}. The extension's settings cannot clear it: they count only on
+ * extension 4.3.0+, which the worker cannot see; when they would hold the copy there, the finding
+ * says so (and, with no policy, that the extension re-invokes the function at once: a hot loop for
+ * the whole takeover). Also a finding: a given class with no Kafka function, and a check that could
+ * not run. Names and host.json keys are matched ignoring case, as the host's binder does.
+ *
  * <p>A policy with {@code maxRetryCount = -1} is what Tandem needs: a handler that keeps failing is
  * bounded by the store's {@code maxAttempts} (then dead-lettered, and the function returns), so
  * the only endless retry is a copy waiting for an owner — which the takeover ends.
