@@ -166,8 +166,8 @@ public final class InstanceStoreDirectory {
 
   /**
    * The instance's name for the store's owner identity in {@code env}, as {@link #instanceName()}:
-   * the first set of {@value #INSTANCE_ID}, {@value #COMPUTER_NAME}, {@value #CONTAINER_NAME} (at
-   * most 64 characters), else {@code local}.
+   * on the platform the first set of {@value #INSTANCE_ID}, {@value #COMPUTER_NAME}, {@value
+   * #CONTAINER_NAME} (at most 64 characters); off the platform, or with none set, {@code local}.
    */
   public static String instanceName(Function<String, String> env) {
     return new InstanceStoreDirectory(null, instanceId(env), false).instanceName();
