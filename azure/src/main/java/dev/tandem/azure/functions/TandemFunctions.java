@@ -89,7 +89,9 @@ import java.util.logging.Logger;
  *   <li>the same without a recheck (Kafka and Event Hubs triggers, or no recheck sender), or the
  *       handler failed → throws {@link RetryLaterException}, so the trigger retries it (a Service Bus
  *       retry counts toward {@code MaxDeliveryCount}; Kafka and Event Hubs triggers retry by their
- *       retry policy).
+ *       retry policy — the Kafka extension commits past a failed invocation, so a Kafka function
+ *       needs a retry policy that outlasts a takeover: see {@link Builder#kafkaFunctions} and
+ *       {@link KafkaTriggerRetryCheck}).
  * </ul>
  *
  * <p>Only a message the function declares as a Service Bus trigger can be rechecked: the copy needs
@@ -151,6 +153,8 @@ public final class TandemFunctions {
   /** Null without {@link Builder#recheckSender}: a Service Bus follower then retries too. */
   private final RecheckScheduler recheck;
   private final Duration inProgressRecheckDelay;
+  /** What the start-up check of {@link Builder#kafkaFunctions} found (empty without it). */
+  private final List<KafkaTriggerRetryCheck.Finding> startupFindings;
 
   private TandemFunctions(Builder b, OnceProcessor processor) {
     MeterRegistry registry = b.registry != null ? b.registry : new SimpleMeterRegistry();
@@ -167,6 +171,9 @@ public final class TandemFunctions {
     this.recheck = b.recheckSender == null ? null
         : RecheckScheduler.create(b.recheckSender, b.recheckDelay, b.maxRechecks,
             processor.staleAfter(), registry, "functions");
+    this.startupFindings = b.kafkaFunctionClasses.isEmpty() ? List.of()
+        : KafkaTriggerRetryCheck.atStartup(b.kafkaFunctionClasses, b.kafkaTakeoverTime, registry,
+            processor.owner().region().name(), b.kafkaCheckEnv);
     this.inProgressRecheckDelay = b.inProgressRecheckDelay != null ? b.inProgressRecheckDelay
         : processor.claimLease().plus(processor.claimLease().dividedBy(10));
   }
@@ -355,6 +362,16 @@ public final class TandemFunctions {
     return heartbeats.tick();
   }
 
+  /**
+   * What the start-up check of the {@link Builder#kafkaFunctions Kafka functions} found: each a
+   * function whose copies held during a takeover the Kafka extension would commit past (also logged
+   * as warnings, and counted by the gauge {@code tandem.functions.kafka.retry.findings}). Empty when
+   * every one keeps its copies, or when no classes were given.
+   */
+  public List<KafkaTriggerRetryCheck.Finding> startupFindings() {
+    return startupFindings;
+  }
+
   /** The shard ownership, if configured. */
   public Optional<ShardOwnership> ownership() {
     return Optional.ofNullable(ownership);
@@ -486,8 +503,56 @@ public final class TandemFunctions {
     private int maxRechecks = RecheckScheduler.DEFAULT_MAX_ROUNDS;
     private TandemClock clock = TandemClock.system();
     private MeterRegistry registry;
+    private List<Class<?>> kafkaFunctionClasses = List.of();
+    private Duration kafkaTakeoverTime;
+    private Map<String, String> kafkaCheckEnv = System.getenv();
 
     private Builder() {}
+
+    /**
+     * The classes declaring this app's Kafka-triggered functions, checked when the configuration is
+     * built ({@link KafkaTriggerRetryCheck}): a copy that Tandem asks to retry later (a follower's,
+     * during a takeover) survives only if the function's retry policy, with the Kafka extension's
+     * {@code commitOnFailure}/{@code maxRetries}, holds it for {@code takeoverTime} — else the
+     * extension commits past it and it is lost. Findings are logged as warnings and returned by
+     * {@link TandemFunctions#startupFindings()} and counted by the gauge {@code
+     * tandem.functions.kafka.retry.findings{region}}; they do not stop the app. Optional: an app
+     * without Kafka-triggered functions does not call it.
+     *
+     * @param takeoverTime how long a held copy must survive: about L + margin + one heartbeat timer
+     *     period, plus the changelog catch-ups
+     * @param functionClasses the classes declaring the Kafka-triggered functions ({@code
+     *     @FunctionName} methods with a {@code @KafkaTrigger} parameter); at least one, none null; a
+     *     class without such a method is itself a finding
+     * @throws IllegalArgumentException if no class is given (the check would silently be off)
+     * @throws NullPointerException naming the index of a null class
+     */
+    public Builder kafkaFunctions(Duration takeoverTime, Class<?>... functionClasses) {
+      Objects.requireNonNull(takeoverTime, "takeoverTime");
+      if (takeoverTime.isNegative() || takeoverTime.isZero()) {
+        throw new IllegalArgumentException("takeoverTime must be > 0, got " + takeoverTime);
+      }
+      Objects.requireNonNull(functionClasses, "functionClasses");
+      if (functionClasses.length == 0) {
+        throw new IllegalArgumentException("kafkaFunctions needs at least one class declaring the "
+            + "Kafka-triggered functions: with none, nothing would be checked");
+      }
+      for (int i = 0; i < functionClasses.length; i++) {
+        Objects.requireNonNull(functionClasses[i], "functionClasses[" + i + "]");
+      }
+      this.kafkaTakeoverTime = takeoverTime;
+      this.kafkaFunctionClasses = List.of(functionClasses);
+      return this;
+    }
+
+    /**
+     * The environment the Kafka check reads (app settings, host.json location); default this
+     * process's. For tests, so that the machine's own environment does not decide the result.
+     */
+    Builder kafkaCheckEnvironment(Map<String, String> env) {
+      this.kafkaCheckEnv = Map.copyOf(env);
+      return this;
+    }
 
     /**
      * The once-processor (store, dead-letter sink, shard fence), already built. With {@link

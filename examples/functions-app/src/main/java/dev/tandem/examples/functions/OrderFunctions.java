@@ -7,6 +7,7 @@ import com.microsoft.azure.functions.HttpResponseMessage;
 import com.microsoft.azure.functions.HttpStatus;
 import com.microsoft.azure.functions.annotation.AuthorizationLevel;
 import com.microsoft.azure.functions.annotation.BindingName;
+import com.microsoft.azure.functions.annotation.FixedDelayRetry;
 import com.microsoft.azure.functions.annotation.FunctionName;
 import com.microsoft.azure.functions.annotation.HttpTrigger;
 import com.microsoft.azure.functions.annotation.KafkaTrigger;
@@ -50,8 +51,16 @@ public class OrderFunctions {
         ctx -> context.getLogger().info("order " + ctx.id() + " processed once: " + body));
   }
 
-  /** Kafka: the middleware reads the envelope from the event JSON and skips completed ids. */
+  /**
+   * Kafka: the middleware reads the envelope from the event JSON and skips completed ids. A copy of a
+   * shard the other region owns, not completed there yet, fails the invocation ("retry later"); the
+   * Kafka extension commits past a failed invocation (before 4.3.0 always, from 4.3.0 unless
+   * host.json says {@code commitOnFailure: false}), so the retry policy must outlast a takeover (35 s
+   * with the defaults): it retries indefinitely, every 5 s (one heartbeat period). A handler that
+   * keeps failing is still bounded: the store's maxAttempts, then the dead-letter topic.
+   */
   @FunctionName("orders-kafka")
+  @FixedDelayRetry(maxRetryCount = -1, delayInterval = "00:00:05")
   public void ordersFromKafka(
       @TandemOnce @KafkaTrigger(name = "event", topic = "orders", brokerList = "%KafkaBrokers%",
           consumerGroup = "$Default", dataType = "string") String event,

@@ -3,6 +3,7 @@ package dev.tandem.examples.functions;
 import com.azure.messaging.servicebus.ServiceBusClientBuilder;
 import com.azure.messaging.servicebus.ServiceBusSenderClient;
 import dev.tandem.azure.functions.IdempotentHttp;
+import dev.tandem.azure.functions.InstanceStoreDirectory;
 import dev.tandem.azure.functions.TandemFunctions;
 import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.consumer.kafka.KafkaDeadLetterSink;
@@ -18,10 +19,11 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
- * The one Tandem instance of this function app's process: the RocksDB store on the instance's disk,
- * restored from and replicated through both regions' changelog topics, the shard ownership (which
- * region processes which shard; renewed and taken over by the {@code tandem-heartbeat} timer
- * function), the once-processor fenced by it, the HTTP idempotency, and the sender of the Service
+ * The one Tandem instance of this function app's process: the RocksDB store in the instance's own
+ * directory on its local disk (never the {@code /home} share every instance sees), restored from
+ * and replicated through both regions' changelog topics, the shard ownership (which region
+ * processes which shard; renewed and taken over by the {@code tandem-heartbeat} timer function),
+ * the once-processor fenced by it, the HTTP idempotency, and the sender of the Service
  * Bus function's recheck copies (to the same queue of this region's namespace). Built on first use:
  * by a function, or by the middleware through {@link TandemProvider}.
  */
@@ -47,9 +49,10 @@ final class TandemApp {
         : s.serviceBusConnection() == null ? null
         : new ServiceBusClientBuilder().connectionString(s.serviceBusConnection()).sender()
             .queueName(OrderFunctions.ORDERS_QUEUE).buildClient();
-    String instanceName = System.getenv().getOrDefault("WEBSITE_INSTANCE_ID", "local");
+    // the store directory is this instance's own, on its local disk (TandemSettings); the owner
+    // identity names the same instance
     this.store = IdempotencyStore.builder().region(s.region())
-        .instance(instanceName.length() > 64 ? instanceName.substring(0, 64) : instanceName)
+        .instance(InstanceStoreDirectory.instanceName(System.getenv()::get))
         .directory(s.storeDirectory().resolve("store")).build();
     this.replication = KafkaReplicationLog.builder()
         .store(store)
@@ -93,7 +96,9 @@ final class TandemApp {
             .deadLetterSink(deadLetters)
             .claimLease(Duration.ofMinutes(6))) // above functionTimeout (host.json)
         .ownership(ownership, replication)
-        .shardCount(settings.shards());
+        .shardCount(settings.shards())
+        // warns at start-up if the Kafka function's copies would not survive a takeover
+        .kafkaFunctions(takeoverTime(), OrderFunctions.class);
     if (recheckSender != null) {
       // A follower's Service Bus copy is parked as a recheck copy (one heartbeat period later) and
       // the function returns: no abandon toward MaxDeliveryCount while the other region runs it or
@@ -105,6 +110,13 @@ final class TandemApp {
 
   /** When a recheck copy comes back: one heartbeat timer period. */
   static final Duration RECHECK_DELAY = Duration.ofSeconds(5);
+  /** The {@code tandem-heartbeat} timer's period ({@code 0/5 * * * * *}). */
+  static final Duration HEARTBEAT_PERIOD = Duration.ofSeconds(5);
+
+  /** About how long a takeover takes: L + margin + one heartbeat timer period. */
+  Duration takeoverTime() {
+    return settings.leaseTimeout().plus(settings.takeoverMargin()).plus(HEARTBEAT_PERIOD);
+  }
 
   static TandemApp get() {
     TandemApp a = instance;

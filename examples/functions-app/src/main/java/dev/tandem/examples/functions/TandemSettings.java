@@ -1,5 +1,6 @@
 package dev.tandem.examples.functions;
 
+import dev.tandem.azure.functions.InstanceStoreDirectory;
 import dev.tandem.core.RegionId;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -26,6 +27,8 @@ record TandemSettings(RegionId region, RegionId peer, String kafkaLocal, String 
   static final String LEASE_TIMEOUT = "TANDEM_LEASE_TIMEOUT";
   static final String TAKEOVER_MARGIN = "TANDEM_TAKEOVER_MARGIN";
   static final String WINDOW = "TANDEM_WINDOW";
+  /** The store's base directory on the instance's local disk; optional. */
+  static final String STORE_DIR = "TANDEM_STORE_DIR";
   /** The Service Bus trigger's connection setting; the recheck sender uses the same namespace. */
   static final String SERVICE_BUS_CONNECTION = "ServiceBusConnection";
   /** Several heartbeat timer periods (5 s): one late timer run is not a silence. */
@@ -49,12 +52,29 @@ record TandemSettings(RegionId region, RegionId peer, String kafkaLocal, String 
         required(env, "TANDEM_KAFKA_LOCAL"),
         required(env, "TANDEM_KAFKA_PEER"),
         integer(env, "TANDEM_SHARDS", 16),
-        Path.of(orDefault(env, "TANDEM_STORE_DIR",
-            orDefault(env, "HOME", System.getProperty("java.io.tmpdir")) + "/data/tandem")),
+        storeDirectory(env),
         duration(env, LEASE_TIMEOUT, DEFAULT_LEASE_TIMEOUT),
         duration(env, TAKEOVER_MARGIN, DEFAULT_TAKEOVER_MARGIN),
         integer(env, WINDOW, DEFAULT_WINDOW),
         orDefault(env, SERVICE_BUS_CONNECTION, null));
+  }
+
+  /**
+   * This instance's own directory on its local disk ({@link InstanceStoreDirectory}): by default
+   * {@code <local temp>/tandem/<instance id>}; {@code TANDEM_STORE_DIR} on the platform gets the
+   * instance id appended, and is refused on storage the app's instances share ({@code HOME}).
+   */
+  private static Path storeDirectory(Function<String, String> env) {
+    String configured = env.apply(STORE_DIR);
+    try {
+      return InstanceStoreDirectory.resolve(env, configured,
+          Path.of(System.getProperty("java.io.tmpdir"))).directory();
+    } catch (IllegalStateException e) {
+      if (configured == null || configured.isBlank()) {
+        throw e; // not about the setting (no instance id, worker process count): as it is
+      }
+      throw new IllegalStateException("app setting " + STORE_DIR + ": " + e.getMessage(), e);
+    }
   }
 
   /** An ISO-8601 duration ({@code PT20S}) or a number of seconds ({@code 20}). */

@@ -31,6 +31,12 @@ class TandemSettingsTest {
     assertTrue(e.getMessage().contains("TANDEM_PEER_REGION"), e.getMessage());
   }
 
+  /** L + margin + one heartbeat period with the default settings (35 s). */
+  static Duration takeoverTimeOfDefaults() {
+    TandemSettings d = TandemSettings.from(minimal()::get);
+    return d.leaseTimeout().plus(d.takeoverMargin()).plus(TandemApp.HEARTBEAT_PERIOD);
+  }
+
   static Map<String, String> minimal() {
     Map<String, String> env = new HashMap<>(Map.of("TANDEM_REGION", "westeurope",
         "TANDEM_PEER_REGION", "northeurope", "TANDEM_KAFKA_LOCAL", "a:9092", "TANDEM_KAFKA_PEER",
