@@ -1,0 +1,223 @@
+package dev.tandem.consumer.kafka;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tandem.consumer.SharedStores;
+import dev.tandem.core.RegionId;
+import dev.tandem.core.TandemHeaders;
+import dev.tandem.publisher.TandemKafkaProducer;
+import dev.tandem.store.IdRecord;
+import dev.tandem.store.IdempotencyStore;
+import dev.tandem.store.RecordKey;
+import dev.tandem.testkit.History;
+import dev.tandem.testkit.KafkaRegion;
+import dev.tandem.testkit.TwoRegions;
+import java.io.StringReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.header.Header;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The property-only interceptor across two regions (issue 16), checked the way Kafka's own
+ * {@code VerifiableConsumer} checks a consumer: a plain {@code new KafkaConsumer<>(props)} poll loop
+ * with {@code commitSync}, configured by properties alone (no Tandem type in the consumer code). The
+ * ids are published to both regions with {@link TandemKafkaProducer}. Assertions read the regions'
+ * replicas through {@link SharedStores} (test side only).
+ */
+class InterceptorAcrossRegionsTest {
+
+  static final int PARTITIONS = 2;
+  static TwoRegions regions;
+
+  @TempDir static Path tmp;
+
+  @BeforeAll
+  static void start() {
+    regions = TwoRegions.start();
+  }
+
+  @AfterAll
+  static void stop() {
+    regions.close();
+  }
+
+  /** A consumer configuration as a user writes it in a properties file. */
+  static Properties props(String region, String topicPrefix, String group) throws Exception {
+    KafkaRegion own = region.equals("region-a") ? regions.a() : regions.b();
+    KafkaRegion other = region.equals("region-a") ? regions.b() : regions.a();
+    String file = """
+        bootstrap.servers=%s
+        group.id=%s
+        client.id=%s-%s
+        auto.offset.reset=earliest
+        enable.auto.commit=false
+        max.poll.records=10
+        key.deserializer=org.apache.kafka.common.serialization.StringDeserializer
+        value.deserializer=org.apache.kafka.common.serialization.ByteArrayDeserializer
+        interceptor.classes=dev.tandem.consumer.kafka.TandemConsumerInterceptor
+        tandem.region=%s
+        tandem.regions=region-a,region-b
+        tandem.region.%s.bootstrap.servers=%s
+        tandem.region.%s.bootstrap.servers=%s
+        tandem.store.directory=%s
+        tandem.instance=%s-1
+        tandem.shards=%d
+        tandem.topic.prefix=%s
+        """.formatted(own.bootstrapServers(), group, group, region, region,
+            own.name(), own.bootstrapServers(), other.name(), regions.peerBootstrapServers(other),
+            tmp.resolve(topicPrefix + "-" + region + "-store").toString().replace('\\', '/'),
+            region, PARTITIONS, topicPrefix);
+    Properties p = new Properties();
+    p.load(new StringReader(file));
+    return p;
+  }
+
+  /**
+   * The VerifiableConsumer-style loop: polls until every partition of {@code topic} is read to its
+   * end, commits after each poll, and returns the {@code tandem-id}s handed to the application (with
+   * the partition each came from).
+   */
+  static Map<String, Integer> consumeToEnd(KafkaConsumer<String, byte[]> c, String topic) {
+    Map<String, Integer> seen = new java.util.LinkedHashMap<>();
+    List<String> order = new ArrayList<>();
+    if (c.subscription().isEmpty()) {
+      c.subscribe(List.of(topic));
+    }
+    await().atMost(Duration.ofSeconds(45)).pollInterval(Duration.ZERO).until(() -> {
+      for (ConsumerRecord<String, byte[]> r : c.poll(Duration.ofMillis(100))) {
+        Header h = r.headers().lastHeader("tandem-id");
+        String id = new String(h.value(), StandardCharsets.UTF_8);
+        order.add(id);
+        seen.merge(id, r.partition(), (x, y) -> x);
+      }
+      c.commitSync();
+      Set<TopicPartition> assigned = c.assignment();
+      if (assigned.size() < PARTITIONS) {
+        return false;
+      }
+      Map<TopicPartition, Long> ends = c.endOffsets(assigned);
+      for (TopicPartition tp : assigned) {
+        if (c.position(tp) < ends.get(tp)) {
+          return false;
+        }
+      }
+      return true;
+    });
+    assertEquals(order.size(), seen.size(), "an id handed twice to one region's consumer: " + order);
+    return seen;
+  }
+
+  static IdempotencyStore replica(String topicPrefix, String region) {
+    Path dir = tmp.resolve(topicPrefix + "-" + region + "-store");
+    IdempotencyStore s = SharedStores.acquire(dir, RegionId.of(region), region + "-1", () -> {
+      throw new AssertionError("the interceptor has not opened " + dir);
+    });
+    SharedStores.release(dir); // the interceptor holds it open
+    return s;
+  }
+
+  static boolean allTerminal(IdempotencyStore store, Map<String, Integer> ids) {
+    List<RecordKey> keys = new ArrayList<>();
+    ids.forEach((id, partition) -> keys.add(new RecordKey(partition, id)));
+    return store.terminalRecords(keys).size() == keys.size();
+  }
+
+  static List<String> publish(String topic, String prefix, int from, int to) throws Exception {
+    try (TandemKafkaProducer<String, byte[]> p = Publishing.producer(regions, tmp.resolve(prefix + "-spool-" + from))) {
+      return Publishing.publish(p, topic, prefix, from, to, new History());
+    }
+  }
+
+  /**
+   * Fault-free, the regions taking turns: what region A committed is dropped in region B once it
+   * replicated, and the other way round; each id is processed once in all.
+   */
+  @Test
+  void regionsConsumingAtDifferentTimesProcessEachIdOnce() throws Exception {
+    String topic = "turns";
+    regions.createTopic(topic, PARTITIONS);
+    List<String> first = publish(topic, "t1", 0, 20);
+    try (KafkaConsumer<String, byte[]> a = new KafkaConsumer<>(props("region-a", "turns", "g-turns"));
+        KafkaConsumer<String, byte[]> b = new KafkaConsumer<>(props("region-b", "turns", "g-turns"))) {
+      Map<String, Integer> byA1 = consumeToEnd(a, topic);
+      assertEquals(new HashSet<>(first), byA1.keySet(), "region A processes the first batch");
+      await("ids completed and committed in region A are terminal in region B's replica")
+          .atMost(Duration.ofSeconds(20)).until(() -> allTerminal(replica("turns", "region-b"), byA1));
+      Map<String, Integer> byB1 = consumeToEnd(b, topic);
+      assertEquals(Set.of(), byB1.keySet(), "region B drops every id region A completed and committed");
+
+      List<String> second = publish(topic, "t2", 20, 40);
+      Map<String, Integer> byB2 = consumeToEnd(b, topic);
+      assertEquals(new HashSet<>(second), byB2.keySet(), "region B processes the second batch");
+      await("ids completed and committed in region B are terminal in region A's replica")
+          .atMost(Duration.ofSeconds(20)).until(() -> allTerminal(replica("turns", "region-a"), byB2));
+      Map<String, Integer> byA2 = consumeToEnd(a, topic);
+      assertEquals(Set.of(), byA2.keySet(), "region A drops every id region B completed and committed");
+
+      assertEquals(0L, replica("turns", "region-a").detectedDuplicates());
+      assertEquals(0L, replica("turns", "region-b").detectedDuplicates());
+    }
+  }
+
+  /**
+   * Both regions consume the same ids at the same time: an id is processed twice only when each
+   * region passed it before the other's completion reached it (inside the replication lag), and every
+   * such duplicate is detected and counted by both replicas: processed copies = ids + detected.
+   */
+  @Test
+  void concurrentRegionsMakeOnlyDetectedAndCountedDuplicates() throws Exception {
+    String topic = "together";
+    regions.createTopic(topic, PARTITIONS);
+    List<String> ids = publish(topic, "c", 0, 200);
+    Map<String, Map<String, Integer>> processed = new ConcurrentHashMap<>();
+    List<CompletableFuture<Void>> runs = new ArrayList<>();
+    try (KafkaConsumer<String, byte[]> a = new KafkaConsumer<>(props("region-a", "together", "g-tog"));
+        KafkaConsumer<String, byte[]> b = new KafkaConsumer<>(props("region-b", "together", "g-tog"))) {
+      for (var e : Map.of("region-a", a, "region-b", b).entrySet()) {
+        runs.add(CompletableFuture.runAsync(() -> processed.put(e.getKey(), consumeToEnd(e.getValue(), topic))));
+      }
+      CompletableFuture.allOf(runs.toArray(CompletableFuture[]::new)).join();
+      Map<String, Integer> byA = processed.get("region-a");
+      Map<String, Integer> byB = processed.get("region-b");
+      Set<String> all = new HashSet<>(byA.keySet());
+      all.addAll(byB.keySet());
+      assertEquals(new HashSet<>(ids), all, "every id processed at least once");
+      Set<String> twice = new HashSet<>(byA.keySet());
+      twice.retainAll(byB.keySet());
+      Map<String, Integer> everyId = new HashMap<>(byA);
+      everyId.putAll(byB);
+      IdempotencyStore ra = replica("together", "region-a");
+      IdempotencyStore rb = replica("together", "region-b");
+      await("both replicas hold every completion and count every duplicate")
+          .atMost(Duration.ofSeconds(20)).until(() -> allTerminal(ra, everyId) && allTerminal(rb, everyId)
+              && ra.detectedDuplicates() == twice.size() && rb.detectedDuplicates() == twice.size());
+      for (String id : twice) {
+        IdRecord rec = ra.get(id, everyId.get(id)).orElseThrow();
+        assertTrue(rec.isDetectedDuplicate(), id + " processed in both regions is a detected duplicate: " + rec);
+      }
+      assertEquals(ids.size() + ra.detectedDuplicates(), byA.size() + byB.size(),
+          "processed copies = ids + detected duplicates (A " + byA.size() + ", B " + byB.size() + ")");
+      System.out.printf("concurrent: %d ids, A processed %d, B processed %d, duplicates %d, detected %d/%d%n",
+          ids.size(), byA.size(), byB.size(), twice.size(), ra.detectedDuplicates(), rb.detectedDuplicates());
+    }
+  }
+}
