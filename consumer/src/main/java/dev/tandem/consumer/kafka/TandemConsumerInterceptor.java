@@ -237,7 +237,7 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     }
     Map<RecordKey, IdRecord> terminal;
     try {
-      terminal = keys.isEmpty() ? Map.of() : store.terminalRecords(keys);
+      terminal = keys.isEmpty() ? Map.of() : lookUp(keys);
     } catch (RuntimeException e) {
       // Kafka would swallow it and pass everything without a trace: pass, but count and log
       readFailures.increment();
@@ -269,6 +269,24 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     return new ConsumerRecords<>(kept, records.nextOffsets());
   }
 
+  /**
+   * The terminal records among {@code keys}. On a replica whose shards of this poll are all restored
+   * (the steady state), one batched read of the local store (cache, then one RocksDB multiGet);
+   * otherwise through the restore gate, key by key, which waits for a restoring shard (up to its
+   * restore wait) and then throws: never an answer from a half-restored shard.
+   */
+  private Map<RecordKey, IdRecord> lookUp(List<RecordKey> keys) {
+    if (store instanceof ReplicatedStore rs) {
+      for (RecordKey k : keys) {
+        if (!rs.replicationLog().isRestored(k.shard())) {
+          return rs.terminalRecords(keys);
+        }
+      }
+      return rs.unwrap().terminalRecords(keys);
+    }
+    return store.terminalRecords(keys);
+  }
+
   private void track(TopicPartition tp, ConsumerRecord<K, V> r, RecordKey key) {
     PayloadDigest digest = null;
     String hex = header(r, TandemHeaders.DIGEST);
@@ -284,9 +302,9 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
       untracked.increment();
       if (untracked.count() == 1 || (long) untracked.count() % 10_000 == 0) {
         LOG.warn("Tandem interceptor ({}): {} passed records evicted from tracking (bound {}) before "
-            + "a commit covered them, e.g. {} at {}-{}: their completions are not recorded, so the "
+            + "a commit covered them, e.g. {} (partition {}, offset {}): their completions are not recorded, so the "
             + "other region may process them again undetected; commit more often or raise {}",
-            region, (long) untracked.count(), tracked.max, evicted.key.id(), evicted.offset,
+            region, (long) untracked.count(), tracked.max, evicted.key.id(), evicted.key.shard(),
             evicted.offset, TandemConsumerConfig.MAX_TRACKED);
       }
     }

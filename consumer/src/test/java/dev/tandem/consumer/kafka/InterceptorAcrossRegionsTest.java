@@ -2,6 +2,7 @@ package dev.tandem.consumer.kafka;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.consumer.SharedStores;
@@ -14,6 +15,10 @@ import dev.tandem.store.RecordKey;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.KafkaRegion;
 import dev.tandem.testkit.TwoRegions;
+import io.micrometer.core.instrument.Metrics;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
 import java.io.StringReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -218,6 +223,94 @@ class InterceptorAcrossRegionsTest {
           "processed copies = ids + detected duplicates (A " + byA.size() + ", B " + byB.size() + ")");
       System.out.printf("concurrent: %d ids, A processed %d, B processed %d, duplicates %d, detected %d/%d%n",
           ids.size(), byA.size(), byB.size(), twice.size(), ra.detectedDuplicates(), rb.detectedDuplicates());
+    }
+  }
+
+  static double count(SimpleMeterRegistry meters, String name, String... tags) {
+    return meters.find(name).tags(tags).counters().stream().mapToDouble(c -> c.count()).sum();
+  }
+
+  /**
+   * Every interceptor of a directory shares one replica (RocksDB opens a directory once per
+   * process); the last close closes it. A directory already open as a plain store is refused.
+   */
+  @Test
+  void oneReplicaPerDirectoryClosedWithTheLastInterceptor() throws Exception {
+    Properties p1 = props("region-a", "shared", "g-shared-1");
+    Properties p2 = props("region-a", "shared", "g-shared-2");
+    Path dir = Path.of(p1.getProperty("tandem.store.directory"));
+    KafkaConsumer<String, byte[]> c1 = new KafkaConsumer<>(p1);
+    IdempotencyStore replica;
+    try (KafkaConsumer<String, byte[]> c2 = new KafkaConsumer<>(p2)) {
+      assertEquals(2, SharedStores.references(dir), "two interceptors, one replica");
+      replica = replica("shared", "region-a");
+      assertTrue(replica instanceof dev.tandem.store.replication.ReplicatedStore, replica.getClass().getName());
+    } finally {
+      c1.close();
+    }
+    assertEquals(0, SharedStores.references(dir), "the last interceptor closed it");
+    assertThrows(RuntimeException.class, () -> replica.get("x", 0), "the replica is closed");
+
+    // the application opened the directory as a plain store first: no replication, refused
+    IdempotencyStore plain = SharedStores.acquire(dir, RegionId.of("region-a"), "region-a-1",
+        () -> IdempotencyStore.builder().region(RegionId.of("region-a")).instance("region-a-1")
+            .directory(dir).build());
+    try {
+      Exception e = assertThrows(Exception.class, () -> new KafkaConsumer<String, byte[]>(p1).close());
+      assertTrue(rootMessage(e).contains("tandem.store.directory"), rootMessage(e));
+      assertEquals(1, SharedStores.references(dir), "the refused interceptor holds no reference");
+    } finally {
+      SharedStores.release(dir);
+    }
+    assertEquals(0, SharedStores.references(dir));
+  }
+
+  static String rootMessage(Throwable e) {
+    Throwable root = e;
+    while (root.getCause() != null) {
+      root = root.getCause();
+    }
+    return root.getMessage();
+  }
+
+  @Test
+  void missingConfigurationFailsNamingTheKey() throws Exception {
+    Properties p = props("region-a", "missing", "g-missing");
+    p.remove("tandem.store.directory");
+    Exception e = assertThrows(Exception.class, () -> new KafkaConsumer<String, byte[]>(p).close());
+    assertTrue(rootMessage(e).contains("tandem.store.directory"), rootMessage(e));
+  }
+
+  /**
+   * The replica fails under a running consumer (here: closed): Kafka would swallow the exception and
+   * pass everything without a trace; the interceptor passes the poll's records (dropping would lose
+   * them), counts each failure and logs a WARN.
+   */
+  @Test
+  void aFailingReplicaPassesThePollCountedAndLogged() throws Exception {
+    String topic = "broken";
+    regions.createTopic(topic, PARTITIONS);
+    SimpleMeterRegistry meters = new SimpleMeterRegistry();
+    Metrics.addRegistry(meters);
+    try (KafkaConsumer<String, byte[]> a = new KafkaConsumer<>(props("region-a", "broken", "g-broken"))) {
+      replica("broken", "region-a").close(); // under the interceptor
+      List<String> ids = publish(topic, "x", 0, 6);
+      PrintStream old = System.err;
+      ByteArrayOutputStream err = new ByteArrayOutputStream();
+      System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+      Map<String, Integer> passed;
+      try {
+        passed = consumeToEnd(a, topic);
+      } finally {
+        System.setErr(old);
+      }
+      assertEquals(new HashSet<>(ids), passed.keySet(), "every record passed: none lost");
+      assertTrue(count(meters, "tandem.consumer.interceptor.store.failures", "operation", "read") >= 1);
+      assertTrue(count(meters, "tandem.consumer.interceptor.store.failures", "operation", "complete") >= 1);
+      String log = err.toString(StandardCharsets.UTF_8);
+      assertTrue(log.contains("WARN") && log.contains("Tandem interceptor (region-a"), log);
+    } finally {
+      Metrics.removeRegistry(meters);
     }
   }
 }
