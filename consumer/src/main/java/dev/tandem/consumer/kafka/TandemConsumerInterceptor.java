@@ -1,6 +1,7 @@
 package dev.tandem.consumer.kafka;
 
 import dev.tandem.consumer.SharedStores;
+import dev.tandem.consumer.TandemRegionConfig;
 import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemHeaders;
@@ -14,15 +15,24 @@ import dev.tandem.store.replication.ReplicatedStore;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Metrics;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import org.apache.kafka.clients.consumer.ConsumerInterceptor;
@@ -37,23 +47,30 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A Kafka {@link ConsumerInterceptor} that gives a plain {@code KafkaConsumer} cross-region
- * de-duplication, configured only through properties (the same {@code tandem.*} keys as the region
- * entry point, see {@link TandemConsumerConfig}):
+ * de-duplication — detection, not prevention — configured only through properties, with the same
+ * {@code tandem.*} keys as the region entry point ({@link TandemRegionConfig}; an unknown {@code
+ * tandem.*} key, a wrong type or an inconsistent value fails the consumer's construction, naming the
+ * key):
  *
  * <pre>
  * interceptor.classes=dev.tandem.consumer.kafka.TandemConsumerInterceptor
+ * tandem.guarantee=detect-only
  * tandem.region=westeurope
  * tandem.regions=westeurope,northeurope
  * tandem.region.westeurope.bootstrap.servers=kafka-we:9092
  * tandem.region.northeurope.bootstrap.servers=kafka-ne:9092
- * tandem.store.directory=/var/lib/app/tandem-store
+ * tandem.state.dir=/var/lib/app/tandem
  * tandem.shards=12
  * </pre>
  *
- * <p>It opens its region's <em>replica</em>: the local RocksDB store of {@code tandem.store.directory}
- * plus its replication log, which applies the other region's changelog to it and ships this region's
- * completions to both regions' changelogs ({@link KafkaReplicationLog}, every shard materialised). A
- * Kafka partition is a shard: the consumed topics must have at most {@code tandem.shards} partitions.
+ * <p>{@code tandem.guarantee=detect-only} is required, by name: without shard ownership nothing
+ * prevents a duplicate across regions (the full guarantee is the region entry point's consumer). It
+ * opens its region's <em>replica</em>: the RocksDB store in {@code <tandem.state.dir>/store} plus its
+ * replication log, which applies the other region's changelog to it and ships this region's
+ * completions to both regions' changelogs ({@link KafkaReplicationLog}, every shard materialised,
+ * {@code tandem.changelog.*} keys). A Kafka partition is a shard: the consumed topics must have at most
+ * {@code tandem.shards} partitions (a record of a partition beyond passes unchecked, counted as a read
+ * failure, with a WARN).
  *
  * <h2>What it does</h2>
  *
@@ -76,11 +93,14 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li><b>An id committed in one region is dropped in the other once the completion has replicated</b>
  *       (and in its own region after a rebalance).
- *   <li><b>Duplicates only inside the replication lag, each detected and counted.</b> If both regions
- *       pass a copy before either completion reached the other, both process it; both then complete
- *       it, the record carries completers from two regions, and every replica's {@link
+ *   <li><b>Duplicates only inside the replication lag, each detected and counted.</b> The lag here is
+ *       the time from a region's poll of a copy to its completion reaching the other region's replica:
+ *       the application's commit interval plus the changelog's replication lag (unbounded while the
+ *       regions cannot reach each other). If both regions pass a copy inside it, both process it; both
+ *       then complete it, the record carries completers from two regions, and every replica's {@link
  *       IdempotencyStore#detectedDuplicates()} (gauge {@code tandem.store.detected.duplicates}) counts
- *       it, with a WARN naming the id.
+ *       it once the completions met, with a WARN naming the id. Not detected: a copy whose tracking
+ *       was evicted before its commit ({@code .untracked}, above).
  *   <li><b>No takeover, no bound.</b> There is no shard owner: both regions consume freely, so
  *       concurrent consumption of the same ids makes as many duplicates as the lag allows, and
  *       nothing bounds them. An interceptor cannot pause partitions, hold records or run the handler,
@@ -117,10 +137,15 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
   static final Duration COMPLETION_CLAIM_LEASE = Duration.ofSeconds(30);
   /** Minimum time between two WARN lines about store failures of one interceptor. */
   static final long FAILURE_LOG_INTERVAL_NANOS = Duration.ofSeconds(10).toNanos();
+  /** The file of a state directory holding its instance id (as the region entry point's). */
+  static final String INSTANCE_FILE = "instance.id";
 
   private Path directory;
   private IdempotencyStore store;
   private RegionId region;
+  /** The replica's shard count (0: not checked, for tests that attach a store directly). */
+  private int shards;
+  private boolean warnedShards;
   private Tracked tracked;
   private Counter dropped;
   private Counter passed;
@@ -135,41 +160,125 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
 
   @Override
   public void configure(Map<String, ?> configs) {
-    TandemConsumerConfig.InterceptorSettings s = TandemConsumerConfig.interceptorSettings(configs);
-    Path dir = s.storeDirectory();
-    IdempotencyStore shared = SharedStores.acquire(dir, s.region(), s.instance(), () -> openReplica(s));
+    // the region entry point's key table: the same keys, types, defaults and cross-field rules
+    TandemRegionConfig c = new TandemRegionConfig(configs);
+    if (!c.detectOnly()) {
+      throw new ConfigException(TandemRegionConfig.GUARANTEE_CONFIG,
+          c.getString(TandemRegionConfig.GUARANTEE_CONFIG), "the interceptor cannot prevent a "
+          + "duplicate across regions (no shard owner: no takeover, no bound), it drops what either "
+          + "region completed and detects and counts the rest; set " + TandemRegionConfig.GUARANTEE_CONFIG
+          + "=" + TandemRegionConfig.GUARANTEE_DETECT_ONLY + " to ask for that by name, or use "
+          + "TandemRegion's consumer for the full guarantee");
+    }
+    if (!c.allShards()) {
+      throw new ConfigException(TandemRegionConfig.STORE_SHARDS_CONFIG,
+          c.getString(TandemRegionConfig.STORE_SHARDS_CONFIG), "the interceptor never learns its "
+          + "consumer's assignment: its replica holds every shard (all)");
+    }
+    Path stateDir = Path.of(c.getString(TandemRegionConfig.STATE_DIR_CONFIG));
+    Path dir = stateDir.resolve("store");
+    RegionId regionId = c.region();
+    IdempotencyStore shared;
+    synchronized (TandemConsumerInterceptor.class) { // one instance.id per state directory
+      String configured = c.getString(TandemRegionConfig.INSTANCE_CONFIG);
+      String instance = configured != null ? configured.trim() : instanceIdOf(stateDir);
+      shared = SharedStores.acquire(dir, regionId, instance, () -> openReplica(c, stateDir, instance));
+    }
     if (!(shared instanceof ReplicatedStore)) {
       SharedStores.release(dir);
-      throw new ConfigException(TandemConsumerConfig.STORE_DIRECTORY, dir.toString(),
-          "this directory is already open in this process as a store without replication; the "
-          + "interceptor needs its region's replica (open it through the interceptor or the region)");
+      throw new ConfigException(TandemRegionConfig.STATE_DIR_CONFIG, stateDir.toString(),
+          "its store is already open in this process without replication; the interceptor needs "
+          + "its region's replica (store + replication log)");
     }
     directory = dir;
-    attach(shared, s.region(), s.maxTracked(), Metrics.globalRegistry);
+    shards = c.getInt(TandemRegionConfig.SHARDS_CONFIG);
+    attach(shared, regionId, c.getInt(TandemRegionConfig.INTERCEPTOR_MAX_TRACKED_CONFIG),
+        Metrics.globalRegistry);
   }
 
-  /** Opens the replica of the settings' directory: the store, then its replication log. */
-  private static IdempotencyStore openReplica(TandemConsumerConfig.InterceptorSettings s) {
-    IdempotencyStore local = IdempotencyStore.builder().region(s.region()).instance(s.instance())
-        .directory(s.storeDirectory()).ttl(s.recordTtl()).meterRegistry(Metrics.globalRegistry)
+  /** Opens the replica of a state directory: the store, then its replication log (every shard). */
+  private static IdempotencyStore openReplica(TandemRegionConfig c, Path stateDir, String instance) {
+    RegionId region = c.region();
+    IdempotencyStore local = IdempotencyStore.builder().region(region).instance(instance)
+        .directory(stateDir.resolve("store"))
+        .ttl(c.duration(TandemRegionConfig.RECORD_TTL_MS_CONFIG))
+        .maxAttempts(c.getInt(TandemRegionConfig.MAX_ATTEMPTS_CONFIG))
+        .sync(c.getBoolean(TandemRegionConfig.STORE_SYNC_CONFIG))
+        .meterRegistry(Metrics.globalRegistry)
         .build();
     try {
       KafkaReplicationLog.Builder b = KafkaReplicationLog.builder().store(local)
-          .shards(s.shards()).topicPrefix(s.topicPrefix())
-          .spoolDirectory(s.spoolDirectory())
+          .shards(c.getInt(TandemRegionConfig.SHARDS_CONFIG))
+          .topicPrefix(c.getString(TandemRegionConfig.CHANGELOG_PREFIX_CONFIG))
+          .retention(c.changelogRetention())
+          .spoolDirectory(stateDir.resolve("changelog-spool"))
+          .publishTimeout(c.duration(TandemRegionConfig.CHANGELOG_PUBLISH_TIMEOUT_MS_CONFIG))
+          .heartbeatInterval(c.duration(TandemRegionConfig.HEARTBEAT_INTERVAL_MS_CONFIG))
           .materializeAllShards() // the interceptor never learns its assignment: every shard
           .meterRegistry(Metrics.globalRegistry);
-      s.regionClients().forEach(b::region);
+      short factor = c.getShort(TandemRegionConfig.CHANGELOG_REPLICATION_FACTOR_CONFIG);
+      if (factor > 0) {
+        b.replicationFactor(factor); // -1 (the broker's default): left to the log's builder
+      }
+      for (RegionId r : c.regions()) {
+        b.region(r, c.regionClientProperties(r));
+      }
       KafkaReplicationLog log = b.build();
-      if (!log.awaitRestored(s.restoreWait())) {
-        LOG.warn("Tandem interceptor: the replica of {} ({}) is not restored after {}; polls of a "
-            + "shard still restoring wait for it, then pass their records (counted as store failures)",
-            s.storeDirectory(), s.region(), s.restoreWait());
+      if (!log.awaitRestored(KafkaReplicationLog.Builder.DEFAULT_RESTORE_WAIT)) {
+        LOG.warn("Tandem interceptor: the replica of {} ({}) is not restored after {}; a poll of a "
+            + "shard still restoring waits for it, then passes its records (counted as store "
+            + "failures)", stateDir, region, KafkaReplicationLog.Builder.DEFAULT_RESTORE_WAIT);
       }
       return log.replicatedStore();
     } catch (RuntimeException e) {
       local.close();
       throw e;
+    }
+  }
+
+  /**
+   * The instance id of {@code stateDir}, as the region entry point documents it for {@code
+   * tandem.instance} (and as {@code TandemRegion} reads it): its {@value #INSTANCE_FILE}, or created
+   * there on first use as {@code <host>-<8 hex>}, written atomically. Stable across restarts on the
+   * directory, so a restarted instance recognises its own records.
+   */
+  static String instanceIdOf(Path stateDir) {
+    Path file = stateDir.resolve(INSTANCE_FILE);
+    try {
+      Files.createDirectories(stateDir);
+      if (Files.isRegularFile(file)) {
+        String id = Files.readString(file, StandardCharsets.UTF_8).trim();
+        if (!id.isEmpty() && id.length() <= 128) {
+          return id;
+        }
+        throw new ConfigException(TandemRegionConfig.STATE_DIR_CONFIG, stateDir.toString(),
+            file + " holds no valid instance id (1-128 characters); delete it or set "
+                + TandemRegionConfig.INSTANCE_CONFIG);
+      }
+      String host;
+      try {
+        host = InetAddress.getLocalHost().getHostName();
+      } catch (IOException e) {
+        host = "host";
+      }
+      host = host.toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9-]", "-");
+      if (host.length() > 64) {
+        host = host.substring(0, 64);
+      }
+      byte[] random = new byte[4];
+      new SecureRandom().nextBytes(random);
+      String id = host + "-" + HexFormat.of().formatHex(random);
+      Path tmp = Files.createTempFile(stateDir, INSTANCE_FILE, ".tmp");
+      Files.writeString(tmp, id + "\n", StandardCharsets.UTF_8);
+      try {
+        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
+      } catch (AtomicMoveNotSupportedException e) {
+        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
+      }
+      LOG.info("Tandem instance id {} created in {}", id, file);
+      return id;
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read or create " + file, e);
     }
   }
 
@@ -305,7 +414,7 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
             + "a commit covered them, e.g. {} (partition {}, offset {}): their completions are not recorded, so the "
             + "other region may process them again undetected; commit more often or raise {}",
             region, (long) untracked.count(), tracked.max, evicted.key.id(), evicted.key.shard(),
-            evicted.offset, TandemConsumerConfig.MAX_TRACKED);
+            evicted.offset, TandemRegionConfig.INTERCEPTOR_MAX_TRACKED_CONFIG);
       }
     }
   }
@@ -322,6 +431,19 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     }
     if (id.isEmpty() || id.length() > TandemHeaders.MAX_ID_LENGTH) {
       invalid.increment();
+      return null;
+    }
+    if (shards > 0 && r.partition() >= shards) {
+      // partition n is shard n: a partition beyond the replica's shards has no record to read or
+      // write; passed on, counted as a read failure, never tracked
+      readFailures.increment();
+      if (!warnedShards) {
+        warnedShards = true;
+        LOG.warn("Tandem interceptor ({}): {}-{} is beyond {}={} (partition n is shard n): its "
+            + "records pass unchecked and are never completed; give the topic at most {} partitions "
+            + "or raise {}", region, r.topic(), r.partition(), TandemRegionConfig.SHARDS_CONFIG, shards,
+            shards, TandemRegionConfig.SHARDS_CONFIG);
+      }
       return null;
     }
     // an id with control characters is never stored (writes refuse it): the lookup finds nothing

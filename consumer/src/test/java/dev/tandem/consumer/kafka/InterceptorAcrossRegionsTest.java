@@ -83,13 +83,14 @@ class InterceptorAcrossRegionsTest {
         tandem.regions=region-a,region-b
         tandem.region.%s.bootstrap.servers=%s
         tandem.region.%s.bootstrap.servers=%s
-        tandem.store.directory=%s
+        tandem.guarantee=detect-only
+        tandem.state.dir=%s
         tandem.instance=%s-1
         tandem.shards=%d
-        tandem.topic.prefix=%s
+        tandem.changelog.topic.prefix=%s
         """.formatted(own.bootstrapServers(), group, group, region, region,
             own.name(), own.bootstrapServers(), other.name(), regions.peerBootstrapServers(other),
-            tmp.resolve(topicPrefix + "-" + region + "-store").toString().replace('\\', '/'),
+            stateDir(topicPrefix, region).toString().replace('\\', '/'),
             region, PARTITIONS, topicPrefix);
     Properties p = new Properties();
     p.load(new StringReader(file));
@@ -131,8 +132,12 @@ class InterceptorAcrossRegionsTest {
     return seen;
   }
 
+  static Path stateDir(String topicPrefix, String region) {
+    return tmp.resolve(topicPrefix + "-" + region);
+  }
+
   static IdempotencyStore replica(String topicPrefix, String region) {
-    Path dir = tmp.resolve(topicPrefix + "-" + region + "-store");
+    Path dir = stateDir(topicPrefix, region).resolve("store");
     IdempotencyStore s = SharedStores.acquire(dir, RegionId.of(region), region + "-1", () -> {
       throw new AssertionError("the interceptor has not opened " + dir);
     });
@@ -238,7 +243,7 @@ class InterceptorAcrossRegionsTest {
   void oneReplicaPerDirectoryClosedWithTheLastInterceptor() throws Exception {
     Properties p1 = props("region-a", "shared", "g-shared-1");
     Properties p2 = props("region-a", "shared", "g-shared-2");
-    Path dir = Path.of(p1.getProperty("tandem.store.directory"));
+    Path dir = Path.of(p1.getProperty("tandem.state.dir")).resolve("store");
     KafkaConsumer<String, byte[]> c1 = new KafkaConsumer<>(p1);
     IdempotencyStore replica;
     try (KafkaConsumer<String, byte[]> c2 = new KafkaConsumer<>(p2)) {
@@ -257,7 +262,7 @@ class InterceptorAcrossRegionsTest {
             .directory(dir).build());
     try {
       Exception e = assertThrows(Exception.class, () -> new KafkaConsumer<String, byte[]>(p1).close());
-      assertTrue(rootMessage(e).contains("tandem.store.directory"), rootMessage(e));
+      assertTrue(rootMessage(e).contains("tandem.state.dir"), rootMessage(e));
       assertEquals(1, SharedStores.references(dir), "the refused interceptor holds no reference");
     } finally {
       SharedStores.release(dir);
@@ -273,12 +278,25 @@ class InterceptorAcrossRegionsTest {
     return root.getMessage();
   }
 
+  /**
+   * The interceptor reads the region entry point's key table: a missing key, an unknown {@code
+   * tandem.*} key, and the full guarantee it cannot give each fail the consumer's construction,
+   * naming the key.
+   */
   @Test
-  void missingConfigurationFailsNamingTheKey() throws Exception {
-    Properties p = props("region-a", "missing", "g-missing");
-    p.remove("tandem.store.directory");
-    Exception e = assertThrows(Exception.class, () -> new KafkaConsumer<String, byte[]>(p).close());
-    assertTrue(rootMessage(e).contains("tandem.store.directory"), rootMessage(e));
+  void badConfigurationFailsNamingTheKey() throws Exception {
+    Properties missing = props("region-a", "bad", "g-bad");
+    missing.remove("tandem.state.dir");
+    Properties unknown = props("region-a", "bad", "g-bad");
+    unknown.put("tandem.store.directory", "/old/key");
+    Properties full = props("region-a", "bad", "g-bad");
+    full.remove("tandem.guarantee");
+    for (var c : Map.of("tandem.state.dir", missing, "tandem.store.directory", unknown,
+        "tandem.guarantee", full).entrySet()) {
+      Exception e = assertThrows(Exception.class, () -> new KafkaConsumer<String, byte[]>(c.getValue()).close());
+      assertTrue(rootMessage(e).contains(c.getKey()), c.getKey() + ": " + rootMessage(e));
+    }
+    assertEquals(0, SharedStores.references(stateDir("bad", "region-a").resolve("store")));
   }
 
   /**
