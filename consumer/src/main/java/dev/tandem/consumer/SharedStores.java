@@ -12,7 +12,9 @@ import java.util.function.Supplier;
  * One {@link IdempotencyStore} per directory per process, shared by reference count. RocksDB allows a
  * directory to be opened once per process, while Kafka builds one interceptor instance per consumer
  * (and a Functions host one middleware per function), so every user of a directory must get the same
- * store; the last {@link #release} closes it.
+ * store; the last {@link #release} closes it. The store may be a replica ({@code ReplicatedStore}: the
+ * store behind its replication log, whose {@code close} closes the log, then the store), as the Kafka
+ * interceptor opens it: then every user of the directory shares the replication log too.
  */
 public final class SharedStores {
 
