@@ -2,8 +2,11 @@ package dev.tandem.consumer.kafka;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.tandem.consumer.SharedStores;
 import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemHeaders;
@@ -17,6 +20,7 @@ import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -206,7 +210,7 @@ class InterceptorCommitTrackingTest {
 
   @Test
   void aFailedLookupPassesThePollCountedAndLogged() {
-    store.claim("done", 0, digest("x"), 0, java.time.Duration.ofSeconds(30));
+    store.claim("done", 0, digest("x"), 0, Duration.ofSeconds(30));
     store.complete("done", 0, null);
     AtomicInteger failures = new AtomicInteger(1);
     icpt = attach(failing(failures, "terminalRecords"), 1000);
@@ -237,5 +241,26 @@ class InterceptorCommitTrackingTest {
     icpt.onCommit(Map.of(P0, new OffsetAndMetadata(3)));
     assertTrue(completedHere("c0", 0) && completedHere("c1", 0) && completedHere("c2", 0));
     assertEquals(0, icpt.trackedCount());
+  }
+
+  /** SharedStores: one store per directory per process, as one region and instance. */
+  @Test
+  void aDirectoryIsOpenedOnceAsOneRegionAndInstance() {
+    Path d = dir.resolve("shared");
+    IdempotencyStore s = SharedStores.acquire(d, A, "i1",
+        () -> IdempotencyStore.builder().region(A).instance("i1").directory(d).build());
+    try {
+      assertSame(s, SharedStores.acquire(d, A, "i1", () -> {
+        throw new AssertionError("must not open twice");
+      }));
+      SharedStores.release(d);
+      assertThrows(IllegalStateException.class,
+          () -> SharedStores.acquire(d, RegionId.of("region-b"), "i1", () -> {
+            throw new AssertionError("must not open");
+          }));
+    } finally {
+      SharedStores.release(d);
+    }
+    assertEquals(0, SharedStores.references(d));
   }
 }
