@@ -129,6 +129,8 @@ public final class TandemRegion implements AutoCloseable {
   private final IdempotencyStore rawStore;
   private final DualPublisher changelogPublisher;
   private final KafkaReplicationLog log_;
+  /** The one gated view every consumer, processor and the ownership use. */
+  private final IdempotencyStore replicated;
   private final ShardOwnership ownership;
   private final WitnessPolicy witnessPolicy;
   private final TakeoverWitness witness;
@@ -199,6 +201,7 @@ public final class TandemRegion implements AutoCloseable {
       }
       log_ = lb.build();
       opened.add(log_);
+      replicated = log_.replicatedStore();
       if (c.detectOnly()) {
         ownership = null;
         witnessPolicy = null;
@@ -236,7 +239,7 @@ public final class TandemRegion implements AutoCloseable {
         }
         ShardOwnership.Builder ob = ShardOwnership.builder().region(region).regions(c.regions())
             // the leases live in the replicated view, never in the raw store
-            .store(log_.replicatedStore()).replicationLog(log_)
+            .store(replicated).replicationLog(log_)
             .policy(policy)
             .window(c.getInt(TandemRegionConfig.WINDOW_CONFIG))
             .catchUpTimeout(c.duration(TandemRegionConfig.CATCH_UP_TIMEOUT_MS_CONFIG))
@@ -361,7 +364,7 @@ public final class TandemRegion implements AutoCloseable {
           TandemKafkaConsumer.builder(topic, keyDeserializer, valueDeserializer)
               .consumer(kafka)
               .handler(handler)
-              .store(log_.replicatedStore())
+              .store(replicated)
               .deadLetterSink(kafkaDeadLetters())
               // all shards materialised <=> the consumer does not hand its assignments to the log
               .replicationLog(log_, !config.allShards())
@@ -412,7 +415,7 @@ public final class TandemRegion implements AutoCloseable {
    */
   public OnceProcessor.Builder processorBuilder(DeadLetterSink deadLetterSink) {
     checkOpen();
-    OnceProcessor.Builder pb = OnceProcessor.builder().store(log_.replicatedStore())
+    OnceProcessor.Builder pb = OnceProcessor.builder().store(replicated)
         .deadLetterSink(Objects.requireNonNull(deadLetterSink, "deadLetterSink"))
         .meterRegistry(meters)
         .fence(ownership != null ? ownership.fence() : ShardFence.OPEN)
@@ -457,7 +460,7 @@ public final class TandemRegion implements AutoCloseable {
 
   /** The replicated (gated) store: a shard is served only once restored. Claim here, never raw. */
   public IdempotencyStore store() {
-    return log_.replicatedStore();
+    return replicated;
   }
 
   /** The replication log. */
