@@ -1,6 +1,7 @@
 package dev.tandem.consumer.kafka;
 
 import dev.tandem.consumer.SharedStores;
+import dev.tandem.consumer.TandemRegion;
 import dev.tandem.consumer.TandemRegionConfig;
 import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.RegionId;
@@ -15,24 +16,15 @@ import dev.tandem.store.replication.ReplicatedStore;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Metrics;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import org.apache.kafka.clients.consumer.ConsumerInterceptor;
@@ -65,10 +57,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>{@code tandem.guarantee=detect-only} is required, by name: without shard ownership nothing
  * prevents a duplicate across regions (the full guarantee is the region entry point's consumer). It
- * opens its region's <em>replica</em>: the RocksDB store in {@code <tandem.state.dir>/store} plus its
- * replication log, which applies the other region's changelog to it and ships this region's
- * completions to both regions' changelogs ({@link KafkaReplicationLog}, every shard materialised,
- * {@code tandem.changelog.*} keys). A Kafka partition is a shard: the consumed topics must have at most
+ * opens its region's <em>replica</em> as a detect-only {@link TandemRegion} of the same keys: the
+ * RocksDB store in {@code <tandem.state.dir>/store} plus its replication log, which applies the other
+ * region's changelog to it and ships this region's completions to both regions' changelogs ({@link
+ * KafkaReplicationLog}, {@code tandem.changelog.*} keys; {@code tandem.store.shards} must stay {@code
+ * all}: the interceptor never learns its consumer's assignment). A Kafka partition is a shard: the consumed topics must have at most
  * {@code tandem.shards} partitions (a record of a partition beyond passes unchecked, counted as a read
  * failure, with a WARN).
  *
@@ -123,9 +116,9 @@ import org.slf4j.LoggerFactory;
  *
  * <h2>Sharing</h2>
  *
- * RocksDB opens a directory once per process, so every interceptor of a directory shares one replica
- * (store + replication log) through {@link SharedStores}; the last interceptor's {@code close}
- * closes it (log first, then store). Meters go to Micrometer's global registry, tagged {@code
+ * RocksDB opens a directory once per process, so every interceptor of a state directory shares one
+ * replica (that region object) through {@link SharedStores#acquireOwned}; the last interceptor's
+ * {@code close} closes it, in the region's order. Meters go to Micrometer's global registry, tagged {@code
  * region}: {@code tandem.consumer.interceptor.dropped}, {@code .passed}, {@code .conflicts}, {@code
  * .invalid}, {@code .completed}, {@code .untracked} and {@code .store.failures}.
  */
@@ -137,8 +130,6 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
   static final Duration COMPLETION_CLAIM_LEASE = Duration.ofSeconds(30);
   /** Minimum time between two WARN lines about store failures of one interceptor. */
   static final long FAILURE_LOG_INTERVAL_NANOS = Duration.ofSeconds(10).toNanos();
-  /** The file of a state directory holding its instance id (as the region entry point's). */
-  static final String INSTANCE_FILE = "instance.id";
 
   private Path directory;
   private IdempotencyStore store;
@@ -177,13 +168,12 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     }
     Path stateDir = Path.of(c.getString(TandemRegionConfig.STATE_DIR_CONFIG));
     Path dir = stateDir.resolve("store");
-    RegionId regionId = c.region();
-    IdempotencyStore shared;
-    synchronized (TandemConsumerInterceptor.class) { // one instance.id per state directory
-      String configured = c.getString(TandemRegionConfig.INSTANCE_CONFIG);
-      String instance = configured != null ? configured.trim() : instanceIdOf(stateDir);
-      shared = SharedStores.acquire(dir, regionId, instance, () -> openReplica(c, stateDir, instance));
-    }
+    String instance = c.getString(TandemRegionConfig.INSTANCE_CONFIG);
+    // the replica is a detect-only TandemRegion of the same keys (store, changelog publisher,
+    // replication log, replicated view, wired and closed the region's way), one per state directory
+    // in the process: every interceptor of the directory shares it, the last close closes it
+    IdempotencyStore shared = SharedStores.acquireOwned(dir, c.region(),
+        instance == null ? null : instance.trim(), () -> openRegion(configs), TandemRegion::store);
     if (!(shared instanceof ReplicatedStore)) {
       SharedStores.release(dir);
       throw new ConfigException(TandemRegionConfig.STATE_DIR_CONFIG, stateDir.toString(),
@@ -192,94 +182,21 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     }
     directory = dir;
     shards = c.getInt(TandemRegionConfig.SHARDS_CONFIG);
-    attach(shared, regionId, c.getInt(TandemRegionConfig.INTERCEPTOR_MAX_TRACKED_CONFIG),
+    attach(shared, c.region(), c.getInt(TandemRegionConfig.INTERCEPTOR_MAX_TRACKED_CONFIG),
         Metrics.globalRegistry);
   }
 
-  /** Opens the replica of a state directory: the store, then its replication log (every shard). */
-  private static IdempotencyStore openReplica(TandemRegionConfig c, Path stateDir, String instance) {
-    RegionId region = c.region();
-    IdempotencyStore local = IdempotencyStore.builder().region(region).instance(instance)
-        .directory(stateDir.resolve("store"))
-        .ttl(c.duration(TandemRegionConfig.RECORD_TTL_MS_CONFIG))
-        .maxAttempts(c.getInt(TandemRegionConfig.MAX_ATTEMPTS_CONFIG))
-        .sync(c.getBoolean(TandemRegionConfig.STORE_SYNC_CONFIG))
-        .meterRegistry(Metrics.globalRegistry)
-        .build();
-    try {
-      KafkaReplicationLog.Builder b = KafkaReplicationLog.builder().store(local)
-          .shards(c.getInt(TandemRegionConfig.SHARDS_CONFIG))
-          .topicPrefix(c.getString(TandemRegionConfig.CHANGELOG_PREFIX_CONFIG))
-          .retention(c.changelogRetention())
-          .spoolDirectory(stateDir.resolve("changelog-spool"))
-          .publishTimeout(c.duration(TandemRegionConfig.CHANGELOG_PUBLISH_TIMEOUT_MS_CONFIG))
-          .heartbeatInterval(c.duration(TandemRegionConfig.HEARTBEAT_INTERVAL_MS_CONFIG))
-          .materializeAllShards() // the interceptor never learns its assignment: every shard
-          .meterRegistry(Metrics.globalRegistry);
-      short factor = c.getShort(TandemRegionConfig.CHANGELOG_REPLICATION_FACTOR_CONFIG);
-      if (factor > 0) {
-        b.replicationFactor(factor); // -1 (the broker's default): left to the log's builder
-      }
-      for (RegionId r : c.regions()) {
-        b.region(r, c.regionClientProperties(r));
-      }
-      KafkaReplicationLog log = b.build();
-      if (!log.awaitRestored(KafkaReplicationLog.Builder.DEFAULT_RESTORE_WAIT)) {
-        LOG.warn("Tandem interceptor: the replica of {} ({}) is not restored after {}; a poll of a "
-            + "shard still restoring waits for it, then passes its records (counted as store "
-            + "failures)", stateDir, region, KafkaReplicationLog.Builder.DEFAULT_RESTORE_WAIT);
-      }
-      return log.replicatedStore();
-    } catch (RuntimeException e) {
-      local.close();
-      throw e;
+  /** Opens the region of the configuration and waits (bounded) for its replica to be restored. */
+  private static TandemRegion openRegion(Map<String, ?> configs) {
+    TandemRegion region = TandemRegion.create(configs);
+    Duration wait = KafkaReplicationLog.Builder.DEFAULT_RESTORE_WAIT;
+    if (!region.replicationLog().awaitRestored(wait)) {
+      LOG.warn("Tandem interceptor: the replica of {} ({}) is not restored after {}; a poll of a "
+          + "shard still restoring waits for it, then passes its records (counted as store "
+          + "failures)", region.config().getString(TandemRegionConfig.STATE_DIR_CONFIG),
+          region.region(), wait);
     }
-  }
-
-  /**
-   * The instance id of {@code stateDir}, as the region entry point documents it for {@code
-   * tandem.instance} (and as {@code TandemRegion} reads it): its {@value #INSTANCE_FILE}, or created
-   * there on first use as {@code <host>-<8 hex>}, written atomically. Stable across restarts on the
-   * directory, so a restarted instance recognises its own records.
-   */
-  static String instanceIdOf(Path stateDir) {
-    Path file = stateDir.resolve(INSTANCE_FILE);
-    try {
-      Files.createDirectories(stateDir);
-      if (Files.isRegularFile(file)) {
-        String id = Files.readString(file, StandardCharsets.UTF_8).trim();
-        if (!id.isEmpty() && id.length() <= 128) {
-          return id;
-        }
-        throw new ConfigException(TandemRegionConfig.STATE_DIR_CONFIG, stateDir.toString(),
-            file + " holds no valid instance id (1-128 characters); delete it or set "
-                + TandemRegionConfig.INSTANCE_CONFIG);
-      }
-      String host;
-      try {
-        host = InetAddress.getLocalHost().getHostName();
-      } catch (IOException e) {
-        host = "host";
-      }
-      host = host.toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9-]", "-");
-      if (host.length() > 64) {
-        host = host.substring(0, 64);
-      }
-      byte[] random = new byte[4];
-      new SecureRandom().nextBytes(random);
-      String id = host + "-" + HexFormat.of().formatHex(random);
-      Path tmp = Files.createTempFile(stateDir, INSTANCE_FILE, ".tmp");
-      Files.writeString(tmp, id + "\n", StandardCharsets.UTF_8);
-      try {
-        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
-      } catch (AtomicMoveNotSupportedException e) {
-        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
-      }
-      LOG.info("Tandem instance id {} created in {}", id, file);
-      return id;
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot read or create " + file, e);
-    }
+    return region;
   }
 
   /** Wires this interceptor to {@code store} (configure's last step; tests call it directly). */
