@@ -225,7 +225,8 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
         .register(meters);
     readFailures = Counter.builder("tandem.consumer.interceptor.store.failures").tag("region", r)
         .tag("operation", "read")
-        .description("polls whose lookup failed in the store: their records were passed on")
+        .description("failed lookups (a poll's, or a record's of a partition beyond tandem.shards): "
+            + "their records were passed on")
         .register(meters);
     completeFailures = Counter.builder("tandem.consumer.interceptor.store.failures").tag("region", r)
         .tag("operation", "complete")
