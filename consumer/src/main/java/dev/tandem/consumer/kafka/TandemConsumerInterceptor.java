@@ -1,24 +1,32 @@
 package dev.tandem.consumer.kafka;
 
 import dev.tandem.consumer.SharedStores;
+import dev.tandem.consumer.TandemRegion;
+import dev.tandem.consumer.TandemRegionConfig;
 import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemHeaders;
+import dev.tandem.store.ClaimRequest;
+import dev.tandem.store.CompleteRequest;
 import dev.tandem.store.IdRecord;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.RecordKey;
+import dev.tandem.store.replication.KafkaReplicationLog;
+import dev.tandem.store.replication.ReplicatedStore;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Metrics;
-import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
+import java.util.Objects;
 import org.apache.kafka.clients.consumer.ConsumerInterceptor;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
@@ -26,94 +34,218 @@ import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigException;
 import org.apache.kafka.common.header.Header;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * A Kafka {@link ConsumerInterceptor}, configured only through properties:
+ * A Kafka {@link ConsumerInterceptor} that gives a plain {@code KafkaConsumer} cross-region
+ * de-duplication — detection, not prevention — configured only through properties, with the same
+ * {@code tandem.*} keys as the region entry point ({@link TandemRegionConfig}; an unknown {@code
+ * tandem.*} key, a wrong type or an inconsistent value fails the consumer's construction, naming the
+ * key):
  *
  * <pre>
  * interceptor.classes=dev.tandem.consumer.kafka.TandemConsumerInterceptor
- * tandem.store.directory=/var/lib/app/tandem-store
+ * tandem.guarantee=detect-only
  * tandem.region=westeurope
+ * tandem.regions=westeurope,northeurope
+ * tandem.region.westeurope.bootstrap.servers=kafka-we:9092
+ * tandem.region.northeurope.bootstrap.servers=kafka-ne:9092
+ * tandem.state.dir=/var/lib/app/tandem
+ * tandem.shards=12
  * </pre>
  *
- * <p><b>What it guarantees alone — exactly this:</b> in {@code onConsume} it drops every record whose
- * {@code tandem-id} is already COMPLETED (or DEAD_LETTERED) in the local replica of the store, with a
- * matching payload digest (a copy with another digest is a conflict and is passed on, never silently
- * dropped). Records without a {@code tandem-id} pass through. That is all:
+ * <p>{@code tandem.guarantee=detect-only} is required, by name: without shard ownership nothing
+ * prevents a duplicate across regions (the full guarantee is the region entry point's consumer). It
+ * opens its region's <em>replica</em> as a detect-only {@link TandemRegion} of the same keys: the
+ * RocksDB store in {@code <tandem.state.dir>/store} plus its replication log, which applies the other
+ * region's changelog to it and ships this region's completions to both regions' changelogs ({@link
+ * KafkaReplicationLog}, {@code tandem.changelog.*} keys; {@code tandem.store.shards} must stay {@code
+ * all}: the interceptor never learns its consumer's assignment). A Kafka partition is a shard: the consumed topics must have at most
+ * {@code tandem.shards} partitions (a record of a partition beyond passes unchecked, counted as a read
+ * failure, with a WARN).
+ *
+ * <h2>What it does</h2>
  *
  * <ul>
- *   <li>No cross-region guarantee for fresh messages: if both regions receive a copy before either
- *       completion has replicated, both pass. An interceptor cannot pause partitions, hold records or
- *       run the handler, so it cannot wait for the owner region.
- *   <li>It records nothing: completion is recorded only by {@link TandemKafkaConsumer} (the handler
- *       wrapper, which gives the full guarantee) or by the application calling {@code
- *       IdempotencyStore.complete} on the store of the same directory ({@link SharedStores}).
- *   <li>It reads the local replica; replication into it is the job of the store's replication log.
+ *   <li>{@code onConsume}: drops every record whose {@code tandem-id} is COMPLETED (or DEAD_LETTERED)
+ *       in the replica — completed in <em>either</em> region — with a matching payload digest (a copy
+ *       with another digest is a conflict and passes, counted). Records without a usable {@code
+ *       tandem-id} pass. One store call per poll ({@link IdempotencyStore#terminalRecords}).
+ *   <li>{@code onCommit}: records a completion, in one batch, for every record it passed on whose
+ *       offset is below the offset Kafka committed for its partition — Kafka's own at-least-once
+ *       contract: an offset committed past a record says the application processed it. A record passed
+ *       but never covered by a commit (a rebalance, a crash, a close without commit) records nothing and
+ *       is read again by whoever gets the partition. Passed records wait in a bounded structure ({@code
+ *       tandem.interceptor.max.tracked} records per consumer, least recently fed partition evicted
+ *       first; an eviction is counted as {@code tandem.consumer.interceptor.untracked} and logged).
  * </ul>
  *
- * <p>RocksDB opens a directory once per process, so all interceptor instances of a directory share
- * one store through {@link SharedStores}. Meters go to Micrometer's global registry:
- * {@code tandem.consumer.interceptor.dropped}, {@code tandem.consumer.interceptor.passed},
- * {@code tandem.consumer.interceptor.conflicts} and {@code tandem.consumer.interceptor.invalid}.
+ * <h2>What that guarantees — exactly this, and less than {@link TandemKafkaConsumer}</h2>
  *
- * <p>Cost: one store call per poll ({@link IdempotencyStore#terminalRecords}: the terminal-record
- * cache, then one RocksDB {@code multiGet} for the misses), not one read per record.
+ * <ul>
+ *   <li><b>An id committed in one region is dropped in the other once the completion has replicated</b>
+ *       (and in its own region after a rebalance).
+ *   <li><b>Duplicates only inside the replication lag, each detected and counted.</b> The lag here is
+ *       the time from a region's poll of a copy to its completion reaching the other region's replica:
+ *       the application's commit interval plus the changelog's replication lag (unbounded while the
+ *       regions cannot reach each other). If both regions pass a copy inside it, both process it; both
+ *       then complete it, the record carries completers from two regions, and every replica's {@link
+ *       IdempotencyStore#detectedDuplicates()} (gauge {@code tandem.store.detected.duplicates}) counts
+ *       it once the completions met, with a WARN naming the id. Not detected: a copy whose tracking
+ *       was evicted before its commit ({@code .untracked}, above).
+ *   <li><b>No takeover, no bound.</b> There is no shard owner: both regions consume freely, so
+ *       concurrent consumption of the same ids makes as many duplicates as the lag allows, and
+ *       nothing bounds them. An interceptor cannot pause partitions, hold records or run the handler,
+ *       so it cannot wait for an owner region. For prevention (one owner per shard, takeover with a
+ *       reported bound) use {@link TandemKafkaConsumer}.
+ *   <li>A duplicate is detected only if both copies are completed, i.e. committed by the application;
+ *       ids processed and never committed are, as in Kafka, processed again.
+ * </ul>
+ *
+ * <h2>Store failures</h2>
+ *
+ * Kafka swallows an interceptor's exceptions (it logs them and keeps the records unchanged), so a
+ * failure must not be left to escape. When the replica cannot answer a poll's lookup (closed,
+ * corrupt, a shard not restored within its wait), the interceptor <b>passes the poll's records</b>
+ * (dropping them would lose messages), counts {@code tandem.consumer.interceptor.store.failures}
+ * ({@code operation=read}) and logs a WARN (at most one per 10 s per consumer, with the count). A
+ * failed completion is counted ({@code operation=complete}), logged, and retried at the next commit
+ * of the partition while its records stay tracked. Passed records of a failed lookup are tracked and
+ * completed as usual.
+ *
+ * <h2>Sharing</h2>
+ *
+ * RocksDB opens a directory once per process, so every interceptor of a state directory shares one
+ * replica (that region object) through {@link SharedStores#acquireOwned}; the last interceptor's
+ * {@code close} closes it, in the region's order. Meters go to Micrometer's global registry, tagged {@code
+ * region}: {@code tandem.consumer.interceptor.dropped}, {@code .passed}, {@code .conflicts}, {@code
+ * .invalid}, {@code .completed}, {@code .untracked} and {@code .store.failures}.
  */
 public final class TandemConsumerInterceptor<K, V> implements ConsumerInterceptor<K, V> {
 
+  private static final Logger LOG = LoggerFactory.getLogger(TandemConsumerInterceptor.class);
+
+  /** The lease of the claim written just before a completion (it only carries the digest). */
+  static final Duration COMPLETION_CLAIM_LEASE = Duration.ofSeconds(30);
+  /** Minimum time between two WARN lines about store failures of one interceptor. */
+  static final long FAILURE_LOG_INTERVAL_NANOS = Duration.ofSeconds(10).toNanos();
+
   private Path directory;
   private IdempotencyStore store;
+  private RegionId region;
+  /** The replica's shard count (0: not checked, for tests that attach a store directly). */
+  private int shards;
+  private boolean warnedShards;
+  private Tracked tracked;
   private Counter dropped;
   private Counter passed;
   private Counter conflicts;
   private Counter invalid;
+  private Counter completed;
+  private Counter untracked;
+  private Counter readFailures;
+  private Counter completeFailures;
+  private long lastFailureLog = System.nanoTime() - FAILURE_LOG_INTERVAL_NANOS;
+  private long unloggedFailures;
 
   @Override
   public void configure(Map<String, ?> configs) {
-    Object dir = configs.get(TandemConsumerConfig.STORE_DIRECTORY);
-    Object region = configs.get(TandemConsumerConfig.REGION);
-    if (dir == null || region == null) {
-      throw new ConfigException("TandemConsumerInterceptor needs " + TandemConsumerConfig.STORE_DIRECTORY
-          + " and " + TandemConsumerConfig.REGION);
+    // the region entry point's key table: the same keys, types, defaults and cross-field rules
+    TandemRegionConfig c = new TandemRegionConfig(configs);
+    if (!c.detectOnly()) {
+      throw new ConfigException(TandemRegionConfig.GUARANTEE_CONFIG,
+          c.getString(TandemRegionConfig.GUARANTEE_CONFIG), "the interceptor cannot prevent a "
+          + "duplicate across regions (no shard owner: no takeover, no bound), it drops what either "
+          + "region completed and detects and counts the rest; set " + TandemRegionConfig.GUARANTEE_CONFIG
+          + "=" + TandemRegionConfig.GUARANTEE_DETECT_ONLY + " to ask for that by name, or use "
+          + "TandemRegion's consumer for the full guarantee");
     }
-    RegionId regionId = RegionId.of(region.toString());
-    String instance = Optional.ofNullable(configs.get(TandemConsumerConfig.INSTANCE))
-        .or(() -> Optional.ofNullable(configs.get(ConsumerConfig.CLIENT_ID_CONFIG)))
-        .map(Object::toString).filter(s -> !s.isEmpty()).orElseGet(TandemConsumerInterceptor::host);
-    Duration ttl = Optional.ofNullable(configs.get(TandemConsumerConfig.RECORD_TTL))
-        .map(v -> Duration.parse(v.toString())).orElse(Duration.ofDays(7));
-    directory = Path.of(dir.toString());
-    store = SharedStores.acquire(directory, regionId, instance, () -> IdempotencyStore.builder()
-        .region(regionId).instance(instance).directory(directory).ttl(ttl)
-        .meterRegistry(Metrics.globalRegistry).build());
-    dropped = Counter.builder("tandem.consumer.interceptor.dropped").tag("region", regionId.name())
-        .description("records dropped because their id was already terminal")
-        .register(Metrics.globalRegistry);
-    passed = Counter.builder("tandem.consumer.interceptor.passed").tag("region", regionId.name())
-        .description("records passed on to the application").register(Metrics.globalRegistry);
-    conflicts = Counter.builder("tandem.consumer.interceptor.conflicts").tag("region", regionId.name())
+    if (!c.allShards()) {
+      throw new ConfigException(TandemRegionConfig.STORE_SHARDS_CONFIG,
+          c.getString(TandemRegionConfig.STORE_SHARDS_CONFIG), "the interceptor never learns its "
+          + "consumer's assignment: its replica holds every shard (all)");
+    }
+    Path stateDir = Path.of(c.getString(TandemRegionConfig.STATE_DIR_CONFIG));
+    Path dir = stateDir.resolve("store");
+    String instance = c.getString(TandemRegionConfig.INSTANCE_CONFIG);
+    // the replica is a detect-only TandemRegion of the same keys (store, changelog publisher,
+    // replication log, replicated view, wired and closed the region's way), one per state directory
+    // in the process: every interceptor of the directory shares it, the last close closes it
+    IdempotencyStore shared = SharedStores.acquireOwned(dir, c.region(),
+        instance == null ? null : instance.trim(), () -> openRegion(configs), TandemRegion::store);
+    if (!(shared instanceof ReplicatedStore)) {
+      SharedStores.release(dir);
+      throw new ConfigException(TandemRegionConfig.STATE_DIR_CONFIG, stateDir.toString(),
+          "its store is already open in this process without replication; the interceptor needs "
+          + "its region's replica (store + replication log)");
+    }
+    directory = dir;
+    shards = c.getInt(TandemRegionConfig.SHARDS_CONFIG);
+    attach(shared, c.region(), c.getInt(TandemRegionConfig.INTERCEPTOR_MAX_TRACKED_CONFIG),
+        Metrics.globalRegistry);
+  }
+
+  /** Opens the region of the configuration and waits (bounded) for its replica to be restored. */
+  private static TandemRegion openRegion(Map<String, ?> configs) {
+    TandemRegion region = TandemRegion.create(configs);
+    Duration wait = KafkaReplicationLog.Builder.DEFAULT_RESTORE_WAIT;
+    if (!region.replicationLog().awaitRestored(wait)) {
+      LOG.warn("Tandem interceptor: the replica of {} ({}) is not restored after {}; a poll of a "
+          + "shard still restoring waits for it, then passes its records (counted as store "
+          + "failures)", region.config().getString(TandemRegionConfig.STATE_DIR_CONFIG),
+          region.region(), wait);
+    }
+    return region;
+  }
+
+  /** Wires this interceptor to {@code store} (configure's last step; tests call it directly). */
+  void attach(IdempotencyStore store, RegionId region, int maxTracked, MeterRegistry meters) {
+    this.store = Objects.requireNonNull(store, "store");
+    this.region = region;
+    this.tracked = new Tracked(maxTracked);
+    String r = region.name();
+    dropped = Counter.builder("tandem.consumer.interceptor.dropped").tag("region", r)
+        .description("records dropped because their id was already terminal in the replica")
+        .register(meters);
+    passed = Counter.builder("tandem.consumer.interceptor.passed").tag("region", r)
+        .description("records passed on to the application").register(meters);
+    conflicts = Counter.builder("tandem.consumer.interceptor.conflicts").tag("region", r)
         .description("completed ids seen again with another payload digest (passed on)")
-        .register(Metrics.globalRegistry);
-    invalid = Counter.builder("tandem.consumer.interceptor.invalid").tag("region", regionId.name())
+        .register(meters);
+    invalid = Counter.builder("tandem.consumer.interceptor.invalid").tag("region", r)
         .description("records whose tandem-id header is empty or oversized (passed on)")
-        .register(Metrics.globalRegistry);
+        .register(meters);
+    completed = Counter.builder("tandem.consumer.interceptor.completed").tag("region", r)
+        .description("passed records completed because Kafka committed an offset past them")
+        .register(meters);
+    untracked = Counter.builder("tandem.consumer.interceptor.untracked").tag("region", r)
+        .description("passed records evicted from the bounded tracking before a commit covered "
+            + "them: their completion is not recorded")
+        .register(meters);
+    readFailures = Counter.builder("tandem.consumer.interceptor.store.failures").tag("region", r)
+        .tag("operation", "read")
+        .description("failed lookups (a poll's, or a record's of a partition beyond tandem.shards): "
+            + "their records were passed on")
+        .register(meters);
+    completeFailures = Counter.builder("tandem.consumer.interceptor.store.failures").tag("region", r)
+        .tag("operation", "complete")
+        .description("commits whose completions failed in the store: retried at the next commit")
+        .register(meters);
   }
 
-  private static String host() {
-    try {
-      return InetAddress.getLocalHost().getHostName();
-    } catch (Exception e) {
-      return "unknown-host";
-    }
-  }
-
-  /** The store this interceptor reads (shared per directory). */
+  /** The store this interceptor reads (the shared replica of its directory). */
   IdempotencyStore store() {
     return store;
   }
 
+  /** Passed records still waiting for a commit (for tests). */
+  synchronized int trackedCount() {
+    return tracked.size;
+  }
+
   @Override
-  public ConsumerRecords<K, V> onConsume(ConsumerRecords<K, V> records) {
+  public synchronized ConsumerRecords<K, V> onConsume(ConsumerRecords<K, V> records) {
     // one store lookup per poll: every record's key first, then the cache and one RocksDB multiGet
     // for all of them (store.terminalRecords), then the decision per record in fetch order
     List<TopicPartition> partitions = new ArrayList<>(records.partitions());
@@ -130,7 +262,16 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
         i++;
       }
     }
-    Map<RecordKey, IdRecord> terminal = keys.isEmpty() ? Map.of() : store.terminalRecords(keys);
+    Map<RecordKey, IdRecord> terminal;
+    try {
+      terminal = keys.isEmpty() ? Map.of() : lookUp(keys);
+    } catch (RuntimeException e) {
+      // Kafka would swallow it and pass everything without a trace: pass, but count and log
+      readFailures.increment();
+      storeFailure("could not look up " + keys.size() + " ids of a poll; passing the poll's "
+          + records.count() + " records on (they may be duplicates)", e);
+      terminal = Map.of();
+    }
     Map<TopicPartition, List<ConsumerRecord<K, V>>> kept = new HashMap<>();
     i = 0;
     for (TopicPartition tp : partitions) {
@@ -142,6 +283,9 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
         } else {
           passed.increment();
           out.add(r);
+          if (key != null) {
+            track(tp, r, key);
+          }
         }
       }
       if (!out.isEmpty()) {
@@ -150,6 +294,47 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     }
     // the positions stay those of the fetch: dropped records are consumed, not re-read
     return new ConsumerRecords<>(kept, records.nextOffsets());
+  }
+
+  /**
+   * The terminal records among {@code keys}. On a replica whose shards of this poll are all restored
+   * (the steady state), one batched read of the local store (cache, then one RocksDB multiGet);
+   * otherwise through the restore gate, key by key, which waits for a restoring shard (up to its
+   * restore wait) and then throws: never an answer from a half-restored shard.
+   */
+  private Map<RecordKey, IdRecord> lookUp(List<RecordKey> keys) {
+    if (store instanceof ReplicatedStore rs) {
+      for (RecordKey k : keys) {
+        if (!rs.replicationLog().isRestored(k.shard())) {
+          return rs.terminalRecords(keys);
+        }
+      }
+      return rs.unwrap().terminalRecords(keys);
+    }
+    return store.terminalRecords(keys);
+  }
+
+  private void track(TopicPartition tp, ConsumerRecord<K, V> r, RecordKey key) {
+    PayloadDigest digest = null;
+    String hex = header(r, TandemHeaders.DIGEST);
+    if (hex != null) {
+      try {
+        digest = PayloadDigest.fromHex(hex);
+      } catch (IllegalArgumentException e) {
+        digest = null; // a malformed digest: completed without one
+      }
+    }
+    Passed evicted = tracked.add(tp, new Passed(r.offset(), key, digest));
+    if (evicted != null) {
+      untracked.increment();
+      if (untracked.count() == 1 || (long) untracked.count() % 10_000 == 0) {
+        LOG.warn("Tandem interceptor ({}): {} passed records evicted from tracking (bound {}) before "
+            + "a commit covered them, e.g. {} (partition {}, offset {}): their completions are not recorded, so the "
+            + "other region may process them again undetected; commit more often or raise {}",
+            region, (long) untracked.count(), tracked.max, evicted.key.id(), evicted.key.shard(),
+            evicted.offset, TandemRegionConfig.INTERCEPTOR_MAX_TRACKED_CONFIG);
+      }
+    }
   }
 
   /**
@@ -164,6 +349,19 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     }
     if (id.isEmpty() || id.length() > TandemHeaders.MAX_ID_LENGTH) {
       invalid.increment();
+      return null;
+    }
+    if (shards > 0 && r.partition() >= shards) {
+      // partition n is shard n: a partition beyond the replica's shards has no record to read or
+      // write; passed on, counted as a read failure, never tracked
+      readFailures.increment();
+      if (!warnedShards) {
+        warnedShards = true;
+        LOG.warn("Tandem interceptor ({}): {}-{} is beyond {}={} (partition n is shard n): its "
+            + "records pass unchecked and are never completed; give the topic at most {} partitions "
+            + "or raise {}", region, r.topic(), r.partition(), TandemRegionConfig.SHARDS_CONFIG, shards,
+            shards, TandemRegionConfig.SHARDS_CONFIG);
+      }
       return null;
     }
     // an id with control characters is never stored (writes refuse it): the lookup finds nothing
@@ -194,16 +392,165 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     return h == null || h.value() == null ? null : new String(h.value(), StandardCharsets.UTF_8);
   }
 
+  /**
+   * Kafka committed {@code offsets}: every passed record below its partition's committed offset was
+   * processed (Kafka's at-least-once contract), so its completion is recorded now, all in two write
+   * batches (a claim carrying the payload digest, then the completion). A failure leaves them
+   * tracked: the next commit of the partition retries.
+   */
   @Override
-  public void onCommit(Map<TopicPartition, OffsetAndMetadata> offsets) {
-    // completion is recorded by the handler wrapper or the application, never on commit
+  public synchronized void onCommit(Map<TopicPartition, OffsetAndMetadata> offsets) {
+    if (tracked == null) {
+      return;
+    }
+    List<Passed> covered = new ArrayList<>();
+    Map<TopicPartition, Long> upTo = new HashMap<>();
+    for (Map.Entry<TopicPartition, OffsetAndMetadata> e : offsets.entrySet()) {
+      if (e.getValue() == null) {
+        continue;
+      }
+      long committed = e.getValue().offset();
+      if (tracked.collectBelow(e.getKey(), committed, covered)) {
+        upTo.put(e.getKey(), committed);
+      }
+    }
+    if (covered.isEmpty()) {
+      return;
+    }
+    try {
+      complete(covered);
+    } catch (RuntimeException e) {
+      completeFailures.increment();
+      storeFailure("could not record the completion of " + covered.size() + " committed records "
+          + "(retried at the next commit of their partitions)", e);
+      return;
+    }
+    upTo.forEach(tracked::removeBelow);
+    completed.increment(covered.size());
+  }
+
+  private void complete(List<Passed> covered) {
+    List<ClaimRequest> claims = new ArrayList<>(covered.size());
+    List<CompleteRequest> completions = new ArrayList<>(covered.size());
+    for (Passed p : covered) {
+      if (p.digest != null) {
+        // the claim only adds the copy's digest to the record (so a later copy with another payload
+        // is a conflict, not a drop); its answer does not matter: the application processed it
+        claims.add(new ClaimRequest(p.key.id(), p.key.shard(), p.digest, 0L, COMPLETION_CLAIM_LEASE));
+      }
+      completions.add(new CompleteRequest(p.key.id(), p.key.shard(), null));
+    }
+    if (!claims.isEmpty()) {
+      store.claimAll(claims);
+    }
+    List<IdRecord> done = store.completeAll(completions);
+    for (IdRecord rec : done) {
+      if (rec.isDetectedDuplicate()) {
+        LOG.warn("Tandem interceptor ({}) detected a cross-region duplicate of {}: completers {}",
+            region, rec.id(), rec.completers());
+      }
+    }
+  }
+
+  private void storeFailure(String what, RuntimeException e) {
+    unloggedFailures++;
+    long now = System.nanoTime();
+    if (now - lastFailureLog >= FAILURE_LOG_INTERVAL_NANOS) {
+      LOG.warn("Tandem interceptor ({}, store {}): {}: {} ({} store failures since the last report, "
+          + "counted in tandem.consumer.interceptor.store.failures)", region, directory, what, e.toString(),
+          unloggedFailures, e);
+      lastFailureLog = now;
+      unloggedFailures = 0;
+    }
   }
 
   @Override
-  public void close() {
+  public synchronized void close() {
     if (directory != null) {
       SharedStores.release(directory);
       directory = null;
+    }
+  }
+
+  /** A passed record waiting for a commit past it. */
+  private record Passed(long offset, RecordKey key, PayloadDigest digest) {}
+
+  /**
+   * Passed records per partition in offset order, at most {@code max} in all. Bounded: the oldest
+   * record of the least recently fed partition is evicted first (a partition revoked without a
+   * commit stops being fed, so its stale records go first).
+   */
+  static final class Tracked {
+    final int max;
+    int size;
+    /** In order of the last append (re-put on each): the first entry is the least recently fed. */
+    private final LinkedHashMap<TopicPartition, ArrayDeque<Passed>> byPartition = new LinkedHashMap<>();
+
+    Tracked(int max) {
+      if (max <= 0) {
+        throw new IllegalArgumentException("max tracked must be > 0, got " + max);
+      }
+      this.max = max;
+    }
+
+    /** Appends {@code p}; returns the evicted record if the bound was reached, else null. */
+    Passed add(TopicPartition tp, Passed p) {
+      ArrayDeque<Passed> q = byPartition.remove(tp);
+      if (q == null) {
+        q = new ArrayDeque<>();
+      }
+      byPartition.put(tp, q); // now the most recently fed
+      // a record at or below the last tracked offset: the partition was re-read from an earlier
+      // position (a seek, or a rebalance that gave it back): what follows it is read again too
+      while (!q.isEmpty() && q.peekLast().offset >= p.offset) {
+        q.pollLast();
+        size--;
+      }
+      q.addLast(p);
+      size++;
+      Passed evicted = null;
+      if (size > max) {
+        Iterator<Map.Entry<TopicPartition, ArrayDeque<Passed>>> it = byPartition.entrySet().iterator();
+        Map.Entry<TopicPartition, ArrayDeque<Passed>> eldest = it.next();
+        evicted = eldest.getValue().pollFirst();
+        size--;
+        if (eldest.getValue().isEmpty()) {
+          it.remove();
+        }
+      }
+      return evicted;
+    }
+
+    /** Adds to {@code out} the records of {@code tp} below {@code offset}; whether there were any. */
+    boolean collectBelow(TopicPartition tp, long offset, List<Passed> out) {
+      ArrayDeque<Passed> q = byPartition.get(tp);
+      if (q == null) {
+        return false;
+      }
+      boolean any = false;
+      for (Passed p : q) {
+        if (p.offset >= offset) {
+          break;
+        }
+        out.add(p);
+        any = true;
+      }
+      return any;
+    }
+
+    /** Forgets the records of {@code tp} below {@code offset}. */
+    void removeBelow(TopicPartition tp, long offset) {
+      ArrayDeque<Passed> q = byPartition.get(tp);
+      if (q == null) {
+        return;
+      }
+      while (!q.isEmpty() && q.peekFirst().offset < offset) {
+        q.pollFirst();
+        size--;
+      }
+      if (q.isEmpty()) {
+        byPartition.remove(tp);
+      }
     }
   }
 }

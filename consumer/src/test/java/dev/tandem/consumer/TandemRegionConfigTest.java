@@ -1,0 +1,150 @@
+package dev.tandem.consumer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tandem.core.RegionId;
+import java.time.Duration;
+import java.util.Properties;
+import org.apache.kafka.common.config.ConfigException;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The region's key table (issue 16): each kind of mistake fails at construction with a message that
+ * names the key (and the value where there is one); a valid file gives the derived values. No
+ * cluster, no store: nothing is opened before the configuration is checked.
+ */
+class TandemRegionConfigTest {
+
+  static Properties valid() {
+    Properties p = new Properties();
+    p.put("tandem.regions", "westeurope,northeurope");
+    p.put("tandem.region", "westeurope");
+    p.put("tandem.region.westeurope.bootstrap.servers", "kafka-we:9092");
+    p.put("tandem.region.northeurope.bootstrap.servers", "kafka-ne:9093");
+    p.put("tandem.region.northeurope.security.protocol", "SASL_SSL");
+    p.put("tandem.state.dir", "/var/lib/app/tandem");
+    p.put("tandem.shards", "8");
+    p.put("group.id", "orders");
+    return p;
+  }
+
+  private static ConfigException refused(Properties p) {
+    return assertThrows(ConfigException.class, () -> new TandemRegionConfig(p));
+  }
+
+  private static void assertNames(ConfigException e, String... parts) {
+    for (String part : parts) {
+      assertTrue(e.getMessage().contains(part), "'" + part + "' not in: " + e.getMessage());
+    }
+  }
+
+  @Test
+  void aValidFileGivesTheSafeDefaultsAndTheDerivedValues() {
+    TandemRegionConfig c = new TandemRegionConfig(valid());
+    assertEquals(RegionId.of("westeurope"), c.region());
+    assertEquals(2, c.regions().size());
+    assertEquals("SASL_SSL", c.regionClientProperties(RegionId.of("northeurope"))
+        .get("security.protocol"));
+    assertEquals("kafka-ne:9093", c.regionClientProperties(RegionId.of("northeurope"))
+        .get("bootstrap.servers"));
+    assertFalse(c.detectOnly());
+    assertEquals("automatic", c.policyName());
+    assertEquals((short) -1, c.getShort(TandemRegionConfig.CHANGELOG_REPLICATION_FACTOR_CONFIG));
+    assertEquals(Duration.ofDays(8), c.changelogRetention());
+    assertEquals(Duration.ofHours(1), c.staleMargin());
+    assertEquals(Duration.ofSeconds(6), c.duration(TandemRegionConfig.LEASE_TIMEOUT_MS_CONFIG));
+    assertTrue(c.allShards());
+    assertEquals("orders", c.nonTandemOriginals().get("group.id"));
+  }
+
+  @Test
+  void aMissingKeyIsNamed() {
+    for (String key : new String[] {"tandem.regions", "tandem.region", "tandem.state.dir",
+        "tandem.shards"}) {
+      Properties p = valid();
+      p.remove(key);
+      assertNames(refused(p), key);
+    }
+    Properties p = valid();
+    p.remove("tandem.region.northeurope.bootstrap.servers");
+    assertNames(refused(p), "tandem.region.northeurope.bootstrap.servers");
+  }
+
+  @Test
+  void aWrongTypeOrValueIsNamedWithItsValue() {
+    Properties p = valid();
+    p.put("tandem.shards", "eight");
+    assertNames(refused(p), "tandem.shards", "eight");
+    p = valid();
+    p.put("tandem.lease.timeout.ms", "6s");
+    assertNames(refused(p), "tandem.lease.timeout.ms", "6s");
+    p = valid();
+    p.put("tandem.ownership.policy", "sometimes");
+    assertNames(refused(p), "tandem.ownership.policy", "sometimes");
+    p = valid();
+    p.put("tandem.changelog.replication.factor", "0");
+    assertNames(refused(p), "tandem.changelog.replication.factor", "0");
+    p = valid();
+    p.put("tandem.regions", "westeurope,North_Europe");
+    assertNames(refused(p), "tandem.regions", "North_Europe");
+  }
+
+  @Test
+  void inconsistentDurationsAreNamed() {
+    Properties p = valid();
+    p.put("tandem.heartbeat.interval.ms", "4000"); // L is 6000: more than half
+    assertNames(refused(p), "tandem.heartbeat.interval.ms", "4000", "tandem.lease.timeout.ms");
+    p = valid();
+    p.put("tandem.handler.timeout.ms", "500");
+    assertNames(refused(p), "tandem.handler.timeout.ms", "500", "tandem.heartbeat.interval.ms");
+    p = valid();
+    p.put("tandem.record.ttl.ms", "600000");
+    p.put("tandem.stale.margin.ms", "600000");
+    assertNames(refused(p), "tandem.stale.margin.ms", "tandem.record.ttl.ms");
+    p = valid();
+    p.put("tandem.record.ttl.ms", "600000"); // 10 min; default margin 1 min
+    p.put("tandem.claim.lease.ms", "560000");
+    assertNames(refused(p), "tandem.claim.lease.ms", "560000", "tandem.record.ttl.ms");
+    p = valid();
+    p.put("tandem.changelog.retention.ms", "3600000"); // TTL 7 days
+    assertNames(refused(p), "tandem.changelog.retention.ms", "3600000", "tandem.record.ttl.ms");
+  }
+
+  @Test
+  void anUnknownTandemKeyIsAnError() {
+    Properties p = valid();
+    p.put("tandem.lease.timeout", "6000"); // the .ms forgotten: must not silently keep the default
+    assertNames(refused(p), "tandem.lease.timeout", "unknown");
+    p = valid();
+    p.put("tandem.region.eastus.bootstrap.servers", "kafka-us:9092");
+    assertNames(refused(p), "tandem.region.eastus.bootstrap.servers", "eastus", "tandem.regions");
+    // a Kafka key (not tandem.*) is the application consumer's business, not an error here
+    p = valid();
+    p.put("max.poll.records", "200");
+    assertEquals("200", new TandemRegionConfig(p).nonTandemOriginals().get("max.poll.records"));
+  }
+
+  @Test
+  void aConsumerWithoutOwnershipIsRefusedUnlessDetectOnlyIsAskedForByName() {
+    Properties p = valid();
+    p.put("tandem.ownership.policy", "none");
+    assertNames(refused(p), "tandem.ownership.policy", "none", "tandem.guarantee=detect-only");
+    p.put("tandem.guarantee", "detect-only");
+    assertTrue(new TandemRegionConfig(p).detectOnly());
+  }
+
+  @Test
+  void theLocalRegionMustBeListedAndWitnessNeedsAWitness() {
+    Properties p = valid();
+    p.put("tandem.region", "eastus");
+    assertNames(refused(p), "tandem.region", "eastus", "tandem.regions");
+    p = valid();
+    p.put("tandem.ownership.policy", "witness");
+    assertNames(refused(p), "tandem.ownership.policy", "tandem.witness.bootstrap.servers");
+    p.put("tandem.witness.bootstrap.servers", "witness:9092");
+    assertEquals("witness", new TandemRegionConfig(p).policyName());
+  }
+}

@@ -1,0 +1,266 @@
+package dev.tandem.consumer.kafka;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tandem.consumer.SharedStores;
+import dev.tandem.core.PayloadDigest;
+import dev.tandem.core.RegionId;
+import dev.tandem.core.TandemHeaders;
+import dev.tandem.store.IdRecord;
+import dev.tandem.store.IdempotencyStore;
+import dev.tandem.store.StoreException;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.header.internals.RecordHeaders;
+import org.apache.kafka.common.record.TimestampType;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The interceptor's completion on commit, its bounded tracking and its failure accounting, on a real
+ * RocksDB store without a broker ({@code attach} instead of {@code configure}; records built the way
+ * the consumer hands them over).
+ */
+class InterceptorCommitTrackingTest {
+
+  static final RegionId A = RegionId.of("region-a");
+  static final TopicPartition P0 = new TopicPartition("t", 0);
+  static final TopicPartition P1 = new TopicPartition("t", 1);
+
+  @TempDir Path dir;
+  IdempotencyStore store;
+  SimpleMeterRegistry meters;
+  TandemConsumerInterceptor<String, String> icpt;
+
+  @BeforeEach
+  void open() {
+    store = IdempotencyStore.builder().region(A).instance("i1").directory(dir.resolve("store")).build();
+    meters = new SimpleMeterRegistry();
+  }
+
+  @AfterEach
+  void close() {
+    store.close();
+  }
+
+  TandemConsumerInterceptor<String, String> attach(IdempotencyStore s, int maxTracked) {
+    TandemConsumerInterceptor<String, String> i = new TandemConsumerInterceptor<>();
+    i.attach(s, A, maxTracked, meters);
+    return i;
+  }
+
+  static ConsumerRecord<String, String> rec(TopicPartition tp, long offset, String id, String payload) {
+    RecordHeaders h = new RecordHeaders();
+    if (id != null) {
+      h.add(TandemHeaders.ID, id.getBytes(StandardCharsets.UTF_8));
+      h.add(TandemHeaders.DIGEST, digest(payload).toHex().getBytes(StandardCharsets.UTF_8));
+    }
+    return new ConsumerRecord<>(tp.topic(), tp.partition(), offset, 0L, TimestampType.CREATE_TIME, 1, 1,
+        "k", payload, h, Optional.empty());
+  }
+
+  static PayloadDigest digest(String payload) {
+    return PayloadDigest.of(payload.getBytes(StandardCharsets.UTF_8));
+  }
+
+  /** One poll of the given records (any partitions, in order). */
+  @SafeVarargs
+  static ConsumerRecords<String, String> poll(ConsumerRecord<String, String>... records) {
+    Map<TopicPartition, List<ConsumerRecord<String, String>>> m = new HashMap<>();
+    Map<TopicPartition, OffsetAndMetadata> next = new HashMap<>();
+    for (ConsumerRecord<String, String> r : records) {
+      TopicPartition tp = new TopicPartition(r.topic(), r.partition());
+      m.computeIfAbsent(tp, k -> new ArrayList<>()).add(r);
+      next.put(tp, new OffsetAndMetadata(r.offset() + 1));
+    }
+    return new ConsumerRecords<>(m, next);
+  }
+
+  static List<String> ids(ConsumerRecords<String, String> records) {
+    List<String> out = new ArrayList<>();
+    records.forEach(r -> out.add(new String(r.headers().lastHeader(TandemHeaders.ID).value(),
+        StandardCharsets.UTF_8)));
+    return out;
+  }
+
+  boolean completedHere(String id, int shard) {
+    return store.get(id, shard).map(r -> r.isTerminal() && !r.completers().isEmpty()).orElse(false);
+  }
+
+  double counter(String name, String... tags) {
+    return meters.get(name).tags(tags).counter().count();
+  }
+
+  @Test
+  void aCommitCompletesOnlyThePassedRecordsBelowItsPartitionsOffset() {
+    icpt = attach(store, 1000);
+    icpt.onConsume(poll(rec(P0, 0, "a0", "x"), rec(P0, 1, "a1", "x"), rec(P0, 2, "a2", "x"),
+        rec(P0, 3, "a3", "x"), rec(P1, 0, "b0", "x"), rec(P1, 1, "b1", "x")));
+    assertEquals(6, icpt.trackedCount());
+
+    icpt.onCommit(Map.of(P0, new OffsetAndMetadata(3)));
+
+    assertTrue(completedHere("a0", 0) && completedHere("a1", 0) && completedHere("a2", 0));
+    assertFalse(completedHere("a3", 0), "offset 3 is not below the committed offset 3");
+    assertFalse(completedHere("b0", 1), "partition 1 was not committed");
+    assertEquals(3, icpt.trackedCount());
+    assertEquals(3.0, counter("tandem.consumer.interceptor.completed", "region", "region-a"));
+    IdRecord a0 = store.get("a0", 0).orElseThrow();
+    assertTrue(a0.digests().contains(digest("x")), "the completion carries the payload digest: " + a0);
+    assertEquals("region-a", a0.completers().iterator().next().region().name());
+
+    icpt.onCommit(Map.of(P0, new OffsetAndMetadata(4), P1, new OffsetAndMetadata(2)));
+    assertTrue(completedHere("a3", 0) && completedHere("b0", 1) && completedHere("b1", 1));
+    assertEquals(0, icpt.trackedCount());
+  }
+
+  @Test
+  void droppedAndIdLessRecordsAreNotTrackedAndACompletedIdIsDroppedNextTime() {
+    icpt = attach(store, 1000);
+    ConsumerRecords<String, String> out = icpt.onConsume(poll(rec(P0, 0, "d", "x"), rec(P0, 1, null, "no id")));
+    assertEquals(2, out.count());
+    assertEquals(1, icpt.trackedCount(), "the id-less record is passed but never completed");
+    icpt.onCommit(Map.of(P0, new OffsetAndMetadata(2)));
+
+    // a later copy of the same id and payload (a redelivery, or the other region's copy) is dropped;
+    // one with another payload is a conflict and passes
+    out = icpt.onConsume(poll(rec(P0, 2, "d", "x"), rec(P0, 3, "d", "changed")));
+    assertEquals(1, out.count());
+    assertEquals("changed", out.iterator().next().value());
+    assertEquals(1.0, counter("tandem.consumer.interceptor.dropped", "region", "region-a"));
+    assertEquals(1.0, counter("tandem.consumer.interceptor.conflicts", "region", "region-a"));
+    assertEquals(1, icpt.trackedCount(), "only the passed conflicting copy waits for a commit");
+  }
+
+  @Test
+  void aRebalanceOrCloseWithoutACommitRecordsNothing() {
+    icpt = attach(store, 1000);
+    icpt.onConsume(poll(rec(P0, 0, "r0", "x"), rec(P0, 1, "r1", "x"), rec(P0, 2, "r2", "x")));
+    // the partition is read again from offset 1 (revoked without a commit, then assigned back)
+    icpt.onConsume(poll(rec(P0, 1, "r1", "x"), rec(P0, 2, "r2", "x")));
+    assertEquals(3, icpt.trackedCount(), "a re-read replaces the records from its offset on");
+    icpt.close();
+    assertTrue(store.get("r0", 0).isEmpty() && store.get("r1", 0).isEmpty() && store.get("r2", 0).isEmpty(),
+        "nothing was committed: nothing is recorded");
+  }
+
+  @Test
+  void theBoundEvictsTheLeastRecentlyFedPartitionFirstAndCountsIt() {
+    icpt = attach(store, 4);
+    icpt.onConsume(poll(rec(P0, 0, "e0", "x"), rec(P0, 1, "e1", "x"), rec(P0, 2, "e2", "x")));
+    icpt.onConsume(poll(rec(P1, 0, "f0", "x"), rec(P1, 1, "f1", "x"), rec(P1, 2, "f2", "x")));
+    assertEquals(4, icpt.trackedCount());
+    assertEquals(2.0, counter("tandem.consumer.interceptor.untracked", "region", "region-a"));
+
+    icpt.onCommit(Map.of(P0, new OffsetAndMetadata(3), P1, new OffsetAndMetadata(3)));
+    assertFalse(completedHere("e0", 0) || completedHere("e1", 0), "evicted: not completed");
+    assertTrue(completedHere("e2", 0) && completedHere("f0", 1) && completedHere("f1", 1)
+        && completedHere("f2", 1));
+  }
+
+  /** A store whose calls named in {@code failing} throw while {@code failures} is positive. */
+  IdempotencyStore failing(AtomicInteger failures, String... failing) {
+    List<String> names = List.of(failing);
+    return (IdempotencyStore) Proxy.newProxyInstance(getClass().getClassLoader(),
+        new Class<?>[] {IdempotencyStore.class}, (proxy, m, args) -> {
+          if (names.contains(m.getName()) && failures.getAndDecrement() > 0) {
+            throw new StoreException("injected failure of " + m.getName());
+          }
+          try {
+            return m.invoke(store, args);
+          } catch (InvocationTargetException e) {
+            throw e.getCause();
+          }
+        });
+  }
+
+  static String stderrOf(Runnable r) {
+    PrintStream old = System.err;
+    ByteArrayOutputStream buf = new ByteArrayOutputStream();
+    System.setErr(new PrintStream(buf, true, StandardCharsets.UTF_8));
+    try {
+      r.run();
+    } finally {
+      System.setErr(old);
+    }
+    return buf.toString(StandardCharsets.UTF_8);
+  }
+
+  @Test
+  void aFailedLookupPassesThePollCountedAndLogged() {
+    store.claim("done", 0, digest("x"), 0, Duration.ofSeconds(30));
+    store.complete("done", 0, null);
+    AtomicInteger failures = new AtomicInteger(1);
+    icpt = attach(failing(failures, "terminalRecords"), 1000);
+    ConsumerRecords<String, String>[] out = new ConsumerRecords[1];
+    String log = stderrOf(() -> out[0] = icpt.onConsume(poll(rec(P0, 0, "done", "x"), rec(P0, 1, "new", "y"))));
+    assertEquals(List.of("done", "new"), ids(out[0]), "the poll's records pass: dropping would lose them");
+    assertEquals(1.0, counter("tandem.consumer.interceptor.store.failures", "region", "region-a",
+        "operation", "read"));
+    assertTrue(log.contains("WARN") && log.contains("could not look up 2 ids")
+        && log.contains("injected failure of terminalRecords"), log);
+    // the store answers again: the next copy of the completed id is dropped
+    assertEquals(0, icpt.onConsume(poll(rec(P0, 2, "done", "x"))).count());
+  }
+
+  @Test
+  void aFailedCompletionIsCountedLoggedAndRetriedAtTheNextCommit() {
+    AtomicInteger failures = new AtomicInteger(1);
+    icpt = attach(failing(failures, "completeAll"), 1000);
+    icpt.onConsume(poll(rec(P0, 0, "c0", "x"), rec(P0, 1, "c1", "x")));
+    String log = stderrOf(() -> icpt.onCommit(Map.of(P0, new OffsetAndMetadata(2))));
+    assertEquals(1.0, counter("tandem.consumer.interceptor.store.failures", "region", "region-a",
+        "operation", "complete"));
+    assertTrue(log.contains("WARN") && log.contains("could not record the completion of 2"), log);
+    assertFalse(completedHere("c0", 0));
+    assertEquals(2, icpt.trackedCount(), "still tracked for the next commit");
+
+    icpt.onConsume(poll(rec(P0, 2, "c2", "x")));
+    icpt.onCommit(Map.of(P0, new OffsetAndMetadata(3)));
+    assertTrue(completedHere("c0", 0) && completedHere("c1", 0) && completedHere("c2", 0));
+    assertEquals(0, icpt.trackedCount());
+  }
+
+  /** SharedStores: one store per directory per process, as one region and instance. */
+  @Test
+  void aDirectoryIsOpenedOnceAsOneRegionAndInstance() {
+    Path d = dir.resolve("shared");
+    IdempotencyStore s = SharedStores.acquire(d, A, "i1",
+        () -> IdempotencyStore.builder().region(A).instance("i1").directory(d).build());
+    try {
+      assertSame(s, SharedStores.acquire(d, A, "i1", () -> {
+        throw new AssertionError("must not open twice");
+      }));
+      SharedStores.release(d);
+      assertThrows(IllegalStateException.class,
+          () -> SharedStores.acquire(d, RegionId.of("region-b"), "i1", () -> {
+            throw new AssertionError("must not open");
+          }));
+    } finally {
+      SharedStores.release(d);
+    }
+    assertEquals(0, SharedStores.references(d));
+  }
+}
