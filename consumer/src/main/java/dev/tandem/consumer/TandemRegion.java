@@ -185,7 +185,9 @@ public final class TandemRegion implements AutoCloseable {
           .replicationFactor(c.getShort(TandemRegionConfig.CHANGELOG_REPLICATION_FACTOR_CONFIG))
           // one heartbeat interval: the replica's heartbeats and the owners' lease renewals
           .heartbeatInterval(c.duration(TandemRegionConfig.HEARTBEAT_INTERVAL_MS_CONFIG))
-          .revokeTimeout(c.duration(TandemRegionConfig.REVOKE_TIMEOUT_MS_CONFIG))
+          // the log's own revoke runs inside the consumer's revoke callback, after the consumer's
+          // barrier wait (at most half of its bound): half of the consumer's bound is left for it
+          .revokeTimeout(c.duration(TandemRegionConfig.REVOKE_TIMEOUT_MS_CONFIG).dividedBy(2))
           .meterRegistry(meters);
       for (RegionId r : c.regions()) {
         lb.region(r, c.regionClientProperties(r));
@@ -515,6 +517,9 @@ public final class TandemRegion implements AutoCloseable {
           Properties p = config.regionClientProperties(r);
           p.putIfAbsent(ProducerConfig.CLIENT_ID_CONFIG,
               "tandem-resend-" + region + "-" + instance + "-to-" + r);
+          // a re-send is sent from the poll loop to a region that may be down: never block the loop
+          // for long on its missing metadata (the follower keeps holding the copy either way)
+          p.putIfAbsent(ProducerConfig.MAX_BLOCK_MS_CONFIG, "3000");
           resendSinks.put(r, KafkaRegionalSink.create(r, p));
         }
       }
@@ -706,6 +711,29 @@ public final class TandemRegion implements AutoCloseable {
       config(TandemRegionConfig.OWNERSHIP_POLICY_CONFIG, "automatic");
       config(TandemRegionConfig.LEASE_TIMEOUT_MS_CONFIG, leaseTimeout.toMillis());
       return config(TandemRegionConfig.TAKEOVER_MARGIN_MS_CONFIG, margin.toMillis());
+    }
+
+    /**
+     * The takeover policy as an object: AUTOMATIC sets {@code tandem.ownership.policy}, {@code
+     * tandem.lease.timeout.ms}, {@code tandem.takeover.margin.ms} and {@code tandem.stuck.after.ms}
+     * from it (so {@code revalidateAfter} is derived from its L); a {@link WitnessPolicy} is as
+     * {@link #witness(WitnessPolicy)}; MANUAL as {@link #manual()}.
+     */
+    public Builder policy(OwnershipPolicy policy) {
+      Objects.requireNonNull(policy, "policy");
+      if (policy instanceof WitnessPolicy w) {
+        return witness(w);
+      }
+      if (policy == OwnershipPolicy.manual()) {
+        return manual();
+      }
+      if (policy.leaseTimeout().isEmpty() || policy.takeoverMargin().isEmpty()) {
+        throw new IllegalArgumentException("a policy object is AUTOMATIC, WITNESS or MANUAL; "
+            + policy.name() + " is none of them");
+      }
+      automatic(policy.leaseTimeout().get(), policy.takeoverMargin().get());
+      policy.stuckAfter().ifPresent(d -> config(TandemRegionConfig.STUCK_AFTER_MS_CONFIG, d.toMillis()));
+      return this;
     }
 
     /** {@code tandem.ownership.policy=manual}. */

@@ -206,7 +206,9 @@ public class TandemRegionConfig extends TandemClientConfig {
         .define(COMMIT_TIMEOUT_MS_CONFIG, Type.LONG, 30_000L, Range.atLeast(1), Importance.LOW,
             "Bound (ms) of offset commits.")
         .define(REVOKE_TIMEOUT_MS_CONFIG, Type.LONG, 60_000L, Range.atLeast(1), Importance.LOW,
-            "Bound (ms) of a rebalance's revoke callback; well below max.poll.interval.ms.")
+            "Bound (ms) of a rebalance's revoke callback; well below max.poll.interval.ms. The "
+                + "replication log's own revoke wait (and its close's wait for hand-off markers) is "
+                + "half of it.")
         .define(HANDOFF_TIMEOUT_MS_CONFIG, Type.LONG, 300_000L, Range.atLeast(0), Importance.LOW,
             "How long (ms) a partition handed off unflushed waits for its previous holder's marker.")
         .define(WITNESS_BOOTSTRAP_CONFIG, Type.STRING, null, Importance.MEDIUM,
