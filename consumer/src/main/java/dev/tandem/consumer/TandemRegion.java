@@ -141,7 +141,7 @@ public final class TandemRegion implements AutoCloseable {
   private KafkaDeadLetterSink kafkaDeadLetters;
   private final Map<RegionId, KafkaRegionalSink> resendSinks = new LinkedHashMap<>();
   private int consumerCount;
-  private boolean closed;
+  private volatile boolean closed;
 
   private TandemRegion(Builder b, TandemRegionConfig c) {
     this.config = c;
@@ -261,6 +261,16 @@ public final class TandemRegion implements AutoCloseable {
       }
       throw e;
     }
+    // what this process promises, where an operator looks: 1 while open, tagged with the guarantee
+    // (an alert on guarantee=detect-only finds a region that only detects duplicates)
+    io.micrometer.core.instrument.Gauge.builder("tandem.region.open", this, r -> r.closed ? 0 : 1)
+        .tag("region", region.name())
+        .tag("instance", instance)
+        .tag("guarantee", c.detectOnly() ? "detect-only" : "full")
+        .tag("policy", ownership == null ? "none" : c.policyName())
+        .description("1 while this Tandem region object is open; its tags say the guarantee and the "
+            + "takeover policy it runs with")
+        .register(meters);
     log.info("Tandem region {} instance {} opened: regions {}, {} shards, guarantee {}, policy {}, "
         + "state {}", region, instance, c.regions(), shardCount(),
         c.detectOnly() ? "detect-only" : "full", ownership == null ? "none" : c.policyName(),

@@ -231,7 +231,16 @@ public class TandemRegionConfig extends TandemClientConfig {
    * given beside the keys (so {@code tandem.ownership.policy=witness} needs no witness key).
    */
   TandemRegionConfig(Map<?, ?> originals, boolean witnessGiven) {
-    super(CONFIG, originals);
+    this(CONFIG, originals, witnessGiven);
+  }
+
+  /**
+   * For a configuration that extends the region's key table ({@code new
+   * ConfigDef(TandemRegionConfig.configDef()).define(...)}, e.g. an interceptor's or a transport's
+   * own keys): the same checks, against {@code definition}.
+   */
+  protected TandemRegionConfig(ConfigDef definition, Map<?, ?> originals, boolean witnessGiven) {
+    super(definition, originals);
     this.witnessGiven = witnessGiven;
     checkCrossFieldRules();
   }

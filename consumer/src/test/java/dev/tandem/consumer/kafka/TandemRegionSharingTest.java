@@ -105,6 +105,8 @@ class TandemRegionSharingTest {
       List<TandemKafkaConsumer<String, byte[]>> bConsumers = b.kafkaConsumer(List.of(t1, t2),
           new StringDeserializer(), new ByteArrayDeserializer(), recording(history, b, bRuns, bTopics));
       assertEquals(2, aConsumers.size());
+      assertEquals(1.0, a.meterRegistry().get("tandem.region.open").tag("guarantee", "full")
+          .tag("policy", "automatic").gauge().value(), "the region says what it promises");
       // one store, one ownership behind both consumers of a region object
       for (TandemKafkaConsumer<String, byte[]> c : aConsumers) {
         assertTrue(c.processor().store() == a.store(), "claims go to the region's replicated store");
