@@ -178,4 +178,15 @@ class TandemRegionConfigTest {
         .configs(valid()).stateDir(state).heartbeatInterval(Duration.ofSeconds(5)).build());
     assertNames(e, "tandem.heartbeat.interval.ms", "5000");
   }
+
+  @Test
+  void theDefaultInstanceIdIsStableForItsStateDirectoryAndDiffersBetweenDirectories(@TempDir Path tmp)
+      throws Exception {
+    String first = TandemRegion.instanceIdOf(tmp.resolve("one"));
+    assertEquals(first, TandemRegion.instanceIdOf(tmp.resolve("one")), "a restart keeps its id");
+    assertEquals(first, Files.readString(tmp.resolve("one").resolve("instance.id")).trim());
+    String other = TandemRegion.instanceIdOf(tmp.resolve("two"));
+    assertFalse(first.equals(other), "another directory (another process) gets another id");
+    assertTrue(first.matches("[a-z0-9-]+-[0-9a-f]{8}"), first);
+  }
 }
