@@ -368,10 +368,11 @@ public final class TandemRegion implements AutoCloseable {
     cp.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
     cp.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
     cp.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-    int n = ++consumerCount;
+    int n = consumerCount + 1; // counted once built
     cp.putIfAbsent(ConsumerConfig.CLIENT_ID_CONFIG, instance + "-" + topic + "-" + n);
     KafkaConsumer<byte[], byte[]> kafka = new KafkaConsumer<>(cp);
     try {
+      checkPartitions(kafka, topic);
       TandemKafkaConsumer.Builder<K, V> cb =
           TandemKafkaConsumer.builder(topic, keyDeserializer, valueDeserializer)
               .consumer(kafka)
@@ -396,6 +397,7 @@ public final class TandemRegion implements AutoCloseable {
       }
       options.accept(cb);
       TandemKafkaConsumer<K, V> c = cb.build();
+      consumerCount = n;
       java.util.concurrent.atomic.AtomicBoolean kafkaClosed =
           new java.util.concurrent.atomic.AtomicBoolean();
       Runnable closeKafka = () -> {
@@ -415,6 +417,27 @@ public final class TandemRegion implements AutoCloseable {
     } catch (RuntimeException e) {
       kafka.close(Duration.ZERO);
       throw e;
+    }
+  }
+
+  /**
+   * Partition n is shard n: a topic with more partitions than {@code tandem.shards} would make
+   * records of shards that exist in no changelog and no lease. Refused here, naming the key; a topic
+   * whose metadata does not come within 5 s is only logged (it may not exist yet).
+   */
+  private void checkPartitions(KafkaConsumer<byte[], byte[]> kafka, String topic) {
+    List<org.apache.kafka.common.PartitionInfo> parts;
+    try {
+      parts = kafka.partitionsFor(topic, Duration.ofSeconds(5));
+    } catch (org.apache.kafka.common.KafkaException e) {
+      log.warn("Tandem region {}: the partitions of {} could not be read ({}); each must be a shard "
+          + "below {}={}", region, topic, e.toString(), TandemRegionConfig.SHARDS_CONFIG, shardCount());
+      return;
+    }
+    if (parts != null && parts.size() > shardCount()) {
+      throw new ConfigException(TandemRegionConfig.SHARDS_CONFIG, shardCount(), "topic " + topic
+          + " has " + parts.size() + " partitions; partition n is shard n, so a topic consumed "
+          + "through this region has at most " + TandemRegionConfig.SHARDS_CONFIG + " partitions");
     }
   }
 

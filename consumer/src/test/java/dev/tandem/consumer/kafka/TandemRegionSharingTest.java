@@ -116,6 +116,11 @@ class TandemRegionSharingTest {
           new StringDeserializer(), new ByteArrayDeserializer(), (rec, ctx) -> {},
           Map.of(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "true"), cb -> {}));
       assertTrue(autoCommit.getMessage().contains("enable.auto.commit"), autoCommit.getMessage());
+      regions.a().createTopic("share-wide", 8); // more partitions than tandem.shards=4
+      ConfigException wide = assertThrows(ConfigException.class, () -> a.kafkaConsumer("share-wide",
+          new StringDeserializer(), new ByteArrayDeserializer(), (rec, ctx) -> {}));
+      assertTrue(wide.getMessage().contains("tandem.shards") && wide.getMessage().contains("8"),
+          wide.getMessage());
       assertEquals(1.0, a.meterRegistry().get("tandem.region.open").tag("guarantee", "full")
           .tag("policy", "automatic").gauge().value(), "the region says what it promises");
       // one store, one ownership behind both consumers of a region object
