@@ -370,9 +370,9 @@ public final class TandemRegion implements AutoCloseable {
     cp.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
     int n = consumerCount + 1; // counted once built
     cp.putIfAbsent(ConsumerConfig.CLIENT_ID_CONFIG, instance + "-" + topic + "-" + n);
+    checkPartitions(topic);
     KafkaConsumer<byte[], byte[]> kafka = new KafkaConsumer<>(cp);
     try {
-      checkPartitions(kafka, topic);
       TandemKafkaConsumer.Builder<K, V> cb =
           TandemKafkaConsumer.builder(topic, keyDeserializer, valueDeserializer)
               .consumer(kafka)
@@ -425,18 +425,40 @@ public final class TandemRegion implements AutoCloseable {
    * records of shards that exist in no changelog and no lease. Refused here, naming the key; a topic
    * whose metadata does not come within 5 s is only logged (it may not exist yet).
    */
-  private void checkPartitions(KafkaConsumer<byte[], byte[]> kafka, String topic) {
-    List<org.apache.kafka.common.PartitionInfo> parts;
+  private void checkPartitions(String topic) {
+    // Admin, not the consumer's partitionsFor: a metadata request of a consumer may auto-create a
+    // topic that does not exist yet (allow.auto.create.topics), with the broker's partition count
+    int partitions;
+    Properties ap = config.regionClientProperties(region);
+    ap.putIfAbsent(org.apache.kafka.clients.admin.AdminClientConfig.CLIENT_ID_CONFIG,
+        "tandem-check-" + region + "-" + instance);
+    org.apache.kafka.clients.admin.Admin admin = null;
     try {
-      parts = kafka.partitionsFor(topic, Duration.ofSeconds(5));
-    } catch (org.apache.kafka.common.KafkaException e) {
+      admin = org.apache.kafka.clients.admin.Admin.create(ap);
+      partitions = admin.describeTopics(List.of(topic)).allTopicNames()
+          .get(5, java.util.concurrent.TimeUnit.SECONDS).get(topic).partitions().size();
+    } catch (java.util.concurrent.ExecutionException e) {
+      if (!(e.getCause() instanceof org.apache.kafka.common.errors.UnknownTopicOrPartitionException)) {
+        log.warn("Tandem region {}: the partitions of {} could not be read ({}); each must be a "
+            + "shard below {}={}", region, topic, e.getCause().toString(),
+            TandemRegionConfig.SHARDS_CONFIG, shardCount());
+      }
+      return;
+    } catch (java.util.concurrent.TimeoutException | RuntimeException e) {
       log.warn("Tandem region {}: the partitions of {} could not be read ({}); each must be a shard "
           + "below {}={}", region, topic, e.toString(), TandemRegionConfig.SHARDS_CONFIG, shardCount());
       return;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return;
+    } finally {
+      if (admin != null) {
+        admin.close(Duration.ofSeconds(1)); // never wait out a call to a broker that is down
+      }
     }
-    if (parts != null && parts.size() > shardCount()) {
+    if (partitions > shardCount()) {
       throw new ConfigException(TandemRegionConfig.SHARDS_CONFIG, shardCount(), "topic " + topic
-          + " has " + parts.size() + " partitions; partition n is shard n, so a topic consumed "
+          + " has " + partitions + " partitions; partition n is shard n, so a topic consumed "
           + "through this region has at most " + TandemRegionConfig.SHARDS_CONFIG + " partitions");
     }
   }
