@@ -344,14 +344,31 @@ public final class TandemFunctions {
     String id = envelope.map(Envelope::id).orElse(message.header(TandemHeaders.ID));
     Outcome outcome;
     if (owner) {
-      // An owner whose heartbeats stopped (own broker silent) may have been taken over: it renews
-      // (and re-reads the changelogs) before processing, or does not process at all.
-      String silent = heartbeats.ensureRenewed();
-      if (silent != null) {
+      // A planned handover (a failback) waits for the work begun here and admits none while it
+      // drains: else the new owner would take the old-epoch claim over while this handler runs,
+      // and run it a second time.
+      if (!ownership.beginWork(shard)) {
         return new Outcome.RetryLater(id, Outcome.RetryReason.FENCED, Duration.ofSeconds(1),
-            "this region owns shard " + shard + " but cannot renew its lease: " + silent);
+            "shard " + shard + " is being handed over by this region");
       }
-      outcome = processor.process(message, ownership.epoch(shard), handler);
+      try {
+        if (!ownership.owns(shard)) {
+          // handed over between the check above and beginWork: a follower's copy now
+          outcome = new Outcome.RetryLater(id, Outcome.RetryReason.FENCED, Duration.ZERO,
+              "shard " + shard + " is owned by " + ownership.lease(shard).owner());
+        } else {
+          // An owner whose heartbeats stopped (own broker silent) may have been taken over: it
+          // renews (and re-reads the changelogs) before processing, or does not process at all.
+          String silent = heartbeats.ensureRenewed();
+          if (silent != null) {
+            return new Outcome.RetryLater(id, Outcome.RetryReason.FENCED, Duration.ofSeconds(1),
+                "this region owns shard " + shard + " but cannot renew its lease: " + silent);
+          }
+          outcome = processor.process(message, ownership.epoch(shard), handler);
+        }
+      } finally {
+        ownership.endWork(shard);
+      }
     } else if (envelope.isPresent()) {
       // A follower never runs the handler; the processor's fence says so too, this saves a claim try.
       outcome = new Outcome.RetryLater(id, Outcome.RetryReason.FENCED, Duration.ZERO,

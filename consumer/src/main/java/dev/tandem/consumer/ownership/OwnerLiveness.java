@@ -250,20 +250,33 @@ public final class OwnerLiveness {
         notReady.add(s);
       }
     }
-    Optional<HandoverReport> fb = Optional.empty();
-    if (failback) {
-      for (int s : renewed) {
-        try {
-          fb = ownership.failBackIfDue(s);
-          if (fb.isPresent()) {
-            break;
-          }
-        } catch (StoreException | IllegalStateException e) {
-          log.debug("failback of shard {} skipped: {}", s, e.getMessage());
+    Optional<HandoverReport> fb = failback ? failBackOne(renewed) : Optional.empty();
+    return new RenewalOutcome(RenewalOutcome.Kind.RENEWED, renewed, notReady, null, fb);
+  }
+
+  /**
+   * At most one failback among {@code renewed} ({@link ShardOwnership#failBackIfDue}), so the other
+   * shards keep their heartbeats between handovers. {@link #renew} calls it itself unless the
+   * builder turned {@link Builder#failback} off; a caller that did (a function app, whose renewal
+   * also runs on a message's thread) calls it from a thread that runs no work of these shards: the
+   * handover waits for every batch begun with {@link ShardOwnership#beginWork}, up to the
+   * ownership's {@code catchUpTimeout}.
+   *
+   * @param renewed the shards the round just renewed
+   * @return the handover report when a failback was attempted now
+   */
+  public Optional<HandoverReport> failBackOne(Set<Integer> renewed) {
+    for (int s : renewed) {
+      try {
+        Optional<HandoverReport> fb = ownership.failBackIfDue(s);
+        if (fb.isPresent()) {
+          return fb;
         }
+      } catch (StoreException | IllegalStateException e) {
+        log.debug("failback of shard {} skipped: {}", s, e.getMessage());
       }
     }
-    return new RenewalOutcome(RenewalOutcome.Kind.RENEWED, renewed, notReady, null, fb);
+    return Optional.empty();
   }
 
   /** Asks each probe without evidence since the previous round; the first silent one's reason. */
