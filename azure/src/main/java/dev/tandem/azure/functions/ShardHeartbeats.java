@@ -173,7 +173,8 @@ final class ShardHeartbeats {
 
   /**
    * Called by the processing path before an owner processes: renews now when the last renewal is
-   * older than {@code revalidateAfter} (or never happened).
+   * older than {@code revalidateAfter} (or never happened). Never fails a shard back: that is the
+   * tick's, whose handover waits for the invocation that called this.
    *
    * @return null when this region may process its shards; else why not (its own changelog did not
    *     answer)

@@ -541,7 +541,7 @@ public final class TandemFunctions {
     public Builder triggerProbe(BooleanSupplier probe) {
       Objects.requireNonNull(probe, "triggerProbe");
       triggerProbes.removeIf(p -> p.name().equals("trigger"));
-      triggerProbes.add(BrokerProbe.of("trigger", probe));
+      triggerProbes.add(BrokerProbe.selfBounded("trigger", probe));
       return this;
     }
 
