@@ -36,8 +36,10 @@ import java.util.logging.Logger;
  *       end offsets) and every trigger probe: a region whose changelog broker or trigger broker (its
  *       Service Bus namespace) is down stays silent, and the follower takes over. After a silence
  *       longer than {@code revalidateAfter} (or before the first renewal) it re-reads the changelogs
- *       before it heartbeats or processes again; a shard whose home region recovered is failed back
- *       (with {@code ShardOwnership.Builder.failbackAfter}).
+ *       before it heartbeats or processes again. A shard whose home region recovered is failed back
+ *       (with {@code ShardOwnership.Builder.failbackAfter}) by a tick only, never by the renewal an
+ *       invocation runs: the planned handover waits for the invocations of the shard in flight
+ *       (each runs between {@code beginWork} and {@code endWork}), so nothing runs twice.
  *   <li>Follower: {@link ShardOwnership#observe} for every shard it does not own, with how long it has
  *       held the oldest copy it could not settle; the policy decides on a takeover.
  * </ul>
@@ -93,7 +95,10 @@ final class ShardHeartbeats {
     this.clock = clock;
     OwnerLiveness.Builder lb = OwnerLiveness.builder(ownership)
         .probe(BrokerProbe.of(CHANGELOG_PROBE, this::changelogAnswers))
-        .probeTimeout(probeTimeout).clock(clock).meterRegistry(registry);
+        .probeTimeout(probeTimeout).clock(clock).meterRegistry(registry)
+        // a failback waits for the invocations in flight on the shard: only tick() may start one,
+        // never the renewal an invocation runs on its own thread (it would wait for itself)
+        .failback(false);
     triggerProbes.forEach(lb::probe);
     this.liveness = lb.build();
     this.heldExpiryNanos = heldExpiry.toNanos();
@@ -132,6 +137,12 @@ final class ShardHeartbeats {
       synchronized (renewLock) {
         silent = renew(renewed, notReady);
       }
+      if (silent == null && !renewed.isEmpty()) {
+        // outside renewLock: the handover waits for the invocations of the shard in flight (begun
+        // with beginWork), and one of them may need renewLock for its ensureRenewed first
+        liveness.failBackOne(renewed)
+            .ifPresent(h -> log.info(() -> "Tandem " + self + ": failback " + h));
+      }
       Set<Integer> followed = new TreeSet<>();
       List<TakeoverReport> taken = new ArrayList<>();
       for (int s = 0; s < shardCount; s++) {
@@ -162,7 +173,8 @@ final class ShardHeartbeats {
 
   /**
    * Called by the processing path before an owner processes: renews now when the last renewal is
-   * older than {@code revalidateAfter} (or never happened).
+   * older than {@code revalidateAfter} (or never happened). Never fails a shard back: that is the
+   * tick's, whose handover waits for the invocation that called this.
    *
    * @return null when this region may process its shards; else why not (its own changelog did not
    *     answer)
@@ -191,7 +203,6 @@ final class ShardHeartbeats {
       return r.reason();
     }
     renewedHeartbeats.increment(r.renewed().size());
-    r.failback().ifPresent(h -> log.info(() -> "Tandem " + self + ": failback " + h));
     return null;
   }
 

@@ -115,8 +115,9 @@ import java.util.logging.Logger;
  * }</pre>
  *
  * <p>Only the owner's heartbeat renews a lease, and only after every broker this region depends on
- * answered — its own changelog broker and each trigger's ({@link Builder#triggerProbe(BrokerProbe)};
- * a Service Bus trigger's namespace through its {@link Builder#recheckSender} by default): a region
+ * answered — its own changelog broker and each trigger's ({@link Builder#triggerProbe(BrokerProbe)},
+ * e.g. {@code ServiceBusNamespaceProbe.of(receiver)}; the {@link Builder#recheckSender}'s namespace
+ * too, which a sender notices down only once its link drops): a region
  * whose changelog broker or Service Bus namespace is down stays silent, so the other region takes
  * over and processes its shards' messages. The protocol is the one the Kafka poll loop runs ({@link
  * dev.tandem.consumer.ownership.OwnerLiveness}); with {@code ShardOwnership.Builder.failbackAfter} a
@@ -180,27 +181,43 @@ public final class TandemFunctions {
 
   /**
    * The probes of the triggers' brokers the heartbeat asks besides the own changelog: the ones the
-   * builder was given; else, for a Service Bus trigger declared by its recheck sender, that
-   * namespace (issue 15 item 8: without it a region whose namespace is down kept its shards while
-   * its changelog answered, and their messages waited out the outage); else none, said loudly.
+   * builder was given, and, for a Service Bus trigger declared by its recheck sender, that
+   * namespace unless a probe of the same name was given (issue 15 item 8: without it a region whose
+   * namespace is down kept its shards while its changelog answered, and their messages waited out
+   * the outage); none at all is said loudly.
    */
   private static List<BrokerProbe> triggerProbes(Builder b) {
-    if (!b.triggerProbes.isEmpty()) {
-      return List.copyOf(b.triggerProbes);
-    }
+    List<BrokerProbe> probes = new ArrayList<>(b.triggerProbes);
     if (b.recheckSender != null) {
-      BrokerProbe p = ServiceBusNamespaceProbe.of(b.recheckSender);
-      log.info(() -> "Tandem " + b.ownership.self() + ": the heartbeat probes the Service Bus"
-          + " trigger's namespace through the recheck sender (" + p.name() + ")");
-      return List.of(p);
+      ServiceBusNamespaceProbe p = ServiceBusNamespaceProbe.of(b.recheckSender);
+      if (probes.stream().noneMatch(q -> q.name().equals(p.name()))) {
+        probes.add(p);
+        boolean roundTrip = probes.stream()
+            .anyMatch(q -> q instanceof ServiceBusNamespaceProbe sp && sp.roundTrip());
+        if (roundTrip) {
+          log.info(() -> "Tandem " + b.ownership.self() + ": the heartbeat also probes the"
+              + " recheck sender's namespace (" + p.name() + ")");
+        } else {
+          // the SDK builds a batch from the open send link's cached size: no request is sent
+          log.warning(() -> "Tandem " + b.ownership.self() + ": the heartbeat probes the Service"
+              + " Bus namespace only through the recheck sender (" + p.name() + "), which"
+              + " answers from its open send link without a request: an outage is noticed only"
+              + " once the SDK closes the link or connection, and until then this region keeps"
+              + " its shards. Give TandemFunctions.Builder.triggerProbe("
+              + "ServiceBusNamespaceProbe.of(receiver)) with a ServiceBusReceiverClient of the"
+              + " trigger's entity (peekMessage: a round trip on every heartbeat)");
+        }
+      }
     }
-    log.warning(() -> "Tandem " + b.ownership.self() + ": shard ownership without a trigger probe:"
-        + " the heartbeat checks only this region's changelog broker. If a trigger's broker (a"
-        + " Service Bus namespace, a Kafka cluster other than the changelog's) can be down while the"
-        + " changelog answers, this region keeps its shards and their messages wait out the outage;"
-        + " give TandemFunctions.Builder.triggerProbe(...) one probe per trigger"
-        + " (ServiceBusNamespaceProbe.of(receiverOrSender), KafkaClusterProbe.of(...))");
-    return List.of();
+    if (probes.isEmpty()) {
+      log.warning(() -> "Tandem " + b.ownership.self() + ": shard ownership without a trigger"
+          + " probe: the heartbeat checks only this region's changelog broker. If a trigger's"
+          + " broker (a Service Bus namespace, a Kafka cluster other than the changelog's) can be"
+          + " down while the changelog answers, this region keeps its shards and their messages"
+          + " wait out the outage; give TandemFunctions.Builder.triggerProbe(...) one probe per"
+          + " trigger (ServiceBusNamespaceProbe.of(receiver), KafkaClusterProbe.of(...))");
+    }
+    return List.copyOf(probes);
   }
 
   /** A new builder. */
@@ -395,14 +412,31 @@ public final class TandemFunctions {
     String id = envelope.map(Envelope::id).orElse(message.header(TandemHeaders.ID));
     Outcome outcome;
     if (owner) {
-      // An owner whose heartbeats stopped (own broker silent) may have been taken over: it renews
-      // (and re-reads the changelogs) before processing, or does not process at all.
-      String silent = heartbeats.ensureRenewed();
-      if (silent != null) {
+      // A planned handover (a failback) waits for the work begun here and admits none while it
+      // drains: else the new owner would take the old-epoch claim over while this handler runs,
+      // and run it a second time.
+      if (!ownership.beginWork(shard)) {
         return new Outcome.RetryLater(id, Outcome.RetryReason.FENCED, Duration.ofSeconds(1),
-            "this region owns shard " + shard + " but cannot renew its lease: " + silent);
+            "shard " + shard + " is being handed over by this region");
       }
-      outcome = processor.process(message, ownership.epoch(shard), handler);
+      try {
+        if (!ownership.owns(shard)) {
+          // handed over between the check above and beginWork: a follower's copy now
+          outcome = new Outcome.RetryLater(id, Outcome.RetryReason.FENCED, Duration.ZERO,
+              "shard " + shard + " is owned by " + ownership.lease(shard).owner());
+        } else {
+          // An owner whose heartbeats stopped (own broker silent) may have been taken over: it
+          // renews (and re-reads the changelogs) before processing, or does not process at all.
+          String silent = heartbeats.ensureRenewed();
+          if (silent != null) {
+            return new Outcome.RetryLater(id, Outcome.RetryReason.FENCED, Duration.ofSeconds(1),
+                "this region owns shard " + shard + " but cannot renew its lease: " + silent);
+          }
+          outcome = processor.process(message, ownership.epoch(shard), handler);
+        }
+      } finally {
+        ownership.endWork(shard);
+      }
     } else if (envelope.isPresent()) {
       // A follower never runs the handler; the processor's fence says so too, this saves a claim try.
       outcome = new Outcome.RetryLater(id, Outcome.RetryReason.FENCED, Duration.ZERO,
@@ -608,7 +642,7 @@ public final class TandemFunctions {
     public Builder triggerProbe(BooleanSupplier probe) {
       Objects.requireNonNull(probe, "triggerProbe");
       triggerProbes.removeIf(p -> p.name().equals("trigger"));
-      triggerProbes.add(BrokerProbe.of("trigger", probe));
+      triggerProbes.add(BrokerProbe.selfBounded("trigger", probe));
       return this;
     }
 
@@ -618,8 +652,13 @@ public final class TandemFunctions {
      * shard leases, so a region whose trigger broker is down goes silent and the other region takes
      * its shards over. Give one per trigger the app has whose broker is not the changelog's: {@link
      * ServiceBusNamespaceProbe#of} for a Service Bus trigger, {@code KafkaClusterProbe.of} for a
-     * Kafka trigger on another cluster. Default: for a Service Bus trigger with a {@link
-     * #recheckSender}, that sender's namespace; otherwise none (a WARNING at build).
+     * Kafka trigger on another cluster. For a Service Bus trigger give {@code
+     * ServiceBusNamespaceProbe.of(receiver)} with a {@code ServiceBusReceiverClient} of the
+     * trigger's entity: its {@code peekMessage()} is a round trip on every heartbeat. A {@link
+     * #recheckSender}'s namespace is probed too (unless a probe of that name is given), but a
+     * sender answers from its open send link without a request, so alone it notices an outage only
+     * once the SDK closes the link or connection (a WARNING at build); no probe at all: a WARNING
+     * at build.
      *
      * @throws IllegalArgumentException when a probe of that name was given already
      */

@@ -5,7 +5,9 @@ import static org.mockito.Mockito.mock;
 import static org.mockito.Mockito.when;
 
 import com.azure.messaging.servicebus.ServiceBusMessage;
+import com.azure.messaging.servicebus.ServiceBusReceiverClient;
 import com.azure.messaging.servicebus.ServiceBusSenderClient;
+import dev.tandem.azure.servicebus.ServiceBusNamespaceProbe;
 import dev.tandem.consumer.DeadLetter;
 import dev.tandem.consumer.MessageHandler;
 import dev.tandem.consumer.Outcome;
@@ -93,7 +95,9 @@ final class RegionFunctionApp implements AutoCloseable {
   final ServiceBusSenderClient recheckSender;
   /**
    * This region's Service Bus namespace is unreachable (its Kafka clusters still answer): the
-   * recheck sender's requests fail as the SDK's do, and the test stops delivering to this region.
+   * receiver's peek (the heartbeat's namespace probe) gets no answer, as the SDK's request waits for
+   * one; the recheck sender's open link still builds batches without a request; the test stops
+   * delivering to this region.
    */
   final java.util.concurrent.atomic.AtomicBoolean namespaceDown =
       new java.util.concurrent.atomic.AtomicBoolean();
@@ -154,7 +158,9 @@ final class RegionFunctionApp implements AutoCloseable {
         .probeTimeout(Duration.ofSeconds(3))
         .meterRegistry(meters);
     if (recheckDelay != null) {
-      fb.recheckSender(recheckSender).recheckDelay(recheckDelay);
+      // the trigger's entity as a receiver sees it: the namespace probe is its peek (a round trip)
+      fb.recheckSender(recheckSender).recheckDelay(recheckDelay)
+          .triggerProbe(ServiceBusNamespaceProbe.of(receiver()));
     }
     functions = fb.build();
     timer = Executors.newSingleThreadScheduledExecutor(daemon(region.name() + "-timer"));
@@ -179,16 +185,8 @@ final class RegionFunctionApp implements AutoCloseable {
     ServiceBusSenderClient sender = mock(ServiceBusSenderClient.class);
     when(sender.getFullyQualifiedNamespace()).thenReturn(region.name() + ".servicebus.windows.net");
     when(sender.getEntityPath()).thenReturn("orders");
-    when(sender.createMessageBatch()).thenAnswer(inv -> {
-      if (namespaceDown.get()) {
-        throw new com.azure.messaging.servicebus.ServiceBusException(
-            new com.azure.core.amqp.exception.AmqpException(true,
-                com.azure.core.amqp.exception.AmqpErrorCondition.SERVER_BUSY_ERROR,
-                "namespace of " + region + " unreachable", null),
-            com.azure.messaging.servicebus.ServiceBusErrorSource.SEND);
-      }
-      return null; // a batch the probe does not use
-    });
+    // the SDK builds a batch from the open send link's cached size: no request, namespace up or not
+    when(sender.createMessageBatch()).thenReturn(null);
     AtomicLong sequence = new AtomicLong(1000);
     when(sender.scheduleMessage(any(ServiceBusMessage.class), any(OffsetDateTime.class)))
         .thenAnswer(inv -> {
@@ -206,6 +204,28 @@ final class RegionFunctionApp implements AutoCloseable {
           return seq;
         });
     return sender;
+  }
+
+  /** A receiver of the region's entity: {@code peekMessage()} gets no answer while it is down. */
+  private ServiceBusReceiverClient receiver() {
+    ServiceBusReceiverClient receiver = mock(ServiceBusReceiverClient.class);
+    when(receiver.getFullyQualifiedNamespace()).thenReturn(region.name() + ".servicebus.windows.net");
+    when(receiver.getEntityPath()).thenReturn("orders");
+    when(receiver.peekMessage()).thenAnswer(inv -> {
+      long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos(); // SDK's tryTimeout
+      while (namespaceDown.get()) { // the request is sent; the SDK waits for its answer
+        if (System.nanoTime() - deadline >= 0) {
+          throw new com.azure.messaging.servicebus.ServiceBusException(
+              new com.azure.core.amqp.exception.AmqpException(true,
+                  com.azure.core.amqp.exception.AmqpErrorCondition.TIMEOUT_ERROR,
+                  "peek timed out", null),
+              com.azure.messaging.servicebus.ServiceBusErrorSource.MANAGEMENT);
+        }
+        java.util.concurrent.locks.LockSupport.parkNanos(10_000_000L);
+      }
+      return null;
+    });
+    return receiver;
   }
 
   RegionFunctionApp start() {

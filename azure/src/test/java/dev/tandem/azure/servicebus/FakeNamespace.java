@@ -11,23 +11,29 @@ import com.azure.messaging.servicebus.ServiceBusErrorSource;
 import com.azure.messaging.servicebus.ServiceBusException;
 import com.azure.messaging.servicebus.ServiceBusMessage;
 import com.azure.messaging.servicebus.ServiceBusMessageBatch;
+import com.azure.messaging.servicebus.ServiceBusReceiverClient;
 import com.azure.messaging.servicebus.ServiceBusSenderAsyncClient;
 import com.azure.messaging.servicebus.ServiceBusSenderClient;
 import com.azure.messaging.servicebus.models.CreateMessageBatchOptions;
+import java.time.Duration;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import reactor.core.publisher.Mono;
 
 /**
  * One region's Service Bus namespace as the SDK clients show it (no emulator runs here): Mockito
  * mocks of the SDK's final client and batch classes whose answers record what the namespace would
  * hold. Batches carry at most {@code batchCapacity} messages; a message with a body above {@code
- * maxMessageBytes} makes {@code tryAddMessage} throw as the SDK does. {@link #down} makes every call
- * fail with the SDK's exception type, as an unreachable namespace does.
+ * maxMessageBytes} makes {@code tryAddMessage} throw as the SDK does. {@link #down} makes every
+ * sender call fail at once with the SDK's exception type, as an unreachable namespace does once the
+ * SDK has closed its connection. The receiver's {@code peekMessage()} ({@link #receiverClient}) is a
+ * request-response on a link that stays open: while {@link #down} it gets no answer and waits, as
+ * the SDK's does up to its tryTimeout (60 s), then fails.
  */
 final class FakeNamespace {
 
@@ -218,6 +224,25 @@ final class FakeNamespace {
       closed.set(true);
       return null;
     }).when(c).close();
+    return c;
+  }
+
+  /** A receiver of the entity: {@code peekMessage()} waits while the namespace is down. */
+  ServiceBusReceiverClient receiverClient() {
+    ServiceBusReceiverClient c = mock(ServiceBusReceiverClient.class);
+    when(c.getEntityPath()).thenReturn(entityPath);
+    when(c.getFullyQualifiedNamespace()).thenReturn("fake.servicebus.windows.net");
+    when(c.peekMessage()).thenAnswer(i -> {
+      long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos(); // the SDK's tryTimeout
+      while (down.get()) { // the request is on the wire; no answer comes
+        if (System.nanoTime() - deadline >= 0) {
+          throw new ServiceBusException(new AmqpException(true, AmqpErrorCondition.TIMEOUT_ERROR,
+              "peek of " + entityPath + " timed out", null), ServiceBusErrorSource.MANAGEMENT);
+        }
+        LockSupport.parkNanos(10_000_000L);
+      }
+      return null; // an empty entity: the namespace answered
+    });
     return c;
   }
 

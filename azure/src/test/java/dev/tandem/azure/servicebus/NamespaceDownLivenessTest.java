@@ -1,5 +1,6 @@
 package dev.tandem.azure.servicebus;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -7,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.tandem.azure.functions.HeartbeatReport;
 import dev.tandem.azure.functions.TandemFunctions;
 import dev.tandem.consumer.OnceProcessor;
+import dev.tandem.consumer.ownership.BrokerProbe;
 import dev.tandem.consumer.ownership.OwnershipPolicy;
 import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.core.ManualClock;
@@ -30,9 +32,10 @@ import org.junit.jupiter.api.io.TempDir;
  * Issue 15 item 8 on a manual clock: a function app whose Service Bus namespace is down while its
  * Kafka changelog still answers must stop renewing the leases of its shards, so that the other
  * region takes them over (the Service Bus messages of those shards are then processed there) instead
- * of waiting out the whole outage. The app declares its Service Bus trigger the way it already does
- * (a recheck sender to the trigger's entity, in this region's namespace) and wires no probe of its
- * own; the namespace is the SDK's sender client behind {@link FakeNamespace}.
+ * of waiting out the whole outage. The app declares its Service Bus trigger's entity through a
+ * recheck sender and probes the namespace with a receiver of that entity ({@code peekMessage()}, a
+ * round trip: a sender answers from its open link without a request); the namespace is the SDK's
+ * clients behind {@link FakeNamespace}.
  */
 class NamespaceDownLivenessTest {
 
@@ -58,6 +61,10 @@ class NamespaceDownLivenessTest {
   }
 
   TandemFunctions functions() {
+    return functions(ServiceBusNamespaceProbe.of(namespace.receiverClient()));
+  }
+
+  TandemFunctions functions(BrokerProbe probe) {
     ChangelogAnswers log = new ChangelogAnswers();
     ShardOwnership ownership = ShardOwnership.builder().region(A).regions(List.of(A, B))
         .store(store).replicationLog(log)
@@ -70,6 +77,8 @@ class NamespaceDownLivenessTest {
         .ownership(ownership, log)
         .shardCount(SHARDS)
         .recheckSender(namespace.syncClient())
+        .triggerProbe(probe)
+        .probeTimeout(Duration.ofMillis(300))
         .clock(clock)
         .meterRegistry(meters));
   }
@@ -92,9 +101,30 @@ class NamespaceDownLivenessTest {
     assertEquals(renewedAt, store.lease(0).orElseThrow().heartbeatHlc(), "no renewal written");
 
     namespace.down.set(false);
+    // the peek sent while it was down returns once it answers; until then a tick says so
+    await().atMost(Duration.ofSeconds(10)).until(() -> {
+      clock.advance(Duration.ofSeconds(1));
+      return f.heartbeat().renewed().equals(Set.of(0, 2));
+    });
+  }
+
+  /**
+   * A trigger probe given for another trigger does not drop the probe of the recheck sender's
+   * namespace: both must answer. Here the namespace is down with the sender's link closed, so the
+   * sender's batch request fails at once.
+   */
+  @Test
+  void aGivenTriggerProbeDoesNotDropTheRecheckSendersNamespace() {
+    TandemFunctions f = functions(BrokerProbe.of("kafka-trigger", timeout -> true));
+    HeartbeatReport up = f.heartbeat();
+    assertEquals(Set.of(0, 2), up.renewed(), up.toString());
+
+    namespace.down.set(true);
     clock.advance(Duration.ofSeconds(1));
-    HeartbeatReport back = f.heartbeat();
-    assertEquals(Set.of(0, 2), back.renewed(), "the namespace answers again: " + back);
+    HeartbeatReport down = f.heartbeat();
+    assertTrue(down.silent(), "the recheck sender's namespace is down: " + down);
+    assertTrue(down.silentReason().contains("servicebus:fake.servicebus.windows.net/orders"),
+        down.silentReason());
   }
 
   /** This region's changelog: every catch-up completes (its Kafka cluster answers throughout). */

@@ -9,6 +9,7 @@ import dev.tandem.consumer.ShardFence;
 import dev.tandem.consumer.ownership.BrokerProbe;
 import dev.tandem.consumer.ownership.HandlerActivity;
 import dev.tandem.consumer.ownership.OwnerLiveness;
+import dev.tandem.consumer.ownership.ProbeAbortedException;
 import dev.tandem.consumer.ownership.RenewalOutcome;
 import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.consumer.ownership.TakeoverReport;
@@ -137,8 +138,6 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   static final String OWN_BROKER_PROBE = "kafka";
   /** The partitions the own-broker probe asks end offsets of (set by the loop before a round). */
   private Collection<TopicPartition> probeTargets = List.of();
-  /** A wakeup that arrived inside the probe: rethrown once the round returned. */
-  private boolean wakeupInProbe;
   private final Counter followerAcks;
   private final Counter renewedInBatch;
   private final Counter renewalsWithheldStuck;
@@ -760,7 +759,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   /**
    * The loop's renewal round, every heartbeatInterval between batches: {@link OwnerLiveness#renew}
    * for the assigned shards whose lease names this region (own broker answered since the last
-   * round, ownerAlive, revalidation after a silence, heartbeats, one failback).
+   * round, revalidation after a silence, then ownerAlive, heartbeats, one failback).
    */
   private void heartbeatIfDue() {
     if (ownership == null) {
@@ -785,10 +784,12 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     }
     updateRenewable(leaseOwned);
     probeTargets = leaseOwned;
-    RenewalOutcome r = liveness.renew(shards, s -> positions.getOrDefault(s, -1L));
-    if (wakeupInProbe) {
-      wakeupInProbe = false;
-      throw new WakeupException();
+    RenewalOutcome r;
+    try {
+      r = liveness.renew(shards, s -> positions.getOrDefault(s, -1L));
+    } catch (ProbeAbortedException e) {
+      // close() woke the loop inside the probe: not a broker outage; the loop stops as on any wakeup
+      throw (WakeupException) e.getCause();
     }
     if (!r.silent()) {
       lastHeartbeatNanos = now;
@@ -808,8 +809,8 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       consumer.endOffsets(probeTargets, timeout);
       return true;
     } catch (WakeupException e) {
-      wakeupInProbe = true; // close() woke the loop: rethrown by the round's caller
-      return false;
+      // close() woke the loop: says nothing about the broker (heartbeatIfDue rethrows it)
+      throw new ProbeAbortedException("close() woke the loop during the own-broker probe", e);
     }
   }
 

@@ -27,7 +27,7 @@ public final class BrokerEvidence {
   }
 
   /** A probe of the broker failed at {@code nowNanos}: no earlier answer counts any more. */
-  public synchronized void failed(long nowNanos) {
+  synchronized void failed(long nowNanos) {
     failedNanos = nowNanos;
     failedOnce = true;
   }

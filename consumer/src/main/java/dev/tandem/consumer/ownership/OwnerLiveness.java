@@ -123,11 +123,6 @@ public final class OwnerLiveness {
     return new Builder(ownership);
   }
 
-  /** The probes' names, in the order they are asked. */
-  public Set<String> probeNames() {
-    return probes.keySet();
-  }
-
   /**
    * Where a caller records evidence about the broker of probe {@code name} (a fetch that returned
    * records, an acknowledged changelog write), so that a round need not ask the probe.
@@ -144,11 +139,12 @@ public final class OwnerLiveness {
   }
 
   /**
-   * The processing activity {@link #renewWhileBusy} checks (busy or stuck).
+   * The processing activity {@link #renewWhileBusy} checks (busy or stuck); the caller keeps the
+   * instance it gave the builder, this is for tests.
    *
    * @throws IllegalStateException when the builder was given no {@link Builder#activity}
    */
-  public HandlerActivity activity() {
+  HandlerActivity activity() {
     if (activity == null) {
       throw new IllegalStateException("no HandlerActivity configured: no activity is tracked");
     }
@@ -190,12 +186,14 @@ public final class OwnerLiveness {
   }
 
   /**
-   * One renewal round of the owner (see the class doc): probes, {@code ownerAlive}, revalidation
-   * after a silence, heartbeats, one failback.
+   * One renewal round of the owner (see the class doc): probes, revalidation after a silence, then
+   * {@code ownerAlive}, heartbeats, one failback (unless the builder turned failback off).
    *
    * @param leaseOwned the caller's shards whose lease names this region (restored ones; the caller
    *     decides which shards it serves)
    * @param position the position each heartbeat carries (a follower reads a change as progress)
+   * @throws ProbeAbortedException passed through from a probe the caller aborted (e.g. the caller
+   *     is closing): nothing is recorded for that probe and nothing is renewed
    */
   public RenewalOutcome renew(Set<Integer> leaseOwned, IntToLongFunction position) {
     long t0 = clock.nanoTime();
@@ -250,20 +248,33 @@ public final class OwnerLiveness {
         notReady.add(s);
       }
     }
-    Optional<HandoverReport> fb = Optional.empty();
-    if (failback) {
-      for (int s : renewed) {
-        try {
-          fb = ownership.failBackIfDue(s);
-          if (fb.isPresent()) {
-            break;
-          }
-        } catch (StoreException | IllegalStateException e) {
-          log.debug("failback of shard {} skipped: {}", s, e.getMessage());
+    Optional<HandoverReport> fb = failback ? failBackOne(renewed) : Optional.empty();
+    return new RenewalOutcome(RenewalOutcome.Kind.RENEWED, renewed, notReady, null, fb);
+  }
+
+  /**
+   * At most one failback among {@code renewed} ({@link ShardOwnership#failBackIfDue}), so the other
+   * shards keep their heartbeats between handovers. {@link #renew} calls it itself unless the
+   * builder turned {@link Builder#failback} off; a caller that did (a function app, whose renewal
+   * also runs on a message's thread) calls it from a thread that runs no work of these shards: the
+   * handover waits for every batch begun with {@link ShardOwnership#beginWork}, up to the
+   * ownership's {@code catchUpTimeout}.
+   *
+   * @param renewed the shards the round just renewed
+   * @return the handover report when a failback was attempted now
+   */
+  public Optional<HandoverReport> failBackOne(Set<Integer> renewed) {
+    for (int s : renewed) {
+      try {
+        Optional<HandoverReport> fb = ownership.failBackIfDue(s);
+        if (fb.isPresent()) {
+          return fb;
         }
+      } catch (StoreException | IllegalStateException e) {
+        log.debug("failback of shard {} skipped: {}", s, e.getMessage());
       }
     }
-    return new RenewalOutcome(RenewalOutcome.Kind.RENEWED, renewed, notReady, null, fb);
+    return Optional.empty();
   }
 
   /** Asks each probe without evidence since the previous round; the first silent one's reason. */
@@ -286,6 +297,10 @@ public final class OwnerLiveness {
       String why;
       try {
         why = p.probe.answers(probeTimeout) ? null : "no answer within " + probeTimeout;
+      } catch (ProbeAbortedException e) {
+        // the caller stopped the request (it is closing): no evidence either way about the broker,
+        // so neither a failure, nor the silent meter, nor a WARN that the peer takes over
+        throw e;
       } catch (RuntimeException e) {
         why = e.getMessage() != null ? e.getMessage() : e.toString();
       }
@@ -317,6 +332,8 @@ public final class OwnerLiveness {
    * thread): only while the processing is alive (when a {@link HandlerActivity} is given) and
    * every probe's broker answered within {@link #evidenceBound()}. Asks no probe. Keeps a valid view
    * valid; after a silence the caller still revalidates ({@link #ensureValid}) before it processes.
+   * Its {@link RenewalOutcome.Kind#RENEWED} says leases were renewed, not that the view is valid
+   * ({@link #valid()} says that).
    */
   public RenewalOutcome renewWhileBusy(Set<Integer> renewable, IntToLongFunction position) {
     long now = clock.nanoTime();
@@ -439,6 +456,11 @@ public final class OwnerLiveness {
       return d;
     }
 
+    /**
+     * The liveness of the owner.
+     *
+     * @throws IllegalStateException when no {@link #probe} was given
+     */
     public OwnerLiveness build() {
       if (probes.isEmpty()) {
         throw new IllegalStateException("an owner needs at least one broker probe (its own "

@@ -18,7 +18,11 @@ public record RenewalOutcome(Kind kind, Set<Integer> renewed, Set<Integer> notRe
 
   /** What a round decided. */
   public enum Kind {
-    /** Every probe answered (and the view is valid): the owned shards were renewed. */
+    /**
+     * The owned shards were renewed ({@link #renewed}). From {@link OwnerLiveness#renew}: every
+     * probe answered and the view is valid. From {@link OwnerLiveness#renewWhileBusy}: on evidence
+     * alone, whether or not the view is valid (a stale view stays stale).
+     */
     RENEWED,
     /** No lease names this region among the given shards: nothing to renew, nothing asked. */
     NOTHING_OWNED,
@@ -30,6 +34,11 @@ public record RenewalOutcome(Kind kind, Set<Integer> renewed, Set<Integer> notRe
     STUCK
   }
 
+  /**
+   * A round's outcome.
+   *
+   * @throws IllegalArgumentException when a silent kind has no reason or a renewal has one
+   */
   public RenewalOutcome {
     Objects.requireNonNull(kind, "kind");
     renewed = Set.copyOf(renewed);

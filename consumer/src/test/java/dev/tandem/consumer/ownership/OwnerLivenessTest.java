@@ -246,7 +246,7 @@ class OwnerLivenessTest {
     tick(5_900);
     RenewalOutcome r = l.renewWhileBusy(OURS, s -> 1L);
     assertEquals(OURS, r.renewed(), "evidence 5.9 s old, within revalidateAfter: " + r);
-    assertEquals(0, changelogAsked.get() - 1, "the busy renewal asks no probe");
+    assertEquals(1, changelogAsked.get(), "the busy renewal asks no probe (one ask: the renew)");
     tick(101);
     r = l.renewWhileBusy(OURS, s -> 1L);
     assertEquals(RenewalOutcome.Kind.BROKER_SILENT, r.kind(), "evidence older than the bound");
@@ -286,11 +286,39 @@ class OwnerLivenessTest {
     assertTrue(l.valid(), "renewed every second while busy: valid throughout");
   }
 
+  /**
+   * A probe whose request the caller stopped (close() woke the Kafka loop inside it) says nothing
+   * about the broker: the round passes the abort through, renews nothing, and records no failure,
+   * no silent count (so no WARN that the peer takes over).
+   */
+  @Test
+  void anAbortedProbeIsPassedThroughWithoutCountingAsABrokerOutage() {
+    AtomicBoolean abort = new AtomicBoolean();
+    BrokerProbe kafka = BrokerProbe.of("kafka", t -> {
+      if (abort.get()) {
+        throw new ProbeAbortedException("closing", new RuntimeException("wakeup"));
+      }
+      return true;
+    });
+    OwnerLiveness l = OwnerLiveness.builder(ownership).probe(kafka).clock(clock)
+        .meterRegistry(meters).build();
+    assertEquals(OURS, l.renew(OURS, s -> 0L).renewed());
+    long renewed = heartbeatOf(0);
+    abort.set(true);
+    tick(1000);
+    assertThrows(ProbeAbortedException.class, () -> l.renew(OURS, s -> 1L));
+    assertEquals(renewed, heartbeatOf(0), "nothing renewed");
+    assertEquals(0.0, meters.get("tandem.ownership.probe").tags("probe", "kafka", "outcome",
+        "silent").counter().count(), "an abort is not a silent broker");
+    assertTrue(l.evidence("kafka").answeredWithin(clock.nanoTime(), Duration.ofSeconds(2).toNanos()),
+        "the broker's earlier answer is not voided by an abort");
+  }
+
   @Test
   void probesAreRequiredAndUniqueByName() {
     assertThrows(IllegalStateException.class, () -> OwnerLiveness.builder(ownership).build());
     assertThrows(IllegalArgumentException.class,
-        () -> liveness().probe(BrokerProbe.of("changelog", () -> true)));
+        () -> liveness().probe(BrokerProbe.selfBounded("changelog", () -> true)));
     assertThrows(IllegalArgumentException.class, () -> liveness().build().evidence("kafka"));
   }
 
