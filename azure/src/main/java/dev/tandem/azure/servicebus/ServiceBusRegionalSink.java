@@ -143,9 +143,9 @@ final class ServiceBusRegionalSink implements RegionalSink {
       op = new Send(message, ServiceBusMessageMapping.toServiceBus(message),
           ServiceBusMessageMapping.scheduleAt(message));
     } catch (IllegalArgumentException e) {
+      // e.g. a spooled property of a type the SDK cannot encode: rejected before it is queued
       return CompletableFuture.failedFuture(
-          new MessageRejectedException(region, "cannot map to a Service Bus message: "
-              + e.getMessage(), e));
+          rejected("cannot map to a Service Bus message: " + e.getMessage(), e));
     }
     enqueue(op);
     return op.result;
@@ -487,10 +487,26 @@ final class ServiceBusRegionalSink implements RegionalSink {
     if (e instanceof ServiceBusException && CONTENT_REFUSALS.contains(condition(e))) {
       return rejected("the namespace refused the message: " + e.getMessage(), e);
     }
-    if (e instanceof IllegalArgumentException || e instanceof ClassCastException) {
-      return rejected("the Service Bus SDK cannot encode the message: " + e, e); // e.g. schedule
+    Throwable encoding = encodingError(e);
+    if (encoding != null) {
+      return rejected("the Service Bus SDK cannot encode the message: " + encoding, e);
     }
     return e;
+  }
+
+  /**
+   * The SDK's local encoding error (IllegalArgumentException "No encoding is known ...",
+   * ClassCastException for a byte[]), thrown as is by {@code tryAddMessage}, or — for a scheduled
+   * message, which the SDK encodes inside its management channel — wrapped by the client's {@code
+   * mapError} as {@code ServiceBusException(cause, SEND)} with reason GENERAL_ERROR; else null.
+   */
+  private static Throwable encodingError(RuntimeException e) {
+    Throwable t = e;
+    while (t instanceof ServiceBusException sbe && t.getCause() != null && t.getCause() != t
+        && ServiceBusFailureReason.GENERAL_ERROR.equals(sbe.getReason())) {
+      t = t.getCause();
+    }
+    return t instanceof IllegalArgumentException || t instanceof ClassCastException ? t : null;
   }
 
   @Override

@@ -178,7 +178,16 @@ final class FakeNamespace {
   long schedule(ServiceBusMessage m, OffsetDateTime at) {
     failIfDown();
     if (sdkLinkMaxBytes > 0) {
-      SdkBatches.create(sdkLinkMaxBytes).tryAddMessage(m); // the SDK encodes a scheduled message too
+      try {
+        SdkBatches.create(sdkLinkMaxBytes).tryAddMessage(m); // the SDK encodes a scheduled message too
+      } catch (ServiceBusException e) {
+        throw e;
+      } catch (RuntimeException e) {
+        // The SDK encodes it inside ManagementChannel.schedule; scheduleMessageInternal's
+        // onErrorMap(mapError) wraps anything not a ServiceBusException as
+        // ServiceBusException(e, SEND): reason GENERAL_ERROR, the SDK's exception as the cause.
+        throw new ServiceBusException(e, ServiceBusErrorSource.SEND);
+      }
     }
     if (requiresSession && m.getSessionId() == null) {
       refuse(List.of(m), "The SessionId was not set on a message, and it cannot be sent to the "

@@ -59,6 +59,35 @@ class ServiceBusRegionalSinkTest {
         .count());
   }
 
+  static OutboundMessage spooledScheduled(String id, String property, String encoded) {
+    return OutboundMessage.builder("orders", 0).id(id).value(new byte[] {1})
+        .attribute(ServiceBusMessageMapping.SCHEDULE_AT,
+            OffsetDateTime.of(2030, 1, 1, 0, 0, 0, 0, ZoneOffset.UTC).toString())
+        .attribute(ServiceBusMessageMapping.PROPERTY + property, encoded).build();
+  }
+
+  /**
+   * A scheduled copy is encoded by the SDK inside its management channel, and the SDK wraps the
+   * encoding error as a ServiceBusException (GENERAL_ERROR, cause ClassCastException): it must still be
+   * rejected (never a region failure, which would block the region's replay behind it forever).
+   */
+  @Test
+  void aSpooledScheduledCopyWithAByteArrayPropertyIsRejectedAndTheCopiesBehindItGo()
+      throws Exception {
+    CompletableFuture<?> bad = sink.send(spooledScheduled("old-bytes", "raw", "x:AQI="));
+    CompletableFuture<?> next = sink.send(spooled("next", "n", "i:1"));
+
+    ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class,
+        () -> bad.get(10, TimeUnit.SECONDS));
+    assertInstanceOf(MessageRejectedException.class, e.getCause());
+    assertTrue(e.getCause().getMessage().contains("cannot encode"), e.getCause().getMessage());
+    next.get(10, TimeUnit.SECONDS);
+    assertEquals(List.of("next"), ns.deliveredIds());
+    assertTrue(ns.scheduled.isEmpty(), "nothing scheduled");
+    assertEquals(1.0, registry.get("tandem.servicebus.rejected").tags("region", "region-a").counter()
+        .count());
+  }
+
   @Test
   void aSpooledInstantPropertyIsReplayedAsTheSameInstantInATypeTheSdkEncodes() throws Exception {
     sink.send(spooled("old-instant", "at", "I:2026-12-05T00:00:00Z")).get(10, TimeUnit.SECONDS);
