@@ -89,6 +89,8 @@ final class ServiceBusRegionalSink implements RegionalSink {
   private volatile boolean singly;
   private volatile CompletableFuture<?> last = CompletableFuture.completedFuture(null);
   private volatile boolean closed;
+  /** How long close() waits for the worker (package-private: tests shorten it). */
+  volatile long closeWaitMillis = 10_000;
 
   ServiceBusRegionalSink(RegionId region, NamespaceSender sender, int maxBatchMessages,
       MeterRegistry registry) {
@@ -184,10 +186,20 @@ final class ServiceBusRegionalSink implements RegionalSink {
     }
     worker.interrupt();
     try {
-      worker.join(10_000);
+      worker.join(closeWaitMillis);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+    failQueued();
+  }
+
+  /**
+   * Fails what is queued. Called by close() and by the worker when it stops: the worker can outlive
+   * close()'s wait (a blocking send ends only at the SDK's try-timeout) and, when it finishes, puts
+   * back copies that did not fit its batch or cancellations it kept; without this they would never
+   * complete, and flush() would wait for them forever.
+   */
+  private void failQueued() {
     Operation op;
     while ((op = queue.poll()) != null) {
       op.fail(new IllegalStateException("the Service Bus sink of " + region + " closed first"));
@@ -195,6 +207,14 @@ final class ServiceBusRegionalSink implements RegionalSink {
   }
 
   private void run() {
+    try {
+      work();
+    } finally {
+      failQueued();
+    }
+  }
+
+  private void work() {
     while (!closed) {
       Operation first;
       try {

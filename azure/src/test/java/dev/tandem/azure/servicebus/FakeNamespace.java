@@ -61,6 +61,18 @@ final class FakeNamespace {
   /** When set, a send waits for it (so that a test can let copies queue up behind a send). */
   volatile java.util.concurrent.CountDownLatch sendGate;
   final java.util.concurrent.atomic.AtomicInteger sendsAtGate = new java.util.concurrent.atomic.AtomicInteger();
+  /** When set, createMessageBatch waits for it (a link being attached again, as slow as it gets). */
+  volatile java.util.concurrent.CountDownLatch createGate;
+  final java.util.concurrent.atomic.AtomicInteger createsAtGate =
+      new java.util.concurrent.atomic.AtomicInteger();
+  /**
+   * The gates ignore interrupts (as a blocking SDK call may, up to its try-timeout): the sink's
+   * worker then outlives close()'s wait.
+   */
+  volatile boolean gatesIgnoreInterrupts;
+  /** When set, the next createMessageBatch call(s) throw this (e.g. a link attach failure). */
+  final java.util.concurrent.atomic.AtomicReference<RuntimeException> failNextCreate =
+      new java.util.concurrent.atomic.AtomicReference<>();
 
   FakeNamespace(String entityPath, int batchCapacity, int maxMessageBytes, long firstSequenceNumber) {
     this.entityPath = entityPath;
@@ -80,7 +92,36 @@ final class FakeNamespace {
     }
   }
 
+  private void pass(java.util.concurrent.CountDownLatch gate,
+      java.util.concurrent.atomic.AtomicInteger atGate) {
+    if (gate == null) {
+      return;
+    }
+    atGate.incrementAndGet();
+    boolean interrupted = false;
+    while (true) {
+      try {
+        gate.await();
+        break;
+      } catch (InterruptedException e) {
+        if (!gatesIgnoreInterrupts) {
+          Thread.currentThread().interrupt();
+          throw new IllegalStateException("interrupted at the gate", e);
+        }
+        interrupted = true;
+      }
+    }
+    if (interrupted) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
   ServiceBusMessageBatch newBatch() {
+    pass(createGate, createsAtGate);
+    RuntimeException createFailure = failNextCreate.getAndSet(null);
+    if (createFailure != null) {
+      throw createFailure;
+    }
     failIfDown();
     if (sdkLinkMaxBytes > 0) {
       return SdkBatches.create(sdkLinkMaxBytes);
@@ -151,16 +192,7 @@ final class FakeNamespace {
   }
 
   void send(ServiceBusMessageBatch batch) {
-    java.util.concurrent.CountDownLatch gate = sendGate;
-    if (gate != null) {
-      sendsAtGate.incrementAndGet();
-      try {
-        gate.await();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new IllegalStateException("interrupted at the send gate", e);
-      }
-    }
+    pass(sendGate, sendsAtGate);
     failIfDown();
     if (failNextSends.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
       throw new ServiceBusException(new AmqpException(true, AmqpErrorCondition.SERVER_BUSY_ERROR,

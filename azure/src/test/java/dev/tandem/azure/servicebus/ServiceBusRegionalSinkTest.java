@@ -88,6 +88,46 @@ class ServiceBusRegionalSinkTest {
         .count());
   }
 
+  /**
+   * The worker can outlive close()'s wait (a blocking SDK call ends only at its try-timeout); what it
+   * puts back in the queue when it finishes (copies that did not fit its batch) must still fail, or
+   * their futures never complete and flush() hangs.
+   */
+  @Test
+  void copiesTheWorkerPutsBackAfterCloseGaveUpWaitingForItFailAndFlushReturns() throws Exception {
+    FakeNamespace small = new FakeNamespace("orders", 1, 256 * 1024, 1); // one message per batch
+    small.gatesIgnoreInterrupts = true;
+    ServiceBusRegionalSink s = new ServiceBusRegionalSink(A,
+        new SyncNamespaceSender(small.syncClient()), 100, registry);
+    s.closeWaitMillis = 100;
+    java.util.concurrent.CountDownLatch sendGate = new java.util.concurrent.CountDownLatch(1);
+    small.sendGate = sendGate;
+    CompletableFuture<?> warmUp = s.send(spooled("warm-up", "n", "i:0"));
+    org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10))
+        .until(() -> small.sendsAtGate.get() == 1);
+    List<CompletableFuture<?>> queued = List.of(s.send(spooled("m-0", "n", "i:0")),
+        s.send(spooled("m-1", "n", "i:1")), s.send(spooled("m-2", "n", "i:2")));
+    // the worker takes m-0..m-2 as one group, then waits to create their batch
+    java.util.concurrent.CountDownLatch createGate = new java.util.concurrent.CountDownLatch(1);
+    small.createGate = createGate;
+    small.sendGate = null;
+    sendGate.countDown();
+    warmUp.get(10, TimeUnit.SECONDS);
+    org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10))
+        .until(() -> small.createsAtGate.get() == 1);
+
+    s.close(); // gives up waiting for the worker, which is still creating the batch
+    createGate.countDown(); // the batch holds m-0; m-1, m-2 go back to the queue
+
+    for (int i = 0; i < queued.size(); i++) {
+      org.awaitility.Awaitility.await("m-" + i + " completes").atMost(Duration.ofSeconds(10))
+          .until(queued.get(i)::isDone);
+    }
+    CompletableFuture.runAsync(s::flush).get(10, TimeUnit.SECONDS);
+    assertTrue(queued.get(1).isCompletedExceptionally(), "m-1 failed: the sink closed");
+    assertTrue(queued.get(2).isCompletedExceptionally(), "m-2 failed: the sink closed");
+  }
+
   @Test
   void aSpooledInstantPropertyIsReplayedAsTheSameInstantInATypeTheSdkEncodes() throws Exception {
     sink.send(spooled("old-instant", "at", "I:2026-12-05T00:00:00Z")).get(10, TimeUnit.SECONDS);
