@@ -426,10 +426,19 @@ final class ServiceBusRegionalSink implements RegionalSink {
     for (int k = 0; k < sends.size(); k++) {
       Send s = sends.get(k);
       RuntimeException failure;
+      ServiceBusMessageBatch one;
+      try {
+        // outside classify, as newBatch: a batch (link) that cannot be created is the region's
+        one = sender.createMessageBatch();
+      } catch (RuntimeException e) {
+        for (int j = k; j < sends.size(); j++) {
+          sends.get(j).result.completeExceptionally(e);
+        }
+        return e;
+      }
       try {
         // a new SDK message: encoding an earlier batch rewrote this one's properties in place
         ServiceBusMessage fresh = ServiceBusMessageMapping.toServiceBus(s.message);
-        ServiceBusMessageBatch one = sender.createMessageBatch();
         if (!one.tryAddMessage(fresh)) {
           throw rejected("message " + s.message.id() + " does not fit an empty batch ("
               + one.getMaxSizeInBytes() + " bytes)", null);

@@ -70,9 +70,14 @@ final class FakeNamespace {
    * worker then outlives close()'s wait.
    */
   volatile boolean gatesIgnoreInterrupts;
-  /** When set, the next createMessageBatch call(s) throw this (e.g. a link attach failure). */
-  final java.util.concurrent.atomic.AtomicReference<RuntimeException> failNextCreate =
+  /**
+   * When set, the createMessageBatch call after {@link #createsBeforeFailure} more throws this once
+   * (e.g. a link that fails to attach again).
+   */
+  final java.util.concurrent.atomic.AtomicReference<RuntimeException> failCreate =
       new java.util.concurrent.atomic.AtomicReference<>();
+  final java.util.concurrent.atomic.AtomicInteger createsBeforeFailure =
+      new java.util.concurrent.atomic.AtomicInteger();
 
   FakeNamespace(String entityPath, int batchCapacity, int maxMessageBytes, long firstSequenceNumber) {
     this.entityPath = entityPath;
@@ -118,9 +123,8 @@ final class FakeNamespace {
 
   ServiceBusMessageBatch newBatch() {
     pass(createGate, createsAtGate);
-    RuntimeException createFailure = failNextCreate.getAndSet(null);
-    if (createFailure != null) {
-      throw createFailure;
+    if (failCreate.get() != null && createsBeforeFailure.getAndDecrement() <= 0) {
+      throw failCreate.getAndSet(null);
     }
     failIfDown();
     if (sdkLinkMaxBytes > 0) {

@@ -128,6 +128,44 @@ class ServiceBusRegionalSinkTest {
     assertTrue(queued.get(2).isCompletedExceptionally(), "m-2 failed: the sink closed");
   }
 
+  /**
+   * After the service refused a batch as a batch, the sink sends its messages one by one; a batch
+   * (link) it then fails to create is the region's failure, never the message's: no copy is rejected
+   * (that would drop it from a replayed spool), and every copy fails so that it is spooled, in order.
+   */
+  @Test
+  void aBatchThatCannotBeCreatedAfterASplitFailsTheCopiesForTheRegionAndRejectsNone()
+      throws Exception {
+    ns.partitionedWithDuplicateDetection = true;
+    java.util.concurrent.CountDownLatch gate = new java.util.concurrent.CountDownLatch(1);
+    ns.sendGate = gate;
+    CompletableFuture<?> warmUp = sink.send(spooled("warm-up", "n", "i:0"));
+    org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10))
+        .until(() -> ns.sendsAtGate.get() == 1);
+    CompletableFuture<?> m0 = sink.send(spooled("m-0", "n", "i:0"));
+    CompletableFuture<?> m1 = sink.send(spooled("m-1", "n", "i:1"));
+    // the batch of m-0 and m-1 is created; the next one, after the service refused it, is not
+    ns.createsBeforeFailure.set(1);
+    ns.failCreate.set(new com.azure.messaging.servicebus.ServiceBusException(
+        new com.azure.core.amqp.exception.AmqpException(false,
+            com.azure.core.amqp.exception.AmqpErrorCondition.NOT_ALLOWED,
+            "link attach refused: the entity 'orders' is being updated", null),
+        com.azure.messaging.servicebus.ServiceBusErrorSource.SEND));
+    ns.sendGate = null;
+    gate.countDown();
+    warmUp.get(10, TimeUnit.SECONDS);
+
+    for (CompletableFuture<?> f : List.of(m0, m1)) {
+      ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class,
+          () -> f.get(10, TimeUnit.SECONDS));
+      org.junit.jupiter.api.Assertions.assertFalse(e.getCause() instanceof MessageRejectedException,
+          "a region failure, not a rejection: " + e.getCause());
+    }
+    assertEquals(1, ns.refused.size(), "the batch of two was refused, then split");
+    assertEquals(0.0, registry.get("tandem.servicebus.rejected").tags("region", "region-a")
+        .counter().count());
+  }
+
   @Test
   void aSpooledInstantPropertyIsReplayedAsTheSameInstantInATypeTheSdkEncodes() throws Exception {
     sink.send(spooled("old-instant", "at", "I:2026-12-05T00:00:00Z")).get(10, TimeUnit.SECONDS);
