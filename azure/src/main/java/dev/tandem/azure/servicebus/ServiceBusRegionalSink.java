@@ -42,10 +42,13 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A send completes when the SDK's send call returned (the namespace acknowledged it). A copy the
  * SDK cannot encode, that exceeds the namespace's maximum message size, or that the namespace refuses
- * for its content ({@code amqp:not-allowed}, e.g. no session id for a session-enabled entity, or an
- * argument error) fails with {@link MessageRejectedException}: replaying cannot cure it, and it must
- * never be spooled at the head of the region's queue. Any other error (unreachable, busy, timeout,
- * authorization, entity missing or disabled, quota) is the region's, and the publisher spools the copy.
+ * for its content ({@code amqp:not-allowed} or an argument error whose text is a known refusal of the
+ * message, e.g. no session id for a session-enabled entity) fails with {@link
+ * MessageRejectedException}: replaying cannot cure it, and it must never be spooled at the head of the
+ * region's queue. A rejection is final: on replay the copy is deleted from the spool, and {@code
+ * RegionListener.onCopyRejected} is the only way to keep it. Any other error (unreachable, busy,
+ * timeout, authorization, entity missing, disabled, being deleted or of a tier without the feature,
+ * quota, an unrecognised not-allowed) is the region's, and the publisher spools the copy.
  *
  * <p>Metrics (tag {@code region}): {@code tandem.servicebus.batches} with {@code outcome} = {@code
  * sent}, {@code refused} (a batch the service refused as a batch, then sent one by one), {@code
@@ -65,10 +68,25 @@ final class ServiceBusRegionalSink implements RegionalSink {
    */
   static final int SERVICE_MAX_BATCH_BYTES = 1024 * 1024;
 
-  /** Conditions with which the service refuses a message for what it holds. */
+  /**
+   * Conditions with which the service may refuse a message for what it holds. Each is broader than
+   * that ({@code amqp:not-allowed} is the service's whole InvalidOperationException bucket: an entity
+   * being deleted or in a transitional state, a Basic-tier entity asked for sessions or scheduling;
+   * argument errors also come on link attach), so a refusal is the message's only when its text is one
+   * of {@link #MESSAGE_REFUSAL_TEXTS}; see {@link #refusedForContent}.
+   */
   private static final EnumSet<AmqpErrorCondition> CONTENT_REFUSALS = EnumSet.of(
       AmqpErrorCondition.NOT_ALLOWED, AmqpErrorCondition.ARGUMENT_ERROR,
       AmqpErrorCondition.ARGUMENT_OUT_OF_RANGE_ERROR);
+
+  /**
+   * Texts of the service's refusals known to be about the message itself (see the notes of issue 15):
+   * no session id for a session-enabled entity, a batch of distinct messages on a partitioned entity
+   * with duplicate detection, a message or batch over a size limit. Matched case-insensitively.
+   */
+  private static final List<String> MESSAGE_REFUSAL_TEXTS = List.of(
+      "sessionid was not set", "batching brokered messages", "exceeds the limit",
+      "maximum message size", "message size", "batch message with no data");
 
   private final RegionId region;
   private final NamespaceSender sender;
@@ -493,27 +511,49 @@ final class ServiceBusRegionalSink implements RegionalSink {
    * messages it accepts go and only the refused one is rejected.
    */
   private static boolean refusedAsBatch(RuntimeException e) {
-    return tooLarge(e) || CONTENT_REFUSALS.contains(condition(e));
-  }
-
-  /** The service's "Batching brokered messages with distinct SessionId, PartitionKey, or MessageId...". */
-  private static boolean refusesBatching(RuntimeException e) {
-    String m = e.getMessage();
-    return condition(e) == AmqpErrorCondition.NOT_ALLOWED && m != null
-        && m.contains("Batching brokered messages");
+    // broader than refusedForContent on purpose: splitting costs nothing, and a refusal about the
+    // entity fails the first single for the region (the rest are spooled behind it, in order)
+    return tooLarge(e) || CONTENT_REFUSALS.contains(condition(e)) || refusesBatching(e);
   }
 
   /**
-   * The message's own fault, not worth replaying: too large, or refused by the service for what it
-   * holds ({@code amqp:not-allowed}, the service's InvalidOperationException: e.g. no session id for a
-   * session-enabled entity; or an invalid argument such as a property value). Anything else (busy,
-   * timeout, connection, authorization, entity missing or disabled, quota) is the region's.
+   * The service's "Batching brokered messages with distinct SessionId, PartitionKey, or MessageId...",
+   * matched on the text alone: the AMQP condition the Java SDK reports for it is not documented.
+   */
+  private static boolean refusesBatching(RuntimeException e) {
+    String m = e.getMessage();
+    return m != null && m.contains("Batching brokered messages");
+  }
+
+  /**
+   * A refusal of the message for what it holds: one of the conditions the service uses for that, and
+   * a text known to be about the message (see {@link #MESSAGE_REFUSAL_TEXTS}; a PartitionKey that
+   * differs from the SessionId). Anything else with these conditions (the entity's state or tier, a
+   * link that fails to attach) is the region's failure: a rejection is final (the publisher never
+   * spools it; on replay the copy is deleted from the spool, recoverable only through {@code
+   * RegionListener.onCopyRejected}), while a region failure keeps the copy until the region takes it.
+   */
+  private static boolean refusedForContent(RuntimeException e) {
+    if (!(e instanceof ServiceBusException) || !CONTENT_REFUSALS.contains(condition(e))) {
+      return false;
+    }
+    String m = e.getMessage() == null ? "" : e.getMessage().toLowerCase(java.util.Locale.ROOT);
+    return MESSAGE_REFUSAL_TEXTS.stream().anyMatch(m::contains)
+        || (m.contains("partitionkey") && m.contains("sessionid"));
+  }
+
+  /**
+   * The message's own fault, not worth replaying: too large, refused by the service for what it holds
+   * (a known refusal text, see {@link #refusedForContent}: e.g. no session id for a session-enabled
+   * entity), or not encodable by the SDK. Anything else (busy, timeout, connection, authorization,
+   * entity missing, disabled, being deleted or of a tier without the feature, quota, a not-allowed or
+   * argument error not known to be about the message) is the region's.
    */
   private RuntimeException classify(RuntimeException e) {
     if (tooLarge(e)) {
       return rejected("the message is too large: " + e.getMessage(), e);
     }
-    if (e instanceof ServiceBusException && CONTENT_REFUSALS.contains(condition(e))) {
+    if (refusedForContent(e)) {
       return rejected("the namespace refused the message: " + e.getMessage(), e);
     }
     Throwable encoding = encodingError(e);

@@ -53,6 +53,8 @@ final class FakeNamespace {
   volatile boolean requiresSession;
   /** Partitioning and duplicate detection: a batch of messages with distinct ids is refused. */
   volatile boolean partitionedWithDuplicateDetection;
+  /** The AMQP condition of the service's refusals (the Java mapping of some is not documented). */
+  volatile AmqpErrorCondition refusalCondition = AmqpErrorCondition.NOT_ALLOWED;
   /** Every batch the service refused, as sent. */
   final List<List<ServiceBusMessage>> refused = new CopyOnWriteArrayList<>();
   /** The next this-many batch sends fail as an unreachable namespace does, then sends succeed. */
@@ -78,6 +80,8 @@ final class FakeNamespace {
       new java.util.concurrent.atomic.AtomicReference<>();
   final java.util.concurrent.atomic.AtomicInteger createsBeforeFailure =
       new java.util.concurrent.atomic.AtomicInteger();
+  /** While set, every send and schedule throws this (e.g. a state of the entity, not the message). */
+  volatile RuntimeException sendFailure;
 
   FakeNamespace(String entityPath, int batchCapacity, int maxMessageBytes, long firstSequenceNumber) {
     this.entityPath = entityPath;
@@ -171,7 +175,7 @@ final class FakeNamespace {
   /** The service's answer to a batch it does not accept (an InvalidOperationException on the wire). */
   private void refuse(List<ServiceBusMessage> content, String description) {
     refused.add(List.copyOf(content));
-    throw new ServiceBusException(new AmqpException(false, AmqpErrorCondition.NOT_ALLOWED,
+    throw new ServiceBusException(new AmqpException(false, refusalCondition,
         description + " TrackingId:fake, SystemTracker:fake:Queue:" + entityPath, null),
         ServiceBusErrorSource.SEND);
   }
@@ -198,6 +202,9 @@ final class FakeNamespace {
   void send(ServiceBusMessageBatch batch) {
     pass(sendGate, sendsAtGate);
     failIfDown();
+    if (sendFailure != null) {
+      throw sendFailure;
+    }
     if (failNextSends.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
       throw new ServiceBusException(new AmqpException(true, AmqpErrorCondition.SERVER_BUSY_ERROR,
           "namespace of " + entityPath + " busy", null), ServiceBusErrorSource.SEND);
@@ -213,6 +220,9 @@ final class FakeNamespace {
 
   long schedule(ServiceBusMessage m, OffsetDateTime at) {
     failIfDown();
+    if (sendFailure != null) {
+      throw sendFailure;
+    }
     if (sdkLinkMaxBytes > 0) {
       try {
         SdkBatches.create(sdkLinkMaxBytes).tryAddMessage(m); // the SDK encodes a scheduled message too

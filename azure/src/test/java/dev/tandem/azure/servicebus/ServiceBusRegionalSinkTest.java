@@ -166,6 +166,98 @@ class ServiceBusRegionalSinkTest {
         .counter().count());
   }
 
+  static com.azure.messaging.servicebus.ServiceBusException serviceError(
+      com.azure.core.amqp.exception.AmqpErrorCondition condition, String text) {
+    return new com.azure.messaging.servicebus.ServiceBusException(
+        new com.azure.core.amqp.exception.AmqpException(false, condition, text, null),
+        com.azure.messaging.servicebus.ServiceBusErrorSource.SEND);
+  }
+
+  /**
+   * amqp:not-allowed is the service's whole InvalidOperationException, and argument errors also come
+   * on link attach: a refusal about the entity's state or tier, not the message, is the region's
+   * failure (on replay, a rejection would delete every spooled copy of the region). Plain and
+   * scheduled copies alike.
+   */
+  @Test
+  void aRefusalAboutTheEntityRatherThanTheMessageIsARegionFailureAndRejectsNothing() {
+    var notAllowed = com.azure.core.amqp.exception.AmqpErrorCondition.NOT_ALLOWED;
+    var argument = com.azure.core.amqp.exception.AmqpErrorCondition.ARGUMENT_ERROR;
+    var outOfRange = com.azure.core.amqp.exception.AmqpErrorCondition.ARGUMENT_OUT_OF_RANGE_ERROR;
+    List<com.azure.messaging.servicebus.ServiceBusException> refusals = List.of(
+        serviceError(notAllowed, "The operation is not allowed because the entity 'orders' is "
+            + "being deleted. TrackingId:fake"),
+        serviceError(notAllowed, "Scheduling is not supported for the messaging entity in its "
+            + "current state. TrackingId:fake"),
+        serviceError(argument, "Attach failed: invalid link source 'orders/$management'. "
+            + "TrackingId:fake"),
+        serviceError(outOfRange, "The link credit value is out of range. TrackingId:fake"));
+    int i = 0;
+    for (var refusal : refusals) {
+      ns.sendFailure = refusal;
+      for (OutboundMessage m : List.of(spooled("m-" + i, "n", "i:1"),
+          spooledScheduled("s-" + i, "n", "i:1"))) {
+        ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(
+            ExecutionException.class, () -> sink.send(m).get(10, TimeUnit.SECONDS));
+        org.junit.jupiter.api.Assertions.assertFalse(e.getCause() instanceof MessageRejectedException,
+            m.id() + " failed for the region, not rejected: " + e.getCause());
+      }
+      i++;
+    }
+    assertEquals(0.0, registry.get("tandem.servicebus.rejected").tags("region", "region-a")
+        .counter().count());
+  }
+
+  /** The service's refusals known to be about the message itself stay rejections. */
+  @Test
+  void theServicesRefusalsOfTheMessageItselfAreRejections() {
+    var notAllowed = com.azure.core.amqp.exception.AmqpErrorCondition.NOT_ALLOWED;
+    List<com.azure.messaging.servicebus.ServiceBusException> refusals = List.of(
+        serviceError(notAllowed, "The SessionId was not set on a message, and it cannot be sent to "
+            + "the entity. Entities that have session support enabled can only receive messages "
+            + "that have the SessionId set to a valid value. TrackingId:fake"),
+        serviceError(com.azure.core.amqp.exception.AmqpErrorCondition.ARGUMENT_OUT_OF_RANGE_ERROR,
+            "The PartitionKey of the message must be the same as its SessionId. TrackingId:fake"));
+    int i = 0;
+    for (var refusal : refusals) {
+      ns.sendFailure = refusal;
+      String id = "m-" + i++;
+      ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class,
+          () -> sink.send(spooled(id, "n", "i:1")).get(10, TimeUnit.SECONDS));
+      assertInstanceOf(MessageRejectedException.class, e.getCause(), id);
+    }
+  }
+
+  /**
+   * The partitioned entity's refusal of a batch is recognised by its text alone: the AMQP condition
+   * the Java SDK reports for it is not documented (here amqp:not-implemented).
+   */
+  @Test
+  void aBatchRefusalOfAPartitionedEntityIsRecognisedByItsTextWhateverItsCondition()
+      throws Exception {
+    ns.partitionedWithDuplicateDetection = true;
+    ns.refusalCondition = com.azure.core.amqp.exception.AmqpErrorCondition.NOT_IMPLEMENTED;
+    java.util.concurrent.CountDownLatch gate = new java.util.concurrent.CountDownLatch(1);
+    ns.sendGate = gate;
+    CompletableFuture<?> warmUp = sink.send(spooled("warm-up", "n", "i:0"));
+    org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10))
+        .until(() -> ns.sendsAtGate.get() == 1);
+    CompletableFuture<?> m0 = sink.send(spooled("m-0", "n", "i:0"));
+    CompletableFuture<?> m1 = sink.send(spooled("m-1", "n", "i:1"));
+    ns.sendGate = null;
+    gate.countDown();
+    warmUp.get(10, TimeUnit.SECONDS);
+    m0.get(10, TimeUnit.SECONDS);
+    m1.get(10, TimeUnit.SECONDS);
+    assertEquals(List.of("warm-up", "m-0", "m-1"), ns.deliveredIds());
+    assertEquals(1, ns.refused.size(), "refused once, then one message at a time");
+    CompletableFuture<?> m2 = sink.send(spooled("m-2", "n", "i:2"));
+    CompletableFuture<?> m3 = sink.send(spooled("m-3", "n", "i:3"));
+    m2.get(10, TimeUnit.SECONDS);
+    m3.get(10, TimeUnit.SECONDS);
+    assertEquals(1, ns.refused.size(), "learned: sends singly");
+  }
+
   @Test
   void aSpooledInstantPropertyIsReplayedAsTheSameInstantInATypeTheSdkEncodes() throws Exception {
     sink.send(spooled("old-instant", "at", "I:2026-12-05T00:00:00Z")).get(10, TimeUnit.SECONDS);
