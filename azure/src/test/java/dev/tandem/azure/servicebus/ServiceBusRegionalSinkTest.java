@@ -208,6 +208,29 @@ class ServiceBusRegionalSinkTest {
         .counter().count());
   }
 
+  /**
+   * What the SDK's scheduleMessageInternal makes of a local encoding error (onErrorMap → mapError):
+   * ServiceBusException(cause, SEND), reason GENERAL_ERROR. The sink looks under it: an encoding error
+   * is the message's; any other GENERAL_ERROR (here a timeout) stays the region's.
+   */
+  @Test
+  void anEncodingErrorTheSdkWrapsOnTheSchedulePathIsARejectionAndOtherGeneralErrorsAreNot() {
+    var send = com.azure.messaging.servicebus.ServiceBusErrorSource.SEND;
+    ns.sendFailure = new com.azure.messaging.servicebus.ServiceBusException(
+        new IllegalArgumentException("No encoding is known for map entry value of type: x"), send);
+    ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class,
+        () -> sink.send(spooledScheduled("s-0", "n", "i:1")).get(10, TimeUnit.SECONDS));
+    assertInstanceOf(MessageRejectedException.class, e.getCause());
+
+    ns.sendFailure = new com.azure.messaging.servicebus.ServiceBusException(
+        new IllegalStateException("Timeout on blocking read", new java.util.concurrent
+            .TimeoutException()), send);
+    e = org.junit.jupiter.api.Assertions.assertThrows(ExecutionException.class,
+        () -> sink.send(spooledScheduled("s-1", "n", "i:1")).get(10, TimeUnit.SECONDS));
+    org.junit.jupiter.api.Assertions.assertFalse(e.getCause() instanceof MessageRejectedException,
+        "a region failure: " + e.getCause());
+  }
+
   /** The service's refusals known to be about the message itself stay rejections. */
   @Test
   void theServicesRefusalsOfTheMessageItselfAreRejections() {
