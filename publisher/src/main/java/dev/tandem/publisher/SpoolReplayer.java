@@ -159,6 +159,8 @@ final class SpoolReplayer {
               lane.region, decoded.get(i).seq(), m.id(), rejected.getMessage(), rejected);
           lane.failed("rejected");
           lane.spoolRejected.increment();
+          // synchronous, before the delete below: at-least-once (a crash in between hands the copy
+          // over again on the next replay), and this region's replay waits for the listeners
           engine.notifyListeners(l -> l.onCopyRejected(lane.region, m, rejected));
           DurableSpool.Entry e = decoded.get(i);
           done.add(e);

@@ -5,7 +5,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
-import java.util.Base64;
 import java.util.Date;
 import java.util.UUID;
 
@@ -92,9 +91,13 @@ final class ApplicationPropertyCodec {
       case 'D' -> new Date(Long.parseLong(v));
       case 'T' -> Duration.parse(v);
       case 'r' -> URI.create(v);
-      // Spooled by an earlier version; the SDK cannot send it, so the sink rejects the copy (logged,
-      // counted, removed from the spool) rather than retrying it forever.
-      case 'x' -> Base64.getDecoder().decode(v);
+      // Spooled by an earlier version. The SDK cannot send a byte[] property (ClassCastException,
+      // which on the schedule path it wraps as a GENERAL_ERROR ServiceBusException), so decoding
+      // refuses it: the sink rejects the copy before queueing it (logged, counted, removed from the
+      // spool) rather than letting the region's replay retry it forever.
+      case 'x' -> throw new IllegalArgumentException("application property '" + name
+          + "' holds a byte[] (spooled by an earlier version), which the Service Bus SDK cannot "
+          + "encode as an AMQP application property");
       default -> throw new IllegalArgumentException("application property '" + name
           + "' has an unknown type tag '" + encoded.charAt(0) + "'");
     };

@@ -42,10 +42,13 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A send completes when the SDK's send call returned (the namespace acknowledged it). A copy the
  * SDK cannot encode, that exceeds the namespace's maximum message size, or that the namespace refuses
- * for its content ({@code amqp:not-allowed}, e.g. no session id for a session-enabled entity, or an
- * argument error) fails with {@link MessageRejectedException}: replaying cannot cure it, and it must
- * never be spooled at the head of the region's queue. Any other error (unreachable, busy, timeout,
- * authorization, entity missing or disabled, quota) is the region's, and the publisher spools the copy.
+ * for its content ({@code amqp:not-allowed} or an argument error whose text is a known refusal of the
+ * message, e.g. no session id for a session-enabled entity) fails with {@link
+ * MessageRejectedException}: replaying cannot cure it, and it must never be spooled at the head of the
+ * region's queue. A rejection is final: on replay the copy is deleted from the spool, and {@code
+ * RegionListener.onCopyRejected} is the only way to keep it. Any other error (unreachable, busy,
+ * timeout, authorization, entity missing, disabled, being deleted or of a tier without the feature,
+ * quota, an unrecognised not-allowed) is the region's, and the publisher spools the copy.
  *
  * <p>Metrics (tag {@code region}): {@code tandem.servicebus.batches} with {@code outcome} = {@code
  * sent}, {@code refused} (a batch the service refused as a batch, then sent one by one), {@code
@@ -65,10 +68,25 @@ final class ServiceBusRegionalSink implements RegionalSink {
    */
   static final int SERVICE_MAX_BATCH_BYTES = 1024 * 1024;
 
-  /** Conditions with which the service refuses a message for what it holds. */
+  /**
+   * Conditions with which the service may refuse a message for what it holds. Each is broader than
+   * that ({@code amqp:not-allowed} is the service's whole InvalidOperationException bucket: an entity
+   * being deleted or in a transitional state, a Basic-tier entity asked for sessions or scheduling;
+   * argument errors also come on link attach), so a refusal is the message's only when its text is one
+   * of {@link #MESSAGE_REFUSAL_TEXTS}; see {@link #refusedForContent}.
+   */
   private static final EnumSet<AmqpErrorCondition> CONTENT_REFUSALS = EnumSet.of(
       AmqpErrorCondition.NOT_ALLOWED, AmqpErrorCondition.ARGUMENT_ERROR,
       AmqpErrorCondition.ARGUMENT_OUT_OF_RANGE_ERROR);
+
+  /**
+   * Texts of the service's refusals known to be about the message itself (see the notes of issue 15):
+   * no session id for a session-enabled entity, a batch of distinct messages on a partitioned entity
+   * with duplicate detection, a message or batch over a size limit. Matched case-insensitively.
+   */
+  private static final List<String> MESSAGE_REFUSAL_TEXTS = List.of(
+      "sessionid was not set", "batching brokered messages", "exceeds the limit",
+      "maximum message size", "message size", "batch message with no data");
 
   private final RegionId region;
   private final NamespaceSender sender;
@@ -89,6 +107,8 @@ final class ServiceBusRegionalSink implements RegionalSink {
   private volatile boolean singly;
   private volatile CompletableFuture<?> last = CompletableFuture.completedFuture(null);
   private volatile boolean closed;
+  /** How long close() waits for the worker (package-private: tests shorten it). */
+  volatile long closeWaitMillis = 10_000;
 
   ServiceBusRegionalSink(RegionId region, NamespaceSender sender, int maxBatchMessages,
       MeterRegistry registry) {
@@ -143,9 +163,9 @@ final class ServiceBusRegionalSink implements RegionalSink {
       op = new Send(message, ServiceBusMessageMapping.toServiceBus(message),
           ServiceBusMessageMapping.scheduleAt(message));
     } catch (IllegalArgumentException e) {
+      // e.g. a spooled property of a type the SDK cannot encode: rejected before it is queued
       return CompletableFuture.failedFuture(
-          new MessageRejectedException(region, "cannot map to a Service Bus message: "
-              + e.getMessage(), e));
+          rejected("cannot map to a Service Bus message: " + e.getMessage(), e));
     }
     enqueue(op);
     return op.result;
@@ -184,10 +204,20 @@ final class ServiceBusRegionalSink implements RegionalSink {
     }
     worker.interrupt();
     try {
-      worker.join(10_000);
+      worker.join(closeWaitMillis);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+    failQueued();
+  }
+
+  /**
+   * Fails what is queued. Called by close() and by the worker when it stops: the worker can outlive
+   * close()'s wait (a blocking send ends only at the SDK's try-timeout) and, when it finishes, puts
+   * back copies that did not fit its batch or cancellations it kept; without this they would never
+   * complete, and flush() would wait for them forever.
+   */
+  private void failQueued() {
     Operation op;
     while ((op = queue.poll()) != null) {
       op.fail(new IllegalStateException("the Service Bus sink of " + region + " closed first"));
@@ -195,6 +225,14 @@ final class ServiceBusRegionalSink implements RegionalSink {
   }
 
   private void run() {
+    try {
+      work();
+    } finally {
+      failQueued();
+    }
+  }
+
+  private void work() {
     while (!closed) {
       Operation first;
       try {
@@ -406,10 +444,19 @@ final class ServiceBusRegionalSink implements RegionalSink {
     for (int k = 0; k < sends.size(); k++) {
       Send s = sends.get(k);
       RuntimeException failure;
+      ServiceBusMessageBatch one;
+      try {
+        // outside classify, as newBatch: a batch (link) that cannot be created is the region's
+        one = sender.createMessageBatch();
+      } catch (RuntimeException e) {
+        for (int j = k; j < sends.size(); j++) {
+          sends.get(j).result.completeExceptionally(e);
+        }
+        return e;
+      }
       try {
         // a new SDK message: encoding an earlier batch rewrote this one's properties in place
         ServiceBusMessage fresh = ServiceBusMessageMapping.toServiceBus(s.message);
-        ServiceBusMessageBatch one = sender.createMessageBatch();
         if (!one.tryAddMessage(fresh)) {
           throw rejected("message " + s.message.id() + " does not fit an empty batch ("
               + one.getMaxSizeInBytes() + " bytes)", null);
@@ -464,33 +511,71 @@ final class ServiceBusRegionalSink implements RegionalSink {
    * messages it accepts go and only the refused one is rejected.
    */
   private static boolean refusedAsBatch(RuntimeException e) {
-    return tooLarge(e) || CONTENT_REFUSALS.contains(condition(e));
-  }
-
-  /** The service's "Batching brokered messages with distinct SessionId, PartitionKey, or MessageId...". */
-  private static boolean refusesBatching(RuntimeException e) {
-    String m = e.getMessage();
-    return condition(e) == AmqpErrorCondition.NOT_ALLOWED && m != null
-        && m.contains("Batching brokered messages");
+    // broader than refusedForContent on purpose: splitting costs nothing, and a refusal about the
+    // entity fails the first single for the region (the rest are spooled behind it, in order)
+    return tooLarge(e) || CONTENT_REFUSALS.contains(condition(e)) || refusesBatching(e);
   }
 
   /**
-   * The message's own fault, not worth replaying: too large, or refused by the service for what it
-   * holds ({@code amqp:not-allowed}, the service's InvalidOperationException: e.g. no session id for a
-   * session-enabled entity; or an invalid argument such as a property value). Anything else (busy,
-   * timeout, connection, authorization, entity missing or disabled, quota) is the region's.
+   * The service's "Batching brokered messages with distinct SessionId, PartitionKey, or MessageId...",
+   * matched on the text alone: the AMQP condition the Java SDK reports for it is not documented.
+   */
+  private static boolean refusesBatching(RuntimeException e) {
+    String m = e.getMessage();
+    return m != null && m.contains("Batching brokered messages");
+  }
+
+  /**
+   * A refusal of the message for what it holds: one of the conditions the service uses for that, and
+   * a text known to be about the message (see {@link #MESSAGE_REFUSAL_TEXTS}; a PartitionKey that
+   * differs from the SessionId). Anything else with these conditions (the entity's state or tier, a
+   * link that fails to attach) is the region's failure: a rejection is final (the publisher never
+   * spools it; on replay the copy is deleted from the spool, recoverable only through {@code
+   * RegionListener.onCopyRejected}), while a region failure keeps the copy until the region takes it.
+   */
+  private static boolean refusedForContent(RuntimeException e) {
+    if (!(e instanceof ServiceBusException) || !CONTENT_REFUSALS.contains(condition(e))) {
+      return false;
+    }
+    String m = e.getMessage() == null ? "" : e.getMessage().toLowerCase(java.util.Locale.ROOT);
+    return MESSAGE_REFUSAL_TEXTS.stream().anyMatch(m::contains)
+        || (m.contains("partitionkey") && m.contains("sessionid"));
+  }
+
+  /**
+   * The message's own fault, not worth replaying: too large, refused by the service for what it holds
+   * (a known refusal text, see {@link #refusedForContent}: e.g. no session id for a session-enabled
+   * entity), or not encodable by the SDK. Anything else (busy, timeout, connection, authorization,
+   * entity missing, disabled, being deleted or of a tier without the feature, quota, a not-allowed or
+   * argument error not known to be about the message) is the region's.
    */
   private RuntimeException classify(RuntimeException e) {
     if (tooLarge(e)) {
       return rejected("the message is too large: " + e.getMessage(), e);
     }
-    if (e instanceof ServiceBusException && CONTENT_REFUSALS.contains(condition(e))) {
+    if (refusedForContent(e)) {
       return rejected("the namespace refused the message: " + e.getMessage(), e);
     }
-    if (e instanceof IllegalArgumentException || e instanceof ClassCastException) {
-      return rejected("the Service Bus SDK cannot encode the message: " + e, e); // e.g. schedule
+    Throwable encoding = encodingError(e);
+    if (encoding != null) {
+      return rejected("the Service Bus SDK cannot encode the message: " + encoding, e);
     }
     return e;
+  }
+
+  /**
+   * The SDK's local encoding error (IllegalArgumentException "No encoding is known ...",
+   * ClassCastException for a byte[]), thrown as is by {@code tryAddMessage}, or — for a scheduled
+   * message, which the SDK encodes inside its management channel — wrapped by the client's {@code
+   * mapError} as {@code ServiceBusException(cause, SEND)} with reason GENERAL_ERROR; else null.
+   */
+  private static Throwable encodingError(RuntimeException e) {
+    Throwable t = e;
+    while (t instanceof ServiceBusException sbe && t.getCause() != null && t.getCause() != t
+        && ServiceBusFailureReason.GENERAL_ERROR.equals(sbe.getReason())) {
+      t = t.getCause();
+    }
+    return t instanceof IllegalArgumentException || t instanceof ClassCastException ? t : null;
   }
 
   @Override

@@ -59,6 +59,8 @@ final class FakeNamespace {
   volatile boolean requiresSession;
   /** Partitioning and duplicate detection: a batch of messages with distinct ids is refused. */
   volatile boolean partitionedWithDuplicateDetection;
+  /** The AMQP condition of the service's refusals (the Java mapping of some is not documented). */
+  volatile AmqpErrorCondition refusalCondition = AmqpErrorCondition.NOT_ALLOWED;
   /** Every batch the service refused, as sent. */
   final List<List<ServiceBusMessage>> refused = new CopyOnWriteArrayList<>();
   /** The next this-many batch sends fail as an unreachable namespace does, then sends succeed. */
@@ -67,6 +69,25 @@ final class FakeNamespace {
   /** When set, a send waits for it (so that a test can let copies queue up behind a send). */
   volatile java.util.concurrent.CountDownLatch sendGate;
   final java.util.concurrent.atomic.AtomicInteger sendsAtGate = new java.util.concurrent.atomic.AtomicInteger();
+  /** When set, createMessageBatch waits for it (a link being attached again, as slow as it gets). */
+  volatile java.util.concurrent.CountDownLatch createGate;
+  final java.util.concurrent.atomic.AtomicInteger createsAtGate =
+      new java.util.concurrent.atomic.AtomicInteger();
+  /**
+   * The gates ignore interrupts (as a blocking SDK call may, up to its try-timeout): the sink's
+   * worker then outlives close()'s wait.
+   */
+  volatile boolean gatesIgnoreInterrupts;
+  /**
+   * When set, the createMessageBatch call after {@link #createsBeforeFailure} more throws this once
+   * (e.g. a link that fails to attach again).
+   */
+  final java.util.concurrent.atomic.AtomicReference<RuntimeException> failCreate =
+      new java.util.concurrent.atomic.AtomicReference<>();
+  final java.util.concurrent.atomic.AtomicInteger createsBeforeFailure =
+      new java.util.concurrent.atomic.AtomicInteger();
+  /** While set, every send and schedule throws this (e.g. a state of the entity, not the message). */
+  volatile RuntimeException sendFailure;
 
   FakeNamespace(String entityPath, int batchCapacity, int maxMessageBytes, long firstSequenceNumber) {
     this.entityPath = entityPath;
@@ -86,7 +107,35 @@ final class FakeNamespace {
     }
   }
 
+  private void pass(java.util.concurrent.CountDownLatch gate,
+      java.util.concurrent.atomic.AtomicInteger atGate) {
+    if (gate == null) {
+      return;
+    }
+    atGate.incrementAndGet();
+    boolean interrupted = false;
+    while (true) {
+      try {
+        gate.await();
+        break;
+      } catch (InterruptedException e) {
+        if (!gatesIgnoreInterrupts) {
+          Thread.currentThread().interrupt();
+          throw new IllegalStateException("interrupted at the gate", e);
+        }
+        interrupted = true;
+      }
+    }
+    if (interrupted) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
   ServiceBusMessageBatch newBatch() {
+    pass(createGate, createsAtGate);
+    if (failCreate.get() != null && createsBeforeFailure.getAndDecrement() <= 0) {
+      throw failCreate.getAndSet(null);
+    }
     failIfDown();
     if (sdkLinkMaxBytes > 0) {
       return SdkBatches.create(sdkLinkMaxBytes);
@@ -132,7 +181,7 @@ final class FakeNamespace {
   /** The service's answer to a batch it does not accept (an InvalidOperationException on the wire). */
   private void refuse(List<ServiceBusMessage> content, String description) {
     refused.add(List.copyOf(content));
-    throw new ServiceBusException(new AmqpException(false, AmqpErrorCondition.NOT_ALLOWED,
+    throw new ServiceBusException(new AmqpException(false, refusalCondition,
         description + " TrackingId:fake, SystemTracker:fake:Queue:" + entityPath, null),
         ServiceBusErrorSource.SEND);
   }
@@ -157,17 +206,11 @@ final class FakeNamespace {
   }
 
   void send(ServiceBusMessageBatch batch) {
-    java.util.concurrent.CountDownLatch gate = sendGate;
-    if (gate != null) {
-      sendsAtGate.incrementAndGet();
-      try {
-        gate.await();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new IllegalStateException("interrupted at the send gate", e);
-      }
-    }
+    pass(sendGate, sendsAtGate);
     failIfDown();
+    if (sendFailure != null) {
+      throw sendFailure;
+    }
     if (failNextSends.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
       throw new ServiceBusException(new AmqpException(true, AmqpErrorCondition.SERVER_BUSY_ERROR,
           "namespace of " + entityPath + " busy", null), ServiceBusErrorSource.SEND);
@@ -183,8 +226,20 @@ final class FakeNamespace {
 
   long schedule(ServiceBusMessage m, OffsetDateTime at) {
     failIfDown();
+    if (sendFailure != null) {
+      throw sendFailure;
+    }
     if (sdkLinkMaxBytes > 0) {
-      SdkBatches.create(sdkLinkMaxBytes).tryAddMessage(m); // the SDK encodes a scheduled message too
+      try {
+        SdkBatches.create(sdkLinkMaxBytes).tryAddMessage(m); // the SDK encodes a scheduled message too
+      } catch (ServiceBusException e) {
+        throw e;
+      } catch (RuntimeException e) {
+        // The SDK encodes it inside ManagementChannel.schedule; scheduleMessageInternal's
+        // onErrorMap(mapError) wraps anything not a ServiceBusException as
+        // ServiceBusException(e, SEND): reason GENERAL_ERROR, the SDK's exception as the cause.
+        throw new ServiceBusException(e, ServiceBusErrorSource.SEND);
+      }
     }
     if (requiresSession && m.getSessionId() == null) {
       refuse(List.of(m), "The SessionId was not set on a message, and it cannot be sent to the "

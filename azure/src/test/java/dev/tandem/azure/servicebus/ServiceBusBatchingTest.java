@@ -83,11 +83,12 @@ class ServiceBusBatchingTest {
     CountDownLatch gate = new CountDownLatch(1);
     nsA.sendGate = gate;
     nsB.sendGate = gate;
-    double before = sent(A);
+    double beforeA = sent(A);
+    double beforeB = sent(B);
     var pending = java.util.concurrent.CompletableFuture.supplyAsync(() -> sender.sendMessages(list));
     await().atMost(Duration.ofSeconds(10)).until(() -> nsA.sendsAtGate.get() >= 1
-        && nsB.sendsAtGate.get() >= 1 && sent(A) - before == list.size()
-        && sent(B) - before == list.size());
+        && nsB.sendsAtGate.get() >= 1 && sent(A) - beforeA == list.size()
+        && sent(B) - beforeB == list.size());
     nsA.sendGate = null;
     nsB.sendGate = null;
     gate.countDown();
