@@ -17,4 +17,14 @@ public interface RegionListener {
 
   /** The spool for {@code region} drained; new copies go straight to its broker again. */
   default void onSpoolDrained(RegionId region, long replayed) {}
+
+  /**
+   * {@code region} refused a spooled copy on replay for its content ({@link
+   * MessageRejectedException}: too large, or a message the broker does not accept). The copy is moved
+   * out of the spool so that it never blocks the copies behind it (logged at ERROR with the reason,
+   * counted in {@code tandem.publisher.spool.rejected}); its publisher may be long gone, so this is
+   * where an application keeps it (a dead-letter store) or alerts.
+   */
+  default void onCopyRejected(RegionId region, OutboundMessage message,
+      MessageRejectedException cause) {}
 }

@@ -144,6 +144,7 @@ public final class TandemServiceBusAsyncSender implements AutoCloseable {
     private MeterRegistry registry;
     private Consumer<DualPublisher.Builder> publisherOptions;
     private boolean closeClients = true;
+    private boolean sendSingly;
 
     private Builder() {}
 
@@ -202,6 +203,18 @@ public final class TandemServiceBusAsyncSender implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Sends one message per batch on the wire. Set it for a partitioned queue or topic with duplicate
+     * detection: the service refuses a batch of messages with distinct SessionId, PartitionKey or
+     * MessageId there, and every Tandem copy has its own MessageId. Without it, the sender learns
+     * this from the service's first such refusal (the refused batch is then sent one by one, counted
+     * in {@code tandem.servicebus.batches} outcome {@code refused}). Default false.
+     */
+    public Builder sendSingly(boolean sendSingly) {
+      this.sendSingly = sendSingly;
+      return this;
+    }
+
     /** Whether {@link #close()} closes the given clients too (default true: the sender owns them). */
     public Builder closeClients(boolean closeClients) {
       this.closeClients = closeClients;
@@ -213,7 +226,7 @@ public final class TandemServiceBusAsyncSender implements AutoCloseable {
       Map<RegionId, NamespaceSender> senders = new LinkedHashMap<>();
       clients.forEach((r, c) -> senders.put(r, new AsyncNamespaceSender(c, operationTimeout)));
       return new TandemServiceBusAsyncSender(ServiceBusFanOut.create(senders, shardCount,
-          maxBatchMessages, registry == null ? new SimpleMeterRegistry() : registry,
+          maxBatchMessages, sendSingly, registry == null ? new SimpleMeterRegistry() : registry,
           publisherOptions, closeClients));
     }
   }

@@ -51,12 +51,18 @@ import java.util.function.Consumer;
  * sent in order, whatever has queued up meanwhile in one batch.
  *
  * <p>Not supported: transactions (no commit is atomic across two namespaces) and message bodies that
- * are not a single binary data section. A message that cannot be carried unchanged (an unsupported
- * application property type, a {@code tandem-*} property, an id over 128 characters) is refused with
- * {@link IllegalArgumentException}, before anything is sent.
+ * are not a single binary data section. A message that cannot be carried unchanged (an application
+ * property type the SDK cannot encode, such as {@code Instant} or {@code byte[]}; a {@code tandem-*}
+ * property; an id over 128 characters; a body over a namespace's maximum message size, once known)
+ * is refused with {@link IllegalArgumentException}, before anything is sent. A copy a namespace
+ * refuses at send for its content (e.g. no session id for a session-enabled entity) fails for that
+ * region with {@link dev.tandem.publisher.MessageRejectedException} and is not spooled; one refused
+ * on replay is moved out of the spool ({@link dev.tandem.publisher.RegionListener#onCopyRejected}).
+ * For a partitioned entity with duplicate detection, set {@link Builder#sendSingly}.
  *
- * <p>Metrics: those of the {@link DualPublisher}, plus {@code tandem.servicebus.batches}, {@code
- * .scheduled} and {@code .cancelled} (tags {@code region}, {@code outcome}). Thread-safe.
+ * <p>Metrics: those of the {@link DualPublisher}, plus {@code tandem.servicebus.batches} ({@code
+ * outcome} = {@code sent}, {@code refused}, {@code single}), {@code .rejected}, {@code .scheduled}
+ * and {@code .cancelled} (tags {@code region}, {@code outcome}). Thread-safe.
  */
 public final class TandemServiceBusSender implements AutoCloseable {
 
@@ -210,6 +216,7 @@ public final class TandemServiceBusSender implements AutoCloseable {
     private MeterRegistry registry;
     private Consumer<DualPublisher.Builder> publisherOptions;
     private boolean closeClients = true;
+    private boolean sendSingly;
 
     private Builder() {}
 
@@ -257,6 +264,18 @@ public final class TandemServiceBusSender implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Sends one message per batch on the wire. Set it for a partitioned queue or topic with duplicate
+     * detection: the service refuses a batch of messages with distinct SessionId, PartitionKey or
+     * MessageId there, and every Tandem copy has its own MessageId. Without it, the sender learns
+     * this from the service's first such refusal (the refused batch is then sent one by one, counted
+     * in {@code tandem.servicebus.batches} outcome {@code refused}). Default false.
+     */
+    public Builder sendSingly(boolean sendSingly) {
+      this.sendSingly = sendSingly;
+      return this;
+    }
+
     /** Whether {@link #close()} closes the given clients too (default true: the sender owns them). */
     public Builder closeClients(boolean closeClients) {
       this.closeClients = closeClients;
@@ -274,7 +293,7 @@ public final class TandemServiceBusSender implements AutoCloseable {
       Map<RegionId, NamespaceSender> senders = new LinkedHashMap<>();
       clients.forEach((r, c) -> senders.put(r, new SyncNamespaceSender(c)));
       return new TandemServiceBusSender(ServiceBusFanOut.create(senders, shardCount,
-          maxBatchMessages, registry == null ? new SimpleMeterRegistry() : registry,
+          maxBatchMessages, sendSingly, registry == null ? new SimpleMeterRegistry() : registry,
           publisherOptions, closeClients));
     }
   }

@@ -13,6 +13,7 @@ import com.azure.messaging.servicebus.ServiceBusMessage;
 import com.azure.messaging.servicebus.ServiceBusMessageBatch;
 import com.azure.messaging.servicebus.ServiceBusSenderAsyncClient;
 import com.azure.messaging.servicebus.ServiceBusSenderClient;
+import com.azure.messaging.servicebus.models.CreateMessageBatchOptions;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.List;
@@ -43,6 +44,24 @@ final class FakeNamespace {
   final AtomicLong nextSequenceNumber;
   final AtomicBoolean closed = new AtomicBoolean();
 
+  // Entity rules the real service enforces at send, opt-in (sources in the notes of issue 15, items 3/4).
+  /** When > 0, batches are the SDK's own {@link ServiceBusMessageBatch} with this link size. */
+  volatile int sdkLinkMaxBytes;
+  /** The service refuses a batch of two or more above this size (1 MB, even with large messages). */
+  volatile int serviceMaxBatchBytes = Integer.MAX_VALUE;
+  /** A session-enabled queue or subscription: a message without a session id is refused. */
+  volatile boolean requiresSession;
+  /** Partitioning and duplicate detection: a batch of messages with distinct ids is refused. */
+  volatile boolean partitionedWithDuplicateDetection;
+  /** Every batch the service refused, as sent. */
+  final List<List<ServiceBusMessage>> refused = new CopyOnWriteArrayList<>();
+  /** The next this-many batch sends fail as an unreachable namespace does, then sends succeed. */
+  final java.util.concurrent.atomic.AtomicInteger failNextSends =
+      new java.util.concurrent.atomic.AtomicInteger();
+  /** When set, a send waits for it (so that a test can let copies queue up behind a send). */
+  volatile java.util.concurrent.CountDownLatch sendGate;
+  final java.util.concurrent.atomic.AtomicInteger sendsAtGate = new java.util.concurrent.atomic.AtomicInteger();
+
   FakeNamespace(String entityPath, int batchCapacity, int maxMessageBytes, long firstSequenceNumber) {
     this.entityPath = entityPath;
     this.batchCapacity = batchCapacity;
@@ -63,6 +82,9 @@ final class FakeNamespace {
 
   ServiceBusMessageBatch newBatch() {
     failIfDown();
+    if (sdkLinkMaxBytes > 0) {
+      return SdkBatches.create(sdkLinkMaxBytes);
+    }
     List<ServiceBusMessage> content = new ArrayList<>();
     ServiceBusMessageBatch batch = mock(ServiceBusMessageBatch.class);
     when(batch.getMaxSizeInBytes()).thenReturn(maxMessageBytes);
@@ -87,15 +109,82 @@ final class FakeNamespace {
   private final java.util.Map<ServiceBusMessageBatch, List<ServiceBusMessage>> batchContents =
       new java.util.concurrent.ConcurrentHashMap<>();
 
-  void send(ServiceBusMessageBatch batch) {
+  /** As {@code createMessageBatch(options)}: the SDK refuses a size above the link's. */
+  ServiceBusMessageBatch newBatch(CreateMessageBatchOptions options) {
+    if (sdkLinkMaxBytes <= 0) {
+      return newBatch();
+    }
     failIfDown();
+    int size = options.getMaximumSizeInBytes();
+    if (size > sdkLinkMaxBytes) {
+      throw new IllegalArgumentException("CreateMessageBatchOptions.getMaximumSizeInBytes (" + size
+          + " bytes) is larger than the link size (" + sdkLinkMaxBytes + " bytes).");
+    }
+    return SdkBatches.create(size > 0 ? size : sdkLinkMaxBytes);
+  }
+
+  /** The service's answer to a batch it does not accept (an InvalidOperationException on the wire). */
+  private void refuse(List<ServiceBusMessage> content, String description) {
+    refused.add(List.copyOf(content));
+    throw new ServiceBusException(new AmqpException(false, AmqpErrorCondition.NOT_ALLOWED,
+        description + " TrackingId:fake, SystemTracker:fake:Queue:" + entityPath, null),
+        ServiceBusErrorSource.SEND);
+  }
+
+  private void applyEntityRules(ServiceBusMessageBatch batch, List<ServiceBusMessage> content) {
+    if (requiresSession && content.stream().anyMatch(m -> m.getSessionId() == null)) {
+      refuse(content, "The SessionId was not set on a message, and it cannot be sent to the entity. "
+          + "Entities that have session support enabled can only receive messages that have the "
+          + "SessionId set to a valid value.");
+    }
+    if (partitionedWithDuplicateDetection && content.size() > 1 && content.stream()
+        .map(m -> java.util.Arrays.asList(m.getSessionId(), m.getPartitionKey(), m.getMessageId()))
+        .distinct().count() > 1) {
+      refuse(content, "Batching brokered messages with distinct SessionId, PartitionKey, or MessageId "
+          + "is not supported for an entity with partitioning and duplicate detection enabled.");
+    }
+    if (content.size() > 1 && batch.getSizeInBytes() > serviceMaxBatchBytes) {
+      refuse(content, "The link 'G1:1:amqps://fake.servicebus.windows.net/-1;0:5:6' is force "
+          + "detached by the broker because publisher(link1) received a batch message with no data "
+          + "in it. Detach origin: Publisher.");
+    }
+  }
+
+  void send(ServiceBusMessageBatch batch) {
+    java.util.concurrent.CountDownLatch gate = sendGate;
+    if (gate != null) {
+      sendsAtGate.incrementAndGet();
+      try {
+        gate.await();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted at the send gate", e);
+      }
+    }
+    failIfDown();
+    if (failNextSends.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+      throw new ServiceBusException(new AmqpException(true, AmqpErrorCondition.SERVER_BUSY_ERROR,
+          "namespace of " + entityPath + " busy", null), ServiceBusErrorSource.SEND);
+    }
     List<ServiceBusMessage> content = batchContents.remove(batch);
+    if (content == null) {
+      content = SdkBatches.messages(batch);
+    }
+    applyEntityRules(batch, content);
     batches.add(List.copyOf(content));
     delivered.addAll(content);
   }
 
   long schedule(ServiceBusMessage m, OffsetDateTime at) {
     failIfDown();
+    if (sdkLinkMaxBytes > 0) {
+      SdkBatches.create(sdkLinkMaxBytes).tryAddMessage(m); // the SDK encodes a scheduled message too
+    }
+    if (requiresSession && m.getSessionId() == null) {
+      refuse(List.of(m), "The SessionId was not set on a message, and it cannot be sent to the "
+          + "entity. Entities that have session support enabled can only receive messages that have "
+          + "the SessionId set to a valid value.");
+    }
     long seq = nextSequenceNumber.getAndIncrement();
     scheduled.add(m);
     scheduledFor.add(at);
@@ -113,6 +202,8 @@ final class FakeNamespace {
     when(c.getEntityPath()).thenReturn(entityPath);
     when(c.getFullyQualifiedNamespace()).thenReturn("fake.servicebus.windows.net");
     when(c.createMessageBatch()).thenAnswer(i -> newBatch());
+    when(c.createMessageBatch(any(CreateMessageBatchOptions.class)))
+        .thenAnswer(i -> newBatch((CreateMessageBatchOptions) i.getArgument(0)));
     org.mockito.Mockito.doAnswer(i -> {
       send(i.getArgument(0));
       return null;
@@ -135,6 +226,8 @@ final class FakeNamespace {
     when(c.getEntityPath()).thenReturn(entityPath);
     when(c.getFullyQualifiedNamespace()).thenReturn("fake.servicebus.windows.net");
     when(c.createMessageBatch()).thenAnswer(i -> Mono.fromCallable(this::newBatch));
+    when(c.createMessageBatch(any(CreateMessageBatchOptions.class))).thenAnswer(
+        i -> Mono.fromCallable(() -> newBatch((CreateMessageBatchOptions) i.getArgument(0))));
     when(c.sendMessages(any(ServiceBusMessageBatch.class)))
         .thenAnswer(i -> Mono.fromRunnable(() -> send(i.getArgument(0))));
     when(c.scheduleMessage(any(ServiceBusMessage.class), any(OffsetDateTime.class)))
