@@ -97,7 +97,8 @@ public final class ServiceBusTriggerMessage {
    * an {@link Instant} or ISO-8601 text as the worker binds it; null or unreadable is left out):
    * recheck copies then count their age from the original's enqueue time (else from {@code
    * tandem-published-at}) and keep the original's expiry instead of a time-to-live restarted on each
-   * copy. Pass {@code ExpiresAtUtc} only for messages with their own time-to-live.
+   * copy. {@code ExpiresAtUtc} of a message without a TTL of its own (the entity default, year
+   * 9999) is fine: such a copy is sent without one.
    */
   public ServiceBusTriggerMessage withTimes(Object enqueuedTimeUtc, Object expiresAtUtc) {
     ServiceBusTriggerMessage m = new ServiceBusTriggerMessage(body, applicationProperties,

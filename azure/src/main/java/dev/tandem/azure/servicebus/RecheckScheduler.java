@@ -74,6 +74,12 @@ public final class RecheckScheduler {
   /** The default age bound: the store's default record TTL (7 days) minus its default margin. */
   public static final Duration DEFAULT_MAX_AGE = Duration.ofDays(6);
 
+  /**
+   * The longest time-to-live a message can carry on the wire: the AMQP header's ttl is an unsigned
+   * 32-bit count of milliseconds (about 49.7 days).
+   */
+  static final long MAX_WIRE_TTL_MILLIS = 0xFFFF_FFFFL;
+
   private final ServiceBusSenderClient sender;
   private final Duration delay;
   private final int maxRounds;
@@ -225,8 +231,9 @@ public final class RecheckScheduler {
    * @param after when the copy is enqueued, from now
    * @param enqueuedTime the original's enqueue time (trigger metadata {@code EnqueuedTimeUtc}), or
    *     null: the age bound then counts from {@code tandem-published-at}
-   * @param expiresAt the original's expiry (trigger metadata {@code ExpiresAtUtc}) when it has its own
-   *     time-to-live, or null
+   * @param expiresAt the original's expiry (trigger metadata {@code ExpiresAtUtc}), or null; an
+   *     expiry more than 2^32-1 ms (~49.7 days) after the recheck, such as the entity default's year
+   *     9999, counts as no time-to-live of its own (the copy is sent without one)
    * @return the copy's sequence number
    * @throws IllegalArgumentException when the properties carry no {@code tandem-id}
    * @throws LimitExceeded past the bound: no copy scheduled, dead-letter the original
@@ -283,9 +290,15 @@ public final class RecheckScheduler {
           id, source, past);
       throw new LimitExceeded(String.valueOf(id), round, past);
     }
-    if (expiresAt != null) {
+    if (expiresAt != null && Duration.between(at, expiresAt).toMillis() <= MAX_WIRE_TTL_MILLIS) {
       // the copy lives only as long as the original would have: its TTL does not restart each round
       copy.setTimeToLive(Duration.between(at, expiresAt));
+    } else if (expiresAt != null) {
+      // Beyond an AMQP uint of milliseconds (~49.7 days; proton-j refuses it with a
+      // NumberFormatException at send): in practice the entity default TimeSpan.MaxValue (year 9999)
+      // that Functions binds as ExpiresAtUtc for a message without a TTL of its own. No TTL of its
+      // own: the entity's default applies, as it did to the original.
+      copy.setTimeToLive(null);
     } else if (copy.getTimeToLive() != null
         && (copy.getTimeToLive().isZero() || copy.getTimeToLive().isNegative())) {
       // a received header without a ttl reads as zero; sent as zero it would mean "expire at once"
