@@ -244,6 +244,11 @@ public final class OnceProcessor implements AutoCloseable {
     return claimLease;
   }
 
+  /** How often a running handler's claim is renewed (default a third of the claim lease). */
+  public Duration renewEvery() {
+    return renewEvery;
+  }
+
   /**
    * How old a message may be ({@code tandem-published-at}, or a transport's first enqueue time)
    * before it is {@code STALE}: the store's record TTL minus the staleness margin. A transport that

@@ -2,6 +2,7 @@ package dev.tandem.azure.functions;
 
 import com.azure.messaging.servicebus.ServiceBusSenderClient;
 import dev.tandem.azure.servicebus.RecheckScheduler;
+import dev.tandem.azure.servicebus.TandemServiceBusProcessor;
 import dev.tandem.consumer.DeadLetterReason;
 import dev.tandem.consumer.IncomingMessage;
 import dev.tandem.consumer.MessageHandler;
@@ -147,11 +148,12 @@ public final class TandemFunctions {
     this.heartbeats = b.ownership == null ? null
         : new ShardHeartbeats(b.ownership, b.replicationLog, b.shardCount, b.clock, b.probeTimeout,
             b.triggerProbe, b.heldExpiry, registry);
+    this.inProgressRecheckDelay = TandemServiceBusProcessor.checkedInProgressRecheckDelay(
+        b.inProgressRecheckDelay, processor);
     this.recheck = b.recheckSender == null ? null
-        : RecheckScheduler.create(b.recheckSender, b.recheckDelay, b.maxRechecks,
-            processor.staleAfter(), registry, "functions");
-    this.inProgressRecheckDelay = b.inProgressRecheckDelay != null ? b.inProgressRecheckDelay
-        : processor.claimLease().plus(processor.claimLease().dividedBy(10));
+        : RecheckScheduler.create(b.recheckSender, b.recheckDelay,
+            TandemServiceBusProcessor.maxRechecks(b.maxRechecks, processor, b.recheckDelay,
+                inProgressRecheckDelay), processor.staleAfter(), registry, "functions");
   }
 
   /** A new builder. */
@@ -433,7 +435,8 @@ public final class TandemFunctions {
     private ServiceBusSenderClient recheckSender;
     private Duration recheckDelay = Duration.ofSeconds(5);
     private Duration inProgressRecheckDelay;
-    private int maxRechecks = RecheckScheduler.DEFAULT_MAX_ROUNDS;
+    /** 0: derived from the STALE age and the shortest recheck delay. */
+    private int maxRechecks;
     private TandemClock clock = TandemClock.system();
     private MeterRegistry registry;
 
@@ -530,8 +533,9 @@ public final class TandemFunctions {
      */
     public Builder recheckDelay(Duration delay) {
       Objects.requireNonNull(delay, "recheckDelay");
-      if (delay.isNegative()) {
-        throw new IllegalArgumentException("recheckDelay must be >= 0, got " + delay);
+      if (delay.isNegative() || delay.isZero()) {
+        // zero: a copy comes straight back, a tight loop that spends the round bound in moments
+        throw new IllegalArgumentException("recheckDelay must be > 0, got " + delay);
       }
       this.recheckDelay = delay;
       return this;
@@ -545,15 +549,18 @@ public final class TandemFunctions {
      */
     public Builder inProgressRecheckDelay(Duration delay) {
       Objects.requireNonNull(delay, "inProgressRecheckDelay");
-      if (delay.isNegative()) {
-        throw new IllegalArgumentException("inProgressRecheckDelay must be >= 0, got " + delay);
+      if (delay.isNegative() || delay.isZero()) {
+        throw new IllegalArgumentException("inProgressRecheckDelay must be > 0, got " + delay);
       }
       this.inProgressRecheckDelay = delay;
       return this;
     }
 
     /**
-     * The most recheck copies of one message (default {@link RecheckScheduler#DEFAULT_MAX_ROUNDS});
+     * The most recheck copies of one message (default {@link RecheckScheduler#defaultMaxRounds}
+     * of the processor's STALE age at the shorter of the two recheck delays: as many rounds as
+     * reach the STALE age, e.g. about 120,000 of 5 s for 6 days 23 hours, so that the age bound
+     * decides);
      * past it, or when a copy would come back older than the processor's STALE age, the message goes
      * to the processor's dead-letter sink with the reason {@code RECHECK_LIMIT}.
      */

@@ -68,11 +68,24 @@ public final class RecheckScheduler {
    */
   public static final String ORIGIN_PROPERTY = "x-tandem-first-enqueued";
 
-  /** The default bound on the rechecks of one message. */
-  public static final int DEFAULT_MAX_ROUNDS = 1000;
+  /**
+   * The default round bound for copies parked every {@code shortestDelay}: enough rounds to reach
+   * {@code maxAge}, so that the age bound (the consumer's STALE rule) decides in normal operation
+   * and the round bound only stops copies whose age cannot be told (no enqueue time, no publish
+   * time, a clock gone wrong) after about the same wall time. A fixed count would dead-letter a
+   * follower's copy — the one that survives losing a region — long before the owner's records
+   * could be gone (1000 rounds of 5 s are 83 minutes).
+   */
+  public static int defaultMaxRounds(Duration maxAge, Duration shortestDelay) {
+    long rounds = maxAge.toMillis() / Math.max(1, shortestDelay.toMillis()) + 1;
+    return (int) Math.min(Integer.MAX_VALUE, rounds);
+  }
 
-  /** The default age bound: the store's default record TTL (7 days) minus its default margin. */
-  public static final Duration DEFAULT_MAX_AGE = Duration.ofDays(6);
+  /**
+   * The default age bound: the consumer's STALE age with the store's default record TTL (7 days)
+   * and the default staleness margin (a tenth of the TTL, at most 1 hour): 6 days 23 hours.
+   */
+  public static final Duration DEFAULT_MAX_AGE = Duration.ofDays(7).minusHours(1);
 
   /**
    * The longest time-to-live a message can carry on the wire: the AMQP header's ttl is an unsigned
@@ -119,12 +132,15 @@ public final class RecheckScheduler {
   }
 
   /**
-   * A scheduler with the default bounds ({@link #DEFAULT_MAX_ROUNDS}, {@link #DEFAULT_MAX_AGE}); see
-   * {@link #create(ServiceBusSenderClient, Duration, int, Duration, MeterRegistry, String)}.
+   * A scheduler with the default bounds ({@link #DEFAULT_MAX_AGE}, and {@link #defaultMaxRounds}
+   * of it at {@code delay}); see {@link #create(ServiceBusSenderClient, Duration, int, Duration,
+   * MeterRegistry, String)}.
    */
   public static RecheckScheduler create(ServiceBusSenderClient sender, Duration delay,
       MeterRegistry registry, String source) {
-    return create(sender, delay, DEFAULT_MAX_ROUNDS, DEFAULT_MAX_AGE, registry, source);
+    Objects.requireNonNull(delay, "delay");
+    return create(sender, delay, defaultMaxRounds(DEFAULT_MAX_AGE, delay), DEFAULT_MAX_AGE,
+        registry, source);
   }
 
   /**
@@ -132,9 +148,10 @@ public final class RecheckScheduler {
    * a topic subscription, a queue that subscription's consumer also reads (see the class doc), in
    * this region's namespace.
    *
-   * @param delay when a follower's copy is enqueued, from now: about a takeover's time or the owner's
-   *     p99 processing time, well below the idempotency records' TTL
-   * @param maxRounds the most rechecks of one message (its copies are dead-lettered past it)
+   * @param delay when a follower's copy is enqueued, from now (> 0): about a takeover's time or the
+   *     owner's p99 processing time, well below the idempotency records' TTL
+   * @param maxRounds the most rechecks of one message (its copies are dead-lettered past it); see
+   *     {@link #defaultMaxRounds}
    * @param maxAge the oldest a copy may be when it comes back, counted from the original's first
    *     enqueue: the consumer's STALE age ({@code OnceProcessor.staleAfter()}) or less
    * @param source the {@code source} tag of the metrics (e.g. {@code processor}, {@code functions})
@@ -146,8 +163,9 @@ public final class RecheckScheduler {
     Objects.requireNonNull(maxAge, "maxAge");
     Objects.requireNonNull(registry, "registry");
     Objects.requireNonNull(source, "source");
-    if (delay.isNegative()) {
-      throw new IllegalArgumentException("recheck delay must be >= 0, got " + delay);
+    if (delay.isNegative() || delay.isZero()) {
+      // zero would recheck in a tight loop and spend the round bound in moments
+      throw new IllegalArgumentException("recheck delay must be > 0, got " + delay);
     }
     if (maxRounds < 1) {
       throw new IllegalArgumentException("maxRounds must be >= 1, got " + maxRounds);
