@@ -244,6 +244,11 @@ public final class OnceProcessor implements AutoCloseable {
     return claimLease;
   }
 
+  /** Where dead letters go (a wrapper checks it suits its transport). */
+  public DeadLetterSink deadLetterSink() {
+    return deadLetterSink;
+  }
+
   /** How often a running handler's claim is renewed (default a third of the claim lease). */
   public Duration renewEvery() {
     return renewEvery;

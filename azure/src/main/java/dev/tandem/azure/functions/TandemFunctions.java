@@ -638,6 +638,18 @@ public final class TandemFunctions {
         }
         p = processorBuilder.build();
       }
+      if (p.deadLetterSink() == TandemServiceBusProcessor.settlementDeadLetterSink()) {
+        // A function's trigger completes or retries; it never settles into the Service Bus
+        // dead-letter queue: with that no-op sink every dead letter (RECHECK_LIMIT, STALE, a
+        // handler past its attempts) would be dropped without a trace.
+        if (processorBuilder != null) {
+          p.close();
+        }
+        throw new IllegalStateException("the processor's dead-letter sink is "
+            + "TandemServiceBusProcessor.settlementDeadLetterSink(), which stores nothing: a "
+            + "function cannot dead-letter by settlement, so its dead letters would be lost; "
+            + "configure a sink that stores them (e.g. KafkaDeadLetterSink)");
+      }
       return new TandemFunctions(this, p);
     }
   }

@@ -173,11 +173,16 @@ public final class TandemServiceBusProcessor {
    * dead letter is stored by settling the message into the entity's dead-letter sub-queue, which the
    * wrapper does right after the outcome (with the reason and description); the sink itself has
    * nothing to store. If that settlement fails (lock lost), the redelivered copy finds the id
-   * DEAD_LETTERED and is dead-lettered then.
+   * DEAD_LETTERED and is dead-lettered then. For this wrapper only: {@code TandemFunctions} refuses
+   * it (a function cannot settle into the dead-letter queue, so its dead letters would be lost).
    */
   public static DeadLetterSink settlementDeadLetterSink() {
-    return letter -> CompletableFuture.completedFuture(null);
+    return SETTLEMENT_SINK;
   }
+
+  /** One instance, so that a wrapper that cannot settle (Functions) can refuse it. */
+  private static final DeadLetterSink SETTLEMENT_SINK =
+      letter -> CompletableFuture.completedFuture(null);
 
   /** The {@code processMessage} callback of a {@code ServiceBusProcessorClient}. */
   public Consumer<ServiceBusReceivedMessageContext> processMessage(MessageHandler handler) {
