@@ -218,6 +218,33 @@ class ServiceBusRecheckRoutingAndBoundsTest {
     double rounds = meters.get("tandem.servicebus.recheck.round").summary().max();
     assertTrue(rounds <= 5, "at most 1500/300 rounds, got " + rounds);
     assertEquals(List.of(), runs);
+    // How it ended depends on timing: the last copy is visible for less than one delay before the
+    // original's expiry; received in that window it is refused (RECHECK_LIMIT), else it expired.
+    // Either way nothing else: the deterministic RECHECK_LIMIT case is the next test.
+    assertTrue(queue.deadLetters.stream().allMatch(d -> d.reason().equals("RECHECK_LIMIT")),
+        queue.deadLetters.toString());
+    assertEquals(1, queue.deadLetters.size() + queue.expiredMessageIds.size(),
+        "the last copy either dead-lettered RECHECK_LIMIT or expired: " + queue.deadLetters
+        + " / expired " + queue.expiredMessageIds);
+  }
+
+  @Test
+  void aCopyWhoseOriginalExpiresBeforeItsRecheckIsDeadLetteredRecheckLimit() {
+    FakeServiceBus.Entity queue = namespace.queue("orders", 10, LOCK);
+    ServiceBusSenderClient sender = namespace.sender("orders");
+    TandemServiceBusProcessor once = follower(sender, Duration.ofSeconds(30));
+    ServiceBusMessage original = published(TandemIds.newId(), System.currentTimeMillis());
+    original.setTimeToLive(Duration.ofSeconds(10)); // ends before the recheck 30 s from now
+    sender.sendMessage(original);
+
+    once.processMessage(ctx -> runs.add(ctx.id())).accept(queue.receive().orElseThrow().context());
+
+    assertEquals(0, queue.size(), "no copy parked past the original's expiry: "
+        + queue.propertiesInEntity());
+    assertEquals(1, queue.deadLetters.size());
+    assertEquals("RECHECK_LIMIT", queue.deadLetters.get(0).reason());
+    assertTrue(queue.deadLetters.get(0).description().contains("time-to-live"),
+        queue.deadLetters.get(0).description());
   }
 
   @Test
