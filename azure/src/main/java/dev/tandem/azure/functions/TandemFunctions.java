@@ -15,6 +15,7 @@ import dev.tandem.core.TandemClock;
 import dev.tandem.core.TandemHeaders;
 import dev.tandem.store.Phase;
 import dev.tandem.store.replication.ReplicationLog;
+import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
@@ -77,11 +78,16 @@ import java.util.function.IntToLongFunction;
  *       Builder#inProgressRecheckDelay}, default the claim lease plus a tenth) and the function
  *       returns: waiting costs no delivery attempt. A claim nobody renews expires within one claim
  *       lease and the copy then re-claims it (a possible re-run, reported); a live holder renews it
- *       and the copy waits another round;
+ *       and the copy waits another round. Counted in {@code tandem.functions.servicebus.parked}
+ *       tagged {@code reason=in-progress} (a follower's parked copies: {@code reason=follower});
+ *       on a session-enabled entity the copy goes to the back of its session (see the README);
  *   <li>a recheck copy past its bound (rounds, age against the processor's STALE age, or the
  *       original's time-to-live) → sent to the processor's {@code DeadLetterSink} with the reason
  *       {@code RECHECK_LIMIT} and the function returns (WARN log, {@code
- *       tandem.servicebus.rechecks{outcome=limit}});
+ *       tandem.servicebus.rechecks{outcome=limit}}) — not to the Service Bus dead-letter queue,
+ *       which a function cannot settle into; hence {@code
+ *       TandemServiceBusProcessor.settlementDeadLetterSink()} is refused here. If the sink fails,
+ *       {@link RetryLaterException} (the trigger retries);
  *   <li>the same without a recheck (Kafka and Event Hubs triggers, or no recheck sender), or the
  *       handler failed → throws {@link RetryLaterException}, so the trigger retries it (a Service Bus
  *       retry counts toward {@code MaxDeliveryCount}; Kafka and Event Hubs triggers retry by their
@@ -137,6 +143,10 @@ public final class TandemFunctions {
   /** Null without {@link Builder#recheckSender}: a Service Bus follower then retries too. */
   private final RecheckScheduler recheck;
   private final Duration inProgressRecheckDelay;
+  /** Copies parked because the owner had not settled the id (a follower's). */
+  private final Counter parkedFollower;
+  /** Copies parked because another claim of the id was in progress (a crashed invocation's). */
+  private final Counter parkedInProgress;
 
   private TandemFunctions(Builder b, OnceProcessor processor) {
     MeterRegistry registry = b.registry != null ? b.registry : new SimpleMeterRegistry();
@@ -154,6 +164,13 @@ public final class TandemFunctions {
         : RecheckScheduler.create(b.recheckSender, b.recheckDelay,
             TandemServiceBusProcessor.maxRechecks(b.maxRechecks, processor, b.recheckDelay,
                 inProgressRecheckDelay), processor.staleAfter(), registry, "functions");
+    this.parkedFollower = Counter.builder("tandem.functions.servicebus.parked")
+        .tag("reason", "follower")
+        .description("Service Bus copies a follower parked as recheck copies").register(registry);
+    this.parkedInProgress = Counter.builder("tandem.functions.servicebus.parked")
+        .tag("reason", "in-progress")
+        .description("Service Bus copies parked for another claim's lease (a crashed or timed-out "
+            + "invocation)").register(registry);
   }
 
   /** A new builder. */
@@ -271,6 +288,8 @@ public final class TandemFunctions {
       recheck.schedule(message.body(), properties, message.sessionId(), message.correlationId(),
           message.contentType(), message.subject(), after, message.enqueuedTime(),
           message.expiresAt());
+      (r.reason() == Outcome.RetryReason.IN_PROGRESS ? parkedInProgress : parkedFollower)
+          .increment();
     } catch (RecheckScheduler.LimitExceeded e) {
       Outcome dead = processor.deadLetterCopy(incoming, DeadLetterReason.RECHECK_LIMIT,
           e.getMessage());

@@ -203,6 +203,10 @@ class ServiceBusInProgressTest {
         + queue.lockExpiries.get() + " lock expiries");
     assertEquals(1.0, meters.get("tandem.servicebus.rechecks").tag("outcome", "scheduled")
         .counter().count(), "the redelivered copy was parked once, for the claim's lease");
+    assertEquals(1.0, meters.get("tandem.functions.servicebus.parked").tag("reason", "in-progress")
+        .counter().count(), "counted as an in-progress park, not a follower's");
+    assertEquals(0.0, meters.get("tandem.functions.servicebus.parked").tag("reason", "follower")
+        .counter().count());
   }
 
   @Test
