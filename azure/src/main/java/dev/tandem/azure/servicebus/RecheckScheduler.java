@@ -19,8 +19,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Parks a follower's Service Bus copy on the broker as a <b>recheck copy</b>: a new message to the
- * same entity, enqueued {@code delay} from now, under a new {@code MessageId} (so the entity's
+ * Parks a Service Bus copy on the broker as a <b>recheck copy</b> — a follower's copy the owner has
+ * not settled yet, or a copy whose id another claim holds (a crashed or timed-out invocation's,
+ * waiting for its lease): a new message to the recheck entity (the queue it came from, or for a
+ * subscription its own recheck queue, see below), enqueued {@code delay} (or the given {@code
+ * after}) from now, under a new {@code MessageId} (so the entity's
  * duplicate detection does not eat it) with the {@code tandem-id}, the rest of the envelope, the
  * body and every other application property unchanged, and {@link #RECHECK_PROPERTY} counting the
  * rechecks. The caller completes the original only after {@link #schedule} returned: the copy is then
@@ -45,6 +48,16 @@ import org.slf4j.LoggerFactory;
  * records it is checked against), or when the original's own time-to-live ends before the recheck.
  * The copy's time-to-live is what remains of the original's (it does not restart each round). The
  * caller dead-letters a refused copy with the reason {@code RECHECK_LIMIT}.
+ *
+ * <p>Upgrading from a version whose Javadoc said to send a subscription's copies to its topic: a
+ * processor configured with {@code recheckSender(topic)} now gets {@link Misrouted} and abandons
+ * the message (the old follower behaviour, no copy to every subscription); configure the
+ * subscription's own recheck queue. The {@code schedule} methods now also throw {@link
+ * LimitExceeded} past the bound (a {@code RuntimeException}: callers that caught
+ * {@code RuntimeException} as "the sender failed, keep the original" must dead-letter it instead).
+ *
+ * <p>Sessions: a parked copy is enqueued at the back of its session, behind messages that arrived
+ * meanwhile (see the README, "Recheck copies").
  *
  * <p>Shared by {@link TandemServiceBusProcessor} (a received SDK message) and {@code
  * TandemFunctions} (a Service Bus trigger's body and metadata); applications configure it through
@@ -195,7 +208,8 @@ public final class RecheckScheduler {
    * Schedules the recheck copy of a message received through the SDK, {@link #delay()} from now.
    *
    * @return the copy's sequence number
-   * @throws LimitExceeded past the bound: no copy scheduled, dead-letter the original
+   * @throws LimitExceeded past the bound (rounds, age, or the original's time-to-live): no copy
+   *     scheduled, dead-letter the original with the reason {@code RECHECK_LIMIT}
    * @throws RuntimeException the sender's failure: no copy is on the broker, keep the original
    */
   public long schedule(ServiceBusReceivedMessage original) {
@@ -232,6 +246,8 @@ public final class RecheckScheduler {
    * Schedules the recheck copy of a message known by its parts, as a Service Bus trigger hands them
    * to a function, {@link #delay()} from now.
    *
+   * @throws LimitExceeded past the bound (rounds, age, or the original's time-to-live): no copy
+   *     scheduled, dead-letter the original with the reason {@code RECHECK_LIMIT}
    * @see #schedule(byte[], Map, String, String, String, String, Duration, OffsetDateTime,
    *     OffsetDateTime)
    */
