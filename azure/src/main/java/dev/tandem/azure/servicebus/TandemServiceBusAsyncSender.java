@@ -93,7 +93,7 @@ public final class TandemServiceBusAsyncSender implements AutoCloseable {
   /** Cancels by persisted sequence numbers; see {@link #cancelScheduledMessage(ScheduledMessage)}. */
   public Mono<Void> cancelScheduledMessage(String id, Map<RegionId, Long> sequenceNumbers) {
     Objects.requireNonNull(sequenceNumbers, "sequenceNumbers");
-    return Mono.defer(() -> awaitAll(id, fanOut.cancel(sequenceNumbers)));
+    return Mono.defer(() -> awaitAll(id, fanOut.cancel(id, sequenceNumbers)));
   }
 
   private static Mono<Void> awaitAll(String id, Map<RegionId, CompletableFuture<Void>> perRegion) {

@@ -309,6 +309,38 @@ public final class FakeServiceBus {
       }
     }
 
+    /**
+     * A receiver client of this entity that only peeks ({@code peekMessages(max, fromSequence)}:
+     * active and scheduled messages in sequence order, with their state, as the service lists
+     * them); any other call fails.
+     */
+    public com.azure.messaging.servicebus.ServiceBusReceiverClient peekReceiver() {
+      com.azure.messaging.servicebus.ServiceBusReceiverClient r =
+          mock(com.azure.messaging.servicebus.ServiceBusReceiverClient.class, i -> {
+            throw new UnsupportedOperationException("the peek receiver only peeks: "
+                + i.getMethod().getName());
+          });
+      doAnswer(i -> com.azure.core.util.IterableStream.of(peek(i.getArgument(1),
+          i.getArgument(0)))).when(r).peekMessages(org.mockito.ArgumentMatchers.anyInt(),
+          anyLong());
+      return r;
+    }
+
+    synchronized List<ServiceBusReceivedMessage> peek(long fromSequence, int max) {
+      long now = System.currentTimeMillis();
+      sweep(now);
+      return messages.stream().filter(m -> m.sequenceNumber >= fromSequence)
+          .sorted(java.util.Comparator.comparingLong(m -> m.sequenceNumber)).limit(max)
+          .map(m -> SdkWire.peeked(m.wire, m.sequenceNumber, m.enqueuedAt, m.enqueuedAt > now))
+          .toList();
+    }
+
+    /** Messages scheduled and not enqueued yet. */
+    public synchronized int scheduledCount() {
+      long now = System.currentTimeMillis();
+      return (int) messages.stream().filter(m -> m.enqueuedAt > now).count();
+    }
+
     /** Locks and delivers the first available message, if any. */
     public synchronized Optional<Delivery> receive() {
       long now = System.currentTimeMillis();
