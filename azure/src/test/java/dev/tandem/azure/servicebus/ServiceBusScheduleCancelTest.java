@@ -151,4 +151,31 @@ class ServiceBusScheduleCancelTest {
 
     assertEquals(1, queue.scheduledCount(), "only " + other + " is left");
   }
+
+  @Test
+  void theSendersCancelPeeksEachRegionsQueueWhenConfigured(
+      @org.junit.jupiter.api.io.TempDir java.nio.file.Path spool) {
+    FakeServiceBus other = new FakeServiceBus();
+    FakeServiceBus.Entity queueB = other.queue("orders", 10, Duration.ofSeconds(30));
+    RegionId b = RegionId.of("region-b");
+    try (TandemServiceBusSender sender = TandemServiceBusSender.builder()
+        .region(REGION, client).region(b, other.sender("orders"))
+        .scheduledMessagesPeek(REGION, queue.peekReceiver())
+        .scheduledMessagesPeek(b, queueB.peekReceiver())
+        .shardCount(4).meterRegistry(registry).closeClients(false)
+        .publisher(p -> p.spoolDirectory(spool)).build()) {
+      ServiceBusMessage m = new ServiceBusMessage("reminder");
+      ScheduledMessage s = sender.scheduleMessage(m,
+          OffsetDateTime.now(ZoneOffset.UTC).plusMinutes(10));
+      // what a lost-answer attempt left in A: the same MessageId, a sequence number never reported
+      client.scheduleMessage(new ServiceBusMessage("reminder").setMessageId(s.id()),
+          OffsetDateTime.now(ZoneOffset.UTC).plusMinutes(10));
+      assertEquals(2, queue.scheduledCount());
+
+      sender.cancelScheduledMessage(s);
+
+      assertEquals(0, queue.scheduledCount(), "both copies in A cancelled");
+      assertEquals(0, queueB.scheduledCount(), "B's copy cancelled");
+    }
+  }
 }
