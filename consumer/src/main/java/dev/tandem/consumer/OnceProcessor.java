@@ -244,6 +244,16 @@ public final class OnceProcessor implements AutoCloseable {
     return claimLease;
   }
 
+  /** Where dead letters go (a wrapper checks it suits its transport). */
+  public DeadLetterSink deadLetterSink() {
+    return deadLetterSink;
+  }
+
+  /** How often a running handler's claim is renewed (default a third of the claim lease). */
+  public Duration renewEvery() {
+    return renewEvery;
+  }
+
   /**
    * How old a message may be ({@code tandem-published-at}, or a transport's first enqueue time)
    * before it is {@code STALE}: the store's record TTL minus the staleness margin. A transport that

@@ -38,11 +38,20 @@ public final class ServiceBusTriggerMessage {
   private final String correlationId;
   private final String contentType;
   private final String subject;
-  private OffsetDateTime enqueuedTime;
-  private OffsetDateTime expiresAt;
+  private final OffsetDateTime enqueuedTime;
+  private final OffsetDateTime expiresAt;
 
   private ServiceBusTriggerMessage(byte[] body, Object applicationProperties, int deliveryCount,
       String sessionId, String correlationId, String contentType, String subject) {
+    this(body, applicationProperties, deliveryCount, sessionId, correlationId, contentType, subject,
+        null, null);
+  }
+
+  private ServiceBusTriggerMessage(byte[] body, Object applicationProperties, int deliveryCount,
+      String sessionId, String correlationId, String contentType, String subject,
+      OffsetDateTime enqueuedTime, OffsetDateTime expiresAt) {
+    this.enqueuedTime = enqueuedTime;
+    this.expiresAt = expiresAt;
     this.body = body;
     this.applicationProperties = applicationProperties;
     this.deliveryCount = deliveryCount;
@@ -75,21 +84,15 @@ public final class ServiceBusTriggerMessage {
 
   /** With the {@code SessionId} metadata: a session-enabled entity refuses a copy without it. */
   public ServiceBusTriggerMessage withSessionId(String sessionId) {
-    return timesOnto(new ServiceBusTriggerMessage(body, applicationProperties, deliveryCount,
-        sessionId, correlationId, contentType, subject));
+    return new ServiceBusTriggerMessage(body, applicationProperties, deliveryCount, sessionId,
+        correlationId, contentType, subject, enqueuedTime, expiresAt);
   }
 
   /** With the {@code CorrelationId}, {@code ContentType} and {@code Subject} metadata, copied too. */
   public ServiceBusTriggerMessage withSystemProperties(String correlationId, String contentType,
       String subject) {
-    return timesOnto(new ServiceBusTriggerMessage(body, applicationProperties, deliveryCount,
-        sessionId, correlationId, contentType, subject));
-  }
-
-  private ServiceBusTriggerMessage timesOnto(ServiceBusTriggerMessage m) {
-    m.enqueuedTime = enqueuedTime;
-    m.expiresAt = expiresAt;
-    return m;
+    return new ServiceBusTriggerMessage(body, applicationProperties, deliveryCount, sessionId,
+        correlationId, contentType, subject, enqueuedTime, expiresAt);
   }
 
   /**
@@ -97,15 +100,12 @@ public final class ServiceBusTriggerMessage {
    * an {@link Instant} or ISO-8601 text as the worker binds it; null or unreadable is left out):
    * recheck copies then count their age from the original's enqueue time (else from {@code
    * tandem-published-at}) and keep the original's expiry instead of a time-to-live restarted on each
-   * copy. Pass {@code ExpiresAtUtc} only for messages with their own time-to-live.
+   * copy. {@code ExpiresAtUtc} of a message without a TTL of its own (the entity default, year
+   * 9999) is fine: such a copy is sent without one.
    */
   public ServiceBusTriggerMessage withTimes(Object enqueuedTimeUtc, Object expiresAtUtc) {
-    ServiceBusTriggerMessage m = new ServiceBusTriggerMessage(body, applicationProperties,
-        deliveryCount, sessionId, correlationId, contentType, subject);
-    // set once, before the message is handed on (the with... methods copy it)
-    m.enqueuedTime = time(enqueuedTimeUtc);
-    m.expiresAt = time(expiresAtUtc);
-    return m;
+    return new ServiceBusTriggerMessage(body, applicationProperties, deliveryCount, sessionId,
+        correlationId, contentType, subject, time(enqueuedTimeUtc), time(expiresAtUtc));
   }
 
   private static OffsetDateTime time(Object value) {

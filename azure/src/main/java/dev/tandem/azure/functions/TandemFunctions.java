@@ -2,6 +2,7 @@ package dev.tandem.azure.functions;
 
 import com.azure.messaging.servicebus.ServiceBusSenderClient;
 import dev.tandem.azure.servicebus.RecheckScheduler;
+import dev.tandem.azure.servicebus.TandemServiceBusProcessor;
 import dev.tandem.consumer.DeadLetterReason;
 import dev.tandem.consumer.IncomingMessage;
 import dev.tandem.consumer.MessageHandler;
@@ -16,6 +17,7 @@ import dev.tandem.core.TandemClock;
 import dev.tandem.core.TandemHeaders;
 import dev.tandem.store.Phase;
 import dev.tandem.store.replication.ReplicationLog;
+import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
@@ -81,11 +83,16 @@ import java.util.logging.Logger;
  *       Builder#inProgressRecheckDelay}, default the claim lease plus a tenth) and the function
  *       returns: waiting costs no delivery attempt. A claim nobody renews expires within one claim
  *       lease and the copy then re-claims it (a possible re-run, reported); a live holder renews it
- *       and the copy waits another round;
+ *       and the copy waits another round. Counted in {@code tandem.functions.servicebus.parked}
+ *       tagged {@code reason=in-progress} (a follower's parked copies: {@code reason=follower});
+ *       on a session-enabled entity the copy goes to the back of its session (see the README);
  *   <li>a recheck copy past its bound (rounds, age against the processor's STALE age, or the
  *       original's time-to-live) → sent to the processor's {@code DeadLetterSink} with the reason
  *       {@code RECHECK_LIMIT} and the function returns (WARN log, {@code
- *       tandem.servicebus.rechecks{outcome=limit}});
+ *       tandem.servicebus.rechecks{outcome=limit}}) — not to the Service Bus dead-letter queue,
+ *       which a function cannot settle into; hence {@code
+ *       TandemServiceBusProcessor.settlementDeadLetterSink()} is refused here. If the sink fails,
+ *       {@link RetryLaterException} (the trigger retries);
  *   <li>the same without a recheck (Kafka and Event Hubs triggers, or no recheck sender), or the
  *       handler failed → throws {@link RetryLaterException}, so the trigger retries it (a Service Bus
  *       retry counts toward {@code MaxDeliveryCount}; Kafka and Event Hubs triggers retry by their
@@ -156,6 +163,10 @@ public final class TandemFunctions {
   private final Duration inProgressRecheckDelay;
   /** What the start-up check of {@link Builder#kafkaFunctions} found (empty without it). */
   private final List<KafkaTriggerRetryCheck.Finding> startupFindings;
+  /** Copies parked because the owner had not settled the id (a follower's). */
+  private final Counter parkedFollower;
+  /** Copies parked because another claim of the id was in progress (a crashed invocation's). */
+  private final Counter parkedInProgress;
 
   private TandemFunctions(Builder b, OnceProcessor processor) {
     MeterRegistry registry = b.registry != null ? b.registry : new SimpleMeterRegistry();
@@ -169,14 +180,22 @@ public final class TandemFunctions {
     this.heartbeats = b.ownership == null ? null
         : new ShardHeartbeats(b.ownership, b.replicationLog, b.shardCount, b.clock, b.probeTimeout,
             probes, b.heldExpiry, registry);
+    this.inProgressRecheckDelay = TandemServiceBusProcessor.checkedInProgressRecheckDelay(
+        b.inProgressRecheckDelay, processor);
     this.recheck = b.recheckSender == null ? null
-        : RecheckScheduler.create(b.recheckSender, b.recheckDelay, b.maxRechecks,
-            processor.staleAfter(), registry, "functions");
+        : RecheckScheduler.create(b.recheckSender, b.recheckDelay,
+            TandemServiceBusProcessor.maxRechecks(b.maxRechecks, processor, b.recheckDelay,
+                inProgressRecheckDelay), processor.staleAfter(), registry, "functions");
     this.startupFindings = b.kafkaFunctionClasses.isEmpty() ? List.of()
         : KafkaTriggerRetryCheck.atStartup(b.kafkaFunctionClasses, b.kafkaTakeoverTime, registry,
             processor.owner().region().name(), b.kafkaCheckEnv);
-    this.inProgressRecheckDelay = b.inProgressRecheckDelay != null ? b.inProgressRecheckDelay
-        : processor.claimLease().plus(processor.claimLease().dividedBy(10));
+    this.parkedFollower = Counter.builder("tandem.functions.servicebus.parked")
+        .tag("reason", "follower")
+        .description("Service Bus copies a follower parked as recheck copies").register(registry);
+    this.parkedInProgress = Counter.builder("tandem.functions.servicebus.parked")
+        .tag("reason", "in-progress")
+        .description("Service Bus copies parked for another claim's lease (a crashed or timed-out "
+            + "invocation)").register(registry);
   }
 
   /**
@@ -343,6 +362,8 @@ public final class TandemFunctions {
       recheck.schedule(message.body(), properties, message.sessionId(), message.correlationId(),
           message.contentType(), message.subject(), after, message.enqueuedTime(),
           message.expiresAt());
+      (r.reason() == Outcome.RetryReason.IN_PROGRESS ? parkedInProgress : parkedFollower)
+          .increment();
     } catch (RecheckScheduler.LimitExceeded e) {
       Outcome dead = processor.deadLetterCopy(incoming, DeadLetterReason.RECHECK_LIMIT,
           e.getMessage());
@@ -534,7 +555,8 @@ public final class TandemFunctions {
     private ServiceBusSenderClient recheckSender;
     private Duration recheckDelay = Duration.ofSeconds(5);
     private Duration inProgressRecheckDelay;
-    private int maxRechecks = RecheckScheduler.DEFAULT_MAX_ROUNDS;
+    /** 0: derived from the STALE age and the shortest recheck delay. */
+    private int maxRechecks;
     private TandemClock clock = TandemClock.system();
     private MeterRegistry registry;
     private List<Class<?>> kafkaFunctionClasses = List.of();
@@ -708,8 +730,9 @@ public final class TandemFunctions {
      */
     public Builder recheckDelay(Duration delay) {
       Objects.requireNonNull(delay, "recheckDelay");
-      if (delay.isNegative()) {
-        throw new IllegalArgumentException("recheckDelay must be >= 0, got " + delay);
+      if (delay.isNegative() || delay.isZero()) {
+        // zero: a copy comes straight back, a tight loop that spends the round bound in moments
+        throw new IllegalArgumentException("recheckDelay must be > 0, got " + delay);
       }
       this.recheckDelay = delay;
       return this;
@@ -723,15 +746,18 @@ public final class TandemFunctions {
      */
     public Builder inProgressRecheckDelay(Duration delay) {
       Objects.requireNonNull(delay, "inProgressRecheckDelay");
-      if (delay.isNegative()) {
-        throw new IllegalArgumentException("inProgressRecheckDelay must be >= 0, got " + delay);
+      if (delay.isNegative() || delay.isZero()) {
+        throw new IllegalArgumentException("inProgressRecheckDelay must be > 0, got " + delay);
       }
       this.inProgressRecheckDelay = delay;
       return this;
     }
 
     /**
-     * The most recheck copies of one message (default {@link RecheckScheduler#DEFAULT_MAX_ROUNDS});
+     * The most recheck copies of one message (default {@link RecheckScheduler#defaultMaxRounds}
+     * of the processor's STALE age at the shorter of the two recheck delays: as many rounds as
+     * reach the STALE age, e.g. about 120,000 of 5 s for 6 days 23 hours, so that the age bound
+     * decides);
      * past it, or when a copy would come back older than the processor's STALE age, the message goes
      * to the processor's dead-letter sink with the reason {@code RECHECK_LIMIT}.
      */
@@ -808,6 +834,18 @@ public final class TandemFunctions {
           processorBuilder.fence(ownership.fence());
         }
         p = processorBuilder.build();
+      }
+      if (p.deadLetterSink() == TandemServiceBusProcessor.settlementDeadLetterSink()) {
+        // A function's trigger completes or retries; it never settles into the Service Bus
+        // dead-letter queue: with that no-op sink every dead letter (RECHECK_LIMIT, STALE, a
+        // handler past its attempts) would be dropped without a trace.
+        if (processorBuilder != null) {
+          p.close();
+        }
+        throw new IllegalStateException("the processor's dead-letter sink is "
+            + "TandemServiceBusProcessor.settlementDeadLetterSink(), which stores nothing: a "
+            + "function cannot dead-letter by settlement, so its dead letters would be lost; "
+            + "configure a sink that stores them (e.g. KafkaDeadLetterSink)");
       }
       return new TandemFunctions(this, p);
     }

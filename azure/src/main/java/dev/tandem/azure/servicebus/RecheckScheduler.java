@@ -19,8 +19,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Parks a follower's Service Bus copy on the broker as a <b>recheck copy</b>: a new message to the
- * same entity, enqueued {@code delay} from now, under a new {@code MessageId} (so the entity's
+ * Parks a Service Bus copy on the broker as a <b>recheck copy</b> — a follower's copy the owner has
+ * not settled yet, or a copy whose id another claim holds (a crashed or timed-out invocation's,
+ * waiting for its lease): a new message to the recheck entity (the queue it came from, or for a
+ * subscription its own recheck queue, see below), enqueued {@code delay} (or the given {@code
+ * after}) from now, under a new {@code MessageId} (so the entity's
  * duplicate detection does not eat it) with the {@code tandem-id}, the rest of the envelope, the
  * body and every other application property unchanged, and {@link #RECHECK_PROPERTY} counting the
  * rechecks. The caller completes the original only after {@link #schedule} returned: the copy is then
@@ -46,6 +49,16 @@ import org.slf4j.LoggerFactory;
  * The copy's time-to-live is what remains of the original's (it does not restart each round). The
  * caller dead-letters a refused copy with the reason {@code RECHECK_LIMIT}.
  *
+ * <p>Upgrading from a version whose Javadoc said to send a subscription's copies to its topic: a
+ * processor configured with {@code recheckSender(topic)} now gets {@link Misrouted} and abandons
+ * the message (the old follower behaviour, no copy to every subscription); configure the
+ * subscription's own recheck queue. The {@code schedule} methods now also throw {@link
+ * LimitExceeded} past the bound (a {@code RuntimeException}: callers that caught
+ * {@code RuntimeException} as "the sender failed, keep the original" must dead-letter it instead).
+ *
+ * <p>Sessions: a parked copy is enqueued at the back of its session, behind messages that arrived
+ * meanwhile (see the README, "Recheck copies").
+ *
  * <p>Shared by {@link TandemServiceBusProcessor} (a received SDK message) and {@code
  * TandemFunctions} (a Service Bus trigger's body and metadata); applications configure it through
  * their {@code recheckSender(...)} and need not use it directly.
@@ -68,11 +81,30 @@ public final class RecheckScheduler {
    */
   public static final String ORIGIN_PROPERTY = "x-tandem-first-enqueued";
 
-  /** The default bound on the rechecks of one message. */
-  public static final int DEFAULT_MAX_ROUNDS = 1000;
+  /**
+   * The default round bound for copies parked every {@code shortestDelay}: enough rounds to reach
+   * {@code maxAge}, so that the age bound (the consumer's STALE rule) decides in normal operation
+   * and the round bound only stops copies whose age cannot be told (no enqueue time, no publish
+   * time, a clock gone wrong) after about the same wall time. A fixed count would dead-letter a
+   * follower's copy — the one that survives losing a region — long before the owner's records
+   * could be gone (1000 rounds of 5 s are 83 minutes).
+   */
+  public static int defaultMaxRounds(Duration maxAge, Duration shortestDelay) {
+    long rounds = maxAge.toMillis() / Math.max(1, shortestDelay.toMillis()) + 1;
+    return (int) Math.min(Integer.MAX_VALUE, rounds);
+  }
 
-  /** The default age bound: the store's default record TTL (7 days) minus its default margin. */
-  public static final Duration DEFAULT_MAX_AGE = Duration.ofDays(6);
+  /**
+   * The default age bound: the consumer's STALE age with the store's default record TTL (7 days)
+   * and the default staleness margin (a tenth of the TTL, at most 1 hour): 6 days 23 hours.
+   */
+  public static final Duration DEFAULT_MAX_AGE = Duration.ofDays(7).minusHours(1);
+
+  /**
+   * The longest time-to-live a message can carry on the wire: the AMQP header's ttl is an unsigned
+   * 32-bit count of milliseconds (about 49.7 days).
+   */
+  static final long MAX_WIRE_TTL_MILLIS = 0xFFFF_FFFFL;
 
   private final ServiceBusSenderClient sender;
   private final Duration delay;
@@ -113,12 +145,15 @@ public final class RecheckScheduler {
   }
 
   /**
-   * A scheduler with the default bounds ({@link #DEFAULT_MAX_ROUNDS}, {@link #DEFAULT_MAX_AGE}); see
-   * {@link #create(ServiceBusSenderClient, Duration, int, Duration, MeterRegistry, String)}.
+   * A scheduler with the default bounds ({@link #DEFAULT_MAX_AGE}, and {@link #defaultMaxRounds}
+   * of it at {@code delay}); see {@link #create(ServiceBusSenderClient, Duration, int, Duration,
+   * MeterRegistry, String)}.
    */
   public static RecheckScheduler create(ServiceBusSenderClient sender, Duration delay,
       MeterRegistry registry, String source) {
-    return create(sender, delay, DEFAULT_MAX_ROUNDS, DEFAULT_MAX_AGE, registry, source);
+    Objects.requireNonNull(delay, "delay");
+    return create(sender, delay, defaultMaxRounds(DEFAULT_MAX_AGE, delay), DEFAULT_MAX_AGE,
+        registry, source);
   }
 
   /**
@@ -126,9 +161,10 @@ public final class RecheckScheduler {
    * a topic subscription, a queue that subscription's consumer also reads (see the class doc), in
    * this region's namespace.
    *
-   * @param delay when a follower's copy is enqueued, from now: about a takeover's time or the owner's
-   *     p99 processing time, well below the idempotency records' TTL
-   * @param maxRounds the most rechecks of one message (its copies are dead-lettered past it)
+   * @param delay when a follower's copy is enqueued, from now (> 0): about a takeover's time or the
+   *     owner's p99 processing time, well below the idempotency records' TTL
+   * @param maxRounds the most rechecks of one message (its copies are dead-lettered past it); see
+   *     {@link #defaultMaxRounds}
    * @param maxAge the oldest a copy may be when it comes back, counted from the original's first
    *     enqueue: the consumer's STALE age ({@code OnceProcessor.staleAfter()}) or less
    * @param source the {@code source} tag of the metrics (e.g. {@code processor}, {@code functions})
@@ -140,8 +176,9 @@ public final class RecheckScheduler {
     Objects.requireNonNull(maxAge, "maxAge");
     Objects.requireNonNull(registry, "registry");
     Objects.requireNonNull(source, "source");
-    if (delay.isNegative()) {
-      throw new IllegalArgumentException("recheck delay must be >= 0, got " + delay);
+    if (delay.isNegative() || delay.isZero()) {
+      // zero would recheck in a tight loop and spend the round bound in moments
+      throw new IllegalArgumentException("recheck delay must be > 0, got " + delay);
     }
     if (maxRounds < 1) {
       throw new IllegalArgumentException("maxRounds must be >= 1, got " + maxRounds);
@@ -171,7 +208,8 @@ public final class RecheckScheduler {
    * Schedules the recheck copy of a message received through the SDK, {@link #delay()} from now.
    *
    * @return the copy's sequence number
-   * @throws LimitExceeded past the bound: no copy scheduled, dead-letter the original
+   * @throws LimitExceeded past the bound (rounds, age, or the original's time-to-live): no copy
+   *     scheduled, dead-letter the original with the reason {@code RECHECK_LIMIT}
    * @throws RuntimeException the sender's failure: no copy is on the broker, keep the original
    */
   public long schedule(ServiceBusReceivedMessage original) {
@@ -208,6 +246,8 @@ public final class RecheckScheduler {
    * Schedules the recheck copy of a message known by its parts, as a Service Bus trigger hands them
    * to a function, {@link #delay()} from now.
    *
+   * @throws LimitExceeded past the bound (rounds, age, or the original's time-to-live): no copy
+   *     scheduled, dead-letter the original with the reason {@code RECHECK_LIMIT}
    * @see #schedule(byte[], Map, String, String, String, String, Duration, OffsetDateTime,
    *     OffsetDateTime)
    */
@@ -225,8 +265,9 @@ public final class RecheckScheduler {
    * @param after when the copy is enqueued, from now
    * @param enqueuedTime the original's enqueue time (trigger metadata {@code EnqueuedTimeUtc}), or
    *     null: the age bound then counts from {@code tandem-published-at}
-   * @param expiresAt the original's expiry (trigger metadata {@code ExpiresAtUtc}) when it has its own
-   *     time-to-live, or null
+   * @param expiresAt the original's expiry (trigger metadata {@code ExpiresAtUtc}), or null; an
+   *     expiry more than 2^32-1 ms (~49.7 days) after the recheck, such as the entity default's year
+   *     9999, counts as no time-to-live of its own (the copy is sent without one)
    * @return the copy's sequence number
    * @throws IllegalArgumentException when the properties carry no {@code tandem-id}
    * @throws LimitExceeded past the bound: no copy scheduled, dead-letter the original
@@ -283,9 +324,15 @@ public final class RecheckScheduler {
           id, source, past);
       throw new LimitExceeded(String.valueOf(id), round, past);
     }
-    if (expiresAt != null) {
+    if (expiresAt != null && Duration.between(at, expiresAt).toMillis() <= MAX_WIRE_TTL_MILLIS) {
       // the copy lives only as long as the original would have: its TTL does not restart each round
       copy.setTimeToLive(Duration.between(at, expiresAt));
+    } else if (expiresAt != null) {
+      // Beyond an AMQP uint of milliseconds (~49.7 days; proton-j refuses it with a
+      // NumberFormatException at send): in practice the entity default TimeSpan.MaxValue (year 9999)
+      // that Functions binds as ExpiresAtUtc for a message without a TTL of its own. No TTL of its
+      // own: the entity's default applies, as it did to the original.
+      copy.setTimeToLive(null);
     } else if (copy.getTimeToLive() != null
         && (copy.getTimeToLive().isZero() || copy.getTimeToLive().isNegative())) {
       // a received header without a ttl reads as zero; sent as zero it would mean "expire at once"

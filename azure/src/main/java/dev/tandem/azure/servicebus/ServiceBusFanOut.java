@@ -155,15 +155,26 @@ final class ServiceBusFanOut implements AutoCloseable {
   Map<RegionId, CompletableFuture<Void>> cancel(ScheduledMessage message) {
     Map<RegionId, CompletableFuture<Void>> perRegion = new LinkedHashMap<>();
     for (RegionId r : message.regions()) {
-      perRegion.put(r, message.sequenceNumber(r).thenCompose(seq -> sink(r).cancel(seq)));
+      perRegion.put(r, message.sequenceNumber(r)
+          .thenCompose(seq -> sink(r).cancel(seq, message.id())));
     }
     return perRegion;
   }
 
   Map<RegionId, CompletableFuture<Void>> cancel(Map<RegionId, Long> sequenceNumbers) {
+    return cancel(null, sequenceNumbers);
+  }
+
+  /** @param id the copies' {@code MessageId} (the Tandem id): other copies of it are cancelled too */
+  Map<RegionId, CompletableFuture<Void>> cancel(String id, Map<RegionId, Long> sequenceNumbers) {
     Map<RegionId, CompletableFuture<Void>> perRegion = new LinkedHashMap<>();
-    sequenceNumbers.forEach((r, seq) -> perRegion.put(r, sink(r).cancel(seq)));
+    sequenceNumbers.forEach((r, seq) -> perRegion.put(r, sink(r).cancel(seq, id)));
     return perRegion;
+  }
+
+  /** Where {@code region}'s cancellations find every scheduled copy of a {@code MessageId}. */
+  void scheduledCopies(RegionId region, ScheduledCopies lookup) {
+    sink(region).scheduledCopies(lookup);
   }
 
   private ServiceBusRegionalSink sink(RegionId region) {

@@ -98,6 +98,11 @@ final class ServiceBusRegionalSink implements RegionalSink {
   private final Counter scheduled;
   private final Counter cancelled;
   private final Counter cancelFailed;
+  private final Counter unknownCopies;
+  /** MessageIds whose schedule failed in a way that may have scheduled it all the same. */
+  private final java.util.Set<String> ambiguousSchedules =
+      java.util.concurrent.ConcurrentHashMap.newKeySet();
+  private volatile ScheduledCopies lookup;
   private final Counter refusedBatches;
   private final Counter singles;
   private final Counter rejectedContent;
@@ -129,6 +134,7 @@ final class ServiceBusRegionalSink implements RegionalSink {
     this.scheduled = counter(registry, "tandem.servicebus.scheduled", "scheduled");
     this.cancelled = counter(registry, "tandem.servicebus.cancelled", "cancelled");
     this.cancelFailed = counter(registry, "tandem.servicebus.cancelled", "failed");
+    this.unknownCopies = counter(registry, "tandem.servicebus.cancelled", "unknown-copy");
     this.refusedBatches = counter(registry, "tandem.servicebus.batches", "refused");
     this.singles = counter(registry, "tandem.servicebus.batches", "single");
     this.rejectedContent = counter(registry, "tandem.servicebus.rejected", "content");
@@ -173,9 +179,24 @@ final class ServiceBusRegionalSink implements RegionalSink {
 
   /** Cancels a scheduled copy by its sequence number in this namespace, after every queued copy. */
   CompletableFuture<Void> cancel(long sequenceNumber) {
-    Cancel op = new Cancel(sequenceNumber);
+    return cancel(sequenceNumber, null);
+  }
+
+  /**
+   * Cancels a scheduled copy by its sequence number, and — when {@code messageId} is given and a
+   * {@link #scheduledCopies lookup} is configured — every other scheduled copy of that {@code
+   * MessageId} in the entity (a schedule replayed after a lost answer leaves one the sender never
+   * learned the sequence number of).
+   */
+  CompletableFuture<Void> cancel(long sequenceNumber, String messageId) {
+    Cancel op = new Cancel(sequenceNumber, messageId);
     enqueue(op);
     return op.result;
+  }
+
+  /** Where a cancel finds every scheduled copy of a {@code MessageId}; null: none (the default). */
+  void scheduledCopies(ScheduledCopies lookup) {
+    this.lookup = lookup;
   }
 
   private void enqueue(Operation op) {
@@ -254,13 +275,60 @@ final class ServiceBusRegionalSink implements RegionalSink {
   }
 
   private void runCancel(Cancel c) {
+    RuntimeException failure = null;
     try {
       sender.cancelScheduledMessage(c.sequenceNumber);
       cancelled.increment();
-      c.result.complete(null);
     } catch (RuntimeException e) {
       cancelFailed.increment();
-      c.result.completeExceptionally(e);
+      failure = e;
+    }
+    if (c.messageId != null) {
+      try {
+        cancelOtherCopies(c);
+      } catch (RuntimeException e) {
+        cancelFailed.increment();
+        if (failure == null) {
+          failure = e;
+        } else {
+          failure.addSuppressed(e);
+        }
+      }
+    }
+    if (failure == null) {
+      c.result.complete(null);
+    } else {
+      c.result.completeExceptionally(failure);
+    }
+  }
+
+  /**
+   * A schedule whose answer was lost (a timeout, a dropped link) may have been scheduled all the
+   * same; the publisher then replays it under the same {@code MessageId} and learns only the
+   * replay's sequence number. With a lookup, every scheduled copy of the id is found and cancelled;
+   * without one, a copy this sink knows may exist is reported (WARN, {@code
+   * tandem.servicebus.cancelled{outcome=unknown-copy}}): it will be enqueued at its time.
+   */
+  private void cancelOtherCopies(Cancel c) {
+    ScheduledCopies copies = lookup;
+    boolean ambiguousHere = ambiguousSchedules.remove(c.messageId);
+    if (copies == null) {
+      if (ambiguousHere) {
+        unknownCopies.increment();
+        LOG.warn("Cancelled {} in {} by sequence number {}, but an earlier schedule of it lost its "
+            + "answer and was replayed: a copy that attempt scheduled may remain and be enqueued at "
+            + "its time (configure the sender's scheduledMessagesPeek(...) to cancel it too)",
+            c.messageId, region, c.sequenceNumber);
+      }
+      return;
+    }
+    for (long other : copies.sequenceNumbers(c.messageId)) {
+      if (other != c.sequenceNumber) {
+        sender.cancelScheduledMessage(other);
+        cancelled.increment();
+        LOG.info("Cancelled another scheduled copy of {} in {} (sequence number {}, left by a "
+            + "schedule whose answer was lost)", c.messageId, region, other);
+      }
     }
   }
 
@@ -271,6 +339,10 @@ final class ServiceBusRegionalSink implements RegionalSink {
       s.result.complete(ack(s, sequenceNumber));
     } catch (RuntimeException e) {
       RuntimeException failure = classify(e);
+      if (!(failure instanceof MessageRejectedException) && s.serviceBus.getMessageId() != null) {
+        // the service may have scheduled it before the answer was lost: remembered for cancel
+        ambiguousSchedules.add(s.serviceBus.getMessageId());
+      }
       s.result.completeExceptionally(failure);
       failQueuedIfRegionFailed(failure);
     }
@@ -607,9 +679,10 @@ final class ServiceBusRegionalSink implements RegionalSink {
     }
   }
 
-  private record Cancel(long sequenceNumber, CompletableFuture<Void> result) implements Operation {
-    Cancel(long sequenceNumber) {
-      this(sequenceNumber, new CompletableFuture<>());
+  private record Cancel(long sequenceNumber, String messageId, CompletableFuture<Void> result)
+      implements Operation {
+    Cancel(long sequenceNumber, String messageId) {
+      this(sequenceNumber, messageId, new CompletableFuture<>());
     }
 
     @Override

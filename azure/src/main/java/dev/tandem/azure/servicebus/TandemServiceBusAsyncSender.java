@@ -1,6 +1,7 @@
 package dev.tandem.azure.servicebus;
 
 import com.azure.messaging.servicebus.ServiceBusMessage;
+import com.azure.messaging.servicebus.ServiceBusReceiverClient;
 import com.azure.messaging.servicebus.ServiceBusSenderAsyncClient;
 import dev.tandem.core.RegionId;
 import dev.tandem.publisher.DualPublisher;
@@ -93,7 +94,7 @@ public final class TandemServiceBusAsyncSender implements AutoCloseable {
   /** Cancels by persisted sequence numbers; see {@link #cancelScheduledMessage(ScheduledMessage)}. */
   public Mono<Void> cancelScheduledMessage(String id, Map<RegionId, Long> sequenceNumbers) {
     Objects.requireNonNull(sequenceNumbers, "sequenceNumbers");
-    return Mono.defer(() -> awaitAll(id, fanOut.cancel(sequenceNumbers)));
+    return Mono.defer(() -> awaitAll(id, fanOut.cancel(id, sequenceNumbers)));
   }
 
   private static Mono<Void> awaitAll(String id, Map<RegionId, CompletableFuture<Void>> perRegion) {
@@ -138,6 +139,7 @@ public final class TandemServiceBusAsyncSender implements AutoCloseable {
     public static final Duration DEFAULT_OPERATION_TIMEOUT = Duration.ofSeconds(60);
 
     private final Map<RegionId, ServiceBusSenderAsyncClient> clients = new LinkedHashMap<>();
+    private final Map<RegionId, ServiceBusReceiverClient> peekers = new LinkedHashMap<>();
     private int shardCount;
     private int maxBatchMessages = TandemServiceBusSender.Builder.DEFAULT_MAX_BATCH_MESSAGES;
     private Duration operationTimeout = DEFAULT_OPERATION_TIMEOUT;
@@ -147,6 +149,21 @@ public final class TandemServiceBusAsyncSender implements AutoCloseable {
     private boolean sendSingly;
 
     private Builder() {}
+
+    /**
+     * A receiver of {@code region}'s queue, so that a cancel also finds every other scheduled copy
+     * of the {@code MessageId}; see {@link
+     * TandemServiceBusSender.Builder#scheduledMessagesPeek(RegionId, ServiceBusReceiverClient)}
+     * (a blocking client: the peeks run on the region's sink thread, not on a reactor thread).
+     */
+    public Builder scheduledMessagesPeek(RegionId region, ServiceBusReceiverClient receiver) {
+      Objects.requireNonNull(region, "region");
+      Objects.requireNonNull(receiver, "receiver");
+      if (peekers.putIfAbsent(region, receiver) != null) {
+        throw new IllegalArgumentException("region " + region + " has a peek receiver already");
+      }
+      return this;
+    }
 
     /** Adds a region and its existing sender (every region's sender names the same entity). */
     public Builder region(RegionId region, ServiceBusSenderAsyncClient sender) {
@@ -225,9 +242,17 @@ public final class TandemServiceBusAsyncSender implements AutoCloseable {
     public TandemServiceBusAsyncSender build() {
       Map<RegionId, NamespaceSender> senders = new LinkedHashMap<>();
       clients.forEach((r, c) -> senders.put(r, new AsyncNamespaceSender(c, operationTimeout)));
-      return new TandemServiceBusAsyncSender(ServiceBusFanOut.create(senders, shardCount,
-          maxBatchMessages, sendSingly, registry == null ? new SimpleMeterRegistry() : registry,
-          publisherOptions, closeClients));
+      for (RegionId r : peekers.keySet()) {
+        if (!clients.containsKey(r)) {
+          throw new IllegalStateException("scheduledMessagesPeek(" + r + ", ...) for a region "
+              + "without a region(...) sender");
+        }
+      }
+      ServiceBusFanOut fanOut = ServiceBusFanOut.create(senders, shardCount, maxBatchMessages,
+          sendSingly, registry == null ? new SimpleMeterRegistry() : registry, publisherOptions,
+          closeClients);
+      peekers.forEach((r, receiver) -> fanOut.scheduledCopies(r, ScheduledCopies.peeking(receiver)));
+      return new TandemServiceBusAsyncSender(fanOut);
     }
   }
 }

@@ -115,12 +115,13 @@ public final class TandemServiceBusProcessor {
     this.processor = processor;
     this.shardCount = b.shardCount;
     this.epochOfShard = b.ownership != null ? b.ownership::epoch : b.epochOfShard;
+    this.inProgressRecheckDelay = checkedInProgressRecheckDelay(b.inProgressRecheckDelay,
+        processor);
     this.recheck = b.recheckSender == null ? null
-        : RecheckScheduler.create(b.recheckSender, b.recheckDelay, b.maxRechecks,
+        : RecheckScheduler.create(b.recheckSender, b.recheckDelay,
+            maxRechecks(b.maxRechecks, processor, b.recheckDelay, inProgressRecheckDelay),
             processor.staleAfter(), b.registry, "processor");
     this.followerHold = b.followerHold;
-    this.inProgressRecheckDelay = b.inProgressRecheckDelay != null ? b.inProgressRecheckDelay
-        : defaultInProgressRecheckDelay(processor.claimLease());
     this.pollInterval = b.pollInterval;
     this.registry = b.registry;
   }
@@ -134,6 +135,34 @@ public final class TandemServiceBusProcessor {
     return claimLease.plus(claimLease.dividedBy(10));
   }
 
+  /**
+   * The in-progress recheck delay as set, or its default; refused below the processor's claim
+   * renewal interval: a live handler's claim is then found in progress at every round, each round a
+   * copy spent for nothing and the round bound used up long before the handler could finish.
+   */
+  public static Duration checkedInProgressRecheckDelay(Duration configured,
+      OnceProcessor processor) {
+    Duration delay = configured != null ? configured
+        : defaultInProgressRecheckDelay(processor.claimLease());
+    if (delay.compareTo(processor.renewEvery()) < 0) {
+      throw new IllegalStateException("inProgressRecheckDelay (" + delay + ") must be at least "
+          + "the processor's claim renewal interval (" + processor.renewEvery() + ", claim lease "
+          + processor.claimLease() + ")");
+    }
+    return delay;
+  }
+
+  /** The round bound as set, or derived: {@link RecheckScheduler#defaultMaxRounds}. */
+  public static int maxRechecks(int configured, OnceProcessor processor, Duration recheckDelay,
+      Duration inProgressRecheckDelay) {
+    if (configured > 0) {
+      return configured;
+    }
+    Duration shortest = recheckDelay.compareTo(inProgressRecheckDelay) < 0 ? recheckDelay
+        : inProgressRecheckDelay;
+    return RecheckScheduler.defaultMaxRounds(processor.staleAfter(), shortest);
+  }
+
   /** A new builder. */
   public static Builder builder() {
     return new Builder();
@@ -144,11 +173,16 @@ public final class TandemServiceBusProcessor {
    * dead letter is stored by settling the message into the entity's dead-letter sub-queue, which the
    * wrapper does right after the outcome (with the reason and description); the sink itself has
    * nothing to store. If that settlement fails (lock lost), the redelivered copy finds the id
-   * DEAD_LETTERED and is dead-lettered then.
+   * DEAD_LETTERED and is dead-lettered then. For this wrapper only: {@code TandemFunctions} refuses
+   * it (a function cannot settle into the dead-letter queue, so its dead letters would be lost).
    */
   public static DeadLetterSink settlementDeadLetterSink() {
-    return letter -> CompletableFuture.completedFuture(null);
+    return SETTLEMENT_SINK;
   }
+
+  /** One instance, so that a wrapper that cannot settle (Functions) can refuse it. */
+  private static final DeadLetterSink SETTLEMENT_SINK =
+      letter -> CompletableFuture.completedFuture(null);
 
   /** The {@code processMessage} callback of a {@code ServiceBusProcessorClient}. */
   public Consumer<ServiceBusReceivedMessageContext> processMessage(MessageHandler handler) {
@@ -301,7 +335,8 @@ public final class TandemServiceBusProcessor {
     private Duration followerHold = DEFAULT_FOLLOWER_HOLD;
     private Duration recheckDelay = DEFAULT_RECHECK_DELAY;
     private Duration inProgressRecheckDelay;
-    private int maxRechecks = RecheckScheduler.DEFAULT_MAX_ROUNDS;
+    /** 0: derived from the STALE age and the shortest recheck delay. */
+    private int maxRechecks;
     private Duration pollInterval = Duration.ofMillis(20);
     private MeterRegistry registry;
 
@@ -375,8 +410,9 @@ public final class TandemServiceBusProcessor {
 
     /** When a recheck copy is enqueued, from now; default 5 s. */
     public Builder recheckDelay(Duration delay) {
-      if (delay.isNegative()) {
-        throw new IllegalArgumentException("recheckDelay must be >= 0, got " + delay);
+      if (delay.isNegative() || delay.isZero()) {
+        // zero: a copy comes straight back, a tight loop that spends the round bound in moments
+        throw new IllegalArgumentException("recheckDelay must be > 0, got " + delay);
       }
       this.recheckDelay = delay;
       return this;
@@ -388,15 +424,18 @@ public final class TandemServiceBusProcessor {
      */
     public Builder inProgressRecheckDelay(Duration delay) {
       Objects.requireNonNull(delay, "inProgressRecheckDelay");
-      if (delay.isNegative()) {
-        throw new IllegalArgumentException("inProgressRecheckDelay must be >= 0, got " + delay);
+      if (delay.isNegative() || delay.isZero()) {
+        throw new IllegalArgumentException("inProgressRecheckDelay must be > 0, got " + delay);
       }
       this.inProgressRecheckDelay = delay;
       return this;
     }
 
     /**
-     * The most recheck copies of one message (default {@link RecheckScheduler#DEFAULT_MAX_ROUNDS});
+     * The most recheck copies of one message (default {@link RecheckScheduler#defaultMaxRounds}
+     * of the processor's STALE age at the shorter of the two recheck delays: as many rounds as
+     * reach the STALE age, e.g. about 120,000 of 5 s for 6 days 23 hours, so that the age bound
+     * decides);
      * past it, or when a copy would come back older than the processor's STALE age, the message is
      * dead-lettered with the reason {@code RECHECK_LIMIT}.
      */

@@ -80,6 +80,16 @@ class ServiceBusInProgressTest {
         .claimLease(CLAIM_LEASE).meterRegistry(meters);
   }
 
+  /** A function's processor: its dead letters must be stored by the sink (none expected here). */
+  OnceProcessor.Builder functionProcessor() {
+    return processor().deadLetterSink(letter -> {
+      sunk.add(letter);
+      return java.util.concurrent.CompletableFuture.completedFuture(null);
+    });
+  }
+
+  final List<dev.tandem.consumer.DeadLetter> sunk = new CopyOnWriteArrayList<>();
+
   MessageHandler crashOnce() {
     return ctx -> {
       runs.add(ctx.id());
@@ -151,7 +161,11 @@ class ServiceBusInProgressTest {
     assertEquals(List.of(), queue.deadLetters, "nothing dead-lettered by Service Bus");
     assertEquals(List.of(id, id), runs, "the crashed run, then one run after its claim expired");
     assertEquals(0, queue.abandons.get(), "no abandon while the claim was live");
-    assertEquals(1, queue.lockExpiries.get(), "only the crash cost a delivery attempt");
+    // the crash's lock expiry; a 500 ms lock may also expire under a loaded machine's pause, so
+    // not exactly one, but far from MaxDeliveryCount (the failure this test is about spent all 10)
+    assertTrue(queue.lockExpiries.get() >= 1 && queue.lockExpiries.get() <= 3,
+        "the crash cost a delivery attempt, the wait for its claim none: "
+        + queue.lockExpiries.get() + " lock expiries");
     assertEquals(1.0, meters.get("tandem.servicebus.settled").tag("outcome", "in-progress-recheck")
         .counter().count(), "the redelivered copy was parked once, for the claim's lease");
     assertEquals(1.0, meters.get("tandem.consumer.reclaimed.expired").counter().count(),
@@ -166,7 +180,7 @@ class ServiceBusInProgressTest {
   void aCrashedInvocationsMessageIsProcessedByTheFunctionNotDeadLettered() {
     FakeServiceBus.Entity queue = namespace.queue("orders", MAX_DELIVERY_COUNT, LOCK);
     ServiceBusSenderClient sender = namespace.sender("orders");
-    TandemFunctions functions = TandemFunctions.builder().processor(processor())
+    TandemFunctions functions = TandemFunctions.builder().processor(functionProcessor())
         .shardCount(SHARDS).recheckSender(sender).recheckDelay(Duration.ofMillis(200))
         .meterRegistry(meters).build();
     String id = TandemIds.newId();
@@ -179,11 +193,20 @@ class ServiceBusInProgressTest {
         () -> runs.size() >= 2 || !queue.deadLetters.isEmpty(), Duration.ofSeconds(20));
 
     assertEquals(List.of(), queue.deadLetters, "nothing dead-lettered by Service Bus");
+    assertEquals(List.of(), sunk, "nothing in the DeadLetterSink either");
     assertEquals(List.of(id, id), runs, "the crashed run, then one run after its claim expired");
     assertEquals(0, queue.abandons.get(), "no abandon while the claim was live");
-    assertEquals(1, queue.lockExpiries.get(), "only the crash cost a delivery attempt");
+    // the crash's lock expiry; a 500 ms lock may also expire under a loaded machine's pause, so
+    // not exactly one, but far from MaxDeliveryCount (the failure this test is about spent all 10)
+    assertTrue(queue.lockExpiries.get() >= 1 && queue.lockExpiries.get() <= 3,
+        "the crash cost a delivery attempt, the wait for its claim none: "
+        + queue.lockExpiries.get() + " lock expiries");
     assertEquals(1.0, meters.get("tandem.servicebus.rechecks").tag("outcome", "scheduled")
         .counter().count(), "the redelivered copy was parked once, for the claim's lease");
+    assertEquals(1.0, meters.get("tandem.functions.servicebus.parked").tag("reason", "in-progress")
+        .counter().count(), "counted as an in-progress park, not a follower's");
+    assertEquals(0.0, meters.get("tandem.functions.servicebus.parked").tag("reason", "follower")
+        .counter().count());
   }
 
   @Test

@@ -3,6 +3,8 @@ package dev.tandem.azure.servicebus;
 import static org.mockito.ArgumentMatchers.any;
 import static org.mockito.ArgumentMatchers.anyLong;
 import static org.mockito.Mockito.doAnswer;
+import static org.mockito.Mockito.doNothing;
+import static org.mockito.Mockito.doReturn;
 import static org.mockito.Mockito.mock;
 import static org.mockito.Mockito.when;
 
@@ -64,6 +66,22 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class FakeServiceBus {
 
   private final AtomicLong sequence = new AtomicLong(1);
+  /** Added to the documented 1-based DeliveryCount on the wire (see {@link #deliveryCountOnTheWire}). */
+  private volatile int deliveryCountOnTheWire;
+
+  /**
+   * What the AMQP header's delivery-count carries relative to the documented 1-based DeliveryCount:
+   * 0 (default, as documented) or -1 (the header's AMQP meaning, "prior failed deliveries"; whether
+   * the service sends that is contested, azure-sdk-for-java PR #11845). Tandem reads max(1, count),
+   * so tests can run under both.
+   */
+  public FakeServiceBus deliveryCountOnTheWire(int offset) {
+    if (offset != 0 && offset != -1) {
+      throw new IllegalArgumentException("offset must be 0 or -1, got " + offset);
+    }
+    this.deliveryCountOnTheWire = offset;
+    return this;
+  }
   private final Map<String, Entity> queues = new ConcurrentHashMap<>();
   private final Map<String, Topic> topics = new ConcurrentHashMap<>();
 
@@ -85,16 +103,22 @@ public final class FakeServiceBus {
     if (sink == null) {
       throw new IllegalArgumentException("no queue or topic " + entityName);
     }
-    ServiceBusSenderClient c = mock(ServiceBusSenderClient.class);
-    when(c.getEntityPath()).thenReturn(entityName);
-    when(c.getFullyQualifiedNamespace()).thenReturn("fake.servicebus.windows.net");
+    // Every call the fake does not model fails loudly (sendMessages of a list or a batch,
+    // scheduleMessages, ...): a mock's silent default would drop the messages unnoticed.
+    ServiceBusSenderClient c = mock(ServiceBusSenderClient.class, i -> {
+      throw new UnsupportedOperationException("FakeServiceBus does not model "
+          + i.getMethod().getName() + i.getMethod().getParameterTypes().length + " args");
+    });
+    doReturn(entityName).when(c).getEntityPath();
+    doReturn("fake.servicebus.windows.net").when(c).getFullyQualifiedNamespace();
     doAnswer(i -> {
       sink.accept(i.getArgument(0), System.currentTimeMillis());
       return null;
     }).when(c).sendMessage(any(ServiceBusMessage.class));
-    when(c.scheduleMessage(any(ServiceBusMessage.class), any(OffsetDateTime.class)))
-        .thenAnswer(i -> sink.accept(i.getArgument(0),
-            ((OffsetDateTime) i.getArgument(1)).toInstant().toEpochMilli()));
+    doAnswer(i -> sink.accept(i.getArgument(0),
+        ((OffsetDateTime) i.getArgument(1)).toInstant().toEpochMilli()))
+        .when(c).scheduleMessage(any(ServiceBusMessage.class), any(OffsetDateTime.class));
+    doNothing().when(c).close();
     doAnswer(i -> {
       sink.cancel(i.getArgument(0));
       return null;
@@ -285,6 +309,38 @@ public final class FakeServiceBus {
       }
     }
 
+    /**
+     * A receiver client of this entity that only peeks ({@code peekMessages(max, fromSequence)}:
+     * active and scheduled messages in sequence order, with their state, as the service lists
+     * them); any other call fails.
+     */
+    public com.azure.messaging.servicebus.ServiceBusReceiverClient peekReceiver() {
+      com.azure.messaging.servicebus.ServiceBusReceiverClient r =
+          mock(com.azure.messaging.servicebus.ServiceBusReceiverClient.class, i -> {
+            throw new UnsupportedOperationException("the peek receiver only peeks: "
+                + i.getMethod().getName());
+          });
+      doAnswer(i -> com.azure.core.util.IterableStream.of(peek(i.getArgument(1),
+          i.getArgument(0)))).when(r).peekMessages(org.mockito.ArgumentMatchers.anyInt(),
+          anyLong());
+      return r;
+    }
+
+    synchronized List<ServiceBusReceivedMessage> peek(long fromSequence, int max) {
+      long now = System.currentTimeMillis();
+      sweep(now);
+      return messages.stream().filter(m -> m.sequenceNumber >= fromSequence)
+          .sorted(java.util.Comparator.comparingLong(m -> m.sequenceNumber)).limit(max)
+          .map(m -> SdkWire.peeked(m.wire, m.sequenceNumber, m.enqueuedAt, m.enqueuedAt > now))
+          .toList();
+    }
+
+    /** Messages scheduled and not enqueued yet. */
+    public synchronized int scheduledCount() {
+      long now = System.currentTimeMillis();
+      return (int) messages.stream().filter(m -> m.enqueuedAt > now).count();
+    }
+
     /** Locks and delivers the first available message, if any. */
     public synchronized Optional<Delivery> receive() {
       long now = System.currentTimeMillis();
@@ -298,7 +354,7 @@ public final class FakeServiceBus {
           s.lockedUntil = now + lockDuration.toMillis();
           deliveries.incrementAndGet();
           ServiceBusReceivedMessage m = SdkWire.receive(s.wire, s.sequenceNumber, s.enqueuedAt,
-              s.deliveryCount, s.lockToken, s.lockedUntil);
+              s.deliveryCount + deliveryCountOnTheWire, s.lockToken, s.lockedUntil);
           return Optional.of(new Delivery(this, s, s.lockToken, m));
         }
       }

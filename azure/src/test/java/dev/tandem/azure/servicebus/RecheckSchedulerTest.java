@@ -136,4 +136,28 @@ class RecheckSchedulerTest {
     verify(sender).scheduleMessage(copy.capture(), any(OffsetDateTime.class));
     assertEquals(null, copy.getValue().getTimeToLive(), "the entity's default applies");
   }
+
+  @Test
+  void aTriggersExpiryOfYear9999IsSentWithoutATimeToLiveNotRefusedByTheWire() {
+    // Functions binds ExpiresAtUtc for every message; one without its own TTL carries the entity
+    // default, TimeSpan.MaxValue: "9999-12-31T23:59:59.9999999". proton-j's Message.setTtl refuses
+    // more than 2^32-1 ms (an AMQP uint), so such a copy must go without a TTL of its own.
+    FakeServiceBus namespace = new FakeServiceBus();
+    FakeServiceBus.Entity queue = namespace.queue("orders", 10, Duration.ofSeconds(30));
+    RecheckScheduler viaWire = RecheckScheduler.create(namespace.sender("orders"),
+        Duration.ofSeconds(3), meters, "test");
+    String id = TandemIds.newId();
+    OffsetDateTime never = java.time.LocalDateTime.parse("9999-12-31T23:59:59.9999999")
+        .atOffset(java.time.ZoneOffset.UTC);
+    OffsetDateTime in60Days = OffsetDateTime.now(java.time.ZoneOffset.UTC).plusDays(60);
+
+    viaWire.schedule(new byte[0], Map.of(TandemHeaders.ID, id), null, null, null, null,
+        Duration.ZERO, null, never);
+    viaWire.schedule(new byte[0], Map.of(TandemHeaders.ID, id), null, null, null, null,
+        Duration.ZERO, null, in60Days);
+
+    assertEquals(2, queue.size(), "both copies on the broker: " + queue.propertiesInEntity());
+    assertEquals(2.0, meters.get("tandem.servicebus.rechecks").tag("outcome", "scheduled")
+        .counter().count());
+  }
 }

@@ -87,6 +87,33 @@ final class SdkWire {
     return amqp.getTtl();
   }
 
+  /**
+   * A peeked message as the SDK builds it: with its sequence number, enqueue time and state
+   * ({@code x-opt-message-state}: 0 active, 2 scheduled), no lock.
+   */
+  static ServiceBusReceivedMessage peeked(byte[] wire, long sequenceNumber, long enqueuedAtMillis,
+      boolean scheduled) {
+    Message amqp = Proton.message();
+    amqp.decode(wire, 0, wire.length);
+    if (amqp.getHeader() == null) {
+      amqp.setHeader(new org.apache.qpid.proton.amqp.messaging.Header()); // the broker sends one
+    }
+    Map<Symbol, Object> annotations = new HashMap<>();
+    if (amqp.getMessageAnnotations() != null) {
+      annotations.putAll(amqp.getMessageAnnotations().getValue());
+    }
+    annotations.put(Symbol.valueOf("x-opt-sequence-number"), sequenceNumber);
+    annotations.put(Symbol.valueOf("x-opt-enqueued-time"), new Date(enqueuedAtMillis));
+    annotations.put(Symbol.valueOf("x-opt-message-state"), scheduled ? 2 : 0);
+    amqp.setMessageAnnotations(new MessageAnnotations(annotations));
+    try {
+      return (ServiceBusReceivedMessage) DESERIALIZE.invoke(SERIALIZER, amqp,
+          ServiceBusReceivedMessage.class);
+    } catch (ReflectiveOperationException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
   /** A delivery of the message as the SDK builds it from what the broker sends. */
   static ServiceBusReceivedMessage receive(byte[] wire, long sequenceNumber, long enqueuedAtMillis,
       int deliveryCount, UUID lockToken, long lockedUntilMillis) {

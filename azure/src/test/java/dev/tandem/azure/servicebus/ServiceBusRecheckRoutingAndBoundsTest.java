@@ -1,6 +1,7 @@
 package dev.tandem.azure.servicebus;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.azure.core.util.BinaryData;
@@ -59,12 +60,17 @@ class ServiceBusRecheckRoutingAndBoundsTest {
 
   /** Region B's processor: it follows every shard until {@link #owner} is set (a takeover). */
   TandemServiceBusProcessor follower(ServiceBusSenderClient recheck, Duration delay) {
+    return followerBuilder(recheck, delay).build();
+  }
+
+  TandemServiceBusProcessor.Builder followerBuilder(ServiceBusSenderClient recheck,
+      Duration delay) {
     ShardFence fence = (shard, epoch) -> owner.get();
     return TandemServiceBusProcessor.builder()
         .processor(OnceProcessor.builder().store(store).fence(fence)
             .deadLetterSink(TandemServiceBusProcessor.settlementDeadLetterSink()))
         .shardCount(SHARDS).recheckSender(recheck).recheckDelay(delay)
-        .followerHold(Duration.ofMillis(20)).meterRegistry(meters).build();
+        .followerHold(Duration.ofMillis(20)).meterRegistry(meters);
   }
 
   static ServiceBusMessage published(String id, long publishedAt) {
@@ -154,11 +160,12 @@ class ServiceBusRecheckRoutingAndBoundsTest {
   void aCopyPastTheRoundBoundIsDeadLetteredNotParkedAgain() {
     FakeServiceBus.Entity queue = namespace.queue("orders", 10, LOCK);
     ServiceBusSenderClient sender = namespace.sender("orders");
-    TandemServiceBusProcessor once = follower(sender, Duration.ofMillis(100));
+    TandemServiceBusProcessor once = followerBuilder(sender, Duration.ofMillis(100))
+        .maxRechecks(MAX_ROUNDS).build();
     String id = TandemIds.newId();
     ServiceBusMessage copy = published(id, System.currentTimeMillis());
     copy.setMessageId(TandemIds.newId());
-    // the last copy the default bound (RecheckScheduler.DEFAULT_MAX_ROUNDS) allows
+    // the last copy the bound allows
     copy.getApplicationProperties().put(RecheckScheduler.RECHECK_PROPERTY, MAX_ROUNDS);
     sender.sendMessage(copy);
 
@@ -211,5 +218,104 @@ class ServiceBusRecheckRoutingAndBoundsTest {
     double rounds = meters.get("tandem.servicebus.recheck.round").summary().max();
     assertTrue(rounds <= 5, "at most 1500/300 rounds, got " + rounds);
     assertEquals(List.of(), runs);
+    // How it ended depends on timing: the last copy is visible for less than one delay before the
+    // original's expiry; received in that window it is refused (RECHECK_LIMIT), else it expired.
+    // Either way nothing else: the deterministic RECHECK_LIMIT case is the next test.
+    assertTrue(queue.deadLetters.stream().allMatch(d -> d.reason().equals("RECHECK_LIMIT")),
+        queue.deadLetters.toString());
+    assertEquals(1, queue.deadLetters.size() + queue.expiredMessageIds.size(),
+        "the last copy either dead-lettered RECHECK_LIMIT or expired: " + queue.deadLetters
+        + " / expired " + queue.expiredMessageIds);
+  }
+
+  @Test
+  void aCopyWhoseOriginalExpiresBeforeItsRecheckIsDeadLetteredRecheckLimit() {
+    FakeServiceBus.Entity queue = namespace.queue("orders", 10, LOCK);
+    ServiceBusSenderClient sender = namespace.sender("orders");
+    TandemServiceBusProcessor once = follower(sender, Duration.ofSeconds(30));
+    ServiceBusMessage original = published(TandemIds.newId(), System.currentTimeMillis());
+    original.setTimeToLive(Duration.ofSeconds(10)); // ends before the recheck 30 s from now
+    sender.sendMessage(original);
+
+    once.processMessage(ctx -> runs.add(ctx.id())).accept(queue.receive().orElseThrow().context());
+
+    assertEquals(0, queue.size(), "no copy parked past the original's expiry: "
+        + queue.propertiesInEntity());
+    assertEquals(1, queue.deadLetters.size());
+    assertEquals("RECHECK_LIMIT", queue.deadLetters.get(0).reason());
+    assertTrue(queue.deadLetters.get(0).description().contains("time-to-live"),
+        queue.deadLetters.get(0).description());
+  }
+
+  @Test
+  void theDefaultRoundBoundLastsAsLongAsTheStaleAgeAtTheRecheckDelay() {
+    // A follower's copy under MANUAL/WITNESS ownership (or a late takeover) is what survives losing
+    // a region: the default round bound must not dead-letter it long before the age bound would.
+    FakeServiceBus.Entity queue = namespace.queue("orders", 10, LOCK);
+    ServiceBusSenderClient sender = namespace.sender("orders");
+    Duration delay = TandemServiceBusProcessor.Builder.DEFAULT_RECHECK_DELAY;
+    TandemServiceBusProcessor once = follower(sender, delay);
+    ServiceBusMessage copy = published(TandemIds.newId(), System.currentTimeMillis());
+    copy.setMessageId(TandemIds.newId());
+    copy.getApplicationProperties().put(RecheckScheduler.RECHECK_PROPERTY, 1000); // ~83 min of 5 s
+    sender.sendMessage(copy);
+
+    once.processMessage(ctx -> runs.add(ctx.id())).accept(queue.receive().orElseThrow().context());
+
+    assertEquals(List.of(), queue.deadLetters, "round 1001 of 5 s is ~83 min, far below the "
+        + "STALE age: parked, not dead-lettered");
+    assertEquals(1, queue.size(), "the copy of round 1001 is parked");
+    Duration stale = staleAge();
+    assertEquals(stale.toMillis() / delay.toMillis() + 1,
+        RecheckScheduler.defaultMaxRounds(stale, delay), "the round bound spans the STALE age");
+  }
+
+  @Test
+  void theDefaultRoundBoundIsEnforcedAtTheStaleAgeDividedByTheDelay() {
+    FakeServiceBus.Entity queue = namespace.queue("orders", 10, LOCK);
+    ServiceBusSenderClient sender = namespace.sender("orders");
+    Duration delay = Duration.ofMinutes(1);
+    TandemServiceBusProcessor once = followerBuilder(sender, delay)
+        .inProgressRecheckDelay(Duration.ofMinutes(2)).build();
+    Duration stale = staleAge();
+    int bound = RecheckScheduler.defaultMaxRounds(stale, delay);
+    ServiceBusMessage copy = published(TandemIds.newId(), System.currentTimeMillis());
+    copy.setMessageId(TandemIds.newId());
+    copy.getApplicationProperties().put(RecheckScheduler.RECHECK_PROPERTY, bound);
+    sender.sendMessage(copy);
+
+    once.processMessage(ctx -> runs.add(ctx.id())).accept(queue.receive().orElseThrow().context());
+
+    assertEquals(1, queue.deadLetters.size(), "round " + (bound + 1) + " is past the bound");
+    assertEquals("RECHECK_LIMIT", queue.deadLetters.get(0).reason());
+  }
+
+  @Test
+  void zeroOrTooShortRecheckDelaysAreRefusedNamingTheValue() {
+    ServiceBusSenderClient sender = namespace.sender(namespace.queue("orders", 10, LOCK).path);
+    IllegalArgumentException zero = assertThrows(IllegalArgumentException.class,
+        () -> TandemServiceBusProcessor.builder().recheckDelay(Duration.ZERO));
+    assertTrue(zero.getMessage().contains("recheckDelay") && zero.getMessage().contains("PT0S"),
+        zero.getMessage());
+    IllegalArgumentException zeroInProgress = assertThrows(IllegalArgumentException.class,
+        () -> TandemServiceBusProcessor.builder().inProgressRecheckDelay(Duration.ZERO));
+    assertTrue(zeroInProgress.getMessage().contains("PT0S"), zeroInProgress.getMessage());
+    // below the claim renewal interval (default claim lease 60 s / 3 = 20 s): a live claim is
+    // re-found in progress at every round, each round spends a copy for nothing
+    IllegalStateException shortInProgress = assertThrows(IllegalStateException.class,
+        () -> followerBuilder(sender, Duration.ofSeconds(5))
+            .inProgressRecheckDelay(Duration.ofMillis(1)).build());
+    assertTrue(shortInProgress.getMessage().contains("PT0.001S"), shortInProgress.getMessage());
+  }
+
+  /** The STALE age of a processor over {@link #store} with the default margin. */
+  Duration staleAge() {
+    OnceProcessor p = OnceProcessor.builder().store(store)
+        .deadLetterSink(TandemServiceBusProcessor.settlementDeadLetterSink()).build();
+    try {
+      return p.staleAfter();
+    } finally {
+      p.close();
+    }
   }
 }
