@@ -554,15 +554,32 @@ public final class TandemRegion implements AutoCloseable {
   public synchronized KafkaDeadLetterSink kafkaDeadLetters() {
     checkOpen();
     if (kafkaDeadLetters == null) {
+      kafkaDeadLetters = KafkaDeadLetterSink.create(dlqProducer(), region);
+    }
+    return kafkaDeadLetters;
+  }
+
+  /**
+   * A Kafka dead-letter sink of this region for messages that do not come from a Kafka record (a
+   * Service Bus or HTTP trigger of a function app): they go to {@code topic} in the own cluster
+   * (which must exist); dead letters of Kafka records still go to {@code <their topic>.tandem-dlq}.
+   * It shares the region's dead-letter producer, closed by {@link #close()}.
+   */
+  public synchronized KafkaDeadLetterSink kafkaDeadLetters(String topic) {
+    checkOpen();
+    return KafkaDeadLetterSink.create(dlqProducer(), region, Objects.requireNonNull(topic, "topic"));
+  }
+
+  private synchronized Producer<byte[], byte[]> dlqProducer() {
+    if (dlqProducer == null) {
       Properties p = config.regionClientProperties(region);
       p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
       p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
       p.put(ProducerConfig.ACKS_CONFIG, "all");
       p.putIfAbsent(ProducerConfig.CLIENT_ID_CONFIG, "tandem-dlq-" + region + "-" + instance);
       dlqProducer = new KafkaProducer<>(p);
-      kafkaDeadLetters = KafkaDeadLetterSink.create(dlqProducer, region);
     }
-    return kafkaDeadLetters;
+    return dlqProducer;
   }
 
   private synchronized Map<RegionId, KafkaRegionalSink> resendSinks() {

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.microsoft.azure.functions.HttpRequestMessage;
 import com.microsoft.azure.functions.HttpResponseMessage;
 import com.microsoft.azure.functions.HttpStatusType;
+import dev.tandem.consumer.TandemRegion;
 import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.Shards;
 import dev.tandem.core.TandemHeaders;
@@ -441,8 +442,28 @@ public final class IdempotentHttp {
     private Duration retryAfter = DEFAULT_RETRY_AFTER;
     private boolean requireKey;
     private MeterRegistry registry;
+    private TandemRegion region;
+    private boolean regionApplied;
 
     private Builder() {}
+
+    /**
+     * The store, shard count and meter registry from one {@link TandemRegion} (the object this
+     * process's {@code TandemFunctions} and consumers are made from): its replicated view ({@link
+     * TandemRegion#store()}, so a retry in the other region finds the first response), {@code
+     * tandem.shards}, and its meter registry.
+     *
+     * <pre>{@code
+     * IdempotentHttp http = IdempotentHttp.builder().region(region).build();
+     * }</pre>
+     *
+     * <p>Not together with {@link #store}, {@link #shardCount} or {@link #meterRegistry}: {@link
+     * #build} refuses the pair, naming both.
+     */
+    public Builder region(TandemRegion region) {
+      this.region = Objects.requireNonNull(region, "region");
+      return this;
+    }
 
     /** The (replicated) idempotency store, e.g. {@code KafkaReplicationLog.replicatedStore()}. */
     public Builder store(IdempotencyStore store) {
@@ -517,6 +538,27 @@ public final class IdempotentHttp {
      *     the smallest stored response (the status alone), naming both sizes
      */
     public IdempotentHttp build() {
+      if (region != null && !regionApplied) {
+        List<String> given = new ArrayList<>();
+        if (store != null) {
+          given.add("store(...)");
+        }
+        if (shardCount != 0) {
+          given.add("shardCount(...)");
+        }
+        if (registry != null) {
+          given.add("meterRegistry(...)");
+        }
+        if (!given.isEmpty()) {
+          throw new IllegalStateException("region(...) and " + String.join(", ", given) + " both "
+              + "given: region(...) sets the store, shard count and meter registry from the "
+              + "TandemRegion; remove " + String.join(", ", given));
+        }
+        store = region.store();
+        shardCount = region.shardCount();
+        registry = region.meterRegistry();
+        regionApplied = true;
+      }
       if (store == null) {
         throw new IllegalStateException("store(...) is required");
       }

@@ -4,10 +4,12 @@ import com.azure.messaging.servicebus.ServiceBusSenderClient;
 import dev.tandem.azure.servicebus.RecheckScheduler;
 import dev.tandem.azure.servicebus.TandemServiceBusProcessor;
 import dev.tandem.consumer.DeadLetterReason;
+import dev.tandem.consumer.DeadLetterSink;
 import dev.tandem.consumer.IncomingMessage;
 import dev.tandem.consumer.MessageHandler;
 import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.consumer.Outcome;
+import dev.tandem.consumer.TandemRegion;
 import dev.tandem.azure.servicebus.ServiceBusNamespaceProbe;
 import dev.tandem.consumer.ownership.BrokerProbe;
 import dev.tandem.consumer.ownership.ShardOwnership;
@@ -43,11 +45,10 @@ import java.util.logging.Logger;
  * <pre>{@code
  * public final class MyTandem implements TandemFunctionsProvider {
  *   public TandemFunctions.Builder configure() {
+ *     TandemRegion region = TandemRegion.create(tandemKeys); // store, changelogs, ownership
  *     return TandemFunctions.builder()
- *         .processor(OnceProcessor.builder().store(log.replicatedStore()).deadLetterSink(dlq))
- *         .ownership(shardOwnership, log) // the processor gets its fence
- *         .recheckSender(senderToTheOrdersQueue) // Service Bus followers park recheck copies
- *         .shardCount(16);
+ *         .region(region, region.kafkaDeadLetters("orders.tandem-dlq")) // processor, ownership, shards
+ *         .recheckSender(senderToTheOrdersQueue); // Service Bus followers park recheck copies
  *   }
  * }
  *
@@ -562,8 +563,82 @@ public final class TandemFunctions {
     private List<Class<?>> kafkaFunctionClasses = List.of();
     private Duration kafkaTakeoverTime;
     private Map<String, String> kafkaCheckEnv = System.getenv();
+    /** With {@link #region}: the processor, ownership, shard count and meters come from it. */
+    private TandemRegion region;
+    private DeadLetterSink regionDeadLetters;
+    private boolean recheckDelayGiven;
+    private boolean regionApplied;
 
     private Builder() {}
+
+    /**
+     * Everything this configuration needs from the region, from one {@link TandemRegion} (the same
+     * object a Kafka consumer or a Service Bus processor of this process is made from, so a function
+     * app has no wiring of its own): the once-processor ({@link TandemRegion#processorBuilder}:
+     * claims in the replicated store, fenced by the ownership, each claim durable in the own
+     * changelog before the handler runs, the configured claim lease and STALE margin), the shard
+     * ownership with its replication log (for {@link TandemFunctions#heartbeat()}; none under {@code
+     * tandem.guarantee=detect-only}), the shard count, the meter registry, and — unless {@link
+     * #recheckDelay} is given — a recheck delay of one heartbeat timer period, {@code
+     * tandem.heartbeat.interval.ms} (set that key to the {@code tandem-heartbeat} timer's period: the
+     * region checks it against L). The processor is registered with the region, which closes it
+     * before its store.
+     *
+     * <pre>{@code
+     * TandemRegion region = TandemRegion.create(props); // tandem.* keys, see TandemRegionConfig
+     * TandemFunctions.install(TandemFunctions.builder()
+     *     .region(region, region.kafkaDeadLetters("orders.tandem-dlq"))
+     *     .recheckSender(senderToTheOrdersQueue));
+     * }</pre>
+     *
+     * <p>Not together with {@link #processor}, {@link #ownership}, {@link #shardCount}, {@link
+     * #meterRegistry} or {@link #epochOfShard}: {@code build} refuses the pair, naming both.
+     *
+     * @param deadLetters where the processor's dead letters go: a Functions trigger cannot dead-letter
+     *     a message into its entity, so they must be stored (e.g. {@link
+     *     TandemRegion#kafkaDeadLetters(String)}); never {@code
+     *     TandemServiceBusProcessor.settlementDeadLetterSink()}, which stores nothing
+     */
+    public Builder region(TandemRegion region, DeadLetterSink deadLetters) {
+      this.region = Objects.requireNonNull(region, "region");
+      this.regionDeadLetters = Objects.requireNonNull(deadLetters, "deadLetters");
+      return this;
+    }
+
+    /** Applies {@link #region}: refuses a piece given beside it, then sets the pieces from it. */
+    private void fromRegion() {
+      List<String> given = new ArrayList<>();
+      if (processor != null || processorBuilder != null) {
+        given.add("processor(...)");
+      }
+      if (ownership != null) {
+        given.add("ownership(...)");
+      }
+      if (shardCount != 0) {
+        given.add("shardCount(...)");
+      }
+      if (registry != null) {
+        given.add("meterRegistry(...)");
+      }
+      if (epochOfShard != null) {
+        given.add("epochOfShard(...)");
+      }
+      if (!given.isEmpty()) {
+        throw new IllegalStateException("region(...) and " + String.join(", ", given) + " both "
+            + "given: region(...) sets the processor, ownership, shard count and meter registry "
+            + "from the TandemRegion; remove " + String.join(", ", given));
+      }
+      processorBuilder = region.processorBuilder(regionDeadLetters);
+      if (region.ownership() != null) {
+        ownership = region.ownership();
+        replicationLog = region.replicationLog();
+      }
+      shardCount = region.shardCount();
+      registry = region.meterRegistry();
+      if (!recheckDelayGiven) {
+        recheckDelay = region.heartbeatInterval(); // about one heartbeat timer period
+      }
+    }
 
     /**
      * The classes declaring this app's Kafka-triggered functions, checked when the configuration is
@@ -735,6 +810,7 @@ public final class TandemFunctions {
         throw new IllegalArgumentException("recheckDelay must be > 0, got " + delay);
       }
       this.recheckDelay = delay;
+      this.recheckDelayGiven = true;
       return this;
     }
 
@@ -809,6 +885,10 @@ public final class TandemFunctions {
     }
 
     TandemFunctions build() {
+      if (region != null && !regionApplied) {
+        fromRegion();
+        regionApplied = true;
+      }
       if ((processor == null) == (processorBuilder == null)) {
         throw new IllegalStateException("exactly one processor(...) is required (a processor or its "
             + "builder)");
@@ -834,6 +914,9 @@ public final class TandemFunctions {
           processorBuilder.fence(ownership.fence());
         }
         p = processorBuilder.build();
+        if (region != null) {
+          region.register(p); // closed by the region before its store
+        }
       }
       if (p.deadLetterSink() == TandemServiceBusProcessor.settlementDeadLetterSink()) {
         // A function's trigger completes or retries; it never settles into the Service Bus

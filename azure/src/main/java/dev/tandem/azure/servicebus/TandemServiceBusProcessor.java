@@ -12,6 +12,7 @@ import dev.tandem.consumer.IncomingMessage;
 import dev.tandem.consumer.MessageHandler;
 import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.consumer.Outcome;
+import dev.tandem.consumer.TandemRegion;
 import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.store.Phase;
 import io.micrometer.core.instrument.Counter;
@@ -33,11 +34,10 @@ import java.util.function.IntToLongFunction;
  * the processor client with {@code disableAutoComplete()}: Tandem settles.
  *
  * <pre>{@code
+ * TandemRegion region = TandemRegion.create(props); // store, changelogs, ownership (tandem.* keys)
  * TandemServiceBusProcessor once = TandemServiceBusProcessor.builder()
- *     .processor(OnceProcessor.builder().store(log.replicatedStore())
- *         .deadLetterSink(TandemServiceBusProcessor.settlementDeadLetterSink()))
- *     .ownership(shardOwnership) // fence and epochs; without it every shard runs here at epoch 0
- *     .shardCount(16).recheckSender(senderToTheSameQueue).build();
+ *     .region(region) // processor, fence and epochs, shard count, meters
+ *     .recheckSender(senderToTheSameQueue).build();
  * ServiceBusProcessorClient client = new ServiceBusClientBuilder().connectionString(cs)
  *     .processor().queueName("orders").disableAutoComplete()
  *     .processMessage(once.processMessage(ctx -> orders.apply(ctx.payload())))
@@ -339,8 +339,66 @@ public final class TandemServiceBusProcessor {
     private int maxRechecks;
     private Duration pollInterval = Duration.ofMillis(20);
     private MeterRegistry registry;
+    /** With {@link #region}: the processor, ownership, shard count and meters come from it. */
+    private TandemRegion region;
+    private boolean regionApplied;
 
     private Builder() {}
+
+    /**
+     * The processor, ownership, shard count and meter registry from one {@link TandemRegion} (the
+     * same object this process's Kafka consumers and Functions integration are made from): an
+     * {@link OnceProcessor} from {@link TandemRegion#processorBuilder} with the {@link
+     * TandemServiceBusProcessor#settlementDeadLetterSink()} (claims in the replicated store, fenced by the ownership, each
+     * claim durable in the own changelog before the handler runs, the configured claim lease and
+     * STALE margin), the region's ownership for the epochs (none under {@code
+     * tandem.guarantee=detect-only}), {@code tandem.shards}, and the region's meter registry. The
+     * processor is registered with the region, which closes it before its store. The ownership's
+     * leases are renewed by whoever drives them in this region (a {@code TandemFunctions} heartbeat,
+     * or the region's Kafka consumers).
+     *
+     * <pre>{@code
+     * TandemRegion region = TandemRegion.create(props); // tandem.* keys, see TandemRegionConfig
+     * TandemServiceBusProcessor once = TandemServiceBusProcessor.builder()
+     *     .region(region).recheckSender(senderToTheSameQueue).build();
+     * }</pre>
+     *
+     * <p>Not together with {@link #processor}, {@link #ownership}, {@link #shardCount}, {@link
+     * #meterRegistry} or {@link #epochOfShard}: {@link #build} refuses the pair, naming both.
+     */
+    public Builder region(TandemRegion region) {
+      this.region = Objects.requireNonNull(region, "region");
+      return this;
+    }
+
+    /** Applies {@link #region}: refuses a piece given beside it, then sets the pieces from it. */
+    private void fromRegion() {
+      java.util.List<String> given = new java.util.ArrayList<>();
+      if (processor != null || processorBuilder != null) {
+        given.add("processor(...)");
+      }
+      if (ownership != null) {
+        given.add("ownership(...)");
+      }
+      if (shardCount != 0) {
+        given.add("shardCount(...)");
+      }
+      if (registry != null) {
+        given.add("meterRegistry(...)");
+      }
+      if (epochOfShard != null) {
+        given.add("epochOfShard(...)");
+      }
+      if (!given.isEmpty()) {
+        throw new IllegalStateException("region(...) and " + String.join(", ", given) + " both "
+            + "given: region(...) sets the processor, ownership, shard count and meter registry "
+            + "from the TandemRegion; remove " + String.join(", ", given));
+      }
+      processorBuilder = region.processorBuilder(settlementDeadLetterSink());
+      ownership = region.ownership();
+      shardCount = region.shardCount();
+      registry = region.meterRegistry();
+    }
 
     /**
      * The once-processor (its store, dead-letter policy, shard fence), already built. With {@link
@@ -454,6 +512,10 @@ public final class TandemServiceBusProcessor {
     }
 
     public TandemServiceBusProcessor build() {
+      if (region != null && !regionApplied) {
+        fromRegion();
+        regionApplied = true;
+      }
       if ((processor == null) == (processorBuilder == null)) {
         throw new IllegalStateException("exactly one processor(...) is required (a processor or its "
             + "builder)");
@@ -477,6 +539,9 @@ public final class TandemServiceBusProcessor {
           processorBuilder.fence(ownership.fence());
         }
         p = processorBuilder.build();
+        if (region != null) {
+          region.register(p); // closed by the region before its store
+        }
       }
       return new TandemServiceBusProcessor(this, p);
     }

@@ -98,7 +98,7 @@ public class OrderFunctions {
       context.getLogger().warning(report.toString());
     } else {
       context.getLogger().fine(report + "; replication lag from " + app.settings.peer() + ": "
-          + app.replication.lag(app.settings.peer()));
+          + app.region.replicationLog().lag(app.settings.peer()));
     }
   }
 }

@@ -1,16 +1,19 @@
 package dev.tandem.examples.functions;
 
 import dev.tandem.azure.functions.InstanceStoreDirectory;
+import dev.tandem.consumer.TandemRegionConfig;
 import dev.tandem.core.RegionId;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.format.DateTimeParseException;
 import java.util.Map;
+import java.util.Properties;
 import java.util.function.Function;
 
 /**
  * The app settings Tandem needs (local.settings.json "Values" locally, application settings in
- * Azure); a missing or malformed one fails at start, naming it.
+ * Azure); a missing or malformed one fails at start, naming it. {@link #regionConfig} maps them onto
+ * the keys of {@link TandemRegionConfig}, from which the app's {@code TandemRegion} is made.
  *
  * @param leaseTimeout L: a shard's owner is silent after this long without a heartbeat
  * @param takeoverMargin added to L before the follower takes over (clock rates, GC pauses)
@@ -43,6 +46,44 @@ record TandemSettings(RegionId region, RegionId peer, String kafkaLocal, String 
     if (window <= 0) {
       throw new IllegalStateException("app setting " + WINDOW + " must be > 0, got " + window);
     }
+  }
+
+  /**
+   * How long a claim lasts without renewal: about the {@code orders} queue's lock duration (1 min),
+   * not above {@code functionTimeout}. A running handler renews its claim every third of it, so the
+   * lease only decides how long the message of a crashed or timed-out invocation waits (one lease;
+   * its recheck copy comes back then) before it runs again.
+   */
+  static final Duration CLAIM_LEASE = Duration.ofMinutes(1);
+  /** A shard's owner that makes no progress for this long while a copy waits is taken over. */
+  static final Duration STUCK_AFTER = Duration.ofMinutes(2);
+
+  /**
+   * These settings as {@link TandemRegionConfig} keys: the two regions and their Kafka clusters, the
+   * state directory (this instance's own, {@link InstanceStoreDirectory}), the shards, AUTOMATIC
+   * ownership with L and margin, W, the heartbeat timer's period as the heartbeat interval (checked
+   * against L by the region), and the claim lease.
+   *
+   * @param instanceName the owner identity of this instance ({@link
+   *     InstanceStoreDirectory#instanceName})
+   */
+  Properties regionConfig(String instanceName) {
+    Properties p = new Properties();
+    p.put(TandemRegionConfig.REGIONS_CONFIG, region.name() + "," + peer.name());
+    p.put(TandemRegionConfig.REGION_CONFIG, region.name());
+    p.put(TandemRegionConfig.REGION_PREFIX + region.name() + ".bootstrap.servers", kafkaLocal);
+    p.put(TandemRegionConfig.REGION_PREFIX + peer.name() + ".bootstrap.servers", kafkaPeer);
+    p.put(TandemRegionConfig.STATE_DIR_CONFIG, storeDirectory.toString());
+    p.put(TandemRegionConfig.INSTANCE_CONFIG, instanceName);
+    p.put(TandemRegionConfig.SHARDS_CONFIG, String.valueOf(shards));
+    p.put(TandemRegionConfig.LEASE_TIMEOUT_MS_CONFIG, String.valueOf(leaseTimeout.toMillis()));
+    p.put(TandemRegionConfig.TAKEOVER_MARGIN_MS_CONFIG, String.valueOf(takeoverMargin.toMillis()));
+    p.put(TandemRegionConfig.STUCK_AFTER_MS_CONFIG, String.valueOf(STUCK_AFTER.toMillis()));
+    p.put(TandemRegionConfig.WINDOW_CONFIG, String.valueOf(window));
+    p.put(TandemRegionConfig.HEARTBEAT_INTERVAL_MS_CONFIG,
+        String.valueOf(TandemApp.HEARTBEAT_PERIOD.toMillis()));
+    p.put(TandemRegionConfig.CLAIM_LEASE_MS_CONFIG, String.valueOf(CLAIM_LEASE.toMillis()));
+    return p;
   }
 
   static TandemSettings from(Function<String, String> env) {
