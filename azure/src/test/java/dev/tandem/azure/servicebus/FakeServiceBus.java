@@ -118,6 +118,9 @@ public final class FakeServiceBus {
     doAnswer(i -> sink.accept(i.getArgument(0),
         ((OffsetDateTime) i.getArgument(1)).toInstant().toEpochMilli()))
         .when(c).scheduleMessage(any(ServiceBusMessage.class), any(OffsetDateTime.class));
+    // As the SDK does while its send link is open: the batch is sized from the link's cached
+    // maximum without a request (the heartbeat's default namespace probe calls this).
+    doAnswer(i -> SdkBatches.create(256 * 1024)).when(c).createMessageBatch();
     doNothing().when(c).close();
     doAnswer(i -> {
       sink.cancel(i.getArgument(0));
