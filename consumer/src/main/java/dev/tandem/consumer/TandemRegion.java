@@ -141,7 +141,7 @@ public final class TandemRegion implements AutoCloseable {
   private KafkaDeadLetterSink kafkaDeadLetters;
   private final Map<RegionId, KafkaRegionalSink> resendSinks = new LinkedHashMap<>();
   private int consumerCount;
-  private boolean closed;
+  private volatile boolean closed;
 
   private TandemRegion(Builder b, TandemRegionConfig c) {
     this.config = c;
@@ -185,7 +185,9 @@ public final class TandemRegion implements AutoCloseable {
           .replicationFactor(c.getShort(TandemRegionConfig.CHANGELOG_REPLICATION_FACTOR_CONFIG))
           // one heartbeat interval: the replica's heartbeats and the owners' lease renewals
           .heartbeatInterval(c.duration(TandemRegionConfig.HEARTBEAT_INTERVAL_MS_CONFIG))
-          .revokeTimeout(c.duration(TandemRegionConfig.REVOKE_TIMEOUT_MS_CONFIG))
+          // the log's own revoke runs inside the consumer's revoke callback, after the consumer's
+          // barrier wait (at most half of its bound): half of the consumer's bound is left for it
+          .revokeTimeout(c.duration(TandemRegionConfig.REVOKE_TIMEOUT_MS_CONFIG).dividedBy(2))
           .meterRegistry(meters);
       for (RegionId r : c.regions()) {
         lb.region(r, c.regionClientProperties(r));
@@ -259,6 +261,16 @@ public final class TandemRegion implements AutoCloseable {
       }
       throw e;
     }
+    // what this process promises, where an operator looks: 1 while open, tagged with the guarantee
+    // (an alert on guarantee=detect-only finds a region that only detects duplicates)
+    io.micrometer.core.instrument.Gauge.builder("tandem.region.open", this, r -> r.closed ? 0 : 1)
+        .tag("region", region.name())
+        .tag("instance", instance)
+        .tag("guarantee", c.detectOnly() ? "detect-only" : "full")
+        .tag("policy", ownership == null ? "none" : c.policyName())
+        .description("1 while this Tandem region object is open; its tags say the guarantee and the "
+            + "takeover policy it runs with")
+        .register(meters);
     log.info("Tandem region {} instance {} opened: regions {}, {} shards, guarantee {}, policy {}, "
         + "state {}", region, instance, c.regions(), shardCount(),
         c.detectOnly() ? "detect-only" : "full", ownership == null ? "none" : c.policyName(),
@@ -356,8 +368,9 @@ public final class TandemRegion implements AutoCloseable {
     cp.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
     cp.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
     cp.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-    int n = ++consumerCount;
+    int n = consumerCount + 1; // counted once built
     cp.putIfAbsent(ConsumerConfig.CLIENT_ID_CONFIG, instance + "-" + topic + "-" + n);
+    checkPartitions(topic);
     KafkaConsumer<byte[], byte[]> kafka = new KafkaConsumer<>(cp);
     try {
       TandemKafkaConsumer.Builder<K, V> cb =
@@ -384,6 +397,7 @@ public final class TandemRegion implements AutoCloseable {
       }
       options.accept(cb);
       TandemKafkaConsumer<K, V> c = cb.build();
+      consumerCount = n;
       java.util.concurrent.atomic.AtomicBoolean kafkaClosed =
           new java.util.concurrent.atomic.AtomicBoolean();
       Runnable closeKafka = () -> {
@@ -403,6 +417,49 @@ public final class TandemRegion implements AutoCloseable {
     } catch (RuntimeException e) {
       kafka.close(Duration.ZERO);
       throw e;
+    }
+  }
+
+  /**
+   * Partition n is shard n: a topic with more partitions than {@code tandem.shards} would make
+   * records of shards that exist in no changelog and no lease. Refused here, naming the key; a topic
+   * whose metadata does not come within 5 s is only logged (it may not exist yet).
+   */
+  private void checkPartitions(String topic) {
+    // Admin, not the consumer's partitionsFor: a metadata request of a consumer may auto-create a
+    // topic that does not exist yet (allow.auto.create.topics), with the broker's partition count
+    int partitions;
+    Properties ap = config.regionClientProperties(region);
+    ap.putIfAbsent(org.apache.kafka.clients.admin.AdminClientConfig.CLIENT_ID_CONFIG,
+        "tandem-check-" + region + "-" + instance);
+    org.apache.kafka.clients.admin.Admin admin = null;
+    try {
+      admin = org.apache.kafka.clients.admin.Admin.create(ap);
+      partitions = admin.describeTopics(List.of(topic)).allTopicNames()
+          .get(5, java.util.concurrent.TimeUnit.SECONDS).get(topic).partitions().size();
+    } catch (java.util.concurrent.ExecutionException e) {
+      if (!(e.getCause() instanceof org.apache.kafka.common.errors.UnknownTopicOrPartitionException)) {
+        log.warn("Tandem region {}: the partitions of {} could not be read ({}); each must be a "
+            + "shard below {}={}", region, topic, e.getCause().toString(),
+            TandemRegionConfig.SHARDS_CONFIG, shardCount());
+      }
+      return;
+    } catch (java.util.concurrent.TimeoutException | RuntimeException e) {
+      log.warn("Tandem region {}: the partitions of {} could not be read ({}); each must be a shard "
+          + "below {}={}", region, topic, e.toString(), TandemRegionConfig.SHARDS_CONFIG, shardCount());
+      return;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return;
+    } finally {
+      if (admin != null) {
+        admin.close(Duration.ofSeconds(1)); // never wait out a call to a broker that is down
+      }
+    }
+    if (partitions > shardCount()) {
+      throw new ConfigException(TandemRegionConfig.SHARDS_CONFIG, shardCount(), "topic " + topic
+          + " has " + partitions + " partitions; partition n is shard n, so a topic consumed "
+          + "through this region has at most " + TandemRegionConfig.SHARDS_CONFIG + " partitions");
     }
   }
 
@@ -515,6 +572,9 @@ public final class TandemRegion implements AutoCloseable {
           Properties p = config.regionClientProperties(r);
           p.putIfAbsent(ProducerConfig.CLIENT_ID_CONFIG,
               "tandem-resend-" + region + "-" + instance + "-to-" + r);
+          // a re-send is sent from the poll loop to a region that may be down: never block the loop
+          // for long on its missing metadata (the follower keeps holding the copy either way)
+          p.putIfAbsent(ProducerConfig.MAX_BLOCK_MS_CONFIG, "3000");
           resendSinks.put(r, KafkaRegionalSink.create(r, p));
         }
       }
@@ -706,6 +766,29 @@ public final class TandemRegion implements AutoCloseable {
       config(TandemRegionConfig.OWNERSHIP_POLICY_CONFIG, "automatic");
       config(TandemRegionConfig.LEASE_TIMEOUT_MS_CONFIG, leaseTimeout.toMillis());
       return config(TandemRegionConfig.TAKEOVER_MARGIN_MS_CONFIG, margin.toMillis());
+    }
+
+    /**
+     * The takeover policy as an object: AUTOMATIC sets {@code tandem.ownership.policy}, {@code
+     * tandem.lease.timeout.ms}, {@code tandem.takeover.margin.ms} and {@code tandem.stuck.after.ms}
+     * from it (so {@code revalidateAfter} is derived from its L); a {@link WitnessPolicy} is as
+     * {@link #witness(WitnessPolicy)}; MANUAL as {@link #manual()}.
+     */
+    public Builder policy(OwnershipPolicy policy) {
+      Objects.requireNonNull(policy, "policy");
+      if (policy instanceof WitnessPolicy w) {
+        return witness(w);
+      }
+      if (policy == OwnershipPolicy.manual()) {
+        return manual();
+      }
+      if (policy.leaseTimeout().isEmpty() || policy.takeoverMargin().isEmpty()) {
+        throw new IllegalArgumentException("a policy object is AUTOMATIC, WITNESS or MANUAL; "
+            + policy.name() + " is none of them");
+      }
+      automatic(policy.leaseTimeout().get(), policy.takeoverMargin().get());
+      policy.stuckAfter().ifPresent(d -> config(TandemRegionConfig.STUCK_AFTER_MS_CONFIG, d.toMillis()));
+      return this;
     }
 
     /** {@code tandem.ownership.policy=manual}. */

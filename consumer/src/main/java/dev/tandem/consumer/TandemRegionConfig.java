@@ -212,7 +212,9 @@ public class TandemRegionConfig extends TandemClientConfig {
         .define(COMMIT_TIMEOUT_MS_CONFIG, Type.LONG, 30_000L, Range.atLeast(1), Importance.LOW,
             "Bound (ms) of offset commits.")
         .define(REVOKE_TIMEOUT_MS_CONFIG, Type.LONG, 60_000L, Range.atLeast(1), Importance.LOW,
-            "Bound (ms) of a rebalance's revoke callback; well below max.poll.interval.ms.")
+            "Bound (ms) of a rebalance's revoke callback; well below max.poll.interval.ms. The "
+                + "replication log's own revoke wait (and its close's wait for hand-off markers) is "
+                + "half of it.")
         .define(HANDOFF_TIMEOUT_MS_CONFIG, Type.LONG, 300_000L, Range.atLeast(0), Importance.LOW,
             "How long (ms) a partition handed off unflushed waits for its previous holder's marker.")
         .define(WITNESS_BOOTSTRAP_CONFIG, Type.STRING, null, Importance.MEDIUM,
@@ -240,7 +242,16 @@ public class TandemRegionConfig extends TandemClientConfig {
    * given beside the keys (so {@code tandem.ownership.policy=witness} needs no witness key).
    */
   TandemRegionConfig(Map<?, ?> originals, boolean witnessGiven) {
-    super(CONFIG, originals);
+    this(CONFIG, originals, witnessGiven);
+  }
+
+  /**
+   * For a configuration that extends the region's key table ({@code new
+   * ConfigDef(TandemRegionConfig.configDef()).define(...)}, e.g. an interceptor's or a transport's
+   * own keys): the same checks, against {@code definition}.
+   */
+  protected TandemRegionConfig(ConfigDef definition, Map<?, ?> originals, boolean witnessGiven) {
+    super(definition, originals);
     this.witnessGiven = witnessGiven;
     checkCrossFieldRules();
   }

@@ -6,10 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.core.RegionId;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Properties;
 import org.apache.kafka.common.config.ConfigException;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The region's key table (issue 16): each kind of mistake fails at construction with a message that
@@ -146,5 +149,44 @@ class TandemRegionConfigTest {
     assertNames(refused(p), "tandem.ownership.policy", "tandem.witness.bootstrap.servers");
     p.put("tandem.witness.bootstrap.servers", "witness:9092");
     assertEquals("witness", new TandemRegionConfig(p).policyName());
+  }
+
+  @Test
+  void theRegionFailsAtBuildNamingTheKeyAndOpensNothing(@TempDir Path tmp) {
+    Path state = tmp.resolve("state");
+    String[][] mistakes = {
+        {"tandem.shards", null}, // missing
+        {"tandem.shards", "many"}, // wrong type
+        {"tandem.heartbeat.interval.ms", "5000"}, // inconsistent with L
+        {"tandem.regoin", "westeurope"}, // unknown tandem.* key
+        {"tandem.ownership.policy", "none"}, // a consumer without ownership
+    };
+    for (String[] m : mistakes) {
+      Properties p = valid();
+      p.put("tandem.state.dir", state.toString());
+      if (m[1] == null) {
+        p.remove(m[0]);
+      } else {
+        p.put(m[0], m[1]);
+      }
+      ConfigException e = assertThrows(ConfigException.class, () -> TandemRegion.create(p));
+      assertNames(e, m[0]);
+      assertFalse(Files.exists(state), "nothing opened before the configuration is valid");
+    }
+    // the builder sets the same keys and takes the same path
+    ConfigException e = assertThrows(ConfigException.class, () -> TandemRegion.builder()
+        .configs(valid()).stateDir(state).heartbeatInterval(Duration.ofSeconds(5)).build());
+    assertNames(e, "tandem.heartbeat.interval.ms", "5000");
+  }
+
+  @Test
+  void theDefaultInstanceIdIsStableForItsStateDirectoryAndDiffersBetweenDirectories(@TempDir Path tmp)
+      throws Exception {
+    String first = TandemRegion.instanceIdOf(tmp.resolve("one"));
+    assertEquals(first, TandemRegion.instanceIdOf(tmp.resolve("one")), "a restart keeps its id");
+    assertEquals(first, Files.readString(tmp.resolve("one").resolve("instance.id")).trim());
+    String other = TandemRegion.instanceIdOf(tmp.resolve("two"));
+    assertFalse(first.equals(other), "another directory (another process) gets another id");
+    assertTrue(first.matches("[a-z0-9-]+-[0-9a-f]{8}"), first);
   }
 }

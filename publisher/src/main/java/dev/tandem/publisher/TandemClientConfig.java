@@ -157,6 +157,48 @@ public abstract class TandemClientConfig extends AbstractConfig {
     return m;
   }
 
+  /**
+   * {@code definition} as a Markdown table (key, type, default, valid values, importance,
+   * description), in {@link ConfigDef}'s documentation order (required keys first, then by
+   * importance and name) — the tables in the READMEs are generated with it, and a test keeps them
+   * current.
+   */
+  public static String markdownTable(ConfigDef definition) {
+    StringBuilder sb = new StringBuilder();
+    sb.append("| key | type | default | valid values | importance | description |\n");
+    sb.append("|---|---|---|---|---|---|\n");
+    List<ConfigDef.ConfigKey> keys = new ArrayList<>(definition.configKeys().values());
+    keys.sort((x, y) -> {
+      boolean xr = !x.hasDefault();
+      boolean yr = !y.hasDefault();
+      if (xr != yr) {
+        return xr ? -1 : 1;
+      }
+      int c = x.importance.compareTo(y.importance);
+      return c != 0 ? c : x.name.compareTo(y.name);
+    });
+    for (ConfigDef.ConfigKey k : keys) {
+      String def = !k.hasDefault() ? "(required)"
+          : k.defaultValue == null ? "(none)"
+          : k.type == ConfigDef.Type.LIST
+              ? String.join(",", ((List<?>) k.defaultValue).stream().map(String::valueOf).toList())
+              : String.valueOf(k.defaultValue);
+      sb.append("| `").append(k.name).append("` | ")
+          .append(k.type.toString().toLowerCase(java.util.Locale.ROOT)).append(" | ")
+          .append(!k.hasDefault() || k.defaultValue == null ? def
+              : def.isEmpty() ? "\"\"" : "`" + def + "`").append(" | ")
+          .append(k.validator == null ? "" : cell(k.validator.toString())).append(" | ")
+          .append(k.importance.toString().toLowerCase(java.util.Locale.ROOT)).append(" | ")
+          .append(cell(k.documentation.replaceAll("</?code>", "`").replace("&lt;", "<")
+              .replace("&gt;", ">"))).append(" |\n");
+    }
+    return sb.toString();
+  }
+
+  private static String cell(String s) {
+    return s.replace("|", "\\|").replace("\n", " ");
+  }
+
   /** A validator of a non-empty list of distinct region names. */
   public static ConfigDef.Validator regionList() {
     return new ConfigDef.Validator() {

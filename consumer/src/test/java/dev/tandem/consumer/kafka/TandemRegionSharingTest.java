@@ -3,6 +3,7 @@ package dev.tandem.consumer.kafka;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.consumer.TandemRegion;
@@ -19,6 +20,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.common.config.ConfigException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.junit.jupiter.api.AfterAll;
@@ -105,6 +107,22 @@ class TandemRegionSharingTest {
       List<TandemKafkaConsumer<String, byte[]>> bConsumers = b.kafkaConsumer(List.of(t1, t2),
           new StringDeserializer(), new ByteArrayDeserializer(), recording(history, b, bRuns, bTopics));
       assertEquals(2, aConsumers.size());
+      // what a consumer refuses at build, naming the key
+      ConfigException noGroup = assertThrows(ConfigException.class, () -> a.kafkaConsumer(t1,
+          new StringDeserializer(), new ByteArrayDeserializer(), (rec, ctx) -> {},
+          Map.of(ConsumerConfig.GROUP_ID_CONFIG, ""), cb -> {}));
+      assertTrue(noGroup.getMessage().contains("group.id"), noGroup.getMessage());
+      ConfigException autoCommit = assertThrows(ConfigException.class, () -> a.kafkaConsumer(t1,
+          new StringDeserializer(), new ByteArrayDeserializer(), (rec, ctx) -> {},
+          Map.of(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "true"), cb -> {}));
+      assertTrue(autoCommit.getMessage().contains("enable.auto.commit"), autoCommit.getMessage());
+      regions.a().createTopic("share-wide", 8); // more partitions than tandem.shards=4
+      ConfigException wide = assertThrows(ConfigException.class, () -> a.kafkaConsumer("share-wide",
+          new StringDeserializer(), new ByteArrayDeserializer(), (rec, ctx) -> {}));
+      assertTrue(wide.getMessage().contains("tandem.shards") && wide.getMessage().contains("8"),
+          wide.getMessage());
+      assertEquals(1.0, a.meterRegistry().get("tandem.region.open").tag("guarantee", "full")
+          .tag("policy", "automatic").gauge().value(), "the region says what it promises");
       // one store, one ownership behind both consumers of a region object
       for (TandemKafkaConsumer<String, byte[]> c : aConsumers) {
         assertTrue(c.processor().store() == a.store(), "claims go to the region's replicated store");
@@ -136,6 +154,18 @@ class TandemRegionSharingTest {
         }
         return true;
       });
+    }
+  }
+
+  @Test
+  void assignedShardsServeOneConsumerPerRegionObject(@TempDir Path dir) {
+    try (TandemRegion a = region("region-a", dir.resolve("a"), "as").assignedShardsOnly(true).build()) {
+      a.kafkaConsumer("share-assigned", new StringDeserializer(), new ByteArrayDeserializer(),
+          (rec, ctx) -> {});
+      // a second consumer would revoke the first one's shards in the log: refused, naming the key
+      ConfigException e = assertThrows(ConfigException.class, () -> a.kafkaConsumer("share-assigned-2",
+          new StringDeserializer(), new ByteArrayDeserializer(), (rec, ctx) -> {}));
+      assertTrue(e.getMessage().contains("tandem.store.shards"), e.getMessage());
     }
   }
 
