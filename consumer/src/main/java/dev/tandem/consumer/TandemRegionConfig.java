@@ -114,12 +114,6 @@ public class TandemRegionConfig extends TandemClientConfig {
   /** The witness lease; default 10000. */
   public static final String WITNESS_LEASE_MS_CONFIG = "tandem.witness.lease.ms";
 
-  /**
-   * Records the property-only interceptor ({@code kafka.TandemConsumerInterceptor}) keeps passed until
-   * a commit covers them, per consumer; default 100000.
-   */
-  public static final String INTERCEPTOR_MAX_TRACKED_CONFIG = "tandem.interceptor.max.tracked";
-
   /** Values of {@value #GUARANTEE_CONFIG}. */
   public static final String GUARANTEE_FULL = "full";
   /** Duplicates across regions are only detected and counted, not prevented. */
@@ -222,12 +216,7 @@ public class TandemRegionConfig extends TandemClientConfig {
         .define(WITNESS_TOPIC_CONFIG, Type.STRING, "tandem.witness", new ConfigDef.NonEmptyString(),
             Importance.LOW, "The witness's single-partition topic.")
         .define(WITNESS_LEASE_MS_CONFIG, Type.LONG, 10_000L, Range.atLeast(1), Importance.LOW,
-            "How long (ms) a witness grant lasts.")
-        .define(INTERCEPTOR_MAX_TRACKED_CONFIG, Type.INT, 100_000, Range.atLeast(1), Importance.LOW,
-            "Property-only interceptor: records passed to the application that it keeps (per "
-                + "consumer) until a commit covers them and completes them. Past this bound the "
-                + "least recently fed partition's oldest are forgotten (counted, "
-                + "tandem.consumer.interceptor.untracked): their completion is not recorded.");
+            "How long (ms) a witness grant lasts.");
   }
 
   private final boolean witnessGiven;

@@ -32,6 +32,13 @@ class ConfigDocsTest {
         TandemProducerConfig.configDef());
   }
 
+  /** The interceptor's own keys (the region's keys are the table above it). */
+  @Test
+  void theInterceptorKeyTableInConsumerReadmeIsCurrent() throws Exception {
+    check(Path.of("README.md"), "TandemInterceptorConfig",
+        dev.tandem.consumer.kafka.TandemInterceptorConfig.ownConfigDef());
+  }
+
   private static void check(Path readme, String name, ConfigDef def) throws Exception {
     String text = Files.readString(readme, StandardCharsets.UTF_8);
     String begin = String.format(BEGIN, name);

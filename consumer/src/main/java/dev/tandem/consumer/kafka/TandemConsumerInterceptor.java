@@ -152,7 +152,7 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
   @Override
   public void configure(Map<String, ?> configs) {
     // the region entry point's key table: the same keys, types, defaults and cross-field rules
-    TandemRegionConfig c = new TandemRegionConfig(configs);
+    TandemInterceptorConfig c = new TandemInterceptorConfig(configs);
     if (!c.detectOnly()) {
       throw new ConfigException(TandemRegionConfig.GUARANTEE_CONFIG,
           c.getString(TandemRegionConfig.GUARANTEE_CONFIG), "the interceptor cannot prevent a "
@@ -182,13 +182,13 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     }
     directory = dir;
     shards = c.getInt(TandemRegionConfig.SHARDS_CONFIG);
-    attach(shared, c.region(), c.getInt(TandemRegionConfig.INTERCEPTOR_MAX_TRACKED_CONFIG),
+    attach(shared, c.region(), c.getInt(TandemInterceptorConfig.MAX_TRACKED_CONFIG),
         Metrics.globalRegistry);
   }
 
   /** Opens the region of the configuration and waits (bounded) for its replica to be restored. */
   private static TandemRegion openRegion(Map<String, ?> configs) {
-    TandemRegion region = TandemRegion.create(configs);
+    TandemRegion region = TandemRegion.create(TandemInterceptorConfig.regionKeys(configs));
     Duration wait = KafkaReplicationLog.Builder.DEFAULT_RESTORE_WAIT;
     if (!region.replicationLog().awaitRestored(wait)) {
       LOG.warn("Tandem interceptor: the replica of {} ({}) is not restored after {}; a poll of a "
@@ -332,7 +332,7 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
             + "a commit covered them, e.g. {} (partition {}, offset {}): their completions are not recorded, so the "
             + "other region may process them again undetected; commit more often or raise {}",
             region, (long) untracked.count(), tracked.max, evicted.key.id(), evicted.key.shard(),
-            evicted.offset, TandemRegionConfig.INTERCEPTOR_MAX_TRACKED_CONFIG);
+            evicted.offset, TandemInterceptorConfig.MAX_TRACKED_CONFIG);
       }
     }
   }

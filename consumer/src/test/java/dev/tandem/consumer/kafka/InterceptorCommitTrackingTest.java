@@ -243,6 +243,34 @@ class InterceptorCommitTrackingTest {
     assertEquals(0, icpt.trackedCount());
   }
 
+  static Map<String, Object> regionKeys() {
+    Map<String, Object> p = new HashMap<>();
+    p.put("tandem.regions", "westeurope,northeurope");
+    p.put("tandem.region", "westeurope");
+    p.put("tandem.region.westeurope.bootstrap.servers", "kafka-we:9092");
+    p.put("tandem.region.northeurope.bootstrap.servers", "kafka-ne:9093");
+    p.put("tandem.state.dir", "/var/lib/app/tandem");
+    p.put("tandem.shards", "8");
+    p.put("tandem.guarantee", "detect-only");
+    return p;
+  }
+
+  /** The interceptor's own key is its table's, not the region's: the region refuses it. */
+  @Test
+  void theMaxTrackedKeyBelongsToTheInterceptorsTableNotTheRegions() {
+    Map<String, Object> p = regionKeys();
+    p.put(TandemInterceptorConfig.MAX_TRACKED_CONFIG, "7");
+    assertEquals(7, new TandemInterceptorConfig(p).getInt(TandemInterceptorConfig.MAX_TRACKED_CONFIG));
+    org.apache.kafka.common.config.ConfigException e = assertThrows(
+        org.apache.kafka.common.config.ConfigException.class,
+        () -> new dev.tandem.consumer.TandemRegionConfig(p));
+    assertTrue(e.getMessage().contains(TandemInterceptorConfig.MAX_TRACKED_CONFIG), e.getMessage());
+    // what the interceptor hands to TandemRegion.create: the region's keys only
+    new dev.tandem.consumer.TandemRegionConfig(TandemInterceptorConfig.regionKeys(p));
+    assertEquals(100_000, new TandemInterceptorConfig(regionKeys())
+        .getInt(TandemInterceptorConfig.MAX_TRACKED_CONFIG));
+  }
+
   /** SharedStores: one store per directory per process, as one region and instance. */
   @Test
   void aDirectoryIsOpenedOnceAsOneRegionAndInstance() {
