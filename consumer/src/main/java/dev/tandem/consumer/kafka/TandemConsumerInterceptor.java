@@ -6,6 +6,7 @@ import dev.tandem.consumer.TandemRegionConfig;
 import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemHeaders;
+import dev.tandem.core.TandemIds;
 import dev.tandem.store.ClaimRequest;
 import dev.tandem.store.CompleteRequest;
 import dev.tandem.store.IdRecord;
@@ -214,7 +215,8 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
         .description("completed ids seen again with another payload digest (passed on)")
         .register(meters);
     invalid = Counter.builder("tandem.consumer.interceptor.invalid").tag("region", r)
-        .description("records whose tandem-id header is empty or oversized (passed on)")
+        .description("records whose tandem-id header the store refuses (empty, oversized, a control "
+            + "character): passed on, never tracked")
         .register(meters);
     completed = Counter.builder("tandem.consumer.interceptor.completed").tag("region", r)
         .description("passed records completed because Kafka committed an offset past them")
@@ -230,7 +232,8 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
         .register(meters);
     completeFailures = Counter.builder("tandem.consumer.interceptor.store.failures").tag("region", r)
         .tag("operation", "complete")
-        .description("commits whose completions failed in the store: retried at the next commit")
+        .description("completions of a committed partition that failed in the store (one per "
+            + "partition and commit): its records stay tracked and are retried at its next commit")
         .register(meters);
   }
 
@@ -339,7 +342,8 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
 
   /**
    * The store key of a record, or null if it has no usable {@code tandem-id}: a record without one,
-   * or with an empty or oversized one, passes on (counted as {@code invalid} when the header is
+   * or with one the store refuses ({@link TandemIds#validate}: empty, oversized, a control
+   * character), passes on (counted as {@code invalid} when the header is
    * there but unusable): the application decides, nothing is dropped silently.
    */
   private RecordKey keyOf(ConsumerRecord<K, V> r) {
@@ -347,7 +351,11 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     if (id == null) {
       return null;
     }
-    if (id.isEmpty() || id.length() > TandemHeaders.MAX_ID_LENGTH) {
+    try {
+      // the store's own rule (empty, oversized, a control character): an id it would refuse is
+      // never tracked, so it can never fail the completions of a commit
+      TandemIds.validate(id);
+    } catch (IllegalArgumentException e) {
       invalid.increment();
       return null;
     }
@@ -364,7 +372,6 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
       }
       return null;
     }
-    // an id with control characters is never stored (writes refuse it): the lookup finds nothing
     return new RecordKey(r.partition(), id);
   }
 
@@ -394,39 +401,46 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
 
   /**
    * Kafka committed {@code offsets}: every passed record below its partition's committed offset was
-   * processed (Kafka's at-least-once contract), so its completion is recorded now, all in two write
-   * batches (a claim carrying the payload digest, then the completion). A failure leaves them
-   * tracked: the next commit of the partition retries.
+   * processed (Kafka's at-least-once contract), so its completion is recorded now, partition by
+   * partition, in two write batches each (a claim carrying the payload digest, then the completion).
+   * A partition whose completion fails stays tracked (its next commit retries) and does not hold
+   * back the other partitions of the commit.
    */
   @Override
   public synchronized void onCommit(Map<TopicPartition, OffsetAndMetadata> offsets) {
     if (tracked == null) {
       return;
     }
-    List<Passed> covered = new ArrayList<>();
-    Map<TopicPartition, Long> upTo = new HashMap<>();
+    int failedRecords = 0;
+    int failedPartitions = 0;
+    RuntimeException firstFailure = null;
     for (Map.Entry<TopicPartition, OffsetAndMetadata> e : offsets.entrySet()) {
       if (e.getValue() == null) {
         continue;
       }
       long committed = e.getValue().offset();
-      if (tracked.collectBelow(e.getKey(), committed, covered)) {
-        upTo.put(e.getKey(), committed);
+      List<Passed> covered = new ArrayList<>();
+      if (!tracked.collectBelow(e.getKey(), committed, covered)) {
+        continue;
       }
+      try {
+        complete(covered);
+      } catch (RuntimeException ex) {
+        completeFailures.increment();
+        failedRecords += covered.size();
+        failedPartitions++;
+        if (firstFailure == null) {
+          firstFailure = ex;
+        }
+        continue;
+      }
+      tracked.removeBelow(e.getKey(), committed);
+      completed.increment(covered.size());
     }
-    if (covered.isEmpty()) {
-      return;
+    if (firstFailure != null) {
+      storeFailure("could not record the completion of " + failedRecords + " committed records of "
+          + failedPartitions + " partitions (retried at the next commit of each)", firstFailure);
     }
-    try {
-      complete(covered);
-    } catch (RuntimeException e) {
-      completeFailures.increment();
-      storeFailure("could not record the completion of " + covered.size() + " committed records "
-          + "(retried at the next commit of their partitions)", e);
-      return;
-    }
-    upTo.forEach(tracked::removeBelow);
-    completed.increment(covered.size());
   }
 
   private void complete(List<Passed> covered) {

@@ -180,6 +180,56 @@ class InterceptorCommitTrackingTest {
         && completedHere("f2", 1));
   }
 
+  /**
+   * An id the store refuses (a control character) is invalid like an empty one: passed, counted,
+   * never tracked, so it cannot fail the completions of the other records of the commit.
+   */
+  @Test
+  void anIdWithAControlCharacterPassesCountedAndNeverBlocksTheOtherCompletions() {
+    icpt = attach(store, 1000);
+    ConsumerRecords<String, String> out = icpt.onConsume(poll(rec(P0, 0, "bad\u0001id", "x"),
+        rec(P0, 1, "p0-ok", "x"), rec(P1, 0, "p1-ok", "x")));
+    assertEquals(3, out.count(), "every record passes: the application decides");
+    assertEquals(1.0, counter("tandem.consumer.interceptor.invalid", "region", "region-a"));
+    assertEquals(2, icpt.trackedCount(), "the unusable id is not tracked");
+
+    icpt.onCommit(Map.of(P0, new OffsetAndMetadata(2), P1, new OffsetAndMetadata(1)));
+    assertTrue(completedHere("p0-ok", 0) && completedHere("p1-ok", 1),
+        "the other records of the commit are completed");
+    assertEquals(0, icpt.trackedCount());
+    assertEquals(0.0, counter("tandem.consumer.interceptor.store.failures", "region", "region-a",
+        "operation", "complete"));
+  }
+
+  /**
+   * Completion is per partition: a partition whose completion fails stays tracked (retried at its
+   * next commit) and does not hold back another partition of the same commit.
+   */
+  @Test
+  void aPartitionWhoseCompletionFailsDoesNotBlockTheOtherPartitions() {
+    // fails every completeAll that holds an id of partition 0 (a store refusing that shard)
+    IdempotencyStore refusingShard0 = (IdempotencyStore) Proxy.newProxyInstance(
+        getClass().getClassLoader(), new Class<?>[] {IdempotencyStore.class}, (proxy, m, args) -> {
+          if (m.getName().equals("completeAll") && ((List<?>) args[0]).stream()
+              .anyMatch(r -> ((dev.tandem.store.CompleteRequest) r).shard() == 0)) {
+            throw new StoreException("injected failure of shard 0");
+          }
+          try {
+            return m.invoke(store, args);
+          } catch (InvocationTargetException e) {
+            throw e.getCause();
+          }
+        });
+    icpt = attach(refusingShard0, 1000);
+    icpt.onConsume(poll(rec(P0, 0, "s0", "x"), rec(P1, 0, "s1", "x")));
+    stderrOf(() -> icpt.onCommit(Map.of(P0, new OffsetAndMetadata(1), P1, new OffsetAndMetadata(1))));
+    assertTrue(completedHere("s1", 1), "partition 1 is completed although partition 0 failed");
+    assertFalse(completedHere("s0", 0));
+    assertEquals(1, icpt.trackedCount(), "partition 0's record stays tracked for its next commit");
+    assertEquals(1.0, counter("tandem.consumer.interceptor.store.failures", "region", "region-a",
+        "operation", "complete"));
+  }
+
   /** A store whose calls named in {@code failing} throw while {@code failures} is positive. */
   IdempotencyStore failing(AtomicInteger failures, String... failing) {
     List<String> names = List.of(failing);
