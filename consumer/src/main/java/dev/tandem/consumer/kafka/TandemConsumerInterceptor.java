@@ -173,8 +173,20 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     // the replica is a detect-only TandemRegion of the same keys (store, changelog publisher,
     // replication log, replicated view, wired and closed the region's way), one per state directory
     // in the process: every interceptor of the directory shares it, the last close closes it
+    // a directory is one replica of one configuration: a second consumer with another shard count,
+    // region list, TTL, ... would read and write a replica that is not what its keys say (a partition
+    // beyond the real shard count fails every lookup and completion), so it is refused, naming the key
+    int[] shardCount = new int[1];
     IdempotencyStore shared = SharedStores.acquireOwned(dir, c.region(),
-        instance == null ? null : instance.trim(), () -> openRegion(configs), TandemRegion::store);
+        instance == null ? null : instance.trim(), TandemRegion.class, () -> openRegion(configs),
+        (TandemRegion r) -> {
+          shardCount[0] = r.shardCount();
+          return r.store();
+        },
+        (TandemRegion r) -> {
+          requireSameReplica(r.config(), c);
+          shardCount[0] = r.shardCount();
+        });
     if (!(shared instanceof ReplicatedStore)) {
       SharedStores.release(dir);
       throw new ConfigException(TandemRegionConfig.STATE_DIR_CONFIG, stateDir.toString(),
@@ -182,9 +194,27 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
           + "its region's replica (store + replication log)");
     }
     directory = dir;
-    shards = c.getInt(TandemRegionConfig.SHARDS_CONFIG);
+    shards = shardCount[0]; // the shared replica's (equal to this configuration's: checked above)
     attach(shared, c.region(), c.getInt(TandemInterceptorConfig.MAX_TRACKED_CONFIG),
         Metrics.globalRegistry);
+  }
+
+  /**
+   * Refuses {@code mine} if a key of the region's table has another value than in the configuration
+   * that opened the shared replica ({@code shared}), naming the first such key.
+   */
+  static void requireSameReplica(TandemRegionConfig shared, TandemRegionConfig mine) {
+    Map<String, ?> theirs = shared.values();
+    Map<String, ?> ours = mine.values();
+    for (String key : new java.util.TreeSet<>(TandemRegionConfig.configDef().names())) {
+      if (!Objects.equals(theirs.get(key), ours.get(key))) {
+        throw new ConfigException(key, ours.get(key), "the replica in "
+            + mine.getString(TandemRegionConfig.STATE_DIR_CONFIG) + " is already open in this process "
+            + "with " + key + "=" + theirs.get(key) + "; every consumer of a state directory shares "
+            + "one replica: give them the same tandem.* keys, or another " 
+            + TandemRegionConfig.STATE_DIR_CONFIG);
+      }
+    }
   }
 
   /** Opens the region of the configuration and waits (bounded) for its replica to be restored. */

@@ -257,6 +257,18 @@ class InterceptorAcrossRegionsTest {
       assertEquals(2, SharedStores.references(dir), "two interceptors, one replica");
       replica = replica("shared", "region-a");
       assertTrue(replica instanceof dev.tandem.store.replication.ReplicatedStore, replica.getClass().getName());
+      // a third consumer of the directory with another shard count or TTL would silently share a
+      // replica of another configuration (partitions beyond the real shard count fail every lookup
+      // and completion): refused, naming the key
+      for (String[] kv : new String[][] {{"tandem.shards", String.valueOf(PARTITIONS * 2)},
+          {"tandem.record.ttl.ms", "3600000"}}) {
+        Properties differing = props("region-a", "shared", "g-shared-3");
+        differing.setProperty(kv[0], kv[1]);
+        Exception e = assertThrows(Exception.class,
+            () -> new KafkaConsumer<String, byte[]>(differing).close(), kv[0]);
+        assertTrue(rootMessage(e).contains(kv[0]), kv[0] + ": " + rootMessage(e));
+        assertEquals(2, SharedStores.references(dir), "the refused interceptor holds no reference");
+      }
     } finally {
       c1.close();
     }
