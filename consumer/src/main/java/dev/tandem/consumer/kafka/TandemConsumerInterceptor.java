@@ -28,6 +28,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.function.IntPredicate;
 import org.apache.kafka.clients.consumer.ConsumerInterceptor;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
@@ -134,6 +135,10 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
 
   private Path directory;
   private IdempotencyStore store;
+  /** Batched reads of restored shards: the replica's ungated local store (else {@code store}). */
+  private IdempotencyStore reader;
+  /** Whether a shard of the replica is restored (its gate answers at once). */
+  private IntPredicate restored;
   private RegionId region;
   /** The replica's shard count (0: not checked, for tests that attach a store directly). */
   private int shards;
@@ -146,6 +151,9 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
   private Counter completed;
   private Counter untracked;
   private Counter readFailures;
+  private Counter restoring;
+  private long lastRestoringLog = System.nanoTime() - FAILURE_LOG_INTERVAL_NANOS;
+  private long unloggedRestoring;
   private Counter completeFailures;
   private long lastFailureLog = System.nanoTime() - FAILURE_LOG_INTERVAL_NANOS;
   private long unloggedFailures;
@@ -232,7 +240,22 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
 
   /** Wires this interceptor to {@code store} (configure's last step; tests call it directly). */
   void attach(IdempotencyStore store, RegionId region, int maxTracked, MeterRegistry meters) {
+    if (store instanceof ReplicatedStore rs) {
+      attach(rs, rs.unwrap(), rs.replicationLog()::isRestored, region, maxTracked, meters);
+    } else {
+      attach(store, store, shard -> true, region, maxTracked, meters);
+    }
+  }
+
+  /**
+   * As {@link #attach(IdempotencyStore, RegionId, int, MeterRegistry)}, with the replica's ungated
+   * reader and restore state given (tests stand in for a restoring shard with them).
+   */
+  void attach(IdempotencyStore store, IdempotencyStore reader, IntPredicate restored, RegionId region,
+      int maxTracked, MeterRegistry meters) {
     this.store = Objects.requireNonNull(store, "store");
+    this.reader = Objects.requireNonNull(reader, "reader");
+    this.restored = Objects.requireNonNull(restored, "restored");
     this.region = region;
     this.tracked = new Tracked(maxTracked);
     String r = region.name();
@@ -259,6 +282,10 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
         .tag("operation", "read")
         .description("failed lookups (a poll's, or a record's of a partition beyond tandem.shards): "
             + "their records were passed on")
+        .register(meters);
+    restoring = Counter.builder("tandem.consumer.interceptor.restoring").tag("region", r)
+        .description("records of a shard whose replica was still restoring: passed on unchecked (they "
+            + "may be duplicates), tracked, completed at a commit once the shard is restored")
         .register(meters);
     completeFailures = Counter.builder("tandem.consumer.interceptor.store.failures").tag("region", r)
         .tag("operation", "complete")
@@ -295,13 +322,31 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
         i++;
       }
     }
+    // a shard still restoring has no trustworthy answer yet, and asking its gate would block the
+    // poll (up to the restore wait): its records pass unchecked, counted; the restored shards of the
+    // poll are still read (and their completed ids dropped)
+    Map<Integer, Boolean> restoredShard = new HashMap<>();
+    List<RecordKey> readable = new ArrayList<>(keys.size());
+    int unchecked = 0;
+    for (RecordKey k : keys) {
+      if (restoredShard.computeIfAbsent(k.shard(), restored::test)) {
+        readable.add(k);
+      } else {
+        unchecked++;
+      }
+    }
+    if (unchecked > 0) {
+      restoring.increment(unchecked);
+      restoringPassed(unchecked, restoredShard);
+    }
     Map<RecordKey, IdRecord> terminal;
     try {
-      terminal = keys.isEmpty() ? Map.of() : lookUp(keys);
+      // one batched read: the cache, then one RocksDB multiGet
+      terminal = readable.isEmpty() ? Map.of() : reader.terminalRecords(readable);
     } catch (RuntimeException e) {
       // Kafka would swallow it and pass everything without a trace: pass, but count and log
       readFailures.increment();
-      storeFailure("could not look up " + keys.size() + " ids of a poll; passing the poll's "
+      storeFailure("could not look up " + readable.size() + " ids of a poll; passing the poll's "
           + records.count() + " records on (they may be duplicates)", e);
       terminal = Map.of();
     }
@@ -327,24 +372,6 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     }
     // the positions stay those of the fetch: dropped records are consumed, not re-read
     return new ConsumerRecords<>(kept, records.nextOffsets());
-  }
-
-  /**
-   * The terminal records among {@code keys}. On a replica whose shards of this poll are all restored
-   * (the steady state), one batched read of the local store (cache, then one RocksDB multiGet);
-   * otherwise through the restore gate, key by key, which waits for a restoring shard (up to its
-   * restore wait) and then throws: never an answer from a half-restored shard.
-   */
-  private Map<RecordKey, IdRecord> lookUp(List<RecordKey> keys) {
-    if (store instanceof ReplicatedStore rs) {
-      for (RecordKey k : keys) {
-        if (!rs.replicationLog().isRestored(k.shard())) {
-          return rs.terminalRecords(keys);
-        }
-      }
-      return rs.unwrap().terminalRecords(keys);
-    }
-    return store.terminalRecords(keys);
   }
 
   private void track(TopicPartition tp, ConsumerRecord<K, V> r, RecordKey key) {
@@ -448,6 +475,11 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
       if (e.getValue() == null) {
         continue;
       }
+      if (!restored.test(e.getKey().partition())) {
+        // its gate would block this commit (up to the restore wait), then fail: the records stay
+        // tracked and are completed at a commit of the partition once the shard is restored
+        continue;
+      }
       long committed = e.getValue().offset();
       List<Passed> covered = new ArrayList<>();
       if (!tracked.collectBelow(e.getKey(), committed, covered)) {
@@ -493,6 +525,24 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
         LOG.warn("Tandem interceptor ({}) detected a cross-region duplicate of {}: completers {}",
             region, rec.id(), rec.completers());
       }
+    }
+  }
+
+  private void restoringPassed(int unchecked, Map<Integer, Boolean> shards) {
+    unloggedRestoring += unchecked;
+    long now = System.nanoTime();
+    if (now - lastRestoringLog >= FAILURE_LOG_INTERVAL_NANOS) {
+      List<Integer> waiting = new ArrayList<>();
+      shards.forEach((shard, done) -> {
+        if (!done) {
+          waiting.add(shard);
+        }
+      });
+      LOG.warn("Tandem interceptor ({}, store {}): shards {} are still restoring: {} records passed "
+          + "unchecked since the last report (they may be duplicates; counted in "
+          + "tandem.consumer.interceptor.restoring)", region, directory, waiting, unloggedRestoring);
+      lastRestoringLog = now;
+      unloggedRestoring = 0;
     }
   }
 

@@ -230,6 +230,74 @@ class InterceptorCommitTrackingTest {
         "operation", "complete"));
   }
 
+  /**
+   * A shard still restoring: the gated store would block (the restore wait) and then throw for it.
+   * The poll's restored shards are still read in one batch (their completed ids dropped); only the
+   * restoring shard's records pass, counted; neither the poll nor the commit touches the gate of the
+   * restoring shard, and its records are completed at a commit once it is restored.
+   */
+  @Test
+  void aRestoringShardPassesOnlyItsOwnRecordsAndNeverBlocksThePollOrTheCommit() {
+    store.claim("done0", 0, digest("x"), 0, Duration.ofSeconds(30));
+    store.complete("done0", 0, null);
+    store.claim("done1", 1, digest("x"), 0, Duration.ofSeconds(30));
+    store.complete("done1", 1, null);
+    java.util.concurrent.atomic.AtomicBoolean shard1Restored = new java.util.concurrent.atomic.AtomicBoolean();
+    AtomicInteger gatedCallsOfShard1 = new AtomicInteger();
+    // the gated view: a call touching shard 1 while it restores stands for a blocking wait + throw
+    IdempotencyStore gated = (IdempotencyStore) Proxy.newProxyInstance(getClass().getClassLoader(),
+        new Class<?>[] {IdempotencyStore.class}, (proxy, m, args) -> {
+          if (!shard1Restored.get() && args != null && touchesShard1(args)) {
+            gatedCallsOfShard1.incrementAndGet();
+            throw new StoreException("shard 1 not restored (after the restore wait)");
+          }
+          try {
+            return m.invoke(store, args);
+          } catch (InvocationTargetException e) {
+            throw e.getCause();
+          }
+        });
+    icpt = new TandemConsumerInterceptor<>();
+    icpt.attach(gated, store, shard -> shard != 1 || shard1Restored.get(), A, 1000, meters);
+
+    ConsumerRecords<String, String> out = icpt.onConsume(poll(rec(P0, 0, "done0", "x"),
+        rec(P0, 1, "new0", "x"), rec(P1, 0, "done1", "x"), rec(P1, 1, "new1", "x")));
+    assertEquals(java.util.Set.of("new0", "done1", "new1"), new java.util.HashSet<>(ids(out)),
+        "the restored shard's completed id is dropped; the restoring shard's records pass");
+    assertEquals(2.0, counter("tandem.consumer.interceptor.restoring", "region", "region-a"));
+    assertEquals(0.0, counter("tandem.consumer.interceptor.store.failures", "region", "region-a",
+        "operation", "read"));
+
+    icpt.onCommit(Map.of(P0, new OffsetAndMetadata(2), P1, new OffsetAndMetadata(2)));
+    assertTrue(completedHere("new0", 0), "the restored shard's partition is completed");
+    assertFalse(completedHere("new1", 1));
+    assertEquals(0, gatedCallsOfShard1.get(), "nothing waited on the restoring shard's gate");
+    assertEquals(2, icpt.trackedCount(), "the restoring shard's records wait for a later commit");
+
+    shard1Restored.set(true);
+    icpt.onCommit(Map.of(P1, new OffsetAndMetadata(2)));
+    assertTrue(completedHere("new1", 1), "completed once restored");
+    assertEquals(0, icpt.trackedCount());
+  }
+
+  static boolean touchesShard1(Object[] args) {
+    for (Object a : args) {
+      if (a instanceof Integer i && i == 1) {
+        return true;
+      }
+      if (a instanceof List<?> l) {
+        for (Object o : l) {
+          if ((o instanceof dev.tandem.store.RecordKey k && k.shard() == 1)
+              || (o instanceof dev.tandem.store.ClaimRequest c && c.shard() == 1)
+              || (o instanceof dev.tandem.store.CompleteRequest c2 && c2.shard() == 1)) {
+            return true;
+          }
+        }
+      }
+    }
+    return false;
+  }
+
   /** A store whose calls named in {@code failing} throw while {@code failures} is positive. */
   IdempotencyStore failing(AtomicInteger failures, String... failing) {
     List<String> names = List.of(failing);
