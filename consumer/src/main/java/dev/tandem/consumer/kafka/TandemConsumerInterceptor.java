@@ -80,7 +80,8 @@ import org.slf4j.LoggerFactory;
  *       but never covered by a commit (a rebalance, a crash, a close without commit) records nothing and
  *       is read again by whoever gets the partition. Passed records wait in a bounded structure ({@code
  *       tandem.interceptor.max.tracked} records per consumer, least recently fed partition evicted
- *       first; an eviction is counted as {@code tandem.consumer.interceptor.untracked} and logged).
+ *       first; an eviction is counted as {@code tandem.consumer.interceptor.untracked} and logged:
+ *       expected for a partition lost in a rebalance, whose new owner completes its records).
  * </ul>
  *
  * <h2>What that guarantees — exactly this, and less than {@link TandemKafkaConsumer}</h2>
@@ -94,8 +95,7 @@ import org.slf4j.LoggerFactory;
  *       regions cannot reach each other). If both regions pass a copy inside it, both process it; both
  *       then complete it, the record carries completers from two regions, and every replica's {@link
  *       IdempotencyStore#detectedDuplicates()} (gauge {@code tandem.store.detected.duplicates}) counts
- *       it once the completions met, with a WARN naming the id. Not detected: a copy whose tracking
- *       was evicted before its commit ({@code .untracked}, above).
+ *       it once the completions met, with a WARN naming the id. Exclusions below.
  *   <li><b>No takeover, no bound.</b> There is no shard owner: both regions consume freely, so
  *       concurrent consumption of the same ids makes as many duplicates as the lag allows, and
  *       nothing bounds them. An interceptor cannot pause partitions, hold records or run the handler,
@@ -105,24 +105,43 @@ import org.slf4j.LoggerFactory;
  *       ids processed and never committed are, as in Kafka, processed again.
  * </ul>
  *
+ * <p><b>Not checked or not completed, so a duplicate of it is neither dropped nor detected</b> (each
+ * counted): a record without a usable {@code tandem-id} (absent; empty, over 128 characters or with a
+ * control character: {@code .invalid}); a record of a partition at or beyond {@code tandem.shards}
+ * ({@code .store.failures{operation=read}}); a record evicted from tracking while this consumer still
+ * holds its partition ({@code .untracked}; after a rebalance the partition's new owner completes
+ * it); a record whose completion failed ({@code .store.failures{operation=complete}}) and whose
+ * partition this consumer never commits again (revoked, closed, crashed: the next owner starts past
+ * it); an id whose record expired ({@code tandem.record.ttl.ms}). Passed <em>unchecked</em> but
+ * completed (so a cross-region duplicate is still detected once completed): a poll whose lookup
+ * failed, a record of a shard still restoring ({@code .restoring}). <b>Commit after processing</b>:
+ * an application that commits before it processes (or whose processing fails after the commit)
+ * records a completion for a record it never processed; in Kafka alone that is a loss in one region,
+ * here the id is then dropped in both regions.
+ *
  * <h2>Store failures</h2>
  *
  * Kafka swallows an interceptor's exceptions (it logs them and keeps the records unchanged), so a
  * failure must not be left to escape. When the replica cannot answer a poll's lookup (closed,
- * corrupt, a shard not restored within its wait), the interceptor <b>passes the poll's records</b>
- * (dropping them would lose messages), counts {@code tandem.consumer.interceptor.store.failures}
- * ({@code operation=read}) and logs a WARN (at most one per 10 s per consumer, with the count). A
- * failed completion is counted ({@code operation=complete}), logged, and retried at the next commit
- * of the partition while its records stay tracked. Passed records of a failed lookup are tracked and
- * completed as usual.
+ * corrupt), the interceptor <b>passes the poll's records</b> (dropping them would lose messages),
+ * counts {@code tandem.consumer.interceptor.store.failures} ({@code operation=read}) and logs a WARN
+ * (at most one per 10 s per consumer, with the count). A shard still restoring is never waited for:
+ * only its records pass unchecked ({@code tandem.consumer.interceptor.restoring}, rate-limited WARN)
+ * and a commit leaves its records tracked until it is restored. A failed completion is counted per
+ * partition ({@code operation=complete}), logged, and retried at the next commit of that partition
+ * while its records stay tracked; other partitions of the commit are completed. Passed records of a
+ * failed lookup are tracked and completed as usual.
  *
  * <h2>Sharing</h2>
  *
  * RocksDB opens a directory once per process, so every interceptor of a state directory shares one
  * replica (that region object) through {@link SharedStores#acquireOwned}; the last interceptor's
- * {@code close} closes it, in the region's order. Meters go to Micrometer's global registry, tagged {@code
+ * {@code close} closes it, in the region's order. A consumer whose region keys differ from those that
+ * opened the directory's replica ({@code tandem.shards}, {@code tandem.record.ttl.ms}, ...) is refused,
+ * naming the key (a directory is one replica of one configuration); the interceptor's own keys
+ * ({@link TandemInterceptorConfig}) may differ per consumer. Meters go to Micrometer's global registry, tagged {@code
  * region}: {@code tandem.consumer.interceptor.dropped}, {@code .passed}, {@code .conflicts}, {@code
- * .invalid}, {@code .completed}, {@code .untracked} and {@code .store.failures}.
+ * .invalid}, {@code .completed}, {@code .untracked}, {@code .restoring} and {@code .store.failures}.
  */
 public final class TandemConsumerInterceptor<K, V> implements ConsumerInterceptor<K, V> {
 
@@ -160,7 +179,7 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
 
   @Override
   public void configure(Map<String, ?> configs) {
-    // the region entry point's key table: the same keys, types, defaults and cross-field rules
+    // the region entry point's key table plus the interceptor's own keys
     TandemInterceptorConfig c = new TandemInterceptorConfig(configs);
     if (!c.detectOnly()) {
       throw new ConfigException(TandemRegionConfig.GUARANTEE_CONFIG,
@@ -275,8 +294,9 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
         .description("passed records completed because Kafka committed an offset past them")
         .register(meters);
     untracked = Counter.builder("tandem.consumer.interceptor.untracked").tag("region", r)
-        .description("passed records evicted from the bounded tracking before a commit covered "
-            + "them: their completion is not recorded")
+        .description("passed records evicted from the bounded tracking before this consumer saw a "
+            + "commit covering them: it records no completion for them (expected for a partition "
+            + "lost in a rebalance, whose new owner completes them; otherwise a missed completion)")
         .register(meters);
     readFailures = Counter.builder("tandem.consumer.interceptor.store.failures").tag("region", r)
         .tag("operation", "read")
@@ -388,9 +408,14 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     if (evicted != null) {
       untracked.increment();
       if (untracked.count() == 1 || (long) untracked.count() % 10_000 == 0) {
+        // usually harmless: the least recently fed partition goes first, which after a rebalance is
+        // one this consumer lost, and its new owner completes those records at its own commit; only
+        // if this consumer still holds the partition is the completion missing
         LOG.warn("Tandem interceptor ({}): {} passed records evicted from tracking (bound {}) before "
-            + "a commit covered them, e.g. {} (partition {}, offset {}): their completions are not recorded, so the "
-            + "other region may process them again undetected; commit more often or raise {}",
+            + "this consumer saw a commit covering them, e.g. {} (partition {}, offset {}); this "
+            + "consumer records no completion for them. Expected after a rebalance (the partition's "
+            + "new owner completes them). If this consumer still holds the partition, a copy the "
+            + "other region processes is not detected: commit more often or raise {}",
             region, (long) untracked.count(), tracked.max, evicted.key.id(), evicted.key.shard(),
             evicted.offset, TandemInterceptorConfig.MAX_TRACKED_CONFIG);
       }
