@@ -132,7 +132,8 @@ public class TandemRegionConfig extends TandemClientConfig {
             new ConfigDef.NonEmptyString(), Importance.HIGH,
             "Directory of this process's Tandem state: store/ (the RocksDB replica), "
                 + "changelog-spool/ (changelog copies a region did not acknowledge yet) and "
-                + "instance.id. One process at a time per directory (RocksDB locks it).")
+                + "instance.id. One process at a time per directory: a region holds "
+                + "<dir>/.lock while open and a second one is refused naming the directory.")
         .define(SHARDS_CONFIG, Type.INT, ConfigDef.NO_DEFAULT_VALUE, Range.atLeast(1),
             Importance.HIGH, "Number of shards: the partition count of every consumed topic "
                 + "(partition n is shard n) and of the changelog topic.")
