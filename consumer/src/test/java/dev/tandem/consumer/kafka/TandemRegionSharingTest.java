@@ -22,6 +22,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.common.config.ConfigException;
@@ -311,5 +315,54 @@ class TandemRegionSharingTest {
       assertEquals(Duration.ofSeconds(1), w.ownership().revalidateAfter(),
           "WITNESS: an owner silent for the witness lease may have been taken over (L is 2 s here)");
     }
+  }
+
+  /**
+   * close() tells every consumer to stop before it waits for any: consumer 1's handler runs until
+   * consumer 2 has stopped. Closed one after another, consumer 1's close would wait for its handler,
+   * which waits for consumer 2, which is told to stop only after consumer 1's close returned (the
+   * handler gives up after 30 s and the close takes that long).
+   */
+  @Test
+  void closeStopsEveryConsumerBeforeWaitingForAny(@TempDir Path dir) throws Exception {
+    String t1 = "share-close-1";
+    String t2 = "share-close-2";
+    topics(t1, t2);
+    History history = new History();
+    AtomicReference<TandemKafkaConsumer<String, byte[]>> second = new AtomicReference<>();
+    CountDownLatch inHandler = new CountDownLatch(1);
+    AtomicBoolean sawSecondStopped = new AtomicBoolean();
+    AtomicBoolean first = new AtomicBoolean(true);
+    long closeMillis;
+    try (TandemKafkaProducer<String, byte[]> producer = Publishing.producer(regions, dir.resolve("pub"))) {
+      TandemRegion b = region("region-b", dir.resolve("b"), "cl").build();
+      try {
+        TandemKafkaConsumer<String, byte[]> c1 = b.kafkaConsumer(t1, new StringDeserializer(),
+            new ByteArrayDeserializer(), (rec, ctx) -> {
+              if (first.compareAndSet(true, false)) {
+                inHandler.countDown();
+                try {
+                  second.get().stopped().get(30, TimeUnit.SECONDS);
+                  sawSecondStopped.set(true);
+                } catch (Exception e) {
+                  // not stopped within 30 s: the flag stays false
+                }
+              }
+            });
+        second.set(b.kafkaConsumer(t2, new StringDeserializer(), new ByteArrayDeserializer(),
+            (rec, ctx) -> {}));
+        c1.start();
+        second.get().start();
+        Publishing.publish(producer, t1, "cl", 0, 8, history);
+        assertTrue(inHandler.await(60, TimeUnit.SECONDS), "consumer 1 ran a handler");
+      } finally {
+        long start = System.nanoTime();
+        b.close();
+        closeMillis = (System.nanoTime() - start) / 1_000_000;
+      }
+    }
+    System.out.printf("region close with a handler waiting for another consumer: %d ms%n",
+        closeMillis);
+    assertTrue(sawSecondStopped.get(), "consumer 2 was told to stop while consumer 1 was closing");
   }
 }
