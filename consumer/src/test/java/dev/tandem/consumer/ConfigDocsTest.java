@@ -116,6 +116,22 @@ class ConfigDocsTest {
     assertTrue(blocks >= 3, "the READMEs' properties snippets were found: " + blocks);
   }
 
+  /** The interceptor's snippets are valid interceptor configurations (its own keys included). */
+  @Test
+  void theInterceptorSnippetsAreValidInterceptorConfigurations() throws Exception {
+    int checked = 0;
+    for (Path readme : List.of(Path.of("README.md"), Path.of("..", "README.md"))) {
+      for (String block : propertiesBlocks(readme)) {
+        Properties p = load(block);
+        if (String.valueOf(p.get("interceptor.classes")).contains("TandemConsumerInterceptor")) {
+          new dev.tandem.consumer.kafka.TandemInterceptorConfig(p); // throws naming the key
+          checked++;
+        }
+      }
+    }
+    assertTrue(checked >= 2, "interceptor snippets checked: " + checked);
+  }
+
   /** The snippets users copy are valid configurations, read the way the library reads a file. */
   @Test
   void theReadmeSnippetsAreValidConfigurations() throws Exception {
