@@ -42,9 +42,9 @@ import org.slf4j.LoggerFactory;
 /**
  * A Kafka {@link ConsumerInterceptor} that gives a plain {@code KafkaConsumer} cross-region
  * de-duplication — detection, not prevention — configured only through properties, with the same
- * {@code tandem.*} keys as the region entry point ({@link TandemRegionConfig}; an unknown {@code
- * tandem.*} key, a wrong type or an inconsistent value fails the consumer's construction, naming the
- * key):
+ * {@code tandem.*} keys as the region entry point ({@link TandemRegionConfig}) plus its own ({@link
+ * TandemInterceptorConfig}); an unknown {@code tandem.*} key, a wrong type or an inconsistent value
+ * fails the consumer's construction, naming the key:
  *
  * <pre>
  * interceptor.classes=dev.tandem.consumer.kafka.TandemConsumerInterceptor
