@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Objects;
+import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.function.Supplier;
 
@@ -74,7 +75,24 @@ public final class SharedStores {
    */
   public static synchronized <T extends AutoCloseable> IdempotencyStore acquireOwned(Path directory,
       RegionId region, String instance, Supplier<T> opener, Function<? super T, IdempotencyStore> storeOf) {
+    return acquireOwned(directory, region, instance, null, opener, storeOf, owner -> {});
+  }
+
+  /**
+   * As {@link #acquireOwned(Path, RegionId, String, Supplier, Function)}; when the directory is
+   * already open by an owner of {@code ownerType}, {@code sameAs} first checks that owner against the
+   * caller's expectation (e.g. the same shard count and TTL) and throws to refuse it; a refused
+   * caller holds no reference. (An owner of another type is not checked: the caller sees its store.)
+   */
+  public static synchronized <T extends AutoCloseable> IdempotencyStore acquireOwned(Path directory,
+      RegionId region, String instance, Class<T> ownerType, Supplier<T> opener,
+      Function<? super T, IdempotencyStore> storeOf, Consumer<? super T> sameAs) {
     Path key = directory.toAbsolutePath().normalize();
+    Entry existing = STORES.get(key);
+    if (existing != null && ownerType != null && ownerType.isInstance(existing.owner)
+        && existing.region.equals(region) && (instance == null || existing.instance.equals(instance))) {
+      sameAs.accept(ownerType.cast(existing.owner));
+    }
     Entry e = STORES.get(key);
     if (e == null) {
       T owner = Objects.requireNonNull(opener.get(), "opener returned null");

@@ -23,10 +23,14 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -82,7 +86,8 @@ import org.slf4j.LoggerFactory;
  *   <li>{@code tandem.store.shards=all} materialises every shard in the log and tells each consumer
  *       not to hand its assignments to the log ({@code replicationLog(log, false)}); {@code
  *       assigned} the opposite — the two never disagree;
- *   <li>the ownership's {@code revalidateAfter} is the policy's L ({@code tandem.lease.timeout.ms});
+ *   <li>the ownership's {@code revalidateAfter} is derived from the policy in use: AUTOMATIC's L
+ *       ({@code tandem.lease.timeout.ms}), WITNESS's witness lease (the shorter of it and L);
  *   <li>one heartbeat interval ({@code tandem.heartbeat.interval.ms}) for the consumers' lease
  *       renewals and the replica's heartbeats;
  *   <li>one region list ({@code tandem.regions}) for the log, the ownership and the re-send sinks;
@@ -121,6 +126,8 @@ public final class TandemRegion implements AutoCloseable {
   static final String INSTANCE_FILE = "instance.id";
   /** How long a batch waits for its claims to be in the own changelog (the poll loop's value). */
   static final Duration CLAIMS_DURABLE_TIMEOUT = Duration.ofSeconds(5);
+  /** How long close() waits for a consumer's loop (its own close waits up to 60 s + 10 s). */
+  static final Duration CONSUMER_STOP_WAIT = Duration.ofSeconds(75);
 
   private final TandemRegionConfig config;
   private final RegionId region;
@@ -135,13 +142,19 @@ public final class TandemRegion implements AutoCloseable {
   private final WitnessPolicy witnessPolicy;
   private final TakeoverWitness witness;
   private final EnvelopeSigner envelopeVerifier;
-  private final List<Runnable> consumersToClose = new CopyOnWriteArrayList<>();
+  /** A consumer made here and how to close its Kafka consumer. */
+  private record Made(TandemKafkaConsumer<?, ?> consumer, Runnable closeKafka) {}
+
+  private final List<Made> consumersToClose = new CopyOnWriteArrayList<>();
   private final List<OnceProcessor> processors = new CopyOnWriteArrayList<>();
   private Producer<byte[], byte[]> dlqProducer;
   private KafkaDeadLetterSink kafkaDeadLetters;
   private final Map<RegionId, KafkaRegionalSink> resendSinks = new LinkedHashMap<>();
   private int consumerCount;
   private volatile boolean closed;
+  /** {@code <state.dir>/.lock}, held from the first step of the build until close. */
+  private final StateDirLock stateLock;
+  private final io.micrometer.core.instrument.Gauge openGauge;
 
   private TandemRegion(Builder b, TandemRegionConfig c) {
     this.config = c;
@@ -149,11 +162,15 @@ public final class TandemRegion implements AutoCloseable {
     this.meters = b.meters != null ? b.meters : Metrics.globalRegistry;
     this.envelopeVerifier = b.envelopeVerifier;
     Path stateDir = Path.of(c.getString(TandemRegionConfig.STATE_DIR_CONFIG));
-    this.instance = c.getString(TandemRegionConfig.INSTANCE_CONFIG) != null
-        ? c.getString(TandemRegionConfig.INSTANCE_CONFIG).trim()
-        : instanceIdOf(stateDir);
+    // the directory lock first, held for the region's life: one process per state directory, before
+    // its instance id is read or created and before RocksDB opens
+    this.stateLock = lockStateDir(stateDir);
     List<AutoCloseable> opened = new ArrayList<>();
+    opened.add(stateLock);
     try {
+      this.instance = c.getString(TandemRegionConfig.INSTANCE_CONFIG) != null
+          ? c.getString(TandemRegionConfig.INSTANCE_CONFIG).trim()
+          : instanceIdOf(stateDir);
       rawStore = IdempotencyStore.builder().region(region).instance(instance)
           .directory(stateDir.resolve("store"))
           .ttl(c.duration(TandemRegionConfig.RECORD_TTL_MS_CONFIG))
@@ -171,11 +188,22 @@ public final class TandemRegion implements AutoCloseable {
       if (b.changelogSigner != null) {
         pb.signer(b.changelogSigner);
       }
+      List<AutoCloseable> sinks = new ArrayList<>();
       for (RegionId r : c.regions()) {
-        RegionalSink sink = KafkaRegionalSink.create(r, changelogProducer(r));
-        pb.sink(b.changelogSinks != null ? b.changelogSinks.apply(r, sink) : sink);
+        KafkaRegionalSink sink = KafkaRegionalSink.create(r, changelogProducer(r));
+        // each sink owns a running producer: closed if a later region or the publisher fails
+        opened.add(sink);
+        sinks.add(sink);
+        RegionalSink given = b.changelogSinks != null ? b.changelogSinks.apply(r, sink) : sink;
+        if (given != sink) {
+          opened.add(given);
+          sinks.add(given);
+        }
+        pb.sink(given);
       }
       changelogPublisher = pb.build();
+      // the publisher closes its sinks from here on
+      opened.removeAll(sinks);
       opened.add(changelogPublisher);
       KafkaReplicationLog.Builder lb = KafkaReplicationLog.builder().store(rawStore)
           .publisher(changelogPublisher)
@@ -223,6 +251,8 @@ public final class TandemRegion implements AutoCloseable {
             opened.add(witness);
             witnessPolicy = b.witnessPolicy != null ? b.witnessPolicy
                 : WitnessPolicy.builder(witness).build();
+            // its renewer thread runs from construction: stopped if the ownership fails to build
+            opened.add(witnessPolicy);
             policy = witnessPolicy;
           }
           case "manual" -> {
@@ -245,9 +275,9 @@ public final class TandemRegion implements AutoCloseable {
             .policy(policy)
             .window(c.getInt(TandemRegionConfig.WINDOW_CONFIG))
             .catchUpTimeout(c.duration(TandemRegionConfig.CATCH_UP_TIMEOUT_MS_CONFIG))
-            // an owner silent for L re-reads the changelogs before it processes again: derived,
-            // never set apart from the policy's L
-            .revalidateAfter(c.duration(TandemRegionConfig.LEASE_TIMEOUT_MS_CONFIG))
+            // an owner silent for as long as the policy in use lets the peer take over re-reads
+            // the changelogs before it processes again: derived, never set apart from the policy
+            .revalidateAfter(revalidateAfter(policy, c))
             .meterRegistry(meters);
         Duration failback = c.duration(TandemRegionConfig.FAILBACK_AFTER_MS_CONFIG);
         if (failback != null) {
@@ -255,15 +285,16 @@ public final class TandemRegion implements AutoCloseable {
         }
         ownership = ob.build();
       }
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
       for (int i = opened.size() - 1; i >= 0; i--) {
         closeQuietly(opened.get(i));
       }
       throw e;
     }
     // what this process promises, where an operator looks: 1 while open, tagged with the guarantee
-    // (an alert on guarantee=detect-only finds a region that only detects duplicates)
-    io.micrometer.core.instrument.Gauge.builder("tandem.region.open", this, r -> r.closed ? 0 : 1)
+    // (an alert on guarantee=detect-only finds a region that only detects duplicates); removed by
+    // close() so a closed region's series ends
+    this.openGauge = io.micrometer.core.instrument.Gauge.builder("tandem.region.open", this, r -> r.closed ? 0 : 1)
         .tag("region", region.name())
         .tag("instance", instance)
         .tag("guarantee", c.detectOnly() ? "detect-only" : "full")
@@ -327,8 +358,16 @@ public final class TandemRegion implements AutoCloseable {
       Deserializer<K> keyDeserializer, Deserializer<V> valueDeserializer,
       TandemRecordHandler<K, V> handler) {
     List<TandemKafkaConsumer<K, V>> out = new ArrayList<>();
-    for (String t : topics) {
-      out.add(kafkaConsumer(t, keyDeserializer, valueDeserializer, handler));
+    try {
+      for (String t : topics) {
+        out.add(kafkaConsumer(t, keyDeserializer, valueDeserializer, handler));
+      }
+    } catch (RuntimeException e) {
+      // all or none: the consumers built for the earlier topics are closed and forgotten
+      for (TandemKafkaConsumer<K, V> c : out) {
+        discard(c);
+      }
+      throw e;
     }
     return out;
   }
@@ -366,6 +405,14 @@ public final class TandemRegion implements AutoCloseable {
           "Tandem commits an offset only after its completion is in the changelog; remove it");
     }
     cp.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+    Object autoCreate = cp.get(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG);
+    if (autoCreate != null && Boolean.parseBoolean(autoCreate.toString().trim())) {
+      throw new ConfigException(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, autoCreate,
+          "a topic created by a consumer gets the broker's partition count, not "
+              + TandemRegionConfig.SHARDS_CONFIG + "; create the topic with that many partitions");
+    }
+    // a consumed topic that does not exist is waited for, never created with the broker's count
+    cp.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false");
     cp.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
     cp.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
     int n = consumerCount + 1; // counted once built
@@ -409,10 +456,7 @@ public final class TandemRegion implements AutoCloseable {
       // own thread, after its last commit; the group then reassigns its partitions at once), or by
       // the region's close
       c.stopped().thenRun(closeKafka);
-      consumersToClose.add(() -> {
-        closeQuietly(c);
-        closeKafka.run();
-      });
+      consumersToClose.add(new Made(c, closeKafka));
       return c;
     } catch (RuntimeException e) {
       kafka.close(Duration.ZERO);
@@ -438,7 +482,12 @@ public final class TandemRegion implements AutoCloseable {
       partitions = admin.describeTopics(List.of(topic)).allTopicNames()
           .get(5, java.util.concurrent.TimeUnit.SECONDS).get(topic).partitions().size();
     } catch (java.util.concurrent.ExecutionException e) {
-      if (!(e.getCause() instanceof org.apache.kafka.common.errors.UnknownTopicOrPartitionException)) {
+      if (e.getCause() instanceof org.apache.kafka.common.errors.UnknownTopicOrPartitionException) {
+        // allow.auto.create.topics=false: the consumer waits for the topic, it never creates it
+        log.warn("Tandem region {}: topic {} does not exist; its consumer gets no partitions until "
+            + "it is created (with at most {}={} partitions)", region, topic,
+            TandemRegionConfig.SHARDS_CONFIG, shardCount());
+      } else {
         log.warn("Tandem region {}: the partitions of {} could not be read ({}); each must be a "
             + "shard below {}={}", region, topic, e.getCause().toString(),
             TandemRegionConfig.SHARDS_CONFIG, shardCount());
@@ -481,10 +530,33 @@ public final class TandemRegion implements AutoCloseable {
     return pb;
   }
 
-  /** Closes {@code processor} with this region, before the store (returns it). */
-  public OnceProcessor register(OnceProcessor processor) {
-    processors.add(Objects.requireNonNull(processor, "processor"));
+  /**
+   * Closes {@code processor} with this region, before the store (returns it).
+   *
+   * @throws IllegalStateException when this region is closed (the processor's store is)
+   */
+  public synchronized OnceProcessor register(OnceProcessor processor) {
+    Objects.requireNonNull(processor, "processor");
+    checkOpen();
+    processors.add(processor);
     return processor;
+  }
+
+  /** Closes a consumer made here that is not handed out, and forgets it. */
+  private synchronized void discard(TandemKafkaConsumer<?, ?> c) {
+    for (Made m : consumersToClose) {
+      if (m.consumer() == c) {
+        consumersToClose.remove(m);
+        closeQuietly(m.consumer());
+        m.closeKafka().run();
+        consumerCount--;
+      }
+    }
+  }
+
+  /** The consumers made here and not discarded (tests). */
+  int consumersMade() {
+    return consumersToClose.size();
   }
 
   private void processorDefaults(OnceProcessor.Builder p) {
@@ -624,8 +696,34 @@ public final class TandemRegion implements AutoCloseable {
       }
       closed = true;
     }
-    for (Runnable r : consumersToClose) {
-      r.run();
+    // every consumer is told to stop at once (each close on its own thread), then each is waited
+    // for: n consumers stop in the time of the slowest, not of their sum
+    List<Thread> stopping = new ArrayList<>();
+    for (Made m : consumersToClose) {
+      Thread t = new Thread(() -> closeQuietly(m.consumer()),
+          "tandem-close-" + region + "-" + instance + "-" + stopping.size());
+      t.setDaemon(true);
+      t.start();
+      stopping.add(t);
+    }
+    boolean loopsStopped = true;
+    for (int i = 0; i < stopping.size(); i++) {
+      Made m = consumersToClose.get(i);
+      try {
+        stopping.get(i).join(CONSUMER_STOP_WAIT.toMillis());
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      if (m.consumer().isRunning()) {
+        // its Kafka consumer belongs to the loop's thread (closing it from here would only throw
+        // ConcurrentModificationException); the loop closes it when it stops
+        loopsStopped = false;
+        log.error("Tandem region {}: the poll loop of {} did not stop within {}; its Kafka "
+            + "consumer, the replication log and the store are left open under it", region,
+            m.consumer(), CONSUMER_STOP_WAIT);
+      } else {
+        m.closeKafka().run();
+      }
     }
     for (OnceProcessor p : processors) {
       closeQuietly(p);
@@ -640,12 +738,18 @@ public final class TandemRegion implements AutoCloseable {
     if (dlqProducer != null) {
       closeQuietly(() -> dlqProducer.close(Duration.ofSeconds(5)));
     }
+    meters.remove(openGauge);
+    if (!loopsStopped) {
+      // never close RocksDB (or the log writing to it) under a loop that still runs in it
+      return;
+    }
     closeQuietly(log_);
     closeQuietly(changelogPublisher);
     closeQuietly(rawStore);
     if (witness != null) {
       closeQuietly(witness);
     }
+    closeQuietly(stateLock); // last: the directory is free for the next process
     log.info("Tandem region {} instance {} closed", region, instance);
   }
 
@@ -657,11 +761,83 @@ public final class TandemRegion implements AutoCloseable {
     }
   }
 
+  /** File in the state directory locked while a region uses the directory. */
+  static final String LOCK_FILE = ".lock";
+
+  /** The held lock of a state directory; closing releases it. */
+  private record StateDirLock(FileChannel channel, FileLock lock) implements AutoCloseable {
+    @Override
+    public void close() throws IOException {
+      try {
+        lock.release();
+      } finally {
+        channel.close();
+      }
+    }
+  }
+
+  /**
+   * Locks {@code <stateDir>/.lock} for this region's life. A second process (or a second region
+   * object in this process) on the same directory is refused here, before the instance id file or
+   * the store is touched: otherwise two first starts could each create an instance id and the one
+   * that wins RocksDB's lock could run under an id the file no longer holds.
+   */
+  static StateDirLock lockStateDir(Path stateDir) {
+    Path file = stateDir.resolve(LOCK_FILE);
+    FileChannel ch = null;
+    try {
+      Files.createDirectories(stateDir);
+      ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+      FileLock lock;
+      try {
+        lock = ch.tryLock();
+      } catch (OverlappingFileLockException e) {
+        lock = null; // held by this JVM
+      }
+      if (lock == null) {
+        ch.close();
+        throw new ConfigException(TandemRegionConfig.STATE_DIR_CONFIG, stateDir.toString(),
+            "the state directory is in use by another Tandem region (its " + file + " is locked); "
+                + "each process (and each region object) needs its own state directory");
+      }
+      return new StateDirLock(ch, lock);
+    } catch (IOException e) {
+      if (ch != null) {
+        try {
+          ch.close();
+        } catch (IOException suppressed) {
+          e.addSuppressed(suppressed);
+        }
+      }
+      throw new UncheckedIOException("cannot lock " + file, e);
+    }
+  }
+
+  /**
+   * How long an owner may be silent before it re-reads the changelogs: as long as the policy in use
+   * lets the peer take a shard over — AUTOMATIC's L, WITNESS's witness lease (the peer may be granted
+   * the shard once the owner's grant lapsed), and for a policy that answers neither (MANUAL, a
+   * custom one) {@code tandem.lease.timeout.ms}.
+   */
+  static Duration revalidateAfter(OwnershipPolicy policy, TandemRegionConfig c) {
+    if (policy.leaseTimeout().isPresent()) {
+      return policy.leaseTimeout().get();
+    }
+    if (policy instanceof WitnessPolicy w) {
+      Duration lease = w.witness().leaseDuration();
+      Duration l = c.duration(TandemRegionConfig.LEASE_TIMEOUT_MS_CONFIG);
+      return lease.compareTo(l) < 0 ? lease : l;
+    }
+    return c.duration(TandemRegionConfig.LEASE_TIMEOUT_MS_CONFIG);
+  }
+
   /**
    * The instance id of {@code stateDir}: read from its {@value #INSTANCE_FILE}, or created there on
-   * first use as {@code <host>-<8 hex>} (written atomically). One process at a time uses a state
-   * directory (RocksDB locks its store), so the id is unique per process and stable across restarts
-   * on the same directory — what a restarted instance needs to recognise its own claims.
+   * first use as {@code <host>-<8 hex>} (written completely, then linked in without replacing: of
+   * two first starts one id wins and both read it). One process at a time uses a state directory
+   * (the region holds {@value #LOCK_FILE} before calling this), so the id is unique per process and
+   * stable across restarts on the same directory — what a restarted instance needs to recognise its
+   * own claims.
    */
   static String instanceIdOf(Path stateDir) {
     Path file = stateDir.resolve(INSTANCE_FILE);
@@ -690,11 +866,22 @@ public final class TandemRegion implements AutoCloseable {
       new SecureRandom().nextBytes(random);
       String id = host + "-" + HexFormat.of().formatHex(random);
       Path tmp = Files.createTempFile(stateDir, INSTANCE_FILE, ".tmp");
-      Files.writeString(tmp, id + "\n", StandardCharsets.UTF_8);
       try {
-        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
-      } catch (AtomicMoveNotSupportedException e) {
-        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
+        Files.writeString(tmp, id + "\n", StandardCharsets.UTF_8);
+        // publish the complete file without ever replacing one: link(2) fails if the name exists,
+        // so of two first starts exactly one id wins and the other start reads it
+        try {
+          Files.createLink(file, tmp);
+        } catch (UnsupportedOperationException | FileSystemException e) {
+          if (e instanceof FileAlreadyExistsException) {
+            throw (FileAlreadyExistsException) e;
+          }
+          Files.move(tmp, file); // no REPLACE_EXISTING: fails if another start created it
+        }
+      } catch (FileAlreadyExistsException e) {
+        return instanceIdOf(stateDir); // another start won: run as its id
+      } finally {
+        Files.deleteIfExists(tmp);
       }
       log.info("Tandem instance id {} created in {}", id, file);
       return id;

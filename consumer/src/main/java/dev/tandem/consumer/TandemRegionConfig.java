@@ -6,6 +6,8 @@ import dev.tandem.store.RocksIdempotencyStore;
 import java.time.Duration;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Properties;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.common.config.ConfigDef.Importance;
 import org.apache.kafka.common.config.ConfigDef.Range;
@@ -114,12 +116,6 @@ public class TandemRegionConfig extends TandemClientConfig {
   /** The witness lease; default 10000. */
   public static final String WITNESS_LEASE_MS_CONFIG = "tandem.witness.lease.ms";
 
-  /**
-   * Records the property-only interceptor ({@code kafka.TandemConsumerInterceptor}) keeps passed until
-   * a commit covers them, per consumer; default 100000.
-   */
-  public static final String INTERCEPTOR_MAX_TRACKED_CONFIG = "tandem.interceptor.max.tracked";
-
   /** Values of {@value #GUARANTEE_CONFIG}. */
   public static final String GUARANTEE_FULL = "full";
   /** Duplicates across regions are only detected and counted, not prevented. */
@@ -136,11 +132,12 @@ public class TandemRegionConfig extends TandemClientConfig {
             new ConfigDef.NonEmptyString(), Importance.HIGH,
             "Directory of this process's Tandem state: store/ (the RocksDB replica), "
                 + "changelog-spool/ (changelog copies a region did not acknowledge yet) and "
-                + "instance.id. One process at a time per directory (RocksDB locks it).")
+                + "instance.id. One process at a time per directory: a region holds "
+                + "<dir>/.lock while open and a second one is refused naming the directory.")
         .define(SHARDS_CONFIG, Type.INT, ConfigDef.NO_DEFAULT_VALUE, Range.atLeast(1),
             Importance.HIGH, "Number of shards: the partition count of every consumed topic "
                 + "(partition n is shard n) and of the changelog topic.")
-        .define(INSTANCE_CONFIG, Type.STRING, null, Importance.MEDIUM,
+        .define(INSTANCE_CONFIG, Type.STRING, null, nullOrNonBlank(), Importance.MEDIUM,
             "This instance's name (claims and leases carry it). Default: read from "
                 + "<tandem.state.dir>/instance.id, created on first start as <host>-<random>: unique "
                 + "per process (one process per state directory) and stable across restarts on the "
@@ -212,22 +209,17 @@ public class TandemRegionConfig extends TandemClientConfig {
         .define(COMMIT_TIMEOUT_MS_CONFIG, Type.LONG, 30_000L, Range.atLeast(1), Importance.LOW,
             "Bound (ms) of offset commits.")
         .define(REVOKE_TIMEOUT_MS_CONFIG, Type.LONG, 60_000L, Range.atLeast(1), Importance.LOW,
-            "Bound (ms) of a rebalance's revoke callback; well below max.poll.interval.ms. The "
-                + "replication log's own revoke wait (and its close's wait for hand-off markers) is "
-                + "half of it.")
+            "Bound (ms) of a rebalance's revoke callback; below the consumer's "
+                + "max.poll.interval.ms (checked). The replication log's own revoke wait (and its "
+                + "close's wait for hand-off markers) is half of it.")
         .define(HANDOFF_TIMEOUT_MS_CONFIG, Type.LONG, 300_000L, Range.atLeast(0), Importance.LOW,
             "How long (ms) a partition handed off unflushed waits for its previous holder's marker.")
-        .define(WITNESS_BOOTSTRAP_CONFIG, Type.STRING, null, Importance.MEDIUM,
+        .define(WITNESS_BOOTSTRAP_CONFIG, Type.STRING, null, nullOrNonBlank(), Importance.MEDIUM,
             "The witness Kafka cluster of tandem.ownership.policy=witness (a third location).")
         .define(WITNESS_TOPIC_CONFIG, Type.STRING, "tandem.witness", new ConfigDef.NonEmptyString(),
             Importance.LOW, "The witness's single-partition topic.")
         .define(WITNESS_LEASE_MS_CONFIG, Type.LONG, 10_000L, Range.atLeast(1), Importance.LOW,
-            "How long (ms) a witness grant lasts.")
-        .define(INTERCEPTOR_MAX_TRACKED_CONFIG, Type.INT, 100_000, Range.atLeast(1), Importance.LOW,
-            "Property-only interceptor: records passed to the application that it keeps (per "
-                + "consumer) until a commit covers them and completes them. Past this bound the "
-                + "least recently fed partition's oldest are forgotten (counted, "
-                + "tandem.consumer.interceptor.untracked): their completion is not recorded.");
+            "How long (ms) a witness grant lasts.");
   }
 
   private final boolean witnessGiven;
@@ -312,6 +304,25 @@ public class TandemRegionConfig extends TandemClientConfig {
     if (failback != null && failback <= 0) {
       throw new ConfigException(FAILBACK_AFTER_MS_CONFIG, failback, "must be > 0");
     }
+    // the consumer's revoke callback runs inside poll(): a bound at or above max.poll.interval.ms
+    // would let the group evict the consumer while it still waits
+    Properties consumer = new Properties();
+    consumer.putAll(nonTandemOriginals());
+    consumer.putAll(regionClientProperties(region()));
+    Object maxPoll = consumer.get(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG);
+    long maxPollMs;
+    try {
+      maxPollMs = maxPoll == null ? DEFAULT_MAX_POLL_INTERVAL_MS
+          : Long.parseLong(maxPoll.toString().trim());
+    } catch (NumberFormatException e) {
+      throw new ConfigException(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, maxPoll, "not a number");
+    }
+    long revoke = getLong(REVOKE_TIMEOUT_MS_CONFIG);
+    if (revoke >= maxPollMs) {
+      throw new ConfigException(REVOKE_TIMEOUT_MS_CONFIG, revoke, "must be below the consumer's "
+          + ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG + "=" + maxPollMs + " (the revoke callback "
+          + "runs inside poll; the group would evict the consumer while it waits)");
+    }
     String instance = getString(INSTANCE_CONFIG);
     if (instance != null && (instance.isBlank() || instance.length() > 128)) {
       throw new ConfigException(INSTANCE_CONFIG, instance, "an instance name is 1-128 characters");
@@ -369,6 +380,27 @@ public class TandemRegionConfig extends TandemClientConfig {
   /** The key table as an HTML table. */
   public static String toHtml() {
     return CONFIG.toHtmlTable();
+  }
+
+  /** Kafka's default {@code max.poll.interval.ms}. */
+  static final long DEFAULT_MAX_POLL_INTERVAL_MS = 300_000L;
+
+  /** Unset (null) or a non-blank string: an empty value is a mistake, never "unset". */
+  private static ConfigDef.Validator nullOrNonBlank() {
+    return new ConfigDef.Validator() {
+      @Override
+      public void ensureValid(String name, Object value) {
+        if (value != null && value.toString().isBlank()) {
+          throw new ConfigException(name, value, "must not be empty (remove the key to leave it "
+              + "unset)");
+        }
+      }
+
+      @Override
+      public String toString() {
+        return "unset or non-empty";
+      }
+    };
   }
 
   private static ConfigDef.Validator replicationFactor() {

@@ -6,10 +6,22 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.core.RegionId;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
 import java.util.Properties;
+import java.util.Set;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import org.apache.kafka.common.config.ConfigException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -188,5 +200,100 @@ class TandemRegionConfigTest {
     String other = TandemRegion.instanceIdOf(tmp.resolve("two"));
     assertFalse(first.equals(other), "another directory (another process) gets another id");
     assertTrue(first.matches("[a-z0-9-]+-[0-9a-f]{8}"), first);
+  }
+
+  @Test
+  void anEmptyWitnessClusterIsNotAWitness() {
+    Properties p = valid();
+    p.put("tandem.ownership.policy", "witness");
+    p.put("tandem.witness.bootstrap.servers", "");
+    assertNames(refused(p), "tandem.witness.bootstrap.servers");
+    p.put("tandem.witness.bootstrap.servers", "  ");
+    assertNames(refused(p), "tandem.witness.bootstrap.servers");
+  }
+
+  @Test
+  void theRevokeBoundMustBeBelowTheConsumersMaxPollInterval() {
+    Properties p = valid();
+    p.put("max.poll.interval.ms", "60000"); // the revoke bound's default is 60000
+    assertNames(refused(p), "tandem.revoke.timeout.ms", "60000", "max.poll.interval.ms");
+    p = valid();
+    p.put("tandem.region.westeurope.max.poll.interval.ms", "30000");
+    assertNames(refused(p), "tandem.revoke.timeout.ms", "max.poll.interval.ms");
+    p = valid();
+    p.put("max.poll.interval.ms", "120000");
+    new TandemRegionConfig(p); // accepted
+  }
+
+  /** Two processes starting on one fresh state directory both end with the id in its file. */
+  @Test
+  void concurrentFirstStartsOnOneStateDirectoryAgreeOnItsInstanceId(@TempDir Path tmp)
+      throws Exception {
+    ExecutorService pool = Executors.newFixedThreadPool(4);
+    try {
+      for (int round = 0; round < 30; round++) {
+        Path dir = tmp.resolve("d" + round);
+        CyclicBarrier start = new CyclicBarrier(4);
+        List<Future<String>> ids = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+          ids.add(pool.submit(() -> {
+            start.await(10, TimeUnit.SECONDS);
+            return TandemRegion.instanceIdOf(dir);
+          }));
+        }
+        Set<String> seen = new HashSet<>();
+        for (Future<String> f : ids) {
+          seen.add(f.get(20, TimeUnit.SECONDS));
+        }
+        String inFile = Files.readString(dir.resolve("instance.id")).trim();
+        assertEquals(Set.of(inFile), seen, "round " + round + ": every start runs as the file's id");
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  /** A state directory in use (its lock held) is refused at once, naming the directory. */
+  @Test
+  void aStateDirectoryInUseIsRefusedNamingIt(@TempDir Path tmp) throws Exception {
+    Path state = tmp.resolve("state");
+    Files.createDirectories(state);
+    Properties p = valid();
+    p.put("tandem.state.dir", state.toString());
+    p.put("tandem.region.westeurope.bootstrap.servers", "localhost:1");
+    p.put("tandem.region.northeurope.bootstrap.servers", "localhost:1");
+    try (FileChannel ch = FileChannel.open(state.resolve(".lock"), StandardOpenOption.CREATE,
+        StandardOpenOption.WRITE); FileLock held = ch.tryLock()) {
+      assertTrue(held != null);
+      ConfigException e = assertThrows(ConfigException.class, () -> TandemRegion.create(p));
+      assertNames(e, "tandem.state.dir", state.toString(), "in use");
+    }
+  }
+
+  /**
+   * A build failing at the second region's changelog producer (a bad per-region setting) closes the
+   * first region's producer and the store it opened: no producer thread is left running.
+   */
+  @Test
+  void aBuildFailingAtTheSecondRegionClosesWhatItOpened(@TempDir Path tmp) throws Exception {
+    Properties p = valid();
+    Path state = tmp.resolve("state");
+    p.put("tandem.state.dir", state.toString());
+    p.put("tandem.region.westeurope.bootstrap.servers", "localhost:1");
+    p.put("tandem.region.northeurope.bootstrap.servers", "localhost:1");
+    p.put("tandem.region.northeurope.linger.ms", "soon"); // refused by KafkaProducer, not by Tandem
+    assertThrows(ConfigException.class, () -> TandemRegion.create(p));
+    List<String> left = new ArrayList<>();
+    for (Thread t : Thread.getAllStackTraces().keySet()) {
+      if (t.isAlive() && t.getName().contains("tandem-changelog-")) {
+        left.add(t.getName());
+      }
+    }
+    assertEquals(List.of(), left, "changelog producer threads left after the failed build");
+    // the store was closed too: the directory opens again (RocksDB's lock released)
+    p.remove("tandem.region.northeurope.linger.ms");
+    p.put("tandem.region.northeurope.linger.ms", "also-bad");
+    ConfigException again = assertThrows(ConfigException.class, () -> TandemRegion.create(p));
+    assertNames(again, "linger.ms");
   }
 }

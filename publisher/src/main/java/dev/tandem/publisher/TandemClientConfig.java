@@ -49,6 +49,14 @@ public abstract class TandemClientConfig extends AbstractConfig {
       + "client settings follow as <code>tandem.region.&lt;name&gt;.&lt;kafka key&gt;</code>: at least "
       + "<code>bootstrap.servers</code>, and security.protocol, sasl.*, ssl.* ... for a TLS/SASL cluster.";
 
+  /**
+   * Kafka client keys refused under {@code tandem.region.<r>.}: they would be passed to clients that
+   * cannot honour them (partitioner and interceptors of the wrong types, one transactional id shared
+   * by several producers).
+   */
+  public static final Set<String> REFUSED_REGION_CLIENT_KEYS = Set.of(
+      "partitioner.class", "interceptor.classes", "transactional.id");
+
   private final List<RegionId> regions;
   private final Map<RegionId, Properties> regionClients;
 
@@ -96,7 +104,16 @@ public abstract class TandemClientConfig extends AbstractConfig {
           }
         }
         if (region != null && clients.containsKey(region) && dot < rest.length() - 1) {
-          clients.get(region).put(rest.substring(dot + 1), e.getValue());
+          String clientKey = rest.substring(dot + 1);
+          if (REFUSED_REGION_CLIENT_KEYS.contains(clientKey)) {
+            // a region's client settings reach every Tandem-made client of that region (region
+            // producers, changelog producers, replication-log and application consumers): these
+            // would break them (bytes, explicit partitions, one transactional id per producer)
+            throw new ConfigException(key, e.getValue(), clientKey + " cannot be set per region: "
+                + "the region's Tandem clients send and read serialized bytes on explicit "
+                + "partitions, and a transactional.id must be unique per producer; remove it");
+          }
+          clients.get(region).put(clientKey, e.getValue());
           continue;
         }
         if (region != null && dot < rest.length() - 1) {

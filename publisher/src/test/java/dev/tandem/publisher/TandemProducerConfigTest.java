@@ -51,6 +51,15 @@ class TandemProducerConfigTest {
     assertMessage(p, "tandem.region.eastus.bootstrap.servers", "tandem.regions");
   }
 
+  @Test
+  void perRegionKeysTheRegionClientsCannotHonourAreRefused() {
+    for (String key : new String[] {"partitioner.class", "interceptor.classes", "transactional.id"}) {
+      Properties p = valid();
+      p.put("tandem.region.northeurope." + key, "x.Y");
+      assertMessage(p, "tandem.region.northeurope." + key, "per region");
+    }
+  }
+
   private static void assertMessage(Properties p, String... parts) {
     ConfigException e = assertThrows(ConfigException.class, () -> new TandemProducerConfig(p));
     for (String part : parts) {

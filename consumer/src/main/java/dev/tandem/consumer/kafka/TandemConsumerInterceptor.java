@@ -6,6 +6,7 @@ import dev.tandem.consumer.TandemRegionConfig;
 import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemHeaders;
+import dev.tandem.core.TandemIds;
 import dev.tandem.store.ClaimRequest;
 import dev.tandem.store.CompleteRequest;
 import dev.tandem.store.IdRecord;
@@ -27,6 +28,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.function.IntPredicate;
 import org.apache.kafka.clients.consumer.ConsumerInterceptor;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
@@ -40,9 +42,9 @@ import org.slf4j.LoggerFactory;
 /**
  * A Kafka {@link ConsumerInterceptor} that gives a plain {@code KafkaConsumer} cross-region
  * de-duplication — detection, not prevention — configured only through properties, with the same
- * {@code tandem.*} keys as the region entry point ({@link TandemRegionConfig}; an unknown {@code
- * tandem.*} key, a wrong type or an inconsistent value fails the consumer's construction, naming the
- * key):
+ * {@code tandem.*} keys as the region entry point ({@link TandemRegionConfig}) plus its own ({@link
+ * TandemInterceptorConfig}); an unknown {@code tandem.*} key, a wrong type or an inconsistent value
+ * fails the consumer's construction, naming the key:
  *
  * <pre>
  * interceptor.classes=dev.tandem.consumer.kafka.TandemConsumerInterceptor
@@ -78,7 +80,8 @@ import org.slf4j.LoggerFactory;
  *       but never covered by a commit (a rebalance, a crash, a close without commit) records nothing and
  *       is read again by whoever gets the partition. Passed records wait in a bounded structure ({@code
  *       tandem.interceptor.max.tracked} records per consumer, least recently fed partition evicted
- *       first; an eviction is counted as {@code tandem.consumer.interceptor.untracked} and logged).
+ *       first; an eviction is counted as {@code tandem.consumer.interceptor.untracked} and logged:
+ *       expected for a partition lost in a rebalance, whose new owner completes its records).
  * </ul>
  *
  * <h2>What that guarantees — exactly this, and less than {@link TandemKafkaConsumer}</h2>
@@ -92,8 +95,7 @@ import org.slf4j.LoggerFactory;
  *       regions cannot reach each other). If both regions pass a copy inside it, both process it; both
  *       then complete it, the record carries completers from two regions, and every replica's {@link
  *       IdempotencyStore#detectedDuplicates()} (gauge {@code tandem.store.detected.duplicates}) counts
- *       it once the completions met, with a WARN naming the id. Not detected: a copy whose tracking
- *       was evicted before its commit ({@code .untracked}, above).
+ *       it once the completions met, with a WARN naming the id. Exclusions below.
  *   <li><b>No takeover, no bound.</b> There is no shard owner: both regions consume freely, so
  *       concurrent consumption of the same ids makes as many duplicates as the lag allows, and
  *       nothing bounds them. An interceptor cannot pause partitions, hold records or run the handler,
@@ -103,24 +105,43 @@ import org.slf4j.LoggerFactory;
  *       ids processed and never committed are, as in Kafka, processed again.
  * </ul>
  *
+ * <p><b>Not checked or not completed, so a duplicate of it is neither dropped nor detected</b> (each
+ * counted): a record without a usable {@code tandem-id} (absent; empty, over 128 characters or with a
+ * control character: {@code .invalid}); a record of a partition at or beyond {@code tandem.shards}
+ * ({@code .store.failures{operation=read}}); a record evicted from tracking while this consumer still
+ * holds its partition ({@code .untracked}; after a rebalance the partition's new owner completes
+ * it); a record whose completion failed ({@code .store.failures{operation=complete}}) and whose
+ * partition this consumer never commits again (revoked, closed, crashed: the next owner starts past
+ * it); an id whose record expired ({@code tandem.record.ttl.ms}). Passed <em>unchecked</em> but
+ * completed (so a cross-region duplicate is still detected once completed): a poll whose lookup
+ * failed, a record of a shard still restoring ({@code .restoring}). <b>Commit after processing</b>:
+ * an application that commits before it processes (or whose processing fails after the commit)
+ * records a completion for a record it never processed; in Kafka alone that is a loss in one region,
+ * here the id is then dropped in both regions.
+ *
  * <h2>Store failures</h2>
  *
  * Kafka swallows an interceptor's exceptions (it logs them and keeps the records unchanged), so a
  * failure must not be left to escape. When the replica cannot answer a poll's lookup (closed,
- * corrupt, a shard not restored within its wait), the interceptor <b>passes the poll's records</b>
- * (dropping them would lose messages), counts {@code tandem.consumer.interceptor.store.failures}
- * ({@code operation=read}) and logs a WARN (at most one per 10 s per consumer, with the count). A
- * failed completion is counted ({@code operation=complete}), logged, and retried at the next commit
- * of the partition while its records stay tracked. Passed records of a failed lookup are tracked and
- * completed as usual.
+ * corrupt), the interceptor <b>passes the poll's records</b> (dropping them would lose messages),
+ * counts {@code tandem.consumer.interceptor.store.failures} ({@code operation=read}) and logs a WARN
+ * (at most one per 10 s per consumer, with the count). A shard still restoring is never waited for:
+ * only its records pass unchecked ({@code tandem.consumer.interceptor.restoring}, rate-limited WARN)
+ * and a commit leaves its records tracked until it is restored. A failed completion is counted per
+ * partition ({@code operation=complete}), logged, and retried at the next commit of that partition
+ * while its records stay tracked; other partitions of the commit are completed. Passed records of a
+ * failed lookup are tracked and completed as usual.
  *
  * <h2>Sharing</h2>
  *
  * RocksDB opens a directory once per process, so every interceptor of a state directory shares one
  * replica (that region object) through {@link SharedStores#acquireOwned}; the last interceptor's
- * {@code close} closes it, in the region's order. Meters go to Micrometer's global registry, tagged {@code
+ * {@code close} closes it, in the region's order. A consumer whose region keys differ from those that
+ * opened the directory's replica ({@code tandem.shards}, {@code tandem.record.ttl.ms}, ...) is refused,
+ * naming the key (a directory is one replica of one configuration); the interceptor's own keys
+ * ({@link TandemInterceptorConfig}) may differ per consumer. Meters go to Micrometer's global registry, tagged {@code
  * region}: {@code tandem.consumer.interceptor.dropped}, {@code .passed}, {@code .conflicts}, {@code
- * .invalid}, {@code .completed}, {@code .untracked} and {@code .store.failures}.
+ * .invalid}, {@code .completed}, {@code .untracked}, {@code .restoring} and {@code .store.failures}.
  */
 public final class TandemConsumerInterceptor<K, V> implements ConsumerInterceptor<K, V> {
 
@@ -133,6 +154,10 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
 
   private Path directory;
   private IdempotencyStore store;
+  /** Batched reads of restored shards: the replica's ungated local store (else {@code store}). */
+  private IdempotencyStore reader;
+  /** Whether a shard of the replica is restored (its gate answers at once). */
+  private IntPredicate restored;
   private RegionId region;
   /** The replica's shard count (0: not checked, for tests that attach a store directly). */
   private int shards;
@@ -145,14 +170,17 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
   private Counter completed;
   private Counter untracked;
   private Counter readFailures;
+  private Counter restoring;
+  private long lastRestoringLog = System.nanoTime() - FAILURE_LOG_INTERVAL_NANOS;
+  private long unloggedRestoring;
   private Counter completeFailures;
   private long lastFailureLog = System.nanoTime() - FAILURE_LOG_INTERVAL_NANOS;
   private long unloggedFailures;
 
   @Override
   public void configure(Map<String, ?> configs) {
-    // the region entry point's key table: the same keys, types, defaults and cross-field rules
-    TandemRegionConfig c = new TandemRegionConfig(configs);
+    // the region entry point's key table plus the interceptor's own keys
+    TandemInterceptorConfig c = new TandemInterceptorConfig(configs);
     if (!c.detectOnly()) {
       throw new ConfigException(TandemRegionConfig.GUARANTEE_CONFIG,
           c.getString(TandemRegionConfig.GUARANTEE_CONFIG), "the interceptor cannot prevent a "
@@ -172,8 +200,20 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     // the replica is a detect-only TandemRegion of the same keys (store, changelog publisher,
     // replication log, replicated view, wired and closed the region's way), one per state directory
     // in the process: every interceptor of the directory shares it, the last close closes it
+    // a directory is one replica of one configuration: a second consumer with another shard count,
+    // region list, TTL, ... would read and write a replica that is not what its keys say (a partition
+    // beyond the real shard count fails every lookup and completion), so it is refused, naming the key
+    int[] shardCount = new int[1];
     IdempotencyStore shared = SharedStores.acquireOwned(dir, c.region(),
-        instance == null ? null : instance.trim(), () -> openRegion(configs), TandemRegion::store);
+        instance == null ? null : instance.trim(), TandemRegion.class, () -> openRegion(configs),
+        (TandemRegion r) -> {
+          shardCount[0] = r.shardCount();
+          return r.store();
+        },
+        (TandemRegion r) -> {
+          requireSameReplica(r.config(), c);
+          shardCount[0] = r.shardCount();
+        });
     if (!(shared instanceof ReplicatedStore)) {
       SharedStores.release(dir);
       throw new ConfigException(TandemRegionConfig.STATE_DIR_CONFIG, stateDir.toString(),
@@ -181,14 +221,32 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
           + "its region's replica (store + replication log)");
     }
     directory = dir;
-    shards = c.getInt(TandemRegionConfig.SHARDS_CONFIG);
-    attach(shared, c.region(), c.getInt(TandemRegionConfig.INTERCEPTOR_MAX_TRACKED_CONFIG),
+    shards = shardCount[0]; // the shared replica's (equal to this configuration's: checked above)
+    attach(shared, c.region(), c.getInt(TandemInterceptorConfig.MAX_TRACKED_CONFIG),
         Metrics.globalRegistry);
+  }
+
+  /**
+   * Refuses {@code mine} if a key of the region's table has another value than in the configuration
+   * that opened the shared replica ({@code shared}), naming the first such key.
+   */
+  static void requireSameReplica(TandemRegionConfig shared, TandemRegionConfig mine) {
+    Map<String, ?> theirs = shared.values();
+    Map<String, ?> ours = mine.values();
+    for (String key : new java.util.TreeSet<>(TandemRegionConfig.configDef().names())) {
+      if (!Objects.equals(theirs.get(key), ours.get(key))) {
+        throw new ConfigException(key, ours.get(key), "the replica in "
+            + mine.getString(TandemRegionConfig.STATE_DIR_CONFIG) + " is already open in this process "
+            + "with " + key + "=" + theirs.get(key) + "; every consumer of a state directory shares "
+            + "one replica: give them the same tandem.* keys, or another " 
+            + TandemRegionConfig.STATE_DIR_CONFIG);
+      }
+    }
   }
 
   /** Opens the region of the configuration and waits (bounded) for its replica to be restored. */
   private static TandemRegion openRegion(Map<String, ?> configs) {
-    TandemRegion region = TandemRegion.create(configs);
+    TandemRegion region = TandemRegion.create(TandemInterceptorConfig.regionKeys(configs));
     Duration wait = KafkaReplicationLog.Builder.DEFAULT_RESTORE_WAIT;
     if (!region.replicationLog().awaitRestored(wait)) {
       LOG.warn("Tandem interceptor: the replica of {} ({}) is not restored after {}; a poll of a "
@@ -201,7 +259,22 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
 
   /** Wires this interceptor to {@code store} (configure's last step; tests call it directly). */
   void attach(IdempotencyStore store, RegionId region, int maxTracked, MeterRegistry meters) {
+    if (store instanceof ReplicatedStore rs) {
+      attach(rs, rs.unwrap(), rs.replicationLog()::isRestored, region, maxTracked, meters);
+    } else {
+      attach(store, store, shard -> true, region, maxTracked, meters);
+    }
+  }
+
+  /**
+   * As {@link #attach(IdempotencyStore, RegionId, int, MeterRegistry)}, with the replica's ungated
+   * reader and restore state given (tests stand in for a restoring shard with them).
+   */
+  void attach(IdempotencyStore store, IdempotencyStore reader, IntPredicate restored, RegionId region,
+      int maxTracked, MeterRegistry meters) {
     this.store = Objects.requireNonNull(store, "store");
+    this.reader = Objects.requireNonNull(reader, "reader");
+    this.restored = Objects.requireNonNull(restored, "restored");
     this.region = region;
     this.tracked = new Tracked(maxTracked);
     String r = region.name();
@@ -214,23 +287,30 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
         .description("completed ids seen again with another payload digest (passed on)")
         .register(meters);
     invalid = Counter.builder("tandem.consumer.interceptor.invalid").tag("region", r)
-        .description("records whose tandem-id header is empty or oversized (passed on)")
+        .description("records whose tandem-id header the store refuses (empty, oversized, a control "
+            + "character): passed on, never tracked")
         .register(meters);
     completed = Counter.builder("tandem.consumer.interceptor.completed").tag("region", r)
         .description("passed records completed because Kafka committed an offset past them")
         .register(meters);
     untracked = Counter.builder("tandem.consumer.interceptor.untracked").tag("region", r)
-        .description("passed records evicted from the bounded tracking before a commit covered "
-            + "them: their completion is not recorded")
+        .description("passed records evicted from the bounded tracking before this consumer saw a "
+            + "commit covering them: it records no completion for them (expected for a partition "
+            + "lost in a rebalance, whose new owner completes them; otherwise a missed completion)")
         .register(meters);
     readFailures = Counter.builder("tandem.consumer.interceptor.store.failures").tag("region", r)
         .tag("operation", "read")
         .description("failed lookups (a poll's, or a record's of a partition beyond tandem.shards): "
             + "their records were passed on")
         .register(meters);
+    restoring = Counter.builder("tandem.consumer.interceptor.restoring").tag("region", r)
+        .description("records of a shard whose replica was still restoring: passed on unchecked (they "
+            + "may be duplicates), tracked, completed at a commit once the shard is restored")
+        .register(meters);
     completeFailures = Counter.builder("tandem.consumer.interceptor.store.failures").tag("region", r)
         .tag("operation", "complete")
-        .description("commits whose completions failed in the store: retried at the next commit")
+        .description("completions of a committed partition that failed in the store (one per "
+            + "partition and commit): its records stay tracked and are retried at its next commit")
         .register(meters);
   }
 
@@ -262,13 +342,31 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
         i++;
       }
     }
+    // a shard still restoring has no trustworthy answer yet, and asking its gate would block the
+    // poll (up to the restore wait): its records pass unchecked, counted; the restored shards of the
+    // poll are still read (and their completed ids dropped)
+    Map<Integer, Boolean> restoredShard = new HashMap<>();
+    List<RecordKey> readable = new ArrayList<>(keys.size());
+    int unchecked = 0;
+    for (RecordKey k : keys) {
+      if (restoredShard.computeIfAbsent(k.shard(), restored::test)) {
+        readable.add(k);
+      } else {
+        unchecked++;
+      }
+    }
+    if (unchecked > 0) {
+      restoring.increment(unchecked);
+      restoringPassed(unchecked, restoredShard);
+    }
     Map<RecordKey, IdRecord> terminal;
     try {
-      terminal = keys.isEmpty() ? Map.of() : lookUp(keys);
+      // one batched read: the cache, then one RocksDB multiGet
+      terminal = readable.isEmpty() ? Map.of() : reader.terminalRecords(readable);
     } catch (RuntimeException e) {
       // Kafka would swallow it and pass everything without a trace: pass, but count and log
       readFailures.increment();
-      storeFailure("could not look up " + keys.size() + " ids of a poll; passing the poll's "
+      storeFailure("could not look up " + readable.size() + " ids of a poll; passing the poll's "
           + records.count() + " records on (they may be duplicates)", e);
       terminal = Map.of();
     }
@@ -296,24 +394,6 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     return new ConsumerRecords<>(kept, records.nextOffsets());
   }
 
-  /**
-   * The terminal records among {@code keys}. On a replica whose shards of this poll are all restored
-   * (the steady state), one batched read of the local store (cache, then one RocksDB multiGet);
-   * otherwise through the restore gate, key by key, which waits for a restoring shard (up to its
-   * restore wait) and then throws: never an answer from a half-restored shard.
-   */
-  private Map<RecordKey, IdRecord> lookUp(List<RecordKey> keys) {
-    if (store instanceof ReplicatedStore rs) {
-      for (RecordKey k : keys) {
-        if (!rs.replicationLog().isRestored(k.shard())) {
-          return rs.terminalRecords(keys);
-        }
-      }
-      return rs.unwrap().terminalRecords(keys);
-    }
-    return store.terminalRecords(keys);
-  }
-
   private void track(TopicPartition tp, ConsumerRecord<K, V> r, RecordKey key) {
     PayloadDigest digest = null;
     String hex = header(r, TandemHeaders.DIGEST);
@@ -328,18 +408,24 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     if (evicted != null) {
       untracked.increment();
       if (untracked.count() == 1 || (long) untracked.count() % 10_000 == 0) {
+        // usually harmless: the least recently fed partition goes first, which after a rebalance is
+        // one this consumer lost, and its new owner completes those records at its own commit; only
+        // if this consumer still holds the partition is the completion missing
         LOG.warn("Tandem interceptor ({}): {} passed records evicted from tracking (bound {}) before "
-            + "a commit covered them, e.g. {} (partition {}, offset {}): their completions are not recorded, so the "
-            + "other region may process them again undetected; commit more often or raise {}",
+            + "this consumer saw a commit covering them, e.g. {} (partition {}, offset {}); this "
+            + "consumer records no completion for them. Expected after a rebalance (the partition's "
+            + "new owner completes them). If this consumer still holds the partition, a copy the "
+            + "other region processes is not detected: commit more often or raise {}",
             region, (long) untracked.count(), tracked.max, evicted.key.id(), evicted.key.shard(),
-            evicted.offset, TandemRegionConfig.INTERCEPTOR_MAX_TRACKED_CONFIG);
+            evicted.offset, TandemInterceptorConfig.MAX_TRACKED_CONFIG);
       }
     }
   }
 
   /**
    * The store key of a record, or null if it has no usable {@code tandem-id}: a record without one,
-   * or with an empty or oversized one, passes on (counted as {@code invalid} when the header is
+   * or with one the store refuses ({@link TandemIds#validate}: empty, oversized, a control
+   * character), passes on (counted as {@code invalid} when the header is
    * there but unusable): the application decides, nothing is dropped silently.
    */
   private RecordKey keyOf(ConsumerRecord<K, V> r) {
@@ -347,7 +433,11 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     if (id == null) {
       return null;
     }
-    if (id.isEmpty() || id.length() > TandemHeaders.MAX_ID_LENGTH) {
+    try {
+      // the store's own rule (empty, oversized, a control character): an id it would refuse is
+      // never tracked, so it can never fail the completions of a commit
+      TandemIds.validate(id);
+    } catch (IllegalArgumentException e) {
       invalid.increment();
       return null;
     }
@@ -364,7 +454,6 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
       }
       return null;
     }
-    // an id with control characters is never stored (writes refuse it): the lookup finds nothing
     return new RecordKey(r.partition(), id);
   }
 
@@ -394,39 +483,51 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
 
   /**
    * Kafka committed {@code offsets}: every passed record below its partition's committed offset was
-   * processed (Kafka's at-least-once contract), so its completion is recorded now, all in two write
-   * batches (a claim carrying the payload digest, then the completion). A failure leaves them
-   * tracked: the next commit of the partition retries.
+   * processed (Kafka's at-least-once contract), so its completion is recorded now, partition by
+   * partition, in two write batches each (a claim carrying the payload digest, then the completion).
+   * A partition whose completion fails stays tracked (its next commit retries) and does not hold
+   * back the other partitions of the commit.
    */
   @Override
   public synchronized void onCommit(Map<TopicPartition, OffsetAndMetadata> offsets) {
     if (tracked == null) {
       return;
     }
-    List<Passed> covered = new ArrayList<>();
-    Map<TopicPartition, Long> upTo = new HashMap<>();
+    int failedRecords = 0;
+    int failedPartitions = 0;
+    RuntimeException firstFailure = null;
     for (Map.Entry<TopicPartition, OffsetAndMetadata> e : offsets.entrySet()) {
       if (e.getValue() == null) {
         continue;
       }
-      long committed = e.getValue().offset();
-      if (tracked.collectBelow(e.getKey(), committed, covered)) {
-        upTo.put(e.getKey(), committed);
+      if (!restored.test(e.getKey().partition())) {
+        // its gate would block this commit (up to the restore wait), then fail: the records stay
+        // tracked and are completed at a commit of the partition once the shard is restored
+        continue;
       }
+      long committed = e.getValue().offset();
+      List<Passed> covered = new ArrayList<>();
+      if (!tracked.collectBelow(e.getKey(), committed, covered)) {
+        continue;
+      }
+      try {
+        complete(covered);
+      } catch (RuntimeException ex) {
+        completeFailures.increment();
+        failedRecords += covered.size();
+        failedPartitions++;
+        if (firstFailure == null) {
+          firstFailure = ex;
+        }
+        continue;
+      }
+      tracked.removeBelow(e.getKey(), committed);
+      completed.increment(covered.size());
     }
-    if (covered.isEmpty()) {
-      return;
+    if (firstFailure != null) {
+      storeFailure("could not record the completion of " + failedRecords + " committed records of "
+          + failedPartitions + " partitions (retried at the next commit of each)", firstFailure);
     }
-    try {
-      complete(covered);
-    } catch (RuntimeException e) {
-      completeFailures.increment();
-      storeFailure("could not record the completion of " + covered.size() + " committed records "
-          + "(retried at the next commit of their partitions)", e);
-      return;
-    }
-    upTo.forEach(tracked::removeBelow);
-    completed.increment(covered.size());
   }
 
   private void complete(List<Passed> covered) {
@@ -449,6 +550,24 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
         LOG.warn("Tandem interceptor ({}) detected a cross-region duplicate of {}: completers {}",
             region, rec.id(), rec.completers());
       }
+    }
+  }
+
+  private void restoringPassed(int unchecked, Map<Integer, Boolean> shards) {
+    unloggedRestoring += unchecked;
+    long now = System.nanoTime();
+    if (now - lastRestoringLog >= FAILURE_LOG_INTERVAL_NANOS) {
+      List<Integer> waiting = new ArrayList<>();
+      shards.forEach((shard, done) -> {
+        if (!done) {
+          waiting.add(shard);
+        }
+      });
+      LOG.warn("Tandem interceptor ({}, store {}): shards {} are still restoring: {} records passed "
+          + "unchecked since the last report (they may be duplicates; counted in "
+          + "tandem.consumer.interceptor.restoring)", region, directory, waiting, unloggedRestoring);
+      lastRestoringLog = now;
+      unloggedRestoring = 0;
     }
   }
 

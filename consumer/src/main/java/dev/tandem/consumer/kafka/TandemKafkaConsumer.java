@@ -1245,6 +1245,12 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     }
   }
 
+  /** Whether the poll loop's thread is alive (started and not yet stopped). */
+  public boolean isRunning() {
+    Thread t = thread;
+    return t != null && t.isAlive();
+  }
+
   /** Completes when the loop has stopped (exceptionally if it died). */
   public CompletableFuture<Void> stopped() {
     return stopped;

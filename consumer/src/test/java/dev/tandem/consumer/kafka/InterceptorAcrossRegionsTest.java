@@ -246,6 +246,31 @@ class InterceptorAcrossRegionsTest {
    * Every interceptor of a directory shares one replica (RocksDB opens a directory once per
    * process); the last close closes it. A directory already open as a plain store is refused.
    */
+  /**
+   * The application commits with commitAsync: Kafka calls the interceptor's onCommit when the commit
+   * completes (inside a later poll), and the passed records below the committed offsets are completed.
+   */
+  @Test
+  void commitAsyncCompletesThePassedRecords() throws Exception {
+    String topic = "async";
+    regions.createTopic(topic, PARTITIONS);
+    List<String> ids = publish(topic, "as", 0, 10);
+    try (KafkaConsumer<String, byte[]> c = new KafkaConsumer<>(props("region-a", "async", "g-async"))) {
+      c.subscribe(List.of(topic));
+      Map<String, Integer> seen = new ConcurrentHashMap<>();
+      await("passed records completed after commitAsync").atMost(Duration.ofSeconds(30))
+          .pollInterval(Duration.ZERO).until(() -> {
+            for (ConsumerRecord<String, byte[]> r : c.poll(Duration.ofMillis(100))) {
+              seen.put(new String(r.headers().lastHeader("tandem-id").value(), StandardCharsets.UTF_8),
+                  r.partition());
+            }
+            c.commitAsync();
+            return seen.size() == ids.size() && allTerminal(replica("async", "region-a"), seen);
+          });
+      assertEquals(new HashSet<>(ids), seen.keySet());
+    }
+  }
+
   @Test
   void oneReplicaPerDirectoryClosedWithTheLastInterceptor() throws Exception {
     Properties p1 = props("region-a", "shared", "g-shared-1");
@@ -257,6 +282,18 @@ class InterceptorAcrossRegionsTest {
       assertEquals(2, SharedStores.references(dir), "two interceptors, one replica");
       replica = replica("shared", "region-a");
       assertTrue(replica instanceof dev.tandem.store.replication.ReplicatedStore, replica.getClass().getName());
+      // a third consumer of the directory with another shard count or TTL would silently share a
+      // replica of another configuration (partitions beyond the real shard count fail every lookup
+      // and completion): refused, naming the key
+      for (String[] kv : new String[][] {{"tandem.shards", String.valueOf(PARTITIONS * 2)},
+          {"tandem.record.ttl.ms", "3600000"}}) {
+        Properties differing = props("region-a", "shared", "g-shared-3");
+        differing.setProperty(kv[0], kv[1]);
+        Exception e = assertThrows(Exception.class,
+            () -> new KafkaConsumer<String, byte[]>(differing).close(), kv[0]);
+        assertTrue(rootMessage(e).contains(kv[0]), kv[0] + ": " + rootMessage(e));
+        assertEquals(2, SharedStores.references(dir), "the refused interceptor holds no reference");
+      }
     } finally {
       c1.close();
     }

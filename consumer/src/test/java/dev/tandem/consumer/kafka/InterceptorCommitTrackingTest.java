@@ -157,13 +157,48 @@ class InterceptorCommitTrackingTest {
   @Test
   void aRebalanceOrCloseWithoutACommitRecordsNothing() {
     icpt = attach(store, 1000);
-    icpt.onConsume(poll(rec(P0, 0, "r0", "x"), rec(P0, 1, "r1", "x"), rec(P0, 2, "r2", "x")));
+    icpt.onConsume(poll(rec(P0, 0, "r0", "x"), rec(P0, 1, "r1", "x"), rec(P0, 2, "r2", "x"),
+        rec(P1, 0, "q0", "x")));
+    // a commit covering r0 only: what this store shows is what the interceptor writes (the check
+    // below can see a completion written at close)
+    icpt.onCommit(Map.of(P0, new OffsetAndMetadata(1)));
+    assertTrue(completedHere("r0", 0));
     // the partition is read again from offset 1 (revoked without a commit, then assigned back)
     icpt.onConsume(poll(rec(P0, 1, "r1", "x"), rec(P0, 2, "r2", "x")));
     assertEquals(3, icpt.trackedCount(), "a re-read replaces the records from its offset on");
     icpt.close();
-    assertTrue(store.get("r0", 0).isEmpty() && store.get("r1", 0).isEmpty() && store.get("r2", 0).isEmpty(),
-        "nothing was committed: nothing is recorded");
+    assertFalse(completedHere("r1", 0) || completedHere("r2", 0) || completedHere("q0", 1),
+        "nothing past the commit was completed, though r1, r2 and q0 were tracked at close");
+    assertEquals(1.0, counter("tandem.consumer.interceptor.completed", "region", "region-a"));
+  }
+
+  /**
+   * This consumer passed a partition's records, lost the partition before committing them, another
+   * member of the group processed and committed them, and the partition came back: the stale tracked
+   * records are covered by this consumer's next commit. Completing them again is harmless (the same
+   * region completed them already): no detected duplicate, no failure, nothing left tracked.
+   */
+  @Test
+  void aPartitionCommittedByAnotherMemberThenReturnedCompletesWithoutAFalseDuplicate() {
+    icpt = attach(store, 1000);
+    icpt.onConsume(poll(rec(P0, 0, "m0", "x"), rec(P0, 1, "m1", "x"), rec(P0, 2, "m2", "x")));
+    // the other member (same region, same replica) reads and commits offsets 0..4
+    TandemConsumerInterceptor<String, String> other = attach(store, 1000);
+    other.onConsume(poll(rec(P0, 0, "m0", "x"), rec(P0, 1, "m1", "x"), rec(P0, 2, "m2", "x"),
+        rec(P0, 3, "m3", "x"), rec(P0, 4, "m4", "x")));
+    other.onCommit(Map.of(P0, new OffsetAndMetadata(5)));
+    // the partition returns to this consumer at the committed position 5
+    ConsumerRecords<String, String> out = icpt.onConsume(poll(rec(P0, 5, "m5", "x"), rec(P0, 6, "m6", "x")));
+    assertEquals(2, out.count());
+    assertEquals(5, icpt.trackedCount(), "m0..m2 are still tracked from before the revoke");
+    icpt.onCommit(Map.of(P0, new OffsetAndMetadata(7)));
+    for (int i = 0; i <= 6; i++) {
+      assertTrue(completedHere("m" + i, 0), "m" + i);
+    }
+    assertEquals(0, icpt.trackedCount());
+    assertEquals(0L, store.detectedDuplicates(), "one region completing twice is no cross-region duplicate");
+    assertEquals(0.0, counter("tandem.consumer.interceptor.store.failures", "region", "region-a",
+        "operation", "complete"));
   }
 
   @Test
@@ -178,6 +213,124 @@ class InterceptorCommitTrackingTest {
     assertFalse(completedHere("e0", 0) || completedHere("e1", 0), "evicted: not completed");
     assertTrue(completedHere("e2", 0) && completedHere("f0", 1) && completedHere("f1", 1)
         && completedHere("f2", 1));
+  }
+
+  /**
+   * An id the store refuses (a control character) is invalid like an empty one: passed, counted,
+   * never tracked, so it cannot fail the completions of the other records of the commit.
+   */
+  @Test
+  void anIdWithAControlCharacterPassesCountedAndNeverBlocksTheOtherCompletions() {
+    icpt = attach(store, 1000);
+    ConsumerRecords<String, String> out = icpt.onConsume(poll(rec(P0, 0, "bad\u0001id", "x"),
+        rec(P0, 1, "p0-ok", "x"), rec(P1, 0, "p1-ok", "x")));
+    assertEquals(3, out.count(), "every record passes: the application decides");
+    assertEquals(1.0, counter("tandem.consumer.interceptor.invalid", "region", "region-a"));
+    assertEquals(2, icpt.trackedCount(), "the unusable id is not tracked");
+
+    icpt.onCommit(Map.of(P0, new OffsetAndMetadata(2), P1, new OffsetAndMetadata(1)));
+    assertTrue(completedHere("p0-ok", 0) && completedHere("p1-ok", 1),
+        "the other records of the commit are completed");
+    assertEquals(0, icpt.trackedCount());
+    assertEquals(0.0, counter("tandem.consumer.interceptor.store.failures", "region", "region-a",
+        "operation", "complete"));
+  }
+
+  /**
+   * Completion is per partition: a partition whose completion fails stays tracked (retried at its
+   * next commit) and does not hold back another partition of the same commit.
+   */
+  @Test
+  void aPartitionWhoseCompletionFailsDoesNotBlockTheOtherPartitions() {
+    // fails every completeAll that holds an id of partition 0 (a store refusing that shard)
+    IdempotencyStore refusingShard0 = (IdempotencyStore) Proxy.newProxyInstance(
+        getClass().getClassLoader(), new Class<?>[] {IdempotencyStore.class}, (proxy, m, args) -> {
+          if (m.getName().equals("completeAll") && ((List<?>) args[0]).stream()
+              .anyMatch(r -> ((dev.tandem.store.CompleteRequest) r).shard() == 0)) {
+            throw new StoreException("injected failure of shard 0");
+          }
+          try {
+            return m.invoke(store, args);
+          } catch (InvocationTargetException e) {
+            throw e.getCause();
+          }
+        });
+    icpt = attach(refusingShard0, 1000);
+    icpt.onConsume(poll(rec(P0, 0, "s0", "x"), rec(P1, 0, "s1", "x")));
+    stderrOf(() -> icpt.onCommit(Map.of(P0, new OffsetAndMetadata(1), P1, new OffsetAndMetadata(1))));
+    assertTrue(completedHere("s1", 1), "partition 1 is completed although partition 0 failed");
+    assertFalse(completedHere("s0", 0));
+    assertEquals(1, icpt.trackedCount(), "partition 0's record stays tracked for its next commit");
+    assertEquals(1.0, counter("tandem.consumer.interceptor.store.failures", "region", "region-a",
+        "operation", "complete"));
+  }
+
+  /**
+   * A shard still restoring: the gated store would block (the restore wait) and then throw for it.
+   * The poll's restored shards are still read in one batch (their completed ids dropped); only the
+   * restoring shard's records pass, counted; neither the poll nor the commit touches the gate of the
+   * restoring shard, and its records are completed at a commit once it is restored.
+   */
+  @Test
+  void aRestoringShardPassesOnlyItsOwnRecordsAndNeverBlocksThePollOrTheCommit() {
+    store.claim("done0", 0, digest("x"), 0, Duration.ofSeconds(30));
+    store.complete("done0", 0, null);
+    store.claim("done1", 1, digest("x"), 0, Duration.ofSeconds(30));
+    store.complete("done1", 1, null);
+    java.util.concurrent.atomic.AtomicBoolean shard1Restored = new java.util.concurrent.atomic.AtomicBoolean();
+    AtomicInteger gatedCallsOfShard1 = new AtomicInteger();
+    // the gated view: a call touching shard 1 while it restores stands for a blocking wait + throw
+    IdempotencyStore gated = (IdempotencyStore) Proxy.newProxyInstance(getClass().getClassLoader(),
+        new Class<?>[] {IdempotencyStore.class}, (proxy, m, args) -> {
+          if (!shard1Restored.get() && args != null && touchesShard1(args)) {
+            gatedCallsOfShard1.incrementAndGet();
+            throw new StoreException("shard 1 not restored (after the restore wait)");
+          }
+          try {
+            return m.invoke(store, args);
+          } catch (InvocationTargetException e) {
+            throw e.getCause();
+          }
+        });
+    icpt = new TandemConsumerInterceptor<>();
+    icpt.attach(gated, store, shard -> shard != 1 || shard1Restored.get(), A, 1000, meters);
+
+    ConsumerRecords<String, String> out = icpt.onConsume(poll(rec(P0, 0, "done0", "x"),
+        rec(P0, 1, "new0", "x"), rec(P1, 0, "done1", "x"), rec(P1, 1, "new1", "x")));
+    assertEquals(java.util.Set.of("new0", "done1", "new1"), new java.util.HashSet<>(ids(out)),
+        "the restored shard's completed id is dropped; the restoring shard's records pass");
+    assertEquals(2.0, counter("tandem.consumer.interceptor.restoring", "region", "region-a"));
+    assertEquals(0.0, counter("tandem.consumer.interceptor.store.failures", "region", "region-a",
+        "operation", "read"));
+
+    icpt.onCommit(Map.of(P0, new OffsetAndMetadata(2), P1, new OffsetAndMetadata(2)));
+    assertTrue(completedHere("new0", 0), "the restored shard's partition is completed");
+    assertFalse(completedHere("new1", 1));
+    assertEquals(0, gatedCallsOfShard1.get(), "nothing waited on the restoring shard's gate");
+    assertEquals(2, icpt.trackedCount(), "the restoring shard's records wait for a later commit");
+
+    shard1Restored.set(true);
+    icpt.onCommit(Map.of(P1, new OffsetAndMetadata(2)));
+    assertTrue(completedHere("new1", 1), "completed once restored");
+    assertEquals(0, icpt.trackedCount());
+  }
+
+  static boolean touchesShard1(Object[] args) {
+    for (Object a : args) {
+      if (a instanceof Integer i && i == 1) {
+        return true;
+      }
+      if (a instanceof List<?> l) {
+        for (Object o : l) {
+          if ((o instanceof dev.tandem.store.RecordKey k && k.shard() == 1)
+              || (o instanceof dev.tandem.store.ClaimRequest c && c.shard() == 1)
+              || (o instanceof dev.tandem.store.CompleteRequest c2 && c2.shard() == 1)) {
+            return true;
+          }
+        }
+      }
+    }
+    return false;
   }
 
   /** A store whose calls named in {@code failing} throw while {@code failures} is positive. */
@@ -241,6 +394,34 @@ class InterceptorCommitTrackingTest {
     icpt.onCommit(Map.of(P0, new OffsetAndMetadata(3)));
     assertTrue(completedHere("c0", 0) && completedHere("c1", 0) && completedHere("c2", 0));
     assertEquals(0, icpt.trackedCount());
+  }
+
+  static Map<String, Object> regionKeys() {
+    Map<String, Object> p = new HashMap<>();
+    p.put("tandem.regions", "westeurope,northeurope");
+    p.put("tandem.region", "westeurope");
+    p.put("tandem.region.westeurope.bootstrap.servers", "kafka-we:9092");
+    p.put("tandem.region.northeurope.bootstrap.servers", "kafka-ne:9093");
+    p.put("tandem.state.dir", "/var/lib/app/tandem");
+    p.put("tandem.shards", "8");
+    p.put("tandem.guarantee", "detect-only");
+    return p;
+  }
+
+  /** The interceptor's own key is its table's, not the region's: the region refuses it. */
+  @Test
+  void theMaxTrackedKeyBelongsToTheInterceptorsTableNotTheRegions() {
+    Map<String, Object> p = regionKeys();
+    p.put(TandemInterceptorConfig.MAX_TRACKED_CONFIG, "7");
+    assertEquals(7, new TandemInterceptorConfig(p).getInt(TandemInterceptorConfig.MAX_TRACKED_CONFIG));
+    org.apache.kafka.common.config.ConfigException e = assertThrows(
+        org.apache.kafka.common.config.ConfigException.class,
+        () -> new dev.tandem.consumer.TandemRegionConfig(p));
+    assertTrue(e.getMessage().contains(TandemInterceptorConfig.MAX_TRACKED_CONFIG), e.getMessage());
+    // what the interceptor hands to TandemRegion.create: the region's keys only
+    new dev.tandem.consumer.TandemRegionConfig(TandemInterceptorConfig.regionKeys(p));
+    assertEquals(100_000, new TandemInterceptorConfig(regionKeys())
+        .getInt(TandemInterceptorConfig.MAX_TRACKED_CONFIG));
   }
 
   /** SharedStores: one store per directory per process, as one region and instance. */

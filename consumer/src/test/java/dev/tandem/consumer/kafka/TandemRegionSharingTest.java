@@ -6,7 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.consumer.TandemRegion;
+import dev.tandem.consumer.witness.TakeoverWitness;
+import dev.tandem.consumer.witness.WitnessGrant;
+import dev.tandem.core.RegionId;
 import dev.tandem.publisher.TandemKafkaProducer;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.TwoRegions;
@@ -18,6 +22,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.common.config.ConfigException;
@@ -133,6 +141,10 @@ class TandemRegionSharingTest {
       Publishing.publish(producer, t1, "o", 0, n, history);
       Publishing.publish(producer, t2, "p", 0, n, history);
       await().atMost(Duration.ofSeconds(60)).until(() -> history.distinctHandled() == 2 * n);
+      // every loop of both regions stopped before the check: a duplicate run after every id was
+      // seen once would otherwise be missed
+      aConsumers.forEach(TandemKafkaConsumer::close);
+      bConsumers.forEach(TandemKafkaConsumer::close);
       History.Report report = history.check(Duration.ofSeconds(2).toNanos());
       System.out.printf("two topics per region object: messages=%d runs A=%d B=%d duplicates=%d%n",
           2 * n, aRuns.get(), bRuns.get(), report.duplicates());
@@ -191,9 +203,11 @@ class TandemRegionSharingTest {
         TandemRegion a1 = region("region-a", dir.resolve("a1"), "rb").automatic(L, MARGIN).build();
         TandemRegion b = region("region-b", dir.resolve("b"), "rb").automatic(L, MARGIN).build()) {
       assertNotEquals(a1.instance(), b.instance());
-      a1.kafkaConsumer(topic, new StringDeserializer(), new ByteArrayDeserializer(),
+      TandemKafkaConsumer<String, byte[]> a1Consumer = a1.kafkaConsumer(topic,
+          new StringDeserializer(), new ByteArrayDeserializer(),
           recording(history, a1, a1Runs, seen)).start();
-      b.kafkaConsumer(topic, new StringDeserializer(), new ByteArrayDeserializer(),
+      TandemKafkaConsumer<String, byte[]> bConsumer = b.kafkaConsumer(topic,
+          new StringDeserializer(), new ByteArrayDeserializer(),
           recording(history, b, bRuns, seen)).start();
       Publishing.publish(producer, topic, "rb", 0, n / 3, history);
       await().atMost(Duration.ofSeconds(60)).until(() -> history.distinctHandled() >= n / 6);
@@ -218,6 +232,9 @@ class TandemRegionSharingTest {
       } // ... and leaves again: its partitions go back to a1
       Publishing.publish(producer, topic, "rb", 2 * n / 3, n, history);
       await().atMost(Duration.ofSeconds(60)).until(() -> history.distinctHandled() == n);
+      // both loops stopped (a2 closed already) before the check: no late duplicate is missed
+      a1Consumer.close();
+      bConsumer.close();
       History.Report report = history.check(Duration.ofSeconds(2).toNanos());
       System.out.printf("two processes of region A: messages=%d runs a1=%d a2=%d b=%d duplicates=%d%n",
           n, a1Runs.get(), a2Runs.get(), bRuns.get(), report.duplicates());
@@ -227,5 +244,125 @@ class TandemRegionSharingTest {
       assertEquals(0, a1.ownership().reports().size() + b.ownership().reports().size(),
           "a rebalance inside region A is no takeover");
     }
+  }
+
+  /** A witness that grants nothing (the region is never asked to take over here). */
+  private static TakeoverWitness refusingWitness(Duration lease) {
+    return new TakeoverWitness() {
+      @Override
+      public WitnessGrant acquire(int shard, RegionId candidate, long epoch) {
+        return WitnessGrant.refused(null, epoch);
+      }
+
+      @Override
+      public void release(int shard, RegionId holder) {}
+
+      @Override
+      public Duration leaseDuration() {
+        return lease;
+      }
+
+      @Override
+      public void close() {}
+    };
+  }
+
+  /**
+   * The edges of a region object's life: a list of topics builds all consumers or none; an unknown
+   * topic is accepted, auto-creation asked for is refused; the open gauge
+   * ends with the region and a processor cannot be registered with a closed region; under WITNESS
+   * an owner revalidates after the witness lease, the time the peer needs to take a shard over.
+   */
+  @Test
+  void aRegionObjectsLifeEdges(@TempDir Path dir) throws Exception {
+    topics("share-life");
+    regions.a().createTopic("share-life-wide", 8); // more partitions than tandem.shards=4
+    try (TandemRegion a = region("region-a", dir.resolve("a"), "lf").assignedShardsOnly(true).build()) {
+      assertThrows(ConfigException.class, () -> a.kafkaConsumer(List.of("share-life",
+          "share-life-wide"), new StringDeserializer(), new ByteArrayDeserializer(), (rec, ctx) -> {}));
+      // none was kept: the one consumer an assigned-mode region serves is still available
+      a.kafkaConsumer("share-life", new StringDeserializer(), new ByteArrayDeserializer(),
+          (rec, ctx) -> {});
+    }
+    SimpleMeterRegistry meters = new SimpleMeterRegistry();
+    TandemRegion b = region("region-b", dir.resolve("b"), "lf").meterRegistry(meters).build();
+    OnceProcessor processor;
+    try {
+      ConfigException autoCreate = assertThrows(ConfigException.class, () -> b.kafkaConsumer(
+          "share-life-missing", new StringDeserializer(), new ByteArrayDeserializer(), (rec, ctx) -> {},
+          Map.of(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "true"), cb -> {}));
+      assertTrue(autoCreate.getMessage().contains("allow.auto.create.topics"), autoCreate.getMessage());
+      // a missing topic is accepted (logged): its consumer waits for it, with
+      // allow.auto.create.topics=false it never creates it. Not asserted against the cluster: the
+      // testkit's brokers have auto.create.topics.enable=false, so it could not fail here
+      b.kafkaConsumer("share-life-missing", new StringDeserializer(), new ByteArrayDeserializer(),
+          (rec, ctx) -> {});
+      assertEquals(1.0, meters.get("tandem.region.open").gauge().value());
+      processor = b.processorBuilder(b.kafkaDeadLetters()).build();
+    } finally {
+      b.close();
+    }
+    assertTrue(meters.find("tandem.region.open").gauges().isEmpty(),
+        "a closed region's open gauge is removed");
+    try {
+      assertThrows(IllegalStateException.class, () -> b.register(processor),
+          "a processor registered with a closed region would never be closed by it");
+    } finally {
+      processor.close();
+    }
+    try (TandemRegion w = region("region-a", dir.resolve("w"), "lf")
+        .witness(refusingWitness(Duration.ofSeconds(1))).build()) {
+      assertEquals(Duration.ofSeconds(1), w.ownership().revalidateAfter(),
+          "WITNESS: an owner silent for the witness lease may have been taken over (L is 2 s here)");
+    }
+  }
+
+  /**
+   * close() tells every consumer to stop before it waits for any: consumer 1's handler runs until
+   * consumer 2 has stopped. Closed one after another, consumer 1's close would wait for its handler,
+   * which waits for consumer 2, which is told to stop only after consumer 1's close returned (the
+   * handler gives up after 30 s and the close takes that long).
+   */
+  @Test
+  void closeStopsEveryConsumerBeforeWaitingForAny(@TempDir Path dir) throws Exception {
+    String t1 = "share-close-1";
+    String t2 = "share-close-2";
+    topics(t1, t2);
+    History history = new History();
+    AtomicReference<TandemKafkaConsumer<String, byte[]>> second = new AtomicReference<>();
+    CountDownLatch inHandler = new CountDownLatch(1);
+    AtomicBoolean sawSecondStopped = new AtomicBoolean();
+    AtomicBoolean first = new AtomicBoolean(true);
+    long closeMillis;
+    try (TandemKafkaProducer<String, byte[]> producer = Publishing.producer(regions, dir.resolve("pub"))) {
+      TandemRegion b = region("region-b", dir.resolve("b"), "cl").build();
+      try {
+        TandemKafkaConsumer<String, byte[]> c1 = b.kafkaConsumer(t1, new StringDeserializer(),
+            new ByteArrayDeserializer(), (rec, ctx) -> {
+              if (first.compareAndSet(true, false)) {
+                inHandler.countDown();
+                try {
+                  second.get().stopped().get(30, TimeUnit.SECONDS);
+                  sawSecondStopped.set(true);
+                } catch (Exception e) {
+                  // not stopped within 30 s: the flag stays false
+                }
+              }
+            });
+        second.set(b.kafkaConsumer(t2, new StringDeserializer(), new ByteArrayDeserializer(),
+            (rec, ctx) -> {}));
+        c1.start();
+        second.get().start();
+        Publishing.publish(producer, t1, "cl", 0, 8, history);
+        assertTrue(inHandler.await(60, TimeUnit.SECONDS), "consumer 1 ran a handler");
+      } finally {
+        long start = System.nanoTime();
+        b.close();
+        closeMillis = (System.nanoTime() - start) / 1_000_000;
+      }
+    }
+    System.out.printf("region close with a handler waiting for another consumer: %d ms%n",
+        closeMillis);
+    assertTrue(sawSecondStopped.get(), "consumer 2 was told to stop while consumer 1 was closing");
   }
 }
