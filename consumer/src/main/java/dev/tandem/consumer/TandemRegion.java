@@ -404,6 +404,8 @@ public final class TandemRegion implements AutoCloseable {
       throw new ConfigException(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, autoCommit,
           "Tandem commits an offset only after its completion is in the changelog; remove it");
     }
+    // this consumer's own max.poll.interval.ms (an override) against the revoke bound too
+    config.checkRevokeBelowMaxPoll(cp);
     cp.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
     Object autoCreate = cp.get(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG);
     if (autoCreate != null && Boolean.parseBoolean(autoCreate.toString().trim())) {
