@@ -404,6 +404,8 @@ public final class TandemRegion implements AutoCloseable {
       throw new ConfigException(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, autoCommit,
           "Tandem commits an offset only after its completion is in the changelog; remove it");
     }
+    // this consumer's own max.poll.interval.ms (an override) against the revoke bound too
+    config.checkRevokeBelowMaxPoll(cp);
     cp.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
     Object autoCreate = cp.get(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG);
     if (autoCreate != null && Boolean.parseBoolean(autoCreate.toString().trim())) {
@@ -554,11 +556,6 @@ public final class TandemRegion implements AutoCloseable {
     }
   }
 
-  /** The consumers made here and not discarded (tests). */
-  int consumersMade() {
-    return consumersToClose.size();
-  }
-
   private void processorDefaults(OnceProcessor.Builder p) {
     p.claimLease(config.duration(TandemRegionConfig.CLAIM_LEASE_MS_CONFIG))
         .staleMargin(config.staleMargin());
@@ -698,8 +695,9 @@ public final class TandemRegion implements AutoCloseable {
     }
     // every consumer is told to stop at once (each close on its own thread), then each is waited
     // for: n consumers stop in the time of the slowest, not of their sum
+    List<Made> made = List.copyOf(consumersToClose);
     List<Thread> stopping = new ArrayList<>();
-    for (Made m : consumersToClose) {
+    for (Made m : made) {
       Thread t = new Thread(() -> closeQuietly(m.consumer()),
           "tandem-close-" + region + "-" + instance + "-" + stopping.size());
       t.setDaemon(true);
@@ -708,7 +706,7 @@ public final class TandemRegion implements AutoCloseable {
     }
     boolean loopsStopped = true;
     for (int i = 0; i < stopping.size(); i++) {
-      Made m = consumersToClose.get(i);
+      Made m = made.get(i);
       try {
         stopping.get(i).join(CONSUMER_STOP_WAIT.toMillis());
       } catch (InterruptedException e) {

@@ -309,6 +309,18 @@ public class TandemRegionConfig extends TandemClientConfig {
     Properties consumer = new Properties();
     consumer.putAll(nonTandemOriginals());
     consumer.putAll(regionClientProperties(region()));
+    checkRevokeBelowMaxPoll(consumer);
+    String instance = getString(INSTANCE_CONFIG);
+    if (instance != null && (instance.isBlank() || instance.length() > 128)) {
+      throw new ConfigException(INSTANCE_CONFIG, instance, "an instance name is 1-128 characters");
+    }
+  }
+
+  /**
+   * {@code tandem.revoke.timeout.ms} below the {@code max.poll.interval.ms} of {@code consumer} (a
+   * Kafka consumer's settings; Kafka's default when unset).
+   */
+  void checkRevokeBelowMaxPoll(Properties consumer) {
     Object maxPoll = consumer.get(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG);
     long maxPollMs;
     try {
@@ -322,10 +334,6 @@ public class TandemRegionConfig extends TandemClientConfig {
       throw new ConfigException(REVOKE_TIMEOUT_MS_CONFIG, revoke, "must be below the consumer's "
           + ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG + "=" + maxPollMs + " (the revoke callback "
           + "runs inside poll; the group would evict the consumer while it waits)");
-    }
-    String instance = getString(INSTANCE_CONFIG);
-    if (instance != null && (instance.isBlank() || instance.length() > 128)) {
-      throw new ConfigException(INSTANCE_CONFIG, instance, "an instance name is 1-128 characters");
     }
   }
 

@@ -292,6 +292,12 @@ class TandemRegionSharingTest {
           "share-life-missing", new StringDeserializer(), new ByteArrayDeserializer(), (rec, ctx) -> {},
           Map.of(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "true"), cb -> {}));
       assertTrue(autoCreate.getMessage().contains("allow.auto.create.topics"), autoCreate.getMessage());
+      // a consumer's own max.poll.interval.ms is checked against the revoke bound too
+      ConfigException maxPoll = assertThrows(ConfigException.class, () -> b.kafkaConsumer(
+          "share-life", new StringDeserializer(), new ByteArrayDeserializer(), (rec, ctx) -> {},
+          Map.of(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, "30000"), cb -> {}));
+      assertTrue(maxPoll.getMessage().contains("tandem.revoke.timeout.ms")
+          && maxPoll.getMessage().contains("max.poll.interval.ms"), maxPoll.getMessage());
       // a missing topic is accepted (logged): its consumer waits for it, with
       // allow.auto.create.topics=false it never creates it. Not asserted against the cluster: the
       // testkit's brokers have auto.create.topics.enable=false, so it could not fail here
