@@ -63,6 +63,7 @@ final class TandemApp {
     this.triggerReceiver = s.serviceBusConnection() == null ? null
         : new ServiceBusClientBuilder().connectionString(s.serviceBusConnection()).receiver()
             .queueName(OrderFunctions.ORDERS_QUEUE).receiveMode(ServiceBusReceiveMode.PEEK_LOCK)
+            .disableAutoComplete() // receives nothing; the SDK warns at build if left on
             .buildClient();
     this.triggerAdmin = s.kafkaTriggerCluster().map(servers -> Admin.create(
         Map.<String, Object>of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, servers))).orElse(null);
@@ -85,11 +86,11 @@ final class TandemApp {
     }
     // The heartbeat renews only while every trigger's broker answers, so a region whose namespace
     // or Kafka trigger cluster is down (its changelog still answering) lets the peer take over.
-    if (triggerReceiver != null) {
-      b.triggerProbe(ServiceBusNamespaceProbe.of(triggerReceiver));
-    }
     if (triggerAdmin != null) {
       b.triggerProbe(KafkaClusterProbe.of(settings.kafkaTrigger().strip(), triggerAdmin));
+    }
+    if (triggerReceiver != null) {
+      b.triggerProbe(ServiceBusNamespaceProbe.of(triggerReceiver));
     }
     return b;
   }
