@@ -45,7 +45,7 @@ final class TandemApp {
    * sender's probe answers from its open link); null without a connection string.
    */
   final ServiceBusReceiverClient triggerReceiver;
-  /** Of the Kafka trigger's cluster when it is not the changelog's ({@code KafkaBrokers}); else null. */
+  /** Of the Kafka trigger's cluster ({@code KafkaBrokers}) if not the changelog's; else null. */
   final Admin triggerAdmin;
 
   private TandemApp(TandemSettings s, ServiceBusSenderClient recheckSender) {
@@ -87,7 +87,8 @@ final class TandemApp {
     // The heartbeat renews only while every trigger's broker answers, so a region whose namespace
     // or Kafka trigger cluster is down (its changelog still answering) lets the peer take over.
     if (triggerAdmin != null) {
-      b.triggerProbe(KafkaClusterProbe.of(settings.kafkaTrigger().strip(), triggerAdmin));
+      b.triggerProbe(
+          KafkaClusterProbe.of(settings.kafkaTriggerCluster().orElseThrow(), triggerAdmin));
     }
     if (triggerReceiver != null) {
       b.triggerProbe(ServiceBusNamespaceProbe.of(triggerReceiver));

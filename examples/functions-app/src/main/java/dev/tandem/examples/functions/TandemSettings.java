@@ -117,7 +117,7 @@ record TandemSettings(RegionId region, RegionId peer, String kafkaLocal, String 
     return Optional.of(kafkaTrigger.strip());
   }
 
-  /** A bootstrap list as a set of host:port (order, spaces and case do not name another cluster). */
+  /** A bootstrap list as a set of host:port (order, spaces, case name no other cluster). */
   private static Set<String> servers(String bootstrap) {
     Set<String> s = new TreeSet<>();
     for (String server : bootstrap.split(",")) {

@@ -86,11 +86,12 @@ class TandemAppProbesTest {
 
   @Test
   void theHeartbeatProbesTheNamespaceThroughAReceiverAndTheKafkaTriggerCluster() {
-    assertNotNull(app.triggerReceiver, "a receiver on the trigger's queue, from ServiceBusConnection");
+    assertNotNull(app.triggerReceiver, "a receiver on the trigger's queue (ServiceBusConnection)");
     assertEquals("orders", app.triggerReceiver.getEntityPath());
     assertNotNull(app.triggerAdmin, "KafkaBrokers is not the changelog cluster: an Admin for it");
     assertEquals(List.of(), built.stream()
-            .filter(r -> r.getLevel().intValue() >= Level.WARNING.intValue()).map(LogRecord::getMessage)
+            .filter(r -> r.getLevel().intValue() >= Level.WARNING.intValue())
+            .map(LogRecord::getMessage)
             .toList(),
         "the sample wires its trigger probes: no WARNING at build");
     // a sample giving only the recheck sender logs that the namespace is probed through it
