@@ -83,11 +83,12 @@ public class OrderFunctions {
 
   /**
    * Shard ownership across the two regions: every 5 s (a timer runs on every plan, on one instance
-   * at a time) renews this region's shard leases — only after its own Kafka cluster answered, so a
-   * region whose broker is down stays silent and the other region takes its shards over — and takes
-   * over the shards of a peer silent for L + margin. Takeover time is about L + margin + one timer
-   * period. On a consumption plan an app scaled to zero runs no timer: a strict takeover time needs
-   * always-ready instances (Premium or Flex Consumption) in both regions.
+   * at a time) renews this region's shard leases — only after its own Kafka cluster and its
+   * triggers' brokers (the Service Bus namespace; the Kafka trigger's cluster if another) answered,
+   * so a region whose broker is down stays silent and the other region takes its shards over —
+   * and takes over the shards of a peer silent for L + margin. Takeover time is about L + margin +
+   * one timer period. On a consumption plan an app scaled to zero runs no timer: a strict takeover
+   * time needs always-ready instances (Premium or Flex Consumption) in both regions.
    */
   @FunctionName("tandem-heartbeat")
   public void heartbeat(@TimerTrigger(name = "tick", schedule = "0/5 * * * * *") String tick,

@@ -1,12 +1,19 @@
 package dev.tandem.examples.functions;
 
 import com.azure.messaging.servicebus.ServiceBusClientBuilder;
+import com.azure.messaging.servicebus.ServiceBusReceiverClient;
 import com.azure.messaging.servicebus.ServiceBusSenderClient;
+import com.azure.messaging.servicebus.models.ServiceBusReceiveMode;
 import dev.tandem.azure.functions.IdempotentHttp;
 import dev.tandem.azure.functions.InstanceStoreDirectory;
 import dev.tandem.azure.functions.TandemFunctions;
+import dev.tandem.azure.servicebus.ServiceBusNamespaceProbe;
 import dev.tandem.consumer.TandemRegion;
+import dev.tandem.consumer.kafka.KafkaClusterProbe;
 import java.time.Duration;
+import java.util.Map;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
 
 /**
  * The one Tandem instance of this function app's process: a {@link TandemRegion} from the app
@@ -16,7 +23,8 @@ import java.time.Duration;
  * which shard; renewed and taken over by the {@code tandem-heartbeat} timer function) — and what the
  * functions are made from it: the once-processor fenced by the ownership ({@link #functions()}), the
  * HTTP idempotency, and the sender of the Service Bus function's recheck copies (to the same queue
- * of this region's namespace). Built on first use: by a function, or by the middleware through
+ * of this region's namespace), and the clients the heartbeat probes the triggers' brokers with.
+ * Built on first use: by a function, or by the middleware through
  * {@link TandemProvider}.
  */
 final class TandemApp {
@@ -31,6 +39,14 @@ final class TandemApp {
   final IdempotentHttp http;
   /** To this region's {@code orders} queue: a follower's recheck copies; null without a connection. */
   final ServiceBusSenderClient recheckSender;
+  /**
+   * On the trigger's {@code orders} queue (the same {@code ServiceBusConnection}), peek-lock, used
+   * only for the heartbeat's {@code peekMessage} probe (a round trip to the namespace; the recheck
+   * sender's probe answers from its open link); null without a connection string.
+   */
+  final ServiceBusReceiverClient triggerReceiver;
+  /** Of the Kafka trigger's cluster ({@code KafkaBrokers}) if not the changelog's; else null. */
+  final Admin triggerAdmin;
 
   private TandemApp(TandemSettings s, ServiceBusSenderClient recheckSender) {
     this.settings = s;
@@ -44,6 +60,13 @@ final class TandemApp {
         : s.serviceBusConnection() == null ? null
         : new ServiceBusClientBuilder().connectionString(s.serviceBusConnection()).sender()
             .queueName(OrderFunctions.ORDERS_QUEUE).buildClient();
+    this.triggerReceiver = s.serviceBusConnection() == null ? null
+        : new ServiceBusClientBuilder().connectionString(s.serviceBusConnection()).receiver()
+            .queueName(OrderFunctions.ORDERS_QUEUE).receiveMode(ServiceBusReceiveMode.PEEK_LOCK)
+            .disableAutoComplete() // receives nothing; the SDK warns at build if left on
+            .buildClient();
+    this.triggerAdmin = s.kafkaTriggerCluster().map(servers -> Admin.create(
+        Map.<String, Object>of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, servers))).orElse(null);
   }
 
   /**
@@ -60,6 +83,15 @@ final class TandemApp {
       // the function returns: no abandon toward MaxDeliveryCount while the other region runs it or
       // this region takes its shards over.
       b.recheckSender(recheckSender);
+    }
+    // The heartbeat renews only while every trigger's broker answers, so a region whose namespace
+    // or Kafka trigger cluster is down (its changelog still answering) lets the peer take over.
+    if (triggerAdmin != null) {
+      b.triggerProbe(
+          KafkaClusterProbe.of(settings.kafkaTriggerCluster().orElseThrow(), triggerAdmin));
+    }
+    if (triggerReceiver != null) {
+      b.triggerProbe(ServiceBusNamespaceProbe.of(triggerReceiver));
     }
     return b;
   }
@@ -108,6 +140,12 @@ final class TandemApp {
       a.region.close();
       if (a.recheckSender != null) {
         a.recheckSender.close();
+      }
+      if (a.triggerReceiver != null) {
+        a.triggerReceiver.close();
+      }
+      if (a.triggerAdmin != null) {
+        a.triggerAdmin.close(Duration.ofSeconds(5));
       }
     }
   }

@@ -6,8 +6,12 @@ import dev.tandem.core.RegionId;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.format.DateTimeParseException;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.function.Function;
 
 /**
@@ -20,11 +24,14 @@ import java.util.function.Function;
  * @param window W: changes per shard the owner may have unacknowledged by the peer region
  * @param serviceBusConnection this region's Service Bus connection string (the trigger's {@code
  *     ServiceBusConnection} setting), for the recheck copies of the Service Bus function; null
- *     when the setting is absent (then a follower's copy is retried by the trigger instead)
+ *     when the setting is absent (then a follower's copy is retried by the trigger instead); it
+ *     also builds the receiver whose {@code peekMessage} probes the trigger's namespace
+ * @param kafkaTrigger the Kafka trigger's bootstrap servers (its {@code KafkaBrokers} setting);
+ *     null when absent
  */
 record TandemSettings(RegionId region, RegionId peer, String kafkaLocal, String kafkaPeer,
     int shards, Path storeDirectory, Duration leaseTimeout, Duration takeoverMargin, int window,
-    String serviceBusConnection) {
+    String serviceBusConnection, String kafkaTrigger) {
 
   /** App setting names with defaults (the README lists them). */
   static final String LEASE_TIMEOUT = "TANDEM_LEASE_TIMEOUT";
@@ -34,10 +41,20 @@ record TandemSettings(RegionId region, RegionId peer, String kafkaLocal, String 
   static final String STORE_DIR = "TANDEM_STORE_DIR";
   /** The Service Bus trigger's connection setting; the recheck sender uses the same namespace. */
   static final String SERVICE_BUS_CONNECTION = "ServiceBusConnection";
+  /** The Kafka trigger's bootstrap servers ({@code brokerList = "%KafkaBrokers%"}). */
+  static final String KAFKA_BROKERS = "KafkaBrokers";
   /** Several heartbeat timer periods (5 s): one late timer run is not a silence. */
   static final Duration DEFAULT_LEASE_TIMEOUT = Duration.ofSeconds(20);
   static final Duration DEFAULT_TAKEOVER_MARGIN = Duration.ofSeconds(10);
   static final int DEFAULT_WINDOW = 1000;
+
+  /** Settings without a {@code KafkaBrokers} value (the Kafka trigger's cluster is not probed). */
+  TandemSettings(RegionId region, RegionId peer, String kafkaLocal, String kafkaPeer, int shards,
+      Path storeDirectory, Duration leaseTimeout, Duration takeoverMargin, int window,
+      String serviceBusConnection) {
+    this(region, peer, kafkaLocal, kafkaPeer, shards, storeDirectory, leaseTimeout, takeoverMargin,
+        window, serviceBusConnection, null);
+  }
 
   TandemSettings {
     if (shards <= 0) {
@@ -86,6 +103,31 @@ record TandemSettings(RegionId region, RegionId peer, String kafkaLocal, String 
     return p;
   }
 
+  /**
+   * The Kafka trigger's cluster when it is not this region's changelog cluster: then the heartbeat
+   * must probe it too (a trigger cluster down while the changelog answers would otherwise leave
+   * this region holding its shards). Empty when {@code KafkaBrokers} is absent or names the same
+   * bootstrap servers as {@code TANDEM_KAFKA_LOCAL} (the changelog probe already asks it).
+   */
+  Optional<String> kafkaTriggerCluster() {
+    if (kafkaTrigger == null || kafkaTrigger.isBlank()
+        || servers(kafkaTrigger).equals(servers(kafkaLocal))) {
+      return Optional.empty();
+    }
+    return Optional.of(kafkaTrigger.strip());
+  }
+
+  /** A bootstrap list as a set of host:port (order, spaces, case name no other cluster). */
+  private static Set<String> servers(String bootstrap) {
+    Set<String> s = new TreeSet<>();
+    for (String server : bootstrap.split(",")) {
+      if (!server.isBlank()) {
+        s.add(server.strip().toLowerCase(Locale.ROOT));
+      }
+    }
+    return s;
+  }
+
   static TandemSettings from(Function<String, String> env) {
     return new TandemSettings(
         RegionId.of(required(env, "TANDEM_REGION")),
@@ -97,7 +139,8 @@ record TandemSettings(RegionId region, RegionId peer, String kafkaLocal, String 
         duration(env, LEASE_TIMEOUT, DEFAULT_LEASE_TIMEOUT),
         duration(env, TAKEOVER_MARGIN, DEFAULT_TAKEOVER_MARGIN),
         integer(env, WINDOW, DEFAULT_WINDOW),
-        orDefault(env, SERVICE_BUS_CONNECTION, null));
+        orDefault(env, SERVICE_BUS_CONNECTION, null),
+        orDefault(env, KAFKA_BROKERS, null));
   }
 
   /**

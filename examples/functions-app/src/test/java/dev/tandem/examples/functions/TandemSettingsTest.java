@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
 import org.apache.kafka.common.config.ConfigException;
 import org.junit.jupiter.api.Test;
@@ -32,6 +33,22 @@ class TandemSettingsTest {
     IllegalStateException e = assertThrows(IllegalStateException.class,
         () -> TandemSettings.from(Map.of("TANDEM_REGION", "westeurope")::get));
     assertTrue(e.getMessage().contains("TANDEM_PEER_REGION"), e.getMessage());
+  }
+
+  @Test
+  void theKafkaTriggerClusterIsProbedOnlyWhenItIsNotTheChangelogCluster() {
+    Map<String, String> env = minimal(); // TANDEM_KAFKA_LOCAL a:9092
+    assertEquals(Optional.empty(), TandemSettings.from(env::get).kafkaTriggerCluster(),
+        "no KafkaBrokers setting: no Kafka trigger cluster to probe");
+    env.put("KafkaBrokers", " A:9092 ");
+    assertEquals(Optional.empty(), TandemSettings.from(env::get).kafkaTriggerCluster(),
+        "the changelog cluster: the changelog probe already asks it");
+    env.put("TANDEM_KAFKA_LOCAL", "a:9092,a2:9092");
+    env.put("KafkaBrokers", "a2:9092, a:9092");
+    assertEquals(Optional.empty(), TandemSettings.from(env::get).kafkaTriggerCluster(),
+        "the same servers in another order are the same cluster");
+    env.put("KafkaBrokers", "events:9092");
+    assertEquals(Optional.of("events:9092"), TandemSettings.from(env::get).kafkaTriggerCluster());
   }
 
   /** L + margin + one heartbeat period with the default settings (35 s). */
