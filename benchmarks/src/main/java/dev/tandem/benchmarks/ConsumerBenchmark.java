@@ -1,7 +1,7 @@
 package dev.tandem.benchmarks;
 
+import dev.tandem.consumer.TandemRegionConfig;
 import dev.tandem.consumer.kafka.KafkaDeadLetterSink;
-import dev.tandem.consumer.kafka.TandemConsumerConfig;
 import dev.tandem.consumer.kafka.TandemConsumerInterceptor;
 import dev.tandem.consumer.kafka.TandemKafkaConsumer;
 import dev.tandem.core.RegionId;
@@ -128,8 +128,15 @@ public class ConsumerBenchmark {
     String method = params.getBenchmark();
     if (method.endsWith("interceptorPoll")) {
       p.put(ConsumerConfig.INTERCEPTOR_CLASSES_CONFIG, TandemConsumerInterceptor.class.getName());
-      p.put(TandemConsumerConfig.STORE_DIRECTORY, dir.resolve("interceptor-store").toString());
-      p.put(TandemConsumerConfig.REGION, REGION.name());
+      // the interceptor's replica (store + replication log) from the region's key table
+      p.put(TandemRegionConfig.GUARANTEE_CONFIG, TandemRegionConfig.GUARANTEE_DETECT_ONLY);
+      p.put(TandemRegionConfig.REGION_CONFIG, REGION.name());
+      p.put(TandemRegionConfig.REGIONS_CONFIG, RegionsProcess.A + "," + RegionsProcess.B);
+      for (String r : List.of(RegionsProcess.A, RegionsProcess.B)) {
+        p.put(TandemRegionConfig.REGION_PREFIX + r + ".bootstrap.servers", regions.bootstrap(r));
+      }
+      p.put(TandemRegionConfig.STATE_DIR_CONFIG, dir.resolve("interceptor-state").toString());
+      p.put(TandemRegionConfig.SHARDS_CONFIG, "4");
     }
     consumer = new KafkaConsumer<>(p);
     if (method.endsWith("handlerWrapper")) {

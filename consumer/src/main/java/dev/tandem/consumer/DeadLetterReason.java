@@ -19,5 +19,11 @@ public enum DeadLetterReason {
   /** The payload does not hash to {@code tandem-digest}. */
   DIGEST_MISMATCH,
   /** Signatures are required and the message is unsigned, signed with an unknown key, or forged. */
-  BAD_SIGNATURE
+  BAD_SIGNATURE,
+  /**
+   * A transport parked the copy for a later recheck (another region owns its shard, or another claim
+   * was in progress) more often, or for longer, than its bound allows: the owner neither completed
+   * the id nor was taken over in time. Not stored in the record (the id's fate is the owner's).
+   */
+  RECHECK_LIMIT
 }

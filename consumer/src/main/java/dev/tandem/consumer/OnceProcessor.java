@@ -244,6 +244,41 @@ public final class OnceProcessor implements AutoCloseable {
     return claimLease;
   }
 
+  /** Where dead letters go (a wrapper checks it suits its transport). */
+  public DeadLetterSink deadLetterSink() {
+    return deadLetterSink;
+  }
+
+  /** How often a running handler's claim is renewed (default a third of the claim lease). */
+  public Duration renewEvery() {
+    return renewEvery;
+  }
+
+  /**
+   * How old a message may be ({@code tandem-published-at}, or a transport's first enqueue time)
+   * before it is {@code STALE}: the store's record TTL minus the staleness margin. A transport that
+   * parks copies for later rechecks bounds them by it, so no parked copy outlives the records it is
+   * checked against.
+   */
+  public Duration staleAfter() {
+    return staleAfter;
+  }
+
+  /**
+   * Sends {@code message} to the dead-letter sink without touching its record (the id's fate stays
+   * with whoever claims it): for a transport that gives up on a copy it could not settle here, e.g.
+   * a recheck past its bound. Logged and counted as every dead letter.
+   *
+   * @return {@link Outcome.DeadLettered}, or {@link Outcome.RetryLater} ({@code DEAD_LETTER_FAILED})
+   *     when the sink failed
+   */
+  public Outcome deadLetterCopy(IncomingMessage message, DeadLetterReason reason, String detail) {
+    Objects.requireNonNull(message, "message");
+    Objects.requireNonNull(reason, "reason");
+    Objects.requireNonNull(detail, "detail");
+    return count(sendDeadLetter(message, safeId(message), reason, detail, false));
+  }
+
   /** Processes one copy under epoch 0 (no shard leases). */
   public Outcome process(IncomingMessage message, MessageHandler handler) {
     return process(message, 0L, handler);

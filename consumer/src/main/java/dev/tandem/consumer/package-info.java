@@ -1,5 +1,8 @@
 /**
- * Process each message once across regions: the transport-neutral {@link
+ * Process each message once across regions. The entry point is {@link
+ * dev.tandem.consumer.TandemRegion} (one per region and process, configured by {@link
+ * dev.tandem.consumer.TandemRegionConfig}'s keys): it wires the store, the replication log and the
+ * shard ownership and makes the consumers. Underneath: the transport-neutral {@link
  * dev.tandem.consumer.OnceProcessor} (envelope checks, claim, handler, complete / release / dead
  * letter) and its small SPI ({@link dev.tandem.consumer.DeadLetterSink}, {@link
  * dev.tandem.consumer.ShardFence}). Transports: {@code dev.tandem.consumer.kafka} here, Service Bus

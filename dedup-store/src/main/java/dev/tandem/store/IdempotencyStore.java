@@ -94,6 +94,18 @@ public interface IdempotencyStore extends AutoCloseable {
   }
 
   /**
+   * The largest result {@link #complete} accepts, in bytes ({@code maxResultBytes}): a caller that
+   * stores a result after a side effect checks its size first, because a refused result leaves the
+   * claim neither completed nor released.
+   *
+   * @throws UnsupportedOperationException if the implementation does not tell it (the default)
+   */
+  default int maxResultBytes() {
+    throw new UnsupportedOperationException(getClass().getName() + " does not implement"
+        + " IdempotencyStore.maxResultBytes()");
+  }
+
+  /**
    * Claims {@code id} for processing (see the class comment for the rules).
    *
    * @param epoch the shard lease epoch the caller holds (0 if it does not use shard leases)

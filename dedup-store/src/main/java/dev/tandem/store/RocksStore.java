@@ -145,6 +145,11 @@ final class RocksStore implements IdempotencyStore {
     return maxAttempts;
   }
 
+  @Override
+  public int maxResultBytes() {
+    return maxResultBytes;
+  }
+
   // ------------------------------------------------------------------ claim
 
   @Override

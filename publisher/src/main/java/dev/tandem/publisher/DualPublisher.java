@@ -57,7 +57,9 @@ import java.util.concurrent.CompletableFuture;
  * half-open, 3 other), {@code .latency} (timer of broker acknowledgements), all tagged {@code region}
  * ({@code .failed} also {@code outcome} = {@code timeout}, {@code error}, {@code rejected}, {@code
  * spool_full}, {@code spool_error}, {@code replay_error}), {@code .spool.corrupt} (records that could
- * not be decoded, logged and removed); {@code tandem.publisher.published} tagged {@code outcome} =
+ * not be decoded, logged and removed), {@code .spool.rejected} (spooled copies the region refused on
+ * replay for their content: removed and handed to {@link RegionListener#onCopyRejected});
+ * {@code tandem.publisher.published} tagged {@code outcome} =
  * {@code ok} / {@code failed}. Every meter also carries {@code publisher} = {@link Builder#name}.
  *
  * <p>Thread-safe. Close it to stop the replayers and release the sinks and the spool.

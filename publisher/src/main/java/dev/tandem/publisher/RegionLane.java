@@ -48,6 +48,7 @@ final class RegionLane {
   final Counter spooled;
   final Counter replayed;
   final Counter corrupt;
+  final Counter spoolRejected;
   final Timer latency;
   private final MeterRegistry registry;
 
@@ -73,6 +74,9 @@ final class RegionLane {
         .description("spooled copies the region's broker acknowledged on replay").register(registry);
     this.corrupt = Counter.builder("tandem.publisher.spool.corrupt").tags(tags)
         .description("spool records that could not be decoded (logged and removed)").register(registry);
+    this.spoolRejected = Counter.builder("tandem.publisher.spool.rejected").tags(tags)
+        .description("spooled copies the region refused on replay for their content (removed)")
+        .register(registry);
     this.latency = Timer.builder("tandem.publisher.latency").tags(tags)
         .description("time from send to broker acknowledgement").register(registry);
     Gauge.builder("tandem.publisher.spool.depth", spool, s -> s.depth(region)).tags(tags)

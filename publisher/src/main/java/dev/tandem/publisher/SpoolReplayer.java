@@ -112,6 +112,7 @@ final class SpoolReplayer {
     long start = System.nanoTime();
     List<CompletableFuture<SinkAck>> sends = new ArrayList<>(batch.size());
     List<DurableSpool.Entry> decoded = new ArrayList<>(batch.size());
+    List<OutboundMessage> messages = new ArrayList<>(batch.size());
     List<DurableSpool.Entry> corrupt = new ArrayList<>();
     for (DurableSpool.Entry e : batch) {
       OutboundMessage m;
@@ -126,6 +127,7 @@ final class SpoolReplayer {
         continue;
       }
       decoded.add(e);
+      messages.add(m);
       CompletableFuture<SinkAck> f;
       try {
         f = lane.sink.send(m);
@@ -150,10 +152,16 @@ final class SpoolReplayer {
       } catch (ExecutionException | TimeoutException ex) {
         Throwable cause = PublisherEngine.unwrap(ex);
         if (cause instanceof MessageRejectedException rejected) {
-          // refused on replay although the region is up: record it loudly, do not retry forever
-          LOG.error("region {} rejected replayed copy {}; removed from the spool", lane.region,
-              decoded.get(i).seq(), rejected);
+          // refused on replay although the region is up: record it loudly, hand it to the
+          // listeners (dead-letter), never retry it at the head of the spool
+          OutboundMessage m = messages.get(i);
+          LOG.error("region {} rejected replayed copy {} (id {}); removed from the spool: {}",
+              lane.region, decoded.get(i).seq(), m.id(), rejected.getMessage(), rejected);
           lane.failed("rejected");
+          lane.spoolRejected.increment();
+          // synchronous, before the delete below: at-least-once (a crash in between hands the copy
+          // over again on the next replay), and this region's replay waits for the listeners
+          engine.notifyListeners(l -> l.onCopyRejected(lane.region, m, rejected));
           DurableSpool.Entry e = decoded.get(i);
           done.add(e);
           CompletableFuture<SinkAck> delivery = lane.pendingDeliveries.remove(e.seq());

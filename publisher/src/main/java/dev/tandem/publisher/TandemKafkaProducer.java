@@ -154,9 +154,11 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
 
   @SuppressWarnings("unchecked")
   private static <K, V> Parts<K, V> fromConfig(Properties config, Serializer<K> ks, Serializer<V> vs) {
+    // one declared key table (types, defaults, validators): a bad or unknown tandem.* key fails here
+    // with a ConfigException naming the key and the value
+    TandemProducerConfig tc = new TandemProducerConfig(config);
     Map<String, Object> all = new HashMap<>();
     config.forEach((k, v) -> all.put(k.toString(), v));
-    String regionList = required(all, TandemProducerConfig.REGIONS_CONFIG);
     // the region producers send bytes to explicit partitions: a K,V interceptor or a partitioner given
     // here would fail on bytes or never be called, so refuse them instead of ignoring them
     for (String unsupported : List.of(ProducerConfig.INTERCEPTOR_CLASSES_CONFIG, ProducerConfig.PARTITIONER_CLASS_CONFIG)) {
@@ -168,11 +170,7 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
       }
     }
     Properties common = new Properties();
-    all.forEach((k, v) -> {
-      if (!k.startsWith("tandem.")) {
-        common.put(k, v);
-      }
-    });
+    common.putAll(tc.nonTandemOriginals());
     if (ks == null) {
       ks = (Serializer<K>) newSerializer(all, ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG);
       ks.configure(stringKeys(common), true);
@@ -183,19 +181,10 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
     }
     DualPublisher.Builder b = DualPublisher.builder();
     Map<RegionId, Producer<byte[], byte[]>> producers = new LinkedHashMap<>();
-    for (String name : regionList.split(",")) {
-      RegionId region = RegionId.of(name.trim());
+    for (RegionId region : tc.regions()) {
       Properties p = new Properties();
       p.putAll(common);
-      String prefix = TandemProducerConfig.REGION_PREFIX + region.name() + ".";
-      all.forEach((k, v) -> {
-        if (k.startsWith(prefix)) {
-          p.put(k.substring(prefix.length()), v);
-        }
-      });
-      if (!p.containsKey(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG)) {
-        throw new KafkaException("no " + prefix + ProducerConfig.BOOTSTRAP_SERVERS_CONFIG + " for region " + region);
-      }
+      p.putAll(tc.regionClientProperties(region));
       Object clientId = p.get(ProducerConfig.CLIENT_ID_CONFIG);
       if (clientId != null) {
         p.put(ProducerConfig.CLIENT_ID_CONFIG, clientId + "-" + region.name());
@@ -204,45 +193,17 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
       producers.put(region, sink.producer());
       b.sink(sink);
     }
-    Object policy = all.get(TandemProducerConfig.ACK_POLICY_CONFIG);
-    if (policy != null) {
-      b.ackPolicy(AckPolicy.valueOf(policy.toString().trim().toUpperCase(java.util.Locale.ROOT)));
-    }
-    Object timeout = all.get(TandemProducerConfig.TIMEOUT_MS_CONFIG);
-    if (timeout != null) {
-      b.timeout(Duration.ofMillis(Long.parseLong(timeout.toString().trim())));
-    }
-    b.spoolDirectory(Path.of(required(all, TandemProducerConfig.SPOOL_DIR_CONFIG)));
-    Object maxRecords = all.get(TandemProducerConfig.SPOOL_MAX_RECORDS_CONFIG);
-    if (maxRecords != null) {
-      b.spoolMaxRecords(Long.parseLong(maxRecords.toString().trim()));
-    }
-    Object maxBytes = all.get(TandemProducerConfig.SPOOL_MAX_BYTES_CONFIG);
-    if (maxBytes != null) {
-      b.spoolMaxBytes(Long.parseLong(maxBytes.toString().trim()));
-    }
-    Object rate = all.get(TandemProducerConfig.REPLAY_RATE_CONFIG);
-    if (rate != null) {
-      b.replayRate(Integer.parseInt(rate.toString().trim()));
-    }
-    Object name = all.get(TandemProducerConfig.NAME_CONFIG);
-    if (name != null) {
-      b.name(name.toString());
-    }
-    Object idHeader = all.getOrDefault(TandemProducerConfig.ID_HEADER_CONFIG, ID_HEADER);
-    Object recheck = all.get(TandemProducerConfig.PARTITION_RECHECK_MS_CONFIG);
-    Duration recheckInterval = recheck == null
-        ? Duration.ofMillis(DEFAULT_RECHECK_MILLIS)
-        : Duration.ofMillis(Long.parseLong(recheck.toString().trim()));
-    return new Parts<>(producers, ks, vs, idHeader.toString(), recheckInterval, b);
-  }
-
-  private static String required(Map<String, Object> all, String key) {
-    Object v = all.get(key);
-    if (v == null || v.toString().isBlank()) {
-      throw new KafkaException("missing required configuration " + key);
-    }
-    return v.toString();
+    b.ackPolicy(tc.ackPolicy());
+    b.timeout(Duration.ofMillis(tc.getLong(TandemProducerConfig.TIMEOUT_MS_CONFIG)));
+    b.spoolDirectory(Path.of(tc.getString(TandemProducerConfig.SPOOL_DIR_CONFIG)));
+    b.spoolMaxRecords(tc.getLong(TandemProducerConfig.SPOOL_MAX_RECORDS_CONFIG));
+    b.spoolMaxBytes(tc.getLong(TandemProducerConfig.SPOOL_MAX_BYTES_CONFIG));
+    b.replayRate(tc.getInt(TandemProducerConfig.REPLAY_RATE_CONFIG));
+    b.name(tc.getString(TandemProducerConfig.NAME_CONFIG));
+    Duration recheckInterval =
+        Duration.ofMillis(tc.getLong(TandemProducerConfig.PARTITION_RECHECK_MS_CONFIG));
+    return new Parts<>(producers, ks, vs, tc.getString(TandemProducerConfig.ID_HEADER_CONFIG),
+        recheckInterval, b);
   }
 
   private static Map<String, Object> stringKeys(Properties p) {

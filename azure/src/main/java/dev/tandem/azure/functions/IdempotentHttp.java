@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.microsoft.azure.functions.HttpRequestMessage;
 import com.microsoft.azure.functions.HttpResponseMessage;
 import com.microsoft.azure.functions.HttpStatusType;
+import dev.tandem.consumer.TandemRegion;
 import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.Shards;
 import dev.tandem.core.TandemHeaders;
@@ -53,9 +54,26 @@ import java.util.logging.Logger;
  *       Builder#storedHeaders selected headers}, the body up to {@link Builder#maxBodyBytes}) and the
  *       key completed; a 5xx response or an exception releases the key, so a retry runs the function
  *       again (after {@code maxAttempts} of the store the key is dead-lettered: 422).
+ *   <li><b>408 and 429 are not kept</b>: they ask the client to come back later, and a stored one
+ *       would answer every retry for the record's TTL without its {@code Retry-After}. The client
+ *       gets the function's response, the key is released as for a 5xx (a retry runs the function
+ *       again). <b>Each such release spends one of the store's {@code maxAttempts}</b> (default 5):
+ *       the store has no release that spends none, so a client that is answered 408/429 {@code
+ *       maxAttempts} times, however well it backs off, then gets 422 (dead-lettered) for the
+ *       record's TTL. Answer 408/429 only when the function did nothing, and size {@code
+ *       maxAttempts} for how many come-back answers a key may get.
  *   <li>A retry of a completed key, in either region, gets the stored response plus the header
  *       {@value #REPLAYED_HEADER}{@code : true}. A body over the limit is not stored: the retry gets
  *       the status and headers with an empty body and {@value #BODY_OMITTED_HEADER}{@code : true}.
+ *   <li>A completed request never runs again, whatever its response's size. The stored form (JSON:
+ *       escaped text, or base64 bytes, plus the headers) can exceed the store's result limit ({@link
+ *       IdempotencyStore#maxResultBytes()}, 64 KiB by default) even with a body under {@code
+ *       maxBodyBytes}; its size is checked before completing, and what does not fit is left out:
+ *       first the body ({@value #BODY_OMITTED_HEADER}), then the headers too — the marker
+ *       "completed, response not kept": the retry gets the first status with {@value
+ *       #RESPONSE_NOT_KEPT_HEADER}{@code : true}. Counted as {@code
+ *       outcome=processed-response-not-kept} and logged (raise the store's limit, or lower {@code
+ *       maxBodyBytes}).
  *   <li>A retry while the first is still running gets <b>409</b> with {@code Retry-After}.
  *   <li>A store shard still restoring (a new instance) gets <b>503</b> with {@code Retry-After}.
  * </ul>
@@ -65,9 +83,13 @@ import java.util.logging.Logger;
  * (completers from two regions), counts it ({@code tandem.http.requests{outcome=duplicate-detected}}
  * and the store's detected duplicates) and logs it; it does not prevent it. The window is the
  * replication lag (typically well under a second), so a retry after a client timeout of seconds is
- * answered from the store. Bodies that are not a String or byte[] are stored as their JSON.
+ * answered from the store. Bodies that are not a String or byte[] are stored as their JSON (one
+ * with no JSON form completes the request with its status only, as the marker above).
  *
- * <p>Metrics: {@code tandem.http.requests} tagged {@code region}, {@code outcome}. Thread-safe.
+ * <p>Metrics: {@code tandem.http.requests} tagged {@code region}, {@code outcome} ({@code processed},
+ * {@code processed-response-not-kept}, {@code replayed}, {@code in-progress}, {@code failed}, {@code
+ * not-kept-retryable}, {@code conflict}, {@code dead-lettered}, {@code duplicate-detected}, ...).
+ * Thread-safe.
  */
 public final class IdempotentHttp {
 
@@ -77,6 +99,18 @@ public final class IdempotentHttp {
   public static final String REPLAYED_HEADER = "Tandem-Replayed";
   /** Set on a replayed response whose body was too large to store. */
   public static final String BODY_OMITTED_HEADER = "Tandem-Body-Omitted";
+  /**
+   * Set on a replayed response of which only the status was kept (the marker "completed, response
+   * not kept": even its headers were over the store's result limit).
+   */
+  public static final String RESPONSE_NOT_KEPT_HEADER = "Tandem-Response-Not-Kept";
+
+  /**
+   * The stored size of the marker "completed, response not kept" (a 3-digit status, no headers,
+   * no body): the least a store must keep for a replay to tell the first status.
+   */
+  static final int MARKER_BYTES =
+      new StoredResponse(599, Map.of(), new byte[0], true, true, true).encode().length;
 
   private static final Logger LOG = Logger.getLogger(IdempotentHttp.class.getName());
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -187,15 +221,111 @@ public final class IdempotentHttp {
       count("failed");
       return response;
     }
-    IdRecord record = store.complete(key, shard, capture(response).encode());
-    if (record.isDetectedDuplicate()) {
+    if (isComeBackLater(response.getStatusCode())) {
+      // 408/429 say "not done, come back (after Retry-After)": kept, they would answer every retry
+      // for the record's TTL without the Retry-After that made them meaningful
+      store.release(key, shard);
+      count("not-kept-retryable");
+      return response;
+    }
+    Completed done;
+    try {
+      done = completeWithin(key, shard, capture(response));
+    } catch (UnstorableBodyException e) {
+      // the side effect happened: complete with the status only, never leave the claim to expire
+      done = completeWithin(key, shard, e.statusOnly);
+      notKept(key, -1, storeResultLimit(), "the body cannot be stored as JSON (" + e.getMessage()
+          + "): the status only is kept");
+      done = new Completed(done.record(), false);
+    }
+    if (done.record().isDetectedDuplicate()) {
       count("duplicate-detected");
       LOG.log(Level.WARNING, "request with " + IDEMPOTENCY_KEY + " {0} was processed in more than "
           + "one region (the retry arrived before the first claim replicated)", key);
     } else {
-      count("processed");
+      count(done.wholeKept() ? "processed" : "processed-response-not-kept");
     }
     return response;
+  }
+
+  /** 408 Request Timeout and 429 Too Many Requests: answers that ask for a later retry. */
+  static boolean isComeBackLater(int status) {
+    return status == 408 || status == 429;
+  }
+
+  /**
+   * Completes the key with the largest form of the response the store keeps: whole; else without
+   * the body; else the marker "completed, response not kept" (the status); else no result at all.
+   * The side effect happened, so the key must be completed whatever the response's size: a claim
+   * left live would let a retry after its lease run the function again.
+   */
+  private Completed completeWithin(String key, int shard, StoredResponse captured) {
+    int limit = storeResultLimit();
+    byte[] whole = captured.encode();
+    if (whole.length <= limit) {
+      try {
+        return new Completed(store.complete(key, shard, whole), true);
+      } catch (IllegalArgumentException refused) {
+        // a store that does not tell its limit refused the size before writing anything
+        LOG.log(Level.FINE, "the store refused the response of {0}: {1}",
+            new Object[] {key, refused.getMessage()});
+      }
+    }
+    List<StoredResponse> smaller = List.of(captured.withoutBody(), captured.marker());
+    for (StoredResponse form : smaller) {
+      byte[] bytes = form.encode();
+      if (bytes.length > limit) {
+        continue;
+      }
+      try {
+        IdRecord record = store.complete(key, shard, bytes);
+        notKept(key, whole.length, limit, form.notKept() ? "the status only is kept"
+            : "the status and headers are kept, not the body");
+        return new Completed(record, false);
+      } catch (IllegalArgumentException refused) {
+        // too large for this store too: the next, smaller form
+      }
+    }
+    // only with a store that does not tell its limit (build() refuses a told limit below the
+    // marker's size) and refuses even the marker
+    IdRecord record = store.complete(key, shard, null);
+    notKept(key, whole.length, limit, "nothing is kept (the store refused even the marker): a "
+        + "retry gets 200 with " + RESPONSE_NOT_KEPT_HEADER + ", whatever the first status");
+    return new Completed(record, false);
+  }
+
+  /** A response body with no JSON form; carries the marker to complete the request with. */
+  private static final class UnstorableBodyException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+    private final transient StoredResponse statusOnly;
+
+    UnstorableBodyException(String message, StoredResponse statusOnly, Throwable cause) {
+      super(message, cause);
+      this.statusOnly = statusOnly;
+    }
+  }
+
+  /** The completed record, and whether the whole response was kept in it. */
+  private record Completed(IdRecord record, boolean wholeKept) {}
+
+  private void notKept(String key, int size, int limit, String what) {
+    if (size < 0) {
+      LOG.log(Level.WARNING, "the response to " + IDEMPOTENCY_KEY + " {0}: the request is completed "
+          + "and will not run again, but {1}", new Object[] {key, what});
+      return;
+    }
+    LOG.log(Level.WARNING, "the response to " + IDEMPOTENCY_KEY + " {0} is {1} bytes as stored, over "
+        + "the store''s result limit ({2} bytes, maxResultBytes): the request is completed and will "
+        + "not run again, but {3}; raise the store''s maxResultBytes or lower maxBodyBytes",
+        new Object[] {key, size, limit, what});
+  }
+
+  private int storeResultLimit() {
+    try {
+      return store.maxResultBytes();
+    } catch (UnsupportedOperationException e) {
+      return Integer.MAX_VALUE; // the store refuses what is too large; the fallback handles it
+    }
   }
 
   private StoredResponse capture(HttpResponseMessage response) {
@@ -223,8 +353,10 @@ public final class IdempotentHttp {
         bytes = JSON.writeValueAsBytes(body);
         text = true;
       } catch (JsonProcessingException e) {
-        throw new IllegalArgumentException("the response body of type " + body.getClass().getName()
-            + " cannot be stored as JSON for replay", e);
+        throw new UnstorableBodyException("the response body of type "
+            + body.getClass().getName() + " cannot be stored as JSON for replay",
+            new StoredResponse(response.getStatusCode(), headers, new byte[0], true, true)
+                .marker(), e);
       }
     }
     boolean omitted = bytes.length > maxBodyBytes;
@@ -233,11 +365,17 @@ public final class IdempotentHttp {
   }
 
   private HttpResponseMessage replay(HttpRequestMessage<?> request, IdRecord record) {
-    StoredResponse stored = StoredResponse.decode(record.result());
+    // no result: completed with nothing kept (a store limit below even the marker's size)
+    StoredResponse stored = record.result() == null
+        ? new StoredResponse(200, Map.of(), new byte[0], true, true, true)
+        : StoredResponse.decode(record.result());
     HttpResponseMessage.Builder b =
         request.createResponseBuilder(HttpStatusType.custom(stored.status()));
     stored.headers().forEach(b::header);
     b.header(REPLAYED_HEADER, "true");
+    if (stored.notKept()) {
+      b.header(RESPONSE_NOT_KEPT_HEADER, "true");
+    }
     if (stored.bodyOmitted()) {
       b.header(BODY_OMITTED_HEADER, "true");
     } else if (stored.body().length > 0) {
@@ -304,8 +442,28 @@ public final class IdempotentHttp {
     private Duration retryAfter = DEFAULT_RETRY_AFTER;
     private boolean requireKey;
     private MeterRegistry registry;
+    private TandemRegion region;
+    private boolean regionApplied;
 
     private Builder() {}
+
+    /**
+     * The store, shard count and meter registry from one {@link TandemRegion} (the object this
+     * process's {@code TandemFunctions} and consumers are made from): its replicated view ({@link
+     * TandemRegion#store()}, so a retry in the other region finds the first response), {@code
+     * tandem.shards}, and its meter registry.
+     *
+     * <pre>{@code
+     * IdempotentHttp http = IdempotentHttp.builder().region(region).build();
+     * }</pre>
+     *
+     * <p>Not together with {@link #store}, {@link #shardCount} or {@link #meterRegistry}: {@link
+     * #build} refuses the pair, naming both.
+     */
+    public Builder region(TandemRegion region) {
+      this.region = Objects.requireNonNull(region, "region");
+      return this;
+    }
 
     /** The (replicated) idempotency store, e.g. {@code KafkaReplicationLog.replicatedStore()}. */
     public Builder store(IdempotencyStore store) {
@@ -334,7 +492,11 @@ public final class IdempotentHttp {
       return this;
     }
 
-    /** Largest response body stored for replay (default 32 KiB; the store's result limit caps it). */
+    /**
+     * Largest response body stored for replay (default 32 KiB). The store's result limit caps the
+     * whole stored form (escaped body and headers): a response over it is completed with its body,
+     * or all but its status, left out (see the class doc).
+     */
     public Builder maxBodyBytes(int maxBodyBytes) {
       if (maxBodyBytes < 0) {
         throw new IllegalArgumentException("maxBodyBytes must be >= 0, got " + maxBodyBytes);
@@ -368,12 +530,54 @@ public final class IdempotentHttp {
       return this;
     }
 
+    /**
+     * Builds it.
+     *
+     * @throws IllegalStateException if the store or shard count is missing, or the store's result
+     *     limit ({@link IdempotencyStore#maxResultBytes()}, when it tells it) is below the size of
+     *     the smallest stored response (the status alone), naming both sizes
+     */
     public IdempotentHttp build() {
+      if (region != null && !regionApplied) {
+        List<String> given = new ArrayList<>();
+        if (store != null) {
+          given.add("store(...)");
+        }
+        if (shardCount != 0) {
+          given.add("shardCount(...)");
+        }
+        if (registry != null) {
+          given.add("meterRegistry(...)");
+        }
+        if (!given.isEmpty()) {
+          throw new IllegalStateException("region(...) and " + String.join(", ", given) + " both "
+              + "given: region(...) sets the store, shard count and meter registry from the "
+              + "TandemRegion; remove " + String.join(", ", given));
+        }
+        store = region.store();
+        shardCount = region.shardCount();
+        registry = region.meterRegistry();
+        regionApplied = true;
+      }
       if (store == null) {
         throw new IllegalStateException("store(...) is required");
       }
       if (shardCount <= 0) {
         throw new IllegalStateException("shardCount(...) is required");
+      }
+      int limit;
+      try {
+        limit = store.maxResultBytes();
+      } catch (UnsupportedOperationException e) {
+        limit = -1; // not told: the store's refusals are handled form by form when completing
+      }
+      if (limit >= 0 && limit < MARKER_BYTES) {
+        // with nothing kept, a replay cannot tell the first status: every retry would get 200,
+        // even of a 4xx
+        throw new IllegalStateException("the store keeps results up to " + limit + " bytes "
+            + "(maxResultBytes), below the " + MARKER_BYTES + " bytes of the smallest stored "
+            + "response (the status alone): replays could not tell the first status; raise the "
+            + "store's maxResultBytes to at least " + MARKER_BYTES + " bytes");
       }
       if (registry == null) {
         registry = new SimpleMeterRegistry();

@@ -1,6 +1,10 @@
 package dev.tandem.azure.functions;
 
 import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeParseException;
 import java.util.Collections;
 import java.util.Map;
 
@@ -34,9 +38,20 @@ public final class ServiceBusTriggerMessage {
   private final String correlationId;
   private final String contentType;
   private final String subject;
+  private final OffsetDateTime enqueuedTime;
+  private final OffsetDateTime expiresAt;
 
   private ServiceBusTriggerMessage(byte[] body, Object applicationProperties, int deliveryCount,
       String sessionId, String correlationId, String contentType, String subject) {
+    this(body, applicationProperties, deliveryCount, sessionId, correlationId, contentType, subject,
+        null, null);
+  }
+
+  private ServiceBusTriggerMessage(byte[] body, Object applicationProperties, int deliveryCount,
+      String sessionId, String correlationId, String contentType, String subject,
+      OffsetDateTime enqueuedTime, OffsetDateTime expiresAt) {
+    this.enqueuedTime = enqueuedTime;
+    this.expiresAt = expiresAt;
     this.body = body;
     this.applicationProperties = applicationProperties;
     this.deliveryCount = deliveryCount;
@@ -70,14 +85,57 @@ public final class ServiceBusTriggerMessage {
   /** With the {@code SessionId} metadata: a session-enabled entity refuses a copy without it. */
   public ServiceBusTriggerMessage withSessionId(String sessionId) {
     return new ServiceBusTriggerMessage(body, applicationProperties, deliveryCount, sessionId,
-        correlationId, contentType, subject);
+        correlationId, contentType, subject, enqueuedTime, expiresAt);
   }
 
   /** With the {@code CorrelationId}, {@code ContentType} and {@code Subject} metadata, copied too. */
   public ServiceBusTriggerMessage withSystemProperties(String correlationId, String contentType,
       String subject) {
     return new ServiceBusTriggerMessage(body, applicationProperties, deliveryCount, sessionId,
-        correlationId, contentType, subject);
+        correlationId, contentType, subject, enqueuedTime, expiresAt);
+  }
+
+  /**
+   * With the {@code EnqueuedTimeUtc} and {@code ExpiresAtUtc} metadata (an {@link OffsetDateTime},
+   * an {@link Instant} or ISO-8601 text as the worker binds it; null or unreadable is left out):
+   * recheck copies then count their age from the original's enqueue time (else from {@code
+   * tandem-published-at}) and keep the original's expiry instead of a time-to-live restarted on each
+   * copy. {@code ExpiresAtUtc} of a message without a TTL of its own (the entity default, year
+   * 9999) is fine: such a copy is sent without one.
+   */
+  public ServiceBusTriggerMessage withTimes(Object enqueuedTimeUtc, Object expiresAtUtc) {
+    return new ServiceBusTriggerMessage(body, applicationProperties, deliveryCount, sessionId,
+        correlationId, contentType, subject, time(enqueuedTimeUtc), time(expiresAtUtc));
+  }
+
+  private static OffsetDateTime time(Object value) {
+    if (value instanceof OffsetDateTime t) {
+      return t;
+    }
+    if (value instanceof Instant i) {
+      return i.atOffset(ZoneOffset.UTC);
+    }
+    if (value != null) {
+      String text = value.toString().strip();
+      try {
+        return OffsetDateTime.parse(text);
+      } catch (DateTimeParseException e) {
+        try {
+          return java.time.LocalDateTime.parse(text).atOffset(ZoneOffset.UTC); // "...Utc", no zone
+        } catch (DateTimeParseException ignored) {
+          return null; // unreadable: the age counts from tandem-published-at
+        }
+      }
+    }
+    return null;
+  }
+
+  OffsetDateTime enqueuedTime() {
+    return enqueuedTime;
+  }
+
+  OffsetDateTime expiresAt() {
+    return expiresAt;
   }
 
   byte[] body() {

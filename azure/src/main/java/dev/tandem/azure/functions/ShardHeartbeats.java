@@ -1,5 +1,8 @@
 package dev.tandem.azure.functions;
 
+import dev.tandem.consumer.ownership.BrokerProbe;
+import dev.tandem.consumer.ownership.OwnerLiveness;
+import dev.tandem.consumer.ownership.RenewalOutcome;
 import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.consumer.ownership.TakeoverReport;
 import dev.tandem.core.RegionId;
@@ -19,7 +22,6 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.BooleanSupplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -29,12 +31,15 @@ import java.util.logging.Logger;
  * owner processes. It plays the part the poll loop plays in {@code TandemKafkaConsumer}:
  *
  * <ul>
- *   <li>Owner: a heartbeat is written only after this region's own changelog broker answered (a
- *       catch-up of the owned shards to the current end offsets) and the optional trigger probe said
- *       yes. A region whose broker is down therefore stays silent, and the follower takes over.
- *   <li>After a silence longer than {@code revalidateAfter} (or before the first renewal) the owner
- *       re-reads the changelogs ({@link ShardOwnership#revalidate}) before it heartbeats or processes
- *       again: a follower may have taken its shards over meanwhile.
+ *   <li>Owner: renews through {@link OwnerLiveness}, the protocol the Kafka poll loop uses too. Its
+ *       probes are this region's own changelog broker (a catch-up of the owned shards to the current
+ *       end offsets) and every trigger probe: a region whose changelog broker or trigger broker (its
+ *       Service Bus namespace) is down stays silent, and the follower takes over. After a silence
+ *       longer than {@code revalidateAfter} (or before the first renewal) it re-reads the changelogs
+ *       before it heartbeats or processes again. A shard whose home region recovered is failed back
+ *       (with {@code ShardOwnership.Builder.failbackAfter}) by a tick only, never by the renewal an
+ *       invocation runs: the planned handover waits for the invocations of the shard in flight
+ *       (each runs between {@code beginWork} and {@code endWork}), so nothing runs twice.
  *   <li>Follower: {@link ShardOwnership#observe} for every shard it does not own, with how long it has
  *       held the oldest copy it could not settle; the policy decides on a takeover.
  * </ul>
@@ -53,15 +58,15 @@ final class ShardHeartbeats {
   private final RegionId self;
   private final int shardCount;
   private final TandemClock clock;
-  private final Duration probeTimeout;
-  private final BooleanSupplier triggerProbe;
+  private final OwnerLiveness liveness;
+  /** The probe name of this region's own changelog broker. */
+  static final String CHANGELOG_PROBE = "changelog";
+  /** The shards the changelog probe reads (the owned ones; set before each renewal round). */
+  private volatile Set<Integer> probeShards = Set.of();
   private final long heldExpiryNanos;
   private final Object tickLock = new Object();
   private final Object renewLock = new Object();
 
-  /** Monotonic time the last successful renewal began; valid only when {@link #renewedOnce}. */
-  private volatile long lastRenewedNanos;
-  private volatile boolean renewedOnce;
   /** Monotonic time the last tick began; valid only when {@link #tickedOnce}. */
   private volatile long lastTickNanos;
   private volatile boolean tickedOnce;
@@ -81,15 +86,21 @@ final class ShardHeartbeats {
   private final Counter takeovers;
 
   ShardHeartbeats(ShardOwnership ownership, ReplicationLog replication, int shardCount,
-      TandemClock clock, Duration probeTimeout, BooleanSupplier triggerProbe, Duration heldExpiry,
-      MeterRegistry registry) {
+      TandemClock clock, Duration probeTimeout, List<BrokerProbe> triggerProbes,
+      Duration heldExpiry, MeterRegistry registry) {
     this.ownership = ownership;
     this.replication = replication;
     this.self = ownership.self();
     this.shardCount = shardCount;
     this.clock = clock;
-    this.probeTimeout = probeTimeout;
-    this.triggerProbe = triggerProbe;
+    OwnerLiveness.Builder lb = OwnerLiveness.builder(ownership)
+        .probe(BrokerProbe.of(CHANGELOG_PROBE, this::changelogAnswers))
+        .probeTimeout(probeTimeout).clock(clock).meterRegistry(registry)
+        // a failback waits for the invocations in flight on the shard: only tick() may start one,
+        // never the renewal an invocation runs on its own thread (it would wait for itself)
+        .failback(false);
+    triggerProbes.forEach(lb::probe);
+    this.liveness = lb.build();
     this.heldExpiryNanos = heldExpiry.toNanos();
     String region = self.name();
     renewedHeartbeats = Counter.builder("tandem.functions.heartbeats").tag("region", region)
@@ -126,6 +137,12 @@ final class ShardHeartbeats {
       synchronized (renewLock) {
         silent = renew(renewed, notReady);
       }
+      if (silent == null && !renewed.isEmpty()) {
+        // outside renewLock: the handover waits for the invocations of the shard in flight (begun
+        // with beginWork), and one of them may need renewLock for its ensureRenewed first
+        liveness.failBackOne(renewed)
+            .ifPresent(h -> log.info(() -> "Tandem " + self + ": failback " + h));
+      }
       Set<Integer> followed = new TreeSet<>();
       List<TakeoverReport> taken = new ArrayList<>();
       for (int s = 0; s < shardCount; s++) {
@@ -156,77 +173,46 @@ final class ShardHeartbeats {
 
   /**
    * Called by the processing path before an owner processes: renews now when the last renewal is
-   * older than {@code revalidateAfter} (or never happened).
+   * older than {@code revalidateAfter} (or never happened). Never fails a shard back: that is the
+   * tick's, whose handover waits for the invocation that called this.
    *
    * @return null when this region may process its shards; else why not (its own changelog did not
    *     answer)
    */
   String ensureRenewed() {
-    if (fresh()) {
+    if (liveness.valid()) {
       return null;
     }
     synchronized (renewLock) {
-      if (fresh()) {
+      if (liveness.valid()) {
         return null;
       }
       return renew(new TreeSet<>(), new TreeSet<>());
     }
   }
 
-  private boolean fresh() {
-    return renewedOnce
-        && clock.nanoTime() - lastRenewedNanos <= ownership.revalidateAfter().toNanos();
-  }
-
-  /** The owner half. Caller holds {@link #renewLock}. Returns why it stayed silent, or null. */
+  /** The owner half: one {@link OwnerLiveness} round. Caller holds {@link #renewLock}. */
   private String renew(Set<Integer> renewed, Set<Integer> notReady) {
     Set<Integer> owned = owned(notReady);
-    if (owned.isEmpty()) {
-      return null; // nothing to renew; validity is not extended by owning nothing
-    }
-    // Validity counts from BEFORE the probe: the heartbeat can only be later than this.
-    long t0 = clock.nanoTime();
-    CatchUpResult own = replication.catchUp(self, owned, probeTimeout);
-    if (!own.complete()) {
+    probeShards = owned;
+    RenewalOutcome r = liveness.renew(owned, s -> position(s).get());
+    renewed.addAll(r.renewed());
+    notReady.addAll(r.notReady());
+    if (r.silent()) {
       silentHeartbeats.increment(owned.size());
-      return "this region's own changelog did not answer (" + own.reason()
-          + "), so no heartbeat was written for shards " + owned;
+      return r.reason();
     }
-    boolean triggerAnswers;
-    try {
-      triggerAnswers = triggerProbe.getAsBoolean();
-    } catch (RuntimeException e) {
-      log.log(Level.WARNING, e, () -> "Tandem " + self + ": the trigger probe failed");
-      triggerAnswers = false;
-    }
-    if (!triggerAnswers) {
-      silentHeartbeats.increment(owned.size());
-      return "the trigger's broker probe said no, so no heartbeat was written for shards " + owned;
-    }
-    if (!fresh()) {
-      // silent for revalidateAfter (or never renewed): a follower may have taken over meanwhile
-      if (!ownership.revalidate(owned)) {
-        silentHeartbeats.increment(owned.size());
-        return "re-reading the changelogs after a silence failed for shards " + owned;
-      }
-    }
-    // the catch-ups may have brought a takeover: renew only what is still ours
-    for (int s : owned) {
-      try {
-        // the timer runs and the own region answered: a policy with an outside lease may keep it
-        ownership.ownerAlive(s);
-        if (ownership.owns(s)) {
-          ownership.heartbeat(s, position(s).get());
-          renewed.add(s);
-          renewedHeartbeats.increment();
-        }
-      } catch (StoreException e) {
-        notReady.add(s);
-      }
-    }
-    lastRenewedNanos = t0;
-    renewedOnce = true;
+    renewedHeartbeats.increment(r.renewed().size());
     return null;
+  }
+
+  /** The changelog probe: this region's changelog answers a catch-up of the owned shards. */
+  private boolean changelogAnswers(Duration timeout) {
+    CatchUpResult own = replication.catchUp(self, probeShards, timeout);
+    if (!own.complete()) {
+      throw new IllegalStateException("this region's own changelog did not answer: " + own.reason());
+    }
+    return true;
   }
 
   /** Shards whose lease names this region (whether or not the policy lets it process yet). */

@@ -19,14 +19,31 @@ import java.util.Map;
  * @param body the body bytes (empty when there was none or it was omitted)
  * @param text whether the body was text (a String), so it is replayed as a String
  * @param bodyOmitted whether the body exceeded the limit and was not stored
+ * @param notKept whether this is only the marker "completed, response not kept": the status alone,
+ *     because even the headers did not fit the store's result limit
  */
 record StoredResponse(int status, Map<String, String> headers, byte[] body, boolean text,
-    boolean bodyOmitted) {
+    boolean bodyOmitted, boolean notKept) {
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
   StoredResponse {
     headers = Map.copyOf(headers);
+  }
+
+  StoredResponse(int status, Map<String, String> headers, byte[] body, boolean text,
+      boolean bodyOmitted) {
+    this(status, headers, body, text, bodyOmitted, false);
+  }
+
+  /** The same response without its body (status and headers kept). */
+  StoredResponse withoutBody() {
+    return new StoredResponse(status, headers, new byte[0], text, true, false);
+  }
+
+  /** The marker "completed, response not kept": the status only. */
+  StoredResponse marker() {
+    return new StoredResponse(status, Map.of(), new byte[0], true, true, true);
   }
 
   /** As JSON bytes (the store keeps bytes; JSON keeps a stored record readable by an operator). */
@@ -42,6 +59,9 @@ record StoredResponse(int status, Map<String, String> headers, byte[] body, bool
       n.put("bytes", Base64.getEncoder().encodeToString(body));
     }
     n.put("bodyOmitted", bodyOmitted);
+    if (notKept) {
+      n.put("notKept", true); // absent in records written before the marker existed
+    }
     try {
       return JSON.writeValueAsBytes(n);
     } catch (JsonProcessingException e) {
@@ -62,7 +82,7 @@ record StoredResponse(int status, Map<String, String> headers, byte[] body, bool
           ? n.path("text").asText().getBytes(StandardCharsets.UTF_8)
           : Base64.getDecoder().decode(n.path("bytes").asText());
       return new StoredResponse(n.path("status").asInt(), headers, body, text,
-          n.path("bodyOmitted").asBoolean());
+          n.path("bodyOmitted").asBoolean(), n.path("notKept").asBoolean());
     } catch (IOException | IllegalArgumentException e) {
       throw new IllegalStateException("stored response cannot be read", e);
     }

@@ -2,10 +2,16 @@ package dev.tandem.azure.functions;
 
 import com.azure.messaging.servicebus.ServiceBusSenderClient;
 import dev.tandem.azure.servicebus.RecheckScheduler;
+import dev.tandem.azure.servicebus.TandemServiceBusProcessor;
+import dev.tandem.consumer.DeadLetterReason;
+import dev.tandem.consumer.DeadLetterSink;
 import dev.tandem.consumer.IncomingMessage;
 import dev.tandem.consumer.MessageHandler;
 import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.consumer.Outcome;
+import dev.tandem.consumer.TandemRegion;
+import dev.tandem.azure.servicebus.ServiceBusNamespaceProbe;
+import dev.tandem.consumer.ownership.BrokerProbe;
 import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.core.Envelope;
 import dev.tandem.core.Shards;
@@ -13,10 +19,13 @@ import dev.tandem.core.TandemClock;
 import dev.tandem.core.TandemHeaders;
 import dev.tandem.store.Phase;
 import dev.tandem.store.replication.ReplicationLog;
+import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -24,6 +33,7 @@ import java.util.ServiceLoader;
 import java.util.function.BooleanSupplier;
 import java.util.function.Function;
 import java.util.function.IntToLongFunction;
+import java.util.logging.Logger;
 
 /**
  * Process-once for Azure Functions: the plain helper {@link #once} for any trigger, and the
@@ -35,11 +45,10 @@ import java.util.function.IntToLongFunction;
  * <pre>{@code
  * public final class MyTandem implements TandemFunctionsProvider {
  *   public TandemFunctions.Builder configure() {
+ *     TandemRegion region = TandemRegion.create(tandemKeys); // store, changelogs, ownership
  *     return TandemFunctions.builder()
- *         .processor(OnceProcessor.builder().store(log.replicatedStore()).deadLetterSink(dlq))
- *         .ownership(shardOwnership, log) // the processor gets its fence
- *         .recheckSender(senderToTheOrdersQueue) // Service Bus followers park recheck copies
- *         .shardCount(16);
+ *         .region(region, region.kafkaDeadLetters("orders.tandem-dlq")) // processor, ownership, shards
+ *         .recheckSender(senderToTheOrdersQueue); // Service Bus followers park recheck copies
  *   }
  * }
  *
@@ -68,10 +77,29 @@ import java.util.function.IntToLongFunction;
  *       takeover. A copy of a shard this region owns by then is processed; one the owner completed
  *       is skipped. If the copy cannot be scheduled, the sender's exception is thrown (the trigger
  *       retries the original);
- *   <li>the same without a recheck (Kafka and Event Hubs triggers, or no recheck sender), the
- *       handler failed, or another claim is in progress → throws {@link RetryLaterException}, so the
- *       trigger retries it (a Service Bus retry counts toward {@code MaxDeliveryCount}; Kafka and
- *       Event Hubs triggers retry by their retry policy).
+ *   <li>another claim of the id is in progress (typically this message's earlier invocation,
+ *       which crashed or timed out — the host then restarts the worker, so its claim is no longer
+ *       renewed — or lost its lock while still running): for a Service Bus trigger with a recheck
+ *       sender → a recheck copy is scheduled for when that claim's lease has run out ({@link
+ *       Builder#inProgressRecheckDelay}, default the claim lease plus a tenth) and the function
+ *       returns: waiting costs no delivery attempt. A claim nobody renews expires within one claim
+ *       lease and the copy then re-claims it (a possible re-run, reported); a live holder renews it
+ *       and the copy waits another round. Counted in {@code tandem.functions.servicebus.parked}
+ *       tagged {@code reason=in-progress} (a follower's parked copies: {@code reason=follower});
+ *       on a session-enabled entity the copy goes to the back of its session (see the README);
+ *   <li>a recheck copy past its bound (rounds, age against the processor's STALE age, or the
+ *       original's time-to-live) → sent to the processor's {@code DeadLetterSink} with the reason
+ *       {@code RECHECK_LIMIT} and the function returns (WARN log, {@code
+ *       tandem.servicebus.rechecks{outcome=limit}}) — not to the Service Bus dead-letter queue,
+ *       which a function cannot settle into; hence {@code
+ *       TandemServiceBusProcessor.settlementDeadLetterSink()} is refused here. If the sink fails,
+ *       {@link RetryLaterException} (the trigger retries);
+ *   <li>the same without a recheck (Kafka and Event Hubs triggers, or no recheck sender), or the
+ *       handler failed → throws {@link RetryLaterException}, so the trigger retries it (a Service Bus
+ *       retry counts toward {@code MaxDeliveryCount}; Kafka and Event Hubs triggers retry by their
+ *       retry policy — the Kafka extension commits past a failed invocation, so a Kafka function
+ *       needs a retry policy that outlasts a takeover: see {@link Builder#kafkaFunctions} and
+ *       {@link KafkaTriggerRetryCheck}).
  * </ul>
  *
  * <p>Only a message the function declares as a Service Bus trigger can be rechecked: the copy needs
@@ -94,8 +122,14 @@ import java.util.function.IntToLongFunction;
  * }
  * }</pre>
  *
- * <p>Only the owner's heartbeat renews a lease, and only after this region's own changelog broker
- * answered: a region whose broker is down stays silent, so the other region takes over. An owner
+ * <p>Only the owner's heartbeat renews a lease, and only after every broker this region depends on
+ * answered — its own changelog broker and each trigger's ({@link Builder#triggerProbe(BrokerProbe)},
+ * e.g. {@code ServiceBusNamespaceProbe.of(receiver)}; the {@link Builder#recheckSender}'s namespace
+ * too, which a sender notices down only once its link drops): a region
+ * whose changelog broker or Service Bus namespace is down stays silent, so the other region takes
+ * over and processes its shards' messages. The protocol is the one the Kafka poll loop runs ({@link
+ * dev.tandem.consumer.ownership.OwnerLiveness}); with {@code ShardOwnership.Builder.failbackAfter} a
+ * shard goes back to its recovered home region. An owner
  * whose last renewal is older than the ownership's {@code revalidateAfter} (no timer ran on this
  * instance, or its broker was down) renews — re-reading the changelogs first — before it processes,
  * and answers {@link RetryLaterException} while it cannot.
@@ -111,6 +145,7 @@ import java.util.function.IntToLongFunction;
  */
 public final class TandemFunctions {
 
+  private static final Logger log = Logger.getLogger(TandemFunctions.class.getName());
   private static volatile TandemFunctions installed;
 
   private final OnceProcessor processor;
@@ -120,8 +155,19 @@ public final class TandemFunctions {
   /** Null without {@link Builder#ownership}: then every shard is processed here at its given epoch. */
   private final ShardOwnership ownership;
   private final ShardHeartbeats heartbeats;
+  /** Whether the heartbeat probes any trigger's broker (else a Service Bus message warns once). */
+  private final boolean triggerProbed;
+  private final java.util.concurrent.atomic.AtomicBoolean unprobedWarned =
+      new java.util.concurrent.atomic.AtomicBoolean();
   /** Null without {@link Builder#recheckSender}: a Service Bus follower then retries too. */
   private final RecheckScheduler recheck;
+  private final Duration inProgressRecheckDelay;
+  /** What the start-up check of {@link Builder#kafkaFunctions} found (empty without it). */
+  private final List<KafkaTriggerRetryCheck.Finding> startupFindings;
+  /** Copies parked because the owner had not settled the id (a follower's). */
+  private final Counter parkedFollower;
+  /** Copies parked because another claim of the id was in progress (a crashed invocation's). */
+  private final Counter parkedInProgress;
 
   private TandemFunctions(Builder b, OnceProcessor processor) {
     MeterRegistry registry = b.registry != null ? b.registry : new SimpleMeterRegistry();
@@ -130,11 +176,68 @@ public final class TandemFunctions {
     this.ownership = b.ownership;
     this.epochOfShard = b.ownership != null ? b.ownership::epoch : b.epochOfShard;
     this.followerHoldNanos = b.followerHold.toNanos();
+    List<BrokerProbe> probes = b.ownership == null ? List.of() : triggerProbes(b);
+    this.triggerProbed = !probes.isEmpty();
     this.heartbeats = b.ownership == null ? null
         : new ShardHeartbeats(b.ownership, b.replicationLog, b.shardCount, b.clock, b.probeTimeout,
-            b.triggerProbe, b.heldExpiry, registry);
+            probes, b.heldExpiry, registry);
+    this.inProgressRecheckDelay = TandemServiceBusProcessor.checkedInProgressRecheckDelay(
+        b.inProgressRecheckDelay, processor);
     this.recheck = b.recheckSender == null ? null
-        : RecheckScheduler.create(b.recheckSender, b.recheckDelay, registry, "functions");
+        : RecheckScheduler.create(b.recheckSender, b.recheckDelay,
+            TandemServiceBusProcessor.maxRechecks(b.maxRechecks, processor, b.recheckDelay,
+                inProgressRecheckDelay), processor.staleAfter(), registry, "functions");
+    this.startupFindings = b.kafkaFunctionClasses.isEmpty() ? List.of()
+        : KafkaTriggerRetryCheck.atStartup(b.kafkaFunctionClasses, b.kafkaTakeoverTime, registry,
+            processor.owner().region().name(), b.kafkaCheckEnv);
+    this.parkedFollower = Counter.builder("tandem.functions.servicebus.parked")
+        .tag("reason", "follower")
+        .description("Service Bus copies a follower parked as recheck copies").register(registry);
+    this.parkedInProgress = Counter.builder("tandem.functions.servicebus.parked")
+        .tag("reason", "in-progress")
+        .description("Service Bus copies parked for another claim's lease (a crashed or timed-out "
+            + "invocation)").register(registry);
+  }
+
+  /**
+   * The probes of the triggers' brokers the heartbeat asks besides the own changelog: the ones the
+   * builder was given, and, for a Service Bus trigger declared by its recheck sender, that
+   * namespace unless a probe of the same name was given (issue 15 item 8: without it a region whose
+   * namespace is down kept its shards while its changelog answered, and their messages waited out
+   * the outage); none at all is said loudly.
+   */
+  private static List<BrokerProbe> triggerProbes(Builder b) {
+    List<BrokerProbe> probes = new ArrayList<>(b.triggerProbes);
+    if (b.recheckSender != null) {
+      ServiceBusNamespaceProbe p = ServiceBusNamespaceProbe.of(b.recheckSender);
+      if (probes.stream().noneMatch(q -> q.name().equals(p.name()))) {
+        probes.add(p);
+        boolean roundTrip = probes.stream()
+            .anyMatch(q -> q instanceof ServiceBusNamespaceProbe sp && sp.roundTrip());
+        if (roundTrip) {
+          log.info(() -> "Tandem " + b.ownership.self() + ": the heartbeat also probes the"
+              + " recheck sender's namespace (" + p.name() + ")");
+        } else {
+          // the SDK builds a batch from the open send link's cached size: no request is sent
+          log.warning(() -> "Tandem " + b.ownership.self() + ": the heartbeat probes the Service"
+              + " Bus namespace only through the recheck sender (" + p.name() + "), which"
+              + " answers from its open send link without a request: an outage is noticed only"
+              + " once the SDK closes the link or connection, and until then this region keeps"
+              + " its shards. Give TandemFunctions.Builder.triggerProbe("
+              + "ServiceBusNamespaceProbe.of(receiver)) with a ServiceBusReceiverClient of the"
+              + " trigger's entity (peekMessage: a round trip on every heartbeat)");
+        }
+      }
+    }
+    if (probes.isEmpty()) {
+      log.warning(() -> "Tandem " + b.ownership.self() + ": shard ownership without a trigger"
+          + " probe: the heartbeat checks only this region's changelog broker. If a trigger's"
+          + " broker (a Service Bus namespace, a Kafka cluster other than the changelog's) can be"
+          + " down while the changelog answers, this region keeps its shards and their messages"
+          + " wait out the outage; give TandemFunctions.Builder.triggerProbe(...) one probe per"
+          + " trigger (ServiceBusNamespaceProbe.of(receiver), KafkaClusterProbe.of(...))");
+    }
+    return List.copyOf(probes);
   }
 
   /** A new builder. */
@@ -211,12 +314,13 @@ public final class TandemFunctions {
   /**
    * Runs {@code handler} once for a Service Bus trigger's message across regions. As {@link
    * #once(Function, byte[], int, MessageHandler)}, except that a follower region which could not
-   * settle the copy within {@code followerHold} schedules a recheck copy (with a {@link
-   * Builder#recheckSender}) and returns normally, so that the trigger completes the original (see
-   * the class doc).
+   * settle the copy within {@code followerHold}, or a copy whose id another claim holds, schedules a
+   * recheck copy (with a {@link Builder#recheckSender}) and returns normally, so that the trigger
+   * completes the original (see the class doc).
    *
-   * @return the outcome: settled, or {@link Outcome.RetryLater} ({@code FENCED}) when a recheck copy
-   *     was scheduled in place of this one
+   * @return the outcome: settled ({@link Outcome.DeadLettered} with {@code RECHECK_LIMIT} for a
+   *     copy past the recheck bound), or {@link Outcome.RetryLater} ({@code FENCED} or {@code
+   *     IN_PROGRESS}) when a recheck copy was scheduled in place of this one
    * @throws IllegalArgumentException when the {@code ApplicationProperties} metadata is missing or
    *     unreadable (the function must declare it)
    * @throws RetryLaterException when the message must be retried and no recheck applies
@@ -226,6 +330,14 @@ public final class TandemFunctions {
   public Outcome once(ServiceBusTriggerMessage message, MessageHandler handler) {
     Objects.requireNonNull(message, "message");
     Objects.requireNonNull(handler, "handler");
+    if (ownership != null && !triggerProbed && unprobedWarned.compareAndSet(false, true)) {
+      // a declared Service Bus trigger whose namespace the heartbeat does not probe (issue 15.8)
+      log.warning(() -> "Tandem " + ownership.self() + ": a Service Bus trigger runs, but the"
+          + " heartbeat does not probe its namespace: while the namespace is down this region"
+          + " keeps its shards and their messages wait out the outage. Give"
+          + " TandemFunctions.Builder.triggerProbe(ServiceBusNamespaceProbe.of(...)) or a"
+          + " recheckSender");
+    }
     Function<String, String> headers = TriggerHeaders.serviceBus(message.applicationProperties());
     IncomingMessage incoming = IncomingMessage.of(headers, message.body(), shardOf(headers),
         Math.max(1, message.deliveryCount()), message);
@@ -234,15 +346,33 @@ public final class TandemFunctions {
       return outcome;
     }
     Outcome.RetryLater r = (Outcome.RetryLater) outcome;
-    if (recheck == null || r.reason() != Outcome.RetryReason.FENCED || r.id() == null
+    boolean parkable = r.reason() == Outcome.RetryReason.FENCED
+        || r.reason() == Outcome.RetryReason.IN_PROGRESS;
+    if (recheck == null || !parkable || r.id() == null
         || headers.apply(dev.tandem.core.TandemHeaders.ID) == null) {
-      // not a follower's copy (a failed handler, a claim in progress), or no way to park it
+      // a failed handler, or no way to park it: the trigger's retry
       throw new RetryLaterException(r);
     }
     Map<String, Object> properties = message.applicationPropertiesMap();
-    // the copy goes on the broker first; only then may the trigger complete the original
-    recheck.schedule(message.body(), properties, message.sessionId(), message.correlationId(),
-        message.contentType(), message.subject());
+    // An in-progress claim is waited for by a copy, not by trigger retries: each retry would count
+    // toward MaxDeliveryCount, and a crashed invocation's claim outlives ten quick retries.
+    Duration after = r.reason() == Outcome.RetryReason.IN_PROGRESS
+        ? inProgressRecheckDelay : recheck.delay();
+    try {
+      // the copy goes on the broker first; only then may the trigger complete the original
+      recheck.schedule(message.body(), properties, message.sessionId(), message.correlationId(),
+          message.contentType(), message.subject(), after, message.enqueuedTime(),
+          message.expiresAt());
+      (r.reason() == Outcome.RetryReason.IN_PROGRESS ? parkedInProgress : parkedFollower)
+          .increment();
+    } catch (RecheckScheduler.LimitExceeded e) {
+      Outcome dead = processor.deadLetterCopy(incoming, DeadLetterReason.RECHECK_LIMIT,
+          e.getMessage());
+      if (!dead.settled()) {
+        throw new RetryLaterException((Outcome.RetryLater) dead); // the sink failed: retry
+      }
+      return dead;
+    }
     return r;
   }
 
@@ -255,8 +385,8 @@ public final class TandemFunctions {
 
   /**
    * One heartbeat tick, for a timer-triggered function (see the class doc): for every shard this
-   * region owns, renews its lease — only after this region's own changelog broker answered (and the
-   * {@link Builder#triggerProbe trigger probe}, if any), and after re-reading the changelogs when
+   * region owns, renews its lease — only after this region's own changelog broker and every {@link
+   * Builder#triggerProbe(BrokerProbe) trigger probe} answered, and after re-reading the changelogs when
    * the last renewal is older than the ownership's {@code revalidateAfter}; for every shard it
    * follows, lets the ownership policy decide on a takeover, and reports each takeover with its
    * duplicate bound.
@@ -269,6 +399,16 @@ public final class TandemFunctions {
           + ".ownership(...) is needed for heartbeats");
     }
     return heartbeats.tick();
+  }
+
+  /**
+   * What the start-up check of the {@link Builder#kafkaFunctions Kafka functions} found: each a
+   * function whose copies held during a takeover the Kafka extension would commit past (also logged
+   * as warnings, and counted by the gauge {@code tandem.functions.kafka.retry.findings}). Empty when
+   * every one keeps its copies, or when no classes were given.
+   */
+  public List<KafkaTriggerRetryCheck.Finding> startupFindings() {
+    return startupFindings;
   }
 
   /** The shard ownership, if configured. */
@@ -294,14 +434,31 @@ public final class TandemFunctions {
     String id = envelope.map(Envelope::id).orElse(message.header(TandemHeaders.ID));
     Outcome outcome;
     if (owner) {
-      // An owner whose heartbeats stopped (own broker silent) may have been taken over: it renews
-      // (and re-reads the changelogs) before processing, or does not process at all.
-      String silent = heartbeats.ensureRenewed();
-      if (silent != null) {
+      // A planned handover (a failback) waits for the work begun here and admits none while it
+      // drains: else the new owner would take the old-epoch claim over while this handler runs,
+      // and run it a second time.
+      if (!ownership.beginWork(shard)) {
         return new Outcome.RetryLater(id, Outcome.RetryReason.FENCED, Duration.ofSeconds(1),
-            "this region owns shard " + shard + " but cannot renew its lease: " + silent);
+            "shard " + shard + " is being handed over by this region");
       }
-      outcome = processor.process(message, ownership.epoch(shard), handler);
+      try {
+        if (!ownership.owns(shard)) {
+          // handed over between the check above and beginWork: a follower's copy now
+          outcome = new Outcome.RetryLater(id, Outcome.RetryReason.FENCED, Duration.ZERO,
+              "shard " + shard + " is owned by " + ownership.lease(shard).owner());
+        } else {
+          // An owner whose heartbeats stopped (own broker silent) may have been taken over: it
+          // renews (and re-reads the changelogs) before processing, or does not process at all.
+          String silent = heartbeats.ensureRenewed();
+          if (silent != null) {
+            return new Outcome.RetryLater(id, Outcome.RetryReason.FENCED, Duration.ofSeconds(1),
+                "this region owns shard " + shard + " but cannot renew its lease: " + silent);
+          }
+          outcome = processor.process(message, ownership.epoch(shard), handler);
+        }
+      } finally {
+        ownership.endWork(shard);
+      }
     } else if (envelope.isPresent()) {
       // A follower never runs the handler; the processor's fence says so too, this saves a claim try.
       outcome = new Outcome.RetryLater(id, Outcome.RetryReason.FENCED, Duration.ZERO,
@@ -394,14 +551,139 @@ public final class TandemFunctions {
     private ShardOwnership ownership;
     private ReplicationLog replicationLog;
     private Duration probeTimeout = Duration.ofSeconds(5);
-    private BooleanSupplier triggerProbe = () -> true;
+    private final List<BrokerProbe> triggerProbes = new ArrayList<>();
     private Duration heldExpiry = Duration.ofMinutes(5);
     private ServiceBusSenderClient recheckSender;
     private Duration recheckDelay = Duration.ofSeconds(5);
+    private Duration inProgressRecheckDelay;
+    /** 0: derived from the STALE age and the shortest recheck delay. */
+    private int maxRechecks;
     private TandemClock clock = TandemClock.system();
     private MeterRegistry registry;
+    private List<Class<?>> kafkaFunctionClasses = List.of();
+    private Duration kafkaTakeoverTime;
+    private Map<String, String> kafkaCheckEnv = System.getenv();
+    /** With {@link #region}: the processor, ownership, shard count and meters come from it. */
+    private TandemRegion region;
+    private DeadLetterSink regionDeadLetters;
+    private boolean recheckDelayGiven;
+    private boolean regionApplied;
 
     private Builder() {}
+
+    /**
+     * Everything this configuration needs from the region, from one {@link TandemRegion} (the same
+     * object a Kafka consumer or a Service Bus processor of this process is made from, so a function
+     * app has no wiring of its own): the once-processor ({@link TandemRegion#processorBuilder}:
+     * claims in the replicated store, fenced by the ownership, each claim durable in the own
+     * changelog before the handler runs, the configured claim lease and STALE margin), the shard
+     * ownership with its replication log (for {@link TandemFunctions#heartbeat()}; none under {@code
+     * tandem.guarantee=detect-only}), the shard count, the meter registry, and — unless {@link
+     * #recheckDelay} is given — a recheck delay of one heartbeat timer period, {@code
+     * tandem.heartbeat.interval.ms} (set that key to the {@code tandem-heartbeat} timer's period: the
+     * region checks it against L). The processor is registered with the region, which closes it
+     * before its store.
+     *
+     * <pre>{@code
+     * TandemRegion region = TandemRegion.create(props); // tandem.* keys, see TandemRegionConfig
+     * TandemFunctions.install(TandemFunctions.builder()
+     *     .region(region, region.kafkaDeadLetters("orders.tandem-dlq"))
+     *     .recheckSender(senderToTheOrdersQueue));
+     * }</pre>
+     *
+     * <p>Not together with {@link #processor}, {@link #ownership}, {@link #shardCount}, {@link
+     * #meterRegistry} or {@link #epochOfShard}: {@code build} refuses the pair, naming both.
+     *
+     * @param deadLetters where the processor's dead letters go: a Functions trigger cannot dead-letter
+     *     a message into its entity, so they must be stored (e.g. {@link
+     *     TandemRegion#kafkaDeadLetters(String)}); never {@code
+     *     TandemServiceBusProcessor.settlementDeadLetterSink()}, which stores nothing
+     */
+    public Builder region(TandemRegion region, DeadLetterSink deadLetters) {
+      this.region = Objects.requireNonNull(region, "region");
+      this.regionDeadLetters = Objects.requireNonNull(deadLetters, "deadLetters");
+      return this;
+    }
+
+    /** Applies {@link #region}: refuses a piece given beside it, then sets the pieces from it. */
+    private void fromRegion() {
+      List<String> given = new ArrayList<>();
+      if (processor != null || processorBuilder != null) {
+        given.add("processor(...)");
+      }
+      if (ownership != null) {
+        given.add("ownership(...)");
+      }
+      if (shardCount != 0) {
+        given.add("shardCount(...)");
+      }
+      if (registry != null) {
+        given.add("meterRegistry(...)");
+      }
+      if (epochOfShard != null) {
+        given.add("epochOfShard(...)");
+      }
+      if (!given.isEmpty()) {
+        throw new IllegalStateException("region(...) and " + String.join(", ", given) + " both "
+            + "given: region(...) sets the processor, ownership, shard count and meter registry "
+            + "from the TandemRegion; remove " + String.join(", ", given));
+      }
+      processorBuilder = region.processorBuilder(regionDeadLetters);
+      if (region.ownership() != null) {
+        ownership = region.ownership();
+        replicationLog = region.replicationLog();
+      }
+      shardCount = region.shardCount();
+      registry = region.meterRegistry();
+      if (!recheckDelayGiven) {
+        recheckDelay = region.heartbeatInterval(); // about one heartbeat timer period
+      }
+    }
+
+    /**
+     * The classes declaring this app's Kafka-triggered functions, checked when the configuration is
+     * built ({@link KafkaTriggerRetryCheck}): a copy that Tandem asks to retry later (a follower's,
+     * during a takeover) survives only if the function's retry policy, with the Kafka extension's
+     * {@code commitOnFailure}/{@code maxRetries}, holds it for {@code takeoverTime} — else the
+     * extension commits past it and it is lost. Findings are logged as warnings and returned by
+     * {@link TandemFunctions#startupFindings()} and counted by the gauge {@code
+     * tandem.functions.kafka.retry.findings{region}}; they do not stop the app. Optional: an app
+     * without Kafka-triggered functions does not call it.
+     *
+     * @param takeoverTime how long a held copy must survive: about L + margin + one heartbeat timer
+     *     period, plus the changelog catch-ups
+     * @param functionClasses the classes declaring the Kafka-triggered functions ({@code
+     *     @FunctionName} methods with a {@code @KafkaTrigger} parameter); at least one, none null; a
+     *     class without such a method is itself a finding
+     * @throws IllegalArgumentException if no class is given (the check would silently be off)
+     * @throws NullPointerException naming the index of a null class
+     */
+    public Builder kafkaFunctions(Duration takeoverTime, Class<?>... functionClasses) {
+      Objects.requireNonNull(takeoverTime, "takeoverTime");
+      if (takeoverTime.isNegative() || takeoverTime.isZero()) {
+        throw new IllegalArgumentException("takeoverTime must be > 0, got " + takeoverTime);
+      }
+      Objects.requireNonNull(functionClasses, "functionClasses");
+      if (functionClasses.length == 0) {
+        throw new IllegalArgumentException("kafkaFunctions needs at least one class declaring the "
+            + "Kafka-triggered functions: with none, nothing would be checked");
+      }
+      for (int i = 0; i < functionClasses.length; i++) {
+        Objects.requireNonNull(functionClasses[i], "functionClasses[" + i + "]");
+      }
+      this.kafkaTakeoverTime = takeoverTime;
+      this.kafkaFunctionClasses = List.of(functionClasses);
+      return this;
+    }
+
+    /**
+     * The environment the Kafka check reads (app settings, host.json location); default this
+     * process's. For tests, so that the machine's own environment does not decide the result.
+     */
+    Builder kafkaCheckEnvironment(Map<String, String> env) {
+      this.kafkaCheckEnv = Map.copyOf(env);
+      return this;
+    }
 
     /**
      * The once-processor (store, dead-letter sink, shard fence), already built. With {@link
@@ -451,11 +733,40 @@ public final class TandemFunctions {
     /**
      * An extra check that this region's trigger broker answers (e.g. the Service Bus namespace,
      * when the changelog lives elsewhere), asked before every heartbeat; false or an exception
-     * keeps the heartbeat silent so the other region takes over. Default: none (the changelog's
-     * broker is the region's broker).
+     * keeps the heartbeat silent so the other region takes over. Named {@code trigger}; a second
+     * call replaces it. Prefer {@link #triggerProbe(BrokerProbe)}, one per trigger.
      */
     public Builder triggerProbe(BooleanSupplier probe) {
-      this.triggerProbe = Objects.requireNonNull(probe, "triggerProbe");
+      Objects.requireNonNull(probe, "triggerProbe");
+      triggerProbes.removeIf(p -> p.name().equals("trigger"));
+      triggerProbes.add(BrokerProbe.selfBounded("trigger", probe));
+      return this;
+    }
+
+    /**
+     * The probe of one trigger's broker, asked (with {@link #probeTimeout}) before every heartbeat
+     * together with this region's changelog: every one must answer for this region to renew its
+     * shard leases, so a region whose trigger broker is down goes silent and the other region takes
+     * its shards over. Give one per trigger the app has whose broker is not the changelog's: {@link
+     * ServiceBusNamespaceProbe#of} for a Service Bus trigger, {@code KafkaClusterProbe.of} for a
+     * Kafka trigger on another cluster. For a Service Bus trigger give {@code
+     * ServiceBusNamespaceProbe.of(receiver)} with a {@code ServiceBusReceiverClient} of the
+     * trigger's entity: its {@code peekMessage()} is a round trip on every heartbeat. A {@link
+     * #recheckSender}'s namespace is probed too (unless a probe of that name is given), but a
+     * sender answers from its open send link without a request, so alone it notices an outage only
+     * once the SDK closes the link or connection (a WARNING at build); no probe at all: a WARNING
+     * at build.
+     *
+     * @throws IllegalArgumentException when a probe of that name was given already
+     */
+    public Builder triggerProbe(BrokerProbe probe) {
+      Objects.requireNonNull(probe, "triggerProbe");
+      if (probe.name().equals(ShardHeartbeats.CHANGELOG_PROBE)
+          || triggerProbes.stream().anyMatch(p -> p.name().equals(probe.name()))) {
+        throw new IllegalArgumentException("a trigger probe named " + probe.name()
+            + " is configured already");
+      }
+      triggerProbes.add(probe);
       return this;
     }
 
@@ -473,9 +784,11 @@ public final class TandemFunctions {
     }
 
     /**
-     * A sender to the Service Bus entity the function is triggered by (the same queue, or the topic
-     * of the subscription), in this region's namespace: a follower region's copy that the owner has
-     * not completed within {@code followerHold} is parked there as a recheck copy and the function
+     * A sender for recheck copies, in this region's namespace: to the queue the function is triggered
+     * by; for a topic subscription trigger, to a queue this subscription's app also has a trigger on
+     * (calling the same {@code once}) — never to the topic, whose every subscription would get the
+     * copy. A follower region's copy that the owner has not completed within {@code followerHold},
+     * or a copy whose id another claim holds, is parked there as a recheck copy and the function
      * returns, instead of a trigger retry that counts toward {@code MaxDeliveryCount} (see the class
      * doc). Applies to {@link #once(ServiceBusTriggerMessage, MessageHandler)} only. Optional.
      */
@@ -492,10 +805,43 @@ public final class TandemFunctions {
      */
     public Builder recheckDelay(Duration delay) {
       Objects.requireNonNull(delay, "recheckDelay");
-      if (delay.isNegative()) {
-        throw new IllegalArgumentException("recheckDelay must be >= 0, got " + delay);
+      if (delay.isNegative() || delay.isZero()) {
+        // zero: a copy comes straight back, a tight loop that spends the round bound in moments
+        throw new IllegalArgumentException("recheckDelay must be > 0, got " + delay);
       }
       this.recheckDelay = delay;
+      this.recheckDelayGiven = true;
+      return this;
+    }
+
+    /**
+     * When a Service Bus copy that found another claim of its id in progress is enqueued again, from
+     * now; default the processor's claim lease plus a tenth (a claim nobody renews has expired by
+     * then). Keep the claim lease short (about the entity's lock duration): a live handler's claim
+     * is renewed every third of it, so a short lease only shortens the wait after a crash.
+     */
+    public Builder inProgressRecheckDelay(Duration delay) {
+      Objects.requireNonNull(delay, "inProgressRecheckDelay");
+      if (delay.isNegative() || delay.isZero()) {
+        throw new IllegalArgumentException("inProgressRecheckDelay must be > 0, got " + delay);
+      }
+      this.inProgressRecheckDelay = delay;
+      return this;
+    }
+
+    /**
+     * The most recheck copies of one message (default {@link RecheckScheduler#defaultMaxRounds}
+     * of the processor's STALE age at the shorter of the two recheck delays: as many rounds as
+     * reach the STALE age, e.g. about 120,000 of 5 s for 6 days 23 hours, so that the age bound
+     * decides);
+     * past it, or when a copy would come back older than the processor's STALE age, the message goes
+     * to the processor's dead-letter sink with the reason {@code RECHECK_LIMIT}.
+     */
+    public Builder maxRechecks(int max) {
+      if (max < 1) {
+        throw new IllegalArgumentException("maxRechecks must be >= 1, got " + max);
+      }
+      this.maxRechecks = max;
       return this;
     }
 
@@ -539,6 +885,10 @@ public final class TandemFunctions {
     }
 
     TandemFunctions build() {
+      if (region != null && !regionApplied) {
+        fromRegion();
+        regionApplied = true;
+      }
       if ((processor == null) == (processorBuilder == null)) {
         throw new IllegalStateException("exactly one processor(...) is required (a processor or its "
             + "builder)");
@@ -564,6 +914,21 @@ public final class TandemFunctions {
           processorBuilder.fence(ownership.fence());
         }
         p = processorBuilder.build();
+        if (region != null) {
+          region.register(p); // closed by the region before its store
+        }
+      }
+      if (p.deadLetterSink() == TandemServiceBusProcessor.settlementDeadLetterSink()) {
+        // A function's trigger completes or retries; it never settles into the Service Bus
+        // dead-letter queue: with that no-op sink every dead letter (RECHECK_LIMIT, STALE, a
+        // handler past its attempts) would be dropped without a trace.
+        if (processorBuilder != null) {
+          p.close();
+        }
+        throw new IllegalStateException("the processor's dead-letter sink is "
+            + "TandemServiceBusProcessor.settlementDeadLetterSink(), which stores nothing: a "
+            + "function cannot dead-letter by settlement, so its dead letters would be lost; "
+            + "configure a sink that stores them (e.g. KafkaDeadLetterSink)");
       }
       return new TandemFunctions(this, p);
     }

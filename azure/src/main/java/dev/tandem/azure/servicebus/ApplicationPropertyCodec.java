@@ -4,15 +4,20 @@ import java.net.URI;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.OffsetDateTime;
-import java.util.Base64;
+import java.time.ZoneOffset;
 import java.util.Date;
 import java.util.UUID;
 
 /**
  * Encodes a Service Bus application property value as a string tagged with its type, so that a copy
  * kept in the publisher's spool (which stores strings) is replayed with the very same typed value.
- * The types are those AMQP application properties carry and the Service Bus SDK maps; anything else
- * is refused with the property's name rather than turned into a string silently.
+ * The types are exactly those the Service Bus SDK's AMQP encoding accepts in application properties
+ * (its {@code ServiceBusMessageSerializer} maps OffsetDateTime, Duration and URI to described types;
+ * proton-j encodes the others) and Tandem can replay unchanged; anything else is refused with the
+ * property's name, before anything is sent. The SDK itself refuses {@code Instant}, {@code
+ * LocalDate}, {@code BigDecimal} ("No encoding is known for map entry value of type ...") and {@code
+ * byte[]} (a ClassCastException): accepting them here made every region refuse the copy at send time,
+ * and a copy spooled that way blocked its region's replay.
  *
  * <p>Format: one type letter, ':', the value.
  */
@@ -45,21 +50,20 @@ final class ApplicationPropertyCodec {
       return "u:" + v;
     } else if (value instanceof OffsetDateTime v) {
       return "t:" + v;
-    } else if (value instanceof Instant v) {
-      return "I:" + v;
     } else if (value instanceof Date v) {
       return "D:" + v.getTime();
     } else if (value instanceof Duration v) {
       return "T:" + v;
     } else if (value instanceof URI v) {
       return "r:" + v;
-    } else if (value instanceof byte[] v) {
-      return "x:" + Base64.getEncoder().encodeToString(v);
     }
+    String hint = value instanceof Instant
+        ? " (use an OffsetDateTime, e.g. instant.atOffset(ZoneOffset.UTC))"
+        : value instanceof byte[] ? " (encode the bytes as a String, e.g. Base64)" : "";
     throw new IllegalArgumentException("application property '" + name + "' has a value of type "
-        + value.getClass().getName() + ", which Tandem cannot carry unchanged to every region "
-        + "(supported: String, Boolean, Byte, Short, Integer, Long, Float, Double, Character, UUID, "
-        + "OffsetDateTime, Instant, Date, Duration, URI, byte[], null)");
+        + value.getClass().getName() + ", which the Service Bus SDK cannot encode as an AMQP "
+        + "application property" + hint + "; supported: String, Boolean, Byte, Short, Integer, "
+        + "Long, Float, Double, Character, UUID, OffsetDateTime, Date, Duration, URI, null");
   }
 
   static Object decode(String name, String encoded) {
@@ -81,11 +85,19 @@ final class ApplicationPropertyCodec {
       case 'c' -> v.charAt(0);
       case 'u' -> UUID.fromString(v);
       case 't' -> OffsetDateTime.parse(v);
-      case 'I' -> Instant.parse(v);
+      // Spooled by an earlier version, which accepted Instant: the SDK cannot encode an Instant, so
+      // the same instant is replayed as the type the SDK encodes as an AMQP timestamp.
+      case 'I' -> Instant.parse(v).atOffset(ZoneOffset.UTC);
       case 'D' -> new Date(Long.parseLong(v));
       case 'T' -> Duration.parse(v);
       case 'r' -> URI.create(v);
-      case 'x' -> Base64.getDecoder().decode(v);
+      // Spooled by an earlier version. The SDK cannot send a byte[] property (ClassCastException,
+      // which on the schedule path it wraps as a GENERAL_ERROR ServiceBusException), so decoding
+      // refuses it: the sink rejects the copy before queueing it (logged, counted, removed from the
+      // spool) rather than letting the region's replay retry it forever.
+      case 'x' -> throw new IllegalArgumentException("application property '" + name
+          + "' holds a byte[] (spooled by an earlier version), which the Service Bus SDK cannot "
+          + "encode as an AMQP application property");
       default -> throw new IllegalArgumentException("application property '" + name
           + "' has an unknown type tag '" + encoded.charAt(0) + "'");
     };

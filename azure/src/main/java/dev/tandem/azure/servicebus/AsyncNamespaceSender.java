@@ -3,6 +3,7 @@ package dev.tandem.azure.servicebus;
 import com.azure.messaging.servicebus.ServiceBusMessage;
 import com.azure.messaging.servicebus.ServiceBusMessageBatch;
 import com.azure.messaging.servicebus.ServiceBusSenderAsyncClient;
+import com.azure.messaging.servicebus.models.CreateMessageBatchOptions;
 import java.time.Duration;
 import java.time.OffsetDateTime;
 import java.util.Objects;
@@ -34,6 +35,11 @@ final class AsyncNamespaceSender implements NamespaceSender {
   @Override
   public ServiceBusMessageBatch createMessageBatch() {
     return client.createMessageBatch().block(timeout);
+  }
+
+  @Override
+  public ServiceBusMessageBatch createMessageBatch(CreateMessageBatchOptions options) {
+    return client.createMessageBatch(options).block(timeout);
   }
 
   @Override

@@ -2,6 +2,7 @@ package dev.tandem.azure.servicebus;
 
 import com.azure.messaging.servicebus.ServiceBusMessage;
 import com.azure.messaging.servicebus.ServiceBusMessageBatch;
+import com.azure.messaging.servicebus.models.CreateMessageBatchOptions;
 import java.time.OffsetDateTime;
 
 /**
@@ -18,6 +19,9 @@ interface NamespaceSender extends AutoCloseable {
   String namespace();
 
   ServiceBusMessageBatch createMessageBatch();
+
+  /** A batch of at most {@code options}' size (which must not exceed the link's). */
+  ServiceBusMessageBatch createMessageBatch(CreateMessageBatchOptions options);
 
   void sendMessages(ServiceBusMessageBatch batch);
 

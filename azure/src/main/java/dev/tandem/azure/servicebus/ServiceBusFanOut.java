@@ -41,6 +41,13 @@ final class ServiceBusFanOut implements AutoCloseable {
   static ServiceBusFanOut create(Map<RegionId, NamespaceSender> senders, int shardCount,
       int maxBatchMessages, MeterRegistry registry, Consumer<DualPublisher.Builder> options,
       boolean closeClients) {
+    return create(senders, shardCount, maxBatchMessages, false, registry, options, closeClients);
+  }
+
+  /** @param sendSingly one message per batch on the wire (see the senders' {@code sendSingly}) */
+  static ServiceBusFanOut create(Map<RegionId, NamespaceSender> senders, int shardCount,
+      int maxBatchMessages, boolean sendSingly, MeterRegistry registry,
+      Consumer<DualPublisher.Builder> options, boolean closeClients) {
     if (senders.isEmpty()) {
       throw new IllegalStateException("add at least one region(...) sender");
     }
@@ -68,7 +75,8 @@ final class ServiceBusFanOut implements AutoCloseable {
       DualPublisher.Builder b = DualPublisher.builder().meterRegistry(registry);
       for (Map.Entry<RegionId, NamespaceSender> e : senders.entrySet()) {
         ServiceBusRegionalSink sink =
-            new ServiceBusRegionalSink(e.getKey(), e.getValue(), maxBatchMessages, registry);
+            new ServiceBusRegionalSink(e.getKey(), e.getValue(), maxBatchMessages, sendSingly,
+                registry);
         sinks.put(e.getKey(), sink);
         b.sink(sink);
       }
@@ -96,8 +104,26 @@ final class ServiceBusFanOut implements AutoCloseable {
 
   /** Publishes {@code message} to every region (scheduled for {@code scheduleAt} when not null). */
   CompletableFuture<PublishResult> publish(ServiceBusMessage message, OffsetDateTime scheduleAt) {
-    return publisher.publish(
-        ServiceBusMessageMapping.toOutbound(entityPath, message, shardCount, scheduleAt));
+    OutboundMessage outbound =
+        ServiceBusMessageMapping.toOutbound(entityPath, message, shardCount, scheduleAt);
+    checkSize(outbound);
+    return publisher.publish(outbound);
+  }
+
+  /**
+   * Refuses, before anything is sent or spooled, a body larger than the maximum message size a
+   * region's namespace announced (known from its first batch): every region would refuse that copy,
+   * and a region that is down would keep it in its spool until its replay rejected it.
+   */
+  private void checkSize(OutboundMessage m) {
+    for (Map.Entry<RegionId, ServiceBusRegionalSink> e : sinks.entrySet()) {
+      int max = e.getValue().maxMessageBytes();
+      if (max > 0 && m.valueSize() > max) {
+        throw new IllegalArgumentException("message " + m.id() + " has a body of " + m.valueSize()
+            + " bytes, over the maximum message size of " + e.getKey() + "'s namespace (" + max
+            + " bytes, headers and properties included)");
+      }
+    }
   }
 
   /**
@@ -107,7 +133,9 @@ final class ServiceBusFanOut implements AutoCloseable {
   List<CompletableFuture<PublishResult>> publishAll(List<ServiceBusMessage> messages) {
     List<OutboundMessage> mapped = new ArrayList<>(messages.size());
     for (ServiceBusMessage m : messages) {
-      mapped.add(ServiceBusMessageMapping.toOutbound(entityPath, m, shardCount, null));
+      OutboundMessage outbound = ServiceBusMessageMapping.toOutbound(entityPath, m, shardCount, null);
+      checkSize(outbound);
+      mapped.add(outbound);
     }
     List<CompletableFuture<PublishResult>> futures = new ArrayList<>(mapped.size());
     for (OutboundMessage m : mapped) {
@@ -127,15 +155,26 @@ final class ServiceBusFanOut implements AutoCloseable {
   Map<RegionId, CompletableFuture<Void>> cancel(ScheduledMessage message) {
     Map<RegionId, CompletableFuture<Void>> perRegion = new LinkedHashMap<>();
     for (RegionId r : message.regions()) {
-      perRegion.put(r, message.sequenceNumber(r).thenCompose(seq -> sink(r).cancel(seq)));
+      perRegion.put(r, message.sequenceNumber(r)
+          .thenCompose(seq -> sink(r).cancel(seq, message.id())));
     }
     return perRegion;
   }
 
   Map<RegionId, CompletableFuture<Void>> cancel(Map<RegionId, Long> sequenceNumbers) {
+    return cancel(null, sequenceNumbers);
+  }
+
+  /** @param id the copies' {@code MessageId} (the Tandem id): other copies of it are cancelled too */
+  Map<RegionId, CompletableFuture<Void>> cancel(String id, Map<RegionId, Long> sequenceNumbers) {
     Map<RegionId, CompletableFuture<Void>> perRegion = new LinkedHashMap<>();
-    sequenceNumbers.forEach((r, seq) -> perRegion.put(r, sink(r).cancel(seq)));
+    sequenceNumbers.forEach((r, seq) -> perRegion.put(r, sink(r).cancel(seq, id)));
     return perRegion;
+  }
+
+  /** Where {@code region}'s cancellations find every scheduled copy of a {@code MessageId}. */
+  void scheduledCopies(RegionId region, ScheduledCopies lookup) {
+    sink(region).scheduledCopies(lookup);
   }
 
   private ServiceBusRegionalSink sink(RegionId region) {

@@ -1,9 +1,12 @@
 package dev.tandem.azure.servicebus;
 
+import com.azure.core.amqp.exception.AmqpErrorCondition;
+import com.azure.core.amqp.exception.AmqpException;
 import com.azure.messaging.servicebus.ServiceBusException;
 import com.azure.messaging.servicebus.ServiceBusFailureReason;
 import com.azure.messaging.servicebus.ServiceBusMessage;
 import com.azure.messaging.servicebus.ServiceBusMessageBatch;
+import com.azure.messaging.servicebus.models.CreateMessageBatchOptions;
 import dev.tandem.core.RegionId;
 import dev.tandem.publisher.MessageRejectedException;
 import dev.tandem.publisher.OutboundMessage;
@@ -13,11 +16,14 @@ import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.BlockingDeque;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingDeque;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The {@link RegionalSink} of one Service Bus namespace. One worker thread per region takes copies in
@@ -27,15 +33,60 @@ import java.util.concurrent.LinkedBlockingDeque;
  * region receives the copies in publish order. Scheduled copies and cancellations of scheduled copies
  * go through the same queue, so a cancellation follows the copy it cancels.
  *
- * <p>A send completes when the SDK's send call returned (the namespace acknowledged it). A copy that
- * alone exceeds an empty batch, or that the namespace refuses as too large, fails with {@link
- * MessageRejectedException} (replaying cannot cure it); any other error is the region's, and the
- * publisher spools the copy.
+ * <p>What a batch holds is what the service accepts as one batch: at most {@link
+ * #SERVICE_MAX_BATCH_BYTES} (a larger message, possible on Premium with large messages, goes alone,
+ * which the SDK sends as a plain message), and one message per batch on an entity that refuses
+ * batches of distinct messages (partitioning with duplicate detection: set by the sender's {@code
+ * sendSingly}, or learned from the service's first such refusal). A batch the service refuses as a
+ * batch is sent again one message at a time, in order, so only a message refused on its own fails.
+ *
+ * <p>A send completes when the SDK's send call returned (the namespace acknowledged it). A copy the
+ * SDK cannot encode, that exceeds the namespace's maximum message size, or that the namespace refuses
+ * for its content ({@code amqp:not-allowed} or an argument error whose text is a known refusal of the
+ * message, e.g. no session id for a session-enabled entity) fails with {@link
+ * MessageRejectedException}: replaying cannot cure it, and it must never be spooled at the head of the
+ * region's queue. A rejection is final: on replay the copy is deleted from the spool, and {@code
+ * RegionListener.onCopyRejected} is the only way to keep it. Any other error (unreachable, busy,
+ * timeout, authorization, entity missing, disabled, being deleted or of a tier without the feature,
+ * quota, an unrecognised not-allowed) is the region's, and the publisher spools the copy.
+ *
+ * <p>Metrics (tag {@code region}): {@code tandem.servicebus.batches} with {@code outcome} = {@code
+ * sent}, {@code refused} (a batch the service refused as a batch, then sent one by one), {@code
+ * single} (a message sent alone after a refusal or for its size); {@code tandem.servicebus.rejected}
+ * (copies rejected for their content, each also logged at WARN with the reason).
  *
  * <p>{@link #close()} stops the worker and fails what is still queued (the publisher has spooled or
  * settled it by then); it does not close the SDK client, which belongs to the Tandem sender.
  */
 final class ServiceBusRegionalSink implements RegionalSink {
+
+  private static final Logger LOG = LoggerFactory.getLogger(ServiceBusRegionalSink.class);
+
+  /**
+   * The most bytes the service accepts in a batch of two or more, whatever the entity's maximum
+   * message size (1 MB on Premium even with large messages, which raise only the single message's).
+   */
+  static final int SERVICE_MAX_BATCH_BYTES = 1024 * 1024;
+
+  /**
+   * Conditions with which the service may refuse a message for what it holds. Each is broader than
+   * that ({@code amqp:not-allowed} is the service's whole InvalidOperationException bucket: an entity
+   * being deleted or in a transitional state, a Basic-tier entity asked for sessions or scheduling;
+   * argument errors also come on link attach), so a refusal is the message's only when its text is one
+   * of {@link #MESSAGE_REFUSAL_TEXTS}; see {@link #refusedForContent}.
+   */
+  private static final EnumSet<AmqpErrorCondition> CONTENT_REFUSALS = EnumSet.of(
+      AmqpErrorCondition.NOT_ALLOWED, AmqpErrorCondition.ARGUMENT_ERROR,
+      AmqpErrorCondition.ARGUMENT_OUT_OF_RANGE_ERROR);
+
+  /**
+   * Texts of the service's refusals known to be about the message itself (see the notes of issue 15):
+   * no session id for a session-enabled entity, a batch of distinct messages on a partitioned entity
+   * with duplicate detection, a message or batch over a size limit. Matched case-insensitively.
+   */
+  private static final List<String> MESSAGE_REFUSAL_TEXTS = List.of(
+      "sessionid was not set", "batching brokered messages", "exceeds the limit",
+      "maximum message size", "message size", "batch message with no data");
 
   private final RegionId region;
   private final NamespaceSender sender;
@@ -47,11 +98,35 @@ final class ServiceBusRegionalSink implements RegionalSink {
   private final Counter scheduled;
   private final Counter cancelled;
   private final Counter cancelFailed;
+  private final Counter unknownCopies;
+  /** MessageIds whose schedule failed in a way that may have scheduled it all the same. */
+  private final java.util.Set<String> ambiguousSchedules =
+      java.util.concurrent.ConcurrentHashMap.newKeySet();
+  private volatile ScheduledCopies lookup;
+  private final Counter refusedBatches;
+  private final Counter singles;
+  private final Counter rejectedContent;
+  /** The link's maximum message size, learned from the first batch (0 = not yet). */
+  private volatile int linkMaxBytes;
+  /** One message per batch: set by the option, or learned from the service's refusal of a batch. */
+  private volatile boolean singly;
   private volatile CompletableFuture<?> last = CompletableFuture.completedFuture(null);
   private volatile boolean closed;
+  /** How long close() waits for the worker (package-private: tests shorten it). */
+  volatile long closeWaitMillis = 10_000;
 
   ServiceBusRegionalSink(RegionId region, NamespaceSender sender, int maxBatchMessages,
       MeterRegistry registry) {
+    this(region, sender, maxBatchMessages, false, registry);
+  }
+
+  /**
+   * @param sendSingly one message per batch from the start (a partitioned entity with duplicate
+   *     detection refuses every batch of messages with distinct ids, and Tandem's ids are distinct)
+   */
+  ServiceBusRegionalSink(RegionId region, NamespaceSender sender, int maxBatchMessages,
+      boolean sendSingly, MeterRegistry registry) {
+    this.singly = sendSingly;
     this.region = Objects.requireNonNull(region, "region");
     this.sender = Objects.requireNonNull(sender, "sender");
     this.maxBatchMessages = maxBatchMessages;
@@ -59,6 +134,10 @@ final class ServiceBusRegionalSink implements RegionalSink {
     this.scheduled = counter(registry, "tandem.servicebus.scheduled", "scheduled");
     this.cancelled = counter(registry, "tandem.servicebus.cancelled", "cancelled");
     this.cancelFailed = counter(registry, "tandem.servicebus.cancelled", "failed");
+    this.unknownCopies = counter(registry, "tandem.servicebus.cancelled", "unknown-copy");
+    this.refusedBatches = counter(registry, "tandem.servicebus.batches", "refused");
+    this.singles = counter(registry, "tandem.servicebus.batches", "single");
+    this.rejectedContent = counter(registry, "tandem.servicebus.rejected", "content");
     this.worker = new Thread(this::run, "tandem-servicebus-" + region.name());
     this.worker.setDaemon(true);
     this.worker.start();
@@ -78,6 +157,11 @@ final class ServiceBusRegionalSink implements RegionalSink {
     return sender.entityPath();
   }
 
+  /** The namespace's maximum message size once the first batch told it, else 0. */
+  int maxMessageBytes() {
+    return linkMaxBytes;
+  }
+
   @Override
   public CompletableFuture<SinkAck> send(OutboundMessage message) {
     Send op;
@@ -85,9 +169,9 @@ final class ServiceBusRegionalSink implements RegionalSink {
       op = new Send(message, ServiceBusMessageMapping.toServiceBus(message),
           ServiceBusMessageMapping.scheduleAt(message));
     } catch (IllegalArgumentException e) {
+      // e.g. a spooled property of a type the SDK cannot encode: rejected before it is queued
       return CompletableFuture.failedFuture(
-          new MessageRejectedException(region, "cannot map to a Service Bus message: "
-              + e.getMessage(), e));
+          rejected("cannot map to a Service Bus message: " + e.getMessage(), e));
     }
     enqueue(op);
     return op.result;
@@ -95,9 +179,24 @@ final class ServiceBusRegionalSink implements RegionalSink {
 
   /** Cancels a scheduled copy by its sequence number in this namespace, after every queued copy. */
   CompletableFuture<Void> cancel(long sequenceNumber) {
-    Cancel op = new Cancel(sequenceNumber);
+    return cancel(sequenceNumber, null);
+  }
+
+  /**
+   * Cancels a scheduled copy by its sequence number, and — when {@code messageId} is given and a
+   * {@link #scheduledCopies lookup} is configured — every other scheduled copy of that {@code
+   * MessageId} in the entity (a schedule replayed after a lost answer leaves one the sender never
+   * learned the sequence number of).
+   */
+  CompletableFuture<Void> cancel(long sequenceNumber, String messageId) {
+    Cancel op = new Cancel(sequenceNumber, messageId);
     enqueue(op);
     return op.result;
+  }
+
+  /** Where a cancel finds every scheduled copy of a {@code MessageId}; null: none (the default). */
+  void scheduledCopies(ScheduledCopies lookup) {
+    this.lookup = lookup;
   }
 
   private void enqueue(Operation op) {
@@ -126,10 +225,20 @@ final class ServiceBusRegionalSink implements RegionalSink {
     }
     worker.interrupt();
     try {
-      worker.join(10_000);
+      worker.join(closeWaitMillis);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+    failQueued();
+  }
+
+  /**
+   * Fails what is queued. Called by close() and by the worker when it stops: the worker can outlive
+   * close()'s wait (a blocking send ends only at the SDK's try-timeout) and, when it finishes, puts
+   * back copies that did not fit its batch or cancellations it kept; without this they would never
+   * complete, and flush() would wait for them forever.
+   */
+  private void failQueued() {
     Operation op;
     while ((op = queue.poll()) != null) {
       op.fail(new IllegalStateException("the Service Bus sink of " + region + " closed first"));
@@ -137,6 +246,14 @@ final class ServiceBusRegionalSink implements RegionalSink {
   }
 
   private void run() {
+    try {
+      work();
+    } finally {
+      failQueued();
+    }
+  }
+
+  private void work() {
     while (!closed) {
       Operation first;
       try {
@@ -158,13 +275,60 @@ final class ServiceBusRegionalSink implements RegionalSink {
   }
 
   private void runCancel(Cancel c) {
+    RuntimeException failure = null;
     try {
       sender.cancelScheduledMessage(c.sequenceNumber);
       cancelled.increment();
-      c.result.complete(null);
     } catch (RuntimeException e) {
       cancelFailed.increment();
-      c.result.completeExceptionally(e);
+      failure = e;
+    }
+    if (c.messageId != null) {
+      try {
+        cancelOtherCopies(c);
+      } catch (RuntimeException e) {
+        cancelFailed.increment();
+        if (failure == null) {
+          failure = e;
+        } else {
+          failure.addSuppressed(e);
+        }
+      }
+    }
+    if (failure == null) {
+      c.result.complete(null);
+    } else {
+      c.result.completeExceptionally(failure);
+    }
+  }
+
+  /**
+   * A schedule whose answer was lost (a timeout, a dropped link) may have been scheduled all the
+   * same; the publisher then replays it under the same {@code MessageId} and learns only the
+   * replay's sequence number. With a lookup, every scheduled copy of the id is found and cancelled;
+   * without one, a copy this sink knows may exist is reported (WARN, {@code
+   * tandem.servicebus.cancelled{outcome=unknown-copy}}): it will be enqueued at its time.
+   */
+  private void cancelOtherCopies(Cancel c) {
+    ScheduledCopies copies = lookup;
+    boolean ambiguousHere = ambiguousSchedules.remove(c.messageId);
+    if (copies == null) {
+      if (ambiguousHere) {
+        unknownCopies.increment();
+        LOG.warn("Cancelled {} in {} by sequence number {}, but an earlier schedule of it lost its "
+            + "answer and was replayed: a copy that attempt scheduled may remain and be enqueued at "
+            + "its time (configure the sender's scheduledMessagesPeek(...) to cancel it too)",
+            c.messageId, region, c.sequenceNumber);
+      }
+      return;
+    }
+    for (long other : copies.sequenceNumbers(c.messageId)) {
+      if (other != c.sequenceNumber) {
+        sender.cancelScheduledMessage(other);
+        cancelled.increment();
+        LOG.info("Cancelled another scheduled copy of {} in {} (sequence number {}, left by a "
+            + "schedule whose answer was lost)", c.messageId, region, other);
+      }
     }
   }
 
@@ -174,72 +338,316 @@ final class ServiceBusRegionalSink implements RegionalSink {
       scheduled.increment();
       s.result.complete(ack(s, sequenceNumber));
     } catch (RuntimeException e) {
-      s.result.completeExceptionally(classify(e));
+      RuntimeException failure = classify(e);
+      if (!(failure instanceof MessageRejectedException) && s.serviceBus.getMessageId() != null) {
+        // the service may have scheduled it before the answer was lost: remembered for cancel
+        ambiguousSchedules.add(s.serviceBus.getMessageId());
+      }
+      s.result.completeExceptionally(failure);
+      failQueuedIfRegionFailed(failure);
     }
   }
 
-  /** Sends {@code first} with every plain send queued behind it that fits one batch. */
+  /**
+   * After a failure of the region, every copy still queued behind the failed one fails too: the
+   * publisher spools them behind it, in order, instead of this worker sending them on and letting
+   * them overtake the failed copy when the region answers again at once (a transient error).
+   * Cancellations stay queued (they wait for the sequence number of a copy already scheduled).
+   */
+  private void failQueuedIfRegionFailed(RuntimeException failure) {
+    if (failure == null || failure instanceof MessageRejectedException) {
+      return;
+    }
+    List<Operation> keep = new ArrayList<>();
+    List<Send> failed = new ArrayList<>();
+    synchronized (enqueueLock) {
+      Operation op;
+      while ((op = queue.poll()) != null) {
+        if (op instanceof Send s) {
+          failed.add(s);
+        } else {
+          keep.add(op);
+        }
+      }
+      queue.addAll(keep);
+    }
+    // outside the lock: the publisher's callbacks may take its own ordering lock
+    failed.forEach(s -> s.result.completeExceptionally(failure));
+  }
+
+  /**
+   * Sends {@code first} with every plain send queued behind it that fits one batch (one message per
+   * batch once the entity is known to refuse batches).
+   */
   private void runBatch(Send first) {
     List<Send> group = new ArrayList<>();
     group.add(first);
-    while (group.size() < maxBatchMessages
-        && queue.peek() instanceof Send next && next.scheduleAt == null) {
+    int most = singly ? 1 : maxBatchMessages;
+    while (group.size() < most && queue.peek() instanceof Send next && next.scheduleAt == null) {
       group.add((Send) queue.poll());
     }
     ServiceBusMessageBatch batch;
     try {
-      batch = sender.createMessageBatch();
+      batch = newBatch();
     } catch (RuntimeException e) {
       group.forEach(s -> s.result.completeExceptionally(e));
+      failQueuedIfRegionFailed(e);
       return;
     }
     List<Send> inBatch = new ArrayList<>();
     int i = 0;
-    try {
-      for (; i < group.size(); i++) {
-        if (!batch.tryAddMessage(group.get(i).serviceBus)) {
+    for (; i < group.size(); i++) {
+      Send s = group.get(i);
+      boolean added;
+      try {
+        added = batch.tryAddMessage(s.serviceBus);
+      } catch (RuntimeException e) {
+        if (!tooLarge(e)) {
+          // The SDK could not encode it (e.g. "No encoding is known for ..."): no region can take it.
+          s.result.completeExceptionally(rejected("the Service Bus SDK cannot encode message "
+              + s.message.id() + ": " + e, e));
+          continue;
+        }
+        if (!inBatch.isEmpty()) {
+          break; // send what the batch holds; s starts the next one
+        }
+        added = false;
+      }
+      if (!added) {
+        if (!inBatch.isEmpty()) {
           break;
         }
-        inBatch.add(group.get(i));
+        RuntimeException regionFailure = sendAlone(s, batch.getMaxSizeInBytes());
+        if (regionFailure != null) {
+          // the copies behind it must not overtake it: they fail too and are spooled after it
+          for (int j = i + 1; j < group.size(); j++) {
+            group.get(j).result.completeExceptionally(regionFailure);
+          }
+          failQueuedIfRegionFailed(regionFailure);
+          return;
+        }
+        continue;
       }
-    } catch (RuntimeException e) { // the SDK throws when one message alone overflows its buffer
-      group.get(i).result.completeExceptionally(classify(e));
-      i++;
-    }
-    if (inBatch.isEmpty() && i == 0) {
-      group.get(0).result.completeExceptionally(new MessageRejectedException(region,
-          "message " + group.get(0).message.id() + " of " + group.get(0).message.valueSize()
-              + " bytes does not fit an empty batch (" + batch.getMaxSizeInBytes() + " bytes)", null));
-      i = 1;
+      inBatch.add(s);
     }
     // What did not fit goes back to the head of the queue, in order, for the next batch.
     for (int j = group.size() - 1; j >= i; j--) {
       queue.addFirst(group.get(j));
     }
-    if (inBatch.isEmpty()) {
-      return;
+    if (!inBatch.isEmpty()) {
+      send(batch, inBatch);
     }
+  }
+
+  /**
+   * A new batch no larger than what the service accepts as a batch: the link's maximum message size
+   * (what the SDK's {@code createMessageBatch()} uses) can be up to 100 MB on Premium with large
+   * messages, but the service refuses any batch of two or more above 1 MB whatever that setting.
+   */
+  private ServiceBusMessageBatch newBatch() {
+    int link = linkMaxBytes;
+    if (link == 0) {
+      ServiceBusMessageBatch b = sender.createMessageBatch();
+      link = b.getMaxSizeInBytes();
+      linkMaxBytes = link;
+      if (link <= SERVICE_MAX_BATCH_BYTES) {
+        return b;
+      }
+    }
+    if (link <= SERVICE_MAX_BATCH_BYTES) {
+      return sender.createMessageBatch();
+    }
+    return sender.createMessageBatch(
+        new CreateMessageBatchOptions().setMaximumSizeInBytes(SERVICE_MAX_BATCH_BYTES));
+  }
+
+  /**
+   * {@code s} does not fit an empty batch of {@code batchMax} bytes: when the link takes larger
+   * messages (Premium large messages), it goes alone (the SDK sends a batch of one as a plain
+   * message, not subject to the batch limit); otherwise it is too large for the namespace.
+   *
+   * @return the region's failure if sending it failed for the region, else null
+   */
+  private RuntimeException sendAlone(Send s, int batchMax) {
+    int link = linkMaxBytes;
+    if (link > batchMax) {
+      return sendEachAlone(List.of(s));
+    }
+    s.result.completeExceptionally(rejected("message " + s.message.id() + " of "
+        + s.message.valueSize() + " body bytes exceeds the namespace's maximum message size ("
+        + batchMax + " bytes encoded)", null));
+    return null;
+  }
+
+  /** Sends a filled batch; a batch the service refuses as a batch is split and sent one by one. */
+  private void send(ServiceBusMessageBatch batch, List<Send> sends) {
     try {
       sender.sendMessages(batch);
       batches.increment();
-      inBatch.forEach(s -> s.result.complete(ack(s, -1)));
+      sends.forEach(s -> s.result.complete(ack(s, -1)));
     } catch (RuntimeException e) {
+      if (sends.size() > 1 && refusedAsBatch(e)) {
+        refusedBatches.increment();
+        if (refusesBatching(e) && !singly) {
+          singly = true;
+          LOG.warn("{} refuses batches of distinct messages (partitioning with duplicate detection); "
+              + "sending one message at a time from now on (set sendSingly(true) to start so): {}",
+              this, e.getMessage());
+        } else {
+          LOG.warn("{} refused a batch of {} messages; sending them one by one: {}", this,
+              sends.size(), e.getMessage());
+        }
+        failQueuedIfRegionFailed(sendEachAlone(sends));
+        return;
+      }
       RuntimeException failure = classify(e);
-      inBatch.forEach(s -> s.result.completeExceptionally(failure));
+      sends.forEach(s -> s.result.completeExceptionally(failure));
+      failQueuedIfRegionFailed(failure);
     }
+  }
+
+  /**
+   * Sends each copy as a batch of one, in order. A copy refused for its content is rejected and the
+   * next one goes; a region failure fails this copy and every later one (they are spooled, in order).
+   *
+   * @return the region's failure, or null if every copy was sent or rejected
+   */
+  private RuntimeException sendEachAlone(List<Send> sends) {
+    for (int k = 0; k < sends.size(); k++) {
+      Send s = sends.get(k);
+      RuntimeException failure;
+      ServiceBusMessageBatch one;
+      try {
+        // outside classify, as newBatch: a batch (link) that cannot be created is the region's
+        one = sender.createMessageBatch();
+      } catch (RuntimeException e) {
+        for (int j = k; j < sends.size(); j++) {
+          sends.get(j).result.completeExceptionally(e);
+        }
+        return e;
+      }
+      try {
+        // a new SDK message: encoding an earlier batch rewrote this one's properties in place
+        ServiceBusMessage fresh = ServiceBusMessageMapping.toServiceBus(s.message);
+        if (!one.tryAddMessage(fresh)) {
+          throw rejected("message " + s.message.id() + " does not fit an empty batch ("
+              + one.getMaxSizeInBytes() + " bytes)", null);
+        }
+        sender.sendMessages(one);
+        singles.increment();
+        s.result.complete(ack(s, -1));
+        continue;
+      } catch (MessageRejectedException e) {
+        failure = e;
+      } catch (RuntimeException e) {
+        failure = classify(e);
+      }
+      s.result.completeExceptionally(failure);
+      if (!(failure instanceof MessageRejectedException)) {
+        for (int j = k + 1; j < sends.size(); j++) {
+          sends.get(j).result.completeExceptionally(failure);
+        }
+        return failure;
+      }
+    }
+    return null;
   }
 
   private SinkAck ack(Send s, long position) {
     return new SinkAck(region, s.message.destination(), s.message.shard(), position, -1);
   }
 
-  /** Too large is the message's fault (not worth replaying); anything else is the region's. */
+  private MessageRejectedException rejected(String reason, Throwable cause) {
+    rejectedContent.increment();
+    LOG.warn("{} rejected a message for its content: {}", this, reason);
+    return new MessageRejectedException(region, reason, cause);
+  }
+
+  private static boolean tooLarge(Throwable e) {
+    return e instanceof ServiceBusException sbe
+        && ServiceBusFailureReason.MESSAGE_SIZE_EXCEEDED.equals(sbe.getReason());
+  }
+
+  private static AmqpErrorCondition condition(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof AmqpException a) {
+        return a.getErrorCondition();
+      }
+    }
+    return null;
+  }
+
+  /**
+   * The service refused the batch as a whole for what it holds (too large as a batch, mixed ids on a
+   * partitioned entity with duplicate detection, or one message it refuses): sent one by one, the
+   * messages it accepts go and only the refused one is rejected.
+   */
+  private static boolean refusedAsBatch(RuntimeException e) {
+    // broader than refusedForContent on purpose: splitting costs nothing, and a refusal about the
+    // entity fails the first single for the region (the rest are spooled behind it, in order)
+    return tooLarge(e) || CONTENT_REFUSALS.contains(condition(e)) || refusesBatching(e);
+  }
+
+  /**
+   * The service's "Batching brokered messages with distinct SessionId, PartitionKey, or MessageId...",
+   * matched on the text alone: the AMQP condition the Java SDK reports for it is not documented.
+   */
+  private static boolean refusesBatching(RuntimeException e) {
+    String m = e.getMessage();
+    return m != null && m.contains("Batching brokered messages");
+  }
+
+  /**
+   * A refusal of the message for what it holds: one of the conditions the service uses for that, and
+   * a text known to be about the message (see {@link #MESSAGE_REFUSAL_TEXTS}; a PartitionKey that
+   * differs from the SessionId). Anything else with these conditions (the entity's state or tier, a
+   * link that fails to attach) is the region's failure: a rejection is final (the publisher never
+   * spools it; on replay the copy is deleted from the spool, recoverable only through {@code
+   * RegionListener.onCopyRejected}), while a region failure keeps the copy until the region takes it.
+   */
+  private static boolean refusedForContent(RuntimeException e) {
+    if (!(e instanceof ServiceBusException) || !CONTENT_REFUSALS.contains(condition(e))) {
+      return false;
+    }
+    String m = e.getMessage() == null ? "" : e.getMessage().toLowerCase(java.util.Locale.ROOT);
+    return MESSAGE_REFUSAL_TEXTS.stream().anyMatch(m::contains)
+        || (m.contains("partitionkey") && m.contains("sessionid"));
+  }
+
+  /**
+   * The message's own fault, not worth replaying: too large, refused by the service for what it holds
+   * (a known refusal text, see {@link #refusedForContent}: e.g. no session id for a session-enabled
+   * entity), or not encodable by the SDK. Anything else (busy, timeout, connection, authorization,
+   * entity missing, disabled, being deleted or of a tier without the feature, quota, a not-allowed or
+   * argument error not known to be about the message) is the region's.
+   */
   private RuntimeException classify(RuntimeException e) {
-    if (e instanceof ServiceBusException sbe
-        && ServiceBusFailureReason.MESSAGE_SIZE_EXCEEDED.equals(sbe.getReason())) {
-      return new MessageRejectedException(region, "the message is too large: " + e.getMessage(), e);
+    if (tooLarge(e)) {
+      return rejected("the message is too large: " + e.getMessage(), e);
+    }
+    if (refusedForContent(e)) {
+      return rejected("the namespace refused the message: " + e.getMessage(), e);
+    }
+    Throwable encoding = encodingError(e);
+    if (encoding != null) {
+      return rejected("the Service Bus SDK cannot encode the message: " + encoding, e);
     }
     return e;
+  }
+
+  /**
+   * The SDK's local encoding error (IllegalArgumentException "No encoding is known ...",
+   * ClassCastException for a byte[]), thrown as is by {@code tryAddMessage}, or — for a scheduled
+   * message, which the SDK encodes inside its management channel — wrapped by the client's {@code
+   * mapError} as {@code ServiceBusException(cause, SEND)} with reason GENERAL_ERROR; else null.
+   */
+  private static Throwable encodingError(RuntimeException e) {
+    Throwable t = e;
+    while (t instanceof ServiceBusException sbe && t.getCause() != null && t.getCause() != t
+        && ServiceBusFailureReason.GENERAL_ERROR.equals(sbe.getReason())) {
+      t = t.getCause();
+    }
+    return t instanceof IllegalArgumentException || t instanceof ClassCastException ? t : null;
   }
 
   @Override
@@ -271,9 +679,10 @@ final class ServiceBusRegionalSink implements RegionalSink {
     }
   }
 
-  private record Cancel(long sequenceNumber, CompletableFuture<Void> result) implements Operation {
-    Cancel(long sequenceNumber) {
-      this(sequenceNumber, new CompletableFuture<>());
+  private record Cancel(long sequenceNumber, String messageId, CompletableFuture<Void> result)
+      implements Operation {
+    Cancel(long sequenceNumber, String messageId) {
+      this(sequenceNumber, messageId, new CompletableFuture<>());
     }
 
     @Override

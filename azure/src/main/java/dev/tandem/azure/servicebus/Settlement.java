@@ -10,6 +10,9 @@ interface Settlement {
 
   ServiceBusReceivedMessage message();
 
+  /** The entity the message was received from ({@code topic/subscriptions/name} for a subscription). */
+  String entityPath();
+
   void complete();
 
   void abandon();
@@ -21,6 +24,11 @@ interface Settlement {
       @Override
       public ServiceBusReceivedMessage message() {
         return context.getMessage();
+      }
+
+      @Override
+      public String entityPath() {
+        return context.getEntityPath();
       }
 
       @Override
@@ -45,6 +53,11 @@ interface Settlement {
       @Override
       public ServiceBusReceivedMessage message() {
         return message;
+      }
+
+      @Override
+      public String entityPath() {
+        return receiver.getEntityPath();
       }
 
       @Override

@@ -3,6 +3,7 @@ package dev.tandem.azure.servicebus;
 import com.azure.messaging.servicebus.ServiceBusMessage;
 import com.azure.messaging.servicebus.ServiceBusMessageBatch;
 import com.azure.messaging.servicebus.ServiceBusSenderClient;
+import com.azure.messaging.servicebus.models.CreateMessageBatchOptions;
 import java.time.OffsetDateTime;
 import java.util.Objects;
 
@@ -28,6 +29,11 @@ final class SyncNamespaceSender implements NamespaceSender {
   @Override
   public ServiceBusMessageBatch createMessageBatch() {
     return client.createMessageBatch();
+  }
+
+  @Override
+  public ServiceBusMessageBatch createMessageBatch(CreateMessageBatchOptions options) {
+    return client.createMessageBatch(options);
   }
 
   @Override

@@ -1,6 +1,7 @@
 package dev.tandem.azure.servicebus;
 
 import com.azure.messaging.servicebus.ServiceBusMessage;
+import com.azure.messaging.servicebus.ServiceBusReceiverClient;
 import com.azure.messaging.servicebus.ServiceBusSenderAsyncClient;
 import dev.tandem.core.RegionId;
 import dev.tandem.publisher.DualPublisher;
@@ -93,7 +94,7 @@ public final class TandemServiceBusAsyncSender implements AutoCloseable {
   /** Cancels by persisted sequence numbers; see {@link #cancelScheduledMessage(ScheduledMessage)}. */
   public Mono<Void> cancelScheduledMessage(String id, Map<RegionId, Long> sequenceNumbers) {
     Objects.requireNonNull(sequenceNumbers, "sequenceNumbers");
-    return Mono.defer(() -> awaitAll(id, fanOut.cancel(sequenceNumbers)));
+    return Mono.defer(() -> awaitAll(id, fanOut.cancel(id, sequenceNumbers)));
   }
 
   private static Mono<Void> awaitAll(String id, Map<RegionId, CompletableFuture<Void>> perRegion) {
@@ -138,14 +139,31 @@ public final class TandemServiceBusAsyncSender implements AutoCloseable {
     public static final Duration DEFAULT_OPERATION_TIMEOUT = Duration.ofSeconds(60);
 
     private final Map<RegionId, ServiceBusSenderAsyncClient> clients = new LinkedHashMap<>();
+    private final Map<RegionId, ServiceBusReceiverClient> peekers = new LinkedHashMap<>();
     private int shardCount;
     private int maxBatchMessages = TandemServiceBusSender.Builder.DEFAULT_MAX_BATCH_MESSAGES;
     private Duration operationTimeout = DEFAULT_OPERATION_TIMEOUT;
     private MeterRegistry registry;
     private Consumer<DualPublisher.Builder> publisherOptions;
     private boolean closeClients = true;
+    private boolean sendSingly;
 
     private Builder() {}
+
+    /**
+     * A receiver of {@code region}'s queue, so that a cancel also finds every other scheduled copy
+     * of the {@code MessageId}; see {@link
+     * TandemServiceBusSender.Builder#scheduledMessagesPeek(RegionId, ServiceBusReceiverClient)}
+     * (a blocking client: the peeks run on the region's sink thread, not on a reactor thread).
+     */
+    public Builder scheduledMessagesPeek(RegionId region, ServiceBusReceiverClient receiver) {
+      Objects.requireNonNull(region, "region");
+      Objects.requireNonNull(receiver, "receiver");
+      if (peekers.putIfAbsent(region, receiver) != null) {
+        throw new IllegalArgumentException("region " + region + " has a peek receiver already");
+      }
+      return this;
+    }
 
     /** Adds a region and its existing sender (every region's sender names the same entity). */
     public Builder region(RegionId region, ServiceBusSenderAsyncClient sender) {
@@ -202,6 +220,18 @@ public final class TandemServiceBusAsyncSender implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Sends one message per batch on the wire. Set it for a partitioned queue or topic with duplicate
+     * detection: the service refuses a batch of messages with distinct SessionId, PartitionKey or
+     * MessageId there, and every Tandem copy has its own MessageId. Without it, the sender learns
+     * this from the service's first such refusal (the refused batch is then sent one by one, counted
+     * in {@code tandem.servicebus.batches} outcome {@code refused}). Default false.
+     */
+    public Builder sendSingly(boolean sendSingly) {
+      this.sendSingly = sendSingly;
+      return this;
+    }
+
     /** Whether {@link #close()} closes the given clients too (default true: the sender owns them). */
     public Builder closeClients(boolean closeClients) {
       this.closeClients = closeClients;
@@ -212,9 +242,17 @@ public final class TandemServiceBusAsyncSender implements AutoCloseable {
     public TandemServiceBusAsyncSender build() {
       Map<RegionId, NamespaceSender> senders = new LinkedHashMap<>();
       clients.forEach((r, c) -> senders.put(r, new AsyncNamespaceSender(c, operationTimeout)));
-      return new TandemServiceBusAsyncSender(ServiceBusFanOut.create(senders, shardCount,
-          maxBatchMessages, registry == null ? new SimpleMeterRegistry() : registry,
-          publisherOptions, closeClients));
+      for (RegionId r : peekers.keySet()) {
+        if (!clients.containsKey(r)) {
+          throw new IllegalStateException("scheduledMessagesPeek(" + r + ", ...) for a region "
+              + "without a region(...) sender");
+        }
+      }
+      ServiceBusFanOut fanOut = ServiceBusFanOut.create(senders, shardCount, maxBatchMessages,
+          sendSingly, registry == null ? new SimpleMeterRegistry() : registry, publisherOptions,
+          closeClients);
+      peekers.forEach((r, receiver) -> fanOut.scheduledCopies(r, ScheduledCopies.peeking(receiver)));
+      return new TandemServiceBusAsyncSender(fanOut);
     }
   }
 }

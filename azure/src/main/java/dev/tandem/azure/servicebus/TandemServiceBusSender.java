@@ -1,6 +1,7 @@
 package dev.tandem.azure.servicebus;
 
 import com.azure.messaging.servicebus.ServiceBusMessage;
+import com.azure.messaging.servicebus.ServiceBusReceiverClient;
 import com.azure.messaging.servicebus.ServiceBusSenderClient;
 import dev.tandem.core.RegionId;
 import dev.tandem.publisher.DualPublisher;
@@ -51,12 +52,18 @@ import java.util.function.Consumer;
  * sent in order, whatever has queued up meanwhile in one batch.
  *
  * <p>Not supported: transactions (no commit is atomic across two namespaces) and message bodies that
- * are not a single binary data section. A message that cannot be carried unchanged (an unsupported
- * application property type, a {@code tandem-*} property, an id over 128 characters) is refused with
- * {@link IllegalArgumentException}, before anything is sent.
+ * are not a single binary data section. A message that cannot be carried unchanged (an application
+ * property type the SDK cannot encode, such as {@code Instant} or {@code byte[]}; a {@code tandem-*}
+ * property; an id over 128 characters; a body over a namespace's maximum message size, once known)
+ * is refused with {@link IllegalArgumentException}, before anything is sent. A copy a namespace
+ * refuses at send for its content (e.g. no session id for a session-enabled entity) fails for that
+ * region with {@link dev.tandem.publisher.MessageRejectedException} and is not spooled; one refused
+ * on replay is moved out of the spool ({@link dev.tandem.publisher.RegionListener#onCopyRejected}).
+ * For a partitioned entity with duplicate detection, set {@link Builder#sendSingly}.
  *
- * <p>Metrics: those of the {@link DualPublisher}, plus {@code tandem.servicebus.batches}, {@code
- * .scheduled} and {@code .cancelled} (tags {@code region}, {@code outcome}). Thread-safe.
+ * <p>Metrics: those of the {@link DualPublisher}, plus {@code tandem.servicebus.batches} ({@code
+ * outcome} = {@code sent}, {@code refused}, {@code single}), {@code .rejected}, {@code .scheduled}
+ * and {@code .cancelled} (tags {@code region}, {@code outcome}). Thread-safe.
  */
 public final class TandemServiceBusSender implements AutoCloseable {
 
@@ -149,7 +156,7 @@ public final class TandemServiceBusSender implements AutoCloseable {
    */
   public void cancelScheduledMessage(String id, Map<RegionId, Long> sequenceNumbers) {
     Objects.requireNonNull(sequenceNumbers, "sequenceNumbers");
-    awaitCancelled(id, fanOut.cancel(sequenceNumbers), sequenceNumbers.keySet());
+    awaitCancelled(id, fanOut.cancel(id, sequenceNumbers), sequenceNumbers.keySet());
   }
 
   private static void awaitCancelled(String id, Map<RegionId, CompletableFuture<Void>> perRegion,
@@ -205,11 +212,13 @@ public final class TandemServiceBusSender implements AutoCloseable {
     public static final int DEFAULT_MAX_BATCH_MESSAGES = 100;
 
     private final Map<RegionId, ServiceBusSenderClient> clients = new LinkedHashMap<>();
+    private final Map<RegionId, ServiceBusReceiverClient> peekers = new LinkedHashMap<>();
     private int shardCount;
     private int maxBatchMessages = DEFAULT_MAX_BATCH_MESSAGES;
     private MeterRegistry registry;
     private Consumer<DualPublisher.Builder> publisherOptions;
     private boolean closeClients = true;
+    private boolean sendSingly;
 
     private Builder() {}
 
@@ -257,6 +266,39 @@ public final class TandemServiceBusSender implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Sends one message per batch on the wire. Set it for a partitioned queue or topic with duplicate
+     * detection: the service refuses a batch of messages with distinct SessionId, PartitionKey or
+     * MessageId there, and every Tandem copy has its own MessageId. Without it, the sender learns
+     * this from the service's first such refusal (the refused batch is then sent one by one, counted
+     * in {@code tandem.servicebus.batches} outcome {@code refused}). Default false.
+     */
+    public Builder sendSingly(boolean sendSingly) {
+      this.sendSingly = sendSingly;
+      return this;
+    }
+
+    /**
+     * A receiver of {@code region}'s queue (PeekLock or any mode: only {@code peekMessages} is
+     * used), so that {@link TandemServiceBusSender#cancelScheduledMessage} also finds and cancels
+     * every other scheduled copy of the message's {@code MessageId}: a schedule whose answer was
+     * lost (a timeout) may have been scheduled all the same and is then replayed from the spool,
+     * and the sender learns only the replay's sequence number. Each cancel then peeks through the
+     * queue. Queues only: a topic has no receiver to peek with (whether its subscriptions list a
+     * scheduled message is not verified), so on a topic such a copy remains and is enqueued at its
+     * time — reported at WARN and in {@code tandem.servicebus.cancelled{outcome=unknown-copy}} when
+     * this sender saw the lost answer (another process cancelling by persisted sequence numbers
+     * cannot know). Optional; the receiver is not closed by the sender.
+     */
+    public Builder scheduledMessagesPeek(RegionId region, ServiceBusReceiverClient receiver) {
+      Objects.requireNonNull(region, "region");
+      Objects.requireNonNull(receiver, "receiver");
+      if (peekers.putIfAbsent(region, receiver) != null) {
+        throw new IllegalArgumentException("region " + region + " has a peek receiver already");
+      }
+      return this;
+    }
+
     /** Whether {@link #close()} closes the given clients too (default true: the sender owns them). */
     public Builder closeClients(boolean closeClients) {
       this.closeClients = closeClients;
@@ -273,9 +315,17 @@ public final class TandemServiceBusSender implements AutoCloseable {
     public TandemServiceBusSender build() {
       Map<RegionId, NamespaceSender> senders = new LinkedHashMap<>();
       clients.forEach((r, c) -> senders.put(r, new SyncNamespaceSender(c)));
-      return new TandemServiceBusSender(ServiceBusFanOut.create(senders, shardCount,
-          maxBatchMessages, registry == null ? new SimpleMeterRegistry() : registry,
-          publisherOptions, closeClients));
+      for (RegionId r : peekers.keySet()) {
+        if (!clients.containsKey(r)) {
+          throw new IllegalStateException("scheduledMessagesPeek(" + r + ", ...) for a region "
+              + "without a region(...) sender");
+        }
+      }
+      ServiceBusFanOut fanOut = ServiceBusFanOut.create(senders, shardCount, maxBatchMessages,
+          sendSingly, registry == null ? new SimpleMeterRegistry() : registry, publisherOptions,
+          closeClients);
+      peekers.forEach((r, receiver) -> fanOut.scheduledCopies(r, ScheduledCopies.peeking(receiver)));
+      return new TandemServiceBusSender(fanOut);
     }
   }
 }

@@ -20,7 +20,6 @@ import dev.tandem.azure.servicebus.ReceivedMessages;
 import dev.tandem.azure.servicebus.RecheckScheduler;
 import dev.tandem.azure.servicebus.TandemServiceBusProcessor;
 import dev.tandem.consumer.MessageHandler;
-import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.consumer.ownership.TakeoverReport;
 import dev.tandem.core.Envelope;
 import dev.tandem.core.EnvelopeCodec;
@@ -304,10 +303,7 @@ class FunctionsServiceBusRecheckTwoRegionsTest {
     List<Long> epochs = new CopyOnWriteArrayList<>();
     MessageHandler handler = ctx -> epochs.add(ctx.epoch());
     TandemServiceBusProcessor wrapper = TandemServiceBusProcessor.builder()
-        .processor(OnceProcessor.builder().store(b.log.replicatedStore())
-            .deadLetterSink(TandemServiceBusProcessor.settlementDeadLetterSink()))
-        .ownership(b.ownership)
-        .shardCount(SHARDS)
+        .region(b.tandem) // processor, fence and epochs, shards from B's region object
         .recheckSender(sender)
         .followerHold(Duration.ofMillis(100))
         .build();
@@ -337,10 +333,7 @@ class FunctionsServiceBusRecheckTwoRegionsTest {
         .thenReturn(42L);
     List<String> ran = new CopyOnWriteArrayList<>();
     TandemServiceBusProcessor wrapper = TandemServiceBusProcessor.builder()
-        .processor(OnceProcessor.builder().store(b.log.replicatedStore())
-            .deadLetterSink(TandemServiceBusProcessor.settlementDeadLetterSink()))
-        .ownership(b.ownership)
-        .shardCount(SHARDS)
+        .region(b.tandem) // processor, fence and epochs, shards from B's region object
         .recheckSender(sender)
         .followerHold(Duration.ofMillis(100))
         .build();

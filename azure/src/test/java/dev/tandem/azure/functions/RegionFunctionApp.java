@@ -5,11 +5,14 @@ import static org.mockito.Mockito.mock;
 import static org.mockito.Mockito.when;
 
 import com.azure.messaging.servicebus.ServiceBusMessage;
+import com.azure.messaging.servicebus.ServiceBusReceiverClient;
 import com.azure.messaging.servicebus.ServiceBusSenderClient;
+import dev.tandem.azure.servicebus.ServiceBusNamespaceProbe;
 import dev.tandem.consumer.DeadLetter;
 import dev.tandem.consumer.MessageHandler;
 import dev.tandem.consumer.Outcome;
-import dev.tandem.consumer.OnceProcessor;
+import dev.tandem.consumer.TandemRegion;
+import dev.tandem.consumer.TandemRegionConfig;
 import dev.tandem.consumer.ownership.OwnershipPolicy;
 import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.core.RegionId;
@@ -20,6 +23,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.OffsetDateTime;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -33,8 +37,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * One region's function app for the tests: a real RocksDB store replicated over both regions' real
- * Kafka clusters, AUTOMATIC shard ownership, {@link TandemFunctions} built with it, a trigger (a
+ * One region's function app for the tests: a {@link TandemRegion} (a real RocksDB store replicated
+ * over both regions' real Kafka clusters, AUTOMATIC shard ownership), {@link TandemFunctions} built
+ * from it, a trigger (a
  * delivery queue and one invocation thread; a {@link TandemFunctions.RetryLaterException} makes the
  * trigger deliver the message again after a short delay, as a Service Bus or Kafka trigger retries),
  * and a timer standing in for the {@code tandem-heartbeat} timer function.
@@ -74,6 +79,9 @@ final class RegionFunctionApp implements AutoCloseable {
 
   final RegionId region;
   final SimpleMeterRegistry meters = new SimpleMeterRegistry();
+  /** The region object everything below is made from. */
+  final TandemRegion tandem;
+  /** The region's replicated store. */
   final IdempotencyStore store;
   final KafkaReplicationLog log;
   final ShardOwnership ownership;
@@ -91,6 +99,14 @@ final class RegionFunctionApp implements AutoCloseable {
   /** Recheck copies scheduled to this region's queue (Service Bus trigger only). */
   final List<Scheduled> scheduled = new CopyOnWriteArrayList<>();
   final ServiceBusSenderClient recheckSender;
+  /**
+   * This region's Service Bus namespace is unreachable (its Kafka clusters still answer): the
+   * receiver's peek (the heartbeat's namespace probe) gets no answer, as the SDK's request waits for
+   * one; the recheck sender's open link still builds batches without a request; the test stops
+   * delivering to this region.
+   */
+  final java.util.concurrent.atomic.AtomicBoolean namespaceDown =
+      new java.util.concurrent.atomic.AtomicBoolean();
 
   private final LinkedBlockingQueue<Delivery> queue = new LinkedBlockingQueue<>();
   private final ScheduledExecutorService timer;
@@ -112,48 +128,50 @@ final class RegionFunctionApp implements AutoCloseable {
     this.region = region;
     this.tickEvery = tickEvery;
     this.handler = handler;
-    String instance = "fn-" + region.name();
-    store = IdempotencyStore.builder().region(region).instance(instance)
-        .directory(dir.resolve(instance + "-store")).meterRegistry(meters).build();
-    log = KafkaReplicationLog.builder().store(store)
-        .region(A, bootstrapA)
-        .region(B, bootstrapB)
-        .spoolDirectory(dir.resolve(instance + "-spool"))
-        .publishTimeout(Duration.ofSeconds(3))
+    // the region: store, changelogs of both regions, replicated view, AUTOMATIC ownership (its
+    // revalidateAfter = L), one heartbeat interval = the timer's period, the test's meters
+    tandem = TandemRegion.builder()
+        .regions(regions(bootstrapA, bootstrapB))
+        .localRegion(region.name())
+        .instance("fn-" + region.name())
+        .stateDir(dir.resolve("fn-" + region.name()))
         .shards(shards)
-        .topicPrefix(prefix)
-        .catchUpApiTimeout(Duration.ofSeconds(2))
-        .materializeAllShards()
-        .meterRegistry(meters)
-        .build();
-    ownership = ShardOwnership.builder().region(region).regions(List.of(A, B))
-        .store(log.replicatedStore()).replicationLog(log)
+        .config(TandemRegionConfig.CHANGELOG_PREFIX_CONFIG, prefix)
+        .config(TandemRegionConfig.CHANGELOG_PUBLISH_TIMEOUT_MS_CONFIG, 3_000)
+        .config(TandemRegionConfig.CATCH_UP_TIMEOUT_MS_CONFIG, 5_000)
         .policy(OwnershipPolicy.automatic(leaseTimeout, margin, stuckAfter))
-        .catchUpTimeout(Duration.ofSeconds(5))
-        .revalidateAfter(leaseTimeout)
+        .heartbeatInterval(tickEvery)
+        .replicationLogOptions(lb -> lb.catchUpApiTimeout(Duration.ofSeconds(2)))
         .meterRegistry(meters)
         .build();
+    store = tandem.store();
+    log = tandem.replicationLog();
+    ownership = tandem.ownership();
     retries = Executors.newSingleThreadScheduledExecutor(daemon(region.name() + "-retries"));
     recheckSender = recheckDelay == null ? null : broker();
     TandemFunctions.Builder fb = TandemFunctions.builder()
-        .processor(OnceProcessor.builder().store(log.replicatedStore())
-            .deadLetterSink(letter -> {
-              deadLetters.add(letter);
-              return CompletableFuture.completedFuture(null);
-            })
-            .meterRegistry(meters))
-        .shardCount(shards)
-        .ownership(ownership, log)
+        .region(tandem, letter -> {
+          deadLetters.add(letter);
+          return CompletableFuture.completedFuture(null);
+        })
         .followerHold(Duration.ofMillis(300))
-        .probeTimeout(Duration.ofSeconds(3))
-        .meterRegistry(meters);
+        .probeTimeout(Duration.ofSeconds(3));
     if (recheckDelay != null) {
-      fb.recheckSender(recheckSender).recheckDelay(recheckDelay);
+      // the trigger's entity as a receiver sees it: the namespace probe is its peek (a round trip)
+      fb.recheckSender(recheckSender).recheckDelay(recheckDelay)
+          .triggerProbe(ServiceBusNamespaceProbe.of(receiver()));
     }
     functions = fb.build();
     timer = Executors.newSingleThreadScheduledExecutor(daemon(region.name() + "-timer"));
     invoker = new Thread(this::invokeLoop, region.name() + "-invoker");
     invoker.setDaemon(true);
+  }
+
+  private static Map<String, String> regions(String bootstrapA, String bootstrapB) {
+    Map<String, String> m = new LinkedHashMap<>();
+    m.put(A.name(), bootstrapA);
+    m.put(B.name(), bootstrapB);
+    return m;
   }
 
   private static java.util.concurrent.ThreadFactory daemon(String name) {
@@ -171,6 +189,10 @@ final class RegionFunctionApp implements AutoCloseable {
    */
   private ServiceBusSenderClient broker() {
     ServiceBusSenderClient sender = mock(ServiceBusSenderClient.class);
+    when(sender.getFullyQualifiedNamespace()).thenReturn(region.name() + ".servicebus.windows.net");
+    when(sender.getEntityPath()).thenReturn("orders");
+    // the SDK builds a batch from the open send link's cached size: no request, namespace up or not
+    when(sender.createMessageBatch()).thenReturn(null);
     AtomicLong sequence = new AtomicLong(1000);
     when(sender.scheduleMessage(any(ServiceBusMessage.class), any(OffsetDateTime.class)))
         .thenAnswer(inv -> {
@@ -188,6 +210,28 @@ final class RegionFunctionApp implements AutoCloseable {
           return seq;
         });
     return sender;
+  }
+
+  /** A receiver of the region's entity: {@code peekMessage()} gets no answer while it is down. */
+  private ServiceBusReceiverClient receiver() {
+    ServiceBusReceiverClient receiver = mock(ServiceBusReceiverClient.class);
+    when(receiver.getFullyQualifiedNamespace()).thenReturn(region.name() + ".servicebus.windows.net");
+    when(receiver.getEntityPath()).thenReturn("orders");
+    when(receiver.peekMessage()).thenAnswer(inv -> {
+      long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos(); // SDK's tryTimeout
+      while (namespaceDown.get()) { // the request is sent; the SDK waits for its answer
+        if (System.nanoTime() - deadline >= 0) {
+          throw new com.azure.messaging.servicebus.ServiceBusException(
+              new com.azure.core.amqp.exception.AmqpException(true,
+                  com.azure.core.amqp.exception.AmqpErrorCondition.TIMEOUT_ERROR,
+                  "peek timed out", null),
+              com.azure.messaging.servicebus.ServiceBusErrorSource.MANAGEMENT);
+        }
+        java.util.concurrent.locks.LockSupport.parkNanos(10_000_000L);
+      }
+      return null;
+    });
+    return receiver;
   }
 
   RegionFunctionApp start() {
@@ -273,7 +317,6 @@ final class RegionFunctionApp implements AutoCloseable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
-    log.close();
-    store.close();
+    tandem.close();
   }
 }

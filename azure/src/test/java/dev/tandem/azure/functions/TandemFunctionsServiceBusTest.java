@@ -221,4 +221,88 @@ class TandemFunctionsServiceBusTest {
             .heldExpiry(Duration.ofMinutes(5)).build());
     assertTrue(thrown.getMessage().contains("heldExpiry"), thrown.getMessage());
   }
+
+  TandemFunctions followerWithSink(dev.tandem.consumer.DeadLetterSink sink, boolean[] owner) {
+    return TandemFunctions.builder()
+        .processor(OnceProcessor.builder().store(store).deadLetterSink(sink)
+            .fence((shard, epoch) -> owner[0]))
+        .shardCount(SHARDS).followerHold(Duration.ofMillis(20)).meterRegistry(meters)
+        .recheckSender(sender).recheckDelay(Duration.ofSeconds(4)).maxRechecks(2).build();
+  }
+
+  @Test
+  void aCopyPastTheRoundBoundGoesToTheDeadLetterSinkWithItsRecordUntouched() {
+    java.util.List<dev.tandem.consumer.DeadLetter> letters =
+        new java.util.concurrent.CopyOnWriteArrayList<>();
+    boolean[] owner = {false};
+    TandemFunctions fn = followerWithSink(letter -> {
+      letters.add(letter);
+      return CompletableFuture.completedFuture(null);
+    }, owner);
+    Envelope e = envelope(TandemIds.newId(), "order 5");
+    Map<String, Object> props = properties(e);
+    props.put(RecheckScheduler.RECHECK_PROPERTY, 2); // the last round maxRechecks(2) allows
+
+    Outcome outcome = fn.once(ServiceBusTriggerMessage.of("order 5", props, 1),
+        ctx -> runs.incrementAndGet());
+
+    assertInstanceOf(Outcome.DeadLettered.class, outcome);
+    assertEquals(1, letters.size(), "the copy went to the DeadLetterSink");
+    assertEquals(dev.tandem.consumer.DeadLetterReason.RECHECK_LIMIT, letters.get(0).reason());
+    assertEquals(e.id(), letters.get(0).id());
+    verify(sender, never()).scheduleMessage(any(ServiceBusMessage.class),
+        any(OffsetDateTime.class));
+    assertEquals(1.0, rechecks("limit"));
+    // the follower's dead letter did not decide the id: its owner still processes it once
+    owner[0] = true;
+    assertInstanceOf(Outcome.Processed.class, fn.once(ServiceBusTriggerMessage.of("order 5",
+        properties(e), 1), ctx -> runs.incrementAndGet()));
+    assertEquals(1, runs.get());
+  }
+
+  @Test
+  void aCopyPastTheBoundWhoseDeadLetterSinkFailsIsRetriedByTheTrigger() {
+    boolean[] owner = {false};
+    TandemFunctions fn = followerWithSink(
+        letter -> CompletableFuture.failedFuture(new IllegalStateException("sink down")), owner);
+    Map<String, Object> props = properties(envelope(TandemIds.newId(), "order 6"));
+    props.put(RecheckScheduler.RECHECK_PROPERTY, 2);
+
+    assertThrows(TandemFunctions.RetryLaterException.class,
+        () -> fn.once(ServiceBusTriggerMessage.of("order 6", props, 1),
+            ctx -> runs.incrementAndGet()));
+    assertEquals(0, runs.get());
+  }
+
+  @Test
+  void theSettlementDeadLetterSinkIsRefusedForAFunctionsApp() {
+    // Functions cannot settle into the Service Bus dead-letter queue: with the processor wrapper's
+    // no-op sink every dead letter of a function (RECHECK_LIMIT among them) would be lost
+    IllegalStateException thrown = assertThrows(IllegalStateException.class,
+        () -> TandemFunctions.builder()
+            .processor(OnceProcessor.builder().store(store)
+                .deadLetterSink(dev.tandem.azure.servicebus.TandemServiceBusProcessor
+                    .settlementDeadLetterSink()))
+            .shardCount(SHARDS).recheckSender(sender).build());
+    assertTrue(thrown.getMessage().contains("settlementDeadLetterSink"), thrown.getMessage());
+  }
+
+  @Test
+  void zeroOrTooShortRecheckDelaysAreRefusedNamingTheValue() {
+    IllegalArgumentException zero = assertThrows(IllegalArgumentException.class,
+        () -> TandemFunctions.builder().recheckDelay(Duration.ZERO));
+    assertTrue(zero.getMessage().contains("PT0S"), zero.getMessage());
+    IllegalArgumentException zeroInProgress = assertThrows(IllegalArgumentException.class,
+        () -> TandemFunctions.builder().inProgressRecheckDelay(Duration.ZERO));
+    assertTrue(zeroInProgress.getMessage().contains("PT0S"), zeroInProgress.getMessage());
+    IllegalStateException tooShort = assertThrows(IllegalStateException.class,
+        () -> TandemFunctions.builder()
+            .processor(OnceProcessor.builder().store(store)
+                .deadLetterSink(letter -> CompletableFuture.completedFuture(null))
+                .claimLease(Duration.ofSeconds(30)))
+            .shardCount(SHARDS).recheckSender(sender)
+            .inProgressRecheckDelay(Duration.ofSeconds(2)).build());
+    assertTrue(tooShort.getMessage().contains("PT2S") && tooShort.getMessage().contains("PT10S"),
+        tooShort.getMessage());
+  }
 }

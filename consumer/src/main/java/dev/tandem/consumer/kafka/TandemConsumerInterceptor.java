@@ -1,24 +1,34 @@
 package dev.tandem.consumer.kafka;
 
 import dev.tandem.consumer.SharedStores;
+import dev.tandem.consumer.TandemRegion;
+import dev.tandem.consumer.TandemRegionConfig;
 import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemHeaders;
+import dev.tandem.core.TandemIds;
+import dev.tandem.store.ClaimRequest;
+import dev.tandem.store.CompleteRequest;
 import dev.tandem.store.IdRecord;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.RecordKey;
+import dev.tandem.store.replication.KafkaReplicationLog;
+import dev.tandem.store.replication.ReplicatedStore;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Metrics;
-import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
+import java.util.Objects;
+import java.util.function.IntPredicate;
 import org.apache.kafka.clients.consumer.ConsumerInterceptor;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
@@ -26,94 +36,296 @@ import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigException;
 import org.apache.kafka.common.header.Header;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * A Kafka {@link ConsumerInterceptor}, configured only through properties:
+ * A Kafka {@link ConsumerInterceptor} that gives a plain {@code KafkaConsumer} cross-region
+ * de-duplication — detection, not prevention — configured only through properties, with the same
+ * {@code tandem.*} keys as the region entry point ({@link TandemRegionConfig}) plus its own ({@link
+ * TandemInterceptorConfig}); an unknown {@code tandem.*} key, a wrong type or an inconsistent value
+ * fails the consumer's construction, naming the key:
  *
  * <pre>
  * interceptor.classes=dev.tandem.consumer.kafka.TandemConsumerInterceptor
- * tandem.store.directory=/var/lib/app/tandem-store
+ * tandem.guarantee=detect-only
  * tandem.region=westeurope
+ * tandem.regions=westeurope,northeurope
+ * tandem.region.westeurope.bootstrap.servers=kafka-we:9092
+ * tandem.region.northeurope.bootstrap.servers=kafka-ne:9092
+ * tandem.state.dir=/var/lib/app/tandem
+ * tandem.shards=12
  * </pre>
  *
- * <p><b>What it guarantees alone — exactly this:</b> in {@code onConsume} it drops every record whose
- * {@code tandem-id} is already COMPLETED (or DEAD_LETTERED) in the local replica of the store, with a
- * matching payload digest (a copy with another digest is a conflict and is passed on, never silently
- * dropped). Records without a {@code tandem-id} pass through. That is all:
+ * <p>{@code tandem.guarantee=detect-only} is required, by name: without shard ownership nothing
+ * prevents a duplicate across regions (the full guarantee is the region entry point's consumer). It
+ * opens its region's <em>replica</em> as a detect-only {@link TandemRegion} of the same keys: the
+ * RocksDB store in {@code <tandem.state.dir>/store} plus its replication log, which applies the other
+ * region's changelog to it and ships this region's completions to both regions' changelogs ({@link
+ * KafkaReplicationLog}, {@code tandem.changelog.*} keys; {@code tandem.store.shards} must stay {@code
+ * all}: the interceptor never learns its consumer's assignment). A Kafka partition is a shard: the consumed topics must have at most
+ * {@code tandem.shards} partitions (a record of a partition beyond passes unchecked, counted as a read
+ * failure, with a WARN).
+ *
+ * <h2>What it does</h2>
  *
  * <ul>
- *   <li>No cross-region guarantee for fresh messages: if both regions receive a copy before either
- *       completion has replicated, both pass. An interceptor cannot pause partitions, hold records or
- *       run the handler, so it cannot wait for the owner region.
- *   <li>It records nothing: completion is recorded only by {@link TandemKafkaConsumer} (the handler
- *       wrapper, which gives the full guarantee) or by the application calling {@code
- *       IdempotencyStore.complete} on the store of the same directory ({@link SharedStores}).
- *   <li>It reads the local replica; replication into it is the job of the store's replication log.
+ *   <li>{@code onConsume}: drops every record whose {@code tandem-id} is COMPLETED (or DEAD_LETTERED)
+ *       in the replica — completed in <em>either</em> region — with a matching payload digest (a copy
+ *       with another digest is a conflict and passes, counted). Records without a usable {@code
+ *       tandem-id} pass. One store call per poll ({@link IdempotencyStore#terminalRecords}).
+ *   <li>{@code onCommit}: records a completion, in one batch, for every record it passed on whose
+ *       offset is below the offset Kafka committed for its partition — Kafka's own at-least-once
+ *       contract: an offset committed past a record says the application processed it. A record passed
+ *       but never covered by a commit (a rebalance, a crash, a close without commit) records nothing and
+ *       is read again by whoever gets the partition. Passed records wait in a bounded structure ({@code
+ *       tandem.interceptor.max.tracked} records per consumer, least recently fed partition evicted
+ *       first; an eviction is counted as {@code tandem.consumer.interceptor.untracked} and logged:
+ *       expected for a partition lost in a rebalance, whose new owner completes its records).
  * </ul>
  *
- * <p>RocksDB opens a directory once per process, so all interceptor instances of a directory share
- * one store through {@link SharedStores}. Meters go to Micrometer's global registry:
- * {@code tandem.consumer.interceptor.dropped}, {@code tandem.consumer.interceptor.passed},
- * {@code tandem.consumer.interceptor.conflicts} and {@code tandem.consumer.interceptor.invalid}.
+ * <h2>What that guarantees — exactly this, and less than {@link TandemKafkaConsumer}</h2>
  *
- * <p>Cost: one store call per poll ({@link IdempotencyStore#terminalRecords}: the terminal-record
- * cache, then one RocksDB {@code multiGet} for the misses), not one read per record.
+ * <ul>
+ *   <li><b>An id committed in one region is dropped in the other once the completion has replicated</b>
+ *       (and in its own region after a rebalance).
+ *   <li><b>Duplicates only inside the replication lag, each detected and counted.</b> The lag here is
+ *       the time from a region's poll of a copy to its completion reaching the other region's replica:
+ *       the application's commit interval plus the changelog's replication lag (unbounded while the
+ *       regions cannot reach each other). If both regions pass a copy inside it, both process it; both
+ *       then complete it, the record carries completers from two regions, and every replica's {@link
+ *       IdempotencyStore#detectedDuplicates()} (gauge {@code tandem.store.detected.duplicates}) counts
+ *       it once the completions met, with a WARN naming the id. Exclusions below.
+ *   <li><b>No takeover, no bound.</b> There is no shard owner: both regions consume freely, so
+ *       concurrent consumption of the same ids makes as many duplicates as the lag allows, and
+ *       nothing bounds them. An interceptor cannot pause partitions, hold records or run the handler,
+ *       so it cannot wait for an owner region. For prevention (one owner per shard, takeover with a
+ *       reported bound) use {@link TandemKafkaConsumer}.
+ *   <li>A duplicate is detected only if both copies are completed, i.e. committed by the application;
+ *       ids processed and never committed are, as in Kafka, processed again.
+ * </ul>
+ *
+ * <p><b>Not checked or not completed, so a duplicate of it is neither dropped nor detected</b> (each
+ * counted): a record without a usable {@code tandem-id} (absent; empty, over 128 characters or with a
+ * control character: {@code .invalid}); a record of a partition at or beyond {@code tandem.shards}
+ * ({@code .store.failures{operation=read}}); a record evicted from tracking while this consumer still
+ * holds its partition ({@code .untracked}; after a rebalance the partition's new owner completes
+ * it); a record whose completion failed ({@code .store.failures{operation=complete}}) and whose
+ * partition this consumer never commits again (revoked, closed, crashed: the next owner starts past
+ * it); an id whose record expired ({@code tandem.record.ttl.ms}). Passed <em>unchecked</em> but
+ * completed (so a cross-region duplicate is still detected once completed): a poll whose lookup
+ * failed, a record of a shard still restoring ({@code .restoring}). <b>Commit after processing</b>:
+ * an application that commits before it processes (or whose processing fails after the commit)
+ * records a completion for a record it never processed; in Kafka alone that is a loss in one region,
+ * here the id is then dropped in both regions.
+ *
+ * <h2>Store failures</h2>
+ *
+ * Kafka swallows an interceptor's exceptions (it logs them and keeps the records unchanged), so a
+ * failure must not be left to escape. When the replica cannot answer a poll's lookup (closed,
+ * corrupt), the interceptor <b>passes the poll's records</b> (dropping them would lose messages),
+ * counts {@code tandem.consumer.interceptor.store.failures} ({@code operation=read}) and logs a WARN
+ * (at most one per 10 s per consumer, with the count). A shard still restoring is never waited for:
+ * only its records pass unchecked ({@code tandem.consumer.interceptor.restoring}, rate-limited WARN)
+ * and a commit leaves its records tracked until it is restored. A failed completion is counted per
+ * partition ({@code operation=complete}), logged, and retried at the next commit of that partition
+ * while its records stay tracked; other partitions of the commit are completed. Passed records of a
+ * failed lookup are tracked and completed as usual.
+ *
+ * <h2>Sharing</h2>
+ *
+ * RocksDB opens a directory once per process, so every interceptor of a state directory shares one
+ * replica (that region object) through {@link SharedStores#acquireOwned}; the last interceptor's
+ * {@code close} closes it, in the region's order. A consumer whose region keys differ from those that
+ * opened the directory's replica ({@code tandem.shards}, {@code tandem.record.ttl.ms}, ...) is refused,
+ * naming the key (a directory is one replica of one configuration); the interceptor's own keys
+ * ({@link TandemInterceptorConfig}) may differ per consumer. Meters go to Micrometer's global registry, tagged {@code
+ * region}: {@code tandem.consumer.interceptor.dropped}, {@code .passed}, {@code .conflicts}, {@code
+ * .invalid}, {@code .completed}, {@code .untracked}, {@code .restoring} and {@code .store.failures}.
  */
 public final class TandemConsumerInterceptor<K, V> implements ConsumerInterceptor<K, V> {
 
+  private static final Logger LOG = LoggerFactory.getLogger(TandemConsumerInterceptor.class);
+
+  /** The lease of the claim written just before a completion (it only carries the digest). */
+  static final Duration COMPLETION_CLAIM_LEASE = Duration.ofSeconds(30);
+  /** Minimum time between two WARN lines about store failures of one interceptor. */
+  static final long FAILURE_LOG_INTERVAL_NANOS = Duration.ofSeconds(10).toNanos();
+
   private Path directory;
   private IdempotencyStore store;
+  /** Batched reads of restored shards: the replica's ungated local store (else {@code store}). */
+  private IdempotencyStore reader;
+  /** Whether a shard of the replica is restored (its gate answers at once). */
+  private IntPredicate restored;
+  private RegionId region;
+  /** The replica's shard count (0: not checked, for tests that attach a store directly). */
+  private int shards;
+  private boolean warnedShards;
+  private Tracked tracked;
   private Counter dropped;
   private Counter passed;
   private Counter conflicts;
   private Counter invalid;
+  private Counter completed;
+  private Counter untracked;
+  private Counter readFailures;
+  private Counter restoring;
+  private long lastRestoringLog = System.nanoTime() - FAILURE_LOG_INTERVAL_NANOS;
+  private long unloggedRestoring;
+  private Counter completeFailures;
+  private long lastFailureLog = System.nanoTime() - FAILURE_LOG_INTERVAL_NANOS;
+  private long unloggedFailures;
 
   @Override
   public void configure(Map<String, ?> configs) {
-    Object dir = configs.get(TandemConsumerConfig.STORE_DIRECTORY);
-    Object region = configs.get(TandemConsumerConfig.REGION);
-    if (dir == null || region == null) {
-      throw new ConfigException("TandemConsumerInterceptor needs " + TandemConsumerConfig.STORE_DIRECTORY
-          + " and " + TandemConsumerConfig.REGION);
+    // the region entry point's key table plus the interceptor's own keys
+    TandemInterceptorConfig c = new TandemInterceptorConfig(configs);
+    if (!c.detectOnly()) {
+      throw new ConfigException(TandemRegionConfig.GUARANTEE_CONFIG,
+          c.getString(TandemRegionConfig.GUARANTEE_CONFIG), "the interceptor cannot prevent a "
+          + "duplicate across regions (no shard owner: no takeover, no bound), it drops what either "
+          + "region completed and detects and counts the rest; set " + TandemRegionConfig.GUARANTEE_CONFIG
+          + "=" + TandemRegionConfig.GUARANTEE_DETECT_ONLY + " to ask for that by name, or use "
+          + "TandemRegion's consumer for the full guarantee");
     }
-    RegionId regionId = RegionId.of(region.toString());
-    String instance = Optional.ofNullable(configs.get(TandemConsumerConfig.INSTANCE))
-        .or(() -> Optional.ofNullable(configs.get(ConsumerConfig.CLIENT_ID_CONFIG)))
-        .map(Object::toString).filter(s -> !s.isEmpty()).orElseGet(TandemConsumerInterceptor::host);
-    Duration ttl = Optional.ofNullable(configs.get(TandemConsumerConfig.RECORD_TTL))
-        .map(v -> Duration.parse(v.toString())).orElse(Duration.ofDays(7));
-    directory = Path.of(dir.toString());
-    store = SharedStores.acquire(directory, regionId, instance, () -> IdempotencyStore.builder()
-        .region(regionId).instance(instance).directory(directory).ttl(ttl)
-        .meterRegistry(Metrics.globalRegistry).build());
-    dropped = Counter.builder("tandem.consumer.interceptor.dropped").tag("region", regionId.name())
-        .description("records dropped because their id was already terminal")
-        .register(Metrics.globalRegistry);
-    passed = Counter.builder("tandem.consumer.interceptor.passed").tag("region", regionId.name())
-        .description("records passed on to the application").register(Metrics.globalRegistry);
-    conflicts = Counter.builder("tandem.consumer.interceptor.conflicts").tag("region", regionId.name())
+    if (!c.allShards()) {
+      throw new ConfigException(TandemRegionConfig.STORE_SHARDS_CONFIG,
+          c.getString(TandemRegionConfig.STORE_SHARDS_CONFIG), "the interceptor never learns its "
+          + "consumer's assignment: its replica holds every shard (all)");
+    }
+    Path stateDir = Path.of(c.getString(TandemRegionConfig.STATE_DIR_CONFIG));
+    Path dir = stateDir.resolve("store");
+    String instance = c.getString(TandemRegionConfig.INSTANCE_CONFIG);
+    // the replica is a detect-only TandemRegion of the same keys (store, changelog publisher,
+    // replication log, replicated view, wired and closed the region's way), one per state directory
+    // in the process: every interceptor of the directory shares it, the last close closes it
+    // a directory is one replica of one configuration: a second consumer with another shard count,
+    // region list, TTL, ... would read and write a replica that is not what its keys say (a partition
+    // beyond the real shard count fails every lookup and completion), so it is refused, naming the key
+    int[] shardCount = new int[1];
+    IdempotencyStore shared = SharedStores.acquireOwned(dir, c.region(),
+        instance == null ? null : instance.trim(), TandemRegion.class, () -> openRegion(configs),
+        (TandemRegion r) -> {
+          shardCount[0] = r.shardCount();
+          return r.store();
+        },
+        (TandemRegion r) -> {
+          requireSameReplica(r.config(), c);
+          shardCount[0] = r.shardCount();
+        });
+    if (!(shared instanceof ReplicatedStore)) {
+      SharedStores.release(dir);
+      throw new ConfigException(TandemRegionConfig.STATE_DIR_CONFIG, stateDir.toString(),
+          "its store is already open in this process without replication; the interceptor needs "
+          + "its region's replica (store + replication log)");
+    }
+    directory = dir;
+    shards = shardCount[0]; // the shared replica's (equal to this configuration's: checked above)
+    attach(shared, c.region(), c.getInt(TandemInterceptorConfig.MAX_TRACKED_CONFIG),
+        Metrics.globalRegistry);
+  }
+
+  /**
+   * Refuses {@code mine} if a key of the region's table has another value than in the configuration
+   * that opened the shared replica ({@code shared}), naming the first such key.
+   */
+  static void requireSameReplica(TandemRegionConfig shared, TandemRegionConfig mine) {
+    Map<String, ?> theirs = shared.values();
+    Map<String, ?> ours = mine.values();
+    for (String key : new java.util.TreeSet<>(TandemRegionConfig.configDef().names())) {
+      if (!Objects.equals(theirs.get(key), ours.get(key))) {
+        throw new ConfigException(key, ours.get(key), "the replica in "
+            + mine.getString(TandemRegionConfig.STATE_DIR_CONFIG) + " is already open in this process "
+            + "with " + key + "=" + theirs.get(key) + "; every consumer of a state directory shares "
+            + "one replica: give them the same tandem.* keys, or another " 
+            + TandemRegionConfig.STATE_DIR_CONFIG);
+      }
+    }
+  }
+
+  /** Opens the region of the configuration and waits (bounded) for its replica to be restored. */
+  private static TandemRegion openRegion(Map<String, ?> configs) {
+    TandemRegion region = TandemRegion.create(TandemInterceptorConfig.regionKeys(configs));
+    Duration wait = KafkaReplicationLog.Builder.DEFAULT_RESTORE_WAIT;
+    if (!region.replicationLog().awaitRestored(wait)) {
+      LOG.warn("Tandem interceptor: the replica of {} ({}) is not restored after {}; a poll of a "
+          + "shard still restoring waits for it, then passes its records (counted as store "
+          + "failures)", region.config().getString(TandemRegionConfig.STATE_DIR_CONFIG),
+          region.region(), wait);
+    }
+    return region;
+  }
+
+  /** Wires this interceptor to {@code store} (configure's last step; tests call it directly). */
+  void attach(IdempotencyStore store, RegionId region, int maxTracked, MeterRegistry meters) {
+    if (store instanceof ReplicatedStore rs) {
+      attach(rs, rs.unwrap(), rs.replicationLog()::isRestored, region, maxTracked, meters);
+    } else {
+      attach(store, store, shard -> true, region, maxTracked, meters);
+    }
+  }
+
+  /**
+   * As {@link #attach(IdempotencyStore, RegionId, int, MeterRegistry)}, with the replica's ungated
+   * reader and restore state given (tests stand in for a restoring shard with them).
+   */
+  void attach(IdempotencyStore store, IdempotencyStore reader, IntPredicate restored, RegionId region,
+      int maxTracked, MeterRegistry meters) {
+    this.store = Objects.requireNonNull(store, "store");
+    this.reader = Objects.requireNonNull(reader, "reader");
+    this.restored = Objects.requireNonNull(restored, "restored");
+    this.region = region;
+    this.tracked = new Tracked(maxTracked);
+    String r = region.name();
+    dropped = Counter.builder("tandem.consumer.interceptor.dropped").tag("region", r)
+        .description("records dropped because their id was already terminal in the replica")
+        .register(meters);
+    passed = Counter.builder("tandem.consumer.interceptor.passed").tag("region", r)
+        .description("records passed on to the application").register(meters);
+    conflicts = Counter.builder("tandem.consumer.interceptor.conflicts").tag("region", r)
         .description("completed ids seen again with another payload digest (passed on)")
-        .register(Metrics.globalRegistry);
-    invalid = Counter.builder("tandem.consumer.interceptor.invalid").tag("region", regionId.name())
-        .description("records whose tandem-id header is empty or oversized (passed on)")
-        .register(Metrics.globalRegistry);
+        .register(meters);
+    invalid = Counter.builder("tandem.consumer.interceptor.invalid").tag("region", r)
+        .description("records whose tandem-id header the store refuses (empty, oversized, a control "
+            + "character): passed on, never tracked")
+        .register(meters);
+    completed = Counter.builder("tandem.consumer.interceptor.completed").tag("region", r)
+        .description("passed records completed because Kafka committed an offset past them")
+        .register(meters);
+    untracked = Counter.builder("tandem.consumer.interceptor.untracked").tag("region", r)
+        .description("passed records evicted from the bounded tracking before this consumer saw a "
+            + "commit covering them: it records no completion for them (expected for a partition "
+            + "lost in a rebalance, whose new owner completes them; otherwise a missed completion)")
+        .register(meters);
+    readFailures = Counter.builder("tandem.consumer.interceptor.store.failures").tag("region", r)
+        .tag("operation", "read")
+        .description("failed lookups (a poll's, or a record's of a partition beyond tandem.shards): "
+            + "their records were passed on")
+        .register(meters);
+    restoring = Counter.builder("tandem.consumer.interceptor.restoring").tag("region", r)
+        .description("records of a shard whose replica was still restoring: passed on unchecked (they "
+            + "may be duplicates), tracked, completed at a commit once the shard is restored")
+        .register(meters);
+    completeFailures = Counter.builder("tandem.consumer.interceptor.store.failures").tag("region", r)
+        .tag("operation", "complete")
+        .description("completions of a committed partition that failed in the store (one per "
+            + "partition and commit): its records stay tracked and are retried at its next commit")
+        .register(meters);
   }
 
-  private static String host() {
-    try {
-      return InetAddress.getLocalHost().getHostName();
-    } catch (Exception e) {
-      return "unknown-host";
-    }
-  }
-
-  /** The store this interceptor reads (shared per directory). */
+  /** The store this interceptor reads (the shared replica of its directory). */
   IdempotencyStore store() {
     return store;
   }
 
+  /** Passed records still waiting for a commit (for tests). */
+  synchronized int trackedCount() {
+    return tracked.size;
+  }
+
   @Override
-  public ConsumerRecords<K, V> onConsume(ConsumerRecords<K, V> records) {
+  public synchronized ConsumerRecords<K, V> onConsume(ConsumerRecords<K, V> records) {
     // one store lookup per poll: every record's key first, then the cache and one RocksDB multiGet
     // for all of them (store.terminalRecords), then the decision per record in fetch order
     List<TopicPartition> partitions = new ArrayList<>(records.partitions());
@@ -130,7 +342,34 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
         i++;
       }
     }
-    Map<RecordKey, IdRecord> terminal = keys.isEmpty() ? Map.of() : store.terminalRecords(keys);
+    // a shard still restoring has no trustworthy answer yet, and asking its gate would block the
+    // poll (up to the restore wait): its records pass unchecked, counted; the restored shards of the
+    // poll are still read (and their completed ids dropped)
+    Map<Integer, Boolean> restoredShard = new HashMap<>();
+    List<RecordKey> readable = new ArrayList<>(keys.size());
+    int unchecked = 0;
+    for (RecordKey k : keys) {
+      if (restoredShard.computeIfAbsent(k.shard(), restored::test)) {
+        readable.add(k);
+      } else {
+        unchecked++;
+      }
+    }
+    if (unchecked > 0) {
+      restoring.increment(unchecked);
+      restoringPassed(unchecked, restoredShard);
+    }
+    Map<RecordKey, IdRecord> terminal;
+    try {
+      // one batched read: the cache, then one RocksDB multiGet
+      terminal = readable.isEmpty() ? Map.of() : reader.terminalRecords(readable);
+    } catch (RuntimeException e) {
+      // Kafka would swallow it and pass everything without a trace: pass, but count and log
+      readFailures.increment();
+      storeFailure("could not look up " + readable.size() + " ids of a poll; passing the poll's "
+          + records.count() + " records on (they may be duplicates)", e);
+      terminal = Map.of();
+    }
     Map<TopicPartition, List<ConsumerRecord<K, V>>> kept = new HashMap<>();
     i = 0;
     for (TopicPartition tp : partitions) {
@@ -142,6 +381,9 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
         } else {
           passed.increment();
           out.add(r);
+          if (key != null) {
+            track(tp, r, key);
+          }
         }
       }
       if (!out.isEmpty()) {
@@ -152,9 +394,38 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     return new ConsumerRecords<>(kept, records.nextOffsets());
   }
 
+  private void track(TopicPartition tp, ConsumerRecord<K, V> r, RecordKey key) {
+    PayloadDigest digest = null;
+    String hex = header(r, TandemHeaders.DIGEST);
+    if (hex != null) {
+      try {
+        digest = PayloadDigest.fromHex(hex);
+      } catch (IllegalArgumentException e) {
+        digest = null; // a malformed digest: completed without one
+      }
+    }
+    Passed evicted = tracked.add(tp, new Passed(r.offset(), key, digest));
+    if (evicted != null) {
+      untracked.increment();
+      if (untracked.count() == 1 || (long) untracked.count() % 10_000 == 0) {
+        // usually harmless: the least recently fed partition goes first, which after a rebalance is
+        // one this consumer lost, and its new owner completes those records at its own commit; only
+        // if this consumer still holds the partition is the completion missing
+        LOG.warn("Tandem interceptor ({}): {} passed records evicted from tracking (bound {}) before "
+            + "this consumer saw a commit covering them, e.g. {} (partition {}, offset {}); this "
+            + "consumer records no completion for them. Expected after a rebalance (the partition's "
+            + "new owner completes them). If this consumer still holds the partition, a copy the "
+            + "other region processes is not detected: commit more often or raise {}",
+            region, (long) untracked.count(), tracked.max, evicted.key.id(), evicted.key.shard(),
+            evicted.offset, TandemInterceptorConfig.MAX_TRACKED_CONFIG);
+      }
+    }
+  }
+
   /**
    * The store key of a record, or null if it has no usable {@code tandem-id}: a record without one,
-   * or with an empty or oversized one, passes on (counted as {@code invalid} when the header is
+   * or with one the store refuses ({@link TandemIds#validate}: empty, oversized, a control
+   * character), passes on (counted as {@code invalid} when the header is
    * there but unusable): the application decides, nothing is dropped silently.
    */
   private RecordKey keyOf(ConsumerRecord<K, V> r) {
@@ -162,11 +433,27 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     if (id == null) {
       return null;
     }
-    if (id.isEmpty() || id.length() > TandemHeaders.MAX_ID_LENGTH) {
+    try {
+      // the store's own rule (empty, oversized, a control character): an id it would refuse is
+      // never tracked, so it can never fail the completions of a commit
+      TandemIds.validate(id);
+    } catch (IllegalArgumentException e) {
       invalid.increment();
       return null;
     }
-    // an id with control characters is never stored (writes refuse it): the lookup finds nothing
+    if (shards > 0 && r.partition() >= shards) {
+      // partition n is shard n: a partition beyond the replica's shards has no record to read or
+      // write; passed on, counted as a read failure, never tracked
+      readFailures.increment();
+      if (!warnedShards) {
+        warnedShards = true;
+        LOG.warn("Tandem interceptor ({}): {}-{} is beyond {}={} (partition n is shard n): its "
+            + "records pass unchecked and are never completed; give the topic at most {} partitions "
+            + "or raise {}", region, r.topic(), r.partition(), TandemRegionConfig.SHARDS_CONFIG, shards,
+            shards, TandemRegionConfig.SHARDS_CONFIG);
+      }
+      return null;
+    }
     return new RecordKey(r.partition(), id);
   }
 
@@ -194,16 +481,195 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     return h == null || h.value() == null ? null : new String(h.value(), StandardCharsets.UTF_8);
   }
 
+  /**
+   * Kafka committed {@code offsets}: every passed record below its partition's committed offset was
+   * processed (Kafka's at-least-once contract), so its completion is recorded now, partition by
+   * partition, in two write batches each (a claim carrying the payload digest, then the completion).
+   * A partition whose completion fails stays tracked (its next commit retries) and does not hold
+   * back the other partitions of the commit.
+   */
   @Override
-  public void onCommit(Map<TopicPartition, OffsetAndMetadata> offsets) {
-    // completion is recorded by the handler wrapper or the application, never on commit
+  public synchronized void onCommit(Map<TopicPartition, OffsetAndMetadata> offsets) {
+    if (tracked == null) {
+      return;
+    }
+    int failedRecords = 0;
+    int failedPartitions = 0;
+    RuntimeException firstFailure = null;
+    for (Map.Entry<TopicPartition, OffsetAndMetadata> e : offsets.entrySet()) {
+      if (e.getValue() == null) {
+        continue;
+      }
+      if (!restored.test(e.getKey().partition())) {
+        // its gate would block this commit (up to the restore wait), then fail: the records stay
+        // tracked and are completed at a commit of the partition once the shard is restored
+        continue;
+      }
+      long committed = e.getValue().offset();
+      List<Passed> covered = new ArrayList<>();
+      if (!tracked.collectBelow(e.getKey(), committed, covered)) {
+        continue;
+      }
+      try {
+        complete(covered);
+      } catch (RuntimeException ex) {
+        completeFailures.increment();
+        failedRecords += covered.size();
+        failedPartitions++;
+        if (firstFailure == null) {
+          firstFailure = ex;
+        }
+        continue;
+      }
+      tracked.removeBelow(e.getKey(), committed);
+      completed.increment(covered.size());
+    }
+    if (firstFailure != null) {
+      storeFailure("could not record the completion of " + failedRecords + " committed records of "
+          + failedPartitions + " partitions (retried at the next commit of each)", firstFailure);
+    }
+  }
+
+  private void complete(List<Passed> covered) {
+    List<ClaimRequest> claims = new ArrayList<>(covered.size());
+    List<CompleteRequest> completions = new ArrayList<>(covered.size());
+    for (Passed p : covered) {
+      if (p.digest != null) {
+        // the claim only adds the copy's digest to the record (so a later copy with another payload
+        // is a conflict, not a drop); its answer does not matter: the application processed it
+        claims.add(new ClaimRequest(p.key.id(), p.key.shard(), p.digest, 0L, COMPLETION_CLAIM_LEASE));
+      }
+      completions.add(new CompleteRequest(p.key.id(), p.key.shard(), null));
+    }
+    if (!claims.isEmpty()) {
+      store.claimAll(claims);
+    }
+    List<IdRecord> done = store.completeAll(completions);
+    for (IdRecord rec : done) {
+      if (rec.isDetectedDuplicate()) {
+        LOG.warn("Tandem interceptor ({}) detected a cross-region duplicate of {}: completers {}",
+            region, rec.id(), rec.completers());
+      }
+    }
+  }
+
+  private void restoringPassed(int unchecked, Map<Integer, Boolean> shards) {
+    unloggedRestoring += unchecked;
+    long now = System.nanoTime();
+    if (now - lastRestoringLog >= FAILURE_LOG_INTERVAL_NANOS) {
+      List<Integer> waiting = new ArrayList<>();
+      shards.forEach((shard, done) -> {
+        if (!done) {
+          waiting.add(shard);
+        }
+      });
+      LOG.warn("Tandem interceptor ({}, store {}): shards {} are still restoring: {} records passed "
+          + "unchecked since the last report (they may be duplicates; counted in "
+          + "tandem.consumer.interceptor.restoring)", region, directory, waiting, unloggedRestoring);
+      lastRestoringLog = now;
+      unloggedRestoring = 0;
+    }
+  }
+
+  private void storeFailure(String what, RuntimeException e) {
+    unloggedFailures++;
+    long now = System.nanoTime();
+    if (now - lastFailureLog >= FAILURE_LOG_INTERVAL_NANOS) {
+      LOG.warn("Tandem interceptor ({}, store {}): {}: {} ({} store failures since the last report, "
+          + "counted in tandem.consumer.interceptor.store.failures)", region, directory, what, e.toString(),
+          unloggedFailures, e);
+      lastFailureLog = now;
+      unloggedFailures = 0;
+    }
   }
 
   @Override
-  public void close() {
+  public synchronized void close() {
     if (directory != null) {
       SharedStores.release(directory);
       directory = null;
+    }
+  }
+
+  /** A passed record waiting for a commit past it. */
+  private record Passed(long offset, RecordKey key, PayloadDigest digest) {}
+
+  /**
+   * Passed records per partition in offset order, at most {@code max} in all. Bounded: the oldest
+   * record of the least recently fed partition is evicted first (a partition revoked without a
+   * commit stops being fed, so its stale records go first).
+   */
+  static final class Tracked {
+    final int max;
+    int size;
+    /** In order of the last append (re-put on each): the first entry is the least recently fed. */
+    private final LinkedHashMap<TopicPartition, ArrayDeque<Passed>> byPartition = new LinkedHashMap<>();
+
+    Tracked(int max) {
+      if (max <= 0) {
+        throw new IllegalArgumentException("max tracked must be > 0, got " + max);
+      }
+      this.max = max;
+    }
+
+    /** Appends {@code p}; returns the evicted record if the bound was reached, else null. */
+    Passed add(TopicPartition tp, Passed p) {
+      ArrayDeque<Passed> q = byPartition.remove(tp);
+      if (q == null) {
+        q = new ArrayDeque<>();
+      }
+      byPartition.put(tp, q); // now the most recently fed
+      // a record at or below the last tracked offset: the partition was re-read from an earlier
+      // position (a seek, or a rebalance that gave it back): what follows it is read again too
+      while (!q.isEmpty() && q.peekLast().offset >= p.offset) {
+        q.pollLast();
+        size--;
+      }
+      q.addLast(p);
+      size++;
+      Passed evicted = null;
+      if (size > max) {
+        Iterator<Map.Entry<TopicPartition, ArrayDeque<Passed>>> it = byPartition.entrySet().iterator();
+        Map.Entry<TopicPartition, ArrayDeque<Passed>> eldest = it.next();
+        evicted = eldest.getValue().pollFirst();
+        size--;
+        if (eldest.getValue().isEmpty()) {
+          it.remove();
+        }
+      }
+      return evicted;
+    }
+
+    /** Adds to {@code out} the records of {@code tp} below {@code offset}; whether there were any. */
+    boolean collectBelow(TopicPartition tp, long offset, List<Passed> out) {
+      ArrayDeque<Passed> q = byPartition.get(tp);
+      if (q == null) {
+        return false;
+      }
+      boolean any = false;
+      for (Passed p : q) {
+        if (p.offset >= offset) {
+          break;
+        }
+        out.add(p);
+        any = true;
+      }
+      return any;
+    }
+
+    /** Forgets the records of {@code tp} below {@code offset}. */
+    void removeBelow(TopicPartition tp, long offset) {
+      ArrayDeque<Passed> q = byPartition.get(tp);
+      if (q == null) {
+        return;
+      }
+      while (!q.isEmpty() && q.peekFirst().offset < offset) {
+        q.pollFirst();
+        size--;
+      }
+      if (q.isEmpty()) {
+        byPartition.remove(tp);
+      }
     }
   }
 }

@@ -6,6 +6,11 @@ import dev.tandem.consumer.MessageHandler;
 import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.consumer.Outcome;
 import dev.tandem.consumer.ShardFence;
+import dev.tandem.consumer.ownership.BrokerProbe;
+import dev.tandem.consumer.ownership.HandlerActivity;
+import dev.tandem.consumer.ownership.OwnerLiveness;
+import dev.tandem.consumer.ownership.ProbeAbortedException;
+import dev.tandem.consumer.ownership.RenewalOutcome;
 import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.consumer.ownership.TakeoverReport;
 import dev.tandem.core.Envelope;
@@ -125,7 +130,14 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private final Duration revokeFlushWait;
   private final Duration handlerTimeout;
   private final TandemClock clock;
+  /** Busy or stuck: the poll loop's turns and handlers (also the replica's liveness check). */
+  private final HandlerActivity activity;
+  /** The owner-liveness protocol (null without ownership): when this owner may renew. */
   private final OwnerLiveness liveness;
+  /** The liveness probe of this region's Kafka broker (the consumed cluster). */
+  static final String OWN_BROKER_PROBE = "kafka";
+  /** The partitions the own-broker probe asks end offsets of (set by the loop before a round). */
+  private Collection<TopicPartition> probeTargets = List.of();
   private final Counter followerAcks;
   private final Counter renewedInBatch;
   private final Counter renewalsWithheldStuck;
@@ -160,10 +172,6 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private long lastHeartbeatNanos;
   /** When the loop last ran a heartbeat round (whatever its outcome): the renewer stays out then. */
   private volatile long loopRoundNanos;
-  /** Last successful heartbeat or revalidation (monotonic); 0 = never, so a start revalidates. */
-  private volatile long lastValidNanos;
-  private volatile boolean everValid;
-  private boolean fetchedSinceHeartbeat;
   private volatile boolean running;
   /**
    * Shards assigned to this instance whose lease names this region, as the loop last saw them: what
@@ -212,16 +220,19 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     this.revokeFlushWait = b.revokeFlushWait;
     this.handlerTimeout = b.handlerTimeout;
     this.clock = b.clock;
-    // evidence of the own broker older than this does not let the renewer renew: two rounds, at
-    // least the probe's own timeout, and at least revalidateAfter (L by default). A batch's fetch is
-    // the evidence while the batch runs; with a shorter bound a stalled own changelog lane (no acks
-    // of the renewals) or a batch waiting for its claims to become durable read as a lost broker
-    // after 2 s, and the peer took over a live region (the production soak, issue 14). An owner
-    // whose broker is really gone keeps its leases at most this much longer; it runs no handler
-    // meanwhile (its claims cannot become durable)
-    Duration brokerBound = max(max(heartbeatInterval.multipliedBy(2), Duration.ofSeconds(2)),
-        ownership != null ? ownership.revalidateAfter() : Duration.ZERO);
-    this.liveness = new OwnerLiveness(clock, handlerTimeout, brokerBound);
+    this.activity = new HandlerActivity(clock, handlerTimeout);
+    // the one owner-liveness protocol (shared with the function app's heartbeat timer): the own
+    // broker is the one probe here; a fetch that returned records is its evidence, else the loop
+    // asks end offsets (the renewer never asks, it only reads the evidence, within the bound
+    // max(2 x heartbeatInterval, 2 s, revalidateAfter))
+    this.liveness = ownership == null ? null : OwnerLiveness.builder(ownership)
+        .probe(BrokerProbe.of(OWN_BROKER_PROBE, this::ownBrokerAnswers))
+        .probeTimeout(max(Duration.ofSeconds(2), heartbeatInterval))
+        .heartbeatInterval(heartbeatInterval)
+        .activity(activity)
+        .clock(clock)
+        .meterRegistry(b.registry)
+        .build();
     ShardFence fence = ownership != null ? ownership.fence() : ShardFence.OPEN;
     OnceProcessor.Builder pb = OnceProcessor.builder().store(b.store).deadLetterSink(b.deadLetterSink)
         .meterRegistry(b.registry).fence(fence);
@@ -282,11 +293,11 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       throw new IllegalStateException("already started");
     }
     running = true;
-    liveness.loopTurned();
+    activity.loopTurned();
     if (replication != null) {
       // the replica's heartbeats say "this region's consumers run" only while this loop is alive:
       // turning, or running a handler that has not exceeded handlerTimeout
-      replication.addLivenessCheck(() -> running && liveness.alive(clock.nanoTime()));
+      replication.addLivenessCheck(() -> running && activity.alive(clock.nanoTime()));
     }
     if (ownership != null) {
       ScheduledExecutorService s = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -329,7 +340,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   }
 
   private void loopOnce() {
-    liveness.loopTurned();
+    activity.loopTurned();
     ConsumerRecords<byte[], byte[]> records;
     long polledAt = clock.nanoTime();
     try {
@@ -340,9 +351,9 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       log.warn("poll failed; no heartbeat until a fetch succeeds", e);
       return;
     }
-    if (!records.isEmpty()) {
-      fetchedSinceHeartbeat = true;
-      liveness.brokerAnswered(polledAt);
+    if (!records.isEmpty() && liveness != null) {
+      // the own broker answered: the next renewal round needs no probe
+      liveness.evidence(OWN_BROKER_PROBE).answered(polledAt);
     }
     boolean mayOwn = revalidateIfSilent(records.partitions());
     for (TopicPartition tp : records.partitions()) {
@@ -393,7 +404,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     }
     // every shard this instance owns, not only the fetched ones: validity is one clock for all of
     // them, so a shard whose records arrive in the next poll must have been re-read now too
-    return ensureValid(ownedShards(assigned));
+    return liveness.ensureValid(ownedShards(assigned));
   }
 
   private Set<Integer> ownedShards(Collection<TopicPartition> tps) {
@@ -408,20 +419,6 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       }
     }
     return shards;
-  }
-
-  /** Revalidates {@code shards} if this owner has been silent for revalidateAfter (or never spoke). */
-  private boolean ensureValid(Set<Integer> shards) {
-    long now = clock.nanoTime();
-    if (shards.isEmpty() || (everValid && now - lastValidNanos <= ownership.revalidateAfter().toNanos())) {
-      return true;
-    }
-    if (!ownership.revalidate(shards)) {
-      return false;
-    }
-    everValid = true;
-    lastValidNanos = clock.nanoTime();
-    return true;
   }
 
   private boolean owns(int shard) {
@@ -541,11 +538,11 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
           raw.timestamp(), raw.timestampType(), raw.serializedKeySize(), raw.serializedValueSize(),
           key, value, raw.headers(), raw.leaderEpoch());
       // busy, not stuck, while this handler runs within handlerTimeout: the renewer keeps the lease
-      liveness.handlerStarted();
+      activity.handlerStarted();
       try {
         handler.handle(rec, ctx);
       } finally {
-        liveness.handlerEnded();
+        activity.handlerEnded();
       }
       // progress inside a batch, for a follower's NO_PROGRESS check: the next renewal carries it
       positions.put(raw.partition(), raw.offset() + 1);
@@ -759,6 +756,11 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     }
   }
 
+  /**
+   * The loop's renewal round, every heartbeatInterval between batches: {@link OwnerLiveness#renew}
+   * for the assigned shards whose lease names this region (own broker answered since the last
+   * round, revalidation after a silence, then ownerAlive, heartbeats, one failback).
+   */
   private void heartbeatIfDue() {
     if (ownership == null) {
       return;
@@ -768,85 +770,47 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       return;
     }
     loopRoundNanos = now;
-    List<TopicPartition> owned = new ArrayList<>();
     List<TopicPartition> leaseOwned = new ArrayList<>();
+    Set<Integer> shards = new TreeSet<>();
     for (TopicPartition tp : assigned) {
       try {
         if (ownership.lease(tp.partition()).owner().equals(region)) {
           leaseOwned.add(tp);
-          if (ownership.owns(tp.partition())) {
-            owned.add(tp);
-          }
+          shards.add(tp.partition());
         }
       } catch (StoreException e) {
         // not restored yet: no heartbeat for it
       }
     }
     updateRenewable(leaseOwned);
-    if (leaseOwned.isEmpty()) {
+    probeTargets = leaseOwned;
+    RenewalOutcome r;
+    try {
+      r = liveness.renew(shards, s -> positions.getOrDefault(s, -1L));
+    } catch (ProbeAbortedException e) {
+      // close() woke the loop inside the probe: not a broker outage; the loop stops as on any wakeup
+      throw (WakeupException) e.getCause();
+    }
+    if (!r.silent()) {
       lastHeartbeatNanos = now;
-      return;
-    }
-    // a fetch since the last round, or a probe now: consumed every round, so a silence that outlasts
-    // one round (a failed revalidation below returns early) is never taken for a live broker
-    boolean answered = fetchedSinceHeartbeat || brokerAnswers(leaseOwned);
-    fetchedSinceHeartbeat = false;
-    if (!answered) {
-      liveness.brokerSilent(); // the renewer must not renew on older evidence either
-      return; // the own broker did not answer: stay silent, so the follower can take over
-    }
-    // the loop runs and the own broker answers: a policy with an outside lease may keep it
-    for (TopicPartition tp : leaseOwned) {
-      try {
-        ownership.ownerAlive(tp.partition());
-      } catch (StoreException e) {
-        // not restored
-      }
-    }
-    if (owned.isEmpty()) {
-      lastHeartbeatNanos = now;
-      return;
-    }
-    // after a silence, a heartbeat must not renew a lease a follower has taken over meanwhile
-    if (!ensureValid(ownedShards(owned))) {
-      return;
-    }
-    owned.removeIf(tp -> !ownership.owns(tp.partition()));
-    lastHeartbeatNanos = now;
-    everValid = true;
-    lastValidNanos = now;
-    for (TopicPartition tp : owned) {
-      try {
-        ownership.heartbeat(tp.partition(), positions.getOrDefault(tp.partition(), -1L));
-      } catch (StoreException e) {
-        log.debug("heartbeat of {} skipped: {}", tp, e.getMessage());
-      }
-    }
-    // between batches (nothing of ours in flight): hand shards back to a recovered home region, at
-    // most one per pass, so this loop keeps heartbeating its other shards between handovers
-    for (TopicPartition tp : owned) {
-      try {
-        if (ownership.failBackIfDue(tp.partition()).isPresent()) {
-          break;
-        }
-      } catch (StoreException | IllegalStateException e) {
-        log.debug("failback of {} skipped: {}", tp, e.getMessage());
-      }
+    } else {
+      // the own broker did not answer, or the changelogs could not be re-read: stay silent, so
+      // the follower can take over; the next turn tries again
+      log.debug("Tandem {} renews nothing this round: {}", processor.owner(), r.reason());
     }
   }
 
-  /** An idle poll returns nothing whether or not the broker is up; ask it for end offsets. */
-  private boolean brokerAnswers(Collection<TopicPartition> tps) {
-    long sentAt = clock.nanoTime();
+  /**
+   * The own-broker probe (on the loop thread only, where the consumer may be used): an idle poll
+   * returns nothing whether or not the broker is up, so ask it for end offsets.
+   */
+  private boolean ownBrokerAnswers(Duration timeout) {
     try {
-      consumer.endOffsets(tps, heartbeatInterval.compareTo(Duration.ofSeconds(2)) < 0
-          ? Duration.ofSeconds(2) : heartbeatInterval);
-      liveness.brokerAnswered(sentAt);
+      consumer.endOffsets(probeTargets, timeout);
       return true;
     } catch (WakeupException e) {
-      throw e;
-    } catch (KafkaException e) {
-      return false;
+      // close() woke the loop: says nothing about the broker (heartbeatIfDue rethrows it)
+      throw new ProbeAbortedException("close() woke the loop during the own-broker probe", e);
     }
   }
 
@@ -874,14 +838,13 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   /**
    * One round of the background lease renewer (its own daemon thread, every heartbeatInterval). The
    * poll loop heartbeats between batches; while it runs a batch it cannot, and a batch may well last
-   * longer than L + margin (500 records of 30 ms). So this renews what the loop would — the policy's
-   * {@code ownerAlive} (a witness grant) for the shards whose lease names this region and the lease
-   * heartbeat of those it owns — but only while the loop is alive (a handler within {@code
-   * handlerTimeout}, or the loop turning; {@link OwnerLiveness}) and the own broker answered within
-   * the bound (a fetch, a probe, or the own changelog acknowledging the previous renewal). A hung
-   * handler, a dead loop or a lost broker therefore still lets the lease lapse. It never touches the
-   * Kafka consumer (not thread-safe), and never makes a view valid that was not: after a silence
-   * longer than {@code revalidateAfter} the loop still re-reads the changelogs before it processes.
+   * longer than L + margin (500 records of 30 ms). So this renews what the loop would, through
+   * {@link OwnerLiveness#renewWhileBusy}: only while the loop is alive (a handler within {@code
+   * handlerTimeout}, or the loop turning) and the own broker answered within the evidence bound (a
+   * fetch, a probe, or the own changelog acknowledging the previous renewal). A hung handler, a dead
+   * loop or a lost broker therefore still lets the lease lapse. It never touches the Kafka consumer
+   * (not thread-safe), and never makes a view valid that was not: after a silence longer than
+   * {@code revalidateAfter} the loop still re-reads the changelogs before it processes.
    */
   private void renewRound() {
     try {
@@ -891,62 +854,35 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       if (renewerStopped || now - loopRoundNanos < heartbeatInterval.toNanos() * 3 / 2) {
         return;
       }
-      List<Integer> renewed = new ArrayList<>();
+      RenewalOutcome r;
       synchronized (renewLock) {
         if (renewable.isEmpty()) {
           return;
         }
-        if (!liveness.alive(now)) {
-          withhold(renewalsWithheldStuck, "the poll loop is stuck: "
-              + (liveness.handlerRunningFor(now) != null
-                  ? "a handler has run for " + liveness.handlerRunningFor(now)
-                  : "it has not turned") + " (handlerTimeout " + handlerTimeout + ")");
-          return;
-        }
-        if (!liveness.brokerAnsweredRecently(now)) {
-          withhold(renewalsWithheldBroker, "this region's broker has not answered recently");
-          return;
-        }
-        for (int shard : renewable) {
-          try {
-            ownership.ownerAlive(shard);
-          } catch (StoreException e) {
-            // not restored
-          }
-        }
-        // renewing is safe whether or not this instance has revalidated: a heartbeat renews the
-        // epoch this replica holds, and a takeover's higher epoch wins every merge. But only a
-        // renewal of a valid view keeps it valid; after a silence the loop re-reads the
-        // changelogs before it processes (ensureValid), whatever the renewer did meanwhile
-        boolean valid = everValid && now - lastValidNanos <= ownership.revalidateAfter().toNanos();
-        for (int shard : renewable) {
-          try {
-            if (ownership.owns(shard)) {
-              ownership.heartbeat(shard, positions.getOrDefault(shard, -1L));
-              renewed.add(shard);
-            }
-          } catch (StoreException e) {
-            log.debug("renewal of shard {} skipped: {}", shard, e.getMessage());
-          }
-        }
-        if (valid && !renewed.isEmpty()) {
-          lastValidNanos = now;
-        }
+        r = liveness.renewWhileBusy(Set.copyOf(renewable), s -> positions.getOrDefault(s, -1L));
+      }
+      if (r.kind() == RenewalOutcome.Kind.STUCK) {
+        withhold(renewalsWithheldStuck, r.reason());
+        return;
+      }
+      if (r.silent()) {
+        withhold(renewalsWithheldBroker, r.reason());
+        return;
       }
       if (renewerWithheld) {
         renewerWithheld = false;
         log.info("Tandem {} renews its shard leases again", processor.owner());
       }
-      if (!renewed.isEmpty()) {
+      if (!r.renewed().isEmpty()) {
         renewedInBatch.increment();
       }
       if (replication != null) {
         // the own changelog acknowledging this renewal is the own broker answering, so a batch
         // keeps its evidence fresh; an acknowledgement that never comes lets the evidence age out
-        for (int shard : renewed) {
+        for (int shard : r.renewed()) {
           replication.barrier(shard, region).whenComplete((v, e) -> {
             if (e == null) {
-              liveness.brokerAnswered(now);
+              liveness.evidence(OWN_BROKER_PROBE).answered(now);
             }
           });
         }
@@ -1307,6 +1243,12 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     if (s != null) {
       s.shutdownNow(); // the loop has stopped: from here the lease lapses from the last renewal
     }
+  }
+
+  /** Whether the poll loop's thread is alive (started and not yet stopped). */
+  public boolean isRunning() {
+    Thread t = thread;
+    return t != null && t.isAlive();
   }
 
   /** Completes when the loop has stopped (exceptionally if it died). */

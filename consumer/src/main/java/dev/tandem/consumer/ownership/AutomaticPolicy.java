@@ -13,12 +13,16 @@ import java.util.Optional;
 final class AutomaticPolicy implements OwnershipPolicy {
 
   private final Duration silence;
+  private final Duration leaseTimeout;
+  private final Duration margin;
   private final Duration stuckAfter;
 
   AutomaticPolicy(Duration leaseTimeout, Duration margin, Duration stuckAfter) {
     Objects.requireNonNull(leaseTimeout, "leaseTimeout");
     Objects.requireNonNull(margin, "margin");
     this.silence = leaseTimeout.plus(margin);
+    this.leaseTimeout = leaseTimeout;
+    this.margin = margin;
     this.stuckAfter = Objects.requireNonNull(stuckAfter, "stuckAfter");
   }
 
@@ -35,6 +39,21 @@ final class AutomaticPolicy implements OwnershipPolicy {
           TakeoverDecision.Basis.NO_PROGRESS));
     }
     return Optional.empty();
+  }
+
+  @Override
+  public Optional<Duration> leaseTimeout() {
+    return Optional.of(leaseTimeout);
+  }
+
+  @Override
+  public Optional<Duration> takeoverMargin() {
+    return Optional.of(margin);
+  }
+
+  @Override
+  public Optional<Duration> stuckAfter() {
+    return Optional.of(stuckAfter);
   }
 
   @Override

@@ -96,6 +96,24 @@ public interface OwnershipPolicy {
   String name();
 
   /**
+   * AUTOMATIC's L (the lease timeout), from which an owner's {@code revalidateAfter} is derived;
+   * empty for the other policies.
+   */
+  default Optional<Duration> leaseTimeout() {
+    return Optional.empty();
+  }
+
+  /** AUTOMATIC's margin added to L before a takeover; empty for the other policies. */
+  default Optional<Duration> takeoverMargin() {
+    return Optional.empty();
+  }
+
+  /** AUTOMATIC's no-progress threshold; empty for the other policies. */
+  default Optional<Duration> stuckAfter() {
+    return Optional.empty();
+  }
+
+  /**
    * AUTOMATIC: take over when no heartbeat arrived for {@code leaseTimeout + margin}, or when the owner
    * heartbeats without progress for {@code stuckAfter} while this follower holds a message it never
    * sees completed.

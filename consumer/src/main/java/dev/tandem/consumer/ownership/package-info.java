@@ -3,6 +3,11 @@
  * leases in the replicated store, heartbeats them from the owner's poll loop and takes shards over as
  * the {@link dev.tandem.consumer.ownership.OwnershipPolicy} decides (AUTOMATIC here; WITNESS and
  * MANUAL plug into the same seam), reporting the duplicate bound in a {@link
- * dev.tandem.consumer.ownership.TakeoverReport}.
+ * dev.tandem.consumer.ownership.TakeoverReport}. {@link dev.tandem.consumer.ownership.OwnerLiveness}
+ * is the one protocol that decides when an owner may renew (every {@link
+ * dev.tandem.consumer.ownership.BrokerProbe} answered, revalidation after a silence, {@code
+ * ownerAlive}, failback; busy vs stuck through {@link
+ * dev.tandem.consumer.ownership.HandlerActivity}), driven by the Kafka poll loop and by a function
+ * app's heartbeat timer alike.
  */
 package dev.tandem.consumer.ownership;

@@ -1,34 +1,31 @@
 package dev.tandem.consumer.kafka;
 
+import dev.tandem.consumer.TandemRegion;
+import dev.tandem.consumer.TandemRegionConfig;
 import dev.tandem.consumer.ownership.OwnershipPolicy;
 import dev.tandem.consumer.ownership.ShardOwnership;
+import dev.tandem.consumer.ownership.WitnessPolicy;
 import dev.tandem.core.RegionId;
-import dev.tandem.publisher.AckPolicy;
-import dev.tandem.publisher.DualPublisher;
-import dev.tandem.publisher.KafkaRegionalSink;
 import dev.tandem.publisher.RegionalSink;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.replication.KafkaReplicationLog;
+import dev.tandem.store.replication.ReplicatedStore;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.TwoRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
-import java.util.Properties;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.function.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.Producer;
-import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 
 /**
- * One consumer instance of one region for the tests: a real RocksDB store, its Kafka replication
- * log over both regions, shard ownership, a real KafkaConsumer and the Tandem poll loop.
+ * One consumer instance of one region for the tests: a {@link TandemRegion} (a real RocksDB store,
+ * its Kafka replication log over both regions, shard ownership) and one Kafka consumer made from it,
+ * with the test's shorter durations and fault-injection seams.
  */
 final class RegionNode implements AutoCloseable {
 
@@ -38,14 +35,12 @@ final class RegionNode implements AutoCloseable {
   final RegionId region;
   final String instance;
   final SimpleMeterRegistry meters = new SimpleMeterRegistry();
+  /** The region object: it owns and wires everything below. */
+  final TandemRegion tandem;
+  /** The raw RocksDB store (for the tests' reads; the consumer claims in the replicated view). */
   final IdempotencyStore store;
   final KafkaReplicationLog log;
-  /** The changelog publisher built here (null: the log built and owns its own). */
-  final DualPublisher changelogPublisher;
   final ShardOwnership ownership;
-  final KafkaConsumer<byte[], byte[]> kafka;
-  final Producer<byte[], byte[]> dlqProducer;
-  final KafkaRegionalSink resendSink;
   final TandemKafkaConsumer<String, byte[]> consumer;
 
   /** Options of a node. */
@@ -87,16 +82,6 @@ final class RegionNode implements AutoCloseable {
     boolean libraryDefaults;
   }
 
-  static Properties bytesProducer(String bootstrap) {
-    Properties p = new Properties();
-    p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-    p.put(ProducerConfig.ACKS_CONFIG, "all");
-    p.put(ProducerConfig.LINGER_MS_CONFIG, "1");
-    p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
-    p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
-    return p;
-  }
-
   RegionNode(TwoRegions regions, RegionId region, String instance, Path dir, String topic,
       String prefix, History history, Consumer<Options> custom) {
     this(regions.a().bootstrapServers(), regions.b().bootstrapServers(), region, instance, dir, topic,
@@ -109,96 +94,76 @@ final class RegionNode implements AutoCloseable {
     custom.accept(o);
     this.region = region;
     this.instance = instance;
-    String own = region.equals(A) ? bootstrapA : bootstrapB;
-    String other = region.equals(A) ? bootstrapB : bootstrapA;
-    store = IdempotencyStore.builder().region(region).instance(instance)
-        .directory(dir.resolve(instance + "-store")).maxAttempts(o.maxAttempts).meterRegistry(meters)
-        .build();
-    KafkaReplicationLog.Builder lb = KafkaReplicationLog.builder().store(store)
-        .region(A, bootstrapA)
-        .region(B, bootstrapB);
-    if (o.ownChangelogSink != null) {
-      DualPublisher.Builder pb = DualPublisher.builder().ackPolicy(AckPolicy.ANY)
-          .timeout(Duration.ofSeconds(3)).spoolDirectory(dir.resolve(instance + "-spool"))
-          .meterRegistry(meters);
-      for (RegionId r : List.of(A, B)) {
-        Properties pp = new Properties();
-        pp.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, r.equals(A) ? bootstrapA : bootstrapB);
-        pp.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "2000");
-        pp.put(ProducerConfig.LINGER_MS_CONFIG, "5");
-        pp.put(ProducerConfig.CLIENT_ID_CONFIG, "tandem-changelog-" + instance + "-to-" + r);
-        RegionalSink sink = KafkaRegionalSink.create(r, pp);
-        pb.sink(r.equals(region) ? o.ownChangelogSink.apply(sink) : sink);
-      }
-      changelogPublisher = pb.build();
-      lb.publisher(changelogPublisher);
-    } else {
-      changelogPublisher = null;
-      lb.spoolDirectory(dir.resolve(instance + "-spool")).publishTimeout(Duration.ofSeconds(3));
-    }
-    lb
+    Map<String, String> bootstrap = new LinkedHashMap<>();
+    bootstrap.put(A.name(), bootstrapA);
+    bootstrap.put(B.name(), bootstrapB);
+    // the wiring is TandemRegion's (issue 16); the node only sets the keys its options name
+    TandemRegion.Builder rb = TandemRegion.builder()
+        .regions(bootstrap)
+        .localRegion(region.name())
+        .stateDir(dir.resolve(instance + "-state"))
+        .instance(instance)
         .shards(o.shards)
-        .topicPrefix(prefix)
-        .heartbeatInterval(Duration.ofMillis(500))
-        .catchUpApiTimeout(Duration.ofSeconds(2))
-        .revokeTimeout(o.revokeTimeout)
+        .window(o.window)
+        .claimLease(o.claimLease)
+        .config(TandemRegionConfig.MAX_ATTEMPTS_CONFIG, o.maxAttempts)
+        .config(TandemRegionConfig.CHANGELOG_PREFIX_CONFIG, prefix)
+        .config(TandemRegionConfig.CHANGELOG_PUBLISH_TIMEOUT_MS_CONFIG, 3_000L)
+        .config(TandemRegionConfig.CATCH_UP_TIMEOUT_MS_CONFIG, 5_000L)
+        .config(TandemRegionConfig.MAX_HOLD_MS_CONFIG, o.maxHold.toMillis())
+        .config(TandemRegionConfig.COMMIT_TIMEOUT_MS_CONFIG, o.commitTimeout.toMillis())
+        // the consumer's revoke bound; the log's own revoke wait is half of it
+        .config(TandemRegionConfig.REVOKE_TIMEOUT_MS_CONFIG, o.revokeTimeout.multipliedBy(2).toMillis())
+        .groupId("tandem-" + topic + "-" + region.name())
+        .config(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest")
+        .config(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "6000")
+        .config(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "1000")
+        .config(ConsumerConfig.CLIENT_ID_CONFIG, instance)
+        .config(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "200")
         .meterRegistry(meters);
-    if (o.allShards) {
-      lb.materializeAllShards();
+    if (o.handlerTimeout != null) {
+      rb.handlerTimeout(o.handlerTimeout);
     }
-    log = lb.build();
-    ShardOwnership.Builder ob = ShardOwnership.builder().region(region).regions(List.of(A, B))
-        .store(log.replicatedStore()).replicationLog(log)
-        .window(o.window).catchUpTimeout(Duration.ofSeconds(5)).meterRegistry(meters);
     if (!o.libraryDefaults) {
-      ob.policy(o.policy != null ? o.policy
-          : OwnershipPolicy.automatic(o.leaseTimeout, o.margin, o.stuckAfter))
-          .revalidateAfter(o.leaseTimeout);
+      rb.heartbeatInterval(Duration.ofMillis(500))
+          .automatic(o.leaseTimeout, o.margin)
+          .config(TandemRegionConfig.STUCK_AFTER_MS_CONFIG, o.stuckAfter.toMillis());
+      if (o.policy instanceof WitnessPolicy w) {
+        rb.witness(w);
+      } else if (o.policy == OwnershipPolicy.manual()) {
+        rb.manual();
+      } else if (o.policy != null) {
+        throw new IllegalArgumentException("RegionNode takes AUTOMATIC by its durations, MANUAL or "
+            + "a WitnessPolicy, not " + o.policy);
+      }
+    }
+    if (!o.ownership) {
+      rb.detectOnly();
+    }
+    if (!o.allShards) {
+      rb.assignedShardsOnly(true);
     }
     if (o.failbackAfter != null) {
-      ob.failbackAfter(o.failbackAfter);
+      rb.failbackAfter(o.failbackAfter);
     }
-    ownership = !o.ownership ? null : ob.build();
-    Properties cp = new Properties();
-    cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, own);
-    cp.put(ConsumerConfig.GROUP_ID_CONFIG, "tandem-" + topic + "-" + region.name());
-    cp.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-    cp.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-    cp.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "6000");
-    cp.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "1000");
-    cp.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-    cp.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-    cp.put(ConsumerConfig.CLIENT_ID_CONFIG, instance);
-    cp.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "200");
-    kafka = new KafkaConsumer<>(cp);
-    dlqProducer = new KafkaProducer<>(bytesProducer(own));
-    Properties op = bytesProducer(other);
-    resendSink = KafkaRegionalSink.create(region.equals(A) ? B : A, op);
+    if (o.ownChangelogSink != null) {
+      rb.changelogSinks((r, sink) -> r.equals(region) ? o.ownChangelogSink.apply(sink) : sink);
+    }
+    tandem = rb.build();
+    log = tandem.replicationLog();
+    store = ((ReplicatedStore) tandem.store()).unwrap();
+    ownership = tandem.ownership();
     TandemRecordHandler<String, byte[]> h = o.handler != null ? o.handler
         : (rec, ctx) -> history.handled(ctx.id(), region.name(), instance, ctx.epoch());
-    TandemKafkaConsumer.Builder<String, byte[]> cb =
-        TandemKafkaConsumer.builder(topic, new StringDeserializer(), new ByteArrayDeserializer())
-        .consumer(kafka)
-        .handler(h)
-        .store(o.consumerStore.apply(log.replicatedStore()))
-        .deadLetterSink(KafkaDeadLetterSink.create(dlqProducer, region))
-        .replicationLog(log, !o.allShards);
-    if (ownership != null) {
-      cb.ownership(ownership);
-    }
-    if (o.handlerTimeout != null) {
-      cb.handlerTimeout(o.handlerTimeout);
-    }
-    if (!o.libraryDefaults) {
-      cb.heartbeatInterval(Duration.ofMillis(500));
-    }
-    consumer = cb
-        .resendSink(region.equals(A) ? B : A, resendSink)
-        .maxHold(o.maxHold)
-        .commitTimeout(o.commitTimeout)
-        .processorOptions(p -> o.processor.accept(p.claimLease(o.claimLease)))
-        .meterRegistry(meters)
-        .build();
+    consumer = tandem.kafkaConsumer(topic, new StringDeserializer(), new ByteArrayDeserializer(), h,
+        Map.of(), cb -> {
+          // fault injection only: a wrapped view of the region's replicated store
+          IdempotencyStore wrapped = o.consumerStore.apply(tandem.store());
+          if (wrapped != tandem.store()) {
+            cb.store(wrapped);
+          }
+          cb.processorOptions(p -> o.processor.accept(p.claimLease(o.claimLease)));
+        });
   }
 
   RegionNode start() {
@@ -212,28 +177,11 @@ final class RegionNode implements AutoCloseable {
 
   /** Stops the poll loop only (the consumers of this region stop; its broker stays up). */
   void stopConsuming() {
-    consumer.close();
-    kafka.close(Duration.ofSeconds(5));
+    consumer.close(); // then the region closes its Kafka consumer (the group reassigns at once)
   }
 
   @Override
   public void close() {
-    try {
-      consumer.close();
-    } catch (RuntimeException ignored) {
-      // already stopped
-    }
-    try {
-      kafka.close(Duration.ofSeconds(5));
-    } catch (RuntimeException ignored) {
-      // already closed
-    }
-    resendSink.close();
-    dlqProducer.close(Duration.ofSeconds(5));
-    log.close();
-    if (changelogPublisher != null) {
-      changelogPublisher.close();
-    }
-    store.close();
+    tandem.close();
   }
 }

@@ -7,6 +7,7 @@ import dev.tandem.testkit.TwoRegions;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -72,5 +73,47 @@ class OwnershipCliTest {
     Run usage = cli(dir.resolve("op-a"), "region-a", "move");
     assertEquals(2, usage.code());
     assertTrue(usage.out().contains("usage: tandem ownership"), usage.out());
+  }
+
+  static Run cliArgs(String... args) {
+    ByteArrayOutputStream buf = new ByteArrayOutputStream();
+    int code = OwnershipCli.run(args, new PrintStream(buf, true, StandardCharsets.UTF_8));
+    String out = buf.toString(StandardCharsets.UTF_8);
+    System.out.println("tandem ownership " + String.join(" ", args) + " -> " + code + "\n" + out);
+    return new Run(code, out);
+  }
+
+  /**
+   * The region's own properties file (the consumers': with their state dir and group.id) opens the
+   * CLI's replica; --dir stays the CLI's own directory; a piece the file sets given again is refused.
+   */
+  @Test
+  void theRegionsPropertiesFileOpensTheReplica(@TempDir Path dir) throws Exception {
+    Path file = dir.resolve("tandem-region.properties");
+    Files.writeString(file, String.join("\n",
+        "tandem.regions=region-a,region-b",
+        "tandem.region=region-a",
+        "tandem.region.region-a.bootstrap.servers=" + regions.a().bootstrapServers(),
+        "tandem.region.region-b.bootstrap.servers=" + regions.b().bootstrapServers(),
+        "tandem.shards=4",
+        "tandem.changelog.topic.prefix=cli-config",
+        "tandem.state.dir=" + dir.resolve("the-consumers-dir"),
+        "group.id=orders", ""));
+    Run show = cliArgs("show", "--config", file.toString(), "--dir", dir.resolve("op").toString(),
+        "--region", "region-b");
+    assertEquals(0, show.code(), show.out());
+    assertTrue(show.out().contains("shard 0 owner region-a epoch 0"), show.out());
+    assertTrue(show.out().contains("shard 3 owner region-b epoch 0"), show.out());
+
+    Run both = cliArgs("show", "--config", file.toString(), "--dir", dir.resolve("op").toString(),
+        "--shards", "8");
+    assertEquals(2, both.code(), both.out());
+    assertTrue(both.out().contains("--config and --shards both given"), both.out());
+
+    Files.writeString(file, Files.readString(file) + "tandem.shards.count=4\n");
+    Run unknown = cliArgs("show", "--config", file.toString(), "--dir",
+        dir.resolve("op").toString());
+    assertEquals(2, unknown.code(), unknown.out());
+    assertTrue(unknown.out().contains("tandem.shards.count"), unknown.out());
   }
 }

@@ -626,6 +626,12 @@ public final class KafkaReplicationLog implements ReplicationLog {
     public static final Duration DEFAULT_CATCH_UP_API_TIMEOUT = Duration.ofSeconds(2);
     /** Default wait of a gated call for a shard that is still restoring. */
     public static final Duration DEFAULT_RESTORE_WAIT = Duration.ofSeconds(10);
+    /**
+     * Replication factor -1: the broker's {@code default.replication.factor} (KIP-464), the default
+     * of created changelog topics — never 1 unless the cluster says so (issue 16: a changelog with one
+     * replica loses every region's replay source with one disk).
+     */
+    public static final short BROKER_DEFAULT_REPLICATION_FACTOR = -1;
 
     IdempotencyStore store;
     final Map<RegionId, Properties> regions = new LinkedHashMap<>();
@@ -637,7 +643,7 @@ public final class KafkaReplicationLog implements ReplicationLog {
     Duration retention = DEFAULT_RETENTION;
     final Map<String, String> topicConfigs = new LinkedHashMap<>();
     boolean createTopics = true;
-    short replicationFactor = 1;
+    short replicationFactor = BROKER_DEFAULT_REPLICATION_FACTOR;
     boolean allShards;
     Duration heartbeatInterval = DEFAULT_HEARTBEAT_INTERVAL;
     Duration pollTimeout = Duration.ofMillis(100);
@@ -739,10 +745,14 @@ public final class KafkaReplicationLog implements ReplicationLog {
       return this;
     }
 
-    /** Replication factor of created changelog topics (default 1; use 3 in production). */
+    /**
+     * Replication factor of created changelog topics (default {@value
+     * #BROKER_DEFAULT_REPLICATION_FACTOR}: the broker's {@code default.replication.factor}).
+     */
     public Builder replicationFactor(short factor) {
-      if (factor < 1) {
-        throw new IllegalArgumentException("replication factor must be >= 1, got " + factor);
+      if (factor < 1 && factor != BROKER_DEFAULT_REPLICATION_FACTOR) {
+        throw new IllegalArgumentException(
+            "replication factor must be >= 1, or -1 for the broker's default, got " + factor);
       }
       this.replicationFactor = factor;
       return this;

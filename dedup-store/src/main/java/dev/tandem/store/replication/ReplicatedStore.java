@@ -100,6 +100,11 @@ public final class ReplicatedStore implements IdempotencyStore {
   }
 
   @Override
+  public int maxResultBytes() {
+    return store.maxResultBytes();
+  }
+
+  @Override
   public ClaimResult claim(String id, int shard, PayloadDigest digest, long epoch, Duration lease) {
     gate(shard);
     return store.claim(id, shard, digest, epoch, lease);

@@ -1,6 +1,7 @@
 package dev.tandem.examples.demo;
 
-import dev.tandem.consumer.kafka.KafkaDeadLetterSink;
+import dev.tandem.consumer.TandemRegion;
+import dev.tandem.consumer.TandemRegionConfig;
 import dev.tandem.consumer.kafka.TandemKafkaConsumer;
 import dev.tandem.consumer.kafka.TandemRecordHandler;
 import dev.tandem.consumer.ownership.OwnershipPolicy;
@@ -8,30 +9,27 @@ import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.consumer.ownership.TakeoverReport;
 import dev.tandem.consumer.ownership.WitnessPolicy;
 import dev.tandem.core.RegionId;
-import dev.tandem.publisher.AckPolicy;
-import dev.tandem.publisher.DualPublisher;
-import dev.tandem.publisher.KafkaRegionalSink;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.replication.KafkaReplicationLog;
+import dev.tandem.store.replication.ReplicatedStore;
 import dev.tandem.testkit.KafkaRegion;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 
 /**
- * One consumer instance of a region in the demo, wired as a user would wire it: a RocksDB store, its
- * Kafka replication log over both regions' changelogs, shard ownership under a policy, a plain
- * {@link KafkaConsumer} and the Tandem poll loop around the user's handler. The demo runs one instance
+ * One consumer instance of a region in the demo, wired as a user would wire it: a {@link TandemRegion}
+ * (the RocksDB store, its Kafka replication log over both regions' changelogs, shard ownership under
+ * a policy) and one Kafka consumer made from it around the user's handler. The demo runs one instance
  * per region ({@link Instance#demo}); the production soak runs several per region in one consumer
  * group ({@link Instance}).
  */
@@ -44,16 +42,14 @@ final class DemoRegion implements AutoCloseable {
   /** This instance's name (region-a-1, ...). */
   final String instance;
   final SimpleMeterRegistry meters = new SimpleMeterRegistry();
+  /** The region object: it owns, wires and closes everything below. */
+  final TandemRegion tandem;
+  /** The raw RocksDB store (the demo's reads; the consumer claims in the replicated view). */
   final IdempotencyStore store;
   final KafkaReplicationLog log;
   final ShardOwnership ownership;
-  private final KafkaConsumer<byte[], byte[]> kafka;
-  private final Producer<byte[], byte[]> dlqProducer;
-  private final KafkaRegionalSink resendSink;
   private final TandemKafkaConsumer<String, byte[]> consumer;
-  /** The changelog publisher built here (only when the own lane has a valve), closed after the log. */
-  private final DualPublisher changelogPublisher;
-  /** The WITNESS policy of this region (null under the other policies): it lives in the consumer. */
+  /** The WITNESS policy of this region (null under the other policies); the region closes it. */
   private final WitnessPolicy witnessPolicy;
   private volatile boolean consuming;
 
@@ -110,91 +106,45 @@ final class DemoRegion implements AutoCloseable {
     this.region = region;
     this.instance = instance.name();
     this.witnessPolicy = policy instanceof WitnessPolicy w ? w : null;
-    store = IdempotencyStore.builder().region(region).instance(instance.name())
-        .directory(dir.resolve(instance.name() + "-store")).meterRegistry(meters).build();
-    Path spool = dir.resolve(instance.name() + "-spool");
-    if (instance.ownLane() != null) {
-      // the log's own publisher, built as the log builds it, with the own region's lane behind the valve
-      changelogPublisher = DualPublisher.builder()
-          .name("changelog-" + instance.name())
-          .ackPolicy(AckPolicy.ANY)
-          .timeout(PUBLISH_TIMEOUT)
-          .spoolDirectory(spool)
-          .meterRegistry(meters)
-          .sink(instance.ownLane().wrap(KafkaRegionalSink.create(region,
-              changelogProducer(ownBootstrap, region, region))))
-          .sink(KafkaRegionalSink.create(otherId, changelogProducer(otherBootstrap, region, otherId)))
-          .build();
-    } else {
-      changelogPublisher = null;
-    }
-    KafkaReplicationLog.Builder lb = KafkaReplicationLog.builder().store(store)
-        .region(region, ownBootstrap)
-        .region(otherId, otherBootstrap)
-        .shards(shards)
+    Map<String, String> bootstrap = new LinkedHashMap<>();
+    bootstrap.put(region.name(), ownBootstrap);
+    bootstrap.put(otherId.name(), otherBootstrap);
+    // the region object wires store, changelog, replicated view, ownership, sinks (issue 16)
+    TandemRegion.Builder rb = TandemRegion.builder()
+        .regions(bootstrap).localRegion(region.name()).shards(shards)
+        .stateDir(dir.resolve(instance.name())).instance(instance.name())
+        // L for revalidateAfter under WITNESS/MANUAL; an AUTOMATIC policy sets its own below
+        .config(TandemRegionConfig.LEASE_TIMEOUT_MS_CONFIG, instance.revalidateAfter().toMillis())
+        .policy(policy)
         .heartbeatInterval(Duration.ofMillis(500))
-        .catchUpApiTimeout(Duration.ofSeconds(2))
-        .meterRegistry(meters);
-    if (changelogPublisher != null) {
-      lb.publisher(changelogPublisher);
-    } else {
-      lb.spoolDirectory(spool).publishTimeout(PUBLISH_TIMEOUT);
-    }
-    if (!instance.perAssignedShard()) {
-      lb.materializeAllShards();
-    }
-    log = lb.build();
-    ShardOwnership.Builder ob = ShardOwnership.builder().region(region)
-        .regions(List.of(RegionId.of("region-a"), RegionId.of("region-b")))
-        .store(log.replicatedStore()).replicationLog(log)
-        .policy(policy).catchUpTimeout(Duration.ofSeconds(5))
-        // an owner silent longer than L re-reads the changelogs before processing again
-        .revalidateAfter(instance.revalidateAfter())
+        .claimLease(Duration.ofSeconds(30))
+        .assignedShardsOnly(instance.perAssignedShard())
+        .config(TandemRegionConfig.CHANGELOG_PUBLISH_TIMEOUT_MS_CONFIG, PUBLISH_TIMEOUT.toMillis())
+        .config(TandemRegionConfig.CATCH_UP_TIMEOUT_MS_CONFIG, 5_000L)
+        .config(TandemRegionConfig.MAX_HOLD_MS_CONFIG, 20_000L)
+        .groupId("demo-" + topic)
+        .config(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest")
+        .config(ConsumerConfig.CLIENT_ID_CONFIG, instance.name())
+        .config(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "500")
+        .config(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "5000")
+        .config(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, "3000")
         .meterRegistry(meters);
     if (instance.window() > 0) {
-      ob.window(instance.window());
+      rb.window(instance.window());
     }
     if (instance.failbackAfter() != null) {
-      ob.failbackAfter(instance.failbackAfter());
+      rb.failbackAfter(instance.failbackAfter());
     }
-    ownership = ob.build();
-    Properties cp = new Properties();
-    cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, ownBootstrap);
-    cp.put(ConsumerConfig.GROUP_ID_CONFIG, "demo-" + topic);
-    cp.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-    cp.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-    cp.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-    cp.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-    cp.put(ConsumerConfig.CLIENT_ID_CONFIG, instance.name());
-    cp.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "500");
-    cp.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "5000");
-    cp.put(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, "3000");
-    kafka = new KafkaConsumer<>(cp);
-    dlqProducer = new KafkaProducer<>(producerProperties(ownBootstrap));
-    resendSink = KafkaRegionalSink.create(otherId, producerProperties(otherBootstrap));
-    consumer = TandemKafkaConsumer.builder(topic, new StringDeserializer(), new ByteArrayDeserializer())
-        .consumer(kafka)
-        .handler(handler)
-        .store(log.replicatedStore())
-        .deadLetterSink(KafkaDeadLetterSink.create(dlqProducer, region))
-        .replicationLog(log, instance.perAssignedShard())
-        .ownership(ownership)
-        .resendSink(otherId, resendSink)
-        .maxHold(Duration.ofSeconds(20))
-        .heartbeatInterval(Duration.ofMillis(500))
-        .processorOptions(p -> p.claimLease(Duration.ofSeconds(30)))
-        .meterRegistry(meters)
-        .build();
-  }
-
-  /** The changelog publisher's producer settings toward {@code to}, as the log sets them itself. */
-  private static Properties changelogProducer(String bootstrap, RegionId from, RegionId to) {
-    Properties p = new Properties();
-    p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-    p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "2000");
-    p.put(ProducerConfig.LINGER_MS_CONFIG, "5");
-    p.put(ProducerConfig.CLIENT_ID_CONFIG, "tandem-changelog-" + from + "-to-" + to);
-    return p;
+    if (instance.ownLane() != null) {
+      // the own region's changelog lane behind the chaos valve
+      rb.changelogSinks((r, sink) -> r.equals(region) ? instance.ownLane().wrap(sink) : sink);
+    }
+    tandem = rb.build();
+    log = tandem.replicationLog();
+    store = ((ReplicatedStore) tandem.store()).unwrap();
+    ownership = tandem.ownership();
+    consumer = tandem.kafkaConsumer(topic, new StringDeserializer(), new ByteArrayDeserializer(),
+        handler);
   }
 
   /** Byte-array producer properties with the demo's short timeouts (acks=all, idempotent). */
@@ -220,8 +170,7 @@ final class DemoRegion implements AutoCloseable {
   /** Stops this region's consumers (its broker stays up): the "consumers" fault. */
   void stopConsuming() {
     consuming = false;
-    consumer.close();
-    kafka.close(Duration.ofSeconds(5));
+    consumer.close(); // then its Kafka consumer, closed by the region when the loop has stopped
     if (witnessPolicy != null) {
       // the witness renewals run in the consumer's process: when its consumers stop, they stop too
       witnessPolicy.close();
@@ -248,19 +197,7 @@ final class DemoRegion implements AutoCloseable {
 
   @Override
   public void close() {
-    if (consuming) {
-      stopConsuming();
-    }
-    resendSink.close();
-    dlqProducer.close(Duration.ofSeconds(5));
-    log.close();
-    if (changelogPublisher != null) {
-      changelogPublisher.close();
-    }
-    store.close();
-    if (witnessPolicy != null) {
-      witnessPolicy.close();
-      witnessPolicy.witness().close();
-    }
+    consuming = false;
+    tandem.close(); // consumers, witness renewals, sinks, log, changelog publisher, store, witness
   }
 }

@@ -7,6 +7,7 @@ import com.microsoft.azure.functions.HttpResponseMessage;
 import com.microsoft.azure.functions.HttpStatus;
 import com.microsoft.azure.functions.annotation.AuthorizationLevel;
 import com.microsoft.azure.functions.annotation.BindingName;
+import com.microsoft.azure.functions.annotation.FixedDelayRetry;
 import com.microsoft.azure.functions.annotation.FunctionName;
 import com.microsoft.azure.functions.annotation.HttpTrigger;
 import com.microsoft.azure.functions.annotation.KafkaTrigger;
@@ -50,8 +51,16 @@ public class OrderFunctions {
         ctx -> context.getLogger().info("order " + ctx.id() + " processed once: " + body));
   }
 
-  /** Kafka: the middleware reads the envelope from the event JSON and skips completed ids. */
+  /**
+   * Kafka: the middleware reads the envelope from the event JSON and skips completed ids. A copy of a
+   * shard the other region owns, not completed there yet, fails the invocation ("retry later"); the
+   * Kafka extension commits past a failed invocation (before 4.3.0 always, from 4.3.0 unless
+   * host.json says {@code commitOnFailure: false}), so the retry policy must outlast a takeover (35 s
+   * with the defaults): it retries indefinitely, every 5 s (one heartbeat period). A handler that
+   * keeps failing is still bounded: the store's maxAttempts, then the dead-letter topic.
+   */
   @FunctionName("orders-kafka")
+  @FixedDelayRetry(maxRetryCount = -1, delayInterval = "00:00:05")
   public void ordersFromKafka(
       @TandemOnce @KafkaTrigger(name = "event", topic = "orders", brokerList = "%KafkaBrokers%",
           consumerGroup = "$Default", dataType = "string") String event,
@@ -74,11 +83,12 @@ public class OrderFunctions {
 
   /**
    * Shard ownership across the two regions: every 5 s (a timer runs on every plan, on one instance
-   * at a time) renews this region's shard leases — only after its own Kafka cluster answered, so a
-   * region whose broker is down stays silent and the other region takes its shards over — and takes
-   * over the shards of a peer silent for L + margin. Takeover time is about L + margin + one timer
-   * period. On a consumption plan an app scaled to zero runs no timer: a strict takeover time needs
-   * always-ready instances (Premium or Flex Consumption) in both regions.
+   * at a time) renews this region's shard leases — only after its own Kafka cluster and its
+   * triggers' brokers (the Service Bus namespace; the Kafka trigger's cluster if another) answered,
+   * so a region whose broker is down stays silent and the other region takes its shards over —
+   * and takes over the shards of a peer silent for L + margin. Takeover time is about L + margin +
+   * one timer period. On a consumption plan an app scaled to zero runs no timer: a strict takeover
+   * time needs always-ready instances (Premium or Flex Consumption) in both regions.
    */
   @FunctionName("tandem-heartbeat")
   public void heartbeat(@TimerTrigger(name = "tick", schedule = "0/5 * * * * *") String tick,
@@ -89,7 +99,7 @@ public class OrderFunctions {
       context.getLogger().warning(report.toString());
     } else {
       context.getLogger().fine(report + "; replication lag from " + app.settings.peer() + ": "
-          + app.replication.lag(app.settings.peer()));
+          + app.region.replicationLog().lag(app.settings.peer()));
     }
   }
 }

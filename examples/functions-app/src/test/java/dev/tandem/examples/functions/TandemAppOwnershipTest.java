@@ -65,7 +65,7 @@ class TandemAppOwnershipTest {
     app = TandemApp.start(new TandemSettings(A, B, regions.a().bootstrapServers(),
         regions.b().bootstrapServers(), SHARDS, dir, Duration.ofSeconds(20), Duration.ofSeconds(10),
         100, null), recheckSender);
-    assertTrue(app.replication.awaitRestored(Duration.ofSeconds(60)));
+    assertTrue(app.region.replicationLog().awaitRestored(Duration.ofSeconds(60)));
     TandemFunctions.install(app.functions());
   }
 
@@ -155,7 +155,7 @@ class TandemAppOwnershipTest {
     assertEquals(0, again.lines.stream().filter(l -> l.contains("processed once")).count(),
         "the second copy is skipped");
     await().atMost(Duration.ofSeconds(30))
-        .until(() -> app.store.isTerminal(mine, Shards.forKey(mine, SHARDS)));
+        .until(() -> app.region.store().isTerminal(mine, Shards.forKey(mine, SHARDS)));
 
     // a message of B's shard: A holds it briefly, then parks a recheck copy on its own queue and
     // returns (the trigger completes the original; B runs the message)

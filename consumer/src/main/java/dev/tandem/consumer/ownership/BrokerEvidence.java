@@ -1,0 +1,54 @@
+package dev.tandem.consumer.ownership;
+
+/**
+ * What an owner knows about one broker it depends on: the newest request it answered and the last
+ * failed probe, on the owner's monotonic clock. Written by whoever has evidence (a fetch that
+ * returned records, a probe, an acknowledged changelog write), read by {@link OwnerLiveness}.
+ *
+ * <p>Invariants: evidence is dated by when its request was <em>sent</em> (an answer proves the
+ * broker was up then, not later); a later failure voids every answer to a request sent before it;
+ * an older answer never moves the evidence back. Thread-safe.
+ */
+public final class BrokerEvidence {
+
+  private boolean answeredOnce;
+  private long answeredNanos;
+  private boolean failedOnce;
+  private long failedNanos;
+
+  BrokerEvidence() {}
+
+  /** The broker answered a request sent at {@code sentAtNanos} (monotonic). */
+  public synchronized void answered(long sentAtNanos) {
+    if (!answeredOnce || sentAtNanos - answeredNanos > 0) {
+      answeredNanos = sentAtNanos;
+      answeredOnce = true;
+    }
+  }
+
+  /** A probe of the broker failed at {@code nowNanos}: no earlier answer counts any more. */
+  synchronized void failed(long nowNanos) {
+    failedNanos = nowNanos;
+    failedOnce = true;
+  }
+
+  /** The newest answer, if it is not voided by a later failure; else {@code null}. */
+  private synchronized Long validAnswer() {
+    if (!answeredOnce || (failedOnce && failedNanos - answeredNanos >= 0)) {
+      return null;
+    }
+    return answeredNanos;
+  }
+
+  /** Whether the broker answered a request sent after {@code sinceNanos}, with no failure since. */
+  public boolean answeredSince(long sinceNanos) {
+    Long at = validAnswer();
+    return at != null && at - sinceNanos > 0;
+  }
+
+  /** Whether the broker answered a request sent at most {@code boundNanos} before {@code nowNanos}. */
+  public boolean answeredWithin(long nowNanos, long boundNanos) {
+    Long at = validAnswer();
+    return at != null && nowNanos - at <= boundNanos;
+  }
+}
