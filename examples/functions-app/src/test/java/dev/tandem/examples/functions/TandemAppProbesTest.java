@@ -15,6 +15,7 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.logging.Handler;
 import java.util.logging.Level;
@@ -41,7 +42,7 @@ class TandemAppProbesTest {
       + "SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=a2V5";
   static TwoRegions regions;
   @TempDir static Path dir;
-  static TandemApp app;
+  static TandemProvider.App app;
   /** The sample's region meters go to Micrometer's global registry: read them here. */
   static final SimpleMeterRegistry meters = new SimpleMeterRegistry();
   /** What TandemFunctions logged while the app's builder was built. */
@@ -63,9 +64,10 @@ class TandemAppProbesTest {
   static void start() {
     Metrics.addRegistry(meters);
     regions = TwoRegions.start();
-    app = TandemApp.start(new TandemSettings(A, B, regions.a().bootstrapServers(),
-        regions.b().bootstrapServers(), 4, dir, Duration.ofSeconds(20), Duration.ofSeconds(10),
-        100, CONNECTION, regions.b().bootstrapServers()));
+    Map<String, String> settings = TandemAppOwnershipTest.settings(regions);
+    settings.put("ServiceBusConnection", CONNECTION);
+    settings.put("KafkaBrokers", regions.b().bootstrapServers()); // not A's changelog cluster
+    app = TandemProvider.start(settings, dir, null);
     Logger.getLogger(TandemFunctions.class.getName()).addHandler(capture);
     try {
       TandemFunctions.install(app.functions().probeTimeout(Duration.ofSeconds(2)));
@@ -77,7 +79,7 @@ class TandemAppProbesTest {
   @AfterAll
   static void stop() {
     TandemFunctions.uninstall();
-    TandemApp.stop();
+    TandemProvider.stop();
     if (regions != null) {
       regions.close();
     }
