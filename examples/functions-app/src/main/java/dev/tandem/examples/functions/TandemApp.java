@@ -10,6 +10,7 @@ import dev.tandem.azure.functions.TandemFunctions;
 import dev.tandem.azure.servicebus.ServiceBusNamespaceProbe;
 import dev.tandem.consumer.TandemRegion;
 import dev.tandem.consumer.kafka.KafkaClusterProbe;
+import io.micrometer.core.instrument.Metrics;
 import java.time.Duration;
 import java.util.Map;
 import org.apache.kafka.clients.admin.Admin;
@@ -50,6 +51,8 @@ final class TandemApp {
 
   private TandemApp(TandemSettings s, ServiceBusSenderClient recheckSender) {
     this.settings = s;
+    // the region's meters go to Micrometer's global registry: export them to Application Insights
+    AppInsightsMetrics.addTo(Metrics.globalRegistry, System.getenv()::get);
     // the owner identity names this instance (the platform's instance id)
     this.region = TandemRegion.create(
         s.regionConfig(InstanceStoreDirectory.instanceName(System.getenv()::get)));
