@@ -87,6 +87,11 @@ class TandemAppProbesTest {
     assertEquals(List.of(), built.stream().filter(l -> l.contains("recheck sender")).toList(),
         "the namespace is probed through the trigger's receiver, not the recheck sender");
 
+    // TandemFunctions built from the region registers its meters where the region's go (Micrometer's
+    // global registry here), not in a private registry nobody reads
+    assertNotNull(meters.find("tandem.functions.servicebus.parked").tag("reason", "follower")
+        .counter(), "the functions' meters reach the global registry");
+
     String namespace = "servicebus:tandem-sample.servicebus.windows.net/orders";
     String kafka = "kafka:" + regions.b().bootstrapServers();
     // one round asks the changelog, then the trigger probes in the order wired (Kafka, then the
