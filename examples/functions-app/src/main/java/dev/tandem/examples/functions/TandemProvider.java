@@ -11,6 +11,7 @@ import dev.tandem.azure.functions.TandemFunctionsProvider;
 import dev.tandem.azure.servicebus.ServiceBusNamespaceProbe;
 import dev.tandem.consumer.TandemRegion;
 import dev.tandem.consumer.kafka.KafkaClusterProbe;
+import io.micrometer.core.instrument.Metrics;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -50,6 +51,7 @@ public final class TandemProvider implements TandemFunctionsProvider {
 
     App(TandemAppSettings s, ServiceBusSenderClient recheck) {
       settings = s;
+      AppInsightsMetrics.addTo(Metrics.globalRegistry, System.getenv()::get);
       region = s.region();
       http = IdempotentHttp.builder().region(region).build();
       String sb = s.optionalSetting(SERVICE_BUS).orElse(null);
