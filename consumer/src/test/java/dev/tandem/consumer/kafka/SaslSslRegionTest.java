@@ -19,10 +19,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -175,6 +177,32 @@ class SaslSslRegionTest {
     assertRefusedNamingB(regionProperties(dir, "region-a", "wrong-peer", "not-the-password-4711",
         false),
         "region-a");
+  }
+
+  /**
+   * The publisher with a wrong password for B: under {@code tandem.ack.policy=ALL} a send fails
+   * within seconds naming the region and Kafka's refusal (A acknowledged, B's copy spooled). Holds
+   * without a change (the publisher counts a refusal against the region like any failure).
+   */
+  @Test
+  void aWrongPasswordInThePublisherFailsItsSendsNamingTheRegion(@TempDir Path dir) {
+    regions.createTopic("sasl-pub", 2);
+    Properties pub = new Properties();
+    pub.put("tandem.regions", "region-a,region-b");
+    pub.put("tandem.region.region-a.bootstrap.servers", regions.a().bootstrapServers());
+    pub.put("tandem.region.region-b.bootstrap.servers", regions.b().bootstrapServers());
+    putB(pub, "tandem.region.region-b.", "not-the-password-4711");
+    pub.put("tandem.spool.dir", dir.resolve("spool").toString());
+    pub.put("tandem.ack.policy", "ALL");
+    pub.put("key.serializer", StringSerializer.class.getName());
+    pub.put("value.serializer", ByteArraySerializer.class.getName());
+    try (TandemKafkaProducer<String, byte[]> producer = new TandemKafkaProducer<>(pub)) {
+      ExecutionException e = assertThrows(ExecutionException.class, () -> producer.send(
+          new ProducerRecord<>("sasl-pub", "k", new byte[] {1})).get(30, TimeUnit.SECONDS));
+      String m = e.getCause().getMessage();
+      assertTrue(m.contains("region region-b") && m.contains("SaslAuthenticationException"), m);
+      assertFalse(m.contains("not-the-password-4711"), m);
+    }
   }
 
   private static void assertRefusedNamingB(Properties p, String local) {
