@@ -1123,7 +1123,10 @@ public final class TandemRegion implements AutoCloseable {
      * Validates every key ({@link TandemRegionConfig}), then opens the store, the replication log
      * (creating the changelog topics where absent) and the ownership.
      *
-     * @throws ConfigException naming the key, for any configuration mistake (nothing is opened)
+     * @throws ConfigException naming the key, for any configuration mistake (nothing is opened);
+     *     also when a region's cluster refuses this process's SASL credentials or TLS handshake
+     *     while the changelog topic is ensured (naming {@code tandem.region.<r>.sasl.jaas.config}
+     *     or {@code .ssl.*}; what was opened is closed)
      */
     public TandemRegion build() {
       TandemRegionConfig c = new TandemRegionConfig(configs, witness != null);
