@@ -25,7 +25,7 @@ import org.slf4j.LoggerFactory;
  * the instance restarts — which the changelog restore makes harmless.
  *
  * <pre>{@code
- * InstanceStoreDirectory where = InstanceStoreDirectory.fromEnvironment(System.getenv("TANDEM_STORE_DIR"));
+ * InstanceStoreDirectory where = InstanceStoreDirectory.fromEnvironment(System.getenv("TANDEM_STATE_DIR"));
  * IdempotencyStore store = IdempotencyStore.builder().region(region)
  *     .instance(where.instanceName())
  *     .directory(where.directory().resolve("store"))

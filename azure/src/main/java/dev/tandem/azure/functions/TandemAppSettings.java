@@ -99,6 +99,12 @@ public final class TandemAppSettings {
   public static final String PREFIX = "TANDEM_";
   /** Prefix of a region's settings: {@code TANDEM_REGION_<R>_…}. */
   public static final String REGION_PREFIX = "TANDEM_REGION_";
+  /**
+   * Prefix of the witness cluster's settings: besides the declared ones, {@code
+   * TANDEM_WITNESS_<KAFKA_KEY>} is the witness client's {@code tandem.witness.<kafka.key>} (e.g.
+   * {@code TANDEM_WITNESS_SECURITY_PROTOCOL}, {@code TANDEM_WITNESS_SASL_JAAS_CONFIG}).
+   */
+  public static final String WITNESS_PREFIX = "TANDEM_WITNESS_";
   /** {@code TANDEM_REGION_<R>_CONNECTION}: names the app setting holding the region's cluster. */
   public static final String CONNECTION = "CONNECTION";
   /** The {@code tandem-heartbeat} timer's period the defaults assume (ms): {@code 0/5 * * * * *}. */
@@ -236,6 +242,11 @@ public final class TandemAppSettings {
       }
       String key = upper.toLowerCase(Locale.ROOT).replace('_', '.');
       if (KEYS.names().contains(key)) {
+        keys.put(key, value);
+        origins.put(key, name);
+      } else if (upper.startsWith(WITNESS_PREFIX)
+          && KAFKA_KEYS.contains(key.substring("tandem.witness.".length()))) {
+        // the witness cluster's own client settings (a TLS/SASL witness): tandem.witness.<kafka key>
         keys.put(key, value);
         origins.put(key, name);
       } else {
@@ -426,6 +437,9 @@ public final class TandemAppSettings {
     sb.append("| `TANDEM_REGION_<R>_<KAFKA_KEY>` | `tandem.region.<r>.<kafka.key>` | | A Kafka "
         + "client setting of region r (upper case, `-` and `.` as `_`), e.g. "
         + "`TANDEM_REGION_WESTEUROPE_BOOTSTRAP_SERVERS`, `..._SECURITY_PROTOCOL`. |\n");
+    sb.append("| `TANDEM_WITNESS_<KAFKA_KEY>` | `tandem.witness.<kafka.key>` | | A Kafka client "
+        + "setting of the witness cluster (policy `witness`), e.g. "
+        + "`TANDEM_WITNESS_SECURITY_PROTOCOL`, `TANDEM_WITNESS_SASL_JAAS_CONFIG`. |\n");
     sb.append("| `TANDEM_REGION_<R>_CONNECTION` | `tandem.region.<r>.*` | | The NAME of the app "
         + "setting holding region r's cluster: a bootstrap server list, or an Event Hubs namespace "
         + "connection string (its Kafka endpoint: `<namespace>:9093`, SASL_SSL, PLAIN). |\n");
@@ -552,9 +566,13 @@ public final class TandemAppSettings {
     } else {
       for (String server : v.split(",")) {
         if (!server.strip().matches("[A-Za-z0-9._\\-\\[\\]:]+:[0-9]{1,5}")) {
-          throw new ConfigException("app setting " + source + "=" + v + ": neither bootstrap "
+          // a connection setting may hold a secret in any form (keys reordered, quoted): its value
+          // is never printed; the offending part is shown only when it cannot be a secret
+          boolean secret = v.contains("=") || v.contains(";") || v.contains("\"");
+          throw new ConfigException("app setting " + source + "=" + (secret ? "[hidden]" : v)
+              + ": neither bootstrap "
               + "servers (host:port,host:port) nor an Event Hubs connection string (Endpoint=sb://"
-              + "…); '" + server.strip() + "' is not host:port");
+              + "…); '" + (secret ? "[hidden]" : server.strip()) + "' is not host:port");
         }
       }
       client.put(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG, v);
@@ -611,8 +629,12 @@ public final class TandemAppSettings {
   /** A value for a message: {@code [hidden]} for a password, JAAS config or connection string. */
   private static String shown(String key, String value) {
     String k = key.toLowerCase(Locale.ROOT);
+    // by the key's name, and by the value's form: a misspelt name (…_SASL_JASS_CONFIG) must not
+    // print the password it carries
+    String lower = value.toLowerCase(Locale.ROOT);
     if (k.contains("password") || k.contains("jaas") || k.contains("secret")
-        || k.endsWith(".key") || value.contains("SharedAccessKey")) {
+        || k.endsWith(".key") || lower.contains("sharedaccess") || lower.contains("password")
+        || lower.contains("loginmodule")) {
       return "[hidden]";
     }
     return value;

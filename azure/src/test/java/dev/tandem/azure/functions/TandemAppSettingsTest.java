@@ -173,6 +173,39 @@ class TandemAppSettingsTest {
   }
 
   @Test
+  void theWitnessClustersClientSettingsMapOntoItsPassThroughAndAMisspeltOneIsUnknown() {
+    Map<String, String> env = westeurope();
+    env.put("TANDEM_OWNERSHIP_POLICY", "witness");
+    env.put("TANDEM_WITNESS_BOOTSTRAP_SERVERS", "witness.servicebus.windows.net:9093");
+    env.put("TANDEM_WITNESS_SECURITY_PROTOCOL", "SASL_SSL");
+    env.put("TANDEM_WITNESS_SASL_MECHANISM", "PLAIN");
+    java.util.Properties keys = TandemAppSettings.from(env, tmp).regionConfig();
+    assertEquals("SASL_SSL", keys.getProperty("tandem.witness.security.protocol"));
+    assertEquals("PLAIN", keys.getProperty("tandem.witness.sasl.mechanism"));
+    new TandemRegionConfig(keys); // the region's key table accepts them
+    env.put("TANDEM_WITNESS_SECURITY_PROTOKOL", "SASL_SSL");
+    assertMentions(mistake(env).getMessage(), "TANDEM_WITNESS_SECURITY_PROTOKOL",
+        "unknown Tandem setting");
+  }
+
+  @Test
+  void aSecretIsNeverPrintedWhateverFormOrMisspeltNameItComesIn() {
+    Map<String, String> env = westeurope();
+    // an Event Hubs connection string whose keys are in another order: not taken for one
+    env.put("KafkaBrokers", "SharedAccessKeyName=Root;SharedAccessKey=c2VjcmV0;"
+        + "Endpoint=sb://weu.servicebus.windows.net/");
+    String m = mistake(env).getMessage();
+    assertMentions(m, "KafkaBrokers", "[hidden]");
+    assertTrue(!m.contains("c2VjcmV0"), m);
+    env = westeurope();
+    env.put("TANDEM_REGION_NORTHEUROPE_SASL_JASS_CONFIG", "org.apache.kafka.common.security.plain"
+        + ".PlainLoginModule required username=\"$ConnectionString\" password=\"p4ss\";");
+    m = mistake(env).getMessage();
+    assertMentions(m, "TANDEM_REGION_NORTHEUROPE_SASL_JASS_CONFIG");
+    assertTrue(!m.contains("p4ss"), m);
+  }
+
+  @Test
   void regionSettingMistakesNameTheSetting() {
     Map<String, String> env = westeurope();
     env.put("TANDEM_REGION_NORTHEUROPE_BOOTSTRAP_SERVER", "neu:9092"); // not a Kafka key
