@@ -15,6 +15,7 @@ import dev.tandem.publisher.DualPublisher;
 import dev.tandem.publisher.KafkaRegionalSink;
 import dev.tandem.publisher.RegionalSink;
 import dev.tandem.store.IdempotencyStore;
+import dev.tandem.store.replication.RegionAuthenticationException;
 import dev.tandem.store.replication.KafkaReplicationLog;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Metrics;
@@ -243,11 +244,7 @@ public final class TandemRegion implements AutoCloseable {
         OwnershipPolicy policy;
         switch (c.policyName()) {
           case "witness" -> {
-            witness = b.witness != null ? b.witness : KafkaTopicWitness.builder()
-                .bootstrapServers(c.getString(TandemRegionConfig.WITNESS_BOOTSTRAP_CONFIG))
-                .topic(c.getString(TandemRegionConfig.WITNESS_TOPIC_CONFIG))
-                .lease(c.duration(TandemRegionConfig.WITNESS_LEASE_MS_CONFIG))
-                .build();
+            witness = b.witness != null ? b.witness : kafkaWitness(c);
             opened.add(witness);
             witnessPolicy = b.witnessPolicy != null ? b.witnessPolicy
                 : WitnessPolicy.builder(witness).build();
@@ -289,6 +286,9 @@ public final class TandemRegion implements AutoCloseable {
       for (int i = opened.size() - 1; i >= 0; i--) {
         closeQuietly(opened.get(i));
       }
+      if (e instanceof RegionAuthenticationException refused) {
+        throw authenticationRefused(refused);
+      }
       throw e;
     }
     // what this process promises, where an operator looks: 1 while open, tagged with the guarantee
@@ -306,6 +306,40 @@ public final class TandemRegion implements AutoCloseable {
         + "state {}", region, instance, c.regions(), shardCount(),
         c.detectOnly() ? "detect-only" : "full", ownership == null ? "none" : c.policyName(),
         stateDir);
+  }
+
+  /**
+   * The WITNESS policy's Kafka witness from the keys: {@code tandem.witness.topic}, {@code
+   * tandem.witness.lease.ms}, and every {@code tandem.witness.<kafka key>} as a client setting of its
+   * producer and consumer ({@code bootstrap.servers}, {@code security.protocol}, {@code sasl.*},
+   * {@code ssl.*}: a witness cluster behind SASL/TLS is reached like a region's).
+   */
+  private static KafkaTopicWitness kafkaWitness(TandemRegionConfig c) {
+    KafkaTopicWitness.Builder wb = KafkaTopicWitness.builder()
+        .bootstrapServers(c.getString(TandemRegionConfig.WITNESS_BOOTSTRAP_CONFIG))
+        .topic(c.getString(TandemRegionConfig.WITNESS_TOPIC_CONFIG))
+        .lease(c.duration(TandemRegionConfig.WITNESS_LEASE_MS_CONFIG));
+    c.witnessClientProperties().forEach((k, v) -> wb.clientProperty(k.toString(), v.toString()));
+    return wb.build();
+  }
+
+  /**
+   * A region's cluster refused this process's credentials or TLS handshake while the region was
+   * built: a configuration mistake, reported as one, naming the keys to check (never their values:
+   * {@code sasl.jaas.config} holds the password). The replication log counted it ({@code
+   * tandem.region.authentication.failures}) and logged it.
+   */
+  private static ConfigException authenticationRefused(RegionAuthenticationException e) {
+    String prefix = TandemRegionConfig.REGION_PREFIX + e.region().name() + ".";
+    String keys = e.tls()
+        ? prefix + "ssl.truststore.location (and the other " + prefix + "ssl.* settings)"
+        : prefix + "sasl.jaas.config (and " + prefix + "sasl.mechanism, " + prefix
+            + "security.protocol)";
+    ConfigException c = new ConfigException("region " + e.region().name() + " refused this "
+        + "process's " + (e.tls() ? "TLS handshake" : "SASL authentication") + ": check " + keys
+        + ". The cluster answered: " + e.getCause().getMessage());
+    c.initCause(e);
+    return c;
   }
 
   /**
@@ -1089,7 +1123,10 @@ public final class TandemRegion implements AutoCloseable {
      * Validates every key ({@link TandemRegionConfig}), then opens the store, the replication log
      * (creating the changelog topics where absent) and the ownership.
      *
-     * @throws ConfigException naming the key, for any configuration mistake (nothing is opened)
+     * @throws ConfigException naming the key, for any configuration mistake (nothing is opened);
+     *     also when a region's cluster refuses this process's SASL credentials or TLS handshake
+     *     while the changelog topic is ensured (naming {@code tandem.region.<r>.sasl.jaas.config}
+     *     or {@code .ssl.*}; what was opened is closed)
      */
     public TandemRegion build() {
       TandemRegionConfig c = new TandemRegionConfig(configs, witness != null);

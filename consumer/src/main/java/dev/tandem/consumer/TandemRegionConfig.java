@@ -7,7 +7,9 @@ import java.time.Duration;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.common.config.ConfigDef.Importance;
 import org.apache.kafka.common.config.ConfigDef.Range;
@@ -43,8 +45,15 @@ import org.apache.kafka.common.config.ConfigException;
  *   <li>changelog retention at least the record TTL (a replica restored from the changelog must see
  *       every id the TTL still covers);
  *   <li>{@code tandem.ownership.policy=witness} names its witness ({@code
- *       tandem.witness.bootstrap.servers}, or one given to the builder).
+ *       tandem.witness.bootstrap.servers}, or one given to the builder);
+ *   <li>a {@code tandem.witness.<kafka key>} is a key Kafka's producer or consumer knows.
  * </ul>
+ *
+ * <p><b>The witness cluster's client settings.</b> {@code tandem.witness.<kafka key>} (besides the
+ * declared {@code tandem.witness.topic} and {@code tandem.witness.lease.ms}) reaches the witness's
+ * producer and consumer, as {@code tandem.region.<r>.<kafka key>} reaches a region's clients: {@code
+ * tandem.witness.bootstrap.servers}, {@code tandem.witness.security.protocol}, {@code
+ * tandem.witness.sasl.*}, {@code tandem.witness.ssl.*} for a TLS/SASL witness cluster.
  */
 public class TandemRegionConfig extends TandemClientConfig {
 
@@ -115,6 +124,11 @@ public class TandemRegionConfig extends TandemClientConfig {
   public static final String WITNESS_TOPIC_CONFIG = "tandem.witness.topic";
   /** The witness lease; default 10000. */
   public static final String WITNESS_LEASE_MS_CONFIG = "tandem.witness.lease.ms";
+  /**
+   * Prefix of the witness cluster's Kafka client settings: {@code tandem.witness.<kafka key>} (the
+   * declared witness keys aside).
+   */
+  public static final String WITNESS_CLIENT_PREFIX = "tandem.witness.";
 
   /** Values of {@value #GUARANTEE_CONFIG}. */
   public static final String GUARANTEE_FULL = "full";
@@ -215,7 +229,9 @@ public class TandemRegionConfig extends TandemClientConfig {
         .define(HANDOFF_TIMEOUT_MS_CONFIG, Type.LONG, 300_000L, Range.atLeast(0), Importance.LOW,
             "How long (ms) a partition handed off unflushed waits for its previous holder's marker.")
         .define(WITNESS_BOOTSTRAP_CONFIG, Type.STRING, null, nullOrNonBlank(), Importance.MEDIUM,
-            "The witness Kafka cluster of tandem.ownership.policy=witness (a third location).")
+            "The witness Kafka cluster of tandem.ownership.policy=witness (a third location). Its "
+                + "other client settings follow as tandem.witness.<kafka key> (security.protocol, "
+                + "sasl.*, ssl.* ... for a TLS/SASL cluster).")
         .define(WITNESS_TOPIC_CONFIG, Type.STRING, "tandem.witness", new ConfigDef.NonEmptyString(),
             Importance.LOW, "The witness's single-partition topic.")
         .define(WITNESS_LEASE_MS_CONFIG, Type.LONG, 10_000L, Range.atLeast(1), Importance.LOW,
@@ -243,12 +259,14 @@ public class TandemRegionConfig extends TandemClientConfig {
    * own keys): the same checks, against {@code definition}.
    */
   protected TandemRegionConfig(ConfigDef definition, Map<?, ?> originals, boolean witnessGiven) {
-    super(definition, originals);
+    super(definition, originals, Set.of(WITNESS_CLIENT_PREFIX));
     this.witnessGiven = witnessGiven;
     checkCrossFieldRules();
   }
 
   private void checkCrossFieldRules() {
+    // a misspelt witness key must not be handed to Kafka, which would only log it as unused
+    witnessClientProperties();
     String region = getString(REGION_CONFIG).trim();
     if (!regions().contains(RegionId.of(region))) {
       throw new ConfigException(REGION_CONFIG, region,
@@ -335,6 +353,41 @@ public class TandemRegionConfig extends TandemClientConfig {
           + ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG + "=" + maxPollMs + " (the revoke callback "
           + "runs inside poll; the group would evict the consumer while it waits)");
     }
+  }
+
+  /**
+   * The witness cluster's Kafka client settings: every {@code tandem.witness.<kafka key>} given
+   * (including {@code bootstrap.servers}), without the prefix; the declared {@code
+   * tandem.witness.topic} and {@code tandem.witness.lease.ms} are not client settings.
+   *
+   * @throws ConfigException naming a {@code tandem.witness.*} key that no Kafka producer or
+   *     consumer knows
+   */
+  public Properties witnessClientProperties() {
+    Properties p = new Properties();
+    Set<String> kafkaKeys = new java.util.HashSet<>(ProducerConfig.configNames());
+    kafkaKeys.addAll(ConsumerConfig.configNames());
+    for (Map.Entry<String, Object> e : originals().entrySet()) {
+      String key = e.getKey();
+      if (!key.startsWith(WITNESS_CLIENT_PREFIX) || key.equals(WITNESS_TOPIC_CONFIG)
+          || key.equals(WITNESS_LEASE_MS_CONFIG)) {
+        continue;
+      }
+      String clientKey = key.substring(WITNESS_CLIENT_PREFIX.length());
+      if (!kafkaKeys.contains(clientKey)) {
+        // the value is not shown: a misspelt sasl.jaas.config key would print its password
+        throw new ConfigException(key, "(not shown)", "unknown witness setting: "
+            + WITNESS_CLIENT_PREFIX + "<kafka key> takes a Kafka producer or consumer key "
+            + "(security.protocol, sasl.*, ssl.*, ...); '" + clientKey + "' is none, and the "
+            + "declared witness keys are "
+            + WITNESS_BOOTSTRAP_CONFIG + ", " + WITNESS_TOPIC_CONFIG + ", "
+            + WITNESS_LEASE_MS_CONFIG);
+      }
+      if (e.getValue() != null) {
+        p.put(clientKey, e.getValue());
+      }
+    }
+    return p;
   }
 
   /** This process's region. */

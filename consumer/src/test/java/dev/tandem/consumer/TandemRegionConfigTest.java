@@ -76,6 +76,36 @@ class TandemRegionConfigTest {
   }
 
   @Test
+  void theWitnessClusterTakesKafkaClientSettingsLikeARegion() {
+    Properties p = valid();
+    p.put("tandem.ownership.policy", "witness");
+    p.put("tandem.witness.bootstrap.servers", "witness.servicebus.windows.net:9093");
+    p.put("tandem.witness.topic", "tandem.witness");
+    p.put("tandem.witness.lease.ms", "8000");
+    p.put("tandem.witness.security.protocol", "SASL_SSL");
+    p.put("tandem.witness.sasl.mechanism", "PLAIN");
+    p.put("tandem.witness.sasl.jaas.config", "org.apache.kafka.common.security.plain."
+        + "PlainLoginModule required username=\"$ConnectionString\" password=\"secret\";");
+    p.put("tandem.witness.ssl.truststore.type", "PKCS12");
+    Properties w = new TandemRegionConfig(p).witnessClientProperties();
+    assertEquals("witness.servicebus.windows.net:9093", w.get("bootstrap.servers"));
+    assertEquals("SASL_SSL", w.get("security.protocol"));
+    assertEquals("PLAIN", w.get("sasl.mechanism"));
+    assertTrue(w.get("sasl.jaas.config").toString().contains("$ConnectionString"));
+    assertEquals("PKCS12", w.get("ssl.truststore.type"));
+    // the declared witness keys are not client settings
+    assertFalse(w.containsKey("topic"));
+    assertFalse(w.containsKey("lease.ms"));
+    assertEquals(5, w.size());
+
+    // a misspelt witness key is named, its value (maybe a password) is not shown
+    p.put("tandem.witness.sasl.jass.config", "password=\"hunter2\"");
+    ConfigException e = refused(p);
+    assertNames(e, "tandem.witness.sasl.jass.config", "unknown witness setting");
+    assertFalse(e.getMessage().contains("hunter2"), e.getMessage());
+  }
+
+  @Test
   void aMissingKeyIsNamed() {
     for (String key : new String[] {"tandem.regions", "tandem.region", "tandem.state.dir",
         "tandem.shards"}) {

@@ -75,6 +75,16 @@ public abstract class TandemClientConfig extends AbstractConfig {
    * what is checked.
    */
   protected TandemClientConfig(ConfigDef definition, Map<?, ?> originals) {
+    this(definition, originals, Set.of());
+  }
+
+  /**
+   * As {@link #TandemClientConfig(ConfigDef, Map)}; keys under one of {@code passThroughPrefixes}
+   * (e.g. {@code tandem.witness.}) are not "unknown": the subclass reads and checks them itself
+   * (Kafka client settings of another cluster).
+   */
+  protected TandemClientConfig(ConfigDef definition, Map<?, ?> originals,
+      Set<String> passThroughPrefixes) {
     super(definition, originals, false);
     List<RegionId> rs = new ArrayList<>();
     for (String name : getList(REGIONS_CONFIG)) {
@@ -89,7 +99,8 @@ public abstract class TandemClientConfig extends AbstractConfig {
     Set<String> unknown = new TreeSet<>();
     for (Map.Entry<?, ?> e : originals.entrySet()) {
       String key = String.valueOf(e.getKey());
-      if (!key.startsWith(TANDEM_PREFIX) || known.contains(key)) {
+      if (!key.startsWith(TANDEM_PREFIX) || known.contains(key)
+          || passThroughPrefixes.stream().anyMatch(key::startsWith)) {
         continue;
       }
       if (key.startsWith(REGION_PREFIX)) {
@@ -117,7 +128,8 @@ public abstract class TandemClientConfig extends AbstractConfig {
           continue;
         }
         if (region != null && dot < rest.length() - 1) {
-          throw new ConfigException(key, e.getValue(), "region '" + region.name()
+          throw new ConfigException(key, shown(clientKeyOf(key), e.getValue()), "region '"
+              + region.name()
               + "' is not in " + REGIONS_CONFIG + "=" + String.join(",", getList(REGIONS_CONFIG)));
         }
       }
@@ -125,7 +137,8 @@ public abstract class TandemClientConfig extends AbstractConfig {
     }
     if (!unknown.isEmpty()) {
       String first = unknown.iterator().next();
-      throw new ConfigException(first, originals.get(first), "unknown Tandem configuration"
+      throw new ConfigException(first, shown(first, originals.get(first)),
+          "unknown Tandem configuration"
           + (unknown.size() > 1 ? " (also unknown: " + String.join(", ", unknown) + ")" : "")
           + "; " + getClass().getSimpleName() + " knows " + new TreeSet<>(known)
           + " and tandem.region.<r>.<kafka client key> for each r in " + REGIONS_CONFIG);
@@ -141,6 +154,24 @@ public abstract class TandemClientConfig extends AbstractConfig {
       }
     }
     this.regionClients = Collections.unmodifiableMap(clients);
+  }
+
+  /**
+   * A value as an error message may show it: hidden where the key may hold a secret ({@code
+   * sasl.jaas.config} holds a SASL password, e.g. an Event Hubs connection string; {@code
+   * *.password}, {@code *.key}), since an unknown or misplaced key's value is printed otherwise.
+   */
+  static Object shown(String key, Object value) {
+    String k = key.toLowerCase(java.util.Locale.ROOT);
+    return k.contains("jaas") || k.contains("password") || k.contains("secret")
+        || k.endsWith(".key") || k.contains("credential") || k.contains("token")
+        ? "[hidden]" : value;
+  }
+
+  private static String clientKeyOf(String key) {
+    String rest = key.substring(REGION_PREFIX.length());
+    int dot = rest.indexOf('.');
+    return dot < 0 ? rest : rest.substring(dot + 1);
   }
 
   /** The regions, in the order given. */

@@ -60,6 +60,26 @@ class TandemProducerConfigTest {
     }
   }
 
+  /**
+   * A misspelt or misplaced key holding a secret is named, its value is not printed: a SASL
+   * password (an Event Hubs connection string) must not end up in a log through an exception.
+   */
+  @Test
+  void aMisplacedSecretIsNamedButNotShown() {
+    String jaas = "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        + "username=\"$ConnectionString\" password=\"Endpoint=sb://ns/;SharedAccessKey=s3cr3t\";";
+    Properties p = valid();
+    p.put("tandem.region.eastus.sasl.jaas.config", jaas); // a region not listed
+    ConfigException e = assertThrows(ConfigException.class, () -> new TandemProducerConfig(p));
+    assertTrue(e.getMessage().contains("tandem.region.eastus.sasl.jaas.config"), e.getMessage());
+    assertTrue(!e.getMessage().contains("s3cr3t"), e.getMessage());
+    Properties q = valid();
+    q.put("tandem.sasl.jaas.config", jaas); // not under a region: unknown
+    e = assertThrows(ConfigException.class, () -> new TandemProducerConfig(q));
+    assertTrue(e.getMessage().contains("tandem.sasl.jaas.config"), e.getMessage());
+    assertTrue(!e.getMessage().contains("s3cr3t"), e.getMessage());
+  }
+
   private static void assertMessage(Properties p, String... parts) {
     ConfigException e = assertThrows(ConfigException.class, () -> new TandemProducerConfig(p));
     for (String part : parts) {

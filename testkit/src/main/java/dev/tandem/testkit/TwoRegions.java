@@ -29,10 +29,21 @@ public final class TwoRegions implements AutoCloseable {
 
   /** Starts two regions with the given names (in parallel). */
   public static TwoRegions start(String nameA, String nameB) {
-    var futureB = java.util.concurrent.CompletableFuture.supplyAsync(() -> KafkaRegion.start(nameB));
+    return start(nameA, KafkaRegion.Security.PLAINTEXT, nameB, KafkaRegion.Security.PLAINTEXT);
+  }
+
+  /**
+   * Starts two regions with the given names and client listener security (in parallel), e.g. region
+   * B as a SASL_SSL-only cluster like Event Hubs' Kafka endpoint ({@link
+   * KafkaRegion#clientSecurity()} gives its clients' settings).
+   */
+  public static TwoRegions start(String nameA, KafkaRegion.Security securityA, String nameB,
+      KafkaRegion.Security securityB) {
+    var futureB = java.util.concurrent.CompletableFuture.supplyAsync(
+        () -> KafkaRegion.start(nameB, securityB, java.util.Map.of()));
     KafkaRegion a;
     try {
-      a = KafkaRegion.start(nameA);
+      a = KafkaRegion.start(nameA, securityA, java.util.Map.of());
     } catch (RuntimeException e) {
       futureB.thenAccept(KafkaRegion::close);
       throw e;

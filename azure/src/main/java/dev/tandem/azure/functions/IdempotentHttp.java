@@ -26,8 +26,8 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.function.Supplier;
-import java.util.logging.Level;
-import java.util.logging.Logger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Once-only HTTP functions behind a load balancer that may retry in another region (Azure Front
@@ -112,7 +112,7 @@ public final class IdempotentHttp {
   static final int MARKER_BYTES =
       new StoredResponse(599, Map.of(), new byte[0], true, true, true).encode().length;
 
-  private static final Logger LOG = Logger.getLogger(IdempotentHttp.class.getName());
+  private static final Logger LOG = LoggerFactory.getLogger(IdempotentHttp.class);
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private final IdempotencyStore store;
@@ -240,7 +240,7 @@ public final class IdempotentHttp {
     }
     if (done.record().isDetectedDuplicate()) {
       count("duplicate-detected");
-      LOG.log(Level.WARNING, "request with " + IDEMPOTENCY_KEY + " {0} was processed in more than "
+      LOG.warn("request with " + IDEMPOTENCY_KEY + " {} was processed in more than "
           + "one region (the retry arrived before the first claim replicated)", key);
     } else {
       count(done.wholeKept() ? "processed" : "processed-response-not-kept");
@@ -267,8 +267,7 @@ public final class IdempotentHttp {
         return new Completed(store.complete(key, shard, whole), true);
       } catch (IllegalArgumentException refused) {
         // a store that does not tell its limit refused the size before writing anything
-        LOG.log(Level.FINE, "the store refused the response of {0}: {1}",
-            new Object[] {key, refused.getMessage()});
+        LOG.debug("the store refused the response of {}: {}", key, refused.getMessage());
       }
     }
     List<StoredResponse> smaller = List.of(captured.withoutBody(), captured.marker());
@@ -310,14 +309,14 @@ public final class IdempotentHttp {
 
   private void notKept(String key, int size, int limit, String what) {
     if (size < 0) {
-      LOG.log(Level.WARNING, "the response to " + IDEMPOTENCY_KEY + " {0}: the request is completed "
-          + "and will not run again, but {1}", new Object[] {key, what});
+      LOG.warn("the response to " + IDEMPOTENCY_KEY + " {}: the request is completed "
+          + "and will not run again, but {}", key, what);
       return;
     }
-    LOG.log(Level.WARNING, "the response to " + IDEMPOTENCY_KEY + " {0} is {1} bytes as stored, over "
-        + "the store''s result limit ({2} bytes, maxResultBytes): the request is completed and will "
-        + "not run again, but {3}; raise the store''s maxResultBytes or lower maxBodyBytes",
-        new Object[] {key, size, limit, what});
+    LOG.warn("the response to " + IDEMPOTENCY_KEY + " {} is {} bytes as stored, over "
+        + "the store's result limit ({} bytes, maxResultBytes): the request is completed and will "
+        + "not run again, but {}; raise the store's maxResultBytes or lower maxBodyBytes",
+        key, size, limit, what);
   }
 
   private int storeResultLimit() {

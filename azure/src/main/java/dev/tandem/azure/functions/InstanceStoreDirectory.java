@@ -9,8 +9,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.function.Function;
-import java.util.logging.Level;
-import java.util.logging.Logger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Where one instance of a function app (or App Service app) keeps its idempotency store: a directory
@@ -25,7 +25,7 @@ import java.util.logging.Logger;
  * the instance restarts — which the changelog restore makes harmless.
  *
  * <pre>{@code
- * InstanceStoreDirectory where = InstanceStoreDirectory.fromEnvironment(System.getenv("TANDEM_STORE_DIR"));
+ * InstanceStoreDirectory where = InstanceStoreDirectory.fromEnvironment(System.getenv("TANDEM_STATE_DIR"));
  * IdempotencyStore store = IdempotencyStore.builder().region(region)
  *     .instance(where.instanceName())
  *     .directory(where.directory().resolve("store"))
@@ -74,7 +74,7 @@ public final class InstanceStoreDirectory {
   /** Azure Functions: the number of language worker processes per instance (default 1). */
   public static final String WORKER_PROCESS_COUNT = "FUNCTIONS_WORKER_PROCESS_COUNT";
 
-  private static final Logger LOG = Logger.getLogger(InstanceStoreDirectory.class.getName());
+  private static final Logger LOG = LoggerFactory.getLogger(InstanceStoreDirectory.class);
   private static final int MAX_KEY = 64;
 
   private final Path directory;
@@ -143,8 +143,8 @@ public final class InstanceStoreDirectory {
         }
       }
     }
-    LOG.log(Level.INFO, "Tandem store directory of instance {0}: {1} (local to the instance; "
-        + "restored from the changelog when it starts)", new Object[] {key, directory});
+    LOG.info("Tandem store directory of instance {}: {} (local to the instance; "
+        + "restored from the changelog when it starts)", key, directory);
     return new InstanceStoreDirectory(directory, instanceId, onPlatform);
   }
 
@@ -225,7 +225,7 @@ public final class InstanceStoreDirectory {
     if (present(home)) {
       if (isFileSystemRoot(home)) {
         // not App Service's shared /home (D:\home): judging by it would refuse every directory
-        LOG.log(Level.WARNING, "HOME is the file-system root ({0}): not App Service''s shared "
+        LOG.warn("HOME is the file-system root ({}): not App Service's shared "
             + "storage; the store directory is not checked against it", home);
       } else {
         roots.add(home);

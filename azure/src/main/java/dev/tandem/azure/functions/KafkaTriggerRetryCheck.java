@@ -23,9 +23,9 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.TreeMap;
 import java.util.regex.Matcher;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The start-up check of Kafka-triggered functions: does a copy that Tandem asks to retry later (a
@@ -69,7 +69,7 @@ public final class KafkaTriggerRetryCheck {
   /** The extension's default of {@code maxRetries} (4.3.0+). */
   static final int DEFAULT_MAX_RETRIES = 5;
 
-  private static final Logger LOG = Logger.getLogger(KafkaTriggerRetryCheck.class.getName());
+  private static final Logger LOG = LoggerFactory.getLogger(KafkaTriggerRetryCheck.class);
   private static final ObjectMapper JSON = new ObjectMapper();
   /**
    * .NET {@code TimeSpan.Parse}'s invariant form: {@code d}, or {@code [d.]hh:mm[:ss[.fffffff]]}
@@ -232,13 +232,13 @@ public final class KafkaTriggerRetryCheck {
     try {
       findings = List.copyOf(check(functionClasses, mustOutlast, env));
     } catch (RuntimeException | LinkageError e) {
-      LOG.log(Level.WARNING, "Tandem could not check the retry policies of the Kafka functions", e);
+      LOG.warn("Tandem could not check the retry policies of the Kafka functions", e);
       findings = List.of(new Finding(CHECK_FAILED, "the check of the Kafka functions' retry "
           + "policies could not run (" + e + "): whether a copy held during a takeover survives "
           + "is unknown"));
     }
     for (Finding f : findings) {
-      LOG.log(Level.WARNING, "Tandem: Kafka function {0}", f);
+      LOG.warn("Tandem: Kafka function {}", f);
     }
     Gauge.builder("tandem.functions.kafka.retry.findings", findings, List::size).tag("region", region)
         .description("Kafka-triggered functions whose copies held during a takeover may be "

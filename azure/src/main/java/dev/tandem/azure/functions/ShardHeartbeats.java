@@ -22,8 +22,8 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.logging.Level;
-import java.util.logging.Logger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Drives a {@link ShardOwnership} for a function app, where no poll loop exists: a timer-triggered
@@ -49,7 +49,7 @@ import java.util.logging.Logger;
  */
 final class ShardHeartbeats {
 
-  private static final Logger log = Logger.getLogger(ShardHeartbeats.class.getName());
+  private static final Logger log = LoggerFactory.getLogger(ShardHeartbeats.class);
   /** Ids tracked per shard as held; beyond this the oldest already drive heldFor, so new ones are not added. */
   static final int MAX_HELD_PER_SHARD = 10_000;
 
@@ -141,7 +141,7 @@ final class ShardHeartbeats {
         // outside renewLock: the handover waits for the invocations of the shard in flight (begun
         // with beginWork), and one of them may need renewLock for its ensureRenewed first
         liveness.failBackOne(renewed)
-            .ifPresent(h -> log.info(() -> "Tandem " + self + ": failback " + h));
+            .ifPresent(h -> log.info("Tandem {}: failback {}", self, h));
       }
       Set<Integer> followed = new TreeSet<>();
       List<TakeoverReport> taken = new ArrayList<>();
@@ -166,7 +166,11 @@ final class ShardHeartbeats {
       }
       HeartbeatReport report = new HeartbeatReport(self, renewed, followed, taken, notReady, silent,
           Duration.ofNanos(clock.nanoTime() - t0));
-      log.log(silent != null || !taken.isEmpty() ? Level.WARNING : Level.FINE, report::toString);
+      if (silent != null || !taken.isEmpty()) {
+        log.warn("{}", report);
+      } else {
+        log.debug("{}", report);
+      }
       return report;
     }
   }

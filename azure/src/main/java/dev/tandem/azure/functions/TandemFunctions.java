@@ -33,7 +33,8 @@ import java.util.ServiceLoader;
 import java.util.function.BooleanSupplier;
 import java.util.function.Function;
 import java.util.function.IntToLongFunction;
-import java.util.logging.Logger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Process-once for Azure Functions: the plain helper {@link #once} for any trigger, and the
@@ -145,7 +146,7 @@ import java.util.logging.Logger;
  */
 public final class TandemFunctions {
 
-  private static final Logger log = Logger.getLogger(TandemFunctions.class.getName());
+  private static final Logger log = LoggerFactory.getLogger(TandemFunctions.class);
   private static volatile TandemFunctions installed;
 
   private final OnceProcessor processor;
@@ -215,11 +216,11 @@ public final class TandemFunctions {
         boolean roundTrip = probes.stream()
             .anyMatch(q -> q instanceof ServiceBusNamespaceProbe sp && sp.roundTrip());
         if (roundTrip) {
-          log.info(() -> "Tandem " + b.ownership.self() + ": the heartbeat also probes the"
+          log.info("Tandem " + b.ownership.self() + ": the heartbeat also probes the"
               + " recheck sender's namespace (" + p.name() + ")");
         } else {
           // the SDK builds a batch from the open send link's cached size: no request is sent
-          log.warning(() -> "Tandem " + b.ownership.self() + ": the heartbeat probes the Service"
+          log.warn("Tandem " + b.ownership.self() + ": the heartbeat probes the Service"
               + " Bus namespace only through the recheck sender (" + p.name() + "), which"
               + " answers from its open send link without a request: an outage is noticed only"
               + " once the SDK closes the link or connection, and until then this region keeps"
@@ -230,7 +231,7 @@ public final class TandemFunctions {
       }
     }
     if (probes.isEmpty()) {
-      log.warning(() -> "Tandem " + b.ownership.self() + ": shard ownership without a trigger"
+      log.warn("Tandem " + b.ownership.self() + ": shard ownership without a trigger"
           + " probe: the heartbeat checks only this region's changelog broker. If a trigger's"
           + " broker (a Service Bus namespace, a Kafka cluster other than the changelog's) can be"
           + " down while the changelog answers, this region keeps its shards and their messages"
@@ -332,7 +333,7 @@ public final class TandemFunctions {
     Objects.requireNonNull(handler, "handler");
     if (ownership != null && !triggerProbed && unprobedWarned.compareAndSet(false, true)) {
       // a declared Service Bus trigger whose namespace the heartbeat does not probe (issue 15.8)
-      log.warning(() -> "Tandem " + ownership.self() + ": a Service Bus trigger runs, but the"
+      log.warn("Tandem " + ownership.self() + ": a Service Bus trigger runs, but the"
           + " heartbeat does not probe its namespace: while the namespace is down this region"
           + " keeps its shards and their messages wait out the outage. Give"
           + " TandemFunctions.Builder.triggerProbe(ServiceBusNamespaceProbe.of(...)) or a"

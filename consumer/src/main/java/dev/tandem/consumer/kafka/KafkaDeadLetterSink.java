@@ -3,7 +3,9 @@ package dev.tandem.consumer.kafka;
 import dev.tandem.consumer.DeadLetter;
 import dev.tandem.consumer.DeadLetterSink;
 import dev.tandem.core.RegionId;
+import dev.tandem.core.TandemHeaders;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -20,8 +22,11 @@ import org.apache.kafka.common.header.internals.RecordHeaders;
  * broker acknowledged the write (use a producer with {@code acks=all}).
  *
  * <p>Works with the {@code ConsumerRecord<byte[], byte[]>} transport messages of {@link
- * TandemKafkaConsumer}; for any other transport message it writes the payload to {@code
- * fallbackTopic}, which must then be configured.
+ * TandemKafkaConsumer}; for any other transport message (a Service Bus or HTTP trigger of a function
+ * app) it writes the payload to {@code fallbackTopic}, which must then be configured, keyed by the
+ * Tandem id, with the envelope headers the message carried ({@code tandem-id}, {@code
+ * tandem-digest}, {@code tandem-shard}, {@code tandem-published-at}, {@code tandem-sig}, {@code
+ * tandem-key-id}) and {@value #SOURCE_HEADER} {@code shard <n>}.
  */
 public final class KafkaDeadLetterSink implements DeadLetterSink {
 
@@ -37,6 +42,10 @@ public final class KafkaDeadLetterSink implements DeadLetterSink {
   public static final String SOURCE_HEADER = "tandem-dlq-source";
 
   private static final int MAX_DETAIL_BYTES = 1024;
+  /** The envelope a dead letter from another transport carries to the fallback topic. */
+  private static final List<String> ENVELOPE_HEADERS = List.of(TandemHeaders.ID,
+      TandemHeaders.DIGEST, TandemHeaders.SHARD, TandemHeaders.PUBLISHED_AT, TandemHeaders.SIG,
+      TandemHeaders.KEY_ID);
 
   private final Producer<byte[], byte[]> producer;
   private final RegionId region;
@@ -82,6 +91,18 @@ public final class KafkaDeadLetterSink implements DeadLetterSink {
     } else if (fallbackTopic != null) {
       topic = fallbackTopic;
       source = "shard " + letter.message().shard();
+      // not a Kafka record (a Service Bus or HTTP trigger): its other headers cannot be listed, but
+      // the envelope can, so an operator finds the letter by its id (a Service Bus MessageId when
+      // sent by TandemServiceBusSender) and the record keeps what a re-publish needs
+      for (String name : ENVELOPE_HEADERS) {
+        String v = letter.message().header(name);
+        if (v != null) {
+          headers.add(name, utf8(v));
+        }
+      }
+      if (letter.id() != null) {
+        key = utf8(letter.id());
+      }
     } else {
       return CompletableFuture.failedFuture(new IllegalStateException(
           "dead letter of " + letter.id() + " is not from a Kafka record and no fallback topic is set"));

@@ -34,9 +34,36 @@ final class ChangelogTopics {
    * Ensures the topic in one region.
    *
    * @throws IllegalStateException if the topic exists with another partition count
+   * @throws RegionAuthenticationException if the region refused the credentials or the TLS handshake
    * @throws TimeoutException if the region did not answer within {@code timeout}
    */
   static void ensure(
+      RegionId region,
+      Properties clientProperties,
+      String topic,
+      int partitions,
+      short replicationFactor,
+      Map<String, String> configs,
+      Duration timeout)
+      throws TimeoutException, InterruptedException {
+    try {
+      ensureTopic(region, clientProperties, topic, partitions, replicationFactor, configs, timeout);
+    } catch (RuntimeException e) {
+      org.apache.kafka.common.errors.AuthenticationException auth =
+          RegionAuthenticationException.authenticationCause(e);
+      if (auth == null || e instanceof RegionAuthenticationException) {
+        throw e;
+      }
+      // a refusal, not an outage: the same settings get the same answer on every retry
+      throw new RegionAuthenticationException(region, "region " + region + " refused this "
+          + "process's " + (auth instanceof org.apache.kafka.common.errors.SslAuthenticationException
+              ? "TLS handshake (check its ssl.* settings, e.g. the truststore)"
+              : "SASL authentication (check its sasl.* settings, e.g. sasl.jaas.config)")
+          + " while the changelog topic " + topic + " was ensured: " + auth.getMessage(), auth);
+    }
+  }
+
+  private static void ensureTopic(
       RegionId region,
       Properties clientProperties,
       String topic,

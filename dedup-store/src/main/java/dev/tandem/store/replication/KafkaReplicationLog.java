@@ -900,6 +900,18 @@ public final class KafkaReplicationLog implements ReplicationLog {
           try {
             ChangelogTopics.ensure(region, e.getValue(), topic(), shards, replicationFactor,
                 configs, topicTimeout);
+          } catch (RegionAuthenticationException ex) {
+            // where an operator looks: one count and one ERROR line per refusal, naming the region
+            Counter.builder("tandem.region.authentication.failures")
+                .tag("region", local.name())
+                .tag("target", region.name())
+                .tag("client", "changelog-admin")
+                .description("Refusals of this process's credentials or TLS handshake by a "
+                    + "region's cluster (a wrong password, an untrusted certificate)")
+                .register(meterRegistry)
+                .increment();
+            LOG.error("{}", ex.getMessage());
+            throw ex;
           } catch (TimeoutException ex) {
             throw new IllegalStateException(region + " did not answer within " + topicTimeout, ex);
           } catch (InterruptedException ex) {
@@ -913,7 +925,11 @@ public final class KafkaReplicationLog implements ReplicationLog {
           try {
             ensure.run();
           } catch (IllegalStateException ex) {
-            // a wrong partition count or unsafe configs are refusals, not an unreachable peer
+            // a wrong partition count, unsafe configs or refused credentials are refusals, not an
+            // unreachable peer
+            if (ex instanceof RegionAuthenticationException) {
+              throw ex;
+            }
             if (ex.getMessage() != null && (ex.getMessage().contains("partitions but the store has")
                 || ex.getMessage().contains("has retention.ms=")
                 || ex.getMessage().contains("has cleanup.policy="))) {

@@ -18,6 +18,8 @@ import dev.tandem.azure.functions.ServiceBusTriggerMessage;
 import dev.tandem.azure.functions.TandemFunctions;
 import dev.tandem.azure.functions.TandemOnce;
 import dev.tandem.azure.functions.TriggerHeaders;
+import dev.tandem.consumer.TandemRegion;
+import dev.tandem.core.RegionId;
 import java.util.Map;
 import java.util.Optional;
 
@@ -74,10 +76,10 @@ public class OrderFunctions {
       @HttpTrigger(name = "req", methods = {HttpMethod.POST}, authLevel = AuthorizationLevel.FUNCTION)
           HttpRequestMessage<Optional<String>> request,
       ExecutionContext context) {
-    return TandemApp.get().http.execute(request, () -> request
+    return TandemProvider.app().http.execute(request, () -> request
         .createResponseBuilder(HttpStatus.CREATED)
         .header("Content-Type", "application/json")
-        .body("{\"charged\":true,\"region\":\"" + TandemApp.get().settings.region() + "\"}")
+        .body("{\"charged\":true,\"region\":\"" + TandemProvider.app().region.region() + "\"}")
         .build());
   }
 
@@ -94,12 +96,16 @@ public class OrderFunctions {
   public void heartbeat(@TimerTrigger(name = "tick", schedule = "0/5 * * * * *") String tick,
       ExecutionContext context) {
     HeartbeatReport report = TandemFunctions.installed().heartbeat();
-    TandemApp app = TandemApp.get();
+    TandemRegion region = TandemProvider.app().region;
     if (report.silent() || !report.takeovers().isEmpty()) {
       context.getLogger().warning(report.toString());
     } else {
-      context.getLogger().fine(report + "; replication lag from " + app.settings.peer() + ": "
-          + app.region.replicationLog().lag(app.settings.peer()));
+      for (RegionId peer : region.regions()) {
+        if (!peer.equals(region.region())) {
+          context.getLogger().fine(report + "; replication lag from " + peer + ": "
+              + region.replicationLog().lag(peer));
+        }
+      }
     }
   }
 }

@@ -52,8 +52,9 @@ class OrderFunctionsKafkaRetryTest {
   }
 
   @Test
-  void theLibrarysStartUpCheckFindsNothingInTheSampleWithOrWithoutHostJsonSettings() {
-    Duration takeover = TandemSettingsTest.takeoverTimeOfDefaults();
+  void theLibrarysStartUpCheckFindsNothingInTheSampleWithOrWithoutHostJsonSettings()
+      throws Exception {
+    Duration takeover = AppSettingsTest.takeoverTimeOfDefaults();
     var withHostJson = KafkaTriggerRetryCheck.settings(Path.of("host.json"));
     assertEquals(Optional.of(false), withHostJson.commitOnFailure());
     assertEquals(List.of(), KafkaTriggerRetryCheck.check(List.of(OrderFunctions.class), takeover,

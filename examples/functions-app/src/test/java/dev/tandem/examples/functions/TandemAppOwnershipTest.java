@@ -53,7 +53,7 @@ class TandemAppOwnershipTest {
   static final RegionId B = RegionId.of("region-b");
   static TwoRegions regions;
   @TempDir static Path dir;
-  static TandemApp app;
+  static TandemProvider.App app;
   static ServiceBusSenderClient recheckSender;
 
   @BeforeAll
@@ -62,9 +62,7 @@ class TandemAppOwnershipTest {
     recheckSender = mock(ServiceBusSenderClient.class);
     when(recheckSender.scheduleMessage(any(ServiceBusMessage.class), any(OffsetDateTime.class)))
         .thenReturn(1L);
-    app = TandemApp.start(new TandemSettings(A, B, regions.a().bootstrapServers(),
-        regions.b().bootstrapServers(), SHARDS, dir, Duration.ofSeconds(20), Duration.ofSeconds(10),
-        100, null), recheckSender);
+    app = TandemProvider.start(settings(regions), dir, recheckSender);
     assertTrue(app.region.replicationLog().awaitRestored(Duration.ofSeconds(60)));
     TandemFunctions.install(app.functions());
   }
@@ -72,10 +70,22 @@ class TandemAppOwnershipTest {
   @AfterAll
   static void stop() {
     TandemFunctions.uninstall();
-    TandemApp.stop();
+    TandemProvider.stop();
     if (regions != null) {
       regions.close();
     }
+  }
+
+  /** Region A's app settings: the two clusters, 4 shards, W 100; Functions defaults otherwise. */
+  static Map<String, String> settings(TwoRegions regions) {
+    Map<String, String> env = new HashMap<>();
+    env.put("TANDEM_REGIONS", A + "," + B);
+    env.put("TANDEM_REGION", A.name());
+    env.put("TANDEM_SHARDS", String.valueOf(SHARDS));
+    env.put("TANDEM_REPLICATION_WINDOW", "100");
+    env.put("TANDEM_REGION_REGION_A_BOOTSTRAP_SERVERS", regions.a().bootstrapServers());
+    env.put("TANDEM_REGION_REGION_B_BOOTSTRAP_SERVERS", regions.b().bootstrapServers());
+    return env;
   }
 
   /** The worker's context: a logger whose records the test reads. */

@@ -5,10 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.tandem.azure.functions.TandemAppSettings;
 import java.nio.file.Path;
-import java.util.HashMap;
 import java.util.Map;
+import org.apache.kafka.common.config.ConfigException;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The sample's store directory on the platform: on App Service and Functions on Linux, {@code HOME}
@@ -17,19 +19,25 @@ import org.junit.jupiter.api.Test;
  */
 class TandemSettingsStoreDirectoryTest {
 
+  @TempDir Path tmp;
+
   /** Instance {@code instanceId} of the app on App Service / Functions on Linux. */
-  static Map<String, String> onLinuxInstance(String instanceId) {
-    Map<String, String> env = new HashMap<>(TandemSettingsTest.minimal());
+  static Map<String, String> onLinuxInstance(String instanceId) throws Exception {
+    Map<String, String> env = AppSettingsTest.example();
     env.put("HOME", "/home");
     env.put("WEBSITE_SITE_NAME", "tandem-orders-weu");
     env.put("WEBSITE_INSTANCE_ID", instanceId);
     return env;
   }
 
+  Path storeDirectory(Map<String, String> env) {
+    return TandemAppSettings.from(env, tmp).instanceDirectory().directory();
+  }
+
   @Test
-  void twoInstancesOfTheAppGetTheirOwnLocalStoreDirectoriesNotTheSharedHome() {
-    Path one = TandemSettings.from(onLinuxInstance("a1".repeat(32))::get).storeDirectory();
-    Path two = TandemSettings.from(onLinuxInstance("b2".repeat(32))::get).storeDirectory();
+  void twoInstancesOfTheAppGetTheirOwnLocalStoreDirectoriesNotTheSharedHome() throws Exception {
+    Path one = storeDirectory(onLinuxInstance("a1".repeat(32)));
+    Path two = storeDirectory(onLinuxInstance("b2".repeat(32)));
     assertNotEquals(one, two, "two instances share the store directory " + one);
     for (Path p : new Path[] {one, two}) {
       assertTrue(!p.startsWith("/home"), "the store directory " + p + " is on /home, the storage "
@@ -38,23 +46,23 @@ class TandemSettingsStoreDirectoryTest {
   }
 
   @Test
-  void aConfiguredStoreDirectoryOnSharedStorageIsRefusedNamingThePathAndTheReason() {
+  void aConfiguredStoreDirectoryOnSharedStorageIsRefusedNamingThePathAndTheReason()
+      throws Exception {
     Map<String, String> env = onLinuxInstance("c3".repeat(32));
-    env.put("TANDEM_STORE_DIR", "/home/data/tandem"); // what local.settings.json.example had
-    IllegalStateException e = assertThrows(IllegalStateException.class,
-        () -> TandemSettings.from(env::get), "a store directory on /home was accepted");
+    env.put("TANDEM_STATE_DIR", "/home/data/tandem"); // what local.settings.json.example once had
+    ConfigException e = assertThrows(ConfigException.class, () -> storeDirectory(env),
+        "a store directory on /home was accepted");
     assertTrue(e.getMessage().contains("/home/data/tandem"), e.getMessage());
-    assertTrue(e.getMessage().contains("TANDEM_STORE_DIR"), e.getMessage());
+    assertTrue(e.getMessage().contains("TANDEM_STATE_DIR"), e.getMessage());
     assertTrue(e.getMessage().contains("shared"), e.getMessage());
   }
 
   @Test
-  void anErrorNotCausedByTandemStoreDirIsNotAttributedToIt() {
+  void anErrorNotCausedByTandemStateDirIsNotAttributedToIt() throws Exception {
     Map<String, String> env = onLinuxInstance("d4".repeat(32));
-    env.remove("WEBSITE_INSTANCE_ID"); // on the platform without an instance id; no TANDEM_STORE_DIR
-    IllegalStateException e = assertThrows(IllegalStateException.class,
-        () -> TandemSettings.from(env::get));
-    assertFalse(e.getMessage().contains("TANDEM_STORE_DIR"), e.getMessage());
+    env.remove("WEBSITE_INSTANCE_ID"); // on the platform without an instance id; no TANDEM_STATE_DIR
+    IllegalStateException e = assertThrows(IllegalStateException.class, () -> storeDirectory(env));
+    assertFalse(e.getMessage().contains("TANDEM_STATE_DIR"), e.getMessage());
     assertTrue(e.getMessage().contains("WEBSITE_INSTANCE_ID"), e.getMessage());
   }
 }
