@@ -15,7 +15,8 @@ import java.util.TreeMap;
  * the {@code epoch} first, then the heartbeat's HLC stamp (a renewal). So a takeover (epoch + 1)
  * beats every renewal of the old epoch, however late or often those renewals arrive.
  *
- * <p>The heartbeat fields are filled by the consumer's owner loop (DESIGN.md "Processing once"):
+ * <p>The heartbeat fields are filled by the consumer's owner loop ({@code
+ * docs/design.md#owner-liveness-heartbeats-with-probes}):
  *
  * @param shard the shard, {@code >= 0}
  * @param epoch the lease epoch; a takeover writes {@code epoch + 1}

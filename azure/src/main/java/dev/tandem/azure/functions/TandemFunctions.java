@@ -110,8 +110,9 @@ import org.slf4j.LoggerFactory;
  *
  * <h2>Shard ownership across regions</h2>
  *
- * With {@link Builder#ownership} each shard has one owner region at a time (DESIGN.md "Processing
- * once across regions"): the owner processes its shards, the other region's copies wait (the follower
+ * With {@link Builder#ownership} each shard has one owner region at a time ({@code
+ * docs/design.md#processing-once-across-regions}): the owner processes its shards, the other
+ * region's copies wait (the follower
  * hold, then a recheck copy for a Service Bus trigger, else a trigger retry) until the owner's
  * COMPLETED has replicated or this region took the shard over. Leases are renewed, and
  * silent owners taken over, by {@link #heartbeat()}, which a timer-triggered function calls:

@@ -28,8 +28,9 @@ import org.slf4j.LoggerFactory;
  * body and every other application property unchanged, and {@link #RECHECK_PROPERTY} counting the
  * rechecks. The caller completes the original only after {@link #schedule} returned: the copy is then
  * safe on the broker, and no abandon loop runs the message into the dead-letter queue while the
- * owner region's completion replicates or a takeover happens (DESIGN.md "Service Bus and Azure
- * Functions specifics"). When the copy comes back, a shard this region owns by then is processed;
+ * owner region's completion replicates or a takeover happens ({@code
+ * docs/design.md#service-bus-and-azure-functions-specifics}). When the copy comes back, a shard
+ * this region owns by then is processed;
  * an id the owner completed meanwhile is skipped.
  *
  * <p>Where copies go: to the entity the copies are received from when that is a <b>queue</b>; for a

@@ -9,7 +9,7 @@ import java.util.Optional;
 import java.util.function.IntFunction;
 
 /**
- * The seam where a takeover policy plugs in (DESIGN.md "Processing once across regions"). {@link
+ * The seam where a takeover policy plugs in ({@code docs/design.md#policies}). {@link
  * ShardOwnership} asks it, for every shard this region follows, whether to take the shard over now;
  * the processing code never knows which policy runs: {@code AUTOMATIC} ({@link #automatic}),
  * {@code WITNESS} ({@link #witness}, {@link WitnessPolicy}) and {@code MANUAL} ({@link #manual}).

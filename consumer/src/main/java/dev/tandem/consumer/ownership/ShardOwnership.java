@@ -31,8 +31,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Which region owns each shard, held as {@link ShardLease} records in the replicated store (DESIGN.md
- * "Processing once across regions").
+ * Which region owns each shard, held as {@link ShardLease} records in the replicated store
+ * ({@code docs/design.md#processing-once-across-regions}).
  *
  * <ul>
  *   <li>Initial owner: {@code sorted(regions)[shard % n]} at epoch 0 — both regions agree without

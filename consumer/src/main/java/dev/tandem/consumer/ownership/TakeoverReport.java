@@ -7,7 +7,8 @@ import java.util.Objects;
 import java.util.OptionalLong;
 
 /**
- * What a takeover did, and the duplicate bound computed at that moment (DESIGN.md): ids of the shard
+ * What a takeover did, and the duplicate bound computed at that moment ({@code
+ * docs/design.md#takeover-and-its-bound}): ids of the shard
  * CLAIMED without COMPLETED after reading both changelogs (each may be processed again by the new
  * owner), plus the old owner's window W only when its changelog could not be read; unknown when, in
  * that case, the old owner's last heartbeat said its peer was unreachable (its window was lifted).

@@ -37,7 +37,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The {@link ReplicationLog} on Kafka (DESIGN.md "Replication").
+ * The {@link ReplicationLog} on Kafka ({@code docs/design.md#replication}).
  *
  * <pre>{@code
  * KafkaReplicationLog log = KafkaReplicationLog.builder()

@@ -7,7 +7,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.function.BooleanSupplier;
 
 /**
- * One replica's link to the changelogs (DESIGN.md "Replication"). Every LOCAL write of the store is
+ * One replica's link to the changelogs ({@code docs/design.md#replication}). Every LOCAL write of
+ * the store is
  * appended to every region's changelog; this replica reads its own region's changelog (which holds
  * every region's changes) and merges each record into the store with the lattice join, so order,
  * duplication and delay do not matter.

@@ -1,5 +1,6 @@
 /**
- * Replication of the idempotency store across regions over Kafka (DESIGN.md "Replication").
+ * Replication of the idempotency store across regions over Kafka ({@code
+ * docs/design.md#replication}).
  *
  * <ul>
  *   <li>{@link dev.tandem.store.replication.ReplicationLog}: the SPI the consumer uses (assign /
