@@ -416,14 +416,17 @@ public final class InMemoryReplicationLog implements ReplicationLog {
     restore(shards);
   }
 
-  /** Restores {@code shards}: applies every change of theirs in the own changelog. */
+  /**
+   * Restores {@code shards}: applies every change of theirs in the own changelog up to its current
+   * end (those past this replica's read position are applied again by the next delivery: a join).
+   */
   private void restore(Set<Integer> shards) {
     List<Entry> all;
     synchronized (net) {
       if (net.down.contains(region)) {
         return; // read later, by the next deliver
       }
-      all = new ArrayList<>(net.changelogs.get(region).subList(0, readPosition));
+      all = new ArrayList<>(net.changelogs.get(region));
     }
     all.removeIf(Entry::heartbeat);
     apply(all, shards);

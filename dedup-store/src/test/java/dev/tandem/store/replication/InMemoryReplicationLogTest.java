@@ -155,6 +155,18 @@ class InMemoryReplicationLogTest {
   }
 
   @Test
+  void aReplicaJoiningLaterRestoresWhatItsRegionsChangelogHolds(@TempDir Path other) {
+    a.claim("x", 0, D, 0, LEASE);
+    IdempotencyStore a2 = IdempotencyStore.builder().region(A).instance("a-2").directory(other)
+        .clock(clock).meterRegistry(new SimpleMeterRegistry()).build();
+    try (a2; InMemoryReplicationLog log2 = net.join(a2)) {
+      log2.assign(Set.of(0));
+      assertEquals(Phase.CLAIMED, a2.get("x", 0).orElseThrow().phase(),
+          "a second instance of region-a sees the first one's writes once assigned");
+    }
+  }
+
+  @Test
   void heartbeatsGiveTheLagAndOnlyFlowWhileTheLivenessChecksPass() {
     assertNull(logB.lag(A).timeLag());
     boolean[] alive = {true};
