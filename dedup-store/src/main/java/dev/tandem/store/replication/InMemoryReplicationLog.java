@@ -236,6 +236,7 @@ public final class InMemoryReplicationLog implements ReplicationLog {
   private final List<Waiter> waiters = new ArrayList<>();
   private final Set<Integer> assigned = new TreeSet<>();
   private final Map<RegionId, Heard> heard = new HashMap<>();
+  private final Map<RegionId, Integer> catchUps = new HashMap<>();
   private int readPosition;
   private long seq;
   private boolean closed;
@@ -517,6 +518,7 @@ public final class InMemoryReplicationLog implements ReplicationLog {
   public CatchUpResult catchUp(RegionId from, Set<Integer> shards, Duration timeout) {
     synchronized (net) {
       checkOpen();
+      catchUps.merge(from, 1, Integer::sum);
     }
     if (from.equals(region)) {
       boolean isDown;
@@ -539,6 +541,13 @@ public final class InMemoryReplicationLog implements ReplicationLog {
     }
     theirs.removeIf(e -> e.heartbeat() || !shards.contains(e.shard()));
     return CatchUpResult.ok(from, shards, apply(theirs, shards), Duration.ZERO);
+  }
+
+  /** How many catch-ups of {@code from}'s changelog this replica was asked for (answered or not). */
+  public int catchUps(RegionId from) {
+    synchronized (net) {
+      return catchUps.getOrDefault(from, 0);
+    }
   }
 
   @Override
