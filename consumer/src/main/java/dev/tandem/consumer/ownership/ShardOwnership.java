@@ -338,6 +338,9 @@ public final class ShardOwnership {
    * Takes {@code shard} over unconditionally (an operator's or a witness's decision): reads this
    * region's changelog to the end and the old owner region's where its broker answers, writes the
    * lease with epoch + 1, and computes the duplicate bound.
+   *
+   * @throws IllegalStateException if this region owns {@code shard}, or the catch-up shows it does
+   *     (a handover to it not applied here yet)
    */
   public TakeoverReport takeOver(int shard, String reason) {
     return takeOver(shard, reason, lease(shard), TakeoverDecision.Basis.GRANTED, false)
@@ -367,6 +370,16 @@ public final class ShardOwnership {
     CatchUpResult theirs = replication.catchUp(old.owner(), one, catchUpTimeout);
     // the catch-ups may have brought a newer lease (the owner's last heartbeats): take over that one
     ShardLease latest = lease(shard);
+    if (latest.owner().equals(self)) {
+      // a handover or failback to this region that its replica had not applied yet: nothing to take
+      // over (a GRANTED decision is not re-checked below, and would write epoch + 1 from itself)
+      log.info("Tandem {} does not take shard {} over ({}): the caught-up lease names it already: {}",
+          self, shard, reason, latest);
+      if (!byPolicy) {
+        throw new IllegalStateException("shard " + shard + " is already owned by " + self);
+      }
+      return Optional.empty();
+    }
     boolean changed = switch (basis) {
       case SILENCE -> latest.epoch() != observed.epoch()
           || latest.heartbeatHlc() != observed.heartbeatHlc();

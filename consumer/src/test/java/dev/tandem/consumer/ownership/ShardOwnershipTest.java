@@ -796,4 +796,41 @@ class ShardOwnershipTest {
         "the grant proves region-a stopped, and it kept its window: " + r);
     assertTrue(b.own().owns(0));
   }
+  /**
+   * A witness-granted takeover is not re-checked against the lease it read (GRANTED), so when its
+   * catch-up shows the shard was meanwhile handed over to this very region (a planned handover or
+   * failback whose lease this replica had not applied yet, the old owner having released its
+   * witness lease), it must not take the shard over from itself: no epoch + 1 on top of the
+   * handover's, no takeover report "from region-b to region-b", no bound counted.
+   */
+  @Test
+  void aGrantedTakeoverThatFindsTheShardHandedToItselfDoesNotTakeItOverFromItself() {
+    Duration lease = Duration.ofSeconds(8);
+    MemoryWitness witness = new MemoryWitness(clock, lease, Duration.ofSeconds(2));
+    WitnessPolicy pa = WitnessPolicy.builder(witness).renewEvery(Duration.ofMillis(20))
+        .nanoTime(clock::nanoTime).build();
+    WitnessPolicy pb = WitnessPolicy.builder(witness).renewEvery(Duration.ofMillis(20))
+        .nanoTime(clock::nanoTime).build();
+    Region a = region(A, pa);
+    Region b = region(B, pb);
+    clock.advance(Duration.ofSeconds(1));
+    a.own().heartbeat(0, 1);
+    await().atMost(Duration.ofSeconds(10)).until(() -> pa.holds(0));
+    net.deliver();
+    b.own().observe(0, Duration.ZERO);
+
+    HandoverReport h = a.own().handOver(0, B, Duration.ofSeconds(10));
+    assertTrue(h.moved(), h.detail());
+    assertEquals(1, h.newEpoch());
+    // region-b's changelog holds the handover (acknowledged), its replica has not read it yet
+    clock.advance(lease.plus(NANO));
+    Optional<TakeoverReport> r = b.own().observe(0, Duration.ZERO);
+
+    assertEquals(Optional.empty(), r, "the catch-up shows shard 0 is region-b's already");
+    ShardLease l = b.store().lease(0).orElseThrow();
+    assertEquals(B, l.owner());
+    assertEquals(1, l.epoch(), "the handover's epoch, not one more: " + l);
+    assertEquals(0.0, b.count("tandem.consumer.takeovers"));
+    assertTrue(b.own().owns(0), "region-b processes it under the witness grant it just got");
+  }
 }
