@@ -101,6 +101,10 @@ class TandemKafkaConsumerOwnershipTest {
   }
 
   Node node(RegionId region, String instance, boolean handShards) {
+    return node(region, instance, handShards, 100);
+  }
+
+  Node node(RegionId region, String instance, boolean handShards, int window) {
     RecordingConsumer kafka = new RecordingConsumer();
     kafka.updateBeginningOffsets(Map.of(P0, 0L));
     kafka.updateEndOffsets(Map.of(P0, 0L)); // answers the own-broker probe
@@ -114,7 +118,7 @@ class TandemKafkaConsumerOwnershipTest {
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
     ShardOwnership ownership = ShardOwnership.builder().region(region).regions(List.of(A, B))
         .store(store).replicationLog(log)
-        .policy(OwnershipPolicy.automatic(L, MARGIN, Duration.ofSeconds(60))).window(100)
+        .policy(OwnershipPolicy.automatic(L, MARGIN, Duration.ofSeconds(60))).window(window)
         .revalidateAfter(L).clock(clock).meterRegistry(meters).build();
     List<String> runs = new CopyOnWriteArrayList<>();
     Gate gate = new Gate();
@@ -281,5 +285,36 @@ class TandemKafkaConsumerOwnershipTest {
     await().atMost(WAIT).until(() -> a2.committed(P0) == 3);
     assertEquals(List.of(), a2.runs(), "restored from the changelog: nothing runs twice");
     assertEquals(Phase.COMPLETED, a2.phase("id-1"));
+  }
+  /**
+   * The replication window in the loop: while region-b has not acknowledged region-a's changes (a
+   * slow link, still reachable), the owner admits only what fits in W (each message is a claim and
+   * a completion; lease renewals count too) and pauses the shard; once the peer acknowledges, the
+   * rest runs (the pause lasts pollTimeout on the loop's clock, moved here by the test).
+   */
+  @Test
+  void theOwnerPausesTheShardWhileWChangesAwaitThePeerAndResumesWhenItAcknowledges() {
+    int w = 10;
+    Node a = node(A, "a-1", false, w);
+    node(B, "b-1", false); // region-b's replica: the peer whose acknowledgement W counts
+    net.hold(A);
+    startWithP0(a);
+    for (long o = 0; o < 12; o++) {
+      publish(o, a);
+    }
+    await().atMost(WAIT).until(() -> !a.runs().isEmpty());
+    // at most W/2 messages (2 changes each) before the peer acknowledged anything
+    await().during(Duration.ofMillis(500)).atMost(WAIT)
+        .until(() -> a.runs().size() <= w / 2 && a.log().unackedByPeers(0) > 0);
+    net.release(A);
+    await().atMost(WAIT).until(() -> {
+      clock.advance(Duration.ofMillis(20));
+      return a.committed(P0) == 12;
+    });
+    List<String> all = new ArrayList<>();
+    for (int i = 0; i < 12; i++) {
+      all.add("id-" + i);
+    }
+    assertEquals(all, a.runs(), "each once, in order");
   }
 }
