@@ -62,6 +62,10 @@ import java.util.function.BooleanSupplier;
  * <p>Thread-safe: every state change happens under the network's lock, and stores are written
  * outside it (a store calls its listeners under its own locks), so a poll loop on another thread may
  * write while the test thread delivers. Merges are lattice joins, so delivery order does not matter.
+ *
+ * <p>Why one file of about 600 lines: it is one small simulation (changelogs, links, barriers, lag)
+ * that a test author reads as a whole; a sixth of it is this documentation, and split into classes
+ * it would only add package-private plumbing between them.
  */
 public final class InMemoryReplicationLog implements ReplicationLog {
 
