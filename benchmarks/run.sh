@@ -98,7 +98,7 @@ if [ "$profile" = quiet ]; then
   [ -z "$redis_pid" ] || jmh t1-redis 'RedisBenchmark' "${q_store[@]}" -t 1 "$@"
   jmh t2-store "$store_re" "${q_store[@]}" -t 2 "$@"
   [ -z "$redis_pid" ] || jmh t2-redis 'RedisBenchmark' "${q_store[@]}" -t 2 "$@"
-  jmh t1-publisher 'PublisherBenchmark\.(tandemBatch|tandemAllBatch|fanOutBatch|fanOutIdBatch|fanOutEnvelopeBatch|naiveBatch|tandemLatency|singleLatencyA|singleLatencyB)$' \
+  jmh t1-publisher 'PublisherBenchmark\.(tandemBatch|tandemAllBatch|fanOutIdBatch|fanOutEnvelopeBatch|naiveBatch|tandemLatency|singleLatencyA|singleLatencyB)$' \
     "${q_kafka[@]}" -t 1 "$@"
   jmh t1-consumer 'ConsumerBenchmark\.(rawPoll|interceptorPoll)$' "${q_e2e[@]}" -t 1 "$@"
   jmh t1-e2e 'EndToEndBenchmark' "${q_e2e[@]}" -t 1 "$@"
