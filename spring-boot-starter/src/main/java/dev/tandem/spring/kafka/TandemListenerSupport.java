@@ -54,8 +54,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Per record ({@link #handle}): the owner claims, runs the listener and completes in the {@link
  * OnceProcessor} (completed ids skipped, failures released and dead-lettered after {@code
- * maxAttempts}), then waits until the completion is acknowledged by the own region's changelog
- * before it returns, so the container acknowledges (commits) only after that; a follower returns
+ * maxAttempts}); the container's commit of it then waits until the completion is acknowledged by
+ * the own region's changelog ({@link TandemCommitGate}); a follower returns
  * (acknowledge) only for an id that is terminal, else throws {@link HeldRecordException}; whatever
  * must run again throws {@link TandemRetryException}.
  */
