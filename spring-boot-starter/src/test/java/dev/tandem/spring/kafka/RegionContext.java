@@ -79,7 +79,9 @@ final class RegionContext implements AutoCloseable {
         .web(WebApplicationType.NONE)
         .properties(p)
         .initializers(ctx -> ctx.getBeanFactory().registerSingleton("testMeters", meters));
+    long t0 = System.nanoTime();
     this.context = b.run();
+    System.out.printf("context %s started in %d ms%n", id, (System.nanoTime() - t0) / 1_000_000);
   }
 
   TandemRegion tandem() {
@@ -101,7 +103,9 @@ final class RegionContext implements AutoCloseable {
   @Override
   public void close() {
     if (context.isActive()) {
+      long t0 = System.nanoTime();
       context.close();
+      System.out.printf("context of %s closed in %d ms%n", region, (System.nanoTime() - t0) / 1_000_000);
     }
   }
 
