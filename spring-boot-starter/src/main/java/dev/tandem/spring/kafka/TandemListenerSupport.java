@@ -75,8 +75,14 @@ public final class TandemListenerSupport implements AutoCloseable {
   private final ReplicationLog replication;
   private final OnceProcessor processor;
   private final OwnerLiveness liveness;
-  /** Per shard: when its running listener started (monotonic), for the stuck check of the ticker. */
-  private final Map<Integer, Long> running = new ConcurrentHashMap<>();
+  /** Per container thread: when its running listener started (monotonic), for the stuck check. */
+  private final Map<Thread, Long> running = new ConcurrentHashMap<>();
+  /**
+   * Per container thread: the shards whose records it was last given (a thread may serve several
+   * partitions; a partition handed to another thread moves to that thread's set on its next record).
+   * A stuck thread's shards are all stuck: their records are neither processed nor acknowledged.
+   */
+  private final Map<Thread, Set<Integer>> shardsOf = new ConcurrentHashMap<>();
   private final TandemClock clock = TandemClock.system();
   private final int shardCount;
   private final Duration commitTimeout;
@@ -195,6 +201,14 @@ public final class TandemListenerSupport implements AutoCloseable {
     }
     IncomingMessage m = toMessage(record);
     int shard = record.partition();
+    Thread me = Thread.currentThread();
+    if (shardsOf.computeIfAbsent(me, t -> ConcurrentHashMap.newKeySet()).add(shard)) {
+      for (Map.Entry<Thread, Set<Integer>> e : shardsOf.entrySet()) {
+        if (e.getKey() != me) {
+          e.getValue().remove(shard);
+        }
+      }
+    }
     try {
       if (ownership != null && !ownership.owns(shard)) {
         follow(record, m);
@@ -228,11 +242,11 @@ public final class TandemListenerSupport implements AutoCloseable {
     int shard = record.partition();
     MessageHandler h = ctx -> {
       // busy, not stuck, while the listener runs within handlerTimeout: the ticker renews the lease
-      running.put(shard, clock.nanoTime());
+      running.put(Thread.currentThread(), clock.nanoTime());
       try {
         listener.invoke();
       } finally {
-        running.remove(shard);
+        running.remove(Thread.currentThread());
       }
     };
     if (ownership == null) {
@@ -333,16 +347,23 @@ public final class TandemListenerSupport implements AutoCloseable {
       try {
         Set<Integer> owned = leaseOwned();
         long now = clock.nanoTime();
-        // a listener beyond handlerTimeout is stuck: its shard's lease is not renewed, so it lapses
-        // and the peer takes the shard over (as TandemKafkaConsumer's renewer withholds a stuck loop)
-        for (Map.Entry<Integer, Long> e : running.entrySet()) {
+        // a listener beyond handlerTimeout is stuck, and with it every shard of its container
+        // thread: their leases are not renewed (they lapse and the peer takes them over) and this
+        // region does not take over by what that thread holds (as a stuck TandemKafkaConsumer loop
+        // neither renews nor observes)
+        Set<Integer> stuck = new TreeSet<>();
+        for (Map.Entry<Thread, Long> e : running.entrySet()) {
           Duration ran = Duration.ofNanos(now - e.getValue());
-          if (ran.compareTo(handlerTimeout) > 0 && owned.remove(e.getKey())) {
+          if (ran.compareTo(handlerTimeout) > 0) {
+            Set<Integer> of = shardsOf.getOrDefault(e.getKey(), Set.of());
+            stuck.addAll(of);
             withheldStuck.increment();
-            log.warn("Tandem {}: the listener of shard {} has run for {} (> handlerTimeout {}); its "
-                + "lease is not renewed", self, e.getKey(), ran, handlerTimeout);
+            log.warn("Tandem {}: a listener of thread {} has run for {} (> handlerTimeout {}); the "
+                + "leases of its shards {} are not renewed", self, e.getKey().getName(), ran,
+                handlerTimeout, of);
           }
         }
+        owned.removeAll(stuck);
         if (!owned.isEmpty()) {
           {
             probeShards = owned;
@@ -360,7 +381,7 @@ public final class TandemListenerSupport implements AutoCloseable {
             return;
           }
           try {
-            if (ownership.lease(s).owner().equals(self)) {
+            if (ownership.lease(s).owner().equals(self) || stuck.contains(s)) {
               continue;
             }
             Optional<TakeoverReport> t = ownership.observe(s, heldFor(s));
