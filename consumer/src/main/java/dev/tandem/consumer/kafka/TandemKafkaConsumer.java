@@ -144,6 +144,9 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private final Counter renewalsWithheldBroker;
   private final Counter resends;
   private final Timer holdTime;
+  /** Records the follower side holds now (written by the loop, read by health and the gauge). */
+  private final java.util.concurrent.atomic.AtomicLong heldCount =
+      new java.util.concurrent.atomic.AtomicLong();
   private final MeterRegistry meters;
   /** Pause before records whose processing failed are fetched again. */
   private static final Duration PROCESSING_RETRY_BACKOFF = Duration.ofMillis(500);
@@ -256,6 +259,11 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     this.meters = b.registry;
     holdTime = Timer.builder("tandem.consumer.follower.hold").tag("region", r)
         .description("how long a follower held a record until its completion replicated")
+        .register(b.registry);
+    io.micrometer.core.instrument.Gauge.builder("tandem.consumer.follower.held", heldCount,
+            java.util.concurrent.atomic.AtomicLong::get)
+        .tag("region", r).tag("topic", topic)
+        .description("records a follower holds until the owner's completion replicates")
         .register(b.registry);
     renewedInBatch = renewals(b.registry, r, "renewed");
     renewalsWithheldStuck = renewals(b.registry, r, "withheld_stuck");
@@ -389,6 +397,11 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     for (TopicPartition tp : new ArrayList<>(awaitingHandoff.keySet())) {
       handoffSettled(tp);
     }
+    long heldNow = 0;
+    for (Held h : held.values()) {
+      heldNow += h.records.size();
+    }
+    heldCount.set(heldNow);
     commitPending(false);
     heartbeatIfDue();
   }
@@ -1243,6 +1256,34 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     if (s != null) {
       s.shutdownNow(); // the loop has stopped: from here the lease lapses from the last renewal
     }
+  }
+
+  /**
+   * Records the follower side of this loop holds now (until the owner's completion replicates, or a
+   * takeover): as of the loop's last turn. Any thread.
+   */
+  public long heldRecords() {
+    return heldCount.get();
+  }
+
+  /**
+   * What the owner-liveness evidence says about the own Kafka broker now, read without asking it
+   * (the loop's fetches and end-offset probes record it): true if it answered within the evidence
+   * bound, false if a probe failed after its last answer within that bound, empty without such
+   * evidence (no ownership, or no probe yet: the loop probes only while this region owns a shard).
+   * Any thread.
+   */
+  public Optional<Boolean> ownBrokerAnswers() {
+    if (liveness == null) {
+      return Optional.empty();
+    }
+    return liveness.evidence(OWN_BROKER_PROBE)
+        .recent(clock.nanoTime(), liveness.evidenceBound().toNanos());
+  }
+
+  /** The topic this loop consumes. */
+  public String topic() {
+    return topic;
   }
 
   /** Whether the poll loop's thread is alive (started and not yet stopped). */
