@@ -14,6 +14,10 @@ import org.springframework.boot.context.properties.EnableConfigurationProperties
 import org.springframework.boot.kafka.autoconfigure.KafkaAutoConfiguration;
 import org.springframework.boot.kafka.autoconfigure.KafkaProperties;
 import org.springframework.context.annotation.Bean;
+import org.springframework.beans.BeansException;
+import org.springframework.beans.factory.config.BeanPostProcessor;
+import dev.tandem.spring.kafka.TandemListenerContainers;
+import org.springframework.kafka.config.ConcurrentKafkaListenerContainerFactory;
 import org.springframework.kafka.core.KafkaTemplate;
 import org.springframework.kafka.core.ProducerFactory;
 
@@ -23,13 +27,19 @@ import org.springframework.kafka.core.ProducerFactory;
  * context; a {@link ProducerFactory} publishing to every region ({@link TandemProducerFactory}), which
  * Spring Boot's own {@code KafkaTemplate} uses (Boot's {@code kafkaProducerFactory} and {@code
  * kafkaTemplate} are {@code @ConditionalOnMissingBean}, and this runs before {@link
- * KafkaAutoConfiguration}). Every bean backs off when the application defines its own.
+ * KafkaAutoConfiguration}); the {@code @KafkaListener} containers of the listener container factory
+ * named {@value #LISTENER_FACTORY} (Spring Boot's default, or the application's of that name) get the
+ * guarantee ({@link TandemListenerContainers#apply}). Every bean backs off when the application
+ * defines its own.
  */
 @AutoConfiguration(before = KafkaAutoConfiguration.class)
 @ConditionalOnClass({TandemRegion.class, KafkaTemplate.class})
 @ConditionalOnProperty(prefix = "tandem", name = "region")
 @EnableConfigurationProperties({TandemProperties.class, KafkaProperties.class})
 public class TandemAutoConfiguration {
+
+  /** The bean name of Spring Boot's default listener container factory. */
+  public static final String LISTENER_FACTORY = "kafkaListenerContainerFactory";
 
   private static final Logger log = LoggerFactory.getLogger(TandemAutoConfiguration.class);
 
@@ -76,5 +86,32 @@ public class TandemAutoConfiguration {
     }
     return new TandemProducerFactory<>(kafka.buildProducerProperties(),
         TandemPropertyKeys.producerConfig(properties), meterRegistry.getIfUnique());
+  }
+
+  /**
+   * Applies {@link TandemListenerContainers#apply} to the listener container factory named {@value
+   * #LISTENER_FACTORY} once it is fully configured (Spring Boot's {@code
+   * KafkaAnnotationDrivenConfiguration} configures it in its bean method, so every setting it will
+   * have is there to check). A post-processor rather than a {@code ContainerCustomizer}: Boot takes
+   * a single customizer bean and the application may have its own. Other factories are left alone:
+   * name them in {@code TandemListenerContainers.apply} yourself.
+   */
+  @Bean
+  @ConditionalOnMissingBean(name = "tandemListenerFactoryPostProcessor")
+  public static BeanPostProcessor tandemListenerFactoryPostProcessor(
+      ObjectProvider<TandemRegion> region) {
+    return new BeanPostProcessor() {
+      @Override
+      public Object postProcessAfterInitialization(Object bean, String beanName)
+          throws BeansException {
+        if (LISTENER_FACTORY.equals(beanName)
+            && bean instanceof ConcurrentKafkaListenerContainerFactory<?, ?> factory) {
+          TandemListenerContainers.apply(factory, region.getObject());
+          log.info("Tandem: @KafkaListener containers of '{}' run with the Tandem guarantee",
+              beanName);
+        }
+        return bean;
+      }
+    };
   }
 }
