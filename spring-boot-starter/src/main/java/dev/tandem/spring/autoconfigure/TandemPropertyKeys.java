@@ -137,4 +137,113 @@ public final class TandemPropertyKeys {
       }
     }
   }
+
+  /** The documented definition of {@code tandemKey}: the region's table first, then the producer's. */
+  static org.apache.kafka.common.config.ConfigDef.ConfigKey definition(String tandemKey) {
+    org.apache.kafka.common.config.ConfigDef.ConfigKey k =
+        TandemRegionConfig.configDef().configKeys().get(tandemKey);
+    return k != null ? k : TandemProducerConfig.configDef().configKeys().get(tandemKey);
+  }
+
+  /** The hand-mapped map properties: (property, Tandem key pattern, description). */
+  static final List<String[]> MAPS = List.of(
+      new String[] {"tandem.regions.<r>.<kafka key>",
+          "tandem.regions, tandem.region.<r>.<kafka key>",
+          "Every region, in order, with its Kafka client settings (at least bootstrap.servers; "
+              + "security.protocol, sasl.*, ssl.* for a TLS/SASL cluster). The names in the order "
+              + "written are tandem.regions; each setting is tandem.region.<r>.<kafka key>. The own "
+              + "region's settings are also Spring Boot's Kafka defaults (spring.kafka.bootstrap-servers, "
+              + "spring.kafka.properties.*)."},
+      new String[] {"tandem.witness.client.<kafka key>", "tandem.witness.<kafka key>",
+          "The witness cluster's other Kafka client settings (security.protocol, sasl.*, ssl.*)."},
+      new String[] {"tandem.consumer.<kafka key>", "<kafka key>",
+          "Kafka settings of the consumers the region itself makes (TandemRegion.kafkaConsumer); "
+              + "@KafkaListener containers take spring.kafka.consumer.* instead."});
+
+  /**
+   * The properties table of the starter's README: every {@code tandem.*} property, the Tandem key it
+   * sets, its type, default and description (from the key tables).
+   */
+  public static String markdownTable() {
+    StringBuilder sb = new StringBuilder();
+    sb.append("| application.yml | Tandem key | type | default | description |\n");
+    sb.append("|---|---|---|---|---|\n");
+    for (String[] m : MAPS) {
+      sb.append("| `").append(m[0]).append("` | `").append(m[1]).append("` | map |  | ")
+          .append(cell(m[2])).append(" |\n");
+    }
+    for (Leaf leaf : LEAVES) {
+      org.apache.kafka.common.config.ConfigDef.ConfigKey k = definition(leaf.tandemKey());
+      if (k == null) {
+        throw new IllegalStateException(leaf.property() + " maps onto " + leaf.tandemKey()
+            + ", which no key table declares");
+      }
+      sb.append("| `").append(leaf.property()).append("` | `").append(leaf.tandemKey()).append("` | ")
+          .append(leaf.type() == Duration.class ? "duration (bare number: ms)"
+              : leaf.type().getSimpleName().toLowerCase(java.util.Locale.ROOT))
+          .append(" | ").append(defaultOf(k, leaf)).append(" | ")
+          .append(cell(doc(k))).append(" |\n");
+    }
+    return sb.toString();
+  }
+
+  private static String defaultOf(org.apache.kafka.common.config.ConfigDef.ConfigKey k, Leaf leaf) {
+    if (!k.hasDefault()) {
+      return leaf.property().equals("tandem.spool.dir") ? "`<tandem.state.dir>/publisher-spool`"
+          : "(required)";
+    }
+    if (k.defaultValue == null) {
+      return "";
+    }
+    return "`" + k.defaultValue + (leaf.type() == Duration.class ? "ms" : "") + "`";
+  }
+
+  private static String doc(org.apache.kafka.common.config.ConfigDef.ConfigKey k) {
+    return k.documentation.replaceAll("</?code>", "`").replace("&lt;", "<").replace("&gt;", ">");
+  }
+
+  private static String cell(String s) {
+    return s.replace("|", "\\|").replace("\n", " ");
+  }
+
+  /**
+   * {@code META-INF/additional-spring-configuration-metadata.json}: the key tables' descriptions and
+   * defaults for the IDE (the configuration processor merges it into the generated metadata).
+   */
+  public static String additionalMetadataJson() {
+    StringBuilder sb = new StringBuilder("{\n  \"properties\": [\n");
+    List<String> items = new ArrayList<>();
+    for (Leaf leaf : LEAVES) {
+      org.apache.kafka.common.config.ConfigDef.ConfigKey k = definition(leaf.tandemKey());
+      if (k == null) {
+        continue;
+      }
+      StringBuilder i = new StringBuilder("    {\n");
+      i.append("      \"name\": ").append(json(leaf.property())).append(",\n");
+      i.append("      \"description\": ").append(json(doc(k) + " (" + leaf.tandemKey() + ")"));
+      if (k.hasDefault() && k.defaultValue != null) {
+        Object d = k.defaultValue;
+        String v = leaf.type() == Duration.class ? json(d + "ms")
+            : d instanceof Number || d instanceof Boolean ? d.toString() : json(d.toString());
+        i.append(",\n      \"defaultValue\": ").append(v);
+      }
+      i.append("\n    }");
+      items.add(i.toString());
+    }
+    sb.append(String.join(",\n", items)).append("\n  ]\n}\n");
+    return sb.toString();
+  }
+
+  private static String json(String s) {
+    StringBuilder sb = new StringBuilder("\"");
+    for (char c : s.toCharArray()) {
+      switch (c) {
+        case '"' -> sb.append("\\\"");
+        case '\\' -> sb.append("\\\\");
+        case '\n' -> sb.append("\\n");
+        default -> sb.append(c < 0x20 ? String.format("\\u%04x", (int) c) : String.valueOf(c));
+      }
+    }
+    return sb.append('"').toString();
+  }
 }
