@@ -17,6 +17,7 @@ import org.springframework.context.annotation.Bean;
 import org.springframework.beans.BeansException;
 import org.springframework.beans.factory.config.BeanPostProcessor;
 import dev.tandem.spring.kafka.TandemListenerContainers;
+import dev.tandem.spring.kafka.TandemListenerSupport;
 import org.springframework.kafka.config.ConcurrentKafkaListenerContainerFactory;
 import org.springframework.kafka.core.KafkaTemplate;
 import org.springframework.kafka.core.ProducerFactory;
@@ -89,6 +90,17 @@ public class TandemAutoConfiguration {
   }
 
   /**
+   * The region's listener support (processor, held records, lease ticker of the {@code
+   * @KafkaListener} containers), a bean so that the context closes it after the containers stop and
+   * before the region closes (it depends on the region).
+   */
+  @Bean(destroyMethod = "close")
+  @ConditionalOnMissingBean
+  public TandemListenerSupport tandemListenerSupport(TandemRegion region) {
+    return TandemListenerContainers.support(region);
+  }
+
+  /**
    * Applies {@link TandemListenerContainers#apply} to the listener container factory named {@value
    * #LISTENER_FACTORY} once it is fully configured (Spring Boot's {@code
    * KafkaAnnotationDrivenConfiguration} configures it in its bean method, so every setting it will
@@ -99,13 +111,15 @@ public class TandemAutoConfiguration {
   @Bean
   @ConditionalOnMissingBean(name = "tandemListenerFactoryPostProcessor")
   public static BeanPostProcessor tandemListenerFactoryPostProcessor(
-      ObjectProvider<TandemRegion> region) {
+      ObjectProvider<TandemRegion> region, ObjectProvider<TandemListenerSupport> support) {
     return new BeanPostProcessor() {
       @Override
       public Object postProcessAfterInitialization(Object bean, String beanName)
           throws BeansException {
         if (LISTENER_FACTORY.equals(beanName)
             && bean instanceof ConcurrentKafkaListenerContainerFactory<?, ?> factory) {
+          // the support bean first: made (and closed) by the context, the one apply() uses
+          support.getObject();
           TandemListenerContainers.apply(factory, region.getObject());
           log.info("Tandem: @KafkaListener containers of '{}' run with the Tandem guarantee",
               beanName);
