@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.consumer.TandemRegion;
-import dev.tandem.consumer.kafka.TandemKafkaConsumer;
 import dev.tandem.publisher.TandemKafkaProducer;
 import dev.tandem.spring.autoconfigure.actuator.TandemEndpoint;
 import dev.tandem.spring.autoconfigure.actuator.TandemHealthIndicator;
@@ -27,14 +26,12 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.header.Header;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
-import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.SpringBootConfiguration;
 import org.springframework.boot.WebApplicationType;
 import org.springframework.boot.autoconfigure.EnableAutoConfiguration;
@@ -42,7 +39,8 @@ import org.springframework.boot.builder.SpringApplicationBuilder;
 import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.Status;
 import org.springframework.context.ConfigurableApplicationContext;
-import org.springframework.context.SmartLifecycle;
+import org.springframework.beans.factory.annotation.Value;
+import org.springframework.kafka.annotation.KafkaListener;
 import org.springframework.context.annotation.Bean;
 import org.springframework.kafka.core.KafkaTemplate;
 import org.springframework.kafka.core.ProducerFactory;
@@ -66,33 +64,31 @@ class TandemStarterTest {
   /** What the region consumers of the test application processed: (region, tandem id). */
   static final List<String[]> processed = new CopyOnWriteArrayList<>();
 
-  /** The application: nothing Tandem-specific but a region consumer for the handover's stream. */
+  /**
+   * The application: a plain {@code @KafkaListener} on the handover's stream, nothing
+   * Tandem-specific (the auto-configuration puts its container under the guarantee).
+   */
   @SpringBootConfiguration
   @EnableAutoConfiguration
   static class App {
     @Bean
-    SmartLifecycle streamConsumer(TandemRegion region) {
-      return new SmartLifecycle() {
-        private TandemKafkaConsumer<String, String> consumer;
+    StreamListener streamListener(@Value("${tandem.region}") String region) {
+      return new StreamListener(region);
+    }
+  }
 
-        @Override
-        public void start() {
-          consumer = region.kafkaConsumer(STREAM, new StringDeserializer(), new StringDeserializer(),
-              (record, ctx) -> processed.add(new String[] {region.region().name(), ctx.id()}));
-          consumer.start();
-        }
+  /** Records (region, tandem id) of every record the listener method ran for. */
+  static class StreamListener {
+    private final String region;
 
-        @Override
-        public void stop() {
-          consumer.close();
-          consumer = null;
-        }
+    StreamListener(String region) {
+      this.region = region;
+    }
 
-        @Override
-        public boolean isRunning() {
-          return consumer != null;
-        }
-      };
+    @KafkaListener(topics = STREAM)
+    void on(ConsumerRecord<String, String> record) {
+      Header h = record.headers().lastHeader(TandemKafkaProducer.ID_HEADER);
+      processed.add(new String[] {region, new String(h.value(), StandardCharsets.UTF_8)});
     }
   }
 
@@ -109,8 +105,8 @@ class TandemStarterTest {
     p.put("tandem.heartbeat.interval", "500ms");
     p.put("tandem.changelog.publish.timeout", "2s");
     p.put("tandem.timeout", "5s");
-    p.put("tandem.consumer.group.id", "stream");
-    p.put("tandem.consumer.auto.offset.reset", "earliest");
+    p.put("spring.kafka.consumer.group-id", "stream");
+    p.put("spring.kafka.consumer.auto-offset-reset", "earliest");
     p.put("management.endpoints.web.exposure.include", "health,tandem");
     p.put("logging.level.org.apache.kafka", "ERROR");
     return p;
