@@ -100,31 +100,18 @@ public final class TandemListenerContainers {
       TandemRegion region) {
     Objects.requireNonNull(factory, "factory");
     Objects.requireNonNull(region, "region");
+    DefaultKafkaConsumerFactory<?, ?> dkcf = checkFactory(factory);
     if (!region.config().allShards()) {
       throw new IllegalStateException(TandemRegionConfig.STORE_SHARDS_CONFIG + "=assigned is not "
           + "supported for Spring listeners (the containers do not hand their assignments to the "
           + "replica); use " + TandemRegionConfig.STORE_SHARDS_CONFIG + "=all");
     }
     DirectFieldAccessor fields = new DirectFieldAccessor(factory);
-    Object handler = fields.getPropertyValue("commonErrorHandler");
-    if (handler != null && !(handler instanceof TandemErrorHandler)) {
-      throw new IllegalStateException("the listener container factory has a CommonErrorHandler ("
-          + handler.getClass().getName() + "); Tandem installs its own, which never recovers "
-          + "(skips and commits) a held record or one to retry: remove it (Tandem retries failed "
-          + "records and dead-letters them after tandem.max.attempts)");
-    }
-    checkProperties(factory.getContainerProperties(), "the listener container factory");
-    ConsumerFactory<? super K, ? super V> cf = factory.getConsumerFactory();
-    if (!(cf instanceof DefaultKafkaConsumerFactory<?, ?> dkcf)) {
-      throw new IllegalStateException("the listener container factory's consumer factory must be a "
-          + "DefaultKafkaConsumerFactory (Tandem wraps its deserializers to keep the bytes the "
-          + "message digest is over), not " + (cf == null ? "null" : cf.getClass().getName()));
-    }
-    checkAutoCommit(dkcf.getConfigurationProperties().get(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG),
-        "the consumer factory (spring.kafka.consumer.enable-auto-commit)");
     wrapDeserializers(dkcf);
     TandemListenerSupport support = support(region);
-    TandemErrorHandler errors = new TandemErrorHandler();
+    gateCommits(dkcf, support);
+    Object installed = fields.getPropertyValue("commonErrorHandler");
+    TandemErrorHandler errors = installed instanceof TandemErrorHandler e ? e : new TandemErrorHandler();
     factory.setCommonErrorHandler(errors);
     @SuppressWarnings("unchecked")
     ContainerCustomizer<K, V, ConcurrentMessageListenerContainer<K, V>> previous =
@@ -136,6 +123,34 @@ public final class TandemListenerContainers {
     factory.setContainerCustomizer(new TandemCustomizer<>(support, errors, previous));
     log.info("Tandem {}: listener containers of this factory run under the Tandem guarantee",
         region.region());
+  }
+
+  /**
+   * The checks of {@link #apply} that need no region: the factory's error handler, AckMode,
+   * transactions, auto commit and consumer factory.
+   *
+   * @return the factory's consumer factory
+   * @throws IllegalStateException naming the offending setting
+   */
+  static DefaultKafkaConsumerFactory<?, ?> checkFactory(
+      ConcurrentKafkaListenerContainerFactory<?, ?> factory) {
+    Object handler = new DirectFieldAccessor(factory).getPropertyValue("commonErrorHandler");
+    if (handler != null && !(handler instanceof TandemErrorHandler)) {
+      throw new IllegalStateException("the listener container factory has a CommonErrorHandler ("
+          + handler.getClass().getName() + "); Tandem installs its own, which never recovers "
+          + "(skips and commits) a held record or one to retry: remove it (Tandem retries failed "
+          + "records and dead-letters them after tandem.max.attempts)");
+    }
+    checkProperties(factory.getContainerProperties(), "the listener container factory");
+    Object cf = factory.getConsumerFactory();
+    if (!(cf instanceof DefaultKafkaConsumerFactory<?, ?> dkcf)) {
+      throw new IllegalStateException("the listener container factory's consumer factory must be a "
+          + "DefaultKafkaConsumerFactory (Tandem wraps its deserializers to keep the bytes the "
+          + "message digest is over), not " + (cf == null ? "null" : cf.getClass().getName()));
+    }
+    checkAutoCommit(dkcf.getConfigurationProperties().get(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG),
+        "the consumer factory (spring.kafka.consumer.enable-auto-commit)");
+    return dkcf;
   }
 
   private static void checkProperties(ContainerProperties p, String where) {
@@ -195,6 +210,20 @@ public final class TandemListenerContainers {
     }
   }
 
+  @SuppressWarnings({"unchecked", "rawtypes"})
+  private static void gateCommits(DefaultKafkaConsumerFactory dkcf, TandemListenerSupport support) {
+    for (Object p : dkcf.getPostProcessors()) {
+      if (p instanceof TandemCommitGate<?, ?> g) {
+        if (g.support() != support) {
+          throw new IllegalStateException("this consumer factory already serves another Tandem "
+              + "region's listeners; give each region its own consumer factory");
+        }
+        return;
+      }
+    }
+    dkcf.addPostProcessor(new TandemCommitGate<>(support));
+  }
+
   private static boolean isCapturing(Object cls) {
     return cls == TandemCapturingDeserializer.class
         || TandemCapturingDeserializer.class.getName().equals(String.valueOf(cls));
@@ -221,7 +250,7 @@ public final class TandemListenerContainers {
         previous.configure(container);
       }
       String where = "listener container " + container.getListenerId();
-      if (container.getCommonErrorHandler() != errors) {
+      if (!(container.getCommonErrorHandler() instanceof TandemErrorHandler)) {
         throw new IllegalStateException(where + " has another CommonErrorHandler ("
             + container.getCommonErrorHandler() + ") than Tandem's: it could recover (skip and "
             + "commit) a held record; remove it");
@@ -322,6 +351,8 @@ public final class TandemListenerContainers {
       // every exception retried (none classified as fatal, e.g. a deserialization failure)
       setClassifications(Map.of(), true);
       setCommitRecovered(false);
+      // a held record is redelivered every 200 ms until its owner completes it: not an error to log
+      setLogLevel(org.springframework.kafka.KafkaException.Level.DEBUG);
       setBackOffFunction(backOffs());
     }
 
@@ -344,9 +375,4 @@ public final class TandemListenerContainers {
     }
   }
 
-  /** For tests: whether {@code p}'s settings pass the checks of {@link #apply}. */
-  static void check(Properties consumerProperties, ContainerProperties p) {
-    checkProperties(p, "the container");
-    checkAutoCommit(consumerProperties.get(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG), "consumer");
-  }
 }

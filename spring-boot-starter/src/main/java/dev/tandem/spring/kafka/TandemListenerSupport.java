@@ -7,7 +7,6 @@ import dev.tandem.consumer.Outcome;
 import dev.tandem.consumer.TandemRegion;
 import dev.tandem.consumer.TandemRegionConfig;
 import dev.tandem.consumer.ownership.BrokerProbe;
-import dev.tandem.consumer.ownership.HandlerActivity;
 import dev.tandem.consumer.ownership.OwnerLiveness;
 import dev.tandem.consumer.ownership.RenewalOutcome;
 import dev.tandem.consumer.ownership.ShardOwnership;
@@ -76,7 +75,8 @@ public final class TandemListenerSupport implements AutoCloseable {
   private final ReplicationLog replication;
   private final OnceProcessor processor;
   private final OwnerLiveness liveness;
-  private final HandlerActivity activity;
+  /** Per shard: when its running listener started (monotonic), for the stuck check of the ticker. */
+  private final Map<Integer, Long> running = new ConcurrentHashMap<>();
   private final TandemClock clock = TandemClock.system();
   private final int shardCount;
   private final Duration commitTimeout;
@@ -108,7 +108,6 @@ public final class TandemListenerSupport implements AutoCloseable {
     TandemRegionConfig c = region.config();
     this.commitTimeout = c.duration(TandemRegionConfig.COMMIT_TIMEOUT_MS_CONFIG);
     this.handlerTimeout = c.duration(TandemRegionConfig.HANDLER_TIMEOUT_MS_CONFIG);
-    this.activity = new HandlerActivity(clock, handlerTimeout);
     this.meters = region.meterRegistry();
     // the region's processor: replicated store, ownership fence, claims durable before handlers,
     // the region's claim lease, STALE margin and maxAttempts; dead letters to <topic>.tandem-dlq
@@ -118,7 +117,6 @@ public final class TandemListenerSupport implements AutoCloseable {
         .probe(BrokerProbe.of(CHANGELOG_PROBE, this::changelogAnswers))
         .probeTimeout(max(Duration.ofSeconds(2), heartbeat))
         .heartbeatInterval(heartbeat)
-        .activity(activity)
         .clock(clock)
         .meterRegistry(meters)
         .build();
@@ -208,9 +206,8 @@ public final class TandemListenerSupport implements AutoCloseable {
         throw new TandemRetryException("Tandem " + self + ": " + record.topic() + "-" + shard + "@"
             + record.offset() + " to run again (" + r.reason() + "): " + r.detail(), r.after(), null);
       }
-      // the offset is committed by the container once this returns: only after the completion
-      // (or the skip's terminal record) is acknowledged by the own region's changelog
-      awaitDurable(shard);
+      // the container commits the offset after this returns, through TandemCommitGate: only once
+      // the completion (or the skip's terminal record) is acknowledged by the own changelog
       position(shard).incrementAndGet();
     } catch (HeldRecordException | TandemRetryException e) {
       throw e;
@@ -230,11 +227,12 @@ public final class TandemListenerSupport implements AutoCloseable {
   private Outcome processOwned(ConsumerRecord<?, ?> record, IncomingMessage m, Invoker listener) {
     int shard = record.partition();
     MessageHandler h = ctx -> {
-      activity.handlerStarted();
+      // busy, not stuck, while the listener runs within handlerTimeout: the ticker renews the lease
+      running.put(shard, clock.nanoTime());
       try {
         listener.invoke();
       } finally {
-        activity.handlerEnded();
+        running.remove(shard);
       }
     };
     if (ownership == null) {
@@ -264,17 +262,35 @@ public final class TandemListenerSupport implements AutoCloseable {
     }
   }
 
-  private void awaitDurable(int shard) {
-    try {
-      replication.barrier(shard, self).get(commitTimeout.toMillis(), TimeUnit.MILLISECONDS);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new TandemRetryException("interrupted awaiting the changelog", PROCESSING_RETRY_BACKOFF, e);
-    } catch (ExecutionException | TimeoutException e) {
-      // redelivered: the id is terminal in the store then, skipped, and its barrier awaited again
-      throw new TandemRetryException("Tandem " + self + ": completion of shard " + shard
-          + " not acknowledged by the own changelog within " + commitTimeout + ": "
-          + (e.getCause() != null ? e.getCause() : e), PROCESSING_RETRY_BACKOFF, e);
+  /**
+   * Waits until the own region's changelog has acknowledged every change so far of {@code shards}
+   * (the barrier {@code TandemKafkaConsumer} commits behind), bounded by {@code
+   * tandem.commit.timeout.ms} in all.
+   *
+   * @throws org.apache.kafka.common.KafkaException when it does not come in time (nothing may be
+   *     committed then)
+   */
+  void awaitDurable(Set<Integer> shards) {
+    long deadline = System.nanoTime() + commitTimeout.toNanos();
+    for (int shard : shards) {
+      if (shard < 0 || shard >= shardCount) {
+        continue; // not a Tandem shard (another topic of a shared consumer factory)
+      }
+      try {
+        replication.barrier(shard, self)
+            .get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new org.apache.kafka.common.errors.InterruptException(e);
+      } catch (ExecutionException | TimeoutException e) {
+        Counter.builder("tandem.consumer.processing.failures").tag("region", self.name())
+            .tag("reason", "commit-barrier")
+            .description("batches whose processing failed; their records were sought back and read again")
+            .register(meters).increment();
+        throw new org.apache.kafka.common.KafkaException("Tandem " + self + ": changes of shard "
+            + shard + " not acknowledged by the own changelog within " + commitTimeout
+            + "; offsets not committed: " + (e.getCause() != null ? e.getCause() : e), e);
+      }
     }
   }
 
@@ -317,14 +333,18 @@ public final class TandemListenerSupport implements AutoCloseable {
       try {
         Set<Integer> owned = leaseOwned();
         long now = clock.nanoTime();
-        Duration running = activity.handlerRunningFor(now);
-        if (!owned.isEmpty()) {
-          if (running != null && running.compareTo(handlerTimeout) > 0) {
-            // a listener beyond handlerTimeout: stuck, its leases lapse and the peer takes over
+        // a listener beyond handlerTimeout is stuck: its shard's lease is not renewed, so it lapses
+        // and the peer takes the shard over (as TandemKafkaConsumer's renewer withholds a stuck loop)
+        for (Map.Entry<Integer, Long> e : running.entrySet()) {
+          Duration ran = Duration.ofNanos(now - e.getValue());
+          if (ran.compareTo(handlerTimeout) > 0 && owned.remove(e.getKey())) {
             withheldStuck.increment();
-            log.warn("Tandem {}: a listener has run for {} (> handlerTimeout {}); shard leases {} "
-                + "not renewed", self, running, handlerTimeout, owned);
-          } else {
+            log.warn("Tandem {}: the listener of shard {} has run for {} (> handlerTimeout {}); its "
+                + "lease is not renewed", self, e.getKey(), ran, handlerTimeout);
+          }
+        }
+        if (!owned.isEmpty()) {
+          {
             probeShards = owned;
             RenewalOutcome r = liveness.renew(owned, s -> position(s).get());
             if (r.silent()) {
@@ -377,6 +397,9 @@ public final class TandemListenerSupport implements AutoCloseable {
 
   /** The changelog probe: this region's changelog answers a catch-up of the owned shards. */
   private boolean changelogAnswers(Duration timeout) {
+    if (closed) {
+      throw new dev.tandem.consumer.ownership.ProbeAbortedException("closing", null);
+    }
     CatchUpResult own = replication.catchUp(self, probeShards, timeout);
     if (!own.complete()) {
       throw new IllegalStateException("this region's own changelog did not answer: " + own.reason());
@@ -431,9 +454,11 @@ public final class TandemListenerSupport implements AutoCloseable {
   public void close() {
     closed = true;
     if (ticker != null) {
-      ticker.shutdownNow();
+      ticker.shutdown(); // a round in progress ends (bounded by its probe timeout)
       try {
-        ticker.awaitTermination(5, TimeUnit.SECONDS);
+        if (!ticker.awaitTermination(5, TimeUnit.SECONDS)) {
+          ticker.shutdownNow();
+        }
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       }

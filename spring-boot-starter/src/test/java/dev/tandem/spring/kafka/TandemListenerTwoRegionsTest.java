@@ -96,6 +96,17 @@ class TandemListenerTwoRegionsTest {
         handler);
   }
 
+  /** Both regions' contexts, started together (a region started late would lose its shards). */
+  private RegionContext[] both(String topic, boolean batch,
+      BiConsumer<ConsumerRecord<String, String>, String> handlerA, Map<String, Object> extraA,
+      BiConsumer<ConsumerRecord<String, String>, String> handlerB) {
+    var fa = java.util.concurrent.CompletableFuture.supplyAsync(
+        () -> context(topic, "region-a", batch, handlerA, extraA));
+    var fb = java.util.concurrent.CompletableFuture.supplyAsync(
+        () -> context(topic, "region-b", batch, handlerB, Map.of()));
+    return new RegionContext[] {fa.join(), fb.join()};
+  }
+
   private void topic(String topic) {
     regions.createTopic(topic, 8);
   }
@@ -122,8 +133,10 @@ class TandemListenerTwoRegionsTest {
   private void faultFree(String topic, boolean batch, int n) throws Exception {
     topic(topic);
     History history = new History();
-    try (RegionContext a = context(topic, "region-a", batch, RegionContext.recording(history, 5, 10), Map.of());
-        RegionContext b = context(topic, "region-b", batch, RegionContext.recording(history, 5, 10), Map.of());
+    RegionContext[] ab = both(topic, batch, RegionContext.recording(history, 5, 10), Map.of(),
+        RegionContext.recording(history, 5, 10));
+    try (RegionContext a = ab[0];
+        RegionContext b = ab[1];
         TandemKafkaProducer<String, String> producer = producer(dir.resolve("spool"))) {
       long t0 = System.nanoTime();
       publish(producer, topic, 0, n, history);
@@ -152,11 +165,12 @@ class TandemListenerTwoRegionsTest {
     History history = new History();
     AtomicInteger handledByA = new AtomicInteger();
     BiConsumer<ConsumerRecord<String, String>, String> rec = RegionContext.recording(history, 5, 20);
-    RegionContext a = context(topic, "region-a", false, (r, region) -> {
+    RegionContext[] ab = both(topic, false, (r, region) -> {
       rec.accept(r, region);
       handledByA.incrementAndGet();
-    }, Map.of());
-    try (RegionContext b = context(topic, "region-b", false, rec, Map.of());
+    }, Map.of(), rec);
+    RegionContext a = ab[0];
+    try (RegionContext b = ab[1];
         TandemKafkaProducer<String, String> producer = producer(dir.resolve("spool"))) {
       publish(producer, topic, 0, n, history);
       await().atMost(Duration.ofSeconds(60)).until(() -> handledByA.get() >= 100);
@@ -210,8 +224,9 @@ class TandemListenerTwoRegionsTest {
       history.handled(id, region, region + "-1", 0);
       RegionContext.sleep(5);
     };
-    try (RegionContext a = context(topic, "region-a", false, handler, Map.of());
-        RegionContext b = context(topic, "region-b", false, handler, Map.of());
+    RegionContext[] ab = both(topic, false, handler, Map.of(), handler);
+    try (RegionContext a = ab[0];
+        RegionContext b = ab[1];
         TandemKafkaProducer<String, String> producer = producer(dir.resolve("spool"))) {
       List<String> ids = publish(producer, topic, 0, n, history);
       Set<String> failing = new java.util.TreeSet<>();
@@ -252,7 +267,7 @@ class TandemListenerTwoRegionsTest {
     BiConsumer<ConsumerRecord<String, String>, String> rec = RegionContext.recording(history, 5, 10);
     // region A dies holding the target's claim: its listener never returns (beyond handlerTimeout,
     // so its leases lapse as when its process is gone) and it never completes the target
-    RegionContext a = context(topic, "region-a", false, (r, region) -> {
+    RegionContext[] ab = both(topic, false, (r, region) -> {
       if (target.equals(RegionContext.id(r))) {
         targetShard.put(region, r.partition());
         try {
@@ -263,8 +278,9 @@ class TandemListenerTwoRegionsTest {
         throw new IllegalStateException("region A died before completing " + target);
       }
       rec.accept(r, region);
-    }, Map.of("test.handler.timeout.ms", "3000"));
-    try (RegionContext b = context(topic, "region-b", false, rec, Map.of());
+    }, Map.of("test.handler.timeout.ms", "3000"), rec);
+    RegionContext a = ab[0];
+    try (RegionContext b = ab[1];
         TandemKafkaProducer<String, String> producer = producer(dir.resolve("spool"))) {
       // the target must be in a shard A owns: publish until A's listener holds it
       publish(producer, topic, 0, n, history);
