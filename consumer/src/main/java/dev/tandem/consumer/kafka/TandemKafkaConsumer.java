@@ -338,12 +338,36 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       log.error("Tandem poll loop of {} stopped", processor.owner(), e);
       stopped.completeExceptionally(e);
     } finally {
+      finalCommit();
+      stopped.complete(null);
+    }
+  }
+
+  /**
+   * The stop's last step: commits every acknowledged offset (waiting for their barriers, bounded),
+   * then the loop ends. close() wakes the consumer once to end a blocking poll; if the loop was not
+   * inside a blocking call then, the wakeup is latched and fires in the next one — this commit, or a
+   * commit of the loop's last turn (whose offsets {@link #commitPending} then keeps pending). A
+   * wakeup is one-shot, so the commit is made again: a clean stop commits what is acknowledged and
+   * prints no stack trace. A real failure (the broker gone) is one WARN line; the next holder reads
+   * those records again and skips them as completed.
+   */
+  private void finalCommit() {
+    for (int attempt = 1; ; attempt++) {
       try {
         commitPending(true);
+        return;
+      } catch (WakeupException e) {
+        if (attempt >= 3) {
+          log.warn("Tandem {}: final commit woken {} times; {} offset(s) stay uncommitted (their "
+              + "records are skipped as completed when read again)", region, attempt, pending.size());
+          return;
+        }
       } catch (RuntimeException e) {
-        log.warn("final commit failed", e);
+        log.warn("Tandem {}: final commit failed ({}); {} offset(s) stay uncommitted (their records "
+            + "are skipped as completed when read again)", region, e.toString(), pending.size());
+        return;
       }
-      stopped.complete(null);
     }
   }
 
@@ -746,6 +770,10 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         consumer.commitSync(offsets, commitWait);
         offsets.forEach((tp, om) -> committedOffsets.put(tp, om.offset()));
       } catch (WakeupException ex) {
+        // close() woke the consumer: these offsets are acknowledged and stay due; the stop's final
+        // commit makes them (a newer pending offset of the same partition supersedes one)
+        offsets.forEach((tp, om) -> pending.putIfAbsent(tp,
+            new Pending(om.offset(), CompletableFuture.completedFuture(null))));
         throw ex;
       } catch (KafkaException ex) {
         log.warn("offset commit failed; records may be redelivered (and skipped)", ex);
