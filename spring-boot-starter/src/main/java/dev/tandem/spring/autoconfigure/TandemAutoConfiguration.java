@@ -92,9 +92,12 @@ public class TandemAutoConfiguration {
   /**
    * The region's listener support (processor, held records, lease ticker of the {@code
    * @KafkaListener} containers), a bean so that the context closes it after the containers stop and
-   * before the region closes (it depends on the region).
+   * before the region closes (it depends on the region). Lazy: made when the listener factory is
+   * put under the guarantee, so an application without listeners (a producer only) runs no lease
+   * ticker.
    */
   @Bean(destroyMethod = "close")
+  @org.springframework.context.annotation.Lazy
   @ConditionalOnMissingBean
   public TandemListenerSupport tandemListenerSupport(TandemRegion region) {
     return TandemListenerContainers.support(region);
