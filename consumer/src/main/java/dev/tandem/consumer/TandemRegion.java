@@ -718,6 +718,125 @@ public final class TandemRegion implements AutoCloseable {
     }
   }
 
+  /**
+   * This region's health now: status (UP, DEGRADED, DOWN with the reasons), store open and
+   * restored, own broker reachable, peer replication lag, held records, shards owned (each shard's
+   * owner and epoch), takeovers with the last bound, detected duplicates, spool depth. Every figure is
+   * read from the object that owns it; no request goes to any broker (the own broker's reachability
+   * is the owner-liveness evidence of the poll loops — their fetches and end-offset probes — and,
+   * when no loop has recent evidence, the changelog publisher's lane to the own region, which the
+   * replica's heartbeats exercise every {@code tandem.heartbeat.interval.ms}). Cheap; any thread;
+   * also after {@link #close()} (then DOWN). See {@link RegionHealth} for the status rules.
+   */
+  public RegionHealth health() {
+    RegionHealth.Facts f = new RegionHealth.Facts();
+    f.region = region.name();
+    f.instance = instance;
+    f.policy = ownership == null ? TandemRegionConfig.GUARANTEE_DETECT_ONLY : config.policyName();
+    f.lagLimit = config.duration(TandemRegionConfig.LEASE_TIMEOUT_MS_CONFIG);
+    if (closed) {
+      f.storeOpen = false;
+      return f.build();
+    }
+    try {
+      // the poll loops' liveness evidence first: a failed probe after the last answer is DOWN
+      Boolean loops = null;
+      for (Made m : consumersToClose) {
+        TandemKafkaConsumer<?, ?> c = m.consumer();
+        java.util.Optional<Boolean> answers = c.ownBrokerAnswers();
+        if (answers.isPresent() && c.isRunning()) {
+          loops = loops == null ? answers.get() : loops && answers.get();
+        }
+        f.heldRecords += c.heldRecords();
+        if (c.isRunning()) {
+          f.consumersRunning++;
+        } else if (c.stopped().isCompletedExceptionally()) {
+          String cause;
+          try {
+            c.stopped().getNow(null);
+            cause = "unknown";
+          } catch (java.util.concurrent.CompletionException e) {
+            cause = String.valueOf(e.getCause());
+          } catch (java.util.concurrent.CancellationException e) {
+            cause = e.toString();
+          }
+          f.consumerFailures.add("topic " + c.topic() + ": " + cause);
+        }
+      }
+      dev.tandem.publisher.RegionStatus ownLane = changelogPublisher.status(region);
+      if (loops != null) {
+        f.ownBrokerReachable = loops;
+        f.ownBrokerEvidence = loops ? "a poll loop's fetch or probe answered recently"
+            : "a poll loop's end-offset probe failed after its last answer";
+      } else {
+        boolean laneOk = ownLane.circuit()
+            == io.github.resilience4j.circuitbreaker.CircuitBreaker.State.CLOSED && !ownLane.spooling();
+        f.ownBrokerReachable = laneOk;
+        f.ownBrokerEvidence = laneOk ? "the changelog lane to the own region writes"
+            : "the changelog lane to the own region is " + ownLane.circuit()
+                + (ownLane.spooling() ? ", spooling" : "");
+      }
+      for (RegionId r : config.regions()) {
+        f.spoolDepth.put(r.name(), changelogPublisher.status(r).spoolDepth());
+        if (!r.equals(region)) {
+          dev.tandem.store.replication.ReplicationLag lag = log_.lag(r);
+          f.peers.add(new RegionHealth.PeerLag(r.name(), lag.timeLag(), lag.recordsBehind(),
+              lag.sinceLastHeartbeat()));
+          f.peerReachable.put(r.name(), log_.peerReachable());
+        }
+      }
+      boolean restored = true;
+      for (int s : new java.util.TreeSet<>(log_.shards())) {
+        boolean shardRestored = log_.isRestored(s);
+        restored &= shardRestored;
+        String owner = null;
+        long epoch = -1;
+        boolean owned = false;
+        if (shardRestored) {
+          try {
+            if (ownership == null) {
+              epoch = 0;
+              owned = true; // detect-only: every region processes every shard
+            } else {
+              dev.tandem.store.ShardLease l = ownership.lease(s);
+              owner = l.owner().name();
+              epoch = l.epoch();
+              owned = ownership.owns(s);
+            }
+          } catch (dev.tandem.store.StoreException e) {
+            shardRestored = false;
+            restored = false;
+          }
+        }
+        f.shards.add(new RegionHealth.ShardState(s, owner, epoch, owned, shardRestored));
+      }
+      f.storeRestored = restored;
+      if (ownership != null) {
+        List<dev.tandem.consumer.ownership.TakeoverReport> reports = ownership.reports();
+        f.takeovers = reports.size();
+        if (!reports.isEmpty()) {
+          dev.tandem.consumer.ownership.TakeoverReport t = reports.get(reports.size() - 1);
+          f.lastTakeover = new RegionHealth.Takeover(t.shard(), t.from().name(), t.to().name(),
+              t.newEpoch(), t.boundKind().name(),
+              t.bound().isPresent() ? t.bound().getAsLong() : null, t.reason());
+        }
+      }
+      f.detectedDuplicates = rawStore.detectedDuplicates();
+    } catch (RuntimeException e) {
+      if (closed) {
+        // closed while reading: the snapshot says so rather than failing the caller
+        RegionHealth.Facts c = new RegionHealth.Facts();
+        c.region = f.region;
+        c.instance = f.instance;
+        c.policy = f.policy;
+        c.storeOpen = false;
+        return c.build();
+      }
+      throw e;
+    }
+    return f.build();
+  }
+
   /** Closes everything this region opened, in order (see the class comment). Idempotent. */
   @Override
   public void close() {

@@ -144,6 +144,9 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private final Counter renewalsWithheldBroker;
   private final Counter resends;
   private final Timer holdTime;
+  /** Records the follower side holds now (written by the loop, read by health and the gauge). */
+  private final java.util.concurrent.atomic.AtomicLong heldCount =
+      new java.util.concurrent.atomic.AtomicLong();
   private final MeterRegistry meters;
   /** Pause before records whose processing failed are fetched again. */
   private static final Duration PROCESSING_RETRY_BACKOFF = Duration.ofMillis(500);
@@ -257,6 +260,11 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     holdTime = Timer.builder("tandem.consumer.follower.hold").tag("region", r)
         .description("how long a follower held a record until its completion replicated")
         .register(b.registry);
+    io.micrometer.core.instrument.Gauge.builder("tandem.consumer.follower.held", heldCount,
+            java.util.concurrent.atomic.AtomicLong::get)
+        .tag("region", r).tag("topic", topic)
+        .description("records a follower holds until the owner's completion replicates")
+        .register(b.registry);
     renewedInBatch = renewals(b.registry, r, "renewed");
     renewalsWithheldStuck = renewals(b.registry, r, "withheld_stuck");
     renewalsWithheldBroker = renewals(b.registry, r, "withheld_broker");
@@ -330,12 +338,36 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       log.error("Tandem poll loop of {} stopped", processor.owner(), e);
       stopped.completeExceptionally(e);
     } finally {
+      finalCommit();
+      stopped.complete(null);
+    }
+  }
+
+  /**
+   * The stop's last step: commits every acknowledged offset (waiting for their barriers, bounded),
+   * then the loop ends. close() wakes the consumer once to end a blocking poll; if the loop was not
+   * inside a blocking call then, the wakeup is latched and fires in the next one — this commit, or a
+   * commit of the loop's last turn (whose offsets {@link #commitPending} then keeps pending). A
+   * wakeup is one-shot, so the commit is made again: a clean stop commits what is acknowledged and
+   * prints no stack trace. A real failure (the broker gone) is one WARN line; the next holder reads
+   * those records again and skips them as completed.
+   */
+  private void finalCommit() {
+    for (int attempt = 1; ; attempt++) {
       try {
         commitPending(true);
+        return;
+      } catch (WakeupException e) {
+        if (attempt >= 3) {
+          log.warn("Tandem {}: final commit woken {} times; {} offset(s) stay uncommitted (their "
+              + "records are skipped as completed when read again)", region, attempt, pending.size());
+          return;
+        }
       } catch (RuntimeException e) {
-        log.warn("final commit failed", e);
+        log.warn("Tandem {}: final commit failed ({}); {} offset(s) stay uncommitted (their records "
+            + "are skipped as completed when read again)", region, e.toString(), pending.size());
+        return;
       }
-      stopped.complete(null);
     }
   }
 
@@ -389,6 +421,11 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     for (TopicPartition tp : new ArrayList<>(awaitingHandoff.keySet())) {
       handoffSettled(tp);
     }
+    long heldNow = 0;
+    for (Held h : held.values()) {
+      heldNow += h.records.size();
+    }
+    heldCount.set(heldNow);
     commitPending(false);
     heartbeatIfDue();
   }
@@ -733,6 +770,10 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         consumer.commitSync(offsets, commitWait);
         offsets.forEach((tp, om) -> committedOffsets.put(tp, om.offset()));
       } catch (WakeupException ex) {
+        // close() woke the consumer: these offsets are acknowledged and stay due; the stop's final
+        // commit makes them (a newer pending offset of the same partition supersedes one)
+        offsets.forEach((tp, om) -> pending.putIfAbsent(tp,
+            new Pending(om.offset(), CompletableFuture.completedFuture(null))));
         throw ex;
       } catch (KafkaException ex) {
         log.warn("offset commit failed; records may be redelivered (and skipped)", ex);
@@ -1243,6 +1284,34 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     if (s != null) {
       s.shutdownNow(); // the loop has stopped: from here the lease lapses from the last renewal
     }
+  }
+
+  /**
+   * Records the follower side of this loop holds now (until the owner's completion replicates, or a
+   * takeover): as of the loop's last turn. Any thread.
+   */
+  public long heldRecords() {
+    return heldCount.get();
+  }
+
+  /**
+   * What the owner-liveness evidence says about the own Kafka broker now, read without asking it
+   * (the loop's fetches and end-offset probes record it): true if it answered within the evidence
+   * bound, false if a probe failed after its last answer within that bound, empty without such
+   * evidence (no ownership, or no probe yet: the loop probes only while this region owns a shard).
+   * Any thread.
+   */
+  public Optional<Boolean> ownBrokerAnswers() {
+    if (liveness == null) {
+      return Optional.empty();
+    }
+    return liveness.evidence(OWN_BROKER_PROBE)
+        .recent(clock.nanoTime(), liveness.evidenceBound().toNanos());
+  }
+
+  /** The topic this loop consumes. */
+  public String topic() {
+    return topic;
   }
 
   /** Whether the poll loop's thread is alive (started and not yet stopped). */

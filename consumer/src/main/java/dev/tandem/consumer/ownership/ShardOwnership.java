@@ -72,6 +72,7 @@ public final class ShardOwnership {
   private final Map<Integer, Long> failbackTried = new ConcurrentHashMap<>();
   private final Map<Integer, Watch> watches = new ConcurrentHashMap<>();
   private final Map<Integer, AtomicLong> epochs = new ConcurrentHashMap<>();
+  private final Map<Integer, AtomicLong> owned = new ConcurrentHashMap<>();
   private final List<TakeoverReport> reports = new CopyOnWriteArrayList<>();
   private final MeterRegistry registry;
   private final Counter takeovers;
@@ -198,6 +199,7 @@ public final class ShardOwnership {
   public ShardLease lease(int shard) {
     ShardLease l = store.lease(shard).orElseGet(() -> ShardLease.of(shard, 0, initialOwner(shard), 0));
     epochGauge(shard).set(l.epoch());
+    ownedGauge(shard).set(l.owner().equals(self) ? 1 : 0);
     return l;
   }
 
@@ -742,6 +744,21 @@ public final class ShardOwnership {
   /** Every takeover this instance made, in order. */
   public List<TakeoverReport> reports() {
     return new ArrayList<>(reports);
+  }
+
+  /**
+   * {@code tandem.consumer.shard.owned{region,shard}}: 1 while the newest lease this replica read
+   * names this region, else 0 — a dashboard's ownership per shard over time (both regions' series
+   * side by side show every move).
+   */
+  private AtomicLong ownedGauge(int shard) {
+    return owned.computeIfAbsent(shard, s -> {
+      AtomicLong v = new AtomicLong();
+      Gauge.builder("tandem.consumer.shard.owned", v, AtomicLong::get).tag("region", self.name())
+          .tag("shard", Integer.toString(s))
+          .description("1 while the shard's lease names this region, as seen here").register(registry);
+      return v;
+    });
   }
 
   private AtomicLong epochGauge(int shard) {
