@@ -19,6 +19,7 @@ import dev.tandem.store.ShardLease;
 import dev.tandem.store.replication.CatchUpResult;
 import dev.tandem.store.replication.ReplicationLag;
 import dev.tandem.store.replication.ReplicationLog;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -44,8 +45,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class HeartbeatFailbackTest {
 
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
 
   @TempDir Path dir;
   final ManualClock clock = new ManualClock(1_000_000);

@@ -17,6 +17,7 @@ import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.replication.CatchUpResult;
 import dev.tandem.store.replication.ReplicationLag;
 import dev.tandem.store.replication.ReplicationLog;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -39,8 +40,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class NamespaceDownLivenessTest {
 
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
   static final int SHARDS = 4;
 
   @TempDir Path dir;

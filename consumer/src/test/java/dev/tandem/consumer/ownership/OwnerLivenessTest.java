@@ -11,6 +11,7 @@ import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.replication.CatchUpResult;
 import dev.tandem.store.replication.ReplicationLag;
 import dev.tandem.store.replication.ReplicationLog;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -33,8 +34,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class OwnerLivenessTest {
 
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
   static final Duration L = Duration.ofSeconds(6);
   static final Set<Integer> OURS = Set.of(0, 2); // sorted([a, b])[shard % 2] = a
 
