@@ -134,7 +134,7 @@ class KilledConsumerTest {
       History.Report report = history.check(0);
       Map<String, Integer> byInstance = new TreeMap<>();
       for (int i = 0; i < 1500; i++) {
-        for (History.Run r : history.runsOf("rb-" + i)) {
+        for (History.Run r : history.runsOf(RB_PREFIX + "-" + i)) {
           byInstance.merge(r.instance(), 1, Integer::sum);
         }
       }
