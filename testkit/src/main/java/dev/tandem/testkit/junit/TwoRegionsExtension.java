@@ -79,9 +79,7 @@ public final class TwoRegionsExtension
   /** The regions of this context's test class: the JVM-wide pair or the class's own. */
   private static TwoRegions regions(ExtensionContext context) {
     Class<?> testClass = context.getRequiredTestClass();
-    TandemClusters settings = AnnotationSupport.findAnnotation(testClass, TandemClusters.class)
-        .orElseThrow(() -> new ExtensionConfigurationException(
-            testClass.getName() + " uses TwoRegionsExtension without @TandemClusters"));
+    TandemClusters settings = settings(testClass);
     boolean shared = settings.shared() && settings.securityB() == KafkaRegion.Security.PLAINTEXT;
     if (shared) {
       return context.getRoot().getStore(NAMESPACE)
@@ -97,6 +95,18 @@ public final class TwoRegionsExtension
         OWN + ":" + classContext.getUniqueId(),
         k -> TwoRegions.start("region-a", KafkaRegion.Security.PLAINTEXT, "region-b",
             settings.securityB()), TwoRegions.class);
+  }
+
+  /** The class's {@code @TandemClusters}, or its enclosing class's (a {@code @Nested} class). */
+  private static TandemClusters settings(Class<?> testClass) {
+    for (Class<?> c = testClass; c != null; c = c.getEnclosingClass()) {
+      var found = AnnotationSupport.findAnnotation(c, TandemClusters.class);
+      if (found.isPresent()) {
+        return found.get();
+      }
+    }
+    throw new ExtensionConfigurationException(
+        testClass.getName() + " uses TwoRegionsExtension without @TandemClusters");
   }
 
   private static java.util.List<Field> fields(Class<?> testClass) {

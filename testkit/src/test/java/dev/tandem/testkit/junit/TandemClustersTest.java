@@ -43,6 +43,14 @@ class TandemClustersTest {
       assertTrue(three.startsWith("freshTopicsNeverRepeat-"), three);
       assertEquals(3, Set.of(one, two, three).size());
     }
+
+    @Nested
+    class Inner {
+      @Test
+      void aNestedClassTakesTheEnclosingSetting(TwoRegions parameter) {
+        assertSame(regions, parameter, "the enclosing shared class's pair");
+      }
+    }
   }
 
   @TandemClusters
