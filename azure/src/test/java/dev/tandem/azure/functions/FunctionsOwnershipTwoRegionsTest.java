@@ -15,6 +15,7 @@ import dev.tandem.core.Shards;
 import dev.tandem.core.TandemIds;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -28,9 +29,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -41,6 +40,7 @@ import org.junit.jupiter.api.io.TempDir;
  * trigger that redelivers on {@link TandemFunctions.RetryLaterException}. Every message is delivered
  * to both regions, as a publisher writing to both regions' queues does.
  */
+@TandemClusters(shared = false)
 class FunctionsOwnershipTwoRegionsTest {
 
   static final int SHARDS = 4;
@@ -54,18 +54,6 @@ class FunctionsOwnershipTwoRegionsTest {
   @TempDir Path dir;
   final List<RegionFunctionApp> apps = new ArrayList<>();
   final History history = new History();
-
-  @BeforeAll
-  static void startRegions() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stopRegions() {
-    if (regions != null) {
-      regions.close();
-    }
-  }
 
   @AfterEach
   void closeApps() {

@@ -9,6 +9,7 @@ import dev.tandem.core.ManualClock;
 import dev.tandem.core.RegionId;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.replication.InMemoryReplicationLog;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -30,8 +31,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class OwnerLivenessTest {
 
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
   static final Duration L = Duration.ofSeconds(6);
   static final Set<Integer> OURS = Set.of(0, 2); // sorted([a, b])[shard % 2] = a
 
