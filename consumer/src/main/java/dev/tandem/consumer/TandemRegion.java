@@ -357,6 +357,47 @@ public final class TandemRegion implements AutoCloseable {
     return new Builder();
   }
 
+  /** Instance name prefix of an {@link #adminView} replica (never a consumer's). */
+  public static final String ADMIN_INSTANCE_PREFIX = "tandem-admin-";
+
+  /**
+   * An operator's replica of the ownership and the store (the {@code tandem} command), opened from
+   * a region's own configuration ({@code config}: the same keys as the region's consumers) with
+   * everything that could disturb the running region replaced:
+   *
+   * <ul>
+   *   <li>its state is {@code dir} (the caller's own, e.g. a temporary directory), never the
+   *       region's {@code tandem.state.dir}: no lock of the region's directory is taken;
+   *   <li>instance {@value #ADMIN_INSTANCE_PREFIX}{@code <random>}, policy {@code manual} (it never
+   *       takes a shard over by itself), every shard materialised, guarantee {@code full} (so the
+   *       ownership can be read even of a {@code detect-only} file);
+   *   <li>no replica heartbeats (they would make {@code tandem.region}'s replicas look alive to the
+   *       peer) and no changelog topic creation.
+   * </ul>
+   *
+   * <p>It writes nothing until the caller writes (a {@link ShardOwnership#move} or a {@code
+   * redrive}: through the changelogs, as a member of {@code tandem.region} — set that key to the
+   * region to act as). The caller waits for the restore ({@code
+   * replicationLog().awaitRestored}) before reading, and closes it.
+   *
+   * @throws ConfigException naming the key, for any mistake in {@code config}
+   */
+  public static TandemRegion adminView(Map<?, ?> config, Path dir) {
+    Map<String, Object> keys = new LinkedHashMap<>();
+    config.forEach((k, v) -> keys.put(String.valueOf(k), v));
+    byte[] random = new byte[4];
+    new SecureRandom().nextBytes(random);
+    keys.put(TandemRegionConfig.STATE_DIR_CONFIG, dir.toString());
+    keys.put(TandemRegionConfig.INSTANCE_CONFIG,
+        ADMIN_INSTANCE_PREFIX + HexFormat.of().formatHex(random));
+    keys.put(TandemRegionConfig.OWNERSHIP_POLICY_CONFIG, "manual");
+    keys.put(TandemRegionConfig.GUARANTEE_CONFIG, TandemRegionConfig.GUARANTEE_FULL);
+    keys.put(TandemRegionConfig.STORE_SHARDS_CONFIG, "all");
+    return builder().configs(keys)
+        .replicationLogOptions(lb -> lb.heartbeatInterval(Duration.ZERO).createTopics(false))
+        .build();
+  }
+
   /** Loads a properties file (a convenience for {@link #create}). */
   public static Properties load(Path propertiesFile) {
     Properties p = new Properties();
