@@ -32,7 +32,7 @@ abstract class BaseCommand implements Callable<Integer> {
   }
 
   Session session() {
-    return Session.open(root());
+    return Session.open(root(), spec.commandLine());
   }
 
   /** A usage error naming {@code option}. */

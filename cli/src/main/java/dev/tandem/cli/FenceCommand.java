@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
  * known to be down): the duplicate bound is unknown, every duplicate is detected by the store; exit
  * code 1 says so.
  */
-@Command(name = "fence", description = "Move one shard without waiting for its old owner (known "
+@Command(name = "fence", mixinStandardHelpOptions = true, description = "Move one shard without waiting for its old owner (known "
     + "down): duplicate bound unknown, exit 1.")
 final class FenceCommand extends MoveCommand {
 

@@ -18,7 +18,7 @@ import picocli.CommandLine.Option;
  * bound is known (exit 0); unacknowledged, the bound is unknown (exit 1). Unlike {@code evacuate}
  * it does not drain the old owner first: use it when the old owner cannot hand over.
  */
-@Command(name = "move", description = "Move one shard to a region (epoch + 1), waiting for the old "
+@Command(name = "move", mixinStandardHelpOptions = true, description = "Move one shard to a region (epoch + 1), waiting for the old "
     + "owner's acknowledgement; prints the duplicate bound.")
 class MoveCommand extends BaseCommand {
 

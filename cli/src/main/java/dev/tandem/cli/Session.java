@@ -40,15 +40,19 @@ final class Session implements AutoCloseable {
   private final List<Path> dirs = new ArrayList<>();
   private final List<TandemRegion> views = new ArrayList<>();
 
-  private Session(Map<String, Object> keys) {
+  private final java.io.PrintWriter trace;
+  private long stepStart = System.nanoTime();
+
+  private Session(Map<String, Object> keys, java.io.PrintWriter trace) {
+    this.trace = trace;
     this.keys = keys;
     this.config = new TandemRegionConfig(keys);
   }
 
   /** Reads {@code --config} and {@code --command-config} of {@code root}. */
-  static Session open(TandemCli root) {
+  static Session open(TandemCli root, picocli.CommandLine command) {
     if (root.config == null) {
-      throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(root),
+      throw new picocli.CommandLine.ParameterException(command,
           "Missing required option: '--config=FILE' (the region's properties file)");
     }
     Map<String, Object> keys = new LinkedHashMap<>();
@@ -66,7 +70,21 @@ final class Session implements AutoCloseable {
             keys.put(TandemRegionConfig.REGION_PREFIX + r.trim() + "." + k, v));
       }
     }
-    return new Session(keys);
+    Session s = new Session(keys, root.verbose ? command.getErr() : null);
+    s.stepStart = System.nanoTime()
+        - java.lang.management.ManagementFactory.getRuntimeMXBean().getUptime() * 1_000_000;
+    s.step("started and read the configuration");
+    return s;
+  }
+
+  /** With {@code --verbose}: the step just done and how long it took, to stderr. */
+  void step(String done) {
+    long now = System.nanoTime();
+    if (trace != null) {
+      trace.printf("tandem: %s (%d ms)%n", done, (now - stepStart) / 1_000_000);
+      trace.flush();
+    }
+    stepStart = now;
   }
 
   private static Path existing(Path file, String option) {
@@ -142,6 +160,7 @@ final class Session implements AutoCloseable {
     Map<RegionId, Probe> all = new LinkedHashMap<>();
     for (RegionId r : regions()) {
       all.put(r, probe(r));
+      step("probed " + r + ": " + all.get(r).state());
     }
     if (all.values().stream().noneMatch(Probe::reachable)) {
       StringBuilder b = new StringBuilder("no region's cluster answered:");
@@ -183,10 +202,12 @@ final class Session implements AutoCloseable {
     k.put(TandemRegionConfig.REGION_CONFIG, actAs.name());
     TandemRegion v = TandemRegion.adminView(k, dir);
     views.add(v);
+    step("opened a replica as " + actAs + " in " + dir);
     if (!v.replicationLog().awaitRestored(restore)) {
       throw new CliException(TandemCli.UNREACHABLE, "the changelog " + changelogTopic() + " of "
           + actAs + " could not be read to its end within " + restore.toSeconds() + " s");
     }
+    step("restored it from " + actAs + "'s changelog");
     return v;
   }
 
@@ -194,13 +215,17 @@ final class Session implements AutoCloseable {
   public void close() {
     for (TandemRegion v : views) {
       v.close();
+      step("closed the replica as " + v.region());
     }
-    for (Path d : dirs) {
-      try (Stream<Path> s = Files.walk(d)) {
-        s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-      } catch (IOException ignored) {
-        // a temporary directory left behind is harmless
-      }
+    dirs.forEach(Session::delete);
+  }
+
+  /** Deletes a temporary directory of this tool (quietly: one left behind is harmless). */
+  static void delete(Path d) {
+    try (Stream<Path> s = Files.walk(d)) {
+      s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    } catch (IOException ignored) {
+      // left behind
     }
   }
 }

@@ -20,7 +20,7 @@ import picocli.CommandLine.Option;
  * is written, no lock of a running region is taken). Figures only the running processes know (held
  * copies, each takeover's duplicate bound) are "n/a" with a note naming the meter that has them.
  */
-@Command(name = "status", description = "Shards, owners, epochs, lag and detected duplicates.")
+@Command(name = "status", mixinStandardHelpOptions = true, description = "Shards, owners, epochs, lag and detected duplicates.")
 final class StatusCommand extends BaseCommand {
 
   @Option(names = "--restore-timeout", paramLabel = "DURATION", defaultValue = "60s",

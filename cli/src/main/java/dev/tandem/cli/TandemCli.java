@@ -64,6 +64,10 @@ public final class TandemCli implements Callable<Integer> {
           + "(default: ${DEFAULT-VALUE}).")
   Format output;
 
+  @Option(names = {"-v", "--verbose"}, scope = ScopeType.INHERIT,
+      description = "Print each step with its duration to stderr (which cluster is slow).")
+  boolean verbose;
+
   @Override
   public Integer call() {
     // no subcommand: the usage, as a usage error
@@ -97,6 +101,12 @@ public final class TandemCli implements Callable<Integer> {
   }
 
   public static void main(String[] args) {
+    // standard output is the command's answer; the clients' log lines go to stderr, warnings only
+    // unless -Dorg.slf4j.simpleLogger.defaultLogLevel=... is given (JAVA_OPTS of bin/tandem)
+    if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
+      System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+    }
+    System.setProperty("org.slf4j.simpleLogger.logFile", "System.err");
     System.exit(run(args));
   }
 
