@@ -141,6 +141,8 @@ public final class TandemRegion implements AutoCloseable {
   private final IdempotencyStore replicated;
   private final ShardOwnership ownership;
   private final WitnessPolicy witnessPolicy;
+  /** The owning side of remote ownership requests, made on first use (null until then). */
+  private dev.tandem.consumer.ownership.OwnershipRequests ownershipRequests;
   private final TakeoverWitness witness;
   private final EnvelopeSigner envelopeVerifier;
   /** A consumer made here and how to close its Kafka consumer. */
@@ -515,6 +517,8 @@ public final class TandemRegion implements AutoCloseable {
               .meterRegistry(meters);
       if (ownership != null) {
         cb.ownership(ownership);
+        // the loop that runs a shard's work is the one that acts on evacuate/return requests
+        cb.ownershipRequests(ownershipRequests());
       }
       for (Map.Entry<RegionId, KafkaRegionalSink> e : resendSinks().entrySet()) {
         cb.resendSink(e.getKey(), e.getValue());
@@ -674,6 +678,33 @@ public final class TandemRegion implements AutoCloseable {
     return ownership;
   }
 
+  /**
+   * The owning side of remote ownership requests ({@link
+   * dev.tandem.consumer.ownership.OwnershipAdmin}: evacuate, return, move), made on first use: it
+   * reads this region's request topic ({@code <tandem.changelog.topic.prefix>.ownership} in the own
+   * cluster). The Kafka consumers made here call it from their poll loops; a Functions, Service Bus
+   * or Spring integration calls {@link dev.tandem.consumer.ownership.OwnershipRequests#act} from its
+   * heartbeat tick with the shards it serves. Closed by {@link #close()}.
+   *
+   * @throws IllegalStateException under {@code tandem.guarantee=detect-only} (no ownership)
+   */
+  public synchronized dev.tandem.consumer.ownership.OwnershipRequests ownershipRequests() {
+    checkOpen();
+    if (ownership == null) {
+      throw new IllegalStateException("no shard ownership under " + TandemRegionConfig.GUARANTEE_CONFIG
+          + "=detect-only: nothing to hand over");
+    }
+    if (ownershipRequests == null) {
+      String topic = dev.tandem.consumer.ownership.KafkaOwnershipChannel.topicFor(
+          config.getString(TandemRegionConfig.CHANGELOG_PREFIX_CONFIG));
+      ownershipRequests = new dev.tandem.consumer.ownership.OwnershipRequests(ownership,
+          new dev.tandem.consumer.ownership.KafkaOwnershipChannel(
+              config.regionClientProperties(region), topic, "tandem-" + region + "-" + instance),
+          instance, dev.tandem.core.TandemClock.system(), meters);
+    }
+    return ownershipRequests;
+  }
+
   /** The number of shards. */
   public int shardCount() {
     return config.getInt(TandemRegionConfig.SHARDS_CONFIG);
@@ -800,6 +831,13 @@ public final class TandemRegion implements AutoCloseable {
     }
     for (OnceProcessor p : processors) {
       closeQuietly(p);
+    }
+    dev.tandem.consumer.ownership.OwnershipRequests requests;
+    synchronized (this) {
+      requests = ownershipRequests;
+    }
+    if (requests != null) {
+      closeQuietly(requests);
     }
     if (witnessPolicy != null) {
       // the renewals run in this process: they stop with its consumers, before the log closes

@@ -1,11 +1,36 @@
 package dev.tandem.consumer.ownership;
 
+import dev.tandem.consumer.TandemRegion;
+import dev.tandem.consumer.TandemRegionConfig;
 import dev.tandem.core.RegionId;
 import dev.tandem.store.ShardLease;
+import dev.tandem.store.replication.KafkaReplicationLog;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
+import java.util.OptionalLong;
+import java.util.Properties;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BiFunction;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The operator's remote control of shard ownership: evacuate a region before maintenance and give
@@ -40,7 +65,69 @@ import java.util.Map;
  */
 public final class OwnershipAdmin implements AutoCloseable {
 
-  private OwnershipAdmin() {}
+  private static final Logger log = LoggerFactory.getLogger(OwnershipAdmin.class);
+  /** The instance name of the admin's replicas (never a consumer instance's). */
+  static final String INSTANCE = "ownership-admin";
+  private static final Duration CATCH_UP = Duration.ofSeconds(5);
+  private static final Duration RESTORE = Duration.ofSeconds(60);
+
+  private final Map<String, Object> keys;
+  private final List<RegionId> regions;
+  private final int shards;
+  private final String prefix;
+  private final TandemRegionConfig config;
+  private final Path workDir;
+  private final boolean deleteWorkDir;
+  private final String issuedBy;
+  private final BiFunction<RegionId, Properties, OwnershipRequestChannel> channels;
+  /** One replica per region this admin acts as (the destination of a move), opened on first use. */
+  private final Map<RegionId, TandemRegion> replicas = new LinkedHashMap<>();
+  private final Map<RegionId, OwnershipRequestChannel> open = new HashMap<>();
+  private boolean closed;
+
+  private OwnershipAdmin(Map<?, ?> regionConfig, Path workDir, boolean deleteWorkDir) {
+    Map<String, Object> k = new LinkedHashMap<>();
+    regionConfig.forEach((key, v) -> k.put(String.valueOf(key), v));
+    this.config = new TandemRegionConfig(withAdminKeys(k, null, workDir));
+    this.keys = k;
+    this.regions = config.regions().stream().sorted().toList();
+    this.shards = config.getInt(TandemRegionConfig.SHARDS_CONFIG);
+    this.prefix = config.getString(TandemRegionConfig.CHANGELOG_PREFIX_CONFIG);
+    this.workDir = workDir;
+    this.deleteWorkDir = deleteWorkDir;
+    String host;
+    try {
+      host = InetAddress.getLocalHost().getHostName();
+    } catch (IOException e) {
+      host = "unknown-host";
+    }
+    this.issuedBy = INSTANCE + "@" + host;
+    this.channels = (region, props) -> new KafkaOwnershipChannel(props,
+        KafkaOwnershipChannel.topicFor(prefix), "tandem-admin-" + region);
+  }
+
+  /** The region keys with this admin's own replica settings for acting as {@code as}. */
+  private Map<String, Object> withAdminKeys(Map<String, Object> base, RegionId as, Path dir) {
+    Map<String, Object> k = new LinkedHashMap<>(base);
+    if (as != null) {
+      k.put(TandemRegionConfig.REGION_CONFIG, as.name());
+      k.put(TandemRegionConfig.STATE_DIR_CONFIG, dir.resolve(as.name()).toString());
+    } else {
+      // validation only: any region of the list
+      Object list = base.get(TandemRegionConfig.REGIONS_CONFIG);
+      if (list != null && !base.containsKey(TandemRegionConfig.REGION_CONFIG)) {
+        k.put(TandemRegionConfig.REGION_CONFIG, list.toString().split(",")[0].trim());
+      }
+      k.put(TandemRegionConfig.STATE_DIR_CONFIG, dir.resolve("validate").toString());
+    }
+    // its own replica (RocksDB opens a directory once), a MANUAL member: it never takes a shard by
+    // itself and runs no consumer, so it acts on no request either
+    k.put(TandemRegionConfig.INSTANCE_CONFIG, INSTANCE);
+    k.put(TandemRegionConfig.OWNERSHIP_POLICY_CONFIG, "manual");
+    k.put(TandemRegionConfig.GUARANTEE_CONFIG, TandemRegionConfig.GUARANTEE_FULL);
+    k.put(TandemRegionConfig.STORE_SHARDS_CONFIG, "all");
+    return k;
+  }
 
   /**
    * An admin client for the regions of {@code regionConfig} (the key table of {@link
@@ -52,27 +139,40 @@ public final class OwnershipAdmin implements AutoCloseable {
    * @throws org.apache.kafka.common.config.ConfigException on a bad key, naming it
    */
   public static OwnershipAdmin create(Map<?, ?> regionConfig, Path workDir) {
-    throw new UnsupportedOperationException("not yet implemented");
+    Objects.requireNonNull(regionConfig, "regionConfig");
+    Objects.requireNonNull(workDir, "workDir");
+    return new OwnershipAdmin(regionConfig, workDir, false);
   }
 
   /** As {@link #create(Map, Path)} with a temporary working directory deleted on {@link #close()}. */
   public static OwnershipAdmin create(Map<?, ?> regionConfig) {
-    throw new UnsupportedOperationException("not yet implemented");
+    Objects.requireNonNull(regionConfig, "regionConfig");
+    try {
+      return new OwnershipAdmin(regionConfig, Files.createTempDirectory("tandem-admin"), true);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot create a working directory for the admin", e);
+    }
   }
 
   /** Every region of the configuration, sorted. */
   public List<RegionId> regions() {
-    throw new UnsupportedOperationException("not yet implemented");
+    return regions;
   }
 
   /** The number of shards ({@code tandem.shards}). */
   public int shardCount() {
-    throw new UnsupportedOperationException("not yet implemented");
+    return shards;
   }
 
   /** Every shard's lease as this client's replica holds it (restored from the changelogs). */
-  public List<ShardLease> leases() {
-    throw new UnsupportedOperationException("not yet implemented");
+  public synchronized List<ShardLease> leases() {
+    TandemRegion r = anyReplica();
+    refresh(r, allShards());
+    List<ShardLease> out = new ArrayList<>();
+    for (int s = 0; s < shards; s++) {
+      out.add(r.ownership().lease(s));
+    }
+    return out;
   }
 
   /**
@@ -85,8 +185,21 @@ public final class OwnershipAdmin implements AutoCloseable {
    * @return one result per shard {@code region} owned, by shard; empty when it owns none
    * @throws IllegalArgumentException for an unknown region, or a deployment of other than two regions
    */
-  public List<ShardMoveResult> evacuate(RegionId region, Duration timeout, boolean force) {
-    throw new UnsupportedOperationException("not yet implemented");
+  public synchronized List<ShardMoveResult> evacuate(RegionId region, Duration timeout,
+      boolean force) {
+    RegionId to = other(region);
+    positive(timeout);
+    TandemRegion replica = replica(to);
+    refresh(replica, allShards());
+    Set<Integer> owned = new TreeSet<>();
+    for (int s = 0; s < shards; s++) {
+      if (replica.ownership().lease(s).owner().equals(region)) {
+        owned.add(s);
+      }
+    }
+    log.info("Tandem evacuate {}: shards {} to {} (timeout {}, force {})", region, owned, to,
+        timeout, force);
+    return owned.isEmpty() ? List.of() : requestAndWait(region, to, owned, timeout, force, replica);
   }
 
   /**
@@ -101,8 +214,22 @@ public final class OwnershipAdmin implements AutoCloseable {
   }
 
   /** As {@link #returnTo(RegionId, Duration)}; with {@code force}, unanswered shards are fenced. */
-  public List<ShardMoveResult> returnTo(RegionId region, Duration timeout, boolean force) {
-    throw new UnsupportedOperationException("not yet implemented");
+  public synchronized List<ShardMoveResult> returnTo(RegionId region, Duration timeout,
+      boolean force) {
+    RegionId from = other(region);
+    positive(timeout);
+    TandemRegion replica = replica(region);
+    refresh(replica, allShards());
+    Set<Integer> away = new TreeSet<>();
+    for (int s = 0; s < shards; s++) {
+      if (replica.ownership().initialOwner(s).equals(region)
+          && replica.ownership().lease(s).owner().equals(from)) {
+        away.add(s);
+      }
+    }
+    log.info("Tandem return to {}: shards {} from {} (timeout {}, force {})", region, away, from,
+        timeout, force);
+    return away.isEmpty() ? List.of() : requestAndWait(from, region, away, timeout, force, replica);
   }
 
   /**
@@ -110,8 +237,19 @@ public final class OwnershipAdmin implements AutoCloseable {
    *
    * @throws IllegalArgumentException when {@code to} already owns {@code shard} or is unknown
    */
-  public ShardMoveResult move(int shard, RegionId to, Duration timeout, boolean force) {
-    throw new UnsupportedOperationException("not yet implemented");
+  public synchronized ShardMoveResult move(int shard, RegionId to, Duration timeout,
+      boolean force) {
+    RegionId from = other(to);
+    checkShard(shard);
+    positive(timeout);
+    TandemRegion replica = replica(to);
+    refresh(replica, Set.of(shard));
+    ShardLease l = replica.ownership().lease(shard);
+    if (l.owner().equals(to)) {
+      throw new IllegalArgumentException("shard " + shard + " is already owned by " + to
+          + " (epoch " + l.epoch() + ")");
+    }
+    return requestAndWait(from, to, new TreeSet<>(Set.of(shard)), timeout, force, replica).get(0);
   }
 
   /**
@@ -122,11 +260,207 @@ public final class OwnershipAdmin implements AutoCloseable {
    *
    * @throws IllegalArgumentException when {@code to} already owns {@code shard} or is unknown
    */
-  public ShardMoveResult fence(int shard, RegionId to, Duration ackWait) {
-    throw new UnsupportedOperationException("not yet implemented");
+  public synchronized ShardMoveResult fence(int shard, RegionId to, Duration ackWait) {
+    RegionId from = other(to);
+    checkShard(shard);
+    Objects.requireNonNull(ackWait, "ackWait");
+    TandemRegion replica = replica(to);
+    refresh(replica, Set.of(shard));
+    ShardLease l = replica.ownership().lease(shard);
+    if (l.owner().equals(to)) {
+      throw new IllegalArgumentException("shard " + shard + " is already owned by " + to
+          + " (epoch " + l.epoch() + ")");
+    }
+    return forced(replica, shard, from, to, ackWait, "", System.nanoTime(), "fenced by command");
+  }
+
+  /** Writes one request for {@code shards}, waits for the results, forces the rest if asked. */
+  private List<ShardMoveResult> requestAndWait(RegionId from, RegionId to, Set<Integer> shardSet,
+      Duration timeout, boolean force, TandemRegion replica) {
+    Map<Integer, Long> epochBefore = new HashMap<>();
+    for (int s : shardSet) {
+      epochBefore.put(s, replica.ownership().lease(s).epoch());
+    }
+    OwnershipRequestChannel channel = channel(from);
+    long t0 = System.nanoTime();
+    OwnershipRequest q = new OwnershipRequest(UUID.randomUUID().toString(), from, to,
+        new TreeSet<>(shardSet), System.currentTimeMillis() + timeout.toMillis(), issuedBy);
+    channel.request(q);
+    log.info("Tandem ownership request {} written: {} hands shards {} over to {} by {} (issued by"
+        + " {})", q.id(), from, q.shards(), to, java.time.Instant.ofEpochMilli(q.deadlineMillis()),
+        issuedBy);
+    long deadline = t0 + timeout.toNanos();
+    Map<Integer, ShardMoveResult> results = new TreeMap<>();
+    while (true) {
+      for (Object o : channel.poll()) {
+        if (o instanceof OwnershipResult r && r.requestId().equals(q.id())
+            && shardSet.contains(r.shard()) && !results.containsKey(r.shard())) {
+          ShardMoveResult m = new ShardMoveResult(r.shard(), from, to,
+              r.moved() ? ShardMoveResult.Outcome.MOVED : ShardMoveResult.Outcome.FAILED,
+              r.newEpoch(), Duration.ofNanos(System.nanoTime() - t0), OptionalLong.empty(), q.id(),
+              (r.moved() ? "" : "handover failed: ") + r.detail() + " (" + r.instance() + ")");
+          results.put(r.shard(), m);
+          log.info("Tandem ownership request {}: shard {} {} (epoch {}) after {} ms by {}", q.id(),
+              r.shard(), m.outcome(), r.newEpoch(), m.took().toMillis(), r.instance());
+        }
+      }
+      if (results.size() == shardSet.size() || System.nanoTime() >= deadline) {
+        break;
+      }
+      try {
+        Thread.sleep(10); // the channel reads on its own thread; this only paces the look
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      }
+    }
+    Set<Integer> missing = new TreeSet<>(shardSet);
+    missing.removeAll(results.keySet());
+    if (!missing.isEmpty()) {
+      refresh(replica, missing);
+    }
+    List<ShardMoveResult> out = new ArrayList<>();
+    for (int s : shardSet) {
+      ShardMoveResult r = results.get(s);
+      if (r == null) {
+        ShardLease l = replica.ownership().lease(s);
+        if (l.owner().equals(to) && l.epoch() > epochBefore.get(s)) {
+          // moved, but its result was not read in time (written late, or not at all)
+          r = new ShardMoveResult(s, from, to, ShardMoveResult.Outcome.MOVED, l.epoch(),
+              Duration.ofNanos(System.nanoTime() - t0), OptionalLong.empty(), q.id(),
+              "no result read; the lease shows the handover (epoch " + l.epoch() + ")");
+        } else {
+          r = new ShardMoveResult(s, from, to, ShardMoveResult.Outcome.NOT_ANSWERED, l.epoch(),
+              Duration.ofNanos(System.nanoTime() - t0), OptionalLong.empty(), q.id(),
+              "no process of " + from + " answered within " + timeout + " (stopped, hung or cut"
+                  + " off); the shard stays with " + l.owner() + " at epoch " + l.epoch());
+          log.warn("Tandem ownership request {}: shard {} NOT ANSWERED by {} within {}{}", q.id(),
+              s, from, timeout, force ? "; forcing a fenced move" : "; nothing forced");
+        }
+      }
+      if (force && !r.moved()) {
+        r = forced(replica, s, from, to, timeout, q.id(), t0, r.outcome() + ": " + r.detail());
+      }
+      out.add(r);
+    }
+    return out;
+  }
+
+  /** A fenced move of {@code shard} to {@code to} (this admin's replica acts as {@code to}). */
+  private ShardMoveResult forced(TandemRegion replica, int shard, RegionId from, RegionId to,
+      Duration ackWait, String requestId, long t0, String why) {
+    MoveReport m = replica.ownership().move(shard, ackWait);
+    try {
+      // the new lease must reach the destination's changelog before this client may exit
+      replica.replicationLog().barrier(shard, to).get(CATCH_UP.toMillis(), TimeUnit.MILLISECONDS);
+    } catch (Exception e) {
+      log.warn("Tandem fenced move of shard {}: the new lease is not yet acknowledged by {}'s "
+          + "changelog ({}); it stays in the spool of this client until it is", shard, to,
+          e.toString());
+    }
+    OptionalLong bound = m.bound();
+    ShardMoveResult r = new ShardMoveResult(shard, from, to, ShardMoveResult.Outcome.FORCED,
+        m.takeover().newEpoch(), Duration.ofNanos(System.nanoTime() - t0), bound, requestId,
+        why + "; fenced move: " + m.detail());
+    log.warn("Tandem ownership: shard {} FORCED from {} to {} at epoch {}, duplicate bound {}", shard,
+        from, to, r.newEpoch(), bound.isPresent() ? bound.getAsLong() : "UNKNOWN (detected)");
+    return r;
+  }
+
+  private RegionId other(RegionId region) {
+    Objects.requireNonNull(region, "region");
+    if (!regions.contains(region)) {
+      throw new IllegalArgumentException("unknown region " + region + "; regions " + regions);
+    }
+    if (regions.size() != 2) {
+      throw new IllegalArgumentException("evacuate and return move shards between two regions; "
+          + "this deployment has " + regions);
+    }
+    return regions.get(0).equals(region) ? regions.get(1) : regions.get(0);
+  }
+
+  private void checkShard(int shard) {
+    if (shard < 0 || shard >= shards) {
+      throw new IllegalArgumentException("shard " + shard + " is not in 0.." + (shards - 1));
+    }
+  }
+
+  private static void positive(Duration timeout) {
+    Objects.requireNonNull(timeout, "timeout");
+    if (timeout.isNegative() || timeout.isZero()) {
+      throw new IllegalArgumentException("timeout must be > 0, got " + timeout);
+    }
+  }
+
+  private Set<Integer> allShards() {
+    return IntStream.range(0, shards).boxed().collect(Collectors.toCollection(TreeSet::new));
+  }
+
+  /** Reads every region's changelog of {@code which} to its end, so the leases are current. */
+  private void refresh(TandemRegion replica, Set<Integer> which) {
+    KafkaReplicationLog l = replica.replicationLog();
+    for (RegionId r : regions) {
+      l.catchUp(r, which, CATCH_UP);
+    }
+  }
+
+  private TandemRegion anyReplica() {
+    checkOpen();
+    return replicas.isEmpty() ? replica(regions.get(0)) : replicas.values().iterator().next();
+  }
+
+  private TandemRegion replica(RegionId as) {
+    checkOpen();
+    TandemRegion r = replicas.get(as);
+    if (r == null) {
+      // its own meters: a replica's gauges must not mix with a region instance's in one registry
+      r = TandemRegion.builder().configs(withAdminKeys(keys, as, workDir))
+          .meterRegistry(new io.micrometer.core.instrument.simple.SimpleMeterRegistry()).build();
+      if (!r.replicationLog().awaitRestored(RESTORE)) {
+        r.close();
+        throw new IllegalStateException("the changelogs could not be restored within " + RESTORE
+            + "; nothing done");
+      }
+      replicas.put(as, r);
+    }
+    return r;
+  }
+
+  private OwnershipRequestChannel channel(RegionId region) {
+    checkOpen();
+    return open.computeIfAbsent(region,
+        r -> channels.apply(r, config.regionClientProperties(r)));
+  }
+
+  private void checkOpen() {
+    if (closed) {
+      throw new IllegalStateException("this OwnershipAdmin is closed");
+    }
   }
 
   /** Closes the replicas and clients this admin opened. */
   @Override
-  public void close() {}
+  public synchronized void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    for (OwnershipRequestChannel c : open.values()) {
+      try {
+        c.close();
+      } catch (RuntimeException e) {
+        log.warn("closing {} failed", c, e);
+      }
+    }
+    for (TandemRegion r : replicas.values()) {
+      r.close();
+    }
+    if (deleteWorkDir) {
+      try (Stream<Path> walk = Files.walk(workDir)) {
+        walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+      } catch (IOException e) {
+        log.warn("could not delete {}: {}", workDir, e.toString());
+      }
+    }
+  }
 }
