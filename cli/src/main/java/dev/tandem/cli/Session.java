@@ -218,6 +218,12 @@ final class Session implements AutoCloseable {
       step("closed the replica as " + v.region());
     }
     dirs.forEach(Session::delete);
+    if (trace != null
+        && java.lang.management.ManagementFactory.getOperatingSystemMXBean()
+            instanceof com.sun.management.OperatingSystemMXBean os) {
+      // CPU time: the figure that does not depend on how busy the machine is
+      step("done; this process used " + os.getProcessCpuTime() / 1_000_000 + " ms of CPU");
+    }
   }
 
   /** Deletes a temporary directory of this tool (quietly: one left behind is harmless). */

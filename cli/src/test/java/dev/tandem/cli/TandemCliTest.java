@@ -260,6 +260,41 @@ class TandemCliTest {
 
   @Test
   @Order(3)
+  void evacuateAndReturnMoveEveryShardByPlannedHandover() throws Exception {
+    // after the move and the fence: region-a owns shards 1 and 2
+    Run evacuate = op("evacuate", "--region", "region-a", "--output", "json", "--verbose");
+    assertEquals(TandemCli.OK, evacuate.code(), evacuate.out() + evacuate.err());
+    JsonNode moved = evacuate.json().get("shards");
+    assertEquals(2, moved.size(), moved.toString());
+    for (JsonNode m : moved) {
+      assertEquals("MOVED", m.get("outcome").asText(), m.toString());
+      assertEquals("region-b", m.get("to").asText(), m.toString());
+      assertEquals(0, m.get("bound").asLong(), "a planned handover: no duplicate expected");
+      int shard = m.get("shard").asInt();
+      assertEquals(a.ownership().lease(shard).epoch(), m.get("epoch").asLong(), m.toString());
+    }
+    for (int s = 0; s < SHARDS; s++) {
+      assertEquals("region-b", a.ownership().lease(s).owner().name(), "shard " + s);
+    }
+
+    // region-a's home shards (0 and 2) go back to it; 1 and 3 stay with their home region-b
+    Run back = op("return", "--region", "region-a", "--output", "json");
+    assertEquals(TandemCli.OK, back.code(), back.out() + back.err());
+    assertEquals(2, back.json().get("shards").size(), back.out());
+    for (JsonNode m : back.json().get("shards")) {
+      assertEquals("MOVED", m.get("outcome").asText(), m.toString());
+      assertEquals("region-a", m.get("to").asText(), m.toString());
+    }
+    for (int s = 0; s < SHARDS; s++) {
+      int shard = s;
+      await().atMost(Duration.ofSeconds(15)).until(() -> b.ownership().lease(shard).owner()
+          .equals(b.ownership().initialOwner(shard)));
+      assertEquals(a.ownership().initialOwner(s), a.ownership().lease(s).owner(), "home: " + s);
+    }
+  }
+
+  @Test
+  @Order(4)
   void aDeadLetterIsListedAndRedrivenOnceWithItsEnvelope() throws Exception {
     String id = "poison-1";
     poison.add(id);
@@ -333,7 +368,7 @@ class TandemCliTest {
   }
 
   @Test
-  @Order(4)
+  @Order(5)
   void usageErrorsExitTwoNamingTheOption() throws Exception {
     Run unknown = op("status", "--bogus");
     assertEquals(TandemCli.USAGE, unknown.code());
@@ -356,7 +391,7 @@ class TandemCliTest {
   }
 
   @Test
-  @Order(5)
+  @Order(6)
   void refusedCredentialsExitThree() throws Exception {
     Properties wrong = new Properties();
     wrong.putAll(regions.a().clientSecurity(KafkaRegion.SASL_USERNAME, "not-the-password"));
