@@ -85,7 +85,7 @@ final class StatusCommand extends BaseCommand {
     r.note("unacked: the owner's changes its peer has not acknowledged (its lag in changes, at most "
         + "the window W while the peer is reachable)");
     r.note("held and each takeover's duplicate bound are known only inside the running processes: "
-        + "meters tandem.consumer.follower.hold and tandem.consumer.duplicate.bound(.conditional|.unknown), or TandemRegion.health()");
+        + "meters tandem.consumer.follower.held and tandem.consumer.duplicate.bound(.conditional|.unknown), or TandemRegion.health()");
     return r;
   }
 }
