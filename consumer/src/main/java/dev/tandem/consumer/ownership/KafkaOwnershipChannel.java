@@ -32,7 +32,8 @@ import org.slf4j.LoggerFactory;
 /**
  * The ownership request topic of one region: {@code <tandem.changelog.topic.prefix>.ownership} in that
  * region's own cluster, one partition (one order for requests and their results), deleted after
- * {@link #RETENTION} (a request lives for its deadline only). A daemon thread reads it from the
+ * {@link #RETENTION} (a request lives for its deadline only), created by whichever side needs it
+ * first. A daemon thread reads it from the
  * beginning — so a restarted process sees the results already written and acts on no (request, shard)
  * twice — and {@link #poll()} hands over what it read without blocking.
  *
@@ -47,11 +48,13 @@ public final class KafkaOwnershipChannel implements OwnershipRequestChannel {
   public static final Duration RETENTION = Duration.ofHours(1);
 
   private final String topic;
+  private final Properties clientProps;
   private final KafkaConsumer<String, String> consumer;
   private final KafkaProducer<String, String> producer;
   private final ConcurrentLinkedQueue<Object> arrived = new ConcurrentLinkedQueue<>();
   private final Thread reader;
   private volatile boolean running = true;
+  private volatile boolean requested;
 
   /** The request topic of a deployment whose changelog topics start with {@code changelogPrefix}. */
   public static String topicFor(String changelogPrefix) {
@@ -66,7 +69,7 @@ public final class KafkaOwnershipChannel implements OwnershipRequestChannel {
    */
   public KafkaOwnershipChannel(Properties clientProps, String topic, String clientId) {
     this.topic = topic;
-    ensureTopic(clientProps, topic);
+    this.clientProps = clientProps;
     Properties cp = new Properties();
     cp.putAll(clientProps);
     cp.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId + "-ownership-reader");
@@ -84,9 +87,6 @@ public final class KafkaOwnershipChannel implements OwnershipRequestChannel {
     pp.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
     this.consumer = new KafkaConsumer<>(onlyKnown(cp, ConsumerConfig.configNames()));
     this.producer = new KafkaProducer<>(onlyKnown(pp, ProducerConfig.configNames()));
-    TopicPartition tp = new TopicPartition(topic, 0);
-    consumer.assign(List.of(tp));
-    consumer.seekToBeginning(List.of(tp));
     reader = new Thread(this::read, "tandem-ownership-requests-" + clientId);
     reader.setDaemon(true);
     reader.start();
@@ -107,7 +107,8 @@ public final class KafkaOwnershipChannel implements OwnershipRequestChannel {
   public static void ensureTopic(Properties clientProps, String topic) {
     Properties ap = new Properties();
     ap.putAll(onlyKnown(clientProps, AdminClientConfig.configNames()));
-    try (Admin admin = Admin.create(ap)) {
+    Admin admin = Admin.create(ap);
+    try {
       NewTopic t = new NewTopic(topic, Optional.of(1), Optional.empty()).configs(Map.of(
           TopicConfig.CLEANUP_POLICY_CONFIG, TopicConfig.CLEANUP_POLICY_DELETE,
           TopicConfig.RETENTION_MS_CONFIG, Long.toString(RETENTION.toMillis())));
@@ -122,11 +123,19 @@ public final class KafkaOwnershipChannel implements OwnershipRequestChannel {
       log.warn("Tandem could not create the ownership request topic {} within 10 s", topic);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+    } finally {
+      admin.close(Duration.ofSeconds(1)); // never wait out a call to a broker that is down
     }
   }
 
   private void read() {
     try {
+      // on this thread, not the caller's: a region whose broker is down must still start its
+      // consumers at once (the topic is created when the broker answers; reading waits for it)
+      ensureTopic(clientProps, topic);
+      TopicPartition tp = new TopicPartition(topic, 0);
+      consumer.assign(List.of(tp));
+      consumer.seekToBeginning(List.of(tp));
       while (running) {
         for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(100))) {
           try {
@@ -163,6 +172,12 @@ public final class KafkaOwnershipChannel implements OwnershipRequestChannel {
 
   @Override
   public long request(OwnershipRequest request) {
+    if (!requested) {
+      // the admin's first request may come before any owner made the topic: create it with its
+      // settings, not the broker's auto-created defaults
+      ensureTopic(clientProps, topic);
+      requested = true;
+    }
     return send(request.key(), request.encode()).offset();
   }
 

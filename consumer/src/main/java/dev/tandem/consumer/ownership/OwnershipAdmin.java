@@ -189,7 +189,7 @@ public final class OwnershipAdmin implements AutoCloseable {
       boolean force) {
     RegionId to = other(region);
     positive(timeout);
-    TandemRegion replica = replica(to);
+    TandemRegion replica = force ? replica(to) : anyReplica();
     refresh(replica, allShards());
     Set<Integer> owned = new TreeSet<>();
     for (int s = 0; s < shards; s++) {
@@ -218,7 +218,7 @@ public final class OwnershipAdmin implements AutoCloseable {
       boolean force) {
     RegionId from = other(region);
     positive(timeout);
-    TandemRegion replica = replica(region);
+    TandemRegion replica = force ? replica(region) : anyReplica();
     refresh(replica, allShards());
     Set<Integer> away = new TreeSet<>();
     for (int s = 0; s < shards; s++) {
@@ -242,7 +242,7 @@ public final class OwnershipAdmin implements AutoCloseable {
     RegionId from = other(to);
     checkShard(shard);
     positive(timeout);
-    TandemRegion replica = replica(to);
+    TandemRegion replica = force ? replica(to) : anyReplica();
     refresh(replica, Set.of(shard));
     ShardLease l = replica.ownership().lease(shard);
     if (l.owner().equals(to)) {
@@ -274,7 +274,11 @@ public final class OwnershipAdmin implements AutoCloseable {
     return forced(replica, shard, from, to, ackWait, "", System.nanoTime(), "fenced by command");
   }
 
-  /** Writes one request for {@code shards}, waits for the results, forces the rest if asked. */
+  /**
+   * Writes one request for {@code shards}, waits for the results, forces the rest if asked. {@code
+   * replica} reads the leases; with {@code force} it must act as {@code to} (a fenced move moves a
+   * shard to the replica's own region).
+   */
   private List<ShardMoveResult> requestAndWait(RegionId from, RegionId to, Set<Integer> shardSet,
       Duration timeout, boolean force, TandemRegion replica) {
     Map<Integer, Long> epochBefore = new HashMap<>();
