@@ -41,8 +41,15 @@ final class Report {
 
   void print(TandemCli.Format format, PrintWriter out) {
     if (format == TandemCli.Format.json) {
-      Map<String, Object> all = new LinkedHashMap<>(figures);
-      all.put(rowsName, rows);
+      Map<String, Object> all = new LinkedHashMap<>();
+      figures.forEach((k, v) -> all.put(jsonKey(k), v));
+      List<Map<String, Object>> jsonRows = new ArrayList<>();
+      for (Map<String, Object> r : rows) {
+        Map<String, Object> j = new LinkedHashMap<>();
+        r.forEach((k, v) -> j.put(jsonKey(k), v));
+        jsonRows.add(j);
+      }
+      all.put(rowsName, jsonRows);
       all.put("notes", notes);
       out.println(Json.write(all));
     } else {
@@ -93,6 +100,17 @@ final class Report {
 
   private static String pad(String s, int width, boolean last) {
     return last ? s : s + " ".repeat(width - s.length() + 2);
+  }
+
+  /**
+   * The JSON name of a figure or column: its text label without a parenthesised remark, words joined
+   * by {@code _} ({@code "detected duplicates"} → {@code detected_duplicates}), so {@code jq
+   * .detected_duplicates} works.
+   */
+  static String jsonKey(String label) {
+    int paren = label.indexOf(" (");
+    String k = paren < 0 ? label : label.substring(0, paren);
+    return k.trim().replace(' ', '_');
   }
 
   static String text(Object v) {

@@ -40,6 +40,13 @@ class JsonTest {
         iterate(r), "keys in the order given");
   }
 
+  @Test
+  void jsonNamesAreTheLabelsWithoutRemarksJoinedByUnderscores() {
+    assertEquals("detected_duplicates", Report.jsonKey("detected duplicates"));
+    assertEquals("replication_lag", Report.jsonKey("replication lag (newest heartbeat read)"));
+    assertEquals("shard", Report.jsonKey("shard"));
+  }
+
   private static List<String> iterate(JsonNode r) {
     List<String> keys = new java.util.ArrayList<>();
     r.fieldNames().forEachRemaining(keys::add);

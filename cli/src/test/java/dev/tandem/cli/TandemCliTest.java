@@ -224,7 +224,7 @@ class TandemCliTest {
     assertEquals(TandemCli.OK, json.code(), json.err());
     JsonNode status = json.json();
     assertEquals("full", status.get("guarantee").asText());
-    assertEquals(0, status.get("detected duplicates").asLong());
+    assertEquals(0, status.get("detected_duplicates").asLong());
     assertStatusMatchesOwnership(status);
     for (JsonNode row : status.get("shards")) {
       assertEquals(row.get("home").asText(), row.get("owner").asText(), "no move yet: " + row);
@@ -259,7 +259,7 @@ class TandemCliTest {
     assertEquals(1, status.get("shards").get(1).get("epoch").asLong());
     assertEquals("region-b", status.get("shards").get(0).get("owner").asText());
     assertEquals(1, status.get("shards").get(0).get("epoch").asLong());
-    assertEquals("epoch 1 to region-b", status.get("shards").get(0).get("last takeover").asText());
+    assertEquals("epoch 1 to region-b", status.get("shards").get(0).get("last_takeover").asText());
   }
 
   @Test
