@@ -197,7 +197,7 @@ public final class OwnershipRequests implements AutoCloseable {
     }
     HandoverReport h;
     try {
-      h = ownership.handOver(shard, q.to(), Duration.ofMillis(left));
+      h = ownership.handOver(shard, q.to(), Duration.ofMillis(left), q.evacuation());
     } catch (IllegalStateException | StoreException e) {
       // already being handed over (another consumer of this region object), or the lease moved
       log.info("Tandem ownership request {}: shard {} not handed over by {} instance {} now: {}",
