@@ -26,10 +26,25 @@ import java.util.TreeSet;
  * @param shards the shards to move (non-empty)
  * @param deadlineMillis wall-clock time (epoch millis) after which the request is void
  * @param issuedBy who asked (host or tool name), for the operator's logs
+ * @param evacuation an evacuation of {@code from} ({@link OwnershipAdmin#evacuate}): each handover
+ *     marks the new lease {@link ShardOwnership#EVACUATED_FROM_ATTRIBUTE}, so automatic failback
+ *     leaves the shard at {@code to} until a return moves it back; false for a return or a move
  */
 public record OwnershipRequest(
     String id, RegionId from, RegionId to, SortedSet<Integer> shards, long deadlineMillis,
-    String issuedBy) {
+    String issuedBy, boolean evacuation) {
+
+  /** A request that is not an evacuation (a return or a move). */
+  public OwnershipRequest(String id, RegionId from, RegionId to, SortedSet<Integer> shards,
+      long deadlineMillis, String issuedBy) {
+    this(id, from, to, shards, deadlineMillis, issuedBy, false);
+  }
+
+  /** An evacuation request of {@code from}: failback leaves its shards away until a return. */
+  public static OwnershipRequest evacuation(String id, RegionId from, RegionId to,
+      SortedSet<Integer> shards, long deadlineMillis, String issuedBy) {
+    return new OwnershipRequest(id, from, to, shards, deadlineMillis, issuedBy, true);
+  }
 
   static final String KIND = "request";
 
@@ -71,6 +86,9 @@ public record OwnershipRequest(
     p.setProperty("shards", s.toString());
     p.setProperty("deadline.ms", Long.toString(deadlineMillis));
     p.setProperty("issued.by", issuedBy);
+    if (evacuation) {
+      p.setProperty("evacuation", "true");
+    }
     return OwnershipRecords.text(p);
   }
 
@@ -91,7 +109,9 @@ public record OwnershipRequest(
     return new OwnershipRequest(OwnershipRecords.required(p, "id"),
         RegionId.of(OwnershipRecords.required(p, "from")), RegionId.of(OwnershipRecords.required(p, "to")),
         shards, Long.parseLong(OwnershipRecords.required(p, "deadline.ms")),
-        p.getProperty("issued.by", "unknown"));
+        p.getProperty("issued.by", "unknown"),
+        // absent in a request of an older writer: not an evacuation
+        Boolean.parseBoolean(p.getProperty("evacuation", "false")));
   }
 
 }

@@ -136,6 +136,9 @@ public final class OwnershipRequests implements AutoCloseable {
         log.info("Tandem ownership request {} ({} -> {}) reached its deadline in {} instance {}",
             q.id(), q.from(), q.to(), self, instance);
         it.remove();
+        // a copy read later is past its deadline (expired on arrival): its marks are not needed
+        answered.removeIf(k -> k.startsWith(q.id() + "|"));
+        skipped.removeIf(k -> k.startsWith(q.id() + "|"));
         continue;
       }
       for (int shard : q.shards()) {
@@ -194,7 +197,7 @@ public final class OwnershipRequests implements AutoCloseable {
     }
     HandoverReport h;
     try {
-      h = ownership.handOver(shard, q.to(), Duration.ofMillis(left));
+      h = ownership.handOver(shard, q.to(), Duration.ofMillis(left), q.evacuation());
     } catch (IllegalStateException | StoreException e) {
       // already being handed over (another consumer of this region object), or the lease moved
       log.info("Tandem ownership request {}: shard {} not handed over by {} instance {} now: {}",

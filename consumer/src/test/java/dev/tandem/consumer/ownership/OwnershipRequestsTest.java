@@ -172,6 +172,53 @@ class OwnershipRequestsTest {
   }
 
   @Test
+  void automaticFailbackLeavesAnEvacuatedShardAwayUntilItIsReturned() {
+    // B fails shards back to their home region after it looked healthy for 1 s (fresh heartbeats)
+    changelog.homeHeartbeatsFresh = true;
+    ShardOwnership b = ShardOwnership.builder().region(B).regions(List.of(A, B)).store(store)
+        .replicationLog(changelog).policy(OwnershipPolicy.manual()).clock(clock)
+        .failbackAfter(Duration.ofSeconds(1)).meterRegistry(meters).build();
+    // the operator evacuates A: shard 0 (home A) goes to B, marked as evacuated
+    topic.request(OwnershipRequest.evacuation("evac", A, B, new TreeSet<>(Set.of(0)),
+        clock.wallMillis() + 10_000, "test"));
+    assertEquals(1, requests("a-1").act(Set.of(0)).size());
+    assertEquals(B, ownership.lease(0).owner());
+    assertEquals(java.util.Optional.of(A), ShardOwnership.evacuatedFrom(ownership.lease(0)),
+        "a status reader sees the evacuation in the lease");
+
+    // A stays healthy for far longer than failbackAfter, B renews its lease all along
+    for (int i = 0; i < 10; i++) {
+      b.heartbeat(0, i);
+      assertEquals(java.util.Optional.empty(), b.failBackIfDue(0), "round " + i);
+      clock.advance(Duration.ofSeconds(1));
+    }
+    assertEquals(B, ownership.lease(0).owner(), "the evacuation holds until a return");
+    assertEquals(java.util.Optional.of(A), ShardOwnership.evacuatedFrom(ownership.lease(0)),
+        "renewals keep the mark");
+    assertTrue(meters.find("tandem.consumer.failbacks").tag("outcome", "held").counter().count()
+        >= 1, "the held failback is counted");
+
+    // return: B hands shard 0 back; the mark is gone with the new lease
+    topic.request(new OwnershipRequest("ret", B, A, new TreeSet<>(Set.of(0)),
+        clock.wallMillis() + 10_000, "test"));
+    assertEquals(1, new OwnershipRequests(b, topic.reader(), "b-1", clock, meters)
+        .act(Set.of(0)).size());
+    assertEquals(A, ownership.lease(0).owner());
+    assertEquals(java.util.Optional.empty(), ShardOwnership.evacuatedFrom(ownership.lease(0)));
+
+    // after the return the failback rules apply again: a takeover by B is failed back
+    b.takeOver(0, "test: A looked dead");
+    assertEquals(B, ownership.lease(0).owner());
+    java.util.Optional<HandoverReport> back = java.util.Optional.empty();
+    for (int i = 0; i < 5 && back.isEmpty(); i++) {
+      back = b.failBackIfDue(0);
+      clock.advance(Duration.ofSeconds(1));
+    }
+    assertTrue(back.isPresent() && back.get().moved(), String.valueOf(back));
+    assertEquals(A, ownership.lease(0).owner());
+  }
+
+  @Test
   void recordsSurviveTheirEncodingAndBadOnesAreRefused() {
     OwnershipRequest q = request("id-1", A, Set.of(3, 0, 11), Duration.ofSeconds(30));
     assertEquals(q, OwnershipRequest.decode(q.encode()));
@@ -245,6 +292,8 @@ class OwnershipRequestsTest {
   /** A changelog that acknowledges at once, or (for the peer) never. */
   static final class Changelog implements ReplicationLog {
     volatile boolean peerAcknowledges = true;
+    /** Whether the other region's heartbeats look fresh (for failback). */
+    volatile boolean homeHeartbeatsFresh;
 
     @Override
     public CompletableFuture<Void> barrier(int shard, RegionId region) {
@@ -285,7 +334,9 @@ class OwnershipRequestsTest {
 
     @Override
     public ReplicationLag lag(RegionId origin) {
-      return new ReplicationLag(origin, null, 0, null, 0);
+      return homeHeartbeatsFresh
+          ? new ReplicationLag(origin, Duration.ZERO, 0, Duration.ZERO, 1)
+          : new ReplicationLag(origin, null, 0, null, 0);
     }
 
     @Override
