@@ -75,6 +75,8 @@ final class StatusCommand extends BaseCommand {
       row.put("unacked", l.unacked());
       row.put("window", l.window());
       row.put("peer", l.heartbeatHlc() == 0 ? null : l.peerReachable() ? "reachable" : "UNREACHABLE");
+      // an evacuation holds against automatic failback until a return
+      row.put("evacuated from", ShardOwnership.evacuatedFrom(l).map(RegionId::name).orElse(null));
       row.put("held", "n/a");
       row.put("last takeover", l.epoch() == 0 ? "none" : "epoch " + l.epoch() + " to "
           + l.owner().name());
