@@ -1,8 +1,10 @@
 package dev.tandem.consumer.ownership;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.core.ManualClock;
@@ -219,6 +221,37 @@ class OwnershipRequestsTest {
   }
 
   @Test
+  void aHandoverInProgressDoesNotBlockAnotherConsumersCallForItsOwnShards() throws Exception {
+    // two consumers of one region object (two topics) share one OwnershipRequests; consumer 1's
+    // handover of shard 0 waits for B's acknowledgement, which the test holds back
+    CompletableFuture<Void> ackOf0 = new CompletableFuture<>();
+    changelog.barrierOf0 = ackOf0;
+    OwnershipRequests shared = requests("a-1");
+    topic.request(request("r0", A, Set.of(0), Duration.ofSeconds(30)));
+    topic.request(request("r2", A, Set.of(2), Duration.ofSeconds(30)));
+    CompletableFuture<List<OwnershipResult>> first =
+        CompletableFuture.supplyAsync(() -> shared.act(Set.of(0)));
+    await().atMost(Duration.ofSeconds(10)).until(() -> changelog.barriersOf0.get() > 0);
+
+    // consumer 2, between its batches, serves shard 2: it must not wait for shard 0's handover
+    // (its loop would stop renewing its own shards' leases meanwhile)
+    List<OwnershipResult> second = assertTimeoutPreemptively(Duration.ofSeconds(5),
+        () -> shared.act(Set.of(2)));
+    assertEquals(1, second.size(), second.toString());
+    assertEquals(2, second.get(0).shard());
+    assertEquals(B, ownership.lease(2).owner());
+    assertFalse(first.isDone(), "shard 0's handover is still waiting for B");
+
+    ackOf0.complete(null);
+    List<OwnershipResult> r0 = first.get(10, java.util.concurrent.TimeUnit.SECONDS);
+    assertEquals(1, r0.size(), r0.toString());
+    assertTrue(r0.get(0).moved(), r0.toString());
+    assertEquals(B, ownership.lease(0).owner());
+    assertEquals(List.of(), shared.act(Set.of(0, 2)), "each shard answered once");
+    assertEquals(2, topic.results().size());
+  }
+
+  @Test
   void recordsSurviveTheirEncodingAndBadOnesAreRefused() {
     OwnershipRequest q = request("id-1", A, Set.of(3, 0, 11), Duration.ofSeconds(30));
     assertEquals(q, OwnershipRequest.decode(q.encode()));
@@ -292,11 +325,19 @@ class OwnershipRequestsTest {
   /** A changelog that acknowledges at once, or (for the peer) never. */
   static final class Changelog implements ReplicationLog {
     volatile boolean peerAcknowledges = true;
+    /** When set: B's acknowledgement of shard 0's changes (held back by the test). */
+    volatile CompletableFuture<Void> barrierOf0;
+    final java.util.concurrent.atomic.AtomicInteger barriersOf0 =
+        new java.util.concurrent.atomic.AtomicInteger();
     /** Whether the other region's heartbeats look fresh (for failback). */
     volatile boolean homeHeartbeatsFresh;
 
     @Override
     public CompletableFuture<Void> barrier(int shard, RegionId region) {
+      if (shard == 0 && region.equals(B) && barrierOf0 != null) {
+        barriersOf0.incrementAndGet();
+        return barrierOf0;
+      }
       return region.equals(B) && !peerAcknowledges ? new CompletableFuture<>()
           : CompletableFuture.completedFuture(null);
     }
