@@ -126,6 +126,8 @@ public final class OwnershipRequests implements AutoCloseable {
         return List.of();
       }
       long now = clock.wallMillis();
+      // asked before draining: when true, every record written before the reader opened is queued
+      boolean caughtUp = channel.caughtUp();
       for (Object o : channel.poll()) {
         if (o instanceof OwnershipResult r) {
           answered.add(r.requestId() + "|" + r.shard());
@@ -133,7 +135,9 @@ public final class OwnershipRequests implements AutoCloseable {
           take(q, now);
         }
       }
-      if (pending.isEmpty()) {
+      if (pending.isEmpty() || !caughtUp) {
+        // not before the results written before this reader opened are read: a request is ahead
+        // of its results in the channel, and a shard answered FAILED must not move now
         return List.of();
       }
       for (var it = pending.values().iterator(); it.hasNext(); ) {

@@ -252,6 +252,29 @@ class OwnershipRequestsTest {
   }
 
   @Test
+  void aRestartedInstanceActsOnlyOnceItHasReadTheResultsWrittenBeforeIt() {
+    // a-1's handover of shard 0 fails early (B's changelog refuses), well before the deadline: the
+    // client reads FAILED and reports it; the shard stays with A
+    changelog.barrierOf0 = CompletableFuture.failedFuture(new IllegalStateException("refused"));
+    topic.request(request("r1", A, Set.of(0), Duration.ofSeconds(30)));
+    List<OwnershipResult> failed = requests("a-1").act(Set.of(0));
+    assertEquals(1, failed.size());
+    assertFalse(failed.get(0).moved(), failed.toString());
+    changelog.barrierOf0 = null; // B acknowledges again
+
+    // a-1 restarts: its reader reads the topic from the beginning, one record at a time; the
+    // request arrives before the FAILED result that follows it
+    OwnershipRequests restarted = new OwnershipRequests(ownership, topic.slowReader(), "a-1", clock,
+        meters);
+    for (int i = 0; i < 4; i++) {
+      assertEquals(List.of(), restarted.act(Set.of(0)), "call " + i);
+    }
+    assertEquals(A, ownership.lease(0).owner(), "not moved after the client was told FAILED");
+    assertEquals(0, ownership.lease(0).epoch());
+    assertEquals(1, topic.results().size(), "answered once");
+  }
+
+  @Test
   void recordsSurviveTheirEncodingAndBadOnesAreRefused() {
     OwnershipRequest q = request("id-1", A, Set.of(3, 0, 11), Duration.ofSeconds(30));
     assertEquals(q, OwnershipRequest.decode(q.encode()));
@@ -286,6 +309,50 @@ class OwnershipRequestsTest {
     /** Appends every request again (a producer's retry, a copy written twice). */
     synchronized void redeliverRequests() {
       records.addAll(records.stream().filter(o -> o instanceof OwnershipRequest).toList());
+    }
+
+    /**
+     * A reader like the Kafka one right after a restart: it hands over one record per poll and is
+     * caught up once it has read every record that was there when it opened.
+     */
+    OwnershipRequestChannel slowReader() {
+      OwnershipRequestChannel all = reader();
+      int existing;
+      synchronized (this) {
+        existing = records.size();
+      }
+      return new OwnershipRequestChannel() {
+        final java.util.ArrayDeque<Object> buffered = new java.util.ArrayDeque<>();
+        int read;
+
+        @Override
+        public List<Object> poll() {
+          buffered.addAll(all.poll());
+          if (buffered.isEmpty()) {
+            return List.of();
+          }
+          read++;
+          return List.of(buffered.poll());
+        }
+
+        @Override
+        public boolean caughtUp() {
+          return read >= existing;
+        }
+
+        @Override
+        public void answer(OwnershipResult result) {
+          all.answer(result);
+        }
+
+        @Override
+        public long request(OwnershipRequest request) {
+          return all.request(request);
+        }
+
+        @Override
+        public void close() {}
+      };
     }
 
     OwnershipRequestChannel reader() {
