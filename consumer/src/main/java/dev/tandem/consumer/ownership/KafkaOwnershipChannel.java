@@ -55,6 +55,8 @@ public final class KafkaOwnershipChannel implements OwnershipRequestChannel {
   private final Thread reader;
   private volatile boolean running = true;
   private volatile boolean requested;
+  /** Whether the reader has read every record written before it opened. */
+  private volatile boolean caughtUp;
 
   /** The request topic of a deployment whose changelog topics start with {@code changelogPrefix}. */
   public static String topicFor(String changelogPrefix) {
@@ -136,6 +138,17 @@ public final class KafkaOwnershipChannel implements OwnershipRequestChannel {
       TopicPartition tp = new TopicPartition(topic, 0);
       consumer.assign(List.of(tp));
       consumer.seekToBeginning(List.of(tp));
+      // what was written before this reader opened (results of earlier runs) is read before
+      // anything is acted on (caughtUp)
+      long end = -1;
+      while (running && end < 0) {
+        try {
+          end = consumer.endOffsets(List.of(tp), Duration.ofSeconds(5)).getOrDefault(tp, 0L);
+        } catch (org.apache.kafka.common.errors.TimeoutException e) {
+          log.debug("Tandem waits for the end of {}: {}", topic, e.toString());
+        }
+      }
+      caughtUp = end <= 0;
       while (running) {
         for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(100))) {
           try {
@@ -143,6 +156,15 @@ public final class KafkaOwnershipChannel implements OwnershipRequestChannel {
           } catch (RuntimeException e) {
             log.warn("Tandem skips record {} of {} at offset {}: {}", r.key(), topic, r.offset(),
                 e.getMessage());
+          }
+        }
+        if (!caughtUp) {
+          try {
+            // set only after the records read so far are queued: a caller that saw it true
+            // before draining the queue has every record written before this reader opened
+            caughtUp = consumer.position(tp, Duration.ofSeconds(5)) >= end;
+          } catch (org.apache.kafka.common.errors.TimeoutException e) {
+            log.debug("Tandem waits for its position in {}: {}", topic, e.toString());
           }
         }
       }
@@ -163,6 +185,11 @@ public final class KafkaOwnershipChannel implements OwnershipRequestChannel {
       out.add(o);
     }
     return out;
+  }
+
+  @Override
+  public boolean caughtUp() {
+    return caughtUp;
   }
 
   @Override

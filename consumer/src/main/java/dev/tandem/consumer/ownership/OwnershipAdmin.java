@@ -178,7 +178,9 @@ public final class OwnershipAdmin implements AutoCloseable {
   /**
    * Moves every shard {@code region} owns to the other region by planned handover and waits for
    * each shard's result, at most {@code timeout} (then the request expires: an owner that reads it
-   * later ignores it).
+   * later ignores it). Each moved shard's lease is marked evacuated ({@link
+   * ShardOwnership#evacuatedFrom}): automatic failback ({@code tandem.failback.after.ms}) leaves
+   * it away until {@link #returnTo} hands it back.
    *
    * @param force move the shards whose owner did not answer (or failed) by a fenced move, reported
    *     {@link ShardMoveResult.Outcome#FORCED} with its bound; without it they are reported and stay
@@ -199,7 +201,8 @@ public final class OwnershipAdmin implements AutoCloseable {
     }
     log.info("Tandem evacuate {}: shards {} to {} (timeout {}, force {})", region, owned, to,
         timeout, force);
-    return owned.isEmpty() ? List.of() : requestAndWait(region, to, owned, timeout, force, replica);
+    return owned.isEmpty() ? List.of()
+        : requestAndWait(region, to, owned, timeout, force, replica, true);
   }
 
   /**
@@ -229,7 +232,8 @@ public final class OwnershipAdmin implements AutoCloseable {
     }
     log.info("Tandem return to {}: shards {} from {} (timeout {}, force {})", region, away, from,
         timeout, force);
-    return away.isEmpty() ? List.of() : requestAndWait(from, region, away, timeout, force, replica);
+    return away.isEmpty() ? List.of()
+        : requestAndWait(from, region, away, timeout, force, replica, false);
   }
 
   /**
@@ -249,7 +253,8 @@ public final class OwnershipAdmin implements AutoCloseable {
       throw new IllegalArgumentException("shard " + shard + " is already owned by " + to
           + " (epoch " + l.epoch() + ")");
     }
-    return requestAndWait(from, to, new TreeSet<>(Set.of(shard)), timeout, force, replica).get(0);
+    return requestAndWait(from, to, new TreeSet<>(Set.of(shard)), timeout, force, replica, false)
+        .get(0);
   }
 
   /**
@@ -271,7 +276,8 @@ public final class OwnershipAdmin implements AutoCloseable {
       throw new IllegalArgumentException("shard " + shard + " is already owned by " + to
           + " (epoch " + l.epoch() + ")");
     }
-    return forced(replica, shard, from, to, ackWait, "", System.nanoTime(), "fenced by command");
+    return forced(replica, shard, from, to, ackWait, "", System.nanoTime(), "fenced by command",
+        false);
   }
 
   /**
@@ -280,7 +286,7 @@ public final class OwnershipAdmin implements AutoCloseable {
    * shard to the replica's own region).
    */
   private List<ShardMoveResult> requestAndWait(RegionId from, RegionId to, Set<Integer> shardSet,
-      Duration timeout, boolean force, TandemRegion replica) {
+      Duration timeout, boolean force, TandemRegion replica, boolean evacuation) {
     Map<Integer, Long> epochBefore = new HashMap<>();
     for (int s : shardSet) {
       epochBefore.put(s, replica.ownership().lease(s).epoch());
@@ -288,7 +294,8 @@ public final class OwnershipAdmin implements AutoCloseable {
     OwnershipRequestChannel channel = channel(from);
     long t0 = System.nanoTime();
     OwnershipRequest q = new OwnershipRequest(UUID.randomUUID().toString(), from, to,
-        new TreeSet<>(shardSet), System.currentTimeMillis() + timeout.toMillis(), issuedBy);
+        new TreeSet<>(shardSet), System.currentTimeMillis() + timeout.toMillis(), issuedBy,
+        evacuation);
     channel.request(q);
     log.info("Tandem ownership request {} written: {} hands shards {} over to {} by {} (issued by"
         + " {})", q.id(), from, q.shards(), to, java.time.Instant.ofEpochMilli(q.deadlineMillis()),
@@ -343,7 +350,8 @@ public final class OwnershipAdmin implements AutoCloseable {
         }
       }
       if (force && !r.moved()) {
-        r = forced(replica, s, from, to, timeout, q.id(), t0, r.outcome() + ": " + r.detail());
+        r = forced(replica, s, from, to, timeout, q.id(), t0, r.outcome() + ": " + r.detail(),
+            evacuation);
       }
       out.add(r);
     }
@@ -352,8 +360,8 @@ public final class OwnershipAdmin implements AutoCloseable {
 
   /** A fenced move of {@code shard} to {@code to} (this admin's replica acts as {@code to}). */
   private ShardMoveResult forced(TandemRegion replica, int shard, RegionId from, RegionId to,
-      Duration ackWait, String requestId, long t0, String why) {
-    MoveReport m = replica.ownership().move(shard, ackWait);
+      Duration ackWait, String requestId, long t0, String why, boolean evacuation) {
+    MoveReport m = replica.ownership().move(shard, ackWait, evacuation);
     try {
       // the new lease must reach the destination's changelog before this client may exit
       replica.replicationLog().barrier(shard, to).get(CATCH_UP.toMillis(), TimeUnit.MILLISECONDS);

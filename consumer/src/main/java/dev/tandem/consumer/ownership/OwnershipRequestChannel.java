@@ -17,6 +17,15 @@ public interface OwnershipRequestChannel extends AutoCloseable {
   List<Object> poll();
 
   /**
+   * Whether this reader has read every record that was in the channel when it opened (a restarted
+   * process must see the results written before it, e.g. a FAILED answer, before it acts on a
+   * request: otherwise it could move a shard the client was already told stays). Default: true.
+   */
+  default boolean caughtUp() {
+    return true;
+  }
+
+  /**
    * Writes {@code result} and waits for its acknowledgement.
    *
    * @throws RuntimeException when it could not be written (the caller logs it; the admin client then

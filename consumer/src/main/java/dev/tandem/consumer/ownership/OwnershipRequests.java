@@ -45,7 +45,8 @@ import org.slf4j.LoggerFactory;
  * batches; a caller whose work runs on other threads (Functions) may call it from its timer thread:
  * the handover waits for their batches ({@link ShardOwnership#beginWork}).
  *
- * <p>Thread-safe (calls are serialised).
+ * <p>Thread-safe: the bookkeeping is serialised, the handovers of different shards run on their
+ * callers' threads at the same time (a call never waits for another loop's handover).
  */
 public final class OwnershipRequests implements AutoCloseable {
 
@@ -60,6 +61,8 @@ public final class OwnershipRequests implements AutoCloseable {
   private final Map<String, OwnershipRequest> pending = new LinkedHashMap<>();
   /** "id|shard" answered here or seen answered on the channel. */
   private final Set<String> answered = new HashSet<>();
+  /** "id|shard" being handed over now by one of the loops calling {@link #act}. */
+  private final Set<String> inFlight = new HashSet<>();
   /** "id|shard" skipped because the lease did not name this region (logged once). */
   private final Set<String> skipped = new HashSet<>();
   private final Counter received;
@@ -113,41 +116,61 @@ public final class OwnershipRequests implements AutoCloseable {
    *
    * @return the results written now (empty most of the time)
    */
-  public synchronized List<OwnershipResult> act(Set<Integer> served) {
-    if (closed) {
-      return List.of();
-    }
-    long now = clock.wallMillis();
-    for (Object o : channel.poll()) {
-      if (o instanceof OwnershipResult r) {
-        answered.add(r.requestId() + "|" + r.shard());
-      } else if (o instanceof OwnershipRequest q) {
-        take(q, now);
+  public List<OwnershipResult> act(Set<Integer> served) {
+    // the bookkeeping is serialised, the handovers are not: a handover waits up to the request's
+    // deadline, and another poll loop of this region object (another topic) must keep running,
+    // renewing its own shards' leases and handing its own shards over meanwhile
+    List<Map.Entry<OwnershipRequest, Integer>> todo = new ArrayList<>();
+    synchronized (this) {
+      if (closed) {
+        return List.of();
       }
-    }
-    if (pending.isEmpty()) {
-      return List.of();
-    }
-    List<OwnershipResult> out = new ArrayList<>();
-    for (var it = pending.values().iterator(); it.hasNext(); ) {
-      OwnershipRequest q = it.next();
-      if (clock.wallMillis() >= q.deadlineMillis()) {
-        // the client has given up: nothing may move for it any more
-        log.info("Tandem ownership request {} ({} -> {}) reached its deadline in {} instance {}",
-            q.id(), q.from(), q.to(), self, instance);
-        it.remove();
-        // a copy read later is past its deadline (expired on arrival): its marks are not needed
-        answered.removeIf(k -> k.startsWith(q.id() + "|"));
-        skipped.removeIf(k -> k.startsWith(q.id() + "|"));
-        continue;
+      long now = clock.wallMillis();
+      // asked before draining: when true, every record written before the reader opened is queued
+      boolean caughtUp = channel.caughtUp();
+      for (Object o : channel.poll()) {
+        if (o instanceof OwnershipResult r) {
+          answered.add(r.requestId() + "|" + r.shard());
+        } else if (o instanceof OwnershipRequest q) {
+          take(q, now);
+        }
       }
-      for (int shard : q.shards()) {
-        if (!served.contains(shard) || answered.contains(q.id() + "|" + shard)) {
+      if (pending.isEmpty() || !caughtUp) {
+        // not before the results written before this reader opened are read: a request is ahead
+        // of its results in the channel, and a shard answered FAILED must not move now
+        return List.of();
+      }
+      for (var it = pending.values().iterator(); it.hasNext(); ) {
+        OwnershipRequest q = it.next();
+        if (clock.wallMillis() >= q.deadlineMillis()) {
+          // the client has given up: nothing may move for it any more
+          log.info("Tandem ownership request {} ({} -> {}) reached its deadline in {} instance {}",
+              q.id(), q.from(), q.to(), self, instance);
+          it.remove();
+          // a copy read later is past its deadline (expired on arrival): its marks are not needed
+          answered.removeIf(k -> k.startsWith(q.id() + "|"));
+          skipped.removeIf(k -> k.startsWith(q.id() + "|"));
           continue;
         }
-        OwnershipResult r = actOn(q, shard);
+        for (int shard : q.shards()) {
+          String key = q.id() + "|" + shard;
+          // inFlight: another loop of this object is handing it over now
+          if (served.contains(shard) && !answered.contains(key) && inFlight.add(key)) {
+            todo.add(Map.entry(q, shard));
+          }
+        }
+      }
+    }
+    List<OwnershipResult> out = new ArrayList<>();
+    for (Map.Entry<OwnershipRequest, Integer> e : todo) {
+      try {
+        OwnershipResult r = actOn(e.getKey(), e.getValue());
         if (r != null) {
           out.add(r);
+        }
+      } finally {
+        synchronized (this) {
+          inFlight.remove(e.getKey().id() + "|" + e.getValue());
         }
       }
     }
@@ -183,7 +206,11 @@ public final class OwnershipRequests implements AutoCloseable {
     }
     if (!l.owner().equals(self)) {
       // moved already (a re-delivered request, or a takeover): never move twice
-      if (skipped.add(key)) {
+      boolean first;
+      synchronized (this) {
+        first = skipped.add(key);
+      }
+      if (first) {
         ignored.increment();
         log.info("Tandem ownership request {} ignored for shard {} by {} instance {}: its lease "
             + "names {} at epoch {}, not this region", q.id(), shard, self, instance, l.owner(),
@@ -204,7 +231,9 @@ public final class OwnershipRequests implements AutoCloseable {
           q.id(), shard, self, instance, e.getMessage());
       return null;
     }
-    answered.add(key);
+    synchronized (this) {
+      answered.add(key);
+    }
     acted.increment();
     (h.moved() ? moved : failed).record(h.took().toNanos(), TimeUnit.NANOSECONDS);
     OwnershipResult r = OwnershipResult.of(q, h, instance);

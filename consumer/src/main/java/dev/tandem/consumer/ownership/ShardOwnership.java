@@ -602,6 +602,15 @@ public final class ShardOwnership {
    * @throws IllegalStateException if this region already owns {@code shard}
    */
   public MoveReport move(int shard, Duration timeout) {
+    return move(shard, timeout, false);
+  }
+
+  /**
+   * As {@link #move(int, Duration)}; with {@code evacuation} (a forced evacuation of the old owner
+   * region) the new lease carries {@link #EVACUATED_FROM_ATTRIBUTE} naming the old owner, so
+   * automatic failback leaves the shard here until a return.
+   */
+  public MoveReport move(int shard, Duration timeout, boolean evacuation) {
     Objects.requireNonNull(timeout, "timeout");
     long t0 = clock.nanoTime();
     ShardLease old = lease(shard);
@@ -611,7 +620,8 @@ public final class ShardOwnership {
     // cut off from the old owner now, it is cut off from us too: under a policy that lifts the window
     // it may have run on with it lifted, so an acknowledgement that arrives later bounds nothing
     boolean reachableAtMove = replication.peerReachable();
-    ShardLease next = store.mergeLease(old.takenOverBy(self, store.tickHlc()));
+    ShardLease next = store.mergeLease(
+        evacuated(old.takenOverBy(self, store.tickHlc()), evacuation ? old.owner() : null));
     epochGauge(shard).set(next.epoch());
     watches.remove(shard);
     boolean acked;

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.tandem.consumer.TandemRegionConfig;
 import dev.tandem.consumer.ownership.OwnershipAdmin;
 import dev.tandem.consumer.ownership.ShardMoveResult;
+import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.consumer.ownership.ShardMoveResult.Outcome;
 import dev.tandem.core.RegionId;
 import dev.tandem.publisher.TandemKafkaProducer;
@@ -74,15 +75,23 @@ class EvacuateTest {
     System.out.printf("setup: clusters %d ms%n", (System.nanoTime() - t0) / 1_000_000);
     regions.createTopic(TOPIC, SHARDS);
     regions.createTopic(KafkaDeadLetterSink.topicFor(TOPIC), SHARDS);
-    a1 = node(RegionNode.A, "a1", null);
-    a2 = node(RegionNode.A, "a2", hangA2);
-    b1 = node(RegionNode.B, "b1", null);
-    b2 = node(RegionNode.B, "b2", null);
-    for (RegionNode n : List.of(a1, a2, b1, b2)) {
-      n.start();
-    }
+    // the four instances, the producer and the admin open their clients and restore their stores
+    // at the same time (each waits on brokers, not on the CPU), and the instances join their
+    // groups together: one rebalance per group instead of one per instance
+    CompletableFuture<RegionNode> fa1 = CompletableFuture.supplyAsync(
+        () -> node(RegionNode.A, "a1", null).start());
+    CompletableFuture<RegionNode> fa2 = CompletableFuture.supplyAsync(
+        () -> node(RegionNode.A, "a2", hangA2).start());
+    CompletableFuture<RegionNode> fb1 = CompletableFuture.supplyAsync(
+        () -> node(RegionNode.B, "b1", null).start());
+    CompletableFuture<RegionNode> fb2 = CompletableFuture.supplyAsync(
+        () -> node(RegionNode.B, "b2", null).start());
     producer = Publishing.producer(regions, dir.resolve("pub"));
     admin = OwnershipAdmin.create(adminConfig(PREFIX), dir.resolve("admin"));
+    a1 = fa1.join();
+    a2 = fa2.join();
+    b1 = fb1.join();
+    b2 = fb2.join();
     System.out.printf("setup: all %d ms%n", (System.nanoTime() - t0) / 1_000_000);
   }
 
@@ -90,12 +99,23 @@ class EvacuateTest {
   static void stop() throws Exception {
     releaseA2.countDown();
     long t0 = System.nanoTime();
+    // closed together: each close waits on its brokers (final commits, changelog flush), not on
+    // the others; closing one by one made the group rebalance onto the rest each time
+    List<CompletableFuture<Void>> closing = new java.util.ArrayList<>();
     for (AutoCloseable c : new AutoCloseable[] {admin, producer, a1, a2, b1, b2}) {
       if (c != null) {
-        c.close();
-        System.out.printf("teardown: %s closed at %d ms%n", c, (System.nanoTime() - t0) / 1_000_000);
+        closing.add(CompletableFuture.runAsync(() -> {
+          try {
+            c.close();
+          } catch (Exception e) {
+            throw new CompletionException(e);
+          }
+          System.out.printf("teardown: %s closed at %d ms%n", c,
+              (System.nanoTime() - t0) / 1_000_000);
+        }));
       }
     }
+    CompletableFuture.allOf(closing.toArray(CompletableFuture[]::new)).get(120, TimeUnit.SECONDS);
     regions.close();
     System.out.printf("teardown: all %d ms%n", (System.nanoTime() - t0) / 1_000_000);
   }
@@ -192,6 +212,11 @@ class EvacuateTest {
     }
     await().atMost(Duration.ofSeconds(20)).until(() -> admin.leases().stream()
         .allMatch(l -> l.owner().equals(RegionNode.B)));
+    for (ShardLease l : admin.leases()) {
+      // what a status reader shows, and what keeps automatic failback off until the return
+      assertEquals(java.util.Optional.of(RegionNode.A), ShardOwnership.evacuatedFrom(l),
+          "marked evacuated: " + l);
+    }
 
     await().atMost(Duration.ofSeconds(60)).until(() -> history.distinctHandled() >= 1800);
     long t1 = System.nanoTime();
@@ -199,6 +224,12 @@ class EvacuateTest {
     long returnMillis = (System.nanoTime() - t1) / 1_000_000;
     System.out.println("return A: " + returned);
     assertAllMoved(returned, homeA, RegionNode.A, 2, admin);
+    for (ShardLease l : admin.leases()) {
+      if (homeA.contains(l.shard())) {
+        assertEquals(java.util.Optional.empty(), ShardOwnership.evacuatedFrom(l),
+            "the return cleared the mark: " + l);
+      }
+    }
 
     feed.get(60, TimeUnit.SECONDS);
     await().atMost(Duration.ofSeconds(60)).until(() -> history.distinctHandled() == total);
@@ -275,6 +306,10 @@ class EvacuateTest {
     }
     await().atMost(Duration.ofSeconds(20)).until(() -> admin.leases().stream()
         .allMatch(l -> l.owner().equals(RegionNode.B)));
+    for (ShardLease l : admin.leases()) {
+      assertEquals(java.util.Optional.of(RegionNode.A), ShardOwnership.evacuatedFrom(l),
+          "moved or forced by an evacuation, marked either way: " + l);
+    }
     releaseA2.countDown();
   }
 }

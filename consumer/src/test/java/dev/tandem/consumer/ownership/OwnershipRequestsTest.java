@@ -1,8 +1,10 @@
 package dev.tandem.consumer.ownership;
 
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.core.ManualClock;
@@ -219,6 +221,60 @@ class OwnershipRequestsTest {
   }
 
   @Test
+  void aHandoverInProgressDoesNotBlockAnotherConsumersCallForItsOwnShards() throws Exception {
+    // two consumers of one region object (two topics) share one OwnershipRequests; consumer 1's
+    // handover of shard 0 waits for B's acknowledgement, which the test holds back
+    CompletableFuture<Void> ackOf0 = new CompletableFuture<>();
+    changelog.barrierOf0 = ackOf0;
+    OwnershipRequests shared = requests("a-1");
+    topic.request(request("r0", A, Set.of(0), Duration.ofSeconds(30)));
+    topic.request(request("r2", A, Set.of(2), Duration.ofSeconds(30)));
+    CompletableFuture<List<OwnershipResult>> first =
+        CompletableFuture.supplyAsync(() -> shared.act(Set.of(0)));
+    await().atMost(Duration.ofSeconds(10)).until(() -> changelog.barriersOf0.get() > 0);
+
+    // consumer 2, between its batches, serves shard 2: it must not wait for shard 0's handover
+    // (its loop would stop renewing its own shards' leases meanwhile)
+    List<OwnershipResult> second = assertTimeoutPreemptively(Duration.ofSeconds(5),
+        () -> shared.act(Set.of(2)));
+    assertEquals(1, second.size(), second.toString());
+    assertEquals(2, second.get(0).shard());
+    assertEquals(B, ownership.lease(2).owner());
+    assertFalse(first.isDone(), "shard 0's handover is still waiting for B");
+
+    ackOf0.complete(null);
+    List<OwnershipResult> r0 = first.get(10, java.util.concurrent.TimeUnit.SECONDS);
+    assertEquals(1, r0.size(), r0.toString());
+    assertTrue(r0.get(0).moved(), r0.toString());
+    assertEquals(B, ownership.lease(0).owner());
+    assertEquals(List.of(), shared.act(Set.of(0, 2)), "each shard answered once");
+    assertEquals(2, topic.results().size());
+  }
+
+  @Test
+  void aRestartedInstanceActsOnlyOnceItHasReadTheResultsWrittenBeforeIt() {
+    // a-1's handover of shard 0 fails early (B's changelog refuses), well before the deadline: the
+    // client reads FAILED and reports it; the shard stays with A
+    changelog.barrierOf0 = CompletableFuture.failedFuture(new IllegalStateException("refused"));
+    topic.request(request("r1", A, Set.of(0), Duration.ofSeconds(30)));
+    List<OwnershipResult> failed = requests("a-1").act(Set.of(0));
+    assertEquals(1, failed.size());
+    assertFalse(failed.get(0).moved(), failed.toString());
+    changelog.barrierOf0 = null; // B acknowledges again
+
+    // a-1 restarts: its reader reads the topic from the beginning, one record at a time; the
+    // request arrives before the FAILED result that follows it
+    OwnershipRequests restarted = new OwnershipRequests(ownership, topic.slowReader(), "a-1", clock,
+        meters);
+    for (int i = 0; i < 4; i++) {
+      assertEquals(List.of(), restarted.act(Set.of(0)), "call " + i);
+    }
+    assertEquals(A, ownership.lease(0).owner(), "not moved after the client was told FAILED");
+    assertEquals(0, ownership.lease(0).epoch());
+    assertEquals(1, topic.results().size(), "answered once");
+  }
+
+  @Test
   void recordsSurviveTheirEncodingAndBadOnesAreRefused() {
     OwnershipRequest q = request("id-1", A, Set.of(3, 0, 11), Duration.ofSeconds(30));
     assertEquals(q, OwnershipRequest.decode(q.encode()));
@@ -253,6 +309,50 @@ class OwnershipRequestsTest {
     /** Appends every request again (a producer's retry, a copy written twice). */
     synchronized void redeliverRequests() {
       records.addAll(records.stream().filter(o -> o instanceof OwnershipRequest).toList());
+    }
+
+    /**
+     * A reader like the Kafka one right after a restart: it hands over one record per poll and is
+     * caught up once it has read every record that was there when it opened.
+     */
+    OwnershipRequestChannel slowReader() {
+      OwnershipRequestChannel all = reader();
+      int existing;
+      synchronized (this) {
+        existing = records.size();
+      }
+      return new OwnershipRequestChannel() {
+        final java.util.ArrayDeque<Object> buffered = new java.util.ArrayDeque<>();
+        int read;
+
+        @Override
+        public List<Object> poll() {
+          buffered.addAll(all.poll());
+          if (buffered.isEmpty()) {
+            return List.of();
+          }
+          read++;
+          return List.of(buffered.poll());
+        }
+
+        @Override
+        public boolean caughtUp() {
+          return read >= existing;
+        }
+
+        @Override
+        public void answer(OwnershipResult result) {
+          all.answer(result);
+        }
+
+        @Override
+        public long request(OwnershipRequest request) {
+          return all.request(request);
+        }
+
+        @Override
+        public void close() {}
+      };
     }
 
     OwnershipRequestChannel reader() {
@@ -292,11 +392,19 @@ class OwnershipRequestsTest {
   /** A changelog that acknowledges at once, or (for the peer) never. */
   static final class Changelog implements ReplicationLog {
     volatile boolean peerAcknowledges = true;
+    /** When set: B's acknowledgement of shard 0's changes (held back by the test). */
+    volatile CompletableFuture<Void> barrierOf0;
+    final java.util.concurrent.atomic.AtomicInteger barriersOf0 =
+        new java.util.concurrent.atomic.AtomicInteger();
     /** Whether the other region's heartbeats look fresh (for failback). */
     volatile boolean homeHeartbeatsFresh;
 
     @Override
     public CompletableFuture<Void> barrier(int shard, RegionId region) {
+      if (shard == 0 && region.equals(B) && barrierOf0 != null) {
+        barriersOf0.incrementAndGet();
+        return barrierOf0;
+      }
       return region.equals(B) && !peerAcknowledges ? new CompletableFuture<>()
           : CompletableFuture.completedFuture(null);
     }
