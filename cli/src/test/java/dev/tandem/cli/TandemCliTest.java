@@ -280,6 +280,13 @@ class TandemCliTest {
     for (int s = 0; s < SHARDS; s++) {
       assertEquals("region-b", a.ownership().lease(s).owner().name(), "shard " + s);
     }
+    // status shows which shards are away by an evacuation (held against failback until a return)
+    JsonNode away = op("status", "--output", "json").json();
+    assertStatusMatchesOwnership(away);
+    for (JsonNode m : moved) {
+      JsonNode row = away.get("shards").get(m.get("shard").asInt());
+      assertEquals("region-a", row.get("evacuated_from").asText(), row.toString());
+    }
 
     // region-a's home shards (0 and 2) go back to it; 1 and 3 stay with their home region-b
     Run back = op("return", "--region", "region-a", "--output", "json");
