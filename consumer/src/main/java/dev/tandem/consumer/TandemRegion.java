@@ -141,6 +141,8 @@ public final class TandemRegion implements AutoCloseable {
   private final IdempotencyStore replicated;
   private final ShardOwnership ownership;
   private final WitnessPolicy witnessPolicy;
+  /** The owning side of remote ownership requests, made on first use (null until then). */
+  private dev.tandem.consumer.ownership.OwnershipRequests ownershipRequests;
   private final TakeoverWitness witness;
   private final EnvelopeSigner envelopeVerifier;
   /** A consumer made here and how to close its Kafka consumer. */
@@ -357,6 +359,47 @@ public final class TandemRegion implements AutoCloseable {
     return new Builder();
   }
 
+  /** Instance name prefix of an {@link #adminView} replica (never a consumer's). */
+  public static final String ADMIN_INSTANCE_PREFIX = "tandem-admin-";
+
+  /**
+   * An operator's replica of the ownership and the store (the {@code tandem} command), opened from
+   * a region's own configuration ({@code config}: the same keys as the region's consumers) with
+   * everything that could disturb the running region replaced:
+   *
+   * <ul>
+   *   <li>its state is {@code dir} (the caller's own, e.g. a temporary directory), never the
+   *       region's {@code tandem.state.dir}: no lock of the region's directory is taken;
+   *   <li>instance {@value #ADMIN_INSTANCE_PREFIX}{@code <random>}, policy {@code manual} (it never
+   *       takes a shard over by itself), every shard materialised, guarantee {@code full} (so the
+   *       ownership can be read even of a {@code detect-only} file);
+   *   <li>no replica heartbeats (they would make {@code tandem.region}'s replicas look alive to the
+   *       peer) and no changelog topic creation.
+   * </ul>
+   *
+   * <p>It writes nothing until the caller writes (a {@link ShardOwnership#move} or a {@code
+   * redrive}: through the changelogs, as a member of {@code tandem.region} — set that key to the
+   * region to act as). The caller waits for the restore ({@code
+   * replicationLog().awaitRestored}) before reading, and closes it.
+   *
+   * @throws ConfigException naming the key, for any mistake in {@code config}
+   */
+  public static TandemRegion adminView(Map<?, ?> config, Path dir) {
+    Map<String, Object> keys = new LinkedHashMap<>();
+    config.forEach((k, v) -> keys.put(String.valueOf(k), v));
+    byte[] random = new byte[4];
+    new SecureRandom().nextBytes(random);
+    keys.put(TandemRegionConfig.STATE_DIR_CONFIG, dir.toString());
+    keys.put(TandemRegionConfig.INSTANCE_CONFIG,
+        ADMIN_INSTANCE_PREFIX + HexFormat.of().formatHex(random));
+    keys.put(TandemRegionConfig.OWNERSHIP_POLICY_CONFIG, "manual");
+    keys.put(TandemRegionConfig.GUARANTEE_CONFIG, TandemRegionConfig.GUARANTEE_FULL);
+    keys.put(TandemRegionConfig.STORE_SHARDS_CONFIG, "all");
+    return builder().configs(keys)
+        .replicationLogOptions(lb -> lb.heartbeatInterval(Duration.ZERO).createTopics(false))
+        .build();
+  }
+
   /** Loads a properties file (a convenience for {@link #create}). */
   public static Properties load(Path propertiesFile) {
     Properties p = new Properties();
@@ -474,6 +517,8 @@ public final class TandemRegion implements AutoCloseable {
               .meterRegistry(meters);
       if (ownership != null) {
         cb.ownership(ownership);
+        // the loop that runs a shard's work is the one that acts on evacuate/return requests
+        cb.ownershipRequests(ownershipRequests());
       }
       for (Map.Entry<RegionId, KafkaRegionalSink> e : resendSinks().entrySet()) {
         cb.resendSink(e.getKey(), e.getValue());
@@ -631,6 +676,33 @@ public final class TandemRegion implements AutoCloseable {
   /** The shard ownership; null under {@code tandem.guarantee=detect-only}. */
   public ShardOwnership ownership() {
     return ownership;
+  }
+
+  /**
+   * The owning side of remote ownership requests ({@link
+   * dev.tandem.consumer.ownership.OwnershipAdmin}: evacuate, return, move), made on first use: it
+   * reads this region's request topic ({@code <tandem.changelog.topic.prefix>.ownership} in the own
+   * cluster). The Kafka consumers made here call it from their poll loops; a Functions, Service Bus
+   * or Spring integration calls {@link dev.tandem.consumer.ownership.OwnershipRequests#act} from its
+   * heartbeat tick with the shards it serves. Closed by {@link #close()}.
+   *
+   * @throws IllegalStateException under {@code tandem.guarantee=detect-only} (no ownership)
+   */
+  public synchronized dev.tandem.consumer.ownership.OwnershipRequests ownershipRequests() {
+    checkOpen();
+    if (ownership == null) {
+      throw new IllegalStateException("no shard ownership under " + TandemRegionConfig.GUARANTEE_CONFIG
+          + "=detect-only: nothing to hand over");
+    }
+    if (ownershipRequests == null) {
+      String topic = dev.tandem.consumer.ownership.KafkaOwnershipChannel.topicFor(
+          config.getString(TandemRegionConfig.CHANGELOG_PREFIX_CONFIG));
+      ownershipRequests = new dev.tandem.consumer.ownership.OwnershipRequests(ownership,
+          new dev.tandem.consumer.ownership.KafkaOwnershipChannel(
+              config.regionClientProperties(region), topic, "tandem-" + region + "-" + instance),
+          instance, dev.tandem.core.TandemClock.system(), meters);
+    }
+    return ownershipRequests;
   }
 
   /** The number of shards. */
@@ -878,6 +950,13 @@ public final class TandemRegion implements AutoCloseable {
     }
     for (OnceProcessor p : processors) {
       closeQuietly(p);
+    }
+    dev.tandem.consumer.ownership.OwnershipRequests requests;
+    synchronized (this) {
+      requests = ownershipRequests;
+    }
+    if (requests != null) {
+      closeQuietly(requests);
     }
     if (witnessPolicy != null) {
       // the renewals run in this process: they stop with its consumers, before the log closes

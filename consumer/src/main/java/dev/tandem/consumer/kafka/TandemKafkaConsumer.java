@@ -9,6 +9,7 @@ import dev.tandem.consumer.ShardFence;
 import dev.tandem.consumer.ownership.BrokerProbe;
 import dev.tandem.consumer.ownership.HandlerActivity;
 import dev.tandem.consumer.ownership.OwnerLiveness;
+import dev.tandem.consumer.ownership.OwnershipRequests;
 import dev.tandem.consumer.ownership.ProbeAbortedException;
 import dev.tandem.consumer.ownership.RenewalOutcome;
 import dev.tandem.consumer.ownership.ShardOwnership;
@@ -134,6 +135,8 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private final HandlerActivity activity;
   /** The owner-liveness protocol (null without ownership): when this owner may renew. */
   private final OwnerLiveness liveness;
+  /** Remote ownership requests acted on between batches (null: none). */
+  private final OwnershipRequests ownershipRequests;
   /** The liveness probe of this region's Kafka broker (the consumed cluster). */
   static final String OWN_BROKER_PROBE = "kafka";
   /** The partitions the own-broker probe asks end offsets of (set by the loop before a round). */
@@ -212,6 +215,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     this.replication = b.replication;
     this.handShards = b.handShards && b.replication != null;
     this.ownership = b.ownership;
+    this.ownershipRequests = b.ownershipRequests;
     this.resendSinks = Map.copyOf(b.resendSinks);
     this.pollTimeout = b.pollTimeout;
     this.heartbeatInterval = b.heartbeatInterval;
@@ -428,6 +432,22 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     heldCount.set(heldNow);
     commitPending(false);
     heartbeatIfDue();
+    actOnOwnershipRequests();
+  }
+
+  /**
+   * Remote evacuate/return requests for the shards this loop runs: between batches, so a planned
+   * handover drains nothing of this loop (it waits for the other consumers' batches of the shard).
+   */
+  private void actOnOwnershipRequests() {
+    if (ownershipRequests == null || ownership == null || assigned.isEmpty()) {
+      return;
+    }
+    Set<Integer> served = new TreeSet<>();
+    for (TopicPartition tp : assigned) {
+      served.add(tp.partition());
+    }
+    ownershipRequests.act(served);
   }
 
   /**
@@ -1337,6 +1357,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     private ReplicationLog replication;
     private boolean handShards = true;
     private ShardOwnership ownership;
+    private OwnershipRequests ownershipRequests;
     private final Map<RegionId, RegionalSink> resendSinks = new HashMap<>();
     private Consumer<OnceProcessor.Builder> processorOptions = b -> {};
     private Duration pollTimeout = Duration.ofMillis(100);
@@ -1395,6 +1416,15 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     /** Shard ownership across regions (default none: every shard is owned here at epoch 0). */
     public Builder<K, V> ownership(ShardOwnership o) {
       this.ownership = Objects.requireNonNull(o, "ownership");
+      return this;
+    }
+
+    /**
+     * Remote ownership requests this loop acts on for its assigned shards, between batches
+     * ({@link OwnershipRequests#act}; default none). Needs {@link #ownership}.
+     */
+    public Builder<K, V> ownershipRequests(OwnershipRequests r) {
+      this.ownershipRequests = Objects.requireNonNull(r, "ownershipRequests");
       return this;
     }
 
