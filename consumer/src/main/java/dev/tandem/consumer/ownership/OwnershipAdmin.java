@@ -147,10 +147,17 @@ public final class OwnershipAdmin implements AutoCloseable {
   /** As {@link #create(Map, Path)} with a temporary working directory deleted on {@link #close()}. */
   public static OwnershipAdmin create(Map<?, ?> regionConfig) {
     Objects.requireNonNull(regionConfig, "regionConfig");
+    Path dir;
     try {
-      return new OwnershipAdmin(regionConfig, Files.createTempDirectory("tandem-admin"), true);
+      dir = Files.createTempDirectory("tandem-admin");
     } catch (IOException e) {
       throw new UncheckedIOException("cannot create a working directory for the admin", e);
+    }
+    try {
+      return new OwnershipAdmin(regionConfig, dir, true);
+    } catch (RuntimeException e) {
+      dir.toFile().delete(); // a bad configuration must not leave a directory per attempt behind
+      throw e;
     }
   }
 
@@ -465,7 +472,12 @@ public final class OwnershipAdmin implements AutoCloseable {
       }
     }
     for (TandemRegion r : replicas.values()) {
-      r.close();
+      try {
+        r.close();
+      } catch (RuntimeException e) {
+        // the other replicas and the working directory are still released
+        log.warn("closing the admin's replica {} failed", r, e);
+      }
     }
     if (deleteWorkDir) {
       try (Stream<Path> walk = Files.walk(workDir)) {
