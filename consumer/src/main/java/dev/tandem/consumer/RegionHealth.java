@@ -54,7 +54,8 @@ public final class RegionHealth {
    * @param shard the shard
    * @param owner the owner region in its lease, or null while the shard is restoring
    * @param epoch the lease epoch (-1 while restoring)
-   * @param ownedHere whether this region may process the shard now
+   * @param ownedHere whether the shard's lease names this region (under WITNESS it processes only
+   *     while the witness also grants it the shard)
    * @param restored whether the replica of the shard is restored from the changelogs
    */
   public record ShardState(int shard, String owner, long epoch, boolean ownedHere, boolean restored) {}
@@ -234,7 +235,7 @@ public final class RegionHealth {
     return shards;
   }
 
-  /** How many shards this region may process now. */
+  /** How many shards' leases name this region. */
   public int shardsOwned() {
     return (int) shards.stream().filter(ShardState::ownedHere).count();
   }

@@ -873,7 +873,9 @@ public final class TandemRegion implements AutoCloseable {
               dev.tandem.store.ShardLease l = ownership.lease(s);
               owner = l.owner().name();
               epoch = l.epoch();
-              owned = ownership.owns(s);
+              // the lease alone, not owns(): a policy's mayProcess may ask its witness for a renewal,
+              // and a health check must change nothing (nor keep a grant for a loop that stopped)
+              owned = l.owner().equals(region);
             }
           } catch (dev.tandem.store.StoreException e) {
             shardRestored = false;

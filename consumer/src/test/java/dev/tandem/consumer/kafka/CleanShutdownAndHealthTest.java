@@ -58,11 +58,51 @@ class CleanShutdownAndHealthTest {
 
   @AfterAll
   static void stop() {
-    regions.close();
+    // both clusters stop at once (TwoRegions.close stops one after the other): the class's largest
+    // fixed cost on a loaded machine
+    closeInParallel(regions.a(), regions.b());
   }
 
-  static TandemRegion region(Path dir, String region, String prefix) throws Exception {
-    return region(dir, region, prefix, 500, 2000);
+  /** Closes each on its own thread and waits for all; the first failure is rethrown. */
+  static void closeInParallel(AutoCloseable... all) {
+    java.util.List<java.util.concurrent.CompletableFuture<Void>> closing = new java.util.ArrayList<>();
+    for (AutoCloseable c : all) {
+      closing.add(java.util.concurrent.CompletableFuture.runAsync(() -> {
+        try {
+          c.close();
+        } catch (Exception e) {
+          throw new java.util.concurrent.CompletionException(e);
+        }
+      }, r -> new Thread(r, "test-close").start()));
+    }
+    java.util.concurrent.CompletableFuture.allOf(closing.toArray(java.util.concurrent.CompletableFuture[]::new))
+        .join();
+  }
+
+  /** Regions A and B of one test, made at once (each restores its replica from the changelogs). */
+  static TandemRegion[] bothRegions(Path dir, String prefix, long heartbeatMs, long leaseMs)
+      throws Exception {
+    java.util.concurrent.CompletableFuture<TandemRegion> b =
+        java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+          try {
+            return region(dir, "region-b", prefix, heartbeatMs, leaseMs);
+          } catch (Exception e) {
+            throw new java.util.concurrent.CompletionException(e);
+          }
+        }, r -> new Thread(r, "test-region-b").start());
+    TandemRegion a;
+    try {
+      a = region(dir, "region-a", prefix, heartbeatMs, leaseMs);
+    } catch (Exception e) {
+      b.thenAccept(TandemRegion::close);
+      throw e;
+    }
+    try {
+      return new TandemRegion[] {a, b.join()};
+    } catch (RuntimeException e) {
+      a.close();
+      throw e;
+    }
   }
 
   static TandemRegion region(Path dir, String region, String prefix, long heartbeatMs, long leaseMs)
@@ -117,9 +157,11 @@ class CleanShutdownAndHealthTest {
     Map<Integer, Long> lastHandled = new ConcurrentHashMap<>();
     // a heartbeat round (its own-broker probe is a blocking call of the consumer) is not due while
     // close() runs: the stop's only blocking calls are the commits
-    try (TandemRegion a = region(dir, "region-a", "cs1", 5000, 20000);
-        TandemRegion b = region(dir, "region-b", "cs1", 5000, 20000);
-        TandemKafkaProducer<String, byte[]> producer = Publishing.producer(regions, dir.resolve("pub"))) {
+    TandemRegion[] ab = bothRegions(dir, "cs1", 5000, 20000);
+    TandemRegion a = ab[0];
+    TandemRegion b = ab[1];
+    TandemKafkaProducer<String, byte[]> producer = Publishing.producer(regions, dir.resolve("pub"));
+    try {
       // A's Kafka consumer, recording the commits the client saw succeed (a commit that threw may or
       // may not have reached the broker: nothing the loop can count on)
       Map<Integer, Long> clientAttempted = new ConcurrentHashMap<>();
@@ -182,6 +224,8 @@ class CleanShutdownAndHealthTest {
       assertFalse(log.contains("final commit failed"), "no failed final commit:\n" + log);
       assertFalse(log.contains("WakeupException"), "no WakeupException:\n" + log);
       assertFalse(log.lines().anyMatch(l -> l.startsWith("\tat ")), "no stack trace:\n" + log);
+    } finally {
+      closeInParallel(producer, a, b);
     }
   }
 
@@ -192,9 +236,11 @@ class CleanShutdownAndHealthTest {
     String topic = "health";
     topics(topic);
     History history = new History();
-    try (TandemRegion a = region(dir, "region-a", "hl");
-        TandemRegion b = region(dir, "region-b", "hl");
-        TandemKafkaProducer<String, byte[]> producer = Publishing.producer(regions, dir.resolve("pub"))) {
+    TandemRegion[] ab = bothRegions(dir, "hl", 500, 2000);
+    TandemRegion a = ab[0];
+    TandemRegion b = ab[1];
+    TandemKafkaProducer<String, byte[]> producer = Publishing.producer(regions, dir.resolve("pub"));
+    try {
       a.kafkaConsumer(topic, new StringDeserializer(), new ByteArrayDeserializer(),
           (rec, ctx) -> history.handled(ctx.id(), "region-a", a.instance(), ctx.epoch())).start();
       b.kafkaConsumer(topic, new StringDeserializer(), new ByteArrayDeserializer(),
@@ -221,6 +267,11 @@ class CleanShutdownAndHealthTest {
         assertTrue(down.reasons().get(0).contains("own Kafka broker does not answer"),
             down.reasons().toString());
         assertNotEquals(RegionHealth.Status.DOWN, b.health().status(), "B's broker runs: " + b.health());
+        // no flapping: DOWN holds while the broker stays down — across B's takeover of A's shards
+        // (L + margin = 3 s after the stop) and the end of A's probe evidence (its 2 s bound), where
+        // the own-broker evidence passes from the poll loop's probes to the own changelog lane
+        await().during(Duration.ofSeconds(4)).atMost(Duration.ofSeconds(15))
+            .until(() -> a.health().status() == RegionHealth.Status.DOWN);
       } finally {
         regions.a().startBroker();
       }
@@ -228,6 +279,8 @@ class CleanShutdownAndHealthTest {
       await().atMost(Duration.ofSeconds(60)).until(() -> a.health().status() == RegionHealth.Status.UP);
       System.out.println("health UP " + (System.nanoTime() - startedAt) / 1_000_000
           + " ms after the broker started: " + a.health());
+    } finally {
+      closeInParallel(producer, a, b);
     }
   }
 
