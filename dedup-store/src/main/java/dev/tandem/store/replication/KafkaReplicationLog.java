@@ -53,7 +53,10 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li><b>Topics</b>: each region has {@code <prefix>.changelog} with one partition per shard (shard
  *       n ↔ partition n), created if absent with {@code cleanup.policy=compact,delete} and {@code
- *       retention.ms} = {@link Builder#retention} (≥ TTL + the longest tolerated lag).
+ *       retention.ms} = {@link Builder#retention} (≥ TTL + the longest tolerated lag). Nothing is
+ *       sent before every partition of a topic created or found at build is served by its leader and
+ *       the log's producers know the leaders; a producer out of order with its broker is replaced
+ *       (KAFKA-15591; {@code tandem.replication.producer.reset}, see {@code ChangelogSink}).
  *   <li><b>Writing</b>: every LOCAL write of the store (full merged record or lease) goes to every
  *       region's changelog through the {@link DualPublisher} (ack policy ANY + spool: the copies for a
  *       region that is down wait in the spool), keyed by (id, origin region, writer incarnation).
