@@ -90,6 +90,50 @@ class TandemListenerTwoRegionsTest {
     return ids;
   }
 
+  @Test
+  void copyMissingInTheOwnerRegionIsReSentAfterMaxHoldAndRunsOnceThere() throws Exception {
+    String topic = "spring-resend";
+    topic(topic);
+    History history = new History();
+    Map<String, Object> shortHold = Map.of("test.max.hold.ms", "2000");
+    var fa = java.util.concurrent.CompletableFuture.supplyAsync(() -> context(topic, "region-a",
+        false, RegionContext.recording(history, 1, 2), shortHold));
+    var fb = java.util.concurrent.CompletableFuture.supplyAsync(() -> context(topic, "region-b",
+        false, RegionContext.recording(history, 1, 2), shortHold));
+    try (RegionContext a = fa.join();
+        RegionContext b = fb.join();
+        dev.tandem.publisher.KafkaRegionalSink onlyB = dev.tandem.publisher.KafkaRegionalSink.create(
+            RegionId.of("region-b"), regions.b().producerProperties())) {
+      // a shard region-a owns; its copy is published to region-b only (region-a's copy lost)
+      int shard = -1;
+      for (int s = 0; s < 8 && shard < 0; s++) {
+        if (a.tandem().ownership().lease(s).owner().equals(RegionId.of("region-a"))) {
+          shard = s;
+        }
+      }
+      assertTrue(shard >= 0, "region-a owns a shard");
+      String id = topic + "-only-in-b";
+      onlyB.send(dev.tandem.publisher.OutboundMessage.builder(topic, shard)
+          .key("k".getBytes(StandardCharsets.UTF_8)).value("order".getBytes(StandardCharsets.UTF_8))
+          .id(id).build()).get(30, TimeUnit.SECONDS);
+      history.published(id);
+      long t0 = System.nanoTime();
+      // region-b holds it (region-a owns the shard), re-sends it to region-a after maxHold (2 s);
+      // region-a runs it; the completion replicates and region-b acknowledges its held copy
+      await().atMost(Duration.ofSeconds(40)).until(() -> history.runsOf(id).size() >= 1
+          && b.counter("tandem.consumer.follower.acknowledged", null, null) >= 1);
+      System.out.printf("%s: re-sent %.0f time(s), run in %s %.1f s after the publish%n", topic,
+          b.counter("tandem.consumer.follower.resent", null, null), history.runsOf(id).get(0).region(),
+          (System.nanoTime() - t0) / 1e9);
+      assertEquals(1, history.runsOf(id).size(), "run once: " + history.runsOf(id));
+      assertEquals("region-a", history.runsOf(id).get(0).region(), "run by the owner region");
+      assertEquals(1.0, b.counter("tandem.consumer.follower.resent", null, null),
+          "the follower re-sent its held copy once");
+      assertTrue(a.support().takeovers().isEmpty() && b.support().takeovers().isEmpty(),
+          "no takeover: the owner was alive");
+    }
+  }
+
   private RegionContext context(String topic, String region, boolean batch,
       BiConsumer<ConsumerRecord<String, String>, String> handler, Map<String, Object> extra) {
     return new RegionContext(topic + "/" + region, region, bootstrap, dir, topic, batch, extra,
