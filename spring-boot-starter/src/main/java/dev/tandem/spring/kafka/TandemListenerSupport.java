@@ -205,6 +205,7 @@ public final class TandemListenerSupport implements AutoCloseable {
       throw new TandemRetryException("Tandem listener support of " + self + " is closed",
           PROCESSING_RETRY_BACKOFF, null);
     }
+    String undeserializable = deserializationFailure(record);
     IncomingMessage m = toMessage(record);
     int shard = record.partition();
     Thread me = Thread.currentThread();
@@ -221,7 +222,12 @@ public final class TandemListenerSupport implements AutoCloseable {
         return;
       }
       held.remove(shard);
-      Outcome o = processOwned(record, m, listener);
+      Outcome o = processOwned(record, m, undeserializable == null ? listener : () -> {
+        // as TandemKafkaConsumer, where deserializing is part of the handler: a failure like any
+        // other, released and retried, dead-lettered (bytes as published) after maxAttempts
+        throw new org.apache.kafka.common.errors.SerializationException(
+            "Tandem " + self + ": cannot deserialize the " + undeserializable);
+      });
       if (o instanceof Outcome.RetryLater r) {
         throw new TandemRetryException("Tandem " + self + ": " + record.topic() + "-" + shard + "@"
             + record.offset() + " to run again (" + r.reason() + "): " + r.detail(), r.after(), null);
@@ -500,6 +506,19 @@ public final class TandemListenerSupport implements AutoCloseable {
       Header h = raw.headers().lastHeader(name);
       return h == null || h.value() == null ? null : new String(h.value(), StandardCharsets.UTF_8);
     }, value, record.partition(), 1, raw);
+  }
+
+  /** The capturing deserializer's failure note, removed from the record; null when none. */
+  private static String deserializationFailure(ConsumerRecord<?, ?> record) {
+    String failed = null;
+    for (Header h : record.headers().headers(TandemCapturingDeserializer.FAILED_HEADER)) {
+      String what = new String(h.value(), StandardCharsets.UTF_8);
+      failed = failed == null ? what : failed + "; " + what;
+    }
+    if (failed != null) {
+      record.headers().remove(TandemCapturingDeserializer.FAILED_HEADER);
+    }
+    return failed;
   }
 
   private static byte[] take(Headers hs, String name, Object deserialized) {

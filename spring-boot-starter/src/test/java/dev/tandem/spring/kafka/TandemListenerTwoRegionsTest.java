@@ -134,6 +134,65 @@ class TandemListenerTwoRegionsTest {
     }
   }
 
+  @Test
+  void undeserializableValueIsRetriedThenDeadLetteredAndThePartitionMovesOn() throws Exception {
+    String topic = "spring-poison";
+    topic(topic);
+    regions.createTopic(topic + ".tandem-dlq", 8);
+    History history = new History();
+    Map<String, String> seen = new ConcurrentHashMap<>();
+    BiConsumer<ConsumerRecord<String, String>, String> handler = (r, region) -> {
+      if (r.value() == null || r.value().startsWith("poison")) {
+        seen.put(RegionContext.id(r), region + ": " + r.value());
+      }
+      history.handled(RegionContext.id(r), region, region + "-1", 0);
+    };
+    Map<String, Object> poison = Map.of("spring.kafka.consumer.value-deserializer",
+        PoisonDeserializer.class.getName());
+    var fa = java.util.concurrent.CompletableFuture.supplyAsync(() -> context(topic, "region-a",
+        false, handler, poison));
+    var fb = java.util.concurrent.CompletableFuture.supplyAsync(() -> context(topic, "region-b",
+        false, handler, poison));
+    try (RegionContext a = fa.join();
+        RegionContext b = fb.join();
+        TandemKafkaProducer<String, String> producer = producer(dir.resolve("spool"))) {
+      int n = 40;
+      Set<String> poisoned = new java.util.TreeSet<>();
+      List<Future<RecordMetadata>> acks = new ArrayList<>();
+      for (int i = 0; i < n; i++) {
+        String id = topic + "-" + i;
+        boolean bad = i % 20 == 7;
+        ProducerRecord<String, String> r = new ProducerRecord<>(topic, "key-" + i,
+            (bad ? "poison " : "order ") + i);
+        r.headers().add(TandemHeaders.ID, id.getBytes(StandardCharsets.UTF_8));
+        acks.add(producer.send(r));
+        if (bad) {
+          poisoned.add(id);
+        } else {
+          history.published(id);
+        }
+      }
+      for (Future<RecordMetadata> f : acks) {
+        f.get(30, TimeUnit.SECONDS);
+      }
+      // each unreadable record: maxAttempts (3) failed attempts in its owner region, then a dead
+      // letter; its partition moves on and every readable record behind it is handled once
+      await().atMost(Duration.ofSeconds(60)).until(() -> history.distinctHandled() >= n - poisoned.size()
+          && a.counter("tandem.consumer.dead.letters", "reason", "MAX_ATTEMPTS")
+              + b.counter("tandem.consumer.dead.letters", "reason", "MAX_ATTEMPTS") >= poisoned.size());
+      System.out.printf("%s: %d messages, %d unreadable, dead letters A=%.0f B=%.0f%n", topic, n,
+          poisoned.size(), a.counter("tandem.consumer.dead.letters", "reason", "MAX_ATTEMPTS"),
+          b.counter("tandem.consumer.dead.letters", "reason", "MAX_ATTEMPTS"));
+      assertEquals(poisoned.size(), (int) (a.counter("tandem.consumer.dead.letters", "reason",
+          "MAX_ATTEMPTS") + b.counter("tandem.consumer.dead.letters", "reason", "MAX_ATTEMPTS")),
+          "each unreadable record dead-lettered once");
+      assertTrue(seen.isEmpty(), "the listener never saw an unreadable record: " + seen);
+      History.Report report = history.check(0);
+      assertEquals(0, report.duplicates(), report.toString());
+      assertTrue(report.lost().isEmpty(), "the readable ones handled: " + report.lost());
+    }
+  }
+
   private RegionContext context(String topic, String region, boolean batch,
       BiConsumer<ConsumerRecord<String, String>, String> handler, Map<String, Object> extra) {
     return new RegionContext(topic + "/" + region, region, bootstrap, dir, topic, batch, extra,
