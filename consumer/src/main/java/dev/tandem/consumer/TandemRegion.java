@@ -725,6 +725,24 @@ public final class TandemRegion implements AutoCloseable {
     return config.regionClientProperties(r);
   }
 
+  /**
+   * The sink a follower re-sends a held copy through to the topic of region {@code owner} after
+   * {@code tandem.max.hold.ms} (the one the region's {@code TandemKafkaConsumer}s use; made on first
+   * use, closed with the region). For consumers other than the region's own, such as Spring's
+   * listener containers.
+   *
+   * @throws IllegalArgumentException when {@code owner} is this region or not one of the regions
+   */
+  public RegionalSink resendSink(RegionId owner) {
+    checkOpen();
+    RegionalSink s = resendSinks().get(Objects.requireNonNull(owner, "owner"));
+    if (s == null) {
+      throw new IllegalArgumentException("no re-send sink to " + owner + ": not another region of "
+          + config.regions());
+    }
+    return s;
+  }
+
   /** The Kafka dead-letter sink of this region ({@code <topic>.tandem-dlq} in the own cluster). */
   public synchronized KafkaDeadLetterSink kafkaDeadLetters() {
     checkOpen();

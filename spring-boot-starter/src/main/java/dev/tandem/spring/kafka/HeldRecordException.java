@@ -11,7 +11,10 @@ public final class HeldRecordException extends RuntimeException {
 
   private static final long serialVersionUID = 1L;
 
-  /** A held record of {@code topic}-{@code partition} at {@code offset} with Tandem id {@code id}. */
+  /**
+   * A held record of {@code topic}-{@code partition} at {@code offset} with Tandem id {@code id},
+   * whose shard region {@code owner} owns.
+   */
   public HeldRecordException(String topic, int partition, long offset, String id, String owner) {
     super("held: " + topic + "-" + partition + "@" + offset + " (id " + id + ") belongs to shard "
         + partition + " owned by " + owner + "; acknowledged once completed there or taken over",

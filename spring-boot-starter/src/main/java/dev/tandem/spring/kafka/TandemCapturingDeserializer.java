@@ -1,5 +1,6 @@
 package dev.tandem.spring.kafka;
 
+import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Objects;
@@ -21,6 +22,14 @@ public final class TandemCapturingDeserializer<T> implements Deserializer<T> {
   public static final String RAW_VALUE_HEADER = "tandem-spring-raw-value";
   /** Transient header holding the serialized key. */
   public static final String RAW_KEY_HEADER = "tandem-spring-raw-key";
+  /**
+   * Transient header set when the wrapped deserializer threw (its value: what failed and why); the
+   * record then carries a null key or value, and the listener wrapper runs it as a handler failure
+   * instead of calling the listener: retried, then dead-lettered after {@code tandem.max.attempts},
+   * as {@code TandemKafkaConsumer} does (it deserializes inside the handler). Removed before any
+   * listener sees the record.
+   */
+  public static final String FAILED_HEADER = "tandem-spring-deserialization-failed";
   /** Consumer property naming the wrapped value deserializer when it is configured by class. */
   public static final String DELEGATE_VALUE_CONFIG = "tandem.spring.delegate.value.deserializer";
   /** Consumer property naming the wrapped key deserializer when it is configured by class. */
@@ -73,7 +82,14 @@ public final class TandemCapturingDeserializer<T> implements Deserializer<T> {
   public T deserialize(String topic, Headers headers, byte[] data) {
     headers.remove(header);
     headers.add(header, data);
-    return delegate.deserialize(topic, headers, data);
+    try {
+      return delegate.deserialize(topic, headers, data);
+    } catch (RuntimeException e) {
+      // not thrown: Kafka would fail the poll at this record and the partition would stop for good
+      String what = (header.equals(RAW_KEY_HEADER) ? "key" : "value") + " of " + topic + ": " + e;
+      headers.add(FAILED_HEADER, what.getBytes(StandardCharsets.UTF_8));
+      return null;
+    }
   }
 
   @Override

@@ -22,9 +22,17 @@ import org.springframework.kafka.core.ConsumerPostProcessor;
 final class TandemCommitGate<K, V> implements ConsumerPostProcessor<K, V> {
 
   private final TandemListenerSupport support;
+  private final java.util.function.Consumer<Set<Integer>> awaitDurable;
 
   TandemCommitGate(TandemListenerSupport support) {
+    this(support, support::awaitDurable);
+  }
+
+  /** For tests: {@code awaitDurable} stands for {@link TandemListenerSupport#awaitDurable}. */
+  TandemCommitGate(TandemListenerSupport support,
+      java.util.function.Consumer<Set<Integer>> awaitDurable) {
     this.support = support;
+    this.awaitDurable = awaitDurable;
   }
 
   TandemListenerSupport support() {
@@ -36,7 +44,10 @@ final class TandemCommitGate<K, V> implements ConsumerPostProcessor<K, V> {
   public Consumer<K, V> apply(Consumer<K, V> consumer) {
     return (Consumer<K, V>) Proxy.newProxyInstance(Consumer.class.getClassLoader(),
         new Class<?>[] {Consumer.class}, (proxy, method, args) -> {
-          if (method.getName().startsWith("commit")) {
+          // commitSync / commitAsync only: committed(...) reads the group's offsets (Spring calls
+          // it on assignment) and must not wait for, or fail on, the changelog
+          String name = method.getName();
+          if (name.equals("commitSync") || name.equals("commitAsync")) {
             Set<Integer> shards = new TreeSet<>();
             if (args != null && args.length > 0 && args[0] instanceof Map<?, ?> offsets) {
               for (Object tp : offsets.keySet()) {
@@ -45,7 +56,7 @@ final class TandemCommitGate<K, V> implements ConsumerPostProcessor<K, V> {
             } else {
               addAll(shards, consumer.assignment()); // commits every consumed position
             }
-            support.awaitDurable(shards);
+            awaitDurable.accept(shards);
           }
           try {
             return method.invoke(consumer, args);

@@ -64,7 +64,8 @@ import org.springframework.util.backoff.FixedBackOff;
  * {@code MANUAL_IMMEDIATE} (or async acks); a transaction manager; an error handler of the user's
  * on the factory or the container; a consumer factory other than {@link DefaultKafkaConsumerFactory};
  * {@code tandem.store.shards=assigned}; a batch listener that wants the whole {@code
- * ConsumerRecords}.
+ * ConsumerRecords}; {@code allow.auto.create.topics=true} (set to {@code false} when absent, as
+ * {@code TandemRegion.kafkaConsumer} does).
  */
 public final class TandemListenerContainers {
 
@@ -108,6 +109,7 @@ public final class TandemListenerContainers {
     }
     DirectFieldAccessor fields = new DirectFieldAccessor(factory);
     wrapDeserializers(dkcf);
+    noAutoCreate(dkcf);
     TandemListenerSupport support = support(region);
     gateCommits(dkcf, support);
     Object installed = fields.getPropertyValue("commonErrorHandler");
@@ -150,6 +152,9 @@ public final class TandemListenerContainers {
     }
     checkAutoCommit(dkcf.getConfigurationProperties().get(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG),
         "the consumer factory (spring.kafka.consumer.enable-auto-commit)");
+    checkAutoCreate(dkcf.getConfigurationProperties().get(
+        ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG), "the consumer factory "
+        + "(spring.kafka.consumer.properties.allow.auto.create.topics)");
     return dkcf;
   }
 
@@ -170,6 +175,16 @@ public final class TandemListenerContainers {
     }
     checkAutoCommit(p.getKafkaConsumerProperties().get(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG),
         where + " (consumer properties)");
+    checkAutoCreate(p.getKafkaConsumerProperties().get(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG),
+        where + " (consumer properties)");
+  }
+
+  private static void checkAutoCreate(Object autoCreate, String where) {
+    if (autoCreate != null && Boolean.parseBoolean(autoCreate.toString().trim())) {
+      throw new IllegalStateException("allow.auto.create.topics=true on " + where + " is not allowed "
+          + "with Tandem: a topic a consumer creates gets the broker's partition count, not "
+          + "tandem.shards; create the topics in every region beforehand and remove it");
+    }
   }
 
   private static void checkAutoCommit(Object autoCommit, String where) {
@@ -222,6 +237,18 @@ public final class TandemListenerContainers {
       }
     }
     dkcf.addPostProcessor(new TandemCommitGate<>(support));
+  }
+
+  /**
+   * As {@code TandemRegion.kafkaConsumer}: the listener consumers never create a topic (Kafka's
+   * consumer default is to, where the broker allows it). A topic created by a consumer gets the
+   * broker's partition count, not {@code tandem.shards}; a missing topic is waited for instead (the
+   * container logs it and has no partitions until it is created).
+   */
+  static void noAutoCreate(DefaultKafkaConsumerFactory<?, ?> dkcf) {
+    if (!dkcf.getConfigurationProperties().containsKey(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG)) {
+      dkcf.updateConfigs(Map.of(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false"));
+    }
   }
 
   private static boolean isCapturing(Object cls) {

@@ -87,18 +87,20 @@ public final class TandemListenerSupport implements AutoCloseable {
   private final int shardCount;
   private final Duration commitTimeout;
   private final Duration handlerTimeout;
+  private final Duration maxHold;
   private final ScheduledExecutorService ticker;
   private volatile boolean closed;
   private volatile Set<Integer> probeShards = Set.of();
   private final Object tickLock = new Object();
   /** Per shard: settled copies while owner (the position its heartbeats carry). */
   private final Map<Integer, AtomicLong> positions = new ConcurrentHashMap<>();
-  /** Per shard: {offset, since nanos} of the record this follower holds at the head. */
+  /** Per shard: {offset, since nanos, re-sent (0/1)} of the record this follower holds at the head. */
   private final Map<Integer, long[]> held = new ConcurrentHashMap<>();
   private final List<TakeoverReport> takeovers = new CopyOnWriteArrayList<>();
 
   private final Counter followerAcks;
   private final Counter heldRedeliveries;
+  private final Counter resends;
   private final Timer holdTime;
   private final Counter renewed;
   private final Counter withheldStuck;
@@ -114,6 +116,7 @@ public final class TandemListenerSupport implements AutoCloseable {
     TandemRegionConfig c = region.config();
     this.commitTimeout = c.duration(TandemRegionConfig.COMMIT_TIMEOUT_MS_CONFIG);
     this.handlerTimeout = c.duration(TandemRegionConfig.HANDLER_TIMEOUT_MS_CONFIG);
+    this.maxHold = c.duration(TandemRegionConfig.MAX_HOLD_MS_CONFIG);
     this.meters = region.meterRegistry();
     // the region's processor: replicated store, ownership fence, claims durable before handlers,
     // the region's claim lease, STALE margin and maxAttempts; dead letters to <topic>.tandem-dlq
@@ -138,6 +141,8 @@ public final class TandemListenerSupport implements AutoCloseable {
         .description("deliveries of a record a follower held (not acknowledged: the other region "
             + "owns its shard and has not completed it yet)")
         .register(meters);
+    resends = Counter.builder("tandem.consumer.follower.resent").tag("region", r)
+        .description("held copies re-sent to the owner region after maxHold").register(meters);
     renewed = renewals(r, "renewed");
     withheldStuck = renewals(r, "withheld_stuck");
     withheldBroker = renewals(r, "withheld_broker");
@@ -186,6 +191,7 @@ public final class TandemListenerSupport implements AutoCloseable {
   /** Runs the listener for one record, or holds it; see the class doc. */
   @FunctionalInterface
   public interface Invoker {
+    /** Calls the application's listener with the record (or the list of one record). */
     void invoke() throws Exception;
   }
 
@@ -199,6 +205,7 @@ public final class TandemListenerSupport implements AutoCloseable {
       throw new TandemRetryException("Tandem listener support of " + self + " is closed",
           PROCESSING_RETRY_BACKOFF, null);
     }
+    String undeserializable = deserializationFailure(record);
     IncomingMessage m = toMessage(record);
     int shard = record.partition();
     Thread me = Thread.currentThread();
@@ -215,7 +222,12 @@ public final class TandemListenerSupport implements AutoCloseable {
         return;
       }
       held.remove(shard);
-      Outcome o = processOwned(record, m, listener);
+      Outcome o = processOwned(record, m, undeserializable == null ? listener : () -> {
+        // as TandemKafkaConsumer, where deserializing is part of the handler: a failure like any
+        // other, released and retried, dead-lettered (bytes as published) after maxAttempts
+        throw new org.apache.kafka.common.errors.SerializationException(
+            "Tandem " + self + ": cannot deserialize the " + undeserializable);
+      });
       if (o instanceof Outcome.RetryLater r) {
         throw new TandemRetryException("Tandem " + self + ": " + record.topic() + "-" + shard + "@"
             + record.offset() + " to run again (" + r.reason() + "): " + r.detail(), r.after(), null);
@@ -323,11 +335,51 @@ public final class TandemListenerSupport implements AutoCloseable {
       followerAcks.increment();
       return;
     }
-    held.compute(shard, (s, v) -> v == null || v[0] != record.offset()
-        ? new long[] {record.offset(), now} : v);
+    long[] h = held.compute(shard, (s, v) -> v == null || v[0] != record.offset()
+        ? new long[] {record.offset(), now, 0} : v);
     heldRedeliveries.increment();
+    if (now - h[1] > maxHold.toNanos() && h[2] == 0) {
+      h[2] = 1; // once per held record, as TandemKafkaConsumer
+      resend(record, m);
+    }
     throw new HeldRecordException(record.topic(), shard, record.offset(), m.header("tandem-id"),
         ownership.lease(shard).owner().name());
+  }
+
+  /**
+   * After {@code maxHold}: the owner region may never have received its copy (a publish that reached
+   * only this region); send ours to the owner's topic, same id and envelope, as {@code
+   * TandemKafkaConsumer} does. The owner runs it once (or skips it when it had its own copy); this
+   * copy stays held until that completion replicates here.
+   */
+  private void resend(ConsumerRecord<?, ?> record, IncomingMessage m) {
+    Optional<dev.tandem.core.Envelope> env = processor.envelopeOf(m);
+    RegionId owner = ownership.lease(record.partition()).owner();
+    if (env.isEmpty() || owner.equals(self)) {
+      return;
+    }
+    @SuppressWarnings("unchecked")
+    ConsumerRecord<byte[], byte[]> raw = (ConsumerRecord<byte[], byte[]>) m.transportMessage();
+    dev.tandem.publisher.OutboundMessage.Builder b = dev.tandem.publisher.OutboundMessage
+        .builder(raw.topic(), raw.partition()).key(raw.key()).value(raw.value()).envelope(env.get());
+    for (Header hd : raw.headers()) {
+      if (!hd.key().startsWith("tandem-")) {
+        b.header(hd.key(), hd.value());
+      }
+    }
+    String id = env.get().id().toString();
+    try {
+      region.resendSink(owner).send(b.build()).whenComplete((ack, e) -> {
+        if (e != null) {
+          log.warn("Tandem {}: re-send of {} to {} failed; holding it on", self, id, owner, e);
+        }
+      });
+      resends.increment();
+      log.info("Tandem follower {} re-sends {} (held over {}) to {}", self, id, maxHold, owner);
+    } catch (RuntimeException e) {
+      log.warn("Tandem {}: re-send of {} to {} failed; holding it on: {}", self, id, owner,
+          e.toString());
+    }
   }
 
   /** How long this follower has held the head record of {@code shard} (zero if none). */
@@ -454,6 +506,19 @@ public final class TandemListenerSupport implements AutoCloseable {
       Header h = raw.headers().lastHeader(name);
       return h == null || h.value() == null ? null : new String(h.value(), StandardCharsets.UTF_8);
     }, value, record.partition(), 1, raw);
+  }
+
+  /** The capturing deserializer's failure note, removed from the record; null when none. */
+  private static String deserializationFailure(ConsumerRecord<?, ?> record) {
+    String failed = null;
+    for (Header h : record.headers().headers(TandemCapturingDeserializer.FAILED_HEADER)) {
+      String what = new String(h.value(), StandardCharsets.UTF_8);
+      failed = failed == null ? what : failed + "; " + what;
+    }
+    if (failed != null) {
+      record.headers().remove(TandemCapturingDeserializer.FAILED_HEADER);
+    }
+    return failed;
   }
 
   private static byte[] take(Headers hs, String name, Object deserialized) {

@@ -14,6 +14,13 @@ public final class TandemRetryException extends RuntimeException {
   private static final long serialVersionUID = 1L;
   private final transient Duration after;
 
+  /**
+   * A record to deliver again after {@code after}.
+   *
+   * @param message what happened and to which record
+   * @param after how long the error handler waits before the record is delivered again
+   * @param cause the failure behind it, or {@code null}
+   */
   public TandemRetryException(String message, Duration after, Throwable cause) {
     super(message, cause, false, false);
     this.after = Objects.requireNonNull(after, "after");

@@ -126,6 +126,7 @@ final class RegionContext implements AutoCloseable {
         @Value("${test.lease.ms:4000}") long leaseMs, @Value("${test.margin.ms:2000}") long marginMs,
         @Value("${test.max.attempts:3}") int maxAttempts,
         @Value("${test.handler.timeout.ms:30000}") long handlerTimeoutMs,
+        @Value("${test.max.hold.ms:30000}") long maxHoldMs,
         MeterRegistry testMeters) {
       Map<String, String> bootstrap = new LinkedHashMap<>();
       bootstrap.put("region-a", a);
@@ -140,6 +141,7 @@ final class RegionContext implements AutoCloseable {
           .automatic(Duration.ofMillis(leaseMs), Duration.ofMillis(marginMs))
           .handlerTimeout(Duration.ofMillis(handlerTimeoutMs))
           .config(TandemRegionConfig.MAX_ATTEMPTS_CONFIG, maxAttempts)
+          .config(TandemRegionConfig.MAX_HOLD_MS_CONFIG, maxHoldMs)
           .config(TandemRegionConfig.CHANGELOG_PREFIX_CONFIG, prefix)
           .config(TandemRegionConfig.CHANGELOG_PUBLISH_TIMEOUT_MS_CONFIG, 3_000L)
           .config(TandemRegionConfig.CATCH_UP_TIMEOUT_MS_CONFIG, 5_000L)

@@ -1,6 +1,7 @@
 package dev.tandem.spring.kafka;
 
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -85,5 +86,25 @@ class TandemListenerSettingsTest {
   void aConsumerFactoryThatIsNotTheDefaultIsRefused() {
     var f = new ConcurrentKafkaListenerContainerFactory<String, String>();
     refused(f, "DefaultKafkaConsumerFactory");
+  }
+
+  @Test
+  void autoCreatedTopicsAreRefusedNamingTheKey() {
+    // a topic created by a consumer gets the broker's partition count, not tandem.shards
+    refused(factory(Map.of(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "true")),
+        "allow.auto.create.topics");
+    var f = factory(Map.of());
+    f.getContainerProperties().getKafkaConsumerProperties()
+        .setProperty(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "true");
+    refused(f, "allow.auto.create.topics");
+  }
+
+  @Test
+  void listenerConsumersNeverCreateTopicsByDefault() {
+    var f = factory(Map.of());
+    var cf = (DefaultKafkaConsumerFactory<?, ?>) f.getConsumerFactory();
+    TandemListenerContainers.noAutoCreate(cf);
+    assertEquals("false", String.valueOf(
+        cf.getConfigurationProperties().get(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG)));
   }
 }

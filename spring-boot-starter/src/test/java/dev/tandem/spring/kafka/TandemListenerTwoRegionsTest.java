@@ -90,6 +90,109 @@ class TandemListenerTwoRegionsTest {
     return ids;
   }
 
+  @Test
+  void copyMissingInTheOwnerRegionIsReSentAfterMaxHoldAndRunsOnceThere() throws Exception {
+    String topic = "spring-resend";
+    topic(topic);
+    History history = new History();
+    Map<String, Object> shortHold = Map.of("test.max.hold.ms", "2000");
+    var fa = java.util.concurrent.CompletableFuture.supplyAsync(() -> context(topic, "region-a",
+        false, RegionContext.recording(history, 1, 2), shortHold));
+    var fb = java.util.concurrent.CompletableFuture.supplyAsync(() -> context(topic, "region-b",
+        false, RegionContext.recording(history, 1, 2), shortHold));
+    try (RegionContext a = fa.join();
+        RegionContext b = fb.join();
+        dev.tandem.publisher.KafkaRegionalSink onlyB = dev.tandem.publisher.KafkaRegionalSink.create(
+            RegionId.of("region-b"), regions.b().producerProperties())) {
+      // a shard region-a owns; its copy is published to region-b only (region-a's copy lost)
+      int shard = -1;
+      for (int s = 0; s < 8 && shard < 0; s++) {
+        if (a.tandem().ownership().lease(s).owner().equals(RegionId.of("region-a"))) {
+          shard = s;
+        }
+      }
+      assertTrue(shard >= 0, "region-a owns a shard");
+      String id = topic + "-only-in-b";
+      onlyB.send(dev.tandem.publisher.OutboundMessage.builder(topic, shard)
+          .key("k".getBytes(StandardCharsets.UTF_8)).value("order".getBytes(StandardCharsets.UTF_8))
+          .id(id).build()).get(30, TimeUnit.SECONDS);
+      history.published(id);
+      long t0 = System.nanoTime();
+      // region-b holds it (region-a owns the shard), re-sends it to region-a after maxHold (2 s);
+      // region-a runs it; the completion replicates and region-b acknowledges its held copy
+      await().atMost(Duration.ofSeconds(40)).until(() -> history.runsOf(id).size() >= 1
+          && b.counter("tandem.consumer.follower.acknowledged", null, null) >= 1);
+      System.out.printf("%s: re-sent %.0f time(s), run in %s %.1f s after the publish%n", topic,
+          b.counter("tandem.consumer.follower.resent", null, null), history.runsOf(id).get(0).region(),
+          (System.nanoTime() - t0) / 1e9);
+      assertEquals(1, history.runsOf(id).size(), "run once: " + history.runsOf(id));
+      assertEquals("region-a", history.runsOf(id).get(0).region(), "run by the owner region");
+      assertEquals(1.0, b.counter("tandem.consumer.follower.resent", null, null),
+          "the follower re-sent its held copy once");
+      assertTrue(a.support().takeovers().isEmpty() && b.support().takeovers().isEmpty(),
+          "no takeover: the owner was alive");
+    }
+  }
+
+  @Test
+  void undeserializableValueIsRetriedThenDeadLetteredAndThePartitionMovesOn() throws Exception {
+    String topic = "spring-poison";
+    topic(topic);
+    regions.createTopic(topic + ".tandem-dlq", 8);
+    History history = new History();
+    Map<String, String> seen = new ConcurrentHashMap<>();
+    BiConsumer<ConsumerRecord<String, String>, String> handler = (r, region) -> {
+      if (r.value() == null || r.value().startsWith("poison")) {
+        seen.put(RegionContext.id(r), region + ": " + r.value());
+      }
+      history.handled(RegionContext.id(r), region, region + "-1", 0);
+    };
+    Map<String, Object> poison = Map.of("spring.kafka.consumer.value-deserializer",
+        PoisonDeserializer.class.getName());
+    var fa = java.util.concurrent.CompletableFuture.supplyAsync(() -> context(topic, "region-a",
+        false, handler, poison));
+    var fb = java.util.concurrent.CompletableFuture.supplyAsync(() -> context(topic, "region-b",
+        false, handler, poison));
+    try (RegionContext a = fa.join();
+        RegionContext b = fb.join();
+        TandemKafkaProducer<String, String> producer = producer(dir.resolve("spool"))) {
+      int n = 40;
+      Set<String> poisoned = new java.util.TreeSet<>();
+      List<Future<RecordMetadata>> acks = new ArrayList<>();
+      for (int i = 0; i < n; i++) {
+        String id = topic + "-" + i;
+        boolean bad = i % 20 == 7;
+        ProducerRecord<String, String> r = new ProducerRecord<>(topic, "key-" + i,
+            (bad ? "poison " : "order ") + i);
+        r.headers().add(TandemHeaders.ID, id.getBytes(StandardCharsets.UTF_8));
+        acks.add(producer.send(r));
+        if (bad) {
+          poisoned.add(id);
+        } else {
+          history.published(id);
+        }
+      }
+      for (Future<RecordMetadata> f : acks) {
+        f.get(30, TimeUnit.SECONDS);
+      }
+      // each unreadable record: maxAttempts (3) failed attempts in its owner region, then a dead
+      // letter; its partition moves on and every readable record behind it is handled once
+      await().atMost(Duration.ofSeconds(60)).until(() -> history.distinctHandled() >= n - poisoned.size()
+          && a.counter("tandem.consumer.dead.letters", "reason", "MAX_ATTEMPTS")
+              + b.counter("tandem.consumer.dead.letters", "reason", "MAX_ATTEMPTS") >= poisoned.size());
+      System.out.printf("%s: %d messages, %d unreadable, dead letters A=%.0f B=%.0f%n", topic, n,
+          poisoned.size(), a.counter("tandem.consumer.dead.letters", "reason", "MAX_ATTEMPTS"),
+          b.counter("tandem.consumer.dead.letters", "reason", "MAX_ATTEMPTS"));
+      assertEquals(poisoned.size(), (int) (a.counter("tandem.consumer.dead.letters", "reason",
+          "MAX_ATTEMPTS") + b.counter("tandem.consumer.dead.letters", "reason", "MAX_ATTEMPTS")),
+          "each unreadable record dead-lettered once");
+      assertTrue(seen.isEmpty(), "the listener never saw an unreadable record: " + seen);
+      History.Report report = history.check(0);
+      assertEquals(0, report.duplicates(), report.toString());
+      assertTrue(report.lost().isEmpty(), "the readable ones handled: " + report.lost());
+    }
+  }
+
   private RegionContext context(String topic, String region, boolean batch,
       BiConsumer<ConsumerRecord<String, String>, String> handler, Map<String, Object> extra) {
     return new RegionContext(topic + "/" + region, region, bootstrap, dir, topic, batch, extra,
