@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Runs Tandem's JMH benchmarks side by side with their peers.
-#   benchmarks/run.sh            quick profile (<10 min on 2 cores): 1 fork, short iterations
+#   benchmarks/run.sh quiet      THE profile for published figures: 2 forks of every benchmark a README
+#                                row uses, error bars; ~18 min on 2 cores (estimate, see README). Run it
+#                                only on a quiet machine (no build, test, other benchmark); ratios.py
+#                                refuses to write tables when the load was above 1.5 per core.
+#   benchmarks/run.sh            quick profile (<12 min on 2 cores): 1 fork, short iterations (no error bars)
 #   benchmarks/run.sh full       the full profile (the annotations' settings)
 #   benchmarks/run.sh smoke      each benchmark once with tiny iterations (CI, so none rots)
-#   benchmarks/run.sh quick Store   a regex of benchmarks to run (JMH's own syntax)
-# Extra JMH flags may follow after "--". Results go to benchmarks/results/<profile>-<date>.json.
+#   benchmarks/run.sh quick Store   a regex of benchmarks to run (JMH's own syntax; not with quiet)
+# Extra JMH flags may follow after "--". Results go to benchmarks/results/<profile>-<date>-*.json.
+# Every JMH fork records the load average before it and after each measured iteration (LoadProfiler,
+# secondary results load.before/load.after in the JSON); EndToEndBenchmark's latencies land there too
+# (EndToEndLatencyProfiler). Then: python3 benchmarks/ratios.py benchmarks/results/<profile>-<date>-*.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-quick}"; shift || true
@@ -13,8 +20,10 @@ filter="${1:-.}"; shift || true
 
 jar=benchmarks/target/benchmarks.jar
 if [ ! -f "$jar" ]; then
-  mvn -B -q install -DskipTests
+  # package in the reactor (nothing installed into ~/.m2)
+  mvn -B -q -pl benchmarks -am package -DskipTests
 fi
+profilers=(-prof dev.tandem.benchmarks.LoadProfiler -prof dev.tandem.benchmarks.EndToEndLatencyProfiler)
 
 # Redis, the peer most teams would pick: Debian's redis-server on loopback, a throwaway port.
 redis_pid=""
@@ -37,11 +46,14 @@ mkdir -p benchmarks/results
 stamp=$(date -u +%Y-%m-%dT%H%M)
 case "$profile" in
   # smoke: every benchmark once, one parameter value each, so none rots (CI)
-  smoke) flags=(-f 1 -wi 0 -i 1 -r 200ms -foe true -p idLength=16 -p valueBytes=100 -p payloadBytes=1024) ;;
+  smoke) flags=(-f 1 -wi 0 -i 1 -r 200ms -foe true -p idLength=16 -p valueBytes=100 -p payloadBytes=1024
+               -p pipeline=tandem,raw2) ;;  # raw2 runs raw1's loop in both regions
   # quick: < 10 min on 2 cores; 1 warm-up + 2 measured iterations of 1 s per fork
   quick) flags=(-f 1 -wi 1 -w 1s -i 2 -r 1s -foe true) ;;
   full)  flags=(-foe true) ;;
-  *) echo "unknown profile $profile (smoke|quick|full)"; exit 2 ;;
+  # quiet: per group of benchmarks below (2 forks each)
+  quiet) flags=() ;;
+  *) echo "unknown profile $profile (quiet|smoke|quick|full)"; exit 2 ;;
 esac
 # The two Kafka regions, once for the whole run, in a JVM of their own (RegionsMain): the brokers'
 # CPU is not counted as the benchmarks' own, and no JMH fork pays a cluster start. Its standard input is
@@ -68,24 +80,46 @@ grep -q '^READY' "$regions_log" || { echo "Kafka regions not ready in 120 s:"; c
 export TANDEM_BENCH_REGION_A=$(awk '$1=="REGION" && $2=="region-a" {print $3}' "$regions_log")
 export TANDEM_BENCH_REGION_B=$(awk '$1=="REGION" && $2=="region-b" {print $3}' "$regions_log")
 echo "Kafka regions (pid $regions_pid): region-a $TANDEM_BENCH_REGION_A, region-b $TANDEM_BENCH_REGION_B"
-out="benchmarks/results/${profile}-${stamp}-t1.json"
-java -jar "$jar" "$filter" "${excludes[@]}" "${flags[@]}" -t 1 -rf json -rff "$out" "$@"
-echo "results: $out"
-if [ "$profile" != smoke ]; then
-  # the store and its peers again with two threads (the publisher/consumer benchmarks own their threads)
-  out="benchmarks/results/${profile}-${stamp}-t2.json"
-  java -jar "$jar" "$filter" -e 'PublisherBenchmark|ConsumerBenchmark|DigestBenchmark' "${excludes[@]}" \
-    "${flags[@]}" -t 2 -rf json -rff "$out" "$@"
-  echo "results: $out"
+started=$(date +%s)
+jmh() { # jmh <out-suffix> <jmh args...>
+  local out="benchmarks/results/${profile}-${stamp}-$1.json"; shift
+  echo "load before: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a)"
+  java -jar "$jar" "$@" "${profilers[@]}" -rf json -rff "$out"
+  echo "results: $out (load after: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a))"
+}
+if [ "$profile" = quiet ]; then
+  # Only what a README row uses, each group with the settings it needs, 2 forks for error bars.
+  # Estimated on 2 cores (fork count x (JVM start + setup + iterations)); run.sh prints the total.
+  q_store=(-f 2 -wi 2 -w 1s -i 3 -r 1s -foe true)
+  q_kafka=(-f 2 -wi 3 -w 2s -i 3 -r 1s -foe true)   # publisher: its long path needs 3 x 2 s of JIT warm-up
+  q_e2e=(-f 2 -wi 2 -w 2s -i 3 -r 2s -foe true)
+  store_re='StoreBenchmark\.(rocksPut|tandemClaimComplete|tandemCheckHit|chmGet)$'
+  jmh t1-store "$store_re" "${excludes[@]}" "${q_store[@]}" -t 1 "$@"
+  [ -z "$redis_pid" ] || jmh t1-redis 'RedisBenchmark' "${q_store[@]}" -t 1 "$@"
+  jmh t2-store "$store_re" "${q_store[@]}" -t 2 "$@"
+  [ -z "$redis_pid" ] || jmh t2-redis 'RedisBenchmark' "${q_store[@]}" -t 2 "$@"
+  jmh t1-publisher 'PublisherBenchmark\.(tandemBatch|tandemAllBatch|fanOutIdBatch|fanOutEnvelopeBatch|naiveBatch|tandemLatency|singleLatencyA|singleLatencyB)$' \
+    "${q_kafka[@]}" -t 1 "$@"
+  jmh t1-consumer 'ConsumerBenchmark\.(rawPoll|interceptorPoll)$' "${q_e2e[@]}" -t 1 "$@"
+  jmh t1-e2e 'EndToEndBenchmark' "${q_e2e[@]}" -t 1 "$@"
+else
+  jmh t1 "$filter" "${excludes[@]}" "${flags[@]}" -t 1 "$@"
+  if [ "$profile" != smoke ]; then
+    # the store and its peers again with two threads (the publisher/consumer/end-to-end benchmarks own
+    # their threads)
+    jmh t2 "$filter" -e 'PublisherBenchmark|ConsumerBenchmark|DigestBenchmark|EndToEndBenchmark' \
+      "${excludes[@]}" "${flags[@]}" -t 2 "$@"
+  fi
 fi
 # Replication lag at a fixed load and the store's footprint: plain main classes (a distribution and a
 # size, not JMH throughputs), only when no benchmark filter was given.
 if [ "$filter" = . ]; then
   case "$profile" in
     smoke) lag=(100 2); foot=10000 ;;
-    quick) lag=(500 10); foot=200000 ;;
+    quick|quiet) lag=(500 10); foot=200000 ;;
     full)  lag=(1000 60); foot=1000000 ;;
   esac
   java "$quiet" -cp "$jar" dev.tandem.benchmarks.ReplicationLagMain "${lag[@]}" "benchmarks/results/${profile}-${stamp}-lag.json"
   java -Xmx2g "$quiet" -cp "$jar" dev.tandem.benchmarks.FootprintMain "$foot" "benchmarks/results/${profile}-${stamp}-footprint.json"
 fi
+echo "profile $profile took $(( $(date +%s) - started )) s (benchmarks; plus the regions' start)"

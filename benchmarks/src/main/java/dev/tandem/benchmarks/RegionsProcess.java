@@ -81,6 +81,12 @@ final class RegionsProcess implements AutoCloseable {
    */
   String createTopic(String prefix, int partitions) throws InterruptedException {
     String topic = prefix + "-" + UUID.randomUUID().toString().substring(0, 8);
+    createNamedTopic(topic, partitions);
+    return topic;
+  }
+
+  /** Creates {@code topic} (exactly that name) with {@code partitions} in both regions. */
+  void createNamedTopic(String topic, int partitions) throws InterruptedException {
     for (String bootstrap : bootstraps.values()) {
       try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
         admin.createTopics(List.of(new NewTopic(topic, partitions, (short) 1))).all().get(60, TimeUnit.SECONDS);
@@ -88,7 +94,6 @@ final class RegionsProcess implements AutoCloseable {
         throw new IllegalStateException("could not create topic " + topic + " at " + bootstrap, e);
       }
     }
-    return topic;
   }
 
   /** The producer settings every producer of the benchmark shares: bytes, acks=all, linger 1 ms. */

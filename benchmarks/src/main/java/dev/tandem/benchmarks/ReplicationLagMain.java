@@ -44,6 +44,7 @@ public final class ReplicationLagMain {
     int seconds = args.length > 1 ? Integer.parseInt(args[1]) : 10;
     Path out = args.length > 2 ? Path.of(args[2]) : null;
     int total = rate * seconds;
+    double loadBefore = LoadProfiler.load();
     Path dir = Files.createTempDirectory("tandem-bench-lag");
     long[] completedAt = new long[total];
     long[] arrivedAt = new long[total];
@@ -110,9 +111,11 @@ public final class ReplicationLagMain {
         if (out != null) {
           Files.writeString(out, String.format(
               "{\"benchmark\":\"ReplicationLagMain\",\"rate\":%d,\"achievedRate\":%.0f,\"records\":%d,"
-                  + "\"p50Ms\":%.3f,\"p99Ms\":%.3f,\"p999Ms\":%.3f,\"maxMs\":%.3f}%n",
+                  + "\"p50Ms\":%.3f,\"p99Ms\":%.3f,\"p999Ms\":%.3f,\"maxMs\":%.3f,"
+                  + "\"loadBefore\":%.2f,\"loadAfter\":%.2f,\"cores\":%d}%n",
               rate, achieved, total, pct(lagMicros, 0.50) / 1e3, pct(lagMicros, 0.99) / 1e3,
-              pct(lagMicros, 0.999) / 1e3, lagMicros[total - 1] / 1e3));
+              pct(lagMicros, 0.999) / 1e3, lagMicros[total - 1] / 1e3, loadBefore, LoadProfiler.load(),
+              Runtime.getRuntime().availableProcessors()));
         }
       } finally {
         logA.close();

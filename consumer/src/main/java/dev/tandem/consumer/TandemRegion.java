@@ -141,6 +141,8 @@ public final class TandemRegion implements AutoCloseable {
   private final IdempotencyStore replicated;
   private final ShardOwnership ownership;
   private final WitnessPolicy witnessPolicy;
+  /** The owning side of remote ownership requests, made on first use (null until then). */
+  private dev.tandem.consumer.ownership.OwnershipRequests ownershipRequests;
   private final TakeoverWitness witness;
   private final EnvelopeSigner envelopeVerifier;
   /** A consumer made here and how to close its Kafka consumer. */
@@ -357,6 +359,47 @@ public final class TandemRegion implements AutoCloseable {
     return new Builder();
   }
 
+  /** Instance name prefix of an {@link #adminView} replica (never a consumer's). */
+  public static final String ADMIN_INSTANCE_PREFIX = "tandem-admin-";
+
+  /**
+   * An operator's replica of the ownership and the store (the {@code tandem} command), opened from
+   * a region's own configuration ({@code config}: the same keys as the region's consumers) with
+   * everything that could disturb the running region replaced:
+   *
+   * <ul>
+   *   <li>its state is {@code dir} (the caller's own, e.g. a temporary directory), never the
+   *       region's {@code tandem.state.dir}: no lock of the region's directory is taken;
+   *   <li>instance {@value #ADMIN_INSTANCE_PREFIX}{@code <random>}, policy {@code manual} (it never
+   *       takes a shard over by itself), every shard materialised, guarantee {@code full} (so the
+   *       ownership can be read even of a {@code detect-only} file);
+   *   <li>no replica heartbeats (they would make {@code tandem.region}'s replicas look alive to the
+   *       peer) and no changelog topic creation.
+   * </ul>
+   *
+   * <p>It writes nothing until the caller writes (a {@link ShardOwnership#move} or a {@code
+   * redrive}: through the changelogs, as a member of {@code tandem.region} — set that key to the
+   * region to act as). The caller waits for the restore ({@code
+   * replicationLog().awaitRestored}) before reading, and closes it.
+   *
+   * @throws ConfigException naming the key, for any mistake in {@code config}
+   */
+  public static TandemRegion adminView(Map<?, ?> config, Path dir) {
+    Map<String, Object> keys = new LinkedHashMap<>();
+    config.forEach((k, v) -> keys.put(String.valueOf(k), v));
+    byte[] random = new byte[4];
+    new SecureRandom().nextBytes(random);
+    keys.put(TandemRegionConfig.STATE_DIR_CONFIG, dir.toString());
+    keys.put(TandemRegionConfig.INSTANCE_CONFIG,
+        ADMIN_INSTANCE_PREFIX + HexFormat.of().formatHex(random));
+    keys.put(TandemRegionConfig.OWNERSHIP_POLICY_CONFIG, "manual");
+    keys.put(TandemRegionConfig.GUARANTEE_CONFIG, TandemRegionConfig.GUARANTEE_FULL);
+    keys.put(TandemRegionConfig.STORE_SHARDS_CONFIG, "all");
+    return builder().configs(keys)
+        .replicationLogOptions(lb -> lb.heartbeatInterval(Duration.ZERO).createTopics(false))
+        .build();
+  }
+
   /** Loads a properties file (a convenience for {@link #create}). */
   public static Properties load(Path propertiesFile) {
     Properties p = new Properties();
@@ -474,6 +517,8 @@ public final class TandemRegion implements AutoCloseable {
               .meterRegistry(meters);
       if (ownership != null) {
         cb.ownership(ownership);
+        // the loop that runs a shard's work is the one that acts on evacuate/return requests
+        cb.ownershipRequests(ownershipRequests());
       }
       for (Map.Entry<RegionId, KafkaRegionalSink> e : resendSinks().entrySet()) {
         cb.resendSink(e.getKey(), e.getValue());
@@ -633,6 +678,33 @@ public final class TandemRegion implements AutoCloseable {
     return ownership;
   }
 
+  /**
+   * The owning side of remote ownership requests ({@link
+   * dev.tandem.consumer.ownership.OwnershipAdmin}: evacuate, return, move), made on first use: it
+   * reads this region's request topic ({@code <tandem.changelog.topic.prefix>.ownership} in the own
+   * cluster). The Kafka consumers made here call it from their poll loops; a Functions, Service Bus
+   * or Spring integration calls {@link dev.tandem.consumer.ownership.OwnershipRequests#act} from its
+   * heartbeat tick with the shards it serves. Closed by {@link #close()}.
+   *
+   * @throws IllegalStateException under {@code tandem.guarantee=detect-only} (no ownership)
+   */
+  public synchronized dev.tandem.consumer.ownership.OwnershipRequests ownershipRequests() {
+    checkOpen();
+    if (ownership == null) {
+      throw new IllegalStateException("no shard ownership under " + TandemRegionConfig.GUARANTEE_CONFIG
+          + "=detect-only: nothing to hand over");
+    }
+    if (ownershipRequests == null) {
+      String topic = dev.tandem.consumer.ownership.KafkaOwnershipChannel.topicFor(
+          config.getString(TandemRegionConfig.CHANGELOG_PREFIX_CONFIG));
+      ownershipRequests = new dev.tandem.consumer.ownership.OwnershipRequests(ownership,
+          new dev.tandem.consumer.ownership.KafkaOwnershipChannel(
+              config.regionClientProperties(region), topic, "tandem-" + region + "-" + instance),
+          instance, dev.tandem.core.TandemClock.system(), meters);
+    }
+    return ownershipRequests;
+  }
+
   /** The number of shards. */
   public int shardCount() {
     return config.getInt(TandemRegionConfig.SHARDS_CONFIG);
@@ -651,6 +723,24 @@ public final class TandemRegion implements AutoCloseable {
   /** The Kafka client settings of region {@code r} ({@code tandem.region.<r>.*}). */
   public Properties regionClientProperties(RegionId r) {
     return config.regionClientProperties(r);
+  }
+
+  /**
+   * The sink a follower re-sends a held copy through to the topic of region {@code owner} after
+   * {@code tandem.max.hold.ms} (the one the region's {@code TandemKafkaConsumer}s use; made on first
+   * use, closed with the region). For consumers other than the region's own, such as Spring's
+   * listener containers.
+   *
+   * @throws IllegalArgumentException when {@code owner} is this region or not one of the regions
+   */
+  public RegionalSink resendSink(RegionId owner) {
+    checkOpen();
+    RegionalSink s = resendSinks().get(Objects.requireNonNull(owner, "owner"));
+    if (s == null) {
+      throw new IllegalArgumentException("no re-send sink to " + owner + ": not another region of "
+          + config.regions());
+    }
+    return s;
   }
 
   /** The Kafka dead-letter sink of this region ({@code <topic>.tandem-dlq} in the own cluster). */
@@ -718,6 +808,127 @@ public final class TandemRegion implements AutoCloseable {
     }
   }
 
+  /**
+   * This region's health now: status (UP, DEGRADED, DOWN with the reasons), store open and
+   * restored, own broker reachable, peer replication lag, held records, shards owned (each shard's
+   * owner and epoch), takeovers with the last bound, detected duplicates, spool depth. Every figure is
+   * read from the object that owns it; no request goes to any broker (the own broker's reachability
+   * is the owner-liveness evidence of the poll loops — their fetches and end-offset probes — and,
+   * when no loop has recent evidence, the changelog publisher's lane to the own region, which the
+   * replica's heartbeats exercise every {@code tandem.heartbeat.interval.ms}). Cheap; any thread;
+   * also after {@link #close()} (then DOWN). See {@link RegionHealth} for the status rules.
+   */
+  public RegionHealth health() {
+    RegionHealth.Facts f = new RegionHealth.Facts();
+    f.region = region.name();
+    f.instance = instance;
+    f.policy = ownership == null ? TandemRegionConfig.GUARANTEE_DETECT_ONLY : config.policyName();
+    f.lagLimit = config.duration(TandemRegionConfig.LEASE_TIMEOUT_MS_CONFIG);
+    if (closed) {
+      f.storeOpen = false;
+      return f.build();
+    }
+    try {
+      // the poll loops' liveness evidence first: a failed probe after the last answer is DOWN
+      Boolean loops = null;
+      for (Made m : consumersToClose) {
+        TandemKafkaConsumer<?, ?> c = m.consumer();
+        java.util.Optional<Boolean> answers = c.ownBrokerAnswers();
+        if (answers.isPresent() && c.isRunning()) {
+          loops = loops == null ? answers.get() : loops && answers.get();
+        }
+        f.heldRecords += c.heldRecords();
+        if (c.isRunning()) {
+          f.consumersRunning++;
+        } else if (c.stopped().isCompletedExceptionally()) {
+          String cause;
+          try {
+            c.stopped().getNow(null);
+            cause = "unknown";
+          } catch (java.util.concurrent.CompletionException e) {
+            cause = String.valueOf(e.getCause());
+          } catch (java.util.concurrent.CancellationException e) {
+            cause = e.toString();
+          }
+          f.consumerFailures.add("topic " + c.topic() + ": " + cause);
+        }
+      }
+      dev.tandem.publisher.RegionStatus ownLane = changelogPublisher.status(region);
+      if (loops != null) {
+        f.ownBrokerReachable = loops;
+        f.ownBrokerEvidence = loops ? "a poll loop's fetch or probe answered recently"
+            : "a poll loop's end-offset probe failed after its last answer";
+      } else {
+        boolean laneOk = ownLane.circuit()
+            == io.github.resilience4j.circuitbreaker.CircuitBreaker.State.CLOSED && !ownLane.spooling();
+        f.ownBrokerReachable = laneOk;
+        f.ownBrokerEvidence = laneOk ? "the changelog lane to the own region writes"
+            : "the changelog lane to the own region is " + ownLane.circuit()
+                + (ownLane.spooling() ? ", spooling" : "");
+      }
+      for (RegionId r : config.regions()) {
+        f.spoolDepth.put(r.name(), changelogPublisher.status(r).spoolDepth());
+        if (!r.equals(region)) {
+          dev.tandem.store.replication.ReplicationLag lag = log_.lag(r);
+          f.peers.add(new RegionHealth.PeerLag(r.name(), lag.timeLag(), lag.recordsBehind(),
+              lag.sinceLastHeartbeat()));
+          f.peerReachable.put(r.name(), log_.peerReachable());
+        }
+      }
+      boolean restored = true;
+      for (int s : new java.util.TreeSet<>(log_.shards())) {
+        boolean shardRestored = log_.isRestored(s);
+        restored &= shardRestored;
+        String owner = null;
+        long epoch = -1;
+        boolean owned = false;
+        if (shardRestored) {
+          try {
+            if (ownership == null) {
+              epoch = 0;
+              owned = true; // detect-only: every region processes every shard
+            } else {
+              dev.tandem.store.ShardLease l = ownership.lease(s);
+              owner = l.owner().name();
+              epoch = l.epoch();
+              // the lease alone, not owns(): a policy's mayProcess may ask its witness for a renewal,
+              // and a health check must change nothing (nor keep a grant for a loop that stopped)
+              owned = l.owner().equals(region);
+            }
+          } catch (dev.tandem.store.StoreException e) {
+            shardRestored = false;
+            restored = false;
+          }
+        }
+        f.shards.add(new RegionHealth.ShardState(s, owner, epoch, owned, shardRestored));
+      }
+      f.storeRestored = restored;
+      if (ownership != null) {
+        List<dev.tandem.consumer.ownership.TakeoverReport> reports = ownership.reports();
+        f.takeovers = reports.size();
+        if (!reports.isEmpty()) {
+          dev.tandem.consumer.ownership.TakeoverReport t = reports.get(reports.size() - 1);
+          f.lastTakeover = new RegionHealth.Takeover(t.shard(), t.from().name(), t.to().name(),
+              t.newEpoch(), t.boundKind().name(),
+              t.bound().isPresent() ? t.bound().getAsLong() : null, t.reason());
+        }
+      }
+      f.detectedDuplicates = rawStore.detectedDuplicates();
+    } catch (RuntimeException e) {
+      if (closed) {
+        // closed while reading: the snapshot says so rather than failing the caller
+        RegionHealth.Facts c = new RegionHealth.Facts();
+        c.region = f.region;
+        c.instance = f.instance;
+        c.policy = f.policy;
+        c.storeOpen = false;
+        return c.build();
+      }
+      throw e;
+    }
+    return f.build();
+  }
+
   /** Closes everything this region opened, in order (see the class comment). Idempotent. */
   @Override
   public void close() {
@@ -759,6 +970,13 @@ public final class TandemRegion implements AutoCloseable {
     }
     for (OnceProcessor p : processors) {
       closeQuietly(p);
+    }
+    dev.tandem.consumer.ownership.OwnershipRequests requests;
+    synchronized (this) {
+      requests = ownershipRequests;
+    }
+    if (requests != null) {
+      closeQuietly(requests);
     }
     if (witnessPolicy != null) {
       // the renewals run in this process: they stop with its consumers, before the log closes

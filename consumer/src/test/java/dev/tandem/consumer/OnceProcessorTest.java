@@ -10,7 +10,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.tandem.core.Envelope;
 import dev.tandem.core.EnvelopeCodec;
 import dev.tandem.core.PayloadDigest;
-import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemHeaders;
 import dev.tandem.core.TandemIds;
 import dev.tandem.store.IdRecord;
@@ -18,6 +17,7 @@ import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.Phase;
 import dev.tandem.store.StoreListener;
 import dev.tandem.store.WriteOrigin;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -47,7 +47,7 @@ class OnceProcessorTest {
 
   @BeforeEach
   void open() {
-    store = IdempotencyStore.builder().region(RegionId.of("region-a")).instance("i1")
+    store = IdempotencyStore.builder().region(TestRegions.A).instance("i1")
         .directory(dir).maxAttempts(3).build();
     sink = new CollectingDeadLetterSink();
     registry = new SimpleMeterRegistry();

@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.core.ManualClock;
 import dev.tandem.core.PayloadDigest;
-import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemIds;
 import dev.tandem.store.ClaimResult;
 import dev.tandem.store.IdRecord;
@@ -17,6 +16,7 @@ import dev.tandem.store.Phase;
 import dev.tandem.store.RecordKey;
 import dev.tandem.store.StoreListener;
 import dev.tandem.store.WriteOrigin;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -65,7 +65,7 @@ class ProductionConditionsTest {
   }
 
   IdempotencyStore store(Path d, String instance, Consumer<dev.tandem.store.RocksIdempotencyStore.Builder> opts) {
-    var b = IdempotencyStore.builder().region(RegionId.of("region-a")).instance(instance).directory(d);
+    var b = IdempotencyStore.builder().region(TestRegions.A).instance(instance).directory(d);
     opts.accept(b);
     IdempotencyStore s = b.build();
     toClose.add(s);

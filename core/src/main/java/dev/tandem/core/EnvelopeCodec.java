@@ -1,5 +1,6 @@
 package dev.tandem.core;
 
+import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.function.BiConsumer;
 import java.util.function.Function;
@@ -29,6 +30,27 @@ public final class EnvelopeCodec {
       put.accept(TandemHeaders.KEY_ID, envelope.keyId().orElseThrow());
       put.accept(TandemHeaders.SIG, B64.encodeToString(envelope.signatureUnsafe()));
     }
+  }
+
+  /**
+   * Writes every field of {@code envelope} as its header value's UTF-8 bytes — exactly the bytes of
+   * {@link #write}'s strings encoded as UTF-8, in the same order (the wire format is unchanged; any
+   * reader of {@link #read} decodes it) — without building the digest's 64-character string and
+   * re-encoding it: the form Kafka headers take.
+   */
+  public static void writeUtf8(Envelope envelope, BiConsumer<String, byte[]> put) {
+    put.accept(TandemHeaders.ID, envelope.id().getBytes(StandardCharsets.UTF_8));
+    put.accept(TandemHeaders.DIGEST, envelope.digest().toHexAscii());
+    put.accept(TandemHeaders.SHARD, ascii(Integer.toString(envelope.shard())));
+    put.accept(TandemHeaders.PUBLISHED_AT, ascii(Long.toString(envelope.publishedAt())));
+    if (envelope.isSigned()) {
+      put.accept(TandemHeaders.KEY_ID, envelope.keyId().orElseThrow().getBytes(StandardCharsets.UTF_8));
+      put.accept(TandemHeaders.SIG, B64.encode(envelope.signatureUnsafe()));
+    }
+  }
+
+  private static byte[] ascii(String digits) {
+    return digits.getBytes(StandardCharsets.US_ASCII);
   }
 
   /** Whether the headers carry a {@code tandem-id} at all (to tell "no envelope" from "bad one"). */

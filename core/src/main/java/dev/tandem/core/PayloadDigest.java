@@ -1,6 +1,7 @@
 package dev.tandem.core;
 
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.Arrays;
@@ -72,9 +73,25 @@ public final class PayloadDigest implements Comparable<PayloadDigest> {
     out.put(bytes);
   }
 
+  private static final byte[] HEX_DIGITS = "0123456789abcdef".getBytes(StandardCharsets.US_ASCII);
+
   /** Lower-case hex, 64 characters: the header encoding. */
   public String toHex() {
-    return HEX.formatHex(bytes);
+    return new String(toHexAscii(), StandardCharsets.ISO_8859_1);
+  }
+
+  /**
+   * The same 64 lower-case hex characters as {@link #toHex()}, as ASCII bytes (what a Kafka header
+   * carries): a table lookup per nibble into one array, no {@code String} and no re-encoding. {@code
+   * HexFormat} and the UTF-8 re-encoding of its string were in every publish's caller profile.
+   */
+  public byte[] toHexAscii() {
+    byte[] out = new byte[LENGTH * 2];
+    for (int i = 0; i < LENGTH; i++) {
+      out[2 * i] = HEX_DIGITS[(bytes[i] >>> 4) & 0xF];
+      out[2 * i + 1] = HEX_DIGITS[bytes[i] & 0xF];
+    }
+    return out;
   }
 
   /** Whether this is the digest of {@code payload}; constant time in the digest comparison. */

@@ -12,6 +12,35 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class TandemIds {
 
   private static final SecureRandom RANDOM = new SecureRandom();
+  /**
+   * Random bits for the ids, drawn from {@link #RANDOM} {@value #RANDOM_LONGS} longs at a time per
+   * thread: one {@code SecureRandom} call (NativePRNG: a global lock, a read of /dev/urandom mixed
+   * with SHA1PRNG output) per 16 ids instead of per id. It was 4 of the 17 caller-thread samples of a
+   * Tandem publish (benchmarks/profiles/publisher-*.txt). The bits are the same CSPRNG output, used
+   * once each, and never leave the thread that drew them.
+   */
+  private static final int RANDOM_LONGS = 16;
+
+  private static final ThreadLocal<RandomBuffer> BUFFER = ThreadLocal.withInitial(RandomBuffer::new);
+
+  private static final class RandomBuffer {
+    private final byte[] bytes = new byte[RANDOM_LONGS * Long.BYTES];
+    private int next = RANDOM_LONGS; // empty: filled on first use
+
+    long nextLong() {
+      if (next == RANDOM_LONGS) {
+        RANDOM.nextBytes(bytes);
+        next = 0;
+      }
+      int at = next++ * Long.BYTES;
+      long v = 0;
+      for (int i = 0; i < Long.BYTES; i++) {
+        v = (v << 8) | (bytes[at + i] & 0xFF);
+        bytes[at + i] = 0; // used once
+      }
+      return v;
+    }
+  }
   /** Last (millis << 12 | counter) handed out, so ids from one JVM are strictly increasing. */
   private static final AtomicLong LAST = new AtomicLong();
 
@@ -39,7 +68,7 @@ public final class TandemIds {
     long millis = stamp >>> 12;
     long counter = stamp & 0xFFF;
     long msb = (millis << 16) | 0x7000L | counter;
-    long lsb = (RANDOM.nextLong() & 0x3FFFFFFFFFFFFFFFL) | 0x8000000000000000L;
+    long lsb = (BUFFER.get().nextLong() & 0x3FFFFFFFFFFFFFFFL) | 0x8000000000000000L;
     return new UUID(msb, lsb);
   }
 

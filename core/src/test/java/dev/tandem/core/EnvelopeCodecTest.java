@@ -25,6 +25,43 @@ class EnvelopeCodecTest {
     }
   }
 
+  /**
+   * The byte form the Kafka publisher writes (issue 20: no digest string, no re-encoding) is the
+   * string form's UTF-8, header for header and in order: the wire format did not change, and the
+   * string reader decodes it.
+   */
+  @Test
+  void utf8FormIsTheStringFormsBytesSoOlderReadersDecodeIt() {
+    java.util.SplittableRandom random = new java.util.SplittableRandom(20);
+    for (int i = 0; i < 200; i++) {
+      byte[] payload = new byte[random.nextInt(0, 300)];
+      random.nextBytes(payload);
+      String id = i % 3 == 0 ? TandemIds.newId() : "bestellung-ä€-" + i; // non-ASCII ids too
+      Envelope plain = Envelope.forPayload(id, payload, random.nextInt(0, 1 << 20),
+          random.nextLong(0, Long.MAX_VALUE));
+      Envelope e = i % 2 == 0 ? plain : EnvelopeSigner.signingWith(KEY).sign(plain);
+      java.util.List<String> names = new java.util.ArrayList<>();
+      java.util.List<String> values = new java.util.ArrayList<>();
+      EnvelopeCodec.write(e, (n, v) -> {
+        names.add(n);
+        values.add(v);
+      });
+      java.util.List<String> bytesNames = new java.util.ArrayList<>();
+      Map<String, String> decoded = new HashMap<>();
+      int[] at = {0};
+      EnvelopeCodec.writeUtf8(e, (n, v) -> {
+        bytesNames.add(n);
+        assertEquals(java.util.HexFormat.of().formatHex(values.get(at[0]).getBytes(StandardCharsets.UTF_8)),
+            java.util.HexFormat.of().formatHex(v), n);
+        at[0]++;
+        decoded.put(n, new String(v, StandardCharsets.UTF_8));
+      });
+      assertEquals(names, bytesNames);
+      assertEquals(e, EnvelopeCodec.read(decoded::get));
+      assertEquals(java.util.HexFormat.of().formatHex(e.digest().toBytes()), e.digest().toHex());
+    }
+  }
+
   @Test
   void missingIdIsItsOwnReason() {
     EnvelopeException ex = assertThrows(EnvelopeException.class, () -> EnvelopeCodec.read(h -> null));

@@ -74,6 +74,20 @@ public record RecordKey(int shard, String id) {
     return ByteBuffer.allocate(4).putInt(shard + 1).array();
   }
 
+  // equals and hashCode by hand: a record's generated ones go through an invokedynamic bootstrap
+  // (ObjectMethods) whose method-handle frames showed in the cache-hit profile
+  // (benchmarks/profiles/store-checkhit-*.txt); these compute the same values, without them.
+
+  @Override
+  public boolean equals(Object o) {
+    return this == o || (o instanceof RecordKey k && k.shard == shard && k.id.equals(id));
+  }
+
+  @Override
+  public int hashCode() {
+    return 31 * shard + id.hashCode(); // String caches its hash
+  }
+
   /** The shard of a stored key. */
   static int shardOf(byte[] key) {
     return ByteBuffer.wrap(key, 0, 4).getInt();

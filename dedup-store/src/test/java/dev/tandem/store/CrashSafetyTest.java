@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.tandem.core.RegionId;
 import dev.tandem.testkit.ChildJvm;
+import dev.tandem.testkit.TestRegions;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -38,7 +38,7 @@ class CrashSafetyTest {
     }
     assertTrue(acked.size() >= ACKS_BEFORE_KILL, "acks seen: " + acked.size());
     try (IdempotencyStore store = RocksIdempotencyStore.builder()
-        .region(RegionId.of("region-a")).instance("reader").directory(dir).build()) {
+        .region(TestRegions.A).instance("reader").directory(dir).build()) {
       for (String id : acked) {
         long n = Long.parseLong(id.substring(3));
         IdRecord r = store.get(id, (int) (n % 4))
@@ -65,7 +65,7 @@ class CrashSafetyTest {
       lastAcked = Long.parseLong(line.substring("acked batch ".length()));
     }
     try (IdempotencyStore store = RocksIdempotencyStore.builder()
-        .region(RegionId.of("region-a")).instance("reader").directory(dir).build()) {
+        .region(TestRegions.A).instance("reader").directory(dir).build()) {
       long next = store.checkpoints().get("changelog/0");
       assertTrue(next >= lastAcked + 1, "checkpoint " + next + " behind ack " + lastAcked);
       for (long n = 0; n < next + 3; n++) {

@@ -1,7 +1,7 @@
 package dev.tandem.store;
 
 import dev.tandem.core.PayloadDigest;
-import dev.tandem.core.RegionId;
+import dev.tandem.testkit.TestRegions;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -21,7 +21,7 @@ public final class CrashWriterMain {
     }
     Path dir = Path.of(args[0]);
     IdempotencyStore store = RocksIdempotencyStore.builder()
-        .region(RegionId.of("region-a"))
+        .region(TestRegions.A)
         .instance("crash-writer")
         .directory(dir)
         .sync(true)
@@ -44,7 +44,7 @@ public final class CrashWriterMain {
    */
   static void remoteBatches(Path dir) {
     IdempotencyStore store = RocksIdempotencyStore.builder()
-        .region(RegionId.of("region-a"))
+        .region(TestRegions.A)
         .instance("crash-replica")
         .directory(dir)
         .build();

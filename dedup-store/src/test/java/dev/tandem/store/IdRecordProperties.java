@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.core.PayloadDigest;
-import dev.tandem.core.RegionId;
+import dev.tandem.testkit.TestRegions;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -184,8 +184,8 @@ class IdRecordProperties {
 
   @Example
   void aRenewalOfEpochERacingATakeoverAtEPlusOne() {
-    ShardLease old = ShardLease.of(3, 5, RegionId.of("region-a"), 100);
-    ShardLease takeover = old.takenOverBy(RegionId.of("region-b"), 120);
+    ShardLease old = ShardLease.of(3, 5, TestRegions.A, 100);
+    ShardLease takeover = old.takenOverBy(TestRegions.B, 120);
     ShardLease lateRenewal = old.renewed(10_000, 42, 8, 0, true, null); // much newer stamp
     assertEquals(takeover, takeover.merge(lateRenewal));
     assertEquals(takeover, lateRenewal.merge(takeover));
@@ -210,7 +210,7 @@ class IdRecordProperties {
   @Provide
   Arbitrary<ShardLease> leases() {
     return Combinators.combine(Arbitraries.longs().between(0, 2),
-            Arbitraries.of(RegionId.of("region-a"), RegionId.of("region-b")),
+            Arbitraries.of(TestRegions.A, TestRegions.B),
             Arbitraries.longs().between(0, 3), Arbitraries.longs().between(-1, 1),
             Arbitraries.integers().between(0, 1), Arbitraries.of(true, false),
             Arbitraries.of("", "k"))

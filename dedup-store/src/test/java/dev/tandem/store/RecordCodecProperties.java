@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.tandem.core.RegionId;
+import dev.tandem.testkit.TestRegions;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.TreeMap;
@@ -64,7 +64,7 @@ class RecordCodecProperties {
 
   @Example
   void leasesRoundTripAndAreNotReadAsRecords() {
-    ShardLease l = new ShardLease(3, 9, RegionId.of("region-b"), 123456, 77, 16, 4, false,
+    ShardLease l = new ShardLease(3, 9, TestRegions.B, 123456, 77, 16, 4, false,
         new TreeMap<>(Map.of("k", "v")));
     byte[] bytes = RecordCodec.encode(l);
     assertEquals(l, RecordCodec.decodeLease(bytes));

@@ -3,6 +3,7 @@ package dev.tandem.store;
 import dev.tandem.core.ManualClock;
 import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.RegionId;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -11,8 +12,8 @@ import java.time.Duration;
 /** Test helpers: stores on a temp directory with a manual clock. */
 final class Stores {
 
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
   static final long START = 1_764_000_000_000L; // 2025-11-24, a fixed wall clock
   static final Duration LEASE = Duration.ofSeconds(30);
 

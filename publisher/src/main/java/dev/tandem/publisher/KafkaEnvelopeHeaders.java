@@ -19,7 +19,7 @@ public final class KafkaEnvelopeHeaders {
   /** Replaces any {@code tandem-*} envelope header in {@code headers} with {@code envelope}'s fields. */
   public static void write(Envelope envelope, Headers headers) {
     remove(headers);
-    EnvelopeCodec.write(envelope, (name, value) -> headers.add(name, value.getBytes(StandardCharsets.UTF_8)));
+    EnvelopeCodec.writeUtf8(envelope, headers::add);
   }
 
   /**

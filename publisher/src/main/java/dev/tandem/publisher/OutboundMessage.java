@@ -3,7 +3,6 @@ package dev.tandem.publisher;
 import dev.tandem.core.Envelope;
 import dev.tandem.core.EnvelopeCodec;
 import dev.tandem.core.TandemIds;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -132,7 +131,7 @@ public final class OutboundMessage {
     MessageHeader[] h = envelopeHeaders;
     if (h == null) {
       List<MessageHeader> out = new ArrayList<>(6);
-      EnvelopeCodec.write(envelope, (name, v) -> out.add(new MessageHeader(name, v.getBytes(StandardCharsets.UTF_8))));
+      EnvelopeCodec.writeUtf8(envelope, (name, v) -> out.add(new MessageHeader(name, v)));
       h = out.toArray(new MessageHeader[0]);
       envelopeHeaders = h;
     }

@@ -9,6 +9,7 @@ import static org.awaitility.Awaitility.await;
 import dev.tandem.core.Envelope;
 import dev.tandem.core.EnvelopeSigner;
 import dev.tandem.core.SigningKey;
+import dev.tandem.testkit.junit.TandemClusters;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -30,27 +31,16 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** DualPublisher against two real KRaft clusters: fan-out with one envelope, and a regional outage. */
+@TandemClusters(shared = false)
 class DualPublisherTest {
 
   static TwoRegions regions;
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
-
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
 
   static final EnvelopeSigner SIGNER = EnvelopeSigner.signingWith(
       SigningKey.of("k1", "0123456789abcdef0123456789abcdef".getBytes(StandardCharsets.US_ASCII)));

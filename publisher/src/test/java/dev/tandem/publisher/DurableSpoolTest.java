@@ -17,8 +17,8 @@ import org.junit.jupiter.api.io.TempDir;
 /** The RocksDB spool on a real temp directory: order per region, bounds, recovery after reopening. */
 class DurableSpoolTest {
 
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
 
   private static CompletableFuture<Void> add(DurableSpool spool, RegionId r, long seq, byte[] value) {
     spool.reserve(r, DurableSpool.recordSize(r, value.length));

@@ -3,9 +3,9 @@ package dev.tandem.publisher;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.tandem.core.RegionId;
 import dev.tandem.testkit.ChildJvm;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -17,8 +17,6 @@ import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -26,20 +24,11 @@ import org.junit.jupiter.api.io.TempDir;
  * A publisher SIGKILLed while region B is down and its copies sit in the spool; a new publisher on the
  * same directory, after B is back, replays them: every acknowledged id reaches B, in order.
  */
+@TandemClusters(shared = false)
 class SpoolCrashRecoveryTest {
 
   static TwoRegions regions;
   static final int REPLAY_RATE = 40;
-
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
 
   @Test
   void aKilledPublishersSpoolIsReplayedByTheNextPublisherOnTheSameDirectory(@TempDir Path spool)
@@ -78,7 +67,7 @@ class SpoolCrashRecoveryTest {
         .meterRegistry(registry)
         .replayRate(REPLAY_RATE)
         .build()) {
-      long depth = restarted.status(RegionId.of("region-b")).spoolDepth();
+      long depth = restarted.status(TestRegions.B).spoolDepth();
       assertTrue(depth >= acked.size(), "the restarted publisher found the killed one's copies in the spool");
       assertTrue(restarted.awaitSpoolDrained(Duration.ofSeconds(60)), "spool drained");
       long tookMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - built);

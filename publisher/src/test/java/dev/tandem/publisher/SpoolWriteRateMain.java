@@ -24,7 +24,7 @@ public final class SpoolWriteRateMain {
   public static void main(String[] args) throws Exception {
     Path dir = Files.createTempDirectory(args.length > 0 ? Path.of(args[0]) : Path.of("/tmp"), "spool-rate");
     byte[] record = new byte[300];
-    RegionId region = RegionId.of("region-b");
+    RegionId region = TestRegions.B;
     for (int round = 0; round < 2; round++) {
       System.out.println("round " + round);
       try (DurableSpool spool = DurableSpool.open(dir.resolve("rocks-" + round), 10_000_000, 1L << 34)) {

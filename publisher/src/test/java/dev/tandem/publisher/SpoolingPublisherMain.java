@@ -1,6 +1,5 @@
 package dev.tandem.publisher;
 
-import dev.tandem.core.RegionId;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -21,8 +20,8 @@ public final class SpoolingPublisherMain {
     String topic = args[2];
     int partitions = Integer.parseInt(args[3]);
     DualPublisher publisher = DualPublisher.builder()
-        .sink(KafkaRegionalSink.create(RegionId.of("region-a"), props(args[0])))
-        .sink(KafkaRegionalSink.create(RegionId.of("region-b"), props(args[1])))
+        .sink(KafkaRegionalSink.create(TestRegions.A, props(args[0])))
+        .sink(KafkaRegionalSink.create(TestRegions.B, props(args[1])))
         .ackPolicy(AckPolicy.ANY)
         .timeout(Duration.ofMillis(1500))
         .spoolDirectory(Path.of(args[4]))

@@ -5,8 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.core.Envelope;
-import dev.tandem.core.RegionId;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
+import dev.tandem.testkit.junit.Topics;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -29,25 +30,14 @@ import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.common.utils.Utils;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** TandemKafkaProducer as a drop-in Kafka Producer, against two real KRaft clusters. */
+@TandemClusters
 class TandemKafkaProducerTest {
 
   static TwoRegions regions;
-
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
 
   private static Properties config(Path spool) {
     Properties p = new Properties();
@@ -66,7 +56,7 @@ class TandemKafkaProducerTest {
 
   @Test
   void sendWritesEachRecordOnceToEveryRegionWithKafkasPartitionAndOneId(@TempDir Path spool) throws Exception {
-    String topic = "tkp-orders";
+    String topic = Topics.fresh("tkp-orders");
     regions.createTopic(topic, 4);
     List<CompletableFuture<RecordMetadata>> callbacks = new ArrayList<>();
     Map<String, Integer> partitionOfKey = new HashMap<>();
@@ -133,12 +123,12 @@ class TandemKafkaProducerTest {
   @Test
   void wrapsExistingByteArrayProducersAndSpreadsNullKeysOverTheSamePartitionsEverywhere(@TempDir Path spool)
       throws Exception {
-    String topic = "tkp-nullkeys";
+    String topic = Topics.fresh("tkp-nullkeys");
     regions.createTopic(topic, 3);
     try (TandemKafkaProducer<String, String> producer =
         TandemKafkaProducer.builder(new StringSerializer(), new StringSerializer())
-            .region(RegionId.of("region-a"), rawProducer(regions.a().bootstrapServers()))
-            .region(RegionId.of("region-b"), rawProducer(regions.b().bootstrapServers()))
+            .region(TestRegions.A, rawProducer(regions.a().bootstrapServers()))
+            .region(TestRegions.B, rawProducer(regions.b().bootstrapServers()))
             .publisher(b -> b.spoolDirectory(spool).ackPolicy(AckPolicy.ALL).timeout(Duration.ofSeconds(5)))
             .build()) {
       List<Future<RecordMetadata>> sent = new ArrayList<>();
@@ -167,7 +157,7 @@ class TandemKafkaProducerTest {
 
   @Test
   void aTopicWithDifferentPartitionCountsFailsNamingBothCounts(@TempDir Path spool) {
-    String topic = "tkp-mismatch";
+    String topic = Topics.fresh("tkp-mismatch");
     regions.a().createTopic(topic, 2);
     regions.b().createTopic(topic, 3);
     try (Producer<String, String> producer = new TandemKafkaProducer<>(config(spool))) {

@@ -20,6 +20,11 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 /** Test helpers over the testkit regions: quick-failing producer settings and reading a topic whole. */
 final class TestRegions {
 
+  /** The testkit's {@code region-a} ({@link dev.tandem.testkit.TestRegions#A}). */
+  static final RegionId A = dev.tandem.testkit.TestRegions.A;
+  /** The testkit's {@code region-b} ({@link dev.tandem.testkit.TestRegions#B}). */
+  static final RegionId B = dev.tandem.testkit.TestRegions.B;
+
   private TestRegions() {}
 
   /** Producer settings that give up on a dead region in about two seconds. */

@@ -4,8 +4,10 @@ import java.util.List;
 
 /**
  * Two regions, {@code region-a} and {@code region-b}, each its own single-node KRaft cluster in this
- * JVM. Start once per test class ({@code @BeforeAll}) and close in {@code @AfterAll}: a start costs
- * about three seconds on a 2-core machine.
+ * JVM. In JUnit tests, annotate the class {@link dev.tandem.testkit.junit.TandemClusters} instead of
+ * starting them yourself: one pair per test JVM (or per class, for classes that stop or partition a
+ * broker), injected into {@code TwoRegions} fields and parameters. A start costs about three seconds
+ * on a 2-core machine.
  *
  * <p>A network partition: clients that reach the other region do so through {@link
  * #peerBootstrapServers(KafkaRegion)} (that region's {@link RegionLink}); {@link #cutLink()} cuts

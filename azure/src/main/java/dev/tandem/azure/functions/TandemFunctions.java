@@ -9,6 +9,7 @@ import dev.tandem.consumer.IncomingMessage;
 import dev.tandem.consumer.MessageHandler;
 import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.consumer.Outcome;
+import dev.tandem.consumer.RegionHealth;
 import dev.tandem.consumer.TandemRegion;
 import dev.tandem.azure.servicebus.ServiceBusNamespaceProbe;
 import dev.tandem.consumer.ownership.BrokerProbe;
@@ -170,9 +171,12 @@ public final class TandemFunctions {
   private final Counter parkedFollower;
   /** Copies parked because another claim of the id was in progress (a crashed invocation's). */
   private final Counter parkedInProgress;
+  /** The region this configuration was made from ({@link Builder#region}); null when built from parts. */
+  private final TandemRegion region;
 
   private TandemFunctions(Builder b, OnceProcessor processor) {
     MeterRegistry registry = b.registry != null ? b.registry : new SimpleMeterRegistry();
+    this.region = b.region;
     this.processor = processor;
     this.shardCount = b.shardCount;
     this.ownership = b.ownership;
@@ -412,6 +416,47 @@ public final class TandemFunctions {
   public List<KafkaTriggerRetryCheck.Finding> startupFindings() {
     return startupFindings;
   }
+
+  /**
+   * This region's health, for a function app's health endpoint: {@link TandemRegion#health()} of
+   * the region this configuration was made from — the same snapshot and status rules as the Spring
+   * Actuator indicator (store restored, own broker reachable, peer lag, held records, shards owned;
+   * see {@link RegionHealth}). Serve it with {@link #httpStatus(RegionHealth)} and {@link
+   * #json(RegionHealth)}. Cheap (no broker request); any thread.
+   *
+   * @throws IllegalStateException when this configuration was built from parts ({@link
+   *     Builder#processor}, {@link Builder#ownership}) instead of {@link Builder#region}: the parts
+   *     lack the store, the changelog publisher and the replication lag the rules read
+   */
+  public RegionHealth health() {
+    if (region == null) {
+      throw new IllegalStateException("health() needs TandemFunctions.Builder.region(...): a "
+          + "configuration built from processor(...)/ownership(...) has no TandemRegion to ask");
+    }
+    return region.health();
+  }
+
+  /**
+   * The HTTP status a health endpoint answers for {@code health}: 503 when it is {@link
+   * RegionHealth.Status#DOWN DOWN} (the region cannot process: a load balancer or probe should stop
+   * sending to it), else 200 — DEGRADED still processes (its reasons are in the body), as Spring
+   * Boot's Actuator maps an unknown status to 200 and DOWN to 503.
+   */
+  public static int httpStatus(RegionHealth health) {
+    return health.status() == RegionHealth.Status.DOWN ? 503 : 200;
+  }
+
+  /** {@link RegionHealth#details()} as a JSON object (status, reasons, figures; stable order). */
+  public static String json(RegionHealth health) {
+    try {
+      return HEALTH_JSON.writeValueAsString(health.details());
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IllegalStateException("health details are plain values: " + e, e);
+    }
+  }
+
+  private static final com.fasterxml.jackson.databind.ObjectMapper HEALTH_JSON =
+      new com.fasterxml.jackson.databind.ObjectMapper();
 
   /** The shard ownership, if configured. */
   public Optional<ShardOwnership> ownership() {

@@ -17,6 +17,7 @@ import dev.tandem.core.TandemIds;
 import dev.tandem.store.Phase;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -28,8 +29,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -44,6 +43,7 @@ import org.junit.jupiter.api.io.TempDir;
  * commits past it too. With a retry policy that outlasts the takeover the copy is kept, runs once in
  * B after it, and A's copy is skipped as completed.
  */
+@TandemClusters
 class FunctionsKafkaTriggerTakeoverTest {
 
   static final int SHARDS = 4;
@@ -56,18 +56,6 @@ class FunctionsKafkaTriggerTakeoverTest {
   final List<RegionFunctionApp> apps = new ArrayList<>();
   final List<KafkaTriggerModel> triggers = new ArrayList<>();
   final History history = new History();
-
-  @BeforeAll
-  static void startRegions() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stopRegions() {
-    if (regions != null) {
-      regions.close();
-    }
-  }
 
   @AfterEach
   void close() throws InterruptedException {

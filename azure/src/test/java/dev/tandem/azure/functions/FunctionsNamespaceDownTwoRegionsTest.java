@@ -14,6 +14,7 @@ import dev.tandem.core.Shards;
 import dev.tandem.core.TandemIds;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -24,9 +25,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -38,6 +37,7 @@ import org.junit.jupiter.api.io.TempDir;
  * A's heartbeat must go silent, so that B takes A's shards over within L + margin + a tick and
  * processes their messages, instead of those messages waiting out the whole outage.
  */
+@TandemClusters
 class FunctionsNamespaceDownTwoRegionsTest {
 
   static final int SHARDS = 4;
@@ -49,18 +49,6 @@ class FunctionsNamespaceDownTwoRegionsTest {
   @TempDir Path dir;
   final List<RegionFunctionApp> apps = new ArrayList<>();
   final History history = new History();
-
-  @BeforeAll
-  static void startRegions() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stopRegions() {
-    if (regions != null) {
-      regions.close();
-    }
-  }
 
   @AfterEach
   void closeApps() {

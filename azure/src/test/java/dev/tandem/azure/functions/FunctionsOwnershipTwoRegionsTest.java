@@ -6,6 +6,9 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tandem.consumer.RegionHealth;
 import dev.tandem.consumer.MessageHandler;
 import dev.tandem.consumer.ownership.TakeoverReport;
 import dev.tandem.core.Envelope;
@@ -15,6 +18,7 @@ import dev.tandem.core.Shards;
 import dev.tandem.core.TandemIds;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -28,9 +32,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -41,6 +43,7 @@ import org.junit.jupiter.api.io.TempDir;
  * trigger that redelivers on {@link TandemFunctions.RetryLaterException}. Every message is delivered
  * to both regions, as a publisher writing to both regions' queues does.
  */
+@TandemClusters(shared = false)
 class FunctionsOwnershipTwoRegionsTest {
 
   static final int SHARDS = 4;
@@ -54,18 +57,6 @@ class FunctionsOwnershipTwoRegionsTest {
   @TempDir Path dir;
   final List<RegionFunctionApp> apps = new ArrayList<>();
   final History history = new History();
-
-  @BeforeAll
-  static void startRegions() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stopRegions() {
-    if (regions != null) {
-      regions.close();
-    }
-  }
 
   @AfterEach
   void closeApps() {
@@ -283,6 +274,14 @@ class FunctionsOwnershipTwoRegionsTest {
     first.forEach(id -> publishToBoth(id, a, b));
     await().atMost(Duration.ofSeconds(90))
         .until(() -> a.settled.containsAll(first) && b.settled.containsAll(first));
+    // the Functions health endpoint's view (issue 21: the region's health(), same rules as Spring's)
+    await().atMost(Duration.ofSeconds(30))
+        .until(() -> a.functions.health().status() == RegionHealth.Status.UP);
+    RegionHealth upBefore = a.functions.health();
+    assertEquals(2, upBefore.shardsOwned(), upBefore.details().toString());
+    assertEquals(200, TandemFunctions.httpStatus(upBefore));
+    assertEquals("UP", new ObjectMapper().readTree(TandemFunctions.json(upBefore))
+        .get("status").asText());
 
     // region A's broker goes down; A's app keeps running and ticking
     int fault = history.beginFault("region-a broker down");
@@ -294,6 +293,15 @@ class FunctionsOwnershipTwoRegionsTest {
     try {
       regions.a().stopBroker();
       downAt = System.nanoTime();
+      // A's health endpoint answers 503 (its own changelog lane stops writing); B's, whose broker
+      // answers, is never DOWN for the peer's outage (at most DEGRADED)
+      await().atMost(Duration.ofSeconds(30))
+          .until(() -> a.functions.health().status() == RegionHealth.Status.DOWN);
+      RegionHealth down = a.functions.health();
+      assertEquals(503, TandemFunctions.httpStatus(down));
+      assertTrue(down.reasons().get(0).contains("own Kafka broker"), down.reasons().toString());
+      assertTrue(b.functions.health().status() != RegionHealth.Status.DOWN,
+          b.functions.health().reasons().toString());
       // A may still run its shards' messages until its last renewal is revalidateAfter old (its
       // completions reach B through B's changelog); after that it stops, and B takes over
       second.forEach(id -> publishToBoth(id, a, b));
@@ -342,6 +350,9 @@ class FunctionsOwnershipTwoRegionsTest {
     assertEquals(B, a.ownership.lease(0).owner());
     assertEquals(B, a.ownership.lease(2).owner());
     assertEquals(List.of(), takeovers(a), "A took nothing back");
+    await().atMost(Duration.ofSeconds(60))
+        .until(() -> a.functions.health().status() == RegionHealth.Status.UP);
+    assertEquals(0, a.functions.health().shardsOwned(), "A follows B: it owns nothing now");
 
     History.Report report = history.check(0);
     long bound = reports.stream().mapToLong(r -> r.bound().getAsLong()).sum();

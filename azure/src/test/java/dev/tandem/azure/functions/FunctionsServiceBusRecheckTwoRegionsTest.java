@@ -28,6 +28,7 @@ import dev.tandem.core.Shards;
 import dev.tandem.core.TandemHeaders;
 import dev.tandem.core.TandemIds;
 import dev.tandem.testkit.History;
+import dev.tandem.testkit.junit.TandemClusters;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -44,9 +45,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.mockito.ArgumentCaptor;
@@ -59,6 +58,7 @@ import org.mockito.ArgumentCaptor;
  * {@code MaxDeliveryCount} retry) when it throws, and each region's queue behind the SDK's {@link
  * ServiceBusSenderClient} mocked at the cloud boundary (a scheduled message is enqueued at its time).
  */
+@TandemClusters
 class FunctionsServiceBusRecheckTwoRegionsTest {
 
   static final int SHARDS = 4;
@@ -71,18 +71,6 @@ class FunctionsServiceBusRecheckTwoRegionsTest {
   @TempDir Path dir;
   final List<RegionFunctionApp> apps = new ArrayList<>();
   final History history = new History();
-
-  @BeforeAll
-  static void startRegions() {
-    regions = dev.tandem.testkit.TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stopRegions() {
-    if (regions != null) {
-      regions.close();
-    }
-  }
 
   @AfterEach
   void closeApps() {

@@ -16,9 +16,8 @@ import dev.tandem.core.ManualClock;
 import dev.tandem.core.RegionId;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.ShardLease;
-import dev.tandem.store.replication.CatchUpResult;
-import dev.tandem.store.replication.ReplicationLag;
-import dev.tandem.store.replication.ReplicationLog;
+import dev.tandem.store.replication.InMemoryReplicationLog;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -44,26 +43,46 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class HeartbeatFailbackTest {
 
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
 
   @TempDir Path dir;
   final ManualClock clock = new ManualClock(1_000_000);
+  final InMemoryReplicationLog.Network network = InMemoryReplicationLog.network(clock);
   IdempotencyStore store;
+  IdempotencyStore peerStore;
+  /** This region's changelog (region-b's replica). */
+  InMemoryReplicationLog log;
+  /** The home region's replica: its heartbeats say its consumers run. */
+  InMemoryReplicationLog peerLog;
 
   @BeforeEach
   void open() {
-    store = IdempotencyStore.builder().region(B).instance("fn-b").directory(dir).build();
+    store = IdempotencyStore.builder().region(B).instance("fn-b").directory(dir.resolve("b")).build();
+    peerStore = IdempotencyStore.builder().region(A).instance("fn-a").directory(dir.resolve("a"))
+        .build();
+    log = network.join(store);
+    peerLog = network.join(peerStore);
+    log.assign(Set.of(0, 1));
+    peerLog.assign(Set.of(0, 1));
   }
 
   @AfterEach
   void close() {
+    log.close();
+    peerLog.close();
     store.close();
+    peerStore.close();
+  }
+
+  /** region-a's replica heartbeats (its consumers run) and region-b reads it: region-a is healthy. */
+  void peerHeartbeat() {
+    peerLog.heartbeat();
+    network.deliver();
   }
 
   @Test
   void aShardTakenOverFromARecoveredHomeRegionIsFailedBackByTheHeartbeat() {
-    HealthyPeerChangelog log = new HealthyPeerChangelog();
     ShardOwnership ownership = ShardOwnership.builder().region(B).regions(List.of(A, B))
         .store(store).replicationLog(log).revalidateAfter(Duration.ofSeconds(6))
         .failbackAfter(Duration.ofSeconds(3)).clock(clock)
@@ -76,6 +95,7 @@ class HeartbeatFailbackTest {
         .ownership(ownership, log).shardCount(2).clock(clock).build();
 
     for (int i = 0; i < 5; i++) {
+      peerHeartbeat();
       HeartbeatReport r = f.heartbeat();
       assertTrue(r.renewed().contains(1), r.toString());
       clock.advance(Duration.ofSeconds(1));
@@ -95,10 +115,10 @@ class HeartbeatFailbackTest {
    */
   @Test
   void aFailbackTickWaitsForTheInvocationInItsHandler() throws Exception {
-    HealthyPeerChangelog log = new HealthyPeerChangelog();
     ShardOwnership ownership = ownershipOfB(log);
     TandemFunctions f = appOf(ownership, log);
     for (int i = 0; i < 3; i++) { // region-a healthy for 2 s: no failback yet
+      peerHeartbeat();
       f.heartbeat();
       clock.advance(Duration.ofSeconds(1));
     }
@@ -116,6 +136,7 @@ class HeartbeatFailbackTest {
         }));
     assertTrue(inHandler.await(10, TimeUnit.SECONDS));
     clock.advance(Duration.ofSeconds(2)); // region-a healthy for 4 s > failbackAfter 3 s
+    peerHeartbeat();
     CompletableFuture<HeartbeatReport> tick = CompletableFuture.supplyAsync(f::heartbeat);
     // the tick either moved the lease at once (the defect) or drains the shard (waits for us)
     await().atMost(Duration.ofSeconds(10)).until(() -> tick.isDone() || draining(ownership, 0));
@@ -145,9 +166,9 @@ class HeartbeatFailbackTest {
    */
   @Test
   void theRenewalBeforeAnInvocationNeverFailsBack() {
-    HealthyPeerChangelog log = new HealthyPeerChangelog();
     ShardOwnership ownership = ownershipOfB(log);
     TandemFunctions f = appOf(ownership, log);
+    peerHeartbeat();
     f.heartbeat();
     clock.advance(Duration.ofSeconds(7)); // region-a healthy 7 s; our view older than revalidateAfter
     Map<String, Object> props = propsOfShard0("order 2");
@@ -155,11 +176,12 @@ class HeartbeatFailbackTest {
     assertInstanceOf(Outcome.Processed.class, o);
     ShardLease lease = store.lease(0).orElseThrow();
     assertEquals(B, lease.owner(), "the invocation's renewal failed shard 0 back: " + lease);
+    peerHeartbeat();
     f.heartbeat();
     assertEquals(A, store.lease(0).orElseThrow().owner(), "the next tick fails it back");
   }
 
-  private ShardOwnership ownershipOfB(HealthyPeerChangelog log) {
+  private ShardOwnership ownershipOfB(InMemoryReplicationLog log) {
     ShardOwnership ownership = ShardOwnership.builder().region(B).regions(List.of(A, B))
         .store(store).replicationLog(log).revalidateAfter(Duration.ofSeconds(6))
         .failbackAfter(Duration.ofSeconds(3)).clock(clock)
@@ -169,7 +191,7 @@ class HeartbeatFailbackTest {
     return ownership;
   }
 
-  private TandemFunctions appOf(ShardOwnership ownership, HealthyPeerChangelog log) {
+  private TandemFunctions appOf(ShardOwnership ownership, InMemoryReplicationLog log) {
     return TandemFunctions.builder()
         .processor(OnceProcessor.builder().store(store)
             .deadLetterSink(letter -> CompletableFuture.completedFuture(null)))
@@ -191,57 +213,5 @@ class HeartbeatFailbackTest {
       return false;
     }
     return true;
-  }
-
-  /** This region's changelog answers; the peer's replica heartbeats fresh and is reachable. */
-  static final class HealthyPeerChangelog implements ReplicationLog {
-    @Override
-    public CatchUpResult catchUp(RegionId region, Set<Integer> shards, Duration timeout) {
-      return new CatchUpResult(region, shards, true, 0, Duration.ZERO, null);
-    }
-
-    @Override
-    public ReplicationLag lag(RegionId origin) {
-      return new ReplicationLag(origin, Duration.ZERO, 0, Duration.ZERO, 1);
-    }
-
-    @Override
-    public void assign(Set<Integer> shards) {}
-
-    @Override
-    public void revoke(Set<Integer> shards) {}
-
-    @Override
-    public boolean awaitRestored(Duration timeout) {
-      return true;
-    }
-
-    @Override
-    public boolean isRestored(int shard) {
-      return true;
-    }
-
-    @Override
-    public CompletableFuture<Void> barrier(int shard, RegionId region) {
-      return CompletableFuture.completedFuture(null);
-    }
-
-    @Override
-    public long unackedByPeers(int shard) {
-      return 0;
-    }
-
-    @Override
-    public boolean peerReachable() {
-      return true;
-    }
-
-    @Override
-    public Set<Integer> shards() {
-      return Set.of(0, 1);
-    }
-
-    @Override
-    public void close() {}
   }
 }

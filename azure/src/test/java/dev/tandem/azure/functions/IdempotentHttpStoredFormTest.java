@@ -9,10 +9,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.microsoft.azure.functions.HttpResponseMessage;
 import com.microsoft.azure.functions.HttpStatus;
 import com.microsoft.azure.functions.HttpStatusType;
-import dev.tandem.core.RegionId;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.Phase;
 import dev.tandem.store.RocksIdempotencyStore;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
@@ -45,7 +45,7 @@ class IdempotentHttpStoredFormTest {
   @BeforeEach
   void open() {
     // the defaults: the store keeps results up to 64 KiB, the HTTP layer bodies up to 32 KiB
-    store = IdempotencyStore.builder().region(RegionId.of("region-a")).instance("i-1")
+    store = IdempotencyStore.builder().region(TestRegions.A).instance("i-1")
         .directory(dir).maxAttempts(3).build();
     http = IdempotentHttp.builder().store(store).shardCount(4).lease(Duration.ofMillis(300))
         .meterRegistry(meters).build();
@@ -118,7 +118,7 @@ class IdempotentHttpStoredFormTest {
   void headersTooLargeToKeepLeaveAMarkerCompletedResponseNotKeptAndNeverRunAgain() {
     // a store that keeps small results only: even without the body, the headers do not fit
     store.close();
-    store = RocksIdempotencyStore.builder().region(RegionId.of("region-a")).instance("i-1")
+    store = RocksIdempotencyStore.builder().region(TestRegions.A).instance("i-1")
         .directory(dir.resolve("small")).maxAttempts(3).maxResultBytes(512).build();
     http = IdempotentHttp.builder().store(store).shardCount(4).lease(Duration.ofMillis(300))
         .maxBodyBytes(256).meterRegistry(meters).build();
@@ -220,7 +220,7 @@ class IdempotentHttpStoredFormTest {
   @Test
   void aStoreThatDoesNotTellItsLimitFallsBackToTheFormsItAccepts() {
     store.close();
-    IdempotencyStore small = RocksIdempotencyStore.builder().region(RegionId.of("region-a"))
+    IdempotencyStore small = RocksIdempotencyStore.builder().region(TestRegions.A)
         .instance("i-1").directory(dir.resolve("small-untold")).maxAttempts(3)
         .maxResultBytes(512).build();
     List<Integer> sizes = new CopyOnWriteArrayList<>();
@@ -244,7 +244,7 @@ class IdempotentHttpStoredFormTest {
 
   @Test
   void aStoreWhoseResultLimitIsBelowTheMarkersSizeIsRefusedAtBuildNamingBothSizes() {
-    IdempotencyStore tiny = RocksIdempotencyStore.builder().region(RegionId.of("region-a"))
+    IdempotencyStore tiny = RocksIdempotencyStore.builder().region(TestRegions.A)
         .instance("i-1").directory(dir.resolve("tiny")).maxResultBytes(40).build();
     try {
       IllegalStateException e = assertThrows(IllegalStateException.class,

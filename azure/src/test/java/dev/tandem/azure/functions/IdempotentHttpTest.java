@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import com.microsoft.azure.functions.HttpResponseMessage;
 import com.microsoft.azure.functions.HttpStatus;
-import dev.tandem.core.RegionId;
 import dev.tandem.store.IdempotencyStore;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -32,7 +32,7 @@ class IdempotentHttpTest {
 
   @BeforeEach
   void open() {
-    store = IdempotencyStore.builder().region(RegionId.of("region-a")).instance("i-1")
+    store = IdempotencyStore.builder().region(TestRegions.A).instance("i-1")
         .directory(dir).maxAttempts(3).build();
     http = IdempotentHttp.builder().store(store).shardCount(4).maxBodyBytes(64)
         .meterRegistry(meters).build();
@@ -213,7 +213,7 @@ class IdempotentHttpTest {
   @Test
   void aRetryProcessedInTheOtherRegionBeforeReplicationIsDetectedAndCounted(
       @TempDir Path otherDir) {
-    IdempotencyStore other = IdempotencyStore.builder().region(RegionId.of("region-b"))
+    IdempotencyStore other = IdempotencyStore.builder().region(TestRegions.B)
         .instance("i-2").directory(otherDir).build();
     try {
       SimpleMeterRegistry otherMeters = new SimpleMeterRegistry();

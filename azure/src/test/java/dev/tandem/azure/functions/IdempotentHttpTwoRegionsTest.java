@@ -12,6 +12,7 @@ import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.consumer.TandemRegion;
 import dev.tandem.core.Shards;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -33,6 +34,7 @@ import org.junit.jupiter.api.io.TempDir;
  * KRaft clusters in this JVM). The retry gets the first response and the function does not run
  * again.
  */
+@TandemClusters
 class IdempotentHttpTwoRegionsTest {
 
   static final int SHARDS = 4;
@@ -43,7 +45,6 @@ class IdempotentHttpTwoRegionsTest {
 
   @BeforeAll
   static void start() {
-    regions = TwoRegions.start();
     regionA = region("region-a");
     regionB = region("region-b");
     assertTrue(regionA.replicationLog().awaitRestored(Duration.ofSeconds(30)));
@@ -63,7 +64,7 @@ class IdempotentHttpTwoRegionsTest {
 
   @AfterAll
   static void stop() {
-    for (AutoCloseable c : new AutoCloseable[] {regionA, regionB, regions}) {
+    for (AutoCloseable c : new AutoCloseable[] {regionA, regionB}) {
       try {
         if (c != null) {
           c.close();

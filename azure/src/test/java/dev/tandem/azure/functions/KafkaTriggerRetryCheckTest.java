@@ -9,6 +9,7 @@ import com.microsoft.azure.functions.annotation.FixedDelayRetry;
 import com.microsoft.azure.functions.annotation.FunctionName;
 import com.microsoft.azure.functions.annotation.KafkaTrigger;
 import com.microsoft.azure.functions.annotation.TimerTrigger;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -215,7 +216,7 @@ class KafkaTriggerRetryCheckTest {
   void theBuilderRunsTheCheckAtStartupAndExportsTheFindings(@TempDir Path dir) {
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
     var store = dev.tandem.store.IdempotencyStore.builder()
-        .region(dev.tandem.core.RegionId.of("region-a")).instance("i").directory(dir).build();
+        .region(dev.tandem.testkit.TestRegions.A).instance("i").directory(dir).build();
     try {
       TandemFunctions t = TandemFunctions.builder()
           .processor(dev.tandem.consumer.OnceProcessor.builder().store(store)

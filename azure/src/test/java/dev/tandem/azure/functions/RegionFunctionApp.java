@@ -18,6 +18,7 @@ import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.core.RegionId;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.replication.KafkaReplicationLog;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -52,8 +53,8 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class RegionFunctionApp implements AutoCloseable {
 
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
 
   /**
    * One delivery of a message to this region's function; {@code properties} (typed application

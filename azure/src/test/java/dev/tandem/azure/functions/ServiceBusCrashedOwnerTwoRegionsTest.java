@@ -20,7 +20,9 @@ import dev.tandem.core.TandemIds;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.replication.KafkaReplicationLog;
 import dev.tandem.testkit.History;
+import dev.tandem.testkit.TestRegions;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -49,10 +51,11 @@ import org.junit.jupiter.api.io.TempDir;
  * its side effect: every message must still be processed, nothing dead-lettered by Service Bus, and
  * the duplicates within the bound (one possible re-run per crashed invocation, each reported).
  */
+@TandemClusters
 class ServiceBusCrashedOwnerTwoRegionsTest {
 
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
   static final int SHARDS = 4;
   static final Duration L = Duration.ofSeconds(6);
   static final Duration LOCK = Duration.ofSeconds(2);
@@ -76,9 +79,6 @@ class ServiceBusCrashedOwnerTwoRegionsTest {
   @AfterEach
   void close() {
     apps.forEach(App::close);
-    if (regions != null) {
-      regions.close();
-    }
   }
 
   /** One region's function app over its own Service Bus namespace. */
@@ -216,7 +216,6 @@ class ServiceBusCrashedOwnerTwoRegionsTest {
 
   @Test
   void aCrashedOwnerInvocationsMessageIsProcessedWithNothingDeadLetteredAndDuplicatesInTheBound() {
-    regions = TwoRegions.start();
     List<String> ids = new ArrayList<>(idsOwnedBy(A, 4));
     ids.addAll(idsOwnedBy(B, 4));
     String crashing = ids.get(0); // a shard A owns: A's invocation of it dies once

@@ -12,10 +12,10 @@ import dev.tandem.consumer.MessageHandler;
 import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.core.Envelope;
 import dev.tandem.core.EnvelopeCodec;
-import dev.tandem.core.RegionId;
 import dev.tandem.core.Shards;
 import dev.tandem.core.TandemIds;
 import dev.tandem.store.IdempotencyStore;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -65,7 +65,7 @@ class ServiceBusInProgressTest {
 
   @BeforeEach
   void open() {
-    store = IdempotencyStore.builder().region(RegionId.of("region-a")).instance("fn-1")
+    store = IdempotencyStore.builder().region(TestRegions.A).instance("fn-1")
         .directory(dir).maxAttempts(5).build();
   }
 

@@ -14,6 +14,7 @@ import dev.tandem.core.EnvelopeCodec;
 import dev.tandem.core.Shards;
 import dev.tandem.core.TandemIds;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -25,8 +26,6 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -36,23 +35,12 @@ import org.junit.jupiter.api.io.TempDir;
  * from {@link TandemAppSettings}, and messages of one shard go from one instance to the other (the
  * first scales in; the trigger redelivers its messages to the second) without running twice.
  */
+@TandemClusters
 class TandemAppSettingsTwoInstancesTest {
 
   static final int SHARDS = 4;
   static TwoRegions regions;
   @TempDir static Path localTemp;
-
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    if (regions != null) {
-      regions.close();
-    }
-  }
 
   /** Region A's app settings as instance {@code instanceId} sees them on the platform. */
   static Map<String, String> instance(String instanceId) {

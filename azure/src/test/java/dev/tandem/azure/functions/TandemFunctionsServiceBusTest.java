@@ -20,10 +20,10 @@ import dev.tandem.consumer.Outcome;
 import dev.tandem.consumer.ShardFence;
 import dev.tandem.core.Envelope;
 import dev.tandem.core.EnvelopeCodec;
-import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemHeaders;
 import dev.tandem.core.TandemIds;
 import dev.tandem.store.IdempotencyStore;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -56,7 +56,7 @@ class TandemFunctionsServiceBusTest {
 
   @BeforeEach
   void open() {
-    store = IdempotencyStore.builder().region(RegionId.of("region-b")).instance("fn-1")
+    store = IdempotencyStore.builder().region(TestRegions.B).instance("fn-1")
         .directory(dir).build();
     sender = mock(ServiceBusSenderClient.class);
     when(sender.scheduleMessage(any(ServiceBusMessage.class), any(OffsetDateTime.class)))

@@ -16,9 +16,9 @@ import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.consumer.Outcome;
 import dev.tandem.core.Envelope;
 import dev.tandem.core.EnvelopeCodec;
-import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemIds;
 import dev.tandem.store.IdempotencyStore;
+import dev.tandem.testkit.TestRegions;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -51,7 +51,7 @@ class TandemMiddlewareTest {
 
   @BeforeEach
   void install() {
-    store = IdempotencyStore.builder().region(RegionId.of("region-a")).instance("fn-1")
+    store = IdempotencyStore.builder().region(TestRegions.A).instance("fn-1")
         .directory(dir).build();
     OnceProcessor processor = OnceProcessor.builder().store(store)
         .deadLetterSink(letter -> CompletableFuture.completedFuture(null))

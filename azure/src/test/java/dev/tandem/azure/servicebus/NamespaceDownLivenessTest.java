@@ -14,9 +14,8 @@ import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.core.ManualClock;
 import dev.tandem.core.RegionId;
 import dev.tandem.store.IdempotencyStore;
-import dev.tandem.store.replication.CatchUpResult;
-import dev.tandem.store.replication.ReplicationLag;
-import dev.tandem.store.replication.ReplicationLog;
+import dev.tandem.store.replication.InMemoryReplicationLog;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -39,8 +38,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class NamespaceDownLivenessTest {
 
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
   static final int SHARDS = 4;
 
   @TempDir Path dir;
@@ -65,7 +64,9 @@ class NamespaceDownLivenessTest {
   }
 
   TandemFunctions functions(BrokerProbe probe) {
-    ChangelogAnswers log = new ChangelogAnswers();
+    // this region's changelog: every catch-up of it completes (its Kafka cluster answers throughout)
+    InMemoryReplicationLog log = InMemoryReplicationLog.network(clock).join(store);
+    log.assign(Set.of(0, 1, 2, 3));
     ShardOwnership ownership = ShardOwnership.builder().region(A).regions(List.of(A, B))
         .store(store).replicationLog(log)
         .policy(OwnershipPolicy.automatic(Duration.ofSeconds(6), Duration.ofSeconds(3),
@@ -125,57 +126,5 @@ class NamespaceDownLivenessTest {
     assertTrue(down.silent(), "the recheck sender's namespace is down: " + down);
     assertTrue(down.silentReason().contains("servicebus:fake.servicebus.windows.net/orders"),
         down.silentReason());
-  }
-
-  /** This region's changelog: every catch-up completes (its Kafka cluster answers throughout). */
-  static final class ChangelogAnswers implements ReplicationLog {
-    @Override
-    public void assign(Set<Integer> shards) {}
-
-    @Override
-    public void revoke(Set<Integer> shards) {}
-
-    @Override
-    public boolean awaitRestored(Duration timeout) {
-      return true;
-    }
-
-    @Override
-    public boolean isRestored(int shard) {
-      return true;
-    }
-
-    @Override
-    public CompletableFuture<Void> barrier(int shard, RegionId region) {
-      return CompletableFuture.completedFuture(null);
-    }
-
-    @Override
-    public long unackedByPeers(int shard) {
-      return 0;
-    }
-
-    @Override
-    public boolean peerReachable() {
-      return true;
-    }
-
-    @Override
-    public CatchUpResult catchUp(RegionId region, Set<Integer> shards, Duration timeout) {
-      return new CatchUpResult(region, shards, true, 0, Duration.ZERO, null);
-    }
-
-    @Override
-    public ReplicationLag lag(RegionId origin) {
-      return new ReplicationLag(origin, Duration.ZERO, 0, Duration.ZERO, 1);
-    }
-
-    @Override
-    public Set<Integer> shards() {
-      return Set.of(0, 1, 2, 3);
-    }
-
-    @Override
-    public void close() {}
   }
 }

@@ -8,6 +8,7 @@ import com.azure.messaging.servicebus.ServiceBusMessage;
 import dev.tandem.core.RegionId;
 import dev.tandem.publisher.AckPolicy;
 import dev.tandem.publisher.PublishResult;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
@@ -27,8 +28,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class ServiceBusBatchingTest {
 
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
   static final int MB = 1024 * 1024;
 
   @TempDir Path spool;

@@ -11,11 +11,11 @@ import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.consumer.ShardFence;
 import dev.tandem.core.Envelope;
 import dev.tandem.core.EnvelopeCodec;
-import dev.tandem.core.RegionId;
 import dev.tandem.core.Shards;
 import dev.tandem.core.TandemHeaders;
 import dev.tandem.core.TandemIds;
 import dev.tandem.store.IdempotencyStore;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -49,7 +49,7 @@ class ServiceBusRecheckRoutingAndBoundsTest {
 
   @BeforeEach
   void open() {
-    store = IdempotencyStore.builder().region(RegionId.of("region-b")).instance("sb-1")
+    store = IdempotencyStore.builder().region(TestRegions.B).instance("sb-1")
         .directory(dir).build();
   }
 

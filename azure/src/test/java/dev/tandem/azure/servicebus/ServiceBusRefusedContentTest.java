@@ -14,6 +14,7 @@ import dev.tandem.publisher.MessageRejectedException;
 import dev.tandem.publisher.OutboundMessage;
 import dev.tandem.publisher.PublishException;
 import dev.tandem.publisher.RegionListener;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.math.BigDecimal;
@@ -41,8 +42,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class ServiceBusRefusedContentTest {
 
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
   static final int LINK_MAX = 256 * 1024; // Standard tier
 
   @TempDir Path spool;

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.tandem.core.RegionId;
 import dev.tandem.publisher.MessageRejectedException;
 import dev.tandem.publisher.OutboundMessage;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
 import java.time.OffsetDateTime;
@@ -24,7 +25,7 @@ import org.junit.jupiter.api.Test;
  */
 class ServiceBusRegionalSinkTest {
 
-  static final RegionId A = RegionId.of("region-a");
+  static final RegionId A = TestRegions.A;
   final FakeNamespace ns = new FakeNamespace("orders", 100, 256 * 1024, 1);
   final SimpleMeterRegistry registry = new SimpleMeterRegistry();
   ServiceBusRegionalSink sink;

@@ -10,6 +10,7 @@ import com.azure.messaging.servicebus.models.CreateMessageBatchOptions;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemIds;
 import dev.tandem.publisher.OutboundMessage;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
 import java.time.OffsetDateTime;
@@ -26,7 +27,7 @@ import org.junit.jupiter.api.Test;
  */
 class ServiceBusScheduleCancelTest {
 
-  static final RegionId REGION = RegionId.of("region-a");
+  static final RegionId REGION = TestRegions.A;
   final FakeServiceBus namespace = new FakeServiceBus();
   final FakeServiceBus.Entity queue = namespace.queue("orders", 10, Duration.ofSeconds(30));
   final ServiceBusSenderClient client = namespace.sender("orders");
@@ -157,7 +158,7 @@ class ServiceBusScheduleCancelTest {
       @org.junit.jupiter.api.io.TempDir java.nio.file.Path spool) {
     FakeServiceBus other = new FakeServiceBus();
     FakeServiceBus.Entity queueB = other.queue("orders", 10, Duration.ofSeconds(30));
-    RegionId b = RegionId.of("region-b");
+    RegionId b = TestRegions.B;
     try (TandemServiceBusSender sender = TandemServiceBusSender.builder()
         .region(REGION, client).region(b, other.sender("orders"))
         .scheduledMessagesPeek(REGION, queue.peekReceiver())

@@ -9,6 +9,7 @@ import dev.tandem.core.EnvelopeCodec;
 import dev.tandem.core.RegionId;
 import dev.tandem.publisher.AckPolicy;
 import dev.tandem.publisher.PublishResult;
+import dev.tandem.testkit.TestRegions;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.OffsetDateTime;
@@ -24,8 +25,8 @@ import reactor.core.publisher.Mono;
 /** The Reactor sender over mocked {@code ServiceBusSenderAsyncClient}s and the real publisher. */
 class TandemServiceBusAsyncSenderTest {
 
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
 
   @TempDir Path spool;
   final FakeNamespace nsA = new FakeNamespace("orders", 10, 1024, 1);

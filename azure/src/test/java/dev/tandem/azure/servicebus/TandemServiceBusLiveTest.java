@@ -11,10 +11,10 @@ import com.azure.messaging.servicebus.ServiceBusReceiverClient;
 import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.core.EnvelopeCodec;
 import dev.tandem.core.TandemHeaders;
-import dev.tandem.core.RegionId;
 import dev.tandem.publisher.AckPolicy;
 import dev.tandem.publisher.PublishResult;
 import dev.tandem.store.IdempotencyStore;
+import dev.tandem.testkit.TestRegions;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.OffsetDateTime;
@@ -57,8 +57,8 @@ class TandemServiceBusLiveTest {
   @Test
   void aMessageSentAndOneScheduledThenCancelledReachBothNamespacesWithOneId() {
     try (TandemServiceBusSender sender = TandemServiceBusSender.builder()
-        .region(RegionId.of("region-a"), client(connectionA).sender().queueName(queue).buildClient())
-        .region(RegionId.of("region-b"), client(connectionB).sender().queueName(queue).buildClient())
+        .region(TestRegions.A, client(connectionA).sender().queueName(queue).buildClient())
+        .region(TestRegions.B, client(connectionB).sender().queueName(queue).buildClient())
         .shardCount(8)
         .publisher(p -> p.spoolDirectory(spool).ackPolicy(AckPolicy.ALL))
         .build()) {
@@ -96,15 +96,15 @@ class TandemServiceBusLiveTest {
   void aFollowersCopyComesBackAsARecheckCopyUnderANewMessageId() {
     String id;
     try (TandemServiceBusSender sender = TandemServiceBusSender.builder()
-        .region(RegionId.of("region-a"), client(connectionA).sender().queueName(queue).buildClient())
-        .region(RegionId.of("region-b"), client(connectionB).sender().queueName(queue).buildClient())
+        .region(TestRegions.A, client(connectionA).sender().queueName(queue).buildClient())
+        .region(TestRegions.B, client(connectionB).sender().queueName(queue).buildClient())
         .shardCount(8)
         .publisher(p -> p.spoolDirectory(spool).ackPolicy(AckPolicy.ALL))
         .build()) {
       id = sender.sendMessage(new ServiceBusMessage("tandem live recheck")).id();
     }
     AtomicInteger runs = new AtomicInteger();
-    try (IdempotencyStore store = IdempotencyStore.builder().region(RegionId.of("region-a"))
+    try (IdempotencyStore store = IdempotencyStore.builder().region(TestRegions.A)
             .instance("live-1").directory(storeDir).build();
         var recheckSender = client(connectionA).sender().queueName(queue).buildClient();
         ServiceBusReceiverClient receiver =

@@ -20,11 +20,11 @@ import dev.tandem.consumer.ShardFence;
 import dev.tandem.core.Envelope;
 import dev.tandem.core.EnvelopeCodec;
 import dev.tandem.core.PayloadDigest;
-import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemHeaders;
 import dev.tandem.core.TandemIds;
 import dev.tandem.store.ClaimResult;
 import dev.tandem.store.IdempotencyStore;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -55,7 +55,7 @@ class TandemServiceBusProcessorTest {
 
   @BeforeEach
   void open() {
-    store = IdempotencyStore.builder().region(RegionId.of("region-b")).instance("fn-1")
+    store = IdempotencyStore.builder().region(TestRegions.B).instance("fn-1")
         .directory(dir).maxAttempts(3).build();
   }
 
@@ -248,7 +248,7 @@ class TandemServiceBusProcessorTest {
     assertThrows(RuntimeException.class, () -> once.accept(ctx));
     verify(ctx).abandon();
     verify(ctx, never()).complete();
-    store = IdempotencyStore.builder().region(RegionId.of("region-b")).instance("fn-1")
+    store = IdempotencyStore.builder().region(TestRegions.B).instance("fn-1")
         .directory(dir).build(); // reopened so that @AfterEach closes something open
   }
 

@@ -20,6 +20,7 @@ import dev.tandem.publisher.AckPolicy;
 import dev.tandem.publisher.MessageRejectedException;
 import dev.tandem.publisher.PublishException;
 import dev.tandem.publisher.PublishResult;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
@@ -43,8 +44,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class TandemServiceBusSenderTest {
 
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
   static final int SHARDS = 16;
 
   @TempDir Path spool;

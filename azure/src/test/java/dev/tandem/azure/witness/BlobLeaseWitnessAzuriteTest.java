@@ -10,6 +10,7 @@ import com.azure.storage.blob.BlobServiceClientBuilder;
 import com.azure.storage.blob.models.LeaseStateType;
 import dev.tandem.consumer.witness.WitnessGrant;
 import dev.tandem.core.RegionId;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
@@ -35,8 +36,8 @@ import org.junit.jupiter.api.Test;
 class BlobLeaseWitnessAzuriteTest {
 
   static final String ENV = "TANDEM_AZURITE_BLOB";
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
 
   static String connectionString;
 

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.consumer.witness.WitnessUnavailableException;
 import dev.tandem.core.RegionId;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
@@ -24,7 +25,7 @@ class BlobLeaseWitnessUnreachableTest {
 
   static final String ACCOUNT_KEY =
       "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-  static final RegionId A = RegionId.of("region-a");
+  static final RegionId A = TestRegions.A;
 
   static String connectionStringFor(int port) {
     return "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=" + ACCOUNT_KEY
@@ -111,8 +112,8 @@ class BlobLeaseWitnessUnreachableTest {
 
   @Test
   void everyInstanceOfARegionProposesTheSameLeaseIdAndRegionsDiffer() {
-    assertEquals(BlobLeaseWitness.leaseIdOf(A), BlobLeaseWitness.leaseIdOf(RegionId.of("region-a")));
-    assertFalse(BlobLeaseWitness.leaseIdOf(A).equals(BlobLeaseWitness.leaseIdOf(RegionId.of("region-b"))));
+    assertEquals(BlobLeaseWitness.leaseIdOf(A), BlobLeaseWitness.leaseIdOf(TestRegions.A));
+    assertFalse(BlobLeaseWitness.leaseIdOf(A).equals(BlobLeaseWitness.leaseIdOf(TestRegions.B)));
   }
 
   @Test

@@ -9,6 +9,7 @@ import dev.tandem.consumer.ShardFence;
 import dev.tandem.consumer.ownership.BrokerProbe;
 import dev.tandem.consumer.ownership.HandlerActivity;
 import dev.tandem.consumer.ownership.OwnerLiveness;
+import dev.tandem.consumer.ownership.OwnershipRequests;
 import dev.tandem.consumer.ownership.ProbeAbortedException;
 import dev.tandem.consumer.ownership.RenewalOutcome;
 import dev.tandem.consumer.ownership.ShardOwnership;
@@ -134,6 +135,8 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private final HandlerActivity activity;
   /** The owner-liveness protocol (null without ownership): when this owner may renew. */
   private final OwnerLiveness liveness;
+  /** Remote ownership requests acted on between batches (null: none). */
+  private final OwnershipRequests ownershipRequests;
   /** The liveness probe of this region's Kafka broker (the consumed cluster). */
   static final String OWN_BROKER_PROBE = "kafka";
   /** The partitions the own-broker probe asks end offsets of (set by the loop before a round). */
@@ -144,6 +147,9 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private final Counter renewalsWithheldBroker;
   private final Counter resends;
   private final Timer holdTime;
+  /** Records the follower side holds now (written by the loop, read by health and the gauge). */
+  private final java.util.concurrent.atomic.AtomicLong heldCount =
+      new java.util.concurrent.atomic.AtomicLong();
   private final MeterRegistry meters;
   /** Pause before records whose processing failed are fetched again. */
   private static final Duration PROCESSING_RETRY_BACKOFF = Duration.ofMillis(500);
@@ -209,6 +215,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     this.replication = b.replication;
     this.handShards = b.handShards && b.replication != null;
     this.ownership = b.ownership;
+    this.ownershipRequests = b.ownershipRequests;
     this.resendSinks = Map.copyOf(b.resendSinks);
     this.pollTimeout = b.pollTimeout;
     this.heartbeatInterval = b.heartbeatInterval;
@@ -256,6 +263,11 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     this.meters = b.registry;
     holdTime = Timer.builder("tandem.consumer.follower.hold").tag("region", r)
         .description("how long a follower held a record until its completion replicated")
+        .register(b.registry);
+    io.micrometer.core.instrument.Gauge.builder("tandem.consumer.follower.held", heldCount,
+            java.util.concurrent.atomic.AtomicLong::get)
+        .tag("region", r).tag("topic", topic)
+        .description("records a follower holds until the owner's completion replicates")
         .register(b.registry);
     renewedInBatch = renewals(b.registry, r, "renewed");
     renewalsWithheldStuck = renewals(b.registry, r, "withheld_stuck");
@@ -330,12 +342,36 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       log.error("Tandem poll loop of {} stopped", processor.owner(), e);
       stopped.completeExceptionally(e);
     } finally {
+      finalCommit();
+      stopped.complete(null);
+    }
+  }
+
+  /**
+   * The stop's last step: commits every acknowledged offset (waiting for their barriers, bounded),
+   * then the loop ends. close() wakes the consumer once to end a blocking poll; if the loop was not
+   * inside a blocking call then, the wakeup is latched and fires in the next one — this commit, or a
+   * commit of the loop's last turn (whose offsets {@link #commitPending} then keeps pending). A
+   * wakeup is one-shot, so the commit is made again: a clean stop commits what is acknowledged and
+   * prints no stack trace. A real failure (the broker gone) is one WARN line; the next holder reads
+   * those records again and skips them as completed.
+   */
+  private void finalCommit() {
+    for (int attempt = 1; ; attempt++) {
       try {
         commitPending(true);
+        return;
+      } catch (WakeupException e) {
+        if (attempt >= 3) {
+          log.warn("Tandem {}: final commit woken {} times; {} offset(s) stay uncommitted (their "
+              + "records are skipped as completed when read again)", region, attempt, pending.size());
+          return;
+        }
       } catch (RuntimeException e) {
-        log.warn("final commit failed", e);
+        log.warn("Tandem {}: final commit failed ({}); {} offset(s) stay uncommitted (their records "
+            + "are skipped as completed when read again)", region, e.toString(), pending.size());
+        return;
       }
-      stopped.complete(null);
     }
   }
 
@@ -389,8 +425,29 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     for (TopicPartition tp : new ArrayList<>(awaitingHandoff.keySet())) {
       handoffSettled(tp);
     }
+    long heldNow = 0;
+    for (Held h : held.values()) {
+      heldNow += h.records.size();
+    }
+    heldCount.set(heldNow);
     commitPending(false);
     heartbeatIfDue();
+    actOnOwnershipRequests();
+  }
+
+  /**
+   * Remote evacuate/return requests for the shards this loop runs: between batches, so a planned
+   * handover drains nothing of this loop (it waits for the other consumers' batches of the shard).
+   */
+  private void actOnOwnershipRequests() {
+    if (ownershipRequests == null || ownership == null || assigned.isEmpty()) {
+      return;
+    }
+    Set<Integer> served = new TreeSet<>();
+    for (TopicPartition tp : assigned) {
+      served.add(tp.partition());
+    }
+    ownershipRequests.act(served);
   }
 
   /**
@@ -733,6 +790,10 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         consumer.commitSync(offsets, commitWait);
         offsets.forEach((tp, om) -> committedOffsets.put(tp, om.offset()));
       } catch (WakeupException ex) {
+        // close() woke the consumer: these offsets are acknowledged and stay due; the stop's final
+        // commit makes them (a newer pending offset of the same partition supersedes one)
+        offsets.forEach((tp, om) -> pending.putIfAbsent(tp,
+            new Pending(om.offset(), CompletableFuture.completedFuture(null))));
         throw ex;
       } catch (KafkaException ex) {
         log.warn("offset commit failed; records may be redelivered (and skipped)", ex);
@@ -1245,6 +1306,34 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     }
   }
 
+  /**
+   * Records the follower side of this loop holds now (until the owner's completion replicates, or a
+   * takeover): as of the loop's last turn. Any thread.
+   */
+  public long heldRecords() {
+    return heldCount.get();
+  }
+
+  /**
+   * What the owner-liveness evidence says about the own Kafka broker now, read without asking it
+   * (the loop's fetches and end-offset probes record it): true if it answered within the evidence
+   * bound, false if a probe failed after its last answer within that bound, empty without such
+   * evidence (no ownership, or no probe yet: the loop probes only while this region owns a shard).
+   * Any thread.
+   */
+  public Optional<Boolean> ownBrokerAnswers() {
+    if (liveness == null) {
+      return Optional.empty();
+    }
+    return liveness.evidence(OWN_BROKER_PROBE)
+        .recent(clock.nanoTime(), liveness.evidenceBound().toNanos());
+  }
+
+  /** The topic this loop consumes. */
+  public String topic() {
+    return topic;
+  }
+
   /** Whether the poll loop's thread is alive (started and not yet stopped). */
   public boolean isRunning() {
     Thread t = thread;
@@ -1268,6 +1357,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     private ReplicationLog replication;
     private boolean handShards = true;
     private ShardOwnership ownership;
+    private OwnershipRequests ownershipRequests;
     private final Map<RegionId, RegionalSink> resendSinks = new HashMap<>();
     private Consumer<OnceProcessor.Builder> processorOptions = b -> {};
     private Duration pollTimeout = Duration.ofMillis(100);
@@ -1326,6 +1416,15 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     /** Shard ownership across regions (default none: every shard is owned here at epoch 0). */
     public Builder<K, V> ownership(ShardOwnership o) {
       this.ownership = Objects.requireNonNull(o, "ownership");
+      return this;
+    }
+
+    /**
+     * Remote ownership requests this loop acts on for its assigned shards, between batches
+     * ({@link OwnershipRequests#act}; default none). Needs {@link #ownership}.
+     */
+    public Builder<K, V> ownershipRequests(OwnershipRequests r) {
+      this.ownershipRequests = Objects.requireNonNull(r, "ownershipRequests");
       return this;
     }
 

@@ -46,6 +46,23 @@ public final class BrokerEvidence {
     return at != null && at - sinceNanos > 0;
   }
 
+  /**
+   * What the evidence says now, for a health check: true when the broker answered a request sent at
+   * most {@code boundNanos} before {@code nowNanos} (and no failure since); false when a probe failed
+   * within that bound after the last answer; empty when there is no evidence that recent.
+   */
+  public synchronized java.util.Optional<Boolean> recent(long nowNanos, long boundNanos) {
+    Long at = validAnswer();
+    if (at != null && nowNanos - at <= boundNanos) {
+      return java.util.Optional.of(true);
+    }
+    if (failedOnce && (!answeredOnce || failedNanos - answeredNanos >= 0)
+        && nowNanos - failedNanos <= boundNanos) {
+      return java.util.Optional.of(false);
+    }
+    return java.util.Optional.empty();
+  }
+
   /** Whether the broker answered a request sent at most {@code boundNanos} before {@code nowNanos}. */
   public boolean answeredWithin(long nowNanos, long boundNanos) {
     Long at = validAnswer();

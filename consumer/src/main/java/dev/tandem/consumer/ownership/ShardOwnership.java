@@ -70,8 +70,11 @@ public final class ShardOwnership {
   private final Map<RegionId, Long> healthySince = new ConcurrentHashMap<>();
   /** Per shard: when a failback was last tried (monotonic), so a failed one is not retried at once. */
   private final Map<Integer, Long> failbackTried = new ConcurrentHashMap<>();
+  /** Per shard: the epoch whose failback an evacuation held (logged and counted once per epoch). */
+  private final Map<Integer, Long> failbackHeld = new ConcurrentHashMap<>();
   private final Map<Integer, Watch> watches = new ConcurrentHashMap<>();
   private final Map<Integer, AtomicLong> epochs = new ConcurrentHashMap<>();
+  private final Map<Integer, AtomicLong> owned = new ConcurrentHashMap<>();
   private final List<TakeoverReport> reports = new CopyOnWriteArrayList<>();
   private final MeterRegistry registry;
   private final Counter takeovers;
@@ -81,6 +84,7 @@ public final class ShardOwnership {
   private final Counter manualMoves;
   private final Counter failbacks;
   private final Counter failbacksAborted;
+  private final Counter failbacksHeld;
   private final Counter manualMovesUnacked;
   /**
    * Set when this region took a shard over from a peer whose changelog it could not read (or an
@@ -94,6 +98,12 @@ public final class ShardOwnership {
   /** Lease attribute an owner sets in its heartbeats while it runs a shard with its window lifted. */
   static final String WINDOW_ATTRIBUTE = "window";
   static final String WINDOW_LIFTED = "lifted";
+  /**
+   * Lease attribute of a shard an operator evacuated (value: the evacuated region's name), written
+   * by an evacuation's handover and kept by the new owner's renewals: automatic failback leaves such
+   * a shard where it is until a return moves it back ({@code docs/design.md#remote-ownership-requests}).
+   */
+  public static final String EVACUATED_FROM_ATTRIBUTE = "evacuated.from";
   /** Per shard: whether a planned handover is draining it, and how many batches run on it now. */
   private final Map<Integer, Gate> gates = new ConcurrentHashMap<>();
 
@@ -141,6 +151,9 @@ public final class ShardOwnership {
         .register(registry);
     failbacksAborted = Counter.builder("tandem.consumer.failbacks").tag("region", region)
         .tag("outcome", "aborted").description("shards handed back to their recovered home region")
+        .register(registry);
+    failbacksHeld = Counter.builder("tandem.consumer.failbacks").tag("region", region)
+        .tag("outcome", "held").description("shards handed back to their recovered home region")
         .register(registry);
     manualMovesUnacked = Counter.builder("tandem.consumer.manual.moves").tag("region", region)
         .tag("outcome", "unacknowledged").description("operator moves of a shard to this region")
@@ -198,6 +211,7 @@ public final class ShardOwnership {
   public ShardLease lease(int shard) {
     ShardLease l = store.lease(shard).orElseGet(() -> ShardLease.of(shard, 0, initialOwner(shard), 0));
     epochGauge(shard).set(l.epoch());
+    ownedGauge(shard).set(l.owner().equals(self) ? 1 : 0);
     return l;
   }
 
@@ -266,9 +280,17 @@ public final class ShardOwnership {
     if (!l.owner().equals(self)) {
       return;
     }
+    Map<String, String> attributes = new java.util.TreeMap<>();
+    if (windowLifted(shard)) {
+      attributes.put(WINDOW_ATTRIBUTE, WINDOW_LIFTED);
+    }
+    String evacuatedFrom = l.attributes().get(EVACUATED_FROM_ATTRIBUTE);
+    if (evacuatedFrom != null) {
+      // an operator's evacuation holds until a return writes a new lease (failBackIfDue)
+      attributes.put(EVACUATED_FROM_ATTRIBUTE, evacuatedFrom);
+    }
     store.mergeLease(l.renewed(store.tickHlc(), position, window, replication.unackedByPeers(shard),
-        replication.peerReachable(),
-        windowLifted(shard) ? Map.of(WINDOW_ATTRIBUTE, WINDOW_LIFTED) : null));
+        replication.peerReachable(), attributes));
     policy.ownerAlive(shard);
   }
 
@@ -338,6 +360,9 @@ public final class ShardOwnership {
    * Takes {@code shard} over unconditionally (an operator's or a witness's decision): reads this
    * region's changelog to the end and the old owner region's where its broker answers, writes the
    * lease with epoch + 1, and computes the duplicate bound.
+   *
+   * @throws IllegalStateException if this region owns {@code shard}, or the catch-up shows it does
+   *     (a handover to it not applied here yet)
    */
   public TakeoverReport takeOver(int shard, String reason) {
     return takeOver(shard, reason, lease(shard), TakeoverDecision.Basis.GRANTED, false)
@@ -367,6 +392,16 @@ public final class ShardOwnership {
     CatchUpResult theirs = replication.catchUp(old.owner(), one, catchUpTimeout);
     // the catch-ups may have brought a newer lease (the owner's last heartbeats): take over that one
     ShardLease latest = lease(shard);
+    if (latest.owner().equals(self)) {
+      // a handover or failback to this region that its replica had not applied yet: nothing to take
+      // over (a GRANTED decision is not re-checked below, and would write epoch + 1 from itself)
+      log.info("Tandem {} does not take shard {} over ({}): the caught-up lease names it already: {}",
+          self, shard, reason, latest);
+      if (!byPolicy) {
+        throw new IllegalStateException("shard " + shard + " is already owned by " + self);
+      }
+      return Optional.empty();
+    }
     boolean changed = switch (basis) {
       case SILENCE -> latest.epoch() != observed.epoch()
           || latest.heartbeatHlc() != observed.heartbeatHlc();
@@ -478,6 +513,16 @@ public final class ShardOwnership {
    * @throws IllegalStateException if this region does not own {@code shard}
    */
   public HandoverReport handOver(int shard, RegionId to, Duration timeout) {
+    return handOver(shard, to, timeout, false);
+  }
+
+  /**
+   * As {@link #handOver(int, RegionId, Duration)}; with {@code evacuation} (an operator evacuates
+   * this region) the new lease carries {@link #EVACUATED_FROM_ATTRIBUTE} naming this region, which
+   * its renewals keep and automatic failback honours: the shard stays at {@code to} until a return
+   * (a handover back, which writes a lease without it).
+   */
+  public HandoverReport handOver(int shard, RegionId to, Duration timeout, boolean evacuation) {
     Objects.requireNonNull(to, "to");
     Objects.requireNonNull(timeout, "timeout");
     if (to.equals(self) || !regions.contains(to)) {
@@ -519,7 +564,8 @@ public final class ShardOwnership {
       if (latest.epoch() != l.epoch() || !latest.owner().equals(self)) {
         return handoverAborted(shard, to, l, t0, "the lease moved meanwhile: " + latest);
       }
-      ShardLease next = store.mergeLease(latest.takenOverBy(to, store.tickHlc()));
+      ShardLease next = store.mergeLease(
+          evacuated(latest.takenOverBy(to, store.tickHlc()), evacuation ? self : null));
       epochGauge(shard).set(next.epoch());
       policy.released(shard);
       boolean acked;
@@ -571,6 +617,15 @@ public final class ShardOwnership {
    * @throws IllegalStateException if this region already owns {@code shard}
    */
   public MoveReport move(int shard, Duration timeout) {
+    return move(shard, timeout, false);
+  }
+
+  /**
+   * As {@link #move(int, Duration)}; with {@code evacuation} (a forced evacuation of the old owner
+   * region) the new lease carries {@link #EVACUATED_FROM_ATTRIBUTE} naming the old owner, so
+   * automatic failback leaves the shard here until a return.
+   */
+  public MoveReport move(int shard, Duration timeout, boolean evacuation) {
     Objects.requireNonNull(timeout, "timeout");
     long t0 = clock.nanoTime();
     ShardLease old = lease(shard);
@@ -580,7 +635,8 @@ public final class ShardOwnership {
     // cut off from the old owner now, it is cut off from us too: under a policy that lifts the window
     // it may have run on with it lifted, so an acknowledgement that arrives later bounds nothing
     boolean reachableAtMove = replication.peerReachable();
-    ShardLease next = store.mergeLease(old.takenOverBy(self, store.tickHlc()));
+    ShardLease next = store.mergeLease(
+        evacuated(old.takenOverBy(self, store.tickHlc()), evacuation ? old.owner() : null));
     epochGauge(shard).set(next.epoch());
     watches.remove(shard);
     boolean acked;
@@ -634,6 +690,27 @@ public final class ShardOwnership {
     return m;
   }
 
+  /** {@code lease} with {@link #EVACUATED_FROM_ATTRIBUTE} naming {@code from} (unchanged if null). */
+  private static ShardLease evacuated(ShardLease lease, RegionId from) {
+    if (from == null) {
+      return lease;
+    }
+    java.util.SortedMap<String, String> a = new java.util.TreeMap<>(lease.attributes());
+    a.put(EVACUATED_FROM_ATTRIBUTE, from.name());
+    return new ShardLease(lease.shard(), lease.epoch(), lease.owner(), lease.heartbeatHlc(),
+        lease.position(), lease.window(), lease.unacked(), lease.peerReachable(), a);
+  }
+
+  /**
+   * The region an operator evacuated {@code lease}'s shard from ({@link #EVACUATED_FROM_ATTRIBUTE}),
+   * empty when the shard was not moved by an evacuation or was returned since: what a status
+   * reader shows as "evacuated".
+   */
+  public static Optional<RegionId> evacuatedFrom(ShardLease lease) {
+    String from = lease.attributes().get(EVACUATED_FROM_ATTRIBUTE);
+    return from == null ? Optional.empty() : Optional.of(RegionId.of(from));
+  }
+
   /**
    * Automatic failback: if this region owns {@code shard} although another region is its initial
    * owner ({@link #initialOwner}), and that region has been healthy for {@code failbackAfter} — its
@@ -641,7 +718,9 @@ public final class ShardOwnership {
    * consumers run) and its changelog reachable — hands the shard back with a planned {@link
    * #handOver}: zero duplicates. The poll loop calls it for the shards it owns; does nothing unless
    * the builder set {@link Builder#failbackAfter}. A failed attempt is retried after {@code
-   * failbackAfter} again.
+   * failbackAfter} again. A shard whose lease says an operator evacuated its home region ({@link
+   * #evacuatedFrom}) is not failed back (counted once per epoch as {@code outcome=held}): the
+   * evacuation holds until a return.
    *
    * @return the handover report when a failback was attempted now
    */
@@ -650,7 +729,20 @@ public final class ShardOwnership {
       return Optional.empty();
     }
     RegionId home = initialOwner(shard);
-    if (home.equals(self) || !lease(shard).owner().equals(self) || !healthyFor(home, failbackAfter)) {
+    ShardLease l = lease(shard);
+    if (home.equals(self) || !l.owner().equals(self)) {
+      return Optional.empty();
+    }
+    if (evacuatedFrom(l).filter(home::equals).isPresent()) {
+      // an operator evacuated the home region: only a return (a new lease) ends that
+      if (!Long.valueOf(l.epoch()).equals(failbackHeld.put(shard, l.epoch()))) {
+        failbacksHeld.increment();
+        log.info("Tandem {} keeps shard {} (epoch {}): {} was evacuated by an operator, no automatic"
+            + " failback until it is returned", self, shard, l.epoch(), home);
+      }
+      return Optional.empty();
+    }
+    if (!healthyFor(home, failbackAfter)) {
       return Optional.empty();
     }
     long now = clock.nanoTime();
@@ -729,6 +821,21 @@ public final class ShardOwnership {
   /** Every takeover this instance made, in order. */
   public List<TakeoverReport> reports() {
     return new ArrayList<>(reports);
+  }
+
+  /**
+   * {@code tandem.consumer.shard.owned{region,shard}}: 1 while the newest lease this replica read
+   * names this region, else 0 — a dashboard's ownership per shard over time (both regions' series
+   * side by side show every move).
+   */
+  private AtomicLong ownedGauge(int shard) {
+    return owned.computeIfAbsent(shard, s -> {
+      AtomicLong v = new AtomicLong();
+      Gauge.builder("tandem.consumer.shard.owned", v, AtomicLong::get).tag("region", self.name())
+          .tag("shard", Integer.toString(s))
+          .description("1 while the shard's lease names this region, as seen here").register(registry);
+      return v;
+    });
   }
 
   private AtomicLong epochGauge(int shard) {

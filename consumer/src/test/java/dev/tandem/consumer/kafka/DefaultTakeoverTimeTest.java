@@ -10,6 +10,8 @@ import dev.tandem.publisher.TandemKafkaProducer;
 import dev.tandem.testkit.ChildJvm;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
+import dev.tandem.testkit.junit.Topics;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -18,8 +20,6 @@ import java.util.List;
 import java.util.concurrent.Future;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -29,23 +29,14 @@ import org.junit.jupiter.api.io.TempDir;
  * of 50 ms — 10 s each, longer than L + margin — without being taken over; then it is killed
  * (SIGKILL) and region B takes its shard over within 10 s (+ slack for this loaded machine).
  */
+@TandemClusters
 class DefaultTakeoverTimeTest {
 
   static TwoRegions regions;
 
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
-
   @Test
   void aKilledRegionIsTakenOverWithinTenSecondsAndABusyOneNever(@TempDir Path dir) throws Exception {
-    String topic = "orders-defaults";
+    String topic = Topics.fresh("orders-defaults");
     regions.createTopic(topic, 2);
     regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 2);
     History history = new History();

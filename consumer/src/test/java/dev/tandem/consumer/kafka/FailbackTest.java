@@ -7,12 +7,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.tandem.publisher.TandemKafkaProducer;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
+import dev.tandem.testkit.junit.Topics;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -23,21 +23,12 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code failbackAfter}, B hands the shards back with a planned handover during a steady stream:
  * the failback itself adds no duplicate and loses nothing.
  */
+@TandemClusters
 class FailbackTest {
 
   static final Duration FAILBACK_AFTER = Duration.ofSeconds(4);
 
   static TwoRegions regions;
-
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
 
   private static double failbacks(RegionNode n, String outcome) {
     return n.meters.find("tandem.consumer.failbacks").tag("outcome", outcome).counters().stream()
@@ -47,7 +38,7 @@ class FailbackTest {
   @Test
   void aRecoveredRegionGetsItsShardsBackAutomaticallyWithoutDuplicates(@TempDir Path dir)
       throws Exception {
-    String topic = "orders-failback";
+    String topic = Topics.fresh("orders-failback");
     regions.createTopic(topic, 4);
     regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
     History history = new History();

@@ -12,6 +12,7 @@ import dev.tandem.store.replication.CatchUpResult;
 import dev.tandem.store.replication.Handoff;
 import dev.tandem.store.replication.ReplicationLag;
 import dev.tandem.store.replication.ReplicationLog;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -39,7 +40,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class HandoffGateTest {
 
-  static final RegionId A = RegionId.of("region-a");
+  static final RegionId A = TestRegions.A;
   static final String TOPIC = "orders";
   static final TopicPartition P0 = new TopicPartition(TOPIC, 0);
   static final List<TopicPartition> FOUR = List.of(P0, new TopicPartition(TOPIC, 1),

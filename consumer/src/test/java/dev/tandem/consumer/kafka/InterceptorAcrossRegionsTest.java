@@ -14,7 +14,9 @@ import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.RecordKey;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.KafkaRegion;
+import dev.tandem.testkit.TestRegions;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
 import io.micrometer.core.instrument.Metrics;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.ByteArrayOutputStream;
@@ -36,8 +38,6 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.header.Header;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -48,22 +48,13 @@ import org.junit.jupiter.api.io.TempDir;
  * ids are published to both regions with {@link TandemKafkaProducer}. Assertions read the regions'
  * replicas through {@link SharedStores} (test side only).
  */
+@TandemClusters
 class InterceptorAcrossRegionsTest {
 
   static final int PARTITIONS = 2;
   static TwoRegions regions;
 
   @TempDir static Path tmp;
-
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
 
   /** A consumer configuration as a user writes it in a properties file. */
   static Properties props(String region, String topicPrefix, String group) throws Exception {
@@ -301,8 +292,8 @@ class InterceptorAcrossRegionsTest {
     assertThrows(RuntimeException.class, () -> replica.get("x", 0), "the replica is closed");
 
     // the application opened the directory as a plain store first: no replication, refused
-    IdempotencyStore plain = SharedStores.acquire(dir, RegionId.of("region-a"), "region-a-1",
-        () -> IdempotencyStore.builder().region(RegionId.of("region-a")).instance("region-a-1")
+    IdempotencyStore plain = SharedStores.acquire(dir, TestRegions.A, "region-a-1",
+        () -> IdempotencyStore.builder().region(TestRegions.A).instance("region-a-1")
             .directory(dir).build());
     try {
       Exception e = assertThrows(Exception.class, () -> new KafkaConsumer<String, byte[]>(p1).close());

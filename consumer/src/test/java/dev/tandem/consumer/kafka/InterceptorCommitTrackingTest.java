@@ -13,6 +13,7 @@ import dev.tandem.core.TandemHeaders;
 import dev.tandem.store.IdRecord;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.StoreException;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -45,7 +46,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class InterceptorCommitTrackingTest {
 
-  static final RegionId A = RegionId.of("region-a");
+  static final RegionId A = TestRegions.A;
   static final TopicPartition P0 = new TopicPartition("t", 0);
   static final TopicPartition P1 = new TopicPartition("t", 1);
 
@@ -436,7 +437,7 @@ class InterceptorCommitTrackingTest {
       }));
       SharedStores.release(d);
       assertThrows(IllegalStateException.class,
-          () -> SharedStores.acquire(d, RegionId.of("region-b"), "i1", () -> {
+          () -> SharedStores.acquire(d, TestRegions.B, "i1", () -> {
             throw new AssertionError("must not open");
           }));
     } finally {

@@ -7,8 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import dev.tandem.consumer.DeadLetter;
 import dev.tandem.consumer.DeadLetterReason;
 import dev.tandem.consumer.IncomingMessage;
-import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemHeaders;
+import dev.tandem.testkit.TestRegions;
 import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import org.apache.kafka.clients.producer.MockProducer;
@@ -29,7 +29,7 @@ class KafkaDeadLetterSinkFallbackTest {
   void aNonKafkaDeadLetterKeepsItsEnvelopeHeadersAndIsKeyedByItsId() throws Exception {
     MockProducer<byte[], byte[]> producer = new MockProducer<>(true, null,
         new ByteArraySerializer(), new ByteArraySerializer());
-    KafkaDeadLetterSink sink = KafkaDeadLetterSink.create(producer, RegionId.of("region-a"),
+    KafkaDeadLetterSink sink = KafkaDeadLetterSink.create(producer, TestRegions.A,
         "orders.tandem-dlq");
     Map<String, String> envelope = Map.of(TandemHeaders.ID, "order-42",
         TandemHeaders.DIGEST, "sha256:abc", TandemHeaders.SHARD, "3",

@@ -9,13 +9,13 @@ import dev.tandem.store.ClaimResult;
 import dev.tandem.testkit.ChildJvm;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
+import dev.tandem.testkit.junit.Topics;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -24,23 +24,17 @@ import org.junit.jupiter.api.io.TempDir;
  * the Kafka partitions move to the surviving instance, which restores the shards from the changelog
  * before claiming.
  */
+@TandemClusters
 class KilledConsumerTest {
+
+  /** A changelog and id prefix no other class of this JVM uses (shared regions). */
+  static final String RB_PREFIX = Topics.fresh("rb");
 
   static TwoRegions regions;
 
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
-
   @Test
   void killedMidHandlerIsHandledAgainOnlyAfterTheLeaseByOneConsumer(@TempDir Path dir) throws Exception {
-    String topic = "orders-kill";
+    String topic = Topics.fresh("orders-kill");
     regions.createTopic(topic, 4);
     regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
     History history = new History();
@@ -115,32 +109,32 @@ class KilledConsumerTest {
 
   @Test
   void rebalanceInsideARegionDuringAStreamCreatesNoDuplicate(@TempDir Path dir) throws Exception {
-    String topic = "orders-rebalance";
+    String topic = Topics.fresh("orders-rebalance");
     regions.createTopic(topic, 4);
     regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
     History history = new History();
     java.util.function.Consumer<RegionNode.Options> perInstance = o -> o.allShards = false;
     try (TandemKafkaProducer<String, byte[]> producer = Publishing.producer(regions, dir.resolve("pub"));
-        RegionNode b1 = new RegionNode(regions, RegionNode.B, "b1", dir, topic, "rb", history, perInstance);
-        RegionNode a3 = new RegionNode(regions, RegionNode.A, "a3", dir, topic, "rb", history, perInstance)) {
-      RegionNode a1 = new RegionNode(regions, RegionNode.A, "a1", dir, topic, "rb", history, perInstance);
+        RegionNode b1 = new RegionNode(regions, RegionNode.B, "b1", dir, topic, RB_PREFIX, history, perInstance);
+        RegionNode a3 = new RegionNode(regions, RegionNode.A, "a3", dir, topic, RB_PREFIX, history, perInstance)) {
+      RegionNode a1 = new RegionNode(regions, RegionNode.A, "a1", dir, topic, RB_PREFIX, history, perInstance);
       try {
         b1.start();
         a1.start();
-        Publishing.publish(producer, topic, "rb", 0, 500, history);
+        Publishing.publish(producer, topic, RB_PREFIX, 0, 500, history);
         await().atMost(Duration.ofSeconds(60)).until(() -> history.distinctHandled() >= 150);
         a3.start(); // an instance added: region A's partitions are split between a1 and a3
-        Publishing.publish(producer, topic, "rb", 500, 1000, history);
+        Publishing.publish(producer, topic, RB_PREFIX, 500, 1000, history);
         await().atMost(Duration.ofSeconds(60)).until(() -> history.distinctHandled() >= 700);
       } finally {
         a1.close(); // an instance removed: its partitions go to a3, after its changelog is flushed
       }
-      Publishing.publish(producer, topic, "rb", 1000, 1500, history);
+      Publishing.publish(producer, topic, RB_PREFIX, 1000, 1500, history);
       await().atMost(Duration.ofSeconds(120)).until(() -> history.distinctHandled() == 1500);
       History.Report report = history.check(0);
       Map<String, Integer> byInstance = new TreeMap<>();
       for (int i = 0; i < 1500; i++) {
-        for (History.Run r : history.runsOf("rb-" + i)) {
+        for (History.Run r : history.runsOf(RB_PREFIX + "-" + i)) {
           byInstance.merge(r.instance(), 1, Integer::sum);
         }
       }

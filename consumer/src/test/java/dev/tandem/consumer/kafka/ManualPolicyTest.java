@@ -10,10 +10,9 @@ import dev.tandem.consumer.ownership.OwnershipPolicy;
 import dev.tandem.publisher.TandemKafkaProducer;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
 import java.nio.file.Path;
 import java.time.Duration;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -23,19 +22,10 @@ import org.junit.jupiter.api.io.TempDir;
  * the move is acknowledged and bounded; with A's broker stopped the report says plainly that the
  * duplicates are detected, not bounded. Own clusters: this class stops a broker.
  */
+@TandemClusters(shared = false)
 class ManualPolicyTest {
 
   static TwoRegions regions;
-
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
 
   @Test
   void silenceNeverMovesAShardAndAnOperatorMoveReportsItsBound(@TempDir Path dir) throws Exception {

@@ -3,8 +3,8 @@ package dev.tandem.consumer.kafka;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.tandem.core.RegionId;
 import dev.tandem.store.IdempotencyStore;
+import dev.tandem.testkit.TestRegions;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
@@ -26,7 +26,7 @@ class OwnerLivenessTest {
     var b = TandemKafkaConsumer.builder("t", new StringDeserializer(), new StringDeserializer());
     assertThrows(IllegalArgumentException.class, () -> b.handlerTimeout(Duration.ZERO));
     assertThrows(IllegalArgumentException.class, () -> b.handlerTimeout(Duration.ofSeconds(-1)));
-    try (IdempotencyStore store = IdempotencyStore.builder().region(RegionId.of("region-a"))
+    try (IdempotencyStore store = IdempotencyStore.builder().region(TestRegions.A)
         .instance("i1").directory(dir).build()) {
       b.consumer(new MockConsumer<>("earliest")).handler((r, c) -> {}).store(store)
           .deadLetterSink(letter -> CompletableFuture.completedFuture(null))

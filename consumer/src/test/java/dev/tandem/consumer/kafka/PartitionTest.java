@@ -13,6 +13,7 @@ import dev.tandem.store.ShardLease;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.KafkaRegion;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -31,6 +32,7 @@ import org.junit.jupiter.api.io.TempDir;
  * testkit's {@code RegionLink}, which the test cuts and heals. Both brokers and both regions'
  * consumers stay up; the publisher reaches both regions throughout. A third cluster is the witness.
  */
+@TandemClusters(shared = false)
 class PartitionTest {
 
   static final Duration LEASE = Duration.ofSeconds(2);
@@ -44,17 +46,12 @@ class PartitionTest {
 
   @BeforeAll
   static void start() {
-    regions = TwoRegions.start();
     witnessCluster = KafkaRegion.start("witness");
   }
 
   @AfterAll
   static void stop() {
-    try {
-      regions.close();
-    } finally {
-      witnessCluster.close();
-    }
+    witnessCluster.close();
   }
 
   @AfterEach

@@ -9,12 +9,12 @@ import dev.tandem.core.RegionId;
 import dev.tandem.publisher.TandemKafkaProducer;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
+import dev.tandem.testkit.junit.Topics;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -23,19 +23,10 @@ import org.junit.jupiter.api.io.TempDir;
  * and 2 to region B (drain, barrier, epoch + 1), then B hands them back (failback). Nothing is lost,
  * nothing runs twice, and each new owner really processes the shards under the new epoch.
  */
+@TandemClusters
 class PlannedHandoverTest {
 
   static TwoRegions regions;
-
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
 
   private static CompletableFuture<Void> stream(TandemKafkaProducer<String, byte[]> producer,
       String topic, int from, int to, History history) {
@@ -71,7 +62,7 @@ class PlannedHandoverTest {
 
   @Test
   void handOverAndFailBackDuringAStreamWithoutDuplicatesOrLoss(@TempDir Path dir) throws Exception {
-    String topic = "orders-handover";
+    String topic = Topics.fresh("orders-handover");
     regions.createTopic(topic, 4);
     regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
     History history = new History();

@@ -10,6 +10,8 @@ import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.StoreException;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
+import dev.tandem.testkit.junit.Topics;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
 import java.nio.file.Path;
@@ -18,8 +20,6 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.awaitility.core.ConditionTimeoutException;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -29,19 +29,10 @@ import org.junit.jupiter.api.io.TempDir;
  * region A's shards over, while it processes the records it held as a follower: A's consumers are
  * stopped, so nobody else would ever process them.
  */
+@TandemClusters
 class ProcessingFailureTest {
 
   static TwoRegions regions;
-
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
 
   /** Delegates to {@code store}; the first {@code claimAll} touching {@code shards} throws. */
   static IdempotencyStore failingOnceOn(IdempotencyStore store, Set<Integer> shards,
@@ -66,7 +57,7 @@ class ProcessingFailureTest {
 
   @Test
   void aClaimFailureAfterTakeoverLosesNoHeldRecord(@TempDir Path dir) throws Exception {
-    String topic = "orders-fail";
+    String topic = Topics.fresh("orders-fail");
     regions.createTopic(topic, 4);
     regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
     History history = new History();

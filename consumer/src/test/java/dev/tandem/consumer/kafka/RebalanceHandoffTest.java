@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.tandem.publisher.TandemKafkaProducer;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
+import dev.tandem.testkit.junit.Topics;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -14,8 +16,6 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import org.awaitility.core.ConditionTimeoutException;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -27,19 +27,10 @@ import org.junit.jupiter.api.io.TempDir;
  * then the copies are released. The instances that receive a partition must not run again what the
  * previous holder ran: zero duplicates, zero lost.
  */
+@TandemClusters
 class RebalanceHandoffTest {
 
   static TwoRegions regions;
-
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
 
   private static CompletableFuture<Void> stream(TandemKafkaProducer<String, byte[]> producer,
       String topic, int from, int to, History history) {
@@ -58,7 +49,7 @@ class RebalanceHandoffTest {
   @Test
   void partitionsMovingWhileTheOwnChangelogLaneIsHeldRunNothingTwice(@TempDir Path dir)
       throws Exception {
-    String topic = "orders-rebalance";
+    String topic = Topics.fresh("orders-rebalance");
     regions.createTopic(topic, 4);
     regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
     History history = new History();

@@ -11,6 +11,7 @@ import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.replication.KafkaReplicationLog;
 import dev.tandem.store.replication.ReplicatedStore;
 import dev.tandem.testkit.History;
+import dev.tandem.testkit.TestRegions;
 import dev.tandem.testkit.TwoRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
@@ -29,8 +30,8 @@ import org.apache.kafka.common.serialization.StringDeserializer;
  */
 final class RegionNode implements AutoCloseable {
 
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
 
   final RegionId region;
   final String instance;

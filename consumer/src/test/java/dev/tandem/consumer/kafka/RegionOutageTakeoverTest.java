@@ -9,12 +9,11 @@ import dev.tandem.consumer.ownership.TakeoverReport;
 import dev.tandem.publisher.TandemKafkaProducer;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -23,19 +22,10 @@ import org.junit.jupiter.api.io.TempDir;
  * succeeds, region B takes A's shards over without reading A's changelog, and reports a bound with the
  * window term. Own clusters: this class breaks a region.
  */
+@TandemClusters(shared = false)
 class RegionOutageTakeoverTest {
 
   static TwoRegions regions;
-
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
 
   @Test
   void ownerBrokerStoppedFollowerTakesOverWithinTheReportedBound(@TempDir Path dir) throws Exception {

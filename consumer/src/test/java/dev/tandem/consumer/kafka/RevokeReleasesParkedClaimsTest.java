@@ -6,10 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import dev.tandem.consumer.DeadLetterSink;
 import dev.tandem.core.Envelope;
 import dev.tandem.core.EnvelopeCodec;
-import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemIds;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.Phase;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -40,7 +40,7 @@ class RevokeReleasesParkedClaimsTest {
     MockConsumer<byte[], byte[]> mock = new MockConsumer<>("earliest");
     SimpleMeterRegistry registry = new SimpleMeterRegistry();
     DeadLetterSink sink = letter -> CompletableFuture.completedFuture(null);
-    try (IdempotencyStore store = IdempotencyStore.builder().region(RegionId.of("region-a"))
+    try (IdempotencyStore store = IdempotencyStore.builder().region(TestRegions.A)
         .instance("i1").directory(dir).build()) {
       TandemKafkaConsumer<byte[], byte[]> c = TandemKafkaConsumer
           .builder(topic, new ByteArrayDeserializer(), new ByteArrayDeserializer())

@@ -12,6 +12,7 @@ import dev.tandem.publisher.TandemKafkaProducer;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.KafkaRegion;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -31,8 +32,6 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -45,23 +44,11 @@ import org.junit.jupiter.api.io.TempDir;
  * WITNESS policy (its topic lives on B's cluster). A wrong password fails the region's start with an
  * error naming the region and the key, counted and logged, within seconds.
  */
+// its own pair of regions (B is SASL_SSL only), closed after the class
+@TandemClusters(securityB = KafkaRegion.Security.SASL_SSL)
 class SaslSslRegionTest {
 
   static TwoRegions regions;
-
-  @BeforeAll
-  static void start() {
-    long t0 = System.nanoTime();
-    regions = TwoRegions.start("region-a", KafkaRegion.Security.PLAINTEXT, "region-b",
-        KafkaRegion.Security.SASL_SSL);
-    System.out.printf("regions A (plaintext) + B (SASL_SSL, certificate included) started in %d ms%n",
-        (System.nanoTime() - t0) / 1_000_000);
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
 
   /** Region B's client settings under {@code prefix}, with {@code password} for B's user. */
   private static void putB(Properties p, String prefix, String password) {

@@ -12,6 +12,8 @@ import dev.tandem.publisher.TandemKafkaProducer;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.KafkaRegion;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
+import dev.tandem.testkit.junit.Topics;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -37,6 +39,7 @@ import org.junit.jupiter.api.io.TempDir;
  * of silence after which B would take over. A 10 s batch under WITNESS (3 s witness lease) must
  * keep the grant. A third cluster is the witness.
  */
+@TandemClusters
 class SlowBatchTest {
 
   static final Duration LEASE = Duration.ofSeconds(2);
@@ -50,17 +53,12 @@ class SlowBatchTest {
 
   @BeforeAll
   static void start() {
-    regions = TwoRegions.start();
     witnessCluster = KafkaRegion.start("witness");
   }
 
   @AfterAll
   static void stop() {
-    try {
-      regions.close();
-    } finally {
-      witnessCluster.close();
-    }
+    witnessCluster.close();
   }
 
   private static WitnessPolicy witnessPolicy(String topic) {
@@ -111,7 +109,7 @@ class SlowBatchTest {
   @Test
   void aBusyOwnerKeepsItsLeaseThroughBatchesLongerThanLPlusMargin(@TempDir Path dir)
       throws Exception {
-    String topic = "orders-slow-batch";
+    String topic = Topics.fresh("orders-slow-batch");
     topics(topic);
     History history = new History();
     int slow = 240; // region A's shard: a 200-record batch (5 s), then a 40-record one
@@ -146,7 +144,7 @@ class SlowBatchTest {
   @Test
   void underWitnessABusyOwnerKeepsItsGrantThroughABatchLongerThanTheWitnessLease(@TempDir Path dir)
       throws Exception {
-    String topic = "orders-slow-witness";
+    String topic = Topics.fresh("orders-slow-witness");
     topics(topic);
     witnessCluster.createTopic("witness-" + topic, 1);
     WitnessPolicy pa = witnessPolicy("witness-" + topic);
@@ -199,7 +197,7 @@ class SlowBatchTest {
 
   @Test
   void anOwnerWhoseHandlerHangsIsTakenOverWithinTheBound(@TempDir Path dir) throws Exception {
-    String topic = "orders-hung-handler";
+    String topic = Topics.fresh("orders-hung-handler");
     topics(topic);
     History history = new History();
     int n = 100;

@@ -14,6 +14,8 @@ import dev.tandem.core.RegionId;
 import dev.tandem.publisher.TandemKafkaProducer;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
+import dev.tandem.testkit.junit.Topics;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -31,8 +33,6 @@ import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.common.config.ConfigException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -42,19 +42,16 @@ import org.junit.jupiter.api.io.TempDir;
  * "processes" of one region (one consumer group, a rebalance between them). Built with the builder
  * form. One pair of clusters for the class.
  */
+@TandemClusters
 class TandemRegionSharingTest {
 
+  /** A changelog and id prefix no other class of this JVM uses (shared regions). */
+  static final String AS_PREFIX = Topics.fresh("as");
+
+  /** A changelog and id prefix no other class of this JVM uses (shared regions). */
+  static final String RB_PREFIX = Topics.fresh("rb");
+
   static TwoRegions regions;
-
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
 
   static TandemRegion.Builder region(String name, Path stateDir, String prefix) {
     Map<String, String> bootstrap = new LinkedHashMap<>();
@@ -171,7 +168,7 @@ class TandemRegionSharingTest {
 
   @Test
   void assignedShardsServeOneConsumerPerRegionObject(@TempDir Path dir) {
-    try (TandemRegion a = region("region-a", dir.resolve("a"), "as").assignedShardsOnly(true).build()) {
+    try (TandemRegion a = region("region-a", dir.resolve("a"), AS_PREFIX).assignedShardsOnly(true).build()) {
       a.kafkaConsumer("share-assigned", new StringDeserializer(), new ByteArrayDeserializer(),
           (rec, ctx) -> {});
       // a second consumer would revoke the first one's shards in the log: refused, naming the key
@@ -191,7 +188,7 @@ class TandemRegionSharingTest {
 
   @Test
   void twoRegionObjectsOfOneRegionRebalanceWithoutDuplicates(@TempDir Path dir) throws Exception {
-    String topic = "share-rebalance";
+    String topic = Topics.fresh("share-rebalance");
     topics(topic);
     History history = new History();
     AtomicInteger a1Runs = new AtomicInteger();
@@ -200,8 +197,8 @@ class TandemRegionSharingTest {
     Set<String> seen = ConcurrentHashMap.newKeySet();
     int n = 600;
     try (TandemKafkaProducer<String, byte[]> producer = Publishing.producer(regions, dir.resolve("pub"));
-        TandemRegion a1 = region("region-a", dir.resolve("a1"), "rb").automatic(L, MARGIN).build();
-        TandemRegion b = region("region-b", dir.resolve("b"), "rb").automatic(L, MARGIN).build()) {
+        TandemRegion a1 = region("region-a", dir.resolve("a1"), RB_PREFIX).automatic(L, MARGIN).build();
+        TandemRegion b = region("region-b", dir.resolve("b"), RB_PREFIX).automatic(L, MARGIN).build()) {
       assertNotEquals(a1.instance(), b.instance());
       TandemKafkaConsumer<String, byte[]> a1Consumer = a1.kafkaConsumer(topic,
           new StringDeserializer(), new ByteArrayDeserializer(),
@@ -209,10 +206,10 @@ class TandemRegionSharingTest {
       TandemKafkaConsumer<String, byte[]> bConsumer = b.kafkaConsumer(topic,
           new StringDeserializer(), new ByteArrayDeserializer(),
           recording(history, b, bRuns, seen)).start();
-      Publishing.publish(producer, topic, "rb", 0, n / 3, history);
+      Publishing.publish(producer, topic, RB_PREFIX, 0, n / 3, history);
       await().atMost(Duration.ofSeconds(60)).until(() -> history.distinctHandled() >= n / 6);
       // a second process of region A joins the group mid-stream: a rebalance inside region A
-      try (TandemRegion a2 = region("region-a", dir.resolve("a2"), "rb").automatic(L, MARGIN).build()) {
+      try (TandemRegion a2 = region("region-a", dir.resolve("a2"), RB_PREFIX).automatic(L, MARGIN).build()) {
         assertNotEquals(a1.instance(), a2.instance(), "each state directory has its own instance");
         a2.kafkaConsumer(topic, new StringDeserializer(), new ByteArrayDeserializer(),
             recording(history, a2, a2Runs, seen)).start();
@@ -221,16 +218,16 @@ class TandemRegionSharingTest {
         int next = n / 3;
         long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
         while (a2Runs.get() == 0 && next < 2 * n / 3 && System.nanoTime() < deadline) {
-          Publishing.publish(producer, topic, "rb", next, next + 10, history);
+          Publishing.publish(producer, topic, RB_PREFIX, next, next + 10, history);
           next += 10;
           int published = next;
           await().atMost(Duration.ofSeconds(30)).until(() -> history.distinctHandled() >= published);
         }
-        Publishing.publish(producer, topic, "rb", next, 2 * n / 3, history);
+        Publishing.publish(producer, topic, RB_PREFIX, next, 2 * n / 3, history);
         await().atMost(Duration.ofSeconds(60)).until(() -> history.distinctHandled() >= 2 * n / 3);
         assertTrue(a2Runs.get() > 0, "the second process of region A got partitions and worked");
       } // ... and leaves again: its partitions go back to a1
-      Publishing.publish(producer, topic, "rb", 2 * n / 3, n, history);
+      Publishing.publish(producer, topic, RB_PREFIX, 2 * n / 3, n, history);
       await().atMost(Duration.ofSeconds(60)).until(() -> history.distinctHandled() == n);
       // both loops stopped (a2 closed already) before the check: no late duplicate is missed
       a1Consumer.close();

@@ -7,10 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.consumer.TandemRegion;
 import dev.tandem.consumer.ownership.TakeoverReport;
-import dev.tandem.core.RegionId;
 import dev.tandem.publisher.TandemKafkaProducer;
 import dev.tandem.testkit.History;
+import dev.tandem.testkit.TestRegions;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,8 +20,6 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
@@ -34,19 +33,10 @@ import org.junit.jupiter.api.io.TempDir;
  * broker stopped → the same. One pair of clusters for the class; the broker test runs last.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+@TandemClusters(shared = false)
 class TandemRegionTest {
 
   static TwoRegions regions;
-
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
 
   /** The properties file of one region's process, as an operator would write it. */
   static Path propertiesFile(Path dir, String region, String prefix) throws Exception {
@@ -133,7 +123,7 @@ class TandemRegionTest {
       assertEquals(0, a.region().ownership().reports().size() + b.region().ownership().reports().size(),
           "no takeover without a fault");
       // the safe defaults the file did not spell out
-      assertEquals(RegionId.of("region-a"), a.region().region());
+      assertEquals(TestRegions.A, a.region().region());
       assertTrue(Files.isRegularFile(dir.resolve("ff-region-a").resolve("instance.id")));
     }
   }

@@ -10,6 +10,8 @@ import dev.tandem.core.TandemHeaders;
 import dev.tandem.publisher.KafkaEnvelopeHeaders;
 import dev.tandem.publisher.TandemKafkaProducer;
 import dev.tandem.store.IdRecord;
+import dev.tandem.testkit.junit.TandemClusters;
+import dev.tandem.testkit.junit.Topics;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -28,29 +30,21 @@ import dev.tandem.testkit.History;
 import dev.tandem.testkit.TwoRegions;
 import java.nio.file.Path;
 import java.time.Duration;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Both regions consuming at once on two real KRaft clusters, no fault. */
+@TandemClusters
 class TwoRegionConsumerTest {
+
+  /** A changelog and id prefix no other class of this JVM uses (shared regions). */
+  static final String SLOW_PREFIX = Topics.fresh("slow");
 
   static TwoRegions regions;
 
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
-
   @Test
   void faultFreeEveryMessageHandledExactlyOnceAcrossBothRegions(@TempDir Path dir) throws Exception {
-    String topic = "orders-ff";
+    String topic = Topics.fresh("orders-ff");
     regions.createTopic(topic, 4);
     regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
     History history = new History();
@@ -81,7 +75,7 @@ class TwoRegionConsumerTest {
 
   @Test
   void ownerConsumersStopMidStreamFollowerTakesOverWithinTheBound(@TempDir Path dir) throws Exception {
-    String topic = "orders-stop";
+    String topic = Topics.fresh("orders-stop");
     regions.createTopic(topic, 4);
     regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
     History history = new History();
@@ -158,7 +152,7 @@ class TwoRegionConsumerTest {
 
   @Test
   void conflictGoesToTheOwnersDeadLetterTopicAndBothRegionsAgree(@TempDir Path dir) throws Exception {
-    String topic = "orders-conflict";
+    String topic = Topics.fresh("orders-conflict");
     regions.createTopic(topic, 4);
     regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
     History history = new History();
@@ -192,12 +186,12 @@ class TwoRegionConsumerTest {
 
   @Test
   void slowOwnerFollowerResendCausesNoDuplicate(@TempDir Path dir) throws Exception {
-    String topic = "orders-slow";
+    String topic = Topics.fresh("orders-slow");
     regions.createTopic(topic, 4);
     regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
     History history = new History();
-    try (RegionNode a = new RegionNode(regions, RegionNode.A, "a1", dir, topic, "slow", history, o -> {});
-        RegionNode b = new RegionNode(regions, RegionNode.B, "b1", dir, topic, "slow", history,
+    try (RegionNode a = new RegionNode(regions, RegionNode.A, "a1", dir, topic, SLOW_PREFIX, history, o -> {});
+        RegionNode b = new RegionNode(regions, RegionNode.B, "b1", dir, topic, SLOW_PREFIX, history,
             o -> o.maxHold = Duration.ofSeconds(2))) {
       a.start();
       b.start();
@@ -242,7 +236,7 @@ class TwoRegionConsumerTest {
 
   @Test
   void ownerHeartbeatingWithoutProgressIsTakenOverByTheHoldingFollower(@TempDir Path dir) throws Exception {
-    String topic = "orders-stuck";
+    String topic = Topics.fresh("orders-stuck");
     regions.createTopic(topic, 4);
     regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
     History history = new History();
@@ -291,7 +285,7 @@ class TwoRegionConsumerTest {
   @Test
   void aChangelogThatDoesNotAcknowledgeHoldsHandlersBackWithoutWedging(@TempDir Path dir)
       throws Exception {
-    String topic = "orders-slowlog";
+    String topic = Topics.fresh("orders-slowlog");
     regions.createTopic(topic, 4);
     regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
     History history = new History();

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.core.RegionId;
 import dev.tandem.store.ShardLease;
+import dev.tandem.testkit.TestRegions;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
@@ -13,8 +14,8 @@ class AutomaticPolicyTest {
 
   final OwnershipPolicy policy =
       OwnershipPolicy.automatic(Duration.ofSeconds(10), Duration.ofSeconds(5), Duration.ofSeconds(60));
-  final ShardLease lease = ShardLease.of(0, 3, RegionId.of("region-a"), 42);
-  final RegionId self = RegionId.of("region-b");
+  final ShardLease lease = ShardLease.of(0, 3, TestRegions.A, 42);
+  final RegionId self = TestRegions.B;
 
   ShardObservation obs(long silentS, long heldS, long stalledS) {
     return new ShardObservation(0, lease, self, Duration.ofSeconds(silentS), Duration.ofSeconds(heldS),

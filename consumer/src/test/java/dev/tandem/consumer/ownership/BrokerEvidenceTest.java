@@ -1,5 +1,6 @@
 package dev.tandem.consumer.ownership;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -51,5 +52,21 @@ class BrokerEvidenceTest {
     assertTrue(e.answeredSince(mark));
     e.failed(clock.nanoTime());
     assertFalse(e.answeredSince(mark), "a failure since voids it");
+  }
+
+  @Test
+  void recentSaysAnsweredFailedOrNothingWithinTheBound() {
+    assertEquals(java.util.Optional.empty(), e.recent(clock.nanoTime(), BOUND), "no evidence yet");
+    e.answered(clock.nanoTime());
+    assertEquals(java.util.Optional.of(true), e.recent(clock.nanoTime(), BOUND));
+    tick(10);
+    e.failed(clock.nanoTime());
+    assertEquals(java.util.Optional.of(false), e.recent(clock.nanoTime(), BOUND),
+        "a failure after the last answer");
+    tick(2_001);
+    assertEquals(java.util.Optional.empty(), e.recent(clock.nanoTime(), BOUND),
+        "a failure older than the bound says nothing now");
+    e.answered(clock.nanoTime());
+    assertEquals(java.util.Optional.of(true), e.recent(clock.nanoTime(), BOUND), "answers again");
   }
 }

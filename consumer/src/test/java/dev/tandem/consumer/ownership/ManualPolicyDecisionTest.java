@@ -3,8 +3,8 @@ package dev.tandem.consumer.ownership;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.tandem.core.RegionId;
 import dev.tandem.store.ShardLease;
+import dev.tandem.testkit.TestRegions;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
@@ -12,12 +12,12 @@ import org.junit.jupiter.api.Test;
 class ManualPolicyDecisionTest {
 
   final OwnershipPolicy policy = OwnershipPolicy.manual();
-  final ShardLease lease = ShardLease.of(0, 3, RegionId.of("region-a"), 42);
+  final ShardLease lease = ShardLease.of(0, 3, TestRegions.A, 42);
 
   @Test
   void neverTakesOverOnItsOwn() {
     for (long s : new long[] {0, 15, 3_600, 86_400 * 30}) {
-      ShardObservation o = new ShardObservation(0, lease, RegionId.of("region-b"),
+      ShardObservation o = new ShardObservation(0, lease, TestRegions.B,
           Duration.ofSeconds(s), Duration.ofSeconds(s), Duration.ofSeconds(s));
       assertTrue(policy.shouldTakeOver(o).isEmpty(), "silent/held/stalled for " + s + " s");
     }

@@ -8,16 +8,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.tandem.core.ManualClock;
 import dev.tandem.core.RegionId;
 import dev.tandem.store.IdempotencyStore;
-import dev.tandem.store.replication.CatchUpResult;
-import dev.tandem.store.replication.ReplicationLag;
-import dev.tandem.store.replication.ReplicationLog;
+import dev.tandem.store.replication.InMemoryReplicationLog;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -27,21 +25,23 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The one owner-liveness protocol ({@link OwnerLiveness}) on a manual clock, a real store and a
- * scripted changelog: what both of its callers relied on before they shared it (the Kafka poll loop
+ * The one owner-liveness protocol ({@link OwnerLiveness}) on a manual clock, a real store and an
+ * in-memory changelog: what both of its callers relied on before they shared it (the Kafka poll loop
  * with its background renewer, and the function app's heartbeat timer), pinned here once.
  */
 class OwnerLivenessTest {
 
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
   static final Duration L = Duration.ofSeconds(6);
   static final Set<Integer> OURS = Set.of(0, 2); // sorted([a, b])[shard % 2] = a
 
   @TempDir Path dir;
   final ManualClock clock = new ManualClock(1_000_000);
   final SimpleMeterRegistry meters = new SimpleMeterRegistry();
-  final ScriptedChangelog changelog = new ScriptedChangelog();
+  /** region-a's changelog; region-b never joins, so its changelog never answers. */
+  final InMemoryReplicationLog.Network network = InMemoryReplicationLog.network(clock);
+  InMemoryReplicationLog changelog;
   final List<Integer> alive = new CopyOnWriteArrayList<>();
   IdempotencyStore store;
   ShardOwnership ownership;
@@ -65,6 +65,8 @@ class OwnerLivenessTest {
   @BeforeEach
   void open() {
     store = IdempotencyStore.builder().region(A).instance("a-1").directory(dir).build();
+    changelog = network.join(store);
+    changelog.assign(Set.of(0, 1, 2, 3));
     OwnershipPolicy automatic =
         OwnershipPolicy.automatic(L, Duration.ofSeconds(3), Duration.ofSeconds(60));
     OwnershipPolicy recording = new OwnershipPolicy() {
@@ -90,6 +92,7 @@ class OwnerLivenessTest {
 
   @AfterEach
   void close() {
+    changelog.close();
     store.close();
   }
 
@@ -160,14 +163,14 @@ class OwnerLivenessTest {
   @Test
   void anOwnerThatCannotRereadItsChangelogTellsThePolicyNothing() {
     OwnerLiveness l = liveness().build();
-    changelog.ownCatchUpAnswers = false; // the probes answer, the re-read of the own changelog not
+    network.down(A); // the probes answer, the re-read of the own changelog not
     RenewalOutcome r = l.renew(OURS, s -> 0L);
     assertEquals(RenewalOutcome.Kind.REVALIDATION_FAILED, r.kind(), r.toString());
     assertEquals(List.of(), alive, "no ownerAlive: a witness lease kept now would only stop the"
         + " peer from taking over shards this owner cannot process");
     assertEquals(-1L, heartbeatOf(0), "nothing renewed on an unchecked view");
     assertFalse(l.valid());
-    changelog.ownCatchUpAnswers = true;
+    network.up(A);
     tick(1000);
     assertEquals(OURS, l.renew(OURS, s -> 0L).renewed());
     assertEquals(Set.of(0, 2), Set.copyOf(alive));
@@ -177,13 +180,13 @@ class OwnerLivenessTest {
   void anOwnerSilentForRevalidateAfterRereadsTheChangelogsBeforeItRenews() {
     OwnerLiveness l = liveness().build();
     l.renew(OURS, s -> 0L);
-    assertEquals(1, changelog.ownCatchUps.get(), "the first renewal revalidates");
+    assertEquals(1, changelog.catchUps(A), "the first renewal revalidates");
     assertTrue(l.valid());
     for (int i = 0; i < 10; i++) {
       tick(1000);
       l.renew(OURS, s -> 0L);
     }
-    assertEquals(1, changelog.ownCatchUps.get(), "renewed every second: valid throughout");
+    assertEquals(1, changelog.catchUps(A), "renewed every second: valid throughout");
 
     triggerUp.set(false);
     for (int i = 0; i < 6; i++) {
@@ -196,22 +199,22 @@ class OwnerLivenessTest {
     triggerUp.set(true);
     tick(1000);
     assertEquals(OURS, l.renew(OURS, s -> 0L).renewed());
-    assertEquals(2, changelog.ownCatchUps.get(), "re-read after the silence");
-    assertEquals(2, changelog.peerCatchUps.get(), "the peer's changelog too");
+    assertEquals(2, changelog.catchUps(A), "re-read after the silence");
+    assertEquals(2, changelog.catchUps(B), "the peer's changelog too");
   }
 
   @Test
   void ensureValidRereadsOnlyAfterASilence() {
     OwnerLiveness l = liveness().build();
     assertTrue(l.ensureValid(OURS));
-    assertEquals(1, changelog.ownCatchUps.get());
+    assertEquals(1, changelog.catchUps(A));
     tick(6000);
     assertTrue(l.ensureValid(OURS));
-    assertEquals(1, changelog.ownCatchUps.get());
+    assertEquals(1, changelog.catchUps(A));
     tick(1);
-    changelog.ownCatchUpAnswers = false;
+    network.down(A);
     assertFalse(l.ensureValid(OURS), "own changelog unreadable: do not process");
-    changelog.ownCatchUpAnswers = true;
+    network.up(A);
     assertTrue(l.ensureValid(OURS));
     assertTrue(l.ensureValid(Set.of()), "nothing owned: nothing to check");
   }
@@ -320,68 +323,5 @@ class OwnerLivenessTest {
     assertThrows(IllegalArgumentException.class,
         () -> liveness().probe(BrokerProbe.selfBounded("changelog", () -> true)));
     assertThrows(IllegalArgumentException.class, () -> liveness().build().evidence("kafka"));
-  }
-
-  /** A changelog whose own-region catch-up the test scripts; the peer's never answers. */
-  static final class ScriptedChangelog implements ReplicationLog {
-    volatile boolean ownCatchUpAnswers = true;
-    final AtomicInteger ownCatchUps = new AtomicInteger();
-    final AtomicInteger peerCatchUps = new AtomicInteger();
-
-    @Override
-    public CatchUpResult catchUp(RegionId region, Set<Integer> shards, Duration timeout) {
-      if (region.equals(A)) {
-        ownCatchUps.incrementAndGet();
-        return ownCatchUpAnswers
-            ? new CatchUpResult(region, shards, true, 0, Duration.ZERO, null)
-            : new CatchUpResult(region, shards, false, 0, timeout, "broker did not answer");
-      }
-      peerCatchUps.incrementAndGet();
-      return new CatchUpResult(region, shards, false, 0, timeout, "peer unreachable");
-    }
-
-    @Override
-    public void assign(Set<Integer> shards) {}
-
-    @Override
-    public void revoke(Set<Integer> shards) {}
-
-    @Override
-    public boolean awaitRestored(Duration timeout) {
-      return true;
-    }
-
-    @Override
-    public boolean isRestored(int shard) {
-      return true;
-    }
-
-    @Override
-    public CompletableFuture<Void> barrier(int shard, RegionId region) {
-      return CompletableFuture.completedFuture(null);
-    }
-
-    @Override
-    public long unackedByPeers(int shard) {
-      return 0;
-    }
-
-    @Override
-    public boolean peerReachable() {
-      return true;
-    }
-
-    @Override
-    public ReplicationLag lag(RegionId origin) {
-      return new ReplicationLag(origin, null, 0, null, 0);
-    }
-
-    @Override
-    public Set<Integer> shards() {
-      return Set.of(0, 1, 2, 3);
-    }
-
-    @Override
-    public void close() {}
   }
 }

@@ -10,6 +10,7 @@ import dev.tandem.consumer.witness.KafkaTopicWitness;
 import dev.tandem.core.RegionId;
 import dev.tandem.store.ShardLease;
 import dev.tandem.testkit.KafkaRegion;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
 import java.util.Map;
@@ -26,8 +27,8 @@ import org.junit.jupiter.api.Test;
  */
 class WitnessPolicyTest {
 
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
   static final Duration LEASE = Duration.ofSeconds(8);
   static final Duration MARGIN = Duration.ofSeconds(2);
   static final Duration RENEW = Duration.ofMillis(200);

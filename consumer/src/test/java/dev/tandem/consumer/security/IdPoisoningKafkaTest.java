@@ -13,7 +13,10 @@ import dev.tandem.core.TandemHeaders;
 import dev.tandem.publisher.KafkaEnvelopeHeaders;
 import dev.tandem.publisher.TandemKafkaProducer;
 import dev.tandem.store.IdempotencyStore;
+import dev.tandem.testkit.TestRegions;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
+import dev.tandem.testkit.junit.Topics;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -37,8 +40,6 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -50,28 +51,19 @@ import org.junit.jupiter.api.io.TempDir;
  * copy to the Kafka dead-letter topic (reason header, metric) and runs the handler exactly once per id,
  * with the real payload.
  */
+@TandemClusters
 class IdPoisoningKafkaTest {
 
   static final SigningKey KEY = SigningKey.of("orders-1", filled(21));
   static final SigningKey GUESSED = SigningKey.of("orders-1", filled(22));
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
   static TwoRegions regions;
-
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
 
   @Test
   void forgedCopiesArrivingFirstAreDeadLetteredAndTheRealOnesRunOnce(@TempDir Path dir)
       throws Exception {
-    String topic = "payments";
+    String topic = Topics.fresh("payments");
     int partitions = 2;
     int n = 20;
     regions.createTopic(topic, partitions);

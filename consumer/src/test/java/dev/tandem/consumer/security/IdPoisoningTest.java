@@ -14,7 +14,6 @@ import dev.tandem.consumer.Outcome;
 import dev.tandem.core.Envelope;
 import dev.tandem.core.EnvelopeCodec;
 import dev.tandem.core.EnvelopeSigner;
-import dev.tandem.core.RegionId;
 import dev.tandem.core.SigningKey;
 import dev.tandem.core.TandemHeaders;
 import dev.tandem.core.TandemIds;
@@ -23,6 +22,7 @@ import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.Phase;
 import dev.tandem.store.StoreListener;
 import dev.tandem.store.WriteOrigin;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -88,7 +88,7 @@ class IdPoisoningTest {
   @BeforeEach
   void open() {
     registry = new SimpleMeterRegistry();
-    store = IdempotencyStore.builder().region(RegionId.of("region-a")).instance("a1")
+    store = IdempotencyStore.builder().region(TestRegions.A).instance("a1")
         .directory(dir.resolve("store")).meterRegistry(registry).build();
     store.addListener(new StoreListener() {
       @Override

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.core.RegionId;
 import dev.tandem.testkit.KafkaRegion;
+import dev.tandem.testkit.TestRegions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -20,8 +21,8 @@ import org.junit.jupiter.api.Test;
 /** The Kafka witness against a real third cluster; each contender has its own monotonic clock. */
 class KafkaTopicWitnessTest {
 
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
   static final Duration LEASE = Duration.ofSeconds(10);
   static final Duration MARGIN = Duration.ofSeconds(2);
 

@@ -86,6 +86,7 @@ final class ChangelogTopics {
         admin.createTopics(Set.of(new NewTopic(topic, partitions, replicationFactor).configs(configs)))
             .all()
             .get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        awaitServed(admin, region, topic, partitions, timeout);
         return;
       } catch (ExecutionException e) {
         if (!(e.getCause() instanceof TopicExistsException)) {
@@ -109,7 +110,58 @@ final class ChangelogTopics {
                 + " shards; shard n must be partition n (create it with " + partitions + ")");
       }
       checkConfigs(admin, region, topic, configs, timeout);
+      // created a moment ago by another process (the peer region starting at the same time) as
+      // likely as long ago: wait for its leaders as after creating it
+      awaitServed(admin, region, topic, partitions, timeout);
     }
+  }
+
+  /**
+   * Waits until the leader of every partition serves it: a ListOffsets for every partition answered
+   * (the broker answers it only as the partition's leader, once it has applied the topic's creation).
+   *
+   * <p>Why: {@code createTopics} completes when the controller has committed the topic, before its
+   * broker has applied it. An idempotent producer's first produce request to a partition in that
+   * window fails NOT_LEADER_OR_FOLLOWER while a later request of it may already be appended (the
+   * broker accepts any first sequence from a producer it has no state for); the first request then
+   * spins on OUT_OF_ORDER_SEQUENCE_NUMBER until {@code delivery.timeout.ms} and the changelog lane
+   * stalls (KAFKA-15591, fixed by the broker only from Kafka 4.5). Sending only to served partitions
+   * closes that window.
+   */
+  static void awaitServed(Admin admin, RegionId region, String topic, int partitions,
+      Duration timeout) throws TimeoutException, InterruptedException {
+    Map<org.apache.kafka.common.TopicPartition, org.apache.kafka.clients.admin.OffsetSpec> all =
+        new java.util.HashMap<>();
+    for (int p = 0; p < partitions; p++) {
+      all.put(new org.apache.kafka.common.TopicPartition(topic, p),
+          org.apache.kafka.clients.admin.OffsetSpec.latest());
+    }
+    long deadline = System.nanoTime() + timeout.toNanos();
+    Throwable last = null;
+    while (System.nanoTime() < deadline) {
+      long left = Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()));
+      try {
+        admin.listOffsets(all, new org.apache.kafka.clients.admin.ListOffsetsOptions()
+                .timeoutMs((int) Math.min(left, Integer.MAX_VALUE)))
+            .all().get(left, TimeUnit.MILLISECONDS);
+        return;
+      } catch (ExecutionException e) {
+        // not served yet (UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE)
+        last = e.getCause();
+        if (last instanceof org.apache.kafka.common.errors.AuthenticationException auth) {
+          throw auth; // a refusal, reported as such by ensure
+        }
+        if (last instanceof org.apache.kafka.common.errors.AuthorizationException) {
+          LOG.warn("cannot check that the partitions of changelog topic {} in {} are served ({});"
+              + " sending to them at once", topic, region, last.toString());
+          return;
+        }
+        Thread.sleep(Math.min(100, left)); // a bounded back-off between polls of the broker
+      }
+    }
+    throw new TimeoutException("the " + partitions + " partitions of changelog topic " + topic
+        + " in " + region + " had no serving leader within " + timeout
+        + (last == null ? "" : " (last: " + last + ")"));
   }
 
   /**

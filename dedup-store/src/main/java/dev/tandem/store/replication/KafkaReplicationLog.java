@@ -6,7 +6,6 @@ import dev.tandem.core.TandemClock;
 import dev.tandem.core.TandemIds;
 import dev.tandem.publisher.AckPolicy;
 import dev.tandem.publisher.DualPublisher;
-import dev.tandem.publisher.KafkaRegionalSink;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.RocksIdempotencyStore;
 import io.micrometer.core.instrument.Counter;
@@ -54,7 +53,10 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li><b>Topics</b>: each region has {@code <prefix>.changelog} with one partition per shard (shard
  *       n ↔ partition n), created if absent with {@code cleanup.policy=compact,delete} and {@code
- *       retention.ms} = {@link Builder#retention} (≥ TTL + the longest tolerated lag).
+ *       retention.ms} = {@link Builder#retention} (≥ TTL + the longest tolerated lag). Nothing is
+ *       sent before every partition of a topic created or found at build is served by its leader and
+ *       the log's producers know the leaders; a producer out of order with its broker is replaced
+ *       (KAFKA-15591; {@code tandem.replication.producer.reset}, see {@code ChangelogSink}).
  *   <li><b>Writing</b>: every LOCAL write of the store (full merged record or lease) goes to every
  *       region's changelog through the {@link DualPublisher} (ack policy ANY + spool: the copies for a
  *       region that is down wait in the spool), keyed by (id, origin region, writer incarnation).
@@ -874,6 +876,9 @@ public final class KafkaReplicationLog implements ReplicationLog {
         }
         boolean owns = publisher == null;
         DualPublisher pub = owns ? buildPublisher() : publisher;
+        if (owns) {
+          awaitProducerLeaders();
+        }
         if (pub.ackPolicy() != AckPolicy.ANY) {
           throw new IllegalStateException("the changelog publisher must use ack policy ANY (the "
               + "copies of a region that is down wait in the spool), not " + pub.ackPolicy());
@@ -921,9 +926,11 @@ public final class KafkaReplicationLog implements ReplicationLog {
         };
         if (region.equals(local)) {
           ensure.run();
+          ensured.add(region);
         } else {
           try {
             ensure.run();
+            ensured.add(region);
           } catch (IllegalStateException ex) {
             // a wrong partition count, unsafe configs or refused credentials are refusals, not an
             // unreachable peer
@@ -954,6 +961,34 @@ public final class KafkaReplicationLog implements ReplicationLog {
       }, 5, TimeUnit.SECONDS);
     }
 
+    /** The sinks of the publisher this log built, per region (empty with a given publisher). */
+    private final Map<RegionId, ChangelogSink> sinks = new LinkedHashMap<>();
+    /** Regions whose changelog topic was ensured (with served partitions) during build. */
+    private final Set<RegionId> ensured = new java.util.HashSet<>();
+
+    /**
+     * Before the first copy: the producers of the regions whose topic was ensured learn a leader for
+     * every partition (their first requests go straight to a serving leader; see {@link
+     * ChangelogTopics#awaitServed}). A producer that does not within {@code topicTimeout} only gets a
+     * WARN: its sink's reset is the safety net.
+     */
+    private void awaitProducerLeaders() {
+      for (Map.Entry<RegionId, ChangelogSink> e : sinks.entrySet()) {
+        if (!ensured.contains(e.getKey())) {
+          continue;
+        }
+        try {
+          if (!e.getValue().awaitLeaders(topic(), shards, topicTimeout)) {
+            LOG.warn("the changelog producer to {} learned no leader for every partition of {} "
+                + "within {}; sending anyway", e.getKey(), topic(), topicTimeout);
+          }
+        } catch (InterruptedException ex) {
+          Thread.currentThread().interrupt();
+          throw new IllegalStateException("interrupted", ex);
+        }
+      }
+    }
+
     private DualPublisher buildPublisher() {
       if (spoolDirectory == null) {
         throw new IllegalStateException("give a publisher(...) or a spoolDirectory(...) for the "
@@ -975,7 +1010,10 @@ public final class KafkaReplicationLog implements ReplicationLog {
         p.putIfAbsent(ProducerConfig.LINGER_MS_CONFIG, "5");
         p.putIfAbsent(ProducerConfig.CLIENT_ID_CONFIG,
             "tandem-changelog-" + store.owner().region() + "-to-" + e.getKey());
-        b.sink(KafkaRegionalSink.create(e.getKey(), p));
+        // replaces its producer when it is out of order with its broker (KAFKA-15591)
+        ChangelogSink sink = new ChangelogSink(store.owner().region(), e.getKey(), p, meterRegistry);
+        sinks.put(e.getKey(), sink);
+        b.sink(sink);
       }
       return b.build();
     }

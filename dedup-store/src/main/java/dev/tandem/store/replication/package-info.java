@@ -13,6 +13,8 @@
  *       wait (bounded by {@code restoreWait}) and then throw {@link
  *       dev.tandem.store.replication.ShardNotReadyException}; calls for a shard not materialised here
  *       throw at once. Use the gated store for claims; the raw store does not know about restores.
+ *   <li>{@link dev.tandem.store.replication.InMemoryReplicationLog}: the log in memory, for tests and
+ *       simulations only (several regions on one network, delivery and link faults scripted).
  * </ul>
  */
 package dev.tandem.store.replication;

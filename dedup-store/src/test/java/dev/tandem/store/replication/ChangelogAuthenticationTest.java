@@ -19,7 +19,9 @@ import dev.tandem.store.Completer;
 import dev.tandem.store.IdRecord;
 import dev.tandem.store.Owner;
 import dev.tandem.store.Phase;
+import dev.tandem.testkit.TestRegions;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
@@ -29,8 +31,6 @@ import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.header.internals.RecordHeaders;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -40,21 +40,12 @@ import org.junit.jupiter.api.io.TempDir;
  * the real message). Unsigned, wrongly signed and replayed-signature records are skipped and counted,
  * never applied; signed records from the real peer keep replicating around them.
  */
+@TandemClusters
 class ChangelogAuthenticationTest {
 
   static final SigningKey KEY = SigningKey.of("changelog-1", filled(3));
   static final SigningKey EVIL = SigningKey.of("changelog-1", filled(4));
   static TwoRegions regions;
-
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
 
   @Test
   void forgedChangelogRecordsAreRejectedAndCounted(@TempDir Path dir) throws Exception {
@@ -85,7 +76,7 @@ class ChangelogAuthenticationTest {
           Envelope.of(TandemIds.newId(), PayloadDigest.of("other".getBytes(UTF_8)), shard, 1L)),
           replayed);
       String topic = prefix + ".changelog";
-      String key = ChangelogCodec.recordKey(RegionId.of("region-a"), "evil", victim);
+      String key = ChangelogCodec.recordKey(TestRegions.A, "evil", victim);
       try (KafkaProducer<String, byte[]> attacker =
           new KafkaProducer<>(regions.b().producerProperties())) {
         for (RecordHeaders h : List.of(new RecordHeaders(), wrongKey, replayed)) {
@@ -126,7 +117,7 @@ class ChangelogAuthenticationTest {
   }
 
   static IdRecord forgedCompleted(String id, int shard) {
-    RegionId a = RegionId.of("region-a");
+    RegionId a = TestRegions.A;
     return new IdRecord(id, shard, 1, Phase.COMPLETED, 1, 0, new Owner(a, "evil"), 0, Long.MAX_VALUE / 2,
         System.currentTimeMillis(), new TreeSet<>(List.of(PayloadDigest.of("evil".getBytes(UTF_8)))),
         new TreeSet<>(List.of(new Completer(a, "evil", 1))), null, null);

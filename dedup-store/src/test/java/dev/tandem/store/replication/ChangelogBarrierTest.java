@@ -13,6 +13,7 @@ import dev.tandem.publisher.AckPolicy;
 import dev.tandem.publisher.DualPublisher;
 import dev.tandem.store.ClaimResult;
 import dev.tandem.store.IdempotencyStore;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -32,7 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class ChangelogBarrierTest {
 
-  private static final RegionId A = RegionId.of("region-a");
+  private static final RegionId A = TestRegions.A;
   private static final int SHARD = 0;
 
   @TempDir Path dir;

@@ -15,13 +15,14 @@ import dev.tandem.store.IdRecord;
 import dev.tandem.store.Owner;
 import dev.tandem.store.Phase;
 import dev.tandem.store.ShardLease;
+import dev.tandem.testkit.TestRegions;
 import java.nio.charset.StandardCharsets;
 import java.util.TreeSet;
 import org.junit.jupiter.api.Test;
 
 class ChangelogCodecTest {
 
-  private static final RegionId A = RegionId.of("region-a");
+  private static final RegionId A = TestRegions.A;
 
   static IdRecord record(String id, int shard, Phase phase, int attempt) {
     TreeSet<PayloadDigest> digests = new TreeSet<>();
@@ -71,7 +72,7 @@ class ChangelogCodecTest {
     assertNotEquals(ChangelogCodec.recordKey(A, "inc-1", "x"),
         ChangelogCodec.recordKey(A, "inc-2", "x"));
     assertNotEquals(ChangelogCodec.recordKey(A, "inc-1", "x"),
-        ChangelogCodec.recordKey(RegionId.of("region-b"), "inc-1", "x"));
+        ChangelogCodec.recordKey(TestRegions.B, "inc-1", "x"));
     assertEquals("r|region-a|inc-1|a|b", ChangelogCodec.recordKey(A, "inc-1", "a|b"));
     assertTrue(ChangelogCodec.leaseKey(A, "inc-1", 3).startsWith("l|"));
     assertTrue(ChangelogCodec.heartbeatKey(A, "inc-1").startsWith("h|"));

@@ -19,6 +19,7 @@ import dev.tandem.store.IdRecord;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.Phase;
 import dev.tandem.testkit.KafkaRegion;
+import dev.tandem.testkit.TestRegions;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -45,7 +46,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class ChangelogCompactionRestoreTest {
 
-  private static final RegionId A = RegionId.of("region-a");
+  private static final RegionId A = TestRegions.A;
 
   @Test
   void afterCompactionARestoredIdIsStillCompleted(@TempDir Path dir) throws Exception {

@@ -8,18 +8,17 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.core.PayloadDigest;
-import dev.tandem.core.RegionId;
 import dev.tandem.core.Shards;
 import dev.tandem.publisher.MessageRejectedException;
 import dev.tandem.publisher.PublishException;
 import dev.tandem.store.ClaimResult;
+import dev.tandem.testkit.TestRegions;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -30,19 +29,10 @@ import org.junit.jupiter.api.io.TempDir;
  * fails with the broker's reason and later barriers of its shard fail too (it is retried slowly), while
  * smaller records keep replicating.
  */
+@TandemClusters
 class ChangelogRecordLimitTest {
 
   static TwoRegions regions;
-
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
 
   @Test
   void anOversizedChangelogRecordIsRejectedCountedAndItsBarrierFails(@TempDir Path dir)
@@ -56,7 +46,7 @@ class ChangelogRecordLimitTest {
           PayloadDigest.of(big.getBytes(UTF_8)), 0, Duration.ofMinutes(1)));
       a.store.complete(big, shard, new byte[16 * 1024]); // within the store's 64 KiB, over 4 KiB
       ExecutionException e = assertThrows(ExecutionException.class,
-          () -> a.log.barrier(shard, RegionId.of("region-a")).get(30, TimeUnit.SECONDS));
+          () -> a.log.barrier(shard, TestRegions.A).get(30, TimeUnit.SECONDS));
       PublishException pe = assertInstanceOf(PublishException.class, e.getCause());
       assertTrue(pe.failures().values().stream().anyMatch(t -> t instanceof MessageRejectedException),
           "rejected, not retried: " + pe);
@@ -67,7 +57,7 @@ class ChangelogRecordLimitTest {
 
       // the rejected change holds back every later barrier of its shard (no commit passes it) ...
       ExecutionException later = assertThrows(ExecutionException.class,
-          () -> a.log.barrier(shard, RegionId.of("region-a")).get(30, TimeUnit.SECONDS));
+          () -> a.log.barrier(shard, TestRegions.A).get(30, TimeUnit.SECONDS));
       assertInstanceOf(UnshippedChangeException.class, later.getCause());
       // ... while a record within the limit still replicates, on another shard
       String small = "small-result";
@@ -75,7 +65,7 @@ class ChangelogRecordLimitTest {
       assertNotEquals(shard, s2);
       a.store.claim(small, s2, PayloadDigest.of(small.getBytes(UTF_8)), 0, Duration.ofMinutes(1));
       a.store.complete(small, s2, new byte[16]);
-      a.log.barrier(s2, RegionId.of("region-a")).get(30, TimeUnit.SECONDS);
+      a.log.barrier(s2, TestRegions.A).get(30, TimeUnit.SECONDS);
     }
   }
 }

@@ -15,6 +15,7 @@ import dev.tandem.publisher.OutboundMessage;
 import dev.tandem.store.ClaimResult;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.Phase;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -35,7 +36,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class ChangelogReplayOrderTest {
 
-  private static final RegionId A = RegionId.of("region-a");
+  private static final RegionId A = TestRegions.A;
   private static final String INCARNATION = "inc-1";
 
   @Test

@@ -4,10 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
 import java.nio.file.Path;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -15,19 +14,10 @@ import org.junit.jupiter.api.io.TempDir;
  * An existing changelog topic that would let the broker drop records a restore still needs (too short
  * a retention, or not compacted) is refused at start with the fix, never used silently.
  */
+@TandemClusters
 class ChangelogTopicConfigTest {
 
   private static TwoRegions regions;
-
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
 
   @Test
   void aChangelogWithTooShortARetentionIsRefusedNamingTheFix(@TempDir Path dir) {

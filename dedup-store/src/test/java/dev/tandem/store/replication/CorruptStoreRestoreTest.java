@@ -4,11 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.tandem.core.RegionId;
 import dev.tandem.store.IdRecord;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.StoreException;
+import dev.tandem.testkit.TestRegions;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -21,8 +22,6 @@ import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -32,19 +31,10 @@ import org.junit.jupiter.api.io.TempDir;
  * advice (delete the directory, open the replica again) restores exactly the records it held from
  * the changelog.
  */
+@TandemClusters
 class CorruptStoreRestoreTest {
 
   static TwoRegions regions;
-
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
 
   @Test
   void deletingACorruptStoreRestoresItFromTheChangelog(@TempDir Path dir) throws Exception {
@@ -56,7 +46,7 @@ class CorruptStoreRestoreTest {
       assertTrue(a.log.awaitRestored(Duration.ofSeconds(30)));
       KafkaReplicationLogTest.claimAndComplete(a.gated, ids);
       for (int s = 0; s < Replica.SHARDS; s++) {
-        a.log.barrier(s, RegionId.of("region-a")).get(60, TimeUnit.SECONDS);
+        a.log.barrier(s, TestRegions.A).get(60, TimeUnit.SECONDS);
       }
       before = a.scan();
       assertEquals(ids.size(), before.size());
@@ -92,7 +82,7 @@ class CorruptStoreRestoreTest {
   }
 
   static IdempotencyStore storeOnly(Path storeDir) {
-    return IdempotencyStore.builder().region(RegionId.of("region-a")).instance("i-region-a")
+    return IdempotencyStore.builder().region(TestRegions.A).instance("i-region-a")
         .directory(storeDir).meterRegistry(new SimpleMeterRegistry()).build();
   }
 }

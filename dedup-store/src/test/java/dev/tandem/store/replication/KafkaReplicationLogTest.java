@@ -22,7 +22,9 @@ import dev.tandem.store.IdRecord;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.Phase;
 import dev.tandem.testkit.KafkaRegion;
+import dev.tandem.testkit.TestRegions;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.distribution.ValueAtPercentile;
 import java.io.IOException;
@@ -52,8 +54,6 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -61,27 +61,16 @@ import org.junit.jupiter.api.io.TempDir;
  * Replication over two real single-node KRaft clusters (region-a, region-b) and real RocksDB stores.
  * Each test uses its own changelog topic prefix, so tests do not see each other's records.
  */
+@TandemClusters(shared = false)
 class KafkaReplicationLogTest {
 
   private static final int SHARDS = Replica.SHARDS;
-  private static final RegionId A = RegionId.of("region-a");
-  private static final RegionId B = RegionId.of("region-b");
+  private static final RegionId A = TestRegions.A;
+  private static final RegionId B = TestRegions.B;
   private static final Duration LEASE = Duration.ofMinutes(5);
   private static final Path FIGURES = Path.of("target", "replication-figures.txt");
 
   private static TwoRegions regions;
-
-  @BeforeAll
-  static void startRegions() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stopRegions() {
-    if (regions != null) {
-      regions.close();
-    }
-  }
 
   static int shardOf(String id) {
     return Shards.forKey(id, SHARDS);

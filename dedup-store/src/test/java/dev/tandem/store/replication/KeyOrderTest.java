@@ -4,14 +4,15 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.core.RegionId;
+import dev.tandem.testkit.TestRegions;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** The landing-order rule of one changelog key, outcome by outcome (no publisher involved). */
 class KeyOrderTest {
 
-  private static final RegionId A = RegionId.of("region-a");
-  private static final RegionId B = RegionId.of("region-b");
+  private static final RegionId A = TestRegions.A;
+  private static final RegionId B = TestRegions.B;
 
   private static KeyOrder order() {
     return new KeyOrder(0, "id", "key", k -> "key~" + k, List.of(A, B));

@@ -6,6 +6,7 @@ import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.ShardLease;
 import dev.tandem.store.StoreListener;
 import dev.tandem.store.WriteOrigin;
+import dev.tandem.testkit.TestRegions;
 import dev.tandem.testkit.TwoRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
@@ -70,8 +71,8 @@ final class Replica implements AutoCloseable {
     });
     KafkaReplicationLog.Builder b = KafkaReplicationLog.builder()
         .store(store)
-        .region(RegionId.of("region-a"), regions.a().bootstrapServers())
-        .region(RegionId.of("region-b"), regions.b().bootstrapServers())
+        .region(TestRegions.A, regions.a().bootstrapServers())
+        .region(TestRegions.B, regions.b().bootstrapServers())
         .spoolDirectory(dir.resolve("spool"))
         .publishTimeout(Duration.ofSeconds(3))
         .shards(SHARDS)

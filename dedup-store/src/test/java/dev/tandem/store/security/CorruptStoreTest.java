@@ -6,11 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.core.PayloadDigest;
-import dev.tandem.core.RegionId;
 import dev.tandem.store.IdRecord;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.Phase;
 import dev.tandem.store.StoreException;
+import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.channels.FileChannel;
@@ -61,7 +61,7 @@ class CorruptStoreTest {
   }
 
   IdempotencyStore open() {
-    return IdempotencyStore.builder().region(RegionId.of("region-a")).instance("a1")
+    return IdempotencyStore.builder().region(TestRegions.A).instance("a1")
         .directory(storeDir).meterRegistry(new SimpleMeterRegistry()).build();
   }
 

@@ -13,6 +13,8 @@ import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.replication.KafkaReplicationLog;
 import dev.tandem.store.replication.ReplicatedStore;
 import dev.tandem.testkit.KafkaRegion;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.composite.CompositeMeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -41,7 +43,8 @@ final class DemoRegion implements AutoCloseable {
   final RegionId region;
   /** This instance's name (region-a-1, ...). */
   final String instance;
-  final SimpleMeterRegistry meters = new SimpleMeterRegistry();
+  /** This region's meters (and, when the caller gave one, also that registry's: a scrape test). */
+  final MeterRegistry meters;
   /** The region object: it owns, wires and closes everything below. */
   final TandemRegion tandem;
   /** The raw RocksDB store (the demo's reads; the consumer claims in the replicated view). */
@@ -103,6 +106,22 @@ final class DemoRegion implements AutoCloseable {
   DemoRegion(RegionId region, String ownBootstrap, String otherBootstrap, RegionId otherId, Path dir,
       String topic, int shards, OwnershipPolicy policy, TandemRecordHandler<String, byte[]> handler,
       Instance instance) {
+    this(region, ownBootstrap, otherBootstrap, otherId, dir, topic, shards, policy, handler, instance,
+        null);
+  }
+
+  /** As above; every meter also goes to {@code observe} when it is not null. */
+  DemoRegion(RegionId region, String ownBootstrap, String otherBootstrap, RegionId otherId, Path dir,
+      String topic, int shards, OwnershipPolicy policy, TandemRecordHandler<String, byte[]> handler,
+      Instance instance, MeterRegistry observe) {
+    if (observe == null) {
+      this.meters = new SimpleMeterRegistry();
+    } else {
+      CompositeMeterRegistry both = new CompositeMeterRegistry();
+      both.add(new SimpleMeterRegistry());
+      both.add(observe);
+      this.meters = both;
+    }
     this.region = region;
     this.instance = instance.name();
     this.witnessPolicy = policy instanceof WitnessPolicy w ? w : null;

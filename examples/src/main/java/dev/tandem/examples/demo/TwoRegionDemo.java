@@ -13,6 +13,7 @@ import dev.tandem.store.ShardLease;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.KafkaRegion;
 import dev.tandem.testkit.TwoRegions;
+import io.micrometer.core.instrument.MeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -76,13 +77,28 @@ public final class TwoRegionDemo {
     System.exit(r.exitCode());
   }
 
-  /** Runs the demo and returns its result (the report is printed on the way). */
+  /** Runs the demo and returns its result (the report is printed at the end, once). */
   static DemoResult run(DemoOptions o) throws Exception {
+    return run(o, null);
+  }
+
+  /**
+   * As {@link #run(DemoOptions)}; every meter of both regions and of the publisher also goes to
+   * {@code observe} when it is not null (the dashboard test scrapes a Prometheus registry).
+   */
+  static DemoResult run(DemoOptions o, MeterRegistry observe) throws Exception {
+    return run(o, observe, () -> {});
+  }
+
+  /** As above; {@code beforeClose} runs once everything is checked, before anything is closed. */
+  static DemoResult run(DemoOptions o, MeterRegistry observe, Runnable beforeClose) throws Exception {
     Path dir = Files.createTempDirectory("tandem-demo");
     long t0 = System.nanoTime();
     step("starting two Kafka regions in this JVM (region-a, region-b; single-node KRaft each)");
     History history = new History();
     KafkaRegion witness = null;
+    List<String> reportLines = new ArrayList<>();
+    DemoResult outcome;
     try (TwoRegions regions = TwoRegions.start()) {
       regions.createTopic(TOPIC, SHARDS);
       step("regions up in " + ms(t0) + " ms: region-a " + regions.a().bootstrapServers()
@@ -103,15 +119,15 @@ public final class TwoRegionDemo {
       AtomicLong faultAt = new AtomicLong();
       List<DemoRegion> nodes = new ArrayList<>();
       for (RegionId id : List.of(A, B)) {
-        nodes.add(new DemoRegion(id, id.equals(A) ? regions.a() : regions.b(),
-            id.equals(A) ? regions.b() : regions.a(), id.equals(A) ? B : A, dir, TOPIC, SHARDS,
-            policy(o.policy(), witness),
+        nodes.add(new DemoRegion(id, (id.equals(A) ? regions.a() : regions.b()).bootstrapServers(),
+            (id.equals(A) ? regions.b() : regions.a()).linkBootstrapServers(), id.equals(A) ? B : A,
+            dir, TOPIC, SHARDS, policy(o.policy(), witness),
             (rec, ctx) -> {
               history.handled(ctx.id(), id.name(), id.name() + "-1", ctx.epoch());
               if (faultAt.get() != 0 && id.equals(B) && ctx.epoch() > 0) {
                 firstRunAfterFault.compareAndSet(0, System.nanoTime());
               }
-            }));
+            }, DemoRegion.Instance.demo(id), observe));
       }
       DemoRegion a = nodes.get(0);
       DemoRegion b = nodes.get(1);
@@ -123,7 +139,12 @@ public final class TwoRegionDemo {
           TandemKafkaProducer.builder(new StringSerializer(), new ByteArraySerializer())
               .region(A, quick(regions.a().producerProperties()))
               .region(B, quick(regions.b().producerProperties()))
-              .publisher(p -> p.spoolDirectory(dir.resolve("publisher-spool")))
+              .publisher(p -> {
+                p.spoolDirectory(dir.resolve("publisher-spool"));
+                if (observe != null) {
+                  p.meterRegistry(observe);
+                }
+              })
               .build();
       step("publishing " + o.messages() + " messages at " + o.rate() + "/s to both regions;"
           + " fault '" + o.fail().name().toLowerCase() + "' at the halfway mark");
@@ -232,51 +253,61 @@ public final class TwoRegionDemo {
       long detectedB = b.store.detectedDuplicates();
       long takeoverMs = firstRunAfterFault.get() == 0 || faultAt.get() == 0 ? -1
           : (firstRunAfterFault.get() - faultAt.get()) / 1_000_000;
-      System.out.println();
-      System.out.println("Report");
-      System.out.println("  published (acknowledged)  " + report.published()
+      // the report is printed once, whole, after everything is closed: nothing the closing logs
+      // lands between its lines or after its verdict
+      List<String> lines = new ArrayList<>();
+      lines.add("  published (acknowledged)  " + report.published()
           + (failures.isEmpty() ? "" : "   publish failures: " + failures.size() + " e.g. " + failures.peek()));
-      System.out.println("  processed (distinct ids)  " + report.processed() + "   handler runs by region: "
+      lines.add("  processed (distinct ids)  " + report.processed() + "   handler runs by region: "
           + report.runsByRegion());
-      System.out.println("  lost                      " + report.lost().size()
+      lines.add("  lost                      " + report.lost().size()
           + (report.lost().isEmpty() ? "" : "   e.g. " + report.lost().stream().limit(5).toList()));
-      System.out.println("  duplicates                " + report.duplicates() + "   by fault window: "
+      lines.add("  duplicates                " + report.duplicates() + "   by fault window: "
           + report.duplicatesByWindow() + ", outside any fault: " + report.duplicatesOutsideFaults());
-      System.out.println("  takeovers                 " + takeovers.size()
+      lines.add("  takeovers                 " + takeovers.size()
           + (takeovers.isEmpty() && (o.fail() == DemoOptions.Fault.CONSUMERS || o.fail() == DemoOptions.Fault.BROKER)
               ? "   (none: region-a's shards waited for region-a to come back)" : ""));
       for (TakeoverReport t : takeovers) {
-        System.out.println("    " + t);
+        lines.add("    " + t);
       }
-      System.out.println("  duplicate bound reported  " + (unknown ? "unknown (see above)" : bound < 0 ? "none (no takeover)" : bound));
+      lines.add("  duplicate bound reported  " + (unknown ? "unknown (see above)" : bound < 0 ? "none (no takeover)" : bound));
       if (o.fail() == DemoOptions.Fault.PARTITION && o.policy() == DemoOptions.Policy.AUTOMATIC) {
-        System.out.println("    (AUTOMATIC is availability first: behind a partition the old owner goes on"
+        lines.add("    (AUTOMATIC is availability first: behind a partition the old owner goes on"
             + " processing, so the bound covers a crash, not a partition; every duplicate must be detected)");
       }
-      System.out.println("  detected by the store     " + (detectedA == detectedB ? detectedA + " (the same in both regions)"
+      lines.add("  detected by the store     " + (detectedA == detectedB ? detectedA + " (the same in both regions)"
           : "region-a " + detectedA + ", region-b " + detectedB + " (they disagree)"));
+      beforeClose.run();
       step("closing");
+      List<String> closeErrors = new ArrayList<>();
       producer.close(Duration.ofSeconds(5));
       for (DemoRegion n : nodes) {
         try {
           n.close();
         } catch (RuntimeException e) {
-          System.out.println("  (closing " + n.region + ": " + e + ")");
+          closeErrors.add("  (closing " + n.region + ": " + e + ")");
         }
       }
       DemoResult result = new DemoResult(report.published(), report.processed(), report.lost().size(),
           report.duplicates(), unknown ? -1 : bound, detectedA, detectedB, takeoverMs, o.fail(),
           o.policy());
-      String violation = result.violation();
-      System.out.println("  verdict                   " + (violation == null ? "the promise held" : "BROKEN: " + violation));
-      System.out.println("  took                      " + ms(t0) / 1000 + " s");
-      return result;
+      reportLines.addAll(lines);
+      reportLines.addAll(closeErrors);
+      outcome = result;
     } finally {
       if (witness != null) {
         witness.close();
       }
       deleteQuietly(dir);
     }
+    // the clusters are closed too: the report is the last thing printed (then main's RESULT line)
+    String violation = outcome.violation();
+    System.out.println();
+    System.out.println("Report");
+    reportLines.forEach(System.out::println);
+    System.out.println("  verdict                   " + (violation == null ? "the promise held" : "BROKEN: " + violation));
+    System.out.println("  took                      " + ms(t0) / 1000 + " s");
+    return outcome;
   }
 
   /** One region's policy; under WITNESS each region has its own witness client and policy. */

@@ -11,6 +11,8 @@ import dev.tandem.publisher.TandemKafkaProducer;
 import dev.tandem.testkit.ChildJvm;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
+import dev.tandem.testkit.junit.Topics;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -18,8 +20,6 @@ import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -29,6 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
  * AUTOMATIC. The history recorded from both regions must show nothing lost, and no more duplicate
  * handler runs than the bound region B reported at takeover (the killed handler's re-run is one).
  */
+@TandemClusters
 class ConsumerKillChaosTest {
 
   static final long SEED = 7_001;
@@ -37,19 +38,9 @@ class ConsumerKillChaosTest {
 
   static TwoRegions regions;
 
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
-
   @Test
   void regionBTakesOverAKilledHandlerWithinTheReportedBound(@TempDir Path dir) throws Exception {
-    String topic = "chaos-consumer-kill";
+    String topic = Topics.fresh("chaos-consumer-kill");
     regions.createTopic(topic, TwoRegionDemo.SHARDS);
     Random random = new Random(SEED);
     int hangAt = 60 + random.nextInt(60); // region A's n-th handler run is the one killed

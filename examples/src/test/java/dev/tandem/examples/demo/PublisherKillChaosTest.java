@@ -11,6 +11,7 @@ import dev.tandem.testkit.ChildJvm;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.KafkaRegion;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -27,8 +28,6 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -39,6 +38,7 @@ import org.junit.jupiter.api.io.TempDir;
  * directory replays the backlog. The demo's consumers run in both regions throughout. Every
  * acknowledged id must be processed exactly once and reach both regions' topics.
  */
+@TandemClusters(shared = false)
 class PublisherKillChaosTest {
 
   static final long SEED = 7_002;
@@ -46,16 +46,6 @@ class PublisherKillChaosTest {
   static final int RATE = 200;
 
   static TwoRegions regions;
-
-  @BeforeAll
-  static void start() {
-    regions = TwoRegions.start();
-  }
-
-  @AfterAll
-  static void stop() {
-    regions.close();
-  }
 
   @Test
   void aKilledPublishersSpooledCopiesAreReplayedAndEachIdProcessedOnce(@TempDir Path dir)

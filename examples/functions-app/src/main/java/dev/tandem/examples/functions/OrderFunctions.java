@@ -18,6 +18,7 @@ import dev.tandem.azure.functions.ServiceBusTriggerMessage;
 import dev.tandem.azure.functions.TandemFunctions;
 import dev.tandem.azure.functions.TandemOnce;
 import dev.tandem.azure.functions.TriggerHeaders;
+import dev.tandem.consumer.RegionHealth;
 import dev.tandem.consumer.TandemRegion;
 import dev.tandem.core.RegionId;
 import java.util.Map;
@@ -81,6 +82,31 @@ public class OrderFunctions {
         .header("Content-Type", "application/json")
         .body("{\"charged\":true,\"region\":\"" + TandemProvider.app().region.region() + "\"}")
         .build());
+  }
+
+  /**
+   * The region's health (issue 21), for Front Door's health probe or an availability test: {@code
+   * GET /api/tandem/health} answers 503 when the region is DOWN (closed, its own Kafka broker not
+   * answering, a poll loop stopped: send nothing here), else 200 (UP, or DEGRADED with its reasons),
+   * with {@link RegionHealth#details()} as JSON — the same snapshot as {@link TandemRegion#health()}
+   * and the Spring Actuator indicator. Function-key level like {@code payments} (the details name
+   * shards, owners and reasons): a Front Door probe passes the key in its path, {@code
+   * /api/tandem/health?code=KEY}.
+   */
+  @FunctionName("health")
+  public HttpResponseMessage health(
+      @HttpTrigger(name = "req", methods = {HttpMethod.GET}, authLevel = AuthorizationLevel.FUNCTION,
+          route = "tandem/health") HttpRequestMessage<Optional<String>> request,
+      ExecutionContext context) {
+    return healthResponse(request, TandemFunctions.installed().health());
+  }
+
+  static HttpResponseMessage healthResponse(HttpRequestMessage<?> request, RegionHealth health) {
+    return request.createResponseBuilder(HttpStatus.valueOf(TandemFunctions.httpStatus(health)))
+        .header("Content-Type", "application/json")
+        .header("Cache-Control", "no-store")
+        .body(TandemFunctions.json(health))
+        .build();
   }
 
   /**

@@ -22,7 +22,10 @@ import dev.tandem.core.RegionId;
 import dev.tandem.core.Shards;
 import dev.tandem.core.TandemHeaders;
 import dev.tandem.core.TandemIds;
+import dev.tandem.testkit.TestRegions;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
+import dev.tandem.testkit.junit.Topics;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -46,11 +49,12 @@ import org.mockito.ArgumentCaptor;
  * runs a message of A's shard once and leaves a message of B's shard to B: it parks a recheck copy
  * on its own queue (the SDK's sender client, mocked at the cloud boundary) and returns.
  */
+@TandemClusters
 class TandemAppOwnershipTest {
 
   static final int SHARDS = 4;
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
   static TwoRegions regions;
   @TempDir static Path dir;
   static TandemProvider.App app;
@@ -58,7 +62,6 @@ class TandemAppOwnershipTest {
 
   @BeforeAll
   static void start() {
-    regions = TwoRegions.start();
     recheckSender = mock(ServiceBusSenderClient.class);
     when(recheckSender.scheduleMessage(any(ServiceBusMessage.class), any(OffsetDateTime.class)))
         .thenReturn(1L);
@@ -71,9 +74,6 @@ class TandemAppOwnershipTest {
   static void stop() {
     TandemFunctions.uninstall();
     TandemProvider.stop();
-    if (regions != null) {
-      regions.close();
-    }
   }
 
   /** Region A's app settings: the two clusters, 4 shards, W 100; Functions defaults otherwise. */
@@ -83,6 +83,8 @@ class TandemAppOwnershipTest {
     env.put("TANDEM_REGION", A.name());
     env.put("TANDEM_SHARDS", String.valueOf(SHARDS));
     env.put("TANDEM_REPLICATION_WINDOW", "100");
+    // regions shared with other classes of this JVM (@TandemClusters): a changelog of its own
+    env.put("TANDEM_CHANGELOG_TOPIC_PREFIX", Topics.fresh("tandem-app"));
     env.put("TANDEM_REGION_REGION_A_BOOTSTRAP_SERVERS", regions.a().bootstrapServers());
     env.put("TANDEM_REGION_REGION_B_BOOTSTRAP_SERVERS", regions.b().bootstrapServers());
     return env;

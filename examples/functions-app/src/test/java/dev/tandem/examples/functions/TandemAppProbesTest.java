@@ -7,7 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.tandem.azure.functions.HeartbeatReport;
 import dev.tandem.azure.functions.TandemFunctions;
 import dev.tandem.core.RegionId;
+import dev.tandem.testkit.TestRegions;
 import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Metrics;
@@ -32,10 +34,11 @@ import org.junit.jupiter.api.io.TempDir;
  * KafkaBrokers}, here region B's cluster, not A's changelog cluster) through an Admin client —
  * both built from the settings, no client handed in.
  */
+@TandemClusters
 class TandemAppProbesTest {
 
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
+  static final RegionId A = TestRegions.A;
+  static final RegionId B = TestRegions.B;
   /** A syntactically valid connection string of a namespace that does not exist. */
   static final String CONNECTION = "Endpoint=sb://tandem-sample.servicebus.windows.net/;"
       + "SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=a2V5";
@@ -54,7 +57,6 @@ class TandemAppProbesTest {
   @BeforeAll
   static void start() {
     Metrics.addRegistry(meters);
-    regions = TwoRegions.start();
     Map<String, String> settings = TandemAppOwnershipTest.settings(regions);
     settings.put("ServiceBusConnection", CONNECTION);
     settings.put("KafkaBrokers", regions.b().bootstrapServers()); // not A's changelog cluster
@@ -69,9 +71,6 @@ class TandemAppProbesTest {
   static void stop() {
     TandemFunctions.uninstall();
     TandemProvider.stop();
-    if (regions != null) {
-      regions.close();
-    }
     Metrics.removeRegistry(meters);
   }
 

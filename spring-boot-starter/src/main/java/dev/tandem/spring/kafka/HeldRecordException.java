@@ -1,0 +1,23 @@
+package dev.tandem.spring.kafka;
+
+/**
+ * Thrown by the Tandem listener wrapper for a follower's record whose shard another region owns and
+ * whose id is not completed yet: the record must not be acknowledged. The error handler that {@link
+ * TandemListenerContainers#apply} installs never recovers it: it seeks the partition back to it and
+ * delivers it again after a short back-off, until the owner's completion has replicated (then it is
+ * acknowledged without the listener) or this region took the shard over (then the listener runs).
+ */
+public final class HeldRecordException extends RuntimeException {
+
+  private static final long serialVersionUID = 1L;
+
+  /**
+   * A held record of {@code topic}-{@code partition} at {@code offset} with Tandem id {@code id},
+   * whose shard region {@code owner} owns.
+   */
+  public HeldRecordException(String topic, int partition, long offset, String id, String owner) {
+    super("held: " + topic + "-" + partition + "@" + offset + " (id " + id + ") belongs to shard "
+        + partition + " owned by " + owner + "; acknowledged once completed there or taken over",
+        null, false, false);
+  }
+}
