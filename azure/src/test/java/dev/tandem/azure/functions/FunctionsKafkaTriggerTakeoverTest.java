@@ -150,8 +150,11 @@ class FunctionsKafkaTriggerTakeoverTest {
     lostInPlace.forEach(id -> publish(id, inPlace));
     kept.forEach(id -> publish(id, withPolicy));
 
-    // B takes A's shards over; the copies the retry policy kept run then
-    await().atMost(Duration.ofSeconds(120)).until(() -> withPolicy.committed.containsAll(kept));
+    // B takes A's shards over; the copies the retry policy kept run then. The takeover is reported
+    // when B's heartbeat tick returns, which can be after the kept copies already ran (they run as
+    // soon as the lease is B's, inside that tick), so wait for both rather than read the ticks early.
+    await().atMost(Duration.ofSeconds(120)).until(() -> withPolicy.committed.containsAll(kept)
+        && b.ticks.stream().anyMatch(t -> !t.report().takeovers().isEmpty()));
     history.endFault(fault);
     List<TakeoverReport> reports = b.ticks.stream()
         .flatMap(t -> t.report().takeovers().stream()).toList();
