@@ -15,6 +15,29 @@ public final class ConsumerMeterNames {
 
   // ---- processing: OnceProcessor and its parts, ConsumerMetrics -------------------------------
 
+  /** Counter: copies by outcome (tag {@code outcome}: processed, duplicate, retry, dead_lettered, passed_through). */
+  public static final String MESSAGES = "tandem.consumer.messages";
+  /** Counter: copies skipped because their id was already terminal. */
+  public static final String DUPLICATES_SUPPRESSED = "tandem.consumer.duplicates.suppressed";
+  /** Counter: ids seen with two different payloads. */
+  public static final String CONFLICTS = "tandem.consumer.conflicts";
+  /** Counter: claims superseded (lease expired or takeover) while their handler ran. */
+  public static final String CLAIMS_LOST = "tandem.consumer.claims.lost";
+  /** Counter: handlers run again after an earlier claim of the id expired without completion. */
+  public static final String RECLAIMED_EXPIRED = "tandem.consumer.reclaimed.expired";
+  /** Counter: handler exceptions. */
+  public static final String HANDLER_FAILURES = "tandem.consumer.handler.failures";
+  /** Counter: copies that met another owner's live claim (try later, not a duplicate). */
+  public static final String IN_PROGRESS = "tandem.consumer.in.progress";
+  /** Timer: handler run time. */
+  public static final String HANDLER = "tandem.consumer.handler";
+  /** Counter: messages sent to the dead-letter path (tag {@code reason}). */
+  public static final String DEAD_LETTERS = "tandem.consumer.dead.letters";
+  /** Counter: batches whose handlers were held back because their claims were not durable in time. */
+  public static final String CLAIMS_NOT_DURABLE = "tandem.consumer.claims.not.durable";
+  /** Counter: unstarted claims released (tag {@code cause}: forgotten, closed, aged, evicted). */
+  public static final String PARKED_RELEASED = "tandem.consumer.parked.released";
+
   // ---- region: TandemRegion, RegionHealth -------------------------------------------------------
 
   // ---- Kafka consumer loop and interceptor (consumer.kafka) -------------------------------------
