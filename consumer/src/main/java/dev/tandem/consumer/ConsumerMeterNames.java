@@ -15,7 +15,10 @@ public final class ConsumerMeterNames {
 
   // ---- processing: OnceProcessor and its parts, ConsumerMetrics -------------------------------
 
-  /** Counter: copies by outcome (tag {@code outcome}: processed, duplicate, retry, dead_lettered, passed_through). */
+  /**
+   * Counter: copies by outcome (tag {@code outcome}: processed, duplicate, retry, dead_lettered,
+   * passed_through).
+   */
   public static final String MESSAGES = "tandem.consumer.messages";
   /** Counter: copies skipped because their id was already terminal. */
   public static final String DUPLICATES_SUPPRESSED = "tandem.consumer.duplicates.suppressed";
@@ -39,6 +42,12 @@ public final class ConsumerMeterNames {
   public static final String PARKED_RELEASED = "tandem.consumer.parked.released";
 
   // ---- region: TandemRegion, RegionHealth -------------------------------------------------------
+
+  /**
+   * Gauge: 1 while a region object is open, 0 after close (then removed); tags {@code instance},
+   * {@code guarantee} (full, detect-only), {@code policy}.
+   */
+  public static final String REGION_OPEN = "tandem.region.open";
 
   // ---- Kafka consumer loop and interceptor (consumer.kafka) -------------------------------------
 
