@@ -808,6 +808,30 @@ public final class TandemRegion implements AutoCloseable {
     }
   }
 
+  /** Named broker evidence from outside the poll loops (see {@link #registerBrokerEvidence}). */
+  private final java.util.Map<String, java.util.function.Supplier<java.util.Optional<Boolean>>>
+      brokerEvidence = new java.util.concurrent.ConcurrentHashMap<>();
+
+  /**
+   * Adds owner-liveness evidence about a broker this region's processing depends on, gathered
+   * outside the region's Kafka poll loops — a Functions app's heartbeat probes of its triggers'
+   * brokers (issue 21). {@link #health()} reads it as it reads a poll loop's broker probe: a probe
+   * that failed after its last answer, within its evidence bound, makes the region DOWN (its owner
+   * renews no lease meanwhile, so the peer takes its shards over); an answer never hides another
+   * source's failure, and no recent evidence says nothing.
+   *
+   * @param probe the probe's name, shown in the health's evidence
+   * @param recent what the probe's evidence says now ({@code BrokerEvidence.recent}); any thread,
+   *     cheap, no request to a broker
+   *     (a second registration of a name replaces the first: a configuration built again)
+   */
+  public void registerBrokerEvidence(String probe,
+      java.util.function.Supplier<java.util.Optional<Boolean>> recent) {
+    java.util.Objects.requireNonNull(probe, "probe");
+    java.util.Objects.requireNonNull(recent, "recent");
+    brokerEvidence.put(probe, recent);
+  }
+
   /**
    * This region's health now: status (UP, DEGRADED, DOWN with the reasons), store open and
    * restored, own broker reachable, peer replication lag, held records, shards owned (each shard's
@@ -865,6 +889,17 @@ public final class TandemRegion implements AutoCloseable {
         f.ownBrokerEvidence = laneOk ? "the changelog lane to the own region writes"
             : "the changelog lane to the own region is " + ownLane.circuit()
                 + (ownLane.spooling() ? ", spooling" : "");
+      }
+      // evidence from outside the poll loops (a Functions heartbeat's trigger probes): a failure
+      // counts as the poll loop's would; an answer does not vouch for the brokers above
+      for (java.util.Map.Entry<String, java.util.function.Supplier<java.util.Optional<Boolean>>> e
+          : new java.util.TreeMap<>(brokerEvidence).entrySet()) {
+        if (!Boolean.FALSE.equals(f.ownBrokerReachable)
+            && Boolean.FALSE.equals(e.getValue().get().orElse(null))) {
+          f.ownBrokerReachable = false;
+          f.ownBrokerEvidence = "the heartbeat's broker probe " + e.getKey()
+              + " failed after its last answer";
+        }
       }
       for (RegionId r : config.regions()) {
         f.spoolDepth.put(r.name(), changelogPublisher.status(r).spoolDepth());

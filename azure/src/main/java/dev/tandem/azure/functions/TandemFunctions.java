@@ -184,6 +184,16 @@ public final class TandemFunctions {
     this.followerHoldNanos = b.followerHold.toNanos();
     List<BrokerProbe> probes = b.ownership == null ? List.of() : triggerProbes(b);
     this.triggerProbed = !probes.isEmpty();
+    if (b.region != null && !probes.isEmpty()) {
+      // issue 21: the region's health reads what the heartbeat's trigger probes found, as it reads
+      // a poll loop's broker probe (a region whose trigger broker is silent renews no lease)
+      TriggerProbeEvidence evidence = new TriggerProbeEvidence(b.clock,
+          b.region.heartbeatInterval(), b.ownership.revalidateAfter());
+      probes = evidence.recording(probes);
+      for (String name : evidence.names()) {
+        b.region.registerBrokerEvidence(name, () -> evidence.recent(name));
+      }
+    }
     this.heartbeats = b.ownership == null ? null
         : new ShardHeartbeats(b.ownership, b.replicationLog, b.shardCount, b.clock, b.probeTimeout,
             probes, b.heldExpiry, registry);
