@@ -1,5 +1,6 @@
 package dev.tandem.azure.functions;
 
+import dev.tandem.azure.AzureMeterNames;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.microsoft.azure.functions.HttpRequestMessage;
@@ -423,7 +424,7 @@ public final class IdempotentHttp {
   }
 
   private void count(String outcome) {
-    Counter.builder("tandem.http.requests").tag("region", region).tag("outcome", outcome)
+    Counter.builder(AzureMeterNames.HTTP_REQUESTS).tag("region", region).tag("outcome", outcome)
         .register(registry).increment();
   }
 

@@ -1,5 +1,6 @@
 package dev.tandem.azure.servicebus;
 
+import dev.tandem.azure.AzureMeterNames;
 import com.azure.messaging.servicebus.ServiceBusReceivedMessage;
 import com.azure.messaging.servicebus.ServiceBusReceivedMessageContext;
 import com.azure.messaging.servicebus.ServiceBusReceiverClient;
@@ -317,7 +318,7 @@ public final class TandemServiceBusProcessor {
   }
 
   private void count(String outcome) {
-    Counter.builder("tandem.servicebus.settled").tag("outcome", outcome).register(registry)
+    Counter.builder(AzureMeterNames.SERVICEBUS_SETTLED).tag("outcome", outcome).register(registry)
         .increment();
   }
 
