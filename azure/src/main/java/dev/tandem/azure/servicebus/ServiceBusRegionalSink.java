@@ -12,7 +12,6 @@ import dev.tandem.publisher.RegionalSink;
 import dev.tandem.publisher.SinkAck;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
-import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
