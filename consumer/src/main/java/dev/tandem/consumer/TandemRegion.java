@@ -818,12 +818,12 @@ public final class TandemRegion implements AutoCloseable {
    * brokers (issue 21). {@link #health()} reads it as it reads a poll loop's broker probe: a probe
    * that failed after its last answer, within its evidence bound, makes the region DOWN (its owner
    * renews no lease meanwhile, so the peer takes its shards over); an answer never hides another
-   * source's failure, and no recent evidence says nothing.
+   * source's failure, and no recent evidence says nothing. A second registration of a name replaces
+   * the first (a configuration built again).
    *
    * @param probe the probe's name, shown in the health's evidence
    * @param recent what the probe's evidence says now ({@code BrokerEvidence.recent}); any thread,
    *     cheap, no request to a broker
-   *     (a second registration of a name replaces the first: a configuration built again)
    */
   public void registerBrokerEvidence(String probe,
       java.util.function.Supplier<java.util.Optional<Boolean>> recent) {
@@ -839,7 +839,8 @@ public final class TandemRegion implements AutoCloseable {
    * read from the object that owns it; no request goes to any broker (the own broker's reachability
    * is the owner-liveness evidence of the poll loops — their fetches and end-offset probes — and,
    * when no loop has recent evidence, the changelog publisher's lane to the own region, which the
-   * replica's heartbeats exercise every {@code tandem.heartbeat.interval.ms}). Cheap; any thread;
+   * replica's heartbeats exercise every {@code tandem.heartbeat.interval.ms}; a failure in evidence
+   * registered with {@link #registerBrokerEvidence} counts too). Cheap; any thread;
    * also after {@link #close()} (then DOWN). See {@link RegionHealth} for the status rules.
    */
   public RegionHealth health() {
