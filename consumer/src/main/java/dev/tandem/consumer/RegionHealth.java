@@ -23,7 +23,9 @@ import java.util.OptionalLong;
  * <ul>
  *   <li>{@link Status#DOWN}: the region is closed; the own Kafka broker does not answer (a poll
  *       loop's probe failed after its last answer, or — without such evidence — the changelog lane
- *       to the own region is open-circuited or spooling); a consumer's poll loop stopped with an
+ *       to the own region is open-circuited or spooling; or a probe registered with {@code
+ *       TandemRegion.registerBrokerEvidence}, e.g. a Functions heartbeat's trigger probe, failed
+ *       after its last answer); a consumer's poll loop stopped with an
  *       error. A region that is down renews no lease: the peer takes its shards over after L +
  *       margin.
  *   <li>{@link Status#DEGRADED}: a shard of the store is still restoring from the changelogs; a peer

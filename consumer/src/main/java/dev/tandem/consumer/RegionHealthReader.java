@@ -10,7 +10,9 @@ import dev.tandem.store.StoreException;
 import dev.tandem.store.replication.ReplicationLag;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletionException;
@@ -30,9 +32,12 @@ final class RegionHealthReader {
   private final RegionAssembly parts;
   private final Supplier<List<TandemKafkaConsumer<?, ?>>> consumers;
   private final BooleanSupplier closed;
+  private final Map<String, Supplier<Optional<Boolean>>> brokerEvidence;
 
   RegionHealthReader(TandemRegionConfig config, String instance, RegionAssembly parts,
-      Supplier<List<TandemKafkaConsumer<?, ?>>> consumers, BooleanSupplier closed) {
+      Supplier<List<TandemKafkaConsumer<?, ?>>> consumers, BooleanSupplier closed,
+      Map<String, Supplier<Optional<Boolean>>> brokerEvidence) {
+    this.brokerEvidence = brokerEvidence;
     this.config = config;
     this.region = config.region();
     this.instance = instance;
@@ -117,6 +122,17 @@ final class RegionHealthReader {
       f.ownBrokerEvidence = laneOk ? "the changelog lane to the own region writes"
           : "the changelog lane to the own region is " + ownLane.circuit()
               + (ownLane.spooling() ? ", spooling" : "");
+    }
+    // evidence from outside the poll loops (a Functions heartbeat's trigger probes): a failure
+    // counts as the poll loop's would; an answer does not vouch for the brokers above
+    for (Map.Entry<String, Supplier<Optional<Boolean>>> e
+        : new TreeMap<>(brokerEvidence).entrySet()) {
+      if (!Boolean.FALSE.equals(f.ownBrokerReachable)
+          && Boolean.FALSE.equals(e.getValue().get().orElse(null))) {
+        f.ownBrokerReachable = false;
+        f.ownBrokerEvidence = "the heartbeat's broker probe " + e.getKey()
+            + " failed after its last answer";
+      }
     }
   }
 

@@ -173,7 +173,7 @@ public final class TandemRegion implements AutoCloseable {
     this.consumers = new RegionKafkaConsumers(c, instance, meters, parts, producers,
         this::processorDefaults, this::ownershipRequests);
     this.healthReader = new RegionHealthReader(c, instance, parts, consumers::consumers,
-        () -> closed);
+        () -> closed, brokerEvidence);
     // what this process promises, where an operator looks: 1 while open, tagged with the guarantee
     // (an alert on guarantee=detect-only finds a region that only detects duplicates); removed by
     // close() so a closed region's series ends
@@ -478,6 +478,30 @@ public final class TandemRegion implements AutoCloseable {
     }
   }
 
+  /** Named broker evidence from outside the poll loops (see {@link #registerBrokerEvidence}). */
+  private final java.util.Map<String, java.util.function.Supplier<java.util.Optional<Boolean>>>
+      brokerEvidence = new java.util.concurrent.ConcurrentHashMap<>();
+
+  /**
+   * Adds owner-liveness evidence about a broker this region's processing depends on, gathered
+   * outside the region's Kafka poll loops — a Functions app's heartbeat probes of its triggers'
+   * brokers (issue 21). {@link #health()} reads it as it reads a poll loop's broker probe: a probe
+   * that failed after its last answer, within its evidence bound, makes the region DOWN (its owner
+   * renews no lease meanwhile, so the peer takes its shards over); an answer never hides another
+   * source's failure, and no recent evidence says nothing. A second registration of a name replaces
+   * the first (a configuration built again).
+   *
+   * @param probe the probe's name, shown in the health's evidence
+   * @param recent what the probe's evidence says now ({@code BrokerEvidence.recent}); any thread,
+   *     cheap, no request to a broker
+   */
+  public void registerBrokerEvidence(String probe,
+      java.util.function.Supplier<java.util.Optional<Boolean>> recent) {
+    java.util.Objects.requireNonNull(probe, "probe");
+    java.util.Objects.requireNonNull(recent, "recent");
+    brokerEvidence.put(probe, recent);
+  }
+
   /**
    * This region's health now: status (UP, DEGRADED, DOWN with the reasons), store open and
    * restored, own broker reachable, peer replication lag, held records, shards owned (each shard's
@@ -485,7 +509,8 @@ public final class TandemRegion implements AutoCloseable {
    * read from the object that owns it; no request goes to any broker (the own broker's reachability
    * is the owner-liveness evidence of the poll loops — their fetches and end-offset probes — and,
    * when no loop has recent evidence, the changelog publisher's lane to the own region, which the
-   * replica's heartbeats exercise every {@code tandem.heartbeat.interval.ms}). Cheap; any thread;
+   * replica's heartbeats exercise every {@code tandem.heartbeat.interval.ms}; a failure in evidence
+   * registered with {@link #registerBrokerEvidence} counts too). Cheap; any thread;
    * also after {@link #close()} (then DOWN). See {@link RegionHealth} for the status rules.
    */
   public RegionHealth health() {
