@@ -21,5 +21,18 @@ public final class ConsumerMeterNames {
 
   // ---- ownership: leases, takeover, handover, requests, liveness, witness -----------------------
 
+  // remote ownership requests, the owning side (OwnershipRequests)
+
+  /** Counter, tag {@code outcome}: received, acted, expired, ignored. */
+  public static final String OWNERSHIP_REQUESTS = "tandem.ownership.requests";
+  /** Timer of the planned handovers done on request, tag {@code outcome}: moved, failed. */
+  public static final String OWNERSHIP_REQUEST_HANDOVER = "tandem.ownership.request.handover";
+  /**
+   * Gauge: 1 while this region object's reader of its ownership request topic has stopped for good
+   * (not authorized, a bad configuration): remote requests are not acted on; 0 while it reads.
+   */
+  public static final String OWNERSHIP_REQUESTS_READER_FAILED =
+      "tandem.ownership.requests.reader.failed";
+
   // ---- end of sections ----------------------------------------------------------------------------
 }

@@ -853,6 +853,13 @@ public final class TandemRegion implements AutoCloseable {
           f.consumerFailures.add("topic " + c.topic() + ": " + cause);
         }
       }
+      dev.tandem.consumer.ownership.OwnershipRequests requests;
+      synchronized (this) {
+        requests = ownershipRequests;
+      }
+      if (requests != null) {
+        f.ownershipRequestsFailure = requests.failure().orElse(null);
+      }
       dev.tandem.publisher.RegionStatus ownLane = changelogPublisher.status(region);
       if (loops != null) {
         f.ownBrokerReachable = loops;
