@@ -17,6 +17,11 @@ public final class ConsumerMeterNames {
 
   // ---- region: TandemRegion, RegionHealth -------------------------------------------------------
 
+  /** Gauge: the replication window W (changes per shard), for the lag alert's W's time. */
+  public static final String REGION_REPLICATION_WINDOW = "tandem.region.replication.window";
+  /** Gauge: the number of shards ({@code tandem.shards}). */
+  public static final String REGION_SHARDS = "tandem.region.shards";
+
   // ---- Kafka consumer loop and interceptor (consumer.kafka) -------------------------------------
 
   // ---- ownership: leases, takeover, handover, requests, liveness, witness -----------------------

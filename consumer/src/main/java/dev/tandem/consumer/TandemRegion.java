@@ -158,6 +158,8 @@ public final class TandemRegion implements AutoCloseable {
   /** {@code <state.dir>/.lock}, held from the first step of the build until close. */
   private final StateDirLock stateLock;
   private final io.micrometer.core.instrument.Gauge openGauge;
+  /** W and the shard count, for the lag alert's "W's time" (ops/prometheus); removed by close(). */
+  private final List<io.micrometer.core.instrument.Gauge> windowGauges;
 
   private TandemRegion(Builder b, TandemRegionConfig c) {
     this.config = c;
@@ -304,6 +306,22 @@ public final class TandemRegion implements AutoCloseable {
         .description("1 while this Tandem region object is open; its tags say the guarantee and the "
             + "takeover policy it runs with")
         .register(meters);
+    // the alert on replication lag compares it with W's time: W x shards / this region's
+    // changelog records per second (ops/prometheus/tandem-alerts.yml, TandemReplicationLagHigh)
+    int window = c.getInt(TandemRegionConfig.WINDOW_CONFIG);
+    int shardsHere = shardCount();
+    this.windowGauges = List.of(
+        io.micrometer.core.instrument.Gauge.builder(ConsumerMeterNames.REGION_REPLICATION_WINDOW,
+                () -> window)
+            .tag("region", region.name()).tag("instance", instance)
+            .description("the replication window W (tandem.replication.window): changes an owner "
+                + "may run ahead of the peer per shard")
+            .register(meters),
+        io.micrometer.core.instrument.Gauge.builder(ConsumerMeterNames.REGION_SHARDS,
+                () -> shardsHere)
+            .tag("region", region.name()).tag("instance", instance)
+            .description("the number of shards (tandem.shards)")
+            .register(meters));
     log.info("Tandem region {} instance {} opened: regions {}, {} shards, guarantee {}, policy {}, "
         + "state {}", region, instance, c.regions(), shardCount(),
         c.detectOnly() ? "detect-only" : "full", ownership == null ? "none" : c.policyName(),
@@ -996,6 +1014,7 @@ public final class TandemRegion implements AutoCloseable {
       closeQuietly(() -> dlqProducer.close(Duration.ofSeconds(5)));
     }
     meters.remove(openGauge);
+    windowGauges.forEach(meters::remove);
     if (!loopsStopped) {
       // never close RocksDB (or the log writing to it) under a loop that still runs in it
       return;
