@@ -83,6 +83,9 @@ public final class OwnershipRequests implements AutoCloseable {
    * machine's wall clock cannot keep a request live after the client gave up.
    */
   private final Map<String, Long> monotonicDeadline = new java.util.HashMap<>();
+  private final MeterRegistry registry;
+  /** Removed by close(): a later object of the same region registers its own channel's gauge. */
+  private final io.micrometer.core.instrument.Gauge readerFailed;
   /** Whether the reader's failure was logged here already (once). */
   private boolean failureLogged;
   private volatile boolean closed;
@@ -106,7 +109,8 @@ public final class OwnershipRequests implements AutoCloseable {
     ignored = requests(registry, r, "ignored");
     moved = handovers(registry, r, "moved");
     failed = handovers(registry, r, "failed");
-    io.micrometer.core.instrument.Gauge.builder(
+    this.registry = registry;
+    this.readerFailed = io.micrometer.core.instrument.Gauge.builder(
             dev.tandem.consumer.ConsumerMeterNames.OWNERSHIP_REQUESTS_READER_FAILED, channel,
             c -> c.failure().isPresent() ? 1 : 0)
         .tag("region", r)
@@ -312,6 +316,7 @@ public final class OwnershipRequests implements AutoCloseable {
   @Override
   public void close() {
     closed = true;
+    registry.remove(readerFailed);
     synchronized (this) {
       channel.close();
     }

@@ -90,6 +90,10 @@ class OwnershipRequestsFaultsTest {
         meters);
     assertEquals(0.0, meters.find("tandem.ownership.requests.reader.failed").gauge().value());
     assertTrue(requests.failure().isEmpty());
+    requests.close();
+    // a later object of the region (a restart in the same process) shows its own reader, not this one
+    assertEquals(null, meters.find("tandem.ownership.requests.reader.failed").gauge(),
+        "removed on close");
   }
 
   @Test
