@@ -48,10 +48,27 @@ public final class ConsumerMeterNames {
    * {@code guarantee} (full, detect-only), {@code policy}.
    */
   public static final String REGION_OPEN = "tandem.region.open";
+  /** Gauge: the replication window W (changes per shard), for the lag alert's W's time. */
+  public static final String REGION_REPLICATION_WINDOW = "tandem.region.replication.window";
+  /** Gauge: the number of shards ({@code tandem.shards}). */
+  public static final String REGION_SHARDS = "tandem.region.shards";
 
   // ---- Kafka consumer loop and interceptor (consumer.kafka) -------------------------------------
 
   // ---- ownership: leases, takeover, handover, requests, liveness, witness -----------------------
+
+  // remote ownership requests, the owning side (OwnershipRequests)
+
+  /** Counter, tag {@code outcome}: received, acted, expired, ignored. */
+  public static final String OWNERSHIP_REQUESTS = "tandem.ownership.requests";
+  /** Timer of the planned handovers done on request, tag {@code outcome}: moved, failed. */
+  public static final String OWNERSHIP_REQUEST_HANDOVER = "tandem.ownership.request.handover";
+  /**
+   * Gauge: 1 while this region object's reader of its ownership request topic has stopped for good
+   * (not authorized, a bad configuration): remote requests are not acted on; 0 while it reads.
+   */
+  public static final String OWNERSHIP_REQUESTS_READER_FAILED =
+      "tandem.ownership.requests.reader.failed";
 
   // ---- end of sections ----------------------------------------------------------------------------
 }

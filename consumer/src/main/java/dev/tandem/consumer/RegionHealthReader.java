@@ -33,11 +33,15 @@ final class RegionHealthReader {
   private final Supplier<List<TandemKafkaConsumer<?, ?>>> consumers;
   private final BooleanSupplier closed;
   private final Map<String, Supplier<Optional<Boolean>>> brokerEvidence;
+  /** Why the owning side of remote ownership requests stopped for good (DEGRADED), if it did. */
+  private final Supplier<Optional<String>> ownershipRequestsFailure;
 
   RegionHealthReader(TandemRegionConfig config, String instance, RegionAssembly parts,
       Supplier<List<TandemKafkaConsumer<?, ?>>> consumers, BooleanSupplier closed,
-      Map<String, Supplier<Optional<Boolean>>> brokerEvidence) {
+      Map<String, Supplier<Optional<Boolean>>> brokerEvidence,
+      Supplier<Optional<String>> ownershipRequestsFailure) {
     this.brokerEvidence = brokerEvidence;
+    this.ownershipRequestsFailure = ownershipRequestsFailure;
     this.config = config;
     this.region = config.region();
     this.instance = instance;
@@ -111,6 +115,7 @@ final class RegionHealthReader {
         f.consumerFailures.add("topic " + c.topic() + ": " + cause);
       }
     }
+    f.ownershipRequestsFailure = ownershipRequestsFailure.get().orElse(null);
     RegionStatus ownLane = parts.changelogPublisher.status(region);
     if (loops != null) {
       f.ownBrokerReachable = loops;

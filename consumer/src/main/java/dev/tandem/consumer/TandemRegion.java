@@ -146,6 +146,8 @@ public final class TandemRegion implements AutoCloseable {
   /** {@code <state.dir>/.lock}, held from the first step of the build until close. */
   private final StateDirectory.Lock stateLock;
   private final Gauge openGauge;
+  /** W and the shard count, for the lag alert's "W's time" (ops/prometheus); removed by close(). */
+  private final List<Gauge> windowGauges;
 
   private TandemRegion(Builder b, TandemRegionConfig c) {
     this.config = c;
@@ -173,7 +175,7 @@ public final class TandemRegion implements AutoCloseable {
     this.consumers = new RegionKafkaConsumers(c, instance, meters, parts, producers,
         this::processorDefaults, this::ownershipRequests);
     this.healthReader = new RegionHealthReader(c, instance, parts, consumers::consumers,
-        () -> closed, brokerEvidence);
+        () -> closed, brokerEvidence, this::ownershipRequestsFailure);
     // what this process promises, where an operator looks: 1 while open, tagged with the guarantee
     // (an alert on guarantee=detect-only finds a region that only detects duplicates); removed by
     // close() so a closed region's series ends
@@ -185,6 +187,22 @@ public final class TandemRegion implements AutoCloseable {
         .description("1 while this Tandem region object is open; its tags say the guarantee and the "
             + "takeover policy it runs with")
         .register(meters);
+    // the alert on replication lag compares it with W's time: W x shards / this region's
+    // changelog records per second (ops/prometheus/tandem-alerts.yml, TandemReplicationLagHigh)
+    int window = c.getInt(TandemRegionConfig.WINDOW_CONFIG);
+    int shardsHere = shardCount();
+    this.windowGauges = List.of(
+        io.micrometer.core.instrument.Gauge.builder(ConsumerMeterNames.REGION_REPLICATION_WINDOW,
+                () -> window)
+            .tag("region", region.name()).tag("instance", instance)
+            .description("the replication window W (tandem.replication.window): changes an owner "
+                + "may run ahead of the peer per shard")
+            .register(meters),
+        io.micrometer.core.instrument.Gauge.builder(ConsumerMeterNames.REGION_SHARDS,
+                () -> shardsHere)
+            .tag("region", region.name()).tag("instance", instance)
+            .description("the number of shards (tandem.shards)")
+            .register(meters));
     log.info("Tandem region {} instance {} opened: regions {}, {} shards, guarantee {}, policy {}, "
         + "state {}", region, instance, c.regions(), shardCount(),
         c.detectOnly() ? "detect-only" : "full", parts.ownership == null ? "none" : c.policyName(),
@@ -517,6 +535,15 @@ public final class TandemRegion implements AutoCloseable {
     return healthReader.read();
   }
 
+  /** Why the owning side of remote ownership requests stopped for good, if it did. */
+  private java.util.Optional<String> ownershipRequestsFailure() {
+    dev.tandem.consumer.ownership.OwnershipRequests requests;
+    synchronized (this) {
+      requests = ownershipRequests;
+    }
+    return requests == null ? java.util.Optional.empty() : requests.failure();
+  }
+
   /** Closes everything this region opened, in order (see the class comment). Idempotent. */
   @Override
   public void close() {
@@ -543,6 +570,7 @@ public final class TandemRegion implements AutoCloseable {
     }
     producers.close(); // re-send sinks, then the dead-letter producer
     meters.remove(openGauge);
+    windowGauges.forEach(meters::remove);
     if (!loopsStopped) {
       // never close RocksDB (or the log writing to it) under a loop that still runs in it
       return;

@@ -34,14 +34,19 @@ import org.slf4j.LoggerFactory;
  *       channel (another instance, an earlier run of this one) or written here marks it done, and a
  *       re-delivered request finds the lease moved;
  *   <li><b>deadline</b>: a request read at or after its deadline is dropped ({@code expired}); a
- *       handover started before it is bounded by it, so nothing moves after the client gave up;
+ *       handover started before it is bounded by it, so nothing moves after the client gave up.
+ *       Once read, a request ends at its (wall-clock) deadline or at the same time left measured
+ *       on the monotonic clock from its reading, whichever comes first: a step back of this
+ *       machine's wall clock cannot keep it live;
  *   <li><b>not the owner</b>: a request from another region is not for this one (ignored quietly);
  *       a served shard whose lease does not name this region is skipped ({@code ignored}, logged once).
  * </ul>
  *
  * <p>Meters: {@code tandem.ownership.requests} (tag {@code outcome}: received, acted, expired,
  * ignored) and {@code tandem.ownership.request.handover} (a timer, tag {@code outcome}: moved,
- * failed). A caller that processes on the calling thread (the Kafka loop) calls {@link #act} between
+ * failed), {@code tandem.ownership.requests.reader.failed} (a gauge, 1 once the channel's reader
+ * stopped for good, e.g. not authorized: {@link #failure()}, logged once, shown by the region's
+ * health). A caller that processes on the calling thread (the Kafka loop) calls {@link #act} between
  * batches; a caller whose work runs on other threads (Functions) may call it from its timer thread:
  * the handover waits for their batches ({@link ShardOwnership#beginWork}).
  *
@@ -71,6 +76,18 @@ public final class OwnershipRequests implements AutoCloseable {
   private final Counter ignored;
   private final Timer moved;
   private final Timer failed;
+  /**
+   * Per pending request id: the monotonic time ({@link TandemClock#nanoTime()}) at which its
+   * deadline passes here, fixed when it was read. A request expires when either clock says so: the
+   * wall clock (its deadline is the client's wall time) or this one, so a step back of this
+   * machine's wall clock cannot keep a request live after the client gave up.
+   */
+  private final Map<String, Long> monotonicDeadline = new java.util.HashMap<>();
+  private final MeterRegistry registry;
+  /** Removed by close(): a later object of the same region registers its own channel's gauge. */
+  private final io.micrometer.core.instrument.Gauge readerFailed;
+  /** Whether the reader's failure was logged here already (once). */
+  private boolean failureLogged;
   private volatile boolean closed;
 
   /**
@@ -92,10 +109,27 @@ public final class OwnershipRequests implements AutoCloseable {
     ignored = requests(registry, r, "ignored");
     moved = handovers(registry, r, "moved");
     failed = handovers(registry, r, "failed");
+    this.registry = registry;
+    this.readerFailed = io.micrometer.core.instrument.Gauge.builder(
+            dev.tandem.consumer.ConsumerMeterNames.OWNERSHIP_REQUESTS_READER_FAILED, channel,
+            c -> c.failure().isPresent() ? 1 : 0)
+        .tag("region", r)
+        .description("1 while the reader of this region's ownership request topic has stopped for"
+            + " good (e.g. not authorized): evacuate, return and move are not acted on here")
+        .register(registry);
+  }
+
+  /**
+   * Why this object can no longer read requests (its channel's reader stopped for good, e.g. not
+   * authorized to read the topic); empty while it reads. {@link
+   * dev.tandem.consumer.TandemRegion#health()} reports it.
+   */
+  public java.util.Optional<String> failure() {
+    return channel.failure().map(e -> "the ownership request topic is not read: " + e);
   }
 
   private static Counter requests(MeterRegistry registry, String region, String outcome) {
-    return Counter.builder("tandem.ownership.requests").tag("region", region)
+    return Counter.builder(dev.tandem.consumer.ConsumerMeterNames.OWNERSHIP_REQUESTS).tag("region", region)
         .tag("outcome", outcome)
         .description("remote ownership requests (evacuate, return, move) read by this region's"
             + " owner: received, shard handovers acted on, expired on arrival, shards ignored")
@@ -103,7 +137,7 @@ public final class OwnershipRequests implements AutoCloseable {
   }
 
   private static Timer handovers(MeterRegistry registry, String region, String outcome) {
-    return Timer.builder("tandem.ownership.request.handover").tag("region", region)
+    return Timer.builder(dev.tandem.consumer.ConsumerMeterNames.OWNERSHIP_REQUEST_HANDOVER).tag("region", region)
         .tag("outcome", outcome)
         .description("planned handovers performed for remote ownership requests")
         .register(registry);
@@ -125,6 +159,14 @@ public final class OwnershipRequests implements AutoCloseable {
       if (closed) {
         return List.of();
       }
+      if (!failureLogged && channel.failure().isPresent()) {
+        // once, where an operator of this region looks (the channel logged the cause with its
+        // stack trace on its own thread); the gauge and health() keep showing it
+        failureLogged = true;
+        log.error("Tandem ownership requests of {} instance {} are NOT read any more ({}): this "
+            + "instance's shards are reported NOT_ANSWERED to evacuate, return and move until it "
+            + "restarts", self, instance, channel.failure().get().toString());
+      }
       long now = clock.wallMillis();
       // asked before draining: when true, every record written before the reader opened is queued
       boolean caughtUp = channel.caughtUp();
@@ -142,11 +184,12 @@ public final class OwnershipRequests implements AutoCloseable {
       }
       for (var it = pending.values().iterator(); it.hasNext(); ) {
         OwnershipRequest q = it.next();
-        if (clock.wallMillis() >= q.deadlineMillis()) {
+        if (expired(q)) {
           // the client has given up: nothing may move for it any more
           log.info("Tandem ownership request {} ({} -> {}) reached its deadline in {} instance {}",
               q.id(), q.from(), q.to(), self, instance);
           it.remove();
+          monotonicDeadline.remove(q.id());
           // a copy read later is past its deadline (expired on arrival): its marks are not needed
           answered.removeIf(k -> k.startsWith(q.id() + "|"));
           skipped.removeIf(k -> k.startsWith(q.id() + "|"));
@@ -193,6 +236,21 @@ public final class OwnershipRequests implements AutoCloseable {
         + "within {} ms (issued by {})", q.id(), self, instance, q.shards(), q.to(),
         q.deadlineMillis() - now, q.issuedBy());
     pending.put(q.id(), q);
+    monotonicDeadline.put(q.id(), clock.nanoTime()
+        + TimeUnit.MILLISECONDS.toNanos(q.deadlineMillis() - now));
+  }
+
+  /** Whether {@code q}'s deadline passed by the wall clock or by the monotonic one. */
+  private synchronized boolean expired(OwnershipRequest q) {
+    return leftMillis(q) <= 0;
+  }
+
+  /** Time left until {@code q}'s deadline: the less of the wall clock's and the monotonic one's. */
+  private synchronized long leftMillis(OwnershipRequest q) {
+    long wall = q.deadlineMillis() - clock.wallMillis();
+    Long mono = monotonicDeadline.get(q.id());
+    return mono == null ? wall
+        : Math.min(wall, TimeUnit.NANOSECONDS.toMillis(mono - clock.nanoTime()));
   }
 
   /** Hands {@code shard} over for {@code q}; null when this process does not act on it. */
@@ -218,7 +276,7 @@ public final class OwnershipRequests implements AutoCloseable {
       }
       return null;
     }
-    long left = q.deadlineMillis() - clock.wallMillis();
+    long left = leftMillis(q);
     if (left <= 0) {
       return null;
     }
@@ -258,6 +316,7 @@ public final class OwnershipRequests implements AutoCloseable {
   @Override
   public void close() {
     closed = true;
+    registry.remove(readerFailed);
     synchronized (this) {
       channel.close();
     }
