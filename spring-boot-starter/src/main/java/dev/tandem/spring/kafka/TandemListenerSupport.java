@@ -6,15 +6,12 @@ import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.consumer.Outcome;
 import dev.tandem.consumer.TandemRegion;
 import dev.tandem.consumer.TandemRegionConfig;
-import dev.tandem.consumer.ownership.BrokerProbe;
-import dev.tandem.consumer.ownership.OwnerLiveness;
-import dev.tandem.consumer.ownership.RenewalOutcome;
+import dev.tandem.consumer.ownership.OwnershipTicker;
 import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.consumer.ownership.TakeoverReport;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemClock;
 import dev.tandem.store.StoreException;
-import dev.tandem.store.replication.CatchUpResult;
 import dev.tandem.store.replication.ReplicationLog;
 import dev.tandem.store.replication.ShardNotReadyException;
 import io.micrometer.core.instrument.Counter;
@@ -39,18 +36,22 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.Headers;
 import org.apache.kafka.common.header.internals.RecordHeaders;
+import org.springframework.kafka.listener.MessageListenerContainer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * One region's Tandem state for its Spring Kafka listener containers: the {@link OnceProcessor} the
  * listeners run in, the follower's holding of records of shards the other region owns, and the lease
- * ticker that plays the part {@code TandemKafkaConsumer}'s poll loop and renewer play — it renews
- * this region's shard leases through {@link OwnerLiveness} (probe: this region's own changelog) and
- * lets {@link ShardOwnership#observe} decide a takeover of a followed shard from how long a record of
- * it has been held. Made once per region by {@link TandemListenerContainers#support}; closing it
- * stops the ticker (register it as a bean so it closes with the application context, before the
- * region).
+ * ticker that plays the part {@code TandemKafkaConsumer}'s poll loop and renewer play — a thread
+ * running the consumer module's {@link OwnershipTicker} (the Functions heartbeat runs the same): it
+ * renews this region's shard leases (probe: this region's own changelog), lets {@link
+ * ShardOwnership#observe} decide a takeover of a followed shard from how long a record of it has been
+ * held, and acts on remote evacuate/return requests ({@code tandem evacuate}) for the partitions
+ * assigned to this application's Tandem containers: a planned handover drains the shard's running
+ * listeners (each runs between {@link ShardOwnership#beginWork} and {@code endWork}). Made once per
+ * region by {@link TandemListenerContainers#support}; closing it stops the ticker (register it as a
+ * bean so it closes with the application context, before the region).
  *
  * <p>Per record ({@link #handle}): the owner claims, runs the listener and completes in the {@link
  * OnceProcessor} (completed ids skipped, failures released and dead-lettered after {@code
@@ -63,7 +64,7 @@ public final class TandemListenerSupport implements AutoCloseable {
 
   private static final Logger log = LoggerFactory.getLogger(TandemListenerSupport.class);
   /** The probe name of this region's own changelog broker. */
-  static final String CHANGELOG_PROBE = "changelog";
+  static final String CHANGELOG_PROBE = OwnershipTicker.CHANGELOG_PROBE;
   /** Wait before a record whose processing failed (store, shard not restored) is delivered again. */
   static final Duration PROCESSING_RETRY_BACKOFF = Duration.ofMillis(500);
   /** Wait before a held record is delivered again (re-checked: completed elsewhere, or ours now). */
@@ -74,7 +75,10 @@ public final class TandemListenerSupport implements AutoCloseable {
   private final ShardOwnership ownership;
   private final ReplicationLog replication;
   private final OnceProcessor processor;
-  private final OwnerLiveness liveness;
+  /** The ownership tick (null under detect-only); the {@link #ticker} thread runs it. */
+  private final OwnershipTicker ownershipTicker;
+  /** The Tandem listener containers of this region: their assigned partitions are the served shards. */
+  private final List<MessageListenerContainer> containers = new CopyOnWriteArrayList<>();
   /** Per container thread: when its running listener started (monotonic), for the stuck check. */
   private final Map<Thread, Long> running = new ConcurrentHashMap<>();
   /**
@@ -90,8 +94,6 @@ public final class TandemListenerSupport implements AutoCloseable {
   private final Duration maxHold;
   private final ScheduledExecutorService ticker;
   private volatile boolean closed;
-  private volatile Set<Integer> probeShards = Set.of();
-  private final Object tickLock = new Object();
   /** Per shard: settled copies while owner (the position its heartbeats carry). */
   private final Map<Integer, AtomicLong> positions = new ConcurrentHashMap<>();
   /** Per shard: {offset, since nanos, re-sent (0/1)} of the record this follower holds at the head. */
@@ -122,13 +124,15 @@ public final class TandemListenerSupport implements AutoCloseable {
     // the region's claim lease, STALE margin and maxAttempts; dead letters to <topic>.tandem-dlq
     this.processor = region.register(region.processorBuilder(region.kafkaDeadLetters()).build());
     Duration heartbeat = region.heartbeatInterval();
-    this.liveness = ownership == null ? null : OwnerLiveness.builder(ownership)
-        .probe(BrokerProbe.of(CHANGELOG_PROBE, this::changelogAnswers))
-        .probeTimeout(max(Duration.ofSeconds(2), heartbeat))
-        .heartbeatInterval(heartbeat)
-        .clock(clock)
-        .meterRegistry(meters)
-        .build();
+    this.ownershipTicker = ownership == null ? null
+        : OwnershipTicker.builder(ownership, replication, new ListenerWork())
+            .shardCount(shardCount)
+            .requests(region.ownershipRequests())
+            .probeTimeout(max(Duration.ofSeconds(2), heartbeat))
+            .heartbeatInterval(heartbeat)
+            .clock(clock)
+            .meterRegistry(meters)
+            .build();
     String r = self.name();
     // the names of TandemKafkaConsumer's meters: one dashboard for both consumers
     followerAcks = Counter.builder("tandem.consumer.follower.acknowledged").tag("region", r)
@@ -266,7 +270,7 @@ public final class TandemListenerSupport implements AutoCloseable {
     }
     // after a silence (own broker down, just started) the view is re-read before processing: the
     // other region may have taken the shard over meanwhile
-    if (!liveness.ensureValid(leaseOwned())) {
+    if (!ownershipTicker.liveness().ensureValid(leaseOwned())) {
       throw new TandemRetryException("Tandem " + self + ": own changelog not re-read after a silence",
           PROCESSING_RETRY_BACKOFF, null);
     }
@@ -276,6 +280,11 @@ public final class TandemListenerSupport implements AutoCloseable {
           HOLD_RECHECK, null);
     }
     try {
+      if (!ownership.owns(shard)) {
+        // handed over between the check in handle and beginWork: a follower's record now
+        throw new TandemRetryException("Tandem " + self + ": shard " + shard + " was handed over",
+            HOLD_RECHECK, null);
+      }
       long room = ownership.windowRoom(shard);
       if (room < 2 && room < ownership.window()) {
         // replication window W: no room for a claim and its completion while changes await the peer
@@ -390,66 +399,94 @@ public final class TandemListenerSupport implements AutoCloseable {
 
   // ------------------------------------------------------------------ the ticker
 
-  /** One round: renew this region's leases (unless a listener is stuck), observe the followed shards. */
+  /**
+   * Registers a Tandem listener container of this region: the partitions assigned to it are shards
+   * this application serves, whose evacuate/return requests its ticker acts on.
+   */
+  void serve(MessageListenerContainer container) {
+    if (!containers.contains(container)) {
+      containers.add(container);
+    }
+  }
+
+  /** What the ownership ticker needs from the listener containers (the drain hook). */
+  private final class ListenerWork implements OwnershipTicker.Work {
+
+    /** The shards of the partitions assigned to this application's Tandem containers now. */
+    @Override
+    public Set<Integer> served(Set<Integer> leaseOwned) {
+      Set<Integer> served = new TreeSet<>();
+      for (MessageListenerContainer c : containers) {
+        var assigned = c.getAssignedPartitions();
+        if (assigned != null) {
+          assigned.forEach(tp -> served.add(tp.partition()));
+        }
+      }
+      served.retainAll(leaseOwned);
+      return served;
+    }
+
+    /**
+     * A listener beyond handlerTimeout is stuck, and with it every shard of its container thread:
+     * their leases are not renewed (they lapse and the peer takes them over), this region does not
+     * take over by what that thread holds, and they are not handed over (the drain would wait for
+     * the stuck listener) — as a stuck TandemKafkaConsumer loop neither renews nor observes.
+     */
+    @Override
+    public Set<Integer> stuck() {
+      Set<Integer> stuck = new TreeSet<>();
+      long now = clock.nanoTime();
+      for (Map.Entry<Thread, Long> e : running.entrySet()) {
+        Duration ran = Duration.ofNanos(now - e.getValue());
+        if (ran.compareTo(handlerTimeout) > 0) {
+          Set<Integer> of = shardsOf.getOrDefault(e.getKey(), Set.of());
+          stuck.addAll(of);
+          withheldStuck.increment();
+          log.warn("Tandem {}: a listener of thread {} has run for {} (> handlerTimeout {}); the "
+              + "leases of its shards {} are not renewed", self, e.getKey().getName(), ran,
+              handlerTimeout, of);
+        }
+      }
+      return stuck;
+    }
+
+    @Override
+    public Duration heldFor(int shard) {
+      return TandemListenerSupport.this.heldFor(shard);
+    }
+
+    @Override
+    public long position(int shard) {
+      return TandemListenerSupport.this.position(shard).get();
+    }
+  }
+
+  /**
+   * One round of the {@link OwnershipTicker}: renew this region's leases (unless a listener is
+   * stuck), observe the followed shards, act on evacuate/return requests for the served shards.
+   */
   void tick() {
     if (closed) {
       return;
     }
-    synchronized (tickLock) {
-      try {
-        Set<Integer> owned = leaseOwned();
-        long now = clock.nanoTime();
-        // a listener beyond handlerTimeout is stuck, and with it every shard of its container
-        // thread: their leases are not renewed (they lapse and the peer takes them over) and this
-        // region does not take over by what that thread holds (as a stuck TandemKafkaConsumer loop
-        // neither renews nor observes)
-        Set<Integer> stuck = new TreeSet<>();
-        for (Map.Entry<Thread, Long> e : running.entrySet()) {
-          Duration ran = Duration.ofNanos(now - e.getValue());
-          if (ran.compareTo(handlerTimeout) > 0) {
-            Set<Integer> of = shardsOf.getOrDefault(e.getKey(), Set.of());
-            stuck.addAll(of);
-            withheldStuck.increment();
-            log.warn("Tandem {}: a listener of thread {} has run for {} (> handlerTimeout {}); the "
-                + "leases of its shards {} are not renewed", self, e.getKey().getName(), ran,
-                handlerTimeout, of);
-          }
+    try {
+      OwnershipTicker.Round r = ownershipTicker.tick();
+      if (!r.owned().isEmpty()) {
+        if (r.silent() != null) {
+          withheldBroker.increment();
+          log.warn("Tandem {}: no heartbeat: {}", self, r.silent());
+        } else {
+          renewed.increment();
         }
-        owned.removeAll(stuck);
-        if (!owned.isEmpty()) {
-          {
-            probeShards = owned;
-            RenewalOutcome r = liveness.renew(owned, s -> position(s).get());
-            if (r.silent()) {
-              withheldBroker.increment();
-              log.warn("Tandem {}: no heartbeat: {}", self, r.reason());
-            } else {
-              renewed.increment();
-            }
-          }
-        }
-        for (int s = 0; s < shardCount; s++) {
-          if (closed) {
-            return;
-          }
-          try {
-            if (ownership.lease(s).owner().equals(self) || stuck.contains(s)) {
-              continue;
-            }
-            Optional<TakeoverReport> t = ownership.observe(s, heldFor(s));
-            if (t.isPresent()) {
-              takeovers.add(t.get());
-              held.remove(s); // ours now: the held record runs on its next delivery
-              log.warn("Tandem {}: took shard {} over: {}", self, s, t.get());
-            }
-          } catch (StoreException e) {
-            log.debug("shard {} not ready: {}", s, e.getMessage());
-          }
-        }
-      } catch (RuntimeException e) {
-        if (!closed) {
-          log.warn("Tandem {}: lease ticker round failed: {}", self, e.toString());
-        }
+      }
+      for (TakeoverReport t : r.takeovers()) {
+        takeovers.add(t);
+        held.remove(t.shard()); // ours now: the held record runs on its next delivery
+        log.warn("Tandem {}: took shard {} over: {}", self, t.shard(), t);
+      }
+    } catch (RuntimeException e) {
+      if (!closed) {
+        log.warn("Tandem {}: lease ticker round failed: {}", self, e.toString());
       }
     }
   }
@@ -466,18 +503,6 @@ public final class TandemListenerSupport implements AutoCloseable {
       }
     }
     return owned;
-  }
-
-  /** The changelog probe: this region's changelog answers a catch-up of the owned shards. */
-  private boolean changelogAnswers(Duration timeout) {
-    if (closed) {
-      throw new dev.tandem.consumer.ownership.ProbeAbortedException("closing", null);
-    }
-    CatchUpResult own = replication.catchUp(self, probeShards, timeout);
-    if (!own.complete()) {
-      throw new IllegalStateException("this region's own changelog did not answer: " + own.reason());
-    }
-    return true;
   }
 
   private AtomicLong position(int shard) {
@@ -539,6 +564,9 @@ public final class TandemListenerSupport implements AutoCloseable {
   @Override
   public void close() {
     closed = true;
+    if (ownershipTicker != null) {
+      ownershipTicker.close(); // a round in progress aborts its changelog probe
+    }
     if (ticker != null) {
       ticker.shutdown(); // a round in progress ends (bounded by its probe timeout)
       try {
