@@ -13,6 +13,11 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -46,7 +51,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Failback and handovers run outside the renewal lock: a handover waits for work in flight, and
  * that work may need a renewal first ({@link #ensureRenewed}). The {@link OwnerLiveness} is built
- * here with its own failback off for that reason.
+ * here with its own failback off for that reason. The handovers of requests run on a thread of
+ * their own (one at a time; {@link OwnershipRequests} never acts twice on a shard): a drain may wait
+ * for a long listener up to the request's deadline, and meanwhile the rounds must keep renewing the
+ * region's other shards — else they would lapse and be taken over, with duplicates, during the very
+ * evacuation meant to have none. A round reports the results that completed since the previous one.
  *
  * <p>Thread-safe: rounds are serialised; {@link #ensureRenewed} never runs beside the owner half of
  * a round.
@@ -99,7 +108,7 @@ public final class OwnershipTicker implements AutoCloseable {
    * @param stuck shards withheld because their work is stuck
    * @param silent why no lease was renewed (a probe's broker did not answer), or null
    * @param failback the failback attempted, if any
-   * @param requests the results of remote ownership requests acted on in this round
+   * @param requests the results of remote ownership requests completed since the previous round
    * @param took how long the round took
    */
   public record Round(Set<Integer> owned, Set<Integer> renewed, Set<Integer> followed,
@@ -129,6 +138,12 @@ public final class OwnershipTicker implements AutoCloseable {
   /** The shards the changelog probe reads (the owned ones; set before each renewal). */
   private volatile Set<Integer> probeShards = Set.of();
   private volatile boolean closed;
+  /** Runs {@link OwnershipRequests#act} off the ticking thread; null without requests. */
+  private final ExecutorService acting;
+  /** Whether an {@code act} call is queued or running (one at a time). */
+  private final AtomicBoolean actPending = new AtomicBoolean();
+  /** Results of requests completed and not yet reported by a round. */
+  private final ConcurrentLinkedQueue<OwnershipResult> answered = new ConcurrentLinkedQueue<>();
 
   private OwnershipTicker(Builder b) {
     this.ownership = b.ownership;
@@ -153,6 +168,11 @@ public final class OwnershipTicker implements AutoCloseable {
     }
     b.probes.forEach(lb::probe);
     this.liveness = lb.build();
+    this.acting = requests == null ? null : Executors.newSingleThreadExecutor(r -> {
+      Thread t = new Thread(r, "tandem-ownership-handover-" + self);
+      t.setDaemon(true);
+      return t;
+    });
   }
 
   /** A builder for the ticker of {@code ownership}'s region. */
@@ -203,17 +223,20 @@ public final class OwnershipTicker implements AutoCloseable {
           notReady.add(s);
         }
       }
-      List<OwnershipResult> answered = List.of();
       if (requests != null && silent == null && !closed) {
         // a silent owner cannot hand over (the destination could not read its changes); the
         // request waits for the next round, or its deadline
         Set<Integer> served = new TreeSet<>(work.served(leaseOwned));
         served.removeAll(stuck);
         served.removeAll(notReady);
-        answered = requests.act(served);
+        actOnRequests(served);
+      }
+      List<OwnershipResult> done = new ArrayList<>();
+      for (OwnershipResult o; (o = answered.poll()) != null; ) {
+        done.add(o);
       }
       return new Round(owned, r.renewed(), followed, taken, notReady, stuck, silent, failback,
-          answered, Duration.ofNanos(clock.nanoTime() - t0));
+          done, Duration.ofNanos(clock.nanoTime() - t0));
     }
   }
 
@@ -253,6 +276,29 @@ public final class OwnershipTicker implements AutoCloseable {
     }
   }
 
+  /**
+   * Starts {@link OwnershipRequests#act} on the handover thread unless a call is still running
+   * (it returns at once when nothing is pending; a handover blocks up to its request's deadline).
+   */
+  private void actOnRequests(Set<Integer> served) {
+    if (!actPending.compareAndSet(false, true)) {
+      return; // the running call picks the next request up on the round after it
+    }
+    try {
+      acting.execute(() -> {
+        try {
+          answered.addAll(requests.act(served));
+        } catch (RuntimeException e) {
+          log.warn("Tandem {}: acting on ownership requests failed: {}", self, e.toString());
+        } finally {
+          actPending.set(false);
+        }
+      });
+    } catch (RejectedExecutionException e) {
+      actPending.set(false); // closed meanwhile
+    }
+  }
+
   /** The owner half: one {@link OwnerLiveness} round. Caller holds {@link #renewLock}. */
   private RenewalOutcome renew(Set<Integer> owned) {
     probeShards = owned;
@@ -287,12 +333,17 @@ public final class OwnershipTicker implements AutoCloseable {
   }
 
   /**
-   * Stops the ticker: a round in progress aborts its changelog probe, later rounds renew nothing.
-   * Does not close the {@link OwnershipRequests} (the region object owns it).
+   * Stops the ticker: a round in progress aborts its changelog probe, later rounds renew nothing and
+   * start no handover; a handover in progress ends by itself (bounded by its request's deadline; not
+   * interrupted, which would abort it half-way). Does not close the {@link OwnershipRequests} (the
+   * region object owns it).
    */
   @Override
   public void close() {
     closed = true;
+    if (acting != null) {
+      acting.shutdown();
+    }
   }
 
   /** Whether {@link #close} was called. */

@@ -17,8 +17,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -28,7 +26,8 @@ import org.junit.jupiter.api.io.TempDir;
  * The shared ownership tick ({@link OwnershipTicker}) of the Spring and Functions runtimes, on a
  * manual clock, a real store, an in-memory request channel and a changelog that acknowledges at once:
  * a round renews, acts on requests for the served shards only, drains the work in flight before it
- * hands a shard over, withholds stuck shards, and hands nothing over while its broker is silent.
+ * hands a shard over while the next rounds keep renewing the other shards, withholds stuck shards,
+ * and hands nothing over while its broker is silent.
  */
 class OwnershipTickerTest {
 
@@ -94,6 +93,16 @@ class OwnershipTickerTest {
     return b.build();
   }
 
+  /** Ticks until the rounds have reported {@code n} results (the handovers run on their own thread). */
+  static List<OwnershipResult> tickUntilAnswered(OwnershipTicker ticker, int n) {
+    List<OwnershipResult> out = new java.util.concurrent.CopyOnWriteArrayList<>();
+    await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(20)).until(() -> {
+      out.addAll(ticker.tick().requests());
+      return out.size() >= n;
+    });
+    return out;
+  }
+
   OwnershipRequest evacuate(Set<Integer> shards) {
     return new OwnershipRequest("r1", A, B, new TreeSet<>(shards),
         clock.wallMillis() + Duration.ofSeconds(30).toMillis(), "test");
@@ -106,31 +115,34 @@ class OwnershipTickerTest {
     topic.request(evacuate(Set.of(0, 2)));
 
     OwnershipTicker.Round r = ticker.tick();
-
     assertNull(r.silent());
     assertEquals(Set.of(0, 2), r.renewed(), "renewed before acting");
     assertEquals(Set.of(1, 3), r.followed());
-    assertEquals(1, r.requests().size(), r.toString());
-    assertTrue(r.requests().get(0).moved(), r.toString());
-    assertEquals(0, r.requests().get(0).shard());
+
+    List<OwnershipResult> results = tickUntilAnswered(ticker, 1);
+    assertEquals(1, results.size(), results.toString());
+    assertTrue(results.get(0).moved(), results.toString());
+    assertEquals(0, results.get(0).shard());
     assertEquals(B, ownership.lease(0).owner());
     assertEquals(1, ownership.lease(0).epoch());
     assertEquals(A, ownership.lease(2).owner(), "not served here: left to the process that runs it");
 
-    // the next round: shard 0 is followed now, nothing moves twice
+    // the next rounds: shard 0 is followed now, nothing moves twice
     OwnershipTicker.Round next = ticker.tick();
     assertEquals(Set.of(2), next.renewed());
     assertTrue(next.followed().contains(0));
-    assertEquals(List.of(), next.requests());
+    ticker.tick();
+    assertEquals(List.of(), ticker.tick().requests());
+    assertEquals(1, ownership.lease(0).epoch());
   }
 
   @Test
-  void theHandoverWaitsForTheWorkInFlightAndAdmitsNoNewWorkMeanwhile() throws Exception {
+  void theHandoverWaitsForTheWorkInFlightWhileTheRoundsKeepRenewingTheOtherShards() {
     OwnershipTicker ticker = ticker();
     assertTrue(ownership.beginWork(0), "a listener/invocation runs on shard 0");
     topic.request(evacuate(Set.of(0)));
 
-    CompletableFuture<OwnershipTicker.Round> round = CompletableFuture.supplyAsync(ticker::tick);
+    ticker.tick(); // starts the handover of shard 0
     // draining: no new work starts on the shard
     await().atMost(Duration.ofSeconds(10)).until(() -> {
       if (ownership.beginWork(0)) {
@@ -139,14 +151,20 @@ class OwnershipTickerTest {
       }
       return true;
     });
-    assertFalse(round.isDone(), "the handover waits for the work in flight");
-    assertEquals(A, ownership.lease(0).owner());
+    // a round while the handover waits: it returns, and renews the other shard (a round blocked by
+    // the drain would let shard 2's lease lapse and the peer take it over)
+    long epoch2 = ownership.lease(2).epoch();
+    OwnershipTicker.Round during = ticker.tick();
+    assertEquals(Set.of(2), during.renewed(), during.toString());
+    assertEquals(List.of(), during.requests(), "nothing answered while the work runs");
+    assertEquals(A, ownership.lease(0).owner(), "the handover waits for the work in flight");
+    assertEquals(epoch2, ownership.lease(2).epoch());
 
     ownership.endWork(0);
-    OwnershipTicker.Round r = round.get(10, TimeUnit.SECONDS);
-    assertEquals(1, r.requests().size(), r.toString());
-    assertTrue(r.requests().get(0).moved(), r.toString());
+    List<OwnershipResult> results = tickUntilAnswered(ticker, 1);
+    assertTrue(results.get(0).moved(), results.toString());
     assertEquals(B, ownership.lease(0).owner());
+    assertEquals(1, ownership.lease(0).epoch());
   }
 
   @Test
@@ -160,8 +178,9 @@ class OwnershipTickerTest {
     assertEquals(Set.of(0), r.stuck());
     assertEquals(Set.of(2), r.renewed());
     assertFalse(r.followed().contains(0), "a stuck shard is not observed either");
-    assertEquals(1, r.requests().size(), r.toString());
-    assertEquals(2, r.requests().get(0).shard());
+    List<OwnershipResult> results = tickUntilAnswered(ticker, 1);
+    assertEquals(1, results.size(), results.toString());
+    assertEquals(2, results.get(0).shard());
     assertEquals(A, ownership.lease(0).owner(), "the drain would wait for the stuck work");
   }
 
@@ -182,10 +201,13 @@ class OwnershipTickerTest {
     assertEquals(List.of(), silent.requests());
     assertEquals(A, ownership.lease(0).owner());
 
+    assertEquals(List.of(), ticker.tick().requests());
+    assertEquals(A, ownership.lease(0).owner(), "no handover started by a silent round");
+
     down.set(false);
-    OwnershipTicker.Round r = ticker.tick();
-    assertNull(r.silent());
-    assertEquals(1, r.requests().size(), r.toString());
+    assertNull(ticker.tick().silent());
+    List<OwnershipResult> results = tickUntilAnswered(ticker, 1);
+    assertTrue(results.get(0).moved(), results.toString());
     assertEquals(B, ownership.lease(0).owner());
   }
 }
