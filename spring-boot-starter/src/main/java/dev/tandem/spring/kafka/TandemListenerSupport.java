@@ -17,7 +17,6 @@ import dev.tandem.store.replication.ShardNotReadyException;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -34,8 +33,6 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.header.Header;
-import org.apache.kafka.common.header.Headers;
-import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.springframework.kafka.listener.MessageListenerContainer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -51,7 +48,10 @@ import org.slf4j.LoggerFactory;
  * assigned to this application's Tandem containers: a planned handover drains the shard's running
  * listeners (each runs between {@link ShardOwnership#beginWork} and {@code endWork}). Made once per
  * region by {@link TandemListenerContainers#support}; closing it stops the ticker (register it as a
- * bean so it closes with the application context, before the region).
+ * bean so it closes with the application context, before the region). Slightly over 500 lines: the
+ * per-record path, the follower's holding and the ticker's hook read and write the same per-shard
+ * state (held records, positions); the record conversion ({@link ListenerRecords}) and the
+ * container-thread bookkeeping ({@link ListenerThreads}) are classes of their own.
  *
  * <p>Per record ({@link #handle}): the owner claims, runs the listener and completes in the {@link
  * OnceProcessor} (completed ids skipped, failures released and dead-lettered after {@code
@@ -79,15 +79,9 @@ public final class TandemListenerSupport implements AutoCloseable {
   private final OwnershipTicker ownershipTicker;
   /** The Tandem listener containers of this region: their assigned partitions are the served shards. */
   private final List<MessageListenerContainer> containers = new CopyOnWriteArrayList<>();
-  /** Per container thread: when its running listener started (monotonic), for the stuck check. */
-  private final Map<Thread, Long> running = new ConcurrentHashMap<>();
-  /**
-   * Per container thread: the shards whose records it was last given (a thread may serve several
-   * partitions; a partition handed to another thread moves to that thread's set on its next record).
-   * A stuck thread's shards are all stuck: their records are neither processed nor acknowledged.
-   */
-  private final Map<Thread, Set<Integer>> shardsOf = new ConcurrentHashMap<>();
   private final TandemClock clock = TandemClock.system();
+  /** Per container thread: its shards, and its running listener (for the stuck check). */
+  private final ListenerThreads threads = new ListenerThreads(clock);
   private final int shardCount;
   private final Duration commitTimeout;
   private final Duration handlerTimeout;
@@ -209,17 +203,10 @@ public final class TandemListenerSupport implements AutoCloseable {
       throw new TandemRetryException("Tandem listener support of " + self + " is closed",
           PROCESSING_RETRY_BACKOFF, null);
     }
-    String undeserializable = deserializationFailure(record);
-    IncomingMessage m = toMessage(record);
+    String undeserializable = ListenerRecords.deserializationFailure(record);
+    IncomingMessage m = ListenerRecords.toMessage(record);
     int shard = record.partition();
-    Thread me = Thread.currentThread();
-    if (shardsOf.computeIfAbsent(me, t -> ConcurrentHashMap.newKeySet()).add(shard)) {
-      for (Map.Entry<Thread, Set<Integer>> e : shardsOf.entrySet()) {
-        if (e.getKey() != me) {
-          e.getValue().remove(shard);
-        }
-      }
-    }
+    threads.given(shard);
     try {
       if (ownership != null && !ownership.owns(shard)) {
         follow(record, m);
@@ -258,11 +245,11 @@ public final class TandemListenerSupport implements AutoCloseable {
     int shard = record.partition();
     MessageHandler h = ctx -> {
       // busy, not stuck, while the listener runs within handlerTimeout: the ticker renews the lease
-      running.put(Thread.currentThread(), clock.nanoTime());
+      threads.started();
       try {
         listener.invoke();
       } finally {
-        running.remove(Thread.currentThread());
+        threads.ended();
       }
     };
     if (ownership == null) {
@@ -435,17 +422,12 @@ public final class TandemListenerSupport implements AutoCloseable {
     @Override
     public Set<Integer> stuck() {
       Set<Integer> stuck = new TreeSet<>();
-      long now = clock.nanoTime();
-      for (Map.Entry<Thread, Long> e : running.entrySet()) {
-        Duration ran = Duration.ofNanos(now - e.getValue());
-        if (ran.compareTo(handlerTimeout) > 0) {
-          Set<Integer> of = shardsOf.getOrDefault(e.getKey(), Set.of());
-          stuck.addAll(of);
-          withheldStuck.increment();
-          log.warn("Tandem {}: a listener of thread {} has run for {} (> handlerTimeout {}); the "
-              + "leases of its shards {} are not renewed", self, e.getKey().getName(), ran,
-              handlerTimeout, of);
-        }
+      for (ListenerThreads.Stuck t : threads.stuck(handlerTimeout).values()) {
+        stuck.addAll(t.shards());
+        withheldStuck.increment();
+        log.warn("Tandem {}: a listener of thread {} has run for {} (> handlerTimeout {}); the "
+            + "leases of its shards {} are not renewed", self, t.thread().getName(), t.ran(),
+            handlerTimeout, t.shards());
       }
       return stuck;
     }
@@ -507,57 +489,6 @@ public final class TandemListenerSupport implements AutoCloseable {
 
   private AtomicLong position(int shard) {
     return positions.computeIfAbsent(shard, s -> new AtomicLong());
-  }
-
-  // ------------------------------------------------------------------ records
-
-  /**
-   * The copy as the processor sees it: headers as strings, the serialized value (kept by {@link
-   * TandemCapturingDeserializer}), and a bytes copy of the record for the dead-letter sink. The
-   * transient raw-bytes headers are removed from {@code record} here, before the listener sees it.
-   */
-  static IncomingMessage toMessage(ConsumerRecord<?, ?> record) {
-    Headers hs = record.headers();
-    byte[] value = take(hs, TandemCapturingDeserializer.RAW_VALUE_HEADER, record.value());
-    byte[] key = take(hs, TandemCapturingDeserializer.RAW_KEY_HEADER, record.key());
-    RecordHeaders copy = new RecordHeaders();
-    for (Header h : hs) {
-      copy.add(h.key(), h.value());
-    }
-    ConsumerRecord<byte[], byte[]> raw = new ConsumerRecord<>(record.topic(), record.partition(),
-        record.offset(), record.timestamp(), record.timestampType(), record.serializedKeySize(),
-        record.serializedValueSize(), key, value, copy, record.leaderEpoch());
-    return IncomingMessage.of(name -> {
-      Header h = raw.headers().lastHeader(name);
-      return h == null || h.value() == null ? null : new String(h.value(), StandardCharsets.UTF_8);
-    }, value, record.partition(), 1, raw);
-  }
-
-  /** The capturing deserializer's failure note, removed from the record; null when none. */
-  private static String deserializationFailure(ConsumerRecord<?, ?> record) {
-    String failed = null;
-    for (Header h : record.headers().headers(TandemCapturingDeserializer.FAILED_HEADER)) {
-      String what = new String(h.value(), StandardCharsets.UTF_8);
-      failed = failed == null ? what : failed + "; " + what;
-    }
-    if (failed != null) {
-      record.headers().remove(TandemCapturingDeserializer.FAILED_HEADER);
-    }
-    return failed;
-  }
-
-  private static byte[] take(Headers hs, String name, Object deserialized) {
-    Header h = hs.lastHeader(name);
-    if (h != null) {
-      hs.remove(name);
-      return h.value();
-    }
-    if (deserialized == null || deserialized instanceof byte[]) {
-      return (byte[]) deserialized; // a bytes listener, or a tombstone
-    }
-    throw new IllegalStateException("the serialized bytes of " + deserialized.getClass().getName()
-        + " were not kept: the consumer factory's deserializers must be wrapped by "
-        + "TandemListenerContainers.apply (a DefaultKafkaConsumerFactory)");
   }
 
   /** Stops the lease ticker (this region's shards are then taken over by the peer after the lease). */
