@@ -115,7 +115,7 @@ class FunctionsEvacuateTest {
     await().atMost(Duration.ofSeconds(60)).until(() -> IntStream.of(0, 1).allMatch(i ->
         List.of(a, b).get(i).ticks.stream().anyMatch(t -> !t.report().renewed().isEmpty())));
     Set<Integer> homeA = Set.of(0, 2); // a owns the even shards at first
-    int total = 600;
+    int total = 300;
     List<String> ids = new CopyOnWriteArrayList<>();
     try (OwnershipAdmin admin = OwnershipAdmin.create(adminConfig(), dir.resolve("admin"))) {
       CompletableFuture<Void> feed = CompletableFuture.runAsync(() -> {
@@ -132,7 +132,7 @@ class FunctionsEvacuateTest {
           throw new CompletionException(e);
         }
       });
-      await().atMost(Duration.ofSeconds(60)).until(() -> history.distinctHandled() >= 100);
+      await().atMost(Duration.ofSeconds(60)).until(() -> history.distinctHandled() >= 60);
 
       long t0 = System.nanoTime();
       List<ShardMoveResult> evacuated = admin.evacuate(A, Duration.ofSeconds(20), false);
@@ -148,7 +148,7 @@ class FunctionsEvacuateTest {
           .allMatch(l -> l.owner().equals(B)));
       int atEvacuation = history.distinctHandled();
       await().atMost(Duration.ofSeconds(60))
-          .until(() -> history.distinctHandled() >= Math.min(total, atEvacuation + 100));
+          .until(() -> history.distinctHandled() >= Math.min(total, atEvacuation + 60));
 
       long t1 = System.nanoTime();
       List<ShardMoveResult> returned = admin.returnTo(A, Duration.ofSeconds(20));
