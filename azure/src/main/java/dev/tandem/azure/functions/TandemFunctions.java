@@ -182,7 +182,9 @@ public final class TandemFunctions {
     this.triggerProbed = !probes.isEmpty();
     this.heartbeats = b.ownership == null ? null
         : new ShardHeartbeats(b.ownership, b.replicationLog, b.shardCount, b.clock, b.probeTimeout,
-            probes, b.heldExpiry, registry);
+            probes, b.heldExpiry, registry,
+            // tandem evacuate/return act through the heartbeat tick (a region's configuration only)
+            b.region != null ? b.region.ownershipRequests() : null);
     this.processing = new TriggerProcessing(processor, b.shardCount, epochOfShard, b.followerHold,
         b.ownership, heartbeats);
     this.parking = new ServiceBusParking(processor, b.recheckSender, b.recheckDelay,

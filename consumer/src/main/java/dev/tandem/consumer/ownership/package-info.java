@@ -8,6 +8,8 @@
  * dev.tandem.consumer.ownership.BrokerProbe} answered, revalidation after a silence, {@code
  * ownerAlive}, failback; busy vs stuck through {@link
  * dev.tandem.consumer.ownership.HandlerActivity}), driven by the Kafka poll loop and by a function
- * app's heartbeat timer alike.
+ * app's heartbeat timer alike. {@link dev.tandem.consumer.ownership.OwnershipTicker} is the round of
+ * the runtimes without a Tandem poll loop (Spring listener containers, Azure Functions): renewal,
+ * observation and remote evacuate/return requests in one place.
  */
 package dev.tandem.consumer.ownership;
