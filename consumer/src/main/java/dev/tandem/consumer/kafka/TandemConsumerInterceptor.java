@@ -1,5 +1,6 @@
 package dev.tandem.consumer.kafka;
 
+import dev.tandem.consumer.ConsumerMeterNames;
 import dev.tandem.consumer.SharedStores;
 import dev.tandem.consumer.TandemRegion;
 import dev.tandem.consumer.TandemRegionConfig;
@@ -278,36 +279,36 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     this.region = region;
     this.tracked = new Tracked(maxTracked);
     String r = region.name();
-    dropped = Counter.builder("tandem.consumer.interceptor.dropped").tag("region", r)
+    dropped = Counter.builder(ConsumerMeterNames.INTERCEPTOR_DROPPED).tag("region", r)
         .description("records dropped because their id was already terminal in the replica")
         .register(meters);
-    passed = Counter.builder("tandem.consumer.interceptor.passed").tag("region", r)
+    passed = Counter.builder(ConsumerMeterNames.INTERCEPTOR_PASSED).tag("region", r)
         .description("records passed on to the application").register(meters);
-    conflicts = Counter.builder("tandem.consumer.interceptor.conflicts").tag("region", r)
+    conflicts = Counter.builder(ConsumerMeterNames.INTERCEPTOR_CONFLICTS).tag("region", r)
         .description("completed ids seen again with another payload digest (passed on)")
         .register(meters);
-    invalid = Counter.builder("tandem.consumer.interceptor.invalid").tag("region", r)
+    invalid = Counter.builder(ConsumerMeterNames.INTERCEPTOR_INVALID).tag("region", r)
         .description("records whose tandem-id header the store refuses (empty, oversized, a control "
             + "character): passed on, never tracked")
         .register(meters);
-    completed = Counter.builder("tandem.consumer.interceptor.completed").tag("region", r)
+    completed = Counter.builder(ConsumerMeterNames.INTERCEPTOR_COMPLETED).tag("region", r)
         .description("passed records completed because Kafka committed an offset past them")
         .register(meters);
-    untracked = Counter.builder("tandem.consumer.interceptor.untracked").tag("region", r)
+    untracked = Counter.builder(ConsumerMeterNames.INTERCEPTOR_UNTRACKED).tag("region", r)
         .description("passed records evicted from the bounded tracking before this consumer saw a "
             + "commit covering them: it records no completion for them (expected for a partition "
             + "lost in a rebalance, whose new owner completes them; otherwise a missed completion)")
         .register(meters);
-    readFailures = Counter.builder("tandem.consumer.interceptor.store.failures").tag("region", r)
+    readFailures = Counter.builder(ConsumerMeterNames.INTERCEPTOR_STORE_FAILURES).tag("region", r)
         .tag("operation", "read")
         .description("failed lookups (a poll's, or a record's of a partition beyond tandem.shards): "
             + "their records were passed on")
         .register(meters);
-    restoring = Counter.builder("tandem.consumer.interceptor.restoring").tag("region", r)
+    restoring = Counter.builder(ConsumerMeterNames.INTERCEPTOR_RESTORING).tag("region", r)
         .description("records of a shard whose replica was still restoring: passed on unchecked (they "
             + "may be duplicates), tracked, completed at a commit once the shard is restored")
         .register(meters);
-    completeFailures = Counter.builder("tandem.consumer.interceptor.store.failures").tag("region", r)
+    completeFailures = Counter.builder(ConsumerMeterNames.INTERCEPTOR_STORE_FAILURES).tag("region", r)
         .tag("operation", "complete")
         .description("completions of a committed partition that failed in the store (one per "
             + "partition and commit): its records stay tracked and are retried at its next commit")
