@@ -48,7 +48,14 @@ import org.slf4j.LoggerFactory;
 
 
 /**
- * The Kafka poll loop with the full once-across-regions guarantee: it wraps the application's
+ * The Kafka poll loop with the full once-across-regions guarantee. (Over 500 lines on purpose: the
+ * loop itself is about 330 lines; the rest is its public, documented {@link Builder}, which must stay
+ * nested to keep {@code TandemKafkaConsumer.Builder} unchanged for its callers. The machinery is in
+ * {@code dev.tandem.consumer.kafka.internal}, one concept per class: {@code OwnerBatch}, {@code
+ * FollowerHold}, {@code PartitionPauses}, {@code OffsetCommitter}, {@code HandoffGate}, {@code
+ * RebalanceHandler}, {@code LeaseRenewer}; this class composes them.)
+ *
+ * <p>It wraps the application's
  * {@code Consumer<byte[], byte[]>} (bytes, because the envelope's digest is over the serialized
  * value; the record handed to the handler is deserialized here with the given deserializers) and a
  * {@link TandemRecordHandler}. Kafka partitions are shards.

@@ -1,7 +1,8 @@
 /**
- * The machinery of {@link dev.tandem.consumer.kafka.TandemKafkaConsumer}'s poll loop, one concept per
- * class. <b>Not API</b>: public only because the loop in {@code dev.tandem.consumer.kafka} composes
- * these parts; anything here may change in any release.
+ * The machinery of {@link dev.tandem.consumer.kafka.TandemKafkaConsumer}'s poll loop and of {@link
+ * dev.tandem.consumer.kafka.TandemConsumerInterceptor}, one concept per class. <b>Not API</b>: public
+ * only because the classes in {@code dev.tandem.consumer.kafka} compose these parts; anything here may
+ * change in any release.
  *
  * <ul>
  *   <li>{@link dev.tandem.consumer.kafka.internal.LoopContext}: what every part shares (the Kafka
@@ -23,6 +24,13 @@
  *       loop's round between batches and the background round while a batch runs.
  *   <li>{@link dev.tandem.consumer.kafka.internal.HeldRecordsGauge}: the held-records gauge, one per
  *       registry, region and topic, summing the running loops.
+ *   <li>{@link dev.tandem.consumer.kafka.internal.RecordMessages}: a Kafka record as the processor's
+ *       message.
+ *   <li>Interceptor: {@link dev.tandem.consumer.kafka.internal.PassedRecords} (passed records
+ *       waiting for a commit, bounded), {@link dev.tandem.consumer.kafka.internal.InterceptorReports}
+ *       (counters, rate-limited WARN lines), {@link
+ *       dev.tandem.consumer.kafka.internal.InterceptorReplica} (the replica shared per state
+ *       directory).
  * </ul>
  */
 package dev.tandem.consumer.kafka.internal;
