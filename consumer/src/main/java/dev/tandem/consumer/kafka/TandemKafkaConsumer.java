@@ -133,8 +133,8 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   /** The owner's lease renewals (null without ownership). */
   private final LeaseRenewer renewer;
   private final RebalanceHandler rebalance;
-  /** This loop's count in the held-records gauge, from start() until the loop stopped. */
-  private volatile HeldRecordsGauge heldGauge;
+  /** This loop's count in the held-records gauge (registered at build, as before), until it stops. */
+  private final HeldRecordsGauge heldGauge;
 
   private volatile boolean running;
   private volatile Thread thread;
@@ -197,6 +197,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     this.owned = new OwnerBatch<>(new OwnerBatch.Parts(ctx, processor, ownership, replication,
         pauses, committer, handoffs, assigned, renewer, activity), b.handler, b.keyDeserializer,
         b.valueDeserializer, pollTimeout);
+    this.heldGauge = HeldRecordsGauge.add(meters, region, topic, hold::count);
     this.rebalance = new RebalanceHandler(
         new RebalanceHandler.Parts(ctx, processor, ownership, replication,
             b.handShards && b.replication != null, assigned, committer, handoffs, hold, pauses,
@@ -240,7 +241,6 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     if (renewer != null) {
       renewer.start();
     }
-    heldGauge = HeldRecordsGauge.add(meters, region, topic, hold::count);
     Thread t = new Thread(this::run, "tandem-consumer-" + processor.owner());
     t.setDaemon(true);
     thread = t;
@@ -397,6 +397,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     if (renewer != null) {
       renewer.stop(); // the loop has stopped: from here the lease lapses from the last renewal
     }
+    heldGauge.remove(); // also for a loop never started
   }
 
   /**

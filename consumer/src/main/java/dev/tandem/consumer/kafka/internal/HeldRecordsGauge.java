@@ -16,8 +16,8 @@ import java.util.function.LongSupplier;
  * sum of what the running poll loops of that topic hold. Micrometer keeps one meter per name and
  * tags, and a second registration returns the first meter: a gauge bound to one loop's count would
  * report only the first loop of the topic made in the registry (a region object makes several), and
- * that loop's last count after it stopped. So each loop adds its count as a source while it runs and
- * removes it when it stops.
+ * that loop's last count after it stopped. So each loop adds its count as a source when it is built
+ * (the gauge exists from then, as before) and removes it when it stops or is closed.
  */
 public final class HeldRecordsGauge {
 
