@@ -1,0 +1,195 @@
+package dev.tandem.consumer.kafka.internal;
+
+import dev.tandem.consumer.ConsumerMeterNames;
+import dev.tandem.consumer.IncomingMessage;
+import dev.tandem.consumer.MessageHandler;
+import dev.tandem.consumer.OnceProcessor;
+import dev.tandem.consumer.Outcome;
+import dev.tandem.consumer.kafka.TandemRecordHandler;
+import dev.tandem.consumer.ownership.HandlerActivity;
+import dev.tandem.consumer.ownership.ShardOwnership;
+import dev.tandem.store.StoreException;
+import dev.tandem.store.replication.ReplicationLog;
+import dev.tandem.store.replication.ShardNotReadyException;
+import io.micrometer.core.instrument.Counter;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * An owned shard's records of one poll, as one batch: claimed together and handled by the {@link
+ * OnceProcessor} under the shard's epoch, admitted only as far as the replication window W has room
+ * (each message is a claim and a completion), inside the ownership's work section (a planned handover
+ * waits for the batch and admits none after it), and only once a previous holder's hand-off settled.
+ * The offset after the last settled record becomes due behind the shard's own-region changelog
+ * barrier ({@link OffsetCommitter}); the first record to retry pauses the partition at its offset. A
+ * batch whose processing throws is sought back to its first record and paused for a short backoff,
+ * so nothing of it is lost. Loop thread only (the handlers run on the processor's threads).
+ */
+public final class OwnerBatch<K, V> {
+
+  private static final Logger log = LoggerFactory.getLogger(OwnerBatch.class);
+
+  /** Pause before records whose processing failed are fetched again. */
+  static final Duration PROCESSING_RETRY_BACKOFF = Duration.ofMillis(500);
+  /** How often a partition waiting for a hand-off marker looks again. */
+  static final Duration HANDOFF_RECHECK = Duration.ofMillis(200);
+
+  /** The loop's parts a batch uses. */
+  public record Parts(LoopContext ctx, OnceProcessor processor, ShardOwnership ownership,
+      ReplicationLog replication, PartitionPauses pauses, OffsetCommitter committer,
+      HandoffGate handoffs, AssignedPartitions assigned, LeaseRenewer renewer,
+      HandlerActivity activity) {}
+
+  private final Parts p;
+  private final TandemRecordHandler<K, V> handler;
+  private final Deserializer<K> keyDeserializer;
+  private final Deserializer<V> valueDeserializer;
+  private final Duration pollTimeout;
+
+  /**
+   * @param parts {@code ownership}, {@code replication} and {@code renewer} may be null (no ownership:
+   *     every shard owned here at epoch 0; no replication: nothing to wait for before a commit)
+   */
+  public OwnerBatch(Parts parts, TandemRecordHandler<K, V> handler, Deserializer<K> keyDeserializer,
+      Deserializer<V> valueDeserializer, Duration pollTimeout) {
+    this.p = parts;
+    this.handler = handler;
+    this.keyDeserializer = keyDeserializer;
+    this.valueDeserializer = valueDeserializer;
+    this.pollTimeout = pollTimeout;
+  }
+
+  /**
+   * Processes records of an owned shard; if that fails in any way (a store error, a shard not
+   * restored, a bug), the records are not lost: the partition is sought back to the first of them
+   * (nothing of this batch was recorded as a commit position) and paused for a short backoff, so they
+   * are fetched and processed again. This matters most for records that had left the follower's hold
+   * (after a takeover): their position was already past them, so without the seek nothing would ever
+   * read them again.
+   */
+  public void runOrRedeliver(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> recs) {
+    try {
+      run(tp, recs);
+    } catch (WakeupException e) {
+      throw e;
+    } catch (RuntimeException e) {
+      String reason = e instanceof ShardNotReadyException ? "shard-not-ready"
+          : e instanceof StoreException ? "store" : "error";
+      Counter.builder(ConsumerMeterNames.PROCESSING_FAILURES).tag("region", p.ctx().region().name())
+          .tag("reason", reason)
+          .description("batches whose processing failed; their records were sought back and read again")
+          .register(p.ctx().meters()).increment();
+      long first = recs.get(0).offset();
+      log.warn("Tandem {}: processing {} records of {} from offset {} failed; they are read again "
+          + "(offset not committed past them): {}", p.ctx().region(), recs.size(), tp, first,
+          e.toString());
+      p.pauses().pauseUntil(tp, first, p.ctx().clock().nanoTime() + PROCESSING_RETRY_BACKOFF.toNanos());
+    }
+  }
+
+  private void run(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> recs) {
+    int shard = tp.partition();
+    if (!p.handoffs().settled(tp)) {
+      // the previous holder's changes of this shard may not be in our store yet: claim nothing
+      p.pauses().pauseUntil(tp, recs.get(0).offset(),
+          p.ctx().clock().nanoTime() + HANDOFF_RECHECK.toNanos());
+      return;
+    }
+    ShardOwnership ownership = p.ownership();
+    if (ownership == null) {
+      runBatch(tp, recs);
+      return;
+    }
+    // owned and assigned here: the renewer keeps its lease while this batch runs (the loop's own
+    // heartbeat round may not have run yet, e.g. on the first batch after a start or a takeover)
+    p.renewer().mayRenew(shard);
+    // a planned handover drains the shard: it waits for this batch, and admits none after it
+    if (!ownership.beginWork(shard)) {
+      p.ctx().consumer().seek(tp, recs.get(0).offset());
+      return;
+    }
+    try {
+      runBatch(tp, recs);
+    } finally {
+      ownership.endWork(shard);
+    }
+  }
+
+  private void runBatch(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> recs) {
+    int shard = tp.partition();
+    ShardOwnership ownership = p.ownership();
+    if (ownership != null) {
+      // replication window W: the peer must never trail by more than W of our changes for this
+      // shard, so admit only the messages that fit (each makes a claim and a completion)
+      long room = ownership.windowRoom(shard);
+      if (room <= 0 || (room < 2 && room < ownership.window())) {
+        // no room for a claim and its completion while changes still await the peer
+        p.pauses().pauseUntil(tp, recs.get(0).offset(),
+            p.ctx().clock().nanoTime() + pollTimeout.toNanos());
+        return;
+      }
+      long fit = Math.max(1, room / 2);
+      if (fit < recs.size()) {
+        List<ConsumerRecord<byte[], byte[]>> rest = recs.subList((int) fit, recs.size());
+        recs = new ArrayList<>(recs.subList(0, (int) fit));
+        p.ctx().consumer().seek(tp, rest.get(0).offset()); // read the rest again once the peer caught up
+      }
+    }
+    long epoch = ownership == null ? 0L : ownership.epoch(shard);
+    List<IncomingMessage> msgs = new ArrayList<>(recs.size());
+    for (ConsumerRecord<byte[], byte[]> r : recs) {
+      msgs.add(RecordMessages.of(r));
+    }
+    List<Outcome> outs = p.processor().processAll(msgs, s -> epoch, adapter());
+    long next = -1;
+    for (int i = 0; i < outs.size(); i++) {
+      Outcome o = outs.get(i);
+      if (o.settled()) {
+        next = recs.get(i).offset() + 1;
+        continue;
+      }
+      Outcome.RetryLater retry = (Outcome.RetryLater) o;
+      long at = p.ctx().clock().nanoTime() + retry.after().toNanos();
+      p.pauses().pauseUntil(tp, recs.get(i).offset(), at);
+      break;
+    }
+    if (next >= 0) {
+      p.assigned().advance(shard, next);
+      CompletableFuture<Void> barrier = p.replication() == null
+          ? CompletableFuture.completedFuture(null)
+          : p.replication().barrier(shard, p.ctx().region());
+      p.committer().due(tp, next, barrier);
+    }
+  }
+
+  private MessageHandler adapter() {
+    return c -> {
+      @SuppressWarnings("unchecked")
+      ConsumerRecord<byte[], byte[]> raw = (ConsumerRecord<byte[], byte[]>) c.transportMessage();
+      K key = raw.key() == null ? null
+          : keyDeserializer.deserialize(raw.topic(), raw.headers(), raw.key());
+      V value = raw.value() == null ? null
+          : valueDeserializer.deserialize(raw.topic(), raw.headers(), raw.value());
+      ConsumerRecord<K, V> rec = new ConsumerRecord<>(raw.topic(), raw.partition(), raw.offset(),
+          raw.timestamp(), raw.timestampType(), raw.serializedKeySize(), raw.serializedValueSize(),
+          key, value, raw.headers(), raw.leaderEpoch());
+      // busy, not stuck, while this handler runs within handlerTimeout: the renewer keeps the lease
+      p.activity().handlerStarted();
+      try {
+        handler.handle(rec, c);
+      } finally {
+        p.activity().handlerEnded();
+      }
+      // progress inside a batch, for a follower's NO_PROGRESS check: the next renewal carries it
+      p.assigned().advance(raw.partition(), raw.offset() + 1);
+    };
+  }
+}
