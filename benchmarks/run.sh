@@ -3,20 +3,28 @@
 #   benchmarks/run.sh quiet      THE profile for published figures: 2 forks of every benchmark a README
 #                                row uses, error bars; ~18 min on 2 cores (estimate, see README). Run it
 #                                only on a quiet machine (no build, test, other benchmark); ratios.py
-#                                refuses to write tables when the load was above 1.5 per core.
+#                                refuses to write tables when load came from outside the run (below).
 #   benchmarks/run.sh            quick profile (<12 min on 2 cores): 1 fork, short iterations (no error bars)
 #   benchmarks/run.sh full       the full profile (the annotations' settings)
 #   benchmarks/run.sh smoke      each benchmark once with tiny iterations (CI, so none rots)
 #   benchmarks/run.sh quick Store   a regex of benchmarks to run (JMH's own syntax; not with quiet)
 # Extra JMH flags may follow after "--". Results go to benchmarks/results/<profile>-<date>-*.json.
-# Every JMH fork records the load average before it and after each measured iteration (LoadProfiler,
-# secondary results load.before/load.after in the JSON); EndToEndBenchmark's latencies land there too
-# (EndToEndLatencyProfiler). Then: python3 benchmarks/ratios.py benchmarks/results/<profile>-<date>-*.json
+# Every JMH fork records whether the machine was quiet (LoadProfiler, secondary results in the JSON):
+# outside.cpu, the CPU of processes outside this script's process tree per iteration, and
+# load.beforeRun, the load average this script read before it started anything (exported below);
+# EndToEndBenchmark's latencies land there too (EndToEndLatencyProfiler). Then: python3 benchmarks/ratios.py benchmarks/results/<profile>-<date>-*.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-quick}"; shift || true
 filter="${1:-.}"; shift || true
 [ "${1:-}" = "--" ] && shift
+# The run is this shell's process tree (regions JVM, Redis, JMH host and forks, the mains): LoadProfiler
+# and ReplicationLagMain count every other process's CPU as outside load. The load average is read
+# now, before any of the run exists, so all of it is outside load.
+export TANDEM_BENCH_RUN_PID=$$
+TANDEM_BENCH_LOAD_BEFORE_RUN=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "")
+export TANDEM_BENCH_LOAD_BEFORE_RUN
+echo "load before the run: ${TANDEM_BENCH_LOAD_BEFORE_RUN:-n/a} (ratios.py refuses above 1.5 per core)"
 
 jar=benchmarks/target/benchmarks.jar
 if [ ! -f "$jar" ]; then
