@@ -218,6 +218,18 @@ def main(argv=None):
         out.append("| follower added latency p99 vs replication lag p99 + 10 ms | n/a (not in these results) | | | - |")
     out.append("")
 
+    counts = []
+    for mode, r in (("saturation", e2e["tandem"][0]), ("open loop", e2e["tandem"][1])):
+        sm = (r or {}).get("secondaryMetrics") or {}
+        cs = {k[len("count."):]: v["score"] for k, v in sm.items() if k.startswith("count.")}
+        if cs:
+            counts.append(f"{mode}: " + ", ".join(f"{k} {v:,.3g}" for k, v in cs.items()))
+    if counts:
+        out.append("Tandem's work per message handled (counts from the regions' meters and the consumers' "
+                   "interceptor, averaged over iterations; see `EndToEndLatencyProfiler.perMessage`): "
+                   + "; ".join(counts) + ".")
+        out.append("")
+
     # ---------------------------------------------------------------- store
     out.append("### Ratios")
     out.append("")
