@@ -36,6 +36,7 @@ import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -392,6 +393,9 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       liveness.evidence(OWN_BROKER_PROBE).answered(polledAt);
     }
     boolean mayOwn = revalidateIfSilent(records.partitions());
+    // the owned partitions' records of this poll are processed together after the loop: one
+    // processAll, so their claims are awaited in the own changelog once, not once per partition
+    Map<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> owned = new LinkedHashMap<>();
     for (TopicPartition tp : records.partitions()) {
       List<ConsumerRecord<byte[], byte[]>> recs = records.records(tp);
       if (!assigned.contains(tp)) {
@@ -408,7 +412,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
           // silent too long and cannot re-read our own changelog: neither process nor acknowledge
           consumer.seek(tp, recs.get(0).offset());
         } else if (owns(tp.partition())) {
-          processOwnedOrRedeliver(tp, recs);
+          owned.put(tp, recs);
         } else {
           follow(tp, recs);
         }
@@ -417,6 +421,9 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         log.warn("store not ready for {}: {}", tp, e.getMessage());
         consumer.seek(tp, recs.get(0).offset());
       }
+    }
+    if (!owned.isEmpty()) {
+      processOwnedOrRedeliver(owned);
     }
     followerTick();
     resumeDue();
@@ -486,43 +493,78 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     return ownership == null ? 0L : ownership.epoch(shard);
   }
 
+  /** {@link #processOwnedOrRedeliver(Map)} for the records of one partition (held records after a takeover). */
+  private void processOwnedOrRedeliver(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> recs) {
+    Map<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> one = new LinkedHashMap<>();
+    one.put(tp, recs);
+    processOwnedOrRedeliver(one);
+  }
+
   /**
-   * Processes records of an owned shard; if that fails in any way (a store error, a shard not
-   * restored, a bug), the records are not lost: the partition is sought back to the first of them
-   * (nothing of this batch was recorded as a commit position) and paused for a short backoff, so they
-   * are fetched and processed again. This matters most for records that had left {@code held} (after
-   * a takeover): their position was already past them, so without the seek nothing would ever read
+   * Processes records of owned shards, all in ONE {@link OnceProcessor#processAll} call, so the
+   * claims of every partition are awaited in the own changelog together (one round trip per poll:
+   * one per partition, serially, made a loop turn with n owned partitions wait n round trips, issue
+   * 20); per shard the order, the fence and "no handler before its claim is durable" are
+   * processAll's as before. If that fails in any way (a store error, a shard not restored, a bug),
+   * the records are not lost: every partition of the call is sought back to its first record
+   * (nothing of it was recorded as a commit position) and paused for a short backoff, so they are
+   * fetched and processed again. This matters most for records that had left {@code held} (after a
+   * takeover): their position was already past them, so without the seek nothing would ever read
    * them again.
    */
-  private void processOwnedOrRedeliver(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> recs) {
+  private void processOwnedOrRedeliver(Map<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> batches) {
+    List<Integer> working = new ArrayList<>();
     try {
-      processOwned(tp, recs);
+      Map<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> admitted = new LinkedHashMap<>();
+      for (Map.Entry<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> e : batches.entrySet()) {
+        List<ConsumerRecord<byte[], byte[]>> recs = admit(e.getKey(), e.getValue(), working);
+        if (recs != null) {
+          admitted.put(e.getKey(), recs);
+        }
+      }
+      if (!admitted.isEmpty()) {
+        processOwnedBatches(admitted);
+      }
     } catch (WakeupException e) {
       throw e;
     } catch (RuntimeException e) {
       String reason = e instanceof ShardNotReadyException ? "shard-not-ready"
           : e instanceof StoreException ? "store" : "error";
-      Counter.builder("tandem.consumer.processing.failures").tag("region", region.name())
-          .tag("reason", reason)
-          .description("batches whose processing failed; their records were sought back and read again")
-          .register(meters).increment();
-      long first = recs.get(0).offset();
-      log.warn("Tandem {}: processing {} records of {} from offset {} failed; they are read again "
-          + "(offset not committed past them): {}", region, recs.size(), tp, first, e.toString());
-      pauseUntil(tp, first, clock.nanoTime() + PROCESSING_RETRY_BACKOFF.toNanos());
+      for (Map.Entry<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> b : batches.entrySet()) {
+        TopicPartition tp = b.getKey();
+        List<ConsumerRecord<byte[], byte[]>> recs = b.getValue();
+        Counter.builder("tandem.consumer.processing.failures").tag("region", region.name())
+            .tag("reason", reason)
+            .description("batches whose processing failed; their records were sought back and read again")
+            .register(meters).increment();
+        long first = recs.get(0).offset();
+        log.warn("Tandem {}: processing {} records of {} from offset {} failed; they are read again "
+            + "(offset not committed past them): {}", region, recs.size(), tp, first, e.toString());
+        pauseUntil(tp, first, clock.nanoTime() + PROCESSING_RETRY_BACKOFF.toNanos());
+      }
+    } finally {
+      for (int shard : working) {
+        ownership.endWork(shard);
+      }
     }
   }
 
-  private void processOwned(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> recs) {
+  /**
+   * The records of an owned partition that may be processed now, or null (the partition sought back
+   * or paused): the previous holder's hand-off must be settled, a planned handover admits no new
+   * batch ({@code beginWork}; {@code working} collects the shards whose work began, ended by the
+   * caller), and the replication window W admits only the messages that fit.
+   */
+  private List<ConsumerRecord<byte[], byte[]>> admit(TopicPartition tp,
+      List<ConsumerRecord<byte[], byte[]>> recs, List<Integer> working) {
     int shard = tp.partition();
     if (!handoffSettled(tp)) {
       // the previous holder's changes of this shard may not be in our store yet: claim nothing
       pauseUntil(tp, recs.get(0).offset(), clock.nanoTime() + HANDOFF_RECHECK.toNanos());
-      return;
+      return null;
     }
     if (ownership == null) {
-      processOwnedBatch(tp, recs);
-      return;
+      return recs;
     }
     // owned and assigned here: the renewer keeps its lease while this batch runs (the loop's own
     // heartbeat round may not have run yet, e.g. on the first batch after a start or a takeover)
@@ -530,57 +572,62 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     // a planned handover drains the shard: it waits for this batch, and admits none after it
     if (!ownership.beginWork(shard)) {
       consumer.seek(tp, recs.get(0).offset());
-      return;
+      return null;
     }
-    try {
-      processOwnedBatch(tp, recs);
-    } finally {
-      ownership.endWork(shard);
+    working.add(shard);
+    // replication window W: the peer must never trail by more than W of our changes for this
+    // shard, so admit only the messages that fit (each makes a claim and a completion)
+    long room = ownership.windowRoom(shard);
+    if (room <= 0 || (room < 2 && room < ownership.window())) {
+      // no room for a claim and its completion while changes still await the peer
+      pauseUntil(tp, recs.get(0).offset(), clock.nanoTime() + pollTimeout.toNanos());
+      return null;
     }
+    long fit = Math.max(1, room / 2);
+    if (fit < recs.size()) {
+      List<ConsumerRecord<byte[], byte[]>> rest = recs.subList((int) fit, recs.size());
+      recs = new ArrayList<>(recs.subList(0, (int) fit));
+      consumer.seek(tp, rest.get(0).offset()); // read the rest again once the peer caught up
+    }
+    return recs;
   }
 
-  private void processOwnedBatch(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> recs) {
-    int shard = tp.partition();
-    if (ownership != null) {
-      // replication window W: the peer must never trail by more than W of our changes for this
-      // shard, so admit only the messages that fit (each makes a claim and a completion)
-      long room = ownership.windowRoom(shard);
-      if (room <= 0 || (room < 2 && room < ownership.window())) {
-        // no room for a claim and its completion while changes still await the peer
-        pauseUntil(tp, recs.get(0).offset(), clock.nanoTime() + pollTimeout.toNanos());
-        return;
-      }
-      long fit = Math.max(1, room / 2);
-      if (fit < recs.size()) {
-        List<ConsumerRecord<byte[], byte[]>> rest = recs.subList((int) fit, recs.size());
-        recs = new ArrayList<>(recs.subList(0, (int) fit));
-        consumer.seek(tp, rest.get(0).offset()); // read the rest again once the peer caught up
+  /** One processAll for the admitted records of all partitions, then each partition's outcome. */
+  private void processOwnedBatches(Map<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> admitted) {
+    Map<Integer, Long> epochs = new HashMap<>();
+    List<IncomingMessage> msgs = new ArrayList<>();
+    for (Map.Entry<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> e : admitted.entrySet()) {
+      epochs.put(e.getKey().partition(), epochOf(e.getKey().partition()));
+      for (ConsumerRecord<byte[], byte[]> r : e.getValue()) {
+        msgs.add(toMessage(r));
       }
     }
-    long epoch = epochOf(shard);
-    List<IncomingMessage> msgs = new ArrayList<>(recs.size());
-    for (ConsumerRecord<byte[], byte[]> r : recs) {
-      msgs.add(toMessage(r));
-    }
-    List<Outcome> outs = processor.processAll(msgs, s -> epoch, adapter());
-    long next = -1;
-    for (int i = 0; i < outs.size(); i++) {
-      Outcome o = outs.get(i);
-      if (o.settled()) {
-        next = recs.get(i).offset() + 1;
-        continue;
+    List<Outcome> outs = processor.processAll(msgs, epochs::get, adapter());
+    int base = 0;
+    for (Map.Entry<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> e : admitted.entrySet()) {
+      TopicPartition tp = e.getKey();
+      List<ConsumerRecord<byte[], byte[]>> recs = e.getValue();
+      int shard = tp.partition();
+      long next = -1;
+      for (int i = 0; i < recs.size() && base + i < outs.size(); i++) {
+        Outcome o = outs.get(base + i);
+        if (o.settled()) {
+          next = recs.get(i).offset() + 1;
+          continue;
+        }
+        Outcome.RetryLater retry = (Outcome.RetryLater) o;
+        long at = clock.nanoTime() + retry.after().toNanos();
+        pauseUntil(tp, recs.get(i).offset(), at);
+        break;
       }
-      Outcome.RetryLater retry = (Outcome.RetryLater) o;
-      long at = clock.nanoTime() + retry.after().toNanos();
-      pauseUntil(tp, recs.get(i).offset(), at);
-      break;
-    }
-    if (next >= 0) {
-      positions.put(shard, next);
-      CompletableFuture<Void> barrier = replication == null
-          ? CompletableFuture.completedFuture(null)
-          : replication.barrier(shard, region);
-      pending.put(tp, new Pending(next, barrier));
+      base += recs.size();
+      if (next >= 0) {
+        positions.put(shard, next);
+        CompletableFuture<Void> barrier = replication == null
+            ? CompletableFuture.completedFuture(null)
+            : replication.barrier(shard, region);
+        pending.put(tp, new Pending(next, barrier));
+      }
     }
   }
 
