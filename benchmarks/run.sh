@@ -121,13 +121,17 @@ if [ "$profile" = quiet ]; then
   mkdir -p "$prof"
   jfr configure --input profile --output "$prof/waits.jfc" \
     jdk.ThreadPark#threshold=1ms jdk.JavaMonitorEnter#threshold=1ms jdk.JavaMonitorWait#threshold=1ms \
-    jdk.SocketRead#threshold=1ms jdk.SocketWrite#threshold=1ms jdk.ThreadSleep#threshold=1ms >/dev/null
+    jdk.SocketRead#threshold=1ms jdk.SocketWrite#threshold=1ms jdk.ThreadSleep#threshold=1ms >/dev/null \
+    || echo "jfr configure failed: the profiled fork records with the 'profile' settings only"
+  # replaces the @Fork's jvmArgsAppend, so it repeats them (-Xmx1g, slf4j at warn)
+  waits=(-jvmArgsAppend "-Xmx1g -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -XX:StartFlightRecording=settings=$prof/waits.jfc,filename=$prof/waits.jfr,dumponexit=true")
+  [ -f "$prof/waits.jfc" ] || waits=()
   echo "load before: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a)"
   java -jar "$jar" 'EndToEndBenchmark\.saturation$' -p pipeline=tandem -f 1 -wi 1 -w 2s -i 2 -r 3s -foe true \
     -t 1 "${profilers[@]}" -prof "jfr:dir=$prof/jmh;configName=profile" \
-    -jvmArgsAppend "-XX:StartFlightRecording=settings=$prof/waits.jfc,filename=$prof/waits.jfr,dumponexit=true" \
-    -rf json -rff "$prof/result.json" "$@"
-  cpu_jfr=$(find "$prof/jmh" -name '*.jfr' | head -1)
+    "${waits[@]}" -rf json -rff "$prof/result.json" "$@" \
+    || echo "the profiled fork failed (the published groups above are complete)"
+  cpu_jfr=$(find "$prof/jmh" -name '*.jfr' 2>/dev/null | head -1 || true)
   if [ -n "$cpu_jfr" ]; then
     python3 benchmarks/profiles/jfr-summary.py "$cpu_jfr" > "$prof/cpu.txt" || true
     python3 benchmarks/profiles/jfr-summary.py --alloc "$cpu_jfr" > "$prof/alloc.txt" || true
