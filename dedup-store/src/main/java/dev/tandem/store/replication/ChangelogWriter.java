@@ -11,6 +11,7 @@ import dev.tandem.store.IdRecord;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.ShardLease;
 import dev.tandem.store.StoreListener;
+import dev.tandem.store.StoreMeterNames;
 import dev.tandem.store.WriteOrigin;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -32,7 +33,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Ships every LOCAL write of the store to every region's changelog through the {@link
+ * (Why over 500 lines: shipping a change and tracking its acknowledgement are one concept here —
+ * the same publish callback completes a region's barrier future, unblocks an unshipped change,
+ * records the key's copy order and schedules the retry; split apart, each piece would need the
+ * others' maps under the same ordering rules. The key order itself is {@link KeyOrder}.)
+ *
+ * <p>Ships every LOCAL write of the store to every region's changelog through the {@link
  * DualPublisher}'s fan-out and spool, and tracks, per shard and region, the changes not acknowledged
  * yet (for {@link ReplicationLog#barrier} and {@link ReplicationLog#unackedByPeers}).
  *
@@ -125,18 +131,18 @@ final class ChangelogWriter implements StoreListener {
     this.scheduler = scheduler;
     this.retryBackoff = retryBackoff;
     String r = localRegion.name();
-    this.sentRecords = meters.counter("tandem.replication.sent", "region", r, "type", "record");
-    this.sentLeases = meters.counter("tandem.replication.sent", "region", r, "type", "lease");
-    this.sentHeartbeats = meters.counter("tandem.replication.sent", "region", r, "type", "heartbeat");
-    this.retries = meters.counter("tandem.replication.publish.retries", "region", r);
+    this.sentRecords = meters.counter(StoreMeterNames.REPLICATION_SENT, "region", r, "type", "record");
+    this.sentLeases = meters.counter(StoreMeterNames.REPLICATION_SENT, "region", r, "type", "lease");
+    this.sentHeartbeats = meters.counter(StoreMeterNames.REPLICATION_SENT, "region", r, "type", "heartbeat");
+    this.retries = meters.counter(StoreMeterNames.REPLICATION_PUBLISH_RETRIES, "region", r);
     this.rejected =
-        meters.counter("tandem.replication.publish.failures", "region", r, "reason", "rejected");
+        meters.counter(StoreMeterNames.REPLICATION_PUBLISH_FAILURES, "region", r, "reason", "rejected");
     this.heartbeatFailures =
-        meters.counter("tandem.replication.publish.failures", "region", r, "reason", "heartbeat");
-    this.republished = meters.counter("tandem.replication.republished", "region", r);
+        meters.counter(StoreMeterNames.REPLICATION_PUBLISH_FAILURES, "region", r, "reason", "heartbeat");
+    this.republished = meters.counter(StoreMeterNames.REPLICATION_REPUBLISHED, "region", r);
     this.closing =
-        meters.counter("tandem.replication.publish.failures", "region", r, "reason", "closing");
-    io.micrometer.core.instrument.Gauge.builder("tandem.replication.unshipped", unshipped,
+        meters.counter(StoreMeterNames.REPLICATION_PUBLISH_FAILURES, "region", r, "reason", "closing");
+    io.micrometer.core.instrument.Gauge.builder(StoreMeterNames.REPLICATION_UNSHIPPED, unshipped,
             m -> m.values().stream().mapToInt(Set::size).sum())
         .tag("region", r)
         .description("local changes not in the changelog (rejected, or written while closing); "
