@@ -64,8 +64,6 @@ import java.util.function.Consumer;
  * dev.tandem.store.spi.ReplicaStore}; every store the builder builds implements it.
  */
 public interface IdempotencyStore extends AutoCloseable {
-  // The calls only replication makes (apply remote changes, checkpoints, drop a shard) are the
-  // replica SPI, dev.tandem.store.spi.ReplicaStore: not the user's API.
 
   /** A builder of the RocksDB store (the only engine). */
   static RocksIdempotencyStore.Builder builder() {

@@ -64,7 +64,7 @@ public final class StoreMeterNames {
   /** Gauge: terminal-record cache hit ratio. */
   public static final String CACHE_HIT_RATIO = "tandem.store.cache.hit.ratio";
 
-  // ---- replication: changelog writer (ChangelogWriter, ChangelogSink) ----------------------------
+  // ---- replication: changelog writer (ChangelogWriter, ShardBarriers, ChangelogSink) -------------
 
   /** Changes sent to the changelogs; tag {@code type}: record, lease, heartbeat. */
   public static final String REPLICATION_SENT = "tandem.replication.sent";

@@ -16,7 +16,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class StoreListeners {
 
-  private static final Logger LOG = LoggerFactory.getLogger(StoreListeners.class);
+  /** The store's log category, where operators already look for these lines. */
+  private static final Logger LOG = LoggerFactory.getLogger("dev.tandem.store.RocksStore");
 
   private final List<StoreListener> listeners = new CopyOnWriteArrayList<>();
   private final Runnable onFailure;
