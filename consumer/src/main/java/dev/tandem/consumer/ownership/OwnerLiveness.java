@@ -1,5 +1,6 @@
 package dev.tandem.consumer.ownership;
 
+import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemClock;
 import dev.tandem.store.StoreException;
 import io.micrometer.core.instrument.Counter;
@@ -39,8 +40,10 @@ import org.slf4j.LoggerFactory;
  *   <li>The policy hears {@link ShardOwnership#ownerAlive} for every shard whose lease names this
  *       region (a WITNESS grant is renewed even before it lets the owner process).
  *   <li>Heartbeats for the shards it still owns; the view is valid from the round's start.
- *   <li>At most one failback per round ({@link ShardOwnership#failBackIfDue}), so the other shards
- *       keep their heartbeats between handovers.
+ *   <li>At most one failback at a time ({@link #failBackOne}), started on a thread of its own and
+ *       never waited for: its planned handover may wait up to the ownership's {@code catchUpTimeout}
+ *       (a batch of the shard in flight, the peer's acknowledgement), longer than L + margin, and
+ *       the next rounds must renew the region's other shards meanwhile (issue 21).
  * </ol>
  *
  * <p>While the caller cannot run a round because it is processing (a Kafka batch), {@link
@@ -64,6 +67,11 @@ public final class OwnerLiveness {
   private final long evidenceBoundNanos;
   private final HandlerActivity activity;
   private final boolean failback;
+
+  /** The failback handover running now on its own thread, if any (at most one at a time). */
+  private final java.util.concurrent.atomic.AtomicReference<
+      java.util.concurrent.CompletableFuture<Optional<HandoverReport>>> failbackRun =
+      new java.util.concurrent.atomic.AtomicReference<>();
 
   /** End of the previous round's requests: evidence sent after it counts for the next round. */
   private volatile long lastRoundNanos;
@@ -253,28 +261,60 @@ public final class OwnerLiveness {
   }
 
   /**
-   * At most one failback among {@code renewed} ({@link ShardOwnership#failBackIfDue}), so the other
-   * shards keep their heartbeats between handovers. {@link #renew} calls it itself unless the
-   * builder turned {@link Builder#failback} off; a caller that did (a function app, whose renewal
-   * also runs on a message's thread) calls it from a thread that runs no work of these shards: the
-   * handover waits for every batch begun with {@link ShardOwnership#beginWork}, up to the
-   * ownership's {@code catchUpTimeout}.
+   * Starts at most one failback among {@code renewed} ({@link ShardOwnership#failBackIfDue}) on a
+   * thread of its own and returns without waiting for it: the planned handover waits for every
+   * batch of the shard begun with {@link ShardOwnership#beginWork} and for the peer's
+   * acknowledgement, up to the ownership's {@code catchUpTimeout} — longer than L + margin by
+   * default — and the caller's next renewal rounds must keep the region's other leases meanwhile
+   * (issue 21: run inline, it let a follower take the other shards over). While one runs, no other
+   * is started. {@link #renew} calls it itself unless the builder turned {@link Builder#failback}
+   * off.
    *
    * @param renewed the shards the round just renewed
-   * @return the handover report when a failback was attempted now
+   * @return the report of a failback that finished since the previous call, if any (each report is
+   *     returned once)
    */
   public Optional<HandoverReport> failBackOne(Set<Integer> renewed) {
-    for (int s : renewed) {
+    java.util.concurrent.CompletableFuture<Optional<HandoverReport>> running = failbackRun.get();
+    Optional<HandoverReport> finished = Optional.empty();
+    if (running != null) {
+      if (!running.isDone() || !failbackRun.compareAndSet(running, null)) {
+        return Optional.empty(); // one at a time: its shard's next round decides again
+      }
+      finished = running.getNow(Optional.empty());
+    }
+    // which shard is due is decided here, on the caller's thread (it waits for nothing); only the
+    // handover itself, which waits, runs on a thread of its own
+    for (int s : new TreeSet<>(renewed)) {
+      Optional<RegionId> home;
       try {
-        Optional<HandoverReport> fb = ownership.failBackIfDue(s);
-        if (fb.isPresent()) {
-          return fb;
-        }
+        home = ownership.failbackDue(s);
       } catch (StoreException | IllegalStateException e) {
         log.debug("failback of shard {} skipped: {}", s, e.getMessage());
+        continue;
       }
+      if (home.isEmpty()) {
+        continue;
+      }
+      java.util.concurrent.CompletableFuture<Optional<HandoverReport>> run =
+          new java.util.concurrent.CompletableFuture<>();
+      if (!failbackRun.compareAndSet(null, run)) {
+        return finished;
+      }
+      RegionId to = home.get();
+      Thread t = new Thread(() -> {
+        try {
+          run.complete(Optional.of(ownership.failBack(s, to)));
+        } catch (RuntimeException | Error e) {
+          log.warn("Tandem owner {}: failback of shard {} to {} failed", ownership.self(), s, to, e);
+          run.complete(Optional.empty());
+        }
+      }, "tandem-failback-" + ownership.self().name() + "-" + s);
+      t.setDaemon(true);
+      t.start();
+      return finished;
     }
-    return Optional.empty();
+    return finished;
   }
 
   /** Asks each probe without evidence since the previous round; the first silent one's reason. */

@@ -725,6 +725,15 @@ public final class ShardOwnership {
    * @return the handover report when a failback was attempted now
    */
   public Optional<HandoverReport> failBackIfDue(int shard) {
+    return failbackDue(shard).map(home -> failBack(shard, home));
+  }
+
+  /**
+   * The first half of {@link #failBackIfDue}, which waits for nothing: the home region to hand
+   * {@code shard} back to when a failback is due now (the attempt is recorded, so a failed one is
+   * retried only after {@code failbackAfter}); empty otherwise.
+   */
+  Optional<RegionId> failbackDue(int shard) {
     if (failbackAfter == null) {
       return Optional.empty();
     }
@@ -751,10 +760,18 @@ public final class ShardOwnership {
       return Optional.empty();
     }
     failbackTried.put(shard, now);
+    return Optional.of(home);
+  }
+
+  /**
+   * The second half of {@link #failBackIfDue}: the planned handover of {@code shard} to {@code home},
+   * which may wait up to {@code catchUpTimeout} — run it where no lease renewal waits for it.
+   */
+  HandoverReport failBack(int shard, RegionId home) {
     log.info("Tandem {} fails shard {} back to {}: healthy for {}", self, shard, home, failbackAfter);
     HandoverReport r = handOver(shard, home, catchUpTimeout);
     (r.moved() ? failbacks : failbacksAborted).increment();
-    return Optional.of(r);
+    return r;
   }
 
   /** Whether {@code region}'s replica has looked healthy from here for at least {@code d}. */
