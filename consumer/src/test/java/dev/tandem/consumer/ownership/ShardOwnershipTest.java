@@ -749,11 +749,14 @@ class ShardOwnershipTest {
       assertEquals(B, a.store().lease(1).orElseThrow().owner());
 
       b.own().endWork(0); // the batch ends: the failback hands shard 0 over
+      // the failback's thread counts the move once its handover returns, just after region-a
+      // acknowledged the new lease: wait for both
       await().atMost(Duration.ofSeconds(10)).until(() -> {
         net.deliver();
-        return a.own().owns(0);
+        return a.own().owns(0) && b.count("tandem.consumer.failbacks", "outcome", "moved") > 0;
       });
       assertEquals(1.0, b.count("tandem.consumer.failbacks", "outcome", "moved"));
+      assertTrue(a.own().owns(0));
     } finally {
       b.own().endWork(0);
       clock.advance(Duration.ofSeconds(60)); // a handover still waiting gives up: its thread ends
