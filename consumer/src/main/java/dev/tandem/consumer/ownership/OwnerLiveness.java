@@ -1,5 +1,6 @@
 package dev.tandem.consumer.ownership;
 
+import dev.tandem.consumer.ConsumerMeterNames;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemClock;
 import dev.tandem.store.StoreException;
@@ -35,9 +36,9 @@ import org.slf4j.LoggerFactory;
  *       the application consumes from: an owner that cannot receive its shards' messages must not
  *       keep them.
  *   <li>After a silence longer than {@code revalidateAfter} (or before the first renewal) the
- *       changelogs are re-read ({@link ShardOwnership#revalidate}) before anything is renewed: a
+ *       changelogs are re-read ({@link OwnershipPollLoop#revalidate}) before anything is renewed: a
  *       follower may have taken the shards over meanwhile. If they cannot be, the round is silent.
- *   <li>The policy hears {@link ShardOwnership#ownerAlive} for every shard whose lease names this
+ *   <li>The policy hears {@link OwnershipPollLoop#ownerAlive} for every shard whose lease names this
  *       region (a WITNESS grant is renewed even before it lets the owner process).
  *   <li>Heartbeats for the shards it still owns; the view is valid from the round's start.
  *   <li>At most one failback at a time ({@link #failBackOne}), started on a thread of its own and
@@ -112,11 +113,11 @@ public final class OwnerLiveness {
     String region = ownership.self().name();
     Map<String, Probe> m = new LinkedHashMap<>();
     for (BrokerProbe p : b.probes) {
-      Counter answered = Counter.builder("tandem.ownership.probe").tag("region", region)
+      Counter answered = Counter.builder(ConsumerMeterNames.OWNERSHIP_PROBE).tag("region", region)
           .tag("probe", p.name()).tag("outcome", "answered")
           .description("broker probes an owner asked before renewing its shard leases")
           .register(b.registry);
-      Counter silent = Counter.builder("tandem.ownership.probe").tag("region", region)
+      Counter silent = Counter.builder(ConsumerMeterNames.OWNERSHIP_PROBE).tag("region", region)
           .tag("probe", p.name()).tag("outcome", "silent")
           .description("broker probes an owner asked before renewing its shard leases")
           .register(b.registry);
@@ -181,7 +182,7 @@ public final class OwnerLiveness {
     if (owned.isEmpty() || valid()) {
       return true;
     }
-    if (!ownership.revalidate(owned)) {
+    if (!ownership.pollLoop().revalidate(owned)) {
       return false;
     }
     markValid(clock.nanoTime());
@@ -240,7 +241,7 @@ public final class OwnerLiveness {
     // outside lease may keep it, even for a shard it may not process yet (WITNESS before a grant)
     for (int s : leaseOwned) {
       try {
-        ownership.ownerAlive(s);
+        ownership.pollLoop().ownerAlive(s);
       } catch (StoreException e) {
         notReady.add(s);
       }
@@ -249,7 +250,7 @@ public final class OwnerLiveness {
     for (int s : owned) {
       try {
         if (ownership.owns(s)) { // the revalidation may have brought a takeover
-          ownership.heartbeat(s, position.applyAsLong(s));
+          ownership.pollLoop().heartbeat(s, position.applyAsLong(s));
           renewed.add(s);
         }
       } catch (StoreException e) {
@@ -261,9 +262,9 @@ public final class OwnerLiveness {
   }
 
   /**
-   * Starts at most one failback among {@code renewed} ({@link ShardOwnership#failBackIfDue}) on a
+   * Starts at most one failback among {@code renewed} ({@link OwnershipPollLoop#failBackIfDue}) on a
    * thread of its own and returns without waiting for it: the planned handover waits for every
-   * batch of the shard begun with {@link ShardOwnership#beginWork} and for the peer's
+   * batch of the shard begun with {@link OwnershipPollLoop#beginWork} and for the peer's
    * acknowledgement, up to the ownership's {@code catchUpTimeout} — longer than L + margin by
    * default — and the caller's next renewal rounds must keep the region's other leases meanwhile
    * (issue 21: run inline, it let a follower take the other shards over). While one runs, no other
@@ -403,9 +404,9 @@ public final class OwnerLiveness {
     Set<Integer> notReady = new TreeSet<>();
     for (int s : renewable) {
       try {
-        ownership.ownerAlive(s);
+        ownership.pollLoop().ownerAlive(s);
         if (ownership.owns(s)) {
-          ownership.heartbeat(s, position.applyAsLong(s));
+          ownership.pollLoop().heartbeat(s, position.applyAsLong(s));
           renewed.add(s);
         }
       } catch (StoreException e) {
