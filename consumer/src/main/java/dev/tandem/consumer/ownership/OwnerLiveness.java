@@ -1,7 +1,7 @@
 package dev.tandem.consumer.ownership;
 
 import dev.tandem.consumer.ConsumerMeterNames;
-import dev.tandem.core.RegionId;
+import dev.tandem.consumer.ownership.internal.FailbackRunner;
 import dev.tandem.core.TandemClock;
 import dev.tandem.store.StoreException;
 import io.micrometer.core.instrument.Counter;
@@ -69,10 +69,8 @@ public final class OwnerLiveness {
   private final HandlerActivity activity;
   private final boolean failback;
 
-  /** The failback handover running now on its own thread, if any (at most one at a time). */
-  private final java.util.concurrent.atomic.AtomicReference<
-      java.util.concurrent.CompletableFuture<Optional<HandoverReport>>> failbackRun =
-      new java.util.concurrent.atomic.AtomicReference<>();
+  /** Failbacks apart from renewal: decided here, each handover on a thread of its own. */
+  private final FailbackRunner failbacks;
 
   /** End of the previous round's requests: evidence sent after it counts for the next round. */
   private volatile long lastRoundNanos;
@@ -101,6 +99,8 @@ public final class OwnerLiveness {
     this.probeTimeout = b.probeTimeout;
     this.activity = b.activity;
     this.failback = b.failback;
+    this.failbacks = new FailbackRunner(ownership.self(), ownership::failbackDue,
+        ownership::failBack);
     // evidence older than this does not let a busy owner renew: two rounds, at least a probe's own
     // timeout, and at least revalidateAfter (L by default). With a shorter bound a stalled own
     // changelog lane, or a batch waiting for its claims to become durable, read as a lost broker
@@ -276,46 +276,7 @@ public final class OwnerLiveness {
    *     returned once)
    */
   public Optional<HandoverReport> failBackOne(Set<Integer> renewed) {
-    java.util.concurrent.CompletableFuture<Optional<HandoverReport>> running = failbackRun.get();
-    Optional<HandoverReport> finished = Optional.empty();
-    if (running != null) {
-      if (!running.isDone() || !failbackRun.compareAndSet(running, null)) {
-        return Optional.empty(); // one at a time: its shard's next round decides again
-      }
-      finished = running.getNow(Optional.empty());
-    }
-    // which shard is due is decided here, on the caller's thread (it waits for nothing); only the
-    // handover itself, which waits, runs on a thread of its own
-    for (int s : new TreeSet<>(renewed)) {
-      Optional<RegionId> home;
-      try {
-        home = ownership.failbackDue(s);
-      } catch (StoreException | IllegalStateException e) {
-        log.debug("failback of shard {} skipped: {}", s, e.getMessage());
-        continue;
-      }
-      if (home.isEmpty()) {
-        continue;
-      }
-      java.util.concurrent.CompletableFuture<Optional<HandoverReport>> run =
-          new java.util.concurrent.CompletableFuture<>();
-      if (!failbackRun.compareAndSet(null, run)) {
-        return finished;
-      }
-      RegionId to = home.get();
-      Thread t = new Thread(() -> {
-        try {
-          run.complete(Optional.of(ownership.failBack(s, to)));
-        } catch (RuntimeException | Error e) {
-          log.warn("Tandem owner {}: failback of shard {} to {} failed", ownership.self(), s, to, e);
-          run.complete(Optional.empty());
-        }
-      }, "tandem-failback-" + ownership.self().name() + "-" + s);
-      t.setDaemon(true);
-      t.start();
-      return finished;
-    }
-    return finished;
+    return failbacks.startOne(renewed);
   }
 
   /** Asks each probe without evidence since the previous round; the first silent one's reason. */

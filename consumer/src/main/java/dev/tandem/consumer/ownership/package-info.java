@@ -8,6 +8,9 @@
  * dev.tandem.consumer.ownership.BrokerProbe} answered, revalidation after a silence, {@code
  * ownerAlive}, failback; busy vs stuck through {@link
  * dev.tandem.consumer.ownership.HandlerActivity}), driven by the Kafka poll loop and by a function
- * app's heartbeat timer alike.
+ * app's heartbeat timer alike. The calls only such a loop makes are behind {@link
+ * dev.tandem.consumer.ownership.OwnershipPollLoop} ({@code ShardOwnership.pollLoop()}); the
+ * machinery of {@code ShardOwnership} — lease view, replication window, renewal, takeover and its
+ * bound, handover, manual move, failback — is in {@code ownership.internal}, which is not API.
  */
 package dev.tandem.consumer.ownership;

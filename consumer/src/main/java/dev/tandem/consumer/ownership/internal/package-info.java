@@ -7,7 +7,8 @@
  * dev.tandem.consumer.ownership.internal.HandoverGates handover gates} and the {@link
  * dev.tandem.consumer.ownership.internal.Handover planned handover}, the operator's {@link
  * dev.tandem.consumer.ownership.internal.ManualMove manual move}, automatic {@link
- * dev.tandem.consumer.ownership.internal.Failback failback}. Public only because the {@code
+ * dev.tandem.consumer.ownership.internal.Failback failback} and the {@link
+ * dev.tandem.consumer.ownership.internal.FailbackRunner runner} that keeps it apart from renewal. Public only because the {@code
  * ownership} package assembles them; types and signatures here change without notice. Use {@link
  * dev.tandem.consumer.ownership.ShardOwnership} and {@link
  * dev.tandem.consumer.ownership.OwnershipPollLoop} instead ({@code docs/design.md#processing-once-across-regions}).
