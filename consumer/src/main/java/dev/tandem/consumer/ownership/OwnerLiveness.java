@@ -1,5 +1,7 @@
 package dev.tandem.consumer.ownership;
 
+import dev.tandem.consumer.ConsumerMeterNames;
+import dev.tandem.consumer.ownership.internal.FailbackRunner;
 import dev.tandem.core.TandemClock;
 import dev.tandem.store.StoreException;
 import io.micrometer.core.instrument.Counter;
@@ -34,13 +36,15 @@ import org.slf4j.LoggerFactory;
  *       the application consumes from: an owner that cannot receive its shards' messages must not
  *       keep them.
  *   <li>After a silence longer than {@code revalidateAfter} (or before the first renewal) the
- *       changelogs are re-read ({@link ShardOwnership#revalidate}) before anything is renewed: a
+ *       changelogs are re-read ({@link OwnershipPollLoop#revalidate}) before anything is renewed: a
  *       follower may have taken the shards over meanwhile. If they cannot be, the round is silent.
- *   <li>The policy hears {@link ShardOwnership#ownerAlive} for every shard whose lease names this
+ *   <li>The policy hears {@link OwnershipPollLoop#ownerAlive} for every shard whose lease names this
  *       region (a WITNESS grant is renewed even before it lets the owner process).
  *   <li>Heartbeats for the shards it still owns; the view is valid from the round's start.
- *   <li>At most one failback per round ({@link ShardOwnership#failBackIfDue}), so the other shards
- *       keep their heartbeats between handovers.
+ *   <li>At most one failback at a time ({@link #failBackOne}), started on a thread of its own and
+ *       never waited for: its planned handover may wait up to the ownership's {@code catchUpTimeout}
+ *       (a batch of the shard in flight, the peer's acknowledgement), longer than L + margin, and
+ *       the next rounds must renew the region's other shards meanwhile (issue 21).
  * </ol>
  *
  * <p>While the caller cannot run a round because it is processing (a Kafka batch), {@link
@@ -64,6 +68,9 @@ public final class OwnerLiveness {
   private final long evidenceBoundNanos;
   private final HandlerActivity activity;
   private final boolean failback;
+
+  /** Failbacks apart from renewal: decided here, each handover on a thread of its own. */
+  private final FailbackRunner failbacks;
 
   /** End of the previous round's requests: evidence sent after it counts for the next round. */
   private volatile long lastRoundNanos;
@@ -92,6 +99,8 @@ public final class OwnerLiveness {
     this.probeTimeout = b.probeTimeout;
     this.activity = b.activity;
     this.failback = b.failback;
+    this.failbacks = new FailbackRunner(ownership.self(), ownership::failbackDue,
+        ownership::failBack);
     // evidence older than this does not let a busy owner renew: two rounds, at least a probe's own
     // timeout, and at least revalidateAfter (L by default). With a shorter bound a stalled own
     // changelog lane, or a batch waiting for its claims to become durable, read as a lost broker
@@ -104,11 +113,11 @@ public final class OwnerLiveness {
     String region = ownership.self().name();
     Map<String, Probe> m = new LinkedHashMap<>();
     for (BrokerProbe p : b.probes) {
-      Counter answered = Counter.builder("tandem.ownership.probe").tag("region", region)
+      Counter answered = Counter.builder(ConsumerMeterNames.OWNERSHIP_PROBE).tag("region", region)
           .tag("probe", p.name()).tag("outcome", "answered")
           .description("broker probes an owner asked before renewing its shard leases")
           .register(b.registry);
-      Counter silent = Counter.builder("tandem.ownership.probe").tag("region", region)
+      Counter silent = Counter.builder(ConsumerMeterNames.OWNERSHIP_PROBE).tag("region", region)
           .tag("probe", p.name()).tag("outcome", "silent")
           .description("broker probes an owner asked before renewing its shard leases")
           .register(b.registry);
@@ -173,7 +182,7 @@ public final class OwnerLiveness {
     if (owned.isEmpty() || valid()) {
       return true;
     }
-    if (!ownership.revalidate(owned)) {
+    if (!ownership.pollLoop().revalidate(owned)) {
       return false;
     }
     markValid(clock.nanoTime());
@@ -232,7 +241,7 @@ public final class OwnerLiveness {
     // outside lease may keep it, even for a shard it may not process yet (WITNESS before a grant)
     for (int s : leaseOwned) {
       try {
-        ownership.ownerAlive(s);
+        ownership.pollLoop().ownerAlive(s);
       } catch (StoreException e) {
         notReady.add(s);
       }
@@ -241,7 +250,7 @@ public final class OwnerLiveness {
     for (int s : owned) {
       try {
         if (ownership.owns(s)) { // the revalidation may have brought a takeover
-          ownership.heartbeat(s, position.applyAsLong(s));
+          ownership.pollLoop().heartbeat(s, position.applyAsLong(s));
           renewed.add(s);
         }
       } catch (StoreException e) {
@@ -253,28 +262,21 @@ public final class OwnerLiveness {
   }
 
   /**
-   * At most one failback among {@code renewed} ({@link ShardOwnership#failBackIfDue}), so the other
-   * shards keep their heartbeats between handovers. {@link #renew} calls it itself unless the
-   * builder turned {@link Builder#failback} off; a caller that did (a function app, whose renewal
-   * also runs on a message's thread) calls it from a thread that runs no work of these shards: the
-   * handover waits for every batch begun with {@link ShardOwnership#beginWork}, up to the
-   * ownership's {@code catchUpTimeout}.
+   * Starts at most one failback among {@code renewed} ({@link OwnershipPollLoop#failBackIfDue}) on a
+   * thread of its own and returns without waiting for it: the planned handover waits for every
+   * batch of the shard begun with {@link OwnershipPollLoop#beginWork} and for the peer's
+   * acknowledgement, up to the ownership's {@code catchUpTimeout} — longer than L + margin by
+   * default — and the caller's next renewal rounds must keep the region's other leases meanwhile
+   * (issue 21: run inline, it let a follower take the other shards over). While one runs, no other
+   * is started. {@link #renew} calls it itself unless the builder turned {@link Builder#failback}
+   * off.
    *
    * @param renewed the shards the round just renewed
-   * @return the handover report when a failback was attempted now
+   * @return the report of a failback that finished since the previous call, if any (each report is
+   *     returned once)
    */
   public Optional<HandoverReport> failBackOne(Set<Integer> renewed) {
-    for (int s : renewed) {
-      try {
-        Optional<HandoverReport> fb = ownership.failBackIfDue(s);
-        if (fb.isPresent()) {
-          return fb;
-        }
-      } catch (StoreException | IllegalStateException e) {
-        log.debug("failback of shard {} skipped: {}", s, e.getMessage());
-      }
-    }
-    return Optional.empty();
+    return failbacks.startOne(renewed);
   }
 
   /** Asks each probe without evidence since the previous round; the first silent one's reason. */
@@ -363,9 +365,9 @@ public final class OwnerLiveness {
     Set<Integer> notReady = new TreeSet<>();
     for (int s : renewable) {
       try {
-        ownership.ownerAlive(s);
+        ownership.pollLoop().ownerAlive(s);
         if (ownership.owns(s)) {
-          ownership.heartbeat(s, position.applyAsLong(s));
+          ownership.pollLoop().heartbeat(s, position.applyAsLong(s));
           renewed.add(s);
         }
       } catch (StoreException e) {

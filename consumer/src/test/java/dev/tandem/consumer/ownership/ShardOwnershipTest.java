@@ -695,6 +695,76 @@ class ShardOwnershipTest {
     assertTrue(b.own().failBackIfDue(0).orElseThrow().moved());
   }
 
+  /**
+   * Issue 21: renewal never waits behind a failback. Region-b owns shard 0 (taken over; home
+   * region-a, healthy, so a failback is due) and shard 1 (its own). The failback's planned handover
+   * of shard 0 waits for a batch of shard 0 still in flight — up to catchUpTimeout, here 30 s, far
+   * beyond L + margin. Meanwhile region-b's renewal rounds run every second on the caller's thread
+   * (the poll loop, the Spring ticker): shard 1's lease must keep being renewed, so region-a, which
+   * watches shard 1, never takes it over.
+   */
+  @Test
+  void aSlowFailbackOfOneShardDoesNotStopTheRenewalOfTheRegionsOtherShards() throws Exception {
+    Region a = region(A, automatic());
+    Region b = region(B, automatic(), o -> o.failbackAfter(Duration.ofSeconds(3))
+        .failbackMaxSilence(Duration.ofSeconds(5)).catchUpTimeout(Duration.ofSeconds(30)));
+    b.store().mergeLease(ShardLease.of(0, 1, B, b.store().tickHlc())); // took shard 0 over
+    OwnerLiveness liveness = OwnerLiveness.builder(b.own())
+        .probe(BrokerProbe.of("kafka", t -> true)).clock(clock).meterRegistry(b.meters()).build();
+    java.util.concurrent.ExecutorService pollThread =
+        java.util.concurrent.Executors.newSingleThreadExecutor();
+    try {
+      assertEquals(Set.of(0, 1), liveness.renew(Set.of(0, 1), s -> 1L).renewed());
+      net.deliver();
+      assertEquals(Optional.empty(), a.own().observe(1, Duration.ZERO), "region-a watches shard 1");
+      for (int s = 0; s < 3; s++) { // region-a healthy (not yet for failbackAfter): rounds renew
+        secondOfHealthyPeer(a);
+        assertEquals(Optional.empty(), liveness.renew(Set.of(0, 1), x -> 1L).failback());
+        clock.advance(Duration.ofSeconds(1));
+      }
+      secondOfHealthyPeer(a); // healthy for failbackAfter now: the next round fails shard 0 back
+      assertTrue(b.own().beginWork(0), "a batch of shard 0 runs and does not finish soon");
+
+      // the round that starts the failback, then one round a second, as the caller's thread runs them
+      List<java.util.concurrent.Future<RenewalOutcome>> rounds = new ArrayList<>();
+      rounds.add(pollThread.submit(() -> liveness.renew(Set.of(0, 1), s -> 2L)));
+      await().atMost(Duration.ofSeconds(10)).until(() -> !b.own().owns(0)); // draining shard 0
+      net.deliver();
+      assertEquals(Optional.empty(), a.own().observe(1, Duration.ZERO));
+      for (int second = 1; second <= 12; second++) {
+        clock.advance(Duration.ofSeconds(1));
+        rounds.add(pollThread.submit(() -> liveness.renew(Set.of(0, 1), s -> 2L)));
+        try {
+          rounds.get(rounds.size() - 1).get(1, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.TimeoutException stillWaiting) {
+          // the caller's thread has not come back to run this round: seen in the assertion below
+        }
+        net.deliver();
+        Optional<TakeoverReport> t = a.own().observe(1, Duration.ZERO);
+        assertEquals(Optional.empty(), t, "region-b's shard 1 lapsed " + second + " s into the"
+            + " failback of shard 0 (rounds returned: "
+            + rounds.stream().filter(java.util.concurrent.Future::isDone).count() + " of "
+            + rounds.size() + ")");
+      }
+      assertEquals(B, a.store().lease(1).orElseThrow().owner());
+
+      b.own().endWork(0); // the batch ends: the failback hands shard 0 over
+      // the failback's thread counts the move once its handover returns, just after region-a
+      // acknowledged the new lease: wait for both
+      await().atMost(Duration.ofSeconds(10)).until(() -> {
+        net.deliver();
+        return a.own().owns(0) && b.count("tandem.consumer.failbacks", "outcome", "moved") > 0;
+      });
+      assertEquals(1.0, b.count("tandem.consumer.failbacks", "outcome", "moved"));
+      assertTrue(a.own().owns(0));
+    } finally {
+      b.own().endWork(0);
+      clock.advance(Duration.ofSeconds(60)); // a handover still waiting gives up: its thread ends
+      pollThread.shutdownNow();
+      pollThread.awaitTermination(10, TimeUnit.SECONDS);
+    }
+  }
+
   // ------------------------------------------------------------------ WITNESS
 
   /** A witness on the manual clock: grants a shard to another region only after lease + margin. */
