@@ -40,7 +40,7 @@ import org.slf4j.LoggerFactory;
  *       (with {@code ShardOwnership.Builder.failbackAfter}) by a tick only, never by the renewal an
  *       invocation runs: the planned handover waits for the invocations of the shard in flight
  *       (each runs between {@code beginWork} and {@code endWork}), so nothing runs twice.
- *   <li>Follower: {@link ShardOwnership#observe} for every shard it does not own, with how long it has
+ *   <li>Follower: {@code ShardOwnership.pollLoop().observe} for every shard it does not own, with how long it has
  *       held the oldest copy it could not settle; the policy decides on a takeover.
  * </ul>
  *
@@ -154,7 +154,7 @@ final class ShardHeartbeats {
             continue; // ours (silent this tick, or draining): nothing to observe
           }
           followed.add(s);
-          Optional<TakeoverReport> r = ownership.observe(s, heldFor(s));
+          Optional<TakeoverReport> r = ownership.pollLoop().observe(s, heldFor(s));
           if (r.isPresent()) {
             taken.add(r.get());
             takeovers.increment();

@@ -528,14 +528,14 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     // heartbeat round may not have run yet, e.g. on the first batch after a start or a takeover)
     renewable.add(shard);
     // a planned handover drains the shard: it waits for this batch, and admits none after it
-    if (!ownership.beginWork(shard)) {
+    if (!ownership.pollLoop().beginWork(shard)) {
       consumer.seek(tp, recs.get(0).offset());
       return;
     }
     try {
       processOwnedBatch(tp, recs);
     } finally {
-      ownership.endWork(shard);
+      ownership.pollLoop().endWork(shard);
     }
   }
 
@@ -544,7 +544,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     if (ownership != null) {
       // replication window W: the peer must never trail by more than W of our changes for this
       // shard, so admit only the messages that fit (each makes a claim and a completion)
-      long room = ownership.windowRoom(shard);
+      long room = ownership.pollLoop().windowRoom(shard);
       if (room <= 0 || (room < 2 && room < ownership.window())) {
         // no room for a claim and its completion while changes still await the peer
         pauseUntil(tp, recs.get(0).offset(), clock.nanoTime() + pollTimeout.toNanos());
@@ -703,7 +703,8 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         Held h = held.get(tp);
         if (ownership != null && !ownership.owns(shard)) {
           long heldFor = h == null || h.sinceNanos == 0 ? 0 : clock.nanoTime() - h.sinceNanos;
-          Optional<TakeoverReport> report = ownership.observe(shard, Duration.ofNanos(heldFor));
+          Optional<TakeoverReport> report =
+              ownership.pollLoop().observe(shard, Duration.ofNanos(heldFor));
           if (report.isPresent() && h != null) {
             // now the owner: the held records are processed under the new epoch
             held.remove(tp);
@@ -1055,7 +1056,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         positions.remove(tp.partition());
         shards.add(tp.partition());
         if (ownership != null) {
-          ownership.forget(tp.partition());
+          ownership.pollLoop().forget(tp.partition());
         }
       }
       // their parked claims (a lost partition's; a revoked one's were released above): released

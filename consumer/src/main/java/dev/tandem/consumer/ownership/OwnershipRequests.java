@@ -43,7 +43,7 @@ import org.slf4j.LoggerFactory;
  * ignored) and {@code tandem.ownership.request.handover} (a timer, tag {@code outcome}: moved,
  * failed). A caller that processes on the calling thread (the Kafka loop) calls {@link #act} between
  * batches; a caller whose work runs on other threads (Functions) may call it from its timer thread:
- * the handover waits for their batches ({@link ShardOwnership#beginWork}).
+ * the handover waits for their batches ({@link OwnershipPollLoop#beginWork}).
  *
  * <p>Thread-safe: the bookkeeping is serialised, the handovers of different shards run on their
  * callers' threads at the same time (a call never waits for another loop's handover).

@@ -47,7 +47,7 @@ import org.slf4j.LoggerFactory;
  * listeners run in, the follower's holding of records of shards the other region owns, and the lease
  * ticker that plays the part {@code TandemKafkaConsumer}'s poll loop and renewer play — it renews
  * this region's shard leases through {@link OwnerLiveness} (probe: this region's own changelog) and
- * lets {@link ShardOwnership#observe} decide a takeover of a followed shard from how long a record of
+ * lets {@code ShardOwnership.pollLoop().observe} decide a takeover of a followed shard from how long a record of
  * it has been held. Made once per region by {@link TandemListenerContainers#support}; closing it
  * stops the ticker (register it as a bean so it closes with the application context, before the
  * region).
@@ -271,12 +271,12 @@ public final class TandemListenerSupport implements AutoCloseable {
           PROCESSING_RETRY_BACKOFF, null);
     }
     // a planned handover drains the shard: it waits for this record, and admits none after it
-    if (!ownership.beginWork(shard)) {
+    if (!ownership.pollLoop().beginWork(shard)) {
       throw new TandemRetryException("Tandem " + self + ": shard " + shard + " is being handed over",
           HOLD_RECHECK, null);
     }
     try {
-      long room = ownership.windowRoom(shard);
+      long room = ownership.pollLoop().windowRoom(shard);
       if (room < 2 && room < ownership.window()) {
         // replication window W: no room for a claim and its completion while changes await the peer
         throw new TandemRetryException("Tandem " + self + ": replication window of shard " + shard
@@ -284,7 +284,7 @@ public final class TandemListenerSupport implements AutoCloseable {
       }
       return processor.process(m, ownership.epoch(shard), h);
     } finally {
-      ownership.endWork(shard);
+      ownership.pollLoop().endWork(shard);
     }
   }
 
@@ -436,7 +436,7 @@ public final class TandemListenerSupport implements AutoCloseable {
             if (ownership.lease(s).owner().equals(self) || stuck.contains(s)) {
               continue;
             }
-            Optional<TakeoverReport> t = ownership.observe(s, heldFor(s));
+            Optional<TakeoverReport> t = ownership.pollLoop().observe(s, heldFor(s));
             if (t.isPresent()) {
               takeovers.add(t.get());
               held.remove(s); // ours now: the held record runs on its next delivery
