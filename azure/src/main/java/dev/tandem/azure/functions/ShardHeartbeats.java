@@ -39,7 +39,7 @@ import org.slf4j.LoggerFactory;
  *       (with {@code ShardOwnership.Builder.failbackAfter}) by a tick only, never by the renewal an
  *       invocation runs: the planned handover waits for the invocations of the shard in flight
  *       (each runs between {@code beginWork} and {@code endWork}), so nothing runs twice.
- *   <li>Follower: {@link ShardOwnership#observe} for every shard it does not own, with how long it has
+ *   <li>Follower: {@link dev.tandem.consumer.ownership.OwnershipPollLoop#observe} for every shard it does not own, with how long it has
  *       held the oldest copy it could not settle; the policy decides on a takeover.
  *   <li>Remote evacuate/return requests ({@link OwnershipRequests}, when the configuration was made
  *       from a {@code TandemRegion}): a planned handover of each of this region's shards asked for,

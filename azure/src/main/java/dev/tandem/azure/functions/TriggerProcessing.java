@@ -68,7 +68,7 @@ final class TriggerProcessing {
       // A planned handover (a failback) waits for the work begun here and admits none while it
       // drains: else the new owner would take the old-epoch claim over while this handler runs,
       // and run it a second time.
-      if (!ownership.beginWork(shard)) {
+      if (!ownership.pollLoop().beginWork(shard)) {
         return new Outcome.RetryLater(id, Outcome.RetryReason.FENCED, Duration.ofSeconds(1),
             "shard " + shard + " is being handed over by this region");
       }
@@ -88,7 +88,7 @@ final class TriggerProcessing {
           outcome = processor.process(message, ownership.epoch(shard), handler);
         }
       } finally {
-        ownership.endWork(shard);
+        ownership.pollLoop().endWork(shard);
       }
     } else if (envelope.isPresent()) {
       // A follower never runs the handler; the processor's fence says so too, this saves a claim try.

@@ -220,8 +220,8 @@ class HeartbeatFailbackTest {
 
   /** Whether a handover drains {@code shard} now (beginWork refuses); undoes an admitted probe. */
   private static boolean draining(ShardOwnership ownership, int shard) {
-    if (ownership.beginWork(shard)) {
-      ownership.endWork(shard);
+    if (ownership.pollLoop().beginWork(shard)) {
+      ownership.pollLoop().endWork(shard);
       return false;
     }
     return true;

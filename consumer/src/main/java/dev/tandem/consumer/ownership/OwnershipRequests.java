@@ -48,7 +48,7 @@ import org.slf4j.LoggerFactory;
  * stopped for good, e.g. not authorized: {@link #failure()}, logged once, shown by the region's
  * health). A caller that processes on the calling thread (the Kafka loop) calls {@link #act} between
  * batches; a caller whose work runs on other threads (Functions) may call it from its timer thread:
- * the handover waits for their batches ({@link ShardOwnership#beginWork}).
+ * the handover waits for their batches ({@link OwnershipPollLoop#beginWork}).
  *
  * <p>Thread-safe: the bookkeeping is serialised, the handovers of different shards run on their
  * callers' threads at the same time (a call never waits for another loop's handover).

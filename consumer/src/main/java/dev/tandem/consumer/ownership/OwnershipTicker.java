@@ -33,7 +33,7 @@ import org.slf4j.LoggerFactory;
  *       trigger probes), except the shards whose work is {@link Work#stuck stuck}: they lapse and the
  *       peer takes them over, as it would from a stuck poll loop;
  *   <li>at most one automatic failback ({@link OwnerLiveness#failBackOne});
- *   <li><b>Follower</b>: {@link ShardOwnership#observe} for every other shard, with how long the
+ *   <li><b>Follower</b>: {@link OwnershipPollLoop#observe} for every other shard, with how long the
  *       runtime has held its oldest unsettled copy; the policy decides on a takeover;
  *   <li><b>Remote ownership requests</b> ({@link OwnershipRequests#act}, {@code tandem evacuate} /
  *       {@code tandem return}) for the shards the runtime {@link Work#served serves}: a planned
@@ -42,7 +42,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p><b>The drain</b> a handover needs is the runtime's side of a contract with {@link
  * ShardOwnership}: every piece of work on an owned shard runs between {@link
- * ShardOwnership#beginWork} and {@link ShardOwnership#endWork}. A handover then stops new work on
+ * OwnershipPollLoop#beginWork} and {@link OwnershipPollLoop#endWork}. A handover then stops new work on
  * the shard ({@code beginWork} answers false: the runtime redelivers the record later), waits for the
  * work in flight in this process to end, and waits until the destination region has acknowledged
  * every change of the shard — completions included — before it writes the new lease. Only work that
@@ -218,7 +218,7 @@ public final class OwnershipTicker implements AutoCloseable {
             continue; // ours (draining, or moved to us during this round): nothing to observe
           }
           followed.add(s);
-          ownership.observe(s, work.heldFor(s)).ifPresent(taken::add);
+          ownership.pollLoop().observe(s, work.heldFor(s)).ifPresent(taken::add);
         } catch (StoreException e) {
           notReady.add(s);
         }

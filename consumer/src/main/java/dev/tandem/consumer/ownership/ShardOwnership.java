@@ -25,7 +25,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.Set;
 
 /**
  * Which region owns each shard, held as {@link ShardLease} records in the replicated store
@@ -233,58 +232,6 @@ public final class ShardOwnership {
   /** The second half of a failback: the handover, which waits (for {@link OwnerLiveness}). */
   HandoverReport failBack(int shard, RegionId home) {
     return failback.failBack(shard, home);
-  }
-
-  // ---- transitional: the poll-loop calls, until their call sites use pollLoop() ----------------
-
-  /** See {@link OwnershipPollLoop#windowFull}. */
-  public boolean windowFull(int shard) {
-    return pollLoop.windowFull(shard);
-  }
-
-  /** See {@link OwnershipPollLoop#windowRoom}. */
-  public long windowRoom(int shard) {
-    return pollLoop.windowRoom(shard);
-  }
-
-  /** See {@link OwnershipPollLoop#heartbeat}. */
-  public void heartbeat(int shard, long position) {
-    pollLoop.heartbeat(shard, position);
-  }
-
-  /** See {@link OwnershipPollLoop#ownerAlive}. */
-  public void ownerAlive(int shard) {
-    pollLoop.ownerAlive(shard);
-  }
-
-  /** See {@link OwnershipPollLoop#observe}. */
-  public Optional<TakeoverReport> observe(int shard, Duration heldFor) {
-    return pollLoop.observe(shard, heldFor);
-  }
-
-  /** See {@link OwnershipPollLoop#beginWork}. */
-  public boolean beginWork(int shard) {
-    return pollLoop.beginWork(shard);
-  }
-
-  /** See {@link OwnershipPollLoop#endWork}. */
-  public void endWork(int shard) {
-    pollLoop.endWork(shard);
-  }
-
-  /** See {@link OwnershipPollLoop#failBackIfDue}. */
-  public Optional<HandoverReport> failBackIfDue(int shard) {
-    return pollLoop.failBackIfDue(shard);
-  }
-
-  /** See {@link OwnershipPollLoop#revalidate}. */
-  public boolean revalidate(Set<Integer> shards) {
-    return pollLoop.revalidate(shards);
-  }
-
-  /** See {@link OwnershipPollLoop#forget}. */
-  public void forget(int shard) {
-    pollLoop.forget(shard);
   }
 
   /** Builds a {@link ShardOwnership}. */

@@ -190,8 +190,8 @@ class OwnershipRequestsTest {
 
     // A stays healthy for far longer than failbackAfter, B renews its lease all along
     for (int i = 0; i < 10; i++) {
-      b.heartbeat(0, i);
-      assertEquals(java.util.Optional.empty(), b.failBackIfDue(0), "round " + i);
+      b.pollLoop().heartbeat(0, i);
+      assertEquals(java.util.Optional.empty(), b.pollLoop().failBackIfDue(0), "round " + i);
       clock.advance(Duration.ofSeconds(1));
     }
     assertEquals(B, ownership.lease(0).owner(), "the evacuation holds until a return");
@@ -213,7 +213,7 @@ class OwnershipRequestsTest {
     assertEquals(B, ownership.lease(0).owner());
     java.util.Optional<HandoverReport> back = java.util.Optional.empty();
     for (int i = 0; i < 5 && back.isEmpty(); i++) {
-      back = b.failBackIfDue(0);
+      back = b.pollLoop().failBackIfDue(0);
       clock.advance(Duration.ofSeconds(1));
     }
     assertTrue(back.isPresent() && back.get().moved(), String.valueOf(back));

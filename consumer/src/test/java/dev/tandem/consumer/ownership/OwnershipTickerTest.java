@@ -139,14 +139,14 @@ class OwnershipTickerTest {
   @Test
   void theHandoverWaitsForTheWorkInFlightWhileTheRoundsKeepRenewingTheOtherShards() {
     OwnershipTicker ticker = ticker();
-    assertTrue(ownership.beginWork(0), "a listener/invocation runs on shard 0");
+    assertTrue(ownership.pollLoop().beginWork(0), "a listener/invocation runs on shard 0");
     topic.request(evacuate(Set.of(0)));
 
     ticker.tick(); // starts the handover of shard 0
     // draining: no new work starts on the shard
     await().atMost(Duration.ofSeconds(10)).until(() -> {
-      if (ownership.beginWork(0)) {
-        ownership.endWork(0);
+      if (ownership.pollLoop().beginWork(0)) {
+        ownership.pollLoop().endWork(0);
         return false;
       }
       return true;
@@ -160,7 +160,7 @@ class OwnershipTickerTest {
     assertEquals(A, ownership.lease(0).owner(), "the handover waits for the work in flight");
     assertEquals(epoch2, ownership.lease(2).epoch());
 
-    ownership.endWork(0);
+    ownership.pollLoop().endWork(0);
     List<OwnershipResult> results = tickUntilAnswered(ticker, 1);
     assertTrue(results.get(0).moved(), results.toString());
     assertEquals(B, ownership.lease(0).owner());

@@ -43,10 +43,10 @@ import org.slf4j.LoggerFactory;
  * ticker that plays the part {@code TandemKafkaConsumer}'s poll loop and renewer play — a thread
  * running the consumer module's {@link OwnershipTicker} (the Functions heartbeat runs the same): it
  * renews this region's shard leases (probe: this region's own changelog), lets {@link
- * ShardOwnership#observe} decide a takeover of a followed shard from how long a record of it has been
+ * dev.tandem.consumer.ownership.OwnershipPollLoop#observe} decide a takeover of a followed shard from how long a record of it has been
  * held, and acts on remote evacuate/return requests ({@code tandem evacuate}) for the partitions
  * assigned to this application's Tandem containers: a planned handover drains the shard's running
- * listeners (each runs between {@link ShardOwnership#beginWork} and {@code endWork}). Made once per
+ * listeners (each runs between {@link dev.tandem.consumer.ownership.OwnershipPollLoop#beginWork} and {@code endWork}). Made once per
  * region by {@link TandemListenerContainers#support}; closing it stops the ticker (register it as a
  * bean so it closes with the application context, before the region). Slightly over 500 lines: the
  * per-record path, the follower's holding and the ticker's hook read and write the same per-shard
@@ -262,7 +262,7 @@ public final class TandemListenerSupport implements AutoCloseable {
           PROCESSING_RETRY_BACKOFF, null);
     }
     // a planned handover drains the shard: it waits for this record, and admits none after it
-    if (!ownership.beginWork(shard)) {
+    if (!ownership.pollLoop().beginWork(shard)) {
       throw new TandemRetryException("Tandem " + self + ": shard " + shard + " is being handed over",
           HOLD_RECHECK, null);
     }
@@ -272,7 +272,7 @@ public final class TandemListenerSupport implements AutoCloseable {
         throw new TandemRetryException("Tandem " + self + ": shard " + shard + " was handed over",
             HOLD_RECHECK, null);
       }
-      long room = ownership.windowRoom(shard);
+      long room = ownership.pollLoop().windowRoom(shard);
       if (room < 2 && room < ownership.window()) {
         // replication window W: no room for a claim and its completion while changes await the peer
         throw new TandemRetryException("Tandem " + self + ": replication window of shard " + shard
@@ -280,7 +280,7 @@ public final class TandemListenerSupport implements AutoCloseable {
       }
       return processor.process(m, ownership.epoch(shard), h);
     } finally {
-      ownership.endWork(shard);
+      ownership.pollLoop().endWork(shard);
     }
   }
 

@@ -95,7 +95,7 @@ public final class FollowerHold {
 
         @Override
         public Optional<TakeoverReport> observe(int shard, Duration heldFor) {
-          return o.observe(shard, heldFor);
+          return o.pollLoop().observe(shard, heldFor);
         }
 
         @Override

@@ -112,14 +112,14 @@ public final class OwnerBatch<K, V> {
     // heartbeat round may not have run yet, e.g. on the first batch after a start or a takeover)
     p.renewer().mayRenew(shard);
     // a planned handover drains the shard: it waits for this batch, and admits none after it
-    if (!ownership.beginWork(shard)) {
+    if (!ownership.pollLoop().beginWork(shard)) {
       p.ctx().consumer().seek(tp, recs.get(0).offset());
       return;
     }
     try {
       runBatch(tp, recs);
     } finally {
-      ownership.endWork(shard);
+      ownership.pollLoop().endWork(shard);
     }
   }
 
@@ -129,7 +129,7 @@ public final class OwnerBatch<K, V> {
     if (ownership != null) {
       // replication window W: the peer must never trail by more than W of our changes for this
       // shard, so admit only the messages that fit (each makes a claim and a completion)
-      long room = ownership.windowRoom(shard);
+      long room = ownership.pollLoop().windowRoom(shard);
       if (room <= 0 || (room < 2 && room < ownership.window())) {
         // no room for a claim and its completion while changes still await the peer
         p.pauses().pauseUntil(tp, recs.get(0).offset(),

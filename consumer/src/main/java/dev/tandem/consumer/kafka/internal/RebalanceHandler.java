@@ -135,7 +135,7 @@ public final class RebalanceHandler implements ConsumerRebalanceListener {
       p.handoffs().forget(tp);
       shards.add(tp.partition());
       if (p.ownership() != null) {
-        p.ownership().forget(tp.partition());
+        p.ownership().pollLoop().forget(tp.partition());
       }
     }
     // their parked claims (a lost partition's; a revoked one's were released above): released
