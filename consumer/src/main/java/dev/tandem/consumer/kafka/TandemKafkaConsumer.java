@@ -28,6 +28,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -294,6 +295,9 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       liveness.evidence(LeaseRenewer.OWN_BROKER_PROBE).answered(polledAt);
     }
     boolean mayOwn = revalidateIfSilent(records.partitions());
+    // the owned partitions' records of this poll are processed together after this loop: one
+    // processAll, so their claims are awaited in the own changelog once, not once per partition
+    Map<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> ownedNow = new LinkedHashMap<>();
     for (TopicPartition tp : records.partitions()) {
       List<ConsumerRecord<byte[], byte[]>> recs = records.records(tp);
       if (!assigned.contains(tp)) {
@@ -309,7 +313,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
           // silent too long and cannot re-read our own changelog: neither process nor acknowledge
           consumer.seek(tp, recs.get(0).offset());
         } else if (owns(tp.partition())) {
-          owned.runOrRedeliver(tp, recs);
+          ownedNow.put(tp, recs);
         } else {
           hold.follow(tp, recs);
         }
@@ -319,7 +323,15 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         consumer.seek(tp, recs.get(0).offset());
       }
     }
-    hold.tick(owned::runOrRedeliver);
+    if (!ownedNow.isEmpty()) {
+      owned.runOrRedeliver(ownedNow);
+    }
+    // held records released by a takeover this turn: likewise one processAll for all of them
+    Map<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> released = new LinkedHashMap<>();
+    hold.tick(released::put);
+    if (!released.isEmpty()) {
+      owned.runOrRedeliver(released);
+    }
     pauses.resumeDue(tp -> !hold.holds(tp) && assigned.contains(tp));
     // a hand-off wait ends (marker read, or expired) whether or not records arrive: its token is
     // cleared from the committed metadata then, not when this partition next has records
