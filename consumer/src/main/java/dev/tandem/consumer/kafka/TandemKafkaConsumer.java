@@ -181,8 +181,17 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       // broker is the one probe here; a fetch that returned records is its evidence, else the loop
       // asks end offsets (the renewer never asks, it only reads the evidence, within the bound
       // max(2 x heartbeatInterval, 2 s, revalidateAfter))
-      this.liveness = OwnerLiveness.builder(ownership)
-          .probe(BrokerProbe.of(LeaseRenewer.OWN_BROKER_PROBE, renewer::probeOwnBroker))
+      OwnerLiveness.Builder lb = OwnerLiveness.builder(ownership)
+          .probe(BrokerProbe.of(LeaseRenewer.OWN_BROKER_PROBE, renewer::probeOwnBroker));
+      if (replication != null) {
+        // the own changelog acknowledging the loop's heartbeats is the own broker answering (as
+        // for the renewer's): an idle loop then asks no end-offsets probe while they are
+        // acknowledged, and a probe timing out under load does not silence a live owner
+        ReplicationLog changelog = replication;
+        lb.heartbeatsAcknowledgedBy(LeaseRenewer.OWN_BROKER_PROBE,
+            shard -> changelog.barrier(shard, region));
+      }
+      this.liveness = lb
           .probeTimeout(b.heartbeatInterval.compareTo(Duration.ofSeconds(2)) >= 0
               ? b.heartbeatInterval : Duration.ofSeconds(2))
           .heartbeatInterval(b.heartbeatInterval)

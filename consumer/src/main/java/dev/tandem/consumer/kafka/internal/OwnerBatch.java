@@ -115,14 +115,14 @@ public final class OwnerBatch<K, V> {
     } catch (RuntimeException e) {
       String reason = e instanceof ShardNotReadyException ? "shard-not-ready"
           : e instanceof StoreException ? "store" : "error";
+      // one failure, one count (the call is the batch), whatever number of partitions it spans
+      Counter.builder(ConsumerMeterNames.PROCESSING_FAILURES).tag("region", p.ctx().region().name())
+          .tag("reason", reason)
+          .description("batches whose processing failed; their records were sought back and read again")
+          .register(p.ctx().meters()).increment();
       for (Map.Entry<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> b : batches.entrySet()) {
         TopicPartition tp = b.getKey();
         List<ConsumerRecord<byte[], byte[]>> recs = b.getValue();
-        // counted per partition, as when each partition was its own call
-        Counter.builder(ConsumerMeterNames.PROCESSING_FAILURES).tag("region", p.ctx().region().name())
-            .tag("reason", reason)
-            .description("batches whose processing failed; their records were sought back and read again")
-            .register(p.ctx().meters()).increment();
         long first = recs.get(0).offset();
         log.warn("Tandem {}: processing {} records of {} from offset {} failed; they are read again "
             + "(offset not committed past them): {}", p.ctx().region(), recs.size(), tp, first,
@@ -201,7 +201,16 @@ public final class OwnerBatch<K, V> {
         msgs.add(RecordMessages.of(r));
       }
     }
-    List<Outcome> outs = p.processor().processAll(msgs, epochs::get, adapter());
+    // before the first handler the call may wait for its claims to be durable, up to the
+    // processor's bound: that wait is progress (it ends by itself), so the background renewer must
+    // not read it as a stuck loop when the bound is longer than handlerTimeout
+    p.processor().claimsDurableTimeout().ifPresent(p.activity()::waitStarted);
+    List<Outcome> outs;
+    try {
+      outs = p.processor().processAll(msgs, epochs::get, adapter());
+    } finally {
+      p.activity().waitEnded();
+    }
     // outcomes come back in message order: each partition's are the next recs.size() of them
     int base = 0;
     for (Map.Entry<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> e : admitted.entrySet()) {
