@@ -110,6 +110,8 @@ public final class OnceProcessor implements AutoCloseable {
   private final ShardFence fence;
   private final Duration closeTimeout;
   private final EnvelopeChecker envelopes;
+  /** The claims-durable wait's bound; null when no claimsDurable hook is set. */
+  private final Duration claimsDurableTimeout;
   /** Null when no claimsDurable hook is set: handlers then run right after their claims. */
   private final DurableClaimsBarrier durable;
   private final ParkedClaims parked;
@@ -135,6 +137,7 @@ public final class OnceProcessor implements AutoCloseable {
     this.closeTimeout = b.closeTimeout;
     this.fence = b.fence;
     this.envelopes = new EnvelopeChecker(b.missingIdPolicy, b.signer);
+    this.claimsDurableTimeout = b.claimsDurable == null ? null : b.claimsDurableTimeout;
     this.durable = b.claimsDurable == null ? null
         : new DurableClaimsBarrier(b.claimsDurable, b.claimsDurableTimeout, owner, b.meterRegistry);
     this.parked = new ParkedClaims(store, b.clock, b.claimLease, b.maxParked, b.meterRegistry);
@@ -381,6 +384,15 @@ public final class OnceProcessor implements AutoCloseable {
     }
     return new Outcome.RetryLater(r.id(), Outcome.RetryReason.CLOSED, retryBackoff,
         "this processor was closed before the handler started");
+  }
+
+  /**
+   * How long a batch waits at most for its claims to be durable in the own changelog before its
+   * first handler ({@link Builder#claimsDurable}); empty without that hook (no wait). A poll loop
+   * uses it to tell that wait, which ends by itself, from a stuck loop.
+   */
+  public Optional<Duration> claimsDurableTimeout() {
+    return Optional.ofNullable(claimsDurableTimeout);
   }
 
   /**

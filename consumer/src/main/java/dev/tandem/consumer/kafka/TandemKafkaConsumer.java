@@ -28,6 +28,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -180,8 +181,17 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       // broker is the one probe here; a fetch that returned records is its evidence, else the loop
       // asks end offsets (the renewer never asks, it only reads the evidence, within the bound
       // max(2 x heartbeatInterval, 2 s, revalidateAfter))
-      this.liveness = OwnerLiveness.builder(ownership)
-          .probe(BrokerProbe.of(LeaseRenewer.OWN_BROKER_PROBE, renewer::probeOwnBroker))
+      OwnerLiveness.Builder lb = OwnerLiveness.builder(ownership)
+          .probe(BrokerProbe.of(LeaseRenewer.OWN_BROKER_PROBE, renewer::probeOwnBroker));
+      if (replication != null) {
+        // the own changelog acknowledging the loop's heartbeats is the own broker answering (as
+        // for the renewer's): an idle loop then asks no end-offsets probe while they are
+        // acknowledged, and a probe timing out under load does not silence a live owner
+        ReplicationLog changelog = replication;
+        lb.heartbeatsAcknowledgedBy(LeaseRenewer.OWN_BROKER_PROBE,
+            shard -> changelog.barrier(shard, region));
+      }
+      this.liveness = lb
           .probeTimeout(b.heartbeatInterval.compareTo(Duration.ofSeconds(2)) >= 0
               ? b.heartbeatInterval : Duration.ofSeconds(2))
           .heartbeatInterval(b.heartbeatInterval)
@@ -294,6 +304,9 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       liveness.evidence(LeaseRenewer.OWN_BROKER_PROBE).answered(polledAt);
     }
     boolean mayOwn = revalidateIfSilent(records.partitions());
+    // the owned partitions' records of this poll are processed together after this loop: one
+    // processAll, so their claims are awaited in the own changelog once, not once per partition
+    Map<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> ownedNow = new LinkedHashMap<>();
     for (TopicPartition tp : records.partitions()) {
       List<ConsumerRecord<byte[], byte[]>> recs = records.records(tp);
       if (!assigned.contains(tp)) {
@@ -309,7 +322,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
           // silent too long and cannot re-read our own changelog: neither process nor acknowledge
           consumer.seek(tp, recs.get(0).offset());
         } else if (owns(tp.partition())) {
-          owned.runOrRedeliver(tp, recs);
+          ownedNow.put(tp, recs);
         } else {
           hold.follow(tp, recs);
         }
@@ -319,7 +332,15 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         consumer.seek(tp, recs.get(0).offset());
       }
     }
-    hold.tick(owned::runOrRedeliver);
+    if (!ownedNow.isEmpty()) {
+      owned.runOrRedeliver(ownedNow);
+    }
+    // held records released by a takeover this turn: likewise one processAll for all of them
+    Map<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> released = new LinkedHashMap<>();
+    hold.tick(released::put);
+    if (!released.isEmpty()) {
+      owned.runOrRedeliver(released);
+    }
     pauses.resumeDue(tp -> !hold.holds(tp) && assigned.contains(tp));
     // a hand-off wait ends (marker read, or expired) whether or not records arrive: its token is
     // cleared from the committed metadata then, not when this partition next has records

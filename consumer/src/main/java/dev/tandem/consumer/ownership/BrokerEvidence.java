@@ -64,6 +64,11 @@ public final class BrokerEvidence {
     return java.util.Optional.empty();
   }
 
+  /** Whether a probe of the broker failed after {@code sinceNanos}. */
+  public synchronized boolean failedSince(long sinceNanos) {
+    return failedOnce && failedNanos - sinceNanos > 0;
+  }
+
   /** Whether the broker answered a request sent at most {@code boundNanos} before {@code nowNanos}. */
   public boolean answeredWithin(long nowNanos, long boundNanos) {
     Long at = validAnswer();

@@ -17,6 +17,9 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.IntFunction;
 import java.util.function.IntToLongFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -32,7 +35,11 @@ import org.slf4j.LoggerFactory;
  *   <li>Every {@link BrokerProbe} must have answered since the previous round — evidence a caller
  *       recorded ({@link #evidence}: a fetch that returned records) or the probe asked now. The
  *       evidence is consumed every round, so a silence that outlasts one round is never taken for a
- *       live broker. The probes are this region's changelog broker and the broker of every trigger
+ *       live broker. A broker that stores the heartbeats ({@link Builder#heartbeatsAcknowledgedBy},
+ *       the own changelog's) answered too when it acknowledged the previous round's heartbeats:
+ *       they were sent after that round's probes, so an owner whose heartbeats are acknowledged
+ *       from round to round needs no probe request (an idle owner's probe that times out under load
+ *       must not silence a region whose changelog keeps acknowledging it). The probes are this region's changelog broker and the broker of every trigger
  *       the application consumes from: an owner that cannot receive its shards' messages must not
  *       keep them.
  *   <li>After a silence longer than {@code revalidateAfter} (or before the first renewal) the
@@ -74,6 +81,8 @@ public final class OwnerLiveness {
 
   /** End of the previous round's requests: evidence sent after it counts for the next round. */
   private volatile long lastRoundNanos;
+  /** The number of the round in progress or last run ({@link #renew}; rounds are serialised). */
+  private volatile long round;
   /** Last renewal or revalidation (monotonic); meaningful only when {@link #everValid}. */
   private volatile long lastValidNanos;
   private volatile boolean everValid;
@@ -85,6 +94,10 @@ public final class OwnerLiveness {
     final Counter answered;
     final Counter silent;
     volatile boolean silentReported;
+    /** The broker's acknowledgement of a shard's heartbeat; null when it stores none. */
+    volatile IntFunction<CompletableFuture<?>> heartbeatAcks;
+    /** The newest round whose heartbeats this broker acknowledged (0: none). */
+    final AtomicLong ackedRound = new AtomicLong();
 
     Probe(BrokerProbe probe, Counter answered, Counter silent) {
       this.probe = probe;
@@ -123,6 +136,14 @@ public final class OwnerLiveness {
           .register(b.registry);
       m.put(p.name(), new Probe(p, answered, silent));
     }
+    b.heartbeatAcks.forEach((name, acks) -> {
+      Probe p = m.get(name);
+      if (p == null) {
+        throw new IllegalArgumentException("heartbeatsAcknowledgedBy names no broker probe: " + name
+            + "; probes: " + m.keySet());
+      }
+      p.heartbeatAcks = acks;
+    });
     this.probes = Collections.unmodifiableMap(m);
     this.lastRoundNanos = clock.nanoTime();
   }
@@ -247,6 +268,9 @@ public final class OwnerLiveness {
       }
     }
     Set<Integer> renewed = new TreeSet<>();
+    // after this round's probes (askProbes has ended), so the heartbeats are requests sent after
+    // them: the broker storing them answers for the next round when it acknowledges one
+    long sent = clock.nanoTime();
     for (int s : owned) {
       try {
         if (ownership.owns(s)) { // the revalidation may have brought a takeover
@@ -257,6 +281,7 @@ public final class OwnerLiveness {
         notReady.add(s);
       }
     }
+    watchHeartbeatAcks(renewed, round, sent);
     Optional<HandoverReport> fb = failback ? failBackOne(renewed) : Optional.empty();
     return new RenewalOutcome(RenewalOutcome.Kind.RENEWED, renewed, notReady, null, fb);
   }
@@ -279,9 +304,41 @@ public final class OwnerLiveness {
     return failbacks.startOne(renewed);
   }
 
+  /**
+   * For each probe whose broker stores the heartbeats: its acknowledgement of one of this round's
+   * heartbeats is its answer for the next round (and evidence dated {@code sentNanos}, for {@link
+   * #renewWhileBusy}'s bound).
+   */
+  private void watchHeartbeatAcks(Set<Integer> renewed, long roundNo, long sentNanos) {
+    if (renewed.isEmpty()) {
+      return;
+    }
+    for (Probe p : probes.values()) {
+      IntFunction<CompletableFuture<?>> acks = p.heartbeatAcks;
+      if (acks == null) {
+        continue;
+      }
+      for (int s : renewed) {
+        CompletableFuture<?> ack;
+        try {
+          ack = acks.apply(s);
+        } catch (RuntimeException e) {
+          continue; // no acknowledgement to watch: the next round asks the probe
+        }
+        ack.whenComplete((v, e) -> {
+          if (e == null) {
+            p.ackedRound.accumulateAndGet(roundNo, Math::max);
+            p.evidence.answered(sentNanos);
+          }
+        });
+      }
+    }
+  }
+
   /** Asks each probe without evidence since the previous round; the first silent one's reason. */
   private String askProbes() {
     long since = lastRoundNanos;
+    round++;
     try {
       return askProbesSince(since);
     } finally {
@@ -294,6 +351,11 @@ public final class OwnerLiveness {
     for (Probe p : probes.values()) {
       if (p.evidence.answeredSince(since)) {
         continue; // answered since the last round (a fetch): no request needed
+      }
+      if (p.ackedRound.get() >= round - 1 && round > 1 && !p.evidence.failedSince(since)) {
+        // it acknowledged a heartbeat of the previous round, sent after that round's probes (not
+        // counted as a probe asked: none was)
+        continue;
       }
       long sent = clock.nanoTime();
       String why;
@@ -385,6 +447,8 @@ public final class OwnerLiveness {
   public static final class Builder {
     private final ShardOwnership ownership;
     private final List<BrokerProbe> probes = new ArrayList<>();
+    private final Map<String, IntFunction<CompletableFuture<?>>> heartbeatAcks =
+        new LinkedHashMap<>();
     private Duration probeTimeout = Duration.ofSeconds(5);
     private Duration heartbeatInterval = Duration.ofSeconds(1);
     private HandlerActivity activity;
@@ -429,6 +493,22 @@ public final class OwnerLiveness {
      */
     public Builder activity(HandlerActivity activity) {
       this.activity = Objects.requireNonNull(activity, "activity");
+      return this;
+    }
+
+    /**
+     * The broker of probe {@code probe} stores the heartbeats (the own changelog's broker): {@code
+     * acknowledged} is its acknowledgement of a shard's heartbeat written just before (e.g. the
+     * replication log's barrier of the own region). An acknowledged heartbeat of the previous round
+     * answers for the broker, so that round asks it nothing; without one the probe is asked as
+     * before. Default: none.
+     *
+     * @throws IllegalArgumentException at {@link #build} when no probe has that name
+     */
+    public Builder heartbeatsAcknowledgedBy(String probe,
+        IntFunction<CompletableFuture<?>> acknowledged) {
+      heartbeatAcks.put(Objects.requireNonNull(probe, "probe"),
+          Objects.requireNonNull(acknowledged, "acknowledged"));
       return this;
     }
 

@@ -14,7 +14,10 @@ import dev.tandem.store.replication.ShardNotReadyException;
 import io.micrometer.core.instrument.Counter;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.TopicPartition;
@@ -24,14 +27,16 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * An owned shard's records of one poll, as one batch: claimed together and handled by the {@link
- * OnceProcessor} under the shard's epoch, admitted only as far as the replication window W has room
- * (each message is a claim and a completion), inside the ownership's work section (a planned handover
- * waits for the batch and admits none after it), and only once a previous holder's hand-off settled.
- * The offset after the last settled record becomes due behind the shard's own-region changelog
- * barrier ({@link OffsetCommitter}); the first record to retry pauses the partition at its offset. A
- * batch whose processing throws is sought back to its first record and paused for a short backoff,
- * so nothing of it is lost. Loop thread only (the handlers run on the processor's threads).
+ * The owned shards' records of one poll, as one batch: claimed together and handled by ONE {@link
+ * OnceProcessor#processAll} call (one claims-durable wait for the poll, not one per partition), each
+ * shard under its epoch and in its order. Each partition is admitted on its own: only once a previous
+ * holder's hand-off settled, inside the ownership's work section (a planned handover waits for the
+ * batch and admits none after it), and only as far as the replication window W has room (each
+ * message is a claim and a completion). Its outcomes are applied on their own: the offset after its
+ * last settled record becomes due behind the shard's own-region changelog barrier ({@link
+ * OffsetCommitter}); its first record to retry pauses the partition at its offset. A call whose
+ * processing throws seeks every partition of it back to its first record and pauses it for a short
+ * backoff, so nothing of it is lost. Loop thread only (the handlers run on the processor's threads).
  */
 public final class OwnerBatch<K, V> {
 
@@ -67,46 +72,90 @@ public final class OwnerBatch<K, V> {
     this.pollTimeout = pollTimeout;
   }
 
-  /**
-   * Processes records of an owned shard; if that fails in any way (a store error, a shard not
-   * restored, a bug), the records are not lost: the partition is sought back to the first of them
-   * (nothing of this batch was recorded as a commit position) and paused for a short backoff, so they
-   * are fetched and processed again. This matters most for records that had left the follower's hold
-   * (after a takeover): their position was already past them, so without the seek nothing would ever
-   * read them again.
-   */
+  /** {@link #runOrRedeliver(Map)} for the records of one partition (held records after a takeover). */
   public void runOrRedeliver(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> recs) {
+    Map<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> one = new LinkedHashMap<>();
+    one.put(tp, recs);
+    runOrRedeliver(one);
+  }
+
+  /**
+   * Processes the records of the owned partitions of one poll in ONE {@link OnceProcessor#processAll}
+   * call, so the claims of every partition are awaited in the own changelog together: one round trip
+   * per poll (one per partition, serially, made a loop turn with n owned partitions wait n round
+   * trips before the last partition's handlers, issue 20). Per shard the order, the fence and "no
+   * handler before its claim is durable" are processAll's, as for one partition; each partition is
+   * admitted on its own first ({@link #admit}) and its outcomes are applied on their own after.
+   *
+   * <p>If that fails in any way (a store error, a shard not restored, a bug), no record is lost: EVERY
+   * partition of the call is sought back to its first record (nothing of the call was recorded as a
+   * commit position; a partition not admitted yet when the failure came would otherwise be skipped,
+   * as the poll's position is past it) and paused for a short backoff, so they are fetched and
+   * processed again; records whose handlers already ran are skipped then as completed. This matters
+   * most for records that had left the follower's hold (after a takeover): their position was already
+   * past them, so without the seek nothing would ever read them again.
+   *
+   * @param batches per partition, its records of this poll in offset order (iteration order kept)
+   */
+  public void runOrRedeliver(Map<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> batches) {
+    List<Integer> working = new ArrayList<>();
     try {
-      run(tp, recs);
+      Map<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> admitted = new LinkedHashMap<>();
+      for (Map.Entry<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> e : batches.entrySet()) {
+        List<ConsumerRecord<byte[], byte[]>> recs = admit(e.getKey(), e.getValue(), working);
+        if (recs != null) {
+          admitted.put(e.getKey(), recs);
+        }
+      }
+      if (!admitted.isEmpty()) {
+        runBatches(admitted);
+      }
     } catch (WakeupException e) {
       throw e;
     } catch (RuntimeException e) {
       String reason = e instanceof ShardNotReadyException ? "shard-not-ready"
           : e instanceof StoreException ? "store" : "error";
+      // one failure, one count (the call is the batch), whatever number of partitions it spans
       Counter.builder(ConsumerMeterNames.PROCESSING_FAILURES).tag("region", p.ctx().region().name())
           .tag("reason", reason)
           .description("batches whose processing failed; their records were sought back and read again")
           .register(p.ctx().meters()).increment();
-      long first = recs.get(0).offset();
-      log.warn("Tandem {}: processing {} records of {} from offset {} failed; they are read again "
-          + "(offset not committed past them): {}", p.ctx().region(), recs.size(), tp, first,
-          e.toString());
-      p.pauses().pauseUntil(tp, first, p.ctx().clock().nanoTime() + PROCESSING_RETRY_BACKOFF.toNanos());
+      for (Map.Entry<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> b : batches.entrySet()) {
+        TopicPartition tp = b.getKey();
+        List<ConsumerRecord<byte[], byte[]>> recs = b.getValue();
+        long first = recs.get(0).offset();
+        log.warn("Tandem {}: processing {} records of {} from offset {} failed; they are read again "
+            + "(offset not committed past them): {}", p.ctx().region(), recs.size(), tp, first,
+            e.toString());
+        p.pauses().pauseUntil(tp, first,
+            p.ctx().clock().nanoTime() + PROCESSING_RETRY_BACKOFF.toNanos());
+      }
+    } finally {
+      // the work section of every shard whose work began ends with the call, however it ends
+      for (int shard : working) {
+        p.ownership().pollLoop().endWork(shard);
+      }
     }
   }
 
-  private void run(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> recs) {
+  /**
+   * The records of an owned partition that may be processed now, or null (the partition sought back
+   * or paused): the previous holder's hand-off must have settled, a planned handover admits no new
+   * batch ({@code beginWork}; {@code working} collects the shards whose work began, ended by the
+   * caller), and the replication window W admits only the messages that fit (the rest is sought back).
+   */
+  private List<ConsumerRecord<byte[], byte[]>> admit(TopicPartition tp,
+      List<ConsumerRecord<byte[], byte[]>> recs, List<Integer> working) {
     int shard = tp.partition();
     if (!p.handoffs().settled(tp)) {
       // the previous holder's changes of this shard may not be in our store yet: claim nothing
       p.pauses().pauseUntil(tp, recs.get(0).offset(),
           p.ctx().clock().nanoTime() + HANDOFF_RECHECK.toNanos());
-      return;
+      return null;
     }
     ShardOwnership ownership = p.ownership();
     if (ownership == null) {
-      runBatch(tp, recs);
-      return;
+      return recs;
     }
     // owned and assigned here: the renewer keeps its lease while this batch runs (the loop's own
     // heartbeat round may not have run yet, e.g. on the first batch after a start or a takeover)
@@ -114,59 +163,80 @@ public final class OwnerBatch<K, V> {
     // a planned handover drains the shard: it waits for this batch, and admits none after it
     if (!ownership.pollLoop().beginWork(shard)) {
       p.ctx().consumer().seek(tp, recs.get(0).offset());
-      return;
+      return null;
     }
-    try {
-      runBatch(tp, recs);
-    } finally {
-      ownership.pollLoop().endWork(shard);
+    working.add(shard);
+    // replication window W: the peer must never trail by more than W of our changes for this
+    // shard, so admit only the messages that fit (each makes a claim and a completion)
+    long room = ownership.pollLoop().windowRoom(shard);
+    if (room <= 0 || (room < 2 && room < ownership.window())) {
+      // no room for a claim and its completion while changes still await the peer
+      p.pauses().pauseUntil(tp, recs.get(0).offset(),
+          p.ctx().clock().nanoTime() + pollTimeout.toNanos());
+      return null;
     }
+    long fit = Math.max(1, room / 2);
+    if (fit < recs.size()) {
+      List<ConsumerRecord<byte[], byte[]>> rest = recs.subList((int) fit, recs.size());
+      recs = new ArrayList<>(recs.subList(0, (int) fit));
+      p.ctx().consumer().seek(tp, rest.get(0).offset()); // read the rest again once the peer caught up
+    }
+    return recs;
   }
 
-  private void runBatch(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> recs) {
-    int shard = tp.partition();
+  /**
+   * One processAll for the admitted records of every partition (each shard under its epoch), then
+   * each partition's outcomes on their own: the first record to retry pauses its partition at its
+   * offset; the offset after its last settled record becomes the shard's position and is due behind
+   * the shard's own-region changelog barrier.
+   */
+  private void runBatches(Map<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> admitted) {
     ShardOwnership ownership = p.ownership();
-    if (ownership != null) {
-      // replication window W: the peer must never trail by more than W of our changes for this
-      // shard, so admit only the messages that fit (each makes a claim and a completion)
-      long room = ownership.pollLoop().windowRoom(shard);
-      if (room <= 0 || (room < 2 && room < ownership.window())) {
-        // no room for a claim and its completion while changes still await the peer
-        p.pauses().pauseUntil(tp, recs.get(0).offset(),
-            p.ctx().clock().nanoTime() + pollTimeout.toNanos());
-        return;
-      }
-      long fit = Math.max(1, room / 2);
-      if (fit < recs.size()) {
-        List<ConsumerRecord<byte[], byte[]>> rest = recs.subList((int) fit, recs.size());
-        recs = new ArrayList<>(recs.subList(0, (int) fit));
-        p.ctx().consumer().seek(tp, rest.get(0).offset()); // read the rest again once the peer caught up
+    Map<Integer, Long> epochs = new HashMap<>();
+    List<IncomingMessage> msgs = new ArrayList<>();
+    for (Map.Entry<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> e : admitted.entrySet()) {
+      int shard = e.getKey().partition();
+      epochs.put(shard, ownership == null ? 0L : ownership.epoch(shard));
+      for (ConsumerRecord<byte[], byte[]> r : e.getValue()) {
+        msgs.add(RecordMessages.of(r));
       }
     }
-    long epoch = ownership == null ? 0L : ownership.epoch(shard);
-    List<IncomingMessage> msgs = new ArrayList<>(recs.size());
-    for (ConsumerRecord<byte[], byte[]> r : recs) {
-      msgs.add(RecordMessages.of(r));
+    // before the first handler the call may wait for its claims to be durable, up to the
+    // processor's bound: that wait is progress (it ends by itself), so the background renewer must
+    // not read it as a stuck loop when the bound is longer than handlerTimeout
+    p.processor().claimsDurableTimeout().ifPresent(p.activity()::waitStarted);
+    List<Outcome> outs;
+    try {
+      outs = p.processor().processAll(msgs, epochs::get, adapter());
+    } finally {
+      p.activity().waitEnded();
     }
-    List<Outcome> outs = p.processor().processAll(msgs, s -> epoch, adapter());
-    long next = -1;
-    for (int i = 0; i < outs.size(); i++) {
-      Outcome o = outs.get(i);
-      if (o.settled()) {
-        next = recs.get(i).offset() + 1;
-        continue;
+    // outcomes come back in message order: each partition's are the next recs.size() of them
+    int base = 0;
+    for (Map.Entry<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> e : admitted.entrySet()) {
+      TopicPartition tp = e.getKey();
+      List<ConsumerRecord<byte[], byte[]>> recs = e.getValue();
+      int shard = tp.partition();
+      long next = -1;
+      for (int i = 0; i < recs.size(); i++) {
+        Outcome o = outs.get(base + i);
+        if (o.settled()) {
+          next = recs.get(i).offset() + 1;
+          continue;
+        }
+        Outcome.RetryLater retry = (Outcome.RetryLater) o;
+        long at = p.ctx().clock().nanoTime() + retry.after().toNanos();
+        p.pauses().pauseUntil(tp, recs.get(i).offset(), at);
+        break;
       }
-      Outcome.RetryLater retry = (Outcome.RetryLater) o;
-      long at = p.ctx().clock().nanoTime() + retry.after().toNanos();
-      p.pauses().pauseUntil(tp, recs.get(i).offset(), at);
-      break;
-    }
-    if (next >= 0) {
-      p.assigned().advance(shard, next);
-      CompletableFuture<Void> barrier = p.replication() == null
-          ? CompletableFuture.completedFuture(null)
-          : p.replication().barrier(shard, p.ctx().region());
-      p.committer().due(tp, next, barrier);
+      base += recs.size();
+      if (next >= 0) {
+        p.assigned().advance(shard, next);
+        CompletableFuture<Void> barrier = p.replication() == null
+            ? CompletableFuture.completedFuture(null)
+            : p.replication().barrier(shard, p.ctx().region());
+        p.committer().due(tp, next, barrier);
+      }
     }
   }
 

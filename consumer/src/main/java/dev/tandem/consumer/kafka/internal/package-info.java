@@ -9,8 +9,9 @@
  *       consumer, region, clock, meters).
  *   <li>{@link dev.tandem.consumer.kafka.internal.AssignedPartitions}: the partitions assigned here,
  *       where this instance began in each and how far each shard got (the heartbeats' positions).
- *   <li>{@link dev.tandem.consumer.kafka.internal.OwnerBatch}: an owned shard's records claimed,
- *       handled and completed in one batch, within the replication window; redelivered on failure.
+ *   <li>{@link dev.tandem.consumer.kafka.internal.OwnerBatch}: the owned shards' records of a poll
+ *       claimed, handled and completed in one batch (one claims-durable wait), each within the
+ *       replication window; redelivered on failure.
  *   <li>{@link dev.tandem.consumer.kafka.internal.FollowerHold}: a followed shard's records held until
  *       the owner's completion replicates, acknowledged in order, re-sent after {@code maxHold}.
  *   <li>{@link dev.tandem.consumer.kafka.internal.PartitionPauses}: a partition paused until a time.
