@@ -279,6 +279,18 @@ public final class OwnerLiveness {
     return failbacks.startOne(renewed);
   }
 
+  /**
+   * Starts no failback any more and waits for the one running, if any, to end — at most the
+   * ownership's {@code catchUpTimeout} (which bounds its handover) plus a second. Call it when the
+   * loop or ticker driving this stops, before the store and the changelog close: the handover runs
+   * on a thread of its own and writes the lease into them.
+   *
+   * @return true when no failback runs any more
+   */
+  public boolean stopFailbacks() {
+    return failbacks.stop(ownership.catchUpTimeout().plusSeconds(1));
+  }
+
   /** Asks each probe without evidence since the previous round; the first silent one's reason. */
   private String askProbes() {
     long since = lastRoundNanos;

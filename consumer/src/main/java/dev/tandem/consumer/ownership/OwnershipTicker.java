@@ -334,9 +334,10 @@ public final class OwnershipTicker implements AutoCloseable {
 
   /**
    * Stops the ticker: a round in progress aborts its changelog probe, later rounds renew nothing and
-   * start no handover; a handover in progress ends by itself (bounded by its request's deadline; not
-   * interrupted, which would abort it half-way). Does not close the {@link OwnershipRequests} (the
-   * region object owns it).
+   * start no handover; a request's handover in progress ends by itself (bounded by its request's
+   * deadline; not interrupted, which would abort it half-way). A failback in progress is waited for
+   * (bounded by the ownership's catchUpTimeout): the runtime closes the store right after this. Does
+   * not close the {@link OwnershipRequests} (the region object owns it).
    */
   @Override
   public void close() {
@@ -344,6 +345,7 @@ public final class OwnershipTicker implements AutoCloseable {
     if (acting != null) {
       acting.shutdown();
     }
+    liveness.stopFailbacks();
   }
 
   /** Whether {@link #close} was called. */

@@ -210,4 +210,38 @@ class OwnershipTickerTest {
     assertTrue(results.get(0).moved(), results.toString());
     assertEquals(B, ownership.lease(0).owner());
   }
+
+  /**
+   * A failback runs on a thread of its own (FailbackRunner); {@link OwnershipTicker#close} must not
+   * return while it still runs: the runtime closes the store and the changelog right after (review
+   * s6-q: before, close returned at once and the handover went on writing into a closing store).
+   */
+  @Test
+  void closeWaitsForTheFailbackInProgress() {
+    SimpleMeterRegistry fbMeters = new SimpleMeterRegistry();
+    ownership = ShardOwnership.builder().region(A).regions(List.of(A, B)).store(store)
+        .replicationLog(changelog).policy(OwnershipPolicy.manual()).clock(clock)
+        .failbackAfter(Duration.ofSeconds(1)).catchUpTimeout(Duration.ofSeconds(2))
+        .meterRegistry(fbMeters).build();
+    ownership.takeOver(1, "test"); // B's home shard, owned here now
+    changelog.homeHeartbeatsFresh = true;
+    changelog.peerAcknowledges = false; // the failback's barrier waits its whole catchUpTimeout
+    OwnershipTicker ticker = ticker();
+    ticker.tick(); // B healthy from now
+    clock.advance(Duration.ofSeconds(1));
+    ticker.tick(); // failback of shard 1 due: starts on its own thread
+    await().atMost(Duration.ofSeconds(5)).until(() -> failbackThreadAlive());
+
+    ticker.close();
+
+    assertFalse(failbackThreadAlive(), "a failback thread still runs after close()");
+    assertEquals(1.0, fbMeters.get(dev.tandem.consumer.ConsumerMeterNames.FAILBACKS)
+        .tag("outcome", "aborted").counter().count(), "the failback ended before close returned");
+    assertEquals(A, ownership.lease(1).owner(), "B never acknowledged: the shard stays");
+  }
+
+  static boolean failbackThreadAlive() {
+    return Thread.getAllStackTraces().keySet().stream()
+        .anyMatch(t -> t.isAlive() && t.getName().startsWith("tandem-failback-"));
+  }
 }
