@@ -264,6 +264,17 @@ public final class OwnershipTicker implements AutoCloseable {
   }
 
   /**
+   * Called by a processing path that renews nothing itself before an owner processes: re-reads the
+   * changelogs when the view is not valid ({@link OwnerLiveness#ensureValid} over the restored
+   * shards whose lease names this region).
+   *
+   * @return false when the own changelog could not be re-read (do not process yet)
+   */
+  public boolean ensureValid() {
+    return liveness.ensureValid(leaseOwned(new TreeSet<>()));
+  }
+
+  /**
    * A renewal made by {@link #ensureRenewed}.
    *
    * @param owned the shards it was asked to renew (lease names this region, not stuck)
