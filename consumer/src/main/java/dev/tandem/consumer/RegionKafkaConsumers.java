@@ -40,7 +40,8 @@ import org.slf4j.LoggerFactory;
  */
 final class RegionKafkaConsumers {
 
-  private static final Logger log = LoggerFactory.getLogger(RegionKafkaConsumers.class);
+  // the category these lines had before the split (an operator's log config names it)
+  private static final Logger log = LoggerFactory.getLogger(TandemRegion.class);
 
   /**
    * How long close() waits for a consumer's close (which waits up to 60 s + 10 s for its loop, then

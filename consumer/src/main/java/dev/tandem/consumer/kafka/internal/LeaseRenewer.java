@@ -35,7 +35,9 @@ import org.slf4j.LoggerFactory;
  */
 public final class LeaseRenewer {
 
-  private static final Logger log = LoggerFactory.getLogger(LeaseRenewer.class);
+  // the category these lines had before the split (an operator's log config names it)
+  private static final Logger log =
+      LoggerFactory.getLogger(dev.tandem.consumer.kafka.TandemKafkaConsumer.class);
 
   /** The liveness probe of this region's Kafka broker (the consumed cluster). */
   public static final String OWN_BROKER_PROBE = "kafka";
