@@ -230,18 +230,40 @@ class OwnershipTickerTest {
     ticker.tick(); // B healthy from now
     clock.advance(Duration.ofSeconds(1));
     ticker.tick(); // failback of shard 1 due: starts on its own thread
-    await().atMost(Duration.ofSeconds(5)).until(() -> failbackThreadAlive());
+    await().atMost(Duration.ofSeconds(5)).until(() -> threadAlive("tandem-failback-"));
 
     ticker.close();
 
-    assertFalse(failbackThreadAlive(), "a failback thread still runs after close()");
     assertEquals(1.0, fbMeters.get(dev.tandem.consumer.ConsumerMeterNames.FAILBACKS)
         .tag("outcome", "aborted").counter().count(), "the failback ended before close returned");
     assertEquals(A, ownership.lease(1).owner(), "B never acknowledged: the shard stays");
   }
 
-  static boolean failbackThreadAlive() {
+
+  /**
+   * A request's handover runs on the ticker's handover thread; {@link OwnershipTicker#close} waits
+   * for it (bounded by catchUpTimeout) like for a failback: the runtime closes the store next.
+   */
+  @Test
+  void closeWaitsForTheRequestHandoverInProgress() {
+    changelog.peerAcknowledges = false; // the handover's barrier waits until the request's deadline
+    OwnershipTicker ticker = ticker();
+    topic.request(new OwnershipRequest("r2", A, B, new TreeSet<>(Set.of(0)),
+        clock.wallMillis() + Duration.ofSeconds(2).toMillis(), "test"));
+    ticker.tick(); // starts acting on the request on the handover thread
+    await().atMost(Duration.ofSeconds(5)).until(() -> threadAlive("tandem-ownership-handover-"));
+
+    ticker.close();
+
+    assertEquals(1, meters.get(dev.tandem.consumer.ConsumerMeterNames.OWNERSHIP_REQUEST_HANDOVER)
+        .tag("outcome", "failed").timer().count(), "the request's handover ended before close returned");
+    assertEquals(A, ownership.lease(0).owner(), "B never acknowledged: the shard stays");
+  }
+
+  /** Whether a thread named {@code prefix}... runs now (an idle pool thread waits: not counted). */
+  static boolean threadAlive(String prefix) {
     return Thread.getAllStackTraces().keySet().stream()
-        .anyMatch(t -> t.isAlive() && t.getName().startsWith("tandem-failback-"));
+        .anyMatch(t -> t.isAlive() && t.getName().startsWith(prefix)
+            && t.getState() != Thread.State.WAITING);
   }
 }
