@@ -40,9 +40,13 @@ import org.slf4j.LoggerFactory;
  */
 final class RegionKafkaConsumers {
 
-  private static final Logger log = LoggerFactory.getLogger(RegionKafkaConsumers.class);
+  // the category these lines had before the split (an operator's log config names it)
+  private static final Logger log = LoggerFactory.getLogger(TandemRegion.class);
 
-  /** How long close() waits for a consumer's loop (its own close waits up to 60 s + 10 s). */
+  /**
+   * How long close() waits for a consumer's close (which waits up to 60 s + 10 s for its loop, then
+   * for a failback in progress, bounded by catchUpTimeout).
+   */
   static final Duration CONSUMER_STOP_WAIT = Duration.ofSeconds(75);
 
   /** A consumer made here and how to close its Kafka consumer. */
@@ -214,6 +218,14 @@ final class RegionKafkaConsumers {
             m.consumer(), CONSUMER_STOP_WAIT);
       } else {
         m.closeKafka().run();
+        if (stopping.get(i).isAlive()) {
+          // the loop stopped, but its close() still waits for a failback handover the loop started
+          // (on a thread of its own, writing the lease into the store): keep the store open too
+          loopsStopped = false;
+          log.error("Tandem region {}: {} still waits for a failback handover after {}; the "
+              + "replication log and the store are left open under it", region, m.consumer(),
+              CONSUMER_STOP_WAIT);
+        }
       }
     }
     return loopsStopped;

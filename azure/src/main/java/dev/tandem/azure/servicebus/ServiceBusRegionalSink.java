@@ -175,7 +175,7 @@ final class ServiceBusRegionalSink implements RegionalSink {
         return;
       }
       queue.add(op);
-      last = op.future();
+      last = op.result();
     }
   }
 

@@ -14,26 +14,18 @@ import java.util.concurrent.CompletableFuture;
 sealed interface SinkOperation permits SinkOperation.Send, SinkOperation.Cancel {
 
   /** Completes when the operation did (the publisher's or the canceller's future). */
-  CompletableFuture<?> future();
+  CompletableFuture<?> result();
 
   /** Fails the operation (the sink closed first, or the region failed before it). */
-  void fail(Throwable t);
+  default void fail(Throwable t) {
+    result().completeExceptionally(t);
+  }
 
   /** A copy to send now, or to schedule at {@code scheduleAt} when not null. */
   record Send(OutboundMessage message, ServiceBusMessage serviceBus,
       OffsetDateTime scheduleAt, CompletableFuture<SinkAck> result) implements SinkOperation {
     Send(OutboundMessage message, ServiceBusMessage serviceBus, OffsetDateTime scheduleAt) {
       this(message, serviceBus, scheduleAt, new CompletableFuture<>());
-    }
-
-    @Override
-    public CompletableFuture<?> future() {
-      return result;
-    }
-
-    @Override
-    public void fail(Throwable t) {
-      result.completeExceptionally(t);
     }
   }
 
@@ -42,16 +34,6 @@ sealed interface SinkOperation permits SinkOperation.Send, SinkOperation.Cancel 
       implements SinkOperation {
     Cancel(long sequenceNumber, String messageId) {
       this(sequenceNumber, messageId, new CompletableFuture<>());
-    }
-
-    @Override
-    public CompletableFuture<?> future() {
-      return result;
-    }
-
-    @Override
-    public void fail(Throwable t) {
-      result.completeExceptionally(t);
     }
   }
 }

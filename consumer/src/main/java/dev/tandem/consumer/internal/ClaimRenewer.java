@@ -28,7 +28,9 @@ import org.slf4j.LoggerFactory;
  */
 public final class ClaimRenewer {
 
-  private static final Logger log = LoggerFactory.getLogger(ClaimRenewer.class);
+  // the category these lines had before the split (an operator's log config names it)
+  private static final Logger log =
+      LoggerFactory.getLogger(dev.tandem.consumer.OnceProcessor.class);
 
   private final IdempotencyStore store;
   private final Owner owner;

@@ -25,7 +25,9 @@ import org.slf4j.LoggerFactory;
  */
 public final class DeadLetterRouter {
 
-  private static final Logger log = LoggerFactory.getLogger(DeadLetterRouter.class);
+  // the category these lines had before the split (an operator's log config names it)
+  private static final Logger log =
+      LoggerFactory.getLogger(dev.tandem.consumer.OnceProcessor.class);
 
   private final IdempotencyStore store;
   private final DeadLetterSink sink;

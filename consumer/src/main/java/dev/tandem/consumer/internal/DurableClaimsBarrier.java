@@ -46,7 +46,9 @@ import org.slf4j.LoggerFactory;
  */
 public final class DurableClaimsBarrier {
 
-  private static final Logger log = LoggerFactory.getLogger(DurableClaimsBarrier.class);
+  // the category these lines had before the split (an operator's log config names it)
+  private static final Logger log =
+      LoggerFactory.getLogger(dev.tandem.consumer.OnceProcessor.class);
 
   private final IntFunction<CompletableFuture<Void>> hook;
   private final Duration timeout;

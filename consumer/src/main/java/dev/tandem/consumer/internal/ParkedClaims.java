@@ -34,7 +34,9 @@ import org.slf4j.LoggerFactory;
  */
 public final class ParkedClaims {
 
-  private static final Logger log = LoggerFactory.getLogger(ParkedClaims.class);
+  // the category these lines had before the split (an operator's log config names it)
+  private static final Logger log =
+      LoggerFactory.getLogger(dev.tandem.consumer.OnceProcessor.class);
 
   /**
    * An acquired claim not durable in time. {@code original} is the barrier taken after the claim was

@@ -43,7 +43,9 @@ import org.slf4j.LoggerFactory;
  */
 public final class RegionAssembly {
 
-  private static final Logger log = LoggerFactory.getLogger(RegionAssembly.class);
+  // the category these lines had before the split (an operator's log config names it)
+  private static final Logger log =
+      LoggerFactory.getLogger(dev.tandem.consumer.TandemRegion.class);
 
   /** Objects a region builder may give instead of keys (any may be null). */
   public record Given(EnvelopeSigner changelogSigner,

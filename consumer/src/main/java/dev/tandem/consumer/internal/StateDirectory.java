@@ -26,7 +26,9 @@ import org.slf4j.LoggerFactory;
  */
 public final class StateDirectory {
 
-  private static final Logger log = LoggerFactory.getLogger(StateDirectory.class);
+  // the category these lines had before the split (an operator's log config names it)
+  private static final Logger log =
+      LoggerFactory.getLogger(dev.tandem.consumer.TandemRegion.class);
 
   /** File in the state directory holding this directory's instance id. */
   public static final String INSTANCE_FILE = "instance.id";

@@ -28,6 +28,10 @@ import org.slf4j.LoggerFactory;
  * When an owner may renew its shard leases: the one owner-liveness protocol, whatever drives it (the
  * Kafka poll loop and its background renewer, the heartbeat timer of a function app). The caller
  * says which shards' leases name this region and supplies the positions; this decides and writes.
+ * (Over 500 lines on purpose: the renewal round's rules — probes, heartbeat acknowledgements as
+ * answers, revalidation after a silence, busy vs stuck — are one protocol whose steps refer to each
+ * other and are read together; its nested {@link Builder} documents each input. The failback that a
+ * round may start runs elsewhere, in {@code ownership.internal.FailbackRunner}.)
  *
  * <p>A renewal round ({@link #renew}):
  *
@@ -333,6 +337,18 @@ public final class OwnerLiveness {
         });
       }
     }
+  }
+
+  /**
+   * Starts no failback any more and waits for the one running, if any, to end — at most the
+   * ownership's {@code catchUpTimeout} (which bounds its handover) plus a second. Call it when the
+   * loop or ticker driving this stops, before the store and the changelog close: the handover runs
+   * on a thread of its own and writes the lease into them.
+   *
+   * @return true when no failback runs any more
+   */
+  public boolean stopFailbacks() {
+    return failbacks.stop(ownership.catchUpTimeout().plusSeconds(1));
   }
 
   /** Asks each probe without evidence since the previous round; the first silent one's reason. */

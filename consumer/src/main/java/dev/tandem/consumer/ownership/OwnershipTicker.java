@@ -17,6 +17,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -264,6 +265,17 @@ public final class OwnershipTicker implements AutoCloseable {
   }
 
   /**
+   * Called by a processing path that renews nothing itself before an owner processes: re-reads the
+   * changelogs when the view is not valid ({@link OwnerLiveness#ensureValid} over the restored
+   * shards whose lease names this region).
+   *
+   * @return false when the own changelog could not be re-read (do not process yet)
+   */
+  public boolean ensureValid() {
+    return liveness.ensureValid(leaseOwned(new TreeSet<>()));
+  }
+
+  /**
    * A renewal made by {@link #ensureRenewed}.
    *
    * @param owned the shards it was asked to renew (lease names this region, not stuck)
@@ -334,15 +346,31 @@ public final class OwnershipTicker implements AutoCloseable {
 
   /**
    * Stops the ticker: a round in progress aborts its changelog probe, later rounds renew nothing and
-   * start no handover; a handover in progress ends by itself (bounded by its request's deadline; not
-   * interrupted, which would abort it half-way). Does not close the {@link OwnershipRequests} (the
-   * region object owns it).
+   * start no handover. A request's handover and a failback in progress are waited for, each at most
+   * the ownership's catchUpTimeout + 1 s (not interrupted, which would abort them half-way): the
+   * runtime closes the store and the changelog right after this, and they write the lease into
+   * them. A request handover still running then (its request's deadline is longer) is logged and
+   * ends by itself. Does not close the {@link OwnershipRequests} (the region object owns it).
    */
   @Override
   public void close() {
     closed = true;
     if (acting != null) {
       acting.shutdown();
+    }
+    liveness.stopFailbacks();
+    if (acting != null) {
+      Duration bound = ownership.catchUpTimeout().plusSeconds(1);
+      boolean ended = false;
+      try {
+        ended = acting.awaitTermination(bound.toNanos(), TimeUnit.NANOSECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      if (!ended) {
+        log.warn("Tandem {}: a handover for an ownership request still runs {} after close; it ends"
+            + " at its request's deadline", self, bound);
+      }
     }
   }
 

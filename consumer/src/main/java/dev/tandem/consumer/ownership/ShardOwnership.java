@@ -234,6 +234,11 @@ public final class ShardOwnership {
     return failback.failBack(shard, home);
   }
 
+  /** The bound of a handover's (and so a failback's) wait (for {@link OwnerLiveness#stopFailbacks}). */
+  Duration catchUpTimeout() {
+    return ctx.catchUpTimeout();
+  }
+
   /** Builds a {@link ShardOwnership}. */
   public static final class Builder {
     private RegionId self;

@@ -84,14 +84,19 @@ class HeldRecordsGaugeTest {
     return new Follower(kafka, loop);
   }
 
-  /** Starts the loop, gives it partition 0 and the copies at {@code offsets}; waits for the hold. */
+  /**
+   * Starts the loop, gives it partition 0 with the copies at {@code offsets}; waits for the hold.
+   * The copies are in the log before the assignment, so the first poll brings them all: a follower
+   * pauses a partition once it holds a copy of it, so a copy appended after that poll would never be
+   * fetched (appended one by one after the assignment, the hold raced the loop's 20 ms polls).
+   */
   static void holding(Follower f, long... offsets) {
-    f.loop().start();
-    HandoffGateTest.rebalance(f.kafka(), List.of(P0));
-    await().atMost(WAIT).until(() -> f.kafka().assignment().contains(P0));
     for (long o : offsets) {
       f.kafka().append(HandoffGateTest.record(o));
     }
+    f.loop().start();
+    HandoffGateTest.rebalance(f.kafka(), List.of(P0));
+    await().atMost(WAIT).until(() -> f.kafka().assignment().contains(P0));
     await().atMost(WAIT).until(() -> f.loop().heldRecords() == offsets.length);
   }
 

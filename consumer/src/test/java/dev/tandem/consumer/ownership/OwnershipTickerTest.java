@@ -210,4 +210,60 @@ class OwnershipTickerTest {
     assertTrue(results.get(0).moved(), results.toString());
     assertEquals(B, ownership.lease(0).owner());
   }
+
+  /**
+   * A failback runs on a thread of its own (FailbackRunner); {@link OwnershipTicker#close} must not
+   * return while it still runs: the runtime closes the store and the changelog right after (review
+   * s6-q: before, close returned at once and the handover went on writing into a closing store).
+   */
+  @Test
+  void closeWaitsForTheFailbackInProgress() {
+    SimpleMeterRegistry fbMeters = new SimpleMeterRegistry();
+    ownership = ShardOwnership.builder().region(A).regions(List.of(A, B)).store(store)
+        .replicationLog(changelog).policy(OwnershipPolicy.manual()).clock(clock)
+        .failbackAfter(Duration.ofSeconds(1)).catchUpTimeout(Duration.ofSeconds(2))
+        .meterRegistry(fbMeters).build();
+    ownership.takeOver(1, "test"); // B's home shard, owned here now
+    changelog.homeHeartbeatsFresh = true;
+    changelog.peerAcknowledges = false; // the failback's barrier waits its whole catchUpTimeout
+    OwnershipTicker ticker = ticker();
+    ticker.tick(); // B healthy from now
+    clock.advance(Duration.ofSeconds(1));
+    ticker.tick(); // failback of shard 1 due: starts on its own thread
+    await().atMost(Duration.ofSeconds(5)).until(() -> threadAlive("tandem-failback-"));
+
+    ticker.close();
+
+    assertEquals(1.0, fbMeters.get(dev.tandem.consumer.ConsumerMeterNames.FAILBACKS)
+        .tag("outcome", "aborted").counter().count(), "the failback ended before close returned");
+    assertEquals(A, ownership.lease(1).owner(), "B never acknowledged: the shard stays");
+  }
+
+
+  /**
+   * A request's handover runs on the ticker's handover thread; {@link OwnershipTicker#close} waits
+   * for it (bounded by catchUpTimeout) like for a failback: the runtime closes the store next.
+   */
+  @Test
+  void closeWaitsForTheRequestHandoverInProgress() {
+    changelog.peerAcknowledges = false; // the handover's barrier waits until the request's deadline
+    OwnershipTicker ticker = ticker();
+    topic.request(new OwnershipRequest("r2", A, B, new TreeSet<>(Set.of(0)),
+        clock.wallMillis() + Duration.ofSeconds(2).toMillis(), "test"));
+    ticker.tick(); // starts acting on the request on the handover thread
+    await().atMost(Duration.ofSeconds(5)).until(() -> threadAlive("tandem-ownership-handover-"));
+
+    ticker.close();
+
+    assertEquals(1, meters.get(dev.tandem.consumer.ConsumerMeterNames.OWNERSHIP_REQUEST_HANDOVER)
+        .tag("outcome", "failed").timer().count(), "the request's handover ended before close returned");
+    assertEquals(A, ownership.lease(0).owner(), "B never acknowledged: the shard stays");
+  }
+
+  /** Whether a thread named {@code prefix}... runs now (an idle pool thread waits: not counted). */
+  static boolean threadAlive(String prefix) {
+    return Thread.getAllStackTraces().keySet().stream()
+        .anyMatch(t -> t.isAlive() && t.getName().startsWith(prefix)
+            && t.getState() != Thread.State.WAITING);
+  }
 }

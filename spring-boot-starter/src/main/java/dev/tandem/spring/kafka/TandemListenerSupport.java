@@ -257,7 +257,7 @@ public final class TandemListenerSupport implements AutoCloseable {
     }
     // after a silence (own broker down, just started) the view is re-read before processing: the
     // other region may have taken the shard over meanwhile
-    if (!ownershipTicker.liveness().ensureValid(leaseOwned())) {
+    if (!ownershipTicker.ensureValid()) {
       throw new TandemRetryException("Tandem " + self + ": own changelog not re-read after a silence",
           PROCESSING_RETRY_BACKOFF, null);
     }
@@ -471,20 +471,6 @@ public final class TandemListenerSupport implements AutoCloseable {
         log.warn("Tandem {}: lease ticker round failed: {}", self, e.toString());
       }
     }
-  }
-
-  private Set<Integer> leaseOwned() {
-    Set<Integer> owned = new TreeSet<>();
-    for (int s = 0; s < shardCount; s++) {
-      try {
-        if (ownership.lease(s).owner().equals(self)) {
-          owned.add(s);
-        }
-      } catch (StoreException e) {
-        // still restoring: neither processed nor heartbeated
-      }
-    }
-    return owned;
   }
 
   private AtomicLong position(int shard) {

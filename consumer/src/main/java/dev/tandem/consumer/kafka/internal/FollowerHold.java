@@ -46,7 +46,9 @@ import org.slf4j.LoggerFactory;
  */
 public final class FollowerHold {
 
-  private static final Logger log = LoggerFactory.getLogger(FollowerHold.class);
+  // the category these lines had before the split (an operator's log config names it)
+  private static final Logger log =
+      LoggerFactory.getLogger(dev.tandem.consumer.kafka.TandemKafkaConsumer.class);
 
   /** What the follower asks about a copy: its envelope, and whether its id is terminal here. */
   public interface Completions {

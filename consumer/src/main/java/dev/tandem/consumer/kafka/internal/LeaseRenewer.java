@@ -35,7 +35,9 @@ import org.slf4j.LoggerFactory;
  */
 public final class LeaseRenewer {
 
-  private static final Logger log = LoggerFactory.getLogger(LeaseRenewer.class);
+  // the category these lines had before the split (an operator's log config names it)
+  private static final Logger log =
+      LoggerFactory.getLogger(dev.tandem.consumer.kafka.TandemKafkaConsumer.class);
 
   /** The liveness probe of this region's Kafka broker (the consumed cluster). */
   public static final String OWN_BROKER_PROBE = "kafka";
@@ -110,12 +112,21 @@ public final class LeaseRenewer {
     executor = s;
   }
 
-  /** The loop has stopped: no renewal from here, the leases lapse from the last one. */
+  /**
+   * The loop has stopped: no renewal from here, the leases lapse from the last one; no failback
+   * starts, and the one running (if any) has ended when this returns (bounded by catchUpTimeout).
+   */
   public void stop() {
     stopped = true;
     ScheduledExecutorService s = executor;
     if (s != null) {
       s.shutdownNow();
+    }
+    OwnerLiveness l = liveness;
+    if (l != null) {
+      // a failback's handover runs on a thread of its own (it ran on the loop thread before): the
+      // region closes the store and the changelog once the loops stopped, so wait for it here
+      l.stopFailbacks();
     }
   }
 

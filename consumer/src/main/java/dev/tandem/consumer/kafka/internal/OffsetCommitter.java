@@ -29,7 +29,9 @@ import org.slf4j.LoggerFactory;
  */
 public final class OffsetCommitter {
 
-  private static final Logger log = LoggerFactory.getLogger(OffsetCommitter.class);
+  // the category these lines had before the split (an operator's log config names it)
+  private static final Logger log =
+      LoggerFactory.getLogger(dev.tandem.consumer.kafka.TandemKafkaConsumer.class);
 
   /** What a commit of a partition carries, and whether that is known yet. */
   public interface CommitMetadata {

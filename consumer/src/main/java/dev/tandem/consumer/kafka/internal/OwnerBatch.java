@@ -40,7 +40,9 @@ import org.slf4j.LoggerFactory;
  */
 public final class OwnerBatch<K, V> {
 
-  private static final Logger log = LoggerFactory.getLogger(OwnerBatch.class);
+  // the poll loop's log category, as before the split (operators filter on it)
+  private static final Logger log =
+      LoggerFactory.getLogger(dev.tandem.consumer.kafka.TandemKafkaConsumer.class);
 
   /** Pause before records whose processing failed are fetched again. */
   static final Duration PROCESSING_RETRY_BACKOFF = Duration.ofMillis(500);

@@ -38,7 +38,9 @@ import org.slf4j.LoggerFactory;
  */
 public final class RebalanceHandler implements ConsumerRebalanceListener {
 
-  private static final Logger log = LoggerFactory.getLogger(RebalanceHandler.class);
+  // the category these lines had before the split (an operator's log config names it)
+  private static final Logger log =
+      LoggerFactory.getLogger(dev.tandem.consumer.kafka.TandemKafkaConsumer.class);
   /** A commit made in a revoke past its deadline still gets this long (a failed one helps nobody). */
   private static final Duration MIN_COMMIT_WAIT = Duration.ofSeconds(1);
 
