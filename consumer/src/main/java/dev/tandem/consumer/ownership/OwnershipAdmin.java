@@ -71,6 +71,8 @@ public final class OwnershipAdmin implements AutoCloseable {
   static final String INSTANCE = "ownership-admin";
   private static final Duration CATCH_UP = Duration.ofSeconds(5);
   private static final Duration RESTORE = Duration.ofSeconds(60);
+  /** The most a request's owner window is shorter than the client's wait ({@link #ownerWindow}). */
+  private static final Duration READ_LAG_ALLOWANCE = Duration.ofSeconds(1);
 
   private final Map<String, Object> keys;
   private final List<RegionId> regions;
@@ -82,9 +84,11 @@ public final class OwnershipAdmin implements AutoCloseable {
   private final String issuedBy;
   private final BiFunction<RegionId, Properties, OwnershipRequestChannel> channels;
   /**
-   * The wall clock stamps a request's deadline (the owners compare it with theirs; they also bound
-   * it by their own monotonic clock from its reading); how long this client waits is measured on
-   * the monotonic clock only, so a step of this machine's wall clock neither hangs nor cuts it.
+   * The wall clock stamps a request's deadline for owners of an older version (and for a request
+   * an owner reads from its backlog); an owner of this version measures the request's time-out on
+   * its own monotonic clock from reading it, so this machine's wall clock being off neither
+   * shortens nor lengthens its window. How long this client waits is measured on the monotonic
+   * clock only, so a step of this machine's wall clock neither hangs nor cuts it.
    */
   private final TandemClock clock;
   /** One replica per region this admin acts as (the destination of a move), opened on first use. */
@@ -310,11 +314,12 @@ public final class OwnershipAdmin implements AutoCloseable {
     OwnershipRequestChannel channel = channel(from);
     long t0 = clock.nanoTime();
     OwnershipRequest q = new OwnershipRequest(UUID.randomUUID().toString(), from, to,
-        new TreeSet<>(shardSet), clock.wallMillis() + timeout.toMillis(), issuedBy, evacuation);
+        new TreeSet<>(shardSet), clock.wallMillis() + timeout.toMillis(), issuedBy, evacuation,
+        ownerWindow(timeout).toMillis());
     channel.request(q);
-    log.info("Tandem ownership request {} written: {} hands shards {} over to {} by {} (issued by"
-        + " {})", q.id(), from, q.shards(), to, java.time.Instant.ofEpochMilli(q.deadlineMillis()),
-        issuedBy);
+    log.info("Tandem ownership request {} written: {} hands shards {} over to {} within {} ms of "
+        + "reading it (older owners: by {}; issued by {})", q.id(), from, q.shards(), to,
+        q.timeoutMillis(), java.time.Instant.ofEpochMilli(q.deadlineMillis()), issuedBy);
     Map<Integer, ShardMoveResult> results = new TreeMap<>();
     OwnershipResultWait.awaitResults(channel, q.id(), shardSet, t0 + timeout.toNanos(), clock, r -> {
       ShardMoveResult m = new ShardMoveResult(r.shard(), from, to,
@@ -398,6 +403,21 @@ public final class OwnershipAdmin implements AutoCloseable {
     if (shard < 0 || shard >= shards) {
       throw new IllegalArgumentException("shard " + shard + " is not in 0.." + (shards - 1));
     }
+  }
+
+  /**
+   * The owner's window for a request this client waits {@code timeout} for: shorter by the time the
+   * request may take to reach the owner's reader (its clock starts at its reading, this client's at
+   * its writing), so an owner does not finish a handover after this client reported the shard
+   * NOT_ANSWERED. A tenth of the time-out, at most 1 s, at least 1 ms of window.
+   */
+  static Duration ownerWindow(Duration timeout) {
+    Duration allowance = timeout.dividedBy(10);
+    if (allowance.compareTo(READ_LAG_ALLOWANCE) > 0) {
+      allowance = READ_LAG_ALLOWANCE;
+    }
+    Duration w = timeout.minus(allowance);
+    return w.toMillis() < 1 ? Duration.ofMillis(1) : w;
   }
 
   private static void positive(Duration timeout) {

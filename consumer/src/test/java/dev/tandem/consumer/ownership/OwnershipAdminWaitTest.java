@@ -93,4 +93,13 @@ class OwnershipAdminWaitTest {
     f.get(10, TimeUnit.SECONDS);
     assertEquals(List.of(0, 2), answered, "once per shard, results of other requests ignored");
   }
+
+  @Test
+  void theOwnersWindowEndsBeforeTheClientStopsWaiting() {
+    // the owner's clock starts when it reads the request, the client's when it writes it: the
+    // owner's window is shorter by an allowance for that delay (a tenth, at most 1 s)
+    assertEquals(Duration.ofSeconds(29), OwnershipAdmin.ownerWindow(Duration.ofSeconds(30)));
+    assertEquals(Duration.ofMillis(4_500), OwnershipAdmin.ownerWindow(Duration.ofSeconds(5)));
+    assertEquals(Duration.ofMillis(1), OwnershipAdmin.ownerWindow(Duration.ofMillis(1)));
+  }
 }

@@ -136,4 +136,65 @@ class OwnershipRequestsFaultsTest {
     assertTrue(out.get(0).moved(), out.toString());
     assertEquals(B, ownership.lease(2).owner());
   }
+
+  /** A version-2 request as OwnershipAdmin writes it, stamped by an issuer whose wall clock is off. */
+  OwnershipRequest skewed(long issuerOffsetMillis, long timeoutMillis) {
+    ManualClock issuer = new ManualClock(clock.wallMillis() + issuerOffsetMillis);
+    return new OwnershipRequest("r1", A, B, new TreeSet<>(Set.of(2)),
+        issuer.wallMillis() + timeoutMillis, "skewed-host", false, timeoutMillis);
+  }
+
+  @Test
+  void anIssuerWallClockAnHourBehindDoesNotShortenTheOwnersWindow() {
+    OwnershipRequests owner = new OwnershipRequests(ownership, topic.reader(), "a-1", clock, meters);
+    assertEquals(List.of(), owner.act(Set.of(0))); // the reader has caught up: what follows is new
+    topic.request(skewed(-3_600_000, 5_000));
+    assertEquals(List.of(), owner.act(Set.of(0))); // read while shard 2 is not served here
+    clock.advance(Duration.ofSeconds(4));
+
+    List<OwnershipResult> out = owner.act(Set.of(0, 2));
+    assertEquals(1, out.size(), "4 s of its 5 s time-out have passed here: " + out);
+    assertTrue(out.get(0).moved(), out.toString());
+    assertEquals(B, ownership.lease(2).owner());
+  }
+
+  @Test
+  void anIssuerWallClockAnHourAheadDoesNotLengthenTheOwnersWindow() {
+    OwnershipRequests owner = new OwnershipRequests(ownership, topic.reader(), "a-1", clock, meters);
+    assertEquals(List.of(), owner.act(Set.of(0)));
+    topic.request(skewed(3_600_000, 5_000));
+    assertEquals(List.of(), owner.act(Set.of(0)));
+    clock.advance(Duration.ofSeconds(6));
+
+    assertEquals(List.of(), owner.act(Set.of(0, 2)), "its 5 s time-out ran out here: nothing moves");
+    assertEquals(A, ownership.lease(2).owner());
+    assertEquals(0, ownership.lease(2).epoch());
+  }
+
+  @Test
+  void aStaleRequestReadFromTheBacklogAfterARestartStaysExpired() {
+    // written 10 min ago with a 5 s time-out, by a correct clock; this owner starts now and reads
+    // the topic from the beginning: the time-out alone would make it live again
+    ManualClock issuer = new ManualClock(clock.wallMillis() - 600_000);
+    topic.request(new OwnershipRequest("old", A, B, new TreeSet<>(Set.of(2)),
+        issuer.wallMillis() + 5_000, "ops-host", false, 5_000));
+    OwnershipRequests owner = new OwnershipRequests(ownership, topic.reader(), "a-1", clock, meters);
+
+    assertEquals(List.of(), owner.act(Set.of(0, 2)));
+    assertEquals(A, ownership.lease(2).owner());
+    assertEquals(1, meters.find("tandem.ownership.requests").tag("outcome", "expired").counter()
+        .count());
+  }
+
+  @Test
+  void aRequestReadFromTheBacklogIsBoundedByItsTimeOutToo() {
+    // in the topic before the reader opened, its wall deadline far ahead (issuer clock ahead)
+    topic.request(skewed(3_600_000, 5_000));
+    OwnershipRequests owner = new OwnershipRequests(ownership, topic.reader(), "a-1", clock, meters);
+    assertEquals(List.of(), owner.act(Set.of(0)));
+    clock.advance(Duration.ofSeconds(6));
+
+    assertEquals(List.of(), owner.act(Set.of(0, 2)), "never longer than the issuer allowed");
+    assertEquals(A, ownership.lease(2).owner());
+  }
 }
