@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
 # Runs Tandem's JMH benchmarks side by side with their peers.
 #   benchmarks/run.sh quiet      THE profile for published figures: 2 forks of every benchmark a README
-#                                row uses, error bars; ~18 min on 2 cores (estimate, see README). Run it
+#                                row uses, error bars, plus one JFR-profiled fork of the end-to-end Tandem
+#                                pipeline (benchmarks/profiles/); ~14 min on 2 cores (see README). Run it
 #                                only on a quiet machine (no build, test, other benchmark); ratios.py
-#                                refuses to write tables when the load was above 1.5 per core.
+#                                refuses to write tables when load came from outside the run (below).
 #   benchmarks/run.sh            quick profile (<12 min on 2 cores): 1 fork, short iterations (no error bars)
 #   benchmarks/run.sh full       the full profile (the annotations' settings)
 #   benchmarks/run.sh smoke      each benchmark once with tiny iterations (CI, so none rots)
 #   benchmarks/run.sh quick Store   a regex of benchmarks to run (JMH's own syntax; not with quiet)
 # Extra JMH flags may follow after "--". Results go to benchmarks/results/<profile>-<date>-*.json.
-# Every JMH fork records the load average before it and after each measured iteration (LoadProfiler,
-# secondary results load.before/load.after in the JSON); EndToEndBenchmark's latencies land there too
-# (EndToEndLatencyProfiler). Then: python3 benchmarks/ratios.py benchmarks/results/<profile>-<date>-*.json
+# Every JMH fork records whether the machine was quiet (LoadProfiler, secondary results in the JSON):
+# outside.cpu, the CPU of processes outside this script's process tree per iteration, and
+# load.beforeRun, the load average this script read before it started anything (exported below);
+# EndToEndBenchmark's latencies land there too (EndToEndLatencyProfiler). Then: python3 benchmarks/ratios.py benchmarks/results/<profile>-<date>-*.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-quick}"; shift || true
 filter="${1:-.}"; shift || true
 [ "${1:-}" = "--" ] && shift
+# The run is this shell's process tree (regions JVM, Redis, JMH host and forks, the mains): LoadProfiler
+# and ReplicationLagMain count every other process's CPU as outside load. The load average is read
+# now, before any of the run exists, so all of it is outside load.
+export TANDEM_BENCH_RUN_PID=$$
+TANDEM_BENCH_LOAD_BEFORE_RUN=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo "")
+export TANDEM_BENCH_LOAD_BEFORE_RUN
+echo "load before the run: ${TANDEM_BENCH_LOAD_BEFORE_RUN:-n/a} (ratios.py refuses above 1.5 per core)"
 
 jar=benchmarks/target/benchmarks.jar
 if [ ! -f "$jar" ]; then
@@ -90,18 +99,45 @@ jmh() { # jmh <out-suffix> <jmh args...>
 if [ "$profile" = quiet ]; then
   # Only what a README row uses, each group with the settings it needs, 2 forks for error bars.
   # Estimated on 2 cores (fork count x (JVM start + setup + iterations)); run.sh prints the total.
-  q_store=(-f 2 -wi 2 -w 1s -i 3 -r 1s -foe true)
+  # Ids of 16 characters only (the store and Redis rows at 36 were cut in session 6 to make room for
+  # the end-to-end profile: no goal depends on the id length), and no Redis with 2 threads.
+  q_store=(-f 2 -wi 2 -w 1s -i 3 -r 1s -foe true -p idLength=16)
   q_kafka=(-f 2 -wi 3 -w 2s -i 3 -r 1s -foe true)   # publisher: its long path needs 3 x 2 s of JIT warm-up
   q_e2e=(-f 2 -wi 2 -w 2s -i 3 -r 2s -foe true)
   store_re='StoreBenchmark\.(rocksPut|tandemClaimComplete|tandemCheckHit|chmGet)$'
   jmh t1-store "$store_re" "${excludes[@]}" "${q_store[@]}" -t 1 "$@"
   [ -z "$redis_pid" ] || jmh t1-redis 'RedisBenchmark' "${q_store[@]}" -t 1 "$@"
   jmh t2-store "$store_re" "${q_store[@]}" -t 2 "$@"
-  [ -z "$redis_pid" ] || jmh t2-redis 'RedisBenchmark' "${q_store[@]}" -t 2 "$@"
   jmh t1-publisher 'PublisherBenchmark\.(tandemBatch|tandemAllBatch|fanOutIdBatch|fanOutEnvelopeBatch|naiveBatch|tandemLatency|singleLatencyA|singleLatencyB)$' \
     "${q_kafka[@]}" -t 1 "$@"
   jmh t1-consumer 'ConsumerBenchmark\.(rawPoll|interceptorPoll)$' "${q_e2e[@]}" -t 1 "$@"
   jmh t1-e2e 'EndToEndBenchmark' "${q_e2e[@]}" -t 1 "$@"
+  # The profile issue 20 asks for: one extra fork of the Tandem pipeline at saturation with two JFR
+  # recordings - JMH's (measured iterations only, 'profile' settings: CPU samples every 10 ms and
+  # allocation samples) and a whole-fork one with every wait of 1 ms or more (park, monitor, socket,
+  # sleep: where a message's path waits; JDK 17's JFR has no wall-clock sampler). One fork, so its
+  # JSON goes next to the profile, not into results/ (ratios.py must never read a 1-fork row).
+  prof="benchmarks/profiles/${profile}-${stamp}-e2e-tandem"
+  mkdir -p "$prof"
+  jfr configure --input profile --output "$prof/waits.jfc" \
+    jdk.ThreadPark#threshold=1ms jdk.JavaMonitorEnter#threshold=1ms jdk.JavaMonitorWait#threshold=1ms \
+    jdk.SocketRead#threshold=1ms jdk.SocketWrite#threshold=1ms jdk.ThreadSleep#threshold=1ms >/dev/null \
+    || echo "jfr configure failed: the profiled fork records with the 'profile' settings only"
+  # replaces the @Fork's jvmArgsAppend, so it repeats them (-Xmx1g, slf4j at warn)
+  waits=(-jvmArgsAppend "-Xmx1g -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -XX:StartFlightRecording=settings=$prof/waits.jfc,filename=$prof/waits.jfr,dumponexit=true")
+  [ -f "$prof/waits.jfc" ] || waits=()
+  echo "load before: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a)"
+  java -jar "$jar" 'EndToEndBenchmark\.saturation$' -p pipeline=tandem -f 1 -wi 1 -w 2s -i 2 -r 3s -foe true \
+    -t 1 "${profilers[@]}" -prof "jfr:dir=$prof/jmh;configName=profile" \
+    "${waits[@]}" -rf json -rff "$prof/result.json" "$@" \
+    || echo "the profiled fork failed (the published groups above are complete)"
+  cpu_jfr=$(find "$prof/jmh" -name '*.jfr' 2>/dev/null | head -1 || true)
+  if [ -n "$cpu_jfr" ]; then
+    python3 benchmarks/profiles/jfr-summary.py "$cpu_jfr" > "$prof/cpu.txt" || true
+    python3 benchmarks/profiles/jfr-summary.py --alloc "$cpu_jfr" > "$prof/alloc.txt" || true
+  fi
+  [ -f "$prof/waits.jfr" ] && python3 benchmarks/profiles/jfr-summary.py --waits "$prof/waits.jfr" > "$prof/waits.txt" || true
+  echo "profile: $prof/{cpu,alloc,waits}.txt (from $cpu_jfr and $prof/waits.jfr)"
 else
   jmh t1 "$filter" "${excludes[@]}" "${flags[@]}" -t 1 "$@"
   if [ "$profile" != smoke ]; then

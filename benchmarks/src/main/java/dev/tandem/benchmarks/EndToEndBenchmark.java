@@ -145,6 +145,67 @@ public class EndToEndBenchmark {
   /** id -> nanoTime of the owner's local COMPLETED write. */
   static final Map<String, Long> COMPLETED_AT = new ConcurrentHashMap<>();
 
+  // ------------------------------------------------------------------ per-message counts (tandem):
+  // where a message's path does work and waits, read by EndToEndLatencyProfiler as per-iteration
+  // deltas divided by the messages handled (counts, not timings: the load does not move them)
+
+  /** The two regions' meter registries (the consumers', stores' and changelogs' meters). */
+  static final List<MeterRegistry> REGISTRIES = new java.util.concurrent.CopyOnWriteArrayList<>();
+  /** Messages whose handler ran (owners only), all regions. */
+  static final AtomicLong HANDLED = new AtomicLong();
+  /** Non-empty polls of the Tandem consumers, their records, their partition batches, commits. */
+  static final AtomicLong POLLS = new AtomicLong();
+  static final AtomicLong POLLED_RECORDS = new AtomicLong();
+  static final AtomicLong PARTITION_BATCHES = new AtomicLong();
+  static final AtomicLong COMMITS = new AtomicLong();
+
+  /**
+   * Cumulative counts of the Tandem pipeline, by name (see EndToEndLatencyProfiler for what each
+   * means per message). Empty for the raw pipelines.
+   */
+  static Map<String, Double> tandemCounts() {
+    Map<String, Double> m = new LinkedHashMap<>();
+    if (REGISTRIES.isEmpty()) {
+      return m;
+    }
+    m.put("handled", (double) HANDLED.get());
+    m.put("polls", (double) POLLS.get());
+    m.put("polled.records", (double) POLLED_RECORDS.get());
+    m.put("partition.batches", (double) PARTITION_BATCHES.get());
+    m.put("commits", (double) COMMITS.get());
+    m.put("changelog.sent", sum("tandem.replication.sent", "type", "record"));
+    m.put("remote.applied", sum("tandem.store.remote.applied"));
+    m.put("store.claims", sum("tandem.store.claims"));
+    m.put("store.completes", sum("tandem.store.completes"));
+    m.put("publisher.sent", sum("tandem.publisher.sent"));
+    m.put("follower.acks", sum("tandem.consumer.follower.acknowledged"));
+    double holds = 0;
+    double holdNanos = 0;
+    for (MeterRegistry r : REGISTRIES) {
+      for (io.micrometer.core.instrument.Timer t : r.find("tandem.consumer.follower.hold").timers()) {
+        holds += t.count();
+        holdNanos += t.totalTime(TimeUnit.NANOSECONDS);
+      }
+    }
+    m.put("follower.holds", holds);
+    m.put("follower.hold.nanos", holdNanos);
+    return m;
+  }
+
+  private static double sum(String name, String... tags) {
+    double n = 0;
+    for (MeterRegistry r : REGISTRIES) {
+      for (io.micrometer.core.instrument.Meter meter : r.find(name).tags(tags).meters()) {
+        for (io.micrometer.core.instrument.Measurement ms : meter.measure()) {
+          if (ms.getStatistic() == io.micrometer.core.instrument.Statistic.COUNT) {
+            n += ms.getValue();
+          }
+        }
+      }
+    }
+    return n;
+  }
+
   @Setup(Level.Trial)
   public void setUp() throws Exception {
     regions = RegionsProcess.start();
@@ -173,6 +234,7 @@ public class EndToEndBenchmark {
     for (String r : List.of(RegionsProcess.A, RegionsProcess.B)) {
       int index = r.equals(RegionsProcess.A) ? 0 : 1;
       MeterRegistry meters = new SimpleMeterRegistry();
+      REGISTRIES.add(meters);
       Map<String, String> bootstrap = new LinkedHashMap<>();
       bootstrap.put(RegionsProcess.A, regions.bootstrap(RegionsProcess.A));
       bootstrap.put(RegionsProcess.B, regions.bootstrap(RegionsProcess.B));
@@ -222,6 +284,7 @@ public class EndToEndBenchmark {
             OWNER.put(ctx.id(), index);
             RECEIVED.get(index).remove(ctx.id()); // the owner is no follower of it
             handled.incrementAndGet();
+            HANDLED.incrementAndGet();
           },
           Map.of(ConsumerConfig.INTERCEPTOR_CLASSES_CONFIG, ReceiveStamp.class.getName(),
               ReceiveStamp.REGION_INDEX, Integer.toString(index)),
@@ -362,6 +425,11 @@ public class EndToEndBenchmark {
     @Override
     public ConsumerRecords<byte[], byte[]> onConsume(ConsumerRecords<byte[], byte[]> records) {
       long now = System.nanoTime();
+      if (!records.isEmpty()) {
+        POLLS.incrementAndGet();
+        POLLED_RECORDS.addAndGet(records.count());
+        PARTITION_BATCHES.addAndGet(records.partitions().size());
+      }
       for (ConsumerRecord<byte[], byte[]> r : records) {
         Header h = r.headers().lastHeader(TandemHeaders.ID);
         if (h == null) {
@@ -381,7 +449,9 @@ public class EndToEndBenchmark {
     }
 
     @Override
-    public void onCommit(Map<TopicPartition, OffsetAndMetadata> offsets) {}
+    public void onCommit(Map<TopicPartition, OffsetAndMetadata> offsets) {
+      COMMITS.incrementAndGet(); // one successful offset commit of a Tandem consumer
+    }
 
     @Override
     public void close() {}

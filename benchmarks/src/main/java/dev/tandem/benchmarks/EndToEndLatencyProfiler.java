@@ -3,6 +3,7 @@ package dev.tandem.benchmarks;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.Map;
 import org.openjdk.jmh.infra.BenchmarkParams;
 import org.openjdk.jmh.infra.IterationParams;
 import org.openjdk.jmh.profile.InternalProfiler;
@@ -29,8 +30,11 @@ public final class EndToEndLatencyProfiler implements InternalProfiler {
     return "Tandem end-to-end latency percentiles (EndToEndBenchmark.openLoop)";
   }
 
+  private Map<String, Double> countsBefore = Map.of();
+
   @Override
   public void beforeIteration(BenchmarkParams benchmarkParams, IterationParams iterationParams) {
+    countsBefore = EndToEndBenchmark.tandemCounts();
     // the samples of this iteration only (the warm-up's or the previous iteration's are dropped)
     EndToEndBenchmark.E2E.clear();
     EndToEndBenchmark.FOLLOWER.clear();
@@ -41,6 +45,9 @@ public final class EndToEndLatencyProfiler implements InternalProfiler {
   public Collection<? extends Result> afterIteration(BenchmarkParams benchmarkParams,
       IterationParams iterationParams, IterationResult result) {
     List<Result> out = new ArrayList<>();
+    if (benchmarkParams.getBenchmark().contains("EndToEndBenchmark.")) {
+      perMessage(out, countsBefore, EndToEndBenchmark.tandemCounts());
+    }
     if (!benchmarkParams.getBenchmark().endsWith("EndToEndBenchmark.openLoop")) {
       return out;
     }
@@ -57,6 +64,54 @@ public final class EndToEndLatencyProfiler implements InternalProfiler {
     out.add(new ScalarResult(name + ".p50", pct(sorted, 0.50) / 1e6, "ms", AggregationPolicy.AVG));
     out.add(new ScalarResult(name + ".p99", pct(sorted, 0.99) / 1e6, "ms", AggregationPolicy.AVG));
     out.add(new ScalarResult(name + ".samples", sorted.length, "#", AggregationPolicy.AVG));
+  }
+
+  /**
+   * The Tandem pipeline's work per message handled in this iteration (both regions; counts, which
+   * the machine's load does not move): {@code count.changelog.records} local changes shipped to the
+   * changelog (claim and COMPLETED: 2 by design; leases and heartbeats not counted), {@code
+   * count.publisher.copies} their copies sent to the regions (every publisher in the regions'
+   * registries, i.e. the changelog's: 4 by design, each change to both regions), {@code
+   * count.remote.applied} remote changelog records applied to a store, {@code
+   * count.store.claims/completes},
+   * {@code count.follower.acks} (1 by design), {@code count.follower.held} (share of follower copies
+   * that waited for the owner's completion) and {@code count.follower.hold.ms} (their mean hold), and
+   * per poll of the Tandem consumers: {@code count.polls} (non-empty polls per message), {@code
+   * count.records.per.poll}, {@code count.partitions.per.poll} (each owned partition batch waits once
+   * for its claims in the own changelog; each followed one is held), {@code count.commits} (offset
+   * commits per message).
+   */
+  static void perMessage(List<Result> out, Map<String, Double> before, Map<String, Double> after) {
+    if (before.isEmpty() || after.isEmpty()) {
+      return;
+    }
+    java.util.function.ToDoubleFunction<String> d = k -> after.getOrDefault(k, 0.0) - before.getOrDefault(k, 0.0);
+    double messages = d.applyAsDouble("handled");
+    if (messages <= 0) {
+      return;
+    }
+    double polls = d.applyAsDouble("polls");
+    double holds = d.applyAsDouble("follower.holds");
+    count(out, "changelog.records", d.applyAsDouble("changelog.sent") / messages);
+    count(out, "remote.applied", d.applyAsDouble("remote.applied") / messages);
+    count(out, "store.claims", d.applyAsDouble("store.claims") / messages);
+    count(out, "store.completes", d.applyAsDouble("store.completes") / messages);
+    count(out, "publisher.copies", d.applyAsDouble("publisher.sent") / messages);
+    count(out, "follower.acks", d.applyAsDouble("follower.acks") / messages);
+    count(out, "follower.held", holds / messages);
+    if (holds > 0) {
+      count(out, "follower.hold.ms", d.applyAsDouble("follower.hold.nanos") / holds / 1e6);
+    }
+    count(out, "polls", polls / messages);
+    count(out, "commits", d.applyAsDouble("commits") / messages);
+    if (polls > 0) {
+      count(out, "records.per.poll", d.applyAsDouble("polled.records") / polls);
+      count(out, "partitions.per.poll", d.applyAsDouble("partition.batches") / polls);
+    }
+  }
+
+  private static void count(List<Result> out, String name, double value) {
+    out.add(new ScalarResult("count." + name, value, "#", AggregationPolicy.AVG));
   }
 
   static long pct(long[] sorted, double p) {

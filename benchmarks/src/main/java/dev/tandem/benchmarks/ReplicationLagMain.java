@@ -74,6 +74,8 @@ public final class ReplicationLagMain {
           throw new IllegalStateException("replication logs did not restore in 60 s");
         }
         long period = TimeUnit.SECONDS.toNanos(1) / rate;
+        OutsideCpu outside = OutsideCpu.forThisRun();
+        OutsideCpu.Sample outsideAtStart = outside.sample();
         long start = System.nanoTime();
         for (int i = 0; i < total; i++) {
           // open-loop pacing: each write has its scheduled start, late writes are not skipped
@@ -96,6 +98,8 @@ public final class ReplicationLagMain {
           throw new IllegalStateException((allArrived.getCount()) + " of " + total
               + " completions never reached region B in 60 s");
         }
+        // other processes' CPU over the measured window, the refusal figure (see OutsideCpu, LoadProfiler)
+        double outsideCpu = OutsideCpu.perCore(outsideAtStart, outside.sample());
         long[] lagMicros = new long[total];
         for (int i = 0; i < total; i++) {
           lagMicros[i] = (arrivedAt[i] - completedAt[i]) / 1_000;
@@ -112,10 +116,12 @@ public final class ReplicationLagMain {
           Files.writeString(out, String.format(
               "{\"benchmark\":\"ReplicationLagMain\",\"rate\":%d,\"achievedRate\":%.0f,\"records\":%d,"
                   + "\"p50Ms\":%.3f,\"p99Ms\":%.3f,\"p999Ms\":%.3f,\"maxMs\":%.3f,"
-                  + "\"loadBefore\":%.2f,\"loadAfter\":%.2f,\"cores\":%d}%n",
+                  + "\"loadBefore\":%.2f,\"loadAfter\":%.2f,\"cores\":%d,\"outsideCpu\":%s,"
+                  + "\"loadBeforeRun\":%s}%n",
               rate, achieved, total, pct(lagMicros, 0.50) / 1e3, pct(lagMicros, 0.99) / 1e3,
               pct(lagMicros, 0.999) / 1e3, lagMicros[total - 1] / 1e3, loadBefore, LoadProfiler.load(),
-              Runtime.getRuntime().availableProcessors()));
+              Runtime.getRuntime().availableProcessors(), jsonNumber(outsideCpu),
+              jsonNumber(LoadProfiler.beforeRun())));
         }
       } finally {
         logA.close();
@@ -127,6 +133,10 @@ public final class ReplicationLagMain {
       StoreBenchmark.deleteQuietly(dir);
     }
     System.exit(0);
+  }
+
+  private static String jsonNumber(double v) {
+    return Double.isNaN(v) ? "null" : String.format(java.util.Locale.ROOT, "%.4f", v);
   }
 
   static long pct(long[] sorted, double p) {

@@ -284,7 +284,10 @@ final class DlqCommand implements Runnable {
           if (!shards.isEmpty()) {
             // the running replicas read their changelog continuously; the re-published copy must
             // not reach a consumer before its replica holds the new generation (status shows the
-            // replication lag this is to cover)
+            // replication lag this is to cover). A fixed time, not a condition: the barriers above
+            // are the condition this process can see (both changelogs hold the generation); what a
+            // replica in another process has read is reported nowhere (heartbeats carry the
+            // writer's clock, not read positions), so there is nothing further to wait on
             Thread.sleep(settle.toMillis());
           }
         }

@@ -23,13 +23,17 @@ import java.util.OptionalLong;
  * <ul>
  *   <li>{@link Status#DOWN}: the region is closed; the own Kafka broker does not answer (a poll
  *       loop's probe failed after its last answer, or — without such evidence — the changelog lane
- *       to the own region is open-circuited or spooling); a consumer's poll loop stopped with an
+ *       to the own region is open-circuited or spooling; or a probe registered with {@code
+ *       TandemRegion.registerBrokerEvidence}, e.g. a Functions heartbeat's trigger probe, failed
+ *       after its last answer); a consumer's poll loop stopped with an
  *       error. A region that is down renews no lease: the peer takes its shards over after L +
  *       margin.
  *   <li>{@link Status#DEGRADED}: a shard of the store is still restoring from the changelogs; a peer
  *       region is unreachable for the changelog (its changes wait in the spool, the window W limits
  *       what the owner may run); no heartbeat of a peer region was applied within the lease timeout
- *       L (or none yet); changelog copies for a region wait in the spool.
+ *       L (or none yet); changelog copies for a region wait in the spool; the reader of the
+ *       ownership request topic stopped for good (e.g. not authorized): it processes, but an
+ *       evacuation reports its shards NOT_ANSWERED.
  *   <li>{@link Status#UP} otherwise.
  * </ul>
  *
@@ -159,6 +163,10 @@ public final class RegionHealth {
         degraded.add(depth + " changelog copies for region " + r + " wait in the spool");
       }
     });
+    if (f.ownershipRequestsFailure != null) {
+      degraded.add("remote ownership requests (evacuate, return, move) are not acted on: "
+          + f.ownershipRequestsFailure);
+    }
     List<String> all = new ArrayList<>(down);
     all.addAll(degraded);
     this.reasons = List.copyOf(all);
@@ -351,6 +359,8 @@ public final class RegionHealth {
     final Map<String, Long> spoolDepth = new LinkedHashMap<>();
     int consumersRunning;
     final List<String> consumerFailures = new ArrayList<>();
+    /** Why remote ownership requests are not read here (null: they are, or none were opened). */
+    String ownershipRequestsFailure;
 
     RegionHealth build() {
       return new RegionHealth(this);

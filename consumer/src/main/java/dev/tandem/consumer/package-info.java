@@ -7,6 +7,8 @@
  * letter) and its small SPI ({@link dev.tandem.consumer.DeadLetterSink}, {@link
  * dev.tandem.consumer.ShardFence}). Transports: {@code dev.tandem.consumer.kafka} here, Service Bus
  * and Azure Functions in {@code tandem-azure}. Shard ownership and takeover: {@code
- * dev.tandem.consumer.ownership}.
+ * dev.tandem.consumer.ownership}. Meter names: {@link dev.tandem.consumer.ConsumerMeterNames}. The
+ * parts {@code OnceProcessor} and {@code TandemRegion} compose are in {@code
+ * dev.tandem.consumer.internal} (not API).
  */
 package dev.tandem.consumer;

@@ -16,6 +16,7 @@ import dev.tandem.store.Phase;
 import dev.tandem.store.RecordKey;
 import dev.tandem.store.StoreListener;
 import dev.tandem.store.WriteOrigin;
+import dev.tandem.store.spi.ReplicaStore;
 import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.ByteArrayOutputStream;
@@ -275,7 +276,7 @@ class ProductionConditionsTest {
     assertEquals(killed, thrown);
     IdRecord left = s1.get(id, 0).orElseThrow();
     assertEquals(Phase.CLAIMED, left.phase());
-    s2.applyRemote(left); // the changelog carries the claim to instance 2's store
+    ReplicaStore.of(s2).applyRemote(left); // the changelog carries the claim to instance 2's store
     clock.advance(lease.plusSeconds(1));
 
     AtomicReference<ProcessingContext> seen = new AtomicReference<>();
@@ -329,7 +330,7 @@ class ProductionConditionsTest {
 
     p1.forgetShards(Set.of(0)); // the rebalance listener: shard 0 revoked from instance 1
     assertEquals(Set.of(), p1.parkedKeysForTest(), "a forgotten shard keeps no parked claim");
-    s2.applyRemote(s1.get(id, 0).orElseThrow()); // flush-then-drop: instance 2 sees the last write
+    ReplicaStore.of(s2).applyRemote(s1.get(id, 0).orElseThrow()); // flush-then-drop: instance 2 sees the last write
 
     AtomicReference<ProcessingContext> seen = new AtomicReference<>();
     String err = captureStderr(() -> {
@@ -379,7 +380,7 @@ class ProductionConditionsTest {
     // another instance completed `done` (its claim expired here, say); the changelog brings it
     s2.claim(done, 0, PayloadDigest.of("d".getBytes(StandardCharsets.UTF_8)), 0, Duration.ofSeconds(60));
     s2.complete(done, 0, null);
-    s1.applyRemote(s2.get(done, 0).orElseThrow());
+    ReplicaStore.of(s1).applyRemote(s2.get(done, 0).orElseThrow());
     assertInstanceOf(Outcome.Skipped.class, p.process(message(done, "d", now), ctx -> { }));
     assertFalse(p.parkedKeysForTest().contains(key(done)), "dropped on AlreadyCompleted");
 

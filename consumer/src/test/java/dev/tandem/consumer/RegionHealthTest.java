@@ -69,6 +69,17 @@ class RegionHealthTest {
   }
 
   @Test
+  void aDeadOwnershipRequestReaderIsDegraded() {
+    RegionHealth.Facts f = healthy();
+    f.ownershipRequestsFailure = "the ownership request topic is not read: "
+        + "org.apache.kafka.common.errors.TopicAuthorizationException: Not authorized";
+    RegionHealth h = f.build();
+    assertEquals(Status.DEGRADED, h.status(), "it processes; evacuations report NOT_ANSWERED");
+    assertTrue(h.reasons().get(0).contains("remote ownership requests")
+        && h.reasons().get(0).contains("TopicAuthorizationException"), h.reasons().toString());
+  }
+
+  @Test
   void deadPollLoopIsDown() {
     RegionHealth.Facts f = healthy();
     f.consumerFailures.add("topic orders: java.lang.IllegalStateException: boom");

@@ -56,6 +56,12 @@ import java.util.function.Consumer;
  * {@code ttl + ttl/7} after their head's write) by the engine: records live in time-bucketed column
  * families that are dropped whole. TTL must exceed the longest cross-region lag plus the longest
  * redelivery delay.
+ *
+ * <h2>Replication</h2>
+ *
+ * This is the user's API. What replication needs besides it (merging other replicas' records and
+ * leases, changelog checkpoints, dropping a revoked shard) is the replica SPI, {@link
+ * dev.tandem.store.spi.ReplicaStore}; every store the builder builds implements it.
  */
 public interface IdempotencyStore extends AutoCloseable {
 
@@ -199,31 +205,6 @@ public interface IdempotencyStore extends AutoCloseable {
     return found;
   }
 
-  /**
-   * Merges a record received from the changelog (another replica's change) and stores the join if it
-   * differs. Observes the remote HLC stamp. Records whose head was written longer ago than the TTL are
-   * already expired and are not stored.
-   *
-   * @return the merged record (as stored, or as it would be if expired)
-   */
-  IdRecord applyRemote(IdRecord remote);
-
-  /**
-   * Merges a batch of remote records and leases and stores the changed joins together with the
-   * changelog {@code checkpoints} (e.g. {@code "changelog-topic/3" -> next offset}) in ONE RocksDB
-   * WriteBatch, so a crash never separates data from its offsets.
-   */
-  void applyRemoteBatch(
-      List<IdRecord> records, List<ShardLease> leases, Map<String, Long> checkpoints);
-
-  /** {@link #applyRemoteBatch(List, List, Map)} without leases. */
-  default void applyRemoteBatch(List<IdRecord> records, Map<String, Long> checkpoints) {
-    applyRemoteBatch(records, List.of(), checkpoints);
-  }
-
-  /** Every checkpoint stored by {@link #applyRemoteBatch}. */
-  Map<String, Long> checkpoints();
-
   /** The lease of {@code shard}, if this store holds one. */
   Optional<ShardLease> lease(int shard);
 
@@ -238,22 +219,8 @@ public interface IdempotencyStore extends AutoCloseable {
    */
   ShardLease mergeLease(ShardLease lease);
 
-  /** A lease received from the changelog; merged like {@link #mergeLease}, told as REMOTE. */
-  ShardLease applyRemoteLease(ShardLease lease);
-
   /** The store's hybrid logical clock, ticked (for heartbeats stamped by the caller). */
   long tickHlc();
-
-  /**
-   * Forgets a shard on revoke: its records (a RocksDB range delete in every bucket) and its lease, and
-   * the given changelog checkpoints, in one WriteBatch.
-   */
-  void dropShard(int shard, Collection<String> checkpointKeys);
-
-  /** {@link #dropShard(int, Collection)} without checkpoints. */
-  default void dropShard(int shard) {
-    dropShard(shard, List.of());
-  }
 
   /**
    * Visits every record of {@code shard} from one consistent RocksDB snapshot, each id once, in no
@@ -271,7 +238,7 @@ public interface IdempotencyStore extends AutoCloseable {
   /**
    * Ids, among the records this store holds, whose record is a detected cross-region duplicate
    * (completers from two regions). Persisted per shard with the writes that change it: the same
-   * record applied again, in any order, counts once; {@link #dropShard} takes the shard's duplicates
+   * record applied again, in any order, counts once; {@link dev.tandem.store.spi.ReplicaStore#dropShard} takes the shard's duplicates
    * with its records (the instance that restores the shard counts them), so the sum over a region's
    * instances is the region's figure; a record dropped by the TTL leaves the count. It can therefore
    * go down: the meter {@code tandem.store.detected.duplicates} is a gauge. Replicas holding the same

@@ -33,7 +33,10 @@ import org.rocksdb.WriteOptions;
 
 /**
  * The RocksDB side of the store: opening and recognising a directory, the column families, reads,
- * batched writes, and TTL buckets. No record logic lives here.
+ * batched writes, and TTL buckets. No record logic lives here. (Why over 500 lines: it is the one
+ * class that holds native RocksDB handles — options, column families, their opening, migration and
+ * closing order — which must be created and released together; the TTL policy is {@link
+ * dev.tandem.store.internal.TtlBuckets}, the record rules are elsewhere.)
  *
  * <p>Column families:
  *

@@ -17,26 +17,27 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.ToDoubleFunction;
 
 /**
- * The store's meters, all tagged {@code region}. Every meter this store registers is removed again
+ * The store's meters, all tagged {@code region}; their names are in {@link StoreMeterNames} (the
+ * aliases here keep the code short). Every meter this store registers is removed again
  * on close, so a registry does not keep a closed store (and its native handles' owner) alive.
  */
 final class StoreMetrics {
 
-  static final String CLAIMS = "tandem.store.claims";
-  static final String CLAIM_LATENCY = "tandem.store.claim.latency";
-  static final String COMPLETES = "tandem.store.completes";
-  static final String COMPLETE_LATENCY = "tandem.store.complete.latency";
-  static final String RELEASES = "tandem.store.releases";
-  static final String DEAD_LETTERS = "tandem.store.dead.letters";
-  static final String REDRIVES = "tandem.store.redrives";
-  static final String CONFLICTS = "tandem.store.conflicts";
-  static final String DETECTED_DUPLICATES = "tandem.store.detected.duplicates";
-  static final String REMOTE_APPLIED = "tandem.store.remote.applied";
-  static final String LISTENER_ERRORS = "tandem.store.listener.errors";
-  static final String BUCKETS_DROPPED = "tandem.store.ttl.buckets.dropped";
-  static final String SIZE = "tandem.store.size";
-  static final String BUCKETS = "tandem.store.ttl.buckets";
-  static final String CACHE = "tandem.store.cache";
+  static final String CLAIMS = StoreMeterNames.CLAIMS;
+  static final String CLAIM_LATENCY = StoreMeterNames.CLAIM_LATENCY;
+  static final String COMPLETES = StoreMeterNames.COMPLETES;
+  static final String COMPLETE_LATENCY = StoreMeterNames.COMPLETE_LATENCY;
+  static final String RELEASES = StoreMeterNames.RELEASES;
+  static final String DEAD_LETTERS = StoreMeterNames.DEAD_LETTERS;
+  static final String REDRIVES = StoreMeterNames.REDRIVES;
+  static final String CONFLICTS = StoreMeterNames.CONFLICTS;
+  static final String DETECTED_DUPLICATES = StoreMeterNames.DETECTED_DUPLICATES;
+  static final String REMOTE_APPLIED = StoreMeterNames.REMOTE_APPLIED;
+  static final String LISTENER_ERRORS = StoreMeterNames.LISTENER_ERRORS;
+  static final String BUCKETS_DROPPED = StoreMeterNames.TTL_BUCKETS_DROPPED;
+  static final String SIZE = StoreMeterNames.SIZE;
+  static final String BUCKETS = StoreMeterNames.TTL_BUCKETS;
+  static final String CACHE = StoreMeterNames.CACHE;
 
   private final MeterRegistry registry;
   private final Tags tags;

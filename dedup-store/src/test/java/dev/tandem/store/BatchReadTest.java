@@ -1,17 +1,7 @@
 package dev.tandem.store;
 
-import static dev.tandem.store.Stores.A;
-import static dev.tandem.store.Stores.B;
-import static dev.tandem.store.Stores.LEASE;
-import static dev.tandem.store.Stores.START;
-import static dev.tandem.store.Stores.digest;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertInstanceOf;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import dev.tandem.core.ManualClock;
+import dev.tandem.store.spi.ReplicaStore;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -22,6 +12,16 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import static dev.tandem.store.Stores.A;
+import static dev.tandem.store.Stores.B;
+import static dev.tandem.store.Stores.LEASE;
+import static dev.tandem.store.Stores.START;
+import static dev.tandem.store.Stores.digest;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * {@link IdempotencyStore#terminalRecords} (the interceptor's one read per poll), the read-side id
@@ -106,7 +106,7 @@ class BatchReadTest {
       a.claim("m", 0, digest("p"), 0, LEASE);
       a.complete("m", 0, null);
       b.claim("m", 0, digest("p"), 0, LEASE);
-      a.applyRemote(b.complete("m", 0, null));
+      ReplicaStore.of(a).applyRemote(b.complete("m", 0, null));
       IdRecord viaBatch = a.terminalRecords(List.of(new RecordKey(0, "m"))).get(new RecordKey(0, "m"));
       assertEquals(a.get("m", 0).orElseThrow(), viaBatch);
       assertTrue(viaBatch.isDetectedDuplicate());

@@ -1,5 +1,12 @@
 package dev.tandem.store;
 
+import dev.tandem.core.ManualClock;
+import dev.tandem.store.spi.ReplicaStore;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.file.Path;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import static dev.tandem.store.Stores.A;
 import static dev.tandem.store.Stores.B;
 import static dev.tandem.store.Stores.LEASE;
@@ -9,13 +16,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-
-import dev.tandem.core.ManualClock;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.nio.file.Path;
-import java.util.Set;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** The Caffeine cache: terminal records only, after the write, kept current, absence never. */
 class CacheTest {
@@ -55,7 +55,7 @@ class CacheTest {
       assertTrue(a.get("m", 0).isEmpty());
       assertFalse(a.isTerminal("m", 0));
       b.claim("m", 0, digest("p"), 0, LEASE);
-      a.applyRemote(b.complete("m", 0, null));
+      ReplicaStore.of(a).applyRemote(b.complete("m", 0, null));
       assertTrue(a.isTerminal("m", 0));
       assertInstanceOf(ClaimResult.AlreadyCompleted.class, a.claim("m", 0, digest("p"), 0, LEASE));
     }
@@ -72,7 +72,7 @@ class CacheTest {
       b.complete("m", 0, null);
       IdRecord atB = b.claim("m", 0, digest("q"), 0, LEASE) instanceof ClaimResult.Conflict
           ? b.get("m", 0).orElseThrow() : null;
-      a.applyRemote(atB);
+      ReplicaStore.of(a).applyRemote(atB);
       IdRecord now = a.get("m", 0).orElseThrow(); // from the cache
       assertEquals(a.stats().cacheEntries(), 1);
       assertEquals(Set.of(Completer.of(a.owner(), 1), Completer.of(b.owner(), 1)),

@@ -1,5 +1,16 @@
 package dev.tandem.store;
 
+import dev.tandem.core.ManualClock;
+import dev.tandem.core.PayloadDigest;
+import dev.tandem.store.spi.ReplicaStore;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import static dev.tandem.store.Stores.A;
 import static dev.tandem.store.Stores.B;
 import static dev.tandem.store.Stores.LEASE;
@@ -11,17 +22,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-
-import dev.tandem.core.ManualClock;
-import dev.tandem.core.PayloadDigest;
-import java.nio.file.Path;
-import java.time.Duration;
-import java.util.List;
-import java.util.Set;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** The claim state machine of one store (and a second replica fed through applyRemote). */
 class ClaimSemanticsTest {
@@ -129,7 +129,7 @@ class ClaimSemanticsTest {
   void releaseOfAClaimThisOwnerDoesNotHoldWritesNothing() {
     b.claim("m1", 0, d1, 0, LEASE);
     IdRecord remote = b.get("m1", 0).orElseThrow();
-    a.applyRemote(remote);
+    ReplicaStore.of(a).applyRemote(remote);
     assertEquals(remote, a.release("m1", 0));
     assertEquals(remote, a.get("m1", 0).orElseThrow());
     assertThrows(IllegalStateException.class, () -> a.release("absent", 0));
@@ -138,7 +138,7 @@ class ClaimSemanticsTest {
   @Test
   void anExpiredClaimIsReclaimedAsTheNextAttempt() {
     b.claim("m1", 0, d1, 0, LEASE);
-    a.applyRemote(b.get("m1", 0).orElseThrow());
+    ReplicaStore.of(a).applyRemote(b.get("m1", 0).orElseThrow());
     assertInstanceOf(ClaimResult.InProgress.class, a.claim("m1", 0, d1, 0, LEASE));
     clock.advance(LEASE.plusMillis(1));
     // the new attempt names the claim it follows: its handler may have run (a re-run to report)
@@ -153,7 +153,7 @@ class ClaimSemanticsTest {
     IdRecord claim = b.get("m1", 0).orElseThrow();
     // the claim reaches A 25 s later (replication lag): A still gives it its full 30 s
     clock.advance(Duration.ofSeconds(25));
-    a.applyRemote(claim);
+    ReplicaStore.of(a).applyRemote(claim);
     clock.advance(Duration.ofSeconds(25));
     ClaimResult.InProgress p =
         assertInstanceOf(ClaimResult.InProgress.class, a.claim("m1", 0, d1, 0, LEASE));
@@ -166,7 +166,7 @@ class ClaimSemanticsTest {
   @Test
   void aNewerShardEpochTakesOverALiveClaim() {
     b.claim("m1", 0, d1, 3, LEASE);
-    a.applyRemote(b.get("m1", 0).orElseThrow());
+    ReplicaStore.of(a).applyRemote(b.get("m1", 0).orElseThrow());
     assertInstanceOf(ClaimResult.InProgress.class, a.claim("m1", 0, d1, 3, LEASE));
     assertEquals(new ClaimResult.Acquired(2, 0, 4, new ClaimResult.PreviousClaim(
         new Owner(B, "b1"), 1, 3, ClaimResult.PreviousClaim.Reason.TAKEN_OVER)),
@@ -191,7 +191,7 @@ class ClaimSemanticsTest {
     IdRecord renewed = a.renew("m1", 0, Duration.ofMinutes(1));
     assertTrue(renewed.isClaimedBy(a.owner()));
     assertEquals(60_000, renewed.leaseMillis());
-    b.applyRemote(renewed);
+    ReplicaStore.of(b).applyRemote(renewed);
     clock.advance(Duration.ofSeconds(50)); // 75 s after the claim, 50 s after the renewal
     assertInstanceOf(ClaimResult.InProgress.class, b.claim("m1", 0, d1, 0, LEASE));
     IdRecord notMine = b.renew("m1", 0, LEASE);
@@ -240,13 +240,13 @@ class ClaimSemanticsTest {
   void completeBeatsAConcurrentClaimOfAnotherOwner() {
     a.claim("m1", 0, d1, 0, LEASE);
     clock.advance(LEASE.plusSeconds(1));
-    b.applyRemote(a.get("m1", 0).orElseThrow());
+    ReplicaStore.of(b).applyRemote(a.get("m1", 0).orElseThrow());
     clock.advance(LEASE.plusSeconds(1));
     assertInstanceOf(ClaimResult.Acquired.class, b.claim("m1", 0, d1, 0, LEASE)); // took over
-    a.applyRemote(b.get("m1", 0).orElseThrow());
+    ReplicaStore.of(a).applyRemote(b.get("m1", 0).orElseThrow());
     IdRecord done = a.complete("m1", 0, null); // A's slow handler finished after all
     assertEquals(Phase.COMPLETED, done.phase());
-    IdRecord atB = b.applyRemote(done);
+    IdRecord atB = ReplicaStore.of(b).applyRemote(done);
     assertEquals(Phase.COMPLETED, atB.phase());
     assertEquals(done, atB);
   }
@@ -296,7 +296,7 @@ class ClaimSemanticsTest {
   @Test
   void aRestartCountsLiveClaimsFromTheRestartConservatively() {
     b.claim("m1", 0, d1, 0, LEASE);
-    a.applyRemote(b.get("m1", 0).orElseThrow());
+    ReplicaStore.of(a).applyRemote(b.get("m1", 0).orElseThrow());
     clock.advance(Duration.ofSeconds(20));
     a.close();
     a = Stores.builder(dirA, A, "a1", clock).maxAttempts(3).build();

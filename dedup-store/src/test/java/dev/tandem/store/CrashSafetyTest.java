@@ -1,9 +1,6 @@
 package dev.tandem.store;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
+import dev.tandem.store.spi.ReplicaStore;
 import dev.tandem.testkit.ChildJvm;
 import dev.tandem.testkit.TestRegions;
 import java.nio.charset.StandardCharsets;
@@ -12,6 +9,9 @@ import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** A writer SIGKILLed mid-stream loses no acknowledged record (WAL + sync). */
 @SuppressWarnings("try")
@@ -66,7 +66,7 @@ class CrashSafetyTest {
     }
     try (IdempotencyStore store = RocksIdempotencyStore.builder()
         .region(TestRegions.A).instance("reader").directory(dir).build()) {
-      long next = store.checkpoints().get("changelog/0");
+      long next = ReplicaStore.of(store).checkpoints().get("changelog/0");
       assertTrue(next >= lastAcked + 1, "checkpoint " + next + " behind ack " + lastAcked);
       for (long n = 0; n < next + 3; n++) {
         for (int i = 0; i < 10; i++) {

@@ -1,6 +1,7 @@
 package dev.tandem.store;
 
 import dev.tandem.core.PayloadDigest;
+import dev.tandem.store.spi.ReplicaStore;
 import dev.tandem.testkit.TestRegions;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -62,7 +63,7 @@ public final class CrashWriterMain {
         batch.add(new IdRecord(id, 0, 0, Phase.COMPLETED, 1, 0, remote, 0, n * 10 + i + 1,
             System.currentTimeMillis(), d, c, null, null));
       }
-      store.applyRemoteBatch(batch, java.util.Map.of("changelog/0", n + 1));
+      ReplicaStore.of(store).applyRemoteBatch(batch, java.util.Map.of("changelog/0", n + 1));
       System.out.println("acked batch " + n);
       System.out.flush();
     }

@@ -1,5 +1,12 @@
 package dev.tandem.store;
 
+import dev.tandem.core.ManualClock;
+import dev.tandem.store.spi.ReplicaStore;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import static dev.tandem.store.Stores.A;
 import static dev.tandem.store.Stores.B;
 import static dev.tandem.store.Stores.LEASE;
@@ -7,13 +14,6 @@ import static dev.tandem.store.Stores.START;
 import static dev.tandem.store.Stores.digest;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-
-import dev.tandem.core.ManualClock;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.nio.file.Path;
-import java.time.Duration;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Issue 14, defect 5: {@code detectedDuplicates()} is the number of ids, among the records the store
@@ -43,27 +43,27 @@ class DetectedDuplicatesTest {
         IdempotencyStore b = Stores.open(dir.resolve("b"), B, "i-b", clock);
         IdempotencyStore replica = Stores.open(dir.resolve("replica"), A, "i-a2", clock)) {
       both = completedInBoth(a, b, "m");
-      replica.applyRemote(both);
+      ReplicaStore.of(replica).applyRemote(both);
       assertEquals(1, replica.detectedDuplicates());
-      replica.applyRemote(both); // the same record again: no change
+      ReplicaStore.of(replica).applyRemote(both); // the same record again: no change
       assertEquals(1, replica.detectedDuplicates());
 
-      replica.dropShard(0); // an in-region rebalance: the shard goes ...
+      ReplicaStore.of(replica).dropShard(0); // an in-region rebalance: the shard goes ...
       assertEquals(0, replica.detectedDuplicates(), "the shard's duplicates go with its records");
-      replica.applyRemote(both); // ... and comes back, restored from the changelog
+      ReplicaStore.of(replica).applyRemote(both); // ... and comes back, restored from the changelog
       assertEquals(1, replica.detectedDuplicates(), "restoring the same record after a shard drop");
 
       // restored in the other order: first one region's record, then the other's
-      replica.dropShard(0);
-      replica.applyRemote(b.get("m", 0).orElseThrow());
-      replica.applyRemote(a.get("m", 0).orElseThrow());
-      replica.applyRemote(both);
+      ReplicaStore.of(replica).dropShard(0);
+      ReplicaStore.of(replica).applyRemote(b.get("m", 0).orElseThrow());
+      ReplicaStore.of(replica).applyRemote(a.get("m", 0).orElseThrow());
+      ReplicaStore.of(replica).applyRemote(both);
       assertEquals(1, replica.detectedDuplicates(), "restoring it piecewise after another drop");
     }
     try (IdempotencyStore replica = Stores.open(dir.resolve("replica"), A, "i-a2", clock)) {
       assertEquals(1, replica.detectedDuplicates(), "after reopening");
-      replica.dropShard(0);
-      replica.applyRemote(both);
+      ReplicaStore.of(replica).dropShard(0);
+      ReplicaStore.of(replica).applyRemote(both);
       assertEquals(1, replica.detectedDuplicates(), "after reopening, dropping and restoring");
     }
   }
@@ -78,13 +78,13 @@ class DetectedDuplicatesTest {
             .meterRegistry(meters1).build();
         IdempotencyStore a2 = Stores.open(dir.resolve("a2"), A, "a2", clock)) {
       for (String id : new String[] {"x", "y", "z"}) {
-        a1.applyRemote(completedInBoth(a, b, id)); // a1 holds shard 0
+        ReplicaStore.of(a1).applyRemote(completedInBoth(a, b, id)); // a1 holds shard 0
       }
       assertEquals(3, a1.detectedDuplicates() + a2.detectedDuplicates());
       assertEquals(3.0, meters1.get("tandem.store.detected.duplicates").gauge().value());
       // shard 0 moves from a1 to a2: a1 drops it, a2 restores it
-      a1.dropShard(0);
-      a.forEach(0, r -> a2.applyRemote(r.merge(b.get(r.id(), 0).orElseThrow())));
+      ReplicaStore.of(a1).dropShard(0);
+      a.forEach(0, r -> ReplicaStore.of(a2).applyRemote(r.merge(b.get(r.id(), 0).orElseThrow())));
       assertEquals(0, a1.detectedDuplicates());
       assertEquals(0.0, meters1.get("tandem.store.detected.duplicates").gauge().value());
       assertEquals(3, a1.detectedDuplicates() + a2.detectedDuplicates(),
@@ -98,12 +98,12 @@ class DetectedDuplicatesTest {
     try (IdempotencyStore a = Stores.open(dir.resolve("a"), A, "i-a", clock);
         IdempotencyStore b = Stores.open(dir.resolve("b"), B, "i-b", clock)) {
       IdRecord both = completedInBoth(a, b, "m");
-      a.applyRemote(both);
+      ReplicaStore.of(a).applyRemote(both);
       assertEquals(1, a.detectedDuplicates());
       clock.advance(RocksIdempotencyStore.DEFAULT_TTL.plus(Duration.ofDays(2)));
       assertTrue(a.get("m", 0).isEmpty(), "the record expired (its bucket was dropped)");
       assertEquals(0, a.detectedDuplicates());
-      a.applyRemote(both); // too old to be stored again: neither stored nor counted
+      ReplicaStore.of(a).applyRemote(both); // too old to be stored again: neither stored nor counted
       assertEquals(0, a.detectedDuplicates());
     }
   }
@@ -115,7 +115,7 @@ class DetectedDuplicatesTest {
     try (IdempotencyStore a = Stores.open(dir.resolve("a"), A, "i-a", clock);
         IdempotencyStore b = Stores.open(dir.resolve("b"), B, "i-b", clock);
         IdempotencyStore old = Stores.open(dir.resolve("old"), A, "i-old", clock)) {
-      old.applyRemote(completedInBoth(a, b, "m"));
+      ReplicaStore.of(old).applyRemote(completedInBoth(a, b, "m"));
     }
     // rewrite it as the earlier version left it: the legacy counter (inflated), no per-shard counts
     long width = RocksIdempotencyStore.DEFAULT_TTL.toMillis() / RocksIdempotencyStore.TTL_BUCKETS;

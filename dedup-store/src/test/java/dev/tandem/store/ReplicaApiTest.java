@@ -1,16 +1,7 @@
 package dev.tandem.store;
 
-import static dev.tandem.store.Stores.A;
-import static dev.tandem.store.Stores.B;
-import static dev.tandem.store.Stores.LEASE;
-import static dev.tandem.store.Stores.START;
-import static dev.tandem.store.Stores.digest;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertInstanceOf;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import dev.tandem.core.ManualClock;
+import dev.tandem.store.spi.ReplicaStore;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -20,6 +11,15 @@ import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import static dev.tandem.store.Stores.A;
+import static dev.tandem.store.Stores.B;
+import static dev.tandem.store.Stores.LEASE;
+import static dev.tandem.store.Stores.START;
+import static dev.tandem.store.Stores.digest;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** What replication builds on: listeners, remote applies, checkpoints, leases, shard drops, scans. */
 class ReplicaApiTest {
@@ -48,10 +48,10 @@ class ReplicaApiTest {
 
       b.claim("m", 0, digest("p"), 0, LEASE);
       IdRecord atB = b.complete("m", 0, null);
-      IdRecord merged = a.applyRemote(atB);
+      IdRecord merged = ReplicaStore.of(a).applyRemote(atB);
       assertEquals(3, events.size());
       assertEquals(new Event(merged, WriteOrigin.REMOTE), events.get(2));
-      a.applyRemote(atB); // a duplicate delivery changes nothing and is not told
+      ReplicaStore.of(a).applyRemote(atB); // a duplicate delivery changes nothing and is not told
       assertEquals(3, events.size());
     }
   }
@@ -85,12 +85,12 @@ class ReplicaApiTest {
     }
     ShardLease lease = ShardLease.of(1, 3, B, 1000);
     try (IdempotencyStore a = Stores.open(dirA, A, "a1", clock)) {
-      a.applyRemoteBatch(List.of(r1, r2), List.of(lease),
+      ReplicaStore.of(a).applyRemoteBatch(List.of(r1, r2), List.of(lease),
           Map.of("changelog-region-a/1", 17L, "changelog-region-a/2", 5L));
     }
     try (IdempotencyStore a = Stores.open(dirA, A, "a1", clock)) {
       assertEquals(Map.of("changelog-region-a/1", 17L, "changelog-region-a/2", 5L),
-          a.checkpoints());
+          ReplicaStore.of(a).checkpoints());
       assertEquals(r1, a.get("x", 1).orElseThrow());
       assertEquals(r2, a.get("y", 2).orElseThrow());
       assertEquals(lease, a.lease(1).orElseThrow());
@@ -115,7 +115,7 @@ class ReplicaApiTest {
       });
       ShardLease mine = a.mergeLease(ShardLease.of(4, 1, A, a.tickHlc()));
       ShardLease takeover = mine.takenOverBy(B, 5);
-      assertEquals(takeover, a.applyRemoteLease(takeover));
+      assertEquals(takeover, ReplicaStore.of(a).applyRemoteLease(takeover));
       // A renews its old epoch later (it has not seen the takeover yet): the takeover stands
       ShardLease lateRenewal = mine.renewed(a.tickHlc(), 99, 8, 2, true, Map.of("k", "v"));
       assertEquals(takeover, a.mergeLease(lateRenewal));
@@ -137,10 +137,10 @@ class ReplicaApiTest {
       a.claim("late", 1, digest("p"), 0, LEASE);
       a.mergeLease(ShardLease.of(0, 1, A, 1));
       a.mergeLease(ShardLease.of(1, 1, A, 1));
-      a.applyRemoteBatch(List.of(), Map.of("cl/0", 3L, "cl/1", 4L));
+      ReplicaStore.of(a).applyRemoteBatch(List.of(), Map.of("cl/0", 3L, "cl/1", 4L));
       assertTrue(a.isTerminal("m1", 1));
 
-      a.dropShard(1, List.of("cl/1"));
+      ReplicaStore.of(a).dropShard(1, List.of("cl/1"));
 
       List<IdRecord> shard1 = new ArrayList<>();
       a.forEach(1, shard1::add);
@@ -152,7 +152,7 @@ class ReplicaApiTest {
       assertEquals(10, shard0.size());
       assertTrue(a.lease(1).isEmpty());
       assertTrue(a.lease(0).isPresent());
-      assertEquals(Map.of("cl/0", 3L), a.checkpoints());
+      assertEquals(Map.of("cl/0", 3L), ReplicaStore.of(a).checkpoints());
     }
   }
 
@@ -167,10 +167,10 @@ class ReplicaApiTest {
       IdRecord atB = b.complete("m", 0, null);
       assertEquals(0, a.detectedDuplicates());
       // the link heals: each side receives the other's record, some twice
-      IdRecord mergedA = a.applyRemote(atB);
-      IdRecord mergedB = b.applyRemote(atA);
-      a.applyRemote(atB);
-      b.applyRemote(mergedA);
+      IdRecord mergedA = ReplicaStore.of(a).applyRemote(atB);
+      IdRecord mergedB = ReplicaStore.of(b).applyRemote(atA);
+      ReplicaStore.of(a).applyRemote(atB);
+      ReplicaStore.of(b).applyRemote(mergedA);
       assertEquals(mergedA, mergedB);
       assertEquals(a.get("m", 0), b.get("m", 0));
       assertTrue(mergedA.isDetectedDuplicate());

@@ -1,15 +1,8 @@
 package dev.tandem.store;
 
-import static dev.tandem.store.Stores.A;
-import static dev.tandem.store.Stores.B;
-import static dev.tandem.store.Stores.LEASE;
-import static dev.tandem.store.Stores.START;
-import static dev.tandem.store.Stores.digest;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import dev.tandem.core.ManualClock;
 import dev.tandem.core.RegionId;
+import dev.tandem.store.spi.ReplicaStore;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -25,6 +18,13 @@ import java.util.TreeMap;
 import java.util.stream.Stream;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
+import static dev.tandem.store.Stores.A;
+import static dev.tandem.store.Stores.B;
+import static dev.tandem.store.Stores.LEASE;
+import static dev.tandem.store.Stores.START;
+import static dev.tandem.store.Stores.digest;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Replicas on real RocksDB stores: two regions operate on shared ids without exchanging anything
@@ -58,10 +58,11 @@ class StoreConvergenceProperties {
       Collections.shuffle(toD, random);
       try (IdempotencyStore c = Stores.open(root.resolve("c"), RegionId.of("region-c"), "c1", clock);
           IdempotencyStore d = Stores.open(root.resolve("d"), RegionId.of("region-d"), "d1", clock)) {
-        toC.forEach(c::applyRemote);
+        toC.forEach(ReplicaStore.of(c)::applyRemote);
         for (int from = 0; from < toD.size(); ) { // batches of random size, as a changelog reader
           int to = Math.min(toD.size(), from + 1 + random.nextInt(40));
-          d.applyRemoteBatch(toD.subList(from, to), Map.of("changelog/0", (long) to));
+          ReplicaStore.of(d)
+              .applyRemoteBatch(toD.subList(from, to), Map.of("changelog/0", (long) to));
           from = to;
         }
         assertEquals(join, scan(c));

@@ -1,5 +1,11 @@
 package dev.tandem.store;
 
+import dev.tandem.core.ManualClock;
+import dev.tandem.store.spi.ReplicaStore;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import static dev.tandem.store.Stores.A;
 import static dev.tandem.store.Stores.B;
 import static dev.tandem.store.Stores.LEASE;
@@ -7,12 +13,6 @@ import static dev.tandem.store.Stores.START;
 import static dev.tandem.store.Stores.digest;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-
-import dev.tandem.core.ManualClock;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.nio.file.Path;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** Every path is counted, tagged with the region; meters go away on close. */
 class StoreMetricsTest {
@@ -49,7 +49,7 @@ class StoreMetricsTest {
       a.claim("m4", 0, digest("p"), 0, LEASE);
       b.claim("m4", 0, digest("p"), 0, LEASE);
       a.complete("m4", 0, null);
-      a.applyRemote(b.complete("m4", 0, null)); // detected duplicate
+      ReplicaStore.of(a).applyRemote(b.complete("m4", 0, null)); // detected duplicate
     }
     assertEquals(4, claims("acquired"));
     assertEquals(1, claims("in_progress"));

@@ -1,5 +1,12 @@
 package dev.tandem.store;
 
+import dev.tandem.core.ManualClock;
+import dev.tandem.store.spi.ReplicaStore;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import static dev.tandem.store.Stores.A;
 import static dev.tandem.store.Stores.B;
 import static dev.tandem.store.Stores.LEASE;
@@ -9,13 +16,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-
-import dev.tandem.core.ManualClock;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.nio.file.Path;
-import java.time.Duration;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** Records expire by whole TTL buckets (column families) dropped on a manual clock: no scan. */
 class TtlTest {
@@ -107,13 +107,13 @@ class TtlTest {
       remote.claim("m", 0, digest("p"), 0, LEASE);
       IdRecord old = remote.complete("m", 0, null);
       clock.advance(Duration.ofDays(9)); // the changelog delivers it 9 days late (a restore)
-      store.applyRemote(old);
+      ReplicaStore.of(store).applyRemote(old);
       assertTrue(store.get("m", 0).isEmpty());
       assertEquals(1.0, registry.get(StoreMetrics.REMOTE_APPLIED).tag("outcome", "expired")
           .counter().count());
       remoteClock.advance(Duration.ofDays(9));
       remote.claim("n", 0, digest("p"), 0, LEASE);
-      store.applyRemote(remote.get("n", 0).orElseThrow());
+      ReplicaStore.of(store).applyRemote(remote.get("n", 0).orElseThrow());
       assertTrue(store.get("n", 0).isPresent());
     }
   }

@@ -61,6 +61,7 @@ import java.util.concurrent.CompletableFuture;
  * replay for their content: removed and handed to {@link RegionListener#onCopyRejected});
  * {@code tandem.publisher.published} tagged {@code outcome} =
  * {@code ok} / {@code failed}. Every meter also carries {@code publisher} = {@link Builder#name}.
+ * The names and tag keys are constants of {@link PublisherMeterNames}.
  *
  * <p>Thread-safe. Close it to stop the replayers and release the sinks and the spool.
  */

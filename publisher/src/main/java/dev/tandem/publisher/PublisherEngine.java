@@ -50,9 +50,11 @@ final class PublisherEngine {
     this.signer = b.signer;
     this.listeners = List.copyOf(b.listeners);
     MeterRegistry registry = b.meterRegistry;
-    this.publishedOk = Counter.builder("tandem.publisher.published").tag("publisher", b.name).tag("outcome", "ok")
+    this.publishedOk = Counter.builder(PublisherMeterNames.PUBLISHED)
+        .tag(PublisherMeterNames.TAG_PUBLISHER, b.name).tag(PublisherMeterNames.TAG_OUTCOME, "ok")
         .description("publishes that met the ack policy").register(registry);
-    this.publishedFailed = Counter.builder("tandem.publisher.published").tag("publisher", b.name).tag("outcome", "failed")
+    this.publishedFailed = Counter.builder(PublisherMeterNames.PUBLISHED)
+        .tag(PublisherMeterNames.TAG_PUBLISHER, b.name).tag(PublisherMeterNames.TAG_OUTCOME, "failed")
         .description("publishes that did not meet the ack policy").register(registry);
     this.spool = DurableSpool.open(b.spoolDirectory, b.spoolMaxRecords, b.spoolMaxBytes);
     try {

@@ -63,31 +63,31 @@ final class RegionLane {
     this.successes = new SuccessRecorder(circuit);
     this.registry = registry;
     String r = region.name();
-    this.tags = Tags.of("publisher", publisherName, "region", r);
-    this.sent = Counter.builder("tandem.publisher.sent").tags(tags)
+    this.tags = Tags.of(PublisherMeterNames.TAG_PUBLISHER, publisherName, PublisherMeterNames.TAG_REGION, r);
+    this.sent = Counter.builder(PublisherMeterNames.SENT).tags(tags)
         .description("copies handed to the region (directly or via the spool)").register(registry);
-    this.acknowledged = Counter.builder("tandem.publisher.acknowledged").tags(tags)
+    this.acknowledged = Counter.builder(PublisherMeterNames.ACKNOWLEDGED).tags(tags)
         .description("copies the region's broker acknowledged on first send").register(registry);
-    this.spooled = Counter.builder("tandem.publisher.spooled").tags(tags)
+    this.spooled = Counter.builder(PublisherMeterNames.SPOOLED).tags(tags)
         .description("copies fsynced into the spool for later replay").register(registry);
-    this.replayed = Counter.builder("tandem.publisher.replayed").tags(tags)
+    this.replayed = Counter.builder(PublisherMeterNames.REPLAYED).tags(tags)
         .description("spooled copies the region's broker acknowledged on replay").register(registry);
-    this.corrupt = Counter.builder("tandem.publisher.spool.corrupt").tags(tags)
+    this.corrupt = Counter.builder(PublisherMeterNames.SPOOL_CORRUPT).tags(tags)
         .description("spool records that could not be decoded (logged and removed)").register(registry);
-    this.spoolRejected = Counter.builder("tandem.publisher.spool.rejected").tags(tags)
+    this.spoolRejected = Counter.builder(PublisherMeterNames.SPOOL_REJECTED).tags(tags)
         .description("spooled copies the region refused on replay for their content (removed)")
         .register(registry);
-    this.latency = Timer.builder("tandem.publisher.latency").tags(tags)
+    this.latency = Timer.builder(PublisherMeterNames.LATENCY).tags(tags)
         .description("time from send to broker acknowledgement").register(registry);
-    Gauge.builder("tandem.publisher.spool.depth", spool, s -> s.depth(region)).tags(tags)
+    Gauge.builder(PublisherMeterNames.SPOOL_DEPTH, spool, s -> s.depth(region)).tags(tags)
         .description("copies waiting in the spool for this region").register(registry);
-    Gauge.builder("tandem.publisher.circuit.state", circuit, c -> stateCode(c.getState()))
+    Gauge.builder(PublisherMeterNames.CIRCUIT_STATE, circuit, c -> stateCode(c.getState()))
         .tags(tags).description("0 closed, 1 open, 2 half-open, 3 other").register(registry);
   }
 
   /** Counts a failed copy with its outcome tag ({@code timeout}, {@code error}, ...). */
   void failed(String outcome) {
-    Counter.builder("tandem.publisher.failed").tags(tags).tag("outcome", outcome)
+    Counter.builder(PublisherMeterNames.FAILED).tags(tags).tag(PublisherMeterNames.TAG_OUTCOME, outcome)
         .description("copies the region did not acknowledge").register(registry).increment();
   }
 

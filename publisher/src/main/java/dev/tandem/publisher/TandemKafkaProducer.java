@@ -1,11 +1,12 @@
 package dev.tandem.publisher;
 
+import dev.tandem.publisher.internal.TopicLayouts;
+
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemHeaders;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -13,9 +14,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Future;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
@@ -55,7 +54,10 @@ import org.apache.kafka.common.utils.Utils;
  * region (via {@code partitionsFor} of each region's producer) and throws {@link
  * PartitionCountMismatchException} naming the counts if not. A region that cannot answer then is
  * checked again on later sends (at most every {@link TandemProducerConfig#PARTITION_RECHECK_MS_CONFIG},
- * default {@value #DEFAULT_RECHECK_MILLIS} ms), and sends to the topic fail once it disagrees.
+ * default {@value #DEFAULT_RECHECK_MILLIS} ms), and sends to the topic fail once it disagrees. (The
+ * partition choice and the count check are {@code dev.tandem.publisher.internal.TopicLayouts}; this
+ * class is the {@link Producer} contract around the {@link DualPublisher}: construction from
+ * properties, send, flush, metrics, close.)
  *
  * <p>Built from properties ({@link TandemProducerConfig}) or from existing producers with {@link
  * #builder}. Existing producers must be {@code Producer<byte[], byte[]>}: the spool stores and replays
@@ -86,28 +88,11 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
   private final Serializer<K> keySerializer;
   private final Serializer<V> valueSerializer;
   private final String idHeader;
-  private final Duration recheckInterval;
-  private final Map<String, TopicLayout> layouts = new ConcurrentHashMap<>();
+  /** The one partition for both regions' copies of a record, per topic (checked across regions). */
+  private final TopicLayouts layouts;
   /** Records whose callback has not run yet; flush waits for them (Kafka's contract). */
   private final InFlightTracker unfinished = new InFlightTracker();
   private volatile boolean closed;
-
-  /** Partition count of a topic, as checked across regions. */
-  private static final class TopicLayout {
-    final int partitions;
-    final Map<String, Integer> counts;
-    final List<RegionId> unverified;
-    final AtomicLong sticky = new AtomicLong();
-    volatile long nextCheckNanos;
-    volatile PartitionCountMismatchException mismatch;
-
-    TopicLayout(int partitions, Map<String, Integer> counts, List<RegionId> unverified, Duration recheck) {
-      this.partitions = partitions;
-      this.counts = counts;
-      this.unverified = unverified;
-      this.nextCheckNanos = System.nanoTime() + recheck.toNanos();
-    }
-  }
 
   private TandemKafkaProducer(
       Map<RegionId, Producer<byte[], byte[]>> producers,
@@ -117,11 +102,11 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
       Duration recheckInterval,
       DualPublisher.Builder publisherBuilder) {
     this.producers = Map.copyOf(producers);
-    this.recheckInterval = recheckInterval;
     this.keySerializer = Objects.requireNonNull(keySerializer, "keySerializer");
     this.valueSerializer = Objects.requireNonNull(valueSerializer, "valueSerializer");
     this.idHeader = Objects.requireNonNull(idHeader, "idHeader");
     this.publisher = publisherBuilder.build();
+    this.layouts = new TopicLayouts(this::orderedProducers, recheckInterval, STICKY_RECORDS);
   }
 
   /**
@@ -311,10 +296,10 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
       throw new IllegalStateException("Cannot perform operation after producer has been closed");
     }
     String topic = record.topic();
-    TopicLayout layout = layout(topic);
+    TopicLayouts.Layout layout = layouts.layout(topic);
     byte[] key = keySerializer.serialize(topic, record.headers(), record.key());
     byte[] value = valueSerializer.serialize(topic, record.headers(), record.value());
-    int partition = partition(record, key, layout);
+    int partition = layouts.partition(topic, record.partition(), key, layout);
     OutboundMessage.Builder b = OutboundMessage.builder(topic, partition).key(key).value(value);
     if (record.timestamp() != null) {
       b.timestamp(record.timestamp());
@@ -381,72 +366,6 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
     return a;
   }
 
-  private int partition(ProducerRecord<K, V> record, byte[] key, TopicLayout layout) {
-    if (record.partition() != null) {
-      int p = record.partition();
-      if (p < 0 || p >= layout.partitions) {
-        throw new KafkaException("partition " + p + " of topic " + record.topic() + " does not exist; it has "
-            + layout.partitions + " partitions");
-      }
-      return p;
-    }
-    if (key != null) {
-      return BuiltInPartitioner.partitionForKey(key, layout.partitions);
-    }
-    return (int) ((layout.sticky.getAndIncrement() / STICKY_RECORDS) % layout.partitions);
-  }
-
-  /** The topic's checked partition count; throws if regions disagree. */
-  private TopicLayout layout(String topic) {
-    TopicLayout known = layouts.get(topic); // a plain read on the per-record path
-    TopicLayout layout = known != null ? known : layouts.computeIfAbsent(topic, this::checkTopic);
-    if (layout.mismatch != null) {
-      throw layout.mismatch;
-    }
-    if (!layout.unverified.isEmpty() && System.nanoTime() - layout.nextCheckNanos > 0) {
-      layout.nextCheckNanos = System.nanoTime() + recheckInterval.toNanos();
-      CompletableFuture.runAsync(() -> recheck(topic, layout));
-    }
-    return layout;
-  }
-
-  private TopicLayout checkTopic(String topic) {
-    Map<String, Integer> counts = new LinkedHashMap<>();
-    List<RegionId> unverified = new ArrayList<>();
-    KafkaException last = null;
-    for (Map.Entry<RegionId, Producer<byte[], byte[]>> e : orderedProducers().entrySet()) {
-      try {
-        counts.put(e.getKey().name(), e.getValue().partitionsFor(topic).size());
-      } catch (KafkaException ex) {
-        unverified.add(e.getKey());
-        last = ex;
-      }
-    }
-    if (counts.isEmpty()) {
-      throw new KafkaException("no region could tell the partitions of topic " + topic, last);
-    }
-    if (counts.values().stream().distinct().count() > 1) {
-      throw new PartitionCountMismatchException(topic, counts);
-    }
-    return new TopicLayout(counts.values().iterator().next(), new ConcurrentHashMap<>(counts),
-        new java.util.concurrent.CopyOnWriteArrayList<>(unverified), recheckInterval);
-  }
-
-  private void recheck(String topic, TopicLayout layout) {
-    for (RegionId region : List.copyOf(layout.unverified)) {
-      try {
-        int n = producers.get(region).partitionsFor(topic).size();
-        layout.counts.put(region.name(), n);
-        layout.unverified.remove(region);
-        if (n != layout.partitions) {
-          layout.mismatch = new PartitionCountMismatchException(topic, new LinkedHashMap<>(layout.counts));
-        }
-      } catch (KafkaException e) {
-        // still unreachable: checked again later
-      }
-    }
-  }
-
   private Map<RegionId, Producer<byte[], byte[]>> orderedProducers() {
     Map<RegionId, Producer<byte[], byte[]>> m = new LinkedHashMap<>();
     for (RegionId r : publisher.regions()) {
@@ -469,7 +388,7 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
   /** The partitions of the topic (from the first region that answers), after the count check. */
   @Override
   public List<PartitionInfo> partitionsFor(String topic) {
-    layout(topic);
+    layouts.layout(topic);
     KafkaException last = null;
     for (Producer<byte[], byte[]> p : orderedProducers().values()) {
       try {

@@ -52,7 +52,7 @@ public class TandemProducerConfig extends TandemClientConfig {
    */
   public static final String PARTITION_RECHECK_MS_CONFIG = "tandem.partition.recheck.ms";
 
-  /** The publisher's name, the {@code publisher} tag of its metrics; default {@code default}. */
+  /** The publisher's name, the {@link PublisherMeterNames#TAG_PUBLISHER} tag of its metrics; default {@code default}. */
   public static final String NAME_CONFIG = "tandem.name";
 
   private static final ConfigDef CONFIG = configDef();

@@ -340,11 +340,15 @@ public final class KafkaRegion implements AutoCloseable {
 
   @Override
   public void close() {
-    link.close();
     try {
-      kit.close();
-    } catch (Exception e) {
-      throw new IllegalStateException("could not stop Kafka region " + name, e);
+      link.close();
+    } finally {
+      // the cluster is stopped even if the link fails to close: never leak a broker
+      try {
+        kit.close();
+      } catch (Exception e) {
+        throw new IllegalStateException("could not stop Kafka region " + name, e);
+      }
     }
   }
 

@@ -1,7 +1,6 @@
 package dev.tandem.azure.functions;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tandem.azure.AzureMeterNames;
 import com.microsoft.azure.functions.HttpRequestMessage;
 import com.microsoft.azure.functions.HttpResponseMessage;
 import com.microsoft.azure.functions.HttpStatusType;
@@ -10,7 +9,6 @@ import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.Shards;
 import dev.tandem.core.TandemHeaders;
 import dev.tandem.store.ClaimResult;
-import dev.tandem.store.IdRecord;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.replication.ShardNotReadyException;
 import io.micrometer.core.instrument.Counter;
@@ -20,7 +18,6 @@ import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -113,13 +110,12 @@ public final class IdempotentHttp {
       new StoredResponse(599, Map.of(), new byte[0], true, true, true).encode().length;
 
   private static final Logger LOG = LoggerFactory.getLogger(IdempotentHttp.class);
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   private final IdempotencyStore store;
   private final int shardCount;
   private final Duration lease;
-  private final int maxBodyBytes;
-  private final List<String> storedHeaders;
+  /** What of a first response is kept, and how a retry gets it back. */
+  private final ResponseKeeping keeping;
   private final Duration retryAfter;
   private final boolean requireKey;
   private final MeterRegistry registry;
@@ -129,8 +125,7 @@ public final class IdempotentHttp {
     this.store = b.store;
     this.shardCount = b.shardCount;
     this.lease = b.lease;
-    this.maxBodyBytes = b.maxBodyBytes;
-    this.storedHeaders = List.copyOf(b.storedHeaders);
+    this.keeping = new ResponseKeeping(b.store, b.maxBodyBytes, List.copyOf(b.storedHeaders));
     this.retryAfter = b.retryAfter;
     this.requireKey = b.requireKey;
     this.registry = b.registry;
@@ -188,7 +183,7 @@ public final class IdempotentHttp {
       return runFirst(request, key, shard, function);
     } else if (claim instanceof ClaimResult.AlreadyCompleted done) {
       count("replayed");
-      return replay(request, done.record());
+      return keeping.replay(request, done.record());
     } else if (claim instanceof ClaimResult.InProgress busy) {
       count("in-progress");
       Duration wait = busy.leaseRemaining().compareTo(retryAfter) < 0 ? busy.leaseRemaining()
@@ -228,16 +223,7 @@ public final class IdempotentHttp {
       count("not-kept-retryable");
       return response;
     }
-    Completed done;
-    try {
-      done = completeWithin(key, shard, capture(response));
-    } catch (UnstorableBodyException e) {
-      // the side effect happened: complete with the status only, never leave the claim to expire
-      done = completeWithin(key, shard, e.statusOnly);
-      notKept(key, -1, storeResultLimit(), "the body cannot be stored as JSON (" + e.getMessage()
-          + "): the status only is kept");
-      done = new Completed(done.record(), false);
-    }
+    ResponseKeeping.Kept done = keeping.keep(key, shard, response);
     if (done.record().isDetectedDuplicate()) {
       count("duplicate-detected");
       LOG.warn("request with " + IDEMPOTENCY_KEY + " {} was processed in more than "
@@ -251,136 +237,6 @@ public final class IdempotentHttp {
   /** 408 Request Timeout and 429 Too Many Requests: answers that ask for a later retry. */
   static boolean isComeBackLater(int status) {
     return status == 408 || status == 429;
-  }
-
-  /**
-   * Completes the key with the largest form of the response the store keeps: whole; else without
-   * the body; else the marker "completed, response not kept" (the status); else no result at all.
-   * The side effect happened, so the key must be completed whatever the response's size: a claim
-   * left live would let a retry after its lease run the function again.
-   */
-  private Completed completeWithin(String key, int shard, StoredResponse captured) {
-    int limit = storeResultLimit();
-    byte[] whole = captured.encode();
-    if (whole.length <= limit) {
-      try {
-        return new Completed(store.complete(key, shard, whole), true);
-      } catch (IllegalArgumentException refused) {
-        // a store that does not tell its limit refused the size before writing anything
-        LOG.debug("the store refused the response of {}: {}", key, refused.getMessage());
-      }
-    }
-    List<StoredResponse> smaller = List.of(captured.withoutBody(), captured.marker());
-    for (StoredResponse form : smaller) {
-      byte[] bytes = form.encode();
-      if (bytes.length > limit) {
-        continue;
-      }
-      try {
-        IdRecord record = store.complete(key, shard, bytes);
-        notKept(key, whole.length, limit, form.notKept() ? "the status only is kept"
-            : "the status and headers are kept, not the body");
-        return new Completed(record, false);
-      } catch (IllegalArgumentException refused) {
-        // too large for this store too: the next, smaller form
-      }
-    }
-    // only with a store that does not tell its limit (build() refuses a told limit below the
-    // marker's size) and refuses even the marker
-    IdRecord record = store.complete(key, shard, null);
-    notKept(key, whole.length, limit, "nothing is kept (the store refused even the marker): a "
-        + "retry gets 200 with " + RESPONSE_NOT_KEPT_HEADER + ", whatever the first status");
-    return new Completed(record, false);
-  }
-
-  /** A response body with no JSON form; carries the marker to complete the request with. */
-  private static final class UnstorableBodyException extends RuntimeException {
-    private static final long serialVersionUID = 1L;
-    private final transient StoredResponse statusOnly;
-
-    UnstorableBodyException(String message, StoredResponse statusOnly, Throwable cause) {
-      super(message, cause);
-      this.statusOnly = statusOnly;
-    }
-  }
-
-  /** The completed record, and whether the whole response was kept in it. */
-  private record Completed(IdRecord record, boolean wholeKept) {}
-
-  private void notKept(String key, int size, int limit, String what) {
-    if (size < 0) {
-      LOG.warn("the response to " + IDEMPOTENCY_KEY + " {}: the request is completed "
-          + "and will not run again, but {}", key, what);
-      return;
-    }
-    LOG.warn("the response to " + IDEMPOTENCY_KEY + " {} is {} bytes as stored, over "
-        + "the store's result limit ({} bytes, maxResultBytes): the request is completed and will "
-        + "not run again, but {}; raise the store's maxResultBytes or lower maxBodyBytes",
-        key, size, limit, what);
-  }
-
-  private int storeResultLimit() {
-    try {
-      return store.maxResultBytes();
-    } catch (UnsupportedOperationException e) {
-      return Integer.MAX_VALUE; // the store refuses what is too large; the fallback handles it
-    }
-  }
-
-  private StoredResponse capture(HttpResponseMessage response) {
-    Map<String, String> headers = new LinkedHashMap<>();
-    for (String name : storedHeaders) {
-      String v = response.getHeader(name);
-      if (v != null) {
-        headers.put(name, v);
-      }
-    }
-    Object body = response.getBody();
-    byte[] bytes;
-    boolean text;
-    if (body == null) {
-      bytes = new byte[0];
-      text = true;
-    } else if (body instanceof byte[] b) {
-      bytes = b;
-      text = false;
-    } else if (body instanceof String s) {
-      bytes = s.getBytes(StandardCharsets.UTF_8);
-      text = true;
-    } else {
-      try {
-        bytes = JSON.writeValueAsBytes(body);
-        text = true;
-      } catch (JsonProcessingException e) {
-        throw new UnstorableBodyException("the response body of type "
-            + body.getClass().getName() + " cannot be stored as JSON for replay",
-            new StoredResponse(response.getStatusCode(), headers, new byte[0], true, true)
-                .marker(), e);
-      }
-    }
-    boolean omitted = bytes.length > maxBodyBytes;
-    return new StoredResponse(response.getStatusCode(), headers, omitted ? new byte[0] : bytes,
-        text, omitted);
-  }
-
-  private HttpResponseMessage replay(HttpRequestMessage<?> request, IdRecord record) {
-    // no result: completed with nothing kept (a store limit below even the marker's size)
-    StoredResponse stored = record.result() == null
-        ? new StoredResponse(200, Map.of(), new byte[0], true, true, true)
-        : StoredResponse.decode(record.result());
-    HttpResponseMessage.Builder b =
-        request.createResponseBuilder(HttpStatusType.custom(stored.status()));
-    stored.headers().forEach(b::header);
-    b.header(REPLAYED_HEADER, "true");
-    if (stored.notKept()) {
-      b.header(RESPONSE_NOT_KEPT_HEADER, "true");
-    }
-    if (stored.bodyOmitted()) {
-      b.header(BODY_OMITTED_HEADER, "true");
-    } else if (stored.body().length > 0) {
-      b.body(stored.text() ? new String(stored.body(), StandardCharsets.UTF_8) : stored.body());
-    }
-    return b.build();
   }
 
   private static PayloadDigest fingerprint(HttpRequestMessage<?> request, byte[] body) {
@@ -423,7 +279,7 @@ public final class IdempotentHttp {
   }
 
   private void count(String outcome) {
-    Counter.builder("tandem.http.requests").tag("region", region).tag("outcome", outcome)
+    Counter.builder(AzureMeterNames.HTTP_REQUESTS).tag("region", region).tag("outcome", outcome)
         .register(registry).increment();
   }
 

@@ -1,5 +1,6 @@
 package dev.tandem.azure.functions;
 
+import dev.tandem.azure.AzureMeterNames;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.microsoft.azure.functions.annotation.ExponentialBackoffRetry;
@@ -240,7 +241,7 @@ public final class KafkaTriggerRetryCheck {
     for (Finding f : findings) {
       LOG.warn("Tandem: Kafka function {}", f);
     }
-    Gauge.builder("tandem.functions.kafka.retry.findings", findings, List::size).tag("region", region)
+    Gauge.builder(AzureMeterNames.FUNCTIONS_KAFKA_RETRY_FINDINGS, findings, List::size).tag("region", region)
         .description("Kafka-triggered functions whose copies held during a takeover may be "
             + "committed past (no retry policy of their own outlasting it), classes without a Kafka "
             + "function, or 1 when the check could not run")

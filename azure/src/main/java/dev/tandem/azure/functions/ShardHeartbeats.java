@@ -2,24 +2,20 @@ package dev.tandem.azure.functions;
 
 import dev.tandem.consumer.ownership.BrokerProbe;
 import dev.tandem.consumer.ownership.OwnerLiveness;
+import dev.tandem.consumer.ownership.OwnershipRequests;
+import dev.tandem.consumer.ownership.OwnershipTicker;
 import dev.tandem.consumer.ownership.RenewalOutcome;
 import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.consumer.ownership.TakeoverReport;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemClock;
-import dev.tandem.store.StoreException;
-import dev.tandem.store.replication.CatchUpResult;
 import dev.tandem.store.replication.ReplicationLog;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
-import java.util.Set;
-import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
@@ -28,7 +24,10 @@ import org.slf4j.LoggerFactory;
 /**
  * Drives a {@link ShardOwnership} for a function app, where no poll loop exists: a timer-triggered
  * function calls {@link #tick()}, and the processing path calls {@link #ensureRenewed()} before an
- * owner processes. It plays the part the poll loop plays in {@code TandemKafkaConsumer}:
+ * owner processes. Each tick is one round of the consumer module's {@link OwnershipTicker} (the
+ * Spring listener containers run the same); this class adds what is the function app's: the copies
+ * a follower holds, the positions, the {@code tandem.functions.*} meters. It plays the part the poll
+ * loop plays in {@code TandemKafkaConsumer}:
  *
  * <ul>
  *   <li>Owner: renews through {@link OwnerLiveness}, the protocol the Kafka poll loop uses too. Its
@@ -40,8 +39,13 @@ import org.slf4j.LoggerFactory;
  *       (with {@code ShardOwnership.Builder.failbackAfter}) by a tick only, never by the renewal an
  *       invocation runs: the planned handover waits for the invocations of the shard in flight
  *       (each runs between {@code beginWork} and {@code endWork}), so nothing runs twice.
- *   <li>Follower: {@link ShardOwnership#observe} for every shard it does not own, with how long it has
+ *   <li>Follower: {@link dev.tandem.consumer.ownership.OwnershipPollLoop#observe} for every shard it does not own, with how long it has
  *       held the oldest copy it could not settle; the policy decides on a takeover.
+ *   <li>Remote evacuate/return requests ({@link OwnershipRequests}, when the configuration was made
+ *       from a {@code TandemRegion}): a planned handover of each of this region's shards asked for,
+ *       which drains the invocations of the shard in flight on this host (each runs between {@code
+ *       beginWork} and {@code endWork}); see {@code docs/design.md} for what it cannot drain on the
+ *       app's other hosts.
  * </ul>
  *
  * <p>Thread-safe: ticks are serialised, and a renewal from the processing path never runs beside
@@ -53,19 +57,13 @@ final class ShardHeartbeats {
   /** Ids tracked per shard as held; beyond this the oldest already drive heldFor, so new ones are not added. */
   static final int MAX_HELD_PER_SHARD = 10_000;
 
-  private final ShardOwnership ownership;
-  private final ReplicationLog replication;
   private final RegionId self;
-  private final int shardCount;
   private final TandemClock clock;
-  private final OwnerLiveness liveness;
+  /** The rounds: renewal, failback, observation, remote requests. */
+  private final OwnershipTicker ticker;
   /** The probe name of this region's own changelog broker. */
-  static final String CHANGELOG_PROBE = "changelog";
-  /** The shards the changelog probe reads (the owned ones; set before each renewal round). */
-  private volatile Set<Integer> probeShards = Set.of();
+  static final String CHANGELOG_PROBE = OwnershipTicker.CHANGELOG_PROBE;
   private final long heldExpiryNanos;
-  private final Object tickLock = new Object();
-  private final Object renewLock = new Object();
 
   /** Monotonic time the last tick began; valid only when {@link #tickedOnce}. */
   private volatile long lastTickNanos;
@@ -85,22 +83,35 @@ final class ShardHeartbeats {
   private final Counter silentHeartbeats;
   private final Counter takeovers;
 
+  /**
+   * @param requests the region's remote ownership requests, acted on by each tick; null when the
+   *     configuration has none (built from parts, not from a {@code TandemRegion})
+   */
   ShardHeartbeats(ShardOwnership ownership, ReplicationLog replication, int shardCount,
       TandemClock clock, Duration probeTimeout, List<BrokerProbe> triggerProbes,
-      Duration heldExpiry, MeterRegistry registry) {
-    this.ownership = ownership;
-    this.replication = replication;
+      Duration heldExpiry, MeterRegistry registry, OwnershipRequests requests) {
     this.self = ownership.self();
-    this.shardCount = shardCount;
     this.clock = clock;
-    OwnerLiveness.Builder lb = OwnerLiveness.builder(ownership)
-        .probe(BrokerProbe.of(CHANGELOG_PROBE, this::changelogAnswers))
-        .probeTimeout(probeTimeout).clock(clock).meterRegistry(registry)
-        // a failback waits for the invocations in flight on the shard: only tick() may start one,
-        // never the renewal an invocation runs on its own thread (it would wait for itself)
-        .failback(false);
-    triggerProbes.forEach(lb::probe);
-    this.liveness = lb.build();
+    // a failback and a handover wait for the invocations in flight on the shard: the ticker starts
+    // them from tick() only, outside its renewal lock, never from the renewal an invocation runs
+    // on its own thread (it would wait for itself)
+    OwnershipTicker.Builder tb = OwnershipTicker.builder(ownership, replication,
+            new OwnershipTicker.Work() {
+              // served: every shard of the region — a function host may be invoked for any shard
+              @Override
+              public Duration heldFor(int shard) {
+                return ShardHeartbeats.this.heldFor(shard);
+              }
+
+              @Override
+              public long position(int shard) {
+                return ShardHeartbeats.this.position(shard).get();
+              }
+            })
+        .shardCount(shardCount).requests(requests)
+        .probeTimeout(probeTimeout).clock(clock).meterRegistry(registry);
+    triggerProbes.forEach(tb::probe);
+    this.ticker = tb.build();
     this.heldExpiryNanos = heldExpiry.toNanos();
     String region = self.name();
     renewedHeartbeats = Counter.builder("tandem.functions.heartbeats").tag("region", region)
@@ -125,113 +136,53 @@ final class ShardHeartbeats {
     return self;
   }
 
-  /** One timer tick: renew the owned shards' leases, observe the followed ones. */
+  /**
+   * One timer tick: renew the owned shards' leases, fail one back if due, observe the followed ones,
+   * act on remote evacuate/return requests.
+   */
   HeartbeatReport tick() {
-    synchronized (tickLock) {
-      long t0 = clock.nanoTime();
-      lastTickNanos = t0;
-      tickedOnce = true;
-      Set<Integer> renewed = new TreeSet<>();
-      Set<Integer> notReady = new TreeSet<>();
-      String silent;
-      synchronized (renewLock) {
-        silent = renew(renewed, notReady);
-      }
-      if (silent == null && !renewed.isEmpty()) {
-        // outside renewLock: the handover waits for the invocations of the shard in flight (begun
-        // with beginWork), and one of them may need renewLock for its ensureRenewed first
-        liveness.failBackOne(renewed)
-            .ifPresent(h -> log.info("Tandem {}: failback {}", self, h));
-      }
-      Set<Integer> followed = new TreeSet<>();
-      List<TakeoverReport> taken = new ArrayList<>();
-      for (int s = 0; s < shardCount; s++) {
-        if (renewed.contains(s) || notReady.contains(s)) {
-          continue;
-        }
-        try {
-          if (ownership.lease(s).owner().equals(self)) {
-            continue; // ours (silent this tick, or draining): nothing to observe
-          }
-          followed.add(s);
-          Optional<TakeoverReport> r = ownership.observe(s, heldFor(s));
-          if (r.isPresent()) {
-            taken.add(r.get());
-            takeovers.increment();
-            held.remove(s); // ours now: the held copies are processed on their next delivery
-          }
-        } catch (StoreException e) {
-          notReady.add(s);
-        }
-      }
-      HeartbeatReport report = new HeartbeatReport(self, renewed, followed, taken, notReady, silent,
-          Duration.ofNanos(clock.nanoTime() - t0));
-      if (silent != null || !taken.isEmpty()) {
-        log.warn("{}", report);
-      } else {
-        log.debug("{}", report);
-      }
-      return report;
+    long t0 = clock.nanoTime();
+    lastTickNanos = t0;
+    tickedOnce = true;
+    OwnershipTicker.Round r = ticker.tick();
+    count(r.owned(), r.renewed(), r.silent());
+    for (TakeoverReport t : r.takeovers()) {
+      takeovers.increment();
+      held.remove(t.shard()); // ours now: the held copies are processed on their next delivery
     }
+    HeartbeatReport report = new HeartbeatReport(self, r.renewed(), r.followed(), r.takeovers(),
+        r.notReady(), r.silent(), Duration.ofNanos(clock.nanoTime() - t0));
+    if (r.silent() != null || !r.takeovers().isEmpty()) {
+      log.warn("{}", report);
+    } else {
+      log.debug("{}", report);
+    }
+    return report;
   }
 
   /**
    * Called by the processing path before an owner processes: renews now when the last renewal is
-   * older than {@code revalidateAfter} (or never happened). Never fails a shard back: that is the
-   * tick's, whose handover waits for the invocation that called this.
+   * older than {@code revalidateAfter} (or never happened). Never fails a shard back nor hands one
+   * over: that is the tick's, whose handover waits for the invocation that called this.
    *
    * @return null when this region may process its shards; else why not (its own changelog did not
    *     answer)
    */
   String ensureRenewed() {
-    if (liveness.valid()) {
-      return null;
-    }
-    synchronized (renewLock) {
-      if (liveness.valid()) {
-        return null;
-      }
-      return renew(new TreeSet<>(), new TreeSet<>());
-    }
+    return ticker.ensureRenewed().map(n -> {
+      RenewalOutcome o = n.outcome();
+      count(n.owned(), o.renewed(), o.silent() ? o.reason() : null);
+      return o.silent() ? o.reason() : null;
+    }).orElse(null);
   }
 
-  /** The owner half: one {@link OwnerLiveness} round. Caller holds {@link #renewLock}. */
-  private String renew(Set<Integer> renewed, Set<Integer> notReady) {
-    Set<Integer> owned = owned(notReady);
-    probeShards = owned;
-    RenewalOutcome r = liveness.renew(owned, s -> position(s).get());
-    renewed.addAll(r.renewed());
-    notReady.addAll(r.notReady());
-    if (r.silent()) {
+  /** The heartbeat meters of one renewal: each owned shard renewed, or left silent. */
+  private void count(java.util.Set<Integer> owned, java.util.Set<Integer> renewed, String silent) {
+    if (silent != null) {
       silentHeartbeats.increment(owned.size());
-      return r.reason();
+    } else {
+      renewedHeartbeats.increment(renewed.size());
     }
-    renewedHeartbeats.increment(r.renewed().size());
-    return null;
-  }
-
-  /** The changelog probe: this region's changelog answers a catch-up of the owned shards. */
-  private boolean changelogAnswers(Duration timeout) {
-    CatchUpResult own = replication.catchUp(self, probeShards, timeout);
-    if (!own.complete()) {
-      throw new IllegalStateException("this region's own changelog did not answer: " + own.reason());
-    }
-    return true;
-  }
-
-  /** Shards whose lease names this region (whether or not the policy lets it process yet). */
-  private Set<Integer> owned(Set<Integer> notReady) {
-    Set<Integer> owned = new TreeSet<>();
-    for (int s = 0; s < shardCount; s++) {
-      try {
-        if (ownership.lease(s).owner().equals(self)) {
-          owned.add(s);
-        }
-      } catch (StoreException e) {
-        notReady.add(s); // still restoring: neither processed nor heartbeated
-      }
-    }
-    return owned;
   }
 
   private AtomicLong position(int shard) {

@@ -27,7 +27,6 @@ import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.common.config.ConfigException;
-import org.apache.kafka.common.config.SaslConfigs;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -41,6 +40,11 @@ import org.slf4j.LoggerFactory;
  * static final TandemAppSettings SETTINGS = TandemAppSettings.fromEnvironment();
  * static final TandemRegion REGION = SETTINGS.region();
  * }</pre>
+ *
+ * <p>(Over 500 lines on purpose: it is one concept, the mapping between app settings and the key
+ * table — the name rule both ways, the Functions defaults, errors that name the setting to change,
+ * and the generated settings table — whose pieces share the same names and origins; a region's
+ * cluster named by a connection setting, a concept of its own, is {@link ConnectionSetting}.)
  *
  * <p><b>The rule.</b> A key {@code tandem.a.b.c} is the app setting {@code TANDEM_A_B_C}: upper case,
  * every {@code .} an {@code _} (App Service on Linux turns periods in setting names into
@@ -109,8 +113,6 @@ public final class TandemAppSettings {
   public static final String CONNECTION = "CONNECTION";
   /** The {@code tandem-heartbeat} timer's period the defaults assume (ms): {@code 0/5 * * * * *}. */
   public static final long DEFAULT_HEARTBEAT_PERIOD_MS = 5_000L;
-  /** The Event Hubs Kafka endpoint's port. */
-  static final int EVENT_HUBS_KAFKA_PORT = 9093;
 
   /** The keys filled in for Functions when their setting is absent, and why. */
   static final Map<String, Object> FUNCTIONS_DEFAULTS;
@@ -257,7 +259,7 @@ public final class TandemAppSettings {
       throw unknownSettings(unknown, regions, spelled.get(regionsSetting));
     }
     for (Map.Entry<RegionId, String> c : connections.entrySet()) {
-      connect(c.getKey(), c.getValue(), byName, keys, origins);
+      ConnectionSetting.connect(c.getKey(), c.getValue(), byName, keys, origins);
     }
     FUNCTIONS_DEFAULTS.forEach((key, value) -> {
       if (!keys.containsKey(key)) {
@@ -543,87 +545,6 @@ public final class TandemAppSettings {
         + ". A key tandem.a.b of " + TandemRegionConfig.class.getSimpleName() + " is the setting "
         + "TANDEM_A_B; a region's Kafka client setting is TANDEM_REGION_<R>_<KAFKA_KEY>, its "
         + "cluster by name TANDEM_REGION_<R>_CONNECTION (see TandemAppSettings)");
-  }
-
-  /**
-   * The cluster of {@code region} from the app setting that {@code connectionSetting} names: a
-   * bootstrap server list or an Event Hubs connection string.
-   */
-  private static void connect(RegionId region, String connectionSetting,
-      Map<String, String> byName, Properties keys, Map<String, String> origins) {
-    String named = byName.get(connectionSetting).strip();
-    String value = byName.get(named);
-    String source = named + " (named by " + connectionSetting + ")";
-    if (value == null || value.isBlank()) {
-      throw new ConfigException("app setting " + connectionSetting + "=" + named + ": names the app "
-          + "setting " + named + ", which is not set (it holds region " + region.name()
-          + "'s cluster: bootstrap servers, or an Event Hubs namespace connection string)");
-    }
-    Map<String, String> client = new LinkedHashMap<>();
-    String v = value.strip();
-    if (v.regionMatches(true, 0, "Endpoint=", 0, "Endpoint=".length())) {
-      client.putAll(eventHubs(v, source));
-    } else {
-      for (String server : v.split(",")) {
-        if (!server.strip().matches("[A-Za-z0-9._\\-\\[\\]:]+:[0-9]{1,5}")) {
-          // a connection setting may hold a secret in any form (keys reordered, quoted): its value
-          // is never printed; the offending part is shown only when it cannot be a secret
-          boolean secret = v.contains("=") || v.contains(";") || v.contains("\"");
-          throw new ConfigException("app setting " + source + "=" + (secret ? "[hidden]" : v)
-              + ": neither bootstrap "
-              + "servers (host:port,host:port) nor an Event Hubs connection string (Endpoint=sb://"
-              + "…); '" + (secret ? "[hidden]" : server.strip()) + "' is not host:port");
-        }
-      }
-      client.put(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG, v);
-    }
-    client.forEach((kafkaKey, kafkaValue) -> {
-      String key = TandemRegionConfig.REGION_PREFIX + region.name() + "." + kafkaKey;
-      if (keys.containsKey(key)) {
-        throw new ConfigException("app setting " + origins.get(key) + " and app setting " + source
-            + " both set " + kafkaKey + " of region " + region.name() + ": remove one");
-      }
-      keys.put(key, kafkaValue);
-      origins.put(key, source);
-    });
-  }
-
-  /** An Event Hubs namespace connection string as its Kafka endpoint's client settings. */
-  static Map<String, String> eventHubs(String connectionString, String source) {
-    Map<String, String> parts = new TreeMap<>(String.CASE_INSENSITIVE_ORDER);
-    for (String part : connectionString.split(";")) {
-      int eq = part.indexOf('=');
-      if (eq > 0) {
-        parts.put(part.substring(0, eq).strip(), part.substring(eq + 1).strip());
-      }
-    }
-    String endpoint = parts.getOrDefault("Endpoint", "");
-    Matcher host = Pattern.compile("(?i)^sb://([^/:]+)/?$").matcher(endpoint);
-    if (!host.matches()) {
-      throw new ConfigException("app setting " + source + "=[hidden]: an Event Hubs connection "
-          + "string needs Endpoint=sb://<namespace>.servicebus.windows.net/; got Endpoint="
-          + endpoint);
-    }
-    if (parts.containsKey("EntityPath")) {
-      throw new ConfigException("app setting " + source + "=[hidden]: a connection string of one "
-          + "event hub (EntityPath=" + parts.get("EntityPath") + ") reaches only that event hub; "
-          + "Tandem needs the namespace (its data topics and its changelog): use a namespace-level "
-          + "shared access policy's connection string");
-    }
-    if (!(parts.containsKey("SharedAccessKeyName") && parts.containsKey("SharedAccessKey"))
-        && !parts.containsKey("SharedAccessSignature")) {
-      throw new ConfigException("app setting " + source + "=[hidden]: an Event Hubs connection "
-          + "string needs SharedAccessKeyName and SharedAccessKey (or SharedAccessSignature)");
-    }
-    Map<String, String> client = new LinkedHashMap<>();
-    client.put(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG,
-        host.group(1) + ":" + EVENT_HUBS_KAFKA_PORT);
-    client.put(CommonClientConfigs.SECURITY_PROTOCOL_CONFIG, "SASL_SSL");
-    client.put(SaslConfigs.SASL_MECHANISM, "PLAIN");
-    client.put(SaslConfigs.SASL_JAAS_CONFIG, "org.apache.kafka.common.security.plain."
-        + "PlainLoginModule required username=\"$ConnectionString\" password=\""
-        + connectionString.replace("\\", "\\\\").replace("\"", "\\\"") + "\";");
-    return client;
   }
 
   /** A value for a message: {@code [hidden]} for a password, JAAS config or connection string. */

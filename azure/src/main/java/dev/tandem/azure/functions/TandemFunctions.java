@@ -3,7 +3,6 @@ package dev.tandem.azure.functions;
 import com.azure.messaging.servicebus.ServiceBusSenderClient;
 import dev.tandem.azure.servicebus.RecheckScheduler;
 import dev.tandem.azure.servicebus.TandemServiceBusProcessor;
-import dev.tandem.consumer.DeadLetterReason;
 import dev.tandem.consumer.DeadLetterSink;
 import dev.tandem.consumer.IncomingMessage;
 import dev.tandem.consumer.MessageHandler;
@@ -14,13 +13,8 @@ import dev.tandem.consumer.TandemRegion;
 import dev.tandem.azure.servicebus.ServiceBusNamespaceProbe;
 import dev.tandem.consumer.ownership.BrokerProbe;
 import dev.tandem.consumer.ownership.ShardOwnership;
-import dev.tandem.core.Envelope;
-import dev.tandem.core.Shards;
 import dev.tandem.core.TandemClock;
-import dev.tandem.core.TandemHeaders;
-import dev.tandem.store.Phase;
 import dev.tandem.store.replication.ReplicationLog;
-import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
@@ -39,7 +33,16 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Process-once for Azure Functions: the plain helper {@link #once} for any trigger, and the
- * configuration {@link TandemMiddleware} uses. The function app installs it once: through a {@link
+ * configuration {@link TandemMiddleware} uses. (Over 500 lines on purpose: what is left here is the
+ * public API a function app touches — the entry points, {@link RetryLaterException} and the nested
+ * {@link Builder} with the Javadoc of every option, which apps, the Spring starter and the sample
+ * call as {@code TandemFunctions.Builder}. The machinery is in package-private classes named after
+ * their concepts: {@link TriggerProcessing} (owner, follower, hold), {@link ServiceBusParking}
+ * (recheck copies), {@link TriggerProbes} and {@link TriggerProbeEvidence} (the heartbeat's probes
+ * and their evidence for health), {@link FunctionsHealth} (the endpoint's answer), {@link
+ * ShardHeartbeats} (the heartbeat).)
+ *
+ * <p>The function app installs it once: through a {@link
  * TandemFunctionsProvider} registered in {@code META-INF/services} (loaded at the first protected
  * call, so it works even when the middleware runs before any app code), or by calling {@link
  * #install} itself:
@@ -152,9 +155,6 @@ public final class TandemFunctions {
   private static volatile TandemFunctions installed;
 
   private final OnceProcessor processor;
-  private final int shardCount;
-  private final IntToLongFunction epochOfShard;
-  private final long followerHoldNanos;
   /** Null without {@link Builder#ownership}: then every shard is processed here at its given epoch. */
   private final ShardOwnership ownership;
   private final ShardHeartbeats heartbeats;
@@ -162,15 +162,12 @@ public final class TandemFunctions {
   private final boolean triggerProbed;
   private final java.util.concurrent.atomic.AtomicBoolean unprobedWarned =
       new java.util.concurrent.atomic.AtomicBoolean();
-  /** Null without {@link Builder#recheckSender}: a Service Bus follower then retries too. */
-  private final RecheckScheduler recheck;
-  private final Duration inProgressRecheckDelay;
+  /** The message through the processor under shard ownership (owner, follower, hold). */
+  private final TriggerProcessing processing;
+  /** Where a Service Bus copy that cannot settle now waits (recheck copies). */
+  private final ServiceBusParking parking;
   /** What the start-up check of {@link Builder#kafkaFunctions} found (empty without it). */
   private final List<KafkaTriggerRetryCheck.Finding> startupFindings;
-  /** Copies parked because the owner had not settled the id (a follower's). */
-  private final Counter parkedFollower;
-  /** Copies parked because another claim of the id was in progress (a crashed invocation's). */
-  private final Counter parkedInProgress;
   /** The region this configuration was made from ({@link Builder#region}); null when built from parts. */
   private final TandemRegion region;
 
@@ -178,72 +175,23 @@ public final class TandemFunctions {
     MeterRegistry registry = b.registry != null ? b.registry : new SimpleMeterRegistry();
     this.region = b.region;
     this.processor = processor;
-    this.shardCount = b.shardCount;
     this.ownership = b.ownership;
-    this.epochOfShard = b.ownership != null ? b.ownership::epoch : b.epochOfShard;
-    this.followerHoldNanos = b.followerHold.toNanos();
-    List<BrokerProbe> probes = b.ownership == null ? List.of() : triggerProbes(b);
+    IntToLongFunction epochOfShard = b.ownership != null ? b.ownership::epoch : b.epochOfShard;
+    List<BrokerProbe> probes = b.ownership == null ? List.of()
+        : TriggerProbes.assemble(b.triggerProbes, b.recheckSender, b.ownership, b.region, b.clock);
     this.triggerProbed = !probes.isEmpty();
     this.heartbeats = b.ownership == null ? null
         : new ShardHeartbeats(b.ownership, b.replicationLog, b.shardCount, b.clock, b.probeTimeout,
-            probes, b.heldExpiry, registry);
-    this.inProgressRecheckDelay = TandemServiceBusProcessor.checkedInProgressRecheckDelay(
-        b.inProgressRecheckDelay, processor);
-    this.recheck = b.recheckSender == null ? null
-        : RecheckScheduler.create(b.recheckSender, b.recheckDelay,
-            TandemServiceBusProcessor.maxRechecks(b.maxRechecks, processor, b.recheckDelay,
-                inProgressRecheckDelay), processor.staleAfter(), registry, "functions");
+            probes, b.heldExpiry, registry,
+            // tandem evacuate/return act through the heartbeat tick (a region's configuration only)
+            b.region != null ? b.region.ownershipRequests() : null);
+    this.processing = new TriggerProcessing(processor, b.shardCount, epochOfShard, b.followerHold,
+        b.ownership, heartbeats);
+    this.parking = new ServiceBusParking(processor, b.recheckSender, b.recheckDelay,
+        b.inProgressRecheckDelay, b.maxRechecks, registry);
     this.startupFindings = b.kafkaFunctionClasses.isEmpty() ? List.of()
         : KafkaTriggerRetryCheck.atStartup(b.kafkaFunctionClasses, b.kafkaTakeoverTime, registry,
             processor.owner().region().name(), b.kafkaCheckEnv);
-    this.parkedFollower = Counter.builder("tandem.functions.servicebus.parked")
-        .tag("reason", "follower")
-        .description("Service Bus copies a follower parked as recheck copies").register(registry);
-    this.parkedInProgress = Counter.builder("tandem.functions.servicebus.parked")
-        .tag("reason", "in-progress")
-        .description("Service Bus copies parked for another claim's lease (a crashed or timed-out "
-            + "invocation)").register(registry);
-  }
-
-  /**
-   * The probes of the triggers' brokers the heartbeat asks besides the own changelog: the ones the
-   * builder was given, and, for a Service Bus trigger declared by its recheck sender, that
-   * namespace unless a probe of the same name was given (issue 15 item 8: without it a region whose
-   * namespace is down kept its shards while its changelog answered, and their messages waited out
-   * the outage); none at all is said loudly.
-   */
-  private static List<BrokerProbe> triggerProbes(Builder b) {
-    List<BrokerProbe> probes = new ArrayList<>(b.triggerProbes);
-    if (b.recheckSender != null) {
-      ServiceBusNamespaceProbe p = ServiceBusNamespaceProbe.of(b.recheckSender);
-      if (probes.stream().noneMatch(q -> q.name().equals(p.name()))) {
-        probes.add(p);
-        boolean roundTrip = probes.stream()
-            .anyMatch(q -> q instanceof ServiceBusNamespaceProbe sp && sp.roundTrip());
-        if (roundTrip) {
-          log.info("Tandem " + b.ownership.self() + ": the heartbeat also probes the"
-              + " recheck sender's namespace (" + p.name() + ")");
-        } else {
-          // the SDK builds a batch from the open send link's cached size: no request is sent
-          log.warn("Tandem " + b.ownership.self() + ": the heartbeat probes the Service"
-              + " Bus namespace only through the recheck sender (" + p.name() + "), which"
-              + " answers from its open send link without a request: an outage is noticed only"
-              + " once the SDK closes the link or connection, and until then this region keeps"
-              + " its shards. Give TandemFunctions.Builder.triggerProbe("
-              + "ServiceBusNamespaceProbe.of(receiver)) with a ServiceBusReceiverClient of the"
-              + " trigger's entity (peekMessage: a round trip on every heartbeat)");
-        }
-      }
-    }
-    if (probes.isEmpty()) {
-      log.warn("Tandem " + b.ownership.self() + ": shard ownership without a trigger"
-          + " probe: the heartbeat checks only this region's changelog broker. If a trigger's"
-          + " broker (a Service Bus namespace, a Kafka cluster other than the changelog's) can be"
-          + " down while the changelog answers, this region keeps its shards and their messages"
-          + " wait out the outage; give TandemFunctions.Builder.triggerProbe(...) one probe per"
-          + " trigger (ServiceBusNamespaceProbe.of(receiver), KafkaClusterProbe.of(...))");
-    }
-    return List.copyOf(probes);
   }
 
   /** A new builder. */
@@ -351,35 +299,7 @@ public final class TandemFunctions {
     if (outcome.settled()) {
       return outcome;
     }
-    Outcome.RetryLater r = (Outcome.RetryLater) outcome;
-    boolean parkable = r.reason() == Outcome.RetryReason.FENCED
-        || r.reason() == Outcome.RetryReason.IN_PROGRESS;
-    if (recheck == null || !parkable || r.id() == null
-        || headers.apply(dev.tandem.core.TandemHeaders.ID) == null) {
-      // a failed handler, or no way to park it: the trigger's retry
-      throw new RetryLaterException(r);
-    }
-    Map<String, Object> properties = message.applicationPropertiesMap();
-    // An in-progress claim is waited for by a copy, not by trigger retries: each retry would count
-    // toward MaxDeliveryCount, and a crashed invocation's claim outlives ten quick retries.
-    Duration after = r.reason() == Outcome.RetryReason.IN_PROGRESS
-        ? inProgressRecheckDelay : recheck.delay();
-    try {
-      // the copy goes on the broker first; only then may the trigger complete the original
-      recheck.schedule(message.body(), properties, message.sessionId(), message.correlationId(),
-          message.contentType(), message.subject(), after, message.enqueuedTime(),
-          message.expiresAt());
-      (r.reason() == Outcome.RetryReason.IN_PROGRESS ? parkedInProgress : parkedFollower)
-          .increment();
-    } catch (RecheckScheduler.LimitExceeded e) {
-      Outcome dead = processor.deadLetterCopy(incoming, DeadLetterReason.RECHECK_LIMIT,
-          e.getMessage());
-      if (!dead.settled()) {
-        throw new RetryLaterException((Outcome.RetryLater) dead); // the sink failed: retry
-      }
-      return dead;
-    }
-    return r;
+    return parking.park(message, headers, incoming, (Outcome.RetryLater) outcome);
   }
 
   /** {@link #once} for a text body. */
@@ -443,132 +363,35 @@ public final class TandemFunctions {
    * Boot's Actuator maps an unknown status to 200 and DOWN to 503.
    */
   public static int httpStatus(RegionHealth health) {
-    return health.status() == RegionHealth.Status.DOWN ? 503 : 200;
+    return FunctionsHealth.httpStatus(health);
   }
 
   /** {@link RegionHealth#details()} as a JSON object (status, reasons, figures; stable order). */
   public static String json(RegionHealth health) {
-    try {
-      return HEALTH_JSON.writeValueAsString(health.details());
-    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-      throw new IllegalStateException("health details are plain values: " + e, e);
-    }
+    return FunctionsHealth.json(health);
   }
-
-  private static final com.fasterxml.jackson.databind.ObjectMapper HEALTH_JSON =
-      new com.fasterxml.jackson.databind.ObjectMapper();
 
   /** The shard ownership, if configured. */
   public Optional<ShardOwnership> ownership() {
     return Optional.ofNullable(ownership);
   }
 
-  /**
-   * Runs the message through the processor under shard ownership. Returns the outcome, settled or
-   * not (the caller maps an unsettled one to a trigger retry).
-   */
+  /** {@link TriggerProcessing#run}: the outcome, settled or not (the caller maps it). */
   Outcome run(IncomingMessage message, MessageHandler handler) {
-    int shard = message.shard();
-    if (ownership == null) {
-      Outcome outcome = processor.process(message, epochOfShard.applyAsLong(shard), handler);
-      if (outcome instanceof Outcome.RetryLater r && r.reason() == Outcome.RetryReason.FENCED) {
-        outcome = follow(message, r);
-      }
-      return outcome;
-    }
-    boolean owner = ownership.owns(shard);
-    Optional<Envelope> envelope = processor.envelopeOf(message);
-    String id = envelope.map(Envelope::id).orElse(message.header(TandemHeaders.ID));
-    Outcome outcome;
-    if (owner) {
-      // A planned handover (a failback) waits for the work begun here and admits none while it
-      // drains: else the new owner would take the old-epoch claim over while this handler runs,
-      // and run it a second time.
-      if (!ownership.beginWork(shard)) {
-        return new Outcome.RetryLater(id, Outcome.RetryReason.FENCED, Duration.ofSeconds(1),
-            "shard " + shard + " is being handed over by this region");
-      }
-      try {
-        if (!ownership.owns(shard)) {
-          // handed over between the check above and beginWork: a follower's copy now
-          outcome = new Outcome.RetryLater(id, Outcome.RetryReason.FENCED, Duration.ZERO,
-              "shard " + shard + " is owned by " + ownership.lease(shard).owner());
-        } else {
-          // An owner whose heartbeats stopped (own broker silent) may have been taken over: it
-          // renews (and re-reads the changelogs) before processing, or does not process at all.
-          String silent = heartbeats.ensureRenewed();
-          if (silent != null) {
-            return new Outcome.RetryLater(id, Outcome.RetryReason.FENCED, Duration.ofSeconds(1),
-                "this region owns shard " + shard + " but cannot renew its lease: " + silent);
-          }
-          outcome = processor.process(message, ownership.epoch(shard), handler);
-        }
-      } finally {
-        ownership.endWork(shard);
-      }
-    } else if (envelope.isPresent()) {
-      // A follower never runs the handler; the processor's fence says so too, this saves a claim try.
-      outcome = new Outcome.RetryLater(id, Outcome.RetryReason.FENCED, Duration.ZERO,
-          "shard " + shard + " is owned by " + ownership.lease(shard).owner());
-    } else {
-      // no readable envelope: the processor dead-letters it (or passes it through), in any region
-      outcome = processor.process(message, ownership.epoch(shard), handler);
-    }
-    if (outcome instanceof Outcome.RetryLater r && r.reason() == Outcome.RetryReason.FENCED) {
-      outcome = follow(message, r);
-      if (!outcome.settled()) {
-        heartbeats.holding(shard, id);
-        return outcome;
-      }
-      heartbeats.settled(shard, id, false);
-      return outcome;
-    }
-    if (outcome.settled()) {
-      heartbeats.settled(shard, id, owner);
-    }
-    return outcome;
+    return processing.run(message, handler);
   }
 
   /** Whether the message's id is already COMPLETED here (what the middleware may skip). */
   boolean isCompleted(IncomingMessage message) {
-    return processor.terminalPhase(message).filter(p -> p == Phase.COMPLETED).isPresent();
+    return processing.isCompleted(message);
   }
 
   OnceProcessor processor() {
     return processor;
   }
 
-  /** A follower waits briefly for the owner's COMPLETED (or DEAD_LETTERED) to replicate. */
-  Outcome follow(IncomingMessage message, Outcome.RetryLater fenced) {
-    long deadline = System.nanoTime() + followerHoldNanos;
-    while (true) {
-      Optional<Phase> phase = processor.terminalPhase(message);
-      if (phase.isPresent()) {
-        return new Outcome.Skipped(fenced.id(), phase.get());
-      }
-      if (System.nanoTime() - deadline >= 0) {
-        return fenced;
-      }
-      // Polling the local store: the owner's record arrives through replication.
-      java.util.concurrent.locks.LockSupport.parkNanos(
-          Math.min(20_000_000L, deadline - System.nanoTime()));
-    }
-  }
-
   int shardOf(Function<String, String> headers) {
-    String shard = headers.apply(TandemHeaders.SHARD);
-    if (shard != null) {
-      try {
-        int s = Integer.parseInt(shard);
-        if (s >= 0) {
-          return s;
-        }
-      } catch (NumberFormatException e) {
-        // malformed: the envelope check dead-letters it; any shard will do meanwhile
-      }
-    }
-    String id = headers.apply(TandemHeaders.ID);
-    return id == null ? 0 : Shards.forKey(id, shardCount);
+    return processing.shardOf(headers);
   }
 
   /** Thrown to make the trigger retry the message: nothing was decided (see the outcome). */

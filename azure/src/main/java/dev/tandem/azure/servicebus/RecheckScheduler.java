@@ -1,5 +1,6 @@
 package dev.tandem.azure.servicebus;
 
+import dev.tandem.azure.AzureMeterNames;
 import com.azure.core.util.BinaryData;
 import com.azure.messaging.servicebus.ServiceBusMessage;
 import com.azure.messaging.servicebus.ServiceBusReceivedMessage;
@@ -125,23 +126,23 @@ public final class RecheckScheduler {
     this.maxRounds = maxRounds;
     this.maxAge = maxAge;
     this.source = source;
-    scheduled = Counter.builder("tandem.servicebus.rechecks").tag("source", source)
+    scheduled = Counter.builder(AzureMeterNames.SERVICEBUS_RECHECKS).tag("source", source)
         .tag("outcome", "scheduled")
         .description("copies parked on the broker as recheck copies").register(registry);
-    failed = Counter.builder("tandem.servicebus.rechecks").tag("source", source)
+    failed = Counter.builder(AzureMeterNames.SERVICEBUS_RECHECKS).tag("source", source)
         .tag("outcome", "failed")
         .description("recheck copies the broker did not take (the original is retried instead)")
         .register(registry);
-    limit = Counter.builder("tandem.servicebus.rechecks").tag("source", source)
+    limit = Counter.builder(AzureMeterNames.SERVICEBUS_RECHECKS).tag("source", source)
         .tag("outcome", "limit")
         .description("copies past the recheck bound (rounds, age or time-to-live): dead-lettered")
         .register(registry);
-    misrouted = Counter.builder("tandem.servicebus.rechecks").tag("source", source)
+    misrouted = Counter.builder(AzureMeterNames.SERVICEBUS_RECHECKS).tag("source", source)
         .tag("outcome", "misrouted")
         .description("recheck copies refused because they would go through the subscription's "
             + "topic to every subscription")
         .register(registry);
-    rounds = DistributionSummary.builder("tandem.servicebus.recheck.round").tag("source", source)
+    rounds = DistributionSummary.builder(AzureMeterNames.SERVICEBUS_RECHECK_ROUND).tag("source", source)
         .description("the recheck number of each recheck copy scheduled").register(registry);
   }
 

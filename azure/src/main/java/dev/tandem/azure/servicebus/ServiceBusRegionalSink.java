@@ -1,12 +1,10 @@
 package dev.tandem.azure.servicebus;
 
-import com.azure.core.amqp.exception.AmqpErrorCondition;
-import com.azure.core.amqp.exception.AmqpException;
-import com.azure.messaging.servicebus.ServiceBusException;
-import com.azure.messaging.servicebus.ServiceBusFailureReason;
 import com.azure.messaging.servicebus.ServiceBusMessage;
 import com.azure.messaging.servicebus.ServiceBusMessageBatch;
 import com.azure.messaging.servicebus.models.CreateMessageBatchOptions;
+import dev.tandem.azure.AzureMeterNames;
+import dev.tandem.azure.servicebus.SinkOperation.Send;
 import dev.tandem.core.RegionId;
 import dev.tandem.publisher.MessageRejectedException;
 import dev.tandem.publisher.OutboundMessage;
@@ -14,9 +12,7 @@ import dev.tandem.publisher.RegionalSink;
 import dev.tandem.publisher.SinkAck;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
-import java.time.OffsetDateTime;
 import java.util.ArrayList;
-import java.util.EnumSet;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.BlockingDeque;
@@ -68,41 +64,16 @@ final class ServiceBusRegionalSink implements RegionalSink {
    */
   static final int SERVICE_MAX_BATCH_BYTES = 1024 * 1024;
 
-  /**
-   * Conditions with which the service may refuse a message for what it holds. Each is broader than
-   * that ({@code amqp:not-allowed} is the service's whole InvalidOperationException bucket: an entity
-   * being deleted or in a transitional state, a Basic-tier entity asked for sessions or scheduling;
-   * argument errors also come on link attach), so a refusal is the message's only when its text is one
-   * of {@link #MESSAGE_REFUSAL_TEXTS}; see {@link #refusedForContent}.
-   */
-  private static final EnumSet<AmqpErrorCondition> CONTENT_REFUSALS = EnumSet.of(
-      AmqpErrorCondition.NOT_ALLOWED, AmqpErrorCondition.ARGUMENT_ERROR,
-      AmqpErrorCondition.ARGUMENT_OUT_OF_RANGE_ERROR);
-
-  /**
-   * Texts of the service's refusals known to be about the message itself (see the notes of issue 15):
-   * no session id for a session-enabled entity, a batch of distinct messages on a partitioned entity
-   * with duplicate detection, a message or batch over a size limit. Matched case-insensitively.
-   */
-  private static final List<String> MESSAGE_REFUSAL_TEXTS = List.of(
-      "sessionid was not set", "batching brokered messages", "exceeds the limit",
-      "maximum message size", "message size", "batch message with no data");
-
   private final RegionId region;
   private final NamespaceSender sender;
   private final int maxBatchMessages;
-  private final BlockingDeque<Operation> queue = new LinkedBlockingDeque<>();
+  private final BlockingDeque<SinkOperation> queue = new LinkedBlockingDeque<>();
   private final Object enqueueLock = new Object();
   private final Thread worker;
   private final Counter batches;
   private final Counter scheduled;
-  private final Counter cancelled;
-  private final Counter cancelFailed;
-  private final Counter unknownCopies;
-  /** MessageIds whose schedule failed in a way that may have scheduled it all the same. */
-  private final java.util.Set<String> ambiguousSchedules =
-      java.util.concurrent.ConcurrentHashMap.newKeySet();
-  private volatile ScheduledCopies lookup;
+  /** Cancellations of scheduled copies, run by the worker in queue order. */
+  private final ScheduledCancellations cancellations;
   private final Counter refusedBatches;
   private final Counter singles;
   private final Counter rejectedContent;
@@ -130,14 +101,12 @@ final class ServiceBusRegionalSink implements RegionalSink {
     this.region = Objects.requireNonNull(region, "region");
     this.sender = Objects.requireNonNull(sender, "sender");
     this.maxBatchMessages = maxBatchMessages;
-    this.batches = counter(registry, "tandem.servicebus.batches", "sent");
-    this.scheduled = counter(registry, "tandem.servicebus.scheduled", "scheduled");
-    this.cancelled = counter(registry, "tandem.servicebus.cancelled", "cancelled");
-    this.cancelFailed = counter(registry, "tandem.servicebus.cancelled", "failed");
-    this.unknownCopies = counter(registry, "tandem.servicebus.cancelled", "unknown-copy");
-    this.refusedBatches = counter(registry, "tandem.servicebus.batches", "refused");
-    this.singles = counter(registry, "tandem.servicebus.batches", "single");
-    this.rejectedContent = counter(registry, "tandem.servicebus.rejected", "content");
+    this.batches = counter(registry, AzureMeterNames.SERVICEBUS_BATCHES, "sent");
+    this.scheduled = counter(registry, AzureMeterNames.SERVICEBUS_SCHEDULED, "scheduled");
+    this.cancellations = new ScheduledCancellations(region, sender, registry);
+    this.refusedBatches = counter(registry, AzureMeterNames.SERVICEBUS_BATCHES, "refused");
+    this.singles = counter(registry, AzureMeterNames.SERVICEBUS_BATCHES, "single");
+    this.rejectedContent = counter(registry, AzureMeterNames.SERVICEBUS_REJECTED, "content");
     this.worker = new Thread(this::run, "tandem-servicebus-" + region.name());
     this.worker.setDaemon(true);
     this.worker.start();
@@ -164,9 +133,9 @@ final class ServiceBusRegionalSink implements RegionalSink {
 
   @Override
   public CompletableFuture<SinkAck> send(OutboundMessage message) {
-    Send op;
+    SinkOperation.Send op;
     try {
-      op = new Send(message, ServiceBusMessageMapping.toServiceBus(message),
+      op = new SinkOperation.Send(message, ServiceBusMessageMapping.toServiceBus(message),
           ServiceBusMessageMapping.scheduleAt(message));
     } catch (IllegalArgumentException e) {
       // e.g. a spooled property of a type the SDK cannot encode: rejected before it is queued
@@ -174,7 +143,7 @@ final class ServiceBusRegionalSink implements RegionalSink {
           rejected("cannot map to a Service Bus message: " + e.getMessage(), e));
     }
     enqueue(op);
-    return op.result;
+    return op.result();
   }
 
   /** Cancels a scheduled copy by its sequence number in this namespace, after every queued copy. */
@@ -189,24 +158,24 @@ final class ServiceBusRegionalSink implements RegionalSink {
    * learned the sequence number of).
    */
   CompletableFuture<Void> cancel(long sequenceNumber, String messageId) {
-    Cancel op = new Cancel(sequenceNumber, messageId);
+    SinkOperation.Cancel op = new SinkOperation.Cancel(sequenceNumber, messageId);
     enqueue(op);
-    return op.result;
+    return op.result();
   }
 
   /** Where a cancel finds every scheduled copy of a {@code MessageId}; null: none (the default). */
   void scheduledCopies(ScheduledCopies lookup) {
-    this.lookup = lookup;
+    cancellations.lookup(lookup);
   }
 
-  private void enqueue(Operation op) {
+  private void enqueue(SinkOperation op) {
     synchronized (enqueueLock) {
       if (closed) {
         op.fail(new IllegalStateException("the Service Bus sink of " + region + " is closed"));
         return;
       }
       queue.add(op);
-      last = op.future();
+      last = op.result();
     }
   }
 
@@ -239,7 +208,7 @@ final class ServiceBusRegionalSink implements RegionalSink {
    * complete, and flush() would wait for them forever.
    */
   private void failQueued() {
-    Operation op;
+    SinkOperation op;
     while ((op = queue.poll()) != null) {
       op.fail(new IllegalStateException("the Service Bus sink of " + region + " closed first"));
     }
@@ -255,17 +224,17 @@ final class ServiceBusRegionalSink implements RegionalSink {
 
   private void work() {
     while (!closed) {
-      Operation first;
+      SinkOperation first;
       try {
         first = queue.take();
       } catch (InterruptedException e) {
         return; // closing
       }
-      if (first instanceof Cancel c) {
-        runCancel(c);
+      if (first instanceof SinkOperation.Cancel c) {
+        cancellations.run(c);
       } else {
         Send s = (Send) first;
-        if (s.scheduleAt != null) {
+        if (s.scheduleAt() != null) {
           runSchedule(s);
         } else {
           runBatch(s);
@@ -274,76 +243,18 @@ final class ServiceBusRegionalSink implements RegionalSink {
     }
   }
 
-  private void runCancel(Cancel c) {
-    RuntimeException failure = null;
-    try {
-      sender.cancelScheduledMessage(c.sequenceNumber);
-      cancelled.increment();
-    } catch (RuntimeException e) {
-      cancelFailed.increment();
-      failure = e;
-    }
-    if (c.messageId != null) {
-      try {
-        cancelOtherCopies(c);
-      } catch (RuntimeException e) {
-        cancelFailed.increment();
-        if (failure == null) {
-          failure = e;
-        } else {
-          failure.addSuppressed(e);
-        }
-      }
-    }
-    if (failure == null) {
-      c.result.complete(null);
-    } else {
-      c.result.completeExceptionally(failure);
-    }
-  }
-
-  /**
-   * A schedule whose answer was lost (a timeout, a dropped link) may have been scheduled all the
-   * same; the publisher then replays it under the same {@code MessageId} and learns only the
-   * replay's sequence number. With a lookup, every scheduled copy of the id is found and cancelled;
-   * without one, a copy this sink knows may exist is reported (WARN, {@code
-   * tandem.servicebus.cancelled{outcome=unknown-copy}}): it will be enqueued at its time.
-   */
-  private void cancelOtherCopies(Cancel c) {
-    ScheduledCopies copies = lookup;
-    boolean ambiguousHere = ambiguousSchedules.remove(c.messageId);
-    if (copies == null) {
-      if (ambiguousHere) {
-        unknownCopies.increment();
-        LOG.warn("Cancelled {} in {} by sequence number {}, but an earlier schedule of it lost its "
-            + "answer and was replayed: a copy that attempt scheduled may remain and be enqueued at "
-            + "its time (configure the sender's scheduledMessagesPeek(...) to cancel it too)",
-            c.messageId, region, c.sequenceNumber);
-      }
-      return;
-    }
-    for (long other : copies.sequenceNumbers(c.messageId)) {
-      if (other != c.sequenceNumber) {
-        sender.cancelScheduledMessage(other);
-        cancelled.increment();
-        LOG.info("Cancelled another scheduled copy of {} in {} (sequence number {}, left by a "
-            + "schedule whose answer was lost)", c.messageId, region, other);
-      }
-    }
-  }
-
   private void runSchedule(Send s) {
     try {
-      long sequenceNumber = sender.scheduleMessage(s.serviceBus, s.scheduleAt);
+      long sequenceNumber = sender.scheduleMessage(s.serviceBus(), s.scheduleAt());
       scheduled.increment();
-      s.result.complete(ack(s, sequenceNumber));
+      s.result().complete(ack(s, sequenceNumber));
     } catch (RuntimeException e) {
       RuntimeException failure = classify(e);
-      if (!(failure instanceof MessageRejectedException) && s.serviceBus.getMessageId() != null) {
+      if (!(failure instanceof MessageRejectedException) && s.serviceBus().getMessageId() != null) {
         // the service may have scheduled it before the answer was lost: remembered for cancel
-        ambiguousSchedules.add(s.serviceBus.getMessageId());
+        cancellations.scheduleAmbiguous(s.serviceBus().getMessageId());
       }
-      s.result.completeExceptionally(failure);
+      s.result().completeExceptionally(failure);
       failQueuedIfRegionFailed(failure);
     }
   }
@@ -358,10 +269,10 @@ final class ServiceBusRegionalSink implements RegionalSink {
     if (failure == null || failure instanceof MessageRejectedException) {
       return;
     }
-    List<Operation> keep = new ArrayList<>();
+    List<SinkOperation> keep = new ArrayList<>();
     List<Send> failed = new ArrayList<>();
     synchronized (enqueueLock) {
-      Operation op;
+      SinkOperation op;
       while ((op = queue.poll()) != null) {
         if (op instanceof Send s) {
           failed.add(s);
@@ -372,7 +283,7 @@ final class ServiceBusRegionalSink implements RegionalSink {
       queue.addAll(keep);
     }
     // outside the lock: the publisher's callbacks may take its own ordering lock
-    failed.forEach(s -> s.result.completeExceptionally(failure));
+    failed.forEach(s -> s.result().completeExceptionally(failure));
   }
 
   /**
@@ -383,14 +294,14 @@ final class ServiceBusRegionalSink implements RegionalSink {
     List<Send> group = new ArrayList<>();
     group.add(first);
     int most = singly ? 1 : maxBatchMessages;
-    while (group.size() < most && queue.peek() instanceof Send next && next.scheduleAt == null) {
+    while (group.size() < most && queue.peek() instanceof Send next && next.scheduleAt() == null) {
       group.add((Send) queue.poll());
     }
     ServiceBusMessageBatch batch;
     try {
       batch = newBatch();
     } catch (RuntimeException e) {
-      group.forEach(s -> s.result.completeExceptionally(e));
+      group.forEach(s -> s.result().completeExceptionally(e));
       failQueuedIfRegionFailed(e);
       return;
     }
@@ -400,12 +311,12 @@ final class ServiceBusRegionalSink implements RegionalSink {
       Send s = group.get(i);
       boolean added;
       try {
-        added = batch.tryAddMessage(s.serviceBus);
+        added = batch.tryAddMessage(s.serviceBus());
       } catch (RuntimeException e) {
-        if (!tooLarge(e)) {
+        if (!ServiceBusRefusals.tooLarge(e)) {
           // The SDK could not encode it (e.g. "No encoding is known for ..."): no region can take it.
-          s.result.completeExceptionally(rejected("the Service Bus SDK cannot encode message "
-              + s.message.id() + ": " + e, e));
+          s.result().completeExceptionally(rejected("the Service Bus SDK cannot encode message "
+              + s.message().id() + ": " + e, e));
           continue;
         }
         if (!inBatch.isEmpty()) {
@@ -421,7 +332,7 @@ final class ServiceBusRegionalSink implements RegionalSink {
         if (regionFailure != null) {
           // the copies behind it must not overtake it: they fail too and are spooled after it
           for (int j = i + 1; j < group.size(); j++) {
-            group.get(j).result.completeExceptionally(regionFailure);
+            group.get(j).result().completeExceptionally(regionFailure);
           }
           failQueuedIfRegionFailed(regionFailure);
           return;
@@ -473,8 +384,8 @@ final class ServiceBusRegionalSink implements RegionalSink {
     if (link > batchMax) {
       return sendEachAlone(List.of(s));
     }
-    s.result.completeExceptionally(rejected("message " + s.message.id() + " of "
-        + s.message.valueSize() + " body bytes exceeds the namespace's maximum message size ("
+    s.result().completeExceptionally(rejected("message " + s.message().id() + " of "
+        + s.message().valueSize() + " body bytes exceeds the namespace's maximum message size ("
         + batchMax + " bytes encoded)", null));
     return null;
   }
@@ -484,11 +395,11 @@ final class ServiceBusRegionalSink implements RegionalSink {
     try {
       sender.sendMessages(batch);
       batches.increment();
-      sends.forEach(s -> s.result.complete(ack(s, -1)));
+      sends.forEach(s -> s.result().complete(ack(s, -1)));
     } catch (RuntimeException e) {
-      if (sends.size() > 1 && refusedAsBatch(e)) {
+      if (sends.size() > 1 && ServiceBusRefusals.refusedAsBatch(e)) {
         refusedBatches.increment();
-        if (refusesBatching(e) && !singly) {
+        if (ServiceBusRefusals.refusesBatching(e) && !singly) {
           singly = true;
           LOG.warn("{} refuses batches of distinct messages (partitioning with duplicate detection); "
               + "sending one message at a time from now on (set sendSingly(true) to start so): {}",
@@ -501,7 +412,7 @@ final class ServiceBusRegionalSink implements RegionalSink {
         return;
       }
       RuntimeException failure = classify(e);
-      sends.forEach(s -> s.result.completeExceptionally(failure));
+      sends.forEach(s -> s.result().completeExceptionally(failure));
       failQueuedIfRegionFailed(failure);
     }
   }
@@ -522,30 +433,30 @@ final class ServiceBusRegionalSink implements RegionalSink {
         one = sender.createMessageBatch();
       } catch (RuntimeException e) {
         for (int j = k; j < sends.size(); j++) {
-          sends.get(j).result.completeExceptionally(e);
+          sends.get(j).result().completeExceptionally(e);
         }
         return e;
       }
       try {
         // a new SDK message: encoding an earlier batch rewrote this one's properties in place
-        ServiceBusMessage fresh = ServiceBusMessageMapping.toServiceBus(s.message);
+        ServiceBusMessage fresh = ServiceBusMessageMapping.toServiceBus(s.message());
         if (!one.tryAddMessage(fresh)) {
-          throw rejected("message " + s.message.id() + " does not fit an empty batch ("
+          throw rejected("message " + s.message().id() + " does not fit an empty batch ("
               + one.getMaxSizeInBytes() + " bytes)", null);
         }
         sender.sendMessages(one);
         singles.increment();
-        s.result.complete(ack(s, -1));
+        s.result().complete(ack(s, -1));
         continue;
       } catch (MessageRejectedException e) {
         failure = e;
       } catch (RuntimeException e) {
         failure = classify(e);
       }
-      s.result.completeExceptionally(failure);
+      s.result().completeExceptionally(failure);
       if (!(failure instanceof MessageRejectedException)) {
         for (int j = k + 1; j < sends.size(); j++) {
-          sends.get(j).result.completeExceptionally(failure);
+          sends.get(j).result().completeExceptionally(failure);
         }
         return failure;
       }
@@ -554,7 +465,7 @@ final class ServiceBusRegionalSink implements RegionalSink {
   }
 
   private SinkAck ack(Send s, long position) {
-    return new SinkAck(region, s.message.destination(), s.message.shard(), position, -1);
+    return new SinkAck(region, s.message().destination(), s.message().shard(), position, -1);
   }
 
   private MessageRejectedException rejected(String reason, Throwable cause) {
@@ -563,136 +474,14 @@ final class ServiceBusRegionalSink implements RegionalSink {
     return new MessageRejectedException(region, reason, cause);
   }
 
-  private static boolean tooLarge(Throwable e) {
-    return e instanceof ServiceBusException sbe
-        && ServiceBusFailureReason.MESSAGE_SIZE_EXCEEDED.equals(sbe.getReason());
-  }
-
-  private static AmqpErrorCondition condition(Throwable e) {
-    for (Throwable t = e; t != null; t = t.getCause()) {
-      if (t instanceof AmqpException a) {
-        return a.getErrorCondition();
-      }
-    }
-    return null;
-  }
-
-  /**
-   * The service refused the batch as a whole for what it holds (too large as a batch, mixed ids on a
-   * partitioned entity with duplicate detection, or one message it refuses): sent one by one, the
-   * messages it accepts go and only the refused one is rejected.
-   */
-  private static boolean refusedAsBatch(RuntimeException e) {
-    // broader than refusedForContent on purpose: splitting costs nothing, and a refusal about the
-    // entity fails the first single for the region (the rest are spooled behind it, in order)
-    return tooLarge(e) || CONTENT_REFUSALS.contains(condition(e)) || refusesBatching(e);
-  }
-
-  /**
-   * The service's "Batching brokered messages with distinct SessionId, PartitionKey, or MessageId...",
-   * matched on the text alone: the AMQP condition the Java SDK reports for it is not documented.
-   */
-  private static boolean refusesBatching(RuntimeException e) {
-    String m = e.getMessage();
-    return m != null && m.contains("Batching brokered messages");
-  }
-
-  /**
-   * A refusal of the message for what it holds: one of the conditions the service uses for that, and
-   * a text known to be about the message (see {@link #MESSAGE_REFUSAL_TEXTS}; a PartitionKey that
-   * differs from the SessionId). Anything else with these conditions (the entity's state or tier, a
-   * link that fails to attach) is the region's failure: a rejection is final (the publisher never
-   * spools it; on replay the copy is deleted from the spool, recoverable only through {@code
-   * RegionListener.onCopyRejected}), while a region failure keeps the copy until the region takes it.
-   */
-  private static boolean refusedForContent(RuntimeException e) {
-    if (!(e instanceof ServiceBusException) || !CONTENT_REFUSALS.contains(condition(e))) {
-      return false;
-    }
-    String m = e.getMessage() == null ? "" : e.getMessage().toLowerCase(java.util.Locale.ROOT);
-    return MESSAGE_REFUSAL_TEXTS.stream().anyMatch(m::contains)
-        || (m.contains("partitionkey") && m.contains("sessionid"));
-  }
-
-  /**
-   * The message's own fault, not worth replaying: too large, refused by the service for what it holds
-   * (a known refusal text, see {@link #refusedForContent}: e.g. no session id for a session-enabled
-   * entity), or not encodable by the SDK. Anything else (busy, timeout, connection, authorization,
-   * entity missing, disabled, being deleted or of a tier without the feature, quota, a not-allowed or
-   * argument error not known to be about the message) is the region's.
-   */
+  /** The message's own fault (rejected: counted, logged) or the region's ({@link ServiceBusRefusals}). */
   private RuntimeException classify(RuntimeException e) {
-    if (tooLarge(e)) {
-      return rejected("the message is too large: " + e.getMessage(), e);
-    }
-    if (refusedForContent(e)) {
-      return rejected("the namespace refused the message: " + e.getMessage(), e);
-    }
-    Throwable encoding = encodingError(e);
-    if (encoding != null) {
-      return rejected("the Service Bus SDK cannot encode the message: " + encoding, e);
-    }
-    return e;
-  }
-
-  /**
-   * The SDK's local encoding error (IllegalArgumentException "No encoding is known ...",
-   * ClassCastException for a byte[]), thrown as is by {@code tryAddMessage}, or — for a scheduled
-   * message, which the SDK encodes inside its management channel — wrapped by the client's {@code
-   * mapError} as {@code ServiceBusException(cause, SEND)} with reason GENERAL_ERROR; else null.
-   */
-  private static Throwable encodingError(RuntimeException e) {
-    Throwable t = e;
-    while (t instanceof ServiceBusException sbe && t.getCause() != null && t.getCause() != t
-        && ServiceBusFailureReason.GENERAL_ERROR.equals(sbe.getReason())) {
-      t = t.getCause();
-    }
-    return t instanceof IllegalArgumentException || t instanceof ClassCastException ? t : null;
+    return ServiceBusRefusals.classify(e, this::rejected);
   }
 
   @Override
   public String toString() {
     return "ServiceBusRegionalSink[" + region + ", " + sender.namespace() + "/" + sender.entityPath()
         + "]";
-  }
-
-  private sealed interface Operation permits Send, Cancel {
-    CompletableFuture<?> future();
-
-    void fail(Throwable t);
-  }
-
-  private record Send(OutboundMessage message, ServiceBusMessage serviceBus,
-      OffsetDateTime scheduleAt, CompletableFuture<SinkAck> result) implements Operation {
-    Send(OutboundMessage message, ServiceBusMessage serviceBus, OffsetDateTime scheduleAt) {
-      this(message, serviceBus, scheduleAt, new CompletableFuture<>());
-    }
-
-    @Override
-    public CompletableFuture<?> future() {
-      return result;
-    }
-
-    @Override
-    public void fail(Throwable t) {
-      result.completeExceptionally(t);
-    }
-  }
-
-  private record Cancel(long sequenceNumber, String messageId, CompletableFuture<Void> result)
-      implements Operation {
-    Cancel(long sequenceNumber, String messageId) {
-      this(sequenceNumber, messageId, new CompletableFuture<>());
-    }
-
-    @Override
-    public CompletableFuture<?> future() {
-      return result;
-    }
-
-    @Override
-    public void fail(Throwable t) {
-      result.completeExceptionally(t);
-    }
   }
 }

@@ -1,12 +1,12 @@
 package dev.tandem.azure.servicebus;
 
+import dev.tandem.azure.AzureMeterNames;
 import com.azure.messaging.servicebus.ServiceBusReceivedMessage;
 import com.azure.messaging.servicebus.ServiceBusReceivedMessageContext;
 import com.azure.messaging.servicebus.ServiceBusReceiverClient;
 import com.azure.messaging.servicebus.ServiceBusSenderClient;
 import dev.tandem.core.Shards;
 import dev.tandem.core.TandemHeaders;
-import dev.tandem.consumer.DeadLetterReason;
 import dev.tandem.consumer.DeadLetterSink;
 import dev.tandem.consumer.IncomingMessage;
 import dev.tandem.consumer.MessageHandler;
@@ -21,9 +21,7 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Objects;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
 import java.util.function.IntToLongFunction;
 
@@ -106,9 +104,9 @@ public final class TandemServiceBusProcessor {
   private final IntToLongFunction epochOfShard;
   /** Null without a recheck sender: a follower then abandons. */
   private final RecheckScheduler recheck;
-  private final Duration followerHold;
   private final Duration inProgressRecheckDelay;
-  private final Duration pollInterval;
+  /** A follower's hold, and the recheck copies that wait in the entity. */
+  private final RecheckParking parking;
   private final MeterRegistry registry;
 
   private TandemServiceBusProcessor(Builder b, OnceProcessor processor) {
@@ -121,9 +119,9 @@ public final class TandemServiceBusProcessor {
         : RecheckScheduler.create(b.recheckSender, b.recheckDelay,
             maxRechecks(b.maxRechecks, processor, b.recheckDelay, inProgressRecheckDelay),
             processor.staleAfter(), b.registry, "processor");
-    this.followerHold = b.followerHold;
-    this.pollInterval = b.pollInterval;
     this.registry = b.registry;
+    this.parking = new RecheckParking(processor, recheck, b.followerHold, b.pollInterval,
+        this::count);
   }
 
   /**
@@ -215,12 +213,12 @@ public final class TandemServiceBusProcessor {
           + "idempotency store (this region or the other); this copy joins it");
       count("dead-letter");
     } else if (outcome instanceof Outcome.RetryLater r && r.reason() == Outcome.RetryReason.FENCED) {
-      follow(settlement, incoming);
+      parking.follow(settlement, incoming);
     } else if (outcome instanceof Outcome.RetryLater r
         && r.reason() == Outcome.RetryReason.IN_PROGRESS && recheck != null) {
       // Waiting by abandons would spend MaxDeliveryCount (each abandon and each lock expiry counts)
       // and, with a claim of a crashed invocation, dead-letter the only copy: park it instead.
-      park(settlement, inProgressRecheckDelay, "in-progress-recheck");
+      parking.park(settlement, inProgressRecheckDelay, "in-progress-recheck");
     } else if (outcome.settled()) {
       settlement.complete();
       count("complete");
@@ -228,60 +226,6 @@ public final class TandemServiceBusProcessor {
       settlement.abandon();
       count("abandon");
     }
-  }
-
-  /** A follower holds the copy briefly for the owner's COMPLETED, then parks a recheck copy. */
-  private void follow(Settlement settlement, IncomingMessage incoming) {
-    long deadline = System.nanoTime() + followerHold.toNanos();
-    while (true) {
-      Optional<Phase> phase = processor.terminalPhase(incoming);
-      if (phase.isPresent()) {
-        if (phase.get() == Phase.COMPLETED) {
-          settlement.complete();
-          count("follower-complete");
-        } else {
-          settlement.deadLetter(phase.get().name(), "the owner region settled this id as "
-              + phase.get());
-          count("dead-letter");
-        }
-        return;
-      }
-      if (System.nanoTime() - deadline >= 0) {
-        break;
-      }
-      // Polling the local store: the owner's record arrives through replication, not a callback here.
-      LockSupport.parkNanos(Math.min(pollInterval.toNanos(), deadline - System.nanoTime()));
-    }
-    if (recheck == null) {
-      settlement.abandon();
-      count("abandon");
-      return;
-    }
-    park(settlement, recheck.delay(), "recheck-scheduled");
-  }
-
-  /**
-   * Parks a recheck copy {@code after} from now and completes the delivered message; past the
-   * recheck bound, dead-letters it instead.
-   */
-  private void park(Settlement settlement, Duration after, String outcome) {
-    try {
-      recheck.schedule(settlement.message(), after, settlement.entityPath());
-    } catch (RecheckScheduler.LimitExceeded e) {
-      settlement.deadLetter(DeadLetterReason.RECHECK_LIMIT.name(), e.getMessage());
-      count("dead-letter");
-      return;
-    } catch (RecheckScheduler.Misrouted e) {
-      settlement.abandon(); // a misconfiguration (logged): no copy through the topic, keep this one
-      count("abandon");
-      return;
-    } catch (RuntimeException e) {
-      settlement.abandon(); // no copy on the broker: keep the original
-      count("abandon");
-      throw e;
-    }
-    settlement.complete(); // only once the copy is on the broker
-    count(outcome);
   }
 
   /**
@@ -317,7 +261,7 @@ public final class TandemServiceBusProcessor {
   }
 
   private void count(String outcome) {
-    Counter.builder("tandem.servicebus.settled").tag("outcome", outcome).register(registry)
+    Counter.builder(AzureMeterNames.SERVICEBUS_SETTLED).tag("outcome", outcome).register(registry)
         .increment();
   }
 

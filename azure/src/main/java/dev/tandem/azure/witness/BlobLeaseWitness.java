@@ -1,5 +1,6 @@
 package dev.tandem.azure.witness;
 
+import dev.tandem.azure.AzureMeterNames;
 import com.azure.core.util.BinaryData;
 import com.azure.core.util.Context;
 import com.azure.storage.blob.BlobClient;
@@ -147,7 +148,7 @@ public final class BlobLeaseWitness implements TakeoverWitness {
       return grant;
     } finally {
       sample.stop(acquireTimer);
-      counter("tandem.witness.acquire", candidate, outcome).increment();
+      counter(AzureMeterNames.WITNESS_ACQUIRE, candidate, outcome).increment();
     }
   }
 
@@ -273,7 +274,7 @@ public final class BlobLeaseWitness implements TakeoverWitness {
       outcome = "not-held";
     } finally {
       sample.stop(releaseTimer);
-      counter("tandem.witness.release", holder, outcome).increment();
+      counter(AzureMeterNames.WITNESS_RELEASE, holder, outcome).increment();
     }
   }
 
@@ -359,7 +360,7 @@ public final class BlobLeaseWitness implements TakeoverWitness {
   }
 
   private Timer requestTimer(String op) {
-    return Timer.builder("tandem.witness.request")
+    return Timer.builder(AzureMeterNames.WITNESS_REQUEST)
         .description("round trips to the witness, including failed ones")
         .tag("witness", WITNESS_TAG)
         .tag("op", op)

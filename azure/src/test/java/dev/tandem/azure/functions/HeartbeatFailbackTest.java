@@ -100,6 +100,8 @@ class HeartbeatFailbackTest {
       assertTrue(r.renewed().contains(1), r.toString());
       clock.advance(Duration.ofSeconds(1));
     }
+    // the tick starts the failback; its handover runs on a thread of its own (issue 21)
+    awaitOwner(0, A);
     ShardLease lease = store.lease(0).orElseThrow();
     assertEquals(A, lease.owner(), "region-a has been healthy for 5 s > failbackAfter 3 s: shard 0"
         + " goes home, as the Kafka consumer's loop does; lease now " + lease);
@@ -138,10 +140,12 @@ class HeartbeatFailbackTest {
     clock.advance(Duration.ofSeconds(2)); // region-a healthy for 4 s > failbackAfter 3 s
     peerHeartbeat();
     CompletableFuture<HeartbeatReport> tick = CompletableFuture.supplyAsync(f::heartbeat);
-    // the tick either moved the lease at once (the defect) or drains the shard (waits for us)
-    await().atMost(Duration.ofSeconds(10)).until(() -> tick.isDone() || draining(ownership, 0));
+    // the failback (on a thread of its own since issue 21) either moved the lease at once (the
+    // defect) or drains the shard (waits for us)
+    await().atMost(Duration.ofSeconds(10)).until(() -> draining(ownership, 0)
+        || !B.equals(store.lease(0).orElseThrow().owner()));
     ShardLease whileInHandler = store.lease(0).orElseThrow();
-    if (!tick.isDone()) {
+    if (!tick.isDone() || draining(ownership, 0)) {
       // a second copy of the same message arriving meanwhile is not run here: retried later
       TandemFunctions.RetryLaterException second = assertThrows(
           TandemFunctions.RetryLaterException.class,
@@ -151,6 +155,7 @@ class HeartbeatFailbackTest {
     release.countDown();
     assertInstanceOf(Outcome.Processed.class, invocation.get(10, TimeUnit.SECONDS));
     tick.get(20, TimeUnit.SECONDS);
+    awaitOwner(0, A);
 
     assertEquals(B, whileInHandler.owner(), "an invocation of shard 0 was in its handler: the"
         + " failback must wait for it, but the lease moved to " + whileInHandler);
@@ -178,7 +183,14 @@ class HeartbeatFailbackTest {
     assertEquals(B, lease.owner(), "the invocation's renewal failed shard 0 back: " + lease);
     peerHeartbeat();
     f.heartbeat();
+    awaitOwner(0, A);
     assertEquals(A, store.lease(0).orElseThrow().owner(), "the next tick fails it back");
+  }
+
+  /** Waits (bounded) for a failback the last tick started on its own thread to write the lease. */
+  private void awaitOwner(int shard, RegionId owner) {
+    await().atMost(Duration.ofSeconds(10))
+        .until(() -> store.lease(shard).map(l -> l.owner().equals(owner)).orElse(false));
   }
 
   private ShardOwnership ownershipOfB(InMemoryReplicationLog log) {
@@ -208,8 +220,8 @@ class HeartbeatFailbackTest {
 
   /** Whether a handover drains {@code shard} now (beginWork refuses); undoes an admitted probe. */
   private static boolean draining(ShardOwnership ownership, int shard) {
-    if (ownership.beginWork(shard)) {
-      ownership.endWork(shard);
+    if (ownership.pollLoop().beginWork(shard)) {
+      ownership.pollLoop().endWork(shard);
       return false;
     }
     return true;

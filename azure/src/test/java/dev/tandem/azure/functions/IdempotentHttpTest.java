@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import com.microsoft.azure.functions.HttpResponseMessage;
 import com.microsoft.azure.functions.HttpStatus;
 import dev.tandem.store.IdempotencyStore;
+import dev.tandem.store.spi.ReplicaStore;
 import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
@@ -227,7 +228,7 @@ class IdempotentHttpTest {
       // while B's function runs.
       TestHttp.Request retry = TestHttp.post("/orders", "key-9", "a");
       HttpResponseMessage r = inB.execute(retry, () -> {
-        other.applyRemote(store.get("key-9", shard).orElseThrow());
+        ReplicaStore.of(other).applyRemote(store.get("key-9", shard).orElseThrow());
         return created(retry, "from b").get();
       });
       assertEquals(201, r.getStatusCode());

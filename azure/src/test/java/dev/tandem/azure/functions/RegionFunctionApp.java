@@ -126,6 +126,15 @@ final class RegionFunctionApp implements AutoCloseable {
   RegionFunctionApp(String bootstrapA, String bootstrapB, RegionId region, Path dir, String prefix,
       int shards, Duration leaseTimeout, Duration margin, Duration stuckAfter, Duration tickEvery,
       Duration recheckDelay, MessageHandler handler) {
+    this(bootstrapA, bootstrapB, region, dir, prefix, shards, leaseTimeout, margin, stuckAfter,
+        tickEvery, recheckDelay, null, handler);
+  }
+
+  /** As above, with the probe of a trigger's broker (e.g. a Kafka trigger's cluster), or null. */
+  RegionFunctionApp(String bootstrapA, String bootstrapB, RegionId region, Path dir, String prefix,
+      int shards, Duration leaseTimeout, Duration margin, Duration stuckAfter, Duration tickEvery,
+      Duration recheckDelay, dev.tandem.consumer.ownership.BrokerProbe triggerProbe,
+      MessageHandler handler) {
     this.region = region;
     this.tickEvery = tickEvery;
     this.handler = handler;
@@ -161,6 +170,9 @@ final class RegionFunctionApp implements AutoCloseable {
       // the trigger's entity as a receiver sees it: the namespace probe is its peek (a round trip)
       fb.recheckSender(recheckSender).recheckDelay(recheckDelay)
           .triggerProbe(ServiceBusNamespaceProbe.of(receiver()));
+    }
+    if (triggerProbe != null) {
+      fb.triggerProbe(triggerProbe);
     }
     functions = fb.build();
     timer = Executors.newSingleThreadScheduledExecutor(daemon(region.name() + "-timer"));

@@ -1,5 +1,6 @@
 package dev.tandem.consumer.internal;
 
+import dev.tandem.consumer.ConsumerMeterNames;
 import dev.tandem.consumer.DeadLetterReason;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -11,7 +12,7 @@ import java.util.Map;
  * The consumer's Micrometer meters for one region, created once so the hot path only increments.
  * Not public API (it is public only so the Kafka and ownership packages can share it).
  *
- * <p>Names: {@code tandem.consumer.messages} (tag {@code outcome}: processed, duplicate, retry,
+ * <p>Names (constants in {@link ConsumerMeterNames}): {@code tandem.consumer.messages} (tag {@code outcome}: processed, duplicate, retry,
  * dead_lettered, passed_through), {@code tandem.consumer.duplicates.suppressed}, {@code
  * tandem.consumer.conflicts}, {@code tandem.consumer.claims.lost}, {@code
  * tandem.consumer.reclaimed.expired}, {@code
@@ -45,21 +46,21 @@ public final class ConsumerMetrics {
     retries = outcome("retry");
     deadLettered = outcome("dead_lettered");
     passedThrough = outcome("passed_through");
-    duplicatesSuppressed = counter("tandem.consumer.duplicates.suppressed",
+    duplicatesSuppressed = counter(ConsumerMeterNames.DUPLICATES_SUPPRESSED,
         "copies skipped because their id was already terminal");
-    conflicts = counter("tandem.consumer.conflicts", "ids seen with two different payloads");
-    claimsLost = counter("tandem.consumer.claims.lost",
+    conflicts = counter(ConsumerMeterNames.CONFLICTS, "ids seen with two different payloads");
+    claimsLost = counter(ConsumerMeterNames.CLAIMS_LOST,
         "claims superseded (lease expired or takeover) while their handler ran");
-    reclaimedExpired = counter("tandem.consumer.reclaimed.expired",
+    reclaimedExpired = counter(ConsumerMeterNames.RECLAIMED_EXPIRED,
         "handlers run again after an earlier claim of the id expired without completion (its "
             + "claimant died or hung, maybe inside the handler): possible duplicates");
-    handlerFailures = counter("tandem.consumer.handler.failures", "handler exceptions");
-    inProgress = counter("tandem.consumer.in.progress",
+    handlerFailures = counter(ConsumerMeterNames.HANDLER_FAILURES, "handler exceptions");
+    inProgress = counter(ConsumerMeterNames.IN_PROGRESS,
         "copies that met another owner's live claim (try later, not a duplicate)");
-    handler = Timer.builder("tandem.consumer.handler").tag("region", region)
+    handler = Timer.builder(ConsumerMeterNames.HANDLER).tag("region", region)
         .description("handler run time").register(registry);
     for (DeadLetterReason r : DeadLetterReason.values()) {
-      deadLetters.put(r, Counter.builder("tandem.consumer.dead.letters").tag("region", region)
+      deadLetters.put(r, Counter.builder(ConsumerMeterNames.DEAD_LETTERS).tag("region", region)
           .tag("reason", r.name()).description("messages sent to the dead-letter path")
           .register(registry));
     }
@@ -70,7 +71,7 @@ public final class ConsumerMetrics {
   }
 
   private Counter outcome(String outcome) {
-    return Counter.builder("tandem.consumer.messages").tag("region", region).tag("outcome", outcome)
+    return Counter.builder(ConsumerMeterNames.MESSAGES).tag("region", region).tag("outcome", outcome)
         .description("messages by outcome").register(registry);
   }
 

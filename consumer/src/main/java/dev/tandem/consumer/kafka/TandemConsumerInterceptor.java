@@ -3,6 +3,10 @@ package dev.tandem.consumer.kafka;
 import dev.tandem.consumer.SharedStores;
 import dev.tandem.consumer.TandemRegion;
 import dev.tandem.consumer.TandemRegionConfig;
+import dev.tandem.consumer.kafka.internal.InterceptorReplica;
+import dev.tandem.consumer.kafka.internal.InterceptorReports;
+import dev.tandem.consumer.kafka.internal.PassedRecords;
+import dev.tandem.consumer.kafka.internal.PassedRecords.Passed;
 import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemHeaders;
@@ -20,11 +24,8 @@ import io.micrometer.core.instrument.Metrics;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -149,8 +150,6 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
 
   /** The lease of the claim written just before a completion (it only carries the digest). */
   static final Duration COMPLETION_CLAIM_LEASE = Duration.ofSeconds(30);
-  /** Minimum time between two WARN lines about store failures of one interceptor. */
-  static final long FAILURE_LOG_INTERVAL_NANOS = Duration.ofSeconds(10).toNanos();
 
   private Path directory;
   private IdempotencyStore store;
@@ -162,20 +161,9 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
   /** The replica's shard count (0: not checked, for tests that attach a store directly). */
   private int shards;
   private boolean warnedShards;
-  private Tracked tracked;
-  private Counter dropped;
-  private Counter passed;
-  private Counter conflicts;
-  private Counter invalid;
-  private Counter completed;
-  private Counter untracked;
-  private Counter readFailures;
-  private Counter restoring;
-  private long lastRestoringLog = System.nanoTime() - FAILURE_LOG_INTERVAL_NANOS;
-  private long unloggedRestoring;
-  private Counter completeFailures;
-  private long lastFailureLog = System.nanoTime() - FAILURE_LOG_INTERVAL_NANOS;
-  private long unloggedFailures;
+  private PassedRecords tracked;
+  /** Counters and rate-limited WARN lines. */
+  private InterceptorReports reports;
 
   @Override
   public void configure(Map<String, ?> configs) {
@@ -194,54 +182,13 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
           c.getString(TandemRegionConfig.STORE_SHARDS_CONFIG), "the interceptor never learns its "
           + "consumer's assignment: its replica holds every shard (all)");
     }
-    Path stateDir = Path.of(c.getString(TandemRegionConfig.STATE_DIR_CONFIG));
-    Path dir = stateDir.resolve("store");
-    String instance = c.getString(TandemRegionConfig.INSTANCE_CONFIG);
-    // the replica is a detect-only TandemRegion of the same keys (store, changelog publisher,
-    // replication log, replicated view, wired and closed the region's way), one per state directory
-    // in the process: every interceptor of the directory shares it, the last close closes it
-    // a directory is one replica of one configuration: a second consumer with another shard count,
-    // region list, TTL, ... would read and write a replica that is not what its keys say (a partition
-    // beyond the real shard count fails every lookup and completion), so it is refused, naming the key
-    int[] shardCount = new int[1];
-    IdempotencyStore shared = SharedStores.acquireOwned(dir, c.region(),
-        instance == null ? null : instance.trim(), TandemRegion.class, () -> openRegion(configs),
-        (TandemRegion r) -> {
-          shardCount[0] = r.shardCount();
-          return r.store();
-        },
-        (TandemRegion r) -> {
-          requireSameReplica(r.config(), c);
-          shardCount[0] = r.shardCount();
-        });
-    if (!(shared instanceof ReplicatedStore)) {
-      SharedStores.release(dir);
-      throw new ConfigException(TandemRegionConfig.STATE_DIR_CONFIG, stateDir.toString(),
-          "its store is already open in this process without replication; the interceptor needs "
-          + "its region's replica (store + replication log)");
-    }
-    directory = dir;
-    shards = shardCount[0]; // the shared replica's (equal to this configuration's: checked above)
+    // one shared replica per state directory in the process (see InterceptorReplica)
+    InterceptorReplica replica = InterceptorReplica.acquire(c, () -> openRegion(configs));
+    directory = replica.directory();
+    shards = replica.shards(); // the shared replica's (equal to this configuration's: checked)
+    IdempotencyStore shared = replica.store();
     attach(shared, c.region(), c.getInt(TandemInterceptorConfig.MAX_TRACKED_CONFIG),
         Metrics.globalRegistry);
-  }
-
-  /**
-   * Refuses {@code mine} if a key of the region's table has another value than in the configuration
-   * that opened the shared replica ({@code shared}), naming the first such key.
-   */
-  static void requireSameReplica(TandemRegionConfig shared, TandemRegionConfig mine) {
-    Map<String, ?> theirs = shared.values();
-    Map<String, ?> ours = mine.values();
-    for (String key : new java.util.TreeSet<>(TandemRegionConfig.configDef().names())) {
-      if (!Objects.equals(theirs.get(key), ours.get(key))) {
-        throw new ConfigException(key, ours.get(key), "the replica in "
-            + mine.getString(TandemRegionConfig.STATE_DIR_CONFIG) + " is already open in this process "
-            + "with " + key + "=" + theirs.get(key) + "; every consumer of a state directory shares "
-            + "one replica: give them the same tandem.* keys, or another " 
-            + TandemRegionConfig.STATE_DIR_CONFIG);
-      }
-    }
   }
 
   /** Opens the region of the configuration and waits (bounded) for its replica to be restored. */
@@ -276,42 +223,9 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     this.reader = Objects.requireNonNull(reader, "reader");
     this.restored = Objects.requireNonNull(restored, "restored");
     this.region = region;
-    this.tracked = new Tracked(maxTracked);
-    String r = region.name();
-    dropped = Counter.builder("tandem.consumer.interceptor.dropped").tag("region", r)
-        .description("records dropped because their id was already terminal in the replica")
-        .register(meters);
-    passed = Counter.builder("tandem.consumer.interceptor.passed").tag("region", r)
-        .description("records passed on to the application").register(meters);
-    conflicts = Counter.builder("tandem.consumer.interceptor.conflicts").tag("region", r)
-        .description("completed ids seen again with another payload digest (passed on)")
-        .register(meters);
-    invalid = Counter.builder("tandem.consumer.interceptor.invalid").tag("region", r)
-        .description("records whose tandem-id header the store refuses (empty, oversized, a control "
-            + "character): passed on, never tracked")
-        .register(meters);
-    completed = Counter.builder("tandem.consumer.interceptor.completed").tag("region", r)
-        .description("passed records completed because Kafka committed an offset past them")
-        .register(meters);
-    untracked = Counter.builder("tandem.consumer.interceptor.untracked").tag("region", r)
-        .description("passed records evicted from the bounded tracking before this consumer saw a "
-            + "commit covering them: it records no completion for them (expected for a partition "
-            + "lost in a rebalance, whose new owner completes them; otherwise a missed completion)")
-        .register(meters);
-    readFailures = Counter.builder("tandem.consumer.interceptor.store.failures").tag("region", r)
-        .tag("operation", "read")
-        .description("failed lookups (a poll's, or a record's of a partition beyond tandem.shards): "
-            + "their records were passed on")
-        .register(meters);
-    restoring = Counter.builder("tandem.consumer.interceptor.restoring").tag("region", r)
-        .description("records of a shard whose replica was still restoring: passed on unchecked (they "
-            + "may be duplicates), tracked, completed at a commit once the shard is restored")
-        .register(meters);
-    completeFailures = Counter.builder("tandem.consumer.interceptor.store.failures").tag("region", r)
-        .tag("operation", "complete")
-        .description("completions of a committed partition that failed in the store (one per "
-            + "partition and commit): its records stay tracked and are retried at its next commit")
-        .register(meters);
+    this.tracked = new PassedRecords(maxTracked);
+    this.reports = new InterceptorReports(region, meters, LOG);
+    reports.directory(directory);
   }
 
   /** The store this interceptor reads (the shared replica of its directory). */
@@ -321,7 +235,7 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
 
   /** Passed records still waiting for a commit (for tests). */
   synchronized int trackedCount() {
-    return tracked.size;
+    return tracked.size();
   }
 
   @Override
@@ -356,8 +270,7 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
       }
     }
     if (unchecked > 0) {
-      restoring.increment(unchecked);
-      restoringPassed(unchecked, restoredShard);
+      reports.restoringPassed(unchecked, restoredShard);
     }
     Map<RecordKey, IdRecord> terminal;
     try {
@@ -365,8 +278,8 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
       terminal = readable.isEmpty() ? Map.of() : reader.terminalRecords(readable);
     } catch (RuntimeException e) {
       // Kafka would swallow it and pass everything without a trace: pass, but count and log
-      readFailures.increment();
-      storeFailure("could not look up " + readable.size() + " ids of a poll; passing the poll's "
+      reports.readFailures.increment();
+      reports.storeFailure("could not look up " + readable.size() + " ids of a poll; passing the poll's "
           + records.count() + " records on (they may be duplicates)", e);
       terminal = Map.of();
     }
@@ -377,9 +290,9 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
       for (ConsumerRecord<K, V> r : records.records(tp)) {
         RecordKey key = keyOf[i++];
         if (key != null && alreadyDone(r, terminal.get(key))) {
-          dropped.increment();
+          reports.dropped.increment();
         } else {
-          passed.increment();
+          reports.passed.increment();
           out.add(r);
           if (key != null) {
             track(tp, r, key);
@@ -406,6 +319,7 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     }
     Passed evicted = tracked.add(tp, new Passed(r.offset(), key, digest));
     if (evicted != null) {
+      Counter untracked = reports.untracked;
       untracked.increment();
       if (untracked.count() == 1 || (long) untracked.count() % 10_000 == 0) {
         // usually harmless: the least recently fed partition goes first, which after a rebalance is
@@ -416,8 +330,8 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
             + "consumer records no completion for them. Expected after a rebalance (the partition's "
             + "new owner completes them). If this consumer still holds the partition, a copy the "
             + "other region processes is not detected: commit more often or raise {}",
-            region, (long) untracked.count(), tracked.max, evicted.key.id(), evicted.key.shard(),
-            evicted.offset, TandemInterceptorConfig.MAX_TRACKED_CONFIG);
+            region, (long) untracked.count(), tracked.max(), evicted.key().id(),
+            evicted.key().shard(), evicted.offset(), TandemInterceptorConfig.MAX_TRACKED_CONFIG);
       }
     }
   }
@@ -438,13 +352,13 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
       // never tracked, so it can never fail the completions of a commit
       TandemIds.validate(id);
     } catch (IllegalArgumentException e) {
-      invalid.increment();
+      reports.invalid.increment();
       return null;
     }
     if (shards > 0 && r.partition() >= shards) {
       // partition n is shard n: a partition beyond the replica's shards has no record to read or
       // write; passed on, counted as a read failure, never tracked
-      readFailures.increment();
+      reports.readFailures.increment();
       if (!warnedShards) {
         warnedShards = true;
         LOG.warn("Tandem interceptor ({}): {}-{} is beyond {}={} (partition n is shard n): its "
@@ -466,7 +380,7 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     try {
       if (digest == null || !rec.digests().contains(PayloadDigest.fromHex(digest))) {
         if (!rec.digests().isEmpty()) {
-          conflicts.increment();
+          reports.conflicts.increment();
           return false;
         }
       }
@@ -513,7 +427,7 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
       try {
         complete(covered);
       } catch (RuntimeException ex) {
-        completeFailures.increment();
+        reports.completeFailures.increment();
         failedRecords += covered.size();
         failedPartitions++;
         if (firstFailure == null) {
@@ -522,10 +436,10 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
         continue;
       }
       tracked.removeBelow(e.getKey(), committed);
-      completed.increment(covered.size());
+      reports.completed.increment(covered.size());
     }
     if (firstFailure != null) {
-      storeFailure("could not record the completion of " + failedRecords + " committed records of "
+      reports.storeFailure("could not record the completion of " + failedRecords + " committed records of "
           + failedPartitions + " partitions (retried at the next commit of each)", firstFailure);
     }
   }
@@ -534,12 +448,13 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     List<ClaimRequest> claims = new ArrayList<>(covered.size());
     List<CompleteRequest> completions = new ArrayList<>(covered.size());
     for (Passed p : covered) {
-      if (p.digest != null) {
+      if (p.digest() != null) {
         // the claim only adds the copy's digest to the record (so a later copy with another payload
         // is a conflict, not a drop); its answer does not matter: the application processed it
-        claims.add(new ClaimRequest(p.key.id(), p.key.shard(), p.digest, 0L, COMPLETION_CLAIM_LEASE));
+        claims.add(new ClaimRequest(p.key().id(), p.key().shard(), p.digest(), 0L,
+            COMPLETION_CLAIM_LEASE));
       }
-      completions.add(new CompleteRequest(p.key.id(), p.key.shard(), null));
+      completions.add(new CompleteRequest(p.key().id(), p.key().shard(), null));
     }
     if (!claims.isEmpty()) {
       store.claimAll(claims);
@@ -553,123 +468,11 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     }
   }
 
-  private void restoringPassed(int unchecked, Map<Integer, Boolean> shards) {
-    unloggedRestoring += unchecked;
-    long now = System.nanoTime();
-    if (now - lastRestoringLog >= FAILURE_LOG_INTERVAL_NANOS) {
-      List<Integer> waiting = new ArrayList<>();
-      shards.forEach((shard, done) -> {
-        if (!done) {
-          waiting.add(shard);
-        }
-      });
-      LOG.warn("Tandem interceptor ({}, store {}): shards {} are still restoring: {} records passed "
-          + "unchecked since the last report (they may be duplicates; counted in "
-          + "tandem.consumer.interceptor.restoring)", region, directory, waiting, unloggedRestoring);
-      lastRestoringLog = now;
-      unloggedRestoring = 0;
-    }
-  }
-
-  private void storeFailure(String what, RuntimeException e) {
-    unloggedFailures++;
-    long now = System.nanoTime();
-    if (now - lastFailureLog >= FAILURE_LOG_INTERVAL_NANOS) {
-      LOG.warn("Tandem interceptor ({}, store {}): {}: {} ({} store failures since the last report, "
-          + "counted in tandem.consumer.interceptor.store.failures)", region, directory, what, e.toString(),
-          unloggedFailures, e);
-      lastFailureLog = now;
-      unloggedFailures = 0;
-    }
-  }
-
   @Override
   public synchronized void close() {
     if (directory != null) {
       SharedStores.release(directory);
       directory = null;
-    }
-  }
-
-  /** A passed record waiting for a commit past it. */
-  private record Passed(long offset, RecordKey key, PayloadDigest digest) {}
-
-  /**
-   * Passed records per partition in offset order, at most {@code max} in all. Bounded: the oldest
-   * record of the least recently fed partition is evicted first (a partition revoked without a
-   * commit stops being fed, so its stale records go first).
-   */
-  static final class Tracked {
-    final int max;
-    int size;
-    /** In order of the last append (re-put on each): the first entry is the least recently fed. */
-    private final LinkedHashMap<TopicPartition, ArrayDeque<Passed>> byPartition = new LinkedHashMap<>();
-
-    Tracked(int max) {
-      if (max <= 0) {
-        throw new IllegalArgumentException("max tracked must be > 0, got " + max);
-      }
-      this.max = max;
-    }
-
-    /** Appends {@code p}; returns the evicted record if the bound was reached, else null. */
-    Passed add(TopicPartition tp, Passed p) {
-      ArrayDeque<Passed> q = byPartition.remove(tp);
-      if (q == null) {
-        q = new ArrayDeque<>();
-      }
-      byPartition.put(tp, q); // now the most recently fed
-      // a record at or below the last tracked offset: the partition was re-read from an earlier
-      // position (a seek, or a rebalance that gave it back): what follows it is read again too
-      while (!q.isEmpty() && q.peekLast().offset >= p.offset) {
-        q.pollLast();
-        size--;
-      }
-      q.addLast(p);
-      size++;
-      Passed evicted = null;
-      if (size > max) {
-        Iterator<Map.Entry<TopicPartition, ArrayDeque<Passed>>> it = byPartition.entrySet().iterator();
-        Map.Entry<TopicPartition, ArrayDeque<Passed>> eldest = it.next();
-        evicted = eldest.getValue().pollFirst();
-        size--;
-        if (eldest.getValue().isEmpty()) {
-          it.remove();
-        }
-      }
-      return evicted;
-    }
-
-    /** Adds to {@code out} the records of {@code tp} below {@code offset}; whether there were any. */
-    boolean collectBelow(TopicPartition tp, long offset, List<Passed> out) {
-      ArrayDeque<Passed> q = byPartition.get(tp);
-      if (q == null) {
-        return false;
-      }
-      boolean any = false;
-      for (Passed p : q) {
-        if (p.offset >= offset) {
-          break;
-        }
-        out.add(p);
-        any = true;
-      }
-      return any;
-    }
-
-    /** Forgets the records of {@code tp} below {@code offset}. */
-    void removeBelow(TopicPartition tp, long offset) {
-      ArrayDeque<Passed> q = byPartition.get(tp);
-      if (q == null) {
-        return;
-      }
-      while (!q.isEmpty() && q.peekFirst().offset < offset) {
-        q.pollFirst();
-        size--;
-      }
-      if (q.isEmpty()) {
-        byPartition.remove(tp);
-      }
     }
   }
 }

@@ -1,41 +1,34 @@
 package dev.tandem.consumer.kafka;
 
 import dev.tandem.consumer.DeadLetterSink;
-import dev.tandem.consumer.IncomingMessage;
-import dev.tandem.consumer.MessageHandler;
 import dev.tandem.consumer.OnceProcessor;
-import dev.tandem.consumer.Outcome;
 import dev.tandem.consumer.ShardFence;
+import dev.tandem.consumer.kafka.internal.AssignedPartitions;
+import dev.tandem.consumer.kafka.internal.FollowerHold;
+import dev.tandem.consumer.kafka.internal.HandoffGate;
+import dev.tandem.consumer.kafka.internal.HeldRecordsGauge;
+import dev.tandem.consumer.kafka.internal.LeaseRenewer;
+import dev.tandem.consumer.kafka.internal.LoopContext;
+import dev.tandem.consumer.kafka.internal.OffsetCommitter;
+import dev.tandem.consumer.kafka.internal.OwnerBatch;
+import dev.tandem.consumer.kafka.internal.PartitionPauses;
+import dev.tandem.consumer.kafka.internal.RebalanceHandler;
 import dev.tandem.consumer.ownership.BrokerProbe;
 import dev.tandem.consumer.ownership.HandlerActivity;
 import dev.tandem.consumer.ownership.OwnerLiveness;
 import dev.tandem.consumer.ownership.OwnershipRequests;
-import dev.tandem.consumer.ownership.ProbeAbortedException;
-import dev.tandem.consumer.ownership.RenewalOutcome;
 import dev.tandem.consumer.ownership.ShardOwnership;
-import dev.tandem.consumer.ownership.TakeoverReport;
-import dev.tandem.core.Envelope;
-import dev.tandem.core.Hlc;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemClock;
-import dev.tandem.publisher.OutboundMessage;
 import dev.tandem.publisher.RegionalSink;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.StoreException;
-import dev.tandem.store.replication.Handoff;
 import dev.tandem.store.replication.ReplicationLog;
-import dev.tandem.store.replication.ShardNotReadyException;
-import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.ArrayDeque;
-import java.util.ArrayList;
-import java.util.Collection;
 import java.util.HashMap;
-import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -43,27 +36,27 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
-import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
-import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.WakeupException;
-import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+
 /**
- * The Kafka poll loop with the full once-across-regions guarantee: it wraps the application's
+ * The Kafka poll loop with the full once-across-regions guarantee. (Over 500 lines on purpose: the
+ * loop itself is about 330 lines; the rest is its public, documented {@link Builder}, which must stay
+ * nested to keep {@code TandemKafkaConsumer.Builder} unchanged for its callers. The machinery is in
+ * {@code dev.tandem.consumer.kafka.internal}, one concept per class: {@code OwnerBatch}, {@code
+ * FollowerHold}, {@code PartitionPauses}, {@code OffsetCommitter}, {@code HandoffGate}, {@code
+ * RebalanceHandler}, {@code LeaseRenewer}; this class composes them.)
+ *
+ * <p>It wraps the application's
  * {@code Consumer<byte[], byte[]>} (bytes, because the envelope's digest is over the serialized
  * value; the record handed to the handler is deserialized here with the given deserializers) and a
  * {@link TandemRecordHandler}. Kafka partitions are shards.
@@ -110,136 +103,54 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
 
   private static final Logger log = LoggerFactory.getLogger(TandemKafkaConsumer.class);
 
+  /** Default bound of a revoke callback (seconds): a fifth of Kafka's default max.poll.interval.ms. */
+  public static final int DEFAULT_REVOKE_TIMEOUT_SECONDS = 60;
+  private static final Duration DEFAULT_REVOKE_TIMEOUT =
+      Duration.ofSeconds(DEFAULT_REVOKE_TIMEOUT_SECONDS);
+
   private final org.apache.kafka.clients.consumer.Consumer<byte[], byte[]> consumer;
   private final String topic;
-  private final Deserializer<K> keyDeserializer;
-  private final Deserializer<V> valueDeserializer;
-  private final TandemRecordHandler<K, V> handler;
   private final OnceProcessor processor;
   private final ReplicationLog replication;
-  private final boolean handShards;
   private final ShardOwnership ownership;
-  private final RegionId region;
-  private final Map<RegionId, RegionalSink> resendSinks;
   private final Duration pollTimeout;
-  private final Duration heartbeatInterval;
-  private final Duration maxHold;
-  private final Duration commitTimeout;
-  private final Duration restoreTimeout;
-  private final Duration handoffTimeout;
-  private final Duration revokeTimeout;
-  private final Duration revokeFlushWait;
-  private final Duration handlerTimeout;
   private final TandemClock clock;
+  private final MeterRegistry meters;
+  private final RegionId region;
   /** Busy or stuck: the poll loop's turns and handlers (also the replica's liveness check). */
   private final HandlerActivity activity;
   /** The owner-liveness protocol (null without ownership): when this owner may renew. */
   private final OwnerLiveness liveness;
   /** Remote ownership requests acted on between batches (null: none). */
   private final OwnershipRequests ownershipRequests;
-  /** The liveness probe of this region's Kafka broker (the consumed cluster). */
-  static final String OWN_BROKER_PROBE = "kafka";
-  /** The partitions the own-broker probe asks end offsets of (set by the loop before a round). */
-  private Collection<TopicPartition> probeTargets = List.of();
-  private final Counter followerAcks;
-  private final Counter renewedInBatch;
-  private final Counter renewalsWithheldStuck;
-  private final Counter renewalsWithheldBroker;
-  private final Counter resends;
-  private final Timer holdTime;
-  /** Records the follower side holds now (written by the loop, read by health and the gauge). */
-  private final java.util.concurrent.atomic.AtomicLong heldCount =
-      new java.util.concurrent.atomic.AtomicLong();
-  private final MeterRegistry meters;
-  /** Pause before records whose processing failed are fetched again. */
-  private static final Duration PROCESSING_RETRY_BACKOFF = Duration.ofMillis(500);
 
-  private final Set<TopicPartition> assigned = new HashSet<>();
-  private final Map<TopicPartition, Held> held = new HashMap<>();
-  private final Map<TopicPartition, Long> resumeAtNanos = new HashMap<>();
-  private final Map<TopicPartition, Pending> pending = new HashMap<>();
-  /** Last offset this instance committed, per assigned partition. */
-  private final Map<TopicPartition, Long> committedOffsets = new HashMap<>();
-  /** First offset fetched since the partition was assigned here (where this instance began). */
-  private final Map<TopicPartition, Long> startOffsets = new HashMap<>();
-  /** Partitions received from a holder that handed them off unflushed: its marker is awaited. */
-  private final Map<TopicPartition, Awaited> awaitingHandoff = new HashMap<>();
-  /** Partitions whose committed metadata could not be read yet (re-read before processing). */
-  private final Set<TopicPartition> handoffUnknown = new HashSet<>();
-  /** How often a partition waiting for a hand-off marker looks again. */
-  private static final Duration HANDOFF_RECHECK = Duration.ofMillis(200);
-  /** Default bound of a revoke callback (seconds): a fifth of Kafka's default max.poll.interval.ms. */
-  public static final int DEFAULT_REVOKE_TIMEOUT_SECONDS = 60;
-  private static final Duration DEFAULT_REVOKE_TIMEOUT =
-      Duration.ofSeconds(DEFAULT_REVOKE_TIMEOUT_SECONDS);
-  /** Per shard, the position the heartbeats carry: written by the loop, read by the renewer too. */
-  private final Map<Integer, Long> positions = new ConcurrentHashMap<>();
-  /** Last successful heartbeat round of the loop, monotonic. */
-  private long lastHeartbeatNanos;
-  /** When the loop last ran a heartbeat round (whatever its outcome): the renewer stays out then. */
-  private volatile long loopRoundNanos;
+  // the loop's parts (dev.tandem.consumer.kafka.internal), one concept each
+  private final AssignedPartitions assigned = new AssignedPartitions();
+  private final PartitionPauses pauses;
+  private final OffsetCommitter committer;
+  private final HandoffGate handoffs;
+  private final FollowerHold hold;
+  private final OwnerBatch<K, V> owned;
+  /** The owner's lease renewals (null without ownership). */
+  private final LeaseRenewer renewer;
+  private final RebalanceHandler rebalance;
+  /** This loop's count in the held-records gauge (registered at build, as before), until it stops. */
+  private final HeldRecordsGauge heldGauge;
+
   private volatile boolean running;
-  /**
-   * Shards assigned to this instance whose lease names this region, as the loop last saw them: what
-   * the background renewer may renew. Cleared for revoked partitions before they are given up.
-   */
-  private final Set<Integer> renewable = ConcurrentHashMap.newKeySet();
-  /** Serialises a renewer round with the removal of revoked shards from {@link #renewable}. */
-  private final Object renewLock = new Object();
-  private volatile boolean renewerWithheld;
-  private volatile ScheduledExecutorService renewer;
-  /** Set once close() has stopped the loop: no renewal after it. */
-  private volatile boolean renewerStopped;
   private volatile Thread thread;
   private final CompletableFuture<Void> stopped = new CompletableFuture<>();
-
-  /** Records of a followed shard waiting for their completion to replicate. */
-  private static final class Held {
-    final ArrayDeque<ConsumerRecord<byte[], byte[]>> records = new ArrayDeque<>();
-    long sinceNanos;
-    final Set<String> resent = new HashSet<>();
-  }
-
-  /** A previous holder's hand-off this instance waits for before it processes the partition. */
-  private record Awaited(Handoff token, long sinceNanos, long offset) {}
-
-  /** An offset to commit once the shard's changelog writes so far are acknowledged locally. */
-  private record Pending(long offset, CompletableFuture<Void> barrier) {}
 
   private TandemKafkaConsumer(Builder<K, V> b) {
     this.consumer = b.consumer;
     this.topic = b.topic;
-    this.keyDeserializer = b.keyDeserializer;
-    this.valueDeserializer = b.valueDeserializer;
-    this.handler = b.handler;
     this.replication = b.replication;
-    this.handShards = b.handShards && b.replication != null;
     this.ownership = b.ownership;
     this.ownershipRequests = b.ownershipRequests;
-    this.resendSinks = Map.copyOf(b.resendSinks);
     this.pollTimeout = b.pollTimeout;
-    this.heartbeatInterval = b.heartbeatInterval;
-    this.maxHold = b.maxHold;
-    this.commitTimeout = b.commitTimeout;
-    this.restoreTimeout = b.restoreTimeout;
-    this.handoffTimeout = b.handoffTimeout;
-    this.revokeTimeout = b.revokeTimeout;
-    this.revokeFlushWait = b.revokeFlushWait;
-    this.handlerTimeout = b.handlerTimeout;
     this.clock = b.clock;
-    this.activity = new HandlerActivity(clock, handlerTimeout);
-    // the one owner-liveness protocol (shared with the function app's heartbeat timer): the own
-    // broker is the one probe here; a fetch that returned records is its evidence, else the loop
-    // asks end offsets (the renewer never asks, it only reads the evidence, within the bound
-    // max(2 x heartbeatInterval, 2 s, revalidateAfter))
-    this.liveness = ownership == null ? null : OwnerLiveness.builder(ownership)
-        .probe(BrokerProbe.of(OWN_BROKER_PROBE, this::ownBrokerAnswers))
-        .probeTimeout(max(Duration.ofSeconds(2), heartbeatInterval))
-        .heartbeatInterval(heartbeatInterval)
-        .activity(activity)
-        .clock(clock)
-        .meterRegistry(b.registry)
-        .build();
+    this.meters = b.registry;
+    this.activity = new HandlerActivity(clock, b.handlerTimeout);
     ShardFence fence = ownership != null ? ownership.fence() : ShardFence.OPEN;
     OnceProcessor.Builder pb = OnceProcessor.builder().store(b.store).deadLetterSink(b.deadLetterSink)
         .meterRegistry(b.registry).fence(fence);
@@ -254,33 +165,59 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     pb.fence(fence);
     this.processor = pb.build();
     this.region = b.store.owner().region();
-    String r = region.name();
-    followerAcks = Counter.builder("tandem.consumer.follower.acknowledged").tag("region", r)
-        .description("records a follower acknowledged because the owner completed them")
-        .register(b.registry);
-    resends = Counter.builder("tandem.consumer.follower.resent").tag("region", r)
-        .description("held copies re-sent to the owner region after maxHold").register(b.registry);
-    this.meters = b.registry;
-    holdTime = Timer.builder("tandem.consumer.follower.hold").tag("region", r)
-        .description("how long a follower held a record until its completion replicated")
-        .register(b.registry);
-    io.micrometer.core.instrument.Gauge.builder("tandem.consumer.follower.held", heldCount,
-            java.util.concurrent.atomic.AtomicLong::get)
-        .tag("region", r).tag("topic", topic)
-        .description("records a follower holds until the owner's completion replicates")
-        .register(b.registry);
-    renewedInBatch = renewals(b.registry, r, "renewed");
-    renewalsWithheldStuck = renewals(b.registry, r, "withheld_stuck");
-    renewalsWithheldBroker = renewals(b.registry, r, "withheld_broker");
+    LoopContext ctx = new LoopContext(consumer, region, clock, meters);
+    this.pauses = new PartitionPauses(ctx);
+    // a hand-off wait that ended commits the partition again without the token (the committer is
+    // read when a wait ends, on the loop thread, long after construction)
+    this.handoffs = new HandoffGate(ctx, replication, b.handoffTimeout, b.commitTimeout,
+        this::commitWithoutToken);
+    this.committer = new OffsetCommitter(ctx, b.commitTimeout, handoffs);
+    this.hold = new FollowerHold(ctx, FollowerHold.Completions.of(processor),
+        FollowerHold.Ownership.of(ownership), b.resendSinks, b.maxHold, committer, assigned);
+    if (ownership != null) {
+      this.renewer = new LeaseRenewer(ctx, ownership, replication, assigned, b.heartbeatInterval,
+          processor.owner().toString());
+      // the one owner-liveness protocol (shared with the function app's heartbeat timer): the own
+      // broker is the one probe here; a fetch that returned records is its evidence, else the loop
+      // asks end offsets (the renewer never asks, it only reads the evidence, within the bound
+      // max(2 x heartbeatInterval, 2 s, revalidateAfter))
+      OwnerLiveness.Builder lb = OwnerLiveness.builder(ownership)
+          .probe(BrokerProbe.of(LeaseRenewer.OWN_BROKER_PROBE, renewer::probeOwnBroker));
+      if (replication != null) {
+        // the own changelog acknowledging the loop's heartbeats is the own broker answering (as
+        // for the renewer's): an idle loop then asks no end-offsets probe while they are
+        // acknowledged, and a probe timing out under load does not silence a live owner
+        ReplicationLog changelog = replication;
+        lb.heartbeatsAcknowledgedBy(LeaseRenewer.OWN_BROKER_PROBE,
+            shard -> changelog.barrier(shard, region));
+      }
+      this.liveness = lb
+          .probeTimeout(b.heartbeatInterval.compareTo(Duration.ofSeconds(2)) >= 0
+              ? b.heartbeatInterval : Duration.ofSeconds(2))
+          .heartbeatInterval(b.heartbeatInterval)
+          .activity(activity)
+          .clock(clock)
+          .meterRegistry(b.registry)
+          .build();
+      renewer.liveness(liveness);
+    } else {
+      this.renewer = null;
+      this.liveness = null;
+    }
+    this.owned = new OwnerBatch<>(new OwnerBatch.Parts(ctx, processor, ownership, replication,
+        pauses, committer, handoffs, assigned, renewer, activity), b.handler, b.keyDeserializer,
+        b.valueDeserializer, pollTimeout);
+    this.heldGauge = HeldRecordsGauge.add(meters, region, topic, hold::count);
+    this.rebalance = new RebalanceHandler(
+        new RebalanceHandler.Parts(ctx, processor, ownership, replication,
+            b.handShards && b.replication != null, assigned, committer, handoffs, hold, pauses,
+            renewer),
+        new RebalanceHandler.Bounds(b.revokeTimeout, b.revokeFlushWait, b.commitTimeout,
+            b.restoreTimeout));
   }
 
-  private static Counter renewals(MeterRegistry registry, String region, String outcome) {
-    return Counter.builder("tandem.consumer.lease.renewer").tag("region", region)
-        .tag("outcome", outcome)
-        .description("rounds of the background lease renewer while the poll loop runs a batch:"
-            + " renewed, or withheld because the loop is stuck (handlerTimeout) or the own broker"
-            + " did not answer")
-        .register(registry);
+  private void commitWithoutToken(TopicPartition tp, long tokenOffset) {
+    committer.commitWithoutToken(tp, tokenOffset);
   }
 
   /** A new builder for {@code topic}. */
@@ -311,15 +248,8 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       // turning, or running a handler that has not exceeded handlerTimeout
       replication.addLivenessCheck(() -> running && activity.alive(clock.nanoTime()));
     }
-    if (ownership != null) {
-      ScheduledExecutorService s = Executors.newSingleThreadScheduledExecutor(r -> {
-        Thread rt = new Thread(r, "tandem-shard-lease-renewer-" + processor.owner());
-        rt.setDaemon(true);
-        return rt;
-      });
-      long period = heartbeatInterval.toNanos();
-      s.scheduleWithFixedDelay(this::renewRound, period, period, TimeUnit.NANOSECONDS);
-      renewer = s;
+    if (renewer != null) {
+      renewer.start();
     }
     Thread t = new Thread(this::run, "tandem-consumer-" + processor.owner());
     t.setDaemon(true);
@@ -330,7 +260,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
 
   private void run() {
     try {
-      consumer.subscribe(List.of(topic), new StopRenewingFirst(new Rebalance()));
+      consumer.subscribe(List.of(topic), rebalance);
       while (running) {
         loopOnce();
       }
@@ -342,39 +272,21 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       log.error("Tandem poll loop of {} stopped", processor.owner(), e);
       stopped.completeExceptionally(e);
     } finally {
-      finalCommit();
+      committer.finalCommit();
+      // a stopped loop holds nothing: its held copies are not committed, the next holder reads
+      // them again; the gauge and heldRecords() say so at once (they reported the last turn's count)
+      hold.clear();
+      heldGauge.remove();
       stopped.complete(null);
     }
   }
 
   /**
-   * The stop's last step: commits every acknowledged offset (waiting for their barriers, bounded),
-   * then the loop ends. close() wakes the consumer once to end a blocking poll; if the loop was not
-   * inside a blocking call then, the wakeup is latched and fires in the next one — this commit, or a
-   * commit of the loop's last turn (whose offsets {@link #commitPending} then keeps pending). A
-   * wakeup is one-shot, so the commit is made again: a clean stop commits what is acknowledged and
-   * prints no stack trace. A real failure (the broker gone) is one WARN line; the next holder reads
-   * those records again and skips them as completed.
+   * One turn: poll; each fetched partition's records go to the owner's batch or the follower's hold
+   * (or join a hold already there); then the hold is looked at again (drain, takeover), due pauses
+   * end, hand-off waits settle, barrier-acknowledged offsets are committed, the leases renewed when
+   * due, and remote ownership requests acted on.
    */
-  private void finalCommit() {
-    for (int attempt = 1; ; attempt++) {
-      try {
-        commitPending(true);
-        return;
-      } catch (WakeupException e) {
-        if (attempt >= 3) {
-          log.warn("Tandem {}: final commit woken {} times; {} offset(s) stay uncommitted (their "
-              + "records are skipped as completed when read again)", region, attempt, pending.size());
-          return;
-        }
-      } catch (RuntimeException e) {
-        log.warn("Tandem {}: final commit failed ({}); {} offset(s) stay uncommitted (their records "
-            + "are skipped as completed when read again)", region, e.toString(), pending.size());
-        return;
-      }
-    }
-  }
-
   private void loopOnce() {
     activity.loopTurned();
     ConsumerRecords<byte[], byte[]> records;
@@ -389,18 +301,20 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     }
     if (!records.isEmpty() && liveness != null) {
       // the own broker answered: the next renewal round needs no probe
-      liveness.evidence(OWN_BROKER_PROBE).answered(polledAt);
+      liveness.evidence(LeaseRenewer.OWN_BROKER_PROBE).answered(polledAt);
     }
     boolean mayOwn = revalidateIfSilent(records.partitions());
+    // the owned partitions' records of this poll are processed together after this loop: one
+    // processAll, so their claims are awaited in the own changelog once, not once per partition
+    Map<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> ownedNow = new LinkedHashMap<>();
     for (TopicPartition tp : records.partitions()) {
       List<ConsumerRecord<byte[], byte[]>> recs = records.records(tp);
       if (!assigned.contains(tp)) {
         continue;
       }
-      startOffsets.putIfAbsent(tp, recs.get(0).offset());
-      Held h = held.get(tp);
-      if (h != null) {
-        h.records.addAll(recs);
+      assigned.fetched(tp, recs.get(0).offset());
+      if (hold.holds(tp)) {
+        hold.append(tp, recs);
         continue;
       }
       try {
@@ -408,9 +322,9 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
           // silent too long and cannot re-read our own changelog: neither process nor acknowledge
           consumer.seek(tp, recs.get(0).offset());
         } else if (owns(tp.partition())) {
-          processOwnedOrRedeliver(tp, recs);
+          ownedNow.put(tp, recs);
         } else {
-          follow(tp, recs);
+          hold.follow(tp, recs);
         }
       } catch (StoreException e) {
         // a shard still restoring, or a store failure: read these records again later
@@ -418,20 +332,23 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         consumer.seek(tp, recs.get(0).offset());
       }
     }
-    followerTick();
-    resumeDue();
+    if (!ownedNow.isEmpty()) {
+      owned.runOrRedeliver(ownedNow);
+    }
+    // held records released by a takeover this turn: likewise one processAll for all of them
+    Map<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> released = new LinkedHashMap<>();
+    hold.tick(released::put);
+    if (!released.isEmpty()) {
+      owned.runOrRedeliver(released);
+    }
+    pauses.resumeDue(tp -> !hold.holds(tp) && assigned.contains(tp));
     // a hand-off wait ends (marker read, or expired) whether or not records arrive: its token is
     // cleared from the committed metadata then, not when this partition next has records
-    for (TopicPartition tp : new ArrayList<>(awaitingHandoff.keySet())) {
-      handoffSettled(tp);
+    handoffs.settleAll();
+    committer.commitDue(false);
+    if (renewer != null) {
+      renewer.heartbeatIfDue();
     }
-    long heldNow = 0;
-    for (Held h : held.values()) {
-      heldNow += h.records.size();
-    }
-    heldCount.set(heldNow);
-    commitPending(false);
-    heartbeatIfDue();
     actOnOwnershipRequests();
   }
 
@@ -443,11 +360,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     if (ownershipRequests == null || ownership == null || assigned.isEmpty()) {
       return;
     }
-    Set<Integer> served = new TreeSet<>();
-    for (TopicPartition tp : assigned) {
-      served.add(tp.partition());
-    }
-    ownershipRequests.act(served);
+    ownershipRequests.act(assigned.shards());
   }
 
   /**
@@ -461,12 +374,12 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     }
     // every shard this instance owns, not only the fetched ones: validity is one clock for all of
     // them, so a shard whose records arrive in the next poll must have been re-read now too
-    return liveness.ensureValid(ownedShards(assigned));
+    return liveness.ensureValid(ownedShards());
   }
 
-  private Set<Integer> ownedShards(Collection<TopicPartition> tps) {
+  private Set<Integer> ownedShards() {
     Set<Integer> shards = new TreeSet<>();
-    for (TopicPartition tp : tps) {
+    for (TopicPartition tp : assigned.all()) {
       try {
         if (ownership.owns(tp.partition())) {
           shards.add(tp.partition());
@@ -480,803 +393,6 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
 
   private boolean owns(int shard) {
     return ownership == null || ownership.owns(shard);
-  }
-
-  private long epochOf(int shard) {
-    return ownership == null ? 0L : ownership.epoch(shard);
-  }
-
-  /**
-   * Processes records of an owned shard; if that fails in any way (a store error, a shard not
-   * restored, a bug), the records are not lost: the partition is sought back to the first of them
-   * (nothing of this batch was recorded as a commit position) and paused for a short backoff, so they
-   * are fetched and processed again. This matters most for records that had left {@code held} (after
-   * a takeover): their position was already past them, so without the seek nothing would ever read
-   * them again.
-   */
-  private void processOwnedOrRedeliver(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> recs) {
-    try {
-      processOwned(tp, recs);
-    } catch (WakeupException e) {
-      throw e;
-    } catch (RuntimeException e) {
-      String reason = e instanceof ShardNotReadyException ? "shard-not-ready"
-          : e instanceof StoreException ? "store" : "error";
-      Counter.builder("tandem.consumer.processing.failures").tag("region", region.name())
-          .tag("reason", reason)
-          .description("batches whose processing failed; their records were sought back and read again")
-          .register(meters).increment();
-      long first = recs.get(0).offset();
-      log.warn("Tandem {}: processing {} records of {} from offset {} failed; they are read again "
-          + "(offset not committed past them): {}", region, recs.size(), tp, first, e.toString());
-      pauseUntil(tp, first, clock.nanoTime() + PROCESSING_RETRY_BACKOFF.toNanos());
-    }
-  }
-
-  private void processOwned(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> recs) {
-    int shard = tp.partition();
-    if (!handoffSettled(tp)) {
-      // the previous holder's changes of this shard may not be in our store yet: claim nothing
-      pauseUntil(tp, recs.get(0).offset(), clock.nanoTime() + HANDOFF_RECHECK.toNanos());
-      return;
-    }
-    if (ownership == null) {
-      processOwnedBatch(tp, recs);
-      return;
-    }
-    // owned and assigned here: the renewer keeps its lease while this batch runs (the loop's own
-    // heartbeat round may not have run yet, e.g. on the first batch after a start or a takeover)
-    renewable.add(shard);
-    // a planned handover drains the shard: it waits for this batch, and admits none after it
-    if (!ownership.beginWork(shard)) {
-      consumer.seek(tp, recs.get(0).offset());
-      return;
-    }
-    try {
-      processOwnedBatch(tp, recs);
-    } finally {
-      ownership.endWork(shard);
-    }
-  }
-
-  private void processOwnedBatch(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> recs) {
-    int shard = tp.partition();
-    if (ownership != null) {
-      // replication window W: the peer must never trail by more than W of our changes for this
-      // shard, so admit only the messages that fit (each makes a claim and a completion)
-      long room = ownership.windowRoom(shard);
-      if (room <= 0 || (room < 2 && room < ownership.window())) {
-        // no room for a claim and its completion while changes still await the peer
-        pauseUntil(tp, recs.get(0).offset(), clock.nanoTime() + pollTimeout.toNanos());
-        return;
-      }
-      long fit = Math.max(1, room / 2);
-      if (fit < recs.size()) {
-        List<ConsumerRecord<byte[], byte[]>> rest = recs.subList((int) fit, recs.size());
-        recs = new ArrayList<>(recs.subList(0, (int) fit));
-        consumer.seek(tp, rest.get(0).offset()); // read the rest again once the peer caught up
-      }
-    }
-    long epoch = epochOf(shard);
-    List<IncomingMessage> msgs = new ArrayList<>(recs.size());
-    for (ConsumerRecord<byte[], byte[]> r : recs) {
-      msgs.add(toMessage(r));
-    }
-    List<Outcome> outs = processor.processAll(msgs, s -> epoch, adapter());
-    long next = -1;
-    for (int i = 0; i < outs.size(); i++) {
-      Outcome o = outs.get(i);
-      if (o.settled()) {
-        next = recs.get(i).offset() + 1;
-        continue;
-      }
-      Outcome.RetryLater retry = (Outcome.RetryLater) o;
-      long at = clock.nanoTime() + retry.after().toNanos();
-      pauseUntil(tp, recs.get(i).offset(), at);
-      break;
-    }
-    if (next >= 0) {
-      positions.put(shard, next);
-      CompletableFuture<Void> barrier = replication == null
-          ? CompletableFuture.completedFuture(null)
-          : replication.barrier(shard, region);
-      pending.put(tp, new Pending(next, barrier));
-    }
-  }
-
-  private MessageHandler adapter() {
-    return ctx -> {
-      @SuppressWarnings("unchecked")
-      ConsumerRecord<byte[], byte[]> raw = (ConsumerRecord<byte[], byte[]>) ctx.transportMessage();
-      K key = raw.key() == null ? null : keyDeserializer.deserialize(raw.topic(), raw.headers(), raw.key());
-      V value = raw.value() == null ? null
-          : valueDeserializer.deserialize(raw.topic(), raw.headers(), raw.value());
-      ConsumerRecord<K, V> rec = new ConsumerRecord<>(raw.topic(), raw.partition(), raw.offset(),
-          raw.timestamp(), raw.timestampType(), raw.serializedKeySize(), raw.serializedValueSize(),
-          key, value, raw.headers(), raw.leaderEpoch());
-      // busy, not stuck, while this handler runs within handlerTimeout: the renewer keeps the lease
-      activity.handlerStarted();
-      try {
-        handler.handle(rec, ctx);
-      } finally {
-        activity.handlerEnded();
-      }
-      // progress inside a batch, for a follower's NO_PROGRESS check: the next renewal carries it
-      positions.put(raw.partition(), raw.offset() + 1);
-    };
-  }
-
-  static IncomingMessage toMessage(ConsumerRecord<byte[], byte[]> r) {
-    return IncomingMessage.of(name -> {
-      Header h = r.headers().lastHeader(name);
-      return h == null || h.value() == null ? null : new String(h.value(), StandardCharsets.UTF_8);
-    }, r.value(), r.partition(), 1, r);
-  }
-
-  // ------------------------------------------------------------------ follower
-
-  private void follow(TopicPartition tp, List<ConsumerRecord<byte[], byte[]>> recs) {
-    Held h = new Held();
-    h.records.addAll(recs);
-    held.put(tp, h);
-    drain(tp, h);
-  }
-
-  /** Acknowledges held records from the head while their ids are terminal; pauses on the first not. */
-  private void drain(TopicPartition tp, Held h) {
-    long now = clock.nanoTime();
-    long next = -1;
-    while (!h.records.isEmpty()) {
-      ConsumerRecord<byte[], byte[]> r = h.records.peek();
-      IncomingMessage m = toMessage(r);
-      boolean unreadable = processor.envelopeOf(m).isEmpty();
-      // an unreadable copy is dead-lettered by the owner in its region; here it is only acknowledged
-      if (unreadable || processor.terminalPhase(m).isPresent()) {
-        h.records.poll();
-        next = r.offset() + 1;
-        followerAcks.increment();
-        if (h.sinceNanos != 0) {
-          holdTime.record(now - h.sinceNanos, TimeUnit.NANOSECONDS);
-          h.sinceNanos = 0;
-        }
-        continue;
-      }
-      break;
-    }
-    if (next >= 0) {
-      positions.put(tp.partition(), next);
-      pending.put(tp, new Pending(next, CompletableFuture.completedFuture(null)));
-    }
-    if (h.records.isEmpty()) {
-      held.remove(tp);
-      consumer.resume(List.of(tp));
-      return;
-    }
-    if (h.sinceNanos == 0) {
-      h.sinceNanos = now;
-    }
-    consumer.pause(List.of(tp));
-    if (now - h.sinceNanos > maxHold.toNanos()) {
-      resend(tp, h);
-    }
-  }
-
-  /** After maxHold: the owner may never have received its copy; send ours to its topic, same id. */
-  private void resend(TopicPartition tp, Held h) {
-    ConsumerRecord<byte[], byte[]> r = h.records.peek();
-    Optional<Envelope> env = processor.envelopeOf(toMessage(r));
-    if (env.isEmpty() || !h.resent.add(env.get().id()) || ownership == null) {
-      return;
-    }
-    RegionId owner = ownership.lease(tp.partition()).owner();
-    if (owner.equals(region)) {
-      // this region owns the shard but its policy forbids processing now (no witness lease): hold on
-      h.resent.remove(env.get().id());
-      return;
-    }
-    RegionalSink sink = resendSinks.get(owner);
-    if (sink == null) {
-      log.warn("no re-send sink for owner region {}; holding {} on", owner, env.get().id());
-      return;
-    }
-    OutboundMessage.Builder mb = OutboundMessage.builder(r.topic(), r.partition()).key(r.key())
-        .value(r.value()).envelope(env.get());
-    for (Header hd : r.headers()) {
-      if (!hd.key().startsWith("tandem-")) {
-        mb.header(hd.key(), hd.value());
-      }
-    }
-    resends.increment();
-    log.info("Tandem follower {} re-sends {} (held over {}) to {}", region, env.get().id(), maxHold,
-        owner);
-    sink.send(mb.build()).whenComplete((ack, e) -> {
-      if (e != null) {
-        log.warn("re-send of {} to {} failed; holding on", env.get().id(), owner, e);
-      }
-    });
-  }
-
-  private void followerTick() {
-    for (TopicPartition tp : new ArrayList<>(assigned)) {
-      int shard = tp.partition();
-      try {
-        Held h = held.get(tp);
-        if (ownership != null && !ownership.owns(shard)) {
-          long heldFor = h == null || h.sinceNanos == 0 ? 0 : clock.nanoTime() - h.sinceNanos;
-          Optional<TakeoverReport> report = ownership.observe(shard, Duration.ofNanos(heldFor));
-          if (report.isPresent() && h != null) {
-            // now the owner: the held records are processed under the new epoch
-            held.remove(tp);
-            consumer.resume(List.of(tp));
-            processOwnedOrRedeliver(tp, new ArrayList<>(h.records));
-          }
-          h = held.get(tp);
-        }
-        if (h != null) {
-          if (owns(shard)) {
-            held.remove(tp);
-            consumer.resume(List.of(tp));
-            processOwnedOrRedeliver(tp, new ArrayList<>(h.records));
-          } else {
-            drain(tp, h);
-          }
-        }
-      } catch (StoreException e) {
-        log.debug("shard {} not ready: {}", shard, e.getMessage());
-      }
-    }
-  }
-
-  // ------------------------------------------------------------------ pauses, commits, heartbeats
-
-  private void pauseUntil(TopicPartition tp, long offset, long atNanos) {
-    consumer.seek(tp, offset);
-    consumer.pause(List.of(tp));
-    resumeAtNanos.put(tp, atNanos);
-  }
-
-  private void resumeDue() {
-    long now = clock.nanoTime();
-    var it = resumeAtNanos.entrySet().iterator();
-    while (it.hasNext()) {
-      var e = it.next();
-      if (now - e.getValue() >= 0) {
-        it.remove();
-        if (!held.containsKey(e.getKey()) && assigned.contains(e.getKey())) {
-          consumer.resume(List.of(e.getKey()));
-        }
-      }
-    }
-  }
-
-  /** Commits offsets whose barrier completed (or waits for them, bounded, when {@code all}). */
-  private void commitPending(boolean all) {
-    commitPending(all ? commitTimeout : null, commitTimeout);
-  }
-
-  /**
-   * Waits up to {@code barrierWait} for all pending barriers together (one wait, not one per
-   * partition; null: no wait, and offsets not yet acknowledged stay pending silently), then commits
-   * the offsets whose barrier completed, waiting up to {@code commitWait}.
-   */
-  private void commitPending(Duration barrierWait, Duration commitWait) {
-    if (barrierWait != null) {
-      List<CompletableFuture<?>> barriers = new ArrayList<>();
-      pending.values().forEach(p -> barriers.add(p.barrier()));
-      awaitAll(barriers, barrierWait);
-    }
-    Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
-    var it = pending.entrySet().iterator();
-    while (it.hasNext()) {
-      var e = it.next();
-      CompletableFuture<Void> b = e.getValue().barrier();
-      if (barrierWait != null && !b.isDone()) {
-        log.warn("changelog barrier of {} not reached; its offset stays uncommitted", e.getKey());
-        continue;
-      }
-      if (handoffUnknown.contains(e.getKey())) {
-        // the previous holder's token is not read yet: a commit now would erase it; stay pending
-        continue;
-      }
-      if (b.isDone() && !b.isCompletedExceptionally()) {
-        offsets.put(e.getKey(), new OffsetAndMetadata(e.getValue().offset(), carriedMetadata(e.getKey())));
-        it.remove();
-      } else if (b.isCompletedExceptionally()) {
-        it.remove(); // a later batch of this shard brings a new barrier and offset
-      }
-    }
-    if (!offsets.isEmpty()) {
-      try {
-        consumer.commitSync(offsets, commitWait);
-        offsets.forEach((tp, om) -> committedOffsets.put(tp, om.offset()));
-      } catch (WakeupException ex) {
-        // close() woke the consumer: these offsets are acknowledged and stay due; the stop's final
-        // commit makes them (a newer pending offset of the same partition supersedes one)
-        offsets.forEach((tp, om) -> pending.putIfAbsent(tp,
-            new Pending(om.offset(), CompletableFuture.completedFuture(null))));
-        throw ex;
-      } catch (KafkaException ex) {
-        log.warn("offset commit failed; records may be redelivered (and skipped)", ex);
-      }
-    }
-  }
-
-  /** Waits until every future is done (normally or not), or {@code timeout} passed. */
-  private static void awaitAll(List<CompletableFuture<?>> futures, Duration timeout) {
-    if (futures.isEmpty() || timeout.toNanos() <= 0) {
-      return;
-    }
-    CompletableFuture<?>[] settled = futures.stream()
-        .map(f -> f.handle((v, e) -> null)).toArray(CompletableFuture[]::new);
-    try {
-      CompletableFuture.allOf(settled).get(timeout.toNanos(), TimeUnit.NANOSECONDS);
-    } catch (TimeoutException | ExecutionException e) {
-      // the callers look at each future's state
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-  }
-
-  /**
-   * The loop's renewal round, every heartbeatInterval between batches: {@link OwnerLiveness#renew}
-   * for the assigned shards whose lease names this region (own broker answered since the last
-   * round, revalidation after a silence, then ownerAlive, heartbeats, one failback).
-   */
-  private void heartbeatIfDue() {
-    if (ownership == null) {
-      return;
-    }
-    long now = clock.nanoTime();
-    if (now - lastHeartbeatNanos < heartbeatInterval.toNanos()) {
-      return;
-    }
-    loopRoundNanos = now;
-    List<TopicPartition> leaseOwned = new ArrayList<>();
-    Set<Integer> shards = new TreeSet<>();
-    for (TopicPartition tp : assigned) {
-      try {
-        if (ownership.lease(tp.partition()).owner().equals(region)) {
-          leaseOwned.add(tp);
-          shards.add(tp.partition());
-        }
-      } catch (StoreException e) {
-        // not restored yet: no heartbeat for it
-      }
-    }
-    updateRenewable(leaseOwned);
-    probeTargets = leaseOwned;
-    RenewalOutcome r;
-    try {
-      r = liveness.renew(shards, s -> positions.getOrDefault(s, -1L));
-    } catch (ProbeAbortedException e) {
-      // close() woke the loop inside the probe: not a broker outage; the loop stops as on any wakeup
-      throw (WakeupException) e.getCause();
-    }
-    if (!r.silent()) {
-      lastHeartbeatNanos = now;
-    } else {
-      // the own broker did not answer, or the changelogs could not be re-read: stay silent, so
-      // the follower can take over; the next turn tries again
-      log.debug("Tandem {} renews nothing this round: {}", processor.owner(), r.reason());
-    }
-  }
-
-  /**
-   * The own-broker probe (on the loop thread only, where the consumer may be used): an idle poll
-   * returns nothing whether or not the broker is up, so ask it for end offsets.
-   */
-  private boolean ownBrokerAnswers(Duration timeout) {
-    try {
-      consumer.endOffsets(probeTargets, timeout);
-      return true;
-    } catch (WakeupException e) {
-      // close() woke the loop: says nothing about the broker (heartbeatIfDue rethrows it)
-      throw new ProbeAbortedException("close() woke the loop during the own-broker probe", e);
-    }
-  }
-
-  /** The loop's view of the shards whose lease names this region: what the renewer may renew. */
-  private void updateRenewable(List<TopicPartition> leaseOwned) {
-    Set<Integer> now = new HashSet<>();
-    for (TopicPartition tp : leaseOwned) {
-      now.add(tp.partition());
-    }
-    synchronized (renewLock) {
-      renewable.retainAll(now);
-      renewable.addAll(now);
-    }
-  }
-
-  /** Revoked or lost partitions: no renewal of theirs may run once the listener gives them up. */
-  private void stopRenewing(Collection<TopicPartition> partitions) {
-    synchronized (renewLock) {
-      for (TopicPartition tp : partitions) {
-        renewable.remove(tp.partition());
-      }
-    }
-  }
-
-  /**
-   * One round of the background lease renewer (its own daemon thread, every heartbeatInterval). The
-   * poll loop heartbeats between batches; while it runs a batch it cannot, and a batch may well last
-   * longer than L + margin (500 records of 30 ms). So this renews what the loop would, through
-   * {@link OwnerLiveness#renewWhileBusy}: only while the loop is alive (a handler within {@code
-   * handlerTimeout}, or the loop turning) and the own broker answered within the evidence bound (a
-   * fetch, a probe, or the own changelog acknowledging the previous renewal). A hung handler, a dead
-   * loop or a lost broker therefore still lets the lease lapse. It never touches the Kafka consumer
-   * (not thread-safe), and never makes a view valid that was not: after a silence longer than
-   * {@code revalidateAfter} the loop still re-reads the changelogs before it processes.
-   */
-  private void renewRound() {
-    try {
-      long now = clock.nanoTime();
-      // the loop runs its own rounds between batches (they also probe the broker, revalidate and
-      // fail back); the renewer steps in only once the loop has missed one, i.e. during a batch
-      if (renewerStopped || now - loopRoundNanos < heartbeatInterval.toNanos() * 3 / 2) {
-        return;
-      }
-      RenewalOutcome r;
-      synchronized (renewLock) {
-        if (renewable.isEmpty()) {
-          return;
-        }
-        r = liveness.renewWhileBusy(Set.copyOf(renewable), s -> positions.getOrDefault(s, -1L));
-      }
-      if (r.kind() == RenewalOutcome.Kind.STUCK) {
-        withhold(renewalsWithheldStuck, r.reason());
-        return;
-      }
-      if (r.silent()) {
-        withhold(renewalsWithheldBroker, r.reason());
-        return;
-      }
-      if (renewerWithheld) {
-        renewerWithheld = false;
-        log.info("Tandem {} renews its shard leases again", processor.owner());
-      }
-      if (!r.renewed().isEmpty()) {
-        renewedInBatch.increment();
-      }
-      if (replication != null) {
-        // the own changelog acknowledging this renewal is the own broker answering, so a batch
-        // keeps its evidence fresh; an acknowledgement that never comes lets the evidence age out
-        for (int shard : r.renewed()) {
-          replication.barrier(shard, region).whenComplete((v, e) -> {
-            if (e == null) {
-              liveness.evidence(OWN_BROKER_PROBE).answered(now);
-            }
-          });
-        }
-      }
-    } catch (RuntimeException | Error e) {
-      // a scheduled task that throws is never run again: log and keep renewing
-      log.warn("Tandem lease renewer round of {} failed", processor.owner(), e);
-    }
-  }
-
-  private void withhold(Counter counter, String why) {
-    counter.increment();
-    if (!renewerWithheld) {
-      renewerWithheld = true;
-      log.warn("Tandem {} stops renewing its shard leases {}: {}; the peer region takes the shards"
-          + " over once the lease lapses (L + margin)", processor.owner(), renewable, why);
-    }
-  }
-
-  /** Takes revoked shards out of the renewer's set before the rebalance listener gives them up. */
-  private final class StopRenewingFirst implements ConsumerRebalanceListener {
-    private final ConsumerRebalanceListener delegate;
-
-    StopRenewingFirst(ConsumerRebalanceListener delegate) {
-      this.delegate = delegate;
-    }
-
-    @Override
-    public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
-      stopRenewing(partitions);
-      delegate.onPartitionsRevoked(partitions);
-    }
-
-    @Override
-    public void onPartitionsLost(Collection<TopicPartition> partitions) {
-      stopRenewing(partitions);
-      delegate.onPartitionsLost(partitions);
-    }
-
-    @Override
-    public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
-      delegate.onPartitionsAssigned(partitions);
-    }
-  }
-
-  private final class Rebalance implements ConsumerRebalanceListener {
-    @Override
-    public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
-      // parked claims first: their releases are changelog writes the hand-off marker must cover
-      Set<Integer> revokedShards = new TreeSet<>();
-      partitions.forEach(tp -> revokedShards.add(tp.partition()));
-      // one deadline for the whole callback, well below max.poll.interval.ms: past it the member is
-      // evicted, its commits (offsets, hand-off tokens) fail and the next holder waits for nothing.
-      // A shard not flushed within it is handed off, so a short bound loses nothing.
-      long deadline = clock.nanoTime() + revokeTimeout.toNanos();
-      processor.forgetShards(revokedShards);
-      // one wait over every barrier that decides this revoke: the pending offsets', and the revoked
-      // shards' own-region barriers (writes in flight for a few ms, e.g. lease heartbeats or the
-      // releases just made, must not turn into a hand-off); at most half the budget, the rest is
-      // for the commits
-      List<CompletableFuture<?>> barriers = new ArrayList<>();
-      pending.values().forEach(p -> barriers.add(p.barrier()));
-      if (replication != null) {
-        for (TopicPartition tp : partitions) {
-          if (assigned.contains(tp)) {
-            barriers.add(replication.barrier(tp.partition(), region));
-          }
-        }
-      }
-      // short: while a rebalance runs no instance of this region renews the revoked shards' leases
-      // (every member gives its partitions up first), so a long wait here reads as silence to the peer
-      // region; what is not flushed within it is handed off, which loses nothing
-      awaitAll(barriers, min(min(commitTimeout, revokeFlushWait),
-          Duration.ofNanos((deadline - clock.nanoTime()) / 2)));
-      commitPending(Duration.ZERO, remaining(deadline));
-      Set<Integer> unwaited = handOffUnflushed(partitions, deadline);
-      giveUp(partitions, unwaited);
-      long took = clock.nanoTime() - (deadline - revokeTimeout.toNanos());
-      Timer.builder("tandem.consumer.revoke.duration").tag("region", region.name())
-          .description("how long a rebalance's revoke callback took (bounded by revokeTimeout; "
-              + "must stay below max.poll.interval.ms)")
-          .register(meters).record(took, TimeUnit.NANOSECONDS);
-      if (took > revokeTimeout.toNanos()) {
-        log.warn("Tandem {}: revoking {} took {} ms, past revokeTimeout {} (commits or the "
-            + "replication log's revoke were slow); keep it below max.poll.interval.ms", region,
-            partitions, took / 1_000_000, revokeTimeout);
-      }
-    }
-
-    @Override
-    public void onPartitionsLost(Collection<TopicPartition> partitions) {
-      pending.keySet().removeAll(partitions);
-      giveUp(partitions, Set.of());
-    }
-
-    private void giveUp(Collection<TopicPartition> partitions, Set<Integer> unwaited) {
-      Set<Integer> shards = new TreeSet<>();
-      for (TopicPartition tp : partitions) {
-        assigned.remove(tp);
-        held.remove(tp);
-        resumeAtNanos.remove(tp);
-        // an offset of a partition given up is never committed later (it would overwrite the next
-        // holder's commits and hand-off token)
-        pending.remove(tp);
-        committedOffsets.remove(tp);
-        startOffsets.remove(tp);
-        awaitingHandoff.remove(tp);
-        handoffUnknown.remove(tp);
-        positions.remove(tp.partition());
-        shards.add(tp.partition());
-        if (ownership != null) {
-          ownership.forget(tp.partition());
-        }
-      }
-      // their parked claims (a lost partition's; a revoked one's were released above): released
-      // before the flush-then-drop
-      processor.forgetShards(shards);
-      if (handShards && !shards.isEmpty()) {
-        // flush-then-drop: the next instance of this region sees every change made here
-        try {
-          replication.revoke(shards, unwaited);
-        } catch (RuntimeException e) {
-          // thrown out of the rebalance callback it would skip the rest of the listener after this
-          // instance's state was already cleared; Kafka gives the partitions away regardless
-          log.warn("Tandem {}: the replication log could not flush shards {} before giving them up "
-              + "({}); a shard handed off waits for its marker, any other may re-run what ran here "
-              + "(reported as a re-run after the claim lease)", region, shards, e.toString());
-        }
-      }
-    }
-
-    @Override
-    public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
-      Set<Integer> shards = new TreeSet<>();
-      for (TopicPartition tp : partitions) {
-        assigned.add(tp);
-        shards.add(tp.partition());
-      }
-      if (replication != null && !partitions.isEmpty()) {
-        handoffUnknown.addAll(partitions);
-        readHandoffs(partitions);
-      }
-      if (handShards && !shards.isEmpty()) {
-        replication.assign(shards);
-        if (!replication.awaitRestored(restoreTimeout)) {
-          log.warn("shards {} not restored within {}; claims wait for the restore", shards,
-              restoreTimeout);
-        }
-      }
-    }
-  }
-
-  // ------------------------------------------------------------------ hand-off inside the region
-
-  /**
-   * On revoke, after the bounded wait for the barriers: a partition whose shard still has changes
-   * not acknowledged by the own region's changelog (a slow lane, a spool draining) is handed off.
-   * Its offset stays where it was (records whose completion is not in the changelog are not
-   * committed), but the commit now carries a hand-off token, and the replication log writes the
-   * token's marker into the changelog once those changes are acknowledged. The next holder (any
-   * instance of this region's group) reads the token and claims nothing in the shard until it has
-   * read the marker, so it never re-runs what this instance ran.
-   */
-  private Set<Integer> handOffUnflushed(Collection<TopicPartition> partitions, long deadline) {
-    Set<Integer> unwaited = new TreeSet<>();
-    if (replication == null) {
-      return unwaited;
-    }
-    Map<TopicPartition, OffsetAndMetadata> tokens = new HashMap<>();
-    for (TopicPartition tp : partitions) {
-      CompletableFuture<Void> flushed = replication.barrier(tp.partition(), region);
-      // flushed = acknowledged; a barrier that failed (a change the writer could not ship) is not
-      if (!assigned.contains(tp) || (flushed.isDone() && !flushed.isCompletedExceptionally())) {
-        continue;
-      }
-      Long offset = committedOffsets.getOrDefault(tp, startOffsets.get(tp));
-      // (3) a previous holder's token not read yet counts as outstanding: committing our own token
-      // would replace it, and the next holder would wait for our marker only
-      if (offset == null || awaitingHandoff.containsKey(tp) || handoffUnknown.contains(tp)) {
-        // nothing fetched here, or still waiting for the previous holder: no claim was made here,
-        // so there is nothing to hand off (its token, if any, stays committed); the replication
-        // log drops the shard without waiting for this instance's lease writes
-        unwaited.add(tp.partition());
-        continue;
-      }
-      // decided: a token is committed for this partition, so only now is its marker requested
-      // (which also lets the replication log's revoke go on without waiting for these writes)
-      Optional<Handoff> token;
-      try {
-        token = replication.handOff(tp.partition());
-      } catch (RuntimeException e) {
-        log.warn("Tandem {}: {} given up with unacknowledged changelog writes and no hand-off "
-            + "({}); its next holder may run again what ran here", region, tp, e.toString());
-        continue;
-      }
-      if (token.isEmpty()) {
-        continue; // this log writes no markers
-      }
-      tokens.put(tp, new OffsetAndMetadata(offset, token.get().encode()));
-      Counter.builder("tandem.consumer.handoffs").tag("region", region.name()).tag("side", "given")
-          .description("partitions handed over before their changes were in the own changelog "
-              + "(given) and partitions received so (awaited, expired)")
-          .register(meters).increment();
-    }
-    if (tokens.isEmpty()) {
-      return unwaited;
-    }
-    try {
-      consumer.commitSync(tokens, remaining(deadline));
-      log.warn("Tandem {}: partitions {} given up before their changelog writes were acknowledged; "
-          + "their next holder waits for the hand-off markers", region, tokens.keySet());
-    } catch (WakeupException e) {
-      throw e;
-    } catch (KafkaException e) {
-      log.warn("Tandem {}: hand-off tokens of {} not committed: their next holder cannot wait for "
-          + "this instance's unacknowledged changes (handlers may run again)", region,
-          tokens.keySet(), e);
-    }
-    return unwaited;
-  }
-
-  /** What is left until {@code deadline} (monotonic), at least {@link #MIN_COMMIT_WAIT}. */
-  private Duration remaining(long deadline) {
-    return max(MIN_COMMIT_WAIT, Duration.ofNanos(deadline - clock.nanoTime()));
-  }
-
-  /** A commit made in a revoke past its deadline still gets this long (a failed one helps nobody). */
-  private static final Duration MIN_COMMIT_WAIT = Duration.ofSeconds(1);
-
-  private static Duration min(Duration a, Duration b) {
-    return a.compareTo(b) <= 0 ? a : b;
-  }
-
-  private static Duration max(Duration a, Duration b) {
-    return a.compareTo(b) >= 0 ? a : b;
-  }
-
-  /** Reads the committed metadata of newly assigned partitions for a previous holder's token. */
-  private void readHandoffs(Collection<TopicPartition> partitions) {
-    Map<TopicPartition, OffsetAndMetadata> committed;
-    try {
-      committed = consumer.committed(new HashSet<>(partitions), commitTimeout);
-    } catch (WakeupException e) {
-      throw e;
-    } catch (KafkaException e) {
-      log.warn("Tandem {}: committed offsets of {} not readable ({}); those partitions wait",
-          region, partitions, e.toString());
-      return;
-    }
-    for (TopicPartition tp : partitions) {
-      handoffUnknown.remove(tp);
-      OffsetAndMetadata om = committed.get(tp);
-      Optional<Handoff> token = om == null ? Optional.empty() : Handoff.decode(om.metadata());
-      if (token.isEmpty() || !token.get().region().equals(region)
-          || token.get().shard() != tp.partition() || replication.handedOff(token.get())) {
-        continue;
-      }
-      awaitingHandoff.put(tp, new Awaited(token.get(), clock.nanoTime(), om.offset()));
-      log.info("Tandem {}: {} was handed over unflushed ({}); claims wait for its marker",
-          region, tp, token.get().encode());
-    }
-  }
-
-  /**
-   * Whether this instance may claim in {@code tp}'s shard: no previous holder's hand-off is
-   * outstanding, or its marker was read, or {@code handoffTimeout} passed (counted, WARN: the
-   * previous holder's unacknowledged changes may be lost, and what it ran may run again).
-   */
-  private boolean handoffSettled(TopicPartition tp) {
-    if (handoffUnknown.contains(tp)) {
-      readHandoffs(List.of(tp));
-      if (handoffUnknown.contains(tp)) {
-        return false;
-      }
-    }
-    Awaited a = awaitingHandoff.get(tp);
-    if (a == null) {
-      return true;
-    }
-    long waited = clock.nanoTime() - a.sinceNanos();
-    if (replication.handedOff(a.token())) {
-      awaitingHandoff.remove(tp);
-      Timer.builder("tandem.consumer.handoff.wait").tag("region", region.name())
-          .description("how long a received partition waited for its previous holder's marker")
-          .register(meters).record(waited, TimeUnit.NANOSECONDS);
-      log.info("Tandem {}: hand-off marker of {} read after {} ms; processing", region, tp,
-          waited / 1_000_000);
-      clearToken(tp, a);
-      return true;
-    }
-    // the bound runs from the token's creation (the physical part of its HLC mark), so a token that
-    // lingers (a holder that commits nothing after it, a crashed incarnation's) does not make each
-    // next holder wait afresh; and at most handoffTimeout from here (a mark ahead of this clock)
-    long age = clock.wallMillis() - Hlc.physicalMillis(a.token().mark());
-    if (waited > handoffTimeout.toNanos() || age > handoffTimeout.toMillis()) {
-      awaitingHandoff.remove(tp);
-      Counter.builder("tandem.consumer.handoffs").tag("region", region.name())
-          .tag("side", "expired").register(meters).increment();
-      log.warn("Tandem {}: no hand-off marker for {} within {} of the hand-off ({}); processing "
-          + "without the previous holder's unacknowledged changes: what it ran may run again",
-          region, tp, handoffTimeout, a.token().encode());
-      clearToken(tp, a);
-      return true;
-    }
-    return false;
-  }
-
-  /**
-   * The wait for {@code a} ended: commits the partition's offset again without the token at once
-   * (not with the next processed records, which may be long in coming), so no later holder waits
-   * for it again. Best effort: if it fails, the next commit of the partition drops the token.
-   */
-  private void clearToken(TopicPartition tp, Awaited a) {
-    if (pending.containsKey(tp)) {
-      return; // a commit of this partition is due anyway, without the token
-    }
-    // follower acknowledgements may have committed past the token's offset meanwhile
-    long offset = committedOffsets.getOrDefault(tp, a.offset());
-    try {
-      consumer.commitSync(Map.of(tp, new OffsetAndMetadata(offset, "")), commitTimeout);
-      committedOffsets.put(tp, offset);
-    } catch (WakeupException e) {
-      throw e;
-    } catch (KafkaException e) {
-      log.warn("Tandem {}: hand-off token of {} not cleared ({}); the next commit clears it",
-          region, tp, e.toString());
-    }
-  }
-
-  /** The metadata a commit of {@code tp} carries: the awaited previous holder's token, if any. */
-  private String carriedMetadata(TopicPartition tp) {
-    Awaited a = awaitingHandoff.get(tp);
-    return a == null ? "" : a.token().encode();
   }
 
   /** Stops the loop, commits what is acknowledged, and closes the processor (not the consumer). */
@@ -1299,19 +415,18 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         log.warn("the poll loop did not stop in time", e);
       }
     }
-    renewerStopped = true;
-    ScheduledExecutorService s = renewer;
-    if (s != null) {
-      s.shutdownNow(); // the loop has stopped: from here the lease lapses from the last renewal
+    if (renewer != null) {
+      renewer.stop(); // the loop has stopped: from here the lease lapses from the last renewal
     }
+    heldGauge.remove(); // also for a loop never started
   }
 
   /**
    * Records the follower side of this loop holds now (until the owner's completion replicates, or a
-   * takeover): as of the loop's last turn. Any thread.
+   * takeover); 0 once the loop stopped. Any thread.
    */
   public long heldRecords() {
-    return heldCount.get();
+    return hold.count();
   }
 
   /**
@@ -1325,7 +440,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     if (liveness == null) {
       return Optional.empty();
     }
-    return liveness.evidence(OWN_BROKER_PROBE)
+    return liveness.evidence(LeaseRenewer.OWN_BROKER_PROBE)
         .recent(clock.nanoTime(), liveness.evidenceBound().toNanos());
   }
 

@@ -16,7 +16,8 @@ public final class BrokerEvidence {
   private boolean failedOnce;
   private long failedNanos;
 
-  BrokerEvidence() {}
+  /** No evidence yet (an owner's probes make theirs; an integration recording its own, too). */
+  public BrokerEvidence() {}
 
   /** The broker answered a request sent at {@code sentAtNanos} (monotonic). */
   public synchronized void answered(long sentAtNanos) {
@@ -27,7 +28,7 @@ public final class BrokerEvidence {
   }
 
   /** A probe of the broker failed at {@code nowNanos}: no earlier answer counts any more. */
-  synchronized void failed(long nowNanos) {
+  public synchronized void failed(long nowNanos) {
     failedNanos = nowNanos;
     failedOnce = true;
   }
@@ -61,6 +62,11 @@ public final class BrokerEvidence {
       return java.util.Optional.of(false);
     }
     return java.util.Optional.empty();
+  }
+
+  /** Whether a probe of the broker failed after {@code sinceNanos}. */
+  public synchronized boolean failedSince(long sinceNanos) {
+    return failedOnce && failedNanos - sinceNanos > 0;
   }
 
   /** Whether the broker answered a request sent at most {@code boundNanos} before {@code nowNanos}. */

@@ -13,6 +13,11 @@ import java.util.Objects;
  *   <li><b>Busy</b>: a handler runs and started less than {@code handlerTimeout} ago.
  *   <li><b>Turning</b>: no handler runs and the loop made progress (turned, or a handler started or
  *       returned) less than {@code handlerTimeout} ago.
+ *   <li><b>Waiting</b>: no handler runs and the processing is in a wait bounded by itself (a batch's
+ *       claims becoming durable in the own changelog, at most its timeout) that began less than that
+ *       bound plus {@code handlerTimeout} ago. Such a wait is progress, not a stuck handler: it ends
+ *       by itself within its bound, and a broker that does not answer meanwhile is the brokers'
+ *       evidence's to judge, not this.
  *   <li><b>Stuck</b> otherwise: a handler has not returned for {@code handlerTimeout}, or the loop has
  *       not moved for that long outside a handler.
  * </ul>
@@ -28,6 +33,8 @@ public final class HandlerActivity {
   private volatile long progressNanos;
   private volatile boolean handlerRunning;
   private volatile long handlerStartedNanos;
+  /** The bound of the wait in progress (0: none): added to handlerTimeout until it ends. */
+  private volatile long waitBoundNanos;
 
   /**
    * Activity measured on {@code clock}: stuck after {@code handlerTimeout} without a return or a turn.
@@ -53,9 +60,30 @@ public final class HandlerActivity {
     progressNanos = clock.nanoTime();
   }
 
-  /** A handler starts (on the processing thread). */
+  /**
+   * The processing enters a wait that ends by itself within {@code bound} (e.g. a batch waiting for
+   * its claims to be durable before its first handler): alive meanwhile for {@code bound} plus
+   * handlerTimeout from now. Ended by {@link #waitEnded} or the next handler's start.
+   */
+  public void waitStarted(Duration bound) {
+    Objects.requireNonNull(bound, "bound");
+    if (bound.isNegative()) {
+      throw new IllegalArgumentException("bound must be >= 0, got " + bound);
+    }
+    progressNanos = clock.nanoTime();
+    waitBoundNanos = bound.toNanos();
+  }
+
+  /** The wait begun by {@link #waitStarted} is over (progress): handlerTimeout applies again. */
+  public void waitEnded() {
+    waitBoundNanos = 0;
+    progressNanos = clock.nanoTime();
+  }
+
+  /** A handler starts (on the processing thread); a wait in progress is over. */
   public void handlerStarted() {
     long now = clock.nanoTime();
+    waitBoundNanos = 0;
     handlerStartedNanos = now;
     progressNanos = now;
     handlerRunning = true;
@@ -67,12 +95,15 @@ public final class HandlerActivity {
     progressNanos = clock.nanoTime();
   }
 
-  /** Busy (a handler within handlerTimeout) or turning (progress within handlerTimeout). */
+  /**
+   * Busy (a handler within handlerTimeout), turning (progress within handlerTimeout) or waiting (a
+   * bounded wait within its bound plus handlerTimeout).
+   */
   public boolean alive(long nowNanos) {
     if (handlerRunning) {
       return nowNanos - handlerStartedNanos < handlerTimeoutNanos;
     }
-    return nowNanos - progressNanos < handlerTimeoutNanos;
+    return nowNanos - progressNanos < handlerTimeoutNanos + waitBoundNanos;
   }
 
   /** How long the running handler has run, or null when none runs. */

@@ -13,10 +13,12 @@ import java.util.concurrent.TimeoutException;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
@@ -48,15 +50,18 @@ public final class KafkaOwnershipChannel implements OwnershipRequestChannel {
   public static final Duration RETENTION = Duration.ofHours(1);
 
   private final String topic;
-  private final Properties clientProps;
-  private final KafkaConsumer<String, String> consumer;
-  private final KafkaProducer<String, String> producer;
+  /** Creates the topic unless it exists ({@link #ensureTopic}); a no-op in tests. */
+  private final Runnable ensureTopic;
+  private final Consumer<String, String> consumer;
+  private final Producer<String, String> producer;
   private final ConcurrentLinkedQueue<Object> arrived = new ConcurrentLinkedQueue<>();
   private final Thread reader;
   private volatile boolean running = true;
   private volatile boolean requested;
   /** Whether the reader has read every record written before it opened. */
   private volatile boolean caughtUp;
+  /** Why the reader stopped for good (null while it reads, or after a close). */
+  private volatile Throwable failure;
 
   /** The request topic of a deployment whose changelog topics start with {@code changelogPrefix}. */
   public static String topicFor(String changelogPrefix) {
@@ -70,8 +75,27 @@ public final class KafkaOwnershipChannel implements OwnershipRequestChannel {
    * @param clientId a client id prefix naming this process
    */
   public KafkaOwnershipChannel(Properties clientProps, String topic, String clientId) {
+    this(clientConsumer(clientProps, clientId), clientProducer(clientProps, clientId), topic,
+        clientId, () -> ensureTopic(clientProps, topic));
+  }
+
+  /**
+   * The channel on given clients (tests: Kafka's {@code MockConsumer}); {@code ensureTopic} runs on
+   * the reader thread before it reads, and before the first request is written.
+   */
+  KafkaOwnershipChannel(Consumer<String, String> consumer, Producer<String, String> producer,
+      String topic, String clientId, Runnable ensureTopic) {
     this.topic = topic;
-    this.clientProps = clientProps;
+    this.ensureTopic = ensureTopic;
+    this.consumer = consumer;
+    this.producer = producer;
+    reader = new Thread(this::read, "tandem-ownership-requests-" + clientId);
+    reader.setDaemon(true);
+    reader.start();
+  }
+
+  private static KafkaConsumer<String, String> clientConsumer(Properties clientProps,
+      String clientId) {
     Properties cp = new Properties();
     cp.putAll(clientProps);
     cp.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId + "-ownership-reader");
@@ -80,6 +104,11 @@ public final class KafkaOwnershipChannel implements OwnershipRequestChannel {
     cp.remove(ConsumerConfig.GROUP_ID_CONFIG); // assigned, never in a group
     cp.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
     cp.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+    return new KafkaConsumer<>(onlyKnown(cp, ConsumerConfig.configNames()));
+  }
+
+  private static KafkaProducer<String, String> clientProducer(Properties clientProps,
+      String clientId) {
     Properties pp = new Properties();
     pp.putAll(clientProps);
     pp.put(ProducerConfig.CLIENT_ID_CONFIG, clientId + "-ownership-writer");
@@ -87,11 +116,7 @@ public final class KafkaOwnershipChannel implements OwnershipRequestChannel {
     pp.put(ProducerConfig.LINGER_MS_CONFIG, "0");
     pp.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
     pp.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
-    this.consumer = new KafkaConsumer<>(onlyKnown(cp, ConsumerConfig.configNames()));
-    this.producer = new KafkaProducer<>(onlyKnown(pp, ProducerConfig.configNames()));
-    reader = new Thread(this::read, "tandem-ownership-requests-" + clientId);
-    reader.setDaemon(true);
-    reader.start();
+    return new KafkaProducer<>(onlyKnown(pp, ProducerConfig.configNames()));
   }
 
   /** Client properties other than {@code names} dropped (the region's map holds tandem keys too). */
@@ -134,7 +159,7 @@ public final class KafkaOwnershipChannel implements OwnershipRequestChannel {
     try {
       // on this thread, not the caller's: a region whose broker is down must still start its
       // consumers at once (the topic is created when the broker answers; reading waits for it)
-      ensureTopic(clientProps, topic);
+      ensureTopic.run();
       TopicPartition tp = new TopicPartition(topic, 0);
       consumer.assign(List.of(tp));
       consumer.seekToBeginning(List.of(tp));
@@ -170,9 +195,19 @@ public final class KafkaOwnershipChannel implements OwnershipRequestChannel {
       }
     } catch (WakeupException e) {
       // closing
-    } catch (RuntimeException e) {
-      log.error("Tandem stopped reading the ownership request topic {}: requests are not acted on",
-          topic, e);
+    } catch (Throwable e) {
+      if (running) {
+        // fatal for this reader (not authorized to read the topic, a bad configuration, an Error):
+        // no request is read, none is acted on; recorded for failure() so the owner's meter and
+        // its region's health show it, not only this line
+        failure = e;
+        log.error("Tandem stopped reading the ownership request topic {}: remote ownership requests"
+            + " (evacuate, return, move) are NOT acted on by this process until it restarts; "
+            + "they are reported NOT_ANSWERED to the operator", topic, e);
+      }
+      if (e instanceof Error err) {
+        throw err;
+      }
     } finally {
       consumer.close(Duration.ofSeconds(1));
     }
@@ -193,6 +228,11 @@ public final class KafkaOwnershipChannel implements OwnershipRequestChannel {
   }
 
   @Override
+  public java.util.Optional<Throwable> failure() {
+    return java.util.Optional.ofNullable(failure);
+  }
+
+  @Override
   public void answer(OwnershipResult result) {
     send(result.key(), result.encode());
   }
@@ -202,7 +242,7 @@ public final class KafkaOwnershipChannel implements OwnershipRequestChannel {
     if (!requested) {
       // the admin's first request may come before any owner made the topic: create it with its
       // settings, not the broker's auto-created defaults
-      ensureTopic(clientProps, topic);
+      ensureTopic.run();
       requested = true;
     }
     return send(request.key(), request.encode()).offset();

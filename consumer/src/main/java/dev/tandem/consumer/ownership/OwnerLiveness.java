@@ -1,5 +1,7 @@
 package dev.tandem.consumer.ownership;
 
+import dev.tandem.consumer.ConsumerMeterNames;
+import dev.tandem.consumer.ownership.internal.FailbackRunner;
 import dev.tandem.core.TandemClock;
 import dev.tandem.store.StoreException;
 import io.micrometer.core.instrument.Counter;
@@ -15,6 +17,9 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.IntFunction;
 import java.util.function.IntToLongFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -23,6 +28,10 @@ import org.slf4j.LoggerFactory;
  * When an owner may renew its shard leases: the one owner-liveness protocol, whatever drives it (the
  * Kafka poll loop and its background renewer, the heartbeat timer of a function app). The caller
  * says which shards' leases name this region and supplies the positions; this decides and writes.
+ * (Over 500 lines on purpose: the renewal round's rules — probes, heartbeat acknowledgements as
+ * answers, revalidation after a silence, busy vs stuck — are one protocol whose steps refer to each
+ * other and are read together; its nested {@link Builder} documents each input. The failback that a
+ * round may start runs elsewhere, in {@code ownership.internal.FailbackRunner}.)
  *
  * <p>A renewal round ({@link #renew}):
  *
@@ -30,17 +39,23 @@ import org.slf4j.LoggerFactory;
  *   <li>Every {@link BrokerProbe} must have answered since the previous round — evidence a caller
  *       recorded ({@link #evidence}: a fetch that returned records) or the probe asked now. The
  *       evidence is consumed every round, so a silence that outlasts one round is never taken for a
- *       live broker. The probes are this region's changelog broker and the broker of every trigger
+ *       live broker. A broker that stores the heartbeats ({@link Builder#heartbeatsAcknowledgedBy},
+ *       the own changelog's) answered too when it acknowledged the previous round's heartbeats:
+ *       they were sent after that round's probes, so an owner whose heartbeats are acknowledged
+ *       from round to round needs no probe request (an idle owner's probe that times out under load
+ *       must not silence a region whose changelog keeps acknowledging it). The probes are this region's changelog broker and the broker of every trigger
  *       the application consumes from: an owner that cannot receive its shards' messages must not
  *       keep them.
  *   <li>After a silence longer than {@code revalidateAfter} (or before the first renewal) the
- *       changelogs are re-read ({@link ShardOwnership#revalidate}) before anything is renewed: a
+ *       changelogs are re-read ({@link OwnershipPollLoop#revalidate}) before anything is renewed: a
  *       follower may have taken the shards over meanwhile. If they cannot be, the round is silent.
- *   <li>The policy hears {@link ShardOwnership#ownerAlive} for every shard whose lease names this
+ *   <li>The policy hears {@link OwnershipPollLoop#ownerAlive} for every shard whose lease names this
  *       region (a WITNESS grant is renewed even before it lets the owner process).
  *   <li>Heartbeats for the shards it still owns; the view is valid from the round's start.
- *   <li>At most one failback per round ({@link ShardOwnership#failBackIfDue}), so the other shards
- *       keep their heartbeats between handovers.
+ *   <li>At most one failback at a time ({@link #failBackOne}), started on a thread of its own and
+ *       never waited for: its planned handover may wait up to the ownership's {@code catchUpTimeout}
+ *       (a batch of the shard in flight, the peer's acknowledgement), longer than L + margin, and
+ *       the next rounds must renew the region's other shards meanwhile (issue 21).
  * </ol>
  *
  * <p>While the caller cannot run a round because it is processing (a Kafka batch), {@link
@@ -65,8 +80,13 @@ public final class OwnerLiveness {
   private final HandlerActivity activity;
   private final boolean failback;
 
+  /** Failbacks apart from renewal: decided here, each handover on a thread of its own. */
+  private final FailbackRunner failbacks;
+
   /** End of the previous round's requests: evidence sent after it counts for the next round. */
   private volatile long lastRoundNanos;
+  /** The number of the round in progress or last run ({@link #renew}; rounds are serialised). */
+  private volatile long round;
   /** Last renewal or revalidation (monotonic); meaningful only when {@link #everValid}. */
   private volatile long lastValidNanos;
   private volatile boolean everValid;
@@ -78,6 +98,10 @@ public final class OwnerLiveness {
     final Counter answered;
     final Counter silent;
     volatile boolean silentReported;
+    /** The broker's acknowledgement of a shard's heartbeat; null when it stores none. */
+    volatile IntFunction<CompletableFuture<?>> heartbeatAcks;
+    /** The newest round whose heartbeats this broker acknowledged (0: none). */
+    final AtomicLong ackedRound = new AtomicLong();
 
     Probe(BrokerProbe probe, Counter answered, Counter silent) {
       this.probe = probe;
@@ -92,6 +116,8 @@ public final class OwnerLiveness {
     this.probeTimeout = b.probeTimeout;
     this.activity = b.activity;
     this.failback = b.failback;
+    this.failbacks = new FailbackRunner(ownership.self(), ownership::failbackDue,
+        ownership::failBack);
     // evidence older than this does not let a busy owner renew: two rounds, at least a probe's own
     // timeout, and at least revalidateAfter (L by default). With a shorter bound a stalled own
     // changelog lane, or a batch waiting for its claims to become durable, read as a lost broker
@@ -104,16 +130,24 @@ public final class OwnerLiveness {
     String region = ownership.self().name();
     Map<String, Probe> m = new LinkedHashMap<>();
     for (BrokerProbe p : b.probes) {
-      Counter answered = Counter.builder("tandem.ownership.probe").tag("region", region)
+      Counter answered = Counter.builder(ConsumerMeterNames.OWNERSHIP_PROBE).tag("region", region)
           .tag("probe", p.name()).tag("outcome", "answered")
           .description("broker probes an owner asked before renewing its shard leases")
           .register(b.registry);
-      Counter silent = Counter.builder("tandem.ownership.probe").tag("region", region)
+      Counter silent = Counter.builder(ConsumerMeterNames.OWNERSHIP_PROBE).tag("region", region)
           .tag("probe", p.name()).tag("outcome", "silent")
           .description("broker probes an owner asked before renewing its shard leases")
           .register(b.registry);
       m.put(p.name(), new Probe(p, answered, silent));
     }
+    b.heartbeatAcks.forEach((name, acks) -> {
+      Probe p = m.get(name);
+      if (p == null) {
+        throw new IllegalArgumentException("heartbeatsAcknowledgedBy names no broker probe: " + name
+            + "; probes: " + m.keySet());
+      }
+      p.heartbeatAcks = acks;
+    });
     this.probes = Collections.unmodifiableMap(m);
     this.lastRoundNanos = clock.nanoTime();
   }
@@ -173,7 +207,7 @@ public final class OwnerLiveness {
     if (owned.isEmpty() || valid()) {
       return true;
     }
-    if (!ownership.revalidate(owned)) {
+    if (!ownership.pollLoop().revalidate(owned)) {
       return false;
     }
     markValid(clock.nanoTime());
@@ -232,54 +266,95 @@ public final class OwnerLiveness {
     // outside lease may keep it, even for a shard it may not process yet (WITNESS before a grant)
     for (int s : leaseOwned) {
       try {
-        ownership.ownerAlive(s);
+        ownership.pollLoop().ownerAlive(s);
       } catch (StoreException e) {
         notReady.add(s);
       }
     }
     Set<Integer> renewed = new TreeSet<>();
+    // after this round's probes (askProbes has ended), so the heartbeats are requests sent after
+    // them: the broker storing them answers for the next round when it acknowledges one
+    long sent = clock.nanoTime();
     for (int s : owned) {
       try {
         if (ownership.owns(s)) { // the revalidation may have brought a takeover
-          ownership.heartbeat(s, position.applyAsLong(s));
+          ownership.pollLoop().heartbeat(s, position.applyAsLong(s));
           renewed.add(s);
         }
       } catch (StoreException e) {
         notReady.add(s);
       }
     }
+    watchHeartbeatAcks(renewed, round, sent);
     Optional<HandoverReport> fb = failback ? failBackOne(renewed) : Optional.empty();
     return new RenewalOutcome(RenewalOutcome.Kind.RENEWED, renewed, notReady, null, fb);
   }
 
   /**
-   * At most one failback among {@code renewed} ({@link ShardOwnership#failBackIfDue}), so the other
-   * shards keep their heartbeats between handovers. {@link #renew} calls it itself unless the
-   * builder turned {@link Builder#failback} off; a caller that did (a function app, whose renewal
-   * also runs on a message's thread) calls it from a thread that runs no work of these shards: the
-   * handover waits for every batch begun with {@link ShardOwnership#beginWork}, up to the
-   * ownership's {@code catchUpTimeout}.
+   * Starts at most one failback among {@code renewed} ({@link OwnershipPollLoop#failBackIfDue}) on a
+   * thread of its own and returns without waiting for it: the planned handover waits for every
+   * batch of the shard begun with {@link OwnershipPollLoop#beginWork} and for the peer's
+   * acknowledgement, up to the ownership's {@code catchUpTimeout} — longer than L + margin by
+   * default — and the caller's next renewal rounds must keep the region's other leases meanwhile
+   * (issue 21: run inline, it let a follower take the other shards over). While one runs, no other
+   * is started. {@link #renew} calls it itself unless the builder turned {@link Builder#failback}
+   * off.
    *
    * @param renewed the shards the round just renewed
-   * @return the handover report when a failback was attempted now
+   * @return the report of a failback that finished since the previous call, if any (each report is
+   *     returned once)
    */
   public Optional<HandoverReport> failBackOne(Set<Integer> renewed) {
-    for (int s : renewed) {
-      try {
-        Optional<HandoverReport> fb = ownership.failBackIfDue(s);
-        if (fb.isPresent()) {
-          return fb;
+    return failbacks.startOne(renewed);
+  }
+
+  /**
+   * For each probe whose broker stores the heartbeats: its acknowledgement of one of this round's
+   * heartbeats is its answer for the next round (and evidence dated {@code sentNanos}, for {@link
+   * #renewWhileBusy}'s bound).
+   */
+  private void watchHeartbeatAcks(Set<Integer> renewed, long roundNo, long sentNanos) {
+    if (renewed.isEmpty()) {
+      return;
+    }
+    for (Probe p : probes.values()) {
+      IntFunction<CompletableFuture<?>> acks = p.heartbeatAcks;
+      if (acks == null) {
+        continue;
+      }
+      for (int s : renewed) {
+        CompletableFuture<?> ack;
+        try {
+          ack = acks.apply(s);
+        } catch (RuntimeException e) {
+          continue; // no acknowledgement to watch: the next round asks the probe
         }
-      } catch (StoreException | IllegalStateException e) {
-        log.debug("failback of shard {} skipped: {}", s, e.getMessage());
+        ack.whenComplete((v, e) -> {
+          if (e == null) {
+            p.ackedRound.accumulateAndGet(roundNo, Math::max);
+            p.evidence.answered(sentNanos);
+          }
+        });
       }
     }
-    return Optional.empty();
+  }
+
+  /**
+   * Starts no failback any more and waits for the one running, if any, to end — at most the
+   * ownership's {@code catchUpTimeout} (which bounds its handover) plus a second. Call it when the
+   * loop or ticker driving this stops, before the store and the changelog close: the handover runs
+   * on a thread of its own and writes the lease into them.
+   *
+   * @return true when no failback runs any more
+   */
+  public boolean stopFailbacks() {
+    return failbacks.stop(ownership.catchUpTimeout().plusSeconds(1));
   }
 
   /** Asks each probe without evidence since the previous round; the first silent one's reason. */
   private String askProbes() {
     long since = lastRoundNanos;
+    round++;
     try {
       return askProbesSince(since);
     } finally {
@@ -292,6 +367,11 @@ public final class OwnerLiveness {
     for (Probe p : probes.values()) {
       if (p.evidence.answeredSince(since)) {
         continue; // answered since the last round (a fetch): no request needed
+      }
+      if (p.ackedRound.get() >= round - 1 && round > 1 && !p.evidence.failedSince(since)) {
+        // it acknowledged a heartbeat of the previous round, sent after that round's probes (not
+        // counted as a probe asked: none was)
+        continue;
       }
       long sent = clock.nanoTime();
       String why;
@@ -363,9 +443,9 @@ public final class OwnerLiveness {
     Set<Integer> notReady = new TreeSet<>();
     for (int s : renewable) {
       try {
-        ownership.ownerAlive(s);
+        ownership.pollLoop().ownerAlive(s);
         if (ownership.owns(s)) {
-          ownership.heartbeat(s, position.applyAsLong(s));
+          ownership.pollLoop().heartbeat(s, position.applyAsLong(s));
           renewed.add(s);
         }
       } catch (StoreException e) {
@@ -383,6 +463,8 @@ public final class OwnerLiveness {
   public static final class Builder {
     private final ShardOwnership ownership;
     private final List<BrokerProbe> probes = new ArrayList<>();
+    private final Map<String, IntFunction<CompletableFuture<?>>> heartbeatAcks =
+        new LinkedHashMap<>();
     private Duration probeTimeout = Duration.ofSeconds(5);
     private Duration heartbeatInterval = Duration.ofSeconds(1);
     private HandlerActivity activity;
@@ -427,6 +509,22 @@ public final class OwnerLiveness {
      */
     public Builder activity(HandlerActivity activity) {
       this.activity = Objects.requireNonNull(activity, "activity");
+      return this;
+    }
+
+    /**
+     * The broker of probe {@code probe} stores the heartbeats (the own changelog's broker): {@code
+     * acknowledged} is its acknowledgement of a shard's heartbeat written just before (e.g. the
+     * replication log's barrier of the own region). An acknowledged heartbeat of the previous round
+     * answers for the broker, so that round asks it nothing; without one the probe is asked as
+     * before. Default: none.
+     *
+     * @throws IllegalArgumentException at {@link #build} when no probe has that name
+     */
+    public Builder heartbeatsAcknowledgedBy(String probe,
+        IntFunction<CompletableFuture<?>> acknowledged) {
+      heartbeatAcks.put(Objects.requireNonNull(probe, "probe"),
+          Objects.requireNonNull(acknowledged, "acknowledged"));
       return this;
     }
 

@@ -3,6 +3,7 @@ package dev.tandem.consumer.ownership;
 import dev.tandem.consumer.TandemRegion;
 import dev.tandem.consumer.TandemRegionConfig;
 import dev.tandem.core.RegionId;
+import dev.tandem.core.TandemClock;
 import dev.tandem.store.ShardLease;
 import dev.tandem.store.replication.KafkaReplicationLog;
 import java.io.IOException;
@@ -70,6 +71,8 @@ public final class OwnershipAdmin implements AutoCloseable {
   static final String INSTANCE = "ownership-admin";
   private static final Duration CATCH_UP = Duration.ofSeconds(5);
   private static final Duration RESTORE = Duration.ofSeconds(60);
+  /** The most a request's owner window is shorter than the client's wait ({@link #ownerWindow}). */
+  private static final Duration READ_LAG_ALLOWANCE = Duration.ofSeconds(1);
 
   private final Map<String, Object> keys;
   private final List<RegionId> regions;
@@ -80,12 +83,22 @@ public final class OwnershipAdmin implements AutoCloseable {
   private final boolean deleteWorkDir;
   private final String issuedBy;
   private final BiFunction<RegionId, Properties, OwnershipRequestChannel> channels;
+  /**
+   * The wall clock stamps a request's deadline for owners of an older version (and for a request
+   * an owner reads from its backlog); an owner of this version measures the request's time-out on
+   * its own monotonic clock from reading it, so this machine's wall clock being off neither
+   * shortens nor lengthens its window. How long this client waits is measured on the monotonic
+   * clock only, so a step of this machine's wall clock neither hangs nor cuts it.
+   */
+  private final TandemClock clock;
   /** One replica per region this admin acts as (the destination of a move), opened on first use. */
   private final Map<RegionId, TandemRegion> replicas = new LinkedHashMap<>();
   private final Map<RegionId, OwnershipRequestChannel> open = new HashMap<>();
   private boolean closed;
 
-  private OwnershipAdmin(Map<?, ?> regionConfig, Path workDir, boolean deleteWorkDir) {
+  private OwnershipAdmin(Map<?, ?> regionConfig, Path workDir, boolean deleteWorkDir,
+      TandemClock clock) {
+    this.clock = Objects.requireNonNull(clock, "clock");
     Map<String, Object> k = new LinkedHashMap<>();
     regionConfig.forEach((key, v) -> k.put(String.valueOf(key), v));
     this.config = new TandemRegionConfig(withAdminKeys(k, null, workDir));
@@ -141,7 +154,7 @@ public final class OwnershipAdmin implements AutoCloseable {
   public static OwnershipAdmin create(Map<?, ?> regionConfig, Path workDir) {
     Objects.requireNonNull(regionConfig, "regionConfig");
     Objects.requireNonNull(workDir, "workDir");
-    return new OwnershipAdmin(regionConfig, workDir, false);
+    return new OwnershipAdmin(regionConfig, workDir, false, TandemClock.system());
   }
 
   /** As {@link #create(Map, Path)} with a temporary working directory deleted on {@link #close()}. */
@@ -154,7 +167,7 @@ public final class OwnershipAdmin implements AutoCloseable {
       throw new UncheckedIOException("cannot create a working directory for the admin", e);
     }
     try {
-      return new OwnershipAdmin(regionConfig, dir, true);
+      return new OwnershipAdmin(regionConfig, dir, true, TandemClock.system());
     } catch (RuntimeException e) {
       dir.toFile().delete(); // a bad configuration must not leave a directory per attempt behind
       throw e;
@@ -283,7 +296,7 @@ public final class OwnershipAdmin implements AutoCloseable {
       throw new IllegalArgumentException("shard " + shard + " is already owned by " + to
           + " (epoch " + l.epoch() + ")");
     }
-    return forced(replica, shard, from, to, ackWait, "", System.nanoTime(), "fenced by command",
+    return forced(replica, shard, from, to, ackWait, "", clock.nanoTime(), "fenced by command",
         false);
   }
 
@@ -299,39 +312,26 @@ public final class OwnershipAdmin implements AutoCloseable {
       epochBefore.put(s, replica.ownership().lease(s).epoch());
     }
     OwnershipRequestChannel channel = channel(from);
-    long t0 = System.nanoTime();
+    long t0 = clock.nanoTime();
     OwnershipRequest q = new OwnershipRequest(UUID.randomUUID().toString(), from, to,
-        new TreeSet<>(shardSet), System.currentTimeMillis() + timeout.toMillis(), issuedBy,
-        evacuation);
+        new TreeSet<>(shardSet), clock.wallMillis() + timeout.toMillis(), issuedBy, evacuation,
+        ownerWindow(timeout).toMillis());
     channel.request(q);
-    log.info("Tandem ownership request {} written: {} hands shards {} over to {} by {} (issued by"
-        + " {})", q.id(), from, q.shards(), to, java.time.Instant.ofEpochMilli(q.deadlineMillis()),
-        issuedBy);
-    long deadline = t0 + timeout.toNanos();
+    log.info("Tandem ownership request {} written: {} hands shards {} over to {} within {} ms of "
+        + "reading it (older owners: by {}; issued by {})", q.id(), from, q.shards(), to,
+        q.timeoutMillis(), java.time.Instant.ofEpochMilli(q.deadlineMillis()), issuedBy);
     Map<Integer, ShardMoveResult> results = new TreeMap<>();
-    while (true) {
-      for (Object o : channel.poll()) {
-        if (o instanceof OwnershipResult r && r.requestId().equals(q.id())
-            && shardSet.contains(r.shard()) && !results.containsKey(r.shard())) {
-          ShardMoveResult m = new ShardMoveResult(r.shard(), from, to,
-              r.moved() ? ShardMoveResult.Outcome.MOVED : ShardMoveResult.Outcome.FAILED,
-              r.newEpoch(), Duration.ofNanos(System.nanoTime() - t0), OptionalLong.empty(), q.id(),
-              (r.moved() ? "" : "handover failed: ") + r.detail() + " (" + r.instance() + ")");
-          results.put(r.shard(), m);
-          log.info("Tandem ownership request {}: shard {} {} (epoch {}) after {} ms by {}", q.id(),
-              r.shard(), m.outcome(), r.newEpoch(), m.took().toMillis(), r.instance());
-        }
-      }
-      if (results.size() == shardSet.size() || System.nanoTime() >= deadline) {
-        break;
-      }
-      try {
-        Thread.sleep(10); // the channel reads on its own thread; this only paces the look
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        break;
-      }
-    }
+    OwnershipResultWait.awaitResults(channel, q.id(), shardSet, t0 + timeout.toNanos(), clock, r -> {
+      ShardMoveResult m = new ShardMoveResult(r.shard(), from, to,
+          r.moved() ? ShardMoveResult.Outcome.MOVED : ShardMoveResult.Outcome.FAILED,
+          r.newEpoch(), Duration.ofNanos(clock.nanoTime() - t0), OptionalLong.empty(), q.id(),
+          (r.moved() ? "" : "handover failed: ") + r.detail() + " (" + r.instance() + ")");
+      results.put(r.shard(), m);
+      log.info("Tandem ownership request {}: shard {} {} (epoch {}) after {} ms by {}", q.id(),
+          r.shard(), m.outcome(), r.newEpoch(), m.took().toMillis(), r.instance());
+    });
+    String unread = channel.failure().map(e -> "; this client could not read the results ("
+        + e + "): the lease was read instead").orElse("");
     Set<Integer> missing = new TreeSet<>(shardSet);
     missing.removeAll(results.keySet());
     if (!missing.isEmpty()) {
@@ -345,13 +345,14 @@ public final class OwnershipAdmin implements AutoCloseable {
         if (l.owner().equals(to) && l.epoch() > epochBefore.get(s)) {
           // moved, but its result was not read in time (written late, or not at all)
           r = new ShardMoveResult(s, from, to, ShardMoveResult.Outcome.MOVED, l.epoch(),
-              Duration.ofNanos(System.nanoTime() - t0), OptionalLong.empty(), q.id(),
-              "no result read; the lease shows the handover (epoch " + l.epoch() + ")");
+              Duration.ofNanos(clock.nanoTime() - t0), OptionalLong.empty(), q.id(),
+              "no result read; the lease shows the handover (epoch " + l.epoch() + ")" + unread);
         } else {
           r = new ShardMoveResult(s, from, to, ShardMoveResult.Outcome.NOT_ANSWERED, l.epoch(),
-              Duration.ofNanos(System.nanoTime() - t0), OptionalLong.empty(), q.id(),
+              Duration.ofNanos(clock.nanoTime() - t0), OptionalLong.empty(), q.id(),
               "no process of " + from + " answered within " + timeout + " (stopped, hung or cut"
-                  + " off); the shard stays with " + l.owner() + " at epoch " + l.epoch());
+                  + " off); the shard stays with " + l.owner() + " at epoch " + l.epoch()
+                  + unread);
           log.warn("Tandem ownership request {}: shard {} NOT ANSWERED by {} within {}{}", q.id(),
               s, from, timeout, force ? "; forcing a fenced move" : "; nothing forced");
         }
@@ -379,7 +380,7 @@ public final class OwnershipAdmin implements AutoCloseable {
     }
     OptionalLong bound = m.bound();
     ShardMoveResult r = new ShardMoveResult(shard, from, to, ShardMoveResult.Outcome.FORCED,
-        m.takeover().newEpoch(), Duration.ofNanos(System.nanoTime() - t0), bound, requestId,
+        m.takeover().newEpoch(), Duration.ofNanos(clock.nanoTime() - t0), bound, requestId,
         why + "; fenced move: " + m.detail());
     log.warn("Tandem ownership: shard {} FORCED from {} to {} at epoch {}, duplicate bound {}", shard,
         from, to, r.newEpoch(), bound.isPresent() ? bound.getAsLong() : "UNKNOWN (detected)");
@@ -402,6 +403,21 @@ public final class OwnershipAdmin implements AutoCloseable {
     if (shard < 0 || shard >= shards) {
       throw new IllegalArgumentException("shard " + shard + " is not in 0.." + (shards - 1));
     }
+  }
+
+  /**
+   * The owner's window for a request this client waits {@code timeout} for: shorter by the time the
+   * request may take to reach the owner's reader (its clock starts at its reading, this client's at
+   * its writing), so an owner does not finish a handover after this client reported the shard
+   * NOT_ANSWERED. A tenth of the time-out, at most 1 s, at least 1 ms of window.
+   */
+  static Duration ownerWindow(Duration timeout) {
+    Duration allowance = timeout.dividedBy(10);
+    if (allowance.compareTo(READ_LAG_ALLOWANCE) > 0) {
+      allowance = READ_LAG_ALLOWANCE;
+    }
+    Duration w = timeout.minus(allowance);
+    return w.toMillis() < 1 ? Duration.ofMillis(1) : w;
   }
 
   private static void positive(Duration timeout) {

@@ -26,6 +26,15 @@ public interface OwnershipRequestChannel extends AutoCloseable {
   }
 
   /**
+   * Why this channel stopped reading for good (for example not authorized to read its topic): from
+   * then on no request or result arrives through {@link #poll()}. Empty while it reads. Default:
+   * empty (an in-memory channel never fails).
+   */
+  default java.util.Optional<Throwable> failure() {
+    return java.util.Optional.empty();
+  }
+
+  /**
    * Writes {@code result} and waits for its acknowledgement.
    *
    * @throws RuntimeException when it could not be written (the caller logs it; the admin client then

@@ -33,17 +33,26 @@ import org.slf4j.LoggerFactory;
  *   <li><b>once</b>: a (request, shard) is acted on at most once — a result already read from the
  *       channel (another instance, an earlier run of this one) or written here marks it done, and a
  *       re-delivered request finds the lease moved;
- *   <li><b>deadline</b>: a request read at or after its deadline is dropped ({@code expired}); a
- *       handover started before it is bounded by it, so nothing moves after the client gave up;
+ *   <li><b>deadline</b>: a request carrying a time-out ({@link OwnershipRequest#timeoutMillis},
+ *       version 2) and read after this reader caught up (so written after it opened) ends that long
+ *       after its reading, on this process's monotonic clock: neither the issuer's wall clock nor
+ *       this machine's matters. A request without one (an older client), or read from the backlog
+ *       (written before this reader opened: its age is known only from the issuer's wall clock),
+ *       ends at its wall-clock deadline or at the same time left measured on the monotonic clock
+ *       from its reading, whichever comes first; read at or after that deadline it is dropped
+ *       ({@code expired}). A handover is bounded by the time left, so nothing moves after the
+ *       owner's window closed;
  *   <li><b>not the owner</b>: a request from another region is not for this one (ignored quietly);
  *       a served shard whose lease does not name this region is skipped ({@code ignored}, logged once).
  * </ul>
  *
  * <p>Meters: {@code tandem.ownership.requests} (tag {@code outcome}: received, acted, expired,
  * ignored) and {@code tandem.ownership.request.handover} (a timer, tag {@code outcome}: moved,
- * failed). A caller that processes on the calling thread (the Kafka loop) calls {@link #act} between
+ * failed), {@code tandem.ownership.requests.reader.failed} (a gauge, 1 once the channel's reader
+ * stopped for good, e.g. not authorized: {@link #failure()}, logged once, shown by the region's
+ * health). A caller that processes on the calling thread (the Kafka loop) calls {@link #act} between
  * batches; a caller whose work runs on other threads (Functions) may call it from its timer thread:
- * the handover waits for their batches ({@link ShardOwnership#beginWork}).
+ * the handover waits for their batches ({@link OwnershipPollLoop#beginWork}).
  *
  * <p>Thread-safe: the bookkeeping is serialised, the handovers of different shards run on their
  * callers' threads at the same time (a call never waits for another loop's handover).
@@ -71,6 +80,28 @@ public final class OwnershipRequests implements AutoCloseable {
   private final Counter ignored;
   private final Timer moved;
   private final Timer failed;
+  /**
+   * Per pending request id: the monotonic time ({@link TandemClock#nanoTime()}) at which its window
+   * closes here, fixed when it was read (its time-out, or the time its wall-clock deadline left).
+   * A step of this machine's wall clock cannot keep a request live after that.
+   */
+  private final Map<String, Long> monotonicDeadline = new java.util.HashMap<>();
+  /**
+   * Pending request ids whose issuer's wall-clock deadline also ends them: version-1 requests and
+   * requests read from the backlog. The others are measured on the monotonic clock only.
+   */
+  private final Set<String> wallBound = new HashSet<>();
+  /**
+   * Whether a drain of the channel began after it had caught up: every record drained from then on
+   * was written after the reader opened, so its reading is (up to the reader's lag) its writing and
+   * its time-out can be measured from it.
+   */
+  private boolean readerLive;
+  private final MeterRegistry registry;
+  /** Removed by close(): a later object of the same region registers its own channel's gauge. */
+  private final io.micrometer.core.instrument.Gauge readerFailed;
+  /** Whether the reader's failure was logged here already (once). */
+  private boolean failureLogged;
   private volatile boolean closed;
 
   /**
@@ -92,10 +123,27 @@ public final class OwnershipRequests implements AutoCloseable {
     ignored = requests(registry, r, "ignored");
     moved = handovers(registry, r, "moved");
     failed = handovers(registry, r, "failed");
+    this.registry = registry;
+    this.readerFailed = io.micrometer.core.instrument.Gauge.builder(
+            dev.tandem.consumer.ConsumerMeterNames.OWNERSHIP_REQUESTS_READER_FAILED, channel,
+            c -> c.failure().isPresent() ? 1 : 0)
+        .tag("region", r)
+        .description("1 while the reader of this region's ownership request topic has stopped for"
+            + " good (e.g. not authorized): evacuate, return and move are not acted on here")
+        .register(registry);
+  }
+
+  /**
+   * Why this object can no longer read requests (its channel's reader stopped for good, e.g. not
+   * authorized to read the topic); empty while it reads. {@link
+   * dev.tandem.consumer.TandemRegion#health()} reports it.
+   */
+  public java.util.Optional<String> failure() {
+    return channel.failure().map(e -> "the ownership request topic is not read: " + e);
   }
 
   private static Counter requests(MeterRegistry registry, String region, String outcome) {
-    return Counter.builder("tandem.ownership.requests").tag("region", region)
+    return Counter.builder(dev.tandem.consumer.ConsumerMeterNames.OWNERSHIP_REQUESTS).tag("region", region)
         .tag("outcome", outcome)
         .description("remote ownership requests (evacuate, return, move) read by this region's"
             + " owner: received, shard handovers acted on, expired on arrival, shards ignored")
@@ -103,7 +151,7 @@ public final class OwnershipRequests implements AutoCloseable {
   }
 
   private static Timer handovers(MeterRegistry registry, String region, String outcome) {
-    return Timer.builder("tandem.ownership.request.handover").tag("region", region)
+    return Timer.builder(dev.tandem.consumer.ConsumerMeterNames.OWNERSHIP_REQUEST_HANDOVER).tag("region", region)
         .tag("outcome", outcome)
         .description("planned handovers performed for remote ownership requests")
         .register(registry);
@@ -125,16 +173,27 @@ public final class OwnershipRequests implements AutoCloseable {
       if (closed) {
         return List.of();
       }
+      if (!failureLogged && channel.failure().isPresent()) {
+        // once, where an operator of this region looks (the channel logged the cause with its
+        // stack trace on its own thread); the gauge and health() keep showing it
+        failureLogged = true;
+        log.error("Tandem ownership requests of {} instance {} are NOT read any more ({}): this "
+            + "instance's shards are reported NOT_ANSWERED to evacuate, return and move until it "
+            + "restarts", self, instance, channel.failure().get().toString());
+      }
       long now = clock.wallMillis();
       // asked before draining: when true, every record written before the reader opened is queued
       boolean caughtUp = channel.caughtUp();
+      // records drained now may still be from the backlog unless an earlier drain began caught up
+      boolean backlog = !readerLive;
       for (Object o : channel.poll()) {
         if (o instanceof OwnershipResult r) {
           answered.add(r.requestId() + "|" + r.shard());
         } else if (o instanceof OwnershipRequest q) {
-          take(q, now);
+          take(q, now, backlog);
         }
       }
+      readerLive |= caughtUp;
       if (pending.isEmpty() || !caughtUp) {
         // not before the results written before this reader opened are read: a request is ahead
         // of its results in the channel, and a shard answered FAILED must not move now
@@ -142,11 +201,13 @@ public final class OwnershipRequests implements AutoCloseable {
       }
       for (var it = pending.values().iterator(); it.hasNext(); ) {
         OwnershipRequest q = it.next();
-        if (clock.wallMillis() >= q.deadlineMillis()) {
+        if (expired(q)) {
           // the client has given up: nothing may move for it any more
           log.info("Tandem ownership request {} ({} -> {}) reached its deadline in {} instance {}",
               q.id(), q.from(), q.to(), self, instance);
           it.remove();
+          monotonicDeadline.remove(q.id());
+          wallBound.remove(q.id());
           // a copy read later is past its deadline (expired on arrival): its marks are not needed
           answered.removeIf(k -> k.startsWith(q.id() + "|"));
           skipped.removeIf(k -> k.startsWith(q.id() + "|"));
@@ -177,22 +238,56 @@ public final class OwnershipRequests implements AutoCloseable {
     return out;
   }
 
-  private void take(OwnershipRequest q, long now) {
+  /**
+   * Takes {@code q} in when it is for this region and live. {@code backlog}: it may have been
+   * written before this reader opened, so only the issuer's wall clock tells its age.
+   */
+  private void take(OwnershipRequest q, long now, boolean backlog) {
     if (!q.from().equals(self) || pending.containsKey(q.id())) {
       return; // for the other region (it reads its own topic), or read twice
     }
     received.increment();
-    if (now >= q.deadlineMillis()) {
+    boolean byWall = q.timeoutMillis() <= 0 || backlog;
+    long window = !byWall ? q.timeoutMillis()
+        : q.timeoutMillis() <= 0 ? q.deadlineMillis() - now
+        // never longer than the issuer allowed, whatever the wall clocks say
+        : Math.min(q.timeoutMillis(), q.deadlineMillis() - now);
+    if (window <= 0) {
       expired.increment();
       log.info("Tandem ownership request {} ({} -> {}, shards {}, issued by {}) expired {} ms before "
-          + "{} instance {} read it: ignored", q.id(), q.from(), q.to(), q.shards(), q.issuedBy(),
-          now - q.deadlineMillis(), self, instance);
+          + "{} instance {} read it (by the issuer's wall clock{}): ignored", q.id(), q.from(),
+          q.to(), q.shards(), q.issuedBy(), -window, self, instance,
+          q.timeoutMillis() > 0 ? ", it was written before this reader opened" : "");
       return;
     }
     log.info("Tandem ownership request {} received by {} instance {}: hand shards {} over to {} "
-        + "within {} ms (issued by {})", q.id(), self, instance, q.shards(), q.to(),
-        q.deadlineMillis() - now, q.issuedBy());
+        + "within {} ms (issued by {}; {})", q.id(), self, instance, q.shards(), q.to(), window,
+        q.issuedBy(), byWall ? "bounded by the issuer's wall-clock deadline"
+            : "its time-out, measured here from now");
     pending.put(q.id(), q);
+    monotonicDeadline.put(q.id(), clock.nanoTime() + TimeUnit.MILLISECONDS.toNanos(window));
+    if (byWall) {
+      wallBound.add(q.id());
+    }
+  }
+
+  /** Whether {@code q}'s deadline passed by the wall clock or by the monotonic one. */
+  private synchronized boolean expired(OwnershipRequest q) {
+    return leftMillis(q) <= 0;
+  }
+
+  /**
+   * Time left for {@code q}: on the monotonic clock from its reading, and for a wall-bound request
+   * ({@link #wallBound}) the less of that and its wall-clock deadline's.
+   */
+  private synchronized long leftMillis(OwnershipRequest q) {
+    Long mono = monotonicDeadline.get(q.id());
+    if (mono == null) {
+      return 0; // removed from pending: it expired
+    }
+    long left = TimeUnit.NANOSECONDS.toMillis(mono - clock.nanoTime());
+    return wallBound.contains(q.id())
+        ? Math.min(left, q.deadlineMillis() - clock.wallMillis()) : left;
   }
 
   /** Hands {@code shard} over for {@code q}; null when this process does not act on it. */
@@ -218,7 +313,7 @@ public final class OwnershipRequests implements AutoCloseable {
       }
       return null;
     }
-    long left = q.deadlineMillis() - clock.wallMillis();
+    long left = leftMillis(q);
     if (left <= 0) {
       return null;
     }
@@ -258,6 +353,7 @@ public final class OwnershipRequests implements AutoCloseable {
   @Override
   public void close() {
     closed = true;
+    registry.remove(readerFailed);
     synchronized (this) {
       channel.close();
     }

@@ -11,7 +11,8 @@ import java.util.Set;
  * @param renewed shards whose lease got a heartbeat in this round
  * @param notReady shards skipped because the local replica is still restoring them
  * @param reason null when the owner renewed (or had nothing to renew); else why it stayed silent
- * @param failback the failback handover this round attempted, if any
+ * @param failback a failback handover that finished since the previous round, if any (a round
+ *     starts a due failback on a thread of its own and never waits for it)
  */
 public record RenewalOutcome(Kind kind, Set<Integer> renewed, Set<Integer> notReady, String reason,
     Optional<HandoverReport> failback) {

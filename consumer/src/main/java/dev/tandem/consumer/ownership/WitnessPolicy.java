@@ -1,5 +1,6 @@
 package dev.tandem.consumer.ownership;
 
+import dev.tandem.consumer.ConsumerMeterNames;
 import dev.tandem.consumer.witness.TakeoverWitness;
 import dev.tandem.consumer.witness.WitnessGrant;
 import dev.tandem.consumer.witness.WitnessUnavailableException;
@@ -133,16 +134,16 @@ public final class WitnessPolicy implements OwnershipPolicy, AutoCloseable {
           requests(registry, r, "claim", "granted"), requests(registry, r, "claim", "refused"),
           requests(registry, r, "claim", "unavailable"), requests(registry, r, "renew", "granted"),
           requests(registry, r, "renew", "refused"), requests(registry, r, "renew", "unavailable"),
-          Counter.builder("tandem.consumer.witness.releases").tag("region", r)
+          Counter.builder(ConsumerMeterNames.WITNESS_RELEASES).tag("region", r)
               .description("witness leases given up by a planned handover").register(registry));
-      Gauge.builder("tandem.consumer.witness.held", this, WitnessPolicy::heldCount)
+      Gauge.builder(ConsumerMeterNames.WITNESS_HELD, this, WitnessPolicy::heldCount)
           .tag("region", r).description("shards whose witness lease this region holds now")
           .register(registry);
     }
   }
 
   private static Counter requests(MeterRegistry registry, String region, String kind, String outcome) {
-    return Counter.builder("tandem.consumer.witness.requests").tag("region", region)
+    return Counter.builder(ConsumerMeterNames.WITNESS_REQUESTS).tag("region", region)
         .tag("kind", kind).tag("outcome", outcome)
         .description("requests to the takeover witness").register(registry);
   }

@@ -8,6 +8,12 @@
  * dev.tandem.consumer.ownership.BrokerProbe} answered, revalidation after a silence, {@code
  * ownerAlive}, failback; busy vs stuck through {@link
  * dev.tandem.consumer.ownership.HandlerActivity}), driven by the Kafka poll loop and by a function
- * app's heartbeat timer alike.
+ * app's heartbeat timer alike. {@link dev.tandem.consumer.ownership.OwnershipTicker} is the round of
+ * the runtimes without a Tandem poll loop (Spring listener containers, Azure Functions): renewal,
+ * observation and remote evacuate/return requests in one place.
+ * The calls only a poll loop or a ticker makes are behind {@link
+ * dev.tandem.consumer.ownership.OwnershipPollLoop} ({@code ShardOwnership.pollLoop()}); the
+ * machinery of {@code ShardOwnership} — lease view, replication window, renewal, takeover and its
+ * bound, handover, manual move, failback — is in {@code ownership.internal}, which is not API.
  */
 package dev.tandem.consumer.ownership;

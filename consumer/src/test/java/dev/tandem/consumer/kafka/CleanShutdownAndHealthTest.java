@@ -20,7 +20,6 @@ import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -107,34 +106,16 @@ class CleanShutdownAndHealthTest {
 
   static TandemRegion region(Path dir, String region, String prefix, long heartbeatMs, long leaseMs)
       throws Exception {
-    String text = String.join("\n",
-        "tandem.regions=region-a,region-b",
-        "tandem.region=" + region,
-        "tandem.region.region-a.bootstrap.servers=" + regions.a().bootstrapServers(),
-        "tandem.region.region-b.bootstrap.servers=" + regions.b().bootstrapServers(),
-        "tandem.state.dir=" + dir.resolve(prefix + "-" + region).toString().replace("\\", "/"),
-        "tandem.shards=4",
-        "tandem.changelog.topic.prefix=" + prefix,
+    Path file = RegionFiles.write(dir, regions, region, prefix,
         "tandem.lease.timeout.ms=" + leaseMs,
-        "tandem.takeover.margin.ms=1000",
         "tandem.heartbeat.interval.ms=" + heartbeatMs,
-        "tandem.replication.window=20",
-        "tandem.catchup.timeout.ms=5000",
-        "tandem.changelog.publish.timeout.ms=3000",
         "group.id=ops",
-        "auto.offset.reset=earliest",
-        "session.timeout.ms=6000",
-        "heartbeat.interval.ms=1000",
-        "max.poll.records=50",
-        "");
-    Path file = dir.resolve(prefix + "-" + region + ".properties");
-    Files.writeString(file, text, StandardCharsets.UTF_8);
+        "max.poll.records=50");
     return TandemRegion.create(TandemRegion.load(file));
   }
 
   private static void topics(String topic) {
-    regions.createTopic(topic, 4);
-    regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
+    RegionFiles.createTopics(regions, topic);
   }
 
   /**

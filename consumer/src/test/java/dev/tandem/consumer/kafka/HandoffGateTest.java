@@ -4,14 +4,12 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.tandem.consumer.StubReplicationLog;
 import dev.tandem.core.Envelope;
 import dev.tandem.core.RegionId;
 import dev.tandem.publisher.KafkaEnvelopeHeaders;
 import dev.tandem.store.IdempotencyStore;
-import dev.tandem.store.replication.CatchUpResult;
 import dev.tandem.store.replication.Handoff;
-import dev.tandem.store.replication.ReplicationLag;
-import dev.tandem.store.replication.ReplicationLog;
 import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
@@ -52,16 +50,14 @@ class HandoffGateTest {
   }
 
   /** A replication log whose barrier and marker the test controls. */
-  static final class ScriptedLog implements ReplicationLog {
+  static final class ScriptedLog extends StubReplicationLog {
     volatile CompletableFuture<Void> barrier = CompletableFuture.completedFuture(null);
     volatile boolean markerRead;
     final List<Integer> handedOff = new CopyOnWriteArrayList<>();
 
-    @Override
-    public void assign(Set<Integer> shards) {}
-
-    @Override
-    public void revoke(Set<Integer> shards) {}
+    ScriptedLog() {
+      super(Set.of(0));
+    }
 
     @Override
     public Optional<Handoff> handOff(int shard) {
@@ -75,47 +71,9 @@ class HandoffGateTest {
     }
 
     @Override
-    public boolean awaitRestored(Duration timeout) {
-      return true;
-    }
-
-    @Override
-    public boolean isRestored(int shard) {
-      return true;
-    }
-
-    @Override
     public CompletableFuture<Void> barrier(int shard, RegionId region) {
       return barrier;
     }
-
-    @Override
-    public long unackedByPeers(int shard) {
-      return 0;
-    }
-
-    @Override
-    public boolean peerReachable() {
-      return true;
-    }
-
-    @Override
-    public CatchUpResult catchUp(RegionId region, Set<Integer> shards, Duration timeout) {
-      throw new UnsupportedOperationException();
-    }
-
-    @Override
-    public ReplicationLag lag(RegionId origin) {
-      throw new UnsupportedOperationException();
-    }
-
-    @Override
-    public Set<Integer> shards() {
-      return Set.of(0);
-    }
-
-    @Override
-    public void close() {}
   }
 
   /**

@@ -233,7 +233,7 @@ class TandemKafkaConsumerOwnershipTest {
   void aFollowerTakesOverAfterTheOwnersSilenceAndRunsWhatItHeld() {
     Node a = node(A, "a-1", false);
     Node b = node(B, "b-1", false);
-    a.ownership().heartbeat(0, 0); // region-a owned shard 0, then its region went down
+    a.ownership().pollLoop().heartbeat(0, 0); // region-a owned shard 0, then its region went down
     net.deliver();
     net.down(A);
     startWithP0(b);

@@ -12,7 +12,6 @@ import dev.tandem.testkit.History;
 import dev.tandem.testkit.TestRegions;
 import dev.tandem.testkit.TwoRegions;
 import dev.tandem.testkit.junit.TandemClusters;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -40,32 +39,12 @@ class TandemRegionTest {
 
   /** The properties file of one region's process, as an operator would write it. */
   static Path propertiesFile(Path dir, String region, String prefix) throws Exception {
-    String text = String.join("\n",
-        "# Tandem region " + region,
-        "tandem.regions=region-a,region-b",
-        "tandem.region=" + region,
-        "tandem.region.region-a.bootstrap.servers=" + regions.a().bootstrapServers(),
-        "tandem.region.region-b.bootstrap.servers=" + regions.b().bootstrapServers(),
-        "tandem.state.dir=" + dir.resolve(prefix + "-" + region).toString().replace("\\", "/"),
-        "tandem.shards=4",
-        "tandem.changelog.topic.prefix=" + prefix,
-        // short for the test: L 2 s + margin 1 s, heartbeat 500 ms, W 20
+    // short for the test: L 2 s + margin 1 s, heartbeat 500 ms, W 20; the application's consumer
+    return RegionFiles.write(dir, regions, region, prefix,
         "tandem.lease.timeout.ms=2000",
-        "tandem.takeover.margin.ms=1000",
         "tandem.heartbeat.interval.ms=500",
-        "tandem.replication.window=20",
-        "tandem.catchup.timeout.ms=5000",
-        "tandem.changelog.publish.timeout.ms=3000",
-        // the application's Kafka consumer settings
         "group.id=orders",
-        "auto.offset.reset=earliest",
-        "session.timeout.ms=6000",
-        "heartbeat.interval.ms=1000",
-        "max.poll.records=200",
-        "");
-    Path file = dir.resolve(prefix + "-" + region + ".properties");
-    Files.writeString(file, text, StandardCharsets.UTF_8);
-    return file;
+        "max.poll.records=200");
   }
 
   /** A region's process: the region from its file, one consumer of {@code topic}. */
@@ -91,8 +70,7 @@ class TandemRegionTest {
   }
 
   private static void topics(String topic) {
-    regions.createTopic(topic, 4);
-    regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
+    RegionFiles.createTopics(regions, topic);
   }
 
   @Test

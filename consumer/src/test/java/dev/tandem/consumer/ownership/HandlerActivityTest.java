@@ -57,4 +57,25 @@ class HandlerActivityTest {
     tick(1_000);
     assertFalse(l.alive(clock.nanoTime()), "no turn, no handler for 30 s");
   }
+
+  @Test
+  void aBoundedWaitIsAliveForItsBoundPlusHandlerTimeoutAndEndsAtTheFirstHandler() {
+    l.loopTurned();
+    l.waitStarted(Duration.ofSeconds(60)); // e.g. claims durable in the own changelog
+    tick(89_999);
+    assertTrue(l.alive(clock.nanoTime()), "within the wait's bound plus handlerTimeout: waiting");
+    tick(1);
+    assertFalse(l.alive(clock.nanoTime()), "a wait beyond its own bound plus handlerTimeout: stuck");
+
+    l.waitStarted(Duration.ofSeconds(60));
+    l.handlerStarted(); // the wait is over
+    l.handlerEnded();
+    tick(30_000);
+    assertFalse(l.alive(clock.nanoTime()), "after the wait, handlerTimeout alone applies again");
+
+    l.waitStarted(Duration.ofSeconds(60));
+    l.waitEnded();
+    tick(30_000);
+    assertFalse(l.alive(clock.nanoTime()), "an ended wait adds nothing");
+  }
 }

@@ -7,12 +7,12 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.tandem.consumer.StubReplicationLog;
 import dev.tandem.core.ManualClock;
 import dev.tandem.core.RegionId;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.replication.CatchUpResult;
 import dev.tandem.store.replication.ReplicationLag;
-import dev.tandem.store.replication.ReplicationLog;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -190,8 +190,8 @@ class OwnershipRequestsTest {
 
     // A stays healthy for far longer than failbackAfter, B renews its lease all along
     for (int i = 0; i < 10; i++) {
-      b.heartbeat(0, i);
-      assertEquals(java.util.Optional.empty(), b.failBackIfDue(0), "round " + i);
+      b.pollLoop().heartbeat(0, i);
+      assertEquals(java.util.Optional.empty(), b.pollLoop().failBackIfDue(0), "round " + i);
       clock.advance(Duration.ofSeconds(1));
     }
     assertEquals(B, ownership.lease(0).owner(), "the evacuation holds until a return");
@@ -213,7 +213,7 @@ class OwnershipRequestsTest {
     assertEquals(B, ownership.lease(0).owner());
     java.util.Optional<HandoverReport> back = java.util.Optional.empty();
     for (int i = 0; i < 5 && back.isEmpty(); i++) {
-      back = b.failBackIfDue(0);
+      back = b.pollLoop().failBackIfDue(0);
       clock.advance(Duration.ofSeconds(1));
     }
     assertTrue(back.isPresent() && back.get().moved(), String.valueOf(back));
@@ -390,7 +390,7 @@ class OwnershipRequestsTest {
   }
 
   /** A changelog that acknowledges at once, or (for the peer) never. */
-  static final class Changelog implements ReplicationLog {
+  static final class Changelog extends StubReplicationLog {
     volatile boolean peerAcknowledges = true;
     /** When set: B's acknowledgement of shard 0's changes (held back by the test). */
     volatile CompletableFuture<Void> barrierOf0;
@@ -398,6 +398,10 @@ class OwnershipRequestsTest {
         new java.util.concurrent.atomic.AtomicInteger();
     /** Whether the other region's heartbeats look fresh (for failback). */
     volatile boolean homeHeartbeatsFresh;
+
+    Changelog() {
+      super(Set.of(0, 1, 2, 3));
+    }
 
     @Override
     public CompletableFuture<Void> barrier(int shard, RegionId region) {
@@ -415,44 +419,10 @@ class OwnershipRequestsTest {
     }
 
     @Override
-    public void assign(Set<Integer> shards) {}
-
-    @Override
-    public void revoke(Set<Integer> shards) {}
-
-    @Override
-    public boolean awaitRestored(Duration timeout) {
-      return true;
-    }
-
-    @Override
-    public boolean isRestored(int shard) {
-      return true;
-    }
-
-    @Override
-    public long unackedByPeers(int shard) {
-      return 0;
-    }
-
-    @Override
-    public boolean peerReachable() {
-      return true;
-    }
-
-    @Override
     public ReplicationLag lag(RegionId origin) {
       return homeHeartbeatsFresh
           ? new ReplicationLag(origin, Duration.ZERO, 0, Duration.ZERO, 1)
           : new ReplicationLag(origin, null, 0, null, 0);
     }
-
-    @Override
-    public Set<Integer> shards() {
-      return Set.of(0, 1, 2, 3);
-    }
-
-    @Override
-    public void close() {}
   }
 }

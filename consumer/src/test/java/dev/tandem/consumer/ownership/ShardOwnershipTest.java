@@ -135,9 +135,9 @@ class ShardOwnershipTest {
 
   /** region-a heartbeats shard 0, region-b reads it and starts watching the shard. */
   void ownerHeartbeatSeenByFollower(Region a, Region b) {
-    a.own().heartbeat(0, 1);
+    a.own().pollLoop().heartbeat(0, 1);
     net.deliver();
-    assertEquals(Optional.empty(), b.own().observe(0, Duration.ZERO));
+    assertEquals(Optional.empty(), b.own().pollLoop().observe(0, Duration.ZERO));
   }
 
   // ------------------------------------------------------------------ takeover and its bound
@@ -153,9 +153,9 @@ class ShardOwnershipTest {
     a.store().complete("x1", 0, null);
 
     clock.advance(SILENCE);
-    assertEquals(Optional.empty(), b.own().observe(0, Duration.ZERO), "exactly L + margin: not yet");
+    assertEquals(Optional.empty(), b.own().pollLoop().observe(0, Duration.ZERO), "exactly L + margin: not yet");
     clock.advance(NANO);
-    TakeoverReport r = b.own().observe(0, Duration.ZERO).orElseThrow();
+    TakeoverReport r = b.own().pollLoop().observe(0, Duration.ZERO).orElseThrow();
 
     assertEquals(A, r.from());
     assertEquals(B, r.to());
@@ -184,17 +184,17 @@ class ShardOwnershipTest {
     Region b = region(B, automatic());
     ownerHeartbeatSeenByFollower(a, b);
     clock.advance(SILENCE);
-    a.own().heartbeat(0, 2);
+    a.own().pollLoop().heartbeat(0, 2);
     net.deliver();
     clock.advance(NANO);
-    assertEquals(Optional.empty(), b.own().observe(0, Duration.ZERO),
+    assertEquals(Optional.empty(), b.own().pollLoop().observe(0, Duration.ZERO),
         "the heartbeat applied at the expiry instant is seen before the decision: silence restarts");
     clock.advance(SILENCE.minus(NANO));
-    assertEquals(Optional.empty(), b.own().observe(0, Duration.ZERO));
+    assertEquals(Optional.empty(), b.own().pollLoop().observe(0, Duration.ZERO));
     clock.advance(NANO);
-    assertEquals(Optional.empty(), b.own().observe(0, Duration.ZERO), "exactly L + margin again");
+    assertEquals(Optional.empty(), b.own().pollLoop().observe(0, Duration.ZERO), "exactly L + margin again");
     clock.advance(NANO);
-    assertTrue(b.own().observe(0, Duration.ZERO).isPresent());
+    assertTrue(b.own().pollLoop().observe(0, Duration.ZERO).isPresent());
   }
 
   @Test
@@ -204,10 +204,10 @@ class ShardOwnershipTest {
     ownerHeartbeatSeenByFollower(a, b);
     net.hold(A); // region-a's copies to region-b lag
     clock.advance(SILENCE);
-    a.own().heartbeat(0, 2); // in region-a's changelog, not yet in region-b's
+    a.own().pollLoop().heartbeat(0, 2); // in region-a's changelog, not yet in region-b's
     clock.advance(NANO);
 
-    assertEquals(Optional.empty(), b.own().observe(0, Duration.ZERO),
+    assertEquals(Optional.empty(), b.own().pollLoop().observe(0, Duration.ZERO),
         "the catch-up of region-a's changelog found the newer heartbeat: cancelled");
     ShardLease seen = b.store().lease(0).orElseThrow();
     assertEquals(A, seen.owner());
@@ -215,7 +215,7 @@ class ShardOwnershipTest {
     assertEquals(2, seen.position(), "the catch-up applied the heartbeat");
     assertEquals(0.0, b.count("tandem.consumer.takeovers"));
     clock.advance(SILENCE);
-    assertEquals(Optional.empty(), b.own().observe(0, Duration.ZERO),
+    assertEquals(Optional.empty(), b.own().pollLoop().observe(0, Duration.ZERO),
         "silence is measured afresh from the cancelled decision");
   }
 
@@ -230,7 +230,7 @@ class ShardOwnershipTest {
     net.down(A); // region-a's broker is gone (a crash looks the same from region-b)
     clock.advance(SILENCE.plus(NANO));
 
-    TakeoverReport r = b.own().observe(0, Duration.ZERO).orElseThrow();
+    TakeoverReport r = b.own().pollLoop().observe(0, Duration.ZERO).orElseThrow();
     assertFalse(r.ownerChangelog().complete());
     assertEquals(2, r.claimedWithoutCompleted());
     assertEquals(W, r.windowAdded(), "W from region-a's last heartbeat");
@@ -248,17 +248,17 @@ class ShardOwnershipTest {
     Region b = region(B, automatic());
     ownerHeartbeatSeenByFollower(a, b);
     net.partition(A);
-    a.own().heartbeat(0, 3); // AUTOMATIC lifts the window: the lease says so
+    a.own().pollLoop().heartbeat(0, 3); // AUTOMATIC lifts the window: the lease says so
     ShardLease lifted = a.store().lease(0).orElseThrow();
     assertFalse(lifted.peerReachable());
     assertEquals("lifted", lifted.attributes().get(ShardOwnership.WINDOW_ATTRIBUTE));
     net.heal(A);
     net.deliver();
-    assertEquals(Optional.empty(), b.own().observe(0, Duration.ZERO), "region-b saw that heartbeat");
+    assertEquals(Optional.empty(), b.own().pollLoop().observe(0, Duration.ZERO), "region-b saw that heartbeat");
     net.down(A);
     clock.advance(SILENCE.plus(NANO));
 
-    TakeoverReport r = b.own().observe(0, Duration.ZERO).orElseThrow();
+    TakeoverReport r = b.own().pollLoop().observe(0, Duration.ZERO).orElseThrow();
     assertEquals(TakeoverReport.BoundKind.UNKNOWN, r.boundKind(), r.toString());
     assertEquals(OptionalLong.empty(), r.bound());
     assertEquals(1.0, b.count("tandem.consumer.duplicate.bound.unknown"));
@@ -271,22 +271,22 @@ class ShardOwnershipTest {
     ownerHeartbeatSeenByFollower(a, b); // position 1 from now on
     for (int s = 5; s <= 60; s += 5) {
       clock.advance(Duration.ofSeconds(5));
-      a.own().heartbeat(0, 1);
+      a.own().pollLoop().heartbeat(0, 1);
       net.deliver();
-      assertEquals(Optional.empty(), b.own().observe(0, Duration.ofSeconds(s)), "at " + s + " s");
+      assertEquals(Optional.empty(), b.own().pollLoop().observe(0, Duration.ofSeconds(s)), "at " + s + " s");
     }
     // 65 s: the position moved in region-a's changelog, but the copy is still on its way
     clock.advance(Duration.ofSeconds(5));
     net.hold(A);
-    a.own().heartbeat(0, 2);
-    assertEquals(Optional.empty(), b.own().observe(0, Duration.ofSeconds(65)),
+    a.own().pollLoop().heartbeat(0, 2);
+    assertEquals(Optional.empty(), b.own().pollLoop().observe(0, Duration.ofSeconds(65)),
         "the catch-up found progress: cancelled");
     net.release(A);
     for (int s = 70; s <= 140; s += 5) {
       clock.advance(Duration.ofSeconds(5));
-      a.own().heartbeat(0, 2);
+      a.own().pollLoop().heartbeat(0, 2);
       net.deliver();
-      Optional<TakeoverReport> r = b.own().observe(0, Duration.ofSeconds(s));
+      Optional<TakeoverReport> r = b.own().pollLoop().observe(0, Duration.ofSeconds(s));
       if (r.isPresent()) {
         assertTrue(r.get().reason().contains("without progress"), r.get().reason());
         assertTrue(s >= 130, "stalled for more than 60 s since the progress found at 65 s; at " + s);
@@ -303,29 +303,29 @@ class ShardOwnershipTest {
     Region a = region(A, automatic());
     region(B, automatic());
     net.hold(A);
-    assertEquals(W, a.own().windowRoom(0));
+    assertEquals(W, a.own().pollLoop().windowRoom(0));
     a.claim("x1", 0);
     a.store().complete("x1", 0, null);
     a.claim("x2", 0);
-    assertEquals(W - 3, a.own().windowRoom(0));
+    assertEquals(W - 3, a.own().pollLoop().windowRoom(0));
     a.claim("x3", 0);
     a.store().complete("x3", 0, null);
-    assertEquals(0, a.own().windowRoom(0));
-    assertTrue(a.own().windowFull(0));
-    assertEquals(W, a.own().windowRoom(2), "per shard");
+    assertEquals(0, a.own().pollLoop().windowRoom(0));
+    assertTrue(a.own().pollLoop().windowFull(0));
+    assertEquals(W, a.own().pollLoop().windowRoom(2), "per shard");
 
-    a.own().heartbeat(0, 42);
+    a.own().pollLoop().heartbeat(0, 42);
     ShardLease l = a.store().lease(0).orElseThrow();
     assertEquals(42, l.position());
     assertEquals(W, l.window());
     assertEquals(5, l.unacked());
     assertTrue(l.peerReachable(), "a slow peer is reachable");
-    a.own().heartbeat(1, 42);
+    a.own().pollLoop().heartbeat(1, 42);
     assertTrue(a.store().lease(1).isEmpty(), "region-a does not heartbeat region-b's shard");
 
     net.release(A);
-    assertEquals(W, a.own().windowRoom(0));
-    assertFalse(a.own().windowFull(0));
+    assertEquals(W, a.own().pollLoop().windowRoom(0));
+    assertFalse(a.own().pollLoop().windowFull(0));
   }
 
   @Test
@@ -336,9 +336,9 @@ class ShardOwnershipTest {
     for (int i = 0; i < W + 2; i++) {
       lifting.claim("x" + i, 0);
     }
-    assertEquals(Long.MAX_VALUE, lifting.own().windowRoom(0), "AUTOMATIC: availability first");
+    assertEquals(Long.MAX_VALUE, lifting.own().pollLoop().windowRoom(0), "AUTOMATIC: availability first");
     net.heal(A);
-    assertEquals(W, lifting.own().windowRoom(0), "the spool replayed; the window holds again");
+    assertEquals(W, lifting.own().pollLoop().windowRoom(0), "the spool replayed; the window holds again");
   }
 
   @Test
@@ -349,8 +349,8 @@ class ShardOwnershipTest {
     for (int i = 0; i < W; i++) {
       a.claim("x" + i, 0);
     }
-    assertTrue(a.own().windowFull(0));
-    a.own().heartbeat(0, 1);
+    assertTrue(a.own().pollLoop().windowFull(0));
+    a.own().pollLoop().heartbeat(0, 1);
     assertFalse(a.store().lease(0).orElseThrow().attributes().containsKey("window"));
   }
 
@@ -363,18 +363,18 @@ class ShardOwnershipTest {
     for (int i = 0; i < W; i++) {
       b.claim("y" + i, 1); // region-b's own shard; the copies for region-a wait
     }
-    assertEquals(0, b.own().windowRoom(1), "the window holds: the peer may be alive");
+    assertEquals(0, b.own().pollLoop().windowRoom(1), "the window holds: the peer may be alive");
     clock.advance(SILENCE.plus(NANO));
-    assertTrue(b.own().observe(0, Duration.ZERO).isPresent());
-    assertEquals(Long.MAX_VALUE, b.own().windowRoom(1),
+    assertTrue(b.own().pollLoop().observe(0, Duration.ZERO).isPresent());
+    assertEquals(Long.MAX_VALUE, b.own().pollLoop().windowRoom(1),
         "the peer is presumed gone: the survivor does not stall until it returns");
     net.up(A);
-    assertEquals(W, b.own().windowRoom(1), "the peer is back, its spool replayed");
+    assertEquals(W, b.own().pollLoop().windowRoom(1), "the peer is back, its spool replayed");
     net.partition(A);
     for (int i = 0; i < W; i++) {
       b.claim("z" + i, 1);
     }
-    assertEquals(0, b.own().windowRoom(1), "no longer presumed gone: the window holds again");
+    assertEquals(0, b.own().pollLoop().windowRoom(1), "no longer presumed gone: the window holds again");
   }
 
   // ------------------------------------------------------------------ planned handover
@@ -385,18 +385,18 @@ class ShardOwnershipTest {
     Region a = region(A, automatic());
     Region b = region(B, automatic());
     ownerHeartbeatSeenByFollower(a, b);
-    assertTrue(a.own().beginWork(0));
+    assertTrue(a.own().pollLoop().beginWork(0));
     a.claim("x1", 0);
     net.hold(A);
     CompletableFuture<HandoverReport> h =
         CompletableFuture.supplyAsync(() -> a.own().handOver(0, B, Duration.ofSeconds(30)));
     await().atMost(Duration.ofSeconds(10)).until(() -> !a.own().owns(0));
-    assertFalse(a.own().beginWork(0), "no new batch while the shard drains");
+    assertFalse(a.own().pollLoop().beginWork(0), "no new batch while the shard drains");
     assertFalse(a.own().fence().holds(0, 0), "nor a claim of the batch's last messages");
     assertThrows(IllegalStateException.class, () -> a.own().handOver(0, B, Duration.ofSeconds(1)));
 
     a.store().complete("x1", 0, null); // the batch in flight finishes
-    a.own().endWork(0);
+    a.own().pollLoop().endWork(0);
     assertEquals(0, a.store().lease(0).orElseThrow().epoch(),
         "region-b has not acknowledged x1's completion: the lease stays");
     assertFalse(h.isDone());
@@ -419,7 +419,7 @@ class ShardOwnershipTest {
   void aHandoverThePeerDoesNotAcknowledgeInTimeLeavesTheShardWhereItWas() {
     Region a = region(A, automatic());
     region(B, automatic());
-    a.own().heartbeat(0, 1);
+    a.own().pollLoop().heartbeat(0, 1);
     net.hold(A);
     a.claim("x1", 0);
     HandoverReport r = a.own().handOver(0, B, Duration.ofMillis(1));
@@ -428,8 +428,8 @@ class ShardOwnershipTest {
     assertEquals(0, r.newEpoch());
     assertEquals(A, a.store().lease(0).orElseThrow().owner());
     assertTrue(a.own().owns(0), "processing resumes");
-    assertTrue(a.own().beginWork(0));
-    a.own().endWork(0);
+    assertTrue(a.own().pollLoop().beginWork(0));
+    a.own().pollLoop().endWork(0);
     assertEquals(1.0, a.count("tandem.consumer.handovers", "outcome", "aborted"));
   }
 
@@ -437,7 +437,7 @@ class ShardOwnershipTest {
   void aHandoverWhoseBatchDoesNotFinishInTimeIsAborted() throws Exception {
     Region a = region(A, automatic());
     region(B, automatic());
-    assertTrue(a.own().beginWork(0));
+    assertTrue(a.own().pollLoop().beginWork(0));
     CompletableFuture<HandoverReport> h =
         CompletableFuture.supplyAsync(() -> a.own().handOver(0, B, Duration.ofMillis(50)));
     await().atMost(Duration.ofSeconds(10)).until(() -> !a.own().owns(0));
@@ -445,7 +445,7 @@ class ShardOwnershipTest {
     HandoverReport r = h.get(10, TimeUnit.SECONDS);
     assertFalse(r.moved());
     assertTrue(r.detail().contains("still in flight"), r.detail());
-    a.own().endWork(0);
+    a.own().pollLoop().endWork(0);
     assertTrue(a.own().owns(0));
   }
 
@@ -465,7 +465,7 @@ class ShardOwnershipTest {
         CompletableFuture.supplyAsync(() -> a.own().handOver(0, B, Duration.ofSeconds(30)));
     await().atMost(Duration.ofSeconds(10)).until(() -> !a.own().owns(0));
     clock.advance(SILENCE.plus(NANO));
-    TakeoverReport t = b.own().observe(0, Duration.ZERO).orElseThrow();
+    TakeoverReport t = b.own().pollLoop().observe(0, Duration.ZERO).orElseThrow();
     assertEquals(1, t.newEpoch());
     assertEquals(1, t.claimedWithoutCompleted(), "x1, read from region-a's changelog");
     net.deliver(A);
@@ -494,7 +494,7 @@ class ShardOwnershipTest {
         CompletableFuture.supplyAsync(() -> a.own().handOver(0, B, Duration.ofSeconds(30)));
     await().atMost(Duration.ofSeconds(10)).until(() -> !a.own().owns(0));
     clock.advance(SILENCE.plus(NANO));
-    assertTrue(b.own().observe(0, Duration.ZERO).isPresent());
+    assertTrue(b.own().pollLoop().observe(0, Duration.ZERO).isPresent());
     net.release(A); // region-a has not read region-b's lease yet
 
     HandoverReport r = h.get(10, TimeUnit.SECONDS);
@@ -522,12 +522,12 @@ class ShardOwnershipTest {
     ownerHeartbeatSeenByFollower(a, b);
     net.down(A);
     clock.advance(SILENCE.plus(NANO));
-    assertEquals(1, b.own().observe(0, Duration.ZERO).orElseThrow().newEpoch());
+    assertEquals(1, b.own().pollLoop().observe(0, Duration.ZERO).orElseThrow().newEpoch());
 
     assertTrue(a.own().owns(0), "region-a's view is stale");
-    assertFalse(a.own().revalidate(Set.of(0)), "its own changelog cannot be read: do not process");
+    assertFalse(a.own().pollLoop().revalidate(Set.of(0)), "its own changelog cannot be read: do not process");
     net.up(A);
-    a.own().heartbeat(0, 99); // a renewal written on the stale view, before any re-read
+    a.own().pollLoop().heartbeat(0, 99); // a renewal written on the stale view, before any re-read
     net.deliver();
     ShardLease atB = b.store().lease(0).orElseThrow();
     assertEquals(B, atB.owner(), "the stale epoch-0 heartbeat lost: " + atB);
@@ -543,12 +543,12 @@ class ShardOwnershipTest {
     ownerHeartbeatSeenByFollower(a, b);
     net.down(A);
     clock.advance(SILENCE.plus(NANO));
-    b.own().observe(0, Duration.ZERO).orElseThrow();
+    b.own().pollLoop().observe(0, Duration.ZERO).orElseThrow();
     net.up(A); // region-b's lease is in region-a's changelog now, not yet read
     assertTrue(a.own().owns(0));
-    assertTrue(a.own().revalidate(Set.of(0)));
+    assertTrue(a.own().pollLoop().revalidate(Set.of(0)));
     assertFalse(a.own().owns(0), "the re-read brought epoch 1");
-    assertTrue(a.own().revalidate(Set.of()), "nothing owned: nothing to check");
+    assertTrue(a.own().pollLoop().revalidate(Set.of()), "nothing owned: nothing to check");
   }
 
   /**
@@ -565,12 +565,12 @@ class ShardOwnershipTest {
         .meterRegistry(a.meters()).build();
     assertEquals(Set.of(0, 2), liveness.renew(Set.of(0, 2), s -> 1L).renewed());
     net.deliver();
-    b.own().observe(0, Duration.ZERO);
+    b.own().pollLoop().observe(0, Duration.ZERO);
     brokerUp.set(false);
     net.down(A);
     clock.advance(SILENCE.plus(NANO));
     assertEquals(RenewalOutcome.Kind.BROKER_SILENT, liveness.renew(Set.of(0, 2), s -> 1L).kind());
-    b.own().observe(0, Duration.ZERO).orElseThrow();
+    b.own().pollLoop().observe(0, Duration.ZERO).orElseThrow();
     brokerUp.set(true);
     net.up(A);
     assertFalse(liveness.valid());
@@ -591,7 +591,7 @@ class ShardOwnershipTest {
     a.claim("x1", 0);
     net.deliver();
     clock.advance(Duration.ofHours(1));
-    assertEquals(Optional.empty(), b.own().observe(0, Duration.ofHours(1)));
+    assertEquals(Optional.empty(), b.own().pollLoop().observe(0, Duration.ofHours(1)));
 
     MoveReport m = b.own().move(0, Duration.ofSeconds(5));
     assertTrue(m.oldOwnerAcknowledged(), m.detail());
@@ -618,7 +618,7 @@ class ShardOwnershipTest {
     for (int i = 0; i < W; i++) {
       b.claim("y" + i, 0);
     }
-    assertEquals(Long.MAX_VALUE, b.own().windowRoom(0), "the old owner is presumed gone");
+    assertEquals(Long.MAX_VALUE, b.own().pollLoop().windowRoom(0), "the old owner is presumed gone");
   }
 
   // ------------------------------------------------------------------ failback
@@ -643,34 +643,34 @@ class ShardOwnershipTest {
     AtomicBoolean loopRuns = new AtomicBoolean(true);
     a.log().addLivenessCheck(loopRuns::get);
     net.deliver();
-    assertEquals(Optional.empty(), b.own().failBackIfDue(0), "no heartbeat of region-a yet");
+    assertEquals(Optional.empty(), b.own().pollLoop().failBackIfDue(0), "no heartbeat of region-a yet");
 
     for (int s = 0; s < 2; s++) {
       secondOfHealthyPeer(a);
-      assertEquals(Optional.empty(), b.own().failBackIfDue(0), "healthy for " + s + " s");
+      assertEquals(Optional.empty(), b.own().pollLoop().failBackIfDue(0), "healthy for " + s + " s");
       clock.advance(Duration.ofSeconds(1));
     }
     loopRuns.set(false); // region-a's consumers stop; its process stays up: no heartbeats
     for (int s = 0; s < 6; s++) {
       secondOfHealthyPeer(a);
-      assertEquals(Optional.empty(), b.own().failBackIfDue(0));
+      assertEquals(Optional.empty(), b.own().pollLoop().failBackIfDue(0));
       clock.advance(Duration.ofSeconds(1));
     }
     loopRuns.set(true);
     for (int s = 0; s < 3; s++) {
       secondOfHealthyPeer(a);
-      assertEquals(Optional.empty(), b.own().failBackIfDue(0), "healthy again for " + s + " s");
+      assertEquals(Optional.empty(), b.own().pollLoop().failBackIfDue(0), "healthy again for " + s + " s");
       clock.advance(Duration.ofSeconds(1));
     }
     secondOfHealthyPeer(a);
-    HandoverReport r = b.own().failBackIfDue(0).orElseThrow();
+    HandoverReport r = b.own().pollLoop().failBackIfDue(0).orElseThrow();
     assertTrue(r.moved(), r.detail());
     assertEquals(2, r.newEpoch());
     assertEquals(A, r.to());
     assertEquals(1.0, b.count("tandem.consumer.failbacks", "outcome", "moved"));
     net.deliver();
     assertTrue(a.own().owns(0));
-    assertEquals(Optional.empty(), b.own().failBackIfDue(0), "nothing more to fail back");
+    assertEquals(Optional.empty(), b.own().pollLoop().failBackIfDue(0), "nothing more to fail back");
   }
 
   @Test
@@ -679,20 +679,90 @@ class ShardOwnershipTest {
     Region b = failbackRegion(Duration.ofMillis(1), Duration.ofSeconds(5));
     for (int s = 0; s < 3; s++) {
       secondOfHealthyPeer(a);
-      assertEquals(Optional.empty(), b.own().failBackIfDue(0), "healthy for " + s + " s");
+      assertEquals(Optional.empty(), b.own().pollLoop().failBackIfDue(0), "healthy for " + s + " s");
       clock.advance(Duration.ofSeconds(1));
     }
     net.hold(B); // region-b's change of shard 0 cannot reach region-a
     b.claim("y1", 0);
     secondOfHealthyPeer(a);
-    HandoverReport failed = b.own().failBackIfDue(0).orElseThrow();
+    HandoverReport failed = b.own().pollLoop().failBackIfDue(0).orElseThrow();
     assertFalse(failed.moved(), failed.detail());
     assertEquals(1.0, b.count("tandem.consumer.failbacks", "outcome", "aborted"));
-    assertEquals(Optional.empty(), b.own().failBackIfDue(0), "not retried at once");
+    assertEquals(Optional.empty(), b.own().pollLoop().failBackIfDue(0), "not retried at once");
     net.release(B);
     clock.advance(Duration.ofSeconds(3));
     secondOfHealthyPeer(a);
-    assertTrue(b.own().failBackIfDue(0).orElseThrow().moved());
+    assertTrue(b.own().pollLoop().failBackIfDue(0).orElseThrow().moved());
+  }
+
+  /**
+   * Issue 21: renewal never waits behind a failback. Region-b owns shard 0 (taken over; home
+   * region-a, healthy, so a failback is due) and shard 1 (its own). The failback's planned handover
+   * of shard 0 waits for a batch of shard 0 still in flight — up to catchUpTimeout, here 30 s, far
+   * beyond L + margin. Meanwhile region-b's renewal rounds run every second on the caller's thread
+   * (the poll loop, the Spring ticker): shard 1's lease must keep being renewed, so region-a, which
+   * watches shard 1, never takes it over.
+   */
+  @Test
+  void aSlowFailbackOfOneShardDoesNotStopTheRenewalOfTheRegionsOtherShards() throws Exception {
+    Region a = region(A, automatic());
+    Region b = region(B, automatic(), o -> o.failbackAfter(Duration.ofSeconds(3))
+        .failbackMaxSilence(Duration.ofSeconds(5)).catchUpTimeout(Duration.ofSeconds(30)));
+    b.store().mergeLease(ShardLease.of(0, 1, B, b.store().tickHlc())); // took shard 0 over
+    OwnerLiveness liveness = OwnerLiveness.builder(b.own())
+        .probe(BrokerProbe.of("kafka", t -> true)).clock(clock).meterRegistry(b.meters()).build();
+    java.util.concurrent.ExecutorService pollThread =
+        java.util.concurrent.Executors.newSingleThreadExecutor();
+    try {
+      assertEquals(Set.of(0, 1), liveness.renew(Set.of(0, 1), s -> 1L).renewed());
+      net.deliver();
+      assertEquals(Optional.empty(), a.own().pollLoop().observe(1, Duration.ZERO), "region-a watches shard 1");
+      for (int s = 0; s < 3; s++) { // region-a healthy (not yet for failbackAfter): rounds renew
+        secondOfHealthyPeer(a);
+        assertEquals(Optional.empty(), liveness.renew(Set.of(0, 1), x -> 1L).failback());
+        clock.advance(Duration.ofSeconds(1));
+      }
+      secondOfHealthyPeer(a); // healthy for failbackAfter now: the next round fails shard 0 back
+      assertTrue(b.own().pollLoop().beginWork(0), "a batch of shard 0 runs and does not finish soon");
+
+      // the round that starts the failback, then one round a second, as the caller's thread runs them
+      List<java.util.concurrent.Future<RenewalOutcome>> rounds = new ArrayList<>();
+      rounds.add(pollThread.submit(() -> liveness.renew(Set.of(0, 1), s -> 2L)));
+      await().atMost(Duration.ofSeconds(10)).until(() -> !b.own().owns(0)); // draining shard 0
+      net.deliver();
+      assertEquals(Optional.empty(), a.own().pollLoop().observe(1, Duration.ZERO));
+      for (int second = 1; second <= 12; second++) {
+        clock.advance(Duration.ofSeconds(1));
+        rounds.add(pollThread.submit(() -> liveness.renew(Set.of(0, 1), s -> 2L)));
+        try {
+          rounds.get(rounds.size() - 1).get(1, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.TimeoutException stillWaiting) {
+          // the caller's thread has not come back to run this round: seen in the assertion below
+        }
+        net.deliver();
+        Optional<TakeoverReport> t = a.own().pollLoop().observe(1, Duration.ZERO);
+        assertEquals(Optional.empty(), t, "region-b's shard 1 lapsed " + second + " s into the"
+            + " failback of shard 0 (rounds returned: "
+            + rounds.stream().filter(java.util.concurrent.Future::isDone).count() + " of "
+            + rounds.size() + ")");
+      }
+      assertEquals(B, a.store().lease(1).orElseThrow().owner());
+
+      b.own().pollLoop().endWork(0); // the batch ends: the failback hands shard 0 over
+      // the failback's thread counts the move once its handover returns, just after region-a
+      // acknowledged the new lease: wait for both
+      await().atMost(Duration.ofSeconds(10)).until(() -> {
+        net.deliver();
+        return a.own().owns(0) && b.count("tandem.consumer.failbacks", "outcome", "moved") > 0;
+      });
+      assertEquals(1.0, b.count("tandem.consumer.failbacks", "outcome", "moved"));
+      assertTrue(a.own().owns(0));
+    } finally {
+      b.own().pollLoop().endWork(0);
+      clock.advance(Duration.ofSeconds(60)); // a handover still waiting gives up: its thread ends
+      pollThread.shutdownNow();
+      pollThread.awaitTermination(10, TimeUnit.SECONDS);
+    }
   }
 
   // ------------------------------------------------------------------ WITNESS
@@ -762,33 +832,33 @@ class ShardOwnershipTest {
     Region b = region(B, pb);
     assertFalse(a.own().owns(0), "no grant yet");
     clock.advance(Duration.ofSeconds(1)); // WitnessPolicy reads an alive-at of 0 as "never"
-    a.own().heartbeat(0, 1); // ownerAlive: the renewer asks the witness
+    a.own().pollLoop().heartbeat(0, 1); // ownerAlive: the renewer asks the witness
     await().atMost(Duration.ofSeconds(10)).until(() -> pa.holds(0));
     assertTrue(a.own().owns(0));
     net.deliver();
-    b.own().observe(0, Duration.ZERO);
+    b.own().pollLoop().observe(0, Duration.ZERO);
 
     net.partition(A);
     for (int i = 0; i < 3; i++) { // region-a's loop runs and reaches the witness: it renews
       clock.advance(Duration.ofSeconds(4));
       long now = clock.nanoTime();
-      a.own().ownerAlive(0);
+      a.own().pollLoop().ownerAlive(0);
       await().atMost(Duration.ofSeconds(10)).until(() -> witness.renewedAt(0) == now);
     }
-    assertEquals(Optional.empty(), b.own().observe(0, Duration.ZERO),
+    assertEquals(Optional.empty(), b.own().pollLoop().observe(0, Duration.ZERO),
         "silent 12 s at region-b, but the witness keeps the shard with region-a");
     assertEquals(1.0, b.count("tandem.consumer.witness.requests", "kind", "claim",
         "outcome", "refused"));
     for (int i = 0; i < W; i++) {
       a.claim("x" + i, 0);
     }
-    assertTrue(a.own().windowFull(0), "WITNESS keeps the window while the peer is unreachable");
+    assertTrue(a.own().pollLoop().windowFull(0), "WITNESS keeps the window while the peer is unreachable");
 
     clock.advance(lease.plus(Duration.ofSeconds(1))); // region-a stopped: no ownerAlive
     assertFalse(pa.holds(0));
     assertFalse(a.own().owns(0), "its grant ran out: it stops before the witness grants the peer");
     clock.advance(Duration.ofSeconds(10));
-    TakeoverReport r = b.own().observe(0, Duration.ZERO).orElseThrow();
+    TakeoverReport r = b.own().pollLoop().observe(0, Duration.ZERO).orElseThrow();
     assertEquals(1, r.newEpoch());
     assertFalse(r.ownerChangelog().complete());
     assertEquals(W, r.windowAdded());
@@ -814,17 +884,17 @@ class ShardOwnershipTest {
     Region a = region(A, pa);
     Region b = region(B, pb);
     clock.advance(Duration.ofSeconds(1));
-    a.own().heartbeat(0, 1);
+    a.own().pollLoop().heartbeat(0, 1);
     await().atMost(Duration.ofSeconds(10)).until(() -> pa.holds(0));
     net.deliver();
-    b.own().observe(0, Duration.ZERO);
+    b.own().pollLoop().observe(0, Duration.ZERO);
 
     HandoverReport h = a.own().handOver(0, B, Duration.ofSeconds(10));
     assertTrue(h.moved(), h.detail());
     assertEquals(1, h.newEpoch());
     // region-b's changelog holds the handover (acknowledged), its replica has not read it yet
     clock.advance(lease.plus(NANO));
-    Optional<TakeoverReport> r = b.own().observe(0, Duration.ZERO);
+    Optional<TakeoverReport> r = b.own().pollLoop().observe(0, Duration.ZERO);
 
     assertEquals(Optional.empty(), r, "the catch-up shows shard 0 is region-b's already");
     ShardLease l = b.store().lease(0).orElseThrow();

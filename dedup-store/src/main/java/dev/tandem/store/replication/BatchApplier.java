@@ -9,6 +9,8 @@ import dev.tandem.store.CorruptRecordException;
 import dev.tandem.store.IdRecord;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.ShardLease;
+import dev.tandem.store.StoreMeterNames;
+import dev.tandem.store.spi.ReplicaStore;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.util.ArrayList;
@@ -39,7 +41,8 @@ final class BatchApplier {
 
   private static final Logger LOG = LoggerFactory.getLogger(BatchApplier.class);
 
-  private final IdempotencyStore store;
+  /** The replica view: replication merges remote changes and drops shards through the SPI. */
+  private final ReplicaStore store;
   private final LagTracker lag;
   private final Counter appliedRecords;
   private final Counter appliedLeases;
@@ -56,20 +59,20 @@ final class BatchApplier {
 
   BatchApplier(IdempotencyStore store, LagTracker lag, MeterRegistry meters,
       EnvelopeSigner verifier) {
-    this.store = store;
+    this.store = ReplicaStore.of(store);
     this.verifier = verifier;
     this.lag = lag;
     RegionId region = store.owner().region();
     String r = region.name();
-    appliedRecords = meters.counter("tandem.replication.applied", "region", r, "type", "record");
-    appliedLeases = meters.counter("tandem.replication.applied", "region", r, "type", "lease");
+    appliedRecords = meters.counter(StoreMeterNames.REPLICATION_APPLIED, "region", r, "type", "record");
+    appliedLeases = meters.counter(StoreMeterNames.REPLICATION_APPLIED, "region", r, "type", "lease");
     appliedHeartbeats =
-        meters.counter("tandem.replication.applied", "region", r, "type", "heartbeat");
-    badCorrupt = meters.counter("tandem.replication.bad.records", "region", r, "reason", "corrupt");
+        meters.counter(StoreMeterNames.REPLICATION_APPLIED, "region", r, "type", "heartbeat");
+    badCorrupt = meters.counter(StoreMeterNames.REPLICATION_BAD_RECORDS, "region", r, "reason", "corrupt");
     badPartition =
-        meters.counter("tandem.replication.bad.records", "region", r, "reason", "wrong-partition");
+        meters.counter(StoreMeterNames.REPLICATION_BAD_RECORDS, "region", r, "reason", "wrong-partition");
     badAuthentication =
-        meters.counter("tandem.replication.bad.records", "region", r, "reason", "unauthenticated");
+        meters.counter(StoreMeterNames.REPLICATION_BAD_RECORDS, "region", r, "reason", "unauthenticated");
   }
 
   /**

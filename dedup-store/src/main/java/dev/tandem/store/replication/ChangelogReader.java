@@ -2,6 +2,8 @@ package dev.tandem.store.replication;
 
 import dev.tandem.core.TandemClock;
 import dev.tandem.store.IdempotencyStore;
+import dev.tandem.store.StoreMeterNames;
+import dev.tandem.store.spi.ReplicaStore;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
@@ -31,7 +33,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The one thread that reads the own region's changelog: a {@link Consumer} with manual {@code assign}
+ * (Why just over 500 lines: it is the one thread that owns the Kafka consumer, and every command it
+ * runs — assign, restore, revoke, catch up to the end — must run on that thread; applying what it
+ * reads is already {@link BatchApplier}, lag {@link LagTracker}.)
+ *
+ * <p>The one thread that reads the own region's changelog: a {@link Consumer} with manual {@code assign}
  * (no group) on the partitions of the materialised shards. Restore before serve: when a shard is
  * assigned, its partition is positioned at the checkpoint (or the beginning), its end offset is
  * captured, and the shard counts as restored only once the position reached that end offset.
@@ -44,7 +50,8 @@ final class ChangelogReader implements Runnable {
 
   private static final Logger LOG = LoggerFactory.getLogger(ChangelogReader.class);
 
-  private final IdempotencyStore store;
+  /** The replica view: replication merges remote changes and drops shards through the SPI. */
+  private final ReplicaStore store;
   private final Consumer<byte[], byte[]> consumer;
   private final String topic;
   private final BatchApplier applier;
@@ -105,7 +112,7 @@ final class ChangelogReader implements Runnable {
       Duration apiTimeout,
       IntFunction<List<String>> checkpointKeysOfShard,
       MeterRegistry meters) {
-    this.store = store;
+    this.store = ReplicaStore.of(store);
     this.consumer = consumer;
     this.topic = topic;
     this.applier = applier;
@@ -116,13 +123,13 @@ final class ChangelogReader implements Runnable {
     this.checkpointKeysOfShard = checkpointKeysOfShard;
     this.ownCheckpointPrefix = topic + "/";
     String region = store.owner().region().name();
-    this.restoreRecords = meters.counter("tandem.replication.restore.records", "region", region);
-    this.restoreTimer = Timer.builder("tandem.replication.restore")
+    this.restoreRecords = meters.counter(StoreMeterNames.REPLICATION_RESTORE_RECORDS, "region", region);
+    this.restoreTimer = Timer.builder(StoreMeterNames.REPLICATION_RESTORE)
         .tag("region", region)
         .description("time from assign to restored, per shard")
         .register(meters);
-    this.applyErrors = meters.counter("tandem.replication.apply.errors", "region", region);
-    this.readerErrors = meters.counter("tandem.replication.reader.errors", "region", region);
+    this.applyErrors = meters.counter(StoreMeterNames.REPLICATION_APPLY_ERRORS, "region", region);
+    this.readerErrors = meters.counter(StoreMeterNames.REPLICATION_READER_ERRORS, "region", region);
     this.thread = new Thread(this, "tandem-changelog-reader-" + region);
     this.thread.setDaemon(true);
   }

@@ -5,6 +5,7 @@ import dev.tandem.publisher.KafkaRegionalSink;
 import dev.tandem.publisher.OutboundMessage;
 import dev.tandem.publisher.RegionalSink;
 import dev.tandem.publisher.SinkAck;
+import dev.tandem.store.StoreMeterNames;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.time.Duration;
@@ -86,7 +87,7 @@ final class ChangelogSink implements RegionalSink {
 
   private static Counter counter(MeterRegistry meters, RegionId local, RegionId target,
       String reason) {
-    return Counter.builder("tandem.replication.producer.reset")
+    return Counter.builder(StoreMeterNames.REPLICATION_PRODUCER_RESET)
         .tag("region", local.name())
         .tag("target", target.name())
         .tag("reason", reason)

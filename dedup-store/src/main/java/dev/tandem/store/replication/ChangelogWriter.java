@@ -11,12 +11,12 @@ import dev.tandem.store.IdRecord;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.ShardLease;
 import dev.tandem.store.StoreListener;
+import dev.tandem.store.StoreMeterNames;
 import dev.tandem.store.WriteOrigin;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -32,7 +32,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Ships every LOCAL write of the store to every region's changelog through the {@link
+ * (Why just over 500 lines: shipping a change, its retries under retry keys and its key's copy
+ * order share one publish callback and its ordering rules; what could stand alone is apart — the
+ * barriers and unshipped changes in {@link ShardBarriers}, the key order in {@link KeyOrder}.)
+ *
+ * <p>Ships every LOCAL write of the store to every region's changelog through the {@link
  * DualPublisher}'s fan-out and spool, and tracks, per shard and region, the changes not acknowledged
  * yet (for {@link ReplicationLog#barrier} and {@link ReplicationLog#unackedByPeers}).
  *
@@ -75,28 +79,11 @@ final class ChangelogWriter implements StoreListener {
   private final AtomicLong retryKeys = new AtomicLong();
   /** Main keys with a copy in flight, for their order (see {@link KeyOrder}). */
   private final Map<String, KeyOrder> orders = new ConcurrentHashMap<>();
-  /** Changes not yet acknowledged, per shard, per region: the futures complete on acknowledgement. */
-  private final Map<Integer, Map<RegionId, Set<CompletableFuture<Void>>>> pending =
-      new ConcurrentHashMap<>();
+  /** What of each shard is not acknowledged or not shipped: the barriers. */
+  private final ShardBarriers barriers;
   private volatile boolean closed;
-  /** Set once pending changes were failed at close: every later barrier fails. */
-  private volatile boolean failedAll;
   /** A rejected copy is tried again every retryBackoff times this. */
   static final int REJECTED_RETRY_FACTOR = 30;
-  /** Per shard, changes that are not in the changelog: while any is here, the shard's barriers fail. */
-  private final Map<Integer, Set<Unshipped>> unshipped = new ConcurrentHashMap<>();
-
-  /** One change that was not shipped (identity: two changes of one id are two entries). */
-  private static final class Unshipped {
-    final String what;
-    final Throwable cause;
-
-    Unshipped(String what, Throwable cause) {
-      this.what = what;
-      this.cause = cause;
-    }
-  }
-
   private final Counter sentRecords;
   private final Counter sentLeases;
   private final Counter sentHeartbeats;
@@ -125,23 +112,20 @@ final class ChangelogWriter implements StoreListener {
     this.scheduler = scheduler;
     this.retryBackoff = retryBackoff;
     String r = localRegion.name();
-    this.sentRecords = meters.counter("tandem.replication.sent", "region", r, "type", "record");
-    this.sentLeases = meters.counter("tandem.replication.sent", "region", r, "type", "lease");
-    this.sentHeartbeats = meters.counter("tandem.replication.sent", "region", r, "type", "heartbeat");
-    this.retries = meters.counter("tandem.replication.publish.retries", "region", r);
-    this.rejected =
-        meters.counter("tandem.replication.publish.failures", "region", r, "reason", "rejected");
-    this.heartbeatFailures =
-        meters.counter("tandem.replication.publish.failures", "region", r, "reason", "heartbeat");
-    this.republished = meters.counter("tandem.replication.republished", "region", r);
-    this.closing =
-        meters.counter("tandem.replication.publish.failures", "region", r, "reason", "closing");
-    io.micrometer.core.instrument.Gauge.builder("tandem.replication.unshipped", unshipped,
-            m -> m.values().stream().mapToInt(Set::size).sum())
-        .tag("region", r)
-        .description("local changes not in the changelog (rejected, or written while closing); "
-            + "their shards' barriers fail")
-        .register(meters);
+    this.sentRecords =
+        meters.counter(StoreMeterNames.REPLICATION_SENT, "region", r, "type", "record");
+    this.sentLeases = meters.counter(StoreMeterNames.REPLICATION_SENT, "region", r, "type", "lease");
+    this.sentHeartbeats =
+        meters.counter(StoreMeterNames.REPLICATION_SENT, "region", r, "type", "heartbeat");
+    this.retries = meters.counter(StoreMeterNames.REPLICATION_PUBLISH_RETRIES, "region", r);
+    this.rejected = meters.counter(
+        StoreMeterNames.REPLICATION_PUBLISH_FAILURES, "region", r, "reason", "rejected");
+    this.heartbeatFailures = meters.counter(
+        StoreMeterNames.REPLICATION_PUBLISH_FAILURES, "region", r, "reason", "heartbeat");
+    this.republished = meters.counter(StoreMeterNames.REPLICATION_REPUBLISHED, "region", r);
+    this.closing = meters.counter(
+        StoreMeterNames.REPLICATION_PUBLISH_FAILURES, "region", r, "reason", "closing");
+    this.barriers = new ShardBarriers(localRegion, regions, meters);
   }
 
   @Override
@@ -180,29 +164,8 @@ final class ChangelogWriter implements StoreListener {
    */
   private void notShippedWhileClosing(int shard, String what) {
     closing.increment();
-    block(shard, what, new IllegalStateException(
+    barriers.block(shard, what, new IllegalStateException(
         "written while the replication log was closing; it was not shipped"));
-  }
-
-  /** Registers a change of {@code shard} that is not shipped: the shard's barriers fail. */
-  private Unshipped block(int shard, String what, Throwable cause) {
-    Unshipped u = new Unshipped(what, cause);
-    Set<Unshipped> set = unshipped.computeIfAbsent(shard, s -> ConcurrentHashMap.newKeySet());
-    if (set.isEmpty()) {
-      LOG.error("changelog: the change of {} (shard {}) is not in the changelog ({}); every barrier of "
-          + "shard {} fails until it is shipped, so no offset is committed past it", what, shard,
-          cause.toString(), shard);
-    }
-    set.add(u);
-    return u;
-  }
-
-  private void unblock(int shard, Unshipped u) {
-    Set<Unshipped> set = unshipped.get(shard);
-    if (set != null && set.remove(u)) {
-      LOG.info("changelog: the change of {} (shard {}) is shipped after all; {} change(s) of the shard "
-          + "still unshipped", u.what, shard, set.size());
-    }
   }
 
   /**
@@ -220,8 +183,8 @@ final class ChangelogWriter implements StoreListener {
           continue; // settled and removed meanwhile: start a new one
         }
         long version = order.begin(value);
-        ship(shard, what, key, value, trackers(shard), () -> value, keyForWriter, 1, order, version,
-            null);
+        ship(shard, what, key, value, barriers.track(shard), () -> value, keyForWriter, 1, order,
+            version, null);
         return;
       }
     }
@@ -279,7 +242,7 @@ final class ChangelogWriter implements StoreListener {
           + "publishing the newest again so compaction keeps it", order.key, order.shard, region);
       byte[] value = order.newest();
       long version = order.begin(value);
-      ship(order.shard, order.what, order.key, value, trackers(order.shard), () -> value,
+      ship(order.shard, order.what, order.key, value, barriers.track(order.shard), () -> value,
           order.keyForWriter, 1, order, version, null);
     }
   }
@@ -318,22 +281,6 @@ final class ChangelogWriter implements StoreListener {
     }
   }
 
-  /** Per-region completion futures for one change of {@code shard}, registered as pending. */
-  private Map<RegionId, CompletableFuture<Void>> trackers(int shard) {
-    Map<RegionId, Set<CompletableFuture<Void>>> byRegion =
-        pending.computeIfAbsent(shard, s -> new ConcurrentHashMap<>());
-    Map<RegionId, CompletableFuture<Void>> t = new HashMap<>();
-    for (RegionId region : regions) {
-      CompletableFuture<Void> f = new CompletableFuture<>();
-      Set<CompletableFuture<Void>> set =
-          byRegion.computeIfAbsent(region, r -> ConcurrentHashMap.newKeySet());
-      set.add(f);
-      f.whenComplete((v, e) -> set.remove(f));
-      t.put(region, f);
-    }
-    return t;
-  }
-
   private void ship(
       int shard,
       String what,
@@ -345,14 +292,14 @@ final class ChangelogWriter implements StoreListener {
       int attempt,
       KeyOrder order,
       long version,
-      Unshipped blocker) {
+      ShardBarriers.Unshipped blocker) {
     CompletableFuture<PublishResult> f;
     try {
       f = publisher.publish(message(shard, key, value));
     } catch (RuntimeException e) {
       gone(order, version, done.keySet());
       if (blocker == null) {
-        block(shard, what, e); // the publisher closed: nothing will ship it
+        barriers.block(shard, what, e); // the publisher closed: nothing will ship it
       }
       fail(done, e);
       return;
@@ -390,12 +337,12 @@ final class ChangelogWriter implements StoreListener {
             pe.failures().values().stream().anyMatch(t -> t instanceof MessageRejectedException);
         if (rejectedSomewhere) {
           gone(order, version, done.keySet());
-          Unshipped b = blocker;
+          ShardBarriers.Unshipped b = blocker;
           if (b == null) {
             rejected.increment();
             LOG.error("changelog copy of {} (shard {}) rejected; it is not replicated: {}",
                 what, shard, pe.getMessage());
-            b = block(shard, what, pe);
+            b = barriers.block(shard, what, pe);
           }
           fail(done, pe);
           if (!closed) {
@@ -426,7 +373,7 @@ final class ChangelogWriter implements StoreListener {
       }
       if (closed) {
         if (blocker == null) {
-          block(shard, what, cause);
+          barriers.block(shard, what, cause);
         }
         fail(lost, cause);
         return;
@@ -473,13 +420,13 @@ final class ChangelogWriter implements StoreListener {
    * meanwhile takes it, and once every region acknowledged it the shard's barriers pass again.
    */
   private void retryRejected(int shard, String what, java.util.function.Supplier<byte[]> valueAgain,
-      Function<String, String> keyForWriter, int attempt, Unshipped blocker) {
+      Function<String, String> keyForWriter, int attempt, ShardBarriers.Unshipped blocker) {
     Map<RegionId, CompletableFuture<Void>> fresh = new HashMap<>();
     for (RegionId region : regions) {
       fresh.put(region, new CompletableFuture<>());
     }
     CompletableFuture.allOf(fresh.values().toArray(CompletableFuture[]::new))
-        .thenRun(() -> unblock(shard, blocker));
+        .thenRun(() -> barriers.unblock(shard, blocker));
     try {
       scheduler.schedule(
           () -> ship(shard, what, keyForWriter.apply(incarnation + "~" + retryKeys.incrementAndGet()),
@@ -509,45 +456,6 @@ final class ChangelogWriter implements StoreListener {
         .key(key.getBytes(StandardCharsets.UTF_8))
         .value(value)
         .build();
-  }
-
-  /** Completes when every change of {@code shard} written so far is acknowledged by {@code region}. */
-  CompletableFuture<Void> barrier(int shard, RegionId region) {
-    if (!regions.contains(region)) {
-      return CompletableFuture.failedFuture(
-          new IllegalArgumentException("no changelog in region " + region + "; regions: " + regions));
-    }
-    Set<Unshipped> notShipped = unshipped.get(shard);
-    if (notShipped != null) {
-      for (Unshipped u : notShipped) {
-        return CompletableFuture.failedFuture(new UnshippedChangeException(shard, u.what, u.cause));
-      }
-    }
-    if (failedAll) {
-      return CompletableFuture.failedFuture(new IllegalStateException(
-          "the replication log closed: no change of shard " + shard + " is acknowledged any more"));
-    }
-    Map<RegionId, Set<CompletableFuture<Void>>> byRegion = pending.get(shard);
-    Set<CompletableFuture<Void>> set = byRegion == null ? null : byRegion.get(region);
-    if (set == null || set.isEmpty()) {
-      return CompletableFuture.completedFuture(null);
-    }
-    return CompletableFuture.allOf(new ArrayList<>(set).toArray(CompletableFuture[]::new));
-  }
-
-  /** Changes of {@code shard} not yet acknowledged by some region other than the local one. */
-  long unackedByPeers(int shard) {
-    Map<RegionId, Set<CompletableFuture<Void>>> byRegion = pending.get(shard);
-    if (byRegion == null) {
-      return 0;
-    }
-    long n = 0;
-    for (Map.Entry<RegionId, Set<CompletableFuture<Void>>> e : byRegion.entrySet()) {
-      if (!e.getKey().equals(localRegion)) {
-        n = Math.max(n, e.getValue().size());
-      }
-    }
-    return n;
   }
 
   /** Whether no peer region's copies currently go to the spool (its circuit closed, spool empty). */
@@ -586,25 +494,25 @@ final class ChangelogWriter implements StoreListener {
             + "queueing the newest behind it", order.key, order.shard);
         byte[] value = order.newest();
         long version = order.begin(value);
-        ship(order.shard, order.what, order.key, value, trackers(order.shard), () -> value,
+        ship(order.shard, order.what, order.key, value, barriers.track(order.shard), () -> value,
             order.keyForWriter, 1, order, version, null);
       }
     }
   }
 
+  /** Completes when every change of {@code shard} written so far is acknowledged by {@code region}. */
+  CompletableFuture<Void> barrier(int shard, RegionId region) {
+    return barriers.barrier(shard, region);
+  }
+
+  /** Changes of {@code shard} not yet acknowledged by some region other than the local one. */
+  long unackedByPeers(int shard) {
+    return barriers.unackedByPeers(shard);
+  }
+
   /** Changes still waiting for an acknowledgement fail their barriers (after the publisher closed). */
   void failPending() {
     closed = true;
-    failedAll = true;
-    IllegalStateException e = new IllegalStateException(
-        "the replication log closed before the change was acknowledged (it may still be in the "
-            + "publisher's spool)");
-    for (Map<RegionId, Set<CompletableFuture<Void>>> byRegion : pending.values()) {
-      for (Set<CompletableFuture<Void>> set : byRegion.values()) {
-        for (CompletableFuture<Void> f : new ArrayList<>(set)) {
-          f.completeExceptionally(e);
-        }
-      }
-    }
+    barriers.failAll();
   }
 }

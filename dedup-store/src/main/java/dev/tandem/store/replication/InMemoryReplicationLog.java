@@ -7,6 +7,7 @@ import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.ShardLease;
 import dev.tandem.store.StoreListener;
 import dev.tandem.store.WriteOrigin;
+import dev.tandem.store.spi.ReplicaStore;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -26,7 +27,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.BooleanSupplier;
 
 /**
- * A {@link ReplicationLog} held in memory, <b>for tests and simulations</b> (as Kafka ships {@code
+ * (Over 500 lines on purpose: one small simulation a test author reads as a whole; see the last
+ * paragraph.) A {@link ReplicationLog} held in memory, <b>for tests and simulations</b> (as Kafka ships {@code
  * MockProducer} and {@code MockConsumer} in its main jar): several regions' replicas join one {@link
  * Network}, and the test decides when changes travel, so interleavings a real cluster reaches only by
  * chance (or never) are scripted step by step, with no thread and no sleep. Never use it in
@@ -233,7 +235,8 @@ public final class InMemoryReplicationLog implements ReplicationLog {
 
   private final Network net;
   private final RegionId region;
-  private final IdempotencyStore store;
+  /** The replica view: replication merges remote changes and drops shards through the SPI. */
+  private final ReplicaStore store;
   private final StoreListener listener = new Listener();
   // all below guarded by net
   private final Map<RegionId, Deque<Entry>> outbox = new HashMap<>();
@@ -249,7 +252,7 @@ public final class InMemoryReplicationLog implements ReplicationLog {
   private InMemoryReplicationLog(Network net, RegionId region, IdempotencyStore store) {
     this.net = net;
     this.region = region;
-    this.store = store;
+    this.store = ReplicaStore.of(store);
   }
 
   /** This replica's region. */

@@ -8,6 +8,8 @@ import dev.tandem.publisher.AckPolicy;
 import dev.tandem.publisher.DualPublisher;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.RocksIdempotencyStore;
+import dev.tandem.store.StoreMeterNames;
+import dev.tandem.store.spi.ReplicaStore;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -36,7 +38,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The {@link ReplicationLog} on Kafka ({@code docs/design.md#replication}).
+ * The {@link ReplicationLog} on Kafka ({@code docs/design.md#replication}). (Why over 500 lines: a
+ * good half is its public {@link Builder} — thirty documented options, nested because users name the
+ * type {@code KafkaReplicationLog.Builder}; the log itself wires its parts together: {@link
+ * ChangelogSetup} (topics, publisher, reader consumer), {@link ChangelogWriter}, {@link
+ * ChangelogReader}, {@link BatchApplier}, {@link HandoffMarkers}, {@link Heartbeats}, {@link
+ * LagTracker}, {@link RegionCatchUp}.)
  *
  * <pre>{@code
  * KafkaReplicationLog log = KafkaReplicationLog.builder()
@@ -90,13 +97,8 @@ import org.slf4j.LoggerFactory;
 public final class KafkaReplicationLog implements ReplicationLog {
 
   private static final Logger LOG = LoggerFactory.getLogger(KafkaReplicationLog.class);
-  private final java.util.List<java.util.function.BooleanSupplier> livenessChecks =
-      new java.util.concurrent.CopyOnWriteArrayList<>();
 
-  /** While a peer is spooling, one heartbeat round in this many is sent. */
-  static final int SPOOLING_HEARTBEAT_DIVISOR = 20;
-
-  private final IdempotencyStore store;
+  private final ReplicaStore store;
   private final RegionId localRegion;
   private final String topic;
   private final int shardCount;
@@ -113,21 +115,15 @@ public final class KafkaReplicationLog implements ReplicationLog {
   private final Duration revokeTimeout;
   private final Duration restoreWait;
   private final MeterRegistry meters;
+  /** Hand-offs of this log and the markers read back. */
+  private final HandoffMarkers handoffs;
+  private final Heartbeats heartbeats;
   private volatile boolean closed;
-  /** Highest hand-off mark read from the own region's changelog, per region|incarnation|shard. */
-  private final Map<String, Long> markersRead = new java.util.concurrent.ConcurrentHashMap<>();
-  /**
-   * Hand-offs of this log whose marker is not settled yet, one entry per token (a shard handed off
-   * twice has two; one settling does not end the other). Revoke does not wait for their shards;
-   * close waits for them (bounded by {@code revokeTimeout}).
-   */
-  private final Map<Handoff, CompletableFuture<Void>> markersPending =
-      new java.util.concurrent.ConcurrentHashMap<>();
-  private final Duration retryBackoff;
 
-  private KafkaReplicationLog(Builder b, DualPublisher publisher, boolean ownsPublisher,
+  private KafkaReplicationLog(Builder b, ChangelogSetup setup, DualPublisher publisher,
+      boolean ownsPublisher,
       ScheduledExecutorService scheduler) {
-    this.store = b.store;
+    this.store = ReplicaStore.of(b.store);
     this.localRegion = b.store.owner().region();
     this.topic = b.topic();
     this.shardCount = b.shards;
@@ -145,11 +141,12 @@ public final class KafkaReplicationLog implements ReplicationLog {
         b.retryBackoff, meters);
     this.lag = new LagTracker(localRegion, clock, meters);
     this.applier = new BatchApplier(store, lag, meters, b.changelogSigner);
-    this.reader = new ChangelogReader(store, newConsumer(b), topic, applier, lag, clock,
+    this.reader = new ChangelogReader(store, setup.newReaderConsumer(localRegion), topic, applier, lag, clock,
         b.pollTimeout, b.apiTimeout, this::checkpointKeysOf, meters);
-    this.reader.onHandoffMarker(m -> markersRead.merge(
-        markerKey(m.origin(), m.incarnation(), m.shard()), m.mark(), Math::max));
-    this.retryBackoff = b.retryBackoff;
+    this.handoffs = new HandoffMarkers(localRegion, topic, store, writer, publisher, scheduler,
+        b.retryBackoff, meters, () -> closed);
+    this.reader.onHandoffMarker(handoffs::markerRead);
+    this.heartbeats = new Heartbeats(writer, shardCount);
     LOG.info("replication log of {} opened: changelog {} ({} shards), writer incarnation {}",
         store.owner(), topic, shardCount, incarnation);
   }
@@ -157,19 +154,6 @@ public final class KafkaReplicationLog implements ReplicationLog {
   /** A new builder. */
   public static Builder builder() {
     return new Builder();
-  }
-
-  private KafkaConsumer<byte[], byte[]> newConsumer(Builder b) {
-    Properties p = new Properties();
-    p.putAll(b.regions.get(localRegion));
-    p.remove(ConsumerConfig.GROUP_ID_CONFIG); // manual assign, offsets live in the store
-    p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-    p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
-    p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
-    p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-    p.putIfAbsent(ConsumerConfig.CLIENT_ID_CONFIG,
-        "tandem-changelog-" + store.owner().region() + "-" + store.owner().instance());
-    return new KafkaConsumer<>(p);
   }
 
   private List<String> checkpointKeysOf(int shard) {
@@ -192,24 +176,8 @@ public final class KafkaReplicationLog implements ReplicationLog {
       }
       assign(all);
     }
-    if (!heartbeatInterval.isZero()) {
-      java.util.concurrent.atomic.AtomicLong round = new java.util.concurrent.atomic.AtomicLong();
-      scheduler.scheduleAtFixedRate(() -> {
-        try {
-          // while a peer's copies go to the spool, its heartbeats would only fill the spool (a
-          // region down for hours must not exhaust it with heartbeats): send every 20th round
-          if (!alive()) {
-            return; // what this replica serves is not running: the peer must see this region silent
-          }
-          if (round.getAndIncrement() % SPOOLING_HEARTBEAT_DIVISOR == 0 || writer.peerReachable()) {
-            writer.heartbeat(shardCount);
-          }
-        } catch (RuntimeException e) {
-          LOG.warn("heartbeat failed", e);
-        }
-      }, 0, heartbeatInterval.toMillis(), TimeUnit.MILLISECONDS);
-    }
-    io.micrometer.core.instrument.Gauge.builder("tandem.replication.unacked", this, l -> {
+    heartbeats.start(scheduler, heartbeatInterval);
+    io.micrometer.core.instrument.Gauge.builder(StoreMeterNames.REPLICATION_UNACKED, this, l -> {
           long n = 0;
           for (int s = 0; s < l.shardCount; s++) {
             n += l.writer.unackedByPeers(s);
@@ -247,7 +215,7 @@ public final class KafkaReplicationLog implements ReplicationLog {
     Set<Integer> mine = new TreeSet<>(shards);
     mine.retainAll(reader.shards());
     for (int shard : mine) {
-      if (handingOff(shard) || unwaited.contains(shard)) {
+      if (handoffs.handingOff(shard) || unwaited.contains(shard)) {
         // handed off: its marker follows its writes, the next holder waits for it; or nothing of
         // the caller's to flush (no claim made in it)
         continue;
@@ -280,117 +248,19 @@ public final class KafkaReplicationLog implements ReplicationLog {
    * Hands {@code shard} off (see {@link ReplicationLog#handOff}): the marker is written once every
    * change of the shard written so far is acknowledged by this region's changelog; meters {@code
    * tandem.replication.handoffs} ({@code outcome} = {@code marked}, or {@code failed} when a change
-   * of the shard could not be stored, so the next holder waits for its bound).
+   * of the shard could not be stored, so the next holder waits for its bound). See {@link
+   * HandoffMarkers}.
    */
   @Override
   public java.util.Optional<Handoff> handOff(int shard) {
     checkOpen();
     checkShard(shard);
-    Handoff token = new Handoff(localRegion, writer.incarnation(), shard, store.tickHlc());
-    markersPending.put(token, new CompletableFuture<>());
-    LOG.warn("shard {} handed off before its changelog writes were acknowledged by {}; the next "
-        + "holder waits for hand-off marker {}", shard, localRegion, token.encode());
-    // off the acknowledging I/O thread: publishing takes the publisher's ordering lock
-    writer.barrier(shard, localRegion).whenCompleteAsync((v, e) -> {
-      if (e != null) {
-        settle(token);
-        handoffCounter("failed").increment();
-        LOG.warn("no hand-off marker for shard {}: a change of it was not stored ({}); the next "
-            + "holder waits for its bound", shard, e.toString());
-        return;
-      }
-      publishMarker(token, 1);
-    }, scheduler);
-    return java.util.Optional.of(token);
-  }
-
-  private void publishMarker(Handoff token, int attempt) {
-    if (closed) {
-      markerSettled(token, new IllegalStateException("the replication log closed first"));
-      return;
-    }
-    ChangelogEntry.HandoffMarker m = new ChangelogEntry.HandoffMarker(
-        token.region(), token.incarnation(), token.shard(), token.mark());
-    dev.tandem.publisher.OutboundMessage msg = dev.tandem.publisher.OutboundMessage
-        .builder(topic, token.shard())
-        .key(ChangelogCodec.handoffKey(token.region(), token.incarnation(), token.shard())
-            .getBytes(java.nio.charset.StandardCharsets.UTF_8))
-        .value(ChangelogCodec.encode(m))
-        .build();
-    CompletableFuture<dev.tandem.publisher.PublishResult> f;
-    try {
-      f = publisher.publish(msg);
-    } catch (RuntimeException e) {
-      settle(token);
-      LOG.warn("hand-off marker of shard {} not published: {}", token.shard(), e.toString());
-      return;
-    }
-    // the own region's copy is what the next holder reads: done once it is stored there, directly
-    // or by the spool's replay (in order); a copy neither acknowledged nor spooled is published again
-    f.whenComplete((r, e) -> {
-      if (r != null) {
-        r.delivery(localRegion).whenComplete((a, x) -> markerSettled(token, x));
-        return;
-      }
-      Throwable c = e instanceof java.util.concurrent.CompletionException && e.getCause() != null
-          ? e.getCause() : e;
-      if (c instanceof dev.tandem.publisher.PublishException pe
-          && (pe.acknowledged().contains(localRegion) || pe.spooled().contains(localRegion))) {
-        markerSettled(token, null);
-      } else if (!closed) {
-        if (attempt == 1) {
-          LOG.warn("hand-off marker of shard {} not stored in {} ({}); retrying every {}",
-              token.shard(), localRegion, c.toString(), retryBackoff);
-        }
-        scheduler.schedule(() -> publishMarker(token, attempt + 1), retryBackoff.toMillis(),
-            TimeUnit.MILLISECONDS);
-      } else {
-        markerSettled(token, c);
-      }
-    });
-  }
-
-  /** Whether a hand-off of {@code shard} by this log still waits for its marker. */
-  private boolean handingOff(int shard) {
-    return markersPending.keySet().stream().anyMatch(t -> t.shard() == shard);
-  }
-
-  private void settle(Handoff token) {
-    CompletableFuture<Void> f = markersPending.remove(token);
-    if (f != null) {
-      f.complete(null);
-    }
-  }
-
-  private void markerSettled(Handoff token, Throwable error) {
-    settle(token);
-    if (error == null) {
-      handoffCounter("marked").increment();
-      LOG.info("hand-off marker of shard {} written for {}: {}", token.shard(), localRegion,
-          token.encode());
-    } else {
-      handoffCounter("failed").increment();
-      LOG.warn("hand-off marker of shard {} not written ({}); the next holder waits for its bound",
-          token.shard(), error.toString());
-    }
-  }
-
-  private Counter handoffCounter(String outcome) {
-    return Counter.builder("tandem.replication.handoffs").tag("region", localRegion.name())
-        .tag("outcome", outcome)
-        .description("shards given up before their changes were in the own changelog; marker "
-            + "written after them (marked) or not (failed)")
-        .register(meters);
+    return java.util.Optional.of(handoffs.handOff(shard));
   }
 
   @Override
   public boolean handedOff(Handoff token) {
-    Long read = markersRead.get(markerKey(token.region(), token.incarnation(), token.shard()));
-    return read != null && read >= token.mark();
-  }
-
-  private static String markerKey(RegionId region, String incarnation, int shard) {
-    return region.name() + "|" + incarnation + "|" + shard;
+    return handoffs.handedOff(token);
   }
 
   @Override
@@ -460,7 +330,7 @@ public final class KafkaReplicationLog implements ReplicationLog {
             .run(shards, timeout);
       }
     }
-    Counter.builder("tandem.replication.catchup")
+    Counter.builder(StoreMeterNames.REPLICATION_CATCHUP)
         .tag("region", localRegion.name())
         .tag("origin", region.name())
         .tag("outcome", result.complete() ? "ok" : "not-read")
@@ -494,23 +364,7 @@ public final class KafkaReplicationLog implements ReplicationLog {
 
   @Override
   public void addLivenessCheck(java.util.function.BooleanSupplier alive) {
-    livenessChecks.add(java.util.Objects.requireNonNull(alive, "alive"));
-  }
-
-  private boolean alive() {
-    if (livenessChecks.isEmpty()) {
-      return true;
-    }
-    for (java.util.function.BooleanSupplier c : livenessChecks) {
-      try {
-        if (c.getAsBoolean()) {
-          return true;
-        }
-      } catch (RuntimeException e) {
-        LOG.warn("liveness check failed", e);
-      }
-    }
-    return false;
+    heartbeats.addLivenessCheck(alive);
   }
 
   @Override
@@ -570,7 +424,7 @@ public final class KafkaReplicationLog implements ReplicationLog {
     if (closed) {
       return;
     }
-    awaitMarkers(revokeTimeout);
+    handoffs.awaitSettled(revokeTimeout);
     closed = true;
     writer.stop();
     scheduler.shutdownNow();
@@ -579,25 +433,6 @@ public final class KafkaReplicationLog implements ReplicationLog {
       publisher.close(); // flushes: deliveries in flight complete their barriers first
     }
     writer.failPending();
-  }
-
-  /** Waits (bounded) until every pending hand-off marker is settled (written or failed). */
-  private void awaitMarkers(Duration timeout) {
-    List<CompletableFuture<Void>> pendingMarkers = new ArrayList<>(markersPending.values());
-    if (pendingMarkers.isEmpty()) {
-      return;
-    }
-    try {
-      CompletableFuture.allOf(pendingMarkers.toArray(CompletableFuture[]::new))
-          .get(timeout.toMillis(), TimeUnit.MILLISECONDS);
-    } catch (TimeoutException e) {
-      LOG.warn("closing with {} hand-off markers not written within {} ({}); their next holders "
-          + "wait for their bound", markersPending.size(), timeout, markersPending.keySet());
-    } catch (ExecutionException e) {
-      LOG.warn("a hand-off marker failed while closing", e.getCause());
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
   }
 
   private void checkOpen() {
@@ -871,13 +706,14 @@ public final class KafkaReplicationLog implements ReplicationLog {
         return t;
       });
       try {
+        ChangelogSetup setup = new ChangelogSetup(this);
         if (createTopics) {
-          createTopics(local, scheduler);
+          setup.createTopics(local, scheduler);
         }
         boolean owns = publisher == null;
-        DualPublisher pub = owns ? buildPublisher() : publisher;
+        DualPublisher pub = owns ? setup.buildPublisher() : publisher;
         if (owns) {
-          awaitProducerLeaders();
+          setup.awaitProducerLeaders();
         }
         if (pub.ackPolicy() != AckPolicy.ANY) {
           throw new IllegalStateException("the changelog publisher must use ack policy ANY (the "
@@ -887,7 +723,7 @@ public final class KafkaReplicationLog implements ReplicationLog {
           throw new IllegalStateException("the publisher's regions " + pub.regions()
               + " must include " + local + " and have client properties here " + regions.keySet());
         }
-        KafkaReplicationLog log = new KafkaReplicationLog(this, pub, owns, scheduler);
+        KafkaReplicationLog log = new KafkaReplicationLog(this, setup, pub, owns, scheduler);
         store.addListener(log.writer);
         log.start(allShards, heartbeatInterval);
         return log;
@@ -895,127 +731,6 @@ public final class KafkaReplicationLog implements ReplicationLog {
         scheduler.shutdownNow();
         throw e;
       }
-    }
-
-    private void createTopics(RegionId local, ScheduledExecutorService scheduler) {
-      Map<String, String> configs = ChangelogTopics.configs(retention, topicConfigs);
-      for (Map.Entry<RegionId, Properties> e : regions.entrySet()) {
-        RegionId region = e.getKey();
-        Runnable ensure = () -> {
-          try {
-            ChangelogTopics.ensure(region, e.getValue(), topic(), shards, replicationFactor,
-                configs, topicTimeout);
-          } catch (RegionAuthenticationException ex) {
-            // where an operator looks: one count and one ERROR line per refusal, naming the region
-            Counter.builder("tandem.region.authentication.failures")
-                .tag("region", local.name())
-                .tag("target", region.name())
-                .tag("client", "changelog-admin")
-                .description("Refusals of this process's credentials or TLS handshake by a "
-                    + "region's cluster (a wrong password, an untrusted certificate)")
-                .register(meterRegistry)
-                .increment();
-            LOG.error("{}", ex.getMessage());
-            throw ex;
-          } catch (TimeoutException ex) {
-            throw new IllegalStateException(region + " did not answer within " + topicTimeout, ex);
-          } catch (InterruptedException ex) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted", ex);
-          }
-        };
-        if (region.equals(local)) {
-          ensure.run();
-          ensured.add(region);
-        } else {
-          try {
-            ensure.run();
-            ensured.add(region);
-          } catch (IllegalStateException ex) {
-            // a wrong partition count, unsafe configs or refused credentials are refusals, not an
-            // unreachable peer
-            if (ex instanceof RegionAuthenticationException) {
-              throw ex;
-            }
-            if (ex.getMessage() != null && (ex.getMessage().contains("partitions but the store has")
-                || ex.getMessage().contains("has retention.ms=")
-                || ex.getMessage().contains("has cleanup.policy="))) {
-              throw ex;
-            }
-            LOG.warn("changelog topic {} in {} not ensured ({}); retrying in the background",
-                topic(), region, ex.getMessage());
-            retryEnsure(ensure, region, scheduler);
-          }
-        }
-      }
-    }
-
-    private void retryEnsure(Runnable ensure, RegionId region, ScheduledExecutorService scheduler) {
-      scheduler.schedule(() -> {
-        try {
-          ensure.run();
-          LOG.info("changelog topic {} in {} ensured", topic(), region);
-        } catch (RuntimeException ex) {
-          retryEnsure(ensure, region, scheduler);
-        }
-      }, 5, TimeUnit.SECONDS);
-    }
-
-    /** The sinks of the publisher this log built, per region (empty with a given publisher). */
-    private final Map<RegionId, ChangelogSink> sinks = new LinkedHashMap<>();
-    /** Regions whose changelog topic was ensured (with served partitions) during build. */
-    private final Set<RegionId> ensured = new java.util.HashSet<>();
-
-    /**
-     * Before the first copy: the producers of the regions whose topic was ensured learn a leader for
-     * every partition (their first requests go straight to a serving leader; see {@link
-     * ChangelogTopics#awaitServed}). A producer that does not within {@code topicTimeout} only gets a
-     * WARN: its sink's reset is the safety net.
-     */
-    private void awaitProducerLeaders() {
-      for (Map.Entry<RegionId, ChangelogSink> e : sinks.entrySet()) {
-        if (!ensured.contains(e.getKey())) {
-          continue;
-        }
-        try {
-          if (!e.getValue().awaitLeaders(topic(), shards, topicTimeout)) {
-            LOG.warn("the changelog producer to {} learned no leader for every partition of {} "
-                + "within {}; sending anyway", e.getKey(), topic(), topicTimeout);
-          }
-        } catch (InterruptedException ex) {
-          Thread.currentThread().interrupt();
-          throw new IllegalStateException("interrupted", ex);
-        }
-      }
-    }
-
-    private DualPublisher buildPublisher() {
-      if (spoolDirectory == null) {
-        throw new IllegalStateException("give a publisher(...) or a spoolDirectory(...) for the "
-            + "changelog's own publisher");
-      }
-      DualPublisher.Builder b = DualPublisher.builder()
-          .ackPolicy(AckPolicy.ANY)
-          .timeout(publishTimeout)
-          .spoolDirectory(spoolDirectory)
-          .meterRegistry(meterRegistry);
-      if (changelogSigner != null) {
-        b.signer(changelogSigner);
-      }
-      for (Map.Entry<RegionId, Properties> e : regions.entrySet()) {
-        Properties p = new Properties();
-        p.putAll(e.getValue());
-        // send runs under the publisher's ordering lock: never block long on missing metadata
-        p.putIfAbsent(ProducerConfig.MAX_BLOCK_MS_CONFIG, "2000");
-        p.putIfAbsent(ProducerConfig.LINGER_MS_CONFIG, "5");
-        p.putIfAbsent(ProducerConfig.CLIENT_ID_CONFIG,
-            "tandem-changelog-" + store.owner().region() + "-to-" + e.getKey());
-        // replaces its producer when it is out of order with its broker (KAFKA-15591)
-        ChangelogSink sink = new ChangelogSink(store.owner().region(), e.getKey(), p, meterRegistry);
-        sinks.put(e.getKey(), sink);
-        b.sink(sink);
-      }
-      return b.build();
     }
 
     private static Duration positive(Duration d, String name) {

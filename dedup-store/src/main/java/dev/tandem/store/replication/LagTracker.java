@@ -2,6 +2,7 @@ package dev.tandem.store.replication;
 
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemClock;
+import dev.tandem.store.StoreMeterNames;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
@@ -33,7 +34,7 @@ final class LagTracker {
     this.localRegion = localRegion;
     this.clock = clock;
     this.meters = meters;
-    Gauge.builder("tandem.replication.records.behind", recordsBehind, AtomicLong::get)
+    Gauge.builder(StoreMeterNames.REPLICATION_RECORDS_BEHIND, recordsBehind, AtomicLong::get)
         .tag("region", localRegion.name())
         .description("changelog records this replica has not read yet (end offset - position)")
         .register(meters);
@@ -48,13 +49,13 @@ final class LagTracker {
     final AtomicLong count = new AtomicLong();
 
     Origin(RegionId origin) {
-      timer = Timer.builder("tandem.replication.lag")
+      timer = Timer.builder(StoreMeterNames.REPLICATION_LAG)
           .tag("region", localRegion.name())
           .tag("origin", origin.name())
           .description("heartbeat applied-at minus sent-at")
           .publishPercentiles(0.5, 0.99)
           .register(meters);
-      Gauge.builder("tandem.replication.heartbeat.age", this, o -> o.ageSeconds())
+      Gauge.builder(StoreMeterNames.REPLICATION_HEARTBEAT_AGE, this, o -> o.ageSeconds())
           .tag("region", localRegion.name())
           .tag("origin", origin.name())
           .register(meters);

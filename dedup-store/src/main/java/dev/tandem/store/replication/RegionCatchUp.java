@@ -3,6 +3,7 @@ package dev.tandem.store.replication;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemClock;
 import dev.tandem.store.IdempotencyStore;
+import dev.tandem.store.spi.ReplicaStore;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -32,7 +33,8 @@ final class RegionCatchUp {
   private final RegionId region;
   private final Properties clientProperties;
   private final String topic;
-  private final IdempotencyStore store;
+  /** The replica view: replication merges remote changes and drops shards through the SPI. */
+  private final ReplicaStore store;
   private final BatchApplier applier;
   private final TandemClock clock;
   private final Duration apiTimeout;
@@ -48,7 +50,7 @@ final class RegionCatchUp {
     this.region = region;
     this.clientProperties = clientProperties;
     this.topic = topic;
-    this.store = store;
+    this.store = ReplicaStore.of(store);
     this.applier = applier;
     this.clock = clock;
     this.apiTimeout = apiTimeout;

@@ -10,6 +10,7 @@ import dev.tandem.store.Owner;
 import dev.tandem.store.ShardLease;
 import dev.tandem.store.StoreListener;
 import dev.tandem.store.StoreStats;
+import dev.tandem.store.spi.ReplicaStore;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
@@ -31,18 +32,19 @@ import java.util.function.Consumer;
  *
  * <p>Gated: every call that names a shard (claim, complete, release, deadLetter, redrive, renew, get,
  * isTerminal, the batch calls, lease, mergeLease, forEach(shard)). Not gated: whole-store views
- * ({@code forEach(action)}, {@code leases()}, stats) and the replication entry points (applyRemote*,
- * checkpoints, dropShard), which the replication log itself uses. Obtain it from {@link
+ * ({@code forEach(action)}, {@code leases()}, stats) and the replica SPI ({@link ReplicaStore}:
+ * applyRemote*, checkpoints, dropShard), which the replication log itself uses. Obtain it from {@link
  * KafkaReplicationLog#replicatedStore()}. {@link #close()} closes the log, then the store.
  */
-public final class ReplicatedStore implements IdempotencyStore {
+public final class ReplicatedStore implements ReplicaStore {
 
-  private final IdempotencyStore store;
+  /** The replica view: replication merges remote changes and drops shards through the SPI. */
+  private final ReplicaStore store;
   private final KafkaReplicationLog log;
   private final Duration restoreWait;
 
   ReplicatedStore(IdempotencyStore store, KafkaReplicationLog log, Duration restoreWait) {
-    this.store = store;
+    this.store = ReplicaStore.of(store);
     this.log = log;
     this.restoreWait = restoreWait;
   }

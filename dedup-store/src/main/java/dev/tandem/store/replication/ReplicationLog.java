@@ -29,7 +29,7 @@ public interface ReplicationLog extends AutoCloseable {
   /**
    * Gives {@code shards} up: first waits until every pending changelog write of theirs is acknowledged
    * by the own region (so the next instance of this region sees them), then stops reading them and
-   * drops their local state ({@code IdempotencyStore.dropShard}). Blocks until done. A shard handed
+   * drops their local state ({@code ReplicaStore.dropShard}). Blocks until done. A shard handed
    * off with {@link #handOff} before is not waited for (its marker follows its writes); for any other
    * shard whose writes are not acknowledged in time it throws {@link IllegalStateException}.
    */

@@ -36,6 +36,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * stores in a temp directory, a {@link TandemKafkaProducer} publishing at a steady rate, Tandem
  * consumers in both regions, and halfway through a failure of region A with region B taking over.
  * Ends with one machine-readable {@code RESULT ...} line; exits non-zero when the promise broke.
+ * (Just over 500 lines on purpose: the README sends newcomers here to read one run top to bottom —
+ * set-up, stream, fault, verdict — so it stays one file.)
  */
 public final class TwoRegionDemo {
 

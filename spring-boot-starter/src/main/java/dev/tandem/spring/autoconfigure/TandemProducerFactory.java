@@ -251,30 +251,33 @@ public class TandemProducerFactory<K, V> implements ProducerFactory<K, V>, Dispo
       delegate.unregisterMetricFromSubscription(metric);
     }
 
+    // The transaction methods go to the Tandem producer, which refuses them (one place says why:
+    // no transaction commits atomically across two independent clusters).
+
     @Override
     public void initTransactions() {
-      throw new UnsupportedOperationException(NO_TRANSACTIONS);
+      delegate.initTransactions();
     }
 
     @Override
     public void beginTransaction() {
-      throw new UnsupportedOperationException(NO_TRANSACTIONS);
+      delegate.beginTransaction();
     }
 
     @Override
     public void sendOffsetsToTransaction(Map<TopicPartition, OffsetAndMetadata> offsets,
         ConsumerGroupMetadata groupMetadata) {
-      throw new UnsupportedOperationException(NO_TRANSACTIONS);
+      delegate.sendOffsetsToTransaction(offsets, groupMetadata);
     }
 
     @Override
     public void commitTransaction() {
-      throw new UnsupportedOperationException(NO_TRANSACTIONS);
+      delegate.commitTransaction();
     }
 
     @Override
     public void abortTransaction() {
-      throw new UnsupportedOperationException(NO_TRANSACTIONS);
+      delegate.abortTransaction();
     }
 
     @Override

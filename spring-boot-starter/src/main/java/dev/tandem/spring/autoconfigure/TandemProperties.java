@@ -7,7 +7,9 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
 
 /**
  * {@code tandem.*} in {@code application.yml}: the region's key table ({@code TandemRegionConfig}) and
- * the producer's ({@code TandemProducerConfig}), one Spring property per Tandem key. The mapping is
+ * the producer's ({@code TandemProducerConfig}), one Spring property per Tandem key. (Over 500 lines
+ * on purpose: one getter/setter pair with its Javadoc per key is what Spring's configuration-metadata
+ * processor reads to give IDE completion and docs; the mapping logic is in {@link TandemPropertyKeys}.) The mapping is
  * mechanical ({@link TandemPropertyKeys}), so the two tables cannot drift apart:
  *
  * <ul>

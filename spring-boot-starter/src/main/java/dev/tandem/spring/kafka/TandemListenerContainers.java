@@ -284,6 +284,8 @@ public final class TandemListenerContainers {
       }
       ContainerProperties p = container.getContainerProperties();
       checkProperties(p, where);
+      // its assigned partitions are shards whose evacuate/return requests this region's ticker acts on
+      support.serve(container);
       Object listener = p.getMessageListener();
       if (listener instanceof TandemRecordListener || listener instanceof TandemBatchListener) {
         return;

@@ -6,21 +6,17 @@ import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.consumer.Outcome;
 import dev.tandem.consumer.TandemRegion;
 import dev.tandem.consumer.TandemRegionConfig;
-import dev.tandem.consumer.ownership.BrokerProbe;
-import dev.tandem.consumer.ownership.OwnerLiveness;
-import dev.tandem.consumer.ownership.RenewalOutcome;
+import dev.tandem.consumer.ownership.OwnershipTicker;
 import dev.tandem.consumer.ownership.ShardOwnership;
 import dev.tandem.consumer.ownership.TakeoverReport;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemClock;
 import dev.tandem.store.StoreException;
-import dev.tandem.store.replication.CatchUpResult;
 import dev.tandem.store.replication.ReplicationLog;
 import dev.tandem.store.replication.ShardNotReadyException;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -37,20 +33,25 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.header.Header;
-import org.apache.kafka.common.header.Headers;
-import org.apache.kafka.common.header.internals.RecordHeaders;
+import org.springframework.kafka.listener.MessageListenerContainer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * One region's Tandem state for its Spring Kafka listener containers: the {@link OnceProcessor} the
  * listeners run in, the follower's holding of records of shards the other region owns, and the lease
- * ticker that plays the part {@code TandemKafkaConsumer}'s poll loop and renewer play — it renews
- * this region's shard leases through {@link OwnerLiveness} (probe: this region's own changelog) and
- * lets {@link ShardOwnership#observe} decide a takeover of a followed shard from how long a record of
- * it has been held. Made once per region by {@link TandemListenerContainers#support}; closing it
- * stops the ticker (register it as a bean so it closes with the application context, before the
- * region).
+ * ticker that plays the part {@code TandemKafkaConsumer}'s poll loop and renewer play — a thread
+ * running the consumer module's {@link OwnershipTicker} (the Functions heartbeat runs the same): it
+ * renews this region's shard leases (probe: this region's own changelog), lets {@link
+ * dev.tandem.consumer.ownership.OwnershipPollLoop#observe} decide a takeover of a followed shard from how long a record of it has been
+ * held, and acts on remote evacuate/return requests ({@code tandem evacuate}) for the partitions
+ * assigned to this application's Tandem containers: a planned handover drains the shard's running
+ * listeners (each runs between {@link dev.tandem.consumer.ownership.OwnershipPollLoop#beginWork} and {@code endWork}). Made once per
+ * region by {@link TandemListenerContainers#support}; closing it stops the ticker (register it as a
+ * bean so it closes with the application context, before the region). Slightly over 500 lines: the
+ * per-record path, the follower's holding and the ticker's hook read and write the same per-shard
+ * state (held records, positions); the record conversion ({@link ListenerRecords}) and the
+ * container-thread bookkeeping ({@link ListenerThreads}) are classes of their own.
  *
  * <p>Per record ({@link #handle}): the owner claims, runs the listener and completes in the {@link
  * OnceProcessor} (completed ids skipped, failures released and dead-lettered after {@code
@@ -63,7 +64,7 @@ public final class TandemListenerSupport implements AutoCloseable {
 
   private static final Logger log = LoggerFactory.getLogger(TandemListenerSupport.class);
   /** The probe name of this region's own changelog broker. */
-  static final String CHANGELOG_PROBE = "changelog";
+  static final String CHANGELOG_PROBE = OwnershipTicker.CHANGELOG_PROBE;
   /** Wait before a record whose processing failed (store, shard not restored) is delivered again. */
   static final Duration PROCESSING_RETRY_BACKOFF = Duration.ofMillis(500);
   /** Wait before a held record is delivered again (re-checked: completed elsewhere, or ours now). */
@@ -74,24 +75,19 @@ public final class TandemListenerSupport implements AutoCloseable {
   private final ShardOwnership ownership;
   private final ReplicationLog replication;
   private final OnceProcessor processor;
-  private final OwnerLiveness liveness;
-  /** Per container thread: when its running listener started (monotonic), for the stuck check. */
-  private final Map<Thread, Long> running = new ConcurrentHashMap<>();
-  /**
-   * Per container thread: the shards whose records it was last given (a thread may serve several
-   * partitions; a partition handed to another thread moves to that thread's set on its next record).
-   * A stuck thread's shards are all stuck: their records are neither processed nor acknowledged.
-   */
-  private final Map<Thread, Set<Integer>> shardsOf = new ConcurrentHashMap<>();
+  /** The ownership tick (null under detect-only); the {@link #ticker} thread runs it. */
+  private final OwnershipTicker ownershipTicker;
+  /** The Tandem listener containers of this region: their assigned partitions are the served shards. */
+  private final List<MessageListenerContainer> containers = new CopyOnWriteArrayList<>();
   private final TandemClock clock = TandemClock.system();
+  /** Per container thread: its shards, and its running listener (for the stuck check). */
+  private final ListenerThreads threads = new ListenerThreads(clock);
   private final int shardCount;
   private final Duration commitTimeout;
   private final Duration handlerTimeout;
   private final Duration maxHold;
   private final ScheduledExecutorService ticker;
   private volatile boolean closed;
-  private volatile Set<Integer> probeShards = Set.of();
-  private final Object tickLock = new Object();
   /** Per shard: settled copies while owner (the position its heartbeats carry). */
   private final Map<Integer, AtomicLong> positions = new ConcurrentHashMap<>();
   /** Per shard: {offset, since nanos, re-sent (0/1)} of the record this follower holds at the head. */
@@ -122,13 +118,15 @@ public final class TandemListenerSupport implements AutoCloseable {
     // the region's claim lease, STALE margin and maxAttempts; dead letters to <topic>.tandem-dlq
     this.processor = region.register(region.processorBuilder(region.kafkaDeadLetters()).build());
     Duration heartbeat = region.heartbeatInterval();
-    this.liveness = ownership == null ? null : OwnerLiveness.builder(ownership)
-        .probe(BrokerProbe.of(CHANGELOG_PROBE, this::changelogAnswers))
-        .probeTimeout(max(Duration.ofSeconds(2), heartbeat))
-        .heartbeatInterval(heartbeat)
-        .clock(clock)
-        .meterRegistry(meters)
-        .build();
+    this.ownershipTicker = ownership == null ? null
+        : OwnershipTicker.builder(ownership, replication, new ListenerWork())
+            .shardCount(shardCount)
+            .requests(region.ownershipRequests())
+            .probeTimeout(max(Duration.ofSeconds(2), heartbeat))
+            .heartbeatInterval(heartbeat)
+            .clock(clock)
+            .meterRegistry(meters)
+            .build();
     String r = self.name();
     // the names of TandemKafkaConsumer's meters: one dashboard for both consumers
     followerAcks = Counter.builder("tandem.consumer.follower.acknowledged").tag("region", r)
@@ -205,17 +203,10 @@ public final class TandemListenerSupport implements AutoCloseable {
       throw new TandemRetryException("Tandem listener support of " + self + " is closed",
           PROCESSING_RETRY_BACKOFF, null);
     }
-    String undeserializable = deserializationFailure(record);
-    IncomingMessage m = toMessage(record);
+    String undeserializable = ListenerRecords.deserializationFailure(record);
+    IncomingMessage m = ListenerRecords.toMessage(record);
     int shard = record.partition();
-    Thread me = Thread.currentThread();
-    if (shardsOf.computeIfAbsent(me, t -> ConcurrentHashMap.newKeySet()).add(shard)) {
-      for (Map.Entry<Thread, Set<Integer>> e : shardsOf.entrySet()) {
-        if (e.getKey() != me) {
-          e.getValue().remove(shard);
-        }
-      }
-    }
+    threads.given(shard);
     try {
       if (ownership != null && !ownership.owns(shard)) {
         follow(record, m);
@@ -254,11 +245,11 @@ public final class TandemListenerSupport implements AutoCloseable {
     int shard = record.partition();
     MessageHandler h = ctx -> {
       // busy, not stuck, while the listener runs within handlerTimeout: the ticker renews the lease
-      running.put(Thread.currentThread(), clock.nanoTime());
+      threads.started();
       try {
         listener.invoke();
       } finally {
-        running.remove(Thread.currentThread());
+        threads.ended();
       }
     };
     if (ownership == null) {
@@ -266,17 +257,22 @@ public final class TandemListenerSupport implements AutoCloseable {
     }
     // after a silence (own broker down, just started) the view is re-read before processing: the
     // other region may have taken the shard over meanwhile
-    if (!liveness.ensureValid(leaseOwned())) {
+    if (!ownershipTicker.ensureValid()) {
       throw new TandemRetryException("Tandem " + self + ": own changelog not re-read after a silence",
           PROCESSING_RETRY_BACKOFF, null);
     }
     // a planned handover drains the shard: it waits for this record, and admits none after it
-    if (!ownership.beginWork(shard)) {
+    if (!ownership.pollLoop().beginWork(shard)) {
       throw new TandemRetryException("Tandem " + self + ": shard " + shard + " is being handed over",
           HOLD_RECHECK, null);
     }
     try {
-      long room = ownership.windowRoom(shard);
+      if (!ownership.owns(shard)) {
+        // handed over between the check in handle and beginWork: a follower's record now
+        throw new TandemRetryException("Tandem " + self + ": shard " + shard + " was handed over",
+            HOLD_RECHECK, null);
+      }
+      long room = ownership.pollLoop().windowRoom(shard);
       if (room < 2 && room < ownership.window()) {
         // replication window W: no room for a claim and its completion while changes await the peer
         throw new TandemRetryException("Tandem " + self + ": replication window of shard " + shard
@@ -284,7 +280,7 @@ public final class TandemListenerSupport implements AutoCloseable {
       }
       return processor.process(m, ownership.epoch(shard), h);
     } finally {
-      ownership.endWork(shard);
+      ownership.pollLoop().endWork(shard);
     }
   }
 
@@ -390,155 +386,104 @@ public final class TandemListenerSupport implements AutoCloseable {
 
   // ------------------------------------------------------------------ the ticker
 
-  /** One round: renew this region's leases (unless a listener is stuck), observe the followed shards. */
+  /**
+   * Registers a Tandem listener container of this region: the partitions assigned to it are shards
+   * this application serves, whose evacuate/return requests its ticker acts on.
+   */
+  void serve(MessageListenerContainer container) {
+    if (!containers.contains(container)) {
+      containers.add(container);
+    }
+  }
+
+  /** What the ownership ticker needs from the listener containers (the drain hook). */
+  private final class ListenerWork implements OwnershipTicker.Work {
+
+    /** The shards of the partitions assigned to this application's Tandem containers now. */
+    @Override
+    public Set<Integer> served(Set<Integer> leaseOwned) {
+      Set<Integer> served = new TreeSet<>();
+      for (MessageListenerContainer c : containers) {
+        var assigned = c.getAssignedPartitions();
+        if (assigned != null) {
+          assigned.forEach(tp -> served.add(tp.partition()));
+        }
+      }
+      served.retainAll(leaseOwned);
+      return served;
+    }
+
+    /**
+     * A listener beyond handlerTimeout is stuck, and with it every shard of its container thread:
+     * their leases are not renewed (they lapse and the peer takes them over), this region does not
+     * take over by what that thread holds, and they are not handed over (the drain would wait for
+     * the stuck listener) — as a stuck TandemKafkaConsumer loop neither renews nor observes.
+     */
+    @Override
+    public Set<Integer> stuck() {
+      Set<Integer> stuck = new TreeSet<>();
+      for (ListenerThreads.Stuck t : threads.stuck(handlerTimeout).values()) {
+        stuck.addAll(t.shards());
+        withheldStuck.increment();
+        log.warn("Tandem {}: a listener of thread {} has run for {} (> handlerTimeout {}); the "
+            + "leases of its shards {} are not renewed", self, t.thread().getName(), t.ran(),
+            handlerTimeout, t.shards());
+      }
+      return stuck;
+    }
+
+    @Override
+    public Duration heldFor(int shard) {
+      return TandemListenerSupport.this.heldFor(shard);
+    }
+
+    @Override
+    public long position(int shard) {
+      return TandemListenerSupport.this.position(shard).get();
+    }
+  }
+
+  /**
+   * One round of the {@link OwnershipTicker}: renew this region's leases (unless a listener is
+   * stuck), observe the followed shards, act on evacuate/return requests for the served shards.
+   */
   void tick() {
     if (closed) {
       return;
     }
-    synchronized (tickLock) {
-      try {
-        Set<Integer> owned = leaseOwned();
-        long now = clock.nanoTime();
-        // a listener beyond handlerTimeout is stuck, and with it every shard of its container
-        // thread: their leases are not renewed (they lapse and the peer takes them over) and this
-        // region does not take over by what that thread holds (as a stuck TandemKafkaConsumer loop
-        // neither renews nor observes)
-        Set<Integer> stuck = new TreeSet<>();
-        for (Map.Entry<Thread, Long> e : running.entrySet()) {
-          Duration ran = Duration.ofNanos(now - e.getValue());
-          if (ran.compareTo(handlerTimeout) > 0) {
-            Set<Integer> of = shardsOf.getOrDefault(e.getKey(), Set.of());
-            stuck.addAll(of);
-            withheldStuck.increment();
-            log.warn("Tandem {}: a listener of thread {} has run for {} (> handlerTimeout {}); the "
-                + "leases of its shards {} are not renewed", self, e.getKey().getName(), ran,
-                handlerTimeout, of);
-          }
-        }
-        owned.removeAll(stuck);
-        if (!owned.isEmpty()) {
-          {
-            probeShards = owned;
-            RenewalOutcome r = liveness.renew(owned, s -> position(s).get());
-            if (r.silent()) {
-              withheldBroker.increment();
-              log.warn("Tandem {}: no heartbeat: {}", self, r.reason());
-            } else {
-              renewed.increment();
-            }
-          }
-        }
-        for (int s = 0; s < shardCount; s++) {
-          if (closed) {
-            return;
-          }
-          try {
-            if (ownership.lease(s).owner().equals(self) || stuck.contains(s)) {
-              continue;
-            }
-            Optional<TakeoverReport> t = ownership.observe(s, heldFor(s));
-            if (t.isPresent()) {
-              takeovers.add(t.get());
-              held.remove(s); // ours now: the held record runs on its next delivery
-              log.warn("Tandem {}: took shard {} over: {}", self, s, t.get());
-            }
-          } catch (StoreException e) {
-            log.debug("shard {} not ready: {}", s, e.getMessage());
-          }
-        }
-      } catch (RuntimeException e) {
-        if (!closed) {
-          log.warn("Tandem {}: lease ticker round failed: {}", self, e.toString());
+    try {
+      OwnershipTicker.Round r = ownershipTicker.tick();
+      if (!r.owned().isEmpty()) {
+        if (r.silent() != null) {
+          withheldBroker.increment();
+          log.warn("Tandem {}: no heartbeat: {}", self, r.silent());
+        } else {
+          renewed.increment();
         }
       }
-    }
-  }
-
-  private Set<Integer> leaseOwned() {
-    Set<Integer> owned = new TreeSet<>();
-    for (int s = 0; s < shardCount; s++) {
-      try {
-        if (ownership.lease(s).owner().equals(self)) {
-          owned.add(s);
-        }
-      } catch (StoreException e) {
-        // still restoring: neither processed nor heartbeated
+      for (TakeoverReport t : r.takeovers()) {
+        takeovers.add(t);
+        held.remove(t.shard()); // ours now: the held record runs on its next delivery
+        log.warn("Tandem {}: took shard {} over: {}", self, t.shard(), t);
+      }
+    } catch (RuntimeException e) {
+      if (!closed) {
+        log.warn("Tandem {}: lease ticker round failed: {}", self, e.toString());
       }
     }
-    return owned;
-  }
-
-  /** The changelog probe: this region's changelog answers a catch-up of the owned shards. */
-  private boolean changelogAnswers(Duration timeout) {
-    if (closed) {
-      throw new dev.tandem.consumer.ownership.ProbeAbortedException("closing", null);
-    }
-    CatchUpResult own = replication.catchUp(self, probeShards, timeout);
-    if (!own.complete()) {
-      throw new IllegalStateException("this region's own changelog did not answer: " + own.reason());
-    }
-    return true;
   }
 
   private AtomicLong position(int shard) {
     return positions.computeIfAbsent(shard, s -> new AtomicLong());
   }
 
-  // ------------------------------------------------------------------ records
-
-  /**
-   * The copy as the processor sees it: headers as strings, the serialized value (kept by {@link
-   * TandemCapturingDeserializer}), and a bytes copy of the record for the dead-letter sink. The
-   * transient raw-bytes headers are removed from {@code record} here, before the listener sees it.
-   */
-  static IncomingMessage toMessage(ConsumerRecord<?, ?> record) {
-    Headers hs = record.headers();
-    byte[] value = take(hs, TandemCapturingDeserializer.RAW_VALUE_HEADER, record.value());
-    byte[] key = take(hs, TandemCapturingDeserializer.RAW_KEY_HEADER, record.key());
-    RecordHeaders copy = new RecordHeaders();
-    for (Header h : hs) {
-      copy.add(h.key(), h.value());
-    }
-    ConsumerRecord<byte[], byte[]> raw = new ConsumerRecord<>(record.topic(), record.partition(),
-        record.offset(), record.timestamp(), record.timestampType(), record.serializedKeySize(),
-        record.serializedValueSize(), key, value, copy, record.leaderEpoch());
-    return IncomingMessage.of(name -> {
-      Header h = raw.headers().lastHeader(name);
-      return h == null || h.value() == null ? null : new String(h.value(), StandardCharsets.UTF_8);
-    }, value, record.partition(), 1, raw);
-  }
-
-  /** The capturing deserializer's failure note, removed from the record; null when none. */
-  private static String deserializationFailure(ConsumerRecord<?, ?> record) {
-    String failed = null;
-    for (Header h : record.headers().headers(TandemCapturingDeserializer.FAILED_HEADER)) {
-      String what = new String(h.value(), StandardCharsets.UTF_8);
-      failed = failed == null ? what : failed + "; " + what;
-    }
-    if (failed != null) {
-      record.headers().remove(TandemCapturingDeserializer.FAILED_HEADER);
-    }
-    return failed;
-  }
-
-  private static byte[] take(Headers hs, String name, Object deserialized) {
-    Header h = hs.lastHeader(name);
-    if (h != null) {
-      hs.remove(name);
-      return h.value();
-    }
-    if (deserialized == null || deserialized instanceof byte[]) {
-      return (byte[]) deserialized; // a bytes listener, or a tombstone
-    }
-    throw new IllegalStateException("the serialized bytes of " + deserialized.getClass().getName()
-        + " were not kept: the consumer factory's deserializers must be wrapped by "
-        + "TandemListenerContainers.apply (a DefaultKafkaConsumerFactory)");
-  }
-
   /** Stops the lease ticker (this region's shards are then taken over by the peer after the lease). */
   @Override
   public void close() {
     closed = true;
+    if (ownershipTicker != null) {
+      ownershipTicker.close(); // a round in progress aborts its changelog probe
+    }
     if (ticker != null) {
       ticker.shutdown(); // a round in progress ends (bounded by its probe timeout)
       try {

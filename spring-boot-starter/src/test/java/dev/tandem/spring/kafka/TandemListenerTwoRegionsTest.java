@@ -5,6 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.tandem.consumer.TandemRegionConfig;
+import dev.tandem.consumer.ownership.OwnershipAdmin;
+import dev.tandem.consumer.ownership.ShardMoveResult;
 import dev.tandem.consumer.ownership.TakeoverReport;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemHeaders;
@@ -427,6 +430,125 @@ class TandemListenerTwoRegionsTest {
       release.countDown();
       a.close();
     }
+  }
+
+  /**
+   * Issue 21 for Spring: {@code tandem evacuate}/{@code return} (here {@link OwnershipAdmin}, as the
+   * CLI calls it) reach the listener containers of a region: its lease ticker acts on the request
+   * (planned handover: drain the shard's running listeners, the peer acknowledges every change,
+   * epoch + 1) during a steady stream — every shard moves, nothing runs twice, nothing is lost.
+   */
+  @Test
+  void evacuateAndReturnRegionADuringASteadyStreamWithoutDuplicatesOrLoss() throws Exception {
+    String topic = "spring-evacuate";
+    topic(topic);
+    int total = 1_500;
+    History history = new History();
+    RegionContext[] ab = both(topic, false, RegionContext.recording(history, 1, 3), Map.of(),
+        RegionContext.recording(history, 1, 3));
+    RegionId regionA = RegionId.of("region-a");
+    RegionId regionB = RegionId.of("region-b");
+    Map<String, Object> adminConfig = new LinkedHashMap<>();
+    adminConfig.put(TandemRegionConfig.REGIONS_CONFIG, "region-a,region-b");
+    adminConfig.put(TandemRegionConfig.REGION_PREFIX + "region-a.bootstrap.servers",
+        bootstrap.get("region-a"));
+    adminConfig.put(TandemRegionConfig.REGION_PREFIX + "region-b.bootstrap.servers",
+        bootstrap.get("region-b"));
+    adminConfig.put(TandemRegionConfig.SHARDS_CONFIG, 8);
+    adminConfig.put(TandemRegionConfig.CHANGELOG_PREFIX_CONFIG, "tandem-" + topic);
+    adminConfig.put(TandemRegionConfig.CHANGELOG_PUBLISH_TIMEOUT_MS_CONFIG, 3_000L);
+    try (RegionContext a = ab[0];
+        RegionContext b = ab[1];
+        TandemKafkaProducer<String, String> producer = producer(dir.resolve("spool"));
+        OwnershipAdmin admin = OwnershipAdmin.create(adminConfig, dir.resolve("admin"))) {
+      Set<Integer> homeA = new java.util.TreeSet<>();
+      for (int s = 0; s < 8; s++) {
+        if (admin.leases().get(s).owner().equals(regionA)) {
+          homeA.add(s);
+        }
+      }
+      assertFalse(homeA.isEmpty(), "region-a owns shards");
+      var feed = java.util.concurrent.CompletableFuture.runAsync(() -> {
+        try {
+          for (int i = 0; i < total; i += 20) {
+            publish(producer, topic, i, Math.min(total, i + 20), history);
+            Thread.sleep(5); // a steady stream, not one burst
+          }
+        } catch (Exception e) {
+          throw new java.util.concurrent.CompletionException(e);
+        }
+      });
+      await().atMost(Duration.ofSeconds(60)).until(() -> history.distinctHandled() >= 300);
+
+      long t0 = System.nanoTime();
+      List<ShardMoveResult> evacuated = admin.evacuate(regionA, Duration.ofSeconds(20), false);
+      long evacuateMillis = (System.nanoTime() - t0) / 1_000_000;
+      System.out.println(topic + ": evacuate A: " + evacuated);
+      assertEquals(homeA, shardsOf(evacuated), evacuated.toString());
+      for (ShardMoveResult r : evacuated) {
+        assertEquals(ShardMoveResult.Outcome.MOVED, r.outcome(), r.toString());
+        assertEquals(regionB, r.to(), r.toString());
+      }
+      await().atMost(Duration.ofSeconds(20)).until(() -> admin.leases().stream()
+          .allMatch(l -> l.owner().equals(regionB)));
+      int handledAtEvacuation = history.distinctHandled();
+      await().atMost(Duration.ofSeconds(60))
+          .until(() -> history.distinctHandled() >= Math.min(total, handledAtEvacuation + 300));
+
+      long t1 = System.nanoTime();
+      List<ShardMoveResult> returned = admin.returnTo(regionA, Duration.ofSeconds(20));
+      long returnMillis = (System.nanoTime() - t1) / 1_000_000;
+      System.out.println(topic + ": return A: " + returned);
+      assertEquals(homeA, shardsOf(returned), returned.toString());
+      for (ShardMoveResult r : returned) {
+        assertEquals(ShardMoveResult.Outcome.MOVED, r.outcome(), r.toString());
+        assertEquals(regionA, r.to(), r.toString());
+      }
+      await().atMost(Duration.ofSeconds(20)).until(() -> admin.leases().stream()
+          .allMatch(l -> l.owner().equals(homeA.contains(l.shard()) ? regionA : regionB)));
+
+      feed.get(60, TimeUnit.SECONDS);
+      await().atMost(Duration.ofSeconds(60)).until(() -> history.distinctHandled() >= total);
+      // every copy in both regions acknowledged (committed): none is left that could run late
+      await().atMost(Duration.ofSeconds(60)).until(() -> lag("region-a", topic) == 0
+          && lag("region-b", topic) == 0);
+      History.Report report = history.check(0);
+      System.out.printf("%s: messages=%d duplicates=%d lost=%d evacuate(%d shards)=%d ms "
+              + "return=%d ms %s%n", topic, total, report.duplicates(), report.lost().size(),
+          homeA.size(), evacuateMillis, returnMillis, report);
+      assertTrue(report.lost().isEmpty(), "nothing lost: " + report.lost());
+      assertEquals(0, report.duplicates(), "each handled exactly once: " + report);
+      assertTrue(a.support().takeovers().isEmpty() && b.support().takeovers().isEmpty(),
+          "no takeover, only planned handovers");
+    }
+  }
+
+  /** Records of {@code topic} in {@code region} not yet committed by that region's listener group. */
+  private static long lag(String region, String topic) {
+    Map<String, Object> p = Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap.get(region));
+    try (Admin admin = Admin.create(p)) {
+      Map<TopicPartition, OffsetAndMetadata> committed = admin
+          .listConsumerGroupOffsets("spring-" + topic + "-" + region)
+          .partitionsToOffsetAndMetadata().get(10, TimeUnit.SECONDS);
+      Map<TopicPartition, org.apache.kafka.clients.admin.OffsetSpec> latest = new LinkedHashMap<>();
+      for (int s = 0; s < 8; s++) {
+        latest.put(new TopicPartition(topic, s), org.apache.kafka.clients.admin.OffsetSpec.latest());
+      }
+      long lag = 0;
+      for (var e : admin.listOffsets(latest).all().get(10, TimeUnit.SECONDS).entrySet()) {
+        OffsetAndMetadata c = committed.get(e.getKey());
+        lag += e.getValue().offset() - (c == null ? 0 : c.offset());
+      }
+      return lag;
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static Set<Integer> shardsOf(List<ShardMoveResult> results) {
+    Set<Integer> s = new java.util.TreeSet<>();
+    results.forEach(r -> s.add(r.shard()));
+    return s;
   }
 
   private static long committed(String region, String group, TopicPartition tp) {

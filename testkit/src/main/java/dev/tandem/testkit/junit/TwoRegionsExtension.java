@@ -14,7 +14,7 @@ import org.junit.jupiter.api.extension.TestInstancePostProcessor;
 import org.junit.platform.commons.support.AnnotationSupport;
 
 /**
- * The JUnit 5 extension behind {@link TandemClusters} (use the annotation; see its Javadoc for an
+ * The JUnit Jupiter extension behind {@link TandemClusters} (use the annotation; see its Javadoc for an
  * example and the rules of shared regions).
  *
  * <p>Shared regions live in the ROOT extension-context store: started by the first class that asks,
@@ -77,6 +77,10 @@ public final class TwoRegionsExtension
   }
 
   /** The regions of this context's test class: the JVM-wide pair or the class's own. */
+  // Store.getOrComputeIfAbsent is deprecated since JUnit 6.0 in favour of computeIfAbsent, which
+  // JUnit 5 does not have: kept so the extension uses only API that JUnit 5.x also has (a user's
+  // junit-bom 5.x wins over the 6.x this module is built against).
+  @SuppressWarnings("deprecation")
   private static TwoRegions regions(ExtensionContext context) {
     Class<?> testClass = context.getRequiredTestClass();
     TandemClusters settings = settings(testClass);

@@ -1,0 +1,126 @@
+package dev.tandem.consumer.kafka.internal;
+
+import static dev.tandem.consumer.kafka.internal.Fakes.A;
+import static dev.tandem.consumer.kafka.internal.Fakes.B;
+import static dev.tandem.consumer.kafka.internal.Fakes.P0;
+import static dev.tandem.consumer.kafka.internal.Fakes.record;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tandem.core.ManualClock;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link FollowerHold} alone, fast and deterministic: a MockConsumer, a ManualClock, the store's
+ * completions and the ownership as in-memory fakes. Region-b follows partition 0 (region-a owns it).
+ */
+class FollowerHoldTest {
+
+  final ManualClock clock = Fakes.clock();
+  final Fakes.Kafka kafka = new Fakes.Kafka(P0);
+  final SimpleMeterRegistry meters = new SimpleMeterRegistry();
+  final LoopContext ctx = Fakes.ctx(kafka, clock, meters);
+  final Fakes.Completions completions = new Fakes.Completions();
+  final Fakes.Ownership ownership = new Fakes.Ownership(B);
+  final Fakes.Sink sinkA = new Fakes.Sink(A);
+  final AssignedPartitions assigned = new AssignedPartitions();
+  final OffsetCommitter committer =
+      new OffsetCommitter(ctx, Duration.ofSeconds(1), OffsetCommitter.CommitMetadata.NONE);
+  final FollowerHold hold = new FollowerHold(ctx, completions, ownership, Map.of(A, sinkA),
+      Duration.ofSeconds(30), committer, assigned);
+  final List<List<ConsumerRecord<byte[], byte[]>>> ranAsOwner = new ArrayList<>();
+
+  {
+    assigned.add(P0);
+  }
+
+  void tick() {
+    hold.tick((tp, recs) -> ranAsOwner.add(recs));
+  }
+
+  @Test
+  void heldRecordsAreAcknowledgedOnlyFromTheHeadInOffsetOrder() {
+    hold.follow(P0, List.of(record(0), record(1), record(2)));
+    assertEquals(3, hold.count());
+    assertTrue(kafka.paused().contains(P0), "a held partition is paused");
+
+    completions.terminal.add("id-1"); // completed by the owner, but id-0 before it is not
+    tick();
+    committer.commitDue(false);
+    assertEquals(3, hold.count(), "nothing past an unacknowledged head");
+    assertEquals(-1, kafka.lastCommit(P0));
+
+    completions.terminal.add("id-0");
+    tick();
+    committer.commitDue(false);
+    assertEquals(1, hold.count(), "id-0 and id-1 acknowledged, id-2 held");
+    assertEquals(2, kafka.lastCommit(P0));
+    assertEquals(2, assigned.position(0), "the heartbeats carry the follower's progress");
+    assertTrue(kafka.paused().contains(P0));
+
+    completions.terminal.add("id-2");
+    tick();
+    committer.commitDue(false);
+    assertEquals(0, hold.count());
+    assertEquals(3, kafka.lastCommit(P0));
+    assertFalse(kafka.paused().contains(P0), "resumed once nothing is held");
+    assertFalse(hold.holds(P0));
+    assertEquals(3.0, meters.get("tandem.consumer.follower.acknowledged").counter().count());
+    assertEquals(List.of(), ranAsOwner, "a follower never runs the handler");
+  }
+
+  @Test
+  void recordsFetchedWhileHoldingJoinBehindTheHeldOnes() {
+    hold.follow(P0, List.of(record(0)));
+    hold.append(P0, List.of(record(1)));
+    assertEquals(2, hold.count());
+    completions.terminal.add("id-1");
+    tick();
+    assertEquals(2, hold.count(), "id-1 waits behind id-0");
+  }
+
+  @Test
+  void theHeadCopyIsResentToTheOwnerRegionOnceAfterMaxHold() {
+    hold.follow(P0, List.of(record(0), record(1)));
+    clock.advance(Duration.ofSeconds(30));
+    tick();
+    assertEquals(List.of(), sinkA.sent, "not past maxHold yet");
+
+    clock.advance(Duration.ofMillis(1));
+    tick();
+    assertEquals(1, sinkA.sent.size());
+    assertEquals("id-0", sinkA.sent.get(0).envelope().id(), "the head, under its own id");
+    tick();
+    assertEquals(1, sinkA.sent.size(), "once per id");
+    assertEquals(2, hold.count(), "held on after the re-send");
+  }
+
+  @Test
+  void whenTheShardBecomesOwnedHereTheHeldRecordsGoToTheOwnerBatchInOrder() {
+    hold.follow(P0, List.of(record(0), record(1)));
+    hold.append(P0, List.of(record(2)));
+    ownership.owner = B; // taken over (or the policy allows processing again)
+    tick();
+    assertEquals(0, hold.count());
+    assertFalse(kafka.paused().contains(P0));
+    assertEquals(1, ranAsOwner.size());
+    assertEquals(List.of(0L, 1L, 2L), ranAsOwner.get(0).stream().map(ConsumerRecord::offset).toList());
+  }
+
+  @Test
+  void forgetAndClearLeaveNothingCounted() {
+    hold.follow(P0, List.of(record(0), record(1)));
+    hold.forget(P0);
+    assertEquals(0, hold.count(), "a partition given up holds nothing");
+    hold.follow(P0, List.of(record(0)));
+    hold.clear();
+    assertEquals(0, hold.count(), "a stopped loop holds nothing");
+  }
+}
