@@ -14,6 +14,7 @@ import java.util.concurrent.CompletableFuture;
  * overrides only what it scripts (a held barrier, a hand-off marker, a lag); catch-up and lag throw
  * until overridden, so a test that reaches them unexpectedly fails loudly. Shared by the tests
  * that need a log whose acknowledgements they control ({@code HandoffGateTest}, {@code
+ * RebalanceHandlerTest}, {@code
  * OwnershipRequestsTest}); {@code InMemoryReplicationLog} models a network of stores instead.
  */
 public abstract class StubReplicationLog implements ReplicationLog {

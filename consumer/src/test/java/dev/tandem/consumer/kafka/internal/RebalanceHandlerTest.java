@@ -7,13 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.consumer.OnceProcessor;
+import dev.tandem.consumer.StubReplicationLog;
 import dev.tandem.core.ManualClock;
 import dev.tandem.core.RegionId;
 import dev.tandem.store.IdempotencyStore;
-import dev.tandem.store.replication.CatchUpResult;
 import dev.tandem.store.replication.Handoff;
-import dev.tandem.store.replication.ReplicationLag;
-import dev.tandem.store.replication.ReplicationLog;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -37,14 +35,15 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class RebalanceHandlerTest {
 
-  /** A replication log whose own-region barrier the test decides. */
-  static final class ScriptedLog implements ReplicationLog {
+  /** A replication log whose own-region barrier and hand-off markers the test decides. */
+  static final class ScriptedLog extends StubReplicationLog {
     volatile CompletableFuture<Void> barrier = CompletableFuture.completedFuture(null);
     final List<Integer> handedOff = new CopyOnWriteArrayList<>();
     final List<List<Set<Integer>>> revokes = new CopyOnWriteArrayList<>();
 
-    @Override
-    public void assign(Set<Integer> shards) {}
+    ScriptedLog() {
+      super(Set.of(0));
+    }
 
     @Override
     public void revoke(Set<Integer> shards) {
@@ -63,47 +62,9 @@ class RebalanceHandlerTest {
     }
 
     @Override
-    public boolean awaitRestored(Duration timeout) {
-      return true;
-    }
-
-    @Override
-    public boolean isRestored(int shard) {
-      return true;
-    }
-
-    @Override
     public CompletableFuture<Void> barrier(int shard, RegionId region) {
       return barrier;
     }
-
-    @Override
-    public long unackedByPeers(int shard) {
-      return 0;
-    }
-
-    @Override
-    public boolean peerReachable() {
-      return true;
-    }
-
-    @Override
-    public CatchUpResult catchUp(RegionId region, Set<Integer> shards, Duration timeout) {
-      throw new UnsupportedOperationException();
-    }
-
-    @Override
-    public ReplicationLag lag(RegionId origin) {
-      throw new UnsupportedOperationException();
-    }
-
-    @Override
-    public Set<Integer> shards() {
-      return Set.of(0);
-    }
-
-    @Override
-    public void close() {}
   }
 
   @TempDir Path dir;
