@@ -154,6 +154,20 @@ public class EndToEndBenchmark {
    * totals that survive a store's close removing its meters (see {@link MeterTotals}).
    */
   static final MeterTotals METERS = new MeterTotals();
+  /**
+   * The measured window of an iteration: what {@link EndToEndLatencyProfiler} divides by. Taken at
+   * the iteration's setup and teardown (JMH runs them inside the iteration, outside the measured
+   * time, after the trial setup and before the trial teardown, which in the last iteration closes
+   * the regions), so neither the regions' start nor their close, nor the profilers' own reading of
+   * {@code /proc}, is in it.
+   */
+  record Window(Map<String, Double> counts, long done, ProcessCpu.Sample cpu) {}
+
+  static volatile Window windowStart;
+  static volatile Window windowEnd;
+  /** This fork's brokers and clients (null until the trial setup found the regions). */
+  static volatile ProcessCpu cpu;
+
   /** Messages whose handler ran (owners only), all regions. */
   static final AtomicLong HANDLED = new AtomicLong();
   /** Non-empty polls of the Tandem consumers, their records, their partition batches, commits. */
@@ -204,6 +218,7 @@ public class EndToEndBenchmark {
   @Setup(Level.Trial)
   public void setUp() throws Exception {
     regions = RegionsProcess.start();
+    cpu = ProcessCpu.forThisFork();
     dir = Files.createTempDirectory("tandem-bench-e2e");
     topic = regions.createTopic("bench-e2e", SHARDS);
     switch (pipeline) {
@@ -362,8 +377,21 @@ public class EndToEndBenchmark {
 
   @Setup(Level.Iteration)
   public void schedule() {
+    windowEnd = null;
+    windowStart = window();
     period = TimeUnit.SECONDS.toNanos(1) / rate;
     nextDue = System.nanoTime();
+  }
+
+  /** Ends the iteration's window (before the trial teardown of the last iteration closes anything). */
+  @TearDown(Level.Iteration)
+  public void endWindow() {
+    windowEnd = window();
+  }
+
+  private Window window() {
+    ProcessCpu c = cpu;
+    return new Window(tandemCounts(), done.count(), c == null ? null : c.sample());
   }
 
   @TearDown(Level.Trial)
