@@ -28,7 +28,8 @@ public final class EndToEndLatencyProfiler implements InternalProfiler {
 
   @Override
   public String getDescription() {
-    return "Tandem end-to-end latency percentiles (EndToEndBenchmark.openLoop)";
+    return "Tandem end-to-end latency percentiles (EndToEndBenchmark.openLoop), work and CPU per message"
+        + " (both methods, every pipeline)";
   }
 
   /** Clock ticks per second of {@code /proc/<pid>/stat} ({@link ProcessCpu}). */
