@@ -130,8 +130,8 @@ public final class KafkaRegionalSink implements RegionalSink {
     return producer;
   }
 
-  @Override
-  public CompletableFuture<SinkAck> send(OutboundMessage m) {
+  /** The Kafka record of {@code m}'s copy (the same in every region). */
+  static ProducerRecord<byte[], byte[]> recordOf(OutboundMessage m) {
     // the message's own headers, then the envelope's (encoded once per message, shared by every
     // region's copy); sized up front, so the header list never grows. No own header starts with
     // tandem- (OutboundMessage refuses them), so nothing needs removing first.
@@ -146,14 +146,18 @@ public final class KafkaRegionalSink implements RegionalSink {
       all[i++] = new RecordHeader(h.name(), h.valueUnsafe());
     }
     RecordHeaders headers = new RecordHeaders(all);
-    ProducerRecord<byte[], byte[]> record =
-        new ProducerRecord<>(
+    return new ProducerRecord<>(
             m.destination(),
             m.shard(),
             m.timestamp() < 0 ? null : m.timestamp(),
             m.keyUnsafe(),
             m.valueUnsafe(),
             headers);
+  }
+
+  @Override
+  public CompletableFuture<SinkAck> send(OutboundMessage m) {
+    ProducerRecord<byte[], byte[]> record = recordOf(m);
     CompletableFuture<SinkAck> ack = new CompletableFuture<>();
     synchronized (handOff) {
       if (queued.get() == 0 && looksHealthy(record.topic())) {
