@@ -1,8 +1,9 @@
 package dev.tandem.publisher;
 
+import dev.tandem.core.EnvelopeCodec;
 import dev.tandem.core.RegionId;
 import java.time.Duration;
-import java.util.List;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Properties;
@@ -15,6 +16,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BiConsumer;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.DescribeClusterOptions;
@@ -130,29 +132,62 @@ public final class KafkaRegionalSink implements RegionalSink {
     return producer;
   }
 
-  /** The Kafka record of {@code m}'s copy (the same in every region). */
+  /**
+   * The Kafka record of {@code m}'s copy. Its headers are built once per message and shared by every
+   * region's record ({@link #headersOf}); the record and its {@code RecordHeaders} are this copy's own,
+   * since a producer marks a record's headers read-only and its interceptors may replace the record.
+   */
   static ProducerRecord<byte[], byte[]> recordOf(OutboundMessage m) {
-    // the message's own headers, then the envelope's (encoded once per message, shared by every
-    // region's copy); sized up front, so the header list never grows. No own header starts with
-    // tandem- (OutboundMessage refuses them), so nothing needs removing first.
-    List<MessageHeader> own = m.headers();
-    MessageHeader[] envelope = m.envelopeHeaders();
-    Header[] all = new Header[own.size() + envelope.length];
-    int i = 0;
-    for (MessageHeader h : own) {
-      all[i++] = new RecordHeader(h.name(), h.valueUnsafe());
-    }
-    for (MessageHeader h : envelope) {
-      all[i++] = new RecordHeader(h.name(), h.valueUnsafe());
-    }
-    RecordHeaders headers = new RecordHeaders(all);
     return new ProducerRecord<>(
-            m.destination(),
-            m.shard(),
-            m.timestamp() < 0 ? null : m.timestamp(),
-            m.keyUnsafe(),
-            m.valueUnsafe(),
-            headers);
+        m.destination(),
+        m.shard(),
+        m.timestamp() < 0 ? null : m.timestamp(),
+        m.keyUnsafe(),
+        m.valueUnsafe(),
+        new RecordHeaders(headersOf(m)));
+  }
+
+  /**
+   * The message's own headers, then the envelope's ({@link EnvelopeCodec#writeUtf8}: the same names
+   * and bytes {@link KafkaEnvelopeHeaders#write} writes), built once per message and cached on it: the
+   * envelope values go straight from the codec into {@link RecordHeader}s, without the copy a {@link
+   * MessageHeader} makes of each. No own header starts with {@code tandem-} (OutboundMessage refuses
+   * them), so nothing needs removing. Callers must not modify the array.
+   */
+  static Header[] headersOf(OutboundMessage m) {
+    if (m.sinkEncoding instanceof Header[] cached) {
+      return cached;
+    }
+    HeaderArray out = new HeaderArray(m.headers().size() + (m.envelope().isSigned() ? 6 : 4));
+    for (MessageHeader h : m.headers()) {
+      out.accept(h.name(), h.valueUnsafe());
+    }
+    EnvelopeCodec.writeUtf8(m.envelope(), out);
+    Header[] headers = out.array();
+    m.sinkEncoding = headers;
+    return headers;
+  }
+
+  /** Collects headers into an array sized up front (grown only if the guess was short). */
+  private static final class HeaderArray implements BiConsumer<String, byte[]> {
+    private Header[] headers;
+    private int size;
+
+    HeaderArray(int expected) {
+      headers = new Header[expected];
+    }
+
+    @Override
+    public void accept(String name, byte[] value) {
+      if (size == headers.length) {
+        headers = Arrays.copyOf(headers, size + 4);
+      }
+      headers[size++] = new RecordHeader(name, value);
+    }
+
+    Header[] array() {
+      return size == headers.length ? headers : Arrays.copyOf(headers, size);
+    }
   }
 
   @Override

@@ -305,7 +305,8 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
       b.timestamp(record.timestamp());
     }
     String id = null;
-    for (Header h : record.headers()) {
+    // toArray: no iterator objects, and nothing at all for a record without headers
+    for (Header h : record.headers().toArray()) {
       if (h.key().equals(idHeader)) {
         id = h.value() == null ? null : new String(h.value(), StandardCharsets.UTF_8);
       } else if (!h.key().startsWith(OutboundMessage.RESERVED_PREFIX)) {
