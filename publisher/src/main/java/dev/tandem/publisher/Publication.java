@@ -1,13 +1,14 @@
 package dev.tandem.publisher;
 
 import dev.tandem.core.RegionId;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -61,8 +62,12 @@ final class Publication {
   private final Completion completion;
   private final List<RegionId> regions;
   private final AckPolicy policy;
-  /** Per region: null while unsettled, then the {@link SinkAck} of an acknowledged copy or an {@link Outcome}. */
-  private final AtomicReferenceArray<Object> outcomes;
+  /**
+   * Per region: null while unsettled, then the {@link SinkAck} of an acknowledged copy or an {@link
+   * Outcome}; set once each through {@link #OUTCOMES} (a plain array and a VarHandle, where an
+   * AtomicReferenceArray and an AtomicInteger were two more objects per publish).
+   */
+  private final Object[] outcomes;
   /**
    * Per region, the future {@link PublishResult#delivery} hands out for a copy that is not acknowledged
    * yet (spooled: the replay completes it). The array itself is created only when a copy goes to the
@@ -70,7 +75,20 @@ final class Publication {
    * allocates none.
    */
   private volatile AtomicReferenceArray<CompletableFuture<SinkAck>> deliveries;
-  private final AtomicInteger unsettled;
+  /** Copies not settled yet, through {@link #UNSETTLED}; the settle that takes it to 0 completes. */
+  @SuppressWarnings("unused")
+  private volatile int unsettled;
+
+  private static final VarHandle OUTCOMES = MethodHandles.arrayElementVarHandle(Object[].class);
+  private static final VarHandle UNSETTLED;
+
+  static {
+    try {
+      UNSETTLED = MethodHandles.lookup().findVarHandle(Publication.class, "unsettled", int.class);
+    } catch (ReflectiveOperationException e) {
+      throw new ExceptionInInitializerError(e);
+    }
+  }
   private byte[] encoded;
 
   Publication(OutboundMessage message, long seq, List<RegionId> regions, AckPolicy policy,
@@ -82,8 +100,8 @@ final class Publication {
     this.listener = listener;
     this.result = listener == null ? new CompletableFuture<>() : null;
     this.completion = completion;
-    this.outcomes = new AtomicReferenceArray<>(regions.size());
-    this.unsettled = new AtomicInteger(regions.size());
+    this.outcomes = new Object[regions.size()];
+    this.unsettled = regions.size(); // published with the Publication: it reaches sinks under the ordering lock
   }
 
   /** The spool encoding, computed at most once (only if some copy is spooled). */
@@ -125,7 +143,7 @@ final class Publication {
   }
 
   private void settle(int index, Object outcome) {
-    if (!outcomes.compareAndSet(index, null, outcome)) {
+    if (!OUTCOMES.compareAndSet(outcomes, index, null, outcome)) {
       throw new IllegalStateException("copy " + index + " of " + message.id() + " settled twice");
     }
     AtomicReferenceArray<CompletableFuture<SinkAck>> all = deliveries;
@@ -137,7 +155,8 @@ final class Publication {
         f.completeExceptionally(((Outcome) outcome).cause());
       }
     }
-    if (unsettled.decrementAndGet() == 0) {
+    // getAndAdd is a full fence: the last settler sees every outcome stored before the others' decrements
+    if ((int) UNSETTLED.getAndAdd(this, -1) == 1) {
       complete();
     }
   }
@@ -175,7 +194,7 @@ final class Publication {
     boolean anySpooled = false;
     SinkAck[] acks = new SinkAck[n];
     for (int i = 0; i < n; i++) {
-      Object o = outcomes.get(i);
+      Object o = OUTCOMES.getVolatile(outcomes, i);
       if (o instanceof SinkAck ack) {
         acks[i] = ack;
         acked++;
@@ -204,7 +223,7 @@ final class Publication {
     Set<RegionId> ackedRegions = new HashSet<>();
     Set<RegionId> spooled = new HashSet<>();
     for (int i = 0; i < n; i++) {
-      Object o = outcomes.get(i);
+      Object o = OUTCOMES.getVolatile(outcomes, i);
       RegionId r = regions.get(i);
       if (o instanceof SinkAck) {
         ackedRegions.add(r);
@@ -216,7 +235,7 @@ final class Publication {
     }
     if (acked < policy.required(n)) {
       for (int i = 0; i < n; i++) {
-        Object o = outcomes.get(i);
+        Object o = OUTCOMES.getVolatile(outcomes, i);
         if (o instanceof Outcome out && out.kind() == Outcome.Kind.SPOOLED) {
           why.put(regions.get(i),
               out.cause() != null ? out.cause() : new IllegalStateException("copy spooled, not acknowledged"));
