@@ -132,6 +132,7 @@ class PublishAllocationTest {
       sink.add(KafkaRegionalSink.recordOf(m));
     });
     assertTrue(uuid > 0 && envelope > uuid && message > 0, "measured " + uuid + ", " + envelope + ", " + message);
+    // 849 B before the digits were written straight into their arrays, 769-801 after
     assertTrue(envelope <= 900, "the envelope record allocates " + envelope + " B/record");
   }
 
@@ -173,7 +174,10 @@ class PublishAllocationTest {
       });
       System.out.printf("ALLOC %-40s %,6d B/record%n", "tandem - hand fan-out", tandemSend - fanOut);
       assertEquals(0, tandem.publisher().status(RegionId.of("region-a")).spoolDepth());
-      assertTrue(tandemSend - fanOut <= 4_000, "Tandem adds " + (tandemSend - fanOut) + " B/record");
+      // 2,671 B before the session-7 cuts, 1,350-1,530 after with this warm-up (1,700 with half of it:
+      // the JIT's escape analysis matters), so the bound leaves room for a slow JIT on a loaded machine
+      // and still fails on a return to the old per-copy futures and per-region header encoding
+      assertTrue(tandemSend - fanOut <= 2_500, "Tandem adds " + (tandemSend - fanOut) + " B/record");
     }
   }
 }
