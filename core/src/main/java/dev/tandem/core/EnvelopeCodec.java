@@ -41,16 +41,33 @@ public final class EnvelopeCodec {
   public static void writeUtf8(Envelope envelope, BiConsumer<String, byte[]> put) {
     put.accept(TandemHeaders.ID, envelope.id().getBytes(StandardCharsets.UTF_8));
     put.accept(TandemHeaders.DIGEST, envelope.digest().toHexAscii());
-    put.accept(TandemHeaders.SHARD, ascii(Integer.toString(envelope.shard())));
-    put.accept(TandemHeaders.PUBLISHED_AT, ascii(Long.toString(envelope.publishedAt())));
+    put.accept(TandemHeaders.SHARD, decimalAscii(envelope.shard()));
+    put.accept(TandemHeaders.PUBLISHED_AT, decimalAscii(envelope.publishedAt()));
     if (envelope.isSigned()) {
       put.accept(TandemHeaders.KEY_ID, envelope.keyId().orElseThrow().getBytes(StandardCharsets.UTF_8));
       put.accept(TandemHeaders.SIG, B64.encode(envelope.signatureUnsafe()));
     }
   }
 
-  private static byte[] ascii(String digits) {
-    return digits.getBytes(StandardCharsets.US_ASCII);
+  /**
+   * The decimal ASCII digits of {@code n >= 0} (what {@code Long.toString(n)} would give, as bytes),
+   * written straight into one array: the {@code String} and its re-encoding cost two more arrays and
+   * a String per header per record. Shard and publish time are never negative (Envelope's invariant).
+   */
+  static byte[] decimalAscii(long n) {
+    if (n < 0) {
+      throw new IllegalArgumentException("negative: " + n);
+    }
+    int digits = 1;
+    for (long rest = n / 10; rest != 0; rest /= 10) {
+      digits++;
+    }
+    byte[] out = new byte[digits];
+    for (int i = digits - 1; i >= 0; i--) {
+      out[i] = (byte) ('0' + (int) (n % 10));
+      n /= 10;
+    }
+    return out;
   }
 
   /** Whether the headers carry a {@code tandem-id} at all (to tell "no envelope" from "bad one"). */
