@@ -291,7 +291,8 @@ class FunctionsOwnershipTwoRegionsTest extends TwoRegionFunctions {
 
   @Test
   void anOwnerThatHeartbeatsButNeverCompletesWhatTheFollowerHoldsIsTakenOverForThatShardOnly() {
-    Duration stuckAfter = Duration.ofSeconds(6);
+    // 3 ticks without progress: B holds copies of shard 0 only, so no other shard can qualify
+    Duration stuckAfter = Duration.ofSeconds(3);
     RegionFunctionApp a = app(A, "fn-own-stuck", stuckAfter, recording(A));
     RegionFunctionApp b = app(B, "fn-own-stuck", stuckAfter, recording(B));
     startAndAwaitHeartbeats(a, b);
