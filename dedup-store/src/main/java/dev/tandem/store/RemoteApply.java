@@ -71,13 +71,15 @@ final class RemoteApply {
     }
     RocksEngine.Stored stored = batch.current(key);
     long now = clock.wallMillis();
-    // the one-by-one outcome, in memory: StoreBatch.stage's rules applied change after change
+    // the one-by-one outcome, in memory: StoreBatch.stage's rules applied change after change.
+    // Without a drop it is also the join of the stored record and every change (the same fold;
+    // a step that changes nothing leaves it as it was), so it is the record a single stage writes.
     IdRecord cur = stored == null ? null : stored.record();
     Long bucket = stored == null ? null : stored.bucketStart();
     boolean dropped = false;
     for (IdRecord r : changes) {
       IdRecord m = cur == null ? r : cur.merge(r);
-      if (cur != null && cur.equals(m)) {
+      if (m == cur || (cur != null && cur.equals(m))) { // merge answers the head itself if unchanged
         continue;
       }
       long target = ttl.target(m.writtenAtMillis(), bucket, now);
@@ -88,19 +90,15 @@ final class RemoteApply {
       cur = m;
       bucket = target;
     }
-    IdRecord merged = stored == null ? null : stored.record();
-    for (IdRecord r : changes) {
-      merged = merged == null ? r : merged.merge(r);
-    }
     boolean same;
     if (dropped) {
       same = false; // a change dropped alone may not reach the join: stage as before
-    } else if (stored != null && stored.record().equals(merged)) {
+    } else if (stored != null && stored.record().equals(cur)) {
       same = true; // nothing new: UNCHANGED either way
     } else {
-      same = merged.equals(cur)
-          && ttl.target(merged.writtenAtMillis(), stored == null ? null : stored.bucketStart(), now)
-              == bucket;
+      // the bucket: one by one it is a running maximum over the intermediate heads' write times
+      same = ttl.target(cur.writtenAtMillis(), stored == null ? null : stored.bucketStart(), now)
+          == bucket;
     }
     if (!same) {
       for (IdRecord r : changes) {
@@ -110,7 +108,7 @@ final class RemoteApply {
       }
       return;
     }
-    count(batch.stage(key, stored, merged, WriteOrigin.REMOTE));
+    count(batch.stage(key, stored, cur, WriteOrigin.REMOTE));
   }
 
   /**
