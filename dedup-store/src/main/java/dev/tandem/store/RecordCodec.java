@@ -154,7 +154,17 @@ public final class RecordCodec {
    * @throws CorruptRecordException if {@code bytes} are not a record of a known version
    */
   public static IdRecord decodeRecord(byte[] bytes) {
-    ByteBuffer in = checked(bytes, KIND_RECORD);
+    return decodeRecord(bytes, 0, bytes == null ? 0 : bytes.length);
+  }
+
+  /**
+   * Reads a record held in {@code bytes[offset, offset + length)} (a changelog value carries one
+   * after its own header: no copy of it per record).
+   *
+   * @throws CorruptRecordException if those bytes are not a record of a known version
+   */
+  public static IdRecord decodeRecord(byte[] bytes, int offset, int length) {
+    ByteBuffer in = checked(bytes, offset, length, KIND_RECORD);
     try {
       String id = readStr(in);
       int shard = in.getInt();
@@ -191,7 +201,7 @@ public final class RecordCodec {
           hlc, writtenAt, new java.util.TreeSet<>(digests), new java.util.TreeSet<>(completers),
           result, reason);
     } catch (BufferUnderflowException e) {
-      throw new CorruptRecordException("truncated record (" + bytes.length + " bytes)", e);
+      throw new CorruptRecordException("truncated record (" + length + " bytes)", e);
     } catch (IllegalArgumentException | NullPointerException e) {
       throw new CorruptRecordException("invalid record field: " + e.getMessage(), e);
     }
@@ -235,28 +245,33 @@ public final class RecordCodec {
 
   /** Checks length, version, kind and checksum; returns a buffer over the body (before the CRC). */
   private static ByteBuffer checked(byte[] bytes, byte kind) {
-    if (bytes == null || bytes.length < 6) {
+    return checked(bytes, 0, bytes == null ? 0 : bytes.length, kind);
+  }
+
+  private static ByteBuffer checked(byte[] bytes, int offset, int length, byte kind) {
+    if (bytes == null || length < 6) {
       throw new CorruptRecordException(
-          "too short to be a Tandem record: " + (bytes == null ? "null" : bytes.length + " bytes"));
+          "too short to be a Tandem record: " + (bytes == null ? "null" : length + " bytes"));
     }
-    if (bytes[0] != VERSION) {
+    java.util.Objects.checkFromIndexSize(offset, length, bytes.length);
+    if (bytes[offset] != VERSION) {
       throw new CorruptRecordException(
-          "unknown record format version " + (bytes[0] & 0xFF) + " (this reader knows " + VERSION
-              + ")");
+          "unknown record format version " + (bytes[offset] & 0xFF) + " (this reader knows "
+              + VERSION + ")");
     }
-    if (bytes[1] != kind) {
+    if (bytes[offset + 1] != kind) {
       throw new CorruptRecordException(
           "expected a " + (kind == KIND_RECORD ? "record" : "lease") + " but the kind byte is "
-              + bytes[1]);
+              + bytes[offset + 1]);
     }
-    int bodyEnd = bytes.length - 4;
+    int bodyEnd = offset + length - 4;
     CRC32C crc = new CRC32C();
-    crc.update(bytes, 0, bodyEnd);
+    crc.update(bytes, offset, bodyEnd - offset);
     int stored = ByteBuffer.wrap(bytes, bodyEnd, 4).getInt();
     if ((int) crc.getValue() != stored) {
-      throw new CorruptRecordException("checksum mismatch (" + bytes.length + " bytes)");
+      throw new CorruptRecordException("checksum mismatch (" + length + " bytes)");
     }
-    return ByteBuffer.wrap(bytes, 2, bodyEnd - 2).slice();
+    return ByteBuffer.wrap(bytes, offset + 2, bodyEnd - offset - 2).slice();
   }
 
   private static int count(ByteBuffer in, int minBytesEach) {
@@ -293,6 +308,23 @@ public final class RecordCodec {
     int len = in.getShort() & 0xFFFF;
     if (len > in.remaining()) {
       throw new CorruptRecordException("string length " + len + " does not fit the bytes left");
+    }
+    if (in.hasArray()) {
+      // ASCII (ids, region and instance names in practice) straight from the backing array: no
+      // intermediate copy per string; anything else goes through the strict decoder below
+      byte[] a = in.array();
+      int from = in.arrayOffset() + in.position();
+      boolean ascii = true;
+      for (int i = from; i < from + len; i++) {
+        if (a[i] < 0) {
+          ascii = false;
+          break;
+        }
+      }
+      if (ascii) {
+        in.position(in.position() + len);
+        return new String(a, from, len, StandardCharsets.US_ASCII);
+      }
     }
     byte[] b = new byte[len];
     in.get(b);

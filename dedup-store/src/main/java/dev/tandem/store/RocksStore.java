@@ -101,7 +101,7 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
           byShard.forEach((shard, n) -> detected.add(bucket, shard, n)));
       this.metrics = new StoreMetrics(b.meterRegistry, owner.region().name());
       this.listeners = new StoreListeners(metrics.listenerErrors::increment);
-      this.remote = new RemoteApply(engine, hlc, metrics);
+      this.remote = new RemoteApply(engine, hlc, metrics, ttl, clock);
       this.parts = new StoreBatch.Parts(engine, caches, sightings, ttl, detected, leaseTable,
           listeners, hlc, clock);
       metrics.detectedDuplicates(detected.totalHolder());
@@ -458,9 +458,13 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
   @Override
   public void applyRemoteBatch(
       List<IdRecord> records, List<ShardLease> leases, Map<String, Long> checkpoints) {
-    List<RecordKey> keys = records.stream().map(r -> new RecordKey(r.shard(), r.id())).toList();
+    // one key per record, made once: for the locks and for the merge
+    List<RecordKey> keys = new ArrayList<>(records.size());
+    for (IdRecord r : records) {
+      keys.add(new RecordKey(r.shard(), r.id()));
+    }
     withLocks(keys, !leases.isEmpty(), batch -> {
-      remote.batch(batch, records, leases, checkpoints);
+      remote.batch(batch, records, keys, leases, checkpoints);
       return null;
     });
   }
