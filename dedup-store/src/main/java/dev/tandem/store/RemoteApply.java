@@ -23,8 +23,9 @@ import java.util.Map;
  * over the intermediate heads' write times). The one-by-one outcome is computed in memory first; where
  * the single stage would differ (an intermediate change expired, or placed the record in a later
  * bucket than the final head's), the changes are staged one by one as before. The {@code
- * tandem.store.remote.applied} outcome counts one per staged join. (Property:
- * RemoteApplyCoalescingProperties.)
+ * tandem.store.remote.applied} meter still counts one per remote change merged, with the outcome the
+ * change had in the one-by-one fold, so its meaning does not depend on how a poll was staged.
+ * (Property: RemoteApplyCoalescingProperties.)
  */
 final class RemoteApply {
 
@@ -77,6 +78,7 @@ final class RemoteApply {
     IdRecord cur = stored == null ? null : stored.record();
     Long bucket = stored == null ? null : stored.bucketStart();
     boolean dropped = false;
+    int changedSteps = 0;
     for (IdRecord r : changes) {
       IdRecord m = cur == null ? r : cur.merge(r);
       if (m == cur || (cur != null && cur.equals(m))) { // merge answers the head itself if unchanged
@@ -89,6 +91,7 @@ final class RemoteApply {
       }
       cur = m;
       bucket = target;
+      changedSteps++;
     }
     boolean same;
     if (dropped) {
@@ -108,7 +111,16 @@ final class RemoteApply {
       }
       return;
     }
-    count(batch.stage(key, stored, cur, WriteOrigin.REMOTE));
+    StoreBatch.Staged staged = batch.stage(key, stored, cur, WriteOrigin.REMOTE);
+    if (staged == StoreBatch.Staged.CHANGED) {
+      // one count per change, as staged one by one: the steps that changed the head, the rest not
+      metrics.remoteChanged.increment(changedSteps);
+      metrics.remoteUnchanged.increment(changes.size() - changedSteps);
+    } else {
+      for (int i = 0; i < changes.size(); i++) {
+        count(staged);
+      }
+    }
   }
 
   /**

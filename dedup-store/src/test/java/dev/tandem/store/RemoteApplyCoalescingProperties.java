@@ -2,9 +2,12 @@ package dev.tandem.store;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+
 import dev.tandem.core.ManualClock;
 import dev.tandem.core.PayloadDigest;
 import dev.tandem.store.spi.ReplicaStore;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -80,10 +83,12 @@ class RemoteApplyCoalescingProperties {
     Path dir = Files.createTempDirectory("coalesce");
     ManualClock c1 = new ManualClock(NOW);
     ManualClock c2 = new ManualClock(NOW);
+    SimpleMeterRegistry m1 = new SimpleMeterRegistry();
+    SimpleMeterRegistry m2 = new SimpleMeterRegistry();
     try (IdempotencyStore one = Stores.builder(dir.resolve("one"), Stores.A, "a1", c1)
-            .ttl(Duration.ofDays(7)).build();
+            .ttl(Duration.ofDays(7)).meterRegistry(m1).build();
         IdempotencyStore batch = Stores.builder(dir.resolve("batch"), Stores.A, "a1", c2)
-            .ttl(Duration.ofDays(7)).build()) {
+            .ttl(Duration.ofDays(7)).meterRegistry(m2).build()) {
       List<IdRecord> records = changes.stream().map(RemoteApplyCoalescingProperties::record).toList();
       int k = Math.min(alreadyStored, records.size() - 1);
       // what both stores held before the poll (the stored side of the merge)
@@ -97,6 +102,11 @@ class RemoteApplyCoalescingProperties {
       }
       ReplicaStore.of(batch).applyRemoteBatch(poll, List.of(), Map.of("t/0", 7L));
       assertSameState(one, batch, "right after the poll " + poll);
+      // the meter counts changes, with the outcome each had one by one, however the poll was staged
+      for (String outcome : List.of("changed", "unchanged", "expired")) {
+        assertEquals(applied(m1, outcome), applied(m2, outcome),
+            "tandem.store.remote.applied{outcome=" + outcome + "} after the poll " + poll);
+      }
       for (int day = 1; day <= 8; day++) {
         c1.advance(Duration.ofDays(1));
         c2.advance(Duration.ofDays(1));
@@ -107,6 +117,11 @@ class RemoteApplyCoalescingProperties {
         files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
       }
     }
+  }
+
+  private static double applied(SimpleMeterRegistry registry, String outcome) {
+    return registry.find(StoreMeterNames.REMOTE_APPLIED).tag("outcome", outcome).counters().stream()
+        .mapToDouble(Counter::count).sum();
   }
 
   private static void assertSameState(IdempotencyStore one, IdempotencyStore batch, String when) {
