@@ -125,12 +125,18 @@ final class Publication {
     Map<RegionId, Throwable> why = new LinkedHashMap<>();
     Set<RegionId> ackedRegions = new HashSet<>();
     Set<RegionId> spooled = new HashSet<>();
+    Map<RegionId, CompletableFuture<SinkAck>> deliveryOf = new LinkedHashMap<>();
     for (int i = 0; i < n; i++) {
       Outcome o = outcomes.get(i);
       RegionId r = regions.get(i);
       switch (o.kind()) {
         case ACKNOWLEDGED -> ackedRegions.add(r);
-        case SPOOLED -> spooled.add(r);
+        case SPOOLED -> {
+          spooled.add(r);
+          // the replay completes it, exceptionally if the region refuses the copy (removed from the
+          // spool): callers must not take an empty spool for a delivery
+          deliveryOf.put(r, delivery(i));
+        }
         case FAILED -> why.put(r, o.cause());
       }
     }
@@ -143,6 +149,7 @@ final class Publication {
         }
       }
     }
-    result.completeExceptionally(new PublishException(message.id(), policy, why, ackedRegions, spooled));
+    result.completeExceptionally(
+        new PublishException(message.id(), policy, why, ackedRegions, spooled, deliveryOf));
   }
 }
