@@ -50,13 +50,18 @@ class ChangelogReplayRejectedTest {
    * then refuses every copy as too large until {@link #accept} — and then logs and acknowledges it.
    */
   static final class TimesOutThenRejects implements RegionalSink {
+    final RegionId region;
     final List<OutboundMessage> log = new CopyOnWriteArrayList<>();
     volatile boolean first = true;
     volatile boolean accept;
 
+    TimesOutThenRejects(RegionId region) {
+      this.region = region;
+    }
+
     @Override
     public RegionId region() {
-      return A;
+      return region;
     }
 
     @Override
@@ -67,11 +72,11 @@ class ChangelogReplayRejectedTest {
       }
       if (!accept) {
         return CompletableFuture.failedFuture(
-            new MessageRejectedException(A, "RecordTooLargeException (fake)", null));
+            new MessageRejectedException(region, "RecordTooLargeException (fake)", null));
       }
       log.add(m);
       return CompletableFuture.completedFuture(
-          new SinkAck(A, m.destination(), m.shard(), log.size() - 1, System.currentTimeMillis()));
+          new SinkAck(region, m.destination(), m.shard(), log.size() - 1, System.currentTimeMillis()));
     }
 
     @Override
@@ -84,7 +89,7 @@ class ChangelogReplayRejectedTest {
   @Test
   void aSpooledChangeRejectedOnReplayFailsItsBarrierAndBlocksItsShard(@TempDir Path dir)
       throws Exception {
-    TimesOutThenRejects sink = new TimesOutThenRejects();
+    TimesOutThenRejects sink = new TimesOutThenRejects(A);
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
     ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
     try (IdempotencyStore store = IdempotencyStore.builder().region(A).instance("i-a")
@@ -123,6 +128,43 @@ class ChangelogReplayRejectedTest {
           () -> writer.barrier(shard, A).get(5, TimeUnit.SECONDS));
       assertTrue(sink.log.stream().anyMatch(m -> new String(m.key(), UTF_8).contains(id)),
           "the change reached the changelog: " + sink.log);
+      writer.stop();
+    } finally {
+      scheduler.shutdownNow();
+    }
+  }
+
+  /**
+   * The same with two regions under {@code ANY}: the own region acknowledges, so the publish succeeds
+   * and the peer's copy waits in the spool; the peer refuses it on replay. The barrier of the peer
+   * fails, and so does every later one of the shard (not only the barriers taken while it was pending).
+   */
+  @Test
+  void aPeerCopyRejectedOnReplayBlocksTheShardAfterAnAcknowledgedPublish(@TempDir Path dir)
+      throws Exception {
+    FakeLogSink own = new FakeLogSink(A);
+    TimesOutThenRejects peer = new TimesOutThenRejects(TestRegions.B);
+    SimpleMeterRegistry meters = new SimpleMeterRegistry();
+    ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
+    try (IdempotencyStore store = IdempotencyStore.builder().region(A).instance("i-a")
+            .directory(dir.resolve("store")).build();
+        DualPublisher publisher = DualPublisher.builder().sink(own).sink(peer)
+            .ackPolicy(AckPolicy.ANY).timeout(Duration.ofMillis(500))
+            .spoolDirectory(dir.resolve("spool")).build()) {
+      ChangelogWriter writer = new ChangelogWriter(store, publisher, "inc-1", "t.changelog",
+          TandemClock.system(), scheduler, Duration.ofMillis(50), meters);
+      store.addListener(writer);
+      String id = "claimed-2";
+      int shard = 1;
+      store.claim(id, shard, PayloadDigest.of(id.getBytes(UTF_8)), 0, Duration.ofMinutes(1));
+      writer.barrier(shard, A).get(30, TimeUnit.SECONDS); // the own region has it
+      CompletableFuture<Void> peerBarrier = writer.barrier(shard, TestRegions.B);
+      assertThrows(ExecutionException.class, () -> peerBarrier.get(30, TimeUnit.SECONDS),
+          "the peer's barrier passed a change it refused on replay");
+      ExecutionException later = assertThrows(ExecutionException.class,
+          () -> writer.barrier(shard, TestRegions.B).get(30, TimeUnit.SECONDS),
+          "a barrier taken after the refusal passed: the change is in no peer changelog");
+      assertInstanceOf(UnshippedChangeException.class, later.getCause());
       writer.stop();
     } finally {
       scheduler.shutdownNow();
