@@ -222,6 +222,7 @@ final class Publication {
     Map<RegionId, Throwable> why = new LinkedHashMap<>();
     Set<RegionId> ackedRegions = new HashSet<>();
     Set<RegionId> spooled = new HashSet<>();
+    Map<RegionId, CompletableFuture<SinkAck>> deliveryOf = new LinkedHashMap<>();
     for (int i = 0; i < n; i++) {
       Object o = OUTCOMES.getVolatile(outcomes, i);
       RegionId r = regions.get(i);
@@ -229,6 +230,9 @@ final class Publication {
         ackedRegions.add(r);
       } else if (((Outcome) o).kind() == Outcome.Kind.SPOOLED) {
         spooled.add(r);
+        // the replay completes it, exceptionally if the region refuses the copy (removed from the
+        // spool): callers must not take an empty spool for a delivery
+        deliveryOf.put(r, delivery(i));
       } else {
         why.put(r, ((Outcome) o).cause());
       }
@@ -242,6 +246,6 @@ final class Publication {
         }
       }
     }
-    throw new PublishException(message.id(), policy, why, ackedRegions, spooled);
+    throw new PublishException(message.id(), policy, why, ackedRegions, spooled, deliveryOf);
   }
 }
