@@ -130,6 +130,11 @@ public record IdRecord(
     return result == null ? null : result.clone();
   }
 
+  /** The stored result itself, not copied (package use: the encoder); callers must not change it. */
+  byte[] resultBytes() {
+    return result;
+  }
+
   /** Size of the stored result in bytes without copying it; -1 if none. */
   public int resultLength() {
     return result == null ? -1 : result.length;
