@@ -1,7 +1,6 @@
 package dev.tandem.store;
 
 import dev.tandem.core.PayloadDigest;
-import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemIds;
 import dev.tandem.store.internal.SmallSortedSet;
 import java.util.Arrays;
@@ -219,11 +218,10 @@ public record IdRecord(
 
   /** Completers from two or more distinct regions: the id was processed in both. */
   public boolean isDetectedDuplicate() {
-    RegionId first = null;
-    for (Completer c : completers) {
-      if (first == null) {
-        first = c.region();
-      } else if (!first.equals(c.region())) {
+    // by index: the set is always a SmallSortedSet (the constructor makes it one)
+    SmallSortedSet<Completer> cs = (SmallSortedSet<Completer>) completers;
+    for (int i = 1; i < cs.size(); i++) {
+      if (!cs.get(0).region().equals(cs.get(i).region())) {
         return true;
       }
     }

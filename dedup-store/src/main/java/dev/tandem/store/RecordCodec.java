@@ -2,6 +2,7 @@ package dev.tandem.store;
 
 import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.RegionId;
+import dev.tandem.store.internal.SmallSortedSet;
 import java.io.ByteArrayOutputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -59,7 +60,11 @@ public final class RecordCodec {
     String instance = record.owner().instance();
     int size = 2 + strSize(id) + 4 + 8 + 1 + 4 + 8 + strSize(region) + strSize(instance)
         + 8 + 8 + 8 + 4 + record.digests().size() * PayloadDigest.LENGTH + 4;
-    for (Completer c : record.completers()) {
+    // the sets by index (IdRecord holds them as SmallSortedSet): no iterator objects
+    SmallSortedSet<PayloadDigest> digests = (SmallSortedSet<PayloadDigest>) record.digests();
+    SmallSortedSet<Completer> completers = (SmallSortedSet<Completer>) record.completers();
+    for (int i = 0; i < completers.size(); i++) {
+      Completer c = completers.get(i);
       size += strSize(c.region().name()) + strSize(c.instance()) + 4;
     }
     byte[] result = record.resultBytes();
@@ -81,12 +86,13 @@ public final class RecordCodec {
     d.putLong(record.leaseMillis());
     d.putLong(record.hlc());
     d.putLong(record.writtenAtMillis());
-    d.putInt(record.digests().size());
-    for (PayloadDigest digest : record.digests()) {
-      digest.writeTo(d);
+    d.putInt(digests.size());
+    for (int i = 0; i < digests.size(); i++) {
+      digests.get(i).writeTo(d);
     }
-    d.putInt(record.completers().size());
-    for (Completer c : record.completers()) {
+    d.putInt(completers.size());
+    for (int i = 0; i < completers.size(); i++) {
+      Completer c = completers.get(i);
       putStr(d, c.region().name());
       putStr(d, c.instance());
       d.putInt(c.attempt());

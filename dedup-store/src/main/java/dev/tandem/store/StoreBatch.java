@@ -169,8 +169,8 @@ final class StoreBatch implements AutoCloseable {
     if (stored != null && stored.record().equals(merged)) {
       return Staged.UNCHANGED;
     }
-    long target = p.ttl().target(merged.writtenAtMillis(),
-        stored == null ? null : stored.bucketStart(), p.clock().wallMillis());
+    long target = p.ttl().target(merged.writtenAtMillis(), stored != null,
+        stored == null ? 0 : stored.bucketStart(), p.clock().wallMillis());
     if (target == TtlBuckets.EXPIRED) {
       return Staged.EXPIRED;
     }

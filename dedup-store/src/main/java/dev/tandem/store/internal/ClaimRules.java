@@ -11,7 +11,6 @@ import dev.tandem.store.Owner;
 import dev.tandem.store.Phase;
 import java.time.Duration;
 import java.util.SortedSet;
-import java.util.Collections;
 import java.util.function.ToLongFunction;
 
 /**
@@ -245,10 +244,10 @@ public final class ClaimRules {
   }
 
   private static SortedSet<PayloadDigest> emptyDigests() {
-    return Collections.emptySortedSet();
+    return SmallSortedSet.empty();
   }
 
   private static SortedSet<Completer> emptyCompleters() {
-    return Collections.emptySortedSet();
+    return SmallSortedSet.empty();
   }
 }

@@ -29,8 +29,29 @@ public final class SmallSortedSet<T extends Comparable<? super T>> extends Abstr
 
   private final Object[] elements; // sorted, distinct, non-null
 
+  @SuppressWarnings("rawtypes")
+  private static final SmallSortedSet EMPTY = new SmallSortedSet<>(new Object[0]);
+
   private SmallSortedSet(Object[] elements) {
     this.elements = elements;
+  }
+
+  /**
+   * The empty set (one shared instance; unlike {@link Collections#emptySortedSet}, iterating it
+   * allocates nothing).
+   */
+  @SuppressWarnings("unchecked")
+  public static <T extends Comparable<? super T>> SortedSet<T> empty() {
+    return EMPTY;
+  }
+
+  /**
+   * The {@code i}-th element in order: the encoder and the record's checks walk the set by index,
+   * without an iterator object.
+   */
+  @SuppressWarnings("unchecked")
+  public T get(int i) {
+    return (T) elements[i];
   }
 
   /** The set of one element. */
@@ -46,7 +67,7 @@ public final class SmallSortedSet<T extends Comparable<? super T>> extends Abstr
    */
   public static <T extends Comparable<? super T>> SortedSet<T> copyOf(Collection<T> in) {
     if (in == null || in.isEmpty()) {
-      return Collections.emptySortedSet();
+      return empty();
     }
     if (in instanceof SmallSortedSet<T> already) {
       return already;
@@ -131,6 +152,9 @@ public final class SmallSortedSet<T extends Comparable<? super T>> extends Abstr
   @Override
   @SuppressWarnings("unchecked")
   public Iterator<T> iterator() {
+    if (elements.length == 0) {
+      return Collections.emptyIterator();
+    }
     return new Iterator<>() {
       private int next;
 
