@@ -244,8 +244,12 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
 
   @Override
   public IdRecord complete(String id, int shard, byte[] result) {
-    CompleteRequest req = new CompleteRequest(id, shard, result); // validates the id
-    checkResultSize(req);
+    // CompleteRequest's checks, without the request object (completeAll's requests make them)
+    TandemIds.validate(id);
+    if (shard < 0) {
+      throw new IllegalArgumentException("shard must be >= 0, got " + shard);
+    }
+    checkResultSize(id, result);
     long t0 = System.nanoTime();
     RecordKey key = new RecordKey(shard, id);
     maybeMaintain();
@@ -263,18 +267,18 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
     return out;
   }
 
-  private void checkResultSize(CompleteRequest r) {
-    if (r.result() != null && r.result().length > maxResultBytes) {
+  private void checkResultSize(String id, byte[] result) {
+    if (result != null && result.length > maxResultBytes) {
       throw new IllegalArgumentException(
           "a stored result is at most " + maxResultBytes + " bytes (maxResultBytes); got "
-              + r.result().length + " for id " + r.id());
+              + result.length + " for id " + id);
     }
   }
 
   @Override
   public List<IdRecord> completeAll(List<CompleteRequest> requests) {
     for (CompleteRequest r : requests) {
-      checkResultSize(r);
+      checkResultSize(r.id(), r.result());
     }
     long t0 = System.nanoTime();
     List<RecordKey> keys = requests.stream().map(r -> new RecordKey(r.shard(), r.id())).toList();

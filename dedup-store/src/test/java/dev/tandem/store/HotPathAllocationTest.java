@@ -99,7 +99,7 @@ class HotPathAllocationTest {
     }
   }
 
-  static final long BOUND_CLAIM_COMPLETE = 6_000;
+  static final long BOUND_CLAIM_COMPLETE = 4_000;
 
   private static void claimComplete(IdempotencyStore s, String id, int i) {
     int shard = i & (SHARDS - 1);
