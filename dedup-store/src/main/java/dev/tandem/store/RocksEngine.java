@@ -567,6 +567,11 @@ final class RocksEngine implements AutoCloseable {
     }
   }
 
+  /** The database itself: for tests that read RocksDB's own counters (its PerfContext). */
+  RocksDB db() {
+    return db;
+  }
+
   long estimateKeys() {
     long n = 0;
     try {
