@@ -2,6 +2,7 @@ package dev.tandem.store;
 
 import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.RegionId;
+import dev.tandem.store.internal.SmallSortedSet;
 import java.io.ByteArrayOutputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -48,25 +49,27 @@ public final class RecordCodec {
 
   /**
    * The bytes of {@code record}. Sized exactly up front and written into one array (the CRC32C over
-   * its body is appended in place): no stream, no intermediate copy.
+   * its body is appended in place): no stream, no intermediate copy. Strings are measured and
+   * written without encoding them to a byte array first when they are ASCII (ids, region and
+   * instance names almost always are), the result is read without its defensive copy, and the
+   * digests are written from their own arrays (issue 20: claim+complete encodes two records).
    */
   public static byte[] encode(IdRecord record) {
-    byte[] id = strBytes(record.id());
-    byte[] region = strBytes(record.owner().region().name());
-    byte[] instance = strBytes(record.owner().instance());
-    int m = record.completers().size();
-    byte[][] completerStrings = new byte[2 * m][];
-    int size = 2 + 2 + id.length + 4 + 8 + 1 + 4 + 8 + 2 + region.length + 2 + instance.length
+    String id = record.id();
+    String region = record.owner().region().name();
+    String instance = record.owner().instance();
+    int size = 2 + strSize(id) + 4 + 8 + 1 + 4 + 8 + strSize(region) + strSize(instance)
         + 8 + 8 + 8 + 4 + record.digests().size() * PayloadDigest.LENGTH + 4;
-    int j = 0;
-    for (Completer c : record.completers()) {
-      completerStrings[j] = strBytes(c.region().name());
-      completerStrings[j + 1] = strBytes(c.instance());
-      size += 2 + completerStrings[j].length + 2 + completerStrings[j + 1].length + 4;
-      j += 2;
+    // the sets by index (IdRecord holds them as SmallSortedSet): no iterator objects
+    SmallSortedSet<PayloadDigest> digests = (SmallSortedSet<PayloadDigest>) record.digests();
+    SmallSortedSet<Completer> completers = (SmallSortedSet<Completer>) record.completers();
+    for (int i = 0; i < completers.size(); i++) {
+      Completer c = completers.get(i);
+      size += strSize(c.region().name()) + strSize(c.instance()) + 4;
     }
-    byte[] result = record.result();
-    byte[] reason = record.reason() == null ? null : record.reason().getBytes(StandardCharsets.UTF_8);
+    byte[] result = record.resultBytes();
+    String reasonText = record.reason();
+    byte[] reason = reasonText == null ? null : reasonText.getBytes(StandardCharsets.UTF_8);
     size += 4 + (result == null ? 0 : result.length) + 4 + (reason == null ? 0 : reason.length) + 4;
 
     ByteBuffer d = ByteBuffer.allocate(size); // big-endian, as the layout says
@@ -83,17 +86,16 @@ public final class RecordCodec {
     d.putLong(record.leaseMillis());
     d.putLong(record.hlc());
     d.putLong(record.writtenAtMillis());
-    d.putInt(record.digests().size());
-    for (PayloadDigest digest : record.digests()) {
-      d.put(digest.toBytes());
+    d.putInt(digests.size());
+    for (int i = 0; i < digests.size(); i++) {
+      digests.get(i).writeTo(d);
     }
-    d.putInt(m);
-    j = 0;
-    for (Completer c : record.completers()) {
-      putStr(d, completerStrings[j]);
-      putStr(d, completerStrings[j + 1]);
+    d.putInt(completers.size());
+    for (int i = 0; i < completers.size(); i++) {
+      Completer c = completers.get(i);
+      putStr(d, c.region().name());
+      putStr(d, c.instance());
       d.putInt(c.attempt());
-      j += 2;
     }
     d.putInt(result == null ? -1 : result.length);
     if (result != null) {
@@ -109,6 +111,20 @@ public final class RecordCodec {
     return d.array();
   }
 
+  /** Bytes of a {@code str} field (u16 length + UTF-8), computed without encoding an ASCII string. */
+  private static int strSize(String s) {
+    int n = s.length();
+    for (int i = 0; i < n; i++) {
+      if (s.charAt(i) >= 0x80) {
+        return 2 + strBytes(s).length;
+      }
+    }
+    if (n > 0xFFFF) {
+      throw new IllegalArgumentException("string too long to encode: " + n + " bytes");
+    }
+    return 2 + n;
+  }
+
   private static byte[] strBytes(String s) {
     byte[] b = s.getBytes(StandardCharsets.UTF_8);
     if (b.length > 0xFFFF) {
@@ -117,9 +133,21 @@ public final class RecordCodec {
     return b;
   }
 
-  private static void putStr(ByteBuffer d, byte[] b) {
-    d.putShort((short) b.length);
-    d.put(b);
+  /** Writes a {@code str} field; an ASCII string byte by byte (its UTF-8 bytes are its chars). */
+  private static void putStr(ByteBuffer d, String s) {
+    int n = s.length();
+    for (int i = 0; i < n; i++) {
+      if (s.charAt(i) >= 0x80) {
+        byte[] b = strBytes(s);
+        d.putShort((short) b.length);
+        d.put(b);
+        return;
+      }
+    }
+    d.putShort((short) n);
+    for (int i = 0; i < n; i++) {
+      d.put((byte) s.charAt(i));
+    }
   }
 
   /** The bytes of {@code lease}. */
