@@ -2,6 +2,7 @@ package dev.tandem.publisher;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -44,6 +45,16 @@ class PublishPathReviewTest {
     }
     Cluster cluster = new Cluster("c", List.of(node), parts, Set.of(), Set.of());
     return new MockProducer<>(cluster, true, null, new ByteArraySerializer(), new ByteArraySerializer());
+  }
+
+  private static MockProducer<byte[], byte[]> manual() {
+    Node node = new Node(0, "localhost", 9092);
+    List<PartitionInfo> parts = new ArrayList<>();
+    for (int p = 0; p < 2; p++) {
+      parts.add(new PartitionInfo(TOPIC, p, node, new Node[] {node}, new Node[] {node}));
+    }
+    Cluster cluster = new Cluster("c", List.of(node), parts, Set.of(), Set.of());
+    return new MockProducer<>(cluster, false, null, new ByteArraySerializer(), new ByteArraySerializer());
   }
 
   /**
@@ -111,6 +122,35 @@ class PublishPathReviewTest {
       assertTrue(seenInCallback[0],
           "another thread's send() did not return within 5 s while a record callback ran:"
               + " the callback runs under the publisher's ordering lock");
+    }
+  }
+
+  /**
+   * Kafka's I/O thread catches only Exception around a record callback (ProducerBatch and Sender.run in
+   * kafka-clients 4.1.2), so an Error escaping a callback kills the producer's Sender thread. 26a8761
+   * ran the Tandem record callback as a CompletableFuture stage, which captured any Throwable. On the
+   * branch the user's Callback runs inside the region producer's callback chain (KafkaRegionalSink
+   * lambda -> DirectCopy.accept -> Publication.complete -> Send.completed), each catching only
+   * RuntimeException: an Error thrown by the user's callback escapes into the region producer (here:
+   * out of MockProducer.completeNext, on a real producer: its I/O thread).
+   */
+  @Test
+  void anErrorThrownByARecordCallbackDoesNotEscapeIntoTheRegionProducer(@TempDir Path spool) throws Exception {
+    MockProducer<byte[], byte[]> a = manual();
+    MockProducer<byte[], byte[]> b = manual();
+    try (TandemKafkaProducer<byte[], byte[]> producer =
+        TandemKafkaProducer.builder(new ByteArraySerializer(), new ByteArraySerializer())
+            .region(A, a).region(B, b)
+            .publisher(p -> p.spoolDirectory(spool).ackPolicy(AckPolicy.ALL))
+            .build()) {
+      Future<?> f = producer.send(new ProducerRecord<>(TOPIC, 0, null, "v".getBytes(StandardCharsets.UTF_8)),
+          (meta, err) -> {
+            throw new AssertionError("a user callback that throws an Error");
+          });
+      await().atMost(Duration.ofSeconds(10)).until(() -> a.history().size() == 1 && b.history().size() == 1);
+      assertTrue(a.completeNext());
+      assertDoesNotThrow(() -> b.completeNext(), "the Error escaped into region-b's producer callback");
+      f.get(10, TimeUnit.SECONDS);
     }
   }
 }
