@@ -93,6 +93,20 @@ final class Publication {
 
   Publication(OutboundMessage message, long seq, List<RegionId> regions, AckPolicy policy,
       Listener listener, Completion completion) {
+    this(message, seq, regions, policy, listener, completion, false);
+  }
+
+  /**
+   * As above; with {@code heldBySender} the sending thread holds one more count than there are copies
+   * and gives it back with {@link #sendingDone} once it has released the ordering lock (and every sink
+   * monitor). A copy that settles on the sending thread — rejected at once, spool full, sink closed, a
+   * producer that answers inline — can then never deliver the caller's completion (a user's record
+   * callback, a future's dependents) under those locks, where a slow callback would stall every other
+   * publishing thread and one that waits for another thread's send would deadlock. No allocation: the
+   * deferral is one more count in {@link #unsettled}, whichever thread takes it to 0 completes.
+   */
+  Publication(OutboundMessage message, long seq, List<RegionId> regions, AckPolicy policy,
+      Listener listener, Completion completion, boolean heldBySender) {
     this.message = message;
     this.seq = seq;
     this.regions = regions;
@@ -101,7 +115,18 @@ final class Publication {
     this.result = listener == null ? new CompletableFuture<>() : null;
     this.completion = completion;
     this.outcomes = new Object[regions.size()];
-    this.unsettled = regions.size(); // published with the Publication: it reaches sinks under the ordering lock
+    // published with the Publication: it reaches sinks under the ordering lock
+    this.unsettled = heldBySender ? regions.size() + 1 : regions.size();
+  }
+
+  /**
+   * The sending thread's release of its count (see the constructor), after it let go of every lock:
+   * if all copies already settled, the completion is delivered here, on the sending thread, lock-free.
+   */
+  void sendingDone() {
+    if ((int) UNSETTLED.getAndAdd(this, -1) == 1) {
+      complete();
+    }
   }
 
   /** The spool encoding, computed at most once (only if some copy is spooled). */

@@ -129,7 +129,7 @@ final class PublisherEngine {
         signer != null && !message.envelope().isSigned()
             ? message.withEnvelope(signer.sign(message.envelope()))
             : message;
-    Publication p;
+    Publication p = null;
     orderLock.lock();
     try {
       if (closed) {
@@ -138,15 +138,20 @@ final class PublisherEngine {
       // counted before any copy leaves, so a flush or close that follows the closed check waits for it;
       // ended by the publication after the caller's completion (no future chained per publish for it)
       InFlightTracker.Ticket ticket = inFlightPublishes.begin();
+      // heldBySender: a copy settled inline below (rejected, spooled on a full spool, closed sink)
+      // must not run the caller's completion under this lock or a sink's monitor; sendingDone does
       p = new Publication(m, nextSeq++, regions, policy, listener, ok -> {
         (ok ? publishedOk : publishedFailed).increment();
         ticket.end();
-      });
+      }, true);
       for (RegionLane lane : lanes) {
         dispatch(lane, p);
       }
     } finally {
       orderLock.unlock();
+      if (p != null) {
+        p.sendingDone(); // lock-free now: delivers the completion if every copy already settled
+      }
     }
     return p;
   }
