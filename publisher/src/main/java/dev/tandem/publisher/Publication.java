@@ -50,6 +50,9 @@ final class Publication {
   /** The engine's accounting once the caller's completion was delivered. */
   interface Completion {
     void completed(boolean ok);
+
+    /** The caller's completion threw {@code error} (already logged); called before {@link #completed}. */
+    default void callbackFailed(Throwable error) {}
   }
 
   private static final Logger LOG = LoggerFactory.getLogger(Publication.class);
@@ -204,8 +207,14 @@ final class Publication {
       } else {
         listener.completed(ok, failure);
       }
-    } catch (RuntimeException e) {
-      LOG.error("the completion of publish {} threw", message.id(), e);
+    } catch (Throwable e) {
+      // Throwable, not only RuntimeException: this runs on a region producer's I/O thread, the timer or
+      // a spool thread, and kafka-clients catches only Exception around a record callback — an Error
+      // from a user's callback (an AssertionError in a test, a NoClassDefFoundError) would kill the
+      // producer's Sender thread and with it every later copy to that region.
+      LOG.error("the completion (record callback) of publish {} threw; caught and counted in {}",
+          message.id(), PublisherMeterNames.CALLBACK_ERRORS, e);
+      completion.callbackFailed(e);
     } finally {
       completion.completed(ok != null);
     }

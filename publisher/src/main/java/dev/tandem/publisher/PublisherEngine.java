@@ -41,6 +41,7 @@ final class PublisherEngine {
   private final List<SpoolReplayer> replayers = new ArrayList<>();
   private final Counter publishedOk;
   private final Counter publishedFailed;
+  private final Counter callbackErrors;
   final Object drainMonitor = new Object();
   static final long TIMEOUT_TICK_MILLIS = 20;
   private final java.util.concurrent.ScheduledExecutorService timer;
@@ -58,6 +59,9 @@ final class PublisherEngine {
     this.publishedFailed = Counter.builder(PublisherMeterNames.PUBLISHED)
         .tag(PublisherMeterNames.TAG_PUBLISHER, b.name).tag(PublisherMeterNames.TAG_OUTCOME, "failed")
         .description("publishes that did not meet the ack policy").register(registry);
+    this.callbackErrors = Counter.builder(PublisherMeterNames.CALLBACK_ERRORS)
+        .tag(PublisherMeterNames.TAG_PUBLISHER, b.name)
+        .description("caller's completions (record callbacks) that threw; caught and logged").register(registry);
     this.spool = DurableSpool.open(b.spoolDirectory, b.spoolMaxRecords, b.spoolMaxBytes);
     try {
       this.nextSeq = spool.nextSequence();
@@ -140,10 +144,7 @@ final class PublisherEngine {
       InFlightTracker.Ticket ticket = inFlightPublishes.begin();
       // heldBySender: a copy settled inline below (rejected, spooled on a full spool, closed sink)
       // must not run the caller's completion under this lock or a sink's monitor; sendingDone does
-      p = new Publication(m, nextSeq++, regions, policy, listener, ok -> {
-        (ok ? publishedOk : publishedFailed).increment();
-        ticket.end();
-      }, true);
+      p = new Publication(m, nextSeq++, regions, policy, listener, new Accounting(ticket), true);
       for (RegionLane lane : lanes) {
         dispatch(lane, p);
       }
@@ -154,6 +155,29 @@ final class PublisherEngine {
       }
     }
     return p;
+  }
+
+  /**
+   * One publish's accounting after its caller's completion (one object per publish, as the lambda it
+   * replaces): the published counter, a callback error, and the end of its in-flight ticket.
+   */
+  private final class Accounting implements Publication.Completion {
+    private final InFlightTracker.Ticket ticket;
+
+    Accounting(InFlightTracker.Ticket ticket) {
+      this.ticket = ticket;
+    }
+
+    @Override
+    public void completed(boolean ok) {
+      (ok ? publishedOk : publishedFailed).increment();
+      ticket.end();
+    }
+
+    @Override
+    public void callbackFailed(Throwable error) {
+      callbackErrors.increment();
+    }
   }
 
   /** Routes one copy: straight to the sink, or to the spool. Called under the ordering lock. */
@@ -205,8 +229,11 @@ final class PublisherEngine {
           if (head.claim()) {
             try {
               onDirectOutcome(lane, head.publication, head.startNanos, null, new TimeoutException());
-            } catch (RuntimeException e) {
-              LOG.error("timing out a copy for region {} failed", lane.region, e);
+            } catch (Throwable e) {
+              // an Error escaping a scheduleWithFixedDelay task cancels every later run: no copy would
+              // ever time out again
+              LOG.error("timing out a copy of {} for region {} failed", head.publication.message.id(),
+                  lane.region, e);
             }
           }
         } else {
