@@ -50,22 +50,28 @@ public final class EnvelopeCodec {
   }
 
   /**
-   * The decimal ASCII digits of {@code n >= 0} (what {@code Long.toString(n)} would give, as bytes),
-   * written straight into one array: the {@code String} and its re-encoding cost two more arrays and
-   * a String per header per record. Shard and publish time are never negative (Envelope's invariant).
+   * The decimal ASCII digits of {@code n} — exactly the bytes of {@code Long.toString(n)}, sign
+   * included — written straight into one array: the {@code String} and its re-encoding cost two more
+   * arrays and a String per header per record. The sign matters: Envelope checks only the shard, so a
+   * negative publish time is a valid envelope that {@link #write} renders as {@code "-1"}; this method
+   * must give the same bytes, or the Kafka path would refuse an envelope the other paths send.
+   * Digits are taken from the non-positive value so that {@code Long.MIN_VALUE} needs no special case.
    */
   static byte[] decimalAscii(long n) {
-    if (n < 0) {
-      throw new IllegalArgumentException("negative: " + n);
-    }
+    boolean negative = n < 0;
+    long neg = negative ? n : -n; // <= 0: |Long.MIN_VALUE| does not fit a long, its negation does
     int digits = 1;
-    for (long rest = n / 10; rest != 0; rest /= 10) {
+    for (long rest = neg / 10; rest != 0; rest /= 10) {
       digits++;
     }
-    byte[] out = new byte[digits];
-    for (int i = digits - 1; i >= 0; i--) {
-      out[i] = (byte) ('0' + (int) (n % 10));
-      n /= 10;
+    int length = negative ? digits + 1 : digits;
+    byte[] out = new byte[length];
+    for (int i = length - 1; i >= length - digits; i--) {
+      out[i] = (byte) ('0' - (int) (neg % 10));
+      neg /= 10;
+    }
+    if (negative) {
+      out[0] = '-';
     }
     return out;
   }

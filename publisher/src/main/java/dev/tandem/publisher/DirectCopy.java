@@ -60,8 +60,9 @@ final class DirectCopy implements BiConsumer<SinkAck, Throwable> {
     if (claim()) {
       try {
         engine.onDirectOutcome(lane, publication, startNanos, ack, err);
-      } catch (RuntimeException e) {
-        // on a producer's I/O thread: log, never throw into the transport
+      } catch (Throwable e) {
+        // on a producer's I/O thread: log, never throw into the transport (kafka-clients catches only
+        // Exception around callbacks: an Error would stop its Sender thread)
         LOG.error("settling a copy of {} for region {} failed", publication.message.id(), lane.region, e);
       }
     }

@@ -50,6 +50,9 @@ final class Publication {
   /** The engine's accounting once the caller's completion was delivered. */
   interface Completion {
     void completed(boolean ok);
+
+    /** The caller's completion threw {@code error} (already logged); called before {@link #completed}. */
+    default void callbackFailed(Throwable error) {}
   }
 
   private static final Logger LOG = LoggerFactory.getLogger(Publication.class);
@@ -93,6 +96,20 @@ final class Publication {
 
   Publication(OutboundMessage message, long seq, List<RegionId> regions, AckPolicy policy,
       Listener listener, Completion completion) {
+    this(message, seq, regions, policy, listener, completion, false);
+  }
+
+  /**
+   * As above; with {@code heldBySender} the sending thread holds one more count than there are copies
+   * and gives it back with {@link #sendingDone} once it has released the ordering lock (and every sink
+   * monitor). A copy that settles on the sending thread — rejected at once, spool full, sink closed, a
+   * producer that answers inline — can then never deliver the caller's completion (a user's record
+   * callback, a future's dependents) under those locks, where a slow callback would stall every other
+   * publishing thread and one that waits for another thread's send would deadlock. No allocation: the
+   * deferral is one more count in {@link #unsettled}, whichever thread takes it to 0 completes.
+   */
+  Publication(OutboundMessage message, long seq, List<RegionId> regions, AckPolicy policy,
+      Listener listener, Completion completion, boolean heldBySender) {
     this.message = message;
     this.seq = seq;
     this.regions = regions;
@@ -101,7 +118,18 @@ final class Publication {
     this.result = listener == null ? new CompletableFuture<>() : null;
     this.completion = completion;
     this.outcomes = new Object[regions.size()];
-    this.unsettled = regions.size(); // published with the Publication: it reaches sinks under the ordering lock
+    // published with the Publication: it reaches sinks under the ordering lock
+    this.unsettled = heldBySender ? regions.size() + 1 : regions.size();
+  }
+
+  /**
+   * The sending thread's release of its count (see the constructor), after it let go of every lock:
+   * if all copies already settled, the completion is delivered here, on the sending thread, lock-free.
+   */
+  void sendingDone() {
+    if ((int) UNSETTLED.getAndAdd(this, -1) == 1) {
+      complete();
+    }
   }
 
   /** The spool encoding, computed at most once (only if some copy is spooled). */
@@ -179,8 +207,14 @@ final class Publication {
       } else {
         listener.completed(ok, failure);
       }
-    } catch (RuntimeException e) {
-      LOG.error("the completion of publish {} threw", message.id(), e);
+    } catch (Throwable e) {
+      // Throwable, not only RuntimeException: this runs on a region producer's I/O thread, the timer or
+      // a spool thread, and kafka-clients catches only Exception around a record callback — an Error
+      // from a user's callback (an AssertionError in a test, a NoClassDefFoundError) would kill the
+      // producer's Sender thread and with it every later copy to that region.
+      LOG.error("the completion (record callback) of publish {} threw; caught and counted in {}",
+          message.id(), PublisherMeterNames.CALLBACK_ERRORS, e);
+      completion.callbackFailed(e);
     } finally {
       completion.completed(ok != null);
     }

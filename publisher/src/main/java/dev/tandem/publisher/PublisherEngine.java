@@ -41,6 +41,7 @@ final class PublisherEngine {
   private final List<SpoolReplayer> replayers = new ArrayList<>();
   private final Counter publishedOk;
   private final Counter publishedFailed;
+  private final Counter callbackErrors;
   final Object drainMonitor = new Object();
   static final long TIMEOUT_TICK_MILLIS = 20;
   private final java.util.concurrent.ScheduledExecutorService timer;
@@ -58,6 +59,9 @@ final class PublisherEngine {
     this.publishedFailed = Counter.builder(PublisherMeterNames.PUBLISHED)
         .tag(PublisherMeterNames.TAG_PUBLISHER, b.name).tag(PublisherMeterNames.TAG_OUTCOME, "failed")
         .description("publishes that did not meet the ack policy").register(registry);
+    this.callbackErrors = Counter.builder(PublisherMeterNames.CALLBACK_ERRORS)
+        .tag(PublisherMeterNames.TAG_PUBLISHER, b.name)
+        .description("caller's completions (record callbacks) that threw; caught and logged").register(registry);
     this.spool = DurableSpool.open(b.spoolDirectory, b.spoolMaxRecords, b.spoolMaxBytes);
     try {
       this.nextSeq = spool.nextSequence();
@@ -129,7 +133,7 @@ final class PublisherEngine {
         signer != null && !message.envelope().isSigned()
             ? message.withEnvelope(signer.sign(message.envelope()))
             : message;
-    Publication p;
+    Publication p = null;
     orderLock.lock();
     try {
       if (closed) {
@@ -138,17 +142,42 @@ final class PublisherEngine {
       // counted before any copy leaves, so a flush or close that follows the closed check waits for it;
       // ended by the publication after the caller's completion (no future chained per publish for it)
       InFlightTracker.Ticket ticket = inFlightPublishes.begin();
-      p = new Publication(m, nextSeq++, regions, policy, listener, ok -> {
-        (ok ? publishedOk : publishedFailed).increment();
-        ticket.end();
-      });
+      // heldBySender: a copy settled inline below (rejected, spooled on a full spool, closed sink)
+      // must not run the caller's completion under this lock or a sink's monitor; sendingDone does
+      p = new Publication(m, nextSeq++, regions, policy, listener, new Accounting(ticket), true);
       for (RegionLane lane : lanes) {
         dispatch(lane, p);
       }
     } finally {
       orderLock.unlock();
+      if (p != null) {
+        p.sendingDone(); // lock-free now: delivers the completion if every copy already settled
+      }
     }
     return p;
+  }
+
+  /**
+   * One publish's accounting after its caller's completion (one object per publish, as the lambda it
+   * replaces): the published counter, a callback error, and the end of its in-flight ticket.
+   */
+  private final class Accounting implements Publication.Completion {
+    private final InFlightTracker.Ticket ticket;
+
+    Accounting(InFlightTracker.Ticket ticket) {
+      this.ticket = ticket;
+    }
+
+    @Override
+    public void completed(boolean ok) {
+      (ok ? publishedOk : publishedFailed).increment();
+      ticket.end();
+    }
+
+    @Override
+    public void callbackFailed(Throwable error) {
+      callbackErrors.increment();
+    }
   }
 
   /** Routes one copy: straight to the sink, or to the spool. Called under the ordering lock. */
@@ -200,8 +229,11 @@ final class PublisherEngine {
           if (head.claim()) {
             try {
               onDirectOutcome(lane, head.publication, head.startNanos, null, new TimeoutException());
-            } catch (RuntimeException e) {
-              LOG.error("timing out a copy for region {} failed", lane.region, e);
+            } catch (Throwable e) {
+              // an Error escaping a scheduleWithFixedDelay task cancels every later run: no copy would
+              // ever time out again
+              LOG.error("timing out a copy of {} for region {} failed", head.publication.message.id(),
+                  lane.region, e);
             }
           }
         } else {

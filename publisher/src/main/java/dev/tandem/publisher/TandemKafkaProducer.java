@@ -76,7 +76,6 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
   /** Default milliseconds between re-checks of the partition count in a region that did not answer. */
   public static final long DEFAULT_RECHECK_MILLIS = 10_000;
 
-  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(TandemKafkaProducer.class);
 
   private static final String NO_TRANSACTIONS =
       "TandemKafkaProducer does not support transactions: a transaction cannot commit atomically "
@@ -360,10 +359,8 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
             if (callback != null) {
               callback.onCompletion(meta, null);
             }
-          } catch (RuntimeException cbError) {
-            LOG.error("callback of a record to {} threw", tp, cbError);
           } finally {
-            complete(meta);
+            complete(meta); // whatever the callback threw: Publication.complete catches, logs and counts it
           }
         } else {
           Exception e = PublisherEngine.unwrap(err) instanceof Exception ex ? ex : new KafkaException(err);
@@ -371,10 +368,8 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
             if (callback != null) {
               callback.onCompletion(new RecordMetadata(tp, -1, -1, -1, keySize, valueSize), e);
             }
-          } catch (RuntimeException cbError) {
-            LOG.error("callback of a record to {} threw", tp, cbError);
           } finally {
-            completeExceptionally(e);
+            completeExceptionally(e); // a callback's Throwable goes on to Publication.complete (logged, counted)
           }
         }
       } finally {
