@@ -107,12 +107,6 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   public static final int DEFAULT_REVOKE_TIMEOUT_SECONDS = 60;
   private static final Duration DEFAULT_REVOKE_TIMEOUT =
       Duration.ofSeconds(DEFAULT_REVOKE_TIMEOUT_SECONDS);
-  /**
-   * The longest poll while the follower holds copies: how late a held copy is acknowledged (and its
-   * partition resumed) after its completion was applied here, at most. Polls this short happen only
-   * while something is held.
-   */
-  static final Duration HOLD_RECHECK = Duration.ofMillis(10);
 
   private final org.apache.kafka.clients.consumer.Consumer<byte[], byte[]> consumer;
   private final String topic;
@@ -361,17 +355,12 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   /**
    * How long this turn's poll may block: the configured poll timeout, but no longer than until the
    * next paused partition is due to resume (a retry backoff, a hand-off recheck, a full replication
-   * window), and at most {@link #HOLD_RECHECK} while the follower holds copies. A poll whose
-   * fetchable partitions are idle blocks its whole timeout, and the follower's hold is looked at
-   * only between polls: the owner's COMPLETED is applied by the changelog reader's thread at any
-   * moment, so a held copy (and its paused partition, whose later copies are not fetched meanwhile)
-   * waited up to a whole poll timeout after its completion had arrived (issue 20).
+   * window). A poll whose fetchable partitions are idle blocks its whole timeout and pauses end only
+   * between polls, so a record to retry after 300 ms was re-read only after the next full poll
+   * timeout (issue 20).
    */
   private Duration pollTimeoutNow(long nowNanos) {
     long bound = pollTimeout.toNanos();
-    if (hold.count() > 0) {
-      bound = Math.min(bound, HOLD_RECHECK.toNanos());
-    }
     long nextResume = pauses.nextResumeNanos();
     if (nextResume != Long.MAX_VALUE) {
       bound = Math.min(bound, Math.max(0, nextResume - nowNanos));

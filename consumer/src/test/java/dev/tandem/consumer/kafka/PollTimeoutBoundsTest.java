@@ -10,7 +10,6 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.tandem.consumer.kafka.HandoffGateTest.RecordingConsumer;
 import dev.tandem.consumer.kafka.internal.OwnerBatch;
 import dev.tandem.consumer.ownership.OwnershipPolicy;
 import dev.tandem.consumer.ownership.ShardOwnership;
@@ -37,65 +36,16 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Issue 20: a blocking Kafka poll whose fetchable partitions are idle waits its whole timeout, and the
  * loop looks at its paused partitions and at the follower's hold only between polls. So the poll
- * must not outlast what the loop waits for: while the follower holds copies it polls at most {@link
- * TandemKafkaConsumer#HOLD_RECHECK} (the owner's COMPLETED is applied by another thread at any
- * moment; a held copy, and its paused partition's later copies, waited up to a whole poll timeout
- * after it), and while a partition is paused until a time (a retry backoff, a hand-off recheck, a
- * full replication window) it polls no longer than until then (a record to retry after its backoff
- * was re-read only after the next full poll timeout). Otherwise the configured poll timeout stays.
+ * must not outlast what the loop waits for: while a partition is paused until a time (a retry
+ * backoff, a hand-off recheck, a full replication window) it polls no longer than until then (a
+ * record to retry after its backoff was re-read only after the next full poll timeout), and a shard
+ * without room in the window looks again after {@link OwnerBatch#WINDOW_RECHECK}, not a poll
+ * timeout. Otherwise the configured poll timeout stays.
  * Fast: MockConsumers (which record the timeout each poll was given), no cluster.
  */
 class PollTimeoutBoundsTest {
 
   static final Duration LONG_POLL = Duration.ofSeconds(5);
-
-  @Test
-  void aFollowerHoldingACopyPollsNoLongerThanTheHoldRecheck(@TempDir Path dir) throws Exception {
-    ManualClock clock = new ManualClock(System.currentTimeMillis());
-    clock.advance(Duration.ofSeconds(1)); // a hold start of nanoTime 0 reads as "not holding"
-    InMemoryReplicationLog.Network net = InMemoryReplicationLog.network(clock);
-    RecordingConsumer kafka = new RecordingConsumer();
-    kafka.updateBeginningOffsets(Map.of(P0, 0L));
-    kafka.updateEndOffsets(Map.of(P0, 0L));
-    // region-b; region-a owns partition 0, so b follows it and holds its copies
-    try (IdempotencyStore store = IdempotencyStore.builder().region(B).instance("b-1")
-            .directory(dir.resolve("b-1")).clock(clock).meterRegistry(new SimpleMeterRegistry())
-            .build();
-        InMemoryReplicationLog log = net.join(store)) {
-      log.assign(Set.of(0));
-      ShardOwnership ownership = ShardOwnership.builder().region(B).regions(List.of(A, B))
-          .store(store).replicationLog(log)
-          .policy(OwnershipPolicy.automatic(L, MARGIN, Duration.ofSeconds(60))).window(100)
-          .revalidateAfter(L).clock(clock).meterRegistry(new SimpleMeterRegistry()).build();
-      try (TandemKafkaConsumer<String, byte[]> loop = TandemKafkaConsumer
-          .builder(HandoffGateTest.TOPIC, new StringDeserializer(), new ByteArrayDeserializer())
-          .consumer(kafka)
-          .handler((rec, ctx) -> {})
-          .store(store)
-          .deadLetterSink(letter -> CompletableFuture.completedFuture(null))
-          .replicationLog(log, false)
-          .ownership(ownership)
-          .pollTimeout(LONG_POLL)
-          .commitTimeout(Duration.ofSeconds(2))
-          .clock(clock)
-          .meterRegistry(new SimpleMeterRegistry())
-          .build()) {
-        loop.start();
-        HandoffGateTest.rebalance(kafka, List.of(P0));
-        await().atMost(WAIT).until(() -> kafka.assignment().contains(P0));
-        // nothing held: the configured timeout
-        await().atMost(WAIT).until(() -> LONG_POLL.equals(kafka.lastPollTimeout()));
-
-        kafka.append(HandoffGateTest.record(0));
-        await().atMost(WAIT).until(() -> loop.heldRecords() == 1);
-        // the loop keeps polling while it holds (the hold is drained between polls)
-        await().atMost(WAIT).untilAsserted(() -> assertTrue(
-            kafka.lastPollTimeout().compareTo(TandemKafkaConsumer.HOLD_RECHECK) <= 0,
-            "while a copy is held, a poll blocks at most " + TandemKafkaConsumer.HOLD_RECHECK
-                + ", was " + kafka.lastPollTimeout()));
-      }
-    }
-  }
 
   /**
    * A MockConsumer over a log of P0 (a seek back reads records again, as a broker's would), that
