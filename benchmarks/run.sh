@@ -13,7 +13,8 @@
 # Every JMH fork records whether the machine was quiet (LoadProfiler, secondary results in the JSON):
 # outside.cpu, the CPU of processes outside this script's process tree per iteration, and
 # load.beforeRun, the load average this script read before it started anything (exported below);
-# EndToEndBenchmark's latencies land there too (EndToEndLatencyProfiler). Then: python3 benchmarks/ratios.py benchmarks/results/<profile>-<date>-*.json
+# EndToEndBenchmark's latencies, counts and CPU per message (brokers = the regions JVM, whose pid is
+# exported as TANDEM_BENCH_REGIONS_PID; clients = the fork) land there too (EndToEndLatencyProfiler). Then: python3 benchmarks/ratios.py benchmarks/results/<profile>-<date>-*.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-quick}"; shift || true
@@ -88,7 +89,18 @@ done
 grep -q '^READY' "$regions_log" || { echo "Kafka regions not ready in 120 s:"; cat "$regions_log"; exit 1; }
 export TANDEM_BENCH_REGION_A=$(awk '$1=="REGION" && $2=="region-a" {print $3}' "$regions_log")
 export TANDEM_BENCH_REGION_B=$(awk '$1=="REGION" && $2=="region-b" {print $3}' "$regions_log")
-echo "Kafka regions (pid $regions_pid): region-a $TANDEM_BENCH_REGION_A, region-b $TANDEM_BENCH_REGION_B"
+# EndToEndBenchmark reads the regions JVM's CPU (the brokers' side of cpu.*.us.per.msg, ProcessCpu)
+# from /proc/<pid>/stat: $! is the java process itself (bash execs it in the forked child).
+export TANDEM_BENCH_REGIONS_PID=$regions_pid
+TANDEM_BENCH_CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+export TANDEM_BENCH_CLK_TCK
+regions_cmd=$(tr '\0' ' ' <"/proc/$regions_pid/cmdline" 2>/dev/null || true)
+case "$regions_cmd" in
+  *RegionsMain*) ;;
+  *) echo "WARNING: pid $regions_pid is not the regions JVM ($regions_cmd): cpu.brokers.us.per.msg will be wrong" >&2 ;;
+esac
+echo "Kafka regions (pid $regions_pid, exported as TANDEM_BENCH_REGIONS_PID; CLK_TCK $TANDEM_BENCH_CLK_TCK):" \
+  "region-a $TANDEM_BENCH_REGION_A, region-b $TANDEM_BENCH_REGION_B"
 started=$(date +%s)
 jmh() { # jmh <out-suffix> <jmh args...>
   local out="benchmarks/results/${profile}-${stamp}-$1.json"; shift

@@ -71,5 +71,90 @@ class DisciplineTest(unittest.TestCase):
         self.assertTrue(all("no outside load recorded" in p for p in problems))
 
 
+def e2e_result(cpu, cores_busy=None, cores=2):
+    """An EndToEndBenchmark result with the CPU figures {brokers, clients, total: (score, error)}."""
+    sm = {"load.cores": {"score": cores, "rawData": [[cores]]}}
+    for part, (v, e) in cpu.items():
+        sm[f"cpu.{part}.us.per.msg"] = {"score": v, "scoreError": e, "rawData": [[v]]}
+    if cores_busy is not None:
+        sm["cpu.cores.used"] = {"score": cores_busy, "scoreError": 0.1, "rawData": [[cores_busy]]}
+    return {"forks": 2, "secondaryMetrics": sm}
+
+
+class CpuSectionTest(unittest.TestCase):
+
+    def e2e(self):
+        return {
+            "tandem": (e2e_result({"brokers": (300.0, 30.0), "clients": (200.0, 20.0), "total": (500.0, 40.0)}, 1.95),
+                       e2e_result({"total": (900.0, 90.0)})),
+            "raw1": (e2e_result({"brokers": (15.0, 1.5), "clients": (10.0, 1.0), "total": (25.0, 2.0)}, 1.9), None),
+            "raw2": (e2e_result({"brokers": (30.0, 3.0), "clients": (20.0, 2.0), "total": (50.0, 4.0)}, 1.9), None),
+        }
+
+    def test_table_rows_per_pipeline_with_brokers_clients_total_and_cores(self):
+        text = "\n".join(ratios.cpu_section(self.e2e()))
+        self.assertIn("| Tandem (ANY publish, full guarantee, both regions) | 300.0 ± 30.0 | 200.0 ± 20.0 | "
+                      "500.0 ± 40.0 | 1.95 ± 0.10 of 2 | 900.0 ± 90.0 |", text)
+        self.assertIn("| raw Kafka, one region | 15.0 ± 1.5 | 10.0 ± 1.0 | 25.0 ± 2.0 | 1.90 ± 0.10 of 2 | n/a |", text)
+        self.assertIn("| raw Kafka, both regions process everything | 30.0 ± 3.0 |", text)
+
+    def test_ceiling_is_raw1_total_over_tandem_total_with_propagated_error(self):
+        text = "\n".join(ratios.cpu_section(self.e2e()))
+        # 25 / 500 = 0.05; relative errors 2/25 = 0.08 and 40/500 = 0.08 in quadrature: 0.05 * 0.1131 = 0.0057
+        self.assertIn("= 25.0 / 500.0 µs = **0.05 ± 0.01**", text)
+        self.assertIn("goal 0.7: below the goal", text)
+        self.assertIn("Brokers: Tandem 20.0x raw1's CPU per message. Clients: Tandem 20.0x", text)
+        # the bound without assuming raw1 saturated: 2 cores / 500 us = 4,000 records/s vs raw1's 100,000
+        e2e = self.e2e()
+        e2e["raw1"][0]["primaryMetric"] = {"score": 100_000.0}
+        self.assertIn("2 cores / 500.0 µs = 4,000 records/s at most = 0.04 of raw1's measured 100,000.",
+                      "\n".join(ratios.cpu_section(e2e)))
+
+    def test_a_ceiling_above_the_goal_says_so(self):
+        e2e = self.e2e()
+        e2e["tandem"] = (e2e_result({"total": (30.0, 1.0)}), None)
+        self.assertIn("at or above the goal", "\n".join(ratios.cpu_section(e2e)))
+
+    def test_without_cpu_figures_nothing_is_printed_and_without_raw1_no_ceiling(self):
+        self.assertEqual([], ratios.cpu_section({"tandem": (None, None), "raw1": (None, None)}))
+        here = os.path.dirname(os.path.abspath(__file__))
+        import json
+        with open(os.path.join(here, "results", "quiet-2026-12-05T0818-t1-e2e.json")) as f:
+            old = json.load(f)
+        self.assertEqual([], ratios.cpu_section({"tandem": (old[0], old[1])}))  # before session 7: no cpu.*
+        e2e = self.e2e()
+        e2e["raw1"] = (None, None)
+        self.assertIn("Ceiling: n/a", "\n".join(ratios.cpu_section(e2e)))
+
+    def test_the_printed_tables_carry_the_cpu_section_and_the_count_line(self):
+        import contextlib, io, json, tempfile
+        rows = []
+        for p, (sat, ol) in self.e2e().items():
+            for method, r in (("saturation", sat), ("openLoop", ol)):
+                if r is None:
+                    continue
+                row = dict(r, benchmark=f"dev.tandem.benchmarks.EndToEndBenchmark.{method}", threads=1,
+                           params={"pipeline": p, "rate": "1000"},
+                           primaryMetric={"score": 1000.0, "scoreError": 10.0})
+                if p == "tandem":
+                    row["secondaryMetrics"] = dict(row["secondaryMetrics"], **{
+                        "count.store.claims": {"score": 1.0, "rawData": [[1.0]]},
+                        "count.remote.applied": {"score": -0.5, "rawData": [[-0.5]]}})
+                rows.append(row)
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(rows, f)
+        try:
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                ratios.main([f.name])
+        finally:
+            os.unlink(f.name)
+        text = out.getvalue()
+        self.assertIn("| raw Kafka, one region | 15.0 ± 1.5 | 10.0 ± 1.0 | 25.0 ± 2.0 |", text)
+        self.assertIn("**0.05 ± 0.01**", text)
+        self.assertIn("saturation: store.claims 1, remote.applied -0.5 (NEGATIVE COUNTS", text)
+        self.assertIn("NOT PUBLISHABLE", text)  # no outside figures in these rows
+
+
 if __name__ == "__main__":
     unittest.main()

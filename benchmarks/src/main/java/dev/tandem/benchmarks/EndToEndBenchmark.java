@@ -149,8 +149,25 @@ public class EndToEndBenchmark {
   // where a message's path does work and waits, read by EndToEndLatencyProfiler as per-iteration
   // deltas divided by the messages handled (counts, not timings: the load does not move them)
 
-  /** The two regions' meter registries (the consumers', stores' and changelogs' meters). */
-  static final List<MeterRegistry> REGISTRIES = new java.util.concurrent.CopyOnWriteArrayList<>();
+  /**
+   * The two regions' meters (the consumers', stores' and changelogs'), every one ever registered:
+   * totals that survive a store's close removing its meters (see {@link MeterTotals}).
+   */
+  static final MeterTotals METERS = new MeterTotals();
+  /**
+   * The measured window of an iteration: what {@link EndToEndLatencyProfiler} divides by. Taken at
+   * the iteration's setup and teardown (JMH runs them inside the iteration, outside the measured
+   * time, after the trial setup and before the trial teardown, which in the last iteration closes
+   * the regions), so neither the regions' start nor their close, nor the profilers' own reading of
+   * {@code /proc}, is in it.
+   */
+  record Window(Map<String, Double> counts, long done, ProcessCpu.Sample cpu) {}
+
+  static volatile Window windowStart;
+  static volatile Window windowEnd;
+  /** This fork's brokers and clients (null until the trial setup found the regions). */
+  static volatile ProcessCpu cpu;
+
   /** Messages whose handler ran (owners only), all regions. */
   static final AtomicLong HANDLED = new AtomicLong();
   /** Non-empty polls of the Tandem consumers, their records, their partition batches, commits. */
@@ -159,13 +176,26 @@ public class EndToEndBenchmark {
   static final AtomicLong PARTITION_BATCHES = new AtomicLong();
   static final AtomicLong COMMITS = new AtomicLong();
 
+  /** Counts the meters of {@code registry} (a region's) in {@link #tandemCounts}. */
+  static void countMeters(MeterRegistry registry) {
+    METERS.watch(registry);
+  }
+
+  /** Forgets the counted registries and zeroes the counts (tests). */
+  static void resetCounts() {
+    METERS.clear();
+    for (AtomicLong a : List.of(HANDLED, POLLS, POLLED_RECORDS, PARTITION_BATCHES, COMMITS)) {
+      a.set(0);
+    }
+  }
+
   /**
    * Cumulative counts of the Tandem pipeline, by name (see EndToEndLatencyProfiler for what each
    * means per message). Empty for the raw pipelines.
    */
   static Map<String, Double> tandemCounts() {
     Map<String, Double> m = new LinkedHashMap<>();
-    if (REGISTRIES.isEmpty()) {
+    if (METERS.isEmpty()) {
       return m;
     }
     m.put("handled", (double) HANDLED.get());
@@ -173,42 +203,22 @@ public class EndToEndBenchmark {
     m.put("polled.records", (double) POLLED_RECORDS.get());
     m.put("partition.batches", (double) PARTITION_BATCHES.get());
     m.put("commits", (double) COMMITS.get());
-    m.put("changelog.sent", sum("tandem.replication.sent", "type", "record"));
-    m.put("remote.applied", sum("tandem.store.remote.applied"));
-    m.put("store.claims", sum("tandem.store.claims"));
-    m.put("store.completes", sum("tandem.store.completes"));
-    m.put("publisher.sent", sum("tandem.publisher.sent"));
-    m.put("follower.acks", sum("tandem.consumer.follower.acknowledged"));
-    double holds = 0;
-    double holdNanos = 0;
-    for (MeterRegistry r : REGISTRIES) {
-      for (io.micrometer.core.instrument.Timer t : r.find("tandem.consumer.follower.hold").timers()) {
-        holds += t.count();
-        holdNanos += t.totalTime(TimeUnit.NANOSECONDS);
-      }
-    }
-    m.put("follower.holds", holds);
-    m.put("follower.hold.nanos", holdNanos);
+    m.put("changelog.sent", METERS.count("tandem.replication.sent", "type", "record"));
+    m.put("remote.applied", METERS.count("tandem.store.remote.applied"));
+    m.put("store.claims", METERS.count("tandem.store.claims"));
+    m.put("store.completes", METERS.count("tandem.store.completes"));
+    m.put("publisher.sent", METERS.count("tandem.publisher.sent"));
+    m.put("follower.acks", METERS.count("tandem.consumer.follower.acknowledged"));
+    double[] hold = METERS.timer("tandem.consumer.follower.hold");
+    m.put("follower.holds", hold[0]);
+    m.put("follower.hold.nanos", hold[1]);
     return m;
-  }
-
-  private static double sum(String name, String... tags) {
-    double n = 0;
-    for (MeterRegistry r : REGISTRIES) {
-      for (io.micrometer.core.instrument.Meter meter : r.find(name).tags(tags).meters()) {
-        for (io.micrometer.core.instrument.Measurement ms : meter.measure()) {
-          if (ms.getStatistic() == io.micrometer.core.instrument.Statistic.COUNT) {
-            n += ms.getValue();
-          }
-        }
-      }
-    }
-    return n;
   }
 
   @Setup(Level.Trial)
   public void setUp() throws Exception {
     regions = RegionsProcess.start();
+    cpu = ProcessCpu.forThisFork();
     dir = Files.createTempDirectory("tandem-bench-e2e");
     topic = regions.createTopic("bench-e2e", SHARDS);
     switch (pipeline) {
@@ -234,7 +244,7 @@ public class EndToEndBenchmark {
     for (String r : List.of(RegionsProcess.A, RegionsProcess.B)) {
       int index = r.equals(RegionsProcess.A) ? 0 : 1;
       MeterRegistry meters = new SimpleMeterRegistry();
-      REGISTRIES.add(meters);
+      countMeters(meters);
       Map<String, String> bootstrap = new LinkedHashMap<>();
       bootstrap.put(RegionsProcess.A, regions.bootstrap(RegionsProcess.A));
       bootstrap.put(RegionsProcess.B, regions.bootstrap(RegionsProcess.B));
@@ -367,8 +377,21 @@ public class EndToEndBenchmark {
 
   @Setup(Level.Iteration)
   public void schedule() {
+    windowEnd = null;
+    windowStart = window();
     period = TimeUnit.SECONDS.toNanos(1) / rate;
     nextDue = System.nanoTime();
+  }
+
+  /** Ends the iteration's window (before the trial teardown of the last iteration closes anything). */
+  @TearDown(Level.Iteration)
+  public void endWindow() {
+    windowEnd = window();
+  }
+
+  private Window window() {
+    ProcessCpu c = cpu;
+    return new Window(tandemCounts(), done.count(), c == null ? null : c.sample());
   }
 
   @TearDown(Level.Trial)

@@ -16,8 +16,9 @@ import org.openjdk.jmh.results.ScalarResult;
  * Turns {@link EndToEndBenchmark}'s latency samples of one iteration into JMH secondary results
  * (milliseconds, averaged over iterations and forks, so they get JMH's error bars in the JSON):
  * {@code e2e.p50}, {@code e2e.p99}, and for the Tandem pipeline {@code follower.p50/p99} and {@code
- * replication.p50/p99}, plus the sample counts. Only for {@code EndToEndBenchmark.openLoop}; other
- * benchmarks get nothing. JMH runs it inside the fork: {@code -prof
+ * replication.p50/p99}, plus the sample counts (those for {@code EndToEndBenchmark.openLoop} only);
+ * for both methods and every pipeline, the counts and CPU per message of the iteration's window
+ * ({@link #window}). Other benchmarks get nothing. JMH runs it inside the fork: {@code -prof
  * dev.tandem.benchmarks.EndToEndLatencyProfiler} ({@code benchmarks/run.sh} adds it).
  *
  * <p>Why a profiler and not {@code @AuxCounters}: JMH sums {@code EVENTS} counters over iterations
@@ -27,14 +28,17 @@ public final class EndToEndLatencyProfiler implements InternalProfiler {
 
   @Override
   public String getDescription() {
-    return "Tandem end-to-end latency percentiles (EndToEndBenchmark.openLoop)";
+    return "Tandem end-to-end latency percentiles (EndToEndBenchmark.openLoop), work and CPU per message"
+        + " (both methods, every pipeline)";
   }
 
-  private Map<String, Double> countsBefore = Map.of();
+  /** Clock ticks per second of {@code /proc/<pid>/stat} ({@link ProcessCpu}). */
+  private static final double HZ = ProcessCpu.hz(System.getenv(ProcessCpu.ENV_HZ));
 
   @Override
   public void beforeIteration(BenchmarkParams benchmarkParams, IterationParams iterationParams) {
-    countsBefore = EndToEndBenchmark.tandemCounts();
+    EndToEndBenchmark.windowStart = null;
+    EndToEndBenchmark.windowEnd = null;
     // the samples of this iteration only (the warm-up's or the previous iteration's are dropped)
     EndToEndBenchmark.E2E.clear();
     EndToEndBenchmark.FOLLOWER.clear();
@@ -46,7 +50,7 @@ public final class EndToEndLatencyProfiler implements InternalProfiler {
       IterationParams iterationParams, IterationResult result) {
     List<Result> out = new ArrayList<>();
     if (benchmarkParams.getBenchmark().contains("EndToEndBenchmark.")) {
-      perMessage(out, countsBefore, EndToEndBenchmark.tandemCounts());
+      window(out, EndToEndBenchmark.windowStart, EndToEndBenchmark.windowEnd, HZ);
     }
     if (!benchmarkParams.getBenchmark().endsWith("EndToEndBenchmark.openLoop")) {
       return out;
@@ -64,6 +68,24 @@ public final class EndToEndLatencyProfiler implements InternalProfiler {
     out.add(new ScalarResult(name + ".p50", pct(sorted, 0.50) / 1e6, "ms", AggregationPolicy.AVG));
     out.add(new ScalarResult(name + ".p99", pct(sorted, 0.99) / 1e6, "ms", AggregationPolicy.AVG));
     out.add(new ScalarResult(name + ".samples", sorted.length, "#", AggregationPolicy.AVG));
+  }
+
+  /**
+   * The figures of one iteration's window (its setup to its teardown, see {@link
+   * EndToEndBenchmark.Window}): the Tandem pipeline's counts per message ({@link #perMessage}) and,
+   * for every pipeline, the CPU per message done of the brokers and of the clients ({@link
+   * ProcessCpu#perMessage}: {@code cpu.brokers.us.per.msg}, {@code cpu.clients.us.per.msg}, {@code
+   * cpu.total.us.per.msg}, {@code cpu.cores.used}). Nothing when the window is incomplete.
+   */
+  static void window(List<Result> out, EndToEndBenchmark.Window start, EndToEndBenchmark.Window end,
+      double hz) {
+    if (start == null || end == null) {
+      return;
+    }
+    perMessage(out, start.counts(), end.counts());
+    ProcessCpu.perMessage(start.cpu(), end.cpu(), end.done() - start.done(), hz).forEach((name, v) ->
+        out.add(new ScalarResult(name, v, name.endsWith(".per.msg") ? "us/msg" : "cores",
+            AggregationPolicy.AVG)));
   }
 
   /**

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tandem.cli.CliProcess.Run;
 import dev.tandem.consumer.TandemRegion;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemHeaders;
@@ -15,7 +15,6 @@ import dev.tandem.store.ShardLease;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.KafkaRegion;
 import dev.tandem.testkit.TwoRegions;
-import java.io.File;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -64,7 +63,6 @@ class TandemCliEvacuateTest {
   static final String TOPIC = "orders-evacuate";
   static final int SHARDS = 12;
   static final int TOTAL = 3000;
-  static final ObjectMapper JSON = new ObjectMapper();
   /** Home shards: sorted([region-a, region-b])[shard % 2]. */
   static final Set<Integer> HOME_A = new TreeSet<>(List.of(0, 2, 4, 6, 8, 10));
 
@@ -213,34 +211,11 @@ class TandemCliEvacuateTest {
     }
   }
 
-  record Run(int code, String out, String err, long millis) {
-    JsonNode json() throws Exception {
-      return JSON.readTree(out);
-    }
-  }
-
   /** {@code tandem args... --config <region A's file>} in a new JVM with this module's class path. */
   static Run tandem(String... args) throws Exception {
-    List<String> cmd = new ArrayList<>(List.of(
-        System.getProperty("java.home") + File.separator + "bin" + File.separator + "java",
-        "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto",
-        "-cp", System.getProperty("java.class.path"), TandemCli.class.getName()));
-    cmd.addAll(List.of(args));
-    cmd.addAll(List.of("--config", regionFile.toString()));
-    Path out = Files.createTempFile(dir, "out", ".txt");
-    Path err = Files.createTempFile(dir, "err", ".txt");
-    long t0 = System.nanoTime();
-    Process p = new ProcessBuilder(cmd).redirectOutput(out.toFile()).redirectError(err.toFile())
-        .start();
-    if (!p.waitFor(120, TimeUnit.SECONDS)) {
-      p.destroyForcibly();
-      throw new AssertionError("tandem " + String.join(" ", args) + " did not end in 120 s");
-    }
-    Run r = new Run(p.exitValue(), Files.readString(out), Files.readString(err),
-        (System.nanoTime() - t0) / 1_000_000);
-    System.out.printf("$ tandem %s   (exit %d, %d ms)%n%s%s%n", String.join(" ", args), r.code(),
-        r.millis(), r.out(), r.err().isBlank() ? "" : "stderr: " + r.err());
-    return r;
+    List<String> all = new ArrayList<>(List.of(args));
+    all.addAll(List.of("--config", regionFile.toString()));
+    return CliProcess.tandem(dir, all);
   }
 
   /** Every row MOVED to {@code to}, its epoch the one the leases show now, one row per shard. */

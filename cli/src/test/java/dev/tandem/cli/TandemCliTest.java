@@ -5,15 +5,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.consumer.TandemRegion;
 import dev.tandem.consumer.kafka.KafkaDeadLetterSink;
 import dev.tandem.core.TandemHeaders;
 import dev.tandem.publisher.TandemKafkaProducer;
+import dev.tandem.cli.CliProcess.Run;
 import dev.tandem.store.ShardLease;
 import dev.tandem.testkit.KafkaRegion;
 import dev.tandem.testkit.TwoRegions;
-import java.io.File;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -55,7 +54,6 @@ class TandemCliTest {
 
   static final String TOPIC = "orders";
   static final int SHARDS = 4;
-  static final ObjectMapper JSON = new ObjectMapper();
 
   @TempDir
   static Path dir;
@@ -155,32 +153,9 @@ class TandemCliTest {
     }
   }
 
-  record Run(int code, String out, String err) {
-    JsonNode json() throws Exception {
-      return JSON.readTree(out);
-    }
-  }
-
   /** {@code tandem args...} in a new JVM with this module's test class path. */
   static Run tandem(String... args) throws Exception {
-    List<String> cmd = new ArrayList<>(List.of(
-        System.getProperty("java.home") + File.separator + "bin" + File.separator + "java",
-        "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto",
-        "-cp", System.getProperty("java.class.path"), TandemCli.class.getName()));
-    cmd.addAll(List.of(args));
-    Path out = Files.createTempFile(dir, "out", ".txt");
-    Path err = Files.createTempFile(dir, "err", ".txt");
-    long t0 = System.nanoTime();
-    Process p = new ProcessBuilder(cmd).redirectOutput(out.toFile()).redirectError(err.toFile())
-        .start();
-    if (!p.waitFor(120, TimeUnit.SECONDS)) {
-      p.destroyForcibly();
-      throw new AssertionError("tandem " + String.join(" ", args) + " did not end in 120 s");
-    }
-    Run r = new Run(p.exitValue(), Files.readString(out), Files.readString(err));
-    System.out.printf("$ tandem %s   (exit %d, %d ms)%n%s%s%n", String.join(" ", args), r.code(),
-        (System.nanoTime() - t0) / 1_000_000, r.out(), r.err().isBlank() ? "" : "stderr: " + r.err());
-    return r;
+    return CliProcess.tandem(dir, List.of(args));
   }
 
   /** A command against the running regions, through the operator's file and --command-config. */

@@ -41,16 +41,39 @@ public final class EnvelopeCodec {
   public static void writeUtf8(Envelope envelope, BiConsumer<String, byte[]> put) {
     put.accept(TandemHeaders.ID, envelope.id().getBytes(StandardCharsets.UTF_8));
     put.accept(TandemHeaders.DIGEST, envelope.digest().toHexAscii());
-    put.accept(TandemHeaders.SHARD, ascii(Integer.toString(envelope.shard())));
-    put.accept(TandemHeaders.PUBLISHED_AT, ascii(Long.toString(envelope.publishedAt())));
+    put.accept(TandemHeaders.SHARD, decimalAscii(envelope.shard()));
+    put.accept(TandemHeaders.PUBLISHED_AT, decimalAscii(envelope.publishedAt()));
     if (envelope.isSigned()) {
       put.accept(TandemHeaders.KEY_ID, envelope.keyId().orElseThrow().getBytes(StandardCharsets.UTF_8));
       put.accept(TandemHeaders.SIG, B64.encode(envelope.signatureUnsafe()));
     }
   }
 
-  private static byte[] ascii(String digits) {
-    return digits.getBytes(StandardCharsets.US_ASCII);
+  /**
+   * The decimal ASCII digits of {@code n} — exactly the bytes of {@code Long.toString(n)}, sign
+   * included — written straight into one array: the {@code String} and its re-encoding cost two more
+   * arrays and a String per header per record. The sign matters: Envelope checks only the shard, so a
+   * negative publish time is a valid envelope that {@link #write} renders as {@code "-1"}; this method
+   * must give the same bytes, or the Kafka path would refuse an envelope the other paths send.
+   * Digits are taken from the non-positive value so that {@code Long.MIN_VALUE} needs no special case.
+   */
+  static byte[] decimalAscii(long n) {
+    boolean negative = n < 0;
+    long neg = negative ? n : -n; // <= 0: |Long.MIN_VALUE| does not fit a long, its negation does
+    int digits = 1;
+    for (long rest = neg / 10; rest != 0; rest /= 10) {
+      digits++;
+    }
+    int length = negative ? digits + 1 : digits;
+    byte[] out = new byte[length];
+    for (int i = length - 1; i >= length - digits; i--) {
+      out[i] = (byte) ('0' - (int) (neg % 10));
+      neg /= 10;
+    }
+    if (negative) {
+      out[0] = '-';
+    }
+    return out;
   }
 
   /** Whether the headers carry a {@code tandem-id} at all (to tell "no envelope" from "bad one"). */

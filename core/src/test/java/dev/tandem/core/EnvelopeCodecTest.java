@@ -62,6 +62,22 @@ class EnvelopeCodecTest {
     }
   }
 
+  /** The digits written straight into bytes are Long.toString's, at every length and edge, sign included. */
+  @Test
+  void decimalDigitsAreLongToStringsAscii() {
+    long[] edges = {0, 1, 9, 10, 99, 100, Integer.MAX_VALUE, 1_700_000_000_000L, Long.MAX_VALUE - 1, Long.MAX_VALUE,
+        -1, -9, -10, Integer.MIN_VALUE, Long.MIN_VALUE + 1, Long.MIN_VALUE};
+    for (long n : edges) {
+      assertEquals(Long.toString(n), new String(EnvelopeCodec.decimalAscii(n), StandardCharsets.US_ASCII));
+    }
+    for (long p = 1; p > 0 && p <= Long.MAX_VALUE / 10; p *= 10) {
+      for (long n : new long[] {p - 1, p, p + 1, 10 * p - 1}) {
+        assertEquals(Long.toString(n), new String(EnvelopeCodec.decimalAscii(n), StandardCharsets.US_ASCII));
+        assertEquals(Long.toString(-n), new String(EnvelopeCodec.decimalAscii(-n), StandardCharsets.US_ASCII));
+      }
+    }
+  }
+
   @Test
   void missingIdIsItsOwnReason() {
     EnvelopeException ex = assertThrows(EnvelopeException.class, () -> EnvelopeCodec.read(h -> null));

@@ -40,6 +40,19 @@ final class ClaimSightings {
   }
 
   private long firstSeenNanos(RecordKey key, IdRecord r) {
+    // the common cases without compute's lambda: the version seen before, or a first sighting
+    Sighting known = seen.get(key);
+    if (known != null && known.generation == r.generation() && known.attempt == r.attempt()
+        && known.hlc == r.hlc()) {
+      return known.firstSeenNanos;
+    }
+    if (known == null) {
+      Sighting first = new Sighting(r.generation(), r.attempt(), r.hlc(), clock.nanoTime());
+      Sighting raced = seen.putIfAbsent(key, first);
+      if (raced == null) {
+        return first.firstSeenNanos;
+      }
+    }
     Sighting s =
         seen.compute(
             key,

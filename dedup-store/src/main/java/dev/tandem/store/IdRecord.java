@@ -1,14 +1,12 @@
 package dev.tandem.store;
 
 import dev.tandem.core.PayloadDigest;
-import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemIds;
+import dev.tandem.store.internal.SmallSortedSet;
 import java.util.Arrays;
-import java.util.Collections;
 import java.util.Comparator;
 import java.util.Objects;
 import java.util.SortedSet;
-import java.util.TreeSet;
 
 /**
  * The record of one id: an element of a join-semilattice, so replicas that have seen the same set of
@@ -111,23 +109,19 @@ public record IdRecord(
 
   private static <T extends Comparable<T>> SortedSet<T> immutableSorted(
       java.util.Collection<T> in) {
-    if (in == null || in.isEmpty()) {
-      return Collections.emptySortedSet();
-    }
-    if (in instanceof UnmodifiableSorted<T> already) {
-      return already;
-    }
-    TreeSet<T> copy = new TreeSet<>();
-    for (T t : in) {
-      copy.add(Objects.requireNonNull(t, "set element"));
-    }
-    return new UnmodifiableSorted<>(copy);
+    // one sorted array, not a TreeSet: the sets hold one element almost always (issue 20)
+    return SmallSortedSet.copyOf(in);
   }
 
   /** The stored result, copied; {@code null} if none. */
   @Override
   public byte[] result() {
     return result == null ? null : result.clone();
+  }
+
+  /** The stored result itself, not copied (package use: the encoder); callers must not change it. */
+  byte[] resultBytes() {
+    return result;
   }
 
   /** Size of the stored result in bytes without copying it; -1 if none. */
@@ -158,9 +152,7 @@ public record IdRecord(
     if (a.isEmpty() || b.containsAll(a)) {
       return b;
     }
-    TreeSet<T> u = new TreeSet<>(a);
-    u.addAll(b);
-    return new UnmodifiableSorted<>(u);
+    return SmallSortedSet.union(a, b);
   }
 
   /**
@@ -226,11 +218,10 @@ public record IdRecord(
 
   /** Completers from two or more distinct regions: the id was processed in both. */
   public boolean isDetectedDuplicate() {
-    RegionId first = null;
-    for (Completer c : completers) {
-      if (first == null) {
-        first = c.region();
-      } else if (!first.equals(c.region())) {
+    // by index: the set is always a SmallSortedSet (the constructor makes it one)
+    SmallSortedSet<Completer> cs = (SmallSortedSet<Completer>) completers;
+    for (int i = 1; i < cs.size(); i++) {
+      if (!cs.get(0).region().equals(cs.get(i).region())) {
         return true;
       }
     }
@@ -287,60 +278,5 @@ public record IdRecord(
         + writtenAtMillis + " digests=" + digests.size() + (isConflict() ? "(CONFLICT)" : "")
         + " completers=" + completers + (result == null ? "" : " result=" + result.length + "B")
         + (reason == null ? "" : " reason=" + reason) + "]";
-  }
-
-  /** An unmodifiable sorted set we can recognise, so re-wrapping does not copy again. */
-  private static final class UnmodifiableSorted<T> extends java.util.AbstractSet<T>
-      implements SortedSet<T> {
-    private final SortedSet<T> view;
-
-    UnmodifiableSorted(TreeSet<T> owned) {
-      this.view = Collections.unmodifiableSortedSet(owned);
-    }
-
-    @Override
-    public java.util.Iterator<T> iterator() {
-      return view.iterator();
-    }
-
-    @Override
-    public int size() {
-      return view.size();
-    }
-
-    @Override
-    public boolean contains(Object o) {
-      return view.contains(o);
-    }
-
-    @Override
-    public Comparator<? super T> comparator() {
-      return view.comparator();
-    }
-
-    @Override
-    public SortedSet<T> subSet(T fromElement, T toElement) {
-      return view.subSet(fromElement, toElement);
-    }
-
-    @Override
-    public SortedSet<T> headSet(T toElement) {
-      return view.headSet(toElement);
-    }
-
-    @Override
-    public SortedSet<T> tailSet(T fromElement) {
-      return view.tailSet(fromElement);
-    }
-
-    @Override
-    public T first() {
-      return view.first();
-    }
-
-    @Override
-    public T last() {
-      return view.last();
-    }
   }
 }

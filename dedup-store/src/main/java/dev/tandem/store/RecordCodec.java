@@ -2,6 +2,7 @@ package dev.tandem.store;
 
 import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.RegionId;
+import dev.tandem.store.internal.SmallSortedSet;
 import java.io.ByteArrayOutputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -48,25 +49,27 @@ public final class RecordCodec {
 
   /**
    * The bytes of {@code record}. Sized exactly up front and written into one array (the CRC32C over
-   * its body is appended in place): no stream, no intermediate copy.
+   * its body is appended in place): no stream, no intermediate copy. Strings are measured and
+   * written without encoding them to a byte array first when they are ASCII (ids, region and
+   * instance names almost always are), the result is read without its defensive copy, and the
+   * digests are written from their own arrays (issue 20: claim+complete encodes two records).
    */
   public static byte[] encode(IdRecord record) {
-    byte[] id = strBytes(record.id());
-    byte[] region = strBytes(record.owner().region().name());
-    byte[] instance = strBytes(record.owner().instance());
-    int m = record.completers().size();
-    byte[][] completerStrings = new byte[2 * m][];
-    int size = 2 + 2 + id.length + 4 + 8 + 1 + 4 + 8 + 2 + region.length + 2 + instance.length
+    String id = record.id();
+    String region = record.owner().region().name();
+    String instance = record.owner().instance();
+    int size = 2 + strSize(id) + 4 + 8 + 1 + 4 + 8 + strSize(region) + strSize(instance)
         + 8 + 8 + 8 + 4 + record.digests().size() * PayloadDigest.LENGTH + 4;
-    int j = 0;
-    for (Completer c : record.completers()) {
-      completerStrings[j] = strBytes(c.region().name());
-      completerStrings[j + 1] = strBytes(c.instance());
-      size += 2 + completerStrings[j].length + 2 + completerStrings[j + 1].length + 4;
-      j += 2;
+    // the sets by index (IdRecord holds them as SmallSortedSet): no iterator objects
+    SmallSortedSet<PayloadDigest> digests = (SmallSortedSet<PayloadDigest>) record.digests();
+    SmallSortedSet<Completer> completers = (SmallSortedSet<Completer>) record.completers();
+    for (int i = 0; i < completers.size(); i++) {
+      Completer c = completers.get(i);
+      size += strSize(c.region().name()) + strSize(c.instance()) + 4;
     }
-    byte[] result = record.result();
-    byte[] reason = record.reason() == null ? null : record.reason().getBytes(StandardCharsets.UTF_8);
+    byte[] result = record.resultBytes();
+    String reasonText = record.reason();
+    byte[] reason = reasonText == null ? null : reasonText.getBytes(StandardCharsets.UTF_8);
     size += 4 + (result == null ? 0 : result.length) + 4 + (reason == null ? 0 : reason.length) + 4;
 
     ByteBuffer d = ByteBuffer.allocate(size); // big-endian, as the layout says
@@ -83,17 +86,16 @@ public final class RecordCodec {
     d.putLong(record.leaseMillis());
     d.putLong(record.hlc());
     d.putLong(record.writtenAtMillis());
-    d.putInt(record.digests().size());
-    for (PayloadDigest digest : record.digests()) {
-      d.put(digest.toBytes());
+    d.putInt(digests.size());
+    for (int i = 0; i < digests.size(); i++) {
+      digests.get(i).writeTo(d);
     }
-    d.putInt(m);
-    j = 0;
-    for (Completer c : record.completers()) {
-      putStr(d, completerStrings[j]);
-      putStr(d, completerStrings[j + 1]);
+    d.putInt(completers.size());
+    for (int i = 0; i < completers.size(); i++) {
+      Completer c = completers.get(i);
+      putStr(d, c.region().name());
+      putStr(d, c.instance());
       d.putInt(c.attempt());
-      j += 2;
     }
     d.putInt(result == null ? -1 : result.length);
     if (result != null) {
@@ -109,6 +111,20 @@ public final class RecordCodec {
     return d.array();
   }
 
+  /** Bytes of a {@code str} field (u16 length + UTF-8), computed without encoding an ASCII string. */
+  private static int strSize(String s) {
+    int n = s.length();
+    for (int i = 0; i < n; i++) {
+      if (s.charAt(i) >= 0x80) {
+        return 2 + strBytes(s).length;
+      }
+    }
+    if (n > 0xFFFF) {
+      throw new IllegalArgumentException("string too long to encode: " + n + " bytes");
+    }
+    return 2 + n;
+  }
+
   private static byte[] strBytes(String s) {
     byte[] b = s.getBytes(StandardCharsets.UTF_8);
     if (b.length > 0xFFFF) {
@@ -117,9 +133,21 @@ public final class RecordCodec {
     return b;
   }
 
-  private static void putStr(ByteBuffer d, byte[] b) {
-    d.putShort((short) b.length);
-    d.put(b);
+  /** Writes a {@code str} field; an ASCII string byte by byte (its UTF-8 bytes are its chars). */
+  private static void putStr(ByteBuffer d, String s) {
+    int n = s.length();
+    for (int i = 0; i < n; i++) {
+      if (s.charAt(i) >= 0x80) {
+        byte[] b = strBytes(s);
+        d.putShort((short) b.length);
+        d.put(b);
+        return;
+      }
+    }
+    d.putShort((short) n);
+    for (int i = 0; i < n; i++) {
+      d.put((byte) s.charAt(i));
+    }
   }
 
   /** The bytes of {@code lease}. */
@@ -154,7 +182,17 @@ public final class RecordCodec {
    * @throws CorruptRecordException if {@code bytes} are not a record of a known version
    */
   public static IdRecord decodeRecord(byte[] bytes) {
-    ByteBuffer in = checked(bytes, KIND_RECORD);
+    return decodeRecord(bytes, 0, bytes == null ? 0 : bytes.length);
+  }
+
+  /**
+   * Reads a record held in {@code bytes[offset, offset + length)} (a changelog value carries one
+   * after its own header: no copy of it per record).
+   *
+   * @throws CorruptRecordException if those bytes are not a record of a known version
+   */
+  public static IdRecord decodeRecord(byte[] bytes, int offset, int length) {
+    ByteBuffer in = checked(bytes, offset, length, KIND_RECORD);
     try {
       String id = readStr(in);
       int shard = in.getInt();
@@ -191,7 +229,7 @@ public final class RecordCodec {
           hlc, writtenAt, new java.util.TreeSet<>(digests), new java.util.TreeSet<>(completers),
           result, reason);
     } catch (BufferUnderflowException e) {
-      throw new CorruptRecordException("truncated record (" + bytes.length + " bytes)", e);
+      throw new CorruptRecordException("truncated record (" + length + " bytes)", e);
     } catch (IllegalArgumentException | NullPointerException e) {
       throw new CorruptRecordException("invalid record field: " + e.getMessage(), e);
     }
@@ -235,28 +273,33 @@ public final class RecordCodec {
 
   /** Checks length, version, kind and checksum; returns a buffer over the body (before the CRC). */
   private static ByteBuffer checked(byte[] bytes, byte kind) {
-    if (bytes == null || bytes.length < 6) {
+    return checked(bytes, 0, bytes == null ? 0 : bytes.length, kind);
+  }
+
+  private static ByteBuffer checked(byte[] bytes, int offset, int length, byte kind) {
+    if (bytes == null || length < 6) {
       throw new CorruptRecordException(
-          "too short to be a Tandem record: " + (bytes == null ? "null" : bytes.length + " bytes"));
+          "too short to be a Tandem record: " + (bytes == null ? "null" : length + " bytes"));
     }
-    if (bytes[0] != VERSION) {
+    java.util.Objects.checkFromIndexSize(offset, length, bytes.length);
+    if (bytes[offset] != VERSION) {
       throw new CorruptRecordException(
-          "unknown record format version " + (bytes[0] & 0xFF) + " (this reader knows " + VERSION
-              + ")");
+          "unknown record format version " + (bytes[offset] & 0xFF) + " (this reader knows "
+              + VERSION + ")");
     }
-    if (bytes[1] != kind) {
+    if (bytes[offset + 1] != kind) {
       throw new CorruptRecordException(
           "expected a " + (kind == KIND_RECORD ? "record" : "lease") + " but the kind byte is "
-              + bytes[1]);
+              + bytes[offset + 1]);
     }
-    int bodyEnd = bytes.length - 4;
+    int bodyEnd = offset + length - 4;
     CRC32C crc = new CRC32C();
-    crc.update(bytes, 0, bodyEnd);
+    crc.update(bytes, offset, bodyEnd - offset);
     int stored = ByteBuffer.wrap(bytes, bodyEnd, 4).getInt();
     if ((int) crc.getValue() != stored) {
-      throw new CorruptRecordException("checksum mismatch (" + bytes.length + " bytes)");
+      throw new CorruptRecordException("checksum mismatch (" + length + " bytes)");
     }
-    return ByteBuffer.wrap(bytes, 2, bodyEnd - 2).slice();
+    return ByteBuffer.wrap(bytes, offset + 2, bodyEnd - offset - 2).slice();
   }
 
   private static int count(ByteBuffer in, int minBytesEach) {
@@ -293,6 +336,23 @@ public final class RecordCodec {
     int len = in.getShort() & 0xFFFF;
     if (len > in.remaining()) {
       throw new CorruptRecordException("string length " + len + " does not fit the bytes left");
+    }
+    if (in.hasArray()) {
+      // ASCII (ids, region and instance names in practice) straight from the backing array: no
+      // intermediate copy per string; anything else goes through the strict decoder below
+      byte[] a = in.array();
+      int from = in.arrayOffset() + in.position();
+      boolean ascii = true;
+      for (int i = from; i < from + len; i++) {
+        if (a[i] < 0) {
+          ascii = false;
+          break;
+        }
+      }
+      if (ascii) {
+        in.position(in.position() + len);
+        return new String(a, from, len, StandardCharsets.US_ASCII);
+      }
     }
     byte[] b = new byte[len];
     in.get(b);

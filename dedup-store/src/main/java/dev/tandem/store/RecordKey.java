@@ -50,6 +50,23 @@ public record RecordKey(int shard, String id) {
   }
 
   byte[] bytes() {
+    int n = id.length();
+    int i = 0;
+    while (i < n && id.charAt(i) < 0x80) {
+      i++;
+    }
+    if (i == n) {
+      // ASCII (nearly every id): its UTF-8 bytes are its chars, written straight into the key
+      byte[] k = new byte[4 + n];
+      k[0] = (byte) (shard >>> 24);
+      k[1] = (byte) (shard >>> 16);
+      k[2] = (byte) (shard >>> 8);
+      k[3] = (byte) shard;
+      for (int j = 0; j < n; j++) {
+        k[4 + j] = (byte) id.charAt(j);
+      }
+      return k;
+    }
     byte[] idBytes = id.getBytes(StandardCharsets.UTF_8);
     byte[] k = new byte[4 + idBytes.length];
     k[0] = (byte) (shard >>> 24);

@@ -101,7 +101,7 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
           byShard.forEach((shard, n) -> detected.add(bucket, shard, n)));
       this.metrics = new StoreMetrics(b.meterRegistry, owner.region().name());
       this.listeners = new StoreListeners(metrics.listenerErrors::increment);
-      this.remote = new RemoteApply(engine, hlc, metrics);
+      this.remote = new RemoteApply(engine, hlc, metrics, ttl, clock);
       this.parts = new StoreBatch.Parts(engine, caches, sightings, ttl, detected, leaseTable,
           listeners, hlc, clock);
       metrics.detectedDuplicates(detected.totalHolder());
@@ -147,12 +147,19 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
   @Override
   public ClaimResult claim(String id, int shard, PayloadDigest digest, long epoch, Duration lease) {
     ClaimRequest req = new ClaimRequest(id, shard, digest, epoch, lease); // validates the id
-    RecordKey key = key(req);
     long t0 = System.nanoTime();
     maybeMaintain(); // before the cache answers: an expired bucket empties it
-    ClaimResult r = fromCache(key, req);
+    ClaimResult r = fromCache(req);
     if (r == null) {
-      r = withLocks(List.of(key), false, batch -> decideClaim(batch, key, req));
+      RecordKey key = key(req); // the key object only for the RocksDB path
+      // withLocks' steps for one record, written out: no key list, index array or lambdas
+      int stripe = locks.lockOne(key);
+      try (StoreBatch batch = new StoreBatch(parts)) {
+        r = decideClaim(batch, key, req);
+        batch.commit();
+      } finally {
+        locks.unlockOne(stripe);
+      }
     }
     count(r);
     metrics.claimLatency.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
@@ -167,7 +174,7 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
     List<Integer> slow = new ArrayList<>();
     for (int i = 0; i < out.length; i++) {
       ClaimRequest req = Objects.requireNonNull(requests.get(i), "request");
-      out[i] = fromCache(key(req), req);
+      out[i] = fromCache(req);
       if (out[i] == null) {
         slow.add(i);
       }
@@ -192,8 +199,8 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
    * A terminal answer from the cache, or null. Only when the digest is already in the cached record:
    * a new digest must be written (and makes a conflict), so that path goes to RocksDB.
    */
-  private ClaimResult fromCache(RecordKey key, ClaimRequest req) {
-    IdRecord cached = caches.terminal.getIfPresent(key);
+  private ClaimResult fromCache(ClaimRequest req) {
+    IdRecord cached = caches.terminal(req.shard(), req.id());
     if (cached == null || !cached.digests().contains(req.digest())) {
       return null;
     }
@@ -237,28 +244,41 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
 
   @Override
   public IdRecord complete(String id, int shard, byte[] result) {
-    CompleteRequest req = new CompleteRequest(id, shard, result); // validates the id
-    checkResultSize(req);
+    // CompleteRequest's checks, without the request object (completeAll's requests make them)
+    TandemIds.validate(id);
+    if (shard < 0) {
+      throw new IllegalArgumentException("shard must be >= 0, got " + shard);
+    }
+    checkResultSize(id, result);
     long t0 = System.nanoTime();
     RecordKey key = new RecordKey(shard, id);
-    IdRecord out = withLocks(List.of(key), false, batch -> decideComplete(batch, key, result));
+    maybeMaintain();
+    IdRecord out;
+    // withLocks' steps for one record, written out: no key list, index array or lambdas
+    int stripe = locks.lockOne(key);
+    try (StoreBatch batch = new StoreBatch(parts)) {
+      out = decideComplete(batch, key, result);
+      batch.commit();
+    } finally {
+      locks.unlockOne(stripe);
+    }
     metrics.completes.increment();
     metrics.completeLatency.record(System.nanoTime() - t0, TimeUnit.NANOSECONDS);
     return out;
   }
 
-  private void checkResultSize(CompleteRequest r) {
-    if (r.result() != null && r.result().length > maxResultBytes) {
+  private void checkResultSize(String id, byte[] result) {
+    if (result != null && result.length > maxResultBytes) {
       throw new IllegalArgumentException(
           "a stored result is at most " + maxResultBytes + " bytes (maxResultBytes); got "
-              + r.result().length + " for id " + r.id());
+              + result.length + " for id " + id);
     }
   }
 
   @Override
   public List<IdRecord> completeAll(List<CompleteRequest> requests) {
     for (CompleteRequest r : requests) {
-      checkResultSize(r);
+      checkResultSize(r.id(), r.result());
     }
     long t0 = System.nanoTime();
     List<RecordKey> keys = requests.stream().map(r -> new RecordKey(r.shard(), r.id())).toList();
@@ -361,21 +381,35 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
 
   @Override
   public Optional<IdRecord> get(String id, int shard) {
-    RecordKey key = new RecordKey(shard, id);
+    checkReadable(id, shard);
     maybeMaintain();
-    IdRecord cached = caches.terminal.getIfPresent(key);
-    return Optional.ofNullable(cached != null ? cached : readThrough(key));
+    IdRecord cached = caches.terminal(shard, id);
+    return Optional.ofNullable(cached != null ? cached : readThrough(new RecordKey(shard, id)));
   }
 
+  /**
+   * The cache-hit path allocates nothing: the terminal cache is keyed by the id ({@link
+   * RecordCaches}), and the key object is made only on a miss. Its one clock read stays: a cached
+   * record must not outlive its TTL bucket, and the check that drops an expired bucket (and clears
+   * the cache with it) needs the time; it is one wall-clock read and one volatile read.
+   */
   @Override
   public boolean isTerminal(String id, int shard) {
-    RecordKey key = new RecordKey(shard, id);
+    checkReadable(id, shard);
     maybeMaintain();
-    if (caches.terminal.getIfPresent(key) != null) {
+    if (caches.terminal(shard, id) != null) {
       return true;
     }
-    IdRecord r = readThrough(key);
+    IdRecord r = readThrough(new RecordKey(shard, id));
     return r != null && r.isTerminal();
+  }
+
+  /** {@link RecordKey}'s checks, without the key. */
+  private static void checkReadable(String id, int shard) {
+    if (shard < 0) {
+      throw new IllegalArgumentException("shard must be >= 0, got " + shard);
+    }
+    RecordKey.checkReadable(id);
   }
 
   /** A cache miss: the stored record (null if absent), a terminal one put in the cache. */
@@ -387,7 +421,7 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
         return null;
       }
       if (stored.record().isTerminal()) {
-        caches.terminal.put(key, stored.record());
+        caches.putTerminal(stored.record());
       }
       return stored.record();
     });
@@ -399,7 +433,8 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
     Map<RecordKey, IdRecord> found = new HashMap<>();
     LinkedHashSet<RecordKey> missed = new LinkedHashSet<>();
     for (RecordKey key : keys) {
-      IdRecord cached = caches.terminal.getIfPresent(Objects.requireNonNull(key, "key"));
+      Objects.requireNonNull(key, "key");
+      IdRecord cached = caches.terminal(key.shard(), key.id());
       if (cached != null) {
         found.put(key, cached);
       } else {
@@ -415,7 +450,7 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
       RocksEngine.Stored[] stored = batch.currentAll(distinct);
       for (int i = 0; i < stored.length; i++) {
         if (stored[i] != null && stored[i].record().isTerminal()) {
-          caches.terminal.put(distinct.get(i), stored[i].record());
+          caches.putTerminal(stored[i].record());
           found.put(distinct.get(i), stored[i].record());
         }
       }
@@ -458,9 +493,13 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
   @Override
   public void applyRemoteBatch(
       List<IdRecord> records, List<ShardLease> leases, Map<String, Long> checkpoints) {
-    List<RecordKey> keys = records.stream().map(r -> new RecordKey(r.shard(), r.id())).toList();
+    // one key per record, made once: for the locks and for the merge
+    List<RecordKey> keys = new ArrayList<>(records.size());
+    for (IdRecord r : records) {
+      keys.add(new RecordKey(r.shard(), r.id()));
+    }
     withLocks(keys, !leases.isEmpty(), batch -> {
-      remote.batch(batch, records, leases, checkpoints);
+      remote.batch(batch, records, keys, leases, checkpoints);
       return null;
     });
   }

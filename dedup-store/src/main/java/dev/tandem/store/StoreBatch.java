@@ -49,11 +49,23 @@ final class StoreBatch implements AutoCloseable {
   private ColumnFamilyHandle soloCf;
   private byte[] soloKey;
   private byte[] soloValue;
-  private final Map<RecordKey, RocksEngine.Stored> overlay = new HashMap<>();
-  private final List<Map.Entry<RecordKey, RocksEngine.Stored>> records = new ArrayList<>();
-  private final List<WriteOrigin> recordOrigins = new ArrayList<>();
-  private final List<ShardLease> leases = new ArrayList<>();
-  private final List<WriteOrigin> leaseOrigins = new ArrayList<>();
+  // Per-operation state, allocated only when an operation needs it: most operations touch one record
+  // (a claim, a complete), so the first key's overlay entry, key bytes and write live in fields and
+  // the collections are created for a second key (issue 20: the per-operation HashMap and lists were
+  // a visible share of claim+complete's allocation).
+  /** The overlay of the first key read or written (so a second look sees its own write). */
+  private RecordKey firstKey;
+  private RocksEngine.Stored firstValue;
+  /** The overlay of the other keys; null until a second key. */
+  private Map<RecordKey, RocksEngine.Stored> overlay;
+  /** {@link RecordKey#bytes} of the last key encoded (a read and a write of it share them). */
+  private RecordKey bytesKey;
+  private byte[] bytesValue;
+  /** The records written, in order; the first in fields, the rest in {@link #moreWritten}. */
+  private Written firstWritten;
+  private List<Written> moreWritten;
+  private List<ShardLease> leases;
+  private List<WriteOrigin> leaseOrigins;
   /** (bucket, shard, delta) of the detected counts, applied in memory once RocksDB accepted. */
   private List<long[]> detectedDeltas;
   private List<IdRecord> detected;
@@ -63,18 +75,48 @@ final class StoreBatch implements AutoCloseable {
     this.p = parts;
   }
 
+  /** A record written by this batch, with its origin (for the listeners). */
+  private record Written(RecordKey key, RocksEngine.Stored stored, WriteOrigin origin) {}
+
   RocksEngine.Stored current(RecordKey key) {
-    if (overlay.containsKey(key)) {
+    if (firstKey != null && firstKey.equals(key)) {
+      return firstValue;
+    }
+    if (overlay != null && overlay.containsKey(key)) {
       return overlay.get(key);
     }
     // a record this process last wrote or read: its stamp was ticked or observed then
-    RocksEngine.Stored s = p.caches().recent.getIfPresent(key);
+    RocksEngine.Stored s = p.caches().recent(key);
     if (s == null) {
-      s = p.engine().get(key.bytes());
+      s = p.engine().get(keyBytes(key));
       observeRead(key, s);
     }
-    overlay.put(key, s);
+    overlay(key, s);
     return s;
+  }
+
+  private void overlay(RecordKey key, RocksEngine.Stored s) {
+    if (firstKey == null || firstKey.equals(key)) {
+      firstKey = key;
+      firstValue = s;
+    } else {
+      if (overlay == null) {
+        overlay = new HashMap<>();
+      }
+      overlay.put(key, s);
+    }
+  }
+
+  private boolean inOverlay(RecordKey key) {
+    return (firstKey != null && firstKey.equals(key)) || (overlay != null && overlay.containsKey(key));
+  }
+
+  private byte[] keyBytes(RecordKey key) {
+    if (key != bytesKey) {
+      bytesValue = key.bytes();
+      bytesKey = key;
+    }
+    return bytesValue;
   }
 
   /**
@@ -87,9 +129,9 @@ final class StoreBatch implements AutoCloseable {
     List<Integer> toRead = new ArrayList<>();
     for (int i = 0; i < out.length; i++) {
       RecordKey key = keys.get(i);
-      if (overlay.containsKey(key)) {
-        out[i] = overlay.get(key);
-      } else if ((out[i] = p.caches().recent.getIfPresent(key)) == null) {
+      if (inOverlay(key)) {
+        out[i] = current(key);
+      } else if ((out[i] = p.caches().recent(key)) == null) {
         toRead.add(i);
       }
     }
@@ -127,8 +169,8 @@ final class StoreBatch implements AutoCloseable {
     if (stored != null && stored.record().equals(merged)) {
       return Staged.UNCHANGED;
     }
-    long target = p.ttl().target(merged.writtenAtMillis(),
-        stored == null ? null : stored.bucketStart(), p.clock().wallMillis());
+    long target = p.ttl().target(merged.writtenAtMillis(), stored != null,
+        stored == null ? 0 : stored.bucketStart(), p.clock().wallMillis());
     if (target == TtlBuckets.EXPIRED) {
       return Staged.EXPIRED;
     }
@@ -138,7 +180,7 @@ final class StoreBatch implements AutoCloseable {
       cf = engine.createBucket(target);
       p.ttl().created(target);
     }
-    byte[] k = key.bytes();
+    byte[] k = keyBytes(key);
     try {
       if (stored != null && stored.bucketStart() != target) {
         batch().delete(engine.bucket(stored.bucketStart()), k);
@@ -149,9 +191,16 @@ final class StoreBatch implements AutoCloseable {
       throw engine.failure("stage a write", e);
     }
     RocksEngine.Stored written = new RocksEngine.Stored(merged, target);
-    overlay.put(key, written);
-    records.add(Map.entry(key, written));
-    recordOrigins.add(origin);
+    overlay(key, written);
+    Written w = new Written(key, written, origin);
+    if (firstWritten == null) {
+      firstWritten = w;
+    } else {
+      if (moreWritten == null) {
+        moreWritten = new ArrayList<>();
+      }
+      moreWritten.add(w);
+    }
     dirty = true;
     return Staged.CHANGED;
   }
@@ -194,12 +243,16 @@ final class StoreBatch implements AutoCloseable {
   ShardLease stageLease(ShardLease lease, WriteOrigin origin) {
     java.util.Objects.requireNonNull(lease, "lease");
     p.hlc().observe(lease.heartbeatHlc());
-    LeaseTable.Join join = p.leases().join(lease, leases);
+    LeaseTable.Join join = p.leases().join(lease, leases == null ? List.of() : leases);
     if (!join.changed()) {
       return join.merged();
     }
     ShardLease merged = join.merged();
     put(p.engine().leases(), RocksEngine.leaseKey(lease.shard()), RecordCodec.encode(merged));
+    if (leases == null) {
+      leases = new ArrayList<>();
+      leaseOrigins = new ArrayList<>();
+    }
     leases.add(merged);
     leaseOrigins.add(origin);
     return merged;
@@ -236,15 +289,24 @@ final class StoreBatch implements AutoCloseable {
       }
     } catch (RuntimeException e) {
       // RocksDB refused the batch: whatever it holds now is read again, never assumed
-      for (Map.Entry<RecordKey, RocksEngine.Stored> written : records) {
-        p.caches().recent.invalidate(written.getKey());
+      if (firstWritten != null) {
+        p.caches().invalidateRecent(firstWritten.key());
+      }
+      if (moreWritten != null) {
+        for (Written w : moreWritten) {
+          p.caches().invalidateRecent(w.key());
+        }
       }
       throw e;
     }
     // RocksDB accepted the batch: only now may the caches, counters and listeners see it
-    for (Map.Entry<RecordKey, RocksEngine.Stored> written : records) {
-      p.caches().accepted(written.getKey(), written.getValue());
-      p.sightings().observe(written.getKey(), written.getValue().record());
+    if (firstWritten != null) {
+      accepted(firstWritten);
+    }
+    if (moreWritten != null) {
+      for (Written w : moreWritten) {
+        accepted(w);
+      }
     }
     if (detectedDeltas != null) {
       for (long[] d : detectedDeltas) {
@@ -258,15 +320,29 @@ final class StoreBatch implements AutoCloseable {
             + " epoch {}, phase {})", d.id(), d.shard(), d.completers(), d.epoch(), d.phase());
       }
     }
-    for (ShardLease l : leases) {
-      p.leases().accepted(l);
+    if (leases != null) {
+      for (ShardLease l : leases) {
+        p.leases().accepted(l);
+      }
     }
-    for (int i = 0; i < records.size(); i++) {
-      p.listeners().record(records.get(i).getValue().record(), recordOrigins.get(i));
+    if (firstWritten != null) {
+      p.listeners().record(firstWritten.stored().record(), firstWritten.origin());
     }
-    for (int i = 0; i < leases.size(); i++) {
-      p.listeners().lease(leases.get(i), leaseOrigins.get(i));
+    if (moreWritten != null) {
+      for (Written w : moreWritten) {
+        p.listeners().record(w.stored().record(), w.origin());
+      }
     }
+    if (leases != null) {
+      for (int i = 0; i < leases.size(); i++) {
+        p.listeners().lease(leases.get(i), leaseOrigins.get(i));
+      }
+    }
+  }
+
+  private void accepted(Written w) {
+    p.caches().accepted(w.key(), w.stored());
+    p.sightings().observe(w.key(), w.stored().record());
   }
 
   private WriteBatch batch() throws RocksDBException {

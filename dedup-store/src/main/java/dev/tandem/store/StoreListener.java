@@ -8,7 +8,9 @@ package dev.tandem.store;
  * <p>Threading: called on the writing thread while the id's stripe lock is held, so calls for one id
  * come in write order (a reordered pair could otherwise make compaction keep the smaller record).
  * Implementations must therefore be quick and must not block (hand the record to an async producer
- * or a queue) and must not call back into the store for the same id. A listener that throws does not
+ * or a queue) and must not call back into the store for the same id. Remote changes of one id
+ * applied in one batch (a claim and its COMPLETED read in one poll) may arrive as one call with their
+ * join: a listener sees every state the store held, not every change it read. A listener that throws does not
  * fail the write: the store logs it and counts {@code tandem.store.listener.errors}.
  */
 public interface StoreListener {

@@ -46,6 +46,29 @@ final class StoreLocks {
     }
   }
 
+  /**
+   * Takes {@code key}'s stripe, then the engine read lock (the lock order of {@link #locked} without
+   * the lease lock), and returns the stripe for {@link #unlockOne}; throws, holding nothing, if the
+   * store is closed. The one-record operations use this pair instead of {@link #locked}: no key
+   * collection, index array or body lambda per operation.
+   */
+  int lockOne(RecordKey key) {
+    int stripe = stripes.lockOne(key);
+    engineLock.readLock().lock();
+    if (closed) {
+      engineLock.readLock().unlock();
+      stripes.unlockOne(stripe);
+      checkOpen();
+    }
+    return stripe;
+  }
+
+  /** Releases what {@link #lockOne} took, in reverse order. */
+  void unlockOne(int stripe) {
+    engineLock.readLock().unlock();
+    stripes.unlockOne(stripe);
+  }
+
   /** Runs {@code body} under the engine read lock (keeps buckets from being dropped meanwhile). */
   <T> T shared(Supplier<T> body) {
     engineLock.readLock().lock();

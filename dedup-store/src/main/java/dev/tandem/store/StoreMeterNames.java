@@ -85,6 +85,11 @@ public final class StoreMeterNames {
   public static final String REPLICATION_APPLIED = "tandem.replication.applied";
   /** Changelog records refused; tag {@code reason}: corrupt, wrong-partition, unauthenticated. */
   public static final String REPLICATION_BAD_RECORDS = "tandem.replication.bad.records";
+  /**
+   * Changelog records skipped undecoded: tag {@code reason} {@code own-writer} = this writer's own
+   * record changes read back from the own region's changelog, already in the store (issue 20).
+   */
+  public static final String REPLICATION_SKIPPED = "tandem.replication.skipped";
   /** Records applied while restoring a shard. */
   public static final String REPLICATION_RESTORE_RECORDS = "tandem.replication.restore.records";
   /** Time to restore a shard. */

@@ -27,6 +27,20 @@ final class StripedLocks {
     return h & (STRIPES - 1);
   }
 
+  /**
+   * Locks the stripe of one key and returns its index for {@link #unlockOne}: the one-record
+   * operations (claim, complete) take this path, which allocates nothing (no index array).
+   */
+  int lockOne(RecordKey key) {
+    int i = stripe(key);
+    locks[i].lock();
+    return i;
+  }
+
+  void unlockOne(int stripe) {
+    locks[stripe].unlock();
+  }
+
   /** Locks the stripes of {@code keys} in ascending order; returns them for {@link #unlock}. */
   int[] lock(Collection<RecordKey> keys) {
     int[] idx = new int[keys.size()];

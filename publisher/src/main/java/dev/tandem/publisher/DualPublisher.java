@@ -89,6 +89,14 @@ public final class DualPublisher implements AutoCloseable {
     return engine.publish(Objects.requireNonNull(message, "message"));
   }
 
+  /**
+   * As {@link #publish(OutboundMessage)}, the outcome handed to {@code listener} instead of a future
+   * (for {@link TandemKafkaProducer}, which completes its own future per record).
+   */
+  void publish(OutboundMessage message, Publication.Listener listener) {
+    engine.publish(Objects.requireNonNull(message, "message"), listener);
+  }
+
   /** The regions, in the order their sinks were added. */
   public List<RegionId> regions() {
     return engine.regions();

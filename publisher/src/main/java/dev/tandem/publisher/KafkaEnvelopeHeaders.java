@@ -18,8 +18,25 @@ public final class KafkaEnvelopeHeaders {
 
   /** Replaces any {@code tandem-*} envelope header in {@code headers} with {@code envelope}'s fields. */
   public static void write(Envelope envelope, Headers headers) {
-    remove(headers);
+    if (anyEnvelopeHeader(headers)) {
+      remove(headers);
+    }
     EnvelopeCodec.writeUtf8(envelope, headers::add);
+  }
+
+  /**
+   * Whether any header is an envelope one; one pass ({@code toArray} of empty headers allocates
+   * nothing), where six {@code remove} calls cost six iterators on every record even when there is
+   * nothing to remove — the common case of a fresh record.
+   */
+  private static boolean anyEnvelopeHeader(Headers headers) {
+    for (Header h : headers.toArray()) {
+      String k = h.key();
+      if (k != null && k.startsWith("tandem-")) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /**

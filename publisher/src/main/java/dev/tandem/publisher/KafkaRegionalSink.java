@@ -1,8 +1,9 @@
 package dev.tandem.publisher;
 
+import dev.tandem.core.EnvelopeCodec;
 import dev.tandem.core.RegionId;
 import java.time.Duration;
-import java.util.List;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Properties;
@@ -15,6 +16,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BiConsumer;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.DescribeClusterOptions;
@@ -130,37 +132,90 @@ public final class KafkaRegionalSink implements RegionalSink {
     return producer;
   }
 
+  /**
+   * The Kafka record of {@code m}'s copy. Its headers are built once per message and shared by every
+   * region's record ({@link #headersOf}); the record and its {@code RecordHeaders} are this copy's own,
+   * since a producer marks a record's headers read-only and its interceptors may replace the record.
+   */
+  static ProducerRecord<byte[], byte[]> recordOf(OutboundMessage m) {
+    return new ProducerRecord<>(
+        m.destination(),
+        m.shard(),
+        m.timestamp() < 0 ? null : m.timestamp(),
+        m.keyUnsafe(),
+        m.valueUnsafe(),
+        new RecordHeaders(headersOf(m)));
+  }
+
+  /**
+   * The message's own headers, then the envelope's ({@link EnvelopeCodec#writeUtf8}: the same names
+   * and bytes {@link KafkaEnvelopeHeaders#write} writes), built once per message and cached on it: the
+   * envelope values go straight from the codec into {@link RecordHeader}s, without the copy a {@link
+   * MessageHeader} makes of each. No own header starts with {@code tandem-} (OutboundMessage refuses
+   * them), so nothing needs removing. Callers must not modify the array.
+   */
+  static Header[] headersOf(OutboundMessage m) {
+    if (m.sinkEncoding instanceof Header[] cached) {
+      return cached;
+    }
+    HeaderArray out = new HeaderArray(m.headers().size() + (m.envelope().isSigned() ? 6 : 4));
+    for (MessageHeader h : m.headers()) {
+      out.accept(h.name(), h.valueUnsafe());
+    }
+    EnvelopeCodec.writeUtf8(m.envelope(), out);
+    Header[] headers = out.array();
+    m.sinkEncoding = headers;
+    return headers;
+  }
+
+  /** Collects headers into an array sized up front (grown only if the guess was short). */
+  private static final class HeaderArray implements BiConsumer<String, byte[]> {
+    private Header[] headers;
+    private int size;
+
+    HeaderArray(int expected) {
+      headers = new Header[expected];
+    }
+
+    @Override
+    public void accept(String name, byte[] value) {
+      if (size == headers.length) {
+        headers = Arrays.copyOf(headers, size + 4);
+      }
+      headers[size++] = new RecordHeader(name, value);
+    }
+
+    Header[] array() {
+      return size == headers.length ? headers : Arrays.copyOf(headers, size);
+    }
+  }
+
   @Override
   public CompletableFuture<SinkAck> send(OutboundMessage m) {
-    // the message's own headers, then the envelope's (encoded once per message, shared by every
-    // region's copy); sized up front, so the header list never grows. No own header starts with
-    // tandem- (OutboundMessage refuses them), so nothing needs removing first.
-    List<MessageHeader> own = m.headers();
-    MessageHeader[] envelope = m.envelopeHeaders();
-    Header[] all = new Header[own.size() + envelope.length];
-    int i = 0;
-    for (MessageHeader h : own) {
-      all[i++] = new RecordHeader(h.name(), h.valueUnsafe());
-    }
-    for (MessageHeader h : envelope) {
-      all[i++] = new RecordHeader(h.name(), h.valueUnsafe());
-    }
-    RecordHeaders headers = new RecordHeaders(all);
-    ProducerRecord<byte[], byte[]> record =
-        new ProducerRecord<>(
-            m.destination(),
-            m.shard(),
-            m.timestamp() < 0 ? null : m.timestamp(),
-            m.keyUnsafe(),
-            m.valueUnsafe(),
-            headers);
     CompletableFuture<SinkAck> ack = new CompletableFuture<>();
+    send(m, (a, err) -> {
+      if (err == null) {
+        ack.complete(a);
+      } else {
+        ack.completeExceptionally(err);
+      }
+    });
+    return ack;
+  }
+
+  /**
+   * As {@link #send(OutboundMessage)}, with the answer handed to {@code done} (exactly once, on the
+   * producer's callback thread, or inline when the send fails at once) instead of a future: the
+   * publisher's direct path, one object per copy less than a future and its stage.
+   */
+  void send(OutboundMessage m, BiConsumer<SinkAck, Throwable> done) {
+    ProducerRecord<byte[], byte[]> record = recordOf(m);
     synchronized (handOff) {
       if (queued.get() == 0 && looksHealthy(record.topic())) {
         // the common case: the producer has this topic's metadata and the region answers, so send
         // cannot block; handing off to a thread would cost more than the send itself
-        doSend(record, ack);
-        return ack;
+        doSend(record, done);
+        return;
       }
       // producer.send may block (no metadata for a region that is down, or a full buffer) for up to
       // max.block.ms: done on this region's own thread, so one region never stalls the others.
@@ -169,17 +224,16 @@ public final class KafkaRegionalSink implements RegionalSink {
       try {
         dispatcher.execute(() -> {
           try {
-            doSend(record, ack);
+            doSend(record, done);
           } finally {
             queued.decrementAndGet();
           }
         });
       } catch (RejectedExecutionException e) {
         queued.decrementAndGet();
-        ack.completeExceptionally(new IllegalStateException("sink of region " + region + " is closed", e));
+        done.accept(null, new IllegalStateException("sink of region " + region + " is closed", e));
       }
     }
-    return ack;
   }
 
   /**
@@ -194,7 +248,7 @@ public final class KafkaRegionalSink implements RegionalSink {
     return outstanding.get() == 0 || System.nanoTime() - lastAckNanos < SUSPECT_AFTER_NANOS;
   }
 
-  private void doSend(ProducerRecord<byte[], byte[]> record, CompletableFuture<SinkAck> ack) {
+  private void doSend(ProducerRecord<byte[], byte[]> record, BiConsumer<SinkAck, Throwable> done) {
     outstanding.incrementAndGet();
     try {
       producer.send(record, (meta, err) -> {
@@ -205,16 +259,16 @@ public final class KafkaRegionalSink implements RegionalSink {
           if (!confirmedTopics.contains(meta.topic())) {
             confirmedTopics.add(meta.topic());
           }
-          ack.complete(new SinkAck(region, meta.topic(), meta.partition(), meta.offset(), meta.timestamp()));
+          done.accept(new SinkAck(region, meta.topic(), meta.partition(), meta.offset(), meta.timestamp()), null);
         } else {
           lastFailed = true;
-          ack.completeExceptionally(classify(err));
+          done.accept(null, classify(err));
         }
       });
     } catch (RuntimeException e) {
       outstanding.decrementAndGet();
       lastFailed = true;
-      ack.completeExceptionally(classify(e));
+      done.accept(null, classify(e));
     }
   }
 

@@ -1,7 +1,6 @@
 package dev.tandem.publisher;
 
 import dev.tandem.core.Envelope;
-import dev.tandem.core.EnvelopeCodec;
 import dev.tandem.core.TandemIds;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -35,11 +34,12 @@ public final class OutboundMessage {
   private final Map<String, String> attributes;
   private final Envelope envelope;
   /**
-   * The envelope as header name/UTF-8 value pairs, encoded once and shared by every region's copy
-   * (sinks only read them); null until first asked. A benign race: two threads may both encode it,
-   * with equal results (volatile: the array's elements are published with it).
+   * A sink's transport encoding of this message, built by the first region's sink and shared by every
+   * other region's copy (KafkaRegionalSink: the record headers, the message's own then the envelope's);
+   * null until first asked. Sinks only read it. A benign race: two threads may both build it, with
+   * equal results (volatile: the array's elements are published with it).
    */
-  private volatile MessageHeader[] envelopeHeaders;
+  volatile Object sinkEncoding;
 
   private OutboundMessage(Builder b, Envelope envelope) {
     this.destination = b.destination;
@@ -48,9 +48,9 @@ public final class OutboundMessage {
     this.value = b.value;
     this.timestamp = b.timestamp;
     // most messages have neither: the shared empty collections cost no copy per message
-    this.headers = b.headers.isEmpty() ? List.of() : Collections.unmodifiableList(new ArrayList<>(b.headers));
+    this.headers = b.headers == null ? List.of() : Collections.unmodifiableList(new ArrayList<>(b.headers));
     this.attributes =
-        b.attributes.isEmpty() ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(b.attributes));
+        b.attributes == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(b.attributes));
     this.envelope = envelope;
   }
 
@@ -123,21 +123,6 @@ public final class OutboundMessage {
     return envelope;
   }
 
-  /**
-   * The envelope's headers ({@link EnvelopeCodec#write} order, UTF-8 values), encoded once per message
-   * however many regions it goes to. Callers must not modify the arrays.
-   */
-  MessageHeader[] envelopeHeaders() {
-    MessageHeader[] h = envelopeHeaders;
-    if (h == null) {
-      List<MessageHeader> out = new ArrayList<>(6);
-      EnvelopeCodec.writeUtf8(envelope, (name, v) -> out.add(new MessageHeader(name, v)));
-      h = out.toArray(new MessageHeader[0]);
-      envelopeHeaders = h;
-    }
-    return h;
-  }
-
   /** The Tandem id; short for {@code envelope().id()}. */
   public String id() {
     return envelope.id();
@@ -206,8 +191,9 @@ public final class OutboundMessage {
     private byte[] key;
     private byte[] value;
     private long timestamp = -1;
-    private final List<MessageHeader> headers = new ArrayList<>();
-    private final Map<String, String> attributes = new LinkedHashMap<>();
+    // created on first use: most messages have neither (saves two collections per record)
+    private List<MessageHeader> headers;
+    private Map<String, String> attributes;
     private String id;
     private long publishedAt = -1;
     private Envelope envelope;
@@ -247,13 +233,21 @@ public final class OutboundMessage {
         throw new IllegalArgumentException(
             "header " + name + " is reserved for the Tandem envelope; set the id with id(...)");
       }
+      if (headers == null) {
+        headers = new ArrayList<>(4);
+      }
       headers.add(new MessageHeader(name, value));
       return this;
     }
 
     /** Sets a transport attribute (see {@link OutboundMessage#attributes()}). */
     public Builder attribute(String name, String value) {
-      attributes.put(Objects.requireNonNull(name, "name"), Objects.requireNonNull(value, "value"));
+      Objects.requireNonNull(name, "name");
+      Objects.requireNonNull(value, "value");
+      if (attributes == null) {
+        attributes = new LinkedHashMap<>();
+      }
+      attributes.put(name, value);
       return this;
     }
 

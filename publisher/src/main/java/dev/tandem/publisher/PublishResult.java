@@ -23,7 +23,10 @@ public final class PublishResult {
   private final List<RegionId> regions;
   /** Per region (publisher order): the broker's acknowledgement, or null if the copy was spooled. */
   private final SinkAck[] acks;
-  /** Per region: the delivery future of a spooled copy (completed by the replay), else null. */
+  /**
+   * Per region: the delivery future of a spooled copy (completed by the replay), else null; the whole
+   * array is null when every copy was acknowledged (the common case allocates none).
+   */
   private final CompletableFuture<SinkAck>[] pending;
   // the views below are built on first use (most callers never ask): benign races, equal results
   private volatile Map<RegionId, SinkAck> acknowledged;

@@ -29,6 +29,7 @@ final class PublisherEngine {
   private final List<RegionId> regions;
   private final AckPolicy policy;
   final Duration timeout;
+  private final long timeoutNanos;
   final DurableSpool spool;
   private final EnvelopeSigner signer;
   final List<RegionListener> listeners;
@@ -40,6 +41,7 @@ final class PublisherEngine {
   private final List<SpoolReplayer> replayers = new ArrayList<>();
   private final Counter publishedOk;
   private final Counter publishedFailed;
+  private final Counter callbackErrors;
   final Object drainMonitor = new Object();
   static final long TIMEOUT_TICK_MILLIS = 20;
   private final java.util.concurrent.ScheduledExecutorService timer;
@@ -47,6 +49,7 @@ final class PublisherEngine {
   PublisherEngine(DualPublisher.Builder b) {
     this.policy = b.ackPolicy;
     this.timeout = b.timeout;
+    this.timeoutNanos = b.timeout.toNanos();
     this.signer = b.signer;
     this.listeners = List.copyOf(b.listeners);
     MeterRegistry registry = b.meterRegistry;
@@ -56,6 +59,9 @@ final class PublisherEngine {
     this.publishedFailed = Counter.builder(PublisherMeterNames.PUBLISHED)
         .tag(PublisherMeterNames.TAG_PUBLISHER, b.name).tag(PublisherMeterNames.TAG_OUTCOME, "failed")
         .description("publishes that did not meet the ack policy").register(registry);
+    this.callbackErrors = Counter.builder(PublisherMeterNames.CALLBACK_ERRORS)
+        .tag(PublisherMeterNames.TAG_PUBLISHER, b.name)
+        .description("caller's completions (record callbacks) that threw; caught and logged").register(registry);
     this.spool = DurableSpool.open(b.spoolDirectory, b.spoolMaxRecords, b.spoolMaxBytes);
     try {
       this.nextSeq = spool.nextSequence();
@@ -111,31 +117,67 @@ final class PublisherEngine {
   }
 
   CompletableFuture<PublishResult> publish(OutboundMessage message) {
+    return start(message, null).result;
+  }
+
+  /**
+   * Publishes and hands the outcome to {@code listener} instead of a future (TandemKafkaProducer: it
+   * has its own future per record, so a second one chained to it would only cost allocations).
+   */
+  void publish(OutboundMessage message, Publication.Listener listener) {
+    start(message, java.util.Objects.requireNonNull(listener, "listener"));
+  }
+
+  private Publication start(OutboundMessage message, Publication.Listener listener) {
     OutboundMessage m =
         signer != null && !message.envelope().isSigned()
             ? message.withEnvelope(signer.sign(message.envelope()))
             : message;
-    Publication p;
-    InFlightTracker.Ticket ticket;
+    Publication p = null;
     orderLock.lock();
     try {
       if (closed) {
         throw new IllegalStateException("the publisher is closed");
       }
-      // counted before any copy leaves, so a flush or close that follows the closed check waits for it
-      ticket = inFlightPublishes.begin();
-      p = new Publication(m, nextSeq++, regions, policy);
+      // counted before any copy leaves, so a flush or close that follows the closed check waits for it;
+      // ended by the publication after the caller's completion (no future chained per publish for it)
+      InFlightTracker.Ticket ticket = inFlightPublishes.begin();
+      // heldBySender: a copy settled inline below (rejected, spooled on a full spool, closed sink)
+      // must not run the caller's completion under this lock or a sink's monitor; sendingDone does
+      p = new Publication(m, nextSeq++, regions, policy, listener, new Accounting(ticket), true);
       for (RegionLane lane : lanes) {
         dispatch(lane, p);
       }
     } finally {
       orderLock.unlock();
+      if (p != null) {
+        p.sendingDone(); // lock-free now: delivers the completion if every copy already settled
+      }
     }
-    p.result.whenComplete((r, e) -> {
-      (e == null ? publishedOk : publishedFailed).increment();
+    return p;
+  }
+
+  /**
+   * One publish's accounting after its caller's completion (one object per publish, as the lambda it
+   * replaces): the published counter, a callback error, and the end of its in-flight ticket.
+   */
+  private final class Accounting implements Publication.Completion {
+    private final InFlightTracker.Ticket ticket;
+
+    Accounting(InFlightTracker.Ticket ticket) {
+      this.ticket = ticket;
+    }
+
+    @Override
+    public void completed(boolean ok) {
+      (ok ? publishedOk : publishedFailed).increment();
       ticket.end();
-    });
-    return p.result;
+    }
+
+    @Override
+    public void callbackFailed(Throwable error) {
+      callbackErrors.increment();
+    }
   }
 
   /** Routes one copy: straight to the sink, or to the spool. Called under the ordering lock. */
@@ -157,19 +199,18 @@ final class PublisherEngine {
   private void sendDirect(RegionLane lane, Publication p) {
     lane.inFlight.incrementAndGet();
     long start = System.nanoTime();
-    DirectCopy copy = new DirectCopy(p, start, start + timeout.toNanos());
+    DirectCopy copy = new DirectCopy(this, lane, p, start, start + timeoutNanos);
     lane.awaitingAck.add(copy); // under the ordering lock: deadlines grow along the queue
-    CompletableFuture<SinkAck> sent;
     try {
-      sent = lane.sink.send(p.message);
-    } catch (RuntimeException e) {
-      sent = CompletableFuture.failedFuture(e);
-    }
-    sent.whenComplete((ack, err) -> {
-      if (copy.claim()) {
-        onDirectOutcome(lane, p, start, ack, err);
+      if (lane.sink instanceof KafkaRegionalSink kafka) {
+        // the sink calls the copy from the producer callback: no future and no stage per copy
+        kafka.send(p.message, copy);
+      } else {
+        lane.sink.send(p.message).whenComplete(copy);
       }
-    });
+    } catch (RuntimeException e) {
+      copy.accept(null, e);
+    }
   }
 
   /**
@@ -188,8 +229,11 @@ final class PublisherEngine {
           if (head.claim()) {
             try {
               onDirectOutcome(lane, head.publication, head.startNanos, null, new TimeoutException());
-            } catch (RuntimeException e) {
-              LOG.error("timing out a copy for region {} failed", lane.region, e);
+            } catch (Throwable e) {
+              // an Error escaping a scheduleWithFixedDelay task cancels every later run: no copy would
+              // ever time out again
+              LOG.error("timing out a copy of {} for region {} failed", head.publication.message.id(),
+                  lane.region, e);
             }
           }
         } else {
@@ -199,14 +243,15 @@ final class PublisherEngine {
     }
   }
 
-  private void onDirectOutcome(RegionLane lane, Publication p, long start, SinkAck ack, Throwable err) {
+  /** Settles a direct copy: called once per copy (DirectCopy.claim), by its sink or by the timer. */
+  void onDirectOutcome(RegionLane lane, Publication p, long start, SinkAck ack, Throwable err) {
     long elapsed = System.nanoTime() - start;
     if (err == null) {
       lane.successes.recordSuccess(elapsed);
       lane.latency.record(elapsed, TimeUnit.NANOSECONDS);
       lane.acknowledged.increment();
       lane.inFlight.decrementAndGet();
-      p.settle(lane.index, Publication.Outcome.acknowledged(ack));
+      p.acknowledge(lane.index, ack);
       return;
     }
     Throwable cause = unwrap(err);

@@ -56,9 +56,18 @@ public final class PublisherMeterNames {
   /** Gauge: copies waiting in the spool for this region. */
   public static final String SPOOL_DEPTH = "tandem.publisher.spool.depth";
 
+  // ---- caller's completion: Publication (one per publish whose completion threw) -------------------
+
+  /**
+   * Counter: a caller's completion (a {@code TandemKafkaProducer} record callback) threw — caught,
+   * logged at ERROR with the message's tandem-id, and counted, so it never reaches a region producer's
+   * I/O thread or the publisher's timer (an Error there would stop that thread).
+   */
+  public static final String CALLBACK_ERRORS = "tandem.publisher.callback.errors";
+
   // ---- end of sections --------------------------------------------------------------------------
 
   /** Every meter name above. */
   public static final List<String> ALL = List.of(PUBLISHED, SENT, ACKNOWLEDGED, FAILED, LATENCY,
-      CIRCUIT_STATE, SPOOLED, REPLAYED, SPOOL_CORRUPT, SPOOL_REJECTED, SPOOL_DEPTH);
+      CIRCUIT_STATE, SPOOLED, REPLAYED, SPOOL_CORRUPT, SPOOL_REJECTED, SPOOL_DEPTH, CALLBACK_ERRORS);
 }

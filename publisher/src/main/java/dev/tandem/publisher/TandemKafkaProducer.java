@@ -76,7 +76,6 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
   /** Default milliseconds between re-checks of the partition count in a region that did not answer. */
   public static final long DEFAULT_RECHECK_MILLIS = 10_000;
 
-  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(TandemKafkaProducer.class);
 
   private static final String NO_TRANSACTIONS =
       "TandemKafkaProducer does not support transactions: a transaction cannot commit atomically "
@@ -305,7 +304,8 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
       b.timestamp(record.timestamp());
     }
     String id = null;
-    for (Header h : record.headers()) {
+    // toArray: no iterator objects, and nothing at all for a record without headers
+    for (Header h : record.headers().toArray()) {
       if (h.key().equals(idHeader)) {
         id = h.value() == null ? null : new String(h.value(), StandardCharsets.UTF_8);
       } else if (!h.key().startsWith(OutboundMessage.RESERVED_PREFIX)) {
@@ -318,44 +318,64 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
     OutboundMessage message = b.build();
     int keySize = key == null ? -1 : key.length;
     int valueSize = value == null ? -1 : value.length;
-    TopicPartition tp = new TopicPartition(topic, partition);
-    CompletableFuture<RecordMetadata> result = new CompletableFuture<>();
-    InFlightTracker.Ticket ticket = unfinished.begin();
-    result.whenComplete((m, e) -> ticket.end());
-    CompletableFuture<PublishResult> published;
+    Send send = new Send(layout.topicPartition(partition), keySize, valueSize, callback, unfinished.begin());
     try {
-      published = publisher.publish(message);
+      publisher.publish(message, send);
     } catch (RuntimeException e) {
-      ticket.end();
+      send.ticket.end();
       throw e;
     }
-    published.whenComplete((r, err) -> {
-      if (err == null) {
-        SinkAck ack = firstAck(r);
-        RecordMetadata meta = new RecordMetadata(tp, ack.position(), 0, ack.timestamp(), keySize, valueSize);
-        try {
-          if (callback != null) {
-            callback.onCompletion(meta, null);
+    return send;
+  }
+
+  /**
+   * One record's send: the future the caller gets, and the publisher's listener that completes it
+   * (one object per record where a future, a second chained future, two stages and two lambdas were).
+   * The caller's callback runs before the future completes, and the flush ticket ends last, so a flush
+   * that returns has run every earlier record's callback (Kafka's contract).
+   */
+  private static final class Send extends CompletableFuture<RecordMetadata> implements Publication.Listener {
+    private final TopicPartition tp;
+    private final int keySize;
+    private final int valueSize;
+    private final Callback callback;
+    final InFlightTracker.Ticket ticket;
+
+    Send(TopicPartition tp, int keySize, int valueSize, Callback callback, InFlightTracker.Ticket ticket) {
+      this.tp = tp;
+      this.keySize = keySize;
+      this.valueSize = valueSize;
+      this.callback = callback;
+      this.ticket = ticket;
+    }
+
+    @Override
+    public void completed(PublishResult r, Throwable err) {
+      try {
+        if (err == null) {
+          SinkAck ack = firstAck(r);
+          RecordMetadata meta = new RecordMetadata(tp, ack.position(), 0, ack.timestamp(), keySize, valueSize);
+          try {
+            if (callback != null) {
+              callback.onCompletion(meta, null);
+            }
+          } finally {
+            complete(meta); // whatever the callback threw: Publication.complete catches, logs and counts it
           }
-        } catch (RuntimeException cbError) {
-          LOG.error("callback of a record to {} threw", tp, cbError);
-        } finally {
-          result.complete(meta);
-        }
-      } else {
-        Exception e = PublisherEngine.unwrap(err) instanceof Exception ex ? ex : new KafkaException(err);
-        try {
-          if (callback != null) {
-            callback.onCompletion(new RecordMetadata(tp, -1, -1, -1, keySize, valueSize), e);
+        } else {
+          Exception e = PublisherEngine.unwrap(err) instanceof Exception ex ? ex : new KafkaException(err);
+          try {
+            if (callback != null) {
+              callback.onCompletion(new RecordMetadata(tp, -1, -1, -1, keySize, valueSize), e);
+            }
+          } finally {
+            completeExceptionally(e); // a callback's Throwable goes on to Publication.complete (logged, counted)
           }
-        } catch (RuntimeException cbError) {
-          LOG.error("callback of a record to {} threw", tp, cbError);
-        } finally {
-          result.completeExceptionally(e);
         }
+      } finally {
+        ticket.end();
       }
-    });
-    return result;
+    }
   }
 
   private static SinkAck firstAck(PublishResult r) {

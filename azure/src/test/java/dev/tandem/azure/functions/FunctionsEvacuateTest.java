@@ -4,25 +4,16 @@ import static dev.tandem.azure.functions.RegionFunctionApp.A;
 import static dev.tandem.azure.functions.RegionFunctionApp.B;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.consumer.MessageHandler;
 import dev.tandem.consumer.TandemRegionConfig;
 import dev.tandem.consumer.ownership.OwnershipAdmin;
 import dev.tandem.consumer.ownership.ShardMoveResult;
-import dev.tandem.core.Envelope;
-import dev.tandem.core.EnvelopeCodec;
 import dev.tandem.core.RegionId;
-import dev.tandem.core.Shards;
 import dev.tandem.core.TandemIds;
 import dev.tandem.testkit.History;
-import dev.tandem.testkit.TwoRegions;
 import dev.tandem.testkit.junit.TandemClusters;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -32,10 +23,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.IntStream;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Issue 21 for Azure Functions: {@code tandem evacuate}/{@code return} (here {@link OwnershipAdmin},
@@ -45,49 +33,16 @@ import org.junit.jupiter.api.io.TempDir;
  * message runs twice, none is lost.
  */
 @TandemClusters
-class FunctionsEvacuateTest {
+class FunctionsEvacuateTest extends TwoRegionFunctions {
 
-  static final int SHARDS = 4;
-  static final Duration L = Duration.ofSeconds(6);
-  static final Duration MARGIN = Duration.ofSeconds(3);
-  static final Duration TICK = Duration.ofSeconds(1);
   static final String PREFIX = "fn-evacuate";
-
-  static TwoRegions regions;
-  @TempDir Path dir;
-  final List<RegionFunctionApp> apps = new ArrayList<>();
-  final History history = new History();
-
-  @AfterEach
-  void closeApps() {
-    for (RegionFunctionApp app : apps) {
-      app.close();
-    }
-  }
 
   RegionFunctionApp app(RegionId region) {
     MessageHandler h = ctx -> {
       history.handled(ctx.id(), region.name(), "fn-" + region.name(), ctx.epoch());
       Thread.sleep(2); // the function's work, so that a handover finds invocations in flight
     };
-    RegionFunctionApp app = new RegionFunctionApp(regions.a().bootstrapServers(),
-        regions.b().bootstrapServers(), region, dir, PREFIX, SHARDS, L, MARGIN,
-        Duration.ofSeconds(120), TICK, h);
-    apps.add(app);
-    return app;
-  }
-
-  /** Publishes {@code id} to both regions: each region's trigger delivers its own copy. */
-  void publishToBoth(String id, RegionFunctionApp... both) {
-    byte[] payload = ("order " + id).getBytes(StandardCharsets.UTF_8);
-    Envelope e = Envelope.forPayload(id, payload, Shards.forKey(id, SHARDS),
-        System.currentTimeMillis());
-    Map<String, String> headers = new HashMap<>();
-    EnvelopeCodec.write(e, headers::put);
-    history.published(id);
-    for (RegionFunctionApp app : both) {
-      app.deliver(new RegionFunctionApp.Delivery(id, Map.copyOf(headers), payload, 1));
-    }
+    return app(region, PREFIX, NEVER_STUCK, null, null, h);
   }
 
   Map<String, Object> adminConfig() {
@@ -107,13 +62,7 @@ class FunctionsEvacuateTest {
   void evacuateAndReturnRegionADuringASteadyStreamWithoutDuplicatesOrLoss() throws Exception {
     RegionFunctionApp a = app(A);
     RegionFunctionApp b = app(B);
-    for (RegionFunctionApp app : List.of(a, b)) {
-      assertTrue(app.log.awaitRestored(Duration.ofSeconds(60)), app.region + " restored");
-    }
-    a.start();
-    b.start();
-    await().atMost(Duration.ofSeconds(60)).until(() -> IntStream.of(0, 1).allMatch(i ->
-        List.of(a, b).get(i).ticks.stream().anyMatch(t -> !t.report().renewed().isEmpty())));
+    startAndAwaitHeartbeats(a, b);
     Set<Integer> homeA = Set.of(0, 2); // a owns the even shards at first
     int total = 300;
     List<String> ids = new CopyOnWriteArrayList<>();

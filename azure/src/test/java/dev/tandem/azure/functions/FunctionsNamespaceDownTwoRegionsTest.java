@@ -7,27 +7,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.consumer.ownership.TakeoverReport;
-import dev.tandem.core.Envelope;
-import dev.tandem.core.EnvelopeCodec;
 import dev.tandem.core.RegionId;
-import dev.tandem.core.Shards;
-import dev.tandem.core.TandemIds;
 import dev.tandem.testkit.History;
-import dev.tandem.testkit.TwoRegions;
 import dev.tandem.testkit.junit.TandemClusters;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
-import java.util.stream.IntStream;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Issue 15 item 8 end to end: the same function app in two regions (real RocksDB stores replicated
@@ -38,68 +25,22 @@ import org.junit.jupiter.api.io.TempDir;
  * processes their messages, instead of those messages waiting out the whole outage.
  */
 @TandemClusters
-class FunctionsNamespaceDownTwoRegionsTest {
+class FunctionsNamespaceDownTwoRegionsTest extends TwoRegionFunctions {
 
-  static final int SHARDS = 4;
-  static final Duration L = Duration.ofSeconds(6);
-  static final Duration MARGIN = Duration.ofSeconds(3);
-  static final Duration TICK = Duration.ofSeconds(1);
-
-  static TwoRegions regions;
-  @TempDir Path dir;
-  final List<RegionFunctionApp> apps = new ArrayList<>();
-  final History history = new History();
-
-  @AfterEach
-  void closeApps() {
-    apps.forEach(RegionFunctionApp::close);
-  }
-
+  /** A Service Bus trigger per region (its recheck sender and namespace probe). */
   RegionFunctionApp app(RegionId region) {
-    RegionFunctionApp app = new RegionFunctionApp(regions.a().bootstrapServers(),
-        regions.b().bootstrapServers(), region, dir, "fn-nsdown", SHARDS, L, MARGIN,
-        Duration.ofSeconds(120), TICK, Duration.ofSeconds(2),
-        ctx -> history.handled(ctx.id(), region.name(), "fn-" + region.name(), ctx.epoch()));
-    apps.add(app);
-    return app;
-  }
-
-  static List<String> idsOwnedBy(RegionId owner, int n) {
-    List<String> ids = new ArrayList<>();
-    while (ids.size() < n) {
-      String id = TandemIds.newId();
-      if ((Shards.forKey(id, SHARDS) % 2 == 0) == owner.equals(A)) {
-        ids.add(id);
-      }
-    }
-    return ids;
+    return app(region, "fn-nsdown", NEVER_STUCK, Duration.ofSeconds(2), null, recording(region));
   }
 
   void publish(String id, RegionFunctionApp... to) {
-    byte[] payload = ("order " + id).getBytes(StandardCharsets.UTF_8);
-    Envelope e = Envelope.forPayload(id, payload, Shards.forKey(id, SHARDS),
-        System.currentTimeMillis());
-    Map<String, Object> props = new HashMap<>();
-    EnvelopeCodec.write(e, props::put);
-    Map<String, String> headers = new HashMap<>();
-    props.forEach((k, v) -> headers.put(k, String.valueOf(v)));
-    for (RegionFunctionApp app : to) {
-      app.deliver(new RegionFunctionApp.Delivery(id, Map.copyOf(headers), payload, 1, id,
-          Map.copyOf(props)));
-    }
+    deliverServiceBus(id, envelopeProperties(id), to);
   }
 
   @Test
   void aRegionWhoseServiceBusNamespaceIsDownGoesSilentAndThePeerTakesItsShardsOver() {
     RegionFunctionApp a = app(A);
     RegionFunctionApp b = app(B);
-    for (RegionFunctionApp app : List.of(a, b)) {
-      assertTrue(app.log.awaitRestored(Duration.ofSeconds(60)), app.region + " restored");
-    }
-    a.start();
-    b.start();
-    await().atMost(Duration.ofSeconds(60)).until(() -> IntStream.of(0, 1).allMatch(i ->
-        List.of(a, b).get(i).ticks.stream().anyMatch(t -> !t.report().renewed().isEmpty())));
+    startAndAwaitHeartbeats(a, b);
 
     // A's namespace goes down; its Kafka clusters answer throughout. A receives nothing now, so
     // the messages of A's shards are only processed once B owns those shards

@@ -6,24 +6,17 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.consumer.RegionHealth;
 import dev.tandem.consumer.MessageHandler;
 import dev.tandem.consumer.ownership.TakeoverReport;
-import dev.tandem.core.Envelope;
-import dev.tandem.core.EnvelopeCodec;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.Shards;
 import dev.tandem.core.TandemIds;
 import dev.tandem.testkit.History;
-import dev.tandem.testkit.TwoRegions;
 import dev.tandem.testkit.junit.TandemClusters;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -32,9 +25,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The same function app in two regions, each with its RocksDB store replicated over its region's
@@ -44,85 +35,15 @@ import org.junit.jupiter.api.io.TempDir;
  * to both regions, as a publisher writing to both regions' queues does.
  */
 @TandemClusters(shared = false)
-class FunctionsOwnershipTwoRegionsTest {
-
-  static final int SHARDS = 4;
-  /** L and margin generous for GC pauses on a loaded 2-core machine: fault-free means 0 takeovers. */
-  static final Duration L = Duration.ofSeconds(6);
-  static final Duration MARGIN = Duration.ofSeconds(3);
-  /** The timer period (the sample app's is 5 s; shorter here to keep the class fast). */
-  static final Duration TICK = Duration.ofSeconds(1);
-
-  static TwoRegions regions;
-  @TempDir Path dir;
-  final List<RegionFunctionApp> apps = new ArrayList<>();
-  final History history = new History();
-
-  @AfterEach
-  void closeApps() {
-    for (RegionFunctionApp app : apps) {
-      app.close();
-    }
-  }
+class FunctionsOwnershipTwoRegionsTest extends TwoRegionFunctions {
 
   RegionFunctionApp app(RegionId region, String prefix, MessageHandler handler) {
-    return app(region, prefix, Duration.ofSeconds(120), handler);
+    return app(region, prefix, NEVER_STUCK, handler);
   }
 
   RegionFunctionApp app(RegionId region, String prefix, Duration stuckAfter,
       MessageHandler handler) {
-    RegionFunctionApp app = new RegionFunctionApp(regions.a().bootstrapServers(),
-        regions.b().bootstrapServers(), region, dir, prefix, SHARDS, L, MARGIN, stuckAfter, TICK,
-        handler);
-    apps.add(app);
-    return app;
-  }
-
-  /** The function body: records the run (region, epoch) in the history. */
-  MessageHandler recording(RegionId region) {
-    return ctx -> history.handled(ctx.id(), region.name(), "fn-" + region.name(), ctx.epoch());
-  }
-
-  void startAndAwaitHeartbeats(RegionFunctionApp... both) {
-    for (RegionFunctionApp app : both) {
-      assertTrue(app.log.awaitRestored(Duration.ofSeconds(60)), app.region + " restored");
-    }
-    for (RegionFunctionApp app : both) {
-      app.start();
-    }
-    // each region renewed its initial shards at least once (its own changelog answered)
-    await().atMost(Duration.ofSeconds(60)).until(() -> IntStream.of(0, 1).allMatch(i ->
-        both[i].ticks.stream().anyMatch(t -> !t.report().renewed().isEmpty())));
-  }
-
-  /** Publishes {@code id} to both regions: each region's trigger delivers its own copy. */
-  void publishToBoth(String id, RegionFunctionApp... both) {
-    byte[] payload = ("order " + id).getBytes(StandardCharsets.UTF_8);
-    Envelope e = Envelope.forPayload(id, payload, Shards.forKey(id, SHARDS),
-        System.currentTimeMillis());
-    Map<String, String> headers = new HashMap<>();
-    EnvelopeCodec.write(e, headers::put);
-    history.published(id);
-    for (RegionFunctionApp app : both) {
-      app.deliver(new RegionFunctionApp.Delivery(id, Map.copyOf(headers), payload, 1));
-    }
-  }
-
-  /** Ids whose shard's initial owner is {@code owner} (shard % 2: a owns even, b odd). */
-  static List<String> idsOwnedBy(RegionId owner, int n) {
-    List<String> ids = new ArrayList<>();
-    while (ids.size() < n) {
-      String id = TandemIds.newId();
-      int shard = Shards.forKey(id, SHARDS);
-      if ((shard % 2 == 0) == owner.equals(A)) {
-        ids.add(id);
-      }
-    }
-    return ids;
-  }
-
-  static List<TakeoverReport> takeovers(RegionFunctionApp app) {
-    return app.ticks.stream().flatMap(t -> t.report().takeovers().stream()).toList();
+    return app(region, prefix, stuckAfter, null, null, handler);
   }
 
   @Test
@@ -370,7 +291,8 @@ class FunctionsOwnershipTwoRegionsTest {
 
   @Test
   void anOwnerThatHeartbeatsButNeverCompletesWhatTheFollowerHoldsIsTakenOverForThatShardOnly() {
-    Duration stuckAfter = Duration.ofSeconds(6);
+    // 3 ticks without progress: B holds copies of shard 0 only, so no other shard can qualify
+    Duration stuckAfter = Duration.ofSeconds(3);
     RegionFunctionApp a = app(A, "fn-own-stuck", stuckAfter, recording(A));
     RegionFunctionApp b = app(B, "fn-own-stuck", stuckAfter, recording(B));
     startAndAwaitHeartbeats(a, b);

@@ -24,13 +24,9 @@ import dev.tandem.consumer.ownership.TakeoverReport;
 import dev.tandem.core.Envelope;
 import dev.tandem.core.EnvelopeCodec;
 import dev.tandem.core.RegionId;
-import dev.tandem.core.Shards;
 import dev.tandem.core.TandemHeaders;
-import dev.tandem.core.TandemIds;
 import dev.tandem.testkit.History;
 import dev.tandem.testkit.junit.TandemClusters;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
@@ -44,10 +40,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Collectors;
-import java.util.stream.IntStream;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 import org.mockito.ArgumentCaptor;
 
 /**
@@ -59,48 +52,16 @@ import org.mockito.ArgumentCaptor;
  * ServiceBusSenderClient} mocked at the cloud boundary (a scheduled message is enqueued at its time).
  */
 @TandemClusters
-class FunctionsServiceBusRecheckTwoRegionsTest {
+class FunctionsServiceBusRecheckTwoRegionsTest extends TwoRegionFunctions {
 
-  static final int SHARDS = 4;
-  static final Duration L = Duration.ofSeconds(6);
-  static final Duration MARGIN = Duration.ofSeconds(3);
-  static final Duration TICK = Duration.ofSeconds(1);
   static final Duration RECHECK_DELAY = Duration.ofSeconds(2);
 
-  static dev.tandem.testkit.TwoRegions regions;
-  @TempDir Path dir;
-  final List<RegionFunctionApp> apps = new ArrayList<>();
-  final History history = new History();
-
-  @AfterEach
-  void closeApps() {
-    for (RegionFunctionApp app : apps) {
-      app.close();
-    }
-  }
-
   RegionFunctionApp app(RegionId region, String prefix) {
-    return app(region, prefix,
-        ctx -> history.handled(ctx.id(), region.name(), "fn-" + region.name(), ctx.epoch()));
+    return app(region, prefix, recording(region));
   }
 
   RegionFunctionApp app(RegionId region, String prefix, MessageHandler handler) {
-    RegionFunctionApp app = new RegionFunctionApp(regions.a().bootstrapServers(),
-        regions.b().bootstrapServers(), region, dir, prefix, SHARDS, L, MARGIN,
-        Duration.ofSeconds(120), TICK, RECHECK_DELAY, handler);
-    apps.add(app);
-    return app;
-  }
-
-  void startAndAwaitHeartbeats(RegionFunctionApp... both) {
-    for (RegionFunctionApp app : both) {
-      assertTrue(app.log.awaitRestored(Duration.ofSeconds(60)), app.region + " restored");
-    }
-    for (RegionFunctionApp app : both) {
-      app.start();
-    }
-    await().atMost(Duration.ofSeconds(60)).until(() -> IntStream.of(0, 1).allMatch(i ->
-        both[i].ticks.stream().anyMatch(t -> !t.report().renewed().isEmpty())));
+    return app(region, prefix, NEVER_STUCK, RECHECK_DELAY, null, handler);
   }
 
   /** The message a publisher sends to every region's queue: MessageId = tandem-id, typed properties. */
@@ -112,40 +73,9 @@ class FunctionsServiceBusRecheckTwoRegionsTest {
     return props;
   }
 
-  static Envelope envelope(String id) {
-    return Envelope.forPayload(id, payload(id), Shards.forKey(id, SHARDS),
-        System.currentTimeMillis());
-  }
-
-  static byte[] payload(String id) {
-    return ("order " + id).getBytes(StandardCharsets.UTF_8);
-  }
-
   void publishToBoth(String id, RegionFunctionApp... to) {
-    Envelope e = envelope(id);
-    Map<String, Object> props = properties(e);
-    Map<String, String> headers = new HashMap<>();
-    props.forEach((k, v) -> headers.put(k, String.valueOf(v)));
     history.published(id);
-    for (RegionFunctionApp app : to) {
-      app.deliver(new RegionFunctionApp.Delivery(id, Map.copyOf(headers), payload(id), 1, id,
-          Map.copyOf(props)));
-    }
-  }
-
-  static List<String> idsOwnedBy(RegionId owner, int n) {
-    List<String> ids = new ArrayList<>();
-    while (ids.size() < n) {
-      String id = TandemIds.newId();
-      if ((Shards.forKey(id, SHARDS) % 2 == 0) == owner.equals(A)) {
-        ids.add(id);
-      }
-    }
-    return ids;
-  }
-
-  static List<TakeoverReport> takeovers(RegionFunctionApp app) {
-    return app.ticks.stream().flatMap(t -> t.report().takeovers().stream()).toList();
+    deliverServiceBus(id, properties(envelope(id)), to);
   }
 
   static List<RegionFunctionApp.Scheduled> copiesOf(RegionFunctionApp app, String id) {

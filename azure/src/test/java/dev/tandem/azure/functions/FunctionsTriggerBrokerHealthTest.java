@@ -9,21 +9,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.tandem.consumer.RegionHealth;
 import dev.tandem.consumer.kafka.KafkaClusterProbe;
 import dev.tandem.consumer.ownership.BrokerProbe;
-import dev.tandem.testkit.TwoRegions;
 import dev.tandem.testkit.junit.TandemClusters;
 import java.net.ServerSocket;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.stream.IntStream;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Issue 21: a Functions region's health reads the heartbeat's trigger probes the way a plain
@@ -34,22 +30,15 @@ import org.junit.jupiter.api.io.TempDir;
  * broker still answers. Shared clusters: no broker is stopped here.
  */
 @TandemClusters
-class FunctionsTriggerBrokerHealthTest {
+class FunctionsTriggerBrokerHealthTest extends TwoRegionFunctions {
 
-  static final int SHARDS = 4;
-  static final Duration L = Duration.ofSeconds(6);
-  static final Duration MARGIN = Duration.ofSeconds(3);
-  static final Duration TICK = Duration.ofSeconds(1);
-
-  static TwoRegions regions;
-  @TempDir Path dir;
-  final List<AutoCloseable> toClose = new ArrayList<>();
+  /** The admin clients of the probes, closed after the apps that use them. */
+  final List<Admin> admins = new ArrayList<>();
 
   @AfterEach
-  void close() throws Exception {
-    for (int i = toClose.size() - 1; i >= 0; i--) {
-      toClose.get(i).close();
-    }
+  void close() {
+    closeApps();
+    admins.forEach(Admin::close);
   }
 
   @Test
@@ -66,13 +55,7 @@ class FunctionsTriggerBrokerHealthTest {
 
     RegionFunctionApp a = app(A, trigger);
     RegionFunctionApp b = app(B, null);
-    for (RegionFunctionApp app : List.of(a, b)) {
-      assertTrue(app.log.awaitRestored(Duration.ofSeconds(60)), app.region + " restored");
-    }
-    a.start();
-    b.start();
-    await().atMost(Duration.ofSeconds(60)).until(() -> IntStream.of(0, 1).allMatch(i ->
-        List.of(a, b).get(i).ticks.stream().anyMatch(t -> !t.report().renewed().isEmpty())));
+    startAndAwaitHeartbeats(a, b);
     await().atMost(Duration.ofSeconds(30))
         .until(() -> a.functions.health().status() == RegionHealth.Status.UP);
     assertEquals(2, a.functions.health().shardsOwned(), a.functions.health().toString());
@@ -102,18 +85,14 @@ class FunctionsTriggerBrokerHealthTest {
   }
 
   RegionFunctionApp app(dev.tandem.core.RegionId region, BrokerProbe trigger) {
-    RegionFunctionApp app = new RegionFunctionApp(regions.a().bootstrapServers(),
-        regions.b().bootstrapServers(), region, dir, "fn-trigger-health", SHARDS, L, MARGIN,
-        Duration.ofSeconds(120), TICK, null, trigger, ctx -> { });
-    toClose.add(app);
-    return app;
+    return app(region, "fn-trigger-health", NEVER_STUCK, null, trigger, ctx -> { });
   }
 
   Admin admin(String bootstrap) {
     Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
         AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 3_000,
         AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 3_000));
-    toClose.add(admin);
+    admins.add(admin);
     return admin;
   }
 

@@ -16,7 +16,6 @@ import dev.tandem.core.Envelope;
 import dev.tandem.core.EnvelopeCodec;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.Shards;
-import dev.tandem.core.TandemIds;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.replication.KafkaReplicationLog;
 import dev.tandem.testkit.History;
@@ -56,7 +55,8 @@ class ServiceBusCrashedOwnerTwoRegionsTest {
 
   static final RegionId A = TestRegions.A;
   static final RegionId B = TestRegions.B;
-  static final int SHARDS = 4;
+  /** The shards of the shared two-region fixture, whose {@code idsOwnedBy} this test uses. */
+  static final int SHARDS = TwoRegionFunctions.SHARDS;
   static final Duration L = Duration.ofSeconds(6);
   static final Duration LOCK = Duration.ofSeconds(2);
   /** Above the lock: the redelivery after the crash finds the crashed claim still live. */
@@ -203,21 +203,10 @@ class ServiceBusCrashedOwnerTwoRegionsTest {
     return m;
   }
 
-  static List<String> idsOwnedBy(RegionId owner, int n) {
-    List<String> ids = new ArrayList<>();
-    while (ids.size() < n) {
-      String id = TandemIds.newId();
-      if ((Shards.forKey(id, SHARDS) % 2 == 0) == owner.equals(A)) {
-        ids.add(id);
-      }
-    }
-    return ids;
-  }
-
   @Test
   void aCrashedOwnerInvocationsMessageIsProcessedWithNothingDeadLetteredAndDuplicatesInTheBound() {
-    List<String> ids = new ArrayList<>(idsOwnedBy(A, 4));
-    ids.addAll(idsOwnedBy(B, 4));
+    List<String> ids = new ArrayList<>(TwoRegionFunctions.idsOwnedBy(A, 4));
+    ids.addAll(TwoRegionFunctions.idsOwnedBy(B, 4));
     String crashing = ids.get(0); // a shard A owns: A's invocation of it dies once
     AtomicBoolean crashed = new AtomicBoolean();
     App a = new App(A, ctx -> {

@@ -229,12 +229,21 @@ public final class RegionAssembly {
     return wb.build();
   }
 
-  /** The client settings of the changelog producer toward region {@code to}. */
-  private static Properties changelogProducer(TandemRegionConfig c, String instance, RegionId to) {
+  /**
+   * The client settings of the changelog producer toward region {@code to} (package-private for its
+   * test).
+   */
+  static Properties changelogProducer(TandemRegionConfig c, String instance, RegionId to) {
     Properties p = c.regionClientProperties(to);
     // send runs under the publisher's ordering lock: never block long on missing metadata
     p.putIfAbsent(ProducerConfig.MAX_BLOCK_MS_CONFIG, "2000");
-    p.putIfAbsent(ProducerConfig.LINGER_MS_CONFIG, "5");
+    // 1 ms, as the replication log's own producers (ChangelogSetup), not 5: these producers carry
+    // every changelog write of the region, and each is awaited - the poll loop waits for a batch's
+    // claims (own region) before its handlers, the follower holds its copy until the COMPLETED
+    // arrives - so linger is added to every loop turn, to every completion's replication lag and,
+    // through the longer turn, to the end-to-end latency (issue 20). A batch's claims and
+    // completions are appended within well under 1 ms, so they still leave as one request.
+    p.putIfAbsent(ProducerConfig.LINGER_MS_CONFIG, "1");
     p.putIfAbsent(ProducerConfig.CLIENT_ID_CONFIG,
         "tandem-changelog-" + c.region() + "-" + instance + "-to-" + to);
     return p;

@@ -292,7 +292,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     ConsumerRecords<byte[], byte[]> records;
     long polledAt = clock.nanoTime();
     try {
-      records = consumer.poll(pollTimeout);
+      records = consumer.poll(pollTimeoutNow(polledAt));
     } catch (WakeupException e) {
       throw e;
     } catch (KafkaException e) {
@@ -350,6 +350,22 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       renewer.heartbeatIfDue();
     }
     actOnOwnershipRequests();
+  }
+
+  /**
+   * How long this turn's poll may block: the configured poll timeout, but no longer than until the
+   * next paused partition is due to resume (a retry backoff, a hand-off recheck, a full replication
+   * window). A poll whose fetchable partitions are idle blocks its whole timeout and pauses end only
+   * between polls, so a record to retry after 300 ms was re-read only after the next full poll
+   * timeout (issue 20).
+   */
+  private Duration pollTimeoutNow(long nowNanos) {
+    long bound = pollTimeout.toNanos();
+    long nextResume = pauses.nextResumeNanos();
+    if (nextResume != Long.MAX_VALUE) {
+      bound = Math.min(bound, Math.max(0, nextResume - nowNanos));
+    }
+    return bound == pollTimeout.toNanos() ? pollTimeout : Duration.ofNanos(bound);
   }
 
   /**

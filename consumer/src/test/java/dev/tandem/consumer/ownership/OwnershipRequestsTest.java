@@ -8,23 +8,16 @@ import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.consumer.StubReplicationLog;
-import dev.tandem.core.ManualClock;
 import dev.tandem.core.RegionId;
-import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.replication.CatchUpResult;
 import dev.tandem.store.replication.ReplicationLag;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The owning side of remote ownership requests ({@link OwnershipRequests}) on a manual clock, a real
@@ -32,32 +25,8 @@ import org.junit.jupiter.api.io.TempDir;
  * per (request, shard), deadlines, requests not for this region, shards it does not serve, a failed
  * handover answered as such, and the record encoding.
  */
-class OwnershipRequestsTest {
+class OwnershipRequestsTest extends OwnerRegionFixture {
 
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
-
-  @TempDir Path dir;
-  final ManualClock clock = new ManualClock(1_000_000);
-  final SimpleMeterRegistry meters = new SimpleMeterRegistry();
-  final Changelog changelog = new Changelog();
-  final Topic topic = new Topic();
-  IdempotencyStore store;
-  ShardOwnership ownership;
-
-  @BeforeEach
-  void open() {
-    store = IdempotencyStore.builder().region(A).instance("a-1").directory(dir).build();
-    // sorted([a, b])[shard % 2]: A owns 0 and 2 at epoch 0
-    ownership = ShardOwnership.builder().region(A).regions(List.of(A, B)).store(store)
-        .replicationLog(changelog).policy(OwnershipPolicy.manual()).clock(clock)
-        .meterRegistry(meters).build();
-  }
-
-  @AfterEach
-  void close() {
-    store.close();
-  }
 
   OwnershipRequests requests(String instance) {
     return new OwnershipRequests(ownership, topic.reader(), instance, clock, meters);

@@ -6,21 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.tandem.consumer.ownership.OwnershipRequestsTest.Changelog;
-import dev.tandem.consumer.ownership.OwnershipRequestsTest.Topic;
-import dev.tandem.core.ManualClock;
-import dev.tandem.core.RegionId;
-import dev.tandem.store.IdempotencyStore;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The shared ownership tick ({@link OwnershipTicker}) of the Spring and Functions runtimes, on a
@@ -29,36 +20,12 @@ import org.junit.jupiter.api.io.TempDir;
  * hands a shard over while the next rounds keep renewing the other shards, withholds stuck shards,
  * and hands nothing over while its broker is silent.
  */
-class OwnershipTickerTest {
-
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
-
-  @TempDir Path dir;
-  final ManualClock clock = new ManualClock(1_000_000);
-  final SimpleMeterRegistry meters = new SimpleMeterRegistry();
-  final Changelog changelog = new Changelog();
-  final Topic topic = new Topic();
-  IdempotencyStore store;
-  ShardOwnership ownership;
+class OwnershipTickerTest extends OwnerRegionFixture {
 
   /** The runtime's side, set per test. */
   volatile Set<Integer> served = Set.of(0, 2);
   volatile Set<Integer> stuck = Set.of();
 
-  @BeforeEach
-  void open() {
-    store = IdempotencyStore.builder().region(A).instance("a-1").directory(dir).build();
-    // sorted([a, b])[shard % 2]: A owns 0 and 2 at epoch 0
-    ownership = ShardOwnership.builder().region(A).regions(List.of(A, B)).store(store)
-        .replicationLog(changelog).policy(OwnershipPolicy.manual()).clock(clock)
-        .meterRegistry(meters).build();
-  }
-
-  @AfterEach
-  void close() {
-    store.close();
-  }
 
   OwnershipTicker ticker(BrokerProbe... probes) {
     OwnershipTicker.Builder b = OwnershipTicker.builder(ownership, changelog,

@@ -11,7 +11,6 @@ import dev.tandem.store.Owner;
 import dev.tandem.store.Phase;
 import java.time.Duration;
 import java.util.SortedSet;
-import java.util.TreeSet;
 import java.util.function.ToLongFunction;
 
 /**
@@ -150,9 +149,11 @@ public final class ClaimRules {
       return cur.merge(withSets(cur, emptyDigests(), completer(cur.attempt())));
     }
     // cur ⊔ (cur's head, ∅, {me}) ⊔ (COMPLETED head, ∅, ∅) written as one join: the completer
-    // rides on the COMPLETED head, which equals the three-way join by the lattice laws
+    // rides on the COMPLETED head, which equals the three-way join by the lattice laws. The head
+    // carries cur's digests too (a union with them changes nothing), so the join is the head
+    // itself when cur has no completers: no second record for the sets (issue 20)
     IdRecord done = head(cur.id(), cur.shard(), cur.generation(), Phase.COMPLETED, cur.attempt(),
-        cur.epoch(), 0, result, null, emptyDigests(), completer(cur.attempt()));
+        cur.epoch(), 0, result, null, cur.digests(), completer(cur.attempt()));
     return cur.merge(done);
   }
 
@@ -235,22 +236,18 @@ public final class ClaimRules {
   }
 
   private SortedSet<Completer> completer(int attempt) {
-    TreeSet<Completer> s = new TreeSet<>();
-    s.add(Completer.of(owner, attempt));
-    return s;
+    return SmallSortedSet.of(Completer.of(owner, attempt));
   }
 
   private static SortedSet<PayloadDigest> sortedOf(PayloadDigest d) {
-    TreeSet<PayloadDigest> s = new TreeSet<>();
-    s.add(d);
-    return s;
+    return SmallSortedSet.of(d);
   }
 
   private static SortedSet<PayloadDigest> emptyDigests() {
-    return new TreeSet<>();
+    return SmallSortedSet.empty();
   }
 
   private static SortedSet<Completer> emptyCompleters() {
-    return new TreeSet<>();
+    return SmallSortedSet.empty();
   }
 }

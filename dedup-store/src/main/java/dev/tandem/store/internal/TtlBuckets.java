@@ -75,8 +75,18 @@ public final class TtlBuckets {
    * storedBucket} null) whose bucket has already expired: it is past its TTL and is not stored.
    */
   public long target(long writtenAtMillis, Long storedBucket, long nowMillis) {
+    return storedBucket == null
+        ? target(writtenAtMillis, false, 0, nowMillis)
+        : target(writtenAtMillis, true, storedBucket, nowMillis);
+  }
+
+  /**
+   * {@link #target(long, Long, long)} without a boxed bucket (the store's write path): {@code
+   * storedBucket} is read only if {@code stored}.
+   */
+  public long target(long writtenAtMillis, boolean stored, long storedBucket, long nowMillis) {
     long target = Math.min(startOf(writtenAtMillis), startOf(nowMillis));
-    if (storedBucket != null) {
+    if (stored) {
       return Math.max(target, storedBucket);
     }
     return isExpired(target, nowMillis) ? EXPIRED : target;

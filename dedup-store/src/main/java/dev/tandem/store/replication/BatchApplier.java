@@ -18,6 +18,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
+import java.util.function.IntPredicate;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.common.TopicPartition;
@@ -36,6 +37,17 @@ import org.slf4j.LoggerFactory;
  * its envelope headers carry a signature that verifies with one of the accepted keys and a digest
  * that matches the value; anything else (unsigned, unknown key, forged, value swapped) is counted
  * ({@code reason=unauthenticated}), logged without the value, and skipped before it is decoded.
+ *
+ * <p>Own changes: every writer ships each record change to every region's changelog, so the own
+ * region's reader reads this process's own changes back, half of what it reads. Those are already in
+ * the store (the writer ships a change only after the store committed it), so merging them changes
+ * nothing. Once {@link #ownWriter} named this writer, the own reader skips them by their key prefix
+ * ({@code r|<region>|<incarnation>|}), before authentication and decoding, counted in {@code
+ * tandem.replication.skipped} ({@code reason=own-writer}) — except in partitions the caller says may
+ * lack them (a shard this process dropped and took again: the drop deleted them, the restore must
+ * bring them back). Barriers and acknowledgements come from the publisher's acks, not from this read;
+ * leases, heartbeats and hand-off markers, the checkpoints and the per-partition counts are
+ * unaffected.
  */
 final class BatchApplier {
 
@@ -52,6 +64,9 @@ final class BatchApplier {
   private final Counter badAuthentication;
   /** Null: changelog records are not authenticated. */
   private final EnvelopeSigner verifier;
+  private final Counter skippedOwn;
+  /** {@code r|<region>|<incarnation>|} as UTF-8: the key prefix of this writer's record changes. */
+  private volatile byte[] ownRecordKeyPrefix;
 
   BatchApplier(IdempotencyStore store, LagTracker lag, MeterRegistry meters) {
     this(store, lag, meters, null);
@@ -73,6 +88,26 @@ final class BatchApplier {
         meters.counter(StoreMeterNames.REPLICATION_BAD_RECORDS, "region", r, "reason", "wrong-partition");
     badAuthentication =
         meters.counter(StoreMeterNames.REPLICATION_BAD_RECORDS, "region", r, "reason", "unauthenticated");
+    skippedOwn =
+        meters.counter(StoreMeterNames.REPLICATION_SKIPPED, "region", r, "reason", "own-writer");
+  }
+
+  /**
+   * Names this process's changelog writer: its record changes read back from the own region's
+   * changelog are skipped undecoded where {@link #apply(ConsumerRecords, Function,
+   * java.util.function.Consumer, IntPredicate)} allows it.
+   */
+  void ownWriter(RegionId region, String incarnation) {
+    ownRecordKeyPrefix = ChangelogCodec.recordKey(region, incarnation, "")
+        .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+  }
+
+  /** Whether {@code key} is a record change of this writer (main key; retry keys are applied). */
+  private static boolean hasPrefix(byte[] key, byte[] prefix) {
+    if (key == null || key.length <= prefix.length) {
+      return false;
+    }
+    return java.util.Arrays.equals(key, 0, prefix.length, prefix, 0, prefix.length);
   }
 
   /**
@@ -93,6 +128,18 @@ final class BatchApplier {
   Map<TopicPartition, Integer> apply(
       ConsumerRecords<byte[], byte[]> records, Function<TopicPartition, String> checkpointKey,
       java.util.function.Consumer<ChangelogEntry.HandoffMarker> markers) {
+    return apply(records, checkpointKey, markers, p -> false);
+  }
+
+  /**
+   * As {@link #apply(ConsumerRecords, Function, java.util.function.Consumer)}; in the partitions
+   * where {@code ownInStore} holds, this writer's own record changes ({@link #ownWriter}) are
+   * skipped undecoded: the caller vouches that the store still holds every change this writer made
+   * to that shard (it never dropped the shard since this writer began).
+   */
+  Map<TopicPartition, Integer> apply(
+      ConsumerRecords<byte[], byte[]> records, Function<TopicPartition, String> checkpointKey,
+      java.util.function.Consumer<ChangelogEntry.HandoffMarker> markers, IntPredicate ownInStore) {
     if (records.isEmpty()) {
       return Map.of();
     }
@@ -102,9 +149,17 @@ final class BatchApplier {
     List<ChangelogEntry.HandoffMarker> handoffs = new ArrayList<>();
     Map<String, Long> checkpoints = new HashMap<>();
     Map<TopicPartition, Integer> counts = new HashMap<>();
+    byte[] own = ownRecordKeyPrefix;
+    long skipped = 0;
     for (TopicPartition tp : records.partitions()) {
       List<ConsumerRecord<byte[], byte[]>> part = records.records(tp);
+      boolean skipOwn = own != null && ownInStore.test(tp.partition());
       for (ConsumerRecord<byte[], byte[]> r : part) {
+        if (skipOwn && hasPrefix(r.key(), own)) {
+          // this writer's change, committed to the store before it was shipped: nothing to merge
+          skipped++;
+          continue;
+        }
         String refused = verifier == null ? null : authenticationFailure(r);
         if (refused != null) {
           // before decoding: a forged value never reaches the parser or the store
@@ -143,6 +198,9 @@ final class BatchApplier {
       counts.put(tp, part.size());
     }
     store.applyRemoteBatch(recs, leases, checkpoints);
+    if (skipped > 0) {
+      skippedOwn.increment(skipped);
+    }
     appliedRecords.increment(recs.size());
     appliedLeases.increment(leases.size());
     appliedHeartbeats.increment(heartbeats.size());

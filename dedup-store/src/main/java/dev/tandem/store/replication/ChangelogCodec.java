@@ -104,8 +104,7 @@ final class ChangelogCodec {
     }
     return switch (value[1]) {
       case TYPE_RECORD ->
-          new ChangelogEntry.RecordEntry(
-              RecordCodec.decodeRecord(Arrays.copyOfRange(value, 2, value.length)));
+          new ChangelogEntry.RecordEntry(RecordCodec.decodeRecord(value, 2, value.length - 2));
       case TYPE_LEASE ->
           new ChangelogEntry.LeaseEntry(
               RecordCodec.decodeLease(Arrays.copyOfRange(value, 2, value.length)));

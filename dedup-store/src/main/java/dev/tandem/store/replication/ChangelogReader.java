@@ -63,6 +63,11 @@ final class ChangelogReader implements Runnable {
   private final String ownCheckpointPrefix;
   private final BlockingQueue<Runnable> commands = new LinkedBlockingQueue<>();
   private final Map<Integer, ShardState> shards = new ConcurrentHashMap<>();
+  /**
+   * Shards this reader dropped (revoked) since it began: the drop deleted this writer's own changes
+   * of them, so their own changes read back must be applied again (restore), never skipped.
+   */
+  private final Set<Integer> droppedOnce = ConcurrentHashMap.newKeySet();
   private final List<EndWaiter> waiters = new ArrayList<>();
   private final Counter restoreRecords;
   private final Timer restoreTimer;
@@ -328,7 +333,8 @@ final class ChangelogReader implements Runnable {
     ConsumerRecords<byte[], byte[]> records = consumer.poll(pollTimeout);
     Map<TopicPartition, Integer> counts;
     try {
-      counts = applier.apply(records, tp -> checkpointKey(tp.partition()), markers);
+      counts = applier.apply(records, tp -> checkpointKey(tp.partition()), markers,
+          p -> !droppedOnce.contains(p));
     } catch (RuntimeException e) {
       if (!running) {
         return;
@@ -503,6 +509,7 @@ final class ChangelogReader implements Runnable {
     }
     consumer.assign(remaining);
     for (ShardState s : removed) {
+      droppedOnce.add(s.shard); // before the drop: no later apply may skip what it deletes
       store.dropShard(s.shard, checkpointKeysOfShard.apply(s.shard));
       s.restored.completeExceptionally(new ShardNotReadyException(
           s.shard, ShardNotReadyException.Reason.NOT_ASSIGNED, Duration.ZERO));

@@ -95,14 +95,7 @@ final class ChangelogTopics {
               e.getCause());
         }
       }
-      TopicDescription d;
-      try {
-        d = admin.describeTopics(Set.of(topic)).allTopicNames()
-            .get(timeout.toMillis(), TimeUnit.MILLISECONDS).get(topic);
-      } catch (ExecutionException e) {
-        throw new IllegalStateException(
-            "could not describe changelog topic " + topic + " in " + region, e.getCause());
-      }
+      TopicDescription d = describeExisting(admin, region, topic, timeout);
       if (d.partitions().size() != partitions) {
         throw new IllegalStateException(
             "changelog topic " + topic + " in " + region + " has " + d.partitions().size()
@@ -113,6 +106,33 @@ final class ChangelogTopics {
       // created a moment ago by another process (the peer region starting at the same time) as
       // likely as long ago: wait for its leaders as after creating it
       awaitServed(admin, region, topic, partitions, timeout);
+    }
+  }
+
+  /**
+   * Describes a topic whose creation was refused as existing. Why a retry: when the peer region
+   * starts at the same time, its creation of this topic is committed by the controller (so ours is
+   * refused with TOPIC_ALREADY_EXISTS) before the broker that answers the describe has applied it,
+   * and that broker answers UNKNOWN_TOPIC_OR_PARTITION for a moment (seen by ChangelogStartRaceTest
+   * under load). Only that answer is retried, with a bounded back-off, until {@code timeout}.
+   */
+  private static TopicDescription describeExisting(Admin admin, RegionId region, String topic,
+      Duration timeout) throws TimeoutException, InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (true) {
+      long left = Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()));
+      try {
+        return admin.describeTopics(Set.of(topic)).allTopicNames()
+            .get(left, TimeUnit.MILLISECONDS).get(topic);
+      } catch (ExecutionException e) {
+        boolean notYetApplied =
+            e.getCause() instanceof org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
+        if (!notYetApplied || System.nanoTime() >= deadline) {
+          throw new IllegalStateException(
+              "could not describe changelog topic " + topic + " in " + region, e.getCause());
+        }
+        Thread.sleep(Math.min(100, left)); // a bounded back-off between asks of the broker
+      }
     }
   }
 

@@ -7,6 +7,7 @@ import dev.tandem.publisher.MessageRejectedException;
 import dev.tandem.publisher.OutboundMessage;
 import dev.tandem.publisher.PublishException;
 import dev.tandem.publisher.PublishResult;
+import dev.tandem.publisher.SinkAck;
 import dev.tandem.store.IdRecord;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.ShardLease;
@@ -26,6 +27,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 import org.slf4j.Logger;
@@ -52,7 +54,8 @@ import org.slf4j.LoggerFactory;
  * older copy of the key lands after a newer one (below). A copy a region rejects outright (too large) is
  * logged, counted ({@code tandem.replication.publish.failures}, reason {@code rejected}) and tried
  * again only every {@code retryBackoff x} {@value #REJECTED_RETRY_FACTOR} (a raised broker limit then
- * heals it).
+ * heals it). So is a spooled copy the region refuses on replay: the publisher removes it from the
+ * spool, so an empty spool never counts as its delivery — each spooled copy's own delivery future does.
  *
  * <p>Barriers never pass an unshipped change: a rejected change, or a local write that arrives once the
  * log is closing (reason {@code closing}), is registered per shard (gauge {@code
@@ -306,6 +309,7 @@ final class ChangelogWriter implements StoreListener {
     }
     // every outcome is recorded in the key's order BEFORE the barrier future completes, so a barrier
     // taken after it also covers a republish that outcome triggers
+    AtomicBoolean rejectedOnReplay = new AtomicBoolean(); // one block and retry per change
     f.whenComplete((result, error) -> {
       if (result != null) {
         for (Map.Entry<RegionId, CompletableFuture<Void>> e : done.entrySet()) {
@@ -317,15 +321,8 @@ final class ChangelogWriter implements StoreListener {
             continue;
           }
           onCopy(order, version, region, KeyOrder.Kind.SPOOLED, false);
-          result.delivery(region).whenComplete((ack, x) -> {
-            if (x == null) {
-              onCopy(order, version, region, null, true);
-              d.complete(null);
-            } else {
-              onCopy(order, version, region, KeyOrder.Kind.GONE, false);
-              d.completeExceptionally(x);
-            }
-          });
+          awaitReplay(result.delivery(region), region, d, order, version, shard, what, valueAgain,
+              keyForWriter, attempt, blocker, rejectedOnReplay);
         }
         return;
       }
@@ -362,7 +359,8 @@ final class ChangelogWriter implements StoreListener {
           CompletableFuture<Void> d = lost.remove(region);
           if (d != null) {
             onCopy(order, version, region, KeyOrder.Kind.SPOOLED, false);
-            completeWhenDrained(region, d, order, version);
+            awaitReplay(pe.delivery(region), region, d, order, version, shard, what, valueAgain,
+                keyForWriter, attempt, blocker, rejectedOnReplay);
           }
         }
       }
@@ -394,24 +392,41 @@ final class ChangelogWriter implements StoreListener {
   }
 
   /**
-   * A copy spooled by a publish that failed its ack policy carries no delivery future: it counts as
-   * delivered once the region's spool has drained (the spool replays in order, so every copy spooled
-   * before that moment is on the region's broker).
+   * Completes {@code d} when the spooled copy is on {@code region}'s broker: its own delivery future,
+   * completed by the spool's replay (not an empty spool: a copy the region refuses on replay is
+   * removed from the spool, and the spool drains without it). A copy refused on replay is in no
+   * changelog: like a direct rejection it is counted, blocks its shard (before {@code d} fails, so no
+   * later barrier passes it) and is retried slowly to every region — once per change, whichever of
+   * its copies was refused first ({@code rejectedOnReplay}).
    */
-  private void completeWhenDrained(RegionId region, CompletableFuture<Void> d, KeyOrder order,
-      long version) {
-    if (closed) {
+  private void awaitReplay(CompletableFuture<SinkAck> delivery, RegionId region,
+      CompletableFuture<Void> d, KeyOrder order, long version, int shard, String what,
+      java.util.function.Supplier<byte[]> valueAgain, Function<String, String> keyForWriter,
+      int attempt, ShardBarriers.Unshipped blocker, AtomicBoolean rejectedOnReplay) {
+    delivery.whenComplete((ack, x) -> {
+      if (x == null) {
+        onCopy(order, version, region, null, true);
+        d.complete(null);
+        return;
+      }
       onCopy(order, version, region, KeyOrder.Kind.GONE, false);
-      d.completeExceptionally(new IllegalStateException("the changelog writer closed"));
-      return;
-    }
-    if (!publisher.status(region).spooling()) {
-      onCopy(order, version, region, null, true);
-      d.complete(null);
-      return;
-    }
-    scheduler.schedule(() -> completeWhenDrained(region, d, order, version),
-        retryBackoff.toMillis(), TimeUnit.MILLISECONDS);
+      Throwable cause = x instanceof CompletionException && x.getCause() != null ? x.getCause() : x;
+      if (cause instanceof MessageRejectedException && rejectedOnReplay.compareAndSet(false, true)) {
+        ShardBarriers.Unshipped b = blocker;
+        if (b == null) {
+          rejected.increment();
+          LOG.error("changelog copy of {} (shard {}) was spooled, then rejected by region {} on "
+              + "replay; it is not replicated: {}", what, shard, region, cause.toString());
+          b = barriers.block(shard, what, cause);
+        }
+        d.completeExceptionally(cause);
+        if (!closed) {
+          retryRejected(shard, what, valueAgain, keyForWriter, attempt, b);
+        }
+        return;
+      }
+      d.completeExceptionally(cause);
+    });
   }
 
   /**

@@ -141,6 +141,8 @@ public final class KafkaReplicationLog implements ReplicationLog {
         b.retryBackoff, meters);
     this.lag = new LagTracker(localRegion, clock, meters);
     this.applier = new BatchApplier(store, lag, meters, b.changelogSigner);
+    // the own reader skips this writer's record changes read back (already in the store)
+    this.applier.ownWriter(localRegion, incarnation);
     this.reader = new ChangelogReader(store, setup.newReaderConsumer(localRegion), topic, applier, lag, clock,
         b.pollTimeout, b.apiTimeout, this::checkpointKeysOf, meters);
     this.handoffs = new HandoffMarkers(localRegion, topic, store, writer, publisher, scheduler,

@@ -16,6 +16,7 @@ import java.util.function.Supplier;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.internals.BuiltInPartitioner;
 import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.TopicPartition;
 
 /**
  * One partition for both regions' copies of a record (not API; {@code TandemKafkaProducer} uses it):
@@ -38,12 +39,24 @@ public final class TopicLayouts {
     final AtomicLong sticky = new AtomicLong();
     volatile long nextCheckNanos;
     volatile PartitionCountMismatchException mismatch;
+    /** One TopicPartition per partition, made once: a send's RecordMetadata needs one per record. */
+    private final TopicPartition[] topicPartitions;
 
-    Layout(int partitions, Map<String, Integer> counts, List<RegionId> unverified, Duration recheck) {
+    Layout(String topic, int partitions, Map<String, Integer> counts, List<RegionId> unverified,
+        Duration recheck) {
       this.partitions = partitions;
+      this.topicPartitions = new TopicPartition[partitions];
+      for (int p = 0; p < partitions; p++) {
+        topicPartitions[p] = new TopicPartition(topic, p);
+      }
       this.counts = counts;
       this.unverified = unverified;
       this.nextCheckNanos = System.nanoTime() + recheck.toNanos();
+    }
+
+    /** The topic's partition {@code partition}, which {@link #partition} chose (so it exists). */
+    public TopicPartition topicPartition(int partition) {
+      return topicPartitions[partition];
     }
   }
 
@@ -115,7 +128,7 @@ public final class TopicLayouts {
     if (counts.values().stream().distinct().count() > 1) {
       throw new PartitionCountMismatchException(topic, counts);
     }
-    return new Layout(counts.values().iterator().next(), new ConcurrentHashMap<>(counts),
+    return new Layout(topic, counts.values().iterator().next(), new ConcurrentHashMap<>(counts),
         new CopyOnWriteArrayList<>(unverified), recheckInterval);
   }
 

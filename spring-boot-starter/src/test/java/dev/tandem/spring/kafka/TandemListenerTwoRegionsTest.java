@@ -30,10 +30,12 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BiConsumer;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.GroupState;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.AfterAll;
@@ -403,6 +405,11 @@ class TandemListenerTwoRegionsTest {
     RegionContext a = ab[0];
     try (RegionContext b = ab[1];
         TandemKafkaProducer<String, String> producer = producer(dir.resolve("spool"))) {
+      // A's listener that never returns must hold only its own partition: published while A's
+      // group still forms, its first consumer (all 8 partitions) blocks and never rejoins, so A's
+      // group waits max.poll.interval.ms (5 min) for it, A handles none of its other shards, and
+      // B takes those over only by NO_PROGRESS after tandem.stuck.after.ms (the test took 64 s in CI)
+      awaitListenerGroupsFormed(topic);
       // the target must be in a shard A owns: publish until A's listener holds it
       publish(producer, topic, 0, n, history);
       boolean aOwnsTarget;
@@ -520,6 +527,25 @@ class TandemListenerTwoRegionsTest {
       assertEquals(0, report.duplicates(), "each handled exactly once: " + report);
       assertTrue(a.support().takeovers().isEmpty() && b.support().takeovers().isEmpty(),
           "no takeover, only planned handovers");
+    }
+  }
+
+  /**
+   * Waits until the listener group of {@code topic} in each region is STABLE with its 8 members
+   * (listener concurrency 8) each assigned a partition of the topic's 8.
+   */
+  private static void awaitListenerGroupsFormed(String topic) {
+    for (String region : bootstrap.keySet()) {
+      String group = "spring-" + topic + "-" + region;
+      try (Admin admin = Admin.create(
+          Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap.get(region)))) {
+        await().atMost(Duration.ofSeconds(60)).ignoreExceptions().until(() -> {
+          ConsumerGroupDescription d = admin.describeConsumerGroups(List.of(group)).all()
+              .get(10, TimeUnit.SECONDS).get(group);
+          return d.groupState() == GroupState.STABLE && d.members().size() == 8
+              && d.members().stream().allMatch(m -> m.assignment().topicPartitions().size() == 1);
+        });
+      }
     }
   }
 

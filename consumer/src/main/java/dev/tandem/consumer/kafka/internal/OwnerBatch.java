@@ -48,6 +48,12 @@ public final class OwnerBatch<K, V> {
   static final Duration PROCESSING_RETRY_BACKOFF = Duration.ofMillis(500);
   /** How often a partition waiting for a hand-off marker looks again. */
   static final Duration HANDOFF_RECHECK = Duration.ofMillis(200);
+  /**
+   * How soon a shard without room in the replication window looks again (at most the poll timeout):
+   * the peer acknowledges the pending changes at any moment, usually within a changelog round trip,
+   * so a pause of a whole poll timeout (and the poll blocking that long) was mostly idle (issue 20).
+   */
+  public static final Duration WINDOW_RECHECK = Duration.ofMillis(10);
 
   /** The loop's parts a batch uses. */
   public record Parts(LoopContext ctx, OnceProcessor processor, ShardOwnership ownership,
@@ -172,9 +178,10 @@ public final class OwnerBatch<K, V> {
     // shard, so admit only the messages that fit (each makes a claim and a completion)
     long room = ownership.pollLoop().windowRoom(shard);
     if (room <= 0 || (room < 2 && room < ownership.window())) {
-      // no room for a claim and its completion while changes still await the peer
-      p.pauses().pauseUntil(tp, recs.get(0).offset(),
-          p.ctx().clock().nanoTime() + pollTimeout.toNanos());
+      // no room for a claim and its completion while changes still await the peer: look again
+      // soon (the loop's poll blocks no longer than this pause)
+      p.pauses().pauseUntil(tp, recs.get(0).offset(), p.ctx().clock().nanoTime()
+          + Math.min(pollTimeout.toNanos(), WINDOW_RECHECK.toNanos()));
       return null;
     }
     long fit = Math.max(1, room / 2);

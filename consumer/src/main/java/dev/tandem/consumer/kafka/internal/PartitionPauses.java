@@ -48,6 +48,22 @@ public final class PartitionPauses {
     }
   }
 
+  /**
+   * The earliest monotonic time a paused partition may be resumed, or {@link Long#MAX_VALUE} when
+   * none waits. The poll loop polls no longer than until then: a blocking poll whose fetchable
+   * partitions are idle waits its whole timeout, so a record to retry after 50 ms would otherwise be
+   * re-read only after the next full poll timeout (issue 20).
+   */
+  public long nextResumeNanos() {
+    long next = Long.MAX_VALUE;
+    for (long at : resumeAtNanos.values()) {
+      if (next == Long.MAX_VALUE || at - next < 0) {
+        next = at;
+      }
+    }
+    return next;
+  }
+
   /** Whether {@code tp} waits for its time to be resumed. */
   public boolean isPaused(TopicPartition tp) {
     return resumeAtNanos.containsKey(tp);

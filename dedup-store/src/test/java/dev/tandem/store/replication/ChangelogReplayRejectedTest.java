@@ -1,0 +1,173 @@
+package dev.tandem.store.replication;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tandem.core.PayloadDigest;
+import dev.tandem.core.RegionId;
+import dev.tandem.core.TandemClock;
+import dev.tandem.publisher.AckPolicy;
+import dev.tandem.publisher.DualPublisher;
+import dev.tandem.publisher.MessageRejectedException;
+import dev.tandem.publisher.OutboundMessage;
+import dev.tandem.publisher.RegionalSink;
+import dev.tandem.publisher.SinkAck;
+import dev.tandem.store.ClaimResult;
+import dev.tandem.store.IdempotencyStore;
+import dev.tandem.store.StoreMeterNames;
+import dev.tandem.testkit.TestRegions;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A changelog change whose first publish times out is spooled; on replay the broker refuses it for
+ * good (too large) and the replayer removes it from the spool. The spool is then empty, but the change
+ * is in no changelog: its barrier must fail like that of a change rejected directly (counted {@code
+ * tandem.replication.publish.failures}, {@code reason=rejected}, the shard blocked with {@link
+ * UnshippedChangeException}), never pass because the spool drained. Once the region takes it (its limit
+ * raised), the slow retry ships it and the shard's barriers pass again.
+ */
+class ChangelogReplayRejectedTest {
+
+  private static final RegionId A = TestRegions.A;
+
+  /**
+   * A region whose first send never answers (the publish times out and the copy is spooled), and which
+   * then refuses every copy as too large until {@link #accept} — and then logs and acknowledges it.
+   */
+  static final class TimesOutThenRejects implements RegionalSink {
+    final RegionId region;
+    final List<OutboundMessage> log = new CopyOnWriteArrayList<>();
+    volatile boolean first = true;
+    volatile boolean accept;
+
+    TimesOutThenRejects(RegionId region) {
+      this.region = region;
+    }
+
+    @Override
+    public RegionId region() {
+      return region;
+    }
+
+    @Override
+    public CompletableFuture<SinkAck> send(OutboundMessage m) {
+      if (first) {
+        first = false;
+        return new CompletableFuture<>(); // the broker never answers: the copy times out
+      }
+      if (!accept) {
+        return CompletableFuture.failedFuture(
+            new MessageRejectedException(region, "RecordTooLargeException (fake)", null));
+      }
+      log.add(m);
+      return CompletableFuture.completedFuture(
+          new SinkAck(region, m.destination(), m.shard(), log.size() - 1, System.currentTimeMillis()));
+    }
+
+    @Override
+    public void flush() {}
+
+    @Override
+    public void close() {}
+  }
+
+  @Test
+  void aSpooledChangeRejectedOnReplayFailsItsBarrierAndBlocksItsShard(@TempDir Path dir)
+      throws Exception {
+    TimesOutThenRejects sink = new TimesOutThenRejects(A);
+    SimpleMeterRegistry meters = new SimpleMeterRegistry();
+    ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
+    try (IdempotencyStore store = IdempotencyStore.builder().region(A).instance("i-a")
+            .directory(dir.resolve("store")).build();
+        DualPublisher publisher = DualPublisher.builder().sink(sink).ackPolicy(AckPolicy.ALL)
+            .timeout(Duration.ofMillis(500)).spoolDirectory(dir.resolve("spool")).build()) {
+      ChangelogWriter writer = new ChangelogWriter(store, publisher, "inc-1", "t.changelog",
+          TandemClock.system(), scheduler, Duration.ofMillis(50), meters);
+      store.addListener(writer);
+      String id = "claimed-1";
+      int shard = 0;
+      assertInstanceOf(ClaimResult.Acquired.class, store.claim(id, shard,
+          PayloadDigest.of(id.getBytes(UTF_8)), 0, Duration.ofMinutes(1)));
+      CompletableFuture<Void> barrier = writer.barrier(shard, A);
+
+      // the claim times out, is spooled, and its replay is refused: the spool drains without it
+      ExecutionException e = assertThrows(ExecutionException.class,
+          () -> barrier.get(30, TimeUnit.SECONDS),
+          "the barrier of a change the region refused on replay passed; the region's log: " + sink.log);
+      assertTrue(e.getCause() instanceof MessageRejectedException
+              || e.getCause() instanceof UnshippedChangeException,
+          "fails for the rejection: " + e.getCause());
+      assertTrue(sink.log.isEmpty(), "nothing reached the changelog: " + sink.log);
+      Counter rejected = meters.find(StoreMeterNames.REPLICATION_PUBLISH_FAILURES)
+          .tags("reason", "rejected").counter();
+      await().atMost(Duration.ofSeconds(10)).until(() -> rejected != null && rejected.count() >= 1);
+
+      // every later barrier of the shard fails too: no offset is committed past the change
+      ExecutionException later = assertThrows(ExecutionException.class,
+          () -> writer.barrier(shard, A).get(30, TimeUnit.SECONDS));
+      assertInstanceOf(UnshippedChangeException.class, later.getCause());
+
+      // the region takes it once its limit is raised: the slow retry ships it, barriers pass again
+      sink.accept = true;
+      await().atMost(Duration.ofSeconds(30)).ignoreException(ExecutionException.class).untilAsserted(
+          () -> writer.barrier(shard, A).get(5, TimeUnit.SECONDS));
+      assertTrue(sink.log.stream().anyMatch(m -> new String(m.key(), UTF_8).contains(id)),
+          "the change reached the changelog: " + sink.log);
+      writer.stop();
+    } finally {
+      scheduler.shutdownNow();
+    }
+  }
+
+  /**
+   * The same with two regions under {@code ANY}: the own region acknowledges, so the publish succeeds
+   * and the peer's copy waits in the spool; the peer refuses it on replay. The barrier of the peer
+   * fails, and so does every later one of the shard (not only the barriers taken while it was pending).
+   */
+  @Test
+  void aPeerCopyRejectedOnReplayBlocksTheShardAfterAnAcknowledgedPublish(@TempDir Path dir)
+      throws Exception {
+    FakeLogSink own = new FakeLogSink(A);
+    TimesOutThenRejects peer = new TimesOutThenRejects(TestRegions.B);
+    SimpleMeterRegistry meters = new SimpleMeterRegistry();
+    ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
+    try (IdempotencyStore store = IdempotencyStore.builder().region(A).instance("i-a")
+            .directory(dir.resolve("store")).build();
+        DualPublisher publisher = DualPublisher.builder().sink(own).sink(peer)
+            .ackPolicy(AckPolicy.ANY).timeout(Duration.ofMillis(500))
+            .spoolDirectory(dir.resolve("spool")).build()) {
+      ChangelogWriter writer = new ChangelogWriter(store, publisher, "inc-1", "t.changelog",
+          TandemClock.system(), scheduler, Duration.ofMillis(50), meters);
+      store.addListener(writer);
+      String id = "claimed-2";
+      int shard = 1;
+      store.claim(id, shard, PayloadDigest.of(id.getBytes(UTF_8)), 0, Duration.ofMinutes(1));
+      writer.barrier(shard, A).get(30, TimeUnit.SECONDS); // the own region has it
+      CompletableFuture<Void> peerBarrier = writer.barrier(shard, TestRegions.B);
+      assertThrows(ExecutionException.class, () -> peerBarrier.get(30, TimeUnit.SECONDS),
+          "the peer's barrier passed a change it refused on replay");
+      ExecutionException later = assertThrows(ExecutionException.class,
+          () -> writer.barrier(shard, TestRegions.B).get(30, TimeUnit.SECONDS),
+          "a barrier taken after the refusal passed: the change is in no peer changelog");
+      assertInstanceOf(UnshippedChangeException.class, later.getCause());
+      writer.stop();
+    } finally {
+      scheduler.shutdownNow();
+    }
+  }
+}

@@ -1,0 +1,82 @@
+package dev.tandem.publisher;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import dev.tandem.core.RegionId;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A copy whose publish timed out is spooled and the publish fails its ack policy; on replay the region
+ * refuses it for good. The publisher removes it from the spool (so the spool drains), hands it to the
+ * listeners and counts it — and the failed publish's {@link PublishException#delivery} for the region
+ * completes exceptionally, so a caller never takes the drained spool for a delivery.
+ */
+class SpoolReplayRejectedTest {
+
+  private static final RegionId A = dev.tandem.testkit.TestRegions.A;
+
+  @Test
+  void aSpooledCopyRejectedOnReplayFailsItsDeliveryFuture(@TempDir Path dir) throws Exception {
+    RegionalSink sink = new RegionalSink() {
+      volatile boolean first = true;
+
+      @Override
+      public RegionId region() {
+        return A;
+      }
+
+      @Override
+      public CompletableFuture<SinkAck> send(OutboundMessage m) {
+        if (first) {
+          first = false;
+          return new CompletableFuture<>(); // never answers: the copy times out and is spooled
+        }
+        return CompletableFuture.failedFuture(
+            new MessageRejectedException(A, "RecordTooLargeException (fake)", null));
+      }
+
+      @Override
+      public void flush() {}
+
+      @Override
+      public void close() {}
+    };
+    List<String> deadLetters = new CopyOnWriteArrayList<>();
+    SimpleMeterRegistry meters = new SimpleMeterRegistry();
+    try (DualPublisher publisher = DualPublisher.builder().sink(sink).ackPolicy(AckPolicy.ALL)
+        .timeout(Duration.ofMillis(500)).spoolDirectory(dir.resolve("spool")).meterRegistry(meters)
+        .listener(new RegionListener() {
+          @Override
+          public void onCopyRejected(RegionId region, OutboundMessage message,
+              MessageRejectedException cause) {
+            deadLetters.add(region + "/" + message.id());
+          }
+        }).build()) {
+      OutboundMessage m = OutboundMessage.builder("t", 0).value(new byte[] {1}).build();
+      ExecutionException failed = assertThrows(ExecutionException.class,
+          () -> publisher.publish(m).get(30, TimeUnit.SECONDS));
+      PublishException pe = assertInstanceOf(PublishException.class, failed.getCause());
+      assertEquals(java.util.Set.of(A), pe.spooled(), pe.getMessage());
+
+      ExecutionException refused = assertThrows(ExecutionException.class,
+          () -> pe.delivery(A).get(30, TimeUnit.SECONDS),
+          "the delivery of a copy refused on replay must not complete normally");
+      assertInstanceOf(MessageRejectedException.class, refused.getCause());
+      assertEquals(List.of(A + "/" + m.id()), deadLetters);
+      assertEquals(1.0, meters.get(PublisherMeterNames.SPOOL_REJECTED).counter().count());
+      await().atMost(Duration.ofSeconds(10)).until(() -> publisher.status(A).spoolDepth() == 0);
+    }
+  }
+}
