@@ -226,8 +226,8 @@ public final class RecordCodec {
         throw new CorruptRecordException(in.remaining() + " trailing bytes after the record");
       }
       return new IdRecord(id, shard, generation, PHASES[phase], attempt, epoch, owner, leaseMillis,
-          hlc, writtenAt, new java.util.TreeSet<>(digests), new java.util.TreeSet<>(completers),
-          result, reason);
+          hlc, writtenAt, SmallSortedSet.copyOf(digests), SmallSortedSet.copyOf(completers),
+          result, reason); // sorted and deduplicated once, as IdRecord keeps them (no TreeSet first)
     } catch (BufferUnderflowException e) {
       throw new CorruptRecordException("truncated record (" + length + " bytes)", e);
     } catch (IllegalArgumentException | NullPointerException e) {

@@ -54,13 +54,24 @@ class PollTimeoutBoundsTest {
   static final class PausedPollConsumer extends MockConsumer<byte[], byte[]> {
     final TreeMap<Long, ConsumerRecord<byte[], byte[]>> log = new TreeMap<>();
     volatile Duration longestWhilePaused = Duration.ZERO;
+    final AtomicInteger polls = new AtomicInteger();
+    final AtomicInteger pausesOfP0 = new AtomicInteger();
 
     PausedPollConsumer() {
       super("earliest");
     }
 
     @Override
+    public synchronized void pause(java.util.Collection<org.apache.kafka.common.TopicPartition> partitions) {
+      if (partitions.contains(P0)) {
+        pausesOfP0.incrementAndGet();
+      }
+      super.pause(partitions);
+    }
+
+    @Override
     public synchronized ConsumerRecords<byte[], byte[]> poll(Duration timeout) {
+      polls.incrementAndGet();
       if (paused().contains(P0) && timeout.compareTo(longestWhilePaused) > 0) {
         longestWhilePaused = timeout;
       }
@@ -164,6 +175,81 @@ class PollTimeoutBoundsTest {
         net.release(A);
         await().atMost(WAIT).until(() -> {
           clock.advance(Duration.ofMillis(20));
+          return runs.size() == 6;
+        });
+        assertEquals(List.of("id-0", "id-1", "id-2", "id-3", "id-4", "id-5"), runs,
+            "each once, in order");
+      }
+    }
+  }
+
+  /**
+   * While the peer acknowledges nothing (a slow or cut link under a policy that keeps the window), a
+   * shard without room must not be fetched again every {@link OwnerBatch#WINDOW_RECHECK}: each
+   * recheck seeks back, resumes and fetches the same records from the broker again. The recheck
+   * backs off (doubling, up to the poll timeout) while the window stays full.
+   */
+  @Test
+  void aShardWhoseWindowStaysFullBacksOffItsRechecks(@TempDir Path dir) throws Exception {
+    ManualClock clock = new ManualClock(System.currentTimeMillis());
+    clock.advance(Duration.ofSeconds(1));
+    InMemoryReplicationLog.Network net = InMemoryReplicationLog.network(clock);
+    PausedPollConsumer kafka = new PausedPollConsumer();
+    kafka.updateBeginningOffsets(Map.of(P0, 0L));
+    for (long o = 0; o < 6; o++) {
+      kafka.log.put(o, HandoffGateTest.record(o));
+    }
+    List<String> runs = new java.util.concurrent.CopyOnWriteArrayList<>();
+    try (IdempotencyStore store = IdempotencyStore.builder().region(A).instance("a-1")
+            .directory(dir.resolve("a-1")).clock(clock).meterRegistry(new SimpleMeterRegistry())
+            .build();
+        InMemoryReplicationLog log = net.join(store);
+        IdempotencyStore peer = IdempotencyStore.builder().region(B).instance("b-1")
+            .directory(dir.resolve("b-1")).clock(clock).meterRegistry(new SimpleMeterRegistry())
+            .build();
+        InMemoryReplicationLog peerLog = net.join(peer)) {
+      log.assign(Set.of(0));
+      peerLog.assign(Set.of(0));
+      ShardOwnership ownership = ShardOwnership.builder().region(A).regions(List.of(A, B))
+          .store(store).replicationLog(log)
+          .policy(OwnershipPolicy.automatic(L, MARGIN, Duration.ofSeconds(60))).window(4)
+          .revalidateAfter(L).clock(clock).meterRegistry(new SimpleMeterRegistry()).build();
+      net.hold(A); // nothing acknowledged by the peer for the whole test's second
+      try (TandemKafkaConsumer<String, byte[]> loop = TandemKafkaConsumer
+          .builder(HandoffGateTest.TOPIC, new StringDeserializer(), new ByteArrayDeserializer())
+          .consumer(kafka)
+          .handler((rec, ctx) -> runs.add(ctx.id()))
+          .store(store)
+          .deadLetterSink(letter -> CompletableFuture.completedFuture(null))
+          .replicationLog(log, false)
+          .ownership(ownership)
+          .pollTimeout(LONG_POLL)
+          .commitTimeout(Duration.ofSeconds(2))
+          .clock(clock)
+          .meterRegistry(new SimpleMeterRegistry())
+          .build()) {
+        loop.start();
+        HandoffGateTest.rebalance(kafka, List.of(P0));
+        await().atMost(WAIT).until(() -> !runs.isEmpty());
+        await().atMost(WAIT).until(() -> kafka.pausesOfP0.get() > 0);
+        int before = kafka.pausesOfP0.get();
+        // one second of the loop's clock in steps of the recheck; after each step the loop polls
+        // twice (a MockConsumer poll does not block), so every recheck that is due is made
+        long steps = Duration.ofSeconds(1).toMillis() / OwnerBatch.WINDOW_RECHECK.toMillis();
+        for (int i = 0; i < steps; i++) {
+          clock.advance(OwnerBatch.WINDOW_RECHECK);
+          int polls = kafka.polls.get();
+          await().atMost(WAIT).until(() -> kafka.polls.get() >= polls + 2);
+        }
+        int rechecks = kafka.pausesOfP0.get() - before;
+        // doubling from 10 ms: 10+20+40+80+160+320+640 > 1000 ms, so at most 7 in the second
+        assertTrue(rechecks <= 8, "a shard whose window stayed full for 1 s was fetched again "
+            + rechecks + " times (every " + OwnerBatch.WINDOW_RECHECK + " would be " + steps
+            + "); the rechecks back off while nothing is acknowledged");
+        assertTrue(rechecks >= 3, "the full shard is still looked at again: " + rechecks);
+        net.release(A);
+        await().atMost(WAIT).until(() -> {
+          clock.advance(Duration.ofMillis(50));
           return runs.size() == 6;
         });
         assertEquals(List.of("id-0", "id-1", "id-2", "id-3", "id-4", "id-5"), runs,

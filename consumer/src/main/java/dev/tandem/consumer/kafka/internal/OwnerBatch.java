@@ -49,11 +49,21 @@ public final class OwnerBatch<K, V> {
   /** How often a partition waiting for a hand-off marker looks again. */
   static final Duration HANDOFF_RECHECK = Duration.ofMillis(200);
   /**
-   * How soon a shard without room in the replication window looks again (at most the poll timeout):
+   * How soon a shard without room in the replication window first looks again (at most the poll
+   * timeout; while the window stays full, later rechecks back off, doubling up to the poll timeout):
    * the peer acknowledges the pending changes at any moment, usually within a changelog round trip,
    * so a pause of a whole poll timeout (and the poll blocking that long) was mostly idle (issue 20).
    */
   public static final Duration WINDOW_RECHECK = Duration.ofMillis(10);
+
+  /**
+   * How many rechecks in a row each partition found its shard's window full (loop thread only).
+   * Why: a recheck seeks back, resumes and fetches the same records from the broker again, so while
+   * the peer acknowledges nothing (a cut link under a policy that keeps the window) a fixed 10 ms
+   * would re-fetch a hundred times a second per partition; the pause doubles instead, up to the poll
+   * timeout, and starts again at {@link #WINDOW_RECHECK} once the shard had room.
+   */
+  private final Map<TopicPartition, Integer> windowFullInARow = new HashMap<>();
 
   /** The loop's parts a batch uses. */
   public record Parts(LoopContext ctx, OnceProcessor processor, ShardOwnership ownership,
@@ -180,10 +190,13 @@ public final class OwnerBatch<K, V> {
     if (room <= 0 || (room < 2 && room < ownership.window())) {
       // no room for a claim and its completion while changes still await the peer: look again
       // soon (the loop's poll blocks no longer than this pause)
+      int inARow = windowFullInARow.merge(tp, 1, Integer::sum);
+      long backoff = WINDOW_RECHECK.toNanos() << Math.min(inARow - 1, 20);
       p.pauses().pauseUntil(tp, recs.get(0).offset(), p.ctx().clock().nanoTime()
-          + Math.min(pollTimeout.toNanos(), WINDOW_RECHECK.toNanos()));
+          + Math.min(pollTimeout.toNanos(), backoff));
       return null;
     }
+    windowFullInARow.remove(tp);
     long fit = Math.max(1, room / 2);
     if (fit < recs.size()) {
       List<ConsumerRecord<byte[], byte[]>> rest = recs.subList((int) fit, recs.size());
