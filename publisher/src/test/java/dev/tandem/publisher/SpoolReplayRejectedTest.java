@@ -127,6 +127,7 @@ class SpoolReplayRejectedTest {
       ExecutionException corrupt = assertThrows(ExecutionException.class,
           () -> pe.delivery(A).get(5, TimeUnit.SECONDS),
           "the delivery of a copy whose spool record is corrupt must fail, not stay pending");
+      assertInstanceOf(SpoolRecordCorruptException.class, corrupt.getCause());
       String msg = String.valueOf(corrupt.getCause().getMessage());
       org.junit.jupiter.api.Assertions.assertTrue(msg.contains(A.name()) && msg.contains("seq " + seq),
           "names the region and the spool seq: " + msg);
