@@ -70,7 +70,10 @@ public final class StoreMeterNames {
   public static final String REPLICATION_SENT = "tandem.replication.sent";
   /** Publish retries of the changelog writer. */
   public static final String REPLICATION_PUBLISH_RETRIES = "tandem.replication.publish.retries";
-  /** Publish failures; tag {@code reason}: rejected, heartbeat, closing. */
+  /**
+   * Publish failures; tag {@code reason}: rejected, heartbeat, closing, replay_failed (a spooled
+   * changelog copy not replayed for another reason than a refusal, e.g. a corrupt spool record).
+   */
   public static final String REPLICATION_PUBLISH_FAILURES = "tandem.replication.publish.failures";
   /** Changes published again (after a producer reset or a failure). */
   public static final String REPLICATION_REPUBLISHED = "tandem.replication.republished";

@@ -96,8 +96,10 @@ public class PublishException extends RuntimeException {
    * Completes when the spooled copy for {@code region} is on its broker (replayed). It completes
    * exceptionally with a {@link MessageRejectedException} if the region refused it on replay: the
    * publisher then removed it from the spool ({@code tandem.publisher.spool.rejected}, {@link
-   * RegionListener#onCopyRejected}), so an empty spool does not mean the copy was delivered. It also
-   * completes exceptionally if this publisher closes first (the copy stays in the spool).
+   * RegionListener#onCopyRejected}), so an empty spool does not mean the copy was delivered. Likewise
+   * with a {@link SpoolRecordCorruptException} if its spool record was corrupt when replayed (removed
+   * from the spool, {@code tandem.publisher.spool.corrupt}). It also completes exceptionally, with a
+   * {@link PublisherClosedException}, if this publisher closes first (the copy stays in the spool).
    *
    * @throws IllegalArgumentException if {@code region} is not in {@link #spooled()}
    * @throws IllegalStateException if this exception was built without delivery futures

@@ -103,8 +103,11 @@ public final class PublishResult {
 
   /**
    * Completes when {@code region}'s broker holds the copy: at once for an acknowledged region, after
-   * the replay for a spooled one. It completes exceptionally if this publisher closes first (the copy
-   * stays in the spool, and a publisher restarted on the same directory replays it). Used, for
+   * the replay for a spooled one. It completes exceptionally with a {@link MessageRejectedException}
+   * if the region refused the copy on replay, with a {@link SpoolRecordCorruptException} if its spool
+   * record was corrupt when replayed (both removed from the spool, so not delivered), and with a
+   * {@link PublisherClosedException} if this publisher closes first (the copy stays in the spool, and a
+   * publisher restarted on the same directory replays it). Used, for
    * example, by the store's replication window, which waits for the peer region's acknowledgement.
    */
   public CompletableFuture<SinkAck> delivery(RegionId region) {

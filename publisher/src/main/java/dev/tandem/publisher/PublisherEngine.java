@@ -396,7 +396,7 @@ final class PublisherEngine {
       } catch (RuntimeException e) {
         failure = e;
       }
-      IllegalStateException stillSpooled = new IllegalStateException(
+      IllegalStateException stillSpooled = new PublisherClosedException(
           "the publisher closed; the copy stays in the spool for the next publisher on it");
       lane.pendingDeliveries.values().forEach(f -> f.completeExceptionally(stillSpooled));
     }

@@ -124,6 +124,11 @@ final class SpoolReplayer {
             bad.getMessage());
         lane.corrupt.increment();
         corrupt.add(e);
+        // it is never delivered: whoever follows its delivery must not wait forever
+        CompletableFuture<SinkAck> delivery = lane.pendingDeliveries.remove(e.seq());
+        if (delivery != null) {
+          delivery.completeExceptionally(new SpoolRecordCorruptException(lane.region, e.seq(), bad));
+        }
         continue;
       }
       decoded.add(e);

@@ -79,4 +79,94 @@ class SpoolReplayRejectedTest {
       await().atMost(Duration.ofSeconds(10)).until(() -> publisher.status(A).spoolDepth() == 0);
     }
   }
+
+  /**
+   * A copy spooled after a timeout whose spool record is corrupt when the replayer reads it: the
+   * replayer counts and removes it (it can never be replayed), and the failed publish's
+   * {@link PublishException#delivery} for the region fails naming the region and the spool seq — it
+   * must not stay pending forever (a caller following it, like the changelog writer, would hang).
+   */
+  @Test
+  void aSpooledCopyWhoseRecordIsCorruptFailsItsDeliveryFuture(@TempDir Path dir) throws Exception {
+    RegionalSink sink = new RegionalSink() {
+      volatile boolean first = true;
+
+      @Override
+      public RegionId region() {
+        return A;
+      }
+
+      @Override
+      public CompletableFuture<SinkAck> send(OutboundMessage m) {
+        if (first) {
+          first = false;
+          return new CompletableFuture<>(); // never answers: the copy times out and is spooled
+        }
+        return CompletableFuture.completedFuture(new SinkAck(A, m.destination(), m.shard(), 0, 0));
+      }
+
+      @Override
+      public void flush() {}
+
+      @Override
+      public void close() {}
+    };
+    SimpleMeterRegistry meters = new SimpleMeterRegistry();
+    try (DualPublisher publisher = DualPublisher.builder().sink(sink).ackPolicy(AckPolicy.ALL)
+        .timeout(Duration.ofMillis(500)).spoolDirectory(dir.resolve("spool")).meterRegistry(meters)
+        .build()) {
+      RegionLane lane = holdReplay(publisher, A);
+      OutboundMessage m = OutboundMessage.builder("t", 0).value(new byte[] {1}).build();
+      ExecutionException failed = assertThrows(ExecutionException.class,
+          () -> publisher.publish(m).get(30, TimeUnit.SECONDS));
+      PublishException pe = assertInstanceOf(PublishException.class, failed.getCause());
+      assertEquals(java.util.Set.of(A), pe.spooled(), pe.getMessage());
+      long seq = corruptSpooled(publisher, A);
+      releaseReplay(lane);
+
+      ExecutionException corrupt = assertThrows(ExecutionException.class,
+          () -> pe.delivery(A).get(5, TimeUnit.SECONDS),
+          "the delivery of a copy whose spool record is corrupt must fail, not stay pending");
+      assertInstanceOf(SpoolRecordCorruptException.class, corrupt.getCause());
+      String msg = String.valueOf(corrupt.getCause().getMessage());
+      org.junit.jupiter.api.Assertions.assertTrue(msg.contains(A.name()) && msg.contains("seq " + seq),
+          "names the region and the spool seq: " + msg);
+      assertEquals(1.0, meters.get("tandem.publisher.spool.corrupt").counter().count());
+      await().atMost(Duration.ofSeconds(10)).until(() -> publisher.status(A).spoolDepth() == 0);
+    }
+  }
+
+  /**
+   * Holds {@code region}'s replayer (it waits while a direct copy is in flight), so a test can
+   * change a spooled record before it is read. Reflection: the dedup-store test does the same.
+   */
+  static RegionLane holdReplay(DualPublisher publisher, RegionId region) throws Exception {
+    PublisherEngine engine = engine(publisher);
+    RegionLane lane = engine.lanes.stream().filter(l -> l.region.equals(region)).findFirst()
+        .orElseThrow();
+    lane.inFlight.incrementAndGet();
+    return lane;
+  }
+
+  static void releaseReplay(RegionLane lane) {
+    lane.inFlight.decrementAndGet();
+    lane.wake.release();
+  }
+
+  /** Waits for the first spooled record of {@code region} and flips its version byte; its seq. */
+  static long corruptSpooled(DualPublisher publisher, RegionId region) throws Exception {
+    DurableSpool spool = engine(publisher).spool;
+    await().atMost(Duration.ofSeconds(10)).until(() -> !spool.read(region, Long.MAX_VALUE, 1).isEmpty());
+    DurableSpool.Entry e = spool.read(region, Long.MAX_VALUE, 1).get(0);
+    byte[] bytes = e.bytes().clone();
+    bytes[0] = (byte) 0x7f; // an unknown record version: same length, so the spool's accounting holds
+    spool.append(region, e.seq(), bytes).get(10, TimeUnit.SECONDS);
+    return e.seq();
+  }
+
+  private static PublisherEngine engine(DualPublisher publisher) throws Exception {
+    java.lang.reflect.Field f = DualPublisher.class.getDeclaredField("engine");
+    f.setAccessible(true);
+    return (PublisherEngine) f.get(publisher);
+  }
 }

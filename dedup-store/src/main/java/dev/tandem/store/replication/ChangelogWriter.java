@@ -7,6 +7,7 @@ import dev.tandem.publisher.MessageRejectedException;
 import dev.tandem.publisher.OutboundMessage;
 import dev.tandem.publisher.PublishException;
 import dev.tandem.publisher.PublishResult;
+import dev.tandem.publisher.PublisherClosedException;
 import dev.tandem.publisher.SinkAck;
 import dev.tandem.store.IdRecord;
 import dev.tandem.store.IdempotencyStore;
@@ -92,6 +93,7 @@ final class ChangelogWriter implements StoreListener {
   private final Counter sentHeartbeats;
   private final Counter retries;
   private final Counter rejected;
+  private final Counter replayFailed;
   private final Counter heartbeatFailures;
   private final Counter republished;
   private final Counter closing;
@@ -123,6 +125,8 @@ final class ChangelogWriter implements StoreListener {
     this.retries = meters.counter(StoreMeterNames.REPLICATION_PUBLISH_RETRIES, "region", r);
     this.rejected = meters.counter(
         StoreMeterNames.REPLICATION_PUBLISH_FAILURES, "region", r, "reason", "rejected");
+    this.replayFailed = meters.counter(
+        StoreMeterNames.REPLICATION_PUBLISH_FAILURES, "region", r, "reason", "replay_failed");
     this.heartbeatFailures = meters.counter(
         StoreMeterNames.REPLICATION_PUBLISH_FAILURES, "region", r, "reason", "heartbeat");
     this.republished = meters.counter(StoreMeterNames.REPLICATION_REPUBLISHED, "region", r);
@@ -397,7 +401,10 @@ final class ChangelogWriter implements StoreListener {
    * removed from the spool, and the spool drains without it). A copy refused on replay is in no
    * changelog: like a direct rejection it is counted, blocks its shard (before {@code d} fails, so no
    * later barrier passes it) and is retried slowly to every region — once per change, whichever of
-   * its copies was refused first ({@code rejectedOnReplay}).
+   * its copies was refused first ({@code rejectedOnReplay}). Every other replay failure (a corrupt spool
+   * record, {@link dev.tandem.publisher.SpoolRecordCorruptException}, or any cause not foreseen) is
+   * handled the same way; only the publisher's close ({@link PublisherClosedException}, or this writer
+   * stopped) just fails {@code d}: the copy stays in the spool for the next publisher.
    */
   private void awaitReplay(CompletableFuture<SinkAck> delivery, RegionId region,
       CompletableFuture<Void> d, KeyOrder order, long version, int shard, String what,
@@ -411,12 +418,19 @@ final class ChangelogWriter implements StoreListener {
       }
       onCopy(order, version, region, KeyOrder.Kind.GONE, false);
       Throwable cause = x instanceof CompletionException && x.getCause() != null ? x.getCause() : x;
-      if (cause instanceof MessageRejectedException && rejectedOnReplay.compareAndSet(false, true)) {
+      boolean publisherClosed = closed || cause instanceof PublisherClosedException;
+      if (!publisherClosed && rejectedOnReplay.compareAndSet(false, true)) {
         ShardBarriers.Unshipped b = blocker;
         if (b == null) {
-          rejected.increment();
-          LOG.error("changelog copy of {} (shard {}) was spooled, then rejected by region {} on "
-              + "replay; it is not replicated: {}", what, shard, region, cause.toString());
+          if (cause instanceof MessageRejectedException) {
+            rejected.increment();
+            LOG.error("changelog copy of {} (shard {}) was spooled, then rejected by region {} on "
+                + "replay; it is not replicated: {}", what, shard, region, cause.toString());
+          } else {
+            replayFailed.increment();
+            LOG.error("changelog copy of {} (shard {}) was spooled, then not replayed to region {}; "
+                + "it is not replicated: {}", what, shard, region, cause.toString(), cause);
+          }
           b = barriers.block(shard, what, cause);
         }
         d.completeExceptionally(cause);

@@ -170,4 +170,106 @@ class ChangelogReplayRejectedTest {
       scheduler.shutdownNow();
     }
   }
+
+  /**
+   * The spooled copy's spool record is corrupt when the replayer reads it: the replayer removes it
+   * (it can never be replayed) and fails its delivery. The change is in no changelog, so like a
+   * refusal its barrier fails, the shard is blocked, and the slow retry ships it. Before, the delivery
+   * stayed pending and the barrier waited forever (bounded here: 5 s).
+   */
+  @Test
+  void aSpooledChangeWhoseSpoolRecordIsCorruptFailsItsBarrierAndBlocksItsShard(@TempDir Path dir)
+      throws Exception {
+    TimesOutThenRejects sink = new TimesOutThenRejects(A);
+    sink.accept = true; // the region takes every copy it is sent: only the corrupt record is lost
+    SimpleMeterRegistry meters = new SimpleMeterRegistry();
+    ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
+    try (IdempotencyStore store = IdempotencyStore.builder().region(A).instance("i-a")
+            .directory(dir.resolve("store")).build();
+        DualPublisher publisher = DualPublisher.builder().sink(sink).ackPolicy(AckPolicy.ALL)
+            .timeout(Duration.ofMillis(500)).spoolDirectory(dir.resolve("spool")).build()) {
+      ChangelogWriter writer = new ChangelogWriter(store, publisher, "inc-1", "t.changelog",
+          TandemClock.system(), scheduler, Duration.ofMillis(50), meters);
+      store.addListener(writer);
+      Object lane = holdReplay(publisher, A);
+      String id = "claimed-3";
+      int shard = 2;
+      store.claim(id, shard, PayloadDigest.of(id.getBytes(UTF_8)), 0, Duration.ofMinutes(1));
+      CompletableFuture<Void> barrier = writer.barrier(shard, A);
+      corruptSpooled(publisher, A);
+      releaseReplay(lane);
+
+      ExecutionException e = assertThrows(ExecutionException.class,
+          () -> barrier.get(5, TimeUnit.SECONDS),
+          "the barrier of a change whose spool record was corrupt must fail, not wait forever");
+      assertTrue(sink.log.stream().noneMatch(m -> new String(m.key(), UTF_8).contains(id)),
+          "the corrupt copy was not replayed: " + sink.log);
+      await().atMost(Duration.ofSeconds(10)).until(() -> meters.find(
+          StoreMeterNames.REPLICATION_PUBLISH_FAILURES).tags("reason", "replay_failed").counters()
+          .stream().mapToDouble(Counter::count).sum() >= 1);
+      ExecutionException later = assertThrows(ExecutionException.class,
+          () -> writer.barrier(shard, A).get(5, TimeUnit.SECONDS),
+          "a barrier taken after the corrupt copy passed: the change is in no changelog");
+      assertInstanceOf(UnshippedChangeException.class, later.getCause(), e.toString());
+
+      // the slow retry ships it: barriers pass again
+      await().atMost(Duration.ofSeconds(30)).ignoreException(ExecutionException.class).untilAsserted(
+          () -> writer.barrier(shard, A).get(5, TimeUnit.SECONDS));
+      assertTrue(sink.log.stream().anyMatch(m -> new String(m.key(), UTF_8).contains(id)),
+          "the change reached the changelog: " + sink.log);
+      writer.stop();
+    } finally {
+      scheduler.shutdownNow();
+    }
+  }
+
+  // the publisher's spool and lanes are package-private: reached by reflection (the publisher's own
+  // SpoolReplayRejectedTest does the same without it)
+
+  private static Object field(Object o, String name) throws Exception {
+    java.lang.reflect.Field f = o.getClass().getDeclaredField(name);
+    f.setAccessible(true);
+    return f.get(o);
+  }
+
+  private static Object engine(DualPublisher publisher) throws Exception {
+    return field(publisher, "engine");
+  }
+
+  /** Holds the region's replayer (it waits while a direct copy is in flight). */
+  private static Object holdReplay(DualPublisher publisher, RegionId region) throws Exception {
+    for (Object lane : (List<?>) field(engine(publisher), "lanes")) {
+      if (region.equals(field(lane, "region"))) {
+        ((java.util.concurrent.atomic.AtomicInteger) field(lane, "inFlight")).incrementAndGet();
+        return lane;
+      }
+    }
+    throw new AssertionError("no lane for " + region);
+  }
+
+  private static void releaseReplay(Object lane) throws Exception {
+    ((java.util.concurrent.atomic.AtomicInteger) field(lane, "inFlight")).decrementAndGet();
+    ((java.util.concurrent.Semaphore) field(lane, "wake")).release();
+  }
+
+  /** Waits for the region's first spooled record and flips its version byte (same length). */
+  private static void corruptSpooled(DualPublisher publisher, RegionId region) throws Exception {
+    Object spool = field(engine(publisher), "spool");
+    java.lang.reflect.Method read = spool.getClass().getDeclaredMethod("read", RegionId.class,
+        long.class, int.class);
+    java.lang.reflect.Method append = spool.getClass().getDeclaredMethod("append", RegionId.class,
+        long.class, byte[].class);
+    read.setAccessible(true);
+    append.setAccessible(true);
+    await().atMost(Duration.ofSeconds(10))
+        .until(() -> !((List<?>) read.invoke(spool, region, Long.MAX_VALUE, 1)).isEmpty());
+    Object entry = ((List<?>) read.invoke(spool, region, Long.MAX_VALUE, 1)).get(0);
+    java.lang.reflect.Method seq = entry.getClass().getDeclaredMethod("seq");
+    java.lang.reflect.Method bytes = entry.getClass().getDeclaredMethod("bytes");
+    seq.setAccessible(true);
+    bytes.setAccessible(true);
+    byte[] b = ((byte[]) bytes.invoke(entry)).clone();
+    b[0] = (byte) 0x7f;
+    ((CompletableFuture<?>) append.invoke(spool, region, seq.invoke(entry), b)).get(10, TimeUnit.SECONDS);
+  }
 }
