@@ -119,37 +119,46 @@ class PollTimeoutBoundsTest {
     }
   }
 
-  @Test
-  void aShardWithoutRoomInTheWindowIsLookedAtAgainSoonNotAfterAPollTimeout(@TempDir Path dir)
-      throws Exception {
-    ManualClock clock = new ManualClock(System.currentTimeMillis());
-    clock.advance(Duration.ofSeconds(1));
-    InMemoryReplicationLog.Network net = InMemoryReplicationLog.network(clock);
-    PausedPollConsumer kafka = new PausedPollConsumer();
-    kafka.updateBeginningOffsets(Map.of(P0, 0L));
-    kafka.updateEndOffsets(Map.of(P0, 0L)); // answers the own-broker probe
-    for (long o = 0; o < 6; o++) {
-      kafka.log.put(o, HandoffGateTest.record(o));
-    }
-    List<String> runs = new java.util.concurrent.CopyOnWriteArrayList<>();
-    try (IdempotencyStore store = IdempotencyStore.builder().region(A).instance("a-1")
-            .directory(dir.resolve("a-1")).clock(clock).meterRegistry(new SimpleMeterRegistry())
-            .build();
-        InMemoryReplicationLog log = net.join(store);
-        IdempotencyStore peer = IdempotencyStore.builder().region(B).instance("b-1")
-            .directory(dir.resolve("b-1")).clock(clock).meterRegistry(new SimpleMeterRegistry())
-            .build();
-        InMemoryReplicationLog peerLog = net.join(peer)) {
+  /**
+   * Region A's loop owning P0 with W = 4 (a message is a claim and a completion, and a lease renewal is
+   * a change too, so the window is full after at most two messages while the peer has not
+   * acknowledged), six records on P0, and the link to the peer held from the start: reachable,
+   * nothing acknowledged until {@code net.release(A)}. The loop's clock stands still unless a test
+   * advances it.
+   */
+  private static final class HeldPeerLoop implements AutoCloseable {
+    final ManualClock clock = new ManualClock(System.currentTimeMillis());
+    final InMemoryReplicationLog.Network net;
+    final PausedPollConsumer kafka = new PausedPollConsumer();
+    final List<String> runs = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final IdempotencyStore store;
+    private final InMemoryReplicationLog log;
+    private final IdempotencyStore peer;
+    private final InMemoryReplicationLog peerLog;
+    private final TandemKafkaConsumer<String, byte[]> loop;
+
+    HeldPeerLoop(Path dir) {
+      clock.advance(Duration.ofSeconds(1));
+      net = InMemoryReplicationLog.network(clock);
+      kafka.updateBeginningOffsets(Map.of(P0, 0L));
+      kafka.updateEndOffsets(Map.of(P0, 0L)); // answers the own-broker probe
+      for (long o = 0; o < 6; o++) {
+        kafka.log.put(o, HandoffGateTest.record(o));
+      }
+      store = IdempotencyStore.builder().region(A).instance("a-1").directory(dir.resolve("a-1"))
+          .clock(clock).meterRegistry(new SimpleMeterRegistry()).build();
+      log = net.join(store);
+      peer = IdempotencyStore.builder().region(B).instance("b-1").directory(dir.resolve("b-1"))
+          .clock(clock).meterRegistry(new SimpleMeterRegistry()).build();
+      peerLog = net.join(peer);
       log.assign(Set.of(0));
       peerLog.assign(Set.of(0));
-      // W = 4: a message is a claim and a completion (a lease renewal is a change too), so the
-      // window is full after at most two messages while the peer has not acknowledged
       ShardOwnership ownership = ShardOwnership.builder().region(A).regions(List.of(A, B))
           .store(store).replicationLog(log)
           .policy(OwnershipPolicy.automatic(L, MARGIN, Duration.ofSeconds(60))).window(4)
           .revalidateAfter(L).clock(clock).meterRegistry(new SimpleMeterRegistry()).build();
       net.hold(A); // a slow link: reachable, nothing acknowledged by the peer yet
-      try (TandemKafkaConsumer<String, byte[]> loop = TandemKafkaConsumer
+      loop = TandemKafkaConsumer
           .builder(HandoffGateTest.TOPIC, new StringDeserializer(), new ByteArrayDeserializer())
           .consumer(kafka)
           .handler((rec, ctx) -> runs.add(ctx.id()))
@@ -161,25 +170,43 @@ class PollTimeoutBoundsTest {
           .commitTimeout(Duration.ofSeconds(2))
           .clock(clock)
           .meterRegistry(new SimpleMeterRegistry())
-          .build()) {
-        loop.start();
-        HandoffGateTest.rebalance(kafka, List.of(P0));
-        await().atMost(WAIT).until(() -> !runs.isEmpty());
-        // the window is full: the shard is paused (the loop's clock stands still here, so the
-        // longest poll while paused is the pause itself)
-        await().atMost(WAIT).until(() -> kafka.longestWhilePaused.compareTo(Duration.ZERO) > 0);
-        assertTrue(kafka.longestWhilePaused.compareTo(OwnerBatch.WINDOW_RECHECK) <= 0,
-            "a shard without room is looked at again within " + OwnerBatch.WINDOW_RECHECK
-                + " (the peer acknowledges at any moment), not after a poll timeout; the pause was "
-                + kafka.longestWhilePaused);
-        net.release(A);
-        await().atMost(WAIT).until(() -> {
-          clock.advance(Duration.ofMillis(20));
-          return runs.size() == 6;
-        });
-        assertEquals(List.of("id-0", "id-1", "id-2", "id-3", "id-4", "id-5"), runs,
-            "each once, in order");
+          .build();
+      loop.start();
+      HandoffGateTest.rebalance(kafka, List.of(P0));
+    }
+
+    /** Releases the link, then advances the clock until all six ran: each once, in order. */
+    void releaseAndExpectAllInOrder(Duration step) {
+      net.release(A);
+      await().atMost(WAIT).until(() -> {
+        clock.advance(step);
+        return runs.size() == 6;
+      });
+      assertEquals(List.of("id-0", "id-1", "id-2", "id-3", "id-4", "id-5"), runs,
+          "each once, in order");
+    }
+
+    @Override
+    public void close() throws Exception {
+      try (store; log; peer; peerLog; loop) {
+        // closed in reverse order: the loop first, the store last
       }
+    }
+  }
+
+  @Test
+  void aShardWithoutRoomInTheWindowIsLookedAtAgainSoonNotAfterAPollTimeout(@TempDir Path dir)
+      throws Exception {
+    try (HeldPeerLoop a = new HeldPeerLoop(dir)) {
+      await().atMost(WAIT).until(() -> !a.runs.isEmpty());
+      // the window is full: the shard is paused (the loop's clock stands still here, so the
+      // longest poll while paused is the pause itself)
+      await().atMost(WAIT).until(() -> a.kafka.longestWhilePaused.compareTo(Duration.ZERO) > 0);
+      assertTrue(a.kafka.longestWhilePaused.compareTo(OwnerBatch.WINDOW_RECHECK) <= 0,
+          "a shard without room is looked at again within " + OwnerBatch.WINDOW_RECHECK
+              + " (the peer acknowledges at any moment), not after a poll timeout; the pause was "
+              + a.kafka.longestWhilePaused);
+      a.releaseAndExpectAllInOrder(Duration.ofMillis(20));
     }
   }
 
@@ -191,70 +218,25 @@ class PollTimeoutBoundsTest {
    */
   @Test
   void aShardWhoseWindowStaysFullBacksOffItsRechecks(@TempDir Path dir) throws Exception {
-    ManualClock clock = new ManualClock(System.currentTimeMillis());
-    clock.advance(Duration.ofSeconds(1));
-    InMemoryReplicationLog.Network net = InMemoryReplicationLog.network(clock);
-    PausedPollConsumer kafka = new PausedPollConsumer();
-    kafka.updateBeginningOffsets(Map.of(P0, 0L));
-    for (long o = 0; o < 6; o++) {
-      kafka.log.put(o, HandoffGateTest.record(o));
-    }
-    List<String> runs = new java.util.concurrent.CopyOnWriteArrayList<>();
-    try (IdempotencyStore store = IdempotencyStore.builder().region(A).instance("a-1")
-            .directory(dir.resolve("a-1")).clock(clock).meterRegistry(new SimpleMeterRegistry())
-            .build();
-        InMemoryReplicationLog log = net.join(store);
-        IdempotencyStore peer = IdempotencyStore.builder().region(B).instance("b-1")
-            .directory(dir.resolve("b-1")).clock(clock).meterRegistry(new SimpleMeterRegistry())
-            .build();
-        InMemoryReplicationLog peerLog = net.join(peer)) {
-      log.assign(Set.of(0));
-      peerLog.assign(Set.of(0));
-      ShardOwnership ownership = ShardOwnership.builder().region(A).regions(List.of(A, B))
-          .store(store).replicationLog(log)
-          .policy(OwnershipPolicy.automatic(L, MARGIN, Duration.ofSeconds(60))).window(4)
-          .revalidateAfter(L).clock(clock).meterRegistry(new SimpleMeterRegistry()).build();
-      net.hold(A); // nothing acknowledged by the peer for the whole test's second
-      try (TandemKafkaConsumer<String, byte[]> loop = TandemKafkaConsumer
-          .builder(HandoffGateTest.TOPIC, new StringDeserializer(), new ByteArrayDeserializer())
-          .consumer(kafka)
-          .handler((rec, ctx) -> runs.add(ctx.id()))
-          .store(store)
-          .deadLetterSink(letter -> CompletableFuture.completedFuture(null))
-          .replicationLog(log, false)
-          .ownership(ownership)
-          .pollTimeout(LONG_POLL)
-          .commitTimeout(Duration.ofSeconds(2))
-          .clock(clock)
-          .meterRegistry(new SimpleMeterRegistry())
-          .build()) {
-        loop.start();
-        HandoffGateTest.rebalance(kafka, List.of(P0));
-        await().atMost(WAIT).until(() -> !runs.isEmpty());
-        await().atMost(WAIT).until(() -> kafka.pausesOfP0.get() > 0);
-        int before = kafka.pausesOfP0.get();
-        // one second of the loop's clock in steps of the recheck; after each step the loop polls
-        // twice (a MockConsumer poll does not block), so every recheck that is due is made
-        long steps = Duration.ofSeconds(1).toMillis() / OwnerBatch.WINDOW_RECHECK.toMillis();
-        for (int i = 0; i < steps; i++) {
-          clock.advance(OwnerBatch.WINDOW_RECHECK);
-          int polls = kafka.polls.get();
-          await().atMost(WAIT).until(() -> kafka.polls.get() >= polls + 2);
-        }
-        int rechecks = kafka.pausesOfP0.get() - before;
-        // doubling from 10 ms: 10+20+40+80+160+320+640 > 1000 ms, so at most 7 in the second
-        assertTrue(rechecks <= 8, "a shard whose window stayed full for 1 s was fetched again "
-            + rechecks + " times (every " + OwnerBatch.WINDOW_RECHECK + " would be " + steps
-            + "); the rechecks back off while nothing is acknowledged");
-        assertTrue(rechecks >= 3, "the full shard is still looked at again: " + rechecks);
-        net.release(A);
-        await().atMost(WAIT).until(() -> {
-          clock.advance(Duration.ofMillis(50));
-          return runs.size() == 6;
-        });
-        assertEquals(List.of("id-0", "id-1", "id-2", "id-3", "id-4", "id-5"), runs,
-            "each once, in order");
+    try (HeldPeerLoop a = new HeldPeerLoop(dir)) {
+      await().atMost(WAIT).until(() -> !a.runs.isEmpty());
+      await().atMost(WAIT).until(() -> a.kafka.pausesOfP0.get() > 0);
+      int before = a.kafka.pausesOfP0.get();
+      // one second of the loop's clock in steps of the recheck; after each step the loop polls
+      // twice (a MockConsumer poll does not block), so every recheck that is due is made
+      long steps = Duration.ofSeconds(1).toMillis() / OwnerBatch.WINDOW_RECHECK.toMillis();
+      for (int i = 0; i < steps; i++) {
+        a.clock.advance(OwnerBatch.WINDOW_RECHECK);
+        int polls = a.kafka.polls.get();
+        await().atMost(WAIT).until(() -> a.kafka.polls.get() >= polls + 2);
       }
+      int rechecks = a.kafka.pausesOfP0.get() - before;
+      // doubling from 10 ms: 10+20+40+80+160+320+640 > 1000 ms, so at most 7 in the second
+      assertTrue(rechecks <= 8, "a shard whose window stayed full for 1 s was fetched again "
+          + rechecks + " times (every " + OwnerBatch.WINDOW_RECHECK + " would be " + steps
+          + "); the rechecks back off while nothing is acknowledged");
+      assertTrue(rechecks >= 3, "the full shard is still looked at again: " + rechecks);
+      a.releaseAndExpectAllInOrder(Duration.ofMillis(50));
     }
   }
 }
