@@ -53,6 +53,8 @@ public final class RocksIdempotencyStore {
     int maxAttempts = DEFAULT_MAX_ATTEMPTS;
     int maxResultBytes = DEFAULT_MAX_RESULT_BYTES;
     MeterRegistry meterRegistry;
+    /** Tests only: a hand-driven TTL waker, used whatever the clock ({@link ExpiryWatch}). */
+    ExpiryWatch.Scheduler ttlWaker;
 
     Builder() {}
 

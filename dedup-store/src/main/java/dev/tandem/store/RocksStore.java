@@ -1,6 +1,5 @@
 package dev.tandem.store;
 
-import com.github.benmanes.caffeine.cache.stats.CacheStats;
 import dev.tandem.core.Hlc;
 import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.TandemClock;
@@ -76,6 +75,7 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
     long ttlMillis = b.ttl.toMillis();
     this.engine =
         RocksEngine.open(b.directory, b.sync, ttlMillis / RocksIdempotencyStore.TTL_BUCKETS);
+    ExpiryWatch watch = null;
     try {
       this.locks = new StoreLocks(engine.directory.toString());
       this.ttl = new TtlBuckets(ttlMillis, engine.bucketWidthMillis);
@@ -105,18 +105,24 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
       this.parts = new StoreBatch.Parts(engine, caches, sightings, ttl, detected, leaseTable,
           listeners, hlc, clock);
       metrics.detectedDuplicates(detected.totalHolder());
-      metrics.cache(caches.terminal);
+      metrics.cache(caches);
       metrics.gauge(StoreMeterNames.SIZE, "estimated number of records (RocksDB estimate-num-keys)",
           this, RocksStore::sizeEstimate);
       metrics.gauge(StoreMeterNames.TTL_BUCKETS, "live TTL buckets", this,
           s -> s.engine.bucketCount());
       metrics.gauge(StoreMeterNames.CACHE_HIT_RATIO, "terminal-record cache hit ratio",
-          caches.terminal, c -> c.stats().hitRate());
+          caches, c -> c.figures().hitRate());
+      watch = b.ttlWaker != null
+          ? new ExpiryWatch(ttl, clock, b.ttlWaker) // a test's hand-driven waker
+          : ExpiryWatch.of(ttl, clock, ExpiryWatch.SHARED);
       this.ttlMaintenance = new TtlMaintenance(engine, locks, ttl, clock, detected, caches,
-          sightings, metrics);
+          sightings, metrics, watch);
       ttlMaintenance.recomputeNextExpiry();
       ttlMaintenance.maintain(); // drop buckets that expired while the store was closed
     } catch (RuntimeException e) {
+      if (watch != null) {
+        watch.close(); // no wake-ups for a store that failed to open
+      }
       engine.close();
       throw e;
     }
@@ -572,10 +578,9 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
 
   @Override
   public StoreStats stats() {
-    CacheStats s = caches.terminal.stats();
-    return new StoreStats((long) sizeEstimate(), engine.bucketCount(),
-        caches.terminal.estimatedSize(), s.hitCount(), s.missCount(), s.hitRate(),
-        detected.total());
+    RecordCaches.Figures c = caches.figures();
+    return new StoreStats((long) sizeEstimate(), engine.bucketCount(), c.size(), c.hits(),
+        c.misses(), c.hitRate(), detected.total());
   }
 
   private double sizeEstimate() {
@@ -590,6 +595,7 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
         return;
       }
       locks.markClosed();
+      ttlMaintenance.close();
       metrics.close();
       caches.clear();
       engine.close();
