@@ -46,9 +46,9 @@ import java.util.function.Consumer;
  *
  * <h2>Cache</h2>
  *
- * A size-bounded Caffeine cache holds only terminal records, filled only after RocksDB accepted the
- * write (or returned a terminal record), updated when a terminal record grows through a remote apply,
- * and never holding absence.
+ * A size-bounded cache ({@code cacheMaxEntries}, evicting the oldest inserted first) holds only
+ * terminal records, filled only after RocksDB accepted the write (or returned a terminal record),
+ * updated when a terminal record grows through a remote apply, and never holding absence.
  *
  * <h2>TTL</h2>
  *

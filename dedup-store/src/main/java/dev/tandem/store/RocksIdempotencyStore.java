@@ -10,7 +10,7 @@ import java.util.Objects;
 
 /**
  * The {@link IdempotencyStore} on RocksDB: WAL on, records in time-bucketed column families (TTL by
- * dropping whole buckets), a Caffeine cache of terminal records in front, Micrometer meters.
+ * dropping whole buckets), a size-bounded cache of terminal records in front, Micrometer meters.
  *
  * <pre>{@code
  * IdempotencyStore store = IdempotencyStore.builder()

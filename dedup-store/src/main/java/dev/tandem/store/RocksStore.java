@@ -395,9 +395,10 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
 
   /**
    * The cache-hit path allocates nothing: the terminal cache is keyed by the id ({@link
-   * RecordCaches}), and the key object is made only on a miss. Its one clock read stays: a cached
-   * record must not outlive its TTL bucket, and the check that drops an expired bucket (and clears
-   * the cache with it) needs the time; it is one wall-clock read and one volatile read.
+   * RecordCaches}), and the key object is made only on a miss. It reads no clock with the system
+   * clock: the TTL check before it (a cached record must not outlive its TTL bucket) compares
+   * volatile fields the waker keeps ({@link ExpiryWatch}); the look-up is an array load and a {@code
+   * ConcurrentHashMap.get}, the hit count a store into this thread's own cell.
    */
   @Override
   public boolean isTerminal(String id, int shard) {

@@ -77,9 +77,10 @@ class HotPathAllocationTest {
       double perOp = (double) (allocated() - before) / MEASURED;
       System.out.println("[alloc] isTerminal (cache hit): " + perOp + " B/op");
       assertEquals(WARM + MEASURED, hits, "every check is a hit");
-      // below the smallest object (16 B): no object per check (the RecordKey was 24 B). Not == 0:
-      // Caffeine may now and then schedule its buffer drain, a task shared by many reads
-      assertTrue(perOp < 8, "a cache-hit check allocates no object; measured " + perOp + " B/op");
+      // no object per check (the smallest is 16 B; the RecordKey was 24 B), nor one per 16 checks
+      // (Caffeine's occasional drain task, before issue 20's terminal cache). Not == 0: the JIT's
+      // own work on this thread may allocate a few bytes over the run
+      assertTrue(perOp < 1, "a cache-hit check allocates no object; measured " + perOp + " B/op");
     }
   }
 
