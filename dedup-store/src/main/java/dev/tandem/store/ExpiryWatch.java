@@ -2,6 +2,7 @@ package dev.tandem.store;
 
 import dev.tandem.core.TandemClock;
 import dev.tandem.store.internal.TtlBuckets;
+import java.lang.ref.WeakReference;
 import java.util.concurrent.Future;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -134,7 +135,28 @@ final class ExpiryWatch {
       pending = null;
     }
     if (next != Long.MAX_VALUE) {
-      pending = scheduler.schedule(this::wake, Math.min(Math.max(next - now, 0), MAX_SLEEP_MILLIS));
+      long delay = Math.min(Math.max(next - now, 0), MAX_SLEEP_MILLIS);
+      pending = scheduler.schedule(new Wake(this), delay);
+    }
+  }
+
+  /**
+   * The queued wake-up holds its watch weakly: a store dropped without {@code close()} does not keep
+   * a wake-up chain (and its watch) alive in the shared waker for the rest of the JVM's life.
+   */
+  private static final class Wake implements Runnable {
+    private final WeakReference<ExpiryWatch> watch;
+
+    Wake(ExpiryWatch watch) {
+      this.watch = new WeakReference<>(watch);
+    }
+
+    @Override
+    public void run() {
+      ExpiryWatch w = watch.get();
+      if (w != null) {
+        w.wake();
+      }
     }
   }
 

@@ -178,4 +178,21 @@ class ExpiryWatchTest {
       real.close();
     }
   }
+
+  @Test
+  void aWatchDroppedWithoutCloseEndsItsWakeUpChain() {
+    HandScheduler hand = new HandScheduler();
+    ExpiryWatch dropped = new ExpiryWatch(ttl, clock, hand);
+    ttl.created(ttl.startOf(clock.wallMillis()));
+    dropped.rearm(clock.wallMillis());
+    java.lang.ref.WeakReference<ExpiryWatch> ref = new java.lang.ref.WeakReference<>(dropped);
+    dropped = null; // the store that owned it became unreachable without close()
+    await().atMost(Duration.ofSeconds(10)).until(() -> {
+      System.gc();
+      return ref.get() == null;
+    });
+    assertEquals(1, hand.pending());
+    hand.runPending(); // the queued wake-up finds no watch: no next wake-up
+    assertEquals(0, hand.pending());
+  }
 }
