@@ -97,6 +97,33 @@ class PublishStartFailureTest {
     return meters.get(PublisherMeterNames.PUBLISHED).tag(PublisherMeterNames.TAG_OUTCOME, outcome).counter().count();
   }
 
+  /** The publish failed naming region B alone, region A having acknowledged its copy. */
+  private static PublishException failedInBOnly(ExecutionException thrown) {
+    PublishException failure = assertInstanceOf(PublishException.class, thrown.getCause());
+    assertEquals(Set.of(B), failure.failures().keySet(), failure.toString());
+    assertEquals(Set.of(A), failure.acknowledged(), failure.toString());
+    return failure;
+  }
+
+  /** Test steps that may throw. */
+  private interface Steps {
+    void run() throws Exception;
+  }
+
+  /**
+   * Runs {@code steps}, then closes {@code closeable} within {@link #BOUND}; if a step fails, closes
+   * it in the background instead (a close behind a publish that never ends would hang the run).
+   */
+  private static void closeAfter(AutoCloseable closeable, Steps steps) throws Exception {
+    try {
+      steps.run();
+    } catch (Throwable t) {
+      closeInBackground(closeable);
+      throw t;
+    }
+    closeWithin(closeable);
+  }
+
   /**
    * Closes on another thread and fails if that takes longer than {@link #BOUND} (a close that waits
    * for a publish that never ends would otherwise hang the test run; the thread is a daemon).
@@ -128,7 +155,7 @@ class PublishStartFailureTest {
       @TempDir Path spool) throws Exception {
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
     DualPublisher publisher = publisher(spool, meters);
-    try {
+    closeAfter(publisher, () -> {
       publisher.publish(plain()).get(BOUND.toSeconds(), TimeUnit.SECONDS); // A acks, B's copy spooled
       assertTrue(publisher.status(B).spooling(), "region B's copies go to the spool now");
 
@@ -143,19 +170,12 @@ class PublishStartFailureTest {
           "flush() waits for a publish whose in-flight count was never given back");
       assertNull(thrownByPublish, "publish() threw after region A's copy went out (A will acknowledge"
           + " a copy its caller was told failed): " + thrownByPublish);
-      ExecutionException thrown = assertThrows(ExecutionException.class, f::get);
-      PublishException failure = assertInstanceOf(PublishException.class, thrown.getCause());
-      assertEquals(Set.of(B), failure.failures().keySet(), failure.toString());
-      assertEquals(Set.of(A), failure.acknowledged(), failure.toString());
+      PublishException failure = failedInBOnly(assertThrows(ExecutionException.class, f::get));
       assertTrue(failure.failures().get(B).getMessage().contains("spool"), failure.failures().get(B).toString());
       assertEquals(1.0, failed(meters, B, "spool_error"), "the copy that could not be spooled is counted");
       assertEquals(1.0, published(meters, "ok"));
       assertEquals(1.0, published(meters, "failed"));
-      closeWithin(publisher);
-    } catch (Throwable t) {
-      closeInBackground(publisher);
-      throw t;
-    }
+    });
   }
 
   /** Region B's direct send fails (inline) and its copy cannot be spooled either. */
@@ -163,22 +183,15 @@ class PublishStartFailureTest {
   void aDirectCopyThatFailsAndCannotBeSpooledFailsThePublish(@TempDir Path spool) throws Exception {
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
     DualPublisher publisher = publisher(spool, meters);
-    try {
+    closeAfter(publisher, () -> {
       CompletableFuture<PublishResult> f = publisher.publish(unspoolable());
-      ExecutionException thrown = assertThrows(ExecutionException.class,
+      failedInBOnly(assertThrows(ExecutionException.class,
           () -> f.get(BOUND.toSeconds(), TimeUnit.SECONDS),
-          "the publish never completes: region B's copy was neither sent nor spooled nor failed");
-      PublishException failure = assertInstanceOf(PublishException.class, thrown.getCause());
-      assertEquals(Set.of(B), failure.failures().keySet(), failure.toString());
-      assertEquals(Set.of(A), failure.acknowledged(), failure.toString());
+          "the publish never completes: region B's copy was neither sent nor spooled nor failed"));
       assertEquals(1.0, failed(meters, B, "spool_error"));
       assertTimeoutPreemptively(BOUND, publisher::flush);
       assertEquals(1.0, published(meters, "failed"));
-      closeWithin(publisher);
-    } catch (Throwable t) {
-      closeInBackground(publisher);
-      throw t;
-    }
+    });
   }
 
   /** A sink whose send throws an Error (not an Exception) for region B: its copy is spooled. */
@@ -205,7 +218,7 @@ class PublishStartFailureTest {
     DualPublisher publisher = DualPublisher.builder().sink(new Acking(A)).sink(throwing)
         .spoolDirectory(spool).ackPolicy(AckPolicy.ANY).timeout(Duration.ofSeconds(5))
         .meterRegistry(meters).build();
-    try {
+    closeAfter(publisher, () -> {
       CompletableFuture<PublishResult> f = null;
       Throwable thrownByPublish = null;
       try {
@@ -219,11 +232,7 @@ class PublishStartFailureTest {
       assertEquals(Set.of(B), r.spooled(), r.toString());
       assertEquals(1.0, failed(meters, B, "error"));
       assertTimeoutPreemptively(BOUND, publisher::flush);
-      closeWithin(publisher);
-    } catch (Throwable t) {
-      closeInBackground(publisher);
-      throw t;
-    }
+    });
   }
 
   /**
@@ -239,7 +248,7 @@ class PublishStartFailureTest {
     b.sendException = new NetworkException("region-b is down"); // a region error: copies spooled
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
     TandemKafkaProducer<byte[], byte[]> producer = MockRegionProducers.producer(a, b, spool, AckPolicy.ANY, meters);
-    try {
+    closeAfter(producer, () -> {
       byte[] v = "v".getBytes(StandardCharsets.UTF_8);
       producer.send(new ProducerRecord<>(TOPIC, 0, null, v)).get(BOUND.toSeconds(), TimeUnit.SECONDS);
       await().atMost(BOUND).until(() -> producer.publisher().status(B).spooling());
@@ -267,10 +276,6 @@ class PublishStartFailureTest {
       assertEquals(2.0, published(meters, "ok"));
       assertEquals(1.0, published(meters, "failed"));
       assertEquals(1.0, failed(meters, B, "spool_error"));
-      closeWithin(producer);
-    } catch (Throwable t) {
-      closeInBackground(producer);
-      throw t;
-    }
+    });
   }
 }
