@@ -194,10 +194,15 @@ class PublishStartFailureTest {
     });
   }
 
-  /** A sink whose send throws an Error (not an Exception) for region B: its copy is spooled. */
+  /**
+   * A sink whose send throws an Error (not an Exception) for region B, on the direct send and on the
+   * first replay: the copy is spooled, the publish ends, and the replayer survives to deliver the
+   * copy once the sink works again.
+   */
   @Test
   void aCopyWhoseSinkThrowsAnErrorOnSendIsSpooledAndThePublishEnds(@TempDir Path spool) throws Exception {
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
+    java.util.concurrent.atomic.AtomicInteger throwsLeft = new java.util.concurrent.atomic.AtomicInteger(2);
     RegionalSink throwing = new RegionalSink() {
       @Override
       public RegionId region() {
@@ -206,7 +211,10 @@ class PublishStartFailureTest {
 
       @Override
       public CompletableFuture<SinkAck> send(OutboundMessage message) {
-        throw new NoClassDefFoundError("simulated: a class the sink needs is missing");
+        if (throwsLeft.getAndDecrement() > 0) {
+          throw new NoClassDefFoundError("simulated: a class the sink needs is missing");
+        }
+        return CompletableFuture.completedFuture(new SinkAck(B, message.destination(), message.shard(), 0, 0));
       }
 
       @Override
@@ -232,6 +240,9 @@ class PublishStartFailureTest {
       assertEquals(Set.of(B), r.spooled(), r.toString());
       assertEquals(1.0, failed(meters, B, "error"));
       assertTimeoutPreemptively(BOUND, publisher::flush);
+      // the first replay throws the Error too; the replayer must live on and deliver the copy
+      assertEquals(B, r.delivery(B).get(BOUND.toSeconds(), TimeUnit.SECONDS).region(),
+          "the spooled copy was never replayed: the replayer thread died of the sink's Error");
     });
   }
 
