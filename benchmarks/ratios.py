@@ -182,6 +182,46 @@ def cpu_section(e2e, goal=E2E_GOAL):
     return lines
 
 
+ANATOMY = "StorePutAnatomyBenchmark"   # helper b's class (session 8): a RocksDB put's cost, split
+ANATOMY_BASE = "rawPutDefault"          # the row the others are divided by (when present)
+
+
+def anatomy_section(rows, get, score):
+    """The "put anatomy" table (markdown lines; empty when no StorePutAnatomyBenchmark result is given).
+
+    rows: (class, method, threads, params) -> (path, result); get/score: main's accessors (get marks
+    a row as used, so the quiet check covers it). One table per thread count and parameter set: every
+    method of the class with its ops/s and error, and its ratio to ANATOMY_BASE's ops/s (n/a without it).
+    """
+    groups = {}
+    for k in rows:
+        if k[0] == ANATOMY:
+            groups.setdefault((k[2], k[3]), []).append(k[1])
+    if not groups:
+        return []
+    lines = [f"### Put anatomy (`{ANATOMY}`)", "",
+             f"What a RocksDB put costs, split into rows (ops/s; ratio = the row's ops/s / `{ANATOMY_BASE}`'s, "
+             "the raw default put; below 1 = slower than it).", ""]
+    for (t, params), methods in sorted(groups.items()):
+        shown = ", ".join(f"{p}={v}" for p, v in params)
+        if len(groups) > 1 or shown:
+            lines.append(f"t={t}{', ' + shown if shown else ''}:")
+            lines.append("")
+        lines.append(f"| row | ops/s | / `{ANATOMY_BASE}` |")
+        lines.append("|---|---|---|")
+        base = score(get(ANATOMY, ANATOMY_BASE, t, **dict(params)))
+        # the base first, then the others in the order JMH ran them (alphabetical)
+        for m in sorted(methods, key=lambda m: (m != ANATOMY_BASE, m)):
+            v = score(get(ANATOMY, m, t, **dict(params)))
+            if base[0] and v[0] is not None:
+                r = fmt(*ratio_of(v[0], v[1], base[0], base[1]))
+            else:
+                r = "n/a"
+            lines.append(f"| `{m}` | {fmt(*v, 0)} | {r} |")
+        lines.append("")
+    return lines
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("files", nargs="+")
@@ -343,6 +383,8 @@ def main(argv=None):
         if name == "ReplicationLagMain":
             out.append(f"Replication lag region-a -> region-b at {d['rate']}/s (achieved {d['achievedRate']}/s, {d['records']} records; one run, no error bar): "
                        f"p50 {d['p50Ms']:.1f} ms, p99 {d['p99Ms']:.1f} ms, p99.9 {d['p999Ms']:.1f} ms, max {d['maxMs']:.1f} ms.")
+
+    out.extend(anatomy_section(rows, get, score))
 
     used_results = [(f"{k[0]}.{k[1]} t={k[2]} {dict(k[3])}", rows[k][0], rows[k][1]) for k in sorted(used)]
     used_mains = [(name, path, d) for name, (path, d) in sorted(mains.items())]

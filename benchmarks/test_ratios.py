@@ -156,5 +156,48 @@ class CpuSectionTest(unittest.TestCase):
         self.assertIn("NOT PUBLISHABLE", text)  # no outside figures in these rows
 
 
+class AnatomySectionTest(unittest.TestCase):
+    """The put-anatomy table (StorePutAnatomyBenchmark, session 8): printed only when its rows are given."""
+
+    @staticmethod
+    def run_main(rows):
+        import contextlib, io, json, tempfile
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(rows, f)
+        try:
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                ratios.main([f.name])
+        finally:
+            os.unlink(f.name)
+        return out.getvalue()
+
+    @staticmethod
+    def row(method, score, error, cls="StorePutAnatomyBenchmark", params=None):
+        return {"benchmark": f"dev.tandem.benchmarks.{cls}.{method}", "threads": 1, "forks": 2,
+                "params": params or {"idLength": "16"},
+                "primaryMetric": {"score": score, "scoreError": error}, "secondaryMetrics": {}}
+
+    def test_every_method_with_its_ratio_to_the_raw_default_put_base_first(self):
+        text = self.run_main([self.row("rawPutTtlColumnFamily", 100_000.0, 10_000.0),
+                              self.row("rawPutDefault", 200_000.0, 20_000.0),
+                              self.row("tandemClaim", 50_000.0, 0.0)])
+        self.assertIn("### Put anatomy (`StorePutAnatomyBenchmark`)", text)
+        section = text[text.index("### Put anatomy"):]
+        self.assertLess(section.index("`rawPutDefault`"), section.index("`rawPutTtlColumnFamily`"))
+        self.assertIn("| `rawPutDefault` | 200,000 ± 20,000 | 1.00 ± 0.14 |", section)
+        self.assertIn("| `rawPutTtlColumnFamily` | 100,000 ± 10,000 | 0.50 ± 0.07 |", section)
+        self.assertIn("| `tandemClaim` | 50,000 ± 0 | 0.25 ± 0.03 |", section)
+        self.assertIn("t=1, idLength=16:", section)
+
+    def test_without_the_base_the_ratios_are_n_a(self):
+        text = self.run_main([self.row("putA", 100_000.0, 10_000.0)])
+        self.assertIn("| `putA` | 100,000 ± 10,000 | n/a |", text)
+
+    def test_without_its_rows_there_is_no_section(self):
+        text = self.run_main([self.row("rocksPut", 100_000.0, 1.0, cls="StoreBenchmark")])
+        self.assertNotIn("Put anatomy", text)
+
+
 if __name__ == "__main__":
     unittest.main()
