@@ -68,8 +68,9 @@ import org.openjdk.jmh.infra.Blackhole;
  * operation (~0.1 s of reading) paid a group join inside the timed part, the replica's background
  * restore ran on the same 2 cores during it, and the untimed set-up (~1 s with the interceptor) left
  * about 2 operations per 2 s iteration — so every iteration figure was 2 samples of a join-dominated
- * read, and the row's error (± 45 points) was as large as the figure. Now an iteration holds ~10-20
- * operations of identical work for both variants and the row's error is the poll path's own. The
+ * read, and the row's error (± 45 points) was as large as the figure. Now a second holds ~10
+ * operations of identical work for both variants and the row's error is the poll path's own (the
+ * consumers use {@code fetch.max.wait.ms=1}: see the set-up). The
  * records are never committed (no completion is written), so every re-read passes every record: the
  * row measures the consume path of the interceptor, not the completions a commit writes (those are
  * the store rows' claim+complete). A re-read record at or below the tracked offset of its partition
