@@ -75,7 +75,8 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
     this.maxResultBytes = b.maxResultBytes;
     long ttlMillis = b.ttl.toMillis();
     this.engine =
-        RocksEngine.open(b.directory, b.sync, ttlMillis / RocksIdempotencyStore.TTL_BUCKETS);
+        RocksEngine.open(b.directory, b.sync, ttlMillis / RocksIdempotencyStore.TTL_BUCKETS,
+            b.statistics);
     try {
       this.locks = new StoreLocks(engine.directory.toString());
       this.ttl = new TtlBuckets(ttlMillis, engine.bucketWidthMillis);
