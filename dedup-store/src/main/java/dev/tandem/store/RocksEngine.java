@@ -1,5 +1,6 @@
 package dev.tandem.store;
 
+import dev.tandem.store.internal.EngineOptions;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -14,13 +15,10 @@ import java.util.NavigableMap;
 import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.function.BiConsumer;
 import java.util.stream.Stream;
-import org.rocksdb.BlockBasedTableConfig;
-import org.rocksdb.BloomFilter;
 import org.rocksdb.ColumnFamilyDescriptor;
 import org.rocksdb.ColumnFamilyHandle;
 import org.rocksdb.ColumnFamilyOptions;
 import org.rocksdb.DBOptions;
-import org.rocksdb.InfoLogLevel;
 import org.rocksdb.Options;
 import org.rocksdb.ReadOptions;
 import org.rocksdb.RocksDB;
@@ -135,32 +133,21 @@ final class RocksEngine implements AutoCloseable {
       }
     }
     try {
-      DBOptions dbOptions =
-          track(new DBOptions()
-              .setCreateIfMissing(fresh)
-              .setCreateMissingColumnFamilies(true)
-              .setParanoidChecks(true)
-              .setInfoLogLevel(InfoLogLevel.WARN_LEVEL)
-              .setKeepLogFileNum(2)
-              // several column families share one WAL: bound it so a quiet bucket cannot pin old WAL
-              // files forever (RocksDB flushes the family holding the oldest one)
-              .setMaxTotalWalSize(64L << 20));
+      DBOptions dbOptions = track(EngineOptions.dbOptions(fresh));
       if (statistics != null) {
         dbOptions.setStatistics(statistics); // the caller's: it outlives this engine
       }
       ColumnFamilyOptions metaOptions =
           track(new ColumnFamilyOptions().setMergeOperator(track(new UInt64AddOperator())));
       ColumnFamilyOptions leaseOptions = track(new ColumnFamilyOptions());
-      BlockBasedTableConfig table =
-          new BlockBasedTableConfig().setFilterPolicy(track(new BloomFilter(10, false)));
-      // point lookups of absent ids in older buckets are the common miss; bloom filters skip them.
-      // The memtable gets a whole-key bloom filter too: a fresh id's claim looks its key up before
-      // writing it, and most of those look-ups miss in the memtable, where the filter answers
-      // without a skip-list search (RocksDB's memtable_whole_key_filtering; 10% of the memtable's
-      // size is RocksDB's suggested ratio for it)
-      bucketOptions = track(bucketColumnFamilyOptions()).setTableFormatConfig(table)
-          .setMemtableWholeKeyFiltering(true)
-          .setMemtablePrefixBloomSizeRatio(0.1);
+      // the TTL buckets' options, why each is set: EngineOptions (the bloom filters, the memtable's
+      // insert position per shard)
+      List<AutoCloseable> owned = new ArrayList<>();
+      try {
+        bucketOptions = track(EngineOptions.bucketOptions(true, owned));
+      } finally {
+        resources.addAll(0, owned); // closed after the options (in reverse order of the list)
+      }
 
       List<ColumnFamilyDescriptor> descriptors = new ArrayList<>();
       descriptors.add(new ColumnFamilyDescriptor(RocksDB.DEFAULT_COLUMN_FAMILY, metaOptions));
@@ -193,36 +180,6 @@ final class RocksEngine implements AutoCloseable {
       closeQuietly();
       throw e;
     }
-  }
-
-  /**
-   * The RocksDB option (by its option-string name: RocksJava has no setter for it) that gives each
-   * shard its own memtable insert position: {@value}.
-   */
-  static final String INSERT_HINT_OPTION = "memtable_insert_with_hint_prefix_extractor";
-
-  /**
-   * The buckets' column-family options before their table and bloom settings: a memtable insert
-   * hint per shard (the key's 4-byte shard prefix, {@link RecordKey}). RocksDB's memtable skip list
-   * remembers where its last insert went, and an insert next to it costs a couple of key comparisons
-   * instead of a search from the top (~30 comparisons, most of them cache misses, in a memtable of
-   * 400,000 entries). One remembered position serves one run of keys; a store's keys are a run per
-   * shard interleaved with the other shards' (consumers' partitions), and a complete goes right
-   * beside its claim, so with one position each put searched from the top (issue 20: 31 key
-   * comparisons per claim and per complete against 2 for a raw put of counting-up keys). With a
-   * position per shard, ids that count up within a shard and every complete after its claim insert
-   * next to the remembered one. Memtable-only: nothing on disk changes, older stores open as before.
-   * RocksDB uses the hint when a write group has one writer (its concurrent inserts search anyway).
-   */
-  private static ColumnFamilyOptions bucketColumnFamilyOptions() {
-    java.util.Properties props = new java.util.Properties();
-    props.setProperty(INSERT_HINT_OPTION, "rocksdb.FixedPrefix.4");
-    ColumnFamilyOptions options = ColumnFamilyOptions.getColumnFamilyOptionsFromProps(props);
-    if (options == null) { // RocksJava answers null when RocksDB refuses the option string
-      throw new StoreException("this RocksDB build refuses the column-family option "
-          + INSERT_HINT_OPTION + "=rocksdb.FixedPrefix.4");
-    }
-    return options;
   }
 
   /** Opens or creates the store in {@code directory}. */
