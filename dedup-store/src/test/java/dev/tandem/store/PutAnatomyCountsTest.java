@@ -16,6 +16,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.rocksdb.HistogramType;
 import org.rocksdb.Options;
 import org.rocksdb.PerfContext;
 import org.rocksdb.PerfLevel;
@@ -83,6 +84,16 @@ class PutAnatomyCountsTest {
           TickerType.COMPACT_READ_BYTES, TickerType.COMPACT_WRITE_BYTES, TickerType.STALL_MICROS}) {
         perOp.put(t.name(), st.getTickerCount(t) / (double) ops);
       }
+      // totals, not per op: how many flushes and compactions, and how full a flushed memtable was
+      // (a full one, ~64 MiB, was flushed because it filled, a smaller one for the WAL's size limit)
+      perOp.put("total: flushes", (double) st.getHistogramData(HistogramType.FLUSH_TIME).getCount());
+      perOp.put("total: compactions",
+          (double) st.getHistogramData(HistogramType.COMPACTION_TIME).getCount());
+      org.rocksdb.HistogramData flushed =
+          st.getHistogramData(HistogramType.FLUSH_MEMTABLE_MEMORY_BYTES);
+      perOp.put("MiB of a flushed memtable: min", flushed.getMin() / (1 << 20));
+      perOp.put("MiB of a flushed memtable: mean", flushed.getAverage() / (1 << 20));
+      perOp.put("MiB of a flushed memtable: max", flushed.getMax() / (1 << 20));
     }
 
     double get(String k) {
