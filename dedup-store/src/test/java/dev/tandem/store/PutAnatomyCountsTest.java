@@ -30,13 +30,13 @@ import org.rocksdb.WriteOptions;
  * own counters, which the machine's load does not move: the {@link Statistics} tickers (bytes, WAL
  * bytes, keys, flushes, compactions, stalls) and the per-thread {@link PerfContext} counts (key
  * comparisons of the memtable inserts and reads, memtable bloom answers). Each figure is per operation,
- * over {@code -Dtandem.putAnatomy.ops} operations (default 20,000; the notes of issue 20 used 200,000,
+ * over {@code -Dtandem.putAnatomy.ops} operations (default 10,000; the notes of issue 20 used 200,000,
  * enough for flushes and compactions to show). The workloads are the benchmark's: fresh 16-character
  * ids counting up, shard = counter mod 8, one digest, the system clock.
  */
 class PutAnatomyCountsTest {
 
-  static final int OPS = Integer.getInteger("tandem.putAnatomy.ops", 20_000);
+  static final int OPS = Integer.getInteger("tandem.putAnatomy.ops", 10_000);
   static final int SHARDS = 8;
   static final PayloadDigest DIGEST = PayloadDigest.of("payload".getBytes(StandardCharsets.UTF_8));
   static final Duration LEASE = Duration.ofMinutes(5);
