@@ -55,6 +55,12 @@ public final class RocksIdempotencyStore {
     MeterRegistry meterRegistry;
     /** Tests only: a hand-driven TTL waker, used whatever the clock ({@link ExpiryWatch}). */
     ExpiryWatch.Scheduler ttlWaker;
+    /**
+     * RocksDB's own counters for the store's database, or null (the default: collecting them costs
+     * every write a few atomic adds). Package-private: tests read the bytes and keys a store writes
+     * per operation from it (issue 20's put anatomy), nothing public depends on it.
+     */
+    org.rocksdb.Statistics statistics;
 
     Builder() {}
 

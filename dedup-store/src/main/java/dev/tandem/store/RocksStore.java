@@ -74,7 +74,8 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
     this.maxResultBytes = b.maxResultBytes;
     long ttlMillis = b.ttl.toMillis();
     this.engine =
-        RocksEngine.open(b.directory, b.sync, ttlMillis / RocksIdempotencyStore.TTL_BUCKETS);
+        RocksEngine.open(b.directory, b.sync, ttlMillis / RocksIdempotencyStore.TTL_BUCKETS,
+            b.statistics);
     ExpiryWatch watch = null;
     try {
       this.locks = new StoreLocks(engine.directory.toString());
