@@ -80,6 +80,8 @@ final class ChangelogWriter implements StoreListener {
   private final TandemClock clock;
   private final ScheduledExecutorService scheduler;
   private final Duration retryBackoff;
+  /** Whether copies carry the envelope headers: only an authenticating reader looks at them. */
+  private final boolean envelopeHeaders;
   private final AtomicLong retryKeys = new AtomicLong();
   /** Main keys with a copy in flight, for their order (see {@link KeyOrder}). */
   private final Map<String, KeyOrder> orders = new ConcurrentHashMap<>();
@@ -107,6 +109,26 @@ final class ChangelogWriter implements StoreListener {
       ScheduledExecutorService scheduler,
       Duration retryBackoff,
       MeterRegistry meters) {
+    this(store, publisher, incarnation, topic, clock, scheduler, retryBackoff, meters, false);
+  }
+
+  /**
+   * As above; {@code envelopeHeaders}: whether the copies carry the envelope as headers. Only a
+   * reader that authenticates ({@link KafkaReplicationLog.Builder#authenticate}) reads them — and a
+   * signed envelope is written anyway — so without authentication they are four headers per copy
+   * (~170 B, more than a change's value) that the producer encodes and every reader parses for nothing.
+   */
+  ChangelogWriter(
+      IdempotencyStore store,
+      DualPublisher publisher,
+      String incarnation,
+      String topic,
+      TandemClock clock,
+      ScheduledExecutorService scheduler,
+      Duration retryBackoff,
+      MeterRegistry meters,
+      boolean envelopeHeaders) {
+    this.envelopeHeaders = envelopeHeaders;
     this.store = store;
     this.publisher = publisher;
     this.localRegion = store.owner().region();
@@ -481,10 +503,15 @@ final class ChangelogWriter implements StoreListener {
   private OutboundMessage message(int shard, String key, byte[] value) {
     // the envelope id of a changelog copy is per change (it is not the record's id, which would
     // exceed 128 characters once region and incarnation are added; the key carries those)
-    return OutboundMessage.builder(topic, shard)
+    OutboundMessage.Builder b = OutboundMessage.builder(topic, shard)
         .key(key.getBytes(StandardCharsets.UTF_8))
-        .value(value)
-        .build();
+        .value(value);
+    if (!envelopeHeaders) {
+      // the reader reads key and value only (headers only to authenticate, and a signed envelope
+      // is written regardless): the envelope stays in the publisher and its spool
+      b.withoutEnvelopeHeaders();
+    }
+    return b.build();
   }
 
   /** Whether no peer region's copies currently go to the spool (its circuit closed, spool empty). */

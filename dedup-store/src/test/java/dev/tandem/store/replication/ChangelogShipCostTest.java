@@ -175,6 +175,36 @@ class ChangelogShipCostTest {
         }
       }
       assertEquals(0, writer.keysInFlight(), "key orders left in flight");
+      // an unauthenticated changelog's reader reads key and value only: no envelope headers
+      assertEquals(0, headers, "headers of a changelog copy");
+      writer.failPending();
+    } finally {
+      scheduler.shutdownNow();
+    }
+  }
+
+  @Test
+  void anAuthenticatingLogsCopiesCarryTheEnvelope() throws Exception {
+    MockProducer<byte[], byte[]> ma = mock();
+    MockProducer<byte[], byte[]> mb = mock();
+    ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
+    try (IdempotencyStore store = IdempotencyStore.builder().region(A).instance("i-a")
+            .directory(dir.resolve("store")).meterRegistry(new SimpleMeterRegistry()).build();
+        DualPublisher publisher = DualPublisher.builder()
+            .sink(KafkaRegionalSink.wrap(A, ma))
+            .sink(KafkaRegionalSink.wrap(B, mb))
+            .ackPolicy(AckPolicy.ANY).timeout(Duration.ofSeconds(30))
+            .spoolDirectory(dir.resolve("spool")).meterRegistry(new SimpleMeterRegistry())
+            .build()) {
+      IdRecord change = writes(store, "id-", 1).get(0);
+      ChangelogWriter writer = new ChangelogWriter(store, publisher, "inc-a", TOPIC,
+          TandemClock.system(), scheduler, Duration.ofMillis(100), new SimpleMeterRegistry(), true);
+      writer.onRecord(change, WriteOrigin.LOCAL);
+      writer.barrier(change.shard(), A).get(10, TimeUnit.SECONDS);
+      List<String> names = new ArrayList<>();
+      ma.history().get(0).headers().forEach(h -> names.add(h.key()));
+      assertEquals(List.of("tandem-id", "tandem-digest", "tandem-shard", "tandem-published-at"),
+          names);
       writer.failPending();
     } finally {
       scheduler.shutdownNow();
