@@ -140,13 +140,15 @@ public final class KafkaRegionalSink implements RegionalSink {
    * since a producer marks a record's headers read-only and its interceptors may replace the record.
    */
   static ProducerRecord<byte[], byte[]> recordOf(OutboundMessage m) {
+    Header[] headers = headersOf(m);
     return new ProducerRecord<>(
         m.destination(),
         m.shard(),
         m.timestamp() < 0 ? null : m.timestamp(),
         m.keyUnsafe(),
         m.valueUnsafe(),
-        new RecordHeaders(headersOf(m)));
+        // none (a changelog copy): the record makes its own empty RecordHeaders, no list copied
+        headers.length == 0 ? null : new RecordHeaders(headers));
   }
 
   /**

@@ -173,6 +173,7 @@ class ChangelogShipCostTest {
         for (RegionId r : List.of(A, B)) {
           assertTrue(writer.barrier(s, r).isDone(), "barrier of shard " + s + " in " + r);
         }
+        assertEquals(0, writer.unackedByPeers(s), "changes of shard " + s + " still pending");
       }
       assertEquals(0, writer.keysInFlight(), "key orders left in flight");
       // an unauthenticated changelog's reader reads key and value only: no envelope headers
