@@ -129,7 +129,8 @@ public final class OutboundMessage {
 
   /**
    * Whether a Kafka copy carries the envelope as {@code tandem-*} headers (the default); false after
-   * {@link Builder#withoutEnvelopeHeaders}. A signed envelope is written either way.
+   * {@link Builder#withoutEnvelopeHeaders}. A signed envelope is written either way. A sending
+   * choice, not content: the spool does not keep it and {@link #equals} ignores it.
    */
   public boolean envelopeHeaders() {
     return envelopeHeaders;
