@@ -12,6 +12,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.function.BiConsumer;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -90,6 +91,23 @@ public final class DualPublisher implements AutoCloseable {
    */
   public CompletableFuture<PublishResult> publish(OutboundMessage message) {
     return engine.publish(Objects.requireNonNull(message, "message"));
+  }
+
+  /**
+   * As {@link #publish(OutboundMessage)}, the outcome handed to {@code completion} instead of a
+   * future: exactly one of its arguments is non-null (the result, or the {@link PublishException}). It
+   * runs once, when every copy is settled, on the thread that settled the last one — a region
+   * producer's I/O thread, the timeout timer, a spool thread, or the caller's own thread after the
+   * publisher's locks are released — so it must not block. What it throws is caught, logged and
+   * counted ({@code tandem.publisher.callback.errors}). For callers that react to every publish's
+   * outcome (the replication log ships each store change through here): one future and one
+   * dependent stage less per publish than {@code publish(message).whenComplete(...)}.
+   *
+   * @throws IllegalStateException if the publisher is closed (the completion is not called)
+   */
+  public void publish(OutboundMessage message, BiConsumer<PublishResult, Throwable> completion) {
+    Objects.requireNonNull(completion, "completion");
+    engine.publish(Objects.requireNonNull(message, "message"), completion::accept);
   }
 
   /**
