@@ -1,5 +1,6 @@
 package dev.tandem.consumer.kafka;
 
+import dev.tandem.consumer.ConsumerMeterNames;
 import dev.tandem.consumer.DeadLetterSink;
 import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.consumer.ShardFence;
@@ -24,6 +25,7 @@ import dev.tandem.publisher.RegionalSink;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.StoreException;
 import dev.tandem.store.replication.ReplicationLog;
+import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
@@ -103,6 +105,12 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
 
   private static final Logger log = LoggerFactory.getLogger(TandemKafkaConsumer.class);
 
+  /**
+   * While a held copy waits for its completion, the longest the loop polls before it looks whether
+   * that completion was applied: the follower's acknowledgement comes at most this late after it.
+   */
+  static final Duration HOLD_RECHECK = Duration.ofMillis(10);
+
   /** Default bound of a revoke callback (seconds): a fifth of Kafka's default max.poll.interval.ms. */
   public static final int DEFAULT_REVOKE_TIMEOUT_SECONDS = 60;
   private static final Duration DEFAULT_REVOKE_TIMEOUT =
@@ -136,6 +144,10 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private final RebalanceHandler rebalance;
   /** This loop's count in the held-records gauge (registered at build, as before), until it stops. */
   private final HeldRecordsGauge heldGauge;
+  /** Polls the follower side ended early: a held copy's completion was applied (counter). */
+  private final Counter earlyReleases;
+  /** Poll slices that ended empty while a held copy waited (the polls slicing adds; counter). */
+  private final Counter holdRechecks;
 
   private volatile boolean running;
   private volatile Thread thread;
@@ -208,6 +220,18 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         pauses, committer, handoffs, assigned, renewer, activity), b.handler, b.keyDeserializer,
         b.valueDeserializer, pollTimeout);
     this.heldGauge = HeldRecordsGauge.add(meters, region, topic, hold::count);
+    if (ownership != null) {
+      // a held copy is acknowledged when its completion applies here, not at the next loop turn
+      b.store.addListener(hold.completionListener());
+    }
+    this.earlyReleases = Counter.builder(ConsumerMeterNames.FOLLOWER_EARLY_RELEASES)
+        .tag("region", region.name())
+        .description("polls ended early because a held copy's completion was applied")
+        .register(meters);
+    this.holdRechecks = Counter.builder(ConsumerMeterNames.FOLLOWER_HOLD_RECHECKS)
+        .tag("region", region.name())
+        .description("empty poll slices while a held copy waited for its completion")
+        .register(meters);
     this.rebalance = new RebalanceHandler(
         new RebalanceHandler.Parts(ctx, processor, ownership, replication,
             b.handShards && b.replication != null, assigned, committer, handoffs, hold, pauses,
@@ -292,13 +316,15 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     ConsumerRecords<byte[], byte[]> records;
     long polledAt = clock.nanoTime();
     try {
-      records = consumer.poll(pollTimeoutNow(polledAt));
+      records = poll(pollTimeoutNow(polledAt));
     } catch (WakeupException e) {
       throw e;
     } catch (KafkaException e) {
       log.warn("poll failed; no heartbeat until a fetch succeeds", e);
       return;
     }
+    // before the drains of this turn: a completion applied after their look marks it again
+    hold.clearCompletionApplied();
     if (!records.isEmpty() && liveness != null) {
       // the own broker answered: the next renewal round needs no probe
       liveness.evidence(LeaseRenewer.OWN_BROKER_PROBE).answered(polledAt);
@@ -366,6 +392,42 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       bound = Math.min(bound, Math.max(0, nextResume - nowNanos));
     }
     return bound == pollTimeout.toNanos() ? pollTimeout : Duration.ofNanos(bound);
+  }
+
+  /**
+   * Polls for up to {@code timeout}. While a held copy waits for its completion, in slices of at most
+   * {@link #HOLD_RECHECK}, ending early once the store listener saw a held copy's completion
+   * applied, so the copy is acknowledged (and its partition resumed) then, not when the whole poll
+   * timeout ran out on idle partitions (issue 20). Why slices and not {@code consumer.wakeup()}: a
+   * wakeup that lands outside the blocking poll — in a rebalance callback's commit, or in the
+   * turn's {@code commitSync} after the poll returned — makes THAT call throw, and Kafka offers no way
+   * to withdraw a pending wakeup; {@link #close()} keeps the wakeup for itself. A slice ends only
+   * the local wait: fetches in flight stay parked at the broker, so slicing sends nothing more, and it
+   * happens only while a copy is held and the poll brings no records (at saturation polls return
+   * records within a slice). The number of slices is fixed by the timeout, not by a clock (a consumer
+   * whose poll does not block, e.g. Kafka's MockConsumer, turns after that many empty polls).
+   */
+  private ConsumerRecords<byte[], byte[]> poll(Duration timeout) {
+    if (!hold.watching()) {
+      return consumer.poll(timeout);
+    }
+    long left = timeout.toNanos();
+    long slice = HOLD_RECHECK.toNanos();
+    while (true) {
+      boolean applied = hold.completionApplied();
+      long wait = applied ? 0 : Math.min(left, slice);
+      ConsumerRecords<byte[], byte[]> records = consumer.poll(Duration.ofNanos(wait));
+      left -= wait;
+      if (!records.isEmpty() || !running || left <= 0) {
+        return records;
+      }
+      if (applied || hold.completionApplied()) {
+        earlyReleases.increment();
+        log.debug("{}: a held copy's completion was applied; its poll ends early", region);
+        return records;
+      }
+      holdRechecks.increment();
+    }
   }
 
   /**
