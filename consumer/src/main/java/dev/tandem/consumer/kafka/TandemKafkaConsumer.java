@@ -418,7 +418,8 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       long wait = applied ? 0 : Math.min(left, slice);
       ConsumerRecords<byte[], byte[]> records = consumer.poll(Duration.ofNanos(wait));
       left -= wait;
-      if (!records.isEmpty() || !running || left <= 0) {
+      if (!records.isEmpty() || !running || left <= 0 || !hold.watching()) {
+        // records, a stop, the time is up, or the hold ended inside the poll (a revoke): a turn now
         return records;
       }
       if (applied || hold.completionApplied()) {
