@@ -107,7 +107,8 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
 
   /**
    * While a held copy waits for its completion, the longest the loop polls before it looks whether
-   * that completion was applied: the follower's acknowledgement comes at most this late after it.
+   * that completion was applied (for a wait under ten times this; then a tenth of the wait): the
+   * follower's acknowledgement comes at most this late after it.
    */
   static final Duration HOLD_RECHECK = Duration.ofMillis(10);
 
@@ -395,8 +396,9 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   }
 
   /**
-   * Polls for up to {@code timeout}. While a held copy waits for its completion, in slices of at most
-   * {@link #HOLD_RECHECK}, ending early once the store listener saw a held copy's completion
+   * Polls for up to {@code timeout}. While a held copy waits for its completion, in slices of
+   * {@link #HOLD_RECHECK} (longer, a tenth of the wait, for a head that has waited over ten times
+   * that), ending early once the store listener saw a held copy's completion
    * applied, so the copy is acknowledged (and its partition resumed) then, not when the whole poll
    * timeout ran out on idle partitions (issue 20). Why slices and not {@code consumer.wakeup()}: a
    * wakeup that lands outside the blocking poll — in a rebalance callback's commit, or in the
@@ -412,7 +414,11 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       return consumer.poll(timeout);
     }
     long left = timeout.toNanos();
-    long slice = HOLD_RECHECK.toNanos();
+    // a tenth of the youngest head's wait, at least HOLD_RECHECK: a copy is acknowledged at most
+    // ~10 % later than it had waited, and a head whose owner is silent (dead, starting, taken over
+    // soon) costs a bounded number of extra polls, not 100 a second until the takeover: once a
+    // tenth of its wait reaches the poll timeout, one poll per turn as before
+    long slice = Math.max(HOLD_RECHECK.toNanos(), hold.youngestWaitNanos() / 10);
     while (true) {
       boolean applied = hold.completionApplied();
       long wait = applied ? 0 : Math.min(left, slice);

@@ -110,7 +110,7 @@ class FollowerReleaseLatencyTest {
     regions.createTopic(topic, 4);
     regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
     History history = new History();
-    int n = 2_000;
+    int n = 1_000;
     try (RegionNode a = new RegionNode(regions, RegionNode.A, "a1", dir, topic, "burst", history, o -> {});
         RegionNode b = new RegionNode(regions, RegionNode.B, "b1", dir, topic, "burst", history, o -> {});
         TandemKafkaProducer<String, byte[]> producer = Publishing.producer(regions, dir.resolve("pub"))) {

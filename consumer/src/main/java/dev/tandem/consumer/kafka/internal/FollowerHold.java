@@ -200,6 +200,22 @@ public final class FollowerHold {
   }
 
   /**
+   * How long the youngest wait of a held head has lasted (the loop's clock; 0 when none waits):
+   * the loop's poll slices grow with it (a head whose owner has been silent for long is not about
+   * to complete; see {@code TandemKafkaConsumer.poll}).
+   */
+  public long youngestWaitNanos() {
+    long now = ctx.clock().nanoTime();
+    long youngest = Long.MAX_VALUE;
+    for (Held h : held.values()) {
+      if (h.sinceNanos != 0) {
+        youngest = Math.min(youngest, now - h.sinceNanos);
+      }
+    }
+    return youngest == Long.MAX_VALUE ? 0 : Math.max(0, youngest);
+  }
+
+  /**
    * Whether a watched head's completion applied since {@link #clearCompletionApplied()} (any
    * thread): the next drain acknowledges it.
    */

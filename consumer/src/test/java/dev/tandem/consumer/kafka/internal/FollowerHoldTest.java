@@ -199,4 +199,18 @@ class FollowerHoldTest {
     assertFalse(h.watching());
     assertFalse(kafka.paused().contains(P0));
   }
+
+  @Test
+  void theYoungestWaitOfAHeldHeadIsWhatTheLoopsPollSlicesGrowWith() {
+    assertEquals(0, hold.youngestWaitNanos(), "nothing held");
+    hold.follow(P0, List.of(record(0), record(1)));
+    clock.advance(Duration.ofMillis(300));
+    assertEquals(Duration.ofMillis(300).toNanos(), hold.youngestWaitNanos());
+
+    completions.terminal.add("id-0");
+    tick();
+    assertEquals(0, hold.youngestWaitNanos(), "the new head id-1 has just begun to wait");
+    clock.advance(Duration.ofMillis(40));
+    assertEquals(Duration.ofMillis(40).toNanos(), hold.youngestWaitNanos());
+  }
 }
