@@ -74,7 +74,8 @@ import org.slf4j.LoggerFactory;
  *       answering loses them once its lease lapses.
  *   <li><b>Follower</b>: a record whose id is already terminal is acknowledged without the handler;
  *       otherwise the partition is paused and its records held (bounded by one poll) until the
- *       completion replicates, or this region takes the shard over. After {@code maxHold} the held
+ *       completion replicates — acknowledged as soon as it is applied here, the poll cut short —
+ *       or this region takes the shard over. After {@code maxHold} the held
  *       copy is re-sent to the owner region's topic (same id) and held on. A follower never runs the
  *       handler for a shard it does not own.
  *   <li><b>Rebalance</b> inside a region: on revoke, pending offsets are committed after their
