@@ -101,20 +101,8 @@ final class ChangelogWriter implements StoreListener {
   private final Counter republished;
   private final Counter closing;
 
-  ChangelogWriter(
-      IdempotencyStore store,
-      DualPublisher publisher,
-      String incarnation,
-      String topic,
-      TandemClock clock,
-      ScheduledExecutorService scheduler,
-      Duration retryBackoff,
-      MeterRegistry meters) {
-    this(store, publisher, incarnation, topic, clock, scheduler, retryBackoff, meters, false);
-  }
-
   /**
-   * As above; {@code envelopeHeaders}: whether the copies carry the envelope as headers. Only a
+   * {@code envelopeHeaders}: whether the copies carry the envelope as headers. Only a
    * reader that authenticates ({@link KafkaReplicationLog.Builder#authenticate}) reads them — and a
    * signed envelope is written anyway — so without authentication they are four headers per copy
    * (~170 B, more than a change's value) that the producer encodes and every reader parses for nothing.

@@ -108,7 +108,7 @@ class ChangelogReplayRejectedTest {
             .directory(dir.resolve("store")).build();
         DualPublisher publisher = b.build()) {
       ChangelogWriter writer = new ChangelogWriter(store, publisher, "inc-1", "t.changelog",
-          TandemClock.system(), scheduler, Duration.ofMillis(50), meters);
+          TandemClock.system(), scheduler, Duration.ofMillis(50), meters, false);
       store.addListener(writer);
       steps.run(store, publisher, writer);
       writer.stop();

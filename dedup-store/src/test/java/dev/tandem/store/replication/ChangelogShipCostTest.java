@@ -136,7 +136,8 @@ class ChangelogShipCostTest {
       List<IdRecord> warmChanges = all.subList(0, 2 * warm);
       List<IdRecord> runChanges = all.subList(2 * warm, all.size());
       ChangelogWriter writer = new ChangelogWriter(store, publisher, "inc-a", TOPIC,
-          TandemClock.system(), scheduler, Duration.ofMillis(100), new SimpleMeterRegistry());
+          TandemClock.system(), scheduler, Duration.ofMillis(100), new SimpleMeterRegistry(),
+          false);
       // the first copy to a topic goes through the sink's own thread (no metadata yet): send one and
       // wait, so every measured copy takes the direct path, as in a running region
       writer.onRecord(warmChanges.get(0), WriteOrigin.LOCAL);
