@@ -1,5 +1,7 @@
 package dev.tandem.store;
 
+import static dev.tandem.testkit.AllocationMeter.allocated;
+import static dev.tandem.testkit.AllocationMeter.usedHeapAfterGc;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -7,7 +9,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.RegionId;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -29,25 +30,6 @@ class CacheFootprintTest {
   static final double LAST_HEAP_PER_CACHED_RECORD = 368;
 
   @TempDir Path dir;
-
-  private static long allocated() {
-    return ((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean())
-        .getCurrentThreadAllocatedBytes();
-  }
-
-  private static long usedHeapAfterGc() {
-    var memory = ManagementFactory.getMemoryMXBean();
-    long used = Long.MAX_VALUE;
-    for (int i = 0; i < 5; i++) {
-      System.gc();
-      long now = memory.getHeapMemoryUsage().getUsed();
-      if (now >= used) {
-        break;
-      }
-      used = now;
-    }
-    return used;
-  }
 
   /** A 36-character id, as FootprintMain's. */
   private static String id(int i) {

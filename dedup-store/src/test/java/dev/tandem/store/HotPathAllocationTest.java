@@ -1,5 +1,6 @@
 package dev.tandem.store;
 
+import static dev.tandem.testkit.AllocationMeter.allocated;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -7,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.RegionId;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -30,11 +30,6 @@ class HotPathAllocationTest {
   static final Duration LEASE = Duration.ofMinutes(5);
 
   @TempDir Path dir;
-
-  private static long allocated() {
-    return ((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean())
-        .getCurrentThreadAllocatedBytes();
-  }
 
   private IdempotencyStore open(long cacheEntries) {
     return IdempotencyStore.builder()

@@ -1,5 +1,6 @@
 package dev.tandem.publisher;
 
+import static dev.tandem.testkit.AllocationMeter.allocated;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -7,7 +8,6 @@ import dev.tandem.core.Envelope;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemIds;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -52,10 +52,6 @@ class PublishAllocationTest {
       keys[i] = ("key-" + i).getBytes(StandardCharsets.US_ASCII);
     }
     new SplittableRandom(11).nextBytes(value);
-  }
-
-  private static long allocated() {
-    return ((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean()).getCurrentThreadAllocatedBytes();
   }
 
   /** Minimum over rounds of bytes per record allocated by {@code records} runs of {@code body}. */

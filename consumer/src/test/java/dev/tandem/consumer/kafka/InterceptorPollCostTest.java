@@ -1,5 +1,6 @@
 package dev.tandem.consumer.kafka;
 
+import static dev.tandem.testkit.AllocationMeter.allocated;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -11,7 +12,6 @@ import dev.tandem.store.CompleteRequest;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.lang.management.ManagementFactory;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
 import java.nio.charset.StandardCharsets;
@@ -143,11 +143,6 @@ class InterceptorPollCostTest {
     // re-read replaces the tracked tail, so tracking stays below its bound (no eviction)
     offset = (offset + PER_POLL / PARTITIONS) % (50_000 / PARTITIONS);
     return new ConsumerRecords<>(m, next);
-  }
-
-  static long allocated() {
-    return ((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean())
-        .getCurrentThreadAllocatedBytes();
   }
 
   /** Bytes allocated by onConsume per record, over MEASURED_POLLS polls after the warm-up. */

@@ -1,9 +1,9 @@
 package dev.tandem.store.replication;
 
+import static dev.tandem.testkit.AllocationMeter.allocated;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemClock;
 import dev.tandem.publisher.AckPolicy;
@@ -11,13 +11,9 @@ import dev.tandem.publisher.DualPublisher;
 import dev.tandem.publisher.KafkaRegionalSink;
 import dev.tandem.store.IdRecord;
 import dev.tandem.store.IdempotencyStore;
-import dev.tandem.store.ShardLease;
-import dev.tandem.store.StoreListener;
 import dev.tandem.store.WriteOrigin;
 import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.lang.management.ManagementFactory;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -68,34 +64,19 @@ class ChangelogShipCostTest {
         new ByteArraySerializer());
   }
 
-  private static long allocated() {
-    return ((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean())
-        .getCurrentThreadAllocatedBytes();
+  private IdempotencyStore store() {
+    return IdempotencyStore.builder().region(A).instance("i-a")
+        .directory(dir.resolve("store")).meterRegistry(new SimpleMeterRegistry()).build();
   }
 
-  /** The LOCAL records a store wrote (claim, COMPLETED) for {@code n} ids, in write order. */
-  private static List<IdRecord> writes(IdempotencyStore s, String prefix, int n) {
-    List<IdRecord> out = new ArrayList<>();
-    StoreListener l = new StoreListener() {
-      @Override
-      public void onRecord(IdRecord record, WriteOrigin origin) {
-        if (origin == WriteOrigin.LOCAL) {
-          out.add(record);
-        }
-      }
-
-      @Override
-      public void onLease(ShardLease lease, WriteOrigin origin) {}
-    };
-    s.addListener(l); // stays registered (no removal): call this once per store
-    for (int i = 0; i < n; i++) {
-      String id = prefix + i;
-      int shard = i % SHARDS;
-      s.claim(id, shard, PayloadDigest.of(id.getBytes(StandardCharsets.UTF_8)), 0,
-          Duration.ofMinutes(1));
-      s.complete(id, shard, null);
-    }
-    return List.copyOf(out);
+  /** A publisher to both regions over the two mocks, done when either acknowledges. */
+  private DualPublisher publisher(MockProducer<byte[], byte[]> a, MockProducer<byte[], byte[]> b) {
+    return DualPublisher.builder()
+        .sink(KafkaRegionalSink.wrap(A, a))
+        .sink(KafkaRegionalSink.wrap(B, b))
+        .ackPolicy(AckPolicy.ANY).timeout(Duration.ofSeconds(30))
+        .spoolDirectory(dir.resolve("spool")).meterRegistry(new SimpleMeterRegistry())
+        .build();
   }
 
   /** Ships {@code changes} and clears the mocks' histories every 200 changes (they keep records). */
@@ -124,15 +105,9 @@ class ChangelogShipCostTest {
     MockProducer<byte[], byte[]> ma = mock();
     MockProducer<byte[], byte[]> mb = mock();
     ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
-    try (IdempotencyStore store = IdempotencyStore.builder().region(A).instance("i-a")
-            .directory(dir.resolve("store")).meterRegistry(new SimpleMeterRegistry()).build();
-        DualPublisher publisher = DualPublisher.builder()
-            .sink(KafkaRegionalSink.wrap(A, ma))
-            .sink(KafkaRegionalSink.wrap(B, mb))
-            .ackPolicy(AckPolicy.ANY).timeout(Duration.ofSeconds(30))
-            .spoolDirectory(dir.resolve("spool")).meterRegistry(new SimpleMeterRegistry())
-            .build()) {
-      List<IdRecord> all = writes(store, "id-", warm + n);
+    try (IdempotencyStore store = store();
+        DualPublisher publisher = publisher(ma, mb)) {
+      List<IdRecord> all = LocalWrites.writes(store, "id-", warm + n, SHARDS);
       List<IdRecord> warmChanges = all.subList(0, 2 * warm);
       List<IdRecord> runChanges = all.subList(2 * warm, all.size());
       ChangelogWriter writer = new ChangelogWriter(store, publisher, "inc-a", TOPIC,
@@ -194,15 +169,9 @@ class ChangelogShipCostTest {
     MockProducer<byte[], byte[]> ma = mock();
     MockProducer<byte[], byte[]> mb = mock();
     ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
-    try (IdempotencyStore store = IdempotencyStore.builder().region(A).instance("i-a")
-            .directory(dir.resolve("store")).meterRegistry(new SimpleMeterRegistry()).build();
-        DualPublisher publisher = DualPublisher.builder()
-            .sink(KafkaRegionalSink.wrap(A, ma))
-            .sink(KafkaRegionalSink.wrap(B, mb))
-            .ackPolicy(AckPolicy.ANY).timeout(Duration.ofSeconds(30))
-            .spoolDirectory(dir.resolve("spool")).meterRegistry(new SimpleMeterRegistry())
-            .build()) {
-      IdRecord change = writes(store, "id-", 1).get(0);
+    try (IdempotencyStore store = store();
+        DualPublisher publisher = publisher(ma, mb)) {
+      IdRecord change = LocalWrites.writes(store, "id-", 1, SHARDS).get(0);
       ChangelogWriter writer = new ChangelogWriter(store, publisher, "inc-a", TOPIC,
           TandemClock.system(), scheduler, Duration.ofMillis(100), new SimpleMeterRegistry(), true);
       writer.onRecord(change, WriteOrigin.LOCAL);

@@ -1,12 +1,12 @@
 package dev.tandem.store.replication;
 
+import static dev.tandem.testkit.AllocationMeter.allocated;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.core.EnvelopeCodec;
 import dev.tandem.core.Envelope;
 import dev.tandem.core.TandemIds;
-import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -31,11 +31,6 @@ import org.junit.jupiter.api.Test;
 class ChangelogWireCostTest {
 
   private static final int RECORDS = 200;
-
-  private static long allocated() {
-    return ((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean())
-        .getCurrentThreadAllocatedBytes();
-  }
 
   private static MemoryRecords batch(boolean envelope) {
     MemoryRecordsBuilder b = MemoryRecords.builder(ByteBuffer.allocate(1 << 16), RecordBatch.CURRENT_MAGIC_VALUE,

@@ -1,9 +1,9 @@
 package dev.tandem.store.replication;
 
+import static dev.tandem.testkit.AllocationMeter.allocated;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemClock;
 import dev.tandem.store.IdRecord;
@@ -14,10 +14,8 @@ import dev.tandem.store.StoreMeterNames;
 import dev.tandem.store.WriteOrigin;
 import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -44,30 +42,6 @@ class RemoteApplyCostTest {
   private static final String TOPIC = "tandem-changelog-region-a";
 
   @TempDir Path dir;
-
-  /** The LOCAL records a store wrote (claim, COMPLETED) for {@code n} ids, in write order. */
-  private static List<IdRecord> writes(IdempotencyStore s, String prefix, int n) {
-    List<IdRecord> out = new ArrayList<>();
-    s.addListener(new StoreListener() {
-      @Override
-      public void onRecord(IdRecord record, WriteOrigin origin) {
-        if (origin == WriteOrigin.LOCAL) {
-          out.add(record);
-        }
-      }
-
-      @Override
-      public void onLease(ShardLease lease, WriteOrigin origin) {}
-    });
-    for (int i = 0; i < n; i++) {
-      String id = prefix + i;
-      int shard = i % SHARDS;
-      s.claim(id, shard, PayloadDigest.of(id.getBytes(StandardCharsets.UTF_8)), 0,
-          Duration.ofMinutes(1));
-      s.complete(id, shard, null);
-    }
-    return List.copyOf(out); // the listener stays registered: later writes must not join this list
-  }
 
   private static IdempotencyStore store(Path dir, RegionId region, SimpleMeterRegistry meters) {
     return IdempotencyStore.builder().region(region).instance("i-" + region.name())
@@ -108,11 +82,6 @@ class RemoteApplyCostTest {
     return out;
   }
 
-  private static long allocated() {
-    return ((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean())
-        .getCurrentThreadAllocatedBytes();
-  }
-
   private static double count(SimpleMeterRegistry m, String name, String tag, String value) {
     var c = m.find(name).tag(tag, value).counter();
     return c == null ? 0 : c.count();
@@ -127,9 +96,9 @@ class RemoteApplyCostTest {
     SimpleMeterRegistry am = new SimpleMeterRegistry();
     try (IdempotencyStore peer = store(dir.resolve("b"), B, bm);
         IdempotencyStore local = store(dir.resolve("a"), A, am)) {
-      List<IdRecord> peerWarm = writes(peer, "warm-b-", warm);
-      List<IdRecord> peerRun = writes(peer, "run-b-", n);
-      List<IdRecord> ownAll = writes(local, "own-a-", warm + n);
+      List<IdRecord> peerWarm = LocalWrites.writes(peer, "warm-b-", warm, SHARDS);
+      List<IdRecord> peerRun = LocalWrites.writes(peer, "run-b-", n, SHARDS);
+      List<IdRecord> ownAll = LocalWrites.writes(local, "own-a-", warm + n, SHARDS);
       List<IdRecord> ownWarm = ownAll.subList(0, 2 * warm);
       List<IdRecord> ownRun = ownAll.subList(2 * warm, ownAll.size());
       String ownInc = "inc-a";
