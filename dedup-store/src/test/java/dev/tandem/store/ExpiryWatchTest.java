@@ -85,6 +85,14 @@ class ExpiryWatchTest {
   final HandScheduler waker = new HandScheduler();
   final ExpiryWatch watch = new ExpiryWatch(ttl, clock, waker);
 
+  /** A write made the bucket of now and the watch re-armed for its expiry; answers now. */
+  private long armedForABucketOfNow() {
+    long now = clock.wallMillis();
+    ttl.created(ttl.startOf(now));
+    watch.rearm(now);
+    return now;
+  }
+
   @Test
   void anOperationReadsNoClockAndABucketIsDueOnceTheWakerSawItsExpiry() {
     watch.rearm(clock.wallMillis()); // the open: no bucket yet
@@ -114,9 +122,7 @@ class ExpiryWatchTest {
 
   @Test
   void aNewOlderBucketReArmsTheWakerForItsEarlierExpiry() {
-    long now = clock.wallMillis();
-    ttl.created(ttl.startOf(now));
-    watch.rearm(now);
+    long now = armedForABucketOfNow();
     assertFalse(watch.mayBeDue());
     // a remote record written long ago goes to an older bucket: an earlier expiry
     ttl.created(ttl.startOf(now - Duration.ofDays(7).toMillis()));
@@ -128,9 +134,7 @@ class ExpiryWatchTest {
 
   @Test
   void aStepBackOfTheWallClockDoesNotKeepOperationsOnTheSlowPath() {
-    long now = clock.wallMillis();
-    ttl.created(ttl.startOf(now));
-    watch.rearm(now);
+    long now = armedForABucketOfNow();
     clock.clock.advance(Duration.ofDays(9));
     waker.runPending();
     assertTrue(watch.mayBeDue());

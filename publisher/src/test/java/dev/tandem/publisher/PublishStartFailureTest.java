@@ -72,6 +72,18 @@ class PublishStartFailureTest {
     public void close() {}
   }
 
+  /** What {@code publish(m)} did: the future it answered, or what it threw (never both). */
+  private record Attempt(CompletableFuture<PublishResult> future, Throwable thrown) {
+
+    static Attempt of(DualPublisher publisher, OutboundMessage m) {
+      try {
+        return new Attempt(publisher.publish(m), null);
+      } catch (Throwable e) {
+        return new Attempt(null, e);
+      }
+    }
+  }
+
   private static OutboundMessage plain() {
     return OutboundMessage.builder(TOPIC, 0).value("v".getBytes(StandardCharsets.UTF_8)).build();
   }
@@ -159,13 +171,9 @@ class PublishStartFailureTest {
       publisher.publish(plain()).get(BOUND.toSeconds(), TimeUnit.SECONDS); // A acks, B's copy spooled
       assertTrue(publisher.status(B).spooling(), "region B's copies go to the spool now");
 
-      CompletableFuture<PublishResult> f = null;
-      RuntimeException thrownByPublish = null;
-      try {
-        f = publisher.publish(unspoolable());
-      } catch (RuntimeException e) {
-        thrownByPublish = e;
-      }
+      Attempt attempt = Attempt.of(publisher, unspoolable());
+      CompletableFuture<PublishResult> f = attempt.future();
+      Throwable thrownByPublish = attempt.thrown();
       assertTimeoutPreemptively(BOUND, publisher::flush,
           "flush() waits for a publish whose in-flight count was never given back");
       assertNull(thrownByPublish, "publish() threw after region A's copy went out (A will acknowledge"
@@ -227,13 +235,9 @@ class PublishStartFailureTest {
         .spoolDirectory(spool).ackPolicy(AckPolicy.ANY).timeout(Duration.ofSeconds(5))
         .meterRegistry(meters).build();
     closeAfter(publisher, () -> {
-      CompletableFuture<PublishResult> f = null;
-      Throwable thrownByPublish = null;
-      try {
-        f = publisher.publish(plain());
-      } catch (Throwable e) {
-        thrownByPublish = e;
-      }
+      Attempt attempt = Attempt.of(publisher, plain());
+      CompletableFuture<PublishResult> f = attempt.future();
+      Throwable thrownByPublish = attempt.thrown();
       assertNull(thrownByPublish, "publish() threw after region A's copy went out: " + thrownByPublish);
       PublishResult r = f.get(BOUND.toSeconds(), TimeUnit.SECONDS);
       assertEquals(Set.of(A), r.acknowledged().keySet(), r.toString());

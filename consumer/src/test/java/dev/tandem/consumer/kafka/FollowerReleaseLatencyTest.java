@@ -45,8 +45,7 @@ class FollowerReleaseLatencyTest {
   void aHeldCopyIsAcknowledgedSoonAfterItsCompletionAppliesNotAPollTimeoutLater(@TempDir Path dir)
       throws Exception {
     String topic = Topics.fresh("release");
-    regions.createTopic(topic, 4);
-    regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
+    RegionFiles.createTopics(regions, topic);
     History history = new History();
     CountDownLatch mayReturn = new CountDownLatch(1);
     String id = "release-0";
@@ -107,8 +106,7 @@ class FollowerReleaseLatencyTest {
   @Test
   void theRechecksAddFewPollsPerMessageInABurst(@TempDir Path dir) throws Exception {
     String topic = Topics.fresh("release-burst");
-    regions.createTopic(topic, 4);
-    regions.createTopic(KafkaDeadLetterSink.topicFor(topic), 4);
+    RegionFiles.createTopics(regions, topic);
     History history = new History();
     int n = 1_000;
     try (RegionNode a = new RegionNode(regions, RegionNode.A, "a1", dir, topic, "burst", history, o -> {});

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.core.Envelope;
 import dev.tandem.core.EnvelopeSigner;
-import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.SigningKey;
 import dev.tandem.core.TandemClock;
@@ -13,16 +12,11 @@ import dev.tandem.core.TandemIds;
 import dev.tandem.publisher.KafkaEnvelopeHeaders;
 import dev.tandem.store.IdRecord;
 import dev.tandem.store.IdempotencyStore;
-import dev.tandem.store.ShardLease;
-import dev.tandem.store.StoreListener;
 import dev.tandem.store.StoreMeterNames;
-import dev.tandem.store.WriteOrigin;
 import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -53,24 +47,21 @@ class ChangelogHeadersCompatTest {
 
   @TempDir Path dir;
 
-  /** The peer's LOCAL records for {@code id} (claim, COMPLETED): the final one is COMPLETED. */
-  private static IdRecord completed(IdempotencyStore peer, String id, int shard) {
-    List<IdRecord> out = new ArrayList<>();
-    peer.addListener(new StoreListener() {
-      @Override
-      public void onRecord(IdRecord record, WriteOrigin origin) {
-        if (origin == WriteOrigin.LOCAL && record.id().equals(id)) {
-          out.add(record);
-        }
-      }
+  /** The peer region's store, whose changes the copies carry. */
+  private IdempotencyStore peer() {
+    return IdempotencyStore.builder().region(B).instance("i-b").directory(dir.resolve("b")).build();
+  }
 
-      @Override
-      public void onLease(ShardLease lease, WriteOrigin origin) {}
-    });
-    peer.claim(id, shard, PayloadDigest.of(id.getBytes(StandardCharsets.UTF_8)), 0,
-        Duration.ofMinutes(1));
-    peer.complete(id, shard, null);
-    return out.get(out.size() - 1);
+  /** This region's store, whose reader applies the copies; its meters go to {@code am}. */
+  private IdempotencyStore local(SimpleMeterRegistry am) {
+    return IdempotencyStore.builder().region(A).instance("i-a").directory(dir.resolve("a"))
+        .meterRegistry(am).build();
+  }
+
+  /** The peer's final LOCAL record for {@code id}, claimed and completed: its COMPLETED. */
+  private static IdRecord completed(IdempotencyStore peer, String id, int shard) {
+    List<IdRecord> written = LocalWrites.of(peer, id, shard);
+    return written.get(written.size() - 1);
   }
 
   /** A changelog copy of {@code r}; {@code envelope}: null (this version), unsigned or signed. */
@@ -102,10 +93,8 @@ class ChangelogHeadersCompatTest {
   @Test
   void aReaderWithoutAuthenticationAppliesCopiesWithAndWithoutHeaders() {
     SimpleMeterRegistry am = new SimpleMeterRegistry();
-    try (IdempotencyStore peer = IdempotencyStore.builder().region(B).instance("i-b")
-            .directory(dir.resolve("b")).build();
-        IdempotencyStore local = IdempotencyStore.builder().region(A).instance("i-a")
-            .directory(dir.resolve("a")).meterRegistry(am).build()) {
+    try (IdempotencyStore peer = peer();
+        IdempotencyStore local = local(am)) {
       IdRecord old = completed(peer, "written-by-the-previous-version", 0);
       IdRecord bare = completed(peer, "written-by-this-version", 0);
       BatchApplier applier = new BatchApplier(local, new LagTracker(A, TandemClock.system(), am), am);
@@ -120,10 +109,8 @@ class ChangelogHeadersCompatTest {
   @Test
   void anAuthenticatingReaderAppliesSignedCopiesOnly() {
     SimpleMeterRegistry am = new SimpleMeterRegistry();
-    try (IdempotencyStore peer = IdempotencyStore.builder().region(B).instance("i-b")
-            .directory(dir.resolve("b")).build();
-        IdempotencyStore local = IdempotencyStore.builder().region(A).instance("i-a")
-            .directory(dir.resolve("a")).meterRegistry(am).build()) {
+    try (IdempotencyStore peer = peer();
+        IdempotencyStore local = local(am)) {
       IdRecord signed = completed(peer, "signed", 0);
       IdRecord bare = completed(peer, "bare", 0);
       BatchApplier applier =
