@@ -1,15 +1,10 @@
 package dev.tandem.publisher;
 
 import dev.tandem.core.RegionId;
+import dev.tandem.testkit.MockProducers;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Set;
 import org.apache.kafka.clients.producer.MockProducer;
-import org.apache.kafka.common.Cluster;
-import org.apache.kafka.common.Node;
-import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
@@ -29,14 +24,9 @@ final class MockRegionProducers {
    * every send is acknowledged at once, else the test completes or fails each send by hand.
    */
   static MockProducer<byte[], byte[]> mock(String topic, boolean autoComplete) {
-    Node node = new Node(0, "localhost", 9092);
-    List<PartitionInfo> parts = new ArrayList<>();
-    for (int p = 0; p < 2; p++) {
-      parts.add(new PartitionInfo(topic, p, node, new Node[] {node}, new Node[] {node}));
-    }
-    Cluster cluster = new Cluster("c", List.of(node), parts, Set.of(), Set.of());
-    return new MockProducer<>(cluster, autoComplete, null, new ByteArraySerializer(), new ByteArraySerializer());
+    return MockProducers.of(topic, 2, autoComplete);
   }
+
 
   /** A Tandem producer over {@code a} (region A) and {@code b} (region B) with the given policy. */
   static TandemKafkaProducer<byte[], byte[]> producer(MockProducer<byte[], byte[]> a,

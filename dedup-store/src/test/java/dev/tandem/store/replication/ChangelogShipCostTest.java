@@ -12,22 +12,18 @@ import dev.tandem.publisher.KafkaRegionalSink;
 import dev.tandem.store.IdRecord;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.WriteOrigin;
+import dev.tandem.testkit.MockProducers;
 import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.producer.MockProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.Cluster;
-import org.apache.kafka.common.Node;
-import org.apache.kafka.common.PartitionInfo;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -49,20 +45,6 @@ class ChangelogShipCostTest {
   private static final String TOPIC = "tandem.changelog";
 
   @TempDir Path dir;
-
-  private static Cluster cluster() {
-    Node node = new Node(0, "localhost", 9092);
-    List<PartitionInfo> parts = new ArrayList<>();
-    for (int p = 0; p < SHARDS; p++) {
-      parts.add(new PartitionInfo(TOPIC, p, node, new Node[] {node}, new Node[] {node}));
-    }
-    return new Cluster("c", List.of(node), parts, Set.of(), Set.of());
-  }
-
-  private static MockProducer<byte[], byte[]> mock() {
-    return new MockProducer<>(cluster(), true, null, new ByteArraySerializer(),
-        new ByteArraySerializer());
-  }
 
   private IdempotencyStore store() {
     return IdempotencyStore.builder().region(A).instance("i-a")
@@ -102,8 +84,8 @@ class ChangelogShipCostTest {
   void costPerShippedChange() throws Exception {
     int warm = 5_000;
     int n = 10_000;
-    MockProducer<byte[], byte[]> ma = mock();
-    MockProducer<byte[], byte[]> mb = mock();
+    MockProducer<byte[], byte[]> ma = MockProducers.of(TOPIC, SHARDS, true);
+    MockProducer<byte[], byte[]> mb = MockProducers.of(TOPIC, SHARDS, true);
     ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
     try (IdempotencyStore store = store();
         DualPublisher publisher = publisher(ma, mb)) {
@@ -166,8 +148,8 @@ class ChangelogShipCostTest {
 
   @Test
   void anAuthenticatingLogsCopiesCarryTheEnvelope() throws Exception {
-    MockProducer<byte[], byte[]> ma = mock();
-    MockProducer<byte[], byte[]> mb = mock();
+    MockProducer<byte[], byte[]> ma = MockProducers.of(TOPIC, SHARDS, true);
+    MockProducer<byte[], byte[]> mb = MockProducers.of(TOPIC, SHARDS, true);
     ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
     try (IdempotencyStore store = store();
         DualPublisher publisher = publisher(ma, mb)) {
