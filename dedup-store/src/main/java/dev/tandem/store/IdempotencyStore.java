@@ -236,6 +236,15 @@ public interface IdempotencyStore extends AutoCloseable {
   void addListener(StoreListener listener);
 
   /**
+   * Removes a listener added by {@link #addListener}, so it is no longer told of writes and the store
+   * no longer keeps it (and what it refers to) reachable. A component that adds a listener to a store
+   * that outlives it removes it when it closes. Removes one registration of that instance (compared
+   * with {@code equals}); a listener not added is ignored. A write under way on another thread may
+   * still call it once.
+   */
+  void removeListener(StoreListener listener);
+
+  /**
    * Ids, among the records this store holds, whose record is a detected cross-region duplicate
    * (completers from two regions). Persisted per shard with the writes that change it: the same
    * record applied again, in any order, counts once; {@link dev.tandem.store.spi.ReplicaStore#dropShard} takes the shard's duplicates

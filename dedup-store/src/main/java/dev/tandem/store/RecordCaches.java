@@ -172,7 +172,10 @@ final class RecordCaches {
       return;
     }
     synchronized (this) {
-      ConcurrentHashMap<String, IdRecord> m = byShard[shard]; // peek found it: the map exists
+      // peek found it, but without the monitor: a clear() in between (today kept out by the engine
+      // lock every caller holds) leaves a shorter array, so look within its bounds
+      ConcurrentHashMap<String, IdRecord>[] maps = byShard;
+      ConcurrentHashMap<String, IdRecord> m = shard < maps.length ? maps[shard] : null;
       if (m != null && m.remove(id) != null) {
         size--; // its ring slot stays (see the class comment)
       }

@@ -107,7 +107,12 @@ public final class RocksIdempotencyStore {
       return this;
     }
 
-    /** Bound of the terminal-record cache (default 100 000; 0 disables it). */
+    /**
+     * Bound of the terminal-record cache, in records (default 100 000; 0 disables it). A value above
+     * 2^30 (1,073,741,824) is clamped to 2^30 (the bound is exact: the ring of cached ids grows to it).
+     *
+     * @throws IllegalArgumentException if negative
+     */
     public Builder cacheMaxEntries(long cacheMaxEntries) {
       if (cacheMaxEntries < 0) {
         throw new IllegalArgumentException("cacheMaxEntries must be >= 0, got " + cacheMaxEntries);

@@ -571,6 +571,11 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
     listeners.add(listener);
   }
 
+  @Override
+  public void removeListener(StoreListener listener) {
+    listeners.remove(listener);
+  }
+
   // ------------------------------------------------------------------ figures, close
 
   @Override

@@ -24,6 +24,7 @@ import dev.tandem.core.TandemClock;
 import dev.tandem.publisher.RegionalSink;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.StoreException;
+import dev.tandem.store.StoreListener;
 import dev.tandem.store.replication.ReplicationLog;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -140,6 +141,8 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private final OffsetCommitter committer;
   private final HandoffGate handoffs;
   private final FollowerHold hold;
+  /** Removes the hold's listener from the store on close (the store outlives this loop). */
+  private final Runnable detachHoldListener;
   private final OwnerBatch<K, V> owned;
   /** The owner's lease renewals (null without ownership). */
   private final LeaseRenewer renewer;
@@ -224,7 +227,11 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     this.heldGauge = HeldRecordsGauge.add(meters, region, topic, hold::count);
     if (ownership != null) {
       // a held copy is acknowledged when its completion applies here, not at the next loop turn
-      b.store.addListener(hold.completionListener());
+      StoreListener l = hold.completionListener();
+      b.store.addListener(l);
+      this.detachHoldListener = () -> b.store.removeListener(l);
+    } else {
+      this.detachHoldListener = () -> { };
     }
     this.earlyReleases = Counter.builder(ConsumerMeterNames.FOLLOWER_EARLY_RELEASES)
         .tag("region", region.name())
@@ -505,6 +512,9 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       renewer.stop(); // the loop has stopped: from here the lease lapses from the last renewal
     }
     heldGauge.remove(); // also for a loop never started
+    // the store outlives this loop: without this, each loop rebuilt on it stays reachable (with its
+    // KafkaConsumer) from the store's listener list
+    detachHoldListener.run();
   }
 
   /**

@@ -137,8 +137,13 @@ public final class FollowerHold {
   private final Map<TopicPartition, Held> held = new HashMap<>();
   /** Per held partition, the id of its head copy, watched for its completion (loop thread). */
   private final Map<TopicPartition, String> headOf = new HashMap<>();
-  /** The watched head ids (read by the store listener on the writing threads). */
-  private final Map<String, TopicPartition> watched = new ConcurrentHashMap<>();
+  /**
+   * The watched head ids, each with the number of held partitions whose head it is (read by the store
+   * listener on the writing threads). A count, not the partition: two held heads can carry the same
+   * id (two topics of one loop, an id held in two shards), and one of them ending its wait must not
+   * stop the watch of the other (review s8-r R2). An id is present exactly while its count is > 0.
+   */
+  private final Map<String, Integer> watched = new ConcurrentHashMap<>();
   /** Set by the store listener when a watched head turned terminal; cleared by the loop. */
   private volatile boolean completionApplied;
   /** Records held now: written by the loop at every change, read by health and the gauge. */
@@ -238,17 +243,22 @@ public final class FollowerHold {
       return false;
     }
     if (before != null) {
-      watched.remove(before, tp);
+      unwatchId(before);
     }
-    watched.put(id, tp);
+    watched.merge(id, 1, Integer::sum);
     return true;
   }
 
   private void unwatch(TopicPartition tp) {
     String id = headOf.remove(tp);
     if (id != null) {
-      watched.remove(id, tp);
+      unwatchId(id);
     }
+  }
+
+  /** One held head fewer carries {@code id}; the last one removes it (atomic per id). */
+  private void unwatchId(String id) {
+    watched.computeIfPresent(id, (k, n) -> n == 1 ? null : n - 1);
   }
 
   /** Whether {@code tp}'s records are held (its newly fetched ones join the hold). */

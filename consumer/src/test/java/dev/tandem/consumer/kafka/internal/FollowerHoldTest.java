@@ -175,6 +175,33 @@ class FollowerHoldTest {
     assertFalse(hold.watching(), "nothing held: nothing watched");
   }
 
+  /**
+   * Two held partitions whose heads carry the same id (two topics of one loop, or an id held in two
+   * shards): when one stops waiting (here: given up), the other's head is still watched, so its
+   * completion still ends the poll early (review s8-r R2).
+   */
+  @Test
+  void twoHeldHeadsWithTheSameIdAreBothWatched() {
+    org.apache.kafka.common.TopicPartition q0 =
+        new org.apache.kafka.common.TopicPartition("other-topic", 0);
+    Fakes.Kafka twoTopics = new Fakes.Kafka(P0, q0);
+    LoopContext c = Fakes.ctx(twoTopics, clock, new SimpleMeterRegistry());
+    AssignedPartitions both = new AssignedPartitions();
+    both.add(P0);
+    both.add(q0);
+    FollowerHold h = new FollowerHold(c, completions, ownership, Map.of(A, sinkA),
+        Duration.ofSeconds(30), new OffsetCommitter(c, Duration.ofSeconds(1),
+            OffsetCommitter.CommitMetadata.NONE), both);
+    StoreListener listener = h.completionListener();
+    h.follow(q0, List.of(new ConsumerRecord<>("other-topic", 0, 0, "k".getBytes(
+        StandardCharsets.UTF_8), "payload 0".getBytes(StandardCharsets.UTF_8)))); // head id-0
+    h.follow(P0, List.of(record(0))); // head id-0 too
+    h.forget(P0); // P0 given up: only q0's head id-0 waits now
+    assertTrue(h.watching());
+    listener.onRecord(stored("id-0", Phase.COMPLETED), WriteOrigin.REMOTE);
+    assertTrue(h.completionApplied(), "q0's head id-0 is still watched");
+  }
+
   @Test
   void aCompletionAppliedBetweenTheLookAndTheWatchIsNotMissed() {
     // the store answers "not terminal" to the first look at id-0, "terminal" after: its completion
