@@ -11,6 +11,9 @@ public final class HeldRecordException extends RuntimeException {
 
   private static final long serialVersionUID = 1L;
 
+  /** The held record's Tandem id. */
+  private final String id;
+
   /**
    * A held record of {@code topic}-{@code partition} at {@code offset} with Tandem id {@code id},
    * whose shard region {@code owner} owns.
@@ -19,5 +22,11 @@ public final class HeldRecordException extends RuntimeException {
     super("held: " + topic + "-" + partition + "@" + offset + " (id " + id + ") belongs to shard "
         + partition + " owned by " + owner + "; acknowledged once completed there or taken over",
         null, false, false);
+    this.id = id;
+  }
+
+  /** The held record's Tandem id (the id whose completion releases it). */
+  public String id() {
+    return id;
   }
 }

@@ -71,6 +71,12 @@ public final class TandemListenerContainers {
 
   private static final Logger log = LoggerFactory.getLogger(TandemListenerContainers.class);
   private static final Map<TandemRegion, TandemListenerSupport> SUPPORTS = new IdentityHashMap<>();
+  /**
+   * The longest poll of a Tandem container's paused consumer (its partitions paused: no fetch is
+   * sent, so a shorter poll costs no broker request): a kept record is delivered again this soon
+   * after its back-off ends.
+   */
+  static final java.time.Duration PAUSED_POLL = java.time.Duration.ofMillis(10);
 
   private TandemListenerContainers() {
   }
@@ -113,7 +119,8 @@ public final class TandemListenerContainers {
     TandemListenerSupport support = support(region);
     gateCommits(dkcf, support);
     Object installed = fields.getPropertyValue("commonErrorHandler");
-    TandemErrorHandler errors = installed instanceof TandemErrorHandler e ? e : new TandemErrorHandler();
+    TandemErrorHandler errors = installed instanceof TandemErrorHandler e ? e
+        : new TandemErrorHandler(support.holdRelease());
     factory.setCommonErrorHandler(errors);
     @SuppressWarnings("unchecked")
     ContainerCustomizer<K, V, ConcurrentMessageListenerContainer<K, V>> previous =
@@ -284,6 +291,11 @@ public final class TandemListenerContainers {
       }
       ContainerProperties p = container.getContainerProperties();
       checkProperties(p, where);
+      // records kept after an error are delivered after one poll of the paused consumer: that poll
+      // waits pollTimeoutWhilePaused (default 100 ms) for nothing, after a held record's release
+      if (p.getPollTimeoutWhilePaused().compareTo(PAUSED_POLL) > 0) {
+        p.setPollTimeoutWhilePaused(PAUSED_POLL);
+      }
       // its assigned partitions are shards whose evacuate/return requests this region's ticker acts on
       support.serve(container);
       Object listener = p.getMessageListener();
@@ -372,14 +384,23 @@ public final class TandemListenerContainers {
    * failed on are counted and dead-lettered by the processor itself, so nothing reaches a recoverer.
    */
   static final class TandemErrorHandler extends DefaultErrorHandler {
-    TandemErrorHandler() {
+    /** {@code release}: the back-off wait, which a held record's completion ends early. */
+    TandemErrorHandler(org.springframework.kafka.listener.BackOffHandler release) {
       super((record, e) -> {
         throw new IllegalStateException("Tandem never recovers a record here", e);
       }, new FixedBackOff(TandemListenerSupport.PROCESSING_RETRY_BACKOFF.toMillis(),
-          FixedBackOff.UNLIMITED_ATTEMPTS));
+          FixedBackOff.UNLIMITED_ATTEMPTS), release);
       // every exception retried (none classified as fatal, e.g. a deserialization failure)
       setClassifications(Map.of(), true);
       setCommitRecovered(false);
+      // the record failed on and the rest of its poll are kept by the container and delivered again
+      // from memory after the back-off (the consumer paused meanwhile), instead of a seek and a new
+      // fetch: after a seek the classic consumer sends the new fetch only once the fetch it
+      // pipelined at the last poll returns, which the broker parks up to fetch.max.wait.ms (500 ms)
+      // — that, not the back-off, bounded how soon a held record was seen again. Spring drops the
+      // kept records of revoked partitions and re-pauses new ones (removeRevocationsFromPending,
+      // repauseIfNeeded in its rebalance listener).
+      setSeekAfterError(false);
       // a held record is redelivered every 200 ms until its owner completes it: not an error to log
       setLogLevel(org.springframework.kafka.KafkaException.Level.DEBUG);
       setBackOffFunction(backOffs());
