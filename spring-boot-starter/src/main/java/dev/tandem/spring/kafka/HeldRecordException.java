@@ -4,7 +4,8 @@ package dev.tandem.spring.kafka;
  * Thrown by the Tandem listener wrapper for a follower's record whose shard another region owns and
  * whose id is not completed yet: the record must not be acknowledged. The error handler that {@link
  * TandemListenerContainers#apply} installs never recovers it: it seeks the partition back to it and
- * delivers it again after a short back-off, until the owner's completion has replicated (then it is
+ * delivers it again after a back-off of at most {@code 200 ms} that the owner's completion applied in
+ * this region's store ends early ({@link #id()} is the id watched), until the owner's completion has replicated (then it is
  * acknowledged without the listener) or this region took the shard over (then the listener runs).
  */
 public final class HeldRecordException extends RuntimeException {

@@ -21,9 +21,7 @@ final class ListenerRecords {
   /**
    * The copy as the processor sees it: headers as strings, the serialized value (kept by {@link
    * TandemCapturingDeserializer}), and a bytes copy of the record for the dead-letter sink. The
-   * transient headers stay on {@code record} (a held record is delivered again from the
-   * container's memory, not fetched again): {@link #strip} removes them right before the listener
-   * runs, {@link #restore} puts the raw bytes back when the record is to be delivered again.
+   * transient raw-bytes headers are removed from {@code record} here, before the listener sees it.
    */
   static IncomingMessage toMessage(ConsumerRecord<?, ?> record) {
     Headers hs = record.headers();
@@ -31,9 +29,6 @@ final class ListenerRecords {
     byte[] key = take(hs, TandemCapturingDeserializer.RAW_KEY_HEADER, record.key());
     RecordHeaders copy = new RecordHeaders();
     for (Header h : hs) {
-      if (transientHeader(h.key())) {
-        continue; // not part of the copy as published
-      }
       copy.add(h.key(), h.value());
     }
     ConsumerRecord<byte[], byte[]> raw = new ConsumerRecord<>(record.topic(), record.partition(),
@@ -45,48 +40,15 @@ final class ListenerRecords {
     }, value, record.partition(), 1, raw);
   }
 
-  private static boolean transientHeader(String key) {
-    return key.equals(TandemCapturingDeserializer.RAW_VALUE_HEADER)
-        || key.equals(TandemCapturingDeserializer.RAW_KEY_HEADER)
-        || key.equals(TandemCapturingDeserializer.FAILED_HEADER);
-  }
-
-  /** Removes the transient headers from {@code record}, right before the listener sees it. */
-  static void strip(ConsumerRecord<?, ?> record) {
-    record.headers().remove(TandemCapturingDeserializer.RAW_VALUE_HEADER);
-    record.headers().remove(TandemCapturingDeserializer.RAW_KEY_HEADER);
-    record.headers().remove(TandemCapturingDeserializer.FAILED_HEADER);
-  }
-
-  /**
-   * Puts the raw bytes of {@code m} back on {@code record} when the listener ran ({@link #strip})
-   * and the record is to be delivered again: the container re-delivers it from memory (the error
-   * handler does not seek), and the digest is over those bytes.
-   */
-  static void restore(ConsumerRecord<?, ?> record, IncomingMessage m) {
-    if (!(m.transportMessage() instanceof ConsumerRecord<?, ?> raw)) {
-      return;
-    }
-    Headers hs = record.headers();
-    if (raw.value() instanceof byte[] v
-        && hs.lastHeader(TandemCapturingDeserializer.RAW_VALUE_HEADER) == null) {
-      hs.add(TandemCapturingDeserializer.RAW_VALUE_HEADER, v);
-    }
-    if (raw.key() instanceof byte[] k
-        && hs.lastHeader(TandemCapturingDeserializer.RAW_KEY_HEADER) == null) {
-      hs.add(TandemCapturingDeserializer.RAW_KEY_HEADER, k);
-    }
-  }
-
-  /**
-   * The capturing deserializer's failure note; null when none. It stays on the record (a record
-   * delivered again is judged again): the listener never sees such a record.
-   */
+  /** The capturing deserializer's failure note, removed from the record; null when none. */
   static String deserializationFailure(ConsumerRecord<?, ?> record) {
     String failed = null;
     for (Header h : record.headers().headers(TandemCapturingDeserializer.FAILED_HEADER)) {
       String what = new String(h.value(), StandardCharsets.UTF_8);
       failed = failed == null ? what : failed + "; " + what;
+    }
+    if (failed != null) {
+      record.headers().remove(TandemCapturingDeserializer.FAILED_HEADER);
     }
     return failed;
   }
@@ -94,6 +56,7 @@ final class ListenerRecords {
   private static byte[] take(Headers hs, String name, Object deserialized) {
     Header h = hs.lastHeader(name);
     if (h != null) {
+      hs.remove(name);
       return h.value();
     }
     if (deserialized == null || deserialized instanceof byte[]) {

@@ -55,7 +55,8 @@ import org.springframework.util.backoff.FixedBackOff;
  * customizer) so that the region's {@code OnceProcessor} runs it; held records and records to run
  * again are thrown as {@link HeldRecordException} / {@link TandemRetryException} to a {@link
  * DefaultErrorHandler} that seeks the partition back to them and delivers them again after a
- * per-exception back-off, never recovering (skipping) them; the factory's deserializers are wrapped
+ * per-exception back-off (a held record's ends when its completion applies, {@link
+ * HeldRecordRelease}), never recovering (skipping) them; the factory's deserializers are wrapped
  * to keep the serialized bytes the envelope digest is over. The lease ticker runs in the region's
  * {@link TandemListenerSupport} ({@link #support}).
  *
@@ -71,12 +72,6 @@ public final class TandemListenerContainers {
 
   private static final Logger log = LoggerFactory.getLogger(TandemListenerContainers.class);
   private static final Map<TandemRegion, TandemListenerSupport> SUPPORTS = new IdentityHashMap<>();
-  /**
-   * The longest poll of a Tandem container's paused consumer (its partitions paused: no fetch is
-   * sent, so a shorter poll costs no broker request): a kept record is delivered again this soon
-   * after its back-off ends.
-   */
-  static final java.time.Duration PAUSED_POLL = java.time.Duration.ofMillis(10);
 
   private TandemListenerContainers() {
   }
@@ -291,11 +286,6 @@ public final class TandemListenerContainers {
       }
       ContainerProperties p = container.getContainerProperties();
       checkProperties(p, where);
-      // records kept after an error are delivered after one poll of the paused consumer: that poll
-      // waits pollTimeoutWhilePaused (default 100 ms) for nothing, after a held record's release
-      if (p.getPollTimeoutWhilePaused().compareTo(PAUSED_POLL) > 0) {
-        p.setPollTimeoutWhilePaused(PAUSED_POLL);
-      }
       // its assigned partitions are shards whose evacuate/return requests this region's ticker acts on
       support.serve(container);
       Object listener = p.getMessageListener();
@@ -379,8 +369,9 @@ public final class TandemListenerContainers {
   }
 
   /**
-   * Seeks back to a held record or one to run again and delivers it after its back-off, without
-   * limit: never recovers (skips and commits) a record, whatever the exception. Records the listener
+   * Seeks back to a held record or one to run again and delivers it after its back-off (a held
+   * record's ended early by {@link HeldRecordRelease}), without limit: never recovers (skips and
+   * commits) a record, whatever the exception. Records the listener
    * failed on are counted and dead-lettered by the processor itself, so nothing reaches a recoverer.
    */
   static final class TandemErrorHandler extends DefaultErrorHandler {
@@ -393,14 +384,6 @@ public final class TandemListenerContainers {
       // every exception retried (none classified as fatal, e.g. a deserialization failure)
       setClassifications(Map.of(), true);
       setCommitRecovered(false);
-      // the record failed on and the rest of its poll are kept by the container and delivered again
-      // from memory after the back-off (the consumer paused meanwhile), instead of a seek and a new
-      // fetch: after a seek the classic consumer sends the new fetch only once the fetch it
-      // pipelined at the last poll returns, which the broker parks up to fetch.max.wait.ms (500 ms)
-      // — that, not the back-off, bounded how soon a held record was seen again. Spring drops the
-      // kept records of revoked partitions and re-pauses new ones (removeRevocationsFromPending,
-      // repauseIfNeeded in its rebalance listener).
-      setSeekAfterError(false);
       // a held record is redelivered every 200 ms until its owner completes it: not an error to log
       setLogLevel(org.springframework.kafka.KafkaException.Level.DEBUG);
       setBackOffFunction(backOffs());

@@ -211,8 +211,7 @@ public final class TandemListenerSupport implements AutoCloseable {
   /**
    * Handles one record: returns when the container may acknowledge it, throws {@link
    * HeldRecordException} or {@link TandemRetryException} when it must be delivered again.
-   * {@code record}'s transient raw-bytes headers are removed before {@code listener} runs (and put
-   * back when it is to be delivered again).
+   * {@code record}'s transient raw-bytes headers are removed before {@code listener} runs.
    */
   public void handle(ConsumerRecord<?, ?> record, Invoker listener) {
     if (closed) {
@@ -229,10 +228,7 @@ public final class TandemListenerSupport implements AutoCloseable {
         return;
       }
       held.remove(shard);
-      Outcome o = processOwned(record, m, undeserializable == null ? () -> {
-        ListenerRecords.strip(record); // the listener sees the record as published
-        listener.invoke();
-      } : () -> {
+      Outcome o = processOwned(record, m, undeserializable == null ? listener : () -> {
         // as TandemKafkaConsumer, where deserializing is part of the handler: a failure like any
         // other, released and retried, dead-lettered (bytes as published) after maxAttempts
         throw new org.apache.kafka.common.errors.SerializationException(
@@ -246,10 +242,8 @@ public final class TandemListenerSupport implements AutoCloseable {
       // the completion (or the skip's terminal record) is acknowledged by the own changelog
       position(shard).incrementAndGet();
     } catch (HeldRecordException | TandemRetryException e) {
-      ListenerRecords.restore(record, m); // delivered again from the container's memory
       throw e;
     } catch (RuntimeException e) {
-      ListenerRecords.restore(record, m);
       String reason = e instanceof ShardNotReadyException ? "shard-not-ready"
           : e instanceof StoreException ? "store" : "error";
       Counter.builder("tandem.consumer.processing.failures").tag("region", self.name())

@@ -38,13 +38,20 @@ class HeldRecordReleaseTest {
 
   /**
    * The owner (region-a) completes the record just after region-b's listener held it (b's error
-   * handler has just started its back-off); b must acknowledge its copy well within the 200 ms
-   * back-off of the completion's apply in b's store. Bound 100 ms: half of HOLD_RECHECK, so a release
-   * at the back-off's end (~200 ms minus the few ms of replication) fails it; what remains after the
-   * apply on the fixed path is a seek, one fetch from the in-JVM broker, and Awaitility's 2 ms polling.
+   * handler has just started its back-off), while the partition's stream flows (a record every
+   * 10 ms after it, so the re-fetch after the error handler's seek is answered at once); b must
+   * acknowledge its copy well within the 200 ms back-off of the completion's apply in b's store.
+   * Bound 100 ms: half of HOLD_RECHECK, so a release at the back-off's end (~200 ms minus the few ms
+   * of replication) fails it; what remains after the apply on the fixed path is a seek, one fetch
+   * from the in-JVM broker, and Awaitility's 2 ms polling.
+   *
+   * <p>Not covered (a known limit, see the notes): an idle partition. After the seek, the classic
+   * consumer sends the new fetch only once the one it pipelined at the held delivery's poll returns,
+   * which the broker parks up to {@code fetch.max.wait.ms} (500 ms) when no record comes.
    */
   @Test
-  void aHeldRecordIsAcknowledgedSoonAfterItsOwnersCompletionApplies() throws Exception {
+  void aHeldRecordIsAcknowledgedSoonAfterItsOwnersCompletionAppliesWhileItsPartitionFlows()
+      throws Exception {
     String topic = "spring-release-" + Long.toHexString(System.nanoTime());
     regions.createTopic(topic, 8);
     for (var r : regions.both()) {
@@ -96,8 +103,26 @@ class HeldRecordReleaseTest {
               .value("order".getBytes(StandardCharsets.UTF_8)).id(id).build())
               .get(30, TimeUnit.SECONDS);
         }
-        await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(2))
-            .until(() -> b.counter("tandem.consumer.follower.acknowledged", null, null) >= 1);
+        // the stream behind it: one more record of the shard every 10 ms, both regions, until b
+        // acknowledged the first (records of a partition are acknowledged in order)
+        int shardOfStream = shard;
+        var stream = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
+        AtomicLong next = new AtomicLong(2);
+        stream.scheduleAtFixedRate(() -> {
+          String more = topic + "-" + next.getAndIncrement();
+          for (KafkaRegionalSink s : List.of(sa, sb)) {
+            s.send(OutboundMessage.builder(topic, shardOfStream)
+                .key("k".getBytes(StandardCharsets.UTF_8))
+                .value("order".getBytes(StandardCharsets.UTF_8)).id(more).build());
+          }
+        }, 0, 10, TimeUnit.MILLISECONDS);
+        try {
+          await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(2))
+              .until(() -> b.counter("tandem.consumer.follower.acknowledged", null, null) >= 1);
+        } finally {
+          stream.shutdownNow();
+          stream.awaitTermination(10, TimeUnit.SECONDS);
+        }
         long ackedAt = System.nanoTime();
         assertTrue(appliedAt.get() != 0, "the owner's completion applied in region-b's store");
         long ms = (ackedAt - appliedAt.get()) / 1_000_000;
