@@ -379,6 +379,10 @@ def main(argv=None):
             s = lambda m: score(get("StoreBenchmark", m, t, idLength=L))
             ratio(f"claim+complete / RocksDB put (t={t}, id={L})", s("tandemClaimComplete"), s("rocksPut"), 0.5)
             ratio(f"check hit / ConcurrentHashMap.get (t={t}, id={L})", s("tandemCheckHit"), s("chmGet"), 0.3)
+            if s("tandemCheckHitParsedId")[0] is not None:
+                # the same check with the looked-up id decoded from bytes (equal, not the stored object),
+                # as every consumer has it: the map must compare characters, not find its key by identity
+                ratio(f"check hit / ConcurrentHashMap.get, id decoded per look-up (t={t}, id={L})", s("tandemCheckHitParsedId"), s("chmGetParsedId"), 0.3)
             redis = score(get("RedisBenchmark", "redisSetNx", t, idLength=L))
             if redis[0] is not None:
                 ratio(f"claim+complete / Redis SET NX PX (t={t}, id={L})", s("tandemClaimComplete"), redis, 10)

@@ -131,7 +131,7 @@ if [ "$profile" = quiet ]; then
   # (StorePutAnatomyBenchmark, 9 methods in session 8) ~6.5 s per fork x 2 forks per method = ~117 s:
   # ~936 s, ~15.5 min. Lever if that is too long: q_e2e -wi 3 (-24 s; the 1053 data were warm from
   # 6 s on, so 8 s leaves one iteration of margin).
-  store_re='StoreBenchmark\.(rocksPut|tandemClaimComplete|tandemCheckHit|chmGet)$'
+  store_re='StoreBenchmark\.(rocksPut|tandemClaimComplete|tandemCheckHit|chmGet|tandemCheckHitParsedId|chmGetParsedId)$'
   anatomy=$(java -jar "$jar" -l 2>/dev/null | grep -c 'StorePutAnatomyBenchmark' || true)
   est=$(( 769 + 48 + 2 + 13 * ${anatomy:-0} ))
   echo "estimated duration: ~${est} s (~$(( (est + 30) / 60 )) min)" \
