@@ -182,6 +182,76 @@ def cpu_section(e2e, goal=E2E_GOAL):
     return lines
 
 
+ANATOMY = "StorePutAnatomyBenchmark"   # helper b's class (session 8): a RocksDB put's cost, split
+# the row the others are divided by: the raw default put (b's name; the generic rule's name second)
+ANATOMY_BASES = ("rawPut", "rawPutDefault")
+# what each of b's rows is (/work/notes/s8-b.md); a method not named here is printed without one
+ANATOMY_ROWS = {
+    "rawPut": "raw put, default options, counting-up 16-char keys, 96 B (= `StoreBenchmark.rocksPut`)",
+    "rawPutShardKeys": "raw put, the store's key layout (shard prefix), default options",
+    "rawPutPair": "two puts per op of the encoded claim and completed records (138 / 159 B) into a TTL "
+                  "bucket of a database opened with the store's own options",
+    "rawPutPairNoHint": "`rawPutPair` without the per-shard insert position (the store before session 8)",
+    "rawGetPutPair": "`rawPutPair` plus the read proving the id new: all of claim+complete's RocksDB work",
+    "rawBatchPutPair": "`rawPutPair` with each put as a one-entry `WriteBatch`",
+    "tandemClaim": "`IdempotencyStore` claim of a fresh id",
+    "tandemComplete": "`IdempotencyStore` complete of a claimed id (the claim in an untimed set-up)",
+    "tandemClaimComplete": "`IdempotencyStore` claim + complete (= `StoreBenchmark.tandemClaimComplete`)",
+}
+# (numerator, denominator, what the ratio says), printed when both rows are present
+ANATOMY_RATIOS = (
+    ("tandemClaimComplete", "rawGetPutPair", "Tandem's Java (locks, rules, encoding, caches, metrics) over its RocksDB work"),
+    ("rawPutShardKeys", "rawPut", "raw put: the store's key order over counting-up keys"),
+    ("rawPutPair", "rawPutPairNoHint", "the per-shard insert position (session 8's change)"),
+    ("rawBatchPutPair", "rawPutPair", "a one-entry WriteBatch instead of a put"),
+)
+
+
+def anatomy_section(rows, get, score):
+    """The "put anatomy" tables (markdown lines; empty when no StorePutAnatomyBenchmark result is given).
+
+    rows: (class, method, threads, params) -> (path, result); get/score: main's accessors (get marks
+    a row as used, so the quiet check covers it). One table per thread count and parameter set: every
+    method of the class with its ops/s and error and its ratio to the raw default put's ops/s (the
+    first of ANATOMY_BASES present; n/a without one), then the ANATOMY_RATIOS whose rows are present.
+    """
+    groups = {}
+    for k in rows:
+        if k[0] == ANATOMY:
+            groups.setdefault((k[2], k[3]), []).append(k[1])
+    if not groups:
+        return []
+    lines = [f"### Put anatomy (`{ANATOMY}`)", "",
+             "What a Tandem claim+complete's RocksDB puts cost, split into rows (ops/s; an operation of a "
+             "`Pair` row or of claim+complete is two puts; the ratio is the row's ops/s over the raw default "
+             "put's, below 1 = slower than it).", ""]
+    for (t, params), methods in sorted(groups.items()):
+        base_name = next((b for b in ANATOMY_BASES if b in methods), None)
+        shown = ", ".join(f"{p}={v}" for p, v in params)
+        if len(groups) > 1 or shown:
+            lines.append(f"t={t}{', ' + shown if shown else ''}:")
+            lines.append("")
+        lines.append(f"| row | what | ops/s | / {'`' + base_name + '`' if base_name else 'raw default put'} |")
+        lines.append("|---|---|---|---|")
+        base = score(get(ANATOMY, base_name, t, **dict(params))) if base_name else (None, None)
+        # the base first, then the others in the order JMH ran them (alphabetical)
+        for m in sorted(methods, key=lambda m: (m != base_name, m)):
+            v = score(get(ANATOMY, m, t, **dict(params)))
+            r = fmt(*ratio_of(v[0], v[1], base[0], base[1])) if base[0] and v[0] is not None else "n/a"
+            lines.append(f"| `{m}` | {ANATOMY_ROWS.get(m, '')} | {fmt(*v, 0)} | {r} |")
+        lines.append("")
+        derived = []
+        for num, den, what in ANATOMY_RATIOS:
+            if num in methods and den in methods:
+                a = score(get(ANATOMY, num, t, **dict(params)))
+                b = score(get(ANATOMY, den, t, **dict(params)))
+                if a[0] is not None and b[0]:
+                    derived.append(f"| `{num}` / `{den}` | {what} | {fmt(*ratio_of(a[0], a[1], b[0], b[1]))} |")
+        if derived:
+            lines += ["| ratio | what it says | measured |", "|---|---|---|"] + derived + [""]
+    return lines
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("files", nargs="+")
@@ -309,6 +379,10 @@ def main(argv=None):
             s = lambda m: score(get("StoreBenchmark", m, t, idLength=L))
             ratio(f"claim+complete / RocksDB put (t={t}, id={L})", s("tandemClaimComplete"), s("rocksPut"), 0.5)
             ratio(f"check hit / ConcurrentHashMap.get (t={t}, id={L})", s("tandemCheckHit"), s("chmGet"), 0.3)
+            if s("tandemCheckHitParsedId")[0] is not None:
+                # the same check with the looked-up id decoded from bytes (equal, not the stored object),
+                # as every consumer has it: the map must compare characters, not find its key by identity
+                ratio(f"check hit / ConcurrentHashMap.get, id decoded per look-up (t={t}, id={L})", s("tandemCheckHitParsedId"), s("chmGetParsedId"), 0.3)
             redis = score(get("RedisBenchmark", "redisSetNx", t, idLength=L))
             if redis[0] is not None:
                 ratio(f"claim+complete / Redis SET NX PX (t={t}, id={L})", s("tandemClaimComplete"), redis, 10)
@@ -343,6 +417,8 @@ def main(argv=None):
         if name == "ReplicationLagMain":
             out.append(f"Replication lag region-a -> region-b at {d['rate']}/s (achieved {d['achievedRate']}/s, {d['records']} records; one run, no error bar): "
                        f"p50 {d['p50Ms']:.1f} ms, p99 {d['p99Ms']:.1f} ms, p99.9 {d['p999Ms']:.1f} ms, max {d['maxMs']:.1f} ms.")
+
+    out.extend(anatomy_section(rows, get, score))
 
     used_results = [(f"{k[0]}.{k[1]} t={k[2]} {dict(k[3])}", rows[k][0], rows[k][1]) for k in sorted(used)]
     used_mains = [(name, path, d) for name, (path, d) in sorted(mains.items())]

@@ -2,7 +2,7 @@
 # Runs Tandem's JMH benchmarks side by side with their peers.
 #   benchmarks/run.sh quiet      THE profile for published figures: 2 forks of every benchmark a README
 #                                row uses, error bars, plus one JFR-profiled fork of the end-to-end Tandem
-#                                pipeline (benchmarks/profiles/); ~14 min on 2 cores (see README). Run it
+#                                pipeline (benchmarks/profiles/); ~15.5 min on 2 cores (see README). Run it
 #                                only on a quiet machine (no build, test, other benchmark); ratios.py
 #                                refuses to write tables when load came from outside the run (below).
 #   benchmarks/run.sh            quick profile (<12 min on 2 cores): 1 fork, short iterations (no error bars)
@@ -115,14 +115,40 @@ if [ "$profile" = quiet ]; then
   # the end-to-end profile: no goal depends on the id length), and no Redis with 2 threads.
   q_store=(-f 2 -wi 2 -w 1s -i 3 -r 1s -foe true -p idLength=16)
   q_kafka=(-f 2 -wi 3 -w 2s -i 3 -r 1s -foe true)   # publisher: its long path needs 3 x 2 s of JIT warm-up
-  q_e2e=(-f 2 -wi 2 -w 2s -i 3 -r 2s -foe true)
-  store_re='StoreBenchmark\.(rocksPut|tandemClaimComplete|tandemCheckHit|chmGet)$'
+  # the interceptor row: one warm consumer per fork (its set-up reads the topic once, untimed), ~10
+  # reads of the topic per 1 s iteration; 6 measured iterations per fork (12 samples per row: JMH's
+  # 99.9 % t quantile 4.4 instead of 6.9 with 6), 8 s of iterations per fork (was 10)
+  q_consumer=(-f 2 -wi 2 -w 1s -i 6 -r 1s -foe true)
+  # end to end: 4 x 2 s of warm-up (was 2): in the 1053 run both forks' first measured iteration of
+  # the Tandem saturation row was the lowest (4,785 / 4,740 vs 5,519-6,935 records/s after it) and its
+  # CPU per message the highest (436 / 416 vs 293-358 us): the JIT was still compiling 4 s in. The
+  # iterations from 6 s on were warm, so the measured ones now start at 8 s.
+  q_e2e=(-f 2 -wi 4 -w 2s -i 3 -r 2s -foe true)
+  # Estimate (2 cores; per fork: JVM start + set-up + iterations; the 1053 run's groups took store 60 s,
+  # Redis 11 s, store t=2 67 s, publisher 360 s, consumer 62 s, end to end 157 s, profiled fork 15 s,
+  # mains and summaries ~37 s = 769 s): end to end +4 s x 12 forks = +48 s, consumer about the same
+  # (2 s less iteration time, one untimed read more in its set-up), profiled fork +2 s, put anatomy
+  # (StorePutAnatomyBenchmark, 9 methods in session 8) ~6.5 s per fork x 2 forks per method = ~117 s:
+  # ~936 s, ~15.5 min. Lever if that is too long: q_e2e -wi 3 (-24 s; the 1053 data were warm from
+  # 6 s on, so 8 s leaves one iteration of margin).
+  store_re='StoreBenchmark\.(rocksPut|tandemClaimComplete|tandemCheckHit|chmGet|tandemCheckHitParsedId|chmGetParsedId)$'
+  anatomy=$(java -jar "$jar" -l 2>/dev/null | grep -c 'StorePutAnatomyBenchmark' || true)
+  est=$(( 769 + 48 + 2 + 13 * ${anatomy:-0} ))
+  echo "estimated duration: ~${est} s (~$(( (est + 30) / 60 )) min)" \
+    "(the 1053 run's 769 s plus this profile's changes; ${anatomy:-0} put-anatomy methods)"
   jmh t1-store "$store_re" "${excludes[@]}" "${q_store[@]}" -t 1 "$@"
   [ -z "$redis_pid" ] || jmh t1-redis 'RedisBenchmark' "${q_store[@]}" -t 1 "$@"
   jmh t2-store "$store_re" "${q_store[@]}" -t 2 "$@"
+  # the put anatomy rows (StorePutAnatomyBenchmark: a RocksDB put's cost split, README "put anatomy";
+  # ratios.py prints them when present), with the store rows' settings
+  if [ "${anatomy:-0}" -gt 0 ]; then
+    jmh t1-store-anatomy 'StorePutAnatomyBenchmark' "${q_store[@]}" -t 1 "$@"
+  else
+    echo "SKIPPED the put anatomy rows: no StorePutAnatomyBenchmark in $jar"
+  fi
   jmh t1-publisher 'PublisherBenchmark\.(tandemBatch|tandemAllBatch|fanOutIdBatch|fanOutEnvelopeBatch|naiveBatch|tandemLatency|singleLatencyA|singleLatencyB)$' \
     "${q_kafka[@]}" -t 1 "$@"
-  jmh t1-consumer 'ConsumerBenchmark\.(rawPoll|interceptorPoll)$' "${q_e2e[@]}" -t 1 "$@"
+  jmh t1-consumer 'ConsumerBenchmark\.(rawPoll|interceptorPoll)$' "${q_consumer[@]}" -t 1 "$@"
   jmh t1-e2e 'EndToEndBenchmark' "${q_e2e[@]}" -t 1 "$@"
   # The profile issue 20 asks for: one extra fork of the Tandem pipeline at saturation with two JFR
   # recordings - JMH's (measured iterations only, 'profile' settings: CPU samples every 10 ms and
@@ -139,7 +165,8 @@ if [ "$profile" = quiet ]; then
   waits=(-jvmArgsAppend "-Xmx1g -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -XX:StartFlightRecording=settings=$prof/waits.jfc,filename=$prof/waits.jfr,dumponexit=true")
   [ -f "$prof/waits.jfc" ] || waits=()
   echo "load before: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo n/a)"
-  java -jar "$jar" 'EndToEndBenchmark\.saturation$' -p pipeline=tandem -f 1 -wi 1 -w 2s -i 2 -r 3s -foe true \
+  # 2 x 2 s of warm-up (was 1): fewer JIT compiler samples in the profiled iterations
+  java -jar "$jar" 'EndToEndBenchmark\.saturation$' -p pipeline=tandem -f 1 -wi 2 -w 2s -i 2 -r 3s -foe true \
     -t 1 "${profilers[@]}" -prof "jfr:dir=$prof/jmh;configName=profile" \
     "${waits[@]}" -rf json -rff "$prof/result.json" "$@" \
     || echo "the profiled fork failed (the published groups above are complete)"

@@ -5,6 +5,20 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ratios  # noqa: E402
 
 
+def run_main(rows):
+    """What ratios.main prints (stdout) for a results file holding rows."""
+    import contextlib, io, json, tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(rows, f)
+    try:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            ratios.main([f.name])
+    finally:
+        os.unlink(f.name)
+    return out.getvalue()
+
+
 def result(forks=2, outside=((0.01, 0.02), (0.01, 0.03)), before_run=0.4, cores=2, load=((4.5,), (3.9,))):
     """A JMH result as run.sh writes it; None drops that figure."""
     sm = {"load.cores": {"score": cores, "rawData": [[cores]] * forks},
@@ -127,7 +141,6 @@ class CpuSectionTest(unittest.TestCase):
         self.assertIn("Ceiling: n/a", "\n".join(ratios.cpu_section(e2e)))
 
     def test_the_printed_tables_carry_the_cpu_section_and_the_count_line(self):
-        import contextlib, io, json, tempfile
         rows = []
         for p, (sat, ol) in self.e2e().items():
             for method, r in (("saturation", sat), ("openLoop", ol)):
@@ -141,19 +154,52 @@ class CpuSectionTest(unittest.TestCase):
                         "count.store.claims": {"score": 1.0, "rawData": [[1.0]]},
                         "count.remote.applied": {"score": -0.5, "rawData": [[-0.5]]}})
                 rows.append(row)
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            json.dump(rows, f)
-        try:
-            out, err = io.StringIO(), io.StringIO()
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                ratios.main([f.name])
-        finally:
-            os.unlink(f.name)
-        text = out.getvalue()
+        text = run_main(rows)
         self.assertIn("| raw Kafka, one region | 15.0 ± 1.5 | 10.0 ± 1.0 | 25.0 ± 2.0 |", text)
         self.assertIn("**0.05 ± 0.01**", text)
         self.assertIn("saturation: store.claims 1, remote.applied -0.5 (NEGATIVE COUNTS", text)
         self.assertIn("NOT PUBLISHABLE", text)  # no outside figures in these rows
+
+
+class AnatomySectionTest(unittest.TestCase):
+    """The put-anatomy table (StorePutAnatomyBenchmark, session 8): printed only when its rows are given."""
+
+    @staticmethod
+    def row(method, score, error, cls="StorePutAnatomyBenchmark", params=None):
+        return {"benchmark": f"dev.tandem.benchmarks.{cls}.{method}", "threads": 1, "forks": 2,
+                "params": params or {"idLength": "16"},
+                "primaryMetric": {"score": score, "scoreError": error}, "secondaryMetrics": {}}
+
+    def test_every_method_with_its_ratio_to_the_raw_default_put_base_first(self):
+        text = run_main([self.row("rawPutShardKeys", 100_000.0, 10_000.0),
+                              self.row("rawPut", 200_000.0, 20_000.0),
+                              self.row("someNewRow", 50_000.0, 0.0)])
+        self.assertIn("### Put anatomy (`StorePutAnatomyBenchmark`)", text)
+        section = text[text.index("### Put anatomy"):]
+        self.assertLess(section.index("| `rawPut` |"), section.index("| `rawPutShardKeys` |"))
+        self.assertIn("| `rawPut` | raw put, default options", section)
+        self.assertIn("| 200,000 ± 20,000 | 1.00 ± 0.14 |", section)
+        self.assertIn("| `rawPutShardKeys` | raw put, the store's key layout (shard prefix), default options "
+                      "| 100,000 ± 10,000 | 0.50 ± 0.07 |", section)
+        self.assertIn("| `someNewRow` |  | 50,000 ± 0 | 0.25 ± 0.03 |", section)
+        self.assertIn("t=1, idLength=16:", section)
+        # the derived ratio whose two rows are present, and none of the others
+        self.assertIn("| `rawPutShardKeys` / `rawPut` | raw put: the store's key order over counting-up keys "
+                      "| 0.50 ± 0.07 |", section)
+        self.assertNotIn("rawGetPutPair", section)
+
+    def test_the_generic_base_name_counts_when_rawPut_is_absent(self):
+        text = run_main([self.row("rawPutDefault", 100_000.0, 10_000.0), self.row("putB", 50_000.0, 5_000.0)])
+        self.assertIn("/ `rawPutDefault` |", text)
+        self.assertIn("| `putB` |  | 50,000 ± 5,000 | 0.50 ± 0.07 |", text)
+
+    def test_without_the_base_the_ratios_are_n_a(self):
+        text = run_main([self.row("putA", 100_000.0, 10_000.0)])
+        self.assertIn("| `putA` |  | 100,000 ± 10,000 | n/a |", text)
+
+    def test_without_its_rows_there_is_no_section(self):
+        text = run_main([self.row("rocksPut", 100_000.0, 1.0, cls="StoreBenchmark")])
+        self.assertNotIn("Put anatomy", text)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 package dev.tandem.benchmarks;
 
+import static dev.tandem.testkit.AllocationMeter.usedHeapAfterGc;
+
 import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.RegionId;
 import dev.tandem.store.ClaimResult;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.StoreStats;
 import java.io.IOException;
-import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -81,21 +82,6 @@ public final class FootprintMain {
   private static IdempotencyStore open(Path dir, int n) {
     return IdempotencyStore.builder().region(RegionId.of("region-a")).instance("footprint")
         .directory(dir.resolve("store")).cacheMaxEntries(n).build();
-  }
-
-  private static long usedHeapAfterGc() {
-    var memory = ManagementFactory.getMemoryMXBean();
-    long used = Long.MAX_VALUE;
-    // a few full collections until the figure stops falling (finalizable and soft objects)
-    for (int i = 0; i < 5; i++) {
-      System.gc();
-      long now = memory.getHeapMemoryUsage().getUsed();
-      if (now >= used) {
-        break;
-      }
-      used = now;
-    }
-    return used;
   }
 
   private static long size(Path dir) throws IOException {

@@ -75,6 +75,12 @@ public class StoreBenchmark {
     ConcurrentHashMap<String, Boolean> chm;
     IdempotentRepository camel;
     String[] hot;
+    /**
+     * The hot ids as a consumer holds them: decoded from a record's header bytes, so equal to the
+     * stored id but not the same object (a map then compares the characters; with {@link #hot} it
+     * finds the key by identity, which no message path does).
+     */
+    String[] hotParsed;
     byte[][] hotKeys;
     byte[] value;
     final AtomicInteger threads = new AtomicInteger();
@@ -101,10 +107,12 @@ public class StoreBenchmark {
       // a value the size of an encoded claim record, so the raw put writes comparable bytes
       value = new byte[96];
       hot = new String[HOT_IDS];
+      hotParsed = new String[HOT_IDS];
       hotKeys = new byte[HOT_IDS][];
       for (int i = 0; i < HOT_IDS; i++) {
         hot[i] = Ids.id(idLength, 255, i);
         hotKeys[i] = hot[i].getBytes(StandardCharsets.UTF_8);
+        hotParsed[i] = new String(hotKeys[i], StandardCharsets.UTF_8);
         int shard = i % SHARDS;
         if (!(tandem.claim(hot[i], shard, DIGEST, 0, LEASE) instanceof ClaimResult.Acquired)) {
           throw new IllegalStateException("set-up claim refused for " + hot[i]);
@@ -177,6 +185,13 @@ public class StoreBenchmark {
     return s.tandem.isTerminal(s.hot[i], i % SHARDS);
   }
 
+  /** {@link #tandemCheckHit} with the id decoded from bytes, as a consumer has it. */
+  @Benchmark
+  public boolean tandemCheckHitParsedId(Stores s, Cursor c) {
+    int i = c.nextHot();
+    return s.tandem.isTerminal(s.hotParsed[i], i % SHARDS);
+  }
+
   @Benchmark
   public void rocksPut(Stores s, Cursor c) throws RocksDBException {
     s.rocks.put(s.rocksWrite, c.fresh(s.idLength).getBytes(StandardCharsets.UTF_8), s.value);
@@ -195,6 +210,12 @@ public class StoreBenchmark {
   @Benchmark
   public Boolean chmGet(Stores s, Cursor c) {
     return s.chm.get(s.hot[c.nextHot()]);
+  }
+
+  /** {@link #chmGet} with the id decoded from bytes, as a consumer has it. */
+  @Benchmark
+  public Boolean chmGetParsedId(Stores s, Cursor c) {
+    return s.chm.get(s.hotParsed[c.nextHot()]);
   }
 
   @Benchmark

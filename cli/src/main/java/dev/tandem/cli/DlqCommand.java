@@ -212,6 +212,17 @@ final class DlqCommand implements Runnable {
             + "replicas get to read it before the copy is re-published (default ${DEFAULT-VALUE}).")
     Duration settle;
 
+    @Option(names = "--await", paramLabel = "DURATION", defaultValue = "30s",
+        converter = DurationConverter.class,
+        description = "After re-publishing, how long to wait until a running consumer has taken each "
+            + "re-published id up (claimed, completed or dead-lettered again, as this command's "
+            + "replica reads the changelog); an id not taken up by then is reported and the exit "
+            + "code is 1. 0s: do not wait (default ${DEFAULT-VALUE}).")
+    Duration await;
+
+    /** How often the replica is looked at while waiting for the ids to be taken up. */
+    private static final long LOOK_EVERY_MILLIS = 100;
+
     @Override
     public Integer call() throws Exception {
       try (Session s = session()) {
@@ -246,9 +257,12 @@ final class DlqCommand implements Runnable {
         // re-published copy is claimed (once) instead of skipped as dead-lettered
         Map<Letter, String> storeState = new LinkedHashMap<>();
         Map<Letter, String> skip = new LinkedHashMap<>();
+        // each letter's store record as the copy is re-published (absent: none); taken up = changed
+        Map<Letter, Optional<IdRecord>> before = new LinkedHashMap<>();
+        TandemRegion view = null;
         if (!chosen.isEmpty()) {
           RegionId from = s.readFrom(s.probeAll());
-          TandemRegion view = s.view(from, Duration.ofSeconds(60));
+          view = s.view(from, Duration.ofSeconds(60));
           Set<Integer> shards = new HashSet<>();
           Set<String> redriven = new HashSet<>();
           for (Letter l : chosen) {
@@ -271,9 +285,11 @@ final class DlqCommand implements Runnable {
                 && redriven.add(l.id())) {
               IdRecord next = view.store().redrive(l.id(), shard);
               storeState.put(l, "generation " + next.generation());
+              before.put(l, Optional.of(next));
               shards.add(shard);
             } else {
               storeState.put(l, rec.map(x -> x.phase().name()).orElse("absent"));
+              before.putIfAbsent(l, rec);
             }
           }
           for (int shard : shards) {
@@ -287,11 +303,14 @@ final class DlqCommand implements Runnable {
             // replication lag this is to cover). A fixed time, not a condition: the barriers above
             // are the condition this process can see (both changelogs hold the generation); what a
             // replica in another process has read is reported nowhere (heartbeats carry the
-            // writer's clock, not read positions), so there is nothing further to wait on
+            // writer's clock, not read positions), so there is nothing further to wait on before the
+            // publish. After it there is: awaitTakenUp waits until the id was taken up, and names
+            // those that were not (a copy skipped because it came before its replica's generation)
             Thread.sleep(settle.toMillis());
           }
         }
         int done = 0;
+        Map<Letter, Map<String, Object>> published = new LinkedHashMap<>();
         for (Letter l : chosen) {
           Map<String, Object> row = rep.row();
           row.put("region", l.region().name());
@@ -305,12 +324,68 @@ final class DlqCommand implements Runnable {
           TopicPartition tp = l.origin().orElseThrow();
           RecordMetadata md = republish(s, l, tp);
           row.put("outcome", "redriven to " + md.topic() + "/" + md.partition() + "@" + md.offset());
+          published.put(l, row);
           done++;
+        }
+        int notTakenUp = 0;
+        if (!published.isEmpty() && await.compareTo(Duration.ZERO) > 0) {
+          notTakenUp = awaitTakenUp(s, view, published, before, rep);
         }
         rep.figure("redriven", done + " of " + chosen.size());
         rep.print(format(), out());
-        return partial || done < chosen.size() ? TandemCli.PARTIAL : TandemCli.OK;
+        return partial || done < chosen.size() || notTakenUp > 0 ? TandemCli.PARTIAL : TandemCli.OK;
       }
+    }
+
+    /**
+     * Waits, up to {@code --await}, until this command's replica shows every re-published id taken
+     * up by a running consumer: its record changed from what it was when the copy went out (claimed,
+     * completed, or dead-lettered again, at the new generation). This is the condition the settle
+     * time before the publish cannot be: a copy that reached a replica before that replica read the
+     * new generation is skipped as dead-lettered, and only the missing claim shows it. Reports the
+     * outcome per letter; returns how many were not taken up.
+     */
+    private int awaitTakenUp(Session s, TandemRegion view, Map<Letter, Map<String, Object>> published,
+        Map<Letter, Optional<IdRecord>> before, Report rep) throws InterruptedException {
+      Map<Letter, Map<String, Object>> waiting = new LinkedHashMap<>(published);
+      long deadline = System.nanoTime() + await.toNanos();
+      while (true) {
+        for (var it = waiting.entrySet().iterator(); it.hasNext(); ) {
+          var e = it.next();
+          Letter l = e.getKey();
+          Optional<IdRecord> now = view.store().get(l.id(), l.origin().orElseThrow().partition());
+          if (now.isPresent() && takenUp(before.getOrDefault(l, Optional.empty()), now.get())) {
+            e.getValue().put("taken up", now.get().phase() + " at generation " + now.get().generation());
+            it.remove();
+          }
+        }
+        if (waiting.isEmpty() || System.nanoTime() - deadline >= 0) {
+          break;
+        }
+        // the replica applies the changelog on its own thread and tells no one: look again soon
+        Thread.sleep(LOOK_EVERY_MILLIS);
+      }
+      s.step("waited for the re-published ids to be taken up: " + (published.size() - waiting.size())
+          + " of " + published.size());
+      rep.figure("taken up", (published.size() - waiting.size()) + " of " + published.size());
+      for (var e : waiting.entrySet()) {
+        Letter l = e.getKey();
+        e.getValue().put("taken up", "not within " + await.toSeconds() + " s");
+        rep.note("id " + l.id() + " was not taken up within " + await.toSeconds() + " s: no consumer of "
+            + topic + " running, a consumer behind, or the copy reached a replica that had not read "
+            + "the new generation yet (skipped as dead-lettered; set --settle above the replication "
+            + "lag and redrive it again)");
+      }
+      return waiting.size();
+    }
+
+    /** Whether {@code now} shows a consumer's work since {@code before} (the record at publish time). */
+    static boolean takenUp(Optional<IdRecord> before, IdRecord now) {
+      if (before.isEmpty()) {
+        return true; // absent when the copy went out: any record is a claim since
+      }
+      IdRecord b = before.get();
+      return now.generation() > b.generation() || now.phase() != b.phase() || now.attempt() > b.attempt();
     }
 
     /** The original record, its headers without {@code tandem-dlq-*}, to its topic and partition. */

@@ -317,6 +317,11 @@ class TandemCliTest {
     assertEquals(TandemCli.OK, redrive.code(), redrive.out() + redrive.err());
     assertTrue(redrive.out().contains("generation 1"), redrive.out());
     assertTrue(redrive.out().contains("redriven to " + TOPIC + "/"), redrive.out());
+    // the command waits until a running consumer took the re-driven id up (its replica reads the
+    // claim or completion of generation 1), instead of only a fixed settle time
+    assertTrue(redrive.out().contains("taken up: 1 of 1"), redrive.out());
+    assertTrue(redrive.out().contains("CLAIMED at generation 1")
+        || redrive.out().contains("COMPLETED at generation 1"), redrive.out());
     await().atMost(Duration.ofSeconds(30)).until(() -> completed.containsKey(id));
     // the peer region's copy of the id (never dead-lettered there: it only followed) meets the
     // re-driven one in the store: processed once

@@ -67,6 +67,16 @@ public final class ConsumerMeterNames {
    */
   public static final String FOLLOWER_HELD = "tandem.consumer.follower.held";
   /**
+   * Polls a follower ended early because the completion of a copy it holds was applied in its store
+   * (counter): the held copy is acknowledged then, not when the poll timeout runs out.
+   */
+  public static final String FOLLOWER_EARLY_RELEASES = "tandem.consumer.follower.early.releases";
+  /**
+   * Slices of a poll that ended without records while a follower waited for a held copy's
+   * completion (counter): the polls the early release costs beyond one per loop turn.
+   */
+  public static final String FOLLOWER_HOLD_RECHECKS = "tandem.consumer.follower.hold.rechecks";
+  /**
    * Rounds of the background lease renewer while the poll loop runs a batch (counter, tag {@code
    * outcome}: renewed, withheld_stuck, withheld_broker).
    */

@@ -663,6 +663,8 @@ public final class OnceProcessor implements AutoCloseable {
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       }
+      // the store outlives this processor: its listener goes (the calls under way had their wait)
+      waiters.close();
       int released = parked.releaseAll(); // their handlers never ran: for the next instance
       if (released > 0) {
         log.info("Tandem {}: released {} parked claim(s) on close; their next claimant runs them at"

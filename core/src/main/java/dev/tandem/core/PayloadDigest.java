@@ -63,6 +63,33 @@ public final class PayloadDigest implements Comparable<PayloadDigest> {
     }
   }
 
+  /**
+   * Parses 64 hex characters (either case) given as ASCII bytes — a Kafka header's value, the inverse
+   * of {@link #toHexAscii()} — without the {@code String} {@link #fromHex} needs (a consumer reads
+   * one digest header per record).
+   *
+   * @throws IllegalArgumentException if {@code ascii} is null, not 64 bytes long or not hex
+   */
+  public static PayloadDigest fromHexAscii(byte[] ascii) {
+    if (ascii == null || ascii.length != LENGTH * 2) {
+      throw new IllegalArgumentException(
+          "a payload digest is " + (LENGTH * 2) + " hex characters, got "
+              + (ascii == null ? "null" : ascii.length));
+    }
+    byte[] raw = new byte[LENGTH];
+    for (int i = 0; i < LENGTH; i++) {
+      // a byte above 0x7F is negative here, and Character.digit answers -1 for it
+      int hi = Character.digit(ascii[2 * i], 16);
+      int lo = Character.digit(ascii[2 * i + 1], 16);
+      if (hi < 0 || lo < 0) {
+        throw new IllegalArgumentException("a payload digest must be hex: byte "
+            + (hi < 0 ? 2 * i : 2 * i + 1) + " is not a hex digit");
+      }
+      raw[i] = (byte) ((hi << 4) | lo);
+    }
+    return new PayloadDigest(raw);
+  }
+
   /** A copy of the 32 bytes. */
   public byte[] toBytes() {
     return bytes.clone();

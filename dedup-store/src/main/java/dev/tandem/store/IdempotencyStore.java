@@ -46,9 +46,9 @@ import java.util.function.Consumer;
  *
  * <h2>Cache</h2>
  *
- * A size-bounded Caffeine cache holds only terminal records, filled only after RocksDB accepted the
- * write (or returned a terminal record), updated when a terminal record grows through a remote apply,
- * and never holding absence.
+ * A size-bounded cache ({@code cacheMaxEntries}, evicting the oldest inserted first) holds only
+ * terminal records, filled only after RocksDB accepted the write (or returned a terminal record),
+ * updated when a terminal record grows through a remote apply, and never holding absence.
  *
  * <h2>TTL</h2>
  *
@@ -234,6 +234,15 @@ public interface IdempotencyStore extends AutoCloseable {
 
   /** Adds a listener told of every write (see {@link StoreListener} for the threading rules). */
   void addListener(StoreListener listener);
+
+  /**
+   * Removes a listener added by {@link #addListener}, so it is no longer told of writes and the store
+   * no longer keeps it (and what it refers to) reachable. A component that adds a listener to a store
+   * that outlives it removes it when it closes. Removes one registration of that instance (compared
+   * with {@code equals}); a listener not added is ignored. A write under way on another thread may
+   * still call it once.
+   */
+  void removeListener(StoreListener listener);
 
   /**
    * Ids, among the records this store holds, whose record is a detected cross-region duplicate

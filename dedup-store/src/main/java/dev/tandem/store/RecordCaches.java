@@ -1,10 +1,7 @@
 package dev.tandem.store;
 
-import com.github.benmanes.caffeine.cache.Cache;
-import com.github.benmanes.caffeine.cache.Caffeine;
-import com.github.benmanes.caffeine.cache.stats.ConcurrentStatsCounter;
-import com.github.benmanes.caffeine.cache.stats.StatsCounter;
-import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
@@ -26,24 +23,44 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * Both are cleared wherever RocksDB loses records behind the store's back (bucket drops, shard
  * drops, close).
  *
- * <p>Shapes chosen for the hot path (issue 20, the cache-hit check against {@code
- * ConcurrentHashMap.get}):
+ * <p>The terminal cache is not a general-purpose cache (issue 20: its hit is the check {@code
+ * StoreBenchmark.tandemCheckHit} measures against a bare {@code ConcurrentHashMap.get}). A terminal
+ * record never turns back (but for a re-drive, which invalidates it), and a duplicate arrives soon
+ * after its original, so recency or frequency bookkeeping on every read (what Caffeine's W-TinyLFU
+ * does: a read-buffer CAS, the node's access-order reads, the drain) buys little here. Its shape:
  *
  * <ul>
- *   <li>The terminal cache is keyed by the id alone (a {@code String}, whose hash is cached), so a
- *       look-up needs no key object: the value is the record, whose shard is compared, or — for the
- *       rare id held in several shards — an {@code IdRecord[]} of them. Caffeine features: the size
- *       bound and the statistics (the {@code cache.*} meters and {@link StoreStats} publish them),
- *       nothing else (no expiry: the TTL clears the cache with the buckets, {@link TtlMaintenance}).
- *       Its size counts ids, which is the records held except for ids held in several shards.
+ *   <li>One {@code ConcurrentHashMap<String, IdRecord>} per shard (an array indexed by the shard,
+ *       copied on growth and published by a volatile write), keyed by the id alone: a hit is an
+ *       array load and a map {@code get}, no key object, and the record itself is not read to
+ *       compare its shard. Shards at or above {@value #CACHED_SHARDS} are not cached (their reads go
+ *       to RocksDB; a Kafka topic has far fewer partitions).
+ *   <li>Eviction in insertion order, oldest first, by a ring of the (shard, id) inserted, under the
+ *       cache's monitor (writes only; reads take no lock). The bound is exact: every cached entry
+ *       has a ring slot, and a put of a new entry into a full ring first evicts the oldest slot's
+ *       entry, so the entries never exceed {@code cacheMaxEntries}. A replacement (a record grown
+ *       by a remote apply) keeps its slot. An entry removed before its slot comes up (a re-drive,
+ *       then its new completion) leaves a stale slot: when that slot comes up it evicts the entry
+ *       early (one RocksDB read later, never a wrong answer), and until then the cache holds one
+ *       entry fewer than the bound. A shard drop compacts the ring.
+ *   <li>Hit and miss counts per thread ({@link PerThreadCounts}): a plain store into the thread's
+ *       own cell, no CAS and no cache line shared by two checking threads; puts, evictions and the
+ *       size are counted under the monitor. The {@code cache.*} meters read them ({@link
+ *       StoreMetrics#cache}).
+ *   <li>Trade-off: a hot id inserted long ago is evicted before a cold id inserted later (Caffeine
+ *       would keep the hot one). For duplicate detection the order of arrival is the order of
+ *       need; a miss costs one RocksDB read and refills the entry.
  *   <li>{@code recent} is a fixed array of {@value #RECENT_SLOTS} slots, the slot chosen by the key's
  *       hash; a put overwrites whatever the slot held (another key's entry, which then costs that key
- *       one RocksDB read). A put or a read allocates nothing, unlike a Caffeine put (node and
- *       write-buffer task per claim and again per complete). The invariant above holds per key:
+ *       one RocksDB read). A put or a read allocates nothing. The invariant above holds per key:
  *       an entry of a key is only written, read or removed under that key's stripe, and a removal
  *       compares and sets, so it never removes another key's entry by mistake (and if it did, that
  *       would only cost a read).
  * </ul>
+ *
+ * Memory per cached record beside the record itself: the map node (32 B), its share of the map's
+ * table (4 to 8 B) and a ring slot (8 B); the ring grows by doubling up to the bound. A put of a new
+ * record allocates its map node only (and now and then a larger table or ring).
  */
 final class RecordCaches {
 
@@ -52,115 +69,186 @@ final class RecordCaches {
    * a few hundred, several partitions); an overwritten entry only costs a RocksDB read.
    */
   static final int RECENT_SLOTS = 8192;
+  /** Shards at or above this are not cached: the terminal cache's table is indexed by shard. */
+  static final int CACHED_SHARDS = 1 << 16;
+  /** The largest bound the terminal cache takes (a larger {@code cacheMaxEntries} is clamped). */
+  static final int MAX_ENTRIES = 1 << 30;
+  private static final int FIRST_RING = 1024;
 
-  /** id → terminal {@link IdRecord}, or {@code IdRecord[]} when several shards hold the id. */
-  final Cache<String, Object> terminal;
-  /**
-   * The terminal cache's hit and miss counts, kept by {@link #terminal(int, String)} itself: a look-up
-   * that finds the id under another shard is a miss of the store, while Caffeine would count it a
-   * hit. {@code terminal.stats()} reads this counter (evictions are still counted by Caffeine).
-   */
-  private final StatsCounter stats = new ConcurrentStatsCounter();
+  /** A snapshot of the terminal cache's figures. */
+  record Figures(long size, long hits, long misses, long puts, long evictions) {
+    /** hits / look-ups, 1.0 when there was none (Caffeine's convention, kept for the meter). */
+    double hitRate() {
+      long n = hits + misses;
+      return n == 0 ? 1.0 : (double) hits / n;
+    }
+  }
+
+  private final int maxEntries;
+  /** shard → (id → terminal record); never written in place: copied, filled, published. */
+  private volatile ConcurrentHashMap<String, IdRecord>[] byShard = noShards();
+  // the insertion ring, guarded by this: the (shard, id) of each put of a new entry, oldest first
+  private String[] ringIds;
+  private int[] ringShards;
+  private int ringHead;
+  private int ringCount;
+  // written under this, read anywhere
+  private volatile long size;
+  private volatile long puts;
+  private volatile long evictions;
+  private final PerThreadCounts lookups = new PerThreadCounts();
   private final AtomicReferenceArray<RocksEngine.Stored> recent =
       new AtomicReferenceArray<>(RECENT_SLOTS);
 
   RecordCaches(long terminalMaxEntries) {
-    this.terminal =
-        Caffeine.newBuilder().maximumSize(terminalMaxEntries).recordStats(() -> stats).build();
+    if (terminalMaxEntries < 0) {
+      throw new IllegalArgumentException("cacheMaxEntries must be >= 0, got " + terminalMaxEntries);
+    }
+    this.maxEntries = (int) Math.min(terminalMaxEntries, MAX_ENTRIES);
+    newRing();
+  }
+
+  @SuppressWarnings("unchecked")
+  private static ConcurrentHashMap<String, IdRecord>[] noShards() {
+    return new ConcurrentHashMap[0];
+  }
+
+  private void newRing() {
+    int n = Math.min(maxEntries, FIRST_RING);
+    ringIds = new String[n];
+    ringShards = new int[n];
+    ringHead = 0;
+    ringCount = 0;
   }
 
   // ---- terminal
 
-  /** The cached terminal record of (shard, id), or null. Allocates nothing. */
+  /** The cached terminal record of (shard, id), or null; counted a hit or a miss. Allocates nothing. */
   IdRecord terminal(int shard, String id) {
-    // asMap().get: a read the eviction policy learns from, without Caffeine's own hit/miss count
-    IdRecord r = ofShard(terminal.asMap().get(id), shard);
+    IdRecord r = peek(shard, id);
     if (r != null) {
-      stats.recordHits(1);
+      lookups.hit();
     } else {
-      stats.recordMisses(1);
+      lookups.miss();
     }
     return r;
   }
 
-  private static IdRecord ofShard(Object v, int shard) {
-    if (v instanceof IdRecord r) {
-      return r.shard() == shard ? r : null;
+  /** The cached record without counting. */
+  private IdRecord peek(int shard, String id) {
+    ConcurrentHashMap<String, IdRecord>[] maps = byShard;
+    if (shard < 0 || shard >= maps.length) {
+      return null;
     }
-    if (v != null) {
-      for (IdRecord r : (IdRecord[]) v) {
-        if (r.shard() == shard) {
-          return r;
-        }
-      }
-    }
-    return null;
+    ConcurrentHashMap<String, IdRecord> m = maps[shard];
+    return m == null ? null : m.get(id);
   }
 
-  /** Puts a terminal record (replacing the cached one of its shard). Caller holds its stripe. */
+  /** Puts a terminal record (replacing the cached one of its key). Caller holds its stripe. */
   void putTerminal(IdRecord record) {
-    if (terminal.asMap().putIfAbsent(record.id(), record) != null) {
-      terminal.asMap().compute(record.id(), (id, old) -> with(old, record));
+    int shard = record.shard();
+    if (maxEntries == 0 || shard >= CACHED_SHARDS) {
+      return;
+    }
+    synchronized (this) {
+      ConcurrentHashMap<String, IdRecord> m = mapOf(shard);
+      puts++;
+      if (m.replace(record.id(), record) != null) {
+        return; // a replacement keeps its place in the ring
+      }
+      if (ringCount == maxEntries) {
+        evictOldest(); // first, so the new entry cannot be its own victim
+      }
+      m.put(record.id(), record);
+      size++;
+      append(record.id(), shard);
     }
   }
 
   /** Removes the cached record of (shard, id), if any. Caller holds its stripe. */
   void invalidateTerminal(int shard, String id) {
-    // a quiet look first: a claim (the common non-terminal write) finds nothing to remove, and a
-    // Caffeine remove would cost more than this read
-    Object v = terminal.policy().getIfPresentQuietly(id);
-    if (v != null && holds(v, shard)) {
-      terminal.asMap().computeIfPresent(id, (k, old) -> without(old, shard));
+    // a look first, without the monitor: a claim (the common non-terminal write) finds nothing
+    if (peek(shard, id) == null) {
+      return;
+    }
+    synchronized (this) {
+      // peek found it, but without the monitor: a clear() in between (today kept out by the engine
+      // lock every caller holds) leaves a shorter array, so look within its bounds
+      ConcurrentHashMap<String, IdRecord>[] maps = byShard;
+      ConcurrentHashMap<String, IdRecord> m = shard < maps.length ? maps[shard] : null;
+      if (m != null && m.remove(id) != null) {
+        size--; // its ring slot stays (see the class comment)
+      }
     }
   }
 
-  private static boolean holds(Object v, int shard) {
-    if (v instanceof IdRecord r) {
-      return r.shard() == shard;
+  /** The shard's map, made if absent. Under this. */
+  private ConcurrentHashMap<String, IdRecord> mapOf(int shard) {
+    ConcurrentHashMap<String, IdRecord>[] maps = byShard;
+    ConcurrentHashMap<String, IdRecord> m = shard < maps.length ? maps[shard] : null;
+    if (m == null) {
+      int n = Math.max(maps.length, Math.max(8, Integer.highestOneBit(shard) << 1));
+      ConcurrentHashMap<String, IdRecord>[] grown = Arrays.copyOf(maps, n);
+      m = new ConcurrentHashMap<>();
+      grown[shard] = m;
+      byShard = grown; // published whole: a reader sees the array filled
     }
-    for (IdRecord r : (IdRecord[]) v) {
-      if (r.shard() == shard) {
-        return true;
-      }
-    }
-    return false;
+    return m;
   }
 
-  private static Object with(Object old, IdRecord record) {
-    if (old == null) {
-      return record;
+  /** Pops the oldest ring slot and evicts its entry if cached. Under this; the ring is not empty. */
+  private void evictOldest() {
+    String id = ringIds[ringHead];
+    int shard = ringShards[ringHead];
+    ringIds[ringHead] = null;
+    ringHead = ringHead + 1 == ringIds.length ? 0 : ringHead + 1;
+    ringCount--;
+    ConcurrentHashMap<String, IdRecord>[] maps = byShard;
+    ConcurrentHashMap<String, IdRecord> m = shard < maps.length ? maps[shard] : null;
+    if (m != null && m.remove(id) != null) {
+      size--;
+      evictions++;
     }
-    IdRecord[] all = old instanceof IdRecord r ? new IdRecord[] {r} : (IdRecord[]) old;
-    for (int i = 0; i < all.length; i++) {
-      if (all[i].shard() == record.shard()) {
-        if (all.length == 1) {
-          return record;
-        }
-        IdRecord[] copy = all.clone();
-        copy[i] = record;
-        return copy;
-      }
-    }
-    IdRecord[] grown = java.util.Arrays.copyOf(all, all.length + 1);
-    grown[all.length] = record;
-    return grown;
   }
 
-  private static Object without(Object old, int shard) {
-    if (old instanceof IdRecord r) {
-      return r.shard() == shard ? null : r;
-    }
-    IdRecord[] all = (IdRecord[]) old;
-    ArrayList<IdRecord> kept = new ArrayList<>(all.length);
-    for (IdRecord r : all) {
-      if (r.shard() != shard) {
-        kept.add(r);
+  /** Appends a slot. Under this; the ring holds fewer than maxEntries slots. */
+  private void append(String id, int shard) {
+    if (ringCount == ringIds.length) {
+      int n = (int) Math.min(2L * ringIds.length, maxEntries);
+      String[] ids = new String[n];
+      int[] shards = new int[n];
+      for (int i = 0; i < ringCount; i++) {
+        int j = (ringHead + i) % ringIds.length;
+        ids[i] = ringIds[j];
+        shards[i] = ringShards[j];
       }
+      ringIds = ids;
+      ringShards = shards;
+      ringHead = 0;
     }
-    if (kept.isEmpty()) {
-      return null;
+    int tail = ringHead + ringCount;
+    if (tail >= ringIds.length) {
+      tail -= ringIds.length;
     }
-    return kept.size() == 1 ? kept.get(0) : kept.toArray(new IdRecord[0]);
+    ringIds[tail] = id;
+    ringShards[tail] = shard;
+    ringCount++;
+  }
+
+  /** The terminal cache's size, counts and hit rate. */
+  Figures figures() {
+    long[] hm = lookups.totals();
+    return new Figures(size, hm[0], hm[1], puts, evictions);
+  }
+
+  /** Per-thread count cells held; for tests. */
+  int countCells() {
+    return lookups.cellCount();
+  }
+
+  /** Ring slots in use (entries plus stale slots); for tests. */
+  synchronized int ringSlots() {
+    return ringCount;
   }
 
   // ---- recent
@@ -216,8 +304,29 @@ final class RecordCaches {
 
   /** Under the engine write lock (no operation in flight). */
   void dropShard(int shard) {
-    for (String id : new ArrayList<>(terminal.asMap().keySet())) {
-      terminal.asMap().computeIfPresent(id, (k, old) -> without(old, shard));
+    synchronized (this) {
+      ConcurrentHashMap<String, IdRecord>[] maps = byShard;
+      if (shard >= 0 && shard < maps.length && maps[shard] != null) {
+        ConcurrentHashMap<String, IdRecord>[] copy = maps.clone();
+        copy[shard] = null;
+        byShard = copy;
+        size -= maps[shard].size();
+        // the shard's slots go too, so the ring holds no stale slot of it
+        int kept = 0;
+        String[] ids = new String[ringIds.length];
+        int[] shards = new int[ringIds.length];
+        for (int i = 0; i < ringCount; i++) {
+          int j = (ringHead + i) % ringIds.length;
+          if (ringShards[j] != shard) {
+            ids[kept] = ringIds[j];
+            shards[kept++] = ringShards[j];
+          }
+        }
+        ringIds = ids;
+        ringShards = shards;
+        ringHead = 0;
+        ringCount = kept;
+      }
     }
     for (int i = 0; i < RECENT_SLOTS; i++) {
       RocksEngine.Stored s = recent.get(i);
@@ -229,7 +338,11 @@ final class RecordCaches {
 
   /** Under the engine write lock (no operation in flight). */
   void clear() {
-    terminal.invalidateAll();
+    synchronized (this) {
+      byShard = noShards();
+      size = 0;
+      newRing(); // the memory of a large ring goes too
+    }
     for (int i = 0; i < RECENT_SLOTS; i++) {
       recent.set(i, null);
     }

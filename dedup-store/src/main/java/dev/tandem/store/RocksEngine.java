@@ -1,5 +1,6 @@
 package dev.tandem.store;
 
+import dev.tandem.store.internal.EngineOptions;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -14,19 +15,17 @@ import java.util.NavigableMap;
 import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.function.BiConsumer;
 import java.util.stream.Stream;
-import org.rocksdb.BlockBasedTableConfig;
-import org.rocksdb.BloomFilter;
 import org.rocksdb.ColumnFamilyDescriptor;
 import org.rocksdb.ColumnFamilyHandle;
 import org.rocksdb.ColumnFamilyOptions;
 import org.rocksdb.DBOptions;
-import org.rocksdb.InfoLogLevel;
 import org.rocksdb.Options;
 import org.rocksdb.ReadOptions;
 import org.rocksdb.RocksDB;
 import org.rocksdb.RocksDBException;
 import org.rocksdb.RocksIterator;
 import org.rocksdb.Snapshot;
+import org.rocksdb.Statistics;
 import org.rocksdb.UInt64AddOperator;
 import org.rocksdb.WriteBatch;
 import org.rocksdb.WriteOptions;
@@ -111,7 +110,8 @@ final class RocksEngine implements AutoCloseable {
   }
   final long bucketWidthMillis;
 
-  private RocksEngine(Path directory, boolean sync, long wantedBucketWidthMillis) {
+  private RocksEngine(Path directory, boolean sync, long wantedBucketWidthMillis,
+      Statistics statistics) {
     this.directory = directory;
     boolean fresh = prepareDirectory(directory);
     List<String> existing = fresh ? List.of() : listColumnFamilies(directory);
@@ -133,29 +133,21 @@ final class RocksEngine implements AutoCloseable {
       }
     }
     try {
-      DBOptions dbOptions =
-          track(new DBOptions()
-              .setCreateIfMissing(fresh)
-              .setCreateMissingColumnFamilies(true)
-              .setParanoidChecks(true)
-              .setInfoLogLevel(InfoLogLevel.WARN_LEVEL)
-              .setKeepLogFileNum(2)
-              // several column families share one WAL: bound it so a quiet bucket cannot pin old WAL
-              // files forever (RocksDB flushes the family holding the oldest one)
-              .setMaxTotalWalSize(64L << 20));
+      DBOptions dbOptions = track(EngineOptions.dbOptions(fresh));
+      if (statistics != null) {
+        dbOptions.setStatistics(statistics); // the caller's: it outlives this engine
+      }
       ColumnFamilyOptions metaOptions =
           track(new ColumnFamilyOptions().setMergeOperator(track(new UInt64AddOperator())));
       ColumnFamilyOptions leaseOptions = track(new ColumnFamilyOptions());
-      BlockBasedTableConfig table =
-          new BlockBasedTableConfig().setFilterPolicy(track(new BloomFilter(10, false)));
-      // point lookups of absent ids in older buckets are the common miss; bloom filters skip them.
-      // The memtable gets a whole-key bloom filter too: a fresh id's claim looks its key up before
-      // writing it, and most of those look-ups miss in the memtable, where the filter answers
-      // without a skip-list search (RocksDB's memtable_whole_key_filtering; 10% of the memtable's
-      // size is RocksDB's suggested ratio for it)
-      bucketOptions = track(new ColumnFamilyOptions().setTableFormatConfig(table)
-          .setMemtableWholeKeyFiltering(true)
-          .setMemtablePrefixBloomSizeRatio(0.1));
+      // the TTL buckets' options, why each is set: EngineOptions (the bloom filters, the memtable's
+      // insert position per shard)
+      List<AutoCloseable> owned = new ArrayList<>();
+      try {
+        bucketOptions = track(EngineOptions.bucketOptions(true, owned));
+      } finally {
+        resources.addAll(0, owned); // closed after the options (in reverse order of the list)
+      }
 
       List<ColumnFamilyDescriptor> descriptors = new ArrayList<>();
       descriptors.add(new ColumnFamilyDescriptor(RocksDB.DEFAULT_COLUMN_FAMILY, metaOptions));
@@ -192,7 +184,16 @@ final class RocksEngine implements AutoCloseable {
 
   /** Opens or creates the store in {@code directory}. */
   static RocksEngine open(Path directory, boolean sync, long wantedBucketWidthMillis) {
-    return new RocksEngine(directory, sync, wantedBucketWidthMillis);
+    return new RocksEngine(directory, sync, wantedBucketWidthMillis, null);
+  }
+
+  /**
+   * {@link #open(Path, boolean, long)} collecting RocksDB's counters into {@code statistics} (null:
+   * none). For tests that count what a store operation writes; the caller closes it after the engine.
+   */
+  static RocksEngine open(Path directory, boolean sync, long wantedBucketWidthMillis,
+      Statistics statistics) {
+    return new RocksEngine(directory, sync, wantedBucketWidthMillis, statistics);
   }
 
   /** True if the directory is absent or empty (a new store); refuses a non-store directory. */

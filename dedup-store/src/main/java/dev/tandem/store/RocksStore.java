@@ -1,6 +1,5 @@
 package dev.tandem.store;
 
-import com.github.benmanes.caffeine.cache.stats.CacheStats;
 import dev.tandem.core.Hlc;
 import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.TandemClock;
@@ -75,7 +74,9 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
     this.maxResultBytes = b.maxResultBytes;
     long ttlMillis = b.ttl.toMillis();
     this.engine =
-        RocksEngine.open(b.directory, b.sync, ttlMillis / RocksIdempotencyStore.TTL_BUCKETS);
+        RocksEngine.open(b.directory, b.sync, ttlMillis / RocksIdempotencyStore.TTL_BUCKETS,
+            b.statistics);
+    ExpiryWatch watch = null;
     try {
       this.locks = new StoreLocks(engine.directory.toString());
       this.ttl = new TtlBuckets(ttlMillis, engine.bucketWidthMillis);
@@ -105,18 +106,24 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
       this.parts = new StoreBatch.Parts(engine, caches, sightings, ttl, detected, leaseTable,
           listeners, hlc, clock);
       metrics.detectedDuplicates(detected.totalHolder());
-      metrics.cache(caches.terminal);
+      metrics.cache(caches);
       metrics.gauge(StoreMeterNames.SIZE, "estimated number of records (RocksDB estimate-num-keys)",
           this, RocksStore::sizeEstimate);
       metrics.gauge(StoreMeterNames.TTL_BUCKETS, "live TTL buckets", this,
           s -> s.engine.bucketCount());
       metrics.gauge(StoreMeterNames.CACHE_HIT_RATIO, "terminal-record cache hit ratio",
-          caches.terminal, c -> c.stats().hitRate());
+          caches, c -> c.figures().hitRate());
+      watch = b.ttlWaker != null
+          ? new ExpiryWatch(ttl, clock, b.ttlWaker) // a test's hand-driven waker
+          : ExpiryWatch.of(ttl, clock, ExpiryWatch.SHARED);
       this.ttlMaintenance = new TtlMaintenance(engine, locks, ttl, clock, detected, caches,
-          sightings, metrics);
+          sightings, metrics, watch);
       ttlMaintenance.recomputeNextExpiry();
       ttlMaintenance.maintain(); // drop buckets that expired while the store was closed
     } catch (RuntimeException e) {
+      if (watch != null) {
+        watch.close(); // no wake-ups for a store that failed to open
+      }
       engine.close();
       throw e;
     }
@@ -389,9 +396,10 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
 
   /**
    * The cache-hit path allocates nothing: the terminal cache is keyed by the id ({@link
-   * RecordCaches}), and the key object is made only on a miss. Its one clock read stays: a cached
-   * record must not outlive its TTL bucket, and the check that drops an expired bucket (and clears
-   * the cache with it) needs the time; it is one wall-clock read and one volatile read.
+   * RecordCaches}), and the key object is made only on a miss. It reads no clock with the system
+   * clock: the TTL check before it (a cached record must not outlive its TTL bucket) compares
+   * volatile fields the waker keeps ({@link ExpiryWatch}); the look-up is an array load and a {@code
+   * ConcurrentHashMap.get}, the hit count a store into this thread's own cell.
    */
   @Override
   public boolean isTerminal(String id, int shard) {
@@ -563,6 +571,11 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
     listeners.add(listener);
   }
 
+  @Override
+  public void removeListener(StoreListener listener) {
+    listeners.remove(listener);
+  }
+
   // ------------------------------------------------------------------ figures, close
 
   @Override
@@ -572,10 +585,9 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
 
   @Override
   public StoreStats stats() {
-    CacheStats s = caches.terminal.stats();
-    return new StoreStats((long) sizeEstimate(), engine.bucketCount(),
-        caches.terminal.estimatedSize(), s.hitCount(), s.missCount(), s.hitRate(),
-        detected.total());
+    RecordCaches.Figures c = caches.figures();
+    return new StoreStats((long) sizeEstimate(), engine.bucketCount(), c.size(), c.hits(),
+        c.misses(), c.hitRate(), detected.total());
   }
 
   private double sizeEstimate() {
@@ -590,6 +602,7 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
         return;
       }
       locks.markClosed();
+      ttlMaintenance.close();
       metrics.close();
       caches.clear();
       engine.close();

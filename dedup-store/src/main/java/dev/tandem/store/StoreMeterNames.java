@@ -56,9 +56,9 @@ public final class StoreMeterNames {
   // ---- record caches (RecordCaches) --------------------------------------------------------------
 
   /**
-   * Prefix of the terminal-record cache's meters: Micrometer's Caffeine binder registers {@code
-   * tandem.store.cache.gets}, {@code .puts}, {@code .evictions}, {@code .size} ... under it (tag
-   * {@code cache=tandem.store.cache}).
+   * Name of the terminal-record cache: Micrometer's cache binder registers {@code cache.gets} (tag
+   * {@code result} hit/miss), {@code cache.puts}, {@code cache.evictions} and {@code cache.size}, tagged
+   * {@code cache=tandem.store.cache}.
    */
   public static final String CACHE = "tandem.store.cache";
   /** Gauge: terminal-record cache hit ratio. */

@@ -1,6 +1,5 @@
 package dev.tandem.store;
 
-import com.github.benmanes.caffeine.cache.Cache;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -8,7 +7,7 @@ import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
-import io.micrometer.core.instrument.binder.cache.CaffeineCacheMetrics;
+import io.micrometer.core.instrument.binder.cache.CacheMeterBinder;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -113,14 +112,65 @@ final class StoreMetrics {
     own(Gauge.builder(name, target, f).description(description).tags(tags).register(registry));
   }
 
-  void cache(Cache<?, ?> cache) {
+  /**
+   * The terminal cache's meters, by Micrometer's cache binder (the names and tags the Caffeine
+   * binder gave them: {@code cache.size}, {@code cache.gets} tagged {@code result} hit/miss, {@code
+   * cache.puts}, {@code cache.evictions}, tag {@code cache=}{@value #CACHE}). {@code cache.puts} now
+   * counts puts (the Caffeine binder reported its loads there, always 0 for this cache); Caffeine's
+   * own {@code cache.eviction.weight} (equal to the evictions) and {@code cache.load*} (always 0)
+   * are gone with it.
+   */
+  void cache(RecordCaches caches) {
     Set<Meter.Id> before = new HashSet<>();
     registry.getMeters().forEach(m -> before.add(m.getId()));
-    CaffeineCacheMetrics.monitor(registry, cache, CACHE, tags);
+    new TerminalCacheMeters(caches, CACHE, tags).bindTo(registry);
     for (Meter m : registry.getMeters()) {
       if (!before.contains(m.getId()) && CACHE.equals(m.getId().getTag("cache"))) {
         owned.add(m);
       }
+    }
+  }
+
+  /** Micrometer's cache meters over {@link RecordCaches#figures()} (read at scrape time only). */
+  private static final class TerminalCacheMeters extends CacheMeterBinder<RecordCaches> {
+
+    TerminalCacheMeters(RecordCaches caches, String name, Tags tags) {
+      super(caches, name, tags);
+    }
+
+    private RecordCaches.Figures figures() {
+      RecordCaches c = getCache();
+      return c == null ? new RecordCaches.Figures(0, 0, 0, 0, 0) : c.figures();
+    }
+
+    @Override
+    protected Long size() {
+      return figures().size();
+    }
+
+    @Override
+    protected long hitCount() {
+      return figures().hits();
+    }
+
+    @Override
+    protected Long missCount() {
+      return figures().misses();
+    }
+
+    @Override
+    protected Long evictionCount() {
+      return figures().evictions();
+    }
+
+    @Override
+    protected long putCount() {
+      return figures().puts();
+    }
+
+    @Override
+    protected void bindImplementationSpecificMetrics(MeterRegistry registry) {
+      // none: the cache has no loads and weighs every entry 1
     }
   }
 

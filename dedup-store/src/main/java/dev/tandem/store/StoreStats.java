@@ -5,10 +5,10 @@ package dev.tandem.store;
  *
  * @param approximateRecords RocksDB's {@code rocksdb.estimate-num-keys} summed over live buckets
  * @param liveBuckets number of TTL buckets (column families) holding records
- * @param cacheEntries terminal records in the Caffeine cache (estimate)
+ * @param cacheEntries terminal records in the cache (exact; at most {@code cacheMaxEntries})
  * @param cacheHits cache hits since open
  * @param cacheMisses cache misses since open
- * @param cacheHitRatio hits / requests, 1.0 when there were no requests (Caffeine's convention)
+ * @param cacheHitRatio hits / requests, 1.0 when there were no requests
  * @param detectedDuplicates ids that became detected cross-region duplicates (persisted)
  */
 public record StoreStats(

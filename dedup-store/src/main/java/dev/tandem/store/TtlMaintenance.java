@@ -11,8 +11,9 @@ import org.rocksdb.WriteBatch;
 /**
  * The TTL at work: drops every RocksDB bucket {@link TtlBuckets} says has expired, with its detected
  * duplicate counts, under the engine write lock alone (no operation in flight); the engine is never
- * scanned. Checked cheaply before every operation ({@link #maybeMaintain}: one volatile read), run at
- * open for buckets that expired while the store was closed.
+ * scanned. Checked cheaply before every operation ({@link #maybeMaintain}: with the system clock no
+ * clock read, a few volatile reads, {@link ExpiryWatch}), run at open for buckets that expired while
+ * the store was closed.
  */
 final class TtlMaintenance {
 
@@ -24,9 +25,11 @@ final class TtlMaintenance {
   private final RecordCaches caches;
   private final ClaimSightings sightings;
   private final StoreMetrics metrics;
+  private final ExpiryWatch watch;
 
   TtlMaintenance(RocksEngine engine, StoreLocks locks, TtlBuckets ttl, TandemClock clock,
-      DetectedCounts detected, RecordCaches caches, ClaimSightings sightings, StoreMetrics metrics) {
+      DetectedCounts detected, RecordCaches caches, ClaimSightings sightings, StoreMetrics metrics,
+      ExpiryWatch watch) {
     this.engine = engine;
     this.locks = locks;
     this.ttl = ttl;
@@ -35,11 +38,16 @@ final class TtlMaintenance {
     this.caches = caches;
     this.sightings = sightings;
     this.metrics = metrics;
+    this.watch = watch;
   }
 
-  /** Drops expired buckets if one may have expired (cheap when none has). */
+  /**
+   * Drops expired buckets if one may have expired. Cheap when none has: this runs before every
+   * operation, the cache-hit check included, so with the system clock it reads no clock ({@link
+   * ExpiryWatch}); the clock is read only when the watch says a bucket may be due.
+   */
   void maybeMaintain() {
-    if (ttl.due(clock.wallMillis())) {
+    if (watch.mayBeDue() && watch.dueNow()) {
       maintain();
     }
   }
@@ -67,10 +75,16 @@ final class TtlMaintenance {
     });
   }
 
-  /** The live buckets changed: the next expiry is the oldest's. */
+  /** The live buckets changed: the next expiry is the oldest's, and the waker is armed for it. */
   void recomputeNextExpiry() {
     ttl.recompute(engine.bucketsNewestFirst().isEmpty()
         ? null : engine.bucketsNewestFirst().lastKey());
+    watch.rearm(clock.wallMillis());
+  }
+
+  /** The store closes: the waker stops. */
+  void close() {
+    watch.close();
   }
 
   /** The detected counts of a dropped bucket go with its records. Under the engine write lock. */

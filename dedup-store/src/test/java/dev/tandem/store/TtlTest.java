@@ -117,4 +117,42 @@ class TtlTest {
       assertTrue(store.get("n", 0).isPresent());
     }
   }
+
+  /**
+   * The waker way (the system clock's, ExpiryWatch), driven by hand: a cache-hit check reads no
+   * clock; past the expiry the cached answer and RocksDB's record stay together until the waker has
+   * seen the expiry, and then the bucket and the cache go in the same maintenance.
+   */
+  @Test
+  void withTheWakerACachedCheckReadsNoClockAndLeavesWithItsBucket() {
+    ExpiryWatchTest.CountingClock counting = new ExpiryWatchTest.CountingClock();
+    ExpiryWatchTest.HandScheduler waker = new ExpiryWatchTest.HandScheduler();
+    RocksIdempotencyStore.Builder b = RocksIdempotencyStore.builder().region(A).instance("a1")
+        .directory(dir).clock(counting).ttl(TTL).meterRegistry(registry);
+    b.ttlWaker = waker;
+    try (IdempotencyStore store = b.build()) {
+      store.claim("m", 0, digest("p"), 0, LEASE); // the first bucket: the store arms the waker
+      store.complete("m", 0, null);
+      assertEquals(1, waker.pending());
+      assertTrue(store.isTerminal("m", 0));
+      long reads = counting.wallReads.get();
+      for (int i = 0; i < 1_000; i++) {
+        assertTrue(store.isTerminal("m", 0));
+      }
+      assertEquals(reads, counting.wallReads.get(), "a cache-hit check reads no clock");
+
+      counting.clock.advance(TTL.plusDays(1).plusMinutes(1));
+      // not seen by the waker yet: the record lives on, in RocksDB and in the cache alike
+      assertTrue(store.isTerminal("m", 0));
+      assertTrue(store.get("m", 0).isPresent());
+      assertEquals(0, dropped());
+
+      waker.runPending();
+      assertFalse(store.isTerminal("m", 0), "the cache does not outlive the bucket");
+      assertTrue(store.get("m", 0).isEmpty());
+      assertEquals(1, dropped());
+      assertInstanceOf(ClaimResult.Acquired.class, store.claim("m", 0, digest("p"), 0, LEASE));
+    }
+    assertEquals(0, waker.pending(), "close cancels the wake-up");
+  }
 }

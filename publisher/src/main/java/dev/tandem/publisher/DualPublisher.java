@@ -12,6 +12,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.function.BiConsumer;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -46,7 +47,10 @@ import java.util.concurrent.CompletableFuture;
  *       within that instant. A replayed copy may land twice; its id never changes, consumers skip it.
  *   <li>The spool survives a crash: a publisher built on the same directory replays what was pending.
  *   <li>When the spool is full, the copy's publish fails with {@link SpoolFullException}: never a
- *       silent drop.
+ *       silent drop. The same for a copy the spool cannot take (its write failed, or a name or value
+ *       of the message is over the spool format's 65,535 UTF-8 bytes): the publish fails naming the
+ *       region, and still completes only once every other copy settled (publish never throws after
+ *       a copy went out).
  *   <li>Concurrent callers: every region sees the copies in the same order (one ordering lock).
  * </ul>
  *
@@ -56,7 +60,7 @@ import java.util.concurrent.CompletableFuture;
  * .replayed} (counters), {@code .spool.depth} and {@code .circuit.state} (gauges, 0 closed, 1 open, 2
  * half-open, 3 other), {@code .latency} (timer of broker acknowledgements), all tagged {@code region}
  * ({@code .failed} also {@code outcome} = {@code timeout}, {@code error}, {@code rejected}, {@code
- * spool_full}, {@code spool_error}, {@code replay_error}), {@code .spool.corrupt} (records that could
+ * spool_full}, {@code spool_error}, {@code replay_error}, {@code dispatch_error}), {@code .spool.corrupt} (records that could
  * not be decoded, logged and removed), {@code .spool.rejected} (spooled copies the region refused on
  * replay for their content: removed and handed to {@link RegionListener#onCopyRejected});
  * {@code tandem.publisher.published} tagged {@code outcome} =
@@ -87,6 +91,23 @@ public final class DualPublisher implements AutoCloseable {
    */
   public CompletableFuture<PublishResult> publish(OutboundMessage message) {
     return engine.publish(Objects.requireNonNull(message, "message"));
+  }
+
+  /**
+   * As {@link #publish(OutboundMessage)}, the outcome handed to {@code completion} instead of a
+   * future: exactly one of its arguments is non-null (the result, or the {@link PublishException}). It
+   * runs once, when every copy is settled, on the thread that settled the last one — a region
+   * producer's I/O thread, the timeout timer, a spool thread, or the caller's own thread after the
+   * publisher's locks are released — so it must not block. What it throws is caught, logged and
+   * counted ({@code tandem.publisher.callback.errors}). For callers that react to every publish's
+   * outcome (the replication log ships each store change through here): one future and one
+   * dependent stage less per publish than {@code publish(message).whenComplete(...)}.
+   *
+   * @throws IllegalStateException if the publisher is closed (the completion is not called)
+   */
+  public void publish(OutboundMessage message, BiConsumer<PublishResult, Throwable> completion) {
+    Objects.requireNonNull(completion, "completion");
+    engine.publish(Objects.requireNonNull(message, "message"), completion::accept);
   }
 
   /**

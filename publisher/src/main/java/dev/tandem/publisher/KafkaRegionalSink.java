@@ -37,7 +37,9 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
 /**
  * A {@link RegionalSink} over one Kafka cluster: a {@code Producer<byte[], byte[]>} that sends each
  * copy to the message's destination topic and {@link OutboundMessage#shard() shard} as the partition,
- * with the envelope headers (the same names and values {@link KafkaEnvelopeHeaders} writes) after the message's own headers.
+ * with the envelope headers (the same names and values {@link KafkaEnvelopeHeaders} writes) after the message's own headers
+ * (unless the message asks for none and its envelope is unsigned: {@link
+ * OutboundMessage.Builder#withoutEnvelopeHeaders}).
  *
  * <p>The future completes from the producer callback, so with {@code acks=all} only when the broker
  * has the copy. Too-large, invalid-topic and serialization errors are reported as {@link
@@ -138,13 +140,15 @@ public final class KafkaRegionalSink implements RegionalSink {
    * since a producer marks a record's headers read-only and its interceptors may replace the record.
    */
   static ProducerRecord<byte[], byte[]> recordOf(OutboundMessage m) {
+    Header[] headers = headersOf(m);
     return new ProducerRecord<>(
         m.destination(),
         m.shard(),
         m.timestamp() < 0 ? null : m.timestamp(),
         m.keyUnsafe(),
         m.valueUnsafe(),
-        new RecordHeaders(headersOf(m)));
+        // none (a changelog copy): the record makes its own empty RecordHeaders, no list copied
+        headers.length == 0 ? null : new RecordHeaders(headers));
   }
 
   /**
@@ -152,21 +156,35 @@ public final class KafkaRegionalSink implements RegionalSink {
    * and bytes {@link KafkaEnvelopeHeaders#write} writes), built once per message and cached on it: the
    * envelope values go straight from the codec into {@link RecordHeader}s, without the copy a {@link
    * MessageHeader} makes of each. No own header starts with {@code tandem-} (OutboundMessage refuses
-   * them), so nothing needs removing. Callers must not modify the array.
+   * them), so nothing needs removing. Without the envelope ({@link
+   * OutboundMessage.Builder#withoutEnvelopeHeaders}, unsigned) only the own headers. Callers must not
+   * modify the array.
    */
   static Header[] headersOf(OutboundMessage m) {
     if (m.sinkEncoding instanceof Header[] cached) {
       return cached;
     }
-    HeaderArray out = new HeaderArray(m.headers().size() + (m.envelope().isSigned() ? 6 : 4));
+    // a signed envelope is always written: its signature is what the reader checks
+    boolean envelope = m.envelopeHeaders() || m.envelope().isSigned();
+    if (!envelope && m.headers().isEmpty()) {
+      m.sinkEncoding = NO_HEADERS;
+      return NO_HEADERS;
+    }
+    HeaderArray out = new HeaderArray(
+        m.headers().size() + (envelope ? (m.envelope().isSigned() ? 6 : 4) : 0));
     for (MessageHeader h : m.headers()) {
       out.accept(h.name(), h.valueUnsafe());
     }
-    EnvelopeCodec.writeUtf8(m.envelope(), out);
+    if (envelope) {
+      EnvelopeCodec.writeUtf8(m.envelope(), out);
+    }
     Header[] headers = out.array();
     m.sinkEncoding = headers;
     return headers;
   }
+
+  /** The headers of a copy without envelope headers and own headers (never modified). */
+  private static final Header[] NO_HEADERS = new Header[0];
 
   /** Collects headers into an array sized up front (grown only if the guess was short). */
   private static final class HeaderArray implements BiConsumer<String, byte[]> {

@@ -33,6 +33,8 @@ public final class OutboundMessage {
   private final List<MessageHeader> headers;
   private final Map<String, String> attributes;
   private final Envelope envelope;
+  /** False: a Kafka copy carries no unsigned envelope headers ({@link Builder#withoutEnvelopeHeaders}). */
+  private final boolean envelopeHeaders;
   /**
    * A sink's transport encoding of this message, built by the first region's sink and shared by every
    * other region's copy (KafkaRegionalSink: the record headers, the message's own then the envelope's);
@@ -52,6 +54,7 @@ public final class OutboundMessage {
     this.attributes =
         b.attributes == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(b.attributes));
     this.envelope = envelope;
+    this.envelopeHeaders = b.envelopeHeaders;
   }
 
   private OutboundMessage(OutboundMessage m, Envelope envelope) {
@@ -63,6 +66,7 @@ public final class OutboundMessage {
     this.headers = m.headers;
     this.attributes = m.attributes;
     this.envelope = envelope;
+    this.envelopeHeaders = m.envelopeHeaders;
   }
 
   /** A builder for a message to {@code destination}, shard {@code shard} (Kafka: the partition). */
@@ -121,6 +125,15 @@ public final class OutboundMessage {
   /** The envelope: id, digest, shard, publish time, optional signature. */
   public Envelope envelope() {
     return envelope;
+  }
+
+  /**
+   * Whether a Kafka copy carries the envelope as {@code tandem-*} headers (the default); false after
+   * {@link Builder#withoutEnvelopeHeaders}. A signed envelope is written either way. A sending
+   * choice, not content: the spool does not keep it and {@link #equals} ignores it.
+   */
+  public boolean envelopeHeaders() {
+    return envelopeHeaders;
   }
 
   /** The Tandem id; short for {@code envelope().id()}. */
@@ -197,6 +210,7 @@ public final class OutboundMessage {
     private String id;
     private long publishedAt = -1;
     private Envelope envelope;
+    private boolean envelopeHeaders = true;
 
     private Builder(String destination, int shard) {
       this.destination = Objects.requireNonNull(destination, "destination");
@@ -270,6 +284,20 @@ public final class OutboundMessage {
      */
     public Builder envelope(Envelope envelope) {
       this.envelope = Objects.requireNonNull(envelope, "envelope");
+      return this;
+    }
+
+    /**
+     * The Kafka copies carry no envelope headers unless the envelope is signed (a publisher with a
+     * signer signs it, and the signature travels in the headers): for a stream whose only reader
+     * neither deduplicates by id nor checks digests — Tandem's own changelog, whose reader looks at
+     * headers only to authenticate. Saves the four {@code tandem-*} headers per copy (about 170 B
+     * of names and values) that the producer encodes and every reader parses. The envelope itself is
+     * still computed and spooled; a copy replayed from the spool carries the headers (the spool does
+     * not keep this choice). Sinks of other transports ignore it.
+     */
+    public Builder withoutEnvelopeHeaders() {
+      this.envelopeHeaders = false;
       return this;
     }
 

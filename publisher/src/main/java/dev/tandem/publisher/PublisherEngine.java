@@ -123,11 +123,20 @@ final class PublisherEngine {
   /**
    * Publishes and hands the outcome to {@code listener} instead of a future (TandemKafkaProducer: it
    * has its own future per record, so a second one chained to it would only cost allocations).
+   * Either this throws (the publisher is closed, the signer failed: nothing was sent) and {@code
+   * listener} is never called, or it returns and {@code listener} is called exactly once.
    */
   void publish(OutboundMessage message, Publication.Listener listener) {
     start(message, java.util.Objects.requireNonNull(listener, "listener"));
   }
 
+  /**
+   * Fans one message out. Throws only before anything was counted or sent; once the publication
+   * exists it always ends through its completion, even if dispatching a copy throws (see {@link
+   * #dispatchFailed}): a throw after another region's copy went out would tell the caller "failed"
+   * for a copy that region acknowledges, and the publication, with copies nobody settles, would hold
+   * its in-flight ticket for ever (flush and close wait on it).
+   */
   private Publication start(OutboundMessage message, Publication.Listener listener) {
     OutboundMessage m =
         signer != null && !message.envelope().isSigned()
@@ -142,11 +151,21 @@ final class PublisherEngine {
       // counted before any copy leaves, so a flush or close that follows the closed check waits for it;
       // ended by the publication after the caller's completion (no future chained per publish for it)
       InFlightTracker.Ticket ticket = inFlightPublishes.begin();
-      // heldBySender: a copy settled inline below (rejected, spooled on a full spool, closed sink)
-      // must not run the caller's completion under this lock or a sink's monitor; sendingDone does
-      p = new Publication(m, nextSeq++, regions, policy, listener, new Accounting(ticket), true);
-      for (RegionLane lane : lanes) {
-        dispatch(lane, p);
+      try {
+        // heldBySender: a copy settled inline below (rejected, spooled on a full spool, closed sink)
+        // must not run the caller's completion under this lock or a sink's monitor; sendingDone does
+        p = new Publication(m, nextSeq++, regions, policy, listener, new Accounting(ticket), true);
+      } catch (RuntimeException | Error e) {
+        ticket.end(); // nothing was sent: the caller gets the throw, the listener is never called
+        throw e;
+      }
+      int i = 0;
+      try {
+        for (; i < lanes.size(); i++) {
+          dispatch(lanes.get(i), p);
+        }
+      } catch (Throwable e) {
+        dispatchFailed(p, i, e);
       }
     } finally {
       orderLock.unlock();
@@ -155,6 +174,32 @@ final class PublisherEngine {
       }
     }
     return p;
+  }
+
+  /**
+   * Dispatching lane {@code from}'s copy threw something its own paths do not handle (sendDirect and
+   * toSpool settle every copy they took over, whatever fails; this is the net for the rest, e.g. an
+   * Error from the circuit breaker). That copy and the later lanes' copies were never handed to
+   * anything that would settle them, so they fail here, counted ({@code failed{outcome=dispatch_error}})
+   * and logged; copies already sent settle as usual, and the publication completes once all did — its
+   * caller sees a {@link PublishException} naming each failed region, never a throw from publish.
+   */
+  private void dispatchFailed(Publication p, int from, Throwable error) {
+    RegionId where = lanes.get(from).region;
+    LOG.error("publish {}: dispatching the copy for region {} threw; the copies not yet sent fail",
+        p.message.id(), where, error);
+    for (int j = from; j < lanes.size(); j++) {
+      RegionLane lane = lanes.get(j);
+      lane.failed("dispatch_error");
+      IllegalStateException why = new IllegalStateException("the copy of " + p.message.id() + " for region "
+          + lane.region + " was not sent: dispatching the copy for region " + where + " threw " + error, error);
+      try {
+        p.settle(lane.index, Publication.Outcome.failed(why));
+      } catch (IllegalStateException alreadySettled) {
+        // the copy was settled after all (cannot happen by the paths above): its own outcome stands
+        LOG.error("publish {}: copy for region {} already settled", p.message.id(), lane.region, alreadySettled);
+      }
+    }
   }
 
   /**
@@ -208,7 +253,9 @@ final class PublisherEngine {
       } else {
         lane.sink.send(p.message).whenComplete(copy);
       }
-    } catch (RuntimeException e) {
+    } catch (Throwable e) {
+      // Throwable: the copy is already in awaitingAck; an Error escaping here would leave it to the
+      // timer, after publish had thrown to its caller. accept settles it now, as a region error.
       copy.accept(null, e);
     }
   }
@@ -286,31 +333,56 @@ final class PublisherEngine {
     lane.wake.release();
   }
 
-  /** Spools one copy and settles it as spooled (or failed, if the spool is full or broken). */
+  /**
+   * Spools one copy and settles it as spooled, or failed (spool full, spool write failed, or the copy
+   * cannot be written to the spool at all). Never throws: it runs inside the fan-out (after other
+   * regions' copies may have gone out) and on a sink's callback thread, and a copy it does not settle
+   * would hold its publication, and every flush and close behind it, for ever.
+   */
   private CompletableFuture<Void> toSpool(RegionLane lane, Publication p, Throwable why) {
-    byte[] bytes = p.encoded();
-    int size = DurableSpool.recordSize(lane.region, bytes.length);
+    int size = -1;
     try {
-      spool.reserve(lane.region, size);
-    } catch (SpoolFullException full) {
-      lane.failed("spool_full");
-      p.settle(lane.index, Publication.Outcome.failed(full));
+      byte[] bytes = p.encoded();
+      int need = DurableSpool.recordSize(lane.region, bytes.length);
+      try {
+        spool.reserve(lane.region, need);
+      } catch (SpoolFullException full) {
+        lane.failed("spool_full");
+        p.settle(lane.index, Publication.Outcome.failed(full));
+        return CompletableFuture.completedFuture(null);
+      }
+      size = need;
+      lane.pendingDeliveries.put(p.seq, p.delivery(lane.index));
+      int reserved = size;
+      return spool.append(lane.region, p.seq, bytes).handle((v, e) -> {
+        if (e == null) {
+          lane.spooled.increment();
+          p.settle(lane.index, Publication.Outcome.spooled(why));
+        } else {
+          spoolFailed(lane, p, reserved, unwrap(e));
+        }
+        lane.wake.release();
+        return null;
+      });
+    } catch (RuntimeException e) {
+      // on this thread, before the append was queued: e.g. a record the spool format cannot hold
+      LOG.error("the copy of {} for region {} could not be written to the spool; the copy fails",
+          p.message.id(), lane.region, e);
+      spoolFailed(lane, p, size, new IllegalStateException("the copy of " + p.message.id()
+          + " for region " + lane.region + " could not be written to the spool: " + e.getMessage(), e));
+      lane.wake.release();
       return CompletableFuture.completedFuture(null);
     }
-    lane.pendingDeliveries.put(p.seq, p.delivery(lane.index));
-    return spool.append(lane.region, p.seq, bytes).handle((v, e) -> {
-      if (e == null) {
-        lane.spooled.increment();
-        p.settle(lane.index, Publication.Outcome.spooled(why));
-      } else {
-        spool.release(lane.region, size);
-        lane.pendingDeliveries.remove(p.seq);
-        lane.failed("spool_error");
-        p.settle(lane.index, Publication.Outcome.failed(unwrap(e)));
-      }
-      lane.wake.release();
-      return null;
-    });
+  }
+
+  /** A copy the spool did not take: gives back its reservation ({@code size} >= 0) and fails it. */
+  private void spoolFailed(RegionLane lane, Publication p, int size, Throwable cause) {
+    if (size >= 0) {
+      spool.release(lane.region, size);
+    }
+    lane.pendingDeliveries.remove(p.seq);
+    lane.failed("spool_error");
+    p.settle(lane.index, Publication.Outcome.failed(cause));
   }
 
   /**
@@ -339,7 +411,9 @@ final class PublisherEngine {
     for (RegionListener l : listeners) {
       try {
         call.accept(l);
-      } catch (RuntimeException e) {
+      } catch (Throwable e) {
+        // Throwable: this runs inside a fan-out and on sinks' callback threads; an Error escaping
+        // would leave a copy unsettled (its publication, and every flush behind it, waiting for ever)
         LOG.warn("region listener {} threw", l, e);
       }
     }

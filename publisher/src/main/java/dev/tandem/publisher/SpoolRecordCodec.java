@@ -53,6 +53,11 @@ final class SpoolRecordCodec {
         out.writeUTF(e.getKey());
         out.writeUTF(e.getValue());
       }
+    } catch (java.io.UTFDataFormatException e) {
+      // a name or value over the format's 65,535 UTF-8 bytes per string (Kafka itself accepts it)
+      throw new IllegalArgumentException("the message " + m.id() + " cannot be written to the spool: a"
+          + " destination, header name, attribute or envelope field is over 65,535 UTF-8 bytes (" + e.getMessage()
+          + ")", e);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot happen writing to memory", e);
     }

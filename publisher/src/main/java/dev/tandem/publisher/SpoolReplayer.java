@@ -136,7 +136,9 @@ final class SpoolReplayer {
       CompletableFuture<SinkAck> f;
       try {
         f = lane.sink.send(m);
-      } catch (RuntimeException ex) {
+      } catch (Throwable ex) {
+        // Throwable, as on the direct path: an Error from a sink would otherwise end this thread,
+        // and with it every replay to the region (its copies stuck in the spool until a restart)
         f = CompletableFuture.failedFuture(ex);
       }
       sends.add(f);

@@ -6,21 +6,16 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.core.RegionId;
+import dev.tandem.testkit.MockProducers;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Set;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.producer.MockProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
-import org.apache.kafka.common.Cluster;
-import org.apache.kafka.common.Node;
-import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -36,18 +31,10 @@ class CallbackErrorTest {
   private static final RegionId A = RegionId.of("region-a");
   private static final RegionId B = RegionId.of("region-b");
 
-  private static MockProducer<byte[], byte[]> manual() {
-    Node node = new Node(0, "localhost", 9092);
-    List<PartitionInfo> parts = new ArrayList<>();
-    parts.add(new PartitionInfo(TOPIC, 0, node, new Node[] {node}, new Node[] {node}));
-    Cluster cluster = new Cluster("c", List.of(node), parts, Set.of(), Set.of());
-    return new MockProducer<>(cluster, false, null, new ByteArraySerializer(), new ByteArraySerializer());
-  }
-
   @Test
   void anErrorFromARecordCallbackIsCountedAndTheNextRecordIsDelivered(@TempDir Path spool) throws Exception {
-    MockProducer<byte[], byte[]> a = manual();
-    MockProducer<byte[], byte[]> b = manual();
+    MockProducer<byte[], byte[]> a = MockProducers.of(TOPIC, 1, false);
+    MockProducer<byte[], byte[]> b = MockProducers.of(TOPIC, 1, false);
     SimpleMeterRegistry registry = new SimpleMeterRegistry();
     try (TandemKafkaProducer<byte[], byte[]> producer =
         TandemKafkaProducer.builder(new ByteArraySerializer(), new ByteArraySerializer())

@@ -1,18 +1,18 @@
 package dev.tandem.publisher;
 
+import static dev.tandem.testkit.AllocationMeter.allocated;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.core.Envelope;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemIds;
+import dev.tandem.testkit.MockProducers;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.UUID;
 import java.util.concurrent.Future;
@@ -20,9 +20,6 @@ import org.apache.kafka.clients.producer.MockProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.clients.producer.internals.BuiltInPartitioner;
-import org.apache.kafka.common.Cluster;
-import org.apache.kafka.common.Node;
-import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.Test;
@@ -52,10 +49,6 @@ class PublishAllocationTest {
       keys[i] = ("key-" + i).getBytes(StandardCharsets.US_ASCII);
     }
     new SplittableRandom(11).nextBytes(value);
-  }
-
-  private static long allocated() {
-    return ((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean()).getCurrentThreadAllocatedBytes();
   }
 
   /** Minimum over rounds of bytes per record allocated by {@code records} runs of {@code body}. */
@@ -100,19 +93,6 @@ class PublishAllocationTest {
     return new ProducerRecord<>(TOPIC, partition, key, value, headers);
   }
 
-  private static Cluster cluster() {
-    Node node = new Node(0, "localhost", 9092);
-    List<PartitionInfo> parts = new ArrayList<>();
-    for (int p = 0; p < PARTITIONS; p++) {
-      parts.add(new PartitionInfo(TOPIC, p, node, new Node[] {node}, new Node[] {node}));
-    }
-    return new Cluster("c", List.of(node), parts, Set.of(), Set.of());
-  }
-
-  private static MockProducer<byte[], byte[]> mock() {
-    return new MockProducer<>(cluster(), true, null, new ByteArraySerializer(), new ByteArraySerializer());
-  }
-
   @Test
   void envelopeEncodingAloneStaysCheap() throws Exception {
     List<Object> sink = new ArrayList<>(1);
@@ -138,8 +118,8 @@ class PublishAllocationTest {
 
   @Test
   void tandemSendOverMocksAgainstTheHandFanOut(@TempDir Path spool) throws Exception {
-    MockProducer<byte[], byte[]> rawA = mock();
-    MockProducer<byte[], byte[]> rawB = mock();
+    MockProducer<byte[], byte[]> rawA = MockProducers.of(TOPIC, PARTITIONS, true);
+    MockProducer<byte[], byte[]> rawB = MockProducers.of(TOPIC, PARTITIONS, true);
     List<Future<RecordMetadata>> acks = new ArrayList<>(256);
     long fanOut = perRecord("hand fan-out, uuid header (mocks)", () -> {
       ProducerRecord<byte[], byte[]> r = uuidRecord();
@@ -151,8 +131,8 @@ class PublishAllocationTest {
         rawB.clear();
       }
     });
-    MockProducer<byte[], byte[]> a = mock();
-    MockProducer<byte[], byte[]> b = mock();
+    MockProducer<byte[], byte[]> a = MockProducers.of(TOPIC, PARTITIONS, true);
+    MockProducer<byte[], byte[]> b = MockProducers.of(TOPIC, PARTITIONS, true);
     try (TandemKafkaProducer<byte[], byte[]> tandem =
         TandemKafkaProducer.builder(new ByteArraySerializer(), new ByteArraySerializer())
             .region(RegionId.of("region-a"), a)

@@ -20,9 +20,6 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.producer.MockProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.Cluster;
-import org.apache.kafka.common.Node;
-import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -37,26 +34,6 @@ class PublishPathReviewTest {
   private static final RegionId A = RegionId.of("region-a");
   private static final RegionId B = RegionId.of("region-b");
 
-  private static MockProducer<byte[], byte[]> mock() {
-    Node node = new Node(0, "localhost", 9092);
-    List<PartitionInfo> parts = new ArrayList<>();
-    for (int p = 0; p < 2; p++) {
-      parts.add(new PartitionInfo(TOPIC, p, node, new Node[] {node}, new Node[] {node}));
-    }
-    Cluster cluster = new Cluster("c", List.of(node), parts, Set.of(), Set.of());
-    return new MockProducer<>(cluster, true, null, new ByteArraySerializer(), new ByteArraySerializer());
-  }
-
-  private static MockProducer<byte[], byte[]> manual() {
-    Node node = new Node(0, "localhost", 9092);
-    List<PartitionInfo> parts = new ArrayList<>();
-    for (int p = 0; p < 2; p++) {
-      parts.add(new PartitionInfo(TOPIC, p, node, new Node[] {node}, new Node[] {node}));
-    }
-    Cluster cluster = new Cluster("c", List.of(node), parts, Set.of(), Set.of());
-    return new MockProducer<>(cluster, false, null, new ByteArraySerializer(), new ByteArraySerializer());
-  }
-
   /**
    * f9ccd43 claims the same bytes on the wire. Envelope accepts a negative publishedAt (only the shard
    * is checked), and 26a8761 sent such a message to both regions with the header "-1". On the branch
@@ -65,8 +42,8 @@ class PublishPathReviewTest {
   @Test
   void aMessageWhoseEnvelopeHasANegativePublishTimeIsSentToBothRegionsAsBefore(@TempDir Path spool)
       throws Exception {
-    MockProducer<byte[], byte[]> a = mock();
-    MockProducer<byte[], byte[]> b = mock();
+    MockProducer<byte[], byte[]> a = MockRegionProducers.mock(TOPIC, true);
+    MockProducer<byte[], byte[]> b = MockRegionProducers.mock(TOPIC, true);
     byte[] value = "v".getBytes(StandardCharsets.UTF_8);
     OutboundMessage m = OutboundMessage.builder(TOPIC, 0).value(value)
         .envelope(Envelope.forPayload("0193a3c4-7b2e-7a11-9c1d-5e6f7a8b9c0d", value, 0, -1L))
@@ -92,13 +69,10 @@ class PublishPathReviewTest {
    */
   @Test
   void anotherThreadCanSendWhileARecordCallbackRuns(@TempDir Path spool) throws Exception {
-    MockProducer<byte[], byte[]> a = mock();
-    MockProducer<byte[], byte[]> b = mock();
+    MockProducer<byte[], byte[]> a = MockRegionProducers.mock(TOPIC, true);
+    MockProducer<byte[], byte[]> b = MockRegionProducers.mock(TOPIC, true);
     try (TandemKafkaProducer<byte[], byte[]> producer =
-        TandemKafkaProducer.builder(new ByteArraySerializer(), new ByteArraySerializer())
-            .region(A, a).region(B, b)
-            .publisher(p -> p.spoolDirectory(spool).ackPolicy(AckPolicy.ALL))
-            .build()) {
+        MockRegionProducers.producer(a, b, spool, AckPolicy.ALL, null)) {
       byte[] v = "v".getBytes(StandardCharsets.UTF_8);
       // warm up: the first copies to a topic go through each sink's own thread
       producer.send(new ProducerRecord<>(TOPIC, 0, null, v)).get(10, TimeUnit.SECONDS);
@@ -136,13 +110,10 @@ class PublishPathReviewTest {
    */
   @Test
   void anErrorThrownByARecordCallbackDoesNotEscapeIntoTheRegionProducer(@TempDir Path spool) throws Exception {
-    MockProducer<byte[], byte[]> a = manual();
-    MockProducer<byte[], byte[]> b = manual();
+    MockProducer<byte[], byte[]> a = MockRegionProducers.mock(TOPIC, false);
+    MockProducer<byte[], byte[]> b = MockRegionProducers.mock(TOPIC, false);
     try (TandemKafkaProducer<byte[], byte[]> producer =
-        TandemKafkaProducer.builder(new ByteArraySerializer(), new ByteArraySerializer())
-            .region(A, a).region(B, b)
-            .publisher(p -> p.spoolDirectory(spool).ackPolicy(AckPolicy.ALL))
-            .build()) {
+        MockRegionProducers.producer(a, b, spool, AckPolicy.ALL, null)) {
       Future<?> f = producer.send(new ProducerRecord<>(TOPIC, 0, null, "v".getBytes(StandardCharsets.UTF_8)),
           (meta, err) -> {
             throw new AssertionError("a user callback that throws an Error");

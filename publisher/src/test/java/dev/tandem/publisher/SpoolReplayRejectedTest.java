@@ -27,32 +27,52 @@ class SpoolReplayRejectedTest {
 
   private static final RegionId A = dev.tandem.testkit.TestRegions.A;
 
+  /**
+   * Region A's sink: the first copy is never answered (it times out and is spooled), every later one
+   * (the replays) gets {@code then}'s answer.
+   */
+  private static final class FirstCopyTimesOut implements RegionalSink {
+    private final java.util.function.Function<OutboundMessage, CompletableFuture<SinkAck>> then;
+    private volatile boolean first = true;
+
+    FirstCopyTimesOut(java.util.function.Function<OutboundMessage, CompletableFuture<SinkAck>> then) {
+      this.then = then;
+    }
+
+    @Override
+    public RegionId region() {
+      return A;
+    }
+
+    @Override
+    public CompletableFuture<SinkAck> send(OutboundMessage m) {
+      if (first) {
+        first = false;
+        return new CompletableFuture<>(); // never answers: the copy times out and is spooled
+      }
+      return then.apply(m);
+    }
+
+    @Override
+    public void flush() {}
+
+    @Override
+    public void close() {}
+  }
+
+  /** Publishes {@code m}: under ALL its publish fails with region A's copy spooled; that failure. */
+  private static PublishException failsSpooled(DualPublisher publisher, OutboundMessage m) {
+    ExecutionException failed = assertThrows(ExecutionException.class,
+        () -> publisher.publish(m).get(30, TimeUnit.SECONDS));
+    PublishException pe = assertInstanceOf(PublishException.class, failed.getCause());
+    assertEquals(java.util.Set.of(A), pe.spooled(), pe.getMessage());
+    return pe;
+  }
+
   @Test
   void aSpooledCopyRejectedOnReplayFailsItsDeliveryFuture(@TempDir Path dir) throws Exception {
-    RegionalSink sink = new RegionalSink() {
-      volatile boolean first = true;
-
-      @Override
-      public RegionId region() {
-        return A;
-      }
-
-      @Override
-      public CompletableFuture<SinkAck> send(OutboundMessage m) {
-        if (first) {
-          first = false;
-          return new CompletableFuture<>(); // never answers: the copy times out and is spooled
-        }
-        return CompletableFuture.failedFuture(
-            new MessageRejectedException(A, "RecordTooLargeException (fake)", null));
-      }
-
-      @Override
-      public void flush() {}
-
-      @Override
-      public void close() {}
-    };
+    RegionalSink sink = new FirstCopyTimesOut(m -> CompletableFuture.failedFuture(
+        new MessageRejectedException(A, "RecordTooLargeException (fake)", null)));
     List<String> deadLetters = new CopyOnWriteArrayList<>();
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
     try (DualPublisher publisher = DualPublisher.builder().sink(sink).ackPolicy(AckPolicy.ALL)
@@ -65,10 +85,7 @@ class SpoolReplayRejectedTest {
           }
         }).build()) {
       OutboundMessage m = OutboundMessage.builder("t", 0).value(new byte[] {1}).build();
-      ExecutionException failed = assertThrows(ExecutionException.class,
-          () -> publisher.publish(m).get(30, TimeUnit.SECONDS));
-      PublishException pe = assertInstanceOf(PublishException.class, failed.getCause());
-      assertEquals(java.util.Set.of(A), pe.spooled(), pe.getMessage());
+      PublishException pe = failsSpooled(publisher, m);
 
       ExecutionException refused = assertThrows(ExecutionException.class,
           () -> pe.delivery(A).get(30, TimeUnit.SECONDS),
@@ -88,39 +105,15 @@ class SpoolReplayRejectedTest {
    */
   @Test
   void aSpooledCopyWhoseRecordIsCorruptFailsItsDeliveryFuture(@TempDir Path dir) throws Exception {
-    RegionalSink sink = new RegionalSink() {
-      volatile boolean first = true;
-
-      @Override
-      public RegionId region() {
-        return A;
-      }
-
-      @Override
-      public CompletableFuture<SinkAck> send(OutboundMessage m) {
-        if (first) {
-          first = false;
-          return new CompletableFuture<>(); // never answers: the copy times out and is spooled
-        }
-        return CompletableFuture.completedFuture(new SinkAck(A, m.destination(), m.shard(), 0, 0));
-      }
-
-      @Override
-      public void flush() {}
-
-      @Override
-      public void close() {}
-    };
+    RegionalSink sink = new FirstCopyTimesOut(
+        m -> CompletableFuture.completedFuture(new SinkAck(A, m.destination(), m.shard(), 0, 0)));
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
     try (DualPublisher publisher = DualPublisher.builder().sink(sink).ackPolicy(AckPolicy.ALL)
         .timeout(Duration.ofMillis(500)).spoolDirectory(dir.resolve("spool")).meterRegistry(meters)
         .build()) {
       RegionLane lane = holdReplay(publisher, A);
       OutboundMessage m = OutboundMessage.builder("t", 0).value(new byte[] {1}).build();
-      ExecutionException failed = assertThrows(ExecutionException.class,
-          () -> publisher.publish(m).get(30, TimeUnit.SECONDS));
-      PublishException pe = assertInstanceOf(PublishException.class, failed.getCause());
-      assertEquals(java.util.Set.of(A), pe.spooled(), pe.getMessage());
+      PublishException pe = failsSpooled(publisher, m);
       long seq = corruptSpooled(publisher, A);
       releaseReplay(lane);
 

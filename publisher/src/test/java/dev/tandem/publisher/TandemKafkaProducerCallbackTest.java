@@ -23,9 +23,6 @@ import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.producer.MockProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
-import org.apache.kafka.common.Cluster;
-import org.apache.kafka.common.Node;
-import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.junit.jupiter.api.Test;
@@ -44,16 +41,6 @@ class TandemKafkaProducerCallbackTest {
   private static final RegionId A = RegionId.of("region-a");
   private static final RegionId B = RegionId.of("region-b");
 
-  private static MockProducer<byte[], byte[]> mock() {
-    Node node = new Node(0, "localhost", 9092);
-    List<PartitionInfo> parts = new ArrayList<>();
-    for (int p = 0; p < 2; p++) {
-      parts.add(new PartitionInfo(TOPIC, p, node, new Node[] {node}, new Node[] {node}));
-    }
-    Cluster cluster = new Cluster("c", List.of(node), parts, Set.of(), Set.of());
-    return new MockProducer<>(cluster, false, null, new ByteArraySerializer(), new ByteArraySerializer());
-  }
-
   private record Call(RecordMetadata meta, Exception error, boolean futureDoneBefore) {}
 
   private static double published(SimpleMeterRegistry meters, String outcome) {
@@ -67,14 +54,11 @@ class TandemKafkaProducerCallbackTest {
   @Test
   void underAnyTheCallbackGetsTheFirstAcknowledgementBeforeTheFutureCompletes(@TempDir Path spool)
       throws Exception {
-    MockProducer<byte[], byte[]> a = mock();
-    MockProducer<byte[], byte[]> b = mock();
+    MockProducer<byte[], byte[]> a = MockRegionProducers.mock(TOPIC, false);
+    MockProducer<byte[], byte[]> b = MockRegionProducers.mock(TOPIC, false);
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
     try (TandemKafkaProducer<byte[], byte[]> producer =
-        TandemKafkaProducer.builder(new ByteArraySerializer(), new ByteArraySerializer())
-            .region(A, a).region(B, b)
-            .publisher(p -> p.spoolDirectory(spool).ackPolicy(AckPolicy.ANY).meterRegistry(meters))
-            .build()) {
+        MockRegionProducers.producer(a, b, spool, AckPolicy.ANY, meters)) {
       List<Call> calls = new ArrayList<>();
       Future<?>[] future = new Future<?>[1];
       future[0] = producer.send(new ProducerRecord<>(TOPIC, 1, null, "v".getBytes(StandardCharsets.UTF_8)),
@@ -100,14 +84,11 @@ class TandemKafkaProducerCallbackTest {
   @Test
   void aCopyRejectedForItsContentFailsThePublishThroughTheCallbackAndTheFuture(@TempDir Path spool)
       throws Exception {
-    MockProducer<byte[], byte[]> a = mock();
-    MockProducer<byte[], byte[]> b = mock();
+    MockProducer<byte[], byte[]> a = MockRegionProducers.mock(TOPIC, false);
+    MockProducer<byte[], byte[]> b = MockRegionProducers.mock(TOPIC, false);
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
     try (TandemKafkaProducer<byte[], byte[]> producer =
-        TandemKafkaProducer.builder(new ByteArraySerializer(), new ByteArraySerializer())
-            .region(A, a).region(B, b)
-            .publisher(p -> p.spoolDirectory(spool).ackPolicy(AckPolicy.ANY).meterRegistry(meters))
-            .build()) {
+        MockRegionProducers.producer(a, b, spool, AckPolicy.ANY, meters)) {
       List<Call> calls = new ArrayList<>();
       Future<?>[] future = new Future<?>[1];
       future[0] = producer.send(new ProducerRecord<>(TOPIC, 0, null, "v".getBytes(StandardCharsets.UTF_8)),

@@ -26,25 +26,37 @@ public final class InProgressWaiters {
   /** Ids whose live claim (someone else's) a caller waits on; completed by the store listener. */
   private final Map<String, CompletableFuture<Void>> waiters = new ConcurrentHashMap<>();
 
+  /** Wakes the callers waiting on an id whose record left CLAIMED. */
+  private final StoreListener listener = new StoreListener() {
+    @Override
+    public void onRecord(IdRecord record, WriteOrigin origin) {
+      if (!waiters.isEmpty() && record.phase() != Phase.CLAIMED) {
+        CompletableFuture<Void> w = waiters.remove(record.id());
+        if (w != null) {
+          w.complete(null);
+        }
+      }
+    }
+  };
+
   /**
-   * Registers a listener on {@code store}.
+   * Registers a listener on {@code store}; {@link #close()} removes it.
    *
    * @param maxWait how long a caller waits at most ({@code inProgressWait}; zero: never waits)
    */
   public InProgressWaiters(IdempotencyStore store, Duration maxWait) {
     this.store = store;
     this.maxWait = maxWait;
-    store.addListener(new StoreListener() {
-      @Override
-      public void onRecord(IdRecord record, WriteOrigin origin) {
-        if (!waiters.isEmpty() && record.phase() != Phase.CLAIMED) {
-          CompletableFuture<Void> w = waiters.remove(record.id());
-          if (w != null) {
-            w.complete(null);
-          }
-        }
-      }
-    });
+    store.addListener(listener);
+  }
+
+  /**
+   * Removes the listener from the store (which outlives the processor: without this, every processor
+   * built on it would stay reachable from its listener list). A caller still waiting then waits out
+   * its bounded wait.
+   */
+  public void close() {
+    store.removeListener(listener);
   }
 
   /**

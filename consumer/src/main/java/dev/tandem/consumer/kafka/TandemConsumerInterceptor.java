@@ -241,32 +241,48 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
   @Override
   public synchronized ConsumerRecords<K, V> onConsume(ConsumerRecords<K, V> records) {
     // one store lookup per poll: every record's key first, then the cache and one RocksDB multiGet
-    // for all of them (store.terminalRecords), then the decision per record in fetch order
-    List<TopicPartition> partitions = new ArrayList<>(records.partitions());
-    // keyOf[i]: the key of the i-th record in (partition, offset) order; null: no usable id
-    RecordKey[] keyOf = new RecordKey[records.count()];
-    List<RecordKey> keys = new ArrayList<>(keyOf.length);
-    int i = 0;
-    for (TopicPartition tp : partitions) {
-      for (ConsumerRecord<K, V> r : records.records(tp)) {
-        keyOf[i] = keyOf(r);
-        if (keyOf[i] != null) {
-          keys.add(keyOf[i]);
-        }
-        i++;
-      }
+    // for all of them (store.terminalRecords), then the decision per record in fetch order. Per
+    // record it allocates only what it keeps or hands to the store (the id's String, its RecordKey,
+    // its digest and tracking entry; issue 20's InterceptorPollCostTest measures it): the poll's
+    // collections are sized once, a poll that drops nothing is returned as it came (no copy).
+    int count = records.count();
+    if (count == 0) {
+      return records;
     }
+    // keyOf[i]: the key of the i-th record in (partition, offset) order; null: no usable id or a
+    // shard still restoring
+    RecordKey[] keyOf = new RecordKey[count];
+    List<RecordKey> readable = new ArrayList<>(count);
     // a shard still restoring has no trustworthy answer yet, and asking its gate would block the
     // poll (up to the restore wait): its records pass unchecked, counted; the restored shards of the
-    // poll are still read (and their completed ids dropped)
-    Map<Integer, Boolean> restoredShard = new HashMap<>();
-    List<RecordKey> readable = new ArrayList<>(keys.size());
+    // poll are still read (and their completed ids dropped). Partition n is shard n, and a poll's
+    // records come grouped by partition: one gate question per partition of the poll.
+    Map<Integer, Boolean> restoredShard = null; // only built when a shard is still restoring
     int unchecked = 0;
-    for (RecordKey k : keys) {
-      if (restoredShard.computeIfAbsent(k.shard(), restored::test)) {
-        readable.add(k);
-      } else {
-        unchecked++;
+    int i = 0;
+    for (TopicPartition tp : records.partitions()) {
+      Boolean shardRestored = null; // asked at the partition's first usable key
+      for (ConsumerRecord<K, V> r : records.records(tp)) {
+        RecordKey key = keyOf(r);
+        if (key != null) {
+          if (shardRestored == null) {
+            shardRestored = restored.test(key.shard());
+            if (!shardRestored) {
+              if (restoredShard == null) {
+                restoredShard = new HashMap<>();
+              }
+              restoredShard.put(key.shard(), false);
+            }
+          }
+          if (shardRestored) {
+            readable.add(key);
+            keyOf[i] = key;
+          } else {
+            unchecked++;
+            keyOf[i] = key; // passed unchecked, still tracked (completed once restored)
+          }
+        }
+        i++;
       }
     }
     if (unchecked > 0) {
@@ -280,23 +296,41 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
       // Kafka would swallow it and pass everything without a trace: pass, but count and log
       reports.readFailures.increment();
       reports.storeFailure("could not look up " + readable.size() + " ids of a poll; passing the poll's "
-          + records.count() + " records on (they may be duplicates)", e);
+          + count + " records on (they may be duplicates)", e);
       terminal = Map.of();
     }
+    // the decision in fetch order; dropped[i] only exists once a record is dropped
+    boolean[] dropped = null;
+    int drops = 0;
+    i = 0;
+    for (TopicPartition tp : records.partitions()) {
+      for (ConsumerRecord<K, V> r : records.records(tp)) {
+        RecordKey key = keyOf[i];
+        if (key != null && !terminal.isEmpty() && alreadyDone(r, terminal.get(key))) {
+          if (dropped == null) {
+            dropped = new boolean[count];
+          }
+          dropped[i] = true;
+          drops++;
+        } else if (key != null) {
+          track(tp, r, key);
+        }
+        i++;
+      }
+    }
+    reports.passed.increment(count - drops);
+    if (drops == 0) {
+      return records; // nothing dropped: the poll as it came (positions and all)
+    }
+    reports.dropped.increment(drops);
     Map<TopicPartition, List<ConsumerRecord<K, V>>> kept = new HashMap<>();
     i = 0;
-    for (TopicPartition tp : partitions) {
-      List<ConsumerRecord<K, V>> out = new ArrayList<>();
-      for (ConsumerRecord<K, V> r : records.records(tp)) {
-        RecordKey key = keyOf[i++];
-        if (key != null && alreadyDone(r, terminal.get(key))) {
-          reports.dropped.increment();
-        } else {
-          reports.passed.increment();
+    for (TopicPartition tp : records.partitions()) {
+      List<ConsumerRecord<K, V>> partitionRecords = records.records(tp);
+      List<ConsumerRecord<K, V>> out = new ArrayList<>(partitionRecords.size());
+      for (ConsumerRecord<K, V> r : partitionRecords) {
+        if (!dropped[i++]) {
           out.add(r);
-          if (key != null) {
-            track(tp, r, key);
-          }
         }
       }
       if (!out.isEmpty()) {
@@ -308,16 +342,7 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
   }
 
   private void track(TopicPartition tp, ConsumerRecord<K, V> r, RecordKey key) {
-    PayloadDigest digest = null;
-    String hex = header(r, TandemHeaders.DIGEST);
-    if (hex != null) {
-      try {
-        digest = PayloadDigest.fromHex(hex);
-      } catch (IllegalArgumentException e) {
-        digest = null; // a malformed digest: completed without one
-      }
-    }
-    Passed evicted = tracked.add(tp, new Passed(r.offset(), key, digest));
+    Passed evicted = tracked.add(tp, new Passed(r.offset(), key, digestOf(r)));
     if (evicted != null) {
       Counter untracked = reports.untracked;
       untracked.increment();
@@ -333,6 +358,23 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
             region, (long) untracked.count(), tracked.max(), evicted.key().id(),
             evicted.key().shard(), evicted.offset(), TandemInterceptorConfig.MAX_TRACKED_CONFIG);
       }
+    }
+  }
+
+  /**
+   * The record's payload digest from its {@code tandem-digest} header, parsed from the header's ASCII
+   * bytes (no intermediate String); null when absent or malformed (such a record is completed without
+   * a digest, and never dropped: see alreadyDone).
+   */
+  private static PayloadDigest digestOf(ConsumerRecord<?, ?> r) {
+    Header h = r.headers().lastHeader(TandemHeaders.DIGEST);
+    if (h == null || h.value() == null) {
+      return null;
+    }
+    try {
+      return PayloadDigest.fromHexAscii(h.value());
+    } catch (IllegalArgumentException e) {
+      return null; // a malformed digest
     }
   }
 
@@ -376,9 +418,10 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     if (rec == null) {
       return false;
     }
-    String digest = header(r, TandemHeaders.DIGEST);
+    Header h = r.headers().lastHeader(TandemHeaders.DIGEST);
+    byte[] digest = h == null ? null : h.value();
     try {
-      if (digest == null || !rec.digests().contains(PayloadDigest.fromHex(digest))) {
+      if (digest == null || !rec.digests().contains(PayloadDigest.fromHexAscii(digest))) {
         if (!rec.digests().isEmpty()) {
           reports.conflicts.increment();
           return false;

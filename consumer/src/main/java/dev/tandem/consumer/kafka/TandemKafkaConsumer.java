@@ -1,5 +1,6 @@
 package dev.tandem.consumer.kafka;
 
+import dev.tandem.consumer.ConsumerMeterNames;
 import dev.tandem.consumer.DeadLetterSink;
 import dev.tandem.consumer.OnceProcessor;
 import dev.tandem.consumer.ShardFence;
@@ -23,7 +24,9 @@ import dev.tandem.core.TandemClock;
 import dev.tandem.publisher.RegionalSink;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.StoreException;
+import dev.tandem.store.StoreListener;
 import dev.tandem.store.replication.ReplicationLog;
+import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
@@ -72,7 +75,8 @@ import org.slf4j.LoggerFactory;
  *       answering loses them once its lease lapses.
  *   <li><b>Follower</b>: a record whose id is already terminal is acknowledged without the handler;
  *       otherwise the partition is paused and its records held (bounded by one poll) until the
- *       completion replicates, or this region takes the shard over. After {@code maxHold} the held
+ *       completion replicates — acknowledged as soon as it is applied here, the poll cut short —
+ *       or this region takes the shard over. After {@code maxHold} the held
  *       copy is re-sent to the owner region's topic (same id) and held on. A follower never runs the
  *       handler for a shard it does not own.
  *   <li><b>Rebalance</b> inside a region: on revoke, pending offsets are committed after their
@@ -103,6 +107,13 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
 
   private static final Logger log = LoggerFactory.getLogger(TandemKafkaConsumer.class);
 
+  /**
+   * While a held copy waits for its completion, the longest the loop polls before it looks whether
+   * that completion was applied (for a wait under ten times this; then a tenth of the wait): the
+   * follower's acknowledgement comes at most this late after it.
+   */
+  static final Duration HOLD_RECHECK = Duration.ofMillis(10);
+
   /** Default bound of a revoke callback (seconds): a fifth of Kafka's default max.poll.interval.ms. */
   public static final int DEFAULT_REVOKE_TIMEOUT_SECONDS = 60;
   private static final Duration DEFAULT_REVOKE_TIMEOUT =
@@ -130,12 +141,18 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private final OffsetCommitter committer;
   private final HandoffGate handoffs;
   private final FollowerHold hold;
+  /** Removes the hold's listener from the store on close (the store outlives this loop). */
+  private final Runnable detachHoldListener;
   private final OwnerBatch<K, V> owned;
   /** The owner's lease renewals (null without ownership). */
   private final LeaseRenewer renewer;
   private final RebalanceHandler rebalance;
   /** This loop's count in the held-records gauge (registered at build, as before), until it stops. */
   private final HeldRecordsGauge heldGauge;
+  /** Polls the follower side ended early: a held copy's completion was applied (counter). */
+  private final Counter earlyReleases;
+  /** Poll slices that ended empty while a held copy waited (the polls slicing adds; counter). */
+  private final Counter holdRechecks;
 
   private volatile boolean running;
   private volatile Thread thread;
@@ -208,6 +225,22 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
         pauses, committer, handoffs, assigned, renewer, activity), b.handler, b.keyDeserializer,
         b.valueDeserializer, pollTimeout);
     this.heldGauge = HeldRecordsGauge.add(meters, region, topic, hold::count);
+    if (ownership != null) {
+      // a held copy is acknowledged when its completion applies here, not at the next loop turn
+      StoreListener l = hold.completionListener();
+      b.store.addListener(l);
+      this.detachHoldListener = () -> b.store.removeListener(l);
+    } else {
+      this.detachHoldListener = () -> { };
+    }
+    this.earlyReleases = Counter.builder(ConsumerMeterNames.FOLLOWER_EARLY_RELEASES)
+        .tag("region", region.name())
+        .description("polls ended early because a held copy's completion was applied")
+        .register(meters);
+    this.holdRechecks = Counter.builder(ConsumerMeterNames.FOLLOWER_HOLD_RECHECKS)
+        .tag("region", region.name())
+        .description("empty poll slices while a held copy waited for its completion")
+        .register(meters);
     this.rebalance = new RebalanceHandler(
         new RebalanceHandler.Parts(ctx, processor, ownership, replication,
             b.handShards && b.replication != null, assigned, committer, handoffs, hold, pauses,
@@ -292,13 +325,15 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     ConsumerRecords<byte[], byte[]> records;
     long polledAt = clock.nanoTime();
     try {
-      records = consumer.poll(pollTimeoutNow(polledAt));
+      records = poll(pollTimeoutNow(polledAt));
     } catch (WakeupException e) {
       throw e;
     } catch (KafkaException e) {
       log.warn("poll failed; no heartbeat until a fetch succeeds", e);
       return;
     }
+    // before the drains of this turn: a completion applied after their look marks it again
+    hold.clearCompletionApplied();
     if (!records.isEmpty() && liveness != null) {
       // the own broker answered: the next renewal round needs no probe
       liveness.evidence(LeaseRenewer.OWN_BROKER_PROBE).answered(polledAt);
@@ -369,6 +404,48 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   }
 
   /**
+   * Polls for up to {@code timeout}. While a held copy waits for its completion, in slices of
+   * {@link #HOLD_RECHECK} (longer, a tenth of the wait, for a head that has waited over ten times
+   * that), ending early once the store listener saw a held copy's completion
+   * applied, so the copy is acknowledged (and its partition resumed) then, not when the whole poll
+   * timeout ran out on idle partitions (issue 20). Why slices and not {@code consumer.wakeup()}: a
+   * wakeup that lands outside the blocking poll — in a rebalance callback's commit, or in the
+   * turn's {@code commitSync} after the poll returned — makes THAT call throw, and Kafka offers no way
+   * to withdraw a pending wakeup; {@link #close()} keeps the wakeup for itself. A slice ends only
+   * the local wait: fetches in flight stay parked at the broker, so slicing sends nothing more, and it
+   * happens only while a copy is held and the poll brings no records (at saturation polls return
+   * records within a slice). The number of slices is fixed by the timeout, not by a clock (a consumer
+   * whose poll does not block, e.g. Kafka's MockConsumer, turns after that many empty polls).
+   */
+  private ConsumerRecords<byte[], byte[]> poll(Duration timeout) {
+    if (!hold.watching()) {
+      return consumer.poll(timeout);
+    }
+    long left = timeout.toNanos();
+    // a tenth of the youngest head's wait, at least HOLD_RECHECK: a copy is acknowledged at most
+    // ~10 % later than it had waited, and a head whose owner is silent (dead, starting, taken over
+    // soon) costs a bounded number of extra polls, not 100 a second until the takeover: once a
+    // tenth of its wait reaches the poll timeout, one poll per turn as before
+    long slice = Math.max(HOLD_RECHECK.toNanos(), hold.youngestWaitNanos() / 10);
+    while (true) {
+      boolean applied = hold.completionApplied();
+      long wait = applied ? 0 : Math.min(left, slice);
+      ConsumerRecords<byte[], byte[]> records = consumer.poll(Duration.ofNanos(wait));
+      left -= wait;
+      if (!records.isEmpty() || !running || left <= 0 || !hold.watching()) {
+        // records, a stop, the time is up, or the hold ended inside the poll (a revoke): a turn now
+        return records;
+      }
+      if (applied || hold.completionApplied()) {
+        earlyReleases.increment();
+        log.debug("{}: a held copy's completion was applied; its poll ends early", region);
+        return records;
+      }
+      holdRechecks.increment();
+    }
+  }
+
+  /**
    * Remote evacuate/return requests for the shards this loop runs: between batches, so a planned
    * handover drains nothing of this loop (it waits for the other consumers' batches of the shard).
    */
@@ -435,6 +512,9 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       renewer.stop(); // the loop has stopped: from here the lease lapses from the last renewal
     }
     heldGauge.remove(); // also for a loop never started
+    // the store outlives this loop: without this, each loop rebuilt on it stays reachable (with its
+    // KafkaConsumer) from the store's listener list
+    detachHoldListener.run();
   }
 
   /**

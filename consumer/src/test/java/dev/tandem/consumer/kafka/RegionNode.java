@@ -76,6 +76,8 @@ final class RegionNode implements AutoCloseable {
     Consumer<dev.tandem.consumer.OnceProcessor.Builder> processor = p -> {};
     /** The consumer's handlerTimeout (busy vs stuck); null: the default. */
     Duration handlerTimeout;
+    /** The consumer's poll timeout; null: the default. */
+    Duration pollTimeout;
     /**
      * The library's defaults for the policy (AUTOMATIC L and margin), revalidateAfter and the
      * consumer's heartbeat interval, instead of the test's shorter settings above.
@@ -164,6 +166,9 @@ final class RegionNode implements AutoCloseable {
             cb.store(wrapped);
           }
           cb.processorOptions(p -> o.processor.accept(p.claimLease(o.claimLease)));
+          if (o.pollTimeout != null) {
+            cb.pollTimeout(o.pollTimeout);
+          }
         });
   }
 

@@ -5,11 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.core.ManualClock;
-import dev.tandem.core.RegionId;
-import dev.tandem.store.IdempotencyStore;
 import io.micrometer.core.instrument.Gauge;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -20,42 +16,16 @@ import org.apache.kafka.clients.producer.MockProducer;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.TopicAuthorizationException;
 import org.apache.kafka.common.serialization.StringSerializer;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The owning side of remote ownership requests under faults an operator must see or must not be
  * fooled by: a reader of the request topic that dies (not authorized), and a step of this machine's
  * wall clock while a request is pending. Manual clock, a real store, fake clients.
  */
-class OwnershipRequestsFaultsTest {
+class OwnershipRequestsFaultsTest extends OwnerRegionFixture {
 
-  static final RegionId A = RegionId.of("region-a");
-  static final RegionId B = RegionId.of("region-b");
   static final String TOPIC = "t.ownership";
-
-  @TempDir Path dir;
-  final ManualClock clock = new ManualClock(1_000_000);
-  final SimpleMeterRegistry meters = new SimpleMeterRegistry();
-  final OwnershipRequestsTest.Topic topic = new OwnershipRequestsTest.Topic();
-  IdempotencyStore store;
-  ShardOwnership ownership;
-
-  @BeforeEach
-  void open() {
-    store = IdempotencyStore.builder().region(A).instance("a-1").directory(dir).build();
-    // sorted([a, b])[shard % 2]: A owns 0 and 2 at epoch 0
-    ownership = ShardOwnership.builder().region(A).regions(List.of(A, B)).store(store)
-        .replicationLog(new OwnershipRequestsTest.Changelog()).policy(OwnershipPolicy.manual())
-        .clock(clock).meterRegistry(meters).build();
-  }
-
-  @AfterEach
-  void close() {
-    store.close();
-  }
 
   @Test
   void aReaderThatIsNotAuthorizedToReadTheTopicIsShownByAMeterAndTheFailure() {

@@ -60,14 +60,30 @@ class OwnershipTickerTest extends OwnerRegionFixture {
     return b.build();
   }
 
-  /** Ticks until the rounds have reported {@code n} results (the handovers run on their own thread). */
-  static List<OwnershipResult> tickUntilAnswered(OwnershipTicker ticker, int n) {
-    List<OwnershipResult> out = new java.util.concurrent.CopyOnWriteArrayList<>();
+  /**
+   * Every request result the rounds of this test reported. A round reports the results completed
+   * since the previous round, so the round that starts a handover on the handover thread may already
+   * report it (a fast handover thread beats the rest of the round: under load it regularly does).
+   */
+  final List<OwnershipResult> reported = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+  /** One round, its results recorded in {@link #reported}. */
+  OwnershipTicker.Round tick(OwnershipTicker ticker) {
+    OwnershipTicker.Round r = ticker.tick();
+    reported.addAll(r.requests());
+    return r;
+  }
+
+  /**
+   * Ticks until the rounds (this test's earlier ones included) have reported {@code n} results (the
+   * handovers run on their own thread); returns every result reported so far.
+   */
+  List<OwnershipResult> tickUntilAnswered(OwnershipTicker ticker, int n) {
     await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(20)).until(() -> {
-      out.addAll(ticker.tick().requests());
-      return out.size() >= n;
+      tick(ticker);
+      return reported.size() >= n;
     });
-    return out;
+    return List.copyOf(reported);
   }
 
   OwnershipRequest evacuate(Set<Integer> shards) {
@@ -81,7 +97,7 @@ class OwnershipTickerTest extends OwnerRegionFixture {
     served = Set.of(0); // shard 2 runs in another process of the region
     topic.request(evacuate(Set.of(0, 2)));
 
-    OwnershipTicker.Round r = ticker.tick();
+    OwnershipTicker.Round r = tick(ticker);
     assertNull(r.silent());
     assertEquals(Set.of(0, 2), r.renewed(), "renewed before acting");
     assertEquals(Set.of(1, 3), r.followed());
@@ -95,11 +111,11 @@ class OwnershipTickerTest extends OwnerRegionFixture {
     assertEquals(A, ownership.lease(2).owner(), "not served here: left to the process that runs it");
 
     // the next rounds: shard 0 is followed now, nothing moves twice
-    OwnershipTicker.Round next = ticker.tick();
+    OwnershipTicker.Round next = tick(ticker);
     assertEquals(Set.of(2), next.renewed());
     assertTrue(next.followed().contains(0));
-    ticker.tick();
-    assertEquals(List.of(), ticker.tick().requests());
+    tick(ticker);
+    assertEquals(List.of(), tick(ticker).requests());
     assertEquals(1, ownership.lease(0).epoch());
   }
 
@@ -109,7 +125,7 @@ class OwnershipTickerTest extends OwnerRegionFixture {
     assertTrue(ownership.pollLoop().beginWork(0), "a listener/invocation runs on shard 0");
     topic.request(evacuate(Set.of(0)));
 
-    ticker.tick(); // starts the handover of shard 0
+    tick(ticker); // starts the handover of shard 0
     // draining: no new work starts on the shard
     await().atMost(Duration.ofSeconds(10)).until(() -> {
       if (ownership.pollLoop().beginWork(0)) {
@@ -121,7 +137,7 @@ class OwnershipTickerTest extends OwnerRegionFixture {
     // a round while the handover waits: it returns, and renews the other shard (a round blocked by
     // the drain would let shard 2's lease lapse and the peer take it over)
     long epoch2 = ownership.lease(2).epoch();
-    OwnershipTicker.Round during = ticker.tick();
+    OwnershipTicker.Round during = tick(ticker);
     assertEquals(Set.of(2), during.renewed(), during.toString());
     assertEquals(List.of(), during.requests(), "nothing answered while the work runs");
     assertEquals(A, ownership.lease(0).owner(), "the handover waits for the work in flight");
@@ -140,7 +156,7 @@ class OwnershipTickerTest extends OwnerRegionFixture {
     stuck = Set.of(0);
     topic.request(evacuate(Set.of(0, 2)));
 
-    OwnershipTicker.Round r = ticker.tick();
+    OwnershipTicker.Round r = tick(ticker);
 
     assertEquals(Set.of(0), r.stuck());
     assertEquals(Set.of(2), r.renewed());
@@ -162,17 +178,17 @@ class OwnershipTickerTest extends OwnerRegionFixture {
     }));
     topic.request(evacuate(Set.of(0)));
 
-    OwnershipTicker.Round silent = ticker.tick();
+    OwnershipTicker.Round silent = tick(ticker);
     assertTrue(silent.silent() != null && silent.silent().contains("trigger"), silent.toString());
     assertEquals(Set.of(), silent.renewed());
     assertEquals(List.of(), silent.requests());
     assertEquals(A, ownership.lease(0).owner());
 
-    assertEquals(List.of(), ticker.tick().requests());
+    assertEquals(List.of(), tick(ticker).requests());
     assertEquals(A, ownership.lease(0).owner(), "no handover started by a silent round");
 
     down.set(false);
-    assertNull(ticker.tick().silent());
+    assertNull(tick(ticker).silent());
     List<OwnershipResult> results = tickUntilAnswered(ticker, 1);
     assertTrue(results.get(0).moved(), results.toString());
     assertEquals(B, ownership.lease(0).owner());
@@ -194,9 +210,9 @@ class OwnershipTickerTest extends OwnerRegionFixture {
     changelog.homeHeartbeatsFresh = true;
     changelog.peerAcknowledges = false; // the failback's barrier waits its whole catchUpTimeout
     OwnershipTicker ticker = ticker();
-    ticker.tick(); // B healthy from now
+    tick(ticker); // B healthy from now
     clock.advance(Duration.ofSeconds(1));
-    ticker.tick(); // failback of shard 1 due: starts on its own thread
+    tick(ticker); // failback of shard 1 due: starts on its own thread
     await().atMost(Duration.ofSeconds(5)).until(() -> threadAlive("tandem-failback-"));
 
     ticker.close();
@@ -217,7 +233,7 @@ class OwnershipTickerTest extends OwnerRegionFixture {
     OwnershipTicker ticker = ticker();
     topic.request(new OwnershipRequest("r2", A, B, new TreeSet<>(Set.of(0)),
         clock.wallMillis() + Duration.ofSeconds(2).toMillis(), "test"));
-    ticker.tick(); // starts acting on the request on the handover thread
+    tick(ticker); // starts acting on the request on the handover thread
     await().atMost(Duration.ofSeconds(5)).until(() -> threadAlive("tandem-ownership-handover-"));
 
     ticker.close();

@@ -31,6 +31,11 @@ public final class StoreListeners {
     listeners.add(Objects.requireNonNull(listener, "listener"));
   }
 
+  /** Removes one registration of {@code listener}; nothing if it was not added. */
+  public void remove(StoreListener listener) {
+    listeners.remove(listener);
+  }
+
   public void record(IdRecord r, WriteOrigin origin) {
     for (StoreListener l : listeners) {
       try {

@@ -16,6 +16,8 @@
  *       bucket, shard), as persisted.
  *   <li>{@link dev.tandem.store.internal.StoreListeners}: the listeners, each isolated from the
  *       others' failures.
+ *   <li>{@link dev.tandem.store.internal.EngineOptions}: the RocksDB options of the store's database
+ *       and TTL buckets (option objects only; the benchmarks reuse them).
  * </ul>
  *
  * <p>The pieces that touch RocksDB handles (the engine, the write batch, the record caches, the lock

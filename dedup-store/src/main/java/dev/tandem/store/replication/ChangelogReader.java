@@ -68,6 +68,12 @@ final class ChangelogReader implements Runnable {
    * of them, so their own changes read back must be applied again (restore), never skipped.
    */
   private final Set<Integer> droppedOnce = ConcurrentHashMap.newKeySet();
+  /** The checkpoint keys of the own partitions, built once each (asked for every partition of every poll). */
+  private final Map<Integer, String> checkpointKeys = new ConcurrentHashMap<>();
+  /** What {@link #step} hands the applier on every poll, made once. */
+  private final java.util.function.Function<TopicPartition, String> checkpointKeyOfPartition =
+      tp -> checkpointKey(tp.partition());
+  private final java.util.function.IntPredicate ownChangesInStore = p -> !droppedOnce.contains(p);
   private final List<EndWaiter> waiters = new ArrayList<>();
   private final Counter restoreRecords;
   private final Timer restoreTimer;
@@ -150,7 +156,12 @@ final class ChangelogReader implements Runnable {
 
   /** The checkpoint key of an own-region partition. */
   String checkpointKey(int partition) {
-    return ownCheckpointPrefix + partition;
+    String key = checkpointKeys.get(partition);
+    if (key == null) {
+      key = ownCheckpointPrefix + partition;
+      checkpointKeys.putIfAbsent(partition, key);
+    }
+    return key;
   }
 
   // ---- called from any thread ----
@@ -333,8 +344,7 @@ final class ChangelogReader implements Runnable {
     ConsumerRecords<byte[], byte[]> records = consumer.poll(pollTimeout);
     Map<TopicPartition, Integer> counts;
     try {
-      counts = applier.apply(records, tp -> checkpointKey(tp.partition()), markers,
-          p -> !droppedOnce.contains(p));
+      counts = applier.apply(records, checkpointKeyOfPartition, markers, ownChangesInStore);
     } catch (RuntimeException e) {
       if (!running) {
         return;

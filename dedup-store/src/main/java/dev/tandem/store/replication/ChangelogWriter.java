@@ -30,6 +30,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BiConsumer;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -80,6 +81,8 @@ final class ChangelogWriter implements StoreListener {
   private final TandemClock clock;
   private final ScheduledExecutorService scheduler;
   private final Duration retryBackoff;
+  /** Whether copies carry the envelope headers: only an authenticating reader looks at them. */
+  private final boolean envelopeHeaders;
   private final AtomicLong retryKeys = new AtomicLong();
   /** Main keys with a copy in flight, for their order (see {@link KeyOrder}). */
   private final Map<String, KeyOrder> orders = new ConcurrentHashMap<>();
@@ -98,6 +101,12 @@ final class ChangelogWriter implements StoreListener {
   private final Counter republished;
   private final Counter closing;
 
+  /**
+   * {@code envelopeHeaders}: whether the copies carry the envelope as headers. Only a
+   * reader that authenticates ({@link KafkaReplicationLog.Builder#authenticate}) reads them — and a
+   * signed envelope is written anyway — so without authentication they are four headers per copy
+   * (~170 B, more than a change's value) that the producer encodes and every reader parses for nothing.
+   */
   ChangelogWriter(
       IdempotencyStore store,
       DualPublisher publisher,
@@ -106,7 +115,9 @@ final class ChangelogWriter implements StoreListener {
       TandemClock clock,
       ScheduledExecutorService scheduler,
       Duration retryBackoff,
-      MeterRegistry meters) {
+      MeterRegistry meters,
+      boolean envelopeHeaders) {
+    this.envelopeHeaders = envelopeHeaders;
     this.store = store;
     this.publisher = publisher;
     this.localRegion = store.owner().region();
@@ -300,21 +311,13 @@ final class ChangelogWriter implements StoreListener {
       KeyOrder order,
       long version,
       ShardBarriers.Unshipped blocker) {
-    CompletableFuture<PublishResult> f;
-    try {
-      f = publisher.publish(message(shard, key, value));
-    } catch (RuntimeException e) {
-      gone(order, version, done.keySet());
-      if (blocker == null) {
-        barriers.block(shard, what, e); // the publisher closed: nothing will ship it
-      }
-      fail(done, e);
-      return;
-    }
     // every outcome is recorded in the key's order BEFORE the barrier future completes, so a barrier
     // taken after it also covers a republish that outcome triggers
     AtomicBoolean rejectedOnReplay = new AtomicBoolean(); // one block and retry per change
-    f.whenComplete((result, error) -> {
+    // the outcome goes to a callback, not a future: one future and one stage less per change (it
+    // runs where a whenComplete of the future ran: the thread settling the last copy, or this one
+    // after the publisher's locks are released)
+    BiConsumer<PublishResult, Throwable> outcome = (result, error) -> {
       if (result != null) {
         for (Map.Entry<RegionId, CompletableFuture<Void>> e : done.entrySet()) {
           RegionId region = e.getKey();
@@ -392,7 +395,16 @@ final class ChangelogWriter implements StoreListener {
           () -> ship(shard, what, keyForWriter.apply(incarnation + "~" + retryKeys.incrementAndGet()),
               valueAgain.get(), lost, valueAgain, keyForWriter, attempt + 1, null, 0, blocker),
           retryBackoff.toMillis(), TimeUnit.MILLISECONDS);
-    });
+    };
+    try {
+      publisher.publish(message(shard, key, value), outcome);
+    } catch (RuntimeException e) {
+      gone(order, version, done.keySet());
+      if (blocker == null) {
+        barriers.block(shard, what, e); // the publisher closed: nothing will ship it
+      }
+      fail(done, e);
+    }
   }
 
   /**
@@ -481,10 +493,15 @@ final class ChangelogWriter implements StoreListener {
   private OutboundMessage message(int shard, String key, byte[] value) {
     // the envelope id of a changelog copy is per change (it is not the record's id, which would
     // exceed 128 characters once region and incarnation are added; the key carries those)
-    return OutboundMessage.builder(topic, shard)
+    OutboundMessage.Builder b = OutboundMessage.builder(topic, shard)
         .key(key.getBytes(StandardCharsets.UTF_8))
-        .value(value)
-        .build();
+        .value(value);
+    if (!envelopeHeaders) {
+      // the reader reads key and value only (headers only to authenticate, and a signed envelope
+      // is written regardless): the envelope stays in the publisher and its spool
+      b.withoutEnvelopeHeaders();
+    }
+    return b.build();
   }
 
   /** Whether no peer region's copies currently go to the spool (its circuit closed, spool empty). */

@@ -137,8 +137,10 @@ public final class KafkaReplicationLog implements ReplicationLog {
     this.restoreWait = b.restoreWait;
     this.meters = b.meterRegistry;
     String incarnation = TandemIds.newId();
+    // envelope headers only for an authenticating reader (the peers' readers authenticate with the
+    // same keys: a region set up with authenticate() is set up so in every region)
     this.writer = new ChangelogWriter(store, publisher, incarnation, topic, clock, scheduler,
-        b.retryBackoff, meters);
+        b.retryBackoff, meters, b.changelogSigner != null);
     this.lag = new LagTracker(localRegion, clock, meters);
     this.applier = new BatchApplier(store, lag, meters, b.changelogSigner);
     // the own reader skips this writer's record changes read back (already in the store)

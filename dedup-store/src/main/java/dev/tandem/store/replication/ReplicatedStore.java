@@ -235,6 +235,11 @@ public final class ReplicatedStore implements ReplicaStore {
   }
 
   @Override
+  public void removeListener(StoreListener listener) {
+    store.removeListener(listener);
+  }
+
+  @Override
   public long detectedDuplicates() {
     return store.detectedDuplicates();
   }

@@ -59,20 +59,75 @@ final class ShardBarriers {
         .register(meters);
   }
 
-  /** Per-region completion futures for one change of {@code shard}, registered as pending. */
+  /**
+   * Per-region completion futures for one change of {@code shard}, registered as pending. Each leaves
+   * its pending set when it completes, however it completes ({@link Pending}). Made for every change
+   * shipped, so allocation counts (issue 20): no dependent stage per future, and an immutable map for
+   * one or two regions.
+   */
   Map<RegionId, CompletableFuture<Void>> track(int shard) {
     Map<RegionId, Set<CompletableFuture<Void>>> byRegion =
         pending.computeIfAbsent(shard, s -> new ConcurrentHashMap<>());
+    int n = regions.size();
+    if (n == 1) {
+      RegionId r = regions.get(0);
+      return Map.of(r, pending(byRegion, r));
+    }
+    if (n == 2) {
+      RegionId r0 = regions.get(0);
+      RegionId r1 = regions.get(1);
+      return Map.of(r0, pending(byRegion, r0), r1, pending(byRegion, r1));
+    }
     Map<RegionId, CompletableFuture<Void>> t = new HashMap<>();
-    for (RegionId region : regions) {
-      CompletableFuture<Void> f = new CompletableFuture<>();
-      Set<CompletableFuture<Void>> set =
-          byRegion.computeIfAbsent(region, r -> ConcurrentHashMap.newKeySet());
-      set.add(f);
-      f.whenComplete((v, e) -> set.remove(f));
-      t.put(region, f);
+    for (int i = 0; i < n; i++) {
+      RegionId r = regions.get(i);
+      t.put(r, pending(byRegion, r));
     }
     return t;
+  }
+
+  private static Pending pending(Map<RegionId, Set<CompletableFuture<Void>>> byRegion,
+      RegionId region) {
+    Set<CompletableFuture<Void>> set =
+        byRegion.computeIfAbsent(region, r -> ConcurrentHashMap.newKeySet());
+    Pending f = new Pending(set);
+    set.add(f);
+    return f;
+  }
+
+  /**
+   * A change's future for one region that removes itself from its pending set once completed, by
+   * {@link #complete} or {@link #completeExceptionally} (the only ways the writer and {@link
+   * #failAll} complete it), instead of a {@code whenComplete} stage per future. Added to the set
+   * before it is handed out, so it cannot complete before it is in the set.
+   */
+  private static final class Pending extends CompletableFuture<Void> {
+    private final Set<CompletableFuture<Void>> set;
+
+    Pending(Set<CompletableFuture<Void>> set) {
+      this.set = set;
+    }
+
+    @Override
+    public boolean complete(Void value) {
+      boolean done = super.complete(value);
+      set.remove(this);
+      return done;
+    }
+
+    @Override
+    public boolean completeExceptionally(Throwable ex) {
+      boolean done = super.completeExceptionally(ex);
+      set.remove(this);
+      return done;
+    }
+
+    @Override
+    public boolean cancel(boolean mayInterruptIfRunning) {
+      boolean done = super.cancel(mayInterruptIfRunning);
+      set.remove(this);
+      return done;
+    }
   }
 
   /** Registers a change of {@code shard} that is not shipped: the shard's barriers fail. */

@@ -52,7 +52,7 @@ class ChangelogBarrierTest {
     publisher = DualPublisher.builder().sink(sink).ackPolicy(AckPolicy.ANY)
         .timeout(Duration.ofSeconds(5)).spoolDirectory(dir.resolve("spool")).build();
     writer = new ChangelogWriter(store, publisher, "inc-1", "t.changelog", TandemClock.system(),
-        scheduler, Duration.ofMillis(20), new SimpleMeterRegistry());
+        scheduler, Duration.ofMillis(20), new SimpleMeterRegistry(), false);
     store.addListener(writer);
   }
 

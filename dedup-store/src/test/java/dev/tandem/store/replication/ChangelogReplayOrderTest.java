@@ -49,7 +49,7 @@ class ChangelogReplayOrderTest {
         DualPublisher publisher = DualPublisher.builder().sink(sink).ackPolicy(AckPolicy.ANY)
             .timeout(timeout).spoolDirectory(dir.resolve("spool")).build()) {
       ChangelogWriter writer = new ChangelogWriter(store, publisher, INCARNATION, "t.changelog",
-          TandemClock.system(), scheduler, Duration.ofMillis(50), new SimpleMeterRegistry());
+          TandemClock.system(), scheduler, Duration.ofMillis(50), new SimpleMeterRegistry(), false);
       store.addListener(writer);
       String id = "order-1";
       int shard = 0;
@@ -112,7 +112,7 @@ class ChangelogReplayOrderTest {
       DualPublisher publisher = DualPublisher.builder().sink(sink).ackPolicy(AckPolicy.ANY)
           .timeout(timeout).spoolDirectory(dir.resolve("spool")).build();
       ChangelogWriter writer = new ChangelogWriter(store, publisher, INCARNATION, "t.changelog",
-          TandemClock.system(), scheduler, Duration.ofMillis(50), new SimpleMeterRegistry());
+          TandemClock.system(), scheduler, Duration.ofMillis(50), new SimpleMeterRegistry(), false);
       store.addListener(writer);
       sink.stall();
       store.claim(id, 0, PayloadDigest.of(id.getBytes(UTF_8)), 0, Duration.ofMinutes(1)); // v1
@@ -153,7 +153,7 @@ class ChangelogReplayOrderTest {
         DualPublisher publisher = DualPublisher.builder().sink(sink).ackPolicy(AckPolicy.ANY)
             .timeout(Duration.ofSeconds(2)).spoolDirectory(dir.resolve("spool")).build()) {
       ChangelogWriter writer = new ChangelogWriter(store, publisher, INCARNATION, "t.changelog",
-          TandemClock.system(), scheduler, Duration.ofMillis(50), new SimpleMeterRegistry());
+          TandemClock.system(), scheduler, Duration.ofMillis(50), new SimpleMeterRegistry(), false);
       store.addListener(writer);
       sink.down(true);
       for (int i = 0; i < 200; i++) {

@@ -86,19 +86,43 @@ class ChangelogReplayRejectedTest {
     public void close() {}
   }
 
+  /** A test's steps over the store, its publisher and its changelog writer. */
+  private interface Steps {
+    void run(IdempotencyStore store, DualPublisher publisher, ChangelogWriter writer) throws Exception;
+  }
+
+  /**
+   * Region A's store, a publisher over {@code sinks} under {@code policy} (a copy times out after
+   * 500 ms and is spooled), and the store's changelog writer counting into {@code meters}; runs
+   * {@code steps}, then stops the writer.
+   */
+  private static void withWriter(Path dir, AckPolicy policy, SimpleMeterRegistry meters, Steps steps,
+      RegionalSink... sinks) throws Exception {
+    ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
+    DualPublisher.Builder b = DualPublisher.builder().ackPolicy(policy).timeout(Duration.ofMillis(500))
+        .spoolDirectory(dir.resolve("spool"));
+    for (RegionalSink sink : sinks) {
+      b.sink(sink);
+    }
+    try (IdempotencyStore store = IdempotencyStore.builder().region(A).instance("i-a")
+            .directory(dir.resolve("store")).build();
+        DualPublisher publisher = b.build()) {
+      ChangelogWriter writer = new ChangelogWriter(store, publisher, "inc-1", "t.changelog",
+          TandemClock.system(), scheduler, Duration.ofMillis(50), meters, false);
+      store.addListener(writer);
+      steps.run(store, publisher, writer);
+      writer.stop();
+    } finally {
+      scheduler.shutdownNow();
+    }
+  }
+
   @Test
   void aSpooledChangeRejectedOnReplayFailsItsBarrierAndBlocksItsShard(@TempDir Path dir)
       throws Exception {
     TimesOutThenRejects sink = new TimesOutThenRejects(A);
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
-    ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
-    try (IdempotencyStore store = IdempotencyStore.builder().region(A).instance("i-a")
-            .directory(dir.resolve("store")).build();
-        DualPublisher publisher = DualPublisher.builder().sink(sink).ackPolicy(AckPolicy.ALL)
-            .timeout(Duration.ofMillis(500)).spoolDirectory(dir.resolve("spool")).build()) {
-      ChangelogWriter writer = new ChangelogWriter(store, publisher, "inc-1", "t.changelog",
-          TandemClock.system(), scheduler, Duration.ofMillis(50), meters);
-      store.addListener(writer);
+    withWriter(dir, AckPolicy.ALL, meters, (store, publisher, writer) -> {
       String id = "claimed-1";
       int shard = 0;
       assertInstanceOf(ClaimResult.Acquired.class, store.claim(id, shard,
@@ -128,10 +152,7 @@ class ChangelogReplayRejectedTest {
           () -> writer.barrier(shard, A).get(5, TimeUnit.SECONDS));
       assertTrue(sink.log.stream().anyMatch(m -> new String(m.key(), UTF_8).contains(id)),
           "the change reached the changelog: " + sink.log);
-      writer.stop();
-    } finally {
-      scheduler.shutdownNow();
-    }
+    }, sink);
   }
 
   /**
@@ -145,15 +166,7 @@ class ChangelogReplayRejectedTest {
     FakeLogSink own = new FakeLogSink(A);
     TimesOutThenRejects peer = new TimesOutThenRejects(TestRegions.B);
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
-    ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
-    try (IdempotencyStore store = IdempotencyStore.builder().region(A).instance("i-a")
-            .directory(dir.resolve("store")).build();
-        DualPublisher publisher = DualPublisher.builder().sink(own).sink(peer)
-            .ackPolicy(AckPolicy.ANY).timeout(Duration.ofMillis(500))
-            .spoolDirectory(dir.resolve("spool")).build()) {
-      ChangelogWriter writer = new ChangelogWriter(store, publisher, "inc-1", "t.changelog",
-          TandemClock.system(), scheduler, Duration.ofMillis(50), meters);
-      store.addListener(writer);
+    withWriter(dir, AckPolicy.ANY, meters, (store, publisher, writer) -> {
       String id = "claimed-2";
       int shard = 1;
       store.claim(id, shard, PayloadDigest.of(id.getBytes(UTF_8)), 0, Duration.ofMinutes(1));
@@ -165,10 +178,7 @@ class ChangelogReplayRejectedTest {
           () -> writer.barrier(shard, TestRegions.B).get(30, TimeUnit.SECONDS),
           "a barrier taken after the refusal passed: the change is in no peer changelog");
       assertInstanceOf(UnshippedChangeException.class, later.getCause());
-      writer.stop();
-    } finally {
-      scheduler.shutdownNow();
-    }
+    }, own, peer);
   }
 
   /**
@@ -183,14 +193,7 @@ class ChangelogReplayRejectedTest {
     TimesOutThenRejects sink = new TimesOutThenRejects(A);
     sink.accept = true; // the region takes every copy it is sent: only the corrupt record is lost
     SimpleMeterRegistry meters = new SimpleMeterRegistry();
-    ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
-    try (IdempotencyStore store = IdempotencyStore.builder().region(A).instance("i-a")
-            .directory(dir.resolve("store")).build();
-        DualPublisher publisher = DualPublisher.builder().sink(sink).ackPolicy(AckPolicy.ALL)
-            .timeout(Duration.ofMillis(500)).spoolDirectory(dir.resolve("spool")).build()) {
-      ChangelogWriter writer = new ChangelogWriter(store, publisher, "inc-1", "t.changelog",
-          TandemClock.system(), scheduler, Duration.ofMillis(50), meters);
-      store.addListener(writer);
+    withWriter(dir, AckPolicy.ALL, meters, (store, publisher, writer) -> {
       Object lane = holdReplay(publisher, A);
       String id = "claimed-3";
       int shard = 2;
@@ -217,10 +220,7 @@ class ChangelogReplayRejectedTest {
           () -> writer.barrier(shard, A).get(5, TimeUnit.SECONDS));
       assertTrue(sink.log.stream().anyMatch(m -> new String(m.key(), UTF_8).contains(id)),
           "the change reached the changelog: " + sink.log);
-      writer.stop();
-    } finally {
-      scheduler.shutdownNow();
-    }
+    }, sink);
   }
 
   // the publisher's spool and lanes are package-private: reached by reflection (the publisher's own

@@ -4,15 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemClock;
 import dev.tandem.store.IdRecord;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.ShardLease;
-import dev.tandem.store.StoreListener;
 import dev.tandem.store.StoreMeterNames;
-import dev.tandem.store.WriteOrigin;
 import dev.tandem.store.spi.ReplicaStore;
 import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -54,27 +51,6 @@ class OwnChangesSkipTest {
         .meterRegistry(meters).build();
   }
 
-  /** Claims and completes {@code id} on {@code s}; answers the LOCAL records written. */
-  private static List<IdRecord> claimComplete(IdempotencyStore s, String id, int shard) {
-    List<IdRecord> out = new ArrayList<>();
-    StoreListener l = new StoreListener() {
-      @Override
-      public void onRecord(IdRecord record, WriteOrigin origin) {
-        if (origin == WriteOrigin.LOCAL && record.id().equals(id)) {
-          out.add(record);
-        }
-      }
-
-      @Override
-      public void onLease(ShardLease lease, WriteOrigin origin) {}
-    };
-    s.addListener(l);
-    s.claim(id, shard, PayloadDigest.of(id.getBytes(StandardCharsets.UTF_8)), 0,
-        Duration.ofMinutes(1));
-    s.complete(id, shard, null);
-    return List.copyOf(out);
-  }
-
   private static ConsumerRecord<byte[], byte[]> rec(int shard, long offset, String key,
       byte[] value) {
     return new ConsumerRecord<>(TOPIC, shard, offset, key.getBytes(StandardCharsets.UTF_8), value);
@@ -100,9 +76,9 @@ class OwnChangesSkipTest {
       BatchApplier applier =
           new BatchApplier(a, new LagTracker(A, TandemClock.system(), am), am);
       applier.ownWriter(A, OWN_INC);
-      List<IdRecord> own = claimComplete(a, "own", 0);
-      List<IdRecord> peer = claimComplete(b, "peer", 0);
-      List<IdRecord> sibling = claimComplete(a2, "sibling", 0); // region-a, another instance
+      List<IdRecord> own = LocalWrites.of(a, "own", 0);
+      List<IdRecord> peer = LocalWrites.of(b, "peer", 0);
+      List<IdRecord> sibling = LocalWrites.of(a2, "sibling", 0); // region-a, another instance
       List<ConsumerRecord<byte[], byte[]>> rs = new ArrayList<>();
       long o = 0;
       for (IdRecord r : own) {
@@ -149,7 +125,7 @@ class OwnChangesSkipTest {
       BatchApplier applier =
           new BatchApplier(a, new LagTracker(A, TandemClock.system(), am), am);
       applier.ownWriter(A, OWN_INC);
-      List<IdRecord> own = claimComplete(a, "own", 1);
+      List<IdRecord> own = LocalWrites.of(a, "own", 1);
       // revoked: the shard's state, own changes too, is gone
       ReplicaStore.of(a).dropShard(1, List.of(TOPIC + "/1"));
       assertFalse(a.isTerminal("own", 1));
@@ -193,7 +169,7 @@ class OwnChangesSkipTest {
       try {
         reader.assign(Set.of(0));
         await().atMost(Duration.ofSeconds(30)).until(() -> reader.isRestored(0));
-        List<IdRecord> own = claimComplete(a, "own", 0);
+        List<IdRecord> own = LocalWrites.of(a, "own", 0);
         addOwn(kafka, own);
         kafka.updateEndOffsets(Map.of(tp, (long) own.size()));
         reader.awaitCurrentEnd(Set.of(0)).get(30, TimeUnit.SECONDS);

@@ -1,9 +1,9 @@
 package dev.tandem.store.replication;
 
+import static dev.tandem.testkit.AllocationMeter.allocated;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.tandem.core.PayloadDigest;
 import dev.tandem.core.RegionId;
 import dev.tandem.core.TandemClock;
 import dev.tandem.store.IdRecord;
@@ -14,10 +14,8 @@ import dev.tandem.store.StoreMeterNames;
 import dev.tandem.store.WriteOrigin;
 import dev.tandem.testkit.TestRegions;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -44,30 +42,6 @@ class RemoteApplyCostTest {
   private static final String TOPIC = "tandem-changelog-region-a";
 
   @TempDir Path dir;
-
-  /** The LOCAL records a store wrote (claim, COMPLETED) for {@code n} ids, in write order. */
-  private static List<IdRecord> writes(IdempotencyStore s, String prefix, int n) {
-    List<IdRecord> out = new ArrayList<>();
-    s.addListener(new StoreListener() {
-      @Override
-      public void onRecord(IdRecord record, WriteOrigin origin) {
-        if (origin == WriteOrigin.LOCAL) {
-          out.add(record);
-        }
-      }
-
-      @Override
-      public void onLease(ShardLease lease, WriteOrigin origin) {}
-    });
-    for (int i = 0; i < n; i++) {
-      String id = prefix + i;
-      int shard = i % SHARDS;
-      s.claim(id, shard, PayloadDigest.of(id.getBytes(StandardCharsets.UTF_8)), 0,
-          Duration.ofMinutes(1));
-      s.complete(id, shard, null);
-    }
-    return List.copyOf(out); // the listener stays registered: later writes must not join this list
-  }
 
   private static IdempotencyStore store(Path dir, RegionId region, SimpleMeterRegistry meters) {
     return IdempotencyStore.builder().region(region).instance("i-" + region.name())
@@ -108,11 +82,6 @@ class RemoteApplyCostTest {
     return out;
   }
 
-  private static long allocated() {
-    return ((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean())
-        .getCurrentThreadAllocatedBytes();
-  }
-
   private static double count(SimpleMeterRegistry m, String name, String tag, String value) {
     var c = m.find(name).tag(tag, value).counter();
     return c == null ? 0 : c.count();
@@ -127,12 +96,25 @@ class RemoteApplyCostTest {
     SimpleMeterRegistry am = new SimpleMeterRegistry();
     try (IdempotencyStore peer = store(dir.resolve("b"), B, bm);
         IdempotencyStore local = store(dir.resolve("a"), A, am)) {
-      List<IdRecord> peerWarm = writes(peer, "warm-b-", warm);
-      List<IdRecord> peerRun = writes(peer, "run-b-", n);
-      List<IdRecord> ownAll = writes(local, "own-a-", warm + n);
+      List<IdRecord> peerWarm = LocalWrites.writes(peer, "warm-b-", warm, SHARDS);
+      List<IdRecord> peerRun = LocalWrites.writes(peer, "run-b-", n, SHARDS);
+      List<IdRecord> ownAll = LocalWrites.writes(local, "own-a-", warm + n, SHARDS);
       List<IdRecord> ownWarm = ownAll.subList(0, 2 * warm);
       List<IdRecord> ownRun = ownAll.subList(2 * warm, ownAll.size());
       String ownInc = "inc-a";
+      // one listener call per staged write (the store calls its listeners once per staged record)
+      java.util.concurrent.atomic.AtomicLong staged = new java.util.concurrent.atomic.AtomicLong();
+      local.addListener(new StoreListener() {
+        @Override
+        public void onRecord(IdRecord record, WriteOrigin origin) {
+          if (origin == WriteOrigin.REMOTE) {
+            staged.incrementAndGet();
+          }
+        }
+
+        @Override
+        public void onLease(ShardLease lease, WriteOrigin origin) {}
+      });
       LagTracker lag = new LagTracker(A, TandemClock.system(), am);
       BatchApplier applier = new BatchApplier(local, lag, am);
       applier.ownWriter(A, ownInc);
@@ -145,22 +127,26 @@ class RemoteApplyCostTest {
       double changedBefore = count(am, StoreMeterNames.REMOTE_APPLIED, "outcome", "changed");
       double unchangedBefore = count(am, StoreMeterNames.REMOTE_APPLIED, "outcome", "unchanged");
       double skippedBefore = count(am, StoreMeterNames.REPLICATION_SKIPPED, "reason", "own-writer");
+      long stagedBefore = staged.get();
       long before = allocated();
       for (ConsumerRecords<byte[], byte[]> p : run) {
         // as the own region's reader calls it (no shard dropped)
         applier.apply(p, tp -> TOPIC + "/" + tp.partition(), m -> {}, s -> true);
       }
       long bytes = allocated() - before;
+      long stagedWrites = staged.get() - stagedBefore;
       double changed = count(am, StoreMeterNames.REMOTE_APPLIED, "outcome", "changed") - changedBefore;
       double unchanged =
           count(am, StoreMeterNames.REMOTE_APPLIED, "outcome", "unchanged") - unchangedBefore;
       double skipped = count(am, StoreMeterNames.REPLICATION_SKIPPED, "reason", "own-writer") - skippedBefore;
       System.out.printf(
           "remote apply cost: %d changes in %d polls (half peer, half own): %d B/change; per change:"
-              + " %.3f staged writes (RocksDB WriteBatch put + cache put + listener), %.3f merged"
-              + " unchanged, %.3f skipped undecoded; %d WriteBatch writes%n",
+              + " %.3f changed the record (tandem.store.remote.applied{outcome=changed}: one per"
+              + " change since session 7's merge, not per staged write — a claim and its COMPLETED"
+              + " in one poll are staged once), %.3f merged unchanged, %.3f skipped undecoded;"
+              + " %d WriteBatch writes, %.3f staged writes per change%n",
           changes, run.size(), bytes / changes, changed / changes, unchanged / changes,
-          skipped / changes, run.size());
+          skipped / changes, run.size(), (double) stagedWrites / changes);
       assertEquals(4L * n, changes);
       // every peer id ends COMPLETED here, exactly as the peer wrote it
       for (int i = 0; i < n; i += 997) {

@@ -55,7 +55,8 @@ import org.springframework.util.backoff.FixedBackOff;
  * customizer) so that the region's {@code OnceProcessor} runs it; held records and records to run
  * again are thrown as {@link HeldRecordException} / {@link TandemRetryException} to a {@link
  * DefaultErrorHandler} that seeks the partition back to them and delivers them again after a
- * per-exception back-off, never recovering (skipping) them; the factory's deserializers are wrapped
+ * per-exception back-off (a held record's ends when its completion applies, {@link
+ * HeldRecordRelease}), never recovering (skipping) them; the factory's deserializers are wrapped
  * to keep the serialized bytes the envelope digest is over. The lease ticker runs in the region's
  * {@link TandemListenerSupport} ({@link #support}).
  *
@@ -113,7 +114,8 @@ public final class TandemListenerContainers {
     TandemListenerSupport support = support(region);
     gateCommits(dkcf, support);
     Object installed = fields.getPropertyValue("commonErrorHandler");
-    TandemErrorHandler errors = installed instanceof TandemErrorHandler e ? e : new TandemErrorHandler();
+    TandemErrorHandler errors = installed instanceof TandemErrorHandler e ? e
+        : new TandemErrorHandler(support.holdRelease());
     factory.setCommonErrorHandler(errors);
     @SuppressWarnings("unchecked")
     ContainerCustomizer<K, V, ConcurrentMessageListenerContainer<K, V>> previous =
@@ -367,16 +369,18 @@ public final class TandemListenerContainers {
   }
 
   /**
-   * Seeks back to a held record or one to run again and delivers it after its back-off, without
-   * limit: never recovers (skips and commits) a record, whatever the exception. Records the listener
+   * Seeks back to a held record or one to run again and delivers it after its back-off (a held
+   * record's ended early by {@link HeldRecordRelease}), without limit: never recovers (skips and
+   * commits) a record, whatever the exception. Records the listener
    * failed on are counted and dead-lettered by the processor itself, so nothing reaches a recoverer.
    */
   static final class TandemErrorHandler extends DefaultErrorHandler {
-    TandemErrorHandler() {
+    /** {@code release}: the back-off wait, which a held record's completion ends early. */
+    TandemErrorHandler(org.springframework.kafka.listener.BackOffHandler release) {
       super((record, e) -> {
         throw new IllegalStateException("Tandem never recovers a record here", e);
       }, new FixedBackOff(TandemListenerSupport.PROCESSING_RETRY_BACKOFF.toMillis(),
-          FixedBackOff.UNLIMITED_ATTEMPTS));
+          FixedBackOff.UNLIMITED_ATTEMPTS), release);
       // every exception retried (none classified as fatal, e.g. a deserialization failure)
       setClassifications(Map.of(), true);
       setCommitRecovered(false);

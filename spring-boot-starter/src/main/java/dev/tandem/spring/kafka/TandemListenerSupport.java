@@ -102,6 +102,8 @@ public final class TandemListenerSupport implements AutoCloseable {
   private final Counter withheldStuck;
   private final Counter withheldBroker;
   private final MeterRegistry meters;
+  /** Ends a held record's back-off when its completion applies (the error handler's wait). */
+  private final HeldRecordRelease release;
 
   TandemListenerSupport(TandemRegion region) {
     this.region = region;
@@ -141,6 +143,14 @@ public final class TandemListenerSupport implements AutoCloseable {
         .register(meters);
     resends = Counter.builder("tandem.consumer.follower.resent").tag("region", r)
         .description("held copies re-sent to the owner region after maxHold").register(meters);
+    release = new HeldRecordRelease(Counter.builder("tandem.consumer.follower.early.releases")
+        .tag("region", r)
+        .description("held records whose back-off ended early because the owner's completion "
+            + "was applied in this region's store")
+        .register(meters));
+    if (ownership != null) {
+      region.store().addListener(release.listener()); // removed on close
+    }
     renewed = renewals(r, "renewed");
     withheldStuck = renewals(r, "withheld_stuck");
     withheldBroker = renewals(r, "withheld_broker");
@@ -174,6 +184,11 @@ public final class TandemListenerSupport implements AutoCloseable {
   /** The region this support serves. */
   public TandemRegion region() {
     return region;
+  }
+
+  /** The back-off wait of held records, ended by their completion (the error handler's). */
+  HeldRecordRelease holdRelease() {
+    return release;
   }
 
   /** The processor the listeners run in. */
@@ -320,9 +335,19 @@ public final class TandemListenerSupport implements AutoCloseable {
   private void follow(ConsumerRecord<?, ?> record, IncomingMessage m) {
     int shard = record.partition();
     long now = clock.nanoTime();
-    boolean unreadable = processor.envelopeOf(m).isEmpty();
+    Optional<dev.tandem.core.Envelope> env = processor.envelopeOf(m);
     // an unreadable copy is dead-lettered by the owner in its region; here it is only acknowledged
-    if (unreadable || processor.terminalPhase(m).isPresent()) {
+    boolean acknowledge = env.isEmpty() || processor.terminalPhase(m).isPresent();
+    if (!acknowledge) {
+      // watched before the error handler's back-off, then looked at once more: a completion
+      // applied between the first look and the watch would otherwise wait the whole back-off
+      release.watch(env.get().id());
+      if (processor.terminalPhase(m).isPresent()) {
+        acknowledge = true;
+      }
+    }
+    if (acknowledge) {
+      env.ifPresent(e -> release.unwatch(e.id()));
       long[] h = held.get(shard);
       if (h != null && h[0] == record.offset()) {
         holdTime.record(now - h[1], TimeUnit.NANOSECONDS);
@@ -338,7 +363,7 @@ public final class TandemListenerSupport implements AutoCloseable {
       h[2] = 1; // once per held record, as TandemKafkaConsumer
       resend(record, m);
     }
-    throw new HeldRecordException(record.topic(), shard, record.offset(), m.header("tandem-id"),
+    throw new HeldRecordException(record.topic(), shard, record.offset(), env.get().id(),
         ownership.lease(shard).owner().name());
   }
 
@@ -481,6 +506,10 @@ public final class TandemListenerSupport implements AutoCloseable {
   @Override
   public void close() {
     closed = true;
+    if (ownership != null) {
+      region.store().removeListener(release.listener());
+    }
+    release.clear();
     if (ownershipTicker != null) {
       ownershipTicker.close(); // a round in progress aborts its changelog probe
     }

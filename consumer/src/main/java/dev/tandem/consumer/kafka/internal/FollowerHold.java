@@ -9,7 +9,10 @@ import dev.tandem.core.Envelope;
 import dev.tandem.core.RegionId;
 import dev.tandem.publisher.OutboundMessage;
 import dev.tandem.publisher.RegionalSink;
+import dev.tandem.store.IdRecord;
 import dev.tandem.store.StoreException;
+import dev.tandem.store.StoreListener;
+import dev.tandem.store.WriteOrigin;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
@@ -21,6 +24,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BiConsumer;
@@ -42,7 +46,15 @@ import org.slf4j.LoggerFactory;
  * shard it does not own.
  *
  * <p>{@link #count()} is kept at every change of what is held (not sampled once per loop turn), and
- * is 0 once {@link #clear()} ran at the loop's stop. Loop thread only, except {@link #count()}.
+ * is 0 once {@link #clear()} ran at the loop's stop. Loop thread only, except {@link #count()} and
+ * {@link #completionListener()}'s calls.
+ *
+ * <p>Release without a loop turn's delay: the id of each held partition's head copy (the one a drain
+ * stopped at) is watched; the store listener ({@link #completionListener()}) says when one of them
+ * turns terminal in this region's store, and the loop, which polls in short slices while a head is
+ * watched ({@link #watching()}), ends its poll then ({@link #completionApplied()}) and drains at once
+ * — before, a held copy was looked at again only when the poll returned: after the whole poll timeout
+ * when the loop's other partitions were idle (issue 20).
  */
 public final class FollowerHold {
 
@@ -123,6 +135,17 @@ public final class FollowerHold {
   private final OffsetCommitter committer;
   private final AssignedPartitions assigned;
   private final Map<TopicPartition, Held> held = new HashMap<>();
+  /** Per held partition, the id of its head copy, watched for its completion (loop thread). */
+  private final Map<TopicPartition, String> headOf = new HashMap<>();
+  /**
+   * The watched head ids, each with the number of held partitions whose head it is (read by the store
+   * listener on the writing threads). A count, not the partition: two held heads can carry the same
+   * id (two topics of one loop, an id held in two shards), and one of them ending its wait must not
+   * stop the watch of the other (review s8-r R2). An id is present exactly while its count is > 0.
+   */
+  private final Map<String, Integer> watched = new ConcurrentHashMap<>();
+  /** Set by the store listener when a watched head turned terminal; cleared by the loop. */
+  private volatile boolean completionApplied;
   /** Records held now: written by the loop at every change, read by health and the gauge. */
   private final AtomicLong count = new AtomicLong();
   private final Counter acknowledged;
@@ -157,6 +180,85 @@ public final class FollowerHold {
   /** Records held now (any thread). */
   public long count() {
     return count.get();
+  }
+
+  /**
+   * The listener to add to this region's store: it marks {@link #completionApplied()} when the id of
+   * a held head copy turns terminal (the owner's COMPLETED or dead letter replicated, or written
+   * here). Quick and non-blocking, as a store listener must be: a look-up in a map that is empty
+   * unless a copy is held.
+   */
+  public StoreListener completionListener() {
+    return new StoreListener() {
+      @Override
+      public void onRecord(IdRecord record, WriteOrigin origin) {
+        if (!watched.isEmpty() && record.phase().isTerminal() && watched.containsKey(record.id())) {
+          completionApplied = true;
+        }
+      }
+    };
+  }
+
+  /** Whether a held copy waits for its completion (its id watched by the store listener). */
+  public boolean watching() {
+    return !headOf.isEmpty();
+  }
+
+  /**
+   * How long the youngest wait of a held head has lasted (the loop's clock; 0 when none waits):
+   * the loop's poll slices grow with it (a head whose owner has been silent for long is not about
+   * to complete; see {@code TandemKafkaConsumer.poll}).
+   */
+  public long youngestWaitNanos() {
+    long now = ctx.clock().nanoTime();
+    long youngest = Long.MAX_VALUE;
+    for (Held h : held.values()) {
+      if (h.sinceNanos != 0) {
+        youngest = Math.min(youngest, now - h.sinceNanos);
+      }
+    }
+    return youngest == Long.MAX_VALUE ? 0 : Math.max(0, youngest);
+  }
+
+  /**
+   * Whether a watched head's completion applied since {@link #clearCompletionApplied()} (any
+   * thread): the next drain acknowledges it.
+   */
+  public boolean completionApplied() {
+    return completionApplied;
+  }
+
+  /**
+   * Clears the mark; the loop calls it after its poll, BEFORE it drains, so a completion applied
+   * after this drain's look sets it again and ends the next poll at once.
+   */
+  public void clearCompletionApplied() {
+    completionApplied = false;
+  }
+
+  /** Watches {@code id} as {@code tp}'s head; false if it already was (nothing new to look at). */
+  private boolean watch(TopicPartition tp, String id) {
+    String before = headOf.put(tp, id);
+    if (id.equals(before)) {
+      return false;
+    }
+    if (before != null) {
+      unwatchId(before);
+    }
+    watched.merge(id, 1, Integer::sum);
+    return true;
+  }
+
+  private void unwatch(TopicPartition tp) {
+    String id = headOf.remove(tp);
+    if (id != null) {
+      unwatchId(id);
+    }
+  }
+
+  /** One held head fewer carries {@code id}; the last one removes it (atomic per id). */
+  private void unwatchId(String id) {
+    watched.computeIfPresent(id, (k, n) -> n == 1 ? null : n - 1);
   }
 
   /** Whether {@code tp}'s records are held (its newly fetched ones join the hold). */
@@ -213,6 +315,7 @@ public final class FollowerHold {
   private void release(TopicPartition tp, Held h,
       BiConsumer<TopicPartition, List<ConsumerRecord<byte[], byte[]>>> runAsOwner) {
     held.remove(tp);
+    unwatch(tp);
     recount();
     ctx.consumer().resume(List.of(tp));
     runAsOwner.accept(tp, new ArrayList<>(h.records));
@@ -226,19 +329,23 @@ public final class FollowerHold {
       while (!h.records.isEmpty()) {
         ConsumerRecord<byte[], byte[]> r = h.records.peek();
         IncomingMessage m = RecordMessages.of(r);
-        boolean unreadable = completions.envelopeOf(m).isEmpty();
+        Optional<Envelope> env = completions.envelopeOf(m);
         // an unreadable copy is dead-lettered by the owner in its region; here only acknowledged
-        if (unreadable || completions.terminal(m)) {
-          h.records.poll();
-          next = r.offset() + 1;
-          acknowledged.increment();
-          if (h.sinceNanos != 0) {
-            holdTime.record(now - h.sinceNanos, TimeUnit.NANOSECONDS);
-            h.sinceNanos = 0;
+        if (env.isPresent() && !completions.terminal(m)) {
+          // the head waits: its id is watched by the store listener, then looked at once more (a
+          // completion applied between the look and the watch would otherwise go unnoticed until a
+          // poll timeout)
+          if (!watch(tp, env.get().id()) || !completions.terminal(m)) {
+            break;
           }
-          continue;
         }
-        break;
+        h.records.poll();
+        next = r.offset() + 1;
+        acknowledged.increment();
+        if (h.sinceNanos != 0) {
+          holdTime.record(now - h.sinceNanos, TimeUnit.NANOSECONDS);
+          h.sinceNanos = 0;
+        }
       }
     } finally {
       recount();
@@ -249,6 +356,7 @@ public final class FollowerHold {
     }
     if (h.records.isEmpty()) {
       held.remove(tp);
+      unwatch(tp);
       ctx.consumer().resume(List.of(tp));
       return;
     }
@@ -299,12 +407,15 @@ public final class FollowerHold {
   /** {@code tp} given up: its held records go (they are not committed; the next holder reads them). */
   public void forget(TopicPartition tp) {
     held.remove(tp);
+    unwatch(tp);
     recount();
   }
 
   /** The loop stopped: nothing is held any more (uncommitted; the next holder reads them again). */
   public void clear() {
     held.clear();
+    headOf.clear();
+    watched.clear();
     recount();
   }
 

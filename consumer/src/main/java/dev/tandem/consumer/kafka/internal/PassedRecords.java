@@ -26,6 +26,8 @@ public final class PassedRecords {
   private int size;
   /** In order of the last append (re-put on each): the first entry is the least recently fed. */
   private final LinkedHashMap<TopicPartition, ArrayDeque<Passed>> byPartition = new LinkedHashMap<>();
+  /** The partition of the last add: the last entry of byPartition while it is still mapped. */
+  private TopicPartition lastFed;
 
   public PassedRecords(int max) {
     if (max <= 0) {
@@ -46,11 +48,19 @@ public final class PassedRecords {
 
   /** Appends {@code p}; returns the evicted record if the bound was reached, else null. */
   public Passed add(TopicPartition tp, Passed p) {
-    ArrayDeque<Passed> q = byPartition.remove(tp);
+    ArrayDeque<Passed> q = tp.equals(lastFed) ? byPartition.get(tp) : null;
     if (q == null) {
-      q = new ArrayDeque<>();
+      // a partition other than the last one fed (or its queue was emptied and dropped since): move
+      // it to the end of the order. A poll feeds a partition's records in a row, so this runs once
+      // per partition and poll, not once per record (a remove + put allocates a map entry).
+      q = byPartition.remove(tp);
+      if (q == null) {
+        q = new ArrayDeque<>();
+      }
+      byPartition.put(tp, q); // now the most recently fed
+      lastFed = tp;
     }
-    byPartition.put(tp, q); // now the most recently fed
+    // else: tp is still the most recently fed (the last put; nothing re-put since), already last
     // a record at or below the last tracked offset: the partition was re-read from an earlier
     // position (a seek, or a rebalance that gave it back): what follows it is read again too
     while (!q.isEmpty() && q.peekLast().offset() >= p.offset()) {

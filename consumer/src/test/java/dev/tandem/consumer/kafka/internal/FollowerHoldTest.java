@@ -9,11 +9,21 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tandem.core.ManualClock;
+import dev.tandem.core.PayloadDigest;
+import dev.tandem.store.Completer;
+import dev.tandem.store.IdRecord;
+import dev.tandem.store.Owner;
+import dev.tandem.store.Phase;
+import dev.tandem.store.StoreListener;
+import dev.tandem.store.WriteOrigin;
+import java.nio.charset.StandardCharsets;
+import java.util.TreeSet;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.junit.jupiter.api.Test;
 
@@ -122,5 +132,112 @@ class FollowerHoldTest {
     hold.follow(P0, List.of(record(0)));
     hold.clear();
     assertEquals(0, hold.count(), "a stopped loop holds nothing");
+  }
+
+  /** {@code id}'s record in {@code phase}, as the store listener is told it. */
+  static IdRecord stored(String id, Phase phase) {
+    TreeSet<PayloadDigest> digests = new TreeSet<>();
+    digests.add(PayloadDigest.of(id.getBytes(StandardCharsets.UTF_8)));
+    TreeSet<Completer> completers = new TreeSet<>();
+    if (phase == Phase.COMPLETED) {
+      completers.add(new Completer(A, "a1", 1));
+    }
+    return new IdRecord(id, 0, 0, phase, 1, 0, Owner.of(A.name(), "a1"), 30_000, 1L << 16,
+        1_700_000_000_000L, digests, completers, null, null);
+  }
+
+  @Test
+  void theStoreListenerMarksTheCompletionOfAHeldHeadOnly() {
+    StoreListener listener = hold.completionListener();
+    listener.onRecord(stored("id-0", Phase.COMPLETED), WriteOrigin.REMOTE);
+    assertFalse(hold.completionApplied(), "nothing held: nothing watched");
+
+    hold.follow(P0, List.of(record(0), record(1)));
+    assertTrue(hold.watching(), "the head id-0 waits for its completion");
+    listener.onRecord(stored("id-1", Phase.COMPLETED), WriteOrigin.REMOTE);
+    listener.onRecord(stored("id-0", Phase.CLAIMED), WriteOrigin.REMOTE);
+    assertFalse(hold.completionApplied(), "not the head, or not terminal");
+    listener.onRecord(stored("id-0", Phase.COMPLETED), WriteOrigin.REMOTE);
+    assertTrue(hold.completionApplied(), "the head's completion applied");
+
+    hold.clearCompletionApplied();
+    completions.terminal.add("id-0");
+    tick();
+    assertEquals(1, hold.count(), "id-0 acknowledged, id-1 held");
+    listener.onRecord(stored("id-0", Phase.COMPLETED), WriteOrigin.REMOTE);
+    assertFalse(hold.completionApplied(), "id-0 is no longer watched");
+    listener.onRecord(stored("id-1", Phase.DEAD_LETTERED), WriteOrigin.REMOTE);
+    assertTrue(hold.completionApplied(), "the new head id-1 is watched (dead-lettered is terminal)");
+
+    completions.terminal.add("id-1");
+    tick();
+    assertEquals(0, hold.count());
+    assertFalse(hold.watching(), "nothing held: nothing watched");
+  }
+
+  /**
+   * Two held partitions whose heads carry the same id (two topics of one loop, or an id held in two
+   * shards): when one stops waiting (here: given up), the other's head is still watched, so its
+   * completion still ends the poll early (review s8-r R2).
+   */
+  @Test
+  void twoHeldHeadsWithTheSameIdAreBothWatched() {
+    org.apache.kafka.common.TopicPartition q0 =
+        new org.apache.kafka.common.TopicPartition("other-topic", 0);
+    Fakes.Kafka twoTopics = new Fakes.Kafka(P0, q0);
+    LoopContext c = Fakes.ctx(twoTopics, clock, new SimpleMeterRegistry());
+    AssignedPartitions both = new AssignedPartitions();
+    both.add(P0);
+    both.add(q0);
+    FollowerHold h = new FollowerHold(c, completions, ownership, Map.of(A, sinkA),
+        Duration.ofSeconds(30), new OffsetCommitter(c, Duration.ofSeconds(1),
+            OffsetCommitter.CommitMetadata.NONE), both);
+    StoreListener listener = h.completionListener();
+    h.follow(q0, List.of(new ConsumerRecord<>("other-topic", 0, 0, "k".getBytes(
+        StandardCharsets.UTF_8), "payload 0".getBytes(StandardCharsets.UTF_8)))); // head id-0
+    h.follow(P0, List.of(record(0))); // head id-0 too
+    h.forget(P0); // P0 given up: only q0's head id-0 waits now
+    assertTrue(h.watching());
+    listener.onRecord(stored("id-0", Phase.COMPLETED), WriteOrigin.REMOTE);
+    assertTrue(h.completionApplied(), "q0's head id-0 is still watched");
+  }
+
+  @Test
+  void aCompletionAppliedBetweenTheLookAndTheWatchIsNotMissed() {
+    // the store answers "not terminal" to the first look at id-0, "terminal" after: its completion
+    // applied between the drain's look and the watch, when the listener could not mark it yet
+    AtomicInteger looks = new AtomicInteger();
+    FollowerHold.Completions racing = new FollowerHold.Completions() {
+      @Override
+      public java.util.Optional<dev.tandem.core.Envelope> envelopeOf(
+          dev.tandem.consumer.IncomingMessage m) {
+        return completions.envelopeOf(m);
+      }
+
+      @Override
+      public boolean terminal(dev.tandem.consumer.IncomingMessage m) {
+        return looks.incrementAndGet() > 1;
+      }
+    };
+    FollowerHold h = new FollowerHold(ctx, racing, ownership, Map.of(A, sinkA),
+        Duration.ofSeconds(30), committer, assigned);
+    h.follow(P0, List.of(record(0)));
+    assertEquals(0, h.count(), "acknowledged by the look after the watch, not a poll timeout later");
+    assertFalse(h.watching());
+    assertFalse(kafka.paused().contains(P0));
+  }
+
+  @Test
+  void theYoungestWaitOfAHeldHeadIsWhatTheLoopsPollSlicesGrowWith() {
+    assertEquals(0, hold.youngestWaitNanos(), "nothing held");
+    hold.follow(P0, List.of(record(0), record(1)));
+    clock.advance(Duration.ofMillis(300));
+    assertEquals(Duration.ofMillis(300).toNanos(), hold.youngestWaitNanos());
+
+    completions.terminal.add("id-0");
+    tick();
+    assertEquals(0, hold.youngestWaitNanos(), "the new head id-1 has just begun to wait");
+    clock.advance(Duration.ofMillis(40));
+    assertEquals(Duration.ofMillis(40).toNanos(), hold.youngestWaitNanos());
   }
 }

@@ -1,0 +1,151 @@
+package dev.tandem.spring.kafka;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tandem.core.RegionId;
+import dev.tandem.publisher.KafkaRegionalSink;
+import dev.tandem.publisher.OutboundMessage;
+import dev.tandem.store.IdRecord;
+import dev.tandem.store.StoreListener;
+import dev.tandem.store.WriteOrigin;
+import dev.tandem.testkit.TwoRegions;
+import dev.tandem.testkit.junit.TandemClusters;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Issue 20 (follower latency), Spring listeners: a follower's held record is released when its
+ * owner's completion applies in the follower's store, not at the end of the error handler's fixed
+ * back-off ({@link TandemListenerSupport#HOLD_RECHECK}, 200 ms).
+ */
+@TandemClusters
+class HeldRecordReleaseTest {
+
+  static TwoRegions regions;
+  @TempDir Path dir;
+
+  /**
+   * The owner (region-a) completes the record just after region-b's listener held it (b's error
+   * handler has just started its back-off), while the partition's stream flows (a record every
+   * 10 ms after it, so the re-fetch after the error handler's seek is answered at once); b must
+   * acknowledge its copy well within the 200 ms back-off of the completion's apply in b's store.
+   * Bound 100 ms: half of HOLD_RECHECK, so a release at the back-off's end (~200 ms minus the few ms
+   * of replication) fails it; what remains after the apply on the fixed path is a seek, one fetch
+   * from the in-JVM broker, and Awaitility's 2 ms polling.
+   *
+   * <p>Not covered (a known limit, see the notes): an idle partition. After the seek, the classic
+   * consumer sends the new fetch only once the one it pipelined at the held delivery's poll returns,
+   * which the broker parks up to {@code fetch.max.wait.ms} (500 ms) when no record comes.
+   */
+  @Test
+  void aHeldRecordIsAcknowledgedSoonAfterItsOwnersCompletionAppliesWhileItsPartitionFlows()
+      throws Exception {
+    String topic = "spring-release-" + Long.toHexString(System.nanoTime());
+    regions.createTopic(topic, 8);
+    for (var r : regions.both()) {
+      r.createTopic("tandem-" + topic + ".changelog", 8,
+          Map.of("cleanup.policy", "compact,delete", "retention.ms", "691200000"));
+      awaitLeaders(r.bootstrapServers(), "tandem-" + topic + ".changelog");
+    }
+    Map<String, String> bootstrap = new LinkedHashMap<>();
+    bootstrap.put("region-a", regions.a().bootstrapServers());
+    bootstrap.put("region-b", regions.b().bootstrapServers());
+    RegionContext[] holder = new RegionContext[2];
+    AtomicLong heldAt = new AtomicLong();
+    // region-a's listener returns only once region-b has held the copy (its back-off just began)
+    var fa = CompletableFuture.supplyAsync(() -> new RegionContext(topic + "/region-a", "region-a",
+        bootstrap, dir, topic, false, Map.of(), (rec, region) -> await().atMost(Duration.ofSeconds(30))
+            .pollInterval(Duration.ofMillis(1))
+            .until(() -> holder[1] != null
+                && holder[1].counter("tandem.consumer.follower.held", null, null) >= 1
+                && heldAt.compareAndSet(0, System.nanoTime()) | true)));
+    var fb = CompletableFuture.supplyAsync(() -> new RegionContext(topic + "/region-b", "region-b",
+        bootstrap, dir, topic, false, Map.of(), (rec, region) -> { }));
+    try (RegionContext a = fa.join(); RegionContext b = fb.join()) {
+      holder[1] = b;
+      int shard = -1;
+      for (int s = 0; s < 8 && shard < 0; s++) {
+        if (a.tandem().ownership().lease(s).owner().equals(RegionId.of("region-a"))
+            && b.tandem().ownership().lease(s).owner().equals(RegionId.of("region-a"))) {
+          shard = s;
+        }
+      }
+      assertTrue(shard >= 0, "region-a owns a shard in both regions' views");
+      String id = topic + "-1";
+      AtomicLong appliedAt = new AtomicLong();
+      StoreListener applied = new StoreListener() {
+        @Override
+        public void onRecord(IdRecord record, WriteOrigin origin) {
+          if (record.id().equals(id) && record.phase().isTerminal()) {
+            appliedAt.compareAndSet(0, System.nanoTime());
+          }
+        }
+      };
+      b.tandem().store().addListener(applied);
+      try (KafkaRegionalSink sa = KafkaRegionalSink.create(RegionId.of("region-a"),
+              regions.a().producerProperties());
+          KafkaRegionalSink sb = KafkaRegionalSink.create(RegionId.of("region-b"),
+              regions.b().producerProperties())) {
+        for (KafkaRegionalSink s : List.of(sa, sb)) {
+          s.send(OutboundMessage.builder(topic, shard).key("k".getBytes(StandardCharsets.UTF_8))
+              .value("order".getBytes(StandardCharsets.UTF_8)).id(id).build())
+              .get(30, TimeUnit.SECONDS);
+        }
+        // the stream behind it: one more record of the shard every 10 ms, both regions, until b
+        // acknowledged the first (records of a partition are acknowledged in order)
+        int shardOfStream = shard;
+        var stream = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
+        AtomicLong next = new AtomicLong(2);
+        stream.scheduleAtFixedRate(() -> {
+          String more = topic + "-" + next.getAndIncrement();
+          for (KafkaRegionalSink s : List.of(sa, sb)) {
+            s.send(OutboundMessage.builder(topic, shardOfStream)
+                .key("k".getBytes(StandardCharsets.UTF_8))
+                .value("order".getBytes(StandardCharsets.UTF_8)).id(more).build());
+          }
+        }, 0, 10, TimeUnit.MILLISECONDS);
+        try {
+          await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(2))
+              .until(() -> b.counter("tandem.consumer.follower.acknowledged", null, null) >= 1);
+        } finally {
+          stream.shutdownNow();
+          stream.awaitTermination(10, TimeUnit.SECONDS);
+        }
+        long ackedAt = System.nanoTime();
+        assertTrue(appliedAt.get() != 0, "the owner's completion applied in region-b's store");
+        long ms = (ackedAt - appliedAt.get()) / 1_000_000;
+        System.out.printf("held record: held -> completion applied in region-b %d ms, applied -> "
+            + "acknowledged %d ms (held deliveries %.0f, early releases %.0f)%n",
+            (appliedAt.get() - heldAt.get()) / 1_000_000, ms,
+            b.counter("tandem.consumer.follower.held", null, null),
+            b.counter("tandem.consumer.follower.early.releases", null, null));
+        assertTrue(ms < 100, "a held record is acknowledged within 100 ms of its owner's completion "
+            + "applied in the follower's store (HOLD_RECHECK " + TandemListenerSupport.HOLD_RECHECK
+            + "); it took " + ms + " ms");
+      } finally {
+        b.tandem().store().removeListener(applied);
+      }
+    }
+  }
+
+  private static void awaitLeaders(String bootstrapServers, String topic) {
+    try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG,
+        bootstrapServers))) {
+      await().atMost(Duration.ofSeconds(30)).ignoreExceptions().until(() -> admin
+          .describeTopics(List.of(topic)).allTopicNames().get(10, TimeUnit.SECONDS).get(topic)
+          .partitions().stream().allMatch(p -> p.leader() != null && !p.leader().isEmpty()));
+    }
+  }
+}
