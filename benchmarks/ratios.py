@@ -129,7 +129,7 @@ E2E_GOAL = 0.7  # Tandem / raw single-region throughput
 
 SPLIT_STAGES = (
     ("lead", "follower's poll → owner's poll (signed: how much later the owner's loop got the message)"),
-    ("claim", "owner's poll → its claim written (envelope checks, `claimAll`)"),
+    ("claim", "owner's poll → its claim written (the turn's routing, envelope checks, `claimAll`)"),
     ("barrier", "claim written → handler start (claims durable in the own changelog, the poll's earlier handlers)"),
     ("complete", "handler start → COMPLETED written in the owner's store"),
     ("replication", "COMPLETED written → applied in the follower's store"),

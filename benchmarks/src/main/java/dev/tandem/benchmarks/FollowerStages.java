@@ -37,10 +37,11 @@ import org.openjdk.jmh.results.ScalarResult;
  *
  * <ul>
  *   <li>{@code lead}: {@code poll[owner] − poll[follower]}, signed: how much later the owner's loop
- *       got the message than the follower's (its previous turn — handlers, completes, the offset
- *       commit — or a fetch that came later); negative when the owner polled it first;
- *   <li>{@code claim}: owner poll → its claim written (the turn's envelope checks and {@code
- *       claimAll});
+ *       got the message than the follower's (its previous turn — the claims wait, handlers,
+ *       completes, the held copies' release, the offset commit — or a fetch that came later);
+ *       negative when the owner polled it first;
+ *   <li>{@code claim}: owner poll → its claim written (the turn's routing of the poll's partitions,
+ *       envelope checks and {@code claimAll});
  *   <li>{@code barrier}: claim written → handler start (the wait until the poll's claims are in the
  *       own changelog, plus the handlers and completes of the poll's earlier records);
  *   <li>{@code complete}: handler start → COMPLETED written (the benchmark's handler only stamps);
