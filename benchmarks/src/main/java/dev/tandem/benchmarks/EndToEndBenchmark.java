@@ -268,44 +268,7 @@ public class EndToEndBenchmark {
           .meterRegistry(meters)
           .build();
       closeables.add(0, region);
-      region.store().addListener(new StoreListener() {
-        @Override
-        public void onRecord(IdRecord record, WriteOrigin origin) {
-          boolean stages = FollowerStages.enabled;
-          if (record.phase() == Phase.CLAIMED && origin == WriteOrigin.LOCAL && stages) {
-            FollowerStages.claimWritten(index, record.id(), System.nanoTime());
-          }
-          if (record.phase() != Phase.COMPLETED) {
-            return;
-          }
-          long now = System.nanoTime();
-          String id = record.id();
-          Integer owner = OWNER.get(id);
-          if (origin == WriteOrigin.LOCAL) {
-            COMPLETED_AT.putIfAbsent(id, now);
-            if (stages) {
-              FollowerStages.completedWritten(id, now);
-            }
-            return;
-          }
-          if (stages) {
-            FollowerStages.applied(index, id, now); // ignores the owner's own view itself
-          }
-          if (owner == null || owner == index) {
-            return; // not a follower's view of this id
-          }
-          Long completed = COMPLETED_AT.remove(id);
-          if (completed != null) {
-            REPLICATION.add(now - completed);
-          }
-          Long received = RECEIVED.get(index).remove(id);
-          if (received != null) {
-            FOLLOWER.add(Math.max(0, now - received));
-          } else {
-            APPLIED_FIRST.get(index).put(id, now);
-          }
-        }
-      });
+      region.store().addListener(new StoreStamps(index));
       TandemKafkaConsumer<byte[], byte[]> consumer = region.kafkaConsumer(topic,
           new ByteArrayDeserializer(), new ByteArrayDeserializer(),
           (rec, ctx) -> {
@@ -454,6 +417,57 @@ public class EndToEndBenchmark {
     }
     nextDue += period;
     sendOne();
+  }
+
+  /**
+   * Region {@code index}'s store writes, stamped: the owner's LOCAL COMPLETED ({@code COMPLETED_AT}),
+   * a follower's REMOTE COMPLETED (the {@code replication} and {@code follower} samples) and, for the
+   * stage split ({@link FollowerStages}), the owner's LOCAL CLAIMED too. A store listener is told on
+   * the writing thread once RocksDB accepted the write.
+   */
+  static final class StoreStamps implements StoreListener {
+    private final int index;
+
+    StoreStamps(int index) {
+      this.index = index;
+    }
+
+    @Override
+    public void onRecord(IdRecord record, WriteOrigin origin) {
+      boolean stages = FollowerStages.enabled;
+      if (record.phase() == Phase.CLAIMED && origin == WriteOrigin.LOCAL && stages) {
+        FollowerStages.claimWritten(index, record.id(), System.nanoTime());
+      }
+      if (record.phase() != Phase.COMPLETED) {
+        return;
+      }
+      long now = System.nanoTime();
+      String id = record.id();
+      Integer owner = OWNER.get(id);
+      if (origin == WriteOrigin.LOCAL) {
+        COMPLETED_AT.putIfAbsent(id, now);
+        if (stages) {
+          FollowerStages.completedWritten(id, now);
+        }
+        return;
+      }
+      if (stages) {
+        FollowerStages.applied(index, id, now); // ignores the owner's own view itself
+      }
+      if (owner == null || owner == index) {
+        return; // not a follower's view of this id
+      }
+      Long completed = COMPLETED_AT.remove(id);
+      if (completed != null) {
+        REPLICATION.add(now - completed);
+      }
+      Long received = RECEIVED.get(index).remove(id);
+      if (received != null) {
+        FOLLOWER.add(Math.max(0, now - received));
+      } else {
+        APPLIED_FIRST.get(index).put(id, now);
+      }
+    }
   }
 
   /**

@@ -10,7 +10,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterEach;
+import dev.tandem.core.RegionId;
+import dev.tandem.store.ClaimRequest;
+import dev.tandem.store.IdempotencyStore;
+import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.openjdk.jmh.results.Result;
 
 /** The follower's stage split: per-message arithmetic, the trace of the hooks, the reported figures. */
@@ -60,6 +65,35 @@ class FollowerStagesTest {
     assertArrayEquals(new long[] {2 * MS, 1 * MS, 2 * MS, 1 * MS, 6 * MS}, got[0]);
     FollowerStages.applied(1, "m1", 130 * MS); // a second apply of the same id adds nothing
     assertEquals(0, FollowerStages.drain().length);
+  }
+
+  @Test
+  void aRealStoreTellsTheBenchmarksListenerTheOwnersClaimAndCompletedInPathOrder(@TempDir Path dir)
+      throws Exception {
+    // the hooks the benchmark relies on, with a real store: claimAll's LOCAL CLAIMED and complete's
+    // LOCAL COMPLETED reach EndToEndBenchmark's listener, which stamps them for the split
+    FollowerStages.enabled = true;
+    try (IdempotencyStore store = IdempotencyStore.builder().region(RegionId.of("region-a"))
+        .instance("split-test").directory(dir).build()) {
+      store.addListener(new EndToEndBenchmark.StoreStamps(0));
+      long followerPoll = System.nanoTime();
+      FollowerStages.polled(1, "m3", followerPoll);
+      FollowerStages.polled(0, "m3", System.nanoTime());
+      store.claimAll(List.of(new ClaimRequest("m3", 0, StoreBenchmark.DIGEST, 0, StoreBenchmark.LEASE)));
+      FollowerStages.handlerStarted("m3", System.nanoTime());
+      store.complete("m3", 0, null);
+      assertEquals(0, FollowerStages.drain().length); // not applied in the follower yet
+      long applied = System.nanoTime();
+      FollowerStages.applied(1, "m3", applied); // the follower's apply (a REMOTE write there)
+      long[][] got = FollowerStages.drain();
+      assertEquals(1, got.length, "the claim and the completion were stamped through the listener");
+      for (int s = 1; s < FollowerStages.STAGES.size(); s++) {
+        assertTrue(got[0][s] >= 0, FollowerStages.STAGES.get(s) + " runs forward: " + got[0][s]);
+      }
+      assertEquals(applied - followerPoll, java.util.Arrays.stream(got[0]).sum());
+    } finally {
+      EndToEndBenchmark.COMPLETED_AT.remove("m3");
+    }
   }
 
   @Test
