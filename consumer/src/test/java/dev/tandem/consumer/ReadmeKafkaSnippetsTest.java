@@ -78,8 +78,10 @@ class ReadmeKafkaSnippetsTest {
       p.setProperty("tandem.changelog.topic.prefix", prefix);
       p.setProperty("group.id", group); // clusters shared with the JVM's other classes
     }
-    assertTrue(b.getProperty("tandem.region").equals("northeurope")
-        && b.getProperty("bootstrap.servers").equals(regions.b().bootstrapServers()), b.toString());
+    assertEquals(regions.a().bootstrapServers(), a.getProperty("bootstrap.servers"),
+        "the snippet names its consumer's own cluster (bootstrap.servers)");
+    assertEquals(regions.b().bootstrapServers(), b.getProperty("bootstrap.servers"));
+    assertEquals("northeurope", b.getProperty("tandem.region"));
 
     List<String> inA;
     try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(a)) {
