@@ -198,6 +198,21 @@ class TandemKafkaProducerTest {
     assertTrue(e.getMessage().contains("interceptor.classes is not supported"), e.getMessage());
   }
 
+  /**
+   * A transactional.id among the common properties (a config moved over from a transactional
+   * producer) reached both region producers: every send then failed ("before completing a call to
+   * initTransactions"), both regions were marked failed and the copies spooled for a replay that could
+   * never succeed. Refused at construction instead, naming the key and its value.
+   */
+  @Test
+  void aTransactionalIdIsRefusedAtConstruction(@TempDir Path spool) {
+    Properties withTransactionalId = config(spool);
+    withTransactionalId.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "orders-tx");
+    KafkaException e = assertThrows(KafkaException.class, () -> new TandemKafkaProducer<>(withTransactionalId));
+    assertTrue(e.getMessage().contains("transactional.id=orders-tx"), e.getMessage());
+    assertTrue(e.getMessage().contains("transactions"), e.getMessage());
+  }
+
   @Test
   void sendAfterCloseFails(@TempDir Path spool) {
     Producer<String, String> producer = new TandemKafkaProducer<>(config(spool));
