@@ -12,9 +12,9 @@ import dev.tandem.store.internal.TtlBuckets;
 import dev.tandem.store.spi.ReplicaStore;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.HashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -438,28 +438,60 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
   @Override
   public Map<RecordKey, IdRecord> terminalRecords(Collection<RecordKey> keys) {
     maybeMaintain();
-    Map<RecordKey, IdRecord> found = new HashMap<>();
-    LinkedHashSet<RecordKey> missed = new LinkedHashSet<>();
+    Map<RecordKey, IdRecord> found = new HashMap<>(); // its table is made at the first hit
+    // the misses in an array, in the order given. A key given twice is not de-duplicated: both
+    // copies go to the same multiGet (one consistent view) and, if found, to the same re-read under
+    // their stripe, so they get the same answer and the map is the same. A poll repeats a key only
+    // when a record was fetched twice (a producer retry); hashing every key of every poll into a set
+    // to save that rare second read was 13 % of the interceptor row's samples (issue 20,
+    // benchmarks/profiles/quiet-2026-12-05T1443-consumer).
+    RecordKey[] missed = new RecordKey[keys.size()];
+    int misses = 0;
     for (RecordKey key : keys) {
       Objects.requireNonNull(key, "key");
       IdRecord cached = caches.terminal(key.shard(), key.id());
       if (cached != null) {
         found.put(key, cached);
       } else {
-        missed.add(key); // a key given twice is read once
+        missed[misses++] = key;
       }
     }
-    if (missed.isEmpty()) {
+    if (misses == 0) {
       return found;
     }
-    List<RecordKey> distinct = new ArrayList<>(missed);
-    // one multiGet for every miss; the fills happen under the stripes, as in readThrough
-    withLocks(distinct, false, batch -> {
-      RocksEngine.Stored[] stored = batch.currentAll(distinct);
+    List<RecordKey> toRead = misses == missed.length
+        ? Arrays.asList(missed) : Arrays.asList(missed).subList(0, misses);
+    // one multiGet for every miss, under the engine lock only: an absent key (nearly every key of a
+    // poll of new ids) fills nothing, so it needs no stripe. An absent answer is the store as of the
+    // read, as it would be under the stripes (a write after it is simply later). Taking and sorting
+    // a stripe per key of every poll only to protect fills that never happen was the rest of this
+    // call's locking cost (issue 20)
+    RocksEngine.Stored[] seen = readLocked(() -> StoreBatch.peekAll(parts, toRead));
+    int present = 0;
+    for (RocksEngine.Stored s : seen) {
+      if (s != null) {
+        present++;
+      }
+    }
+    if (present == 0) {
+      return found;
+    }
+    RecordKey[] held = new RecordKey[present];
+    int h = 0;
+    for (int i = 0; i < seen.length; i++) {
+      if (seen[i] != null) {
+        held[h++] = toRead.get(i);
+      }
+    }
+    List<RecordKey> again = Arrays.asList(held);
+    // the keys found are read again under their stripes, and only then fill the caches (and have
+    // their stamps observed), so a fill cannot overwrite a newer write's cache update (as readThrough)
+    withLocks(again, false, batch -> {
+      RocksEngine.Stored[] stored = batch.currentAll(again);
       for (int i = 0; i < stored.length; i++) {
         if (stored[i] != null && stored[i].record().isTerminal()) {
           caches.putTerminal(stored[i].record());
-          found.put(distinct.get(i), stored[i].record());
+          found.put(again.get(i), stored[i].record());
         }
       }
       return null;
