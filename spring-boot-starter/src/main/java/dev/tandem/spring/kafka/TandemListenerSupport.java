@@ -149,7 +149,7 @@ public final class TandemListenerSupport implements AutoCloseable {
             + "was applied in this region's store")
         .register(meters));
     if (ownership != null) {
-      region.store().addListener(release.listener()); // removed on close
+      release.completions().attach(region.store()); // its listener removed on close
     }
     renewed = renewals(r, "renewed");
     withheldStuck = renewals(r, "withheld_stuck");
@@ -344,10 +344,10 @@ public final class TandemListenerSupport implements AutoCloseable {
       release.watch(env.get().id());
       if (processor.terminalPhase(m).isPresent()) {
         acknowledge = true;
+        release.unwatch(env.get().id()); // this delivery's watch only (the ids are counted)
       }
     }
     if (acknowledge) {
-      env.ifPresent(e -> release.unwatch(e.id()));
       long[] h = held.get(shard);
       if (h != null && h[0] == record.offset()) {
         holdTime.record(now - h[1], TimeUnit.NANOSECONDS);
@@ -506,10 +506,7 @@ public final class TandemListenerSupport implements AutoCloseable {
   @Override
   public void close() {
     closed = true;
-    if (ownership != null) {
-      region.store().removeListener(release.listener());
-    }
-    release.clear();
+    release.completions().close(); // the store listener removed, every watch ended
     if (ownershipTicker != null) {
       ownershipTicker.close(); // a round in progress aborts its changelog probe
     }
