@@ -55,6 +55,32 @@ final class HeldRecordRelease implements BackOffHandler {
     return watched;
   }
 
+  /**
+   * Watches {@code id}, then asks {@code terminal} once more (a completion applied between the
+   * caller's first look and the watch is then not missed).
+   *
+   * @return true: still not terminal, the record is held and {@code id} stays watched until its
+   *     back-off ends ({@link #onNextBackOff}); false: terminal now, nothing watched
+   * @throws RuntimeException whatever the look throws, with the watch ended: the record is then
+   *     delivered again after a retry back-off, which is not a held record's and would not end it
+   *     (before, the id stayed watched until acknowledged here — for a revoked partition, until
+   *     close)
+   */
+  boolean holdUnlessTerminal(String id, java.util.function.BooleanSupplier terminal) {
+    watched.watch(id);
+    boolean done;
+    try {
+      done = terminal.getAsBoolean();
+    } catch (RuntimeException | Error e) {
+      watched.unwatch(id);
+      throw e;
+    }
+    if (done) {
+      watched.unwatch(id);
+    }
+    return !done;
+  }
+
   /** Watches {@code id}: its completion applied from now on opens its back-off. */
   void watch(String id) {
     watched.watch(id);

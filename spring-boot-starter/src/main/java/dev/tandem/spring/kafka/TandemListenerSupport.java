@@ -340,12 +340,10 @@ public final class TandemListenerSupport implements AutoCloseable {
     boolean acknowledge = env.isEmpty() || processor.terminalPhase(m).isPresent();
     if (!acknowledge) {
       // watched before the error handler's back-off, then looked at once more: a completion
-      // applied between the first look and the watch would otherwise wait the whole back-off
-      release.watch(env.get().id());
-      if (processor.terminalPhase(m).isPresent()) {
-        acknowledge = true;
-        release.unwatch(env.get().id()); // this delivery's watch only (the ids are counted)
-      }
+      // applied between the first look and the watch would otherwise wait the whole back-off.
+      // Held: watched until the back-off ends; terminal or the look failed: no watch left
+      acknowledge = !release.holdUnlessTerminal(env.get().id(),
+          () -> processor.terminalPhase(m).isPresent());
     }
     if (acknowledge) {
       long[] h = held.get(shard);
@@ -356,15 +354,22 @@ public final class TandemListenerSupport implements AutoCloseable {
       followerAcks.increment();
       return;
     }
-    long[] h = held.compute(shard, (s, v) -> v == null || v[0] != record.offset()
-        ? new long[] {record.offset(), now, 0} : v);
-    heldRedeliveries.increment();
-    if (now - h[1] > maxHold.toNanos() && h[2] == 0) {
-      h[2] = 1; // once per held record, as TandemKafkaConsumer
-      resend(record, m);
+    String owner;
+    try {
+      long[] h = held.compute(shard, (s, v) -> v == null || v[0] != record.offset()
+          ? new long[] {record.offset(), now, 0} : v);
+      heldRedeliveries.increment();
+      if (now - h[1] > maxHold.toNanos() && h[2] == 0) {
+        h[2] = 1; // once per held record, as TandemKafkaConsumer
+        resend(record, m);
+      }
+      owner = ownership.lease(shard).owner().name();
+    } catch (RuntimeException | Error e) {
+      // not thrown as held: its back-off would not end the watch (see holdUnlessTerminal)
+      release.unwatch(env.get().id());
+      throw e;
     }
-    throw new HeldRecordException(record.topic(), shard, record.offset(), env.get().id(),
-        ownership.lease(shard).owner().name());
+    throw new HeldRecordException(record.topic(), shard, record.offset(), env.get().id(), owner);
   }
 
   /**
