@@ -408,6 +408,19 @@ public final class TandemListenerSupport implements AutoCloseable {
     }
   }
 
+  /**
+   * A container gave up {@code partitions} (revoked or lost; its rebalance listener): their held
+   * records are no longer held here, so they stop counting for the shard's hold time (which the
+   * ticker weighs for a takeover). Per shard, as the hold is kept: a shard whose partition of
+   * another topic is still held here starts its hold time again at that record's next delivery
+   * (within a back-off) — later, never wrongly early.
+   */
+  void givenUp(java.util.Collection<org.apache.kafka.common.TopicPartition> partitions) {
+    for (var tp : partitions) {
+      held.remove(tp.partition());
+    }
+  }
+
   /** How long this follower has held the head record of {@code shard} (zero if none). */
   Duration heldFor(int shard) {
     long[] h = held.get(shard);
