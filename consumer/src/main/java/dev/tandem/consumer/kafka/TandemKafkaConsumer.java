@@ -24,7 +24,6 @@ import dev.tandem.core.TandemClock;
 import dev.tandem.publisher.RegionalSink;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.StoreException;
-import dev.tandem.store.StoreListener;
 import dev.tandem.store.replication.ReplicationLog;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -141,8 +140,6 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private final OffsetCommitter committer;
   private final HandoffGate handoffs;
   private final FollowerHold hold;
-  /** Removes the hold's listener from the store on close (the store outlives this loop). */
-  private final Runnable detachHoldListener;
   private final OwnerBatch<K, V> owned;
   /** The owner's lease renewals (null without ownership). */
   private final LeaseRenewer renewer;
@@ -227,11 +224,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     this.heldGauge = HeldRecordsGauge.add(meters, region, topic, hold::count);
     if (ownership != null) {
       // a held copy is acknowledged when its completion applies here, not at the next loop turn
-      StoreListener l = hold.completionListener();
-      b.store.addListener(l);
-      this.detachHoldListener = () -> b.store.removeListener(l);
-    } else {
-      this.detachHoldListener = () -> { };
+      hold.completions().attach(b.store);
     }
     this.earlyReleases = Counter.builder(ConsumerMeterNames.FOLLOWER_EARLY_RELEASES)
         .tag("region", region.name())
@@ -514,7 +507,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     heldGauge.remove(); // also for a loop never started
     // the store outlives this loop: without this, each loop rebuilt on it stays reachable (with its
     // KafkaConsumer) from the store's listener list
-    detachHoldListener.run();
+    hold.completions().close();
   }
 
   /**

@@ -288,6 +288,12 @@ public final class TandemListenerContainers {
       checkProperties(p, where);
       // its assigned partitions are shards whose evacuate/return requests this region's ticker acts on
       support.serve(container);
+      // the partitions it gives up take their held records with them (the application's own
+      // rebalance listener is kept and called first)
+      if (!(p.getConsumerRebalanceListener() instanceof TandemRebalanceListener)) {
+        p.setConsumerRebalanceListener(
+            new TandemRebalanceListener(support, p.getConsumerRebalanceListener()));
+      }
       Object listener = p.getMessageListener();
       if (listener instanceof TandemRecordListener || listener instanceof TandemBatchListener) {
         return;

@@ -140,6 +140,76 @@ class HeldRecordReleaseTest {
     }
   }
 
+  /**
+   * s9 task 2: a partition revoked from this application (here: its listener containers stopped,
+   * which revokes every partition) takes its held record with it. Before, the support kept the
+   * shard's held entry, so {@code heldFor(shard)} — what the ticker's {@code observe} weighs for a
+   * NO_PROGRESS takeover (held beyond stuckAfter while the owner's position does not move, as on an
+   * idle shard) — kept growing for a record this application no longer reads or holds; the plain
+   * consumer's FollowerHold forgets a revoked partition.
+   */
+  @Test
+  void aRevokedPartitionsHeldRecordNoLongerCountsAsHeldHere() throws Exception {
+    String topic = "spring-revoke-" + Long.toHexString(System.nanoTime());
+    regions.createTopic(topic, 8);
+    for (var r : regions.both()) {
+      r.createTopic("tandem-" + topic + ".changelog", 8,
+          Map.of("cleanup.policy", "compact,delete", "retention.ms", "691200000"));
+      awaitLeaders(r.bootstrapServers(), "tandem-" + topic + ".changelog");
+    }
+    Map<String, String> bootstrap = new LinkedHashMap<>();
+    bootstrap.put("region-a", regions.a().bootstrapServers());
+    bootstrap.put("region-b", regions.b().bootstrapServers());
+    java.util.concurrent.CountDownLatch ownerMayComplete = new java.util.concurrent.CountDownLatch(1);
+    // region-a's listener does not complete until the test says so: region-b holds its copy
+    var fa = CompletableFuture.supplyAsync(() -> new RegionContext(topic + "/region-a", "region-a",
+        bootstrap, dir, topic, false, Map.of(), (rec, region) -> {
+          try {
+            ownerMayComplete.await(60, TimeUnit.SECONDS);
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+        }));
+    var fb = CompletableFuture.supplyAsync(() -> new RegionContext(topic + "/region-b", "region-b",
+        bootstrap, dir, topic, false, Map.of(), (rec, region) -> { }));
+    try (RegionContext a = fa.join(); RegionContext b = fb.join()) {
+      int shard = -1;
+      for (int s = 0; s < 8 && shard < 0; s++) {
+        if (a.tandem().ownership().lease(s).owner().equals(RegionId.of("region-a"))
+            && b.tandem().ownership().lease(s).owner().equals(RegionId.of("region-a"))) {
+          shard = s;
+        }
+      }
+      assertTrue(shard >= 0, "region-a owns a shard in both regions' views");
+      try (KafkaRegionalSink sa = KafkaRegionalSink.create(RegionId.of("region-a"),
+              regions.a().producerProperties());
+          KafkaRegionalSink sb = KafkaRegionalSink.create(RegionId.of("region-b"),
+              regions.b().producerProperties())) {
+        for (KafkaRegionalSink s : List.of(sa, sb)) {
+          s.send(OutboundMessage.builder(topic, shard).key("k".getBytes(StandardCharsets.UTF_8))
+              .value("order".getBytes(StandardCharsets.UTF_8)).id(topic + "-1").build())
+              .get(30, TimeUnit.SECONDS);
+        }
+      }
+      int held = shard;
+      await().atMost(Duration.ofSeconds(30))
+          .until(() -> b.support().heldFor(held).compareTo(Duration.ZERO) > 0);
+
+      var registry = b.context.getBean(
+          org.springframework.kafka.config.KafkaListenerEndpointRegistry.class);
+      registry.stop(); // every partition of region-b's listener containers revoked
+      await().atMost(Duration.ofSeconds(30)).until(() -> !registry.isRunning());
+      try {
+        await().atMost(Duration.ofSeconds(10)).until(() -> b.support().heldFor(held).isZero());
+      } catch (org.awaitility.core.ConditionTimeoutException e) {
+        throw new AssertionError("shard " + held + " revoked from region-b's containers still "
+            + "counts as held there: heldFor = " + b.support().heldFor(held), e);
+      } finally {
+        ownerMayComplete.countDown();
+      }
+    }
+  }
+
   private static void awaitLeaders(String bootstrapServers, String topic) {
     try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG,
         bootstrapServers))) {
