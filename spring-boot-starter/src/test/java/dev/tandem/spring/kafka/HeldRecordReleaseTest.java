@@ -41,9 +41,9 @@ class HeldRecordReleaseTest {
    * handler has just started its back-off), while the partition's stream flows (a record every
    * 10 ms after it, so the re-fetch after the error handler's seek is answered at once); b must
    * acknowledge its copy well within the 200 ms back-off of the completion's apply in b's store.
-   * Bound 100 ms: half of HOLD_RECHECK, so a release at the back-off's end (~200 ms minus the few ms
-   * of replication) fails it; what remains after the apply on the fixed path is a seek, one fetch
-   * from the in-JVM broker, and Awaitility's 2 ms polling.
+   * Asserted: the back-off ended early on the completion ({@code follower.early.releases}), and the
+   * acknowledgement came within HOLD_RECHECK of the apply; what remains after the apply on the fixed
+   * path is a seek, one fetch from the in-JVM broker, and Awaitility's 2 ms polling.
    *
    * <p>Not covered (a known limit, see the notes): an idle partition. After the seek, the classic
    * consumer sends the new fetch only once the one it pipelined at the held delivery's poll returns,
@@ -131,8 +131,13 @@ class HeldRecordReleaseTest {
             (appliedAt.get() - heldAt.get()) / 1_000_000, ms,
             b.counter("tandem.consumer.follower.held", null, null),
             b.counter("tandem.consumer.follower.early.releases", null, null));
-        assertTrue(ms < 100, "a held record is acknowledged within 100 ms of its owner's completion "
-            + "applied in the follower's store (HOLD_RECHECK " + TandemListenerSupport.HOLD_RECHECK
+        // the mechanism, exactly: the back-off ended because the completion applied, not because
+        // its interval ran out (a wall-clock bound alone failed once at load ~21 with 122 ms)
+        assertTrue(b.counter("tandem.consumer.follower.early.releases", null, null) >= 1,
+            "the held record's back-off ended on its owner's completion, before its interval");
+        assertTrue(ms < TandemListenerSupport.HOLD_RECHECK.toMillis(), "a held record is "
+            + "acknowledged sooner after its owner's completion applied in the follower's store than "
+            + "the back-off's interval (HOLD_RECHECK " + TandemListenerSupport.HOLD_RECHECK
             + "); it took " + ms + " ms");
       } finally {
         b.tandem().store().removeListener(applied);
