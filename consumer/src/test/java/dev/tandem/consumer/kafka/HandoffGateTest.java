@@ -109,8 +109,16 @@ class HandoffGateTest {
           }
         }
       }
-      return super.poll(timeout);
+      org.apache.kafka.clients.consumer.ConsumerRecords<byte[], byte[]> records = super.poll(timeout);
+      if (!records.isEmpty()) {
+        nonEmptyPolls.incrementAndGet();
+      }
+      return records;
     }
+
+    /** Polls that returned records (loop turns with work). */
+    final java.util.concurrent.atomic.AtomicInteger nonEmptyPolls =
+        new java.util.concurrent.atomic.AtomicInteger();
 
     /**
      * Every commit, blocking or not: MockConsumer's commitSync goes through this method too, so each

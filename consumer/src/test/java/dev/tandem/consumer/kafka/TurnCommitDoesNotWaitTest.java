@@ -33,6 +33,7 @@ class TurnCommitDoesNotWaitTest {
     CountDownLatch slow = new CountDownLatch(1);
     kafka.slowCoordinator = slow;
     List<String> runs = new CopyOnWriteArrayList<>();
+    java.util.concurrent.atomic.AtomicInteger claimsWaits = new java.util.concurrent.atomic.AtomicInteger();
     try (IdempotencyStore store = IdempotencyStore.builder().region(HandoffGateTest.A).instance("i1")
             .directory(dir.resolve("store")).build();
         TandemKafkaConsumer<String, byte[]> loop = TandemKafkaConsumer
@@ -42,6 +43,11 @@ class TurnCommitDoesNotWaitTest {
             .store(store)
             .deadLetterSink(letter -> CompletableFuture.completedFuture(null))
             .replicationLog(new HandoffGateTest.ScriptedLog(), false)
+            // claims count as durable at once; counted: the turn's one other wait on the owner's path
+            .processorOptions(p -> p.claimsDurable(s -> {
+              claimsWaits.incrementAndGet();
+              return CompletableFuture.completedFuture(null);
+            }, Duration.ofSeconds(5)))
             .pollTimeout(Duration.ofMillis(20))
             .meterRegistry(new SimpleMeterRegistry())
             .build()) {
@@ -66,6 +72,11 @@ class TurnCommitDoesNotWaitTest {
                 && m.get(HandoffGateTest.P0).offset() == 6));
         assertEquals(0, kafka.blockingCommits.get(),
             "no steady-state turn waits for the coordinator (blocking commit calls)");
+        // what a turn with records still waits for on the owner's path, besides its handlers: its
+        // claims in the own changelog, once per turn (one shard here; one wait for all shards of a
+        // poll, OneClaimsWaitPerPollTest)
+        assertEquals(kafka.nonEmptyPolls.get(), claimsWaits.get(),
+            "one claims-durable wait per turn with records");
       } finally {
         slow.countDown(); // the stop's final commit may wait for the coordinator
       }
