@@ -397,9 +397,10 @@ public final class OffsetCommitter {
 
   /**
    * A previous holder's token awaited for {@code tp} is no longer needed: commits the partition's
-   * offset again without it at once (blocking: once per hand-off, not per turn) (not with the next processed records, which may be long in
-   * coming), so no later holder waits for it again. Best effort: if it fails, the next commit of the
-   * partition drops the token. {@code tokenOffset}: the offset the token was committed at.
+   * offset again without it at once (not with the next processed records, which may be long in
+   * coming), so no later holder waits for it again. Blocking: it happens once per hand-off, not per
+   * turn. Best effort: if it fails, the next commit of the partition drops the token. {@code
+   * tokenOffset}: the offset the token was committed at.
    */
   public void commitWithoutToken(TopicPartition tp, long tokenOffset) {
     if (pending.containsKey(tp)) {
