@@ -672,7 +672,10 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       return this;
     }
 
-    /** Bound of offset commits and of the barrier wait on revoke (default 30 s). */
+    /**
+     * Bound of the blocking offset commits (revoke, stop, hand-off token; a loop turn's commit is
+     * sent with {@code commitAsync} and not awaited) and of the barrier wait on revoke (default 30 s).
+     */
     public Builder<K, V> commitTimeout(Duration d) {
       this.commitTimeout = Objects.requireNonNull(d, "commitTimeout");
       return this;
