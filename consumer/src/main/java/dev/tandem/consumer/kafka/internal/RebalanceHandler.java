@@ -97,6 +97,9 @@ public final class RebalanceHandler implements ConsumerRebalanceListener {
     OffsetCommitter.awaitAll(barriers, LoopContext.min(
         LoopContext.min(bounds.commitTimeout(), bounds.revokeFlushWait()),
         Duration.ofNanos((deadline - p.ctx().clock().nanoTime()) / 2)));
+    // blocking, unlike a turn's commit: it also waits for the answers of the turns' async commits
+    // still in flight (made even when nothing is due), so committed() below, the offset a hand-off
+    // token is committed at, is what the group has
     p.committer().commitDue(Duration.ZERO, remaining(deadline));
     Set<Integer> unwaited = handOffUnflushed(partitions, deadline);
     giveUp(partitions, unwaited);

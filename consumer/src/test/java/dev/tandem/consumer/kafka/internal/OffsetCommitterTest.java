@@ -124,4 +124,124 @@ class OffsetCommitterTest {
     assertEquals(Map.of(P0, new org.apache.kafka.clients.consumer.OffsetAndMetadata(6, "")),
         kafka.commits.get(kafka.commits.size() - 1), "the last committed offset, without metadata");
   }
+
+  // ---- a turn's commit is sent with commitAsync (issue 20); answered later, on the loop thread ----
+
+  double failures(boolean retried) {
+    return ctx.meters().counter(dev.tandem.consumer.ConsumerMeterNames.OFFSET_COMMIT_FAILURES,
+        "region", Fakes.B.name(), "retried", Boolean.toString(retried)).count();
+  }
+
+  @Test
+  void aTurnsCommitIsSentWithoutWaitingAndCountsAsCommittedOnlyOnceAnswered() {
+    kafka.deferAnswers = true;
+    committer.dueNow(P0, 3);
+    committer.commitDue(false);
+    assertEquals(0, kafka.blockingCommits.get(), "the turn does not wait for the coordinator");
+    assertEquals(3, kafka.lastCommit(P0), "sent");
+    assertFalse(committer.hasDue(P0));
+    assertEquals(null, committer.committed(P0), "not answered yet");
+    kafka.answerNext(null);
+    assertEquals(null, committer.committed(P0), "the answer's callback runs in a later call");
+    kafka.poll(Duration.ZERO);
+    assertEquals(3L, committer.committed(P0));
+    assertEquals(0, committer.inFlight());
+  }
+
+  @Test
+  void aPartitionGivenUpWhileItsCommitIsInFlightIsNeitherRecordedNorSentAgain() {
+    kafka.deferAnswers = true;
+    committer.dueNow(P0, 3);
+    committer.dueNow(P1, 4);
+    committer.commitDue(false);
+    committer.forget(P0); // revoked or lost before the answer
+    kafka.answerNext(null);
+    kafka.poll(Duration.ZERO);
+    assertEquals(null, committer.committed(P0), "the answer of a partition given up is not recorded");
+    assertEquals(4L, committer.committed(P1));
+
+    committer.dueNow(P1, 5);
+    committer.commitDue(false);
+    committer.forget(P1);
+    kafka.answerNext(new org.apache.kafka.clients.consumer.RetriableCommitFailedException("moved"));
+    kafka.poll(Duration.ZERO);
+    assertFalse(committer.hasDue(P1), "a failed offset of a partition given up is not sent again");
+    int sent = kafka.commits.size();
+    committer.commitDue(false);
+    assertEquals(sent, kafka.commits.size(), "nothing of a partition given up is committed later");
+  }
+
+  @Test
+  void aRetriableFailureOfTheNewestOffsetSentMakesItDueAgainAnOlderOneIsSuperseded() {
+    kafka.deferAnswers = true;
+    committer.dueNow(P0, 3);
+    committer.commitDue(false);
+    committer.dueNow(P0, 5);
+    committer.commitDue(false);
+    var retriable = new org.apache.kafka.clients.consumer.RetriableCommitFailedException("moved");
+    kafka.answerNext(retriable); // 3
+    kafka.poll(Duration.ZERO);
+    assertFalse(committer.hasDue(P0), "3 is superseded by 5, sent after it (never sent again)");
+    assertEquals(1, failures(false));
+    kafka.answerNext(retriable); // 5
+    kafka.poll(Duration.ZERO);
+    assertTrue(committer.hasDue(P0), "the newest offset sent failed: due again");
+    assertEquals(1, failures(true));
+    committer.commitDue(false);
+    assertEquals(5, kafka.lastCommit(P0), "sent again by the next turn");
+    kafka.answerNext(null);
+    kafka.poll(Duration.ZERO);
+    assertEquals(5L, committer.committed(P0));
+
+    committer.dueNow(P0, 8);
+    committer.commitDue(false);
+    kafka.answerNext(new org.apache.kafka.clients.consumer.CommitFailedException("rebalanced"));
+    kafka.poll(Duration.ZERO);
+    assertFalse(committer.hasDue(P0), "not retriable: left to the revoke (records skipped if read)");
+    assertEquals(5L, committer.committed(P0), "the group still has 5");
+    assertEquals(2, failures(false));
+  }
+
+  @Test
+  void aBlockingCommitAfterAsyncOnesWaitsForTheirAnswersEvenWithNothingDue() {
+    kafka.deferAnswers = true;
+    committer.dueNow(P0, 3);
+    committer.commitDue(false);
+    assertEquals(1, committer.inFlight());
+    // the revoke's commit: nothing due, but a commit in flight whose answer the hand-off needs
+    committer.commitDue(Duration.ZERO, Duration.ofSeconds(1));
+    assertEquals(1, kafka.blockingCommits.get());
+    assertEquals(3L, committer.committed(P0), "answered before the blocking commit returned");
+    assertEquals(0, committer.inFlight());
+    committer.commitDue(Duration.ZERO, Duration.ofSeconds(1));
+    assertEquals(1, kafka.blockingCommits.get(), "nothing due, nothing in flight: no call");
+  }
+
+  @Test
+  void commitWithoutTokenNeverGoesBackBehindAnAsyncCommitInFlight() {
+    kafka.deferAnswers = true;
+    committer.dueNow(P0, 2);
+    committer.commitDue(false);
+    kafka.answerNext(null);
+    kafka.poll(Duration.ZERO);
+    committer.dueNow(P0, 6);
+    committer.commitDue(false); // in flight, carrying the token
+    committer.commitWithoutToken(P0, 0);
+    assertEquals(Map.of(P0, new org.apache.kafka.clients.consumer.OffsetAndMetadata(6, "")),
+        kafka.commits.get(kafka.commits.size() - 1),
+        "the newest offset sent, without metadata (it lands after the async one)");
+    assertEquals(6L, committer.committed(P0));
+  }
+
+  @Test
+  void theFinalCommitLeavesNoAsyncCommitUnanswered() {
+    kafka.deferAnswers = true;
+    committer.dueNow(P0, 3);
+    committer.commitDue(false);
+    committer.dueNow(P1, 7);
+    committer.finalCommit();
+    assertEquals(0, kafka.unanswered());
+    assertEquals(3L, committer.committed(P0));
+    assertEquals(7L, committer.committed(P1));
+  }
 }
