@@ -42,7 +42,7 @@ class HeldRecordReleaseTest {
    * 10 ms after it, so the re-fetch after the error handler's seek is answered at once); b must
    * acknowledge its copy well within the 200 ms back-off of the completion's apply in b's store.
    * Asserted: the back-off ended early on the completion ({@code follower.early.releases}), and the
-   * acknowledgement came within HOLD_RECHECK of the apply; what remains after the apply on the fixed
+   * acknowledgement came soon after the apply (a loose wall-clock bound; the counter is exact); what remains after the apply on the fixed
    * path is a seek, one fetch from the in-JVM broker, and Awaitility's 2 ms polling.
    *
    * <p>Not covered (a known limit, see the notes): an idle partition. After the seek, the classic
@@ -135,10 +135,11 @@ class HeldRecordReleaseTest {
         // its interval ran out (a wall-clock bound alone failed once at load ~21 with 122 ms)
         assertTrue(b.counter("tandem.consumer.follower.early.releases", null, null) >= 1,
             "the held record's back-off ended on its owner's completion, before its interval");
-        assertTrue(ms < TandemListenerSupport.HOLD_RECHECK.toMillis(), "a held record is "
-            + "acknowledged sooner after its owner's completion applied in the follower's store than "
-            + "the back-off's interval (HOLD_RECHECK " + TandemListenerSupport.HOLD_RECHECK
-            + "); it took " + ms + " ms");
+        // and soon: well inside the 30 s a held record waits for a silent owner (a wall-clock bound
+        // near HOLD_RECHECK would measure the loaded machine, not the release; the counter above does)
+        assertTrue(ms < 10 * TandemListenerSupport.HOLD_RECHECK.toMillis(), "a held record is "
+            + "acknowledged soon after its owner's completion applied in the follower's store; it took "
+            + ms + " ms");
       } finally {
         b.tandem().store().removeListener(applied);
       }
