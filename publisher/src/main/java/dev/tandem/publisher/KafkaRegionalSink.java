@@ -102,6 +102,8 @@ public final class KafkaRegionalSink implements RegionalSink {
    * A sink that creates and owns a {@link KafkaProducer} from {@code producerConfig}; the key and
    * value serializers are replaced by byte-array ones, {@code acks} is forced to {@code all} and
    * idempotence on. Its {@link #probe()} asks the cluster for its nodes.
+   *
+   * @throws IllegalArgumentException if {@code producerConfig} has no {@code bootstrap.servers}
    */
   public static KafkaRegionalSink create(RegionId region, Properties producerConfig) {
     Properties p = new Properties();
@@ -110,8 +112,14 @@ public final class KafkaRegionalSink implements RegionalSink {
     p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
     p.put(ProducerConfig.ACKS_CONFIG, "all");
     p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
+    Object bootstrap = p.get(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG);
+    if (bootstrap == null || bootstrap.toString().isBlank()) {
+      // named here: copying it into the admin settings would otherwise fail with a bare NPE
+      throw new IllegalArgumentException("the producer properties of region " + region + " have no "
+          + ProducerConfig.BOOTSTRAP_SERVERS_CONFIG + " (the region's Kafka cluster)");
+    }
     Properties admin = new Properties();
-    admin.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, p.get(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG));
+    admin.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
     for (Map.Entry<Object, Object> e : p.entrySet()) {
       String k = e.getKey().toString();
       if (k.startsWith("security.") || k.startsWith("sasl.") || k.startsWith("ssl.")) {
