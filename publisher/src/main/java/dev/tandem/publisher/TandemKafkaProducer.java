@@ -331,7 +331,8 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
     Send send = new Send(layout.topicPartition(partition), keySize, valueSize, callback, unfinished.begin());
     try {
       publisher.publish(message, send);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
+      // nothing was sent (publish throws only before): the flush ticket must end, or flush() waits for ever
       send.ticket.end();
       throw e;
     }
