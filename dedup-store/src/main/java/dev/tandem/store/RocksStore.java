@@ -440,11 +440,10 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
     maybeMaintain();
     Map<RecordKey, IdRecord> found = new HashMap<>(); // its table is made at the first hit
     // the misses in an array, in the order given. A key given twice is not de-duplicated: both
-    // copies go to the same multiGet (one consistent view) and, if found, to the same re-read under
-    // their stripe, so they get the same answer and the map is the same. A poll repeats a key only
-    // when a record was fetched twice (a producer retry); hashing every key of every poll into a set
-    // to save that rare second read was 13 % of the interceptor row's samples (issue 20,
-    // benchmarks/profiles/quiet-2026-12-05T1443-consumer).
+    // copies go to the one multiGet below and get the same answer (read under the same stripes),
+    // so the map is the same. A poll repeats a key only when a record was fetched twice (a producer
+    // retry); hashing every key of every poll into a set to save that rare second read was 13 % of
+    // the interceptor's onConsume (issue 20, profiles/quiet-2026-12-05T1443-consumer).
     RecordKey[] missed = new RecordKey[keys.size()];
     int misses = 0;
     for (RecordKey key : keys) {
