@@ -460,37 +460,13 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
     }
     List<RecordKey> toRead = misses == missed.length
         ? Arrays.asList(missed) : Arrays.asList(missed).subList(0, misses);
-    // one multiGet for every miss, under the engine lock only: an absent key (nearly every key of a
-    // poll of new ids) fills nothing, so it needs no stripe. An absent answer is the store as of the
-    // read, as it would be under the stripes (a write after it is simply later). Taking and sorting
-    // a stripe per key of every poll only to protect fills that never happen was the rest of this
-    // call's locking cost (issue 20)
-    RocksEngine.Stored[] seen = readLocked(() -> StoreBatch.peekAll(parts, toRead));
-    int present = 0;
-    for (RocksEngine.Stored s : seen) {
-      if (s != null) {
-        present++;
-      }
-    }
-    if (present == 0) {
-      return found;
-    }
-    RecordKey[] held = new RecordKey[present];
-    int h = 0;
-    for (int i = 0; i < seen.length; i++) {
-      if (seen[i] != null) {
-        held[h++] = toRead.get(i);
-      }
-    }
-    List<RecordKey> again = Arrays.asList(held);
-    // the keys found are read again under their stripes, and only then fill the caches (and have
-    // their stamps observed), so a fill cannot overwrite a newer write's cache update (as readThrough)
-    withLocks(again, false, batch -> {
-      RocksEngine.Stored[] stored = batch.currentAll(again);
+    // one multiGet for every miss; the fills happen under the stripes, as in readThrough
+    withLocks(toRead, false, batch -> {
+      RocksEngine.Stored[] stored = batch.currentAll(toRead);
       for (int i = 0; i < stored.length; i++) {
         if (stored[i] != null && stored[i].record().isTerminal()) {
           caches.putTerminal(stored[i].record());
-          found.put(again.get(i), stored[i].record());
+          found.put(toRead.get(i), stored[i].record());
         }
       }
       return null;

@@ -93,8 +93,7 @@ class TerminalRecordsCostTest {
   /**
    * Per fresh key, one live bucket: 236 B before session 9 (a LinkedHashSet entry and a boxed index
    * per key, lists copied per bucket; this test failed with "terminalRecords allocated 236.29328 B per
-   * fresh key"), 112.5 B without the set, 106.4 B with no stripe taken for absent keys: the key
-   * bytes RocksDB needs (~56 B) and the multiGet's own arrays.
+   * fresh key"), 112.5 B after: the key bytes RocksDB needs (~56 B) and the multiGet's own arrays.
    */
   static final double BOUND = 120;
 }
