@@ -440,7 +440,7 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
     maybeMaintain();
     Map<RecordKey, IdRecord> found = new HashMap<>(); // its table is made at the first hit
     // the misses in an array, in the order given. A key given twice is not de-duplicated: both
-    // copies go to the one multiGet below and get the same answer (read under the same stripes),
+    // copies go to the one getAll below and get the same answer (read under the same stripes),
     // so the map is the same. A poll repeats a key only when a record was fetched twice (a producer
     // retry); hashing every key of every poll into a set to save that rare second read was 13 % of
     // the interceptor's onConsume (issue 20, profiles/quiet-2026-12-05T1443-consumer).
@@ -460,7 +460,11 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
     }
     List<RecordKey> toRead = misses == missed.length
         ? Arrays.asList(missed) : Arrays.asList(missed).subList(0, misses);
-    // one multiGet for every miss; the fills happen under the stripes, as in readThrough
+    // the misses read under their stripes (and the engine read lock), as in readThrough; the fills
+    // happen there too. RocksEngine.getAll runs one multiGet per live bucket, newest first, each its
+    // own view of the store: the stripes keep out a writer of the same id that would move its record
+    // to a newer bucket between two of them, which would otherwise make a record terminal the whole
+    // time read as absent (TerminalRecordsMoveRaceTest; review s9-r R1).
     withLocks(toRead, false, batch -> {
       RocksEngine.Stored[] stored = batch.currentAll(toRead);
       for (int i = 0; i < stored.length; i++) {

@@ -94,6 +94,8 @@ class TerminalRecordsCostTest {
    * Per fresh key, one live bucket: 236 B before session 9 (a LinkedHashSet entry and a boxed index
    * per key, lists copied per bucket; this test failed with "terminalRecords allocated 236.29328 B per
    * fresh key"), 112.5 B after: the key bytes RocksDB needs (~56 B) and the multiGet's own arrays.
+   * The bound leaves ~40 % for a JIT that has not compiled the path yet on a loaded machine, and stays
+   * well under the 236 B this test failed with.
    */
-  static final double BOUND = 120;
+  static final double BOUND = 160;
 }
