@@ -440,11 +440,10 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
     maybeMaintain();
     Map<RecordKey, IdRecord> found = new HashMap<>(); // its table is made at the first hit
     // the misses in an array, in the order given. A key given twice is not de-duplicated: both
-    // copies go to the same multiGet (one consistent view) and, if found, to the same re-read under
-    // their stripe, so they get the same answer and the map is the same. A poll repeats a key only
-    // when a record was fetched twice (a producer retry); hashing every key of every poll into a set
-    // to save that rare second read was 13 % of the interceptor row's samples (issue 20,
-    // benchmarks/profiles/quiet-2026-12-05T1443-consumer).
+    // copies go to the one getAll below and get the same answer (read under the same stripes),
+    // so the map is the same. A poll repeats a key only when a record was fetched twice (a producer
+    // retry); hashing every key of every poll into a set to save that rare second read was 13 % of
+    // the interceptor's onConsume (issue 20, profiles/quiet-2026-12-05T1443-consumer).
     RecordKey[] missed = new RecordKey[keys.size()];
     int misses = 0;
     for (RecordKey key : keys) {
@@ -461,37 +460,17 @@ final class RocksStore implements IdempotencyStore, ReplicaStore {
     }
     List<RecordKey> toRead = misses == missed.length
         ? Arrays.asList(missed) : Arrays.asList(missed).subList(0, misses);
-    // one multiGet for every miss, under the engine lock only: an absent key (nearly every key of a
-    // poll of new ids) fills nothing, so it needs no stripe. An absent answer is the store as of the
-    // read, as it would be under the stripes (a write after it is simply later). Taking and sorting
-    // a stripe per key of every poll only to protect fills that never happen was the rest of this
-    // call's locking cost (issue 20)
-    RocksEngine.Stored[] seen = readLocked(() -> StoreBatch.peekAll(parts, toRead));
-    int present = 0;
-    for (RocksEngine.Stored s : seen) {
-      if (s != null) {
-        present++;
-      }
-    }
-    if (present == 0) {
-      return found;
-    }
-    RecordKey[] held = new RecordKey[present];
-    int h = 0;
-    for (int i = 0; i < seen.length; i++) {
-      if (seen[i] != null) {
-        held[h++] = toRead.get(i);
-      }
-    }
-    List<RecordKey> again = Arrays.asList(held);
-    // the keys found are read again under their stripes, and only then fill the caches (and have
-    // their stamps observed), so a fill cannot overwrite a newer write's cache update (as readThrough)
-    withLocks(again, false, batch -> {
-      RocksEngine.Stored[] stored = batch.currentAll(again);
+    // the misses read under their stripes (and the engine read lock), as in readThrough; the fills
+    // happen there too. RocksEngine.getAll runs one multiGet per live bucket, newest first, each its
+    // own view of the store: the stripes keep out a writer of the same id that would move its record
+    // to a newer bucket between two of them, which would otherwise make a record terminal the whole
+    // time read as absent (TerminalRecordsMoveRaceTest; review s9-r R1).
+    withLocks(toRead, false, batch -> {
+      RocksEngine.Stored[] stored = batch.currentAll(toRead);
       for (int i = 0; i < stored.length; i++) {
         if (stored[i] != null && stored[i].record().isTerminal()) {
           caches.putTerminal(stored[i].record());
-          found.put(again.get(i), stored[i].record());
+          found.put(toRead.get(i), stored[i].record());
         }
       }
       return null;

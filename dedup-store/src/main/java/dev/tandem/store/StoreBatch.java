@@ -154,37 +154,6 @@ final class StoreBatch implements AutoCloseable {
     return out;
   }
 
-  /**
-   * The stored record of each key (index for index; null where absent), from the recent cache or one
-   * RocksDB multiGet, with no side effect: nothing observed, nothing cached, no batch. For a first look
-   * without the keys' stripes (the caller holds the engine read lock); a record found this way is
-   * read again with {@link #currentAll} under its stripe before anything is filled from it.
-   */
-  static RocksEngine.Stored[] peekAll(Parts p, List<RecordKey> keys) {
-    RocksEngine.Stored[] out = new RocksEngine.Stored[keys.size()];
-    int[] toRead = null;
-    byte[][] raw = null;
-    int reads = 0;
-    for (int i = 0; i < out.length; i++) {
-      RecordKey key = keys.get(i);
-      if ((out[i] = p.caches().recent(key)) == null) {
-        if (toRead == null) {
-          toRead = new int[out.length - i];
-          raw = new byte[out.length - i][];
-        }
-        toRead[reads] = i;
-        raw[reads++] = key.bytes();
-      }
-    }
-    if (reads > 0) {
-      RocksEngine.Stored[] read = p.engine().getAll(raw, reads);
-      for (int j = 0; j < reads; j++) {
-        out[toRead[j]] = read[j];
-      }
-    }
-    return out;
-  }
-
   /** A record read from RocksDB: its stamp observed, a non-terminal one kept in the recent cache. */
   private void observeRead(RecordKey key, RocksEngine.Stored s) {
     if (s == null) {

@@ -12,7 +12,8 @@ import org.springframework.kafka.listener.ConsumerAwareRebalanceListener;
  * here — as {@code TandemKafkaConsumer}'s hold forgets a revoked partition. Without it the shard's
  * hold time kept growing for a record this application no longer reads, and the ticker weighs that
  * time for a takeover of the owner's shard. The application's own rebalance listener (if any) is
- * called first, unchanged. Not API.
+ * called first, unchanged; the partitions are given up even if it throws (its exception then
+ * propagates to Spring as before). Not API.
  */
 final class TandemRebalanceListener implements ConsumerAwareRebalanceListener {
 
@@ -38,20 +39,26 @@ final class TandemRebalanceListener implements ConsumerAwareRebalanceListener {
   @Override
   public void onPartitionsRevokedAfterCommit(Consumer<?, ?> consumer,
       Collection<TopicPartition> partitions) {
-    if (delegate instanceof ConsumerAwareRebalanceListener d) {
-      d.onPartitionsRevokedAfterCommit(consumer, partitions);
+    try {
+      if (delegate instanceof ConsumerAwareRebalanceListener d) {
+        d.onPartitionsRevokedAfterCommit(consumer, partitions);
+      }
+    } finally {
+      support.givenUp(partitions); // even if the application's listener throws
     }
-    support.givenUp(partitions);
   }
 
   @Override
   public void onPartitionsLost(Consumer<?, ?> consumer, Collection<TopicPartition> partitions) {
-    if (delegate instanceof ConsumerAwareRebalanceListener d) {
-      d.onPartitionsLost(consumer, partitions);
-    } else if (delegate != null) {
-      delegate.onPartitionsLost(partitions);
+    try {
+      if (delegate instanceof ConsumerAwareRebalanceListener d) {
+        d.onPartitionsLost(consumer, partitions);
+      } else if (delegate != null) {
+        delegate.onPartitionsLost(partitions);
+      }
+    } finally {
+      support.givenUp(partitions); // even if the application's listener throws
     }
-    support.givenUp(partitions);
   }
 
   @Override

@@ -1,9 +1,12 @@
 package dev.tandem.spring.kafka;
 
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.mockito.Mockito.doThrow;
 import static org.mockito.Mockito.inOrder;
 import static org.mockito.Mockito.mock;
 import static org.mockito.Mockito.never;
 import static org.mockito.Mockito.verify;
+import static org.mockito.Mockito.verifyNoMoreInteractions;
 
 import java.util.List;
 import org.apache.kafka.clients.consumer.Consumer;
@@ -32,6 +35,40 @@ class TandemRebalanceListenerTest {
     verify(support).givenUp(parts);
     l.onPartitionsLost(consumer, parts);
     verify(app).onPartitionsLost(parts);
+    // after-commit has no plain counterpart: the plain listener got nothing more (review s9-r R6)
+    verifyNoMoreInteractions(app);
+  }
+
+  @Test
+  void aConsumerAwareApplicationListenerGetsItsOwnOnPartitionsLostFirst() {
+    ConsumerAwareRebalanceListener app = mock(ConsumerAwareRebalanceListener.class);
+    TandemRebalanceListener l = new TandemRebalanceListener(support, app);
+    l.onPartitionsLost(consumer, parts);
+    var order = inOrder(app, support);
+    order.verify(app).onPartitionsLost(consumer, parts);
+    order.verify(support).givenUp(parts);
+    verify(app, never()).onPartitionsLost(parts); // not also the plain variant
+  }
+
+  @Test
+  void aThrowingApplicationListenerStillLetsThePartitionsBeGivenUp() {
+    // review s9-r R4: the support is told in a finally, so the held records stop counting
+    ConsumerAwareRebalanceListener aware = mock(ConsumerAwareRebalanceListener.class);
+    RuntimeException boom = new IllegalStateException("application listener failed");
+    doThrow(boom).when(aware).onPartitionsRevokedAfterCommit(consumer, parts);
+    doThrow(boom).when(aware).onPartitionsLost(consumer, parts);
+    TandemRebalanceListener l = new TandemRebalanceListener(support, aware);
+    assertThrows(IllegalStateException.class, () -> l.onPartitionsRevokedAfterCommit(consumer, parts));
+    verify(support).givenUp(parts);
+    assertThrows(IllegalStateException.class, () -> l.onPartitionsLost(consumer, parts));
+    verify(support, org.mockito.Mockito.times(2)).givenUp(parts);
+
+    ConsumerRebalanceListener plain = mock(ConsumerRebalanceListener.class);
+    doThrow(boom).when(plain).onPartitionsLost(parts);
+    TandemListenerSupport support2 = mock(TandemListenerSupport.class);
+    TandemRebalanceListener l2 = new TandemRebalanceListener(support2, plain);
+    assertThrows(IllegalStateException.class, () -> l2.onPartitionsLost(consumer, parts));
+    verify(support2).givenUp(parts);
   }
 
   @Test
