@@ -6,9 +6,11 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -17,6 +19,9 @@ import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.consumer.RetriableCommitFailedException;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.AuthorizationException;
+import org.apache.kafka.common.errors.FencedInstanceIdException;
+import org.apache.kafka.common.errors.OffsetMetadataTooLarge;
 import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.slf4j.Logger;
@@ -134,6 +139,8 @@ public final class OffsetCommitter {
   private long sequence;
   /** Async commits sent and not answered yet. */
   private int inFlight;
+  /** Partitions a failed answer made due again (cleared before each blocking commit). */
+  private final Set<TopicPartition> dueAgain = new HashSet<>();
   private final Counter retriedFailures;
   private final Counter droppedFailures;
 
@@ -270,9 +277,33 @@ public final class OffsetCommitter {
     }
     // also with nothing due: a blocking commit (an empty one too) returns after the answers of the
     // async commits sent before it, so the revoke's hand-off and the stop see them
+    long start = ctx.clock().nanoTime();
+    dueAgain.clear();
+    commitBlocking(offsets, commitWait);
+    // an async commit that failed, answered inside that commitSync, made its offset due again after
+    // the map was built; no next turn sends it (the stop ends the loop, the revoke gives the
+    // partition up next): committed once more, within what is left of commitWait
+    Map<TopicPartition, OffsetAndMetadata> again = new HashMap<>();
+    for (TopicPartition tp : dueAgain) {
+      Pending pe = pending.get(tp);
+      if (pe != null && pe.barrier().isDone() && !pe.barrier().isCompletedExceptionally()
+          && metadata.known(tp)) {
+        again.put(tp, new OffsetAndMetadata(pe.offset(), metadata.metadata(tp)));
+      }
+    }
+    dueAgain.clear();
+    Duration left = commitWait.minusNanos(ctx.clock().nanoTime() - start);
+    if (!again.isEmpty() && left.toNanos() > 0) {
+      pending.keySet().removeAll(again.keySet());
+      commitBlocking(again, left);
+    }
+  }
+
+  /** A blocking commit of {@code offsets} (possibly empty), waiting up to {@code wait}. */
+  private void commitBlocking(Map<TopicPartition, OffsetAndMetadata> offsets, Duration wait) {
     long seq = sent(offsets);
     try {
-      ctx.consumer().commitSync(offsets, commitWait);
+      ctx.consumer().commitSync(offsets, wait);
       offsets.forEach((tp, om) -> record(tp, om.offset(), seq));
     } catch (WakeupException ex) {
       // close() woke the consumer: these offsets are acknowledged and stay due; the stop's final
@@ -306,9 +337,9 @@ public final class OffsetCommitter {
   /**
    * The answer to the async commit {@code seq} (loop thread, inside a later consumer call; must not
    * throw). Success: recorded as committed where no newer answer was recorded and the partition was
-   * not given up since. Failure: counted; a retriable one of the newest offset sent for a partition
-   * makes it due again (unless a newer offset is due), so it is not left uncommitted on an idle
-   * partition.
+   * not given up since. Failure: counted; unless fatal ({@link #fatal}), a failure of the newest
+   * offset sent for a partition makes it due again (unless a newer offset is due, or the partition
+   * was given up), so it is not left uncommitted on an idle partition.
    */
   private void answered(Map<TopicPartition, OffsetAndMetadata> offsets, long seq, Exception error) {
     try {
@@ -320,29 +351,48 @@ public final class OffsetCommitter {
       boolean retriable = error instanceof RetriableCommitFailedException
           || error instanceof RetriableException;
       boolean retried = false;
-      if (retriable) {
+      if (!fatal(error)) {
         for (Map.Entry<TopicPartition, OffsetAndMetadata> e : offsets.entrySet()) {
           TopicPartition tp = e.getKey();
           Sent newest = newestSent.get(tp);
+          // the newest offset sent, not given up since (forget moves the floor), nothing newer due
           if (newest != null && newest.seq() == seq && seq > floor.getOrDefault(tp, -1L)
               && !pending.containsKey(tp)) {
             pending.put(tp, new Pending(e.getValue().offset(), CompletableFuture.completedFuture(null)));
+            dueAgain.add(tp);
             retried = true;
           }
         }
       }
       (retried ? retriedFailures : droppedFailures).increment();
+      String outcome = retried ? "sent again by the next commit"
+          : "not sent again; records past the group's committed offset are read again and skipped "
+              + "as completed";
       if (retriable) {
         log.debug("Tandem {}: offset commit of {} failed ({}); {}", ctx.region(), offsets.keySet(),
-            error.toString(), retried ? "sent again at the next turn" : "a newer commit supersedes it");
+            error.toString(), outcome);
       } else {
-        log.warn("Tandem {}: offset commit of {} failed ({}); records past the group's committed "
-            + "offset are read again and skipped as completed", ctx.region(), offsets.keySet(),
-            error.toString());
+        log.warn("Tandem {}: offset commit of {} failed ({}); {}", ctx.region(), offsets.keySet(),
+            error.toString(), outcome);
       }
     } catch (RuntimeException e) {
       log.warn("Tandem {}: offset commit answer not recorded", ctx.region(), e);
     }
+  }
+
+  /**
+   * A failure sending the offset again cannot mend: the member is fenced (a static member's id
+   * reused), not authorised, or the metadata is too large. Any other (coordinator moved, timeout,
+   * rebalance in progress, generation or member epoch changed) is worth another commit.
+   */
+  private static boolean fatal(Exception error) {
+    for (Throwable t = error; t != null; t = t.getCause() == t ? null : t.getCause()) {
+      if (t instanceof FencedInstanceIdException || t instanceof AuthorizationException
+          || t instanceof OffsetMetadataTooLarge) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Numbers a commit about to be sent and notes its offsets as the newest sent; its number. */
