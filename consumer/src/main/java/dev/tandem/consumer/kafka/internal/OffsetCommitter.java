@@ -42,8 +42,10 @@ import org.slf4j.LoggerFactory;
  * the records of the next turn no longer wait one coordinator round trip per turn (issue 20: the
  * owner's turn is on the follower's added latency). The revoke ({@link #commitDue(Duration,
  * Duration)}), the stop's {@link #finalCommit} and {@link #commitWithoutToken} stay {@code
- * commitSync}: there the caller needs the answer (a hand-off token committed at the offset the group
- * really has; everything acknowledged committed before the stop returns). What that relies on, read
+ * commitSync}: there the caller needs the answer (a hand-off token committed as the partition's last
+ * commit, at or below the offset the group has; everything acknowledged committed before the stop
+ * returns). On the consumer protocol {@code commitAsync} does wait, but only for the client's network
+ * thread to take the commit event, not for the coordinator. What that relies on, read
  * in kafka-clients 4.1 ({@code ConsumerCoordinator} for the classic group protocol, this project's
  * default; {@code AsyncKafkaConsumer} / {@code CommitRequestManager} for {@code
  * group.protocol=consumer}):
@@ -54,9 +56,14 @@ import org.slf4j.LoggerFactory;
  *       ran (classic: the coordinator answers a connection's requests in order and the client runs
  *       the completed callbacks before it returns, also for an empty map; consumer protocol: it
  *       awaits the last pending async commit first). So a blocking commit made after async ones is
- *       the last the group applies, and after it {@link #committed} is current: the revoke and the
- *       stop make one (with an empty map if nothing else is due) while async commits are in
- *       flight.
+ *       the last the group applies: the revoke and the stop make one (with an empty map if nothing
+ *       else is due) while async commits are in flight. After it {@link #committed} is at or below
+ *       what the group has, never above: the client may run the callback of an async commit later
+ *       still (classic: one parked on a coordinator lookup, or still on the connection to a
+ *       coordinator that moved) — that commit is still sent before the blocking one, so a token
+ *       committed at {@link #committed} is the partition's last commit, at worst at a lower offset
+ *       (the group's offset moves back; the records between are read again and skipped as
+ *       completed).
  *   <li><b>Callbacks run on the loop thread</b>, inside a later {@code poll}, {@code commitSync},
  *       {@code commitAsync} or {@code close} of the consumer (both protocols queue them for the
  *       application thread; MockConsumer runs them at once, inside {@code commitAsync}). So the
@@ -75,12 +82,17 @@ import org.slf4j.LoggerFactory;
  *       given up is never committed later.
  *   <li><b>An async commit that failed</b> is counted ({@code tandem.consumer.offset.commit.failures})
  *       and logged at DEBUG (retriable) or WARN. Nothing is lost: the group's committed offset stays
- *       lower, records past it are read again and skipped as completed. A retriable failure (the
- *       errors commitSync would have retried: coordinator moved or not available, timeout) of the
- *       newest offset sent for the partition makes it due again, so an idle partition's last offset
- *       is still committed (by the next turn, or the revoke or the stop); an older one is superseded
- *       by the newer commit, and a non-retriable one (e.g. the generation changed: a rebalance) is
- *       left to the revoke, which commits what is due.
+ *       lower, records past it are read again and skipped as completed. A failure of the newest
+ *       offset sent for the partition makes it due again, so an idle partition's last offset is
+ *       still committed by the next commit: retriable ones (coordinator moved or not available,
+ *       timeout) and the rebalance ones (rebalance in progress, generation or member epoch
+ *       changed: a partition this member keeps is committed by nobody else), but not fatal ones
+ *       (fenced static member, authorization, metadata too large), nor a partition given up since
+ *       ({@link #forget}). An older offset is superseded by the newer commit. A failure answered
+ *       inside a blocking commit (the revoke's, the stop's) comes after that commit's offsets were
+ *       chosen and no next turn follows: the blocking commit sends it once more within what is
+ *       left of its wait. Not mended: a failed offset whose newer offset was due but then dropped
+ *       (its barrier failed) — the group's offset stays lower (read again, skipped).
  *   <li><b>Wakeup.</b> {@code commitAsync} does not consume a pending wakeup (classic: {@code
  *       pollNoWakeup}; consumer protocol: no wakeup point), so close()'s wakeup stays latched for
  *       the next {@code poll} or blocking commit, which the loop and {@link #finalCommit} handle as
@@ -233,8 +245,10 @@ public final class OffsetCommitter {
   /**
    * Blocking: waits up to {@code barrierWait} for all due barriers together (one wait, not one per
    * partition), then commits the offsets whose barrier completed, waiting up to {@code commitWait}
-   * for the answer, and for the answers of the async commits sent before (also when nothing is due):
-   * afterwards {@link #committed} is what the group has.
+   * for the answer, and for the answers of the async commits sent before (also when nothing is due).
+   * Offsets one of those answers made due again (a failure) are committed once more within what is
+   * left of {@code commitWait}. Afterwards {@link #committed} is at or below what the group has,
+   * never above (see the class comment).
    */
   public void commitDue(Duration barrierWait, Duration commitWait) {
     commit(Objects.requireNonNull(barrierWait, "barrierWait"), commitWait);

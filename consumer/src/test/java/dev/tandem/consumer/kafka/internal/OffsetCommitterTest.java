@@ -243,12 +243,19 @@ class OffsetCommitterTest {
     committer.commitDue(false);
     kafka.answerNext(null);
     kafka.poll(Duration.ZERO);
+    metadata.token = "T"; // a previous holder's token, carried by the turn's commits meanwhile
     committer.dueNow(P0, 6);
     committer.commitDue(false); // in flight, carrying the token
+    assertEquals(new org.apache.kafka.clients.consumer.OffsetAndMetadata(6, "T"),
+        kafka.commits.get(kafka.commits.size() - 1).get(P0));
+    metadata.token = ""; // the marker was read: the token is no longer needed
     committer.commitWithoutToken(P0, 0);
+    assertEquals(0, kafka.unanswered(), "the async commit carrying the token was answered first");
     assertEquals(Map.of(P0, new org.apache.kafka.clients.consumer.OffsetAndMetadata(6, "")),
         kafka.commits.get(kafka.commits.size() - 1),
-        "the newest offset sent, without metadata (it lands after the async one)");
+        "the newest offset sent, without metadata, landing after the one carrying the token");
+    assertEquals(new org.apache.kafka.clients.consumer.OffsetAndMetadata(6, ""),
+        kafka.committed(java.util.Set.of(P0)).get(P0), "the group has no token left");
     assertEquals(6L, committer.committed(P0));
   }
 
