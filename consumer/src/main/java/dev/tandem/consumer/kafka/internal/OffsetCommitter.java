@@ -99,8 +99,10 @@ import org.slf4j.LoggerFactory;
  *       before. Should a consumer implementation throw it from {@code commitAsync}, the offsets
  *       stay due for the final commit.
  *   <li><b>Close.</b> {@link #finalCommit} is a blocking commit of everything due and, by the
- *       order above, waits for the async commits still in flight, so a clean stop has the group's
- *       committed offsets current when the loop ends.
+ *       order above, waits for the async commits still in flight (and sends once more one of them
+ *       that failed), so a clean stop leaves the group's committed offsets current when the loop
+ *       ends, unless a commit failed again or ran out of its wait (then lower: read again and
+ *       skipped as completed).
  * </ul>
  */
 public final class OffsetCommitter {
