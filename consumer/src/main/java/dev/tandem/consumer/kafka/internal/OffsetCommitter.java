@@ -6,9 +6,11 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -17,6 +19,9 @@ import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.consumer.RetriableCommitFailedException;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.AuthorizationException;
+import org.apache.kafka.common.errors.FencedInstanceIdException;
+import org.apache.kafka.common.errors.OffsetMetadataTooLarge;
 import org.apache.kafka.common.errors.RetriableException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.slf4j.Logger;
@@ -37,8 +42,10 @@ import org.slf4j.LoggerFactory;
  * the records of the next turn no longer wait one coordinator round trip per turn (issue 20: the
  * owner's turn is on the follower's added latency). The revoke ({@link #commitDue(Duration,
  * Duration)}), the stop's {@link #finalCommit} and {@link #commitWithoutToken} stay {@code
- * commitSync}: there the caller needs the answer (a hand-off token committed at the offset the group
- * really has; everything acknowledged committed before the stop returns). What that relies on, read
+ * commitSync}: there the caller needs the answer (a hand-off token committed as the partition's last
+ * commit, at or below the offset the group has; everything acknowledged committed before the stop
+ * returns). On the consumer protocol {@code commitAsync} does wait, but only for the client's network
+ * thread to take the commit event, not for the coordinator. What that relies on, read
  * in kafka-clients 4.1 ({@code ConsumerCoordinator} for the classic group protocol, this project's
  * default; {@code AsyncKafkaConsumer} / {@code CommitRequestManager} for {@code
  * group.protocol=consumer}):
@@ -49,9 +56,14 @@ import org.slf4j.LoggerFactory;
  *       ran (classic: the coordinator answers a connection's requests in order and the client runs
  *       the completed callbacks before it returns, also for an empty map; consumer protocol: it
  *       awaits the last pending async commit first). So a blocking commit made after async ones is
- *       the last the group applies, and after it {@link #committed} is current: the revoke and the
- *       stop make one (with an empty map if nothing else is due) while async commits are in
- *       flight.
+ *       the last the group applies: the revoke and the stop make one (with an empty map if nothing
+ *       else is due) while async commits are in flight. After it {@link #committed} is at or below
+ *       what the group has, never above: the client may run the callback of an async commit later
+ *       still (classic: one parked on a coordinator lookup, or still on the connection to a
+ *       coordinator that moved) — that commit is still sent before the blocking one, so a token
+ *       committed at {@link #committed} is the partition's last commit, at worst at a lower offset
+ *       (the group's offset moves back; the records between are read again and skipped as
+ *       completed).
  *   <li><b>Callbacks run on the loop thread</b>, inside a later {@code poll}, {@code commitSync},
  *       {@code commitAsync} or {@code close} of the consumer (both protocols queue them for the
  *       application thread; MockConsumer runs them at once, inside {@code commitAsync}). So the
@@ -70,20 +82,27 @@ import org.slf4j.LoggerFactory;
  *       given up is never committed later.
  *   <li><b>An async commit that failed</b> is counted ({@code tandem.consumer.offset.commit.failures})
  *       and logged at DEBUG (retriable) or WARN. Nothing is lost: the group's committed offset stays
- *       lower, records past it are read again and skipped as completed. A retriable failure (the
- *       errors commitSync would have retried: coordinator moved or not available, timeout) of the
- *       newest offset sent for the partition makes it due again, so an idle partition's last offset
- *       is still committed (by the next turn, or the revoke or the stop); an older one is superseded
- *       by the newer commit, and a non-retriable one (e.g. the generation changed: a rebalance) is
- *       left to the revoke, which commits what is due.
+ *       lower, records past it are read again and skipped as completed. A failure of the newest
+ *       offset sent for the partition makes it due again, so an idle partition's last offset is
+ *       still committed by the next commit: retriable ones (coordinator moved or not available,
+ *       timeout) and the rebalance ones (rebalance in progress, generation or member epoch
+ *       changed: a partition this member keeps is committed by nobody else), but not fatal ones
+ *       (fenced static member, authorization, metadata too large), nor a partition given up since
+ *       ({@link #forget}). An older offset is superseded by the newer commit. A failure answered
+ *       inside a blocking commit (the revoke's, the stop's) comes after that commit's offsets were
+ *       chosen and no next turn follows: the blocking commit sends it once more within what is
+ *       left of its wait. Not mended: a failed offset whose newer offset was due but then dropped
+ *       (its barrier failed) — the group's offset stays lower (read again, skipped).
  *   <li><b>Wakeup.</b> {@code commitAsync} does not consume a pending wakeup (classic: {@code
  *       pollNoWakeup}; consumer protocol: no wakeup point), so close()'s wakeup stays latched for
  *       the next {@code poll} or blocking commit, which the loop and {@link #finalCommit} handle as
  *       before. Should a consumer implementation throw it from {@code commitAsync}, the offsets
  *       stay due for the final commit.
  *   <li><b>Close.</b> {@link #finalCommit} is a blocking commit of everything due and, by the
- *       order above, waits for the async commits still in flight, so a clean stop has the group's
- *       committed offsets current when the loop ends.
+ *       order above, waits for the async commits still in flight (and sends once more one of them
+ *       that failed), so a clean stop leaves the group's committed offsets current when the loop
+ *       ends, unless a commit failed again or ran out of its wait (then lower: read again and
+ *       skipped as completed).
  * </ul>
  */
 public final class OffsetCommitter {
@@ -134,6 +153,8 @@ public final class OffsetCommitter {
   private long sequence;
   /** Async commits sent and not answered yet. */
   private int inFlight;
+  /** Partitions a failed answer made due again (cleared before each blocking commit). */
+  private final Set<TopicPartition> dueAgain = new HashSet<>();
   private final Counter retriedFailures;
   private final Counter droppedFailures;
 
@@ -226,8 +247,10 @@ public final class OffsetCommitter {
   /**
    * Blocking: waits up to {@code barrierWait} for all due barriers together (one wait, not one per
    * partition), then commits the offsets whose barrier completed, waiting up to {@code commitWait}
-   * for the answer, and for the answers of the async commits sent before (also when nothing is due):
-   * afterwards {@link #committed} is what the group has.
+   * for the answer, and for the answers of the async commits sent before (also when nothing is due).
+   * Offsets one of those answers made due again (a failure) are committed once more within what is
+   * left of {@code commitWait}. Afterwards {@link #committed} is at or below what the group has,
+   * never above (see the class comment).
    */
   public void commitDue(Duration barrierWait, Duration commitWait) {
     commit(Objects.requireNonNull(barrierWait, "barrierWait"), commitWait);
@@ -270,9 +293,33 @@ public final class OffsetCommitter {
     }
     // also with nothing due: a blocking commit (an empty one too) returns after the answers of the
     // async commits sent before it, so the revoke's hand-off and the stop see them
+    long start = ctx.clock().nanoTime();
+    dueAgain.clear();
+    commitBlocking(offsets, commitWait);
+    // an async commit that failed, answered inside that commitSync, made its offset due again after
+    // the map was built; no next turn sends it (the stop ends the loop, the revoke gives the
+    // partition up next): committed once more, within what is left of commitWait
+    Map<TopicPartition, OffsetAndMetadata> again = new HashMap<>();
+    for (TopicPartition tp : dueAgain) {
+      Pending pe = pending.get(tp);
+      if (pe != null && pe.barrier().isDone() && !pe.barrier().isCompletedExceptionally()
+          && metadata.known(tp)) {
+        again.put(tp, new OffsetAndMetadata(pe.offset(), metadata.metadata(tp)));
+      }
+    }
+    dueAgain.clear();
+    Duration left = commitWait.minusNanos(ctx.clock().nanoTime() - start);
+    if (!again.isEmpty() && left.toNanos() > 0) {
+      pending.keySet().removeAll(again.keySet());
+      commitBlocking(again, left);
+    }
+  }
+
+  /** A blocking commit of {@code offsets} (possibly empty), waiting up to {@code wait}. */
+  private void commitBlocking(Map<TopicPartition, OffsetAndMetadata> offsets, Duration wait) {
     long seq = sent(offsets);
     try {
-      ctx.consumer().commitSync(offsets, commitWait);
+      ctx.consumer().commitSync(offsets, wait);
       offsets.forEach((tp, om) -> record(tp, om.offset(), seq));
     } catch (WakeupException ex) {
       // close() woke the consumer: these offsets are acknowledged and stay due; the stop's final
@@ -306,9 +353,9 @@ public final class OffsetCommitter {
   /**
    * The answer to the async commit {@code seq} (loop thread, inside a later consumer call; must not
    * throw). Success: recorded as committed where no newer answer was recorded and the partition was
-   * not given up since. Failure: counted; a retriable one of the newest offset sent for a partition
-   * makes it due again (unless a newer offset is due), so it is not left uncommitted on an idle
-   * partition.
+   * not given up since. Failure: counted; unless fatal ({@link #fatal}), a failure of the newest
+   * offset sent for a partition makes it due again (unless a newer offset is due, or the partition
+   * was given up), so it is not left uncommitted on an idle partition.
    */
   private void answered(Map<TopicPartition, OffsetAndMetadata> offsets, long seq, Exception error) {
     try {
@@ -320,29 +367,48 @@ public final class OffsetCommitter {
       boolean retriable = error instanceof RetriableCommitFailedException
           || error instanceof RetriableException;
       boolean retried = false;
-      if (retriable) {
+      if (!fatal(error)) {
         for (Map.Entry<TopicPartition, OffsetAndMetadata> e : offsets.entrySet()) {
           TopicPartition tp = e.getKey();
           Sent newest = newestSent.get(tp);
+          // the newest offset sent, not given up since (forget moves the floor), nothing newer due
           if (newest != null && newest.seq() == seq && seq > floor.getOrDefault(tp, -1L)
               && !pending.containsKey(tp)) {
             pending.put(tp, new Pending(e.getValue().offset(), CompletableFuture.completedFuture(null)));
+            dueAgain.add(tp);
             retried = true;
           }
         }
       }
       (retried ? retriedFailures : droppedFailures).increment();
+      String outcome = retried ? "sent again by the next commit"
+          : "not sent again; records past the group's committed offset are read again and skipped "
+              + "as completed";
       if (retriable) {
         log.debug("Tandem {}: offset commit of {} failed ({}); {}", ctx.region(), offsets.keySet(),
-            error.toString(), retried ? "sent again at the next turn" : "a newer commit supersedes it");
+            error.toString(), outcome);
       } else {
-        log.warn("Tandem {}: offset commit of {} failed ({}); records past the group's committed "
-            + "offset are read again and skipped as completed", ctx.region(), offsets.keySet(),
-            error.toString());
+        log.warn("Tandem {}: offset commit of {} failed ({}); {}", ctx.region(), offsets.keySet(),
+            error.toString(), outcome);
       }
     } catch (RuntimeException e) {
       log.warn("Tandem {}: offset commit answer not recorded", ctx.region(), e);
     }
+  }
+
+  /**
+   * A failure sending the offset again cannot mend: the member is fenced (a static member's id
+   * reused), not authorised, or the metadata is too large. Any other (coordinator moved, timeout,
+   * rebalance in progress, generation or member epoch changed) is worth another commit.
+   */
+  private static boolean fatal(Exception error) {
+    for (Throwable t = error; t != null; t = t.getCause() == t ? null : t.getCause()) {
+      if (t instanceof FencedInstanceIdException || t instanceof AuthorizationException
+          || t instanceof OffsetMetadataTooLarge) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Numbers a commit about to be sent and notes its offsets as the newest sent; its number. */

@@ -66,6 +66,12 @@ final class Fakes {
     volatile boolean deferAnswers;
     private final java.util.ArrayDeque<Object[]> unanswered = new java.util.ArrayDeque<>();
     private final java.util.ArrayDeque<Runnable> answered = new java.util.ArrayDeque<>();
+    /**
+     * What the coordinator answers the async commits in flight with when a blocking commit waits
+     * for them, oldest first ({@link #answerNext} with each; once empty, success).
+     */
+    final java.util.Queue<Exception> errorsAtBlockingCommit =
+        new java.util.concurrent.ConcurrentLinkedQueue<>();
 
     @Override
     public synchronized void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets,
@@ -73,7 +79,7 @@ final class Fakes {
       blockingCommits.incrementAndGet();
       // the coordinator answers a connection's requests in order: the async ones sent before first
       while (!unanswered.isEmpty()) {
-        answerNext(null);
+        answerNext(errorsAtBlockingCommit.poll());
       }
       runAnswered();
       if (!offsets.isEmpty()) {
@@ -126,6 +132,12 @@ final class Fakes {
       while ((r = answered.poll()) != null) {
         r.run();
       }
+    }
+
+    /** The offset the group has for {@code tp}: successful commits only (-1: none). */
+    synchronized long groupHas(TopicPartition tp) {
+      OffsetAndMetadata om = committed(java.util.Set.of(tp)).get(tp);
+      return om == null ? -1 : om.offset();
     }
 
     /** The last committed offset of {@code tp} (-1: none). */

@@ -193,13 +193,32 @@ class OffsetCommitterTest {
     kafka.poll(Duration.ZERO);
     assertEquals(5L, committer.committed(P0));
 
+  }
+
+  @Test
+  void aNonRetriableFailureOfTheNewestOffsetIsDueAgainUnlessFatal() {
+    kafka.deferAnswers = true;
+    // a rebalance in progress / generation changed, for a partition this member keeps: nobody else
+    // commits it, so the next turn sends it again
     committer.dueNow(P0, 8);
     committer.commitDue(false);
     kafka.answerNext(new org.apache.kafka.clients.consumer.CommitFailedException("rebalanced"));
     kafka.poll(Duration.ZERO);
-    assertFalse(committer.hasDue(P0), "not retriable: left to the revoke (records skipped if read)");
-    assertEquals(5L, committer.committed(P0), "the group still has 5");
-    assertEquals(2, failures(false));
+    assertTrue(committer.hasDue(P0), "not fatal: due again");
+    assertEquals(1, failures(true));
+    committer.commitDue(false);
+    kafka.answerNext(null);
+    kafka.poll(Duration.ZERO);
+    assertEquals(8, kafka.groupHas(P0));
+
+    // fatal (the member is fenced): sending it again cannot help
+    committer.dueNow(P0, 9);
+    committer.commitDue(false);
+    kafka.answerNext(new org.apache.kafka.common.errors.FencedInstanceIdException("fenced"));
+    kafka.poll(Duration.ZERO);
+    assertFalse(committer.hasDue(P0), "fatal: dropped");
+    assertEquals(8L, committer.committed(P0), "the group still has 8");
+    assertEquals(1, failures(false));
   }
 
   @Test
@@ -224,12 +243,19 @@ class OffsetCommitterTest {
     committer.commitDue(false);
     kafka.answerNext(null);
     kafka.poll(Duration.ZERO);
+    metadata.token = "T"; // a previous holder's token, carried by the turn's commits meanwhile
     committer.dueNow(P0, 6);
     committer.commitDue(false); // in flight, carrying the token
+    assertEquals(new org.apache.kafka.clients.consumer.OffsetAndMetadata(6, "T"),
+        kafka.commits.get(kafka.commits.size() - 1).get(P0));
+    metadata.token = ""; // the marker was read: the token is no longer needed
     committer.commitWithoutToken(P0, 0);
+    assertEquals(0, kafka.unanswered(), "the async commit carrying the token was answered first");
     assertEquals(Map.of(P0, new org.apache.kafka.clients.consumer.OffsetAndMetadata(6, "")),
         kafka.commits.get(kafka.commits.size() - 1),
-        "the newest offset sent, without metadata (it lands after the async one)");
+        "the newest offset sent, without metadata, landing after the one carrying the token");
+    assertEquals(new org.apache.kafka.clients.consumer.OffsetAndMetadata(6, ""),
+        kafka.committed(java.util.Set.of(P0)).get(P0), "the group has no token left");
     assertEquals(6L, committer.committed(P0));
   }
 
@@ -243,5 +269,20 @@ class OffsetCommitterTest {
     assertEquals(0, kafka.unanswered());
     assertEquals(3L, committer.committed(P0));
     assertEquals(7L, committer.committed(P1));
+  }
+
+  @Test
+  void aRetriableFailureAnsweredDuringTheFinalCommitIsCommittedBeforeTheStopReturns() {
+    kafka.deferAnswers = true;
+    committer.dueNow(P0, 3);
+    committer.commitDue(false); // the last turn's commit, in flight
+    // the coordinator moved: the answer, run inside the final commit's commitSync, is a failure
+    kafka.errorsAtBlockingCommit.add(
+        new org.apache.kafka.clients.consumer.RetriableCommitFailedException("coordinator moved"));
+    committer.finalCommit();
+    assertEquals(3, kafka.groupHas(P0), "no next turn comes: the stop commits it again");
+    assertEquals(3L, committer.committed(P0));
+    assertFalse(committer.hasDue(P0));
+    assertEquals(0, kafka.unanswered());
   }
 }

@@ -165,6 +165,25 @@ class RebalanceHandlerTest {
   }
 
   @Test
+  void aTurnsCommitFailingRetriablyInsideTheRevokesCommitIsCommittedAgainBeforeTheToken() {
+    kafka.deferAnswers = true;
+    assigned.fetched(P0, 0);
+    committer.dueNow(P0, 3);
+    committer.commitDue(false); // a turn's commitAsync of 3: sent, not answered yet
+    log.barrier = new CompletableFuture<>(); // the shard is not flushed: handed off
+    // the coordinator moved: the answer, run inside the revoke's commitSync, is a failure
+    kafka.errorsAtBlockingCommit.add(
+        new org.apache.kafka.clients.consumer.RetriableCommitFailedException("coordinator moved"));
+    rebalance.onPartitionsRevoked(List.of(P0));
+
+    assertEquals(3, kafka.groupHas(P0), "committed again before the partition is given up");
+    OffsetAndMetadata last = lastCommitOfP0();
+    assertEquals(3, last.offset(), "the token sits at 3, not back at the start offset (0)");
+    assertEquals(Optional.of(new Handoff(B, "this-incarnation", 0, 7L)),
+        Handoff.decode(last.metadata()));
+  }
+
+  @Test
   void aPartitionWithNothingFetchedHereIsDroppedWithoutAHandoffOrWaiting() {
     log.barrier = new CompletableFuture<>();
     int commits = kafka.commits.size();
