@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.tandem.examples.demo.DemoOptions.Fault;
 import dev.tandem.examples.demo.DemoOptions.Policy;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.parallel.Execution;
+import org.junit.jupiter.api.parallel.ExecutionMode;
 
 /**
  * The demo's partition (the link between the regions cut both ways for real, through the testkit's
@@ -15,6 +17,9 @@ import org.junit.jupiter.api.Test;
  * demo: its own clusters, stores, publisher and consumers, the history checker's verdict, fixed
  * seed, small count.
  */
+// each run is a whole demo of its own (clusters on free ports, temp directory, History): two at a
+// time (examples' junit-platform.properties), their fixed fault timers overlapping
+@Execution(ExecutionMode.CONCURRENT)
 class PartitionAndWitnessDemoTest {
 
   private static DemoResult run(Fault fault, Policy policy) throws Exception {
