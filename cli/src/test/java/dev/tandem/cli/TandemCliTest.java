@@ -78,8 +78,11 @@ class TandemCliTest {
         KafkaRegion.Security.SASL_SSL);
     regions.createTopic(TOPIC, SHARDS);
     regions.createTopic(KafkaDeadLetterSink.topicFor(TOPIC), SHARDS);
-    a = region("region-a");
+    // the two regions open their stores and join their groups together (as TandemCliEvacuateTest's
+    // four instances do): setup waits for the slower one, not for both in turn
+    CompletableFuture<TandemRegion> startingA = CompletableFuture.supplyAsync(() -> region("region-a"));
     b = region("region-b");
+    a = startingA.get(120, TimeUnit.SECONDS);
     // the operator's copy of region A's file: the same keys, A's own (locked) state directory, and
     // no security key (those come from --command-config)
     Properties file = keys("region-a", false);
