@@ -318,10 +318,20 @@ def main(argv=None):
 
 
     rows, mains, used = {}, {}, set()
+    # A run with the follower's stage stamps on (run.sh: TANDEM_BENCH_SPLIT=1, a file named
+    # *-e2e-split.json) gives the split table only: the stamps add latency to the very p99s they split
+    # (session 9's A/B: ~+10 ms to follower and replication p99), so no goal row is read from it.
+    split_ol = None
     for path in args.files:
         data = json.load(open(path))
         if isinstance(data, dict):
             mains[data.get("benchmark", os.path.basename(path))] = (path, data)
+            continue
+        if path.endswith("-e2e-split.json"):
+            for r in data:
+                if (r["benchmark"].endswith("EndToEndBenchmark.openLoop")
+                        and r.get("params", {}).get("pipeline") == "tandem"):
+                    split_ol = r
             continue
         for r in data:
             name = r["benchmark"].rsplit(".", 2)
@@ -404,7 +414,11 @@ def main(argv=None):
         out.append("| follower added latency p99 vs replication lag p99 + 10 ms | n/a (not in these results) | | | - |")
     out.append("")
 
-    out.extend(split_section(e2e["tandem"][1]))
+    if split_ol is not None:
+        out.append("The split below comes from a separate run with the stage stamps on (a `*-e2e-split.json` "
+                   "file): they add latency to the p99s they split, so the rows above come from a run without them.")
+        out.append("")
+    out.extend(split_section(split_ol if split_ol is not None else e2e["tandem"][1]))
     out.extend(cpu_section(e2e))
 
     counts = []
