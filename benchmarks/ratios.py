@@ -127,6 +127,59 @@ E2E_PIPELINES = (("tandem", "Tandem (ANY publish, full guarantee, both regions)"
 E2E_GOAL = 0.7  # Tandem / raw single-region throughput
 
 
+SPLIT_STAGES = (
+    ("lead", "follower's poll → owner's poll (signed: how much later the owner's loop got the message)"),
+    ("claim", "owner's poll → its claim written (the turn's routing, envelope checks, `claimAll`)"),
+    ("barrier", "claim written → handler start (claims durable in the own changelog, the poll's earlier handlers)"),
+    ("complete", "handler start → COMPLETED written in the owner's store"),
+    ("replication", "COMPLETED written → applied in the follower's store"),
+    ("follower", "sum: follower's poll → applied (the follower's added latency of the copies it held)"),
+)
+DASH = "—"
+
+
+def split_section(ol):
+    """The follower's added latency split by stage (EndToEndLatencyProfiler / FollowerStages, session 9).
+
+    ol: the Tandem open-loop result, or None. Each stage's split.<stage>.p50/p99 and .tail (its mean
+    over the held copies at or above the follower p99). Printed whenever the Tandem open-loop result
+    is given; figures a run did not record (before session 9) show as a dash. Empty without it.
+    """
+    if ol is None:
+        return []
+
+    def cell(label):
+        v, e = secondary(ol, label)
+        return DASH if v is None else fmt(v, e)
+
+    out = ["The follower's added latency split by stage (open loop, Tandem; per copy the follower held, "
+           "i.e. polled before the owner's COMPLETED applied; `nanoTime` stamps in the clients' JVM; "
+           "`FollowerStages`). The stages of one copy add up to its latency; percentiles do not add up, "
+           "so the last column is each stage's mean over the tail, the held copies at or above the "
+           "iteration's follower p99, and those means do:", "",
+           "| stage | from → to | p50 (ms) | p99 (ms) | mean in the p99 tail (ms) |",
+           "|---|---|---|---|---|"]
+    for name, what in SPLIT_STAGES:
+        label = f"**{name}**" if name == "follower" else name
+        out.append(f"| {label} | {what} | {cell(f'split.{name}.p50')} | {cell(f'split.{name}.p99')} | "
+                   f"{cell(f'split.{name}.tail')} |")
+    tails = {n: secondary(ol, f"split.{n}.tail")[0] for n, _ in SPLIT_STAGES[:-1]}
+    total = secondary(ol, "split.follower.tail")[0]
+    if total is not None and all(v is not None for v in tails.values()):
+        top = max(tails, key=lambda n: tails[n])
+        held, tail_n = secondary(ol, "split.samples")[0], secondary(ol, "split.tail.samples")[0]
+        out.append("")
+        out.append(f"In the tail ({tail_n:,.0f} of {held:,.0f} held copies per iteration, averaged) the largest "
+                   f"stage is **{top}**: {tails[top]:,.2f} of {total:,.2f} ms ({tails[top] / total:.0%})"
+                   if total > 0 else "The tail's mean latency is 0 ms: nothing to split.")
+    else:
+        out.append("")
+        out.append(f"Stage split: {DASH} (not recorded by this run; `EndToEndLatencyProfiler` records it "
+                   "since session 9).")
+    out.append("")
+    return out
+
+
 def cpu_section(e2e, goal=E2E_GOAL):
     """The end-to-end CPU table and the ceiling it implies (markdown lines; empty without cpu.* figures).
 
@@ -265,10 +318,20 @@ def main(argv=None):
 
 
     rows, mains, used = {}, {}, set()
+    # A run with the follower's stage stamps on (run.sh: TANDEM_BENCH_SPLIT=1, a file named
+    # *-e2e-split.json) gives the split table only: the stamps add latency to the very p99s they split
+    # (session 9's A/B: ~+10 ms to follower and replication p99), so no goal row is read from it.
+    split_ol = None
     for path in args.files:
         data = json.load(open(path))
         if isinstance(data, dict):
             mains[data.get("benchmark", os.path.basename(path))] = (path, data)
+            continue
+        if path.endswith("-e2e-split.json"):
+            for r in data:
+                if (r["benchmark"].endswith("EndToEndBenchmark.openLoop")
+                        and r.get("params", {}).get("pipeline") == "tandem"):
+                    split_ol = r
             continue
         for r in data:
             name = r["benchmark"].rsplit(".", 2)
@@ -351,6 +414,11 @@ def main(argv=None):
         out.append("| follower added latency p99 vs replication lag p99 + 10 ms | n/a (not in these results) | | | - |")
     out.append("")
 
+    if split_ol is not None:
+        out.append("The split below comes from a separate run with the stage stamps on (a `*-e2e-split.json` "
+                   "file): they add latency to the p99s they split, so the rows above come from a run without them.")
+        out.append("")
+    out.extend(split_section(split_ol if split_ol is not None else e2e["tandem"][1]))
     out.extend(cpu_section(e2e))
 
     counts = []

@@ -150,6 +150,12 @@ if [ "$profile" = quiet ]; then
     "${q_kafka[@]}" -t 1 "$@"
   jmh t1-consumer 'ConsumerBenchmark\.(rawPoll|interceptorPoll)$' "${q_consumer[@]}" -t 1 "$@"
   jmh t1-e2e 'EndToEndBenchmark' "${q_e2e[@]}" -t 1 "$@"
+  # the follower's stage split (README's split table) in a group of its own: its stamps add latency
+  # to the p99s they split, so the rows above are measured without them (ratios.py reads only the
+  # split from a *-e2e-split.json file)
+  export TANDEM_BENCH_SPLIT=1
+  jmh t1-e2e-split 'EndToEndBenchmark\.openLoop$' "${q_e2e[@]}" -p pipeline=tandem -t 1 "$@"
+  unset TANDEM_BENCH_SPLIT
   # The profile issue 20 asks for: one extra fork of the Tandem pipeline at saturation with two JFR
   # recordings - JMH's (measured iterations only, 'profile' settings: CPU samples every 10 ms and
   # allocation samples) and a whole-fork one with every wait of 1 ms or more (park, monitor, socket,

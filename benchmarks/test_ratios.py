@@ -161,6 +161,45 @@ class CpuSectionTest(unittest.TestCase):
         self.assertIn("NOT PUBLISHABLE", text)  # no outside figures in these rows
 
 
+class SplitSectionTest(unittest.TestCase):
+    """The follower's stage split (session 9): generated from split.* secondary results, dashes without them."""
+
+    @staticmethod
+    def ol(stages):
+        sm = {}
+        for name, (p50, p99, tail) in stages.items():
+            for k, v in (("p50", p50), ("p99", p99), ("tail", tail)):
+                sm[f"split.{name}.{k}"] = {"score": v, "scoreError": v / 10}
+        sm["split.samples"] = {"score": 150.0, "scoreError": 20.0}
+        sm["split.tail.samples"] = {"score": 10.0, "scoreError": 1.0}
+        return {"secondaryMetrics": sm}
+
+    def test_rows_per_stage_and_the_stage_behind_the_tail(self):
+        ol = self.ol({"lead": (1.0, 8.0, 6.0), "claim": (0.2, 1.0, 0.5), "barrier": (3.0, 20.0, 15.0),
+                      "complete": (0.1, 0.4, 0.2), "replication": (3.5, 9.0, 7.3), "follower": (9.0, 35.0, 29.0)})
+        text = "\n".join(ratios.split_section(ol))
+        self.assertIn("| barrier | claim written → handler start", text)
+        self.assertIn("| 3.00 ± 0.30 | 20.00 ± 2.00 | 15.00 ± 1.50 |", text)
+        self.assertIn("| **follower** |", text)
+        self.assertIn("In the tail (10 of 150 held copies per iteration, averaged) the largest stage is "
+                      "**barrier**: 15.00 of 29.00 ms (52%)", text)
+
+    def test_a_run_without_the_split_shows_dashes_and_no_open_loop_result_no_section(self):
+        text = "\n".join(ratios.split_section({"secondaryMetrics": {"follower.p99": {"score": 1.0}}}))
+        self.assertIn("| lead | follower's poll → owner's poll", text)
+        self.assertIn("| — | — | — |", text)
+        self.assertIn("Stage split: — (not recorded by this run", text)
+        self.assertEqual([], ratios.split_section(None))
+
+    def test_the_committed_1358_run_prints_with_dashes(self):
+        here = os.path.dirname(os.path.abspath(__file__))
+        import json
+        with open(os.path.join(here, "results", "quiet-2026-12-05T1358-t1-e2e.json")) as f:
+            rows = json.load(f)
+        text = run_main(rows)
+        self.assertIn("| replication | COMPLETED written → applied in the follower's store | — | — | — |", text)
+
+
 class AnatomySectionTest(unittest.TestCase):
     """The put-anatomy table (StorePutAnatomyBenchmark, session 8): printed only when its rows are given."""
 

@@ -48,7 +48,10 @@ public final class AzureMeterNames {
 
   // ---- Service Bus publishing: ServiceBusRegionalSink (tags region, outcome) ----------------------
 
-  /** Counter: batches sent; {@code outcome} = sent | refused | single. */
+  /**
+   * Counter: batches sent; {@code outcome} = sent | refused | single | error (an operation whose SDK
+   * call threw an Error; its copies failed as the region's).
+   */
   public static final String SERVICEBUS_BATCHES = "tandem.servicebus.batches";
   /** Counter: copies scheduled. */
   public static final String SERVICEBUS_SCHEDULED = "tandem.servicebus.scheduled";

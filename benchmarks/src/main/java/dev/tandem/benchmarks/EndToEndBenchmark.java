@@ -53,6 +53,7 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.BenchmarkParams;
 
 /**
  * The figure a team compares first: how much of a plain Kafka pipeline's throughput and latency is
@@ -84,7 +85,10 @@ import org.openjdk.jmh.annotations.Warmup;
  * follower.p50/p99} (the follower's added latency: its copy received by its poll, an interceptor's
  * stamp → the owner's COMPLETED applied in its store; 0 when the completion was there first) and
  * {@code replication.p50/p99} (owner's COMPLETED written → applied in the follower's store), so the
- * goal "follower p99 ≤ replication p99 + 10 ms" is checked within one run.
+ * goal "follower p99 ≤ replication p99 + 10 ms" is checked within one run; and {@code split.*},
+ * the follower's added latency of each held copy split into the stages of the owner's path
+ * (follower poll vs owner poll, owner poll → claim written → handler → COMPLETED written → applied
+ * in the follower), on the same clock, from the same hooks ({@link FollowerStages}).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
@@ -216,7 +220,15 @@ public class EndToEndBenchmark {
   }
 
   @Setup(Level.Trial)
-  public void setUp() throws Exception {
+  public void setUp(BenchmarkParams params) throws Exception {
+    // the stage split's stamps only where the profiler reads them (openLoop, Tandem), and only in a
+    // run that asks for them (TANDEM_BENCH_SPLIT=1, run.sh's own split group): in an A/B on this
+    // machine they added ~10 ms to the follower and replication p99s they split (GC and map work on
+    // the apply and poll threads), so the goal rows are measured without them
+    FollowerStages.reset();
+    FollowerStages.enabled = "tandem".equals(pipeline)
+        && params.getBenchmark().endsWith(".openLoop")
+        && "1".equals(System.getenv("TANDEM_BENCH_SPLIT"));
     regions = RegionsProcess.start();
     cpu = ProcessCpu.forThisFork();
     dir = Files.createTempDirectory("tandem-bench-e2e");
@@ -259,38 +271,15 @@ public class EndToEndBenchmark {
           .meterRegistry(meters)
           .build();
       closeables.add(0, region);
-      region.store().addListener(new StoreListener() {
-        @Override
-        public void onRecord(IdRecord record, WriteOrigin origin) {
-          if (record.phase() != Phase.COMPLETED) {
-            return;
-          }
-          long now = System.nanoTime();
-          String id = record.id();
-          Integer owner = OWNER.get(id);
-          if (origin == WriteOrigin.LOCAL) {
-            COMPLETED_AT.putIfAbsent(id, now);
-            return;
-          }
-          if (owner == null || owner == index) {
-            return; // not a follower's view of this id
-          }
-          Long completed = COMPLETED_AT.remove(id);
-          if (completed != null) {
-            REPLICATION.add(now - completed);
-          }
-          Long received = RECEIVED.get(index).remove(id);
-          if (received != null) {
-            FOLLOWER.add(Math.max(0, now - received));
-          } else {
-            APPLIED_FIRST.get(index).put(id, now);
-          }
-        }
-      });
+      region.store().addListener(new StoreStamps(index));
       TandemKafkaConsumer<byte[], byte[]> consumer = region.kafkaConsumer(topic,
           new ByteArrayDeserializer(), new ByteArrayDeserializer(),
           (rec, ctx) -> {
-            E2E.add(System.nanoTime() - ByteBuffer.wrap(rec.value()).getLong(0));
+            long start = System.nanoTime();
+            if (FollowerStages.enabled) {
+              FollowerStages.handlerStarted(ctx.id(), start);
+            }
+            E2E.add(start - ByteBuffer.wrap(rec.value()).getLong(0));
             OWNER.put(ctx.id(), index);
             RECEIVED.get(index).remove(ctx.id()); // the owner is no follower of it
             handled.incrementAndGet();
@@ -397,6 +386,7 @@ public class EndToEndBenchmark {
   @TearDown(Level.Trial)
   public void tearDown() throws Exception {
     running = false;
+    FollowerStages.reset();
     for (Thread t : loops) {
       t.join(10_000);
     }
@@ -433,6 +423,57 @@ public class EndToEndBenchmark {
   }
 
   /**
+   * Region {@code index}'s store writes, stamped: the owner's LOCAL COMPLETED ({@code COMPLETED_AT}),
+   * a follower's REMOTE COMPLETED (the {@code replication} and {@code follower} samples) and, for the
+   * stage split ({@link FollowerStages}), the owner's LOCAL CLAIMED too. A store listener is told on
+   * the writing thread once RocksDB accepted the write.
+   */
+  static final class StoreStamps implements StoreListener {
+    private final int index;
+
+    StoreStamps(int index) {
+      this.index = index;
+    }
+
+    @Override
+    public void onRecord(IdRecord record, WriteOrigin origin) {
+      boolean stages = FollowerStages.enabled;
+      if (record.phase() == Phase.CLAIMED && origin == WriteOrigin.LOCAL && stages) {
+        FollowerStages.claimWritten(index, record.id(), System.nanoTime());
+      }
+      if (record.phase() != Phase.COMPLETED) {
+        return;
+      }
+      long now = System.nanoTime();
+      String id = record.id();
+      Integer owner = OWNER.get(id);
+      if (origin == WriteOrigin.LOCAL) {
+        COMPLETED_AT.putIfAbsent(id, now);
+        if (stages) {
+          FollowerStages.completedWritten(id, now);
+        }
+        return;
+      }
+      if (stages) {
+        FollowerStages.applied(index, id, now); // ignores the owner's own view itself
+      }
+      if (owner == null || owner == index) {
+        return; // not a follower's view of this id
+      }
+      Long completed = COMPLETED_AT.remove(id);
+      if (completed != null) {
+        REPLICATION.add(now - completed);
+      }
+      Long received = RECEIVED.get(index).remove(id);
+      if (received != null) {
+        FOLLOWER.add(Math.max(0, now - received));
+      } else {
+        APPLIED_FIRST.get(index).put(id, now);
+      }
+    }
+  }
+
+  /**
    * Stamps when a copy was polled in a region (Kafka calls {@code onConsume} inside {@code poll},
    * before the Tandem loop sees the records). Configured on both regions' consumers.
    */
@@ -462,6 +503,9 @@ public class EndToEndBenchmark {
         if (APPLIED_FIRST.get(index).remove(id) != null) {
           FOLLOWER.add(0); // the owner's completion was here before the copy: nothing added
         } else {
+          if (FollowerStages.enabled) {
+            FollowerStages.polled(index, id, now); // both regions: the owner's poll is a point too
+          }
           Integer owner = OWNER.get(id);
           if (owner == null || owner != index) {
             RECEIVED.get(index).put(id, now);

@@ -16,7 +16,8 @@ import org.openjdk.jmh.results.ScalarResult;
  * Turns {@link EndToEndBenchmark}'s latency samples of one iteration into JMH secondary results
  * (milliseconds, averaged over iterations and forks, so they get JMH's error bars in the JSON):
  * {@code e2e.p50}, {@code e2e.p99}, and for the Tandem pipeline {@code follower.p50/p99} and {@code
- * replication.p50/p99}, plus the sample counts (those for {@code EndToEndBenchmark.openLoop} only);
+ * replication.p50/p99}, plus the sample counts, and the follower's stage split {@code split.*}
+ * ({@link FollowerStages#results}) (those for {@code EndToEndBenchmark.openLoop} only);
  * for both methods and every pipeline, the counts and CPU per message of the iteration's window
  * ({@link #window}). Other benchmarks get nothing. JMH runs it inside the fork: {@code -prof
  * dev.tandem.benchmarks.EndToEndLatencyProfiler} ({@code benchmarks/run.sh} adds it).
@@ -43,6 +44,7 @@ public final class EndToEndLatencyProfiler implements InternalProfiler {
     EndToEndBenchmark.E2E.clear();
     EndToEndBenchmark.FOLLOWER.clear();
     EndToEndBenchmark.REPLICATION.clear();
+    FollowerStages.clear();
   }
 
   @Override
@@ -56,8 +58,12 @@ public final class EndToEndLatencyProfiler implements InternalProfiler {
       return out;
     }
     add(out, "e2e", EndToEndBenchmark.E2E.drainSorted());
-    add(out, "follower", EndToEndBenchmark.FOLLOWER.drainSorted());
+    long[] follower = EndToEndBenchmark.FOLLOWER.drainSorted();
+    add(out, "follower", follower);
     add(out, "replication", EndToEndBenchmark.REPLICATION.drainSorted());
+    // the stage split of the held copies; its tail: at or above the follower p99 just reported
+    FollowerStages.results(out, FollowerStages.drain(),
+        follower.length == 0 ? Long.MAX_VALUE : pct(follower, 0.99));
     return out;
   }
 

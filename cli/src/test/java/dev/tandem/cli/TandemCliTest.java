@@ -22,7 +22,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -73,8 +78,11 @@ class TandemCliTest {
         KafkaRegion.Security.SASL_SSL);
     regions.createTopic(TOPIC, SHARDS);
     regions.createTopic(KafkaDeadLetterSink.topicFor(TOPIC), SHARDS);
-    a = region("region-a");
+    // the two regions open their stores and join their groups together (as TandemCliEvacuateTest's
+    // four instances do): setup waits for the slower one, not for both in turn
+    CompletableFuture<TandemRegion> startingA = CompletableFuture.supplyAsync(() -> region("region-a"));
     b = region("region-b");
+    a = startingA.get(120, TimeUnit.SECONDS);
     // the operator's copy of region A's file: the same keys, A's own (locked) state directory, and
     // no security key (those come from --command-config)
     Properties file = keys("region-a", false);
@@ -158,6 +166,24 @@ class TandemCliTest {
     return CliProcess.tandem(dir, List.of(args));
   }
 
+  /** A command run on its own thread (its JVM is started now); its failure is the future's. */
+  static CompletableFuture<Run> async(Callable<Run> command) {
+    return CompletableFuture.supplyAsync(() -> {
+      try {
+        return command.call();
+      } catch (Exception e) {
+        throw new CompletionException(e);
+      }
+    }, runsAside);
+  }
+
+  /** One thread per command started together (each only waits on its process). */
+  static final ExecutorService runsAside = Executors.newCachedThreadPool(r -> {
+    Thread t = new Thread(r, "cli-command");
+    t.setDaemon(true);
+    return t;
+  });
+
   /** A command against the running regions, through the operator's file and --command-config. */
   static Run op(String... args) throws Exception {
     List<String> all = new ArrayList<>(List.of(args));
@@ -183,7 +209,9 @@ class TandemCliTest {
   @Test
   @Order(1)
   void statusOverSaslSslShowsTheOwnershipOfTheRunningRegions() throws Exception {
-    // region A runs on the very state directory the file names: the command takes no lock of it
+    // region A runs on the very state directory the file names: the command takes no lock of it.
+    // The two answers are read together (two JVMs, neither changes anything)
+    CompletableFuture<Run> jsonRun = async(() -> op("status", "--output", "json"));
     Run text = op("status", "--verbose");
     assertEquals(TandemCli.OK, text.code(), text.err());
     assertTrue(text.out().contains("region-a=reachable, region-b=reachable"), text.out());
@@ -195,7 +223,7 @@ class TandemCliTest {
           "a row for shard " + s + " owned by " + l.owner() + ": " + text.out());
     }
 
-    Run json = op("status", "--output", "json");
+    Run json = jsonRun.get();
     assertEquals(TandemCli.OK, json.code(), json.err());
     JsonNode status = json.json();
     assertEquals("full", status.get("guarantee").asText());
@@ -361,22 +389,29 @@ class TandemCliTest {
   @Test
   @Order(5)
   void usageErrorsExitTwoNamingTheOption() throws Exception {
-    Run unknown = op("status", "--bogus");
-    assertEquals(TandemCli.USAGE, unknown.code());
-    assertTrue(unknown.err().contains("--bogus"), unknown.err());
-
-    Run missing = op("move");
-    assertEquals(TandemCli.USAGE, missing.code());
-    assertTrue(missing.err().contains("--shard"), missing.err());
-
     // the region's file is checked by the region's own key table: a misspelt key names itself
     Path bad = dir.resolve("misspelt.properties");
     Files.writeString(bad, Files.readString(regionFile) + "tandem.shards.count=4\n");
-    Run misspelt = tandem("status", "--config", bad.toString());
+    // four independent commands (each its own JVM, reading only its arguments and files, changing
+    // nothing): started together, so the test waits for the slowest JVM start, not for the sum
+    CompletableFuture<Run> unknownRun = async(() -> op("status", "--bogus"));
+    CompletableFuture<Run> missingRun = async(() -> op("move"));
+    CompletableFuture<Run> misspeltRun = async(() -> tandem("status", "--config", bad.toString()));
+    CompletableFuture<Run> noConfigRun = async(() -> tandem("status"));
+
+    Run unknown = unknownRun.get();
+    assertEquals(TandemCli.USAGE, unknown.code());
+    assertTrue(unknown.err().contains("--bogus"), unknown.err());
+
+    Run missing = missingRun.get();
+    assertEquals(TandemCli.USAGE, missing.code());
+    assertTrue(missing.err().contains("--shard"), missing.err());
+
+    Run misspelt = misspeltRun.get();
     assertEquals(TandemCli.USAGE, misspelt.code(), misspelt.err());
     assertTrue(misspelt.err().contains("tandem.shards.count"), misspelt.err());
 
-    Run noConfig = tandem("status");
+    Run noConfig = noConfigRun.get();
     assertEquals(TandemCli.USAGE, noConfig.code());
     assertTrue(noConfig.err().contains("--config"), noConfig.err());
   }

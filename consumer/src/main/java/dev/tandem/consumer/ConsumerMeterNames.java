@@ -89,6 +89,13 @@ public final class ConsumerMeterNames {
   public static final String HANDOFF_WAIT = "tandem.consumer.handoff.wait";
   /** How long a rebalance's revoke callback took (timer). */
   public static final String REVOKE_DURATION = "tandem.consumer.revoke.duration";
+  /**
+   * Offset commits of the loop's turns (sent without waiting, {@code commitAsync}) that failed
+   * (counter, tag {@code retried}: true when the offset is sent again at the next turn, false when a
+   * newer commit of the partition supersedes it or the error is not retriable). Nothing is lost:
+   * records past the group's committed offset are read again and skipped as completed.
+   */
+  public static final String OFFSET_COMMIT_FAILURES = "tandem.consumer.offset.commit.failures";
   /** Interceptor: records dropped as completed in either region (counter). */
   public static final String INTERCEPTOR_DROPPED = "tandem.consumer.interceptor.dropped";
   /** Interceptor: records passed on (counter). */

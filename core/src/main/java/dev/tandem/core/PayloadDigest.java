@@ -78,9 +78,10 @@ public final class PayloadDigest implements Comparable<PayloadDigest> {
     }
     byte[] raw = new byte[LENGTH];
     for (int i = 0; i < LENGTH; i++) {
-      // a byte above 0x7F is negative here, and Character.digit answers -1 for it
-      int hi = Character.digit(ascii[2 * i], 16);
-      int lo = Character.digit(ascii[2 * i + 1], 16);
+      // a table lookup per nibble (Character.digit's range checks were most of a consumer's digest
+      // parse, issue 20); the table answers as Character.digit(b, 16) for every byte value
+      int hi = NIBBLE[ascii[2 * i] & 0xFF];
+      int lo = NIBBLE[ascii[2 * i + 1] & 0xFF];
       if (hi < 0 || lo < 0) {
         throw new IllegalArgumentException("a payload digest must be hex: byte "
             + (hi < 0 ? 2 * i : 2 * i + 1) + " is not a hex digit");
@@ -98,6 +99,20 @@ public final class PayloadDigest implements Comparable<PayloadDigest> {
   /** Writes the 32 bytes into {@code out} without copying them first. */
   public void writeTo(ByteBuffer out) {
     out.put(bytes);
+  }
+
+  /** The value of each byte as a hex digit ('0'-'9', 'a'-'f', 'A'-'F'), -1 for every other byte. */
+  private static final byte[] NIBBLE = new byte[256];
+
+  static {
+    java.util.Arrays.fill(NIBBLE, (byte) -1);
+    for (int c = '0'; c <= '9'; c++) {
+      NIBBLE[c] = (byte) (c - '0');
+    }
+    for (int c = 'a'; c <= 'f'; c++) {
+      NIBBLE[c] = (byte) (c - 'a' + 10);
+      NIBBLE[c - 'a' + 'A'] = (byte) (c - 'a' + 10);
+    }
   }
 
   private static final byte[] HEX_DIGITS = "0123456789abcdef".getBytes(StandardCharsets.US_ASCII);

@@ -367,38 +367,51 @@ final class RocksEngine implements AutoCloseable {
   }
 
   /**
-   * The records under {@code keys} (index for index; null where absent), read with one RocksDB
-   * {@code multiGet} per live bucket, newest first: each round asks only for the keys no newer bucket
-   * held (a key lives in at most one bucket, so the first hit is the record).
+   * The records under the first {@code n} of {@code keys} (index for index; null where absent),
+   * read with one RocksDB {@code multiGet} per live bucket, newest first: each round asks only for
+   * the keys no newer bucket held (a key lives in at most one bucket, so the first hit is the record).
    */
-  Stored[] getAll(List<byte[]> keys) {
-    Stored[] out = new Stored[keys.size()];
-    List<Integer> pending = new ArrayList<>(keys.size());
-    for (int i = 0; i < out.length; i++) {
-      pending.add(i);
-    }
+  Stored[] getAll(byte[][] keys, int n) {
+    Stored[] out = new Stored[n];
+    // pending: the indexes still unanswered, compacted in place after each round; null in the first
+    // round (every index). Arrays, not lists of boxed indexes (issue 20: the interceptor's poll
+    // reads hundreds of fresh ids here, and an Integer above 127 is an object each)
+    int[] pending = null;
+    int left = n;
     try {
-      for (Map.Entry<Long, ColumnFamilyHandle> b : buckets.descendingMap().entrySet()) {
-        if (pending.isEmpty()) {
+      for (Bucket b : newestFirst) {
+        if (left == 0) {
           break;
         }
-        List<byte[]> ask = new ArrayList<>(pending.size());
-        for (int i : pending) {
-          ask.add(keys.get(i));
-        }
-        List<byte[]> values =
-            db.multiGetAsList(java.util.Collections.nCopies(ask.size(), b.getValue()), ask);
-        List<Integer> still = new ArrayList<>();
-        for (int j = 0; j < values.size(); j++) {
-          int i = pending.get(j);
-          byte[] v = values.get(j);
-          if (v == null) {
-            still.add(i);
-          } else {
-            out[i] = new Stored(decode(v, keys.get(i)), b.getKey());
+        byte[][] ask;
+        if (pending == null) {
+          ask = keys;
+        } else {
+          ask = new byte[left][];
+          for (int j = 0; j < left; j++) {
+            ask[j] = keys[pending[j]];
           }
         }
-        pending = still;
+        List<byte[]> askList = ask.length == left
+            ? java.util.Arrays.asList(ask) : java.util.Arrays.asList(ask).subList(0, left);
+        List<byte[]> values =
+            db.multiGetAsList(java.util.Collections.nCopies(left, b.cf), askList);
+        int[] next = pending;
+        int still = 0;
+        for (int j = 0; j < left; j++) {
+          int i = pending == null ? j : pending[j];
+          byte[] v = values.get(j);
+          if (v == null) {
+            if (next == null) {
+              next = new int[left - j];
+            }
+            next[still++] = i; // still <= j: compacting pending in place is safe
+          } else {
+            out[i] = new Stored(decode(v, keys[i]), b.start);
+          }
+        }
+        pending = next;
+        left = still;
       }
       return out;
     } catch (RocksDBException e) {

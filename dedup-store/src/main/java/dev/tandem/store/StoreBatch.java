@@ -126,24 +126,29 @@ final class StoreBatch implements AutoCloseable {
    */
   RocksEngine.Stored[] currentAll(List<RecordKey> keys) {
     RocksEngine.Stored[] out = new RocksEngine.Stored[keys.size()];
-    List<Integer> toRead = new ArrayList<>();
+    // the indexes to read and their key bytes in arrays: a boxed Integer per index above 127 and
+    // two growing lists were most of this method's allocation per miss (issue 20)
+    int[] toRead = null;
+    byte[][] raw = null;
+    int reads = 0;
     for (int i = 0; i < out.length; i++) {
       RecordKey key = keys.get(i);
       if (inOverlay(key)) {
         out[i] = current(key);
       } else if ((out[i] = p.caches().recent(key)) == null) {
-        toRead.add(i);
+        if (toRead == null) {
+          toRead = new int[out.length - i];
+          raw = new byte[out.length - i][];
+        }
+        toRead[reads] = i;
+        raw[reads++] = key.bytes();
       }
     }
-    if (!toRead.isEmpty()) {
-      List<byte[]> raw = new ArrayList<>(toRead.size());
-      for (int i : toRead) {
-        raw.add(keys.get(i).bytes());
-      }
-      RocksEngine.Stored[] read = p.engine().getAll(raw);
-      for (int j = 0; j < read.length; j++) {
-        out[toRead.get(j)] = read[j];
-        observeRead(keys.get(toRead.get(j)), read[j]);
+    if (reads > 0) {
+      RocksEngine.Stored[] read = p.engine().getAll(raw, reads);
+      for (int j = 0; j < reads; j++) {
+        out[toRead[j]] = read[j];
+        observeRead(keys.get(toRead[j]), read[j]);
       }
     }
     return out;

@@ -100,6 +100,40 @@ class BatchReadTest {
   }
 
   @Test
+  void keysRepeatedWithinOneCallAreAnsweredAsOnceOnTheMissPath() {
+    // a poll repeats an id when a record is fetched twice (a producer retry): the repeats reach the
+    // RocksDB read (the cache is empty after a reopen) and must be answered exactly as a single key
+    Path dir = dirA.resolve("s");
+    try (IdempotencyStore a = Stores.open(dir, A, "a1", clock)) {
+      a.claim("done", 0, digest("p"), 0, LEASE);
+      a.complete("done", 0, null);
+      a.deadLetter("dead", 1, "poison");
+      a.claim("open", 0, digest("q"), 0, LEASE); // claimed: not terminal
+      a.claim("done", 2, digest("p"), 0, LEASE); // the same id in another shard: another record
+    }
+    try (IdempotencyStore a = Stores.open(dir, A, "a1", clock)) {
+      // equal keys as distinct objects, repeated next to each other and apart, of every kind
+      List<RecordKey> keys = List.of(new RecordKey(0, "done"), new RecordKey(0, "done"),
+          new RecordKey(1, "dead"), new RecordKey(0, "open"), new RecordKey(0, "absent"),
+          new RecordKey(2, "done"), new RecordKey(1, "dead"), new RecordKey(0, "open"),
+          new RecordKey(0, "absent"), new RecordKey(0, "done"));
+      long missesBefore = a.stats().cacheMisses();
+      Map<RecordKey, IdRecord> found = a.terminalRecords(keys);
+      assertEquals(Map.of(new RecordKey(0, "done"), a.get("done", 0).orElseThrow(),
+          new RecordKey(1, "dead"), a.get("dead", 1).orElseThrow()), found);
+      assertEquals(Phase.COMPLETED, found.get(new RecordKey(0, "done")).phase());
+      assertEquals(Phase.DEAD_LETTERED, found.get(new RecordKey(1, "dead")).phase());
+      assertEquals(missesBefore + keys.size(), a.stats().cacheMisses(), "each key given is one lookup");
+      assertEquals(2, a.stats().cacheEntries(), "each terminal record cached once");
+      long hitsBefore = a.stats().cacheHits();
+      assertEquals(found, a.terminalRecords(keys), "the same answer from the cache");
+      assertEquals(hitsBefore + 5, a.stats().cacheHits(), "the five terminal keys given hit the cache");
+      // a call of repeats only, every one a miss
+      assertEquals(Map.of(), a.terminalRecords(List.of(new RecordKey(3, "x"), new RecordKey(3, "x"))));
+    }
+  }
+
+  @Test
   void aRecordThatGrewRemotelyIsAnsweredAsStored() {
     try (IdempotencyStore a = Stores.open(dirA, A, "a1", clock);
         IdempotencyStore b = Stores.open(dirB, B, "b1", clock)) {

@@ -62,7 +62,8 @@ import java.util.concurrent.CompletableFuture;
  * ({@code .failed} also {@code outcome} = {@code timeout}, {@code error}, {@code rejected}, {@code
  * spool_full}, {@code spool_error}, {@code replay_error}, {@code dispatch_error}), {@code .spool.corrupt} (records that could
  * not be decoded, logged and removed), {@code .spool.rejected} (spooled copies the region refused on
- * replay for their content: removed and handed to {@link RegionListener#onCopyRejected});
+ * replay for their content: removed and handed to {@link RegionListener#onCopyRejected}), {@code
+ * .replayer.errors} (replay steps or probes that threw; logged, the replayer goes on);
  * {@code tandem.publisher.published} tagged {@code outcome} =
  * {@code ok} / {@code failed}. Every meter also carries {@code publisher} = {@link Builder#name}.
  * The names and tag keys are constants of {@link PublisherMeterNames}.

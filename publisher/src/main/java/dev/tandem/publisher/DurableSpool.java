@@ -200,7 +200,10 @@ final class DurableSpool implements AutoCloseable {
           }
           db.write(syncWrites, batch);
           group.forEach(a -> a.done.complete(null));
-        } catch (RocksDBException | RuntimeException e) {
+        } catch (RocksDBException | RuntimeException | Error e) {
+          // Error too (OutOfMemoryError, a LinkageError from the RocksDB JNI): escaping, it would end
+          // this thread with the group's futures never completed (their copies in flight for ever,
+          // every flush and close behind them waiting) and every later append never written
           LOG.error("spool write of {} copies failed", group.size(), e);
           group.forEach(a -> a.done.completeExceptionally(e));
         }

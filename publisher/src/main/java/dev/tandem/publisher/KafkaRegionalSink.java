@@ -20,10 +20,12 @@ import java.util.function.BiConsumer;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.DescribeClusterOptions;
+import org.apache.kafka.clients.producer.Callback;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.InvalidRecordException;
 import org.apache.kafka.common.errors.InvalidTopicException;
 import org.apache.kafka.common.errors.RecordBatchTooLargeException;
@@ -33,6 +35,8 @@ import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeader;
 import org.apache.kafka.common.header.internals.RecordHeaders;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A {@link RegionalSink} over one Kafka cluster: a {@code Producer<byte[], byte[]>} that sends each
@@ -54,6 +58,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * delivery.timeout.ms} at or above the publisher's timeout.
  */
 public final class KafkaRegionalSink implements RegionalSink {
+
+  private static final Logger LOG = LoggerFactory.getLogger(KafkaRegionalSink.class);
 
   /** How long {@link #close()} waits for the producer to finish sending. */
   public static final Duration DEFAULT_CLOSE_TIMEOUT = Duration.ofSeconds(10);
@@ -96,6 +102,8 @@ public final class KafkaRegionalSink implements RegionalSink {
    * A sink that creates and owns a {@link KafkaProducer} from {@code producerConfig}; the key and
    * value serializers are replaced by byte-array ones, {@code acks} is forced to {@code all} and
    * idempotence on. Its {@link #probe()} asks the cluster for its nodes.
+   *
+   * @throws IllegalArgumentException if {@code producerConfig} has no {@code bootstrap.servers}
    */
   public static KafkaRegionalSink create(RegionId region, Properties producerConfig) {
     Properties p = new Properties();
@@ -104,8 +112,14 @@ public final class KafkaRegionalSink implements RegionalSink {
     p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
     p.put(ProducerConfig.ACKS_CONFIG, "all");
     p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
+    Object bootstrap = p.get(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG);
+    if (bootstrap == null || bootstrap.toString().isBlank()) {
+      // named here: copying it into the admin settings would otherwise fail with a bare NPE
+      throw new IllegalArgumentException("the producer properties of region " + region + " have no "
+          + ProducerConfig.BOOTSTRAP_SERVERS_CONFIG + " (the region's Kafka cluster)");
+    }
     Properties admin = new Properties();
-    admin.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, p.get(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG));
+    admin.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
     for (Map.Entry<Object, Object> e : p.entrySet()) {
       String k = e.getKey().toString();
       if (k.startsWith("security.") || k.startsWith("sasl.") || k.startsWith("ssl.")) {
@@ -127,6 +141,11 @@ public final class KafkaRegionalSink implements RegionalSink {
   @Override
   public RegionId region() {
     return region;
+  }
+
+  /** Copies handed to the producer and not yet answered (tests and diagnostics). */
+  long outstandingSends() {
+    return outstanding.get();
   }
 
   /** The underlying producer (for {@code partitionsFor} and metrics); do not send through it. */
@@ -208,6 +227,14 @@ public final class KafkaRegionalSink implements RegionalSink {
     }
   }
 
+  /**
+   * {@inheritDoc}
+   *
+   * <p>An {@link Error} thrown inside {@code producer.send} (a serializer or interceptor of the
+   * producer, OutOfMemoryError, a LinkageError) is thrown from here when the copy was sent on the
+   * caller's thread, as {@code KafkaProducer.send} lets it through; when it was sent on the sink's
+   * own thread, the future completes exceptionally with it.
+   */
   @Override
   public CompletableFuture<SinkAck> send(OutboundMessage m) {
     CompletableFuture<SinkAck> ack = new CompletableFuture<>();
@@ -224,7 +251,10 @@ public final class KafkaRegionalSink implements RegionalSink {
   /**
    * As {@link #send(OutboundMessage)}, with the answer handed to {@code done} (exactly once, on the
    * producer's callback thread, or inline when the send fails at once) instead of a future: the
-   * publisher's direct path, one object per copy less than a future and its stage.
+   * publisher's direct path, one object per copy less than a future and its stage. An {@link Error}
+   * thrown inside {@code producer.send} on the caller's thread is thrown to the caller instead (as
+   * {@code KafkaProducer.send} does; {@code done} is then not called); on the sink's own thread it
+   * is handed to {@code done}. Either way the copy no longer counts as outstanding.
    */
   void send(OutboundMessage m, BiConsumer<SinkAck, Throwable> done) {
     ProducerRecord<byte[], byte[]> record = recordOf(m);
@@ -243,6 +273,11 @@ public final class KafkaRegionalSink implements RegionalSink {
         dispatcher.execute(() -> {
           try {
             doSend(record, done);
+          } catch (Throwable e) {
+            // only an Error gets here (doSend answers anything else itself, and logged this one):
+            // no caller to throw it to on this thread, so it is the copy's answer; escaping, it would
+            // end this thread and leave the copy unanswered until the publisher's timeout
+            done.accept(null, e);
           } finally {
             queued.decrementAndGet();
           }
@@ -266,10 +301,63 @@ public final class KafkaRegionalSink implements RegionalSink {
     return outstanding.get() == 0 || System.nanoTime() - lastAckNanos < SUSPECT_AFTER_NANOS;
   }
 
+  /**
+   * Hands one copy to the producer; the copy counts as outstanding until its one {@link Answer}.
+   * Whatever {@code producer.send} throws settles the count here. A RuntimeException is the copy's
+   * answer through {@code done}, as the producer's callback would give it. An Error (a user's
+   * serializer or interceptor overflowing, OutOfMemoryError, a LinkageError; KafkaProducer.send lets
+   * Errors through uncaught, without calling the callback) is logged and rethrown without calling
+   * {@code done}, as KafkaProducer does: either this throws or {@code done} is called, never both. On
+   * the caller's thread the caller then sees it; on the sink's own thread, {@link #send} makes it the
+   * copy's answer.
+   */
   private void doSend(ProducerRecord<byte[], byte[]> record, BiConsumer<SinkAck, Throwable> done) {
+    Answer answer = new Answer(done);
     outstanding.incrementAndGet();
     try {
-      producer.send(record, (meta, err) -> {
+      producer.send(record, answer);
+    } catch (RuntimeException e) {
+      if (answer.settle()) {
+        done.accept(null, classify(e));
+      }
+    } catch (Error e) {
+      // settled first: a count left at +1 would make the region look silent for ever (every later
+      // copy through the slow path), and a flush-like wait on it would never end
+      boolean ours = answer.settle();
+      LOG.error("producer.send of a copy for region {} (topic {}) threw; the copy fails", region,
+          record.topic(), e);
+      if (ours) {
+        throw e;
+      }
+      // the producer already answered through the callback before throwing: that answer stands
+    }
+  }
+
+  /**
+   * One copy's answer from the producer: settles the outstanding count and calls {@code done} exactly
+   * once, whether the producer calls back, throws, or (after an Error late in send) both.
+   */
+  private final class Answer extends java.util.concurrent.atomic.AtomicBoolean implements Callback {
+    private static final long serialVersionUID = 1L;
+    private final transient BiConsumer<SinkAck, Throwable> done;
+
+    Answer(BiConsumer<SinkAck, Throwable> done) {
+      this.done = done;
+    }
+
+    /** True for the first caller only: gives the outstanding count back and marks the failure. */
+    boolean settle() {
+      if (!compareAndSet(false, true)) {
+        return false;
+      }
+      outstanding.decrementAndGet();
+      lastFailed = true;
+      return true;
+    }
+
+    @Override
+    public void onCompletion(RecordMetadata meta, Exception err) {
+      if (compareAndSet(false, true)) {
         outstanding.decrementAndGet();
         if (err == null) {
           lastAckNanos = System.nanoTime();
@@ -282,11 +370,7 @@ public final class KafkaRegionalSink implements RegionalSink {
           lastFailed = true;
           done.accept(null, classify(err));
         }
-      });
-    } catch (RuntimeException e) {
-      outstanding.decrementAndGet();
-      lastFailed = true;
-      done.accept(null, classify(e));
+      }
     }
   }
 

@@ -364,8 +364,10 @@ final class PublisherEngine {
         lane.wake.release();
         return null;
       });
-    } catch (RuntimeException e) {
-      // on this thread, before the append was queued: e.g. a record the spool format cannot hold
+    } catch (RuntimeException | Error e) {
+      // on this thread, before the append was queued: e.g. a record the spool format cannot hold.
+      // Error too (an OutOfMemoryError encoding a large copy): "never throws" is what keeps the
+      // reservation given back and the copy settled, here and on a sink's callback thread
       LOG.error("the copy of {} for region {} could not be written to the spool; the copy fails",
           p.message.id(), lane.region, e);
       spoolFailed(lane, p, size, new IllegalStateException("the copy of " + p.message.id()

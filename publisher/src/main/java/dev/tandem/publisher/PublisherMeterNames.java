@@ -55,6 +55,11 @@ public final class PublisherMeterNames {
   public static final String SPOOL_REJECTED = "tandem.publisher.spool.rejected";
   /** Gauge: copies waiting in the spool for this region. */
   public static final String SPOOL_DEPTH = "tandem.publisher.spool.depth";
+  /**
+   * Counter: replay steps that threw (a sink's probe or send, the spool, the circuit), logged at ERROR;
+   * the replayer counts it against the circuit where it held a permission, waits a little and goes on.
+   */
+  public static final String REPLAYER_ERRORS = "tandem.publisher.replayer.errors";
 
   // ---- caller's completion: Publication (one per publish whose completion threw) -------------------
 
@@ -69,5 +74,6 @@ public final class PublisherMeterNames {
 
   /** Every meter name above. */
   public static final List<String> ALL = List.of(PUBLISHED, SENT, ACKNOWLEDGED, FAILED, LATENCY,
-      CIRCUIT_STATE, SPOOLED, REPLAYED, SPOOL_CORRUPT, SPOOL_REJECTED, SPOOL_DEPTH, CALLBACK_ERRORS);
+      CIRCUIT_STATE, SPOOLED, REPLAYED, SPOOL_CORRUPT, SPOOL_REJECTED, SPOOL_DEPTH, REPLAYER_ERRORS,
+      CALLBACK_ERRORS);
 }

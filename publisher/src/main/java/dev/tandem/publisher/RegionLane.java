@@ -49,6 +49,7 @@ final class RegionLane {
   final Counter replayed;
   final Counter corrupt;
   final Counter spoolRejected;
+  final Counter replayerErrors;
   final Timer latency;
   private final MeterRegistry registry;
 
@@ -77,6 +78,8 @@ final class RegionLane {
     this.spoolRejected = Counter.builder(PublisherMeterNames.SPOOL_REJECTED).tags(tags)
         .description("spooled copies the region refused on replay for their content (removed)")
         .register(registry);
+    this.replayerErrors = Counter.builder(PublisherMeterNames.REPLAYER_ERRORS).tags(tags)
+        .description("replay steps that threw (logged; the replayer goes on)").register(registry);
     this.latency = Timer.builder(PublisherMeterNames.LATENCY).tags(tags)
         .description("time from send to broker acknowledgement").register(registry);
     Gauge.builder(PublisherMeterNames.SPOOL_DEPTH, spool, s -> s.depth(region)).tags(tags)

@@ -75,8 +75,19 @@ final class SpoolReplayer {
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         return;
-      } catch (RuntimeException e) {
+      } catch (Throwable e) {
+        // Throwable: an Error escaping here would end this thread, and with it every replay and probe
+        // of the region (its copies stuck in the spool, the region on the spool path until a restart).
+        // step() and probe() gave back any circuit permission they held before it got here.
+        lane.replayerErrors.increment();
         LOG.error("replayer for region {} failed a step; retrying", lane.region, e);
+        try {
+          // not at once: a step that fails every time would otherwise spin a core
+          lane.wake.tryAcquire(IDLE_POLL_MILLIS, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException interrupted) {
+          Thread.currentThread().interrupt();
+          return;
+        }
       }
     }
   }
@@ -110,6 +121,28 @@ final class SpoolReplayer {
       return false;
     }
     long start = System.nanoTime();
+    boolean ok;
+    try {
+      ok = replay(batch, start); // records the call in the circuit as its last act
+    } catch (InterruptedException e) {
+      lane.circuit.releasePermission();
+      throw e;
+    } catch (Throwable e) {
+      // the permission must go back whatever failed: in half-open state the circuit lets one call
+      // through and waits for its outcome, so a permission never returned keeps it half-open for ever
+      lane.circuit.onError(System.nanoTime() - start, TimeUnit.NANOSECONDS, e);
+      probeFirst = true;
+      throw e;
+    }
+    pace(start, batch.size());
+    return ok;
+  }
+
+  /**
+   * Sends one batch read from the spool (after its circuit permission was taken), waits for the
+   * acknowledgements, deletes what landed, and records the call in the circuit as its last act.
+   */
+  private boolean replay(List<DurableSpool.Entry> batch, long start) throws InterruptedException {
     List<CompletableFuture<SinkAck>> sends = new ArrayList<>(batch.size());
     List<DurableSpool.Entry> decoded = new ArrayList<>(batch.size());
     List<OutboundMessage> messages = new ArrayList<>(batch.size());
@@ -186,16 +219,15 @@ final class SpoolReplayer {
     lane.replayed.increment(done.size());
     replayedSinceSpooling += done.size();
     probeFirst = failure != null;
-    if (failure == null) {
-      lane.circuit.onSuccess(elapsed, TimeUnit.NANOSECONDS);
-    } else {
-      lane.circuit.onError(elapsed, TimeUnit.NANOSECONDS, failure);
+    if (failure != null) {
       lane.failed("replay_error");
       LOG.warn("replay to region {} failed after {} of {} copies: {}", lane.region, done.size(),
           batch.size(), failure.toString());
+      lane.circuit.onError(elapsed, TimeUnit.NANOSECONDS, failure);
+      return false;
     }
-    pace(start, batch.size());
-    return failure == null;
+    lane.circuit.onSuccess(elapsed, TimeUnit.NANOSECONDS);
+    return true;
   }
 
   /** Half-open circuit with nothing to replay: ask the sink's probe whether the region answers. */
@@ -215,6 +247,12 @@ final class SpoolReplayer {
     } catch (ExecutionException | TimeoutException e) {
       lane.circuit.onError(System.nanoTime() - start, TimeUnit.NANOSECONDS, PublisherEngine.unwrap(e));
       return false;
+    } catch (Throwable e) {
+      // probe() itself threw instead of answering a failed future (an admin client that cannot be
+      // created, a LinkageError): a failed probe all the same. Its permission goes back to the
+      // circuit (held, the circuit would stay half-open for ever); run() logs and counts it.
+      lane.circuit.onError(System.nanoTime() - start, TimeUnit.NANOSECONDS, e);
+      throw e;
     }
   }
 

@@ -48,7 +48,8 @@ import org.apache.kafka.common.utils.Utils;
  * is used in every region. The {@code tandem-id} is the value of the configured id header if the record
  * carries it (a business key), else a new UUIDv7. Other {@code tandem-*} headers on the record are
  * replaced by the new envelope. {@code partitioner.class} and {@code interceptor.classes} are refused
- * at construction (the region producers get explicit partitions and serialized bytes).
+ * at construction (the region producers get explicit partitions and serialized bytes), and so is
+ * {@code transactional.id} (transactions are rejected, below).
  *
  * <p>At the first send to a topic it checks that the topic has the same partition count in every
  * region (via {@code partitionsFor} of each region's producer) and throws {@link
@@ -152,6 +153,15 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
             + "computed once for every region (Kafka's default function) and the region producers send "
             + "serialized bytes; remove " + unsupported + "=" + v);
       }
+    }
+    // a transactional.id would reach both region producers, whose sends then all fail (no
+    // initTransactions: transactions are refused, see NO_TRANSACTIONS) and spool for a replay that can
+    // never succeed; refuse it here, naming it, instead of marking both regions failed at the first send
+    Object transactionalId = all.get(ProducerConfig.TRANSACTIONAL_ID_CONFIG);
+    if (transactionalId != null && !transactionalId.toString().isBlank()) {
+      throw new KafkaException(ProducerConfig.TRANSACTIONAL_ID_CONFIG + " is not supported by "
+          + "TandemKafkaProducer: transactions cannot commit atomically across two independent Kafka "
+          + "clusters; remove " + ProducerConfig.TRANSACTIONAL_ID_CONFIG + "=" + transactionalId);
     }
     Properties common = new Properties();
     common.putAll(tc.nonTandemOriginals());
@@ -321,7 +331,8 @@ public final class TandemKafkaProducer<K, V> implements Producer<K, V> {
     Send send = new Send(layout.topicPartition(partition), keySize, valueSize, callback, unfinished.begin());
     try {
       publisher.publish(message, send);
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
+      // nothing was sent (publish throws only before): the flush ticket must end, or flush() waits for ever
       send.ticket.end();
       throw e;
     }

@@ -198,6 +198,38 @@ class TandemKafkaProducerTest {
     assertTrue(e.getMessage().contains("interceptor.classes is not supported"), e.getMessage());
   }
 
+  /**
+   * A transactional.id among the common properties (a config moved over from a transactional
+   * producer) reached both region producers: every send then failed ("before completing a call to
+   * initTransactions"), both regions were marked failed and the copies spooled for a replay that could
+   * never succeed. Refused at construction instead, naming the key and its value.
+   */
+  @Test
+  void aTransactionalIdIsRefusedAtConstruction(@TempDir Path spool) {
+    Properties withTransactionalId = config(spool);
+    withTransactionalId.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "orders-tx");
+    KafkaException e = assertThrows(KafkaException.class, () -> new TandemKafkaProducer<>(withTransactionalId));
+    assertTrue(e.getMessage().contains("transactional.id=orders-tx"), e.getMessage());
+    assertTrue(e.getMessage().contains("transactions"), e.getMessage());
+  }
+
+  /**
+   * Review s9-r R5: the same keys given for one region only ({@code tandem.region.<r>.<key>}, which
+   * reaches that region's producer after the common properties) are refused too, naming the key
+   * and its value (TandemClientConfig refuses them for every region client).
+   */
+  @Test
+  void theUnsupportedKeysAreRefusedPerRegionToo(@TempDir Path spool) {
+    for (String key : List.of(ProducerConfig.TRANSACTIONAL_ID_CONFIG,
+        ProducerConfig.PARTITIONER_CLASS_CONFIG, ProducerConfig.INTERCEPTOR_CLASSES_CONFIG)) {
+      Properties perRegion = config(spool);
+      perRegion.put(TandemProducerConfig.REGION_PREFIX + "region-b." + key, "orders-b");
+      KafkaException e = assertThrows(KafkaException.class, () -> new TandemKafkaProducer<>(perRegion));
+      assertTrue(e.getMessage().contains("tandem.region.region-b." + key), e.getMessage());
+      assertTrue(e.getMessage().contains("orders-b"), e.getMessage());
+    }
+  }
+
   @Test
   void sendAfterCloseFails(@TempDir Path spool) {
     Producer<String, String> producer = new TandemKafkaProducer<>(config(spool));

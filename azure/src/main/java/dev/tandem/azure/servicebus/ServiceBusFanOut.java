@@ -82,7 +82,8 @@ final class ServiceBusFanOut implements AutoCloseable {
       }
       options.accept(b);
       publisher = b.build();
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
+      // Error too (the caller's options run here): else each failed build leaves its workers running
       sinks.values().forEach(ServiceBusRegionalSink::close); // stops the workers, not the clients
       throw e;
     }

@@ -48,7 +48,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Metrics (tag {@code region}): {@code tandem.servicebus.batches} with {@code outcome} = {@code
  * sent}, {@code refused} (a batch the service refused as a batch, then sent one by one), {@code
- * single} (a message sent alone after a refusal or for its size); {@code tandem.servicebus.rejected}
+ * single} (a message sent alone after a refusal or for its size), {@code error} (an operation whose SDK
+ * call threw an Error: its copies, and those queued behind them, failed as the region's, logged at
+ * ERROR; the worker goes on); {@code tandem.servicebus.rejected}
  * (copies rejected for their content, each also logged at WARN with the reason).
  *
  * <p>{@link #close()} stops the worker and fails what is still queued (the publisher has spooled or
@@ -83,6 +85,9 @@ final class ServiceBusRegionalSink implements RegionalSink {
   private volatile boolean singly;
   private volatile CompletableFuture<?> last = CompletableFuture.completedFuture(null);
   private volatile boolean closed;
+  /** The operations the worker took from the queue and has not answered yet (worker thread only). */
+  private List<? extends SinkOperation> inHand = List.of();
+  private final Counter workerErrors;
   /** How long close() waits for the worker (package-private: tests shorten it). */
   volatile long closeWaitMillis = 10_000;
 
@@ -107,6 +112,7 @@ final class ServiceBusRegionalSink implements RegionalSink {
     this.refusedBatches = counter(registry, AzureMeterNames.SERVICEBUS_BATCHES, "refused");
     this.singles = counter(registry, AzureMeterNames.SERVICEBUS_BATCHES, "single");
     this.rejectedContent = counter(registry, AzureMeterNames.SERVICEBUS_REJECTED, "content");
+    this.workerErrors = counter(registry, AzureMeterNames.SERVICEBUS_BATCHES, "error");
     this.worker = new Thread(this::run, "tandem-servicebus-" + region.name());
     this.worker.setDaemon(true);
     this.worker.start();
@@ -230,16 +236,41 @@ final class ServiceBusRegionalSink implements RegionalSink {
       } catch (InterruptedException e) {
         return; // closing
       }
-      if (first instanceof SinkOperation.Cancel c) {
-        cancellations.run(c);
-      } else {
-        Send s = (Send) first;
-        if (s.scheduleAt() != null) {
-          runSchedule(s);
+      inHand = List.of(first);
+      try {
+        if (first instanceof SinkOperation.Cancel c) {
+          cancellations.run(c);
         } else {
-          runBatch(s);
+          Send s = (Send) first;
+          if (s.scheduleAt() != null) {
+            runSchedule(s);
+          } else {
+            runBatch(s);
+          }
         }
+      } catch (Throwable e) {
+        workerFailed(e);
+      } finally {
+        inHand = List.of();
       }
+    }
+  }
+
+  /**
+   * What the SDK threw past the RuntimeException handling of the operations above — an Error: a
+   * LinkageError between azure-core, reactor and netty versions, an OutOfMemoryError. Escaping, it
+   * would end this worker: the copies it holds never answered and every later copy queued for ever
+   * (the region's replay and flush() waiting on them). Instead the copies in hand, and the copies
+   * queued behind them (they must not overtake), fail as the region's failure — the publisher spools
+   * them — and the worker goes on with the next operation.
+   */
+  private void workerFailed(Throwable e) {
+    workerErrors.increment();
+    LOG.error("{}: the Service Bus SDK threw on the sink's worker; the copies in hand and the copies "
+        + "queued behind them fail as the region's failure", this, e);
+    failQueuedIfRegionFailed(e);
+    for (SinkOperation op : inHand) {
+      op.fail(e); // no effect on those already answered
     }
   }
 
@@ -265,7 +296,7 @@ final class ServiceBusRegionalSink implements RegionalSink {
    * them overtake the failed copy when the region answers again at once (a transient error).
    * Cancellations stay queued (they wait for the sequence number of a copy already scheduled).
    */
-  private void failQueuedIfRegionFailed(RuntimeException failure) {
+  private void failQueuedIfRegionFailed(Throwable failure) {
     if (failure == null || failure instanceof MessageRejectedException) {
       return;
     }
@@ -293,6 +324,7 @@ final class ServiceBusRegionalSink implements RegionalSink {
   private void runBatch(Send first) {
     List<Send> group = new ArrayList<>();
     group.add(first);
+    inHand = group;
     int most = singly ? 1 : maxBatchMessages;
     while (group.size() < most && queue.peek() instanceof Send next && next.scheduleAt() == null) {
       group.add((Send) queue.poll());

@@ -120,7 +120,9 @@ public final class ClaimRenewer {
           lost = true;
         }
         stop();
-      } catch (RuntimeException e) {
+      } catch (RuntimeException | Error e) {
+        // Error too: escaping this periodic task it would cancel every later renewal of the claim,
+        // silently (it lands in the task's future), and the lease would run out under its handler
         log.warn("could not renew the claim of {} on shard {}", id, shard, e);
       }
     }

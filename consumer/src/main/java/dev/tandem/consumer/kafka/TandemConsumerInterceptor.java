@@ -162,6 +162,12 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
   private int shards;
   private boolean warnedShards;
   private PassedRecords tracked;
+  // onConsume's per-poll scratch, reused from poll to poll (the calls are serialised) and cleared
+  // after each: the i-th record's key, its digest, and the keys to look up (issue 20: three arrays
+  // of the poll's size per poll were ~8 B per record)
+  private RecordKey[] keyScratch = new RecordKey[0];
+  private PayloadDigest[] digestScratch = new PayloadDigest[0];
+  private final ArrayList<RecordKey> readableScratch = new ArrayList<>();
   /** Counters and rate-limited WARN lines. */
   private InterceptorReports reports;
 
@@ -244,15 +250,31 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     // for all of them (store.terminalRecords), then the decision per record in fetch order. Per
     // record it allocates only what it keeps or hands to the store (the id's String, its RecordKey,
     // its digest and tracking entry; issue 20's InterceptorPollCostTest measures it): the poll's
-    // collections are sized once, a poll that drops nothing is returned as it came (no copy).
+    // arrays are reused, a poll that drops nothing is returned as it came (no copy).
     int count = records.count();
     if (count == 0) {
       return records;
     }
-    // keyOf[i]: the key of the i-th record in (partition, offset) order; null: no usable id or a
-    // shard still restoring
-    RecordKey[] keyOf = new RecordKey[count];
-    List<RecordKey> readable = new ArrayList<>(count);
+    if (keyScratch.length < count) {
+      keyScratch = new RecordKey[count];
+      digestScratch = new PayloadDigest[count];
+    }
+    try {
+      return consume(records, count, keyScratch, digestScratch, readableScratch);
+    } finally {
+      // nothing of this poll stays reachable from the scratch
+      java.util.Arrays.fill(keyScratch, 0, count, null);
+      java.util.Arrays.fill(digestScratch, 0, count, null);
+      readableScratch.clear();
+    }
+  }
+
+  private ConsumerRecords<K, V> consume(ConsumerRecords<K, V> records, int count, RecordKey[] keyOf,
+      PayloadDigest[] digestOf, List<RecordKey> readable) {
+    // keyOf[i]: the key of the i-th record in (partition, offset) order; null: no usable id.
+    // digestOf[i]: its payload digest, read in the same visit of its headers (null: none usable;
+    // malformed[i] tells an unreadable one from an absent one)
+    boolean[] malformed = null;
     // a shard still restoring has no trustworthy answer yet, and asking its gate would block the
     // poll (up to the restore wait): its records pass unchecked, counted; the restored shards of the
     // poll are still read (and their completed ids dropped). Partition n is shard n, and a poll's
@@ -276,10 +298,22 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
           }
           if (shardRestored) {
             readable.add(key);
-            keyOf[i] = key;
           } else {
-            unchecked++;
-            keyOf[i] = key; // passed unchecked, still tracked (completed once restored)
+            unchecked++; // passed unchecked, still tracked (completed once restored)
+          }
+          keyOf[i] = key;
+          // the digest now, while the record's headers are at hand (one visit per record; the
+          // decision and the tracking below use it)
+          Header h = r.headers().lastHeader(TandemHeaders.DIGEST);
+          if (h != null && h.value() != null) {
+            try {
+              digestOf[i] = PayloadDigest.fromHexAscii(h.value());
+            } catch (IllegalArgumentException e) {
+              if (malformed == null) {
+                malformed = new boolean[count];
+              }
+              malformed[i] = true;
+            }
           }
         }
         i++;
@@ -306,14 +340,15 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     for (TopicPartition tp : records.partitions()) {
       for (ConsumerRecord<K, V> r : records.records(tp)) {
         RecordKey key = keyOf[i];
-        if (key != null && !terminal.isEmpty() && alreadyDone(r, terminal.get(key))) {
+        if (key != null && !terminal.isEmpty()
+            && alreadyDone(terminal.get(key), digestOf[i], malformed != null && malformed[i])) {
           if (dropped == null) {
             dropped = new boolean[count];
           }
           dropped[i] = true;
           drops++;
         } else if (key != null) {
-          track(tp, r, key);
+          track(tp, r, key, digestOf[i]);
         }
         i++;
       }
@@ -341,8 +376,9 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     return new ConsumerRecords<>(kept, records.nextOffsets());
   }
 
-  private void track(TopicPartition tp, ConsumerRecord<K, V> r, RecordKey key) {
-    Passed evicted = tracked.add(tp, new Passed(r.offset(), key, digestOf(r)));
+  /** Tracks a passed record; {@code digest} null: none usable (completed without one). */
+  private void track(TopicPartition tp, ConsumerRecord<K, V> r, RecordKey key, PayloadDigest digest) {
+    Passed evicted = tracked.add(tp, new Passed(r.offset(), key, digest));
     if (evicted != null) {
       Counter untracked = reports.untracked;
       untracked.increment();
@@ -358,23 +394,6 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
             region, (long) untracked.count(), tracked.max(), evicted.key().id(),
             evicted.key().shard(), evicted.offset(), TandemInterceptorConfig.MAX_TRACKED_CONFIG);
       }
-    }
-  }
-
-  /**
-   * The record's payload digest from its {@code tandem-digest} header, parsed from the header's ASCII
-   * bytes (no intermediate String); null when absent or malformed (such a record is completed without
-   * a digest, and never dropped: see alreadyDone).
-   */
-  private static PayloadDigest digestOf(ConsumerRecord<?, ?> r) {
-    Header h = r.headers().lastHeader(TandemHeaders.DIGEST);
-    if (h == null || h.value() == null) {
-      return null;
-    }
-    try {
-      return PayloadDigest.fromHexAscii(h.value());
-    } catch (IllegalArgumentException e) {
-      return null; // a malformed digest
     }
   }
 
@@ -413,22 +432,20 @@ public final class TandemConsumerInterceptor<K, V> implements ConsumerIntercepto
     return new RecordKey(r.partition(), id);
   }
 
-  /** Whether {@code r} is a copy of the terminal record {@code rec} (null: not terminal here). */
-  private boolean alreadyDone(ConsumerRecord<K, V> r, IdRecord rec) {
-    if (rec == null) {
+  /**
+   * Whether a record is a copy of the terminal record {@code rec} (null: not terminal here), given
+   * its digest header: {@code digest} null and not {@code malformed} when it has none. A copy with a
+   * digest the record lacks, or without one while the record has some, is a conflict (counted,
+   * passed); a malformed digest is never dropped silently; a record without digests drops every
+   * readable copy.
+   */
+  private boolean alreadyDone(IdRecord rec, PayloadDigest digest, boolean malformed) {
+    if (rec == null || malformed) {
       return false;
     }
-    Header h = r.headers().lastHeader(TandemHeaders.DIGEST);
-    byte[] digest = h == null ? null : h.value();
-    try {
-      if (digest == null || !rec.digests().contains(PayloadDigest.fromHexAscii(digest))) {
-        if (!rec.digests().isEmpty()) {
-          reports.conflicts.increment();
-          return false;
-        }
-      }
-    } catch (IllegalArgumentException e) {
-      return false; // a malformed digest header: never dropped silently
+    if ((digest == null || !rec.digests().contains(digest)) && !rec.digests().isEmpty()) {
+      reports.conflicts.increment();
+      return false;
     }
     return true;
   }

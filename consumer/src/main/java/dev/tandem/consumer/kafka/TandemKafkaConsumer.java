@@ -24,7 +24,6 @@ import dev.tandem.core.TandemClock;
 import dev.tandem.publisher.RegionalSink;
 import dev.tandem.store.IdempotencyStore;
 import dev.tandem.store.StoreException;
-import dev.tandem.store.StoreListener;
 import dev.tandem.store.replication.ReplicationLog;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -67,7 +66,9 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li><b>Owner</b> of a shard (per {@link ShardOwnership}): each poll's records are claimed in one
  *       batch and handled by {@link OnceProcessor}; offsets are committed only after the COMPLETED
- *       records are acknowledged by the own region's changelog ({@code barrier(shard, own region)}).
+ *       records are acknowledged by the own region's changelog ({@code barrier(shard, own region)}),
+ *       sent with {@code commitAsync} so the next poll does not wait for the coordinator (the
+ *       revoke and the stop commit blocking; see {@code OffsetCommitter}).
  *       The shard is paused while W changes await the peer region. After each successful fetch from
  *       its own broker it heartbeats its leases; while a batch runs, a background renewer does (see
  *       {@link Builder#handlerTimeout}): a busy owner keeps its shards however long the batch, a
@@ -141,8 +142,6 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   private final OffsetCommitter committer;
   private final HandoffGate handoffs;
   private final FollowerHold hold;
-  /** Removes the hold's listener from the store on close (the store outlives this loop). */
-  private final Runnable detachHoldListener;
   private final OwnerBatch<K, V> owned;
   /** The owner's lease renewals (null without ownership). */
   private final LeaseRenewer renewer;
@@ -227,11 +226,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     this.heldGauge = HeldRecordsGauge.add(meters, region, topic, hold::count);
     if (ownership != null) {
       // a held copy is acknowledged when its completion applies here, not at the next loop turn
-      StoreListener l = hold.completionListener();
-      b.store.addListener(l);
-      this.detachHoldListener = () -> b.store.removeListener(l);
-    } else {
-      this.detachHoldListener = () -> { };
+      hold.completions().attach(b.store);
     }
     this.earlyReleases = Counter.builder(ConsumerMeterNames.FOLLOWER_EARLY_RELEASES)
         .tag("region", region.name())
@@ -317,8 +312,8 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
   /**
    * One turn: poll; each fetched partition's records go to the owner's batch or the follower's hold
    * (or join a hold already there); then the hold is looked at again (drain, takeover), due pauses
-   * end, hand-off waits settle, barrier-acknowledged offsets are committed, the leases renewed when
-   * due, and remote ownership requests acted on.
+   * end, hand-off waits settle, barrier-acknowledged offsets are sent (commitAsync, not awaited),
+   * the leases renewed when due, and remote ownership requests acted on.
    */
   private void loopOnce() {
     activity.loopTurned();
@@ -409,8 +404,9 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
    * that), ending early once the store listener saw a held copy's completion
    * applied, so the copy is acknowledged (and its partition resumed) then, not when the whole poll
    * timeout ran out on idle partitions (issue 20). Why slices and not {@code consumer.wakeup()}: a
-   * wakeup that lands outside the blocking poll — in a rebalance callback's commit, or in the
-   * turn's {@code commitSync} after the poll returned — makes THAT call throw, and Kafka offers no way
+   * wakeup that lands outside the blocking poll — in a rebalance callback's commit, or in a
+   * blocking call after the poll returned (a hand-off token's commit, a broker probe) — makes THAT
+   * call throw, and Kafka offers no way
    * to withdraw a pending wakeup; {@link #close()} keeps the wakeup for itself. A slice ends only
    * the local wait: fetches in flight stay parked at the broker, so slicing sends nothing more, and it
    * happens only while a copy is held and the poll brings no records (at saturation polls return
@@ -514,7 +510,7 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
     heldGauge.remove(); // also for a loop never started
     // the store outlives this loop: without this, each loop rebuilt on it stays reachable (with its
     // KafkaConsumer) from the store's listener list
-    detachHoldListener.run();
+    hold.completions().close();
   }
 
   /**
@@ -669,7 +665,10 @@ public final class TandemKafkaConsumer<K, V> implements AutoCloseable {
       return this;
     }
 
-    /** Bound of offset commits and of the barrier wait on revoke (default 30 s). */
+    /**
+     * Bound of the blocking offset commits (revoke, stop, hand-off token; a loop turn's commit is
+     * sent with {@code commitAsync} and not awaited) and of the barrier wait on revoke (default 30 s).
+     */
     public Builder<K, V> commitTimeout(Duration d) {
       this.commitTimeout = Objects.requireNonNull(d, "commitTimeout");
       return this;

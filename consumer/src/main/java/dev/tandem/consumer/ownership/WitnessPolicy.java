@@ -329,7 +329,15 @@ public final class WitnessPolicy implements OwnershipPolicy, AutoCloseable {
 
   private void renewAll() {
     for (Map.Entry<Integer, ShardGrant> e : shards.entrySet()) {
-      renew(e.getKey(), e.getValue());
+      try {
+        renew(e.getKey(), e.getValue());
+      } catch (Throwable t) {
+        // Throwable: anything escaping this periodic task cancels every later round without a word
+        // (it lands in the task's future): grants would then lapse each lease before being asked
+        // for again, each lapse a window for the peer's takeover
+        log.error("Tandem {}: witness renewal of shard {} threw; the next round tries again", self,
+            e.getKey(), t);
+      }
     }
   }
 
@@ -373,7 +381,8 @@ public final class WitnessPolicy implements OwnershipPolicy, AutoCloseable {
       log.warn("Tandem {} cannot renew the witness lease of shard {}; it processes the shard only"
           + " until its grant runs out: {}", region, shard, e.getMessage());
       return;
-    } catch (RuntimeException e) {
+    } catch (RuntimeException | Error e) {
+      // Error too (a LinkageError from the witness's client): a failed renewal, counted and logged
       meters().renewUnavailable.increment();
       log.warn("Tandem {}: witness renewal of shard {} failed", region, shard, e);
       return;

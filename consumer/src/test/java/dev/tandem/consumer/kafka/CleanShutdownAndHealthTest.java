@@ -29,6 +29,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.consumer.OffsetCommitCallback;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
@@ -279,9 +280,10 @@ class CleanShutdownAndHealthTest {
   }
 
   /**
-   * {@code c}, recording per partition the offset of the newest commitSync asked for ({@code
-   * attempted}: the loop's acknowledged position) and of the newest that returned normally ({@code
-   * committed}).
+   * {@code c}, recording per partition the offset of the newest commit asked for, commitSync or
+   * commitAsync ({@code attempted}: the loop's acknowledged position) and of the newest that
+   * succeeded: a commitSync that returned normally, a commitAsync whose callback saw no error
+   * ({@code committed}).
    */
   @SuppressWarnings("unchecked")
   static Consumer<byte[], byte[]> recordingCommits(KafkaConsumer<byte[], byte[]> c,
@@ -291,9 +293,23 @@ class CleanShutdownAndHealthTest {
           Object result;
           boolean commit = method.getName().equals("commitSync") && args != null
               && args[0] instanceof Map<?, ?>;
-          if (commit) {
+          boolean async = method.getName().equals("commitAsync") && args != null
+              && args[0] instanceof Map<?, ?>;
+          if (commit || async) {
             ((Map<TopicPartition, OffsetAndMetadata>) args[0]).forEach(
                 (tp, om) -> attempted.put(tp.partition(), om.offset()));
+          }
+          if (async) {
+            // the loop's turns commit without waiting: committed once the client answers success
+            OffsetCommitCallback cb = (OffsetCommitCallback) args[1];
+            args = new Object[] {args[0], (OffsetCommitCallback) (offsets, error) -> {
+              if (error == null) {
+                offsets.forEach((tp, om) -> committed.put(tp.partition(), om.offset()));
+              }
+              if (cb != null) {
+                cb.onComplete(offsets, error);
+              }
+            }};
           }
           try {
             result = method.invoke(c, args);

@@ -24,6 +24,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.MockConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.consumer.OffsetCommitCallback;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
@@ -108,13 +109,46 @@ class HandoffGateTest {
           }
         }
       }
-      return super.poll(timeout);
+      org.apache.kafka.clients.consumer.ConsumerRecords<byte[], byte[]> records = super.poll(timeout);
+      if (!records.isEmpty()) {
+        nonEmptyPolls.incrementAndGet();
+      }
+      return records;
     }
 
+    /** Polls that returned records (loop turns with work). */
+    final java.util.concurrent.atomic.AtomicInteger nonEmptyPolls =
+        new java.util.concurrent.atomic.AtomicInteger();
+
+    /**
+     * Every commit, blocking or not: MockConsumer's commitSync goes through this method too, so each
+     * commit is recorded once whichever way the loop sends it.
+     */
     @Override
-    public synchronized void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets) {
+    public synchronized void commitAsync(Map<TopicPartition, OffsetAndMetadata> offsets,
+        OffsetCommitCallback callback) {
       commits.add(Map.copyOf(offsets));
-      super.commitSync(offsets);
+      super.commitAsync(offsets, callback);
+    }
+
+    /** Blocking commit calls made (the loop waits for the coordinator's answer in each). */
+    final java.util.concurrent.atomic.AtomicInteger blockingCommits =
+        new java.util.concurrent.atomic.AtomicInteger();
+    /** While set, a blocking commit waits for it: a coordinator that answers slowly. */
+    volatile java.util.concurrent.CountDownLatch slowCoordinator;
+
+    @Override
+    public void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets, Duration timeout) {
+      blockingCommits.incrementAndGet();
+      java.util.concurrent.CountDownLatch slow = slowCoordinator;
+      if (slow != null) {
+        try {
+          slow.await(30, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }
+      super.commitSync(offsets, timeout);
     }
   }
 

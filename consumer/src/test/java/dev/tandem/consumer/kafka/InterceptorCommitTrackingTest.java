@@ -155,6 +155,49 @@ class InterceptorCommitTrackingTest {
     assertEquals(1, icpt.trackedCount(), "only the passed conflicting copy waits for a commit");
   }
 
+  /** A record of {@code id} whose digest header is {@code digestHeader} (null: no digest header). */
+  static ConsumerRecord<String, String> withDigestHeader(long offset, String id, byte[] digestHeader) {
+    RecordHeaders h = new RecordHeaders();
+    h.add(TandemHeaders.ID, id.getBytes(StandardCharsets.UTF_8));
+    if (digestHeader != null) {
+      h.add(TandemHeaders.DIGEST, digestHeader);
+    }
+    return new ConsumerRecord<>(P0.topic(), P0.partition(), offset, 0L, TimestampType.CREATE_TIME, 1, 1,
+        "k", "v" + offset, h, Optional.empty());
+  }
+
+  @Test
+  void aCopyWithoutAUsableDigestIsDroppedOnlyWhenTheRecordHasNoDigestToCompare() {
+    icpt = attach(store, 1000);
+    // "d": completed with the digest of "x"; "z": dead-lettered, a terminal record without digests
+    icpt.onConsume(poll(rec(P0, 0, "d", "x")));
+    icpt.onCommit(Map.of(P0, new OffsetAndMetadata(1)));
+    store.deadLetter("z", 0, "poison");
+    byte[] malformed = digest("x").toHex().getBytes(StandardCharsets.UTF_8);
+    malformed[5] = 'g';
+    byte[] good = digest("x").toHex().getBytes(StandardCharsets.UTF_8);
+
+    ConsumerRecords<String, String> out = icpt.onConsume(poll(
+        withDigestHeader(1, "d", null), // no digest to compare with "x": a conflict, passes
+        withDigestHeader(2, "d", malformed), // unreadable: never dropped, not a conflict either
+        withDigestHeader(3, "d", good), // the same payload: dropped
+        withDigestHeader(4, "z", null), // nothing to compare: dropped
+        withDigestHeader(5, "z", good), // nothing to compare: dropped
+        withDigestHeader(6, "z", malformed))); // unreadable: never dropped
+
+    List<Long> passed = new ArrayList<>();
+    out.forEach(r -> passed.add(r.offset()));
+    assertEquals(List.of(1L, 2L, 6L), passed);
+    assertEquals(3.0, counter("tandem.consumer.interceptor.dropped", "region", "region-a"));
+    assertEquals(1.0, counter("tandem.consumer.interceptor.conflicts", "region", "region-a"));
+    assertEquals(3, icpt.trackedCount(), "the passed copies wait for a commit");
+    // completed at the commit without a digest (none usable): the record keeps only "x"'s digest
+    icpt.onCommit(Map.of(P0, new OffsetAndMetadata(7)));
+    assertEquals(0, icpt.trackedCount());
+    assertEquals(java.util.Set.of(digest("x")),
+        java.util.Set.copyOf(store.get("d", 0).orElseThrow().digests()));
+  }
+
   @Test
   void aRebalanceOrCloseWithoutACommitRecordsNothing() {
     icpt = attach(store, 1000);

@@ -40,7 +40,9 @@ public final class StoreListeners {
     for (StoreListener l : listeners) {
       try {
         l.onRecord(r, origin);
-      } catch (RuntimeException e) {
+      } catch (RuntimeException | Error e) {
+        // Error too: escaping, it would hide the write from the listeners after this one (the
+        // changelog writer among them: a change never replicated) and fail a write that stands
         onFailure.run();
         LOG.warn("store listener {} failed on {} ({}); the write stands", l, r, origin, e);
       }
@@ -51,7 +53,7 @@ public final class StoreListeners {
     for (StoreListener l : listeners) {
       try {
         l.onLease(lease, origin);
-      } catch (RuntimeException e) {
+      } catch (RuntimeException | Error e) { // as in record
         onFailure.run();
         LOG.warn("store listener {} failed on {} ({}); the write stands", l, lease, origin, e);
       }

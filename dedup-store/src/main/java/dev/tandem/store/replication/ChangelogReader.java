@@ -187,8 +187,8 @@ final class ChangelogReader implements Runnable {
       try {
         dropShards(gone);
         done.complete(null);
-      } catch (RuntimeException e) {
-        done.completeExceptionally(e);
+      } catch (RuntimeException | Error e) {
+        done.completeExceptionally(e); // its caller blocks on it: answered whatever was thrown
       }
     });
     return done;
@@ -281,11 +281,12 @@ final class ChangelogReader implements Runnable {
           step();
         } catch (WakeupException | InterruptException e) {
           // a command arrived or we are closing: loop
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
           if (!running) {
             break;
           }
-          // never let the reader thread die: replication must go on once the cause is gone
+          // never let the reader thread die: replication must go on once the cause is gone (an
+          // Error too: a StackOverflowError or LinkageError in a step would otherwise end it)
           readerErrors.increment();
           LOG.error("changelog reader step failed; retrying", e);
           pause();

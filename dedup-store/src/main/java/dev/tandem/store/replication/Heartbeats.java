@@ -53,8 +53,10 @@ final class Heartbeats {
         if (round.getAndIncrement() % SPOOLING_HEARTBEAT_DIVISOR == 0 || writer.peerReachable()) {
           writer.heartbeat(shardCount);
         }
-      } catch (RuntimeException e) {
-        LOG.warn("heartbeat failed", e);
+      } catch (Throwable e) {
+        // Throwable: anything escaping a periodic task cancels every later round, silently (it
+        // lands in the task's future, which nobody reads): the peer would see this region silent
+        LOG.error("heartbeat round failed; the next round runs as scheduled", e);
       }
     }, 0, heartbeatInterval.toMillis(), TimeUnit.MILLISECONDS);
   }
@@ -69,8 +71,8 @@ final class Heartbeats {
         if (c.getAsBoolean()) {
           return true;
         }
-      } catch (RuntimeException e) {
-        LOG.warn("liveness check failed", e);
+      } catch (RuntimeException | Error e) {
+        LOG.warn("liveness check failed", e); // says no, as documented, whatever it threw
       }
     }
     return false;

@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import org.junit.jupiter.api.parallel.Execution;
+import org.junit.jupiter.api.parallel.ExecutionMode;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -14,6 +16,9 @@ import org.junit.jupiter.params.provider.EnumSource;
  * bound the library reported at takeover, and a takeover must have happened. The fault-free run is
  * {@link OpsMetricsTest} (the same checks, with a Prometheus registry scraped).
  */
+// each run is a whole demo of its own (clusters on free ports, temp directory, History): two at a
+// time (examples' junit-platform.properties), their fixed fault timers overlapping
+@Execution(ExecutionMode.CONCURRENT)
 class TwoRegionDemoTest {
 
   @ParameterizedTest

@@ -30,9 +30,14 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * </ul>
  *
  * <p>An unset property is not passed on: the key table's default applies. Every value is checked
- * by the key table when the region starts ({@code ConfigException} naming the Tandem key).
+ * by the key table when the region starts ({@code ConfigException} naming the Tandem key). A
+ * {@code tandem.*} property that maps onto none of these (a misspelt key) fails the start naming it,
+ * as an unknown key of a region's properties file does; Spring Boot leaves environment variables and
+ * system properties out of that check.
  */
-@ConfigurationProperties(prefix = "tandem")
+// ignoreUnknownFields = false: Spring's default ignores a misspelt key, which then started the
+// region with that key's default, silently (TandemPropertiesMisspeltKeyTest)
+@ConfigurationProperties(prefix = "tandem", ignoreUnknownFields = false)
 public class TandemProperties {
 
   /** This process's region, one of tandem.regions. */

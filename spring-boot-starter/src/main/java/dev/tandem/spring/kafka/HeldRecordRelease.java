@@ -1,12 +1,8 @@
 package dev.tandem.spring.kafka;
 
-import dev.tandem.store.IdRecord;
+import dev.tandem.consumer.kafka.internal.CompletionWatch;
 import dev.tandem.store.StoreListener;
-import dev.tandem.store.WriteOrigin;
 import io.micrometer.core.instrument.Counter;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -21,9 +17,10 @@ import org.springframework.kafka.listener.MessageListenerContainer;
  *
  * <p>{@link TandemListenerSupport} watches the id of each record it holds ({@link #watch}) before it
  * looks at the store once more (a completion applied between the look and the watch is then not
- * missed), and throws {@link HeldRecordException}; the store listener ({@link #listener()}) opens
- * the id's latch when a record of a watched id is written terminal (COMPLETED or DEAD_LETTERED, any
- * origin). The back-off of a {@link HeldRecordException} waits on that latch, bounded by the
+ * missed), and throws {@link HeldRecordException}; the ids are watched by the consumer module's
+ * {@link CompletionWatch} (the mechanism {@code TandemKafkaConsumer}'s hold uses too), whose store
+ * listener ({@link #listener()}) wakes a watched id's waiter when a record of it is written terminal
+ * (COMPLETED or DEAD_LETTERED, any origin). The back-off of a {@link HeldRecordException} waits on that latch, bounded by the
  * back-off interval, in slices of at most {@value #SLICE_MS} ms that check {@code
  * container.isRunning()} — the stop responsiveness of Spring's own {@code DefaultBackOffHandler}
  * ({@code ListenerUtils.stoppableSleep} sleeps 10 ms slices for an interval up to 500 ms). Every
@@ -35,21 +32,13 @@ final class HeldRecordRelease implements BackOffHandler {
   /** The longest wait between two looks at {@code container.isRunning()}. */
   static final long SLICE_MS = 10;
 
-  /** Held ids waiting for their completion; the latch opens when it is applied. */
-  private final Map<String, CountDownLatch> watched = new ConcurrentHashMap<>();
+  /**
+   * Held ids waiting for their completion, one count per watch: {@link #watch} by the delivery that
+   * holds the record, {@link #unwatch} when that delivery acknowledges it after all or its back-off
+   * ends (two container threads holding the same id each keep their own count).
+   */
+  private final CompletionWatch watched = new CompletionWatch();
   private final Counter earlyReleases;
-  private final StoreListener listener = new StoreListener() {
-    @Override
-    public void onRecord(IdRecord record, WriteOrigin origin) {
-      // called on the store's writing thread: one isEmpty() when nothing is held, never blocks
-      if (!watched.isEmpty() && record.phase().isTerminal()) {
-        CountDownLatch l = watched.get(record.id());
-        if (l != null) {
-          l.countDown();
-        }
-      }
-    }
-  };
 
   /** {@code earlyReleases} counts back-offs ended by a completion before their interval. */
   HeldRecordRelease(Counter earlyReleases) {
@@ -58,36 +47,62 @@ final class HeldRecordRelease implements BackOffHandler {
 
   /** The store listener to add to (and remove from, on close) the region's store. */
   StoreListener listener() {
-    return listener;
+    return watched.listener();
+  }
+
+  /** The watch behind this back-off: attached to the region's store, closed with the support. */
+  CompletionWatch completions() {
+    return watched;
+  }
+
+  /**
+   * Watches {@code id}, then asks {@code terminal} once more (a completion applied between the
+   * caller's first look and the watch is then not missed).
+   *
+   * @return true: still not terminal, the record is held and {@code id} stays watched until its
+   *     back-off ends ({@link #onNextBackOff}); false: terminal now, nothing watched
+   * @throws RuntimeException whatever the look throws, with the watch ended: the record is then
+   *     delivered again after a retry back-off, which is not a held record's and would not end it
+   *     (before, the id stayed watched until acknowledged here — for a revoked partition, until
+   *     close)
+   */
+  boolean holdUnlessTerminal(String id, java.util.function.BooleanSupplier terminal) {
+    watched.watch(id);
+    boolean done;
+    try {
+      done = terminal.getAsBoolean();
+    } catch (RuntimeException | Error e) {
+      watched.unwatch(id);
+      throw e;
+    }
+    if (done) {
+      watched.unwatch(id);
+    }
+    return !done;
   }
 
   /** Watches {@code id}: its completion applied from now on opens its back-off. */
   void watch(String id) {
-    watched.computeIfAbsent(id, k -> new CountDownLatch(1));
+    watched.watch(id);
   }
 
-  /** Stops watching {@code id} (acknowledged, or the back-off ended). */
+  /** Stops one watch of {@code id} (acknowledged after all, or its back-off ended). */
   void unwatch(String id) {
-    watched.remove(id);
+    watched.unwatch(id);
   }
 
   /** Number of watched ids (tests). */
   int watching() {
-    return watched.size();
-  }
-
-  /** Forgets every watch (close). */
-  void clear() {
-    watched.clear();
+    return watched.watchedIds();
   }
 
   @Override
   public void onNextBackOff(MessageListenerContainer container, Exception exception,
       long nextBackOff) {
     HeldRecordException held = held(exception);
-    CountDownLatch latch = held == null ? null : watched.get(held.id());
+    boolean waits = held != null && watched.watches(held.id());
     try {
-      if (latch == null) {
+      if (!waits) {
         // not a held record (or nothing to wait for): Spring's default back-off
         if (container == null) {
           Thread.sleep(nextBackOff);
@@ -99,7 +114,7 @@ final class HeldRecordRelease implements BackOffHandler {
       long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(nextBackOff);
       for (long left = deadline - System.nanoTime(); left > 0
           && (container == null || container.isRunning()); left = deadline - System.nanoTime()) {
-        if (latch.await(Math.min(left, TimeUnit.MILLISECONDS.toNanos(SLICE_MS)),
+        if (watched.await(held.id(), Math.min(left, TimeUnit.MILLISECONDS.toNanos(SLICE_MS)),
             TimeUnit.NANOSECONDS)) {
           earlyReleases.increment();
           log.debug("Tandem: held record {} released {} ms before its back-off's end: its owner's "
@@ -110,8 +125,8 @@ final class HeldRecordRelease implements BackOffHandler {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt(); // as Spring's DefaultBackOffHandler
     } finally {
-      if (latch != null) {
-        watched.remove(held.id(), latch); // the next delivery looks at the store, and watches again
+      if (waits) {
+        watched.unwatch(held.id()); // the next delivery looks at the store, and watches again
       }
     }
   }

@@ -25,7 +25,7 @@ public final class TandemCapturingDeserializer<T> implements Deserializer<T> {
   /**
    * Transient header set when the wrapped deserializer threw (its value: what failed and why); the
    * record then carries a null key or value, and the listener wrapper runs it as a handler failure
-   * instead of calling the listener: retried, then dead-lettered after {@code tandem.max.attempts},
+   * instead of calling the listener: retried, then dead-lettered after {@code tandem.store.max.attempts},
    * as {@code TandemKafkaConsumer} does (it deserializes inside the handler). Removed before any
    * listener sees the record.
    */

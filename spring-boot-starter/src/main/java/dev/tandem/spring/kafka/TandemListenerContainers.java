@@ -47,7 +47,7 @@ import org.springframework.util.backoff.FixedBackOff;
  *       the owner's completion has replicated here, or this region took the shard over after the
  *       lease and margin (the takeover's duplicate bound is reported);
  *   <li>a listener exception releases the claim; the record is delivered again and dead-lettered
- *       (to {@code <topic>.tandem-dlq} in this region) after {@code tandem.max.attempts}; no offset
+ *       (to {@code <topic>.tandem-dlq} in this region) after {@code tandem.store.max.attempts}; no offset
  *       is committed past it before that.
  * </ul>
  *
@@ -143,7 +143,7 @@ public final class TandemListenerContainers {
       throw new IllegalStateException("the listener container factory has a CommonErrorHandler ("
           + handler.getClass().getName() + "); Tandem installs its own, which never recovers "
           + "(skips and commits) a held record or one to retry: remove it (Tandem retries failed "
-          + "records and dead-letters them after tandem.max.attempts)");
+          + "records and dead-letters them after tandem.store.max.attempts)");
     }
     checkProperties(factory.getContainerProperties(), "the listener container factory");
     Object cf = factory.getConsumerFactory();
@@ -288,6 +288,12 @@ public final class TandemListenerContainers {
       checkProperties(p, where);
       // its assigned partitions are shards whose evacuate/return requests this region's ticker acts on
       support.serve(container);
+      // the partitions it gives up take their held records with them (the application's own
+      // rebalance listener is kept and called first)
+      if (!(p.getConsumerRebalanceListener() instanceof TandemRebalanceListener)) {
+        p.setConsumerRebalanceListener(
+            new TandemRebalanceListener(support, p.getConsumerRebalanceListener()));
+      }
       Object listener = p.getMessageListener();
       if (listener instanceof TandemRecordListener || listener instanceof TandemBatchListener) {
         return;

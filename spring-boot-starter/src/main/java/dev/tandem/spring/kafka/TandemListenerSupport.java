@@ -149,7 +149,7 @@ public final class TandemListenerSupport implements AutoCloseable {
             + "was applied in this region's store")
         .register(meters));
     if (ownership != null) {
-      region.store().addListener(release.listener()); // removed on close
+      release.completions().attach(region.store()); // its listener removed on close
     }
     renewed = renewals(r, "renewed");
     withheldStuck = renewals(r, "withheld_stuck");
@@ -340,14 +340,12 @@ public final class TandemListenerSupport implements AutoCloseable {
     boolean acknowledge = env.isEmpty() || processor.terminalPhase(m).isPresent();
     if (!acknowledge) {
       // watched before the error handler's back-off, then looked at once more: a completion
-      // applied between the first look and the watch would otherwise wait the whole back-off
-      release.watch(env.get().id());
-      if (processor.terminalPhase(m).isPresent()) {
-        acknowledge = true;
-      }
+      // applied between the first look and the watch would otherwise wait the whole back-off.
+      // Held: watched until the back-off ends; terminal or the look failed: no watch left
+      acknowledge = !release.holdUnlessTerminal(env.get().id(),
+          () -> processor.terminalPhase(m).isPresent());
     }
     if (acknowledge) {
-      env.ifPresent(e -> release.unwatch(e.id()));
       long[] h = held.get(shard);
       if (h != null && h[0] == record.offset()) {
         holdTime.record(now - h[1], TimeUnit.NANOSECONDS);
@@ -356,15 +354,22 @@ public final class TandemListenerSupport implements AutoCloseable {
       followerAcks.increment();
       return;
     }
-    long[] h = held.compute(shard, (s, v) -> v == null || v[0] != record.offset()
-        ? new long[] {record.offset(), now, 0} : v);
-    heldRedeliveries.increment();
-    if (now - h[1] > maxHold.toNanos() && h[2] == 0) {
-      h[2] = 1; // once per held record, as TandemKafkaConsumer
-      resend(record, m);
+    String owner;
+    try {
+      long[] h = held.compute(shard, (s, v) -> v == null || v[0] != record.offset()
+          ? new long[] {record.offset(), now, 0} : v);
+      heldRedeliveries.increment();
+      if (now - h[1] > maxHold.toNanos() && h[2] == 0) {
+        h[2] = 1; // once per held record, as TandemKafkaConsumer
+        resend(record, m);
+      }
+      owner = ownership.lease(shard).owner().name();
+    } catch (RuntimeException | Error e) {
+      // not thrown as held: its back-off would not end the watch (see holdUnlessTerminal)
+      release.unwatch(env.get().id());
+      throw e;
     }
-    throw new HeldRecordException(record.topic(), shard, record.offset(), env.get().id(),
-        ownership.lease(shard).owner().name());
+    throw new HeldRecordException(record.topic(), shard, record.offset(), env.get().id(), owner);
   }
 
   /**
@@ -400,6 +405,19 @@ public final class TandemListenerSupport implements AutoCloseable {
     } catch (RuntimeException e) {
       log.warn("Tandem {}: re-send of {} to {} failed; holding it on: {}", self, id, owner,
           e.toString());
+    }
+  }
+
+  /**
+   * A container gave up {@code partitions} (revoked or lost; its rebalance listener): their held
+   * records are no longer held here, so they stop counting for the shard's hold time (which the
+   * ticker weighs for a takeover). Per shard, as the hold is kept: a shard whose partition of
+   * another topic is still held here starts its hold time again at that record's next delivery
+   * (within a back-off) — later, never wrongly early.
+   */
+  void givenUp(java.util.Collection<org.apache.kafka.common.TopicPartition> partitions) {
+    for (var tp : partitions) {
+      held.remove(tp.partition());
     }
   }
 
@@ -506,10 +524,7 @@ public final class TandemListenerSupport implements AutoCloseable {
   @Override
   public void close() {
     closed = true;
-    if (ownership != null) {
-      region.store().removeListener(release.listener());
-    }
-    release.clear();
+    release.completions().close(); // the store listener removed, every watch ended
     if (ownershipTicker != null) {
       ownershipTicker.close(); // a round in progress aborts its changelog probe
     }

@@ -9,10 +9,8 @@ import dev.tandem.core.Envelope;
 import dev.tandem.core.RegionId;
 import dev.tandem.publisher.OutboundMessage;
 import dev.tandem.publisher.RegionalSink;
-import dev.tandem.store.IdRecord;
 import dev.tandem.store.StoreException;
 import dev.tandem.store.StoreListener;
-import dev.tandem.store.WriteOrigin;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
@@ -24,7 +22,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BiConsumer;
@@ -138,14 +135,12 @@ public final class FollowerHold {
   /** Per held partition, the id of its head copy, watched for its completion (loop thread). */
   private final Map<TopicPartition, String> headOf = new HashMap<>();
   /**
-   * The watched head ids, each with the number of held partitions whose head it is (read by the store
-   * listener on the writing threads). A count, not the partition: two held heads can carry the same
-   * id (two topics of one loop, an id held in two shards), and one of them ending its wait must not
-   * stop the watch of the other (review s8-r R2). An id is present exactly while its count is > 0.
+   * The watched head ids, each counted once per held partition whose head it is: two held heads can
+   * carry the same id (two topics of one loop, an id held in two shards), and one of them ending its
+   * wait must not stop the watch of the other (review s8-r R2). Its store listener marks {@link
+   * CompletionWatch#applied()} when a watched head turned terminal; the loop clears the mark.
    */
-  private final Map<String, Integer> watched = new ConcurrentHashMap<>();
-  /** Set by the store listener when a watched head turned terminal; cleared by the loop. */
-  private volatile boolean completionApplied;
+  private final CompletionWatch watch = new CompletionWatch();
   /** Records held now: written by the loop at every change, read by health and the gauge. */
   private final AtomicLong count = new AtomicLong();
   private final Counter acknowledged;
@@ -189,14 +184,15 @@ public final class FollowerHold {
    * unless a copy is held.
    */
   public StoreListener completionListener() {
-    return new StoreListener() {
-      @Override
-      public void onRecord(IdRecord record, WriteOrigin origin) {
-        if (!watched.isEmpty() && record.phase().isTerminal() && watched.containsKey(record.id())) {
-          completionApplied = true;
-        }
-      }
-    };
+    return watch.listener();
+  }
+
+  /**
+   * The watch of the held heads' ids: the loop attaches it to its store when ownership is on ({@link
+   * CompletionWatch#attach}) and closes it when it closes (the listener removed).
+   */
+  public CompletionWatch completions() {
+    return watch;
   }
 
   /** Whether a held copy waits for its completion (its id watched by the store listener). */
@@ -225,7 +221,7 @@ public final class FollowerHold {
    * thread): the next drain acknowledges it.
    */
   public boolean completionApplied() {
-    return completionApplied;
+    return watch.applied();
   }
 
   /**
@@ -233,7 +229,7 @@ public final class FollowerHold {
    * after this drain's look sets it again and ends the next poll at once.
    */
   public void clearCompletionApplied() {
-    completionApplied = false;
+    watch.clearApplied();
   }
 
   /** Watches {@code id} as {@code tp}'s head; false if it already was (nothing new to look at). */
@@ -243,22 +239,17 @@ public final class FollowerHold {
       return false;
     }
     if (before != null) {
-      unwatchId(before);
+      watch.unwatch(before);
     }
-    watched.merge(id, 1, Integer::sum);
+    watch.watch(id);
     return true;
   }
 
   private void unwatch(TopicPartition tp) {
     String id = headOf.remove(tp);
     if (id != null) {
-      unwatchId(id);
+      watch.unwatch(id);
     }
-  }
-
-  /** One held head fewer carries {@code id}; the last one removes it (atomic per id). */
-  private void unwatchId(String id) {
-    watched.computeIfPresent(id, (k, n) -> n == 1 ? null : n - 1);
   }
 
   /** Whether {@code tp}'s records are held (its newly fetched ones join the hold). */
@@ -415,7 +406,7 @@ public final class FollowerHold {
   public void clear() {
     held.clear();
     headOf.clear();
-    watched.clear();
+    watch.clear();
     recount();
   }
 

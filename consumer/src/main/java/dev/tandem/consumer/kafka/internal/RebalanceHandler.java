@@ -97,6 +97,10 @@ public final class RebalanceHandler implements ConsumerRebalanceListener {
     OffsetCommitter.awaitAll(barriers, LoopContext.min(
         LoopContext.min(bounds.commitTimeout(), bounds.revokeFlushWait()),
         Duration.ofNanos((deadline - p.ctx().clock().nanoTime()) / 2)));
+    // blocking, unlike a turn's commit: made after the turns' async commits (even when nothing is
+    // due), so a hand-off token committed below is the partition's last commit, and committed(), the
+    // offset it is committed at, is at or below what the group has (never above); one of them that
+    // failed is committed once more by it, before the partition is given up
     p.committer().commitDue(Duration.ZERO, remaining(deadline));
     Set<Integer> unwaited = handOffUnflushed(partitions, deadline);
     giveUp(partitions, unwaited);

@@ -1,8 +1,9 @@
 /**
  * The machinery of {@link dev.tandem.consumer.kafka.TandemKafkaConsumer}'s poll loop and of {@link
  * dev.tandem.consumer.kafka.TandemConsumerInterceptor}, one concept per class. <b>Not API</b>: public
- * only because the classes in {@code dev.tandem.consumer.kafka} compose these parts; anything here may
- * change in any release.
+ * only because the classes in {@code dev.tandem.consumer.kafka} compose these parts (and the Spring
+ * starter's held-record back-off uses {@link dev.tandem.consumer.kafka.internal.CompletionWatch});
+ * anything here may change in any release.
  *
  * <ul>
  *   <li>{@link dev.tandem.consumer.kafka.internal.LoopContext}: what every part shares (the Kafka
@@ -14,6 +15,9 @@
  *       replication window; redelivered on failure.
  *   <li>{@link dev.tandem.consumer.kafka.internal.FollowerHold}: a followed shard's records held until
  *       the owner's completion replicates, acknowledged in order, re-sent after {@code maxHold}.
+ *   <li>{@link dev.tandem.consumer.kafka.internal.CompletionWatch}: held ids watched in the store
+ *       until their completion is applied (counted per holder; the listener removed on close) — the
+ *       early release of {@code FollowerHold} and of the Spring starter's {@code HeldRecordRelease}.
  *   <li>{@link dev.tandem.consumer.kafka.internal.PartitionPauses}: a partition paused until a time.
  *   <li>{@link dev.tandem.consumer.kafka.internal.OffsetCommitter}: offsets committed only after the
  *       shard's changelog barrier.

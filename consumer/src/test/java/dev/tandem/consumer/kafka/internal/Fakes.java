@@ -54,11 +54,90 @@ final class Fakes {
       updateBeginningOffsets(beginning);
     }
 
+    /** Blocking commit calls (commitSync, any map). */
+    final java.util.concurrent.atomic.AtomicInteger blockingCommits =
+        new java.util.concurrent.atomic.AtomicInteger();
+    /**
+     * True: like the real client, an async commit is answered later — in order, when the test
+     * answers it ({@link #answerNext}) or a blocking commit waits for it — and its callback runs in
+     * the next poll, commitSync or commitAsync. False (default): MockConsumer's way, answered and
+     * called back inside commitAsync.
+     */
+    volatile boolean deferAnswers;
+    private final java.util.ArrayDeque<Object[]> unanswered = new java.util.ArrayDeque<>();
+    private final java.util.ArrayDeque<Runnable> answered = new java.util.ArrayDeque<>();
+    /**
+     * What the coordinator answers the async commits in flight with when a blocking commit waits
+     * for them, oldest first ({@link #answerNext} with each; once empty, success).
+     */
+    final java.util.Queue<Exception> errorsAtBlockingCommit =
+        new java.util.concurrent.ConcurrentLinkedQueue<>();
+
     @Override
     public synchronized void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets,
         Duration timeout) {
+      blockingCommits.incrementAndGet();
+      // the coordinator answers a connection's requests in order: the async ones sent before first
+      while (!unanswered.isEmpty()) {
+        answerNext(errorsAtBlockingCommit.poll());
+      }
+      runAnswered();
+      if (!offsets.isEmpty()) {
+        commits.add(Map.copyOf(offsets));
+        super.commitAsync(offsets, null);
+      }
+    }
+
+    @Override
+    public synchronized void commitAsync(Map<TopicPartition, OffsetAndMetadata> offsets,
+        org.apache.kafka.clients.consumer.OffsetCommitCallback callback) {
+      runAnswered();
       commits.add(Map.copyOf(offsets));
-      super.commitSync(offsets, timeout);
+      if (deferAnswers) {
+        unanswered.add(new Object[] {Map.copyOf(offsets), callback});
+      } else {
+        super.commitAsync(offsets, callback);
+      }
+    }
+
+    /** The coordinator answers the oldest async commit ({@code error} null: success). */
+    @SuppressWarnings("unchecked")
+    synchronized void answerNext(Exception error) {
+      Object[] c = unanswered.poll();
+      if (c == null) {
+        throw new IllegalStateException("no async commit in flight");
+      }
+      Map<TopicPartition, OffsetAndMetadata> offsets = (Map<TopicPartition, OffsetAndMetadata>) c[0];
+      var cb = (org.apache.kafka.clients.consumer.OffsetCommitCallback) c[1];
+      if (error == null) {
+        super.commitAsync(offsets, null);
+      }
+      answered.add(() -> cb.onComplete(offsets, error));
+    }
+
+    /** Async commits not answered yet. */
+    synchronized int unanswered() {
+      return unanswered.size();
+    }
+
+    @Override
+    public synchronized org.apache.kafka.clients.consumer.ConsumerRecords<byte[], byte[]> poll(
+        Duration timeout) {
+      runAnswered();
+      return super.poll(timeout);
+    }
+
+    private void runAnswered() {
+      Runnable r;
+      while ((r = answered.poll()) != null) {
+        r.run();
+      }
+    }
+
+    /** The offset the group has for {@code tp}: successful commits only (-1: none). */
+    synchronized long groupHas(TopicPartition tp) {
+      OffsetAndMetadata om = committed(java.util.Set.of(tp)).get(tp);
+      return om == null ? -1 : om.offset();
     }
 
     /** The last committed offset of {@code tp} (-1: none). */

@@ -145,6 +145,45 @@ class RebalanceHandlerTest {
   }
 
   @Test
+  void aTurnsCommitStillUnansweredAtARevokeIsAnsweredBeforeTheTokenIsCommittedAtIt() {
+    kafka.deferAnswers = true; // answered in order, as by the coordinator; callbacks in a later call
+    assigned.fetched(P0, 0);
+    committer.dueNow(P0, 3);
+    committer.commitDue(false); // a turn's commitAsync of 3: sent, not answered yet
+    assertEquals(null, committer.committed(P0));
+    CompletableFuture<Void> never = new CompletableFuture<>();
+    log.barrier = never;
+    committer.due(P0, 6, never);
+    rebalance.onPartitionsRevoked(List.of(P0));
+
+    assertEquals(0, kafka.unanswered(), "the revoke's blocking commit waited for the answer");
+    OffsetAndMetadata last = lastCommitOfP0();
+    assertEquals(3, last.offset(),
+        "the token sits at the offset the group has (3), not back at the start offset (0)");
+    assertEquals(Optional.of(new Handoff(B, "this-incarnation", 0, 7L)),
+        Handoff.decode(last.metadata()));
+  }
+
+  @Test
+  void aTurnsCommitFailingRetriablyInsideTheRevokesCommitIsCommittedAgainBeforeTheToken() {
+    kafka.deferAnswers = true;
+    assigned.fetched(P0, 0);
+    committer.dueNow(P0, 3);
+    committer.commitDue(false); // a turn's commitAsync of 3: sent, not answered yet
+    log.barrier = new CompletableFuture<>(); // the shard is not flushed: handed off
+    // the coordinator moved: the answer, run inside the revoke's commitSync, is a failure
+    kafka.errorsAtBlockingCommit.add(
+        new org.apache.kafka.clients.consumer.RetriableCommitFailedException("coordinator moved"));
+    rebalance.onPartitionsRevoked(List.of(P0));
+
+    assertEquals(3, kafka.groupHas(P0), "committed again before the partition is given up");
+    OffsetAndMetadata last = lastCommitOfP0();
+    assertEquals(3, last.offset(), "the token sits at 3, not back at the start offset (0)");
+    assertEquals(Optional.of(new Handoff(B, "this-incarnation", 0, 7L)),
+        Handoff.decode(last.metadata()));
+  }
+
+  @Test
   void aPartitionWithNothingFetchedHereIsDroppedWithoutAHandoffOrWaiting() {
     log.barrier = new CompletableFuture<>();
     int commits = kafka.commits.size();
