@@ -52,16 +52,8 @@ class HeldRecordReleaseTest {
   @Test
   void aHeldRecordIsAcknowledgedSoonAfterItsOwnersCompletionAppliesWhileItsPartitionFlows()
       throws Exception {
-    String topic = "spring-release-" + Long.toHexString(System.nanoTime());
-    regions.createTopic(topic, 8);
-    for (var r : regions.both()) {
-      r.createTopic("tandem-" + topic + ".changelog", 8,
-          Map.of("cleanup.policy", "compact,delete", "retention.ms", "691200000"));
-      awaitLeaders(r.bootstrapServers(), "tandem-" + topic + ".changelog");
-    }
-    Map<String, String> bootstrap = new LinkedHashMap<>();
-    bootstrap.put("region-a", regions.a().bootstrapServers());
-    bootstrap.put("region-b", regions.b().bootstrapServers());
+    String topic = topicWithChangelogs("spring-release-");
+    Map<String, String> bootstrap = bootstrap();
     RegionContext[] holder = new RegionContext[2];
     AtomicLong heldAt = new AtomicLong();
     // region-a's listener returns only once region-b has held the copy (its back-off just began)
@@ -75,14 +67,7 @@ class HeldRecordReleaseTest {
         bootstrap, dir, topic, false, Map.of(), (rec, region) -> { }));
     try (RegionContext a = fa.join(); RegionContext b = fb.join()) {
       holder[1] = b;
-      int shard = -1;
-      for (int s = 0; s < 8 && shard < 0; s++) {
-        if (a.tandem().ownership().lease(s).owner().equals(RegionId.of("region-a"))
-            && b.tandem().ownership().lease(s).owner().equals(RegionId.of("region-a"))) {
-          shard = s;
-        }
-      }
-      assertTrue(shard >= 0, "region-a owns a shard in both regions' views");
+      int shard = shardOwnedByA(a, b);
       String id = topic + "-1";
       AtomicLong appliedAt = new AtomicLong();
       StoreListener applied = new StoreListener() {
@@ -99,9 +84,7 @@ class HeldRecordReleaseTest {
           KafkaRegionalSink sb = KafkaRegionalSink.create(RegionId.of("region-b"),
               regions.b().producerProperties())) {
         for (KafkaRegionalSink s : List.of(sa, sb)) {
-          s.send(OutboundMessage.builder(topic, shard).key("k".getBytes(StandardCharsets.UTF_8))
-              .value("order".getBytes(StandardCharsets.UTF_8)).id(id).build())
-              .get(30, TimeUnit.SECONDS);
+          s.send(copy(topic, shard, id)).get(30, TimeUnit.SECONDS);
         }
         // the stream behind it: one more record of the shard every 10 ms, both regions, until b
         // acknowledged the first (records of a partition are acknowledged in order)
@@ -111,9 +94,7 @@ class HeldRecordReleaseTest {
         stream.scheduleAtFixedRate(() -> {
           String more = topic + "-" + next.getAndIncrement();
           for (KafkaRegionalSink s : List.of(sa, sb)) {
-            s.send(OutboundMessage.builder(topic, shardOfStream)
-                .key("k".getBytes(StandardCharsets.UTF_8))
-                .value("order".getBytes(StandardCharsets.UTF_8)).id(more).build());
+            s.send(copy(topic, shardOfStream, more));
           }
         }, 0, 10, TimeUnit.MILLISECONDS);
         try {
@@ -156,16 +137,8 @@ class HeldRecordReleaseTest {
    */
   @Test
   void aRevokedPartitionsHeldRecordNoLongerCountsAsHeldHere() throws Exception {
-    String topic = "spring-revoke-" + Long.toHexString(System.nanoTime());
-    regions.createTopic(topic, 8);
-    for (var r : regions.both()) {
-      r.createTopic("tandem-" + topic + ".changelog", 8,
-          Map.of("cleanup.policy", "compact,delete", "retention.ms", "691200000"));
-      awaitLeaders(r.bootstrapServers(), "tandem-" + topic + ".changelog");
-    }
-    Map<String, String> bootstrap = new LinkedHashMap<>();
-    bootstrap.put("region-a", regions.a().bootstrapServers());
-    bootstrap.put("region-b", regions.b().bootstrapServers());
+    String topic = topicWithChangelogs("spring-revoke-");
+    Map<String, String> bootstrap = bootstrap();
     java.util.concurrent.CountDownLatch ownerMayComplete = new java.util.concurrent.CountDownLatch(1);
     // region-a's listener does not complete until the test says so: region-b holds its copy
     var fa = CompletableFuture.supplyAsync(() -> new RegionContext(topic + "/region-a", "region-a",
@@ -179,22 +152,13 @@ class HeldRecordReleaseTest {
     var fb = CompletableFuture.supplyAsync(() -> new RegionContext(topic + "/region-b", "region-b",
         bootstrap, dir, topic, false, Map.of(), (rec, region) -> { }));
     try (RegionContext a = fa.join(); RegionContext b = fb.join()) {
-      int shard = -1;
-      for (int s = 0; s < 8 && shard < 0; s++) {
-        if (a.tandem().ownership().lease(s).owner().equals(RegionId.of("region-a"))
-            && b.tandem().ownership().lease(s).owner().equals(RegionId.of("region-a"))) {
-          shard = s;
-        }
-      }
-      assertTrue(shard >= 0, "region-a owns a shard in both regions' views");
+      int shard = shardOwnedByA(a, b);
       try (KafkaRegionalSink sa = KafkaRegionalSink.create(RegionId.of("region-a"),
               regions.a().producerProperties());
           KafkaRegionalSink sb = KafkaRegionalSink.create(RegionId.of("region-b"),
               regions.b().producerProperties())) {
         for (KafkaRegionalSink s : List.of(sa, sb)) {
-          s.send(OutboundMessage.builder(topic, shard).key("k".getBytes(StandardCharsets.UTF_8))
-              .value("order".getBytes(StandardCharsets.UTF_8)).id(topic + "-1").build())
-              .get(30, TimeUnit.SECONDS);
+          s.send(copy(topic, shard, topic + "-1")).get(30, TimeUnit.SECONDS);
         }
       }
       int held = shard;
@@ -214,6 +178,43 @@ class HeldRecordReleaseTest {
         ownerMayComplete.countDown();
       }
     }
+  }
+
+  /** A fresh topic of 8 partitions with its changelog in both regions, leaders elected. */
+  private static String topicWithChangelogs(String prefix) {
+    String topic = prefix + Long.toHexString(System.nanoTime());
+    regions.createTopic(topic, 8);
+    for (var r : regions.both()) {
+      r.createTopic("tandem-" + topic + ".changelog", 8,
+          Map.of("cleanup.policy", "compact,delete", "retention.ms", "691200000"));
+      awaitLeaders(r.bootstrapServers(), "tandem-" + topic + ".changelog");
+    }
+    return topic;
+  }
+
+  /** Both regions' bootstrap servers, by region name, for a {@link RegionContext}. */
+  private static Map<String, String> bootstrap() {
+    Map<String, String> bootstrap = new LinkedHashMap<>();
+    bootstrap.put("region-a", regions.a().bootstrapServers());
+    bootstrap.put("region-b", regions.b().bootstrapServers());
+    return bootstrap;
+  }
+
+  /** A shard region-a owns in both regions' views (so region-b is its follower). */
+  private static int shardOwnedByA(RegionContext a, RegionContext b) {
+    for (int s = 0; s < 8; s++) {
+      if (a.tandem().ownership().lease(s).owner().equals(RegionId.of("region-a"))
+          && b.tandem().ownership().lease(s).owner().equals(RegionId.of("region-a"))) {
+        return s;
+      }
+    }
+    throw new AssertionError("region-a owns a shard in both regions' views");
+  }
+
+  /** One copy of record {@code id} of {@code shard}, as each region's publisher would send it. */
+  private static OutboundMessage copy(String topic, int shard, String id) {
+    return OutboundMessage.builder(topic, shard).key("k".getBytes(StandardCharsets.UTF_8))
+        .value("order".getBytes(StandardCharsets.UTF_8)).id(id).build();
   }
 
   private static void awaitLeaders(String bootstrapServers, String topic) {
